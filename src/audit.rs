@@ -1,0 +1,112 @@
+//! The audit trail: every response, deferral, cancellation and transition.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::agent::AgentId;
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditAction {
+    /// The event was created.
+    Scheduled,
+    /// A manifest apply changed the event.
+    Updated,
+    /// The event joined a campaign or got a new need.
+    Linked,
+    /// An attendee confirmed.
+    Confirmed,
+    /// An attendee deferred.
+    Deferred,
+    /// An attendee declined.
+    Declined,
+    /// Transition blocked → pending (or a link made it blocked again: `blocked`).
+    Opened,
+    /// A link made a pending event wait for a need.
+    Blocked,
+    /// Transition → fired.
+    Fired,
+    /// Transition → missed.
+    Missed,
+    /// Transition → cancelled.
+    Cancelled,
+}
+
+impl AuditAction {
+    /// Whether this is a state transition that a tick reports.
+    pub fn is_transition(self) -> bool {
+        matches!(
+            self,
+            AuditAction::Opened | AuditAction::Fired | AuditAction::Missed | AuditAction::Cancelled
+        )
+    }
+
+    /// The lowercase word used in output and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Scheduled => "scheduled",
+            AuditAction::Updated => "updated",
+            AuditAction::Linked => "linked",
+            AuditAction::Confirmed => "confirmed",
+            AuditAction::Deferred => "deferred",
+            AuditAction::Declined => "declined",
+            AuditAction::Opened => "opened",
+            AuditAction::Blocked => "blocked",
+            AuditAction::Fired => "fired",
+            AuditAction::Missed => "missed",
+            AuditAction::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AuditAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use AuditAction::*;
+        Ok(match s {
+            "scheduled" => Scheduled,
+            "updated" => Updated,
+            "linked" => Linked,
+            "confirmed" => Confirmed,
+            "deferred" => Deferred,
+            "declined" => Declined,
+            "opened" => Opened,
+            "blocked" => Blocked,
+            "fired" => Fired,
+            "missed" => Missed,
+            "cancelled" => Cancelled,
+            other => return Err(format!("unknown audit action `{other}`")),
+        })
+    }
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Position in the store-wide log; increases with every entry.
+    pub seq: i64,
+    /// The event it concerns.
+    pub event: Uuid,
+    /// When it happened (for a transition, the logical time: e.g. the fire
+    /// time of a miss recorded by a later tick).
+    pub at: DateTime<Utc>,
+    /// When it was written.
+    pub recorded_at: DateTime<Utc>,
+    /// The agent who acted, if any.
+    pub agent: Option<AgentId>,
+    /// What happened.
+    pub action: AuditAction,
+    /// Details (reason, deferral, new fire time, …).
+    pub detail: serde_json::Value,
+}

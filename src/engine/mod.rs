@@ -1,0 +1,493 @@
+//! The engine: the library's entry point.
+//!
+//! Every operation runs in one store transaction: it settles what it touches
+//! to its state at the engine's clock (or the `now` passed to [`Engine::tick`]),
+//! applies the change, cascades, and commits.
+
+mod campaigns;
+mod resolve;
+pub(crate) mod settle;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+pub use resolve::Target;
+
+use crate::agent::{check_unique_attendees, AgentId};
+use crate::audit::{AuditAction, AuditEntry};
+use crate::clock::{Clock, SystemClock};
+use crate::duration::{format_countdown, format_duration};
+use crate::error::{Result, TMinusError};
+use crate::event::TMinusEvent;
+use crate::kind::EventKind;
+use crate::policy::{FirePolicy, Quorum};
+use crate::state::{EventState, ResponseStatus};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{EventFilter, Store, Tx};
+use crate::tick::TickResult;
+use crate::time_spec::format_time;
+
+use settle::{audit, settle, settle_with_ancestors};
+
+/// Everything needed to schedule an event; build one with [`NewEvent::new`]
+/// and set the fields that differ from the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// What it is.
+    pub kind: EventKind,
+    /// The scheduled time.
+    pub at: DateTime<Utc>,
+    /// Countdown length (≥ 0); the fire time is `at − t_minus`.
+    pub t_minus: Duration,
+    /// Who schedules it.
+    pub organizer: AgentId,
+    /// Attendees, unique, in order.
+    pub attendees: Vec<AgentId>,
+    /// Confirmations needed.
+    pub quorum: Quorum,
+    /// When it fires once quorum holds.
+    pub fire_policy: FirePolicy,
+    /// Cap on the total of all deferrals.
+    pub max_defer: Option<Duration>,
+    /// Arbitrary JSON.
+    pub payload: serde_json::Value,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+impl NewEvent {
+    /// An event of `kind` at `at` with the defaults: no countdown, organizer
+    /// `t-minus`, no attendees, quorum `all`, fire `early`, payload `null`.
+    pub fn new(kind: EventKind, at: DateTime<Utc>) -> Self {
+        NewEvent {
+            kind,
+            at,
+            t_minus: Duration::zero(),
+            organizer: AgentId("t-minus".into()),
+            attendees: Vec::new(),
+            quorum: Quorum::All,
+            fire_policy: FirePolicy::Early,
+            max_defer: None,
+            payload: serde_json::Value::Null,
+            description: None,
+        }
+    }
+}
+
+/// An attendee's answer, as passed to [`Engine::respond`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// Ready.
+    Confirm,
+    /// Needs this much more time (> 0).
+    Defer(Duration),
+    /// Will not take part, optionally saying why.
+    Decline(Option<String>),
+}
+
+/// The t-minus engine over a store.
+pub struct Engine {
+    store: Box<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) the SQLite store at `path`, on the system clock.
+    pub fn new(path: &Path) -> Result<Self> {
+        Ok(Self::with_store(Box::new(SqliteStore::open(path)?)))
+    }
+
+    /// A private in-memory store, for tests.
+    pub fn in_memory() -> Result<Self> {
+        Ok(Self::with_store(Box::new(SqliteStore::in_memory()?)))
+    }
+
+    /// An engine over any store, on the system clock.
+    pub fn with_store(store: Box<dyn Store>) -> Self {
+        Engine {
+            store,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the clock used by operations that do not take `now`
+    /// (schedule, confirm, defer, decline, cancel, campaign commands).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the clock in place; see [`Engine::with_clock`].
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// The engine clock's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Direct access to the store, for the manifest and runner layers.
+    pub fn store_mut(&mut self) -> &mut dyn Store {
+        &mut *self.store
+    }
+
+    /// Schedules an event (the seed's signature: an exact quorum count, fire
+    /// policy `early`, no deferral cap). See [`Engine::schedule`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn schedule_event(
+        &mut self,
+        kind: EventKind,
+        scheduled_at: DateTime<Utc>,
+        t_minus: Duration,
+        organizer: AgentId,
+        attendees: Vec<AgentId>,
+        quorum: usize,
+        payload: serde_json::Value,
+    ) -> Result<TMinusEvent> {
+        self.schedule(NewEvent {
+            t_minus,
+            organizer,
+            attendees,
+            quorum: Quorum::Count(quorum),
+            payload,
+            ..NewEvent::new(kind, scheduled_at)
+        })
+    }
+
+    /// Schedules a standalone event. It starts `pending` (a quorum of 0 with
+    /// `early` fires at once). Refused when the input is invalid or the fire
+    /// time has already passed.
+    pub fn schedule(&mut self, new: NewEvent) -> Result<TMinusEvent> {
+        let now = self.now();
+        let event = build_event(new, now)?;
+        let id = event.id;
+        self.write(|tx| {
+            insert_new_event(tx, &event, now)?;
+            settle(tx, [id], now)?;
+            load(tx, id)
+        })
+    }
+
+    /// Records `agent`'s confirmation.
+    pub fn confirm(&mut self, id: Uuid, agent: &AgentId) -> Result<TMinusEvent> {
+        self.respond(id, agent, Response::Confirm)
+    }
+
+    /// Records a deferral by `by`: the event and its fire time move later by
+    /// `by`, refused past the event's `max_defer`.
+    pub fn defer(&mut self, id: Uuid, agent: &AgentId, by: Duration) -> Result<TMinusEvent> {
+        self.respond(id, agent, Response::Defer(by))
+    }
+
+    /// Records `agent`'s decline. When declines make quorum unreachable the
+    /// event is missed at once.
+    pub fn decline(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        reason: Option<String>,
+    ) -> Result<TMinusEvent> {
+        self.respond(id, agent, Response::Decline(reason))
+    }
+
+    /// Records a response. Only attendees may respond, only before the fire
+    /// time, and only while the event is not final; an agent may change its
+    /// answer until then. The event is settled in the same transaction, so a
+    /// confirm that completes quorum under `early` fires it (the next tick
+    /// reports that).
+    pub fn respond(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        response: Response,
+    ) -> Result<TMinusEvent> {
+        agent.validate()?;
+        if let Response::Defer(by) = &response {
+            if *by <= Duration::zero() {
+                return Err(TMinusError::NonPositiveDeferral {
+                    value: format_duration(*by),
+                });
+            }
+        }
+        let now = self.now();
+        self.write_refusable(|tx| {
+            let mut event = settled_event(tx, id, now)?;
+            let (status, action, detail) = match check_response(&mut event, agent, &response, now) {
+                Ok(change) => change,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            event.last_response_at = Some(now);
+            tx.update_event(&event)?;
+            tx.set_response(id, agent, status, now)?;
+            audit(tx, id, now, now, Some(agent), action, detail)?;
+            settle(tx, [id], now)?;
+            load(tx, id).map(Ok)
+        })
+    }
+
+    /// Cancels a non-final event; events that need it are cancelled in turn.
+    pub fn cancel_event(&mut self, id: Uuid, reason: Option<String>) -> Result<TMinusEvent> {
+        let now = self.now();
+        self.write_refusable(|tx| {
+            let mut event = settled_event(tx, id, now)?;
+            if let Err(refusal) = check_not_final(&event) {
+                return Ok(Err(refusal));
+            }
+            let reason = reason.as_deref().unwrap_or("cancelled by request");
+            settle::cancel(tx, &mut event, now, now, None, reason)?;
+            let dependents = tx.dependents(id)?;
+            settle(tx, dependents, now)?;
+            load(tx, id).map(Ok)
+        })
+    }
+
+    /// Advances every unfinished event to its state at `now`, in dependency
+    /// order, and reports every transition not reported before — exactly
+    /// once across all processes ticking the store. It touches only events
+    /// that are due; events whose responses changed were settled when the
+    /// response was written.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Result<TickResult> {
+        self.write(|tx| {
+            let due = tx.due_events(now, usize::MAX)?;
+            settle(tx, due, now)?;
+            Ok(TickResult::from_entries(tx.claim_reports()?))
+        })
+    }
+
+    /// The soonest fire time of a pending event (of `campaign`, if given):
+    /// when the next tick has work.
+    pub fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
+        self.read(|tx| tx.next_fire_time(campaign))
+    }
+
+    /// Loads one event.
+    pub fn get_event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
+        self.read(|tx| tx.event(id))
+    }
+
+    /// Every event, soonest fire time first.
+    pub fn list_events(&mut self) -> Result<Vec<TMinusEvent>> {
+        self.read(|tx| tx.list_events(EventFilter::All))
+    }
+
+    /// Blocked and pending events, soonest fire time first.
+    pub fn list_unfinished(&mut self) -> Result<Vec<TMinusEvent>> {
+        self.read(|tx| tx.list_events(EventFilter::Unfinished))
+    }
+
+    /// An event's audit trail, oldest first.
+    pub fn log(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
+        self.read(|tx| tx.audit(id))
+    }
+
+    /// Runs `f` in a write transaction; commits when it succeeds.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut tx = self.store.write()?;
+        let value = f(&mut *tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Like [`Engine::write`], for operations that may be refused after
+    /// settling: the settlement is committed even when the operation is
+    /// refused (the inner `Err`), so the refusal and the store agree.
+    pub(crate) fn write_refusable<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<Result<T>>,
+    ) -> Result<T> {
+        let mut tx = self.store.write()?;
+        let outcome = f(&mut *tx)?;
+        tx.commit()?;
+        outcome
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut tx = self.store.read()?;
+        f(&mut *tx)
+    }
+}
+
+/// Loads an event that must exist.
+pub(crate) fn load(tx: &mut dyn Tx, id: Uuid) -> Result<TMinusEvent> {
+    tx.event(id)?.ok_or_else(|| TMinusError::EventNotFound {
+        reference: id.to_string(),
+    })
+}
+
+/// Settles `id` and its ancestors at `now`, then loads it.
+fn settled_event(tx: &mut dyn Tx, id: Uuid, now: DateTime<Utc>) -> Result<TMinusEvent> {
+    load(tx, id)?;
+    settle_with_ancestors(tx, id, now)?;
+    load(tx, id)
+}
+
+fn check_not_final(event: &TMinusEvent) -> Result<()> {
+    if event.state.is_final() {
+        return Err(TMinusError::EventFinal {
+            event: event.label(),
+            state: event.state.to_string(),
+            at: event.finished_at.map(format_time).unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a response against the rules and applies it to `event` in memory
+/// (the deferral total); returns the new status and its audit record.
+fn check_response(
+    event: &mut TMinusEvent,
+    agent: &AgentId,
+    response: &Response,
+    now: DateTime<Utc>,
+) -> Result<(ResponseStatus, AuditAction, serde_json::Value)> {
+    check_not_final(event)?;
+    if event.response_of(agent).is_none() {
+        return Err(TMinusError::NotAnAttendee {
+            agent: agent.0.clone(),
+            event: event.label(),
+            attendees: attendee_list(event),
+        });
+    }
+    if let Some(deadline) = event.fire_deadline() {
+        if now >= deadline {
+            return Err(TMinusError::DeadlinePassed {
+                event: event.label(),
+                deadline: format_time(deadline),
+                ago: format_countdown(now - deadline),
+            });
+        }
+    }
+    Ok(match response {
+        Response::Confirm => (ResponseStatus::Confirmed, AuditAction::Confirmed, json!({})),
+        Response::Decline(reason) => (
+            ResponseStatus::Declined,
+            AuditAction::Declined,
+            json!({ "reason": reason }),
+        ),
+        Response::Defer(by) => {
+            let total = event.deferred + *by;
+            if let Some(max) = event.max_defer {
+                if total > max {
+                    return Err(TMinusError::MaxDeferExceeded {
+                        event: event.label(),
+                        requested: format_duration(*by),
+                        total: format_duration(total),
+                        max: format_duration(max),
+                        remaining: format_duration((max - event.deferred).max(Duration::zero())),
+                    });
+                }
+            }
+            event.deferred = total;
+            event.scheduled_at += *by;
+            let mut detail = json!({ "by": format_duration(*by), "total": format_duration(total) });
+            if let Some(fire) = event.fire_deadline() {
+                detail["fire_time"] = json!(format_time(fire));
+            }
+            (ResponseStatus::Deferred(*by), AuditAction::Deferred, detail)
+        }
+    })
+}
+
+fn attendee_list(event: &TMinusEvent) -> String {
+    if event.attendees.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<&str> = event.attendees.iter().map(|(a, _)| a.as_str()).collect();
+    names.join(", ")
+}
+
+/// Validates a new event and builds it, `pending` and started at `now`.
+pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEvent> {
+    new.organizer.validate()?;
+    for agent in &new.attendees {
+        agent.validate()?;
+    }
+    check_unique_attendees(&new.attendees)?;
+    check_non_negative("t_minus", new.t_minus)?;
+    if let Some(max) = new.max_defer {
+        check_non_negative("max_defer", max)?;
+    }
+    let quorum = new.quorum.resolve(new.attendees.len())?;
+    let fire = new.at - new.t_minus;
+    if fire <= now {
+        return Err(TMinusError::FireTimePassed {
+            fire_time: format_time(fire),
+            ago: format_countdown(now - fire),
+        });
+    }
+    Ok(TMinusEvent {
+        id: Uuid::new_v4(),
+        kind: new.kind,
+        scheduled_at: new.at,
+        t_minus: new.t_minus,
+        organizer: new.organizer,
+        attendees: new
+            .attendees
+            .into_iter()
+            .map(|a| (a, ResponseStatus::Pending))
+            .collect(),
+        quorum,
+        payload: new.payload,
+        state: EventState::Pending,
+        campaign: None,
+        name: None,
+        quorum_spec: new.quorum,
+        fire_policy: new.fire_policy,
+        max_defer: new.max_defer,
+        deferred: Duration::zero(),
+        relative_at: None,
+        started_at: Some(now),
+        finished_at: None,
+        created_at: now,
+        last_response_at: None,
+        description: new.description,
+    })
+}
+
+fn check_non_negative(field: &str, d: Duration) -> Result<()> {
+    if d < Duration::zero() {
+        return Err(TMinusError::InvalidDuration {
+            value: format!("{field} = -{}", format_duration(-d)),
+            reason: "durations cannot be negative".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Inserts a new event and its `scheduled` audit entry.
+pub(crate) fn insert_new_event(
+    tx: &mut dyn Tx,
+    event: &TMinusEvent,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.insert_event(event)?;
+    let mut detail = json!({
+        "kind": event.kind.to_string(),
+        "quorum": event.quorum_spec.to_string(),
+        "attendees": event.attendees.len(),
+    });
+    if let Some(fire) = event.fire_deadline() {
+        detail["fire_time"] = json!(format_time(fire));
+    }
+    audit(
+        tx,
+        event.id,
+        now,
+        now,
+        Some(&event.organizer),
+        AuditAction::Scheduled,
+        detail,
+    )
+}

@@ -1,0 +1,203 @@
+//! Resolving what users type into ids: full UUIDs, unique prefixes of at
+//! least 4 hex digits, `campaign/event` paths and campaign names.
+
+use uuid::Uuid;
+
+use super::Engine;
+use crate::error::{Result, TMinusError};
+use crate::store::Tx;
+
+/// Shortest accepted id prefix, in hex digits.
+pub const MIN_PREFIX_DIGITS: usize = 4;
+
+/// How many candidates an ambiguity error lists at most.
+const MAX_CANDIDATES: usize = 10;
+
+/// What a reference names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An event.
+    Event(Uuid),
+    /// A campaign.
+    Campaign(Uuid),
+}
+
+/// A hex prefix in the stored (lowercase, hyphenated) form, or why it is not one.
+fn normalize_prefix(text: &str) -> std::result::Result<String, String> {
+    let digits: String = text.chars().filter(|c| *c != '-').collect();
+    if let Some(c) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(format!("{c:?} is not a hex digit"));
+    }
+    if digits.len() < MIN_PREFIX_DIGITS {
+        return Err(format!(
+            "a prefix needs at least {MIN_PREFIX_DIGITS} hex digits, this one has {}",
+            digits.len()
+        ));
+    }
+    if digits.len() > 32 {
+        return Err("it is longer than a UUID".into());
+    }
+    let mut out = String::with_capacity(36);
+    for (i, c) in digits.to_ascii_lowercase().chars().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn one_of(value: &str, ids: Vec<Uuid>, labels: impl Fn(Uuid) -> String) -> Result<Option<Uuid>> {
+    match ids.len() {
+        0 => Ok(None),
+        1 => Ok(Some(ids[0])),
+        _ => Err(TMinusError::AmbiguousReference {
+            value: value.to_string(),
+            candidates: ids.into_iter().map(labels).collect(),
+        }),
+    }
+}
+
+fn event_label(tx: &mut dyn Tx, id: Uuid) -> String {
+    match tx.event(id) {
+        Ok(Some(e)) => match &e.name {
+            Some(name) => format!("{id} ({name})"),
+            None => format!("{id} ({})", e.kind),
+        },
+        _ => id.to_string(),
+    }
+}
+
+fn campaign_label(tx: &mut dyn Tx, id: Uuid) -> String {
+    match tx.campaign(id) {
+        Ok(Some(c)) => format!("{id} ({})", c.name),
+        _ => id.to_string(),
+    }
+}
+
+/// Resolves an event reference inside a transaction.
+pub(crate) fn event_ref(tx: &mut dyn Tx, text: &str) -> Result<Uuid> {
+    let text = text.trim();
+    let not_found = || TMinusError::EventNotFound {
+        reference: text.to_string(),
+    };
+    if let Some((campaign, name)) = text.split_once('/') {
+        let campaign = campaign_ref(tx, campaign)?;
+        return tx.event_by_name(campaign, name)?.ok_or_else(not_found);
+    }
+    if let Ok(id) = Uuid::parse_str(text) {
+        return match tx.event(id)? {
+            Some(_) => Ok(id),
+            None => Err(not_found()),
+        };
+    }
+    let prefix = normalize_prefix(text).map_err(|reason| TMinusError::InvalidReference {
+        value: text.to_string(),
+        what: "event",
+        reason: format!("it is not a UUID or `campaign/event`, and not a prefix: {reason}"),
+    })?;
+    let ids = tx.events_with_prefix(&prefix, MAX_CANDIDATES)?;
+    let labels: Vec<(Uuid, String)> = ids.iter().map(|id| (*id, event_label(tx, *id))).collect();
+    one_of(text, ids, |id| lookup(&labels, id))?.ok_or_else(not_found)
+}
+
+fn lookup(labels: &[(Uuid, String)], id: Uuid) -> String {
+    labels
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// Resolves a campaign reference: UUID, name, or unique prefix.
+pub(crate) fn campaign_ref(tx: &mut dyn Tx, text: &str) -> Result<Uuid> {
+    let text = text.trim();
+    let not_found = || TMinusError::CampaignNotFound {
+        reference: text.to_string(),
+    };
+    if let Ok(id) = Uuid::parse_str(text) {
+        return match tx.campaign(id)? {
+            Some(_) => Ok(id),
+            None => Err(not_found()),
+        };
+    }
+    if let Some(c) = tx.campaign_by_name(text)? {
+        return Ok(c.id);
+    }
+    match normalize_prefix(text) {
+        Ok(prefix) => {
+            let ids = tx.campaigns_with_prefix(&prefix, MAX_CANDIDATES)?;
+            let labels: Vec<(Uuid, String)> = ids
+                .iter()
+                .map(|id| (*id, campaign_label(tx, *id)))
+                .collect();
+            one_of(text, ids, |id| lookup(&labels, id))?.ok_or_else(not_found)
+        }
+        Err(_) => Err(not_found()),
+    }
+}
+
+/// Resolves something that may name an event or a campaign.
+pub(crate) fn target_ref(tx: &mut dyn Tx, text: &str) -> Result<Target> {
+    let text = text.trim();
+    if text.contains('/') {
+        return event_ref(tx, text).map(Target::Event);
+    }
+    if let Some(c) = tx.campaign_by_name(text)? {
+        return Ok(Target::Campaign(c.id));
+    }
+    let event = event_ref(tx, text);
+    let campaign = campaign_ref(tx, text);
+    match (event, campaign) {
+        (Ok(e), Err(TMinusError::CampaignNotFound { .. })) => Ok(Target::Event(e)),
+        (Err(TMinusError::EventNotFound { .. }), Ok(c)) => Ok(Target::Campaign(c)),
+        (Err(TMinusError::InvalidReference { .. }), Ok(c)) => Ok(Target::Campaign(c)),
+        (Ok(e), Ok(c)) => Err(TMinusError::AmbiguousReference {
+            value: text.to_string(),
+            candidates: vec![
+                format!("event {}", event_label(tx, e)),
+                format!("campaign {}", campaign_label(tx, c)),
+            ],
+        }),
+        (Err(TMinusError::EventNotFound { .. }), Err(TMinusError::CampaignNotFound { .. }))
+        | (Err(TMinusError::InvalidReference { .. }), Err(TMinusError::CampaignNotFound { .. })) => {
+            Err(TMinusError::TargetNotFound {
+                reference: text.to_string(),
+            })
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+impl Engine {
+    /// Resolves an event reference: a full UUID, a unique prefix of at least
+    /// 4 hex digits, or `campaign/event`.
+    pub fn resolve_event(&mut self, text: &str) -> Result<Uuid> {
+        self.read(|tx| event_ref(tx, text))
+    }
+
+    /// Resolves a campaign reference: a UUID, a name, or a unique prefix.
+    pub fn resolve_campaign(&mut self, text: &str) -> Result<Uuid> {
+        self.read(|tx| campaign_ref(tx, text))
+    }
+
+    /// Resolves a reference that may name an event or a campaign. A campaign
+    /// name wins over an id prefix; a prefix matching both is ambiguous.
+    pub fn resolve_target(&mut self, text: &str) -> Result<Target> {
+        self.read(|tx| target_ref(tx, text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_normalized_to_the_stored_form() {
+        assert_eq!(normalize_prefix("A1B2").unwrap(), "a1b2");
+        assert_eq!(normalize_prefix("a1b2c3d4e5").unwrap(), "a1b2c3d4-e5");
+        assert_eq!(normalize_prefix("a1b2c3d4-e5").unwrap(), "a1b2c3d4-e5");
+        assert!(normalize_prefix("a1b").unwrap_err().contains("at least 4"));
+        assert!(normalize_prefix("zzzz").unwrap_err().contains("'z'"));
+    }
+}

@@ -1,0 +1,172 @@
+//! Settling: bringing events to their state at `now`, cascading through the
+//! dependency graph, inside the caller's transaction.
+
+use std::collections::{HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::agent::AgentId;
+use crate::audit::AuditAction;
+use crate::error::Result;
+use crate::event::{short_id, TMinusEvent};
+use crate::lifecycle::{decide, needs_outcome, NeedsOutcome};
+use crate::state::{EventState, ResponseStatus};
+use crate::store::{NewAuditEntry, Tx};
+use crate::time_spec::format_time;
+
+/// Appends an audit entry for `event`.
+pub(crate) fn audit(
+    tx: &mut dyn Tx,
+    event: Uuid,
+    at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    agent: Option<&AgentId>,
+    action: AuditAction,
+    detail: serde_json::Value,
+) -> Result<()> {
+    tx.append_audit(&NewAuditEntry {
+        event,
+        at,
+        recorded_at,
+        agent: agent.cloned(),
+        action,
+        detail,
+    })
+    .map(drop)
+}
+
+/// Settles `seeds` and everything their transitions affect, at `now`.
+///
+/// Each event is brought to its state at `now`: a blocked event opens when
+/// all its needs fired or is cancelled when one failed; an open event fires
+/// or is missed per [`decide`]. Every transition is written with its logical
+/// time and queued for reporting, and the dependents of an event that became
+/// final are settled in turn, so a chain cascades within one call.
+pub(crate) fn settle(
+    tx: &mut dyn Tx,
+    seeds: impl IntoIterator<Item = Uuid>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut queue: VecDeque<Uuid> = seeds.into_iter().collect();
+    while let Some(id) = queue.pop_front() {
+        let Some(mut event) = tx.event(id)? else {
+            continue;
+        };
+        if settle_one(tx, &mut event, now)? {
+            queue.extend(tx.dependents(id)?);
+        }
+    }
+    Ok(())
+}
+
+/// Settles one event; returns whether it became final.
+fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Result<bool> {
+    if event.state == EventState::Blocked {
+        let needs = tx.needs(event.id)?;
+        match needs_outcome(&needs, now) {
+            NeedsOutcome::Wait => return Ok(false),
+            NeedsOutcome::Cancel { need, at, state } => {
+                let reason = format!("need {} {state}", short_id(need));
+                cancel(tx, event, at, now, None, &reason)?;
+                return Ok(true);
+            }
+            NeedsOutcome::Open(at) => {
+                event.state = EventState::Pending;
+                event.started_at = Some(at);
+                tx.update_event(event)?;
+                let detail = match event.fire_deadline() {
+                    Some(fire) => json!({ "fire_time": format_time(fire) }),
+                    None => json!({}),
+                };
+                audit(tx, event.id, at, now, None, AuditAction::Opened, detail)?;
+            }
+        }
+    }
+    let Some(decision) = decide(event, now) else {
+        return Ok(false);
+    };
+    event.state = decision.state;
+    event.finished_at = Some(decision.at);
+    if decision.state == EventState::Missed {
+        for (agent, status) in event.attendees.iter_mut() {
+            if status.may_still_confirm() {
+                *status = ResponseStatus::Missed;
+                tx.set_response(event.id, agent, ResponseStatus::Missed, decision.at)?;
+            }
+        }
+    }
+    tx.update_event(event)?;
+    let action = match decision.state {
+        EventState::Fired => AuditAction::Fired,
+        _ => AuditAction::Missed,
+    };
+    let detail = json!({
+        "reason": decision.reason,
+        "confirmed": event.confirmed_count(),
+        "quorum": event.quorum,
+    });
+    audit(tx, event.id, decision.at, now, None, action, detail)?;
+    Ok(true)
+}
+
+/// Cancels a non-final event at `at` and records why.
+pub(crate) fn cancel(
+    tx: &mut dyn Tx,
+    event: &mut TMinusEvent,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    agent: Option<&AgentId>,
+    reason: &str,
+) -> Result<()> {
+    event.state = EventState::Cancelled;
+    event.finished_at = Some(at);
+    tx.update_event(event)?;
+    audit(
+        tx,
+        event.id,
+        at,
+        now,
+        agent,
+        AuditAction::Cancelled,
+        json!({ "reason": reason }),
+    )
+}
+
+/// Settles a blocked event's unfinished ancestors first (needs before their
+/// dependents), then the event itself, so that a response or a cancellation
+/// sees the event as it is at `now` even when no tick has run lately.
+pub(crate) fn settle_with_ancestors(tx: &mut dyn Tx, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    collect_ancestors(tx, id, &mut seen, &mut order)?;
+    settle(tx, order, now)
+}
+
+/// Depth-first post-order over unfinished needs (needs come first), with an
+/// explicit stack so that long chains cannot overflow the call stack.
+fn collect_ancestors(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    seen: &mut HashSet<Uuid>,
+    order: &mut Vec<Uuid>,
+) -> Result<()> {
+    let mut stack = vec![(id, false)];
+    while let Some((node, expanded)) = stack.pop() {
+        if expanded {
+            order.push(node);
+            continue;
+        }
+        if !seen.insert(node) {
+            continue;
+        }
+        stack.push((node, true));
+        for need in tx.needs(node)? {
+            if !need.state.is_final() && !seen.contains(&need.id) {
+                stack.push((need.id, false));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The countdown event.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::agent::AgentId;
+use crate::kind::EventKind;
+use crate::policy::{FirePolicy, Quorum};
+use crate::state::{EventState, ResponseStatus};
+
+/// A countdown event: scheduled at `scheduled_at`, it collects responses
+/// until its fire time (`scheduled_at − t_minus`) and fires when `quorum`
+/// attendees have confirmed (see [`FirePolicy`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TMinusEvent {
+    /// Assigned on creation; never changes.
+    pub id: Uuid,
+    /// What the event is.
+    pub kind: EventKind,
+    /// The scheduled time, including every deferral. For an event whose time
+    /// is relative to its start and that has not started yet (a blocked
+    /// campaign event), this is only an estimate: see [`TMinusEvent::at_known`].
+    pub scheduled_at: DateTime<Utc>,
+    /// The countdown length: confirmations are due `t_minus` before `scheduled_at`.
+    pub t_minus: Duration,
+    /// Who scheduled it.
+    pub organizer: AgentId,
+    /// The attendees in order, each with its response.
+    pub attendees: Vec<(AgentId, ResponseStatus)>,
+    /// Confirmations needed, resolved from [`TMinusEvent::quorum_spec`].
+    pub quorum: usize,
+    /// Arbitrary JSON, returned untouched.
+    pub payload: serde_json::Value,
+    /// The stored state.
+    pub state: EventState,
+    /// The campaign it belongs to, if any.
+    pub campaign: Option<Uuid>,
+    /// Its name within the campaign (unique there).
+    pub name: Option<String>,
+    /// The quorum as spelled (`2`, `all`, `majority`).
+    pub quorum_spec: Quorum,
+    /// When it fires once quorum holds.
+    pub fire_policy: FirePolicy,
+    /// Cap on the total of all deferrals, if any.
+    pub max_defer: Option<Duration>,
+    /// The total of all deferrals so far.
+    pub deferred: Duration,
+    /// For a time relative to the event's start: the offset (`+20m`).
+    pub relative_at: Option<Duration>,
+    /// When the event started counting: its creation (or a campaign's first
+    /// apply) for an event without needs, the moment its last need fired
+    /// otherwise. `None` while blocked.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it became final (the logical time: the confirm that completed
+    /// quorum, the fire time, the cancellation).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When the latest response arrived.
+    pub last_response_at: Option<DateTime<Utc>>,
+    /// Free text from the manifest or the organizer.
+    pub description: Option<String>,
+}
+
+impl TMinusEvent {
+    /// The fire time, `scheduled_at − t_minus`: the deadline for confirmations.
+    /// See [`TMinusEvent::at_known`] for blocked relative events.
+    pub fn fire_time(&self) -> DateTime<Utc> {
+        self.scheduled_at - self.t_minus
+    }
+
+    /// Whether `scheduled_at` (and so the fire time) is fixed: false only for
+    /// an event with a relative time that has not started yet.
+    pub fn at_known(&self) -> bool {
+        self.relative_at.is_none() || self.started_at.is_some()
+    }
+
+    /// The fire time when it is known.
+    pub fn fire_deadline(&self) -> Option<DateTime<Utc>> {
+        self.at_known().then(|| self.fire_time())
+    }
+
+    /// Whether at least `quorum` attendees have confirmed.
+    pub fn has_quorum(&self) -> bool {
+        self.confirmed_count() >= self.quorum
+    }
+
+    /// How many attendees have confirmed.
+    pub fn confirmed_count(&self) -> usize {
+        self.count(|s| s == ResponseStatus::Confirmed)
+    }
+
+    /// How many attendees have not answered for good yet (pending or deferred):
+    /// the ones that may still confirm.
+    pub fn pending_count(&self) -> usize {
+        self.count(ResponseStatus::may_still_confirm)
+    }
+
+    /// How many attendees declined.
+    pub fn declined_count(&self) -> usize {
+        self.count(|s| s == ResponseStatus::Declined)
+    }
+
+    /// Whether quorum can still be reached: confirmed + may-still-confirm ≥ quorum.
+    pub fn quorum_reachable(&self) -> bool {
+        self.confirmed_count() + self.pending_count() >= self.quorum
+    }
+
+    /// Time left until the fire time (negative once it has passed).
+    pub fn time_remaining(&self, now: DateTime<Utc>) -> Duration {
+        self.fire_time() - now
+    }
+
+    /// The response of `agent`, if it is an attendee.
+    pub fn response_of(&self, agent: &AgentId) -> Option<ResponseStatus> {
+        self.attendees
+            .iter()
+            .find(|(a, _)| a == agent)
+            .map(|(_, s)| *s)
+    }
+
+    /// The first 8 hex digits of the id.
+    pub fn short_id(&self) -> String {
+        short_id(self.id)
+    }
+
+    /// A short human label: `campaign-name/event-name` is not known here, so
+    /// this is the event name with the short id (`review [a1b2c3d4]`), or the
+    /// kind with the short id for an unnamed event.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{name} [{}]", self.short_id()),
+            None => format!("{} [{}]", self.kind, self.short_id()),
+        }
+    }
+
+    fn count(&self, pred: impl Fn(ResponseStatus) -> bool) -> usize {
+        self.attendees.iter().filter(|(_, s)| pred(*s)).count()
+    }
+}
+
+/// The first 8 hex digits of a UUID.
+pub fn short_id(id: Uuid) -> String {
+    let mut s = id.simple().to_string();
+    s.truncate(8);
+    s
+}

@@ -1,0 +1,121 @@
+//! The state machine of SPEC §1 as pure functions of an event, its needs and
+//! the clock. The engine applies their answers inside a transaction.
+//!
+//! The outcome depends only on the responses and the clock, never on when a
+//! tick ran: every decision carries the logical time at which it happened
+//! (the confirm that completed quorum, the fire time, the moment the last
+//! need fired), and that is the time recorded.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::event::TMinusEvent;
+use crate::policy::FirePolicy;
+use crate::state::EventState;
+use crate::store::NeedState;
+
+/// What the needs of a blocked event allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeedsOutcome {
+    /// Some need is not final yet.
+    Wait,
+    /// Every need fired; the event opens at the moment the last one fired.
+    Open(DateTime<Utc>),
+    /// A need missed or was cancelled; the event is cancelled at that moment.
+    Cancel {
+        /// The need that failed (the earliest, if several did).
+        need: Uuid,
+        /// When it failed.
+        at: DateTime<Utc>,
+        /// How it failed.
+        state: EventState,
+    },
+}
+
+/// Decides what the needs of a blocked event allow. Needs without a
+/// recorded finish time count as finishing at `fallback`.
+pub fn needs_outcome(needs: &[NeedState], fallback: DateTime<Utc>) -> NeedsOutcome {
+    let failed = needs
+        .iter()
+        .filter(|n| matches!(n.state, EventState::Missed | EventState::Cancelled))
+        .min_by_key(|n| n.finished_at.unwrap_or(fallback));
+    if let Some(n) = failed {
+        return NeedsOutcome::Cancel {
+            need: n.id,
+            at: n.finished_at.unwrap_or(fallback),
+            state: n.state,
+        };
+    }
+    if needs.iter().all(|n| n.state == EventState::Fired) {
+        let at = needs
+            .iter()
+            .map(|n| n.finished_at.unwrap_or(fallback))
+            .max()
+            .unwrap_or(fallback);
+        return NeedsOutcome::Open(at);
+    }
+    NeedsOutcome::Wait
+}
+
+/// A final state an open event reaches, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// `Fired` or `Missed`.
+    pub state: EventState,
+    /// The logical moment.
+    pub at: DateTime<Utc>,
+    /// Why, in words: `quorum reached`, `quorum not reached`, `quorum unreachable`.
+    pub reason: &'static str,
+}
+
+/// Decides whether a pending event is final at `now`.
+///
+/// - quorum unreachable (too many declines) → missed at once;
+/// - `early` and quorum holds → fired, at the moment quorum was completed;
+/// - the fire time has come (`now ≥ fire time`) → fired if quorum holds
+///   (`on-time`), missed otherwise.
+///
+/// Responses are accepted only before the fire time, so the responses seen
+/// now are exactly those that existed at the fire time.
+pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
+    if event.state != EventState::Pending {
+        return None;
+    }
+    let opened = event.started_at.unwrap_or(event.created_at);
+    // Every response settles the event at once, so a decision triggered by
+    // responses happened at the latest response (or at the opening, for
+    // answers given while blocked).
+    let by_responses = event.last_response_at.map_or(opened, |r| r.max(opened));
+    if !event.quorum_reachable() {
+        return Some(Decision {
+            state: EventState::Missed,
+            at: by_responses,
+            reason: "quorum unreachable",
+        });
+    }
+    if event.fire_policy == FirePolicy::Early && event.has_quorum() {
+        return Some(Decision {
+            state: EventState::Fired,
+            at: by_responses,
+            reason: "quorum reached",
+        });
+    }
+    let fire = event.fire_time();
+    if now >= fire {
+        let at = fire.max(opened);
+        return Some(if event.has_quorum() {
+            Decision {
+                state: EventState::Fired,
+                at,
+                reason: "quorum reached",
+            }
+        } else {
+            Decision {
+                state: EventState::Missed,
+                at,
+                reason: "quorum not reached",
+            }
+        });
+    }
+    None
+}

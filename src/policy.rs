@@ -1,0 +1,135 @@
+//! Quorum specifications and fire policies.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TMinusError;
+
+/// How many confirmations an event needs, as the user spelled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quorum {
+    /// An exact number of confirmations (`0..=attendees`).
+    Count(usize),
+    /// Every attendee.
+    All,
+    /// More than half of the attendees: ⌊n/2⌋ + 1.
+    Majority,
+}
+
+impl Quorum {
+    /// The number of confirmations this spelling requires for `attendees`
+    /// attendees, or an error when a count exceeds the attendee list.
+    pub fn resolve(self, attendees: usize) -> Result<usize, TMinusError> {
+        match self {
+            Quorum::Count(n) if n > attendees => Err(TMinusError::QuorumTooLarge {
+                quorum: n,
+                attendees,
+            }),
+            Quorum::Count(n) => Ok(n),
+            Quorum::All => Ok(attendees),
+            Quorum::Majority if attendees == 0 => Ok(0),
+            Quorum::Majority => Ok(attendees / 2 + 1),
+        }
+    }
+}
+
+impl Default for Quorum {
+    fn default() -> Self {
+        Quorum::All
+    }
+}
+
+impl FromStr for Quorum {
+    type Err = TMinusError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        match t.to_ascii_lowercase().as_str() {
+            "all" => Ok(Quorum::All),
+            "majority" => Ok(Quorum::Majority),
+            _ => t
+                .parse::<usize>()
+                .map(Quorum::Count)
+                .map_err(|_| TMinusError::InvalidQuorum {
+                    value: s.to_string(),
+                }),
+        }
+    }
+}
+
+impl fmt::Display for Quorum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quorum::Count(n) => write!(f, "{n}"),
+            Quorum::All => f.write_str("all"),
+            Quorum::Majority => f.write_str("majority"),
+        }
+    }
+}
+
+/// When an event with quorum fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirePolicy {
+    /// Fire as soon as quorum holds (the default).
+    #[default]
+    Early,
+    /// Fire at the fire time, if quorum holds then.
+    OnTime,
+}
+
+impl FromStr for FirePolicy {
+    type Err = TMinusError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "early" => Ok(FirePolicy::Early),
+            "on-time" | "on_time" | "ontime" => Ok(FirePolicy::OnTime),
+            _ => Err(TMinusError::InvalidFirePolicy {
+                value: s.to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FirePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FirePolicy::Early => "early",
+            FirePolicy::OnTime => "on-time",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_resolution() {
+        assert_eq!(Quorum::All.resolve(3).unwrap(), 3);
+        assert_eq!(Quorum::Majority.resolve(3).unwrap(), 2);
+        assert_eq!(Quorum::Majority.resolve(4).unwrap(), 3);
+        assert_eq!(Quorum::Majority.resolve(1).unwrap(), 1);
+        assert_eq!(Quorum::Majority.resolve(0).unwrap(), 0);
+        assert_eq!(Quorum::Count(0).resolve(0).unwrap(), 0);
+        let err = Quorum::Count(4).resolve(3).unwrap_err().to_string();
+        assert!(err.contains('4') && err.contains('3'), "{err}");
+    }
+
+    #[test]
+    fn quorum_parsing() {
+        assert_eq!("ALL".parse::<Quorum>().unwrap(), Quorum::All);
+        assert_eq!("majority".parse::<Quorum>().unwrap(), Quorum::Majority);
+        assert_eq!("2".parse::<Quorum>().unwrap(), Quorum::Count(2));
+        assert!("-1".parse::<Quorum>().is_err());
+        assert!("most".parse::<Quorum>().is_err());
+    }
+
+    #[test]
+    fn fire_policy_parsing() {
+        assert_eq!("on-time".parse::<FirePolicy>().unwrap(), FirePolicy::OnTime);
+        assert_eq!("Early".parse::<FirePolicy>().unwrap(), FirePolicy::Early);
+        assert!("late".parse::<FirePolicy>().is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! Persistence behind a small trait.
+//!
+//! The engine speaks only to [`Store`] and [`Tx`]: every operation opens one
+//! transaction, reads and writes single rows through indexed lookups, and
+//! commits. [`sqlite::SqliteStore`] is the embedded default; a server database
+//! implements the same two traits.
+
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::agent::AgentId;
+use crate::audit::{AuditAction, AuditEntry};
+use crate::error::Result;
+use crate::event::TMinusEvent;
+use crate::state::{EventState, ResponseStatus};
+
+/// A store of events, campaigns and the audit trail.
+pub trait Store: Send {
+    /// Starts a write transaction. It holds the store's write lock from the
+    /// start (`BEGIN IMMEDIATE`), so read-modify-write sequences inside it see
+    /// no interleaved writers. Dropping it without [`Tx::commit`] rolls back.
+    fn write(&mut self) -> Result<Box<dyn Tx + '_>>;
+
+    /// Starts a read transaction: a consistent snapshot, no lock held against
+    /// writers.
+    fn read(&mut self) -> Result<Box<dyn Tx + '_>>;
+
+    /// A number that changes whenever another connection commits a write;
+    /// runners poll it to notice answers promptly.
+    fn data_version(&mut self) -> Result<i64>;
+}
+
+/// Which events [`Tx::list_events`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFilter {
+    /// Blocked and pending events, soonest fire time first (unknown last).
+    Unfinished,
+    /// Every event, soonest fire time first (unknown last).
+    All,
+}
+
+/// A campaign row, without its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignRow {
+    /// Id.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Whether a manifest manages it.
+    pub managed: bool,
+    /// When a manifest first applied it: the anchor of its relative times.
+    pub anchor_at: Option<DateTime<Utc>>,
+    /// Bumped by every change to the campaign or its events.
+    pub revision: i64,
+}
+
+/// A need of an event: the event it waits for, and that event's outcome.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeedState {
+    /// The needed event.
+    pub id: Uuid,
+    /// Its state.
+    pub state: EventState,
+    /// When it became final.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// An audit entry before the store numbers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEntry {
+    /// The event.
+    pub event: Uuid,
+    /// Logical time.
+    pub at: DateTime<Utc>,
+    /// Wall-clock time of writing.
+    pub recorded_at: DateTime<Utc>,
+    /// Who acted.
+    pub agent: Option<AgentId>,
+    /// What happened.
+    pub action: AuditAction,
+    /// Details.
+    pub detail: serde_json::Value,
+}
+
+/// One transaction on a [`Store`]. All lookups are by primary key or index.
+pub trait Tx {
+    /// Inserts a new event with its attendees.
+    fn insert_event(&mut self, event: &TMinusEvent) -> Result<()>;
+    /// Loads one event with its attendees.
+    fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>>;
+    /// Writes an event's own row (state, times, quorum, …); attendees are
+    /// written with [`Tx::set_response`] and [`Tx::set_attendees`].
+    fn update_event(&mut self, event: &TMinusEvent) -> Result<()>;
+    /// Records one attendee's response.
+    fn set_response(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        status: ResponseStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Replaces the attendee list, keeping the responses of attendees that stay.
+    fn set_attendees(&mut self, id: Uuid, attendees: &[AgentId]) -> Result<()>;
+    /// Ids starting with `prefix` (lowercase, hyphenated form), at most `limit`.
+    fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>>;
+    /// The event named `name` in campaign `campaign`.
+    fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>>;
+    /// Pending events whose fire time is at or before `now`, soonest first.
+    fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>>;
+    /// The soonest fire time of a pending event (of `campaign`, if given).
+    fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>>;
+    /// Events for listings, soonest fire time first.
+    fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>>;
+    /// Total number of stored events.
+    fn count_events(&mut self) -> Result<u64>;
+
+    /// Inserts a campaign.
+    fn insert_campaign(&mut self, campaign: &CampaignRow) -> Result<()>;
+    /// Writes a campaign's row.
+    fn update_campaign(&mut self, campaign: &CampaignRow) -> Result<()>;
+    /// Loads a campaign row by id.
+    fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>>;
+    /// Loads a campaign row by name.
+    fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>>;
+    /// Campaign ids starting with `prefix`, at most `limit`.
+    fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>>;
+    /// Every campaign, by name.
+    fn list_campaigns(&mut self) -> Result<Vec<CampaignRow>>;
+    /// A campaign's events in the order they were added: id, name and state.
+    fn campaign_events(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, String, EventState)>>;
+    /// A campaign's edges `(from, to)`.
+    fn campaign_edges(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, Uuid)>>;
+    /// Adds the edge `to` needs `from`.
+    fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()>;
+    /// Removes the edge `to` needs `from`.
+    fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()>;
+    /// What `id` needs, with each need's outcome.
+    fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>>;
+    /// The events that need `id`.
+    fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>>;
+    /// Deletes a campaign with its events, edges and their audit entries
+    /// (only `apply --prune` does this).
+    fn delete_campaign(&mut self, campaign: Uuid) -> Result<()>;
+    /// Deletes one event (only `apply` of a manifest that drops a non-final
+    /// event does this), with its attendees and edges.
+    fn delete_event(&mut self, id: Uuid) -> Result<()>;
+
+    /// Appends to the audit trail. Transitions are also queued for reporting.
+    fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;
+    /// An event's audit trail, oldest first.
+    fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
+    /// Audit entries after `seq`, oldest first, at most `limit`.
+    fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>>;
+    /// Takes every transition not yet reported, marking it reported.
+    fn claim_reports(&mut self) -> Result<Vec<AuditEntry>>;
+
+    /// Commits.
+    fn commit(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,132 @@
+//! Parsing of points in time: RFC 3339 with an offset, `now`, or `+DURATION`.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+
+use crate::duration::{format_duration, parse_duration};
+use crate::error::TMinusError;
+
+/// A point in time as the user wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSpec {
+    /// An absolute instant.
+    Absolute(DateTime<Utc>),
+    /// A duration after a base: "now" on the command line, the event's start
+    /// in a manifest. `now` is `Relative(0)`.
+    Relative(Duration),
+}
+
+impl TimeSpec {
+    /// Parses `2025-06-06T15:00:00Z`, `now` or `+10m`.
+    pub fn parse(value: &str) -> Result<Self, TMinusError> {
+        let text = value.trim();
+        if text.eq_ignore_ascii_case("now") {
+            return Ok(TimeSpec::Relative(Duration::zero()));
+        }
+        if let Some(rest) = text.strip_prefix('+') {
+            return parse_duration(rest).map(TimeSpec::Relative).map_err(|e| {
+                TMinusError::InvalidTime {
+                    value: value.to_string(),
+                    reason: match e {
+                        TMinusError::InvalidDuration { reason, .. } => {
+                            format!("the relative offset is not a duration: {reason}")
+                        }
+                        other => other.to_string(),
+                    },
+                }
+            });
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Ok(TimeSpec::Absolute(t.with_timezone(&Utc)));
+        }
+        let reason = if looks_like_naive(text) {
+            "it has no UTC offset; add one, e.g. `Z` for UTC or `+02:00`".to_string()
+        } else {
+            "it is not an RFC 3339 time, `now` or `+DURATION`".to_string()
+        };
+        Err(TMinusError::InvalidTime {
+            value: value.to_string(),
+            reason,
+        })
+    }
+
+    /// The instant this spec names when relative times count from `base`.
+    pub fn resolve(self, base: DateTime<Utc>) -> Result<DateTime<Utc>, TMinusError> {
+        match self {
+            TimeSpec::Absolute(t) => Ok(t),
+            TimeSpec::Relative(d) => {
+                base.checked_add_signed(d)
+                    .ok_or_else(|| TMinusError::InvalidTime {
+                        value: self.to_string(),
+                        reason: "it is out of the supported range of times".into(),
+                    })
+            }
+        }
+    }
+}
+
+fn looks_like_naive(text: &str) -> bool {
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .any(|fmt| NaiveDateTime::parse_from_str(text, fmt).is_ok())
+        || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+}
+
+impl fmt::Display for TimeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeSpec::Absolute(t) => f.write_str(&format_time(*t)),
+            TimeSpec::Relative(d) => write!(f, "+{}", format_duration(*d)),
+        }
+    }
+}
+
+/// Formats an instant as RFC 3339 in UTC with a `Z` suffix, with
+/// milliseconds only when they are not zero.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    use chrono::SecondsFormat;
+    if t.timestamp_subsec_millis() == 0 {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        let t = TimeSpec::parse("2025-06-06T15:00:00Z").unwrap();
+        assert_eq!(format!("{t}"), "2025-06-06T15:00:00Z");
+        let t = TimeSpec::parse("2025-06-06T17:00:00+02:00").unwrap();
+        assert_eq!(format!("{t}"), "2025-06-06T15:00:00Z");
+        assert_eq!(
+            TimeSpec::parse("+10m").unwrap(),
+            TimeSpec::Relative(Duration::minutes(10))
+        );
+        assert_eq!(
+            TimeSpec::parse("NOW").unwrap(),
+            TimeSpec::Relative(Duration::zero())
+        );
+    }
+
+    #[test]
+    fn explains_missing_offset() {
+        let err = TimeSpec::parse("2025-06-06T15:00:00")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`2025-06-06T15:00:00`"), "{err}");
+        assert!(err.contains("no UTC offset"), "{err}");
+        let err = TimeSpec::parse("tomorrow").unwrap_err().to_string();
+        assert!(err.contains("RFC 3339"), "{err}");
+        let err = TimeSpec::parse("+abc").unwrap_err().to_string();
+        assert!(err.contains("`+abc`"), "{err}");
+    }
+}
