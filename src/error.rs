@@ -210,11 +210,13 @@ pub enum TMinusError {
     #[error("event {event} is already {state} (since {at}); a final event never changes")]
     #[diagnostic(
         code(t_minus::refused::final_event),
-        help("schedule a new event instead; `t-minus log {event}` shows its history")
+        help("schedule a new event instead; `t-minus log {id}` shows its history")
     )]
     EventFinal {
         /// The event's short label.
         event: String,
+        /// The event's short id, for the hint.
+        id: String,
         /// `fired`, `missed` or `cancelled`.
         state: String,
         /// When it became final, RFC 3339.

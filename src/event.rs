@@ -124,6 +124,11 @@ impl TMinusEvent {
         short_id(self.id)
     }
 
+    /// The event's name in its campaign, or its short id when it has none.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.short_id())
+    }
+
     /// A short human label: `campaign-name/event-name` is not known here, so
     /// this is the event name with the short id (`review [a1b2c3d4]`), or the
     /// kind with the short id for an unnamed event.

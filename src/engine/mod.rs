@@ -337,6 +337,7 @@ fn check_not_final(event: &TMinusEvent) -> Result<()> {
     if event.state.is_final() {
         return Err(TMinusError::EventFinal {
             event: event.label(),
+            id: event.short_id(),
             state: event.state.to_string(),
             at: event.finished_at.map(format_time).unwrap_or_default(),
         });

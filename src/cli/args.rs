@@ -1,0 +1,252 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Coordinate countdown events between agents: schedule, confirm, defer,
+/// decline; fire on quorum; chain events into campaigns.
+#[derive(Debug, Parser)]
+#[command(name = "t-minus", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode), \
+3 run/wait finished with a miss or cancellation, 124 timeout, 130 interrupted.\n\
+The clock can be pinned for tests and simulations with T_MINUS_NOW=<RFC 3339 time>."
+)]
+pub struct Cli {
+    /// The store: an SQLite file (created when missing).
+    #[arg(
+        long,
+        global = true,
+        env = "T_MINUS_DB",
+        default_value = "tminus.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+
+    /// When to use colour (NO_COLOR also turns it off).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When writing to a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Schedule a standalone event.
+    #[command(
+        after_help = "Example:\n  t-minus schedule review +5m --quorum 2 --attendees alice,bob,carol"
+    )]
+    Schedule(ScheduleArgs),
+
+    /// Confirm readiness for an event.
+    #[command(
+        after_help = "Example:\n  t-minus confirm a1b2 alice\n  t-minus confirm release-v2/review alice"
+    )]
+    Confirm {
+        /// The event: UUID, unique prefix (≥ 4 hex digits) or campaign/event.
+        event: String,
+        /// The attendee confirming.
+        agent: String,
+        /// Print the event as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Ask for more time: moves the event (and its fire time) later.
+    #[command(after_help = "Example:\n  t-minus defer a1b2 bob 5m")]
+    Defer {
+        /// The event.
+        event: String,
+        /// The attendee deferring.
+        agent: String,
+        /// How much later (humantime, e.g. 5m; a bare number is seconds).
+        duration: String,
+        /// Print the event as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Decline an event.
+    #[command(after_help = "Example:\n  t-minus decline a1b2 carol --reason 'on leave'")]
+    Decline {
+        /// The event.
+        event: String,
+        /// The attendee declining.
+        agent: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print the event as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Cancel an event (and what needs it) or every unfinished event of a campaign.
+    #[command(after_help = "Example:\n  t-minus cancel release-v2/deploy --reason 'rollback'")]
+    Cancel {
+        /// The event or campaign.
+        target: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show events: unfinished ones soonest first, one event, or one campaign.
+    #[command(
+        after_help = "Example:\n  t-minus status\n  t-minus status release-v2\n  t-minus status --all --json"
+    )]
+    Status {
+        /// An event or campaign (default: every unfinished event).
+        target: Option<String>,
+        /// Include finished events.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Advance every event to its state now and report what changed.
+    #[command(
+        after_help = "Example:\n  t-minus tick\n  T_MINUS_NOW=2025-06-06T15:00:00Z t-minus tick --json"
+    )]
+    Tick {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Print an event's audit trail.
+    #[command(after_help = "Example:\n  t-minus log release-v2/deploy")]
+    Log {
+        /// The event.
+        event: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Ad-hoc campaigns: groups of events with dependencies.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+}
+
+/// Options shared by `schedule` and `campaign add`.
+#[derive(Debug, Args)]
+pub struct EventOptions {
+    /// Confirmations needed: a number, `all` or `majority`.
+    #[arg(long, default_value = "all", value_name = "N|all|majority")]
+    pub quorum: String,
+    /// Comma-separated attendees.
+    #[arg(long, default_value = "", value_name = "a,b,c")]
+    pub attendees: String,
+    /// Countdown length: confirmations are due this long before TIME.
+    #[arg(long = "t-minus", default_value = "0s", value_name = "DUR")]
+    pub t_minus: String,
+    /// `early` fires as soon as quorum holds; `on-time` at the fire time.
+    #[arg(long, default_value = "early", value_name = "early|on-time")]
+    pub fire: String,
+    /// Cap on the total of all deferrals.
+    #[arg(long, value_name = "DUR")]
+    pub max_defer: Option<String>,
+    /// Arbitrary JSON, returned untouched.
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
+    /// Who schedules it.
+    #[arg(long, default_value = "t-minus", value_name = "AGENT")]
+    pub organizer: String,
+    /// Print the event as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `schedule`'s arguments.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// meeting, checkpoint, review, deploy, or any other word.
+    pub kind: String,
+    /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
+    pub time: String,
+    /// Event options.
+    #[command(flatten)]
+    pub options: EventOptions,
+}
+
+/// `campaign` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create an empty campaign.
+    #[command(after_help = "Example:\n  t-minus campaign create release-v2")]
+    Create {
+        /// Its unique name ([A-Za-z_][A-Za-z0-9_-]{0,63}).
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schedule a new event in a campaign.
+    #[command(
+        after_help = "Example:\n  t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol"
+    )]
+    Add {
+        /// The campaign.
+        campaign: String,
+        /// The event's kind.
+        kind: String,
+        /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
+        time: String,
+        /// Its name in the campaign (default: the kind, then kind-2, …).
+        #[arg(long)]
+        name: Option<String>,
+        /// Event options.
+        #[command(flatten)]
+        options: EventOptions,
+    },
+    /// Make TO need FROM: TO opens only after FROM fired.
+    #[command(after_help = "Example:\n  t-minus campaign link release-v2 checkpoint review")]
+    Link {
+        /// The campaign.
+        campaign: String,
+        /// The event that must fire first (name in the campaign, or any event reference).
+        from: String,
+        /// The event that waits.
+        to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the execution order in levels: `A → B, C → D`.
+    #[command(after_help = "Example:\n  t-minus campaign order release-v2")]
+    Order {
+        /// The campaign.
+        campaign: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List campaigns.
+    #[command(after_help = "Example:\n  t-minus campaign list --json")]
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

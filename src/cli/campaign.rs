@@ -1,0 +1,112 @@
+//! `campaign` subcommands.
+
+use t_minus::{Engine, Result};
+use uuid::Uuid;
+
+use super::args::CampaignCommand;
+use super::events::{new_event, print_created};
+use super::json;
+use super::render::Renderer;
+
+/// Resolves an event named inside `campaign`: a bare name first, then any
+/// event reference.
+fn member(engine: &mut Engine, campaign_name: &str, text: &str) -> Result<Uuid> {
+    if t_minus::name::name_problem(text).is_none() {
+        if let Ok(id) = engine.resolve_event(&format!("{campaign_name}/{text}")) {
+            return Ok(id);
+        }
+    }
+    engine.resolve_event(text)
+}
+
+/// Runs a `campaign` subcommand.
+pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -> Result<()> {
+    match command {
+        CampaignCommand::Create {
+            name,
+            json: as_json,
+        } => {
+            let campaign = engine.create_campaign(name.clone())?;
+            if *as_json {
+                json::print(&json::campaign(engine, &campaign)?);
+            } else {
+                println!("Created campaign {} {}", campaign.name, campaign.id);
+            }
+        }
+        CampaignCommand::Add {
+            campaign,
+            kind,
+            time,
+            name,
+            options,
+        } => {
+            let id = engine.resolve_campaign(campaign)?;
+            let new = new_event(engine, kind, time, options)?;
+            let event = engine.campaign_add(id, new, name.clone())?;
+            print_created(engine, out, "Added", &event, options.json)?;
+        }
+        CampaignCommand::Link {
+            campaign,
+            from,
+            to,
+            json: as_json,
+        } => {
+            let id = engine.resolve_campaign(campaign)?;
+            let name = engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
+            let from = member(engine, &name, from)?;
+            let to = member(engine, &name, to)?;
+            let updated = engine.campaign_link(id, from, to)?;
+            if *as_json {
+                json::print(&json::campaign(engine, &updated)?);
+            } else {
+                let label = |engine: &mut Engine, id: Uuid| -> Result<String> {
+                    Ok(engine
+                        .get_event(id)?
+                        .map_or_else(|| id.to_string(), |e| e.display_name()))
+                };
+                let (from, to) = (label(engine, from)?, label(engine, to)?);
+                println!("Linked {name}: {from} → {to} ({to} needs {from})");
+            }
+        }
+        CampaignCommand::Order {
+            campaign,
+            json: as_json,
+        } => {
+            let id = engine.resolve_campaign(campaign)?;
+            let levels = engine.campaign_levels(id)?;
+            if *as_json {
+                let mut out_levels = Vec::new();
+                for level in &levels {
+                    let mut items = Vec::new();
+                    for event in level {
+                        let name = engine.get_event(*event)?.and_then(|e| e.name);
+                        items.push(serde_json::json!({ "id": event, "name": name }));
+                    }
+                    out_levels.push(items);
+                }
+                json::print(&serde_json::json!({ "campaign": id, "levels": out_levels }));
+            } else if levels.is_empty() {
+                println!("The campaign has no events.");
+            } else {
+                println!("{}", out.order(engine, &levels)?);
+            }
+        }
+        CampaignCommand::List { json: as_json } => {
+            let campaigns = engine.list_campaigns()?;
+            if *as_json {
+                let mut list = Vec::new();
+                for c in &campaigns {
+                    list.push(json::campaign(engine, c)?);
+                }
+                json::print(&list);
+            } else if campaigns.is_empty() {
+                println!("No campaigns.");
+            } else {
+                for c in &campaigns {
+                    println!("{}", out.campaign_line(c));
+                }
+            }
+        }
+    }
+    Ok(())
+}

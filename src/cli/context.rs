@@ -1,0 +1,90 @@
+//! What every command needs: the engine (store + clock) and output styling.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anstyle::{AnsiColor, Style};
+use chrono::{DateTime, Utc};
+use t_minus::{Engine, FixedClock, Result, TMinusError, TimeSpec};
+
+use super::args::{Cli, ColorChoice};
+
+/// Name of the variable that pins the clock.
+pub const NOW_VAR: &str = "T_MINUS_NOW";
+
+/// The pinned time from `T_MINUS_NOW`, if set.
+pub fn pinned_now() -> Result<Option<DateTime<Utc>>> {
+    match std::env::var(NOW_VAR) {
+        Ok(value) if !value.trim().is_empty() => match TimeSpec::parse(&value)? {
+            TimeSpec::Absolute(t) => Ok(Some(t)),
+            TimeSpec::Relative(_) => Err(TMinusError::InvalidTime {
+                value,
+                reason: format!("{NOW_VAR} must be an absolute RFC 3339 time"),
+            }),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// Opens the engine on `--db`, on the pinned clock when `T_MINUS_NOW` is set.
+pub fn open_engine(cli: &Cli) -> Result<Engine> {
+    let engine = Engine::new(&cli.db)?;
+    Ok(match pinned_now()? {
+        Some(now) => engine.with_clock(Arc::new(FixedClock::new(now))),
+        None => engine,
+    })
+}
+
+/// Whether stdout gets colour.
+pub fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// Styles for human output; all plain when colour is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Styles {
+    /// Emphasis (names).
+    pub bold: Style,
+    /// Secondary text (ids, times).
+    pub dim: Style,
+    /// Good news (fired, confirmed).
+    pub good: Style,
+    /// Bad news (missed, declined, cancelled).
+    pub bad: Style,
+    /// Waiting (pending, deferred, blocked).
+    pub wait: Style,
+}
+
+impl Styles {
+    /// Styles for the given choice.
+    pub fn new(enabled: bool) -> Self {
+        if !enabled {
+            let plain = Style::new();
+            return Styles {
+                bold: plain,
+                dim: plain,
+                good: plain,
+                bad: plain,
+                wait: plain,
+            };
+        }
+        Styles {
+            bold: Style::new().bold(),
+            dim: Style::new().dimmed(),
+            good: AnsiColor::Green.on_default(),
+            bad: AnsiColor::Red.on_default(),
+            wait: AnsiColor::Yellow.on_default(),
+        }
+    }
+
+    /// `text` wrapped in `style`.
+    pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
+        format!("{style}{text}{style:#}")
+    }
+}

@@ -1,0 +1,293 @@
+//! Event commands: schedule, confirm/defer/decline, cancel, status, tick, log.
+
+use t_minus::duration::{format_countdown, format_duration, parse_duration};
+use t_minus::time_spec::format_time;
+use t_minus::{
+    AgentId, Engine, EventKind, EventState, FirePolicy, NewEvent, Quorum, Response, Result,
+    TMinusError, TMinusEvent, Target, TimeSpec,
+};
+
+use super::args::{EventOptions, ScheduleArgs};
+use super::json;
+use super::render::Renderer;
+
+/// Builds a [`NewEvent`] from `KIND TIME` and the shared options.
+pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> Result<NewEvent> {
+    let kind: EventKind = kind.parse().unwrap_or_else(|never| match never {});
+    let at = TimeSpec::parse(time)?.resolve(engine.now())?;
+    let attendees = t_minus::agent::parse_agent_list(&o.attendees)?;
+    let payload = match &o.payload {
+        Some(text) => serde_json::from_str(text).map_err(|e| TMinusError::InvalidPayload {
+            reason: e.to_string(),
+        })?,
+        None => serde_json::Value::Null,
+    };
+    Ok(NewEvent {
+        t_minus: parse_duration(&o.t_minus)?,
+        organizer: AgentId::parse(&o.organizer)?,
+        quorum: o.quorum.parse::<Quorum>()?,
+        fire_policy: o.fire.parse::<FirePolicy>()?,
+        max_defer: o.max_defer.as_deref().map(parse_duration).transpose()?,
+        attendees,
+        payload,
+        ..NewEvent::new(kind, at)
+    })
+}
+
+/// Prints a freshly created event.
+pub fn print_created(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    verb: &str,
+    event: &TMinusEvent,
+    as_json: bool,
+) -> Result<()> {
+    if as_json {
+        json::print(&json::event(engine, &mut out.names, event)?);
+        return Ok(());
+    }
+    let label = out.names.label(engine, event)?;
+    println!("📅 {verb} {label} {}", event.id);
+    println!(
+        "   at {}, confirmations due by {} (T-{})",
+        format_time(event.scheduled_at),
+        format_time(event.fire_time()),
+        format_countdown(event.fire_time() - out.now)
+    );
+    if event.state == EventState::Fired {
+        println!(
+            "   quorum {} needs no confirmation: it fired at once",
+            event.quorum
+        );
+    }
+    println!("{}", out.event_block(engine, event)?);
+    Ok(())
+}
+
+/// `schedule`.
+pub fn schedule(engine: &mut Engine, out: &mut Renderer, args: &ScheduleArgs) -> Result<()> {
+    let new = new_event(engine, &args.kind, &args.time, &args.options)?;
+    let event = engine.schedule(new)?;
+    print_created(engine, out, "Scheduled", &event, args.options.json)
+}
+
+/// An answer from the command line.
+pub enum Answer<'a> {
+    /// `confirm`.
+    Confirm,
+    /// `defer DURATION`.
+    Defer(&'a str),
+    /// `decline [--reason]`.
+    Decline(Option<String>),
+}
+
+/// `confirm`, `defer`, `decline`.
+pub fn respond(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    event: &str,
+    agent: &str,
+    answer: Answer<'_>,
+    as_json: bool,
+) -> Result<()> {
+    let agent = AgentId::parse(agent)?;
+    let response = match answer {
+        Answer::Confirm => Response::Confirm,
+        Answer::Defer(text) => {
+            let by = parse_duration(text)?;
+            if by.is_zero() {
+                return Err(TMinusError::NonPositiveDeferral {
+                    value: text.to_string(),
+                });
+            }
+            Response::Defer(by)
+        }
+        Answer::Decline(reason) => Response::Decline(reason),
+    };
+    let id = engine.resolve_event(event)?;
+    let updated = engine.respond(id, &agent, response.clone())?;
+    if as_json {
+        json::print(&json::event(engine, &mut out.names, &updated)?);
+        return Ok(());
+    }
+    let label = out.names.label(engine, &updated)?;
+    let progress = format!("quorum {}/{}", updated.confirmed_count(), updated.quorum);
+    match response {
+        Response::Confirm => println!(
+            "✅ {agent} confirmed {label} [{}] ({progress})",
+            updated.short_id()
+        ),
+        Response::Defer(by) => println!(
+            "⏳ {agent} deferred {label} [{}] by {}; confirmations now due by {} ({progress})",
+            updated.short_id(),
+            format_duration(by),
+            updated
+                .fire_deadline()
+                .map(format_time)
+                .unwrap_or_else(|| "its start + offset".into()),
+        ),
+        Response::Decline(_) => println!(
+            "🚫 {agent} declined {label} [{}] ({progress})",
+            updated.short_id()
+        ),
+    }
+    match updated.state {
+        EventState::Fired => println!("🚀 Event {} fired! (quorum reached)", updated.id),
+        EventState::Missed => println!(
+            "❌ Event {} missed (quorum can no longer be reached)",
+            updated.id
+        ),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `cancel EVENT|CAMPAIGN`.
+pub fn cancel(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    target: &str,
+    reason: Option<String>,
+    as_json: bool,
+) -> Result<()> {
+    match engine.resolve_target(target)? {
+        Target::Event(id) => {
+            let event = engine.cancel_event(id, reason)?;
+            if as_json {
+                json::print(&json::event(engine, &mut out.names, &event)?);
+            } else {
+                let label = out.names.label(engine, &event)?;
+                println!("🛑 Cancelled {label} [{}]", event.short_id());
+            }
+        }
+        Target::Campaign(id) => {
+            let cancelled = engine.cancel_campaign(id, reason)?;
+            let name = engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
+            if as_json {
+                json::print(&serde_json::json!({ "campaign": name, "cancelled": cancelled }));
+            } else {
+                println!(
+                    "🛑 Cancelled {} unfinished event(s) of campaign {name}",
+                    cancelled.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `status [EVENT|CAMPAIGN] [--all]`.
+pub fn status(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    target: Option<&str>,
+    all: bool,
+    as_json: bool,
+) -> Result<()> {
+    let (title, events, detail) = match target {
+        None => {
+            let events = if all {
+                engine.list_events()?
+            } else {
+                engine.list_unfinished()?
+            };
+            (None, events, false)
+        }
+        Some(text) => match engine.resolve_target(text)? {
+            Target::Event(id) => {
+                let event = engine
+                    .get_event(id)?
+                    .ok_or_else(|| TMinusError::EventNotFound {
+                        reference: text.to_string(),
+                    })?;
+                (None, vec![event], true)
+            }
+            Target::Campaign(id) => {
+                let campaign =
+                    engine
+                        .get_campaign(id)?
+                        .ok_or_else(|| TMinusError::CampaignNotFound {
+                            reference: text.to_string(),
+                        })?;
+                // A campaign's view shows every event, finished ones too,
+                // in execution order.
+                let mut events = Vec::new();
+                for id in engine.campaign_execution_order(id)? {
+                    events.extend(engine.get_event(id)?);
+                }
+                (Some(campaign), events, false)
+            }
+        },
+    };
+    if as_json {
+        let mut list = Vec::new();
+        for e in &events {
+            list.push(json::event(engine, &mut out.names, e)?);
+        }
+        match (&title, detail) {
+            (Some(c), _) => {
+                let mut value = json::campaign(engine, c)?;
+                value["events"] = serde_json::Value::Array(list);
+                json::print(&value);
+            }
+            (None, true) => json::print(&list[0]),
+            (None, false) => json::print(&list),
+        }
+        return Ok(());
+    }
+    if let Some(c) = &title {
+        println!("{}", out.campaign_line(c));
+    }
+    if events.is_empty() {
+        println!(
+            "{}",
+            match (target, all) {
+                (None, false) =>
+                    "No unfinished events. (`t-minus status --all` shows finished ones.)",
+                _ => "No events.",
+            }
+        );
+    }
+    for event in &events {
+        let block = if detail {
+            out.event_detail(engine, event)?
+        } else {
+            out.event_block(engine, event)?
+        };
+        println!("{block}");
+    }
+    Ok(())
+}
+
+/// `tick`.
+pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool) -> Result<()> {
+    let result = engine.tick(out.now)?;
+    if as_json {
+        json::print(&json::tick(&result));
+        return Ok(());
+    }
+    if result.is_empty() {
+        println!("Nothing changed.");
+    }
+    for entry in &result.transitions {
+        println!("{}", out.transition(engine, entry)?);
+    }
+    Ok(())
+}
+
+/// `log EVENT`.
+pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) -> Result<()> {
+    let id = engine.resolve_event(event)?;
+    let entries = engine.log(id)?;
+    if as_json {
+        json::print(&entries.iter().map(json::audit).collect::<Vec<_>>());
+        return Ok(());
+    }
+    if let Some(e) = engine.get_event(id)? {
+        println!("{}", out.headline(engine, &e)?);
+    }
+    for entry in &entries {
+        println!("{}", out.log_line(entry));
+    }
+    Ok(())
+}

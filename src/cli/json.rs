@@ -1,0 +1,102 @@
+//! Stable JSON shapes for `--json` (documented in docs/json.md).
+//!
+//! Times are RFC 3339 UTC strings; durations are integer milliseconds in
+//! fields ending in `_ms`.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use t_minus::time_spec::format_time;
+use t_minus::{AuditEntry, Campaign, Engine, ResponseStatus, Result, TMinusEvent, TickResult};
+
+use super::names::Names;
+
+/// An event.
+pub fn event(engine: &mut Engine, names: &mut Names, e: &TMinusEvent) -> Result<Value> {
+    let attendees: Vec<Value> = e
+        .attendees
+        .iter()
+        .map(|(agent, status)| {
+            let mut a = json!({ "agent": agent.as_str(), "status": status.word() });
+            if let ResponseStatus::Deferred(d) = status {
+                a["deferred_ms"] = json!(d.num_milliseconds());
+            }
+            a
+        })
+        .collect();
+    Ok(json!({
+        "id": e.id,
+        "campaign": names.campaign_name(engine, e)?,
+        "name": e.name,
+        "kind": e.kind.to_string(),
+        "state": e.state,
+        "scheduled_at": e.at_known().then(|| format_time(e.scheduled_at)),
+        "fire_time": e.fire_deadline().map(format_time),
+        "relative_at_ms": e.relative_at.map(|d| d.num_milliseconds()),
+        "t_minus_ms": e.t_minus.num_milliseconds(),
+        "quorum": e.quorum,
+        "quorum_spec": e.quorum_spec.to_string(),
+        "confirmed": e.confirmed_count(),
+        "fire_policy": e.fire_policy,
+        "deferred_ms": e.deferred.num_milliseconds(),
+        "max_defer_ms": e.max_defer.map(|d| d.num_milliseconds()),
+        "organizer": e.organizer.as_str(),
+        "attendees": attendees,
+        "payload": e.payload,
+        "description": e.description,
+        "created_at": format_time(e.created_at),
+        "started_at": e.started_at.map(format_time),
+        "finished_at": e.finished_at.map(format_time),
+    }))
+}
+
+/// An audit entry.
+pub fn audit(entry: &AuditEntry) -> Value {
+    json!({
+        "seq": entry.seq,
+        "event": entry.event,
+        "at": format_time(entry.at),
+        "recorded_at": format_time(entry.recorded_at),
+        "agent": entry.agent.as_ref().map(|a| a.as_str()),
+        "action": entry.action,
+        "detail": entry.detail,
+    })
+}
+
+/// A tick's result.
+pub fn tick(result: &TickResult) -> Value {
+    json!({
+        "fired": result.fired,
+        "missed": result.missed,
+        "cancelled": result.cancelled,
+        "opened": result.opened,
+        "transitions": result.transitions.iter().map(audit).collect::<Vec<_>>(),
+    })
+}
+
+/// A campaign with its events.
+pub fn campaign(engine: &mut Engine, c: &Campaign) -> Result<Value> {
+    let mut events = Vec::new();
+    for id in &c.events {
+        if let Some(e) = engine.get_event(*id)? {
+            events.push(json!({ "id": e.id, "name": e.name, "state": e.state }));
+        }
+    }
+    Ok(json!({
+        "id": c.id,
+        "name": c.name,
+        "state": c.state,
+        "managed": c.managed,
+        "description": c.description,
+        "created_at": format_time(c.created_at),
+        "events": events,
+        "dependencies": c.dependencies.iter().map(|(from, to)| json!({ "from": from, "to": to })).collect::<Vec<_>>(),
+    }))
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: could not encode JSON: {e}"),
+    }
+}

@@ -1,0 +1,238 @@
+//! Human-readable output.
+
+use chrono::{DateTime, Utc};
+use t_minus::duration::{format_countdown, format_duration};
+use t_minus::time_spec::format_time;
+use t_minus::{
+    AuditAction, AuditEntry, Campaign, Engine, EventState, ResponseStatus, Result, TMinusEvent,
+};
+use uuid::Uuid;
+
+use super::context::Styles;
+use super::names::Names;
+
+/// Renders events, transitions and logs in the seed's format.
+pub struct Renderer {
+    /// Styles in use.
+    pub styles: Styles,
+    /// The time countdowns count to.
+    pub now: DateTime<Utc>,
+    /// Campaign name cache.
+    pub names: Names,
+}
+
+fn paint(style: anstyle::Style, text: impl std::fmt::Display) -> String {
+    Styles::paint(style, text)
+}
+
+impl Renderer {
+    /// A renderer at `now`.
+    pub fn new(styles: Styles, now: DateTime<Utc>) -> Self {
+        Renderer {
+            styles,
+            now,
+            names: Names::default(),
+        }
+    }
+
+    /// The first column: `T-4m32s`, `due`, `blocked`, or the final state.
+    fn countdown(&self, event: &TMinusEvent) -> String {
+        let s = &self.styles;
+        match event.state {
+            EventState::Pending => match event.fire_deadline() {
+                Some(fire) if fire > self.now => {
+                    paint(s.wait, format!("T-{}", format_countdown(fire - self.now)))
+                }
+                Some(_) => paint(s.bad, "due"),
+                None => paint(s.wait, "pending"),
+            },
+            EventState::Blocked => paint(s.wait, "blocked"),
+            EventState::Fired => paint(s.good, "fired"),
+            EventState::Missed => paint(s.bad, "missed"),
+            EventState::Cancelled => paint(s.bad, "cancelled"),
+        }
+    }
+
+    /// The headline: `T-4m32s review [a1b2c3d4] quorum:2/3 attendees:3`.
+    pub fn headline(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+        let label = self.names.label(engine, event)?;
+        let s = self.styles;
+        let mut line = format!(
+            "{} {} [{}] quorum:{}/{} attendees:{}",
+            self.countdown(event),
+            paint(s.bold, label),
+            paint(s.dim, event.short_id()),
+            event.confirmed_count(),
+            event.quorum,
+            event.attendees.len()
+        );
+        match event.state {
+            EventState::Blocked => {
+                let needs = self.names.needs(engine, event)?;
+                if !needs.is_empty() {
+                    line.push_str(&format!(" needs:{}", needs.join(",")));
+                }
+            }
+            state if state.is_final() => {
+                if let Some(at) = event.finished_at {
+                    line.push_str(&format!(" at {}", paint(s.dim, format_time(at))));
+                }
+            }
+            _ => {}
+        }
+        Ok(line)
+    }
+
+    /// The headline followed by one line per attendee.
+    pub fn event_block(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+        let mut out = self.headline(engine, event)?;
+        for (agent, status) in &event.attendees {
+            let style = match status {
+                ResponseStatus::Confirmed => self.styles.good,
+                ResponseStatus::Declined | ResponseStatus::Missed => self.styles.bad,
+                ResponseStatus::Pending | ResponseStatus::Deferred(_) => self.styles.wait,
+            };
+            out.push_str(&format!("\n   {agent} {}", paint(style, status)));
+        }
+        Ok(out)
+    }
+
+    /// The block with every detail, for `status EVENT`.
+    pub fn event_detail(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+        let mut out = self.event_block(engine, event)?;
+        let mut field = |name: &str, value: String| {
+            out.push_str(&format!("\n   {:<10} {value}", format!("{name}:")));
+        };
+        field("id", event.id.to_string());
+        field("state", event.state.to_string());
+        field("kind", event.kind.to_string());
+        match (event.at_known(), event.relative_at) {
+            (true, _) => {
+                field("at", format_time(event.scheduled_at));
+                field("fire time", format_time(event.fire_time()));
+            }
+            (false, Some(offset)) => {
+                field(
+                    "at",
+                    format!(
+                        "+{} after its needs fire",
+                        format_duration(offset + event.deferred)
+                    ),
+                );
+            }
+            (false, None) => {}
+        }
+        field(
+            "policy",
+            format!(
+                "quorum {} ({}), fire {}, t-minus {}",
+                event.quorum,
+                event.quorum_spec,
+                event.fire_policy,
+                format_duration(event.t_minus)
+            ),
+        );
+        if !event.deferred.is_zero() || event.max_defer.is_some() {
+            let max = event
+                .max_defer
+                .map(|m| format!(" of max {}", format_duration(m)));
+            field(
+                "deferred",
+                format!(
+                    "{}{}",
+                    format_duration(event.deferred),
+                    max.unwrap_or_default()
+                ),
+            );
+        }
+        field("organizer", event.organizer.to_string());
+        if !event.payload.is_null() {
+            field("payload", event.payload.to_string());
+        }
+        if let Some(d) = &event.description {
+            field("about", d.clone());
+        }
+        Ok(out)
+    }
+
+    /// One line per transition, in the seed's words:
+    /// `🚀 Event … fired! (quorum reached)`.
+    pub fn transition(&mut self, engine: &mut Engine, entry: &AuditEntry) -> Result<String> {
+        let label = match engine.get_event(entry.event)? {
+            Some(e) => self.names.label(engine, &e)?,
+            None => String::new(),
+        };
+        let reason = entry.detail.get("reason").and_then(|r| r.as_str());
+        let s = self.styles;
+        let (icon, verb, default_reason) = match entry.action {
+            AuditAction::Fired => ("🚀", paint(s.good, "fired!"), "quorum reached"),
+            AuditAction::Missed => ("❌", paint(s.bad, "missed"), "quorum not reached"),
+            AuditAction::Cancelled => ("🛑", paint(s.bad, "cancelled"), "cancelled"),
+            AuditAction::Opened => ("🔓", paint(s.wait, "opened"), "all needs fired"),
+            other => ("•", other.to_string(), ""),
+        };
+        Ok(format!(
+            "{icon} Event {} {verb} ({}) {}",
+            entry.event,
+            reason.unwrap_or(default_reason),
+            paint(s.bold, label)
+        ))
+    }
+
+    /// One audit line: `2025-06-06T14:50:00Z  confirmed  alice`.
+    pub fn log_line(&self, entry: &AuditEntry) -> String {
+        let mut line = format!(
+            "{}  {:<10}",
+            paint(self.styles.dim, format_time(entry.at)),
+            entry.action.as_str()
+        );
+        if let Some(agent) = &entry.agent {
+            line.push_str(&format!(" by {}", paint(self.styles.bold, agent)));
+        }
+        if let Some(map) = entry.detail.as_object() {
+            for (key, value) in map {
+                let text = match value {
+                    serde_json::Value::Null => continue,
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                line.push_str(&format!(" {key}={text}"));
+            }
+        }
+        line
+    }
+
+    /// `checkpoint → review, lint → deploy` from levels of event ids.
+    pub fn order(&mut self, engine: &mut Engine, levels: &[Vec<Uuid>]) -> Result<String> {
+        let mut parts = Vec::new();
+        for level in levels {
+            let mut names = Vec::new();
+            for id in level {
+                names.push(match engine.get_event(*id)? {
+                    Some(e) => e.display_name(),
+                    None => id.to_string(),
+                });
+            }
+            parts.push(names.join(", "));
+        }
+        Ok(parts.join(" → "))
+    }
+
+    /// One line per campaign: name, state, event count, id.
+    pub fn campaign_line(&self, campaign: &Campaign) -> String {
+        let s = self.styles;
+        let state = match campaign.state {
+            t_minus::CampaignState::Running => paint(s.wait, "running"),
+            t_minus::CampaignState::Succeeded => paint(s.good, "succeeded"),
+            t_minus::CampaignState::Failed => paint(s.bad, "failed"),
+        };
+        format!(
+            "{} {} events:{} links:{} [{}]",
+            paint(s.bold, &campaign.name),
+            state,
+            campaign.events.len(),
+            campaign.dependencies.len(),
+            paint(s.dim, campaign.id)
+        )
+    }
+}
