@@ -75,6 +75,7 @@ pub enum Command {
         /// The attendee deferring.
         agent: String,
         /// How much later (humantime, e.g. 5m; a bare number is seconds).
+        #[arg(allow_hyphen_values = true)]
         duration: String,
         /// Print the event as JSON.
         #[arg(long)]
@@ -159,13 +160,18 @@ pub struct EventOptions {
     #[arg(long, default_value = "", value_name = "a,b,c")]
     pub attendees: String,
     /// Countdown length: confirmations are due this long before TIME.
-    #[arg(long = "t-minus", default_value = "0s", value_name = "DUR")]
+    #[arg(
+        long = "t-minus",
+        default_value = "0s",
+        value_name = "DUR",
+        allow_hyphen_values = true
+    )]
     pub t_minus: String,
     /// `early` fires as soon as quorum holds; `on-time` at the fire time.
     #[arg(long, default_value = "early", value_name = "early|on-time")]
     pub fire: String,
     /// Cap on the total of all deferrals.
-    #[arg(long, value_name = "DUR")]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub max_defer: Option<String>,
     /// Arbitrary JSON, returned untouched.
     #[arg(long, value_name = "JSON")]
@@ -184,6 +190,7 @@ pub struct ScheduleArgs {
     /// meeting, checkpoint, review, deploy, or any other word.
     pub kind: String,
     /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
+    #[arg(allow_hyphen_values = true)]
     pub time: String,
     /// Event options.
     #[command(flatten)]
@@ -212,6 +219,7 @@ pub enum CampaignCommand {
         /// The event's kind.
         kind: String,
         /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
+        #[arg(allow_hyphen_values = true)]
         time: String,
         /// Its name in the campaign (default: the kind, then kind-2, …).
         #[arg(long)]
