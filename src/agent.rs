@@ -40,10 +40,11 @@ impl AgentId {
                 "it is {} characters long; the limit is {MAX_AGENT_ID_CHARS}",
                 value.chars().count()
             ))
-        } else if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
-            Some(format!("it contains the character {c:?}"))
         } else {
-            None
+            value
+                .chars()
+                .find(|c| c.is_whitespace() || c.is_control())
+                .map(|c| format!("it contains the character {c:?}"))
         };
         match reason {
             Some(reason) => Err(TMinusError::InvalidAgentId {

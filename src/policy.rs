@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::TMinusError;
 
 /// How many confirmations an event needs, as the user spelled it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Quorum {
     /// An exact number of confirmations (`0..=attendees`).
     Count(usize),
-    /// Every attendee.
+    /// Every attendee (the default).
+    #[default]
     All,
     /// More than half of the attendees: ⌊n/2⌋ + 1.
     Majority,
@@ -32,12 +33,6 @@ impl Quorum {
             Quorum::Majority if attendees == 0 => Ok(0),
             Quorum::Majority => Ok(attendees / 2 + 1),
         }
-    }
-}
-
-impl Default for Quorum {
-    fn default() -> Self {
-        Quorum::All
     }
 }
 

@@ -145,6 +145,40 @@ pub enum Command {
         json: bool,
     },
 
+    /// Tick until every event in scope is final, showing each transition.
+    #[command(
+        after_help = "Exit codes: 0 all fired, 3 something missed or was cancelled, \
+124 --timeout reached, 130 interrupted (state is saved; run again to resume).\n\n\
+Example:\n  t-minus run --campaign release-v2 --timeout 1h"
+    )]
+    Run {
+        /// Only these campaigns (default: every unfinished event).
+        #[arg(long = "campaign", value_name = "NAME")]
+        campaigns: Vec<String>,
+        /// Give up after this long (exit 124).
+        #[arg(long, value_name = "DUR")]
+        timeout: Option<String>,
+        /// One JSON object per line per transition, then a summary object.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Tick until one event is final: exit 0 if it fired, 3 if not.
+    #[command(
+        after_help = "Exit codes: 0 fired, 3 missed or cancelled, 124 --timeout reached, 130 interrupted.\n\n\
+Example:\n  t-minus wait release-v2/deploy --timeout 2h"
+    )]
+    Wait {
+        /// The event.
+        event: String,
+        /// Give up after this long (exit 124).
+        #[arg(long, value_name = "DUR")]
+        timeout: Option<String>,
+        /// One JSON object per line per transition, then a summary object.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Ad-hoc campaigns: groups of events with dependencies.
     #[command(subcommand)]
     Campaign(CampaignCommand),

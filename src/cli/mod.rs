@@ -7,10 +7,12 @@ mod events;
 mod json;
 mod names;
 mod render;
+mod run;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use t_minus::runner::Scope;
 use t_minus::Result;
 
 pub use args::{Cli, Command};
@@ -114,6 +116,36 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Tick { json } => events::tick(&mut engine, &mut out, *json),
         Command::Log { event, json } => events::log(&mut engine, &mut out, event, *json),
         Command::Campaign(command) => campaign::run(&mut engine, &mut out, command),
+        Command::Run {
+            campaigns,
+            timeout,
+            json,
+        } => {
+            let scope = if campaigns.is_empty() {
+                Scope::All
+            } else {
+                let ids = campaigns
+                    .iter()
+                    .map(|c| engine.resolve_campaign(c))
+                    .collect::<Result<Vec<_>>>()?;
+                Scope::Campaigns(ids)
+            };
+            return run::drive(&mut engine, out, scope, timeout.as_deref(), *json);
+        }
+        Command::Wait {
+            event,
+            timeout,
+            json,
+        } => {
+            let id = engine.resolve_event(event)?;
+            return run::drive(
+                &mut engine,
+                out,
+                Scope::Event(id),
+                timeout.as_deref(),
+                *json,
+            );
+        }
     }
     .map(|()| ExitCode::SUCCESS)
 }

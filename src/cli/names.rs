@@ -14,9 +14,8 @@ pub struct Names {
 impl Names {
     /// The campaign `id`, loaded on first use.
     pub fn campaign(&mut self, engine: &mut Engine, id: Uuid) -> Result<Option<&Campaign>> {
-        if !self.campaigns.contains_key(&id) {
-            let campaign = engine.get_campaign(id)?;
-            self.campaigns.insert(id, campaign);
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.campaigns.entry(id) {
+            slot.insert(engine.get_campaign(id)?);
         }
         Ok(self.campaigns.get(&id).and_then(Option::as_ref))
     }

@@ -157,6 +157,8 @@ pub trait Tx {
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.
     fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>>;
+    /// The newest audit entry's `seq` (0 when the log is empty).
+    fn latest_audit_seq(&mut self) -> Result<i64>;
     /// Takes every transition not yet reported, marking it reported.
     fn claim_reports(&mut self) -> Result<Vec<AuditEntry>>;
 

@@ -867,6 +867,12 @@ impl Tx for SqliteTx<'_> {
         run().map_err(|e| self.err(e))
     }
 
+    fn latest_audit_seq(&mut self) -> Result<i64> {
+        self.tx
+            .query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     fn claim_reports(&mut self) -> Result<Vec<AuditEntry>> {
         let run = || -> rusqlite::Result<Vec<AuditEntry>> {
             let entries: Vec<AuditEntry> = {

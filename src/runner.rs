@@ -1,0 +1,282 @@
+//! Driving events to completion: the engine behind `run` and `wait`.
+//!
+//! The runner ticks, reports new transitions in its scope, and sleeps until
+//! the next fire time in scope. While asleep it polls the store's data
+//! version every [`RunOptions::poll`] (a cheap `PRAGMA data_version` on
+//! SQLite), so answers written by other processes are noticed within that
+//! interval, and it wakes exactly at fire times, so misses are recorded on
+//! time. It never spins: between polls it sleeps.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::AuditEntry;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::event::TMinusEvent;
+use crate::state::EventState;
+use crate::store::EventFilter;
+
+/// Which events a run drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every unfinished event in the store (events scheduled during the run
+    /// join it).
+    All,
+    /// The events of these campaigns.
+    Campaigns(Vec<Uuid>),
+    /// One event (`wait`).
+    Event(Uuid),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every event in scope fired (exit 0).
+    Succeeded,
+    /// Every event in scope is final and some missed or were cancelled (exit 3).
+    Failed,
+    /// The timeout passed first (exit 124).
+    TimedOut,
+    /// The stop flag was raised, e.g. by Ctrl-C (exit 130). All state is
+    /// saved; running again resumes.
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The CLI's exit code for this outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunOutcome::Succeeded => 0,
+            RunOutcome::Failed => 3,
+            RunOutcome::TimedOut => 124,
+            RunOutcome::Interrupted => 130,
+        }
+    }
+}
+
+/// Run settings.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What to drive.
+    pub scope: Scope,
+    /// Give up after this long (wall clock).
+    pub timeout: Option<StdDuration>,
+    /// How often to look for writes by other processes while asleep.
+    pub poll: StdDuration,
+    /// How often to call [`RunObserver::refresh`] while nothing happens
+    /// (a live countdown wants about a second; `None` only on changes).
+    pub refresh: Option<StdDuration>,
+}
+
+impl RunOptions {
+    /// Defaults for `scope`: 25 ms polling, no timeout, no periodic refresh.
+    pub fn new(scope: Scope) -> Self {
+        RunOptions {
+            scope,
+            timeout: None,
+            poll: StdDuration::from_millis(25),
+            refresh: None,
+        }
+    }
+}
+
+/// What a run reports as it goes. Each call gets the engine, for look-ups
+/// such as campaign names.
+pub trait RunObserver {
+    /// A transition of an event in scope, once, in the order recorded.
+    fn transition(
+        &mut self,
+        engine: &mut Engine,
+        entry: &AuditEntry,
+        event: &TMinusEvent,
+    ) -> Result<()>;
+    /// The events in scope after every step (a change, a fire time, or the
+    /// refresh interval).
+    fn refresh(
+        &mut self,
+        engine: &mut Engine,
+        events: &[TMinusEvent],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// A summary of the events a run saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Events that fired.
+    pub fired: usize,
+    /// Events that were missed.
+    pub missed: usize,
+    /// Events that were cancelled.
+    pub cancelled: usize,
+    /// Events not final when the run stopped.
+    pub unfinished: usize,
+}
+
+/// The result of [`run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// Counts over the events in scope.
+    pub summary: RunSummary,
+}
+
+/// Drives the events in `options.scope` until all are final, the timeout
+/// passes, or `stop` is raised.
+pub fn run(
+    engine: &mut Engine,
+    options: &RunOptions,
+    observer: &mut dyn RunObserver,
+    stop: &AtomicBool,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let deadline = options.timeout.map(|t| started + t);
+    // Transitions recorded before the run started are history, not news.
+    let mut last_seq = engine.read(|tx| tx.latest_audit_seq())?;
+    // Every event ever in scope, with its latest state, for the outcome.
+    let mut seen: HashMap<Uuid, EventState> = HashMap::new();
+    loop {
+        let now = engine.now();
+        engine.tick(now)?;
+        report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
+        let events = scope_events(engine, &options.scope)?;
+        for e in &events {
+            seen.insert(e.id, e.state);
+        }
+        observer.refresh(engine, &events, now)?;
+        if events.iter().all(|e| e.state.is_final()) {
+            return Ok(report(&seen, finished_outcome(&seen)));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(report(&seen, RunOutcome::Interrupted));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(report(&seen, RunOutcome::TimedOut));
+        }
+        let next_fire = events
+            .iter()
+            .filter(|e| e.state == EventState::Pending)
+            .filter_map(TMinusEvent::fire_deadline)
+            .min();
+        sleep_until_change(engine, options, next_fire, deadline, stop)?;
+    }
+}
+
+fn finished_outcome(seen: &HashMap<Uuid, EventState>) -> RunOutcome {
+    if seen.values().all(|s| *s == EventState::Fired) {
+        RunOutcome::Succeeded
+    } else {
+        RunOutcome::Failed
+    }
+}
+
+fn report(seen: &HashMap<Uuid, EventState>, outcome: RunOutcome) -> RunReport {
+    let mut summary = RunSummary::default();
+    for state in seen.values() {
+        match state {
+            EventState::Fired => summary.fired += 1,
+            EventState::Missed => summary.missed += 1,
+            EventState::Cancelled => summary.cancelled += 1,
+            _ => summary.unfinished += 1,
+        }
+    }
+    RunReport { outcome, summary }
+}
+
+/// The events in scope, as stored now.
+pub fn scope_events(engine: &mut Engine, scope: &Scope) -> Result<Vec<TMinusEvent>> {
+    match scope {
+        Scope::All => engine.read(|tx| tx.list_events(EventFilter::Unfinished)),
+        Scope::Event(id) => Ok(engine.get_event(*id)?.into_iter().collect()),
+        Scope::Campaigns(ids) => {
+            let mut events = Vec::new();
+            for id in ids {
+                for event in engine.campaign_execution_order(*id)? {
+                    events.extend(engine.get_event(event)?);
+                }
+            }
+            Ok(events)
+        }
+    }
+}
+
+/// Reports transitions recorded since `last_seq` that concern the scope.
+fn report_new(
+    engine: &mut Engine,
+    scope: &Scope,
+    last_seq: &mut i64,
+    seen: &mut HashMap<Uuid, EventState>,
+    observer: &mut dyn RunObserver,
+) -> Result<()> {
+    let campaigns: HashSet<Uuid> = match scope {
+        Scope::Campaigns(ids) => ids.iter().copied().collect(),
+        _ => HashSet::new(),
+    };
+    loop {
+        let entries = engine.read(|tx| tx.audit_since(*last_seq, 1000))?;
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        *last_seq = last.seq;
+        for entry in entries.iter().filter(|e| e.action.is_transition()) {
+            let Some(event) = engine.get_event(entry.event)? else {
+                continue;
+            };
+            let in_scope = match scope {
+                Scope::All => true,
+                Scope::Event(id) => *id == event.id,
+                Scope::Campaigns(_) => event.campaign.is_some_and(|c| campaigns.contains(&c)),
+            };
+            if in_scope {
+                seen.insert(event.id, event.state);
+                observer.transition(engine, entry, &event)?;
+            }
+        }
+    }
+}
+
+/// Sleeps until the next fire time, a write by another process, the
+/// refresh interval, the timeout, or a stop request — whichever is first.
+fn sleep_until_change(
+    engine: &mut Engine,
+    options: &RunOptions,
+    next_fire: Option<DateTime<Utc>>,
+    deadline: Option<Instant>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let start = Instant::now();
+    let version = engine.store_mut().data_version()?;
+    loop {
+        if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        let now = engine.now();
+        if next_fire.is_some_and(|f| now >= f) {
+            return Ok(());
+        }
+        if options.refresh.is_some_and(|r| start.elapsed() >= r) {
+            return Ok(());
+        }
+        if engine.store_mut().data_version()? != version {
+            return Ok(());
+        }
+        // Sleep one poll interval, or less when a fire time, the refresh or
+        // the deadline comes sooner.
+        let mut nap = options.poll;
+        if let Some(fire) = next_fire {
+            if let Ok(until) = (fire - now).to_std() {
+                nap = nap.min(until);
+            }
+        }
+        if let Some(d) = deadline {
+            nap = nap.min(d.saturating_duration_since(Instant::now()));
+        }
+        std::thread::sleep(nap.max(StdDuration::from_millis(1)));
+    }
+}
