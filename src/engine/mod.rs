@@ -353,14 +353,9 @@ fn check_response(
     response: &Response,
     now: DateTime<Utc>,
 ) -> Result<(ResponseStatus, AuditAction, serde_json::Value)> {
-    check_not_final(event)?;
-    if event.response_of(agent).is_none() {
-        return Err(TMinusError::NotAnAttendee {
-            agent: agent.0.clone(),
-            event: event.label(),
-            attendees: attendee_list(event),
-        });
-    }
+    // The deadline comes first: the event was settled at `now` just before,
+    // so past its fire time it is usually final already, and the refusal
+    // must say that the deadline passed whether or not a tick recorded it.
     if let Some(deadline) = event.fire_deadline() {
         if now >= deadline {
             return Err(TMinusError::DeadlinePassed {
@@ -369,6 +364,14 @@ fn check_response(
                 ago: format_countdown(now - deadline),
             });
         }
+    }
+    check_not_final(event)?;
+    if event.response_of(agent).is_none() {
+        return Err(TMinusError::NotAnAttendee {
+            agent: agent.0.clone(),
+            event: event.label(),
+            attendees: attendee_list(event),
+        });
     }
     Ok(match response {
         Response::Confirm => (ResponseStatus::Confirmed, AuditAction::Confirmed, json!({})),
