@@ -122,12 +122,18 @@ impl Renderer {
             }
             (false, None) => {}
         }
+        // The spelling only when it says more than the number: `quorum 2 (majority)`.
+        let spec = event.quorum_spec.to_string();
+        let spelling = if spec == event.quorum.to_string() {
+            String::new()
+        } else {
+            format!(" ({spec})")
+        };
         field(
             "policy",
             format!(
-                "quorum {} ({}), fire {}, t-minus {}",
+                "quorum {}{spelling}, fire {}, t-minus {}",
                 event.quorum,
-                event.quorum_spec,
                 event.fire_policy,
                 format_duration(event.t_minus)
             ),
