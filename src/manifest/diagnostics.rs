@@ -1,0 +1,279 @@
+//! Manifest diagnostics: miette reports with labelled spans in the source.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+
+use super::spec::Span;
+
+/// A manifest file's text, kept for labelling diagnostics.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as given (or a name such as `<stdin>`).
+    pub name: String,
+    /// The text.
+    pub text: Arc<String>,
+    /// Byte offset of every character, computed on demand for non-ASCII text.
+    char_bytes: Arc<OnceLock<Vec<usize>>>,
+}
+
+impl SourceFile {
+    /// A source named `name` holding `text`.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        SourceFile {
+            name: name.into(),
+            text: Arc::new(text.into()),
+            char_bytes: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Converts a character span (as the YAML parser reports it) into a
+    /// byte span of the text.
+    pub fn byte_span(&self, span: Span) -> SourceSpan {
+        let text = self.text.as_str();
+        if text.is_ascii() {
+            let start = span.offset.min(text.len());
+            let len = span.len.min(text.len() - start);
+            return SourceSpan::new(start.into(), len);
+        }
+        let table = self.char_bytes.get_or_init(|| {
+            let mut v: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            v.push(text.len());
+            v
+        });
+        let at = |chars: usize| table.get(chars).copied().unwrap_or(text.len());
+        let start = at(span.offset);
+        let end = at(span.offset.saturating_add(span.len));
+        SourceSpan::new(start.into(), end.saturating_sub(start))
+    }
+
+    fn named(&self) -> NamedSource<Arc<String>> {
+        NamedSource::new(self.name.clone(), self.text.clone()).with_language("yaml")
+    }
+}
+
+/// One problem in the manifests, with a stable code
+/// (`t_minus::manifest::…`), labelled spans and a help line.
+#[derive(Debug, Clone)]
+pub struct ManifestDiagnostic {
+    code: String,
+    message: String,
+    help: Option<String>,
+    labels: Vec<LabeledSpan>,
+    source: Option<NamedSource<Arc<String>>>,
+}
+
+impl ManifestDiagnostic {
+    /// A diagnostic with code `t_minus::manifest::{code}`.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ManifestDiagnostic {
+            code: format!("t_minus::manifest::{code}"),
+            message: message.into(),
+            help: None,
+            labels: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Sets the help line.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Attaches the source the labels point into.
+    pub fn in_source(mut self, source: &SourceFile) -> Self {
+        self.source = Some(source.named());
+        self
+    }
+
+    /// Adds a label at a character span of `source` (attaching the source).
+    pub fn label(mut self, source: &SourceFile, span: Span, text: impl Into<String>) -> Self {
+        if self.source.is_none() {
+            self.source = Some(source.named());
+        }
+        self.labels.push(LabeledSpan::new_with_span(
+            Some(text.into()),
+            source.byte_span(span),
+        ));
+        self
+    }
+
+    /// The full code, e.g. `t_minus::manifest::cycle`.
+    pub fn code_str(&self) -> &str {
+        &self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The help line, if any.
+    pub fn help_str(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+
+    /// The name of the file the labels point into, if any.
+    pub fn file(&self) -> Option<&str> {
+        self.source.as_ref().map(|s| s.name())
+    }
+
+    /// The labelled byte spans.
+    pub fn labels(&self) -> &[LabeledSpan] {
+        &self.labels
+    }
+}
+
+impl fmt::Display for ManifestDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ManifestDiagnostic {}
+
+impl Diagnostic for ManifestDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.code))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+}
+
+/// Every problem found in one run, in file order. As a miette diagnostic it
+/// reports a one-line summary and lists each problem as a related diagnostic;
+/// render them one by one with [`Diagnostics::iter`] for the clearest output.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics(Vec<ManifestDiagnostic>);
+
+impl Diagnostics {
+    /// No problems yet.
+    pub fn new() -> Self {
+        Diagnostics(Vec::new())
+    }
+
+    /// Adds a problem.
+    pub fn push(&mut self, d: ManifestDiagnostic) {
+        self.0.push(d);
+    }
+
+    /// Adds all problems of `other`.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The problems, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, ManifestDiagnostic> {
+        self.0.iter()
+    }
+
+    /// `Ok(value)` when there are no problems, else `Err(self)`.
+    pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Renders every problem with `handler`, separated by blank lines.
+    pub fn render(&self, handler: &miette::GraphicalReportHandler) -> String {
+        let mut out = String::new();
+        for d in &self.0 {
+            let _ = handler.render_report(&mut out, d);
+        }
+        out
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = ManifestDiagnostic;
+    type IntoIter = std::vec::IntoIter<ManifestDiagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a ManifestDiagnostic;
+    type IntoIter = std::slice::Iter<'a, ManifestDiagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<ManifestDiagnostic> for Diagnostics {
+    fn from(d: ManifestDiagnostic) -> Self {
+        Diagnostics(vec![d])
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.len() {
+            1 => write!(f, "{}", self.0[0]),
+            n => write!(f, "the manifests have {n} problems"),
+        }
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl Diagnostic for Diagnostics {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self.0.as_slice() {
+            [one] => one.code(),
+            _ => Some(Box::new("t_minus::manifest::invalid")),
+        }
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self.0.as_slice() {
+            [one] => Diagnostic::help(one),
+            _ => None,
+        }
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        match self.0.as_slice() {
+            [one] => one.source_code(),
+            _ => None,
+        }
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        match self.0.as_slice() {
+            [one] => Diagnostic::labels(one),
+            _ => None,
+        }
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.0.len() > 1 {
+            Some(Box::new(self.0.iter().map(|d| d as &dyn Diagnostic)))
+        } else {
+            None
+        }
+    }
+}

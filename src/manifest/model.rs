@@ -1,0 +1,240 @@
+//! The desired state a valid manifest describes: campaigns and events with
+//! every default applied and every value parsed.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::diagnostics::SourceFile;
+use super::spec::Span;
+use crate::agent::AgentId;
+use crate::kind::EventKind;
+use crate::policy::{FirePolicy, Quorum};
+use crate::time_spec::TimeSpec;
+
+/// Validated manifests: the desired state. Build one with
+/// [`super::validate`] (or [`super::check`]).
+#[derive(Debug, Clone)]
+pub struct ValidManifests {
+    /// The campaigns, in file and document order.
+    pub campaigns: Vec<DesiredCampaign>,
+    /// The source files, for diagnostics that `plan` reports.
+    pub sources: Arc<Vec<SourceFile>>,
+}
+
+impl ValidManifests {
+    /// Counts of campaigns, events and dependency edges.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            campaigns: self.campaigns.len(),
+            events: self.campaigns.iter().map(|c| c.events.len()).sum(),
+            edges: self
+                .campaigns
+                .iter()
+                .flat_map(|c| &c.events)
+                .map(|e| e.needs.len())
+                .sum(),
+        }
+    }
+
+    /// The campaign named `name`.
+    pub fn campaign(&self, name: &str) -> Option<&DesiredCampaign> {
+        self.campaigns.iter().find(|c| c.name == name)
+    }
+}
+
+/// What a valid set of manifests holds; displays as
+/// `3 campaigns, 12 events, 11 edges`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Campaigns.
+    pub campaigns: usize,
+    /// Events.
+    pub events: usize,
+    /// Dependency edges (`needs` entries).
+    pub edges: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: usize, word: &str| {
+            if n == 1 {
+                format!("{n} {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
+        write!(
+            f,
+            "{}, {}, {}",
+            plural(self.campaigns, "campaign"),
+            plural(self.events, "event"),
+            plural(self.edges, "edge")
+        )
+    }
+}
+
+/// A campaign as the manifest wants it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredCampaign {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Events in manifest order.
+    pub events: Vec<DesiredEvent>,
+    /// Where it was written (not serialized).
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a campaign was written: its file and the span of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// Index into [`ValidManifests::sources`].
+    pub file: usize,
+    /// The `campaign:` value.
+    pub name: Span,
+    /// The `description:` value, if written.
+    pub description: Option<Span>,
+}
+
+/// An event as the manifest wants it, defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredEvent {
+    /// Its key in `events:` (its name in the campaign).
+    pub key: String,
+    /// Kind.
+    pub kind: EventKind,
+    /// Free text.
+    pub description: Option<String>,
+    /// When: absolute, or relative to the event's start.
+    #[serde(with = "time_spec_text")]
+    pub at: TimeSpec,
+    /// Countdown length.
+    #[serde(with = "duration_ms")]
+    pub t_minus: Duration,
+    /// Quorum as spelled.
+    #[serde(with = "quorum_text")]
+    pub quorum: Quorum,
+    /// Fire policy.
+    pub fire: FirePolicy,
+    /// Cap on the total of all deferrals.
+    #[serde(with = "opt_duration_ms")]
+    pub max_defer: Option<Duration>,
+    /// Attendees in order.
+    pub attendees: Vec<AgentId>,
+    /// Keys of the events it needs, in manifest order.
+    pub needs: Vec<String>,
+    /// Arbitrary JSON (`null` when not given).
+    pub payload: serde_json::Value,
+    /// Where each field was written (not serialized).
+    #[serde(skip)]
+    pub spans: EventSpans,
+}
+
+impl DesiredEvent {
+    /// The resolved quorum for its attendees (validation guarantees it fits).
+    pub fn quorum_count(&self) -> usize {
+        self.quorum
+            .resolve(self.attendees.len())
+            .unwrap_or(self.attendees.len())
+    }
+}
+
+/// Where each field of an event was written — in the event, or in the
+/// campaign's `defaults` when it came from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventSpans {
+    /// The key.
+    pub key: Span,
+    /// `kind`.
+    pub kind: Option<Span>,
+    /// `description`.
+    pub description: Option<Span>,
+    /// `at`.
+    pub at: Span,
+    /// `t_minus`.
+    pub t_minus: Option<Span>,
+    /// `quorum`.
+    pub quorum: Option<Span>,
+    /// `fire`.
+    pub fire: Option<Span>,
+    /// `max_defer`.
+    pub max_defer: Option<Span>,
+    /// `attendees` (the whole list).
+    pub attendees: Option<Span>,
+    /// `needs` (the whole list).
+    pub needs: Option<Span>,
+}
+
+impl EventSpans {
+    /// The span of a field by its manifest name, falling back to the key.
+    pub fn of(&self, field: &str) -> Span {
+        let span = match field {
+            "kind" => self.kind,
+            "description" => self.description,
+            "at" => Some(self.at),
+            "t_minus" => self.t_minus,
+            "quorum" => self.quorum,
+            "fire" => self.fire,
+            "max_defer" => self.max_defer,
+            "attendees" => self.attendees,
+            "needs" => self.needs,
+            _ => None,
+        };
+        span.unwrap_or(self.key)
+    }
+}
+
+mod time_spec_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(t: &TimeSpec, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            TimeSpec::Absolute(_) => s.collect_str(t),
+            TimeSpec::Relative(d) => s.serialize_str(&format!("+{}ms", d.num_milliseconds())),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TimeSpec, D::Error> {
+        let text = String::deserialize(d)?;
+        TimeSpec::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod duration_ms {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_milliseconds())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::milliseconds(i64::deserialize(d)?))
+    }
+}
+
+mod opt_duration_ms {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.num_milliseconds()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<i64>::deserialize(d)?.map(Duration::milliseconds))
+    }
+}
+
+mod quorum_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(q: &Quorum, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(q)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Quorum, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}

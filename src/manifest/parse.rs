@@ -1,0 +1,320 @@
+//! Reading manifest files: paths and directories, input limits, YAML
+//! documents into [`CampaignSpec`]s.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::{budget, options, Error as YamlError, Options};
+
+use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+use super::spec::{CampaignSpec, Span};
+
+/// Input limits. A manifest beyond any of them is refused with a
+/// `t_minus::manifest::limit` diagnostic before (or while) parsing, so hostile
+/// input (an alias bomb, a huge file, absurd nesting) fails fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted file, in bytes (default 16 MiB).
+    pub max_file_bytes: u64,
+    /// Deepest nesting of mappings and sequences (default 32).
+    pub max_depth: usize,
+    /// Most YAML nodes per file (default 1,000,000).
+    pub max_nodes: usize,
+    /// Most aliases (`*ref`) per file (default 1,000).
+    pub max_aliases: usize,
+    /// Most nodes replayed from aliases per file (default 10,000).
+    pub max_alias_replay: usize,
+    /// Most documents (campaigns) per file (default 1,000).
+    pub max_documents: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 16 * 1024 * 1024,
+            max_depth: 32,
+            max_nodes: 1_000_000,
+            max_aliases: 1_000,
+            max_alias_replay: 10_000,
+            max_documents: 1_000,
+        }
+    }
+}
+
+impl Limits {
+    fn options(&self) -> Options {
+        options! {
+            budget: budget! {
+                max_reader_input_bytes: Some(usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX)),
+                max_depth: self.max_depth,
+                max_nodes: self.max_nodes,
+                max_events: self.max_nodes.saturating_mul(4),
+                max_aliases: self.max_aliases,
+                max_anchors: self.max_aliases,
+                max_documents: self.max_documents,
+            },
+            alias_limits: serde_saphyr::alias_limits! {
+                max_total_replayed_events: self.max_alias_replay,
+                max_replay_stack_depth: 16,
+                max_alias_expansions_per_anchor: self.max_aliases,
+            },
+            with_snippet: false,
+        }
+    }
+}
+
+/// One campaign document and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Index into [`Manifests::sources`].
+    pub file: usize,
+    /// The parsed document.
+    pub spec: CampaignSpec,
+}
+
+/// Parsed manifests: every document that parsed, plus the problems found so
+/// far (unreadable files, YAML errors, unknown fields, wrong types). Pass it
+/// to [`super::validate`] for the full check; that reports these problems
+/// together with every semantic one.
+#[derive(Debug, Clone, Default)]
+pub struct Manifests {
+    /// The files read, in order.
+    pub sources: Vec<SourceFile>,
+    /// The campaign documents that parsed, in file and document order.
+    pub documents: Vec<Document>,
+    /// Problems found while reading and parsing.
+    pub problems: Diagnostics,
+}
+
+impl Manifests {
+    /// Parses one more file's text (named `name` in diagnostics).
+    pub fn add_str(&mut self, name: &str, text: &str, limits: &Limits) {
+        let file = self.sources.len();
+        let source = SourceFile::new(name, text);
+        self.sources.push(source.clone());
+        if text.len() as u64 > limits.max_file_bytes {
+            self.problems
+                .push(too_large(name, text.len() as u64, limits));
+            return;
+        }
+        let mut reader = std::io::Cursor::new(text.as_bytes());
+        let mut count = 0usize;
+        for doc in serde_saphyr::read_with_options::<_, CampaignSpec>(&mut reader, limits.options())
+        {
+            match doc {
+                Ok(spec) => {
+                    count += 1;
+                    self.documents.push(Document { file, spec });
+                }
+                Err(e) => {
+                    count += 1;
+                    self.problems.push(yaml_diagnostic(&source, &e));
+                }
+            }
+        }
+        if count == 0 {
+            self.problems.push(
+                ManifestDiagnostic::new("empty", format!("{name} holds no campaign"))
+                    .help("a manifest holds one campaign per YAML document: `campaign: NAME` and `events:`"),
+            );
+        }
+    }
+
+    /// Reads one file.
+    pub fn add_file(&mut self, path: &Path, limits: &Limits) {
+        let name = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > limits.max_file_bytes => {
+                self.problems.push(too_large(&name, meta.len(), limits));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.problems.push(io_problem(&name, &e));
+                return;
+            }
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => self.add_str(&name, &text, limits),
+                Err(e) => self.problems.push(
+                    ManifestDiagnostic::new(
+                        "io",
+                        format!(
+                            "{name} is not UTF-8 text (invalid byte at offset {})",
+                            e.utf8_error().valid_up_to()
+                        ),
+                    )
+                    .help("save the manifest as UTF-8"),
+                ),
+            },
+            Err(e) => self.problems.push(io_problem(&name, &e)),
+        }
+    }
+
+    /// Reads a path: a file, or every `*.yaml` / `*.yml` file directly in a
+    /// directory, in name order.
+    pub fn add_path(&mut self, path: &Path, limits: &Limits) {
+        if !path.is_dir() {
+            self.add_file(path, limits);
+            return;
+        }
+        match manifest_files(path) {
+            Ok(files) if files.is_empty() => self.problems.push(
+                ManifestDiagnostic::new(
+                    "empty",
+                    format!("{} holds no *.yaml or *.yml file", path.display()),
+                )
+                .help("point at manifest files or at a directory that holds some"),
+            ),
+            Ok(files) => {
+                for file in files {
+                    self.add_file(&file, limits);
+                }
+            }
+            Err(e) => self
+                .problems
+                .push(io_problem(&path.display().to_string(), &e)),
+        }
+    }
+}
+
+/// The `*.yaml` and `*.yml` files directly in `dir`, sorted by name.
+pub fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_yaml = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "yaml" || e == "yml");
+        if is_yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
+    ManifestDiagnostic::new(
+        "limit",
+        format!(
+            "{name} is {bytes} bytes, more than the limit of {} bytes",
+            limits.max_file_bytes
+        ),
+    )
+    .help("split the campaigns over several files; a manifest larger than this is refused unread")
+}
+
+fn io_problem(name: &str, e: &std::io::Error) -> ManifestDiagnostic {
+    ManifestDiagnostic::new("io", format!("cannot read {name}: {e}"))
+        .help("check the path and its permissions")
+}
+
+/// Converts a YAML or shape error into a diagnostic at its location.
+fn yaml_diagnostic(source: &SourceFile, err: &YamlError) -> ManifestDiagnostic {
+    let inner = err.without_snippet();
+    let raw = inner.to_string();
+    let message = clean_message(&raw);
+    let (code, help, label) = classify(inner, &message);
+    let mut d = ManifestDiagnostic::new(code, format!("{}: {message}", source.name)).help(help);
+    match inner.location() {
+        Some(loc) if loc.line() > 0 => {
+            let span = loc.span();
+            let span = Span {
+                offset: usize::try_from(span.offset()).unwrap_or(usize::MAX),
+                len: usize::try_from(span.len()).unwrap_or(0).max(1),
+            };
+            d = d.label(source, span, label);
+        }
+        _ => d = d.in_source(source),
+    }
+    d
+}
+
+/// Drops the location the YAML library appends or prepends to its messages
+/// (the label shows it) and keeps the first line.
+fn clean_message(raw: &str) -> String {
+    let mut msg = raw.lines().next().unwrap_or("").trim().to_string();
+    if let Some(rest) = msg.strip_prefix("error: ") {
+        msg = rest.to_string();
+    }
+    if msg.starts_with("line ") {
+        if let Some((_, rest)) = msg.split_once(": ") {
+            msg = rest.to_string();
+        }
+    }
+    if let Some(pos) = msg.rfind(" at line ") {
+        if msg[pos..].contains("column") {
+            msg.truncate(pos);
+        }
+    }
+    msg
+}
+
+fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'static str) {
+    match err {
+        YamlError::SerdeUnknownField { .. } => (
+            "unknown_field",
+            "remove or rename the field; the schema (schemas/campaign.schema.json) lists the fields",
+            "unknown field",
+        ),
+        YamlError::SerdeMissingField { .. } => (
+            "missing_field",
+            "every campaign needs `campaign:` and every event needs `at:`",
+            "missing a required field",
+        ),
+        YamlError::SerdeInvalidType { .. }
+        | YamlError::SerdeInvalidValue { .. }
+        | YamlError::SerdeInvalidLength { .. }
+        | YamlError::NullIntoString { .. }
+        | YamlError::InvalidScalar { .. }
+        | YamlError::InvalidBooleanStrict { .. } => (
+            "type",
+            "check the value's type against the schema (schemas/campaign.schema.json)",
+            "wrong type",
+        ),
+        YamlError::DuplicateMappingKey { .. } => (
+            "duplicate_key",
+            "each key may appear once in a mapping; remove or rename one",
+            "duplicate key",
+        ),
+        YamlError::Budget { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. }
+        | YamlError::AliasReplayCounterOverflow { .. }
+        | YamlError::IOError { .. } => (
+            "limit",
+            "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
+            "limit exceeded here",
+        ),
+        _ if message.contains("budget") || message.contains("limit") => (
+            "limit",
+            "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
+            "limit exceeded here",
+        ),
+        _ => (
+            "syntax",
+            "fix the YAML syntax at the marked place",
+            "here",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_messages() {
+        assert_eq!(
+            clean_message("unknown field `x`, expected one of a, b at line 13, column 7"),
+            "unknown field `x`, expected one of a, b"
+        );
+        assert_eq!(
+            clean_message("error: line 1 column 11: expected string scalar\n --> x"),
+            "expected string scalar"
+        );
+    }
+}

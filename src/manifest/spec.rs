@@ -1,0 +1,362 @@
+//! The manifest format (SPEC §4) as serde types.
+//!
+//! One YAML document is one [`CampaignSpec`]. Every value the validator may
+//! complain about is wrapped in [`Spanned`], so a diagnostic can point at the
+//! exact YAML node. Values with their own syntax (durations, times, quorums,
+//! fire policies) are kept as written ([`Scalar`]) and checked by
+//! [`super::validate`], which reports every problem instead of the first.
+//!
+//! The JSON Schema in `schemas/campaign.schema.json` is generated from these
+//! types (see [`super::schema`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// A region of a source file, in **characters** (Unicode scalar values) from
+/// the start of the file, as the YAML parser reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    /// Offset of the first character.
+    pub offset: usize,
+    /// Length in characters (0 for a mapping, whose start is all we know).
+    pub len: usize,
+}
+
+impl Span {
+    /// The smallest span covering both.
+    pub fn join(self, other: Span) -> Span {
+        let start = self.offset.min(other.offset);
+        let end = (self.offset + self.len).max(other.offset + other.len);
+        Span {
+            offset: start,
+            len: end - start,
+        }
+    }
+}
+
+/// A value with the span of the YAML node it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written (for an alias: where the alias was used).
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    /// Wraps a value with a span.
+    pub fn new(value: T, span: Span) -> Self {
+        Spanned { value, span }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let inner = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        let span = inner.referenced.span();
+        Ok(Spanned {
+            value: inner.value,
+            span: Span {
+                offset: usize::try_from(span.offset()).unwrap_or(usize::MAX),
+                len: usize::try_from(span.len()).unwrap_or(0),
+            },
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A scalar kept as written: a string, or a number or boolean in its
+/// canonical text (`300` for `t_minus: 300`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl Scalar {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A duration: humantime text (`90s`, `1h 30m`) or whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DurationText(pub Scalar);
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A non-negative duration in humantime syntax (`90s`, `5m`, `1h 30m`, `2days`); a bare integer means seconds.",
+            "anyOf": [
+                { "type": "string", "pattern": "^\\s*[0-9]", "examples": ["90s", "5m", "1h 30m"] },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+/// A point in time: RFC 3339 with an offset, `now`, or `+DURATION` (relative
+/// to the event's start).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct TimeText(pub Scalar);
+
+impl JsonSchema for TimeText {
+    fn schema_name() -> Cow<'static, str> {
+        "Time".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "When the event is scheduled: an RFC 3339 time with an offset (`2025-06-06T15:00:00Z`), `now`, or `+DURATION` after the event's start (the campaign's first apply for an event without `needs`, the moment its last need fired otherwise).",
+            "type": "string",
+            "examples": ["+10m", "2025-06-06T15:00:00Z", "now"]
+        })
+    }
+}
+
+/// A quorum: a whole number of confirmations, `all` or `majority`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct QuorumText(pub Scalar);
+
+impl JsonSchema for QuorumText {
+    fn schema_name() -> Cow<'static, str> {
+        "Quorum".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Confirmations needed: a number from 0 to the number of attendees, `all` (default) or `majority` (more than half).",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "enum": ["all", "majority"] }
+            ]
+        })
+    }
+}
+
+/// A fire policy: `early` or `on-time`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct FireText(pub Scalar);
+
+impl JsonSchema for FireText {
+    fn schema_name() -> Cow<'static, str> {
+        "FirePolicy".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`early` (default) fires as soon as quorum holds; `on-time` fires at the fire time if quorum holds then.",
+            "type": "string",
+            "enum": ["early", "on-time"]
+        })
+    }
+}
+
+/// A name (campaign name or event key): `[A-Za-z_][A-Za-z0-9_-]{0,63}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct NameText(pub String);
+
+impl JsonSchema for NameText {
+    fn schema_name() -> Cow<'static, str> {
+        "Name".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": NAME_PATTERN
+        })
+    }
+}
+
+/// The naming rule as a regular expression.
+pub const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
+
+/// An agent id: 1–128 characters without whitespace or control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct AgentText(pub String);
+
+impl JsonSchema for AgentText {
+    fn schema_name() -> Cow<'static, str> {
+        "AgentId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An agent id: 1-128 characters without whitespace or control characters.",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": "^[^\\s\\p{Cc}]+$"
+        })
+    }
+}
+
+/// One campaign: one YAML document of a manifest file.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "t-minus campaign manifest",
+    description = "A campaign of countdown events chained by `needs`. One YAML document per campaign; see SPEC §4."
+)]
+pub struct CampaignSpec {
+    /// The campaign's unique name.
+    pub campaign: Spanned<NameText>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    /// Values applied to every event that does not set its own.
+    #[serde(default)]
+    pub defaults: Option<Spanned<DefaultsSpec>>,
+    /// The events, by name; the order of the keys is kept.
+    #[serde(default)]
+    pub events: EventMap,
+}
+
+/// Defaults for the events of a campaign.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSpec {
+    /// Default kind.
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    /// Default countdown length.
+    #[serde(default)]
+    pub t_minus: Option<Spanned<DurationText>>,
+    /// Default quorum.
+    #[serde(default)]
+    pub quorum: Option<Spanned<QuorumText>>,
+    /// Default fire policy.
+    #[serde(default)]
+    pub fire: Option<Spanned<FireText>>,
+    /// Default cap on the total of all deferrals.
+    #[serde(default)]
+    pub max_defer: Option<Spanned<DurationText>>,
+    /// Default attendees.
+    #[serde(default)]
+    pub attendees: Option<Spanned<Vec<Spanned<AgentText>>>>,
+}
+
+/// One event of a campaign.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    /// `meeting`, `checkpoint` (default), `review`, `deploy`, or any other word.
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    /// When the event is scheduled (required).
+    pub at: Spanned<TimeText>,
+    /// Countdown length: confirmations are due `t_minus` before `at` (default `0s`).
+    #[serde(default)]
+    pub t_minus: Option<Spanned<DurationText>>,
+    /// Confirmations needed (default `all`).
+    #[serde(default)]
+    pub quorum: Option<Spanned<QuorumText>>,
+    /// When it fires once quorum holds (default `early`).
+    #[serde(default)]
+    pub fire: Option<Spanned<FireText>>,
+    /// Cap on the total of all deferrals.
+    #[serde(default)]
+    pub max_defer: Option<Spanned<DurationText>>,
+    /// The agents who answer, in order, each once.
+    #[serde(default)]
+    pub attendees: Option<Spanned<Vec<Spanned<AgentText>>>>,
+    /// Events of this campaign that must fire before this one opens.
+    #[serde(default)]
+    pub needs: Option<Spanned<Vec<Spanned<NameText>>>>,
+    /// Arbitrary data, returned untouched.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+}
+
+/// The `events` mapping, in the order written. Duplicate keys are refused by
+/// the parser.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventMap(pub Vec<(Spanned<NameText>, Spanned<EventSpec>)>);
+
+impl<'de> Deserialize<'de> for EventMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = EventMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping from event names to events")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<EventMap, E> {
+                Ok(EventMap::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventMap, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<NameText>>()? {
+                    let value = map.next_value::<Spanned<EventSpec>>()?;
+                    entries.push((key, value));
+                }
+                Ok(EventMap(entries))
+            }
+        }
+        d.deserialize_map(MapVisitor)
+    }
+}
+
+impl JsonSchema for EventMap {
+    fn schema_name() -> Cow<'static, str> {
+        "Events".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let event = generator.subschema_for::<EventSpec>();
+        json_schema!({
+            "description": "The events, by name (`[A-Za-z_][A-Za-z0-9_-]{0,63}`); the order of the keys is kept.",
+            "type": "object",
+            "propertyNames": { "pattern": NAME_PATTERN },
+            "additionalProperties": event
+        })
+    }
+}

@@ -1,0 +1,648 @@
+//! Checking parsed manifests and resolving them into the desired state.
+//!
+//! Every check runs on every document, so one run reports every problem:
+//! names, values (durations, times, quorums, fire policies, agent ids),
+//! references between events (`needs`), cycles, and duplicate campaigns.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Origin, ValidManifests};
+use super::parse::Manifests;
+use super::spec::{
+    AgentText, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText, QuorumText, Span,
+    Spanned,
+};
+use crate::agent::AgentId;
+use crate::duration::{format_countdown, format_duration, parse_duration};
+use crate::error::TMinusError;
+use crate::graph;
+use crate::kind::EventKind;
+use crate::name::name_problem;
+use crate::policy::{FirePolicy, Quorum};
+use crate::time_spec::{format_time, TimeSpec};
+
+/// Options of [`validate`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ValidateOptions {
+    /// When set, an event with an absolute time whose fire time is at or
+    /// before this instant is an error (`t_minus::manifest::fire_time_passed`).
+    /// Leave it unset to check the manifests alone; `plan` applies the check
+    /// to new events only, since existing ones may well have passed.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Checks parsed manifests. Returns the desired state, or every problem
+/// found — the parse problems recorded in `manifests` included.
+pub fn validate(
+    manifests: &Manifests,
+    options: &ValidateOptions,
+) -> Result<ValidManifests, Diagnostics> {
+    let mut diags = manifests.problems.clone();
+    let mut campaigns = Vec::new();
+    let mut seen: HashMap<String, (usize, Span)> = HashMap::new();
+    for doc in &manifests.documents {
+        let source = &manifests.sources[doc.file];
+        let mut v = Validator {
+            source,
+            diags: &mut diags,
+            campaign: doc.spec.campaign.value.0.clone(),
+            now: options.now,
+        };
+        let campaign = v.campaign(&doc.spec, doc.file);
+        let name = &doc.spec.campaign;
+        if let Some((file, span)) = seen.get(&name.value.0) {
+            let first = &manifests.sources[*file];
+            let mut d = ManifestDiagnostic::new(
+                "duplicate_campaign",
+                format!("campaign `{}` is declared twice", name.value.0),
+            )
+            .help("campaign names are unique across all manifests; rename one of them");
+            d = d.label(first, *span, "first declared here");
+            d = d.label(source, name.span, "declared again here");
+            if *file != doc.file {
+                // miette shows labels of one source only; say where the other is.
+                d = ManifestDiagnostic::new(
+                    "duplicate_campaign",
+                    format!(
+                        "campaign `{}` is declared twice (first in {})",
+                        name.value.0, first.name
+                    ),
+                )
+                .help("campaign names are unique across all manifests; rename one of them")
+                .label(source, name.span, "declared again here");
+            }
+            diags.push(d);
+        } else {
+            seen.insert(name.value.0.clone(), (doc.file, name.span));
+        }
+        if let Some(c) = campaign {
+            campaigns.push(c);
+        }
+    }
+    diags.into_result(ValidManifests {
+        campaigns,
+        sources: Arc::new(manifests.sources.clone()),
+    })
+}
+
+struct Validator<'a> {
+    source: &'a SourceFile,
+    diags: &'a mut Diagnostics,
+    campaign: String,
+    now: Option<DateTime<Utc>>,
+}
+
+/// Defaults with their spans.
+#[derive(Default)]
+struct Defaults {
+    kind: Option<(EventKind, Span)>,
+    t_minus: Option<(Duration, Span)>,
+    quorum: Option<(Quorum, Span)>,
+    fire: Option<(FirePolicy, Span)>,
+    max_defer: Option<(Duration, Span)>,
+    attendees: Option<(Vec<AgentId>, Span)>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, code: &str, message: String, span: Span, label: &str, help: &str) {
+        let d = ManifestDiagnostic::new(code, message)
+            .help(help)
+            .label(self.source, span, label);
+        self.diags.push(d);
+    }
+
+    fn campaign(&mut self, spec: &CampaignSpec, file: usize) -> Option<DesiredCampaign> {
+        let before = self.diags.len();
+        let name = &spec.campaign;
+        if let Some(reason) = name_problem(&name.value.0) {
+            self.error(
+                "name",
+                format!("invalid campaign name {:?}: {reason}", name.value.0),
+                name.span,
+                "invalid name",
+                "names match [A-Za-z_][A-Za-z0-9_-]{0,63}, e.g. `release-v2`",
+            );
+        }
+        let defaults = match &spec.defaults {
+            Some(d) => self.defaults(&d.value),
+            None => Defaults::default(),
+        };
+        let keys: HashMap<&str, Span> = spec
+            .events
+            .0
+            .iter()
+            .map(|(k, _)| (k.value.0.as_str(), k.span))
+            .collect();
+        let mut events = Vec::new();
+        for (key, event) in &spec.events.0 {
+            if let Some(e) = self.event(key, &event.value, &defaults, &keys) {
+                events.push(e);
+            }
+        }
+        self.cycles(spec);
+        if self.diags.len() > before {
+            return None;
+        }
+        Some(DesiredCampaign {
+            name: name.value.0.clone(),
+            description: spec.description.as_ref().map(|d| d.value.clone()),
+            events,
+            origin: Origin {
+                file,
+                name: name.span,
+                description: spec.description.as_ref().map(|d| d.span),
+            },
+        })
+    }
+
+    fn defaults(&mut self, d: &DefaultsSpec) -> Defaults {
+        Defaults {
+            kind: d.kind.as_ref().map(|k| (kind(&k.value), k.span)),
+            t_minus: d
+                .t_minus
+                .as_ref()
+                .and_then(|v| self.duration("t_minus", "defaults", v).map(|d| (d, v.span))),
+            quorum: d
+                .quorum
+                .as_ref()
+                .and_then(|v| self.quorum("defaults", v).map(|q| (q, v.span))),
+            fire: d
+                .fire
+                .as_ref()
+                .and_then(|v| self.fire("defaults", v).map(|f| (f, v.span))),
+            max_defer: d.max_defer.as_ref().and_then(|v| {
+                self.duration("max_defer", "defaults", v)
+                    .map(|d| (d, v.span))
+            }),
+            attendees: d
+                .attendees
+                .as_ref()
+                .and_then(|v| self.attendees("defaults", v).map(|a| (a, list_span(v)))),
+        }
+    }
+
+    fn event(
+        &mut self,
+        key: &Spanned<super::spec::NameText>,
+        e: &EventSpec,
+        defaults: &Defaults,
+        keys: &HashMap<&str, Span>,
+    ) -> Option<DesiredEvent> {
+        let before = self.diags.len();
+        let name = key.value.0.as_str();
+        let ctx = format!("{}/{name}", self.campaign);
+        if let Some(reason) = name_problem(name) {
+            self.error(
+                "name",
+                format!("invalid event name {name:?}: {reason}"),
+                key.span,
+                "invalid name",
+                "event names match [A-Za-z_][A-Za-z0-9_-]{0,63}, e.g. `deploy-eu`",
+            );
+        }
+        let (kind, kind_span) = match &e.kind {
+            Some(k) => (kind(&k.value), Some(k.span)),
+            None => match &defaults.kind {
+                Some((k, s)) => (k.clone(), Some(*s)),
+                None => (EventKind::Checkpoint, None),
+            },
+        };
+        let at = self.time(&ctx, &e.at);
+        let (t_minus, t_minus_span) = match &e.t_minus {
+            Some(v) => (self.duration("t_minus", &ctx, v), Some(v.span)),
+            None => match defaults.t_minus {
+                Some((d, s)) => (Some(d), Some(s)),
+                None => (Some(Duration::zero()), None),
+            },
+        };
+        let (quorum, quorum_span) = match &e.quorum {
+            Some(v) => (self.quorum(&ctx, v), Some(v.span)),
+            None => match defaults.quorum {
+                Some((q, s)) => (Some(q), Some(s)),
+                None => (Some(Quorum::All), None),
+            },
+        };
+        let (fire, fire_span) = match &e.fire {
+            Some(v) => (self.fire(&ctx, v), Some(v.span)),
+            None => match defaults.fire {
+                Some((f, s)) => (Some(f), Some(s)),
+                None => (Some(FirePolicy::Early), None),
+            },
+        };
+        let (max_defer, max_defer_span) = match &e.max_defer {
+            Some(v) => (self.duration("max_defer", &ctx, v).map(Some), Some(v.span)),
+            None => match defaults.max_defer {
+                Some((d, s)) => (Some(Some(d)), Some(s)),
+                None => (Some(None), None),
+            },
+        };
+        let (attendees, attendees_span) = match &e.attendees {
+            Some(v) => (self.attendees(&ctx, v), Some(list_span(v))),
+            None => match &defaults.attendees {
+                Some((a, s)) => (Some(a.clone()), Some(*s)),
+                None => (Some(Vec::new()), None),
+            },
+        };
+        let needs = self.needs(&ctx, name, e, keys);
+
+        if let (Some(q), Some(a), Some(qs)) = (quorum, &attendees, quorum_span) {
+            if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(a.len()) {
+                let mut d = ManifestDiagnostic::new(
+                    "quorum_too_large",
+                    format!("{ctx}: quorum {quorum} is larger than the {attendees} attendee(s)"),
+                )
+                .help(format!(
+                    "lower the quorum to at most {attendees}, use `all` or `majority`, or add attendees"
+                ))
+                .label(self.source, qs, format!("needs {quorum} confirmations"));
+                if let Some(s) = attendees_span {
+                    d = d.label(self.source, s, format!("only {attendees} attendee(s)"));
+                }
+                self.diags.push(d);
+            }
+        }
+        if let (Some(TimeSpec::Relative(offset)), Some(t)) = (at, t_minus) {
+            let quorum_n = match (quorum, &attendees) {
+                (Some(q), Some(a)) => q.resolve(a.len()).unwrap_or(1),
+                _ => 1,
+            };
+            if offset < t || (offset == t && quorum_n > 0) {
+                let relation = if offset < t {
+                    "shorter than"
+                } else {
+                    "equal to"
+                };
+                let mut d = ManifestDiagnostic::new(
+                    "relative_at",
+                    format!(
+                        "{ctx}: relative time +{} is {relation} its t_minus of {}, so its fire time would come {} its start",
+                        format_duration(offset),
+                        format_duration(t),
+                        if offset < t { "before" } else { "at" }
+                    ),
+                )
+                .help("a relative `at` must be longer than `t_minus`, or the event is missed the moment it opens; lengthen `at` or shorten `t_minus`")
+                .label(self.source, e.at.span, "counted from the event's start");
+                if let Some(s) = t_minus_span {
+                    d = d.label(self.source, s, "countdown length");
+                }
+                self.diags.push(d);
+            }
+        }
+        if let (Some(now), Some(TimeSpec::Absolute(at)), Some(t)) = (self.now, at, t_minus) {
+            let fire = at - t;
+            if fire <= now {
+                self.error(
+                    "fire_time_passed",
+                    format!(
+                        "{ctx}: its fire time {} has already passed ({} ago)",
+                        format_time(fire),
+                        format_countdown(now - fire)
+                    ),
+                    e.at.span,
+                    "in the past",
+                    "schedule it later, use a relative time such as `+10m`, or shorten its t_minus",
+                );
+            }
+        }
+        if self.diags.len() > before {
+            return None;
+        }
+        Some(DesiredEvent {
+            key: name.to_string(),
+            kind,
+            description: e.description.as_ref().map(|d| d.value.clone()),
+            at: at?,
+            t_minus: t_minus?,
+            quorum: quorum?,
+            fire: fire?,
+            max_defer: max_defer?,
+            attendees: attendees?,
+            needs,
+            payload: e.payload.clone().unwrap_or(serde_json::Value::Null),
+            spans: EventSpans {
+                key: key.span,
+                kind: kind_span,
+                description: e.description.as_ref().map(|d| d.span),
+                at: e.at.span,
+                t_minus: t_minus_span,
+                quorum: quorum_span,
+                fire: fire_span,
+                max_defer: max_defer_span,
+                attendees: attendees_span,
+                needs: e.needs.as_ref().map(list_span),
+            },
+        })
+    }
+
+    fn time(&mut self, ctx: &str, v: &Spanned<super::spec::TimeText>) -> Option<TimeSpec> {
+        match TimeSpec::parse(v.value.0.as_str()) {
+            Ok(t) => Some(t),
+            Err(TMinusError::InvalidTime { value, reason }) => {
+                let no_offset = reason.contains("no UTC offset");
+                let (code, label, help) = if no_offset {
+                    (
+                        "time_offset",
+                        "no UTC offset",
+                        "add an offset: `Z` for UTC (e.g. `2025-06-06T15:00:00Z`) or `+02:00`",
+                    )
+                } else {
+                    (
+                        "time",
+                        "not a time",
+                        "write an RFC 3339 time with an offset (`2025-06-06T15:00:00Z`), `now`, or `+DURATION` after the event's start (e.g. `+10m`)",
+                    )
+                };
+                self.error(
+                    code,
+                    format!("{ctx}: invalid time `{value}`: {reason}"),
+                    v.span,
+                    label,
+                    help,
+                );
+                None
+            }
+            Err(other) => {
+                self.error(
+                    "time",
+                    format!("{ctx}: {other}"),
+                    v.span,
+                    "not a time",
+                    "write an RFC 3339 time with an offset, `now`, or `+10m`",
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, field: &str, ctx: &str, v: &Spanned<DurationText>) -> Option<Duration> {
+        match parse_duration(v.value.0.as_str()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let reason = match e {
+                    TMinusError::InvalidDuration { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                self.error(
+                    "duration",
+                    format!("{ctx}: invalid {field} `{}`: {reason}", v.value.0.as_str()),
+                    v.span,
+                    "not a duration",
+                    "write a non-negative duration such as `90s`, `5m`, `1h 30m` or `2days`; a bare number means seconds",
+                );
+                None
+            }
+        }
+    }
+
+    fn quorum(&mut self, ctx: &str, v: &Spanned<QuorumText>) -> Option<Quorum> {
+        match v.value.0.as_str().parse::<Quorum>() {
+            Ok(q) => Some(q),
+            Err(_) => {
+                self.error(
+                    "quorum",
+                    format!("{ctx}: invalid quorum `{}`", v.value.0.as_str()),
+                    v.span,
+                    "not a quorum",
+                    "write a whole number of confirmations (e.g. `2`), `all` or `majority`",
+                );
+                None
+            }
+        }
+    }
+
+    fn fire(&mut self, ctx: &str, v: &Spanned<FireText>) -> Option<FirePolicy> {
+        match v.value.0.as_str().parse::<FirePolicy>() {
+            Ok(f) => Some(f),
+            Err(_) => {
+                self.error(
+                    "fire_policy",
+                    format!("{ctx}: invalid fire policy `{}`", v.value.0.as_str()),
+                    v.span,
+                    "not a fire policy",
+                    "use `early` (fire as soon as quorum holds) or `on-time` (fire at the fire time)",
+                );
+                None
+            }
+        }
+    }
+
+    fn attendees(
+        &mut self,
+        ctx: &str,
+        v: &Spanned<Vec<Spanned<AgentText>>>,
+    ) -> Option<Vec<AgentId>> {
+        let before = self.diags.len();
+        let mut out = Vec::with_capacity(v.value.len());
+        let mut first: HashMap<&str, Span> = HashMap::new();
+        for entry in &v.value {
+            let agent = AgentId(entry.value.0.clone());
+            if let Err(TMinusError::InvalidAgentId { value, reason }) = agent.validate() {
+                self.error(
+                    "agent_id",
+                    format!("{ctx}: invalid agent id {value:?}: {reason}"),
+                    entry.span,
+                    "invalid agent id",
+                    "agent ids are 1-128 characters without whitespace or control characters, e.g. `ops-1`",
+                );
+                continue;
+            }
+            if let Some(prev) = first.get(entry.value.0.as_str()) {
+                let d = ManifestDiagnostic::new(
+                    "duplicate_attendee",
+                    format!("{ctx}: attendee {:?} is listed twice", entry.value.0),
+                )
+                .help("list each attendee once")
+                .label(self.source, *prev, "first listed here")
+                .label(self.source, entry.span, "listed again here");
+                self.diags.push(d);
+                continue;
+            }
+            first.insert(entry.value.0.as_str(), entry.span);
+            out.push(agent);
+        }
+        (self.diags.len() == before).then_some(out)
+    }
+
+    fn needs(
+        &mut self,
+        ctx: &str,
+        name: &str,
+        e: &EventSpec,
+        keys: &HashMap<&str, Span>,
+    ) -> Vec<String> {
+        let Some(needs) = &e.needs else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut first: HashMap<&str, Span> = HashMap::new();
+        for need in &needs.value {
+            let target = need.value.0.as_str();
+            if target == name {
+                self.error(
+                    "self_need",
+                    format!("{ctx}: event `{name}` needs itself"),
+                    need.span,
+                    "this is the event itself",
+                    "an event cannot wait for itself; remove this entry",
+                );
+                continue;
+            }
+            if !keys.contains_key(target) {
+                let mut known: Vec<&str> = keys.keys().copied().filter(|k| *k != name).collect();
+                known.sort_unstable();
+                let help = match closest(target, &known) {
+                    Some(near) => {
+                        format!("did you mean `{near}`? `needs` names events of the same campaign")
+                    }
+                    None if known.is_empty() => {
+                        "this campaign has no other events to need".to_string()
+                    }
+                    None => format!(
+                        "`needs` names events of the same campaign: {}",
+                        abbreviate(&known)
+                    ),
+                };
+                self.error(
+                    "unknown_need",
+                    format!(
+                        "{ctx}: needs `{target}`, which is not an event of campaign `{}`",
+                        self.campaign
+                    ),
+                    need.span,
+                    "unknown event",
+                    &help,
+                );
+                continue;
+            }
+            if let Some(prev) = first.get(target) {
+                let d = ManifestDiagnostic::new(
+                    "duplicate_need",
+                    format!("{ctx}: `{target}` is listed twice in needs"),
+                )
+                .help("list each need once")
+                .label(self.source, *prev, "first listed here")
+                .label(self.source, need.span, "listed again here");
+                self.diags.push(d);
+                continue;
+            }
+            first.insert(target, need.span);
+            out.push(target.to_string());
+        }
+        out
+    }
+
+    /// Reports the dependency cycles of a campaign, each spelled out in order
+    /// with every edge labelled.
+    fn cycles(&mut self, spec: &CampaignSpec) {
+        let keys: Vec<&str> = spec
+            .events
+            .0
+            .iter()
+            .map(|(k, _)| k.value.0.as_str())
+            .collect();
+        let known: HashSet<&str> = keys.iter().copied().collect();
+        // Edge (from, to): `to` needs `from`; remember the span of the entry.
+        let mut edges: Vec<(&str, &str)> = Vec::new();
+        let mut spans: HashMap<(&str, &str), Span> = HashMap::new();
+        for (key, event) in &spec.events.0 {
+            let to = key.value.0.as_str();
+            for need in event.value.needs.iter().flat_map(|n| &n.value) {
+                let from = need.value.0.as_str();
+                if from != to && known.contains(from) && !spans.contains_key(&(from, to)) {
+                    edges.push((from, to));
+                    spans.insert((from, to), need.span);
+                }
+            }
+        }
+        // Report up to a few independent cycles: remove one edge of each
+        // cycle found and look again.
+        for _ in 0..8 {
+            let Some(cycle) = graph::find_cycle(&keys, &edges) else {
+                break;
+            };
+            let spelled = cycle.join(" → ");
+            let mut d = ManifestDiagnostic::new(
+                "cycle",
+                format!(
+                    "campaign `{}` has a dependency cycle: {spelled}",
+                    self.campaign
+                ),
+            )
+            .help("campaigns are acyclic: remove one of the `needs` entries on the cycle");
+            for pair in cycle.windows(2) {
+                let (from, to) = (pair[0], pair[1]);
+                if let Some(span) = spans.get(&(from, to)) {
+                    d = d.label(self.source, *span, format!("{to} needs {from}"));
+                }
+            }
+            self.diags.push(d);
+            if let [from, to, ..] = cycle.as_slice() {
+                edges.retain(|e| *e != (*from, *to));
+            }
+        }
+    }
+}
+
+fn kind(text: &str) -> EventKind {
+    text.parse()
+        .unwrap_or_else(|never: std::convert::Infallible| match never {})
+}
+
+/// The span of a list: from its first entry to its last (the node itself
+/// when empty).
+fn list_span<T>(v: &Spanned<Vec<Spanned<T>>>) -> Span {
+    match (v.value.first(), v.value.last()) {
+        (Some(first), Some(last)) => first.span.join(last.span),
+        _ => v.span,
+    }
+}
+
+fn abbreviate(names: &[&str]) -> String {
+    const MAX: usize = 8;
+    let shown: Vec<String> = names.iter().take(MAX).map(|n| format!("`{n}`")).collect();
+    if names.len() > MAX {
+        format!("{}, … ({} in all)", shown.join(", "), names.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// The known name closest to `target` by edit distance, if close enough.
+fn closest<'a>(target: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (levenshtein(target, k), *k))
+        .filter(|(d, k)| *d <= (k.len().max(target.len()) / 3).max(1))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(closest("reveiw", &["review", "deploy"]), Some("review"));
+        assert_eq!(closest("zzz", &["review", "deploy"]), None);
+    }
+}

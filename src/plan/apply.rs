@@ -1,0 +1,423 @@
+//! Applying a plan: one store transaction, all or nothing, then settling.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::compute::{compute, fingerprint};
+use super::{
+    Action, CampaignPlan, EventPlan, Fingerprint, ManifestError, Plan, PlanCounts, PlanOptions,
+};
+use crate::audit::AuditAction;
+use crate::duration::format_countdown;
+use crate::engine::settle::{audit, settle, settle_with_ancestors};
+use crate::engine::{insert_new_event, load, Engine};
+use crate::error::{Result, TMinusError};
+use crate::event::TMinusEvent;
+use crate::manifest::{DesiredEvent, ValidManifests};
+use crate::state::{EventState, ResponseStatus};
+use crate::store::{CampaignRow, Tx};
+use crate::time_spec::{format_time, TimeSpec};
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// The counts of the plan that was applied.
+    pub counts: PlanCounts,
+    /// The campaigns written (created or updated), with their ids.
+    pub campaigns: Vec<AppliedCampaign>,
+}
+
+/// A campaign an apply wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedCampaign {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: Uuid,
+    /// Ids of its events created by this apply, by key.
+    pub created: Vec<(String, Uuid)>,
+}
+
+impl ApplyReport {
+    /// `Apply complete: 3 added, 1 changed, 0 destroyed.` or
+    /// `No changes; nothing to apply.`
+    pub fn summary_line(&self) -> String {
+        if self.counts == PlanCounts::default() {
+            "No changes; nothing to apply.".into()
+        } else {
+            format!(
+                "Apply complete: {} added, {} changed, {} destroyed.",
+                self.counts.add, self.counts.change, self.counts.destroy
+            )
+        }
+    }
+}
+
+impl Engine {
+    /// Compares the desired state with the store and returns what
+    /// [`Engine::apply_plan`] would do. Fails with every problem the store
+    /// reveals (a change to a final event, a new event whose fire time has
+    /// passed) as diagnostics pointing at the manifest.
+    pub fn plan(
+        &mut self,
+        desired: &ValidManifests,
+        options: &PlanOptions,
+    ) -> std::result::Result<Plan, ManifestError> {
+        let now = options.now.unwrap_or_else(|| self.now());
+        let mut tx = self.store_mut().read()?;
+        compute(&mut *tx, desired, options, now)
+    }
+
+    /// Applies a plan computed by [`Engine::plan`] (possibly saved and read
+    /// back), in one transaction. Refused with [`ManifestError::StalePlan`],
+    /// changing nothing, when the store changed since the plan was computed.
+    pub fn apply_plan(&mut self, plan: &Plan) -> std::result::Result<ApplyReport, ManifestError> {
+        let now = self.now();
+        let mut tx = self.store_mut().write()?;
+        let declared: Vec<String> = plan
+            .fingerprint
+            .campaigns
+            .iter()
+            .filter(|c| c.declared)
+            .map(|c| c.name.clone())
+            .collect();
+        let current = fingerprint(&mut *tx, &declared, plan.prune)?;
+        if current != plan.fingerprint {
+            return Err(ManifestError::StalePlan {
+                changes: describe_staleness(&plan.fingerprint, &current),
+            });
+        }
+        let report = apply_in(&mut *tx, plan, now)?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Plans and applies in one transaction (`apply PATH…`): returns the plan
+    /// that was applied and what it did. Applying an unchanged manifest is a
+    /// no-op.
+    pub fn apply_manifests(
+        &mut self,
+        desired: &ValidManifests,
+        options: &PlanOptions,
+    ) -> std::result::Result<(Plan, ApplyReport), ManifestError> {
+        let now = options.now.unwrap_or_else(|| self.now());
+        let mut tx = self.store_mut().write()?;
+        let plan = compute(&mut *tx, desired, options, now)?;
+        let report = apply_in(&mut *tx, &plan, now)?;
+        tx.commit()?;
+        Ok((plan, report))
+    }
+}
+
+fn describe_staleness(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
+    let mut out = Vec::new();
+    let find = |f: &Fingerprint, name: &str| f.campaigns.iter().find(|c| c.name == name).cloned();
+    for o in &old.campaigns {
+        match find(new, &o.name) {
+            None => out.push(format!("campaign `{}` was removed", o.name)),
+            Some(n) if n.id != o.id => match (o.id, n.id) {
+                (None, Some(_)) => out.push(format!("campaign `{}` was created", o.name)),
+                (Some(_), None) => out.push(format!("campaign `{}` was removed", o.name)),
+                _ => out.push(format!("campaign `{}` was replaced", o.name)),
+            },
+            Some(n) if n.revision != o.revision => out.push(format!(
+                "campaign `{}` changed (revision {} → {})",
+                o.name,
+                o.revision.unwrap_or(0),
+                n.revision.unwrap_or(0)
+            )),
+            Some(_) => {}
+        }
+    }
+    for n in &new.campaigns {
+        if find(old, &n.name).is_none() {
+            out.push(format!("managed campaign `{}` appeared", n.name));
+        }
+    }
+    if out.is_empty() {
+        out.push("the set of campaigns differs".into());
+    }
+    out
+}
+
+/// Writes the plan inside `tx`, then settles what it touched.
+fn apply_in(
+    tx: &mut dyn Tx,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> std::result::Result<ApplyReport, ManifestError> {
+    let mut report = ApplyReport {
+        counts: plan.counts,
+        campaigns: Vec::new(),
+    };
+    let mut touched: Vec<Uuid> = Vec::new();
+    for c in &plan.campaigns {
+        if c.action == Action::Delete {
+            if let Some(id) = c.id {
+                tx.delete_campaign(id)?;
+            }
+            continue;
+        }
+        report
+            .campaigns
+            .push(apply_campaign(tx, c, now, &mut touched)?);
+    }
+    settle(tx, touched, now)?;
+    Ok(report)
+}
+
+fn apply_campaign(
+    tx: &mut dyn Tx,
+    c: &CampaignPlan,
+    now: DateTime<Utc>,
+    touched: &mut Vec<Uuid>,
+) -> Result<AppliedCampaign> {
+    let row = match c.id {
+        None => {
+            let row = CampaignRow {
+                id: Uuid::new_v4(),
+                name: c.name.clone(),
+                description: c.description.clone(),
+                created_at: now,
+                managed: true,
+                anchor_at: Some(now),
+                revision: 0,
+            };
+            tx.insert_campaign(&row)?;
+            row
+        }
+        Some(id) => {
+            let mut row = tx
+                .campaign(id)?
+                .ok_or_else(|| TMinusError::CampaignNotFound {
+                    reference: c.name.clone(),
+                })?;
+            let before = row.clone();
+            row.description = c.description.clone();
+            row.managed = true;
+            row.anchor_at.get_or_insert(now);
+            if row != before {
+                tx.update_campaign(&row)?;
+            }
+            row
+        }
+    };
+    let anchor = row.anchor_at.unwrap_or(now);
+    let mut ids: HashMap<String, Uuid> = match c.id {
+        None => HashMap::new(),
+        Some(_) => tx
+            .campaign_events(row.id)?
+            .into_iter()
+            .map(|(id, name, _)| (name, id))
+            .collect(),
+    };
+    // Removals first, remembering who needed the removed events.
+    for e in c.events.iter().filter(|e| e.action == Action::Delete) {
+        if let Some(id) = e.id {
+            let event = load(tx, id)?;
+            if event.state.is_final() {
+                continue;
+            }
+            touched.extend(tx.dependents(id)?);
+            tx.delete_event(id)?;
+            ids.remove(&e.key);
+        }
+    }
+    let mut created = Vec::new();
+    for e in c.events.iter().filter(|e| e.action == Action::Create) {
+        let Some(d) = &e.desired else { continue };
+        let event = new_event(row.id, d, anchor, now)?;
+        insert_new_event(tx, &event, now)?;
+        ids.insert(d.key.clone(), event.id);
+        created.push((d.key.clone(), event.id));
+        touched.push(event.id);
+    }
+    for e in c.events.iter().filter(|e| e.action == Action::Update) {
+        if let (Some(id), Some(d)) = (e.id, &e.desired) {
+            update_event(tx, row.id, id, d, e, &ids, now)?;
+            touched.push(id);
+        }
+    }
+    for e in c.events.iter().filter(|e| e.action == Action::Create) {
+        let Some(d) = &e.desired else { continue };
+        let to = ids[&d.key];
+        for need in &d.needs {
+            let from = need_id(&ids, need, &c.name)?;
+            tx.insert_edge(row.id, from, to)?;
+        }
+    }
+    Ok(AppliedCampaign {
+        name: row.name,
+        id: row.id,
+        created,
+    })
+}
+
+fn need_id(ids: &HashMap<String, Uuid>, need: &str, campaign: &str) -> Result<Uuid> {
+    ids.get(need)
+        .copied()
+        .ok_or_else(|| TMinusError::EventNotFound {
+            reference: format!("{campaign}/{need}"),
+        })
+}
+
+/// The scheduled time and relative offset of a desired event that started at
+/// `started` (or has not started yet).
+fn timing(
+    d: &DesiredEvent,
+    started: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, Option<Duration>) {
+    match d.at {
+        TimeSpec::Absolute(t) => (t, None),
+        TimeSpec::Relative(offset) => (started.unwrap_or(now) + offset, Some(offset)),
+    }
+}
+
+/// A new campaign event: `pending` from the anchor when it needs nothing,
+/// `blocked` otherwise.
+fn new_event(
+    campaign: Uuid,
+    d: &DesiredEvent,
+    anchor: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<TMinusEvent> {
+    let started_at = d.needs.is_empty().then_some(anchor);
+    let (scheduled_at, relative_at) = timing(d, started_at, now);
+    let event = TMinusEvent {
+        id: Uuid::new_v4(),
+        kind: d.kind.clone(),
+        scheduled_at,
+        t_minus: d.t_minus,
+        organizer: crate::agent::AgentId("t-minus".into()),
+        attendees: d
+            .attendees
+            .iter()
+            .map(|a| (a.clone(), ResponseStatus::Pending))
+            .collect(),
+        quorum: d.quorum.resolve(d.attendees.len())?,
+        payload: d.payload.clone(),
+        state: if started_at.is_some() {
+            EventState::Pending
+        } else {
+            EventState::Blocked
+        },
+        campaign: Some(campaign),
+        name: Some(d.key.clone()),
+        quorum_spec: d.quorum,
+        fire_policy: d.fire,
+        max_defer: d.max_defer,
+        deferred: Duration::zero(),
+        relative_at,
+        started_at,
+        finished_at: None,
+        created_at: now,
+        last_response_at: None,
+        description: d.description.clone(),
+    };
+    if let Some(fire) = event.fire_deadline() {
+        if fire <= now {
+            return Err(TMinusError::FireTimePassed {
+                fire_time: format_time(fire),
+                ago: format_countdown(now - fire),
+            });
+        }
+    }
+    Ok(event)
+}
+
+fn update_event(
+    tx: &mut dyn Tx,
+    campaign: Uuid,
+    id: Uuid,
+    d: &DesiredEvent,
+    plan: &EventPlan,
+    ids: &HashMap<String, Uuid>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    settle_with_ancestors(tx, id, now)?;
+    let mut event = load(tx, id)?;
+    if event.state.is_final() {
+        return Err(TMinusError::EventFinal {
+            event: event.label(),
+            id: event.short_id(),
+            state: event.state.to_string(),
+            at: event.finished_at.map(format_time).unwrap_or_default(),
+        });
+    }
+    let current: Vec<_> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
+    if current != d.attendees {
+        tx.set_attendees(id, &d.attendees)?;
+        event.attendees = load(tx, id)?.attendees;
+    }
+    event.kind = d.kind.clone();
+    event.description = d.description.clone();
+    event.t_minus = d.t_minus;
+    event.quorum_spec = d.quorum;
+    event.quorum = d.quorum.resolve(d.attendees.len())?;
+    event.fire_policy = d.fire;
+    event.max_defer = d.max_defer;
+    event.payload = d.payload.clone();
+    let (at, relative_at) = timing(d, event.started_at, now);
+    event.scheduled_at = at + event.deferred;
+    event.relative_at = relative_at;
+
+    // Needs: drop the edges no longer wanted, add the new ones.
+    let wanted: HashSet<Uuid> = d
+        .needs
+        .iter()
+        .map(|n| need_id(ids, n, &d.key))
+        .collect::<Result<_>>()?;
+    let current_needs = tx.needs(id)?;
+    for need in &current_needs {
+        if !wanted.contains(&need.id) {
+            tx.delete_edge(need.id, id)?;
+        }
+    }
+    let have: HashSet<Uuid> = current_needs.iter().map(|n| n.id).collect();
+    let mut waits = false;
+    for need in &d.needs {
+        let from = need_id(ids, need, &d.key)?;
+        if !have.contains(&from) {
+            tx.insert_edge(campaign, from, id)?;
+        }
+        let fired = load(tx, from)?.state == EventState::Fired;
+        waits |= !fired;
+    }
+    let reblock = event.state == EventState::Pending && waits;
+    if reblock {
+        event.state = EventState::Blocked;
+        event.started_at = None;
+    }
+    tx.update_event(&event)?;
+    let changes: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| json!({ "field": c.field, "old": c.old, "new": c.new }))
+        .collect();
+    audit(
+        tx,
+        id,
+        now,
+        now,
+        None,
+        AuditAction::Updated,
+        json!({ "changes": changes }),
+    )?;
+    if reblock {
+        audit(
+            tx,
+            id,
+            now,
+            now,
+            None,
+            AuditAction::Blocked,
+            json!({ "waiting_for": d.needs }),
+        )?;
+    }
+    Ok(())
+}

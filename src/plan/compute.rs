@@ -1,0 +1,480 @@
+//! Computing a plan: the desired state against the store, inside one
+//! transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    Action, CampaignPlan, CampaignVersion, EventPlan, FieldChange, Fingerprint, ManifestError,
+    Plan, PlanCounts, PlanOptions, PLAN_FORMAT,
+};
+use crate::duration::{format_countdown, format_duration};
+use crate::error::Result;
+use crate::event::TMinusEvent;
+use crate::lifecycle::decide;
+use crate::manifest::{
+    DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
+};
+use crate::state::{EventState, ResponseStatus};
+use crate::store::{CampaignRow, Tx};
+use crate::time_spec::{format_time, TimeSpec};
+
+/// The fingerprint of the campaigns named `names` (and, when pruning, of
+/// every manifest-managed campaign).
+pub(crate) fn fingerprint(tx: &mut dyn Tx, names: &[String], prune: bool) -> Result<Fingerprint> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut campaigns = Vec::new();
+    for name in names {
+        if !seen.insert(name) {
+            continue;
+        }
+        let row = tx.campaign_by_name(name)?;
+        campaigns.push(CampaignVersion {
+            name: name.clone(),
+            id: row.as_ref().map(|r| r.id),
+            revision: row.as_ref().map(|r| r.revision),
+            declared: true,
+        });
+    }
+    if prune {
+        for row in tx.list_campaigns()? {
+            if row.managed && !seen.contains(row.name.as_str()) {
+                campaigns.push(CampaignVersion {
+                    name: row.name,
+                    id: Some(row.id),
+                    revision: Some(row.revision),
+                    declared: false,
+                });
+            }
+        }
+    }
+    let digest = digest(&campaigns);
+    Ok(Fingerprint { campaigns, digest })
+}
+
+/// FNV-1a over the JSON form: stable across builds and platforms.
+fn digest(campaigns: &[CampaignVersion]) -> String {
+    let text = serde_json::to_string(campaigns).unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Computes the plan inside `tx`.
+pub(crate) fn compute(
+    tx: &mut dyn Tx,
+    desired: &ValidManifests,
+    options: &PlanOptions,
+    now: DateTime<Utc>,
+) -> std::result::Result<Plan, ManifestError> {
+    let mut diags = Diagnostics::new();
+    let mut campaigns = Vec::new();
+    let mut counts = PlanCounts::default();
+    let names: Vec<String> = desired.campaigns.iter().map(|c| c.name.clone()).collect();
+    for campaign in &desired.campaigns {
+        let row = tx.campaign_by_name(&campaign.name)?;
+        let plan = match row {
+            None => create_campaign(campaign, desired, now, &mut diags),
+            Some(row) => update_campaign(tx, campaign, row, desired, now, &mut diags)?,
+        };
+        if let Some(plan) = plan {
+            count(&plan, &mut counts);
+            campaigns.push(plan);
+        }
+    }
+    if options.prune {
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        for row in tx.list_campaigns()? {
+            if !row.managed || wanted.contains(row.name.as_str()) {
+                continue;
+            }
+            let events = tx
+                .campaign_events(row.id)?
+                .into_iter()
+                .map(|(id, name, _)| EventPlan {
+                    key: name,
+                    id: Some(id),
+                    action: Action::Delete,
+                    changes: Vec::new(),
+                    notes: Vec::new(),
+                    desired: None,
+                })
+                .collect();
+            let plan = CampaignPlan {
+                name: row.name,
+                id: Some(row.id),
+                action: Action::Delete,
+                changes: Vec::new(),
+                description: None,
+                events,
+                notes: vec!["no manifest declares it (--prune)".into()],
+            };
+            count(&plan, &mut counts);
+            campaigns.push(plan);
+        }
+    }
+    if !diags.is_empty() {
+        return Err(ManifestError::Invalid(diags));
+    }
+    Ok(Plan {
+        t_minus_plan: PLAN_FORMAT,
+        created_at: now,
+        prune: options.prune,
+        fingerprint: fingerprint(tx, &names, options.prune)?,
+        counts,
+        campaigns,
+    })
+}
+
+fn count(plan: &CampaignPlan, counts: &mut PlanCounts) {
+    let mut add = |action: Action| match action {
+        Action::Create => counts.add += 1,
+        Action::Update => counts.change += 1,
+        Action::Delete => counts.destroy += 1,
+        Action::Keep => {}
+    };
+    add(plan.action);
+    for e in &plan.events {
+        add(e.action);
+    }
+}
+
+fn create_campaign(
+    campaign: &DesiredCampaign,
+    desired: &ValidManifests,
+    now: DateTime<Utc>,
+    diags: &mut Diagnostics,
+) -> Option<CampaignPlan> {
+    let events = campaign
+        .events
+        .iter()
+        .map(|e| {
+            check_new_fire_time(campaign, e, now, now, desired, diags);
+            new_event(e)
+        })
+        .collect();
+    Some(CampaignPlan {
+        name: campaign.name.clone(),
+        id: None,
+        action: Action::Create,
+        changes: Vec::new(),
+        description: campaign.description.clone(),
+        events,
+        notes: Vec::new(),
+    })
+}
+
+fn new_event(e: &DesiredEvent) -> EventPlan {
+    EventPlan {
+        key: e.key.clone(),
+        id: None,
+        action: Action::Create,
+        changes: Vec::new(),
+        notes: Vec::new(),
+        desired: Some(e.clone()),
+    }
+}
+
+/// A new event whose fire time is known now (absolute, or relative without
+/// needs) must not have passed. `anchor` is the campaign's first apply.
+fn check_new_fire_time(
+    campaign: &DesiredCampaign,
+    e: &DesiredEvent,
+    anchor: DateTime<Utc>,
+    now: DateTime<Utc>,
+    desired: &ValidManifests,
+    diags: &mut Diagnostics,
+) {
+    let fire = match e.at {
+        TimeSpec::Absolute(at) => at - e.t_minus,
+        TimeSpec::Relative(offset) if e.needs.is_empty() => anchor + offset - e.t_minus,
+        TimeSpec::Relative(_) => return,
+    };
+    if fire > now {
+        return;
+    }
+    let Some(source) = desired.sources.get(campaign.origin.file) else {
+        return;
+    };
+    let relative = matches!(e.at, TimeSpec::Relative(_));
+    let help = if relative {
+        "relative times count from the campaign's first apply; a new event added later must reach past now — lengthen `at` or use an absolute time"
+    } else {
+        "schedule it later, use a relative time such as `+10m`, or shorten its t_minus"
+    };
+    diags.push(
+        ManifestDiagnostic::new(
+            "fire_time_passed",
+            format!(
+                "{}/{}: the new event's fire time {} has already passed ({} ago)",
+                campaign.name,
+                e.key,
+                format_time(fire),
+                format_countdown(now - fire)
+            ),
+        )
+        .help(help)
+        .label(source, e.spans.at, "in the past"),
+    );
+}
+
+fn update_campaign(
+    tx: &mut dyn Tx,
+    campaign: &DesiredCampaign,
+    row: CampaignRow,
+    desired: &ValidManifests,
+    now: DateTime<Utc>,
+    diags: &mut Diagnostics,
+) -> Result<Option<CampaignPlan>> {
+    let members = tx.campaign_events(row.id)?;
+    let name_of: HashMap<Uuid, String> = members
+        .iter()
+        .map(|(id, name, _)| (*id, name.clone()))
+        .collect();
+    let mut needs_of: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (from, to) in tx.campaign_edges(row.id)? {
+        if let Some(name) = name_of.get(&from) {
+            needs_of.entry(to).or_default().push(name.clone());
+        }
+    }
+    let by_name: HashMap<&str, Uuid> = members
+        .iter()
+        .map(|(id, name, _)| (name.as_str(), *id))
+        .collect();
+    let anchor = row.anchor_at.unwrap_or(now);
+    let mut events = Vec::new();
+    let mut notes = Vec::new();
+    let mut changes = Vec::new();
+    if row.description != campaign.description {
+        changes.push(FieldChange {
+            field: "description".into(),
+            old: row.description.clone(),
+            new: campaign.description.clone(),
+        });
+    }
+    if !row.managed {
+        changes.push(FieldChange {
+            field: "managed".into(),
+            old: Some("false".into()),
+            new: Some("true".into()),
+        });
+        notes
+            .push("the campaign was created by hand; applying makes the manifest manage it".into());
+    }
+    let wanted: HashSet<&str> = campaign.events.iter().map(|e| e.key.as_str()).collect();
+    for e in &campaign.events {
+        match by_name.get(e.key.as_str()) {
+            None => {
+                check_new_fire_time(campaign, e, anchor, now, desired, diags);
+                events.push(new_event(e));
+            }
+            Some(id) => {
+                let Some(stored) = tx.event(*id)? else {
+                    continue;
+                };
+                let needs = needs_of.remove(id).unwrap_or_default();
+                let mut change_list = diff(&stored, &needs, e);
+                if change_list.is_empty() {
+                    continue;
+                }
+                let state = effective_state(&stored, now);
+                if state.is_final() {
+                    if let Some(source) = desired.sources.get(campaign.origin.file) {
+                        let mut d = ManifestDiagnostic::new(
+                            "final_event",
+                            format!(
+                                "{}/{}: the event already {state}, so it cannot change ({})",
+                                campaign.name,
+                                e.key,
+                                change_list
+                                    .iter()
+                                    .map(|c| c.field.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                        .help("a final event never changes; revert the change, or add a new event under another name");
+                        for c in &change_list {
+                            d = d.label(
+                                source,
+                                e.spans.of(&c.field),
+                                format!("{}: {} → {}", c.field, show(&c.old), show(&c.new)),
+                            );
+                        }
+                        diags.push(d);
+                    }
+                    continue;
+                }
+                let mut event_notes = Vec::new();
+                for (agent, status) in &stored.attendees {
+                    if *status != ResponseStatus::Pending && !e.attendees.contains(agent) {
+                        event_notes.push(format!(
+                            "attendee {agent} already answered ({status}); removing it drops the answer"
+                        ));
+                    }
+                }
+                change_list.sort_by_key(|c| field_rank(&c.field));
+                events.push(EventPlan {
+                    key: e.key.clone(),
+                    id: Some(*id),
+                    action: Action::Update,
+                    changes: change_list,
+                    notes: event_notes,
+                    desired: Some(e.clone()),
+                });
+            }
+        }
+    }
+    for (id, name, state) in &members {
+        if wanted.contains(name.as_str()) {
+            continue;
+        }
+        if state.is_final() {
+            notes.push(format!(
+                "event {name} is {state} and no longer in the manifest; it stays in the store as history"
+            ));
+            continue;
+        }
+        events.push(EventPlan {
+            key: name.clone(),
+            id: Some(*id),
+            action: Action::Delete,
+            changes: Vec::new(),
+            notes: Vec::new(),
+            desired: None,
+        });
+    }
+    let action = if changes.is_empty() {
+        Action::Keep
+    } else {
+        Action::Update
+    };
+    if events.is_empty() && changes.is_empty() && notes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(CampaignPlan {
+        name: campaign.name.clone(),
+        id: Some(row.id),
+        action,
+        changes,
+        description: campaign.description.clone(),
+        events,
+        notes,
+    }))
+}
+
+/// The state the event has at `now`, also when no tick recorded it yet.
+fn effective_state(event: &TMinusEvent, now: DateTime<Utc>) -> EventState {
+    match decide(event, now) {
+        Some(decision) => decision.state,
+        None => event.state,
+    }
+}
+
+fn field_rank(field: &str) -> usize {
+    FIELDS
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(FIELDS.len())
+}
+
+const FIELDS: [&str; 10] = [
+    "kind",
+    "description",
+    "at",
+    "t_minus",
+    "quorum",
+    "fire",
+    "max_defer",
+    "attendees",
+    "needs",
+    "payload",
+];
+
+pub(crate) fn show(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "(none)".into())
+}
+
+/// The stored `at` as the manifest would spell it.
+fn stored_at(e: &TMinusEvent) -> String {
+    match e.relative_at {
+        Some(offset) => TimeSpec::Relative(offset).to_string(),
+        None => format_time(e.scheduled_at - e.deferred),
+    }
+}
+
+pub(crate) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    let items: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The fields that differ between the stored event and the manifest.
+fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, old: Option<String>, new: Option<String>| {
+        if old != new {
+            out.push(FieldChange {
+                field: name.into(),
+                old,
+                new,
+            });
+        }
+    };
+    field(
+        "kind",
+        Some(stored.kind.to_string()),
+        Some(e.kind.to_string()),
+    );
+    field(
+        "description",
+        stored.description.clone(),
+        e.description.clone(),
+    );
+    field("at", Some(stored_at(stored)), Some(e.at.to_string()));
+    field(
+        "t_minus",
+        Some(format_duration(stored.t_minus)),
+        Some(format_duration(e.t_minus)),
+    );
+    field(
+        "quorum",
+        Some(stored.quorum_spec.to_string()),
+        Some(e.quorum.to_string()),
+    );
+    field(
+        "fire",
+        Some(stored.fire_policy.to_string()),
+        Some(e.fire.to_string()),
+    );
+    field(
+        "max_defer",
+        stored.max_defer.map(format_duration),
+        e.max_defer.map(format_duration),
+    );
+    let old_attendees: Vec<&str> = stored.attendees.iter().map(|(a, _)| a.as_str()).collect();
+    let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
+    if old_attendees != new_attendees {
+        field(
+            "attendees",
+            Some(list(&old_attendees)),
+            Some(list(&new_attendees)),
+        );
+    }
+    let old_needs: HashSet<&str> = stored_needs.iter().map(String::as_str).collect();
+    let new_needs: HashSet<&str> = e.needs.iter().map(String::as_str).collect();
+    if old_needs != new_needs {
+        let mut old: Vec<&str> = stored_needs.iter().map(String::as_str).collect();
+        old.sort_unstable();
+        field("needs", Some(list(&old)), Some(list(&e.needs)));
+    }
+    if stored.payload != e.payload {
+        let text = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
+        field("payload", text(&stored.payload), text(&e.payload));
+    }
+    out
+}

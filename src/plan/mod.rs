@@ -1,0 +1,285 @@
+//! Plan and apply (SPEC §5): compare the desired state of the manifests with
+//! the store, Terraform style, and write the difference in one transaction.
+//!
+//! - A campaign is identified by name, an event by (campaign, key); event
+//!   UUIDs never change.
+//! - [`crate::Engine::plan`] computes a [`Plan`]: `+` create, `~` update
+//!   (field by field, old → new), `-` remove. Changing an event that is
+//!   already final is an error pointing at the field. Removing an attendee
+//!   who already answered is allowed and called out in the plan's notes.
+//! - Campaigns in the store but absent from the manifests are left alone
+//!   unless [`PlanOptions::prune`] is set; then the manifest-managed ones are
+//!   removed.
+//! - A plan carries a [`Fingerprint`] of the state it was computed against;
+//!   [`crate::Engine::apply_plan`] refuses a stale one. Plans serialize to
+//!   JSON ([`Plan::to_json`], [`Plan::from_json`]) for `plan --out FILE`.
+//! - [`crate::Engine::apply_manifests`] plans and applies in one transaction
+//!   (`apply PATH…`).
+//!
+//! Counting: the summary line counts the `+`, `~` and `-` lines — each
+//! campaign created or removed (or whose own fields change) and each event.
+
+mod apply;
+mod compute;
+mod render;
+
+use chrono::{DateTime, Utc};
+use miette::Diagnostic;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::error::TMinusError;
+use crate::manifest::{DesiredEvent, Diagnostics};
+
+pub use apply::ApplyReport;
+
+/// The version of the plan file format written by this build.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// Options of [`crate::Engine::plan`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Also remove manifest-managed campaigns that no manifest declares.
+    pub prune: bool,
+    /// The time to plan at; the engine's clock when `None`.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// What happens to a campaign or an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `+` create.
+    Create,
+    /// `~` update in place.
+    Update,
+    /// `-` remove.
+    Delete,
+    /// Nothing to do for the thing itself (a campaign whose events change).
+    Keep,
+}
+
+impl Action {
+    /// `+`, `~`, `-` or a space.
+    pub fn symbol(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+            Action::Keep => ' ',
+        }
+    }
+}
+
+/// One changed field: its manifest name and the old and new values as text
+/// (`None`: not set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// `at`, `quorum`, `attendees`, …
+    pub field: String,
+    /// The stored value.
+    pub old: Option<String>,
+    /// The manifest's value.
+    pub new: Option<String>,
+}
+
+/// What happens to one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPlan {
+    /// Its key in the campaign.
+    pub key: String,
+    /// Its id, for existing events.
+    pub id: Option<Uuid>,
+    /// What happens.
+    pub action: Action,
+    /// The changed fields (updates only).
+    pub changes: Vec<FieldChange>,
+    /// Things worth knowing, e.g. an answered attendee being removed.
+    pub notes: Vec<String>,
+    /// The event as the manifest wants it (creates and updates).
+    pub desired: Option<DesiredEvent>,
+}
+
+/// What happens to one campaign and its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignPlan {
+    /// Its name.
+    pub name: String,
+    /// Its id, for an existing campaign.
+    pub id: Option<Uuid>,
+    /// What happens to the campaign itself.
+    pub action: Action,
+    /// Its own changed fields (`description`, `managed`).
+    pub changes: Vec<FieldChange>,
+    /// The description the manifest wants.
+    pub description: Option<String>,
+    /// The changed events, in manifest order, removals last.
+    pub events: Vec<EventPlan>,
+    /// Things worth knowing about the campaign.
+    pub notes: Vec<String>,
+}
+
+/// The state a plan was computed against: for every campaign the plan looks
+/// at, its id and revision (bumped by every change to it or its events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Campaign name, id and revision; id and revision are `None` for a
+    /// campaign that did not exist.
+    pub campaigns: Vec<CampaignVersion>,
+    /// A digest of `campaigns`, for a quick look.
+    pub digest: String,
+}
+
+/// One campaign's identity and revision in a [`Fingerprint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignVersion {
+    /// Name.
+    pub name: String,
+    /// Id, if it exists.
+    pub id: Option<Uuid>,
+    /// Revision, if it exists.
+    pub revision: Option<i64>,
+    /// Whether a manifest declares it (`false`: a managed campaign looked at
+    /// only because of `--prune`).
+    pub declared: bool,
+}
+
+/// Counts of the plan's `+`, `~` and `-` lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCounts {
+    /// Campaigns and events created.
+    pub add: usize,
+    /// Campaigns and events updated.
+    pub change: usize,
+    /// Campaigns and events removed.
+    pub destroy: usize,
+}
+
+/// A plan: what `apply` would do. Serialize it with [`Plan::to_json`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Marks a plan file and its format version ([`PLAN_FORMAT`]).
+    pub t_minus_plan: u32,
+    /// When it was computed.
+    pub created_at: DateTime<Utc>,
+    /// Whether it prunes campaigns no manifest declares.
+    pub prune: bool,
+    /// The state it was computed against.
+    pub fingerprint: Fingerprint,
+    /// The counts of the summary line.
+    pub counts: PlanCounts,
+    /// The campaigns with something to do or to say, in manifest order,
+    /// pruned ones last.
+    pub campaigns: Vec<CampaignPlan>,
+}
+
+impl Plan {
+    /// Whether applying it would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.counts == PlanCounts::default()
+    }
+
+    /// `Plan: 2 to add, 1 to change, 0 to destroy.` or `No changes.`
+    pub fn summary_line(&self) -> String {
+        if self.is_empty() {
+            "No changes.".into()
+        } else {
+            format!(
+                "Plan: {} to add, {} to change, {} to destroy.",
+                self.counts.add, self.counts.change, self.counts.destroy
+            )
+        }
+    }
+
+    /// The human rendering: one `+`/`~`/`-` line per campaign and event, each
+    /// changed field as `old → new`, notes, then the summary line.
+    pub fn render(&self) -> String {
+        render::human(self)
+    }
+
+    /// The plan as pretty JSON: the `plan --json` output and the `plan --out`
+    /// file format.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads a plan saved with [`Plan::to_json`].
+    pub fn from_json(text: &str) -> Result<Plan, ManifestError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ManifestError::PlanFile {
+                reason: e.to_string(),
+            })?;
+        match value.get("t_minus_plan").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(PLAN_FORMAT) => {}
+            Some(v) => {
+                return Err(ManifestError::PlanFile {
+                    reason: format!(
+                        "it has format version {v}; this build reads version {PLAN_FORMAT}"
+                    ),
+                })
+            }
+            None => {
+                return Err(ManifestError::PlanFile {
+                    reason: "it has no `t_minus_plan` version field".into(),
+                })
+            }
+        }
+        serde_json::from_value(value).map_err(|e| ManifestError::PlanFile {
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Whether `text` looks like a saved plan (a JSON object with a
+/// `t_minus_plan` field) rather than a manifest: what `apply PATH|PLANFILE`
+/// uses to tell them apart.
+pub fn is_plan_file(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+        && serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .is_some_and(|v| v.get("t_minus_plan").is_some())
+}
+
+/// Why planning or applying failed.
+#[derive(Debug, Error, Diagnostic)]
+pub enum ManifestError {
+    /// Invalid manifests, or changes the store cannot take (a final event
+    /// changed, a new event already past): every problem, with spans.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(Diagnostics),
+
+    /// The store failed, or refused an operation.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] TMinusError),
+
+    /// The state changed since the plan was computed.
+    #[error("the plan is stale: the store changed since it was computed ({})", changes.join("; "))]
+    #[diagnostic(
+        code(t_minus::plan::stale),
+        help("nothing was applied; run `t-minus plan` again and review the new plan")
+    )]
+    StalePlan {
+        /// What changed, per campaign.
+        changes: Vec<String>,
+    },
+
+    /// A file that is not a readable plan.
+    #[error("not a t-minus plan file: {reason}")]
+    #[diagnostic(
+        code(t_minus::plan::file),
+        help("save a plan with `t-minus plan PATH... --out FILE`")
+    )]
+    PlanFile {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl From<Diagnostics> for ManifestError {
+    fn from(d: Diagnostics) -> Self {
+        ManifestError::Invalid(d)
+    }
+}

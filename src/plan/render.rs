@@ -1,0 +1,111 @@
+//! The human rendering of a plan.
+
+use std::fmt::Write;
+
+use super::compute::{list, show};
+use super::{Action, CampaignPlan, EventPlan, Plan};
+use crate::duration::format_duration;
+use crate::event::short_id;
+use crate::manifest::DesiredEvent;
+use crate::time_spec::TimeSpec;
+
+pub(super) fn human(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in &plan.campaigns {
+        campaign(&mut out, c);
+        out.push('\n');
+    }
+    out.push_str(&plan.summary_line());
+    out.push('\n');
+    out
+}
+
+fn campaign(out: &mut String, c: &CampaignPlan) {
+    let id =
+        c.id.map(|id| format!(" [{}]", short_id(id)))
+            .unwrap_or_default();
+    let _ = writeln!(out, "{} campaign {}{id}", c.action.symbol(), c.name);
+    if c.action == Action::Create {
+        if let Some(d) = &c.description {
+            let _ = writeln!(out, "      description: {d}");
+        }
+    }
+    for ch in &c.changes {
+        let _ = writeln!(
+            out,
+            "      {}: {} → {}",
+            ch.field,
+            show(&ch.old),
+            show(&ch.new)
+        );
+    }
+    for note in &c.notes {
+        let _ = writeln!(out, "      ! {note}");
+    }
+    for e in &c.events {
+        event(out, e);
+    }
+}
+
+fn event(out: &mut String, e: &EventPlan) {
+    let id =
+        e.id.map(|id| format!(" [{}]", short_id(id)))
+            .unwrap_or_default();
+    match (e.action, &e.desired) {
+        (Action::Create, Some(d)) => {
+            let _ = writeln!(out, "    + event {}: {}", e.key, describe(d));
+        }
+        _ => {
+            let _ = writeln!(out, "    {} event {}{id}", e.action.symbol(), e.key);
+        }
+    }
+    for ch in &e.changes {
+        let _ = writeln!(
+            out,
+            "        {}: {} → {}",
+            ch.field,
+            show(&ch.old),
+            show(&ch.new)
+        );
+    }
+    for note in &e.notes {
+        let _ = writeln!(out, "        ! {note}");
+    }
+}
+
+/// A one-line description of a new event:
+/// `review at +20m after checkpoint fires, quorum 2 of [alice, bob, carol]`.
+fn describe(d: &DesiredEvent) -> String {
+    let mut s = format!("{} at {}", d.kind, d.at);
+    if let TimeSpec::Relative(_) = d.at {
+        if d.needs.is_empty() {
+            s.push_str(" after the first apply");
+        } else {
+            let _ = write!(
+                s,
+                " after {} fire{}",
+                d.needs.join(" and "),
+                if d.needs.len() == 1 { "s" } else { "" }
+            );
+        }
+    }
+    if !d.t_minus.is_zero() {
+        let _ = write!(s, ", t_minus {}", format_duration(d.t_minus));
+    }
+    let _ = write!(
+        s,
+        ", quorum {} of {}",
+        d.quorum,
+        list(d.attendees.iter().map(|a| a.as_str()))
+    );
+    if d.fire != crate::policy::FirePolicy::Early {
+        let _ = write!(s, ", fire {}", d.fire);
+    }
+    if let Some(m) = d.max_defer {
+        let _ = write!(s, ", max_defer {}", format_duration(m));
+    }
+    if !d.needs.is_empty() && matches!(d.at, TimeSpec::Absolute(_)) {
+        let _ = write!(s, ", needs {}", list(&d.needs));
+    }
+    s
+}

@@ -1,0 +1,92 @@
+//! The example manifests validate, match the schema, and apply.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use t_minus::manifest::{self, ValidateOptions};
+use t_minus::plan::PlanOptions;
+use t_minus::{Engine, EventState, FixedClock};
+
+fn examples() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    manifest::parse::manifest_files(&dir).expect("examples directory")
+}
+
+fn t0() -> DateTime<Utc> {
+    "2030-01-01T09:00:00Z".parse().unwrap()
+}
+
+#[test]
+fn there_are_at_least_three_examples_with_the_schema_line() {
+    let files = examples();
+    assert!(files.len() >= 3, "{files:?}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schemas/campaign.schema.json\n"),
+            "{} lacks the schema line",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn every_example_validates() {
+    for f in examples() {
+        let desired = manifest::check(&[&f], &ValidateOptions::default())
+            .unwrap_or_else(|d| panic!("{}: {d:?}", f.display()));
+        assert_eq!(desired.campaigns.len(), 1, "{}", f.display());
+    }
+}
+
+#[test]
+fn the_directory_validates_as_a_whole() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let desired = manifest::check(&[dir], &ValidateOptions::default()).unwrap();
+    let names: Vec<&str> = desired.campaigns.iter().map(|c| c.name.as_str()).collect();
+    // name order of the files
+    assert_eq!(
+        names,
+        ["release-v2", "rolling-deploy-v2", "sprint-planning"]
+    );
+    assert_eq!(
+        desired.summary().to_string(),
+        "3 campaigns, 10 events, 8 edges"
+    );
+}
+
+#[test]
+fn every_example_applies_and_reapplies_as_a_no_op() {
+    for f in examples() {
+        let clock = FixedClock::new(t0());
+        let mut engine = Engine::in_memory()
+            .unwrap()
+            .with_clock(std::sync::Arc::new(clock.clone()));
+        let desired = manifest::check(&[&f], &ValidateOptions::default()).unwrap();
+        let (plan, report) = engine
+            .apply_manifests(&desired, &PlanOptions::default())
+            .unwrap();
+        assert!(!plan.is_empty());
+        assert_eq!(report.campaigns.len(), 1);
+        clock.advance(Duration::hours(1));
+        let again = engine.plan(&desired, &PlanOptions::default()).unwrap();
+        assert!(again.is_empty(), "{}:\n{}", f.display(), again.render());
+        let campaign = engine.list_campaigns().unwrap().remove(0);
+        assert!(campaign.managed);
+        let events = engine.list_events().unwrap();
+        assert_eq!(events.len(), desired.campaigns[0].events.len());
+        for e in &events {
+            let d = desired.campaigns[0]
+                .events
+                .iter()
+                .find(|d| Some(&d.key) == e.name.as_ref())
+                .unwrap();
+            let expected = if d.needs.is_empty() {
+                EventState::Pending
+            } else {
+                EventState::Blocked
+            };
+            assert_eq!(e.state, expected, "{:?}", e.name);
+        }
+    }
+}
