@@ -1,0 +1,249 @@
+//! Real-time tests of `run` and `wait`: deadlines of a few hundred
+//! milliseconds, answers from other processes, exit codes, and the
+//! non-terminal output (timestamps masked).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
+}
+
+/// Runs `t-minus --db DB ARGS`, real clock, no colour.
+fn t(db: &Path, args: &str) -> Output {
+    Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(args.split_whitespace())
+        .env("NO_COLOR", "1")
+        .env_remove("T_MINUS_NOW")
+        .output()
+        .expect("run t-minus")
+}
+
+fn ok(db: &Path, args: &str) {
+    let out = t(db, args);
+    assert!(
+        out.status.success(),
+        "t-minus {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mask(text: &str) -> String {
+    let time = regex_lite::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap();
+    let short = regex_lite::Regex::new(r"\[[0-9a-f]{8}\]").unwrap();
+    short
+        .replace_all(&time.replace_all(text, "[TIME]"), "[SHORT]")
+        .into_owned()
+}
+
+#[test]
+fn run_drives_a_campaign_while_other_processes_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    ok(&db, "campaign create rel");
+    ok(&db, "campaign add rel checkpoint +1500ms --attendees ci");
+    ok(
+        &db,
+        "campaign add rel review +3s --quorum 2 --attendees alice,bob,carol",
+    );
+    ok(&db, "campaign add rel side +3s --attendees writer");
+    ok(&db, "campaign add rel deploy +4s --t-minus 500ms --quorum majority --fire on-time --max-defer 1s --attendees ops-1,ops-2,ops-3");
+    ok(&db, "campaign link rel checkpoint review");
+    ok(&db, "campaign link rel checkpoint side");
+    ok(&db, "campaign link rel review deploy");
+
+    let started = Instant::now();
+    let runner = Command::new(bin())
+        .arg("--db")
+        .arg(&db)
+        .args(["run", "--campaign", "rel", "--timeout", "20s"])
+        .env("NO_COLOR", "1")
+        .env_remove("T_MINUS_NOW")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The agents, each a separate process, in a fixed order.
+    for answer in [
+        "confirm rel/checkpoint ci",
+        "defer rel/review bob 200ms",
+        "decline rel/side writer",
+        "confirm rel/review alice",
+        "decline rel/review carol",
+        "confirm rel/review bob",
+        "defer rel/deploy ops-2 300ms",
+        "confirm rel/deploy ops-1",
+        "confirm rel/deploy ops-3",
+    ] {
+        ok(&db, answer);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let output = runner.wait_with_output().unwrap();
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "side was missed: exit 3\n{stdout}"
+    );
+    // The deploy fires on time: 4s + 300ms deferral − 500ms countdown.
+    assert!(elapsed >= Duration::from_millis(3700), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(!stdout.contains('\x1b'), "no control codes off a terminal");
+    insta::assert_snapshot!(mask(&stdout), @r"
+    [TIME] 🚀 fired rel/checkpoint [SHORT] (quorum reached)
+    [TIME] 🔓 opened rel/review [SHORT] (all needs fired)
+    [TIME] 🔓 opened rel/side [SHORT] (all needs fired)
+    [TIME] ❌ missed rel/side [SHORT] (quorum unreachable)
+    [TIME] 🚀 fired rel/review [SHORT] (quorum reached)
+    [TIME] 🔓 opened rel/deploy [SHORT] (all needs fired)
+    [TIME] 🚀 fired rel/deploy [SHORT] (quorum reached)
+    Run failed: 3 fired, 1 missed, 0 cancelled
+    ");
+    // Every transition is in the log exactly once.
+    let log = t(&db, "log rel/deploy --json");
+    let entries: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let fired = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "fired")
+        .count();
+    assert_eq!(fired, 1);
+}
+
+#[test]
+fn wait_exit_codes_fired_missed_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    // Fired: confirmed by another process while waiting.
+    ok(&db, "campaign create w");
+    ok(&db, "campaign add w gate +5s --name go --attendees a");
+    let waiter = Command::new(bin())
+        .arg("--db")
+        .arg(&db)
+        .args(["wait", "w/go", "--timeout", "10s"])
+        .env_remove("T_MINUS_NOW")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let confirmed_at = Instant::now();
+    ok(&db, "confirm w/go a");
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        confirmed_at.elapsed() < Duration::from_secs(2),
+        "noticed promptly"
+    );
+
+    // Missed: nobody confirms before the fire time.
+    ok(&db, "campaign add w gate +300ms --name late --attendees a");
+    let out = t(&db, "wait w/late --timeout 10s");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("missed w/late"));
+
+    // Timeout: the fire time is far away.
+    ok(&db, "campaign add w gate +1h --name far --attendees a");
+    let before = Instant::now();
+    let out = t(&db, "wait w/far --timeout 300ms");
+    assert_eq!(out.status.code(), Some(124));
+    assert!(before.elapsed() < Duration::from_secs(3));
+
+    // Cancelled counts as not fired.
+    let canceller = std::thread::spawn({
+        let db = db.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(200));
+            ok(&db, "cancel w/far");
+        }
+    });
+    let out = t(&db, "wait w/far --timeout 10s");
+    canceller.join().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn run_json_prints_one_object_per_transition_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    ok(&db, "schedule checkpoint +300ms --quorum 0 --fire on-time");
+    let out = t(&db, "run --json --timeout 10s");
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["type"], "transition");
+    assert_eq!(lines[0]["action"], "fired");
+    assert_eq!(lines[1]["type"], "summary");
+    assert_eq!(lines[1]["outcome"], "succeeded");
+    assert_eq!(lines[1]["fired"], 1);
+}
+
+#[test]
+fn several_runners_on_one_store_all_finish_and_record_each_transition_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    ok(&db, "campaign create many");
+    for i in 0..20 {
+        ok(
+            &db,
+            &format!(
+                "campaign add many checkpoint +{}ms --name e{i} --quorum 0 --fire on-time",
+                400 + 20 * i
+            ),
+        );
+    }
+    let runners: Vec<_> = (0..3)
+        .map(|i| {
+            let mut cmd = Command::new(bin());
+            cmd.arg("--db")
+                .arg(&db)
+                .env_remove("T_MINUS_NOW")
+                .stdout(Stdio::piped());
+            if i == 2 {
+                cmd.args(["wait", "many/e19", "--timeout", "20s"]);
+            } else {
+                cmd.args(["run", "--campaign", "many", "--json", "--timeout", "20s"]);
+            }
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for runner in runners {
+        let out = runner.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let status = t(&db, "status many --json");
+    let campaign: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for event in campaign["events"].as_array().unwrap() {
+        assert_eq!(event["state"], "fired");
+        let log = t(
+            &db,
+            &format!("log {} --json", event["id"].as_str().unwrap()),
+        );
+        let entries: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+        let fired = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "fired")
+            .count();
+        assert_eq!(fired, 1, "one fired entry per event");
+    }
+}
