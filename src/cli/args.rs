@@ -188,7 +188,12 @@ Example:\n  t-minus wait release-v2/deploy --timeout 2h"
 #[derive(Debug, Args)]
 pub struct EventOptions {
     /// Confirmations needed: a number, `all` or `majority`.
-    #[arg(long, default_value = "all", value_name = "N|all|majority")]
+    #[arg(
+        long,
+        default_value = "all",
+        value_name = "N|all|majority",
+        allow_hyphen_values = true
+    )]
     pub quorum: String,
     /// Comma-separated attendees.
     #[arg(long, default_value = "", value_name = "a,b,c")]
