@@ -217,19 +217,20 @@ fn yaml_diagnostic(source: &SourceFile, err: &YamlError) -> ManifestDiagnostic {
     let raw = inner.to_string();
     let message = clean_message(&raw);
     let (code, help, label) = classify(inner, &message);
-    let mut d = ManifestDiagnostic::new(code, format!("{}: {message}", source.name)).help(help);
     match inner.location() {
         Some(loc) if loc.line() > 0 => {
+            let mut d = ManifestDiagnostic::new(code, message).help(help);
             let span = loc.span();
             let span = Span {
                 offset: usize::try_from(span.offset()).unwrap_or(usize::MAX),
                 len: usize::try_from(span.len()).unwrap_or(0).max(1),
             };
-            d = d.label(source, span, label);
+            d.label(source, span, label)
         }
-        _ => d = d.in_source(source),
+        _ => ManifestDiagnostic::new(code, format!("{}: {message}", source.name))
+            .help(help)
+            .in_source(source),
     }
-    d
 }
 
 /// Drops the location the YAML library appends or prepends to its messages
@@ -249,6 +250,22 @@ fn clean_message(raw: &str) -> String {
             msg.truncate(pos);
         }
     }
+    // Advice meant for programmers using the YAML library, not for users.
+    if let Some(pos) = msg.find(", set DuplicateKeyPolicy") {
+        msg.truncate(pos);
+    }
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        msg = format!("duplicate key `{key}`");
+    }
+    for (from, to) in [
+        ("expected sequence start", "expected a list"),
+        ("expected mapping start", "expected a mapping"),
+        ("expected string scalar", "expected a string"),
+    ] {
+        if let Some(rest) = msg.strip_prefix(from) {
+            msg = format!("{to}{rest}");
+        }
+    }
     msg
 }
 
@@ -262,9 +279,10 @@ fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'st
         YamlError::SerdeMissingField { .. } => (
             "missing_field",
             "every campaign needs `campaign:` and every event needs `at:`",
-            "missing a required field",
+            "in this mapping",
         ),
         YamlError::SerdeInvalidType { .. }
+        | YamlError::Unexpected { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::NullIntoString { .. }

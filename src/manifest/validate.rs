@@ -128,7 +128,10 @@ impl Validator<'_> {
             );
         }
         let defaults = match &spec.defaults {
-            Some(d) => self.defaults(&d.value),
+            Some(d) => {
+                let ctx = format!("{}/defaults", self.campaign);
+                self.defaults(&ctx, &d.value)
+            }
             None => Defaults::default(),
         };
         let keys: HashMap<&str, Span> = spec
@@ -159,29 +162,29 @@ impl Validator<'_> {
         })
     }
 
-    fn defaults(&mut self, d: &DefaultsSpec) -> Defaults {
+    fn defaults(&mut self, ctx: &str, d: &DefaultsSpec) -> Defaults {
         Defaults {
             kind: d.kind.as_ref().map(|k| (kind(&k.value), k.span)),
             t_minus: d
                 .t_minus
                 .as_ref()
-                .and_then(|v| self.duration("t_minus", "defaults", v).map(|d| (d, v.span))),
+                .and_then(|v| self.duration("t_minus", ctx, v).map(|d| (d, v.span))),
             quorum: d
                 .quorum
                 .as_ref()
-                .and_then(|v| self.quorum("defaults", v).map(|q| (q, v.span))),
+                .and_then(|v| self.quorum(ctx, v).map(|q| (q, v.span))),
             fire: d
                 .fire
                 .as_ref()
-                .and_then(|v| self.fire("defaults", v).map(|f| (f, v.span))),
-            max_defer: d.max_defer.as_ref().and_then(|v| {
-                self.duration("max_defer", "defaults", v)
-                    .map(|d| (d, v.span))
-            }),
+                .and_then(|v| self.fire(ctx, v).map(|f| (f, v.span))),
+            max_defer: d
+                .max_defer
+                .as_ref()
+                .and_then(|v| self.duration("max_defer", ctx, v).map(|d| (d, v.span))),
             attendees: d
                 .attendees
                 .as_ref()
-                .and_then(|v| self.attendees("defaults", v).map(|a| (a, list_span(v)))),
+                .and_then(|v| self.attendees(ctx, v).map(|a| (a, list_span(v)))),
         }
     }
 

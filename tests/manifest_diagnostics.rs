@@ -1,0 +1,303 @@
+//! Every kind of manifest problem, as the user sees it: one insta snapshot
+//! of the rendered miette report (no colour) per case.
+
+use chrono::{DateTime, Utc};
+use t_minus::manifest::{self, Diagnostics, Limits, ValidateOptions};
+
+const DIR: &str = "tests/fixtures/manifests";
+
+fn handler() -> miette::GraphicalReportHandler {
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+}
+
+fn problems(paths: &[&str], options: &ValidateOptions) -> Diagnostics {
+    let paths: Vec<String> = paths.iter().map(|p| format!("{DIR}/{p}")).collect();
+    match manifest::check(&paths, options) {
+        Ok(v) => panic!("{paths:?} validated: {:?}", v.summary()),
+        Err(d) => d,
+    }
+}
+
+/// Renders every problem of `file` and checks their codes.
+fn render(file: &str, codes: &[&str]) -> String {
+    render_with(file, codes, &ValidateOptions::default())
+}
+
+fn render_with(file: &str, codes: &[&str], options: &ValidateOptions) -> String {
+    let diags = problems(&[file], options);
+    let got: Vec<&str> = diags.iter().map(|d| d.code_str()).collect();
+    let want: Vec<String> = codes
+        .iter()
+        .map(|c| format!("t_minus::manifest::{c}"))
+        .collect();
+    assert_eq!(got, want, "codes of {file}");
+    for d in &diags {
+        assert!(d.help_str().is_some(), "{} has no help", d.code_str());
+    }
+    diags.render(&handler())
+}
+
+#[test]
+fn syntax_error() {
+    insta::assert_snapshot!(render("invalid/syntax.yaml", &["syntax"]));
+}
+
+#[test]
+fn unknown_field() {
+    insta::assert_snapshot!(render("invalid/unknown-field.yaml", &["unknown_field"]));
+}
+
+#[test]
+fn wrong_type() {
+    insta::assert_snapshot!(render("invalid/wrong-type.yaml", &["type"]));
+}
+
+#[test]
+fn missing_at() {
+    insta::assert_snapshot!(render("invalid/missing-at.yaml", &["missing_field"]));
+}
+
+#[test]
+fn duplicate_key() {
+    insta::assert_snapshot!(render("invalid/duplicate-key.yaml", &["duplicate_key"]));
+}
+
+#[test]
+fn unknown_need() {
+    insta::assert_snapshot!(render("invalid/unknown-need.yaml", &["unknown_need"]));
+}
+
+#[test]
+fn self_need() {
+    insta::assert_snapshot!(render("invalid/self-need.yaml", &["self_need"]));
+}
+
+#[test]
+fn cycle() {
+    let out = render("invalid/cycle.yaml", &["cycle"]);
+    assert!(out.contains("review → deploy → review"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn three_cycle_labels_every_edge() {
+    let out = render("invalid/cycle-three.yaml", &["cycle"]);
+    assert!(out.contains("a → b → c → a"), "{out}");
+    for label in ["b needs a", "c needs b", "a needs c"] {
+        assert!(out.contains(label), "{label} missing:\n{out}");
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn quorum_too_large() {
+    insta::assert_snapshot!(render(
+        "invalid/quorum-too-large.yaml",
+        &["quorum_too_large"]
+    ));
+}
+
+#[test]
+fn duplicate_attendee() {
+    insta::assert_snapshot!(render(
+        "invalid/duplicate-attendee.yaml",
+        &["duplicate_attendee"]
+    ));
+}
+
+#[test]
+fn duplicate_campaign_in_one_file() {
+    insta::assert_snapshot!(render(
+        "invalid/duplicate-campaign.yaml",
+        &["duplicate_campaign"]
+    ));
+}
+
+#[test]
+fn duplicate_campaign_across_files_of_a_directory() {
+    let diags = problems(&["dup-dir"], &ValidateOptions::default());
+    assert_eq!(diags.len(), 1);
+    insta::assert_snapshot!(diags.render(&handler()));
+}
+
+#[test]
+fn bad_durations() {
+    insta::assert_snapshot!(render(
+        "invalid/bad-duration.yaml",
+        &["duration", "duration"]
+    ));
+}
+
+#[test]
+fn bad_time() {
+    insta::assert_snapshot!(render("invalid/bad-time.yaml", &["time"]));
+}
+
+#[test]
+fn time_without_offset() {
+    insta::assert_snapshot!(render("invalid/time-without-offset.yaml", &["time_offset"]));
+}
+
+#[test]
+fn relative_at_shorter_than_t_minus() {
+    insta::assert_snapshot!(render("invalid/relative-at-short.yaml", &["relative_at"]));
+}
+
+#[test]
+fn invalid_names() {
+    insta::assert_snapshot!(render("invalid/invalid-name.yaml", &["name", "name"]));
+}
+
+#[test]
+fn bad_quorum_fire_policy_and_agent_id() {
+    insta::assert_snapshot!(render(
+        "invalid/bad-values.yaml",
+        &["quorum", "fire_policy", "agent_id"]
+    ));
+}
+
+#[test]
+fn fire_time_passed_when_checking_against_now() {
+    let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    let options = ValidateOptions { now: Some(now) };
+    insta::assert_snapshot!(render_with(
+        "invalid/fire-time-passed.yaml",
+        &["fire_time_passed"],
+        &options
+    ));
+    // Without `now` the manifest alone is fine.
+    let paths = [format!("{DIR}/invalid/fire-time-passed.yaml")];
+    assert!(manifest::check(&paths, &ValidateOptions::default()).is_ok());
+}
+
+#[test]
+fn every_problem_of_every_document_in_one_run() {
+    insta::assert_snapshot!(render(
+        "invalid/many.yaml",
+        &[
+            "unknown_field",
+            "duration",
+            "quorum_too_large",
+            "time",
+            "unknown_need",
+            "self_need"
+        ]
+    ));
+}
+
+#[test]
+fn problems_of_several_files_in_one_run() {
+    let diags = problems(
+        &[
+            "invalid/cycle.yaml",
+            "valid/multi.yaml",
+            "invalid/cycle-three.yaml",
+        ],
+        &ValidateOptions::default(),
+    );
+    let codes: Vec<&str> = diags.iter().map(|d| d.code_str()).collect();
+    assert_eq!(
+        codes,
+        ["t_minus::manifest::cycle", "t_minus::manifest::cycle"]
+    );
+    // The summary diagnostic lists them all as related reports.
+    let report = miette::Report::new(diags);
+    let mut out = String::new();
+    handler().render_report(&mut out, report.as_ref()).unwrap();
+    assert!(out.contains("the manifests have 2 problems"), "{out}");
+    assert!(out.contains("a → b → c → a"), "{out}");
+}
+
+#[test]
+fn missing_file_and_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().to_str().unwrap().to_string();
+    let missing = format!("{empty}/nope.yaml");
+    let diags = manifest::check(&[missing, empty], &ValidateOptions::default()).unwrap_err();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code_str()).collect();
+    assert_eq!(codes, ["t_minus::manifest::io", "t_minus::manifest::empty"]);
+}
+
+#[test]
+fn valid_manifests_summarise() {
+    let paths = [format!("{DIR}/valid/multi.yaml")];
+    let desired = manifest::check(&paths, &ValidateOptions::default()).unwrap();
+    assert_eq!(
+        desired.summary().to_string(),
+        "2 campaigns, 3 events, 1 edge"
+    );
+    let beta = desired.campaign("beta").unwrap();
+    let keys: Vec<&str> = beta.events.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["first", "second"]);
+    assert_eq!(beta.events[1].quorum_count(), 1);
+    assert_eq!(beta.events[1].payload, serde_json::json!([1, 2, 3]));
+}
+
+// --- Input limits: hostile input is refused quickly with a clear error. ---
+
+fn limit_problem(name: &str, text: &str) -> String {
+    let start = std::time::Instant::now();
+    let parsed = manifest::parse_str(name, text);
+    let diags = manifest::validate(&parsed, &ValidateOptions::default()).unwrap_err();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    let first = diags.iter().next().unwrap();
+    assert_eq!(first.code_str(), "t_minus::manifest::limit", "{first:?}");
+    first.message().to_string()
+}
+
+#[test]
+fn alias_bomb_is_refused() {
+    // The "billion laughs": each level repeats the previous one ten times.
+    let mut text = String::from(
+        "campaign: bomb\nevents:\n  x:\n    at: +1m\n    payload:\n      a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..12 {
+        let prev = i - 1;
+        text.push_str(&format!(
+            "      a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    let msg = limit_problem("bomb.yaml", &text);
+    assert!(!msg.is_empty());
+}
+
+#[test]
+fn absurd_nesting_is_refused() {
+    let depth = 10_000;
+    let text = format!(
+        "campaign: deep\nevents:\n  x:\n    at: +1m\n    payload: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    limit_problem("deep.yaml", &text);
+}
+
+#[test]
+fn huge_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(100 * 1024 * 1024).unwrap(); // sparse: 100 MB of NULs
+    let start = std::time::Instant::now();
+    let diags = manifest::check(&[&path], &ValidateOptions::default()).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_millis(500));
+    let d = diags.iter().next().unwrap();
+    assert_eq!(d.code_str(), "t_minus::manifest::limit");
+    assert!(d.message().contains("104857600 bytes"), "{}", d.message());
+    // A lower limit applies to text held in memory too.
+    let limits = Limits {
+        max_file_bytes: 10,
+        ..Limits::default()
+    };
+    let mut m = manifest::Manifests::default();
+    m.add_str("small.yaml", "campaign: a-bit-too-long\n", &limits);
+    assert_eq!(
+        m.problems.iter().next().unwrap().code_str(),
+        "t_minus::manifest::limit"
+    );
+}
