@@ -15,7 +15,8 @@ use super::render::Renderer;
 pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> Result<NewEvent> {
     let kind: EventKind = kind.parse().unwrap_or_else(|never| match never {});
     let at = TimeSpec::parse(time)?.resolve(engine.now())?;
-    let attendees = t_minus::agent::parse_agent_list(&o.attendees)?;
+    let attendees = t_minus::agent::parse_agent_list(&o.attendees)
+        .map_err(|e| in_flag(e, "--attendees", &o.attendees))?;
     let payload = match &o.payload {
         Some(text) => serde_json::from_str(text).map_err(|e| TMinusError::InvalidPayload {
             reason: e.to_string(),
@@ -24,7 +25,8 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
     };
     Ok(NewEvent {
         t_minus: parse_duration(&o.t_minus)?,
-        organizer: AgentId::parse(&o.organizer)?,
+        organizer: AgentId::parse(&o.organizer)
+            .map_err(|e| in_flag(e, "--organizer", &o.organizer))?,
         quorum: o.quorum.parse::<Quorum>()?,
         fire_policy: o.fire.parse::<FirePolicy>()?,
         max_defer: o.max_defer.as_deref().map(parse_duration).transpose()?,
@@ -32,6 +34,18 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
         payload,
         ..NewEvent::new(kind, at)
     })
+}
+
+/// Says which option an invalid agent id came from (`alice,,bob` has an
+/// empty one, which the bare id `""` does not explain).
+fn in_flag(e: TMinusError, flag: &str, value: &str) -> TMinusError {
+    match e {
+        TMinusError::InvalidAgentId { value: id, reason } => TMinusError::InvalidAgentId {
+            value: id,
+            reason: format!("{reason} (in {flag} `{value}`)"),
+        },
+        other => other,
+    }
 }
 
 /// Prints a freshly created event.
