@@ -12,8 +12,12 @@ use super::render::Renderer;
 /// event reference.
 fn member(engine: &mut Engine, campaign_name: &str, text: &str) -> Result<Uuid> {
     if t_minus::name::name_problem(text).is_none() {
-        if let Ok(id) = engine.resolve_event(&format!("{campaign_name}/{text}")) {
-            return Ok(id);
+        match engine.resolve_event(&format!("{campaign_name}/{text}")) {
+            Ok(id) => return Ok(id),
+            // A name that cannot be a UUID prefix: say that no such event
+            // is in the campaign, not that it is a bad UUID prefix.
+            Err(e) if !text.chars().all(|c| c.is_ascii_hexdigit()) => return Err(e),
+            Err(_) => {}
         }
     }
     engine.resolve_event(text)
