@@ -106,6 +106,9 @@ impl SqliteStore {
             });
         }
         if file {
+            // Before switching to WAL, which rewrites the file header: a
+            // foreign or newer file must be refused untouched.
+            self.check_identity()?;
             let mode: String = self
                 .conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -143,20 +146,8 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .map_err(err)?;
-        if app_id != APPLICATION_ID && (tables > 0 || version != 0 || app_id != 0) {
-            return Err(TMinusError::NotAStore {
-                path: self.path.clone(),
-                reason: format!(
-                    "it is an SQLite database of another application ({tables} table(s), application id {app_id:#x})"
-                ),
-            });
-        }
-        if version > SCHEMA_VERSION {
-            return Err(TMinusError::StoreTooNew {
-                path: self.path.clone(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
+        if let Some(refusal) = identity_error(&self.path, version, app_id, tables) {
+            return Err(refusal);
         }
         if version < SCHEMA_VERSION {
             for migration in &MIGRATIONS[version as usize..] {
@@ -168,6 +159,32 @@ impl SqliteStore {
             .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// Refuses a file that is not a t-minus store or was written by a newer
+    /// version, reading only. [`SqliteStore::migrate`] checks again inside
+    /// its write transaction.
+    fn check_identity(&self) -> Result<()> {
+        let err = |e| map_error(&self.path, e);
+        let pragma = |name: &str| -> Result<i64> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .map_err(err)
+        };
+        let version = pragma("user_version")?;
+        let app_id = pragma("application_id")? as i32;
+        let tables: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        match identity_error(&self.path, version, app_id, tables) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
     }
 
     fn begin(&mut self, behavior: TransactionBehavior) -> Result<Box<dyn Tx + '_>> {
@@ -195,6 +212,27 @@ impl Store for SqliteStore {
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| map_error(&path, e))
     }
+}
+
+/// Why a database with this `user_version`, `application_id` and number of
+/// tables cannot be opened as a t-minus store, if it cannot.
+fn identity_error(path: &Path, version: i64, app_id: i32, tables: i64) -> Option<TMinusError> {
+    if app_id != APPLICATION_ID && (tables > 0 || version != 0 || app_id != 0) {
+        return Some(TMinusError::NotAStore {
+            path: path.into(),
+            reason: format!(
+                "it is an SQLite database of another application ({tables} table(s), application id {app_id:#x})"
+            ),
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Some(TMinusError::StoreTooNew {
+            path: path.into(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    None
 }
 
 /// Refuses files that are not SQLite databases before SQLite touches them.
