@@ -219,7 +219,7 @@ fn yaml_diagnostic(source: &SourceFile, err: &YamlError) -> ManifestDiagnostic {
     let (code, help, label) = classify(inner, &message);
     match inner.location() {
         Some(loc) if loc.line() > 0 => {
-            let mut d = ManifestDiagnostic::new(code, message).help(help);
+            let d = ManifestDiagnostic::new(code, message).help(help);
             let span = loc.span();
             let span = Span {
                 offset: usize::try_from(span.offset()).unwrap_or(usize::MAX),

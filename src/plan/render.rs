@@ -92,12 +92,16 @@ fn describe(d: &DesiredEvent) -> String {
     if !d.t_minus.is_zero() {
         let _ = write!(s, ", t_minus {}", format_duration(d.t_minus));
     }
-    let _ = write!(
-        s,
-        ", quorum {} of {}",
-        d.quorum,
-        list(d.attendees.iter().map(|a| a.as_str()))
-    );
+    if d.attendees.is_empty() {
+        s.push_str(", no attendees");
+    } else {
+        let _ = write!(
+            s,
+            ", quorum {} of {}",
+            d.quorum,
+            list(d.attendees.iter().map(|a| a.as_str()))
+        );
+    }
     if d.fire != crate::policy::FirePolicy::Early {
         let _ = write!(s, ", fire {}", d.fire);
     }
