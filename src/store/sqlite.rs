@@ -166,15 +166,16 @@ impl SqliteStore {
     /// its write transaction.
     fn check_identity(&self) -> Result<()> {
         let err = |e| map_error(&self.path, e);
+        // One read transaction, so that a store being created by another
+        // connection right now is seen either empty or complete.
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
         let pragma = |name: &str| -> Result<i64> {
-            self.conn
-                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            tx.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
                 .map_err(err)
         };
         let version = pragma("user_version")?;
         let app_id = pragma("application_id")? as i32;
-        let tables: i64 = self
-            .conn
+        let tables: i64 = tx
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
                 [],
