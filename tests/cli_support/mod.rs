@@ -1,0 +1,235 @@
+//! A tiny harness for driving the `t-minus` binary the way a user would:
+//! one temporary directory per test with its own store, the clock pinned
+//! with `T_MINUS_NOW`, colour off, and insta filters that mask the random
+//! parts of the output (UUIDs, short ids).
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use serde_json::Value;
+
+/// The store file name used by [`T`] (relative to its directory).
+pub const DB: &str = "store.db";
+
+/// The default pinned time: `2025-06-06T14:50:00Z`.
+pub const NOW: &str = "2025-06-06T14:50:00Z";
+
+/// The outcome of one run of the binary.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+}
+
+/// A test environment: a temporary directory (the working directory of every
+/// run) holding the store `store.db`, and a pinned clock.
+pub struct T {
+    dir: tempfile::TempDir,
+    now: String,
+    db: Option<String>,
+}
+
+impl Default for T {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl T {
+    /// A fresh environment at [`NOW`].
+    pub fn new() -> Self {
+        T {
+            dir: tempfile::tempdir().expect("temp dir"),
+            now: NOW.to_string(),
+            db: Some(DB.to_string()),
+        }
+    }
+
+    /// Runs without `--db`, so the store comes from `T_MINUS_DB` or the default.
+    pub fn without_db_flag(mut self) -> Self {
+        self.db = None;
+        self
+    }
+
+    /// The temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store's path.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join(DB)
+    }
+
+    /// Moves the pinned clock (RFC 3339).
+    pub fn set_now(&mut self, now: &str) {
+        self.now = now.to_string();
+    }
+
+    /// The pinned clock.
+    pub fn now(&self) -> &str {
+        &self.now
+    }
+
+    /// A command for the binary with this environment's settings, not yet run.
+    pub fn command(&self) -> StdCommand {
+        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin!("t-minus"));
+        cmd.current_dir(self.dir.path())
+            .env("T_MINUS_NOW", &self.now)
+            .env("NO_COLOR", "1")
+            .env_remove("T_MINUS_DB")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("FORCE_COLOR");
+        if let Some(db) = &self.db {
+            cmd.arg("--db").arg(db);
+        }
+        cmd
+    }
+
+    /// Runs a command line (split like a shell: whitespace, '…' and "…").
+    pub fn run(&self, line: &str) -> Out {
+        self.run_args(&split(line))
+    }
+
+    /// Runs with explicit arguments.
+    pub fn run_args<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Out {
+        let mut cmd = self.command();
+        cmd.args(args);
+        output(cmd)
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    #[track_caller]
+    pub fn ok(&self, line: &str) -> String {
+        let out = self.run(line);
+        assert_eq!(
+            out.code, 0,
+            "`t-minus {line}` failed\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
+    /// Runs a command that must fail with exit code 1 and print nothing on
+    /// stdout; returns its stderr.
+    #[track_caller]
+    pub fn fail(&self, line: &str) -> String {
+        let out = self.run(line);
+        assert_eq!(
+            out.code, 1,
+            "`t-minus {line}` should exit 1\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        assert_eq!(out.stdout, "", "`t-minus {line}` printed on stdout");
+        assert!(!out.stderr.is_empty(), "`t-minus {line}` printed no error");
+        out.stderr
+    }
+
+    /// Runs a command that must succeed and print JSON; returns it parsed.
+    #[track_caller]
+    pub fn json(&self, line: &str) -> Value {
+        let stdout = self.ok(line);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("`t-minus {line}` printed invalid JSON ({e}):\n{stdout}"))
+    }
+
+    /// Schedules an event with `schedule ARGS --json`; returns its UUID.
+    #[track_caller]
+    pub fn schedule(&self, args: &str) -> String {
+        let event = self.json(&format!("schedule {args} --json"));
+        event["id"].as_str().expect("id").to_string()
+    }
+
+    /// `status --all --json`.
+    #[track_caller]
+    pub fn events(&self) -> Vec<Value> {
+        match self.json("status --all --json") {
+            Value::Array(list) => list,
+            other => panic!("status --json is not a list: {other}"),
+        }
+    }
+
+    /// `status ID --json`.
+    #[track_caller]
+    pub fn event(&self, id: &str) -> Value {
+        self.json(&format!("status {id} --json"))
+    }
+
+    /// The ids of all events as `status --all --json` lists them.
+    #[track_caller]
+    pub fn ids(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_string())
+            .collect()
+    }
+}
+
+/// Runs a prepared command and collects its output.
+pub fn output(mut cmd: StdCommand) -> Out {
+    let out = cmd.output().expect("run t-minus");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// Splits a command line like a shell would, for the simple cases tests
+/// need: whitespace separates words, '…' and "…" group (no escapes).
+pub fn split(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => word.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            None => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    assert!(quote.is_none(), "unbalanced quote in {line:?}");
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// Insta settings for CLI output: UUIDs become `[UUID]`, 8-hex short ids
+/// in brackets `[SHORT]`, and the short id in `t-minus log 1a2b3c4d` hints too.
+/// Bind them for the rest of a test with `let _s = settings().bind_to_scope();`.
+pub fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+        "[UUID]",
+    );
+    s.add_filter(r"\[[0-9a-f]{8}\]", "[SHORT]");
+    s.add_filter(r"t-minus log [0-9a-f]{8}\b", "t-minus log [SHORT]");
+    s.add_filter(r"\bneed [0-9a-f]{8}\b", "need [SHORT]");
+    s
+}
+
+/// A UUID's first 8 hex digits, as the human output shows it.
+pub fn short(id: &str) -> &str {
+    &id[..8]
+}
