@@ -327,12 +327,18 @@ mod tests {
     #[test]
     fn cleans_messages() {
         assert_eq!(
+            clean_message(
+                "duplicate mapping key: deploy, set DuplicateKeyPolicy in Options if acceptable"
+            ),
+            "duplicate key `deploy`"
+        );
+        assert_eq!(
             clean_message("unknown field `x`, expected one of a, b at line 13, column 7"),
             "unknown field `x`, expected one of a, b"
         );
         assert_eq!(
             clean_message("error: line 1 column 11: expected string scalar\n --> x"),
-            "expected string scalar"
+            "expected a string"
         );
     }
 }
