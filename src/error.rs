@@ -381,7 +381,7 @@ pub enum TMinusError {
     #[error("cannot open the store {}: {reason}", path.display())]
     #[diagnostic(
         code(t_minus::store::open),
-        help("check that the directory exists and is writable")
+        help("point --db (or T_MINUS_DB) at a file; its directory must exist and be writable")
     )]
     StoreOpen {
         /// The file.

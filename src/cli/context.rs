@@ -26,12 +26,16 @@ pub fn pinned_now() -> Result<Option<DateTime<Utc>>> {
     }
 }
 
-/// Opens the engine on `--db`, on the pinned clock when `T_MINUS_NOW` is set.
-pub fn open_engine(cli: &Cli) -> Result<Engine> {
+/// Opens the engine on `--db`. With `live` (run, wait) it follows the
+/// system clock; otherwise the command happens at one instant, the moment it
+/// started, so that `now` in its arguments and the engine's checks agree.
+/// `T_MINUS_NOW` pins the clock either way.
+pub fn open_engine(cli: &Cli, live: bool) -> Result<Engine> {
     let engine = Engine::new(&cli.db)?;
-    Ok(match pinned_now()? {
-        Some(now) => engine.with_clock(Arc::new(FixedClock::new(now))),
-        None => engine,
+    Ok(match (pinned_now()?, live) {
+        (Some(now), _) => engine.with_clock(Arc::new(FixedClock::new(now))),
+        (None, false) => engine.with_clock(Arc::new(FixedClock::new(chrono::Utc::now()))),
+        (None, true) => engine,
     })
 }
 

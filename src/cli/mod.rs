@@ -66,7 +66,8 @@ fn install_error_hook(choice: args::ColorChoice) {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
-    let mut engine = open_engine(cli)?;
+    let live = matches!(cli.command, Command::Run { .. } | Command::Wait { .. });
+    let mut engine = open_engine(cli, live)?;
     let styles = Styles::new(color_enabled(cli.color));
     let mut out = Renderer::new(styles, engine.now());
     match &cli.command {

@@ -167,7 +167,8 @@ impl Engine {
 
     /// Schedules a standalone event. It starts `pending` (a quorum of 0 with
     /// `early` fires at once). Refused when the input is invalid or the fire
-    /// time has already passed.
+    /// time is already in the past (a fire time of exactly now is allowed: an
+    /// instant gate).
     pub fn schedule(&mut self, new: NewEvent) -> Result<TMinusEvent> {
         let now = self.now();
         let event = build_event(new, now)?;
@@ -425,7 +426,7 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
     }
     let quorum = new.quorum.resolve(new.attendees.len())?;
     let fire = new.at - new.t_minus;
-    if fire <= now {
+    if fire < now {
         return Err(TMinusError::FireTimePassed {
             fire_time: format_time(fire),
             ago: format_countdown(now - fire),

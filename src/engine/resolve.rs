@@ -82,6 +82,18 @@ pub(crate) fn event_ref(tx: &mut dyn Tx, text: &str) -> Result<Uuid> {
         reference: text.to_string(),
     };
     if let Some((campaign, name)) = text.split_once('/') {
+        let empty = match (campaign.trim().is_empty(), name.trim().is_empty()) {
+            (true, _) => Some("the campaign part before `/` is empty"),
+            (_, true) => Some("the event name after `/` is empty"),
+            _ => None,
+        };
+        if let Some(reason) = empty {
+            return Err(TMinusError::InvalidReference {
+                value: text.to_string(),
+                what: "event",
+                reason: reason.into(),
+            });
+        }
         let campaign = campaign_ref(tx, campaign)?;
         return tx.event_by_name(campaign, name)?.ok_or_else(not_found);
     }

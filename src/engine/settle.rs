@@ -68,7 +68,10 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
         match needs_outcome(&needs, now) {
             NeedsOutcome::Wait => return Ok(false),
             NeedsOutcome::Cancel { need, at, state } => {
-                let reason = format!("need {} {state}", short_id(need));
+                let need_name = tx
+                    .event(need)?
+                    .map_or_else(|| short_id(need), |n| n.display_name());
+                let reason = format!("need {need_name} {state}");
                 cancel(tx, event, at, now, None, &reason)?;
                 return Ok(true);
             }
