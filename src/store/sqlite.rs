@@ -109,10 +109,7 @@ impl SqliteStore {
             // Before switching to WAL, which rewrites the file header: a
             // foreign or newer file must be refused untouched.
             self.check_identity()?;
-            let mode: String = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(err)?;
+            let mode = self.switch_to_wal()?;
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(TMinusError::StoreOpen {
                     path: self.path.clone(),
@@ -159,6 +156,28 @@ impl SqliteStore {
             .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// Sets WAL mode and returns the journal mode in effect. Switching needs
+    /// an exclusive lock, and when several connections switch a new file at
+    /// once SQLite reports the deadlock as busy without calling the busy
+    /// handler; no transaction is open here, so waiting and retrying is safe.
+    fn switch_to_wal(&self) -> Result<String> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            {
+                Err(e)
+                    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(StdDuration::from_millis(2));
+                }
+                result => return result.map_err(|e| map_error(&self.path, e)),
+            }
+        }
     }
 
     /// Refuses a file that is not a t-minus store or was written by a newer
