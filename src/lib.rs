@@ -31,6 +31,7 @@ pub mod agent;
 pub mod audit;
 pub mod campaign;
 pub mod clock;
+pub mod display;
 pub mod duration;
 pub mod engine;
 pub mod error;

@@ -47,6 +47,59 @@ pub enum ColorChoice {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check manifests: every problem of every file, with its location.
+    #[command(after_help = "Exit codes: 0 valid, 1 problems found.\n\n\
+Example:\n  t-minus validate examples/\n  t-minus validate release.yaml --json")]
+    Validate {
+        /// Manifest files or directories (every *.yaml / *.yml in name order).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print the result (or every problem) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show what `apply` would change in the store, Terraform style.
+    #[command(
+        after_help = "Exit codes: 0 success (with --detailed-exitcode: no changes), \
+1 error, 2 changes (only with --detailed-exitcode).\n\n\
+Example:\n  t-minus plan examples/release.yaml --out release.plan\n  t-minus apply release.plan"
+    )]
+    Plan {
+        /// Manifest files or directories.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Save the plan, with a fingerprint of the store, for `apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Also remove manifest-managed campaigns no manifest declares.
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Write manifests (or a saved plan) into the store, in one transaction.
+    #[command(
+        after_help = "A saved plan is refused when the store changed since it was made.\n\n\
+Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
+    )]
+    Apply {
+        /// Manifest files or directories, or one plan file from `plan --out`.
+        #[arg(required = true, value_name = "PATH|PLANFILE")]
+        paths: Vec<PathBuf>,
+        /// Also remove manifest-managed campaigns no manifest declares.
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan and the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Schedule a standalone event.
     #[command(
         after_help = "Example:\n  t-minus schedule review +5m --quorum 2 --attendees alice,bob,carol"
@@ -152,7 +205,11 @@ pub enum Command {
 Example:\n  t-minus run --campaign release-v2 --timeout 1h"
     )]
     Run {
-        /// Only these campaigns (default: every unfinished event).
+        /// Manifests to apply first; the run then drives their campaigns.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Only these campaigns (default: the manifests' campaigns, or every
+        /// unfinished event when no PATH is given).
         #[arg(long = "campaign", value_name = "NAME")]
         campaigns: Vec<String>,
         /// Give up after this long (exit 124).

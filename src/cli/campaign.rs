@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::args::CampaignCommand;
 use super::events::{new_event, print_created};
 use super::json;
-use super::render::Renderer;
+use t_minus::display::Renderer;
 
 /// Resolves an event named inside `campaign`: a bare name first, then any
 /// event reference.

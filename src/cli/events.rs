@@ -9,7 +9,7 @@ use t_minus::{
 
 use super::args::{EventOptions, ScheduleArgs};
 use super::json;
-use super::render::Renderer;
+use t_minus::display::Renderer;
 
 /// Builds a [`NewEvent`] from `KIND TIME` and the shared options.
 pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> Result<NewEvent> {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use t_minus::time_spec::format_time;
 use t_minus::{AuditEntry, Campaign, Engine, ResponseStatus, Result, TMinusEvent, TickResult};
 
-use super::names::Names;
+use t_minus::display::Names;
 
 /// An event.
 pub fn event(engine: &mut Engine, names: &mut Names, e: &TMinusEvent) -> Result<Value> {

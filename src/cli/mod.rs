@@ -3,10 +3,10 @@
 mod args;
 mod campaign;
 mod context;
+mod error;
 mod events;
 mod json;
-mod names;
-mod render;
+mod manifests;
 mod run;
 
 use std::process::ExitCode;
@@ -16,8 +16,10 @@ use t_minus::runner::Scope;
 use t_minus::Result;
 
 pub use args::{Cli, Command};
-use context::{color_enabled, open_engine, Styles};
-use render::Renderer;
+use context::{color_enabled, open_engine};
+use error::CliError;
+use t_minus::display::Renderer;
+use t_minus::display::Styles;
 
 /// Exit code for an error (bad input, failed validation, refused operation).
 pub const EXIT_ERROR: u8 = 1;
@@ -39,7 +41,7 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            e.print();
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -65,73 +67,126 @@ fn install_error_hook(choice: args::ColorChoice) {
     }));
 }
 
-fn run(cli: &Cli) -> Result<ExitCode> {
+fn run(cli: &Cli) -> Result<ExitCode, CliError> {
+    match &cli.command {
+        // `validate` reads only files: it neither needs nor creates a store.
+        Command::Validate { paths, json } => manifests::validate(paths, *json),
+        _ => run_with_store(cli),
+    }
+}
+
+fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
     let live = matches!(cli.command, Command::Run { .. } | Command::Wait { .. });
     let mut engine = open_engine(cli, live)?;
     let styles = Styles::new(color_enabled(cli.color));
     let mut out = Renderer::new(styles, engine.now());
+    let engine = &mut engine;
     match &cli.command {
-        Command::Schedule(args) => events::schedule(&mut engine, &mut out, args),
-        Command::Confirm { event, agent, json } => events::respond(
-            &mut engine,
+        Command::Validate { paths, json } => manifests::validate(paths, *json),
+        Command::Plan {
+            paths,
+            out: file,
+            detailed_exitcode,
+            prune,
+            json,
+        } => manifests::plan(
+            engine,
+            paths,
+            file.as_deref(),
+            *detailed_exitcode,
+            *prune,
+            *json,
+        ),
+        Command::Apply { paths, prune, json } => manifests::apply(engine, paths, *prune, *json),
+        Command::Schedule(args) => done(events::schedule(engine, &mut out, args)),
+        Command::Confirm { event, agent, json } => done(events::respond(
+            engine,
             &mut out,
             event,
             agent,
             events::Answer::Confirm,
             *json,
-        ),
+        )),
         Command::Defer {
             event,
             agent,
             duration,
             json,
-        } => events::respond(
-            &mut engine,
+        } => done(events::respond(
+            engine,
             &mut out,
             event,
             agent,
             events::Answer::Defer(duration),
             *json,
-        ),
+        )),
         Command::Decline {
             event,
             agent,
             reason,
             json,
-        } => events::respond(
-            &mut engine,
+        } => done(events::respond(
+            engine,
             &mut out,
             event,
             agent,
             events::Answer::Decline(reason.clone()),
             *json,
-        ),
+        )),
         Command::Cancel {
             target,
             reason,
             json,
-        } => events::cancel(&mut engine, &mut out, target, reason.clone(), *json),
-        Command::Status { target, all, json } => {
-            events::status(&mut engine, &mut out, target.as_deref(), *all, *json)
-        }
-        Command::Tick { json } => events::tick(&mut engine, &mut out, *json),
-        Command::Log { event, json } => events::log(&mut engine, &mut out, event, *json),
-        Command::Campaign(command) => campaign::run(&mut engine, &mut out, command),
+        } => done(events::cancel(
+            engine,
+            &mut out,
+            target,
+            reason.clone(),
+            *json,
+        )),
+        Command::Status { target, all, json } => done(events::status(
+            engine,
+            &mut out,
+            target.as_deref(),
+            *all,
+            *json,
+        )),
+        Command::Tick { json } => done(events::tick(engine, &mut out, *json)),
+        Command::Log { event, json } => done(events::log(engine, &mut out, event, *json)),
+        Command::Campaign(command) => done(campaign::run(engine, &mut out, command)),
         Command::Run {
+            paths,
             campaigns,
             timeout,
             json,
         } => {
-            let scope = if campaigns.is_empty() {
+            let mut names = campaigns.clone();
+            if !paths.is_empty() {
+                let (plan, report, valid) = manifests::apply_paths(engine, paths, false)?;
+                if !*json {
+                    println!("{} {}", plan.summary_line(), report.summary_line());
+                }
+                if names.is_empty() {
+                    names.extend(
+                        valid
+                            .iter()
+                            .flat_map(|v| v.campaigns.iter().map(|c| c.name.clone())),
+                    );
+                    names.extend(report.campaigns.iter().map(|c| c.name.clone()));
+                    names.sort();
+                    names.dedup();
+                }
+            }
+            let scope = if names.is_empty() {
                 Scope::All
             } else {
-                let ids = campaigns
+                let ids = names
                     .iter()
                     .map(|c| engine.resolve_campaign(c))
                     .collect::<Result<Vec<_>>>()?;
                 Scope::Campaigns(ids)
             };
-            return run::drive(&mut engine, out, scope, timeout.as_deref(), *json);
+            Ok(run::drive(engine, out, scope, timeout.as_deref(), *json)?)
         }
         Command::Wait {
             event,
@@ -139,14 +194,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             json,
         } => {
             let id = engine.resolve_event(event)?;
-            return run::drive(
-                &mut engine,
+            Ok(run::drive(
+                engine,
                 out,
                 Scope::Event(id),
                 timeout.as_deref(),
                 *json,
-            );
+            )?)
         }
     }
-    .map(|()| ExitCode::SUCCESS)
+}
+
+/// A command that printed its output and succeeded.
+fn done(result: Result<()>) -> Result<ExitCode, CliError> {
+    result.map(|()| ExitCode::SUCCESS).map_err(CliError::from)
 }

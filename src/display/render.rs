@@ -1,15 +1,15 @@
 //! Human-readable output.
 
-use chrono::{DateTime, Utc};
-use t_minus::duration::{format_countdown, format_duration};
-use t_minus::time_spec::format_time;
-use t_minus::{
+use crate::duration::{format_countdown, format_duration};
+use crate::time_spec::format_time;
+use crate::{
     AuditAction, AuditEntry, Campaign, Engine, EventState, ResponseStatus, Result, TMinusEvent,
 };
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::context::Styles;
 use super::names::Names;
+use super::styles::Styles;
 
 /// Renders events, transitions and logs in the seed's format.
 pub struct Renderer {
@@ -228,9 +228,9 @@ impl Renderer {
     pub fn campaign_line(&self, campaign: &Campaign) -> String {
         let s = self.styles;
         let state = match campaign.state {
-            t_minus::CampaignState::Running => paint(s.wait, "running"),
-            t_minus::CampaignState::Succeeded => paint(s.good, "succeeded"),
-            t_minus::CampaignState::Failed => paint(s.bad, "failed"),
+            crate::CampaignState::Running => paint(s.wait, "running"),
+            crate::CampaignState::Succeeded => paint(s.good, "succeeded"),
+            crate::CampaignState::Failed => paint(s.bad, "failed"),
         };
         format!(
             "{} {} events:{} links:{} [{}]",

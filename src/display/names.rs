@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use t_minus::{Campaign, Engine, Result, TMinusEvent};
+use crate::{Campaign, Engine, Result, TMinusEvent};
 use uuid::Uuid;
 
 /// A cache of the campaigns the output mentions.

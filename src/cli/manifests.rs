@@ -1,0 +1,153 @@
+//! `validate`, `plan` and `apply`: manifests against the store.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::json;
+use t_minus::manifest::{self, Diagnostics, ValidManifests, ValidateOptions};
+use t_minus::plan::{is_plan_file, ApplyReport, ManifestError, Plan, PlanOptions};
+use t_minus::Engine;
+
+use super::error::CliError;
+
+/// Exit code of `plan --detailed-exitcode` when there are changes.
+pub const EXIT_CHANGES: u8 = 2;
+
+/// Loads and validates manifests. `validate` checks them on their own; plan
+/// and apply also check them against the store (new events already past).
+pub fn load(paths: &[PathBuf]) -> Result<ValidManifests, Diagnostics> {
+    manifest::check(paths, &ValidateOptions::default())
+}
+
+/// One diagnostic as JSON: code, message, help, file and labelled spans.
+fn diagnostic_json(d: &manifest::ManifestDiagnostic) -> serde_json::Value {
+    json!({
+        "code": d.code_str(),
+        "message": d.message(),
+        "help": d.help_str(),
+        "file": d.file(),
+        "labels": d.labels().iter().map(|l| json!({
+            "offset": l.offset(),
+            "length": l.len(),
+            "label": l.label(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `validate PATH... [--json]`.
+pub fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> {
+    match load(paths) {
+        Ok(valid) => {
+            let summary = valid.summary();
+            if as_json {
+                super::json::print(&json!({ "valid": true, "summary": summary }));
+            } else {
+                println!("✓ Valid: {summary}.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) if as_json => {
+            let errors: Vec<_> = diagnostics.iter().map(diagnostic_json).collect();
+            super::json::print(&json!({ "valid": false, "errors": errors }));
+            Ok(ExitCode::from(super::EXIT_ERROR))
+        }
+        Err(diagnostics) => Err(ManifestError::Invalid(diagnostics).into()),
+    }
+}
+
+/// `plan PATH... [--out FILE] [--detailed-exitcode] [--prune] [--json]`.
+pub fn plan(
+    engine: &mut Engine,
+    paths: &[PathBuf],
+    out: Option<&Path>,
+    detailed: bool,
+    prune: bool,
+    as_json: bool,
+) -> Result<ExitCode, CliError> {
+    let valid = load(paths).map_err(ManifestError::Invalid)?;
+    let plan = engine.plan(&valid, &PlanOptions { prune, now: None })?;
+    if let Some(file) = out {
+        std::fs::write(file, plan.to_json()).map_err(|e| ManifestError::PlanFile {
+            reason: format!("cannot write {}: {e}", file.display()),
+        })?;
+    }
+    if as_json {
+        println!("{}", plan.to_json());
+    } else {
+        print!("{}", with_newline(plan.render()));
+        if let Some(file) = out {
+            println!(
+                "\nSaved the plan to {}. Apply exactly this plan with:\n  t-minus apply {}",
+                file.display(),
+                file.display()
+            );
+        }
+    }
+    Ok(if detailed && !plan.is_empty() {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads `path` as a saved plan, if it is one.
+fn saved_plan(paths: &[PathBuf]) -> Result<Option<Plan>, CliError> {
+    let [path] = paths else {
+        return Ok(None);
+    };
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    if !is_plan_file(&text) {
+        return Ok(None);
+    }
+    Ok(Some(Plan::from_json(&text)?))
+}
+
+/// Applies manifests (or a saved plan); returns the plan applied and the
+/// report. Shared by `apply` and `run PATH...`.
+pub fn apply_paths(
+    engine: &mut Engine,
+    paths: &[PathBuf],
+    prune: bool,
+) -> Result<(Plan, ApplyReport, Option<ValidManifests>), CliError> {
+    if let Some(plan) = saved_plan(paths)? {
+        let report = engine.apply_plan(&plan)?;
+        return Ok((plan, report, None));
+    }
+    let valid = load(paths).map_err(ManifestError::Invalid)?;
+    let (plan, report) = engine.apply_manifests(&valid, &PlanOptions { prune, now: None })?;
+    Ok((plan, report, Some(valid)))
+}
+
+/// `apply PATH...|PLANFILE [--prune] [--json]`.
+pub fn apply(
+    engine: &mut Engine,
+    paths: &[PathBuf],
+    prune: bool,
+    as_json: bool,
+) -> Result<ExitCode, CliError> {
+    let (plan, report, _) = apply_paths(engine, paths, prune)?;
+    if as_json {
+        let plan_value: serde_json::Value =
+            serde_json::from_str(&plan.to_json()).unwrap_or(serde_json::Value::Null);
+        super::json::print(&json!({ "plan": plan_value, "report": report }));
+    } else {
+        if !plan.is_empty() {
+            print!("{}", with_newline(plan.render()));
+            println!();
+        }
+        println!("{}", report.summary_line());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,237 @@
+//! Showing a run: the live view on a terminal, timestamped lines for logs,
+//! or JSON lines for scripts.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::render::Renderer;
+use super::styles::Styles;
+use crate::duration::format_countdown;
+use crate::runner::{RunObserver, RunOutcome, RunReport};
+use crate::time_spec::format_time;
+use crate::{AuditAction, AuditEntry, Engine, EventState, ResponseStatus, Result, TMinusEvent};
+
+/// How a run is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewMode {
+    /// One line per transition with a timestamp, no control codes (CI logs).
+    Lines,
+    /// One JSON object per line per transition, then a summary object.
+    Json,
+    /// A block of countdowns redrawn in place, transitions printed above it.
+    Live,
+}
+
+/// A [`RunObserver`] that prints a run to stdout.
+pub struct RunView {
+    out: Renderer,
+    mode: ViewMode,
+    /// Lines of the live block currently on screen.
+    drawn: usize,
+}
+
+fn action_word(action: AuditAction) -> &'static str {
+    match action {
+        AuditAction::Fired => "🚀 fired",
+        AuditAction::Missed => "❌ missed",
+        AuditAction::Cancelled => "🛑 cancelled",
+        AuditAction::Opened => "🔓 opened",
+        _ => "•",
+    }
+}
+
+fn reason(entry: &AuditEntry) -> &str {
+    entry
+        .detail
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .unwrap_or(match entry.action {
+            AuditAction::Opened => "all needs fired",
+            _ => "",
+        })
+}
+
+impl RunView {
+    /// A view in `mode`, rendering with `out`.
+    pub fn new(out: Renderer, mode: ViewMode) -> Self {
+        RunView {
+            out,
+            mode,
+            drawn: 0,
+        }
+    }
+
+    /// `2025-06-06T15:00:00Z 🚀 fired release-v2/review [a1b2c3d4] (quorum reached)`
+    fn line(
+        &mut self,
+        engine: &mut Engine,
+        entry: &AuditEntry,
+        event: &TMinusEvent,
+    ) -> Result<String> {
+        let label = self.out.names.label(engine, event)?;
+        let s = self.out.styles;
+        Ok(format!(
+            "{} {} {} [{}] ({})",
+            Styles::paint(s.dim, format_time(entry.at)),
+            action_word(entry.action),
+            Styles::paint(s.bold, label),
+            event.short_id(),
+            reason(entry)
+        ))
+    }
+
+    /// Erases the live block drawn last.
+    fn clear_live(&mut self) {
+        if self.mode == ViewMode::Live && self.drawn > 0 {
+            print!("\x1b[{}F\x1b[J", self.drawn);
+            self.drawn = 0;
+        }
+    }
+
+    /// Prints the closing summary (`Run succeeded: 3 fired, …`, or the JSON
+    /// summary object), clearing the live block first.
+    pub fn finish(&mut self, report: &RunReport) {
+        let summary = &report.summary;
+        let outcome = match report.outcome {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::TimedOut => "timed out",
+            RunOutcome::Interrupted => "interrupted",
+        };
+        if self.mode == ViewMode::Json {
+            println!(
+                "{}",
+                json!({
+                    "type": "summary",
+                    "outcome": outcome,
+                    "fired": summary.fired,
+                    "missed": summary.missed,
+                    "cancelled": summary.cancelled,
+                    "unfinished": summary.unfinished,
+                })
+            );
+            return;
+        }
+        self.clear_live();
+        let mut line = format!(
+            "Run {outcome}: {} fired, {} missed, {} cancelled",
+            summary.fired, summary.missed, summary.cancelled
+        );
+        if summary.unfinished > 0 {
+            line.push_str(&format!(", {} unfinished", summary.unfinished));
+        }
+        println!("{line}");
+        if report.outcome == RunOutcome::Interrupted {
+            println!("State is saved; run again to resume.");
+        }
+        std::io::stdout().flush().ok();
+    }
+}
+
+impl RunObserver for RunView {
+    fn transition(
+        &mut self,
+        engine: &mut Engine,
+        entry: &AuditEntry,
+        event: &TMinusEvent,
+    ) -> Result<()> {
+        match self.mode {
+            ViewMode::Json => {
+                let label = self.out.names.label(engine, event)?;
+                println!(
+                    "{}",
+                    json!({
+                        "type": "transition",
+                        "seq": entry.seq,
+                        "at": format_time(entry.at),
+                        "event": event.id,
+                        "label": label,
+                        "action": entry.action,
+                        "state": event.state,
+                        "reason": reason(entry),
+                    })
+                );
+            }
+            ViewMode::Lines => {
+                let line = self.line(engine, entry, event)?;
+                println!("{line}");
+            }
+            ViewMode::Live => {
+                self.clear_live();
+                let line = self.line(engine, entry, event)?;
+                println!("{line}");
+            }
+        }
+        std::io::stdout().flush().ok();
+        Ok(())
+    }
+
+    fn refresh(
+        &mut self,
+        engine: &mut Engine,
+        events: &[TMinusEvent],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if self.mode != ViewMode::Live {
+            return Ok(());
+        }
+        self.clear_live();
+        let mut lines = Vec::new();
+        for event in events.iter().filter(|e| !e.state.is_final()) {
+            lines.push(self.live_line(engine, event, now)?);
+        }
+        for line in &lines {
+            println!("{line}");
+        }
+        self.drawn = lines.len();
+        std::io::stdout().flush().ok();
+        Ok(())
+    }
+}
+
+impl RunView {
+    /// `T-4m32s  release-v2/review  [██░] 2/3  alice ✓ bob ⏳ carol ·`
+    fn live_line(
+        &mut self,
+        engine: &mut Engine,
+        event: &TMinusEvent,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let s = self.out.styles;
+        let countdown = match (event.state, event.fire_deadline()) {
+            (EventState::Blocked, _) => "blocked".to_string(),
+            (_, Some(fire)) if fire > now => format!("T-{}", format_countdown(fire - now)),
+            (_, Some(_)) => "due".to_string(),
+            (_, None) => "pending".to_string(),
+        };
+        let width = event.quorum.min(10);
+        let filled = if event.quorum == 0 {
+            0
+        } else {
+            (event.confirmed_count().min(event.quorum) * width).div_ceil(event.quorum.max(1))
+        };
+        let bar = format!("{}{}", "█".repeat(filled), "░".repeat(width - filled));
+        let mut who = Vec::new();
+        for (agent, status) in &event.attendees {
+            let mark = match status {
+                ResponseStatus::Confirmed => Styles::paint(s.good, "✓"),
+                ResponseStatus::Declined | ResponseStatus::Missed => Styles::paint(s.bad, "✗"),
+                ResponseStatus::Deferred(_) => Styles::paint(s.wait, "⏳"),
+                ResponseStatus::Pending => "·".to_string(),
+            };
+            who.push(format!("{agent} {mark}"));
+        }
+        let label = self.out.names.label(engine, event)?;
+        Ok(format!(
+            "{:>9}  {}  [{}] {}/{}  {}",
+            Styles::paint(s.wait, countdown),
+            Styles::paint(s.bold, label),
+            bar,
+            event.confirmed_count(),
+            event.quorum,
+            who.join(" ")
+        ))
+    }
+}
