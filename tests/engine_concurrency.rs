@@ -1,0 +1,255 @@
+//! Library-level concurrency: several engines (each its own connection, as
+//! separate processes would have) on one store file at the same moment.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use common::*;
+use t_minus::{AuditAction, EventState, FixedClock, Quorum, ResponseStatus, TickResult};
+use uuid::Uuid;
+
+const THREADS: usize = 8;
+
+#[test]
+fn eight_engines_confirm_different_attendees_of_one_event_at_once() {
+    let (_dir, path) = temp_store();
+    let names: Vec<String> = (0..THREADS).map(|i| format!("agent-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    // A few rounds, each on a fresh event in the same file.
+    for round in 0..3 {
+        let id = {
+            let (_, clock) = engine();
+            let mut engine = file_engine(&path, &clock);
+            engine.schedule(spec(10, &refs, Quorum::All)).unwrap().id
+        };
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = names
+            .iter()
+            .cloned()
+            .map(|name| {
+                let path = path.clone();
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    let clock = FixedClock::new(at_min(1));
+                    let mut engine = file_engine(&path, &clock);
+                    barrier.wait();
+                    engine.confirm(id, &agent(&name)).map(|e| e.state)
+                })
+            })
+            .collect();
+        let states: Vec<EventState> = handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic").expect("confirm succeeds"))
+            .collect();
+        // Exactly one confirmation completed the quorum.
+        assert_eq!(
+            states.iter().filter(|s| **s == EventState::Fired).count(),
+            1,
+            "round {round}: {states:?}"
+        );
+
+        let (_, clock) = engine();
+        let mut engine = file_engine(&path, &clock);
+        let event = get(&mut engine, id);
+        assert_eq!(event.state, EventState::Fired);
+        assert_eq!(event.confirmed_count(), THREADS, "no confirmation lost");
+        for name in &names {
+            assert_eq!(response(&event, name), ResponseStatus::Confirmed);
+        }
+        let log = actions(&mut engine, id);
+        assert_eq!(
+            log.iter().filter(|a| **a == AuditAction::Confirmed).count(),
+            THREADS
+        );
+        assert_eq!(log.iter().filter(|a| **a == AuditAction::Fired).count(), 1);
+        assert_eq!(log.last(), Some(&AuditAction::Fired));
+        assert_eq!(engine.tick(at_min(2)).unwrap().fired, vec![id]);
+    }
+}
+
+#[test]
+fn eight_engines_creating_one_new_store_at_once_all_succeed() {
+    let (_dir, path) = temp_store();
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let path = path.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                let clock = FixedClock::new(t0());
+                let mut engine = file_engine(&path, &clock);
+                engine
+                    .schedule(spec(10, &[&format!("a{i}")], Quorum::All))
+                    .map(|e| e.id)
+            })
+        })
+        .collect();
+    let ids: Vec<Uuid> = handles
+        .into_iter()
+        .map(|h| h.join().expect("no panic").expect("schedule succeeds"))
+        .collect();
+    let (_, clock) = engine();
+    let mut engine = file_engine(&path, &clock);
+    let stored: Vec<Uuid> = engine.list_events().unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(stored.len(), THREADS);
+    for id in ids {
+        assert!(stored.contains(&id));
+    }
+}
+
+/// Counts every (event, transition) over all results.
+fn tally(results: &[TickResult]) -> HashMap<(Uuid, AuditAction), usize> {
+    let mut seen = HashMap::new();
+    for r in results {
+        for (list, action) in [
+            (&r.fired, AuditAction::Fired),
+            (&r.missed, AuditAction::Missed),
+            (&r.cancelled, AuditAction::Cancelled),
+            (&r.opened, AuditAction::Opened),
+        ] {
+            for id in list {
+                *seen.entry((*id, action)).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn engines_ticking_one_store_at_once_report_each_transition_exactly_once() {
+    let (_dir, path) = temp_store();
+    let (_, clock) = engine();
+    let mut setup = file_engine(&path, &clock);
+    // 300 standalone events due at +10m (a third fire, a third miss, a
+    // third are timers) and 20 campaign chains a → b → c where a misses.
+    let mut expected: HashMap<(Uuid, AuditAction), usize> = HashMap::new();
+    for i in 0..300 {
+        let (new, action) = match i % 3 {
+            0 => (
+                on_time(10, &["a", "b"], Quorum::Count(1)),
+                AuditAction::Fired,
+            ),
+            1 => (spec(10, &["a", "b"], Quorum::All), AuditAction::Missed),
+            _ => (on_time(10, &[], Quorum::Count(0)), AuditAction::Fired),
+        };
+        let e = setup.schedule(new).unwrap();
+        if i % 3 == 0 {
+            clock.set(at_min(1));
+            setup.confirm(e.id, &agent("a")).unwrap();
+            clock.set(t0());
+        }
+        expected.insert((e.id, action), 1);
+    }
+    for k in 0..20 {
+        let c = setup.create_campaign(format!("chain-{k}")).unwrap();
+        let a = setup
+            .campaign_add(c.id, spec(10, &["x"], Quorum::All), None)
+            .unwrap();
+        let b = setup
+            .campaign_add(c.id, on_time(20, &["y"], Quorum::Count(0)), None)
+            .unwrap();
+        let cc = setup
+            .campaign_add(c.id, spec(30, &["z"], Quorum::All), None)
+            .unwrap();
+        setup.campaign_link(c.id, a.id, b.id).unwrap();
+        setup.campaign_link(c.id, b.id, cc.id).unwrap();
+        expected.insert((a.id, AuditAction::Missed), 1);
+        expected.insert((b.id, AuditAction::Cancelled), 1);
+        expected.insert((cc.id, AuditAction::Cancelled), 1);
+    }
+    // The confirms above recorded no transition (on-time waits).
+    drop(setup);
+
+    let mut all = Vec::new();
+    for now in [at_min(10), at_min(10), at_min(11), at_min(40)] {
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let path = path.clone();
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    let clock = FixedClock::new(now);
+                    let mut engine = file_engine(&path, &clock);
+                    barrier.wait();
+                    engine.tick(now)
+                })
+            })
+            .collect();
+        for h in handles {
+            all.push(h.join().expect("no panic").expect("tick succeeds"));
+        }
+    }
+    let seen = tally(&all);
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "reported twice: {duplicates:?}");
+    assert_eq!(seen, expected);
+    // Every reported transition is also listed in `transitions`, once.
+    let transitions: usize = all.iter().map(|r| r.transitions.len()).sum();
+    assert_eq!(transitions, expected.len());
+
+    let (_, clock) = engine();
+    let mut engine = file_engine(&path, &clock);
+    assert!(engine.tick(at_min(100)).unwrap().is_empty());
+    assert!(engine.list_unfinished().unwrap().is_empty());
+}
+
+#[test]
+fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
+    // Half the engines confirm, half tick, at the same instant.
+    let (_dir, path) = temp_store();
+    let (_, clock) = engine();
+    let mut setup = file_engine(&path, &clock);
+    let ids: Vec<Uuid> = (0..40)
+        .map(|_| {
+            setup
+                .schedule(spec(10, &["p", "q", "r", "s"], Quorum::All))
+                .unwrap()
+                .id
+        })
+        .collect();
+    drop(setup);
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let path = path.clone();
+            let ids = ids.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let clock = FixedClock::new(at_min(1));
+                let mut engine = file_engine(&path, &clock);
+                barrier.wait();
+                let mut results = Vec::new();
+                if i < 4 {
+                    let who = ["p", "q", "r", "s"][i];
+                    for id in &ids {
+                        engine.confirm(*id, &agent(who)).unwrap();
+                    }
+                } else {
+                    for _ in 0..20 {
+                        results.push(engine.tick(at_min(1)).unwrap());
+                    }
+                }
+                results
+            })
+        })
+        .collect();
+    let mut all: Vec<TickResult> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("no panic"))
+        .collect();
+    let (_, clock) = engine();
+    let mut engine = file_engine(&path, &clock);
+    all.push(engine.tick(at_min(1)).unwrap());
+    let seen = tally(&all);
+    assert_eq!(seen.len(), ids.len());
+    for id in &ids {
+        assert_eq!(seen.get(&(*id, AuditAction::Fired)), Some(&1));
+        let e = get(&mut engine, *id);
+        assert_eq!(e.state, EventState::Fired);
+        assert_eq!(e.confirmed_count(), 4);
+    }
+}

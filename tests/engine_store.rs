@@ -1,0 +1,420 @@
+//! The SQLite store through the engine: persistence across reopenings, the
+//! schema version, and clear errors (never a panic) for files that are not
+//! t-minus stores, are too new, corrupt, truncated or read-only.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use rusqlite::Connection;
+use t_minus::store::sqlite::{APPLICATION_ID, SCHEMA_VERSION};
+use t_minus::{AuditAction, Engine, EventState, NewEvent, Quorum, ResponseStatus, TMinusError};
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// Asserts that the file still holds `before`, naming the first difference.
+fn assert_untouched(path: &Path, before: &[u8]) {
+    let now = bytes(path);
+    if now != before {
+        let at = now
+            .iter()
+            .zip(before)
+            .position(|(a, b)| a != b)
+            .unwrap_or(now.len().min(before.len()));
+        panic!(
+            "{} was modified: {} bytes before, {} now, first difference at byte {at}",
+            path.display(),
+            before.len(),
+            now.len()
+        );
+    }
+}
+
+/// Opens `path` and, if that works, reads every event: the first error.
+fn open_and_read(path: &Path) -> Result<usize, TMinusError> {
+    let mut engine = Engine::new(path)?;
+    let events = engine.list_events()?;
+    let _ = engine.tick(at_min(0))?;
+    Ok(events.len())
+}
+
+/// A store file with `n` events, closed (so its WAL is checkpointed away).
+fn populated_store(path: &Path, n: usize) {
+    let (_, clock) = engine();
+    let mut engine = file_engine(path, &clock);
+    for i in 0..n {
+        engine
+            .schedule(NewEvent {
+                payload: serde_json::json!({ "filler": "x".repeat(200), "i": i }),
+                ..spec(10, &["a", "b", "c"], Quorum::All)
+            })
+            .unwrap();
+    }
+    drop(engine);
+    assert!(
+        !path.with_extension("db-wal").exists()
+            || std::fs::metadata(path.with_extension("db-wal"))
+                .unwrap()
+                .len()
+                == 0,
+        "the WAL was checkpointed on close"
+    );
+}
+
+#[test]
+fn a_reopened_store_keeps_everything() {
+    let (_dir, path) = temp_store();
+    let (_, clock) = engine();
+    let (event, campaign, a, b);
+    {
+        let mut engine = file_engine(&path, &clock);
+        event = engine
+            .schedule(NewEvent {
+                max_defer: Some(mins(30)),
+                payload: serde_json::json!({"version": "2.0.0", "n": [1, 2]}),
+                ..on_time(20, &["x", "y", "z"], Quorum::Majority)
+            })
+            .unwrap();
+        clock.set(at_min(1));
+        engine.confirm(event.id, &agent("x")).unwrap();
+        engine.defer(event.id, &agent("y"), mins(5)).unwrap();
+        engine
+            .decline(event.id, &agent("z"), Some("away".into()))
+            .unwrap();
+        campaign = engine.create_campaign("persist".into()).unwrap();
+        a = engine
+            .campaign_add(campaign.id, spec(10, &["q"], Quorum::All), None)
+            .unwrap();
+        b = engine
+            .campaign_add(campaign.id, spec(20, &["q"], Quorum::All), None)
+            .unwrap();
+        engine.campaign_link(campaign.id, a.id, b.id).unwrap();
+    }
+    let mut engine = file_engine(&path, &clock);
+    let stored = get(&mut engine, event.id);
+    assert_eq!(stored.state, EventState::Pending);
+    assert_eq!(stored.quorum, 2);
+    assert_eq!(stored.quorum_spec, Quorum::Majority);
+    assert_eq!(stored.fire_policy, t_minus::FirePolicy::OnTime);
+    assert_eq!(stored.max_defer, Some(mins(30)));
+    assert_eq!(stored.deferred, mins(5));
+    assert_eq!(stored.scheduled_at, at_min(25));
+    assert_eq!(
+        stored.payload,
+        serde_json::json!({"version": "2.0.0", "n": [1, 2]})
+    );
+    assert_eq!(
+        stored.attendees,
+        vec![
+            (agent("x"), ResponseStatus::Confirmed),
+            (agent("y"), ResponseStatus::Deferred(mins(5))),
+            (agent("z"), ResponseStatus::Declined),
+        ]
+    );
+    assert_eq!(
+        actions(&mut engine, event.id),
+        vec![
+            AuditAction::Scheduled,
+            AuditAction::Confirmed,
+            AuditAction::Deferred,
+            AuditAction::Declined
+        ]
+    );
+    let c = engine.get_campaign(campaign.id).unwrap().unwrap();
+    assert_eq!(c.name, "persist");
+    assert_eq!(c.events, vec![a.id, b.id]);
+    assert_eq!(c.dependencies, vec![(a.id, b.id)]);
+    assert_eq!(engine.resolve_event("persist/checkpoint-2").unwrap(), b.id);
+    assert_eq!(state(&mut engine, b.id), EventState::Blocked);
+
+    // The state machine continues where it stopped.
+    clock.set(at_min(2));
+    engine.confirm(event.id, &agent("y")).unwrap();
+    drop(engine);
+    let mut engine = file_engine(&path, &clock);
+    let r = engine.tick(at_min(25)).unwrap();
+    assert!(r.fired.contains(&event.id), "{r:?}");
+    drop(engine);
+    let mut engine = file_engine(&path, &clock);
+    assert_eq!(state(&mut engine, event.id), EventState::Fired);
+    assert!(
+        engine.tick(at_min(26)).unwrap().fired.is_empty(),
+        "reported once, across reopenings"
+    );
+}
+
+#[test]
+fn a_new_store_has_the_schema_version_wal_and_application_id() {
+    let (_dir, path) = temp_store();
+    drop(Engine::new(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(app, APPLICATION_ID);
+    assert_eq!(mode, "wal");
+    drop(conn);
+    // Reopening an up-to-date store is fine and changes nothing.
+    let mut engine = Engine::new(&path).unwrap();
+    assert!(engine.list_events().unwrap().is_empty());
+}
+
+#[test]
+fn an_empty_file_becomes_a_store() {
+    let (_dir, path) = temp_store();
+    std::fs::write(&path, b"").unwrap();
+    let (_, clock) = engine();
+    let mut engine = file_engine(&path, &clock);
+    engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
+    assert_eq!(engine.list_events().unwrap().len(), 1);
+    assert!(bytes(&path).starts_with(b"SQLite format 3\0"));
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_untouched() {
+    let (_dir, path) = temp_store();
+    for content in [
+        &b"name,age\nalice,30\nbob,41\n"[..],
+        &b"x"[..],
+        &[0u8; 4096][..],
+        &b"SQLite format 2\0 but not really a database, just text"[..],
+    ] {
+        std::fs::write(&path, content).unwrap();
+        let err = Engine::new(&path).unwrap_err();
+        match &err {
+            TMinusError::NotAStore { path: p, reason } => {
+                assert_eq!(p, &path);
+                assert!(reason.contains("not an SQLite database"), "{reason}");
+            }
+            other => panic!("expected NotAStore, got {other:?}"),
+        }
+        assert!(err.to_string().contains("is not a t-minus store"), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert_untouched(&path, content);
+    }
+}
+
+#[test]
+fn an_sqlite_database_of_another_application_is_refused_untouched() {
+    let (_dir, path) = temp_store();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE recipes (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO recipes (name) VALUES ('soup'), ('bread');",
+        )
+        .unwrap();
+    }
+    let before = bytes(&path);
+    let err = Engine::new(&path).unwrap_err();
+    match &err {
+        TMinusError::NotAStore { reason, .. } => {
+            assert!(reason.contains("another application"), "{reason}")
+        }
+        other => panic!("expected NotAStore, got {other:?}"),
+    }
+    assert_untouched(&path, &before);
+    assert!(!path.with_extension("db-wal").exists());
+    // Its data is intact and its journal mode unchanged.
+    let conn = Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM recipes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+}
+
+#[test]
+fn an_empty_sqlite_database_with_a_foreign_application_id_is_refused() {
+    let (_dir, path) = temp_store();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA application_id = 1234; CREATE TABLE t (x); DROP TABLE t;")
+            .unwrap();
+    }
+    let before = bytes(&path);
+    let err = Engine::new(&path).unwrap_err();
+    assert!(matches!(err, TMinusError::NotAStore { .. }), "{err:?}");
+    assert_untouched(&path, &before);
+}
+
+#[test]
+fn a_store_from_a_newer_version_is_refused_untouched() {
+    let (_dir, path) = temp_store();
+    populated_store(&path, 3);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 7))
+            .unwrap();
+    }
+    let before = bytes(&path);
+    let err = Engine::new(&path).unwrap_err();
+    match &err {
+        TMinusError::StoreTooNew {
+            found, supported, ..
+        } => {
+            assert_eq!(*found, SCHEMA_VERSION + 7);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected StoreTooNew, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("newer t-minus"), "{msg}");
+    assert!(
+        msg.contains(&format!("schema version {}", SCHEMA_VERSION + 7)),
+        "{msg}"
+    );
+    assert_untouched(&path, &before);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION + 7);
+}
+
+#[test]
+fn a_newer_store_in_rollback_journal_mode_is_also_left_untouched() {
+    // A newer t-minus might not use WAL; refusing it must not convert it.
+    let (_dir, path) = temp_store();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};
+             CREATE TABLE future (x);",
+            SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    }
+    let before = bytes(&path);
+    let err = Engine::new(&path).unwrap_err();
+    assert!(matches!(err, TMinusError::StoreTooNew { .. }), "{err:?}");
+    assert_untouched(&path, &before);
+}
+
+#[test]
+fn a_truncated_store_gives_a_clear_error_not_a_panic() {
+    let (_dir, path) = temp_store();
+    populated_store(&path, 200);
+    let full = bytes(&path);
+    assert!(full.len() > 8 * 4096, "several pages: {}", full.len());
+    for keep in [full.len() / 2, 4096 + 100, 100, 17] {
+        std::fs::write(&path, &full[..keep]).unwrap();
+        let _ = std::fs::remove_file(path.with_extension("db-wal"));
+        let _ = std::fs::remove_file(path.with_extension("db-shm"));
+        let err = open_and_read(&path).expect_err(&format!("truncated to {keep} bytes"));
+        assert!(
+            matches!(
+                err,
+                TMinusError::StoreCorrupt { .. } | TMinusError::NotAStore { .. }
+            ),
+            "truncated to {keep}: {err:?}"
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_store_gives_a_clear_error_not_a_panic() {
+    let (_dir, path) = temp_store();
+    populated_store(&path, 200);
+    let full = bytes(&path);
+    let page = 4096;
+    assert!(full.len() / page > 2, "several pages to corrupt");
+    // Overwrite every page after the first with garbage: the schema page
+    // survives, the tables do not.
+    let mut bad = full.clone();
+    for (i, b) in bad.iter_mut().enumerate().skip(page) {
+        *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+    }
+    std::fs::write(&path, &bad).unwrap();
+    let err = open_and_read(&path).expect_err("corrupt pages");
+    assert!(matches!(err, TMinusError::StoreCorrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+
+    // A damaged header page (schema) is refused as well.
+    let mut bad = full.clone();
+    for b in bad.iter_mut().take(page).skip(100) {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bad).unwrap();
+    let err = open_and_read(&path).expect_err("corrupt schema page");
+    assert!(
+        matches!(
+            err,
+            TMinusError::StoreCorrupt { .. } | TMinusError::NotAStore { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_directory_is_not_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Engine::new(dir.path()).unwrap_err();
+    assert!(matches!(err, TMinusError::StoreOpen { .. }), "{err:?}");
+    assert!(err.to_string().contains("directory"), "{err}");
+}
+
+#[test]
+fn a_store_in_a_missing_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Engine::new(&dir.path().join("no/such/dir/tminus.db")).unwrap_err();
+    assert!(
+        matches!(err, TMinusError::StoreOpen { .. } | TMinusError::Store(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("tminus.db") || err.to_string().contains("open"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_read_only_store_gives_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, path) = temp_store();
+    populated_store(&path, 1);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root ignores permissions: nothing to test then.
+    let probe = dir.path().join("probe");
+    if std::fs::write(&probe, b"x").is_ok() {
+        let _ = std::fs::remove_file(&probe);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        eprintln!("skipped: permissions are not enforced for this user");
+        return;
+    }
+    let result = open_and_read(&path).and_then(|_| {
+        let (_, clock) = engine();
+        let mut engine = file_engine(&path, &clock);
+        engine.schedule(spec(10, &["a"], Quorum::All)).map(|_| 0)
+    });
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = result.expect_err("read-only store");
+    assert!(
+        matches!(
+            err,
+            TMinusError::StoreReadOnly { .. } | TMinusError::StoreOpen { .. }
+        ),
+        "{err:?}"
+    );
+}
