@@ -69,6 +69,16 @@ impl TMinusEvent {
         self.scheduled_at - self.t_minus
     }
 
+    /// Starts the countdown at `at` (when the event opens): records the start
+    /// and, for a time relative to the start, fixes `scheduled_at` as
+    /// `at + offset + deferrals`.
+    pub fn start_at(&mut self, at: DateTime<Utc>) {
+        self.started_at = Some(at);
+        if let Some(offset) = self.relative_at {
+            self.scheduled_at = at + offset + self.deferred;
+        }
+    }
+
     /// Whether `scheduled_at` (and so the fire time) is fixed: false only for
     /// an event with a relative time that has not started yet.
     pub fn at_known(&self) -> bool {

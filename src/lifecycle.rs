@@ -70,6 +70,7 @@ pub struct Decision {
 
 /// Decides whether a pending event is final at `now`.
 ///
+/// - opened after its fire time → missed at once (the deadline passed);
 /// - quorum unreachable (too many declines) → missed at once;
 /// - `early` and quorum holds → fired, at the moment quorum was completed;
 /// - the fire time has come (`now ≥ fire time`) → fired if quorum holds
@@ -82,6 +83,17 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
         return None;
     }
     let opened = event.started_at.unwrap_or(event.created_at);
+    let fire = event.fire_time();
+    // The fire time is the deadline for confirmations: an event that opens
+    // after it (it waited on needs past its own absolute deadline) can only
+    // be missed, whatever was answered while it was blocked.
+    if fire < opened {
+        return Some(Decision {
+            state: EventState::Missed,
+            at: opened,
+            reason: "opened after its fire time",
+        });
+    }
     // Every response settles the event at once, so a decision triggered by
     // responses happened at the latest response (or at the opening, for
     // answers given while blocked).
@@ -100,7 +112,6 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
             reason: "quorum reached",
         });
     }
-    let fire = event.fire_time();
     if now >= fire {
         let at = fire.max(opened);
         return Some(if event.has_quorum() {

@@ -164,6 +164,30 @@ fn answers_given_while_blocked_count_when_the_event_opens() {
     );
 }
 
+#[test]
+fn a_pre_approved_event_that_opens_after_its_fire_time_is_missed() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("too-late".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", on_time(30, &["x"], Quorum::All));
+    let b = add(&mut engine, c.id, "b", spec(20, &["y"], Quorum::All));
+    engine.campaign_link(c.id, a.id, b.id).unwrap();
+    clock.set(at_min(1));
+    engine.confirm(b.id, &agent("y")).unwrap();
+    engine.confirm(a.id, &agent("x")).unwrap();
+    // a fires on time at +30m, ten minutes after b's deadline: b's quorum
+    // came from answers before that deadline, but b could not open before
+    // it, so it is missed the moment it opens.
+    let r = engine.tick(at_min(30)).unwrap();
+    assert_eq!(r.fired, vec![a.id]);
+    assert_eq!(r.opened, vec![b.id]);
+    assert_eq!(r.missed, vec![b.id]);
+    let missed = get(&mut engine, b.id);
+    assert_eq!(missed.finished_at, Some(at_min(30)));
+    let log = engine.log(b.id).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last.detail["reason"], "opened after its fire time");
+}
+
 // ---------------------------------------------------------------- cancellation
 
 #[test]

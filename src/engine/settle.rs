@@ -77,7 +77,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
             }
             NeedsOutcome::Open(at) => {
                 event.state = EventState::Pending;
-                event.started_at = Some(at);
+                event.start_at(at);
                 tx.update_event(event)?;
                 let detail = match event.fire_deadline() {
                     Some(fire) => json!({ "fire_time": format_time(fire) }),
