@@ -1,211 +1,109 @@
-//! The main job: a release campaign driven end to end on the embedded SQLite
-//! store.
+//! The main job: a release campaign declared in YAML, applied into a fresh
+//! SQLite store, and driven to the end by the runner while simulated agents
+//! answer from their own connections to the store, as separate processes
+//! would.
 //!
-//! `release-v2`: a CI checkpoint gates a review (2 of 3 reviewers) and a docs
-//! sign-off; the deploy needs the review and waits for 2 of 3 operators. The
-//! simulated agents answer as the clock advances: bob defers the review,
-//! carol declines it, the docs writer declines the side branch (so that
-//! branch is missed), and the operators confirm the deploy.
+//! `cargo run --release --example release_pipeline`
 //!
-//! Run with `cargo run --release --example release_pipeline`. It prints every
-//! transition as it happens and where the store is, so you can inspect it
-//! with `t-minus --db PATH status release-v2` and `t-minus --db PATH log …`.
+//! The campaign is `examples/release-demo.yaml`: checkpoint → review (2 of
+//! 3) and docs sign-off (1 of 2) → on-time deploy (majority of 3). Bob
+//! defers the review, the tech writer declines the side branch (the editor
+//! signs off instead), an operator defers the deploy. On a terminal you see
+//! the live countdown view; otherwise one line per transition. It ends with
+//! where the store is, so you can inspect it with `status` and `log`.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
-use chrono::{Duration, SubsecRound, Utc};
-use t_minus::{AgentId, Engine, EventKind, FirePolicy, FixedClock, NewEvent, Quorum, TMinusEvent};
+use t_minus::display::{Renderer, RunView, Styles, ViewMode};
+use t_minus::manifest::{self, ValidateOptions};
+use t_minus::plan::PlanOptions;
+use t_minus::runner::{run, RunOptions, Scope};
+use t_minus::{AgentId, Engine, Response};
 
-fn agents(names: &[&str]) -> Vec<AgentId> {
-    names.iter().map(|n| AgentId(n.to_string())).collect()
-}
+/// (seconds after the start, agent, event, answer)
+const SCRIPT: &[(f64, &str, &str, &str)] = &[
+    (1.0, "ci-bot", "checkpoint", "confirm"),
+    (2.0, "bob", "review", "defer 2s"),
+    (2.8, "alice", "review", "confirm"),
+    (3.4, "tech-writer", "docs", "decline"),
+    (4.0, "editor", "docs", "confirm"),
+    (4.8, "bob", "review", "confirm"),
+    (5.6, "ops-1", "deploy", "confirm"),
+    (6.2, "ops-2", "deploy", "defer 1s"),
+    (7.0, "ops-3", "deploy", "confirm"),
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("t-minus-release-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let db = dir.join("release.db");
-    let clock = FixedClock::new(Utc::now().trunc_subsecs(0));
-    let mut engine = Engine::new(&db)?.with_clock(Arc::new(clock.clone()));
-    let start = engine.now();
+    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/release-demo.yaml");
 
-    let campaign = engine.create_campaign("release-v2".into())?;
-    let add = |engine: &mut Engine, name: &str, kind: EventKind, at_min: i64, new: NewEvent| {
-        let new = NewEvent {
-            organizer: AgentId("release-manager".into()),
-            ..NewEvent {
-                kind,
-                at: start + Duration::minutes(at_min),
-                ..new
-            }
-        };
-        engine.campaign_add(campaign.id, new, Some(name.to_string()))
+    // validate → plan → apply, as `t-minus apply` does.
+    let mut engine = Engine::new(&db)?;
+    let valid = manifest::check(&[&manifest_path], &ValidateOptions::default())
+        .map_err(|d| format!("{:?}", miette::Report::new(d)))?;
+    let (plan, report) = engine
+        .apply_manifests(&valid, &PlanOptions::default())
+        .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+    print!("{}", plan.render());
+    println!("{}\n", report.summary_line());
+    let campaign = engine.resolve_campaign("release-v2")?;
+
+    let live = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let agents = std::thread::spawn({
+        let db = db.clone();
+        move || answer(&db, !live)
+    });
+
+    let mut options = RunOptions::new(Scope::Campaigns(vec![campaign]));
+    options.timeout = Some(Duration::from_secs(60));
+    let mode = if live {
+        options.refresh = Some(Duration::from_millis(250));
+        ViewMode::Live
+    } else {
+        ViewMode::Lines
     };
-    let base = NewEvent::new(EventKind::Checkpoint, start);
-    let checkpoint = add(
-        &mut engine,
-        "checkpoint",
-        EventKind::Checkpoint,
-        10,
-        NewEvent {
-            attendees: agents(&["ci-bot"]),
-            ..base.clone()
-        },
-    )?;
-    let review = add(
-        &mut engine,
-        "review",
-        EventKind::Review,
-        30,
-        NewEvent {
-            t_minus: Duration::minutes(5),
-            attendees: agents(&["alice", "bob", "carol"]),
-            quorum: Quorum::Count(2),
-            ..base.clone()
-        },
-    )?;
-    let docs = add(
-        &mut engine,
-        "docs",
-        EventKind::Custom("sign-off".into()),
-        30,
-        NewEvent {
-            attendees: agents(&["writer"]),
-            ..base.clone()
-        },
-    )?;
-    let deploy = add(
-        &mut engine,
-        "deploy",
-        EventKind::Deploy,
-        60,
-        NewEvent {
-            t_minus: Duration::minutes(10),
-            attendees: agents(&["ops-1", "ops-2", "ops-3"]),
-            quorum: Quorum::Majority,
-            fire_policy: FirePolicy::OnTime,
-            max_defer: Some(Duration::hours(1)),
-            payload: serde_json::json!({ "version": "2.0.0", "region": "eu-west-1" }),
-            ..base
-        },
-    )?;
-    for (from, to) in [
-        (&checkpoint, &review),
-        (&checkpoint, &docs),
-        (&review, &deploy),
-    ] {
-        engine.campaign_link(campaign.id, from.id, to.id)?;
-    }
-    let order = engine.campaign_levels(campaign.id)?;
-    let names: Vec<String> = order
-        .iter()
-        .map(|level| {
-            level
-                .iter()
-                .map(|id| name_of(&mut engine, *id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .collect();
-    println!("Campaign release-v2: {}", names.join(" → "));
-    println!("Store: {}\n", db.display());
+    let mut view = RunView::new(Renderer::new(Styles::new(live), engine.now()), mode);
+    let result = run(&mut engine, &options, &mut view, &AtomicBool::new(false))?;
+    view.finish(&result);
+    agents.join().map_err(|_| "the agents' thread panicked")??;
 
-    // (minutes after start, agent, event, answer)
-    let script: &[(i64, &str, &TMinusEvent, &str)] = &[
-        (2, "ci-bot", &checkpoint, "confirm"),
-        (4, "bob", &review, "defer 10m"),
-        (6, "alice", &review, "confirm"),
-        (7, "carol", &review, "decline"),
-        (8, "writer", &docs, "decline"),
-        (20, "bob", &review, "confirm"),
-        (25, "ops-1", &deploy, "confirm"),
-        (26, "ops-2", &deploy, "defer 5m"),
-        (28, "ops-3", &deploy, "confirm"),
-    ];
-    for (minute, agent, event, answer) in script {
-        clock.set(start + Duration::minutes(*minute));
-        report(&mut engine, start)?;
-        let who = AgentId(agent.to_string());
-        let name = name_of(&mut engine, event.id);
-        let result = match answer.split_once(' ') {
+    let db = db.display();
+    println!("\nThe store is {db}. Look at it with:");
+    println!("  cargo run -- --db {db} status release-v2");
+    println!("  cargo run -- --db {db} log release-v2/deploy");
+    Ok(())
+}
+
+/// The simulated agents: each answer on its own connection, at its time.
+fn answer(db: &Path, print: bool) -> Result<(), String> {
+    let start = Instant::now();
+    let mut engine = Engine::new(db).map_err(|e| e.to_string())?;
+    for (at, agent, event, answer) in SCRIPT {
+        let wait = Duration::from_secs_f64(*at).saturating_sub(start.elapsed());
+        std::thread::sleep(wait);
+        let id = engine
+            .resolve_event(&format!("release-v2/{event}"))
+            .map_err(|e| e.to_string())?;
+        let response = match answer.split_once(' ') {
             Some(("defer", by)) => {
-                let by = t_minus::duration::parse_duration(by)?;
-                engine.defer(event.id, &who, by)
+                Response::Defer(t_minus::duration::parse_duration(by).map_err(|e| e.to_string())?)
             }
-            _ if *answer == "decline" => {
-                engine.decline(event.id, &who, Some("not this time".into()))
-            }
-            _ => engine.confirm(event.id, &who),
+            _ if *answer == "decline" => Response::Decline(Some("on leave".into())),
+            _ => Response::Confirm,
         };
-        match result {
-            Ok(e) => println!(
-                "T+{:>2}m  {agent:<7} {answer:<9} {name:<10} quorum {}/{}",
-                minute,
-                e.confirmed_count(),
-                e.quorum
-            ),
-            Err(err) => println!(
-                "T+{:>2}m  {agent:<7} {answer:<9} {name:<10} refused: {err}",
-                minute
-            ),
+        let outcome = engine.respond(id, &AgentId(agent.to_string()), response);
+        if print {
+            match outcome {
+                Ok(_) => println!("                         {agent} {answer} {event}"),
+                Err(e) => {
+                    println!("                         {agent} {answer} {event}: refused: {e}")
+                }
+            }
         }
     }
-    // Let the clock run until every event is final.
-    while let Some(next) = engine.next_fire_time(Some(campaign.id))? {
-        clock.set(next);
-        report(&mut engine, start)?;
-    }
-
-    let done = engine
-        .get_campaign(campaign.id)?
-        .ok_or("campaign vanished")?;
-    println!("\nCampaign release-v2 {}", done.state);
-    for id in &done.events {
-        if let Some(e) = engine.get_event(*id)? {
-            println!(
-                "  {:<10} {:<9} quorum {}/{}",
-                e.display_name(),
-                e.state,
-                e.confirmed_count(),
-                e.quorum
-            );
-        }
-    }
-    println!("\nInspect it:\n  cargo run -- --db {} status release-v2\n  cargo run -- --db {} log release-v2/deploy", db.display(), db.display());
     Ok(())
-}
-
-/// Ticks at the clock's time and prints what changed, each transition at
-/// the moment it happened (minutes after `start`).
-fn report(
-    engine: &mut Engine,
-    start: chrono::DateTime<Utc>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let now = engine.now();
-    let result = engine.tick(now)?;
-    for entry in &result.transitions {
-        let (icon, default_reason) = match entry.action {
-            t_minus::AuditAction::Fired => ("🚀 fired", "quorum reached"),
-            t_minus::AuditAction::Missed => ("❌ missed", "quorum not reached"),
-            t_minus::AuditAction::Cancelled => ("🛑 cancelled", "a need failed"),
-            _ => ("🔓 opened", "all needs fired"),
-        };
-        let reason = entry
-            .detail
-            .get("reason")
-            .and_then(|r| r.as_str())
-            .unwrap_or(default_reason);
-        let minute = (entry.at - start).num_minutes();
-        println!(
-            "T+{minute:>2}m  {icon} {} ({reason})",
-            name_of(engine, entry.event)
-        );
-    }
-    Ok(())
-}
-
-fn name_of(engine: &mut Engine, id: uuid::Uuid) -> String {
-    match engine.get_event(id) {
-        Ok(Some(e)) => e.display_name(),
-        _ => id.to_string(),
-    }
 }
