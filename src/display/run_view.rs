@@ -225,8 +225,9 @@ impl RunView {
         }
         let label = self.out.names.label(engine, event)?;
         Ok(format!(
-            "{:>9}  {}  [{}] {}/{}  {}",
-            Styles::paint(s.wait, countdown),
+            "{}  {}  [{}] {}/{}  {}",
+            // Pad before painting: escape codes must not count as width.
+            Styles::paint(s.wait, format!("{countdown:>9}")),
             Styles::paint(s.bold, label),
             bar,
             event.confirmed_count(),
