@@ -1,7 +1,11 @@
 //! `validate`, `plan` and `apply`: manifests against the store.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use serde_json::json;
 use t_minus::manifest::{self, Diagnostics, ValidManifests, ValidateOptions};
@@ -122,12 +126,56 @@ pub fn apply_paths(
     prune: bool,
 ) -> Result<(Plan, ApplyReport, Option<ValidManifests>), CliError> {
     if let Some(plan) = saved_plan(paths)? {
-        let report = engine.apply_plan(&plan)?;
+        let report = with_progress("Applying the saved plan", || engine.apply_plan(&plan))?;
         return Ok((plan, report, None));
     }
-    let valid = load(paths).map_err(ManifestError::Invalid)?;
-    let (plan, report) = engine.apply_manifests(&valid, &PlanOptions { prune, now: None })?;
+    let valid =
+        with_progress("Validating manifests", || load(paths)).map_err(ManifestError::Invalid)?;
+    let message = format!("Applying {}", valid.summary());
+    let (plan, report) = with_progress(&message, || {
+        engine.apply_manifests(&valid, &PlanOptions { prune, now: None })
+    })?;
     Ok((plan, report, Some(valid)))
+}
+
+/// How long work may take before a spinner appears.
+const PROGRESS_AFTER: Duration = Duration::from_millis(300);
+
+/// Runs `work`, showing a spinner on stderr when it is a terminal and the
+/// work takes more than a moment ([`PROGRESS_AFTER`]).
+fn with_progress<T>(message: &str, work: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let bar = ProgressBar::hidden();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    // The flag and the bar change together under the lock, so the spinner
+    // is never revealed after the work finished.
+    let done = std::sync::Arc::new(std::sync::Mutex::new(false));
+    let reveal = std::thread::spawn({
+        let (bar, done) = (bar.clone(), done.clone());
+        move || {
+            std::thread::park_timeout(PROGRESS_AFTER);
+            let done = done.lock().unwrap_or_else(|e| e.into_inner());
+            if !*done {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(Duration::from_millis(100));
+            }
+        }
+    });
+    let result = work();
+    {
+        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+        *done = true;
+        bar.finish_and_clear();
+    }
+    reveal.thread().unpark();
+    let _ = reveal.join();
+    result
 }
 
 /// `apply PATH...|PLANFILE [--prune] [--json]`.
