@@ -392,7 +392,10 @@ pub enum TMinusError {
 
     /// Any other storage failure.
     #[error("storage error: {0}")]
-    #[diagnostic(code(t_minus::store::error))]
+    #[diagnostic(
+        code(t_minus::store::error),
+        help("nothing was changed; retry the command, and if it fails again check the disk and the store with `sqlite3 FILE 'PRAGMA integrity_check'`")
+    )]
     Store(String),
 }
 

@@ -8,11 +8,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// decline; fire on quorum; chain events into campaigns.
 #[derive(Debug, Parser)]
 #[command(name = "t-minus", version, about, long_about = None)]
-#[command(
-    after_help = "Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode), \
-3 run/wait finished with a miss or cancellation, 124 timeout, 130 interrupted.\n\
-The clock can be pinned for tests and simulations with T_MINUS_NOW=<RFC 3339 time>."
-)]
+#[command(after_help = "Examples:
+  t-minus schedule review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol
+  t-minus confirm a1b2 alice
+  t-minus plan examples/release.yaml --detailed-exitcode
+  t-minus apply examples/release.yaml && t-minus run --campaign release-v2
+
+Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode), \
+3 run/wait finished with a miss or cancellation, 124 timeout, 130 interrupted.
+
+The clock can be pinned for tests and simulations with T_MINUS_NOW=<RFC 3339 time>.
+Shell completions: `t-minus completions bash|zsh|fish|powershell|elvish`; man page: `t-minus man`.")]
 pub struct Cli {
     /// The store: an SQLite file (created when missing).
     #[arg(
@@ -48,8 +54,11 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests: every problem of every file, with its location.
-    #[command(after_help = "Exit codes: 0 valid, 1 problems found.\n\n\
-Example:\n  t-minus validate examples/\n  t-minus validate release.yaml --json")]
+    #[command(after_help = "Examples:
+  t-minus validate examples/
+  t-minus validate release.yaml --json
+
+Exit codes: 0 valid, 1 problems found (with --json they are printed on stdout).")]
     Validate {
         /// Manifest files or directories (every *.yaml / *.yml in name order).
         #[arg(required = true, value_name = "PATH")]
@@ -60,11 +69,13 @@ Example:\n  t-minus validate examples/\n  t-minus validate release.yaml --json")
     },
 
     /// Show what `apply` would change in the store, Terraform style.
-    #[command(
-        after_help = "Exit codes: 0 success (with --detailed-exitcode: no changes), \
-1 error, 2 changes (only with --detailed-exitcode).\n\n\
-Example:\n  t-minus plan examples/release.yaml --out release.plan\n  t-minus apply release.plan"
-    )]
+    #[command(after_help = "Examples:
+  t-minus plan examples/release.yaml --out release.plan
+  t-minus apply release.plan
+  t-minus plan manifests/ --detailed-exitcode --json
+
+Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, \
+2 changes (only with --detailed-exitcode).")]
     Plan {
         /// Manifest files or directories.
         #[arg(required = true, value_name = "PATH")]
@@ -85,8 +96,13 @@ Example:\n  t-minus plan examples/release.yaml --out release.plan\n  t-minus app
 
     /// Write manifests (or a saved plan) into the store, in one transaction.
     #[command(
-        after_help = "A saved plan is refused when the store changed since it was made.\n\n\
-Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
+        after_help = "A saved plan is refused when the store changed since it was made.
+
+Examples:
+  t-minus apply examples/release.yaml
+  t-minus apply release.plan
+
+Exit codes: 0 applied (or nothing to do), 1 error (nothing was changed)."
     )]
     Apply {
         /// Manifest files or directories, or one plan file from `plan --out`.
@@ -101,15 +117,19 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Schedule a standalone event.
-    #[command(
-        after_help = "Example:\n  t-minus schedule review +5m --quorum 2 --attendees alice,bob,carol"
-    )]
+    #[command(after_help = "Examples:
+  t-minus schedule review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol
+  t-minus schedule deploy 2025-06-06T15:00:00Z --fire on-time --max-defer 1h --attendees ops-1
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Schedule(ScheduleArgs),
 
     /// Confirm readiness for an event.
-    #[command(
-        after_help = "Example:\n  t-minus confirm a1b2 alice\n  t-minus confirm release-v2/review alice"
-    )]
+    #[command(after_help = "Examples:
+  t-minus confirm a1b2 alice
+  t-minus confirm release-v2/review alice
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Confirm {
         /// The event: UUID, unique prefix (≥ 4 hex digits) or campaign/event.
         event: String,
@@ -121,7 +141,10 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Ask for more time: moves the event (and its fire time) later.
-    #[command(after_help = "Example:\n  t-minus defer a1b2 bob 5m")]
+    #[command(after_help = "Example:
+  t-minus defer a1b2 bob 5m
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Defer {
         /// The event.
         event: String,
@@ -136,7 +159,10 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Decline an event.
-    #[command(after_help = "Example:\n  t-minus decline a1b2 carol --reason 'on leave'")]
+    #[command(after_help = "Example:
+  t-minus decline a1b2 carol --reason 'on leave'
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Decline {
         /// The event.
         event: String,
@@ -151,7 +177,11 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Cancel an event (and what needs it) or every unfinished event of a campaign.
-    #[command(after_help = "Example:\n  t-minus cancel release-v2/deploy --reason 'rollback'")]
+    #[command(after_help = "Examples:
+  t-minus cancel release-v2/deploy --reason 'rollback'
+  t-minus cancel release-v2
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Cancel {
         /// The event or campaign.
         target: String,
@@ -164,9 +194,12 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Show events: unfinished ones soonest first, one event, or one campaign.
-    #[command(
-        after_help = "Example:\n  t-minus status\n  t-minus status release-v2\n  t-minus status --all --json"
-    )]
+    #[command(after_help = "Examples:
+  t-minus status
+  t-minus status release-v2
+  t-minus status --all --json
+
+Exit codes: 0 success, 1 error (unknown or ambiguous reference, unreadable store).")]
     Status {
         /// An event or campaign (default: every unfinished event).
         target: Option<String>,
@@ -179,9 +212,11 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Advance every event to its state now and report what changed.
-    #[command(
-        after_help = "Example:\n  t-minus tick\n  T_MINUS_NOW=2025-06-06T15:00:00Z t-minus tick --json"
-    )]
+    #[command(after_help = "Examples:
+  t-minus tick
+  T_MINUS_NOW=2025-06-06T15:00:00Z t-minus tick --json
+
+Exit codes: 0 success (also when nothing changed), 1 error.")]
     Tick {
         /// Print JSON.
         #[arg(long)]
@@ -189,7 +224,11 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Print an event's audit trail.
-    #[command(after_help = "Example:\n  t-minus log release-v2/deploy")]
+    #[command(after_help = "Examples:
+  t-minus log release-v2/deploy
+  t-minus log a1b2 --json
+
+Exit codes: 0 success, 1 error (unknown or ambiguous event).")]
     Log {
         /// The event.
         event: String,
@@ -199,11 +238,12 @@ Example:\n  t-minus apply examples/release.yaml\n  t-minus apply release.plan"
     },
 
     /// Tick until every event in scope is final, showing each transition.
-    #[command(
-        after_help = "Exit codes: 0 all fired, 3 something missed or was cancelled, \
-124 --timeout reached, 130 interrupted (state is saved; run again to resume).\n\n\
-Example:\n  t-minus run --campaign release-v2 --timeout 1h"
-    )]
+    #[command(after_help = "Examples:
+  t-minus run --campaign release-v2 --timeout 1h
+  t-minus run examples/release.yaml --json
+
+Exit codes: 0 all fired, 1 error, 3 something missed or was cancelled, \
+124 --timeout reached, 130 interrupted (state is saved; run again to resume).")]
     Run {
         /// Manifests to apply first; the run then drives their campaigns.
         #[arg(value_name = "PATH")]
@@ -221,10 +261,10 @@ Example:\n  t-minus run --campaign release-v2 --timeout 1h"
     },
 
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
-    #[command(
-        after_help = "Exit codes: 0 fired, 3 missed or cancelled, 124 --timeout reached, 130 interrupted.\n\n\
-Example:\n  t-minus wait release-v2/deploy --timeout 2h"
-    )]
+    #[command(after_help = "Example:
+  t-minus wait release-v2/deploy --timeout 2h && ./deploy.sh
+
+Exit codes: 0 fired, 1 error, 3 missed or cancelled, 124 --timeout reached, 130 interrupted.")]
     Wait {
         /// The event.
         event: String,
@@ -238,7 +278,35 @@ Example:\n  t-minus wait release-v2/deploy --timeout 2h"
 
     /// Ad-hoc campaigns: groups of events with dependencies.
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  t-minus campaign create release-v2
+  t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol
+  t-minus campaign show release-v2
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Campaign(CampaignCommand),
+
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "Examples:
+  t-minus completions bash > ~/.local/share/bash-completion/completions/t-minus
+  t-minus completions zsh > ~/.zfunc/_t-minus
+  t-minus completions fish > ~/.config/fish/completions/t-minus.fish
+  t-minus completions powershell >> $PROFILE
+
+Needs no store. Exit codes: 0 success, 1 error (unknown shell).")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = "Examples:
+  t-minus man > ~/.local/share/man/man1/t-minus.1
+  t-minus man | man -l -
+
+Needs no store. Exit codes: 0 success, 1 error.")]
+    Man,
 }
 
 /// Options shared by `schedule` and `campaign add`.
@@ -297,7 +365,10 @@ pub struct ScheduleArgs {
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create an empty campaign.
-    #[command(after_help = "Example:\n  t-minus campaign create release-v2")]
+    #[command(after_help = "Example:
+  t-minus campaign create release-v2
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Create {
         /// Its unique name ([A-Za-z_][A-Za-z0-9_-]{0,63}).
         name: String,
@@ -306,9 +377,11 @@ pub enum CampaignCommand {
         json: bool,
     },
     /// Schedule a new event in a campaign.
-    #[command(
-        after_help = "Example:\n  t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol"
-    )]
+    #[command(after_help = "Examples:
+  t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol
+  t-minus campaign add release-v2 deploy +40m --name deploy-eu --fire on-time --attendees ops-1
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Add {
         /// The campaign.
         campaign: String,
@@ -325,7 +398,10 @@ pub enum CampaignCommand {
         options: EventOptions,
     },
     /// Make TO need FROM: TO opens only after FROM fired.
-    #[command(after_help = "Example:\n  t-minus campaign link release-v2 checkpoint review")]
+    #[command(after_help = "Example:
+  t-minus campaign link release-v2 checkpoint review
+
+Exit codes: 0 success, 1 error (e.g. the link would close a cycle; the store is unchanged).")]
     Link {
         /// The campaign.
         campaign: String,
@@ -338,7 +414,11 @@ pub enum CampaignCommand {
         json: bool,
     },
     /// Print the execution order in levels: `A → B, C → D`.
-    #[command(after_help = "Example:\n  t-minus campaign order release-v2")]
+    #[command(after_help = "Examples:
+  t-minus campaign order release-v2
+  t-minus campaign order release-v2 --json
+
+Exit codes: 0 success, 1 error (unknown campaign).")]
     Order {
         /// The campaign.
         campaign: String,
@@ -347,8 +427,25 @@ pub enum CampaignCommand {
         json: bool,
     },
     /// List campaigns.
-    #[command(after_help = "Example:\n  t-minus campaign list --json")]
+    #[command(after_help = "Examples:
+  t-minus campaign list
+  t-minus campaign list --json
+
+Exit codes: 0 success, 1 error.")]
     List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a campaign: its state, execution order and every event.
+    #[command(after_help = "Examples:
+  t-minus campaign show release-v2
+  t-minus campaign show release-v2 --json
+
+Exit codes: 0 success, 1 error (unknown or ambiguous campaign).")]
+    Show {
+        /// The campaign: name, UUID or unique prefix.
+        campaign: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,

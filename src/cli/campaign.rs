@@ -16,7 +16,9 @@ fn member(engine: &mut Engine, campaign_name: &str, text: &str) -> Result<Uuid> 
             Ok(id) => return Ok(id),
             // A name that cannot be a UUID prefix: say that no such event
             // is in the campaign, not that it is a bad UUID prefix.
-            Err(e) if !text.chars().all(|c| c.is_ascii_hexdigit()) => return Err(e),
+            // (A UUID with hyphens, such as `bc038dae-cce5-…`, is a valid
+            // name too: it falls through to the UUID lookup.)
+            Err(e) if !text.chars().all(|c| c.is_ascii_hexdigit() || c == '-') => return Err(e),
             Err(_) => {}
         }
     }
@@ -95,6 +97,10 @@ pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -
                 println!("{}", out.order(engine, &levels)?);
             }
         }
+        CampaignCommand::Show {
+            campaign,
+            json: as_json,
+        } => super::show::show(engine, out, campaign, *as_json)?,
         CampaignCommand::List { json: as_json } => {
             let campaigns = engine.list_campaigns()?;
             if *as_json {

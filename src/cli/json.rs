@@ -93,10 +93,16 @@ pub fn campaign(engine: &mut Engine, c: &Campaign) -> Result<Value> {
     }))
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout. A reader that went away
+/// (`t-minus status --json | head`) is not an error: the command's work is
+/// already committed, and printing must not panic.
 pub fn print(value: &impl Serialize) {
+    use std::io::Write;
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+        }
         Err(e) => eprintln!("error: could not encode JSON: {e}"),
     }
 }

@@ -71,8 +71,9 @@ pub fn plan(
     let valid = load(paths).map_err(ManifestError::Invalid)?;
     let plan = engine.plan(&valid, &PlanOptions { prune, now: None })?;
     if let Some(file) = out {
-        std::fs::write(file, plan.to_json()).map_err(|e| ManifestError::PlanFile {
-            reason: format!("cannot write {}: {e}", file.display()),
+        std::fs::write(file, plan.to_json()).map_err(|e| ManifestError::PlanWrite {
+            path: file.to_path_buf(),
+            reason: e.to_string(),
         })?;
     }
     if as_json {

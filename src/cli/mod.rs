@@ -3,11 +3,13 @@
 mod args;
 mod campaign;
 mod context;
+mod ecosystem;
 mod error;
 mod events;
 mod json;
 mod manifests;
 mod run;
+mod show;
 
 use std::process::ExitCode;
 
@@ -71,6 +73,9 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         // `validate` reads only files: it neither needs nor creates a store.
         Command::Validate { paths, json } => manifests::validate(paths, *json),
+        // Neither needs a store: they describe the command line itself.
+        Command::Completions { shell } => Ok(ecosystem::completions(*shell)),
+        Command::Man => Ok(ecosystem::man()),
         _ => run_with_store(cli),
     }
 }
@@ -83,6 +88,8 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
     let engine = &mut engine;
     match &cli.command {
         Command::Validate { paths, json } => manifests::validate(paths, *json),
+        Command::Completions { shell } => Ok(ecosystem::completions(*shell)),
+        Command::Man => Ok(ecosystem::man()),
         Command::Plan {
             paths,
             out: file,

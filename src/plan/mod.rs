@@ -276,6 +276,19 @@ pub enum ManifestError {
         /// What is wrong.
         reason: String,
     },
+
+    /// `plan --out FILE` could not write the file.
+    #[error("cannot write the plan to {}: {reason}", path.display())]
+    #[diagnostic(
+        code(t_minus::plan::write),
+        help("check that the directory exists and is writable, or choose another --out path")
+    )]
+    PlanWrite {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the operating system reported.
+        reason: String,
+    },
 }
 
 impl From<Diagnostics> for ManifestError {

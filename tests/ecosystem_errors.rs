@@ -1,0 +1,347 @@
+//! Every error a user can cause carries a stable diagnostic code
+//! (`t_minus::…`) and a help line that says how to fix it.
+//!
+//! Three checks: every variant of [`TMinusError`] and [`ManifestError`]
+//! (the list below must grow with the enums: a count of the `code(…)`
+//! attributes in the sources catches a forgotten one); a table of command
+//! lines that provoke the errors through the binary, whose stderr must show
+//! the code and a `help:` line; and every invalid manifest fixture, whose
+//! `validate --json` problems must all have a code and a help line.
+
+mod cli_support;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use cli_support::T;
+use miette::Diagnostic;
+use t_minus::plan::ManifestError;
+use t_minus::TMinusError;
+
+fn s(text: &str) -> String {
+    text.to_string()
+}
+
+/// One value of every variant of the library's error types.
+fn every_error() -> Vec<Box<dyn Diagnostic>> {
+    let path = || PathBuf::from("store.db");
+    vec![
+        Box::new(TMinusError::InvalidAgentId {
+            value: s("a b"),
+            reason: s("whitespace"),
+        }),
+        Box::new(TMinusError::DuplicateAttendee { agent: s("alice") }),
+        Box::new(TMinusError::InvalidDuration {
+            value: s("5x"),
+            reason: s("unknown unit"),
+        }),
+        Box::new(TMinusError::InvalidTime {
+            value: s("tomorrow"),
+            reason: s("no"),
+        }),
+        Box::new(TMinusError::InvalidQuorum { value: s("most") }),
+        Box::new(TMinusError::QuorumTooLarge {
+            quorum: 4,
+            attendees: 3,
+        }),
+        Box::new(TMinusError::InvalidFirePolicy { value: s("late") }),
+        Box::new(TMinusError::InvalidPayload { reason: s("EOF") }),
+        Box::new(TMinusError::InvalidName {
+            value: s("1x"),
+            reason: s("digit"),
+        }),
+        Box::new(TMinusError::InvalidReference {
+            value: s("zz"),
+            what: "event",
+            reason: s("hex"),
+        }),
+        Box::new(TMinusError::AmbiguousReference {
+            value: s("ab"),
+            candidates: vec![s("ab12"), s("ab34")],
+        }),
+        Box::new(TMinusError::EventNotFound {
+            reference: s("abcd"),
+        }),
+        Box::new(TMinusError::CampaignNotFound {
+            reference: s("rel"),
+        }),
+        Box::new(TMinusError::NotAnAttendee {
+            agent: s("eve"),
+            event: s("review"),
+            attendees: s("alice"),
+        }),
+        Box::new(TMinusError::DeadlinePassed {
+            event: s("review"),
+            deadline: s("2025-06-06T15:00:00Z"),
+            ago: s("1m"),
+        }),
+        Box::new(TMinusError::EventFinal {
+            event: s("review"),
+            id: s("abcd1234"),
+            state: s("fired"),
+            at: s("2025-06-06T15:00:00Z"),
+        }),
+        Box::new(TMinusError::FireTimePassed {
+            fire_time: s("2025-06-06T15:00:00Z"),
+            ago: s("1m"),
+        }),
+        Box::new(TMinusError::TargetNotFound { reference: s("x") }),
+        Box::new(TMinusError::NonPositiveDeferral { value: s("0s") }),
+        Box::new(TMinusError::MaxDeferExceeded {
+            event: s("deploy"),
+            requested: s("1h"),
+            total: s("2h"),
+            max: s("1h"),
+            remaining: s("0s"),
+        }),
+        Box::new(TMinusError::Cycle {
+            cycle: vec![s("a"), s("b"), s("a")],
+        }),
+        Box::new(TMinusError::DuplicateCampaign { name: s("rel") }),
+        Box::new(TMinusError::DuplicateEventName {
+            campaign: s("rel"),
+            name: s("review"),
+        }),
+        Box::new(TMinusError::InvalidLink {
+            message: s("already linked"),
+            help: s("link another"),
+        }),
+        Box::new(TMinusError::NotAStore {
+            path: path(),
+            reason: s("text"),
+        }),
+        Box::new(TMinusError::StoreTooNew {
+            path: path(),
+            found: 99,
+            supported: 1,
+        }),
+        Box::new(TMinusError::StoreCorrupt {
+            path: path(),
+            reason: s("malformed"),
+        }),
+        Box::new(TMinusError::StoreReadOnly {
+            path: path(),
+            reason: s("readonly"),
+        }),
+        Box::new(TMinusError::StoreOpen {
+            path: path(),
+            reason: s("no dir"),
+        }),
+        Box::new(TMinusError::Store(s("disk I/O error"))),
+        Box::new(ManifestError::StalePlan {
+            changes: vec![s("rel changed")],
+        }),
+        Box::new(ManifestError::PlanFile {
+            reason: s("not JSON"),
+        }),
+        Box::new(ManifestError::PlanWrite {
+            path: path(),
+            reason: s("no such directory"),
+        }),
+    ]
+}
+
+/// The `code(t_minus::…)` attributes written in a source file.
+fn codes_in(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap_or_else(|e| panic!("read {file}: {e}"));
+    text.match_indices("code(t_minus::")
+        .map(|(at, _)| {
+            let rest = &text[at + "code(".len()..];
+            rest[..rest.find(')').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_library_error_has_a_stable_code_and_a_help_line() {
+    let mut seen = BTreeSet::new();
+    for e in every_error() {
+        let code = e.code().map(|c| c.to_string()).unwrap_or_default();
+        assert!(code.starts_with("t_minus::"), "{e:?} has no t_minus:: code");
+        let help = e.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(!help.trim().is_empty(), "{code} ({e}) has no help line");
+        assert!(seen.insert(code.clone()), "{code} is used twice");
+    }
+    let mut written: BTreeSet<String> = codes_in("src/error.rs").into_iter().collect();
+    written.extend(codes_in("src/plan/mod.rs"));
+    assert_eq!(
+        seen, written,
+        "every error variant must be listed in every_error() (and vice versa)"
+    );
+}
+
+/// (setup, command line, expected code): each line must exit 1 and print
+/// the code and a help line on stderr.
+#[test]
+fn the_cli_reports_each_error_with_its_code_and_help() {
+    let t = T::new();
+    let id = t.schedule("review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol");
+    let capped = t.schedule("deploy +30m --max-defer 5m --attendees ops");
+    let fired = t.schedule("checkpoint +30m --quorum 0");
+    t.ok("campaign create rel");
+    t.ok("campaign add rel checkpoint +10m --attendees ci");
+    t.ok("campaign add rel review +20m --attendees alice");
+    t.ok("campaign link rel checkpoint review");
+    std::fs::write(
+        t.dir().join("bad.yaml"),
+        "campaign: x\nevents:\n  a: {at: +1m, bogus: 1}\n",
+    )
+    .unwrap();
+    std::fs::write(t.dir().join("notaplan.json"), "{\"t_minus_plan\": 99}").unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("confirm {id} 'a b'"), "t_minus::input::agent_id"),
+        (
+            s("schedule review +10m --attendees a,a"),
+            "t_minus::input::duplicate_attendee",
+        ),
+        (format!("defer {id} bob 5x"), "t_minus::input::duration"),
+        (s("schedule review tomorrow"), "t_minus::input::time"),
+        (
+            s("schedule review +10m --quorum most --attendees a"),
+            "t_minus::input::quorum",
+        ),
+        (
+            s("schedule review +10m --quorum 3 --attendees a"),
+            "t_minus::input::quorum_too_large",
+        ),
+        (
+            s("schedule review +10m --fire late --attendees a"),
+            "t_minus::input::fire_policy",
+        ),
+        (
+            s("schedule review +10m --payload {oops --attendees a"),
+            "t_minus::input::payload",
+        ),
+        (s("campaign create 1bad"), "t_minus::input::name"),
+        (s("confirm zz alice"), "t_minus::input::reference"),
+        (s("confirm ffff alice"), "t_minus::not_found::event"),
+        (s("campaign order nope"), "t_minus::not_found::campaign"),
+        (
+            format!("confirm {id} eve"),
+            "t_minus::refused::not_attendee",
+        ),
+        (
+            format!("confirm {fired} alice"),
+            "t_minus::refused::final_event",
+        ),
+        (
+            s("schedule review 2020-01-01T00:00:00Z --attendees a"),
+            "t_minus::input::fire_time_passed",
+        ),
+        (s("cancel nothing-here"), "t_minus::not_found::target"),
+        (format!("defer {id} bob 0s"), "t_minus::input::deferral"),
+        (
+            format!("defer {capped} ops 10m"),
+            "t_minus::refused::max_defer",
+        ),
+        (
+            s("campaign link rel review checkpoint"),
+            "t_minus::refused::cycle",
+        ),
+        (
+            s("campaign create rel"),
+            "t_minus::refused::duplicate_campaign",
+        ),
+        (
+            s("campaign add rel checkpoint +30m --name review --attendees a"),
+            "t_minus::refused::duplicate_event_name",
+        ),
+        (
+            format!("campaign link rel {id} review"),
+            "t_minus::refused::link",
+        ),
+        (s("validate bad.yaml"), "t_minus::manifest::unknown_field"),
+        (s("apply notaplan.json"), "t_minus::plan::file"),
+        (s("plan bad.yaml"), "t_minus::manifest::unknown_field"),
+        (
+            format!("plan {}", fixture("fire-time-passed.yaml")),
+            "t_minus::manifest::fire_time_passed",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (line, code) in &cases {
+        let out = t.run(line);
+        let ok = out.code == 1
+            && out.stdout.is_empty()
+            && out.stderr.contains(code)
+            && out.stderr.contains("help:");
+        if !ok {
+            failures.push(format!(
+                "$ t-minus {line}\n  expected exit 1 with {code} and a help line; got exit {}\n{}",
+                out.code, out.stderr
+            ));
+        }
+    }
+    // Stores: these need their own --db.
+    let bare = T::new().without_db_flag();
+    std::fs::write(bare.dir().join("text.db"), "hello, not a database").unwrap();
+    for (line, code) in [
+        ("--db text.db status", "t_minus::store::not_a_store"),
+        ("--db no/such/dir/x.db status", "t_minus::store::open"),
+    ] {
+        let out = bare.run(line);
+        if !(out.code == 1 && out.stderr.contains(code) && out.stderr.contains("help:")) {
+            failures.push(format!(
+                "$ t-minus {line}\n  expected {code}; got {}\n{}",
+                out.code, out.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/manifests/invalid")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn plan_out_to_an_unwritable_path_is_a_plan_write_error() {
+    let t = T::new();
+    std::fs::write(
+        t.dir().join("ok.yaml"),
+        "campaign: x\nevents:\n  a: {at: +10m, quorum: 0}\n",
+    )
+    .unwrap();
+    let stderr = t.fail("plan ok.yaml --out no/such/dir/x.plan");
+    assert!(stderr.contains("t_minus::plan::write"), "{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+}
+
+#[test]
+fn every_manifest_problem_has_a_code_and_a_help_line() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests/invalid");
+    let t = T::new();
+    let mut codes = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = t.run_args(&["validate".as_ref(), path.as_os_str(), "--json".as_ref()]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        if report["valid"] == true {
+            // Problems found only against the store and the clock (plan).
+            assert_eq!(out.code, 0);
+            continue;
+        }
+        assert_eq!(out.code, 1, "{}: {}", path.display(), out.stdout);
+        for error in report["errors"].as_array().unwrap() {
+            let code = error["code"].as_str().unwrap_or_default();
+            assert!(
+                code.starts_with("t_minus::manifest::"),
+                "{}: {error}",
+                path.display()
+            );
+            let help = error["help"].as_str().unwrap_or_default();
+            assert!(
+                !help.trim().is_empty(),
+                "{}: {code} has no help: {error}",
+                path.display()
+            );
+            codes.insert(code.to_string());
+        }
+    }
+    assert!(codes.len() >= 10, "the fixtures cover only {codes:?}");
+}
