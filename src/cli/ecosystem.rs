@@ -75,7 +75,40 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
         }
         None => format!("{page}{commands}"),
     };
-    Ok(page.replace(".SH EXTRA\n", ".SH NOTES\n").into_bytes())
+    let page = page.replace(".SH EXTRA\n", ".SH NOTES\n");
+    Ok(ascii_roff(&page).into_bytes())
+}
+
+/// Writes every non-ASCII character as a roff escape (`→` as `\[u2192]`),
+/// so that troff renders it without a preprocessor.
+fn ascii_roff(page: &str) -> String {
+    let mut out = String::with_capacity(page.len());
+    for c in page.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\[u{:04X}]", u32::from(c)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_man_page_is_ascii() {
+        let page = super::man_page().unwrap();
+        assert!(page.is_ascii());
+        let text = String::from_utf8(page).unwrap();
+        assert!(text.contains("\\[u2192]"), "→ is escaped");
+    }
 }
 
 /// One subcommand (and, recursively, its own subcommands) as a `.SS` block.
