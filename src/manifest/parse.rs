@@ -133,7 +133,28 @@ impl Manifests {
                 return;
             }
         }
-        match std::fs::read(path) {
+        // Read at most one byte past the limit: a device or pipe (`/dev/zero`)
+        // reports no length, so the check above cannot catch it.
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path).and_then(|file| {
+            use std::io::Read;
+            file.take(limits.max_file_bytes.saturating_add(1))
+                .read_to_end(&mut bytes)
+        });
+        if read.is_ok() && bytes.len() as u64 > limits.max_file_bytes {
+            self.problems.push(
+                ManifestDiagnostic::new(
+                    "limit",
+                    format!(
+                        "{name} holds more than the limit of {} bytes",
+                        limits.max_file_bytes
+                    ),
+                )
+                .help("point at a regular manifest file; a manifest larger than this is refused"),
+            );
+            return;
+        }
+        match read.map(|_| bytes) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => self.add_str(&name, &text, limits),
                 Err(e) => self.problems.push(
