@@ -58,6 +58,9 @@ impl Limits {
                 max_alias_expansions_per_anchor: self.max_aliases,
             },
             with_snippet: false,
+            // `!!python/object` and other unknown tags are errors, not
+            // silently dropped.
+            reject_unsupported_tags: true,
         }
     }
 }
