@@ -158,6 +158,7 @@ pub struct PlanCounts {
 
 /// A plan: what `apply` would do. Serialize it with [`Plan::to_json`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Marks a plan file and its format version ([`PLAN_FORMAT`]).
     pub t_minus_plan: u32,
@@ -204,41 +205,62 @@ impl Plan {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Reads a plan saved with [`Plan::to_json`].
+    /// Reads a plan saved with [`Plan::to_json`]: a JSON object whose first
+    /// member is the `t_minus_plan` format version.
+    ///
+    /// The version is checked before anything else is read, and the rest is
+    /// read straight into the plan's types (unknown members are errors), so a
+    /// huge file that is not a plan is refused at once, without building it
+    /// up in memory.
     pub fn from_json(text: &str) -> Result<Plan, ManifestError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ManifestError::PlanFile {
-                reason: e.to_string(),
-            })?;
-        match value.get("t_minus_plan").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(PLAN_FORMAT) => {}
-            Some(v) => {
+        match leading_version(text) {
+            Some(Some(v)) if v == u64::from(PLAN_FORMAT) => {}
+            Some(Some(v)) => {
                 return Err(ManifestError::PlanFile {
                     reason: format!(
                         "it has format version {v}; this build reads version {PLAN_FORMAT}"
                     ),
                 })
             }
+            Some(None) => {
+                return Err(ManifestError::PlanFile {
+                    reason: "its `t_minus_plan` format version is not a whole number".into(),
+                })
+            }
             None => {
                 return Err(ManifestError::PlanFile {
-                    reason: "it has no `t_minus_plan` version field".into(),
+                    reason: "it does not start with a `t_minus_plan` version field".into(),
                 })
             }
         }
-        serde_json::from_value(value).map_err(|e| ManifestError::PlanFile {
+        serde_json::from_str(text).map_err(|e| ManifestError::PlanFile {
             reason: e.to_string(),
         })
     }
 }
 
-/// Whether `text` looks like a saved plan (a JSON object with a
-/// `t_minus_plan` field) rather than a manifest: what `apply PATH|PLANFILE`
-/// uses to tell them apart.
+/// Whether `text` looks like a saved plan (a JSON object whose first member
+/// is `t_minus_plan`, as [`Plan::to_json`] writes it) rather than a
+/// manifest: what `apply PATH|PLANFILE` uses to tell them apart. Looks at
+/// the start of the text only.
 pub fn is_plan_file(text: &str) -> bool {
-    text.trim_start().starts_with('{')
-        && serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .is_some_and(|v| v.get("t_minus_plan").is_some())
+    leading_version(text).is_some()
+}
+
+/// The value of `t_minus_plan` when it is the first member of the JSON
+/// object `text` (`Some(None)`: not a whole number), read without looking
+/// any further; `None` when the text does not start that way.
+fn leading_version(text: &str) -> Option<Option<u64>> {
+    let rest = text.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest
+        .strip_prefix("\"t_minus_plan\"")?
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.')))
+        .unwrap_or(rest.len());
+    Some(rest[..end].parse::<u64>().ok())
 }
 
 /// Why planning or applying failed.
