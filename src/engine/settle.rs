@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::event::{short_id, TMinusEvent};
 use crate::lifecycle::{decide, needs_outcome, NeedsOutcome};
 use crate::state::{EventState, ResponseStatus};
-use crate::store::{NewAuditEntry, Tx};
+use crate::store::{NeedState, NewAuditEntry, Tx};
 use crate::time_spec::format_time;
 
 /// Appends an audit entry for `event`.
@@ -64,7 +64,23 @@ pub(crate) fn settle(
 /// Settles one event; returns whether it became final.
 fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Result<bool> {
     if event.state == EventState::Blocked {
-        let needs = tx.needs(event.id)?;
+        let mut needs = tx.needs(event.id)?;
+        // A failed need cancels the event at the earliest failure; a need not
+        // settled yet may have failed earlier (its cascade has not reached it
+        // in this pass), so settle the unfinished needs first.
+        let failed = |n: &NeedState| matches!(n.state, EventState::Missed | EventState::Cancelled);
+        if needs.iter().any(failed) && needs.iter().any(|n| !n.state.is_final()) {
+            for need in needs.iter().filter(|n| !n.state.is_final()) {
+                settle_with_ancestors(tx, need.id, now)?;
+            }
+            match tx.event(event.id)? {
+                Some(e) if e.state == EventState::Blocked => *event = e,
+                // Settling the needs cascaded to this event already.
+                Some(e) => return Ok(e.state.is_final()),
+                None => return Ok(false),
+            }
+            needs = tx.needs(event.id)?;
+        }
         match needs_outcome(&needs, now) {
             NeedsOutcome::Wait => return Ok(false),
             NeedsOutcome::Cancel { need, at, state } => {
