@@ -96,14 +96,19 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             detailed_exitcode,
             prune,
             json,
-        } => manifests::plan(
-            engine,
-            paths,
-            file.as_deref(),
-            *detailed_exitcode,
-            *prune,
-            *json,
-        ),
+        } => {
+            if let Some(file) = file {
+                refuse_store_as_plan_out(&cli.db, file)?;
+            }
+            manifests::plan(
+                engine,
+                paths,
+                file.as_deref(),
+                *detailed_exitcode,
+                *prune,
+                *json,
+            )
+        }
         Command::Apply { paths, prune, json } => manifests::apply(engine, paths, *prune, *json),
         Command::Schedule(args) => done(events::schedule(engine, &mut out, args)),
         Command::Confirm { event, agent, json } => done(events::respond(
@@ -210,6 +215,28 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             )?)
         }
     }
+}
+
+/// `plan --out FILE` must not overwrite the store or its WAL files.
+fn refuse_store_as_plan_out(db: &std::path::Path, out: &std::path::Path) -> Result<(), CliError> {
+    let Ok(out_real) = std::fs::canonicalize(out) else {
+        return Ok(()); // it does not exist yet
+    };
+    let mut names = vec![db.as_os_str().to_owned()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(name);
+    }
+    for name in names {
+        if std::fs::canonicalize(&name).is_ok_and(|p| p == out_real) {
+            return Err(t_minus::plan::ManifestError::PlanOutIsStore {
+                path: out.display().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A command that printed its output and succeeded.

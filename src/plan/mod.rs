@@ -288,6 +288,18 @@ pub enum ManifestError {
         changes: Vec<String>,
     },
 
+    /// `plan --out FILE` names the store itself (or one of its WAL files):
+    /// writing the plan there would destroy the store.
+    #[error("cannot save the plan to {path}: it is the store")]
+    #[diagnostic(
+        code(t_minus::plan::out),
+        help("nothing was written; save the plan to another file, e.g. `--out plan.json`")
+    )]
+    PlanOutIsStore {
+        /// The path given to `--out`.
+        path: String,
+    },
+
     /// A file that is not a readable plan.
     #[error("not a t-minus plan file: {reason}")]
     #[diagnostic(
