@@ -61,3 +61,8 @@ pub use policy::{FirePolicy, Quorum};
 pub use state::{EventState, ResponseStatus};
 pub use tick::TickResult;
 pub use time_spec::TimeSpec;
+
+/// The code examples of docs/library.md, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library.md")]
+pub struct LibraryGuide;
