@@ -5,7 +5,7 @@
 //! 1. [`load`] ([`parse`]) reads files and directories (every `*.yaml` /
 //!    `*.yml` in name order; several `---` documents per file, one campaign
 //!    each) into [`spec`] types, within input [`Limits`].
-//! 2. [`validate`] checks everything and resolves defaults into the desired
+//! 2. [`validate()`] checks everything and resolves defaults into the desired
 //!    state ([`ValidManifests`]), or returns every problem as [`Diagnostics`]:
 //!    miette reports with a stable code (`t_minus::manifest::…`), a help line
 //!    and labels at the exact YAML nodes.
@@ -63,7 +63,7 @@ pub use validate::{validate, ValidateOptions};
 /// Reads manifest paths (files, or directories meaning their `*.yaml` and
 /// `*.yml` files in name order) with the default [`Limits`]. Never fails:
 /// unreadable files and parse errors are recorded in
-/// [`Manifests::problems`], which [`validate`] reports together with every
+/// [`Manifests::problems`], which [`validate()`] reports together with every
 /// other problem.
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Manifests {
     load_with_limits(paths, &Limits::default())
@@ -85,7 +85,7 @@ pub fn parse_str(name: &str, text: &str) -> Manifests {
     manifests
 }
 
-/// [`load`] then [`validate`]: the desired state, or every problem found.
+/// [`load`] then [`validate()`]: the desired state, or every problem found.
 pub fn check<P: AsRef<Path>>(
     paths: &[P],
     options: &ValidateOptions,

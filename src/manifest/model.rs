@@ -15,7 +15,7 @@ use crate::policy::{FirePolicy, Quorum};
 use crate::time_spec::TimeSpec;
 
 /// Validated manifests: the desired state. Build one with
-/// [`super::validate`] (or [`super::check`]).
+/// [`super::validate()`] (or [`super::check`]).
 #[derive(Debug, Clone)]
 pub struct ValidManifests {
     /// The campaigns, in file and document order.

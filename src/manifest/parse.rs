@@ -76,7 +76,7 @@ pub struct Document {
 
 /// Parsed manifests: every document that parsed, plus the problems found so
 /// far (unreadable files, YAML errors, unknown fields, wrong types). Pass it
-/// to [`super::validate`] for the full check; that reports these problems
+/// to [`super::validate()`] for the full check; that reports these problems
 /// together with every semantic one.
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {

@@ -4,7 +4,7 @@
 //! complain about is wrapped in [`Spanned`], so a diagnostic can point at the
 //! exact YAML node. Values with their own syntax (durations, times, quorums,
 //! fire policies) are kept as written ([`Scalar`]) and checked by
-//! [`super::validate`], which reports every problem instead of the first.
+//! [`super::validate()`], which reports every problem instead of the first.
 //!
 //! The JSON Schema in `schemas/campaign.schema.json` is generated from these
 //! types (see [`super::schema`]).

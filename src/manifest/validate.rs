@@ -568,7 +568,16 @@ impl Validator<'_> {
             let Some(cycle) = graph::find_cycle(&keys, &edges) else {
                 break;
             };
-            let spelled = cycle.join(" → ");
+            let spelled = if cycle.len() > MAX_CYCLE_LABELS {
+                format!(
+                    "{} → … ({} more) … → {}",
+                    cycle[..MAX_CYCLE_LABELS / 2].join(" → "),
+                    cycle.len() - MAX_CYCLE_LABELS / 2 - 2,
+                    cycle[cycle.len() - 2..].join(" → ")
+                )
+            } else {
+                cycle.join(" → ")
+            };
             let mut d = ManifestDiagnostic::new(
                 "cycle",
                 format!(
@@ -577,7 +586,10 @@ impl Validator<'_> {
                 ),
             )
             .help("campaigns are acyclic: remove one of the `needs` entries on the cycle");
-            for pair in cycle.windows(2) {
+            // Label every edge of a readable cycle; a huge one (thousands of
+            // events) gets its first edges labelled, or rendering it takes
+            // minutes.
+            for pair in cycle.windows(2).take(MAX_CYCLE_LABELS) {
                 let (from, to) = (pair[0], pair[1]);
                 if let Some(span) = spans.get(&(from, to)) {
                     d = d.label(self.source, *span, format!("{to} needs {from}"));
@@ -590,6 +602,10 @@ impl Validator<'_> {
         }
     }
 }
+
+/// How many edges of one dependency cycle are labelled (and spelled out in
+/// full) at most.
+const MAX_CYCLE_LABELS: usize = 50;
 
 fn kind(text: &str) -> EventKind {
     text.parse()
