@@ -17,7 +17,9 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Deepest nesting of mappings and sequences (default 32).
     pub max_depth: usize,
-    /// Most YAML nodes per file (default 1,000,000).
+    /// Most YAML nodes per file (default 250,000: room for some 20,000
+    /// events, while the largest file within the limit parses in about a
+    /// second and a few dozen MB).
     pub max_nodes: usize,
     /// Most aliases (`*ref`) per file (default 1,000).
     pub max_aliases: usize,
@@ -32,7 +34,7 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 16 * 1024 * 1024,
             max_depth: 32,
-            max_nodes: 1_000_000,
+            max_nodes: 250_000,
             max_aliases: 1_000,
             max_alias_replay: 10_000,
             max_documents: 1_000,
