@@ -134,6 +134,9 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
         Box::new(ManifestError::PlanFile {
             reason: s("not JSON"),
         }),
+        Box::new(ManifestError::PlanOutIsStore {
+            path: s("store.db"),
+        }),
         Box::new(ManifestError::PlanWrite {
             path: path(),
             reason: s("no such directory"),
@@ -309,6 +312,10 @@ fn plan_out_to_an_unwritable_path_is_a_plan_write_error() {
     .unwrap();
     let stderr = t.fail("plan ok.yaml --out no/such/dir/x.plan");
     assert!(stderr.contains("t_minus::plan::write"), "{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+    t.ok("status"); // creates the store
+    let stderr = t.fail(&format!("plan ok.yaml --out {}", cli_support::DB));
+    assert!(stderr.contains("t_minus::plan::out"), "{stderr}");
     assert!(stderr.contains("help:"), "{stderr}");
 }
 
