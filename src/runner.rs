@@ -153,10 +153,15 @@ pub fn run(
         if events.iter().all(|e| e.state.is_final()) {
             return Ok(report(&seen, finished_outcome(&seen)));
         }
+        // Before stopping, report what other processes committed since the
+        // look above: every transition committed before the interrupt (or
+        // the timeout) is reported.
         if stop.load(Ordering::SeqCst) {
+            report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
             return Ok(report(&seen, RunOutcome::Interrupted));
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
             return Ok(report(&seen, RunOutcome::TimedOut));
         }
         let next_fire = events
