@@ -40,7 +40,7 @@ use model::{Answer, Model, Refusal, Spec, St};
 
 const PROCESSES: usize = 16;
 const ANSWERS: usize = 50;
-const SEED: u64 = 0x7_4D1_5EED;
+const SEED: u64 = 0x74D1_5EED;
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
