@@ -166,12 +166,20 @@ fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
             )
         });
     }
+    // A sentinel the runner fires itself: once it reports it, the runner
+    // is up and reports everything that follows.
+    let sentinel = specs.len();
+    specs.push(NewEvent {
+        quorum: Quorum::Count(0),
+        fire_policy: OnTime,
+        ..NewEvent::new(EventKind::Checkpoint, now + Duration::milliseconds(300))
+    });
     let events: Vec<TMinusEvent> = specs
         .into_iter()
         .map(|s| engine.schedule(s).unwrap())
         .collect();
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let near = near_start..events.len();
+    let near = near_start..sentinel;
 
     // The scripts.
     let scripts: Vec<Vec<(usize, Answer)>> = (0..PROCESSES)
@@ -224,6 +232,21 @@ fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut runner = runner;
+    let stdout = runner.stdout.take().unwrap();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            lines.push(line.unwrap());
+            let _ = ready_tx.send(());
+        }
+        lines
+    });
+    ready
+        .recv_timeout(StdDuration::from_secs(30))
+        .expect("the runner fires the sentinel");
     let started = Instant::now();
     let handles: Vec<_> = scripts
         .into_iter()
@@ -316,7 +339,8 @@ fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
     }
 
     let mut run_transitions: HashMap<(String, String), usize> = HashMap::new();
-    for line in String::from_utf8_lossy(&run_out.stdout).lines() {
+    let run_lines = reader.join().unwrap();
+    for line in &run_lines {
         let v: serde_json::Value = serde_json::from_str(line).expect("run --json line");
         if v["type"] == "transition" {
             let key = (
@@ -432,6 +456,9 @@ fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
                 "#{i}: {finals:?} but {}",
                 me.state.word()
             );
+        }
+        if i == sentinel {
+            assert_eq!(me.state, St::Fired, "the sentinel fired on time");
         }
         if near.contains(&i) {
             assert_eq!(me.state, St::Missed, "near #{i} can only miss");
