@@ -62,7 +62,15 @@ pub struct ManifestDiagnostic {
     help: Option<String>,
     labels: Vec<LabeledSpan>,
     source: Option<NamedSource<Arc<String>>>,
+    /// Where each label is (line, column, both from 1), when some label sits
+    /// on a line too long to show: the report then names the places
+    /// instead of printing the line (miette panics on a label more than
+    /// 65,535 columns in, and prints megabytes for a huge line).
+    places: Option<Vec<(usize, usize, String)>>,
 }
+
+/// Longest source line shown in a report, in bytes.
+const MAX_SHOWN_LINE: usize = 1024;
 
 impl ManifestDiagnostic {
     /// A diagnostic with code `t_minus::manifest::{code}`.
@@ -73,6 +81,7 @@ impl ManifestDiagnostic {
             help: None,
             labels: Vec::new(),
             source: None,
+            places: None,
         }
     }
 
@@ -93,10 +102,30 @@ impl ManifestDiagnostic {
         if self.source.is_none() {
             self.source = Some(source.named());
         }
-        self.labels.push(LabeledSpan::new_with_span(
-            Some(text.into()),
-            source.byte_span(span),
-        ));
+        let byte_span = source.byte_span(span);
+        self.labels
+            .push(LabeledSpan::new_with_span(Some(text.into()), byte_span));
+        let text = source.text.as_str();
+        let start = byte_span.offset().min(text.len());
+        let end = (start + byte_span.len()).min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        if self.places.is_none() && line_end - line_start > MAX_SHOWN_LINE {
+            self.places = Some(Vec::new());
+        }
+        if let Some(places) = &mut self.places {
+            places.clear();
+            for l in &self.labels {
+                let at = l.offset().min(text.len());
+                let before = &text[..at];
+                let line = before.matches('\n').count() + 1;
+                let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                    .chars()
+                    .count()
+                    + 1;
+                places.push((line, column, l.label().unwrap_or("here").to_string()));
+            }
+        }
         self
     }
 
@@ -139,15 +168,27 @@ impl Diagnostic for ManifestDiagnostic {
         Some(Box::new(&self.code))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        let Some(places) = &self.places else {
+            return self
+                .help
+                .as_ref()
+                .map(|h| Box::new(h) as Box<dyn fmt::Display>);
+        };
+        let file = self.file().unwrap_or("the manifest");
+        let mut text = self.help.clone().unwrap_or_default();
+        for (line, column, label) in places {
+            text.push_str(&format!("\n{file}:{line}:{column}: {label}"));
+        }
+        Some(Box::new(text.trim_start().to_string()))
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        if self.places.is_some() {
+            return None;
+        }
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.labels.is_empty() {
+        if self.labels.is_empty() || self.places.is_some() {
             None
         } else {
             Some(Box::new(self.labels.iter().cloned()))
