@@ -148,7 +148,14 @@ fn apply_killed_at_random_moments_lands_whole_or_not_at_all() {
             .args(["apply", manifest.to_str().unwrap()])
             .spawn()
             .unwrap();
-        let wait = Duration::from_micros(rng.below(full.as_micros() as u64 * 11 / 10));
+        // Anywhere in the apply, and half the time in its last stretch,
+        // where the transaction writes and commits.
+        let span = full.as_micros() as u64;
+        let wait = Duration::from_micros(if it % 2 == 0 {
+            rng.below(span * 11 / 10)
+        } else {
+            span * 6 / 10 + rng.below(span / 2)
+        });
         std::thread::sleep(wait);
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
