@@ -103,16 +103,33 @@ impl Manifests {
         }
         let mut reader = std::io::Cursor::new(text.as_bytes());
         let mut count = 0usize;
+        // The YAML library applies its budget to each document on its own;
+        // the limits are per file, so count documents and nodes across them.
+        let mut nodes = 0usize;
         for doc in serde_saphyr::read_with_options::<_, CampaignSpec>(&mut reader, limits.options())
         {
+            count += 1;
+            if count > limits.max_documents {
+                self.problems
+                    .push(too_many(name, "documents", limits.max_documents));
+                break;
+            }
             match doc {
                 Ok(spec) => {
-                    count += 1;
+                    nodes = nodes.saturating_add(spec_nodes(&spec));
                     self.documents.push(Document { file, spec });
+                    if nodes > limits.max_nodes {
+                        self.problems
+                            .push(too_many(name, "YAML nodes", limits.max_nodes));
+                        break;
+                    }
                 }
                 Err(e) => {
-                    count += 1;
+                    let limit = matches!(classify(&e, "").0, "limit");
                     self.problems.push(yaml_diagnostic(&source, &e));
+                    if limit {
+                        break;
+                    }
                 }
             }
         }
@@ -230,6 +247,55 @@ fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
         ),
     )
     .help("split the campaigns over several files; a manifest larger than this is refused unread")
+}
+
+fn too_many(name: &str, what: &str, limit: usize) -> ManifestDiagnostic {
+    ManifestDiagnostic::new(
+        "limit",
+        format!("{name} holds more than the limit of {limit} {what}"),
+    )
+    .help("split the campaigns over several files")
+}
+
+/// A lower bound of the YAML nodes a parsed campaign was written with.
+fn spec_nodes(spec: &CampaignSpec) -> usize {
+    fn json_nodes(v: &serde_json::Value) -> usize {
+        1 + match v {
+            serde_json::Value::Array(a) => a.iter().map(json_nodes).sum(),
+            serde_json::Value::Object(o) => o.values().map(|v| 1 + json_nodes(v)).sum(),
+            _ => 0,
+        }
+    }
+    fn list<T>(l: &Option<super::spec::Spanned<Vec<T>>>) -> usize {
+        l.as_ref().map_or(0, |l| 2 + l.value.len())
+    }
+    let defaults = spec
+        .defaults
+        .as_ref()
+        .map_or(0, |d| 12 + list(&d.value.attendees));
+    let events: usize = spec
+        .events
+        .0
+        .iter()
+        .map(|(_, e)| {
+            let e = &e.value;
+            6 + list(&e.attendees)
+                + list(&e.needs)
+                + e.payload.as_ref().map_or(0, json_nodes)
+                + 2 * [
+                    e.kind.is_some(),
+                    e.description.is_some(),
+                    e.t_minus.is_some(),
+                    e.quorum.is_some(),
+                    e.fire.is_some(),
+                    e.max_defer.is_some(),
+                ]
+                .iter()
+                .filter(|set| **set)
+                .count()
+        })
+        .sum();
+    4 + defaults + events
 }
 
 fn io_problem(name: &str, e: &std::io::Error) -> ManifestDiagnostic {
