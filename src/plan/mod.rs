@@ -23,7 +23,7 @@ mod apply;
 mod compute;
 mod render;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -233,9 +233,64 @@ impl Plan {
                 })
             }
         }
-        serde_json::from_str(text).map_err(|e| ManifestError::PlanFile {
+        let plan: Plan = serde_json::from_str(text).map_err(|e| ManifestError::PlanFile {
             reason: e.to_string(),
-        })
+        })?;
+        plan.check_contents()
+            .map_err(|reason| ManifestError::PlanFile { reason })?;
+        Ok(plan)
+    }
+
+    /// Checks what a plan file says it will write against the rules
+    /// `validate` enforces for manifests, since a file may have been edited
+    /// by hand: names, agent ids, quorums, needs and durations.
+    fn check_contents(&self) -> Result<(), String> {
+        use crate::name::name_problem;
+        for c in &self.campaigns {
+            if let Some(reason) = name_problem(&c.name) {
+                return Err(format!("invalid campaign name {:?}: {reason}", c.name));
+            }
+            for e in &c.events {
+                let at = format!("{}/{}", c.name, e.key);
+                if let Some(reason) = name_problem(&e.key) {
+                    return Err(format!("invalid event name {:?}: {reason}", e.key));
+                }
+                let Some(d) = &e.desired else { continue };
+                if d.key != e.key {
+                    return Err(format!("{at}: its desired event is named {:?}", d.key));
+                }
+                for a in &d.attendees {
+                    a.validate().map_err(|err| format!("{at}: {err}"))?;
+                }
+                crate::agent::check_unique_attendees(&d.attendees)
+                    .map_err(|err| format!("{at}: {err}"))?;
+                d.quorum
+                    .resolve(d.attendees.len())
+                    .map_err(|err| format!("{at}: {err}"))?;
+                let limit = Duration::days(crate::duration::MAX_DURATION_DAYS);
+                let durations = [
+                    Some(d.t_minus),
+                    d.max_defer,
+                    match d.at {
+                        crate::time_spec::TimeSpec::Relative(r) => Some(r),
+                        crate::time_spec::TimeSpec::Absolute(_) => None,
+                    },
+                ];
+                if durations
+                    .iter()
+                    .flatten()
+                    .any(|v| *v < Duration::zero() || *v > limit)
+                {
+                    return Err(format!("{at}: a duration is out of range"));
+                }
+                for need in &d.needs {
+                    if name_problem(need).is_some() || need == &e.key {
+                        return Err(format!("{at}: invalid need {need:?}"));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
