@@ -334,7 +334,8 @@ fn settled_event(tx: &mut dyn Tx, id: Uuid, now: DateTime<Utc>) -> Result<TMinus
     load(tx, id)
 }
 
-fn check_not_final(event: &TMinusEvent) -> Result<()> {
+/// Refuses any change to a final event.
+pub(crate) fn check_not_final(event: &TMinusEvent) -> Result<()> {
     if event.state.is_final() {
         return Err(TMinusError::EventFinal {
             event: event.label(),

@@ -120,122 +120,105 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// A duration: humantime text (`90s`, `1h 30m`) or whole seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct DurationText(pub Scalar);
+/// Declares a transparent text newtype and its JSON Schema (named
+/// `$schema_name`, given as `json_schema!` input).
+macro_rules! text_newtype {
+    ($(#[$attr:meta])* $name:ident($inner:ty), $schema_name:literal, $schema:tt) => {
+        $(#[$attr])*
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
 
-impl JsonSchema for DurationText {
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A non-negative duration in humantime syntax (`90s`, `5m`, `1h 30m`, `2days`); a bare integer means seconds.",
-            "anyOf": [
-                { "type": "string", "pattern": "^\\s*[0-9]", "examples": ["90s", "5m", "1h 30m"] },
-                { "type": "integer", "minimum": 0 }
-            ]
-        })
-    }
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                $schema_name.into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
 }
 
-/// A point in time: RFC 3339 with an offset, `now`, or `+DURATION` (relative
-/// to the event's start).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct TimeText(pub Scalar);
+text_newtype!(
+    /// A duration: humantime text (`90s`, `1h 30m`) or whole seconds.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    DurationText(Scalar),
+    "Duration",
+    {
+        "description": "A non-negative duration in humantime syntax (`90s`, `5m`, `1h 30m`, `2days`); a bare integer means seconds.",
+        "anyOf": [
+            { "type": "string", "pattern": "^\\s*[0-9]", "examples": ["90s", "5m", "1h 30m"] },
+            { "type": "integer", "minimum": 0 }
+        ]
+    }
+);
 
-impl JsonSchema for TimeText {
-    fn schema_name() -> Cow<'static, str> {
-        "Time".into()
+text_newtype!(
+    /// A point in time: RFC 3339 with an offset, `now`, or `+DURATION` (relative
+    /// to the event's start).
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    TimeText(Scalar),
+    "Time",
+    {
+        "description": "When the event is scheduled: an RFC 3339 time with an offset (`2025-06-06T15:00:00Z`), `now`, or `+DURATION` after the event's start (the campaign's first apply for an event without `needs`, the moment its last need fired otherwise).",
+        "type": "string",
+        "examples": ["+10m", "2025-06-06T15:00:00Z", "now"]
     }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "When the event is scheduled: an RFC 3339 time with an offset (`2025-06-06T15:00:00Z`), `now`, or `+DURATION` after the event's start (the campaign's first apply for an event without `needs`, the moment its last need fired otherwise).",
-            "type": "string",
-            "examples": ["+10m", "2025-06-06T15:00:00Z", "now"]
-        })
-    }
-}
+);
 
-/// A quorum: a whole number of confirmations, `all` or `majority`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct QuorumText(pub Scalar);
+text_newtype!(
+    /// A quorum: a whole number of confirmations, `all` or `majority`.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    QuorumText(Scalar),
+    "Quorum",
+    {
+        "description": "Confirmations needed: a number from 0 to the number of attendees, `all` (default) or `majority` (more than half).",
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "enum": ["all", "majority"] }
+        ]
+    }
+);
 
-impl JsonSchema for QuorumText {
-    fn schema_name() -> Cow<'static, str> {
-        "Quorum".into()
+text_newtype!(
+    /// A fire policy: `early` or `on-time`.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    FireText(Scalar),
+    "FirePolicy",
+    {
+        "description": "`early` (default) fires as soon as quorum holds; `on-time` fires at the fire time if quorum holds then.",
+        "type": "string",
+        "enum": ["early", "on-time"]
     }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "Confirmations needed: a number from 0 to the number of attendees, `all` (default) or `majority` (more than half).",
-            "anyOf": [
-                { "type": "integer", "minimum": 0 },
-                { "type": "string", "enum": ["all", "majority"] }
-            ]
-        })
-    }
-}
+);
 
-/// A fire policy: `early` or `on-time`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct FireText(pub Scalar);
+text_newtype!(
+    /// A name (campaign name or event key): `[A-Za-z_][A-Za-z0-9_-]{0,63}`.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+    NameText(String),
+    "Name",
+    {
+        "type": "string",
+        "pattern": NAME_PATTERN
+    }
+);
 
-impl JsonSchema for FireText {
-    fn schema_name() -> Cow<'static, str> {
-        "FirePolicy".into()
+text_newtype!(
+    /// An agent id: 1–128 characters without whitespace or control characters.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+    AgentText(String),
+    "AgentId",
+    {
+        "description": "An agent id: 1-128 characters without whitespace or control characters.",
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128,
+        "pattern": "^[^\\s\\p{Cc}]+$"
     }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "`early` (default) fires as soon as quorum holds; `on-time` fires at the fire time if quorum holds then.",
-            "type": "string",
-            "enum": ["early", "on-time"]
-        })
-    }
-}
-
-/// A name (campaign name or event key): `[A-Za-z_][A-Za-z0-9_-]{0,63}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(transparent)]
-pub struct NameText(pub String);
-
-impl JsonSchema for NameText {
-    fn schema_name() -> Cow<'static, str> {
-        "Name".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "pattern": NAME_PATTERN
-        })
-    }
-}
+);
 
 /// The naming rule as a regular expression.
 pub const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
-
-/// An agent id: 1–128 characters without whitespace or control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(transparent)]
-pub struct AgentText(pub String);
-
-impl JsonSchema for AgentText {
-    fn schema_name() -> Cow<'static, str> {
-        "AgentId".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "An agent id: 1-128 characters without whitespace or control characters.",
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 128,
-            "pattern": "^[^\\s\\p{Cc}]+$"
-        })
-    }
-}
 
 /// One campaign: one YAML document of a manifest file.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

@@ -14,7 +14,7 @@ use super::{
 use crate::audit::AuditAction;
 use crate::duration::format_countdown;
 use crate::engine::settle::{audit, settle, settle_with_ancestors};
-use crate::engine::{insert_new_event, load, Engine};
+use crate::engine::{check_not_final, insert_new_event, load, Engine};
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::manifest::{DesiredEvent, ValidManifests};
@@ -341,14 +341,7 @@ fn update_event(
 ) -> Result<()> {
     settle_with_ancestors(tx, id, now)?;
     let mut event = load(tx, id)?;
-    if event.state.is_final() {
-        return Err(TMinusError::EventFinal {
-            event: event.label(),
-            id: event.short_id(),
-            state: event.state.to_string(),
-            at: event.finished_at.map(format_time).unwrap_or_default(),
-        });
-    }
+    check_not_final(&event)?;
     let current: Vec<_> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
     if current != d.attendees {
         tx.set_attendees(id, &d.attendees)?;

@@ -12,9 +12,10 @@ use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use rusqlite::types::Value;
 use rusqlite::{
-    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction,
-    TransactionBehavior,
+    params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row,
+    Transaction, TransactionBehavior,
 };
 use uuid::Uuid;
 
@@ -385,6 +386,36 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<TMinusEvent> {
     })
 }
 
+/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?21).
+fn event_values(e: &TMinusEvent) -> [Value; 21] {
+    let (at_ms, offset_ms) = at_columns(e);
+    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+    [
+        Value::Text(e.id.to_string()),
+        text(e.campaign.map(|c| c.to_string())),
+        text(e.name.clone()),
+        Value::Text(e.kind.to_string()),
+        text(e.description.clone()),
+        int(at_ms),
+        int(offset_ms),
+        int(e.started_at.map(ms)),
+        Value::Integer(e.t_minus.num_milliseconds()),
+        Value::Integer(e.deferred.num_milliseconds()),
+        int(e.max_defer.map(|d| d.num_milliseconds())),
+        Value::Integer(e.quorum as i64),
+        Value::Text(e.quorum_spec.to_string()),
+        Value::Text(e.fire_policy.to_string()),
+        Value::Text(e.organizer.0.clone()),
+        Value::Text(e.payload.to_string()),
+        Value::Text(e.state.as_str().into()),
+        int(e.finished_at.map(ms)),
+        Value::Integer(ms(e.created_at)),
+        int(e.last_response_at.map(ms)),
+        int(fire_ms(e)),
+    ]
+}
+
 /// The stored fire time: known for absolute events and started relative ones.
 fn fire_ms(event: &TMinusEvent) -> Option<i64> {
     event.fire_deadline().map(ms)
@@ -476,7 +507,6 @@ fn status_columns(status: ResponseStatus) -> (&'static str, Option<i64>) {
 
 impl Tx for SqliteTx<'_> {
     fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
-        let (at_ms, offset_ms) = at_columns(e);
         let run = || -> rusqlite::Result<()> {
             self.tx
                 .prepare_cached(&format!(
@@ -485,29 +515,7 @@ impl Tx for SqliteTx<'_> {
                      CASE WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
                      FROM events WHERE campaign_id = ?2) END)"
                 ))?
-                .execute(params![
-                    e.id.to_string(),
-                    e.campaign.map(|c| c.to_string()),
-                    e.name,
-                    e.kind.to_string(),
-                    e.description,
-                    at_ms,
-                    offset_ms,
-                    e.started_at.map(ms),
-                    e.t_minus.num_milliseconds(),
-                    e.deferred.num_milliseconds(),
-                    e.max_defer.map(|d| d.num_milliseconds()),
-                    e.quorum as i64,
-                    e.quorum_spec.to_string(),
-                    e.fire_policy.to_string(),
-                    e.organizer.0,
-                    e.payload.to_string(),
-                    e.state.as_str(),
-                    e.finished_at.map(ms),
-                    ms(e.created_at),
-                    e.last_response_at.map(ms),
-                    fire_ms(e),
-                ])?;
+                .execute(params_from_iter(event_values(e)))?;
             let mut stmt = self.tx.prepare_cached(
                 "INSERT INTO attendees (event_id, position, agent, status, defer_ms, responded_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
@@ -534,7 +542,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_event(&mut self, e: &TMinusEvent) -> Result<()> {
-        let (at_ms, offset_ms) = at_columns(e);
+        // Same parameters as the INSERT: ?19 (created_ms) never changes.
         let run = || -> rusqlite::Result<()> {
             self.tx
                 .prepare_cached(
@@ -542,33 +550,12 @@ impl Tx for SqliteTx<'_> {
                      at_ms = ?6, offset_ms = ?7, start_ms = ?8, t_minus_ms = ?9, defer_ms = ?10, \
                      max_defer_ms = ?11, quorum = ?12, quorum_spec = ?13, fire_policy = ?14, \
                      organizer = ?15, payload = ?16, state = ?17, finished_ms = ?18, \
-                     last_response_ms = ?19, fire_ms = ?20, \
+                     last_response_ms = ?20, fire_ms = ?21, \
                      campaign_pos = CASE WHEN campaign_id IS ?2 THEN campaign_pos \
                      WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
                      FROM events WHERE campaign_id = ?2) END WHERE id = ?1",
                 )?
-                .execute(params![
-                    e.id.to_string(),
-                    e.campaign.map(|c| c.to_string()),
-                    e.name,
-                    e.kind.to_string(),
-                    e.description,
-                    at_ms,
-                    offset_ms,
-                    e.started_at.map(ms),
-                    e.t_minus.num_milliseconds(),
-                    e.deferred.num_milliseconds(),
-                    e.max_defer.map(|d| d.num_milliseconds()),
-                    e.quorum as i64,
-                    e.quorum_spec.to_string(),
-                    e.fire_policy.to_string(),
-                    e.organizer.0,
-                    e.payload.to_string(),
-                    e.state.as_str(),
-                    e.finished_at.map(ms),
-                    e.last_response_at.map(ms),
-                    fire_ms(e),
-                ])?;
+                .execute(params_from_iter(event_values(e)))?;
             self.bump_revision(e.campaign)
         };
         run().map_err(|err| self.err(err))
