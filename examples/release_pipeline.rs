@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release --example release_pipeline`
 //!
-//! The campaign is `examples/release-demo.yaml`: checkpoint → review (2 of
+//! The campaign is `examples/demo/release.yaml`: checkpoint → review (2 of
 //! 3) and docs sign-off (1 of 2) → on-time deploy (majority of 3). Bob
 //! defers the review, the tech writer declines the side branch (the editor
 //! signs off instead), an operator defers the deploy. On a terminal you see
@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("t-minus-release-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let db = dir.join("release.db");
-    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/release-demo.yaml");
+    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/release.yaml");
 
     // validate → plan → apply, as `t-minus apply` does.
     let mut engine = Engine::new(&db)?;
