@@ -93,24 +93,6 @@ fn ascii_roff(page: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_clap_definition_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn the_man_page_is_ascii() {
-        let page = super::man_page().unwrap();
-        assert!(page.is_ascii());
-        let text = String::from_utf8(page).unwrap();
-        assert!(text.contains("\\[u2192]"), "→ is escaped");
-    }
-}
-
 /// One subcommand (and, recursively, its own subcommands) as a `.SS` block.
 fn command_section(text: &mut String, cmd: &clap::Command) {
     if cmd.is_hide_set() || cmd.get_name() == "help" {
@@ -195,4 +177,22 @@ fn escape_lines(text: &str) -> String {
 /// Free text as one filled paragraph.
 fn paragraph(text: &str) -> String {
     escape_lines(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_man_page_is_ascii() {
+        let page = super::man_page().unwrap();
+        assert!(page.is_ascii());
+        let text = String::from_utf8(page).unwrap();
+        assert!(text.contains("\\[u2192]"), "→ is escaped");
+    }
 }
