@@ -394,3 +394,39 @@ fn a_directory_is_not_a_store() {
     let stderr = t.fail("status");
     assert_snapshot!(stderr);
 }
+
+/// Root ignores file permissions, so a read-only store is opened read-only
+/// through SQLite's URI form, which SQLite enforces for everyone.
+#[test]
+fn a_read_only_store_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let t_minus = env!("CARGO_BIN_EXE_t-minus");
+    let ok = std::process::Command::new(t_minus)
+        .arg("--db")
+        .arg(&db)
+        .args(["schedule", "review", "+1h", "--attendees", "a"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let before = std::fs::read(&db).unwrap();
+    let uri = format!("file:{}?mode=ro", db.display());
+    for args in [&["status"][..], &["tick"], &["schedule", "review", "+1h"]] {
+        let out = std::process::Command::new(t_minus)
+            .args(["--db", &uri])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("t_minus::store::read_only"), "{stderr}");
+        assert!(stderr.contains("needs write access"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the store is unchanged"
+    );
+}
