@@ -81,3 +81,31 @@ fn release_pipeline_applies_the_manifest_and_runs_it_to_the_end() {
         );
     }
 }
+
+/// `examples/health_agent.rs`, the agent of docs/library.md.
+#[test]
+fn the_health_agent_defers_while_unhealthy_then_confirms() {
+    let output = Command::new(example("health_agent"))
+        .output()
+        .expect("run the health_agent example (built by `cargo test`)");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<String> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "14:50 web confirmed",
+            "14:50 db deferred",
+            "14:55 db deferred",
+            "15:00 db confirmed",
+            "15:00 🚀 event",
+            "deploy is fired",
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("quorum 2/2, due by 15:20"), "{stdout}");
+}
