@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::compute::{list, show};
-use super::{Action, CampaignPlan, EventPlan, Plan};
+use super::{Action, CampaignPlan, EventPlan, FieldChange, Plan};
 use crate::duration::format_duration;
 use crate::event::short_id;
 use crate::manifest::DesiredEvent;
@@ -30,18 +30,7 @@ fn campaign(out: &mut String, c: &CampaignPlan) {
             let _ = writeln!(out, "      description: {d}");
         }
     }
-    for ch in &c.changes {
-        let _ = writeln!(
-            out,
-            "      {}: {} → {}",
-            ch.field,
-            show(&ch.old),
-            show(&ch.new)
-        );
-    }
-    for note in &c.notes {
-        let _ = writeln!(out, "      ! {note}");
-    }
+    changes_and_notes(out, "      ", &c.changes, &c.notes);
     for e in &c.events {
         event(out, e);
     }
@@ -59,17 +48,22 @@ fn event(out: &mut String, e: &EventPlan) {
             let _ = writeln!(out, "    {} event {}{id}", e.action.symbol(), e.key);
         }
     }
-    for ch in &e.changes {
+    changes_and_notes(out, "        ", &e.changes, &e.notes);
+}
+
+/// `field: old → new` lines, then `! note` lines, at `indent`.
+fn changes_and_notes(out: &mut String, indent: &str, changes: &[FieldChange], notes: &[String]) {
+    for ch in changes {
         let _ = writeln!(
             out,
-            "        {}: {} → {}",
+            "{indent}{}: {} → {}",
             ch.field,
             show(&ch.old),
             show(&ch.new)
         );
     }
-    for note in &e.notes {
-        let _ = writeln!(out, "        ! {note}");
+    for note in notes {
+        let _ = writeln!(out, "{indent}! {note}");
     }
 }
 
