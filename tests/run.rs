@@ -54,9 +54,16 @@ fn run_drives_a_campaign_while_other_processes_answer() {
     ok(&db, "campaign link rel checkpoint review");
     ok(&db, "campaign link rel checkpoint side");
     ok(&db, "campaign link rel review deploy");
+    // A run reports transitions recorded after it started. The sentinel fires
+    // at +300ms; once its line is out, the runner is watching (whether it
+    // started before or after that fire time), and the agents may answer.
+    ok(
+        &db,
+        "campaign add rel gate +300ms --name sentinel --quorum 0 --fire on-time",
+    );
 
     let started = Instant::now();
-    let runner = Command::new(bin())
+    let mut runner = Command::new(bin())
         .arg("--db")
         .arg(&db)
         .args(["run", "--campaign", "rel", "--timeout", "20s"])
@@ -66,6 +73,18 @@ fn run_drives_a_campaign_while_other_processes_answer() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = runner.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = lines_tx.send(line.unwrap());
+        }
+    });
+    let first = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the sentinel fires");
+    assert!(first.contains("fired rel/sentinel"), "{first}");
 
     // The agents, each a separate process, in a fixed order.
     for answer in [
@@ -83,8 +102,12 @@ fn run_drives_a_campaign_while_other_processes_answer() {
         std::thread::sleep(Duration::from_millis(60));
     }
     let output = runner.wait_with_output().unwrap();
+    reader.join().unwrap();
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout: String = std::iter::once(first)
+        .chain(lines.try_iter())
+        .map(|l| l + "\n")
+        .collect();
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -95,6 +118,7 @@ fn run_drives_a_campaign_while_other_processes_answer() {
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     assert!(!stdout.contains('\x1b'), "no control codes off a terminal");
     insta::assert_snapshot!(mask(&stdout), @r"
+    [TIME] 🚀 fired rel/sentinel [SHORT] (quorum reached)
     [TIME] 🚀 fired rel/checkpoint [SHORT] (quorum reached)
     [TIME] 🔓 opened rel/review [SHORT] (all needs fired)
     [TIME] 🔓 opened rel/side [SHORT] (all needs fired)
@@ -102,7 +126,7 @@ fn run_drives_a_campaign_while_other_processes_answer() {
     [TIME] 🚀 fired rel/review [SHORT] (quorum reached)
     [TIME] 🔓 opened rel/deploy [SHORT] (all needs fired)
     [TIME] 🚀 fired rel/deploy [SHORT] (quorum reached)
-    Run failed: 3 fired, 1 missed, 0 cancelled
+    Run failed: 4 fired, 1 missed, 0 cancelled
     ");
     // Every transition is in the log exactly once.
     let log = t(&db, "log rel/deploy --json");
