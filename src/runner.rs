@@ -142,6 +142,10 @@ pub fn run(
     // Every event ever in scope, with its latest state, for the outcome.
     let mut seen: HashMap<Uuid, EventState> = HashMap::new();
     loop {
+        // Taken before this step reads anything: a commit by another process
+        // after this point changes it and wakes the sleep below, so no answer
+        // slips in unnoticed between the reads and the sleep.
+        let version = engine.store_mut().data_version()?;
         let now = engine.now();
         engine.tick(now)?;
         report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
@@ -169,8 +173,24 @@ pub fn run(
             .filter(|e| e.state == EventState::Pending)
             .filter_map(TMinusEvent::fire_deadline)
             .min();
-        sleep_until_change(engine, options, next_fire, deadline, stop)?;
+        // A wake for the refresh interval only redraws the countdowns from
+        // the events already loaded; anything else starts a new step.
+        while sleep_until_change(engine, options, version, next_fire, deadline, stop)?
+            == Wake::Refresh
+        {
+            observer.refresh(engine, &events, engine.now())?;
+        }
     }
+}
+
+/// Why [`sleep_until_change`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// The refresh interval passed and nothing else happened.
+    Refresh,
+    /// Another process wrote, a fire time came, the timeout passed, or a
+    /// stop was requested: time for a new step.
+    Step,
 }
 
 fn finished_outcome(seen: &HashMap<Uuid, EventState>) -> RunOutcome {
@@ -194,20 +214,20 @@ fn report(seen: &HashMap<Uuid, EventState>, outcome: RunOutcome) -> RunReport {
     RunReport { outcome, summary }
 }
 
-/// The events in scope, as stored now.
+/// The events in scope, as stored now, soonest fire time first per campaign.
 pub fn scope_events(engine: &mut Engine, scope: &Scope) -> Result<Vec<TMinusEvent>> {
     match scope {
         Scope::All => engine.read(|tx| tx.list_events(EventFilter::Unfinished)),
         Scope::Event(id) => Ok(engine.get_event(*id)?.into_iter().collect()),
-        Scope::Campaigns(ids) => {
+        // One read transaction for the whole scope: a runner reloads it at
+        // every step (and the live view four times a second).
+        Scope::Campaigns(ids) => engine.read(|tx| {
             let mut events = Vec::new();
             for id in ids {
-                for event in engine.campaign_execution_order(*id)? {
-                    events.extend(engine.get_event(event)?);
-                }
+                events.extend(tx.list_events(EventFilter::Campaign(*id))?);
             }
             Ok(events)
-        }
+        }),
     }
 }
 
@@ -246,30 +266,31 @@ fn report_new(
     }
 }
 
-/// Sleeps until the next fire time, a write by another process, the
-/// refresh interval, the timeout, or a stop request — whichever is first.
+/// Sleeps until the next fire time, a write by another process since
+/// `version` was read, the refresh interval, the timeout, or a stop request —
+/// whichever is first — and says which.
 fn sleep_until_change(
     engine: &mut Engine,
     options: &RunOptions,
+    version: i64,
     next_fire: Option<DateTime<Utc>>,
     deadline: Option<Instant>,
     stop: &AtomicBool,
-) -> Result<()> {
+) -> Result<Wake> {
     let start = Instant::now();
-    let version = engine.store_mut().data_version()?;
     loop {
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(());
+            return Ok(Wake::Step);
         }
         let now = engine.now();
         if next_fire.is_some_and(|f| now >= f) {
-            return Ok(());
-        }
-        if options.refresh.is_some_and(|r| start.elapsed() >= r) {
-            return Ok(());
+            return Ok(Wake::Step);
         }
         if engine.store_mut().data_version()? != version {
-            return Ok(());
+            return Ok(Wake::Step);
+        }
+        if options.refresh.is_some_and(|r| start.elapsed() >= r) {
+            return Ok(Wake::Refresh);
         }
         // Sleep one poll interval, or less when a fire time, the refresh or
         // the deadline comes sooner.

@@ -39,6 +39,8 @@ pub enum EventFilter {
     Unfinished,
     /// Every event, soonest fire time first (unknown last).
     All,
+    /// Every event of one campaign, soonest fire time first (unknown last).
+    Campaign(Uuid),
 }
 
 /// A campaign row, without its events.

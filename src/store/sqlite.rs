@@ -664,16 +664,17 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>> {
-        let filter_sql = match filter {
-            EventFilter::Unfinished => "WHERE state IN ('blocked', 'pending')",
-            EventFilter::All => "",
+        let (filter_sql, campaign) = match filter {
+            EventFilter::Unfinished => ("WHERE state IN ('blocked', 'pending')", None),
+            EventFilter::All => ("", None),
+            EventFilter::Campaign(id) => ("WHERE campaign_id = ?1", Some(id.to_string())),
         };
         let run = || -> rusqlite::Result<Vec<TMinusEvent>> {
             let mut stmt = self.tx.prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events {filter_sql} \
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
             ))?;
-            let rows = stmt.query_map([], event_from_row)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(campaign), event_from_row)?;
             rows.map(|e| e.and_then(|e| self.with_attendees(e)))
                 .collect()
         };
