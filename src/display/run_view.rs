@@ -30,6 +30,37 @@ pub struct RunView {
     mode: ViewMode,
     /// Lines of the live block currently on screen.
     drawn: usize,
+    /// The most lines the live block may take.
+    max_lines: usize,
+}
+
+/// The events the live block shows within `max_lines` lines: unfinished
+/// ones, open events by deadline and then blocked ones; when they do not all
+/// fit, one line is kept for "… and N more". Returns them and how many are
+/// left out.
+fn live_selection(events: &[TMinusEvent], max_lines: usize) -> (Vec<&TMinusEvent>, usize) {
+    let mut open: Vec<&TMinusEvent> = events.iter().filter(|e| !e.state.is_final()).collect();
+    open.sort_by_key(|e| (e.state == EventState::Blocked, e.fire_deadline()));
+    if open.len() <= max_lines {
+        return (open, 0);
+    }
+    let shown = max_lines.saturating_sub(1);
+    let hidden = open.len() - shown;
+    open.truncate(shown);
+    (open, hidden)
+}
+
+/// Lines of the live block when the terminal's height is unknown.
+const DEFAULT_LIVE_LINES: usize = 20;
+
+/// Lines the live block may take: the terminal's height less room for the
+/// transition lines above it, at least 3.
+fn live_lines() -> usize {
+    console::Term::stdout()
+        .size_checked()
+        .map_or(DEFAULT_LIVE_LINES, |(rows, _)| {
+            (rows as usize).saturating_sub(4).max(3)
+        })
 }
 
 fn action_word(action: AuditAction) -> &'static str {
@@ -59,6 +90,11 @@ impl RunView {
         RunView {
             out,
             mode,
+            max_lines: if mode == ViewMode::Live {
+                live_lines()
+            } else {
+                0
+            },
             drawn: 0,
         }
     }
@@ -178,9 +214,13 @@ impl RunObserver for RunView {
             return Ok(());
         }
         self.clear_live();
+        let (shown, hidden) = live_selection(events, self.max_lines);
         let mut lines = Vec::new();
-        for event in events.iter().filter(|e| !e.state.is_final()) {
+        for event in shown {
             lines.push(self.live_line(engine, event, now)?);
+        }
+        if hidden > 0 {
+            lines.push(format!("  … and {hidden} more unfinished events"));
         }
         for line in &lines {
             println!("{line}");
@@ -234,5 +274,76 @@ impl RunView {
             event.quorum,
             who.join(" ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventKind, FirePolicy, Quorum};
+    use chrono::Duration;
+
+    fn event(minutes: i64, state: EventState) -> TMinusEvent {
+        let at = DateTime::<Utc>::UNIX_EPOCH + Duration::minutes(minutes);
+        TMinusEvent {
+            id: uuid::Uuid::new_v4(),
+            kind: EventKind::Checkpoint,
+            scheduled_at: at,
+            t_minus: Duration::zero(),
+            organizer: crate::AgentId("o".into()),
+            attendees: Vec::new(),
+            quorum: 0,
+            payload: serde_json::Value::Null,
+            state,
+            campaign: None,
+            name: Some(format!("e{minutes}")),
+            quorum_spec: Quorum::Count(0),
+            fire_policy: FirePolicy::OnTime,
+            max_defer: None,
+            deferred: Duration::zero(),
+            relative_at: None,
+            started_at: Some(at),
+            finished_at: None,
+            created_at: at,
+            last_response_at: None,
+            description: None,
+        }
+    }
+
+    fn names(events: &[&TMinusEvent]) -> Vec<String> {
+        events.iter().map(|e| e.display_name()).collect()
+    }
+
+    #[test]
+    fn the_live_block_shows_open_events_by_deadline_then_blocked_ones() {
+        let events = vec![
+            event(3, EventState::Blocked),
+            event(9, EventState::Pending),
+            event(1, EventState::Fired),
+            event(5, EventState::Pending),
+        ];
+        let (shown, hidden) = live_selection(&events, 10);
+        assert_eq!(names(&shown), ["e5", "e9", "e3"]);
+        assert_eq!(hidden, 0);
+    }
+
+    #[test]
+    fn the_live_block_fits_its_lines_with_a_line_for_the_rest() {
+        let events: Vec<_> = (0..100)
+            .rev()
+            .map(|m| event(m, EventState::Pending))
+            .collect();
+        let (shown, hidden) = live_selection(&events, 5);
+        assert_eq!(names(&shown), ["e0", "e1", "e2", "e3"]);
+        assert_eq!(
+            hidden, 96,
+            "4 events and the `… and 96 more` line fill 5 lines"
+        );
+        let (shown, hidden) = live_selection(&events[..5], 5);
+        assert_eq!(
+            (shown.len(), hidden),
+            (5, 0),
+            "exactly full: no summary line"
+        );
     }
 }
