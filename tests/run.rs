@@ -12,14 +12,27 @@ fn bin() -> PathBuf {
 
 /// Runs `t-minus --db DB ARGS`, real clock, no colour.
 fn t(db: &Path, args: &str) -> Output {
-    Command::new(bin())
-        .arg("--db")
+    command(db, args).output().expect("run t-minus")
+}
+
+/// `t-minus --db DB ARGS` on the real clock, without colour.
+fn command(db: &Path, args: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--db")
         .arg(db)
         .args(args.split_whitespace())
         .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW")
-        .output()
-        .expect("run t-minus")
+        .env_remove("T_MINUS_NOW");
+    cmd
+}
+
+/// Starts `t-minus --db DB ARGS` in the background, stdout piped.
+fn spawn(db: &Path, args: &str) -> std::process::Child {
+    command(db, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start t-minus")
 }
 
 fn ok(db: &Path, args: &str) {
@@ -63,16 +76,7 @@ fn run_drives_a_campaign_while_other_processes_answer() {
     );
 
     let started = Instant::now();
-    let mut runner = Command::new(bin())
-        .arg("--db")
-        .arg(&db)
-        .args(["run", "--campaign", "rel", "--timeout", "20s"])
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut runner = spawn(&db, "run --campaign rel --timeout 20s");
     let (lines_tx, lines) = std::sync::mpsc::channel();
     let stdout = runner.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -147,14 +151,7 @@ fn wait_exit_codes_fired_missed_timeout() {
     // Fired: confirmed by another process while waiting.
     ok(&db, "campaign create w");
     ok(&db, "campaign add w gate +5s --name go --attendees a");
-    let waiter = Command::new(bin())
-        .arg("--db")
-        .arg(&db)
-        .args(["wait", "w/go", "--timeout", "10s"])
-        .env_remove("T_MINUS_NOW")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiter = spawn(&db, "wait w/go --timeout 10s");
     std::thread::sleep(Duration::from_millis(200));
     let confirmed_at = Instant::now();
     ok(&db, "confirm w/go a");
@@ -231,17 +228,14 @@ fn several_runners_on_one_store_all_finish_and_record_each_transition_once() {
     }
     let runners: Vec<_> = (0..3)
         .map(|i| {
-            let mut cmd = Command::new(bin());
-            cmd.arg("--db")
-                .arg(&db)
-                .env_remove("T_MINUS_NOW")
-                .stdout(Stdio::piped());
-            if i == 2 {
-                cmd.args(["wait", "many/e19", "--timeout", "20s"]);
-            } else {
-                cmd.args(["run", "--campaign", "many", "--json", "--timeout", "20s"]);
-            }
-            cmd.spawn().unwrap()
+            spawn(
+                &db,
+                if i == 2 {
+                    "wait many/e19 --timeout 20s"
+                } else {
+                    "run --campaign many --json --timeout 20s"
+                },
+            )
         })
         .collect();
     for runner in runners {
