@@ -3,7 +3,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::settle::{audit, cancel, settle, settle_with_ancestors};
+use super::settle::{audit, cancel, settle, settle_campaign, settle_with_ancestors};
 use super::{build_event, insert_new_event, load, Engine, NewEvent};
 use crate::audit::AuditAction;
 use crate::campaign::{Campaign, CampaignState};
@@ -310,9 +310,7 @@ impl Engine {
             let ids: Vec<Uuid> = members.iter().map(|(id, _, _)| *id).collect();
             // Settle first so that events already decided at `now` keep
             // their real outcome instead of being cancelled.
-            for id in &ids {
-                settle_with_ancestors(tx, *id, now)?;
-            }
+            settle_campaign(tx, campaign_id, now)?;
             let mut cancelled = Vec::new();
             for id in ids {
                 let mut event = load(tx, id)?;

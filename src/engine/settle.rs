@@ -153,6 +153,24 @@ pub(crate) fn cancel(
     )
 }
 
+/// Settles every event of a campaign at `now` in one pass, needs before
+/// their dependents. Every need of a member is a member, so each event is
+/// settled once: O(events + edges), where settling each event with its
+/// ancestors would be quadratic on a long chain.
+pub(crate) fn settle_campaign(tx: &mut dyn Tx, campaign: Uuid, now: DateTime<Utc>) -> Result<()> {
+    let ids: Vec<Uuid> = tx
+        .campaign_events(campaign)?
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    let edges = tx.campaign_edges(campaign)?;
+    let order = match crate::graph::levels(&ids, &edges) {
+        Ok(levels) => levels.into_iter().flatten().collect(),
+        Err(_) => ids,
+    };
+    settle(tx, order, now)
+}
+
 /// Settles a blocked event's unfinished ancestors first (needs before their
 /// dependents), then the event itself, so that a response or a cancellation
 /// sees the event as it is at `now` even when no tick has run lately.

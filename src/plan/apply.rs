@@ -13,7 +13,7 @@ use super::{
 };
 use crate::audit::AuditAction;
 use crate::duration::format_countdown;
-use crate::engine::settle::{audit, settle, settle_with_ancestors};
+use crate::engine::settle::{audit, settle, settle_campaign};
 use crate::engine::{check_not_final, insert_new_event, load, Engine};
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
@@ -215,6 +215,11 @@ fn apply_campaign(
             .map(|(id, name, _)| (name, id))
             .collect(),
     };
+    // Bring the stored campaign to `now` once, so that the updates below see
+    // each event as it is (a final one cannot change).
+    if c.id.is_some() {
+        settle_campaign(tx, row.id, now)?;
+    }
     // Removals first, remembering who needed the removed events.
     for e in c.events.iter().filter(|e| e.action == Action::Delete) {
         if let Some(id) = e.id {
@@ -339,7 +344,7 @@ fn update_event(
     ids: &HashMap<String, Uuid>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    settle_with_ancestors(tx, id, now)?;
+    // Settled with its campaign by `apply_campaign`.
     let mut event = load(tx, id)?;
     check_not_final(&event)?;
     let current: Vec<_> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
