@@ -53,6 +53,19 @@ fn generate() -> String {
     s
 }
 
+/// A chain of 10,000 events, each needing the one before: the deepest
+/// graph, where settling per event with its ancestors would be quadratic.
+fn chain(t_minus: &str) -> String {
+    let mut s = format!("campaign: chain\ndefaults:\n  t_minus: {t_minus}\nevents:\n");
+    for i in 0..LEVELS * WIDTH {
+        s.push_str(&format!("  c{i}:\n    at: +10m\n    attendees: [agent]\n"));
+        if i > 0 {
+            s.push_str(&format!("    needs: [c{}]\n", i - 1));
+        }
+    }
+    s
+}
+
 fn validate(text: &str) -> ValidManifests {
     manifest::validate(
         &manifest::parse_str("big.yaml", text),
@@ -121,6 +134,45 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("parse_validate_10k", |b| {
         b.iter(|| black_box(validate(&text)))
+    });
+
+    // A 10,000-event chain: an apply that changes every event, and a
+    // campaign cancel, each settle the campaign once.
+    let (chain_1m, chain_2m) = (validate(&chain("1m")), validate(&chain("2m")));
+    let applied_chain = |n: &mut usize| {
+        let mut engine = fresh_engine(&dir, n);
+        engine
+            .apply_manifests(&chain_1m, &PlanOptions::default())
+            .expect("apply the chain");
+        engine
+    };
+    group.bench_function("apply_update_every_event_chain_10k", |b| {
+        b.iter_batched(
+            || applied_chain(&mut n),
+            |mut engine| {
+                let (plan, _) = engine
+                    .apply_manifests(&chain_2m, &PlanOptions::default())
+                    .expect("apply");
+                assert_eq!(plan.counts.change, 10_000);
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("cancel_campaign_chain_10k", |b| {
+        b.iter_batched(
+            || {
+                let mut engine = applied_chain(&mut n);
+                let id = engine.resolve_campaign("chain").expect("campaign");
+                (engine, id)
+            },
+            |(mut engine, id)| {
+                let cancelled = engine.cancel_campaign(id, None).expect("cancel");
+                assert_eq!(cancelled.len(), 10_000);
+                engine
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }
