@@ -107,6 +107,13 @@ impl Engine {
         Ok(Self::with_store(Box::new(SqliteStore::open(path)?)))
     }
 
+    /// Opens the store at `location` — a PostgreSQL URL
+    /// (`postgres://user@host/db`) or an SQLite file path — on the system
+    /// clock. See [`crate::store::open`].
+    pub fn open(location: &str) -> Result<Self> {
+        Ok(Self::with_store(crate::store::open(location)?))
+    }
+
     /// A private in-memory store, for tests.
     pub fn in_memory() -> Result<Self> {
         Ok(Self::with_store(Box::new(SqliteStore::in_memory()?)))

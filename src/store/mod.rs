@@ -5,6 +5,7 @@
 //! commits. [`sqlite::SqliteStore`] is the embedded default; a server database
 //! implements the same two traits.
 
+pub mod postgres;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -15,6 +16,26 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
+
+/// Whether `location` names a PostgreSQL server (`postgres://…` or
+/// `postgresql://…`) rather than an SQLite file.
+pub fn is_server_url(location: &str) -> bool {
+    let lower = location.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// Opens the store at `location`: a PostgreSQL connection URL
+/// (`postgres://user@host/db`), or else the path of an SQLite file (created
+/// when missing).
+pub fn open(location: &str) -> Result<Box<dyn Store>> {
+    if is_server_url(location) {
+        Ok(Box::new(postgres::PgStore::connect(location)?))
+    } else {
+        Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(
+            location,
+        ))?))
+    }
+}
 
 /// A store of events, campaigns and the audit trail.
 pub trait Store: Send {
