@@ -381,7 +381,7 @@ pub enum TMinusError {
     #[error("cannot open the store {}: {reason}", path.display())]
     #[diagnostic(
         code(t_minus::store::open),
-        help("point --db (or T_MINUS_DB) at a file; its directory must exist and be writable")
+        help("point --db (or T_MINUS_DB) at an SQLite file in a writable directory, or at a PostgreSQL URL such as postgres://user@host:5432/db")
     )]
     StoreOpen {
         /// The file.
@@ -390,13 +390,61 @@ pub enum TMinusError {
         reason: String,
     },
 
+    /// A database server that cannot be reached, or a connection that broke.
+    #[error("cannot reach the PostgreSQL server {server}: {reason}")]
+    #[diagnostic(
+        code(t_minus::store::unreachable),
+        help("check that the server is running and accepts connections at that host and port (`pg_isready -h HOST -p PORT`); `run` and `wait` keep retrying with backoff")
+    )]
+    StoreUnreachable {
+        /// The server, without the password.
+        server: String,
+        /// What the driver reported.
+        reason: String,
+    },
+
+    /// A database server that refused the credentials.
+    #[error("the PostgreSQL server {server} refused the login: {reason}")]
+    #[diagnostic(
+        code(t_minus::store::auth),
+        help("check the user and password: postgres://USER:PASSWORD@HOST/DB in --db or T_MINUS_DB, or PGUSER and PGPASSWORD")
+    )]
+    StoreAuth {
+        /// The server, without the password.
+        server: String,
+        /// What the server said.
+        reason: String,
+    },
+
+    /// A database server without the database named in the URL.
+    #[error("the PostgreSQL server {server} has no such database: {reason}")]
+    #[diagnostic(
+        code(t_minus::store::no_database),
+        help("create it first (`createdb -h HOST -U USER DB`, or `CREATE DATABASE db;` in psql), or fix the database name at the end of the URL; t-minus creates its tables itself")
+    )]
+    StoreDatabaseMissing {
+        /// The server, without the password.
+        server: String,
+        /// What the server said.
+        reason: String,
+    },
+
     /// Any other storage failure.
     #[error("storage error: {0}")]
     #[diagnostic(
         code(t_minus::store::error),
-        help("nothing was changed; retry the command, and if it fails again check the disk and the store with `sqlite3 FILE 'PRAGMA integrity_check'`")
+        help("nothing was changed; retry the command, and if it fails again check the store: for an SQLite file the disk and `sqlite3 FILE 'PRAGMA integrity_check'`, for PostgreSQL the server's log")
     )]
     Store(String),
+}
+
+impl TMinusError {
+    /// Whether the error may pass by itself (a database server that cannot
+    /// be reached right now, a connection that broke), so retrying later is
+    /// worthwhile. `run` and `wait` retry these with backoff.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TMinusError::StoreUnreachable { .. })
+    }
 }
 
 impl From<rusqlite::Error> for TMinusError {

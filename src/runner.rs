@@ -1,11 +1,14 @@
 //! Driving events to completion: the engine behind `run` and `wait`.
 //!
 //! The runner ticks, reports new transitions in its scope, and sleeps until
-//! the next fire time in scope. While asleep it polls the store's data
+//! the next fire time in scope. While asleep it checks the store's data
 //! version every [`RunOptions::poll`] (a cheap `PRAGMA data_version` on
 //! SQLite), so answers written by other processes are noticed within that
-//! interval, and it wakes exactly at fire times, so misses are recorded on
-//! time. It never spins: between polls it sleeps.
+//! interval; on PostgreSQL it waits on `LISTEN` and wakes as soon as another
+//! host commits. It wakes exactly at fire times, so misses are recorded on
+//! time, and never spins. When the store cannot be reached (a database
+//! server restarting) it retries with backoff for [`RunOptions::retry_for`],
+//! telling the observer each time.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +74,10 @@ pub struct RunOptions {
     /// How often to call [`RunObserver::refresh`] while nothing happens
     /// (a live countdown wants about a second; `None` only on changes).
     pub refresh: Option<StdDuration>,
+    /// How long to keep retrying while the store cannot be reached (a
+    /// database server restarting, a network outage) before failing with
+    /// its error. Retries back off from 250 ms to 10 s between attempts.
+    pub retry_for: StdDuration,
 }
 
 impl RunOptions {
@@ -81,6 +88,7 @@ impl RunOptions {
             timeout: None,
             poll: StdDuration::from_millis(25),
             refresh: None,
+            retry_for: StdDuration::from_secs(300),
         }
     }
 }
@@ -103,6 +111,29 @@ pub trait RunObserver {
         events: &[TMinusEvent],
         now: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// The store could not be reached (`error`, a transient one); the run
+    /// tries again after `delay`. `attempt` counts from 1 in each outage.
+    fn store_retry(
+        &mut self,
+        _error: &crate::error::TMinusError,
+        _attempt: u32,
+        _delay: StdDuration,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// The store answers again after an outage that lasted `outage`.
+    fn store_recovered(&mut self, _outage: StdDuration) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The pause before retry `attempt` (from 1) of an unreachable store:
+/// 250 ms, doubling, at most 10 s.
+pub fn retry_delay(attempt: u32) -> StdDuration {
+    let ms = 250u64.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    StdDuration::from_millis(ms.min(10_000))
 }
 
 /// A summary of the events a run saw.
@@ -138,49 +169,165 @@ pub fn run(
     let started = Instant::now();
     let deadline = options.timeout.map(|t| started + t);
     // Transitions recorded before the run started are history, not news.
-    let mut last_seq = engine.read(|tx| tx.latest_audit_seq())?;
-    // Every event ever in scope, with its latest state, for the outcome.
-    let mut seen: HashMap<Uuid, EventState> = HashMap::new();
+    let first = with_retries(options, observer, stop, deadline, || {
+        engine.read(|tx| tx.latest_audit_seq())
+    })?;
+    let Some(last_seq) = first else {
+        return Ok(report(&HashMap::new(), stopped_outcome(stop)));
+    };
+    let mut run = RunState {
+        last_seq,
+        seen: HashMap::new(),
+    };
+    let mut outage: Option<Outage> = None;
     loop {
-        // Taken before this step reads anything: a commit by another process
-        // after this point changes it and wakes the sleep below, so no answer
-        // slips in unnoticed between the reads and the sleep.
-        let version = engine.store_mut().data_version()?;
-        let now = engine.now();
-        engine.tick(now)?;
-        report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
-        let events = scope_events(engine, &options.scope)?;
-        for e in &events {
-            seen.insert(e.id, e.state);
-        }
-        observer.refresh(engine, &events, now)?;
-        if events.iter().all(|e| e.state.is_final()) {
-            return Ok(report(&seen, finished_outcome(&seen)));
-        }
-        // Before stopping, report what other processes committed since the
-        // look above: every transition committed before the interrupt (or
-        // the timeout) is reported.
-        if stop.load(Ordering::SeqCst) {
-            report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
-            return Ok(report(&seen, RunOutcome::Interrupted));
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            report_new(engine, &options.scope, &mut last_seq, &mut seen, observer)?;
-            return Ok(report(&seen, RunOutcome::TimedOut));
-        }
-        let next_fire = events
-            .iter()
-            .filter(|e| e.state == EventState::Pending)
-            .filter_map(TMinusEvent::fire_deadline)
-            .min();
-        // A wake for the refresh interval only redraws the countdowns from
-        // the events already loaded; anything else starts a new step.
-        while sleep_until_change(engine, options, version, next_fire, deadline, stop)?
-            == Wake::Refresh
-        {
-            observer.refresh(engine, &events, engine.now())?;
+        match step(engine, options, observer, stop, deadline, &mut run, &mut outage) {
+            Ok(Some(report)) => return Ok(report),
+            Ok(None) => {}
+            Err(e) if e.is_transient() => {
+                let o = outage.get_or_insert_with(|| Outage {
+                    since: Instant::now(),
+                    attempt: 0,
+                });
+                o.attempt += 1;
+                if o.since.elapsed() >= options.retry_for {
+                    return Err(e);
+                }
+                let delay = retry_delay(o.attempt);
+                observer.store_retry(&e, o.attempt, delay)?;
+                if nap(delay, stop, deadline) {
+                    return Ok(report(&run.seen, stopped_outcome(stop)));
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// Interrupted when `stop` is raised, else timed out.
+fn stopped_outcome(stop: &AtomicBool) -> RunOutcome {
+    if stop.load(Ordering::SeqCst) {
+        RunOutcome::Interrupted
+    } else {
+        RunOutcome::TimedOut
+    }
+}
+
+/// What a run carries from step to step.
+struct RunState {
+    /// The newest audit entry reported.
+    last_seq: i64,
+    /// Every event ever in scope, with its latest state, for the outcome.
+    seen: HashMap<Uuid, EventState>,
+}
+
+/// An ongoing failure to reach the store.
+struct Outage {
+    since: Instant,
+    attempt: u32,
+}
+
+/// Runs `f` until it succeeds, retrying transient errors like [`run`];
+/// `None` when stopped or timed out meanwhile.
+fn with_retries<T>(
+    options: &RunOptions,
+    observer: &mut dyn RunObserver,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    mut f: impl FnMut() -> Result<T>,
+) -> Result<Option<T>> {
+    let since = Instant::now();
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Ok(value) => {
+                if attempt > 0 {
+                    observer.store_recovered(since.elapsed())?;
+                }
+                return Ok(Some(value));
+            }
+            Err(e) if e.is_transient() && since.elapsed() < options.retry_for => {
+                attempt += 1;
+                let delay = retry_delay(attempt);
+                observer.store_retry(&e, attempt, delay)?;
+                if nap(delay, stop, deadline) {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sleeps `delay` in short naps; true when a stop or the deadline cut it
+/// short.
+fn nap(delay: StdDuration, stop: &AtomicBool, deadline: Option<Instant>) -> bool {
+    let end = Instant::now() + delay;
+    loop {
+        if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return false;
+        }
+        std::thread::sleep((end - now).min(StdDuration::from_millis(25)));
+    }
+}
+
+/// One step: tick, report, look at the scope, and sleep until something
+/// changes. `Some` when the run is over.
+fn step(
+    engine: &mut Engine,
+    options: &RunOptions,
+    observer: &mut dyn RunObserver,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    run: &mut RunState,
+    outage: &mut Option<Outage>,
+) -> Result<Option<RunReport>> {
+    let RunState { last_seq, seen } = run;
+    // Taken before this step reads anything: a commit by another process
+    // after this point changes it and wakes the sleep below, so no answer
+    // slips in unnoticed between the reads and the sleep.
+    let version = engine.store_mut().data_version()?;
+    let now = engine.now();
+    engine.tick(now)?;
+    if let Some(o) = outage.take() {
+        observer.store_recovered(o.since.elapsed())?;
+    }
+    report_new(engine, &options.scope, last_seq, seen, observer)?;
+    let events = scope_events(engine, &options.scope)?;
+    for e in &events {
+        seen.insert(e.id, e.state);
+    }
+    observer.refresh(engine, &events, now)?;
+    if events.iter().all(|e| e.state.is_final()) {
+        return Ok(Some(report(seen, finished_outcome(seen))));
+    }
+    // Before stopping, report what other processes committed since the
+    // look above: every transition committed before the interrupt (or the
+    // timeout) is reported.
+    if stop.load(Ordering::SeqCst) {
+        report_new(engine, &options.scope, last_seq, seen, observer)?;
+        return Ok(Some(report(seen, RunOutcome::Interrupted)));
+    }
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        report_new(engine, &options.scope, last_seq, seen, observer)?;
+        return Ok(Some(report(seen, RunOutcome::TimedOut)));
+    }
+    let next_fire = events
+        .iter()
+        .filter(|e| e.state == EventState::Pending)
+        .filter_map(TMinusEvent::fire_deadline)
+        .min();
+    // A wake for the refresh interval only redraws the countdowns from the
+    // events already loaded; anything else starts a new step.
+    while sleep_until_change(engine, options, version, next_fire, deadline, stop)? == Wake::Refresh
+    {
+        observer.refresh(engine, &events, engine.now())?;
+    }
+    Ok(None)
 }
 
 /// Why [`sleep_until_change`] returned.
@@ -292,8 +439,9 @@ fn sleep_until_change(
         if options.refresh.is_some_and(|r| start.elapsed() >= r) {
             return Ok(Wake::Refresh);
         }
-        // Sleep one poll interval, or less when a fire time, the refresh or
-        // the deadline comes sooner.
+        // Wait one poll interval, or less when a fire time, the refresh or
+        // the deadline comes sooner; a store that is told of writes (LISTEN
+        // on PostgreSQL) returns as soon as one lands.
         let mut nap = options.poll;
         if let Some(fire) = next_fire {
             if let Ok(until) = (fire - now).to_std() {
@@ -303,6 +451,8 @@ fn sleep_until_change(
         if let Some(d) = deadline {
             nap = nap.min(d.saturating_duration_since(Instant::now()));
         }
-        std::thread::sleep(nap.max(StdDuration::from_millis(1)));
+        engine
+            .store_mut()
+            .wait_for_change(nap.max(StdDuration::from_millis(1)))?;
     }
 }

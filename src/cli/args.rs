@@ -20,13 +20,14 @@ Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode), \
 The clock can be pinned for tests and simulations with T_MINUS_NOW=<RFC 3339 time>.
 Shell completions: `t-minus completions bash|zsh|fish|powershell|elvish`; man page: `t-minus man`.")]
 pub struct Cli {
-    /// The store: an SQLite file (created when missing).
+    /// The store: an SQLite file (created when missing), or a PostgreSQL
+    /// URL such as postgres://user@host:5432/db for a store shared by hosts.
     #[arg(
         long,
         global = true,
         env = "T_MINUS_DB",
         default_value = "tminus.db",
-        value_name = "PATH"
+        value_name = "PATH|URL"
     )]
     pub db: PathBuf,
 

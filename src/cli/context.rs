@@ -30,7 +30,10 @@ pub fn pinned_now() -> Result<Option<DateTime<Utc>>> {
 /// started, so that `now` in its arguments and the engine's checks agree.
 /// `T_MINUS_NOW` pins the clock either way.
 pub fn open_engine(cli: &Cli, live: bool) -> Result<Engine> {
-    let engine = Engine::open(&cli.db.to_string_lossy())?;
+    let engine = match cli.db.to_str() {
+        Some(url) if t_minus::store::is_server_url(url) => Engine::open(url)?,
+        _ => Engine::new(&cli.db)?,
+    };
     Ok(match (pinned_now()?, live) {
         (Some(now), _) => engine.with_clock(Arc::new(FixedClock::new(now))),
         (None, false) => engine.with_clock(Arc::new(FixedClock::new(chrono::Utc::now()))),

@@ -166,7 +166,57 @@ impl RunView {
     }
 }
 
+/// A wall-clock span to the millisecond: `250ms`, `7s 345ms`.
+fn millis(d: std::time::Duration) -> String {
+    let ms = std::time::Duration::from_millis(d.as_millis() as u64);
+    humantime::format_duration(ms).to_string()
+}
+
 impl RunObserver for RunView {
+    fn store_retry(
+        &mut self,
+        error: &crate::error::TMinusError,
+        attempt: u32,
+        delay: std::time::Duration,
+    ) -> Result<()> {
+        if self.mode == ViewMode::Json {
+            println!(
+                "{}",
+                json!({
+                    "type": "store-retry",
+                    "error": error.to_string(),
+                    "attempt": attempt,
+                    "retry_in_ms": delay.as_millis() as u64,
+                })
+            );
+            std::io::stdout().flush().ok();
+        } else {
+            self.clear_live();
+            std::io::stdout().flush().ok();
+            eprintln!(
+                "warning: {error}; retrying in {} (attempt {attempt})",
+                millis(delay)
+            );
+        }
+        Ok(())
+    }
+
+    fn store_recovered(&mut self, outage: std::time::Duration) -> Result<()> {
+        if self.mode == ViewMode::Json {
+            println!(
+                "{}",
+                json!({"type": "store-recovered", "outage_ms": outage.as_millis() as u64})
+            );
+            std::io::stdout().flush().ok();
+        } else {
+            eprintln!(
+                "the store answers again after {}; resuming",
+                millis(outage)
+            );
+        }
+        Ok(())
+    }
+
     fn transition(
         &mut self,
         engine: &mut Engine,

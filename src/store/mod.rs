@@ -6,6 +6,7 @@
 //! implements the same two traits.
 
 pub mod postgres;
+mod row;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -51,6 +52,15 @@ pub trait Store: Send {
     /// A number that changes whenever another connection commits a write;
     /// runners poll it to notice answers promptly.
     fn data_version(&mut self) -> Result<i64>;
+
+    /// Blocks for at most `timeout`, returning early when another connection
+    /// may have committed a write (then [`Store::data_version`] has changed
+    /// or will change). The default sleeps the whole time: SQLite is polled.
+    /// PostgreSQL returns as soon as a notification arrives.
+    fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<()> {
+        std::thread::sleep(timeout);
+        Ok(())
+    }
 }
 
 /// Which events [`Tx::list_events`] returns.

@@ -33,7 +33,7 @@ pub const APPLICATION_ID: i32 = 0x544D_494E;
 pub const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 
 /// The migrations, in order; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_initial.sql")];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
