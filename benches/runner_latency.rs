@@ -6,7 +6,10 @@
 //! 3. waiting for a deadline an hour away costs under 1% of one core.
 //!
 //! Run with `cargo bench --bench runner_latency`. It spawns the real binary
-//! (`run --json`) and answers through the library from this process.
+//! (`run --json`) and answers through the library from this process. It
+//! measures the SQLite store, then the PostgreSQL store when
+//! `T_MINUS_TEST_PG` holds a server URL (each measurement in a fresh schema,
+//! dropped afterwards), where the runner wakes on LISTEN/NOTIFY.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +19,46 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use t_minus::{AgentId, Engine, EventKind, NewEvent, Quorum};
 
+/// Where a measurement keeps its store: a file in a temporary directory, or
+/// a fresh schema on the PostgreSQL server.
+enum Stores {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Stores {
+    /// A store location named `name`.
+    fn location(&self, name: &str) -> String {
+        match self {
+            Stores::Sqlite(dir) => dir.path().join(format!("{name}.db")).display().to_string(),
+            Stores::Postgres(url) => {
+                let schema = format!("bench_{name}_{}", std::process::id());
+                let mut client = postgres::Client::connect(url, postgres::NoTls).expect("server");
+                client
+                    .batch_execute(&format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+                    ))
+                    .expect("create schema");
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}options=-csearch_path%3D{schema}")
+            }
+        }
+    }
+
+    /// Drops the schemas made on the server.
+    fn clean_up(&self) {
+        if let Stores::Postgres(url) = self {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).expect("server");
+            for name in ["confirm", "miss", "idle"] {
+                let schema = format!("bench_{name}_{}", std::process::id());
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
 fn spawn_runner(
-    db: &std::path::Path,
+    db: &str,
 ) -> (
     Child,
     mpsc::Receiver<(Instant, chrono::DateTime<Utc>, serde_json::Value)>,
@@ -73,9 +114,9 @@ fn new_event(at: chrono::DateTime<Utc>, attendees: &[&str], quorum: usize) -> Ne
     }
 }
 
-fn confirm_latency(dir: &std::path::Path) {
-    let db = dir.join("confirm.db");
-    let mut engine = Engine::new(&db).expect("store");
+fn confirm_latency(stores: &Stores) {
+    let db = stores.location("confirm");
+    let mut engine = Engine::open(&db).expect("store");
     let n = 100;
     let ids: Vec<_> = (0..n)
         .map(|_| {
@@ -112,9 +153,9 @@ fn confirm_latency(dir: &std::path::Path) {
     summarize("confirm (other process) → reported", latencies, 100.0);
 }
 
-fn miss_latency(dir: &std::path::Path) {
-    let db = dir.join("miss.db");
-    let mut engine = Engine::new(&db).expect("store");
+fn miss_latency(stores: &Stores) {
+    let db = stores.location("miss");
+    let mut engine = Engine::open(&db).expect("store");
     let start = Utc::now() + chrono::Duration::milliseconds(1500);
     let n = 50;
     let mut fire_times = std::collections::HashMap::new();
@@ -140,9 +181,9 @@ fn miss_latency(dir: &std::path::Path) {
     summarize("fire time → miss reported", lags, 100.0);
 }
 
-fn idle_cpu(dir: &std::path::Path) {
-    let db = dir.join("idle.db");
-    let mut engine = Engine::new(&db).expect("store");
+fn idle_cpu(stores: &Stores) {
+    let db = stores.location("idle");
+    let mut engine = Engine::open(&db).expect("store");
     engine
         .schedule(new_event(
             Utc::now() + chrono::Duration::hours(1),
@@ -187,8 +228,19 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    confirm_latency(dir.path());
-    miss_latency(dir.path());
-    idle_cpu(dir.path());
+    let mut all = vec![(
+        "SQLite",
+        Stores::Sqlite(tempfile::tempdir().expect("temp dir")),
+    )];
+    match std::env::var("T_MINUS_TEST_PG") {
+        Ok(url) if !url.is_empty() => all.push(("PostgreSQL", Stores::Postgres(url))),
+        _ => println!("(PostgreSQL skipped: T_MINUS_TEST_PG is not set)"),
+    }
+    for (name, stores) in &all {
+        println!("== {name}");
+        confirm_latency(stores);
+        miss_latency(stores);
+        idle_cpu(stores);
+        stores.clean_up();
+    }
 }

@@ -127,6 +127,18 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             path: path(),
             reason: s("no dir"),
         }),
+        Box::new(TMinusError::StoreUnreachable {
+            server: s("postgres://u@db:5432/t"),
+            reason: s("connection refused"),
+        }),
+        Box::new(TMinusError::StoreAuth {
+            server: s("postgres://u@db:5432/t"),
+            reason: s("password authentication failed"),
+        }),
+        Box::new(TMinusError::StoreDatabaseMissing {
+            server: s("postgres://u@db:5432/t"),
+            reason: s("database \"t\" does not exist"),
+        }),
         Box::new(TMinusError::Store(s("disk I/O error"))),
         Box::new(ManifestError::StalePlan {
             changes: vec![s("rel changed")],

@@ -638,7 +638,7 @@ impl Tx for SqliteTx<'_> {
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
         self.ids(
             "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= ?1 \
-             ORDER BY fire_ms LIMIT ?2",
+             ORDER BY fire_ms, rowid LIMIT ?2",
             params![ms(now), limit as i64],
         )
         .map_err(|e| self.err(e))
