@@ -147,8 +147,9 @@ impl PgStore {
         let Some(schema) = schema else {
             return Err(TMinusError::StoreOpen {
                 path: self.server.clone().into(),
-                reason: "no schema of the search_path exists, so there is nowhere to keep the tables"
-                    .into(),
+                reason:
+                    "no schema of the search_path exists, so there is nowhere to keep the tables"
+                        .into(),
             });
         };
         self.pid = get(&self.server, &row, 1)?;
@@ -195,7 +196,10 @@ impl PgStore {
         )
         .map_err(fail)?;
         let row = tx
-            .query_one("SELECT application, version FROM tm_meta WHERE id = 1 FOR UPDATE", &[])
+            .query_one(
+                "SELECT application, version FROM tm_meta WHERE id = 1 FOR UPDATE",
+                &[],
+            )
             .map_err(fail)?;
         let application: String = get(&server, &row, 0).map_err(Retry::Fail)?;
         let version: i64 = get(&server, &row, 1).map_err(Retry::Fail)?;
@@ -204,8 +208,11 @@ impl PgStore {
             for migration in &MIGRATIONS[version as usize..] {
                 tx.batch_execute(migration).map_err(fail)?;
             }
-            tx.execute("UPDATE tm_meta SET version = $1 WHERE id = 1", &[&SCHEMA_VERSION])
-                .map_err(fail)?;
+            tx.execute(
+                "UPDATE tm_meta SET version = $1 WHERE id = 1",
+                &[&SCHEMA_VERSION],
+            )
+            .map_err(fail)?;
         }
         tx.commit().map_err(fail)
     }
@@ -278,7 +285,10 @@ impl PgStore {
         let server = self.server.as_str();
         let statements = &mut self.statements;
         let lock = if write {
-            Some(prepare(&mut self.client, statements, LOCK_SQL).map_err(|e| map_error(server, e))?)
+            Some(
+                prepare(&mut self.client, statements, LOCK_SQL)
+                    .map_err(|e| map_error(server, e))?,
+            )
         } else {
             None
         };
@@ -518,6 +528,15 @@ fn map_error(server: &str, e: postgres::Error) -> TMinusError {
         };
     }
     let reason = describe_error(&e);
+    if reason.contains("TLS") {
+        return TMinusError::StoreOpen {
+            path: server.into(),
+            reason: format!(
+                "{reason}: this build of t-minus connects without TLS; drop sslmode=require \
+                 and reach the server over a trusted network or a tunnel (docs/postgres.md)"
+            ),
+        };
+    }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io || reason.contains("connect") || reason.contains("timeout") {
         TMinusError::StoreUnreachable {
@@ -551,7 +570,8 @@ fn sql_limit(limit: usize) -> i64 {
 
 /// Reads column `i`, mapping a type mismatch to a corrupt-store error.
 fn get<'a, T: FromSql<'a>>(server: &str, row: &'a Row, i: usize) -> Result<T> {
-    row.try_get(i).map_err(|e| corrupt(server, describe_error(&e)))
+    row.try_get(i)
+        .map_err(|e| corrupt(server, describe_error(&e)))
 }
 
 fn corrupt(server: &str, reason: String) -> TMinusError {
@@ -924,9 +944,10 @@ impl Tx for PgTx<'_> {
                 ),
                 &[],
             ),
-            EventFilter::All => {
-                self.events(&format!("SELECT {EVENT_COLUMNS} FROM tm_events {order}"), &[])
-            }
+            EventFilter::All => self.events(
+                &format!("SELECT {EVENT_COLUMNS} FROM tm_events {order}"),
+                &[],
+            ),
             EventFilter::Campaign(id) => self.events(
                 &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE campaign_id = $1 {order}"),
                 &[&id.to_string()],
