@@ -2,14 +2,36 @@
 //! one temporary directory per test with its own store, the clock pinned
 //! with `T_MINUS_NOW`, colour off, and insta filters that mask the random
 //! parts of the output (UUIDs, short ids).
+//!
+//! Tests listed in [`store_tests!`] run on SQLite and on PostgreSQL; [`T::new`]
+//! gives a store of the test's backend (see [`stores`]).
 #![allow(dead_code)] // each test binary uses a different part of it
+
+// A binary with both `mod common;` and `mod cli_support;` gets two copies,
+// each with its own current store; only the one its tests use matters.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/stores.rs"]
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
 use serde_json::Value;
 
-/// The store file name used by [`T`] (relative to its directory).
+/// Runs each listed test function (plain functions, without `#[test]`) on
+/// both stores, as the tests `sqlite::NAME` and `postgres::NAME`, with
+/// [`T`] on that store: `cli_support::store_tests!(a, b, c);`. See
+/// [`stores`].
+#[allow(unused_macros)] // not every test binary runs on both stores
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::cli_support::stores::__store_tests!([$crate::cli_support::stores] $($name),*);
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use store_tests;
+
+/// The SQLite store file name used by [`T`] (relative to its directory).
 pub const DB: &str = "store.db";
 
 /// The default pinned time: `2025-06-06T14:50:00Z`.
@@ -27,11 +49,15 @@ pub struct Out {
 }
 
 /// A test environment: a temporary directory (the working directory of every
-/// run) holding the store `store.db`, and a pinned clock.
+/// run), a store — `store.db` in that directory on SQLite, a schema of its
+/// own on PostgreSQL — and a pinned clock.
 pub struct T {
     dir: tempfile::TempDir,
     now: String,
+    /// The `--db` argument.
     db: Option<String>,
+    /// The PostgreSQL store, dropped with `T`.
+    pg: Option<stores::TempStore>,
 }
 
 impl Default for T {
@@ -41,12 +67,18 @@ impl Default for T {
 }
 
 impl T {
-    /// A fresh environment at [`NOW`].
+    /// A fresh environment at [`NOW`], with an empty store of the test's
+    /// backend.
     pub fn new() -> Self {
+        let pg = match stores::current() {
+            stores::Backend::Sqlite => None,
+            stores::Backend::Postgres => Some(stores::TempStore::new(DB)),
+        };
         T {
             dir: tempfile::tempdir().expect("temp dir"),
             now: NOW.to_string(),
-            db: Some(DB.to_string()),
+            db: Some(pg.as_ref().map_or(DB, |s| s.location()).to_string()),
+            pg,
         }
     }
 
@@ -61,7 +93,7 @@ impl T {
         self.dir.path()
     }
 
-    /// The store's path.
+    /// The SQLite store's path.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join(DB)
     }

@@ -1,7 +1,13 @@
 //! Shared helpers for the in-process engine tests: a pinned clock, engines
 //! over an in-memory or temporary-file store, and short constructors.
+//!
+//! Tests listed in [`store_tests!`] run on SQLite and on PostgreSQL; [`engine`],
+//! [`engine_at`] and [`store`] give a store of the test's backend (see
+//! [`stores`]). [`file_engine`] and [`temp_store`] are SQLite files always.
 
 #![allow(dead_code)]
+
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,24 +44,65 @@ pub fn agents(names: &[&str]) -> Vec<AgentId> {
     names.iter().map(|n| agent(n)).collect()
 }
 
-/// An in-memory engine and the clock it reads, pinned at `t0`.
+/// Runs each listed test function (plain functions, without `#[test]`) on
+/// both stores, as the tests `sqlite::NAME` and `postgres::NAME`, with
+/// the constructors of this module on that store:
+/// `common::store_tests!(a, b, c);`. See [`stores`].
+#[allow(unused_macros)] // not every test binary runs on both stores
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::common::stores::__store_tests!([$crate::common::stores] $($name),*);
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use store_tests;
+
+/// A fresh engine and the clock it reads, pinned at `t0`: a private
+/// in-memory store on SQLite, a new schema (kept until the test ends) on
+/// PostgreSQL.
 pub fn engine() -> (Engine, FixedClock) {
-    let clock = FixedClock::new(t0());
-    let engine = Engine::in_memory()
-        .expect("in-memory engine")
-        .with_clock(Arc::new(clock.clone()));
-    (engine, clock)
+    engine_at(t0())
 }
 
-/// An engine over the store file at `path`, on `clock`.
+/// Like [`engine`], with the clock pinned at `now`.
+pub fn engine_at(now: DateTime<Utc>) -> (Engine, FixedClock) {
+    let clock = FixedClock::new(now);
+    let engine = match stores::current() {
+        stores::Backend::Sqlite => Engine::in_memory().expect("in-memory engine"),
+        stores::Backend::Postgres => {
+            let store = stores::TempStore::new("tminus.db");
+            let engine = Engine::open(store.location()).expect("open the PostgreSQL store");
+            stores::keep_until_the_test_ends(store);
+            engine
+        }
+    };
+    (engine.with_clock(Arc::new(clock.clone())), clock)
+}
+
+/// A fresh, empty store of the test's backend (see [`stores::TempStore`]):
+/// the guard that removes it when dropped, and its location for [`open_engine`].
+pub fn store() -> (stores::TempStore, String) {
+    let store = stores::TempStore::new("tminus.db");
+    let location = store.location().to_string();
+    (store, location)
+}
+
+/// A new engine (its own connection) on the store at `location`, on `clock`.
+pub fn open_engine(location: &str, clock: &FixedClock) -> Engine {
+    Engine::open(location)
+        .expect("open store")
+        .with_clock(Arc::new(clock.clone()))
+}
+
+/// An engine over the SQLite store file at `path`, on `clock`.
 pub fn file_engine(path: &Path, clock: &FixedClock) -> Engine {
     Engine::new(path)
         .expect("open store")
         .with_clock(Arc::new(clock.clone()))
 }
 
-/// A temporary directory with a store path inside it (the file does not
-/// exist yet).
+/// A temporary directory with an SQLite store path inside it (the file does
+/// not exist yet).
 pub fn temp_store() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("tminus.db");

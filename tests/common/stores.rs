@@ -1,0 +1,386 @@
+//! Running one test on both stores: SQLite always, PostgreSQL when
+//! `T_MINUS_TEST_PG` holds a server URL (`.ci/run` sets it).
+//!
+//! A test that runs on both stores is a plain function (no `#[test]`) at the
+//! root of its test binary, listed in
+//! [`store_tests!`](crate::common::store_tests) — `common::store_tests!(a,
+//! b)` or `cli_support::store_tests!(…)` — which emits the tests
+//! `sqlite::NAME` and `postgres::NAME`. Each calls the function through
+//! [`run`], which makes that store *the current store* of the test's thread;
+//! the constructors of the harness (`common::engine()`, `common::store()`,
+//! `cli_support::T::new()`, [`TempStore::new`]) read it, so test bodies and
+//! helpers are the same for both stores. Threads a test spawns do not
+//! inherit it: hand them a location ([`TempStore::location`]) instead. A
+//! function left out of the list is dead code, which clippy refuses.
+//!
+//! On PostgreSQL every store is a fresh schema (`tmt_<unix-seconds>_<hex>`)
+//! on the server, reached through a URL whose `options` set `search_path`
+//! to it; all SQL of the PostgreSQL store is unqualified, so tests running
+//! at once never see each other. A schema is dropped when the test that
+//! made it ends; schemas older than an hour (left by a killed run) are
+//! dropped once per test binary. When `T_MINUS_TEST_PG` is unset or the
+//! server is unreachable, the PostgreSQL copy prints why it is skipped on
+//! stderr (past the test harness's capture, so it shows in `cargo test`
+//! output) and passes.
+//!
+//! Both copies run the same function, so insta names their snapshots alike
+//! (`cli__NAME.snap`: module path and function name) and both assert
+//! against the same file. [`run`] runs the body in insta's
+//! `allow_duplicates!`, which lets the second copy assert the same snapshot
+//! again instead of numbering it `NAME-2` — so a function run on both
+//! stores may take at most one unnamed snapshot; name any others.
+//!
+//! This file is a module of both `tests/common` and `tests/cli_support`.
+
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postgres::error::SqlState;
+use postgres::{Client, Config, NoTls};
+
+/// The environment variable holding the PostgreSQL server's URL.
+pub const PG_ENV: &str = "T_MINUS_TEST_PG";
+
+/// Prefix of the schemas the tests create (followed by `<unix-seconds>_`).
+const SCHEMA_PREFIX: &str = "tmt_";
+
+/// Test schemas older than this are dropped when a test binary starts.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// How long to wait for the server before calling it unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (or an in-memory SQLite database).
+    Sqlite,
+    /// A schema on the PostgreSQL server of `T_MINUS_TEST_PG`.
+    Postgres,
+}
+
+/// What [`run`] set for the test running on this thread.
+struct Current {
+    backend: Backend,
+    /// Stores kept until the test ends (made by constructors that cannot
+    /// hand out a guard, such as `common::engine()`).
+    kept: Vec<TempStore>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// The store of the test running on this thread: the one [`run`] was
+/// given, SQLite outside [`run`] (the SQLite-only tests).
+pub fn current() -> Backend {
+    CURRENT.with(|c| c.borrow().as_ref().map_or(Backend::Sqlite, |c| c.backend))
+}
+
+/// Keeps `store` until the current test ends (or drops it at once when no
+/// test is running through [`run`]).
+pub fn keep_until_the_test_ends(store: TempStore) {
+    CURRENT.with(|c| {
+        if let Some(current) = c.borrow_mut().as_mut() {
+            current.kept.push(store);
+        }
+    });
+}
+
+/// Ends the current test's scope when dropped, dropping what it kept.
+struct Scope;
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        // Take first, drop outside the borrow: a store's drop may print.
+        let current = CURRENT.with(|c| c.borrow_mut().take());
+        drop(current);
+    }
+}
+
+/// Runs the body of test `name` on `backend`: sets the current store, lets
+/// snapshots repeat (see the module docs), and drops the stores it kept
+/// when it returns or panics. On PostgreSQL without a reachable server it prints
+/// `skipped NAME: REASON` on stderr instead and returns.
+pub fn run(backend: Backend, name: &str, body: impl FnOnce()) {
+    if backend == Backend::Postgres {
+        if let Err(reason) = server() {
+            // Straight to the process's stderr, in one write: the harness
+            // captures only `eprintln!`, and a skip should be visible.
+            let line = format!("skipped {name}: {reason}\n");
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            return;
+        }
+    }
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Current {
+            backend,
+            kept: Vec::new(),
+        })
+    });
+    let _scope = Scope;
+    insta::allow_duplicates! { body() }
+}
+
+/// A fresh, empty store of the current test's backend, removed when
+/// dropped: a file (not yet created) in a temporary directory for SQLite, a
+/// new schema for PostgreSQL.
+pub struct TempStore {
+    location: String,
+    /// The temporary directory of an SQLite store.
+    dir: Option<tempfile::TempDir>,
+    /// The schema of a PostgreSQL store.
+    schema: Option<Schema>,
+}
+
+impl TempStore {
+    /// A new store for [`current`]`()`, named `file` inside its temporary
+    /// directory on SQLite.
+    pub fn new(file: &str) -> Self {
+        match current() {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let location = dir.path().join(file).to_string_lossy().into_owned();
+                TempStore {
+                    location,
+                    dir: Some(dir),
+                    schema: None,
+                }
+            }
+            Backend::Postgres => {
+                let schema = Schema::create();
+                TempStore {
+                    location: schema.url.clone(),
+                    dir: None,
+                    schema: Some(schema),
+                }
+            }
+        }
+    }
+
+    /// Where the store is, for `Engine::open` and `t-minus --db`: an SQLite
+    /// file path or a PostgreSQL URL.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The temporary directory of an SQLite store (`None` on PostgreSQL).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(|d| d.path())
+    }
+}
+
+// ───────────────────────────── PostgreSQL ─────────────────────────────
+
+/// The server every PostgreSQL test of this binary uses.
+struct Server {
+    /// `T_MINUS_TEST_PG`.
+    url: String,
+    /// A connection for creating and dropping schemas.
+    admin: Mutex<Client>,
+}
+
+/// The server of `T_MINUS_TEST_PG`, checked (and cleaned of stale test
+/// schemas) once per test binary; the reason to skip otherwise.
+fn server() -> Result<&'static Server, &'static str> {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let url = match std::env::var(PG_ENV) {
+                Ok(url) if !url.trim().is_empty() => url,
+                _ => return Err(format!("{PG_ENV} is not set")),
+            };
+            let unreachable =
+                |e: String| format!("PostgreSQL at {} unreachable: {e}", redact(&url));
+            let mut admin = connect_creating_db(&url).map_err(unreachable)?;
+            drop_stale_schemas(&mut admin);
+            Ok(Server {
+                url,
+                admin: Mutex::new(admin),
+            })
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+/// Connects to `url`, creating its database first when the server has none
+/// by that name (a fresh server has only `postgres`).
+fn connect_creating_db(url: &str) -> Result<Client, String> {
+    let mut config: Config = url.parse().map_err(|e| format!("bad URL: {}", chain(&e)))?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    match config.connect(NoTls) {
+        Err(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
+            let db = config.get_dbname().unwrap_or_default().to_string();
+            let mut maintenance = config.clone();
+            maintenance.dbname("postgres");
+            let mut client = maintenance.connect(NoTls).map_err(|e| chain(&e))?;
+            if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {}", quote(&db))) {
+                // Another test binary may have created it meanwhile.
+                if e.code() != Some(&SqlState::DUPLICATE_DATABASE) {
+                    return Err(format!("cannot create database {db}: {}", chain(&e)));
+                }
+            }
+            config.connect(NoTls).map_err(|e| chain(&e))
+        }
+        other => other.map_err(|e| chain(&e)),
+    }
+}
+
+/// An error with its sources: `error connecting to server: Connection
+/// refused (os error 111)`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let message = s.to_string();
+        if !text.contains(&message) {
+            text = format!("{text}: {message}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Drops the test schemas created more than [`STALE_AFTER`] ago: a run that
+/// was killed leaves its schemas behind.
+fn drop_stale_schemas(admin: &mut Client) {
+    let cutoff = unix_seconds().saturating_sub(STALE_AFTER.as_secs());
+    let Ok(rows) = admin.query(
+        "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)",
+        &[&SCHEMA_PREFIX],
+    ) else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name[SCHEMA_PREFIX.len()..]
+            .split('_')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok());
+        if created.is_some_and(|t| t < cutoff) {
+            drop_schema(admin, &name);
+        }
+    }
+}
+
+/// `DROP SCHEMA … CASCADE`, giving up after a few seconds if another
+/// connection still holds a lock in it (the stale-schema sweep of a later
+/// run gets it then).
+fn drop_schema(admin: &mut Client, name: &str) {
+    let sql = format!(
+        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE; RESET lock_timeout",
+        quote(name)
+    );
+    if let Err(e) = admin.batch_execute(&sql) {
+        let _ = admin.batch_execute("RESET lock_timeout");
+        let line = format!("note: cannot drop schema {name}: {e}\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// A schema of its own for one store; dropped (with everything in it) when
+/// this is.
+struct Schema {
+    name: String,
+    /// The server's URL with `search_path` set to this schema.
+    url: String,
+}
+
+impl Schema {
+    /// Creates a fresh schema on the server. Panics outside a PostgreSQL
+    /// test (there is no server to use).
+    fn create() -> Self {
+        let server = server().expect("a PostgreSQL store outside a PostgreSQL test");
+        let name = format!(
+            "{SCHEMA_PREFIX}{}_{}",
+            unix_seconds(),
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        admin(server)
+            .batch_execute(&format!("CREATE SCHEMA {}", quote(&name)))
+            .unwrap_or_else(|e| panic!("cannot create schema {name}: {e}"));
+        let separator = if server.url.contains('?') { '&' } else { '?' };
+        let url = format!("{}{separator}options=-csearch_path%3D{name}", server.url);
+        Schema { name, url }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(server) = server() {
+            drop_schema(&mut admin(server), &self.name);
+        }
+    }
+}
+
+/// The admin connection (still usable after a test panicked holding it).
+fn admin(server: &Server) -> std::sync::MutexGuard<'_, Client> {
+    server.admin.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An SQL identifier, quoted.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// `url` with any password replaced by `***`, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+// ───────────────────────────── the macro ─────────────────────────────
+
+/// The implementation of `store_tests!`: `[PATH] NAME, …`, where PATH is
+/// this module's path in the test binary (`common::stores` or
+/// `cli_support::stores`) and each NAME a test function (without
+/// `#[test]`) at the root of the test binary. Emits `sqlite::NAME` and
+/// `postgres::NAME`, each calling the function through [`run`].
+#[doc(hidden)]
+#[allow(unused_macros)] // not every test binary runs on both stores
+macro_rules! __store_tests {
+    ([$($stores:tt)*] $($name:ident),* $(,)?) => {
+        /// The tests on SQLite.
+        mod sqlite {
+            use $($stores)*::{run as run_on, Backend};
+            $(
+                #[test]
+                fn $name() {
+                    run_on(Backend::Sqlite, concat!("sqlite::", stringify!($name)), super::$name);
+                }
+            )*
+        }
+        /// The same tests on PostgreSQL (skipped without `T_MINUS_TEST_PG`).
+        mod postgres {
+            use $($stores)*::{run as run_on, Backend};
+            $(
+                #[test]
+                fn $name() {
+                    run_on(Backend::Postgres, concat!("postgres::", stringify!($name)), super::$name);
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use __store_tests;
