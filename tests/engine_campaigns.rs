@@ -1,6 +1,8 @@
 //! Campaigns (blocked until needs fire, transitive cancellation, cascading
 //! ticks, levels, cycles, naming) and references (UUID, prefix, ambiguous
 //! prefix, `campaign/event`, errors).
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
 mod common;
 
@@ -37,7 +39,6 @@ fn diamond(engine: &mut Engine) -> (Uuid, [Uuid; 4]) {
 
 // ---------------------------------------------------------------- blocked
 
-#[test]
 fn events_stay_blocked_until_every_need_fired() {
     let (mut engine, clock) = engine();
     let (campaign, [a, b, c, d]) = diamond(&mut engine);
@@ -90,7 +91,6 @@ fn events_stay_blocked_until_every_need_fired() {
     );
 }
 
-#[test]
 fn linking_puts_a_pending_event_back_to_blocked() {
     let (mut engine, _clock) = engine();
     let c = engine.create_campaign("relink".into()).unwrap();
@@ -112,7 +112,6 @@ fn linking_puts_a_pending_event_back_to_blocked() {
     assert!(engine.tick(at_min(5)).unwrap().is_empty());
 }
 
-#[test]
 fn a_blocked_event_opens_and_misses_when_its_own_deadline_already_passed() {
     let (mut engine, clock) = engine();
     let c = engine.create_campaign("late".into()).unwrap();
@@ -139,7 +138,6 @@ fn a_blocked_event_opens_and_misses_when_its_own_deadline_already_passed() {
     assert_eq!(response(&missed, "y"), ResponseStatus::Missed);
 }
 
-#[test]
 fn answers_given_while_blocked_count_when_the_event_opens() {
     let (mut engine, clock) = engine();
     let c = engine.create_campaign("preapproved".into()).unwrap();
@@ -164,7 +162,6 @@ fn answers_given_while_blocked_count_when_the_event_opens() {
     );
 }
 
-#[test]
 fn a_pre_approved_event_that_opens_after_its_fire_time_is_missed() {
     let (mut engine, clock) = engine();
     let c = engine.create_campaign("too-late".into()).unwrap();
@@ -190,7 +187,6 @@ fn a_pre_approved_event_that_opens_after_its_fire_time_is_missed() {
 
 // ---------------------------------------------------------------- cancellation
 
-#[test]
 fn a_missed_need_cancels_its_dependents_transitively_in_one_tick() {
     let (mut engine, clock) = engine();
     let c = engine.create_campaign("chain".into()).unwrap();
@@ -230,7 +226,6 @@ fn a_missed_need_cancels_its_dependents_transitively_in_one_tick() {
     );
 }
 
-#[test]
 fn a_cancelled_need_cancels_its_dependents_transitively() {
     let (mut engine, clock) = engine();
     let (campaign, [a, b, c, d]) = diamond(&mut engine);
@@ -256,7 +251,6 @@ fn a_cancelled_need_cancels_its_dependents_transitively() {
     );
 }
 
-#[test]
 fn cancel_campaign_cancels_every_unfinished_event() {
     let (mut engine, clock) = engine();
     let (campaign, [a, b, c, d]) = diamond(&mut engine);
@@ -276,7 +270,6 @@ fn cancel_campaign_cancels_every_unfinished_event() {
 
 // ---------------------------------------------------------------- cascade
 
-#[test]
 fn a_tick_cascades_a_chain_in_dependency_order() {
     let (mut engine, clock) = engine();
     let c = engine.create_campaign("cascade".into()).unwrap();
@@ -327,7 +320,6 @@ fn a_tick_cascades_a_chain_in_dependency_order() {
     assert!(pos("c", AuditAction::Fired) < pos("d", AuditAction::Opened));
 }
 
-#[test]
 fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
     // The instant gate a manifest declares: quorum 0, `early`, with a need.
     // Ad-hoc `campaign add` would fire it before it can be linked, so it is
@@ -381,7 +373,6 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
     assert_eq!(gate.started_at, Some(at_min(10)));
 }
 
-#[test]
 fn a_cascade_records_the_same_times_whenever_the_tick_runs() {
     let run = |tick_at| {
         let (mut engine, _clock) = engine();
@@ -416,7 +407,6 @@ fn a_cascade_records_the_same_times_whenever_the_tick_runs() {
 
 // ---------------------------------------------------------------- order & cycles
 
-#[test]
 fn campaign_levels_of_a_diamond() {
     let (mut engine, _clock) = engine();
     let (campaign, [a, b, c, d]) = diamond(&mut engine);
@@ -433,7 +423,6 @@ fn campaign_levels_of_a_diamond() {
     assert_eq!(stored.dependencies.len(), 4);
 }
 
-#[test]
 fn a_link_closing_a_cycle_is_refused_and_changes_nothing() {
     let (mut engine, _clock) = engine();
     let (campaign, [a, b, c, d]) = diamond(&mut engine);
@@ -498,7 +487,6 @@ fn a_link_closing_a_cycle_is_refused_and_changes_nothing() {
     );
 }
 
-#[test]
 fn linking_the_same_edge_twice_is_a_no_op() {
     let (mut engine, _clock) = engine();
     let (campaign, [a, b, _, _]) = diamond(&mut engine);
@@ -509,7 +497,6 @@ fn linking_the_same_edge_twice_is_a_no_op() {
     assert_eq!(engine.log(b).unwrap(), log_before);
 }
 
-#[test]
 fn links_outside_the_campaign_or_to_final_events_are_refused() {
     let (mut engine, clock) = engine();
     let c = engine.create_campaign("one".into()).unwrap();
@@ -539,7 +526,6 @@ fn links_outside_the_campaign_or_to_final_events_are_refused() {
 
 // ---------------------------------------------------------------- names
 
-#[test]
 fn duplicate_or_invalid_campaign_names_are_refused() {
     let (mut engine, _clock) = engine();
     let first = engine.create_campaign("release-v2".into()).unwrap();
@@ -562,7 +548,6 @@ fn duplicate_or_invalid_campaign_names_are_refused() {
     assert_eq!(all[0].id, first.id);
 }
 
-#[test]
 fn campaign_add_names_events_after_their_kind() {
     let (mut engine, _clock) = engine();
     let c = engine.create_campaign("names".into()).unwrap();
@@ -623,7 +608,6 @@ fn campaign_add_names_events_after_their_kind() {
     assert_eq!(engine.get_campaign(c.id).unwrap().unwrap().events.len(), 6);
 }
 
-#[test]
 fn campaign_add_event_moves_a_standalone_event_in() {
     let (mut engine, _clock) = engine();
     let c = engine.create_campaign("adopt".into()).unwrap();
@@ -649,7 +633,6 @@ fn campaign_add_event_moves_a_standalone_event_in() {
 
 // ---------------------------------------------------------------- references
 
-#[test]
 fn events_resolve_by_uuid_and_unique_prefix() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["x"], Quorum::All)).unwrap();
@@ -673,7 +656,6 @@ fn events_resolve_by_uuid_and_unique_prefix() {
     );
 }
 
-#[test]
 fn an_ambiguous_prefix_lists_the_candidates() {
     let (mut engine, _clock) = engine();
     // Schedule events until two share their first 4 hex digits (expected
@@ -714,7 +696,6 @@ fn an_ambiguous_prefix_lists_the_candidates() {
     assert_eq!(engine.resolve_event(&b[..n]).unwrap(), second);
 }
 
-#[test]
 fn malformed_and_unknown_event_references_are_errors() {
     let (mut engine, _clock) = engine();
     let c = engine.create_campaign("known".into()).unwrap();
@@ -762,7 +743,6 @@ fn malformed_and_unknown_event_references_are_errors() {
     );
 }
 
-#[test]
 fn campaigns_resolve_by_name_uuid_and_prefix() {
     let (mut engine, _clock) = engine();
     let c = engine.create_campaign("release".into()).unwrap();
@@ -792,7 +772,6 @@ fn campaigns_resolve_by_name_uuid_and_prefix() {
     ));
 }
 
-#[test]
 fn targets_tell_events_from_campaigns() {
     let (mut engine, _clock) = engine();
     let c = engine.create_campaign("ops".into()).unwrap();
@@ -814,3 +793,31 @@ fn targets_tell_events_from_campaigns() {
         TMinusError::TargetNotFound { .. }
     ));
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+common::store_tests!(
+    events_stay_blocked_until_every_need_fired,
+    linking_puts_a_pending_event_back_to_blocked,
+    a_blocked_event_opens_and_misses_when_its_own_deadline_already_passed,
+    answers_given_while_blocked_count_when_the_event_opens,
+    a_pre_approved_event_that_opens_after_its_fire_time_is_missed,
+    a_missed_need_cancels_its_dependents_transitively_in_one_tick,
+    a_cancelled_need_cancels_its_dependents_transitively,
+    cancel_campaign_cancels_every_unfinished_event,
+    a_tick_cascades_a_chain_in_dependency_order,
+    a_blocked_quorum_zero_early_event_fires_the_moment_it_opens,
+    a_cascade_records_the_same_times_whenever_the_tick_runs,
+    campaign_levels_of_a_diamond,
+    a_link_closing_a_cycle_is_refused_and_changes_nothing,
+    linking_the_same_edge_twice_is_a_no_op,
+    links_outside_the_campaign_or_to_final_events_are_refused,
+    duplicate_or_invalid_campaign_names_are_refused,
+    campaign_add_names_events_after_their_kind,
+    campaign_add_event_moves_a_standalone_event_in,
+    events_resolve_by_uuid_and_unique_prefix,
+    an_ambiguous_prefix_lists_the_candidates,
+    malformed_and_unknown_event_references_are_errors,
+    campaigns_resolve_by_name_uuid_and_prefix,
+    targets_tell_events_from_campaigns,
+);

@@ -1,5 +1,9 @@
 //! Library-level concurrency: several engines (each its own connection, as
-//! separate processes would have) on one store file at the same moment.
+//! separate processes would have) on one store at the same moment — one
+//! file on SQLite; one database on PostgreSQL, as engines on several hosts
+//! would share it.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
 mod common;
 
@@ -13,16 +17,15 @@ use uuid::Uuid;
 
 const THREADS: usize = 8;
 
-#[test]
 fn eight_engines_confirm_different_attendees_of_one_event_at_once() {
-    let (_dir, path) = temp_store();
+    let (_store, db) = store();
     let names: Vec<String> = (0..THREADS).map(|i| format!("agent-{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    // A few rounds, each on a fresh event in the same file.
+    // A few rounds, each on a fresh event in the same store.
     for round in 0..3 {
         let id = {
-            let (_, clock) = engine();
-            let mut engine = file_engine(&path, &clock);
+            let clock = FixedClock::new(t0());
+            let mut engine = open_engine(&db, &clock);
             engine.schedule(spec(10, &refs, Quorum::All)).unwrap().id
         };
         let barrier = Arc::new(Barrier::new(THREADS));
@@ -30,11 +33,11 @@ fn eight_engines_confirm_different_attendees_of_one_event_at_once() {
             .iter()
             .cloned()
             .map(|name| {
-                let path = path.clone();
+                let db = db.clone();
                 let barrier = Arc::clone(&barrier);
                 thread::spawn(move || {
                     let clock = FixedClock::new(at_min(1));
-                    let mut engine = file_engine(&path, &clock);
+                    let mut engine = open_engine(&db, &clock);
                     barrier.wait();
                     engine.confirm(id, &agent(&name)).map(|e| e.state)
                 })
@@ -51,8 +54,8 @@ fn eight_engines_confirm_different_attendees_of_one_event_at_once() {
             "round {round}: {states:?}"
         );
 
-        let (_, clock) = engine();
-        let mut engine = file_engine(&path, &clock);
+        let clock = FixedClock::new(t0());
+        let mut engine = open_engine(&db, &clock);
         let event = get(&mut engine, id);
         assert_eq!(event.state, EventState::Fired);
         assert_eq!(event.confirmed_count(), THREADS, "no confirmation lost");
@@ -70,18 +73,17 @@ fn eight_engines_confirm_different_attendees_of_one_event_at_once() {
     }
 }
 
-#[test]
 fn eight_engines_creating_one_new_store_at_once_all_succeed() {
-    let (_dir, path) = temp_store();
+    let (_store, db) = store();
     let barrier = Arc::new(Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|i| {
-            let path = path.clone();
+            let db = db.clone();
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
                 barrier.wait();
                 let clock = FixedClock::new(t0());
-                let mut engine = file_engine(&path, &clock);
+                let mut engine = open_engine(&db, &clock);
                 engine
                     .schedule(spec(10, &[&format!("a{i}")], Quorum::All))
                     .map(|e| e.id)
@@ -92,8 +94,8 @@ fn eight_engines_creating_one_new_store_at_once_all_succeed() {
         .into_iter()
         .map(|h| h.join().expect("no panic").expect("schedule succeeds"))
         .collect();
-    let (_, clock) = engine();
-    let mut engine = file_engine(&path, &clock);
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&db, &clock);
     let stored: Vec<Uuid> = engine.list_events().unwrap().iter().map(|e| e.id).collect();
     assert_eq!(stored.len(), THREADS);
     for id in ids {
@@ -119,11 +121,10 @@ fn tally(results: &[TickResult]) -> HashMap<(Uuid, AuditAction), usize> {
     seen
 }
 
-#[test]
 fn engines_ticking_one_store_at_once_report_each_transition_exactly_once() {
-    let (_dir, path) = temp_store();
-    let (_, clock) = engine();
-    let mut setup = file_engine(&path, &clock);
+    let (_store, db) = store();
+    let clock = FixedClock::new(t0());
+    let mut setup = open_engine(&db, &clock);
     // 300 standalone events due at +10m (a third fire, a third miss, a
     // third are timers) and 20 campaign chains a → b → c where a misses.
     let mut expected: HashMap<(Uuid, AuditAction), usize> = HashMap::new();
@@ -169,11 +170,11 @@ fn engines_ticking_one_store_at_once_report_each_transition_exactly_once() {
         let barrier = Arc::new(Barrier::new(THREADS));
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {
-                let path = path.clone();
+                let db = db.clone();
                 let barrier = Arc::clone(&barrier);
                 thread::spawn(move || {
                     let clock = FixedClock::new(now);
-                    let mut engine = file_engine(&path, &clock);
+                    let mut engine = open_engine(&db, &clock);
                     barrier.wait();
                     engine.tick(now)
                 })
@@ -191,18 +192,17 @@ fn engines_ticking_one_store_at_once_report_each_transition_exactly_once() {
     let transitions: usize = all.iter().map(|r| r.transitions.len()).sum();
     assert_eq!(transitions, expected.len());
 
-    let (_, clock) = engine();
-    let mut engine = file_engine(&path, &clock);
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&db, &clock);
     assert!(engine.tick(at_min(100)).unwrap().is_empty());
     assert!(engine.list_unfinished().unwrap().is_empty());
 }
 
-#[test]
 fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
     // Half the engines confirm, half tick, at the same instant.
-    let (_dir, path) = temp_store();
-    let (_, clock) = engine();
-    let mut setup = file_engine(&path, &clock);
+    let (_store, db) = store();
+    let clock = FixedClock::new(t0());
+    let mut setup = open_engine(&db, &clock);
     let ids: Vec<Uuid> = (0..40)
         .map(|_| {
             setup
@@ -215,12 +215,12 @@ fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
     let barrier = Arc::new(Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|i| {
-            let path = path.clone();
+            let db = db.clone();
             let ids = ids.clone();
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
                 let clock = FixedClock::new(at_min(1));
-                let mut engine = file_engine(&path, &clock);
+                let mut engine = open_engine(&db, &clock);
                 barrier.wait();
                 let mut results = Vec::new();
                 if i < 4 {
@@ -241,8 +241,8 @@ fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
         .into_iter()
         .flat_map(|h| h.join().expect("no panic"))
         .collect();
-    let (_, clock) = engine();
-    let mut engine = file_engine(&path, &clock);
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&db, &clock);
     all.push(engine.tick(at_min(1)).unwrap());
     let seen = tally(&all);
     assert_eq!(seen.len(), ids.len());
@@ -253,3 +253,12 @@ fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
         assert_eq!(e.confirmed_count(), 4);
     }
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+common::store_tests!(
+    eight_engines_confirm_different_attendees_of_one_event_at_once,
+    eight_engines_creating_one_new_store_at_once_all_succeed,
+    engines_ticking_one_store_at_once_report_each_transition_exactly_once,
+    responses_and_ticks_interleaving_lose_nothing_and_report_once,
+);

@@ -2,6 +2,8 @@
 //! fire policies, quorum spellings, misses, final states, cancellation,
 //! laziness (the outcome does not depend on when a tick runs) and
 //! exactly-once reporting.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
 mod common;
 
@@ -17,7 +19,6 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------- seed
 
-#[test]
 fn seed_example_confirm_confirm_tick_reports_fired() {
     let (mut engine, clock) = engine();
     let event = engine
@@ -53,12 +54,12 @@ fn seed_example_confirm_confirm_tick_reports_fired() {
     assert_eq!(stored.organizer, agent("coordinator"));
 }
 
-#[test]
 fn seed_example_on_a_file_store_with_the_system_clock() {
-    // Exactly the README's program, against a temporary file.
+    // Exactly the README's program, against a temporary store (a file on
+    // SQLite): real timestamps, with their sub-millisecond digits.
     use chrono::Utc;
-    let (_dir, path) = temp_store();
-    let mut engine = Engine::new(&path).unwrap();
+    let (_store, db) = store();
+    let mut engine = Engine::open(&db).unwrap();
     let event = engine
         .schedule_event(
             EventKind::Meeting,
@@ -78,7 +79,6 @@ fn seed_example_on_a_file_store_with_the_system_clock() {
 
 // ---------------------------------------------------------------- early
 
-#[test]
 fn early_fires_at_the_confirm_that_completes_quorum() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -104,7 +104,6 @@ fn early_fires_at_the_confirm_that_completes_quorum() {
     assert_eq!(result.transitions[0].action, AuditAction::Fired);
 }
 
-#[test]
 fn early_is_the_default_fire_policy() {
     let new = NewEvent::new(EventKind::Checkpoint, at_min(10));
     assert_eq!(new.fire_policy, t_minus::FirePolicy::Early);
@@ -113,7 +112,6 @@ fn early_is_the_default_fire_policy() {
 
 // ---------------------------------------------------------------- on-time
 
-#[test]
 fn on_time_fires_at_the_fire_time_only() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -146,7 +144,6 @@ fn on_time_fires_at_the_fire_time_only() {
     assert_eq!(fired.finished_at, Some(at_min(10)));
 }
 
-#[test]
 fn on_time_without_quorum_at_the_fire_time_is_missed() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -166,7 +163,6 @@ fn on_time_without_quorum_at_the_fire_time_is_missed() {
 
 // ---------------------------------------------------------------- quorum
 
-#[test]
 fn quorum_all_needs_every_attendee() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -184,7 +180,6 @@ fn quorum_all_needs_every_attendee() {
     assert_eq!(done.state, EventState::Fired);
 }
 
-#[test]
 fn quorum_majority_is_floor_half_plus_one() {
     let (mut engine, _clock) = engine();
     for (n, expected) in [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (6, 4)] {
@@ -206,7 +201,6 @@ fn quorum_majority_is_floor_half_plus_one() {
     }
 }
 
-#[test]
 fn quorum_integer_fires_at_that_count() {
     let (mut engine, _clock) = engine();
     let e = engine
@@ -218,7 +212,6 @@ fn quorum_integer_fires_at_that_count() {
     assert_eq!(after.finished_at, Some(t0()));
 }
 
-#[test]
 fn quorum_larger_than_attendees_is_refused_and_nothing_stored() {
     let (mut engine, _clock) = engine();
     let err = engine
@@ -238,7 +231,6 @@ fn quorum_larger_than_attendees_is_refused_and_nothing_stored() {
     assert!(engine.list_events().unwrap().is_empty());
 }
 
-#[test]
 fn duplicate_attendee_and_bad_agent_ids_are_refused() {
     let (mut engine, _clock) = engine();
     let err = engine
@@ -265,7 +257,6 @@ fn duplicate_attendee_and_bad_agent_ids_are_refused() {
     assert!(engine.list_events().unwrap().is_empty());
 }
 
-#[test]
 fn a_fire_time_in_the_past_is_refused() {
     let (mut engine, clock) = engine();
     clock.set(at_min(30));
@@ -285,7 +276,6 @@ fn a_fire_time_in_the_past_is_refused() {
 
 // ---------------------------------------------------------------- quorum 0
 
-#[test]
 fn quorum_zero_early_fires_on_schedule_and_the_next_tick_reports_it() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["a"], Quorum::Count(0))).unwrap();
@@ -307,7 +297,6 @@ fn quorum_zero_early_fires_on_schedule_and_the_next_tick_reports_it() {
     assert!(engine.tick(at_min(20)).unwrap().is_empty());
 }
 
-#[test]
 fn quorum_zero_on_time_is_a_timer() {
     let (mut engine, _clock) = engine();
     let e = engine
@@ -329,7 +318,6 @@ fn quorum_zero_on_time_is_a_timer() {
 
 // ---------------------------------------------------------------- misses
 
-#[test]
 fn fire_time_passing_without_quorum_misses_and_marks_open_attendees() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -352,7 +340,6 @@ fn fire_time_passing_without_quorum_misses_and_marks_open_attendees() {
     assert_eq!(response(&missed, "d"), ResponseStatus::Missed);
 }
 
-#[test]
 fn declines_that_make_quorum_unreachable_miss_at_once() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -390,7 +377,6 @@ fn declines_that_make_quorum_unreachable_miss_at_once() {
     assert_eq!(get(&mut engine, e.id).finished_at, Some(at_min(4)));
 }
 
-#[test]
 fn a_deferred_attendee_still_counts_as_able_to_confirm() {
     let (mut engine, clock) = engine();
     let e = engine.schedule(spec(60, &["a", "b"], Quorum::All)).unwrap();
@@ -420,7 +406,6 @@ fn finals(engine: &mut Engine, clock: &t_minus::FixedClock) -> [Uuid; 3] {
     [fired.id, missed.id, cancelled.id]
 }
 
-#[test]
 fn final_events_refuse_every_change() {
     let (mut engine, clock) = engine();
     let ids = finals(&mut engine, &clock);
@@ -451,7 +436,6 @@ fn final_events_refuse_every_change() {
     }
 }
 
-#[test]
 fn final_events_are_kept_as_history() {
     let (mut engine, clock) = engine();
     let ids = finals(&mut engine, &clock);
@@ -471,7 +455,6 @@ fn final_events_are_kept_as_history() {
 
 // ---------------------------------------------------------------- cancel
 
-#[test]
 fn cancel_takes_a_pending_event_to_cancelled_once() {
     let (mut engine, clock) = engine();
     let e = engine.schedule(spec(10, &["a", "b"], Quorum::All)).unwrap();
@@ -501,7 +484,6 @@ fn cancel_takes_a_pending_event_to_cancelled_once() {
     assert_eq!(last.detail["reason"], serde_json::json!("plans changed"));
 }
 
-#[test]
 fn cancelling_after_the_fire_time_records_the_real_outcome_instead() {
     // The event was already decided by the clock: cancel is refused because
     // the event is final (missed at its fire time), even without a tick.
@@ -519,7 +501,6 @@ fn cancelling_after_the_fire_time_records_the_real_outcome_instead() {
     assert_eq!(engine.tick(at_min(16)).unwrap().missed, vec![e.id]);
 }
 
-#[test]
 fn unknown_event_is_an_error() {
     let (mut engine, _clock) = engine();
     let ghost = Uuid::new_v4();
@@ -594,7 +575,6 @@ fn scenario(tick_at: Time) -> (Vec<Outcome>, Vec<(AuditAction, Time)>) {
     (outcome, reported)
 }
 
-#[test]
 fn outcome_does_not_depend_on_when_the_tick_runs() {
     let on_time_tick = scenario(at_min(15));
     let late_tick = scenario(at_min(75));
@@ -614,7 +594,6 @@ fn outcome_does_not_depend_on_when_the_tick_runs() {
     );
 }
 
-#[test]
 fn tick_at_fire_time_and_an_hour_later_agree() {
     for policy_on_time in [false, true] {
         let run = |tick_at| {
@@ -657,7 +636,6 @@ fn tick_at_fire_time_and_an_hour_later_agree() {
 
 // ---------------------------------------------------------------- exactly once
 
-#[test]
 fn every_transition_is_reported_by_exactly_one_tick() {
     let (mut engine, clock) = engine();
     let mut ids = Vec::new();
@@ -704,7 +682,6 @@ fn every_transition_is_reported_by_exactly_one_tick() {
     assert!(seen.values().all(|n| *n == 1));
 }
 
-#[test]
 fn a_missed_event_is_reported_once_never_again() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
@@ -725,7 +702,6 @@ fn a_missed_event_is_reported_once_never_again() {
     assert_eq!(misses, 1);
 }
 
-#[test]
 fn a_transition_recorded_by_a_response_is_reported_by_the_next_tick_only() {
     let (mut engine, clock) = engine();
     let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
@@ -735,3 +711,35 @@ fn a_transition_recorded_by_a_response_is_reported_by_the_next_tick_only() {
     assert!(engine.tick(at_min(1)).unwrap().is_empty());
     assert!(engine.tick(at_min(10)).unwrap().is_empty());
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+common::store_tests!(
+    seed_example_confirm_confirm_tick_reports_fired,
+    seed_example_on_a_file_store_with_the_system_clock,
+    early_fires_at_the_confirm_that_completes_quorum,
+    early_is_the_default_fire_policy,
+    on_time_fires_at_the_fire_time_only,
+    on_time_without_quorum_at_the_fire_time_is_missed,
+    quorum_all_needs_every_attendee,
+    quorum_majority_is_floor_half_plus_one,
+    quorum_integer_fires_at_that_count,
+    quorum_larger_than_attendees_is_refused_and_nothing_stored,
+    duplicate_attendee_and_bad_agent_ids_are_refused,
+    a_fire_time_in_the_past_is_refused,
+    quorum_zero_early_fires_on_schedule_and_the_next_tick_reports_it,
+    quorum_zero_on_time_is_a_timer,
+    fire_time_passing_without_quorum_misses_and_marks_open_attendees,
+    declines_that_make_quorum_unreachable_miss_at_once,
+    a_deferred_attendee_still_counts_as_able_to_confirm,
+    final_events_refuse_every_change,
+    final_events_are_kept_as_history,
+    cancel_takes_a_pending_event_to_cancelled_once,
+    cancelling_after_the_fire_time_records_the_real_outcome_instead,
+    unknown_event_is_an_error,
+    outcome_does_not_depend_on_when_the_tick_runs,
+    tick_at_fire_time_and_an_hour_later_agree,
+    every_transition_is_reported_by_exactly_one_tick,
+    a_missed_event_is_reported_once_never_again,
+    a_transition_recorded_by_a_response_is_reported_by_the_next_tick_only,
+);

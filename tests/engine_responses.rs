@@ -1,6 +1,8 @@
 //! Responses: who may answer, changing an answer, deferral (cumulative,
 //! capped, positive), the deadline (refused after the fire time even when no
 //! tick ran, with lazy settlement) and the audit trail.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
 mod common;
 
@@ -11,7 +13,6 @@ use t_minus::{AuditAction, EventState, NewEvent, Quorum, ResponseStatus, TMinusE
 
 // ---------------------------------------------------------------- attendees
 
-#[test]
 fn only_attendees_may_respond() {
     let (mut engine, _clock) = engine();
     let e = engine
@@ -52,7 +53,6 @@ fn only_attendees_may_respond() {
     assert_eq!(engine.log(e.id).unwrap(), log_before);
 }
 
-#[test]
 fn an_event_without_attendees_says_so() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(on_time(10, &[], Quorum::Count(0))).unwrap();
@@ -63,7 +63,6 @@ fn an_event_without_attendees_says_so() {
     );
 }
 
-#[test]
 fn invalid_agent_ids_are_refused_before_anything_else() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
@@ -76,7 +75,6 @@ fn invalid_agent_ids_are_refused_before_anything_else() {
     }
 }
 
-#[test]
 fn an_agent_may_change_its_answer_while_open() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -120,7 +118,6 @@ fn an_agent_may_change_its_answer_while_open() {
     );
 }
 
-#[test]
 fn confirming_twice_is_harmless() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["a", "b"], Quorum::All)).unwrap();
@@ -132,7 +129,6 @@ fn confirming_twice_is_harmless() {
 
 // ---------------------------------------------------------------- deferral
 
-#[test]
 fn deferral_moves_at_and_fire_time_later_cumulatively() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -173,7 +169,6 @@ fn deferral_moves_at_and_fire_time_later_cumulatively() {
     assert_eq!(get(&mut engine, e.id).finished_at, Some(at_min(25)));
 }
 
-#[test]
 fn a_deferred_attendee_can_confirm_after_the_original_deadline() {
     let (mut engine, clock) = engine();
     let e = engine.schedule(spec(10, &["a", "b"], Quorum::All)).unwrap();
@@ -187,7 +182,6 @@ fn a_deferred_attendee_can_confirm_after_the_original_deadline() {
     assert_eq!(fired.finished_at, Some(at_min(15)));
 }
 
-#[test]
 fn deferral_past_max_defer_is_refused_and_changes_nothing() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -237,7 +231,6 @@ fn deferral_past_max_defer_is_refused_and_changes_nothing() {
     );
 }
 
-#[test]
 fn zero_or_negative_deferral_is_refused() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
@@ -256,7 +249,6 @@ fn zero_or_negative_deferral_is_refused() {
 
 // ---------------------------------------------------------------- deadline
 
-#[test]
 fn a_response_after_the_fire_time_is_refused_with_the_deadline_even_without_a_tick() {
     let (mut engine, clock) = engine();
     let e = engine.schedule(spec(10, &["a", "b"], Quorum::All)).unwrap();
@@ -298,7 +290,6 @@ fn a_response_after_the_fire_time_is_refused_with_the_deadline_even_without_a_ti
     }
 }
 
-#[test]
 fn the_deadline_is_the_fire_time_itself() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -327,7 +318,6 @@ fn the_deadline_is_the_fire_time_itself() {
     assert_eq!(engine.tick(at_min(11)).unwrap().fired, vec![e.id]);
 }
 
-#[test]
 fn the_refusal_does_not_depend_on_a_tick_having_run() {
     // Same late response, once with no tick and once after the tick that
     // recorded the miss: the same error, the same stored outcome.
@@ -358,7 +348,6 @@ fn the_refusal_does_not_depend_on_a_tick_having_run() {
 
 // ---------------------------------------------------------------- audit log
 
-#[test]
 fn the_audit_log_records_every_response_deferral_cancellation_and_transition_in_order() {
     let (mut engine, clock) = engine();
     let e = engine
@@ -412,7 +401,6 @@ fn the_audit_log_records_every_response_deferral_cancellation_and_transition_in_
     assert_eq!(engine.log(e.id).unwrap(), log);
 }
 
-#[test]
 fn the_audit_log_records_misses_and_cancellations() {
     let (mut engine, clock) = engine();
     let missed = engine.schedule(spec(10, &["a", "b"], Quorum::All)).unwrap();
@@ -443,3 +431,22 @@ fn the_audit_log_records_misses_and_cancellations() {
     assert_eq!(log[1].at, at_min(2));
     assert_eq!(log[1].detail["reason"], serde_json::json!("scrapped"));
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+common::store_tests!(
+    only_attendees_may_respond,
+    an_event_without_attendees_says_so,
+    invalid_agent_ids_are_refused_before_anything_else,
+    an_agent_may_change_its_answer_while_open,
+    confirming_twice_is_harmless,
+    deferral_moves_at_and_fire_time_later_cumulatively,
+    a_deferred_attendee_can_confirm_after_the_original_deadline,
+    deferral_past_max_defer_is_refused_and_changes_nothing,
+    zero_or_negative_deferral_is_refused,
+    a_response_after_the_fire_time_is_refused_with_the_deadline_even_without_a_tick,
+    the_deadline_is_the_fire_time_itself,
+    the_refusal_does_not_depend_on_a_tick_having_run,
+    the_audit_log_records_every_response_deferral_cancellation_and_transition_in_order,
+    the_audit_log_records_misses_and_cancellations,
+);

@@ -1,7 +1,9 @@
 //! Manifest events through their lifecycle: relative times count from the
 //! moment an event opens, with the clock pinned.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-use std::sync::Arc;
+mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use t_minus::manifest::{self, ValidateOptions};
@@ -30,11 +32,9 @@ fn t0() -> DateTime<Utc> {
     "2025-06-06T12:00:00Z".parse().unwrap()
 }
 
+/// `MANIFEST` applied to a fresh store of the test's backend, at `t0`.
 fn applied() -> (Engine, FixedClock) {
-    let clock = FixedClock::new(t0());
-    let mut engine = Engine::in_memory()
-        .unwrap()
-        .with_clock(Arc::new(clock.clone()));
+    let (mut engine, clock) = common::engine_at(t0());
     let valid = manifest::validate(
         &manifest::parse_str("chain.yaml", MANIFEST),
         &ValidateOptions::default(),
@@ -46,7 +46,6 @@ fn applied() -> (Engine, FixedClock) {
     (engine, clock)
 }
 
-#[test]
 fn a_relative_time_counts_from_the_moment_the_event_opens() {
     let (mut engine, clock) = applied();
     let first = engine.resolve_event("chain/first").unwrap();
@@ -81,7 +80,6 @@ fn a_relative_time_counts_from_the_moment_the_event_opens() {
     assert_eq!(e.finished_at, Some(t0() + Duration::minutes(18)));
 }
 
-#[test]
 fn a_deferral_of_a_blocked_relative_event_counts_after_it_opens() {
     let (mut engine, clock) = applied();
     let first = engine.resolve_event("chain/first").unwrap();
@@ -97,7 +95,6 @@ fn a_deferral_of_a_blocked_relative_event_counts_after_it_opens() {
     assert_eq!(e.fire_deadline(), Some(t0() + Duration::minutes(23)));
 }
 
-#[test]
 fn an_on_time_quorum_zero_timer_fires_at_its_relative_fire_time() {
     let (mut engine, clock) = applied();
     let first = engine.resolve_event("chain/first").unwrap();
@@ -117,3 +114,11 @@ fn an_on_time_quorum_zero_timer_fires_at_its_relative_fire_time() {
     let e = engine.get_event(third).unwrap().unwrap();
     assert_eq!(e.finished_at, Some(t0() + Duration::minutes(3)));
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+common::store_tests!(
+    a_relative_time_counts_from_the_moment_the_event_opens,
+    a_deferral_of_a_blocked_relative_event_counts_after_it_opens,
+    an_on_time_quorum_zero_timer_fires_at_its_relative_fire_time,
+);

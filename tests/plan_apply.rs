@@ -1,4 +1,8 @@
 //! Plan and apply against a store (SPEC §5).
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
+
+mod common;
 
 use std::sync::Arc;
 
@@ -46,12 +50,10 @@ fn t0() -> DateTime<Utc> {
     "2030-01-01T09:00:00Z".parse().unwrap()
 }
 
+/// A fresh engine on the test's store (in-memory SQLite, or a PostgreSQL
+/// schema), the clock pinned at `t0`.
 fn engine() -> (Engine, FixedClock) {
-    let clock = FixedClock::new(t0());
-    let engine = Engine::in_memory()
-        .unwrap()
-        .with_clock(Arc::new(clock.clone()));
-    (engine, clock)
+    common::engine_at(t0())
 }
 
 fn desired(text: &str) -> ValidManifests {
@@ -85,7 +87,6 @@ fn event(engine: &mut Engine, campaign: &str, key: &str) -> t_minus::TMinusEvent
     engine.get_event(id).unwrap().unwrap()
 }
 
-#[test]
 fn first_plan_creates_everything() {
     let (mut engine, _) = engine();
     let p = plan(&mut engine, RELEASE);
@@ -93,7 +94,6 @@ fn first_plan_creates_everything() {
     assert_eq!(p.counts.add, 4);
 }
 
-#[test]
 fn apply_creates_campaign_with_anchor_and_states() {
     let (mut engine, _) = engine();
     apply(&mut engine, RELEASE);
@@ -115,7 +115,6 @@ fn apply_creates_campaign_with_anchor_and_states() {
     assert_eq!(log[0].action, t_minus::AuditAction::Scheduled);
 }
 
-#[test]
 fn replanning_later_shows_no_changes_and_reapply_is_a_no_op() {
     let (mut engine, clock) = engine();
     apply(&mut engine, RELEASE);
@@ -130,7 +129,6 @@ fn replanning_later_shows_no_changes_and_reapply_is_a_no_op() {
     assert_eq!(ids, after, "event UUIDs are stable");
 }
 
-#[test]
 fn updates_are_field_by_field_and_answers_of_remaining_attendees_survive() {
     let (mut engine, clock) = engine();
     apply(&mut engine, RELEASE);
@@ -189,7 +187,6 @@ fn updates_are_field_by_field_and_answers_of_remaining_attendees_survive() {
         .any(|e| e.action == t_minus::AuditAction::Updated));
 }
 
-#[test]
 fn removing_and_adding_events_and_needs() {
     let (mut engine, _) = engine();
     apply(&mut engine, RELEASE);
@@ -231,7 +228,6 @@ events:
     assert!(plan(&mut engine, changed).is_empty());
 }
 
-#[test]
 fn quorum_zero_events_cascade_after_apply() {
     let (mut engine, _) = engine();
     let gates = r#"
@@ -257,7 +253,6 @@ events:
     assert_eq!(c.started_at, Some(t0()));
 }
 
-#[test]
 fn a_change_to_a_final_event_is_a_plan_error_at_the_field() {
     let (mut engine, _) = engine();
     apply(&mut engine, RELEASE);
@@ -277,7 +272,6 @@ fn a_change_to_a_final_event_is_a_plan_error_at_the_field() {
     snap!(diags.render(&handler()));
 }
 
-#[test]
 fn a_new_event_already_past_is_a_plan_error() {
     let (mut engine, _) = engine();
     let past = r#"
@@ -295,7 +289,6 @@ events:
     snap!(diags.render(&handler()));
 }
 
-#[test]
 fn a_stale_plan_is_refused_and_changes_nothing() {
     let (mut engine, _) = engine();
     apply(&mut engine, RELEASE);
@@ -313,7 +306,6 @@ fn a_stale_plan_is_refused_and_changes_nothing() {
     assert_eq!(event(&mut engine, "release-v2", "review").quorum, 2);
 }
 
-#[test]
 fn a_saved_plan_round_trips_through_json() {
     let (mut engine, _) = engine();
     let p = plan(&mut engine, RELEASE);
@@ -339,7 +331,6 @@ fn a_saved_plan_round_trips_through_json() {
     ));
 }
 
-#[test]
 fn plan_json_shape() {
     let (mut engine, _) = engine();
     let p = plan(&mut engine, RELEASE);
@@ -357,7 +348,6 @@ fn plan_json_shape() {
     assert_eq!(json["fingerprint"]["campaigns"][0]["name"], "release-v2");
 }
 
-#[test]
 fn prune_removes_only_managed_campaigns_absent_from_the_manifests() {
     let (mut engine, _) = engine();
     apply(&mut engine, RELEASE);
@@ -387,7 +377,6 @@ fn prune_removes_only_managed_campaigns_absent_from_the_manifests() {
     assert_eq!(names, ["by-hand", "other"]);
 }
 
-#[test]
 fn apply_is_all_or_nothing() {
     let (mut engine, _) = engine();
     apply(&mut engine, RELEASE);
@@ -409,3 +398,21 @@ fn apply_is_all_or_nothing() {
     assert_eq!(event(&mut engine, "release-v2", "review").quorum, 2);
     assert!(engine.resolve_campaign("doomed").is_err());
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+common::store_tests!(
+    first_plan_creates_everything,
+    apply_creates_campaign_with_anchor_and_states,
+    replanning_later_shows_no_changes_and_reapply_is_a_no_op,
+    updates_are_field_by_field_and_answers_of_remaining_attendees_survive,
+    removing_and_adding_events_and_needs,
+    quorum_zero_events_cascade_after_apply,
+    a_change_to_a_final_event_is_a_plan_error_at_the_field,
+    a_new_event_already_past_is_a_plan_error,
+    a_stale_plan_is_refused_and_changes_nothing,
+    a_saved_plan_round_trips_through_json,
+    plan_json_shape,
+    prune_removes_only_managed_campaigns_absent_from_the_manifests,
+    apply_is_all_or_nothing,
+);
