@@ -2,6 +2,10 @@
 //! the clock pinned (`T_MINUS_NOW`). Human output is snapshotted; JSON is
 //! parsed and checked field by field, and snapshotted where it documents
 //! the shape.
+//!
+//! Every test without `#[test]` runs on SQLite and on PostgreSQL
+//! (`store_tests!` at the end); the others are about SQLite files or open no
+//! store.
 
 mod cli_support;
 
@@ -41,7 +45,6 @@ fn strings(v: &Value) -> Vec<String> {
 
 // ───────────────────────────── schedule ─────────────────────────────
 
-#[test]
 fn schedule_prints_the_event_and_its_countdown() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -49,7 +52,6 @@ fn schedule_prints_the_event_and_its_countdown() {
     assert_snapshot!("schedule_review", out);
 }
 
-#[test]
 fn schedule_with_every_option() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -90,7 +92,6 @@ fn schedule_with_every_option() {
     assert_snapshot!("event_detail", t.ok(&format!("status {id}")));
 }
 
-#[test]
 fn schedule_quorum_spellings() {
     let t = T::new();
     let quorum =
@@ -109,7 +110,6 @@ fn schedule_quorum_spellings() {
     assert_eq!(quorum("--quorum 3 --attendees a,b,c"), 3);
 }
 
-#[test]
 fn schedule_defaults_and_quorum_zero_fires_at_once() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -136,7 +136,6 @@ fn schedule_defaults_and_quorum_zero_fires_at_once() {
 
 // ───────────────────────────── responses ─────────────────────────────
 
-#[test]
 fn confirm_defer_decline_until_it_fires() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -181,7 +180,6 @@ fn confirm_defer_decline_until_it_fires() {
     assert_eq!(e["finished_at"], "2025-06-06T14:50:00Z");
 }
 
-#[test]
 fn declines_that_make_quorum_unreachable_miss_at_once() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -206,7 +204,6 @@ fn declines_that_make_quorum_unreachable_miss_at_once() {
     );
 }
 
-#[test]
 fn responses_and_json_output() {
     let t = T::new();
     let id = t.schedule("meeting +1h --quorum all --attendees a,b");
@@ -226,7 +223,6 @@ fn responses_and_json_output() {
 
 // ───────────────────────────── status ─────────────────────────────
 
-#[test]
 fn status_lists_unfinished_events_soonest_first() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -259,7 +255,6 @@ fn status_lists_unfinished_events_soonest_first() {
     assert_snapshot!("status_all", t.ok("status --all"));
 }
 
-#[test]
 fn status_counts_down_and_shows_due_events() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -285,7 +280,6 @@ fn tick_setup(t: &T) -> (String, String, String) {
     (review, meeting, deploy)
 }
 
-#[test]
 fn tick_reports_each_transition_exactly_once() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -321,7 +315,6 @@ fn tick_reports_each_transition_exactly_once() {
     assert_snapshot!("tick_status_after", t.ok("status --all"));
 }
 
-#[test]
 fn tick_json() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -357,7 +350,6 @@ fn tick_json() {
 
 // ───────────────────────────── log ─────────────────────────────
 
-#[test]
 fn log_shows_the_audit_trail() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -401,7 +393,6 @@ fn log_shows_the_audit_trail() {
 
 // ───────────────────────────── cancel ─────────────────────────────
 
-#[test]
 fn cancel_an_event() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -444,7 +435,6 @@ fn release_campaign(t: &T) -> String {
     transcript
 }
 
-#[test]
 fn campaign_create_add_link_order() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -489,7 +479,6 @@ fn campaign_create_add_link_order() {
     assert_snapshot!("campaign_list_json", stdout);
 }
 
-#[test]
 fn campaign_add_names_events_after_their_kind() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -513,7 +502,6 @@ fn campaign_add_names_events_after_their_kind() {
     assert_eq!(e["campaign"], "ci");
 }
 
-#[test]
 fn campaign_status_cascade_and_cancel() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -561,7 +549,6 @@ fn campaign_status_cascade_and_cancel() {
     );
 }
 
-#[test]
 fn campaign_cancel_json() {
     let t = T::new();
     release_campaign(&t);
@@ -570,7 +557,6 @@ fn campaign_cancel_json() {
     assert_eq!(r["cancelled"].as_array().unwrap().len(), 4);
 }
 
-#[test]
 fn a_missed_need_cancels_its_dependents_in_the_same_tick() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -585,7 +571,6 @@ fn a_missed_need_cancels_its_dependents_in_the_same_tick() {
 
 // ───────────────────────────── references ─────────────────────────────
 
-#[test]
 fn references_uuid_prefix_path_and_campaign_name() {
     let t = T::new();
     release_campaign(&t);
@@ -679,7 +664,6 @@ fn store_from_flag_env_or_default() {
     assert_eq!(kinds(abs.to_str().unwrap()), ["meeting"]);
 }
 
-#[test]
 fn colour_always_never_and_no_color() {
     let t = T::new();
     t.schedule("review +15m --quorum 1 --attendees alice,bob");
@@ -711,7 +695,6 @@ fn colour_always_never_and_no_color() {
     assert!(!t.ok("--color always status --json").contains(ESC));
 }
 
-#[test]
 fn moving_the_clock_makes_events_due() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -750,3 +733,29 @@ fn help_and_version_exit_zero() {
     assert!(schedule.contains("--quorum <N|all|majority>"), "{schedule}");
     assert!(t.ok("--version").starts_with("t-minus "));
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+cli_support::store_tests!(
+    schedule_prints_the_event_and_its_countdown,
+    schedule_with_every_option,
+    schedule_quorum_spellings,
+    schedule_defaults_and_quorum_zero_fires_at_once,
+    confirm_defer_decline_until_it_fires,
+    declines_that_make_quorum_unreachable_miss_at_once,
+    responses_and_json_output,
+    status_lists_unfinished_events_soonest_first,
+    status_counts_down_and_shows_due_events,
+    tick_reports_each_transition_exactly_once,
+    tick_json,
+    log_shows_the_audit_trail,
+    cancel_an_event,
+    campaign_create_add_link_order,
+    campaign_add_names_events_after_their_kind,
+    campaign_status_cascade_and_cancel,
+    campaign_cancel_json,
+    a_missed_need_cancels_its_dependents_in_the_same_tick,
+    references_uuid_prefix_path_and_campaign_name,
+    colour_always_never_and_no_color,
+    moving_the_clock_makes_events_due,
+);

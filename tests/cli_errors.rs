@@ -1,6 +1,9 @@
 //! Bad input: every case exits 1, prints nothing on stdout, and explains on
 //! stderr what was wrong (naming the value) and how to fix it. The
 //! diagnostics are snapshotted as transcripts: `$ t-minus ARGS` then stderr.
+//!
+//! Every test without `#[test]` runs on SQLite and on PostgreSQL
+//! (`store_tests!` below them); the ones with it are about the SQLite file.
 
 mod cli_support;
 
@@ -27,7 +30,6 @@ fn review(t: &T) -> String {
     t.schedule("review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol")
 }
 
-#[test]
 fn malformed_references() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -44,7 +46,6 @@ fn malformed_references() {
     assert_snapshot!(out);
 }
 
-#[test]
 fn unknown_event_or_campaign() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -66,7 +67,6 @@ fn unknown_event_or_campaign() {
     assert_snapshot!(out);
 }
 
-#[test]
 fn ambiguous_prefix_lists_the_candidates() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -100,7 +100,6 @@ fn ambiguous_prefix_lists_the_candidates() {
     assert_eq!(t.event(unique)["id"], a.as_str());
 }
 
-#[test]
 fn responses_that_are_refused() {
     let _s = settings().bind_to_scope();
     let mut t = T::new();
@@ -144,7 +143,6 @@ fn responses_that_are_refused() {
     assert_eq!(actions, ["scheduled", "missed"]);
 }
 
-#[test]
 fn bad_durations() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -167,7 +165,6 @@ fn bad_durations() {
     assert_eq!(t.event(&id)["deferred_ms"], 0);
 }
 
-#[test]
 fn bad_times() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -193,7 +190,6 @@ fn bad_times() {
     assert_snapshot!("bad_t_minus_now", out.stderr);
 }
 
-#[test]
 fn bad_quorum_and_attendees() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -215,7 +211,6 @@ fn bad_quorum_and_attendees() {
     assert_snapshot!(out);
 }
 
-#[test]
 fn empty_or_whitespace_agent_id_in_a_response() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -231,7 +226,6 @@ fn empty_or_whitespace_agent_id_in_a_response() {
     assert_snapshot!(out);
 }
 
-#[test]
 fn payload_that_is_not_json() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -246,7 +240,6 @@ fn payload_that_is_not_json() {
     assert_eq!(t.events().len(), 0, "nothing was scheduled");
 }
 
-#[test]
 fn campaign_mistakes() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -282,7 +275,6 @@ fn campaign_mistakes() {
     );
 }
 
-#[test]
 fn usage_errors_exit_1() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -304,7 +296,25 @@ fn usage_errors_exit_1() {
     assert!(out.stderr.contains("Usage: t-minus"), "{}", out.stderr);
 }
 
-// ───────────────────────────── stores ─────────────────────────────
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+cli_support::store_tests!(
+    malformed_references,
+    unknown_event_or_campaign,
+    ambiguous_prefix_lists_the_candidates,
+    responses_that_are_refused,
+    bad_durations,
+    bad_times,
+    bad_quorum_and_attendees,
+    empty_or_whitespace_agent_id_in_a_response,
+    payload_that_is_not_json,
+    campaign_mistakes,
+    usage_errors_exit_1,
+);
+
+// ───────────────────────────── stores (SQLite only) ─────────────────────────────
+// The store file itself: what is not a t-minus store, a newer schema, a
+// read-only file.
 
 /// Runs `status` and `schedule` on the store file at `t.db_path()` (which
 /// the caller prepared), asserts that both exit 1 with the same diagnostic

@@ -1,5 +1,8 @@
 //! Several `t-minus` processes on one store at the same moment: nothing is
-//! lost and no transition is reported twice.
+//! lost and no transition is reported twice. On PostgreSQL this is the
+//! shared store of agents on several hosts.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
 mod cli_support;
 
@@ -32,7 +35,6 @@ fn at_once(t: &T, runs: Vec<Vec<String>>, env: &[(&str, &str)]) -> Vec<Out> {
     handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
-#[test]
 fn eight_processes_confirm_eight_attendees_and_none_is_lost() {
     let t = T::new();
     let agents: Vec<String> = (1..=8).map(|i| format!("agent-{i}")).collect();
@@ -86,7 +88,6 @@ fn eight_processes_confirm_eight_attendees_and_none_is_lost() {
     assert_eq!(fired_entries, 1);
 }
 
-#[test]
 fn two_processes_tick_at_once_and_report_each_transition_once() {
     const EVENTS: usize = 200;
     let t = T::new();
@@ -161,3 +162,10 @@ fn two_processes_tick_at_once_and_report_each_transition_once() {
     let unique: HashSet<&String> = reported.keys().collect();
     assert_eq!(unique.len(), EVENTS);
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+cli_support::store_tests!(
+    eight_processes_confirm_eight_attendees_and_none_is_lost,
+    two_processes_tick_at_once_and_report_each_transition_once,
+);

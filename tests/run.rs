@@ -1,22 +1,29 @@
 //! Real-time tests of `run` and `wait`: deadlines of a few hundred
 //! milliseconds, answers from other processes, exit codes, and the
 //! non-terminal output (timestamps masked).
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-use std::path::{Path, PathBuf};
+mod cli_support;
+
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use cli_support::stores::TempStore;
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
 }
 
-/// Runs `t-minus --db DB ARGS`, real clock, no colour.
-fn t(db: &Path, args: &str) -> Output {
+/// Runs `t-minus --db DB ARGS`, real clock, no colour. DB is an SQLite file
+/// path or a PostgreSQL URL.
+fn t(db: &str, args: &str) -> Output {
     command(db, args).output().expect("run t-minus")
 }
 
 /// `t-minus --db DB ARGS` on the real clock, without colour.
-fn command(db: &Path, args: &str) -> Command {
+fn command(db: &str, args: &str) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg("--db")
         .arg(db)
@@ -27,7 +34,7 @@ fn command(db: &Path, args: &str) -> Command {
 }
 
 /// Starts `t-minus --db DB ARGS` in the background, stdout piped.
-fn spawn(db: &Path, args: &str) -> std::process::Child {
+fn spawn(db: &str, args: &str) -> std::process::Child {
     command(db, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,7 +42,7 @@ fn spawn(db: &Path, args: &str) -> std::process::Child {
         .expect("start t-minus")
 }
 
-fn ok(db: &Path, args: &str) {
+fn ok(db: &str, args: &str) {
     let out = t(db, args);
     assert!(
         out.status.success(),
@@ -52,10 +59,9 @@ fn mask(text: &str) -> String {
         .into_owned()
 }
 
-#[test]
 fn run_drives_a_campaign_while_other_processes_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TempStore::new("t.db");
+    let db = store.location().to_string();
     ok(&db, "campaign create rel");
     ok(&db, "campaign add rel checkpoint +1500ms --attendees ci");
     ok(
@@ -144,10 +150,9 @@ fn run_drives_a_campaign_while_other_processes_answer() {
     assert_eq!(fired, 1);
 }
 
-#[test]
 fn wait_exit_codes_fired_missed_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TempStore::new("t.db");
+    let db = store.location().to_string();
     // Fired: confirmed by another process while waiting.
     ok(&db, "campaign create w");
     ok(&db, "campaign add w gate +5s --name go --attendees a");
@@ -193,10 +198,9 @@ fn wait_exit_codes_fired_missed_timeout() {
     assert_eq!(out.status.code(), Some(3));
 }
 
-#[test]
 fn run_json_prints_one_object_per_transition_and_a_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TempStore::new("t.db");
+    let db = store.location().to_string();
     ok(&db, "schedule checkpoint +300ms --quorum 0 --fire on-time");
     let out = t(&db, "run --json --timeout 10s");
     assert_eq!(out.status.code(), Some(0));
@@ -212,10 +216,9 @@ fn run_json_prints_one_object_per_transition_and_a_summary() {
     assert_eq!(lines[1]["fired"], 1);
 }
 
-#[test]
 fn several_runners_on_one_store_all_finish_and_record_each_transition_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TempStore::new("t.db");
+    let db = store.location().to_string();
     ok(&db, "campaign create many");
     for i in 0..20 {
         ok(
@@ -265,3 +268,12 @@ fn several_runners_on_one_store_all_finish_and_record_each_transition_once() {
         assert_eq!(fired, 1, "one fired entry per event");
     }
 }
+
+// The tests above without `#[test]` run twice, as `sqlite::NAME` and
+// `postgres::NAME` (tests/common/stores.rs).
+cli_support::store_tests!(
+    run_drives_a_campaign_while_other_processes_answer,
+    wait_exit_codes_fired_missed_timeout,
+    run_json_prints_one_object_per_transition_and_a_summary,
+    several_runners_on_one_store_all_finish_and_record_each_transition_once,
+);
