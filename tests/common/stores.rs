@@ -2,10 +2,9 @@
 //! `T_MINUS_TEST_PG` holds a server URL (`.ci/run` sets it).
 //!
 //! A test that runs on both stores is a plain function (no `#[test]`) at the
-//! root of its test binary, listed in
-//! [`store_tests!`](crate::common::store_tests) — `common::store_tests!(a,
-//! b)` or `cli_support::store_tests!(…)` — which emits the tests
-//! `sqlite::NAME` and `postgres::NAME`. Each calls the function through
+//! root of its test binary, listed in `common::store_tests!(a, b, …)` or
+//! `cli_support::store_tests!(…)`, which emits the tests `sqlite::NAME` and
+//! `postgres::NAME`. Each calls the function through
 //! [`run`], which makes that store *the current store* of the test's thread;
 //! the constructors of the harness (`common::engine()`, `common::store()`,
 //! `cli_support::T::new()`, [`TempStore::new`]) read it, so test bodies and
@@ -104,8 +103,8 @@ impl Drop for Scope {
 
 /// Runs the body of test `name` on `backend`: sets the current store, lets
 /// snapshots repeat (see the module docs), and drops the stores it kept
-/// when it returns or panics. On PostgreSQL without a reachable server it prints
-/// `skipped NAME: REASON` on stderr instead and returns.
+/// when it returns or panics. On PostgreSQL without a reachable server it
+/// prints `skipped NAME: REASON` on stderr instead and returns.
 pub fn run(backend: Backend, name: &str, body: impl FnOnce()) {
     if backend == Backend::Postgres {
         if let Err(reason) = server() {
@@ -166,11 +165,6 @@ impl TempStore {
     /// file path or a PostgreSQL URL.
     pub fn location(&self) -> &str {
         &self.location
-    }
-
-    /// The temporary directory of an SQLite store (`None` on PostgreSQL).
-    pub fn dir(&self) -> Option<&std::path::Path> {
-        self.dir.as_ref().map(|d| d.path())
     }
 }
 
@@ -334,19 +328,34 @@ fn unix_seconds() -> u64 {
         .as_secs()
 }
 
-/// `url` with any password replaced by `***`, for messages.
+/// `url` without its password (`user:***@host`, `password=***`), for
+/// messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{path}")
+            format!("{user}:***@{host}")
         }
-        _ => url.to_string(),
-    }
+        _ => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some(("password", _)) => "password=***".to_string(),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => path.to_string(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 // ───────────────────────────── the macro ─────────────────────────────
