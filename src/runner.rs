@@ -181,7 +181,15 @@ pub fn run(
     };
     let mut outage: Option<Outage> = None;
     loop {
-        match step(engine, options, observer, stop, deadline, &mut run, &mut outage) {
+        match step(
+            engine,
+            options,
+            observer,
+            stop,
+            deadline,
+            &mut run,
+            &mut outage,
+        ) {
             Ok(Some(report)) => return Ok(report),
             Ok(None) => {}
             Err(e) if e.is_transient() => {
@@ -303,6 +311,9 @@ fn step(
     }
     observer.refresh(engine, &events, now)?;
     if events.iter().all(|e| e.state.is_final()) {
+        // The scope was read after the log: a transition another process
+        // committed in between is final in `events` but not yet reported.
+        report_new(engine, &options.scope, last_seq, seen, observer)?;
         return Ok(Some(report(seen, finished_outcome(seen))));
     }
     // Before stopping, report what other processes committed since the
