@@ -209,10 +209,7 @@ impl RunObserver for RunView {
             );
             std::io::stdout().flush().ok();
         } else {
-            eprintln!(
-                "the store answers again after {}; resuming",
-                millis(outage)
-            );
+            eprintln!("the store answers again after {}; resuming", millis(outage));
         }
         Ok(())
     }
