@@ -1,7 +1,7 @@
 //! Engine benchmarks (issue 2, acceptance point 9).
 //!
-//! Measures the hot operations against file stores holding 1k, 10k and 100k
-//! events, so that WAL writes and fsyncs (`synchronous = FULL`) are real:
+//! Measures the hot operations against stores holding 1k, 10k and 100k
+//! events, so that commits and their fsyncs are real:
 //!
 //! - `confirm`: one attendee confirms an open event (a full write transaction);
 //! - `status`: resolve an 8-hex-digit id prefix as `t-minus status REF` does
@@ -9,16 +9,24 @@
 //! - `tick_idle`: a tick with nothing due;
 //! - `tick_one_due`: a tick that finds exactly one due event and fires it.
 //!
+//! Every benchmark runs on SQLite file stores (WAL, `synchronous = FULL`),
+//! as `confirm/1000`, and, when `T_MINUS_TEST_PG` holds a server URL, on
+//! PostgreSQL stores too, as `confirm/postgres/1000`: each in a fresh schema
+//! `bench_<size>_<pid>`, dropped at the end.
+//!
 //! Each store is built once per size, on first use, in one big transaction
 //! through [`Engine::store_mut`] and [`Tx::insert_event`]: a mix of pending
 //! events spread over the next 30 days, final (fired/missed) history, and
 //! small campaign chains with blocked events and edges, every event with
 //! attendees and audit entries. Before measuring, the query plans of every
-//! hot query are checked with `EXPLAIN QUERY PLAN` on the 1k store: a full
-//! table scan fails the run.
+//! hot query are checked: with `EXPLAIN QUERY PLAN` on the 1k SQLite store,
+//! with `EXPLAIN` on the 100k PostgreSQL store (after `VACUUM (ANALYZE)`);
+//! a full table scan fails the run.
 //!
-//! Run: `cargo bench --bench engine` (a few minutes on 2 cores). See
-//! `docs/performance.md` for the method and the measured table.
+//! Run: `cargo bench --bench engine` (a few minutes on 2 cores), or
+//! `T_MINUS_TEST_PG=postgres://postgres@127.0.0.1:5432/test cargo bench
+//! --bench engine` for both stores. See `docs/performance.md` for the method
+//! and the measured tables.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -26,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion};
 use rusqlite::Connection;
 use serde_json::json;
 use t_minus::store::{CampaignRow, NewAuditEntry, Tx};
@@ -57,11 +65,93 @@ fn due_base() -> DateTime<Utc> {
     t0() - Duration::days(60)
 }
 
+/// Which store the benchmarks measure.
+enum Backend {
+    /// A file in a temporary directory.
+    Sqlite,
+    /// A fresh schema on the PostgreSQL server at this URL.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The criterion id: `1000` on SQLite (as before PostgreSQL existed),
+    /// `postgres/1000` on PostgreSQL.
+    fn id(&self, n: usize) -> BenchmarkId {
+        match self {
+            Backend::Sqlite => BenchmarkId::from_parameter(n),
+            Backend::Postgres(_) => BenchmarkId::new("postgres", n),
+        }
+    }
+}
+
+/// Where a fixture's store lives; removed with the fixture.
+enum Location {
+    Sqlite { path: PathBuf, _dir: TempDir },
+    Postgres(PgSchema),
+}
+
+/// A schema of the benchmark's own on the PostgreSQL server, dropped (with
+/// the store in it) when this is.
+struct PgSchema {
+    /// The server's URL, as given in `T_MINUS_TEST_PG`.
+    server: String,
+    name: String,
+}
+
+impl PgSchema {
+    /// Creates `bench_<n>_<pid>` afresh.
+    fn create(server: &str, n: usize) -> PgSchema {
+        let name = format!("bench_{n}_{}", std::process::id());
+        pg_client(server)
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .unwrap_or_else(|e| panic!("cannot create schema {name}: {e}"));
+        PgSchema {
+            server: server.to_string(),
+            name,
+        }
+    }
+
+    /// The store's location: the server's URL with `search_path` set to
+    /// this schema.
+    fn url(&self) -> String {
+        let sep = if self.server.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.server, self.name)
+    }
+
+    /// A connection of the benchmark's own, working in this schema.
+    fn client(&self) -> postgres::Client {
+        let mut client = pg_client(&self.server);
+        client
+            .batch_execute(&format!("SET search_path = {}", self.name))
+            .expect("set search_path");
+        client
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let dropped = postgres::Client::connect(&self.server, postgres::NoTls)
+            .and_then(|mut client| client.batch_execute(&sql));
+        if let Err(e) = dropped {
+            eprintln!("note: cannot drop schema {}: {e}", self.name);
+        }
+    }
+}
+
+fn pg_client(server: &str) -> postgres::Client {
+    postgres::Client::connect(server, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to T_MINUS_TEST_PG: {e}"))
+}
+
 /// One store of a given size, with what the benchmarks need to find in it.
 struct Fixture {
+    /// Declared first, so that it is dropped (its connection closed) before
+    /// the schema it works in.
     engine: Engine,
-    path: PathBuf,
-    _dir: TempDir,
+    location: Location,
     /// The open event with many attendees that `confirm` answers.
     hot: Uuid,
     /// Next attendee of `hot` to confirm.
@@ -254,12 +344,23 @@ fn populate(tx: &mut dyn Tx, n: usize, hot: &TMinusEvent) -> t_minus::Result<Vec
 }
 
 impl Fixture {
-    fn build(n: usize) -> Fixture {
+    fn build(backend: &Backend, n: usize) -> Fixture {
         let started = Instant::now();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bench.db");
+        let (engine, location) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("bench.db");
+                let engine = Engine::new(&path).expect("open store");
+                (engine, Location::Sqlite { path, _dir: dir })
+            }
+            Backend::Postgres(server) => {
+                let schema = PgSchema::create(server, n);
+                let engine = Engine::open(&schema.url()).expect("open store");
+                (engine, Location::Postgres(schema))
+            }
+        };
         let clock = Arc::new(FixedClock::new(t0()));
-        let mut engine = Engine::new(&path).expect("open store").with_clock(clock);
+        let mut engine = engine.with_clock(clock);
 
         let mut hot = event(EventKind::Review, t0() + Duration::days(365), t0());
         hot.attendees = (0..HOT_ATTENDEES)
@@ -274,11 +375,37 @@ impl Fixture {
             tx.commit().expect("commit");
             ids
         };
-        // Start measuring from a checkpointed, empty WAL.
-        let conn = Connection::open(&path).expect("second connection");
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .expect("checkpoint");
-        drop(conn);
+        let populated = started.elapsed();
+        let (store, bytes) = match &location {
+            Location::Sqlite { path, .. } => {
+                // Start measuring from a checkpointed, empty WAL.
+                let conn = Connection::open(path).expect("second connection");
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .expect("checkpoint");
+                drop(conn);
+                let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                ("sqlite", bytes)
+            }
+            Location::Postgres(schema) => {
+                // Statistics for the planner, and a vacuumed start, so that
+                // autovacuum does not take up the bulk insert in the middle
+                // of a measurement.
+                let mut client = schema.client();
+                client
+                    .batch_execute(&format!("VACUUM (ANALYZE) {PG_TABLES}"))
+                    .expect("vacuum analyze");
+                let bytes: i64 = client
+                    .query_one(
+                        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint \
+                         FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace \
+                         WHERE s.nspname = $1 AND c.relkind = 'r'",
+                        &[&schema.name],
+                    )
+                    .and_then(|row| row.try_get(0))
+                    .expect("schema size");
+                ("postgres", bytes as u64)
+            }
+        };
 
         let step = (ids.len() / STATUS_SAMPLE).max(1);
         let refs = ids
@@ -301,14 +428,18 @@ impl Fixture {
             .expect("count");
         assert_eq!(count as usize, n, "fixture size");
         eprintln!(
-            "fixture: {n} events in {:.1?}, {} MiB",
+            "fixture: {store} {n} events in {:.1?} (populated in {populated:.1?}), {} MiB",
             started.elapsed(),
-            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) >> 20
+            bytes >> 20
         );
+        if let (Location::Postgres(schema), Some(&largest)) = (&location, SIZES.last()) {
+            if n == largest {
+                check_pg_query_plans(schema);
+            }
+        }
         Fixture {
             engine,
-            path,
-            _dir: dir,
+            location,
             hot: hot.id,
             hot_next: 0,
             refs,
@@ -346,14 +477,25 @@ impl Fixture {
     }
 }
 
-/// Builds each size's store on first use only, so a filtered run
-/// (`cargo bench --bench engine -- status/1000`) builds only what it needs.
-struct Fixtures(Vec<Option<Fixture>>);
+/// Builds each store's fixture of each size on first use only, so a
+/// filtered run (`cargo bench --bench engine -- status/1000`) builds only
+/// what it needs.
+struct Fixtures(Vec<(Backend, Vec<Option<Fixture>>)>);
 
 impl Fixtures {
-    fn get(&mut self, n: usize) -> &mut Fixture {
+    fn new(backends: Vec<Backend>) -> Fixtures {
+        Fixtures(
+            backends
+                .into_iter()
+                .map(|b| (b, SIZES.iter().map(|_| None).collect()))
+                .collect(),
+        )
+    }
+
+    fn get(&mut self, backend: usize, n: usize) -> &mut Fixture {
         let i = SIZES.iter().position(|s| *s == n).expect("known size");
-        self.0[i].get_or_insert_with(|| Fixture::build(n))
+        let (b, fixtures) = &mut self.0[backend];
+        fixtures[i].get_or_insert_with(|| Fixture::build(b, n))
     }
 }
 
@@ -455,7 +597,7 @@ fn check_query_plans(path: &Path) {
         })
     };
     let mut scans = Vec::new();
-    eprintln!("query plans:");
+    eprintln!("query plans (SQLite):");
     for (name, sql) in HOT_QUERIES {
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -478,79 +620,243 @@ fn check_query_plans(path: &Path) {
     assert!(scans.is_empty(), "full table scans: {scans:#?}");
 }
 
-fn engine_benches(c: &mut Criterion) {
-    let mut fixtures = Fixtures(SIZES.iter().map(|_| None).collect());
-    check_query_plans(&fixtures.get(SIZES[0]).path);
+/// The store's tables on PostgreSQL.
+const PG_TABLES: &str = "tm_meta, tm_campaigns, tm_events, tm_attendees, tm_edges, tm_audit";
 
-    let mut group = c.benchmark_group("confirm");
-    for n in SIZES {
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            let f = fixtures.get(n);
-            b.iter(|| {
-                // Cycle through every attendee but the last, who never
-                // answers, so the event stays open however often we confirm.
-                let who = agent(format!("hot-{:02}", f.hot_next));
-                f.hot_next = (f.hot_next + 1) % (HOT_ATTENDEES - 1);
-                black_box(f.engine.confirm(f.hot, &who).expect("confirm"))
-            })
-        });
-    }
-    group.finish();
+/// The hot queries of `src/store/postgres.rs` as the store prepares them
+/// (`$n` parameters; `SELECT *` for the column lists), with arguments for
+/// `EXECUTE`. Keep in step with that file. The write lock's
+/// `SELECT … FROM tm_meta … FOR UPDATE` is left out: that table has one row.
+const PG_HOT_QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "due_events",
+        "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $1 \
+         ORDER BY fire_ms, seq LIMIT $2",
+        "(1893456000000, 9223372036854775807)",
+    ),
+    (
+        "next_fire_time",
+        "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending'",
+        "",
+    ),
+    (
+        "next_fire_time(campaign)",
+        "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending' AND campaign_id = $1",
+        "('c')",
+    ),
+    (
+        "events_with_prefix",
+        "SELECT id FROM tm_events WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3",
+        "('a1b2c3d4', 'a1b2c3d4g', 10)",
+    ),
+    ("event", "SELECT * FROM tm_events WHERE id = $1", "('x')"),
+    (
+        "attendees",
+        "SELECT agent, status, defer_ms FROM tm_attendees WHERE event_id = $1 ORDER BY position",
+        "('x')",
+    ),
+    (
+        "needs",
+        "SELECT e.id, e.state, e.finished_ms FROM tm_edges d JOIN tm_events e ON e.id = d.from_id \
+         WHERE d.to_id = $1 ORDER BY d.seq",
+        "('x')",
+    ),
+    (
+        "dependents",
+        "SELECT to_id FROM tm_edges WHERE from_id = $1 ORDER BY seq",
+        "('x')",
+    ),
+    (
+        "campaign",
+        "SELECT * FROM tm_campaigns WHERE id = $1",
+        "('c')",
+    ),
+    (
+        "campaign_by_name",
+        "SELECT * FROM tm_campaigns WHERE name = $1",
+        "('n')",
+    ),
+    (
+        "campaigns_with_prefix",
+        "SELECT id FROM tm_campaigns WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3",
+        "('a1b2c3d4', 'a1b2c3d4g', 10)",
+    ),
+    (
+        "event_by_name",
+        "SELECT id FROM tm_events WHERE campaign_id = $1 AND name = $2",
+        "('c', 'n')",
+    ),
+    (
+        "claim_reports",
+        "UPDATE tm_audit SET unreported = NULL WHERE unreported RETURNING *",
+        "",
+    ),
+    (
+        "audit(log)",
+        "SELECT * FROM tm_audit WHERE event_id = $1 ORDER BY seq",
+        "('x')",
+    ),
+    (
+        "audit_since",
+        "SELECT * FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "(1000000000, 1000)",
+    ),
+    (
+        "latest_audit_seq",
+        "SELECT coalesce(max(seq), 0)::bigint FROM tm_audit",
+        "",
+    ),
+    (
+        "set_response",
+        "UPDATE tm_attendees SET status = $3, defer_ms = $4, responded_ms = $5 \
+         WHERE event_id = $1 AND agent = $2",
+        "('x', 'a', 'confirmed', NULL, 0)",
+    ),
+    (
+        "update_event",
+        "UPDATE tm_events SET state = $3, fire_ms = $4, \
+         campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
+         ELSE CASE WHEN $2::text IS NULL THEN NULL ELSE \
+         (SELECT coalesce(max(campaign_pos), 0) + 1 FROM tm_events WHERE campaign_id = $2) END \
+         END WHERE id = $1",
+        "('x', 'c', 'pending', 0)",
+    ),
+    (
+        "bump_revision",
+        "UPDATE tm_campaigns SET revision = revision + 1 WHERE id = $1",
+        "('c')",
+    ),
+    (
+        "insert_event(campaign_pos)",
+        "SELECT coalesce(max(campaign_pos), 0) + 1 FROM tm_events WHERE campaign_id = $1",
+        "('c')",
+    ),
+];
 
-    let mut group = c.benchmark_group("status");
-    for n in SIZES {
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            let f = fixtures.get(n);
-            b.iter(|| {
-                let (reference, expected) = &f.refs[f.ref_next];
-                f.ref_next = (f.ref_next + 1) % f.refs.len();
-                // As `t-minus status REF` does: the reference may name an
-                // event or a campaign.
-                let id = match f.engine.resolve_target(reference).expect("resolve") {
-                    Target::Event(id) => id,
-                    other => panic!("{reference} resolved to {other:?}"),
-                };
-                assert_eq!(id, *expected);
-                black_box(f.engine.get_event(id).expect("get").expect("exists"))
-            })
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("tick_idle");
-    for n in SIZES {
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            let f = fixtures.get(n);
-            b.iter(|| {
-                let result = f.engine.tick(t0()).expect("tick");
-                assert!(result.fired.is_empty() && result.missed.is_empty());
-                black_box(result)
-            })
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("tick_one_due");
-    for n in SIZES {
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            let f = fixtures.get(n);
-            b.iter_custom(|iters| {
-                // Untimed: one transaction inserts `iters` events due 1 ms
-                // apart; each timed tick then finds exactly one of them.
-                let fire_times = f.insert_due(iters);
-                let mut total = StdDuration::ZERO;
-                for fire in fire_times {
-                    let start = Instant::now();
-                    let result = f.engine.tick(fire).expect("tick");
-                    total += start.elapsed();
-                    assert_eq!(result.fired.len(), 1, "exactly one event fires");
-                    black_box(result);
+/// Prints the plan of every hot query on a (large, analyzed) PostgreSQL
+/// store and fails on a sequential scan. Each query is prepared as the store
+/// prepares it and explained twice: with a custom plan for the arguments
+/// given, and with the generic plan PostgreSQL may switch to after five
+/// executions of a prepared statement (printed only when it differs).
+fn check_pg_query_plans(schema: &PgSchema) {
+    let mut client = schema.client();
+    let mut scans = Vec::new();
+    eprintln!("query plans (PostgreSQL, schema {}):", schema.name);
+    for (i, (name, sql, args)) in PG_HOT_QUERIES.iter().enumerate() {
+        client
+            .batch_execute(&format!("PREPARE q{i} AS {sql}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut shown: Option<Vec<String>> = None;
+        for mode in ["custom", "generic"] {
+            client
+                .batch_execute(&format!("SET plan_cache_mode = force_{mode}_plan"))
+                .expect("plan_cache_mode");
+            let plan: Vec<String> = client
+                .query(&format!("EXPLAIN (COSTS OFF) EXECUTE q{i}{args}"), &[])
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if shown.as_ref() == Some(&plan) {
+                continue;
+            }
+            eprintln!("  {name} ({mode}):");
+            for line in &plan {
+                eprintln!("    {line}");
+                if line.contains("Seq Scan on ") {
+                    scans.push(format!("{name} ({mode}): {}", line.trim()));
                 }
-                total
-            })
-        });
+            }
+            shown = Some(plan);
+        }
+    }
+    client
+        .batch_execute("DEALLOCATE ALL; RESET plan_cache_mode")
+        .expect("deallocate");
+    assert!(scans.is_empty(), "sequential scans: {scans:#?}");
+}
+
+/// Runs `body` as benchmark group `name`: on each store, at each size.
+fn bench_group(
+    c: &mut Criterion,
+    fixtures: &mut Fixtures,
+    name: &str,
+    mut body: impl FnMut(&mut Bencher<'_>, &mut Fixture),
+) {
+    let mut group = c.benchmark_group(name);
+    for b in 0..fixtures.0.len() {
+        for n in SIZES {
+            let id = fixtures.0[b].0.id(n);
+            group.bench_function(id, |bencher| body(bencher, fixtures.get(b, n)));
+        }
     }
     group.finish();
+}
+
+fn engine_benches(c: &mut Criterion) {
+    let mut backends = vec![Backend::Sqlite];
+    match std::env::var("T_MINUS_TEST_PG") {
+        Ok(url) if !url.trim().is_empty() => backends.push(Backend::Postgres(url)),
+        _ => eprintln!("(PostgreSQL skipped: T_MINUS_TEST_PG is not set)"),
+    }
+    let mut fixtures = Fixtures::new(backends);
+    // SQLite's plans do not depend on the size (it keeps no statistics);
+    // PostgreSQL's are checked on its 100k store, when that is built.
+    if let Location::Sqlite { path, .. } = &fixtures.get(0, SIZES[0]).location {
+        check_query_plans(path);
+    }
+
+    bench_group(c, &mut fixtures, "confirm", |b, f| {
+        b.iter(|| {
+            // Cycle through every attendee but the last, who never
+            // answers, so the event stays open however often we confirm.
+            let who = agent(format!("hot-{:02}", f.hot_next));
+            f.hot_next = (f.hot_next + 1) % (HOT_ATTENDEES - 1);
+            black_box(f.engine.confirm(f.hot, &who).expect("confirm"))
+        })
+    });
+
+    bench_group(c, &mut fixtures, "status", |b, f| {
+        b.iter(|| {
+            let (reference, expected) = &f.refs[f.ref_next];
+            f.ref_next = (f.ref_next + 1) % f.refs.len();
+            // As `t-minus status REF` does: the reference may name an
+            // event or a campaign.
+            let id = match f.engine.resolve_target(reference).expect("resolve") {
+                Target::Event(id) => id,
+                other => panic!("{reference} resolved to {other:?}"),
+            };
+            assert_eq!(id, *expected);
+            black_box(f.engine.get_event(id).expect("get").expect("exists"))
+        })
+    });
+
+    bench_group(c, &mut fixtures, "tick_idle", |b, f| {
+        b.iter(|| {
+            let result = f.engine.tick(t0()).expect("tick");
+            assert!(result.fired.is_empty() && result.missed.is_empty());
+            black_box(result)
+        })
+    });
+
+    bench_group(c, &mut fixtures, "tick_one_due", |b, f| {
+        b.iter_custom(|iters| {
+            // Untimed: one transaction inserts `iters` events due 1 ms
+            // apart; each timed tick then finds exactly one of them.
+            let fire_times = f.insert_due(iters);
+            let mut total = StdDuration::ZERO;
+            for fire in fire_times {
+                let start = Instant::now();
+                let result = f.engine.tick(fire).expect("tick");
+                total += start.elapsed();
+                assert_eq!(result.fired.len(), 1, "exactly one event fires");
+                black_box(result);
+            }
+            total
+        })
+    });
+    // Dropping the fixtures closes their stores and drops the PostgreSQL
+    // schemas.
 }
 
 criterion_group! {
