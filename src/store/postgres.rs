@@ -695,22 +695,50 @@ impl PgTx<'_> {
         )?;
         event.attendees = rows
             .iter()
-            .map(|r| {
-                let word: String = self.get(r, 1)?;
-                let status = self.decode(response(&word, self.get(r, 2)?))?;
-                Ok((AgentId(self.get(r, 0)?), status))
-            })
+            .map(|r| self.attendee(r, 0))
             .collect::<Result<_>>()?;
         Ok(event)
     }
 
+    /// An attendee from the columns `agent, status, defer_ms` at `first`.
+    fn attendee(&self, row: &Row, first: usize) -> Result<(AgentId, ResponseStatus)> {
+        let word: String = self.get(row, first + 1)?;
+        let status = self.decode(response(&word, self.get(row, first + 2)?))?;
+        Ok((AgentId(self.get(row, first)?), status))
+    }
+
+    /// The events `sql` selects, with their attendees: two queries however
+    /// many events (a round trip per event would dominate a listing).
     fn events(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<TMinusEvent>> {
         let rows = self.query(sql, params)?;
-        let events = rows
+        let mut events = rows
             .iter()
             .map(|r| self.event_from_row(r))
             .collect::<Result<Vec<_>>>()?;
-        events.into_iter().map(|e| self.with_attendees(e)).collect()
+        match events.len() {
+            0 => {}
+            1 => {
+                let event = events.pop().expect("one event");
+                events.push(self.with_attendees(event)?);
+            }
+            _ => {
+                let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+                let rows = self.query(
+                    "SELECT event_id, agent, status, defer_ms FROM tm_attendees \
+                     WHERE event_id = ANY($1) ORDER BY event_id, position",
+                    &[&ids],
+                )?;
+                let mut by_event: HashMap<String, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
+                for r in &rows {
+                    let attendee = self.attendee(r, 1)?;
+                    by_event.entry(self.get(r, 0)?).or_default().push(attendee);
+                }
+                for (event, id) in events.iter_mut().zip(ids) {
+                    event.attendees = by_event.remove(&id).unwrap_or_default();
+                }
+            }
+        }
+        Ok(events)
     }
 
     fn bump_revision(&mut self, campaign: Option<Uuid>) -> Result<()> {

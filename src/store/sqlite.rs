@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{
     params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row,
@@ -19,6 +19,7 @@ use rusqlite::{
 };
 use uuid::Uuid;
 
+use super::row::{self, ms, status_columns, EventRow, EVENT_COLUMNS};
 use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
@@ -310,16 +311,12 @@ struct SqliteTx<'c> {
     path: PathBuf,
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
 fn time(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| bad_value(format!("time out of range: {ms}")))
+    row::time(ms).map_err(bad_value)
 }
 
 fn opt_time(ms: Option<i64>) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    ms.map(time).transpose()
+    row::opt_time(ms).map_err(bad_value)
 }
 
 fn bad_value(msg: String) -> rusqlite::Error {
@@ -327,106 +324,73 @@ fn bad_value(msg: String) -> rusqlite::Error {
 }
 
 fn uuid(s: &str) -> rusqlite::Result<Uuid> {
-    Uuid::parse_str(s).map_err(|e| bad_value(format!("bad uuid {s:?}: {e}")))
+    row::uuid(s).map_err(bad_value)
 }
 
 fn parse<T: FromStr>(s: &str) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    s.parse().map_err(|e: T::Err| bad_value(e.to_string()))
+    row::parse(s).map_err(bad_value)
 }
-
-const EVENT_COLUMNS: &str =
-    "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
-     t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
-     state, finished_ms, created_ms, last_response_ms";
 
 /// Reads an event row; attendees are filled in separately.
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<TMinusEvent> {
-    let at_ms: Option<i64> = row.get(5)?;
-    let offset_ms: Option<i64> = row.get(6)?;
-    let start_ms: Option<i64> = row.get(7)?;
-    let defer_ms: i64 = row.get(9)?;
-    let created_ms: i64 = row.get(18)?;
-    // The scheduled time: absolute, or start + offset; an unstarted relative
-    // event is estimated from its creation.
-    let base = match (at_ms, offset_ms) {
-        (Some(at), _) => at,
-        (None, Some(offset)) => start_ms.unwrap_or(created_ms) + offset,
-        (None, None) => return Err(bad_value("event has neither at nor offset".into())),
-    };
-    let payload: String = row.get(15)?;
-    Ok(TMinusEvent {
-        id: uuid(&row.get::<_, String>(0)?)?,
-        campaign: row
-            .get::<_, Option<String>>(1)?
-            .as_deref()
-            .map(uuid)
-            .transpose()?,
+    EventRow {
+        id: row.get(0)?,
+        campaign_id: row.get(1)?,
         name: row.get(2)?,
-        kind: parse(&row.get::<_, String>(3)?)?,
+        kind: row.get(3)?,
         description: row.get(4)?,
-        scheduled_at: time(base + defer_ms)?,
-        relative_at: offset_ms.map(Duration::milliseconds),
-        started_at: opt_time(start_ms)?,
-        t_minus: Duration::milliseconds(row.get(8)?),
-        deferred: Duration::milliseconds(defer_ms),
-        max_defer: row.get::<_, Option<i64>>(10)?.map(Duration::milliseconds),
-        quorum: row.get::<_, i64>(11)? as usize,
-        quorum_spec: parse(&row.get::<_, String>(12)?)?,
-        fire_policy: parse(&row.get::<_, String>(13)?)?,
-        organizer: AgentId(row.get(14)?),
-        payload: serde_json::from_str(&payload).map_err(|e| bad_value(e.to_string()))?,
-        state: parse(&row.get::<_, String>(16)?)?,
-        finished_at: opt_time(row.get(17)?)?,
-        created_at: time(created_ms)?,
-        last_response_at: opt_time(row.get(19)?)?,
-        attendees: Vec::new(),
-    })
+        at_ms: row.get(5)?,
+        offset_ms: row.get(6)?,
+        start_ms: row.get(7)?,
+        t_minus_ms: row.get(8)?,
+        defer_ms: row.get(9)?,
+        max_defer_ms: row.get(10)?,
+        quorum: row.get(11)?,
+        quorum_spec: row.get(12)?,
+        fire_policy: row.get(13)?,
+        organizer: row.get(14)?,
+        payload: row.get(15)?,
+        state: row.get(16)?,
+        finished_ms: row.get(17)?,
+        created_ms: row.get(18)?,
+        last_response_ms: row.get(19)?,
+        fire_ms: None,
+    }
+    .into_event()
+    .map_err(bad_value)
 }
 
 /// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?21).
 fn event_values(e: &TMinusEvent) -> [Value; 21] {
-    let (at_ms, offset_ms) = at_columns(e);
+    let r = EventRow::from_event(e);
     let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
     let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
     [
-        Value::Text(e.id.to_string()),
-        text(e.campaign.map(|c| c.to_string())),
-        text(e.name.clone()),
-        Value::Text(e.kind.to_string()),
-        text(e.description.clone()),
-        int(at_ms),
-        int(offset_ms),
-        int(e.started_at.map(ms)),
-        Value::Integer(e.t_minus.num_milliseconds()),
-        Value::Integer(e.deferred.num_milliseconds()),
-        int(e.max_defer.map(|d| d.num_milliseconds())),
-        Value::Integer(e.quorum as i64),
-        Value::Text(e.quorum_spec.to_string()),
-        Value::Text(e.fire_policy.to_string()),
-        Value::Text(e.organizer.0.clone()),
-        Value::Text(e.payload.to_string()),
-        Value::Text(e.state.as_str().into()),
-        int(e.finished_at.map(ms)),
-        Value::Integer(ms(e.created_at)),
-        int(e.last_response_at.map(ms)),
-        int(fire_ms(e)),
+        Value::Text(r.id),
+        text(r.campaign_id),
+        text(r.name),
+        Value::Text(r.kind),
+        text(r.description),
+        int(r.at_ms),
+        int(r.offset_ms),
+        int(r.start_ms),
+        Value::Integer(r.t_minus_ms),
+        Value::Integer(r.defer_ms),
+        int(r.max_defer_ms),
+        Value::Integer(r.quorum),
+        Value::Text(r.quorum_spec),
+        Value::Text(r.fire_policy),
+        Value::Text(r.organizer),
+        Value::Text(r.payload),
+        Value::Text(r.state),
+        int(r.finished_ms),
+        Value::Integer(r.created_ms),
+        int(r.last_response_ms),
+        int(r.fire_ms),
     ]
-}
-
-/// The stored fire time: known for absolute events and started relative ones.
-fn fire_ms(event: &TMinusEvent) -> Option<i64> {
-    event.fire_deadline().map(ms)
-}
-
-/// The columns that hold the event's time: `(at_ms, offset_ms)`.
-fn at_columns(event: &TMinusEvent) -> (Option<i64>, Option<i64>) {
-    match event.relative_at {
-        Some(offset) => (None, Some(offset.num_milliseconds())),
-        None => (Some(ms(event.scheduled_at - event.deferred)), None),
-    }
 }
 
 fn campaign_from_row(row: &Row<'_>) -> rusqlite::Result<CampaignRow> {
@@ -469,8 +433,7 @@ impl SqliteTx<'_> {
         )?;
         let rows = stmt.query_map([id], |r| {
             let word: String = r.get(1)?;
-            let status = ResponseStatus::from_parts(&word, r.get(2)?)
-                .ok_or_else(|| bad_value(format!("unknown response status {word:?}")))?;
+            let status = row::response(&word, r.get(2)?).map_err(bad_value)?;
             Ok((AgentId(r.get(0)?), status))
         })?;
         rows.collect()
@@ -494,14 +457,6 @@ impl SqliteTx<'_> {
         let mut stmt = self.tx.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |r| uuid(&r.get::<_, String>(0)?))?;
         rows.collect()
-    }
-}
-
-/// Status and deferral columns of a response.
-fn status_columns(status: ResponseStatus) -> (&'static str, Option<i64>) {
-    match status {
-        ResponseStatus::Deferred(d) => ("deferred", Some(d.num_milliseconds())),
-        other => (other.word(), None),
     }
 }
 
