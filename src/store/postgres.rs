@@ -783,6 +783,33 @@ impl PgTx<'_> {
     }
 }
 
+/// An event row's values in [`EVENT_COLUMNS`] order, then `fire_ms` ($21).
+fn event_params(r: &EventRow) -> [&(dyn ToSql + Sync); 21] {
+    [
+        &r.id,
+        &r.campaign_id,
+        &r.name,
+        &r.kind,
+        &r.description,
+        &r.at_ms,
+        &r.offset_ms,
+        &r.start_ms,
+        &r.t_minus_ms,
+        &r.defer_ms,
+        &r.max_defer_ms,
+        &r.quorum,
+        &r.quorum_spec,
+        &r.fire_policy,
+        &r.organizer,
+        &r.payload,
+        &r.state,
+        &r.finished_ms,
+        &r.created_ms,
+        &r.last_response_ms,
+        &r.fire_ms,
+    ]
+}
+
 const CAMPAIGN_COLUMNS: &str = "id, name, description, created_ms, managed, anchor_ms, revision";
 
 const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
@@ -800,29 +827,7 @@ impl Tx for PgTx<'_> {
                  ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21, \
                  {NEXT_POS})"
             ),
-            &[
-                &r.id,
-                &r.campaign_id,
-                &r.name,
-                &r.kind,
-                &r.description,
-                &r.at_ms,
-                &r.offset_ms,
-                &r.start_ms,
-                &r.t_minus_ms,
-                &r.defer_ms,
-                &r.max_defer_ms,
-                &r.quorum,
-                &r.quorum_spec,
-                &r.fire_policy,
-                &r.organizer,
-                &r.payload,
-                &r.state,
-                &r.finished_ms,
-                &r.created_ms,
-                &r.last_response_ms,
-                &r.fire_ms,
-            ],
+            &event_params(&r),
         )?;
         for (i, (agent, status)) in e.attendees.iter().enumerate() {
             let (word, defer) = status_columns(*status);
@@ -842,39 +847,18 @@ impl Tx for PgTx<'_> {
 
     fn update_event(&mut self, e: &TMinusEvent) -> Result<()> {
         let r = EventRow::from_event(e);
-        // created_ms never changes.
+        // The same parameters as the INSERT; created_ms ($19) never changes.
         self.execute(
             &format!(
                 "UPDATE tm_events SET campaign_id = $2, name = $3, kind = $4, description = $5, \
                  at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
                  max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
                  organizer = $15, payload = $16, state = $17, finished_ms = $18, \
-                 last_response_ms = $19, fire_ms = $20, \
+                 created_ms = $19, last_response_ms = $20, fire_ms = $21, \
                  campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
                  ELSE {NEXT_POS} END WHERE id = $1"
             ),
-            &[
-                &r.id,
-                &r.campaign_id,
-                &r.name,
-                &r.kind,
-                &r.description,
-                &r.at_ms,
-                &r.offset_ms,
-                &r.start_ms,
-                &r.t_minus_ms,
-                &r.defer_ms,
-                &r.max_defer_ms,
-                &r.quorum,
-                &r.quorum_spec,
-                &r.fire_policy,
-                &r.organizer,
-                &r.payload,
-                &r.state,
-                &r.finished_ms,
-                &r.last_response_ms,
-                &r.fire_ms,
-            ],
+            &event_params(&r),
         )?;
         self.bump_revision(e.campaign)
     }
