@@ -31,7 +31,7 @@ use crate::store::{EventFilter, Store, Tx};
 use crate::tick::TickResult;
 use crate::time_spec::format_time;
 
-use settle::{audit, settle, settle_with_ancestors};
+use settle::{audit, settle, settled, settled_with_ancestors};
 
 /// Everything needed to schedule an event; build one with [`NewEvent::new`]
 /// and set the fields that differ from the defaults.
@@ -239,8 +239,7 @@ impl Engine {
             tx.update_event(&event)?;
             tx.set_response(id, agent, status, now)?;
             audit(tx, id, now, now, Some(agent), action, detail)?;
-            settle(tx, [id], now)?;
-            load(tx, id).map(Ok)
+            found(settled(tx, id, now)?, id).map(Ok)
         })
     }
 
@@ -329,16 +328,19 @@ impl Engine {
 
 /// Loads an event that must exist.
 pub(crate) fn load(tx: &mut dyn Tx, id: Uuid) -> Result<TMinusEvent> {
-    tx.event(id)?.ok_or_else(|| TMinusError::EventNotFound {
-        reference: id.to_string(),
-    })
+    found(tx.event(id)?, id)
 }
 
-/// Settles `id` and its ancestors at `now`, then loads it.
+/// Settles `id` and its ancestors at `now`, and returns it as settled.
 fn settled_event(tx: &mut dyn Tx, id: Uuid, now: DateTime<Utc>) -> Result<TMinusEvent> {
-    load(tx, id)?;
-    settle_with_ancestors(tx, id, now)?;
-    load(tx, id)
+    found(settled_with_ancestors(tx, id, now)?, id)
+}
+
+/// The event, or the error for a missing one.
+fn found(event: Option<TMinusEvent>, id: Uuid) -> Result<TMinusEvent> {
+    event.ok_or_else(|| TMinusError::EventNotFound {
+        reference: id.to_string(),
+    })
 }
 
 /// Refuses any change to a final event.

@@ -76,7 +76,11 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
             match tx.event(event.id)? {
                 Some(e) if e.state == EventState::Blocked => *event = e,
                 // Settling the needs cascaded to this event already.
-                Some(e) => return Ok(e.state.is_final()),
+                Some(e) => {
+                    let finished = e.state.is_final();
+                    *event = e;
+                    return Ok(finished);
+                }
                 None => return Ok(false),
             }
             needs = tx.needs(event.id)?;
@@ -175,10 +179,41 @@ pub(crate) fn settle_campaign(tx: &mut dyn Tx, campaign: Uuid, now: DateTime<Utc
 /// dependents), then the event itself, so that a response or a cancellation
 /// sees the event as it is at `now` even when no tick has run lately.
 pub(crate) fn settle_with_ancestors(tx: &mut dyn Tx, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    settled_with_ancestors(tx, id, now).map(drop)
+}
+
+/// [`settle_with_ancestors`], returning the event as settled (`None` when
+/// there is no such event).
+pub(crate) fn settled_with_ancestors(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<TMinusEvent>> {
     let mut order = Vec::new();
     let mut seen = HashSet::new();
     collect_ancestors(tx, id, &mut seen, &mut order)?;
-    settle(tx, order, now)
+    // The post-order ends with the event itself.
+    order.pop();
+    settle(tx, order, now)?;
+    settled(tx, id, now)
+}
+
+/// Settles one event and what its transition affects, like [`settle`] with
+/// one seed, and returns the event as settled: one load instead of a second
+/// one afterwards (each is a round trip on a server store).
+pub(crate) fn settled(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<TMinusEvent>> {
+    let Some(mut event) = tx.event(id)? else {
+        return Ok(None);
+    };
+    if settle_one(tx, &mut event, now)? {
+        let dependents = tx.dependents(id)?;
+        settle(tx, dependents, now)?;
+    }
+    Ok(Some(event))
 }
 
 /// Depth-first post-order over unfinished needs (needs come first), with an
