@@ -38,15 +38,11 @@ use t_minus::{Engine, EventState};
 /// Events of the big manifest on SQLite: 100 levels of 100.
 const SQLITE_LEVELS: usize = 100;
 
-/// On PostgreSQL, 20 levels of 100 (2,000 events, 1,900 edges). Applying
-/// the 10,000 events there takes ~23 s rather than ~1 s on SQLite (debug
-/// build, 2-core CI machine), and nine applies or part-applies per run
-/// would take minutes. The apply into a fresh store is quadratic on
-/// PostgreSQL (0.7 s for 1,000 events, 1.6 s for 2,000, 6.4 s for 5,000):
-/// the tables have no planner statistics until the transaction commits,
-/// and the `needs` lookup is planned as a hash join over a sequential scan
-/// of `tm_events`, once per event. 2,000 events take ~1.5 s: still one
-/// long transaction for the kills to land in.
+/// On PostgreSQL, 20 levels of 100 (2,000 events, 1,900 edges). Every
+/// statement is a round trip to the server, so applying the 10,000 events
+/// takes ~8 s there (release build; ~1 s on SQLite), and nine applies or
+/// part-applies per run would take minutes. 2,000 events take ~1.5 s:
+/// still one long transaction for the kills to land in.
 const POSTGRES_LEVELS: usize = 20;
 
 fn bin() -> std::path::PathBuf {
