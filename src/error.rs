@@ -416,6 +416,20 @@ pub enum TMinusError {
         reason: String,
     },
 
+    /// TLS to a database server failed: a refused certificate, or a server
+    /// without TLS when the URL requires it.
+    #[error("TLS with the PostgreSQL server {server} failed: {reason}")]
+    #[diagnostic(
+        code(t_minus::store::tls),
+        help("with sslmode=verify-full (or verify-ca) the certificate must chain to a root in sslrootcert=FILE (or the system's) and name the host of the URL; sslmode=require encrypts without checking it; sslmode=disable turns TLS off")
+    )]
+    StoreTls {
+        /// The server, without the password.
+        server: String,
+        /// What failed.
+        reason: String,
+    },
+
     /// A database server without the database named in the URL.
     #[error("the PostgreSQL server {server} has no such database: {reason}")]
     #[diagnostic(

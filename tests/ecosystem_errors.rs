@@ -135,6 +135,10 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             server: s("postgres://u@db:5432/t"),
             reason: s("password authentication failed"),
         }),
+        Box::new(TMinusError::StoreTls {
+            server: s("postgres://u@db:5432/t"),
+            reason: s("invalid peer certificate"),
+        }),
         Box::new(TMinusError::StoreDatabaseMissing {
             server: s("postgres://u@db:5432/t"),
             reason: s("database \"t\" does not exist"),

@@ -208,7 +208,9 @@ fn connection_problems_are_reported_with_what_to_do() {
             format!("postgres://postgres@{host}:1/{db}"),
             format!("postgres://t_minus_no_such_role@{host}:{port}/{db}"),
             format!("postgres://postgres@{host}:{port}/t_minus_no_such_db"),
-            format!("postgres://postgres@{host}:{port}/{db}?sslmode=require"),
+            format!(
+                "postgres://postgres@{host}:{port}/{db}?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"
+            ),
             "postgres://postgres:s3cret@[::1:5432/x".to_string(),
         ];
         let mut report = String::new();
@@ -351,6 +353,43 @@ impl Runner {
     }
 }
 
+/// Events confirmed only to learn that runners have taken their starting
+/// position: a runner that reports one firing had read where the log ended
+/// before it.
+fn schedule_sentinels(engine: &mut Engine) -> Vec<String> {
+    (0..20)
+        .map(|_| {
+            let e = engine.schedule(event(60, &["s"], 1)).expect("schedule");
+            e.id.to_string()
+        })
+        .collect()
+}
+
+fn is_sentinel(sentinels: &[String], line: &Value) -> bool {
+    line["type"] == "transition" && sentinels.iter().any(|s| line["event"] == s.as_str())
+}
+
+/// Confirms sentinels one at a time until every runner has reported one,
+/// then the rest at once, so that none is left open.
+fn wait_until_started(db: &str, runners: &mut [Runner], sentinels: &[String]) {
+    let mut left = sentinels.iter();
+    let mut ready = false;
+    for sentinel in left.by_ref() {
+        assert_eq!(run_cli(db, &["confirm", sentinel, "s"]).code, 0);
+        if runners
+            .iter_mut()
+            .all(|r| r.saw(Duration::from_millis(500), |l| is_sentinel(sentinels, l)))
+        {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "the runners never started");
+    for sentinel in left {
+        assert_eq!(run_cli(db, &["confirm", sentinel, "s"]).code, 0);
+    }
+}
+
 fn is_transition(line: &Value, event: &str, action: &str) -> bool {
     line["type"] == "transition" && line["event"] == event && line["action"] == action
 }
@@ -364,11 +403,13 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
             let tag = format!("t_minus_drop_{}", std::process::id());
             let db = with_param(store.location(), &format!("application_name={tag}"));
             let mut engine = Engine::open(&db).expect("open");
-            let first = engine.schedule(event(30, &["alice"], 1)).expect("schedule");
-            let second = engine.schedule(event(30, &["bob"], 1)).expect("schedule");
+            let sentinels = schedule_sentinels(&mut engine);
+            let first = engine.schedule(event(60, &["alice"], 1)).expect("schedule");
+            let second = engine.schedule(event(60, &["bob"], 1)).expect("schedule");
             drop(engine);
 
             let mut runner = Runner::spawn(&db);
+            wait_until_started(&db, std::slice::from_mut(&mut runner), &sentinels);
             let (first, second) = (first.id.to_string(), second.id.to_string());
             assert_eq!(run_cli(&db, &["confirm", &first, "alice"]).code, 0);
             runner.expect("the first fired", |l| is_transition(l, &first, "fired"));
@@ -390,7 +431,10 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
             assert_eq!(run_cli(&db, &["confirm", &second, "bob"]).code, 0);
             let (code, lines, stderr) = runner.finish();
             assert_eq!(code, 0, "{lines:?}\n{stderr}");
-            let fired: Vec<&Value> = lines.iter().filter(|l| l["action"] == "fired").collect();
+            let fired: Vec<&Value> = lines
+                .iter()
+                .filter(|l| l["action"] == "fired" && !is_sentinel(&sentinels, l))
+                .collect();
             assert_eq!(fired.len(), 2, "{lines:?}");
             let retry = lines
                 .iter()
@@ -418,14 +462,7 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
             let store = TempStore::new("store.db");
             let db = store.location().to_string();
             let mut engine = Engine::open(&db).expect("open");
-            // Sentinels: a runner has taken its starting position (read
-            // where the log ends) once it reports one of them firing.
-            let sentinels: Vec<String> = (0..20)
-                .map(|_| {
-                    let e = engine.schedule(event(60, &["s"], 1)).expect("schedule");
-                    e.id.to_string()
-                })
-                .collect();
+            let sentinels = schedule_sentinels(&mut engine);
             let answered: Vec<String> = (0..12)
                 .map(|_| {
                     let e = engine
@@ -445,25 +482,7 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
             drop(engine);
 
             let mut runners: Vec<Runner> = (0..3).map(|_| Runner::spawn(&db)).collect();
-            let is_sentinel = |l: &Value| {
-                l["type"] == "transition" && sentinels.iter().any(|s| l["event"] == s.as_str())
-            };
-            let mut ready = false;
-            for sentinel in &sentinels {
-                assert_eq!(run_cli(&db, &["confirm", sentinel, "s"]).code, 0);
-                if runners
-                    .iter_mut()
-                    .all(|r| r.saw(Duration::from_millis(500), is_sentinel))
-                {
-                    ready = true;
-                    break;
-                }
-            }
-            assert!(ready, "the runners never started");
-            // The remaining sentinels are not answered: they stay open.
-            for sentinel in &sentinels {
-                let _ = run_cli(&db, &["cancel", sentinel]);
-            }
+            wait_until_started(&db, &mut runners, &sentinels);
 
             let answers: Vec<_> = answered
                 .iter()
@@ -486,7 +505,7 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
                 assert_eq!(code, 3, "some events missed: {stderr}");
                 let mut reported: HashMap<String, Vec<String>> = HashMap::new();
                 for l in lines.iter().filter(|l| l["type"] == "transition") {
-                    if is_sentinel(l) {
+                    if is_sentinel(&sentinels, l) {
                         continue;
                     }
                     reported
@@ -537,4 +556,68 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
             assert_eq!(unreported, 0, "every transition was claimed by a tick");
         },
     );
+}
+
+/// TLS with libpq's `sslmode` meanings: `prefer` (the default) encrypts when
+/// the server offers TLS, `disable` does not, `verify-full` refuses a
+/// certificate that does not name the host.
+#[test]
+fn tls_follows_sslmode() {
+    pg("tls_follows_sslmode", || {
+        let store = TempStore::new("store.db");
+        let mut admin = sql(&store);
+        let server_has_tls = admin
+            .query_one("SHOW ssl", &[])
+            .map(|r| r.get::<_, String>(0) == "on")
+            .expect("show ssl");
+        let encrypted = |admin: &mut postgres::Client, tag: &str| -> bool {
+            admin
+                .query_one(
+                    "SELECT coalesce(bool_or(s.ssl), false) FROM pg_stat_ssl s \
+                     JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+                    &[&tag],
+                )
+                .expect("pg_stat_ssl")
+                .get(0)
+        };
+        for (mode, expect_tls) in [("", server_has_tls), ("&sslmode=disable", false)] {
+            let tag = format!("t_minus_tls_{}", uuid::Uuid::new_v4().simple());
+            let url = with_param(store.location(), &format!("application_name={tag}{mode}"));
+            let engine = Engine::open(&url).expect("open");
+            assert_eq!(encrypted(&mut admin, &tag), expect_tls, "sslmode {mode:?}");
+            drop(engine);
+        }
+        if server_has_tls {
+            let url = with_param(store.location(), "sslmode=require");
+            Engine::open(&url).expect("require: encrypted, certificate not checked");
+        }
+
+        // The server's certificate names a host, not the address 127.0.0.1.
+        let config: postgres::Config = store.location().parse().expect("url");
+        let on_loopback_ip = matches!(
+            config.get_hosts().first(),
+            Some(postgres::config::Host::Tcp(h)) if h == "127.0.0.1"
+        );
+        let cert: Option<String> = admin
+            .query_one("SHOW ssl_cert_file", &[])
+            .ok()
+            .map(|r| r.get(0));
+        if let (true, true, Some(cert)) = (server_has_tls, on_loopback_ip, cert) {
+            if std::fs::metadata(&cert).is_ok() {
+                let url = with_param(
+                    store.location(),
+                    &format!("sslmode=verify-full&sslrootcert={cert}"),
+                );
+                let err = Engine::open(&url).expect_err("the name does not match");
+                assert!(
+                    matches!(&err, TMinusError::StoreTls { reason, .. } if reason.contains("127.0.0.1")),
+                    "{err:?}"
+                );
+            }
+        }
+
+        let err = Engine::open(&with_param(store.location(), "sslmode=sometimes"))
+            .expect_err("unknown sslmode");
+        assert!(matches!(err, TMinusError::StoreOpen { .. }), "{err:?}");
+    });
 }

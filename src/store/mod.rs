@@ -8,6 +8,7 @@
 pub mod postgres;
 mod row;
 pub mod sqlite;
+pub mod tls;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

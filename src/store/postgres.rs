@@ -29,6 +29,7 @@
 //! and the crate is the blocking face of `tokio-postgres`, the ecosystem's
 //! standard driver. TLS is not built in yet; see `docs/postgres.md`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
@@ -37,7 +38,8 @@ use postgres::config::Host;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql};
-use postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement, Transaction};
+use postgres::{Client, Config, IsolationLevel, Row, Statement, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::row::{
@@ -74,6 +76,8 @@ const LOCK_SQL: &str = "SELECT version FROM tm_meta WHERE id = 1 FOR UPDATE";
 pub struct PgStore {
     client: Client,
     config: Config,
+    /// TLS as the URL's `sslmode` asks (see [`super::tls`]).
+    tls: MakeRustlsConnect,
     /// The server, for messages: `postgres://user@host:port/db`, no password.
     server: String,
     /// Prepared statements of this connection, by SQL text.
@@ -87,6 +91,9 @@ pub struct PgStore {
     listening: bool,
     /// Counts notifications from other connections (and reconnections).
     version: i64,
+    /// Whether the caller has been told the connection is lost: the next
+    /// use reconnects (see [`PgStore::ensure_connected`]).
+    lost: Cell<bool>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -104,18 +111,20 @@ impl PgStore {
     /// A user missing from the URL comes from `PGUSER` or the login name, a
     /// password from `PGPASSWORD`.
     pub fn connect(url: &str) -> Result<Self> {
-        let config = parse_config(url)?;
+        let (config, tls) = parse_config(url)?;
         let server = describe(&config);
-        let client = open_client(&config, &server)?;
+        let client = open_client(&config, &tls, &server)?;
         let mut store = PgStore {
             client,
             config,
+            tls,
             server,
             statements: HashMap::new(),
             channel: String::new(),
             pid: 0,
             listening: false,
             version: 0,
+            lost: Cell::new(false),
         };
         store.set_up_session()?;
         store.migrate()?;
@@ -128,7 +137,7 @@ impl PgStore {
     }
 
     fn err(&self, e: postgres::Error) -> TMinusError {
-        map_error(&self.server, e)
+        note(&self.lost, map_error(&self.server, e))
     }
 
     /// Session settings, this connection's process id, and the NOTIFY channel.
@@ -138,11 +147,11 @@ impl PgStore {
                 "SET lock_timeout = '{}s'; SET idle_in_transaction_session_timeout = 0",
                 LOCK_TIMEOUT.as_secs()
             ))
-            .map_err(|e| map_error(&self.server, e))?;
+            .map_err(|e| self.err(e))?;
         let row = self
             .client
             .query_one("SELECT current_schema(), pg_backend_pid()", &[])
-            .map_err(|e| map_error(&self.server, e))?;
+            .map_err(|e| self.err(e))?;
         let schema: Option<String> = get(&self.server, &row, 0)?;
         let Some(schema) = schema else {
             return Err(TMinusError::StoreOpen {
@@ -255,15 +264,26 @@ impl PgStore {
         Ok(Some(version))
     }
 
-    /// Reconnects when the connection was lost. What was in flight is gone
-    /// with it (rolled back, or committed before the loss); notifications
+    /// Reconnects when the connection was lost. A loss nobody has been told
+    /// of yet (the server ended the session while this one waited idle) is
+    /// first reported as [`TMinusError::StoreUnreachable`], so that `run`
+    /// says so; the next use reconnects. What was in flight is gone with the
+    /// connection (rolled back, or committed before the loss); notifications
     /// sent meanwhile were missed, so the version moves on to make a runner
     /// look again.
     fn ensure_connected(&mut self) -> Result<()> {
         if !self.client.is_closed() {
+            self.lost.set(false);
             return Ok(());
         }
-        self.client = open_client(&self.config, &self.server)?;
+        if !self.lost.replace(true) {
+            return Err(TMinusError::StoreUnreachable {
+                server: self.server.clone(),
+                reason: "the connection to the server was lost".into(),
+            });
+        }
+        self.client = open_client(&self.config, &self.tls, &self.server)?;
+        self.lost.set(false);
         self.statements.clear();
         self.listening = false;
         self.version += 1;
@@ -282,13 +302,11 @@ impl PgStore {
 
     fn begin(&mut self, write: bool) -> Result<Box<dyn Tx + '_>> {
         self.ensure_connected()?;
-        let server = self.server.as_str();
+        let (server, lost) = (self.server.as_str(), &self.lost);
+        let err = |e| note(lost, map_error(server, e));
         let statements = &mut self.statements;
         let lock = if write {
-            Some(
-                prepare(&mut self.client, statements, LOCK_SQL)
-                    .map_err(|e| map_error(server, e))?,
-            )
+            Some(prepare(&mut self.client, statements, LOCK_SQL).map_err(err)?)
         } else {
             None
         };
@@ -301,9 +319,9 @@ impl PgStore {
                 .read_only(true)
         }
         .start()
-        .map_err(|e| map_error(server, e))?;
+        .map_err(err)?;
         if let Some(lock) = lock {
-            let row = tx.query_one(&lock, &[]).map_err(|e| map_error(server, e))?;
+            let row = tx.query_one(&lock, &[]).map_err(err)?;
             let version: i64 = get(server, &row, 0)?;
             check_identity(server, APPLICATION, version)?;
         }
@@ -311,6 +329,7 @@ impl PgStore {
             tx,
             statements,
             server,
+            lost,
             notify: write.then_some(self.channel.as_str()),
             dirty: false,
             bumps: HashMap::new(),
@@ -332,11 +351,14 @@ impl Store for PgStore {
     fn data_version(&mut self) -> Result<i64> {
         self.ensure_connected()?;
         self.listen()?;
-        let pid = self.pid;
+        let (pid, server, lost) = (self.pid, self.server.as_str(), &self.lost);
         let mut news = 0;
         let mut notifications = self.client.notifications();
         let mut pending = notifications.iter();
-        while let Some(n) = pending.next().map_err(|e| map_error(&self.server, e))? {
+        while let Some(n) = pending
+            .next()
+            .map_err(|e| note(lost, map_error(server, e)))?
+        {
             if n.process_id() != pid {
                 news += 1;
             }
@@ -348,13 +370,18 @@ impl Store for PgStore {
     fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
         self.ensure_connected()?;
         self.listen()?;
-        let pid = self.pid;
+        let (pid, server, lost) = (self.pid, self.server.as_str(), &self.lost);
         let mut notifications = self.client.notifications();
         let mut waiting = notifications.timeout_iter(timeout);
-        if let Some(n) = waiting.next().map_err(|e| map_error(&self.server, e))? {
-            if n.process_id() != pid {
-                self.version += 1;
-            }
+        let news = match waiting
+            .next()
+            .map_err(|e| note(lost, map_error(server, e)))?
+        {
+            Some(n) => n.process_id() != pid,
+            None => false,
+        };
+        if news {
+            self.version += 1;
         }
         Ok(())
     }
@@ -399,12 +426,18 @@ fn check_identity(server: &str, application: &str, version: i64) -> Result<()> {
     Ok(())
 }
 
-/// Parses the URL and fills in what libpq users expect from the environment.
-fn parse_config(url: &str) -> Result<Config> {
-    let mut config: Config = url.trim().parse().map_err(|e| TMinusError::StoreOpen {
+/// Parses the URL and fills in what libpq users expect from the
+/// environment; builds the TLS connector its `sslmode` asks for.
+fn parse_config(url: &str) -> Result<(Config, MakeRustlsConnect)> {
+    let invalid = |reason: String| TMinusError::StoreOpen {
         path: redact(url).into(),
-        reason: format!("not a valid PostgreSQL URL: {e}"),
-    })?;
+        reason: format!("not a valid PostgreSQL URL: {reason}"),
+    };
+    let (rest, tls) = super::tls::split_url(url.trim()).map_err(invalid)?;
+    let mut config: Config = rest.parse().map_err(|e| invalid(format!("{e}")))?;
+    if let Some(mode) = tls.mode {
+        config.ssl_mode(mode);
+    }
     if config.get_user().is_none() {
         let user = std::env::var("PGUSER")
             .or_else(|_| std::env::var("USER"))
@@ -426,11 +459,17 @@ fn parse_config(url: &str) -> Result<Config> {
     config
         .keepalives(true)
         .keepalives_idle(StdDuration::from_secs(10));
-    Ok(config)
+    let connector = super::tls::connector(&tls).map_err(|reason| TMinusError::StoreTls {
+        server: describe(&config),
+        reason,
+    })?;
+    Ok((config, connector))
 }
 
-fn open_client(config: &Config, server: &str) -> Result<Client> {
-    config.connect(NoTls).map_err(|e| map_error(server, e))
+fn open_client(config: &Config, tls: &MakeRustlsConnect, server: &str) -> Result<Client> {
+    config
+        .connect(tls.clone())
+        .map_err(|e| map_error(server, e))
 }
 
 /// `postgres://user@host:port/db`, without the password.
@@ -531,13 +570,12 @@ fn map_error(server: &str, e: postgres::Error) -> TMinusError {
         };
     }
     let reason = describe_error(&e);
+    // A refused certificate comes wrapped in an I/O error: tell it apart
+    // from a network failure, which is worth retrying and this is not.
     if reason.contains("TLS") {
-        return TMinusError::StoreOpen {
-            path: server.into(),
-            reason: format!(
-                "{reason}: this build of t-minus connects without TLS; drop sslmode=require \
-                 and reach the server over a trusted network or a tunnel (docs/postgres.md)"
-            ),
+        return TMinusError::StoreTls {
+            server: server_string,
+            reason,
         };
     }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
@@ -549,6 +587,15 @@ fn map_error(server: &str, e: postgres::Error) -> TMinusError {
     } else {
         TMinusError::Store(format!("{server}: {reason}"))
     }
+}
+
+/// Remembers in `lost` that the caller is told of a lost connection (so
+/// that [`PgStore::ensure_connected`] reconnects rather than tells again).
+fn note(lost: &Cell<bool>, e: TMinusError) -> TMinusError {
+    if matches!(e, TMinusError::StoreUnreachable { .. }) {
+        lost.set(true);
+    }
+    e
 }
 
 /// The error with its causes, `outer: inner`.
@@ -603,6 +650,8 @@ struct PgTx<'c> {
     tx: Transaction<'c>,
     statements: &'c mut HashMap<String, Statement>,
     server: &'c str,
+    /// The store's [`PgStore::lost`].
+    lost: &'c Cell<bool>,
     /// The channel to notify on commit (write transactions).
     notify: Option<&'c str>,
     /// Whether anything was written.
@@ -624,7 +673,7 @@ type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 impl PgTx<'_> {
     fn err(&self, e: postgres::Error) -> TMinusError {
-        map_error(self.server, e)
+        note(self.lost, map_error(self.server, e))
     }
 
     fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
@@ -1241,7 +1290,9 @@ impl Tx for PgTx<'_> {
             let channel = channel.to_string();
             self.query("SELECT pg_notify($1, '')", &[&channel])?;
         }
-        let server = self.server;
-        self.tx.commit().map_err(|e| map_error(server, e))
+        let (server, lost) = (self.server, self.lost);
+        self.tx
+            .commit()
+            .map_err(|e| note(lost, map_error(server, e)))
     }
 }
