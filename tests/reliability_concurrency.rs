@@ -41,6 +41,7 @@ use chrono::{Duration, Utc};
 use t_minus::{AgentId, Engine, EventKind, FirePolicy, NewEvent, Quorum, TMinusEvent};
 use uuid::Uuid;
 
+use common::Rng;
 use model::{Answer, Model, Refusal, Spec, St};
 
 /// Pause before each answer: 50 answers take over 3.5 s.
@@ -67,23 +68,6 @@ fn cmd(db: &str) -> Command {
         .env_remove("T_MINUS_NOW")
         .env_remove("T_MINUS_DB");
     c
-}
-
-/// splitmix64: a small deterministic generator for the scripts.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn agent_name(p: usize) -> String {

@@ -32,6 +32,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::stores::{current, Backend};
+use common::Rng;
 use t_minus::store::EventFilter;
 use t_minus::{Engine, EventState};
 
@@ -80,29 +81,13 @@ fn iterations(ci: usize) -> usize {
         .unwrap_or(ci)
 }
 
-/// splitmix64, seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn new(salt: u64) -> Self {
-        let seed = std::env::var("T_MINUS_CRASH_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0xC0FF_EE00);
-        Rng(seed ^ salt)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+/// The generator of the kill moments, seeded by `T_MINUS_CRASH_SEED`.
+fn rng(salt: u64) -> Rng {
+    let seed = std::env::var("T_MINUS_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0xC0FF_EE00);
+    Rng(seed ^ salt)
 }
 
 /// `PRAGMA integrity_check` of an SQLite store (a missing file counts as
@@ -203,7 +188,7 @@ fn apply_killed_at_random_moments_lands_whole_or_not_at_all() {
     let full = started.elapsed();
     assert_eq!(applied(&db).big_events, events_total);
 
-    let mut rng = Rng::new(1);
+    let mut rng = rng(1);
     let n = iterations(8);
     let (mut none, mut all) = (0, 0);
     for it in 0..n {
@@ -372,7 +357,7 @@ fn run_killed_while_firing_keeps_states_and_logs_consistent_and_a_new_run_finish
     let start = firing_start();
     std::fs::write(&manifest, firing_manifest(start)).unwrap();
     let manifest = manifest.to_str().unwrap();
-    let mut rng = Rng::new(2);
+    let mut rng = rng(2);
     let n = iterations(4);
     let mut partial = 0;
     for it in 0..n {
