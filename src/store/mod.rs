@@ -2,8 +2,11 @@
 //!
 //! The engine speaks only to [`Store`] and [`Tx`]: every operation opens one
 //! transaction, reads and writes single rows through indexed lookups, and
-//! commits. [`sqlite::SqliteStore`] is the embedded default; a server database
-//! implements the same two traits.
+//! commits. [`sqlite::SqliteStore`] is the embedded default;
+//! [`postgres::PgStore`] shares one store among hosts with the same
+//! behaviour ([`open`] picks one by the location: a `postgres://` URL or a
+//! file path). Both keep the same rows (`store/row.rs`), versioned migrations, and
+//! one writer at a time.
 
 pub mod postgres;
 mod row;
