@@ -147,6 +147,36 @@ fn a_reopened_store_keeps_everything() {
 }
 
 #[test]
+fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
+    let (_dir, path) = temp_store();
+    let clock = t_minus::FixedClock::new(t0());
+    let id = file_engine(&path, &clock)
+        .schedule(spec(10, &["alice"], Quorum::Count(1)))
+        .unwrap()
+        .id;
+    // What version 1 had: no per-campaign due index.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("DROP INDEX events_campaign_due; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+
+    let mut engine = file_engine(&path, &clock);
+    assert_eq!(get(&mut engine, id).state, EventState::Pending);
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'events_campaign_due'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((version, index), (SCHEMA_VERSION, 1));
+}
+
+#[test]
 fn a_new_store_has_the_schema_version_wal_and_application_id() {
     let (_dir, path) = temp_store();
     drop(Engine::new(&path).unwrap());

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::Value;
-use t_minus::store::postgres::PgStore;
+use t_minus::store::postgres::{PgStore, SCHEMA_VERSION};
 use t_minus::{AgentId, Engine, EventKind, NewEvent, Quorum, TMinusError};
 
 use cli_support::{output, Out};
@@ -85,7 +85,7 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
                     err,
                     TMinusError::StoreTooNew {
                         found: 99,
-                        supported: 1,
+                        supported: SCHEMA_VERSION,
                         ..
                     }
                 ),
@@ -115,6 +115,41 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
                 (row.get::<_, i64>(0), row.get::<_, i64>(1)),
                 (99, 0),
                 "nothing changed"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
+    pg(
+        "a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events",
+        || {
+            let store = TempStore::new("store.db");
+            let id = Engine::open(store.location())
+                .expect("create")
+                .schedule(event(600, &["alice"], 1))
+                .expect("schedule")
+                .id;
+            let mut client = sql(&store);
+            // What version 1 had: no per-campaign due index.
+            client
+                .batch_execute("DROP INDEX tm_events_campaign_due; UPDATE tm_meta SET version = 1")
+                .expect("back to version 1");
+
+            let mut engine = Engine::open(store.location()).expect("migrate");
+            let event = engine.get_event(id).expect("read").expect("kept");
+            assert_eq!(event.state, t_minus::EventState::Pending);
+            let row = client
+                .query_one(
+                    "SELECT (SELECT version FROM tm_meta), (SELECT count(*) FROM pg_indexes \
+                     WHERE schemaname = current_schema() AND indexname = 'tm_events_campaign_due')",
+                    &[],
+                )
+                .expect("inspect");
+            assert_eq!(
+                (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+                (SCHEMA_VERSION, 1)
             );
         },
     );
@@ -187,7 +222,7 @@ fn eight_hosts_creating_one_store_at_once_all_succeed() {
                 row.get::<_, i64>(1),
                 row.get::<_, i64>(2)
             ),
-            (1, 1, 8)
+            (1, SCHEMA_VERSION, 8)
         );
     });
 }

@@ -150,6 +150,9 @@ pub trait Tx {
     fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>>;
     /// Pending events whose fire time is at or before `now`, soonest first.
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>>;
+    /// Pending events of `id`'s campaign whose fire time is at or before
+    /// `now`, soonest first (none for a standalone event).
+    fn campaign_due_events(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>>;
     /// The soonest fire time of a pending event (of `campaign`, if given).
     fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>>;
     /// Events for listings, soonest fire time first.

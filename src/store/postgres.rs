@@ -53,7 +53,10 @@ use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
 
 /// The migrations, in order; `tm_meta.version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_initial.sql"),
+    include_str!("migrations/postgres/0002_campaign_due.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -1021,6 +1024,15 @@ impl Tx for PgTx<'_> {
             "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $1 \
              ORDER BY fire_ms, seq LIMIT $2",
             &[&ms(now), &sql_limit(limit)],
+        )
+    }
+
+    fn campaign_due_events(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        self.ids(
+            "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $2 \
+             AND campaign_id = (SELECT campaign_id FROM tm_events WHERE id = $1) \
+             ORDER BY fire_ms, seq",
+            &[&id.to_string(), &ms(now)],
         )
     }
 

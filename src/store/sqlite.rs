@@ -34,7 +34,10 @@ pub const APPLICATION_ID: i32 = 0x544D_494E;
 pub const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 
 /// The migrations, in order; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/sqlite/0001_initial.sql"),
+    include_str!("migrations/sqlite/0002_campaign_due.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -595,6 +598,16 @@ impl Tx for SqliteTx<'_> {
             "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= ?1 \
              ORDER BY fire_ms, rowid LIMIT ?2",
             params![ms(now), limit as i64],
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    fn campaign_due_events(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        self.ids(
+            "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= ?2 \
+             AND campaign_id = (SELECT campaign_id FROM events WHERE id = ?1) \
+             ORDER BY fire_ms, rowid",
+            params![id.to_string(), ms(now)],
         )
         .map_err(|e| self.err(e))
     }
