@@ -504,7 +504,12 @@ impl Fixtures {
 const HOT_QUERIES: &[(&str, &str)] = &[
     (
         "due_events",
-        "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= 0 ORDER BY fire_ms LIMIT -1",
+        "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= 0 ORDER BY fire_ms, rowid LIMIT -1",
+    ),
+    (
+        "campaign_due_events",
+        "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= 0 \
+         AND campaign_id = (SELECT campaign_id FROM events WHERE id = 'a') ORDER BY fire_ms, rowid",
     ),
     (
         "next_fire_time",
@@ -641,8 +646,16 @@ const PG_HOT_QUERIES: &[(&str, &str, &str)] = &[
     ),
     (
         "next_fire_time(campaign)",
-        "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending' AND campaign_id = $1",
+        "SELECT fire_ms FROM tm_events WHERE state = 'pending' AND campaign_id = $1 \
+         ORDER BY fire_ms LIMIT 1",
         "('c')",
+    ),
+    (
+        "campaign_due_events",
+        "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $2 \
+         AND campaign_id = (SELECT campaign_id FROM tm_events WHERE id = $1) \
+         ORDER BY fire_ms, seq",
+        "('a1b2c3d4', 1750000000000)",
     ),
     (
         "events_with_prefix",

@@ -1042,8 +1042,11 @@ impl Tx for PgTx<'_> {
                 "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending'",
                 &[],
             )?,
+            // The first entry of the campaign's due index, however many
+            // pending events the campaign has.
             Some(c) => self.query_opt(
-                "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending' AND campaign_id = $1",
+                "SELECT fire_ms FROM tm_events WHERE state = 'pending' AND campaign_id = $1 \
+                 ORDER BY fire_ms LIMIT 1",
                 &[&c.to_string()],
             )?,
         };
