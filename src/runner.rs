@@ -168,15 +168,8 @@ pub fn run(
 ) -> Result<RunReport> {
     let started = Instant::now();
     let deadline = options.timeout.map(|t| started + t);
-    // Transitions recorded before the run started are history, not news.
-    let first = with_retries(options, observer, stop, deadline, || {
-        engine.read(|tx| tx.latest_audit_seq())
-    })?;
-    let Some(last_seq) = first else {
-        return Ok(report(&HashMap::new(), stopped_outcome(stop)));
-    };
     let mut run = RunState {
-        last_seq,
+        last_seq: None,
         seen: HashMap::new(),
     };
     let mut outage: Option<Outage> = None;
@@ -223,8 +216,9 @@ fn stopped_outcome(stop: &AtomicBool) -> RunOutcome {
 
 /// What a run carries from step to step.
 struct RunState {
-    /// The newest audit entry reported.
-    last_seq: i64,
+    /// The newest audit entry reported; `None` until the first step reads
+    /// where the log ends.
+    last_seq: Option<i64>,
     /// Every event ever in scope, with its latest state, for the outcome.
     seen: HashMap<Uuid, EventState>,
 }
@@ -233,38 +227,6 @@ struct RunState {
 struct Outage {
     since: Instant,
     attempt: u32,
-}
-
-/// Runs `f` until it succeeds, retrying transient errors like [`run`];
-/// `None` when stopped or timed out meanwhile.
-fn with_retries<T>(
-    options: &RunOptions,
-    observer: &mut dyn RunObserver,
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
-    mut f: impl FnMut() -> Result<T>,
-) -> Result<Option<T>> {
-    let since = Instant::now();
-    let mut attempt = 0;
-    loop {
-        match f() {
-            Ok(value) => {
-                if attempt > 0 {
-                    observer.store_recovered(since.elapsed())?;
-                }
-                return Ok(Some(value));
-            }
-            Err(e) if e.is_transient() && since.elapsed() < options.retry_for => {
-                attempt += 1;
-                let delay = retry_delay(attempt);
-                observer.store_retry(&e, attempt, delay)?;
-                if nap(delay, stop, deadline) {
-                    return Ok(None);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// Sleeps `delay` in short naps; true when a stop or the deadline cut it
@@ -295,6 +257,11 @@ fn step(
     outage: &mut Option<Outage>,
 ) -> Result<Option<RunReport>> {
     let RunState { last_seq, seen } = run;
+    // Transitions recorded before the run started are history, not news.
+    let last_seq = match last_seq {
+        Some(seq) => seq,
+        None => last_seq.insert(engine.read(|tx| tx.latest_audit_seq())?),
+    };
     // Taken before this step reads anything: a commit by another process
     // after this point changes it and wakes the sleep below, so no answer
     // slips in unnoticed between the reads and the sleep.
