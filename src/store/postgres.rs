@@ -441,6 +441,9 @@ fn parse_config(url: &str) -> Result<(Config, MakeRustlsConnect)> {
     if let Some(mode) = tls.mode {
         config.ssl_mode(mode);
     }
+    if config.get_hosts().is_empty() {
+        config.host("localhost");
+    }
     if config.get_user().is_none() {
         let user = std::env::var("PGUSER")
             .or_else(|_| std::env::var("USER"))
@@ -578,6 +581,12 @@ fn map_error(server: &str, e: postgres::Error) -> TMinusError {
     if reason.contains("TLS") {
         return TMinusError::StoreTls {
             server: server_string,
+            reason,
+        };
+    }
+    if reason.starts_with("invalid configuration") {
+        return TMinusError::StoreOpen {
+            path: server.into(),
             reason,
         };
     }
