@@ -7,7 +7,7 @@
 //! (`store_tests!` at the end); the others are about SQLite files or open no
 //! store.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{settings, short, T};
 use insta::assert_snapshot;

@@ -5,7 +5,7 @@
 //! Every test without `#[test]` runs on SQLite and on PostgreSQL
 //! (`store_tests!` below them); the ones with it are about the SQLite file.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{settings, short, T};
 use insta::assert_snapshot;

@@ -4,7 +4,7 @@
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-mod cli_support;
+use crate::cli_support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};

@@ -1,7 +1,7 @@
 //! Shell completions, the man page and `--help`: what makes t-minus feel
 //! native in a shell. None of these touches a store.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::T;
 

@@ -8,7 +8,7 @@
 //! the code and a `help:` line; and every invalid manifest fixture, whose
 //! `validate --json` problems must all have a code and a help line.
 
-mod cli_support;
+use crate::cli_support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

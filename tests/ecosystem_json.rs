@@ -2,7 +2,7 @@
 //! The clock is pinned (`T_MINUS_NOW`), so times are stable; UUIDs are
 //! masked as `[UUID]` and plan digests as `[DIGEST]`.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::T;
 use insta::assert_snapshot;

@@ -2,7 +2,7 @@
 //! schema version, and clear errors (never a panic) for files that are not
 //! t-minus stores, are too new, corrupt, truncated or read-only.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! Runs the example programs that `cargo test` builds beside the tests.
-//! (A filtered run such as `cargo test --test examples` does not rebuild
+//! (A filtered run such as `cargo test --test integration examples::` does not rebuild
 //! them: run `cargo build --examples` first.)
 
 use std::path::PathBuf;

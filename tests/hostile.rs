@@ -15,7 +15,7 @@
 //! test runs every case and reports all failures together.
 #![cfg(target_os = "linux")]
 
-mod cli_support;
+use crate::cli_support;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};

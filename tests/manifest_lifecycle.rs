@@ -3,7 +3,7 @@
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use t_minus::manifest::{self, ValidateOptions};

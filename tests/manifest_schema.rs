@@ -1,6 +1,6 @@
 //! `schemas/campaign.schema.json` is generated from the Rust types and
 //! checked in. Regenerate it with `T_MINUS_UPDATE_SCHEMA=1 cargo test --test
-//! manifest_schema`.
+//! integration manifest_schema`.
 
 use std::path::PathBuf;
 
@@ -21,7 +21,7 @@ fn checked_in_schema_is_up_to_date() {
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "{} is stale: regenerate it with `T_MINUS_UPDATE_SCHEMA=1 cargo test --test manifest_schema`",
+        "{} is stale: regenerate it with `T_MINUS_UPDATE_SCHEMA=1 cargo test --test integration manifest_schema`",
         schema::SCHEMA_PATH
     );
 }

@@ -2,7 +2,7 @@
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

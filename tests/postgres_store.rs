@@ -6,8 +6,8 @@
 //! Every test needs the server of `T_MINUS_TEST_PG` and prints that it was
 //! skipped without one. Each works in a schema of its own.
 
-mod cli_support;
-mod common;
+use crate::cli_support;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};

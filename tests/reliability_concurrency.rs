@@ -28,8 +28,8 @@
 //! process its own connection to one server, as if on its own host; issue
 //! 7, acceptance 2): `store_tests!` at the end.
 
-mod common;
-mod model;
+use crate::common;
+use crate::model;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

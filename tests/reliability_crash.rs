@@ -25,7 +25,7 @@
 //! runs 30 of each. The kill moments come from a seeded generator
 //! (`T_MINUS_CRASH_SEED` to vary it); each iteration prints what it saw.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};

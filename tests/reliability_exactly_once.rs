@@ -8,8 +8,8 @@
 //! processes on one server, as if on four hosts; issue 7, acceptance 2):
 //! `store_tests!` at the end.
 
-mod common;
-mod model;
+use crate::common;
+use crate::model;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;

@@ -18,10 +18,10 @@
 //!   on when a tick ran).
 //!
 //! 256 cases by default; `PROPTEST_CASES=5000 cargo test --test
-//! reliability_props` for a longer run.
+//! integration reliability_props` for a longer run.
 
-mod common;
-mod model;
+use crate::common;
+use crate::model;
 
 use std::collections::HashMap;
 use std::sync::Arc;

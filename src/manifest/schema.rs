@@ -2,7 +2,7 @@
 //!
 //! The checked-in copy lives in `schemas/campaign.schema.json`; a test fails
 //! when it differs from [`schema_json`] (regenerate it with
-//! `T_MINUS_UPDATE_SCHEMA=1 cargo test --test manifest_schema`).
+//! `T_MINUS_UPDATE_SCHEMA=1 cargo test --test integration manifest_schema`).
 
 use super::spec::CampaignSpec;
 

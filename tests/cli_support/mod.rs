@@ -7,11 +7,7 @@
 //! gives a store of the test's backend (see [`stores`]).
 #![allow(dead_code)] // each test binary uses a different part of it
 
-// A binary with both `mod common;` and `mod cli_support;` gets two copies,
-// each with its own current store; only the one its tests use matters.
-#[allow(clippy::duplicate_mod)]
-#[path = "../common/stores.rs"]
-pub mod stores;
+pub use crate::common::stores;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;

@@ -29,7 +29,7 @@
 //! again instead of numbering it `NAME-2` — so a function run on both
 //! stores may take at most one unnamed snapshot; name any others.
 //!
-//! This file is a module of both `tests/common` and `tests/cli_support`.
+//! `cli_support` re-exports this module, so both harnesses share one current store.
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
@@ -363,7 +363,7 @@ fn redact(url: &str) -> String {
 /// The implementation of `store_tests!`: `[PATH] NAME, …`, where PATH is
 /// this module's path in the test binary (`common::stores` or
 /// `cli_support::stores`) and each NAME a test function (without
-/// `#[test]`) at the root of the test binary. Emits `sqlite::NAME` and
+/// `#[test]`) in the suite module that invokes it. Emits `sqlite::NAME` and
 /// `postgres::NAME`, each calling the function through [`run`].
 #[doc(hidden)]
 #[allow(unused_macros)] // not every test binary runs on both stores

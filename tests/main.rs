@@ -1,0 +1,33 @@
+//! The integration tests: one binary, so CI links once. Each module is
+//! one suite; `common` holds the in-process engine helpers, `cli_support`
+//! the harness that drives the `t-minus` binary, `model` the reference
+//! model of the reliability suites.
+
+mod cli_support;
+mod common;
+mod model;
+
+mod cli;
+mod cli_errors;
+mod cli_processes;
+mod ecosystem_cli;
+mod ecosystem_errors;
+mod ecosystem_json;
+mod engine_campaigns;
+mod engine_concurrency;
+mod engine_lifecycle;
+mod engine_responses;
+mod engine_store;
+mod examples;
+mod hostile;
+mod manifest_diagnostics;
+mod manifest_examples;
+mod manifest_lifecycle;
+mod manifest_schema;
+mod plan_apply;
+mod postgres_store;
+mod reliability_concurrency;
+mod reliability_crash;
+mod reliability_exactly_once;
+mod reliability_props;
+mod run;
