@@ -1,4 +1,4 @@
-//! Engine benchmarks (issue 2, acceptance point 9).
+//! Engine benchmarks.
 //!
 //! Measures the hot operations against stores holding 1k, 10k and 100k
 //! events, so that commits and their fsyncs are real:

@@ -1,4 +1,4 @@
-//! Manifest benchmarks (issue 3, acceptance point 8).
+//! Manifest benchmarks.
 //!
 //! A generated campaign of 10,000 events and 10,000 `needs` edges: 100
 //! levels of 100 events, each event of levels 1–99 needing one event of the

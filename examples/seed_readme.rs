@@ -1,4 +1,4 @@
-//! The library example from the seed README, unchanged (SPEC §7).
+//! The library example from the original README, unchanged.
 //! Run with `cargo run --example seed_readme`; it writes `coordination.db`
 //! in the current directory.
 

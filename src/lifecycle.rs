@@ -1,4 +1,4 @@
-//! The state machine of SPEC §1 as pure functions of an event, its needs and
+//! The event state machine as pure functions of an event, its needs and
 //! the clock. The engine applies their answers inside a transaction.
 //!
 //! The outcome depends only on the responses and the clock, never on when a

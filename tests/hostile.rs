@@ -1,4 +1,4 @@
-//! Hostile input corpus (issue 5, acceptance 5).
+//! Hostile input corpus.
 //!
 //! Every case is one line of the tables below: a hostile manifest (run
 //! through `validate`, `plan`, `apply` and `run PATH`) or a hostile command

@@ -1,5 +1,5 @@
 //! What the PostgreSQL store does beyond the suites shared with SQLite
-//! (issue 7): migrations on a server, connection errors, LISTEN/NOTIFY
+//! migrations on a server, connection errors, LISTEN/NOTIFY
 //! wake-ups, a connection dropped while `run` waits, and several `run`
 //! processes on one server, as if on different hosts.
 //!
@@ -486,7 +486,7 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
     );
 }
 
-/// Acceptance 2: three `run` processes (as on three hosts) and 24 answering
+/// Three `run` processes (as on three hosts) and 24 answering
 /// processes on one server. No answer is lost, every transition is
 /// recorded once, and every runner reports each exactly once.
 #[test]

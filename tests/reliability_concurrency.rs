@@ -1,4 +1,4 @@
-//! Concurrency against the reference model (issue 5, acceptance 1).
+//! Concurrency against the reference model.
 //!
 //! Sixteen answerers, each its own agent, each running 50 `t-minus`
 //! processes one after another (confirm, defer, decline) from a script
@@ -25,8 +25,8 @@
 //! 1–2.5 s after the start, while the answerers are still at work.
 //!
 //! Runs on SQLite (every process on one file) and on PostgreSQL (every
-//! process its own connection to one server, as if on its own host; issue
-//! 7, acceptance 2): `store_tests!` at the end.
+//! process its own connection to one server, as if on its own host):
+//! `store_tests!` at the end.
 
 use crate::common;
 use crate::model;

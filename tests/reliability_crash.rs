@@ -1,4 +1,4 @@
-//! Crash safety (issue 5, acceptance 3): `kill -9` at random moments.
+//! Crash safety: `kill -9` at random moments.
 //!
 //! - `apply` of a 10,000-event manifest (2,000 on PostgreSQL: see
 //!   [`POSTGRES_LEVELS`]) killed at a random moment: the store holds all of

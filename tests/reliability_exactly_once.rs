@@ -1,11 +1,11 @@
-//! Exactly once (issue 5, acceptance 2): four `t-minus tick --json`
+//! Exactly once: four `t-minus tick --json`
 //! processes race over 1,000 events that fall due over twelve clock steps.
 //! Every transition (fired, missed, opened, cancelled) appears exactly once
 //! across all their outputs and exactly once in the audit log, with the
 //! logical time the reference model computes, whichever process recorded it.
 //!
 //! Runs on SQLite (four processes on one file) and on PostgreSQL (four
-//! processes on one server, as if on four hosts; issue 7, acceptance 2):
+//! processes on one server, as if on four hosts):
 //! `store_tests!` at the end.
 
 use crate::common;

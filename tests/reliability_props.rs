@@ -1,4 +1,4 @@
-//! Property tests (issue 5, acceptance 4): random sequences of schedule,
+//! Property tests: random sequences of schedule,
 //! respond (confirm / defer / decline, by attendees and non-attendees),
 //! cancel, campaign links and cancellation, and ticks at random
 //! non-decreasing times, run against `Engine::in_memory()` on a pinned

@@ -1,4 +1,4 @@
-//! Declarative campaigns: YAML manifests (SPEC §4).
+//! Declarative campaigns: YAML manifests.
 //!
 //! The pipeline, one step per module:
 //!

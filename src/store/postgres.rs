@@ -27,7 +27,8 @@
 //! Built on the synchronous [`postgres`] crate: the engine is synchronous
 //! (one transaction per operation, no async runtime in the library's API),
 //! and the crate is the blocking face of `tokio-postgres`, the ecosystem's
-//! standard driver. TLS is not built in yet; see `docs/postgres.md`.
+//! standard driver. TLS is built in (rustls, see [`super::tls`]): the URL's
+//! `sslmode` chooses it; see `docs/postgres.md`.
 
 use std::cell::Cell;
 use std::collections::HashMap;
