@@ -4,10 +4,17 @@
 //! (`t_minus::…`) and a help line that says how to fix it; the CLI renders
 //! them as miette reports.
 
-use std::path::PathBuf;
-
+use chrono::{DateTime, Duration, Utc};
 use miette::Diagnostic;
 use thiserror::Error;
+use uuid::Uuid;
+
+use crate::agent::AgentId;
+use crate::duration::{format_countdown, format_duration};
+use crate::event::short_id;
+use crate::state::EventState;
+use crate::store::StoreError;
+use crate::time_spec::format_time;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = TMinusError> = std::result::Result<T, E>;
@@ -178,19 +185,19 @@ pub enum TMinusError {
     #[error("{agent} is not an attendee of event {event}")]
     #[diagnostic(
         code(t_minus::refused::not_attendee),
-        help("only attendees may respond; the attendees are: {attendees}")
+        help("only attendees may respond; the attendees are: {}", agent_list(.attendees))
     )]
     NotAnAttendee {
         /// The agent.
-        agent: String,
+        agent: AgentId,
         /// The event's short label.
         event: String,
-        /// The attendee list, comma-separated (or `none`).
-        attendees: String,
+        /// The event's attendees.
+        attendees: Vec<AgentId>,
     },
 
     /// A response after the event's fire time.
-    #[error("the deadline of event {event} passed at {deadline} ({ago} ago); responses are no longer accepted")]
+    #[error("the deadline of event {event} passed at {} ({} ago); responses are no longer accepted", format_time(*.deadline), format_countdown(*.ago))]
     #[diagnostic(
         code(t_minus::refused::deadline_passed),
         help(
@@ -200,40 +207,40 @@ pub enum TMinusError {
     DeadlinePassed {
         /// The event's short label.
         event: String,
-        /// The fire time, RFC 3339.
-        deadline: String,
-        /// How long ago, e.g. `4m32s`.
-        ago: String,
+        /// The fire time.
+        deadline: DateTime<Utc>,
+        /// How long ago it passed.
+        ago: Duration,
     },
 
     /// An operation on an event that is already final.
-    #[error("event {event} is already {state} (since {at}); a final event never changes")]
+    #[error("event {event} is already {state} (since {}); a final event never changes", .at.map(format_time).unwrap_or_default())]
     #[diagnostic(
         code(t_minus::refused::final_event),
-        help("schedule a new event instead; `t-minus log {id}` shows its history")
+        help("schedule a new event instead; `t-minus log {}` shows its history", short_id(*.id))
     )]
     EventFinal {
         /// The event's short label.
         event: String,
-        /// The event's short id, for the hint.
-        id: String,
+        /// The event's id, for the hint.
+        id: Uuid,
         /// `fired`, `missed` or `cancelled`.
-        state: String,
-        /// When it became final, RFC 3339.
-        at: String,
+        state: EventState,
+        /// When it became final.
+        at: Option<DateTime<Utc>>,
     },
 
     /// A new event whose fire time has already passed.
-    #[error("the fire time {fire_time} has already passed ({ago} ago)")]
+    #[error("the fire time {} has already passed ({} ago)", format_time(*.fire_time), format_countdown(*.ago))]
     #[diagnostic(
         code(t_minus::input::fire_time_passed),
         help("schedule it later (e.g. `+10m`) or shorten its t_minus so that the fire time is in the future")
     )]
     FireTimePassed {
-        /// The fire time, RFC 3339.
-        fire_time: String,
-        /// How long ago.
-        ago: String,
+        /// The fire time.
+        fire_time: DateTime<Utc>,
+        /// How long ago it passed.
+        ago: Duration,
     },
 
     /// Neither an event nor a campaign matches.
@@ -259,22 +266,20 @@ pub enum TMinusError {
     },
 
     /// A deferral past the event's `max_defer`.
-    #[error("deferring event {event} by {requested} would make its total deferral {total}, more than its max_defer of {max}")]
+    #[error("deferring event {event} by {} would make its total deferral {}, more than its max_defer of {}", format_duration(*.requested), format_duration(*.already + *.requested), format_duration(*.max))]
     #[diagnostic(
         code(t_minus::refused::max_defer),
-        help("defer by at most {remaining}, or confirm or decline instead")
+        help("defer by at most {}, or confirm or decline instead", format_duration((*.max - *.already).max(Duration::zero())))
     )]
     MaxDeferExceeded {
         /// The event's short label.
         event: String,
         /// The requested deferral.
-        requested: String,
-        /// The total it would reach.
-        total: String,
+        requested: Duration,
+        /// The deferral so far.
+        already: Duration,
         /// The cap.
-        max: String,
-        /// What is still allowed.
-        remaining: String,
+        max: Duration,
     },
 
     /// A link that would close a dependency cycle.
@@ -313,143 +318,77 @@ pub enum TMinusError {
     },
 
     /// A link or campaign operation that does not make sense.
-    #[error("{message}")]
-    #[diagnostic(code(t_minus::refused::link))]
-    InvalidLink {
-        /// What is wrong.
-        message: String,
-        /// How to fix it.
-        #[help]
-        help: String,
-    },
+    #[error("{0}")]
+    #[diagnostic(code(t_minus::refused::link), help("{}", .0.help()))]
+    InvalidLink(LinkRefusal),
 
-    /// A store file that is not a t-minus store.
-    #[error("{} is not a t-minus store: {reason}", path.display())]
-    #[diagnostic(
-        code(t_minus::store::not_a_store),
-        help("point --db (or T_MINUS_DB) at a t-minus store, or at a path that does not exist yet to create one")
-    )]
-    NotAStore {
-        /// The file.
-        path: PathBuf,
-        /// What was found instead.
-        reason: String,
-    },
+    /// A problem with the store, naming where it lives.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] StoreError),
+}
 
-    /// A store written by a newer t-minus.
-    #[error("{} was written by a newer t-minus (schema version {found}; this build supports up to {supported})", path.display())]
-    #[diagnostic(
-        code(t_minus::store::newer_version),
-        help("upgrade t-minus to open this store; it was left untouched")
-    )]
-    StoreTooNew {
-        /// The file.
-        path: PathBuf,
-        /// The version in the file.
-        found: i64,
-        /// The newest this build knows.
-        supported: i64,
+/// Why a campaign operation on an event was refused.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum LinkRefusal {
+    /// The event belongs to another campaign.
+    #[error("event {event} already belongs to campaign `{campaign}`")]
+    OtherCampaign {
+        /// The event's short label.
+        event: String,
+        /// The campaign it belongs to.
+        campaign: String,
     },
-
-    /// A damaged store.
-    #[error("the store {} is corrupt: {reason}", path.display())]
-    #[diagnostic(
-        code(t_minus::store::corrupt),
-        help("restore it from a backup; `sqlite3 FILE 'PRAGMA integrity_check'` shows the damage")
-    )]
-    StoreCorrupt {
-        /// The file.
-        path: PathBuf,
-        /// What SQLite reported.
-        reason: String,
+    /// The event is not in the campaign.
+    #[error("event {event} is not in campaign `{campaign}`")]
+    NotInCampaign {
+        /// The event's short label.
+        event: String,
+        /// The campaign named in the operation.
+        campaign: String,
     },
-
-    /// A store that cannot be written.
-    #[error("the store {} is read-only: {reason}", path.display())]
-    #[diagnostic(
-        code(t_minus::store::read_only),
-        help("t-minus needs write access to the store file and its directory (for the -wal and -shm files)")
-    )]
-    StoreReadOnly {
-        /// The file.
-        path: PathBuf,
-        /// What SQLite reported.
-        reason: String,
+    /// The event that would gain a need is final.
+    #[error("event {event} is already {state}; a final event cannot gain needs")]
+    FinalEvent {
+        /// The event's short label.
+        event: String,
+        /// Its final state.
+        state: EventState,
     },
-
-    /// A store that cannot be opened at all.
-    #[error("cannot open the store {}: {reason}", path.display())]
-    #[diagnostic(
-        code(t_minus::store::open),
-        help("point --db (or T_MINUS_DB) at an SQLite file in a writable directory, or at a PostgreSQL URL such as postgres://user@host:5432/db")
-    )]
-    StoreOpen {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
+    /// The need already missed or was cancelled.
+    #[error("event {need} already {state}, so {event} could never open")]
+    DeadNeed {
+        /// The needed event's short label.
+        need: String,
+        /// Its final state.
+        state: EventState,
+        /// The label of the event that would need it.
+        event: String,
     },
+}
 
-    /// A database server that cannot be reached, or a connection that broke.
-    #[error("cannot reach the PostgreSQL server {server}: {reason}")]
-    #[diagnostic(
-        code(t_minus::store::unreachable),
-        help("check that the server is running and accepts connections at that host and port (`pg_isready -h HOST -p PORT`); `run` and `wait` keep retrying with backoff")
-    )]
-    StoreUnreachable {
-        /// The server, without the password.
-        server: String,
-        /// What the driver reported.
-        reason: String,
-    },
+impl LinkRefusal {
+    /// How to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            LinkRefusal::OtherCampaign { .. } => "an event belongs to at most one campaign; schedule a new one with `t-minus campaign add`".into(),
+            LinkRefusal::NotInCampaign { campaign, .. } => {
+                format!("add it first with `t-minus campaign add {campaign}`")
+            }
+            LinkRefusal::FinalEvent { .. } => "link events that have not finished".into(),
+            LinkRefusal::DeadNeed { .. } => "link only needs that can still fire".into(),
+        }
+    }
+}
 
-    /// A database server that refused the credentials.
-    #[error("the PostgreSQL server {server} refused the login: {reason}")]
-    #[diagnostic(
-        code(t_minus::store::auth),
-        help("check the user and password: postgres://USER:PASSWORD@HOST/DB in --db or T_MINUS_DB, or PGUSER and PGPASSWORD")
-    )]
-    StoreAuth {
-        /// The server, without the password.
-        server: String,
-        /// What the server said.
-        reason: String,
-    },
-
-    /// TLS to a database server failed: a refused certificate, or a server
-    /// without TLS when the URL requires it.
-    #[error("TLS with the PostgreSQL server {server} failed: {reason}")]
-    #[diagnostic(
-        code(t_minus::store::tls),
-        help("with sslmode=verify-full (or verify-ca) the certificate must chain to a root in sslrootcert=FILE (or the system's) and name the host of the URL; sslmode=require encrypts without checking it; sslmode=disable turns TLS off")
-    )]
-    StoreTls {
-        /// The server, without the password.
-        server: String,
-        /// What failed.
-        reason: String,
-    },
-
-    /// A database server without the database named in the URL.
-    #[error("the PostgreSQL server {server} has no such database: {reason}")]
-    #[diagnostic(
-        code(t_minus::store::no_database),
-        help("create it first (`createdb -h HOST -U USER DB`, or `CREATE DATABASE db;` in psql), or fix the database name at the end of the URL; t-minus creates its tables itself")
-    )]
-    StoreDatabaseMissing {
-        /// The server, without the password.
-        server: String,
-        /// What the server said.
-        reason: String,
-    },
-
-    /// Any other storage failure.
-    #[error("storage error: {0}")]
-    #[diagnostic(
-        code(t_minus::store::error),
-        help("nothing was changed; retry the command, and if it fails again check the store: for an SQLite file the disk and `sqlite3 FILE 'PRAGMA integrity_check'`, for PostgreSQL the server's log")
-    )]
-    Store(String),
+/// Agent ids comma-separated, or `none`.
+fn agent_list(agents: &[AgentId]) -> String {
+    if agents.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<&str> = agents.iter().map(|a| a.as_str()).collect();
+    names.join(", ")
 }
 
 impl TMinusError {
@@ -457,12 +396,6 @@ impl TMinusError {
     /// be reached right now, a connection that broke), so retrying later is
     /// worthwhile. `run` and `wait` retry these with backoff.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TMinusError::StoreUnreachable { .. })
-    }
-}
-
-impl From<rusqlite::Error> for TMinusError {
-    fn from(e: rusqlite::Error) -> Self {
-        TMinusError::Store(e.to_string())
+        matches!(self, TMinusError::Store(e) if e.is_transient())
     }
 }

@@ -13,10 +13,14 @@ use crate::cli_support;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use chrono::{DateTime, Duration};
 use cli_support::T;
 use miette::Diagnostic;
+use t_minus::error::LinkRefusal;
 use t_minus::plan::ManifestError;
-use t_minus::TMinusError;
+use t_minus::store::{Location, StoreError};
+use t_minus::{AgentId, EventState, TMinusError};
+use uuid::Uuid;
 
 fn s(text: &str) -> String {
     text.to_string()
@@ -25,6 +29,9 @@ fn s(text: &str) -> String {
 /// One value of every variant of the library's error types.
 fn every_error() -> Vec<Box<dyn Diagnostic>> {
     let path = || PathBuf::from("store.db");
+    let file = || Location::File(path());
+    let store = |e: StoreError| -> Box<dyn Diagnostic> { Box::new(TMinusError::Store(e)) };
+    let t0 = || DateTime::from_timestamp(1_749_222_000, 0).unwrap();
     vec![
         Box::new(TMinusError::InvalidAgentId {
             value: s("a b"),
@@ -66,33 +73,32 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             reference: s("rel"),
         }),
         Box::new(TMinusError::NotAnAttendee {
-            agent: s("eve"),
+            agent: AgentId(s("eve")),
             event: s("review"),
-            attendees: s("alice"),
+            attendees: vec![AgentId(s("alice"))],
         }),
         Box::new(TMinusError::DeadlinePassed {
             event: s("review"),
-            deadline: s("2025-06-06T15:00:00Z"),
-            ago: s("1m"),
+            deadline: t0(),
+            ago: Duration::minutes(1),
         }),
         Box::new(TMinusError::EventFinal {
             event: s("review"),
-            id: s("abcd1234"),
-            state: s("fired"),
-            at: s("2025-06-06T15:00:00Z"),
+            id: Uuid::nil(),
+            state: EventState::Fired,
+            at: Some(t0()),
         }),
         Box::new(TMinusError::FireTimePassed {
-            fire_time: s("2025-06-06T15:00:00Z"),
-            ago: s("1m"),
+            fire_time: t0(),
+            ago: Duration::minutes(1),
         }),
         Box::new(TMinusError::TargetNotFound { reference: s("x") }),
         Box::new(TMinusError::NonPositiveDeferral { value: s("0s") }),
         Box::new(TMinusError::MaxDeferExceeded {
             event: s("deploy"),
-            requested: s("1h"),
-            total: s("2h"),
-            max: s("1h"),
-            remaining: s("0s"),
+            requested: Duration::hours(1),
+            already: Duration::hours(1),
+            max: Duration::hours(1),
         }),
         Box::new(TMinusError::Cycle {
             cycle: vec![s("a"), s("b"), s("a")],
@@ -102,48 +108,51 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             campaign: s("rel"),
             name: s("review"),
         }),
-        Box::new(TMinusError::InvalidLink {
-            message: s("already linked"),
-            help: s("link another"),
-        }),
-        Box::new(TMinusError::NotAStore {
-            path: path(),
+        Box::new(TMinusError::InvalidLink(LinkRefusal::NotInCampaign {
+            event: s("review"),
+            campaign: s("rel"),
+        })),
+        store(StoreError::NotAStore {
+            location: file(),
             reason: s("text"),
         }),
-        Box::new(TMinusError::StoreTooNew {
-            path: path(),
+        store(StoreError::TooNew {
+            location: file(),
             found: 99,
             supported: 1,
         }),
-        Box::new(TMinusError::StoreCorrupt {
-            path: path(),
+        store(StoreError::Corrupt {
+            location: file(),
             reason: s("malformed"),
         }),
-        Box::new(TMinusError::StoreReadOnly {
-            path: path(),
+        store(StoreError::ReadOnly {
+            location: file(),
             reason: s("readonly"),
         }),
-        Box::new(TMinusError::StoreOpen {
-            path: path(),
+        store(StoreError::Open {
+            location: file(),
             reason: s("no dir"),
         }),
-        Box::new(TMinusError::StoreUnreachable {
+        store(StoreError::Unreachable {
             server: s("postgres://u@db:5432/t"),
             reason: s("connection refused"),
         }),
-        Box::new(TMinusError::StoreAuth {
+        store(StoreError::Auth {
             server: s("postgres://u@db:5432/t"),
             reason: s("password authentication failed"),
         }),
-        Box::new(TMinusError::StoreTls {
+        store(StoreError::Tls {
             server: s("postgres://u@db:5432/t"),
             reason: s("invalid peer certificate"),
         }),
-        Box::new(TMinusError::StoreDatabaseMissing {
+        store(StoreError::DatabaseMissing {
             server: s("postgres://u@db:5432/t"),
             reason: s("database \"t\" does not exist"),
         }),
-        Box::new(TMinusError::Store(s("disk I/O error"))),
+        store(StoreError::Failed {
+            location: file(),
+            reason: s("disk I/O error"),
+        }),
         Box::new(ManifestError::StalePlan {
             changes: vec![s("rel changed")],
         }),
@@ -183,6 +192,7 @@ fn every_library_error_has_a_stable_code_and_a_help_line() {
         assert!(seen.insert(code.clone()), "{code} is used twice");
     }
     let mut written: BTreeSet<String> = codes_in("src/error.rs").into_iter().collect();
+    written.extend(codes_in("src/store/error.rs"));
     written.extend(codes_in("src/plan/mod.rs"));
     assert_eq!(
         seen, written,
@@ -367,4 +377,69 @@ fn every_manifest_problem_has_a_code_and_a_help_line() {
         }
     }
     assert!(codes.len() >= 10, "the fixtures cover only {codes:?}");
+}
+
+/// A store error says how to fix it for the kind of store it names: the
+/// SQLite integrity check only for a file, never for a PostgreSQL server;
+/// a store busy past the lock wait is a storage error like any other.
+#[test]
+fn store_errors_help_for_their_kind_of_store() {
+    let server = || Location::Server("postgres://u@db:5432/t".into());
+    let file = || Location::File(PathBuf::from("store.db"));
+    let help = |e: StoreError| {
+        let e = TMinusError::Store(e);
+        (
+            e.code().map(|c| c.to_string()).unwrap_or_default(),
+            e.help().map(|h| h.to_string()).unwrap_or_default(),
+            e.to_string(),
+        )
+    };
+    for (location, sqlite) in [(file(), true), (server(), false)] {
+        for e in [
+            StoreError::Corrupt {
+                location: location.clone(),
+                reason: s("malformed"),
+            },
+            StoreError::Failed {
+                location: location.clone(),
+                reason: s("I/O"),
+            },
+            StoreError::Busy {
+                location: location.clone(),
+                reason: s("locked"),
+                waited: std::time::Duration::from_secs(30),
+            },
+            StoreError::ReadOnly {
+                location: location.clone(),
+                reason: s("read-only"),
+            },
+        ] {
+            let (code, help, message) = help(e);
+            assert!(code.starts_with("t_minus::store::"), "{code}");
+            if sqlite {
+                let hint = match code.as_str() {
+                    "t_minus::store::read_only" => "-wal and -shm",
+                    _ => "sqlite3 FILE 'PRAGMA integrity_check'",
+                };
+                assert!(help.contains(hint), "{code}: {help}");
+            } else {
+                assert!(
+                    !help.contains("sqlite3") && !help.contains("PRAGMA"),
+                    "{help}"
+                );
+                assert!(help.contains("PostgreSQL"), "{code}: {help}");
+            }
+            assert!(!message.is_empty());
+        }
+    }
+    let (code, _, message) = help(StoreError::Busy {
+        location: file(),
+        reason: s("database is locked"),
+        waited: std::time::Duration::from_secs(30),
+    });
+    assert_eq!(code, "t_minus::store::error");
+    assert_eq!(
+        message,
+        "storage error: database is locked (another process held the store for more than 30s)"
+    );
 }

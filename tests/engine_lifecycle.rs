@@ -423,8 +423,8 @@ fn final_events_refuse_every_change() {
             let err = attempt.unwrap_err();
             match &err {
                 TMinusError::EventFinal { state, at, .. } => {
-                    assert_eq!(state, word);
-                    assert_eq!(at, "2025-06-06T12:01:00Z");
+                    assert_eq!(state.as_str(), word);
+                    assert_eq!(*at, Some("2025-06-06T12:01:00Z".parse().unwrap()));
                 }
                 other => panic!("{word}, attempt {i}: expected EventFinal, got {other:?}"),
             }
@@ -492,7 +492,7 @@ fn cancelling_after_the_fire_time_records_the_real_outcome_instead() {
     clock.set(at_min(15));
     let err = engine.cancel_event(e.id, None).unwrap_err();
     assert!(
-        matches!(err, TMinusError::EventFinal { ref state, .. } if state == "missed"),
+        matches!(err, TMinusError::EventFinal { ref state, .. } if *state == EventState::Missed),
         "{err:?}"
     );
     let missed = get(&mut engine, e.id);

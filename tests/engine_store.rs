@@ -9,6 +9,7 @@ use std::path::Path;
 use common::*;
 use rusqlite::Connection;
 use t_minus::store::sqlite::{APPLICATION_ID, SCHEMA_VERSION};
+use t_minus::store::{Location, StoreError};
 use t_minus::{AuditAction, Engine, EventState, NewEvent, Quorum, ResponseStatus, TMinusError};
 
 fn bytes(path: &Path) -> Vec<u8> {
@@ -222,7 +223,10 @@ fn a_file_that_is_not_sqlite_is_refused_untouched() {
         std::fs::write(&path, content).unwrap();
         let err = Engine::new(&path).unwrap_err();
         match &err {
-            TMinusError::NotAStore { path: p, reason } => {
+            TMinusError::Store(StoreError::NotAStore {
+                location: Location::File(p),
+                reason,
+            }) => {
                 assert_eq!(p, &path);
                 assert!(reason.contains("not an SQLite database"), "{reason}");
             }
@@ -251,7 +255,7 @@ fn an_sqlite_database_of_another_application_is_refused_untouched() {
     let before = bytes(&path);
     let err = Engine::new(&path).unwrap_err();
     match &err {
-        TMinusError::NotAStore { reason, .. } => {
+        TMinusError::Store(StoreError::NotAStore { reason, .. }) => {
             assert!(reason.contains("another application"), "{reason}")
         }
         other => panic!("expected NotAStore, got {other:?}"),
@@ -280,7 +284,10 @@ fn an_empty_sqlite_database_with_a_foreign_application_id_is_refused() {
     }
     let before = bytes(&path);
     let err = Engine::new(&path).unwrap_err();
-    assert!(matches!(err, TMinusError::NotAStore { .. }), "{err:?}");
+    assert!(
+        matches!(err, TMinusError::Store(StoreError::NotAStore { .. })),
+        "{err:?}"
+    );
     assert_untouched(&path, &before);
 }
 
@@ -296,9 +303,9 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
     let before = bytes(&path);
     let err = Engine::new(&path).unwrap_err();
     match &err {
-        TMinusError::StoreTooNew {
+        TMinusError::Store(StoreError::TooNew {
             found, supported, ..
-        } => {
+        }) => {
             assert_eq!(*found, SCHEMA_VERSION + 7);
             assert_eq!(*supported, SCHEMA_VERSION);
         }
@@ -333,7 +340,10 @@ fn a_newer_store_in_rollback_journal_mode_is_also_left_untouched() {
     }
     let before = bytes(&path);
     let err = Engine::new(&path).unwrap_err();
-    assert!(matches!(err, TMinusError::StoreTooNew { .. }), "{err:?}");
+    assert!(
+        matches!(err, TMinusError::Store(StoreError::TooNew { .. })),
+        "{err:?}"
+    );
     assert_untouched(&path, &before);
 }
 
@@ -351,7 +361,8 @@ fn a_truncated_store_gives_a_clear_error_not_a_panic() {
         assert!(
             matches!(
                 err,
-                TMinusError::StoreCorrupt { .. } | TMinusError::NotAStore { .. }
+                TMinusError::Store(StoreError::Corrupt { .. })
+                    | TMinusError::Store(StoreError::NotAStore { .. })
             ),
             "truncated to {keep}: {err:?}"
         );
@@ -377,7 +388,10 @@ fn a_corrupt_store_gives_a_clear_error_not_a_panic() {
     }
     std::fs::write(&path, &bad).unwrap();
     let err = open_and_read(&path).expect_err("corrupt pages");
-    assert!(matches!(err, TMinusError::StoreCorrupt { .. }), "{err:?}");
+    assert!(
+        matches!(err, TMinusError::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("corrupt"), "{err}");
 
     // A damaged header page (schema) is refused as well.
@@ -390,7 +404,8 @@ fn a_corrupt_store_gives_a_clear_error_not_a_panic() {
     assert!(
         matches!(
             err,
-            TMinusError::StoreCorrupt { .. } | TMinusError::NotAStore { .. }
+            TMinusError::Store(StoreError::Corrupt { .. })
+                | TMinusError::Store(StoreError::NotAStore { .. })
         ),
         "{err:?}"
     );
@@ -400,7 +415,10 @@ fn a_corrupt_store_gives_a_clear_error_not_a_panic() {
 fn a_directory_is_not_a_store() {
     let dir = tempfile::tempdir().unwrap();
     let err = Engine::new(dir.path()).unwrap_err();
-    assert!(matches!(err, TMinusError::StoreOpen { .. }), "{err:?}");
+    assert!(
+        matches!(err, TMinusError::Store(StoreError::Open { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("directory"), "{err}");
 }
 
@@ -409,7 +427,10 @@ fn a_store_in_a_missing_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = Engine::new(&dir.path().join("no/such/dir/tminus.db")).unwrap_err();
     assert!(
-        matches!(err, TMinusError::StoreOpen { .. } | TMinusError::Store(_)),
+        matches!(
+            err,
+            TMinusError::Store(StoreError::Open { .. } | StoreError::Failed { .. })
+        ),
         "{err:?}"
     );
     assert!(
@@ -443,7 +464,8 @@ fn a_read_only_store_gives_a_clear_error() {
     assert!(
         matches!(
             err,
-            TMinusError::StoreReadOnly { .. } | TMinusError::StoreOpen { .. }
+            TMinusError::Store(StoreError::ReadOnly { .. })
+                | TMinusError::Store(StoreError::Open { .. })
         ),
         "{err:?}"
     );

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 use t_minus::store::postgres::{PgStore, SCHEMA_VERSION};
+use t_minus::store::StoreError;
 use t_minus::{AgentId, Engine, EventKind, NewEvent, Quorum, TMinusError};
 
 use cli_support::{output, Out};
@@ -83,11 +84,11 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
             assert!(
                 matches!(
                     err,
-                    TMinusError::StoreTooNew {
+                    TMinusError::Store(StoreError::TooNew {
                         found: 99,
                         supported: SCHEMA_VERSION,
                         ..
-                    }
+                    })
                 ),
                 "{err:?}"
             );
@@ -95,7 +96,10 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
             let err = before
                 .schedule(event(600, &["a"], 1))
                 .expect_err("a write after the upgrade is refused");
-            assert!(matches!(err, TMinusError::StoreTooNew { .. }), "{err:?}");
+            assert!(
+                matches!(err, TMinusError::Store(StoreError::TooNew { .. })),
+                "{err:?}"
+            );
 
             let out = run_cli(store.location(), &["status"]);
             assert_eq!(out.code, 1, "{out:?}");
@@ -167,7 +171,7 @@ fn tables_of_another_application_are_refused() {
             .expect("a foreign table");
         let err = Engine::open(store.location()).expect_err("foreign tm_meta");
         assert!(
-            matches!(&err, TMinusError::NotAStore { reason, .. } if reason.contains("tag-manager")),
+            matches!(&err, TMinusError::Store(StoreError::NotAStore { reason, .. }) if reason.contains("tag-manager")),
             "{err:?}"
         );
 
@@ -176,7 +180,10 @@ fn tables_of_another_application_are_refused() {
             .batch_execute("CREATE TABLE tm_events (id TEXT)")
             .expect("a foreign table");
         let err = Engine::open(other.location()).expect_err("tm_events without tm_meta");
-        assert!(matches!(err, TMinusError::NotAStore { .. }), "{err:?}");
+        assert!(
+            matches!(err, TMinusError::Store(StoreError::NotAStore { .. })),
+            "{err:?}"
+        );
         let tables: i64 = sql(&other)
             .query_one(
                 "SELECT count(*) FROM information_schema.tables \
@@ -645,7 +652,7 @@ fn tls_follows_sslmode() {
                 );
                 let err = Engine::open(&url).expect_err("the name does not match");
                 assert!(
-                    matches!(&err, TMinusError::StoreTls { reason, .. } if reason.contains("127.0.0.1")),
+                    matches!(&err, TMinusError::Store(StoreError::Tls { reason, .. }) if reason.contains("127.0.0.1")),
                     "{err:?}"
                 );
             }
@@ -653,6 +660,9 @@ fn tls_follows_sslmode() {
 
         let err = Engine::open(&with_param(store.location(), "sslmode=sometimes"))
             .expect_err("unknown sslmode");
-        assert!(matches!(err, TMinusError::StoreOpen { .. }), "{err:?}");
+        assert!(
+            matches!(err, TMinusError::Store(StoreError::Open { .. })),
+            "{err:?}"
+        );
     });
 }

@@ -7,7 +7,7 @@ use super::settle::{audit, cancel, settle, settle_campaign, settle_with_ancestor
 use super::{build_event, insert_new_event, load, Engine, NewEvent};
 use crate::audit::AuditAction;
 use crate::campaign::{Campaign, CampaignState};
-use crate::error::{Result, TMinusError};
+use crate::error::{LinkRefusal, Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::graph;
 use crate::name::validate_name;
@@ -147,14 +147,10 @@ impl Engine {
                 Some(c) if c == campaign_id => return load_campaign(tx, campaign),
                 Some(other) => {
                     let other = campaign_row(tx, other)?;
-                    return Err(TMinusError::InvalidLink {
-                        message: format!(
-                            "event {} already belongs to campaign `{}`",
-                            event.label(),
-                            other.name
-                        ),
-                        help: "an event belongs to at most one campaign; schedule a new one with `t-minus campaign add`".into(),
-                    });
+                    return Err(TMinusError::InvalidLink(LinkRefusal::OtherCampaign {
+                        event: event.label(),
+                        campaign: other.name,
+                    }));
                 }
                 None => {}
             }
@@ -189,14 +185,10 @@ impl Engine {
             let mut to_event = load(tx, to)?;
             for e in [&from_event, &to_event] {
                 if e.campaign != Some(campaign_id) {
-                    return Err(TMinusError::InvalidLink {
-                        message: format!(
-                            "event {} is not in campaign `{}`",
-                            e.label(),
-                            campaign.name
-                        ),
-                        help: format!("add it first with `t-minus campaign add {}`", campaign.name),
-                    });
+                    return Err(TMinusError::InvalidLink(LinkRefusal::NotInCampaign {
+                        event: e.label(),
+                        campaign: campaign.name.clone(),
+                    }));
                 }
             }
             let members = tx.campaign_events(campaign_id)?;
@@ -219,25 +211,17 @@ impl Engine {
                 });
             }
             if to_event.state.is_final() {
-                return Err(TMinusError::InvalidLink {
-                    message: format!(
-                        "event {} is already {}; a final event cannot gain needs",
-                        to_event.label(),
-                        to_event.state
-                    ),
-                    help: "link events that have not finished".into(),
-                });
+                return Err(TMinusError::InvalidLink(LinkRefusal::FinalEvent {
+                    event: to_event.label(),
+                    state: to_event.state,
+                }));
             }
             if matches!(from_event.state, EventState::Missed | EventState::Cancelled) {
-                return Err(TMinusError::InvalidLink {
-                    message: format!(
-                        "event {} already {}, so {} could never open",
-                        from_event.label(),
-                        from_event.state,
-                        to_event.label()
-                    ),
-                    help: "link only needs that can still fire".into(),
-                });
+                return Err(TMinusError::InvalidLink(LinkRefusal::DeadNeed {
+                    need: from_event.label(),
+                    state: from_event.state,
+                    event: to_event.label(),
+                }));
             }
             tx.insert_edge(campaign_id, from, to)?;
             let detail = json!({ "needs": from_event.name, "need_id": from.to_string() });

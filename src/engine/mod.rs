@@ -20,7 +20,7 @@ pub use resolve::Target;
 use crate::agent::{check_unique_attendees, AgentId};
 use crate::audit::{AuditAction, AuditEntry};
 use crate::clock::{Clock, SystemClock};
-use crate::duration::{format_countdown, format_duration};
+use crate::duration::format_duration;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::kind::EventKind;
@@ -348,9 +348,9 @@ pub(crate) fn check_not_final(event: &TMinusEvent) -> Result<()> {
     if event.state.is_final() {
         return Err(TMinusError::EventFinal {
             event: event.label(),
-            id: event.short_id(),
-            state: event.state.to_string(),
-            at: event.finished_at.map(format_time).unwrap_or_default(),
+            id: event.id,
+            state: event.state,
+            at: event.finished_at,
         });
     }
     Ok(())
@@ -371,17 +371,17 @@ fn check_response(
         if now >= deadline {
             return Err(TMinusError::DeadlinePassed {
                 event: event.label(),
-                deadline: format_time(deadline),
-                ago: format_countdown(now - deadline),
+                deadline,
+                ago: now - deadline,
             });
         }
     }
     check_not_final(event)?;
     if event.response_of(agent).is_none() {
         return Err(TMinusError::NotAnAttendee {
-            agent: agent.0.clone(),
+            agent: agent.clone(),
             event: event.label(),
-            attendees: attendee_list(event),
+            attendees: event.attendees.iter().map(|(a, _)| a.clone()).collect(),
         });
     }
     Ok(match response {
@@ -397,10 +397,9 @@ fn check_response(
                 if total > max {
                     return Err(TMinusError::MaxDeferExceeded {
                         event: event.label(),
-                        requested: format_duration(*by),
-                        total: format_duration(total),
-                        max: format_duration(max),
-                        remaining: format_duration((max - event.deferred).max(Duration::zero())),
+                        requested: *by,
+                        already: event.deferred,
+                        max,
                     });
                 }
             }
@@ -413,14 +412,6 @@ fn check_response(
             (ResponseStatus::Deferred(*by), AuditAction::Deferred, detail)
         }
     })
-}
-
-fn attendee_list(event: &TMinusEvent) -> String {
-    if event.attendees.is_empty() {
-        return "none".into();
-    }
-    let names: Vec<&str> = event.attendees.iter().map(|(a, _)| a.as_str()).collect();
-    names.join(", ")
 }
 
 /// Validates a new event and builds it, `pending` and started at `now`.
@@ -438,8 +429,8 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
     let fire = new.at - new.t_minus;
     if fire < now {
         return Err(TMinusError::FireTimePassed {
-            fire_time: format_time(fire),
-            ago: format_countdown(now - fire),
+            fire_time: fire,
+            ago: now - fire,
         });
     }
     Ok(TMinusEvent {

@@ -12,7 +12,6 @@ use super::{
     Action, CampaignPlan, EventPlan, Fingerprint, ManifestError, Plan, PlanCounts, PlanOptions,
 };
 use crate::audit::AuditAction;
-use crate::duration::format_countdown;
 use crate::engine::settle::{audit, settle, settle_campaign};
 use crate::engine::{check_not_final, insert_new_event, load, Engine};
 use crate::error::{Result, TMinusError};
@@ -20,7 +19,7 @@ use crate::event::TMinusEvent;
 use crate::manifest::{DesiredEvent, ValidManifests};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, Tx};
-use crate::time_spec::{format_time, TimeSpec};
+use crate::time_spec::TimeSpec;
 
 /// What an apply did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -327,8 +326,8 @@ fn new_event(
     if let Some(fire) = event.fire_deadline() {
         if fire <= now {
             return Err(TMinusError::FireTimePassed {
-                fire_time: format_time(fire),
-                ago: format_countdown(now - fire),
+                fire_time: fire,
+                ago: now - fire,
             });
         }
     }

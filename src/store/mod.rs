@@ -8,6 +8,7 @@
 //! file path). Both keep the same rows (`store/row.rs`), versioned migrations, and
 //! one writer at a time.
 
+mod error;
 pub mod postgres;
 mod row;
 pub mod sqlite;
@@ -21,6 +22,8 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
+
+pub use error::{Location, StoreError};
 
 /// Whether `location` names a PostgreSQL server (`postgres://…` or
 /// `postgresql://…`) rather than an SQLite file.

@@ -47,6 +47,7 @@ use super::row::{
     ms, opt_time, parse, response, status_columns, time, uuid, EventRow, EVENT_COLUMNS,
 };
 use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
+use super::{Location, StoreError};
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Result, TMinusError};
@@ -158,12 +159,13 @@ impl PgStore {
             .map_err(|e| self.err(e))?;
         let schema: Option<String> = get(&self.server, &row, 0)?;
         let Some(schema) = schema else {
-            return Err(TMinusError::StoreOpen {
-                path: self.server.clone().into(),
+            return Err(StoreError::Open {
+                location: Location::Server(self.server.clone()),
                 reason:
                     "no schema of the search_path exists, so there is nowhere to keep the tables"
                         .into(),
-            });
+            }
+            .into());
         };
         self.pid = get(&self.server, &row, 1)?;
         self.channel = channel_name(&schema);
@@ -248,10 +250,11 @@ impl PgStore {
             .collect::<Result<_>>()?;
         if !tables.iter().any(|t| t == "tm_meta") {
             if tables.iter().any(|t| t == "tm_events") {
-                return Err(TMinusError::NotAStore {
-                    path: server.clone().into(),
+                return Err(StoreError::NotAStore {
+                    location: Location::Server(server.clone()),
                     reason: "its schema has a tm_events table but no tm_meta".into(),
-                });
+                }
+                .into());
             }
             return Ok(None);
         }
@@ -281,10 +284,11 @@ impl PgStore {
             return Ok(());
         }
         if !self.lost.replace(true) {
-            return Err(TMinusError::StoreUnreachable {
+            return Err(StoreError::Unreachable {
                 server: self.server.clone(),
                 reason: "the connection to the server was lost".into(),
-            });
+            }
+            .into());
         }
         self.client = open_client(&self.config, &self.tls, &self.server)?;
         self.lost.set(false);
@@ -415,17 +419,19 @@ fn is_race(e: &postgres::Error) -> bool {
 /// Refuses a `tm_meta` row that is not a t-minus store's, or is newer.
 fn check_identity(server: &str, application: &str, version: i64) -> Result<()> {
     if application != APPLICATION {
-        return Err(TMinusError::NotAStore {
-            path: server.into(),
+        return Err(StoreError::NotAStore {
+            location: Location::Server(server.into()),
             reason: format!("its tm_meta table belongs to {application:?}"),
-        });
+        }
+        .into());
     }
     if version > SCHEMA_VERSION {
-        return Err(TMinusError::StoreTooNew {
-            path: server.into(),
+        return Err(StoreError::TooNew {
+            location: Location::Server(server.into()),
             found: version,
             supported: SCHEMA_VERSION,
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -433,8 +439,8 @@ fn check_identity(server: &str, application: &str, version: i64) -> Result<()> {
 /// Parses the URL and fills in what libpq users expect from the
 /// environment; builds the TLS connector its `sslmode` asks for.
 fn parse_config(url: &str) -> Result<(Config, MakeRustlsConnect)> {
-    let invalid = |reason: String| TMinusError::StoreOpen {
-        path: redact(url).into(),
+    let invalid = |reason: String| StoreError::Open {
+        location: Location::Server(redact(url)),
         reason: format!("not a valid PostgreSQL URL: {reason}"),
     };
     let (rest, tls) = super::tls::split_url(url.trim()).map_err(invalid)?;
@@ -466,7 +472,7 @@ fn parse_config(url: &str) -> Result<(Config, MakeRustlsConnect)> {
     config
         .keepalives(true)
         .keepalives_idle(StdDuration::from_secs(10));
-    let connector = super::tls::connector(&tls).map_err(|reason| TMinusError::StoreTls {
+    let connector = super::tls::connector(&tls).map_err(|reason| StoreError::Tls {
         server: describe(&config),
         reason,
     })?;
@@ -529,9 +535,14 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Turns a driver error into a t-minus error that names the server.
+/// Turns a driver error into a store error that names the server.
 fn map_error(server: &str, e: postgres::Error) -> TMinusError {
-    let server_string = server.to_string();
+    TMinusError::Store(store_error(server, e))
+}
+
+fn store_error(server: &str, e: postgres::Error) -> StoreError {
+    let location = || Location::Server(server.to_string());
+    let server = server.to_string();
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         let reason = match db.detail() {
@@ -541,71 +552,63 @@ fn map_error(server: &str, e: postgres::Error) -> TMinusError {
         return if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
-            TMinusError::StoreAuth {
-                server: server_string,
-                reason,
-            }
+            StoreError::Auth { server, reason }
         } else if *code == SqlState::INVALID_CATALOG_NAME {
-            TMinusError::StoreDatabaseMissing {
-                server: server_string,
-                reason,
-            }
+            StoreError::DatabaseMissing { server, reason }
         } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION
             || *code == SqlState::INSUFFICIENT_PRIVILEGE
         {
-            TMinusError::StoreReadOnly {
-                path: server.into(),
+            StoreError::ReadOnly {
+                location: location(),
                 reason,
             }
         } else if *code == SqlState::LOCK_NOT_AVAILABLE {
-            TMinusError::Store(format!(
-                "{reason} (another process held the store for more than {}s)",
-                LOCK_TIMEOUT.as_secs()
-            ))
+            StoreError::Busy {
+                location: location(),
+                reason,
+                waited: LOCK_TIMEOUT,
+            }
         } else if code.code().starts_with("08")
             || *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::TOO_MANY_CONNECTIONS
         {
-            TMinusError::StoreUnreachable {
-                server: server_string,
-                reason,
-            }
+            StoreError::Unreachable { server, reason }
         } else {
-            TMinusError::Store(format!("{server}: {reason} [SQLSTATE {}]", code.code()))
+            StoreError::Failed {
+                location: location(),
+                reason: format!("{reason} [SQLSTATE {}]", code.code()),
+            }
         };
     }
     let reason = describe_error(&e);
     // A refused certificate comes wrapped in an I/O error: tell it apart
     // from a network failure, which is worth retrying and this is not.
     if reason.contains("TLS") {
-        return TMinusError::StoreTls {
-            server: server_string,
-            reason,
-        };
+        return StoreError::Tls { server, reason };
     }
     if reason.starts_with("invalid configuration") {
-        return TMinusError::StoreOpen {
-            path: server.into(),
+        return StoreError::Open {
+            location: location(),
             reason,
         };
     }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io || reason.contains("connect") || reason.contains("timeout") {
-        TMinusError::StoreUnreachable {
-            server: server_string,
+        StoreError::Unreachable { server, reason }
+    } else {
+        StoreError::Failed {
+            location: location(),
             reason,
         }
-    } else {
-        TMinusError::Store(format!("{server}: {reason}"))
     }
 }
 
 /// Remembers in `lost` that the caller is told of a lost connection (so
 /// that [`PgStore::ensure_connected`] reconnects rather than tells again).
 fn note(lost: &Cell<bool>, e: TMinusError) -> TMinusError {
-    if matches!(e, TMinusError::StoreUnreachable { .. }) {
+    if e.is_transient() {
         lost.set(true);
     }
     e
@@ -638,10 +641,10 @@ fn get<'a, T: FromSql<'a>>(server: &str, row: &'a Row, i: usize) -> Result<T> {
 }
 
 fn corrupt(server: &str, reason: String) -> TMinusError {
-    TMinusError::StoreCorrupt {
-        path: server.into(),
+    TMinusError::Store(StoreError::Corrupt {
+        location: Location::Server(server.into()),
         reason,
-    }
+    })
 }
 
 /// A prepared statement of this connection, prepared once.
@@ -1266,10 +1269,11 @@ impl Tx for PgTx<'_> {
         )?;
         match rows.first() {
             Some(r) => self.get(r, 0),
-            None => Err(TMinusError::Store(format!(
-                "{}: the audit insert returned no sequence number",
-                self.server
-            ))),
+            None => Err(StoreError::Failed {
+                location: Location::Server(self.server.to_string()),
+                reason: "the audit insert returned no sequence number".into(),
+            }
+            .into()),
         }
     }
 

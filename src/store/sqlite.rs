@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::row::{self, ms, status_columns, EventRow, EVENT_COLUMNS};
 use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
+use super::{Location, StoreError};
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Result, TMinusError};
@@ -61,10 +62,11 @@ impl SqliteStore {
     /// schema) when needed.
     pub fn open(path: &Path) -> Result<Self> {
         if path.is_dir() {
-            return Err(TMinusError::StoreOpen {
-                path: path.into(),
+            return Err(StoreError::Open {
+                location: file(path),
                 reason: "it is a directory".into(),
-            });
+            }
+            .into());
         }
         if path.exists() {
             check_header(path)?;
@@ -85,7 +87,7 @@ impl SqliteStore {
 
     /// A private in-memory store, for tests.
     pub fn in_memory() -> Result<Self> {
-        let conn = Connection::open_in_memory()?;
+        let conn = Connection::open_in_memory().map_err(|e| map_error(Path::new(":memory:"), e))?;
         let mut store = SqliteStore {
             conn,
             path: PathBuf::from(":memory:"),
@@ -105,10 +107,11 @@ impl SqliteStore {
         let err = |e| map_error(&path, e);
         self.conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         if self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
-            return Err(TMinusError::StoreReadOnly {
-                path: self.path.clone(),
+            return Err(StoreError::ReadOnly {
+                location: Location::File(self.path.clone()),
                 reason: "the file is not writable".into(),
-            });
+            }
+            .into());
         }
         if file {
             // Before switching to WAL, which rewrites the file header: a
@@ -116,10 +119,11 @@ impl SqliteStore {
             self.check_identity()?;
             let mode = self.switch_to_wal()?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(TMinusError::StoreOpen {
-                    path: self.path.clone(),
+                return Err(StoreError::Open {
+                    location: Location::File(self.path.clone()),
                     reason: format!("could not switch to WAL mode (journal mode is {mode})"),
-                });
+                }
+                .into());
             }
         }
         self.conn
@@ -243,19 +247,19 @@ impl Store for SqliteStore {
 /// tables cannot be opened as a t-minus store, if it cannot.
 fn identity_error(path: &Path, version: i64, app_id: i32, tables: i64) -> Option<TMinusError> {
     if app_id != APPLICATION_ID && (tables > 0 || version != 0 || app_id != 0) {
-        return Some(TMinusError::NotAStore {
-            path: path.into(),
+        return Some(TMinusError::Store(StoreError::NotAStore {
+            location: file(path),
             reason: format!(
                 "it is an SQLite database of another application ({tables} table(s), application id {app_id:#x})"
             ),
-        });
+        }));
     }
     if version > SCHEMA_VERSION {
-        return Some(TMinusError::StoreTooNew {
-            path: path.into(),
+        return Some(TMinusError::Store(StoreError::TooNew {
+            location: file(path),
             found: version,
             supported: SCHEMA_VERSION,
-        });
+        }));
     }
     None
 }
@@ -264,49 +268,53 @@ fn identity_error(path: &Path, version: i64, app_id: i32, tables: i64) -> Option
 fn check_header(path: &Path) -> Result<()> {
     use std::io::Read;
     let mut header = [0u8; 16];
-    let mut file = std::fs::File::open(path).map_err(|e| TMinusError::StoreOpen {
-        path: path.into(),
+    let cannot_open = |e: std::io::Error| StoreError::Open {
+        location: file(path),
         reason: e.to_string(),
-    })?;
-    let n = file.read(&mut header).map_err(|e| TMinusError::StoreOpen {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
+    };
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut header))
+        .map_err(cannot_open)?;
     if n == 0 {
         return Ok(()); // an empty file becomes a new store
     }
     if n < 16 || &header != b"SQLite format 3\0" {
-        return Err(TMinusError::NotAStore {
-            path: path.into(),
+        return Err(StoreError::NotAStore {
+            location: file(path),
             reason: "it is not an SQLite database".into(),
-        });
+        }
+        .into());
     }
     Ok(())
 }
 
-/// Turns an SQLite error into a t-minus error that names the file.
+/// The location of an SQLite file.
+fn file(path: &Path) -> Location {
+    Location::File(path.to_path_buf())
+}
+
+/// Turns an SQLite error into a store error that names the file.
 fn map_error(path: &Path, e: rusqlite::Error) -> TMinusError {
     let code = e.sqlite_error_code();
     let reason = e.to_string();
-    let path = path.to_path_buf();
-    match code {
-        Some(ErrorCode::NotADatabase) => TMinusError::NotAStore {
-            path,
+    let location = file(path);
+    TMinusError::Store(match code {
+        Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+            location,
             reason: "it is not an SQLite database".into(),
         },
-        Some(ErrorCode::DatabaseCorrupt) => TMinusError::StoreCorrupt { path, reason },
-        Some(ErrorCode::ReadOnly) => TMinusError::StoreReadOnly { path, reason },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { location, reason },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { location, reason },
         Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) => {
-            TMinusError::StoreOpen { path, reason }
+            StoreError::Open { location, reason }
         }
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
-            TMinusError::Store(format!(
-                "{reason} (another process held the store for more than {}s)",
-                BUSY_TIMEOUT.as_secs()
-            ))
-        }
-        _ => TMinusError::Store(format!("{}: {reason}", path.display())),
-    }
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy {
+            location,
+            reason,
+            waited: BUSY_TIMEOUT,
+        },
+        _ => StoreError::Failed { location, reason },
+    })
 }
 
 struct SqliteTx<'c> {
