@@ -44,12 +44,14 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::row::{
-    ms, opt_time, parse, response, status_columns, time, uuid, EventRow, EVENT_COLUMNS,
+    ms, opt_time, read_attendee, read_audit, read_campaign, read_event, read_member, read_need,
+    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
+    AUDIT_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
 };
 use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
 use super::{Location, StoreError};
 use crate::agent::AgentId;
-use crate::audit::{AuditAction, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
@@ -732,76 +734,32 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    fn decode<T>(&self, value: std::result::Result<T, String>) -> Result<T> {
-        value.map_err(|reason| corrupt(self.server, reason))
-    }
-
-    fn id(&self, row: &Row, i: usize) -> Result<Uuid> {
-        let text: String = self.get(row, i)?;
-        self.decode(uuid(&text))
+    /// `row`, read by column position.
+    fn cols<'r>(&'r self, row: &'r Row) -> PgColumns<'r> {
+        PgColumns {
+            row,
+            server: self.server,
+        }
     }
 
     fn ids(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Uuid>> {
         let rows = self.query(sql, params)?;
-        rows.iter().map(|r| self.id(r, 0)).collect()
-    }
-
-    fn time(&self, row: &Row, i: usize) -> Result<DateTime<Utc>> {
-        let value: i64 = self.get(row, i)?;
-        self.decode(time(value))
-    }
-
-    fn opt_time(&self, row: &Row, i: usize) -> Result<Option<DateTime<Utc>>> {
-        let value: Option<i64> = self.get(row, i)?;
-        self.decode(opt_time(value))
-    }
-
-    fn event_from_row(&self, row: &Row) -> Result<TMinusEvent> {
-        let g = |i| -> Result<Option<i64>> { self.get(row, i) };
-        let event = EventRow {
-            id: self.get(row, 0)?,
-            campaign_id: self.get(row, 1)?,
-            name: self.get(row, 2)?,
-            kind: self.get(row, 3)?,
-            description: self.get(row, 4)?,
-            at_ms: g(5)?,
-            offset_ms: g(6)?,
-            start_ms: g(7)?,
-            t_minus_ms: self.get(row, 8)?,
-            defer_ms: self.get(row, 9)?,
-            max_defer_ms: g(10)?,
-            quorum: self.get(row, 11)?,
-            quorum_spec: self.get(row, 12)?,
-            fire_policy: self.get(row, 13)?,
-            organizer: self.get(row, 14)?,
-            payload: self.get(row, 15)?,
-            state: self.get(row, 16)?,
-            finished_ms: g(17)?,
-            created_ms: self.get(row, 18)?,
-            last_response_ms: g(19)?,
-            fire_ms: None,
-        };
-        self.decode(event.into_event())
+        rows.iter().map(|r| self.cols(r).id(0)).collect()
     }
 
     fn with_attendees(&mut self, mut event: TMinusEvent) -> Result<TMinusEvent> {
         let id = event.id.to_string();
         let rows = self.query(
-            "SELECT agent, status, defer_ms FROM tm_attendees WHERE event_id = $1 ORDER BY position",
+            &format!(
+                "SELECT {ATTENDEE_COLUMNS} FROM tm_attendees WHERE event_id = $1 ORDER BY position"
+            ),
             &[&id],
         )?;
         event.attendees = rows
             .iter()
-            .map(|r| self.attendee(r, 0))
+            .map(|r| read_attendee(&self.cols(r), 0))
             .collect::<Result<_>>()?;
         Ok(event)
-    }
-
-    /// An attendee from the columns `agent, status, defer_ms` at `first`.
-    fn attendee(&self, row: &Row, first: usize) -> Result<(AgentId, ResponseStatus)> {
-        let word: String = self.get(row, first + 1)?;
-        let status = self.decode(response(&word, self.get(row, first + 2)?))?;
-        Ok((AgentId(self.get(row, first)?), status))
     }
 
     /// The events `sql` selects, with their attendees: two queries however
@@ -810,7 +768,7 @@ impl PgTx<'_> {
         let rows = self.query(sql, params)?;
         let mut events = rows
             .iter()
-            .map(|r| self.event_from_row(r))
+            .map(|r| read_event(&self.cols(r)))
             .collect::<Result<Vec<_>>>()?;
         match events.len() {
             0 => {}
@@ -821,14 +779,17 @@ impl PgTx<'_> {
             _ => {
                 let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
                 let rows = self.query(
-                    "SELECT event_id, agent, status, defer_ms FROM tm_attendees \
-                     WHERE event_id = ANY($1) ORDER BY event_id, position",
+                    &format!(
+                        "SELECT event_id, {ATTENDEE_COLUMNS} FROM tm_attendees \
+                         WHERE event_id = ANY($1) ORDER BY event_id, position"
+                    ),
                     &[&ids],
                 )?;
                 let mut by_event: HashMap<String, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
                 for r in &rows {
-                    let attendee = self.attendee(r, 1)?;
-                    by_event.entry(self.get(r, 0)?).or_default().push(attendee);
+                    let cols = self.cols(r);
+                    let attendee = read_attendee(&cols, 1)?;
+                    by_event.entry(cols.text(0)?).or_default().push(attendee);
                 }
                 for (event, id) in events.iter_mut().zip(ids) {
                     event.attendees = by_event.remove(&id).unwrap_or_default();
@@ -861,35 +822,9 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    fn campaign_from_row(&self, row: &Row) -> Result<CampaignRow> {
-        Ok(CampaignRow {
-            id: self.id(row, 0)?,
-            name: self.get(row, 1)?,
-            description: self.get(row, 2)?,
-            created_at: self.time(row, 3)?,
-            managed: self.get(row, 4)?,
-            anchor_at: self.opt_time(row, 5)?,
-            revision: self.get(row, 6)?,
-        })
-    }
-
-    fn audit_from_row(&self, row: &Row) -> Result<AuditEntry> {
-        let action: String = self.get(row, 5)?;
-        let detail: String = self.get(row, 6)?;
-        Ok(AuditEntry {
-            seq: self.get(row, 0)?,
-            event: self.id(row, 1)?,
-            at: self.time(row, 2)?,
-            recorded_at: self.time(row, 3)?,
-            agent: self.get::<Option<String>>(row, 4)?.map(AgentId),
-            action: self.decode(parse::<AuditAction>(&action))?,
-            detail: self.decode(serde_json::from_str(&detail).map_err(|e| e.to_string()))?,
-        })
-    }
-
     fn audits(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<AuditEntry>> {
         let rows = self.query(sql, params)?;
-        rows.iter().map(|r| self.audit_from_row(r)).collect()
+        rows.iter().map(|r| read_audit(&self.cols(r))).collect()
     }
 }
 
@@ -920,9 +855,47 @@ fn event_params(r: &EventRow) -> [&(dyn ToSql + Sync); 21] {
     ]
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, name, description, created_ms, managed, anchor_ms, revision";
+/// A result row of the PostgreSQL store, read by column position; a
+/// column of the wrong type, or a value that does not decode, is a corrupt
+/// store.
+struct PgColumns<'r> {
+    row: &'r Row,
+    server: &'r str,
+}
 
-const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
+impl PgColumns<'_> {
+    fn get<'a, T: FromSql<'a>>(&'a self, i: usize) -> Result<T> {
+        get(self.server, self.row, i)
+    }
+}
+
+impl Columns for PgColumns<'_> {
+    type Error = TMinusError;
+
+    fn int(&self, i: usize) -> Result<i64> {
+        self.get(i)
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.get(i)
+    }
+
+    fn text(&self, i: usize) -> Result<String> {
+        self.get(i)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i)
+    }
+
+    fn flag(&self, i: usize) -> Result<bool> {
+        self.get(i)
+    }
+
+    fn invalid(&self, reason: String) -> TMinusError {
+        corrupt(self.server, reason)
+    }
+}
 
 /// The next position in a campaign's event order, for parameter `$2`.
 const NEXT_POS: &str = "CASE WHEN $2::text IS NULL THEN NULL ELSE \
@@ -1064,7 +1037,10 @@ impl Tx for PgTx<'_> {
             )?,
         };
         match row {
-            Some(row) => self.opt_time(&row, 0),
+            Some(row) => {
+                let cols = self.cols(&row);
+                cols.decode(opt_time(cols.opt_int(0)?))
+            }
             None => Ok(None),
         }
     }
@@ -1100,17 +1076,18 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_campaign(&mut self, c: &CampaignRow) -> Result<()> {
+        let c = CampaignColumns::from_campaign(c);
         self.execute(
             &format!(
                 "INSERT INTO tm_campaigns ({CAMPAIGN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ),
             &[
-                &c.id.to_string(),
+                &c.id,
                 &c.name,
                 &c.description,
-                &ms(c.created_at),
+                &c.created_ms,
                 &c.managed,
-                &c.anchor_at.map(ms),
+                &c.anchor_ms,
                 &c.revision,
             ],
         )
@@ -1119,16 +1096,11 @@ impl Tx for PgTx<'_> {
 
     fn update_campaign(&mut self, c: &CampaignRow) -> Result<()> {
         self.flush_bumps()?;
+        let c = CampaignColumns::from_campaign(c);
         self.execute(
             "UPDATE tm_campaigns SET name = $2, description = $3, managed = $4, anchor_ms = $5, \
              revision = revision + 1 WHERE id = $1",
-            &[
-                &c.id.to_string(),
-                &c.name,
-                &c.description,
-                &c.managed,
-                &c.anchor_at.map(ms),
-            ],
+            &[&c.id, &c.name, &c.description, &c.managed, &c.anchor_ms],
         )
         .map(drop)
     }
@@ -1137,14 +1109,14 @@ impl Tx for PgTx<'_> {
         self.flush_bumps()?;
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE id = $1");
         let row = self.query_opt(&sql, &[&id.to_string()])?;
-        row.map(|r| self.campaign_from_row(&r)).transpose()
+        row.map(|r| read_campaign(&self.cols(&r))).transpose()
     }
 
     fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>> {
         self.flush_bumps()?;
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE name = $1");
         let row = self.query_opt(&sql, &[&name])?;
-        row.map(|r| self.campaign_from_row(&r)).transpose()
+        row.map(|r| read_campaign(&self.cols(&r))).transpose()
     }
 
     fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
@@ -1159,7 +1131,7 @@ impl Tx for PgTx<'_> {
         self.flush_bumps()?;
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns ORDER BY name");
         let rows = self.query(&sql, &[])?;
-        rows.iter().map(|r| self.campaign_from_row(r)).collect()
+        rows.iter().map(|r| read_campaign(&self.cols(r))).collect()
     }
 
     fn campaign_events(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, String, EventState)>> {
@@ -1167,17 +1139,7 @@ impl Tx for PgTx<'_> {
             "SELECT id, name, state FROM tm_events WHERE campaign_id = $1 ORDER BY campaign_pos",
             &[&campaign.to_string()],
         )?;
-        rows.iter()
-            .map(|r| {
-                let name: Option<String> = self.get(r, 1)?;
-                let state: String = self.get(r, 2)?;
-                Ok((
-                    self.id(r, 0)?,
-                    name.unwrap_or_default(),
-                    self.decode(parse(&state))?,
-                ))
-            })
-            .collect()
+        rows.iter().map(|r| read_member(&self.cols(r))).collect()
     }
 
     fn campaign_edges(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
@@ -1186,7 +1148,10 @@ impl Tx for PgTx<'_> {
             &[&campaign.to_string()],
         )?;
         rows.iter()
-            .map(|r| Ok((self.id(r, 0)?, self.id(r, 1)?)))
+            .map(|r| {
+                let cols = self.cols(r);
+                Ok((cols.id(0)?, cols.id(1)?))
+            })
             .collect()
     }
 
@@ -1214,16 +1179,7 @@ impl Tx for PgTx<'_> {
              WHERE d.to_id = $1 ORDER BY d.seq",
             &[&id.to_string()],
         )?;
-        rows.iter()
-            .map(|r| {
-                let state: String = self.get(r, 1)?;
-                Ok(NeedState {
-                    id: self.id(r, 0)?,
-                    state: self.decode(parse(&state))?,
-                    finished_at: self.opt_time(r, 2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| read_need(&self.cols(r))).collect()
     }
 
     fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
@@ -1252,19 +1208,19 @@ impl Tx for PgTx<'_> {
     }
 
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
-        let unreported = e.action.is_transition().then_some(true);
+        let a = AuditColumns::from_entry(e);
         self.dirty = true;
         let rows = self.query(
             "INSERT INTO tm_audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
             &[
-                &e.event.to_string(),
-                &ms(e.at),
-                &ms(e.recorded_at),
-                &e.agent.as_ref().map(|a| a.0.as_str()),
-                &e.action.as_str(),
-                &e.detail.to_string(),
-                &unreported,
+                &a.event_id,
+                &a.at_ms,
+                &a.recorded_ms,
+                &a.agent,
+                &a.action,
+                &a.detail,
+                &a.unreported.then_some(true),
             ],
         )?;
         match rows.first() {

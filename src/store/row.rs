@@ -1,19 +1,203 @@
-//! The stored form of an event, shared by the SQLite and PostgreSQL stores.
+//! The stored form of events, attendees, campaigns and audit entries,
+//! shared by the SQLite and PostgreSQL stores.
 //!
 //! Both stores keep the same columns: times as integer milliseconds since
 //! the Unix epoch (UTC), durations as integer milliseconds, ids as lowercase
-//! hyphenated UUID text, enums as their words, the payload as JSON text.
-//! [`EventRow`] is that row in Rust, so the conversion to and from
-//! [`TMinusEvent`] is written once.
+//! hyphenated UUID text, enums as their words, the payload and details as
+//! JSON text. Each store reads a result row's columns through [`Columns`];
+//! the `read_*` functions here turn them into types, and [`EventRow`],
+//! [`CampaignColumns`] and [`AuditColumns`] are the values written, so each
+//! conversion is written once.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::{CampaignRow, NeedState, NewAuditEntry};
 use crate::agent::AgentId;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::event::TMinusEvent;
 use crate::state::ResponseStatus;
+
+/// The columns of a campaign row, in [`read_campaign`] order.
+pub(crate) const CAMPAIGN_COLUMNS: &str =
+    "id, name, description, created_ms, managed, anchor_ms, revision";
+
+/// The columns of an audit row, in [`read_audit`] order.
+pub(crate) const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
+
+/// The columns of an attendee, in [`read_attendee`] order.
+pub(crate) const ATTENDEE_COLUMNS: &str = "agent, status, defer_ms";
+
+/// One result row of a store's driver, read by column position. A value of
+/// the wrong type, or one that does not decode, is the store's error
+/// ([`Columns::invalid`]).
+pub(crate) trait Columns {
+    /// The driver's error for this row.
+    type Error;
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    /// A nullable integer column.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    /// A nullable text column.
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    /// A boolean column.
+    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
+    /// The error for a stored value that does not decode.
+    fn invalid(&self, reason: String) -> Self::Error;
+
+    /// Decodes a value read from this row.
+    fn decode<T>(&self, value: Result<T, String>) -> Result<T, Self::Error> {
+        value.map_err(|reason| self.invalid(reason))
+    }
+
+    /// A UUID column.
+    fn id(&self, i: usize) -> Result<Uuid, Self::Error> {
+        self.decode(uuid(&self.text(i)?))
+    }
+}
+
+/// An event from the columns [`EVENT_COLUMNS`], without its attendees.
+pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
+    let row = EventRow {
+        id: c.text(0)?,
+        campaign_id: c.opt_text(1)?,
+        name: c.opt_text(2)?,
+        kind: c.text(3)?,
+        description: c.opt_text(4)?,
+        at_ms: c.opt_int(5)?,
+        offset_ms: c.opt_int(6)?,
+        start_ms: c.opt_int(7)?,
+        t_minus_ms: c.int(8)?,
+        defer_ms: c.int(9)?,
+        max_defer_ms: c.opt_int(10)?,
+        quorum: c.int(11)?,
+        quorum_spec: c.text(12)?,
+        fire_policy: c.text(13)?,
+        organizer: c.text(14)?,
+        payload: c.text(15)?,
+        state: c.text(16)?,
+        finished_ms: c.opt_int(17)?,
+        created_ms: c.int(18)?,
+        last_response_ms: c.opt_int(19)?,
+        fire_ms: None,
+    };
+    c.decode(row.into_event())
+}
+
+/// An attendee and its response from [`ATTENDEE_COLUMNS`] starting at
+/// column `first`.
+pub(crate) fn read_attendee<C: Columns>(
+    c: &C,
+    first: usize,
+) -> Result<(AgentId, ResponseStatus), C::Error> {
+    let status = c.decode(response(&c.text(first + 1)?, c.opt_int(first + 2)?))?;
+    Ok((AgentId(c.text(first)?), status))
+}
+
+/// A campaign from the columns [`CAMPAIGN_COLUMNS`].
+pub(crate) fn read_campaign<C: Columns>(c: &C) -> Result<CampaignRow, C::Error> {
+    Ok(CampaignRow {
+        id: c.id(0)?,
+        name: c.text(1)?,
+        description: c.opt_text(2)?,
+        created_at: c.decode(time(c.int(3)?))?,
+        managed: c.flag(4)?,
+        anchor_at: c.decode(opt_time(c.opt_int(5)?))?,
+        revision: c.int(6)?,
+    })
+}
+
+/// An audit entry from the columns [`AUDIT_COLUMNS`].
+pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
+    Ok(AuditEntry {
+        seq: c.int(0)?,
+        event: c.id(1)?,
+        at: c.decode(time(c.int(2)?))?,
+        recorded_at: c.decode(time(c.int(3)?))?,
+        agent: c.opt_text(4)?.map(AgentId),
+        action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
+        detail: c.decode(serde_json::from_str(&c.text(6)?).map_err(|e| e.to_string()))?,
+    })
+}
+
+/// A need from the columns `id, state, finished_ms` of the needed event.
+pub(crate) fn read_need<C: Columns>(c: &C) -> Result<NeedState, C::Error> {
+    Ok(NeedState {
+        id: c.id(0)?,
+        state: c.decode(parse(&c.text(1)?))?,
+        finished_at: c.decode(opt_time(c.opt_int(2)?))?,
+    })
+}
+
+/// A campaign member from the columns `id, name, state`.
+pub(crate) fn read_member<C: Columns>(
+    c: &C,
+) -> Result<(Uuid, String, crate::state::EventState), C::Error> {
+    Ok((
+        c.id(0)?,
+        c.opt_text(1)?.unwrap_or_default(),
+        c.decode(parse(&c.text(2)?))?,
+    ))
+}
+
+/// A campaign's row values, in [`CAMPAIGN_COLUMNS`] order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CampaignColumns {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_ms: i64,
+    pub managed: bool,
+    pub anchor_ms: Option<i64>,
+    pub revision: i64,
+}
+
+impl CampaignColumns {
+    /// The row that stores `c`.
+    pub fn from_campaign(c: &CampaignRow) -> Self {
+        CampaignColumns {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            created_ms: ms(c.created_at),
+            managed: c.managed,
+            anchor_ms: c.anchor_at.map(ms),
+            revision: c.revision,
+        }
+    }
+}
+
+/// A new audit entry's row values: `event_id, at_ms, recorded_ms, agent,
+/// action, detail` and whether it is a transition still to report.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AuditColumns {
+    pub event_id: String,
+    pub at_ms: i64,
+    pub recorded_ms: i64,
+    pub agent: Option<String>,
+    pub action: &'static str,
+    pub detail: String,
+    pub unreported: bool,
+}
+
+impl AuditColumns {
+    /// The row that stores `e`.
+    pub fn from_entry(e: &NewAuditEntry) -> Self {
+        AuditColumns {
+            event_id: e.event.to_string(),
+            at_ms: ms(e.at),
+            recorded_ms: ms(e.recorded_at),
+            agent: e.agent.as_ref().map(|a| a.0.clone()),
+            action: e.action.as_str(),
+            detail: e.detail.to_string(),
+            unreported: e.action.is_transition(),
+        }
+    }
+}
 
 /// The columns of an event row, in [`EventRow`] field order.
 pub(crate) const EVENT_COLUMNS: &str =

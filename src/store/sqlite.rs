@@ -8,7 +8,6 @@
 //! `application_id`, so foreign SQLite files are refused untouched.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
@@ -19,11 +18,15 @@ use rusqlite::{
 };
 use uuid::Uuid;
 
-use super::row::{self, ms, status_columns, EventRow, EVENT_COLUMNS};
+use super::row::{
+    self, ms, read_attendee, read_audit, read_campaign, read_event, read_member, read_need,
+    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
+    AUDIT_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
+};
 use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
 use super::{Location, StoreError};
 use crate::agent::AgentId;
-use crate::audit::{AuditAction, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
@@ -322,56 +325,32 @@ struct SqliteTx<'c> {
     path: PathBuf,
 }
 
-fn time(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
-    row::time(ms).map_err(bad_value)
-}
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
 
-fn opt_time(ms: Option<i64>) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    row::opt_time(ms).map_err(bad_value)
-}
-
-fn bad_value(msg: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, msg.into())
-}
-
-fn uuid(s: &str) -> rusqlite::Result<Uuid> {
-    row::uuid(s).map_err(bad_value)
-}
-
-fn parse<T: FromStr>(s: &str) -> rusqlite::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    row::parse(s).map_err(bad_value)
-}
-
-/// Reads an event row; attendees are filled in separately.
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<TMinusEvent> {
-    EventRow {
-        id: row.get(0)?,
-        campaign_id: row.get(1)?,
-        name: row.get(2)?,
-        kind: row.get(3)?,
-        description: row.get(4)?,
-        at_ms: row.get(5)?,
-        offset_ms: row.get(6)?,
-        start_ms: row.get(7)?,
-        t_minus_ms: row.get(8)?,
-        defer_ms: row.get(9)?,
-        max_defer_ms: row.get(10)?,
-        quorum: row.get(11)?,
-        quorum_spec: row.get(12)?,
-        fire_policy: row.get(13)?,
-        organizer: row.get(14)?,
-        payload: row.get(15)?,
-        state: row.get(16)?,
-        finished_ms: row.get(17)?,
-        created_ms: row.get(18)?,
-        last_response_ms: row.get(19)?,
-        fire_ms: None,
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
     }
-    .into_event()
-    .map_err(bad_value)
+
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.get(i)
+    }
+
+    fn invalid(&self, reason: String) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, reason.into())
+    }
 }
 
 /// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?21).
@@ -404,127 +383,123 @@ fn event_values(e: &TMinusEvent) -> [Value; 21] {
     ]
 }
 
-fn campaign_from_row(row: &Row<'_>) -> rusqlite::Result<CampaignRow> {
-    Ok(CampaignRow {
-        id: uuid(&row.get::<_, String>(0)?)?,
-        name: row.get(1)?,
-        description: row.get(2)?,
-        created_at: time(row.get(3)?)?,
-        managed: row.get(4)?,
-        anchor_at: opt_time(row.get(5)?)?,
-        revision: row.get(6)?,
-    })
-}
-
-const CAMPAIGN_COLUMNS: &str = "id, name, description, created_ms, managed, anchor_ms, revision";
-
-fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let detail: String = row.get(6)?;
-    Ok(AuditEntry {
-        seq: row.get(0)?,
-        event: uuid(&row.get::<_, String>(1)?)?,
-        at: time(row.get(2)?)?,
-        recorded_at: time(row.get(3)?)?,
-        agent: row.get::<_, Option<String>>(4)?.map(AgentId),
-        action: parse::<AuditAction>(&row.get::<_, String>(5)?)?,
-        detail: serde_json::from_str(&detail).map_err(|e| bad_value(e.to_string()))?,
-    })
-}
-
-const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
-
 impl SqliteTx<'_> {
-    fn err(&self, e: rusqlite::Error) -> TMinusError {
-        map_error(&self.path, e)
+    /// Runs `f` on the transaction, turning an SQLite error into a store
+    /// error that names the file.
+    fn run<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        f(&self.tx).map_err(|e| map_error(&self.path, e))
     }
 
-    fn attendees(&self, id: &str) -> rusqlite::Result<Vec<(AgentId, ResponseStatus)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT agent, status, defer_ms FROM attendees WHERE event_id = ?1 ORDER BY position",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            let word: String = r.get(1)?;
-            let status = row::response(&word, r.get(2)?).map_err(bad_value)?;
-            Ok((AgentId(r.get(0)?), status))
-        })?;
-        rows.collect()
+    /// Every row `sql` selects, read by `read`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        self.run(|tx| {
+            let mut stmt = tx.prepare_cached(sql)?;
+            let rows = stmt.query_map(params, read)?;
+            rows.collect()
+        })
     }
 
-    fn with_attendees(&self, mut event: TMinusEvent) -> rusqlite::Result<TMinusEvent> {
+    /// The row `sql` selects, if any, read by `read`.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        self.run(|tx| tx.prepare_cached(sql)?.query_row(params, read).optional())
+    }
+
+    /// Runs one statement.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.run(|tx| tx.prepare_cached(sql)?.execute(params))
+    }
+
+    /// The ids `sql` selects.
+    fn ids(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Uuid>> {
+        self.rows(sql, params, |r| r.id(0))
+    }
+
+    fn attendees(&self, id: &str) -> Result<Vec<(AgentId, ResponseStatus)>> {
+        self.rows(
+            &format!(
+                "SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE event_id = ?1 ORDER BY position"
+            ),
+            [id],
+            |r| read_attendee(r, 0),
+        )
+    }
+
+    fn with_attendees(&self, mut event: TMinusEvent) -> Result<TMinusEvent> {
         event.attendees = self.attendees(&event.id.to_string())?;
         Ok(event)
     }
 
-    fn bump_revision(&self, campaign: Option<Uuid>) -> rusqlite::Result<()> {
+    fn bump_revision(&self, campaign: Option<Uuid>) -> Result<()> {
         if let Some(c) = campaign {
-            self.tx
-                .prepare_cached("UPDATE campaigns SET revision = revision + 1 WHERE id = ?1")?
-                .execute([c.to_string()])?;
+            self.execute(
+                "UPDATE campaigns SET revision = revision + 1 WHERE id = ?1",
+                [c.to_string()],
+            )?;
         }
         Ok(())
     }
 
-    fn ids(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<Uuid>> {
-        let mut stmt = self.tx.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, |r| uuid(&r.get::<_, String>(0)?))?;
-        rows.collect()
+    fn audits(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<AuditEntry>> {
+        self.rows(sql, params, |r| read_audit(r))
     }
 }
 
 impl Tx for SqliteTx<'_> {
     fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
-        let run = || -> rusqlite::Result<()> {
-            self.tx
-                .prepare_cached(&format!(
-                    "INSERT INTO events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
-                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21, \
-                     CASE WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
-                     FROM events WHERE campaign_id = ?2) END)"
-                ))?
-                .execute(params_from_iter(event_values(e)))?;
-            let mut stmt = self.tx.prepare_cached(
+        self.execute(
+            &format!(
+                "INSERT INTO events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21, \
+                 CASE WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
+                 FROM events WHERE campaign_id = ?2) END)"
+            ),
+            params_from_iter(event_values(e)),
+        )?;
+        let id = e.id.to_string();
+        for (i, (agent, status)) in e.attendees.iter().enumerate() {
+            let (word, defer) = status_columns(*status);
+            self.execute(
                 "INSERT INTO attendees (event_id, position, agent, status, defer_ms, responded_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+                params![id, i as i64, agent.0, word, defer],
             )?;
-            for (i, (agent, status)) in e.attendees.iter().enumerate() {
-                let (word, defer) = status_columns(*status);
-                stmt.execute(params![e.id.to_string(), i as i64, agent.0, word, defer])?;
-            }
-            self.bump_revision(e.campaign)
-        };
-        run().map_err(|err| self.err(err))
+        }
+        self.bump_revision(e.campaign)
     }
 
     fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
-        let run = || -> rusqlite::Result<Option<TMinusEvent>> {
-            let event = self
-                .tx
-                .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
-                .query_row([id.to_string()], event_from_row)
-                .optional()?;
-            event.map(|e| self.with_attendees(e)).transpose()
-        };
-        run().map_err(|e| self.err(e))
+        let event = self.row(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
+            [id.to_string()],
+            |r| read_event(r),
+        )?;
+        event.map(|e| self.with_attendees(e)).transpose()
     }
 
     fn update_event(&mut self, e: &TMinusEvent) -> Result<()> {
         // Same parameters as the INSERT: ?19 (created_ms) never changes.
-        let run = || -> rusqlite::Result<()> {
-            self.tx
-                .prepare_cached(
-                    "UPDATE events SET campaign_id = ?2, name = ?3, kind = ?4, description = ?5, \
-                     at_ms = ?6, offset_ms = ?7, start_ms = ?8, t_minus_ms = ?9, defer_ms = ?10, \
-                     max_defer_ms = ?11, quorum = ?12, quorum_spec = ?13, fire_policy = ?14, \
-                     organizer = ?15, payload = ?16, state = ?17, finished_ms = ?18, \
-                     last_response_ms = ?20, fire_ms = ?21, \
-                     campaign_pos = CASE WHEN campaign_id IS ?2 THEN campaign_pos \
-                     WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
-                     FROM events WHERE campaign_id = ?2) END WHERE id = ?1",
-                )?
-                .execute(params_from_iter(event_values(e)))?;
-            self.bump_revision(e.campaign)
-        };
-        run().map_err(|err| self.err(err))
+        self.execute(
+            "UPDATE events SET campaign_id = ?2, name = ?3, kind = ?4, description = ?5, \
+             at_ms = ?6, offset_ms = ?7, start_ms = ?8, t_minus_ms = ?9, defer_ms = ?10, \
+             max_defer_ms = ?11, quorum = ?12, quorum_spec = ?13, fire_policy = ?14, \
+             organizer = ?15, payload = ?16, state = ?17, finished_ms = ?18, \
+             last_response_ms = ?20, fire_ms = ?21, \
+             campaign_pos = CASE WHEN campaign_id IS ?2 THEN campaign_pos \
+             WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
+             FROM events WHERE campaign_id = ?2) END WHERE id = ?1",
+            params_from_iter(event_values(e)),
+        )?;
+        self.bump_revision(e.campaign)
     }
 
     fn set_response(
@@ -535,52 +510,44 @@ impl Tx for SqliteTx<'_> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let (word, defer) = status_columns(status);
-        self.tx
-            .prepare_cached(
-                "UPDATE attendees SET status = ?3, defer_ms = ?4, responded_ms = ?5 \
-                 WHERE event_id = ?1 AND agent = ?2",
-            )
-            .and_then(|mut s| s.execute(params![id.to_string(), agent.0, word, defer, ms(at)]))
-            .map(drop)
-            .map_err(|e| self.err(e))
+        self.execute(
+            "UPDATE attendees SET status = ?3, defer_ms = ?4, responded_ms = ?5 \
+             WHERE event_id = ?1 AND agent = ?2",
+            params![id.to_string(), agent.0, word, defer, ms(at)],
+        )
+        .map(drop)
     }
 
     fn set_attendees(&mut self, id: Uuid, attendees: &[AgentId]) -> Result<()> {
-        let run = || -> rusqlite::Result<()> {
-            let id = id.to_string();
-            // Park the kept rows at negative positions, drop the others, then
-            // insert or move each attendee to its new position.
-            self.tx
-                .prepare_cached(
-                    "UPDATE attendees SET position = -1 - position WHERE event_id = ?1",
-                )?
-                .execute([&id])?;
-            let keep: std::collections::HashSet<&str> =
-                attendees.iter().map(|a| a.0.as_str()).collect();
-            let existing: Vec<String> = {
-                let mut stmt = self
-                    .tx
-                    .prepare_cached("SELECT agent FROM attendees WHERE event_id = ?1")?;
-                let rows = stmt.query_map([&id], |r| r.get(0))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            for agent in existing.iter().filter(|a| !keep.contains(a.as_str())) {
-                self.tx
-                    .prepare_cached("DELETE FROM attendees WHERE event_id = ?1 AND agent = ?2")?
-                    .execute([&id, agent])?;
-            }
-            for (i, agent) in attendees.iter().enumerate() {
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO attendees (event_id, position, agent, status) \
-                         VALUES (?1, ?2, ?3, 'pending') \
-                         ON CONFLICT (event_id, agent) DO UPDATE SET position = excluded.position",
-                    )?
-                    .execute(params![id, i as i64, agent.0])?;
-            }
-            Ok(())
-        };
-        run().map_err(|e| self.err(e))
+        let id = id.to_string();
+        // Park the kept rows at negative positions, drop the others, then
+        // insert or move each attendee to its new position.
+        self.execute(
+            "UPDATE attendees SET position = -1 - position WHERE event_id = ?1",
+            [&id],
+        )?;
+        let keep: std::collections::HashSet<&str> =
+            attendees.iter().map(|a| a.0.as_str()).collect();
+        let existing = self.rows(
+            "SELECT agent FROM attendees WHERE event_id = ?1",
+            [&id],
+            |r| r.text(0),
+        )?;
+        for agent in existing.iter().filter(|a| !keep.contains(a.as_str())) {
+            self.execute(
+                "DELETE FROM attendees WHERE event_id = ?1 AND agent = ?2",
+                [&id, agent],
+            )?;
+        }
+        for (i, agent) in attendees.iter().enumerate() {
+            self.execute(
+                "INSERT INTO attendees (event_id, position, agent, status) \
+                 VALUES (?1, ?2, ?3, 'pending') \
+                 ON CONFLICT (event_id, agent) DO UPDATE SET position = excluded.position",
+                params![id, i as i64, agent.0],
+            )?;
+        }
+        Ok(())
     }
 
     fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
@@ -589,7 +556,6 @@ impl Tx for SqliteTx<'_> {
             "SELECT id FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
             params![prefix, upper, limit as i64],
         )
-        .map_err(|e| self.err(e))
     }
 
     fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>> {
@@ -598,7 +564,6 @@ impl Tx for SqliteTx<'_> {
             params![campaign.to_string(), name],
         )
         .map(|ids| ids.into_iter().next())
-        .map_err(|e| self.err(e))
     }
 
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
@@ -607,7 +572,6 @@ impl Tx for SqliteTx<'_> {
              ORDER BY fire_ms, rowid LIMIT ?2",
             params![ms(now), limit as i64],
         )
-        .map_err(|e| self.err(e))
     }
 
     fn campaign_due_events(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
@@ -617,26 +581,23 @@ impl Tx for SqliteTx<'_> {
              ORDER BY fire_ms, rowid",
             params![id.to_string(), ms(now)],
         )
-        .map_err(|e| self.err(e))
     }
 
     fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
-        let run = || -> rusqlite::Result<Option<DateTime<Utc>>> {
-            let ms: Option<i64> = match campaign {
-                None => self
-                    .tx
-                    .prepare_cached("SELECT min(fire_ms) FROM events WHERE state = 'pending'")?
-                    .query_row([], |r| r.get(0))?,
-                Some(c) => self
-                    .tx
-                    .prepare_cached(
-                        "SELECT min(fire_ms) FROM events WHERE state = 'pending' AND campaign_id = ?1",
-                    )?
-                    .query_row([c.to_string()], |r| r.get(0))?,
-            };
-            opt_time(ms)
+        let first = |r: &Row<'_>| r.decode(row::opt_time(r.opt_int(0)?));
+        let time = match campaign {
+            None => self.row(
+                "SELECT min(fire_ms) FROM events WHERE state = 'pending'",
+                [],
+                first,
+            )?,
+            Some(c) => self.row(
+                "SELECT min(fire_ms) FROM events WHERE state = 'pending' AND campaign_id = ?1",
+                [c.to_string()],
+                first,
+            )?,
         };
-        run().map_err(|e| self.err(e))
+        Ok(time.flatten())
     }
 
     fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>> {
@@ -645,80 +606,65 @@ impl Tx for SqliteTx<'_> {
             EventFilter::All => ("", None),
             EventFilter::Campaign(id) => ("WHERE campaign_id = ?1", Some(id.to_string())),
         };
-        let run = || -> rusqlite::Result<Vec<TMinusEvent>> {
-            let mut stmt = self.tx.prepare_cached(&format!(
+        let events = self.rows(
+            &format!(
                 "SELECT {EVENT_COLUMNS} FROM events {filter_sql} \
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
-            ))?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(campaign), event_from_row)?;
-            rows.map(|e| e.and_then(|e| self.with_attendees(e)))
-                .collect()
-        };
-        run().map_err(|e| self.err(e))
+            ),
+            rusqlite::params_from_iter(campaign),
+            |r| read_event(r),
+        )?;
+        events.into_iter().map(|e| self.with_attendees(e)).collect()
     }
 
     fn count_events(&mut self) -> Result<u64> {
-        self.tx
-            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+        self.run(|tx| tx.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)))
             .map(|n| n as u64)
-            .map_err(|e| self.err(e))
     }
 
     fn insert_campaign(&mut self, c: &CampaignRow) -> Result<()> {
-        self.tx
-            .prepare_cached(&format!(
+        let c = CampaignColumns::from_campaign(c);
+        self.execute(
+            &format!(
                 "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![
-                    c.id.to_string(),
-                    c.name,
-                    c.description,
-                    ms(c.created_at),
-                    c.managed,
-                    c.anchor_at.map(ms),
-                    c.revision
-                ])
-            })
-            .map(drop)
-            .map_err(|e| self.err(e))
+            ),
+            params![
+                c.id,
+                c.name,
+                c.description,
+                c.created_ms,
+                c.managed,
+                c.anchor_ms,
+                c.revision
+            ],
+        )
+        .map(drop)
     }
 
     fn update_campaign(&mut self, c: &CampaignRow) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "UPDATE campaigns SET name = ?2, description = ?3, managed = ?4, anchor_ms = ?5, \
-                 revision = revision + 1 WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    c.id.to_string(),
-                    c.name,
-                    c.description,
-                    c.managed,
-                    c.anchor_at.map(ms)
-                ])
-            })
-            .map(drop)
-            .map_err(|e| self.err(e))
+        let c = CampaignColumns::from_campaign(c);
+        self.execute(
+            "UPDATE campaigns SET name = ?2, description = ?3, managed = ?4, anchor_ms = ?5, \
+             revision = revision + 1 WHERE id = ?1",
+            params![c.id, c.name, c.description, c.managed, c.anchor_ms],
+        )
+        .map(drop)
     }
 
     fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>> {
-        self.tx
-            .prepare_cached(&format!(
-                "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1"
-            ))
-            .and_then(|mut s| s.query_row([id.to_string()], campaign_from_row).optional())
-            .map_err(|e| self.err(e))
+        self.row(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1"),
+            [id.to_string()],
+            |r| read_campaign(r),
+        )
     }
 
     fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>> {
-        self.tx
-            .prepare_cached(&format!(
-                "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = ?1"
-            ))
-            .and_then(|mut s| s.query_row([name], campaign_from_row).optional())
-            .map_err(|e| self.err(e))
+        self.row(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = ?1"),
+            [name],
+            |r| read_campaign(r),
+        )
     }
 
     fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
@@ -727,93 +673,55 @@ impl Tx for SqliteTx<'_> {
             "SELECT id FROM campaigns WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
             params![prefix, upper, limit as i64],
         )
-        .map_err(|e| self.err(e))
     }
 
     fn list_campaigns(&mut self) -> Result<Vec<CampaignRow>> {
-        let run = || -> rusqlite::Result<Vec<CampaignRow>> {
-            let mut stmt = self.tx.prepare_cached(&format!(
-                "SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY name"
-            ))?;
-            let rows = stmt.query_map([], campaign_from_row)?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+        self.rows(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY name"),
+            [],
+            |r| read_campaign(r),
+        )
     }
 
     fn campaign_events(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, String, EventState)>> {
-        let run = || -> rusqlite::Result<Vec<(Uuid, String, EventState)>> {
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT id, name, state FROM events WHERE campaign_id = ?1 ORDER BY campaign_pos",
-            )?;
-            let rows = stmt.query_map([campaign.to_string()], |r| {
-                Ok((
-                    uuid(&r.get::<_, String>(0)?)?,
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    parse(&r.get::<_, String>(2)?)?,
-                ))
-            })?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT id, name, state FROM events WHERE campaign_id = ?1 ORDER BY campaign_pos",
+            [campaign.to_string()],
+            |r| read_member(r),
+        )
     }
 
     fn campaign_edges(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
-        let run = || -> rusqlite::Result<Vec<(Uuid, Uuid)>> {
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT from_id, to_id FROM edges WHERE campaign_id = ?1 ORDER BY seq",
-            )?;
-            let rows = stmt.query_map([campaign.to_string()], |r| {
-                Ok((
-                    uuid(&r.get::<_, String>(0)?)?,
-                    uuid(&r.get::<_, String>(1)?)?,
-                ))
-            })?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT from_id, to_id FROM edges WHERE campaign_id = ?1 ORDER BY seq",
+            [campaign.to_string()],
+            |r| Ok((r.id(0)?, r.id(1)?)),
+        )
     }
 
     fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO edges (campaign_id, from_id, to_id) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    campaign.to_string(),
-                    from.to_string(),
-                    to.to_string()
-                ])
-            })
-            .and_then(|_| self.bump_revision(Some(campaign)))
-            .map_err(|e| self.err(e))
+        self.execute(
+            "INSERT OR IGNORE INTO edges (campaign_id, from_id, to_id) VALUES (?1, ?2, ?3)",
+            params![campaign.to_string(), from.to_string(), to.to_string()],
+        )?;
+        self.bump_revision(Some(campaign))
     }
 
     fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM edges WHERE from_id = ?1 AND to_id = ?2")
-            .and_then(|mut s| s.execute(params![from.to_string(), to.to_string()]))
-            .map(drop)
-            .map_err(|e| self.err(e))
+        self.execute(
+            "DELETE FROM edges WHERE from_id = ?1 AND to_id = ?2",
+            params![from.to_string(), to.to_string()],
+        )
+        .map(drop)
     }
 
     fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>> {
-        let run = || -> rusqlite::Result<Vec<NeedState>> {
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT e.id, e.state, e.finished_ms FROM edges d JOIN events e ON e.id = d.from_id \
-                 WHERE d.to_id = ?1 ORDER BY d.seq",
-            )?;
-            let rows = stmt.query_map([id.to_string()], |r| {
-                Ok(NeedState {
-                    id: uuid(&r.get::<_, String>(0)?)?,
-                    state: parse(&r.get::<_, String>(1)?)?,
-                    finished_at: opt_time(r.get(2)?)?,
-                })
-            })?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT e.id, e.state, e.finished_ms FROM edges d JOIN events e ON e.id = d.from_id \
+             WHERE d.to_id = ?1 ORDER BY d.seq",
+            [id.to_string()],
+            |r| read_need(r),
+        )
     }
 
     fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
@@ -821,97 +729,73 @@ impl Tx for SqliteTx<'_> {
             "SELECT to_id FROM edges WHERE from_id = ?1 ORDER BY seq",
             [id.to_string()],
         )
-        .map_err(|e| self.err(e))
     }
 
     fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
         let c = campaign.to_string();
-        self.tx
-            .execute(
-                "DELETE FROM audit WHERE event_id IN (SELECT id FROM events WHERE campaign_id = ?1)",
-                [&c],
-            )
-            .and_then(|_| self.tx.execute("DELETE FROM events WHERE campaign_id = ?1", [&c]))
-            .and_then(|_| self.tx.execute("DELETE FROM campaigns WHERE id = ?1", [&c]))
+        self.execute(
+            "DELETE FROM audit WHERE event_id IN (SELECT id FROM events WHERE campaign_id = ?1)",
+            [&c],
+        )?;
+        self.execute("DELETE FROM events WHERE campaign_id = ?1", [&c])?;
+        self.execute("DELETE FROM campaigns WHERE id = ?1", [&c])
             .map(drop)
-            .map_err(|e| self.err(e))
     }
 
     fn delete_event(&mut self, id: Uuid) -> Result<()> {
         let campaign = self.event(id)?.and_then(|e| e.campaign);
-        self.tx
-            .execute("DELETE FROM events WHERE id = ?1", [id.to_string()])
-            .and_then(|_| self.bump_revision(campaign))
-            .map_err(|e| self.err(e))
+        self.execute("DELETE FROM events WHERE id = ?1", [id.to_string()])?;
+        self.bump_revision(campaign)
     }
 
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
-        let unreported = e.action.is_transition().then_some(1);
-        self.tx
-            .prepare_cached(
-                "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    e.event.to_string(),
-                    ms(e.at),
-                    ms(e.recorded_at),
-                    e.agent.as_ref().map(|a| a.0.as_str()),
-                    e.action.as_str(),
-                    e.detail.to_string(),
-                    unreported
-                ])
-            })
-            .map(|_| self.tx.last_insert_rowid())
-            .map_err(|e| self.err(e))
+        let a = AuditColumns::from_entry(e);
+        self.execute(
+            "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                a.event_id,
+                a.at_ms,
+                a.recorded_ms,
+                a.agent,
+                a.action,
+                a.detail,
+                a.unreported.then_some(1)
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
-        let run = || -> rusqlite::Result<Vec<AuditEntry>> {
-            let mut stmt = self.tx.prepare_cached(&format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit WHERE event_id = ?1 ORDER BY seq"
-            ))?;
-            let rows = stmt.query_map([id.to_string()], audit_from_row)?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+        self.audits(
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE event_id = ?1 ORDER BY seq"),
+            [id.to_string()],
+        )
     }
 
     fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
-        let run = || -> rusqlite::Result<Vec<AuditEntry>> {
-            let mut stmt = self.tx.prepare_cached(&format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![seq, limit as i64], audit_from_row)?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+        self.audits(
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+            params![seq, limit as i64],
+        )
     }
 
     fn latest_audit_seq(&mut self) -> Result<i64> {
-        self.tx
-            .query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.run(|tx| tx.query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0)))
     }
 
     fn claim_reports(&mut self) -> Result<Vec<AuditEntry>> {
-        let run = || -> rusqlite::Result<Vec<AuditEntry>> {
-            let entries: Vec<AuditEntry> = {
-                let mut stmt = self.tx.prepare_cached(&format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit WHERE unreported = 1 ORDER BY seq"
-                ))?;
-                let rows = stmt.query_map([], audit_from_row)?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            if !entries.is_empty() {
-                self.tx
-                    .prepare_cached("UPDATE audit SET unreported = NULL WHERE unreported = 1")?
-                    .execute([])?;
-            }
-            Ok(entries)
-        };
-        run().map_err(|e| self.err(e))
+        let entries = self.audits(
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE unreported = 1 ORDER BY seq"),
+            [],
+        )?;
+        if !entries.is_empty() {
+            self.execute(
+                "UPDATE audit SET unreported = NULL WHERE unreported = 1",
+                [],
+            )?;
+        }
+        Ok(entries)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
