@@ -6,13 +6,42 @@
 //! (the confirm that completed quorum, the fire time, the moment the last
 //! need fired), and that is the time recorded.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::event::TMinusEvent;
 use crate::policy::FirePolicy;
 use crate::state::EventState;
-use crate::store::NeedState;
+
+/// A need of an event: the event it waits for, and that event's outcome.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeedState {
+    /// The needed event.
+    pub id: Uuid,
+    /// Its state.
+    pub state: EventState,
+    /// When it became final.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How long ago the fire time of an event in a manifest passed, when it is
+/// not in the future: such an event could only be missed, so validating,
+/// planning and applying a manifest all refuse it.
+pub fn new_fire_time_passed(fire: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
+    (fire <= now).then(|| now - fire)
+}
+
+/// Refuses an event of a manifest whose fire time is not in the future
+/// ([`new_fire_time_passed`]).
+pub fn check_new_fire_time(fire: DateTime<Utc>, now: DateTime<Utc>) -> crate::Result<()> {
+    match new_fire_time_passed(fire, now) {
+        Some(ago) => Err(crate::TMinusError::FireTimePassed {
+            fire_time: fire,
+            ago,
+        }),
+        None => Ok(()),
+    }
+}
 
 /// What the needs of a blocked event allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

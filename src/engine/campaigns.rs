@@ -3,7 +3,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::settle::{audit, cancel, settle, settle_campaign, settle_with_ancestors};
+use super::settle::{audit, block, cancel, settle, settle_campaign, settle_with_ancestors};
 use super::{build_event, insert_new_event, load, Engine, NewEvent};
 use crate::audit::AuditAction;
 use crate::campaign::{Campaign, CampaignState};
@@ -227,11 +227,7 @@ impl Engine {
             let detail = json!({ "needs": from_event.name, "need_id": from.to_string() });
             audit(tx, to, now, now, None, AuditAction::Linked, detail)?;
             if to_event.state == EventState::Pending && from_event.state != EventState::Fired {
-                to_event.state = EventState::Blocked;
-                to_event.started_at = None;
-                tx.update_event(&to_event)?;
-                let detail = json!({ "waiting_for": from_event.name });
-                audit(tx, to, now, now, None, AuditAction::Blocked, detail)?;
+                block(tx, &mut to_event, now, json!(from_event.name))?;
             }
             load_campaign(tx, campaign)
         })

@@ -4,9 +4,10 @@
 //! to its state at the engine's clock (or the `now` passed to [`Engine::tick`]),
 //! applies the change, cascades, and commits.
 
+mod apply;
 mod campaigns;
 mod resolve;
-pub(crate) mod settle;
+mod settle;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+pub use apply::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
 
 use crate::agent::{check_unique_attendees, AgentId};
@@ -426,6 +428,9 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
         check_non_negative("max_defer", max)?;
     }
     let quorum = new.quorum.resolve(new.attendees.len())?;
+    // An ad-hoc event may fire at the very instant it is scheduled (a
+    // quorum-0 timer); manifests, validated before they are applied, refuse
+    // that instant too (`lifecycle::new_fire_time_passed`).
     let fire = new.at - new.t_minus;
     if fire < now {
         return Err(TMinusError::FireTimePassed {

@@ -157,6 +157,29 @@ pub(crate) fn cancel(
     )
 }
 
+/// Sends a pending event back to `blocked` (it gained a need that has not
+/// fired): its countdown stops until its needs fire. `waiting_for` names
+/// the needs in the audit entry.
+pub(crate) fn block(
+    tx: &mut dyn Tx,
+    event: &mut TMinusEvent,
+    now: DateTime<Utc>,
+    waiting_for: serde_json::Value,
+) -> Result<()> {
+    event.state = EventState::Blocked;
+    event.started_at = None;
+    tx.update_event(event)?;
+    audit(
+        tx,
+        event.id,
+        now,
+        now,
+        None,
+        AuditAction::Blocked,
+        json!({ "waiting_for": waiting_for }),
+    )
+}
+
 /// Settles every event of a campaign at `now` in one pass, needs before
 /// their dependents. Every need of a member is a member, so each event is
 /// settled once: O(events + edges), where settling each event with its

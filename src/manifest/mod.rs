@@ -56,7 +56,7 @@ pub mod validate;
 use std::path::Path;
 
 pub use diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
-pub use model::{DesiredCampaign, DesiredEvent, Summary, ValidManifests};
+pub use model::{DesiredCampaign, DesiredEvent, Field, Summary, ValidManifests};
 pub use parse::{Limits, Manifests};
 pub use validate::{validate, ValidateOptions};
 

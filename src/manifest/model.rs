@@ -171,21 +171,76 @@ pub struct EventSpans {
 }
 
 impl EventSpans {
-    /// The span of a field by its manifest name, falling back to the key.
-    pub fn of(&self, field: &str) -> Span {
+    /// The span of a field, falling back to the key.
+    pub fn of(&self, field: Field) -> Span {
         let span = match field {
-            "kind" => self.kind,
-            "description" => self.description,
-            "at" => Some(self.at),
-            "t_minus" => self.t_minus,
-            "quorum" => self.quorum,
-            "fire" => self.fire,
-            "max_defer" => self.max_defer,
-            "attendees" => self.attendees,
-            "needs" => self.needs,
-            _ => None,
+            Field::Kind => self.kind,
+            Field::Description => self.description,
+            Field::At => Some(self.at),
+            Field::TMinus => self.t_minus,
+            Field::Quorum => self.quorum,
+            Field::Fire => self.fire,
+            Field::MaxDefer => self.max_defer,
+            Field::Attendees => self.attendees,
+            Field::Needs => self.needs,
+            Field::Payload | Field::Managed => None,
         };
         span.unwrap_or(self.key)
+    }
+}
+
+/// A field of a manifest's event or campaign, as plans name what changes.
+/// Ordered as a plan lists an event's changes; serialised as its manifest
+/// name (`t_minus`, `max_defer`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// `kind`.
+    Kind,
+    /// `description` (of an event or a campaign).
+    Description,
+    /// `at`.
+    At,
+    /// `t_minus`.
+    TMinus,
+    /// `quorum`.
+    Quorum,
+    /// `fire`.
+    Fire,
+    /// `max_defer`.
+    MaxDefer,
+    /// `attendees`.
+    Attendees,
+    /// `needs`.
+    Needs,
+    /// `payload`.
+    Payload,
+    /// Whether a manifest manages the campaign.
+    Managed,
+}
+
+impl Field {
+    /// The manifest name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Kind => "kind",
+            Field::Description => "description",
+            Field::At => "at",
+            Field::TMinus => "t_minus",
+            Field::Quorum => "quorum",
+            Field::Fire => "fire",
+            Field::MaxDefer => "max_defer",
+            Field::Attendees => "attendees",
+            Field::Needs => "needs",
+            Field::Payload => "payload",
+            Field::Managed => "managed",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

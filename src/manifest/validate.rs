@@ -21,6 +21,7 @@ use crate::duration::{format_countdown, format_duration, parse_duration};
 use crate::error::TMinusError;
 use crate::graph;
 use crate::kind::EventKind;
+use crate::lifecycle::new_fire_time_passed;
 use crate::name::name_problem;
 use crate::policy::{FirePolicy, Quorum};
 use crate::time_spec::{format_time, TimeSpec};
@@ -298,13 +299,13 @@ impl Validator<'_> {
         }
         if let (Some(now), Some(TimeSpec::Absolute(at)), Some(t)) = (self.now, at, t_minus) {
             let fire = at - t;
-            if fire <= now {
+            if let Some(ago) = new_fire_time_passed(fire, now) {
                 self.error(
                     "fire_time_passed",
                     format!(
                         "{ctx}: its fire time {} has already passed ({} ago)",
                         format_time(fire),
-                        format_countdown(now - fire)
+                        format_countdown(ago)
                     ),
                     e.at.span,
                     "in the past",

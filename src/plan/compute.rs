@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Action, CampaignPlan, CampaignVersion, EventPlan, FieldChange, Fingerprint, ManifestError,
-    Plan, PlanCounts, PlanOptions, PLAN_FORMAT,
+    Action, CampaignPlan, CampaignVersion, EventPlan, Field, FieldChange, Fingerprint,
+    ManifestError, Plan, PlanCounts, PlanOptions, PLAN_FORMAT,
 };
 use crate::duration::{format_countdown, format_duration};
 use crate::error::Result;
 use crate::event::TMinusEvent;
-use crate::lifecycle::decide;
+use crate::lifecycle::{decide, new_fire_time_passed};
 use crate::manifest::{
     DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
 };
@@ -195,9 +195,9 @@ fn check_new_fire_time(
         TimeSpec::Relative(offset) if e.needs.is_empty() => anchor + offset - e.t_minus,
         TimeSpec::Relative(_) => return,
     };
-    if fire > now {
+    let Some(ago) = new_fire_time_passed(fire, now) else {
         return;
-    }
+    };
     let Some(source) = desired.sources.get(campaign.origin.file) else {
         return;
     };
@@ -215,7 +215,7 @@ fn check_new_fire_time(
                 campaign.name,
                 e.key,
                 format_time(fire),
-                format_countdown(now - fire)
+                format_countdown(ago)
             ),
         )
         .help(help)
@@ -252,14 +252,14 @@ fn update_campaign(
     let mut changes = Vec::new();
     if row.description != campaign.description {
         changes.push(FieldChange {
-            field: "description".into(),
+            field: Field::Description,
             old: row.description.clone(),
             new: campaign.description.clone(),
         });
     }
     if !row.managed {
         changes.push(FieldChange {
-            field: "managed".into(),
+            field: Field::Managed,
             old: Some("false".into()),
             new: Some("true".into()),
         });
@@ -302,7 +302,7 @@ fn update_campaign(
                         for c in &change_list {
                             d = d.label(
                                 source,
-                                e.spans.of(&c.field),
+                                e.spans.of(c.field),
                                 format!("{}: {} → {}", c.field, show(&c.old), show(&c.new)),
                             );
                         }
@@ -318,7 +318,7 @@ fn update_campaign(
                         ));
                     }
                 }
-                change_list.sort_by_key(|c| field_rank(&c.field));
+                change_list.sort_by_key(|c| c.field);
                 events.push(EventPlan {
                     key: e.key.clone(),
                     id: Some(*id),
@@ -376,26 +376,6 @@ fn effective_state(event: &TMinusEvent, now: DateTime<Utc>) -> EventState {
     }
 }
 
-fn field_rank(field: &str) -> usize {
-    FIELDS
-        .iter()
-        .position(|f| *f == field)
-        .unwrap_or(FIELDS.len())
-}
-
-const FIELDS: [&str; 10] = [
-    "kind",
-    "description",
-    "at",
-    "t_minus",
-    "quorum",
-    "fire",
-    "max_defer",
-    "attendees",
-    "needs",
-    "payload",
-];
-
 pub(crate) fn show(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".into())
 }
@@ -416,43 +396,43 @@ pub(crate) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 /// The fields that differ between the stored event and the manifest.
 fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    let mut field = |name: &str, old: Option<String>, new: Option<String>| {
+    let mut field = |name: Field, old: Option<String>, new: Option<String>| {
         if old != new {
             out.push(FieldChange {
-                field: name.into(),
+                field: name,
                 old,
                 new,
             });
         }
     };
     field(
-        "kind",
+        Field::Kind,
         Some(stored.kind.to_string()),
         Some(e.kind.to_string()),
     );
     field(
-        "description",
+        Field::Description,
         stored.description.clone(),
         e.description.clone(),
     );
-    field("at", Some(stored_at(stored)), Some(e.at.to_string()));
+    field(Field::At, Some(stored_at(stored)), Some(e.at.to_string()));
     field(
-        "t_minus",
+        Field::TMinus,
         Some(format_duration(stored.t_minus)),
         Some(format_duration(e.t_minus)),
     );
     field(
-        "quorum",
+        Field::Quorum,
         Some(stored.quorum_spec.to_string()),
         Some(e.quorum.to_string()),
     );
     field(
-        "fire",
+        Field::Fire,
         Some(stored.fire_policy.to_string()),
         Some(e.fire.to_string()),
     );
     field(
-        "max_defer",
+        Field::MaxDefer,
         stored.max_defer.map(format_duration),
         e.max_defer.map(format_duration),
     );
@@ -460,7 +440,7 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
     let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
     if old_attendees != new_attendees {
         field(
-            "attendees",
+            Field::Attendees,
             Some(list(&old_attendees)),
             Some(list(&new_attendees)),
         );
@@ -470,11 +450,11 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
     if old_needs != new_needs {
         let mut old: Vec<&str> = stored_needs.iter().map(String::as_str).collect();
         old.sort_unstable();
-        field("needs", Some(list(&old)), Some(list(&e.needs)));
+        field(Field::Needs, Some(list(&old)), Some(list(&e.needs)));
     }
     if stored.payload != e.payload {
         let text = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
-        field("payload", text(&stored.payload), text(&e.payload));
+        field(Field::Payload, text(&stored.payload), text(&e.payload));
     }
     out
 }

@@ -19,7 +19,6 @@
 //! Counting: the summary line counts the `+`, `~` and `-` lines — each
 //! campaign created or removed (or whose own fields change) and each event.
 
-mod apply;
 mod compute;
 mod render;
 
@@ -30,9 +29,11 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::error::TMinusError;
+pub use crate::manifest::Field;
 use crate::manifest::{DesiredEvent, Diagnostics};
 
-pub use apply::ApplyReport;
+pub use crate::engine::{AppliedCampaign, ApplyReport};
+pub(crate) use compute::{compute, fingerprint};
 
 /// The version of the plan file format written by this build.
 pub const PLAN_FORMAT: u32 = 1;
@@ -77,7 +78,7 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
     /// `at`, `quorum`, `attendees`, …
-    pub field: String,
+    pub field: Field,
     /// The stored value.
     pub old: Option<String>,
     /// The manifest's value.
@@ -383,5 +384,42 @@ pub enum ManifestError {
 impl From<Diagnostics> for ManifestError {
     fn from(d: Diagnostics) -> Self {
         ManifestError::Invalid(d)
+    }
+}
+
+impl Fingerprint {
+    /// What changed in the store between `old` (when a plan was computed)
+    /// and `self` (now), one line per campaign.
+    pub fn changes_since(&self, old: &Fingerprint) -> Vec<String> {
+        let new = self;
+        let mut out = Vec::new();
+        let find =
+            |f: &Fingerprint, name: &str| f.campaigns.iter().find(|c| c.name == name).cloned();
+        for o in &old.campaigns {
+            match find(new, &o.name) {
+                None => out.push(format!("campaign `{}` was removed", o.name)),
+                Some(n) if n.id != o.id => match (o.id, n.id) {
+                    (None, Some(_)) => out.push(format!("campaign `{}` was created", o.name)),
+                    (Some(_), None) => out.push(format!("campaign `{}` was removed", o.name)),
+                    _ => out.push(format!("campaign `{}` was replaced", o.name)),
+                },
+                Some(n) if n.revision != o.revision => out.push(format!(
+                    "campaign `{}` changed (revision {} → {})",
+                    o.name,
+                    o.revision.unwrap_or(0),
+                    n.revision.unwrap_or(0)
+                )),
+                Some(_) => {}
+            }
+        }
+        for n in &new.campaigns {
+            if find(old, &n.name).is_none() {
+                out.push(format!("managed campaign `{}` appeared", n.name));
+            }
+        }
+        if out.is_empty() {
+            out.push("the set of campaigns differs".into());
+        }
+        out
     }
 }

@@ -23,6 +23,7 @@ use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
 
+pub use crate::lifecycle::NeedState;
 pub use error::{Location, StoreError};
 
 /// Whether `location` names a PostgreSQL server (`postgres://…` or
@@ -98,17 +99,6 @@ pub struct CampaignRow {
     pub anchor_at: Option<DateTime<Utc>>,
     /// Bumped by every change to the campaign or its events.
     pub revision: i64,
-}
-
-/// A need of an event: the event it waits for, and that event's outcome.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NeedState {
-    /// The needed event.
-    pub id: Uuid,
-    /// Its state.
-    pub state: EventState,
-    /// When it became final.
-    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// An audit entry before the store numbers it.

@@ -1,4 +1,6 @@
-//! Applying a plan: one store transaction, all or nothing, then settling.
+//! Planning and applying manifests as engine operations: a plan is
+//! computed by [`crate::plan`] inside a store transaction, and applied in
+//! one write transaction, all or nothing, then settled.
 
 use std::collections::{HashMap, HashSet};
 
@@ -7,16 +9,17 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::compute::{compute, fingerprint};
-use super::{
-    Action, CampaignPlan, EventPlan, Fingerprint, ManifestError, Plan, PlanCounts, PlanOptions,
-};
+use super::settle::{audit, block, settle, settle_campaign};
+use super::{check_not_final, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
-use crate::engine::settle::{audit, settle, settle_campaign};
-use crate::engine::{check_not_final, insert_new_event, load, Engine};
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
+use crate::lifecycle::check_new_fire_time;
 use crate::manifest::{DesiredEvent, ValidManifests};
+use crate::plan::{
+    compute, fingerprint, Action, CampaignPlan, EventPlan, ManifestError, Plan, PlanCounts,
+    PlanOptions,
+};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, Tx};
 use crate::time_spec::TimeSpec;
@@ -87,7 +90,7 @@ impl Engine {
         let current = fingerprint(&mut *tx, &declared, plan.prune)?;
         if current != plan.fingerprint {
             return Err(ManifestError::StalePlan {
-                changes: describe_staleness(&plan.fingerprint, &current),
+                changes: current.changes_since(&plan.fingerprint),
             });
         }
         let report = apply_in(&mut *tx, plan, now)?;
@@ -110,37 +113,6 @@ impl Engine {
         tx.commit()?;
         Ok((plan, report))
     }
-}
-
-fn describe_staleness(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
-    let mut out = Vec::new();
-    let find = |f: &Fingerprint, name: &str| f.campaigns.iter().find(|c| c.name == name).cloned();
-    for o in &old.campaigns {
-        match find(new, &o.name) {
-            None => out.push(format!("campaign `{}` was removed", o.name)),
-            Some(n) if n.id != o.id => match (o.id, n.id) {
-                (None, Some(_)) => out.push(format!("campaign `{}` was created", o.name)),
-                (Some(_), None) => out.push(format!("campaign `{}` was removed", o.name)),
-                _ => out.push(format!("campaign `{}` was replaced", o.name)),
-            },
-            Some(n) if n.revision != o.revision => out.push(format!(
-                "campaign `{}` changed (revision {} → {})",
-                o.name,
-                o.revision.unwrap_or(0),
-                n.revision.unwrap_or(0)
-            )),
-            Some(_) => {}
-        }
-    }
-    for n in &new.campaigns {
-        if find(old, &n.name).is_none() {
-            out.push(format!("managed campaign `{}` appeared", n.name));
-        }
-    }
-    if out.is_empty() {
-        out.push("the set of campaigns differs".into());
-    }
-    out
 }
 
 /// Writes the plan inside `tx`, then settles what it touched.
@@ -324,12 +296,7 @@ fn new_event(
         description: d.description.clone(),
     };
     if let Some(fire) = event.fire_deadline() {
-        if fire <= now {
-            return Err(TMinusError::FireTimePassed {
-                fire_time: fire,
-                ago: now - fire,
-            });
-        }
+        check_new_fire_time(fire, now)?;
     }
     Ok(event)
 }
@@ -385,12 +352,6 @@ fn update_event(
         let fired = load(tx, from)?.state == EventState::Fired;
         waits |= !fired;
     }
-    let reblock = event.state == EventState::Pending && waits;
-    if reblock {
-        event.state = EventState::Blocked;
-        event.started_at = None;
-    }
-    tx.update_event(&event)?;
     let changes: Vec<_> = plan
         .changes
         .iter()
@@ -405,16 +366,11 @@ fn update_event(
         AuditAction::Updated,
         json!({ "changes": changes }),
     )?;
-    if reblock {
-        audit(
-            tx,
-            id,
-            now,
-            now,
-            None,
-            AuditAction::Blocked,
-            json!({ "waiting_for": d.needs }),
-        )?;
+    // One write of the row: the update, and the way back to `blocked` when
+    // a new need has not fired.
+    if event.state == EventState::Pending && waits {
+        block(tx, &mut event, now, json!(d.needs))
+    } else {
+        tx.update_event(&event)
     }
-    Ok(())
 }
