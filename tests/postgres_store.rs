@@ -41,13 +41,7 @@ fn with_param(url: &str, param: &str) -> String {
 
 /// The binary with the store at `db`, on the real clock.
 fn cli(db: &str) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("t-minus"));
-    cmd.arg("--db")
-        .arg(db)
-        .env_remove("T_MINUS_NOW")
-        .env_remove("T_MINUS_DB")
-        .env("NO_COLOR", "1");
-    cmd
+    cli_support::command(db, cli_support::Clock::Real)
 }
 
 fn run_cli(db: &str, args: &[&str]) -> Out {

@@ -46,21 +46,11 @@ const SQLITE_LEVELS: usize = 100;
 /// still one long transaction for the kills to land in.
 const POSTGRES_LEVELS: usize = 20;
 
-fn bin() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
-}
-
 /// The binary on the store at `db` (a file or a server URL), on the real
 /// clock.
 fn cmd(db: &str) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--db")
-        .arg(db)
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW")
-        .env_remove("T_MINUS_DB")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut c = crate::cli_support::command(db, crate::cli_support::Clock::Real);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }
 

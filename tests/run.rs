@@ -6,15 +6,10 @@
 
 use crate::cli_support;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cli_support::stores::TempStore;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
-}
 
 /// Runs `t-minus --db DB ARGS`, real clock, no colour. DB is an SQLite file
 /// path or a PostgreSQL URL.
@@ -24,12 +19,8 @@ fn t(db: &str, args: &str) -> Output {
 
 /// `t-minus --db DB ARGS` on the real clock, without colour.
 fn command(db: &str, args: &str) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.arg("--db")
-        .arg(db)
-        .args(args.split_whitespace())
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW");
+    let mut cmd = cli_support::command(db, cli_support::Clock::Real);
+    cmd.args(args.split_whitespace());
     cmd
 }
 
