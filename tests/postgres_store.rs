@@ -425,6 +425,7 @@ fn is_transition(line: &Value, event: &str, action: &str) -> bool {
 
 #[test]
 fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
+    let _serial = crate::common::serial();
     pg(
         "run_reconnects_after_its_connection_is_dropped_and_says_so",
         || {
@@ -485,6 +486,7 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
 /// recorded once, and every runner reports each exactly once.
 #[test]
 fn three_runners_and_many_answering_hosts_record_each_transition_once() {
+    let _serial = crate::common::serial();
     pg(
         "three_runners_and_many_answering_hosts_record_each_transition_once",
         || {

@@ -99,6 +99,7 @@ fn classify(stderr: &str) -> Refusal {
 }
 
 fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
+    let _serial = crate::common::serial();
     let (_store, db) = common::store();
     let everyone: Vec<AgentId> = (0..PROCESSES).map(|p| AgentId(agent_name(p))).collect();
 

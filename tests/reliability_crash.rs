@@ -161,6 +161,7 @@ fn big_manifest(levels: usize) -> String {
 const SMALL: &str = "campaign: before\nevents:\n  gate:\n    at: +1h\n    attendees: [a]\n";
 
 fn apply_killed_at_random_moments_lands_whole_or_not_at_all() {
+    let _serial = crate::common::serial();
     let levels = levels();
     let events_total = levels * 100;
     let dir = tempfile::tempdir().unwrap();
@@ -342,6 +343,7 @@ fn consistent(db: &str, label: &str) -> (usize, HashMap<&'static str, usize>) {
 }
 
 fn run_killed_while_firing_keeps_states_and_logs_consistent_and_a_new_run_finishes() {
+    let _serial = crate::common::serial();
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("fire.yaml");
     let start = firing_start();

@@ -69,6 +69,7 @@ fn at_secs(mut new: NewEvent, secs: i64) -> NewEvent {
 }
 
 fn four_tickers_over_1000_due_events_report_each_transition_exactly_once() {
+    let _serial = crate::common::serial();
     let (_store, db) = store();
     let clock = FixedClock::new(t0());
     let mut engine = open_engine(&db, &clock);

@@ -51,6 +51,7 @@ fn mask(text: &str) -> String {
 }
 
 fn run_drives_a_campaign_while_other_processes_answer() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     ok(&db, "campaign create rel");
@@ -150,6 +151,7 @@ fn run_drives_a_campaign_while_other_processes_answer() {
 }
 
 fn wait_exit_codes_fired_missed_timeout() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     // Fired: confirmed by another process while waiting.
@@ -198,6 +200,7 @@ fn wait_exit_codes_fired_missed_timeout() {
 }
 
 fn run_json_prints_one_object_per_transition_and_a_summary() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     ok(&db, "schedule checkpoint +300ms --quorum 0 --fire on-time");
@@ -216,6 +219,7 @@ fn run_json_prints_one_object_per_transition_and_a_summary() {
 }
 
 fn several_runners_on_one_store_all_finish_and_record_each_transition_once() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     ok(&db, "campaign create many");
