@@ -24,6 +24,24 @@
 //! The pieces, following the data: [`Engine`] (operations, each one store
 //! transaction) over a [`store::Store`] (SQLite by default), applying the
 //! rules of [`lifecycle`] to [`TMinusEvent`]s.
+//!
+//! ## Module boundaries
+//!
+//! Data flows `manifest → plan → engine → store`; each module calls only
+//! those to its right, and the value types ([`event`], [`state`],
+//! [`policy`], [`audit`], [`agent`], [`name`], [`duration`], [`time_spec`],
+//! [`error`]) are shared by all.
+//!
+//! | module | role | may call |
+//! | --- | --- | --- |
+//! | [`manifest`] | parses and validates YAML into desired campaigns | [`lifecycle`] rules |
+//! | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files | [`manifest`] types, [`lifecycle`], [`store::Tx`] reads |
+//! | [`engine`] | every operation that writes, applying a plan included; one transaction each | [`plan`], [`lifecycle`], [`store`] |
+//! | [`store`] | persistence behind [`store::Store`] / [`store::Tx`]; rows mapped once; its own [`store::StoreError`] | nothing above it |
+//! | [`lifecycle`] | the state machine as pure functions | value types only (no store, no engine) |
+//! | [`display`] | renders events, campaigns and run output as text; never writes | value types, [`Engine`] reads |
+//! | [`runner`] | `run` and `wait`: drives the engine over time | [`engine`], [`store::EventFilter`] |
+//! | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering | everything public |
 
 #![warn(missing_docs)]
 
