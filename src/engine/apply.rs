@@ -44,21 +44,6 @@ pub struct AppliedCampaign {
     pub created: Vec<(String, Uuid)>,
 }
 
-impl ApplyReport {
-    /// `Apply complete: 3 added, 1 changed, 0 destroyed.` or
-    /// `No changes; nothing to apply.`
-    pub fn summary_line(&self) -> String {
-        if self.counts == PlanCounts::default() {
-            "No changes; nothing to apply.".into()
-        } else {
-            format!(
-                "Apply complete: {} added, {} changed, {} destroyed.",
-                self.counts.add, self.counts.change, self.counts.destroy
-            )
-        }
-    }
-}
-
 impl Engine {
     /// Compares the desired state with the store and returns what
     /// [`Engine::apply_plan`] would do. Fails with every problem the store

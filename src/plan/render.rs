@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::compute::{list, show};
-use super::{Action, CampaignPlan, EventPlan, FieldChange, Plan};
+use super::{Action, ApplyReport, CampaignPlan, EventPlan, FieldChange, Plan, PlanCounts};
 use crate::duration::format_duration;
 use crate::event::short_id;
 use crate::manifest::DesiredEvent;
@@ -106,4 +106,19 @@ fn describe(d: &DesiredEvent) -> String {
         let _ = write!(s, ", needs {}", list(&d.needs));
     }
     s
+}
+
+impl ApplyReport {
+    /// `Apply complete: 3 added, 1 changed, 0 destroyed.` or
+    /// `No changes; nothing to apply.`
+    pub fn summary_line(&self) -> String {
+        if self.counts == PlanCounts::default() {
+            "No changes; nothing to apply.".into()
+        } else {
+            format!(
+                "Apply complete: {} added, {} changed, {} destroyed.",
+                self.counts.add, self.counts.change, self.counts.destroy
+            )
+        }
+    }
 }
