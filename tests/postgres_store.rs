@@ -137,7 +137,7 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
                 .batch_execute("DROP INDEX tm_events_campaign_due; UPDATE tm_meta SET version = 1")
                 .expect("back to version 1");
 
-            let mut engine = Engine::open(store.location()).expect("migrate");
+            let engine = Engine::open(store.location()).expect("migrate");
             let event = engine.get_event(id).expect("read").expect("kept");
             assert_eq!(event.state, t_minus::EventState::Pending);
             let row = client

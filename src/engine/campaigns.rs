@@ -254,7 +254,7 @@ impl Engine {
     }
 
     /// The campaign's events in topological order (needs first).
-    pub fn campaign_execution_order(&mut self, campaign_id: Uuid) -> Result<Vec<Uuid>> {
+    pub fn campaign_execution_order(&self, campaign_id: Uuid) -> Result<Vec<Uuid>> {
         Ok(self
             .campaign_levels(campaign_id)?
             .into_iter()
@@ -264,7 +264,7 @@ impl Engine {
 
     /// The campaign's events grouped in levels: each level's events can run
     /// in parallel once the previous levels have fired (`A → B, C → D`).
-    pub fn campaign_levels(&mut self, campaign_id: Uuid) -> Result<Vec<Vec<Uuid>>> {
+    pub fn campaign_levels(&self, campaign_id: Uuid) -> Result<Vec<Vec<Uuid>>> {
         self.read(|tx| {
             campaign_row(tx, campaign_id)?;
             let nodes: Vec<Uuid> = tx
@@ -280,7 +280,7 @@ impl Engine {
     }
 
     /// Loads one campaign with its events and edges.
-    pub fn get_campaign(&mut self, id: Uuid) -> Result<Option<Campaign>> {
+    pub fn get_campaign(&self, id: Uuid) -> Result<Option<Campaign>> {
         self.read(|tx| match tx.campaign(id)? {
             Some(row) => load_campaign(tx, row).map(Some),
             None => Ok(None),
@@ -288,7 +288,7 @@ impl Engine {
     }
 
     /// Every campaign, by name.
-    pub fn list_campaigns(&mut self) -> Result<Vec<Campaign>> {
+    pub fn list_campaigns(&self) -> Result<Vec<Campaign>> {
         self.read(|tx| {
             let rows = tx.list_campaigns()?;
             rows.into_iter().map(|row| load_campaign(tx, row)).collect()

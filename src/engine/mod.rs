@@ -149,6 +149,11 @@ impl Engine {
         &mut *self.store
     }
 
+    /// Shared access to the store, for reading.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
     /// Schedules an event (the seed's signature: an exact quorum count, fire
     /// policy `early`, no deferral cap). See [`Engine::schedule`].
     #[allow(clippy::too_many_arguments)]
@@ -274,27 +279,27 @@ impl Engine {
 
     /// The soonest fire time of a pending event (of `campaign`, if given):
     /// when the next tick has work.
-    pub fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
+    pub fn next_fire_time(&self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
         self.read(|tx| tx.next_fire_time(campaign))
     }
 
     /// Loads one event.
-    pub fn get_event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
+    pub fn get_event(&self, id: Uuid) -> Result<Option<TMinusEvent>> {
         self.read(|tx| tx.event(id))
     }
 
     /// Every event, soonest fire time first.
-    pub fn list_events(&mut self) -> Result<Vec<TMinusEvent>> {
+    pub fn list_events(&self) -> Result<Vec<TMinusEvent>> {
         self.read(|tx| tx.list_events(EventFilter::All))
     }
 
     /// Blocked and pending events, soonest fire time first.
-    pub fn list_unfinished(&mut self) -> Result<Vec<TMinusEvent>> {
+    pub fn list_unfinished(&self) -> Result<Vec<TMinusEvent>> {
         self.read(|tx| tx.list_events(EventFilter::Unfinished))
     }
 
     /// An event's audit trail, oldest first.
-    pub fn log(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
+    pub fn log(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
         self.read(|tx| tx.audit(id))
     }
 
@@ -320,7 +325,7 @@ impl Engine {
     }
 
     /// Runs `f` in a read transaction.
-    pub(crate) fn read<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         let mut tx = self.store.read()?;
         f(&mut *tx)
     }
