@@ -264,6 +264,60 @@ impl Engine {
         })
     }
 
+    /// Marks a non-final event missed: an operator's decision, recorded at
+    /// the engine clock as the transition to `missed` (reported by the next
+    /// tick like any miss; its audit entry's reason is `marked missed`).
+    /// Attendees still pending or deferred become `Missed`, and events that
+    /// need it are cancelled as after any miss. Refused on a final event
+    /// (settled at the engine clock first, so an event that has already
+    /// fired or missed by then keeps its outcome).
+    pub fn mark_missed(&mut self, id: Uuid) -> Result<TMinusEvent> {
+        let now = self.now();
+        self.write_refusable(|tx| {
+            let mut event = settled_event(tx, id, now)?;
+            if let Err(refusal) = check_not_final(&event) {
+                return Ok(Err(refusal));
+            }
+            settle::mark_missed(tx, &mut event, now)?;
+            let dependents = tx.dependents(id)?;
+            settle(tx, dependents, now)?;
+            load(tx, id).map(Ok)
+        })
+    }
+
+    /// Cancels the event and returns true; false when there is no such
+    /// event. Nothing is deleted: history is kept, and a final event stays
+    /// as it is (also true).
+    #[deprecated(
+        since = "0.1.0",
+        note = "history is never deleted: use `Engine::cancel_event` to stop an event (a final one is refused there)"
+    )]
+    pub fn remove_event(&mut self, id: Uuid) -> Result<bool> {
+        let now = self.now();
+        self.write(|tx| {
+            let Some(mut event) = settled_with_ancestors(tx, id, now)? else {
+                return Ok(false);
+            };
+            if !event.state.is_final() {
+                settle::cancel(tx, &mut event, now, now, None, "removed by request")?;
+                let dependents = tx.dependents(id)?;
+                settle(tx, dependents, now)?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// Returns the event as stored (`None` when there is no such event) and
+    /// changes nothing: a deferral moves the event's time when it is made
+    /// ([`Engine::defer`]), so there is no cascade left to apply.
+    #[deprecated(
+        since = "0.1.0",
+        note = "deferrals take effect when made (`Engine::defer`); read the event with `Engine::get_event`"
+    )]
+    pub fn apply_deferral_cascade(&self, id: Uuid) -> Result<Option<TMinusEvent>> {
+        self.get_event(id)
+    }
+
     /// Advances every unfinished event to its state at `now`, in dependency
     /// order, and reports every transition not reported before — exactly
     /// once across all processes ticking the store. It touches only events
