@@ -3,8 +3,9 @@
 //! wake-ups, a connection dropped while `run` waits, and several `run`
 //! processes on one server, as if on different hosts.
 //!
-//! Every test needs the server of `T_MINUS_TEST_PG` and prints that it was
-//! skipped without one. Each works in a schema of its own.
+//! Every test needs the server of `T_MINUS_TEST_PG`: it prints that it was
+//! skipped when the variable is unset, and fails when the server cannot be
+//! reached. Each works in a schema of its own.
 
 use crate::cli_support;
 use crate::common;
