@@ -184,7 +184,7 @@ fn campaign_new_is_empty_and_orders_its_events_topologically() {
         );
     }
     assert!(
-        !cycle.iter().any(|id| *id == b) || !cycle.iter().any(|id| *id == c),
+        !cycle.contains(&b) || !cycle.contains(&c),
         "only one path of the diamond is on the reported cycle: {cycle:?}"
     );
 }
