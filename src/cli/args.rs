@@ -404,7 +404,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         needs: Option<String>,
         /// Event options.
         #[command(flatten)]
-        options: EventOptions,
+        options: Box<EventOptions>,
     },
     /// Make TO need FROM: TO opens only after FROM fired.
     #[command(after_help = "Example:
