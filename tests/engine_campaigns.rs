@@ -520,6 +520,123 @@ fn links_outside_the_campaign_or_to_final_events_are_refused() {
         .is_empty());
 }
 
+// ---------------------------------------------------------------- add with needs
+
+fn campaign_add_with_needs_starts_blocked_and_opens_when_they_fire() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("adhoc".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", spec(10, &["x"], Quorum::All));
+    let b = add(&mut engine, c.id, "b", spec(10, &["y"], Quorum::All));
+    let d = engine
+        .campaign_add_with_needs(
+            c.id,
+            spec(30, &["z"], Quorum::All),
+            Some("d".into()),
+            &[a.id, b.id, a.id],
+        )
+        .unwrap();
+    assert_eq!(d.state, EventState::Blocked);
+    assert_eq!(d.started_at, None);
+    let campaign = engine.get_campaign(c.id).unwrap().unwrap();
+    assert_eq!(
+        campaign.dependencies,
+        vec![(a.id, d.id), (b.id, d.id)],
+        "one edge per need, duplicates dropped"
+    );
+    assert_eq!(
+        actions(&engine, d.id),
+        [
+            AuditAction::Scheduled,
+            AuditAction::Linked,
+            AuditAction::Linked
+        ]
+    );
+    assert_eq!(
+        engine.campaign_levels(c.id).unwrap(),
+        vec![vec![a.id, b.id], vec![d.id]]
+    );
+
+    clock.set(at_min(2));
+    engine.confirm(a.id, &agent("x")).unwrap();
+    assert_eq!(state(&engine, d.id), EventState::Blocked, "still needs b");
+    clock.set(at_min(3));
+    engine.confirm(b.id, &agent("y")).unwrap();
+    let open = get(&engine, d.id);
+    assert_eq!(open.state, EventState::Pending);
+    assert_eq!(open.started_at, Some(at_min(3)));
+    let result = engine.tick(at_min(3)).unwrap();
+    assert_eq!(result.opened, vec![d.id]);
+}
+
+fn campaign_add_with_needs_that_already_fired_starts_pending() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("adhoc".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", spec(10, &["x"], Quorum::All));
+    clock.set(at_min(1));
+    engine.confirm(a.id, &agent("x")).unwrap();
+    clock.set(at_min(2));
+    let b = engine
+        .campaign_add_with_needs(c.id, spec(20, &["y"], Quorum::All), None, &[a.id])
+        .unwrap();
+    assert_eq!(b.state, EventState::Pending);
+    assert_eq!(b.started_at, Some(at_min(2)), "opens when it is added");
+    assert_eq!(
+        engine.get_campaign(c.id).unwrap().unwrap().dependencies,
+        vec![(a.id, b.id)]
+    );
+    // A quorum-0 event whose need fired is an instant gate, as always.
+    let gate = engine
+        .campaign_add_with_needs(c.id, spec(20, &[], Quorum::All), None, &[a.id])
+        .unwrap();
+    assert_eq!(gate.state, EventState::Fired);
+}
+
+fn campaign_add_with_bad_needs_is_refused_and_writes_nothing() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("adhoc".into()).unwrap();
+    let other = engine.create_campaign("other".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", spec(10, &["x"], Quorum::All));
+    let foreign = add(&mut engine, other.id, "f", spec(10, &["x"], Quorum::All));
+    let loose = engine.schedule(spec(10, &["x"], Quorum::All)).unwrap();
+    let before = engine.list_events().unwrap().len();
+    let try_add = |engine: &mut Engine, needs: &[Uuid]| {
+        engine
+            .campaign_add_with_needs(
+                c.id,
+                spec(30, &["z"], Quorum::All),
+                Some("new".into()),
+                needs,
+            )
+            .unwrap_err()
+    };
+
+    let err = try_add(&mut engine, &[a.id, Uuid::new_v4()]);
+    assert!(matches!(err, TMinusError::EventNotFound { .. }), "{err:?}");
+    for id in [foreign.id, loose.id] {
+        let err = try_add(&mut engine, &[id]);
+        assert!(matches!(err, TMinusError::InvalidLink { .. }), "{err:?}");
+        assert!(err.to_string().contains("not in campaign `adhoc`"), "{err}");
+    }
+    clock.set(at_min(1));
+    engine.decline(a.id, &agent("x"), None).unwrap(); // a missed
+    let err = try_add(&mut engine, &[a.id]);
+    assert!(matches!(err, TMinusError::InvalidLink { .. }), "{err:?}");
+    assert!(err.to_string().contains("could never open"), "{err}");
+
+    assert_eq!(
+        engine.list_events().unwrap().len(),
+        before,
+        "nothing written"
+    );
+    assert!(engine.resolve_event("adhoc/new").is_err());
+    assert!(engine
+        .get_campaign(c.id)
+        .unwrap()
+        .unwrap()
+        .dependencies
+        .is_empty());
+}
+
 // ---------------------------------------------------------------- names
 
 fn duplicate_or_invalid_campaign_names_are_refused() {
@@ -808,6 +925,9 @@ common::store_tests!(
     a_link_closing_a_cycle_is_refused_and_changes_nothing,
     linking_the_same_edge_twice_is_a_no_op,
     links_outside_the_campaign_or_to_final_events_are_refused,
+    campaign_add_with_needs_starts_blocked_and_opens_when_they_fire,
+    campaign_add_with_needs_that_already_fired_starts_pending,
+    campaign_add_with_bad_needs_is_refused_and_writes_nothing,
     duplicate_or_invalid_campaign_names_are_refused,
     campaign_add_names_events_after_their_kind,
     campaign_add_event_moves_a_standalone_event_in,
