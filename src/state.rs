@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-/// The stored state of an event (SPEC §1):
+/// The stored state of an event:
 ///
 /// ```text
 /// blocked ──(all needs fired)──▶ pending ──(quorum, per fire policy)──▶ fired

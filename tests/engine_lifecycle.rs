@@ -1,4 +1,4 @@
-//! The state machine of SPEC §1 through the engine, on a pinned clock:
+//! The event state machine through the engine, on a pinned clock:
 //! fire policies, quorum spellings, misses, final states, cancellation,
 //! laziness (the outcome does not depend on when a tick runs) and
 //! exactly-once reporting.

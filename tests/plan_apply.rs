@@ -1,4 +1,4 @@
-//! Plan and apply against a store (SPEC §5).
+//! Plan and apply against a store.
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 

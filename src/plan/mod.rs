@@ -1,4 +1,4 @@
-//! Plan and apply (SPEC §5): compare the desired state of the manifests with
+//! Plan and apply: compare the desired state of the manifests with
 //! the store, Terraform style, and write the difference in one transaction.
 //!
 //! - A campaign is identified by name, an event by (campaign, key); event

@@ -1,4 +1,4 @@
-//! A small reference model of SPEC §1 (and the decisions of
+//! A small reference model of the event state machine (and the decisions of
 //! docs/semantics.md), written for the reliability tests independently of
 //! `src/lifecycle.rs` and the engine.
 //!
