@@ -389,7 +389,28 @@ fn remove_event_cancels_and_keeps_history() {
     assert_eq!(engine.list_events().unwrap().len(), 2, "nothing deleted");
 }
 
+/// The store reads through `&self`; a second transaction begun while one
+/// is open on the same connection is an error, not a panic or a nested
+/// transaction, and the store is usable again once the first one ends.
+fn a_store_reads_through_a_shared_reference_one_transaction_at_a_time() {
+    let (_guard, location) = store();
+    let mut writer = open_engine(&location, &FixedClock::new(t0()));
+    let event = writer.schedule(spec(10, &["x"], Quorum::All)).unwrap();
+
+    let store = t_minus::store::open(&location).unwrap();
+    let shared: &dyn t_minus::store::Store = &*store;
+    let mut first = shared.read().unwrap();
+    assert_eq!(first.event(event.id).unwrap().map(|e| e.id), Some(event.id));
+    let second = shared.read();
+    assert!(second.is_err(), "a second open transaction is refused");
+    drop(second);
+    drop(first);
+    let mut again = shared.read().unwrap();
+    assert_eq!(again.count_events().unwrap(), 1);
+}
+
 common::store_tests!(
+    a_store_reads_through_a_shared_reference_one_transaction_at_a_time,
     mark_missed_records_an_operator_miss_and_cancels_dependents,
     mark_missed_is_refused_on_final_events_and_unknown_ids,
     mark_missed_works_on_a_blocked_event,

@@ -103,7 +103,7 @@ struct Session {
     /// Counts notifications from other connections (and reconnections).
     version: i64,
     /// Whether the caller has been told the connection is lost: the next
-    /// use reconnects (see [`PgStore::ensure_connected`]).
+    /// use reconnects (see [`Session::ensure_connected`]).
     lost: Cell<bool>,
 }
 
@@ -637,7 +637,7 @@ fn map_error(server: &str, e: postgres::Error) -> TMinusError {
 }
 
 /// Remembers in `lost` that the caller is told of a lost connection (so
-/// that [`PgStore::ensure_connected`] reconnects rather than tells again).
+/// that [`Session::ensure_connected`] reconnects rather than tells again).
 fn note(lost: &Cell<bool>, e: TMinusError) -> TMinusError {
     if matches!(e, TMinusError::StoreUnreachable { .. }) {
         lost.set(true);
