@@ -146,7 +146,7 @@ impl PgStore {
         session.ensure_connected()?;
         let s = &mut *session;
         let lock = if write {
-            Some(prepare(&mut s.client, &mut s.statements, LOCK_SQL).map_err(|e| s.fail(e))?)
+            Some(prepare(&mut s.client, &mut s.statements, LOCK_SQL).map_err(|e| s.err(e))?)
         } else {
             None
         };
@@ -155,7 +155,7 @@ impl PgStore {
         } else {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         };
-        s.client.batch_execute(start).map_err(|e| s.fail(e))?;
+        s.client.batch_execute(start).map_err(|e| s.err(e))?;
         let mut tx = PgTx {
             session,
             open: true,
@@ -167,7 +167,7 @@ impl PgStore {
         };
         if let Some(lock) = lock {
             let s = &mut *tx.session;
-            let row = s.client.query_one(&lock, &[]).map_err(|e| s.fail(e))?;
+            let row = s.client.query_one(&lock, &[]).map_err(|e| s.err(e))?;
             let version: i64 = get(&s.server, &row, 0)?;
             check_identity(&s.server, APPLICATION, version)?;
         }
@@ -197,12 +197,8 @@ impl Session {
         Ok(store)
     }
 
-    fn err(&self, e: postgres::Error) -> TMinusError {
-        self.fail(e)
-    }
-
     /// The error for a failed statement, noting a lost connection.
-    fn fail(&self, e: postgres::Error) -> TMinusError {
+    fn err(&self, e: postgres::Error) -> TMinusError {
         note(&self.lost, map_error(&self.server, e))
     }
 
@@ -729,13 +725,13 @@ impl Drop for PgTx<'_> {
 
 impl PgTx<'_> {
     fn err(&self, e: postgres::Error) -> TMinusError {
-        self.session.fail(e)
+        self.session.err(e)
     }
 
     /// The statement for `sql`, prepared once per connection.
     fn statement(&mut self, sql: &str) -> Result<Statement> {
         let s = &mut *self.session;
-        prepare(&mut s.client, &mut s.statements, sql).map_err(|e| s.fail(e))
+        prepare(&mut s.client, &mut s.statements, sql).map_err(|e| s.err(e))
     }
 
     fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
