@@ -162,7 +162,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("cancel_campaign_chain_10k", |b| {
         b.iter_batched(
             || {
-                let mut engine = applied_chain(&mut n);
+                let engine = applied_chain(&mut n);
                 let id = engine.resolve_campaign("chain").expect("campaign");
                 (engine, id)
             },

@@ -1,4 +1,5 @@
-//! The library example from the original README, unchanged.
+//! The library example from the prototype's README, unchanged: code written
+//! against the prototype keeps compiling.
 //! Run with `cargo run --example seed_readme`; it writes `coordination.db`
 //! in the current directory.
 

@@ -61,6 +61,21 @@ impl AgentId {
     }
 }
 
+/// Wraps the string as it is, like the tuple constructor: engine operations
+/// validate it ([`AgentId::parse`] validates at once).
+impl From<&str> for AgentId {
+    fn from(value: &str) -> Self {
+        AgentId(value.to_string())
+    }
+}
+
+/// Wraps the string as it is; see `From<&str>`.
+impl From<String> for AgentId {
+    fn from(value: String) -> Self {
+        AgentId(value)
+    }
+}
+
 impl fmt::Display for AgentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

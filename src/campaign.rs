@@ -28,6 +28,38 @@ pub struct Campaign {
     pub state: CampaignState,
 }
 
+impl Campaign {
+    /// A new, empty ad-hoc campaign named `name`, in memory only: a fresh
+    /// id, created now. [`crate::Engine::create_campaign`] creates one in
+    /// the store (and checks the name).
+    pub fn new(name: impl Into<String>) -> Self {
+        Campaign {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            events: Vec::new(),
+            dependencies: Vec::new(),
+            description: None,
+            created_at: Utc::now(),
+            managed: false,
+            state: CampaignState::derive([]),
+        }
+    }
+
+    /// The events in topological order, needs first (events of one level in
+    /// the order they were added); `Err` holds the events on a cycle.
+    pub fn execution_order(&self) -> Result<Vec<Uuid>, Vec<Uuid>> {
+        crate::graph::levels(&self.events, &self.dependencies)
+            .map(|levels| levels.into_iter().flatten().collect())
+    }
+
+    /// The events grouped in levels (`A → B, C → D`): the events of a level
+    /// can run in parallel once the previous levels have fired. `Err` holds
+    /// the events on a cycle.
+    pub fn levels(&self) -> Result<Vec<Vec<Uuid>>, Vec<Uuid>> {
+        crate::graph::levels(&self.events, &self.dependencies)
+    }
+}
+
 /// A campaign's derived state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -366,6 +366,20 @@ pub enum LinkRefusal {
         /// The label of the event that would need it.
         event: String,
     },
+    /// A list of needs has an empty entry.
+    #[error("--needs `{list}` has an empty entry")]
+    EmptyNeed {
+        /// The list as given.
+        list: String,
+    },
+    /// A need names no event of the campaign.
+    #[error("--needs names `{need}`, but campaign `{campaign}` has no such event")]
+    UnknownNeed {
+        /// The need as given.
+        need: String,
+        /// The campaign searched.
+        campaign: String,
+    },
 }
 
 impl LinkRefusal {
@@ -378,6 +392,12 @@ impl LinkRefusal {
             }
             LinkRefusal::FinalEvent { .. } => "link events that have not finished".into(),
             LinkRefusal::DeadNeed { .. } => "link only needs that can still fire".into(),
+            LinkRefusal::EmptyNeed { .. } => {
+                "separate the events it needs with single commas: --needs build,test".into()
+            }
+            LinkRefusal::UnknownNeed { campaign, .. } => format!(
+                "name events of the campaign (`t-minus campaign show {campaign}` lists them), as `campaign/name`, or by id; add a need before the events that need it"
+            ),
         }
     }
 }

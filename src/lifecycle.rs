@@ -1,5 +1,5 @@
-//! The event state machine as pure functions of an event, its needs and
-//! the clock. The engine applies their answers inside a transaction.
+//! The event state machine (docs/semantics.md) as pure functions of an
+//! event, its needs and the clock. The engine applies their answers inside a transaction.
 //!
 //! The outcome depends only on the responses and the clock, never on when a
 //! tick ran: every decision carries the logical time at which it happened

@@ -99,7 +99,7 @@ pub trait RunObserver {
     /// A transition of an event in scope, once, in the order recorded.
     fn transition(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         entry: &AuditEntry,
         event: &TMinusEvent,
     ) -> Result<()>;
@@ -107,7 +107,7 @@ pub trait RunObserver {
     /// refresh interval).
     fn refresh(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         events: &[TMinusEvent],
         now: DateTime<Utc>,
     ) -> Result<()>;
@@ -340,7 +340,7 @@ fn report(seen: &HashMap<Uuid, EventState>, outcome: RunOutcome) -> RunReport {
 }
 
 /// The events in scope, as stored now, soonest fire time first per campaign.
-pub fn scope_events(engine: &mut Engine, scope: &Scope) -> Result<Vec<TMinusEvent>> {
+pub fn scope_events(engine: &Engine, scope: &Scope) -> Result<Vec<TMinusEvent>> {
     match scope {
         Scope::All => engine.read(|tx| tx.list_events(EventFilter::Unfinished)),
         Scope::Event(id) => Ok(engine.get_event(*id)?.into_iter().collect()),

@@ -479,6 +479,83 @@ fn campaign_create_add_link_order() {
     assert_snapshot!("campaign_list_json", stdout);
 }
 
+fn campaign_add_with_needs() {
+    let _s = settings().bind_to_scope();
+    let t = T::new();
+    let mut transcript = String::new();
+    for line in [
+        "campaign create release",
+        "campaign add release checkpoint +10m --attendees ci-bot",
+        "campaign add release review +20m --needs checkpoint --quorum 2 --attendees alice,bob,carol",
+        "campaign add release checkpoint +20m --name lint --needs release/checkpoint --attendees lint-bot",
+        "campaign add release deploy +30m --needs review,lint --t-minus 5m --attendees ops-1",
+    ] {
+        transcript += &t.ok(line);
+    }
+    assert_snapshot!("campaign_add_needs", transcript);
+    assert_eq!(
+        t.ok("campaign order release"),
+        "checkpoint → review, lint → deploy\n"
+    );
+    let deploy = t.json("status release/deploy --json");
+    assert_eq!(deploy["state"], "blocked");
+    let list = t.json("campaign list --json");
+    assert_eq!(list[0]["dependencies"].as_array().unwrap().len(), 4);
+
+    // An id prefix works too.
+    let checkpoint = t.json("status release/checkpoint --json");
+    let prefix = &str_of(&checkpoint["id"])[..8];
+    t.ok(&format!(
+        "campaign add release review +25m --name docs --needs {prefix} --attendees writer"
+    ));
+
+    // Refusals write nothing.
+    let before = t.json("campaign list --json");
+    let unknown = t.fail("campaign add release deploy +40m --needs review,nope");
+    assert!(unknown.contains("t_minus::refused::link"), "{unknown}");
+    assert!(
+        unknown.contains("campaign `release` has no such event"),
+        "{unknown}"
+    );
+    assert_snapshot!("campaign_add_needs_unknown", unknown);
+    let cycle = t.fail("campaign add release deploy +40m --name again --needs review,again");
+    assert!(cycle.contains("t_minus::refused::cycle"), "{cycle}");
+    assert!(cycle.contains("again → again"), "{cycle}");
+    let empty = t.fail("campaign add release deploy +40m --needs review,,lint");
+    assert!(empty.contains("empty entry"), "{empty}");
+    t.ok("campaign create other");
+    t.ok("campaign add other checkpoint +10m --attendees x");
+    let foreign = t.fail("campaign add release deploy +40m --needs other/checkpoint");
+    assert!(foreign.contains("it is not in campaign"), "{foreign}");
+    let after = t.json("campaign list --json");
+    assert_eq!(
+        before.as_array().unwrap()[0],
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "release")
+            .unwrap()
+            .clone(),
+        "the refused adds changed nothing"
+    );
+
+    // The chain runs: each opens when its needs fired.
+    t.ok("confirm release/checkpoint ci-bot");
+    t.ok("confirm release/lint lint-bot");
+    t.ok("confirm release/review alice");
+    t.ok("confirm release/review bob");
+    let ticked = t.json("tick --json");
+    let opened: Vec<String> = ticked["opened"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert!(opened.contains(&str_of(&deploy["id"])), "{ticked}");
+    assert_eq!(t.json("status release/deploy --json")["state"], "pending");
+}
+
 fn campaign_add_names_events_after_their_kind() {
     let _s = settings().bind_to_scope();
     let t = T::new();
@@ -737,6 +814,7 @@ fn help_and_version_exit_zero() {
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
 cli_support::store_tests!(
+    campaign_add_with_needs,
     schedule_prints_the_event_and_its_countdown,
     schedule_with_every_option,
     schedule_quorum_spellings,

@@ -43,10 +43,10 @@ fn events_stay_blocked_until_every_need_fired() {
     let (mut engine, clock) = engine();
     let (campaign, [a, b, c, d]) = diamond(&mut engine);
     for id in [b, c, d] {
-        assert_eq!(state(&mut engine, id), EventState::Blocked);
-        assert_eq!(get(&mut engine, id).started_at, None);
+        assert_eq!(state(&engine, id), EventState::Blocked);
+        assert_eq!(get(&engine, id).started_at, None);
     }
-    assert_eq!(state(&mut engine, a), EventState::Pending);
+    assert_eq!(state(&engine, a), EventState::Pending);
     assert!(
         engine.tick(at_min(5)).unwrap().is_empty(),
         "nothing due yet"
@@ -54,24 +54,20 @@ fn events_stay_blocked_until_every_need_fired() {
 
     clock.set(at_min(2));
     engine.confirm(a, &agent("x")).unwrap();
-    assert_eq!(state(&mut engine, a), EventState::Fired);
+    assert_eq!(state(&engine, a), EventState::Fired);
     for id in [b, c] {
-        let opened = get(&mut engine, id);
+        let opened = get(&engine, id);
         assert_eq!(opened.state, EventState::Pending);
         assert_eq!(opened.started_at, Some(at_min(2)), "opens when A fired");
     }
-    assert_eq!(state(&mut engine, d), EventState::Blocked);
+    assert_eq!(state(&engine, d), EventState::Blocked);
 
     clock.set(at_min(3));
     engine.confirm(b, &agent("x")).unwrap();
-    assert_eq!(
-        state(&mut engine, d),
-        EventState::Blocked,
-        "D still needs C"
-    );
+    assert_eq!(state(&engine, d), EventState::Blocked, "D still needs C");
     clock.set(at_min(4));
     engine.confirm(c, &agent("x")).unwrap();
-    let open = get(&mut engine, d);
+    let open = get(&engine, d);
     assert_eq!(open.state, EventState::Pending);
     assert_eq!(open.started_at, Some(at_min(4)));
 
@@ -99,9 +95,9 @@ fn linking_puts_a_pending_event_back_to_blocked() {
     assert_eq!(b.state, EventState::Pending);
     let campaign = engine.campaign_link(c.id, a.id, b.id).unwrap();
     assert_eq!(campaign.dependencies, vec![(a.id, b.id)]);
-    assert_eq!(state(&mut engine, b.id), EventState::Blocked);
+    assert_eq!(state(&engine, b.id), EventState::Blocked);
     assert_eq!(
-        actions(&mut engine, b.id),
+        actions(&engine, b.id),
         vec![
             AuditAction::Scheduled,
             AuditAction::Linked,
@@ -123,7 +119,7 @@ fn a_blocked_event_opens_and_misses_when_its_own_deadline_already_passed() {
     // b's fire time (+20m) passes while it waits: it stays blocked.
     let r = engine.tick(at_min(25)).unwrap();
     assert!(r.is_empty(), "{r:?}");
-    assert_eq!(state(&mut engine, b.id), EventState::Blocked);
+    assert_eq!(state(&engine, b.id), EventState::Blocked);
     // A responding to a blocked event past its deadline is refused.
     clock.set(at_min(25));
     let err = engine.confirm(b.id, &agent("y")).unwrap_err();
@@ -133,7 +129,7 @@ fn a_blocked_event_opens_and_misses_when_its_own_deadline_already_passed() {
     assert_eq!(r.fired, vec![a.id]);
     assert_eq!(r.opened, vec![b.id]);
     assert_eq!(r.missed, vec![b.id]);
-    let missed = get(&mut engine, b.id);
+    let missed = get(&engine, b.id);
     assert_eq!(missed.finished_at, Some(at_min(30)));
     assert_eq!(response(&missed, "y"), ResponseStatus::Missed);
 }
@@ -153,7 +149,7 @@ fn answers_given_while_blocked_count_when_the_event_opens() {
     );
     clock.set(at_min(3));
     engine.confirm(a.id, &agent("x")).unwrap();
-    let fired = get(&mut engine, b.id);
+    let fired = get(&engine, b.id);
     assert_eq!(fired.state, EventState::Fired);
     assert_eq!(
         fired.finished_at,
@@ -178,7 +174,7 @@ fn a_pre_approved_event_that_opens_after_its_fire_time_is_missed() {
     assert_eq!(r.fired, vec![a.id]);
     assert_eq!(r.opened, vec![b.id]);
     assert_eq!(r.missed, vec![b.id]);
-    let missed = get(&mut engine, b.id);
+    let missed = get(&engine, b.id);
     assert_eq!(missed.finished_at, Some(at_min(30)));
     let log = engine.log(b.id).unwrap();
     let last = log.last().unwrap();
@@ -204,7 +200,7 @@ fn a_missed_need_cancels_its_dependents_transitively_in_one_tick() {
     assert_eq!(r.cancelled, vec![b.id, cc.id]);
     assert_eq!(r.fired, vec![side.id]);
     for id in [b.id, cc.id] {
-        let e = get(&mut engine, id);
+        let e = get(&engine, id);
         assert_eq!(e.state, EventState::Cancelled);
         assert_eq!(e.finished_at, Some(at_min(10)), "cancelled when a missed");
         let log = engine.log(id).unwrap();
@@ -233,9 +229,9 @@ fn a_cancelled_need_cancels_its_dependents_transitively() {
     engine.confirm(a, &agent("x")).unwrap();
     clock.set(at_min(3));
     engine.cancel_event(b, Some("not needed".into())).unwrap();
-    assert_eq!(state(&mut engine, b), EventState::Cancelled);
-    assert_eq!(state(&mut engine, c), EventState::Pending, "C needs only A");
-    let d_event = get(&mut engine, d);
+    assert_eq!(state(&engine, b), EventState::Cancelled);
+    assert_eq!(state(&engine, c), EventState::Pending, "C needs only A");
+    let d_event = get(&engine, d);
     assert_eq!(d_event.state, EventState::Cancelled);
     assert_eq!(d_event.finished_at, Some(at_min(3)));
 
@@ -261,7 +257,7 @@ fn cancel_campaign_cancels_every_unfinished_event() {
     let mut want = vec![b, c, d];
     want.sort();
     assert_eq!(cancelled, want);
-    assert_eq!(state(&mut engine, a), EventState::Fired);
+    assert_eq!(state(&engine, a), EventState::Fired);
     assert_eq!(
         engine.get_campaign(campaign).unwrap().unwrap().state,
         CampaignState::Failed
@@ -299,14 +295,14 @@ fn a_tick_cascades_a_chain_in_dependency_order() {
     assert_eq!(r.fired, vec![a.id, b.id, cc.id]);
     assert_eq!(r.opened, vec![b.id, cc.id, d.id]);
     for id in [a.id, b.id, cc.id] {
-        assert_eq!(get(&mut engine, id).finished_at, Some(at_min(10)));
+        assert_eq!(get(&engine, id).finished_at, Some(at_min(10)));
     }
-    assert_eq!(state(&mut engine, d.id), EventState::Pending);
+    assert_eq!(state(&engine, d.id), EventState::Pending);
     // The transitions come in causal order.
     let order: Vec<(String, AuditAction)> = r
         .transitions
         .iter()
-        .map(|t| (get(&mut engine, t.event).name.unwrap(), t.action))
+        .map(|t| (get(&engine, t.event).name.unwrap(), t.action))
         .collect();
     let pos = |name: &str, action| {
         order
@@ -358,7 +354,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
         tx.insert_edge(c.id, a.id, gate_id).unwrap();
         tx.commit().unwrap();
     }
-    assert_eq!(state(&mut engine, gate_id), EventState::Blocked);
+    assert_eq!(state(&engine, gate_id), EventState::Blocked);
     assert!(engine.tick(at_min(9)).unwrap().is_empty());
 
     let r = engine.tick(at_min(10)).unwrap();
@@ -368,7 +364,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
         "one tick: a fires, gate opens and fires"
     );
     assert_eq!(r.opened, vec![gate_id]);
-    let gate = get(&mut engine, gate_id);
+    let gate = get(&engine, gate_id);
     assert_eq!(gate.finished_at, Some(at_min(10)));
     assert_eq!(gate.started_at, Some(at_min(10)));
 }
@@ -389,7 +385,7 @@ fn a_cascade_records_the_same_times_whenever_the_tick_runs() {
         engine.campaign_link(c.id, b.id, cc.id).unwrap();
         engine.tick(tick_at).unwrap();
         [a.id, b.id, cc.id].map(|id| {
-            let e = get(&mut engine, id);
+            let e = get(&engine, id);
             (e.state, e.started_at, e.finished_at)
         })
     };
@@ -524,6 +520,123 @@ fn links_outside_the_campaign_or_to_final_events_are_refused() {
         .is_empty());
 }
 
+// ---------------------------------------------------------------- add with needs
+
+fn campaign_add_with_needs_starts_blocked_and_opens_when_they_fire() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("adhoc".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", spec(10, &["x"], Quorum::All));
+    let b = add(&mut engine, c.id, "b", spec(10, &["y"], Quorum::All));
+    let d = engine
+        .campaign_add_with_needs(
+            c.id,
+            spec(30, &["z"], Quorum::All),
+            Some("d".into()),
+            &[a.id, b.id, a.id],
+        )
+        .unwrap();
+    assert_eq!(d.state, EventState::Blocked);
+    assert_eq!(d.started_at, None);
+    let campaign = engine.get_campaign(c.id).unwrap().unwrap();
+    assert_eq!(
+        campaign.dependencies,
+        vec![(a.id, d.id), (b.id, d.id)],
+        "one edge per need, duplicates dropped"
+    );
+    assert_eq!(
+        actions(&engine, d.id),
+        [
+            AuditAction::Scheduled,
+            AuditAction::Linked,
+            AuditAction::Linked
+        ]
+    );
+    assert_eq!(
+        engine.campaign_levels(c.id).unwrap(),
+        vec![vec![a.id, b.id], vec![d.id]]
+    );
+
+    clock.set(at_min(2));
+    engine.confirm(a.id, &agent("x")).unwrap();
+    assert_eq!(state(&engine, d.id), EventState::Blocked, "still needs b");
+    clock.set(at_min(3));
+    engine.confirm(b.id, &agent("y")).unwrap();
+    let open = get(&engine, d.id);
+    assert_eq!(open.state, EventState::Pending);
+    assert_eq!(open.started_at, Some(at_min(3)));
+    let result = engine.tick(at_min(3)).unwrap();
+    assert_eq!(result.opened, vec![d.id]);
+}
+
+fn campaign_add_with_needs_that_already_fired_starts_pending() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("adhoc".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", spec(10, &["x"], Quorum::All));
+    clock.set(at_min(1));
+    engine.confirm(a.id, &agent("x")).unwrap();
+    clock.set(at_min(2));
+    let b = engine
+        .campaign_add_with_needs(c.id, spec(20, &["y"], Quorum::All), None, &[a.id])
+        .unwrap();
+    assert_eq!(b.state, EventState::Pending);
+    assert_eq!(b.started_at, Some(at_min(2)), "opens when it is added");
+    assert_eq!(
+        engine.get_campaign(c.id).unwrap().unwrap().dependencies,
+        vec![(a.id, b.id)]
+    );
+    // A quorum-0 event whose need fired is an instant gate, as always.
+    let gate = engine
+        .campaign_add_with_needs(c.id, spec(20, &[], Quorum::All), None, &[a.id])
+        .unwrap();
+    assert_eq!(gate.state, EventState::Fired);
+}
+
+fn campaign_add_with_bad_needs_is_refused_and_writes_nothing() {
+    let (mut engine, clock) = engine();
+    let c = engine.create_campaign("adhoc".into()).unwrap();
+    let other = engine.create_campaign("other".into()).unwrap();
+    let a = add(&mut engine, c.id, "a", spec(10, &["x"], Quorum::All));
+    let foreign = add(&mut engine, other.id, "f", spec(10, &["x"], Quorum::All));
+    let loose = engine.schedule(spec(10, &["x"], Quorum::All)).unwrap();
+    let before = engine.list_events().unwrap().len();
+    let try_add = |engine: &mut Engine, needs: &[Uuid]| {
+        engine
+            .campaign_add_with_needs(
+                c.id,
+                spec(30, &["z"], Quorum::All),
+                Some("new".into()),
+                needs,
+            )
+            .unwrap_err()
+    };
+
+    let err = try_add(&mut engine, &[a.id, Uuid::new_v4()]);
+    assert!(matches!(err, TMinusError::EventNotFound { .. }), "{err:?}");
+    for id in [foreign.id, loose.id] {
+        let err = try_add(&mut engine, &[id]);
+        assert!(matches!(err, TMinusError::InvalidLink { .. }), "{err:?}");
+        assert!(err.to_string().contains("not in campaign `adhoc`"), "{err}");
+    }
+    clock.set(at_min(1));
+    engine.decline(a.id, &agent("x"), None).unwrap(); // a missed
+    let err = try_add(&mut engine, &[a.id]);
+    assert!(matches!(err, TMinusError::InvalidLink { .. }), "{err:?}");
+    assert!(err.to_string().contains("could never open"), "{err}");
+
+    assert_eq!(
+        engine.list_events().unwrap().len(),
+        before,
+        "nothing written"
+    );
+    assert!(engine.resolve_event("adhoc/new").is_err());
+    assert!(engine
+        .get_campaign(c.id)
+        .unwrap()
+        .unwrap()
+        .dependencies
+        .is_empty());
+}
+
 // ---------------------------------------------------------------- names
 
 fn duplicate_or_invalid_campaign_names_are_refused() {
@@ -621,7 +734,7 @@ fn campaign_add_event_moves_a_standalone_event_in() {
     let campaign = engine.campaign_add_event(c.id, loose.id).unwrap();
     assert_eq!(campaign.events.len(), 2);
     assert_eq!(campaign.events[1], loose.id);
-    let moved = get(&mut engine, loose.id);
+    let moved = get(&engine, loose.id);
     assert_eq!(moved.name.as_deref(), Some("deploy-2"));
     assert_eq!(engine.resolve_event("adopt/deploy-2").unwrap(), loose.id);
     // Idempotent; and an event belongs to one campaign only.
@@ -812,6 +925,9 @@ common::store_tests!(
     a_link_closing_a_cycle_is_refused_and_changes_nothing,
     linking_the_same_edge_twice_is_a_no_op,
     links_outside_the_campaign_or_to_final_events_are_refused,
+    campaign_add_with_needs_starts_blocked_and_opens_when_they_fire,
+    campaign_add_with_needs_that_already_fired_starts_pending,
+    campaign_add_with_bad_needs_is_refused_and_writes_nothing,
     duplicate_or_invalid_campaign_names_are_refused,
     campaign_add_names_events_after_their_kind,
     campaign_add_event_moves_a_standalone_event_in,

@@ -56,13 +56,13 @@ fn eight_engines_confirm_different_attendees_of_one_event_at_once() {
 
         let clock = FixedClock::new(t0());
         let mut engine = open_engine(&db, &clock);
-        let event = get(&mut engine, id);
+        let event = get(&engine, id);
         assert_eq!(event.state, EventState::Fired);
         assert_eq!(event.confirmed_count(), THREADS, "no confirmation lost");
         for name in &names {
             assert_eq!(response(&event, name), ResponseStatus::Confirmed);
         }
-        let log = actions(&mut engine, id);
+        let log = actions(&engine, id);
         assert_eq!(
             log.iter().filter(|a| **a == AuditAction::Confirmed).count(),
             THREADS
@@ -95,7 +95,7 @@ fn eight_engines_creating_one_new_store_at_once_all_succeed() {
         .map(|h| h.join().expect("no panic").expect("schedule succeeds"))
         .collect();
     let clock = FixedClock::new(t0());
-    let mut engine = open_engine(&db, &clock);
+    let engine = open_engine(&db, &clock);
     let stored: Vec<Uuid> = engine.list_events().unwrap().iter().map(|e| e.id).collect();
     assert_eq!(stored.len(), THREADS);
     for id in ids {
@@ -248,7 +248,7 @@ fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
     assert_eq!(seen.len(), ids.len());
     for id in &ids {
         assert_eq!(seen.get(&(*id, AuditAction::Fired)), Some(&1));
-        let e = get(&mut engine, *id);
+        let e = get(&engine, *id);
         assert_eq!(e.state, EventState::Fired);
         assert_eq!(e.confirmed_count(), 4);
     }

@@ -44,7 +44,7 @@ fn seed_example_confirm_confirm_tick_reports_fired() {
     assert_eq!(result.fired, vec![event.id]);
     assert!(result.missed.is_empty() && result.cancelled.is_empty());
 
-    let stored = get(&mut engine, event.id);
+    let stored = get(&engine, event.id);
     assert_eq!(stored.state, EventState::Fired);
     assert_eq!(stored.finished_at, Some(at_min(2)));
     assert_eq!(
@@ -132,14 +132,14 @@ fn on_time_fires_at_the_fire_time_only() {
     for m in [2, 5, 9] {
         let result = engine.tick(at_min(m)).unwrap();
         assert!(result.is_empty(), "tick at +{m}m: {result:?}");
-        assert_eq!(state(&mut engine, e.id), EventState::Pending);
+        assert_eq!(state(&engine, e.id), EventState::Pending);
     }
     let result = engine.tick(at_min(10) - Duration::milliseconds(1)).unwrap();
     assert!(result.is_empty());
 
     let result = engine.tick(at_min(10)).unwrap();
     assert_eq!(result.fired, vec![e.id]);
-    let fired = get(&mut engine, e.id);
+    let fired = get(&engine, e.id);
     assert_eq!(fired.state, EventState::Fired);
     assert_eq!(fired.finished_at, Some(at_min(10)));
 }
@@ -153,7 +153,7 @@ fn on_time_without_quorum_at_the_fire_time_is_missed() {
     engine.confirm(e.id, &agent("a")).unwrap();
     let result = engine.tick(at_min(10)).unwrap();
     assert_eq!(result.missed, vec![e.id]);
-    let missed = get(&mut engine, e.id);
+    let missed = get(&engine, e.id);
     assert_eq!(missed.state, EventState::Missed);
     assert_eq!(missed.finished_at, Some(at_min(10)));
     assert_eq!(response(&missed, "a"), ResponseStatus::Confirmed);
@@ -304,10 +304,10 @@ fn quorum_zero_on_time_is_a_timer() {
         .unwrap();
     assert_eq!(e.state, EventState::Pending);
     assert!(engine.tick(at_min(9)).unwrap().is_empty());
-    assert_eq!(state(&mut engine, e.id), EventState::Pending);
+    assert_eq!(state(&engine, e.id), EventState::Pending);
     let result = engine.tick(at_min(25)).unwrap();
     assert_eq!(result.fired, vec![e.id]);
-    let fired = get(&mut engine, e.id);
+    let fired = get(&engine, e.id);
     assert_eq!(fired.state, EventState::Fired);
     assert_eq!(
         fired.finished_at,
@@ -331,7 +331,7 @@ fn fire_time_passing_without_quorum_misses_and_marks_open_attendees() {
     assert!(engine.tick(at_min(11)).unwrap().is_empty());
     let result = engine.tick(at_min(12)).unwrap();
     assert_eq!(result.missed, vec![e.id]);
-    let missed = get(&mut engine, e.id);
+    let missed = get(&engine, e.id);
     assert_eq!(missed.state, EventState::Missed);
     assert_eq!(missed.finished_at, Some(at_min(12)));
     assert_eq!(response(&missed, "a"), ResponseStatus::Confirmed);
@@ -374,7 +374,7 @@ fn declines_that_make_quorum_unreachable_miss_at_once() {
         serde_json::json!("quorum unreachable")
     );
     assert!(engine.tick(at_min(61)).unwrap().is_empty());
-    assert_eq!(get(&mut engine, e.id).finished_at, Some(at_min(4)));
+    assert_eq!(get(&engine, e.id).finished_at, Some(at_min(4)));
 }
 
 fn a_deferred_attendee_still_counts_as_able_to_confirm() {
@@ -411,7 +411,7 @@ fn final_events_refuse_every_change() {
     let ids = finals(&mut engine, &clock);
     clock.set(at_min(2));
     for (id, word) in ids.iter().zip(["fired", "missed", "cancelled"]) {
-        let before = get(&mut engine, *id);
+        let before = get(&engine, *id);
         let log_before = engine.log(*id).unwrap();
         let attempts: Vec<Result<_, TMinusError>> = vec![
             engine.confirm(*id, &agent("a")),
@@ -431,7 +431,7 @@ fn final_events_refuse_every_change() {
             let msg = err.to_string();
             assert!(msg.contains(word) && msg.contains("never changes"), "{msg}");
         }
-        assert_eq!(get(&mut engine, *id), before, "{word} event changed");
+        assert_eq!(get(&engine, *id), before, "{word} event changed");
         assert_eq!(engine.log(*id).unwrap(), log_before, "{word} log changed");
     }
 }
@@ -475,7 +475,7 @@ fn cancel_takes_a_pending_event_to_cancelled_once() {
     assert!(result.fired.is_empty() && result.missed.is_empty());
     // The fire time passing changes nothing.
     assert!(engine.tick(at_min(20)).unwrap().is_empty());
-    assert_eq!(state(&mut engine, e.id), EventState::Cancelled);
+    assert_eq!(state(&engine, e.id), EventState::Cancelled);
 
     let log = engine.log(e.id).unwrap();
     let last = log.last().unwrap();
@@ -495,7 +495,7 @@ fn cancelling_after_the_fire_time_records_the_real_outcome_instead() {
         matches!(err, TMinusError::EventFinal { ref state, .. } if *state == EventState::Missed),
         "{err:?}"
     );
-    let missed = get(&mut engine, e.id);
+    let missed = get(&engine, e.id);
     assert_eq!(missed.state, EventState::Missed);
     assert_eq!(missed.finished_at, Some(at_min(10)));
     assert_eq!(engine.tick(at_min(16)).unwrap().missed, vec![e.id]);
@@ -564,7 +564,7 @@ fn scenario(tick_at: Time) -> (Vec<Outcome>, Vec<(AuditAction, Time)>) {
     let outcome = ids
         .iter()
         .map(|id| {
-            let e = get(&mut engine, *id);
+            let e = get(&engine, *id);
             (
                 e.state,
                 e.finished_at,
@@ -608,7 +608,7 @@ fn tick_at_fire_time_and_an_hour_later_agree() {
             engine.confirm(e.id, &agent("a")).unwrap();
             engine.confirm(e.id, &agent("b")).unwrap();
             let result = engine.tick(tick_at).unwrap();
-            let stored = get(&mut engine, e.id);
+            let stored = get(&engine, e.id);
             (
                 stored.state,
                 stored.finished_at,
@@ -695,7 +695,7 @@ fn a_missed_event_is_reported_once_never_again() {
         );
     }
     // The audit log holds one miss.
-    let misses = actions(&mut engine, e.id)
+    let misses = actions(&engine, e.id)
         .into_iter()
         .filter(|a| *a == AuditAction::Missed)
         .count();

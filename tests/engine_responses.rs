@@ -46,7 +46,7 @@ fn only_attendees_may_respond() {
             "help lists the attendees: {help}"
         );
     }
-    let stored = get(&mut engine, e.id);
+    let stored = get(&engine, e.id);
     assert_eq!(stored.state, EventState::Pending);
     assert_eq!(
         stored.scheduled_at,
@@ -107,7 +107,7 @@ fn an_agent_may_change_its_answer_while_open() {
     assert_eq!(s.state, EventState::Fired);
     assert_eq!(s.finished_at, Some(at_min(6)));
     assert_eq!(
-        actions(&mut engine, e.id),
+        actions(&engine, e.id),
         vec![
             AuditAction::Scheduled,
             AuditAction::Confirmed,
@@ -161,15 +161,15 @@ fn deferral_moves_at_and_fire_time_later_cumulatively() {
         "the latest request's deferral"
     );
     // The stored event agrees, and the old fire times are not due.
-    assert_eq!(get(&mut engine, e.id), thrice);
+    assert_eq!(get(&engine, e.id), thrice);
     for m in [15, 20, 23] {
         assert!(engine.tick(at_min(m)).unwrap().is_empty(), "+{m}m");
     }
-    assert_eq!(state(&mut engine, e.id), EventState::Pending);
+    assert_eq!(state(&engine, e.id), EventState::Pending);
     assert_eq!(engine.next_fire_time(None).unwrap(), Some(at_min(25)));
     let result = engine.tick(at_min(25)).unwrap();
     assert_eq!(result.missed, vec![e.id]);
-    assert_eq!(get(&mut engine, e.id).finished_at, Some(at_min(25)));
+    assert_eq!(get(&engine, e.id).finished_at, Some(at_min(25)));
 }
 
 fn a_deferred_attendee_can_confirm_after_the_original_deadline() {
@@ -195,7 +195,7 @@ fn deferral_past_max_defer_is_refused_and_changes_nothing() {
         .unwrap();
     clock.set(at_min(1));
     engine.defer(e.id, &agent("a"), mins(6)).unwrap();
-    let before = get(&mut engine, e.id);
+    let before = get(&engine, e.id);
     let log_before = engine.log(e.id).unwrap();
 
     let err = engine.defer(e.id, &agent("b"), mins(5)).unwrap_err();
@@ -215,7 +215,7 @@ fn deferral_past_max_defer_is_refused_and_changes_nothing() {
     }
     let msg = err.to_string();
     assert!(msg.contains("max_defer") && msg.contains("10m"), "{msg}");
-    assert_eq!(get(&mut engine, e.id), before, "store unchanged");
+    assert_eq!(get(&engine, e.id), before, "store unchanged");
     assert_eq!(engine.log(e.id).unwrap(), log_before, "log unchanged");
     assert_eq!(before.scheduled_at, at_min(36));
     assert_eq!(response(&before, "b"), ResponseStatus::Pending);
@@ -236,7 +236,7 @@ fn deferral_past_max_defer_is_refused_and_changes_nothing() {
 fn zero_or_negative_deferral_is_refused() {
     let (mut engine, _clock) = engine();
     let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
-    let before = get(&mut engine, e.id);
+    let before = get(&engine, e.id);
     for by in [Duration::zero(), -mins(5)] {
         let err = engine.defer(e.id, &agent("a"), by).unwrap_err();
         assert!(
@@ -245,8 +245,8 @@ fn zero_or_negative_deferral_is_refused() {
         );
         assert!(err.to_string().contains("longer than zero"), "{err}");
     }
-    assert_eq!(get(&mut engine, e.id), before);
-    assert_eq!(actions(&mut engine, e.id), vec![AuditAction::Scheduled]);
+    assert_eq!(get(&engine, e.id), before);
+    assert_eq!(actions(&engine, e.id), vec![AuditAction::Scheduled]);
 }
 
 // ---------------------------------------------------------------- deadline
@@ -270,7 +270,7 @@ fn a_response_after_the_fire_time_is_refused_with_the_deadline_even_without_a_ti
     assert!(msg.contains("deadline"), "{msg}");
 
     // The refusal settled the event: it is recorded missed at its fire time.
-    let missed = get(&mut engine, e.id);
+    let missed = get(&engine, e.id);
     assert_eq!(missed.state, EventState::Missed);
     assert_eq!(missed.finished_at, Some(at_min(10)));
     assert_eq!(response(&missed, "a"), ResponseStatus::Confirmed);
@@ -309,7 +309,7 @@ fn the_deadline_is_the_fire_time_itself() {
         "{err:?}"
     );
     // On-time with quorum: the lazy settlement records it fired.
-    let fired = get(&mut engine, e.id);
+    let fired = get(&engine, e.id);
     assert_eq!(fired.state, EventState::Fired);
     assert_eq!(fired.finished_at, Some(at_min(10)));
     assert_eq!(
@@ -331,7 +331,7 @@ fn the_refusal_does_not_depend_on_a_tick_having_run() {
         }
         clock.set(at_min(13));
         let err = engine.confirm(e.id, &agent("a")).unwrap_err();
-        let stored = get(&mut engine, e.id);
+        let stored = get(&engine, e.id);
         (
             std::mem::discriminant(&err),
             err.to_string(),

@@ -95,7 +95,7 @@ fn a_reopened_store_keeps_everything() {
         engine.campaign_link(campaign.id, a.id, b.id).unwrap();
     }
     let mut engine = file_engine(&path, &clock);
-    let stored = get(&mut engine, event.id);
+    let stored = get(&engine, event.id);
     assert_eq!(stored.state, EventState::Pending);
     assert_eq!(stored.quorum, 2);
     assert_eq!(stored.quorum_spec, Quorum::Majority);
@@ -116,7 +116,7 @@ fn a_reopened_store_keeps_everything() {
         ]
     );
     assert_eq!(
-        actions(&mut engine, event.id),
+        actions(&engine, event.id),
         vec![
             AuditAction::Scheduled,
             AuditAction::Confirmed,
@@ -129,7 +129,7 @@ fn a_reopened_store_keeps_everything() {
     assert_eq!(c.events, vec![a.id, b.id]);
     assert_eq!(c.dependencies, vec![(a.id, b.id)]);
     assert_eq!(engine.resolve_event("persist/checkpoint-2").unwrap(), b.id);
-    assert_eq!(state(&mut engine, b.id), EventState::Blocked);
+    assert_eq!(state(&engine, b.id), EventState::Blocked);
 
     // The state machine continues where it stopped.
     clock.set(at_min(2));
@@ -140,7 +140,7 @@ fn a_reopened_store_keeps_everything() {
     assert!(r.fired.contains(&event.id), "{r:?}");
     drop(engine);
     let mut engine = file_engine(&path, &clock);
-    assert_eq!(state(&mut engine, event.id), EventState::Fired);
+    assert_eq!(state(&engine, event.id), EventState::Fired);
     assert!(
         engine.tick(at_min(26)).unwrap().fired.is_empty(),
         "reported once, across reopenings"
@@ -161,8 +161,8 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
         .unwrap();
     drop(conn);
 
-    let mut engine = file_engine(&path, &clock);
-    assert_eq!(get(&mut engine, id).state, EventState::Pending);
+    let engine = file_engine(&path, &clock);
+    assert_eq!(get(&engine, id).state, EventState::Pending);
     let conn = Connection::open(&path).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -196,7 +196,7 @@ fn a_new_store_has_the_schema_version_wal_and_application_id() {
     assert_eq!(mode, "wal");
     drop(conn);
     // Reopening an up-to-date store is fine and changes nothing.
-    let mut engine = Engine::new(&path).unwrap();
+    let engine = Engine::new(&path).unwrap();
     assert!(engine.list_events().unwrap().is_empty());
 }
 

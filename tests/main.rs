@@ -26,6 +26,7 @@ mod manifest_lifecycle;
 mod manifest_schema;
 mod plan_apply;
 mod postgres_store;
+mod prototype;
 mod reliability_concurrency;
 mod reliability_crash;
 mod reliability_exactly_once;

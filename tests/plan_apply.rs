@@ -273,7 +273,7 @@ fn a_change_to_a_final_event_is_a_plan_error_at_the_field() {
 }
 
 fn a_new_event_already_past_is_a_plan_error() {
-    let (mut engine, _) = engine();
+    let (engine, _) = engine();
     let past = r#"
 campaign: late
 events:

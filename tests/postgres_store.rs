@@ -3,8 +3,9 @@
 //! wake-ups, a connection dropped while `run` waits, and several `run`
 //! processes on one server, as if on different hosts.
 //!
-//! Every test needs the server of `T_MINUS_TEST_PG` and prints that it was
-//! skipped without one. Each works in a schema of its own.
+//! Every test needs the server of `T_MINUS_TEST_PG`: it prints that it was
+//! skipped when the variable is unset, and fails when the server cannot be
+//! reached. Each works in a schema of its own.
 
 use crate::cli_support;
 use crate::common;
@@ -135,7 +136,7 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
                 .batch_execute("DROP INDEX tm_events_campaign_due; UPDATE tm_meta SET version = 1")
                 .expect("back to version 1");
 
-            let mut engine = Engine::open(store.location()).expect("migrate");
+            let engine = Engine::open(store.location()).expect("migrate");
             let event = engine.get_event(id).expect("read").expect("kept");
             assert_eq!(event.state, t_minus::EventState::Pending);
             let row = client

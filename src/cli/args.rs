@@ -380,7 +380,11 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
     /// Schedule a new event in a campaign.
     #[command(after_help = "Examples:
   t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol
+  t-minus campaign add release-v2 deploy +40m --needs review --attendees ops-1,ops-2
   t-minus campaign add release-v2 deploy +40m --name deploy-eu --fire on-time --attendees ops-1
+
+With --needs the event starts blocked and opens when every event it needs
+has fired; TIME is still relative to now.
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Add {
@@ -394,9 +398,13 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         /// Its name in the campaign (default: the kind, then kind-2, …).
         #[arg(long)]
         name: Option<String>,
+        /// Comma-separated events it needs: names in the campaign,
+        /// `campaign/name`, ids or id prefixes.
+        #[arg(long, value_name = "a,b")]
+        needs: Option<String>,
         /// Event options.
         #[command(flatten)]
-        options: EventOptions,
+        options: Box<EventOptions>,
     },
     /// Make TO need FROM: TO opens only after FROM fired.
     #[command(after_help = "Example:

@@ -1,6 +1,7 @@
 //! `campaign` subcommands.
 
-use t_minus::{Engine, Result};
+use t_minus::error::LinkRefusal;
+use t_minus::{Engine, Result, TMinusError};
 use uuid::Uuid;
 
 use super::args::CampaignCommand;
@@ -10,7 +11,7 @@ use t_minus::display::Renderer;
 
 /// Resolves an event named inside `campaign`: a bare name first, then any
 /// event reference.
-fn member(engine: &mut Engine, campaign_name: &str, text: &str) -> Result<Uuid> {
+fn member(engine: &Engine, campaign_name: &str, text: &str) -> Result<Uuid> {
     if t_minus::name::name_problem(text).is_none() {
         match engine.resolve_event(&format!("{campaign_name}/{text}")) {
             Ok(id) => return Ok(id),
@@ -23,6 +24,43 @@ fn member(engine: &mut Engine, campaign_name: &str, text: &str) -> Result<Uuid> 
         }
     }
     engine.resolve_event(text)
+}
+
+/// Resolves the `--needs` list of `campaign add`. A need naming the new
+/// event itself (`name`) would be a cycle; an unknown one says which
+/// campaign was searched.
+fn needs(
+    engine: &Engine,
+    campaign_name: &str,
+    name: Option<&str>,
+    list: &str,
+) -> Result<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for text in list.split(',').map(str::trim) {
+        if text.is_empty() {
+            return Err(TMinusError::InvalidLink(LinkRefusal::EmptyNeed {
+                list: list.to_string(),
+            }));
+        }
+        let own = format!("{campaign_name}/{}", name.unwrap_or_default());
+        match member(engine, campaign_name, text) {
+            Ok(id) => ids.push(id),
+            Err(TMinusError::EventNotFound { .. }) if Some(text) == name || text == own => {
+                let name = name.unwrap_or_default().to_string();
+                return Err(TMinusError::Cycle {
+                    cycle: vec![name.clone(), name],
+                });
+            }
+            Err(TMinusError::EventNotFound { .. }) => {
+                return Err(TMinusError::InvalidLink(LinkRefusal::UnknownNeed {
+                    need: text.to_string(),
+                    campaign: campaign_name.to_string(),
+                }));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ids)
 }
 
 /// Runs a `campaign` subcommand.
@@ -44,11 +82,20 @@ pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -
             kind,
             time,
             name,
+            needs: need_list,
             options,
         } => {
             let id = engine.resolve_campaign(campaign)?;
             let new = new_event(engine, kind, time, options)?;
-            let event = engine.campaign_add(id, new, name.clone())?;
+            let need_ids = match need_list {
+                Some(list) => {
+                    let campaign_name =
+                        engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
+                    needs(engine, &campaign_name, name.as_deref(), list)?
+                }
+                None => Vec::new(),
+            };
+            let event = engine.campaign_add_with_needs(id, new, name.clone(), &need_ids)?;
             print_created(engine, out, "Added", &event, options.json)?;
         }
         CampaignCommand::Link {
@@ -65,7 +112,7 @@ pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -
             if *as_json {
                 json::print(&json::campaign(engine, &updated)?);
             } else {
-                let label = |engine: &mut Engine, id: Uuid| -> Result<String> {
+                let label = |engine: &Engine, id: Uuid| -> Result<String> {
                     Ok(engine
                         .get_event(id)?
                         .map_or_else(|| id.to_string(), |e| e.display_name()))

@@ -11,7 +11,7 @@ use t_minus::{AuditEntry, Campaign, Engine, ResponseStatus, Result, TMinusEvent,
 use t_minus::display::Names;
 
 /// An event.
-pub fn event(engine: &mut Engine, names: &mut Names, e: &TMinusEvent) -> Result<Value> {
+pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Value> {
     let attendees: Vec<Value> = e
         .attendees
         .iter()
@@ -74,7 +74,7 @@ pub fn tick(result: &TickResult) -> Value {
 }
 
 /// A campaign with its events.
-pub fn campaign(engine: &mut Engine, c: &Campaign) -> Result<Value> {
+pub fn campaign(engine: &Engine, c: &Campaign) -> Result<Value> {
     let mut events = Vec::new();
     for id in &c.events {
         if let Some(e) = engine.get_event(*id)? {

@@ -10,7 +10,7 @@ use super::json;
 /// execution order and every event (finished ones too) in execution order.
 /// With `--json`: the campaign object of `status CAMPAIGN --json` plus
 /// `levels` (docs/json.md).
-pub fn show(engine: &mut Engine, out: &mut Renderer, reference: &str, as_json: bool) -> Result<()> {
+pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool) -> Result<()> {
     let id = engine.resolve_campaign(reference)?;
     let campaign = engine
         .get_campaign(id)?

@@ -13,7 +13,7 @@ pub struct Names {
 
 impl Names {
     /// The campaign `id`, loaded on first use.
-    pub fn campaign(&mut self, engine: &mut Engine, id: Uuid) -> Result<Option<&Campaign>> {
+    pub fn campaign(&mut self, engine: &Engine, id: Uuid) -> Result<Option<&Campaign>> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.campaigns.entry(id) {
             slot.insert(engine.get_campaign(id)?);
         }
@@ -23,7 +23,7 @@ impl Names {
     /// The campaign's name, if the event is in one.
     pub fn campaign_name(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         event: &TMinusEvent,
     ) -> Result<Option<String>> {
         match event.campaign {
@@ -33,7 +33,7 @@ impl Names {
     }
 
     /// `campaign/name` for a campaign event, the kind otherwise.
-    pub fn label(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+    pub fn label(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         Ok(match (self.campaign_name(engine, event)?, &event.name) {
             (Some(c), Some(n)) => format!("{c}/{n}"),
             _ => event.kind.to_string(),
@@ -41,7 +41,7 @@ impl Names {
     }
 
     /// The names of the events `event` needs (campaign events only).
-    pub fn needs(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<Vec<String>> {
+    pub fn needs(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<Vec<String>> {
         let Some(cid) = event.campaign else {
             return Ok(Vec::new());
         };

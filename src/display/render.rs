@@ -54,7 +54,7 @@ impl Renderer {
     }
 
     /// The headline: `T-4m32s review [a1b2c3d4] quorum:2/3 attendees:3`.
-    pub fn headline(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+    pub fn headline(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         let label = self.names.label(engine, event)?;
         let s = self.styles;
         let mut line = format!(
@@ -84,7 +84,7 @@ impl Renderer {
     }
 
     /// The headline followed by one line per attendee.
-    pub fn event_block(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+    pub fn event_block(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         let mut out = self.headline(engine, event)?;
         for (agent, status) in &event.attendees {
             let style = match status {
@@ -98,7 +98,7 @@ impl Renderer {
     }
 
     /// The block with every detail, for `status EVENT`.
-    pub fn event_detail(&mut self, engine: &mut Engine, event: &TMinusEvent) -> Result<String> {
+    pub fn event_detail(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         let mut out = self.event_block(engine, event)?;
         let mut field = |name: &str, value: String| {
             out.push_str(&format!("\n   {:<10} {value}", format!("{name}:")));
@@ -163,7 +163,7 @@ impl Renderer {
 
     /// One line per transition, in the seed's words:
     /// `🚀 Event … fired! (quorum reached)`.
-    pub fn transition(&mut self, engine: &mut Engine, entry: &AuditEntry) -> Result<String> {
+    pub fn transition(&mut self, engine: &Engine, entry: &AuditEntry) -> Result<String> {
         let label = match engine.get_event(entry.event)? {
             Some(e) => self.names.label(engine, &e)?,
             None => String::new(),
@@ -209,7 +209,7 @@ impl Renderer {
     }
 
     /// `checkpoint → review, lint → deploy` from levels of event ids.
-    pub fn order(&mut self, engine: &mut Engine, levels: &[Vec<Uuid>]) -> Result<String> {
+    pub fn order(&mut self, engine: &Engine, levels: &[Vec<Uuid>]) -> Result<String> {
         let mut parts = Vec::new();
         for level in levels {
             let mut names = Vec::new();

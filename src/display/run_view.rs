@@ -108,12 +108,7 @@ impl RunView {
     }
 
     /// `2025-06-06T15:00:00Z 🚀 fired release-v2/review [a1b2c3d4] (quorum reached)`
-    fn line(
-        &mut self,
-        engine: &mut Engine,
-        entry: &AuditEntry,
-        event: &TMinusEvent,
-    ) -> Result<String> {
+    fn line(&mut self, engine: &Engine, entry: &AuditEntry, event: &TMinusEvent) -> Result<String> {
         let label = self.out.names.label(engine, event)?;
         let s = self.out.styles;
         Ok(format!(
@@ -224,7 +219,7 @@ impl RunObserver for RunView {
 
     fn transition(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         entry: &AuditEntry,
         event: &TMinusEvent,
     ) -> Result<()> {
@@ -261,7 +256,7 @@ impl RunObserver for RunView {
 
     fn refresh(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         events: &[TMinusEvent],
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -290,7 +285,7 @@ impl RunView {
     /// `T-4m32s  release-v2/review  [██░] 2/3  alice ✓ bob ⏳ carol ·`
     fn live_line(
         &mut self,
-        engine: &mut Engine,
+        engine: &Engine,
         event: &TMinusEvent,
         now: DateTime<Utc>,
     ) -> Result<String> {

@@ -50,12 +50,12 @@ impl Engine {
     /// reveals (a change to a final event, a new event whose fire time has
     /// passed) as diagnostics pointing at the manifest.
     pub fn plan(
-        &mut self,
+        &self,
         desired: &ValidManifests,
         options: &PlanOptions,
     ) -> std::result::Result<Plan, ManifestError> {
         let now = options.now.unwrap_or_else(|| self.now());
-        let mut tx = self.store_mut().read()?;
+        let mut tx = self.store().read()?;
         compute(&mut *tx, desired, options, now)
     }
 

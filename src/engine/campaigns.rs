@@ -93,6 +93,26 @@ fn join(
     Ok(())
 }
 
+/// Refuses a need of the new event `event` that is outside `campaign` or
+/// has already missed or been cancelled.
+fn check_need(campaign: &CampaignRow, need: &TMinusEvent, event: &TMinusEvent) -> Result<()> {
+    let new_label = event.name.as_deref().unwrap_or("the new event");
+    if need.campaign != Some(campaign.id) {
+        return Err(TMinusError::InvalidLink(LinkRefusal::NotInCampaign {
+            event: need.label(),
+            campaign: campaign.name.clone(),
+        }));
+    }
+    if matches!(need.state, EventState::Missed | EventState::Cancelled) {
+        return Err(TMinusError::InvalidLink(LinkRefusal::DeadNeed {
+            need: need.label(),
+            state: need.state,
+            event: new_label.to_string(),
+        }));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Creates an empty campaign. Names follow `[A-Za-z_][A-Za-z0-9_-]{0,63}`
     /// and are unique.
@@ -125,12 +145,53 @@ impl Engine {
         new: NewEvent,
         name: Option<String>,
     ) -> Result<TMinusEvent> {
+        self.campaign_add_with_needs(campaign_id, new, name, &[])
+    }
+
+    /// Schedules a new event inside a campaign that needs the events
+    /// `needs` (members of the campaign), in one transaction: it starts
+    /// `blocked` and opens when every need has fired (at once, `pending`,
+    /// when they all have already). Refused, with the store unchanged, when
+    /// a need is unknown, in another campaign, or has already missed or
+    /// been cancelled (the event could never open). A new event cannot
+    /// close a cycle: nothing needs it yet.
+    pub fn campaign_add_with_needs(
+        &mut self,
+        campaign_id: Uuid,
+        new: NewEvent,
+        name: Option<String>,
+        needs: &[Uuid],
+    ) -> Result<TMinusEvent> {
         let now = self.now();
         let mut event = build_event(new, now)?;
+        let mut unique: Vec<Uuid> = Vec::with_capacity(needs.len());
+        for id in needs {
+            if !unique.contains(id) {
+                unique.push(*id);
+            }
+        }
         self.write(|tx| {
             let campaign = campaign_row(tx, campaign_id)?;
             join(tx, &campaign, &mut event, name)?;
+            let mut waiting = false;
+            let mut names = Vec::with_capacity(unique.len());
+            for &need in &unique {
+                settle_with_ancestors(tx, need, now)?;
+                let need_event = load(tx, need)?;
+                check_need(&campaign, &need_event, &event)?;
+                waiting |= need_event.state != EventState::Fired;
+                names.push(need_event.name);
+            }
+            if waiting {
+                event.state = EventState::Blocked;
+                event.started_at = None;
+            }
             insert_new_event(tx, &event, now)?;
+            for (&need, need_name) in unique.iter().zip(names) {
+                tx.insert_edge(campaign_id, need, event.id)?;
+                let detail = json!({ "needs": need_name, "need_id": need.to_string() });
+                audit(tx, event.id, now, now, None, AuditAction::Linked, detail)?;
+            }
             settle(tx, [event.id], now)?;
             load(tx, event.id)
         })
@@ -234,7 +295,7 @@ impl Engine {
     }
 
     /// The campaign's events in topological order (needs first).
-    pub fn campaign_execution_order(&mut self, campaign_id: Uuid) -> Result<Vec<Uuid>> {
+    pub fn campaign_execution_order(&self, campaign_id: Uuid) -> Result<Vec<Uuid>> {
         Ok(self
             .campaign_levels(campaign_id)?
             .into_iter()
@@ -244,7 +305,7 @@ impl Engine {
 
     /// The campaign's events grouped in levels: each level's events can run
     /// in parallel once the previous levels have fired (`A → B, C → D`).
-    pub fn campaign_levels(&mut self, campaign_id: Uuid) -> Result<Vec<Vec<Uuid>>> {
+    pub fn campaign_levels(&self, campaign_id: Uuid) -> Result<Vec<Vec<Uuid>>> {
         self.read(|tx| {
             campaign_row(tx, campaign_id)?;
             let nodes: Vec<Uuid> = tx
@@ -260,7 +321,7 @@ impl Engine {
     }
 
     /// Loads one campaign with its events and edges.
-    pub fn get_campaign(&mut self, id: Uuid) -> Result<Option<Campaign>> {
+    pub fn get_campaign(&self, id: Uuid) -> Result<Option<Campaign>> {
         self.read(|tx| match tx.campaign(id)? {
             Some(row) => load_campaign(tx, row).map(Some),
             None => Ok(None),
@@ -268,7 +329,7 @@ impl Engine {
     }
 
     /// Every campaign, by name.
-    pub fn list_campaigns(&mut self) -> Result<Vec<Campaign>> {
+    pub fn list_campaigns(&self) -> Result<Vec<Campaign>> {
         self.read(|tx| {
             let rows = tx.list_campaigns()?;
             rows.into_iter().map(|row| load_campaign(tx, row)).collect()

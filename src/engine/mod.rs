@@ -151,6 +151,11 @@ impl Engine {
         &mut *self.store
     }
 
+    /// Shared access to the store, for reading.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
     /// Schedules an event (the seed's signature: an exact quorum count, fire
     /// policy `early`, no deferral cap). See [`Engine::schedule`].
     #[allow(clippy::too_many_arguments)]
@@ -261,6 +266,60 @@ impl Engine {
         })
     }
 
+    /// Marks a non-final event missed: an operator's decision, recorded at
+    /// the engine clock as the transition to `missed` (reported by the next
+    /// tick like any miss; its audit entry's reason is `marked missed`).
+    /// Attendees still pending or deferred become `Missed`, and events that
+    /// need it are cancelled as after any miss. Refused on a final event
+    /// (settled at the engine clock first, so an event that has already
+    /// fired or missed by then keeps its outcome).
+    pub fn mark_missed(&mut self, id: Uuid) -> Result<TMinusEvent> {
+        let now = self.now();
+        self.write_refusable(|tx| {
+            let mut event = settled_event(tx, id, now)?;
+            if let Err(refusal) = check_not_final(&event) {
+                return Ok(Err(refusal));
+            }
+            settle::mark_missed(tx, &mut event, now)?;
+            let dependents = tx.dependents(id)?;
+            settle(tx, dependents, now)?;
+            load(tx, id).map(Ok)
+        })
+    }
+
+    /// Cancels the event and returns true; false when there is no such
+    /// event. Nothing is deleted: history is kept, and a final event stays
+    /// as it is (also true).
+    #[deprecated(
+        since = "0.1.0",
+        note = "history is never deleted: use `Engine::cancel_event` to stop an event (a final one is refused there)"
+    )]
+    pub fn remove_event(&mut self, id: Uuid) -> Result<bool> {
+        let now = self.now();
+        self.write(|tx| {
+            let Some(mut event) = settled_with_ancestors(tx, id, now)? else {
+                return Ok(false);
+            };
+            if !event.state.is_final() {
+                settle::cancel(tx, &mut event, now, now, None, "removed by request")?;
+                let dependents = tx.dependents(id)?;
+                settle(tx, dependents, now)?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// Returns the event as stored (`None` when there is no such event) and
+    /// changes nothing: a deferral moves the event's time when it is made
+    /// ([`Engine::defer`]), so there is no cascade left to apply.
+    #[deprecated(
+        since = "0.1.0",
+        note = "deferrals take effect when made (`Engine::defer`); read the event with `Engine::get_event`"
+    )]
+    pub fn apply_deferral_cascade(&self, id: Uuid) -> Result<Option<TMinusEvent>> {
+        self.get_event(id)
+    }
+
     /// Advances every unfinished event to its state at `now`, in dependency
     /// order, and reports every transition not reported before — exactly
     /// once across all processes ticking the store. It touches only events
@@ -276,27 +335,27 @@ impl Engine {
 
     /// The soonest fire time of a pending event (of `campaign`, if given):
     /// when the next tick has work.
-    pub fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
+    pub fn next_fire_time(&self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
         self.read(|tx| tx.next_fire_time(campaign))
     }
 
     /// Loads one event.
-    pub fn get_event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
+    pub fn get_event(&self, id: Uuid) -> Result<Option<TMinusEvent>> {
         self.read(|tx| tx.event(id))
     }
 
     /// Every event, soonest fire time first.
-    pub fn list_events(&mut self) -> Result<Vec<TMinusEvent>> {
+    pub fn list_events(&self) -> Result<Vec<TMinusEvent>> {
         self.read(|tx| tx.list_events(EventFilter::All))
     }
 
     /// Blocked and pending events, soonest fire time first.
-    pub fn list_unfinished(&mut self) -> Result<Vec<TMinusEvent>> {
+    pub fn list_unfinished(&self) -> Result<Vec<TMinusEvent>> {
         self.read(|tx| tx.list_events(EventFilter::Unfinished))
     }
 
     /// An event's audit trail, oldest first.
-    pub fn log(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
+    pub fn log(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
         self.read(|tx| tx.audit(id))
     }
 
@@ -322,7 +381,7 @@ impl Engine {
     }
 
     /// Runs `f` in a read transaction.
-    pub(crate) fn read<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         let mut tx = self.store.read()?;
         f(&mut *tx)
     }

@@ -184,18 +184,18 @@ pub(crate) fn target_ref(tx: &mut dyn Tx, text: &str) -> Result<Target> {
 impl Engine {
     /// Resolves an event reference: a full UUID, a unique prefix of at least
     /// 4 hex digits, or `campaign/event`.
-    pub fn resolve_event(&mut self, text: &str) -> Result<Uuid> {
+    pub fn resolve_event(&self, text: &str) -> Result<Uuid> {
         self.read(|tx| event_ref(tx, text))
     }
 
     /// Resolves a campaign reference: a UUID, a name, or a unique prefix.
-    pub fn resolve_campaign(&mut self, text: &str) -> Result<Uuid> {
+    pub fn resolve_campaign(&self, text: &str) -> Result<Uuid> {
         self.read(|tx| campaign_ref(tx, text))
     }
 
     /// Resolves a reference that may name an event or a campaign. A campaign
     /// name wins over an id prefix; a prefix matching both is ambiguous.
-    pub fn resolve_target(&mut self, text: &str) -> Result<Target> {
+    pub fn resolve_target(&self, text: &str) -> Result<Target> {
         self.read(|tx| target_ref(tx, text))
     }
 }

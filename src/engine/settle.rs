@@ -113,12 +113,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
     event.state = decision.state;
     event.finished_at = Some(decision.at);
     if decision.state == EventState::Missed {
-        for (agent, status) in event.attendees.iter_mut() {
-            if status.may_still_confirm() {
-                *status = ResponseStatus::Missed;
-                tx.set_response(event.id, agent, ResponseStatus::Missed, decision.at)?;
-            }
-        }
+        miss_attendees(tx, event, decision.at)?;
     }
     tx.update_event(event)?;
     let action = match decision.state {
@@ -179,6 +174,42 @@ pub(crate) fn block(
         json!({ "waiting_for": waiting_for }),
     )
 }
+
+/// Marks a non-final event missed at `now` by an operator's decision: its
+/// pending and deferred attendees become `Missed`, and the transition is
+/// recorded (and queued for reporting) with the reason `marked missed`.
+/// The caller settles the dependents.
+pub(crate) fn mark_missed(
+    tx: &mut dyn Tx,
+    event: &mut TMinusEvent,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    event.state = EventState::Missed;
+    event.finished_at = Some(now);
+    miss_attendees(tx, event, now)?;
+    tx.update_event(event)?;
+    let detail = json!({
+        "reason": MARKED_MISSED,
+        "confirmed": event.confirmed_count(),
+        "quorum": event.quorum,
+    });
+    audit(tx, event.id, now, now, None, AuditAction::Missed, detail)
+}
+
+/// Records `Missed` for the attendees of a missed event that had not
+/// answered for good (pending or deferred), at `at`.
+fn miss_attendees(tx: &mut dyn Tx, event: &mut TMinusEvent, at: DateTime<Utc>) -> Result<()> {
+    for (agent, status) in event.attendees.iter_mut() {
+        if status.may_still_confirm() {
+            *status = ResponseStatus::Missed;
+            tx.set_response(event.id, agent, ResponseStatus::Missed, at)?;
+        }
+    }
+    Ok(())
+}
+
+/// The reason recorded when an operator marks an event missed.
+pub(crate) const MARKED_MISSED: &str = "marked missed";
 
 /// Settles every event of a campaign at `now` in one pass, needs before
 /// their dependents. Every need of a member is a member, so each event is

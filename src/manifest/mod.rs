@@ -1,4 +1,4 @@
-//! Declarative campaigns: YAML manifests.
+//! Declarative campaigns: YAML manifests (docs/manifest.md).
 //!
 //! The pipeline, one step per module:
 //!

@@ -1,4 +1,4 @@
-//! The manifest format as serde types.
+//! The manifest format (docs/manifest.md) as serde types.
 //!
 //! One YAML document is one [`CampaignSpec`]. Every value the validator may
 //! complain about is wrapped in [`Spanned`], so a diagnostic can point at the
@@ -225,7 +225,7 @@ pub const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "t-minus campaign manifest",
-    description = "A campaign of countdown events chained by `needs`. One YAML document per campaign."
+    description = "A campaign of countdown events chained by `needs`. One YAML document per campaign; the format is described in docs/manifest.md."
 )]
 pub struct CampaignSpec {
     /// The campaign's unique name.

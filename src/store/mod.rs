@@ -54,8 +54,10 @@ pub trait Store: Send {
     fn write(&mut self) -> Result<Box<dyn Tx + '_>>;
 
     /// Starts a read transaction: a consistent snapshot, no lock held against
-    /// writers.
-    fn read(&mut self) -> Result<Box<dyn Tx + '_>>;
+    /// writers. It needs only a shared borrow, so an engine reads through
+    /// `&self`; one transaction at a time per store (a second one begun
+    /// while the first is open is an error, not a nested transaction).
+    fn read(&self) -> Result<Box<dyn Tx + '_>>;
 
     /// A number that changes whenever another connection commits a write;
     /// runners poll it to notice answers promptly.

@@ -30,7 +30,7 @@
 //! standard driver. TLS is built in (rustls, see [`super::tls`]): the URL's
 //! `sslmode` chooses it; see `docs/postgres.md`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
@@ -39,7 +39,7 @@ use postgres::config::Host;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql};
-use postgres::{Client, Config, IsolationLevel, Row, Statement, Transaction};
+use postgres::{Client, Config, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
@@ -79,8 +79,16 @@ pub const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 /// version.
 const LOCK_SQL: &str = "SELECT version FROM tm_meta WHERE id = 1 FOR UPDATE";
 
-/// The PostgreSQL store.
+/// The PostgreSQL store. Its connection sits in a [`RefCell`], so a read
+/// transaction needs only `&self`; one transaction is open at a time.
 pub struct PgStore {
+    session: RefCell<Session>,
+    /// The server, for messages: `postgres://user@host:port/db`, no password.
+    server: String,
+}
+
+/// The connection of a [`PgStore`] and what belongs to it.
+struct Session {
     client: Client,
     config: Config,
     /// TLS as the URL's `sslmode` asks (see [`super::tls`]).
@@ -99,7 +107,7 @@ pub struct PgStore {
     /// Counts notifications from other connections (and reconnections).
     version: i64,
     /// Whether the caller has been told the connection is lost: the next
-    /// use reconnects (see [`PgStore::ensure_connected`]).
+    /// use reconnects (see [`Session::ensure_connected`]).
     lost: Cell<bool>,
 }
 
@@ -118,10 +126,65 @@ impl PgStore {
     /// A user missing from the URL comes from `PGUSER` or the login name, a
     /// password from `PGPASSWORD`.
     pub fn connect(url: &str) -> Result<Self> {
+        let session = Session::connect(url)?;
+        Ok(PgStore {
+            server: session.server.clone(),
+            session: RefCell::new(session),
+        })
+    }
+
+    /// The server and database, without the password.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Starts a transaction: a write one takes the store's lock (see the
+    /// module documentation), a read one is a read-only snapshot.
+    fn begin(&self, write: bool) -> Result<Box<dyn Tx + '_>> {
+        let mut session = self.session.try_borrow_mut().map_err(|_| {
+            TMinusError::from(StoreError::Failed {
+                location: Location::Server(self.server.clone()),
+                reason: "a transaction is already open on this connection; finish it before starting another".into(),
+            })
+        })?;
+        session.ensure_connected()?;
+        let s = &mut *session;
+        let lock = if write {
+            Some(prepare(&mut s.client, &mut s.statements, LOCK_SQL).map_err(|e| s.err(e))?)
+        } else {
+            None
+        };
+        let start = if write {
+            "BEGIN ISOLATION LEVEL READ COMMITTED"
+        } else {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        };
+        s.client.batch_execute(start).map_err(|e| s.err(e))?;
+        let mut tx = PgTx {
+            session,
+            open: true,
+            notify: write,
+            dirty: false,
+            bumps: HashMap::new(),
+            inserted: 0,
+            next_analyze: ANALYZE_AFTER,
+        };
+        if let Some(lock) = lock {
+            let s = &mut *tx.session;
+            let row = s.client.query_one(&lock, &[]).map_err(|e| s.err(e))?;
+            let version: i64 = get(&s.server, &row, 0)?;
+            check_identity(&s.server, APPLICATION, version)?;
+        }
+        Ok(Box::new(tx))
+    }
+}
+
+impl Session {
+    fn connect(url: &str) -> Result<Self> {
         let (config, tls) = parse_config(url)?;
         let server = describe(&config);
         let client = open_client(&config, &tls, &server)?;
-        let mut store = PgStore {
+        let mut store = Session {
             client,
             config,
             tls,
@@ -138,11 +201,7 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The server and database, without the password.
-    pub fn server(&self) -> &str {
-        &self.server
-    }
-
+    /// The error for a failed statement, noting a lost connection.
     fn err(&self, e: postgres::Error) -> TMinusError {
         note(&self.lost, map_error(&self.server, e))
     }
@@ -309,44 +368,6 @@ impl PgStore {
         }
         Ok(())
     }
-
-    fn begin(&mut self, write: bool) -> Result<Box<dyn Tx + '_>> {
-        self.ensure_connected()?;
-        let (server, lost) = (self.server.as_str(), &self.lost);
-        let err = |e| note(lost, map_error(server, e));
-        let statements = &mut self.statements;
-        let lock = if write {
-            Some(prepare(&mut self.client, statements, LOCK_SQL).map_err(err)?)
-        } else {
-            None
-        };
-        let builder = self.client.build_transaction();
-        let mut tx = if write {
-            builder.isolation_level(IsolationLevel::ReadCommitted)
-        } else {
-            builder
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-        }
-        .start()
-        .map_err(err)?;
-        if let Some(lock) = lock {
-            let row = tx.query_one(&lock, &[]).map_err(err)?;
-            let version: i64 = get(server, &row, 0)?;
-            check_identity(server, APPLICATION, version)?;
-        }
-        Ok(Box::new(PgTx {
-            tx,
-            statements,
-            server,
-            lost,
-            notify: write.then_some(self.channel.as_str()),
-            dirty: false,
-            bumps: HashMap::new(),
-            inserted: 0,
-            next_analyze: ANALYZE_AFTER,
-        }))
-    }
 }
 
 impl Store for PgStore {
@@ -354,10 +375,20 @@ impl Store for PgStore {
         self.begin(true)
     }
 
-    fn read(&mut self) -> Result<Box<dyn Tx + '_>> {
+    fn read(&self) -> Result<Box<dyn Tx + '_>> {
         self.begin(false)
     }
 
+    fn data_version(&mut self) -> Result<i64> {
+        self.session.get_mut().data_version()
+    }
+
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
+        self.session.get_mut().wait_for_change(timeout)
+    }
+}
+
+impl Session {
     fn data_version(&mut self) -> Result<i64> {
         self.ensure_connected()?;
         self.listen()?;
@@ -608,7 +639,7 @@ fn store_error(server: &str, e: postgres::Error) -> StoreError {
 }
 
 /// Remembers in `lost` that the caller is told of a lost connection (so
-/// that [`PgStore::ensure_connected`] reconnects rather than tells again).
+/// that [`Session::ensure_connected`] reconnects rather than tells again).
 fn note(lost: &Cell<bool>, e: TMinusError) -> TMinusError {
     if e.is_transient() {
         lost.set(true);
@@ -663,15 +694,14 @@ fn prepare(
     Ok(stmt)
 }
 
-/// One transaction on a [`PgStore`].
+/// One transaction on a [`PgStore`], holding its connection: begun with
+/// `BEGIN`, ended by [`Tx::commit`] or, when dropped without it, `ROLLBACK`.
 struct PgTx<'c> {
-    tx: Transaction<'c>,
-    statements: &'c mut HashMap<String, Statement>,
-    server: &'c str,
-    /// The store's [`PgStore::lost`].
-    lost: &'c Cell<bool>,
-    /// The channel to notify on commit (write transactions).
-    notify: Option<&'c str>,
+    session: RefMut<'c, Session>,
+    /// Whether the transaction is still open (to roll back when dropped).
+    open: bool,
+    /// Whether to notify the store's channel on commit (write transactions).
+    notify: bool,
     /// Whether anything was written.
     dirty: bool,
     /// Revision bumps not yet written, by campaign id (see
@@ -689,31 +719,50 @@ const ANALYZE_AFTER: u64 = 1000;
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failure here means the connection is gone, and the server
+            // rolled the transaction back with it.
+            let _ = self.session.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
 impl PgTx<'_> {
     fn err(&self, e: postgres::Error) -> TMinusError {
-        note(self.lost, map_error(self.server, e))
+        self.session.err(e)
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        let s = &mut *self.session;
+        prepare(&mut s.client, &mut s.statements, sql).map_err(|e| s.err(e))
     }
 
     fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
-        let stmt = prepare(&mut self.tx, self.statements, sql).map_err(|e| self.err(e))?;
-        self.tx.query(&stmt, params).map_err(|e| self.err(e))
+        let stmt = self.statement(sql)?;
+        let rows = self.session.client.query(&stmt, params);
+        rows.map_err(|e| self.err(e))
     }
 
     fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
-        let stmt = prepare(&mut self.tx, self.statements, sql).map_err(|e| self.err(e))?;
-        self.tx.query_opt(&stmt, params).map_err(|e| self.err(e))
+        let stmt = self.statement(sql)?;
+        let row = self.session.client.query_opt(&stmt, params);
+        row.map_err(|e| self.err(e))
     }
 
     fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64> {
-        let stmt = prepare(&mut self.tx, self.statements, sql).map_err(|e| self.err(e))?;
-        let changed = self.tx.execute(&stmt, params).map_err(|e| self.err(e))?;
+        let stmt = self.statement(sql)?;
+        let changed = self.session.client.execute(&stmt, params);
+        let changed = changed.map_err(|e| self.err(e))?;
         // Only a change is news for the runners listening.
         self.dirty |= changed > 0;
         Ok(changed)
     }
 
     fn get<'a, T: FromSql<'a>>(&self, row: &'a Row, i: usize) -> Result<T> {
-        get(self.server, row, i)
+        get(&self.session.server, row, i)
     }
 
     /// Counts an inserted row. A transaction that inserts thousands (the
@@ -727,9 +776,11 @@ impl PgTx<'_> {
         self.inserted += 1;
         if self.inserted == self.next_analyze {
             self.next_analyze *= 4;
-            self.tx
-                .batch_execute("ANALYZE tm_events, tm_attendees, tm_edges")
-                .map_err(|e| self.err(e))?;
+            let analyzed = self
+                .session
+                .client
+                .batch_execute("ANALYZE tm_events, tm_attendees, tm_edges");
+            analyzed.map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -738,7 +789,7 @@ impl PgTx<'_> {
     fn cols<'r>(&'r self, row: &'r Row) -> PgColumns<'r> {
         PgColumns {
             row,
-            server: self.server,
+            server: &self.session.server,
         }
     }
 
@@ -1226,7 +1277,7 @@ impl Tx for PgTx<'_> {
         match rows.first() {
             Some(r) => self.get(r, 0),
             None => Err(StoreError::Failed {
-                location: Location::Server(self.server.to_string()),
+                location: Location::Server(self.session.server.to_string()),
                 reason: "the audit insert returned no sequence number".into(),
             }
             .into()),
@@ -1271,13 +1322,12 @@ impl Tx for PgTx<'_> {
 
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.flush_bumps()?;
-        if let (true, Some(channel)) = (self.dirty, self.notify) {
-            let channel = channel.to_string();
+        if self.dirty && self.notify {
+            let channel = self.session.channel.clone();
             self.query("SELECT pg_notify($1, '')", &[&channel])?;
         }
-        let (server, lost) = (self.server, self.lost);
-        self.tx
-            .commit()
-            .map_err(|e| note(lost, map_error(server, e)))
+        self.open = false;
+        let committed = self.session.client.batch_execute("COMMIT");
+        committed.map_err(|e| self.err(e))
     }
 }

@@ -219,12 +219,14 @@ impl SqliteStore {
         }
     }
 
-    fn begin(&mut self, behavior: TransactionBehavior) -> Result<Box<dyn Tx + '_>> {
+    /// Starts a transaction through a shared borrow: SQLite's connection
+    /// handle serialises its own use, and a second transaction begun while
+    /// one is open on this connection fails with SQLite's "cannot start a
+    /// transaction within a transaction" instead of nesting.
+    fn begin(&self, behavior: TransactionBehavior) -> Result<Box<dyn Tx + '_>> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(behavior)
-            .map_err(|e| map_error(&path, e))?;
+        let tx =
+            Transaction::new_unchecked(&self.conn, behavior).map_err(|e| map_error(&path, e))?;
         Ok(Box::new(SqliteTx { tx, path }))
     }
 }
@@ -234,7 +236,7 @@ impl Store for SqliteStore {
         self.begin(TransactionBehavior::Immediate)
     }
 
-    fn read(&mut self) -> Result<Box<dyn Tx + '_>> {
+    fn read(&self) -> Result<Box<dyn Tx + '_>> {
         self.begin(TransactionBehavior::Deferred)
     }
 

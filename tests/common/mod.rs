@@ -128,7 +128,7 @@ pub fn on_time(fire_min: i64, attendees: &[&str], quorum: Quorum) -> NewEvent {
 }
 
 /// Loads an event that must exist.
-pub fn get(engine: &mut Engine, id: Uuid) -> TMinusEvent {
+pub fn get(engine: &Engine, id: Uuid) -> TMinusEvent {
     engine
         .get_event(id)
         .expect("get_event")
@@ -136,12 +136,12 @@ pub fn get(engine: &mut Engine, id: Uuid) -> TMinusEvent {
 }
 
 /// The stored state of an event.
-pub fn state(engine: &mut Engine, id: Uuid) -> EventState {
+pub fn state(engine: &Engine, id: Uuid) -> EventState {
     get(engine, id).state
 }
 
 /// The audit actions of an event, oldest first.
-pub fn actions(engine: &mut Engine, id: Uuid) -> Vec<AuditAction> {
+pub fn actions(engine: &Engine, id: Uuid) -> Vec<AuditAction> {
     engine
         .log(id)
         .expect("log")

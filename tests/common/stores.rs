@@ -17,10 +17,12 @@
 //! to it; all SQL of the PostgreSQL store is unqualified, so tests running
 //! at once never see each other. A schema is dropped when the test that
 //! made it ends; schemas older than an hour (left by a killed run) are
-//! dropped once per test binary. When `T_MINUS_TEST_PG` is unset or the
-//! server is unreachable, the PostgreSQL copy prints why it is skipped on
-//! stderr (past the test harness's capture, so it shows in `cargo test`
-//! output) and passes.
+//! dropped once per test binary. When `T_MINUS_TEST_PG` is unset (a
+//! machine without a server), the PostgreSQL copy prints that it is skipped
+//! on stderr (past the test harness's capture, so it shows in `cargo test`
+//! output) and passes. When it is set but the server cannot be reached, the
+//! PostgreSQL copy fails with the connection error: a CI run whose server
+//! is down must not pass with half its tests unrun.
 //!
 //! Both copies run the same function, so insta names their snapshots alike
 //! (`cli__NAME.snap`: module path and function name) and both assert
@@ -103,16 +105,26 @@ impl Drop for Scope {
 
 /// Runs the body of test `name` on `backend`: sets the current store, lets
 /// snapshots repeat (see the module docs), and drops the stores it kept
-/// when it returns or panics. On PostgreSQL without a reachable server it
-/// prints `skipped NAME: REASON` on stderr instead and returns.
+/// when it returns or panics. On PostgreSQL with `T_MINUS_TEST_PG` unset it
+/// prints `skipped NAME: REASON` on stderr instead and returns; with the
+/// variable set and the server unreachable it panics with the reason.
 pub fn run(backend: Backend, name: &str, body: impl FnOnce()) {
     if backend == Backend::Postgres {
-        if let Err(reason) = server() {
-            // Straight to the process's stderr, in one write: the harness
-            // captures only `eprintln!`, and a skip should be visible.
-            let line = format!("skipped {name}: {reason}\n");
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            return;
+        match server() {
+            Ok(_) => {}
+            Err(Unavailable::Unset) => {
+                // Straight to the process's stderr, in one write: the
+                // harness captures only `eprintln!`, and a skip should be
+                // visible.
+                let line = format!("skipped {name}: {PG_ENV} is not set\n");
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                return;
+            }
+            Err(Unavailable::Unreachable(reason)) => panic!(
+                "{name}: {reason}\n\
+                 {PG_ENV} is set, so the PostgreSQL tests must run: start the server, \
+                 or unset {PG_ENV} to run the SQLite tests only"
+            ),
         }
     }
     CURRENT.with(|c| {
@@ -178,18 +190,31 @@ struct Server {
     admin: Mutex<Client>,
 }
 
+/// Why there is no server for the PostgreSQL tests.
+#[derive(Debug)]
+enum Unavailable {
+    /// `T_MINUS_TEST_PG` is unset or empty: skip them.
+    Unset,
+    /// It is set, but connecting failed (the reason, with the URL): fail them.
+    Unreachable(String),
+}
+
 /// The server of `T_MINUS_TEST_PG`, checked (and cleaned of stale test
-/// schemas) once per test binary; the reason to skip otherwise.
-fn server() -> Result<&'static Server, &'static str> {
-    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+/// schemas) once per test binary; why there is none otherwise.
+fn server() -> Result<&'static Server, &'static Unavailable> {
+    static SERVER: OnceLock<Result<Server, Unavailable>> = OnceLock::new();
     SERVER
         .get_or_init(|| {
             let url = match std::env::var(PG_ENV) {
                 Ok(url) if !url.trim().is_empty() => url,
-                _ => return Err(format!("{PG_ENV} is not set")),
+                _ => return Err(Unavailable::Unset),
             };
-            let unreachable =
-                |e: String| format!("PostgreSQL at {} unreachable: {e}", redact(&url));
+            let unreachable = |e: String| {
+                Unavailable::Unreachable(format!(
+                    "cannot reach the PostgreSQL server at {}: {e}",
+                    redact(&url)
+                ))
+            };
             let mut admin = connect_creating_db(&url).map_err(unreachable)?;
             drop_stale_schemas(&mut admin);
             Ok(Server {
@@ -198,7 +223,6 @@ fn server() -> Result<&'static Server, &'static str> {
             })
         })
         .as_ref()
-        .map_err(String::as_str)
 }
 
 /// Connects to `url`, creating its database first when the server has none
