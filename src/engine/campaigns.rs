@@ -122,15 +122,17 @@ impl Engine {
     pub fn campaign_add(
         &mut self,
         campaign_id: Uuid,
-        new: NewEvent,
+        mut new: NewEvent,
         name: Option<String>,
     ) -> Result<TMinusEvent> {
         let now = self.now();
+        let rules = std::mem::take(&mut new.notify);
+        crate::notify::spec::check_rules(&rules)?;
         let mut event = build_event(new, now)?;
         self.write(|tx| {
             let campaign = campaign_row(tx, campaign_id)?;
             join(tx, &campaign, &mut event, name)?;
-            insert_new_event(tx, &event, now)?;
+            insert_new_event(tx, &event, &rules, now)?;
             settle(tx, [event.id], now)?;
             load(tx, event.id)
         })

@@ -236,7 +236,7 @@ fn apply_campaign(
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
         let event = new_event(row.id, d, anchor, now)?;
-        insert_new_event(tx, &event, now)?;
+        insert_new_event(tx, &event, &[], now)?;
         ids.insert(d.key.clone(), event.id);
         created.push((d.key.clone(), event.id));
         touched.push(event.id);
