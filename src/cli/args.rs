@@ -399,6 +399,13 @@ pub struct EventOptions {
     /// For `--on reminder`: how long before the fire time (repeatable).
     #[arg(long, value_name = "DUR")]
     pub notify_before: Vec<String>,
+    /// How long one delivery attempt may take (default 30s for commands,
+    /// 10s for webhooks); a command still running then is killed.
+    #[arg(long, value_name = "DUR")]
+    pub notify_timeout: Option<String>,
+    /// Attempts before a delivery is given up (default 8).
+    #[arg(long, value_name = "N")]
+    pub notify_retry: Option<u32>,
     /// The body of `--notify-webhook`: json or slack.
     #[arg(long, default_value = "json", value_name = "json|slack")]
     pub notify_format: String,

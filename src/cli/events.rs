@@ -67,10 +67,21 @@ fn notify_rules(o: &EventOptions) -> Result<Vec<NotifyRule>> {
             format,
             headers: Default::default(),
         }));
+    let timeout_ms = match &o.notify_timeout {
+        Some(text) => Some(u64::try_from(parse_duration(text)?.num_milliseconds()).unwrap_or(0)),
+        None => None,
+    };
     Ok(hooks
-        .map(|hook| NotifyRule {
-            before_ms: before_ms.clone(),
-            ..NotifyRule::new(on.clone(), hook)
+        .map(|hook| {
+            let mut rule = NotifyRule::new(on.clone(), hook);
+            rule.before_ms = before_ms.clone();
+            if let Some(ms) = timeout_ms {
+                rule.timeout_ms = ms;
+            }
+            if let Some(n) = o.notify_retry {
+                rule.attempts = n;
+            }
+            rule
         })
         .collect())
 }

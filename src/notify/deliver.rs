@@ -34,7 +34,7 @@ use super::queue::{wall_now, Delivery, DeliveryState};
 use super::spec::{expand, Hook, WebhookFormat};
 
 /// Added to a delivery's timeout to make its lease.
-pub const LEASE_MARGIN: StdDuration = StdDuration::from_secs(5);
+pub const LEASE_MARGIN: StdDuration = StdDuration::from_secs(2);
 
 /// How deliveries are run.
 #[derive(Debug, Clone)]
