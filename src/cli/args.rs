@@ -344,6 +344,42 @@ pub enum NotifyCommand {
     },
 }
 
+/// The notification options of `schedule` and `campaign add`.
+#[derive(Debug, Args)]
+pub struct NotifyOptions {
+    /// Run this command on the `--on` transitions: the program and its
+    /// arguments, split at spaces (repeatable). It gets the delivery's JSON
+    /// on stdin.
+    #[arg(long, value_name = "CMD")]
+    pub notify_exec: Vec<String>,
+    /// POST the `--on` transitions to this http(s) URL (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Vec<String>,
+    /// Which transitions notify: opened, fired, missed, cancelled,
+    /// confirmed, deferred, declined, reminder (comma-separated or
+    /// repeated).
+    #[arg(
+        long = "on",
+        value_name = "WHAT",
+        value_delimiter = ',',
+        default_value = "fired,missed,cancelled"
+    )]
+    pub notify_on: Vec<String>,
+    /// For `--on reminder`: how long before the fire time (repeatable).
+    #[arg(long, value_name = "DUR")]
+    pub notify_before: Vec<String>,
+    /// How long one delivery attempt may take (default 30s for commands,
+    /// 10s for webhooks); a command still running then is killed.
+    #[arg(long, value_name = "DUR")]
+    pub notify_timeout: Option<String>,
+    /// Attempts before a delivery is given up (default 8).
+    #[arg(long, value_name = "N")]
+    pub notify_retry: Option<u32>,
+    /// The body of `--notify-webhook`: json or slack.
+    #[arg(long, default_value = "json", value_name = "json|slack")]
+    pub notify_format: String,
+}
+
 /// Options shared by `schedule` and `campaign add`.
 #[derive(Debug, Args)]
 pub struct EventOptions {
@@ -378,37 +414,9 @@ pub struct EventOptions {
     /// Who schedules it.
     #[arg(long, default_value = "t-minus", value_name = "AGENT")]
     pub organizer: String,
-    /// Run this command on the `--on` transitions: the program and its
-    /// arguments, split at spaces (repeatable). It gets the delivery's JSON
-    /// on stdin.
-    #[arg(long, value_name = "CMD")]
-    pub notify_exec: Vec<String>,
-    /// POST the `--on` transitions to this http(s) URL (repeatable).
-    #[arg(long, value_name = "URL")]
-    pub notify_webhook: Vec<String>,
-    /// Which transitions notify: opened, fired, missed, cancelled,
-    /// confirmed, deferred, declined, reminder (comma-separated or
-    /// repeated).
-    #[arg(
-        long = "on",
-        value_name = "WHAT",
-        value_delimiter = ',',
-        default_value = "fired,missed,cancelled"
-    )]
-    pub notify_on: Vec<String>,
-    /// For `--on reminder`: how long before the fire time (repeatable).
-    #[arg(long, value_name = "DUR")]
-    pub notify_before: Vec<String>,
-    /// How long one delivery attempt may take (default 30s for commands,
-    /// 10s for webhooks); a command still running then is killed.
-    #[arg(long, value_name = "DUR")]
-    pub notify_timeout: Option<String>,
-    /// Attempts before a delivery is given up (default 8).
-    #[arg(long, value_name = "N")]
-    pub notify_retry: Option<u32>,
-    /// The body of `--notify-webhook`: json or slack.
-    #[arg(long, default_value = "json", value_name = "json|slack")]
-    pub notify_format: String,
+    /// Notification rules.
+    #[command(flatten)]
+    pub notify: Box<NotifyOptions>,
     /// Print the event as JSON.
     #[arg(long)]
     pub json: bool,
@@ -461,7 +469,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         name: Option<String>,
         /// Event options.
         #[command(flatten)]
-        options: EventOptions,
+        options: Box<EventOptions>,
     },
     /// Make TO need FROM: TO opens only after FROM fired.
     #[command(after_help = "Example:

@@ -9,7 +9,7 @@ use t_minus::{
 
 use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
 
-use super::args::{EventOptions, ScheduleArgs};
+use super::args::{EventOptions, NotifyOptions, ScheduleArgs};
 use super::json;
 use t_minus::display::Renderer;
 
@@ -26,7 +26,7 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
         None => serde_json::Value::Null,
     };
     Ok(NewEvent {
-        notify: notify_rules(o)?,
+        notify: notify_rules(&o.notify)?,
         t_minus: parse_duration(&o.t_minus)?,
         organizer: AgentId::parse(&o.organizer)
             .map_err(|e| in_flag(e, "--organizer", &o.organizer))?,
@@ -41,7 +41,7 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
 
 /// The rules of `--notify-exec` / `--notify-webhook` with `--on`,
 /// `--notify-before` and `--notify-format`.
-fn notify_rules(o: &EventOptions) -> Result<Vec<NotifyRule>> {
+fn notify_rules(o: &NotifyOptions) -> Result<Vec<NotifyRule>> {
     if o.notify_exec.is_empty() && o.notify_webhook.is_empty() {
         return Ok(Vec::new());
     }
