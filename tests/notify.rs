@@ -554,6 +554,94 @@ fn notify_test_sends_one_marked_delivery() {
     assert_eq!(receiver.requests().len(), 2);
 }
 
+fn manifests_declare_rules_at_campaign_and_event_level() {
+    let t = T::new();
+    hook(&t, "");
+    let manifest = t.dir().join("release.yaml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "campaign: rel\n\
+                 notify:\n\
+                 \x20 - on: [fired, missed]\n\
+                 \x20   exec: [./hook.sh, --channel, releases]\n\
+                 events:\n\
+                 \x20 deploy:\n\
+                 \x20   at: 2025-06-06T15:00:00Z\n\
+                 \x20   attendees: [ops]\n\
+                 \x20   notify:\n\
+                 \x20     - on: [confirmed{extra}]\n\
+                 \x20       exec: [./hook.sh]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    t.ok("validate release.yaml");
+    t.ok("apply release.yaml");
+    // A changed rule is a planned change of the `notify` field.
+    write(", declined");
+    let plan = t.ok("plan release.yaml");
+    assert!(plan.contains("notify"), "{plan}");
+    assert!(plan.contains("confirmed,declined"), "{plan}");
+    t.ok("apply release.yaml");
+    assert!(t.ok("plan release.yaml").contains("No changes"), "applied");
+    t.ok("confirm rel/deploy ops");
+    t.ok("tick");
+    let mut words: Vec<String> = hook_lines(&t).into_iter().map(|l| l[0].clone()).collect();
+    words.sort();
+    // The campaign's rule (fired) and the event's (confirmed), once each.
+    assert_eq!(words, ["confirmed", "fired"]);
+    let fired = payloads(&t)
+        .into_iter()
+        .find(|p| p["on"] == "fired")
+        .unwrap();
+    assert_eq!(fired["event"]["campaign"], "rel");
+    assert_eq!(fired["event"]["name"], "deploy");
+}
+
+fn hostile_manifests_are_refused() {
+    let t = T::new();
+    std::fs::write(
+        t.dir().join("secret.yaml"),
+        "campaign: rel\n\
+         events:\n\
+         \x20 deploy:\n\
+         \x20   at: +10m\n\
+         \x20   notify:\n\
+         \x20     - on: [fired, exploded]\n\
+         \x20       webhook: https://hooks.example.com/${TOKEN}\n\
+         \x20     - on: [reminder]\n\
+         \x20       exec: [./x.sh]\n\
+         \x20     - on: [fired]\n\
+         \x20       exec: [./x.sh]\n\
+         \x20       webhook: http://127.0.0.1:9/\n",
+    )
+    .unwrap();
+    let err = t.fail("validate secret.yaml");
+    assert!(err.contains("t_minus::manifest::notify"), "{err}");
+    assert!(err.contains("unknown trigger `exploded`"), "{err}");
+    assert!(err.contains("holds `${…}`"), "{err}");
+    assert!(err.contains("`reminder` needs `before`"), "{err}");
+    assert!(err.contains("both `exec` and `webhook`"), "{err}");
+    // Spans point at the nodes: the URL's line is shown.
+    assert!(err.contains("https://hooks.example.com/${TOKEN}"), "{err}");
+
+    let mut big = String::from("campaign: big\nnotify:\n");
+    for _ in 0..10_000 {
+        big.push_str("  - on: [fired]\n    exec: [./x.sh]\n");
+    }
+    big.push_str("events:\n  a:\n    at: +10m\n");
+    std::fs::write(t.dir().join("big.yaml"), big).unwrap();
+    let err = t.fail("apply big.yaml");
+    assert!(
+        err.contains("10000 notification rules (at most 64)"),
+        "{err}"
+    );
+    assert!(t.events().is_empty(), "the store is untouched");
+}
+
 // ───────────── real-clock helpers (run/tick processes) ─────────────
 
 /// `t-minus --db DB ARGS` on the real clock.
@@ -592,4 +680,6 @@ cli_support::store_tests!(
     two_runners_deliver_each_transition_once,
     hostile_notification_rules_are_refused_and_the_store_untouched,
     notify_test_sends_one_marked_delivery,
+    manifests_declare_rules_at_campaign_and_event_level,
+    hostile_manifests_are_refused,
 );

@@ -130,6 +130,9 @@ pub struct DesiredEvent {
     pub needs: Vec<String>,
     /// Arbitrary JSON (`null` when not given).
     pub payload: serde_json::Value,
+    /// Notification rules: the campaign's, then the event's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<crate::notify::NotifyRule>,
     /// Where each field was written (not serialized).
     #[serde(skip)]
     pub spans: EventSpans,
@@ -168,6 +171,8 @@ pub struct EventSpans {
     pub attendees: Option<Span>,
     /// `needs` (the whole list).
     pub needs: Option<Span>,
+    /// `notify` (the event's list, or the campaign's).
+    pub notify: Option<Span>,
 }
 
 impl EventSpans {
@@ -183,6 +188,7 @@ impl EventSpans {
             "max_defer" => self.max_defer,
             "attendees" => self.attendees,
             "needs" => self.needs,
+            "notify" => self.notify,
             _ => None,
         };
         span.unwrap_or(self.key)

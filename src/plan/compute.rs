@@ -279,6 +279,14 @@ fn update_campaign(
                 };
                 let needs = needs_of.remove(id).unwrap_or_default();
                 let mut change_list = diff(&stored, &needs, e);
+                let stored_rules = tx.notify_rules(*id)?;
+                if stored_rules != e.notify {
+                    change_list.push(FieldChange {
+                        field: "notify".into(),
+                        old: rules_summary(&stored_rules),
+                        new: rules_summary(&e.notify),
+                    });
+                }
                 if change_list.is_empty() {
                     continue;
                 }
@@ -383,7 +391,7 @@ fn field_rank(field: &str) -> usize {
         .unwrap_or(FIELDS.len())
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "kind",
     "description",
     "at",
@@ -394,7 +402,23 @@ const FIELDS: [&str; 10] = [
     "attendees",
     "needs",
     "payload",
+    "notify",
 ];
+
+/// Notification rules in one line: `fired,missed → exec ./x; …`.
+fn rules_summary(rules: &[crate::notify::NotifyRule]) -> Option<String> {
+    if rules.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let on: Vec<&str> = r.on.iter().map(|t| t.as_str()).collect();
+            format!("{} → {}", on.join(","), r.hook.describe())
+        })
+        .collect();
+    Some(format!("[{}]", parts.join("; ")))
+}
 
 pub(crate) fn show(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".into())
