@@ -33,8 +33,8 @@ pub fn options() -> Result<DeliverOptions> {
 /// A second connection to the store, for the background deliverer.
 pub fn open_store(cli: &Cli) -> Result<Box<dyn Store>> {
     match cli.db.to_str() {
-        Some(location) => t_minus::store::open(location),
-        None => Ok(Box::new(t_minus::store::sqlite::SqliteStore::open(
+        Some(url) if t_minus::store::is_server_url(url) => t_minus::store::open(url),
+        _ => Ok(Box::new(t_minus::store::sqlite::SqliteStore::open_again(
             &cli.db,
         )?)),
     }

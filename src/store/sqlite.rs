@@ -72,6 +72,19 @@ impl SqliteStore {
         if path.exists() {
             check_header(path)?;
         }
+        Self::open_unchecked(path)
+    }
+
+    /// Opens another connection to a store this process already has open
+    /// (a background deliverer's): like [`SqliteStore::open`] without
+    /// reading the file outside SQLite first. Closing a descriptor of the
+    /// file that SQLite did not open would drop the POSIX locks of the
+    /// process's other connections.
+    pub fn open_again(path: &Path) -> Result<Self> {
+        Self::open_unchecked(path)
+    }
+
+    fn open_unchecked(path: &Path) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
