@@ -332,6 +332,10 @@ Needs no store. Exit codes: 0 success, 1 error.")]
 pub enum NotifyCommand {
     /// Send one test delivery per rule of the event that wants `--on` (every
     /// rule when none does) and print the results; nothing is queued.
+    #[command(after_help = "Example:
+  t-minus notify test release-v2/deploy --on fired
+
+Exit codes: 0 every test delivery succeeded, 1 error, no rule, or a delivery failed.")]
     Test {
         /// The event.
         event: String,
