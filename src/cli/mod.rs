@@ -203,14 +203,13 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
                     .collect::<Result<Vec<_>>>()?;
                 Scope::Campaigns(ids)
             };
-            let deliverer = notify::start(cli, *no_notify)?;
             Ok(run::drive(
                 engine,
                 out,
                 scope,
                 timeout.as_deref(),
                 *json,
-                deliverer,
+                || notify::start(cli, *no_notify),
             )?)
         }
         Command::Wait {
@@ -220,14 +219,13 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             no_notify,
         } => {
             let id = engine.resolve_event(event)?;
-            let deliverer = notify::start(cli, *no_notify)?;
             Ok(run::drive(
                 engine,
                 out,
                 Scope::Event(id),
                 timeout.as_deref(),
                 *json,
-                deliverer,
+                || notify::start(cli, *no_notify),
             )?)
         }
     }

@@ -37,7 +37,7 @@ pub fn drive(
     scope: Scope,
     timeout: Option<&str>,
     as_json: bool,
-    deliverer: Option<Deliverer>,
+    start_deliverer: impl FnOnce() -> Result<Option<Deliverer>>,
 ) -> Result<ExitCode> {
     let mut options = RunOptions::new(scope);
     options.timeout = timeout
@@ -55,6 +55,9 @@ pub fn drive(
     let rows = console::Term::stdout().size_checked().map(|(rows, _)| rows);
     let mut view = RunView::new(out, mode).with_terminal_rows(rows);
     let stop = stop_flag();
+    // Started once the arguments are known to be good: bad input leaves
+    // the store untouched.
+    let deliverer = start_deliverer()?;
     let report = run(engine, &options, &mut view, &stop)?;
     // What the last transitions queued goes out before the run ends;
     // retries due later stay queued for the next run.
