@@ -102,17 +102,26 @@ pub struct Outcome {
 /// Claims up to `limit` due deliveries for this process: each gets a lease
 /// and its attempt counted, in one write transaction.
 pub fn claim(store: &mut dyn Store, limit: usize) -> Result<Vec<Delivery>> {
+    claim_due_by(store, limit, wall_now())
+}
+
+/// [`claim`] of the deliveries due by `due_by` (leases still start now).
+fn claim_due_by(
+    store: &mut dyn Store,
+    limit: usize,
+    due_by: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Delivery>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     // Look first without the write lock: most polls find nothing due, and
     // must not hold up writers.
-    if store.read()?.due_deliveries(wall_now(), 1)?.is_empty() {
+    if store.read()?.due_deliveries(due_by, 1)?.is_empty() {
         return Ok(Vec::new());
     }
     let mut tx = store.write()?;
     let now = wall_now();
-    let mut due = tx.due_deliveries(now, limit)?;
+    let mut due = tx.due_deliveries(due_by, limit)?;
     for d in &mut due {
         d.attempts += 1;
         d.next_at = now + lease(d);
@@ -215,12 +224,13 @@ pub fn record(
 }
 
 /// Delivers everything due now, at most `options.concurrency` at a time,
-/// and returns the outcomes; blocks until they are written. Deliveries
-/// failing with a retry wait for their backoff (a later call).
+/// and returns the outcomes; blocks until they are written. A delivery
+/// that fails waits for its backoff: a later call retries it.
 pub fn deliver_due(store: &mut dyn Store, options: &DeliverOptions) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
+    let due_by = wall_now();
     loop {
-        let batch = claim(store, options.concurrency.max(1))?;
+        let batch = claim_due_by(store, options.concurrency.max(1), due_by)?;
         if batch.is_empty() {
             return Ok(outcomes);
         }
