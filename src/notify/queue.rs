@@ -1,10 +1,10 @@
 //! The delivery queue: deliveries are written in the transaction that
 //! records what they announce, so a crash cannot lose one.
 //!
-//! [`on_audit`] runs for every log entry the engine writes: when the event
+//! `on_audit` runs for every log entry the engine writes: when the event
 //! has rules for the entry's trigger it queues one delivery per rule, with
 //! the payload as of that moment; it also keeps the event's reminder times
-//! in step with its fire time. [`remind`] runs in every tick and queues the
+//! in step with its fire time. `remind` runs in every tick and queues the
 //! reminders whose time has come.
 
 use std::fmt;
