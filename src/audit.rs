@@ -35,6 +35,12 @@ pub enum AuditAction {
     Missed,
     /// Transition → cancelled.
     Cancelled,
+    /// A notification was delivered.
+    Notified,
+    /// A notification was given up after its last attempt (or a permanent
+    /// failure).
+    #[serde(rename = "notify-failed")]
+    NotifyFailed,
 }
 
 impl AuditAction {
@@ -60,6 +66,8 @@ impl AuditAction {
             AuditAction::Fired => "fired",
             AuditAction::Missed => "missed",
             AuditAction::Cancelled => "cancelled",
+            AuditAction::Notified => "notified",
+            AuditAction::NotifyFailed => "notify-failed",
         }
     }
 }
@@ -86,6 +94,8 @@ impl FromStr for AuditAction {
             "fired" => Fired,
             "missed" => Missed,
             "cancelled" => Cancelled,
+            "notified" => Notified,
+            "notify-failed" => NotifyFailed,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }

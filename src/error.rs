@@ -62,6 +62,17 @@ pub enum TMinusError {
         reason: String,
     },
 
+    /// A notification rule that breaks the rules (unknown trigger, both or
+    /// neither of exec and webhook, a URL that is not http(s), …).
+    #[error("invalid notification: {reason}")]
+    #[diagnostic(code(t_minus::input::notify), help("{help}"))]
+    InvalidNotify {
+        /// What is wrong.
+        reason: String,
+        /// How to fix it.
+        help: String,
+    },
+
     /// A point in time could not be parsed.
     #[error("invalid time `{value}`: {reason}")]
     #[diagnostic(

@@ -59,6 +59,7 @@ pub mod kind;
 pub mod lifecycle;
 pub mod manifest;
 pub mod name;
+pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod runner;

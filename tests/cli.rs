@@ -344,7 +344,7 @@ fn tick_json() {
     let again = t.json("tick --json");
     assert_eq!(
         again,
-        json!({"fired": [], "missed": [], "cancelled": [], "opened": [], "transitions": []})
+        json!({"fired": [], "missed": [], "cancelled": [], "opened": [], "transitions": [], "notifications": []})
     );
 }
 

@@ -53,6 +53,10 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
         }),
         Box::new(TMinusError::InvalidFirePolicy { value: s("late") }),
         Box::new(TMinusError::InvalidPayload { reason: s("EOF") }),
+        Box::new(TMinusError::InvalidNotify {
+            reason: s("unknown trigger `exploded`"),
+            help: s("use one of: opened, fired"),
+        }),
         Box::new(TMinusError::InvalidName {
             value: s("1x"),
             reason: s("digit"),

@@ -155,10 +155,13 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
         .schedule(spec(10, &["alice"], Quorum::Count(1)))
         .unwrap()
         .id;
-    // What version 1 had: no per-campaign due index.
+    // What version 1 had: no per-campaign due index, no notification tables.
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("DROP INDEX events_campaign_due; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP INDEX events_campaign_due; DROP TABLE notify_rules; DROP TABLE reminders; \
+         DROP TABLE deliveries; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
 
     let engine = file_engine(&path, &clock);

@@ -24,6 +24,7 @@ mod manifest_diagnostics;
 mod manifest_examples;
 mod manifest_lifecycle;
 mod manifest_schema;
+mod notify;
 mod plan_apply;
 mod postgres_store;
 mod prototype;

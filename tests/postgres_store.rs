@@ -131,9 +131,14 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
                 .expect("schedule")
                 .id;
             let mut client = sql(&store);
-            // What version 1 had: no per-campaign due index.
+            // What version 1 had: no per-campaign due index, no
+            // notification tables.
             client
-                .batch_execute("DROP INDEX tm_events_campaign_due; UPDATE tm_meta SET version = 1")
+                .batch_execute(
+                    "DROP INDEX tm_events_campaign_due; DROP TABLE tm_notify_rules; \
+                     DROP TABLE tm_reminders; DROP TABLE tm_deliveries; \
+                     UPDATE tm_meta SET version = 1",
+                )
                 .expect("back to version 1");
 
             let engine = Engine::open(store.location()).expect("migrate");
@@ -462,7 +467,8 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
                 )
                 .expect("terminate")
                 .get(0);
-            assert_eq!(killed, 1, "the runner's connection was found");
+            // The runner's connection and its notification deliverer's.
+            assert_eq!(killed, 2, "the runner's connections were found");
             runner.expect("a retry", |l| l["type"] == "store-retry");
             runner.expect("the recovery", |l| l["type"] == "store-recovered");
 

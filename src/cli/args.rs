@@ -222,6 +222,9 @@ Exit codes: 0 success (also when nothing changed), 1 error.")]
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Do not deliver queued notifications (they stay queued).
+        #[arg(long)]
+        no_notify: bool,
     },
 
     /// Print an event's audit trail.
@@ -259,6 +262,9 @@ Exit codes: 0 all fired, 1 error, 3 something missed or was cancelled, \
         /// One JSON object per line per transition, then a summary object.
         #[arg(long)]
         json: bool,
+        /// Do not deliver queued notifications (they stay queued).
+        #[arg(long)]
+        no_notify: bool,
     },
 
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
@@ -275,6 +281,9 @@ Exit codes: 0 fired, 1 error, 3 missed or cancelled, 124 --timeout reached, 130 
         /// One JSON object per line per transition, then a summary object.
         #[arg(long)]
         json: bool,
+        /// Do not deliver queued notifications (they stay queued).
+        #[arg(long)]
+        no_notify: bool,
     },
 
     /// Ad-hoc campaigns: groups of events with dependencies.
@@ -286,6 +295,14 @@ Exit codes: 0 fired, 1 error, 3 missed or cancelled, 124 --timeout reached, 130 
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Campaign(CampaignCommand),
+
+    /// Notifications: send a test delivery.
+    #[command(subcommand)]
+    #[command(after_help = "Example:
+  t-minus notify test release-v2/deploy --on fired
+
+Exit codes: 0 every test delivery succeeded, 1 error or a delivery failed.")]
+    Notify(NotifyCommand),
 
     /// Print a shell completion script on stdout.
     #[command(after_help = "Examples:
@@ -308,6 +325,63 @@ Needs no store. Exit codes: 0 success, 1 error (unknown shell).")]
 
 Needs no store. Exit codes: 0 success, 1 error.")]
     Man,
+}
+
+/// `notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send one test delivery per rule of the event that wants `--on` (every
+    /// rule when none does) and print the results; nothing is queued.
+    #[command(after_help = "Example:
+  t-minus notify test release-v2/deploy --on fired
+
+Exit codes: 0 every test delivery succeeded, 1 error, no rule, or a delivery failed.")]
+    Test {
+        /// The event.
+        event: String,
+        /// The transition to pretend happened.
+        #[arg(long, default_value = "fired", value_name = "WHAT")]
+        on: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The notification options of `schedule` and `campaign add`.
+#[derive(Debug, Args)]
+pub struct NotifyOptions {
+    /// Run this command on the `--on` transitions: the program and its
+    /// arguments, split at spaces (repeatable). It gets the delivery's JSON
+    /// on stdin.
+    #[arg(long, value_name = "CMD")]
+    pub notify_exec: Vec<String>,
+    /// POST the `--on` transitions to this http(s) URL (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Vec<String>,
+    /// Which transitions notify: opened, fired, missed, cancelled,
+    /// confirmed, deferred, declined, reminder (comma-separated or
+    /// repeated).
+    #[arg(
+        long = "on",
+        value_name = "WHAT",
+        value_delimiter = ',',
+        default_value = "fired,missed,cancelled"
+    )]
+    pub notify_on: Vec<String>,
+    /// For `--on reminder`: how long before the fire time (repeatable).
+    #[arg(long, value_name = "DUR")]
+    pub notify_before: Vec<String>,
+    /// How long one delivery attempt may take (default 30s for commands,
+    /// 10s for webhooks); a command still running then is killed.
+    #[arg(long, value_name = "DUR")]
+    pub notify_timeout: Option<String>,
+    /// Attempts before a delivery is given up (default 8).
+    #[arg(long, value_name = "N")]
+    pub notify_retry: Option<u32>,
+    /// The body of `--notify-webhook`: json or slack.
+    #[arg(long, default_value = "json", value_name = "json|slack")]
+    pub notify_format: String,
 }
 
 /// Options shared by `schedule` and `campaign add`.
@@ -344,6 +418,9 @@ pub struct EventOptions {
     /// Who schedules it.
     #[arg(long, default_value = "t-minus", value_name = "AGENT")]
     pub organizer: String,
+    /// Notification rules.
+    #[command(flatten)]
+    pub notify: Box<NotifyOptions>,
     /// Print the event as JSON.
     #[arg(long)]
     pub json: bool,

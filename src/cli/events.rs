@@ -7,7 +7,9 @@ use t_minus::{
     TMinusError, TMinusEvent, Target, TimeSpec,
 };
 
-use super::args::{EventOptions, ScheduleArgs};
+use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
+
+use super::args::{EventOptions, NotifyOptions, ScheduleArgs};
 use super::json;
 use t_minus::display::Renderer;
 
@@ -24,6 +26,7 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
         None => serde_json::Value::Null,
     };
     Ok(NewEvent {
+        notify: notify_rules(&o.notify)?,
         t_minus: parse_duration(&o.t_minus)?,
         organizer: AgentId::parse(&o.organizer)
             .map_err(|e| in_flag(e, "--organizer", &o.organizer))?,
@@ -34,6 +37,53 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
         payload,
         ..NewEvent::new(kind, at)
     })
+}
+
+/// The rules of `--notify-exec` / `--notify-webhook` with `--on`,
+/// `--notify-before` and `--notify-format`.
+fn notify_rules(o: &NotifyOptions) -> Result<Vec<NotifyRule>> {
+    if o.notify_exec.is_empty() && o.notify_webhook.is_empty() {
+        return Ok(Vec::new());
+    }
+    let on = o
+        .notify_on
+        .iter()
+        .map(|w| w.trim().parse::<Trigger>())
+        .collect::<Result<Vec<_>>>()?;
+    let mut before_ms = Vec::new();
+    for text in &o.notify_before {
+        let d = parse_duration(text)?;
+        before_ms.push(u64::try_from(d.num_milliseconds()).unwrap_or(0));
+    }
+    let format: WebhookFormat = o.notify_format.parse()?;
+    let hooks = o
+        .notify_exec
+        .iter()
+        .map(|cmd| Hook::Exec {
+            argv: cmd.split_whitespace().map(str::to_string).collect(),
+        })
+        .chain(o.notify_webhook.iter().map(|url| Hook::Webhook {
+            url: url.clone(),
+            format,
+            headers: Default::default(),
+        }));
+    let timeout_ms = match &o.notify_timeout {
+        Some(text) => Some(u64::try_from(parse_duration(text)?.num_milliseconds()).unwrap_or(0)),
+        None => None,
+    };
+    Ok(hooks
+        .map(|hook| {
+            let mut rule = NotifyRule::new(on.clone(), hook);
+            rule.before_ms = before_ms.clone();
+            if let Some(ms) = timeout_ms {
+                rule.timeout_ms = ms;
+            }
+            if let Some(n) = o.notify_retry {
+                rule.attempts = n;
+            }
+            rule
+        })
+        .collect())
 }
 
 /// Says which option an invalid agent id came from (`alice,,bob` has an
@@ -244,7 +294,12 @@ pub fn status(
                 value["events"] = serde_json::Value::Array(list);
                 json::print(&value);
             }
-            (None, true) => json::print(&list[0]),
+            (None, true) => {
+                let mut value = list.swap_remove(0);
+                let pending = super::notify::open_deliveries(engine, events[0].id)?;
+                value["notifications"] = pending.iter().map(super::notify::delivery_json).collect();
+                json::print(&value);
+            }
             (None, false) => json::print(&list),
         }
         return Ok(());
@@ -269,15 +324,30 @@ pub fn status(
             out.event_block(engine, event)?
         };
         println!("{block}");
+        if detail {
+            for d in super::notify::open_deliveries(engine, event.id)? {
+                println!("{}", super::notify::delivery_line(&d));
+            }
+        }
     }
     Ok(())
 }
 
-/// `tick`.
-pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool) -> Result<()> {
+/// `tick`, then delivering what is due (unless `deliver` is false).
+pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -> Result<()> {
     let result = engine.tick(out.now)?;
+    let outcomes = if deliver {
+        super::notify::after_tick(engine)?
+    } else {
+        Vec::new()
+    };
     if as_json {
-        json::print(&json::tick(&result));
+        let mut value = json::tick(&result);
+        value["notifications"] = outcomes
+            .iter()
+            .map(|o| super::notify::delivery_json(&o.delivery))
+            .collect();
+        json::print(&value);
         return Ok(());
     }
     if result.is_empty() {
@@ -285,6 +355,9 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool) -> Result<()
     }
     for entry in &result.transitions {
         println!("{}", out.transition(engine, entry)?);
+    }
+    for outcome in &outcomes {
+        println!("{}", super::notify::delivery_line(&outcome.delivery));
     }
     Ok(())
 }

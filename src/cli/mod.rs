@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod json;
 mod manifests;
+mod notify;
 mod run;
 mod show;
 
@@ -163,7 +164,10 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             *all,
             *json,
         )),
-        Command::Tick { json } => done(events::tick(engine, &mut out, *json)),
+        Command::Tick { json, no_notify } => {
+            done(events::tick(engine, &mut out, *json, !*no_notify))
+        }
+        Command::Notify(command) => Ok(notify::command(engine, command)?),
         Command::Log { event, json } => done(events::log(engine, &mut out, event, *json)),
         Command::Campaign(command) => done(campaign::run(engine, &mut out, command)),
         Command::Run {
@@ -171,6 +175,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             campaigns,
             timeout,
             json,
+            no_notify,
         } => {
             let mut names = campaigns.clone();
             if !paths.is_empty() {
@@ -198,12 +203,20 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
                     .collect::<Result<Vec<_>>>()?;
                 Scope::Campaigns(ids)
             };
-            Ok(run::drive(engine, out, scope, timeout.as_deref(), *json)?)
+            Ok(run::drive(
+                engine,
+                out,
+                scope,
+                timeout.as_deref(),
+                *json,
+                || notify::start(cli, *no_notify),
+            )?)
         }
         Command::Wait {
             event,
             timeout,
             json,
+            no_notify,
         } => {
             let id = engine.resolve_event(event)?;
             Ok(run::drive(
@@ -212,6 +225,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
                 Scope::Event(id),
                 timeout.as_deref(),
                 *json,
+                || notify::start(cli, *no_notify),
             )?)
         }
     }

@@ -12,7 +12,8 @@ use std::time::Duration as StdDuration;
 
 use t_minus::display::{Renderer, RunView, ViewMode};
 use t_minus::duration::parse_duration;
-use t_minus::runner::{run, RunOptions, Scope};
+use t_minus::notify::Deliverer;
+use t_minus::runner::{run, RunOptions, RunOutcome, Scope};
 use t_minus::{Engine, Result};
 
 /// How often the live view redraws its countdowns.
@@ -36,6 +37,7 @@ pub fn drive(
     scope: Scope,
     timeout: Option<&str>,
     as_json: bool,
+    start_deliverer: impl FnOnce() -> Result<Option<Deliverer>>,
 ) -> Result<ExitCode> {
     let mut options = RunOptions::new(scope);
     options.timeout = timeout
@@ -53,7 +55,19 @@ pub fn drive(
     let rows = console::Term::stdout().size_checked().map(|(rows, _)| rows);
     let mut view = RunView::new(out, mode).with_terminal_rows(rows);
     let stop = stop_flag();
+    // Started once the arguments are known to be good: bad input leaves
+    // the store untouched.
+    let deliverer = start_deliverer()?;
     let report = run(engine, &options, &mut view, &stop)?;
+    // What the last transitions queued goes out before the run ends;
+    // retries due later stay queued for the next run.
+    if let Some(deliverer) = deliverer {
+        if report.outcome == RunOutcome::Interrupted {
+            deliverer.stop()?;
+        } else {
+            deliverer.finish()?;
+        }
+    }
     view.finish(&report);
     Ok(ExitCode::from(report.outcome.exit_code()))
 }

@@ -192,7 +192,7 @@ fn apply_campaign(
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
         let event = new_event(row.id, d, anchor, now)?;
-        insert_new_event(tx, &event, now)?;
+        insert_new_event(tx, &event, &d.notify, now)?;
         ids.insert(d.key.clone(), event.id);
         created.push((d.key.clone(), event.id));
         touched.push(event.id);
@@ -314,6 +314,9 @@ fn update_event(
     let (at, relative_at) = timing(d, event.started_at, now);
     event.scheduled_at = at + event.deferred;
     event.relative_at = relative_at;
+    if tx.notify_rules(id)? != d.notify {
+        tx.set_notify_rules(id, &d.notify)?;
+    }
 
     // Needs: drop the edges no longer wanted, add the new ones.
     let wanted: HashSet<Uuid> = d

@@ -158,11 +158,13 @@ impl Engine {
     pub fn campaign_add_with_needs(
         &mut self,
         campaign_id: Uuid,
-        new: NewEvent,
+        mut new: NewEvent,
         name: Option<String>,
         needs: &[Uuid],
     ) -> Result<TMinusEvent> {
         let now = self.now();
+        let rules = std::mem::take(&mut new.notify);
+        crate::notify::spec::check_rules(&rules)?;
         let mut event = build_event(new, now)?;
         let mut unique: Vec<Uuid> = Vec::with_capacity(needs.len());
         for id in needs {
@@ -186,7 +188,7 @@ impl Engine {
                 event.state = EventState::Blocked;
                 event.started_at = None;
             }
-            insert_new_event(tx, &event, now)?;
+            insert_new_event(tx, &event, &rules, now)?;
             for (&need, need_name) in unique.iter().zip(names) {
                 tx.insert_edge(campaign_id, need, event.id)?;
                 let detail = json!({ "needs": need_name, "need_id": need.to_string() });

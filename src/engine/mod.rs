@@ -7,7 +7,7 @@
 mod apply;
 mod campaigns;
 mod resolve;
-mod settle;
+pub(crate) mod settle;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +26,8 @@ use crate::duration::format_duration;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::kind::EventKind;
+use crate::notify::spec::check_rules;
+use crate::notify::NotifyRule;
 use crate::policy::{FirePolicy, Quorum};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::sqlite::SqliteStore;
@@ -59,6 +61,8 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
     /// Free text.
     pub description: Option<String>,
+    /// Notification rules (none by default).
+    pub notify: Vec<NotifyRule>,
 }
 
 impl NewEvent {
@@ -76,6 +80,7 @@ impl NewEvent {
             max_defer: None,
             payload: serde_json::Value::Null,
             description: None,
+            notify: Vec::new(),
         }
     }
 }
@@ -183,12 +188,14 @@ impl Engine {
     /// `early` fires at once). Refused when the input is invalid or the fire
     /// time is already in the past (a fire time of exactly now is allowed: an
     /// instant gate).
-    pub fn schedule(&mut self, new: NewEvent) -> Result<TMinusEvent> {
+    pub fn schedule(&mut self, mut new: NewEvent) -> Result<TMinusEvent> {
         let now = self.now();
+        let rules = std::mem::take(&mut new.notify);
+        check_rules(&rules)?;
         let event = build_event(new, now)?;
         let id = event.id;
         self.write(|tx| {
-            insert_new_event(tx, &event, now)?;
+            insert_new_event(tx, &event, &rules, now)?;
             settle(tx, [id], now)?;
             load(tx, id)
         })
@@ -329,6 +336,7 @@ impl Engine {
         self.write(|tx| {
             let due = tx.due_events(now, usize::MAX)?;
             settle(tx, due, now)?;
+            crate::notify::queue::remind(tx, now, usize::MAX)?;
             Ok(TickResult::from_entries(tx.claim_reports()?))
         })
     }
@@ -536,13 +544,18 @@ fn check_non_negative(field: &str, d: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Inserts a new event and its `scheduled` audit entry.
+/// Inserts a new event with its notification rules, and its `scheduled`
+/// audit entry.
 pub(crate) fn insert_new_event(
     tx: &mut dyn Tx,
     event: &TMinusEvent,
+    rules: &[NotifyRule],
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.insert_event(event)?;
+    if !rules.is_empty() {
+        tx.set_notify_rules(event.id, rules)?;
+    }
     let mut detail = json!({
         "kind": event.kind.to_string(),
         "quorum": event.quorum_spec.to_string(),

@@ -26,15 +26,17 @@ pub(crate) fn audit(
     action: AuditAction,
     detail: serde_json::Value,
 ) -> Result<()> {
-    tx.append_audit(&NewAuditEntry {
+    let entry = NewAuditEntry {
         event,
         at,
         recorded_at,
         agent: agent.cloned(),
         action,
         detail,
-    })
-    .map(drop)
+    };
+    tx.append_audit(&entry)?;
+    // Deliveries it sets off are queued in the same transaction.
+    crate::notify::queue::on_audit(tx, &entry)
 }
 
 /// Settles `seeds` and everything their transitions affect, at `now`.

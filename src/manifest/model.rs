@@ -130,6 +130,9 @@ pub struct DesiredEvent {
     pub needs: Vec<String>,
     /// Arbitrary JSON (`null` when not given).
     pub payload: serde_json::Value,
+    /// Notification rules: the campaign's, then the event's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<crate::notify::NotifyRule>,
     /// Where each field was written (not serialized).
     #[serde(skip)]
     pub spans: EventSpans,
@@ -168,6 +171,8 @@ pub struct EventSpans {
     pub attendees: Option<Span>,
     /// `needs` (the whole list).
     pub needs: Option<Span>,
+    /// `notify` (the event's list, or the campaign's).
+    pub notify: Option<Span>,
 }
 
 impl EventSpans {
@@ -183,6 +188,7 @@ impl EventSpans {
             Field::MaxDefer => self.max_defer,
             Field::Attendees => self.attendees,
             Field::Needs => self.needs,
+            Field::Notify => self.notify,
             Field::Payload | Field::Managed => None,
         };
         span.unwrap_or(self.key)
@@ -215,6 +221,8 @@ pub enum Field {
     Needs,
     /// `payload`.
     Payload,
+    /// `notify`.
+    Notify,
     /// Whether a manifest manages the campaign.
     Managed,
 }
@@ -233,6 +241,7 @@ impl Field {
             Field::Attendees => "attendees",
             Field::Needs => "needs",
             Field::Payload => "payload",
+            Field::Notify => "notify",
             Field::Managed => "managed",
         }
     }

@@ -217,6 +217,84 @@ text_newtype!(
     }
 );
 
+text_newtype!(
+    /// A notification trigger.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    TriggerText(String),
+    "NotifyTrigger",
+    {
+        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), or `reminder` (needs `before`).",
+        "type": "string",
+        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder"]
+    }
+);
+
+text_newtype!(
+    /// A webhook body format: `json` or `slack`.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    FormatText(String),
+    "NotifyFormat",
+    {
+        "description": "`json` (default): the delivery's JSON payload; `slack`: Slack's `{\"text\": …}`.",
+        "type": "string",
+        "enum": ["json", "slack"]
+    }
+);
+
+/// `before`: one duration or a list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BeforeText {
+    /// One duration.
+    One(DurationText),
+    /// Several.
+    Many(Vec<DurationText>),
+}
+
+impl BeforeText {
+    /// The durations as written.
+    pub fn items(&self) -> Vec<&DurationText> {
+        match self {
+            BeforeText::One(d) => vec![d],
+            BeforeText::Many(list) => list.iter().collect(),
+        }
+    }
+}
+
+/// A notification rule: when (`on`) and where (`exec` or `webhook`).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// What sets it off.
+    pub on: Spanned<Vec<Spanned<TriggerText>>>,
+    /// A command to run: the program (relative to the manifest's directory
+    /// when it holds a `/`) and its arguments. The delivery's JSON comes on
+    /// stdin.
+    #[serde(default)]
+    pub exec: Option<Spanned<Vec<Spanned<String>>>>,
+    /// An `http://` or `https://` URL to POST to; no `${VAR}` (put secrets
+    /// in `headers`).
+    #[serde(default)]
+    pub webhook: Option<Spanned<String>>,
+    /// The webhook's body (default `json`).
+    #[serde(default)]
+    pub format: Option<Spanned<FormatText>>,
+    /// Extra webhook headers; `${VAR}` in a value is read from the
+    /// environment at delivery.
+    #[serde(default)]
+    pub headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// For `reminder`: how long before the fire time (one or a list).
+    #[serde(default)]
+    pub before: Option<Spanned<BeforeText>>,
+    /// How long one attempt may take (default 30s for exec, 10s for webhooks).
+    #[serde(default)]
+    pub timeout: Option<Spanned<DurationText>>,
+    /// Attempts before giving up (default 8), with exponential backoff from
+    /// 1 s capped at 10 min.
+    #[serde(default)]
+    pub retry: Option<Spanned<u32>>,
+}
+
 /// The naming rule as a regular expression.
 pub const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
 
@@ -236,6 +314,9 @@ pub struct CampaignSpec {
     /// Values applied to every event that does not set its own.
     #[serde(default)]
     pub defaults: Option<Spanned<DefaultsSpec>>,
+    /// Notification rules for every event of the campaign.
+    #[serde(default)]
+    pub notify: Option<Spanned<Vec<Spanned<NotifySpec>>>>,
     /// The events, by name; the order of the keys is kept.
     #[serde(default)]
     pub events: EventMap,
@@ -298,6 +379,9 @@ pub struct EventSpec {
     /// Arbitrary data, returned untouched.
     #[serde(default)]
     pub payload: Option<serde_json::Value>,
+    /// Notification rules, added to the campaign's.
+    #[serde(default)]
+    pub notify: Option<Spanned<Vec<Spanned<NotifySpec>>>>,
 }
 
 /// The `events` mapping, in the order written. Duplicate keys are refused by

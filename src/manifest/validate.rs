@@ -13,8 +13,8 @@ use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
 use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Origin, ValidManifests};
 use super::parse::Manifests;
 use super::spec::{
-    AgentText, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText, QuorumText, Span,
-    Spanned,
+    AgentText, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText, NotifySpec,
+    QuorumText, Span, Spanned,
 };
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration, parse_duration};
@@ -23,6 +23,8 @@ use crate::graph;
 use crate::kind::EventKind;
 use crate::lifecycle::new_fire_time_passed;
 use crate::name::name_problem;
+use crate::notify::spec::{check_argv, check_headers, check_url, MAX_RULES};
+use crate::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
 use crate::policy::{FirePolicy, Quorum};
 use crate::time_spec::{format_time, TimeSpec};
 
@@ -106,6 +108,8 @@ struct Defaults {
     fire: Option<(FirePolicy, Span)>,
     max_defer: Option<(Duration, Span)>,
     attendees: Option<(Vec<AgentId>, Span)>,
+    /// The campaign's notification rules.
+    notify: Option<(Vec<NotifyRule>, Span)>,
 }
 
 impl Validator<'_> {
@@ -128,13 +132,17 @@ impl Validator<'_> {
                 "names match [A-Za-z_][A-Za-z0-9_-]{0,63}, e.g. `release-v2`",
             );
         }
-        let defaults = match &spec.defaults {
+        let mut defaults = match &spec.defaults {
             Some(d) => {
                 let ctx = format!("{}/defaults", self.campaign);
                 self.defaults(&ctx, &d.value)
             }
             None => Defaults::default(),
         };
+        if let Some(list) = &spec.notify {
+            let ctx = format!("{}/notify", self.campaign);
+            defaults.notify = self.notify(&ctx, list).map(|rules| (rules, list.span));
+        }
         let keys: HashMap<&str, Span> = spec
             .events
             .0
@@ -186,6 +194,7 @@ impl Validator<'_> {
                 .attendees
                 .as_ref()
                 .and_then(|v| self.attendees(ctx, v).map(|a| (a, list_span(v)))),
+            notify: None,
         }
     }
 
@@ -252,6 +261,7 @@ impl Validator<'_> {
             },
         };
         let needs = self.needs(&ctx, name, e, keys);
+        let (notify, notify_span) = self.event_notify(&ctx, e, defaults);
 
         if let (Some(q), Some(a), Some(qs)) = (quorum, &attendees, quorum_span) {
             if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(a.len()) {
@@ -328,6 +338,7 @@ impl Validator<'_> {
             attendees: attendees?,
             needs,
             payload: e.payload.clone().unwrap_or(serde_json::Value::Null),
+            notify: notify?,
             spans: EventSpans {
                 key: key.span,
                 kind: kind_span,
@@ -339,8 +350,249 @@ impl Validator<'_> {
                 max_defer: max_defer_span,
                 attendees: attendees_span,
                 needs: e.needs.as_ref().map(list_span),
+                notify: notify_span,
             },
         })
+    }
+
+    /// The event's rules: the campaign's, then its own, at most
+    /// [`MAX_RULES`] together.
+    fn event_notify(
+        &mut self,
+        ctx: &str,
+        e: &EventSpec,
+        defaults: &Defaults,
+    ) -> (Option<Vec<NotifyRule>>, Option<Span>) {
+        let mut rules = defaults
+            .notify
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .unwrap_or_default();
+        let Some(list) = &e.notify else {
+            return (Some(rules), defaults.notify.as_ref().map(|(_, s)| *s));
+        };
+        let Some(own) = self.notify(&format!("{ctx}/notify"), list) else {
+            return (None, Some(list.span));
+        };
+        rules.extend(own);
+        if rules.len() > MAX_RULES {
+            self.error(
+                "notify",
+                format!(
+                    "{ctx}: {} notification rules with the campaign's (at most {MAX_RULES})",
+                    rules.len()
+                ),
+                list.span,
+                "too many rules",
+                "list fewer rules; one rule may name several triggers in `on`",
+            );
+            return (None, Some(list.span));
+        }
+        (Some(rules), Some(list.span))
+    }
+
+    /// Checks a `notify` list; every problem is reported at its node.
+    fn notify(
+        &mut self,
+        ctx: &str,
+        list: &Spanned<Vec<Spanned<NotifySpec>>>,
+    ) -> Option<Vec<NotifyRule>> {
+        if list.value.len() > MAX_RULES {
+            self.error(
+                "notify",
+                format!(
+                    "{ctx}: {} notification rules (at most {MAX_RULES})",
+                    list.value.len()
+                ),
+                list.span,
+                "too many rules",
+                "list fewer rules; one rule may name several triggers in `on`",
+            );
+            return None;
+        }
+        let before = self.diags.len();
+        let rules: Vec<Option<NotifyRule>> = list
+            .value
+            .iter()
+            .map(|entry| self.notify_rule(ctx, entry))
+            .collect();
+        if self.diags.len() > before {
+            return None;
+        }
+        rules.into_iter().collect()
+    }
+
+    fn notify_rule(&mut self, ctx: &str, entry: &Spanned<NotifySpec>) -> Option<NotifyRule> {
+        let before = self.diags.len();
+        let spec = &entry.value;
+        let fail = |v: &mut Self, span: Span, label: &str, e: TMinusError| {
+            let (reason, help) = match e {
+                TMinusError::InvalidNotify { reason, help } => (reason, help),
+                other => (other.to_string(), String::new()),
+            };
+            v.error("notify", format!("{ctx}: {reason}"), span, label, &help);
+        };
+        let mut on = Vec::new();
+        for t in &spec.on.value {
+            match t.value.0.parse::<Trigger>() {
+                Ok(trigger) => on.push(trigger),
+                Err(e) => fail(self, t.span, "unknown trigger", e),
+            }
+        }
+        if spec.on.value.is_empty() {
+            self.error(
+                "notify",
+                format!("{ctx}: `on` lists no trigger"),
+                spec.on.span,
+                "empty",
+                &format!("list one or more of: {}", Trigger::expected()),
+            );
+        }
+        let hook = match (&spec.exec, &spec.webhook) {
+            (Some(_), Some(url)) => {
+                self.error(
+                    "notify",
+                    format!("{ctx}: a rule has both `exec` and `webhook`"),
+                    url.span,
+                    "second target",
+                    "write one target per rule; add a second rule for the other",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    "notify",
+                    format!("{ctx}: a rule has neither `exec` nor `webhook`"),
+                    spec.on.span,
+                    "no target",
+                    "add `exec: [program, args…]` or `webhook: https://…`",
+                );
+                None
+            }
+            (Some(argv), None) => {
+                let mut args: Vec<String> = argv.value.iter().map(|a| a.value.clone()).collect();
+                match check_argv(&args) {
+                    Err(e) => {
+                        fail(self, argv.span, "invalid command", e);
+                        None
+                    }
+                    Ok(()) => {
+                        args[0] = self.resolve_program(&args[0]);
+                        Some(Hook::Exec { argv: args })
+                    }
+                }
+            }
+            (None, Some(url)) => {
+                if let Err(e) = check_url(&url.value) {
+                    fail(self, url.span, "invalid URL", e);
+                }
+                let format = match &spec.format {
+                    Some(f) => match f.value.0.parse::<WebhookFormat>() {
+                        Ok(f) => f,
+                        Err(e) => {
+                            fail(self, f.span, "unknown format", e);
+                            WebhookFormat::Json
+                        }
+                    },
+                    None => WebhookFormat::Json,
+                };
+                let headers = spec
+                    .headers
+                    .as_ref()
+                    .map(|h| h.value.clone())
+                    .unwrap_or_default();
+                if let (Some(h), Err(e)) = (&spec.headers, check_headers(&headers)) {
+                    fail(self, h.span, "invalid headers", e);
+                }
+                Some(Hook::Webhook {
+                    url: url.value.clone(),
+                    format,
+                    headers,
+                })
+            }
+        };
+        if spec.exec.is_some() {
+            for (field, span) in [
+                ("format", spec.format.as_ref().map(|f| f.span)),
+                ("headers", spec.headers.as_ref().map(|h| h.span)),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        "notify",
+                        format!("{ctx}: `{field}` is for webhooks"),
+                        span,
+                        "not for exec",
+                        "remove it, or use `webhook` instead of `exec`",
+                    );
+                }
+            }
+        }
+        let mut before_ms = Vec::new();
+        if let Some(b) = &spec.before {
+            for d in b.value.items() {
+                let text = Spanned::new(d.clone(), b.span);
+                if let Some(d) = self.duration("before", ctx, &text) {
+                    before_ms.push(u64::try_from(d.num_milliseconds()).unwrap_or(0));
+                }
+            }
+        }
+        let reminds = on.contains(&Trigger::Reminder);
+        if reminds && spec.before.is_none() {
+            self.error(
+                "notify",
+                format!("{ctx}: `reminder` needs `before`"),
+                spec.on.span,
+                "reminder without before",
+                "say how long before the fire time, e.g. `before: 5m` or `before: [1h, 5m]`",
+            );
+        }
+        if let (false, Some(b)) = (reminds, &spec.before) {
+            self.error(
+                "notify",
+                format!("{ctx}: `before` is only for `reminder`"),
+                b.span,
+                "no reminder in `on`",
+                "add `reminder` to `on`, or remove `before`",
+            );
+        }
+        let timeout = spec
+            .timeout
+            .as_ref()
+            .and_then(|t| self.duration("timeout", ctx, t).map(|d| (d, t.span)));
+        if self.diags.len() > before {
+            return None;
+        }
+        let mut rule = NotifyRule::new(on, hook?);
+        rule.before_ms = before_ms;
+        if let Some((d, _)) = timeout {
+            rule.timeout_ms = u64::try_from(d.num_milliseconds()).unwrap_or(0);
+        }
+        if let Some(r) = &spec.retry {
+            rule.attempts = r.value;
+        }
+        if let Err(e) = rule.check() {
+            fail(self, entry.span, "invalid rule", e);
+            return None;
+        }
+        Some(rule)
+    }
+
+    /// An exec program as the runner will find it: a path with a `/` is
+    /// relative to the manifest's directory; a bare name is looked up on
+    /// `PATH` at delivery.
+    fn resolve_program(&self, program: &str) -> String {
+        let path = std::path::Path::new(program);
+        if path.is_absolute() || !program.contains('/') {
+            return program.to_string();
+        }
+        let dir = std::path::Path::new(&self.source.name)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        let joined = dir.join(path);
+        std::path::absolute(&joined)
+            .unwrap_or(joined)
+            .display()
+            .to_string()
     }
 
     fn time(&mut self, ctx: &str, v: &Spanned<super::spec::TimeText>) -> Option<TimeSpec> {

@@ -279,6 +279,14 @@ fn update_campaign(
                 };
                 let needs = needs_of.remove(id).unwrap_or_default();
                 let mut change_list = diff(&stored, &needs, e);
+                let stored_rules = tx.notify_rules(*id)?;
+                if stored_rules != e.notify {
+                    change_list.push(FieldChange {
+                        field: Field::Notify,
+                        old: rules_summary(&stored_rules),
+                        new: rules_summary(&e.notify),
+                    });
+                }
                 if change_list.is_empty() {
                     continue;
                 }
@@ -374,6 +382,21 @@ fn effective_state(event: &TMinusEvent, now: DateTime<Utc>) -> EventState {
         Some(decision) => decision.state,
         None => event.state,
     }
+}
+
+/// Notification rules in one line: `fired,missed → exec ./x; …`.
+fn rules_summary(rules: &[crate::notify::NotifyRule]) -> Option<String> {
+    if rules.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let on: Vec<&str> = r.on.iter().map(|t| t.as_str()).collect();
+            format!("{} → {}", on.join(","), r.hook.describe())
+        })
+        .collect();
+    Some(format!("[{}]", parts.join("; ")))
 }
 
 pub(crate) fn show(v: &Option<String>) -> String {

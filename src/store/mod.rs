@@ -9,6 +9,7 @@
 //! one writer at a time.
 
 mod error;
+mod notify_row;
 pub mod postgres;
 mod row;
 pub mod sqlite;
@@ -21,6 +22,7 @@ use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
 use crate::event::TMinusEvent;
+use crate::notify::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
 
 pub use crate::lifecycle::NeedState;
@@ -196,6 +198,31 @@ pub trait Tx {
     fn latest_audit_seq(&mut self) -> Result<i64>;
     /// Takes every transition not yet reported, marking it reported.
     fn claim_reports(&mut self) -> Result<Vec<AuditEntry>>;
+
+    /// An event's notification rules (empty when it has none).
+    fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>>;
+    /// Replaces an event's notification rules; an empty list removes them.
+    fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()>;
+    /// An event's reminder times, soonest `before` first.
+    fn reminders(&mut self, event: Uuid) -> Result<Vec<Reminder>>;
+    /// Replaces an event's reminder times.
+    fn set_reminders(&mut self, event: Uuid, reminders: &[Reminder]) -> Result<()>;
+    /// Reminders not yet sent whose time is at or before `now`, soonest
+    /// first, at most `limit`.
+    fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>>;
+    /// Marks a reminder sent.
+    fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()>;
+    /// Queues a delivery.
+    fn insert_delivery(&mut self, delivery: &Delivery) -> Result<()>;
+    /// Writes a delivery's state, attempts, next time, finish time and error.
+    fn update_delivery(&mut self, delivery: &Delivery) -> Result<()>;
+    /// One delivery by its key.
+    fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>>;
+    /// Pending deliveries whose next time is at or before `now`, soonest
+    /// first, at most `limit`.
+    fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>>;
+    /// An event's deliveries, oldest first.
+    fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>>;
 
     /// Commits.
     fn commit(self: Box<Self>) -> Result<()>;

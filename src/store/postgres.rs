@@ -43,6 +43,7 @@ use postgres::{Client, Config, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
+use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
     ms, opt_time, read_attendee, read_audit, read_campaign, read_event, read_member, read_need,
     status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
@@ -54,12 +55,14 @@ use crate::agent::AgentId;
 use crate::audit::AuditEntry;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
+use crate::notify::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
 
 /// The migrations, in order; `tm_meta.version` is the number applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_campaign_due.sql"),
+    include_str!("migrations/postgres/0004_notify.sql"),
 ];
 
 /// The schema version this build writes.
@@ -877,6 +880,29 @@ impl PgTx<'_> {
         let rows = self.query(sql, params)?;
         rows.iter().map(|r| read_audit(&self.cols(r))).collect()
     }
+
+    fn deliveries(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Delivery>> {
+        let rows = self.query(sql, params)?;
+        rows.iter().map(|r| self.delivery_from_row(r)).collect()
+    }
+
+    fn delivery_from_row(&self, row: &Row) -> Result<Delivery> {
+        DeliveryRow {
+            key: self.get(row, 0)?,
+            event_id: self.get(row, 1)?,
+            cause: self.get(row, 2)?,
+            rule: self.get(row, 3)?,
+            payload: self.get(row, 4)?,
+            state: self.get(row, 5)?,
+            attempts: self.get(row, 6)?,
+            next_ms: self.get(row, 7)?,
+            created_ms: self.get(row, 8)?,
+            finished_ms: self.get(row, 9)?,
+            last_error: self.get(row, 10)?,
+        }
+        .into_delivery()
+        .map_err(|reason| corrupt(&self.session.server, reason))
+    }
 }
 
 /// An event row's values in [`EVENT_COLUMNS`] order, then `fire_ms` ($21).
@@ -1318,6 +1344,161 @@ impl Tx for PgTx<'_> {
         entries.sort_by_key(|e| e.seq);
         self.dirty |= !entries.is_empty();
         Ok(entries)
+    }
+
+    fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
+        let row = self.query_opt(
+            "SELECT rules FROM tm_notify_rules WHERE event_id = $1",
+            &[&event.to_string()],
+        )?;
+        match row {
+            Some(r) => {
+                let text: String = self.get(&r, 0)?;
+                notify_row::rules_from_text(&text)
+                    .map_err(|reason| corrupt(&self.session.server, reason))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        if rules.is_empty() {
+            self.execute(
+                "DELETE FROM tm_notify_rules WHERE event_id = $1",
+                &[&event.to_string()],
+            )?;
+        } else {
+            self.execute(
+                "INSERT INTO tm_notify_rules (event_id, rules) VALUES ($1, $2) \
+                 ON CONFLICT (event_id) DO UPDATE SET rules = excluded.rules",
+                &[&event.to_string(), &notify_row::rules_text(rules)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn reminders(&mut self, event: Uuid) -> Result<Vec<Reminder>> {
+        let rows = self.query(
+            "SELECT before_ms, remind_ms, sent FROM tm_reminders WHERE event_id = $1 \
+             ORDER BY before_ms",
+            &[&event.to_string()],
+        )?;
+        rows.iter()
+            .map(|r| {
+                notify_row::reminder(self.get(r, 0)?, self.get(r, 1)?, self.get(r, 2)?)
+                    .map_err(|reason| corrupt(&self.session.server, reason))
+            })
+            .collect()
+    }
+
+    fn set_reminders(&mut self, event: Uuid, reminders: &[Reminder]) -> Result<()> {
+        let id = event.to_string();
+        self.execute("DELETE FROM tm_reminders WHERE event_id = $1", &[&id])?;
+        for r in reminders {
+            self.execute(
+                "INSERT INTO tm_reminders (event_id, before_ms, remind_ms, sent) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&id, &notify_row::before_column(r), &ms(r.at), &r.sent],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
+        let rows = self.query(
+            "SELECT event_id, before_ms, remind_ms FROM tm_reminders \
+             WHERE NOT sent AND remind_ms <= $1 ORDER BY remind_ms LIMIT $2",
+            &[&ms(now), &sql_limit(limit)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let id: String = self.get(r, 0)?;
+                let id = super::row::uuid(&id)
+                    .map_err(|reason| corrupt(&self.session.server, reason))?;
+                let reminder = notify_row::reminder(self.get(r, 1)?, self.get(r, 2)?, false)
+                    .map_err(|reason| corrupt(&self.session.server, reason))?;
+                Ok((id, reminder))
+            })
+            .collect()
+    }
+
+    fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
+        self.execute(
+            "UPDATE tm_reminders SET sent = TRUE WHERE event_id = $1 AND before_ms = $2",
+            &[
+                &event.to_string(),
+                &i64::try_from(before_ms).unwrap_or(i64::MAX),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let r = DeliveryRow::from_delivery(d);
+        self.execute(
+            &format!(
+                "INSERT INTO tm_deliveries ({DELIVERY_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &[
+                &r.key,
+                &r.event_id,
+                &r.cause,
+                &r.rule,
+                &r.payload,
+                &r.state,
+                &r.attempts,
+                &r.next_ms,
+                &r.created_ms,
+                &r.finished_ms,
+                &r.last_error,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn update_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let r = DeliveryRow::from_delivery(d);
+        self.execute(
+            "UPDATE tm_deliveries SET state = $2, attempts = $3, next_ms = $4, finished_ms = $5, \
+             last_error = $6 WHERE key = $1",
+            &[
+                &r.key,
+                &r.state,
+                &r.attempts,
+                &r.next_ms,
+                &r.finished_ms,
+                &r.last_error,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        let row = self.query_opt(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1"),
+            &[&key.to_string()],
+        )?;
+        row.map(|r| self.delivery_from_row(&r)).transpose()
+    }
+
+    fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        self.deliveries(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE state = 'pending' \
+                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT $2"
+            ),
+            &[&ms(now), &sql_limit(limit)],
+        )
+    }
+
+    fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>> {
+        self.deliveries(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE event_id = $1 ORDER BY seq"
+            ),
+            &[&event.to_string()],
+        )
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

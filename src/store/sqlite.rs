@@ -18,6 +18,7 @@ use rusqlite::{
 };
 use uuid::Uuid;
 
+use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
     self, ms, read_attendee, read_audit, read_campaign, read_event, read_member, read_need,
     status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
@@ -29,6 +30,7 @@ use crate::agent::AgentId;
 use crate::audit::AuditEntry;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
+use crate::notify::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
 
 /// `PRAGMA application_id` of t-minus stores ("TMIN").
@@ -41,6 +43,7 @@ pub const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_campaign_due.sql"),
+    include_str!("migrations/sqlite/0004_notify.sql"),
 ];
 
 /// The schema version this build writes.
@@ -74,6 +77,19 @@ impl SqliteStore {
         if path.exists() {
             check_header(path)?;
         }
+        Self::open_unchecked(path)
+    }
+
+    /// Opens another connection to a store this process already has open
+    /// (a background deliverer's): like [`SqliteStore::open`] without
+    /// reading the file outside SQLite first. Closing a descriptor of the
+    /// file that SQLite did not open would drop the POSIX locks of the
+    /// process's other connections.
+    pub fn open_again(path: &Path) -> Result<Self> {
+        Self::open_unchecked(path)
+    }
+
+    fn open_unchecked(path: &Path) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -351,8 +367,13 @@ impl Columns for Row<'_> {
     }
 
     fn invalid(&self, reason: String) -> rusqlite::Error {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, reason.into())
+        bad_value(reason)
     }
+}
+
+/// The driver's error for a stored value that does not decode.
+fn bad_value(reason: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, reason.into())
 }
 
 /// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?21).
@@ -383,6 +404,24 @@ fn event_values(e: &TMinusEvent) -> [Value; 21] {
         int(r.last_response_ms),
         int(r.fire_ms),
     ]
+}
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    DeliveryRow {
+        key: row.get(0)?,
+        event_id: row.get(1)?,
+        cause: row.get(2)?,
+        rule: row.get(3)?,
+        payload: row.get(4)?,
+        state: row.get(5)?,
+        attempts: row.get(6)?,
+        next_ms: row.get(7)?,
+        created_ms: row.get(8)?,
+        finished_ms: row.get(9)?,
+        last_error: row.get(10)?,
+    }
+    .into_delivery()
+    .map_err(bad_value)
 }
 
 impl SqliteTx<'_> {
@@ -798,6 +837,190 @@ impl Tx for SqliteTx<'_> {
             )?;
         }
         Ok(entries)
+    }
+
+    fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
+        let run = || -> rusqlite::Result<Vec<NotifyRule>> {
+            let text: Option<String> = self
+                .tx
+                .prepare_cached("SELECT rules FROM notify_rules WHERE event_id = ?1")?
+                .query_row([event.to_string()], |r| r.get(0))
+                .optional()?;
+            match text {
+                Some(t) => notify_row::rules_from_text(&t).map_err(bad_value),
+                None => Ok(Vec::new()),
+            }
+        };
+        run().map_err(|e| map_error(&self.path, e))
+    }
+
+    fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            if rules.is_empty() {
+                self.tx
+                    .prepare_cached("DELETE FROM notify_rules WHERE event_id = ?1")?
+                    .execute([event.to_string()])?;
+            } else {
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO notify_rules (event_id, rules) VALUES (?1, ?2) \
+                         ON CONFLICT (event_id) DO UPDATE SET rules = excluded.rules",
+                    )?
+                    .execute(params![event.to_string(), notify_row::rules_text(rules)])?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| map_error(&self.path, e))
+    }
+
+    fn reminders(&mut self, event: Uuid) -> Result<Vec<Reminder>> {
+        let run = || -> rusqlite::Result<Vec<Reminder>> {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT before_ms, remind_ms, sent FROM reminders WHERE event_id = ?1 \
+                 ORDER BY before_ms",
+            )?;
+            let rows = stmt.query_map([event.to_string()], |r| {
+                notify_row::reminder(r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)
+                    .map_err(bad_value)
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| map_error(&self.path, e))
+    }
+
+    fn set_reminders(&mut self, event: Uuid, reminders: &[Reminder]) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            let id = event.to_string();
+            self.tx
+                .prepare_cached("DELETE FROM reminders WHERE event_id = ?1")?
+                .execute([&id])?;
+            let mut stmt = self.tx.prepare_cached(
+                "INSERT INTO reminders (event_id, before_ms, remind_ms, sent) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in reminders {
+                stmt.execute(params![
+                    id,
+                    notify_row::before_column(r),
+                    ms(r.at),
+                    i64::from(r.sent)
+                ])?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| map_error(&self.path, e))
+    }
+
+    fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
+        let run = || -> rusqlite::Result<Vec<(Uuid, Reminder)>> {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT event_id, before_ms, remind_ms FROM reminders \
+                 WHERE sent = 0 AND remind_ms <= ?1 ORDER BY remind_ms LIMIT ?2",
+            )?;
+            let rows =
+                stmt.query_map(params![ms(now), limit.min(i64::MAX as usize) as i64], |r| {
+                    let id = row::uuid(&r.get::<_, String>(0)?).map_err(bad_value)?;
+                    let reminder =
+                        notify_row::reminder(r.get(1)?, r.get(2)?, false).map_err(bad_value)?;
+                    Ok((id, reminder))
+                })?;
+            rows.collect()
+        };
+        run().map_err(|e| map_error(&self.path, e))
+    }
+
+    fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE reminders SET sent = 1 WHERE event_id = ?1 AND before_ms = ?2")
+            .and_then(|mut s| {
+                s.execute(params![
+                    event.to_string(),
+                    i64::try_from(before_ms).unwrap_or(i64::MAX)
+                ])
+            })
+            .map(drop)
+            .map_err(|e| map_error(&self.path, e))
+    }
+
+    fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let r = DeliveryRow::from_delivery(d);
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT INTO deliveries ({DELIVERY_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.key,
+                    r.event_id,
+                    r.cause,
+                    r.rule,
+                    r.payload,
+                    r.state,
+                    r.attempts,
+                    r.next_ms,
+                    r.created_ms,
+                    r.finished_ms,
+                    r.last_error
+                ])
+            })
+            .map(drop)
+            .map_err(|e| map_error(&self.path, e))
+    }
+
+    fn update_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let r = DeliveryRow::from_delivery(d);
+        self.tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?2, attempts = ?3, next_ms = ?4, finished_ms = ?5, \
+                 last_error = ?6 WHERE key = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.key,
+                    r.state,
+                    r.attempts,
+                    r.next_ms,
+                    r.finished_ms,
+                    r.last_error
+                ])
+            })
+            .map(drop)
+            .map_err(|e| map_error(&self.path, e))
+    }
+
+    fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        self.tx
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE key = ?1"
+            ))
+            .and_then(|mut s| s.query_row([key.to_string()], delivery_from_row).optional())
+            .map_err(|e| map_error(&self.path, e))
+    }
+
+    fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        let run = || -> rusqlite::Result<Vec<Delivery>> {
+            let mut stmt = self.tx.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' \
+                 AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(
+                params![ms(now), limit.min(i64::MAX as usize) as i64],
+                delivery_from_row,
+            )?;
+            rows.collect()
+        };
+        run().map_err(|e| map_error(&self.path, e))
+    }
+
+    fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>> {
+        let run = || -> rusqlite::Result<Vec<Delivery>> {
+            let mut stmt = self.tx.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ?1 ORDER BY seq"
+            ))?;
+            let rows = stmt.query_map([event.to_string()], delivery_from_row)?;
+            rows.collect()
+        };
+        run().map_err(|e| map_error(&self.path, e))
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

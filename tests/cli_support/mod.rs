@@ -126,6 +126,15 @@ impl T {
         self.dir.path().join(DB)
     }
 
+    /// The store as other processes reach it: the SQLite file's absolute
+    /// path or the PostgreSQL URL.
+    pub fn db_location(&self) -> String {
+        match &self.pg {
+            Some(store) => store.location().to_string(),
+            None => self.db_path().display().to_string(),
+        }
+    }
+
     /// Moves the pinned clock (RFC 3339).
     pub fn set_now(&mut self, now: &str) {
         self.now = now.to_string();

@@ -1,0 +1,148 @@
+//! Notification commands and helpers: `notify test`, delivery after `tick`,
+//! the background deliverer of `run` and `wait`, and the deliveries `status`
+//! shows.
+
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use t_minus::duration::parse_duration;
+use t_minus::notify::{DeliverOptions, Deliverer, Delivery, DeliveryState, Failure, Trigger};
+use t_minus::store::Store;
+use t_minus::time_spec::format_time;
+use t_minus::{Engine, Result};
+
+use super::args::{Cli, NotifyCommand};
+use super::json;
+
+/// Variable that sets the first retry pause (default 1 s; tests shorten it).
+pub const BACKOFF_VAR: &str = "T_MINUS_NOTIFY_BACKOFF";
+
+/// Delivery settings: the defaults, with the backoff from
+/// [`BACKOFF_VAR`] when set.
+pub fn options() -> Result<DeliverOptions> {
+    let mut options = DeliverOptions::default();
+    if let Ok(text) = std::env::var(BACKOFF_VAR) {
+        if !text.trim().is_empty() {
+            let d = parse_duration(&text)?;
+            options.backoff = d.to_std().unwrap_or(options.backoff);
+        }
+    }
+    Ok(options)
+}
+
+/// A second connection to the store, for the background deliverer.
+pub fn open_store(cli: &Cli) -> Result<Box<dyn Store>> {
+    match cli.db.to_str() {
+        Some(url) if t_minus::store::is_server_url(url) => t_minus::store::open(url),
+        _ => Ok(Box::new(t_minus::store::sqlite::SqliteStore::open_again(
+            &cli.db,
+        )?)),
+    }
+}
+
+/// Starts delivering in the background for `run` and `wait`, unless
+/// `--no-notify`.
+pub fn start(cli: &Cli, no_notify: bool) -> Result<Option<Deliverer>> {
+    if no_notify {
+        return Ok(None);
+    }
+    Ok(Some(Deliverer::start(open_store(cli)?, options()?)))
+}
+
+/// Delivers what `tick` queued (and anything else due), then returns.
+pub fn after_tick(engine: &mut Engine) -> Result<Vec<t_minus::notify::Outcome>> {
+    engine.deliver_due(&options()?)
+}
+
+/// One delivery as JSON.
+pub fn delivery_json(d: &Delivery) -> Value {
+    json!({
+        "delivery": d.key,
+        "on": d.on.as_str(),
+        "hook": d.rule.hook.describe(),
+        "state": d.state.as_str(),
+        "attempts": d.attempts,
+        "max_attempts": d.rule.attempts,
+        "next_attempt_at": (d.state == DeliveryState::Pending).then(|| format_time(d.next_at)),
+        "finished_at": d.finished_at.map(format_time),
+        "error": d.last_error,
+    })
+}
+
+/// One delivery as a line of `status`.
+pub fn delivery_line(d: &Delivery) -> String {
+    let state = match d.state {
+        DeliveryState::Pending if d.attempts == 0 => "queued".to_string(),
+        DeliveryState::Pending => format!(
+            "retrying (attempt {} of {}, next at {})",
+            d.attempts + 1,
+            d.rule.attempts,
+            format_time(d.next_at)
+        ),
+        DeliveryState::Failed => format!("failed after {} attempt(s)", d.attempts),
+        DeliveryState::Delivered => "delivered".to_string(),
+    };
+    let mut line = format!("  🔔 {} → {}: {state}", d.on, d.rule.hook.describe());
+    if let Some(e) = &d.last_error {
+        line.push_str(&format!(" — {e}"));
+    }
+    line
+}
+
+/// The deliveries `status EVENT` shows: pending and failed ones.
+pub fn open_deliveries(engine: &mut Engine, id: uuid::Uuid) -> Result<Vec<Delivery>> {
+    Ok(engine
+        .deliveries(id)?
+        .into_iter()
+        .filter(|d| d.state != DeliveryState::Delivered)
+        .collect())
+}
+
+/// `notify …`.
+pub fn command(engine: &mut Engine, command: &NotifyCommand) -> Result<ExitCode> {
+    match command {
+        NotifyCommand::Test { event, on, json } => test(engine, event, on, *json),
+    }
+}
+
+/// `notify test EVENT --on WHAT`.
+fn test(engine: &mut Engine, event: &str, on: &str, as_json: bool) -> Result<ExitCode> {
+    let id = engine.resolve_event(event)?;
+    let on: Trigger = on.trim().parse()?;
+    let results = engine.notify_test(id, on)?;
+    let ok = results.iter().all(|(_, f)| f.is_none());
+    if as_json {
+        let list: Vec<Value> = results
+            .iter()
+            .map(|(d, f)| {
+                json!({
+                    "delivery": d.key,
+                    "on": d.on.as_str(),
+                    "hook": d.rule.hook.describe(),
+                    "ok": f.is_none(),
+                    "error": f.as_ref().map(Failure::message),
+                })
+            })
+            .collect();
+        json::print(&list);
+    } else if results.is_empty() {
+        println!("The event has no notification rules.");
+    } else {
+        for (d, f) in &results {
+            match f {
+                None => println!(
+                    "✅ {} → {}: delivered ({})",
+                    d.on,
+                    d.rule.hook.describe(),
+                    d.key
+                ),
+                Some(f) => println!("❌ {} → {}: {}", d.on, d.rule.hook.describe(), f.message()),
+            }
+        }
+    }
+    Ok(if ok && !results.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

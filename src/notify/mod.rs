@@ -1,0 +1,112 @@
+//! Notifications: rules that run a command or call a webhook when an event
+//! opens, fires, is missed or cancelled, when an attendee answers, or ahead
+//! of the fire time while quorum is not met.
+//!
+//! Deliveries are queued in the store in the transaction that records what
+//! they announce ([`queue`]), and delivered at least once by whichever
+//! process runs [`deliver`] (`run`, `wait` and `tick` do), each carrying an
+//! idempotency key so receivers can drop repeats. `docs/notifications.md`
+//! describes the rules, the payloads and the guarantees.
+
+pub mod deliver;
+pub mod payload;
+pub mod queue;
+pub mod spec;
+
+pub use deliver::{DeliverOptions, Deliverer, Failure, Outcome};
+pub use queue::{Delivery, DeliveryState, Reminder};
+pub use spec::{Hook, NotifyRule, Trigger, WebhookFormat};
+
+use uuid::Uuid;
+
+use crate::engine::Engine;
+use crate::error::Result;
+
+impl Engine {
+    /// An event's notification rules.
+    pub fn notify_rules(&mut self, id: Uuid) -> Result<Vec<NotifyRule>> {
+        self.read(|tx| tx.notify_rules(id))
+    }
+
+    /// Replaces an event's notification rules (checked first).
+    pub fn set_notify_rules(&mut self, id: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        spec::check_rules(rules)?;
+        self.write(|tx| {
+            crate::engine::load(tx, id)?;
+            queue::set_rules(tx, id, rules)
+        })
+    }
+
+    /// An event's deliveries, oldest first.
+    pub fn deliveries(&mut self, id: Uuid) -> Result<Vec<Delivery>> {
+        self.read(|tx| tx.event_deliveries(id))
+    }
+
+    /// Delivers what is due now on this engine's connection, blocking until
+    /// the outcomes are written (see [`deliver::deliver_due`]).
+    pub fn deliver_due(&mut self, options: &DeliverOptions) -> Result<Vec<Outcome>> {
+        deliver::deliver_due(self.store_mut(), options)
+    }
+
+    /// A test delivery of each of the event's rules that wants `on` (all
+    /// its rules when none does), attempted now, once, and not queued: the
+    /// payload is marked `"test": true`. Returns each delivery with its
+    /// failure, if any.
+    pub fn notify_test(
+        &mut self,
+        id: Uuid,
+        on: Trigger,
+    ) -> Result<Vec<(Delivery, Option<Failure>)>> {
+        let (event, campaign, rules) = self.read(|tx| {
+            let event = crate::engine::load(tx, id)?;
+            let campaign = match event.campaign {
+                Some(c) => tx.campaign(c)?.map(|c| c.name),
+                None => None,
+            };
+            Ok((event, campaign, tx.notify_rules(id)?))
+        })?;
+        let detail = serde_json::json!({});
+        let cause = payload::Cause {
+            on,
+            at: self.now(),
+            agent: None,
+            detail: &detail,
+            before_ms: None,
+            test: true,
+        };
+        let wanted: Vec<&NotifyRule> = rules.iter().filter(|r| r.wants(on)).collect();
+        let chosen: Vec<&NotifyRule> = if wanted.is_empty() {
+            rules.iter().collect()
+        } else {
+            wanted
+        };
+        let now = queue::wall_now();
+        let results = std::thread::scope(|s| {
+            let handles: Vec<_> = chosen
+                .into_iter()
+                .map(|rule| {
+                    let key = Uuid::new_v4();
+                    let delivery = Delivery {
+                        key,
+                        event: id,
+                        on,
+                        rule: rule.clone(),
+                        payload: payload::build(key, &cause, &event, campaign.as_deref()),
+                        state: DeliveryState::Pending,
+                        attempts: 1,
+                        next_at: now,
+                        created_at: now,
+                        finished_at: None,
+                        last_error: None,
+                    };
+                    s.spawn(move || {
+                        let failure = deliver::attempt(&delivery).err();
+                        (delivery, failure)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        Ok(results)
+    }
+}

@@ -1,0 +1,685 @@
+//! Notifications through the binary: exec hooks appending to a file, a
+//! webhook receiver on a loopback `TcpListener`, reminders on a pinned
+//! clock, retries and permanent failures, a hung hook killed at its
+//! timeout, a runner killed mid-delivery, two runners on one store.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
+
+use crate::cli_support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cli_support::{Out, T};
+use serde_json::Value;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Request {
+    headers: HashMap<String, String>,
+    body: Value,
+}
+
+/// A webhook receiver on 127.0.0.1: answers each request with the next
+/// status of its script (200 once the script is used up) and records it.
+struct Receiver {
+    url: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl Receiver {
+    fn new(script: &[u16]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        let mut script: Vec<u16> = script.iter().rev().copied().collect();
+        std::thread::spawn(move || {
+            // Bounded: at most 200 connections per test.
+            for _ in 0..200 {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let status = script.pop().unwrap_or(200);
+                if let Some(request) = serve(stream, status) {
+                    r.lock().unwrap().push(request);
+                }
+            }
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            requests,
+            stop,
+            port,
+        }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so its thread ends.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Reads one HTTP request and answers `status`.
+fn serve(stream: TcpStream, status: u16) -> Option<Request> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut headers = HashMap::new();
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    if !line.starts_with("POST ") {
+        return None;
+    }
+    for _ in 0..100 {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+    }
+    let length: usize = headers.get("content-length")?.parse().ok()?;
+    let mut body = vec![0; length.min(1 << 20)];
+    reader.read_exact(&mut body).ok()?;
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.flush();
+    Some(Request {
+        headers,
+        body: serde_json::from_slice(&body).ok()?,
+    })
+}
+
+/// Writes an executable hook script into the test's directory: it appends
+/// `TRANSITION KEY EVENT ATTEMPT` to `hook.log` and the payload to
+/// `payloads.jsonl`, after running `before` (shell code).
+fn hook(t: &T, before: &str) -> PathBuf {
+    let path = t.dir().join("hook.sh");
+    let log = t.dir().join("hook.log");
+    let payloads = t.dir().join("payloads.jsonl");
+    let script = format!(
+        "#!/bin/sh\n{before}\npayload=$(cat)\n\
+         echo \"$T_MINUS_TRANSITION $T_MINUS_DELIVERY $T_MINUS_EVENT $T_MINUS_ATTEMPT\" >> '{}'\n\
+         printf '%s\\n' \"$payload\" >> '{}'\n",
+        log.display(),
+        payloads.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+    path
+}
+
+/// The hook's log lines, split into words.
+fn hook_lines(t: &T) -> Vec<Vec<String>> {
+    std::fs::read_to_string(t.dir().join("hook.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// The payloads the hook got.
+fn payloads(t: &T) -> Vec<Value> {
+    std::fs::read_to_string(t.dir().join("payloads.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("payload is JSON"))
+        .collect()
+}
+
+/// Runs a command line with a short retry backoff.
+fn run_fast(t: &T, line: &str) -> Out {
+    let mut cmd = t.command();
+    cmd.env("T_MINUS_NOTIFY_BACKOFF", "50ms")
+        .args(cli_support::split(line));
+    cli_support::output(cmd)
+}
+
+/// The actions of an event's log, with their details.
+fn log_entries(t: &T, id: &str) -> Vec<Value> {
+    t.json(&format!("log {id} --json"))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn actions(entries: &[Value], action: &str) -> Vec<Value> {
+    entries
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
+
+fn each_transition_is_delivered_once_with_its_payload() {
+    let t = T::new();
+    let hook = hook(&t, "");
+    let id = t.schedule(&format!(
+        "review 2025-06-06T15:00:00Z --quorum 2 --attendees alice,bob,carol \
+         --notify-exec '{}' --on confirmed,declined,fired,missed",
+        hook.display()
+    ));
+    // Answers queue deliveries; only tick (or run, wait) delivers them.
+    t.ok(&format!("confirm {id} alice"));
+    assert!(hook_lines(&t).is_empty());
+    t.ok("tick");
+    t.ok(&format!("decline {id} carol --reason away"));
+    t.ok(&format!("confirm {id} bob"));
+    t.ok("tick");
+    t.ok("tick");
+    // One tick delivers concurrently: compare without order.
+    let lines = hook_lines(&t);
+    let mut words: Vec<&str> = lines.iter().map(|l| l[0].as_str()).collect();
+    words.sort();
+    assert_eq!(words, ["confirmed", "confirmed", "declined", "fired"]);
+    for line in &lines {
+        assert_eq!(line[2], id, "T_MINUS_EVENT");
+        assert_eq!(line[3], "1", "first attempt");
+    }
+    let mut keys: Vec<&str> = lines.iter().map(|l| l[1].as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "one key per delivery");
+
+    let payloads = payloads(&t);
+    let find = |on: &str| {
+        payloads
+            .iter()
+            .find(|p| p["on"] == on)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {on} payload"))
+    };
+    let fired = find("fired");
+    let fired_line = lines.iter().find(|l| l[0] == "fired").unwrap();
+    assert_eq!(fired["delivery"], fired_line[1].as_str());
+    assert_eq!(fired["event"]["id"], id.as_str());
+    assert_eq!(fired["event"]["state"], "fired");
+    assert_eq!(fired["event"]["confirmed"], 2);
+    assert_eq!(fired["detail"]["reason"], "quorum reached");
+    let declined = find("declined");
+    assert_eq!(declined["agent"], "carol");
+    assert_eq!(declined["detail"]["reason"], "away");
+    assert_eq!(declined["waiting_for"], serde_json::json!(["bob"]));
+    assert_eq!(declined["event"]["state"], "pending", "as of the decline");
+
+    let log = log_entries(&t, &id);
+    let notified = actions(&log, "notified");
+    assert_eq!(notified.len(), 4);
+    assert!(notified.iter().all(|e| e["detail"]["attempts"] == 1));
+    assert!(actions(&log, "notify-failed").is_empty());
+}
+
+fn webhooks_retry_after_500_and_give_up_after_400() {
+    let t = T::new();
+    let receiver = Receiver::new(&[500, 200]);
+    let id = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --attendees alice --notify-webhook {} --on fired",
+        receiver.url
+    ));
+    t.ok(&format!("confirm {id} alice"));
+    run_fast(&t, "tick");
+    assert_eq!(receiver.requests().len(), 1);
+    let status = t.ok(&format!("status {id}"));
+    assert!(status.contains("retrying (attempt 2 of 8"), "{status}");
+    assert!(status.contains("HTTP 500"), "{status}");
+    let json = t.json(&format!("status {id} --json"));
+    assert_eq!(json["notifications"][0]["state"], "pending");
+    std::thread::sleep(Duration::from_millis(120));
+    run_fast(&t, "tick");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2, "retried once");
+    let key = &requests[0].headers["t-minus-delivery"];
+    assert_eq!(&requests[1].headers["t-minus-delivery"], key, "same key");
+    assert_eq!(requests[1].body["delivery"], key.as_str());
+    assert_eq!(requests[1].body["on"], "fired");
+    assert_eq!(
+        requests[1].headers["content-type"], "application/json",
+        "json body"
+    );
+    let notified = actions(&log_entries(&t, &id), "notified");
+    assert_eq!(notified.len(), 1);
+    assert_eq!(notified[0]["detail"]["attempts"], 2);
+    let status = t.ok(&format!("status {id}"));
+    assert!(
+        !status.contains("🔔"),
+        "delivered ones are not listed: {status}"
+    );
+
+    // A 400 is permanent: no retry, `notify-failed` in the log.
+    let refusing = Receiver::new(&[400]);
+    let id = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --attendees alice --notify-webhook {} --on fired \
+         --notify-format slack",
+        refusing.url
+    ));
+    t.ok(&format!("confirm {id} alice"));
+    run_fast(&t, "tick");
+    std::thread::sleep(Duration::from_millis(120));
+    run_fast(&t, "tick");
+    let requests = refusing.requests();
+    assert_eq!(requests.len(), 1, "no retry after 400");
+    let text = requests[0].body["text"].as_str().unwrap_or_default();
+    assert!(text.contains("fired"), "slack text: {text}");
+    let failed = actions(&log_entries(&t, &id), "notify-failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["detail"]["attempts"], 1);
+    assert!(failed[0]["detail"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 400"));
+    let status = t.ok(&format!("status {id}"));
+    assert!(status.contains("failed after 1 attempt"), "{status}");
+}
+
+fn reminders_go_out_at_their_times_while_quorum_is_not_met() {
+    let mut t = T::new();
+    let hook = hook(&t, "");
+    let id = t.schedule(&format!(
+        "review 2025-06-06T15:00:00Z --attendees alice,bob --notify-exec '{}' \
+         --on reminder --notify-before 5m --notify-before 2m",
+        hook.display()
+    ));
+    // Quorum (1 of 1) is met before its reminder: none goes out.
+    let met = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --attendees ops --notify-exec '{}' \
+         --on reminder --notify-before 5m",
+        hook.display()
+    ));
+    t.ok(&format!("confirm {met} ops"));
+    t.set_now("2025-06-06T14:54:59Z");
+    t.ok("tick");
+    assert!(hook_lines(&t).is_empty(), "too early");
+    t.set_now("2025-06-06T14:55:00Z");
+    t.ok("tick");
+    t.ok("tick");
+    let lines = hook_lines(&t);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0][0], "reminder");
+    assert_eq!(lines[0][2], id);
+    let first = &payloads(&t)[0];
+    assert_eq!(first["before_ms"], 300_000);
+    assert_eq!(first["waiting_for"], serde_json::json!(["alice", "bob"]));
+    assert_eq!(first["at"], "2025-06-06T14:55:00Z");
+
+    t.set_now("2025-06-06T14:56:00Z");
+    t.ok(&format!("confirm {id} alice"));
+    t.set_now("2025-06-06T14:58:30Z");
+    t.ok("tick");
+    let lines = hook_lines(&t);
+    assert_eq!(lines.len(), 2);
+    let second = &payloads(&t)[1];
+    assert_eq!(second["before_ms"], 120_000);
+    assert_eq!(second["waiting_for"], serde_json::json!(["bob"]));
+    t.set_now("2025-06-06T14:59:30Z");
+    t.ok("tick");
+    assert_eq!(hook_lines(&t).len(), 2, "each reminder once");
+}
+
+fn hung_hook_is_killed_at_its_timeout_and_retried_while_run_reports() {
+    let t = T::new();
+    let db = t.db_location();
+    let pid_file = t.dir().join("hung.pid");
+    // The first attempt hangs; later ones succeed.
+    let hook = hook(
+        &t,
+        &format!(
+            "if [ \"$T_MINUS_ATTEMPT\" = 1 ]; then echo $$ > '{}'; exec sleep 30; fi",
+            pid_file.display()
+        ),
+    );
+    let started = Instant::now();
+    run_real(
+        &db,
+        &format!(
+            "schedule checkpoint +300ms --quorum 0 --fire on-time --notify-exec {} \
+             --on fired --notify-timeout 2s",
+            hook.display()
+        ),
+    );
+    // Fires while the first attempt hangs (0.3 s to 2.3 s).
+    run_real(&db, "schedule checkpoint +1200ms --quorum 0 --fire on-time");
+    // Keeps the run going until the retry is done.
+    run_real(&db, "schedule checkpoint +3500ms --quorum 0 --fire on-time");
+    let out = real(&db, "run --json --timeout 20s")
+        .env("T_MINUS_NOTIFY_BACKOFF", "50ms")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.matches("\"fired\"").count() >= 3, "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the hang was cut short"
+    );
+
+    let events = json_real(&db, "status --all --json");
+    let events = events.as_array().unwrap();
+    let mut hooked = None;
+    let mut plain = Vec::new();
+    for e in events {
+        let log = json_real(&db, &format!("log {} --json", e["id"].as_str().unwrap()));
+        let log = log.as_array().unwrap().clone();
+        if actions(&log, "notified").is_empty() {
+            plain.push((e.clone(), log));
+        } else {
+            hooked = Some((e.clone(), log));
+        }
+    }
+    let (_, hooked_log) = hooked.expect("the hooked event was notified");
+    let notified = actions(&hooked_log, "notified");
+    assert_eq!(notified.len(), 1);
+    assert_eq!(notified[0]["detail"]["attempts"], 2, "killed, then retried");
+    // The other events were recorded on time, one of them while the hook hung.
+    assert_eq!(plain.len(), 2);
+    for (event, log) in &plain {
+        let fired = &actions(log, "fired")[0];
+        let recorded =
+            chrono::DateTime::parse_from_rfc3339(fired["recorded_at"].as_str().unwrap()).unwrap();
+        let due =
+            chrono::DateTime::parse_from_rfc3339(event["fire_time"].as_str().unwrap()).unwrap();
+        assert!(
+            recorded - due < chrono::Duration::milliseconds(700),
+            "fired late: {recorded} vs {due}"
+        );
+    }
+    // The hung process is gone.
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let alive = Path::new(&format!("/proc/{}", pid.trim())).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .unwrap_or_default()
+            .contains(") Z ");
+    assert!(!alive, "the hook that hung was killed");
+    let lines = hook_lines(&t);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0][3], "2");
+}
+
+fn a_runner_killed_mid_delivery_leaves_it_to_the_next_with_the_same_key() {
+    let t = T::new();
+    let db = t.db_location();
+    let started = t.dir().join("started");
+    // The first attempt says it started, then hangs until killed.
+    let hook = hook(
+        &t,
+        &format!(
+            "if [ \"$T_MINUS_ATTEMPT\" = 1 ]; then echo $T_MINUS_DELIVERY > '{}'; exec sleep 5; fi",
+            started.display()
+        ),
+    );
+    run_real(
+        &db,
+        &format!(
+            "schedule checkpoint +200ms --quorum 0 --fire on-time --notify-exec {} \
+             --on fired --notify-timeout 1s",
+            hook.display()
+        ),
+    );
+    let mut runner = real(&db, "run --json --timeout 20s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(started.exists(), "the first attempt started");
+    // kill -9: no chance to record anything.
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let first_key = std::fs::read_to_string(&started)
+        .unwrap()
+        .trim()
+        .to_string();
+    // The next process delivers it once the lease runs out (1 s + margin).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while hook_lines(&t).is_empty() && Instant::now() < deadline {
+        run_real(&db, "tick");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let lines = hook_lines(&t);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0][1], first_key, "same idempotency key");
+    assert_eq!(lines[0][3], "2", "second attempt");
+}
+
+fn two_runners_deliver_each_transition_once() {
+    let t = T::new();
+    let db = t.db_location();
+    let hook = hook(&t, "");
+    for i in 0..5 {
+        run_real(
+            &db,
+            &format!(
+                "schedule checkpoint +{}ms --quorum 0 --fire on-time --notify-exec {} --on fired",
+                400 + i * 150,
+                hook.display()
+            ),
+        );
+    }
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            real(&db, "run --json --timeout 20s")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runners {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let lines = hook_lines(&t);
+    let mut events: Vec<&str> = lines.iter().map(|l| l[2].as_str()).collect();
+    events.sort();
+    events.dedup();
+    assert_eq!(lines.len(), 5, "no duplicates: {lines:?}");
+    assert_eq!(events.len(), 5, "every event once");
+}
+
+fn hostile_notification_rules_are_refused_and_the_store_untouched() {
+    let t = T::new();
+    let err = t.fail(
+        "schedule deploy 2025-06-06T15:00:00Z --notify-webhook 'https://hooks.example.com/${TOKEN}'",
+    );
+    assert!(err.contains("t_minus::input::notify"), "{err}");
+    assert!(err.contains("header"), "says where secrets go: {err}");
+    let err = t.fail("schedule deploy 2025-06-06T15:00:00Z --notify-webhook ftp://example.com");
+    assert!(err.contains("not http(s)"), "{err}");
+    let err = t.fail(
+        "schedule deploy 2025-06-06T15:00:00Z --notify-webhook https://example.com --on reminder",
+    );
+    assert!(err.contains("`reminder` needs `before`"), "{err}");
+    let err = t.fail(
+        "schedule deploy 2025-06-06T15:00:00Z --notify-webhook https://example.com --on exploded",
+    );
+    assert!(err.contains("unknown trigger `exploded`"), "{err}");
+    assert!(t.events().is_empty(), "nothing was scheduled");
+}
+
+fn notify_test_sends_one_marked_delivery() {
+    let t = T::new();
+    let receiver = Receiver::new(&[200, 503]);
+    let id = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --attendees alice --notify-webhook {} --on fired",
+        receiver.url
+    ));
+    let out = t.ok(&format!("notify test {id} --on fired"));
+    assert!(out.contains("delivered"), "{out}");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].body["test"], true);
+    assert_eq!(requests[0].body["event"]["id"], id.as_str());
+    let out = t.run(&format!("notify test {id} --on fired"));
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("HTTP 503"), "{}", out.stdout);
+    // Nothing was queued or logged.
+    assert!(actions(&log_entries(&t, &id), "notified").is_empty());
+    assert_eq!(receiver.requests().len(), 2);
+}
+
+fn manifests_declare_rules_at_campaign_and_event_level() {
+    let t = T::new();
+    hook(&t, "");
+    let manifest = t.dir().join("release.yaml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "campaign: rel\n\
+                 notify:\n\
+                 \x20 - on: [fired, missed]\n\
+                 \x20   exec: [./hook.sh, --channel, releases]\n\
+                 events:\n\
+                 \x20 deploy:\n\
+                 \x20   at: 2025-06-06T15:00:00Z\n\
+                 \x20   attendees: [ops]\n\
+                 \x20   notify:\n\
+                 \x20     - on: [confirmed{extra}]\n\
+                 \x20       exec: [./hook.sh]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    t.ok("validate release.yaml");
+    t.ok("apply release.yaml");
+    // A changed rule is a planned change of the `notify` field.
+    write(", declined");
+    let plan = t.ok("plan release.yaml");
+    assert!(plan.contains("notify"), "{plan}");
+    assert!(plan.contains("confirmed,declined"), "{plan}");
+    t.ok("apply release.yaml");
+    assert!(t.ok("plan release.yaml").contains("No changes"), "applied");
+    t.ok("confirm rel/deploy ops");
+    t.ok("tick");
+    let mut words: Vec<String> = hook_lines(&t).into_iter().map(|l| l[0].clone()).collect();
+    words.sort();
+    // The campaign's rule (fired) and the event's (confirmed), once each.
+    assert_eq!(words, ["confirmed", "fired"]);
+    let fired = payloads(&t)
+        .into_iter()
+        .find(|p| p["on"] == "fired")
+        .unwrap();
+    assert_eq!(fired["event"]["campaign"], "rel");
+    assert_eq!(fired["event"]["name"], "deploy");
+}
+
+fn hostile_manifests_are_refused() {
+    let t = T::new();
+    std::fs::write(
+        t.dir().join("secret.yaml"),
+        "campaign: rel\n\
+         events:\n\
+         \x20 deploy:\n\
+         \x20   at: +10m\n\
+         \x20   notify:\n\
+         \x20     - on: [fired, exploded]\n\
+         \x20       webhook: https://hooks.example.com/${TOKEN}\n\
+         \x20     - on: [reminder]\n\
+         \x20       exec: [./x.sh]\n\
+         \x20     - on: [fired]\n\
+         \x20       exec: [./x.sh]\n\
+         \x20       webhook: http://127.0.0.1:9/\n",
+    )
+    .unwrap();
+    let err = t.fail("validate secret.yaml");
+    assert!(err.contains("t_minus::manifest::notify"), "{err}");
+    assert!(err.contains("unknown trigger `exploded`"), "{err}");
+    assert!(err.contains("holds `${…}`"), "{err}");
+    assert!(err.contains("`reminder` needs `before`"), "{err}");
+    assert!(err.contains("both `exec` and `webhook`"), "{err}");
+    // Spans point at the nodes: the URL's line is shown.
+    assert!(err.contains("https://hooks.example.com/${TOKEN}"), "{err}");
+
+    let mut big = String::from("campaign: big\nnotify:\n");
+    for _ in 0..10_000 {
+        big.push_str("  - on: [fired]\n    exec: [./x.sh]\n");
+    }
+    big.push_str("events:\n  a:\n    at: +10m\n");
+    std::fs::write(t.dir().join("big.yaml"), big).unwrap();
+    let err = t.fail("apply big.yaml");
+    assert!(
+        err.contains("10000 notification rules (at most 64)"),
+        "{err}"
+    );
+    assert!(t.events().is_empty(), "the store is untouched");
+}
+
+// ───────────── real-clock helpers (run/tick processes) ─────────────
+
+/// `t-minus --db DB ARGS` on the real clock.
+fn real(db: &str, args: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_t-minus"));
+    cmd.arg("--db")
+        .arg(db)
+        .args(cli_support::split(args))
+        .env("NO_COLOR", "1")
+        .env("T_MINUS_NOTIFY_BACKOFF", "50ms")
+        .env_remove("T_MINUS_NOW")
+        .env_remove("T_MINUS_DB");
+    cmd
+}
+
+fn run_real(db: &str, args: &str) -> String {
+    let out = real(db, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "t-minus {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json_real(db: &str, args: &str) -> Value {
+    serde_json::from_str(&run_real(db, args)).expect("JSON output")
+}
+
+cli_support::store_tests!(
+    each_transition_is_delivered_once_with_its_payload,
+    webhooks_retry_after_500_and_give_up_after_400,
+    reminders_go_out_at_their_times_while_quorum_is_not_met,
+    hung_hook_is_killed_at_its_timeout_and_retried_while_run_reports,
+    a_runner_killed_mid_delivery_leaves_it_to_the_next_with_the_same_key,
+    two_runners_deliver_each_transition_once,
+    hostile_notification_rules_are_refused_and_the_store_untouched,
+    notify_test_sends_one_marked_delivery,
+    manifests_declare_rules_at_campaign_and_event_level,
+    hostile_manifests_are_refused,
+);
