@@ -377,6 +377,16 @@ pub enum LinkRefusal {
         /// The label of the event that would need it.
         event: String,
     },
+    /// A new event would need an event of another campaign.
+    #[error("{event} cannot need event {need}: it is not in campaign `{campaign}`")]
+    ForeignNeed {
+        /// The label of the new event.
+        event: String,
+        /// The needed event's short label.
+        need: String,
+        /// The new event's campaign.
+        campaign: String,
+    },
     /// A list of needs has an empty entry.
     #[error("--needs `{list}` has an empty entry")]
     EmptyNeed {
@@ -403,6 +413,10 @@ impl LinkRefusal {
             }
             LinkRefusal::FinalEvent { .. } => "link events that have not finished".into(),
             LinkRefusal::DeadNeed { .. } => "link only needs that can still fire".into(),
+            LinkRefusal::ForeignNeed { .. } => {
+                "an event needs only events of its own campaign; name them as they are named there"
+                    .into()
+            }
             LinkRefusal::EmptyNeed { .. } => {
                 "separate the events it needs with single commas: --needs build,test".into()
             }

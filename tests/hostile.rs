@@ -7,7 +7,9 @@
 //! - exit 1 with a diagnostic on stderr and no panic,
 //! - finish within [`TIME_LIMIT`] of CPU time (user + system, from `wait4`:
 //!   the child's own work, whatever else the machine is running) and stay
-//!   under [`MEMORY_LIMIT_KB`] of resident memory (the child's own peak),
+//!   under [`MEMORY_LIMIT_KB`] of resident memory (the child's own peak,
+//!   its `VmHWM` sampled while it runs: `wait4`'s `ru_maxrss` would carry
+//!   over the forking test process's peak, which exec does not reset),
 //! - leave the pre-populated store exactly as it was: the same bytes, and
 //!   the same logical content (every row of every table).
 //!
@@ -64,7 +66,20 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
     })
 }
 
-/// Runs `cmd`, reaping it with `wait4` to get its own peak memory.
+/// The peak resident memory (KiB) of process `pid` since its last exec,
+/// once it runs the t-minus binary; `None` before that or once it is gone.
+fn t_minus_peak_kb(pid: libc::pid_t) -> Option<i64> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if comm.trim_end() != "t-minus" {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `cmd`, reaping it with `wait4` for its CPU time, and sampling its
+/// peak memory while it runs.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot see
 fn run_measured(mut cmd: Command) -> Measured {
     cmd.stdin(Stdio::null())
@@ -79,7 +94,11 @@ fn run_measured(mut cmd: Command) -> Measured {
     // SAFETY: rusage is plain data; zero is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let mut killed = false;
+    let mut peak_kb = 0;
     loop {
+        if let Some(kb) = t_minus_peak_kb(pid) {
+            peak_kb = peak_kb.max(kb);
+        }
         // SAFETY: pid is our own child, not yet reaped; the pointers are valid.
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if r == pid {
@@ -92,7 +111,7 @@ fn run_measured(mut cmd: Command) -> Measured {
             let _ = child.kill();
             killed = true;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
     let elapsed = start.elapsed();
     let (code, signal) = if libc::WIFEXITED(status) {
@@ -109,7 +128,7 @@ fn run_measured(mut cmd: Command) -> Measured {
         stderr: err.join().unwrap_or_default(),
         elapsed,
         cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-        max_rss_kb: usage.ru_maxrss,
+        max_rss_kb: peak_kb,
     }
 }
 

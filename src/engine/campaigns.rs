@@ -98,8 +98,9 @@ fn join(
 fn check_need(campaign: &CampaignRow, need: &TMinusEvent, event: &TMinusEvent) -> Result<()> {
     let new_label = event.name.as_deref().unwrap_or("the new event");
     if need.campaign != Some(campaign.id) {
-        return Err(TMinusError::InvalidLink(LinkRefusal::NotInCampaign {
-            event: need.label(),
+        return Err(TMinusError::InvalidLink(LinkRefusal::ForeignNeed {
+            event: new_label.to_string(),
+            need: need.label(),
             campaign: campaign.name.clone(),
         }));
     }
