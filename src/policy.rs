@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::AgentId;
 use crate::error::TMinusError;
 
 /// How many confirmations an event needs, as the user spelled it.
@@ -36,6 +37,47 @@ impl Quorum {
     }
 }
 
+impl Quorum {
+    /// The confirmations this spelling asks of `size` attendees, without
+    /// checking a count against the size (see [`Quorum::resolve`]).
+    pub fn needed(self, size: usize) -> usize {
+        match self {
+            Quorum::Count(n) => n,
+            other => other.resolve(size).unwrap_or(size),
+        }
+    }
+}
+
+/// A named group of attendees with its own quorum: an event with groups
+/// fires when every group meets its quorum. An agent may belong to several
+/// groups of one event; its confirmation counts in each.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct QuorumGroup {
+    /// The group's name (the event-name rule: letters, digits, `-`, `_`).
+    pub name: String,
+    /// The group's quorum, as spelled.
+    #[serde(with = "quorum_text")]
+    pub quorum: Quorum,
+    /// The group's members, unique, in order.
+    pub members: Vec<AgentId>,
+}
+
+impl QuorumGroup {
+    /// A group named `name` of `members` needing `quorum` of them.
+    pub fn new(name: impl Into<String>, quorum: Quorum, members: Vec<AgentId>) -> Self {
+        QuorumGroup {
+            name: name.into(),
+            quorum,
+            members,
+        }
+    }
+
+    /// Confirmations the group needs.
+    pub fn needed(&self) -> usize {
+        self.quorum.needed(self.members.len())
+    }
+}
+
 impl FromStr for Quorum {
     type Err = TMinusError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -60,6 +102,18 @@ impl fmt::Display for Quorum {
             Quorum::All => f.write_str("all"),
             Quorum::Majority => f.write_str("majority"),
         }
+    }
+}
+
+/// A quorum serialized as its spelling (`2`, `all`, `majority`).
+mod quorum_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(q: &Quorum, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(q)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Quorum, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -348,6 +348,7 @@ mod tests {
             organizer: crate::AgentId("o".into()),
             attendees: Vec::new(),
             quorum: 0,
+            groups: Vec::new(),
             payload: serde_json::Value::Null,
             state,
             campaign: None,

@@ -13,13 +13,14 @@ use uuid::Uuid;
 
 use crate::agent::AgentId;
 use crate::event::TMinusEvent;
+use crate::policy::QuorumGroup;
 use crate::state::ResponseStatus;
 
 /// The columns of an event row, in [`EventRow`] field order.
 pub(crate) const EVENT_COLUMNS: &str =
     "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
      t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
-     state, finished_ms, created_ms, last_response_ms";
+     state, finished_ms, created_ms, last_response_ms, groups";
 
 /// An event's own row (attendees live in their own table).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,9 @@ pub(crate) struct EventRow {
     pub finished_ms: Option<i64>,
     pub created_ms: i64,
     pub last_response_ms: Option<i64>,
+    /// Quorum groups as JSON (`[{"name", "quorum", "members"}]`); `None` for
+    /// a plain event (one unnamed group of all its attendees).
+    pub groups: Option<String>,
     /// The effective fire time, when known; written, never read back.
     pub fire_ms: Option<i64>,
 }
@@ -93,6 +97,40 @@ pub(crate) fn status_columns(status: ResponseStatus) -> (&'static str, Option<i6
     }
 }
 
+/// The stored form of quorum groups; `None` when there are none.
+fn groups_text(groups: &[QuorumGroup]) -> Option<String> {
+    if groups.is_empty() {
+        return None;
+    }
+    let list: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "name": g.name,
+                "quorum": g.quorum.to_string(),
+                "members": g.members,
+            })
+        })
+        .collect();
+    Some(serde_json::Value::from(list).to_string())
+}
+
+/// Quorum groups from their stored form.
+fn parse_groups(text: &str) -> Result<Vec<QuorumGroup>, String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        name: String,
+        quorum: String,
+        members: Vec<AgentId>,
+    }
+    let stored: Vec<Stored> =
+        serde_json::from_str(text).map_err(|e| format!("bad groups {text:?}: {e}"))?;
+    stored
+        .into_iter()
+        .map(|g| Ok(QuorumGroup::new(g.name, parse(&g.quorum)?, g.members)))
+        .collect()
+}
+
 impl EventRow {
     /// The row that stores `e`.
     pub fn from_event(e: &TMinusEvent) -> Self {
@@ -121,6 +159,7 @@ impl EventRow {
             finished_ms: e.finished_at.map(ms),
             created_ms: ms(e.created_at),
             last_response_ms: e.last_response_at.map(ms),
+            groups: groups_text(&e.groups),
             fire_ms: e.fire_deadline().map(ms),
         }
     }
@@ -156,6 +195,12 @@ impl EventRow {
             created_at: time(self.created_ms)?,
             last_response_at: opt_time(self.last_response_ms)?,
             attendees: Vec::new(),
+            groups: self
+                .groups
+                .as_deref()
+                .map(parse_groups)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
