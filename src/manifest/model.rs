@@ -187,8 +187,10 @@ pub struct EventSpans {
 }
 
 impl EventSpans {
-    /// The span of a field by its manifest name, falling back to the key.
+    /// The span of a field by its manifest name (`quorum.ops` is
+    /// `quorum`), falling back to the key.
     pub fn of(&self, field: &str) -> Span {
+        let field = field.split('.').next().unwrap_or(field);
         let span = match field {
             "kind" => self.kind,
             "description" => self.description,

@@ -222,6 +222,15 @@ impl Validator<'_> {
                 None => (Some(Duration::zero()), None),
             },
         };
+        // One quorum is checked in field order; a quorum per group with the
+        // groups.
+        let one_quorum = match &e.quorum {
+            Some(Spanned {
+                value: QuorumSpec::One(q),
+                span,
+            }) => Some((self.quorum(&ctx, &Spanned::new(q.clone(), *span)), *span)),
+            _ => None,
+        };
         let (fire, fire_span) = match &e.fire {
             Some(v) => (self.fire(&ctx, v), Some(v.span)),
             None => match defaults.fire {
@@ -246,7 +255,8 @@ impl Validator<'_> {
                 value: AttendeesSpec::Groups(list),
                 span,
             }) => {
-                let grouped = self.groups(&ctx, list, e.quorum.as_ref(), default_quorum);
+                let grouped =
+                    self.groups(&ctx, list, e.quorum.as_ref(), one_quorum, default_quorum);
                 match grouped {
                     Some((attendees, total, groups)) => (
                         Some(attendees),
@@ -273,9 +283,9 @@ impl Validator<'_> {
                 };
                 let quorum = match &e.quorum {
                     Some(Spanned {
-                        value: QuorumSpec::One(q),
-                        span,
-                    }) => self.quorum(&ctx, &Spanned::new(q.clone(), *span)),
+                        value: QuorumSpec::One(_),
+                        ..
+                    }) => one_quorum.and_then(|(q, _)| q),
                     Some(Spanned {
                         value: QuorumSpec::PerGroup(_),
                         span,
@@ -529,6 +539,7 @@ impl Validator<'_> {
         ctx: &str,
         list: &[(Spanned<String>, Spanned<Vec<Spanned<AgentText>>>)],
         quorum: Option<&Spanned<QuorumSpec>>,
+        one: Option<(Option<Quorum>, Span)>,
         default: (Option<Quorum>, Option<Span>),
     ) -> Option<(Vec<AgentId>, usize, Vec<QuorumGroup>)> {
         let before = self.diags.len();
@@ -575,7 +586,7 @@ impl Validator<'_> {
                     );
                 }
             }
-            None => {}
+            _ => {}
         }
         let mut groups = Vec::with_capacity(list.len());
         for (key, members) in list {

@@ -17,6 +17,7 @@ use crate::lifecycle::decide;
 use crate::manifest::{
     DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
 };
+use crate::policy::{Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, Tx};
 use crate::time_spec::{format_time, TimeSpec};
@@ -377,6 +378,7 @@ fn effective_state(event: &TMinusEvent, now: DateTime<Utc>) -> EventState {
 }
 
 fn field_rank(field: &str) -> usize {
+    let field = field.split('.').next().unwrap_or(field);
     FIELDS
         .iter()
         .position(|f| *f == field)
@@ -395,6 +397,27 @@ const FIELDS: [&str; 10] = [
     "needs",
     "payload",
 ];
+
+/// Quorum and attendees as text: `ops 2, security 1` and
+/// `ops: [a, b]; security: [c]` for groups, the quorum and the list otherwise.
+fn spelled_groups<'a>(
+    groups: &[QuorumGroup],
+    quorum: &Quorum,
+    plain: impl FnOnce() -> Vec<&'a str>,
+) -> (String, String) {
+    if groups.is_empty() {
+        return (quorum.to_string(), list(plain()));
+    }
+    let q: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{} {}", g.name, g.quorum))
+        .collect();
+    let a: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{}: {}", g.name, list(g.members.iter().map(|m| m.as_str()))))
+        .collect();
+    (q.join(", "), a.join("; "))
+}
 
 pub(crate) fn show(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".into())
@@ -442,11 +465,6 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
         Some(format_duration(e.t_minus)),
     );
     field(
-        "quorum",
-        Some(stored.quorum_spec.to_string()),
-        Some(e.quorum.to_string()),
-    );
-    field(
         "fire",
         Some(stored.fire_policy.to_string()),
         Some(e.fire.to_string()),
@@ -456,14 +474,56 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
         stored.max_defer.map(format_duration),
         e.max_defer.map(format_duration),
     );
-    let old_attendees: Vec<&str> = stored.attendees.iter().map(|(a, _)| a.as_str()).collect();
-    let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
-    if old_attendees != new_attendees {
+    if stored.groups.is_empty() && e.groups.is_empty() {
         field(
-            "attendees",
-            Some(list(&old_attendees)),
-            Some(list(&new_attendees)),
+            "quorum",
+            Some(stored.quorum_spec.to_string()),
+            Some(e.quorum.to_string()),
         );
+        let old_attendees: Vec<&str> = stored.attendees.iter().map(|(a, _)| a.as_str()).collect();
+        let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
+        if old_attendees != new_attendees {
+            field(
+                "attendees",
+                Some(list(&old_attendees)),
+                Some(list(&new_attendees)),
+            );
+        }
+    } else if stored.groups.is_empty() || e.groups.is_empty() {
+        // From one list to groups or back: the whole spelling changes.
+        let (old_q, old_a) = spelled_groups(&stored.groups, &stored.quorum_spec, || {
+            stored.attendees.iter().map(|(a, _)| a.as_str()).collect()
+        });
+        let (new_q, new_a) = spelled_groups(&e.groups, &e.quorum, || {
+            e.attendees.iter().map(|a| a.as_str()).collect()
+        });
+        field("quorum", Some(old_q), Some(new_q));
+        field("attendees", Some(old_a), Some(new_a));
+    } else {
+        // Group by group: `quorum.ops: 2 → 3`, `attendees.security: … → …`.
+        let find = |groups: &'_ [QuorumGroup], name: &str| -> Option<QuorumGroup> {
+            groups.iter().find(|g| g.name == name).cloned()
+        };
+        let mut names: Vec<&str> = stored.groups.iter().map(|g| g.name.as_str()).collect();
+        for g in &e.groups {
+            if !names.contains(&g.name.as_str()) {
+                names.push(g.name.as_str());
+            }
+        }
+        for name in names {
+            let old = find(&stored.groups, name);
+            let new = find(&e.groups, name);
+            field(
+                &format!("quorum.{name}"),
+                old.as_ref().map(|g| g.quorum.to_string()),
+                new.as_ref().map(|g| g.quorum.to_string()),
+            );
+            let members = |g: &Option<QuorumGroup>| {
+                g.as_ref()
+                    .map(|g| list(g.members.iter().map(|a| a.as_str())))
+            };
+            field(&format!("attendees.{name}"), members(&old), members(&new));
+        }
     }
     let old_needs: HashSet<&str> = stored_needs.iter().map(String::as_str).collect();
     let new_needs: HashSet<&str> = e.needs.iter().map(String::as_str).collect();
