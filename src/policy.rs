@@ -78,6 +78,30 @@ impl QuorumGroup {
     }
 }
 
+impl FromStr for QuorumGroup {
+    type Err = TMinusError;
+    /// Parses `NAME=QUORUM:agent,agent,…` (`ops=2:ops-1,ops-2,ops-3`); QUORUM
+    /// is N, `all` or `majority`. Members are checked as agent ids and for
+    /// repeats; the name and the quorum's size are checked when the event is
+    /// built.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = |group: &str, reason: &str| TMinusError::InvalidGroup {
+            group: group.to_string(),
+            reason: reason.to_string(),
+        };
+        let (name, rest) = s
+            .split_once('=')
+            .ok_or_else(|| invalid(s, "expected NAME=QUORUM:agent,agent"))?;
+        let name = name.trim();
+        let (quorum, members) = rest
+            .split_once(':')
+            .ok_or_else(|| invalid(name, "expected QUORUM:agent,agent after `=`"))?;
+        let quorum: Quorum = quorum.parse()?;
+        let members = crate::agent::parse_agent_list(members)?;
+        Ok(QuorumGroup::new(name, quorum, members))
+    }
+}
+
 impl FromStr for Quorum {
     type Err = TMinusError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -173,6 +197,20 @@ mod tests {
         assert_eq!("2".parse::<Quorum>().unwrap(), Quorum::Count(2));
         assert!("-1".parse::<Quorum>().is_err());
         assert!("most".parse::<Quorum>().is_err());
+    }
+
+    #[test]
+    fn group_parsing() {
+        let g: QuorumGroup = "ops=2:ops-1, ops-2,ops-3".parse().unwrap();
+        assert_eq!(g.name, "ops");
+        assert_eq!(g.quorum, Quorum::Count(2));
+        assert_eq!(g.members.len(), 3);
+        assert_eq!(g.needed(), 2);
+        let g: QuorumGroup = "sec=majority:a,b,c,d".parse().unwrap();
+        assert_eq!(g.needed(), 3);
+        for bad in ["ops", "ops=2", "ops=most:a", "ops=1:a,a", "ops=1:a,,b"] {
+            assert!(bad.parse::<QuorumGroup>().is_err(), "{bad}");
+        }
     }
 
     #[test]

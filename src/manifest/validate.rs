@@ -546,17 +546,11 @@ impl Validator<'_> {
         let names: Vec<&str> = list.iter().map(|(k, _)| k.value.as_str()).collect();
         // The quorum of each group, with the span that set it.
         let mut per_group: HashMap<&str, (Option<Quorum>, Option<Span>)> = HashMap::new();
-        let mut all = default;
+        let all = match one {
+            Some((q, span)) => (q, Some(span)),
+            None => default,
+        };
         match quorum {
-            Some(Spanned {
-                value: QuorumSpec::One(q),
-                span,
-            }) => {
-                all = (
-                    self.quorum(ctx, &Spanned::new(q.clone(), *span)),
-                    Some(*span),
-                )
-            }
             Some(Spanned {
                 value: QuorumSpec::PerGroup(entries),
                 ..
