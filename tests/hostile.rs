@@ -824,6 +824,7 @@ fn cli_cases(inputs: &Inputs) -> Vec<Case> {
 
 #[test]
 fn hostile_inputs_are_refused_cleanly_and_change_nothing() {
+    let _serial = crate::common::serial();
     let started = Instant::now();
     let template = populated_store();
     let before = snapshot(template.dir());
