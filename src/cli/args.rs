@@ -390,6 +390,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
     #[command(after_help = "Examples:
   t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol
   t-minus campaign add release-v2 deploy +40m --name deploy-eu --fire on-time --attendees ops-1
+  t-minus campaign add release-v2 deploy +40m --group ops=2:ops-1,ops-2,ops-3 --group security=1:sec-1,sec-2
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Add {
@@ -403,9 +404,9 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         /// Its name in the campaign (default: the kind, then kind-2, …).
         #[arg(long)]
         name: Option<String>,
-        /// Event options.
+        /// Event options (boxed: the largest variant by far).
         #[command(flatten)]
-        options: EventOptions,
+        options: Box<EventOptions>,
     },
     /// Make TO need FROM: TO opens only after FROM fired.
     #[command(after_help = "Example:

@@ -362,6 +362,9 @@ impl JsonSchema for QuorumSpec {
     }
 }
 
+/// One group of `attendees`: its name and its members, as written.
+pub type GroupSpec = (Spanned<String>, Spanned<Vec<Spanned<AgentText>>>);
+
 /// An event's `attendees`: a list, or groups.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttendeesSpec {
@@ -369,7 +372,7 @@ pub enum AttendeesSpec {
     List(Vec<Spanned<AgentText>>),
     /// `attendees: { ops: [ops-1, ops-2], security: [sec-1] }`, in the order
     /// written: the event fires when every group meets its quorum.
-    Groups(Vec<(Spanned<String>, Spanned<Vec<Spanned<AgentText>>>)>),
+    Groups(Vec<GroupSpec>),
 }
 
 impl<'de> Deserialize<'de> for AttendeesSpec {

@@ -14,7 +14,7 @@ use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Origin, ValidManif
 use super::parse::Manifests;
 use super::spec::{
     AgentText, AttendeesSpec, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText,
-    QuorumSpec, QuorumText, Span, Spanned,
+    GroupSpec, QuorumSpec, QuorumText, Span, Spanned,
 };
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration, parse_duration};
@@ -537,7 +537,7 @@ impl Validator<'_> {
     fn groups(
         &mut self,
         ctx: &str,
-        list: &[(Spanned<String>, Spanned<Vec<Spanned<AgentText>>>)],
+        list: &[GroupSpec],
         quorum: Option<&Spanned<QuorumSpec>>,
         one: Option<(Option<Quorum>, Span)>,
         default: (Option<Quorum>, Option<Span>),
@@ -550,37 +550,35 @@ impl Validator<'_> {
             Some((q, span)) => (q, Some(span)),
             None => default,
         };
-        match quorum {
-            Some(Spanned {
-                value: QuorumSpec::PerGroup(entries),
-                ..
-            }) => {
-                for (key, q) in entries {
-                    let parsed = self.quorum(&format!("{ctx} group `{}`", key.value), q);
-                    if names.contains(&key.value.as_str()) {
-                        per_group.insert(key.value.as_str(), (parsed, Some(q.span)));
-                        continue;
-                    }
-                    let help = match closest(&key.value, &names) {
-                        Some(near) => format!(
-                            "did you mean `{near}`? a quorum per group names groups of `attendees`: {}",
-                            abbreviate(&names)
-                        ),
-                        None => format!(
-                            "a quorum per group names groups of `attendees`: {}",
-                            abbreviate(&names)
-                        ),
-                    };
-                    self.error(
-                        "unknown_group",
-                        format!("{ctx}: quorum for unknown group `{}`", key.value),
-                        key.span,
-                        "no such group",
-                        &help,
-                    );
+        if let Some(Spanned {
+            value: QuorumSpec::PerGroup(entries),
+            ..
+        }) = quorum
+        {
+            for (key, q) in entries {
+                let parsed = self.quorum(&format!("{ctx} group `{}`", key.value), q);
+                if names.contains(&key.value.as_str()) {
+                    per_group.insert(key.value.as_str(), (parsed, Some(q.span)));
+                    continue;
                 }
+                let help = match closest(&key.value, &names) {
+                    Some(near) => format!(
+                        "did you mean `{near}`? a quorum per group names groups of `attendees`: {}",
+                        abbreviate(&names)
+                    ),
+                    None => format!(
+                        "a quorum per group names groups of `attendees`: {}",
+                        abbreviate(&names)
+                    ),
+                };
+                self.error(
+                    "unknown_group",
+                    format!("{ctx}: quorum for unknown group `{}`", key.value),
+                    key.span,
+                    "no such group",
+                    &help,
+                );
             }
-            _ => {}
         }
         let mut groups = Vec::with_capacity(list.len());
         for (key, members) in list {
