@@ -301,30 +301,30 @@ impl Validator<'_> {
                     }
                     None => default_quorum.0,
                 };
-                if let (Some(q), Some(a), Some(qs)) = (quorum, &attendees, quorum_span) {
-                    if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) =
-                        q.resolve(a.len())
-                    {
-                        let mut d = ManifestDiagnostic::new(
-                            "quorum_too_large",
-                            format!(
-                                "{ctx}: quorum {quorum} is larger than the {attendees} attendee(s)"
-                            ),
-                        )
-                        .help(format!(
-                            "lower the quorum to at most {attendees}, use `all` or `majority`, or add attendees"
-                        ))
-                        .label(self.source, qs, format!("needs {quorum} confirmations"));
-                        if let Some(s) = attendees_span {
-                            d = d.label(self.source, s, format!("only {attendees} attendee(s)"));
-                        }
-                        self.diags.push(d);
-                    }
-                }
                 (attendees, attendees_span, quorum, Vec::new())
             }
         };
         let needs = self.needs(&ctx, name, e, keys);
+        if let (true, Some(q), Some(a), Some(qs)) =
+            (groups.is_empty(), quorum, &attendees, quorum_span)
+        {
+            if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(a.len()) {
+                let mut d = ManifestDiagnostic::new(
+                    "quorum_too_large",
+                    format!(
+                        "{ctx}: quorum {quorum} is larger than the {attendees} attendee(s)"
+                    ),
+                )
+                .help(format!(
+                    "lower the quorum to at most {attendees}, use `all` or `majority`, or add attendees"
+                ))
+                .label(self.source, qs, format!("needs {quorum} confirmations"));
+                if let Some(s) = attendees_span {
+                    d = d.label(self.source, s, format!("only {attendees} attendee(s)"));
+                }
+                self.diags.push(d);
+            }
+        }
 
         if let (Some(TimeSpec::Relative(offset)), Some(t)) = (at, t_minus) {
             let quorum_n = match (quorum, &attendees) {
