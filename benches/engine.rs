@@ -178,6 +178,7 @@ fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEv
         organizer: agent("coordinator"),
         attendees: Vec::new(),
         quorum: 3,
+        groups: Vec::new(),
         payload: json!({ "topic": "benchmark" }),
         state: EventState::Pending,
         campaign: None,

@@ -110,6 +110,20 @@ pub enum TMinusError {
         attendees: usize,
     },
 
+    /// A quorum group is malformed (bad name, no members, declared twice, a
+    /// quorum larger than the group…).
+    #[error("invalid group `{group}`: {reason}")]
+    #[diagnostic(
+        code(t_minus::input::group),
+        help("write groups as NAME=QUORUM:agent,agent (e.g. `ops=2:ops-1,ops-2,ops-3`); names match [A-Za-z_][A-Za-z0-9_-]{{0,63}}, each group is named once and has members, a quorum is N (at most the group's size), `all` or `majority`")
+    )]
+    InvalidGroup {
+        /// The group's name as given.
+        group: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A fire policy could not be parsed.
     #[error("invalid fire policy `{value}`")]
     #[diagnostic(code(t_minus::input::fire_policy), help("use `early` or `on-time`"))]

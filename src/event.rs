@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::agent::AgentId;
 use crate::kind::EventKind;
-use crate::policy::{FirePolicy, Quorum};
+use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
 
 /// A countdown event: scheduled at `scheduled_at`, it collects responses
@@ -25,10 +25,16 @@ pub struct TMinusEvent {
     pub t_minus: Duration,
     /// Who scheduled it.
     pub organizer: AgentId,
-    /// The attendees in order, each with its response.
+    /// The attendees in order, each with its response. For an event with
+    /// groups: every member of every group once, in order of first mention.
     pub attendees: Vec<(AgentId, ResponseStatus)>,
-    /// Confirmations needed, resolved from [`TMinusEvent::quorum_spec`].
+    /// Confirmations needed, resolved from [`TMinusEvent::quorum_spec`]; for
+    /// an event with groups, the total the groups need.
     pub quorum: usize,
+    /// The quorum groups, each with its members and quorum; empty for a
+    /// plain event, which is one unnamed group of all its attendees needing
+    /// `quorum`.
+    pub groups: Vec<QuorumGroup>,
     /// Arbitrary JSON, returned untouched.
     pub payload: serde_json::Value,
     /// The stored state.
@@ -37,7 +43,8 @@ pub struct TMinusEvent {
     pub campaign: Option<Uuid>,
     /// Its name within the campaign (unique there).
     pub name: Option<String>,
-    /// The quorum as spelled (`2`, `all`, `majority`).
+    /// The quorum as spelled (`2`, `all`, `majority`); for an event with
+    /// groups, the total count (each group keeps its own spelling).
     pub quorum_spec: Quorum,
     /// When it fires once quorum holds.
     pub fire_policy: FirePolicy,
@@ -90,12 +97,16 @@ impl TMinusEvent {
         self.at_known().then(|| self.fire_time())
     }
 
-    /// Whether at least `quorum` attendees have confirmed.
+    /// Whether quorum holds: every group has its quorum of confirmations
+    /// (for a plain event: at least `quorum` attendees have confirmed).
     pub fn has_quorum(&self) -> bool {
-        self.confirmed_count() >= self.quorum
+        if self.groups.is_empty() {
+            return self.confirmed_count() >= self.quorum;
+        }
+        self.quorum_status().iter().all(GroupStatus::met)
     }
 
-    /// How many attendees have confirmed.
+    /// How many distinct attendees have confirmed.
     pub fn confirmed_count(&self) -> usize {
         self.count(|s| s == ResponseStatus::Confirmed)
     }
@@ -111,9 +122,59 @@ impl TMinusEvent {
         self.count(|s| s == ResponseStatus::Declined)
     }
 
-    /// Whether quorum can still be reached: confirmed + may-still-confirm ≥ quorum.
+    /// Whether quorum can still be reached: in every group, confirmed +
+    /// may-still-confirm ≥ the group's quorum.
     pub fn quorum_reachable(&self) -> bool {
-        self.confirmed_count() + self.pending_count() >= self.quorum
+        if self.groups.is_empty() {
+            return self.confirmed_count() + self.pending_count() >= self.quorum;
+        }
+        self.quorum_status().iter().all(GroupStatus::reachable)
+    }
+
+    /// Each group's confirmations against its quorum, in the groups' order;
+    /// a plain event gives one unnamed group of all its attendees.
+    pub fn quorum_status(&self) -> Vec<GroupStatus> {
+        if self.groups.is_empty() {
+            return vec![GroupStatus {
+                name: None,
+                needed: self.quorum,
+                size: self.attendees.len(),
+                confirmed: self.confirmed_count(),
+                open: self.pending_count(),
+            }];
+        }
+        let responses: std::collections::HashMap<&AgentId, ResponseStatus> =
+            self.attendees.iter().map(|(a, s)| (a, *s)).collect();
+        self.groups
+            .iter()
+            .map(|g| {
+                let (mut confirmed, mut open) = (0, 0);
+                for member in &g.members {
+                    match responses.get(member).copied() {
+                        Some(ResponseStatus::Confirmed) => confirmed += 1,
+                        Some(s) if s.may_still_confirm() => open += 1,
+                        _ => {}
+                    }
+                }
+                GroupStatus {
+                    name: Some(g.name.clone()),
+                    needed: g.needed(),
+                    size: g.members.len(),
+                    confirmed,
+                    open,
+                }
+            })
+            .collect()
+    }
+
+    /// The names of the groups `agent` belongs to, in the groups' order
+    /// (empty for a plain event).
+    pub fn groups_of(&self, agent: &AgentId) -> Vec<&str> {
+        self.groups
+            .iter()
+            .filter(|g| g.members.contains(agent))
+            .map(|g| g.name.as_str())
+            .collect()
     }
 
     /// Whether the event has fired by `now`: it is stored as fired, or it is
@@ -178,6 +239,33 @@ impl TMinusEvent {
 
     fn count(&self, pred: impl Fn(ResponseStatus) -> bool) -> usize {
         self.attendees.iter().filter(|(_, s)| pred(*s)).count()
+    }
+}
+
+/// One group's standing: see [`TMinusEvent::quorum_status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// The group's name; `None` for the single group of a plain event.
+    pub name: Option<String>,
+    /// Confirmations the group needs.
+    pub needed: usize,
+    /// How many members it has.
+    pub size: usize,
+    /// How many of its members have confirmed.
+    pub confirmed: usize,
+    /// How many of its members may still confirm (pending or deferred).
+    pub open: usize,
+}
+
+impl GroupStatus {
+    /// Whether the group has its quorum.
+    pub fn met(&self) -> bool {
+        self.confirmed >= self.needed
+    }
+
+    /// Whether the group can still reach its quorum.
+    pub fn reachable(&self) -> bool {
+        self.confirmed + self.open >= self.needed
     }
 }
 

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::AgentId;
 use crate::error::TMinusError;
 
 /// How many confirmations an event needs, as the user spelled it.
@@ -36,6 +37,71 @@ impl Quorum {
     }
 }
 
+impl Quorum {
+    /// The confirmations this spelling asks of `size` attendees, without
+    /// checking a count against the size (see [`Quorum::resolve`]).
+    pub fn needed(self, size: usize) -> usize {
+        match self {
+            Quorum::Count(n) => n,
+            other => other.resolve(size).unwrap_or(size),
+        }
+    }
+}
+
+/// A named group of attendees with its own quorum: an event with groups
+/// fires when every group meets its quorum. An agent may belong to several
+/// groups of one event; its confirmation counts in each.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct QuorumGroup {
+    /// The group's name (the event-name rule: letters, digits, `-`, `_`).
+    pub name: String,
+    /// The group's quorum, as spelled.
+    #[serde(with = "quorum_text")]
+    pub quorum: Quorum,
+    /// The group's members, unique, in order.
+    pub members: Vec<AgentId>,
+}
+
+impl QuorumGroup {
+    /// A group named `name` of `members` needing `quorum` of them.
+    pub fn new(name: impl Into<String>, quorum: Quorum, members: Vec<AgentId>) -> Self {
+        QuorumGroup {
+            name: name.into(),
+            quorum,
+            members,
+        }
+    }
+
+    /// Confirmations the group needs.
+    pub fn needed(&self) -> usize {
+        self.quorum.needed(self.members.len())
+    }
+}
+
+impl FromStr for QuorumGroup {
+    type Err = TMinusError;
+    /// Parses `NAME=QUORUM:agent,agent,…` (`ops=2:ops-1,ops-2,ops-3`); QUORUM
+    /// is N, `all` or `majority`. Members are checked as agent ids and for
+    /// repeats; the name and the quorum's size are checked when the event is
+    /// built.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = |group: &str, reason: &str| TMinusError::InvalidGroup {
+            group: group.to_string(),
+            reason: reason.to_string(),
+        };
+        let (name, rest) = s
+            .split_once('=')
+            .ok_or_else(|| invalid(s, "expected NAME=QUORUM:agent,agent"))?;
+        let name = name.trim();
+        let (quorum, members) = rest
+            .split_once(':')
+            .ok_or_else(|| invalid(name, "expected QUORUM:agent,agent after `=`"))?;
+        let quorum: Quorum = quorum.parse()?;
+        let members = crate::agent::parse_agent_list(members)?;
+        Ok(QuorumGroup::new(name, quorum, members))
+    }
+}
+
 impl FromStr for Quorum {
     type Err = TMinusError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -60,6 +126,18 @@ impl fmt::Display for Quorum {
             Quorum::All => f.write_str("all"),
             Quorum::Majority => f.write_str("majority"),
         }
+    }
+}
+
+/// A quorum serialized as its spelling (`2`, `all`, `majority`).
+mod quorum_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(q: &Quorum, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(q)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Quorum, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -119,6 +197,20 @@ mod tests {
         assert_eq!("2".parse::<Quorum>().unwrap(), Quorum::Count(2));
         assert!("-1".parse::<Quorum>().is_err());
         assert!("most".parse::<Quorum>().is_err());
+    }
+
+    #[test]
+    fn group_parsing() {
+        let g: QuorumGroup = "ops=2:ops-1, ops-2,ops-3".parse().unwrap();
+        assert_eq!(g.name, "ops");
+        assert_eq!(g.quorum, Quorum::Count(2));
+        assert_eq!(g.members.len(), 3);
+        assert_eq!(g.needed(), 2);
+        let g: QuorumGroup = "sec=majority:a,b,c,d".parse().unwrap();
+        assert_eq!(g.needed(), 3);
+        for bad in ["ops", "ops=2", "ops=most:a", "ops=1:a,a", "ops=1:a,,b"] {
+            assert!(bad.parse::<QuorumGroup>().is_err(), "{bad}");
+        }
     }
 
     #[test]

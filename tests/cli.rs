@@ -813,8 +813,64 @@ fn help_and_version_exit_zero() {
 
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
+fn groups_schedule_status_confirm_and_json() {
+    let _s = settings().bind_to_scope();
+    let t = T::new();
+    let scheduled = t.ok(
+        "schedule deploy +30m --group ops=2:ops-1,ops-2,ops-3 --group security=1:sec-1,sec-2,ops-1",
+    );
+    let id = t.ids()[0].clone();
+    let first = t.ok(&format!("confirm {id} ops-1"));
+    let status = t.ok(&format!("status {id}"));
+    assert_snapshot!("groups_status", format!("{scheduled}{first}{status}"));
+    let e = t.event(&id);
+    assert_eq!(e["state"], "pending", "ops has 1 of 2");
+    assert_eq!(e["quorum"], 3);
+    assert_eq!(e["confirmed"], 1);
+    assert_eq!(
+        e["groups"],
+        json!([
+            {"name": "ops", "quorum_spec": "2", "quorum": 2, "confirmed": 1,
+             "members": ["ops-1", "ops-2", "ops-3"]},
+            {"name": "security", "quorum_spec": "1", "quorum": 1, "confirmed": 1,
+             "members": ["sec-1", "sec-2", "ops-1"]},
+        ])
+    );
+    assert_eq!(e["attendees"][0]["groups"], json!(["ops", "security"]));
+    let fired = t.ok(&format!("confirm {id} ops-2"));
+    assert!(fired.contains("quorum ops 2/2 · security 1/1"), "{fired}");
+    assert_eq!(t.event(&id)["state"], "fired");
+}
+
+fn groups_refuse_mixing_and_bad_groups() {
+    let _s = settings().bind_to_scope();
+    let t = T::new();
+    for line in [
+        "schedule deploy +30m --group ops=2:a,b --attendees c",
+        "schedule deploy +30m --group ops=2:a,b --quorum 1",
+        "schedule deploy +30m --group ops=3:a,b",
+        "schedule deploy +30m --group ops",
+        "schedule deploy +30m --group 9ops=1:a",
+        "schedule deploy +30m --group ops=1:a,a",
+    ] {
+        let err = t.fail(line);
+        assert!(!err.is_empty(), "{line}");
+    }
+    let out = t.fail("schedule deploy +30m --group ops=3:a,b");
+    assert!(
+        out.contains("quorum 3 is larger than its 2 member(s)"),
+        "{out}"
+    );
+    assert!(out.contains("t_minus::input::group"), "{out}");
+    let out = t.fail("schedule deploy +30m --group ops=2:a,b --attendees c");
+    assert!(out.contains("cannot be used with"), "{out}");
+    assert!(t.ids().is_empty(), "nothing stored");
+}
+
 cli_support::store_tests!(
     campaign_add_with_needs,
+    groups_schedule_status_confirm_and_json,
+    groups_refuse_mixing_and_bad_groups,
     schedule_prints_the_event_and_its_countdown,
     schedule_with_every_option,
     schedule_quorum_spellings,

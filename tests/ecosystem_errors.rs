@@ -51,6 +51,10 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             quorum: 4,
             attendees: 3,
         }),
+        Box::new(TMinusError::InvalidGroup {
+            group: s("ops"),
+            reason: s("the group has no members"),
+        }),
         Box::new(TMinusError::InvalidFirePolicy { value: s("late") }),
         Box::new(TMinusError::InvalidPayload { reason: s("EOF") }),
         Box::new(TMinusError::InvalidNotify {

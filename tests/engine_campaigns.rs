@@ -333,6 +333,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
             organizer: agent("t-minus"),
             attendees: vec![(agent("x"), ResponseStatus::Pending)],
             quorum: 0,
+            groups: Vec::new(),
             payload: serde_json::Value::Null,
             state: EventState::Blocked,
             campaign: Some(c.id),

@@ -155,11 +155,13 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
         .schedule(spec(10, &["alice"], Quorum::Count(1)))
         .unwrap()
         .id;
-    // What version 1 had: no per-campaign due index, no notification tables.
+    // What version 1 had: no per-campaign due index, no groups, no
+    // notification tables.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX events_campaign_due; DROP TABLE notify_rules; DROP TABLE reminders; \
-         DROP TABLE deliveries; PRAGMA user_version = 1;",
+        "DROP INDEX events_campaign_due; ALTER TABLE events DROP COLUMN groups; \
+         DROP TABLE notify_rules; DROP TABLE reminders; DROP TABLE deliveries; \
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
@@ -178,6 +180,57 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
         )
         .unwrap();
     assert_eq!((version, index), (SCHEMA_VERSION, 1));
+}
+
+#[test]
+fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers() {
+    let (_dir, path) = temp_store();
+    let clock = t_minus::FixedClock::new(t0());
+    let mut engine = file_engine(&path, &clock);
+    let id = engine
+        .schedule(spec(10, &["alice", "bob"], Quorum::All))
+        .unwrap()
+        .id;
+    engine.confirm(id, &agent("alice")).unwrap();
+    drop(engine);
+    // What version 2 had: no groups column.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE events DROP COLUMN groups; DROP TABLE notify_rules; DROP TABLE reminders; \
+         DROP TABLE deliveries; PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut engine = file_engine(&path, &clock);
+    let event = get(&engine, id);
+    assert_eq!(event.state, EventState::Pending);
+    assert!(event.groups.is_empty(), "an old row is one unnamed group");
+    assert_eq!(
+        response(&event, "alice"),
+        t_minus::ResponseStatus::Confirmed
+    );
+    assert_eq!(
+        engine.confirm(id, &agent("bob")).unwrap().state,
+        EventState::Fired,
+        "its quorum still counts"
+    );
+    let grouped = engine
+        .schedule(NewEvent {
+            groups: vec![t_minus::QuorumGroup::new(
+                "ops",
+                Quorum::Count(1),
+                vec![agent("carol")],
+            )],
+            ..spec(10, &[], Quorum::All)
+        })
+        .unwrap();
+    assert_eq!(get(&engine, grouped.id).groups, grouped.groups);
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((version, SCHEMA_VERSION), (3, 3));
 }
 
 #[test]

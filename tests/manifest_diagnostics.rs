@@ -99,6 +99,21 @@ fn quorum_too_large() {
 }
 
 #[test]
+fn quorum_groups_every_problem_with_its_span() {
+    insta::assert_snapshot!(render(
+        "invalid/groups.yaml",
+        &[
+            "unknown_group",
+            "duplicate_attendee",
+            "empty_group",
+            "name",
+            "quorum_too_large",
+            "quorum_groups",
+        ]
+    ));
+}
+
+#[test]
 fn duplicate_attendee() {
     insta::assert_snapshot!(render(
         "invalid/duplicate-attendee.yaml",

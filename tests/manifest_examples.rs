@@ -56,11 +56,34 @@ fn the_directory_validates_as_a_whole() {
     // name order of the files
     assert_eq!(
         names,
-        ["release-v2", "rolling-deploy-v2", "sprint-planning"]
+        [
+            "release-v2",
+            "rolling-deploy-v2",
+            "sprint-planning",
+            "two-key-deploy"
+        ]
     );
+    let deploy = desired
+        .campaign("two-key-deploy")
+        .and_then(|c| c.events.iter().find(|e| e.key == "deploy"))
+        .expect("two-key-deploy/deploy");
+    let groups: Vec<(&str, String, usize)> = deploy
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.quorum.to_string(), g.members.len()))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("ops", "2".to_string(), 3),
+            ("security", "1".to_string(), 2)
+        ]
+    );
+    assert_eq!(deploy.attendees.len(), 5);
+    assert_eq!(deploy.quorum_count(), 3);
     assert_eq!(
         desired.summary().to_string(),
-        "3 campaigns, 10 events, 8 edges"
+        "4 campaigns, 12 events, 9 edges"
     );
 }
 

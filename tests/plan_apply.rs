@@ -401,7 +401,74 @@ fn apply_is_all_or_nothing() {
 
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
+const TWO_KEY: &str = r#"
+campaign: two-key
+events:
+  deploy:
+    at: +30m
+    attendees:
+      ops: [ops-1, ops-2, ops-3]
+      security: [sec-1, sec-2]
+    quorum: { ops: 2, security: 1 }
+"#;
+
+fn group_changes_are_planned_per_group_and_answers_of_staying_members_survive() {
+    let (mut engine, clock) = engine();
+    let first = apply(&mut engine, TWO_KEY);
+    assert!(first
+        .render()
+        .contains("quorum ops 2 of [ops-1, ops-2, ops-3] and security 1 of [sec-1, sec-2]"));
+    let deploy = event(&mut engine, "two-key", "deploy");
+    clock.advance(Duration::minutes(1));
+    engine.confirm(deploy.id, &AgentId("ops-1".into())).unwrap();
+    engine.confirm(deploy.id, &AgentId("sec-1".into())).unwrap();
+
+    let changed = TWO_KEY
+        .replace(
+            "security: [sec-1, sec-2]",
+            "security: [sec-1, sec-2, sec-3]",
+        )
+        .replace("ops: 2, security: 1", "ops: 3, security: 1");
+    let p = plan(&mut engine, &changed);
+    let deploy_plan = &p.campaigns[0].events[0];
+    let changes: Vec<(String, Option<&str>, Option<&str>)> = deploy_plan
+        .changes
+        .iter()
+        .map(|c| (c.name(), c.old.as_deref(), c.new.as_deref()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("quorum.ops".to_string(), Some("2"), Some("3")),
+            (
+                "attendees.security".to_string(),
+                Some("[sec-1, sec-2]"),
+                Some("[sec-1, sec-2, sec-3]")
+            ),
+        ]
+    );
+    assert!(p.render().contains("quorum.ops: 2 → 3"), "{}", p.render());
+    engine.apply_plan(&p).unwrap();
+
+    let deploy = event(&mut engine, "two-key", "deploy");
+    assert_eq!(deploy.state, EventState::Pending, "ops now needs 3");
+    assert_eq!(
+        deploy.response_of(&AgentId("ops-1".into())),
+        Some(ResponseStatus::Confirmed)
+    );
+    assert_eq!(
+        deploy.response_of(&AgentId("sec-1".into())),
+        Some(ResponseStatus::Confirmed)
+    );
+    assert_eq!(deploy.groups[1].members.len(), 3);
+    assert!(plan(&mut engine, &changed).is_empty(), "applied as planned");
+    engine.confirm(deploy.id, &AgentId("ops-2".into())).unwrap();
+    let fired = engine.confirm(deploy.id, &AgentId("ops-3".into())).unwrap();
+    assert_eq!(fired.state, EventState::Fired);
+}
+
 common::store_tests!(
+    group_changes_are_planned_per_group_and_answers_of_staying_members_survive,
     first_plan_creates_everything,
     apply_creates_campaign_with_anchor_and_states,
     replanning_later_shows_no_changes_and_reapply_is_a_no_op,

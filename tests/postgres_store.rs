@@ -131,12 +131,12 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
                 .expect("schedule")
                 .id;
             let mut client = sql(&store);
-            // What version 1 had: no per-campaign due index, no
+            // What version 1 had: no per-campaign due index, no groups, no
             // notification tables.
             client
                 .batch_execute(
-                    "DROP INDEX tm_events_campaign_due; DROP TABLE tm_notify_rules; \
-                     DROP TABLE tm_reminders; DROP TABLE tm_deliveries; \
+                    "DROP INDEX tm_events_campaign_due; ALTER TABLE tm_events DROP COLUMN groups; \
+                     DROP TABLE tm_notify_rules; DROP TABLE tm_reminders; DROP TABLE tm_deliveries; \
                      UPDATE tm_meta SET version = 1",
                 )
                 .expect("back to version 1");
@@ -155,6 +155,50 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
                 (row.get::<_, i64>(0), row.get::<_, i64>(1)),
                 (SCHEMA_VERSION, 1)
             );
+        },
+    );
+}
+
+#[test]
+fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers() {
+    pg(
+        "a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers",
+        || {
+            let store = TempStore::new("store.db");
+            let mut engine = Engine::open(store.location()).expect("create");
+            let id = engine
+                .schedule(event(600, &["alice", "bob"], 2))
+                .expect("schedule")
+                .id;
+            let alice = t_minus::AgentId("alice".into());
+            engine.confirm(id, &alice).expect("confirm");
+            drop(engine);
+            let mut client = sql(&store);
+            // What version 2 had: no groups column.
+            client
+                .batch_execute(
+                    "ALTER TABLE tm_events DROP COLUMN groups; DROP TABLE tm_notify_rules; \
+                     DROP TABLE tm_reminders; DROP TABLE tm_deliveries; UPDATE tm_meta SET version = 2",
+                )
+                .expect("back to version 2");
+
+            let mut engine = Engine::open(store.location()).expect("migrate");
+            let event = engine.get_event(id).expect("read").expect("kept");
+            assert_eq!(event.state, t_minus::EventState::Pending);
+            assert!(event.groups.is_empty());
+            assert_eq!(
+                event.response_of(&alice),
+                Some(t_minus::ResponseStatus::Confirmed)
+            );
+            let bob = t_minus::AgentId("bob".into());
+            assert_eq!(
+                engine.confirm(id, &bob).expect("confirm").state,
+                t_minus::EventState::Fired
+            );
+            let row = client
+                .query_one("SELECT version FROM tm_meta", &[])
+                .expect("inspect");
+            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (3, 3));
         },
     );
 }

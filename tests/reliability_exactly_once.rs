@@ -56,6 +56,7 @@ fn model_spec(e: &TMinusEvent) -> Spec {
     Spec {
         attendees: e.attendees.iter().map(|(a, _)| a.0.clone()).collect(),
         quorum: e.quorum,
+        groups: Vec::new(),
         on_time: e.fire_policy == t_minus::FirePolicy::OnTime,
         fire: e.fire_time().timestamp_millis(),
         max_defer: e.max_defer.map(|d| d.num_milliseconds()),

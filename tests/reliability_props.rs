@@ -30,7 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use t_minus::{
     AuditAction, Engine, EventKind, EventState, FirePolicy, FixedClock, NewEvent, Quorum,
-    ResponseStatus, TMinusError, TMinusEvent, TickResult,
+    QuorumGroup, ResponseStatus, TMinusError, TMinusEvent, TickResult,
 };
 use uuid::Uuid;
 
@@ -57,6 +57,9 @@ enum Op {
         quorum: QuorumChoice,
         on_time: bool,
         max_defer_s: Option<i64>,
+        /// Two groups' member masks: quorum groups (the quorum applied to
+        /// each) when both pick somebody, else a plain event of `mask`.
+        groups: Option<(u8, u8)>,
     },
     Respond {
         event: usize,
@@ -106,16 +109,20 @@ fn op() -> impl Strategy<Value = Op> {
         quorum,
         any::<bool>(),
         prop::option::weighted(0.3, 0i64..=180),
+        prop::option::weighted(0.3, (any::<u8>(), any::<u8>())),
     )
         .prop_map(
-            |(campaign, fire_in_s, t_minus_s, mask, quorum, on_time, max_defer_s)| Op::Schedule {
-                campaign,
-                fire_in_s,
-                t_minus_s,
-                mask,
-                quorum,
-                on_time,
-                max_defer_s,
+            |(campaign, fire_in_s, t_minus_s, mask, quorum, on_time, max_defer_s, groups)| {
+                Op::Schedule {
+                    campaign,
+                    fire_in_s,
+                    t_minus_s,
+                    mask,
+                    quorum,
+                    on_time,
+                    max_defer_s,
+                    groups,
+                }
             },
         );
     prop_oneof![
@@ -254,7 +261,26 @@ impl Harness {
                 quorum,
                 on_time,
                 max_defer_s,
+                groups,
             } => {
+                let pick = |m: u8| -> Vec<&str> {
+                    AGENTS
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| m & (1 << i) != 0)
+                        .map(|(_, a)| *a)
+                        .collect()
+                };
+                let resolve = |n: usize| match *quorum {
+                    QuorumChoice::Count(c) => (Quorum::Count(c % (n + 1)), c % (n + 1)),
+                    QuorumChoice::All => (Quorum::All, n),
+                    QuorumChoice::Majority => {
+                        (Quorum::Majority, if n == 0 { 0 } else { n / 2 + 1 })
+                    }
+                };
+                let grouped = groups
+                    .map(|(a, b)| (pick(a), pick(b)))
+                    .filter(|(a, b)| !a.is_empty() && !b.is_empty());
                 let names: Vec<&str> = AGENTS
                     .iter()
                     .enumerate()
@@ -262,13 +288,7 @@ impl Harness {
                     .map(|(_, a)| *a)
                     .collect();
                 let n = names.len();
-                let (q, resolved) = match *quorum {
-                    QuorumChoice::Count(c) => (Quorum::Count(c % (n + 1)), c % (n + 1)),
-                    QuorumChoice::All => (Quorum::All, n),
-                    QuorumChoice::Majority => {
-                        (Quorum::Majority, if n == 0 { 0 } else { n / 2 + 1 })
-                    }
-                };
+                let (q, resolved) = resolve(n);
                 let fire = now + fire_in_s * 1000;
                 let new = NewEvent {
                     t_minus: Duration::seconds(*t_minus_s),
@@ -285,13 +305,35 @@ impl Harness {
                         time(fire) + Duration::seconds(*t_minus_s),
                     )
                 };
-                let spec = Spec {
+                let mut spec = Spec {
                     attendees: names.iter().map(|s| s.to_string()).collect(),
                     quorum: resolved,
+                    groups: Vec::new(),
                     on_time: *on_time,
                     fire,
                     max_defer: max_defer_s.map(|s| s * 1000),
                 };
+                let mut new = new;
+                if let Some((a, b)) = grouped {
+                    // Members of `a`, then those of `b` not in `a`.
+                    let mut union: Vec<&str> = a.clone();
+                    union.extend(b.iter().filter(|x| !a.contains(x)));
+                    let index = |g: &[&str]| -> Vec<usize> {
+                        g.iter()
+                            .map(|x| union.iter().position(|u| u == x).unwrap())
+                            .collect()
+                    };
+                    let (qa, na) = resolve(a.len());
+                    let (qb, nb) = resolve(b.len());
+                    new.attendees = Vec::new();
+                    new.groups = vec![
+                        QuorumGroup::new("a", qa, agents(&a)),
+                        QuorumGroup::new("b", qb, agents(&b)),
+                    ];
+                    spec.attendees = union.iter().map(|s| s.to_string()).collect();
+                    spec.quorum = na + nb;
+                    spec.groups = vec![(na, index(&a)), (nb, index(&b))];
+                }
                 let got = match campaign {
                     Some(c) => self.engine.campaign_add(self.campaigns[*c], new, None),
                     None => self.engine.schedule(new),
@@ -443,11 +485,7 @@ impl Harness {
         // Quorum and deadline rules.
         match e.state {
             EventState::Fired => {
-                prop_assert!(
-                    e.confirmed_count() >= e.quorum,
-                    "#{} fired without quorum",
-                    i
-                );
+                prop_assert!(e.has_quorum(), "#{} fired without quorum", i);
                 prop_assert!(e.finished_at.unwrap() <= e.fire_time(), "#{} fired late", i);
                 if e.fire_policy == FirePolicy::OnTime {
                     prop_assert_eq!(e.finished_at, Some(e.fire_time()), "on-time #{}", i);
@@ -455,11 +493,7 @@ impl Harness {
             }
             EventState::Missed => {
                 let opened_late = e.started_at.is_some_and(|s| s > e.fire_time());
-                prop_assert!(
-                    e.confirmed_count() < e.quorum || opened_late,
-                    "#{} missed with quorum",
-                    i
-                );
+                prop_assert!(!e.has_quorum() || opened_late, "#{} missed with quorum", i);
                 prop_assert_eq!(e.pending_count(), 0, "#{} missed with open answers", i);
             }
             _ => {}
@@ -581,6 +615,7 @@ fn a_cancellation_cascade_records_the_earliest_failure_whatever_the_tick_order()
         quorum: QuorumChoice::All,
         on_time: false,
         max_defer_s: None,
+        groups: None,
     };
     let link = |from, to| Op::Link {
         campaign: 0,

@@ -121,6 +121,7 @@ Exit codes: 0 applied (or nothing to do), 1 error (nothing was changed)."
     #[command(after_help = "Examples:
   t-minus schedule review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol
   t-minus schedule deploy 2025-06-06T15:00:00Z --fire on-time --max-defer 1h --attendees ops-1
+  t-minus schedule deploy +30m --group ops=2:ops-1,ops-2,ops-3 --group security=1:sec-1,sec-2
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Schedule(ScheduleArgs),
@@ -398,6 +399,14 @@ pub struct EventOptions {
     /// Comma-separated attendees.
     #[arg(long, default_value = "", value_name = "a,b,c")]
     pub attendees: String,
+    /// A quorum group (repeatable): the event fires when every group has
+    /// its quorum. Instead of --attendees/--quorum.
+    #[arg(
+        long = "group",
+        value_name = "NAME=QUORUM:a,b",
+        conflicts_with_all = ["quorum", "attendees"]
+    )]
+    pub groups: Vec<String>,
     /// Countdown length: confirmations are due this long before TIME.
     #[arg(
         long = "t-minus",
@@ -459,6 +468,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
   t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol
   t-minus campaign add release-v2 deploy +40m --needs review --attendees ops-1,ops-2
   t-minus campaign add release-v2 deploy +40m --name deploy-eu --fire on-time --attendees ops-1
+  t-minus campaign add release-v2 deploy +40m --group ops=2:ops-1,ops-2,ops-3 --group security=1:sec-1,sec-2
 
 With --needs the event starts blocked and opens when every event it needs
 has fired; TIME is still relative to now.
@@ -479,7 +489,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         /// `campaign/name`, ids or id prefixes.
         #[arg(long, value_name = "a,b")]
         needs: Option<String>,
-        /// Event options.
+        /// Event options (boxed: the largest variant by far).
         #[command(flatten)]
         options: Box<EventOptions>,
     },

@@ -3,8 +3,8 @@
 use t_minus::duration::{format_countdown, format_duration, parse_duration};
 use t_minus::time_spec::format_time;
 use t_minus::{
-    AgentId, Engine, EventKind, EventState, FirePolicy, NewEvent, Quorum, Response, Result,
-    TMinusError, TMinusEvent, Target, TimeSpec,
+    AgentId, Engine, EventKind, EventState, FirePolicy, NewEvent, Quorum, QuorumGroup, Response,
+    Result, TMinusError, TMinusEvent, Target, TimeSpec,
 };
 
 use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
@@ -34,6 +34,14 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
         fire_policy: o.fire.parse::<FirePolicy>()?,
         max_defer: o.max_defer.as_deref().map(parse_duration).transpose()?,
         attendees,
+        groups: o
+            .groups
+            .iter()
+            .map(|g| {
+                g.parse::<QuorumGroup>()
+                    .map_err(|e| in_flag(e, "--group", g))
+            })
+            .collect::<Result<_>>()?,
         payload,
         ..NewEvent::new(kind, at)
     })
@@ -175,7 +183,7 @@ pub fn respond(
         return Ok(());
     }
     let label = out.names.label(engine, &updated)?;
-    let progress = format!("quorum {}/{}", updated.confirmed_count(), updated.quorum);
+    let progress = format!("quorum {}", t_minus::display::quorum_progress(&updated));
     match response {
         Response::Confirm => println!(
             "✅ {agent} confirmed {label} [{}] ({progress})",

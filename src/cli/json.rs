@@ -20,10 +20,13 @@ pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Valu
             if let ResponseStatus::Deferred(d) = status {
                 a["deferred_ms"] = json!(d.num_milliseconds());
             }
+            if !e.groups.is_empty() {
+                a["groups"] = json!(e.groups_of(agent));
+            }
             a
         })
         .collect();
-    Ok(json!({
+    let mut out = json!({
         "id": e.id,
         "campaign": names.campaign_name(engine, e)?,
         "name": e.name,
@@ -46,7 +49,25 @@ pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Valu
         "created_at": format_time(e.created_at),
         "started_at": e.started_at.map(format_time),
         "finished_at": e.finished_at.map(format_time),
-    }))
+    });
+    if !e.groups.is_empty() {
+        let groups: Vec<Value> = e
+            .groups
+            .iter()
+            .zip(e.quorum_status())
+            .map(|(g, status)| {
+                json!({
+                    "name": g.name,
+                    "quorum_spec": g.quorum.to_string(),
+                    "quorum": status.needed,
+                    "confirmed": status.confirmed,
+                    "members": g.members,
+                })
+            })
+            .collect();
+        out["groups"] = json!(groups);
+    }
+    Ok(out)
 }
 
 /// An audit entry.

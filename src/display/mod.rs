@@ -12,3 +12,26 @@ pub use names::Names;
 pub use render::Renderer;
 pub use run_view::{RunView, ViewMode};
 pub use styles::Styles;
+
+use crate::event::TMinusEvent;
+
+/// Confirmations against quorum: `2/3` for a plain event, each group's
+/// for an event with groups (`ops 1/2 · security 0/1`).
+pub fn quorum_progress(event: &TMinusEvent) -> String {
+    if event.groups.is_empty() {
+        return format!("{}/{}", event.confirmed_count(), event.quorum);
+    }
+    let groups: Vec<String> = event
+        .quorum_status()
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}/{}",
+                g.name.as_deref().unwrap_or_default(),
+                g.confirmed,
+                g.needed
+            )
+        })
+        .collect();
+    groups.join(" · ")
+}

@@ -53,17 +53,21 @@ impl Renderer {
         }
     }
 
-    /// The headline: `T-4m32s review [a1b2c3d4] quorum:2/3 attendees:3`.
+    /// The headline: `T-4m32s review [a1b2c3d4] quorum:2/3 attendees:3`;
+    /// with groups, `quorum: ops 1/2 · security 0/1 attendees:5`.
     pub fn headline(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         let label = self.names.label(engine, event)?;
         let s = self.styles;
+        let quorum = if event.groups.is_empty() {
+            format!("quorum:{}", super::quorum_progress(event))
+        } else {
+            format!("quorum: {}", super::quorum_progress(event))
+        };
         let mut line = format!(
-            "{} {} [{}] quorum:{}/{} attendees:{}",
+            "{} {} [{}] {quorum} attendees:{}",
             self.countdown(event),
             paint(s.bold, label),
             paint(s.dim, event.short_id()),
-            event.confirmed_count(),
-            event.quorum,
             event.attendees.len()
         );
         match event.state {
@@ -93,6 +97,10 @@ impl Renderer {
                 ResponseStatus::Pending | ResponseStatus::Deferred(_) => self.styles.wait,
             };
             out.push_str(&format!("\n   {agent} {}", paint(style, status)));
+            let groups = event.groups_of(agent);
+            if !groups.is_empty() {
+                out.push_str(&format!(" {}", paint(self.styles.dim, groups.join(", "))));
+            }
         }
         Ok(out)
     }
@@ -122,8 +130,18 @@ impl Renderer {
             }
             (false, None) => {}
         }
-        // The spelling only when it says more than the number: `quorum 2 (majority)`.
-        let spec = event.quorum_spec.to_string();
+        // The spelling only when it says more than the number: `quorum 2
+        // (majority)`; each group's for an event with groups.
+        let spec = if event.groups.is_empty() {
+            event.quorum_spec.to_string()
+        } else {
+            let groups: Vec<String> = event
+                .groups
+                .iter()
+                .map(|g| format!("{} {} of {}", g.name, g.quorum, g.members.len()))
+                .collect();
+            groups.join(", ")
+        };
         let spelling = if spec == event.quorum.to_string() {
             String::new()
         } else {

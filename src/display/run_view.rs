@@ -296,13 +296,30 @@ impl RunView {
             (_, Some(_)) => "due".to_string(),
             (_, None) => "pending".to_string(),
         };
-        let width = event.quorum.min(10);
-        let filled = if event.quorum == 0 {
-            0
-        } else {
-            (event.confirmed_count().min(event.quorum) * width).div_ceil(event.quorum.max(1))
-        };
-        let bar = format!("{}{}", "█".repeat(filled), "░".repeat(width - filled));
+        // One bar per group (a plain event is one unnamed group).
+        let bars: Vec<String> = event
+            .quorum_status()
+            .iter()
+            .map(|g| {
+                let width = g.needed.min(10);
+                let filled = if g.needed == 0 {
+                    0
+                } else {
+                    (g.confirmed.min(g.needed) * width).div_ceil(g.needed)
+                };
+                let bar = format!(
+                    "[{}{}] {}/{}",
+                    "█".repeat(filled),
+                    "░".repeat(width - filled),
+                    g.confirmed,
+                    g.needed
+                );
+                match &g.name {
+                    Some(name) => format!("{name} {bar}"),
+                    None => bar,
+                }
+            })
+            .collect();
         let mut who = Vec::new();
         for (agent, status) in &event.attendees {
             let mark = match status {
@@ -315,13 +332,11 @@ impl RunView {
         }
         let label = self.out.names.label(engine, event)?;
         Ok(format!(
-            "{}  {}  [{}] {}/{}  {}",
+            "{}  {}  {}  {}",
             // Pad before painting: escape codes must not count as width.
             Styles::paint(s.wait, format!("{countdown:>9}")),
             Styles::paint(s.bold, label),
-            bar,
-            event.confirmed_count(),
-            event.quorum,
+            bars.join(" · "),
             who.join(" ")
         ))
     }
@@ -343,6 +358,7 @@ mod tests {
             organizer: crate::AgentId("o".into()),
             attendees: Vec::new(),
             quorum: 0,
+            groups: Vec::new(),
             payload: serde_json::Value::Null,
             state,
             campaign: None,

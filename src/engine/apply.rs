@@ -260,7 +260,8 @@ fn new_event(
             .iter()
             .map(|a| (a.clone(), ResponseStatus::Pending))
             .collect(),
-        quorum: d.quorum.resolve(d.attendees.len())?,
+        quorum: d.quorum_count_checked()?,
+        groups: d.groups.clone(),
         payload: d.payload.clone(),
         state: if started_at.is_some() {
             EventState::Pending
@@ -307,7 +308,8 @@ fn update_event(
     event.description = d.description.clone();
     event.t_minus = d.t_minus;
     event.quorum_spec = d.quorum;
-    event.quorum = d.quorum.resolve(d.attendees.len())?;
+    event.quorum = d.quorum_count_checked()?;
+    event.groups = d.groups.clone();
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;
     event.payload = d.payload.clone();
@@ -343,7 +345,7 @@ fn update_event(
     let changes: Vec<_> = plan
         .changes
         .iter()
-        .map(|c| json!({ "field": c.field, "old": c.old, "new": c.new }))
+        .map(|c| json!({ "field": c.name(), "old": c.old, "new": c.new }))
         .collect();
     audit(
         tx,

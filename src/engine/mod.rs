@@ -28,7 +28,7 @@ use crate::event::TMinusEvent;
 use crate::kind::EventKind;
 use crate::notify::spec::check_rules;
 use crate::notify::NotifyRule;
-use crate::policy::{FirePolicy, Quorum};
+use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{EventFilter, Store, Tx};
@@ -49,10 +49,13 @@ pub struct NewEvent {
     pub t_minus: Duration,
     /// Who schedules it.
     pub organizer: AgentId,
-    /// Attendees, unique, in order.
+    /// Attendees, unique, in order (leave empty when `groups` is set).
     pub attendees: Vec<AgentId>,
-    /// Confirmations needed.
+    /// Confirmations needed (ignored when `groups` is set).
     pub quorum: Quorum,
+    /// Quorum groups: when non-empty, the event fires when every group meets
+    /// its quorum, and the attendees are the groups' members.
+    pub groups: Vec<QuorumGroup>,
     /// When it fires once quorum holds.
     pub fire_policy: FirePolicy,
     /// Cap on the total of all deferrals.
@@ -76,6 +79,7 @@ impl NewEvent {
             organizer: AgentId("t-minus".into()),
             attendees: Vec::new(),
             quorum: Quorum::All,
+            groups: Vec::new(),
             fire_policy: FirePolicy::Early,
             max_defer: None,
             payload: serde_json::Value::Null,
@@ -179,6 +183,7 @@ impl Engine {
             organizer,
             attendees,
             quorum: Quorum::Count(quorum),
+            groups: Vec::new(),
             payload,
             ..NewEvent::new(kind, scheduled_at)
         })
@@ -494,7 +499,21 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
     if let Some(max) = new.max_defer {
         check_non_negative("max_defer", max)?;
     }
-    let quorum = new.quorum.resolve(new.attendees.len())?;
+    let (attendees, quorum, quorum_spec) = if new.groups.is_empty() {
+        let quorum = new.quorum.resolve(new.attendees.len())?;
+        (new.attendees, quorum, new.quorum)
+    } else {
+        if !new.attendees.is_empty() {
+            return Err(TMinusError::InvalidGroup {
+                group: new.groups[0].name.clone(),
+                reason: "an event with groups takes its attendees from the groups; \
+                         leave the attendee list empty"
+                    .into(),
+            });
+        }
+        let (attendees, quorum) = check_groups(&new.groups)?;
+        (attendees, quorum, Quorum::Count(quorum))
+    };
     // An ad-hoc event may fire at the very instant it is scheduled (a
     // quorum-0 timer); manifests, validated before they are applied, refuse
     // that instant too (`lifecycle::new_fire_time_passed`).
@@ -511,17 +530,17 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
         scheduled_at: new.at,
         t_minus: new.t_minus,
         organizer: new.organizer,
-        attendees: new
-            .attendees
+        attendees: attendees
             .into_iter()
             .map(|a| (a, ResponseStatus::Pending))
             .collect(),
         quorum,
+        groups: new.groups,
         payload: new.payload,
         state: EventState::Pending,
         campaign: None,
         name: None,
-        quorum_spec: new.quorum,
+        quorum_spec,
         fire_policy: new.fire_policy,
         max_defer: new.max_defer,
         deferred: Duration::zero(),
@@ -532,6 +551,48 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
         last_response_at: None,
         description: new.description,
     })
+}
+
+/// Checks quorum groups (valid unique names, non-empty, valid unique
+/// members, a quorum no larger than the group) and returns the attendees
+/// (every member once, in order of first mention) and the total quorum.
+pub(crate) fn check_groups(groups: &[QuorumGroup]) -> Result<(Vec<AgentId>, usize)> {
+    let mut names = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut attendees = Vec::new();
+    let mut total = 0;
+    for g in groups {
+        let invalid = |reason: String| TMinusError::InvalidGroup {
+            group: g.name.clone(),
+            reason,
+        };
+        if let Some(reason) = crate::name::name_problem(&g.name) {
+            return Err(invalid(reason));
+        }
+        if !names.insert(g.name.as_str()) {
+            return Err(invalid("the group is declared twice".into()));
+        }
+        if g.members.is_empty() {
+            return Err(invalid("the group has no members".into()));
+        }
+        for agent in &g.members {
+            agent.validate()?;
+        }
+        check_unique_attendees(&g.members)?;
+        total += g.quorum.resolve(g.members.len()).map_err(|_| {
+            invalid(format!(
+                "quorum {} is larger than its {} member(s)",
+                g.quorum,
+                g.members.len()
+            ))
+        })?;
+        for agent in &g.members {
+            if seen.insert(agent) {
+                attendees.push(agent.clone());
+            }
+        }
+    }
+    Ok((attendees, total))
 }
 
 fn check_non_negative(field: &str, d: Duration) -> Result<()> {
@@ -561,6 +622,9 @@ pub(crate) fn insert_new_event(
         "quorum": event.quorum_spec.to_string(),
         "attendees": event.attendees.len(),
     });
+    if !event.groups.is_empty() {
+        detail["groups"] = groups_json(&event.groups);
+    }
     if let Some(fire) = event.fire_deadline() {
         detail["fire_time"] = json!(format_time(fire));
     }
@@ -573,4 +637,20 @@ pub(crate) fn insert_new_event(
         AuditAction::Scheduled,
         detail,
     )
+}
+
+/// Groups as JSON, in the groups' order:
+/// `[{"name": "ops", "quorum": "2", "needed": 2, "members": [...]}]`.
+pub(crate) fn groups_json(groups: &[QuorumGroup]) -> serde_json::Value {
+    groups
+        .iter()
+        .map(|g| {
+            json!({
+                "name": g.name,
+                "quorum": g.quorum.to_string(),
+                "needed": g.needed(),
+                "members": g.members,
+            })
+        })
+        .collect()
 }

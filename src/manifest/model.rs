@@ -11,7 +11,7 @@ use super::diagnostics::SourceFile;
 use super::spec::Span;
 use crate::agent::AgentId;
 use crate::kind::EventKind;
-use crate::policy::{FirePolicy, Quorum};
+use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::time_spec::TimeSpec;
 
 /// Validated manifests: the desired state. Build one with
@@ -116,7 +116,7 @@ pub struct DesiredEvent {
     /// Countdown length.
     #[serde(with = "duration_ms")]
     pub t_minus: Duration,
-    /// Quorum as spelled.
+    /// Quorum as spelled; for an event with groups, the total they need.
     #[serde(with = "quorum_text")]
     pub quorum: Quorum,
     /// Fire policy.
@@ -124,8 +124,13 @@ pub struct DesiredEvent {
     /// Cap on the total of all deferrals.
     #[serde(with = "opt_duration_ms")]
     pub max_defer: Option<Duration>,
-    /// Attendees in order.
+    /// Attendees in order; for an event with groups, every member once in
+    /// order of first mention.
     pub attendees: Vec<AgentId>,
+    /// Quorum groups (`attendees` written as a map), in manifest order;
+    /// empty for a plain event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<QuorumGroup>,
     /// Keys of the events it needs, in manifest order.
     pub needs: Vec<String>,
     /// Arbitrary JSON (`null` when not given).
@@ -139,11 +144,22 @@ pub struct DesiredEvent {
 }
 
 impl DesiredEvent {
-    /// The resolved quorum for its attendees (validation guarantees it fits).
+    /// The resolved quorum for its attendees (validation guarantees it fits);
+    /// for an event with groups, the total the groups need.
     pub fn quorum_count(&self) -> usize {
-        self.quorum
-            .resolve(self.attendees.len())
-            .unwrap_or(self.attendees.len())
+        self.quorum_count_checked().unwrap_or(self.attendees.len())
+    }
+
+    /// The resolved quorum, or the error of a count larger than its
+    /// attendees (or group).
+    pub fn quorum_count_checked(&self) -> Result<usize, crate::error::TMinusError> {
+        if self.groups.is_empty() {
+            return self.quorum.resolve(self.attendees.len());
+        }
+        self.groups
+            .iter()
+            .map(|g| g.quorum.resolve(g.members.len()))
+            .sum()
     }
 }
 

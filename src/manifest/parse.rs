@@ -279,7 +279,7 @@ fn spec_nodes(spec: &CampaignSpec) -> usize {
         .iter()
         .map(|(_, e)| {
             let e = &e.value;
-            6 + list(&e.attendees)
+            6 + e.attendees.as_ref().map_or(0, |a| 2 + a.value.len())
                 + list(&e.needs)
                 + e.payload.as_ref().map_or(0, json_nodes)
                 + 2 * [

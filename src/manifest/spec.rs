@@ -361,18 +361,19 @@ pub struct EventSpec {
     /// Countdown length: confirmations are due `t_minus` before `at` (default `0s`).
     #[serde(default)]
     pub t_minus: Option<Spanned<DurationText>>,
-    /// Confirmations needed (default `all`).
+    /// Confirmations needed (default `all`): one quorum, or with grouped
+    /// attendees a map of group → quorum.
     #[serde(default)]
-    pub quorum: Option<Spanned<QuorumText>>,
+    pub quorum: Option<Spanned<QuorumSpec>>,
     /// When it fires once quorum holds (default `early`).
     #[serde(default)]
     pub fire: Option<Spanned<FireText>>,
     /// Cap on the total of all deferrals.
     #[serde(default)]
     pub max_defer: Option<Spanned<DurationText>>,
-    /// The agents who answer, in order, each once.
+    /// The agents who answer: a list, or a map of group → list.
     #[serde(default)]
-    pub attendees: Option<Spanned<Vec<Spanned<AgentText>>>>,
+    pub attendees: Option<Spanned<AttendeesSpec>>,
     /// Events of this campaign that must fire before this one opens.
     #[serde(default)]
     pub needs: Option<Spanned<Vec<Spanned<NameText>>>>,
@@ -382,6 +383,150 @@ pub struct EventSpec {
     /// Notification rules, added to the campaign's.
     #[serde(default)]
     pub notify: Option<Spanned<Vec<Spanned<NotifySpec>>>>,
+}
+
+/// An event's `quorum`: one value, or one per group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuorumSpec {
+    /// `quorum: 2` (with groups: applied to every group).
+    One(QuorumText),
+    /// `quorum: { ops: 2, security: 1 }`, in the order written.
+    PerGroup(Vec<(Spanned<String>, Spanned<QuorumText>)>),
+}
+
+impl<'de> Deserialize<'de> for QuorumSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct QuorumVisitor;
+        impl<'de> Visitor<'de> for QuorumVisitor {
+            type Value = QuorumSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quorum (a number, `all` or `majority`) or a mapping from group names to quorums")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<QuorumSpec, E> {
+                Ok(QuorumSpec::One(QuorumText(Scalar(v.to_string()))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<QuorumSpec, E> {
+                Ok(QuorumSpec::One(QuorumText(Scalar(v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<QuorumSpec, E> {
+                Ok(QuorumSpec::One(QuorumText(Scalar(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<QuorumSpec, E> {
+                Ok(QuorumSpec::One(QuorumText(Scalar(v.to_string()))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QuorumSpec, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    entries.push((key, map.next_value::<Spanned<QuorumText>>()?));
+                }
+                Ok(QuorumSpec::PerGroup(entries))
+            }
+        }
+        d.deserialize_any(QuorumVisitor)
+    }
+}
+
+impl JsonSchema for QuorumSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "EventQuorum".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let quorum = generator.subschema_for::<QuorumText>();
+        json_schema!({
+            "description": "Confirmations needed (default `all`): one quorum, or, with attendees in groups, a map from group names to quorums (a group left out takes the default quorum). One quorum with groups applies to every group.",
+            "anyOf": [
+                quorum.clone(),
+                {
+                    "type": "object",
+                    "propertyNames": { "pattern": NAME_PATTERN },
+                    "additionalProperties": quorum
+                }
+            ]
+        })
+    }
+}
+
+/// One group of `attendees`: its name and its members, as written.
+pub type GroupSpec = (Spanned<String>, Spanned<Vec<Spanned<AgentText>>>);
+
+/// An event's `attendees`: a list, or groups.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttendeesSpec {
+    /// `attendees: [alice, bob]`.
+    List(Vec<Spanned<AgentText>>),
+    /// `attendees: { ops: [ops-1, ops-2], security: [sec-1] }`, in the order
+    /// written: the event fires when every group meets its quorum.
+    Groups(Vec<GroupSpec>),
+}
+
+impl<'de> Deserialize<'de> for AttendeesSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AttendeesVisitor;
+        impl<'de> Visitor<'de> for AttendeesVisitor {
+            type Value = AttendeesSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a list of agent ids or a mapping from group names to lists of agent ids",
+                )
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<AttendeesSpec, E> {
+                Ok(AttendeesSpec::List(Vec::new()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AttendeesSpec, A::Error> {
+                let mut agents = Vec::new();
+                while let Some(agent) = seq.next_element::<Spanned<AgentText>>()? {
+                    agents.push(agent);
+                }
+                Ok(AttendeesSpec::List(agents))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttendeesSpec, A::Error> {
+                let mut groups = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    groups.push((key, map.next_value::<Spanned<Vec<Spanned<AgentText>>>>()?));
+                }
+                Ok(AttendeesSpec::Groups(groups))
+            }
+        }
+        d.deserialize_any(AttendeesVisitor)
+    }
+}
+
+impl AttendeesSpec {
+    /// How many agent entries it holds (over all groups).
+    pub fn len(&self) -> usize {
+        match self {
+            AttendeesSpec::List(l) => l.len(),
+            AttendeesSpec::Groups(g) => g.iter().map(|(_, l)| 1 + l.value.len()).sum(),
+        }
+    }
+
+    /// Whether it holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl JsonSchema for AttendeesSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "Attendees".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let list = generator.subschema_for::<Vec<AgentText>>();
+        json_schema!({
+            "description": "The agents who answer, each once: a list, or a map from group names to lists (the event fires when every group meets its quorum; an agent may be in several groups).",
+            "anyOf": [
+                list.clone(),
+                {
+                    "type": "object",
+                    "propertyNames": { "pattern": NAME_PATTERN },
+                    "additionalProperties": list
+                }
+            ]
+        })
+    }
 }
 
 /// The `events` mapping, in the order written. Duplicate keys are refused by

@@ -13,8 +13,8 @@ use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
 use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Origin, ValidManifests};
 use super::parse::Manifests;
 use super::spec::{
-    AgentText, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText, NotifySpec,
-    QuorumText, Span, Spanned,
+    AgentText, AttendeesSpec, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText,
+    GroupSpec, NotifySpec, QuorumSpec, QuorumText, Span, Spanned,
 };
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration, parse_duration};
@@ -25,7 +25,7 @@ use crate::lifecycle::new_fire_time_passed;
 use crate::name::name_problem;
 use crate::notify::spec::{check_argv, check_headers, check_url, MAX_RULES};
 use crate::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
-use crate::policy::{FirePolicy, Quorum};
+use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::time_spec::{format_time, TimeSpec};
 
 /// Options of [`validate`].
@@ -232,12 +232,14 @@ impl Validator<'_> {
                 None => (Some(Duration::zero()), None),
             },
         };
-        let (quorum, quorum_span) = match &e.quorum {
-            Some(v) => (self.quorum(&ctx, v), Some(v.span)),
-            None => match defaults.quorum {
-                Some((q, s)) => (Some(q), Some(s)),
-                None => (Some(Quorum::All), None),
-            },
+        // One quorum is checked in field order; a quorum per group with the
+        // groups.
+        let one_quorum = match &e.quorum {
+            Some(Spanned {
+                value: QuorumSpec::One(q),
+                span,
+            }) => Some((self.quorum(&ctx, &Spanned::new(q.clone(), *span)), *span)),
+            _ => None,
         };
         let (fire, fire_span) = match &e.fire {
             Some(v) => (self.fire(&ctx, v), Some(v.span)),
@@ -253,21 +255,77 @@ impl Validator<'_> {
                 None => (Some(None), None),
             },
         };
-        let (attendees, attendees_span) = match &e.attendees {
-            Some(v) => (self.attendees(&ctx, v), Some(list_span(v))),
-            None => match &defaults.attendees {
-                Some((a, s)) => (Some(a.clone()), Some(*s)),
-                None => (Some(Vec::new()), None),
-            },
+        let default_quorum = match defaults.quorum {
+            Some((q, s)) => (Some(q), Some(s)),
+            None => (Some(Quorum::All), None),
+        };
+        let quorum_span = e.quorum.as_ref().map(|q| q.span).or(default_quorum.1);
+        let (attendees, attendees_span, quorum, groups) = match &e.attendees {
+            Some(Spanned {
+                value: AttendeesSpec::Groups(list),
+                span,
+            }) => {
+                let grouped =
+                    self.groups(&ctx, list, e.quorum.as_ref(), one_quorum, default_quorum);
+                match grouped {
+                    Some((attendees, total, groups)) => (
+                        Some(attendees),
+                        Some(*span),
+                        Some(Quorum::Count(total)),
+                        groups,
+                    ),
+                    None => (None, Some(*span), None, Vec::new()),
+                }
+            }
+            other => {
+                let (attendees, attendees_span) = match other {
+                    Some(Spanned {
+                        value: AttendeesSpec::List(list),
+                        span,
+                    }) => {
+                        let v = Spanned::new(list.clone(), *span);
+                        (self.attendees(&ctx, &v), Some(list_span(&v)))
+                    }
+                    _ => match &defaults.attendees {
+                        Some((a, s)) => (Some(a.clone()), Some(*s)),
+                        None => (Some(Vec::new()), None),
+                    },
+                };
+                let quorum = match &e.quorum {
+                    Some(Spanned {
+                        value: QuorumSpec::One(_),
+                        ..
+                    }) => one_quorum.and_then(|(q, _)| q),
+                    Some(Spanned {
+                        value: QuorumSpec::PerGroup(_),
+                        span,
+                    }) => {
+                        self.error(
+                            "quorum_groups",
+                            format!("{ctx}: a quorum per group needs attendees in groups"),
+                            *span,
+                            "a quorum per group",
+                            "write `attendees` as a map of group → agents (`attendees: { ops: [ops-1, ops-2] }`), or give one quorum (`quorum: 2`)",
+                        );
+                        None
+                    }
+                    None => default_quorum.0,
+                };
+                (attendees, attendees_span, quorum, Vec::new())
+            }
         };
         let needs = self.needs(&ctx, name, e, keys);
         let (notify, notify_span) = self.event_notify(&ctx, e, defaults);
 
-        if let (Some(q), Some(a), Some(qs)) = (quorum, &attendees, quorum_span) {
+        if let (true, Some(q), Some(a), Some(qs)) =
+            (groups.is_empty(), quorum, &attendees, quorum_span)
+        {
             if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(a.len()) {
                 let mut d = ManifestDiagnostic::new(
                     "quorum_too_large",
-                    format!("{ctx}: quorum {quorum} is larger than the {attendees} attendee(s)"),
+                    format!(
+                        "{ctx}: quorum {quorum} is larger than the {attendees} attendee(s)"
+                    ),
                 )
                 .help(format!(
                     "lower the quorum to at most {attendees}, use `all` or `majority`, or add attendees"
@@ -279,6 +337,7 @@ impl Validator<'_> {
                 self.diags.push(d);
             }
         }
+
         if let (Some(TimeSpec::Relative(offset)), Some(t)) = (at, t_minus) {
             let quorum_n = match (quorum, &attendees) {
                 (Some(q), Some(a)) => q.resolve(a.len()).unwrap_or(1),
@@ -336,6 +395,7 @@ impl Validator<'_> {
             fire: fire?,
             max_defer: max_defer?,
             attendees: attendees?,
+            groups,
             needs,
             payload: e.payload.clone().unwrap_or(serde_json::Value::Null),
             notify: notify?,
@@ -722,6 +782,118 @@ impl Validator<'_> {
             out.push(agent);
         }
         (self.diags.len() == before).then_some(out)
+    }
+
+    /// Checks grouped attendees and their quorums (`quorum` as one value for
+    /// every group, or per group; a group left out takes `default`), and
+    /// returns the attendees (each once, in order of first mention), the
+    /// total quorum and the groups.
+    fn groups(
+        &mut self,
+        ctx: &str,
+        list: &[GroupSpec],
+        quorum: Option<&Spanned<QuorumSpec>>,
+        one: Option<(Option<Quorum>, Span)>,
+        default: (Option<Quorum>, Option<Span>),
+    ) -> Option<(Vec<AgentId>, usize, Vec<QuorumGroup>)> {
+        let before = self.diags.len();
+        let names: Vec<&str> = list.iter().map(|(k, _)| k.value.as_str()).collect();
+        // The quorum of each group, with the span that set it.
+        let mut per_group: HashMap<&str, (Option<Quorum>, Option<Span>)> = HashMap::new();
+        let all = match one {
+            Some((q, span)) => (q, Some(span)),
+            None => default,
+        };
+        if let Some(Spanned {
+            value: QuorumSpec::PerGroup(entries),
+            ..
+        }) = quorum
+        {
+            for (key, q) in entries {
+                let parsed = self.quorum(&format!("{ctx} group `{}`", key.value), q);
+                if names.contains(&key.value.as_str()) {
+                    per_group.insert(key.value.as_str(), (parsed, Some(q.span)));
+                    continue;
+                }
+                let help = match closest(&key.value, &names) {
+                    Some(near) => format!(
+                        "did you mean `{near}`? a quorum per group names groups of `attendees`: {}",
+                        abbreviate(&names)
+                    ),
+                    None => format!(
+                        "a quorum per group names groups of `attendees`: {}",
+                        abbreviate(&names)
+                    ),
+                };
+                self.error(
+                    "unknown_group",
+                    format!("{ctx}: quorum for unknown group `{}`", key.value),
+                    key.span,
+                    "no such group",
+                    &help,
+                );
+            }
+        }
+        let mut groups = Vec::with_capacity(list.len());
+        for (key, members) in list {
+            let gctx = format!("{ctx} group `{}`", key.value);
+            if let Some(reason) = name_problem(&key.value) {
+                self.error(
+                    "name",
+                    format!("{ctx}: invalid group name {:?}: {reason}", key.value),
+                    key.span,
+                    "invalid name",
+                    "group names match [A-Za-z_][A-Za-z0-9_-]{0,63}, e.g. `security`",
+                );
+            }
+            if members.value.is_empty() {
+                self.error(
+                    "empty_group",
+                    format!("{gctx} has no members"),
+                    members.span,
+                    "empty group",
+                    "list the group's agents (`ops: [ops-1, ops-2]`), or remove the group",
+                );
+                continue;
+            }
+            let members_span = list_span(members);
+            let Some(agents) = self.attendees(&gctx, members) else {
+                continue;
+            };
+            let (q, qs) = per_group.get(key.value.as_str()).copied().unwrap_or(all);
+            let Some(q) = q else { continue };
+            if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(agents.len())
+            {
+                let mut d = ManifestDiagnostic::new(
+                    "quorum_too_large",
+                    format!("{gctx}: quorum {quorum} is larger than the group's {attendees} member(s)"),
+                )
+                .help(format!(
+                    "lower the group's quorum to at most {attendees}, use `all` or `majority`, or add members"
+                ))
+                .label(self.source, members_span, format!("only {attendees} member(s)"));
+                if let Some(qs) = qs {
+                    d = d.label(self.source, qs, format!("needs {quorum} confirmations"));
+                }
+                self.diags.push(d);
+                continue;
+            }
+            groups.push(QuorumGroup::new(key.value.clone(), q, agents));
+        }
+        if self.diags.len() > before {
+            return None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut attendees = Vec::new();
+        for g in &groups {
+            for a in &g.members {
+                if seen.insert(a.clone()) {
+                    attendees.push(a.clone());
+                }
+            }
+        }
+        let total = groups.iter().map(QuorumGroup::needed).sum();
+        Some((attendees, total, groups))
     }
 
     fn needs(

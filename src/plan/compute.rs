@@ -17,6 +17,7 @@ use crate::lifecycle::{decide, new_fire_time_passed};
 use crate::manifest::{
     DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
 };
+use crate::policy::{Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, Tx};
 use crate::time_spec::{format_time, TimeSpec};
@@ -252,6 +253,7 @@ fn update_campaign(
     let mut changes = Vec::new();
     if row.description != campaign.description {
         changes.push(FieldChange {
+            group: None,
             field: Field::Description,
             old: row.description.clone(),
             new: campaign.description.clone(),
@@ -259,6 +261,7 @@ fn update_campaign(
     }
     if !row.managed {
         changes.push(FieldChange {
+            group: None,
             field: Field::Managed,
             old: Some("false".into()),
             new: Some("true".into()),
@@ -282,6 +285,7 @@ fn update_campaign(
                 let stored_rules = tx.notify_rules(*id)?;
                 if stored_rules != e.notify {
                     change_list.push(FieldChange {
+                        group: None,
                         field: Field::Notify,
                         old: rules_summary(&stored_rules),
                         new: rules_summary(&e.notify),
@@ -399,6 +403,27 @@ fn rules_summary(rules: &[crate::notify::NotifyRule]) -> Option<String> {
     Some(format!("[{}]", parts.join("; ")))
 }
 
+/// Quorum and attendees as text: `ops 2, security 1` and
+/// `ops: [a, b]; security: [c]` for groups, the quorum and the list otherwise.
+fn spelled_groups<'a>(
+    groups: &[QuorumGroup],
+    quorum: &Quorum,
+    plain: impl FnOnce() -> Vec<&'a str>,
+) -> (String, String) {
+    if groups.is_empty() {
+        return (quorum.to_string(), list(plain()));
+    }
+    let q: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{} {}", g.name, g.quorum))
+        .collect();
+    let a: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{}: {}", g.name, list(g.members.iter().map(|m| m.as_str()))))
+        .collect();
+    (q.join(", "), a.join("; "))
+}
+
 pub(crate) fn show(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".into())
 }
@@ -419,10 +444,11 @@ pub(crate) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 /// The fields that differ between the stored event and the manifest.
 fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    let mut field = |name: Field, old: Option<String>, new: Option<String>| {
+    let mut field = |name: Field, group: Option<&str>, old: Option<String>, new: Option<String>| {
         if old != new {
             out.push(FieldChange {
                 field: name,
+                group: group.map(str::to_string),
                 old,
                 new,
             });
@@ -430,54 +456,109 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
     };
     field(
         Field::Kind,
+        None,
         Some(stored.kind.to_string()),
         Some(e.kind.to_string()),
     );
     field(
         Field::Description,
+        None,
         stored.description.clone(),
         e.description.clone(),
     );
-    field(Field::At, Some(stored_at(stored)), Some(e.at.to_string()));
+    field(
+        Field::At,
+        None,
+        Some(stored_at(stored)),
+        Some(e.at.to_string()),
+    );
     field(
         Field::TMinus,
+        None,
         Some(format_duration(stored.t_minus)),
         Some(format_duration(e.t_minus)),
     );
     field(
-        Field::Quorum,
-        Some(stored.quorum_spec.to_string()),
-        Some(e.quorum.to_string()),
-    );
-    field(
         Field::Fire,
+        None,
         Some(stored.fire_policy.to_string()),
         Some(e.fire.to_string()),
     );
     field(
         Field::MaxDefer,
+        None,
         stored.max_defer.map(format_duration),
         e.max_defer.map(format_duration),
     );
-    let old_attendees: Vec<&str> = stored.attendees.iter().map(|(a, _)| a.as_str()).collect();
-    let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
-    if old_attendees != new_attendees {
+    if stored.groups.is_empty() && e.groups.is_empty() {
         field(
-            Field::Attendees,
-            Some(list(&old_attendees)),
-            Some(list(&new_attendees)),
+            Field::Quorum,
+            None,
+            Some(stored.quorum_spec.to_string()),
+            Some(e.quorum.to_string()),
         );
+        let old_attendees: Vec<&str> = stored.attendees.iter().map(|(a, _)| a.as_str()).collect();
+        let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
+        if old_attendees != new_attendees {
+            field(
+                Field::Attendees,
+                None,
+                Some(list(&old_attendees)),
+                Some(list(&new_attendees)),
+            );
+        }
+    } else if stored.groups.is_empty() || e.groups.is_empty() {
+        // From one list to groups or back: the whole spelling changes.
+        let (old_q, old_a) = spelled_groups(&stored.groups, &stored.quorum_spec, || {
+            stored.attendees.iter().map(|(a, _)| a.as_str()).collect()
+        });
+        let (new_q, new_a) = spelled_groups(&e.groups, &e.quorum, || {
+            e.attendees.iter().map(|a| a.as_str()).collect()
+        });
+        field(Field::Quorum, None, Some(old_q), Some(new_q));
+        field(Field::Attendees, None, Some(old_a), Some(new_a));
+    } else {
+        // Group by group: `quorum.ops: 2 → 3`, `attendees.security: … → …`.
+        let find = |groups: &'_ [QuorumGroup], name: &str| -> Option<QuorumGroup> {
+            groups.iter().find(|g| g.name == name).cloned()
+        };
+        let mut names: Vec<&str> = stored.groups.iter().map(|g| g.name.as_str()).collect();
+        for g in &e.groups {
+            if !names.contains(&g.name.as_str()) {
+                names.push(g.name.as_str());
+            }
+        }
+        for name in names {
+            let old = find(&stored.groups, name);
+            let new = find(&e.groups, name);
+            field(
+                Field::Quorum,
+                Some(name),
+                old.as_ref().map(|g| g.quorum.to_string()),
+                new.as_ref().map(|g| g.quorum.to_string()),
+            );
+            let members = |g: &Option<QuorumGroup>| {
+                g.as_ref()
+                    .map(|g| list(g.members.iter().map(|a| a.as_str())))
+            };
+            field(Field::Attendees, Some(name), members(&old), members(&new));
+        }
     }
     let old_needs: HashSet<&str> = stored_needs.iter().map(String::as_str).collect();
     let new_needs: HashSet<&str> = e.needs.iter().map(String::as_str).collect();
     if old_needs != new_needs {
         let mut old: Vec<&str> = stored_needs.iter().map(String::as_str).collect();
         old.sort_unstable();
-        field(Field::Needs, Some(list(&old)), Some(list(&e.needs)));
+        field(Field::Needs, None, Some(list(&old)), Some(list(&e.needs)));
     }
     if stored.payload != e.payload {
         let text = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
-        field(Field::Payload, text(&stored.payload), text(&e.payload));
+        field(
+            Field::Payload,
+            None,
+            text(&stored.payload),
+            text(&e.payload),
+        );
     }
     out
 }

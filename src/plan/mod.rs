@@ -73,16 +73,68 @@ impl Action {
     }
 }
 
-/// One changed field: its manifest name and the old and new values as text
-/// (`None`: not set).
+/// One changed field: its manifest name (with the group, for a group's
+/// quorum or members) and the old and new values as text (`None`: not set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "FieldChangeRepr", try_from = "FieldChangeRepr")]
 pub struct FieldChange {
     /// `at`, `quorum`, `attendees`, …
     pub field: Field,
+    /// The quorum group the change is about (`quorum.ops`), for events
+    /// with groups.
+    pub group: Option<String>,
     /// The stored value.
     pub old: Option<String>,
     /// The manifest's value.
     pub new: Option<String>,
+}
+
+impl FieldChange {
+    /// The changed field's name as plans show it: `quorum`, or `quorum.ops`
+    /// for one group's.
+    pub fn name(&self) -> String {
+        match &self.group {
+            Some(group) => format!("{}.{group}", self.field),
+            None => self.field.to_string(),
+        }
+    }
+}
+
+/// A [`FieldChange`] as plan files and JSON spell it: `field` holds the
+/// name with its group (`quorum.ops`).
+#[derive(Serialize, Deserialize)]
+struct FieldChangeRepr {
+    field: String,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+impl From<FieldChange> for FieldChangeRepr {
+    fn from(c: FieldChange) -> Self {
+        FieldChangeRepr {
+            field: c.name(),
+            old: c.old,
+            new: c.new,
+        }
+    }
+}
+
+impl TryFrom<FieldChangeRepr> for FieldChange {
+    type Error = String;
+    fn try_from(r: FieldChangeRepr) -> Result<Self, String> {
+        let (name, group) = match r.field.split_once('.') {
+            Some((name, group)) => (name, Some(group.to_string())),
+            None => (r.field.as_str(), None),
+        };
+        let field: Field = serde_json::from_value(serde_json::Value::String(name.to_string()))
+            .map_err(|_| format!("unknown plan field `{}`", r.field))?;
+        Ok(FieldChange {
+            field,
+            group,
+            old: r.old,
+            new: r.new,
+        })
+    }
 }
 
 /// What happens to one event.

@@ -57,7 +57,7 @@ fn changes_and_notes(out: &mut String, indent: &str, changes: &[FieldChange], no
         let _ = writeln!(
             out,
             "{indent}{}: {} → {}",
-            ch.field,
+            ch.name(),
             show(&ch.old),
             show(&ch.new)
         );
@@ -86,7 +86,21 @@ fn describe(d: &DesiredEvent) -> String {
     if !d.t_minus.is_zero() {
         let _ = write!(s, ", t_minus {}", format_duration(d.t_minus));
     }
-    if d.attendees.is_empty() {
+    if !d.groups.is_empty() {
+        let groups: Vec<String> = d
+            .groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {} of {}",
+                    g.name,
+                    g.quorum,
+                    list(g.members.iter().map(|a| a.as_str()))
+                )
+            })
+            .collect();
+        let _ = write!(s, ", quorum {}", groups.join(" and "));
+    } else if d.attendees.is_empty() {
         s.push_str(", no attendees");
     } else {
         let _ = write!(

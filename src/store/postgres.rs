@@ -62,6 +62,7 @@ use crate::state::{EventState, ResponseStatus};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_campaign_due.sql"),
+    include_str!("migrations/postgres/0003_quorum_groups.sql"),
     include_str!("migrations/postgres/0004_notify.sql"),
 ];
 
@@ -905,8 +906,8 @@ impl PgTx<'_> {
     }
 }
 
-/// An event row's values in [`EVENT_COLUMNS`] order, then `fire_ms` ($21).
-fn event_params(r: &EventRow) -> [&(dyn ToSql + Sync); 21] {
+/// An event row's values in [`EVENT_COLUMNS`] order, then `fire_ms` ($22).
+fn event_params(r: &EventRow) -> [&(dyn ToSql + Sync); 22] {
     [
         &r.id,
         &r.campaign_id,
@@ -928,6 +929,7 @@ fn event_params(r: &EventRow) -> [&(dyn ToSql + Sync); 21] {
         &r.finished_ms,
         &r.created_ms,
         &r.last_response_ms,
+        &r.groups,
         &r.fire_ms,
     ]
 }
@@ -984,7 +986,7 @@ impl Tx for PgTx<'_> {
         self.execute(
             &format!(
                 "INSERT INTO tm_events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
-                 ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21, \
+                 ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22, \
                  {NEXT_POS})"
             ),
             &event_params(&r),
@@ -1015,7 +1017,7 @@ impl Tx for PgTx<'_> {
                  at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
                  max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
                  organizer = $15, payload = $16, state = $17, finished_ms = $18, \
-                 created_ms = $19, last_response_ms = $20, fire_ms = $21, \
+                 created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
                  campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
                  ELSE {NEXT_POS} END WHERE id = $1"
             ),

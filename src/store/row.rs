@@ -18,6 +18,7 @@ use super::{CampaignRow, NeedState, NewAuditEntry};
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::event::TMinusEvent;
+use crate::policy::QuorumGroup;
 use crate::state::ResponseStatus;
 
 /// The columns of a campaign row, in [`read_campaign`] order.
@@ -83,6 +84,7 @@ pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
         finished_ms: c.opt_int(17)?,
         created_ms: c.int(18)?,
         last_response_ms: c.opt_int(19)?,
+        groups: c.opt_text(20)?,
         fire_ms: None,
     };
     c.decode(row.into_event())
@@ -203,7 +205,7 @@ impl AuditColumns {
 pub(crate) const EVENT_COLUMNS: &str =
     "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
      t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
-     state, finished_ms, created_ms, last_response_ms";
+     state, finished_ms, created_ms, last_response_ms, groups";
 
 /// An event's own row (attendees live in their own table).
 #[derive(Debug, Clone, PartialEq)]
@@ -231,6 +233,9 @@ pub(crate) struct EventRow {
     pub finished_ms: Option<i64>,
     pub created_ms: i64,
     pub last_response_ms: Option<i64>,
+    /// Quorum groups as JSON (`[{"name", "quorum", "members"}]`); `None` for
+    /// a plain event (one unnamed group of all its attendees).
+    pub groups: Option<String>,
     /// The effective fire time, when known; written, never read back.
     pub fire_ms: Option<i64>,
 }
@@ -277,6 +282,40 @@ pub(crate) fn status_columns(status: ResponseStatus) -> (&'static str, Option<i6
     }
 }
 
+/// The stored form of quorum groups; `None` when there are none.
+fn groups_text(groups: &[QuorumGroup]) -> Option<String> {
+    if groups.is_empty() {
+        return None;
+    }
+    let list: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "name": g.name,
+                "quorum": g.quorum.to_string(),
+                "members": g.members,
+            })
+        })
+        .collect();
+    Some(serde_json::Value::from(list).to_string())
+}
+
+/// Quorum groups from their stored form.
+fn parse_groups(text: &str) -> Result<Vec<QuorumGroup>, String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        name: String,
+        quorum: String,
+        members: Vec<AgentId>,
+    }
+    let stored: Vec<Stored> =
+        serde_json::from_str(text).map_err(|e| format!("bad groups {text:?}: {e}"))?;
+    stored
+        .into_iter()
+        .map(|g| Ok(QuorumGroup::new(g.name, parse(&g.quorum)?, g.members)))
+        .collect()
+}
+
 impl EventRow {
     /// The row that stores `e`.
     pub fn from_event(e: &TMinusEvent) -> Self {
@@ -305,6 +344,7 @@ impl EventRow {
             finished_ms: e.finished_at.map(ms),
             created_ms: ms(e.created_at),
             last_response_ms: e.last_response_at.map(ms),
+            groups: groups_text(&e.groups),
             fire_ms: e.fire_deadline().map(ms),
         }
     }
@@ -340,6 +380,12 @@ impl EventRow {
             created_at: time(self.created_ms)?,
             last_response_at: opt_time(self.last_response_ms)?,
             attendees: Vec::new(),
+            groups: self
+                .groups
+                .as_deref()
+                .map(parse_groups)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

@@ -43,6 +43,7 @@ pub const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_campaign_due.sql"),
+    include_str!("migrations/sqlite/0003_quorum_groups.sql"),
     include_str!("migrations/sqlite/0004_notify.sql"),
 ];
 
@@ -376,8 +377,8 @@ fn bad_value(reason: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, reason.into())
 }
 
-/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?21).
-fn event_values(e: &TMinusEvent) -> [Value; 21] {
+/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?22).
+fn event_values(e: &TMinusEvent) -> [Value; 22] {
     let r = EventRow::from_event(e);
     let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
     let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
@@ -402,6 +403,7 @@ fn event_values(e: &TMinusEvent) -> [Value; 21] {
         int(r.finished_ms),
         Value::Integer(r.created_ms),
         int(r.last_response_ms),
+        text(r.groups),
         int(r.fire_ms),
     ]
 }
@@ -500,7 +502,7 @@ impl Tx for SqliteTx<'_> {
         self.execute(
             &format!(
                 "INSERT INTO events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21, \
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22, \
                  CASE WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
                  FROM events WHERE campaign_id = ?2) END)"
             ),
@@ -534,7 +536,7 @@ impl Tx for SqliteTx<'_> {
              at_ms = ?6, offset_ms = ?7, start_ms = ?8, t_minus_ms = ?9, defer_ms = ?10, \
              max_defer_ms = ?11, quorum = ?12, quorum_spec = ?13, fire_policy = ?14, \
              organizer = ?15, payload = ?16, state = ?17, finished_ms = ?18, \
-             last_response_ms = ?20, fire_ms = ?21, \
+             last_response_ms = ?20, groups = ?21, fire_ms = ?22, \
              campaign_pos = CASE WHEN campaign_id IS ?2 THEN campaign_pos \
              WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
              FROM events WHERE campaign_id = ?2) END WHERE id = ?1",

@@ -110,8 +110,11 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
     pub attendees: Vec<String>,
-    /// Resolved quorum (≤ attendees).
+    /// Resolved quorum (≤ attendees); with groups, their total.
     pub quorum: usize,
+    /// Quorum groups: each group's resolved quorum and its members as
+    /// indices into `attendees`. Empty: one group of every attendee.
+    pub groups: Vec<(usize, Vec<usize>)>,
     /// `fire: on-time` (else `early`).
     pub on_time: bool,
     /// Absolute fire time (`at − t_minus`), ms.
@@ -125,6 +128,7 @@ pub struct MEvent {
     pub attendees: Vec<String>,
     pub answers: Vec<Ans>,
     pub quorum: usize,
+    pub groups: Vec<(usize, Vec<usize>)>,
     pub on_time: bool,
     /// Current fire time, deferrals included.
     pub fire: i64,
@@ -150,6 +154,34 @@ impl MEvent {
 
     fn still_open(&self) -> usize {
         self.answers.iter().filter(|a| a.open()).count()
+    }
+
+    /// Whether quorum holds: in every group (or overall, without groups).
+    fn met(&self) -> bool {
+        if self.groups.is_empty() {
+            return self.confirmed() >= self.quorum;
+        }
+        self.groups.iter().all(|(needed, members)| {
+            members
+                .iter()
+                .filter(|m| self.answers[**m] == Ans::Confirmed)
+                .count()
+                >= *needed
+        })
+    }
+
+    /// Whether quorum can still hold: in every group, confirmed + open ≥ needed.
+    fn reachable(&self) -> bool {
+        if self.groups.is_empty() {
+            return self.confirmed() + self.still_open() >= self.quorum;
+        }
+        self.groups.iter().all(|(needed, members)| {
+            members
+                .iter()
+                .filter(|m| self.answers[**m] == Ans::Confirmed || self.answers[**m].open())
+                .count()
+                >= *needed
+        })
     }
 
     fn finish(&mut self, state: St, at: i64) {
@@ -200,7 +232,7 @@ impl Model {
         spec: &Spec,
         campaign: Option<usize>,
     ) -> Result<usize, Refusal> {
-        assert!(spec.quorum <= spec.attendees.len());
+        assert!(!spec.groups.is_empty() || spec.quorum <= spec.attendees.len());
         self.settle(now);
         if spec.fire < now {
             return Err(Refusal::FireTimePassed);
@@ -210,6 +242,7 @@ impl Model {
             attendees: spec.attendees.clone(),
             answers: vec![Ans::Pending; spec.attendees.len()],
             quorum: spec.quorum,
+            groups: spec.groups.clone(),
             on_time: spec.on_time,
             fire: spec.fire,
             deferred: 0,
@@ -407,7 +440,7 @@ impl Model {
             // The clock: at the fire time an open event is decided.
             if e.state == St::Pending && now >= e.fire {
                 let at = e.fire;
-                if e.confirmed() >= e.quorum {
+                if e.met() {
                     e.finish(St::Fired, at);
                 } else {
                     e.finish(St::Missed, at);
@@ -430,9 +463,9 @@ impl Model {
     /// once; `early` fires as soon as quorum holds.
     fn decide_by_answers(&mut self, id: usize, at: i64) {
         let e = &mut self.events[id];
-        if e.confirmed() + e.still_open() < e.quorum {
+        if !e.reachable() {
             e.finish(St::Missed, at);
-        } else if !e.on_time && e.confirmed() >= e.quorum {
+        } else if !e.on_time && e.met() {
             e.finish(St::Fired, at);
         }
     }
