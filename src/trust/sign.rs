@@ -118,7 +118,12 @@ pub fn sign_with_private_key(key: &PrivateKey, message: &[u8]) -> Result<SshSign
     key.sign(NAMESPACE, HASH, message)
         .map(SshSignature)
         .map_err(|e| TrustError::Sign {
-            reason: e.to_string(),
+            reason: match key.algorithm() {
+                Algorithm::Rsa { .. } => format!(
+                    "{e}: this RSA key cannot be used for signing in-process; add it to ssh-agent (`ssh-add KEYFILE`) and sign through the agent, or use an Ed25519 key"
+                ),
+                _ => e.to_string(),
+            },
         })
 }
 
