@@ -411,10 +411,7 @@ fn a_directory_is_not_a_store() {
 fn a_read_only_store_is_refused_and_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let t_minus = env!("CARGO_BIN_EXE_t-minus");
-    let ok = std::process::Command::new(t_minus)
-        .arg("--db")
-        .arg(&db)
+    let ok = cli_support::command(&db.display().to_string(), cli_support::Clock::Real)
         .args(["schedule", "review", "+1h", "--attendees", "a"])
         .output()
         .unwrap();
@@ -422,10 +419,8 @@ fn a_read_only_store_is_refused_and_left_unchanged() {
     let before = std::fs::read(&db).unwrap();
     let uri = format!("file:{}?mode=ro", db.display());
     for args in [&["status"][..], &["tick"], &["schedule", "review", "+1h"]] {
-        let out = std::process::Command::new(t_minus)
-            .args(["--db", &uri])
+        let out = cli_support::command(&uri, cli_support::Clock::Real)
             .args(args)
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -36,6 +36,7 @@ fn at_once(t: &T, runs: Vec<Vec<String>>, env: &[(&str, &str)]) -> Vec<Out> {
 }
 
 fn eight_processes_confirm_eight_attendees_and_none_is_lost() {
+    let _serial = crate::common::serial();
     let t = T::new();
     let agents: Vec<String> = (1..=8).map(|i| format!("agent-{i}")).collect();
     // Quorum all, so the event stays open until the last confirmation.
@@ -89,6 +90,7 @@ fn eight_processes_confirm_eight_attendees_and_none_is_lost() {
 }
 
 fn two_processes_tick_at_once_and_report_each_transition_once() {
+    let _serial = crate::common::serial();
     const EVENTS: usize = 200;
     let t = T::new();
     // 200 events due within the next 10 minutes; every third one has its

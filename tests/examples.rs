@@ -36,52 +36,6 @@ fn seed_readme_example_prints_event_fired() {
     assert!(dir.path().join("coordination.db").exists());
 }
 
-#[test]
-fn release_pipeline_applies_the_manifest_and_runs_it_to_the_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(example("release_pipeline"))
-        .env("TMPDIR", dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run the release_pipeline example (built by `cargo test`)");
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let transitions: Vec<String> = stdout
-        .lines()
-        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
-        .map(|l| {
-            // `<time> <icon> <verb> release-v2/<name> [<short>] (<reason>)`
-            let words: Vec<&str> = l.split_whitespace().collect();
-            format!("{} {}", words[2], words[3])
-        })
-        .collect();
-    assert_eq!(
-        transitions,
-        [
-            "fired release-v2/checkpoint",
-            "opened release-v2/review",
-            "opened release-v2/docs",
-            "fired release-v2/docs",
-            "fired release-v2/review",
-            "opened release-v2/deploy",
-            "fired release-v2/deploy",
-        ],
-        "{stdout}"
-    );
-    for expected in [
-        "Plan: 5 to add, 0 to change, 0 to destroy.",
-        "tech-writer decline docs",
-        "bob defer 2s review",
-        "Run succeeded: 4 fired, 0 missed, 0 cancelled",
-        "status release-v2",
-    ] {
-        assert!(
-            stdout.contains(expected),
-            "missing {expected:?} in:\n{stdout}"
-        );
-    }
-}
-
 /// `examples/health_agent.rs`, the agent of docs/library.md.
 #[test]
 fn the_health_agent_defers_while_unhealthy_then_confirms() {

@@ -41,13 +41,7 @@ fn with_param(url: &str, param: &str) -> String {
 
 /// The binary with the store at `db`, on the real clock.
 fn cli(db: &str) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("t-minus"));
-    cmd.arg("--db")
-        .arg(db)
-        .env_remove("T_MINUS_NOW")
-        .env_remove("T_MINUS_DB")
-        .env("NO_COLOR", "1");
-    cmd
+    cli_support::command(db, cli_support::Clock::Real)
 }
 
 fn run_cli(db: &str, args: &[&str]) -> Out {
@@ -431,6 +425,7 @@ fn is_transition(line: &Value, event: &str, action: &str) -> bool {
 
 #[test]
 fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
+    let _serial = crate::common::serial();
     pg(
         "run_reconnects_after_its_connection_is_dropped_and_says_so",
         || {
@@ -491,6 +486,7 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
 /// recorded once, and every runner reports each exactly once.
 #[test]
 fn three_runners_and_many_answering_hosts_record_each_transition_once() {
+    let _serial = crate::common::serial();
     pg(
         "three_runners_and_many_answering_hosts_record_each_transition_once",
         || {

@@ -32,7 +32,6 @@ use crate::common;
 use crate::model;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration as StdDuration, Instant};
@@ -54,20 +53,10 @@ const PROCESSES: usize = 16;
 const ANSWERS: usize = 50;
 const SEED: u64 = 0x74D1_5EED;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
-}
-
 /// The binary on the store at `db` (a file or a server URL), on the real
 /// clock.
 fn cmd(db: &str) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--db")
-        .arg(db)
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW")
-        .env_remove("T_MINUS_DB");
-    c
+    crate::cli_support::command(db, crate::cli_support::Clock::Real)
 }
 
 fn agent_name(p: usize) -> String {
@@ -110,6 +99,7 @@ fn classify(stderr: &str) -> Refusal {
 }
 
 fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
+    let _serial = crate::common::serial();
     let (_store, db) = common::store();
     let everyone: Vec<AgentId> = (0..PROCESSES).map(|p| AgentId(agent_name(p))).collect();
 

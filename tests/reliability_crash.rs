@@ -46,21 +46,11 @@ const SQLITE_LEVELS: usize = 100;
 /// still one long transaction for the kills to land in.
 const POSTGRES_LEVELS: usize = 20;
 
-fn bin() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
-}
-
 /// The binary on the store at `db` (a file or a server URL), on the real
 /// clock.
 fn cmd(db: &str) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--db")
-        .arg(db)
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW")
-        .env_remove("T_MINUS_DB")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut c = crate::cli_support::command(db, crate::cli_support::Clock::Real);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }
 
@@ -171,6 +161,7 @@ fn big_manifest(levels: usize) -> String {
 const SMALL: &str = "campaign: before\nevents:\n  gate:\n    at: +1h\n    attendees: [a]\n";
 
 fn apply_killed_at_random_moments_lands_whole_or_not_at_all() {
+    let _serial = crate::common::serial();
     let levels = levels();
     let events_total = levels * 100;
     let dir = tempfile::tempdir().unwrap();
@@ -352,6 +343,7 @@ fn consistent(db: &str, label: &str) -> (usize, HashMap<&'static str, usize>) {
 }
 
 fn run_killed_while_firing_keeps_states_and_logs_consistent_and_a_new_run_finishes() {
+    let _serial = crate::common::serial();
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("fire.yaml");
     let start = firing_start();

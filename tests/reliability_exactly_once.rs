@@ -32,13 +32,7 @@ const STEPS: i64 = 12;
 
 /// The binary on the store at `db`, its clock pinned at `now`.
 fn cli(db: &str, now: &str) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("t-minus"));
-    cmd.arg("--db")
-        .arg(db)
-        .env("T_MINUS_NOW", now)
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_DB");
-    cmd
+    crate::cli_support::command(db, crate::cli_support::Clock::Pinned(now))
 }
 
 /// What one `tick --json` process did.
@@ -75,6 +69,7 @@ fn at_secs(mut new: NewEvent, secs: i64) -> NewEvent {
 }
 
 fn four_tickers_over_1000_due_events_report_each_transition_exactly_once() {
+    let _serial = crate::common::serial();
     let (_store, db) = store();
     let clock = FixedClock::new(t0());
     let mut engine = open_engine(&db, &clock);

@@ -6,15 +6,10 @@
 
 use crate::cli_support;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cli_support::stores::TempStore;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_t-minus"))
-}
 
 /// Runs `t-minus --db DB ARGS`, real clock, no colour. DB is an SQLite file
 /// path or a PostgreSQL URL.
@@ -24,12 +19,8 @@ fn t(db: &str, args: &str) -> Output {
 
 /// `t-minus --db DB ARGS` on the real clock, without colour.
 fn command(db: &str, args: &str) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.arg("--db")
-        .arg(db)
-        .args(args.split_whitespace())
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_NOW");
+    let mut cmd = cli_support::command(db, cli_support::Clock::Real);
+    cmd.args(args.split_whitespace());
     cmd
 }
 
@@ -60,6 +51,7 @@ fn mask(text: &str) -> String {
 }
 
 fn run_drives_a_campaign_while_other_processes_answer() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     ok(&db, "campaign create rel");
@@ -159,6 +151,7 @@ fn run_drives_a_campaign_while_other_processes_answer() {
 }
 
 fn wait_exit_codes_fired_missed_timeout() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     // Fired: confirmed by another process while waiting.
@@ -207,6 +200,7 @@ fn wait_exit_codes_fired_missed_timeout() {
 }
 
 fn run_json_prints_one_object_per_transition_and_a_summary() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     ok(&db, "schedule checkpoint +300ms --quorum 0 --fire on-time");
@@ -225,6 +219,7 @@ fn run_json_prints_one_object_per_transition_and_a_summary() {
 }
 
 fn several_runners_on_one_store_all_finish_and_record_each_transition_once() {
+    let _serial = crate::common::serial();
     let store = TempStore::new("t.db");
     let db = store.location().to_string();
     ok(&db, "campaign create many");

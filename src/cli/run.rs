@@ -50,7 +50,8 @@ pub fn drive(
     } else {
         ViewMode::Lines
     };
-    let mut view = RunView::new(out, mode);
+    let rows = console::Term::stdout().size_checked().map(|(rows, _)| rows);
+    let mut view = RunView::new(out, mode).with_terminal_rows(rows);
     let stop = stop_flag();
     let report = run(engine, &options, &mut view, &stop)?;
     view.finish(&report);

@@ -53,14 +53,12 @@ fn live_selection(events: &[TMinusEvent], max_lines: usize) -> (Vec<&TMinusEvent
 /// Lines of the live block when the terminal's height is unknown.
 const DEFAULT_LIVE_LINES: usize = 20;
 
-/// Lines the live block may take: the terminal's height less room for the
-/// transition lines above it, at least 3.
-fn live_lines() -> usize {
-    console::Term::stdout()
-        .size_checked()
-        .map_or(DEFAULT_LIVE_LINES, |(rows, _)| {
-            (rows as usize).saturating_sub(4).max(3)
-        })
+/// Lines the live block may take on a terminal of `rows` rows: its height
+/// less room for the transition lines above it, at least 3.
+fn live_lines(rows: Option<u16>) -> usize {
+    rows.map_or(DEFAULT_LIVE_LINES, |rows| {
+        (rows as usize).saturating_sub(4).max(3)
+    })
 }
 
 fn action_word(action: AuditAction) -> &'static str {
@@ -85,18 +83,28 @@ fn reason(entry: &AuditEntry) -> &str {
 }
 
 impl RunView {
-    /// A view in `mode`, rendering with `out`.
+    /// A view in `mode`, rendering with `out`. A live block takes at most
+    /// 20 lines until [`RunView::with_terminal_rows`] says how tall the
+    /// terminal is.
     pub fn new(out: Renderer, mode: ViewMode) -> Self {
         RunView {
             out,
             mode,
             max_lines: if mode == ViewMode::Live {
-                live_lines()
+                live_lines(None)
             } else {
                 0
             },
             drawn: 0,
         }
+    }
+
+    /// Fits the live block to a terminal of `rows` rows (`None`: unknown).
+    pub fn with_terminal_rows(mut self, rows: Option<u16>) -> Self {
+        if self.mode == ViewMode::Live {
+            self.max_lines = live_lines(rows);
+        }
+        self
     }
 
     /// `2025-06-06T15:00:00Z 🚀 fired release-v2/review [a1b2c3d4] (quorum reached)`

@@ -243,6 +243,8 @@ impl Diagnostics {
     }
 
     /// Renders every problem with `handler`, separated by blank lines.
+    /// miette's graphical handler comes with the `cli` feature.
+    #[cfg(feature = "cli")]
     pub fn render(&self, handler: &miette::GraphicalReportHandler) -> String {
         let mut out = String::new();
         for d in &self.0 {

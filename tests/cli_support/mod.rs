@@ -33,6 +33,38 @@ pub const DB: &str = "store.db";
 /// The default pinned time: `2025-06-06T14:50:00Z`.
 pub const NOW: &str = "2025-06-06T14:50:00Z";
 
+/// The clock a spawned `t-minus` reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock<'a> {
+    /// The system clock: for runners and processes that race each other.
+    Real,
+    /// `T_MINUS_NOW` pinned at this RFC 3339 time.
+    Pinned(&'a str),
+}
+
+/// The one builder of `t-minus` processes in the suites: the binary, without
+/// colour, on `clock`, with no store or colour choice inherited from the
+/// environment. Add `--db` and the arguments.
+pub fn t_minus(clock: Clock) -> StdCommand {
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin!("t-minus"));
+    cmd.env("NO_COLOR", "1")
+        .env_remove("T_MINUS_DB")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("FORCE_COLOR");
+    match clock {
+        Clock::Real => cmd.env_remove("T_MINUS_NOW"),
+        Clock::Pinned(now) => cmd.env("T_MINUS_NOW", now),
+    };
+    cmd
+}
+
+/// `t-minus --db DB` (an SQLite file or a server URL) on `clock`.
+pub fn command(db: &str, clock: Clock) -> StdCommand {
+    let mut cmd = t_minus(clock);
+    cmd.arg("--db").arg(db);
+    cmd
+}
+
 /// The outcome of one run of the binary.
 #[derive(Debug, Clone)]
 pub struct Out {
@@ -106,13 +138,8 @@ impl T {
 
     /// A command for the binary with this environment's settings, not yet run.
     pub fn command(&self) -> StdCommand {
-        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin!("t-minus"));
-        cmd.current_dir(self.dir.path())
-            .env("T_MINUS_NOW", &self.now)
-            .env("NO_COLOR", "1")
-            .env_remove("T_MINUS_DB")
-            .env_remove("CLICOLOR_FORCE")
-            .env_remove("FORCE_COLOR");
+        let mut cmd = t_minus(Clock::Pinned(&self.now));
+        cmd.current_dir(self.dir.path());
         if let Some(db) = &self.db {
             cmd.arg("--db").arg(db);
         }

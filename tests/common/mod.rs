@@ -157,6 +157,19 @@ pub fn response(event: &TMinusEvent, who: &str) -> t_minus::ResponseStatus {
         .unwrap_or_else(|| panic!("{who} is not an attendee"))
 }
 
+/// Serialises the suites that race real processes against the real clock or
+/// start many processes at once (runners, answering processes, kill -9,
+/// the hostile corpus): one of them runs at a time, beside the light tests,
+/// so none misses a deadline because another one took the machine. Hold
+/// the guard for the whole test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one may still run.
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// splitmix64: a small deterministic generator for test scripts.
 pub struct Rng(pub u64);
 

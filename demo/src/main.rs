@@ -3,7 +3,10 @@
 //! answer from their own connections to the store, as separate processes
 //! would.
 //!
-//! `cargo run --release --example release_pipeline`
+//! `cargo run --release -p t-minus-demo`
+//!
+//! A crate of its own, so that command builds the library (without the
+//! command line's dependencies) and this program, and nothing else.
 //!
 //! The campaign is `examples/demo/release.yaml`: checkpoint → review (2 of
 //! 3) and docs sign-off (1 of 2) → on-time deploy (majority of 3). Bob
@@ -39,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("t-minus-release-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let db = dir.join("release.db");
-    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/release.yaml");
+    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/release.yaml");
 
     // validate → plan → apply, as `t-minus apply` does.
     let mut engine = Engine::new(&db)?;
@@ -73,8 +76,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let db = db.display();
     println!("\nThe store is {db}. Look at it with:");
-    println!("  cargo run -- --db {db} status release-v2");
-    println!("  cargo run -- --db {db} log release-v2/deploy");
+    println!("  cargo run --release -- --db {db} status release-v2");
+    println!("  cargo run --release -- --db {db} log release-v2/deploy");
     Ok(())
 }
 
