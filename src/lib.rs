@@ -67,6 +67,7 @@ pub mod state;
 pub mod store;
 pub mod tick;
 pub mod time_spec;
+pub mod trust;
 
 pub use agent::AgentId;
 pub use audit::{AuditAction, AuditEntry};

@@ -34,3 +34,4 @@ mod reliability_crash;
 mod reliability_exactly_once;
 mod reliability_props;
 mod run;
+mod trust;

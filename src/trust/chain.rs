@@ -1,0 +1,272 @@
+//! The tamper-evident audit chain.
+//!
+//! Every audit entry carries `prev`, the hash of the entry before it in the
+//! store's commit order (for the first entry, 32 zero bytes), and
+//!
+//! ```text
+//! hash = SHA-256(prev || entry_bytes(entry))
+//! ```
+//!
+//! where `prev` is its 32 raw bytes and `entry_bytes` is (a *field* is a u64
+//! big-endian length and the bytes; an *optional field* is `0x00` when
+//! absent, `0x01` and a field when present; a *time* is the signed 64-bit
+//! big-endian count of whole milliseconds since 1970-01-01T00:00:00Z, the
+//! precision the stores keep):
+//!
+//! ```text
+//! field("t-minus audit entry v1")
+//! field(event)         the event UUID, lowercase hyphenated
+//! time(at)
+//! time(recorded_at)
+//! optional(agent)      the agent id, UTF-8
+//! field(action)        the action word (`confirmed`, `fired`, …)
+//! field(detail)        canonical JSON (compact, keys sorted by UTF-8 bytes)
+//! optional(message)    the signed answer message, its exact bytes
+//! optional(signature)  the armored signature text, exactly as stored
+//! ```
+//!
+//! The entry's `seq` is not hashed: the order is bound by `prev`, and `seq`
+//! is only where the store keeps the entry.
+//!
+//! Editing an entry changes its hash; deleting, inserting or reordering
+//! entries breaks a `prev` link. A head (the last hash) kept elsewhere
+//! proves later that the log up to it was only appended to.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+use crate::audit::AuditEntry;
+use crate::trust::digest::parse_hex32;
+use crate::trust::error::TrustError;
+use crate::trust::framing::{canonical_json, put_field, put_optional};
+
+const DOMAIN: &[u8] = b"t-minus audit entry v1";
+
+/// A link of the chain: 32 bytes, written as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChainHash([u8; 32]);
+
+impl ChainHash {
+    /// The `prev` of the first entry: 32 zero bytes.
+    pub const GENESIS: ChainHash = ChainHash([0; 32]);
+
+    /// Wraps raw hash bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ChainHash(bytes)
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 64 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        base16ct::lower::encode_string(&self.0)
+    }
+}
+
+impl fmt::Display for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainHash({})", self.hex())
+    }
+}
+
+impl FromStr for ChainHash {
+    type Err = TrustError;
+    /// Reads 64 lowercase hex digits.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex32(s, s).map(ChainHash)
+    }
+}
+
+/// The exact bytes an entry contributes to its hash (see the module docs).
+pub fn entry_bytes(entry: &AuditEntry, message: Option<&[u8]>, signature: Option<&str>) -> Vec<u8> {
+    let detail = canonical_json(&entry.detail);
+    let mut out = Vec::with_capacity(160 + detail.len() + message.map_or(0, <[u8]>::len));
+    put_field(&mut out, DOMAIN);
+    put_field(&mut out, entry.event.hyphenated().to_string().as_bytes());
+    out.extend_from_slice(&entry.at.timestamp_millis().to_be_bytes());
+    out.extend_from_slice(&entry.recorded_at.timestamp_millis().to_be_bytes());
+    put_optional(
+        &mut out,
+        entry.agent.as_ref().map(|a| a.as_str().as_bytes()),
+    );
+    put_field(&mut out, entry.action.as_str().as_bytes());
+    put_field(&mut out, detail.as_bytes());
+    put_optional(&mut out, message);
+    put_optional(&mut out, signature.map(str::as_bytes));
+    out
+}
+
+/// The hash of an entry that follows `prev`.
+pub fn entry_hash(
+    prev: &ChainHash,
+    entry: &AuditEntry,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> ChainHash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.0);
+    hasher.update(entry_bytes(entry, message, signature));
+    ChainHash(hasher.finalize().into())
+}
+
+/// A stored entry with its stored links, as read back for verification.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainLink<'a> {
+    /// The entry.
+    pub entry: &'a AuditEntry,
+    /// The signed answer message stored with it, if any.
+    pub message: Option<&'a [u8]>,
+    /// The armored signature stored with it, if any.
+    pub signature: Option<&'a str>,
+    /// The stored `prev`.
+    pub prev: ChainHash,
+    /// The stored `hash`.
+    pub hash: ChainHash,
+}
+
+/// How an entry disagrees with the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakKind {
+    /// Its `prev` is not the hash of the entry before it: an entry before it
+    /// was deleted, inserted or moved.
+    Prev {
+        /// The hash of the entry before it.
+        expected: ChainHash,
+        /// The `prev` it stores.
+        found: ChainHash,
+    },
+    /// Its `hash` is not the hash of its content: the entry was edited.
+    Hash {
+        /// The hash its content gives.
+        expected: ChainHash,
+        /// The hash it stores.
+        found: ChainHash,
+    },
+}
+
+impl fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BreakKind::Prev { expected, found } => write!(
+                f,
+                "its prev {found} is not the hash {expected} of the entry before it (an entry was removed, inserted or moved)"
+            ),
+            BreakKind::Hash { expected, found } => write!(
+                f,
+                "its stored hash {found} is not the hash {expected} of its content (the entry was edited)"
+            ),
+        }
+    }
+}
+
+/// Verifies a chain one entry at a time, in commit order, in constant
+/// memory.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    head: ChainHash,
+    position: u64,
+    since: Option<ChainHash>,
+    since_seen: bool,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier for a chain that starts at the first entry.
+    pub fn new() -> Self {
+        ChainVerifier {
+            head: ChainHash::GENESIS,
+            position: 0,
+            since: None,
+            since_seen: false,
+        }
+    }
+
+    /// Also requires that `head` (printed earlier) is the genesis or the hash
+    /// of some entry, which proves the log up to it was only appended to.
+    pub fn since(mut self, head: ChainHash) -> Self {
+        self.since_seen = head == ChainHash::GENESIS;
+        self.since = Some(head);
+        self
+    }
+
+    /// Checks the next entry; on success returns its hash, the new head.
+    pub fn push(&mut self, link: &ChainLink<'_>) -> Result<ChainHash, TrustError> {
+        let broken = |kind| TrustError::ChainBroken {
+            position: self.position,
+            seq: link.entry.seq,
+            kind,
+        };
+        if link.prev != self.head {
+            return Err(broken(BreakKind::Prev {
+                expected: self.head,
+                found: link.prev,
+            }));
+        }
+        let expected = entry_hash(&self.head, link.entry, link.message, link.signature);
+        if link.hash != expected {
+            return Err(broken(BreakKind::Hash {
+                expected,
+                found: link.hash,
+            }));
+        }
+        self.head = expected;
+        self.position += 1;
+        if self.since == Some(expected) {
+            self.since_seen = true;
+        }
+        Ok(expected)
+    }
+
+    /// The hash of the last entry checked (the genesis before any).
+    pub fn head(&self) -> ChainHash {
+        self.head
+    }
+
+    /// How many entries were checked.
+    pub fn len(&self) -> u64 {
+        self.position
+    }
+
+    /// Whether no entry was checked yet.
+    pub fn is_empty(&self) -> bool {
+        self.position == 0
+    }
+
+    /// Ends verification: the head, or an error if a `since` head was never
+    /// reached.
+    pub fn finish(self) -> Result<ChainHash, TrustError> {
+        match self.since {
+            Some(since) if !self.since_seen => Err(TrustError::HeadNotFound { head: since.hex() }),
+            _ => Ok(self.head),
+        }
+    }
+}
+
+/// Verifies a whole chain in commit order; returns its head, or the first
+/// entry that disagrees.
+pub fn verify_chain<'a, I>(links: I) -> Result<ChainHash, TrustError>
+where
+    I: IntoIterator<Item = ChainLink<'a>>,
+{
+    let mut verifier = ChainVerifier::new();
+    for link in links {
+        verifier.push(&link)?;
+    }
+    verifier.finish()
+}

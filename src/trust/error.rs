@@ -1,0 +1,224 @@
+//! The errors of the trust building blocks.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+/// Everything that can go wrong while digesting, signing, verifying or
+/// chaining. Each variant has a stable code (`t_minus::trust::…`) and a help
+/// line saying what to do.
+#[derive(Debug, Error, Diagnostic, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// A hex hash or digest could not be read.
+    #[error("invalid hash `{value}`: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::hash),
+        help("write the hash as printed by t-minus: 64 lowercase hex digits (a digest may carry the prefix `sha256:`)")
+    )]
+    InvalidHash {
+        /// The rejected text.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// An answer message is not in the canonical form.
+    #[error("invalid answer message, line {line}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::message),
+        help("sign the exact text printed by `t-minus answer-message`, unchanged (same lines, same order, one trailing newline)")
+    )]
+    InvalidMessage {
+        /// The 1-based line that is wrong.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A line of an `allowed_signers` file could not be read.
+    #[error("{source_name}:{line}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::allowed_signers),
+        help("each line is `PRINCIPALS [OPTIONS] KEYTYPE BASE64KEY [COMMENT]`, e.g. `alice namespaces=\"t-minus\" ssh-ed25519 AAAA… alice@laptop`")
+    )]
+    InvalidSignersLine {
+        /// The file (or other source) the line comes from.
+        source_name: String,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An entry of an inline signers map could not be read.
+    #[error("invalid key for signer {agent:?}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::inline_signer),
+        help("give each agent one public key line as in a `.pub` file, e.g. `ssh-ed25519 AAAA… alice@laptop`")
+    )]
+    InvalidInlineSigner {
+        /// The agent whose key is wrong.
+        agent: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A signers file or key file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::read),
+        help("check that the path is right and the file is readable by this user")
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+
+    /// A private key file is not an OpenSSH private key t-minus can use.
+    #[error("cannot use the private key {path}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::private_key),
+        help("give an OpenSSH private key (`ssh-keygen -t ed25519`); for a passphrase-protected or hardware key, add it to ssh-agent and sign through the agent instead")
+    )]
+    PrivateKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// No key is registered for the agent in the `t-minus` namespace.
+    #[error("no key is allowed to sign for agent {agent:?} in namespace `t-minus`")]
+    #[diagnostic(
+        code(t_minus::trust::no_signer),
+        help("add a line for the agent to the signers (with `namespaces=\"t-minus\"` or no namespaces option), or answer as an agent that has a key")
+    )]
+    NoSigner {
+        /// The agent.
+        agent: String,
+    },
+
+    /// The ssh-agent could not be reached or refused to sign.
+    #[error("ssh-agent: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::ssh_agent),
+        help("start an agent (`eval $(ssh-agent)`), add the key with `ssh-add KEYFILE`, and make sure SSH_AUTH_SOCK is set in this environment")
+    )]
+    SshAgent {
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The ssh-agent holds none of the keys registered for the agent.
+    #[error("ssh-agent holds none of the keys registered for agent {agent:?}")]
+    #[diagnostic(
+        code(t_minus::trust::ssh_agent_key),
+        help("add the agent's private key to ssh-agent with `ssh-add KEYFILE` (`ssh-add -l` lists what it holds)")
+    )]
+    AgentKeyMissing {
+        /// The agent.
+        agent: String,
+    },
+
+    /// Signing failed inside the cryptographic library.
+    #[error("signing failed: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::sign),
+        help(
+            "check that the key is an Ed25519, ECDSA or RSA key that `ssh-keygen -Y sign` accepts"
+        )
+    )]
+    Sign {
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A signature is not an armored `sshsig` signature.
+    #[error("invalid signature: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::signature_format),
+        help("give the whole `-----BEGIN SSH SIGNATURE-----` block that `ssh-keygen -Y sign` or t-minus produced, unchanged")
+    )]
+    InvalidSignature {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The signature was made for another namespace.
+    #[error("the signature is for namespace `{found}`, not `t-minus`")]
+    #[diagnostic(
+        code(t_minus::trust::namespace),
+        help("sign with `-n t-minus` (`ssh-keygen -Y sign -n t-minus -f KEY FILE`)")
+    )]
+    WrongNamespace {
+        /// The namespace the signature names.
+        found: String,
+    },
+
+    /// The signature uses an algorithm t-minus does not accept.
+    #[error("the signature uses {what}, which t-minus does not accept")]
+    #[diagnostic(
+        code(t_minus::trust::algorithm),
+        help("sign with an Ed25519 key (or ECDSA, or RSA with SHA-2) and a SHA-256 or SHA-512 message hash, as `ssh-keygen -Y sign` does by default")
+    )]
+    UnacceptedAlgorithm {
+        /// The algorithm.
+        what: String,
+    },
+
+    /// The signature was made by a key that may not sign for the agent.
+    #[error("the signature was made by key {fingerprint}, which is not a key of agent {agent:?}")]
+    #[diagnostic(
+        code(t_minus::trust::wrong_key),
+        help("sign with the agent's own private key; the keys allowed for each agent are the ones listed in the signers")
+    )]
+    WrongKey {
+        /// The agent the answer claims to come from.
+        agent: String,
+        /// The SHA-256 fingerprint of the key that signed.
+        fingerprint: String,
+    },
+
+    /// The signature does not match the message.
+    #[error("the signature of agent {agent:?} does not match the message")]
+    #[diagnostic(
+        code(t_minus::trust::bad_signature),
+        help(
+            "the message or the signature was changed after signing; sign the exact message again"
+        )
+    )]
+    BadSignature {
+        /// The agent the answer claims to come from.
+        agent: String,
+    },
+
+    /// An audit chain does not verify.
+    #[error("the audit chain breaks at entry {position} (seq {seq}): {kind}")]
+    #[diagnostic(
+        code(t_minus::trust::chain),
+        help("the log was edited, reordered, or had entries removed or inserted at this entry; compare with a head hash kept elsewhere and restore the store from a backup")
+    )]
+    ChainBroken {
+        /// The 0-based position of the first entry that disagrees.
+        position: u64,
+        /// Its stored sequence number.
+        seq: i64,
+        /// How it disagrees.
+        kind: crate::trust::chain::BreakKind,
+    },
+
+    /// An earlier head is not part of the chain.
+    #[error("the head {head} is not in the audit chain")]
+    #[diagnostic(
+        code(t_minus::trust::since),
+        help("the log since that head was not only appended to: entries up to it were changed or removed, or the head comes from another store")
+    )]
+    HeadNotFound {
+        /// The head that was looked for.
+        head: String,
+    },
+}

@@ -1,0 +1,36 @@
+//! Trusted answers: the building blocks that bind an answer to what was
+//! approved, prove who gave it, and make the audit trail tamper-evident.
+//!
+//! - [`digest`]: the content digest of an event (what an approval is bound to).
+//! - [`message`]: the canonical answer message an agent signs.
+//! - [`signers`]: who may sign, read from an OpenSSH `allowed_signers` file or
+//!   an inline map of agents to public keys.
+//! - [`sign`]: signing (with a private key file or through the running
+//!   ssh-agent) and verification, in OpenSSH's `sshsig` format, so
+//!   `ssh-keygen -Y sign` and `ssh-keygen -Y verify` interoperate.
+//! - [`chain`]: the hash chain over audit entries.
+//!
+//! Every byte format is specified exactly in the module that defines it and
+//! in `docs/security.md`. Nothing here touches a store: these are pure
+//! functions and types for the engine to call.
+
+pub mod chain;
+pub mod digest;
+pub mod error;
+mod framing;
+pub mod message;
+pub mod sign;
+pub mod signers;
+
+pub use chain::{verify_chain, BreakKind, ChainHash, ChainLink, ChainVerifier};
+pub use digest::{content_digest, ContentDigest};
+pub use error::TrustError;
+pub use message::{Answer, AnswerMessage};
+pub use sign::{
+    agent_socket_from_env, sign_with_agent, sign_with_key_file, sign_with_private_key,
+    verify_signature, SshSignature,
+};
+pub use signers::{SignerEntry, Signers};
+
+/// The `sshsig` namespace of every t-minus signature.
+pub const NAMESPACE: &str = "t-minus";
