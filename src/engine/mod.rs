@@ -5,6 +5,7 @@
 //! applies the change, cascades, and commits.
 
 mod campaigns;
+mod inbox;
 mod resolve;
 pub(crate) mod settle;
 

@@ -56,6 +56,7 @@ use crate::state::{EventState, ResponseStatus};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_campaign_due.sql"),
+    include_str!("migrations/postgres/0005_inbox.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1084,6 +1085,17 @@ impl Tx for PgTx<'_> {
                 &[&id.to_string()],
             ),
         }
+    }
+
+    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
+        self.events(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM tm_events WHERE id IN \
+                 (SELECT event_id FROM tm_attendees WHERE agent = $1 AND open) \
+                 ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
+            ),
+            &[&agent.as_str()],
+        )
     }
 
     fn count_events(&mut self) -> Result<u64> {

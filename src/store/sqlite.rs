@@ -37,6 +37,7 @@ pub const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_campaign_due.sql"),
+    include_str!("migrations/sqlite/0005_inbox.sql"),
 ];
 
 /// The schema version this build writes.
@@ -643,6 +644,20 @@ impl Tx for SqliteTx<'_> {
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
             ))?;
             let rows = stmt.query_map(rusqlite::params_from_iter(campaign), event_from_row)?;
+            rows.map(|e| e.and_then(|e| self.with_attendees(e)))
+                .collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
+        let run = || -> rusqlite::Result<Vec<TMinusEvent>> {
+            let mut stmt = self.tx.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN \
+                 (SELECT event_id FROM attendees WHERE agent = ?1 AND open = 1) \
+                 ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
+            ))?;
+            let rows = stmt.query_map([agent.as_str()], event_from_row)?;
             rows.map(|e| e.and_then(|e| self.with_attendees(e)))
                 .collect()
         };
