@@ -7,7 +7,9 @@
 //! - `status`: resolve an 8-hex-digit id prefix as `t-minus status REF` does
 //!   (event or campaign, [`Engine::resolve_target`]), then load the event;
 //! - `tick_idle`: a tick with nothing due;
-//! - `tick_one_due`: a tick that finds exactly one due event and fires it.
+//! - `tick_one_due`: a tick that finds exactly one due event and fires it;
+//! - `inbox`: the inbox of an agent with one open event among n
+//!   ([`Engine::inbox`], as `t-minus inbox AGENT` does).
 //!
 //! Every benchmark runs on SQLite file stores (WAL, `synchronous = FULL`),
 //! as `confirm/1000`, and, when `T_MINUS_TEST_PG` holds a server URL, on
@@ -526,6 +528,12 @@ const HOT_QUERIES: &[(&str, &str)] = &[
     ),
     ("event", "SELECT * FROM events WHERE id = 'x'"),
     (
+        "inbox",
+        "SELECT id FROM events WHERE id IN \
+         (SELECT event_id FROM attendees WHERE agent = 'a' AND open = 1) \
+         ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
+    ),
+    (
         "attendees",
         "SELECT agent, status, defer_ms FROM attendees WHERE event_id = 'x' ORDER BY position",
     ),
@@ -634,6 +642,13 @@ const PG_TABLES: &str = "tm_meta, tm_campaigns, tm_events, tm_attendees, tm_edge
 /// `EXECUTE`. Keep in step with that file. The write lock's
 /// `SELECT … FROM tm_meta … FOR UPDATE` is left out: that table has one row.
 const PG_HOT_QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "inbox",
+        "SELECT id FROM tm_events WHERE id IN \
+         (SELECT event_id FROM tm_attendees WHERE agent = $1 AND open) \
+         ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
+        "('hot-63')",
+    ),
     (
         "due_events",
         "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $1 \
@@ -867,6 +882,16 @@ fn engine_benches(c: &mut Criterion) {
                 black_box(result);
             }
             total
+        })
+    });
+    bench_group(c, &mut fixtures, "inbox", |b, f| {
+        // The last attendee of the hot event never answers: one open event
+        // waits for it, among n events (most of them attended by others).
+        let who = agent(format!("hot-{:02}", HOT_ATTENDEES - 1));
+        b.iter(|| {
+            let inbox = f.engine.inbox(&who).expect("inbox");
+            assert_eq!(inbox.len(), 1);
+            black_box(inbox)
         })
     });
     // Dropping the fixtures closes their stores and drops the PostgreSQL

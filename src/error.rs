@@ -184,6 +184,19 @@ pub enum TMinusError {
         candidates: Vec<String>,
     },
 
+    /// A tool call's arguments do not fit the tool (MCP server).
+    #[error("invalid arguments for tool `{tool}`: {reason}")]
+    #[diagnostic(
+        code(t_minus::input::arguments),
+        help("see the tool's input schema in tools/list")
+    )]
+    InvalidArguments {
+        /// The tool.
+        tool: String,
+        /// What is wrong with them.
+        reason: String,
+    },
+
     /// No event matches the reference.
     #[error("no event matches `{reference}`")]
     #[diagnostic(

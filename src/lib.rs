@@ -58,6 +58,12 @@ pub mod graph;
 pub mod kind;
 pub mod lifecycle;
 pub mod manifest;
+#[cfg(feature = "mcp")]
+pub mod mcp;
+// The MCP server shares the command line's JSON shapes (src/cli/json.rs),
+// which name this crate `t_minus`.
+#[cfg(feature = "mcp")]
+extern crate self as t_minus;
 pub mod name;
 pub mod notify;
 pub mod plan;

@@ -268,6 +268,39 @@ Exit codes: 0 all fired, 1 error, 3 something missed or was cancelled, \
         no_notify: bool,
     },
 
+    /// The events waiting for AGENT's answer, soonest deadline first.
+    #[command(after_help = "Examples:
+  t-minus inbox alice
+  t-minus inbox alice --all --json
+
+Each line: countdown, campaign/name, quorum, and AGENT's answer so far.
+Exit codes: 0 success (an empty inbox too), 1 error (invalid agent id).")]
+    Inbox {
+        /// The agent.
+        agent: String,
+        /// Also the unfinished events AGENT already confirmed or declined.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON: an array of events.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Serve AGENT's tools to an AI agent: a Model Context Protocol server on
+    /// stdin/stdout.
+    #[command(after_help = "Examples:
+  t-minus mcp --agent alice
+  claude mcp add t-minus-alice -- t-minus --db /srv/tminus.db mcp --agent alice
+
+Tools: inbox, get_event, confirm, defer, decline, wait_event, campaign_status.
+Every answer is given as AGENT; no tool takes an agent. Logs go to stderr.
+Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store).")]
+    Mcp {
+        /// The agent every answer is given as.
+        #[arg(long, value_name = "AGENT")]
+        agent: String,
+    },
+
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
     #[command(after_help = "Example:
   t-minus wait release-v2/deploy --timeout 2h && ./deploy.sh

@@ -6,8 +6,10 @@ mod context;
 mod ecosystem;
 mod error;
 mod events;
+mod inbox;
 mod json;
 mod manifests;
+mod mcp;
 mod notify;
 mod run;
 mod show;
@@ -77,6 +79,8 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         // Neither needs a store: they describe the command line itself.
         Command::Completions { shell } => Ok(ecosystem::completions(*shell)),
         Command::Man => Ok(ecosystem::man()),
+        // The server opens the store itself, once per tool call.
+        Command::Mcp { agent } => mcp::serve(cli, agent),
         _ => run_with_store(cli),
     }
 }
@@ -169,6 +173,10 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
         }
         Command::Notify(command) => Ok(notify::command(engine, command)?),
         Command::Log { event, json } => done(events::log(engine, &mut out, event, *json)),
+        Command::Inbox { agent, all, json } => {
+            done(inbox::inbox(engine, &mut out, agent, *all, *json))
+        }
+        Command::Mcp { agent } => mcp::serve(cli, agent),
         Command::Campaign(command) => done(campaign::run(engine, &mut out, command)),
         Command::Run {
             paths,

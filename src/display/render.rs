@@ -87,6 +87,37 @@ impl Renderer {
         Ok(line)
     }
 
+    /// One line of `agent`'s inbox: `T-4m32s release/review [a1b2c3d4]
+    /// quorum:1/2 alice:deferred:5m`.
+    pub fn inbox_line(
+        &mut self,
+        engine: &mut Engine,
+        event: &TMinusEvent,
+        agent: &crate::AgentId,
+    ) -> Result<String> {
+        let label = self.names.label(engine, event)?;
+        let s = self.styles;
+        let answer = match event.response_of(agent) {
+            Some(status) => {
+                let style = match status {
+                    ResponseStatus::Confirmed => s.good,
+                    ResponseStatus::Declined | ResponseStatus::Missed => s.bad,
+                    ResponseStatus::Pending | ResponseStatus::Deferred(_) => s.wait,
+                };
+                paint(style, status)
+            }
+            None => paint(s.dim, "-"),
+        };
+        Ok(format!(
+            "{} {} [{}] quorum:{}/{} {agent}:{answer}",
+            self.countdown(event),
+            paint(s.bold, label),
+            paint(s.dim, event.short_id()),
+            event.confirmed_count(),
+            event.quorum,
+        ))
+    }
+
     /// The headline followed by one line per attendee.
     pub fn event_block(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         let mut out = self.headline(engine, event)?;

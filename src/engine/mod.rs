@@ -6,6 +6,7 @@
 
 mod apply;
 mod campaigns;
+mod inbox;
 mod resolve;
 pub(crate) mod settle;
 

@@ -154,6 +154,10 @@ pub trait Tx {
     fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>>;
     /// Events for listings, soonest fire time first.
     fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>>;
+    /// The unfinished (blocked or pending) events `agent` attends, whatever
+    /// its answer, soonest fire time first (unknown last); through the
+    /// attendees' index on (agent) of open events: O(log n + k).
+    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>>;
     /// Total number of stored events.
     fn count_events(&mut self) -> Result<u64>;
 

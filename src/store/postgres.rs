@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_campaign_due.sql"),
     include_str!("migrations/postgres/0003_quorum_groups.sql"),
     include_str!("migrations/postgres/0004_notify.sql"),
+    include_str!("migrations/postgres/0005_inbox.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1143,6 +1144,17 @@ impl Tx for PgTx<'_> {
                 &[&id.to_string()],
             ),
         }
+    }
+
+    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
+        self.events(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM tm_events WHERE id IN \
+                 (SELECT event_id FROM tm_attendees WHERE agent = $1 AND open) \
+                 ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
+            ),
+            &[&agent.as_str()],
+        )
     }
 
     fn count_events(&mut self) -> Result<u64> {

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0002_campaign_due.sql"),
     include_str!("migrations/sqlite/0003_quorum_groups.sql"),
     include_str!("migrations/sqlite/0004_notify.sql"),
+    include_str!("migrations/sqlite/0005_inbox.sql"),
 ];
 
 /// The schema version this build writes.
@@ -655,6 +656,19 @@ impl Tx for SqliteTx<'_> {
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
             ),
             rusqlite::params_from_iter(campaign),
+            |r| read_event(r),
+        )?;
+        events.into_iter().map(|e| self.with_attendees(e)).collect()
+    }
+
+    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
+        let events = self.rows(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN \
+                 (SELECT event_id FROM attendees WHERE agent = ?1 AND open = 1) \
+                 ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
+            ),
+            [agent.as_str()],
             |r| read_event(r),
         )?;
         events.into_iter().map(|e| self.with_attendees(e)).collect()

@@ -1,0 +1,43 @@
+//! `inbox AGENT`: the events waiting for an agent's answer.
+
+use t_minus::display::Renderer;
+use t_minus::{AgentId, Engine, Result};
+
+use super::json;
+
+/// `inbox AGENT [--all] [--json]`.
+pub fn inbox(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    agent: &str,
+    all: bool,
+    as_json: bool,
+) -> Result<()> {
+    let agent = AgentId::parse(agent)?;
+    let events = if all {
+        engine.inbox_all(&agent)?
+    } else {
+        engine.inbox(&agent)?
+    };
+    if as_json {
+        let mut list = Vec::with_capacity(events.len());
+        for e in &events {
+            list.push(json::event(engine, &mut out.names, e)?);
+        }
+        json::print(&list);
+        return Ok(());
+    }
+    if events.is_empty() {
+        if all {
+            println!("Nothing waits for {agent}.");
+        } else {
+            println!(
+                "Nothing waits for {agent}. (`t-minus inbox {agent} --all` shows what it answered.)"
+            );
+        }
+    }
+    for event in &events {
+        println!("{}", out.inbox_line(engine, event, &agent)?);
+    }
+    Ok(())
+}

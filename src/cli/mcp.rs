@@ -1,0 +1,39 @@
+//! `mcp --agent AGENT`: the Model Context Protocol server on stdio.
+
+use std::process::ExitCode;
+
+use t_minus::mcp::{serve_stdio, McpServer};
+use t_minus::AgentId;
+
+use super::args::Cli;
+use super::context::{open_engine, pinned_now};
+use super::error::CliError;
+
+/// Serves AGENT's tools on stdin/stdout until the client closes the
+/// connection. The store is opened once first, so a bad `--db` fails here
+/// (exit 1) rather than in every call; each call opens it again. Nothing but
+/// protocol messages goes to stdout; problems go to stderr.
+pub fn serve(cli: &Cli, agent: &str) -> Result<ExitCode, CliError> {
+    let agent = AgentId::parse(agent)?;
+    let pinned = pinned_now()?;
+    drop(open_engine(cli, false)?);
+    let location = cli.db.to_string_lossy().into_owned();
+    let server = McpServer::new(location, agent, pinned);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the MCP server's runtime: {e}");
+            return Ok(ExitCode::from(super::EXIT_ERROR));
+        }
+    };
+    match runtime.block_on(serve_stdio(server)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(message) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(super::EXIT_ERROR))
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! A Model Context Protocol server for one agent (`t-minus mcp --agent A`).
+//!
+//! [`McpServer`] is an rmcp [`ServerHandler`] with seven tools: `inbox`,
+//! `get_event`, `confirm`, `defer`, `decline`, `wait_event` and
+//! `campaign_status`. The agent is fixed when the server is made; no tool
+//! takes one, so a client can answer only as that agent.
+//!
+//! Every tool call is one engine operation on a store opened for it, on a
+//! blocking thread: several servers (one per agent) and command-line
+//! processes share one store as they would share it from the command line.
+//! Results carry a short text and `structuredContent` in the shapes of
+//! `docs/json.md`. A refusal or bad arguments is a tool result with
+//! `isError: true` whose text starts with the error's `t_minus::…` code;
+//! protocol errors are left to protocol problems (an unknown tool).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use miette::Diagnostic;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::display::{Renderer, Styles};
+use crate::duration::{format_duration, parse_duration};
+use crate::runner::{run, RunObserver, RunOptions, Scope};
+use crate::{AgentId, AuditEntry, Engine, FixedClock, Response, Result, TMinusError, TMinusEvent};
+
+#[allow(dead_code)]
+#[path = "cli/json.rs"]
+mod json;
+
+/// How long `wait_event` waits when no timeout is given.
+pub const DEFAULT_WAIT: StdDuration = StdDuration::from_secs(5 * 60);
+/// The longest `wait_event` waits.
+pub const MAX_WAIT: StdDuration = StdDuration::from_secs(15 * 60);
+/// How often `wait_event` reports progress while nothing changes.
+const WAIT_REFRESH: StdDuration = StdDuration::from_secs(5);
+
+/// `inbox` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct InboxArgs {
+    /// Also the unfinished events the agent already confirmed or declined.
+    #[serde(default)]
+    all: Option<bool>,
+}
+
+/// Arguments naming one event.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EventArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+}
+
+/// `defer` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DeferArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// How much more time, e.g. `10m`, `1h 30m`.
+    duration: String,
+}
+
+/// `decline` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DeclineArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// Why, recorded in the event's log.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `wait_event` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WaitArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// How long to wait at most, e.g. `2m` (default 5m, at most 15m).
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+/// `campaign_status` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CampaignArgs {
+    /// The campaign's name or id prefix.
+    campaign: String,
+}
+
+/// The MCP server of one agent over one store.
+#[derive(Debug, Clone)]
+pub struct McpServer {
+    location: String,
+    agent: AgentId,
+    pinned_now: Option<DateTime<Utc>>,
+}
+
+impl McpServer {
+    /// A server answering as `agent` on the store at `location` (a file path
+    /// or a PostgreSQL URL, as [`Engine::open`] takes). With `pinned_now`
+    /// every call happens at that instant (the command line's `T_MINUS_NOW`);
+    /// otherwise at the moment it starts.
+    pub fn new(
+        location: impl Into<String>,
+        agent: AgentId,
+        pinned_now: Option<DateTime<Utc>>,
+    ) -> Self {
+        McpServer {
+            location: location.into(),
+            agent,
+            pinned_now,
+        }
+    }
+
+    /// The agent this server answers as.
+    pub fn agent(&self) -> &AgentId {
+        &self.agent
+    }
+
+    /// The tools, with their input and output schemas.
+    pub fn tools() -> Vec<Tool> {
+        let event = event_schema();
+        let read = ToolAnnotations::new().read_only(true);
+        let answer = ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(true);
+        vec![
+            tool::<InboxArgs>(
+                "inbox",
+                "The events waiting for this agent's answer (pending or blocked, not yet \
+                 confirmed or declined), soonest deadline first. `all: true` adds the \
+                 unfinished events it already answered.",
+                object_schema(json!({
+                    "agent": { "type": "string" },
+                    "events": { "type": "array", "items": event.clone() },
+                })),
+                read.clone(),
+            ),
+            tool::<EventArgs>(
+                "get_event",
+                "One event with its attendees' answers.",
+                event.clone(),
+                read.clone(),
+            ),
+            tool::<EventArgs>(
+                "confirm",
+                "Confirm the event as this agent: ready for it to fire.",
+                event.clone(),
+                answer.clone(),
+            ),
+            tool::<DeferArgs>(
+                "defer",
+                "Ask for more time as this agent: the event and its deadline move later by \
+                 `duration` (a humantime duration such as `10m`).",
+                event.clone(),
+                answer.clone().idempotent(false),
+            ),
+            tool::<DeclineArgs>(
+                "decline",
+                "Decline the event as this agent, optionally saying why. When declines make \
+                 quorum unreachable the event is missed at once.",
+                event.clone(),
+                answer,
+            ),
+            tool::<WaitArgs>(
+                "wait_event",
+                "Wait until the event is final (fired, missed or cancelled) or the timeout \
+                 passes (default 5m, at most 15m), sending progress notifications; returns \
+                 the event's state then.",
+                event,
+                read.clone(),
+            ),
+            tool::<CampaignArgs>(
+                "campaign_status",
+                "A campaign with its events in execution order.",
+                object_schema(json!({
+                    "id": { "type": "string" },
+                    "name": { "type": "string" },
+                    "state": { "type": "string" },
+                    "managed": { "type": "boolean" },
+                    "description": { "type": ["string", "null"] },
+                    "created_at": { "type": "string" },
+                    "events": { "type": "array", "items": event_schema() },
+                    "dependencies": { "type": "array", "items": object_schema(json!({
+                        "from": { "type": "string" },
+                        "to": { "type": "string" },
+                    })) },
+                })),
+                read,
+            ),
+        ]
+    }
+
+    /// Opens the store for one call, on the clock of the call.
+    fn engine(&self, live: bool) -> Result<Engine> {
+        let engine = Engine::open(&self.location)?;
+        Ok(match (self.pinned_now, live) {
+            (Some(now), _) => engine.with_clock(Arc::new(FixedClock::new(now))),
+            (None, false) => engine.with_clock(Arc::new(FixedClock::new(Utc::now()))),
+            (None, true) => engine,
+        })
+    }
+
+    /// Runs one tool call that is not `wait_event`: the short text and the
+    /// structured result.
+    fn call(&self, name: &str, args: JsonObject) -> Result<(String, Value)> {
+        let mut engine = self.engine(false)?;
+        let mut out = Renderer::new(Styles::new(false), engine.now());
+        let engine = &mut engine;
+        match name {
+            "inbox" => {
+                let InboxArgs { all } = parse(name, args)?;
+                let events = if all.unwrap_or(false) {
+                    engine.inbox_all(&self.agent)?
+                } else {
+                    engine.inbox(&self.agent)?
+                };
+                let mut list = Vec::with_capacity(events.len());
+                let mut lines = Vec::with_capacity(events.len() + 1);
+                lines.push(match events.len() {
+                    0 => format!("Nothing waits for {}.", self.agent),
+                    n => format!("{n} event(s) for {}:", self.agent),
+                });
+                for e in &events {
+                    list.push(json::event(engine, &mut out.names, e)?);
+                    lines.push(out.inbox_line(engine, e, &self.agent)?);
+                }
+                let value = json!({ "agent": self.agent.as_str(), "events": list });
+                Ok((lines.join("\n"), value))
+            }
+            "get_event" => {
+                let EventArgs { event } = parse(name, args)?;
+                let id = engine.resolve_event(&event)?;
+                let e = engine
+                    .get_event(id)?
+                    .ok_or(TMinusError::EventNotFound { reference: event })?;
+                let text = out.event_block(engine, &e)?;
+                Ok((text, json::event(engine, &mut out.names, &e)?))
+            }
+            "confirm" => {
+                let EventArgs { event } = parse(name, args)?;
+                self.answer(engine, &mut out, &event, Response::Confirm)
+            }
+            "defer" => {
+                let DeferArgs { event, duration } = parse(name, args)?;
+                let by = parse_duration(&duration)?;
+                if by.is_zero() {
+                    return Err(TMinusError::NonPositiveDeferral { value: duration });
+                }
+                self.answer(engine, &mut out, &event, Response::Defer(by))
+            }
+            "decline" => {
+                let DeclineArgs { event, reason } = parse(name, args)?;
+                self.answer(engine, &mut out, &event, Response::Decline(reason))
+            }
+            "campaign_status" => {
+                let CampaignArgs { campaign } = parse(name, args)?;
+                let id = engine.resolve_campaign(&campaign)?;
+                let c = engine
+                    .get_campaign(id)?
+                    .ok_or(TMinusError::CampaignNotFound {
+                        reference: campaign,
+                    })?;
+                let mut events = Vec::new();
+                let mut lines = vec![out.campaign_line(&c)];
+                for id in engine.campaign_execution_order(id)? {
+                    if let Some(e) = engine.get_event(id)? {
+                        lines.push(out.headline(engine, &e)?);
+                        events.push(json::event(engine, &mut out.names, &e)?);
+                    }
+                }
+                let mut value = json::campaign(engine, &c)?;
+                value["events"] = Value::Array(events);
+                Ok((lines.join("\n"), value))
+            }
+            other => Err(TMinusError::InvalidArguments {
+                tool: other.to_string(),
+                reason: "no such tool".into(),
+            }),
+        }
+    }
+
+    /// `confirm`, `defer`, `decline` as the server's agent.
+    fn answer(
+        &self,
+        engine: &mut Engine,
+        out: &mut Renderer,
+        event: &str,
+        response: Response,
+    ) -> Result<(String, Value)> {
+        let id = engine.resolve_event(event)?;
+        let verb = match &response {
+            Response::Confirm => "confirmed".to_string(),
+            Response::Defer(by) => format!("deferred by {}", format_duration(*by)),
+            Response::Decline(_) => "declined".to_string(),
+        };
+        let updated = engine.respond(id, &self.agent, response)?;
+        let label = out.names.label(engine, &updated)?;
+        let text = format!(
+            "{} {verb} {label} [{}]: {}, quorum {}/{}",
+            self.agent,
+            updated.short_id(),
+            updated.state,
+            updated.confirmed_count(),
+            updated.quorum
+        );
+        Ok((text, json::event(engine, &mut out.names, &updated)?))
+    }
+
+    /// `wait_event`: drives the event with the runner until it is final or
+    /// the timeout passes, reporting each step on `progress`.
+    fn wait(
+        &self,
+        args: JsonObject,
+        progress: mpsc::UnboundedSender<String>,
+        stop: &AtomicBool,
+    ) -> Result<(String, Value)> {
+        let WaitArgs { event, timeout } = parse("wait_event", args)?;
+        let timeout = match timeout {
+            None => DEFAULT_WAIT,
+            Some(text) => {
+                let d = parse_duration(&text)?.to_std().unwrap_or(StdDuration::ZERO);
+                if d > MAX_WAIT {
+                    return Err(TMinusError::InvalidDuration {
+                        value: text,
+                        reason: "wait_event waits at most 15m; call it again to wait longer".into(),
+                    });
+                }
+                d
+            }
+        };
+        let mut engine = self.engine(true)?;
+        let id = engine.resolve_event(&event)?;
+        let mut options = RunOptions::new(Scope::Event(id));
+        options.timeout = Some(timeout);
+        options.refresh = Some(WAIT_REFRESH);
+        options.poll = StdDuration::from_millis(50);
+        let mut observer = Progress {
+            sender: progress,
+            started: Instant::now(),
+        };
+        run(&mut engine, &options, &mut observer, stop)?;
+        let e = engine
+            .get_event(id)?
+            .ok_or(TMinusError::EventNotFound { reference: event })?;
+        let mut out = Renderer::new(Styles::new(false), engine.now());
+        let headline = out.headline(&engine, &e)?;
+        let text = if e.state.is_final() {
+            format!("{} is {}: {headline}", e.label(), e.state)
+        } else {
+            format!(
+                "timed out after {}; {} is still {}: {headline}",
+                humantime::format_duration(timeout),
+                e.label(),
+                e.state
+            )
+        };
+        Ok((text, json::event(&engine, &mut out.names, &e)?))
+    }
+}
+
+/// Parses a tool's arguments, refusing what does not fit its schema.
+fn parse<T: DeserializeOwned>(tool: &str, args: JsonObject) -> Result<T> {
+    serde_json::from_value(Value::Object(args)).map_err(|e| TMinusError::InvalidArguments {
+        tool: tool.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A tool with its schemas.
+fn tool<A: JsonSchema + 'static>(
+    name: &'static str,
+    description: &'static str,
+    output: Value,
+    annotations: ToolAnnotations,
+) -> Tool {
+    let output = match output {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
+    };
+    Tool::new(
+        name,
+        description,
+        rmcp::handler::server::common::schema_for_type::<A>(),
+    )
+    .with_raw_output_schema(Arc::new(output))
+    .with_annotations(annotations)
+}
+
+/// An object schema with these properties, all required.
+fn object_schema(properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({ "type": "object", "properties": properties, "required": required })
+}
+
+/// The schema of an event (docs/json.md).
+fn event_schema() -> Value {
+    let string = json!({ "type": "string" });
+    let opt_string = json!({ "type": ["string", "null"] });
+    let int = json!({ "type": "integer" });
+    let opt_int = json!({ "type": ["integer", "null"] });
+    let attendee = json!({
+        "type": "object",
+        "properties": {
+            "agent": string,
+            "status": { "enum": ["pending", "confirmed", "deferred", "declined", "missed"] },
+            "deferred_ms": int,
+        },
+        "required": ["agent", "status"],
+    });
+    object_schema(json!({
+        "id": string,
+        "campaign": opt_string,
+        "name": opt_string,
+        "kind": string,
+        "state": { "enum": ["blocked", "pending", "fired", "missed", "cancelled"] },
+        "scheduled_at": opt_string,
+        "fire_time": opt_string,
+        "relative_at_ms": opt_int,
+        "t_minus_ms": int,
+        "quorum": int,
+        "quorum_spec": string,
+        "confirmed": int,
+        "fire_policy": string,
+        "deferred_ms": int,
+        "max_defer_ms": opt_int,
+        "organizer": string,
+        "attendees": { "type": "array", "items": attendee },
+        "payload": {},
+        "description": opt_string,
+        "created_at": string,
+        "started_at": opt_string,
+        "finished_at": opt_string,
+    }))
+}
+
+/// A refusal or bad input as a tool result: the code, the message, the help.
+fn error_result(e: &TMinusError) -> CallToolResult {
+    let mut text = match e.code() {
+        Some(code) => format!("{code}: {e}"),
+        None => e.to_string(),
+    };
+    if let Some(help) = e.help() {
+        text.push_str(&format!("\nhelp: {help}"));
+    }
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// A success: the short text and the structured result.
+fn success(text: String, value: Value) -> CallToolResult {
+    let mut result = CallToolResult::structured(value);
+    result.content = vec![ContentBlock::text(text)];
+    result
+}
+
+/// Reports `wait_event`'s steps as progress messages.
+struct Progress {
+    sender: mpsc::UnboundedSender<String>,
+    started: Instant,
+}
+
+impl RunObserver for Progress {
+    fn transition(&mut self, _: &Engine, entry: &AuditEntry, event: &TMinusEvent) -> Result<()> {
+        let _ = self.sender.send(format!(
+            "{} {} ({})",
+            event.label(),
+            entry.action,
+            event.state
+        ));
+        Ok(())
+    }
+
+    fn refresh(&mut self, _: &Engine, events: &[TMinusEvent], _: DateTime<Utc>) -> Result<()> {
+        if let Some(e) = events.first() {
+            let _ = self.sender.send(format!(
+                "{} {}, quorum {}/{}, waited {}s",
+                e.label(),
+                e.state,
+                e.confirmed_count(),
+                e.quorum,
+                self.started.elapsed().as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("t-minus", env!("CARGO_PKG_VERSION")).with_title("t-minus"),
+            )
+            .with_instructions(format!(
+                "Countdown events between agents. You answer as `{}`: `inbox` lists what waits \
+                 for you; `confirm`, `defer` and `decline` answer; `wait_event` waits for an \
+                 event to fire.",
+                self.agent
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(Self::tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        Self::tools().into_iter().find(|t| t.name == name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        if self.get_tool(&name).is_none() {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{name}`"),
+                None,
+            ));
+        }
+        let args = request.arguments.unwrap_or_default();
+        let server = self.clone();
+        let outcome = if name == "wait_event" {
+            self.wait_event(args, context).await
+        } else {
+            tokio::task::spawn_blocking(move || server.call(&name, args)).await
+        };
+        Ok(match outcome {
+            Ok(Ok((text, value))) => success(text, value),
+            Ok(Err(e)) => error_result(&e),
+            Err(join) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "t_minus::internal: the call failed: {join}"
+            ))]),
+        }
+        .into())
+    }
+}
+
+impl McpServer {
+    /// `wait_event` on a blocking thread, forwarding its progress to the
+    /// client (when the request asked for progress) and stopping it when the
+    /// client cancels the request.
+    async fn wait_event(
+        &self,
+        args: JsonObject,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<Result<(String, Value)>, tokio::task::JoinError> {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = self.clone();
+        let raised = stop.clone();
+        let mut task = tokio::task::spawn_blocking(move || server.wait(args, sender, &raised));
+        let token = context.meta.get_progress_token();
+        let mut step = 0.0;
+        loop {
+            tokio::select! {
+                done = &mut task => return done,
+                Some(message) = receiver.recv() => {
+                    if let Some(token) = &token {
+                        step += 1.0;
+                        let _ = context
+                            .peer
+                            .notify_progress(
+                                ProgressNotificationParam::new(token.clone(), step)
+                                    .with_message(message),
+                            )
+                            .await;
+                    }
+                }
+                () = context.ct.cancelled(), if !stop.load(Ordering::SeqCst) => {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
+/// Serves `server` on stdin/stdout until the client closes the connection.
+/// Needs a tokio runtime (the command line starts a current-thread one).
+pub async fn serve_stdio(server: McpServer) -> std::result::Result<(), String> {
+    use rmcp::ServiceExt;
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("the MCP client did not initialize the session: {e}"))?;
+    running
+        .waiting()
+        .await
+        .map(drop)
+        .map_err(|e| format!("the MCP session ended with an error: {e}"))
+}

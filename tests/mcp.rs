@@ -1,0 +1,682 @@
+//! The MCP server (`t_minus::mcp`, `t-minus mcp`): an in-process rmcp
+//! client over a pipe exercises every tool, refusal and bad argument on both
+//! stores; raw JSON-RPC checks the malformed cases; the official Python SDK
+//! drives the binary as a subprocess.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use t_minus::mcp::McpServer;
+use t_minus::{EventKind, FixedClock, NewEvent, Quorum};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::common::{self, agent, agents, at_min, open_engine, spec, t0};
+
+/// `T_MINUS_NOW` for the binary: the tests' pinned start.
+const NOW: &str = "2025-06-06T12:00:00Z";
+
+/// A client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+struct Recorder {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
+/// A client connected to a server for `who` on the store at `location`.
+struct Session {
+    client: RunningService<RoleClient, Recorder>,
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl Session {
+    async fn connect(location: &str, who: &str) -> Session {
+        let server = McpServer::new(location, agent(who), Some(t0()));
+        let (server_end, client_end) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_end).await {
+                let _ = running.waiting().await;
+            }
+        });
+        let recorder = Recorder::default();
+        let progress = recorder.progress.clone();
+        let client = recorder.serve(client_end).await.expect("initialize");
+        Session { client, progress }
+    }
+
+    /// Calls `tool` with `args` (a JSON object); the tool result.
+    async fn call(&self, tool: &'static str, args: Value) -> CallToolResult {
+        let Value::Object(args) = args else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool).with_arguments(args))
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: {e}"))
+    }
+
+    /// A call that must succeed: its structured content.
+    async fn ok(&self, tool: &'static str, args: Value) -> Value {
+        let result = self.call(tool, args.clone()).await;
+        assert_eq!(
+            result.is_error,
+            Some(false),
+            "{tool} {args} failed: {}",
+            text(&result)
+        );
+        assert!(!text(&result).is_empty(), "{tool} has no text");
+        result.structured_content.expect("structured content")
+    }
+
+    /// A call that must be a tool error: its text, which starts with `code`.
+    async fn refused(&self, tool: &'static str, args: Value, code: &str) -> String {
+        let result = self.call(tool, args.clone()).await;
+        let text = text(&result);
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{tool} {args} succeeded: {text}"
+        );
+        assert!(
+            text.starts_with(&format!("{code}: ")),
+            "{tool} {args}: expected {code}, got {text}"
+        );
+        text
+    }
+}
+
+/// The text of a result's content.
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Runs `t-minus ARGS` on `location` at [`NOW`]; panics unless it succeeds.
+fn t_minus(location: &str, args: &[&str]) -> String {
+    let out = Command::new(assert_cmd::cargo::cargo_bin!("t-minus"))
+        .arg("--db")
+        .arg(location)
+        .args(args)
+        .env("T_MINUS_NOW", NOW)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run t-minus");
+    assert!(
+        out.status.success(),
+        "t-minus {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn tools_are_exactly_these_with_input_and_output_schemas() {
+    let (_store, location) = common::store();
+    runtime().block_on(async {
+        let s = Session::connect(&location, "alice").await;
+        let info = s.client.peer_info().expect("server info");
+        assert_eq!(
+            info.server_info.as_ref().map(|i| i.name.as_str()),
+            Some("t-minus")
+        );
+        let tools = s.client.list_all_tools().await.expect("tools/list");
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            [
+                "inbox",
+                "get_event",
+                "confirm",
+                "defer",
+                "decline",
+                "wait_event",
+                "campaign_status"
+            ]
+        );
+        let required = |t: &rmcp::model::Tool| -> Vec<String> {
+            t.input_schema
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        for tool in &tools {
+            assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+            let props = tool.input_schema["properties"]
+                .as_object()
+                .expect("properties");
+            assert!(!props.contains_key("agent"), "{} takes an agent", tool.name);
+            let output = tool.output_schema.as_ref().expect("an output schema");
+            assert_eq!(output["type"], "object", "{}", tool.name);
+            assert!(tool.description.is_some());
+        }
+        let by = |n: &str| tools.iter().find(|t| t.name == n).unwrap();
+        assert_eq!(required(by("inbox")), Vec::<String>::new());
+        assert_eq!(required(by("confirm")), ["event"]);
+        assert_eq!(required(by("defer")), ["event", "duration"]);
+        assert_eq!(required(by("decline")), ["event"]);
+        assert_eq!(required(by("wait_event")), ["event"]);
+        assert_eq!(required(by("campaign_status")), ["campaign"]);
+        let event_props = by("get_event").output_schema.as_ref().unwrap()["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>();
+        assert!(event_props.contains(&"fire_time".to_string()));
+        assert!(event_props.contains(&"attendees".to_string()));
+    });
+}
+
+fn every_tool_answers_as_the_servers_agent() {
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let standup = engine
+        .schedule(spec(10, &["alice", "bob"], Quorum::All))
+        .unwrap();
+    let retro = engine
+        .schedule(spec(60, &["bob", "alice"], Quorum::All))
+        .unwrap();
+    let campaign = engine.create_campaign("release".into()).unwrap();
+    let review = engine
+        .campaign_add(
+            campaign.id,
+            spec(20, &["alice", "carol"], Quorum::Count(1)),
+            Some("review".into()),
+        )
+        .unwrap();
+    let deploy = engine
+        .campaign_add(
+            campaign.id,
+            NewEvent {
+                attendees: agents(&["ops"]),
+                ..NewEvent::new(EventKind::Deploy, at_min(40))
+            },
+            Some("deploy".into()),
+        )
+        .unwrap();
+    engine
+        .campaign_link(campaign.id, review.id, deploy.id)
+        .unwrap();
+    drop(engine);
+
+    runtime().block_on(async {
+        let s = Session::connect(&location, "alice").await;
+
+        let inbox = s.ok("inbox", json!({})).await;
+        assert_eq!(inbox["agent"], "alice");
+        let ids: Vec<&str> = inbox["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        let (standup_id, retro_id, review_id) = (
+            standup.id.to_string(),
+            retro.id.to_string(),
+            review.id.to_string(),
+        );
+        assert_eq!(
+            ids,
+            [standup_id.as_str(), review_id.as_str(), retro_id.as_str()]
+        );
+        assert_eq!(inbox["events"][1]["campaign"], "release");
+        assert_eq!(inbox["events"][1]["name"], "review");
+
+        // get_event by `campaign/name`, in the shape of `status EVENT --json`.
+        let event = s
+            .ok("get_event", json!({ "event": "release/review" }))
+            .await;
+        assert_eq!(event["id"], review_id.as_str());
+        assert_eq!(event["state"], "pending");
+        assert_eq!(event["quorum"], 1);
+
+        // confirm by 8-digit prefix, as alice.
+        let confirmed = s.ok("confirm", json!({ "event": &standup_id[..8] })).await;
+        assert_eq!(confirmed["confirmed"], 1);
+        assert_eq!(
+            confirmed["attendees"][0],
+            json!({ "agent": "alice", "status": "confirmed" })
+        );
+        assert_eq!(
+            confirmed["attendees"][1]["status"], "pending",
+            "bob is untouched"
+        );
+
+        // defer moves the event; decline records the reason.
+        let deferred = s
+            .ok("defer", json!({ "event": retro_id, "duration": "15m" }))
+            .await;
+        assert_eq!(deferred["attendees"][1]["status"], "deferred");
+        assert_eq!(deferred["attendees"][1]["deferred_ms"], 900_000);
+        assert_eq!(deferred["fire_time"], "2025-06-06T13:15:00Z");
+        let declined = s
+            .ok(
+                "decline",
+                json!({ "event": "release/review", "reason": "on leave" }),
+            )
+            .await;
+        assert_eq!(declined["attendees"][0]["status"], "declined");
+        assert_eq!(declined["state"], "pending", "carol can still confirm");
+
+        // The inbox now holds the deferred retro only; `all` adds the rest.
+        let inbox = s.ok("inbox", json!({ "all": false })).await;
+        assert_eq!(inbox["events"].as_array().unwrap().len(), 1);
+        assert_eq!(inbox["events"][0]["id"], retro_id.as_str());
+        let all = s.ok("inbox", json!({ "all": true })).await;
+        assert_eq!(all["events"].as_array().unwrap().len(), 3);
+
+        // campaign_status: the campaign in execution order with full events.
+        let status = s
+            .ok("campaign_status", json!({ "campaign": "release" }))
+            .await;
+        assert_eq!(status["name"], "release");
+        let names: Vec<&str> = status["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["review", "deploy"]);
+        assert_eq!(status["events"][1]["state"], "blocked");
+        assert_eq!(status["dependencies"].as_array().unwrap().len(), 1);
+    });
+
+    // Every answer was written as alice, to the store.
+    let engine = open_engine(&location, &clock);
+    let log = engine.log(retro.id).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last.agent.as_ref().map(|a| a.as_str()), Some("alice"));
+    assert_eq!(last.action.to_string(), "deferred");
+    let standup = engine.get_event(standup.id).unwrap().unwrap();
+    assert_eq!(common::response(&standup, "alice").word(), "confirmed");
+}
+
+fn refusals_are_tool_errors_with_the_cli_code_and_message() {
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let not_hers = engine
+        .schedule(spec(10, &["bob"], Quorum::All))
+        .unwrap()
+        .id
+        .to_string();
+    let capped = engine
+        .schedule(NewEvent {
+            max_defer: Some(common::mins(10)),
+            ..spec(30, &["alice"], Quorum::All)
+        })
+        .unwrap()
+        .id
+        .to_string();
+    let fired = engine
+        .schedule(spec(30, &["alice"], Quorum::All))
+        .unwrap()
+        .id
+        .to_string();
+    engine
+        .confirm(fired.parse().unwrap(), &agent("alice"))
+        .unwrap();
+    // Two events that share their first 4 hex digits, for an ambiguous prefix.
+    let mut seen = std::collections::HashMap::new();
+    let prefix = loop {
+        let id = engine
+            .schedule(spec(90, &["alice"], Quorum::All))
+            .unwrap()
+            .id
+            .to_string();
+        if seen.insert(id[..4].to_string(), id.clone()).is_some() {
+            break id[..4].to_string();
+        }
+        assert!(seen.len() < 5000, "no shared prefix");
+    };
+    drop(engine);
+
+    runtime().block_on(async {
+        let s = Session::connect(&location, "alice").await;
+        let text = s
+            .refused(
+                "confirm",
+                json!({ "event": not_hers }),
+                "t_minus::refused::not_attendee",
+            )
+            .await;
+        assert!(text.contains("alice") && text.contains("bob"), "{text}");
+        assert!(text.contains("\nhelp: "), "{text}");
+        s.refused(
+            "confirm",
+            json!({ "event": fired }),
+            "t_minus::refused::final_event",
+        )
+        .await;
+        s.refused(
+            "defer",
+            json!({ "event": capped, "duration": "11m" }),
+            "t_minus::refused::max_defer",
+        )
+        .await;
+        s.refused(
+            "defer",
+            json!({ "event": capped, "duration": "0s" }),
+            "t_minus::input::deferral",
+        )
+        .await;
+        s.refused(
+            "defer",
+            json!({ "event": capped, "duration": "soon" }),
+            "t_minus::input::duration",
+        )
+        .await;
+        s.refused(
+            "get_event",
+            json!({ "event": "0000dead-0000-4000-8000-000000000000" }),
+            "t_minus::not_found::event",
+        )
+        .await;
+        s.refused(
+            "confirm",
+            json!({ "event": "nope/review" }),
+            "t_minus::not_found::campaign",
+        )
+        .await;
+        let text = s
+            .refused(
+                "confirm",
+                json!({ "event": prefix }),
+                "t_minus::input::ambiguous",
+            )
+            .await;
+        assert!(text.contains(&prefix), "{text}");
+        s.refused(
+            "get_event",
+            json!({ "event": "xyz" }),
+            "t_minus::input::reference",
+        )
+        .await;
+        s.refused(
+            "campaign_status",
+            json!({ "campaign": "nope" }),
+            "t_minus::not_found::campaign",
+        )
+        .await;
+        s.refused(
+            "wait_event",
+            json!({ "event": capped, "timeout": "16m" }),
+            "t_minus::input::duration",
+        )
+        .await;
+
+        // Bad arguments: wrong types, missing, unknown (no agent can be
+        // smuggled in), on every tool that takes any.
+        for (tool, args) in [
+            ("confirm", json!({ "event": 5 })),
+            ("confirm", json!({})),
+            ("confirm", json!({ "event": capped, "agent": "bob" })),
+            ("defer", json!({ "event": capped })),
+            ("defer", json!({ "event": capped, "duration": 600 })),
+            ("decline", json!({ "event": capped, "reason": ["no"] })),
+            ("inbox", json!({ "all": "yes" })),
+            ("inbox", json!({ "agent": "bob" })),
+            ("get_event", json!({ "event": null })),
+            ("wait_event", json!({ "event": capped, "timeout": 5 })),
+            ("campaign_status", json!({ "name": "release" })),
+        ] {
+            let text = s.refused(tool, args, "t_minus::input::arguments").await;
+            assert!(text.contains(tool), "{text}");
+        }
+
+        // An unknown tool is a protocol error; the server keeps serving.
+        let err = s
+            .client
+            .call_tool(CallToolRequestParams::new("launch"))
+            .await
+            .expect_err("unknown tool");
+        assert!(err.to_string().contains("launch"), "{err}");
+        let still = s.ok("inbox", json!({})).await;
+        assert!(!still["events"].as_array().unwrap().is_empty());
+    });
+
+    // Nothing was written by the refusals.
+    let engine = open_engine(&location, &clock);
+    let capped = engine.get_event(capped.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(common::response(&capped, "alice").word(), "pending");
+}
+
+fn wait_event_returns_when_another_process_confirms() {
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let id = engine
+        .schedule(spec(30, &["alice", "bob"], Quorum::All))
+        .unwrap()
+        .id
+        .to_string();
+    let idle = engine
+        .schedule(spec(30, &["alice"], Quorum::All))
+        .unwrap()
+        .id
+        .to_string();
+    drop(engine);
+
+    runtime().block_on(async {
+        let s = Session::connect(&location, "alice").await;
+        s.ok("confirm", json!({ "event": id })).await;
+        // Bob confirms from another process while alice waits.
+        let other = {
+            let (location, id) = (location.clone(), id.clone());
+            tokio::task::spawn_blocking(move || {
+                std::thread::sleep(StdDuration::from_millis(300));
+                t_minus(&location, &["confirm", &id, "bob"])
+            })
+        };
+        let started = std::time::Instant::now();
+        let result = s
+            .call("wait_event", json!({ "event": id, "timeout": "1m" }))
+            .await;
+        assert!(other.await.unwrap().contains("bob confirmed"));
+        assert_eq!(result.is_error, Some(false), "{}", text(&result));
+        let event = result.structured_content.clone().unwrap();
+        assert_eq!(event["state"], "fired");
+        assert_eq!(event["confirmed"], 2);
+        assert!(text(&result).contains("fired"), "{}", text(&result));
+        assert!(started.elapsed() < StdDuration::from_secs(30));
+        let progress = s.progress.lock().unwrap().clone();
+        assert!(!progress.is_empty(), "no progress notifications");
+        assert!(
+            progress.windows(2).all(|w| w[0].progress < w[1].progress),
+            "progress must increase: {progress:?}"
+        );
+        assert!(
+            progress
+                .iter()
+                .any(|p| p.message.as_deref().is_some_and(|m| m.contains("fired"))),
+            "{progress:?}"
+        );
+
+        // A wait that times out returns the event as it is, not an error.
+        let result = s
+            .call("wait_event", json!({ "event": idle, "timeout": "200ms" }))
+            .await;
+        assert_eq!(result.is_error, Some(false), "{}", text(&result));
+        assert_eq!(
+            result.structured_content.as_ref().unwrap()["state"],
+            "pending"
+        );
+        assert!(text(&result).starts_with("timed out"), "{}", text(&result));
+    });
+}
+
+common::store_tests!(
+    tools_are_exactly_these_with_input_and_output_schemas,
+    every_tool_answers_as_the_servers_agent,
+    refusals_are_tool_errors_with_the_cli_code_and_message,
+    wait_event_returns_when_another_process_confirms,
+);
+
+/// Raw JSON-RPC lines: malformed input is answered (or dropped) and the
+/// server keeps serving.
+#[test]
+fn malformed_json_rpc_does_not_stop_the_server() {
+    let (_dir, path) = common::temp_store();
+    let location = path.to_string_lossy().into_owned();
+    runtime().block_on(async {
+        let server = McpServer::new(location, agent("alice"), Some(t0()));
+        let (server_end, client_end) = tokio::io::duplex(1 << 16);
+        let serving = tokio::spawn(async move {
+            let running = server.serve(server_end).await.expect("initialize");
+            running.waiting().await.map(drop)
+        });
+        let (read, mut write) = tokio::io::split(client_end);
+        let mut lines = BufReader::new(read).lines();
+        send(&mut write, r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#).await;
+        let init: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(init["id"], 1);
+        assert_eq!(init["result"]["serverInfo"]["name"], "t-minus");
+        assert!(init["result"]["capabilities"]["tools"].is_object());
+        send(&mut write, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+        // Not JSON, JSON that is no message, a call without a name, then a
+        // good request: only answers with an id (or the parse error) come back.
+        send(&mut write, "{this is not json").await;
+        send(&mut write, r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"arguments":{}}}"#).await;
+        send(&mut write, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"confirm","arguments":{"event":7}}}"#).await;
+        send(&mut write, r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#).await;
+        let mut answers = Vec::new();
+        // Calls run concurrently: the tool call (3) may be answered after
+        // the listing (4).
+        let answered = |answers: &[Value], id: i64| answers.iter().any(|a| a["id"] == id);
+        while !(answered(&answers, 3) && answered(&answers, 4)) {
+            let line = tokio::time::timeout(StdDuration::from_secs(10), lines.next_line())
+                .await
+                .expect("an answer within 10 s")
+                .unwrap()
+                .expect("the server is still there");
+            answers.push(serde_json::from_str(&line).expect("every line is JSON"));
+        }
+        let by_id = |id: i64| answers.iter().find(|a| a["id"] == id).cloned();
+        // rmcp drops a call it cannot parse as a request (no `name`) or
+        // answers it with a protocol error; either way it is no tool result
+        // and the server goes on serving (the answers below).
+        if let Some(missing_name) = by_id(2) {
+            assert!(missing_name["error"]["code"].is_i64(), "{missing_name}");
+        }
+        let bad_args = by_id(3).expect("an answer to bad arguments");
+        assert_eq!(bad_args["result"]["isError"], true, "{bad_args}");
+        let text = bad_args["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("t_minus::input::arguments: "), "{text}");
+        assert_eq!(by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(), 7);
+        drop(write);
+        drop(lines);
+        let _ = tokio::time::timeout(StdDuration::from_secs(5), serving).await;
+    });
+}
+
+/// Writes one line to the server.
+async fn send(write: &mut (impl AsyncWriteExt + Unpin), line: &str) {
+    write.write_all(line.as_bytes()).await.unwrap();
+    write.write_all(b"\n").await.unwrap();
+}
+
+/// The variable `.ci/run` sets to the Python with the official MCP SDK.
+const PYTHON_VAR: &str = "T_MINUS_TEST_MCP_PYTHON";
+
+/// The official Python MCP SDK drives `t-minus mcp` as a subprocess: list
+/// tools, inbox, confirm, wait_event (while another process confirms), and
+/// validates every structured result against the tool's output schema.
+/// Skipped only when `T_MINUS_TEST_MCP_PYTHON` is unset; fails when it is
+/// set and the client is missing.
+#[test]
+fn python_sdk_drives_the_binary() {
+    let python = match std::env::var(PYTHON_VAR) {
+        Ok(p) if !p.trim().is_empty() => p,
+        _ => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("skipped python_sdk_drives_the_binary: {PYTHON_VAR} is not set\n")
+                    .as_bytes(),
+            );
+            return;
+        }
+    };
+    let (dir, path) = common::temp_store();
+    let db = path.to_string_lossy().into_owned();
+    let event = t_minus(
+        &db,
+        &[
+            "schedule",
+            "review",
+            "+30m",
+            "--attendees",
+            "alice,bob",
+            "--json",
+        ],
+    );
+    let event: Value = serde_json::from_str(&event).unwrap();
+    let id = event["id"].as_str().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mcp/python_client.py"
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(assert_cmd::cargo::cargo_bin!("t-minus"))
+        .arg(&db)
+        .arg(id)
+        .env("T_MINUS_NOW", NOW)
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{PYTHON_VAR}={python} cannot run: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the Python client failed (is `mcp` installed for {python}?)\n{stdout}\n{stderr}"
+    );
+    let transcript: Value = serde_json::from_str(&stdout).expect("the client prints JSON");
+    assert_eq!(
+        transcript["tools"],
+        json!([
+            "inbox",
+            "get_event",
+            "confirm",
+            "defer",
+            "decline",
+            "wait_event",
+            "campaign_status"
+        ])
+    );
+    assert_eq!(transcript["inbox"]["events"][0]["id"], id);
+    assert_eq!(transcript["confirm"]["confirmed"], 1);
+    assert_eq!(transcript["wait_event"]["state"], "fired");
+    assert!(transcript["progress"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty()));
+    assert_eq!(transcript["refusal"]["is_error"], true);
+    assert!(transcript["refusal"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("t_minus::refused::final_event: "));
+}
