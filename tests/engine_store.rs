@@ -156,10 +156,12 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
         .unwrap()
         .id;
     // What version 1 had: no per-campaign due index, no groups, no
-    // notification tables.
+    // notification tables, no inbox index.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP INDEX events_campaign_due; ALTER TABLE events DROP COLUMN groups; \
+         DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
+         DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open; \
          DROP TABLE notify_rules; DROP TABLE reminders; DROP TABLE deliveries; \
          PRAGMA user_version = 1;",
     )
@@ -196,7 +198,9 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     // What version 2 had: no groups column.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
-        "ALTER TABLE events DROP COLUMN groups; DROP TABLE notify_rules; DROP TABLE reminders; \
+        "ALTER TABLE events DROP COLUMN groups; DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
+         DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open; \
+         DROP TABLE notify_rules; DROP TABLE reminders; \
          DROP TABLE deliveries; PRAGMA user_version = 2;",
     )
     .unwrap();
@@ -230,7 +234,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (4, 4));
+    assert_eq!((version, SCHEMA_VERSION), (5, 5));
 }
 
 #[test]

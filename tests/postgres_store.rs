@@ -136,6 +136,10 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
             client
                 .batch_execute(
                     "DROP INDEX tm_events_campaign_due; ALTER TABLE tm_events DROP COLUMN groups; \
+                     DROP TRIGGER tm_attendees_open_on_state ON tm_events; \
+                     DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
+                     DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
+                     ALTER TABLE tm_attendees DROP COLUMN open; \
                      DROP TABLE tm_notify_rules; DROP TABLE tm_reminders; DROP TABLE tm_deliveries; \
                      UPDATE tm_meta SET version = 1",
                 )
@@ -177,7 +181,12 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
             // What version 2 had: no groups column.
             client
                 .batch_execute(
-                    "ALTER TABLE tm_events DROP COLUMN groups; DROP TABLE tm_notify_rules; \
+                    "ALTER TABLE tm_events DROP COLUMN groups; \
+                     DROP TRIGGER tm_attendees_open_on_state ON tm_events; \
+                     DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
+                     DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
+                     ALTER TABLE tm_attendees DROP COLUMN open; \
+                     DROP TABLE tm_notify_rules; \
                      DROP TABLE tm_reminders; DROP TABLE tm_deliveries; UPDATE tm_meta SET version = 2",
                 )
                 .expect("back to version 2");
@@ -198,7 +207,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
             let row = client
                 .query_one("SELECT version FROM tm_meta", &[])
                 .expect("inspect");
-            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (4, 4));
+            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (5, 5));
         },
     );
 }
