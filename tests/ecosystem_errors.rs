@@ -55,6 +55,10 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             group: s("ops"),
             reason: s("the group has no members"),
         }),
+        Box::new(TMinusError::InvalidArguments {
+            tool: s("defer"),
+            reason: s("missing field `duration`"),
+        }),
         Box::new(TMinusError::InvalidFirePolicy { value: s("late") }),
         Box::new(TMinusError::InvalidPayload { reason: s("EOF") }),
         Box::new(TMinusError::InvalidNotify {
