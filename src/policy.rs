@@ -129,8 +129,9 @@ impl fmt::Display for Quorum {
     }
 }
 
-/// A quorum serialized as its spelling (`2`, `all`, `majority`).
-mod quorum_text {
+/// A quorum serialized as its spelling (`2`, `all`, `majority`), for
+/// `#[serde(with = "crate::policy::quorum_text")]`.
+pub(crate) mod quorum_text {
     use super::*;
     pub fn serialize<S: serde::Serializer>(q: &Quorum, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(q)

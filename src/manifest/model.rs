@@ -117,7 +117,7 @@ pub struct DesiredEvent {
     #[serde(with = "duration_ms")]
     pub t_minus: Duration,
     /// Quorum as spelled; for an event with groups, the total they need.
-    #[serde(with = "quorum_text")]
+    #[serde(with = "crate::policy::quorum_text")]
     pub quorum: Quorum,
     /// Fire policy.
     pub fire: FirePolicy,
@@ -305,16 +305,5 @@ mod opt_duration_ms {
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<i64>::deserialize(d)?.map(Duration::milliseconds))
-    }
-}
-
-mod quorum_text {
-    use super::*;
-    pub fn serialize<S: serde::Serializer>(q: &Quorum, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(q)
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Quorum, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
