@@ -9,7 +9,7 @@
 
 use crate::cli_support;
 
-use cli_support::{settings, short, T};
+use cli_support::{short, T};
 use insta::assert_snapshot;
 use serde_json::{json, Value};
 
@@ -46,14 +46,12 @@ fn strings(v: &Value) -> Vec<String> {
 // ───────────────────────────── schedule ─────────────────────────────
 
 fn schedule_prints_the_event_and_its_countdown() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let out = t.ok("schedule review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol");
     assert_snapshot!("schedule_review", out);
 }
 
 fn schedule_with_every_option() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let stdout = t.ok(
         "schedule deploy 2025-06-06T17:30:00+02:00 --quorum majority \
@@ -111,7 +109,6 @@ fn schedule_quorum_spellings() {
 }
 
 fn schedule_defaults_and_quorum_zero_fires_at_once() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let out = t.ok("schedule checkpoint +5m");
     assert_snapshot!("schedule_quorum_zero", out);
@@ -137,7 +134,6 @@ fn schedule_defaults_and_quorum_zero_fires_at_once() {
 // ───────────────────────────── responses ─────────────────────────────
 
 fn confirm_defer_decline_until_it_fires() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let id = t.schedule("review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol");
 
@@ -181,7 +177,6 @@ fn confirm_defer_decline_until_it_fires() {
 }
 
 fn declines_that_make_quorum_unreachable_miss_at_once() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let id = t.schedule("deploy +1h --quorum 2 --attendees ops-1,ops-2,ops-3");
     let first = t.ok(&format!("decline {id} ops-1"));
@@ -224,7 +219,6 @@ fn responses_and_json_output() {
 // ───────────────────────────── status ─────────────────────────────
 
 fn status_lists_unfinished_events_soonest_first() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     assert_snapshot!("status_empty", t.ok("status"));
     // Scheduled out of order; sorted by fire time (review's is 14:55).
@@ -256,7 +250,6 @@ fn status_lists_unfinished_events_soonest_first() {
 }
 
 fn status_counts_down_and_shows_due_events() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     t.schedule("review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol");
     t.schedule("deploy +2h --attendees ops");
@@ -281,7 +274,6 @@ fn tick_setup(t: &T) -> (String, String, String) {
 }
 
 fn tick_reports_each_transition_exactly_once() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     let (review, meeting, deploy) = tick_setup(&t);
     assert_eq!(
@@ -316,7 +308,6 @@ fn tick_reports_each_transition_exactly_once() {
 }
 
 fn tick_json() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     let (review, meeting, _) = tick_setup(&t);
     t.set_now("2025-06-06T15:15:00Z");
@@ -351,7 +342,6 @@ fn tick_json() {
 // ───────────────────────────── log ─────────────────────────────
 
 fn log_shows_the_audit_trail() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     let id = t.schedule(
         "review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol --organizer lead",
@@ -394,7 +384,6 @@ fn log_shows_the_audit_trail() {
 // ───────────────────────────── cancel ─────────────────────────────
 
 fn cancel_an_event() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let id = t.schedule("deploy +1h --attendees ops");
     let other = t.schedule("review +1h --attendees ops");
@@ -436,7 +425,6 @@ fn release_campaign(t: &T) -> String {
 }
 
 fn campaign_create_add_link_order() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     assert_snapshot!("campaign_list_empty", t.ok("campaign list"));
     assert_snapshot!("campaign_build", release_campaign(&t));
@@ -480,7 +468,6 @@ fn campaign_create_add_link_order() {
 }
 
 fn campaign_add_with_needs() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let mut transcript = String::new();
     for line in [
@@ -557,7 +544,6 @@ fn campaign_add_with_needs() {
 }
 
 fn campaign_add_names_events_after_their_kind() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     t.ok("campaign create ci");
     let mut out = String::new();
@@ -580,7 +566,6 @@ fn campaign_add_names_events_after_their_kind() {
 }
 
 fn campaign_status_cascade_and_cancel() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     release_campaign(&t);
     assert_snapshot!("campaign_status_blocked", t.ok("status release"));
@@ -635,7 +620,6 @@ fn campaign_cancel_json() {
 }
 
 fn a_missed_need_cancels_its_dependents_in_the_same_tick() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     release_campaign(&t);
     t.set_now("2025-06-06T15:01:00Z");
@@ -773,7 +757,6 @@ fn colour_always_never_and_no_color() {
 }
 
 fn moving_the_clock_makes_events_due() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     let id = t.schedule("review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol");
     let late = t.schedule("deploy +10m --attendees ops");
@@ -814,7 +797,6 @@ fn help_and_version_exit_zero() {
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
 fn groups_schedule_status_confirm_and_json() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let scheduled = t.ok(
         "schedule deploy +30m --group ops=2:ops-1,ops-2,ops-3 --group security=1:sec-1,sec-2,ops-1",
@@ -843,7 +825,6 @@ fn groups_schedule_status_confirm_and_json() {
 }
 
 fn groups_refuse_mixing_and_bad_groups() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     for line in [
         "schedule deploy +30m --group ops=2:a,b --attendees c",

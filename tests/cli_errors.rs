@@ -31,7 +31,6 @@ fn review(t: &T) -> String {
 }
 
 fn malformed_references() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     review(&t);
     let out = transcript(
@@ -47,7 +46,6 @@ fn malformed_references() {
 }
 
 fn unknown_event_or_campaign() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     review(&t);
     t.ok("campaign create release");
@@ -68,7 +66,6 @@ fn unknown_event_or_campaign() {
 }
 
 fn ambiguous_prefix_lists_the_candidates() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     // Schedule until two events share their first 4 hex digits (birthday
     // bound: a few hundred events).
@@ -101,7 +98,6 @@ fn ambiguous_prefix_lists_the_candidates() {
 }
 
 fn responses_that_are_refused() {
-    let _s = settings().bind_to_scope();
     let mut t = T::new();
     let id = review(&t);
     let capped = t.schedule("deploy +1h --attendees ops --max-defer 10m");
@@ -144,7 +140,6 @@ fn responses_that_are_refused() {
 }
 
 fn bad_durations() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let id = review(&t);
     let out = transcript(
@@ -166,7 +161,6 @@ fn bad_durations() {
 }
 
 fn bad_times() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let out = transcript(
         &t,
@@ -191,7 +185,6 @@ fn bad_times() {
 }
 
 fn bad_quorum_and_attendees() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let out = transcript(
         &t,
@@ -212,7 +205,6 @@ fn bad_quorum_and_attendees() {
 }
 
 fn empty_or_whitespace_agent_id_in_a_response() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let id = review(&t);
     let out = transcript(
@@ -227,7 +219,6 @@ fn empty_or_whitespace_agent_id_in_a_response() {
 }
 
 fn payload_that_is_not_json() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let out = transcript(
         &t,
@@ -241,7 +232,6 @@ fn payload_that_is_not_json() {
 }
 
 fn campaign_mistakes() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     t.ok("campaign create release");
     for line in [
@@ -276,7 +266,6 @@ fn campaign_mistakes() {
 }
 
 fn usage_errors_exit_1() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     let out = transcript(
         &t,
@@ -351,7 +340,6 @@ fn foreign_db(t: &T) {
 
 #[test]
 fn a_text_file_is_not_a_store() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     std::fs::write(t.db_path(), "shopping list:\n- milk\n- eggs\n").unwrap();
     assert_snapshot!(refused_store(&t));
@@ -359,7 +347,6 @@ fn a_text_file_is_not_a_store() {
 
 #[test]
 fn a_foreign_sqlite_database_is_not_a_store() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     foreign_db(&t);
     assert_snapshot!(refused_store(&t));
@@ -377,7 +364,6 @@ fn a_foreign_sqlite_database_is_not_a_store() {
 
 #[test]
 fn a_store_from_a_newer_version_is_refused() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     t.schedule("review +1h --attendees a");
     {
@@ -398,7 +384,6 @@ fn a_store_from_a_newer_version_is_refused() {
 
 #[test]
 fn a_directory_is_not_a_store() {
-    let _s = settings().bind_to_scope();
     let t = T::new();
     std::fs::create_dir(t.db_path()).unwrap();
     let stderr = t.fail("status");

@@ -165,7 +165,6 @@ fn every_help_has_an_example_and_the_exit_codes() {
 
 #[test]
 fn campaign_show_prints_order_and_every_event() {
-    let _s = cli_support::settings().bind_to_scope();
     let t = T::new();
     t.ok("campaign create rel");
     t.ok("campaign add rel checkpoint +10m --attendees ci");

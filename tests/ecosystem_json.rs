@@ -43,12 +43,6 @@ events:
     attendees: [alice, bob]
 ";
 
-fn settings() -> insta::Settings {
-    let mut s = cli_support::settings();
-    s.add_filter(r#""digest": "[0-9a-f]+""#, r#""digest": "[DIGEST]""#);
-    s
-}
-
 fn setup() -> T {
     let t = T::new();
     std::fs::write(t.dir().join("release.yaml"), MANIFEST).unwrap();
@@ -58,7 +52,6 @@ fn setup() -> T {
 
 #[test]
 fn validate_json() {
-    let _s = settings().bind_to_scope();
     let t = setup();
     assert_snapshot!("validate_valid", t.ok("validate release.yaml --json"));
     let out = t.run("validate broken.yaml --json");
@@ -69,7 +62,6 @@ fn validate_json() {
 
 #[test]
 fn plan_and_apply_json() {
-    let _s = settings().bind_to_scope();
     let t = setup();
     let out = t.run("plan release.yaml --json --detailed-exitcode");
     assert_eq!(out.code, 2, "changes");
@@ -89,7 +81,6 @@ fn plan_and_apply_json() {
 
 #[test]
 fn campaign_json() {
-    let _s = settings().bind_to_scope();
     let t = setup();
     t.ok("apply release.yaml");
     assert_snapshot!("campaign_show", t.ok("campaign show release-v2 --json"));
@@ -108,7 +99,6 @@ fn campaign_json() {
 
 #[test]
 fn event_commands_json() {
-    let _s = settings().bind_to_scope();
     let t = setup();
     let id = t.schedule("review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol");
     assert_snapshot!("confirm", t.ok(&format!("confirm {id} alice --json")));
@@ -122,7 +112,6 @@ fn event_commands_json() {
 
 #[test]
 fn run_and_wait_json_lines() {
-    let _s = settings().bind_to_scope();
     let mut t = setup();
     t.ok("apply release.yaml");
     t.ok("confirm release-v2/checkpoint ci-bot");

@@ -266,7 +266,7 @@ fn a_response_after_the_fire_time_is_refused_with_the_deadline_even_without_a_ti
         other => panic!("expected DeadlinePassed, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("2025-06-06T12:10:00Z"), "{msg}");
+    assert!(msg.contains("2025-06-06T15:00:00Z"), "{msg}");
     assert!(msg.contains("deadline"), "{msg}");
 
     // The refusal settled the event: it is recorded missed at its fire time.
@@ -392,7 +392,7 @@ fn the_audit_log_records_every_response_deferral_cancellation_and_transition_in_
     assert_eq!(log[2].detail["total"], serde_json::json!("5m"));
     assert_eq!(
         log[2].detail["fire_time"],
-        serde_json::json!("2025-06-06T12:35:00Z")
+        serde_json::json!("2025-06-06T15:25:00Z")
     );
     assert_eq!(log[3].detail["reason"], serde_json::json!("on leave"));
     assert_eq!(log[5].detail["reason"], serde_json::json!("quorum reached"));

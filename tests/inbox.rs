@@ -4,7 +4,7 @@
 use insta::assert_snapshot;
 use t_minus::{EventKind, NewEvent, Quorum};
 
-use crate::cli_support::{self, settings, T};
+use crate::cli_support::{self, T};
 use crate::common::{self, agent, agents, at_min, engine, mins, spec};
 
 /// The ids of a list of events, in order.
@@ -126,7 +126,6 @@ mod cli {
     use super::*;
 
     fn inbox_prints_countdown_name_quorum_and_answer() {
-        let _s = settings().bind_to_scope();
         let t = T::new();
         t.ok("campaign create release");
         t.ok("campaign add release review +20m --quorum 2 --attendees alice,bob,carol --json");

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+
+use crate::common::t0;
 use t_minus::manifest::{self, ValidateOptions};
 use t_minus::plan::PlanOptions;
 use t_minus::{Engine, EventState, FixedClock};
@@ -13,10 +15,6 @@ fn examples() -> Vec<PathBuf> {
     // The main job's demo manifest lives apart: it reuses release.yaml's name.
     files.extend(manifest::parse::manifest_files(&dir.join("demo")).expect("examples/demo"));
     files
-}
-
-fn t0() -> DateTime<Utc> {
-    "2030-01-01T09:00:00Z".parse().unwrap()
 }
 
 #[test]

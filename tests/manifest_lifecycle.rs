@@ -3,9 +3,9 @@
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-use crate::common;
+use crate::common::{self, t0};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use t_minus::manifest::{self, ValidateOptions};
 use t_minus::plan::PlanOptions;
 use t_minus::{AgentId, Engine, EventState, FixedClock};
@@ -27,10 +27,6 @@ events:
     quorum: 0
     fire: on-time
 "#;
-
-fn t0() -> DateTime<Utc> {
-    "2025-06-06T12:00:00Z".parse().unwrap()
-}
 
 /// `MANIFEST` applied to a fresh store of the test's backend, at `t0`.
 fn applied() -> (Engine, FixedClock) {

@@ -15,10 +15,7 @@ use t_minus::mcp::McpServer;
 use t_minus::{EventKind, FixedClock, NewEvent, Quorum};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{self, agent, agents, at_min, open_engine, spec, t0};
-
-/// `T_MINUS_NOW` for the binary: the tests' pinned start.
-const NOW: &str = "2025-06-06T12:00:00Z";
+use crate::common::{self, agent, agents, at_min, open_engine, spec, t0, NOW};
 
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
@@ -273,7 +270,7 @@ fn every_tool_answers_as_the_servers_agent() {
             .await;
         assert_eq!(deferred["attendees"][1]["status"], "deferred");
         assert_eq!(deferred["attendees"][1]["deferred_ms"], 900_000);
-        assert_eq!(deferred["fire_time"], "2025-06-06T13:15:00Z");
+        assert_eq!(deferred["fire_time"], "2025-06-06T16:05:00Z");
         let declined = s
             .ok(
                 "decline",

@@ -2,11 +2,11 @@
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-use crate::common;
+use crate::common::{self, t0};
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use t_minus::manifest::{self, ValidManifests, ValidateOptions};
 use t_minus::plan::{Action, ManifestError, Plan, PlanOptions};
 use t_minus::{AgentId, Engine, EventState, FixedClock, ResponseStatus};
@@ -44,10 +44,6 @@ macro_rules! snap {
             insta::assert_snapshot!($value);
         })
     };
-}
-
-fn t0() -> DateTime<Utc> {
-    "2030-01-01T09:00:00Z".parse().unwrap()
 }
 
 /// A fresh engine on the test's store (in-memory SQLite, or a PostgreSQL
@@ -278,7 +274,7 @@ fn a_new_event_already_past_is_a_plan_error() {
 campaign: late
 events:
   x:
-    at: 2029-12-31T23:00:00Z
+    at: 2025-06-06T14:00:00Z
 "#;
     let err = engine
         .plan(&desired(past), &PlanOptions::default())

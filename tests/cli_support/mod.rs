@@ -30,8 +30,8 @@ pub(crate) use store_tests;
 /// The SQLite store file name used by [`T`] (relative to its directory).
 pub const DB: &str = "store.db";
 
-/// The default pinned time: `2025-06-06T14:50:00Z`.
-pub const NOW: &str = "2025-06-06T14:50:00Z";
+/// The pinned time of every run: the tests' one instant.
+pub use crate::common::NOW;
 
 /// The clock a spawned `t-minus` reads.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +86,10 @@ pub struct T {
     db: Option<String>,
     /// The PostgreSQL store, dropped with `T`.
     pg: Option<stores::TempStore>,
+    /// The harness's insta [`settings`], bound to the test's thread for as
+    /// long as `T` lives: every snapshot of a test that has a `T` masks the
+    /// random parts of the output.
+    _snapshots: insta::internals::SettingsBindDropGuard,
 }
 
 impl Default for T {
@@ -107,6 +111,7 @@ impl T {
             now: NOW.to_string(),
             db: Some(pg.as_ref().map_or(DB, |s| s.location()).to_string()),
             pg,
+            _snapshots: settings().bind_to_scope(),
         }
     }
 
@@ -279,8 +284,9 @@ pub fn split(line: &str) -> Vec<String> {
 }
 
 /// Insta settings for CLI output: UUIDs become `[UUID]`, 8-hex short ids
-/// in brackets `[SHORT]`, and the short id in `t-minus log 1a2b3c4d` hints too.
-/// Bind them for the rest of a test with `let _s = settings().bind_to_scope();`.
+/// in brackets `[SHORT]`, the short id in `t-minus log 1a2b3c4d` hints too,
+/// and JSON content digests `[DIGEST]`. [`T::new`] binds them; a test adds
+/// filters of its own by binding `settings()` with them after making its `T`.
 pub fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(
@@ -290,6 +296,7 @@ pub fn settings() -> insta::Settings {
     s.add_filter(r"\[[0-9a-f]{8}\]", "[SHORT]");
     s.add_filter(r"t-minus log [0-9a-f]{8}\b", "t-minus log [SHORT]");
     s.add_filter(r"\bneed [0-9a-f]{8}\b", "need [SHORT]");
+    s.add_filter(r#""digest": "[0-9a-f]+""#, r#""digest": "[DIGEST]""#);
     s
 }
 

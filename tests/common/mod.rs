@@ -19,9 +19,13 @@ use t_minus::{
 };
 use uuid::Uuid;
 
-/// The pinned start of every test: 2025-06-06T12:00:00Z.
+/// The one pinned instant of the tests, as `T_MINUS_NOW` takes it: the
+/// engine suites start their clocks here and the binary runs at it.
+pub const NOW: &str = "2025-06-06T14:50:00Z";
+
+/// [`NOW`] as a time: the pinned start of every in-process test.
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 6, 6, 12, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2025, 6, 6, 14, 50, 0).unwrap()
 }
 
 /// `t0` plus `m` minutes.
