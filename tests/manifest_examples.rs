@@ -14,6 +14,9 @@ fn examples() -> Vec<PathBuf> {
     let mut files = manifest::parse::manifest_files(&dir).expect("examples directory");
     // The main job's demo manifest lives apart: it reuses release.yaml's name.
     files.extend(manifest::parse::manifest_files(&dir.join("demo")).expect("examples/demo"));
+    files.extend(
+        manifest::parse::manifest_files(&dir.join("notify-demo")).expect("examples/notify-demo"),
+    );
     files
 }
 

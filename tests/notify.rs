@@ -533,6 +533,47 @@ fn hostile_notification_rules_are_refused_and_the_store_untouched() {
     assert!(t.events().is_empty(), "nothing was scheduled");
 }
 
+fn notify_exec_is_split_with_shell_quoting() {
+    let t = T::new();
+    let script = t.dir().join("page.sh");
+    let out = t.dir().join("args.txt");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\nprintf '%s|' \"$#\" \"$@\" >> '{}'\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+
+    let id = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --attendees alice \
+         --notify-exec \"{} --to 'on call' \\$HOME\" --on confirmed",
+        script.display()
+    ));
+    t.ok(&format!("confirm {id} alice"));
+    t.ok("tick");
+    // Three arguments: `'on call'` is one word, `\$HOME` is not expanded.
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "3|--to|on call|$HOME|"
+    );
+
+    let err = t.fail(&format!(
+        "schedule review 2025-06-06T15:00:00Z --attendees alice \
+         --notify-exec \"{} --to 'on call\" --on confirmed",
+        script.display()
+    ));
+    assert!(err.contains("t_minus::input::notify"), "{err}");
+    assert!(err.contains("unbalanced quote"), "{err}");
+    let err = t.fail("schedule review 2025-06-06T15:00:00Z --notify-exec '' --on fired");
+    assert!(err.contains("names no program"), "{err}");
+    assert_eq!(t.events().len(), 1, "only the first event was scheduled");
+}
+
 fn notify_test_sends_one_marked_delivery() {
     let t = T::new();
     let receiver = Receiver::new(&[200, 503]);
@@ -679,6 +720,7 @@ cli_support::store_tests!(
     a_runner_killed_mid_delivery_leaves_it_to_the_next_with_the_same_key,
     two_runners_deliver_each_transition_once,
     hostile_notification_rules_are_refused_and_the_store_untouched,
+    notify_exec_is_split_with_shell_quoting,
     notify_test_sends_one_marked_delivery,
     manifests_declare_rules_at_campaign_and_event_level,
     hostile_manifests_are_refused,

@@ -424,6 +424,7 @@ fn group_changes_are_planned_per_group_and_answers_of_staying_members_survive() 
             "security: [sec-1, sec-2]",
             "security: [sec-1, sec-2, sec-3]",
         )
+        .replace("ops: [ops-1, ops-2, ops-3]", "ops: [ops-1, ops-2, ops-4]")
         .replace("ops: 2, security: 1", "ops: 3, security: 1");
     let p = plan(&mut engine, &changed);
     let deploy_plan = &p.campaigns[0].events[0];
@@ -436,14 +437,26 @@ fn group_changes_are_planned_per_group_and_answers_of_staying_members_survive() 
         changes,
         [
             ("quorum.ops".to_string(), Some("2"), Some("3")),
-            (
-                "attendees.security".to_string(),
-                Some("[sec-1, sec-2]"),
-                Some("[sec-1, sec-2, sec-3]")
-            ),
+            ("attendees.ops".to_string(), Some("ops-3"), None),
+            ("attendees.ops".to_string(), None, Some("ops-4")),
+            ("attendees.security".to_string(), None, Some("sec-3")),
         ]
     );
-    assert!(p.render().contains("quorum.ops: 2 → 3"), "{}", p.render());
+    let rendered = p.render();
+    for line in [
+        "        ~ quorum.ops: 2 → 3\n",
+        "        - attendees.ops: ops-3\n",
+        "        + attendees.ops: ops-4\n",
+        "        + attendees.security: sec-3\n",
+    ] {
+        assert!(rendered.contains(line), "{line:?} in\n{rendered}");
+    }
+    // The JSON plan and plan files carry one change per member.
+    let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+    assert_eq!(
+        json["campaigns"][0]["events"][0]["changes"][3],
+        serde_json::json!({ "field": "attendees.security", "old": null, "new": "sec-3" })
+    );
     engine.apply_plan(&p).unwrap();
 
     let deploy = event(&mut engine, "two-key", "deploy");
@@ -456,10 +469,11 @@ fn group_changes_are_planned_per_group_and_answers_of_staying_members_survive() 
         deploy.response_of(&AgentId("sec-1".into())),
         Some(ResponseStatus::Confirmed)
     );
+    assert_eq!(deploy.response_of(&AgentId("ops-3".into())), None, "left");
     assert_eq!(deploy.groups[1].members.len(), 3);
     assert!(plan(&mut engine, &changed).is_empty(), "applied as planned");
     engine.confirm(deploy.id, &AgentId("ops-2".into())).unwrap();
-    let fired = engine.confirm(deploy.id, &AgentId("ops-3".into())).unwrap();
+    let fired = engine.confirm(deploy.id, &AgentId("ops-4".into())).unwrap();
     assert_eq!(fired.state, EventState::Fired);
 }
 

@@ -386,8 +386,9 @@ Exit codes: 0 every test delivery succeeded, 1 error, no rule, or a delivery fai
 #[derive(Debug, Args)]
 pub struct NotifyOptions {
     /// Run this command on the `--on` transitions: the program and its
-    /// arguments, split at spaces (repeatable). It gets the delivery's JSON
-    /// on stdin.
+    /// arguments, split like a POSIX shell splits words (`'on call'` and
+    /// `"on call"` stay one argument; no variables or globs are expanded;
+    /// repeatable). It gets the delivery's JSON on stdin.
     #[arg(long, value_name = "CMD")]
     pub notify_exec: Vec<String>,
     /// POST the `--on` transitions to this http(s) URL (repeatable).

@@ -64,12 +64,13 @@ fn notify_rules(o: &NotifyOptions) -> Result<Vec<NotifyRule>> {
         before_ms.push(u64::try_from(d.num_milliseconds()).unwrap_or(0));
     }
     let format: WebhookFormat = o.notify_format.parse()?;
-    let hooks = o
+    let execs = o
         .notify_exec
         .iter()
-        .map(|cmd| Hook::Exec {
-            argv: cmd.split_whitespace().map(str::to_string).collect(),
-        })
+        .map(|cmd| exec_argv(cmd).map(|argv| Hook::Exec { argv }))
+        .collect::<Result<Vec<_>>>()?;
+    let hooks = execs
+        .into_iter()
         .chain(o.notify_webhook.iter().map(|url| Hook::Webhook {
             url: url.clone(),
             format,
@@ -92,6 +93,15 @@ fn notify_rules(o: &NotifyOptions) -> Result<Vec<NotifyRule>> {
             rule
         })
         .collect())
+}
+
+/// Splits a `--notify-exec` command into a program and its arguments with
+/// POSIX shell quoting (`./page.sh --to 'on call'` is three words).
+fn exec_argv(cmd: &str) -> Result<Vec<String>> {
+    shlex::split(cmd).ok_or_else(|| TMinusError::InvalidNotify {
+        reason: format!("--notify-exec `{cmd}` has an unbalanced quote or a trailing backslash"),
+        help: "close every ' and \" quote in the command, e.g. --notify-exec \"./page.sh --to 'on call'\"".into(),
+    })
 }
 
 /// Says which option an invalid agent id came from (`alice,,bob` has an

@@ -306,17 +306,18 @@ fn update_campaign(
                                 change_list
                                     .iter()
                                     .map(|c| c.field.as_str())
-                                    .collect::<Vec<_>>()
+                                    .fold(Vec::new(), |mut seen, f| {
+                                        if !seen.contains(&f) {
+                                            seen.push(f);
+                                        }
+                                        seen
+                                    })
                                     .join(", ")
                             ),
                         )
                         .help("a final event never changes; revert the change, or add a new event under another name");
                         for c in &change_list {
-                            d = d.label(
-                                source,
-                                e.spans.of(c.field),
-                                format!("{}: {} → {}", c.field, show(&c.old), show(&c.new)),
-                            );
+                            d = d.label(source, e.spans.of(c.field), format!("{} {c}", c.symbol()));
                         }
                         diags.push(d);
                     }
@@ -441,6 +442,25 @@ pub(crate) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// One attendee change per member: `new` alone for a member who joins
+/// (`+ attendees.security: sec-3`), `old` alone for one who leaves, removals
+/// first, each side in its list's order.
+fn member_changes(
+    field: &mut impl FnMut(Field, Option<&str>, Option<String>, Option<String>),
+    group: Option<&str>,
+    old: &[&str],
+    new: &[&str],
+) {
+    let (old_set, new_set): (HashSet<&str>, HashSet<&str>) =
+        (old.iter().copied().collect(), new.iter().copied().collect());
+    for gone in old.iter().filter(|a| !new_set.contains(*a)) {
+        field(Field::Attendees, group, Some((*gone).to_string()), None);
+    }
+    for added in new.iter().filter(|a| !old_set.contains(*a)) {
+        field(Field::Attendees, group, None, Some((*added).to_string()));
+    }
+}
+
 /// The fields that differ between the stored event and the manifest.
 fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<FieldChange> {
     let mut out = Vec::new();
@@ -499,14 +519,7 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
         );
         let old_attendees: Vec<&str> = stored.attendees.iter().map(|(a, _)| a.as_str()).collect();
         let new_attendees: Vec<&str> = e.attendees.iter().map(|a| a.as_str()).collect();
-        if old_attendees != new_attendees {
-            field(
-                Field::Attendees,
-                None,
-                Some(list(&old_attendees)),
-                Some(list(&new_attendees)),
-            );
-        }
+        member_changes(&mut field, None, &old_attendees, &new_attendees);
     } else if stored.groups.is_empty() || e.groups.is_empty() {
         // From one list to groups or back: the whole spelling changes.
         let (old_q, old_a) = spelled_groups(&stored.groups, &stored.quorum_spec, || {
@@ -537,11 +550,12 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
                 old.as_ref().map(|g| g.quorum.to_string()),
                 new.as_ref().map(|g| g.quorum.to_string()),
             );
-            let members = |g: &Option<QuorumGroup>| {
+            fn members(g: &Option<QuorumGroup>) -> Vec<&str> {
                 g.as_ref()
-                    .map(|g| list(g.members.iter().map(|a| a.as_str())))
-            };
-            field(Field::Attendees, Some(name), members(&old), members(&new));
+                    .map(|g| g.members.iter().map(|a| a.as_str()).collect())
+                    .unwrap_or_default()
+            }
+            member_changes(&mut field, Some(name), &members(&old), &members(&new));
         }
     }
     let old_needs: HashSet<&str> = stored_needs.iter().map(String::as_str).collect();

@@ -100,6 +100,38 @@ impl FieldChange {
     }
 }
 
+impl std::fmt::Display for FieldChange {
+    /// `quorum.ops: 2 → 3`, or `attendees.security: sec-3` for one member
+    /// who joins or leaves (the side that is set says which).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use compute::show;
+        match (self.field, &self.old, &self.new) {
+            (Field::Attendees, None, Some(member)) | (Field::Attendees, Some(member), None) => {
+                write!(f, "{}: {member}", self.name())
+            }
+            _ => write!(
+                f,
+                "{}: {} → {}",
+                self.name(),
+                show(&self.old),
+                show(&self.new)
+            ),
+        }
+    }
+}
+
+impl FieldChange {
+    /// `+` for a member who joins, `-` for one who leaves, `~` for any
+    /// other change.
+    pub fn symbol(&self) -> char {
+        match (self.field, &self.old, &self.new) {
+            (Field::Attendees, None, Some(_)) => '+',
+            (Field::Attendees, Some(_), None) => '-',
+            _ => '~',
+        }
+    }
+}
+
 /// A [`FieldChange`] as plan files and JSON spell it: `field` holds the
 /// name with its group (`quorum.ops`).
 #[derive(Serialize, Deserialize)]

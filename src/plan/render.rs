@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::compute::{list, show};
+use super::compute::list;
 use super::{Action, ApplyReport, CampaignPlan, EventPlan, FieldChange, Plan, PlanCounts};
 use crate::duration::format_duration;
 use crate::event::short_id;
@@ -51,16 +51,11 @@ fn event(out: &mut String, e: &EventPlan) {
     changes_and_notes(out, "        ", &e.changes, &e.notes);
 }
 
-/// `field: old → new` lines, then `! note` lines, at `indent`.
+/// `~ field: old → new` lines (`+ attendees: dave` / `- attendees: carol`
+/// for one member who joins or leaves), then `! note` lines, at `indent`.
 fn changes_and_notes(out: &mut String, indent: &str, changes: &[FieldChange], notes: &[String]) {
     for ch in changes {
-        let _ = writeln!(
-            out,
-            "{indent}{}: {} → {}",
-            ch.name(),
-            show(&ch.old),
-            show(&ch.new)
-        );
+        let _ = writeln!(out, "{indent}{} {ch}", ch.symbol());
     }
     for note in notes {
         let _ = writeln!(out, "{indent}! {note}");
