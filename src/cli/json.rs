@@ -45,6 +45,7 @@ pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Valu
         "organizer": e.organizer.as_str(),
         "attendees": attendees,
         "payload": e.payload,
+        "content_digest": t_minus::trust::content_digest(e).to_string(),
         "description": e.description,
         "created_at": format_time(e.created_at),
         "started_at": e.started_at.map(format_time),

@@ -6,9 +6,12 @@
 
 mod apply;
 mod campaigns;
+mod content;
 mod inbox;
 mod resolve;
 pub(crate) mod settle;
+
+pub(crate) use content::resets;
 
 use std::path::Path;
 use std::sync::Arc;

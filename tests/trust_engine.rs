@@ -1,0 +1,267 @@
+//! Trusted answers wired into the engine, the stores and the CLI: content
+//! digests that reset confirmations.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!`).
+
+use crate::cli_support::{self, T};
+use crate::common;
+
+use chrono::{DateTime, Utc};
+use t_minus::manifest::{self, ValidManifests, ValidateOptions};
+use t_minus::plan::{Plan, PlanOptions};
+use t_minus::trust::content_digest;
+use t_minus::{AgentId, AuditAction, Engine, EventState, FixedClock, ResponseStatus};
+
+const RELEASE: &str = r#"
+campaign: release
+events:
+  deploy:
+    kind: deploy
+    at: +1h
+    quorum: 3
+    attendees: [alice, bob, carol]
+    payload: { version: 2.0.0 }
+"#;
+
+fn t0() -> DateTime<Utc> {
+    "2030-01-01T09:00:00Z".parse().unwrap()
+}
+
+fn engine() -> (Engine, FixedClock) {
+    common::engine_at(t0())
+}
+
+fn desired(text: &str) -> ValidManifests {
+    manifest::validate(
+        &manifest::parse_str("release.yaml", text),
+        &ValidateOptions::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+fn plan(engine: &mut Engine, text: &str) -> Plan {
+    engine
+        .plan(&desired(text), &PlanOptions::default())
+        .unwrap()
+}
+
+fn agent(name: &str) -> AgentId {
+    AgentId(name.into())
+}
+
+fn deploy(engine: &Engine) -> t_minus::TMinusEvent {
+    let id = engine.resolve_event("release/deploy").unwrap();
+    engine.get_event(id).unwrap().unwrap()
+}
+
+fn statuses(event: &t_minus::TMinusEvent) -> Vec<(&str, ResponseStatus)> {
+    event
+        .attendees
+        .iter()
+        .map(|(a, s)| (a.as_str(), *s))
+        .collect()
+}
+
+/// Applies RELEASE; alice and bob confirm, carol defers.
+fn answered() -> (Engine, FixedClock) {
+    let (mut engine, clock) = engine();
+    engine
+        .apply_manifests(&desired(RELEASE), &PlanOptions::default())
+        .unwrap();
+    let id = deploy(&engine).id;
+    engine.confirm(id, &agent("alice")).unwrap();
+    engine.confirm(id, &agent("bob")).unwrap();
+    engine
+        .defer(id, &agent("carol"), chrono::Duration::minutes(5))
+        .unwrap();
+    (engine, clock)
+}
+
+fn a_payload_change_resets_confirmations_in_plan_state_and_log() {
+    let (mut engine, _) = answered();
+    let old = deploy(&engine);
+    let old_digest = content_digest(&old);
+    let changed = RELEASE.replace("version: 2.0.0", "version: 2.0.1");
+
+    let p = plan(&mut engine, &changed);
+    let text = p.render();
+    assert!(
+        text.contains(
+            r#"payload: {"version":"2.0.0"} → {"version":"2.0.1"}  (resets 2 confirmations)"#
+        ),
+        "{text}"
+    );
+    assert_eq!(p.campaigns[0].events[0].resets, 2);
+    assert!(p.to_json().contains(r#""resets": 2"#), "{}", p.to_json());
+    let reread = Plan::from_json(&p.to_json()).unwrap();
+    assert_eq!(reread.campaigns[0].events[0].resets, 2);
+
+    engine.apply_plan(&p).unwrap();
+    let new = deploy(&engine);
+    assert_eq!(new.state, EventState::Pending);
+    assert_eq!(
+        statuses(&new),
+        [
+            ("alice", ResponseStatus::Pending),
+            ("bob", ResponseStatus::Pending),
+            (
+                "carol",
+                ResponseStatus::Deferred(chrono::Duration::minutes(5))
+            ),
+        ],
+        "confirmations reset, the deferral stays"
+    );
+    let new_digest = content_digest(&new);
+    assert_ne!(old_digest, new_digest);
+    let log = engine.log(new.id).unwrap();
+    let update = log
+        .iter()
+        .rfind(|e| e.action == AuditAction::Updated)
+        .expect("an update entry");
+    assert_eq!(
+        update.detail["content"],
+        serde_json::json!({
+            "old_digest": old_digest.to_string(),
+            "new_digest": new_digest.to_string(),
+            "reset": ["alice", "bob"],
+        })
+    );
+    // Confirming the new content counts again.
+    engine.confirm(new.id, &agent("alice")).unwrap();
+    assert_eq!(deploy(&engine).confirmed_count(), 1);
+}
+
+fn a_change_outside_the_content_keeps_confirmations() {
+    let (mut engine, _) = answered();
+    let before = content_digest(&deploy(&engine));
+    let changed = RELEASE.replace("at: +1h", "at: +2h");
+    let p = plan(&mut engine, &changed);
+    assert_eq!(p.counts.change, 1);
+    assert_eq!(p.campaigns[0].events[0].resets, 0);
+    assert!(!p.render().contains("resets"), "{}", p.render());
+    engine.apply_plan(&p).unwrap();
+    let after = deploy(&engine);
+    assert_eq!(content_digest(&after), before);
+    assert_eq!(after.confirmed_count(), 2);
+    let log = engine.log(after.id).unwrap();
+    let update = log
+        .iter()
+        .rfind(|e| e.action == AuditAction::Updated)
+        .unwrap();
+    assert!(
+        update.detail.get("content").is_none(),
+        "{:?}",
+        update.detail
+    );
+}
+
+fn a_description_change_resets_only_attendees_who_stay() {
+    let (mut engine, _) = answered();
+    let changed = RELEASE
+        .replace("attendees: [alice, bob, carol]", "attendees: [bob, carol]")
+        .replace("quorum: 3", "quorum: 2")
+        .replace(
+            "kind: deploy",
+            "kind: deploy\n    description: the new build",
+        );
+    let p = plan(&mut engine, &changed);
+    assert_eq!(p.campaigns[0].events[0].resets, 1, "{}", p.render());
+    assert!(
+        p.render()
+            .contains("description: (none) → the new build  (resets 1 confirmation)\n"),
+        "{}",
+        p.render()
+    );
+    engine.apply_plan(&p).unwrap();
+    let after = deploy(&engine);
+    assert_eq!(after.confirmed_count(), 0);
+    let update = engine
+        .log(after.id)
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.action == AuditAction::Updated)
+        .unwrap();
+    assert_eq!(
+        update.detail["content"]["reset"],
+        serde_json::json!(["bob"])
+    );
+}
+
+fn joining_a_campaign_changes_the_digest_and_resets_confirmations() {
+    let (mut engine, _) = engine();
+    let e = engine
+        .schedule(t_minus::NewEvent {
+            attendees: vec![agent("alice"), agent("bob")],
+            ..t_minus::NewEvent::new(
+                t_minus::EventKind::Deploy,
+                t0() + chrono::Duration::hours(1),
+            )
+        })
+        .unwrap();
+    engine.confirm(e.id, &agent("alice")).unwrap();
+    let before = content_digest(&engine.get_event(e.id).unwrap().unwrap());
+    let campaign = engine.create_campaign("ship".into()).unwrap();
+    engine.campaign_add_event(campaign.id, e.id).unwrap();
+    let after = engine.get_event(e.id).unwrap().unwrap();
+    assert_ne!(content_digest(&after), before);
+    assert_eq!(after.confirmed_count(), 0);
+    let linked = engine
+        .log(e.id)
+        .unwrap()
+        .into_iter()
+        .rfind(|x| x.action == AuditAction::Linked)
+        .unwrap();
+    assert_eq!(linked.detail["content"]["old_digest"], before.to_string());
+    assert_eq!(
+        linked.detail["content"]["reset"],
+        serde_json::json!(["alice"])
+    );
+}
+
+common::store_tests!(
+    a_payload_change_resets_confirmations_in_plan_state_and_log,
+    a_change_outside_the_content_keeps_confirmations,
+    a_description_change_resets_only_attendees_who_stay,
+    joining_a_campaign_changes_the_digest_and_resets_confirmations,
+);
+
+/// The CLI: the digest in `status EVENT` and `--json`, the plan line.
+mod cli {
+    use super::*;
+
+    fn status_shows_the_short_digest_and_json_the_full_one() {
+        let t = T::new();
+        std::fs::write(t.dir().join("release.yaml"), RELEASE).unwrap();
+        t.ok("apply release.yaml");
+        let json = t.json("status release/deploy --json");
+        let full = json["content_digest"].as_str().unwrap().to_string();
+        let hex = full.strip_prefix("sha256:").expect("sha256: prefix");
+        assert_eq!(hex.len(), 64);
+        let id = json["id"].as_str().unwrap().to_string();
+        let human = t.ok(&format!("status {id}"));
+        assert!(
+            human.contains(&format!("\n   digest:    {}", &hex[..12])),
+            "{human}"
+        );
+
+        // The library's digest of the same event is the one shown.
+        let engine = Engine::open(&t.db_location()).unwrap();
+        let event = engine.get_event(id.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(content_digest(&event).to_string(), full);
+
+        t.ok(&format!("confirm {id} alice"));
+        std::fs::write(
+            t.dir().join("release.yaml"),
+            RELEASE.replace("version: 2.0.0", "version: 3.0.0"),
+        )
+        .unwrap();
+        let out = t.ok("apply release.yaml");
+        assert!(out.contains("(resets 1 confirmation)"), "{out}");
+        let after = t.json("status release/deploy --json");
+        assert_ne!(after["content_digest"], json["content_digest"]);
+        assert_eq!(after["confirmed"], 0);
+        assert_eq!(after["attendees"][0]["status"], "pending");
+    }
+
+    cli_support::store_tests!(status_shows_the_short_digest_and_json_the_full_one,);
+}
