@@ -1,5 +1,6 @@
 //! Trusted answers wired into the engine, the stores and the CLI: content
-//! digests that reset confirmations.
+//! digests that reset confirmations, the hash-chained audit log and
+//! `verify`.
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!`).
 
@@ -218,7 +219,172 @@ fn joining_a_campaign_changes_the_digest_and_resets_confirmations() {
     );
 }
 
+/// Runs `sql` directly on the store at `location`, behind the engine's
+/// back; `{audit}` and `{attendees}` name the tables of the backend.
+fn tamper(location: &str, sql: &str) {
+    match common::stores::current() {
+        common::stores::Backend::Sqlite => {
+            let sql = sql
+                .replace("{audit}", "audit")
+                .replace("{attendees}", "attendees");
+            rusqlite::Connection::open(location)
+                .unwrap()
+                .execute_batch(&sql)
+                .unwrap();
+        }
+        common::stores::Backend::Postgres => {
+            let sql = sql
+                .replace("{audit}", "tm_audit")
+                .replace("{attendees}", "tm_attendees");
+            ::postgres::Client::connect(location, ::postgres::NoTls)
+                .unwrap()
+                .batch_execute(&sql)
+                .unwrap();
+        }
+    }
+}
+
+/// A store at a location other connections can reach, with a few entries:
+/// an event scheduled, confirmed by alice, deferred by bob.
+fn logged() -> (common::stores::TempStore, String, Engine, uuid::Uuid) {
+    let (guard, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = common::open_engine(&location, &clock);
+    let e = engine
+        .schedule(t_minus::NewEvent {
+            attendees: vec![agent("alice"), agent("bob"), agent("carol")],
+            ..t_minus::NewEvent::new(
+                t_minus::EventKind::Deploy,
+                t0() + chrono::Duration::hours(1),
+            )
+        })
+        .unwrap();
+    engine.confirm(e.id, &agent("alice")).unwrap();
+    engine
+        .defer(e.id, &agent("bob"), chrono::Duration::minutes(5))
+        .unwrap();
+    (guard, location, engine, e.id)
+}
+
+fn chain_break(err: t_minus::TMinusError) -> (i64, String) {
+    match err {
+        t_minus::TMinusError::Trust(t_minus::trust::TrustError::ChainBroken {
+            seq, kind, ..
+        }) => (seq, kind.to_string()),
+        t_minus::TMinusError::Trust(t_minus::trust::TrustError::ChainColumn {
+            seq,
+            column,
+            ..
+        }) => (seq, column.to_string()),
+        other => panic!("not a chain break: {other:?}"),
+    }
+}
+
+fn every_entry_is_chained_and_verify_returns_the_head() {
+    let (_guard, _location, mut engine, id) = logged();
+    let links = engine.log_links(id).unwrap();
+    assert_eq!(links.len(), 3, "scheduled, confirmed, deferred");
+    assert_eq!(links[0].prev.as_deref(), Some("0".repeat(64).as_str()));
+    for pair in links.windows(2) {
+        assert_eq!(
+            pair[1].prev, pair[0].hash,
+            "each entry links to the one before"
+        );
+    }
+    let report = engine.verify_log(None).unwrap();
+    assert_eq!(report.entries, 3);
+    assert_eq!(Some(report.head.hex()), links[2].hash);
+
+    // Later entries extend the chain; the earlier head is still in it.
+    engine
+        .decline(id, &agent("carol"), Some("no".into()))
+        .unwrap();
+    let later = engine.verify_log(Some(report.head)).unwrap();
+    assert_eq!(later.entries, engine.log(id).unwrap().len() as u64);
+    assert!(later.entries >= 4, "the decline was logged");
+    assert_ne!(later.head, report.head);
+    let stranger: t_minus::trust::ChainHash = "ab".repeat(32).parse().unwrap();
+    let err = engine.verify_log(Some(stranger)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            t_minus::TMinusError::Trust(t_minus::trust::TrustError::HeadNotFound { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+fn editing_an_audit_entry_breaks_the_chain_at_that_entry() {
+    let (_guard, location, engine, _) = logged();
+    let seq = engine.log_links(deploy_id(&engine)).unwrap()[1].entry.seq;
+    tamper(
+        &location,
+        &format!("UPDATE {{audit}} SET agent = 'mallory' WHERE seq = {seq}"),
+    );
+    let (at, why) = chain_break(engine.verify_log(None).unwrap_err());
+    assert_eq!(at, seq);
+    assert!(why.contains("the entry was edited"), "{why}");
+}
+
+fn deleting_an_audit_entry_breaks_the_chain_at_the_next() {
+    let (_guard, location, engine, id) = logged();
+    let links = engine.log_links(id).unwrap();
+    tamper(
+        &location,
+        &format!("DELETE FROM {{audit}} WHERE seq = {}", links[1].entry.seq),
+    );
+    let (at, why) = chain_break(engine.verify_log(None).unwrap_err());
+    assert_eq!(at, links[2].entry.seq);
+    assert!(why.contains("removed, inserted or moved"), "{why}");
+}
+
+fn clearing_a_stored_hash_is_reported_at_that_entry() {
+    let (_guard, location, engine, id) = logged();
+    let seq = engine.log_links(id).unwrap()[2].entry.seq;
+    tamper(
+        &location,
+        &format!("UPDATE {{audit}} SET hash = NULL WHERE seq = {seq}"),
+    );
+    assert_eq!(
+        chain_break(engine.verify_log(None).unwrap_err()),
+        (seq, "hash".to_string())
+    );
+}
+
+fn the_migration_chains_existing_entries_in_order() {
+    let (_guard, location, engine, _) = logged();
+    let head = engine.verify_log(None).unwrap().head;
+    drop(engine);
+    // Back to version 5: no chain columns.
+    match common::stores::current() {
+        common::stores::Backend::Sqlite => tamper(
+            &location,
+            "ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
+             ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature; \
+             PRAGMA user_version = 5;",
+        ),
+        common::stores::Backend::Postgres => tamper(
+            &location,
+            "ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
+             DROP COLUMN message, DROP COLUMN signature; UPDATE tm_meta SET version = 5;",
+        ),
+    }
+    let engine = common::open_engine(&location, &FixedClock::new(t0()));
+    let report = engine.verify_log(None).unwrap();
+    assert_eq!(report.entries, 3);
+    assert_eq!(report.head, head, "the same chain as when written");
+}
+
+fn deploy_id(engine: &Engine) -> uuid::Uuid {
+    engine.list_events().unwrap()[0].id
+}
+
 common::store_tests!(
+    every_entry_is_chained_and_verify_returns_the_head,
+    editing_an_audit_entry_breaks_the_chain_at_that_entry,
+    deleting_an_audit_entry_breaks_the_chain_at_the_next,
+    clearing_a_stored_hash_is_reported_at_that_entry,
+    the_migration_chains_existing_entries_in_order,
     a_payload_change_resets_confirmations_in_plan_state_and_log,
     a_change_outside_the_content_keeps_confirmations,
     a_description_change_resets_only_attendees_who_stay,
@@ -263,5 +429,39 @@ mod cli {
         assert_eq!(after["attendees"][0]["status"], "pending");
     }
 
-    cli_support::store_tests!(status_shows_the_short_digest_and_json_the_full_one,);
+    fn verify_prints_the_head_and_fails_at_a_tampered_entry() {
+        let t = T::new();
+        let id = t.schedule("deploy +1h --attendees alice,bob");
+        t.ok(&format!("confirm {id} alice"));
+        let report = t.json("verify --json");
+        assert_eq!(report["intact"], true);
+        assert_eq!(report["entries"], 2);
+        let head = report["head"].as_str().unwrap().to_string();
+        let log = t.json(&format!("log {id} --json"));
+        assert_eq!(log[1]["hash"], head.as_str());
+        assert_eq!(log[1]["prev"], log[0]["hash"]);
+        assert!(log[1]["message"].is_null() && log[1]["signature"].is_null());
+        let human = t.ok(&format!("verify --since {head}"));
+        assert_eq!(
+            human,
+            format!("The audit log is intact: 2 entries, head {head}\n")
+        );
+
+        let seq = log[1]["seq"].as_i64().unwrap();
+        tamper(
+            &t.db_location(),
+            &format!("UPDATE {{audit}} SET detail = '{{\"by\":\"mallory\"}}' WHERE seq = {seq}"),
+        );
+        let stderr = t.fail("verify");
+        assert!(stderr.contains("t_minus::trust::chain"), "{stderr}");
+        assert!(stderr.contains(&format!("(seq {seq})")), "{stderr}");
+        assert!(stderr.contains("the entry was edited"), "{stderr}");
+        let bad = t.fail("verify --since nothex");
+        assert!(bad.contains("64 hex digits"), "{bad}");
+    }
+
+    cli_support::store_tests!(
+        status_shows_the_short_digest_and_json_the_full_one,
+        verify_prints_the_head_and_fails_at_a_tampered_entry,
+    );
 }

@@ -84,6 +84,17 @@ pub fn audit(entry: &AuditEntry) -> Value {
     })
 }
 
+/// An audit entry with its chain links: [`audit`] plus `prev`, `hash`,
+/// `message` and `signature` (`null` when not stored).
+pub fn audit_link(link: &t_minus::store::StoredLink) -> Value {
+    let mut out = audit(&link.entry);
+    out["prev"] = json!(link.prev);
+    out["hash"] = json!(link.hash);
+    out["message"] = json!(link.message);
+    out["signature"] = json!(link.signature);
+    out
+}
+
 /// A tick's result.
 pub fn tick(result: &TickResult) -> Value {
     json!({

@@ -280,7 +280,8 @@ pub fn split(line: &str) -> Vec<String> {
 
 /// Insta settings for CLI output: UUIDs become `[UUID]`, 8-hex short ids
 /// in brackets `[SHORT]`, the short id in `t-minus log 1a2b3c4d` hints too,
-/// and content digests (`sha256:…`, the short form after `digest:`) `[DIGEST]`.
+/// content digests (`sha256:…`, the short form after `digest:`) `[DIGEST]`,
+/// and the audit chain's `prev` and `hash` in JSON `[HASH]`.
 /// Bind them for the rest of a test with `let _s = settings().bind_to_scope();`.
 pub fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -292,6 +293,7 @@ pub fn settings() -> insta::Settings {
     s.add_filter(r"t-minus log [0-9a-f]{8}\b", "t-minus log [SHORT]");
     s.add_filter(r"\bneed [0-9a-f]{8}\b", "need [SHORT]");
     s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]");
+    s.add_filter(r#""(prev|hash)": "[0-9a-f]{64}""#, r#""$1": "[HASH]""#);
     s.add_filter(r"(digest: +)[0-9a-f]{12}\b", "${1}[DIGEST]");
     s
 }
