@@ -130,6 +130,8 @@ fn a_payload_change_resets_confirmations_in_plan_state_and_log() {
     // Confirming the new content counts again.
     engine.confirm(new.id, &agent("alice")).unwrap();
     assert_eq!(deploy(&engine).confirmed_count(), 1);
+    // The state the log implies is the stored one.
+    engine.verify_log(None).unwrap();
 }
 
 fn a_change_outside_the_content_keeps_confirmations() {
@@ -375,6 +377,29 @@ fn the_migration_chains_existing_entries_in_order() {
     assert_eq!(report.head, head, "the same chain as when written");
 }
 
+fn an_answer_without_a_log_entry_is_reported_at_its_attendee() {
+    let (_guard, location, engine, id) = logged();
+    engine.verify_log(None).unwrap();
+    tamper(
+        &location,
+        &format!("UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = '{id}' AND agent = 'carol'"),
+    );
+    let err = engine.verify_log(None).unwrap_err();
+    match err {
+        t_minus::TMinusError::Trust(t_minus::trust::TrustError::StateMismatch {
+            event,
+            reason,
+        }) => {
+            assert_eq!(event, id.to_string());
+            assert_eq!(
+                reason,
+                "attendee carol is stored as confirmed but its log shows no answer"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 fn deploy_id(engine: &Engine) -> uuid::Uuid {
     engine.list_events().unwrap()[0].id
 }
@@ -385,6 +410,7 @@ common::store_tests!(
     deleting_an_audit_entry_breaks_the_chain_at_the_next,
     clearing_a_stored_hash_is_reported_at_that_entry,
     the_migration_chains_existing_entries_in_order,
+    an_answer_without_a_log_entry_is_reported_at_its_attendee,
     a_payload_change_resets_confirmations_in_plan_state_and_log,
     a_change_outside_the_content_keeps_confirmations,
     a_description_change_resets_only_attendees_who_stay,
@@ -456,6 +482,18 @@ mod cli {
         assert!(stderr.contains("t_minus::trust::chain"), "{stderr}");
         assert!(stderr.contains(&format!("(seq {seq})")), "{stderr}");
         assert!(stderr.contains("the entry was edited"), "{stderr}");
+        tamper(
+            &t.db_location(),
+            &format!("UPDATE {{audit}} SET detail = '{{}}' WHERE seq = {seq}"),
+        );
+        t.ok("verify");
+        tamper(
+            &t.db_location(),
+            &format!("UPDATE {{attendees}} SET status = 'declined' WHERE event_id = '{id}' AND agent = 'bob'"),
+        );
+        let stderr = t.fail("verify");
+        assert!(stderr.contains("t_minus::trust::state"), "{stderr}");
+        assert!(stderr.contains("attendee bob is stored as"), "{stderr}");
         let bad = t.fail("verify --since nothex");
         assert!(bad.contains("64 hex digits"), "{bad}");
     }

@@ -228,6 +228,20 @@ pub enum TrustError {
         found: String,
     },
 
+    /// An event's stored state or an attendee's stored answer has no entry
+    /// behind it in the event's log.
+    #[error("event {event}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::state),
+        help("the event's row or an attendee row was edited outside t-minus; restore the store from a backup, or ask the attendee to answer again")
+    )]
+    StateMismatch {
+        /// The event's id.
+        event: String,
+        /// What disagrees with the log.
+        reason: String,
+    },
+
     /// An earlier head is not part of the chain.
     #[error("the head {head} is not in the audit chain")]
     #[diagnostic(
