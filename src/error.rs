@@ -364,6 +364,11 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Store(#[from] StoreError),
+
+    /// A signature, key or audit chain that does not check out.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Trust(#[from] crate::trust::TrustError),
 }
 
 /// Why a campaign operation on an event was refused.

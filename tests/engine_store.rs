@@ -156,12 +156,14 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
         .unwrap()
         .id;
     // What version 1 had: no per-campaign due index, no groups, no
-    // notification tables, no inbox index.
+    // notification tables, no inbox index, no audit chain.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP INDEX events_campaign_due; ALTER TABLE events DROP COLUMN groups; \
          DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
          DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open; \
+         ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
+         ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature; \
          DROP TABLE notify_rules; DROP TABLE reminders; DROP TABLE deliveries; \
          PRAGMA user_version = 1;",
     )
@@ -200,6 +202,8 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     conn.execute_batch(
         "ALTER TABLE events DROP COLUMN groups; DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
          DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open; \
+         ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
+         ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature; \
          DROP TABLE notify_rules; DROP TABLE reminders; \
          DROP TABLE deliveries; PRAGMA user_version = 2;",
     )
@@ -234,7 +238,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (5, 5));
+    assert_eq!((version, SCHEMA_VERSION), (6, 6));
 }
 
 #[test]

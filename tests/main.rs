@@ -37,3 +37,4 @@ mod reliability_exactly_once;
 mod reliability_props;
 mod run;
 mod trust;
+mod trust_engine;

@@ -140,6 +140,8 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
                      DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
                      DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
                      ALTER TABLE tm_attendees DROP COLUMN open; \
+                     ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
+                     DROP COLUMN message, DROP COLUMN signature; \
                      DROP TABLE tm_notify_rules; DROP TABLE tm_reminders; DROP TABLE tm_deliveries; \
                      UPDATE tm_meta SET version = 1",
                 )
@@ -186,6 +188,8 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
                      DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
                      DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
                      ALTER TABLE tm_attendees DROP COLUMN open; \
+                     ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
+                     DROP COLUMN message, DROP COLUMN signature; \
                      DROP TABLE tm_notify_rules; \
                      DROP TABLE tm_reminders; DROP TABLE tm_deliveries; UPDATE tm_meta SET version = 2",
                 )
@@ -207,7 +211,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
             let row = client
                 .query_one("SELECT version FROM tm_meta", &[])
                 .expect("inspect");
-            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (5, 5));
+            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (6, 6));
         },
     );
 }

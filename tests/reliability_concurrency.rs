@@ -136,7 +136,15 @@ fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
         };
         specs.push(new(pair, quorum, policy, (p % 3 == 0).then_some(4)));
     }
-    let near_start = specs.len();
+    // The events far ahead are written first; the near ones and the
+    // sentinel count from the moment after, so however long those writes
+    // take on a loaded machine, the near fire times are still ahead.
+    let mut events: Vec<TMinusEvent> = specs
+        .drain(..)
+        .map(|s| engine.schedule(s).unwrap())
+        .collect();
+    let now = Utc::now();
+    let near_start = events.len();
     for k in 0..4i64 {
         // Eight agents and one who never answers; quorum all: these can only
         // miss, at their fire time or at the first decline.
@@ -155,16 +163,21 @@ fn sixteen_answerers_and_a_runner_agree_with_the_reference_model() {
     }
     // A sentinel the runner fires itself: once it reports it, the runner
     // is up and reports everything that follows.
-    let sentinel = specs.len();
-    specs.push(NewEvent {
-        quorum: Quorum::Count(0),
-        fire_policy: OnTime,
-        ..NewEvent::new(EventKind::Checkpoint, now + Duration::milliseconds(300))
-    });
-    let events: Vec<TMinusEvent> = specs
-        .into_iter()
-        .map(|s| engine.schedule(s).unwrap())
-        .collect();
+    let sentinel = near_start + specs.len();
+    events.extend(specs.into_iter().map(|s| engine.schedule(s).unwrap()));
+    // The sentinel last, timed from its own writing.
+    events.push(
+        engine
+            .schedule(NewEvent {
+                quorum: Quorum::Count(0),
+                fire_policy: OnTime,
+                ..NewEvent::new(
+                    EventKind::Checkpoint,
+                    Utc::now() + Duration::milliseconds(300),
+                )
+            })
+            .unwrap(),
+    );
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let near = near_start..sentinel;
 

@@ -242,6 +242,25 @@ Exit codes: 0 success, 1 error (unknown or ambiguous event).")]
         json: bool,
     },
 
+    /// Check that the audit log was not tampered with: recompute its hash
+    /// chain and print its head.
+    #[command(after_help = "Examples:
+  t-minus verify
+  t-minus verify --since 3f1c…e9a0 --json
+
+Keep the printed head elsewhere (a CI artifact); `--since HEAD` later proves
+the log up to it was only appended to.
+Exit codes: 0 the log is intact, 1 it is not (the first entry that disagrees
+is named) or another error.")]
+    Verify {
+        /// A head printed earlier that must be in the chain (64 hex digits).
+        #[arg(long, value_name = "HASH")]
+        since: Option<String>,
+        /// Print JSON: `{"intact", "entries", "head"}`.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Tick until every event in scope is final, showing each transition.
     #[command(after_help = "Examples:
   t-minus run --campaign release-v2 --timeout 1h

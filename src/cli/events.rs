@@ -383,16 +383,39 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: boo
 /// `log EVENT`.
 pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) -> Result<()> {
     let id = engine.resolve_event(event)?;
-    let entries = engine.log(id)?;
     if as_json {
-        json::print(&entries.iter().map(json::audit).collect::<Vec<_>>());
+        let links = engine.log_links(id)?;
+        json::print(&links.iter().map(json::audit_link).collect::<Vec<_>>());
         return Ok(());
     }
+    let entries = engine.log(id)?;
     if let Some(e) = engine.get_event(id)? {
         println!("{}", out.headline(engine, &e)?);
     }
     for entry in &entries {
         println!("{}", out.log_line(entry));
+    }
+    Ok(())
+}
+
+/// `verify [--since HASH] [--json]`: recomputes the audit chain; prints the
+/// entry count and head, or fails at the first entry that disagrees.
+pub fn verify(engine: &Engine, since: Option<&str>, as_json: bool) -> Result<()> {
+    let since = since
+        .map(str::parse::<t_minus::trust::ChainHash>)
+        .transpose()?;
+    let report = engine.verify_log(since)?;
+    if as_json {
+        json::print(&serde_json::json!({
+            "intact": true,
+            "entries": report.entries,
+            "head": report.head.hex(),
+        }));
+    } else {
+        println!(
+            "The audit log is intact: {} entries, head {}",
+            report.entries, report.head
+        );
     }
     Ok(())
 }

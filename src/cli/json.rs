@@ -45,6 +45,7 @@ pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Valu
         "organizer": e.organizer.as_str(),
         "attendees": attendees,
         "payload": e.payload,
+        "content_digest": t_minus::trust::content_digest(e).to_string(),
         "description": e.description,
         "created_at": format_time(e.created_at),
         "started_at": e.started_at.map(format_time),
@@ -81,6 +82,17 @@ pub fn audit(entry: &AuditEntry) -> Value {
         "action": entry.action,
         "detail": entry.detail,
     })
+}
+
+/// An audit entry with its chain links: [`audit`] plus `prev`, `hash`,
+/// `message` and `signature` (`null` when not stored).
+pub fn audit_link(link: &t_minus::store::StoredLink) -> Value {
+    let mut out = audit(&link.entry);
+    out["prev"] = json!(link.prev);
+    out["hash"] = json!(link.hash);
+    out["message"] = json!(link.message);
+    out["signature"] = json!(link.signature);
+    out
 }
 
 /// A tick's result.

@@ -173,6 +173,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
         }
         Command::Notify(command) => Ok(notify::command(engine, command)?),
         Command::Log { event, json } => done(events::log(engine, &mut out, event, *json)),
+        Command::Verify { since, json } => done(events::verify(engine, since.as_deref(), *json)),
         Command::Inbox { agent, all, json } => {
             done(inbox::inbox(engine, &mut out, agent, *all, *json))
         }

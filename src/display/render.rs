@@ -207,6 +207,7 @@ impl Renderer {
         if let Some(d) = &event.description {
             field("about", d.clone());
         }
+        field("digest", crate::trust::content_digest(event).short());
         Ok(out)
     }
 

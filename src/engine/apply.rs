@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::content::reset_if_changed;
 use super::settle::{audit, block, settle, settle_campaign};
 use super::{check_not_final, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
@@ -23,6 +24,7 @@ use crate::plan::{
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, Tx};
 use crate::time_spec::TimeSpec;
+use crate::trust::content_digest;
 
 /// What an apply did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -299,6 +301,7 @@ fn update_event(
     // Settled with its campaign by `apply_campaign`.
     let mut event = load(tx, id)?;
     check_not_final(&event)?;
+    let before = content_digest(&event);
     let current: Vec<_> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
     if current != d.attendees {
         tx.set_attendees(id, &d.attendees)?;
@@ -313,6 +316,7 @@ fn update_event(
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;
     event.payload = d.payload.clone();
+    let content = reset_if_changed(tx, &mut event, before, now)?;
     let (at, relative_at) = timing(d, event.started_at, now);
     event.scheduled_at = at + event.deferred;
     event.relative_at = relative_at;
@@ -347,15 +351,11 @@ fn update_event(
         .iter()
         .map(|c| json!({ "field": c.name(), "old": c.old, "new": c.new }))
         .collect();
-    audit(
-        tx,
-        id,
-        now,
-        now,
-        None,
-        AuditAction::Updated,
-        json!({ "changes": changes }),
-    )?;
+    let mut detail = json!({ "changes": changes });
+    if let Some(content) = content {
+        detail["content"] = content;
+    }
+    audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
     // One write of the row: the update, and the way back to `blocked` when
     // a new need has not fired.
     if event.state == EventState::Pending && waits {

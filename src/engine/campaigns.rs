@@ -218,17 +218,15 @@ impl Engine {
                 }
                 None => {}
             }
+            let before = crate::trust::content_digest(&event);
             join(tx, &campaign, &mut event, None)?;
+            let content = super::content::reset_if_changed(tx, &mut event, before, now)?;
             tx.update_event(&event)?;
-            audit(
-                tx,
-                event_id,
-                now,
-                now,
-                None,
-                AuditAction::Linked,
-                json!({ "campaign": campaign.name, "name": event.name }),
-            )?;
+            let mut detail = json!({ "campaign": campaign.name, "name": event.name });
+            if let Some(content) = content {
+                detail["content"] = content;
+            }
+            audit(tx, event_id, now, now, None, AuditAction::Linked, detail)?;
             load_campaign(tx, campaign)
         })
     }

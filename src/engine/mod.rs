@@ -6,9 +6,13 @@
 
 mod apply;
 mod campaigns;
+mod content;
 mod inbox;
 mod resolve;
 pub(crate) mod settle;
+mod verify;
+
+pub(crate) use content::resets;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use uuid::Uuid;
 
 pub use apply::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
+pub use verify::LogVerification;
 
 use crate::agent::{check_unique_attendees, AgentId};
 use crate::audit::{AuditAction, AuditEntry};
@@ -371,6 +376,12 @@ impl Engine {
     /// An event's audit trail, oldest first.
     pub fn log(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
         self.read(|tx| tx.audit(id))
+    }
+
+    /// The audit trail of event `id` with each entry's chain links (`prev`,
+    /// `hash`) and signed message and signature, oldest first.
+    pub fn log_links(&self, id: Uuid) -> Result<Vec<crate::store::StoredLink>> {
+        self.read(|tx| tx.event_audit_links(id))
     }
 
     /// Runs `f` in a write transaction; commits when it succeeds.

@@ -102,6 +102,7 @@ pub(crate) fn compute(
                     id: Some(id),
                     action: Action::Delete,
                     changes: Vec::new(),
+                    resets: 0,
                     notes: Vec::new(),
                     desired: None,
                 })
@@ -176,6 +177,7 @@ fn new_event(e: &DesiredEvent) -> EventPlan {
         id: None,
         action: Action::Create,
         changes: Vec::new(),
+        resets: 0,
         notes: Vec::new(),
         desired: Some(e.clone()),
     }
@@ -332,11 +334,17 @@ fn update_campaign(
                     }
                 }
                 change_list.sort_by_key(|c| c.field);
+                let mut updated = stored.clone();
+                updated.kind = e.kind.clone();
+                updated.description = e.description.clone();
+                updated.payload = e.payload.clone();
+                let resets = crate::engine::resets(&stored, &updated, &e.attendees);
                 events.push(EventPlan {
                     key: e.key.clone(),
                     id: Some(*id),
                     action: Action::Update,
                     changes: change_list,
+                    resets,
                     notes: event_notes,
                     desired: Some(e.clone()),
                 });
@@ -358,6 +366,7 @@ fn update_campaign(
             id: Some(*id),
             action: Action::Delete,
             changes: Vec::new(),
+            resets: 0,
             notes: Vec::new(),
             desired: None,
         });

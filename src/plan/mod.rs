@@ -180,10 +180,18 @@ pub struct EventPlan {
     pub action: Action,
     /// The changed fields (updates only).
     pub changes: Vec<FieldChange>,
+    /// How many confirmations the update sends back to `pending` because it
+    /// changes the event's content digest (kind, description or payload).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resets: usize,
     /// Things worth knowing, e.g. an answered attendee being removed.
     pub notes: Vec<String>,
     /// The event as the manifest wants it (creates and updates).
     pub desired: Option<DesiredEvent>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What happens to one campaign and its events.

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::compute::list;
-use super::{Action, ApplyReport, CampaignPlan, EventPlan, FieldChange, Plan, PlanCounts};
+use super::{Action, ApplyReport, CampaignPlan, EventPlan, Field, FieldChange, Plan, PlanCounts};
 use crate::duration::format_duration;
 use crate::event::short_id;
 use crate::manifest::DesiredEvent;
@@ -48,7 +48,31 @@ fn event(out: &mut String, e: &EventPlan) {
             let _ = writeln!(out, "    {} event {}{id}", e.action.symbol(), e.key);
         }
     }
+    let start = out.len();
     changes_and_notes(out, "        ", &e.changes, &e.notes);
+    if e.resets > 0 {
+        mark_resets(out, start, &e.changes, e.resets);
+    }
+}
+
+/// Appends `  (resets N confirmations)` to the first line written since
+/// `start` that changes the event's content (kind, description, payload).
+fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: usize) {
+    let Some(line) = changes
+        .iter()
+        .position(|c| matches!(c.field, Field::Kind | Field::Description | Field::Payload))
+    else {
+        return;
+    };
+    let Some(end) = out[start..]
+        .match_indices('\n')
+        .nth(line)
+        .map(|(i, _)| start + i)
+    else {
+        return;
+    };
+    let plural = if resets == 1 { "" } else { "s" };
+    out.insert_str(end, &format!("  (resets {resets} confirmation{plural})"));
 }
 
 /// `~ field: old → new` lines (`+ attendees: dave` / `- attendees: carol`

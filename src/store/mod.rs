@@ -122,6 +122,53 @@ pub struct NewAuditEntry {
     pub detail: serde_json::Value,
 }
 
+/// An audit entry as stored, with its chain links (hex text, as the
+/// columns hold them: a tampered row may hold anything).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLink {
+    /// The entry.
+    pub entry: AuditEntry,
+    /// The stored `prev`: the hash of the entry before it.
+    pub prev: Option<String>,
+    /// The stored `hash` of the entry.
+    pub hash: Option<String>,
+    /// The signed answer message, when the answer was signed.
+    pub message: Option<String>,
+    /// The armored signature of `message`.
+    pub signature: Option<String>,
+}
+
+/// The `prev` and `hash` of a new entry written after the entry whose
+/// stored hash is `head` (`None`: the log is empty), as hex. A head that is
+/// not a hash (a tampered row) is chained from as the genesis; `verify`
+/// reports that row.
+pub(crate) fn chain_links(head: Option<&str>, entry: &AuditEntry) -> (String, String) {
+    use crate::trust::chain::{entry_hash, ChainHash};
+    let prev = head
+        .and_then(|h| h.parse::<ChainHash>().ok())
+        .unwrap_or(ChainHash::GENESIS);
+    let hash = entry_hash(&prev, entry, None, None);
+    (prev.hex(), hash.hex())
+}
+
+impl NewAuditEntry {
+    /// The entry as it reads back from a store (times in whole milliseconds),
+    /// numbered `seq`.
+    pub(crate) fn stored(&self, seq: i64) -> AuditEntry {
+        let ms =
+            |t: DateTime<Utc>| DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t);
+        AuditEntry {
+            seq,
+            event: self.event,
+            at: ms(self.at),
+            recorded_at: ms(self.recorded_at),
+            agent: self.agent.clone(),
+            action: self.action,
+            detail: self.detail.clone(),
+        }
+    }
+}
+
 /// One transaction on a [`Store`]. All lookups are by primary key or index.
 pub trait Tx {
     /// Inserts a new event with its attendees.
@@ -194,6 +241,11 @@ pub trait Tx {
 
     /// Appends to the audit trail. Transitions are also queued for reporting.
     fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;
+    /// Up to `limit` entries with their chain links, `seq > after` in `seq`
+    /// (commit) order.
+    fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>>;
+    /// The entries of one event with their chain links, in `seq` order.
+    fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

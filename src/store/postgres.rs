@@ -45,11 +45,13 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    ms, opt_time, read_attendee, read_audit, read_campaign, read_event, read_member, read_need,
-    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
-    AUDIT_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
+    ms, opt_time, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
+    read_member, read_need, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
+    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
 };
-use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
+use super::{
+    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink, Tx,
+};
 use super::{Location, StoreError};
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
@@ -65,10 +67,44 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_quorum_groups.sql"),
     include_str!("migrations/postgres/0004_notify.sql"),
     include_str!("migrations/postgres/0005_inbox.sql"),
+    include_str!("migrations/postgres/0006_audit_chain.sql"),
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The schema version that adds the audit chain.
+const CHAIN_VERSION: i64 = 6;
+
+/// Chains the entries written before the audit chain existed, in `seq`
+/// order, a batch at a time.
+fn chain_existing(
+    tx: &mut postgres::Transaction<'_>,
+    server: &str,
+) -> std::result::Result<(), Retry> {
+    let fail = |e: postgres::Error| Retry::Fail(map_error(server, e));
+    let select =
+        format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000");
+    let mut head: Option<String> = None;
+    let mut after = 0i64;
+    loop {
+        let rows = tx.query(select.as_str(), &[&after]).map_err(fail)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let entry = read_audit(&PgColumns { row, server }).map_err(Retry::Fail)?;
+            let (prev, hash) = chain_links(head.as_deref(), &entry);
+            tx.execute(
+                "UPDATE tm_audit SET prev = $2, hash = $3 WHERE seq = $1",
+                &[&entry.seq, &prev, &hash],
+            )
+            .map_err(fail)?;
+            head = Some(hash);
+            after = entry.seq;
+        }
+    }
+}
 
 /// What `tm_meta.application` holds in a t-minus store.
 const APPLICATION: &str = "t-minus";
@@ -288,6 +324,9 @@ impl Session {
         if version < SCHEMA_VERSION {
             for migration in &MIGRATIONS[version as usize..] {
                 tx.batch_execute(migration).map_err(fail)?;
+            }
+            if version < CHAIN_VERSION {
+                chain_existing(&mut tx, &server)?;
             }
             tx.execute(
                 "UPDATE tm_meta SET version = $1 WHERE id = 1",
@@ -1301,9 +1340,17 @@ impl Tx for PgTx<'_> {
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
         let a = AuditColumns::from_entry(e);
         self.dirty = true;
+        // Writers hold the store's write lock, so the last entry is the head
+        // and no other writer can chain from it at the same time.
+        let head = self.query("SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1", &[])?;
+        let head: Option<String> = match head.first() {
+            Some(r) => self.get(r, 0)?,
+            None => None,
+        };
+        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0));
         let rows = self.query(
-            "INSERT INTO tm_audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+            "INSERT INTO tm_audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
+             prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
             &[
                 &a.event_id,
                 &a.at_ms,
@@ -1312,6 +1359,8 @@ impl Tx for PgTx<'_> {
                 &a.action,
                 &a.detail,
                 &a.unreported.then_some(true),
+                &prev,
+                &hash,
             ],
         )?;
         match rows.first() {
@@ -1322,6 +1371,28 @@ impl Tx for PgTx<'_> {
             }
             .into()),
         }
+    }
+
+    fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
+        let rows = self.query(
+            &format!("SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
+            &[&id.to_string()],
+        )?;
+        rows.iter()
+            .map(|r| read_audit_link(&self.cols(r)))
+            .collect()
+    }
+
+    fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
+        let rows = self.query(
+            &format!(
+                "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+            ),
+            &[&after, &(limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| read_audit_link(&self.cols(r)))
+            .collect()
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {

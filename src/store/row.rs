@@ -11,6 +11,8 @@
 
 use std::str::FromStr;
 
+use super::StoredLink;
+
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -27,6 +29,11 @@ pub(crate) const CAMPAIGN_COLUMNS: &str =
 
 /// The columns of an audit row, in [`read_audit`] order.
 pub(crate) const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
+
+/// The columns of an audit entry with its chain links, in
+/// [`read_audit_link`] order.
+pub(crate) const AUDIT_LINK_COLUMNS: &str =
+    "seq, event_id, at_ms, recorded_ms, agent, action, detail, prev, hash, message, signature";
 
 /// The columns of an attendee, in [`read_attendee`] order.
 pub(crate) const ATTENDEE_COLUMNS: &str = "agent, status, defer_ms";
@@ -123,6 +130,17 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
         agent: c.opt_text(4)?.map(AgentId),
         action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
         detail: c.decode(serde_json::from_str(&c.text(6)?).map_err(|e| e.to_string()))?,
+    })
+}
+
+/// An audit entry with its links from the columns [`AUDIT_LINK_COLUMNS`].
+pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error> {
+    Ok(StoredLink {
+        entry: read_audit(c)?,
+        prev: c.opt_text(7)?,
+        hash: c.opt_text(8)?,
+        message: c.opt_text(9)?,
+        signature: c.opt_text(10)?,
     })
 }
 

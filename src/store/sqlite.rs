@@ -20,11 +20,13 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    self, ms, read_attendee, read_audit, read_campaign, read_event, read_member, read_need,
-    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
-    AUDIT_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
+    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event, read_member,
+    read_need, status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
+    AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
 };
-use super::{CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, Tx};
+use super::{
+    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink, Tx,
+};
 use super::{Location, StoreError};
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
@@ -46,10 +48,39 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0003_quorum_groups.sql"),
     include_str!("migrations/sqlite/0004_notify.sql"),
     include_str!("migrations/sqlite/0005_inbox.sql"),
+    include_str!("migrations/sqlite/0006_audit_chain.sql"),
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The schema version that adds the audit chain.
+const CHAIN_VERSION: i64 = 6;
+
+/// Chains the entries written before the audit chain existed, in `seq`
+/// order, a batch at a time.
+fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let mut head: Option<String> = None;
+    let mut after = 0i64;
+    let mut select = tx.prepare(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT 1000"
+    ))?;
+    let mut update = tx.prepare("UPDATE audit SET prev = ?2, hash = ?3 WHERE seq = ?1")?;
+    loop {
+        let batch = select
+            .query_map([after], |r| read_audit(r))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        for entry in &batch {
+            let (prev, hash) = chain_links(head.as_deref(), entry);
+            update.execute(params![entry.seq, prev, hash])?;
+            head = Some(hash);
+        }
+    }
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -179,6 +210,9 @@ impl SqliteStore {
         if version < SCHEMA_VERSION {
             for migration in &MIGRATIONS[version as usize..] {
                 tx.execute_batch(migration).map_err(err)?;
+            }
+            if version < CHAIN_VERSION {
+                chain_existing(&tx).map_err(err)?;
             }
             tx.execute_batch(&format!(
                 "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
@@ -807,9 +841,15 @@ impl Tx for SqliteTx<'_> {
 
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
         let a = AuditColumns::from_entry(e);
+        let head: Option<Option<String>> = self.row(
+            "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let (prev, hash) = chain_links(head.flatten().as_deref(), &e.stored(0));
         self.execute(
-            "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
+             prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 a.event_id,
                 a.at_ms,
@@ -817,10 +857,28 @@ impl Tx for SqliteTx<'_> {
                 a.agent,
                 a.action,
                 a.detail,
-                a.unreported.then_some(1)
+                a.unreported.then_some(1),
+                prev,
+                hash
             ],
         )?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
+        self.rows(
+            &format!("SELECT {AUDIT_LINK_COLUMNS} FROM audit WHERE event_id = ?1 ORDER BY seq"),
+            [id.to_string()],
+            |r| read_audit_link(r),
+        )
+    }
+
+    fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
+        self.rows(
+            &format!("SELECT {AUDIT_LINK_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+            params![after, limit as i64],
+            |r| read_audit_link(r),
+        )
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {

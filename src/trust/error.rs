@@ -211,6 +211,37 @@ pub enum TrustError {
         kind: crate::trust::chain::BreakKind,
     },
 
+    /// An audit entry whose stored `prev` or `hash` is missing or not a hash.
+    #[error("the audit chain breaks at entry {position} (seq {seq}): its {column} is {found}")]
+    #[diagnostic(
+        code(t_minus::trust::chain),
+        help("the entry's chain columns were edited or cleared; compare with a head hash kept elsewhere and restore the store from a backup")
+    )]
+    ChainColumn {
+        /// The 0-based position of the entry.
+        position: u64,
+        /// Its stored sequence number.
+        seq: i64,
+        /// `prev` or `hash`.
+        column: &'static str,
+        /// What it holds: `missing`, or the value quoted.
+        found: String,
+    },
+
+    /// An event's stored state or an attendee's stored answer has no entry
+    /// behind it in the event's log.
+    #[error("event {event}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::state),
+        help("the event's row or an attendee row was edited outside t-minus; restore the store from a backup, or ask the attendee to answer again")
+    )]
+    StateMismatch {
+        /// The event's id.
+        event: String,
+        /// What disagrees with the log.
+        reason: String,
+    },
+
     /// An earlier head is not part of the chain.
     #[error("the head {head} is not in the audit chain")]
     #[diagnostic(

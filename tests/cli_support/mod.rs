@@ -285,8 +285,10 @@ pub fn split(line: &str) -> Vec<String> {
 
 /// Insta settings for CLI output: UUIDs become `[UUID]`, 8-hex short ids
 /// in brackets `[SHORT]`, the short id in `t-minus log 1a2b3c4d` hints too,
-/// and JSON content digests `[DIGEST]`. [`T::new`] binds them; a test adds
-/// filters of its own by binding `settings()` with them after making its `T`.
+/// content digests (`sha256:…`, the short form after `digest:`, JSON
+/// `"digest"`) `[DIGEST]`, and the audit chain's `prev` and `hash` in JSON
+/// `[HASH]`. [`T::new`] binds them; a test adds filters of its own by binding
+/// `settings()` with them after making its `T`.
 pub fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(
@@ -297,6 +299,9 @@ pub fn settings() -> insta::Settings {
     s.add_filter(r"t-minus log [0-9a-f]{8}\b", "t-minus log [SHORT]");
     s.add_filter(r"\bneed [0-9a-f]{8}\b", "need [SHORT]");
     s.add_filter(r#""digest": "[0-9a-f]+""#, r#""digest": "[DIGEST]""#);
+    s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]");
+    s.add_filter(r#""(prev|hash)": "[0-9a-f]{64}""#, r#""$1": "[HASH]""#);
+    s.add_filter(r"(digest: +)[0-9a-f]{12}\b", "${1}[DIGEST]");
     s
 }
 
