@@ -2,12 +2,11 @@
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
-use crate::common::{self, t0};
+use crate::common::{self, desired, engine, t0};
 
 use std::sync::Arc;
 
 use chrono::Duration;
-use t_minus::manifest::{self, ValidManifests, ValidateOptions};
 use t_minus::plan::{Action, ManifestError, Plan, PlanOptions};
 use t_minus::{AgentId, Engine, EventState, FixedClock, ResponseStatus};
 
@@ -44,20 +43,6 @@ macro_rules! snap {
             insta::assert_snapshot!($value);
         })
     };
-}
-
-/// A fresh engine on the test's store (in-memory SQLite, or a PostgreSQL
-/// schema), the clock pinned at `t0`.
-fn engine() -> (Engine, FixedClock) {
-    common::engine_at(t0())
-}
-
-fn desired(text: &str) -> ValidManifests {
-    manifest::validate(
-        &manifest::parse_str("release.yaml", text),
-        &ValidateOptions::default(),
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render(&handler())))
 }
 
 fn handler() -> miette::GraphicalReportHandler {

@@ -5,10 +5,8 @@
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!`).
 
 use crate::cli_support::{self, T};
-use crate::common;
+use crate::common::{self, desired, engine, t0};
 
-use chrono::{DateTime, Utc};
-use t_minus::manifest::{self, ValidManifests, ValidateOptions};
 use t_minus::plan::{Plan, PlanOptions};
 use t_minus::trust::content_digest;
 use t_minus::{AgentId, AuditAction, Engine, EventState, FixedClock, ResponseStatus};
@@ -23,22 +21,6 @@ events:
     attendees: [alice, bob, carol]
     payload: { version: 2.0.0 }
 "#;
-
-fn t0() -> DateTime<Utc> {
-    "2030-01-01T09:00:00Z".parse().unwrap()
-}
-
-fn engine() -> (Engine, FixedClock) {
-    common::engine_at(t0())
-}
-
-fn desired(text: &str) -> ValidManifests {
-    manifest::validate(
-        &manifest::parse_str("release.yaml", text),
-        &ValidateOptions::default(),
-    )
-    .unwrap_or_else(|d| panic!("{d:?}"))
-}
 
 fn plan(engine: &mut Engine, text: &str) -> Plan {
     engine

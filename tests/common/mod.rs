@@ -68,6 +68,21 @@ pub fn engine() -> (Engine, FixedClock) {
     engine_at(t0())
 }
 
+/// `text`, a manifest named `release.yaml`, parsed and validated; panics
+/// with the diagnostics unless it is valid.
+pub fn desired(text: &str) -> t_minus::manifest::ValidManifests {
+    use t_minus::manifest::{self, ValidateOptions};
+    manifest::validate(
+        &manifest::parse_str("release.yaml", text),
+        &ValidateOptions::default(),
+    )
+    .unwrap_or_else(|d| {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        panic!("{}", d.render(&handler))
+    })
+}
+
 /// Like [`engine`], with the clock pinned at `now`.
 pub fn engine_at(now: DateTime<Utc>) -> (Engine, FixedClock) {
     let clock = FixedClock::new(now);
