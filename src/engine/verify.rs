@@ -1,5 +1,9 @@
 //! Verifying the tamper-evident audit log.
 
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
 use super::Engine;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
@@ -24,7 +28,8 @@ pub struct LogVerification {
 
 impl Engine {
     /// Recomputes the audit chain of the whole store in commit order, in one
-    /// read transaction (the chain in constant memory). With `since` (a head
+    /// read transaction, reading the log once (its entries are kept, grouped
+    /// by event, for the state check). With `since` (a head
     /// printed earlier), also requires that head to be in the chain. Then
     /// checks every event's stored state and answers against its log. Fails
     /// with [`TrustError::ChainBroken`] or [`TrustError::ChainColumn`] at
@@ -36,15 +41,18 @@ impl Engine {
         if let Some(head) = since {
             verifier = verifier.since(head);
         }
+        // The chain pass keeps each event's entries for the state check,
+        // so the log is read once, not once more per event.
+        let mut logs: HashMap<Uuid, Vec<AuditEntry>> = HashMap::new();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
             let Some(last) = batch.last() else { break };
             after = last.entry.seq;
-            for link in &batch {
+            for link in batch {
                 let position = verifier.len();
-                let prev = parse_column(link, position, "prev", link.prev.as_deref())?;
-                let hash = parse_column(link, position, "hash", link.hash.as_deref())?;
+                let prev = parse_column(&link, position, "prev", link.prev.as_deref())?;
+                let hash = parse_column(&link, position, "hash", link.hash.as_deref())?;
                 verifier.push(&ChainLink {
                     entry: &link.entry,
                     message: link.message.as_deref().map(str::as_bytes),
@@ -52,13 +60,14 @@ impl Engine {
                     prev,
                     hash,
                 })?;
+                logs.entry(link.entry.event).or_default().push(link.entry);
             }
         }
         let entries = verifier.len();
         let head = verifier.finish()?;
         for event in tx.list_events(EventFilter::All)? {
-            let log = tx.audit(event.id)?;
-            check_state(&event, &log)?;
+            let log = logs.get(&event.id).map_or(&[][..], Vec::as_slice);
+            check_state(&event, log)?;
         }
         Ok(LogVerification { entries, head })
     }
