@@ -158,16 +158,8 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
     // What version 1 had: no per-campaign due index, no groups, no
     // notification tables, no inbox index, no audit chain.
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DROP INDEX events_campaign_due; ALTER TABLE events DROP COLUMN groups; \
-         DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
-         DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open; \
-         ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
-         ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature; \
-         DROP TABLE notify_rules; DROP TABLE reminders; DROP TABLE deliveries; \
-         PRAGMA user_version = 1;",
-    )
-    .unwrap();
+    conn.execute_batch(&stores::downgrade_sql(stores::Backend::Sqlite, 1))
+        .unwrap();
     drop(conn);
 
     let engine = file_engine(&path, &clock);
@@ -199,15 +191,8 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     drop(engine);
     // What version 2 had: no groups column.
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "ALTER TABLE events DROP COLUMN groups; DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
-         DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open; \
-         ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
-         ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature; \
-         DROP TABLE notify_rules; DROP TABLE reminders; \
-         DROP TABLE deliveries; PRAGMA user_version = 2;",
-    )
-    .unwrap();
+    conn.execute_batch(&stores::downgrade_sql(stores::Backend::Sqlite, 2))
+        .unwrap();
     drop(conn);
 
     let mut engine = file_engine(&path, &clock);

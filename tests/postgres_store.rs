@@ -134,17 +134,7 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
             // What version 1 had: no per-campaign due index, no groups, no
             // notification tables.
             client
-                .batch_execute(
-                    "DROP INDEX tm_events_campaign_due; ALTER TABLE tm_events DROP COLUMN groups; \
-                     DROP TRIGGER tm_attendees_open_on_state ON tm_events; \
-                     DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
-                     DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
-                     ALTER TABLE tm_attendees DROP COLUMN open; \
-                     ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
-                     DROP COLUMN message, DROP COLUMN signature; \
-                     DROP TABLE tm_notify_rules; DROP TABLE tm_reminders; DROP TABLE tm_deliveries; \
-                     UPDATE tm_meta SET version = 1",
-                )
+                .batch_execute(&common::stores::downgrade_sql(Backend::Postgres, 1))
                 .expect("back to version 1");
 
             let engine = Engine::open(store.location()).expect("migrate");
@@ -182,17 +172,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
             let mut client = sql(&store);
             // What version 2 had: no groups column.
             client
-                .batch_execute(
-                    "ALTER TABLE tm_events DROP COLUMN groups; \
-                     DROP TRIGGER tm_attendees_open_on_state ON tm_events; \
-                     DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
-                     DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
-                     ALTER TABLE tm_attendees DROP COLUMN open; \
-                     ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
-                     DROP COLUMN message, DROP COLUMN signature; \
-                     DROP TABLE tm_notify_rules; \
-                     DROP TABLE tm_reminders; DROP TABLE tm_deliveries; UPDATE tm_meta SET version = 2",
-                )
+                .batch_execute(&common::stores::downgrade_sql(Backend::Postgres, 2))
                 .expect("back to version 2");
 
             let mut engine = Engine::open(store.location()).expect("migrate");

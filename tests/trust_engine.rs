@@ -340,19 +340,10 @@ fn the_migration_chains_existing_entries_in_order() {
     let head = engine.verify_log(None).unwrap().head;
     drop(engine);
     // Back to version 5: no chain columns.
-    match common::stores::current() {
-        common::stores::Backend::Sqlite => tamper(
-            &location,
-            "ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
-             ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature; \
-             PRAGMA user_version = 5;",
-        ),
-        common::stores::Backend::Postgres => tamper(
-            &location,
-            "ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
-             DROP COLUMN message, DROP COLUMN signature; UPDATE tm_meta SET version = 5;",
-        ),
-    }
+    tamper(
+        &location,
+        &common::stores::downgrade_sql(common::stores::current(), 5),
+    );
     let engine = common::open_engine(&location, &FixedClock::new(t0()));
     let report = engine.verify_log(None).unwrap();
     assert_eq!(report.entries, 3);

@@ -64,6 +64,66 @@ pub enum Backend {
     Postgres,
 }
 
+/// What each migration added, undone, on (SQLite, PostgreSQL): entry `i`
+/// takes a store from version `i + 2` back to `i + 1`.
+const UNDO: &[(&str, &str)] = &[
+    // 2: the per-campaign due index.
+    (
+        "DROP INDEX events_campaign_due;",
+        "DROP INDEX tm_events_campaign_due;",
+    ),
+    // 3: quorum groups.
+    (
+        "ALTER TABLE events DROP COLUMN groups;",
+        "ALTER TABLE tm_events DROP COLUMN groups;",
+    ),
+    // 4: notifications.
+    (
+        "DROP TABLE notify_rules; DROP TABLE reminders; DROP TABLE deliveries;",
+        "DROP TABLE tm_notify_rules; DROP TABLE tm_reminders; DROP TABLE tm_deliveries;",
+    ),
+    // 5: the inbox index of open attendees.
+    (
+        "DROP TRIGGER attendees_open_on_state; DROP TRIGGER attendees_open_on_insert; \
+         DROP INDEX attendees_inbox; ALTER TABLE attendees DROP COLUMN open;",
+        "DROP TRIGGER tm_attendees_open_on_state ON tm_events; \
+         DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees; \
+         DROP FUNCTION tm_attendees_open_on_state(); DROP FUNCTION tm_attendees_open_on_insert(); \
+         ALTER TABLE tm_attendees DROP COLUMN open;",
+    ),
+    // 6: the audit chain.
+    (
+        "ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash; \
+         ALTER TABLE audit DROP COLUMN message; ALTER TABLE audit DROP COLUMN signature;",
+        "ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
+         DROP COLUMN message, DROP COLUMN signature;",
+    ),
+];
+
+/// SQL that takes a current store on `backend` back to schema version
+/// `version` (at least 1): every later migration undone, newest first, and
+/// the version stamped, as a store written by that version would read.
+pub fn downgrade_sql(backend: Backend, version: usize) -> String {
+    assert!(
+        (1..=UNDO.len() + 1).contains(&version),
+        "no version {version}"
+    );
+    let mut sql: Vec<&str> = UNDO[version - 1..]
+        .iter()
+        .rev()
+        .map(|(sqlite, postgres)| match backend {
+            Backend::Sqlite => *sqlite,
+            Backend::Postgres => *postgres,
+        })
+        .collect();
+    let stamp = match backend {
+        Backend::Sqlite => format!("PRAGMA user_version = {version};"),
+        Backend::Postgres => format!("UPDATE tm_meta SET version = {version};"),
+    };
+    sql.push(&stamp);
+    sql.join(" ")
+}
+
 /// What [`run`] set for the test running on this thread.
 struct Current {
     backend: Backend,
