@@ -197,6 +197,31 @@ pub enum TMinusError {
         reason: String,
     },
 
+    /// An answer on the command line that is not `confirm`, `defer
+    /// DURATION` or `decline`.
+    #[error("invalid answer: {reason}")]
+    #[diagnostic(
+        code(t_minus::input::answer),
+        help("answer `confirm`, `defer DURATION` (e.g. `defer 30m`) or `decline` (optionally with `--reason TEXT`)")
+    )]
+    InvalidAnswer {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// An output file could not be written.
+    #[error("cannot write {path}: {reason}")]
+    #[diagnostic(
+        code(t_minus::io::write),
+        help("check that the directory exists and is writable by this user")
+    )]
+    WriteFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+
     /// No event matches the reference.
     #[error("no event matches `{reference}`")]
     #[diagnostic(

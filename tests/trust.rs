@@ -82,7 +82,7 @@ fn run(cmd: &mut Command) -> std::process::Output {
 
 /// Makes a key pair with `ssh-keygen` (no passphrase); returns the private
 /// key path and the public key line.
-fn keygen(dir: &Path, name: &str, kind: &str) -> (PathBuf, String) {
+pub(crate) fn keygen(dir: &Path, name: &str, kind: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let mut cmd = Command::new("ssh-keygen");
     cmd.args(["-q", "-N", "", "-C", &format!("{name}@test"), "-f"])
@@ -100,7 +100,7 @@ fn keygen(dir: &Path, name: &str, kind: &str) -> (PathBuf, String) {
 }
 
 /// Signs a file with `ssh-keygen -Y sign`; returns the armored signature.
-fn ssh_keygen_sign(key: &Path, namespace: &str, file: &Path) -> String {
+pub(crate) fn ssh_keygen_sign(key: &Path, namespace: &str, file: &Path) -> String {
     run(Command::new("ssh-keygen")
         .args(["-Y", "sign", "-n", namespace, "-f"])
         .arg(key)
@@ -112,7 +112,12 @@ fn ssh_keygen_sign(key: &Path, namespace: &str, file: &Path) -> String {
 }
 
 /// Runs `ssh-keygen -Y verify`; returns whether it accepted.
-fn ssh_keygen_verify(allowed: &Path, identity: &str, sig: &Path, message: &[u8]) -> (bool, String) {
+pub(crate) fn ssh_keygen_verify(
+    allowed: &Path,
+    identity: &str,
+    sig: &Path,
+    message: &[u8],
+) -> (bool, String) {
     use std::io::Write;
     let mut child = Command::new("ssh-keygen")
         .args(["-Y", "verify", "-n", "t-minus", "-I", identity, "-f"])
@@ -1007,13 +1012,13 @@ fn signing_in_memory_matches_signing_from_the_file() {
 // ---------------------------------------------------------------- ssh-agent
 
 /// A private `ssh-agent` on a socket in a temp dir, killed on drop.
-struct SshAgent {
+pub(crate) struct SshAgent {
     child: Child,
-    socket: PathBuf,
+    pub(crate) socket: PathBuf,
 }
 
 impl SshAgent {
-    fn start(dir: &Path) -> SshAgent {
+    pub(crate) fn start(dir: &Path) -> SshAgent {
         let socket = dir.join("agent.sock");
         let child = Command::new("ssh-agent")
             .arg("-D")
@@ -1034,7 +1039,7 @@ impl SshAgent {
         SshAgent { child, socket }
     }
 
-    fn add(&self, key: &Path) {
+    pub(crate) fn add(&self, key: &Path) {
         run(Command::new("ssh-add")
             .env("SSH_AUTH_SOCK", &self.socket)
             .arg(key));

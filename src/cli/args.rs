@@ -137,6 +137,12 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         event: String,
         /// The attendee confirming.
         agent: String,
+        /// Sign the answer (required when the event declares signers): an
+        /// unencrypted OpenSSH private key file, or `agent` to sign through
+        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
+        /// without signers take the answer unsigned.
+        #[arg(long, value_name = "KEYFILE|agent")]
+        sign: Option<String>,
         /// Print the event as JSON.
         #[arg(long)]
         json: bool,
@@ -155,6 +161,12 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         /// How much later (humantime, e.g. 5m; a bare number is seconds).
         #[arg(allow_hyphen_values = true)]
         duration: String,
+        /// Sign the answer (required when the event declares signers): an
+        /// unencrypted OpenSSH private key file, or `agent` to sign through
+        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
+        /// without signers take the answer unsigned.
+        #[arg(long, value_name = "KEYFILE|agent")]
+        sign: Option<String>,
         /// Print the event as JSON.
         #[arg(long)]
         json: bool,
@@ -173,6 +185,12 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+        /// Sign the answer (required when the event declares signers): an
+        /// unencrypted OpenSSH private key file, or `agent` to sign through
+        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
+        /// without signers take the answer unsigned.
+        #[arg(long, value_name = "KEYFILE|agent")]
+        sign: Option<String>,
         /// Print the event as JSON.
         #[arg(long)]
         json: bool,
@@ -253,12 +271,75 @@ the log up to it was only appended to.
 Exit codes: 0 the log is intact, 1 it is not (the first entry that disagrees
 is named) or another error.")]
     Verify {
+        /// Check the states, answers and signatures of this event or
+        /// campaign only (default: every event). The chain is always
+        /// checked whole.
+        target: Option<String>,
         /// A head printed earlier that must be in the chain (64 hex digits).
         #[arg(long, value_name = "HASH")]
         since: Option<String>,
-        /// Print JSON: `{"intact", "entries", "head"}`.
+        /// Print JSON: `{"intact", "entries", "events", "signatures", "head"}`.
         #[arg(long)]
         json: bool,
+    },
+
+    /// Print the exact message an attendee signs to answer an event.
+    #[command(after_help = "Examples:
+  t-minus answer-message release-v2/deploy alice confirm > answer.txt
+  ssh-keygen -Y sign -n t-minus -f ~/.ssh/id_ed25519 answer.txt
+  t-minus submit answer.txt answer.txt.sig
+
+  t-minus answer-message a1b2 bob defer 30m
+  t-minus answer-message a1b2 carol decline --reason 'on leave'
+
+The message names the event's content digest, the answer, the time (the
+engine clock) and a fresh nonce; submit it within 5 minutes.
+Exit codes: 0 success, 1 error (unknown event, bad answer).")]
+    AnswerMessage {
+        /// The event.
+        event: String,
+        /// The attendee answering.
+        agent: String,
+        /// `confirm`, `defer`, or `decline`.
+        #[arg(value_name = "confirm|defer|decline")]
+        answer: String,
+        /// For `defer`: how much later (humantime).
+        #[arg(value_name = "DURATION")]
+        duration: Option<String>,
+        /// For `decline`: why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+
+    /// Submit an answer signed elsewhere (`ssh-keygen -Y sign -n t-minus`).
+    #[command(after_help = "Example:
+  t-minus submit answer.txt answer.txt.sig
+
+Exit codes: 0 accepted, 1 refused (the store is unchanged) or another error.")]
+    Submit {
+        /// The message, exactly as `t-minus answer-message` printed it.
+        message: std::path::PathBuf,
+        /// Its armored signature (`-----BEGIN SSH SIGNATURE-----`).
+        signature: std::path::PathBuf,
+        /// Print the event as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Print an in-toto attestation (Statement v1) of a campaign's outcome.
+    #[command(after_help = "Examples:
+  t-minus attest release-v2 --out release-v2.intoto.json
+
+The statement's subject is the campaign (its name and the digest of its
+events' contents); its predicate lists every event's outcome, its answers
+with their signatures, and the log head. The format is in docs/json.md.
+Exit codes: 0 success, 1 error (unknown campaign, log not intact).")]
+    Attest {
+        /// The campaign.
+        campaign: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
 
     /// Tick until every event in scope is final, showing each transition.
@@ -496,6 +577,10 @@ pub struct ScheduleArgs {
     /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
     #[arg(allow_hyphen_values = true)]
     pub time: String,
+    /// Require every answer to be signed by a key in this OpenSSH
+    /// allowed_signers file (every attendee needs one).
+    #[arg(long, value_name = "FILE")]
+    pub signers: Option<std::path::PathBuf>,
     /// Event options.
     #[command(flatten)]
     pub options: EventOptions,

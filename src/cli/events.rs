@@ -148,7 +148,10 @@ pub fn print_created(
 
 /// `schedule`.
 pub fn schedule(engine: &mut Engine, out: &mut Renderer, args: &ScheduleArgs) -> Result<()> {
-    let new = new_event(engine, &args.kind, &args.time, &args.options)?;
+    let mut new = new_event(engine, &args.kind, &args.time, &args.options)?;
+    if let Some(path) = &args.signers {
+        new.signers = Some(t_minus::trust::Signers::read_allowed_signers(path)?);
+    }
     let event = engine.schedule(new)?;
     print_created(engine, out, "Scheduled", &event, args.options.json)
 }
@@ -170,6 +173,7 @@ pub fn respond(
     event: &str,
     agent: &str,
     answer: Answer<'_>,
+    sign: Option<&str>,
     as_json: bool,
 ) -> Result<()> {
     let agent = AgentId::parse(agent)?;
@@ -187,13 +191,38 @@ pub fn respond(
         Answer::Decline(reason) => Response::Decline(reason),
     };
     let id = engine.resolve_event(event)?;
-    let updated = engine.respond(id, &agent, response.clone())?;
+    let key = sign.map(str::to_string).or_else(|| {
+        std::env::var("T_MINUS_SIGNING_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+    });
+    let updated = match key {
+        Some(key) => engine.respond_with_key(
+            id,
+            &agent,
+            response.clone(),
+            &t_minus::trust::SigningKey::parse(&key),
+        )?,
+        None => engine.respond(id, &agent, response.clone())?,
+    };
+    print_answer(engine, out, &agent, &response, &updated, as_json)
+}
+
+/// Prints an accepted answer and what it did to the event.
+pub fn print_answer(
+    engine: &Engine,
+    out: &mut Renderer,
+    agent: &AgentId,
+    response: &Response,
+    updated: &TMinusEvent,
+    as_json: bool,
+) -> Result<()> {
     if as_json {
-        json::print(&json::event(engine, &mut out.names, &updated)?);
+        json::print(&json::event(engine, &mut out.names, updated)?);
         return Ok(());
     }
-    let label = out.names.label(engine, &updated)?;
-    let progress = format!("quorum {}", t_minus::display::quorum_progress(&updated));
+    let label = out.names.label(engine, updated)?;
+    let progress = format!("quorum {}", t_minus::display::quorum_progress(updated));
     match response {
         Response::Confirm => println!(
             "✅ {agent} confirmed {label} [{}] ({progress})",
@@ -202,7 +231,7 @@ pub fn respond(
         Response::Defer(by) => println!(
             "⏳ {agent} deferred {label} [{}] by {}; confirmations now due by {} ({progress})",
             updated.short_id(),
-            format_duration(by),
+            format_duration(*by),
             updated
                 .fire_deadline()
                 .map(format_time)
@@ -394,28 +423,6 @@ pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) 
     }
     for entry in &entries {
         println!("{}", out.log_line(entry));
-    }
-    Ok(())
-}
-
-/// `verify [--since HASH] [--json]`: recomputes the audit chain; prints the
-/// entry count and head, or fails at the first entry that disagrees.
-pub fn verify(engine: &Engine, since: Option<&str>, as_json: bool) -> Result<()> {
-    let since = since
-        .map(str::parse::<t_minus::trust::ChainHash>)
-        .transpose()?;
-    let report = engine.verify_log(since)?;
-    if as_json {
-        json::print(&serde_json::json!({
-            "intact": true,
-            "entries": report.entries,
-            "head": report.head.hex(),
-        }));
-    } else {
-        println!(
-            "The audit log is intact: {} entries, head {}",
-            report.entries, report.head
-        );
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod mcp;
 mod notify;
 mod run;
 mod show;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -116,18 +117,25 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
         }
         Command::Apply { paths, prune, json } => manifests::apply(engine, paths, *prune, *json),
         Command::Schedule(args) => done(events::schedule(engine, &mut out, args)),
-        Command::Confirm { event, agent, json } => done(events::respond(
+        Command::Confirm {
+            event,
+            agent,
+            sign,
+            json,
+        } => done(events::respond(
             engine,
             &mut out,
             event,
             agent,
             events::Answer::Confirm,
+            sign.as_deref(),
             *json,
         )),
         Command::Defer {
             event,
             agent,
             duration,
+            sign,
             json,
         } => done(events::respond(
             engine,
@@ -135,12 +143,14 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             event,
             agent,
             events::Answer::Defer(duration),
+            sign.as_deref(),
             *json,
         )),
         Command::Decline {
             event,
             agent,
             reason,
+            sign,
             json,
         } => done(events::respond(
             engine,
@@ -148,6 +158,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             event,
             agent,
             events::Answer::Decline(reason.clone()),
+            sign.as_deref(),
             *json,
         )),
         Command::Cancel {
@@ -173,7 +184,39 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
         }
         Command::Notify(command) => Ok(notify::command(engine, command)?),
         Command::Log { event, json } => done(events::log(engine, &mut out, event, *json)),
-        Command::Verify { since, json } => done(events::verify(engine, since.as_deref(), *json)),
+        Command::Verify {
+            target,
+            since,
+            json,
+        } => done(trust::verify(
+            engine,
+            target.as_deref(),
+            since.as_deref(),
+            *json,
+        )),
+        Command::AnswerMessage {
+            event,
+            agent,
+            answer,
+            duration,
+            reason,
+        } => done(trust::answer_message(
+            engine,
+            event,
+            agent,
+            answer,
+            duration.as_deref(),
+            reason.clone(),
+        )),
+        Command::Submit {
+            message,
+            signature,
+            json,
+        } => done(trust::submit(engine, &mut out, message, signature, *json)),
+        Command::Attest {
+            campaign,
+            out: file,
+        } => done(trust::attest(engine, campaign, file.as_deref())),
         Command::Inbox { agent, all, json } => {
             done(inbox::inbox(engine, &mut out, agent, *all, *json))
         }

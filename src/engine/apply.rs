@@ -22,9 +22,10 @@ use crate::plan::{
     PlanOptions,
 };
 use crate::state::{EventState, ResponseStatus};
-use crate::store::{CampaignRow, Tx};
+use crate::store::{CampaignRow, StoredSigners, Tx};
 use crate::time_spec::TimeSpec;
 use crate::trust::content_digest;
+use crate::trust::signers::digest_of_text;
 
 /// What an apply did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -164,6 +165,7 @@ fn apply_campaign(
             row
         }
     };
+    let signers = put_signers(tx, row.id, c, now)?;
     let anchor = row.anchor_at.unwrap_or(now);
     let mut ids: HashMap<String, Uuid> = match c.id {
         None => HashMap::new(),
@@ -194,7 +196,7 @@ fn apply_campaign(
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
         let event = new_event(row.id, d, anchor, now)?;
-        insert_new_event(tx, &event, &d.notify, now)?;
+        insert_new_event(tx, &event, &d.notify, signers.as_deref(), now)?;
         ids.insert(d.key.clone(), event.id);
         created.push((d.key.clone(), event.id));
         touched.push(event.id);
@@ -218,6 +220,39 @@ fn apply_campaign(
         id: row.id,
         created,
     })
+}
+
+/// Puts the plan's key set in force for campaign `id` when it differs from
+/// the stored one, recording the change (old and new digests) in the log of
+/// each of the campaign's unfinished events. Returns the digest in force.
+fn put_signers(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    c: &CampaignPlan,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let wanted = match &c.signers {
+        Some(text) => Some(StoredSigners {
+            digest: digest_of_text(text),
+            text: text.clone(),
+        }),
+        None => None,
+    };
+    let old = tx.scope_signers(id)?.map(|s| s.digest);
+    let new = wanted.as_ref().map(|s| s.digest.clone());
+    if old == new {
+        return Ok(new);
+    }
+    tx.set_scope_signers(id, wanted.as_ref())?;
+    if c.id.is_some() {
+        for (event, _, state) in tx.campaign_events(id)? {
+            if !state.is_final() {
+                let detail = json!({ "signers": { "old": old, "new": new } });
+                audit(tx, event, now, now, None, AuditAction::Updated, detail)?;
+            }
+        }
+    }
+    Ok(new)
 }
 
 fn need_id(ids: &HashMap<String, Uuid>, need: &str, campaign: &str) -> Result<Uuid> {

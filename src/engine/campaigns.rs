@@ -189,7 +189,20 @@ impl Engine {
                 event.state = EventState::Blocked;
                 event.started_at = None;
             }
-            insert_new_event(tx, &event, &rules, now)?;
+            let signers = tx.scope_signers(campaign_id)?;
+            if let Some(stored) = &signers {
+                let keys = super::signed::parse_stored(stored)?;
+                for (agent, _) in &event.attendees {
+                    if !keys.may_sign(agent.as_str()) {
+                        return Err(crate::trust::TrustError::NoSigner {
+                            agent: agent.to_string(),
+                        }
+                        .into());
+                    }
+                }
+            }
+            let digest = signers.map(|s| s.digest);
+            insert_new_event(tx, &event, &rules, digest.as_deref(), now)?;
             for (&need, need_name) in unique.iter().zip(names) {
                 tx.insert_edge(campaign_id, need, event.id)?;
                 let detail = json!({ "needs": need_name, "need_id": need.to_string() });

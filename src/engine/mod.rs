@@ -5,11 +5,13 @@
 //! applies the change, cascades, and commits.
 
 mod apply;
+mod attest;
 mod campaigns;
 mod content;
 mod inbox;
 mod resolve;
 pub(crate) mod settle;
+mod signed;
 mod verify;
 
 pub(crate) use content::resets;
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 pub use apply::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
+pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::LogVerification;
 
 use crate::agent::{check_unique_attendees, AgentId};
@@ -72,6 +75,9 @@ pub struct NewEvent {
     pub description: Option<String>,
     /// Notification rules (none by default).
     pub notify: Vec<NotifyRule>,
+    /// The keys that must sign its answers (none by default: answers need
+    /// no signature). Every attendee must have a key here.
+    pub signers: Option<crate::trust::Signers>,
 }
 
 impl NewEvent {
@@ -91,6 +97,7 @@ impl NewEvent {
             payload: serde_json::Value::Null,
             description: None,
             notify: Vec::new(),
+            signers: None,
         }
     }
 }
@@ -203,10 +210,29 @@ impl Engine {
         let now = self.now();
         let rules = std::mem::take(&mut new.notify);
         check_rules(&rules)?;
+        let signers = new.signers.take();
         let event = build_event(new, now)?;
+        if let Some(signers) = &signers {
+            for (agent, _) in &event.attendees {
+                if !signers.may_sign(agent.as_str()) {
+                    return Err(crate::trust::TrustError::NoSigner {
+                        agent: agent.to_string(),
+                    }
+                    .into());
+                }
+            }
+        }
         let id = event.id;
         self.write(|tx| {
-            insert_new_event(tx, &event, &rules, now)?;
+            let digest = match &signers {
+                Some(signers) => {
+                    let stored = signed::stored(signers);
+                    tx.set_scope_signers(id, Some(&stored))?;
+                    Some(stored.digest)
+                }
+                None => None,
+            };
+            insert_new_event(tx, &event, &rules, digest.as_deref(), now)?;
             settle(tx, [id], now)?;
             load(tx, id)
         })
@@ -256,15 +282,18 @@ impl Engine {
         let now = self.now();
         self.write_refusable(|tx| {
             let mut event = settled_event(tx, id, now)?;
-            let (status, action, detail) = match check_response(&mut event, agent, &response, now) {
+            let change = match check_response(&mut event, agent, &response, now) {
                 Ok(change) => change,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            event.last_response_at = Some(now);
-            tx.update_event(&event)?;
-            tx.set_response(id, agent, status, now)?;
-            audit(tx, id, now, now, Some(agent), action, detail)?;
-            found(settled(tx, id, now)?, id).map(Ok)
+            if signed::in_force(tx, &event)?.is_some() {
+                return Ok(Err(crate::trust::TrustError::Unsigned {
+                    event: event.label(),
+                    agent: agent.to_string(),
+                }
+                .into()));
+            }
+            record_response(tx, event, agent, change, now, None).map(Ok)
         })
     }
 
@@ -427,6 +456,39 @@ fn found(event: Option<TMinusEvent>, id: Uuid) -> Result<TMinusEvent> {
     event.ok_or_else(|| TMinusError::EventNotFound {
         reference: id.to_string(),
     })
+}
+
+/// Writes an accepted answer: the event (its deferral total and response
+/// time), the attendee's status and the audit entry (with the signed message
+/// and signature, for a signed answer); returns the event settled at `now`.
+fn record_response(
+    tx: &mut dyn Tx,
+    mut event: TMinusEvent,
+    agent: &AgentId,
+    (status, action, mut detail): (ResponseStatus, AuditAction, serde_json::Value),
+    now: DateTime<Utc>,
+    signed: Option<signed::Signed>,
+) -> Result<TMinusEvent> {
+    let id = event.id;
+    event.last_response_at = Some(now);
+    tx.update_event(&event)?;
+    tx.set_response(id, agent, status, now)?;
+    if let Some(signed) = &signed {
+        signed::signed_detail(&mut detail, signed);
+    }
+    settle::append(
+        tx,
+        crate::store::NewAuditEntry {
+            event: id,
+            at: now,
+            recorded_at: now,
+            agent: Some(agent.clone()),
+            action,
+            detail,
+            signed: signed.map(|s| s.answer),
+        },
+    )?;
+    found(settled(tx, id, now)?, id)
 }
 
 /// Refuses any change to a final event.
@@ -623,6 +685,7 @@ pub(crate) fn insert_new_event(
     tx: &mut dyn Tx,
     event: &TMinusEvent,
     rules: &[NotifyRule],
+    signers: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.insert_event(event)?;
@@ -639,6 +702,9 @@ pub(crate) fn insert_new_event(
     }
     if let Some(fire) = event.fire_deadline() {
         detail["fire_time"] = json!(format_time(fire));
+    }
+    if let Some(digest) = signers {
+        detail["signers"] = json!(digest);
     }
     audit(
         tx,

@@ -26,14 +26,22 @@ pub(crate) fn audit(
     action: AuditAction,
     detail: serde_json::Value,
 ) -> Result<()> {
-    let entry = NewAuditEntry {
-        event,
-        at,
-        recorded_at,
-        agent: agent.cloned(),
-        action,
-        detail,
-    };
+    append(
+        tx,
+        NewAuditEntry {
+            event,
+            at,
+            recorded_at,
+            agent: agent.cloned(),
+            action,
+            detail,
+            signed: None,
+        },
+    )
+}
+
+/// Appends `entry` to the log, with the deliveries it sets off.
+pub(crate) fn append(tx: &mut dyn Tx, entry: NewAuditEntry) -> Result<()> {
     tx.append_audit(&entry)?;
     // Deliveries it sets off are queued in the same transaction.
     crate::notify::queue::on_audit(tx, &entry)

@@ -1,16 +1,19 @@
 //! Verifying the tamper-evident audit log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::Engine;
-use crate::audit::{AuditAction, AuditEntry};
+use crate::audit::AuditAction;
 use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
-use crate::store::{EventFilter, StoredLink};
+use crate::store::{EventFilter, StoredLink, Tx};
 use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
+use crate::trust::message::{Answer, AnswerMessage};
+use crate::trust::sign::{verify_signature, SshSignature};
+use crate::trust::signers::{digest_of_text, Signers};
 use crate::trust::TrustError;
 
 /// Entries read per store round trip while verifying.
@@ -21,29 +24,49 @@ const BATCH: usize = 10_000;
 pub struct LogVerification {
     /// How many entries were checked.
     pub entries: u64,
+    /// How many events' states, answers and signatures were checked.
+    pub events: u64,
+    /// How many signed answers were verified.
+    pub signatures: u64,
     /// The hash of the last entry (64 zeros for an empty log): keep it to
     /// prove later, with `since`, that the log was only appended to.
     pub head: ChainHash,
 }
 
 impl Engine {
+    /// Verifies the whole store: see [`Engine::verify_log_of`].
+    pub fn verify_log(&self, since: Option<ChainHash>) -> Result<LogVerification> {
+        self.verify_log_of(since, None)
+    }
+
     /// Recomputes the audit chain of the whole store in commit order, in one
     /// read transaction, reading the log once (its entries are kept, grouped
-    /// by event, for the state check). With `since` (a head
-    /// printed earlier), also requires that head to be in the chain. Then
-    /// checks every event's stored state and answers against its log. Fails
-    /// with [`TrustError::ChainBroken`] or [`TrustError::ChainColumn`] at
-    /// the first entry that disagrees, [`TrustError::HeadNotFound`], or
-    /// [`TrustError::StateMismatch`] naming the event and attendee.
-    pub fn verify_log(&self, since: Option<ChainHash>) -> Result<LogVerification> {
+    /// by event, for the later checks). With `since` (a head printed
+    /// earlier), also requires that head to be in the chain. Then, for every
+    /// event (or only the events in `scope`), checks its stored state and
+    /// answers against its log, and every signed answer's signature against
+    /// the key set its log says was in force. Fails with
+    /// [`TrustError::ChainBroken`] or [`TrustError::ChainColumn`] at the first
+    /// entry that disagrees, [`TrustError::HeadNotFound`],
+    /// [`TrustError::StateMismatch`] naming the event and attendee, or
+    /// [`TrustError::SignedEntry`] naming the event and entry.
+    ///
+    /// The chain is always checked whole: an entry's hash covers every entry
+    /// before it, whatever event they belong to.
+    pub fn verify_log_of(
+        &self,
+        since: Option<ChainHash>,
+        scope: Option<&[Uuid]>,
+    ) -> Result<LogVerification> {
         let mut tx = self.store().read()?;
         let mut verifier = ChainVerifier::new();
         if let Some(head) = since {
             verifier = verifier.since(head);
         }
-        // The chain pass keeps each event's entries for the state check,
-        // so the log is read once, not once more per event.
-        let mut logs: HashMap<Uuid, Vec<AuditEntry>> = HashMap::new();
+        let wanted: Option<HashSet<Uuid>> = scope.map(|ids| ids.iter().copied().collect());
+        // The chain pass keeps each event's entries for the later checks, so
+        // the log is read once, not once more per event.
+        let mut logs: HashMap<Uuid, Vec<StoredLink>> = HashMap::new();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -60,17 +83,171 @@ impl Engine {
                     prev,
                     hash,
                 })?;
-                logs.entry(link.entry.event).or_default().push(link.entry);
+                if wanted
+                    .as_ref()
+                    .is_none_or(|w| w.contains(&link.entry.event))
+                {
+                    logs.entry(link.entry.event).or_default().push(link);
+                }
             }
         }
         let entries = verifier.len();
         let head = verifier.finish()?;
-        for event in tx.list_events(EventFilter::All)? {
+        let mut keys = KeySets::default();
+        let mut events = 0;
+        let mut signatures = 0;
+        let stored = match &wanted {
+            None => tx.list_events(EventFilter::All)?,
+            Some(ids) => {
+                let mut list = Vec::with_capacity(ids.len());
+                for id in scope.unwrap_or_default() {
+                    if ids.contains(id) {
+                        list.extend(tx.event(*id)?);
+                    }
+                }
+                list
+            }
+        };
+        for event in stored {
             let log = logs.get(&event.id).map_or(&[][..], Vec::as_slice);
             check_state(&event, log)?;
+            events += 1;
         }
-        Ok(LogVerification { entries, head })
+        // Signed answers are checked for every event that has a log, rows
+        // removed from the store (`apply` removing an unfinished event)
+        // included.
+        let mut ids: Vec<&Uuid> = logs.keys().collect();
+        ids.sort();
+        for id in ids {
+            signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys)?;
+        }
+        Ok(LogVerification {
+            entries,
+            events,
+            signatures,
+            head,
+        })
     }
+}
+
+/// Key sets read while verifying, by digest.
+#[derive(Default)]
+struct KeySets(HashMap<String, Signers>);
+
+impl KeySets {
+    /// The key set named `digest`, read from the store once; it must hash to
+    /// its name.
+    fn get(&mut self, tx: &mut dyn Tx, event: Uuid, seq: i64, digest: &str) -> Result<&Signers> {
+        if !self.0.contains_key(digest) {
+            let broken = |reason: String| TrustError::SignedEntry {
+                event: event.to_string(),
+                reason: format!("entry seq {seq}: {reason}"),
+            };
+            let text = tx.signers_by_digest(digest)?.ok_or_else(|| {
+                broken(format!("the key set {digest} in force is not in the store"))
+            })?;
+            if digest_of_text(&text) != digest {
+                return Err(broken(format!(
+                    "the stored key set {digest} does not hash to its digest (it was edited)"
+                ))
+                .into());
+            }
+            let signers = Signers::parse_allowed_signers(&text, digest)?;
+            self.0.insert(digest.to_string(), signers);
+        }
+        Ok(&self.0[digest])
+    }
+}
+
+/// Checks the answers in event `id`'s log against the key sets its log says
+/// were in force: an answer made while a set was in force must carry a
+/// message and signature that verify with one of the set's keys for the
+/// answering agent, and the message must name this event, agent and
+/// answer; an answer made while none was in force must carry none. Returns
+/// how many signatures were verified.
+fn check_signatures(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    log: &[StoredLink],
+    keys: &mut KeySets,
+) -> Result<u64> {
+    let mut in_force: Option<String> = None;
+    let mut verified = 0;
+    for link in log {
+        let e = &link.entry;
+        let broken = |reason: String| TrustError::SignedEntry {
+            event: id.to_string(),
+            reason: format!("entry seq {} ({}): {reason}", e.seq, e.action),
+        };
+        match e.action {
+            AuditAction::Scheduled => {
+                in_force = e
+                    .detail
+                    .get("signers")
+                    .and_then(|s| s.as_str())
+                    .map(String::from);
+            }
+            AuditAction::Updated => {
+                if let Some(change) = e.detail.get("signers") {
+                    in_force = change.get("new").and_then(|s| s.as_str()).map(String::from);
+                }
+            }
+            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined => {}
+            _ => continue,
+        }
+        if !matches!(
+            e.action,
+            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
+        ) {
+            continue;
+        }
+        let (digest, message, signature) = match (&in_force, &link.message, &link.signature) {
+            (None, None, None) => continue,
+            (Some(digest), Some(message), Some(signature)) => (digest, message, signature),
+            (Some(digest), _, _) => {
+                return Err(broken(format!(
+                    "the answer is not signed, but the key set {digest} was in force"
+                ))
+                .into())
+            }
+            (None, _, _) => {
+                return Err(broken(
+                    "the answer carries a signature, but no key set was in force".into(),
+                )
+                .into())
+            }
+        };
+        let parsed = AnswerMessage::parse(message.as_bytes())
+            .map_err(|err| broken(format!("its signed message is not canonical: {err}")))?;
+        let answered = match parsed.answer() {
+            Answer::Confirm => AuditAction::Confirmed,
+            Answer::Defer(_) => AuditAction::Deferred,
+            Answer::Decline { .. } => AuditAction::Declined,
+        };
+        if parsed.event() != id || Some(parsed.agent()) != e.agent.as_ref() || answered != e.action
+        {
+            return Err(broken(format!(
+                "its signed message is agent {} answering {} to event {}, not this entry",
+                parsed.agent(),
+                parsed.answer(),
+                parsed.event()
+            ))
+            .into());
+        }
+        let signers = keys.get(tx, id, e.seq, digest)?;
+        let sig = SshSignature::parse(signature)
+            .map_err(|err| broken(format!("its signature cannot be read: {err}")))?;
+        verify_signature(
+            signers,
+            parsed.agent(),
+            message.as_bytes(),
+            &sig,
+            parsed.time(),
+        )
+        .map_err(|err| broken(format!("its signature does not verify: {err}")))?;
+        verified += 1;
+    }
+    Ok(verified)
 }
 
 fn parse_column(
@@ -97,7 +274,7 @@ fn parse_column(
 /// deferred and declined answers are what its log `entries` imply: each such
 /// answer is the agent's latest answer in the log, not reset by a later
 /// content change, and a final state has its transition entry.
-fn check_state(event: &TMinusEvent, entries: &[AuditEntry]) -> std::result::Result<(), TrustError> {
+fn check_state(event: &TMinusEvent, entries: &[StoredLink]) -> std::result::Result<(), TrustError> {
     let mismatch = |reason: String| TrustError::StateMismatch {
         event: event.id.to_string(),
         reason,
@@ -109,7 +286,7 @@ fn check_state(event: &TMinusEvent, entries: &[AuditEntry]) -> std::result::Resu
         EventState::Pending | EventState::Blocked => None,
     };
     if let Some(action) = outcome {
-        if !entries.iter().any(|e| e.action == action) {
+        if !entries.iter().any(|link| link.entry.action == action) {
             return Err(mismatch(format!(
                 "it is stored as {} but its log has no `{action}` entry",
                 event.state
@@ -124,7 +301,7 @@ fn check_state(event: &TMinusEvent, entries: &[AuditEntry]) -> std::result::Resu
             ResponseStatus::Pending | ResponseStatus::Missed => continue,
         };
         let mut latest: Option<AuditAction> = None;
-        for e in entries {
+        for e in entries.iter().map(|link| &link.entry) {
             let reset = e
                 .detail
                 .get("content")

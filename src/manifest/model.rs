@@ -85,6 +85,10 @@ pub struct DesiredCampaign {
     pub description: Option<String>,
     /// Events in manifest order.
     pub events: Vec<DesiredEvent>,
+    /// The keys that must sign answers, as canonical `allowed_signers`
+    /// text; `None`: answers need no signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signers: Option<String>,
     /// Where it was written (not serialized).
     #[serde(skip)]
     pub origin: Origin,
@@ -205,7 +209,7 @@ impl EventSpans {
             Field::Attendees => self.attendees,
             Field::Needs => self.needs,
             Field::Notify => self.notify,
-            Field::Payload | Field::Managed => None,
+            Field::Payload | Field::Managed | Field::Signers => None,
         };
         span.unwrap_or(self.key)
     }
@@ -241,6 +245,8 @@ pub enum Field {
     Notify,
     /// Whether a manifest manages the campaign.
     Managed,
+    /// `signers` (of a campaign): the key set, by digest.
+    Signers,
 }
 
 impl Field {
@@ -259,6 +265,7 @@ impl Field {
             Field::Payload => "payload",
             Field::Notify => "notify",
             Field::Managed => "managed",
+            Field::Signers => "signers",
         }
     }
 }

@@ -317,6 +317,9 @@ pub struct CampaignSpec {
     /// Notification rules for every event of the campaign.
     #[serde(default)]
     pub notify: Option<Spanned<Vec<Spanned<NotifySpec>>>>,
+    /// The keys that must sign every answer to the campaign's events.
+    #[serde(default)]
+    pub signers: Option<Spanned<SignersSpec>>,
     /// The events, by name; the order of the keys is kept.
     #[serde(default)]
     pub events: EventMap,
@@ -523,6 +526,60 @@ impl JsonSchema for AttendeesSpec {
                     "type": "object",
                     "propertyNames": { "pattern": NAME_PATTERN },
                     "additionalProperties": list
+                }
+            ]
+        })
+    }
+}
+
+/// A campaign's `signers`: a path to an OpenSSH `allowed_signers` file
+/// (relative to the manifest), or a map from agents to public keys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignersSpec {
+    /// `signers: ./allowed_signers`.
+    File(String),
+    /// `signers: { alice: "ssh-ed25519 AAAA… alice@laptop" }`, in the order
+    /// written.
+    Inline(Vec<(Spanned<String>, Spanned<String>)>),
+}
+
+impl<'de> Deserialize<'de> for SignersSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SignersVisitor;
+        impl<'de> Visitor<'de> for SignersVisitor {
+            type Value = SignersSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a path to an allowed_signers file or a mapping from agent ids to public keys",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SignersSpec, E> {
+                Ok(SignersSpec::File(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SignersSpec, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(agent) = map.next_key::<Spanned<String>>()? {
+                    keys.push((agent, map.next_value::<Spanned<String>>()?));
+                }
+                Ok(SignersSpec::Inline(keys))
+            }
+        }
+        d.deserialize_any(SignersVisitor)
+    }
+}
+
+impl JsonSchema for SignersSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "Signers".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "The keys that must sign every answer: a path to an OpenSSH allowed_signers file (relative to the manifest), or a map from agent ids to public key lines (`ssh-ed25519 AAAA… comment`).",
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "additionalProperties": { "type": "string" }
                 }
             ]
         })

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
-use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Origin, ValidManifests};
+use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Field, Origin, ValidManifests};
 use super::parse::Manifests;
 use super::spec::{
     AgentText, AttendeesSpec, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText,
-    GroupSpec, NotifySpec, QuorumSpec, QuorumText, Span, Spanned,
+    GroupSpec, NotifySpec, QuorumSpec, QuorumText, SignersSpec, Span, Spanned,
 };
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration, parse_duration};
@@ -27,6 +27,7 @@ use crate::notify::spec::{check_argv, check_headers, check_url, MAX_RULES};
 use crate::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
 use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::time_spec::{format_time, TimeSpec};
+use crate::trust::Signers;
 
 /// Options of [`validate`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +157,7 @@ impl Validator<'_> {
             }
         }
         self.cycles(spec);
+        let signers = spec.signers.as_ref().and_then(|s| self.signers(s, &events));
         if self.diags.len() > before {
             return None;
         }
@@ -163,12 +165,97 @@ impl Validator<'_> {
             name: name.value.0.clone(),
             description: spec.description.as_ref().map(|d| d.value.clone()),
             events,
+            signers: signers.map(|s| s.to_allowed_signers()),
             origin: Origin {
                 file,
                 name: name.span,
                 description: spec.description.as_ref().map(|d| d.span),
             },
         })
+    }
+
+    /// Reads the campaign's `signers` and checks that every attendee of
+    /// `events` has a key there.
+    fn signers(&mut self, spec: &Spanned<SignersSpec>, events: &[DesiredEvent]) -> Option<Signers> {
+        let read = match &spec.value {
+            SignersSpec::File(path) => {
+                let dir = std::path::Path::new(&self.source.name)
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""));
+                let file = dir.join(path);
+                Signers::read_allowed_signers(&file)
+            }
+            SignersSpec::Inline(keys) => {
+                for (agent, key) in keys {
+                    if let Err(err) = AgentId(agent.value.clone()).validate() {
+                        self.error(
+                            "signers",
+                            format!("invalid agent id in `signers`: {err}"),
+                            agent.span,
+                            "invalid agent id",
+                            "agent ids are non-empty, at most 128 characters, without whitespace",
+                        );
+                        return None;
+                    }
+                    if let Err(err) =
+                        Signers::from_inline([(agent.value.as_str(), key.value.as_str())])
+                    {
+                        self.error(
+                            "signers",
+                            err.to_string(),
+                            key.span,
+                            "not a usable public key",
+                            "give each agent one public key line as in a `.pub` file, e.g. `ssh-ed25519 AAAA… alice@laptop`",
+                        );
+                        return None;
+                    }
+                }
+                Signers::from_inline(
+                    keys.iter()
+                        .map(|(a, k)| (a.value.as_str(), k.value.as_str())),
+                )
+            }
+        };
+        let signers = match read {
+            Ok(signers) => signers,
+            Err(err) => {
+                self.error(
+                    "signers",
+                    err.to_string(),
+                    spec.span,
+                    "cannot use these signers",
+                    "give a readable OpenSSH allowed_signers file (relative to this manifest), e.g. `alice namespaces=\"t-minus\" ssh-ed25519 AAAA…`",
+                );
+                return None;
+            }
+        };
+        if signers.is_empty() {
+            self.error(
+                "signers",
+                "`signers` lists no keys".into(),
+                spec.span,
+                "no keys",
+                "list a key for every attendee, or remove `signers` to accept unsigned answers",
+            );
+            return None;
+        }
+        for event in events {
+            for agent in &event.attendees {
+                if !signers.may_sign(agent.as_str()) {
+                    self.error(
+                        "signers",
+                        format!(
+                            "attendee `{agent}` of `{}/{}` has no key in `signers`",
+                            self.campaign, event.key
+                        ),
+                        event.spans.of(Field::Attendees),
+                        "this attendee cannot sign",
+                        "add a key for the agent to `signers` (with `namespaces=\"t-minus\"` or no namespaces option), or remove the attendee",
+                    );
+                }
+            }
+        }
+        Some(signers)
     }
 
     fn defaults(&mut self, ctx: &str, d: &DefaultsSpec) -> Defaults {

@@ -21,6 +21,7 @@ use crate::policy::{Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, Tx};
 use crate::time_spec::{format_time, TimeSpec};
+use crate::trust::signers::digest_of_text;
 
 /// The fingerprint of the campaigns named `names` (and, when pruning, of
 /// every manifest-managed campaign).
@@ -113,6 +114,7 @@ pub(crate) fn compute(
                 action: Action::Delete,
                 changes: Vec::new(),
                 description: None,
+                signers: None,
                 events,
                 notes: vec!["no manifest declares it (--prune)".into()],
             };
@@ -160,14 +162,27 @@ fn create_campaign(
             new_event(e)
         })
         .collect();
+    let notes = campaign
+        .signers
+        .as_deref()
+        .map(|text| {
+            format!(
+                "answers must be signed by the keys of signers {} ({} keys)",
+                digest_of_text(text),
+                text.lines().count()
+            )
+        })
+        .into_iter()
+        .collect();
     Some(CampaignPlan {
         name: campaign.name.clone(),
         id: None,
         action: Action::Create,
         changes: Vec::new(),
         description: campaign.description.clone(),
+        signers: campaign.signers.clone(),
         events,
-        notes: Vec::new(),
+        notes,
     })
 }
 
@@ -259,6 +274,16 @@ fn update_campaign(
             field: Field::Description,
             old: row.description.clone(),
             new: campaign.description.clone(),
+        });
+    }
+    let stored_signers = tx.scope_signers(row.id)?.map(|s| s.digest);
+    let wanted_signers = campaign.signers.as_deref().map(digest_of_text);
+    if stored_signers != wanted_signers {
+        changes.push(FieldChange {
+            group: None,
+            field: Field::Signers,
+            old: stored_signers,
+            new: wanted_signers,
         });
     }
     if !row.managed {
@@ -385,6 +410,7 @@ fn update_campaign(
         action,
         changes,
         description: campaign.description.clone(),
+        signers: campaign.signers.clone(),
         events,
         notes,
     }))

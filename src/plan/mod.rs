@@ -207,6 +207,10 @@ pub struct CampaignPlan {
     pub changes: Vec<FieldChange>,
     /// The description the manifest wants.
     pub description: Option<String>,
+    /// The key set the manifest wants, as canonical `allowed_signers` text
+    /// (`None`: answers need no signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signers: Option<String>,
     /// The changed events, in manifest order, removals last.
     pub events: Vec<EventPlan>,
     /// Things worth knowing about the campaign.

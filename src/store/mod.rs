@@ -120,6 +120,28 @@ pub struct NewAuditEntry {
     pub action: AuditAction,
     /// Details.
     pub detail: serde_json::Value,
+    /// The signed answer message and its signature, for a signed answer.
+    pub signed: Option<SignedAnswer>,
+}
+
+/// A signed answer as the log keeps it: the exact message text and the
+/// armored `sshsig` signature over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAnswer {
+    /// The canonical answer message (see [`crate::trust::message`]).
+    pub message: String,
+    /// The armored signature (`-----BEGIN SSH SIGNATURE-----` …).
+    pub signature: String,
+}
+
+/// A key set as stored: its digest (`sha256:` and 64 hex digits of its
+/// text) and its text, in t-minus's canonical `allowed_signers` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigners {
+    /// `sha256:` and the SHA-256 of `text`, in hex.
+    pub digest: String,
+    /// The `allowed_signers` text.
+    pub text: String,
 }
 
 /// An audit entry as stored, with its chain links (hex text, as the
@@ -142,12 +164,21 @@ pub struct StoredLink {
 /// stored hash is `head` (`None`: the log is empty), as hex. A head that is
 /// not a hash (a tampered row) is chained from as the genesis; `verify`
 /// reports that row.
-pub(crate) fn chain_links(head: Option<&str>, entry: &AuditEntry) -> (String, String) {
+pub(crate) fn chain_links(
+    head: Option<&str>,
+    entry: &AuditEntry,
+    signed: Option<&SignedAnswer>,
+) -> (String, String) {
     use crate::trust::chain::{entry_hash, ChainHash};
     let prev = head
         .and_then(|h| h.parse::<ChainHash>().ok())
         .unwrap_or(ChainHash::GENESIS);
-    let hash = entry_hash(&prev, entry, None, None);
+    let hash = entry_hash(
+        &prev,
+        entry,
+        signed.map(|s| s.message.as_bytes()),
+        signed.map(|s| s.signature.as_str()),
+    );
     (prev.hex(), hash.hex())
 }
 
@@ -246,6 +277,16 @@ pub trait Tx {
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>>;
     /// The entries of one event with their chain links, in `seq` order.
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>>;
+    /// The key set in force for `scope` (a campaign id, or a standalone
+    /// event's id), if any.
+    fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>>;
+    /// Puts `signers` in force for `scope` (storing the set once under its
+    /// digest), or none.
+    fn set_scope_signers(&mut self, scope: Uuid, signers: Option<&StoredSigners>) -> Result<()>;
+    /// The text of the key set with this digest, if stored.
+    fn signers_by_digest(&mut self, digest: &str) -> Result<Option<String>>;
+    /// Records a signed answer's nonce; false when it was recorded before.
+    fn use_nonce(&mut self, nonce: Uuid, event: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

@@ -50,7 +50,8 @@ use super::row::{
     ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
 };
 use super::{
-    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink, Tx,
+    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink,
+    StoredSigners, Tx,
 };
 use super::{Location, StoreError};
 use crate::agent::AgentId;
@@ -68,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0004_notify.sql"),
     include_str!("migrations/postgres/0005_inbox.sql"),
     include_str!("migrations/postgres/0006_audit_chain.sql"),
+    include_str!("migrations/postgres/0007_signers.sql"),
 ];
 
 /// The schema version this build writes.
@@ -94,7 +96,7 @@ fn chain_existing(
         }
         for row in &rows {
             let entry = read_audit(&PgColumns { row, server }).map_err(Retry::Fail)?;
-            let (prev, hash) = chain_links(head.as_deref(), &entry);
+            let (prev, hash) = chain_links(head.as_deref(), &entry, None);
             tx.execute(
                 "UPDATE tm_audit SET prev = $2, hash = $3 WHERE seq = $1",
                 &[&entry.seq, &prev, &hash],
@@ -1321,11 +1323,10 @@ impl Tx for PgTx<'_> {
 
     fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
         self.flush_bumps()?;
+        // The campaign's audit entries stay: the log is append-only, and the
+        // chain through them must keep verifying.
         let c = campaign.to_string();
-        self.execute(
-            "DELETE FROM tm_audit WHERE event_id IN (SELECT id FROM tm_events WHERE campaign_id = $1)",
-            &[&c],
-        )?;
+        self.execute("DELETE FROM tm_scope_signers WHERE scope_id = $1", &[&c])?;
         self.execute("DELETE FROM tm_events WHERE campaign_id = $1", &[&c])?;
         self.execute("DELETE FROM tm_campaigns WHERE id = $1", &[&c])
             .map(drop)
@@ -1347,10 +1348,13 @@ impl Tx for PgTx<'_> {
             Some(r) => self.get(r, 0)?,
             None => None,
         };
-        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0));
+        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
+        let message = e.signed.as_ref().map(|s| s.message.as_str());
+        let signature = e.signed.as_ref().map(|s| s.signature.as_str());
         let rows = self.query(
             "INSERT INTO tm_audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
-             prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+             prev, hash, message, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
             &[
                 &a.event_id,
                 &a.at_ms,
@@ -1361,6 +1365,8 @@ impl Tx for PgTx<'_> {
                 &a.unreported.then_some(true),
                 &prev,
                 &hash,
+                &message,
+                &signature,
             ],
         )?;
         match rows.first() {
@@ -1371,6 +1377,67 @@ impl Tx for PgTx<'_> {
             }
             .into()),
         }
+    }
+
+    fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>> {
+        let row = self.query_opt(
+            "SELECT s.digest, s.text FROM tm_scope_signers c \
+             JOIN tm_signer_sets s ON s.digest = c.digest WHERE c.scope_id = $1",
+            &[&scope.to_string()],
+        )?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some(StoredSigners {
+                digest: self.get(&r, 0)?,
+                text: self.get(&r, 1)?,
+            })),
+        }
+    }
+
+    fn set_scope_signers(&mut self, scope: Uuid, signers: Option<&StoredSigners>) -> Result<()> {
+        match signers {
+            None => self.execute(
+                "DELETE FROM tm_scope_signers WHERE scope_id = $1",
+                &[&scope.to_string()],
+            )?,
+            Some(set) => {
+                self.execute(
+                    "INSERT INTO tm_signer_sets (digest, text) VALUES ($1, $2) \
+                     ON CONFLICT (digest) DO NOTHING",
+                    &[&set.digest, &set.text],
+                )?;
+                self.execute(
+                    "INSERT INTO tm_scope_signers (scope_id, digest) VALUES ($1, $2) \
+                     ON CONFLICT (scope_id) DO UPDATE SET digest = excluded.digest",
+                    &[&scope.to_string(), &set.digest],
+                )?
+            }
+        };
+        Ok(())
+    }
+
+    fn signers_by_digest(&mut self, digest: &str) -> Result<Option<String>> {
+        let row = self.query_opt(
+            "SELECT text FROM tm_signer_sets WHERE digest = $1",
+            &[&digest],
+        )?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some(self.get(&r, 0)?)),
+        }
+    }
+
+    fn use_nonce(&mut self, nonce: Uuid, event: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let inserted = self.execute(
+            "INSERT INTO tm_nonces (nonce, event_id, at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (nonce) DO NOTHING",
+            &[
+                &nonce.to_string(),
+                &event.to_string(),
+                &at.timestamp_millis(),
+            ],
+        )?;
+        Ok(inserted == 1)
     }
 
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {

@@ -25,7 +25,8 @@ use super::row::{
     AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
 };
 use super::{
-    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink, Tx,
+    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink,
+    StoredSigners, Tx,
 };
 use super::{Location, StoreError};
 use crate::agent::AgentId;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0004_notify.sql"),
     include_str!("migrations/sqlite/0005_inbox.sql"),
     include_str!("migrations/sqlite/0006_audit_chain.sql"),
+    include_str!("migrations/sqlite/0007_signers.sql"),
 ];
 
 /// The schema version this build writes.
@@ -75,7 +77,7 @@ fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         };
         after = last.seq;
         for entry in &batch {
-            let (prev, hash) = chain_links(head.as_deref(), entry);
+            let (prev, hash) = chain_links(head.as_deref(), entry, None);
             update.execute(params![entry.seq, prev, hash])?;
             head = Some(hash);
         }
@@ -823,11 +825,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
+        // The campaign's audit entries stay: the log is append-only, and the
+        // chain through them must keep verifying.
         let c = campaign.to_string();
-        self.execute(
-            "DELETE FROM audit WHERE event_id IN (SELECT id FROM events WHERE campaign_id = ?1)",
-            [&c],
-        )?;
+        self.execute("DELETE FROM scope_signers WHERE scope_id = ?1", [&c])?;
         self.execute("DELETE FROM events WHERE campaign_id = ?1", [&c])?;
         self.execute("DELETE FROM campaigns WHERE id = ?1", [&c])
             .map(drop)
@@ -846,10 +847,11 @@ impl Tx for SqliteTx<'_> {
             [],
             |r| r.get(0),
         )?;
-        let (prev, hash) = chain_links(head.flatten().as_deref(), &e.stored(0));
+        let (prev, hash) = chain_links(head.flatten().as_deref(), &e.stored(0), e.signed.as_ref());
         self.execute(
             "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
-             prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             prev, hash, message, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 a.event_id,
                 a.at_ms,
@@ -859,10 +861,65 @@ impl Tx for SqliteTx<'_> {
                 a.detail,
                 a.unreported.then_some(1),
                 prev,
-                hash
+                hash,
+                e.signed.as_ref().map(|s| &s.message),
+                e.signed.as_ref().map(|s| &s.signature),
             ],
         )?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>> {
+        self.row(
+            "SELECT s.digest, s.text FROM scope_signers c \
+             JOIN signer_sets s ON s.digest = c.digest WHERE c.scope_id = ?1",
+            [scope.to_string()],
+            |r| {
+                Ok(StoredSigners {
+                    digest: r.get(0)?,
+                    text: r.get(1)?,
+                })
+            },
+        )
+    }
+
+    fn set_scope_signers(&mut self, scope: Uuid, signers: Option<&StoredSigners>) -> Result<()> {
+        match signers {
+            None => self.execute(
+                "DELETE FROM scope_signers WHERE scope_id = ?1",
+                [scope.to_string()],
+            )?,
+            Some(set) => {
+                self.execute(
+                    "INSERT INTO signer_sets (digest, text) VALUES (?1, ?2) \
+                     ON CONFLICT (digest) DO NOTHING",
+                    params![set.digest, set.text],
+                )?;
+                self.execute(
+                    "INSERT INTO scope_signers (scope_id, digest) VALUES (?1, ?2) \
+                     ON CONFLICT (scope_id) DO UPDATE SET digest = excluded.digest",
+                    params![scope.to_string(), set.digest],
+                )?
+            }
+        };
+        Ok(())
+    }
+
+    fn signers_by_digest(&mut self, digest: &str) -> Result<Option<String>> {
+        self.row(
+            "SELECT text FROM signer_sets WHERE digest = ?1",
+            [digest],
+            |r| r.get(0),
+        )
+    }
+
+    fn use_nonce(&mut self, nonce: Uuid, event: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let inserted = self.execute(
+            "INSERT INTO nonces (nonce, event_id, at_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (nonce) DO NOTHING",
+            params![nonce.to_string(), event.to_string(), at.timestamp_millis()],
+        )?;
+        Ok(inserted == 1)
     }
 
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {

@@ -252,4 +252,84 @@ pub enum TrustError {
         /// The head that was looked for.
         head: String,
     },
+
+    /// An unsigned answer to an event whose answers must be signed.
+    #[error("event {event} requires signed answers: agent {agent:?} answered without a signature")]
+    #[diagnostic(
+        code(t_minus::trust::unsigned),
+        help("sign the answer: add `--sign KEYFILE` (or `--sign agent` to sign through ssh-agent, or set T_MINUS_SIGNING_KEY), or sign the text of `t-minus answer-message` elsewhere and send it with `t-minus submit`")
+    )]
+    Unsigned {
+        /// The event, as `campaign/name` or its id.
+        event: String,
+        /// The agent who answered.
+        agent: String,
+    },
+
+    /// A signed answer to an event that declares no signers.
+    #[error("event {event} declares no signers, so a signed answer cannot be checked")]
+    #[diagnostic(
+        code(t_minus::trust::no_signers),
+        help("answer without `--sign`, or declare `signers:` for the event's campaign (or `schedule --signers FILE`) so that its answers are checked")
+    )]
+    NoSigners {
+        /// The event, as `campaign/name` or its id.
+        event: String,
+    },
+
+    /// The signed message names another content digest than the event's.
+    #[error("the event changed since you signed: event {event} has content digest {current}, the answer was signed for {signed}")]
+    #[diagnostic(
+        code(t_minus::trust::stale),
+        help("look at the event again (`t-minus status EVENT`), and if you still agree, sign a new answer: its message will name the current digest")
+    )]
+    StaleDigest {
+        /// The event, as `campaign/name` or its id.
+        event: String,
+        /// The digest the message names.
+        signed: crate::trust::digest::ContentDigest,
+        /// The event's current digest.
+        current: crate::trust::digest::ContentDigest,
+    },
+
+    /// The signed message's time is too far from the engine clock.
+    #[error("the answer was signed at {time}, {skew} the engine clock ({now}); {limit}")]
+    #[diagnostic(
+        code(t_minus::trust::time),
+        help("sign the answer again now (answers are accepted up to 5 minutes after and 1 minute before they were signed), and check that this machine's clock is right")
+    )]
+    MessageTime {
+        /// The message's time.
+        time: chrono::DateTime<chrono::Utc>,
+        /// The engine clock.
+        now: chrono::DateTime<chrono::Utc>,
+        /// How far off, in words: `5m 12s before`, `2m after`.
+        skew: String,
+        /// The rule it breaks.
+        limit: &'static str,
+    },
+
+    /// A signed message was accepted before.
+    #[error("the signed answer with nonce {nonce} was already submitted")]
+    #[diagnostic(
+        code(t_minus::trust::nonce),
+        help("every signed answer is accepted once; to answer again, sign a new message (`t-minus answer-message` makes one with a fresh nonce)")
+    )]
+    NonceReused {
+        /// The nonce.
+        nonce: uuid::Uuid,
+    },
+
+    /// A signed answer's message does not match the entry that records it.
+    #[error("event {event}: {reason}")]
+    #[diagnostic(
+        code(t_minus::trust::signed_entry),
+        help("the log entry or its signed message was edited outside t-minus; compare with a head hash kept elsewhere and restore the store from a backup")
+    )]
+    SignedEntry {
+        /// The event's id.
+        event: String,
+        /// What is wrong, naming the entry.
+        reason: String,
+    },
 }

@@ -9,11 +9,13 @@
 //!   ssh-agent) and verification, in OpenSSH's `sshsig` format, so
 //!   `ssh-keygen -Y sign` and `ssh-keygen -Y verify` interoperate.
 //! - [`chain`]: the hash chain over audit entries.
+//! - [`attest`]: a campaign's outcome as an in-toto statement.
 //!
 //! Every byte format is specified exactly in the module that defines it and
 //! in `docs/security.md`. Nothing here touches a store: these are pure
 //! functions and types for the engine to call.
 
+pub mod attest;
 pub mod chain;
 pub mod digest;
 pub mod error;
@@ -28,7 +30,7 @@ pub use error::TrustError;
 pub use message::{Answer, AnswerMessage};
 pub use sign::{
     agent_socket_from_env, sign_with_agent, sign_with_key_file, sign_with_private_key,
-    verify_signature, SshSignature,
+    verify_signature, SigningKey, SshSignature,
 };
 pub use signers::{SignerEntry, Signers};
 

@@ -127,6 +127,46 @@ pub fn sign_with_private_key(key: &PrivateKey, message: &[u8]) -> Result<SshSign
         })
 }
 
+/// Where a signature comes from: an unencrypted OpenSSH private key file,
+/// or the running ssh-agent (`SSH_AUTH_SOCK`), which signs with a key the
+/// signers register for the agent (so passphrase-protected and hardware
+/// keys work).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningKey {
+    /// A private key file.
+    File(PathBuf),
+    /// The ssh-agent.
+    Agent,
+}
+
+impl SigningKey {
+    /// `agent` names the ssh-agent; anything else is a key file's path.
+    pub fn parse(text: &str) -> Self {
+        if text == "agent" {
+            SigningKey::Agent
+        } else {
+            SigningKey::File(PathBuf::from(text))
+        }
+    }
+
+    /// Signs `message` for `agent`, whose answer is made at `at`; through the
+    /// ssh-agent, with a key `signers` allow for the agent then.
+    pub fn sign(
+        &self,
+        signers: &Signers,
+        agent: &AgentId,
+        message: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<SshSignature, TrustError> {
+        match self {
+            SigningKey::File(path) => sign_with_key_file(path, message),
+            SigningKey::Agent => {
+                sign_with_agent(&agent_socket_from_env()?, signers, agent, message, at)
+            }
+        }
+    }
+}
+
 /// The ssh-agent socket named by `SSH_AUTH_SOCK`.
 pub fn agent_socket_from_env() -> Result<PathBuf, TrustError> {
     match std::env::var_os(AUTH_SOCK_ENV) {

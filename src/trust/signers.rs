@@ -234,6 +234,25 @@ impl Signers {
             .collect()
     }
 
+    /// Whether some key here may sign t-minus answers for `agent` (at some
+    /// time: validity windows are not considered).
+    pub fn may_sign(&self, agent: &str) -> bool {
+        self.entries.iter().any(|entry| {
+            !entry.cert_authority
+                && match_pattern_list(agent, &entry.principals)
+                && entry
+                    .namespaces
+                    .as_ref()
+                    .is_none_or(|ns| match_pattern_list(NAMESPACE, ns))
+        })
+    }
+
+    /// The digest that names this key set: `sha256:` and the SHA-256, in
+    /// lowercase hex, of [`Signers::to_allowed_signers`].
+    pub fn digest(&self) -> String {
+        digest_of_text(&self.to_allowed_signers())
+    }
+
     /// The signers as an `allowed_signers` file, one line per entry.
     pub fn to_allowed_signers(&self) -> String {
         let mut out = String::new();
@@ -243,6 +262,17 @@ impl Signers {
         }
         out
     }
+}
+
+/// The digest of a key set's canonical text: `sha256:` and 64 hex digits.
+pub fn digest_of_text(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(text.as_bytes());
+    let mut out = String::from("sha256:");
+    for byte in hash {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 fn is_pattern(principal: &str) -> bool {

@@ -98,6 +98,11 @@ const UNDO: &[(&str, &str)] = &[
         "ALTER TABLE tm_audit DROP COLUMN prev, DROP COLUMN hash, \
          DROP COLUMN message, DROP COLUMN signature;",
     ),
+    // 7: signed answers.
+    (
+        "DROP TABLE scope_signers; DROP TABLE signer_sets; DROP TABLE nonces;",
+        "DROP TABLE tm_scope_signers; DROP TABLE tm_signer_sets; DROP TABLE tm_nonces;",
+    ),
 ];
 
 /// SQL that takes a current store on `backend` back to schema version

@@ -1,0 +1,150 @@
+//! Trust commands: verify, answer-message, submit, attest.
+
+use std::path::Path;
+
+use t_minus::duration::parse_duration;
+use t_minus::trust::{Answer, ChainHash};
+use t_minus::{AgentId, Engine, Response, Result, TMinusError, Target};
+
+use super::events::print_answer;
+use super::json;
+use t_minus::display::Renderer;
+
+/// `verify [EVENT|CAMPAIGN] [--since HASH] [--json]`: recomputes the audit
+/// chain, checks states, answers and signatures (of the target only, when
+/// given); prints the counts and head, or fails at the first disagreement.
+pub fn verify(
+    engine: &Engine,
+    target: Option<&str>,
+    since: Option<&str>,
+    as_json: bool,
+) -> Result<()> {
+    let since = since.map(str::parse::<ChainHash>).transpose()?;
+    let scope = match target {
+        None => None,
+        Some(text) => Some(match engine.resolve_target(text)? {
+            Target::Event(id) => vec![id],
+            Target::Campaign(id) => engine
+                .get_campaign(id)?
+                .map(|c| c.events)
+                .unwrap_or_default(),
+        }),
+    };
+    let report = engine.verify_log_of(since, scope.as_deref())?;
+    if as_json {
+        json::print(&serde_json::json!({
+            "intact": true,
+            "entries": report.entries,
+            "events": report.events,
+            "signatures": report.signatures,
+            "head": report.head.hex(),
+        }));
+    } else {
+        println!(
+            "The audit log is intact: {}, {} checked, {} verified, head {}",
+            count(report.entries, "entry", "entries"),
+            count(report.events, "event", "events"),
+            count(report.signatures, "signature", "signatures"),
+            report.head
+        );
+    }
+    Ok(())
+}
+
+/// `1 entry`, `2 entries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `answer-message EVENT AGENT confirm|defer DUR|decline [--reason T]`:
+/// prints the message to sign, exactly (no trailing text).
+pub fn answer_message(
+    engine: &Engine,
+    event: &str,
+    agent: &str,
+    answer: &str,
+    duration: Option<&str>,
+    reason: Option<String>,
+) -> Result<()> {
+    let agent = AgentId::parse(agent)?;
+    let bad = |why: String| TMinusError::InvalidAnswer { reason: why };
+    if reason.is_some() && answer != "decline" {
+        return Err(bad("--reason goes with `decline` only".into()));
+    }
+    let answer = match (answer, duration) {
+        ("confirm", None) => Answer::Confirm,
+        ("defer", Some(text)) => {
+            let by = parse_duration(text)?;
+            if by <= chrono::Duration::zero() {
+                return Err(TMinusError::NonPositiveDeferral {
+                    value: text.to_string(),
+                });
+            }
+            Answer::Defer(by)
+        }
+        ("defer", None) => return Err(bad("`defer` needs a duration, e.g. `defer 30m`".into())),
+        ("decline", None) => Answer::Decline { reason },
+        ("confirm" | "decline", Some(extra)) => {
+            return Err(bad(format!(
+                "`{answer}` takes no duration, but `{extra}` was given"
+            )))
+        }
+        (other, _) => {
+            return Err(bad(format!(
+                "unknown answer `{other}`: use confirm, defer DURATION or decline"
+            )))
+        }
+    };
+    let id = engine.resolve_event(event)?;
+    let message = engine.answer_message(id, &agent, answer)?;
+    print!("{}", message.render());
+    Ok(())
+}
+
+/// `submit MESSAGE_FILE SIG_FILE`: records an answer signed elsewhere.
+pub fn submit(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    message: &Path,
+    signature: &Path,
+    as_json: bool,
+) -> Result<()> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| t_minus::trust::TrustError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    };
+    let message = read(message)?;
+    let signature = read(signature)?;
+    let signature =
+        String::from_utf8(signature).map_err(|_| t_minus::trust::TrustError::InvalidSignature {
+            reason: "the signature file is not text".into(),
+        })?;
+    let parsed = t_minus::trust::AnswerMessage::parse(&message)?;
+    let updated = engine.respond_signed(&message, &signature)?;
+    let response = match parsed.answer() {
+        Answer::Confirm => Response::Confirm,
+        Answer::Defer(by) => Response::Defer(*by),
+        Answer::Decline { reason } => Response::Decline(reason.clone()),
+    };
+    print_answer(engine, out, parsed.agent(), &response, &updated, as_json)
+}
+
+/// `attest CAMPAIGN [--out FILE]`.
+pub fn attest(engine: &Engine, campaign: &str, out: Option<&Path>) -> Result<()> {
+    let id = engine.resolve_campaign(campaign)?;
+    let statement = engine.attest(id)?;
+    match out {
+        None => json::print(&statement),
+        Some(path) => {
+            let mut text = serde_json::to_string_pretty(&statement).unwrap_or_default();
+            text.push('\n');
+            std::fs::write(path, text).map_err(|e| TMinusError::WriteFile {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Signed answers: which keys may sign for an event, and answers checked
+//! against them.
+//!
+//! A campaign's key set is in force for all its events; a standalone event
+//! may have its own (`schedule --signers`). When a set is in force, every
+//! answer to the event must be signed ([`Engine::respond_signed`]) and an
+//! unsigned one ([`Engine::respond`]) is refused. A signed answer is
+//! accepted only when, in this order:
+//!
+//! 1. its message parses in the canonical form and its signature is an
+//!    armored `sshsig` signature;
+//! 2. its time is at most [`MAX_MESSAGE_AGE`] before and at most
+//!    [`MAX_MESSAGE_LEAD`] after the engine clock;
+//! 3. the event exists and has a key set in force;
+//! 4. the signature verifies with a key the set allows for the message's
+//!    agent at the message's time, in the `t-minus` namespace;
+//! 5. the message names the event's current content digest;
+//! 6. the answer itself is allowed (attendee, before the deadline, not
+//!    final, within `max_defer`);
+//! 7. its nonce was never accepted before.
+//!
+//! A refusal writes nothing but the settlement every operation makes.
+//! An accepted answer's log entry keeps the message and signature (both are
+//! covered by the entry's chain hash) and names the key's fingerprint and
+//! the key set's digest in its detail.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{check_response, found, settled_event, Engine, Response};
+use crate::agent::AgentId;
+use crate::duration::format_duration;
+use crate::error::{Result, TMinusError};
+use crate::event::TMinusEvent;
+use crate::store::{SignedAnswer, StoredSigners, Tx};
+use crate::trust::digest::content_digest;
+use crate::trust::message::{Answer, AnswerMessage};
+use crate::trust::sign::{verify_signature, SigningKey, SshSignature};
+use crate::trust::signers::Signers;
+use crate::trust::TrustError;
+
+/// How long after it was signed an answer is still accepted.
+pub const MAX_MESSAGE_AGE: Duration = Duration::minutes(5);
+
+/// How far ahead of the engine clock a signed answer's time may be.
+pub const MAX_MESSAGE_LEAD: Duration = Duration::minutes(1);
+
+impl Engine {
+    /// The key set in force for event `id` (its campaign's, or a standalone
+    /// event's own), or `None` when its answers need no signature.
+    pub fn signers_of(&self, id: Uuid) -> Result<Option<Signers>> {
+        self.read(|tx| {
+            let event = found(tx.event(id)?, id)?;
+            match in_force(tx, &event)? {
+                Some(stored) => parse_stored(&stored).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The message `agent` signs to give `answer` to event `id` now: bound to
+    /// the event's current content digest, at the engine clock, with a fresh
+    /// nonce. It checks nothing else; the answer is checked when submitted.
+    pub fn answer_message(
+        &self,
+        id: Uuid,
+        agent: &AgentId,
+        answer: Answer,
+    ) -> Result<AnswerMessage> {
+        agent.validate()?;
+        let event = found(self.get_event(id)?, id)?;
+        Ok(AnswerMessage::new(
+            &event,
+            agent.clone(),
+            answer,
+            self.now(),
+        )?)
+    }
+
+    /// Records a signed answer: `message` is the canonical answer message
+    /// (as [`AnswerMessage::to_bytes`] renders it) and `signature` its
+    /// armored `sshsig` signature in the `t-minus` namespace, made by a key
+    /// the event's signers allow for the message's agent. See the module
+    /// documentation for every check and its order; each refusal is a
+    /// [`TrustError`] (or the refusal [`Engine::respond`] would give) and
+    /// records nothing.
+    pub fn respond_signed(&mut self, message: &[u8], signature: &str) -> Result<TMinusEvent> {
+        let parsed = AnswerMessage::parse(message)?;
+        let sig = SshSignature::parse(signature)?;
+        let now = self.now();
+        check_time(parsed.time(), now)?;
+        let response = match parsed.answer() {
+            Answer::Confirm => Response::Confirm,
+            Answer::Defer(by) => Response::Defer(*by),
+            Answer::Decline { reason } => Response::Decline(reason.clone()),
+        };
+        let agent = parsed.agent().clone();
+        let id = parsed.event();
+        self.write_refusable(|tx| {
+            let mut event = settled_event(tx, id, now)?;
+            let Some(stored) = in_force(tx, &event)? else {
+                return Ok(Err(TrustError::NoSigners {
+                    event: event.label(),
+                }
+                .into()));
+            };
+            let signers = parse_stored(&stored)?;
+            let key = match verify_signature(&signers, &agent, message, &sig, parsed.time()) {
+                Ok(entry) => entry.key.fingerprint(Default::default()).to_string(),
+                Err(refusal) => return Ok(Err(refusal.into())),
+            };
+            let current = content_digest(&event);
+            if current != parsed.digest() {
+                return Ok(Err(TrustError::StaleDigest {
+                    event: event.label(),
+                    signed: parsed.digest(),
+                    current,
+                }
+                .into()));
+            }
+            let change = match check_response(&mut event, &agent, &response, now) {
+                Ok(change) => change,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            if !tx.use_nonce(parsed.nonce(), id, now)? {
+                return Ok(Err(TrustError::NonceReused {
+                    nonce: parsed.nonce(),
+                }
+                .into()));
+            }
+            let signed = Signed {
+                answer: SignedAnswer {
+                    message: String::from_utf8_lossy(message).into_owned(),
+                    signature: signature.to_string(),
+                },
+                key,
+                signers: stored.digest,
+            };
+            super::record_response(tx, event, &agent, change, now, Some(signed)).map(Ok)
+        })
+    }
+}
+
+impl Engine {
+    /// Records `agent`'s answer to event `id`, signed with `key` when the
+    /// event requires signed answers and unsigned otherwise: the front ends'
+    /// way to answer with a key at hand. Signing builds the message at the
+    /// engine clock ([`Engine::answer_message`]) and submits it through
+    /// [`Engine::respond_signed`], so every check applies.
+    pub fn respond_with_key(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        response: Response,
+        key: &SigningKey,
+    ) -> Result<TMinusEvent> {
+        let Some(signers) = self.signers_of(id)? else {
+            return self.respond(id, agent, response);
+        };
+        let answer = match &response {
+            Response::Confirm => Answer::Confirm,
+            Response::Defer(by) => Answer::Defer(*by),
+            Response::Decline(reason) => Answer::Decline {
+                reason: reason.clone(),
+            },
+        };
+        let message = self.answer_message(id, agent, answer)?;
+        let bytes = message.to_bytes();
+        let signature = key.sign(&signers, agent, &bytes, message.time())?;
+        self.respond_signed(&bytes, &signature.to_armored())
+    }
+}
+
+/// A signed answer on its way into the log.
+pub(crate) struct Signed {
+    /// The message and signature, kept in the entry.
+    pub(crate) answer: SignedAnswer,
+    /// The fingerprint of the key that signed.
+    pub(crate) key: String,
+    /// The digest of the key set in force.
+    pub(crate) signers: String,
+}
+
+/// The key set in force for `event`: its campaign's, or its own.
+pub(crate) fn in_force(tx: &mut dyn Tx, event: &TMinusEvent) -> Result<Option<StoredSigners>> {
+    tx.scope_signers(event.campaign.unwrap_or(event.id))
+}
+
+/// Reads a stored key set.
+pub(crate) fn parse_stored(stored: &StoredSigners) -> Result<Signers> {
+    Ok(Signers::parse_allowed_signers(
+        &stored.text,
+        &format!("signers {}", stored.digest),
+    )?)
+}
+
+/// The key set as stored: its canonical text and the digest naming it.
+pub(crate) fn stored(signers: &Signers) -> StoredSigners {
+    StoredSigners {
+        digest: signers.digest(),
+        text: signers.to_allowed_signers(),
+    }
+}
+
+/// Refuses a message signed more than [`MAX_MESSAGE_AGE`] before or more
+/// than [`MAX_MESSAGE_LEAD`] after `now`.
+fn check_time(time: DateTime<Utc>, now: DateTime<Utc>) -> std::result::Result<(), TMinusError> {
+    let refuse = |skew: String, limit: &'static str| {
+        Err(TrustError::MessageTime {
+            time,
+            now,
+            skew,
+            limit,
+        }
+        .into())
+    };
+    if now - time > MAX_MESSAGE_AGE {
+        return refuse(
+            format!("{} before", format_duration(now - time)),
+            "answers are accepted for 5 minutes after they are signed",
+        );
+    }
+    if time - now > MAX_MESSAGE_LEAD {
+        return refuse(
+            format!("{} after", format_duration(time - now)),
+            "answers signed more than 1 minute ahead of the engine clock are refused",
+        );
+    }
+    Ok(())
+}
+
+/// The audit detail fields of a signed answer.
+pub(crate) fn signed_detail(detail: &mut serde_json::Value, signed: &Signed) {
+    detail["key"] = json!(signed.key);
+    detail["signers"] = json!(signed.signers);
+}

@@ -1,0 +1,720 @@
+//! Signed answers: signers declared in manifests and on `schedule`, every
+//! refusal of `respond_signed`, the log and `verify` checking signatures
+//! against the keys in force, `attest`, and the CLI with keys made by
+//! `ssh-keygen` (files, `ssh-agent`, `answer-message` + `ssh-keygen -Y sign`
+//! + `submit`).
+//!
+//! Every test runs on SQLite and on PostgreSQL.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use t_minus::plan::PlanOptions;
+use t_minus::trust::{Answer, AnswerMessage, SigningKey, TrustError};
+use t_minus::{AgentId, AuditAction, Engine, FixedClock, Response, ResponseStatus, TMinusError};
+
+use crate::cli_support::{self, T};
+use crate::common::{self, desired, t0};
+use crate::trust::{keygen, ssh_keygen_sign, ssh_keygen_verify, SshAgent};
+
+/// Keys for alice, bob and mallory (who is no signer), in a temp dir.
+struct Keys {
+    dir: tempfile::TempDir,
+    alice: (PathBuf, String),
+    bob: (PathBuf, String),
+    mallory: (PathBuf, String),
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = keygen(dir.path(), "alice", "ed25519");
+        let bob = keygen(dir.path(), "bob", "ed25519");
+        let mallory = keygen(dir.path(), "mallory", "ed25519");
+        Keys {
+            dir,
+            alice,
+            bob,
+            mallory,
+        }
+    }
+
+    /// An `allowed_signers` file for alice and bob.
+    fn allowed_signers(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("allowed_signers");
+        std::fs::write(
+            &path,
+            format!(
+                "alice namespaces=\"t-minus\" {}\nbob {}\n",
+                self.alice.1, self.bob.1
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// The campaign `release` with inline signers for alice and bob.
+    fn manifest(&self, version: &str) -> String {
+        format!(
+            r#"
+campaign: release
+signers:
+  alice: "{}"
+  bob: "{}"
+events:
+  deploy:
+    kind: deploy
+    at: +1h
+    quorum: 2
+    attendees: [alice, bob]
+    payload: {{ version: "{version}" }}
+"#,
+            self.alice.1, self.bob.1
+        )
+    }
+}
+
+fn agent(name: &str) -> AgentId {
+    AgentId(name.into())
+}
+
+fn applied(keys: &Keys) -> (Engine, FixedClock, uuid::Uuid) {
+    let (mut engine, clock) = common::engine();
+    engine
+        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .unwrap();
+    let id = engine.resolve_event("release/deploy").unwrap();
+    (engine, clock, id)
+}
+
+fn key(path: &Path) -> SigningKey {
+    SigningKey::File(path.to_path_buf())
+}
+
+/// A signed message for `who` answering `answer` at `time`, signed with
+/// `with`.
+fn signed(
+    engine: &Engine,
+    id: uuid::Uuid,
+    who: &str,
+    answer: Answer,
+    with: &Path,
+) -> (Vec<u8>, String) {
+    let message = engine.answer_message(id, &agent(who), answer).unwrap();
+    let bytes = message.to_bytes();
+    let sig = t_minus::trust::sign_with_key_file(with, &bytes).unwrap();
+    (bytes, sig.to_armored())
+}
+
+fn trust_error(err: TMinusError) -> TrustError {
+    match err {
+        TMinusError::Trust(e) => e,
+        other => panic!("not a trust error: {other:?}"),
+    }
+}
+
+fn statuses(engine: &Engine, id: uuid::Uuid) -> Vec<ResponseStatus> {
+    let event = engine.get_event(id).unwrap().unwrap();
+    event.attendees.iter().map(|(_, s)| *s).collect()
+}
+
+fn a_signed_confirm_is_recorded_with_its_message_and_verifies() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    let event = engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    assert_eq!(event.attendees[0].1, ResponseStatus::Confirmed);
+    let links = engine.log_links(id).unwrap();
+    let last = links.last().unwrap();
+    assert_eq!(last.entry.action, AuditAction::Confirmed);
+    let message = last.message.as_deref().expect("the message is kept");
+    assert!(message.starts_with("t-minus answer v1\n"), "{message}");
+    assert!(
+        message.contains("\nagent: alice\nanswer: confirm\n"),
+        "{message}"
+    );
+    assert!(last
+        .signature
+        .as_deref()
+        .unwrap()
+        .starts_with("-----BEGIN SSH SIGNATURE-----"));
+    assert!(last.entry.detail["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("SHA256:"));
+    let signers = engine.signers_of(id).unwrap().unwrap();
+    assert_eq!(last.entry.detail["signers"], signers.digest().as_str());
+    // The scheduled entry named the key set in force.
+    assert_eq!(links[0].entry.detail["signers"], signers.digest().as_str());
+
+    let report = engine.verify_log(None).unwrap();
+    assert_eq!(report.signatures, 1);
+    assert_eq!(report.events, 1);
+
+    // A defer and a decline are signed the same way.
+    engine
+        .respond_with_key(
+            id,
+            &agent("bob"),
+            Response::Defer(Duration::minutes(5)),
+            &key(&keys.bob.0),
+        )
+        .unwrap();
+    engine
+        .respond_with_key(
+            id,
+            &agent("bob"),
+            Response::Decline(Some("no \"go\"\nat all".into())),
+            &key(&keys.bob.0),
+        )
+        .unwrap();
+    assert_eq!(engine.verify_log(None).unwrap().signatures, 3);
+}
+
+fn every_refusal_writes_nothing() {
+    let keys = Keys::new();
+    let (mut engine, clock, id) = applied(&keys);
+    let before = engine.log(id).unwrap().len();
+    let check = |engine: &Engine| {
+        assert_eq!(engine.log(id).unwrap().len(), before, "nothing logged");
+        assert_eq!(
+            statuses(engine, id),
+            vec![ResponseStatus::Pending, ResponseStatus::Pending]
+        );
+    };
+
+    // Unsigned.
+    let err = trust_error(engine.confirm(id, &agent("alice")).unwrap_err());
+    assert!(matches!(err, TrustError::Unsigned { .. }), "{err:?}");
+    assert!(err.to_string().contains("requires signed answers"), "{err}");
+    check(&engine);
+
+    // Signed by another key than the agent's.
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.mallory.0);
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::WrongKey { .. }), "{err:?}");
+    // Signed by bob for alice: bob's key is not alice's.
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.bob.0);
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::WrongKey { .. }), "{err:?}");
+    // An agent with no key at all.
+    let (msg, sig) = signed(&engine, id, "mallory", Answer::Confirm, &keys.mallory.0);
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::NoSigner { .. }), "{err:?}");
+    // A message changed after signing.
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.alice.0);
+    let text = String::from_utf8(msg).unwrap();
+    let forged = text.replace("answer: confirm", "answer: decline");
+    let err = trust_error(engine.respond_signed(forged.as_bytes(), &sig).unwrap_err());
+    assert!(matches!(err, TrustError::BadSignature { .. }), "{err:?}");
+    check(&engine);
+
+    // Too old: signed 5 minutes and 1 ms before the engine clock.
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.alice.0);
+    clock.advance(Duration::minutes(5) + Duration::milliseconds(1));
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::MessageTime { .. }), "{err:?}");
+    assert!(err.to_string().contains("before the engine clock"), "{err}");
+    // Too far ahead: signed 1 minute and 1 ms after the engine clock.
+    clock.set(t0());
+    let ahead = t0() + Duration::minutes(1) + Duration::milliseconds(1);
+    let early = engine.get_event(id).unwrap().unwrap();
+    let message = AnswerMessage::new(&early, agent("alice"), Answer::Confirm, ahead).unwrap();
+    let sig = t_minus::trust::sign_with_key_file(&keys.alice.0, &message.to_bytes())
+        .unwrap()
+        .to_armored();
+    let err = trust_error(
+        engine
+            .respond_signed(&message.to_bytes(), &sig)
+            .unwrap_err(),
+    );
+    assert!(matches!(err, TrustError::MessageTime { .. }), "{err:?}");
+    assert!(err.to_string().contains("after the engine clock"), "{err}");
+    check(&engine);
+
+    // Exactly at the limits it is accepted.
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.alice.0);
+    clock.advance(Duration::minutes(5));
+    engine.respond_signed(&msg, &sig).unwrap();
+
+    // A nonce already used.
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::NonceReused { .. }), "{err:?}");
+    assert_eq!(engine.log(id).unwrap().len(), before + 1);
+}
+
+fn a_content_change_makes_a_signed_answer_stale() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.alice.0);
+    engine
+        .apply_manifests(&desired(&keys.manifest("2.0.1")), &PlanOptions::default())
+        .unwrap();
+    let before = engine.log(id).unwrap().len();
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::StaleDigest { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("the event changed since you signed"),
+        "{err}"
+    );
+    assert_eq!(engine.log(id).unwrap().len(), before);
+    // A message for the new content is accepted.
+    let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.alice.0);
+    engine.respond_signed(&msg, &sig).unwrap();
+}
+
+fn events_without_signers_refuse_signed_answers_and_take_plain_ones() {
+    let keys = Keys::new();
+    let (mut engine, _) = common::engine();
+    let event = engine
+        .schedule(t_minus::NewEvent {
+            attendees: vec![agent("alice")],
+            ..t_minus::NewEvent::new(t_minus::EventKind::Deploy, t0() + Duration::hours(1))
+        })
+        .unwrap();
+    let (msg, sig) = signed(&engine, event.id, "alice", Answer::Confirm, &keys.alice.0);
+    let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
+    assert!(matches!(err, TrustError::NoSigners { .. }), "{err:?}");
+    // With a key at hand, an event without signers takes the plain answer.
+    let done = engine
+        .respond_with_key(
+            event.id,
+            &agent("alice"),
+            Response::Confirm,
+            &key(&keys.alice.0),
+        )
+        .unwrap();
+    assert_eq!(done.state, t_minus::EventState::Fired);
+    assert!(engine.log_links(event.id).unwrap()[1].message.is_none());
+}
+
+fn schedule_with_signers_requires_a_key_for_every_attendee() {
+    let keys = Keys::new();
+    let (mut engine, _) = common::engine();
+    let signers =
+        t_minus::trust::Signers::read_allowed_signers(&keys.allowed_signers(keys.dir.path()))
+            .unwrap();
+    let new = |attendees: &[&str]| t_minus::NewEvent {
+        attendees: attendees.iter().map(|a| agent(a)).collect(),
+        signers: Some(signers.clone()),
+        ..t_minus::NewEvent::new(t_minus::EventKind::Deploy, t0() + Duration::hours(1))
+    };
+    let err = trust_error(engine.schedule(new(&["alice", "carol"])).unwrap_err());
+    assert!(
+        matches!(&err, TrustError::NoSigner { agent } if agent == "carol"),
+        "{err:?}"
+    );
+    assert!(engine.list_events().unwrap().is_empty());
+    let event = engine.schedule(new(&["alice", "bob"])).unwrap();
+    let err = trust_error(engine.confirm(event.id, &agent("bob")).unwrap_err());
+    assert!(matches!(err, TrustError::Unsigned { .. }), "{err:?}");
+    engine
+        .respond_with_key(
+            event.id,
+            &agent("bob"),
+            Response::Confirm,
+            &key(&keys.bob.0),
+        )
+        .unwrap();
+    assert_eq!(engine.verify_log(None).unwrap().signatures, 1);
+}
+
+fn a_key_change_is_a_plan_line_logged_and_verified_against_the_keys_then() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    let old = engine.signers_of(id).unwrap().unwrap().digest();
+    // alice's key is rotated.
+    let (new_key, new_public) = keygen(keys.dir.path(), "alice2", "ed25519");
+    let rotated = keys.manifest("2.0.0").replace(&keys.alice.1, &new_public);
+    let plan = engine
+        .plan(&desired(&rotated), &PlanOptions::default())
+        .unwrap();
+    let text = plan.render();
+    let new = engine_digest_of(&rotated);
+    assert!(
+        text.contains(&format!("~ signers: {old} → {new}")),
+        "{text}"
+    );
+    engine
+        .apply_manifests(&desired(&rotated), &PlanOptions::default())
+        .unwrap();
+    let log = engine.log(id).unwrap();
+    let change = log.last().unwrap();
+    assert_eq!(change.action, AuditAction::Updated);
+    assert_eq!(change.detail["signers"]["old"], old.as_str());
+    assert_eq!(change.detail["signers"]["new"], new.as_str());
+    // The old key no longer signs; the new one does.
+    let err = trust_error(
+        engine
+            .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+            .unwrap_err(),
+    );
+    assert!(matches!(err, TrustError::WrongKey { .. }), "{err:?}");
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&new_key))
+        .unwrap();
+    // Both answers verify, each against the keys in force when it was made.
+    assert_eq!(engine.verify_log(None).unwrap().signatures, 2);
+}
+
+fn engine_digest_of(manifest: &str) -> String {
+    let valid = desired(manifest);
+    let text = valid.campaigns[0].signers.as_deref().unwrap();
+    t_minus::trust::signers::digest_of_text(text)
+}
+
+fn verify_catches_an_edited_key_set_and_a_stripped_signature() {
+    let keys = Keys::new();
+    let (guard, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = common::open_engine(&location, &clock);
+    engine
+        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .unwrap();
+    let id = engine.resolve_event("release/deploy").unwrap();
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    engine.verify_log(None).unwrap();
+
+    // The stored key set is swapped for mallory's key under alice's name.
+    let digest = engine.signers_of(id).unwrap().unwrap().digest();
+    let forged = format!("\"alice\" {}\n\"bob\" {}\n", keys.mallory.1, keys.bob.1);
+    tamper(
+        &location,
+        &format!("UPDATE {{signer_sets}} SET text = '{forged}' WHERE digest = '{digest}'"),
+    );
+    let err = trust_error(
+        common::open_engine(&location, &clock)
+            .verify_log(None)
+            .unwrap_err(),
+    );
+    assert!(matches!(err, TrustError::SignedEntry { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("does not hash to its digest"),
+        "{err}"
+    );
+    drop(guard);
+}
+
+/// Runs `sql` directly on the store; `{signer_sets}` names the table.
+fn tamper(location: &str, sql: &str) {
+    match common::stores::current() {
+        common::stores::Backend::Sqlite => {
+            rusqlite::Connection::open(location)
+                .unwrap()
+                .execute_batch(&sql.replace("{signer_sets}", "signer_sets"))
+                .unwrap();
+        }
+        common::stores::Backend::Postgres => {
+            ::postgres::Client::connect(location, ::postgres::NoTls)
+                .unwrap()
+                .batch_execute(&sql.replace("{signer_sets}", "tm_signer_sets"))
+                .unwrap();
+        }
+    }
+}
+
+fn pruning_a_campaign_keeps_its_log_and_the_chain_intact() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    let entries = engine.verify_log(None).unwrap().entries;
+    let other = "campaign: other\nevents:\n  x:\n    at: +1h\n";
+    let options = PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    };
+    engine.apply_manifests(&desired(other), &options).unwrap();
+    assert!(engine.get_event(id).unwrap().is_none(), "pruned");
+    let report = engine.verify_log(None).unwrap();
+    assert!(report.entries > entries, "the log was only appended to");
+    assert_eq!(engine.log(id).unwrap().len(), 2, "its history stays");
+}
+
+fn attest_lists_outcomes_answers_signatures_and_the_head() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    for (who, k) in [("alice", &keys.alice.0), ("bob", &keys.bob.0)] {
+        engine
+            .respond_with_key(id, &agent(who), Response::Confirm, &key(k))
+            .unwrap();
+    }
+    let campaign = engine.resolve_campaign("release").unwrap();
+    let statement = engine.attest(campaign).unwrap();
+    let json = serde_json::to_value(&statement).unwrap();
+    assert_eq!(json["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        json["predicateType"],
+        "https://t-minus.dev/attestation/campaign/v1"
+    );
+    assert_eq!(json["subject"][0]["name"], "t-minus:campaign/release");
+    let event = engine.get_event(id).unwrap().unwrap();
+    let digest = t_minus::trust::content_digest(&event).to_string();
+    assert_eq!(
+        json["subject"][0]["digest"]["sha256"],
+        t_minus::trust::attest::campaign_digest([("deploy", digest.as_str())]).as_str()
+    );
+    let p = &json["predicate"];
+    assert_eq!(p["campaign"]["name"], "release");
+    assert_eq!(p["events"][0]["state"], "fired");
+    assert_eq!(p["events"][0]["content_digest"], digest.as_str());
+    let answers = p["events"][0]["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[1]["agent"], "bob");
+    assert!(answers[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("agent: bob"));
+    assert_eq!(
+        p["log"]["head"],
+        engine.verify_log(None).unwrap().head.hex().as_str()
+    );
+    assert_eq!(
+        p["signers"],
+        engine.signers_of(id).unwrap().unwrap().digest().as_str()
+    );
+}
+
+common::store_tests!(
+    a_signed_confirm_is_recorded_with_its_message_and_verifies,
+    every_refusal_writes_nothing,
+    a_content_change_makes_a_signed_answer_stale,
+    events_without_signers_refuse_signed_answers_and_take_plain_ones,
+    schedule_with_signers_requires_a_key_for_every_attendee,
+    a_key_change_is_a_plan_line_logged_and_verified_against_the_keys_then,
+    verify_catches_an_edited_key_set_and_a_stripped_signature,
+    pruning_a_campaign_keeps_its_log_and_the_chain_intact,
+    attest_lists_outcomes_answers_signatures_and_the_head,
+);
+
+/// Manifest validation of `signers`.
+mod manifest {
+    use super::*;
+
+    fn problems(text: &str, dir: &Path) -> String {
+        let path = dir.join("release.yaml");
+        std::fs::write(&path, text).unwrap();
+        let parsed = t_minus::manifest::parse_str(&path.display().to_string(), text);
+        match t_minus::manifest::validate(&parsed, &Default::default()) {
+            Ok(_) => panic!("valid: {text}"),
+            Err(d) => {
+                let handler = miette::GraphicalReportHandler::new_themed(
+                    miette::GraphicalTheme::unicode_nocolor(),
+                );
+                d.render(&handler)
+            }
+        }
+    }
+
+    #[test]
+    fn an_attendee_without_a_key_a_bad_key_and_a_missing_file_are_errors_with_spans() {
+        let keys = Keys::new();
+        let dir = keys.dir.path();
+        let carol = keys
+            .manifest("1")
+            .replace("[alice, bob]", "[alice, bob, carol]");
+        let text = problems(&carol, dir);
+        assert!(text.contains("t_minus::manifest::signers"), "{text}");
+        assert!(
+            text.contains("attendee `carol` of `release/deploy` has no key in `signers`"),
+            "{text}"
+        );
+        assert!(text.contains("this attendee cannot sign"), "{text}");
+
+        let bad = keys
+            .manifest("1")
+            .replace(&keys.bob.1, "ssh-ed25519 AAAAnotakey");
+        let text = problems(&bad, dir);
+        assert!(text.contains("not a usable public key"), "{text}");
+
+        let missing = "campaign: release\nsigners: ./nowhere\nevents:\n  x:\n    at: +1h\n";
+        let text = problems(missing, dir);
+        assert!(text.contains("cannot read"), "{text}");
+        assert!(text.contains("nowhere"), "{text}");
+
+        // A file relative to the manifest is read.
+        keys.allowed_signers(dir);
+        let file = "campaign: release\nsigners: allowed_signers\nevents:\n  x:\n    at: +1h\n    attendees: [alice, bob]\n";
+        let path = dir.join("release.yaml");
+        let parsed = t_minus::manifest::parse_str(&path.display().to_string(), file);
+        let valid = t_minus::manifest::validate(&parsed, &Default::default()).unwrap();
+        assert_eq!(
+            valid.campaigns[0]
+                .signers
+                .as_deref()
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
+    }
+}
+
+/// The command line.
+mod cli {
+    use super::*;
+
+    fn setup(keys: &Keys) -> T {
+        let t = T::new();
+        std::fs::write(t.dir().join("release.yaml"), keys.manifest("2.0.0")).unwrap();
+        t.ok("apply release.yaml");
+        t
+    }
+
+    fn confirm_sign_with_a_key_file_and_the_environment() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        let stderr = t.fail("confirm release/deploy alice");
+        assert!(stderr.contains("t_minus::trust::unsigned"), "{stderr}");
+        assert!(stderr.contains("--sign KEYFILE"), "{stderr}");
+        let stderr = t.fail(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.mallory.0.display()
+        ));
+        assert!(stderr.contains("t_minus::trust::wrong_key"), "{stderr}");
+        let out = t.ok(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.alice.0.display()
+        ));
+        assert!(out.contains("alice confirmed release/deploy"), "{out}");
+        let mut cmd = t.command();
+        cmd.env("T_MINUS_SIGNING_KEY", &keys.bob.0)
+            .args(["defer", "release/deploy", "bob", "5m"]);
+        let out = cli_support::output(cmd);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report = t.json("verify --json");
+        assert_eq!(report["signatures"], 2);
+        let report = t.json("verify release --json");
+        assert_eq!(report["events"], 1);
+    }
+
+    fn a_signature_made_by_t_minus_verifies_with_ssh_keygen() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        t.ok(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.alice.0.display()
+        ));
+        let log = t.json("log release/deploy --json");
+        let last = log.as_array().unwrap().last().unwrap().clone();
+        let message = last["message"].as_str().unwrap();
+        let sig = t.dir().join("answer.sig");
+        std::fs::write(&sig, last["signature"].as_str().unwrap()).unwrap();
+        let allowed = keys.allowed_signers(t.dir());
+        let (ok, said) = ssh_keygen_verify(&allowed, "alice", &sig, message.as_bytes());
+        assert!(ok, "{said}");
+    }
+
+    fn answer_message_signed_by_ssh_keygen_is_accepted_by_submit() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        let message = t.ok("answer-message release/deploy bob defer 30m");
+        assert!(message.contains("\nanswer: defer 30m\n"), "{message}");
+        assert!(
+            message.contains(&format!("\ntime: {}", &t.now()[..19])),
+            "{message}"
+        );
+        let file = t.dir().join("answer.txt");
+        std::fs::write(&file, &message).unwrap();
+        let sig = ssh_keygen_sign(&keys.bob.0, "t-minus", &file);
+        std::fs::write(t.dir().join("answer.txt.sig"), &sig).unwrap();
+        let out = t.ok("submit answer.txt answer.txt.sig");
+        assert!(out.contains("bob deferred release/deploy"), "{out}");
+        let stderr = t.fail("submit answer.txt answer.txt.sig");
+        assert!(stderr.contains("t_minus::trust::nonce"), "{stderr}");
+        // Signed in another namespace.
+        let other = t.ok("answer-message release/deploy bob confirm");
+        let file = t.dir().join("other.txt");
+        std::fs::write(&file, &other).unwrap();
+        let sig = ssh_keygen_sign(&keys.bob.0, "git", &file);
+        std::fs::write(t.dir().join("other.sig"), &sig).unwrap();
+        let stderr = t.fail("submit other.txt other.sig");
+        assert!(stderr.contains("t_minus::trust::namespace"), "{stderr}");
+        // Bad input: unknown answer, missing duration, a reason without decline.
+        for (line, said) in [
+            (
+                "answer-message release/deploy bob maybe",
+                "unknown answer `maybe`",
+            ),
+            (
+                "answer-message release/deploy bob defer",
+                "needs a duration",
+            ),
+            (
+                "answer-message release/deploy bob confirm --reason x",
+                "--reason goes with `decline` only",
+            ),
+        ] {
+            let stderr = t.fail(line);
+            assert!(stderr.contains("t_minus::input::answer"), "{stderr}");
+            assert!(stderr.contains(said), "{stderr}");
+        }
+        let stderr = t.fail("submit nothing.txt answer.txt.sig");
+        assert!(stderr.contains("t_minus::trust::read"), "{stderr}");
+    }
+
+    fn sign_through_ssh_agent() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        let agent_proc = SshAgent::start(keys.dir.path());
+        let run = |who: &str| {
+            let mut cmd = t.command();
+            cmd.env("SSH_AUTH_SOCK", &agent_proc.socket).args([
+                "confirm",
+                "release/deploy",
+                who,
+                "--sign",
+                "agent",
+            ]);
+            cli_support::output(cmd)
+        };
+        let out = run("alice");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("t_minus::trust::ssh_agent_key"),
+            "{}",
+            out.stderr
+        );
+        agent_proc.add(&keys.alice.0);
+        let out = run("alice");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(t.json("verify --json")["signatures"], 1);
+    }
+
+    fn attest_writes_an_in_toto_statement() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        for (who, k) in [("alice", &keys.alice.0), ("bob", &keys.bob.0)] {
+            t.ok(&format!(
+                "confirm release/deploy {who} --sign {}",
+                k.display()
+            ));
+        }
+        t.ok("attest release --out statement.json");
+        let text = std::fs::read_to_string(t.dir().join("statement.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["_type"], "https://in-toto.io/Statement/v1");
+        assert_eq!(json["predicate"]["events"][0]["state"], "fired");
+        let head = t.json("verify --json")["head"].clone();
+        assert_eq!(json["predicate"]["log"]["head"], head);
+        assert_eq!(t.json("attest release"), json);
+        let stderr = t.fail("attest nothing");
+        assert!(stderr.contains("t_minus::not_found"), "{stderr}");
+    }
+
+    cli_support::store_tests!(
+        confirm_sign_with_a_key_file_and_the_environment,
+        a_signature_made_by_t_minus_verifies_with_ssh_keygen,
+        answer_message_signed_by_ssh_keygen_is_accepted_by_submit,
+        sign_through_ssh_agent,
+        attest_writes_an_in_toto_statement,
+    );
+}
