@@ -9,7 +9,14 @@
 //! - `tick_idle`: a tick with nothing due;
 //! - `tick_one_due`: a tick that finds exactly one due event and fires it;
 //! - `inbox`: the inbox of an agent with one open event among n
-//!   ([`Engine::inbox`], as `t-minus inbox AGENT` does).
+//!   ([`Engine::inbox`], as `t-minus inbox AGENT` does);
+//! - `confirm_signed`: `confirm` of an event whose answers must be signed,
+//!   as `t-minus confirm EVENT AGENT --sign KEYFILE` does it
+//!   ([`Engine::respond_with_key`]): read the Ed25519 key file, build the
+//!   answer message, sign it, then check and record it (signature
+//!   verification, digest, time, nonce) in one write transaction;
+//! - `verify`: [`Engine::verify_log`] of the whole store (every chain link,
+//!   every event's state and answers, every signature).
 //!
 //! Every benchmark runs on SQLite file stores (WAL, `synchronous = FULL`),
 //! as `confirm/1000`, and, when `T_MINUS_TEST_PG` holds a server URL, on
@@ -40,9 +47,10 @@ use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion
 use rusqlite::Connection;
 use serde_json::json;
 use t_minus::store::{CampaignRow, NewAuditEntry, Tx};
+use t_minus::trust::{Signers, SigningKey};
 use t_minus::{
-    AgentId, AuditAction, Engine, EventKind, EventState, FirePolicy, FixedClock, Quorum,
-    ResponseStatus, TMinusEvent, Target,
+    AgentId, AuditAction, Engine, EventKind, EventState, FirePolicy, FixedClock, NewEvent,
+    Quorum, Response, ResponseStatus, TMinusEvent, Target,
 };
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -164,6 +172,12 @@ struct Fixture {
     ref_next: usize,
     /// Offset in ms from [`due_base`] of the next due event for `tick_one_due`.
     due_next: i64,
+    /// An open event like `hot` whose answers must be signed.
+    signed: Uuid,
+    /// The key every attendee of `signed` signs with (`hot-*`).
+    key: SigningKey,
+    /// Holds the key files.
+    _keys: TempDir,
 }
 
 fn agent(name: impl Into<String>) -> AgentId {
@@ -212,6 +226,7 @@ fn audit(
         agent,
         action,
         detail: json!({}),
+        signed: None,
     })
     .map(drop)
 }
@@ -346,6 +361,32 @@ fn populate(tx: &mut dyn Tx, n: usize, hot: &TMinusEvent) -> t_minus::Result<Vec
     Ok(ids)
 }
 
+/// Schedules an open event like `hot` whose answers must be signed: one
+/// Ed25519 key (made by `ssh-keygen`) for the principals `hot-*`.
+fn signed_event(engine: &mut Engine) -> (TempDir, SigningKey, Uuid) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hot");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "hot", "-f"])
+        .arg(&path)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(made.success(), "ssh-keygen failed");
+    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+    let signers = Signers::parse_allowed_signers(&format!("hot-* {public}"), "bench")
+        .expect("signers");
+    let event = engine
+        .schedule(NewEvent {
+            attendees: (0..HOT_ATTENDEES)
+                .map(|k| agent(format!("hot-{k:02}")))
+                .collect(),
+            signers: Some(signers),
+            ..NewEvent::new(EventKind::Review, t0() + Duration::days(365))
+        })
+        .expect("schedule the signed event");
+    (dir, SigningKey::File(path), event.id)
+}
+
 impl Fixture {
     fn build(backend: &Backend, n: usize) -> Fixture {
         let started = Instant::now();
@@ -440,6 +481,7 @@ impl Fixture {
                 check_pg_query_plans(schema);
             }
         }
+        let (keys, key, signed) = signed_event(&mut engine);
         Fixture {
             engine,
             location,
@@ -448,6 +490,9 @@ impl Fixture {
             refs,
             ref_next: 0,
             due_next: 0,
+            signed,
+            key,
+            _keys: keys,
         }
     }
 
@@ -843,6 +888,22 @@ fn engine_benches(c: &mut Criterion) {
             f.hot_next = (f.hot_next + 1) % (HOT_ATTENDEES - 1);
             black_box(f.engine.confirm(f.hot, &who).expect("confirm"))
         })
+    });
+
+    bench_group(c, &mut fixtures, "confirm_signed", |b, f| {
+        b.iter(|| {
+            let who = agent(format!("hot-{:02}", f.hot_next));
+            f.hot_next = (f.hot_next + 1) % (HOT_ATTENDEES - 1);
+            black_box(
+                f.engine
+                    .respond_with_key(f.signed, &who, Response::Confirm, &f.key)
+                    .expect("signed confirm"),
+            )
+        })
+    });
+
+    bench_group(c, &mut fixtures, "verify", |b, f| {
+        b.iter(|| black_box(f.engine.verify_log(None).expect("the log is intact")))
     });
 
     bench_group(c, &mut fixtures, "status", |b, f| {

@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 use crate::display::{Renderer, Styles};
 use crate::duration::{format_duration, parse_duration};
 use crate::runner::{run, RunObserver, RunOptions, Scope};
+use crate::trust::{SigningKey, TrustError};
 use crate::{AgentId, AuditEntry, Engine, FixedClock, Response, Result, TMinusError, TMinusEvent};
 
 #[allow(dead_code)]
@@ -111,6 +112,7 @@ pub struct McpServer {
     location: String,
     agent: AgentId,
     pinned_now: Option<DateTime<Utc>>,
+    signing_key: Option<SigningKey>,
 }
 
 impl McpServer {
@@ -127,7 +129,16 @@ impl McpServer {
             location: location.into(),
             agent,
             pinned_now,
+            signing_key: None,
         }
+    }
+
+    /// Signs the server's answers with `key` where the event requires
+    /// signed answers (`--sign KEYFILE|agent`). Without a key, such answers
+    /// are refused with [`TrustError::ServerUnsigned`].
+    pub fn with_signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
     }
 
     /// The agent this server answers as.
@@ -313,7 +324,17 @@ impl McpServer {
             Response::Defer(by) => format!("deferred by {}", format_duration(*by)),
             Response::Decline(_) => "declined".to_string(),
         };
-        let updated = engine.respond(id, &self.agent, response)?;
+        let updated = match &self.signing_key {
+            Some(key) => engine.respond_with_key(id, &self.agent, response, key)?,
+            None => engine
+                .respond(id, &self.agent, response)
+                .map_err(|err| match err {
+                    TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
+                        TrustError::ServerUnsigned { event, agent }.into()
+                    }
+                    other => other,
+                })?,
+        };
         let label = out.names.label(engine, &updated)?;
         let text = format!(
             "{} {verb} {label} [{}]: {}, quorum {}/{}",

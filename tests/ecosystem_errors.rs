@@ -55,6 +55,13 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             group: s("ops"),
             reason: s("the group has no members"),
         }),
+        Box::new(TMinusError::InvalidAnswer {
+            reason: s("unknown answer `maybe`: use confirm, defer DURATION or decline"),
+        }),
+        Box::new(TMinusError::WriteFile {
+            path: path(),
+            reason: s("Permission denied (os error 13)"),
+        }),
         Box::new(TMinusError::InvalidArguments {
             tool: s("defer"),
             reason: s("missing field `duration`"),

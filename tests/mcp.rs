@@ -41,7 +41,11 @@ struct Session {
 
 impl Session {
     async fn connect(location: &str, who: &str) -> Session {
-        let server = McpServer::new(location, agent(who), Some(t0()));
+        Session::serve(McpServer::new(location, agent(who), Some(t0()))).await
+    }
+
+    /// A client connected to `server`.
+    async fn serve(server: McpServer) -> Session {
         let (server_end, client_end) = tokio::io::duplex(1 << 16);
         tokio::spawn(async move {
             if let Ok(running) = server.serve(server_end).await {
@@ -527,7 +531,43 @@ fn wait_event_returns_when_another_process_confirms() {
     });
 }
 
+/// Where an event requires signed answers, a server without a key says how
+/// to start it with one, and a server with `--sign` signs its answers.
+fn a_server_signs_where_signatures_are_required() {
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice_public) = crate::trust::keygen(keys.path(), "alice", "ed25519");
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let signers =
+        t_minus::trust::Signers::from_inline([("alice", alice_public.as_str())]).unwrap();
+    let event = engine
+        .schedule(NewEvent {
+            signers: Some(signers),
+            ..spec(60, &["alice"], Quorum::All)
+        })
+        .unwrap();
+    let id = event.id.to_string();
+    runtime().block_on(async {
+        let plain = Session::connect(&location, "alice").await;
+        let text = plain
+            .refused("confirm", json!({ "event": id }), "t_minus::trust::unsigned")
+            .await;
+        assert!(text.contains("has no key to sign with"), "{text}");
+        let signing = Session::serve(
+            McpServer::new(&location, agent("alice"), Some(t0()))
+                .with_signing_key(t_minus::trust::SigningKey::File(alice_key)),
+        )
+        .await;
+        let value = signing.ok("confirm", json!({ "event": id })).await;
+        assert_eq!(value["state"], "fired");
+    });
+    let report = engine.verify_log(None).unwrap();
+    assert_eq!(report.signatures, 1);
+}
+
 common::store_tests!(
+    a_server_signs_where_signatures_are_required,
     tools_are_exactly_these_with_input_and_output_schemas,
     every_tool_answers_as_the_servers_agent,
     refusals_are_tool_errors_with_the_cli_code_and_message,

@@ -399,6 +399,11 @@ Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store
         /// The agent every answer is given as.
         #[arg(long, value_name = "AGENT")]
         agent: String,
+        /// Sign answers where the event requires signed answers: an
+        /// unencrypted OpenSSH private key file, or `agent` to sign through
+        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY.
+        #[arg(long, value_name = "KEYFILE|agent")]
+        sign: Option<String>,
     },
 
     /// Tick until one event is final: exit 0 if it fired, 3 if not.

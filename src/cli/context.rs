@@ -51,3 +51,11 @@ pub fn color_enabled(choice: ColorChoice) -> bool {
         }
     }
 }
+
+/// The key to sign answers with: `--sign`'s value, else
+/// `T_MINUS_SIGNING_KEY` when set and not empty.
+pub fn signing_key(sign: Option<&str>) -> Option<t_minus::trust::SigningKey> {
+    sign.map(str::to_string)
+        .or_else(|| std::env::var("T_MINUS_SIGNING_KEY").ok().filter(|k| !k.is_empty()))
+        .map(|key| t_minus::trust::SigningKey::parse(&key))
+}

@@ -1,4 +1,5 @@
-//! `mcp --agent AGENT`: the Model Context Protocol server on stdio.
+//! `mcp --agent AGENT [--sign KEYFILE|agent]`: the Model Context Protocol
+//! server on stdio.
 
 use std::process::ExitCode;
 
@@ -6,19 +7,22 @@ use t_minus::mcp::{serve_stdio, McpServer};
 use t_minus::AgentId;
 
 use super::args::Cli;
-use super::context::{open_engine, pinned_now};
+use super::context::{open_engine, pinned_now, signing_key};
 use super::error::CliError;
 
 /// Serves AGENT's tools on stdin/stdout until the client closes the
 /// connection. The store is opened once first, so a bad `--db` fails here
 /// (exit 1) rather than in every call; each call opens it again. Nothing but
 /// protocol messages goes to stdout; problems go to stderr.
-pub fn serve(cli: &Cli, agent: &str) -> Result<ExitCode, CliError> {
+pub fn serve(cli: &Cli, agent: &str, sign: Option<&str>) -> Result<ExitCode, CliError> {
     let agent = AgentId::parse(agent)?;
     let pinned = pinned_now()?;
     drop(open_engine(cli, false)?);
     let location = cli.db.to_string_lossy().into_owned();
-    let server = McpServer::new(location, agent, pinned);
+    let mut server = McpServer::new(location, agent, pinned);
+    if let Some(key) = signing_key(sign) {
+        server = server.with_signing_key(key);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

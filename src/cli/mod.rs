@@ -81,7 +81,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Completions { shell } => Ok(ecosystem::completions(*shell)),
         Command::Man => Ok(ecosystem::man()),
         // The server opens the store itself, once per tool call.
-        Command::Mcp { agent } => mcp::serve(cli, agent),
+        Command::Mcp { agent, sign } => mcp::serve(cli, agent, sign.as_deref()),
         _ => run_with_store(cli),
     }
 }
@@ -220,7 +220,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Inbox { agent, all, json } => {
             done(inbox::inbox(engine, &mut out, agent, *all, *json))
         }
-        Command::Mcp { agent } => mcp::serve(cli, agent),
+        Command::Mcp { agent, sign } => mcp::serve(cli, agent, sign.as_deref()),
         Command::Campaign(command) => done(campaign::run(engine, &mut out, command)),
         Command::Run {
             paths,

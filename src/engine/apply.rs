@@ -231,13 +231,10 @@ fn put_signers(
     c: &CampaignPlan,
     now: DateTime<Utc>,
 ) -> Result<Option<String>> {
-    let wanted = match &c.signers {
-        Some(text) => Some(StoredSigners {
-            digest: digest_of_text(text),
-            text: text.clone(),
-        }),
-        None => None,
-    };
+    let wanted = c.signers.as_ref().map(|text| StoredSigners {
+        digest: digest_of_text(text),
+        text: text.clone(),
+    });
     let old = tx.scope_signers(id)?.map(|s| s.digest);
     let new = wanted.as_ref().map(|s| s.digest.clone());
     if old == new {

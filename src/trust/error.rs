@@ -266,6 +266,20 @@ pub enum TrustError {
         agent: String,
     },
 
+    /// An MCP server started without a key answered an event whose answers
+    /// must be signed.
+    #[error("event {event} requires signed answers, and this server for agent {agent:?} has no key to sign with")]
+    #[diagnostic(
+        code(t_minus::trust::unsigned),
+        help("start the server with a key: `t-minus mcp --agent AGENT --sign KEYFILE`, or `--sign agent` to sign through ssh-agent (SSH_AUTH_SOCK)")
+    )]
+    ServerUnsigned {
+        /// The event, as `campaign/name` or its id.
+        event: String,
+        /// The server's agent.
+        agent: String,
+    },
+
     /// A signed answer to an event that declares no signers.
     #[error("event {event} declares no signers, so a signed answer cannot be checked")]
     #[diagnostic(
