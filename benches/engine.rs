@@ -49,8 +49,8 @@ use serde_json::json;
 use t_minus::store::{CampaignRow, NewAuditEntry, Tx};
 use t_minus::trust::{Signers, SigningKey};
 use t_minus::{
-    AgentId, AuditAction, Engine, EventKind, EventState, FirePolicy, FixedClock, NewEvent,
-    Quorum, Response, ResponseStatus, TMinusEvent, Target,
+    AgentId, AuditAction, Engine, EventKind, EventState, FirePolicy, FixedClock, NewEvent, Quorum,
+    Response, ResponseStatus, TMinusEvent, Target,
 };
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -373,8 +373,8 @@ fn signed_event(engine: &mut Engine) -> (TempDir, SigningKey, Uuid) {
         .expect("ssh-keygen runs");
     assert!(made.success(), "ssh-keygen failed");
     let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
-    let signers = Signers::parse_allowed_signers(&format!("hot-* {public}"), "bench")
-        .expect("signers");
+    let signers =
+        Signers::parse_allowed_signers(&format!("hot-* {public}"), "bench").expect("signers");
     let event = engine
         .schedule(NewEvent {
             attendees: (0..HOT_ATTENDEES)

@@ -70,7 +70,8 @@ fn completions_for_every_shell_name_every_subcommand() {
     // writes a `-` in a name as it writes the step to a nested subcommand).
     let bash = t.run("completions bash").stdout;
     for sub in &subs {
-        let case = format!("t__minus__subcmd__{}", sub.join("__subcmd__")).replace('-', "__subcmd__");
+        let case =
+            format!("t__minus__subcmd__{}", sub.join("__subcmd__")).replace('-', "__subcmd__");
         assert!(bash.contains(&case), "bash completions lack {case}");
     }
     assert!(

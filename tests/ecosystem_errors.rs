@@ -164,6 +164,7 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             server: s("postgres://u@db:5432/t"),
             reason: s("invalid peer certificate"),
         }),
+        store(StoreError::Missing { path: path() }),
         store(StoreError::DatabaseMissing {
             server: s("postgres://u@db:5432/t"),
             reason: s("database \"t\" does not exist"),

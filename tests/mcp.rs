@@ -539,8 +539,7 @@ fn a_server_signs_where_signatures_are_required() {
     let (_store, location) = common::store();
     let clock = FixedClock::new(t0());
     let mut engine = open_engine(&location, &clock);
-    let signers =
-        t_minus::trust::Signers::from_inline([("alice", alice_public.as_str())]).unwrap();
+    let signers = t_minus::trust::Signers::from_inline([("alice", alice_public.as_str())]).unwrap();
     let event = engine
         .schedule(NewEvent {
             signers: Some(signers),
@@ -551,7 +550,11 @@ fn a_server_signs_where_signatures_are_required() {
     runtime().block_on(async {
         let plain = Session::connect(&location, "alice").await;
         let text = plain
-            .refused("confirm", json!({ "event": id }), "t_minus::trust::unsigned")
+            .refused(
+                "confirm",
+                json!({ "event": id }),
+                "t_minus::trust::unsigned",
+            )
             .await;
         assert!(text.contains("has no key to sign with"), "{text}");
         let signing = Session::serve(

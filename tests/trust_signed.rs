@@ -710,6 +710,26 @@ mod cli {
         assert!(stderr.contains("t_minus::not_found"), "{stderr}");
     }
 
+    #[test]
+    fn verify_and_attest_refuse_a_store_that_does_not_exist() {
+        let t = T::new().without_db_flag();
+        for line in ["--db missing.db verify", "--db missing.db attest release"] {
+            let out = t.run_args(&cli_support::split(line));
+            assert_eq!(out.code, 1, "{line}: {}", out.stdout);
+            assert!(
+                out.stderr.contains("t_minus::store::missing"),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.contains("there is no store at missing.db"),
+                "{}",
+                out.stderr
+            );
+        }
+        assert!(!t.dir().join("missing.db").exists(), "no store was created");
+    }
+
     cli_support::store_tests!(
         confirm_sign_with_a_key_file_and_the_environment,
         a_signature_made_by_t_minus_verifies_with_ssh_keygen,

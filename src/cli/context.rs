@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use t_minus::{Engine, FixedClock, Result, TMinusError, TimeSpec};
 
-use super::args::{Cli, ColorChoice};
+use super::args::{Cli, ColorChoice, Command};
 
 /// Name of the variable that pins the clock.
 pub const NOW_VAR: &str = "T_MINUS_NOW";
@@ -32,7 +32,16 @@ pub fn pinned_now() -> Result<Option<DateTime<Utc>>> {
 pub fn open_engine(cli: &Cli, live: bool) -> Result<Engine> {
     let engine = match cli.db.to_str() {
         Some(url) if t_minus::store::is_server_url(url) => Engine::open(url)?,
-        _ => Engine::new(&cli.db)?,
+        _ => {
+            let evidence = matches!(cli.command, Command::Verify { .. } | Command::Attest { .. });
+            if evidence && !cli.db.exists() {
+                return Err(t_minus::store::StoreError::Missing {
+                    path: cli.db.clone(),
+                }
+                .into());
+            }
+            Engine::new(&cli.db)?
+        }
     };
     Ok(match (pinned_now()?, live) {
         (Some(now), _) => engine.with_clock(Arc::new(FixedClock::new(now))),
@@ -56,6 +65,10 @@ pub fn color_enabled(choice: ColorChoice) -> bool {
 /// `T_MINUS_SIGNING_KEY` when set and not empty.
 pub fn signing_key(sign: Option<&str>) -> Option<t_minus::trust::SigningKey> {
     sign.map(str::to_string)
-        .or_else(|| std::env::var("T_MINUS_SIGNING_KEY").ok().filter(|k| !k.is_empty()))
+        .or_else(|| {
+            std::env::var("T_MINUS_SIGNING_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+        })
         .map(|key| t_minus::trust::SigningKey::parse(&key))
 }

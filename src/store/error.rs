@@ -178,6 +178,18 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// No store at the path, for a command that reads evidence and must not
+    /// create an empty store (`verify`, `attest`).
+    #[error("there is no store at {path}")]
+    #[diagnostic(
+        code(t_minus::store::missing),
+        help("check the path given with --db or T_MINUS_DB; `verify` and `attest` read an existing store and never create one")
+    )]
+    Missing {
+        /// The path.
+        path: std::path::PathBuf,
+    },
+
     /// A database server without the database named in the URL.
     #[error("the PostgreSQL server {server} has no such database: {reason}")]
     #[diagnostic(
