@@ -53,6 +53,7 @@ pub mod display;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod event_check;
 pub mod event;
 pub mod graph;
 pub mod kind;

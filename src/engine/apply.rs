@@ -15,7 +15,6 @@ use super::{check_not_final, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
-use crate::lifecycle::check_new_fire_time;
 use crate::manifest::{DesiredEvent, ValidManifests};
 use crate::plan::{
     compute, fingerprint, Action, CampaignPlan, EventPlan, ManifestError, Plan, PlanCounts,
@@ -284,7 +283,7 @@ fn new_event(
         description: d.description.clone(),
     };
     if let Some(fire) = event.fire_deadline() {
-        check_new_fire_time(fire, now)?;
+        crate::event_check::fire_time(fire, now)?;
     }
     Ok(event)
 }

@@ -25,11 +25,12 @@ pub use apply::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
 pub use verify::LogVerification;
 
-use crate::agent::{check_unique_attendees, AgentId};
+use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::duration::format_duration;
 use crate::error::{Result, TMinusError};
+use crate::event_check::{self, EventDraft};
 use crate::event::TMinusEvent;
 use crate::kind::EventKind;
 use crate::notify::spec::check_rules;
@@ -196,9 +197,9 @@ impl Engine {
     }
 
     /// Schedules a standalone event. It starts `pending` (a quorum of 0 with
-    /// `early` fires at once). Refused when the input is invalid or the fire
-    /// time is already in the past (a fire time of exactly now is allowed: an
-    /// instant gate).
+    /// `early` fires at once). Refused when the input breaks a rule of
+    /// [`crate::event_check`], or when the fire time is not after now (it
+    /// could only be missed), as for an event of a manifest.
     pub fn schedule(&mut self, mut new: NewEvent) -> Result<TMinusEvent> {
         let now = self.now();
         let rules = std::mem::take(&mut new.notify);
@@ -500,53 +501,37 @@ fn check_response(
     })
 }
 
-/// Validates a new event and builds it, `pending` and started at `now`.
+/// Checks a new event against the rules of [`crate::event_check`] (its
+/// fire time must come after `now`) and builds it, `pending` and started at
+/// `now`.
 pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEvent> {
     new.organizer.validate()?;
-    for agent in &new.attendees {
-        agent.validate()?;
-    }
-    check_unique_attendees(&new.attendees)?;
-    check_non_negative("t_minus", new.t_minus)?;
-    if let Some(max) = new.max_defer {
-        check_non_negative("max_defer", max)?;
-    }
-    let (attendees, quorum, quorum_spec) = if new.groups.is_empty() {
-        let quorum = new.quorum.resolve(new.attendees.len())?;
-        (new.attendees, quorum, new.quorum)
+    let resolved = event_check::check(&EventDraft {
+        attendees: &new.attendees,
+        quorum: new.quorum,
+        groups: &new.groups,
+        t_minus: new.t_minus,
+        max_defer: new.max_defer,
+        relative_at: None,
+        fire: Some((event_check::fire_of(new.at, new.t_minus), now)),
+    })?;
+    let quorum_spec = if new.groups.is_empty() {
+        new.quorum
     } else {
-        if !new.attendees.is_empty() {
-            return Err(TMinusError::InvalidGroup {
-                group: new.groups[0].name.clone(),
-                reason: "an event with groups takes its attendees from the groups; \
-                         leave the attendee list empty"
-                    .into(),
-            });
-        }
-        let (attendees, quorum) = check_groups(&new.groups)?;
-        (attendees, quorum, Quorum::Count(quorum))
+        Quorum::Count(resolved.quorum)
     };
-    // An ad-hoc event may fire at the very instant it is scheduled (a
-    // quorum-0 timer); manifests, validated before they are applied, refuse
-    // that instant too (`lifecycle::new_fire_time_passed`).
-    let fire = new.at - new.t_minus;
-    if fire < now {
-        return Err(TMinusError::FireTimePassed {
-            fire_time: fire,
-            ago: now - fire,
-        });
-    }
     Ok(TMinusEvent {
         id: Uuid::new_v4(),
         kind: new.kind,
         scheduled_at: new.at,
         t_minus: new.t_minus,
         organizer: new.organizer,
-        attendees: attendees
+        attendees: resolved
+            .attendees
             .into_iter()
             .map(|a| (a, ResponseStatus::Pending))
             .collect(),
-        quorum,
+        quorum: resolved.quorum,
         groups: new.groups,
         payload: new.payload,
         state: EventState::Pending,
@@ -563,58 +548,6 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
         last_response_at: None,
         description: new.description,
     })
-}
-
-/// Checks quorum groups (valid unique names, non-empty, valid unique
-/// members, a quorum no larger than the group) and returns the attendees
-/// (every member once, in order of first mention) and the total quorum.
-pub(crate) fn check_groups(groups: &[QuorumGroup]) -> Result<(Vec<AgentId>, usize)> {
-    let mut names = std::collections::HashSet::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut attendees = Vec::new();
-    let mut total = 0;
-    for g in groups {
-        let invalid = |reason: String| TMinusError::InvalidGroup {
-            group: g.name.clone(),
-            reason,
-        };
-        if let Some(reason) = crate::name::name_problem(&g.name) {
-            return Err(invalid(reason));
-        }
-        if !names.insert(g.name.as_str()) {
-            return Err(invalid("the group is declared twice".into()));
-        }
-        if g.members.is_empty() {
-            return Err(invalid("the group has no members".into()));
-        }
-        for agent in &g.members {
-            agent.validate()?;
-        }
-        check_unique_attendees(&g.members)?;
-        total += g.quorum.resolve(g.members.len()).map_err(|_| {
-            invalid(format!(
-                "quorum {} is larger than its {} member(s)",
-                g.quorum,
-                g.members.len()
-            ))
-        })?;
-        for agent in &g.members {
-            if seen.insert(agent) {
-                attendees.push(agent.clone());
-            }
-        }
-    }
-    Ok((attendees, total))
-}
-
-fn check_non_negative(field: &str, d: Duration) -> Result<()> {
-    if d < Duration::zero() {
-        return Err(TMinusError::InvalidDuration {
-            value: format!("{field} = -{}", format_duration(-d)),
-            reason: "durations cannot be negative".into(),
-        });
-    }
-    Ok(())
 }
 
 /// Inserts a new event with its notification rules, and its `scheduled`

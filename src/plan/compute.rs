@@ -13,7 +13,8 @@ use super::{
 use crate::duration::{format_countdown, format_duration};
 use crate::error::Result;
 use crate::event::TMinusEvent;
-use crate::lifecycle::{decide, new_fire_time_passed};
+use crate::event_check::fire_time_passed;
+use crate::lifecycle::decide;
 use crate::manifest::{
     DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
 };
@@ -198,7 +199,7 @@ fn check_new_fire_time(
         TimeSpec::Relative(offset) if e.needs.is_empty() => anchor + offset - e.t_minus,
         TimeSpec::Relative(_) => return,
     };
-    let Some(ago) = new_fire_time_passed(fire, now) else {
+    let Some(ago) = fire_time_passed(fire, now) else {
         return;
     };
     let Some(source) = desired.sources.get(campaign.origin.file) else {

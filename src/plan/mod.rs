@@ -22,7 +22,7 @@
 mod compute;
 mod render;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -336,7 +336,8 @@ impl Plan {
 
     /// Checks what a plan file says it will write against the rules
     /// `validate` enforces for manifests, since a file may have been edited
-    /// by hand: names, agent ids, quorums, needs and durations.
+    /// by hand: names, needs, and the rules of every new event
+    /// ([`crate::event_check`]).
     fn check_contents(&self) -> Result<(), String> {
         use crate::name::name_problem;
         for c in &self.campaigns {
@@ -352,29 +353,28 @@ impl Plan {
                 if d.key != e.key {
                     return Err(format!("{at}: its desired event is named {:?}", d.key));
                 }
-                for a in &d.attendees {
-                    a.validate().map_err(|err| format!("{at}: {err}"))?;
-                }
-                crate::agent::check_unique_attendees(&d.attendees)
-                    .map_err(|err| format!("{at}: {err}"))?;
-                d.quorum
-                    .resolve(d.attendees.len())
-                    .map_err(|err| format!("{at}: {err}"))?;
-                let limit = Duration::days(crate::duration::MAX_DURATION_DAYS);
-                let durations = [
-                    Some(d.t_minus),
-                    d.max_defer,
-                    match d.at {
+                let own: &[crate::agent::AgentId] = if d.groups.is_empty() {
+                    &d.attendees
+                } else {
+                    &[]
+                };
+                let resolved = crate::event_check::check(&crate::event_check::EventDraft {
+                    attendees: own,
+                    quorum: d.quorum,
+                    groups: &d.groups,
+                    t_minus: d.t_minus,
+                    max_defer: d.max_defer,
+                    relative_at: match d.at {
                         crate::time_spec::TimeSpec::Relative(r) => Some(r),
                         crate::time_spec::TimeSpec::Absolute(_) => None,
                     },
-                ];
-                if durations
-                    .iter()
-                    .flatten()
-                    .any(|v| *v < Duration::zero() || *v > limit)
-                {
-                    return Err(format!("{at}: a duration is out of range"));
+                    fire: None,
+                })
+                .map_err(|problem| format!("{at}: {}", TMinusError::from(problem)))?;
+                if resolved.attendees != d.attendees {
+                    return Err(format!(
+                        "{at}: its attendees are not the members of its groups"
+                    ));
                 }
                 for need in &d.needs {
                     if name_problem(need).is_some() || need == &e.key {
