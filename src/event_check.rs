@@ -443,15 +443,26 @@ mod tests {
         let problems = agents(&ids(&["a", "", "a", "b", "b"]), None);
         assert!(matches!(
             problems[0],
-            AgentProblem::Invalid { at: Slot { index: 1, .. }, .. }
+            AgentProblem::Invalid {
+                at: Slot { index: 1, .. },
+                ..
+            }
         ));
         assert!(matches!(
             problems[1],
-            AgentProblem::Repeated { at: Slot { index: 2, .. }, first: 0, .. }
+            AgentProblem::Repeated {
+                at: Slot { index: 2, .. },
+                first: 0,
+                ..
+            }
         ));
         assert!(matches!(
             problems[2],
-            AgentProblem::Repeated { at: Slot { index: 4, .. }, first: 3, .. }
+            AgentProblem::Repeated {
+                at: Slot { index: 4, .. },
+                first: 3,
+                ..
+            }
         ));
     }
 
