@@ -257,13 +257,14 @@ impl Engine {
         let now = self.now();
         self.write_refusable(|tx| {
             let mut event = settled_event(tx, id, now)?;
-            let (status, action, detail) = match check_response(&mut event, agent, &response, now) {
-                Ok(change) => change,
+            let accepted = match check_response(&mut event, agent, &response, now) {
+                Ok(accepted) => accepted,
                 Err(refusal) => return Ok(Err(refusal)),
             };
+            let (action, detail) = accepted.audit();
             event.last_response_at = Some(now);
             tx.update_event(&event)?;
-            tx.set_response(id, agent, status, now)?;
+            tx.set_response(id, agent, accepted.status(), now)?;
             audit(tx, id, now, now, Some(agent), action, detail)?;
             found(settled(tx, id, now)?, id).map(Ok)
         })
@@ -443,14 +444,57 @@ pub(crate) fn check_not_final(event: &TMinusEvent) -> Result<()> {
     Ok(())
 }
 
+/// A response the rules accept, with what it changed.
+#[derive(Debug, Clone, PartialEq)]
+enum Accepted {
+    /// A confirmation.
+    Confirmed,
+    /// A decline, with its reason.
+    Declined(Option<String>),
+    /// A deferral by `by`, making the event's total `total` and its fire
+    /// time `fire` (when known).
+    Deferred {
+        by: Duration,
+        total: Duration,
+        fire: Option<DateTime<Utc>>,
+    },
+}
+
+impl Accepted {
+    /// The responding agent's new status.
+    fn status(&self) -> ResponseStatus {
+        match self {
+            Accepted::Confirmed => ResponseStatus::Confirmed,
+            Accepted::Declined(_) => ResponseStatus::Declined,
+            Accepted::Deferred { by, .. } => ResponseStatus::Deferred(*by),
+        }
+    }
+
+    /// The audit entry's action and detail.
+    fn audit(&self) -> (AuditAction, serde_json::Value) {
+        match self {
+            Accepted::Confirmed => (AuditAction::Confirmed, json!({})),
+            Accepted::Declined(reason) => (AuditAction::Declined, json!({ "reason": reason })),
+            Accepted::Deferred { by, total, fire } => {
+                let mut detail =
+                    json!({ "by": format_duration(*by), "total": format_duration(*total) });
+                if let Some(fire) = fire {
+                    detail["fire_time"] = json!(format_time(*fire));
+                }
+                (AuditAction::Deferred, detail)
+            }
+        }
+    }
+}
+
 /// Checks a response against the rules and applies it to `event` in memory
-/// (the deferral total); returns the new status and its audit record.
+/// (the deferral total); returns what was accepted.
 fn check_response(
     event: &mut TMinusEvent,
     agent: &AgentId,
     response: &Response,
     now: DateTime<Utc>,
-) -> Result<(ResponseStatus, AuditAction, serde_json::Value)> {
+) -> Result<Accepted> {
     // The deadline comes first: the event was settled at `now` just before,
     // so past its fire time it is usually final already, and the refusal
     // must say that the deadline passed whether or not a tick recorded it.
@@ -472,12 +516,8 @@ fn check_response(
         });
     }
     Ok(match response {
-        Response::Confirm => (ResponseStatus::Confirmed, AuditAction::Confirmed, json!({})),
-        Response::Decline(reason) => (
-            ResponseStatus::Declined,
-            AuditAction::Declined,
-            json!({ "reason": reason }),
-        ),
+        Response::Confirm => Accepted::Confirmed,
+        Response::Decline(reason) => Accepted::Declined(reason.clone()),
         Response::Defer(by) => {
             let total = event.deferred + *by;
             if let Some(max) = event.max_defer {
@@ -492,11 +532,11 @@ fn check_response(
             }
             event.deferred = total;
             event.scheduled_at += *by;
-            let mut detail = json!({ "by": format_duration(*by), "total": format_duration(total) });
-            if let Some(fire) = event.fire_deadline() {
-                detail["fire_time"] = json!(format_time(fire));
+            Accepted::Deferred {
+                by: *by,
+                total,
+                fire: event.fire_deadline(),
             }
-            (ResponseStatus::Deferred(*by), AuditAction::Deferred, detail)
         }
     })
 }
