@@ -17,6 +17,8 @@
 //!   with groups takes its attendees from them (its own list stays empty);
 //! - durations (`t_minus`, `max_defer`, a relative `at`) are between zero
 //!   and [`MAX_DURATION_DAYS`] days;
+//! - notification rules follow the rules of [`crate::notify`], at most
+//!   [`crate::notify::spec::MAX_RULES`] of them;
 //! - a new event's fire time is after now: an event whose fire time is now
 //!   or earlier could only be missed ([`fire_time_passed`]).
 
@@ -28,6 +30,8 @@ use crate::agent::AgentId;
 use crate::duration::{format_duration, MAX_DURATION_DAYS};
 use crate::error::TMinusError;
 use crate::name::name_problem;
+use crate::notify::spec::check_rules;
+use crate::notify::NotifyRule;
 use crate::policy::{Quorum, QuorumGroup};
 
 /// Where an agent sits in an event: in its attendee list, or in one of its
@@ -156,6 +160,14 @@ pub enum EventProblem {
         /// Its value.
         value: Duration,
     },
+    /// A notification rule that breaks the rules of [`crate::notify`], or
+    /// too many rules.
+    Notify {
+        /// What is wrong.
+        reason: String,
+        /// How to fix it.
+        help: String,
+    },
     /// A fire time that is not after now.
     FireTimePassed {
         /// The fire time.
@@ -212,6 +224,7 @@ impl From<EventProblem> for TMinusError {
                 value: format!("{field} = {}", format_duration(value)),
                 reason: format!("it is longer than the limit of {MAX_DURATION_DAYS} days"),
             },
+            EventProblem::Notify { reason, help } => TMinusError::InvalidNotify { reason, help },
             EventProblem::FireTimePassed { fire_time, ago } => {
                 TMinusError::FireTimePassed { fire_time, ago }
             }
@@ -316,6 +329,21 @@ pub fn groups(groups: &[QuorumGroup]) -> Result<(Vec<AgentId>, usize), EventProb
     Ok((attendees, total))
 }
 
+/// The first problem of a list of notification rules: too many, or one
+/// that breaks the rules of [`crate::notify`].
+pub fn notify(rules: &[NotifyRule]) -> Option<EventProblem> {
+    match check_rules(rules) {
+        Ok(()) => None,
+        Err(TMinusError::InvalidNotify { reason, help }) => {
+            Some(EventProblem::Notify { reason, help })
+        }
+        Err(other) => Some(EventProblem::Notify {
+            reason: other.to_string(),
+            help: "fix the notification rule".into(),
+        }),
+    }
+}
+
 /// The problem with a duration field, if any.
 pub fn duration(field: DurationField, value: Duration) -> Option<EventProblem> {
     if value < Duration::zero() {
@@ -367,6 +395,10 @@ pub struct EventDraft<'a> {
     pub max_defer: Option<Duration>,
     /// Its relative `at`, when it starts relative to its opening.
     pub relative_at: Option<Duration>,
+    /// Its notification rules.
+    pub notify: &'a [NotifyRule],
+    /// Who schedules it, when given.
+    pub organizer: Option<&'a AgentId>,
     /// Its fire time and the instant it must come after, when both are
     /// known.
     pub fire: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -382,10 +414,18 @@ pub struct Resolved {
     pub quorum: usize,
 }
 
-/// Checks a new event against every rule, in this order: attendees,
-/// durations, quorum or groups, fire time. Returns what it resolves to, or
-/// the first problem.
+/// Checks a new event against every rule, in this order: notification
+/// rules, organizer, attendees, durations, quorum or groups, fire time.
+/// Returns what it resolves to, or the first problem.
 pub fn check(draft: &EventDraft<'_>) -> Result<Resolved, EventProblem> {
+    if let Some(problem) = notify(draft.notify) {
+        return Err(problem);
+    }
+    if let Some(organizer) = draft.organizer {
+        if let Some(problem) = first_invalid(agents(std::slice::from_ref(organizer), None)) {
+            return Err(problem);
+        }
+    }
     if let Some(problem) = first_invalid(agents(draft.attendees, None)) {
         return Err(problem);
     }

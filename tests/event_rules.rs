@@ -298,3 +298,23 @@ fn a_saved_plan_edited_past_the_rules_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_reminder_without_before() {
+    use t_minus::notify::{Hook, NotifyRule, Trigger};
+    let rule = NotifyRule::new(
+        vec![Trigger::Reminder],
+        Hook::Exec {
+            argv: vec!["echo".into()],
+        },
+    );
+    refused_alike(
+        NewEvent {
+            notify: vec![rule],
+            ..base()
+        },
+        "    notify:\n      - on: [reminder]\n        exec: [echo]\n",
+        "notify",
+        "notify",
+    );
+}

@@ -33,7 +33,6 @@ use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::event_check::{self, EventDraft};
 use crate::kind::EventKind;
-use crate::notify::spec::check_rules;
 use crate::notify::NotifyRule;
 use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
@@ -200,11 +199,9 @@ impl Engine {
     /// `early` fires at once). Refused when the input breaks a rule of
     /// [`crate::event_check`], or when the fire time is not after now (it
     /// could only be missed), as for an event of a manifest.
-    pub fn schedule(&mut self, mut new: NewEvent) -> Result<TMinusEvent> {
+    pub fn schedule(&mut self, new: NewEvent) -> Result<TMinusEvent> {
         let now = self.now();
-        let rules = std::mem::take(&mut new.notify);
-        check_rules(&rules)?;
-        let event = build_event(new, now)?;
+        let (event, rules) = build_event(new, now)?;
         let id = event.id;
         self.write(|tx| {
             insert_new_event(tx, &event, &rules, now)?;
@@ -544,9 +541,14 @@ fn check_response(
 /// Checks a new event against the rules of [`crate::event_check`] (its
 /// fire time must come after `now`) and builds it, `pending` and started at
 /// `now`.
-pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEvent> {
-    new.organizer.validate()?;
+/// Returns it with its notification rules, which are stored apart.
+pub(crate) fn build_event(
+    new: NewEvent,
+    now: DateTime<Utc>,
+) -> Result<(TMinusEvent, Vec<NotifyRule>)> {
     let resolved = event_check::check(&EventDraft {
+        notify: &new.notify,
+        organizer: Some(&new.organizer),
         attendees: &new.attendees,
         quorum: new.quorum,
         groups: &new.groups,
@@ -560,7 +562,7 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
     } else {
         Quorum::Count(resolved.quorum)
     };
-    Ok(TMinusEvent {
+    let event = TMinusEvent {
         id: Uuid::new_v4(),
         kind: new.kind,
         scheduled_at: new.at,
@@ -587,7 +589,8 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
         created_at: now,
         last_response_at: None,
         description: new.description,
-    })
+    };
+    Ok((event, new.notify))
 }
 
 /// Inserts a new event with its notification rules, and its `scheduled`

@@ -442,6 +442,8 @@ impl Plan {
                     &[]
                 };
                 let resolved = crate::event_check::check(&crate::event_check::EventDraft {
+                    notify: &d.notify,
+                    organizer: None,
                     attendees: own,
                     quorum: d.quorum,
                     groups: &d.groups,
