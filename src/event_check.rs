@@ -19,6 +19,8 @@
 //!   and [`MAX_DURATION_DAYS`] days;
 //! - notification rules follow the rules of [`crate::notify`], at most
 //!   [`crate::notify::spec::MAX_RULES`] of them;
+//! - a relative `at` is longer than `t_minus` (or equal, for quorum 0), so
+//!   the event does not open past its fire time;
 //! - a new event's fire time is after now: an event whose fire time is now
 //!   or earlier could only be missed ([`fire_time_passed`]).
 
@@ -160,6 +162,15 @@ pub enum EventProblem {
         /// Its value.
         value: Duration,
     },
+    /// A relative `at` no longer than the countdown: the fire time would
+    /// come before the event's start (or at it, for an event that needs
+    /// confirmations), so it would be missed the moment it opens.
+    RelativeAtTooShort {
+        /// The relative `at`.
+        offset: Duration,
+        /// The countdown length.
+        t_minus: Duration,
+    },
     /// A notification rule that breaks the rules of [`crate::notify`], or
     /// too many rules.
     Notify {
@@ -223,6 +234,13 @@ impl From<EventProblem> for TMinusError {
             EventProblem::DurationTooLong { field, value } => TMinusError::InvalidDuration {
                 value: format!("{field} = {}", format_duration(value)),
                 reason: format!("it is longer than the limit of {MAX_DURATION_DAYS} days"),
+            },
+            EventProblem::RelativeAtTooShort { offset, t_minus } => TMinusError::InvalidDuration {
+                value: format!("at = +{}", format_duration(offset)),
+                reason: format!(
+                    "a relative time must be longer than its t_minus of {}",
+                    format_duration(t_minus)
+                ),
             },
             EventProblem::Notify { reason, help } => TMinusError::InvalidNotify { reason, help },
             EventProblem::FireTimePassed { fire_time, ago } => {
@@ -355,6 +373,14 @@ pub fn duration(field: DurationField, value: Duration) -> Option<EventProblem> {
     }
 }
 
+/// The problem of a relative `at` of `offset` with a countdown of
+/// `t_minus`, for an event needing `quorum` confirmations: its fire time
+/// must come after its start (a quorum-0 event may fire at its start).
+pub fn relative_at(offset: Duration, t_minus: Duration, quorum: usize) -> Option<EventProblem> {
+    (offset < t_minus || (offset == t_minus && quorum > 0))
+        .then_some(EventProblem::RelativeAtTooShort { offset, t_minus })
+}
+
 /// How long before `now` the fire time of a new event is, when it is not
 /// after `now`: such an event could only be missed, so it is refused.
 pub fn fire_time_passed(fire: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
@@ -415,7 +441,8 @@ pub struct Resolved {
 }
 
 /// Checks a new event against every rule, in this order: notification
-/// rules, organizer, attendees, durations, quorum or groups, fire time.
+/// rules, organizer, attendees, durations, quorum or groups, relative `at`,
+/// fire time.
 /// Returns what it resolves to, or the first problem.
 pub fn check(draft: &EventDraft<'_>) -> Result<Resolved, EventProblem> {
     if let Some(problem) = notify(draft.notify) {
@@ -453,6 +480,11 @@ pub fn check(draft: &EventDraft<'_>) -> Result<Resolved, EventProblem> {
         let (attendees, quorum) = groups(draft.groups)?;
         Resolved { attendees, quorum }
     };
+    if let Some(offset) = draft.relative_at {
+        if let Some(problem) = relative_at(offset, draft.t_minus, resolved.quorum) {
+            return Err(problem);
+        }
+    }
     if let Some((fire, now)) = draft.fire {
         fire_time(fire, now)?;
     }

@@ -318,3 +318,31 @@ fn a_reminder_without_before() {
         "notify",
     );
 }
+
+#[test]
+fn a_saved_plan_whose_relative_time_is_within_its_countdown_is_refused() {
+    let (engine, _clock) = engine();
+    let text =
+        "campaign: rules\nevents:\n  e:\n    at: +10m\n    t_minus: 5m\n    attendees: [a]\n";
+    let plan = engine
+        .plan(&desired(text), &PlanOptions::default())
+        .unwrap()
+        .to_json();
+    assert!(plan.contains("\"t_minus\": 300000"), "{plan}");
+    // The countdown lengthened by hand to the whole relative time: the
+    // event would open at its fire time, as `validate` refuses.
+    let edited = plan.replace("\"t_minus\": 300000", "\"t_minus\": 600000");
+    match Plan::from_json(&edited) {
+        Err(ManifestError::PlanFile { reason }) => {
+            assert!(
+                reason.contains("longer than its t_minus of 10m"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        manifest_codes(&text.replace("5m", "10m")),
+        ["t_minus::manifest::relative_at"]
+    );
+}

@@ -345,7 +345,7 @@ impl Validator<'_> {
                 (Some(q), Some(a)) => q.resolve(a.len()).unwrap_or(1),
                 _ => 1,
             };
-            if offset < t || (offset == t && quorum_n > 0) {
+            if event_check::relative_at(offset, t, quorum_n).is_some() {
                 let relation = if offset < t {
                     "shorter than"
                 } else {
@@ -369,7 +369,7 @@ impl Validator<'_> {
             }
         }
         if let (Some(now), Some(TimeSpec::Absolute(at)), Some(t)) = (self.now, at, t_minus) {
-            let fire = at - t;
+            let fire = event_check::fire_of(at, t);
             if let Some(ago) = event_check::fire_time_passed(fire, now) {
                 self.error(
                     "fire_time_passed",
