@@ -310,6 +310,14 @@ pub fn group_name(index: usize, name: &str) -> Option<EventProblem> {
     })
 }
 
+/// The problem of group `index` having no members (`members` of them).
+pub fn empty_group(index: usize, name: &str, members: usize) -> Option<EventProblem> {
+    (members == 0).then(|| EventProblem::EmptyGroup {
+        group: index,
+        name: name.to_string(),
+    })
+}
+
 /// Checks quorum groups, group by group (name, repeat, members, quorum),
 /// and returns the attendees (every member once, in order of first
 /// mention) and the total quorum, or the first problem.
@@ -328,11 +336,8 @@ pub fn groups(groups: &[QuorumGroup]) -> Result<(Vec<AgentId>, usize), EventProb
                 name: g.name.clone(),
             });
         }
-        if g.members.is_empty() {
-            return Err(EventProblem::EmptyGroup {
-                group: index,
-                name: g.name.clone(),
-            });
+        if let Some(problem) = empty_group(index, &g.name, g.members.len()) {
+            return Err(problem);
         }
         if let Some(problem) = first_invalid(agents(&g.members, Some(index))) {
             return Err(problem);

@@ -848,7 +848,7 @@ impl Validator<'_> {
                     "group names match [A-Za-z_][A-Za-z0-9_-]{0,63}, e.g. `security`",
                 );
             }
-            if members.value.is_empty() {
+            if event_check::empty_group(index, &key.value, members.value.len()).is_some() {
                 self.error(
                     "empty_group",
                     format!("{gctx} has no members"),
