@@ -38,7 +38,7 @@
 //! | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files | [`manifest`] types, [`event_check`], [`lifecycle`], [`store::Tx`] reads |
 //! | [`engine`] | every operation that writes, applying a plan included; one transaction each | [`plan`], [`event_check`], [`lifecycle`], [`store`] |
 //! | [`store`] | persistence behind [`store::Store`] / [`store::Tx`]; rows mapped once; its own [`store::StoreError`] | nothing above it |
-//! | [`event_check`] | the rules of a new event (attendees, quorum and groups, durations, fire time) as typed problems, for `schedule`, `campaign add`, manifests and plan files | value types only |
+//! | [`event_check`] | the rules of a new event (attendees, quorum and groups, durations, notification rules, fire time) as typed problems, for `schedule`, `campaign add`, manifests and plan files | value types, `notify::spec` rules |
 //! | [`lifecycle`] | the state machine as pure functions | value types only (no store, no engine) |
 //! | [`display`] | renders events, campaigns and run output as text; never writes | value types, [`Engine`] reads |
 //! | [`runner`] | `run` and `wait`: drives the engine over time | [`engine`], [`store::EventFilter`] |
