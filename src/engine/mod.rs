@@ -540,8 +540,7 @@ fn check_response(
 
 /// Checks a new event against the rules of [`crate::event_check`] (its
 /// fire time must come after `now`) and builds it, `pending` and started at
-/// `now`.
-/// Returns it with its notification rules, which are stored apart.
+/// `now`. Returns it with its notification rules, which are stored apart.
 pub(crate) fn build_event(
     new: NewEvent,
     now: DateTime<Utc>,

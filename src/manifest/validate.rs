@@ -760,12 +760,13 @@ impl Validator<'_> {
             .map(|entry| AgentId(entry.value.0.clone()))
             .collect();
         let problems = event_check::agents(&list, None);
+        let span = |index: usize| v.value.get(index).map_or(v.span, |entry| entry.span);
         for problem in &problems {
             match problem {
                 AgentProblem::Invalid { at, value, reason } => self.error(
                     "agent_id",
                     format!("{ctx}: invalid agent id {value:?}: {reason}"),
-                    v.value[at.index].span,
+                    span(at.index),
                     "invalid agent id",
                     "agent ids are 1-128 characters without whitespace or control characters, e.g. `ops-1`",
                 ),
@@ -775,8 +776,8 @@ impl Validator<'_> {
                         format!("{ctx}: attendee {:?} is listed twice", agent.as_str()),
                     )
                     .help("list each attendee once")
-                    .label(self.source, v.value[*first].span, "first listed here")
-                    .label(self.source, v.value[at.index].span, "listed again here");
+                    .label(self.source, span(*first), "first listed here")
+                    .label(self.source, span(at.index), "listed again here");
                     self.diags.push(d);
                 }
             }
