@@ -404,8 +404,9 @@ pub fn fire_time(fire: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), EventPro
     }
 }
 
-/// The fire time of an event at `at` with a countdown of `t_minus`; the
-/// earliest time there is when it would fall before it.
+/// The fire time of an event at `at` with a countdown of `t_minus`, or the
+/// earliest time chrono represents when `at − t_minus` falls out of its
+/// range (an absurd countdown, refused by [`duration`] anyway).
 pub fn fire_of(at: DateTime<Utc>, t_minus: Duration) -> DateTime<Utc> {
     at.checked_sub_signed(t_minus)
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
@@ -447,8 +448,7 @@ pub struct Resolved {
 
 /// Checks a new event against every rule, in this order: notification
 /// rules, organizer, attendees, durations, quorum or groups, relative `at`,
-/// fire time.
-/// Returns what it resolves to, or the first problem.
+/// fire time. Returns what it resolves to, or the first problem.
 pub fn check(draft: &EventDraft<'_>) -> Result<Resolved, EventProblem> {
     if let Some(problem) = notify(draft.notify) {
         return Err(problem);
