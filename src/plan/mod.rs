@@ -436,26 +436,8 @@ impl Plan {
                 if d.key != e.key {
                     return Err(format!("{at}: its desired event is named {:?}", d.key));
                 }
-                let own: &[crate::agent::AgentId] = if d.groups.is_empty() {
-                    &d.attendees
-                } else {
-                    &[]
-                };
-                let resolved = crate::event_check::check(&crate::event_check::EventDraft {
-                    notify: &d.notify,
-                    organizer: None,
-                    attendees: own,
-                    quorum: d.quorum,
-                    groups: &d.groups,
-                    t_minus: d.t_minus,
-                    max_defer: d.max_defer,
-                    relative_at: match d.at {
-                        crate::time_spec::TimeSpec::Relative(r) => Some(r),
-                        crate::time_spec::TimeSpec::Absolute(_) => None,
-                    },
-                    fire: None,
-                })
-                .map_err(|problem| format!("{at}: {}", TMinusError::from(problem)))?;
+                let resolved = crate::event_check::check(&d.draft(None))
+                    .map_err(|problem| format!("{at}: {}", TMinusError::from(problem)))?;
                 if resolved.attendees != d.attendees {
                     return Err(format!(
                         "{at}: its attendees are not the members of its groups"
