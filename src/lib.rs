@@ -34,10 +34,11 @@
 //!
 //! | module | role | may call |
 //! | --- | --- | --- |
-//! | [`manifest`] | parses and validates YAML into desired campaigns | [`lifecycle`] rules |
-//! | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files | [`manifest`] types, [`lifecycle`], [`store::Tx`] reads |
-//! | [`engine`] | every operation that writes, applying a plan included; one transaction each | [`plan`], [`lifecycle`], [`store`] |
+//! | [`manifest`] | parses and validates YAML into desired campaigns | [`event_check`] rules |
+//! | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files | [`manifest`] types, [`event_check`], [`lifecycle`], [`store::Tx`] reads |
+//! | [`engine`] | every operation that writes, applying a plan included; one transaction each | [`plan`], [`event_check`], [`lifecycle`], [`store`] |
 //! | [`store`] | persistence behind [`store::Store`] / [`store::Tx`]; rows mapped once; its own [`store::StoreError`] | nothing above it |
+//! | [`event_check`] | the rules of a new event (attendees, quorum and groups, durations, notification rules, fire time) as typed problems, for `schedule`, `campaign add`, manifests and plan files | value types, `notify::spec` rules |
 //! | [`lifecycle`] | the state machine as pure functions | value types only (no store, no engine) |
 //! | [`display`] | renders events, campaigns and run output as text; never writes | value types, [`Engine`] reads |
 //! | [`runner`] | `run` and `wait`: drives the engine over time | [`engine`], [`store::EventFilter`] |
@@ -54,6 +55,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod event_check;
 pub mod graph;
 pub mod kind;
 pub mod lifecycle;

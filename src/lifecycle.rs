@@ -6,7 +6,7 @@
 //! (the confirm that completed quorum, the fire time, the moment the last
 //! need fired), and that is the time recorded.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::event::TMinusEvent;
@@ -22,25 +22,6 @@ pub struct NeedState {
     pub state: EventState,
     /// When it became final.
     pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// How long ago the fire time of an event in a manifest passed, when it is
-/// not in the future: such an event could only be missed, so validating,
-/// planning and applying a manifest all refuse it.
-pub fn new_fire_time_passed(fire: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
-    (fire <= now).then(|| now - fire)
-}
-
-/// Refuses an event of a manifest whose fire time is not in the future
-/// ([`new_fire_time_passed`]).
-pub fn check_new_fire_time(fire: DateTime<Utc>, now: DateTime<Utc>) -> crate::Result<()> {
-    match new_fire_time_passed(fire, now) {
-        Some(ago) => Err(crate::TMinusError::FireTimePassed {
-            fire_time: fire,
-            ago,
-        }),
-        None => Ok(()),
-    }
 }
 
 /// What the needs of a blocked event allow.

@@ -19,6 +19,7 @@ mod engine_groups;
 mod engine_lifecycle;
 mod engine_responses;
 mod engine_store;
+mod event_rules;
 mod examples;
 mod hostile;
 mod inbox;

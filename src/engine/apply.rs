@@ -15,7 +15,7 @@ use super::{check_not_final, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
-use crate::lifecycle::check_new_fire_time;
+use crate::event_check::{self, fire_of};
 use crate::manifest::{DesiredEvent, ValidManifests};
 use crate::plan::{
     compute, fingerprint, Action, CampaignPlan, EventPlan, ManifestError, Plan, PlanCounts,
@@ -283,18 +283,25 @@ fn new_event(
 ) -> Result<TMinusEvent> {
     let started_at = d.needs.is_empty().then_some(anchor);
     let (scheduled_at, relative_at) = timing(d, started_at, now);
+    // The fire time is known unless the event starts relative to needs that
+    // have not fired yet.
+    let fire = match (relative_at, started_at) {
+        (Some(_), None) => None,
+        _ => Some((fire_of(scheduled_at, d.t_minus), now)),
+    };
+    let resolved = event_check::check(&d.draft(fire))?;
     let event = TMinusEvent {
         id: Uuid::new_v4(),
         kind: d.kind.clone(),
         scheduled_at,
         t_minus: d.t_minus,
         organizer: crate::agent::AgentId("t-minus".into()),
-        attendees: d
+        attendees: resolved
             .attendees
-            .iter()
-            .map(|a| (a.clone(), ResponseStatus::Pending))
+            .into_iter()
+            .map(|a| (a, ResponseStatus::Pending))
             .collect(),
-        quorum: d.quorum_count_checked()?,
+        quorum: resolved.quorum,
         groups: d.groups.clone(),
         payload: d.payload.clone(),
         state: if started_at.is_some() {
@@ -315,9 +322,6 @@ fn new_event(
         last_response_at: None,
         description: d.description.clone(),
     };
-    if let Some(fire) = event.fire_deadline() {
-        check_new_fire_time(fire, now)?;
-    }
     Ok(event)
 }
 
@@ -343,7 +347,7 @@ fn update_event(
     event.description = d.description.clone();
     event.t_minus = d.t_minus;
     event.quorum_spec = d.quorum;
-    event.quorum = d.quorum_count_checked()?;
+    event.quorum = event_check::check(&d.draft(None))?.quorum;
     event.groups = d.groups.clone();
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;

@@ -159,14 +159,12 @@ impl Engine {
     pub fn campaign_add_with_needs(
         &mut self,
         campaign_id: Uuid,
-        mut new: NewEvent,
+        new: NewEvent,
         name: Option<String>,
         needs: &[Uuid],
     ) -> Result<TMinusEvent> {
         let now = self.now();
-        let rules = std::mem::take(&mut new.notify);
-        crate::notify::spec::check_rules(&rules)?;
-        let mut event = build_event(new, now)?;
+        let (mut event, rules) = build_event(new, now)?;
         let mut unique: Vec<Uuid> = Vec::with_capacity(needs.len());
         for id in needs {
             if !unique.contains(id) {

@@ -28,14 +28,14 @@ pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::LogVerification;
 
-use crate::agent::{check_unique_attendees, AgentId};
+use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::duration::format_duration;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
+use crate::event_check::{self, EventDraft};
 use crate::kind::EventKind;
-use crate::notify::spec::check_rules;
 use crate::notify::NotifyRule;
 use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
@@ -203,15 +203,13 @@ impl Engine {
     }
 
     /// Schedules a standalone event. It starts `pending` (a quorum of 0 with
-    /// `early` fires at once). Refused when the input is invalid or the fire
-    /// time is already in the past (a fire time of exactly now is allowed: an
-    /// instant gate).
+    /// `early` fires at once). Refused when the input breaks a rule of
+    /// [`crate::event_check`], or when the fire time is not after now (it
+    /// could only be missed), as for an event of a manifest.
     pub fn schedule(&mut self, mut new: NewEvent) -> Result<TMinusEvent> {
         let now = self.now();
-        let rules = std::mem::take(&mut new.notify);
-        check_rules(&rules)?;
         let signers = new.signers.take();
-        let event = build_event(new, now)?;
+        let (event, rules) = build_event(new, now)?;
         if let Some(signers) = &signers {
             for (agent, _) in &event.attendees {
                 if !signers.may_sign(agent.as_str()) {
@@ -282,8 +280,8 @@ impl Engine {
         let now = self.now();
         self.write_refusable(|tx| {
             let mut event = settled_event(tx, id, now)?;
-            let change = match check_response(&mut event, agent, &response, now) {
-                Ok(change) => change,
+            let accepted = match check_response(&mut event, agent, &response, now) {
+                Ok(accepted) => accepted,
                 Err(refusal) => return Ok(Err(refusal)),
             };
             if signed::in_force(tx, &event)?.is_some() {
@@ -293,7 +291,7 @@ impl Engine {
                 }
                 .into()));
             }
-            record_response(tx, event, agent, change, now, None).map(Ok)
+            record_response(tx, event, agent, accepted, now, None).map(Ok)
         })
     }
 
@@ -465,14 +463,15 @@ fn record_response(
     tx: &mut dyn Tx,
     mut event: TMinusEvent,
     agent: &AgentId,
-    (status, action, mut detail): (ResponseStatus, AuditAction, serde_json::Value),
+    accepted: Accepted,
     now: DateTime<Utc>,
     signed: Option<signed::Signed>,
 ) -> Result<TMinusEvent> {
     let id = event.id;
+    let (action, mut detail) = accepted.audit();
     event.last_response_at = Some(now);
     tx.update_event(&event)?;
-    tx.set_response(id, agent, status, now)?;
+    tx.set_response(id, agent, accepted.status(), now)?;
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
     }
@@ -504,14 +503,57 @@ pub(crate) fn check_not_final(event: &TMinusEvent) -> Result<()> {
     Ok(())
 }
 
+/// A response the rules accept, with what it changed.
+#[derive(Debug, Clone, PartialEq)]
+enum Accepted {
+    /// A confirmation.
+    Confirmed,
+    /// A decline, with its reason.
+    Declined(Option<String>),
+    /// A deferral by `by`, making the event's total `total` and its fire
+    /// time `fire` (when known).
+    Deferred {
+        by: Duration,
+        total: Duration,
+        fire: Option<DateTime<Utc>>,
+    },
+}
+
+impl Accepted {
+    /// The responding agent's new status.
+    fn status(&self) -> ResponseStatus {
+        match self {
+            Accepted::Confirmed => ResponseStatus::Confirmed,
+            Accepted::Declined(_) => ResponseStatus::Declined,
+            Accepted::Deferred { by, .. } => ResponseStatus::Deferred(*by),
+        }
+    }
+
+    /// The audit entry's action and detail.
+    fn audit(&self) -> (AuditAction, serde_json::Value) {
+        match self {
+            Accepted::Confirmed => (AuditAction::Confirmed, json!({})),
+            Accepted::Declined(reason) => (AuditAction::Declined, json!({ "reason": reason })),
+            Accepted::Deferred { by, total, fire } => {
+                let mut detail =
+                    json!({ "by": format_duration(*by), "total": format_duration(*total) });
+                if let Some(fire) = fire {
+                    detail["fire_time"] = json!(format_time(*fire));
+                }
+                (AuditAction::Deferred, detail)
+            }
+        }
+    }
+}
+
 /// Checks a response against the rules and applies it to `event` in memory
-/// (the deferral total); returns the new status and its audit record.
+/// (the deferral total); returns what was accepted.
 fn check_response(
     event: &mut TMinusEvent,
     agent: &AgentId,
     response: &Response,
     now: DateTime<Utc>,
-) -> Result<(ResponseStatus, AuditAction, serde_json::Value)> {
+) -> Result<Accepted> {
     // The deadline comes first: the event was settled at `now` just before,
     // so past its fire time it is usually final already, and the refusal
     // must say that the deadline passed whether or not a tick recorded it.
@@ -533,12 +575,8 @@ fn check_response(
         });
     }
     Ok(match response {
-        Response::Confirm => (ResponseStatus::Confirmed, AuditAction::Confirmed, json!({})),
-        Response::Decline(reason) => (
-            ResponseStatus::Declined,
-            AuditAction::Declined,
-            json!({ "reason": reason }),
-        ),
+        Response::Confirm => Accepted::Confirmed,
+        Response::Decline(reason) => Accepted::Declined(reason.clone()),
         Response::Defer(by) => {
             let total = event.deferred + *by;
             if let Some(max) = event.max_defer {
@@ -553,62 +591,50 @@ fn check_response(
             }
             event.deferred = total;
             event.scheduled_at += *by;
-            let mut detail = json!({ "by": format_duration(*by), "total": format_duration(total) });
-            if let Some(fire) = event.fire_deadline() {
-                detail["fire_time"] = json!(format_time(fire));
+            Accepted::Deferred {
+                by: *by,
+                total,
+                fire: event.fire_deadline(),
             }
-            (ResponseStatus::Deferred(*by), AuditAction::Deferred, detail)
         }
     })
 }
 
-/// Validates a new event and builds it, `pending` and started at `now`.
-pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEvent> {
-    new.organizer.validate()?;
-    for agent in &new.attendees {
-        agent.validate()?;
-    }
-    check_unique_attendees(&new.attendees)?;
-    check_non_negative("t_minus", new.t_minus)?;
-    if let Some(max) = new.max_defer {
-        check_non_negative("max_defer", max)?;
-    }
-    let (attendees, quorum, quorum_spec) = if new.groups.is_empty() {
-        let quorum = new.quorum.resolve(new.attendees.len())?;
-        (new.attendees, quorum, new.quorum)
+/// Checks a new event against the rules of [`crate::event_check`] (its
+/// fire time must come after `now`) and builds it, `pending` and started at
+/// `now`. Returns it with its notification rules, which are stored apart.
+pub(crate) fn build_event(
+    new: NewEvent,
+    now: DateTime<Utc>,
+) -> Result<(TMinusEvent, Vec<NotifyRule>)> {
+    let resolved = event_check::check(&EventDraft {
+        notify: &new.notify,
+        organizer: Some(&new.organizer),
+        attendees: &new.attendees,
+        quorum: new.quorum,
+        groups: &new.groups,
+        t_minus: new.t_minus,
+        max_defer: new.max_defer,
+        relative_at: None,
+        fire: Some((event_check::fire_of(new.at, new.t_minus), now)),
+    })?;
+    let quorum_spec = if new.groups.is_empty() {
+        new.quorum
     } else {
-        if !new.attendees.is_empty() {
-            return Err(TMinusError::InvalidGroup {
-                group: new.groups[0].name.clone(),
-                reason: "an event with groups takes its attendees from the groups; \
-                         leave the attendee list empty"
-                    .into(),
-            });
-        }
-        let (attendees, quorum) = check_groups(&new.groups)?;
-        (attendees, quorum, Quorum::Count(quorum))
+        Quorum::Count(resolved.quorum)
     };
-    // An ad-hoc event may fire at the very instant it is scheduled (a
-    // quorum-0 timer); manifests, validated before they are applied, refuse
-    // that instant too (`lifecycle::new_fire_time_passed`).
-    let fire = new.at - new.t_minus;
-    if fire < now {
-        return Err(TMinusError::FireTimePassed {
-            fire_time: fire,
-            ago: now - fire,
-        });
-    }
-    Ok(TMinusEvent {
+    let event = TMinusEvent {
         id: Uuid::new_v4(),
         kind: new.kind,
         scheduled_at: new.at,
         t_minus: new.t_minus,
         organizer: new.organizer,
-        attendees: attendees
+        attendees: resolved
+            .attendees
             .into_iter()
             .map(|a| (a, ResponseStatus::Pending))
             .collect(),
-        quorum,
+        quorum: resolved.quorum,
         groups: new.groups,
         payload: new.payload,
         state: EventState::Pending,
@@ -624,59 +650,8 @@ pub(crate) fn build_event(new: NewEvent, now: DateTime<Utc>) -> Result<TMinusEve
         created_at: now,
         last_response_at: None,
         description: new.description,
-    })
-}
-
-/// Checks quorum groups (valid unique names, non-empty, valid unique
-/// members, a quorum no larger than the group) and returns the attendees
-/// (every member once, in order of first mention) and the total quorum.
-pub(crate) fn check_groups(groups: &[QuorumGroup]) -> Result<(Vec<AgentId>, usize)> {
-    let mut names = std::collections::HashSet::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut attendees = Vec::new();
-    let mut total = 0;
-    for g in groups {
-        let invalid = |reason: String| TMinusError::InvalidGroup {
-            group: g.name.clone(),
-            reason,
-        };
-        if let Some(reason) = crate::name::name_problem(&g.name) {
-            return Err(invalid(reason));
-        }
-        if !names.insert(g.name.as_str()) {
-            return Err(invalid("the group is declared twice".into()));
-        }
-        if g.members.is_empty() {
-            return Err(invalid("the group has no members".into()));
-        }
-        for agent in &g.members {
-            agent.validate()?;
-        }
-        check_unique_attendees(&g.members)?;
-        total += g.quorum.resolve(g.members.len()).map_err(|_| {
-            invalid(format!(
-                "quorum {} is larger than its {} member(s)",
-                g.quorum,
-                g.members.len()
-            ))
-        })?;
-        for agent in &g.members {
-            if seen.insert(agent) {
-                attendees.push(agent.clone());
-            }
-        }
-    }
-    Ok((attendees, total))
-}
-
-fn check_non_negative(field: &str, d: Duration) -> Result<()> {
-    if d < Duration::zero() {
-        return Err(TMinusError::InvalidDuration {
-            value: format!("{field} = -{}", format_duration(-d)),
-            reason: "durations cannot be negative".into(),
-        });
-    }
-    Ok(())
+    };
+    Ok((event, new.notify))
 }
 
 /// Inserts a new event with its notification rules, and its `scheduled`

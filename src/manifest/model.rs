@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::diagnostics::SourceFile;
@@ -152,6 +152,34 @@ impl DesiredEvent {
     /// for an event with groups, the total the groups need.
     pub fn quorum_count(&self) -> usize {
         self.quorum_count_checked().unwrap_or(self.attendees.len())
+    }
+
+    /// The event as the rules of [`crate::event_check`] see it: its own
+    /// attendees (none when it has groups), quorum, groups, durations and
+    /// notification rules, with its fire time and the instant it must come
+    /// after when both are known.
+    pub fn draft(
+        &self,
+        fire: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> crate::event_check::EventDraft<'_> {
+        crate::event_check::EventDraft {
+            attendees: if self.groups.is_empty() {
+                &self.attendees
+            } else {
+                &[]
+            },
+            quorum: self.quorum,
+            groups: &self.groups,
+            t_minus: self.t_minus,
+            max_defer: self.max_defer,
+            relative_at: match self.at {
+                TimeSpec::Relative(offset) => Some(offset),
+                TimeSpec::Absolute(_) => None,
+            },
+            notify: &self.notify,
+            organizer: None,
+            fire,
+        }
     }
 
     /// The resolved quorum, or the error of a count larger than its

@@ -19,9 +19,9 @@ use super::spec::{
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration, parse_duration};
 use crate::error::TMinusError;
+use crate::event_check::{self, AgentProblem, EventProblem};
 use crate::graph;
 use crate::kind::EventKind;
-use crate::lifecycle::new_fire_time_passed;
 use crate::name::name_problem;
 use crate::notify::spec::{check_argv, check_headers, check_url, MAX_RULES};
 use crate::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
@@ -407,7 +407,9 @@ impl Validator<'_> {
         if let (true, Some(q), Some(a), Some(qs)) =
             (groups.is_empty(), quorum, &attendees, quorum_span)
         {
-            if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(a.len()) {
+            if let Err(EventProblem::QuorumTooLarge { quorum, attendees }) =
+                event_check::quorum(q, a.len())
+            {
                 let mut d = ManifestDiagnostic::new(
                     "quorum_too_large",
                     format!(
@@ -430,7 +432,7 @@ impl Validator<'_> {
                 (Some(q), Some(a)) => q.resolve(a.len()).unwrap_or(1),
                 _ => 1,
             };
-            if offset < t || (offset == t && quorum_n > 0) {
+            if event_check::relative_at(offset, t, quorum_n).is_some() {
                 let relation = if offset < t {
                     "shorter than"
                 } else {
@@ -454,8 +456,8 @@ impl Validator<'_> {
             }
         }
         if let (Some(now), Some(TimeSpec::Absolute(at)), Some(t)) = (self.now, at, t_minus) {
-            let fire = at - t;
-            if let Some(ago) = new_fire_time_passed(fire, now) {
+            let fire = event_check::fire_of(at, t);
+            if let Some(ago) = event_check::fire_time_passed(fire, now) {
                 self.error(
                     "fire_time_passed",
                     format!(
@@ -839,36 +841,35 @@ impl Validator<'_> {
         ctx: &str,
         v: &Spanned<Vec<Spanned<AgentText>>>,
     ) -> Option<Vec<AgentId>> {
-        let before = self.diags.len();
-        let mut out = Vec::with_capacity(v.value.len());
-        let mut first: HashMap<&str, Span> = HashMap::new();
-        for entry in &v.value {
-            let agent = AgentId(entry.value.0.clone());
-            if let Err(TMinusError::InvalidAgentId { value, reason }) = agent.validate() {
-                self.error(
+        let list: Vec<AgentId> = v
+            .value
+            .iter()
+            .map(|entry| AgentId(entry.value.0.clone()))
+            .collect();
+        let problems = event_check::agents(&list, None);
+        let span = |index: usize| v.value.get(index).map_or(v.span, |entry| entry.span);
+        for problem in &problems {
+            match problem {
+                AgentProblem::Invalid { at, value, reason } => self.error(
                     "agent_id",
                     format!("{ctx}: invalid agent id {value:?}: {reason}"),
-                    entry.span,
+                    span(at.index),
                     "invalid agent id",
                     "agent ids are 1-128 characters without whitespace or control characters, e.g. `ops-1`",
-                );
-                continue;
+                ),
+                AgentProblem::Repeated { at, first, agent } => {
+                    let d = ManifestDiagnostic::new(
+                        "duplicate_attendee",
+                        format!("{ctx}: attendee {:?} is listed twice", agent.as_str()),
+                    )
+                    .help("list each attendee once")
+                    .label(self.source, span(*first), "first listed here")
+                    .label(self.source, span(at.index), "listed again here");
+                    self.diags.push(d);
+                }
             }
-            if let Some(prev) = first.get(entry.value.0.as_str()) {
-                let d = ManifestDiagnostic::new(
-                    "duplicate_attendee",
-                    format!("{ctx}: attendee {:?} is listed twice", entry.value.0),
-                )
-                .help("list each attendee once")
-                .label(self.source, *prev, "first listed here")
-                .label(self.source, entry.span, "listed again here");
-                self.diags.push(d);
-                continue;
-            }
-            first.insert(entry.value.0.as_str(), entry.span);
-            out.push(agent);
         }
-        (self.diags.len() == before).then_some(out)
+        problems.is_empty().then_some(list)
     }
 
     /// Checks grouped attendees and their quorums (`quorum` as one value for
@@ -922,9 +923,11 @@ impl Validator<'_> {
             }
         }
         let mut groups = Vec::with_capacity(list.len());
-        for (key, members) in list {
+        for (index, (key, members)) in list.iter().enumerate() {
             let gctx = format!("{ctx} group `{}`", key.value);
-            if let Some(reason) = name_problem(&key.value) {
+            if let Some(EventProblem::GroupName { reason, .. }) =
+                event_check::group_name(index, &key.value)
+            {
                 self.error(
                     "name",
                     format!("{ctx}: invalid group name {:?}: {reason}", key.value),
@@ -933,7 +936,7 @@ impl Validator<'_> {
                     "group names match [A-Za-z_][A-Za-z0-9_-]{0,63}, e.g. `security`",
                 );
             }
-            if members.value.is_empty() {
+            if event_check::empty_group(index, &key.value, members.value.len()).is_some() {
                 self.error(
                     "empty_group",
                     format!("{gctx} has no members"),
@@ -949,23 +952,26 @@ impl Validator<'_> {
             };
             let (q, qs) = per_group.get(key.value.as_str()).copied().unwrap_or(all);
             let Some(q) = q else { continue };
-            if let Err(TMinusError::QuorumTooLarge { quorum, attendees }) = q.resolve(agents.len())
+            let group = QuorumGroup::new(key.value.clone(), q, agents);
+            if let Err(EventProblem::GroupQuorumTooLarge {
+                quorum, members, ..
+            }) = event_check::group_quorum(index, &group)
             {
                 let mut d = ManifestDiagnostic::new(
                     "quorum_too_large",
-                    format!("{gctx}: quorum {quorum} is larger than the group's {attendees} member(s)"),
+                    format!("{gctx}: quorum {quorum} is larger than the group's {members} member(s)"),
                 )
                 .help(format!(
-                    "lower the group's quorum to at most {attendees}, use `all` or `majority`, or add members"
+                    "lower the group's quorum to at most {members}, use `all` or `majority`, or add members"
                 ))
-                .label(self.source, members_span, format!("only {attendees} member(s)"));
+                .label(self.source, members_span, format!("only {members} member(s)"));
                 if let Some(qs) = qs {
                     d = d.label(self.source, qs, format!("needs {quorum} confirmations"));
                 }
                 self.diags.push(d);
                 continue;
             }
-            groups.push(QuorumGroup::new(key.value.clone(), q, agents));
+            groups.push(group);
         }
         if self.diags.len() > before {
             return None;

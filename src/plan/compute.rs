@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Action, CampaignPlan, CampaignVersion, EventPlan, Field, FieldChange, Fingerprint,
-    ManifestError, Plan, PlanCounts, PlanOptions, PLAN_FORMAT,
+    Action, CampaignPlan, CampaignVersion, EventPlan, FieldChange, Fingerprint, ManifestError,
+    Plan, PlanCounts, PlanField, PlanOptions, PLAN_FORMAT,
 };
 use crate::duration::{format_countdown, format_duration};
 use crate::error::Result;
 use crate::event::TMinusEvent;
-use crate::lifecycle::{decide, new_fire_time_passed};
+use crate::event_check::fire_time_passed;
+use crate::lifecycle::decide;
 use crate::manifest::{
     DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
 };
@@ -213,7 +214,7 @@ fn check_new_fire_time(
         TimeSpec::Relative(offset) if e.needs.is_empty() => anchor + offset - e.t_minus,
         TimeSpec::Relative(_) => return,
     };
-    let Some(ago) = new_fire_time_passed(fire, now) else {
+    let Some(ago) = fire_time_passed(fire, now) else {
         return;
     };
     let Some(source) = desired.sources.get(campaign.origin.file) else {
@@ -270,8 +271,7 @@ fn update_campaign(
     let mut changes = Vec::new();
     if row.description != campaign.description {
         changes.push(FieldChange {
-            group: None,
-            field: Field::Description,
+            field: PlanField::Description,
             old: row.description.clone(),
             new: campaign.description.clone(),
         });
@@ -280,16 +280,14 @@ fn update_campaign(
     let wanted_signers = campaign.signers.as_deref().map(digest_of_text);
     if stored_signers != wanted_signers {
         changes.push(FieldChange {
-            group: None,
-            field: Field::Signers,
+            field: PlanField::Signers,
             old: stored_signers,
             new: wanted_signers,
         });
     }
     if !row.managed {
         changes.push(FieldChange {
-            group: None,
-            field: Field::Managed,
+            field: PlanField::Managed,
             old: Some("false".into()),
             new: Some("true".into()),
         });
@@ -312,8 +310,7 @@ fn update_campaign(
                 let stored_rules = tx.notify_rules(*id)?;
                 if stored_rules != e.notify {
                     change_list.push(FieldChange {
-                        group: None,
-                        field: Field::Notify,
+                        field: PlanField::Notify,
                         old: rules_summary(&stored_rules),
                         new: rules_summary(&e.notify),
                     });
@@ -332,7 +329,7 @@ fn update_campaign(
                                 e.key,
                                 change_list
                                     .iter()
-                                    .map(|c| c.field.as_str())
+                                    .map(|c| c.field.field().as_str())
                                     .fold(Vec::new(), |mut seen, f| {
                                         if !seen.contains(&f) {
                                             seen.push(f);
@@ -344,7 +341,11 @@ fn update_campaign(
                         )
                         .help("a final event never changes; revert the change, or add a new event under another name");
                         for c in &change_list {
-                            d = d.label(source, e.spans.of(c.field), format!("{} {c}", c.symbol()));
+                            d = d.label(
+                                source,
+                                e.spans.of(c.field.field()),
+                                format!("{} {c}", c.symbol()),
+                            );
                         }
                         diags.push(d);
                     }
@@ -358,7 +359,7 @@ fn update_campaign(
                         ));
                     }
                 }
-                change_list.sort_by_key(|c| c.field);
+                change_list.sort_by_key(|c| c.field.field());
                 let mut updated = stored.clone();
                 updated.kind = e.kind.clone();
                 updated.description = e.description.clone();
@@ -481,7 +482,7 @@ pub(crate) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 /// (`+ attendees.security: sec-3`), `old` alone for one who leaves, removals
 /// first, each side in its list's order.
 fn member_changes(
-    field: &mut impl FnMut(Field, Option<&str>, Option<String>, Option<String>),
+    field: &mut impl FnMut(PlanField, Option<String>, Option<String>),
     group: Option<&str>,
     old: &[&str],
     new: &[&str],
@@ -489,66 +490,66 @@ fn member_changes(
     let (old_set, new_set): (HashSet<&str>, HashSet<&str>) =
         (old.iter().copied().collect(), new.iter().copied().collect());
     for gone in old.iter().filter(|a| !new_set.contains(*a)) {
-        field(Field::Attendees, group, Some((*gone).to_string()), None);
+        field(
+            PlanField::Attendees(group.map(str::to_string)),
+            Some((*gone).to_string()),
+            None,
+        );
     }
     for added in new.iter().filter(|a| !old_set.contains(*a)) {
-        field(Field::Attendees, group, None, Some((*added).to_string()));
+        field(
+            PlanField::Attendees(group.map(str::to_string)),
+            None,
+            Some((*added).to_string()),
+        );
     }
 }
 
 /// The fields that differ between the stored event and the manifest.
 fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    let mut field = |name: Field, group: Option<&str>, old: Option<String>, new: Option<String>| {
+    let mut field = |name: PlanField, old: Option<String>, new: Option<String>| {
         if old != new {
             out.push(FieldChange {
                 field: name,
-                group: group.map(str::to_string),
                 old,
                 new,
             });
         }
     };
     field(
-        Field::Kind,
-        None,
+        PlanField::Kind,
         Some(stored.kind.to_string()),
         Some(e.kind.to_string()),
     );
     field(
-        Field::Description,
-        None,
+        PlanField::Description,
         stored.description.clone(),
         e.description.clone(),
     );
     field(
-        Field::At,
-        None,
+        PlanField::At,
         Some(stored_at(stored)),
         Some(e.at.to_string()),
     );
     field(
-        Field::TMinus,
-        None,
+        PlanField::TMinus,
         Some(format_duration(stored.t_minus)),
         Some(format_duration(e.t_minus)),
     );
     field(
-        Field::Fire,
-        None,
+        PlanField::Fire,
         Some(stored.fire_policy.to_string()),
         Some(e.fire.to_string()),
     );
     field(
-        Field::MaxDefer,
-        None,
+        PlanField::MaxDefer,
         stored.max_defer.map(format_duration),
         e.max_defer.map(format_duration),
     );
     if stored.groups.is_empty() && e.groups.is_empty() {
         field(
-            Field::Quorum,
-            None,
+            PlanField::Quorum(None),
             Some(stored.quorum_spec.to_string()),
             Some(e.quorum.to_string()),
         );
@@ -563,8 +564,8 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
         let (new_q, new_a) = spelled_groups(&e.groups, &e.quorum, || {
             e.attendees.iter().map(|a| a.as_str()).collect()
         });
-        field(Field::Quorum, None, Some(old_q), Some(new_q));
-        field(Field::Attendees, None, Some(old_a), Some(new_a));
+        field(PlanField::Quorum(None), Some(old_q), Some(new_q));
+        field(PlanField::Attendees(None), Some(old_a), Some(new_a));
     } else {
         // Group by group: `quorum.ops: 2 → 3`, `attendees.security: … → …`.
         let find = |groups: &'_ [QuorumGroup], name: &str| -> Option<QuorumGroup> {
@@ -580,8 +581,7 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
             let old = find(&stored.groups, name);
             let new = find(&e.groups, name);
             field(
-                Field::Quorum,
-                Some(name),
+                PlanField::Quorum(Some(name.to_string())),
                 old.as_ref().map(|g| g.quorum.to_string()),
                 new.as_ref().map(|g| g.quorum.to_string()),
             );
@@ -598,16 +598,11 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
     if old_needs != new_needs {
         let mut old: Vec<&str> = stored_needs.iter().map(String::as_str).collect();
         old.sort_unstable();
-        field(Field::Needs, None, Some(list(&old)), Some(list(&e.needs)));
+        field(PlanField::Needs, Some(list(&old)), Some(list(&e.needs)));
     }
     if stored.payload != e.payload {
         let text = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
-        field(
-            Field::Payload,
-            None,
-            text(&stored.payload),
-            text(&e.payload),
-        );
+        field(PlanField::Payload, text(&stored.payload), text(&e.payload));
     }
     out
 }

@@ -22,7 +22,7 @@
 mod compute;
 mod render;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -73,16 +73,110 @@ impl Action {
     }
 }
 
-/// One changed field: its manifest name (with the group, for a group's
-/// quorum or members) and the old and new values as text (`None`: not set).
+/// What one plan line changes: a field of an event or a campaign, with the
+/// group for one group's quorum or members. Displays (and is saved) as its
+/// manifest name: `t_minus`, `quorum`, `quorum.ops`, `attendees.security`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PlanField {
+    /// `kind`.
+    Kind,
+    /// `description` (of an event or a campaign).
+    Description,
+    /// `at`.
+    At,
+    /// `t_minus`.
+    TMinus,
+    /// `quorum`, or one group's (`quorum.ops`).
+    Quorum(Option<String>),
+    /// `fire`.
+    Fire,
+    /// `max_defer`.
+    MaxDefer,
+    /// `attendees`, or one group's members (`attendees.ops`).
+    Attendees(Option<String>),
+    /// `needs`.
+    Needs,
+    /// `payload`.
+    Payload,
+    /// `notify`.
+    Notify,
+    /// Whether a manifest manages the campaign.
+    Managed,
+    /// A campaign's `signers`: its key set, by digest.
+    Signers,
+}
+
+impl PlanField {
+    /// The manifest field it changes (where it is written, and the order of
+    /// an event's changes).
+    pub fn field(&self) -> Field {
+        match self {
+            PlanField::Kind => Field::Kind,
+            PlanField::Description => Field::Description,
+            PlanField::At => Field::At,
+            PlanField::TMinus => Field::TMinus,
+            PlanField::Quorum(_) => Field::Quorum,
+            PlanField::Fire => Field::Fire,
+            PlanField::MaxDefer => Field::MaxDefer,
+            PlanField::Attendees(_) => Field::Attendees,
+            PlanField::Needs => Field::Needs,
+            PlanField::Payload => Field::Payload,
+            PlanField::Notify => Field::Notify,
+            PlanField::Managed => Field::Managed,
+            PlanField::Signers => Field::Signers,
+        }
+    }
+
+    /// The group of a group's quorum or members.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            PlanField::Quorum(group) | PlanField::Attendees(group) => group.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Reads a name as [`PlanField`]'s `Display` writes it; `None` for an
+    /// unknown field, or a group on a field that has none.
+    pub fn parse(name: &str) -> Option<PlanField> {
+        let (field, group) = match name.split_once('.') {
+            Some((field, group)) => (field, Some(group.to_string())),
+            None => (name, None),
+        };
+        let plain = |f: PlanField| group.is_none().then_some(f);
+        match field {
+            "quorum" => Some(PlanField::Quorum(group)),
+            "attendees" => Some(PlanField::Attendees(group)),
+            "kind" => plain(PlanField::Kind),
+            "description" => plain(PlanField::Description),
+            "at" => plain(PlanField::At),
+            "t_minus" => plain(PlanField::TMinus),
+            "fire" => plain(PlanField::Fire),
+            "max_defer" => plain(PlanField::MaxDefer),
+            "needs" => plain(PlanField::Needs),
+            "payload" => plain(PlanField::Payload),
+            "notify" => plain(PlanField::Notify),
+            "managed" => plain(PlanField::Managed),
+            "signers" => plain(PlanField::Signers),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PlanField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.group() {
+            Some(group) => write!(f, "{}.{group}", self.field()),
+            None => f.write_str(self.field().as_str()),
+        }
+    }
+}
+
+/// One changed field and its old and new values as text (`None`: not set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "FieldChangeRepr", try_from = "FieldChangeRepr")]
 pub struct FieldChange {
-    /// `at`, `quorum`, `attendees`, …
-    pub field: Field,
-    /// The quorum group the change is about (`quorum.ops`), for events
-    /// with groups.
-    pub group: Option<String>,
+    /// What changes: `at`, `quorum`, `quorum.ops`, `attendees.security`, …
+    pub field: PlanField,
     /// The stored value.
     pub old: Option<String>,
     /// The manifest's value.
@@ -93,10 +187,7 @@ impl FieldChange {
     /// The changed field's name as plans show it: `quorum`, or `quorum.ops`
     /// for one group's.
     pub fn name(&self) -> String {
-        match &self.group {
-            Some(group) => format!("{}.{group}", self.field),
-            None => self.field.to_string(),
-        }
+        self.field.to_string()
     }
 }
 
@@ -105,14 +196,15 @@ impl std::fmt::Display for FieldChange {
     /// who joins or leaves (the side that is set says which).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use compute::show;
-        match (self.field, &self.old, &self.new) {
-            (Field::Attendees, None, Some(member)) | (Field::Attendees, Some(member), None) => {
-                write!(f, "{}: {member}", self.name())
+        match (&self.field, &self.old, &self.new) {
+            (PlanField::Attendees(_), None, Some(member))
+            | (PlanField::Attendees(_), Some(member), None) => {
+                write!(f, "{}: {member}", self.field)
             }
             _ => write!(
                 f,
                 "{}: {} → {}",
-                self.name(),
+                self.field,
                 show(&self.old),
                 show(&self.new)
             ),
@@ -124,9 +216,9 @@ impl FieldChange {
     /// `+` for a member who joins, `-` for one who leaves, `~` for any
     /// other change.
     pub fn symbol(&self) -> char {
-        match (self.field, &self.old, &self.new) {
-            (Field::Attendees, None, Some(_)) => '+',
-            (Field::Attendees, Some(_), None) => '-',
+        match (&self.field, &self.old, &self.new) {
+            (PlanField::Attendees(_), None, Some(_)) => '+',
+            (PlanField::Attendees(_), Some(_), None) => '-',
             _ => '~',
         }
     }
@@ -154,15 +246,10 @@ impl From<FieldChange> for FieldChangeRepr {
 impl TryFrom<FieldChangeRepr> for FieldChange {
     type Error = String;
     fn try_from(r: FieldChangeRepr) -> Result<Self, String> {
-        let (name, group) = match r.field.split_once('.') {
-            Some((name, group)) => (name, Some(group.to_string())),
-            None => (r.field.as_str(), None),
-        };
-        let field: Field = serde_json::from_value(serde_json::Value::String(name.to_string()))
-            .map_err(|_| format!("unknown plan field `{}`", r.field))?;
+        let field = PlanField::parse(&r.field)
+            .ok_or_else(|| format!("unknown plan field `{}`", r.field))?;
         Ok(FieldChange {
             field,
-            group,
             old: r.old,
             new: r.new,
         })
@@ -340,7 +427,8 @@ impl Plan {
 
     /// Checks what a plan file says it will write against the rules
     /// `validate` enforces for manifests, since a file may have been edited
-    /// by hand: names, agent ids, quorums, needs and durations.
+    /// by hand: names, needs, and the rules of every new event
+    /// ([`crate::event_check`]).
     fn check_contents(&self) -> Result<(), String> {
         use crate::name::name_problem;
         for c in &self.campaigns {
@@ -356,29 +444,12 @@ impl Plan {
                 if d.key != e.key {
                     return Err(format!("{at}: its desired event is named {:?}", d.key));
                 }
-                for a in &d.attendees {
-                    a.validate().map_err(|err| format!("{at}: {err}"))?;
-                }
-                crate::agent::check_unique_attendees(&d.attendees)
-                    .map_err(|err| format!("{at}: {err}"))?;
-                d.quorum
-                    .resolve(d.attendees.len())
-                    .map_err(|err| format!("{at}: {err}"))?;
-                let limit = Duration::days(crate::duration::MAX_DURATION_DAYS);
-                let durations = [
-                    Some(d.t_minus),
-                    d.max_defer,
-                    match d.at {
-                        crate::time_spec::TimeSpec::Relative(r) => Some(r),
-                        crate::time_spec::TimeSpec::Absolute(_) => None,
-                    },
-                ];
-                if durations
-                    .iter()
-                    .flatten()
-                    .any(|v| *v < Duration::zero() || *v > limit)
-                {
-                    return Err(format!("{at}: a duration is out of range"));
+                let resolved = crate::event_check::check(&d.draft(None))
+                    .map_err(|problem| format!("{at}: {}", TMinusError::from(problem)))?;
+                if resolved.attendees != d.attendees {
+                    return Err(format!(
+                        "{at}: its attendees are not the members of its groups"
+                    ));
                 }
                 for need in &d.needs {
                     if name_problem(need).is_some() || need == &e.key {
@@ -517,5 +588,36 @@ impl Fingerprint {
             out.push("the set of campaigns differs".into());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_field_names_round_trip() {
+        for field in [
+            PlanField::Kind,
+            PlanField::TMinus,
+            PlanField::MaxDefer,
+            PlanField::Quorum(None),
+            PlanField::Quorum(Some("ops".into())),
+            PlanField::Attendees(Some("security".into())),
+            PlanField::Managed,
+            PlanField::Signers,
+        ] {
+            assert_eq!(PlanField::parse(&field.to_string()), Some(field));
+        }
+        assert_eq!(
+            PlanField::Quorum(Some("ops".into())).to_string(),
+            "quorum.ops"
+        );
+        assert_eq!(
+            PlanField::parse("kind.ops"),
+            None,
+            "only quorum and attendees have groups"
+        );
+        assert_eq!(PlanField::parse("colour"), None);
     }
 }

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use super::compute::list;
-use super::{Action, ApplyReport, CampaignPlan, EventPlan, Field, FieldChange, Plan, PlanCounts};
+use super::{
+    Action, ApplyReport, CampaignPlan, EventPlan, FieldChange, Plan, PlanCounts, PlanField,
+};
 use crate::duration::format_duration;
 use crate::event::short_id;
 use crate::manifest::DesiredEvent;
@@ -58,10 +60,12 @@ fn event(out: &mut String, e: &EventPlan) {
 /// Appends `  (resets N confirmations)` to the first line written since
 /// `start` that changes the event's content (kind, description, payload).
 fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: usize) {
-    let Some(line) = changes
-        .iter()
-        .position(|c| matches!(c.field, Field::Kind | Field::Description | Field::Payload))
-    else {
+    let Some(line) = changes.iter().position(|c| {
+        matches!(
+            c.field,
+            PlanField::Kind | PlanField::Description | PlanField::Payload
+        )
+    }) else {
         return;
     };
     let Some(end) = out[start..]

@@ -224,7 +224,7 @@ impl Model {
     }
 
     /// Schedules an event at `now` (standalone, or added to `campaign`):
-    /// refused when its fire time is before `now`; otherwise it opens at
+    /// refused when its fire time is not after `now`; otherwise it opens at
     /// once. Returns its index.
     pub fn schedule(
         &mut self,
@@ -234,7 +234,7 @@ impl Model {
     ) -> Result<usize, Refusal> {
         assert!(!spec.groups.is_empty() || spec.quorum <= spec.attendees.len());
         self.settle(now);
-        if spec.fire < now {
+        if spec.fire <= now {
             return Err(Refusal::FireTimePassed);
         }
         let id = self.events.len();
