@@ -903,6 +903,11 @@ fn engine_benches(c: &mut Criterion) {
     });
 
     bench_group(c, &mut fixtures, "verify", |b, f| {
+        let report = f.engine.verify_log(None).expect("the log is intact");
+        eprintln!(
+            "verify: {} entries, {} events, {} signatures",
+            report.entries, report.events, report.signatures
+        );
         b.iter(|| black_box(f.engine.verify_log(None).expect("the log is intact")))
     });
 
