@@ -64,14 +64,21 @@ impl SignerEntry {
     /// Whether this entry lets its key sign t-minus answers for `agent` made
     /// at `at`.
     pub fn allows(&self, agent: &str, at: DateTime<Utc>) -> bool {
+        self.names(agent)
+            && self.valid_after.is_none_or(|after| at >= after)
+            && self.valid_before.is_none_or(|before| at <= before)
+    }
+
+    /// Whether this entry lets its key sign t-minus answers for `agent` at
+    /// some time: a plain key, a principal that matches, the `t-minus`
+    /// namespace.
+    pub fn names(&self, agent: &str) -> bool {
         !self.cert_authority
             && match_pattern_list(agent, &self.principals)
             && self
                 .namespaces
                 .as_ref()
                 .is_none_or(|ns| match_pattern_list(NAMESPACE, ns))
-            && self.valid_after.is_none_or(|after| at >= after)
-            && self.valid_before.is_none_or(|before| at <= before)
     }
 
     /// The entry as an `allowed_signers` line (times in UTC).
@@ -237,14 +244,7 @@ impl Signers {
     /// Whether some key here may sign t-minus answers for `agent` (at some
     /// time: validity windows are not considered).
     pub fn may_sign(&self, agent: &str) -> bool {
-        self.entries.iter().any(|entry| {
-            !entry.cert_authority
-                && match_pattern_list(agent, &entry.principals)
-                && entry
-                    .namespaces
-                    .as_ref()
-                    .is_none_or(|ns| match_pattern_list(NAMESPACE, ns))
-        })
+        self.entries.iter().any(|entry| entry.names(agent))
     }
 
     /// The digest that names this key set: `sha256:` and the SHA-256, in
