@@ -38,3 +38,4 @@ mod reliability_props;
 mod run;
 mod trust;
 mod trust_engine;
+mod views;

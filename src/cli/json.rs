@@ -205,3 +205,60 @@ pub fn print(value: &impl Serialize) {
         Err(e) => eprintln!("error: could not encode JSON: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What [`print`] writes for `values` as one array.
+    fn whole(values: &[Value]) -> String {
+        serde_json::to_string_pretty(values).unwrap() + "\n"
+    }
+
+    fn streamed(values: &[Value]) -> String {
+        let mut bytes = Vec::new();
+        let mut array = ArrayStream::new(&mut bytes);
+        for v in values {
+            array.push(v);
+        }
+        array.finish();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_array_has_the_bytes_of_the_whole_one() {
+        let event = json!({
+            "id": "a1b2",
+            "about": "two\nlines \"quoted\"",
+            "attendees": [{"agent": "alice", "groups": []}, {"agent": "bob"}],
+            "payload": {"nested": {"deep": [1, 2, {}]}},
+            "none": null,
+        });
+        let cases = [
+            vec![],
+            vec![event.clone()],
+            vec![event.clone(), json!([]), json!({}), json!("x"), event],
+        ];
+        for values in cases {
+            assert_eq!(streamed(&values), whole(&values));
+        }
+    }
+
+    #[test]
+    fn a_reader_that_went_away_stops_the_writing_quietly() {
+        struct Closed;
+        impl std::io::Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut array = ArrayStream::new(Closed);
+        array.push(&json!(1));
+        array.push(&json!(2));
+        assert!(array.failed);
+        array.finish();
+    }
+}
