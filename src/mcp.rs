@@ -242,7 +242,7 @@ impl McpServer {
                 });
                 for e in &events {
                     list.push(json::event(engine, &mut out.names, e)?);
-                    let view = out.names.view(engine, e)?;
+                    let view = out.names.named(engine, e)?;
                     lines.push(out.inbox_line(&view, &self.agent));
                 }
                 let value = json!({ "agent": self.agent.as_str(), "events": list });

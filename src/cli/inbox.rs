@@ -37,7 +37,7 @@ pub fn inbox(
         }
     }
     for event in &events {
-        let view = out.names.view(engine, event)?;
+        let view = out.names.named(engine, event)?;
         println!("{}", out.inbox_line(&view, &agent));
     }
     Ok(())

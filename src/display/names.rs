@@ -56,6 +56,13 @@ impl Names {
         Ok(EventView::new(event, campaign, needs))
     }
 
+    /// The view of `event` with its campaign's name only, for lines that
+    /// do not show needs (an inbox line): one lookup at most.
+    pub fn named<'a>(&mut self, engine: &Engine, event: &'a TMinusEvent) -> Result<EventView<'a>> {
+        let campaign = self.campaign_name(engine, event)?;
+        Ok(EventView::new(event, campaign, Vec::new()))
+    }
+
     /// The label of event `id` (empty when it no longer exists).
     pub fn label_of(&mut self, engine: &Engine, id: Uuid) -> Result<String> {
         match engine.get_event(id)? {

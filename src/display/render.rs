@@ -72,10 +72,8 @@ impl Renderer {
             event.attendees.len()
         );
         match event.state {
-            EventState::Blocked => {
-                if !view.needs.is_empty() {
-                    line.push_str(&format!(" needs:{}", view.needs.join(",")));
-                }
+            EventState::Blocked if !view.needs.is_empty() => {
+                line.push_str(&format!(" needs:{}", view.needs.join(",")));
             }
             state if state.is_final() => {
                 if let Some(at) = event.finished_at {
