@@ -253,7 +253,8 @@ impl McpServer {
                 });
                 for e in &events {
                     list.push(json::event(engine, &mut out.names, e)?);
-                    lines.push(out.inbox_line(engine, e, &self.agent)?);
+                    let view = out.names.named(engine, e)?;
+                    lines.push(out.inbox_line(&view, &self.agent));
                 }
                 let value = json!({ "agent": self.agent.as_str(), "events": list });
                 Ok((lines.join("\n"), value))
@@ -264,7 +265,8 @@ impl McpServer {
                 let e = engine
                     .get_event(id)?
                     .ok_or(TMinusError::EventNotFound { reference: event })?;
-                let text = out.event_block(engine, &e)?;
+                let view = out.names.view(engine, &e)?;
+                let text = out.event_block(&view);
                 Ok((text, json::event(engine, &mut out.names, &e)?))
             }
             "confirm" => {
@@ -295,7 +297,8 @@ impl McpServer {
                 let mut lines = vec![out.campaign_line(&c)];
                 for id in engine.campaign_execution_order(id)? {
                     if let Some(e) = engine.get_event(id)? {
-                        lines.push(out.headline(engine, &e)?);
+                        let view = out.names.view(engine, &e)?;
+                        lines.push(out.headline(&view));
                         events.push(json::event(engine, &mut out.names, &e)?);
                     }
                 }
@@ -384,7 +387,8 @@ impl McpServer {
             .get_event(id)?
             .ok_or(TMinusError::EventNotFound { reference: event })?;
         let mut out = Renderer::new(Styles::new(false), engine.now());
-        let headline = out.headline(&engine, &e)?;
+        let view = out.names.view(&engine, &e)?;
+        let headline = out.headline(&view);
         let text = if e.state.is_final() {
             format!("{} is {}: {headline}", e.label(), e.state)
         } else {

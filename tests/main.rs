@@ -40,3 +40,4 @@ mod run;
 mod trust;
 mod trust_engine;
 mod trust_signed;
+mod views;

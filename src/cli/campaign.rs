@@ -141,7 +141,8 @@ pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -
             } else if levels.is_empty() {
                 println!("The campaign has no events.");
             } else {
-                println!("{}", out.order(engine, &levels)?);
+                let names = out.names.levels(engine, &levels)?;
+                println!("{}", out.order(&names));
             }
         }
         CampaignCommand::Show {

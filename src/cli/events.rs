@@ -142,7 +142,8 @@ pub fn print_created(
             event.quorum
         );
     }
-    println!("{}", out.event_block(engine, event)?);
+    let view = out.names.view(engine, event)?;
+    println!("{}", out.event_block(&view));
     Ok(())
 }
 
@@ -287,99 +288,6 @@ pub fn cancel(
     Ok(())
 }
 
-/// `status [EVENT|CAMPAIGN] [--all]`.
-pub fn status(
-    engine: &mut Engine,
-    out: &mut Renderer,
-    target: Option<&str>,
-    all: bool,
-    as_json: bool,
-) -> Result<()> {
-    let (title, events, detail) = match target {
-        None => {
-            let events = if all {
-                engine.list_events()?
-            } else {
-                engine.list_unfinished()?
-            };
-            (None, events, false)
-        }
-        Some(text) => match engine.resolve_target(text)? {
-            Target::Event(id) => {
-                let event = engine
-                    .get_event(id)?
-                    .ok_or_else(|| TMinusError::EventNotFound {
-                        reference: text.to_string(),
-                    })?;
-                (None, vec![event], true)
-            }
-            Target::Campaign(id) => {
-                let campaign =
-                    engine
-                        .get_campaign(id)?
-                        .ok_or_else(|| TMinusError::CampaignNotFound {
-                            reference: text.to_string(),
-                        })?;
-                // A campaign's view shows every event, finished ones too,
-                // in execution order.
-                let mut events = Vec::new();
-                for id in engine.campaign_execution_order(id)? {
-                    events.extend(engine.get_event(id)?);
-                }
-                (Some(campaign), events, false)
-            }
-        },
-    };
-    if as_json {
-        let mut list = Vec::new();
-        for e in &events {
-            list.push(json::event(engine, &mut out.names, e)?);
-        }
-        match (&title, detail) {
-            (Some(c), _) => {
-                let mut value = json::campaign(engine, c)?;
-                value["events"] = serde_json::Value::Array(list);
-                json::print(&value);
-            }
-            (None, true) => {
-                let mut value = list.swap_remove(0);
-                let pending = super::notify::open_deliveries(engine, events[0].id)?;
-                value["notifications"] = pending.iter().map(super::notify::delivery_json).collect();
-                json::print(&value);
-            }
-            (None, false) => json::print(&list),
-        }
-        return Ok(());
-    }
-    if let Some(c) = &title {
-        println!("{}", out.campaign_line(c));
-    }
-    if events.is_empty() {
-        println!(
-            "{}",
-            match (target, all) {
-                (None, false) =>
-                    "No unfinished events. (`t-minus status --all` shows finished ones.)",
-                _ => "No events.",
-            }
-        );
-    }
-    for event in &events {
-        let block = if detail {
-            out.event_detail(engine, event)?
-        } else {
-            out.event_block(engine, event)?
-        };
-        println!("{block}");
-        if detail {
-            for d in super::notify::open_deliveries(engine, event.id)? {
-                println!("{}", super::notify::delivery_line(&d));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `tick`, then delivering what is due (unless `deliver` is false).
 pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -> Result<()> {
     let result = engine.tick(out.now)?;
@@ -401,7 +309,8 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: boo
         println!("Nothing changed.");
     }
     for entry in &result.transitions {
-        println!("{}", out.transition(engine, entry)?);
+        let label = out.names.label_of(engine, entry.event)?;
+        println!("{}", out.transition(entry, &label));
     }
     for outcome in &outcomes {
         println!("{}", super::notify::delivery_line(&outcome.delivery));
@@ -419,7 +328,8 @@ pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) 
     }
     let entries = engine.log(id)?;
     if let Some(e) = engine.get_event(id)? {
-        println!("{}", out.headline(engine, &e)?);
+        let view = out.names.view(engine, &e)?;
+        println!("{}", out.headline(&view));
     }
     for entry in &entries {
         println!("{}", out.log_line(entry));

@@ -37,7 +37,8 @@ pub fn inbox(
         }
     }
     for event in &events {
-        println!("{}", out.inbox_line(engine, event, &agent)?);
+        let view = out.names.named(engine, event)?;
+        println!("{}", out.inbox_line(&view, &agent));
     }
     Ok(())
 }

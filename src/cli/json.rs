@@ -10,8 +10,14 @@ use t_minus::{AuditEntry, Campaign, Engine, ResponseStatus, Result, TMinusEvent,
 
 use t_minus::display::Names;
 
-/// An event.
+/// An event, its campaign's name looked up through `names`.
 pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Value> {
+    let campaign = names.campaign_name(engine, e)?;
+    Ok(event_in(e, campaign.as_deref()))
+}
+
+/// An event of the campaign named `campaign`.
+pub fn event_in(e: &TMinusEvent, campaign: Option<&str>) -> Value {
     let attendees: Vec<Value> = e
         .attendees
         .iter()
@@ -28,7 +34,7 @@ pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Valu
         .collect();
     let mut out = json!({
         "id": e.id,
-        "campaign": names.campaign_name(engine, e)?,
+        "campaign": campaign,
         "name": e.name,
         "kind": e.kind.to_string(),
         "state": e.state,
@@ -68,7 +74,7 @@ pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Valu
             .collect();
         out["groups"] = json!(groups);
     }
-    Ok(out)
+    out
 }
 
 /// An audit entry.
@@ -126,6 +132,66 @@ pub fn campaign(engine: &Engine, c: &Campaign) -> Result<Value> {
     }))
 }
 
+/// A JSON array written to stdout one element at a time, in the bytes
+/// [`print`] writes for the whole array. A reader that went away stops the
+/// writing, not the command.
+pub struct ArrayStream<W: std::io::Write> {
+    out: W,
+    count: usize,
+    failed: bool,
+}
+
+impl<W: std::io::Write> ArrayStream<W> {
+    /// An array written to `out`.
+    pub fn new(out: W) -> Self {
+        ArrayStream {
+            out,
+            count: 0,
+            failed: false,
+        }
+    }
+
+    /// Writes the next element.
+    pub fn push(&mut self, value: &Value) {
+        if self.failed {
+            return;
+        }
+        let text = match serde_json::to_string_pretty(value) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("error: could not encode JSON: {e}");
+                self.failed = true;
+                return;
+            }
+        };
+        let mut chunk = String::with_capacity(text.len() + text.len() / 8 + 4);
+        chunk.push_str(if self.count == 0 { "[\n" } else { ",\n" });
+        // Nested one level deeper: JSON text has line breaks only between
+        // tokens (a string's own are escaped), so each line is indented.
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                chunk.push('\n');
+            }
+            chunk.push_str("  ");
+            chunk.push_str(line);
+        }
+        self.count += 1;
+        self.failed = self.out.write_all(chunk.as_bytes()).is_err();
+    }
+
+    /// Closes the array (`[]` when it is empty) and flushes.
+    pub fn finish(mut self) {
+        if self.failed {
+            return;
+        }
+        let end = if self.count == 0 { "[]\n" } else { "\n]\n" };
+        let _ = self
+            .out
+            .write_all(end.as_bytes())
+            .and_then(|()| self.out.flush());
+    }
+}
+
 /// Prints a value as pretty JSON on stdout. A reader that went away
 /// (`t-minus status --json | head`) is not an error: the command's work is
 /// already committed, and printing must not panic.
@@ -137,5 +203,62 @@ pub fn print(value: &impl Serialize) {
             let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
         }
         Err(e) => eprintln!("error: could not encode JSON: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What [`print`] writes for `values` as one array.
+    fn whole(values: &[Value]) -> String {
+        serde_json::to_string_pretty(values).unwrap() + "\n"
+    }
+
+    fn streamed(values: &[Value]) -> String {
+        let mut bytes = Vec::new();
+        let mut array = ArrayStream::new(&mut bytes);
+        for v in values {
+            array.push(v);
+        }
+        array.finish();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_array_has_the_bytes_of_the_whole_one() {
+        let event = json!({
+            "id": "a1b2",
+            "about": "two\nlines \"quoted\"",
+            "attendees": [{"agent": "alice", "groups": []}, {"agent": "bob"}],
+            "payload": {"nested": {"deep": [1, 2, {}]}},
+            "none": null,
+        });
+        let cases = [
+            vec![],
+            vec![event.clone()],
+            vec![event.clone(), json!([]), json!({}), json!("x"), event],
+        ];
+        for values in cases {
+            assert_eq!(streamed(&values), whole(&values));
+        }
+    }
+
+    #[test]
+    fn a_reader_that_went_away_stops_the_writing_quietly() {
+        struct Closed;
+        impl std::io::Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut array = ArrayStream::new(Closed);
+        array.push(&json!(1));
+        array.push(&json!(2));
+        assert!(array.failed);
+        array.finish();
     }
 }

@@ -13,6 +13,7 @@ mod mcp;
 mod notify;
 mod run;
 mod show;
+mod status;
 mod trust;
 
 use std::process::ExitCode;
@@ -172,7 +173,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             reason.clone(),
             *json,
         )),
-        Command::Status { target, all, json } => done(events::status(
+        Command::Status { target, all, json } => done(status::status(
             engine,
             &mut out,
             target.as_deref(),

@@ -24,20 +24,23 @@ pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool)
             events.extend(engine.get_event(*event)?);
         }
     }
+    // Each event is read once; the levels name them from what was read.
+    let by_id: std::collections::HashMap<uuid::Uuid, &t_minus::TMinusEvent> =
+        events.iter().map(|e| (e.id, e)).collect();
+    let name_of = |id: &uuid::Uuid| by_id.get(id).and_then(|e| e.name.clone());
     if as_json {
         let mut value = json::campaign(engine, &campaign)?;
-        let mut list = Vec::new();
-        for e in &events {
-            list.push(json::event(engine, &mut out.names, e)?);
-        }
+        let list = events
+            .iter()
+            .map(|e| json::event_in(e, Some(&campaign.name)))
+            .collect();
         value["events"] = Value::Array(list);
         let mut out_levels = Vec::new();
         for level in &levels {
-            let mut items = Vec::new();
-            for event in level {
-                let name = engine.get_event(*event)?.and_then(|e| e.name);
-                items.push(json!({ "id": event, "name": name }));
-            }
+            let items = level
+                .iter()
+                .map(|event| json!({ "id": event, "name": name_of(event) }))
+                .collect();
             out_levels.push(Value::Array(items));
         }
         value["levels"] = Value::Array(out_levels);
@@ -52,9 +55,22 @@ pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool)
         println!("The campaign has no events.");
         return Ok(());
     }
-    println!("order: {}", out.order(engine, &levels)?);
+    let names: Vec<Vec<String>> = levels
+        .iter()
+        .map(|level| {
+            level
+                .iter()
+                .map(|id| match by_id.get(id) {
+                    Some(e) => e.display_name(),
+                    None => id.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    println!("order: {}", out.order(&names));
     for event in &events {
-        println!("{}", out.event_block(engine, event)?);
+        let view = out.names.view(engine, event)?;
+        println!("{}", out.event_block(&view));
     }
     Ok(())
 }

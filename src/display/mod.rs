@@ -2,16 +2,23 @@
 //! blocks in the seed's format (`T-4m32s review [a1b2c3d4] quorum:2/3
 //! attendees:3`), transitions (`🚀 Event … fired! (quorum reached)`),
 //! audit lines, and the views of a run.
+//!
+//! Renderers take [`EventView`]s, events with the names they mention
+//! already resolved; [`Names`] builds them through engine queries that each
+//! read a row or a few by index, and listings arrive with their names
+//! ([`crate::Engine::scan_events`]).
 
 mod names;
 mod render;
 mod run_view;
 mod styles;
+mod view;
 
 pub use names::Names;
 pub use render::Renderer;
 pub use run_view::{RunView, ViewMode};
 pub use styles::Styles;
+pub use view::{label, EventView};
 
 use crate::event::TMinusEvent;
 

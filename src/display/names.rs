@@ -1,23 +1,29 @@
-//! Campaign names for labels like `release-v2/review`, loaded once per campaign.
+//! Building views: campaign names for labels like `release-v2/review`, each
+//! read once per process by one indexed lookup of the campaign's row.
 
 use std::collections::HashMap;
 
-use crate::{Campaign, Engine, Result, TMinusEvent};
+use crate::{Engine, Result, TMinusEvent};
 use uuid::Uuid;
 
-/// A cache of the campaigns the output mentions.
-#[derive(Default)]
+use super::view::{label, EventView};
+
+/// Builds [`EventView`]s through cheap engine queries, caching the names of
+/// the campaigns seen.
+#[derive(Debug, Default)]
 pub struct Names {
-    campaigns: HashMap<Uuid, Option<Campaign>>,
+    campaigns: HashMap<Uuid, Option<String>>,
 }
 
 impl Names {
-    /// The campaign `id`, loaded on first use.
-    pub fn campaign(&mut self, engine: &Engine, id: Uuid) -> Result<Option<&Campaign>> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.campaigns.entry(id) {
-            slot.insert(engine.get_campaign(id)?);
+    /// The name of campaign `id`, read on first use.
+    pub fn campaign(&mut self, engine: &Engine, id: Uuid) -> Result<Option<String>> {
+        if let Some(name) = self.campaigns.get(&id) {
+            return Ok(name.clone());
         }
-        Ok(self.campaigns.get(&id).and_then(Option::as_ref))
+        let name = engine.campaign_name(id)?;
+        self.campaigns.insert(id, name.clone());
+        Ok(name)
     }
 
     /// The campaign's name, if the event is in one.
@@ -27,40 +33,58 @@ impl Names {
         event: &TMinusEvent,
     ) -> Result<Option<String>> {
         match event.campaign {
-            Some(id) => Ok(self.campaign(engine, id)?.map(|c| c.name.clone())),
+            Some(id) => self.campaign(engine, id),
             None => Ok(None),
         }
     }
 
     /// `campaign/name` for a campaign event, the kind otherwise.
     pub fn label(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
-        Ok(match (self.campaign_name(engine, event)?, &event.name) {
-            (Some(c), Some(n)) => format!("{c}/{n}"),
-            _ => event.kind.to_string(),
-        })
+        let campaign = self.campaign_name(engine, event)?;
+        Ok(label(campaign.as_deref(), event))
     }
 
-    /// The names of the events `event` needs (campaign events only).
-    pub fn needs(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<Vec<String>> {
-        let Some(cid) = event.campaign else {
-            return Ok(Vec::new());
+    /// The view of `event`: its campaign's name and, when it is blocked,
+    /// the names of its needs.
+    pub fn view<'a>(&mut self, engine: &Engine, event: &'a TMinusEvent) -> Result<EventView<'a>> {
+        let campaign = self.campaign_name(engine, event)?;
+        let needs = if event.state == crate::EventState::Blocked && event.campaign.is_some() {
+            engine.need_names(event.id)?
+        } else {
+            Vec::new()
         };
-        let Some(campaign) = self.campaign(engine, cid)? else {
-            return Ok(Vec::new());
-        };
-        let needs: Vec<Uuid> = campaign
-            .dependencies
-            .iter()
-            .filter(|(_, to)| *to == event.id)
-            .map(|(from, _)| *from)
-            .collect();
-        let mut names = Vec::new();
-        for id in needs {
-            names.push(match engine.get_event(id)? {
-                Some(e) => e.display_name(),
-                None => id.to_string(),
-            });
+        Ok(EventView::new(event, campaign, needs))
+    }
+
+    /// The view of `event` with its campaign's name only, for lines that
+    /// do not show needs (an inbox line): one lookup at most.
+    pub fn named<'a>(&mut self, engine: &Engine, event: &'a TMinusEvent) -> Result<EventView<'a>> {
+        let campaign = self.campaign_name(engine, event)?;
+        Ok(EventView::new(event, campaign, Vec::new()))
+    }
+
+    /// The label of event `id` (empty when it no longer exists).
+    pub fn label_of(&mut self, engine: &Engine, id: Uuid) -> Result<String> {
+        match engine.get_event(id)? {
+            Some(e) => self.label(engine, &e),
+            None => Ok(String::new()),
         }
-        Ok(names)
+    }
+
+    /// Each level's events by name (or short id), for
+    /// [`super::Renderer::order`].
+    pub fn levels(&mut self, engine: &Engine, levels: &[Vec<Uuid>]) -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::with_capacity(levels.len());
+        for level in levels {
+            let mut names = Vec::with_capacity(level.len());
+            for id in level {
+                names.push(match engine.get_event(*id)? {
+                    Some(e) => e.display_name(),
+                    None => id.to_string(),
+                });
+            }
+            out.push(names);
+        }
+        Ok(out)
     }
 }

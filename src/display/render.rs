@@ -2,22 +2,22 @@
 
 use crate::duration::{format_countdown, format_duration};
 use crate::time_spec::format_time;
-use crate::{
-    AuditAction, AuditEntry, Campaign, Engine, EventState, ResponseStatus, Result, TMinusEvent,
-};
+use crate::{AuditAction, AuditEntry, Campaign, EventState, ResponseStatus, TMinusEvent};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::names::Names;
 use super::styles::Styles;
+use super::view::EventView;
 
-/// Renders events, transitions and logs in the seed's format.
+/// Renders events, transitions and logs in the seed's format, from views
+/// whose names are already resolved: rendering looks nothing up.
 pub struct Renderer {
     /// Styles in use.
     pub styles: Styles,
     /// The time countdowns count to.
     pub now: DateTime<Utc>,
-    /// Campaign name cache.
+    /// The campaign names its callers have resolved so far, to build the
+    /// views they hand it ([`Names::view`]).
     pub names: Names,
 }
 
@@ -55,8 +55,9 @@ impl Renderer {
 
     /// The headline: `T-4m32s review [a1b2c3d4] quorum:2/3 attendees:3`;
     /// with groups, `quorum: ops 1/2 · security 0/1 attendees:5`.
-    pub fn headline(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
-        let label = self.names.label(engine, event)?;
+    pub fn headline(&self, view: &EventView<'_>) -> String {
+        let event = view.event;
+        let label = view.label();
         let s = self.styles;
         let quorum = if event.groups.is_empty() {
             format!("quorum:{}", super::quorum_progress(event))
@@ -71,11 +72,8 @@ impl Renderer {
             event.attendees.len()
         );
         match event.state {
-            EventState::Blocked => {
-                let needs = self.names.needs(engine, event)?;
-                if !needs.is_empty() {
-                    line.push_str(&format!(" needs:{}", needs.join(",")));
-                }
+            EventState::Blocked if !view.needs.is_empty() => {
+                line.push_str(&format!(" needs:{}", view.needs.join(",")));
             }
             state if state.is_final() => {
                 if let Some(at) = event.finished_at {
@@ -84,18 +82,14 @@ impl Renderer {
             }
             _ => {}
         }
-        Ok(line)
+        line
     }
 
     /// One line of `agent`'s inbox: `T-4m32s release/review [a1b2c3d4]
     /// quorum:1/2 alice:deferred:5m`.
-    pub fn inbox_line(
-        &mut self,
-        engine: &mut Engine,
-        event: &TMinusEvent,
-        agent: &crate::AgentId,
-    ) -> Result<String> {
-        let label = self.names.label(engine, event)?;
+    pub fn inbox_line(&self, view: &EventView<'_>, agent: &crate::AgentId) -> String {
+        let event = view.event;
+        let label = view.label();
         let s = self.styles;
         let answer = match event.response_of(agent) {
             Some(status) => {
@@ -108,19 +102,20 @@ impl Renderer {
             }
             None => paint(s.dim, "-"),
         };
-        Ok(format!(
+        format!(
             "{} {} [{}] quorum:{}/{} {agent}:{answer}",
             self.countdown(event),
             paint(s.bold, label),
             paint(s.dim, event.short_id()),
             event.confirmed_count(),
             event.quorum,
-        ))
+        )
     }
 
     /// The headline followed by one line per attendee.
-    pub fn event_block(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
-        let mut out = self.headline(engine, event)?;
+    pub fn event_block(&self, view: &EventView<'_>) -> String {
+        let event = view.event;
+        let mut out = self.headline(view);
         for (agent, status) in &event.attendees {
             let style = match status {
                 ResponseStatus::Confirmed => self.styles.good,
@@ -133,12 +128,13 @@ impl Renderer {
                 out.push_str(&format!(" {}", paint(self.styles.dim, groups.join(", "))));
             }
         }
-        Ok(out)
+        out
     }
 
     /// The block with every detail, for `status EVENT`.
-    pub fn event_detail(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
-        let mut out = self.event_block(engine, event)?;
+    pub fn event_detail(&self, view: &EventView<'_>) -> String {
+        let event = view.event;
+        let mut out = self.event_block(view);
         let mut field = |name: &str, value: String| {
             out.push_str(&format!("\n   {:<10} {value}", format!("{name}:")));
         };
@@ -208,16 +204,12 @@ impl Renderer {
             field("about", d.clone());
         }
         field("digest", crate::trust::content_digest(event).short());
-        Ok(out)
+        out
     }
 
     /// One line per transition, in the seed's words:
-    /// `🚀 Event … fired! (quorum reached)`.
-    pub fn transition(&mut self, engine: &Engine, entry: &AuditEntry) -> Result<String> {
-        let label = match engine.get_event(entry.event)? {
-            Some(e) => self.names.label(engine, &e)?,
-            None => String::new(),
-        };
+    /// `🚀 Event … fired! (quorum reached)`, ending with the event's label.
+    pub fn transition(&self, entry: &AuditEntry, label: &str) -> String {
         let reason = entry.detail.get("reason").and_then(|r| r.as_str());
         let s = self.styles;
         let (icon, verb, default_reason) = match entry.action {
@@ -227,12 +219,12 @@ impl Renderer {
             AuditAction::Opened => ("🔓", paint(s.wait, "opened"), "all needs fired"),
             other => ("•", other.to_string(), ""),
         };
-        Ok(format!(
+        format!(
             "{icon} Event {} {verb} ({}) {}",
             entry.event,
             reason.unwrap_or(default_reason),
             paint(s.bold, label)
-        ))
+        )
     }
 
     /// One audit line: `2025-06-06T14:50:00Z  confirmed  alice`.
@@ -258,20 +250,10 @@ impl Renderer {
         line
     }
 
-    /// `checkpoint → review, lint → deploy` from levels of event ids.
-    pub fn order(&mut self, engine: &Engine, levels: &[Vec<Uuid>]) -> Result<String> {
-        let mut parts = Vec::new();
-        for level in levels {
-            let mut names = Vec::new();
-            for id in level {
-                names.push(match engine.get_event(*id)? {
-                    Some(e) => e.display_name(),
-                    None => id.to_string(),
-                });
-            }
-            parts.push(names.join(", "));
-        }
-        Ok(parts.join(" → "))
+    /// `checkpoint → review, lint → deploy` from levels of event names.
+    pub fn order(&self, levels: &[Vec<String>]) -> String {
+        let parts: Vec<String> = levels.iter().map(|level| level.join(", ")).collect();
+        parts.join(" → ")
     }
 
     /// One line per campaign: name, state, event count, id.

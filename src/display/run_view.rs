@@ -108,17 +108,16 @@ impl RunView {
     }
 
     /// `2025-06-06T15:00:00Z 🚀 fired release-v2/review [a1b2c3d4] (quorum reached)`
-    fn line(&mut self, engine: &Engine, entry: &AuditEntry, event: &TMinusEvent) -> Result<String> {
-        let label = self.out.names.label(engine, event)?;
+    fn line(&self, entry: &AuditEntry, event: &TMinusEvent, label: &str) -> String {
         let s = self.out.styles;
-        Ok(format!(
+        format!(
             "{} {} {} [{}] ({})",
             Styles::paint(s.dim, format_time(entry.at)),
             action_word(entry.action),
             Styles::paint(s.bold, label),
             event.short_id(),
             reason(entry)
-        ))
+        )
     }
 
     /// Erases the live block drawn last.
@@ -223,9 +222,10 @@ impl RunObserver for RunView {
         entry: &AuditEntry,
         event: &TMinusEvent,
     ) -> Result<()> {
+        // The observer builds the view; rendering looks nothing up.
+        let label = self.out.names.label(engine, event)?;
         match self.mode {
             ViewMode::Json => {
-                let label = self.out.names.label(engine, event)?;
                 println!(
                     "{}",
                     json!({
@@ -241,13 +241,11 @@ impl RunObserver for RunView {
                 );
             }
             ViewMode::Lines => {
-                let line = self.line(engine, entry, event)?;
-                println!("{line}");
+                println!("{}", self.line(entry, event, &label));
             }
             ViewMode::Live => {
                 self.clear_live();
-                let line = self.line(engine, entry, event)?;
-                println!("{line}");
+                println!("{}", self.line(entry, event, &label));
             }
         }
         std::io::stdout().flush().ok();
@@ -267,7 +265,8 @@ impl RunObserver for RunView {
         let (shown, hidden) = live_selection(events, self.max_lines);
         let mut lines = Vec::new();
         for event in shown {
-            lines.push(self.live_line(engine, event, now)?);
+            let label = self.out.names.label(engine, event)?;
+            lines.push(self.live_line(event, &label, now));
         }
         if hidden > 0 {
             lines.push(format!("  … and {hidden} more unfinished events"));
@@ -283,12 +282,7 @@ impl RunObserver for RunView {
 
 impl RunView {
     /// `T-4m32s  release-v2/review  [██░] 2/3  alice ✓ bob ⏳ carol ·`
-    fn live_line(
-        &mut self,
-        engine: &Engine,
-        event: &TMinusEvent,
-        now: DateTime<Utc>,
-    ) -> Result<String> {
+    fn live_line(&self, event: &TMinusEvent, label: &str, now: DateTime<Utc>) -> String {
         let s = self.out.styles;
         let countdown = match (event.state, event.fire_deadline()) {
             (EventState::Blocked, _) => "blocked".to_string(),
@@ -330,15 +324,14 @@ impl RunView {
             };
             who.push(format!("{agent} {mark}"));
         }
-        let label = self.out.names.label(engine, event)?;
-        Ok(format!(
+        format!(
             "{}  {}  {}  {}",
             // Pad before painting: escape codes must not count as width.
             Styles::paint(s.wait, format!("{countdown:>9}")),
             Styles::paint(s.bold, label),
             bars.join(" · "),
             who.join(" ")
-        ))
+        )
     }
 }
 

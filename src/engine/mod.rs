@@ -400,6 +400,41 @@ impl Engine {
         self.read(|tx| tx.list_events(EventFilter::Unfinished))
     }
 
+    /// Hands each event of the listing `filter` selects to `visit`, soonest
+    /// fire time first, with its campaign's name and a blocked event's
+    /// needs, from one read transaction. The listing is read in chunks, so
+    /// memory does not grow with its length; an error from `visit` stops it.
+    pub fn scan_events(
+        &self,
+        filter: EventFilter,
+        mut visit: impl FnMut(crate::store::ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        self.read(|tx| tx.scan_events(filter, &mut visit))
+    }
+
+    /// The name of campaign `id` (one indexed lookup of its row; its events
+    /// and edges are not loaded).
+    pub fn campaign_name(&self, id: Uuid) -> Result<Option<String>> {
+        self.read(|tx| Ok(tx.campaign(id)?.map(|c| c.name)))
+    }
+
+    /// The names of the events `id` needs, in the order they were added:
+    /// each event's name, or its short id when it has none. One indexed
+    /// lookup per need.
+    pub fn need_names(&self, id: Uuid) -> Result<Vec<String>> {
+        self.read(|tx| {
+            let needs = tx.needs(id)?;
+            let mut names = Vec::with_capacity(needs.len());
+            for need in needs {
+                names.push(match tx.event(need.id)? {
+                    Some(e) => e.display_name(),
+                    None => need.id.to_string(),
+                });
+            }
+            Ok(names)
+        })
+    }
+
     /// An event's audit trail, oldest first.
     pub fn log(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
         self.read(|tx| tx.audit(id))

@@ -86,6 +86,24 @@ pub enum EventFilter {
     Campaign(Uuid),
 }
 
+/// An event of a listing with the names its views show, read in the same
+/// pass: its campaign's name and, for a blocked event, the names of the
+/// events it needs (each its name, or its short id when it has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedEvent {
+    /// The event with its attendees.
+    pub event: TMinusEvent,
+    /// Its campaign's name (`None` for a standalone event).
+    pub campaign: Option<String>,
+    /// What a blocked event needs, in the order the needs were added;
+    /// empty for every other state.
+    pub needs: Vec<String>,
+}
+
+/// How many events a listing reads before it loads their attendees and
+/// needs (one query each per chunk) and hands them on.
+pub const LISTING_CHUNK: usize = 256;
+
 /// A campaign row, without its events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignRow {
@@ -231,7 +249,24 @@ pub trait Tx {
     /// The soonest fire time of a pending event (of `campaign`, if given).
     fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>>;
     /// Events for listings, soonest fire time first.
-    fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>>;
+    fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>> {
+        let mut events = Vec::new();
+        self.scan_events(filter, &mut |listed| {
+            events.push(listed.event);
+            Ok(())
+        })?;
+        Ok(events)
+    }
+    /// Hands each event of a listing to `visit`, soonest fire time first
+    /// (unknown last), with the names its views show. The rows are read
+    /// through one cursor in chunks of [`LISTING_CHUNK`], each chunk's
+    /// attendees and needs in one query: memory stays bounded by the chunk,
+    /// whatever the listing's length. An error from `visit` stops the scan.
+    fn scan_events(
+        &mut self,
+        filter: EventFilter,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()>;
     /// The unfinished (blocked or pending) events `agent` attends, whatever
     /// its answer, soonest fire time first (unknown last); through the
     /// attendees' index on (agent) of open events: O(log n + k).

@@ -45,13 +45,14 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    ms, opt_time, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
-    read_member, read_need, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
-    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
+    self, ms, opt_time, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
+    read_event_attendee, read_listed, read_member, read_need, read_need_name, status_columns,
+    AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS, AUDIT_COLUMNS,
+    AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
 };
 use super::{
-    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink,
-    StoredSigners, Tx,
+    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, Store,
+    StoredLink, StoredSigners, Tx, LISTING_CHUNK,
 };
 use super::{Location, StoreError};
 use crate::agent::AgentId;
@@ -708,6 +709,10 @@ fn describe_error(e: &postgres::Error) -> String {
     text
 }
 
+/// The name of an event's campaign, as a column after [`EVENT_COLUMNS`].
+const CAMPAIGN_NAME: &str =
+    "(SELECT c.name FROM tm_campaigns c WHERE c.id = tm_events.campaign_id)";
+
 /// A row limit as SQL wants it (`usize::MAX` means no limit).
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -859,41 +864,99 @@ impl PgTx<'_> {
         Ok(event)
     }
 
-    /// The events `sql` selects, with their attendees: two queries however
-    /// many events (a round trip per event would dominate a listing).
+    /// The events `sql` selects ([`EVENT_COLUMNS`] and [`CAMPAIGN_NAME`]),
+    /// with their attendees: two queries however many events (a round trip
+    /// per event would dominate a listing).
     fn events(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<TMinusEvent>> {
         let rows = self.query(sql, params)?;
-        let mut events = rows
+        let events = rows
             .iter()
-            .map(|r| read_event(&self.cols(r)))
+            .map(|r| read_listed(&self.cols(r)))
             .collect::<Result<Vec<_>>>()?;
-        match events.len() {
-            0 => {}
-            1 => {
-                let event = events.pop().expect("one event");
-                events.push(self.with_attendees(event)?);
+        let mut out = Vec::with_capacity(events.len());
+        self.hand_on(events, &mut |listed| {
+            out.push(listed.event);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Streams the listing `sql` selects ([`EVENT_COLUMNS`] and
+    /// [`CAMPAIGN_NAME`]) to `visit` through a server-side cursor, fetching
+    /// [`LISTING_CHUNK`] rows at a time; each chunk's attendees and needs
+    /// are read in one query each.
+    fn scan(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        self.query(
+            &format!("DECLARE tm_listing NO SCROLL CURSOR FOR {sql}"),
+            params,
+        )?;
+        let fetch = format!("FETCH {LISTING_CHUNK} FROM tm_listing");
+        let scanned = loop {
+            let rows = match self.query(&fetch, &[]) {
+                Ok(rows) => rows,
+                Err(e) => break Err(e),
+            };
+            let chunk = rows
+                .iter()
+                .map(|r| read_listed(&self.cols(r)))
+                .collect::<Result<Vec<_>>>();
+            let last = rows.len() < LISTING_CHUNK;
+            if let Err(e) = chunk.and_then(|chunk| self.hand_on(chunk, visit)) {
+                break Err(e);
             }
-            _ => {
-                let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
-                let rows = self.query(
-                    &format!(
-                        "SELECT event_id, {ATTENDEE_COLUMNS} FROM tm_attendees \
-                         WHERE event_id = ANY($1) ORDER BY event_id, position"
-                    ),
-                    &[&ids],
-                )?;
-                let mut by_event: HashMap<String, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
-                for r in &rows {
-                    let cols = self.cols(r);
-                    let attendee = read_attendee(&cols, 1)?;
-                    by_event.entry(cols.text(0)?).or_default().push(attendee);
-                }
-                for (event, id) in events.iter_mut().zip(ids) {
-                    event.attendees = by_event.remove(&id).unwrap_or_default();
-                }
+            if last {
+                break Ok(());
             }
+        };
+        let closed = self.session.client.batch_execute("CLOSE tm_listing");
+        scanned?;
+        closed.map_err(|e| self.err(e))
+    }
+
+    /// Loads the attendees and needs of a chunk of a listing and hands its
+    /// events to `visit` in order.
+    fn hand_on(
+        &mut self,
+        events: Vec<(TMinusEvent, Option<String>)>,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
         }
-        Ok(events)
+        let (ids, blocked) = row::chunk_ids(&events);
+        let rows = self.query(
+            &format!(
+                "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees \
+                 WHERE event_id = ANY($1) ORDER BY event_id, position"
+            ),
+            &[&ids],
+        )?;
+        let attendees = rows
+            .iter()
+            .map(|r| read_event_attendee(&self.cols(r)))
+            .collect::<Result<Vec<_>>>()?;
+        let needs = if blocked.is_empty() {
+            Vec::new()
+        } else {
+            let rows = self.query(
+                "SELECT d.to_id, e.id, e.name FROM tm_edges d \
+                 JOIN tm_events e ON e.id = d.from_id \
+                 WHERE d.to_id = ANY($1) ORDER BY d.seq",
+                &[&blocked],
+            )?;
+            rows.iter()
+                .map(|r| read_need_name(&self.cols(r)))
+                .collect::<Result<Vec<_>>>()?
+        };
+        for listed in row::listed_chunk(events, attendees, needs) {
+            visit(listed)?;
+        }
+        Ok(())
     }
 
     /// Counts a change to `campaign`. The bumps are written at once before
@@ -1047,7 +1110,11 @@ impl Tx for PgTx<'_> {
 
     fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1");
-        Ok(self.events(&sql, &[&id.to_string()])?.pop())
+        let Some(row) = self.query_opt(&sql, &[&id.to_string()])? else {
+            return Ok(None);
+        };
+        let event = read_event(&self.cols(&row))?;
+        self.with_attendees(event).map(Some)
     }
 
     fn update_event(&mut self, e: &TMinusEvent) -> Result<()> {
@@ -1166,23 +1233,33 @@ impl Tx for PgTx<'_> {
         }
     }
 
-    fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>> {
+    fn scan_events(
+        &mut self,
+        filter: EventFilter,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
         let order = "ORDER BY fire_ms IS NULL, fire_ms, created_ms, id";
         match filter {
-            EventFilter::Unfinished => self.events(
+            EventFilter::Unfinished => self.scan(
                 &format!(
-                    "SELECT {EVENT_COLUMNS} FROM tm_events \
+                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events \
                      WHERE state IN ('blocked', 'pending') {order}"
                 ),
                 &[],
+                visit,
             ),
-            EventFilter::All => self.events(
-                &format!("SELECT {EVENT_COLUMNS} FROM tm_events {order}"),
+            EventFilter::All => self.scan(
+                &format!("SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events {order}"),
                 &[],
+                visit,
             ),
-            EventFilter::Campaign(id) => self.events(
-                &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE campaign_id = $1 {order}"),
+            EventFilter::Campaign(id) => self.scan(
+                &format!(
+                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events \
+                     WHERE campaign_id = $1 {order}"
+                ),
                 &[&id.to_string()],
+                visit,
             ),
         }
     }
@@ -1190,7 +1267,7 @@ impl Tx for PgTx<'_> {
     fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
         self.events(
             &format!(
-                "SELECT {EVENT_COLUMNS} FROM tm_events WHERE id IN \
+                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id IN \
                  (SELECT event_id FROM tm_attendees WHERE agent = $1 AND open) \
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
             ),

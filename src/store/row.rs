@@ -16,7 +16,7 @@ use super::StoredLink;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::{CampaignRow, NeedState, NewAuditEntry};
+use super::{CampaignRow, ListedEvent, NeedState, NewAuditEntry};
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::event::TMinusEvent;
@@ -95,6 +95,81 @@ pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
         fire_ms: None,
     };
     c.decode(row.into_event())
+}
+
+/// The columns of an attendee with its event's id first, in
+/// [`read_event_attendee`] order: a chunk's attendees in one query.
+pub(crate) const EVENT_ATTENDEE_COLUMNS: &str = "event_id, agent, status, defer_ms";
+
+/// An attendee with its event's id from [`EVENT_ATTENDEE_COLUMNS`].
+pub(crate) fn read_event_attendee<C: Columns>(
+    c: &C,
+) -> Result<(Uuid, (AgentId, ResponseStatus)), C::Error> {
+    Ok((c.id(0)?, read_attendee(c, 1)?))
+}
+
+/// A need's name for the event that needs it, from the columns `to_id,
+/// from_id, name` (edge and needed event): its name, or its short id.
+pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Error> {
+    let from = c.id(1)?;
+    let name = c
+        .opt_text(2)?
+        .unwrap_or_else(|| crate::event::short_id(from));
+    Ok((c.id(0)?, name))
+}
+
+/// A listing row: the event from [`EVENT_COLUMNS`] (without attendees) and
+/// its campaign's name in the column after them.
+pub(crate) fn read_listed<C: Columns>(c: &C) -> Result<(TMinusEvent, Option<String>), C::Error> {
+    Ok((read_event(c)?, c.opt_text(21)?))
+}
+
+/// A chunk of a listing put together: each event, in the listing's order,
+/// with its attendees (`attendees` in position order per event) and, when
+/// it is blocked, the names of its needs (`needs` in the order they were
+/// added).
+pub(crate) fn listed_chunk(
+    events: Vec<(TMinusEvent, Option<String>)>,
+    attendees: Vec<(Uuid, (AgentId, ResponseStatus))>,
+    needs: Vec<(Uuid, String)>,
+) -> Vec<ListedEvent> {
+    use std::collections::HashMap;
+    let mut by_event: HashMap<Uuid, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
+    for (id, attendee) in attendees {
+        by_event.entry(id).or_default().push(attendee);
+    }
+    let mut needs_of: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (id, name) in needs {
+        needs_of.entry(id).or_default().push(name);
+    }
+    events
+        .into_iter()
+        .map(|(mut event, campaign)| {
+            event.attendees = by_event.remove(&event.id).unwrap_or_default();
+            let needs = if event.state == crate::state::EventState::Blocked {
+                needs_of.remove(&event.id).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            ListedEvent {
+                event,
+                campaign,
+                needs,
+            }
+        })
+        .collect()
+}
+
+/// The ids of a chunk's events as stored, and of its blocked ones (whose
+/// needs a listing shows).
+pub(crate) fn chunk_ids(events: &[(TMinusEvent, Option<String>)]) -> (Vec<String>, Vec<String>) {
+    let all = events.iter().map(|(e, _)| e.id.to_string()).collect();
+    let blocked = events
+        .iter()
+        .filter(|(e, _)| e.state == crate::state::EventState::Blocked)
+        .map(|(e, _)| e.id.to_string())
+        .collect();
+    (all, blocked)
 }
 
 /// An attendee and its response from [`ATTENDEE_COLUMNS`] starting at

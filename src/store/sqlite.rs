@@ -20,13 +20,14 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event, read_member,
-    read_need, status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS,
-    AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_COLUMNS,
+    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
+    read_event_attendee, read_listed, read_member, read_need, read_need_name, status_columns,
+    AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS, AUDIT_COLUMNS,
+    AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
 };
 use super::{
-    chain_links, CampaignRow, EventFilter, NeedState, NewAuditEntry, Store, StoredLink,
-    StoredSigners, Tx,
+    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, Store,
+    StoredLink, StoredSigners, Tx, LISTING_CHUNK,
 };
 use super::{Location, StoreError};
 use crate::agent::AgentId;
@@ -414,6 +415,14 @@ fn bad_value(reason: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, reason.into())
 }
 
+/// The name of an event's campaign, as a column after [`EVENT_COLUMNS`].
+const CAMPAIGN_NAME: &str = "(SELECT c.name FROM campaigns c WHERE c.id = events.campaign_id)";
+
+/// `?, ?, …`: `n` placeholders.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` (?22).
 fn event_values(e: &TMinusEvent) -> [Value; 22] {
     let r = EventRow::from_event(e);
@@ -517,6 +526,67 @@ impl SqliteTx<'_> {
     fn with_attendees(&self, mut event: TMinusEvent) -> Result<TMinusEvent> {
         event.attendees = self.attendees(&event.id.to_string())?;
         Ok(event)
+    }
+
+    /// Streams the listing `sql` selects ([`EVENT_COLUMNS`] and
+    /// [`CAMPAIGN_NAME`]) to `visit` in chunks of [`LISTING_CHUNK`], each
+    /// chunk's attendees and needs read in one query each.
+    fn scan(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        let fail = |e| map_error(&self.path, e);
+        let mut stmt = self.tx.prepare_cached(sql).map_err(fail)?;
+        let mut rows = stmt.query(params).map_err(fail)?;
+        let mut chunk = Vec::with_capacity(LISTING_CHUNK);
+        while let Some(r) = rows.next().map_err(fail)? {
+            chunk.push(read_listed(r).map_err(fail)?);
+            if chunk.len() == LISTING_CHUNK {
+                self.hand_on(std::mem::take(&mut chunk), visit)?;
+            }
+        }
+        self.hand_on(chunk, visit)
+    }
+
+    /// Loads the attendees and needs of a chunk of a listing and hands its
+    /// events to `visit` in order.
+    fn hand_on(
+        &self,
+        events: Vec<(TMinusEvent, Option<String>)>,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (ids, blocked) = row::chunk_ids(&events);
+        let attendees = self.rows(
+            &format!(
+                "SELECT {EVENT_ATTENDEE_COLUMNS} FROM attendees WHERE event_id IN ({}) \
+                 ORDER BY event_id, position",
+                placeholders(ids.len())
+            ),
+            params_from_iter(&ids),
+            |r| read_event_attendee(r),
+        )?;
+        let needs = if blocked.is_empty() {
+            Vec::new()
+        } else {
+            self.rows(
+                &format!(
+                    "SELECT d.to_id, e.id, e.name FROM edges d JOIN events e ON e.id = d.from_id \
+                     WHERE d.to_id IN ({}) ORDER BY d.seq",
+                    placeholders(blocked.len())
+                ),
+                params_from_iter(&blocked),
+                |r| read_need_name(r),
+            )?
+        };
+        for listed in row::listed_chunk(events, attendees, needs) {
+            visit(listed)?;
+        }
+        Ok(())
     }
 
     fn bump_revision(&self, campaign: Option<Uuid>) -> Result<()> {
@@ -680,34 +750,41 @@ impl Tx for SqliteTx<'_> {
         Ok(time.flatten())
     }
 
-    fn list_events(&mut self, filter: EventFilter) -> Result<Vec<TMinusEvent>> {
+    fn scan_events(
+        &mut self,
+        filter: EventFilter,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
         let (filter_sql, campaign) = match filter {
             EventFilter::Unfinished => ("WHERE state IN ('blocked', 'pending')", None),
             EventFilter::All => ("", None),
             EventFilter::Campaign(id) => ("WHERE campaign_id = ?1", Some(id.to_string())),
         };
-        let events = self.rows(
+        self.scan(
             &format!(
-                "SELECT {EVENT_COLUMNS} FROM events {filter_sql} \
+                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM events {filter_sql} \
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
             ),
             rusqlite::params_from_iter(campaign),
-            |r| read_event(r),
-        )?;
-        events.into_iter().map(|e| self.with_attendees(e)).collect()
+            visit,
+        )
     }
 
     fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
-        let events = self.rows(
+        let mut events = Vec::new();
+        self.scan(
             &format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN \
+                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM events WHERE id IN \
                  (SELECT event_id FROM attendees WHERE agent = ?1 AND open = 1) \
                  ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
             ),
             [agent.as_str()],
-            |r| read_event(r),
+            &mut |listed| {
+                events.push(listed.event);
+                Ok(())
+            },
         )?;
-        events.into_iter().map(|e| self.with_attendees(e)).collect()
+        Ok(events)
     }
 
     fn count_events(&mut self) -> Result<u64> {

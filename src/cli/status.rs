@@ -1,0 +1,127 @@
+//! `status [EVENT|CAMPAIGN] [--all] [--json]`.
+
+use std::io::Write;
+
+use t_minus::display::{EventView, Renderer};
+use t_minus::store::EventFilter;
+use t_minus::{Engine, Result, TMinusError, Target};
+
+use super::json;
+
+/// `status [EVENT|CAMPAIGN] [--all]`: a listing of every unfinished event
+/// (every event with `--all`), one event in detail, or a campaign's events
+/// in execution order.
+pub fn status(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    target: Option<&str>,
+    all: bool,
+    as_json: bool,
+) -> Result<()> {
+    let Some(text) = target else {
+        let filter = if all {
+            EventFilter::All
+        } else {
+            EventFilter::Unfinished
+        };
+        return listing(engine, out, filter, as_json);
+    };
+    match engine.resolve_target(text)? {
+        Target::Event(id) => {
+            let event = engine
+                .get_event(id)?
+                .ok_or_else(|| TMinusError::EventNotFound {
+                    reference: text.to_string(),
+                })?;
+            let view = out.names.view(engine, &event)?;
+            let deliveries = super::notify::open_deliveries(engine, event.id)?;
+            if as_json {
+                let mut value = json::event_in(&event, view.campaign.as_deref());
+                value["notifications"] = deliveries
+                    .iter()
+                    .map(super::notify::delivery_json)
+                    .collect();
+                json::print(&value);
+                return Ok(());
+            }
+            println!("{}", out.event_detail(&view));
+            for d in &deliveries {
+                println!("{}", super::notify::delivery_line(d));
+            }
+        }
+        Target::Campaign(id) => {
+            let campaign =
+                engine
+                    .get_campaign(id)?
+                    .ok_or_else(|| TMinusError::CampaignNotFound {
+                        reference: text.to_string(),
+                    })?;
+            // A campaign's view shows every event, finished ones too, in
+            // execution order.
+            let mut events = Vec::new();
+            for id in engine.campaign_execution_order(id)? {
+                events.extend(engine.get_event(id)?);
+            }
+            if as_json {
+                let list = events
+                    .iter()
+                    .map(|e| json::event_in(e, Some(&campaign.name)))
+                    .collect();
+                let mut value = json::campaign(engine, &campaign)?;
+                value["events"] = serde_json::Value::Array(list);
+                json::print(&value);
+                return Ok(());
+            }
+            println!("{}", out.campaign_line(&campaign));
+            if events.is_empty() {
+                println!("No events.");
+            }
+            for event in &events {
+                let view = out.names.view(engine, event)?;
+                println!("{}", out.event_block(&view));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A listing, written as it is read: the store hands the events on in
+/// chunks with their names, so memory stays flat however many there are.
+fn listing(engine: &Engine, out: &Renderer, filter: EventFilter, as_json: bool) -> Result<()> {
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    if as_json {
+        let mut array = json::ArrayStream::new(stdout);
+        engine.scan_events(filter, |listed| {
+            array.push(&json::event_in(&listed.event, listed.campaign.as_deref()));
+            Ok(())
+        })?;
+        array.finish();
+        return Ok(());
+    }
+    let mut stdout = stdout;
+    // A reader that went away (`t-minus status | head`) ends the output,
+    // not the command.
+    let mut writing = true;
+    let mut count = 0usize;
+    engine.scan_events(filter, |listed| {
+        count += 1;
+        if writing {
+            let block = out.event_block(&EventView::from(&listed));
+            writing = writeln!(stdout, "{block}").is_ok();
+        }
+        Ok(())
+    })?;
+    if count == 0 && writing {
+        let empty = match filter {
+            EventFilter::Unfinished => {
+                "No unfinished events. (`t-minus status --all` shows finished ones.)"
+            }
+            _ => "No events.",
+        };
+        writing = writeln!(stdout, "{empty}").is_ok();
+    }
+    if writing {
+        let _ = stdout.flush();
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! The data a renderer shows: an event with the names it mentions already
+//! resolved, so rendering looks nothing up.
+
+use crate::store::ListedEvent;
+use crate::TMinusEvent;
+
+/// An event with the names its views show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventView<'a> {
+    /// The event with its attendees.
+    pub event: &'a TMinusEvent,
+    /// Its campaign's name (`None` for a standalone event).
+    pub campaign: Option<String>,
+    /// What a blocked event needs, each by name (or short id); empty for
+    /// every other state.
+    pub needs: Vec<String>,
+}
+
+impl<'a> EventView<'a> {
+    /// A view of `event` in campaign `campaign` with the names of its needs.
+    pub fn new(event: &'a TMinusEvent, campaign: Option<String>, needs: Vec<String>) -> Self {
+        EventView {
+            event,
+            campaign,
+            needs,
+        }
+    }
+
+    /// `campaign/name` for a campaign event, the kind otherwise.
+    pub fn label(&self) -> String {
+        label(self.campaign.as_deref(), self.event)
+    }
+}
+
+impl<'a> From<&'a ListedEvent> for EventView<'a> {
+    fn from(listed: &'a ListedEvent) -> Self {
+        EventView {
+            event: &listed.event,
+            campaign: listed.campaign.clone(),
+            needs: listed.needs.clone(),
+        }
+    }
+}
+
+/// `campaign/name` for an event named in campaign `campaign`, the kind
+/// otherwise.
+pub fn label(campaign: Option<&str>, event: &TMinusEvent) -> String {
+    match (campaign, &event.name) {
+        (Some(c), Some(n)) => format!("{c}/{n}"),
+        _ => event.kind.to_string(),
+    }
+}
