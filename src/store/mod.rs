@@ -14,6 +14,7 @@ pub mod postgres;
 mod row;
 pub mod sqlite;
 pub mod tls;
+mod watch;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -67,11 +68,19 @@ pub trait Store: Send {
 
     /// Blocks for at most `timeout`, returning early when another connection
     /// may have committed a write (then [`Store::data_version`] has changed
-    /// or will change). The default sleeps the whole time: SQLite is polled.
-    /// PostgreSQL returns as soon as a notification arrives.
+    /// or will change). The default sleeps the whole time. SQLite returns on
+    /// file change notification of the database (and sleeps the whole time
+    /// where there is none); PostgreSQL as soon as a `NOTIFY` arrives.
     fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<()> {
         std::thread::sleep(timeout);
         Ok(())
+    }
+
+    /// True when [`Store::wait_for_change`] returns as soon as another
+    /// process writes (file change notification of an SQLite file), so a
+    /// waiter need not poll often. The default: false.
+    fn notifies_changes(&mut self) -> bool {
+        false
     }
 }
 

@@ -86,6 +86,20 @@ fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The file change watch [`Store::wait_for_change`] sleeps on, set up
+    /// on its first call.
+    watch: Watch,
+}
+
+/// The state of a store's file change watch.
+enum Watch {
+    /// Not needed yet.
+    Unset,
+    /// Notification works: waits end on the first change.
+    Active(super::watch::FileWatch),
+    /// No notification here (in-memory store, file system without it):
+    /// waits sleep their whole timeout and the caller polls.
+    Unavailable,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -131,6 +145,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.into(),
+            watch: Watch::Unset,
         };
         store.configure(true)?;
         store.migrate()?;
@@ -143,6 +158,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: PathBuf::from(":memory:"),
+            watch: Watch::Unavailable,
         };
         store.configure(false)?;
         store.migrate()?;
@@ -297,6 +313,41 @@ impl Store for SqliteStore {
         self.conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| map_error(&path, e))
+    }
+
+    /// Waits on file change notification of the database's directory
+    /// (inotify on Linux): another process's commit writes the WAL file and
+    /// ends the wait. This process's own writes end a wait too, which is
+    /// harmless: the caller compares [`Store::data_version`], which only
+    /// other connections' commits change, and waits again.
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
+        if let Watch::Unset = self.watch {
+            self.watch = match super::watch::FileWatch::new(&self.path) {
+                Some(watch) => Watch::Active(watch),
+                None => Watch::Unavailable,
+            };
+            // A commit between the caller's last look at the data version
+            // and the watch's start would go unnoticed: return so that the
+            // caller looks again, now under the watch.
+            if let Watch::Active(_) = self.watch {
+                return Ok(());
+            }
+        }
+        match &self.watch {
+            Watch::Active(watch) => watch.wait(timeout),
+            Watch::Unset | Watch::Unavailable => std::thread::sleep(timeout),
+        }
+        Ok(())
+    }
+
+    fn notifies_changes(&mut self) -> bool {
+        if let Watch::Unset = self.watch {
+            self.watch = match super::watch::FileWatch::new(&self.path) {
+                Some(watch) => Watch::Active(watch),
+                None => Watch::Unavailable,
+            };
+        }
+        matches!(self.watch, Watch::Active(_))
     }
 }
 
