@@ -133,10 +133,7 @@ impl Manifests {
                 self.problems.push(too_many(
                     name,
                     text.len(),
-                    format!(
-                        "more than the limit of {} documents",
-                        limits.max_documents
-                    ),
+                    format!("more than the limit of {} documents", limits.max_documents),
                 ));
                 break;
             }

@@ -25,24 +25,25 @@ impl FileWatch {
         // One pending wake is enough: the sleeper re-reads the data version
         // after every wake, whatever woke it.
         let (wake, changes) = sync_channel(1);
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let concerns_db = match &event {
-                // An error may hide a change: wake and look.
-                Err(_) => true,
-                Ok(e) => {
-                    !matches!(e.kind, EventKind::Access(_))
-                        && e.paths.iter().any(|p| {
-                            p.file_name().is_some_and(|f| {
-                                f.as_encoded_bytes().starts_with(name.as_encoded_bytes())
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let concerns_db = match &event {
+                    // An error may hide a change: wake and look.
+                    Err(_) => true,
+                    Ok(e) => {
+                        !matches!(e.kind, EventKind::Access(_))
+                            && e.paths.iter().any(|p| {
+                                p.file_name().is_some_and(|f| {
+                                    f.as_encoded_bytes().starts_with(name.as_encoded_bytes())
+                                })
                             })
-                        })
+                    }
+                };
+                if concerns_db {
+                    let _ = wake.try_send(());
                 }
-            };
-            if concerns_db {
-                let _ = wake.try_send(());
-            }
-        })
-        .ok()?;
+            })
+            .ok()?;
         watcher.watch(&dir, RecursiveMode::NonRecursive).ok()?;
         Some(FileWatch {
             _watcher: watcher,
