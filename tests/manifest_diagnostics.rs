@@ -357,7 +357,7 @@ fn node_limit_follows_the_file_size_limit() {
         .collect();
     let msg = limit_message_with(&limits, &text);
     assert!(
-        msg.contains("limit of 100 YAML nodes") && msg.contains("documents)"),
+        msg.contains("limit of 100 YAML nodes") && msg.contains(&format!("({} bytes)", text.len())),
         "{msg}"
     );
 }
@@ -376,7 +376,9 @@ fn limit_errors_name_the_limit_and_the_input_size() {
             && msg.contains(&format!("({} bytes)", deep.len())),
         "{msg}"
     );
-    let docs: String = (0..1_001).map(|i| format!("---\ncampaign: c{i}\n")).collect();
+    let docs: String = (0..1_001)
+        .map(|i| format!("---\ncampaign: c{i}\n"))
+        .collect();
     let msg = limit_message_with(&limits, &docs);
     assert!(msg.contains("limit of 1000 documents"), "{msg}");
     let msg = limit_message_with(
@@ -386,5 +388,8 @@ fn limit_errors_name_the_limit_and_the_input_size() {
         },
         "campaign: a-bit-too-long\n",
     );
-    assert!(msg.contains("is 25 bytes, more than the limit of 10 bytes"), "{msg}");
+    assert!(
+        msg.contains("is 25 bytes, more than the limit of 10 bytes"),
+        "{msg}"
+    );
 }

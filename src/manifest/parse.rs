@@ -63,17 +63,21 @@ impl Limits {
         }
     }
 
+    fn budget(&self) -> Option<serde_saphyr::Budget> {
+        budget! {
+            max_reader_input_bytes: Some(usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX)),
+            max_depth: self.max_depth,
+            max_nodes: self.max_nodes,
+            max_events: self.max_nodes.saturating_mul(4),
+            max_aliases: self.max_aliases,
+            max_anchors: self.max_aliases,
+            max_documents: self.max_documents,
+        }
+    }
+
     fn options(&self) -> Options {
         options! {
-            budget: budget! {
-                max_reader_input_bytes: Some(usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX)),
-                max_depth: self.max_depth,
-                max_nodes: self.max_nodes,
-                max_events: self.max_nodes.saturating_mul(4),
-                max_aliases: self.max_aliases,
-                max_anchors: self.max_aliases,
-                max_documents: self.max_documents,
-            },
+            budget: self.budget(),
             alias_limits: serde_saphyr::alias_limits! {
                 max_total_replayed_events: self.max_alias_replay,
                 max_replay_stack_depth: 16,
@@ -120,6 +124,31 @@ impl Manifests {
             self.problems
                 .push(too_large(name, text.len() as u64, limits));
             return;
+        }
+        // The whole file against the limits first, streaming the parser's
+        // events without building anything: a file beyond the node, depth or
+        // document limit is refused after one pass of the parser, at no
+        // memory cost, before the documents are built. (A syntax error is
+        // left to the parse below, which places it.)
+        let scan = limits.budget().map(|budget| {
+            serde_saphyr::budget::check_yaml_budget(
+                text,
+                budget,
+                serde_saphyr::budget::EnforcingPolicy::AllContent,
+            )
+        });
+        if let Some(Ok(report)) = scan {
+            if let Some(breach) = &report.breached {
+                let what = breach_message(breach, limits);
+                self.problems.push(
+                    ManifestDiagnostic::new(
+                        "limit",
+                        format!("{name} ({} bytes) holds {what}", text.len()),
+                    )
+                    .help("split the campaigns over several files; the limits apply to each file"),
+                );
+                return;
+            }
         }
         let mut reader = std::io::Cursor::new(text.as_bytes());
         let mut count = 0usize;
@@ -283,45 +312,51 @@ fn too_many(name: &str, bytes: usize, what: String) -> ManifestDiagnostic {
         .help("split the campaigns over several files")
 }
 
+/// What a file beyond the YAML library's budget holds: which limit, its
+/// value and how far the input got.
+fn breach_message(breach: &serde_saphyr::budget::BudgetBreach, limits: &Limits) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Nodes { nodes } => format!(
+            "more than the limit of {} YAML nodes (stopped counting at {nodes})",
+            limits.max_nodes
+        ),
+        B::Events { events } => format!(
+            "more than the limit of {} YAML nodes (stopped after {events} parser events)",
+            limits.max_nodes
+        ),
+        B::Depth { depth } => format!(
+            "mappings and sequences nested deeper than the limit of {} levels (reached {depth})",
+            limits.max_depth
+        ),
+        B::Aliases { aliases } => format!(
+            "more than the limit of {} aliases (reached {aliases})",
+            limits.max_aliases
+        ),
+        B::Anchors { anchors } => format!(
+            "more than the limit of {} anchors (reached {anchors})",
+            limits.max_aliases
+        ),
+        B::Documents { documents } => format!(
+            "more than the limit of {} documents (reached {documents})",
+            limits.max_documents
+        ),
+        B::InputBytes { input_bytes } => format!(
+            "more than the limit of {} bytes (read {input_bytes})",
+            limits.max_file_bytes
+        ),
+        B::AliasAnchorRatio { aliases, anchors } => format!(
+            "{aliases} aliases of {anchors} anchors, more than the limit of 10 aliases per anchor"
+        ),
+        other => format!("input beyond a parser limit ({other:?})"),
+    }
+}
+
 /// The message for an error of the YAML library that stopped at one of
 /// [`Limits`]: which limit, its value and how far the input got.
 fn limit_message(err: &YamlError, limits: &Limits, source: &SourceFile) -> Option<String> {
-    use serde_saphyr::budget::BudgetBreach as B;
     let what = match err {
-        YamlError::Budget { breach, .. } => match breach {
-            B::Nodes { nodes } => format!(
-                "more than the limit of {} YAML nodes in one document (stopped at node {nodes})",
-                limits.max_nodes
-            ),
-            B::Events { events } => format!(
-                "more than the limit of {} YAML nodes in one document (stopped after {events} parser events)",
-                limits.max_nodes
-            ),
-            B::Depth { depth } => format!(
-                "mappings and sequences nested deeper than the limit of {} levels (reached {depth})",
-                limits.max_depth
-            ),
-            B::Aliases { aliases } => format!(
-                "more than the limit of {} aliases (reached {aliases})",
-                limits.max_aliases
-            ),
-            B::Anchors { anchors } => format!(
-                "more than the limit of {} anchors (reached {anchors})",
-                limits.max_aliases
-            ),
-            B::Documents { documents } => format!(
-                "more than the limit of {} documents (reached {documents})",
-                limits.max_documents
-            ),
-            B::InputBytes { input_bytes } => format!(
-                "more than the limit of {} bytes (read {input_bytes})",
-                limits.max_file_bytes
-            ),
-            B::AliasAnchorRatio { aliases, anchors } => format!(
-                "{aliases} aliases of {anchors} anchors, more than the limit of 10 aliases per anchor"
-            ),
-            other => format!("input beyond a parser limit ({other:?})"),
-        },
+        YamlError::Budget { breach, .. } => breach_message(breach, limits),
         YamlError::AliasReplayLimitExceeded {
             total_replayed_events,
             max_total_replayed_events,

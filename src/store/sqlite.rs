@@ -890,7 +890,7 @@ impl Tx for SqliteTx<'_> {
         self.bump_revision(campaign)
     }
 
-    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
+    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
         let a = AuditColumns::from_entry(e);
         let head: Option<Option<String>> = self.row(
             "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -913,7 +913,7 @@ impl Tx for SqliteTx<'_> {
                 hash
             ],
         )?;
-        Ok(self.tx.last_insert_rowid())
+        Ok(())
     }
 
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
