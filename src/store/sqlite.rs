@@ -82,6 +82,11 @@ fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     }
 }
 
+/// After a file change notification, how many times (a millisecond apart)
+/// [`Store::wait_for_change`] looks for the commit that caused it to become
+/// visible before it gives up (a write of this process, a checkpoint).
+const COMMIT_GRACE_POLLS: usize = 20;
+
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Connection,
@@ -340,9 +345,24 @@ impl Store for SqliteStore {
                 return Ok(());
             }
         }
-        match &self.watch {
+        let before = self.data_version()?;
+        let notified = match &self.watch {
             Watch::Active(watch) => watch.wait(timeout),
-            Watch::Unset | Watch::Unavailable => std::thread::sleep(timeout),
+            Watch::Unset | Watch::Unavailable => {
+                std::thread::sleep(timeout);
+                false
+            }
+        };
+        if notified {
+            // A commit writes its WAL frames (which is what wakes the watch)
+            // before it makes them visible in the shared-memory index (which
+            // sends no notification): look again for a short while.
+            for _ in 0..COMMIT_GRACE_POLLS {
+                if self.data_version()? != before {
+                    break;
+                }
+                std::thread::sleep(StdDuration::from_millis(1));
+            }
         }
         Ok(())
     }

@@ -54,11 +54,16 @@ impl FileWatch {
     /// Blocks until the database may have changed or `timeout` passes. A
     /// change noticed before the call returns at once; each change wakes
     /// one call.
-    pub(crate) fn wait(&self, timeout: Duration) {
+    /// True when a change ended the wait.
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
         match self.changes.recv_timeout(timeout) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout) => false,
             // The watcher thread is gone: sleep the whole time, as a poll.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(timeout),
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(timeout);
+                false
+            }
         }
     }
 }
