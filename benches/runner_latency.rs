@@ -1,9 +1,10 @@
 //! Measures `t-minus run` against the targets of its design:
 //!
 //! 1. a transition completed by another process's confirm is reported within
-//!    100 ms (p99);
+//!    10 ms (p99);
 //! 2. a miss is recorded within 100 ms of the fire time (p99);
-//! 3. waiting for a deadline an hour away costs under 1% of one core.
+//! 3. waiting for a deadline an hour away costs at most 0.05% of one core
+//!    (measured over 60 s).
 //!
 //! Run with `cargo bench --bench runner_latency`. It spawns the real binary
 //! (`run --json`) and answers through the library from this process. It
@@ -150,7 +151,7 @@ fn confirm_latency(stores: &Stores) {
         }
     }
     let _ = child.kill();
-    summarize("confirm (other process) → reported", latencies, 100.0);
+    summarize("confirm (other process) → reported", latencies, 10.0);
 }
 
 fn miss_latency(stores: &Stores) {
@@ -194,7 +195,9 @@ fn idle_cpu(stores: &Stores) {
     let (mut child, _rx) = spawn_runner(&db);
     std::thread::sleep(Duration::from_secs(1));
     let before = cpu_ticks(child.id());
-    let window = Duration::from_secs(10);
+    // 60 s: CPU time comes in 10 ms ticks, and the target (0.05 % of a
+    // core) is 30 ms over the window.
+    let window = Duration::from_secs(60);
     std::thread::sleep(window);
     let after = cpu_ticks(child.id());
     let _ = child.kill();
@@ -203,9 +206,9 @@ fn idle_cpu(stores: &Stores) {
             // Linux reports CPU time in clock ticks of 10 ms (USER_HZ = 100).
             let cpu = (a - b) as f64 * 0.01;
             let percent = cpu / window.as_secs_f64() * 100.0;
-            let verdict = if percent < 1.0 { "meets" } else { "MISSES" };
+            let verdict = if percent <= 0.05 { "meets" } else { "MISSES" };
             println!(
-                "{:<40} {cpu:.2} s CPU over {} s = {percent:.2}% of one core ({verdict} the 1% target)",
+                "{:<40} {cpu:.2} s CPU over {} s = {percent:.3}% of one core ({verdict} the 0.05% target)",
                 "waiting for a deadline 1 h away",
                 window.as_secs()
             );

@@ -1,11 +1,14 @@
 //! Driving events to completion: the engine behind `run` and `wait`.
 //!
 //! The runner ticks, reports new transitions in its scope, and sleeps until
-//! the next fire time in scope. While asleep it checks the store's data
-//! version every [`RunOptions::poll`] (a cheap `PRAGMA data_version` on
-//! SQLite), so answers written by other processes are noticed within that
-//! interval; on PostgreSQL it waits on `LISTEN` and wakes as soon as another
-//! host commits. It wakes exactly at fire times, so misses are recorded on
+//! the next fire time in scope. While asleep on SQLite it waits for file
+//! change notification of the database (another process's commit writes its
+//! WAL file) and then compares the store's data version (`PRAGMA
+//! data_version`), so answers written by other processes are noticed at
+//! once; it looks again every [`WATCHED_POLL`] in case a notification was
+//! lost, and every [`RunOptions::poll`] where the file system offers none.
+//! On PostgreSQL it waits on `LISTEN` and wakes as soon as another host
+//! commits. It wakes exactly at fire times, so misses are recorded on
 //! time, and never spins. When the store cannot be reached (a database
 //! server restarting) it retries with backoff for [`RunOptions::retry_for`],
 //! telling the observer each time.
@@ -23,6 +26,10 @@ use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::EventState;
 use crate::store::EventFilter;
+
+/// How often a runner on a store with file change notification looks for
+/// writes by other processes anyway (a lost notification, a stop request).
+pub const WATCHED_POLL: StdDuration = StdDuration::from_millis(250);
 
 /// Which events a run drives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +76,9 @@ pub struct RunOptions {
     pub scope: Scope,
     /// Give up after this long (wall clock).
     pub timeout: Option<StdDuration>,
-    /// How often to look for writes by other processes while asleep.
+    /// How often to look for writes by other processes while asleep, on a
+    /// store that is not told of them ([`crate::store::Store::notifies_changes`]);
+    /// one that is looks every [`WATCHED_POLL`] (or this, if longer).
     pub poll: StdDuration,
     /// How often to call [`RunObserver::refresh`] while nothing happens
     /// (a live countdown wants about a second; `None` only on changes).
@@ -173,6 +182,17 @@ pub fn run(
         seen: HashMap::new(),
     };
     let mut outage: Option<Outage> = None;
+    // Set up before the first look at the data version, so that no write
+    // between that look and the first sleep goes unnoticed.
+    let poll = if engine.store_mut().notifies_changes() {
+        options.poll.max(WATCHED_POLL)
+    } else {
+        options.poll
+    };
+    let options = &RunOptions {
+        poll,
+        ..options.clone()
+    };
     loop {
         match step(
             engine,

@@ -374,8 +374,8 @@ fn manifest_cases(inputs: &Inputs) -> Vec<(String, PathBuf)> {
             format!("campaign: deep\nevents:\n  a:\n    at: +1m\n    payload:\n{block_mappings}"),
         ),
         (
-            "15 MB of events just under the size limit",
-            (0..15 * 1024 * 1024 / 24)
+            "events just under the 8 MiB size limit (beyond the node limit)",
+            (0..(8 * 1024 * 1024 - 64 * 1024) / 24)
                 .map(|i| format!("  e{i}:\n    at: +1m\n"))
                 .fold(String::from("campaign: big\nevents:\n"), |mut s, e| {
                     s.push_str(&e);
@@ -383,10 +383,10 @@ fn manifest_cases(inputs: &Inputs) -> Vec<(String, PathBuf)> {
                 }),
         ),
         (
-            "15 MB description then an error",
+            "7 MB description then an error",
             format!(
                 "campaign: big\ndescription: '{}'\nevents:\n  a:\n    at: never\n",
-                rep("x", 15 * 1024 * 1024)
+                rep("x", 7 * 1024 * 1024)
             ),
         ),
         ("empty file", String::new()),
@@ -507,10 +507,10 @@ fn manifest_cases(inputs: &Inputs) -> Vec<(String, PathBuf)> {
             (0..200_000).map(|i| format!("---\ncampaign: c{i}\n")).collect(),
         ),
         (
-            "five 15,000-event documents in one file",
+            "five 60,000-event documents in one file (beyond the node limit)",
             (0..5)
                 .map(|d| {
-                    (0..15_000).fold(format!("---\ncampaign: c{d}\nevents:\n"), |mut s, i| {
+                    (0..60_000).fold(format!("---\ncampaign: c{d}\nevents:\n"), |mut s, i| {
                         s.push_str(&format!("  e{i}:\n    at: +1m\n"));
                         s
                     })

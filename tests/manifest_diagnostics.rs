@@ -316,3 +316,80 @@ fn huge_file_is_refused_unread() {
         "t_minus::manifest::limit"
     );
 }
+
+/// Parses `text` under `limits` and returns the first problem's message,
+/// which must be a limit.
+fn limit_message_with(limits: &Limits, text: &str) -> String {
+    let mut m = manifest::Manifests::default();
+    m.add_str("m.yaml", text, limits);
+    let d = m.problems.iter().next().expect("a problem");
+    assert_eq!(d.code_str(), "t_minus::manifest::limit", "{d:?}");
+    d.message().to_string()
+}
+
+#[test]
+fn node_limit_follows_the_file_size_limit() {
+    let limits = Limits::default();
+    assert_eq!(limits.max_file_bytes, 8 * 1024 * 1024);
+    assert_eq!(
+        limits.max_nodes as u64,
+        limits.max_file_bytes / manifest::BYTES_PER_NODE
+    );
+    assert_eq!(Limits::for_file_bytes(8_000).max_nodes, 1_000);
+
+    // One document beyond the node limit: stopped by the YAML parser.
+    let limits = Limits {
+        max_nodes: 100,
+        ..Limits::default()
+    };
+    let events: String = (0..50).map(|i| format!("  e{i}:\n    at: +1m\n")).collect();
+    let text = format!("campaign: c\nevents:\n{events}");
+    let msg = limit_message_with(&limits, &text);
+    assert!(
+        msg.contains("limit of 100 YAML nodes") && msg.contains(&format!("({} bytes)", text.len())),
+        "{msg}"
+    );
+
+    // Documents each within the limit, beyond it together.
+    let doc: String = (0..10).map(|i| format!("  e{i}:\n    at: +1m\n")).collect();
+    let text: String = (0..5)
+        .map(|d| format!("---\ncampaign: c{d}\nevents:\n{doc}"))
+        .collect();
+    let msg = limit_message_with(&limits, &text);
+    assert!(
+        msg.contains("limit of 100 YAML nodes") && msg.contains(&format!("({} bytes)", text.len())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn limit_errors_name_the_limit_and_the_input_size() {
+    let limits = Limits::default();
+    let deep = format!(
+        "campaign: deep\nevents:\n  x:\n    at: +1m\n    payload: {}{}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let msg = limit_message_with(&limits, &deep);
+    assert!(
+        msg.contains("deeper than the limit of 32 levels")
+            && msg.contains(&format!("({} bytes)", deep.len())),
+        "{msg}"
+    );
+    let docs: String = (0..1_001)
+        .map(|i| format!("---\ncampaign: c{i}\n"))
+        .collect();
+    let msg = limit_message_with(&limits, &docs);
+    assert!(msg.contains("limit of 1000 documents"), "{msg}");
+    let msg = limit_message_with(
+        &Limits {
+            max_file_bytes: 10,
+            ..limits
+        },
+        "campaign: a-bit-too-long\n",
+    );
+    assert!(
+        msg.contains("is 25 bytes, more than the limit of 10 bytes"),
+        "{msg}"
+    );
+}

@@ -57,7 +57,7 @@ use std::path::Path;
 
 pub use diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
 pub use model::{DesiredCampaign, DesiredEvent, Field, Summary, ValidManifests};
-pub use parse::{Limits, Manifests};
+pub use parse::{Limits, Manifests, BYTES_PER_NODE};
 pub use validate::{validate, ValidateOptions};
 
 /// Reads manifest paths (files, or directories meaning their `*.yaml` and

@@ -10,16 +10,24 @@ use super::spec::{CampaignSpec, Span};
 
 /// Input limits. A manifest beyond any of them is refused with a
 /// `t_minus::manifest::limit` diagnostic before (or while) parsing, so hostile
-/// input (an alias bomb, a huge file, absurd nesting) fails fast.
+/// input (an alias bomb, a huge file, absurd nesting) fails fast. Each
+/// diagnostic names the limit, its value and how big the input was.
+///
+/// The number of YAML nodes a file may hold follows from its size: plain YAML
+/// needs some bytes per node, so the file-size limit bounds the nodes of any
+/// file written out; only aliases can make more nodes than the text spells,
+/// and they have limits of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted file, in bytes (default 16 MiB).
+    /// Largest accepted file, in bytes (default 8 MiB: a campaign of
+    /// 100,000 events written out with their `needs` takes 4–7 MB).
     pub max_file_bytes: u64,
     /// Deepest nesting of mappings and sequences (default 32).
     pub max_depth: usize,
-    /// Most YAML nodes per file (default 250,000: room for some 20,000
-    /// events, while the largest file within the limit parses in about a
-    /// second and a few dozen MB).
+    /// Most YAML nodes (mappings, sequences, scalars) per file: by default
+    /// one per [`BYTES_PER_NODE`] bytes of the file-size limit (1,048,576 for
+    /// 8 MiB), so that every file within the size limit written out plainly
+    /// at a few nodes per line stays within it.
     pub max_nodes: usize,
     /// Most aliases (`*ref`) per file (default 1,000).
     pub max_aliases: usize,
@@ -29,31 +37,47 @@ pub struct Limits {
     pub max_documents: usize,
 }
 
+/// Bytes of the file-size limit per allowed YAML node: [`Limits::default`]'s
+/// node limit is its `max_file_bytes` divided by this.
+pub const BYTES_PER_NODE: u64 = 8;
+
 impl Default for Limits {
     fn default() -> Self {
+        Limits::for_file_bytes(8 * 1024 * 1024)
+    }
+}
+
+impl Limits {
+    /// The default limits for files of at most `max_file_bytes` bytes: the
+    /// node limit is one per [`BYTES_PER_NODE`] bytes of it, the others are
+    /// fixed (nesting 32, 1,000 aliases, 10,000 alias-replayed nodes, 1,000
+    /// documents).
+    pub fn for_file_bytes(max_file_bytes: u64) -> Self {
         Limits {
-            max_file_bytes: 16 * 1024 * 1024,
+            max_file_bytes,
             max_depth: 32,
-            max_nodes: 250_000,
+            max_nodes: usize::try_from(max_file_bytes / BYTES_PER_NODE).unwrap_or(usize::MAX),
             max_aliases: 1_000,
             max_alias_replay: 10_000,
             max_documents: 1_000,
         }
     }
-}
 
-impl Limits {
+    fn budget(&self) -> Option<serde_saphyr::Budget> {
+        budget! {
+            max_reader_input_bytes: Some(usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX)),
+            max_depth: self.max_depth,
+            max_nodes: self.max_nodes,
+            max_events: self.max_nodes.saturating_mul(4),
+            max_aliases: self.max_aliases,
+            max_anchors: self.max_aliases,
+            max_documents: self.max_documents,
+        }
+    }
+
     fn options(&self) -> Options {
         options! {
-            budget: budget! {
-                max_reader_input_bytes: Some(usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX)),
-                max_depth: self.max_depth,
-                max_nodes: self.max_nodes,
-                max_events: self.max_nodes.saturating_mul(4),
-                max_aliases: self.max_aliases,
-                max_anchors: self.max_aliases,
-                max_documents: self.max_documents,
-            },
+            budget: self.budget(),
             alias_limits: serde_saphyr::alias_limits! {
                 max_total_replayed_events: self.max_alias_replay,
                 max_replay_stack_depth: 16,
@@ -101,6 +125,31 @@ impl Manifests {
                 .push(too_large(name, text.len() as u64, limits));
             return;
         }
+        // The whole file against the limits first, streaming the parser's
+        // events without building anything: a file beyond the node, depth or
+        // document limit is refused after one pass of the parser, at no
+        // memory cost, before the documents are built. (A syntax error is
+        // left to the parse below, which places it.)
+        let scan = limits.budget().map(|budget| {
+            serde_saphyr::budget::check_yaml_budget(
+                text,
+                budget,
+                serde_saphyr::budget::EnforcingPolicy::AllContent,
+            )
+        });
+        if let Some(Ok(report)) = scan {
+            if let Some(breach) = &report.breached {
+                let what = breach_message(breach, limits);
+                self.problems.push(
+                    ManifestDiagnostic::new(
+                        "limit",
+                        format!("{name} ({} bytes) holds {what}", text.len()),
+                    )
+                    .help("split the campaigns over several files; the limits apply to each file"),
+                );
+                return;
+            }
+        }
         let mut reader = std::io::Cursor::new(text.as_bytes());
         let mut count = 0usize;
         // The YAML library applies its budget to each document on its own;
@@ -110,8 +159,11 @@ impl Manifests {
         {
             count += 1;
             if count > limits.max_documents {
-                self.problems
-                    .push(too_many(name, "documents", limits.max_documents));
+                self.problems.push(too_many(
+                    name,
+                    text.len(),
+                    format!("more than the limit of {} documents", limits.max_documents),
+                ));
                 break;
             }
             match doc {
@@ -119,14 +171,20 @@ impl Manifests {
                     nodes = nodes.saturating_add(spec_nodes(&spec));
                     self.documents.push(Document { file, spec });
                     if nodes > limits.max_nodes {
-                        self.problems
-                            .push(too_many(name, "YAML nodes", limits.max_nodes));
+                        self.problems.push(too_many(
+                            name,
+                            text.len(),
+                            format!(
+                                "more than the limit of {} YAML nodes (at least {nodes} in its first {count} documents)",
+                                limits.max_nodes
+                            ),
+                        ));
                         break;
                     }
                 }
                 Err(e) => {
                     let limit = matches!(classify(&e, "").0, "limit");
-                    self.problems.push(yaml_diagnostic(&source, &e));
+                    self.problems.push(yaml_diagnostic(&source, &e, limits));
                     if limit {
                         break;
                     }
@@ -249,12 +307,82 @@ fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
     .help("split the campaigns over several files; a manifest larger than this is refused unread")
 }
 
-fn too_many(name: &str, what: &str, limit: usize) -> ManifestDiagnostic {
-    ManifestDiagnostic::new(
-        "limit",
-        format!("{name} holds more than the limit of {limit} {what}"),
-    )
-    .help("split the campaigns over several files")
+fn too_many(name: &str, bytes: usize, what: String) -> ManifestDiagnostic {
+    ManifestDiagnostic::new("limit", format!("{name} ({bytes} bytes) holds {what}"))
+        .help("split the campaigns over several files")
+}
+
+/// What a file beyond the YAML library's budget holds: which limit, its
+/// value and how far the input got.
+fn breach_message(breach: &serde_saphyr::budget::BudgetBreach, limits: &Limits) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Nodes { nodes } => format!(
+            "more than the limit of {} YAML nodes (stopped counting at {nodes})",
+            limits.max_nodes
+        ),
+        B::Events { events } => format!(
+            "more than the limit of {} YAML nodes (stopped after {events} parser events)",
+            limits.max_nodes
+        ),
+        B::Depth { depth } => format!(
+            "mappings and sequences nested deeper than the limit of {} levels (reached {depth})",
+            limits.max_depth
+        ),
+        B::Aliases { aliases } => format!(
+            "more than the limit of {} aliases (reached {aliases})",
+            limits.max_aliases
+        ),
+        B::Anchors { anchors } => format!(
+            "more than the limit of {} anchors (reached {anchors})",
+            limits.max_aliases
+        ),
+        B::Documents { documents } => format!(
+            "more than the limit of {} documents (reached {documents})",
+            limits.max_documents
+        ),
+        B::InputBytes { input_bytes } => format!(
+            "more than the limit of {} bytes (read {input_bytes})",
+            limits.max_file_bytes
+        ),
+        B::AliasAnchorRatio { aliases, anchors } => format!(
+            "{aliases} aliases of {anchors} anchors, more than the limit of 10 aliases per anchor"
+        ),
+        other => format!("input beyond a parser limit ({other:?})"),
+    }
+}
+
+/// The message for an error of the YAML library that stopped at one of
+/// [`Limits`]: which limit, its value and how far the input got.
+fn limit_message(err: &YamlError, limits: &Limits, source: &SourceFile) -> Option<String> {
+    let what = match err {
+        YamlError::Budget { breach, .. } => breach_message(breach, limits),
+        YamlError::AliasReplayLimitExceeded {
+            total_replayed_events,
+            max_total_replayed_events,
+            ..
+        } => format!(
+            "aliases that replay more than the limit of {max_total_replayed_events} nodes (reached {total_replayed_events})"
+        ),
+        YamlError::AliasExpansionLimitExceeded {
+            expansions,
+            max_expansions_per_anchor,
+            ..
+        } => format!(
+            "an anchor used more than the limit of {max_expansions_per_anchor} times (reached {expansions})"
+        ),
+        YamlError::AliasReplayStackDepthExceeded {
+            depth, max_depth, ..
+        } => format!(
+            "aliases nested deeper than the limit of {max_depth} levels (reached {depth})"
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "{} ({} bytes) holds {what}",
+        source.name,
+        source.text.len()
+    ))
 }
 
 /// A lower bound of the YAML nodes a parsed campaign was written with.
@@ -304,10 +432,11 @@ fn io_problem(name: &str, e: &std::io::Error) -> ManifestDiagnostic {
 }
 
 /// Converts a YAML or shape error into a diagnostic at its location.
-fn yaml_diagnostic(source: &SourceFile, err: &YamlError) -> ManifestDiagnostic {
+fn yaml_diagnostic(source: &SourceFile, err: &YamlError, limits: &Limits) -> ManifestDiagnostic {
     let inner = err.without_snippet();
-    let raw = inner.to_string();
-    let message = clean_message(&raw);
+    let limit = limit_message(inner, limits, source);
+    let named = limit.is_some();
+    let message = limit.unwrap_or_else(|| clean_message(&inner.to_string()));
     let (code, help, label) = classify(inner, &message);
     match inner.location() {
         Some(loc) if loc.line() > 0 => {
@@ -319,6 +448,9 @@ fn yaml_diagnostic(source: &SourceFile, err: &YamlError) -> ManifestDiagnostic {
             };
             d.label(source, span, label)
         }
+        _ if named => ManifestDiagnostic::new(code, message)
+            .help(help)
+            .in_source(source),
         _ => ManifestDiagnostic::new(code, format!("{}: {message}", source.name))
             .help(help)
             .in_source(source),

@@ -242,6 +242,9 @@ fn check_new_fire_time(
     );
 }
 
+/// Stored events a plan loads together.
+const PLAN_CHUNK: usize = 1000;
+
 fn update_campaign(
     tx: &mut dyn Tx,
     campaign: &DesiredCampaign,
@@ -295,19 +298,37 @@ fn update_campaign(
             .push("the campaign was created by hand; applying makes the manifest manage it".into());
     }
     let wanted: HashSet<&str> = campaign.events.iter().map(|e| e.key.as_str()).collect();
-    for e in &campaign.events {
+    // The stored events and their rules, loaded a chunk at a time: together
+    // (two or three queries a chunk on PostgreSQL, not three per event), and
+    // never the whole of a large campaign in memory at once.
+    let mut stored_events: HashMap<Uuid, TMinusEvent> = HashMap::new();
+    let mut stored_rules: HashMap<Uuid, Vec<crate::notify::NotifyRule>> = HashMap::new();
+    for (i, e) in campaign.events.iter().enumerate() {
+        if i % PLAN_CHUNK == 0 {
+            let ids: Vec<Uuid> = campaign.events[i..]
+                .iter()
+                .take(PLAN_CHUNK)
+                .filter_map(|e| by_name.get(e.key.as_str()).copied())
+                .collect();
+            stored_events = tx
+                .events_by_id(&ids)?
+                .into_iter()
+                .map(|e| (e.id, e))
+                .collect();
+            stored_rules = tx.notify_rules_by_id(&ids)?.into_iter().collect();
+        }
         match by_name.get(e.key.as_str()) {
             None => {
                 check_new_fire_time(campaign, e, anchor, now, desired, diags);
                 events.push(new_event(e));
             }
             Some(id) => {
-                let Some(stored) = tx.event(*id)? else {
+                let Some(stored) = stored_events.remove(id) else {
                     continue;
                 };
                 let needs = needs_of.remove(id).unwrap_or_default();
                 let mut change_list = diff(&stored, &needs, e);
-                let stored_rules = tx.notify_rules(*id)?;
+                let stored_rules = stored_rules.remove(id).unwrap_or_default();
                 if stored_rules != e.notify {
                     change_list.push(FieldChange {
                         field: PlanField::Notify,

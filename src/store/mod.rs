@@ -14,6 +14,7 @@ pub mod postgres;
 mod row;
 pub mod sqlite;
 pub mod tls;
+mod watch;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -67,11 +68,19 @@ pub trait Store: Send {
 
     /// Blocks for at most `timeout`, returning early when another connection
     /// may have committed a write (then [`Store::data_version`] has changed
-    /// or will change). The default sleeps the whole time: SQLite is polled.
-    /// PostgreSQL returns as soon as a notification arrives.
+    /// or will change). The default sleeps the whole time. SQLite returns on
+    /// file change notification of the database (and sleeps the whole time
+    /// where there is none); PostgreSQL as soon as a `NOTIFY` arrives.
     fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<()> {
         std::thread::sleep(timeout);
         Ok(())
+    }
+
+    /// True when [`Store::wait_for_change`] returns as soon as another
+    /// process writes (file change notification of an SQLite file), so a
+    /// waiter need not poll often. The default: false.
+    fn notifies_changes(&mut self) -> bool {
+        false
     }
 }
 
@@ -224,6 +233,16 @@ pub trait Tx {
     fn insert_event(&mut self, event: &TMinusEvent) -> Result<()>;
     /// Loads one event with its attendees.
     fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>>;
+    /// Loads several events with their attendees, in no particular order;
+    /// ids of no event are left out. A store with costly round trips loads
+    /// them together.
+    fn events_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<TMinusEvent>> {
+        let mut events = Vec::with_capacity(ids.len());
+        for id in ids {
+            events.extend(self.event(*id)?);
+        }
+        Ok(events)
+    }
     /// Writes an event's own row (state, times, quorum, …); attendees are
     /// written with [`Tx::set_response`] and [`Tx::set_attendees`].
     fn update_event(&mut self, event: &TMinusEvent) -> Result<()>;
@@ -306,7 +325,9 @@ pub trait Tx {
     fn delete_event(&mut self, id: Uuid) -> Result<()>;
 
     /// Appends to the audit trail. Transitions are also queued for reporting.
-    fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;
+    /// A store may send the entry to its server with a later statement of
+    /// the same transaction (every read sees it).
+    fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<()>;
     /// Up to `limit` entries with their chain links, `seq > after` in `seq`
     /// (commit) order.
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>>;
@@ -333,6 +354,18 @@ pub trait Tx {
 
     /// An event's notification rules (empty when it has none).
     fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>>;
+    /// The notification rules of several events, by event; events without
+    /// rules are left out.
+    fn notify_rules_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<(Uuid, Vec<NotifyRule>)>> {
+        let mut rules = Vec::new();
+        for id in ids {
+            let r = self.notify_rules(*id)?;
+            if !r.is_empty() {
+                rules.push((*id, r));
+            }
+        }
+        Ok(rules)
+    }
     /// Replaces an event's notification rules; an empty list removes them.
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()>;
     /// An event's reminder times, soonest `before` first.

@@ -85,10 +85,29 @@ fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     }
 }
 
+/// After a file change notification, how many times (a millisecond apart)
+/// [`Store::wait_for_change`] looks for the commit that caused it to become
+/// visible before it gives up (a write of this process, a checkpoint).
+const COMMIT_GRACE_POLLS: usize = 20;
+
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The file change watch [`Store::wait_for_change`] sleeps on, set up
+    /// on its first call.
+    watch: Watch,
+}
+
+/// The state of a store's file change watch.
+enum Watch {
+    /// Not needed yet.
+    Unset,
+    /// Notification works: waits end on the first change.
+    Active(super::watch::FileWatch),
+    /// No notification here (in-memory store, file system without it):
+    /// waits sleep their whole timeout and the caller polls.
+    Unavailable,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -134,6 +153,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.into(),
+            watch: Watch::Unset,
         };
         store.configure(true)?;
         store.migrate()?;
@@ -146,6 +166,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: PathBuf::from(":memory:"),
+            watch: Watch::Unavailable,
         };
         store.configure(false)?;
         store.migrate()?;
@@ -181,8 +202,15 @@ impl SqliteStore {
                 .into());
             }
         }
+        // A page cache of up to 32 MiB (SQLite's default is 2,000 pages,
+        // 8 MiB): a transaction that inserts 100,000 events writes their
+        // rows into indexes keyed by random ids, and with a small cache each
+        // insert reads back a page spilled to the WAL file. Pages are
+        // cached only as they are read, so a small command stays small.
         self.conn
-            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .execute_batch(
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+            )
             .map_err(err)?;
         Ok(())
     }
@@ -300,6 +328,56 @@ impl Store for SqliteStore {
         self.conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| map_error(&path, e))
+    }
+
+    /// Waits on file change notification of the database's directory
+    /// (inotify on Linux): another process's commit writes the WAL file and
+    /// ends the wait. This process's own writes end a wait too, which is
+    /// harmless: the caller compares [`Store::data_version`], which only
+    /// other connections' commits change, and waits again.
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
+        if let Watch::Unset = self.watch {
+            self.watch = match super::watch::FileWatch::new(&self.path) {
+                Some(watch) => Watch::Active(watch),
+                None => Watch::Unavailable,
+            };
+            // A commit between the caller's last look at the data version
+            // and the watch's start would go unnoticed: return so that the
+            // caller looks again, now under the watch.
+            if let Watch::Active(_) = self.watch {
+                return Ok(());
+            }
+        }
+        let before = self.data_version()?;
+        let notified = match &self.watch {
+            Watch::Active(watch) => watch.wait(timeout),
+            Watch::Unset | Watch::Unavailable => {
+                std::thread::sleep(timeout);
+                false
+            }
+        };
+        if notified {
+            // A commit writes its WAL frames (which is what wakes the watch)
+            // before it makes them visible in the shared-memory index (which
+            // sends no notification): look again for a short while.
+            for _ in 0..COMMIT_GRACE_POLLS {
+                if self.data_version()? != before {
+                    break;
+                }
+                std::thread::sleep(StdDuration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn notifies_changes(&mut self) -> bool {
+        if let Watch::Unset = self.watch {
+            self.watch = match super::watch::FileWatch::new(&self.path) {
+                Some(watch) => Watch::Active(watch),
+                None => Watch::Unavailable,
+            };
+        }
+        matches!(self.watch, Watch::Active(_))
     }
 }
 
@@ -917,7 +995,7 @@ impl Tx for SqliteTx<'_> {
         self.bump_revision(campaign)
     }
 
-    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
+    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
         let a = AuditColumns::from_entry(e);
         let head: Option<Option<String>> = self.row(
             "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -943,7 +1021,7 @@ impl Tx for SqliteTx<'_> {
                 e.signed.as_ref().map(|s| &s.signature),
             ],
         )?;
-        Ok(self.tx.last_insert_rowid())
+        Ok(())
     }
 
     fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>> {
