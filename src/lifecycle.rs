@@ -140,3 +140,24 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
     }
     None
 }
+
+/// How many confirmations an update of `stored` to the content `updated`
+/// (same id, with the update's kind, description, payload, campaign and
+/// name) would send back to `pending`, counting only the attendees in
+/// `staying`: 0 when the digest does not change.
+pub(crate) fn resets(
+    stored: &TMinusEvent,
+    updated: &TMinusEvent,
+    staying: &[crate::agent::AgentId],
+) -> usize {
+    if stored.state.is_final()
+        || crate::trust::content_digest(stored) == crate::trust::content_digest(updated)
+    {
+        return 0;
+    }
+    stored
+        .attendees
+        .iter()
+        .filter(|(a, s)| *s == crate::state::ResponseStatus::Confirmed && staying.contains(a))
+        .count()
+}

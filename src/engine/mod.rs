@@ -14,8 +14,6 @@ pub(crate) mod settle;
 mod signed;
 mod verify;
 
-pub(crate) use content::resets;
-
 use std::path::Path;
 use std::sync::Arc;
 

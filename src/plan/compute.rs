@@ -385,7 +385,7 @@ fn update_campaign(
                 updated.kind = e.kind.clone();
                 updated.description = e.description.clone();
                 updated.payload = e.payload.clone();
-                let resets = crate::engine::resets(&stored, &updated, &e.attendees);
+                let resets = crate::lifecycle::resets(&stored, &updated, &e.attendees);
                 events.push(EventPlan {
                     key: e.key.clone(),
                     id: Some(*id),
