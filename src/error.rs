@@ -324,8 +324,19 @@ pub enum TMinusError {
         help("defer by a positive duration, e.g. `5m`")
     )]
     NonPositiveDeferral {
-        /// The rejected duration.
+        /// The rejected duration, as written.
         value: String,
+    },
+
+    /// A deferral of zero or less, given as a duration (library use).
+    #[error("a deferral must be longer than zero (got `{}`)", crate::duration::format_duration(*.by))]
+    #[diagnostic(
+        code(t_minus::input::deferral),
+        help("defer by a positive duration, e.g. `5m`")
+    )]
+    NonPositiveDeferralBy {
+        /// The rejected duration.
+        by: chrono::Duration,
     },
 
     /// A deferral past the event's `max_defer`.

@@ -113,6 +113,9 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
         }),
         Box::new(TMinusError::TargetNotFound { reference: s("x") }),
         Box::new(TMinusError::NonPositiveDeferral { value: s("0s") }),
+        Box::new(TMinusError::NonPositiveDeferralBy {
+            by: chrono::Duration::zero(),
+        }),
         Box::new(TMinusError::MaxDeferExceeded {
             event: s("deploy"),
             requested: Duration::hours(1),

@@ -270,9 +270,7 @@ impl Engine {
         agent.validate()?;
         if let Response::Defer(by) = &response {
             if *by <= Duration::zero() {
-                return Err(TMinusError::NonPositiveDeferral {
-                    value: format_duration(*by),
-                });
+                return Err(TMinusError::NonPositiveDeferralBy { by: *by });
             }
         }
         let now = self.now();
