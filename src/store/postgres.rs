@@ -1378,7 +1378,8 @@ impl Tx for PgTx<'_> {
 
     fn events_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<TMinusEvent>> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = ANY($1)");
+        let sql =
+            format!("SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id = ANY($1)");
         self.events(&sql, &[&ids])
     }
 
