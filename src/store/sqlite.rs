@@ -1126,9 +1126,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
-        let run = || -> rusqlite::Result<Vec<NotifyRule>> {
-            let text: Option<String> = self
-                .tx
+        self.run(|tx| -> rusqlite::Result<Vec<NotifyRule>> {
+            let text: Option<String> = tx
                 .prepare_cached("SELECT rules FROM notify_rules WHERE event_id = ?1")?
                 .query_row([event.to_string()], |r| r.get(0))
                 .optional()?;
@@ -1136,32 +1135,28 @@ impl Tx for SqliteTx<'_> {
                 Some(t) => notify_row::rules_from_text(&t).map_err(bad_value),
                 None => Ok(Vec::new()),
             }
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
-        let run = || -> rusqlite::Result<()> {
+        self.run(|tx| -> rusqlite::Result<()> {
             if rules.is_empty() {
-                self.tx
-                    .prepare_cached("DELETE FROM notify_rules WHERE event_id = ?1")?
+                tx.prepare_cached("DELETE FROM notify_rules WHERE event_id = ?1")?
                     .execute([event.to_string()])?;
             } else {
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO notify_rules (event_id, rules) VALUES (?1, ?2) \
+                tx.prepare_cached(
+                    "INSERT INTO notify_rules (event_id, rules) VALUES (?1, ?2) \
                          ON CONFLICT (event_id) DO UPDATE SET rules = excluded.rules",
-                    )?
-                    .execute(params![event.to_string(), notify_row::rules_text(rules)])?;
+                )?
+                .execute(params![event.to_string(), notify_row::rules_text(rules)])?;
             }
             Ok(())
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn reminders(&mut self, event: Uuid) -> Result<Vec<Reminder>> {
-        let run = || -> rusqlite::Result<Vec<Reminder>> {
-            let mut stmt = self.tx.prepare_cached(
+        self.run(|tx| -> rusqlite::Result<Vec<Reminder>> {
+            let mut stmt = tx.prepare_cached(
                 "SELECT before_ms, remind_ms, sent FROM reminders WHERE event_id = ?1 \
                  ORDER BY before_ms",
             )?;
@@ -1170,17 +1165,16 @@ impl Tx for SqliteTx<'_> {
                     .map_err(bad_value)
             })?;
             rows.collect()
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn set_reminders(&mut self, event: Uuid, reminders: &[Reminder]) -> Result<()> {
-        let run = || -> rusqlite::Result<()> {
+        self.run(|tx| -> rusqlite::Result<()> {
             let id = event.to_string();
-            self.tx
+            tx
                 .prepare_cached("DELETE FROM reminders WHERE event_id = ?1")?
                 .execute([&id])?;
-            let mut stmt = self.tx.prepare_cached(
+            let mut stmt = tx.prepare_cached(
                 "INSERT INTO reminders (event_id, before_ms, remind_ms, sent) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for r in reminders {
@@ -1192,13 +1186,12 @@ impl Tx for SqliteTx<'_> {
                 ])?;
             }
             Ok(())
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
-        let run = || -> rusqlite::Result<Vec<(Uuid, Reminder)>> {
-            let mut stmt = self.tx.prepare_cached(
+        self.run(|tx| -> rusqlite::Result<Vec<(Uuid, Reminder)>> {
+            let mut stmt = tx.prepare_cached(
                 "SELECT event_id, before_ms, remind_ms FROM reminders \
                  WHERE sent = 0 AND remind_ms <= ?1 ORDER BY remind_ms LIMIT ?2",
             )?;
@@ -1210,8 +1203,7 @@ impl Tx for SqliteTx<'_> {
                     Ok((id, reminder))
                 })?;
             rows.collect()
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
@@ -1284,8 +1276,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
-        let run = || -> rusqlite::Result<Vec<Delivery>> {
-            let mut stmt = self.tx.prepare_cached(&format!(
+        self.run(|tx| -> rusqlite::Result<Vec<Delivery>> {
+            let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' \
                  AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT ?2"
             ))?;
@@ -1294,19 +1286,17 @@ impl Tx for SqliteTx<'_> {
                 delivery_from_row,
             )?;
             rows.collect()
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>> {
-        let run = || -> rusqlite::Result<Vec<Delivery>> {
-            let mut stmt = self.tx.prepare_cached(&format!(
+        self.run(|tx| -> rusqlite::Result<Vec<Delivery>> {
+            let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ?1 ORDER BY seq"
             ))?;
             let rows = stmt.query_map([event.to_string()], delivery_from_row)?;
             rows.collect()
-        };
-        run().map_err(|e| map_error(&self.path, e))
+        })
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
