@@ -324,19 +324,8 @@ pub enum TMinusError {
         help("defer by a positive duration, e.g. `5m`")
     )]
     NonPositiveDeferral {
-        /// The rejected duration, as written.
-        value: String,
-    },
-
-    /// A deferral of zero or less, given as a duration (library use).
-    #[error("a deferral must be longer than zero (got `{}`)", crate::duration::format_duration(*.by))]
-    #[diagnostic(
-        code(t_minus::input::deferral),
-        help("defer by a positive duration, e.g. `5m`")
-    )]
-    NonPositiveDeferralBy {
         /// The rejected duration.
-        by: chrono::Duration,
+        value: DeferralValue,
     },
 
     /// A deferral past the event's `max_defer`.
@@ -405,6 +394,25 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Trust(#[from] crate::trust::TrustError),
+}
+
+/// A rejected deferral: as the user wrote it (command line, MCP), or as the
+/// duration a library caller passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeferralValue {
+    /// The text as written (`0`, `0s`).
+    Written(String),
+    /// A duration, shown as t-minus formats durations.
+    Duration(chrono::Duration),
+}
+
+impl std::fmt::Display for DeferralValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeferralValue::Written(text) => f.write_str(text),
+            DeferralValue::Duration(by) => f.write_str(&crate::duration::format_duration(*by)),
+        }
+    }
 }
 
 /// Why a campaign operation on an event was refused.

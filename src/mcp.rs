@@ -277,7 +277,9 @@ impl McpServer {
                 let DeferArgs { event, duration } = parse(name, args)?;
                 let by = parse_duration(&duration)?;
                 if by.is_zero() {
-                    return Err(TMinusError::NonPositiveDeferral { value: duration });
+                    return Err(TMinusError::NonPositiveDeferral {
+                        value: crate::error::DeferralValue::Written(duration),
+                    });
                 }
                 self.answer(engine, &mut out, &event, Response::Defer(by))
             }

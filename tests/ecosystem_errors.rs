@@ -112,9 +112,8 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             ago: Duration::minutes(1),
         }),
         Box::new(TMinusError::TargetNotFound { reference: s("x") }),
-        Box::new(TMinusError::NonPositiveDeferral { value: s("0s") }),
-        Box::new(TMinusError::NonPositiveDeferralBy {
-            by: chrono::Duration::zero(),
+        Box::new(TMinusError::NonPositiveDeferral {
+            value: t_minus::error::DeferralValue::Written(s("0s")),
         }),
         Box::new(TMinusError::MaxDeferExceeded {
             event: s("deploy"),

@@ -240,7 +240,7 @@ fn zero_or_negative_deferral_is_refused() {
     for by in [Duration::zero(), -mins(5)] {
         let err = engine.defer(e.id, &agent("a"), by).unwrap_err();
         assert!(
-            matches!(err, TMinusError::NonPositiveDeferralBy { .. }),
+            matches!(err, TMinusError::NonPositiveDeferral { .. }),
             "{err:?}"
         );
         assert!(err.to_string().contains("longer than zero"), "{err}");

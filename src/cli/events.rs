@@ -184,7 +184,7 @@ pub fn respond(
             let by = parse_duration(text)?;
             if by.is_zero() {
                 return Err(TMinusError::NonPositiveDeferral {
-                    value: text.to_string(),
+                    value: t_minus::error::DeferralValue::Written(text.to_string()),
                 });
             }
             Response::Defer(by)

@@ -77,7 +77,7 @@ pub fn answer_message(
             let by = parse_duration(text)?;
             if by <= chrono::Duration::zero() {
                 return Err(TMinusError::NonPositiveDeferral {
-                    value: text.to_string(),
+                    value: t_minus::error::DeferralValue::Written(text.to_string()),
                 });
             }
             Answer::Defer(by)

@@ -270,7 +270,9 @@ impl Engine {
         agent.validate()?;
         if let Response::Defer(by) = &response {
             if *by <= Duration::zero() {
-                return Err(TMinusError::NonPositiveDeferralBy { by: *by });
+                return Err(TMinusError::NonPositiveDeferral {
+                    value: crate::error::DeferralValue::Duration(*by),
+                });
             }
         }
         let now = self.now();
