@@ -96,22 +96,22 @@ impl Engine {
         let mut keys = KeySets::default();
         let mut events = 0;
         let mut signatures = 0;
-        let stored = match &wanted {
-            None => tx.list_events(EventFilter::All)?,
+        match scope {
+            None => tx.scan_events(EventFilter::All, &mut |listed| {
+                let log = logs.get(&listed.event.id).map_or(&[][..], Vec::as_slice);
+                check_state(&listed.event, log)?;
+                events += 1;
+                Ok(())
+            })?,
             Some(ids) => {
-                let mut list = Vec::with_capacity(ids.len());
-                for id in scope.unwrap_or_default() {
-                    if ids.contains(id) {
-                        list.extend(tx.event(*id)?);
+                for id in ids {
+                    if let Some(event) = tx.event(*id)? {
+                        let log = logs.get(id).map_or(&[][..], Vec::as_slice);
+                        check_state(&event, log)?;
+                        events += 1;
                     }
                 }
-                list
             }
-        };
-        for event in stored {
-            let log = logs.get(&event.id).map_or(&[][..], Vec::as_slice);
-            check_state(&event, log)?;
-            events += 1;
         }
         // Signed answers are checked for every event that has a log, rows
         // removed from the store (`apply` removing an unfinished event)
