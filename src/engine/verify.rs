@@ -87,7 +87,14 @@ impl Engine {
                     .as_ref()
                     .is_none_or(|w| w.contains(&link.entry.event))
                 {
-                    logs.entry(link.entry.event).or_default().push(link);
+                    // The links are checked; the later checks need the
+                    // entry and its signed answer only.
+                    let kept = StoredLink {
+                        prev: None,
+                        hash: None,
+                        ..link
+                    };
+                    logs.entry(kept.entry.event).or_default().push(kept);
                 }
             }
         }
