@@ -123,11 +123,7 @@ pub fn submit(
         })?;
     let parsed = t_minus::trust::AnswerMessage::parse(&message)?;
     let updated = engine.respond_signed(&message, &signature)?;
-    let response = match parsed.answer() {
-        Answer::Confirm => Response::Confirm,
-        Answer::Defer(by) => Response::Defer(*by),
-        Answer::Decline { reason } => Response::Decline(reason.clone()),
-    };
+    let response = Response::from(parsed.answer());
     print_answer(engine, out, parsed.agent(), &response, &updated, as_json)
 }
 

@@ -90,11 +90,7 @@ impl Engine {
         let sig = SshSignature::parse(signature)?;
         let now = self.now();
         check_time(parsed.time(), now)?;
-        let response = match parsed.answer() {
-            Answer::Confirm => Response::Confirm,
-            Answer::Defer(by) => Response::Defer(*by),
-            Answer::Decline { reason } => Response::Decline(reason.clone()),
-        };
+        let response = Response::from(parsed.answer());
         let agent = parsed.agent().clone();
         let id = parsed.event();
         self.write_refusable(|tx| {
@@ -155,20 +151,42 @@ impl Engine {
         response: Response,
         key: &SigningKey,
     ) -> Result<TMinusEvent> {
-        let Some(signers) = self.signers_of(id)? else {
+        agent.validate()?;
+        let (event, stored) = self.read(|tx| {
+            let event = found(tx.event(id)?, id)?;
+            let stored = in_force(tx, &event)?;
+            Ok((event, stored))
+        })?;
+        let Some(stored) = stored else {
             return self.respond(id, agent, response);
         };
-        let answer = match &response {
+        let signers = parse_stored(&stored)?;
+        let message = AnswerMessage::new(&event, agent.clone(), (&response).into(), self.now())?;
+        let bytes = message.to_bytes();
+        let signature = key.sign(&signers, agent, &bytes, message.time())?;
+        self.respond_signed(&bytes, &signature.to_armored())
+    }
+}
+
+impl From<&Answer> for Response {
+    fn from(answer: &Answer) -> Self {
+        match answer {
+            Answer::Confirm => Response::Confirm,
+            Answer::Defer(by) => Response::Defer(*by),
+            Answer::Decline { reason } => Response::Decline(reason.clone()),
+        }
+    }
+}
+
+impl From<&Response> for Answer {
+    fn from(response: &Response) -> Self {
+        match response {
             Response::Confirm => Answer::Confirm,
             Response::Defer(by) => Answer::Defer(*by),
             Response::Decline(reason) => Answer::Decline {
                 reason: reason.clone(),
             },
-        };
-        let message = self.answer_message(id, agent, answer)?;
-        let bytes = message.to_bytes();
-        let signature = key.sign(&signers, agent, &bytes, message.time())?;
-        self.respond_signed(&bytes, &signature.to_armored())
+        }
     }
 }
 
@@ -197,9 +215,10 @@ pub(crate) fn parse_stored(stored: &StoredSigners) -> Result<Signers> {
 
 /// The key set as stored: its canonical text and the digest naming it.
 pub(crate) fn stored(signers: &Signers) -> StoredSigners {
+    let text = signers.to_allowed_signers();
     StoredSigners {
-        digest: signers.digest(),
-        text: signers.to_allowed_signers(),
+        digest: crate::trust::signers::digest_of_text(&text),
+        text,
     }
 }
 
