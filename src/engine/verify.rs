@@ -1,15 +1,16 @@
 //! Verifying the tamper-evident audit log.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::Engine;
+use crate::agent::AgentId;
 use crate::audit::AuditAction;
 use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::{EventState, ResponseStatus};
-use crate::store::{EventFilter, StoredLink, Tx};
+use crate::store::{StoredLink, StoredOutcomes, Tx};
 use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
 use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::sign::{verify_signature, SshSignature};
@@ -64,9 +65,10 @@ impl Engine {
             verifier = verifier.since(head);
         }
         let wanted: Option<HashSet<Uuid>> = scope.map(|ids| ids.iter().copied().collect());
-        // The chain pass keeps each event's entries for the later checks, so
-        // the log is read once, not once more per event.
-        let mut logs: HashMap<Uuid, Vec<StoredLink>> = HashMap::new();
+        // The chain pass keeps, of each event's entries, only what the later
+        // checks read (see `Fact`), so the log is read once and most entries
+        // are dropped as soon as they are hashed.
+        let mut logs: HashMap<Uuid, Vec<Fact>> = HashMap::new();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -83,46 +85,46 @@ impl Engine {
                     prev,
                     hash,
                 })?;
-                if wanted
-                    .as_ref()
-                    .is_none_or(|w| w.contains(&link.entry.event))
-                {
-                    // The links are checked; the later checks need the
-                    // entry and its signed answer only.
-                    let kept = StoredLink {
-                        prev: None,
-                        hash: None,
-                        ..link
-                    };
-                    logs.entry(kept.entry.event).or_default().push(kept);
+                let event = link.entry.event;
+                if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
+                    let log = logs.get_mut(&event);
+                    let has_log = log.is_some();
+                    if let Some(fact) = Fact::of(link, has_log) {
+                        match log {
+                            Some(log) => log.push(fact),
+                            None => {
+                                logs.insert(event, vec![fact]);
+                            }
+                        }
+                    }
                 }
             }
         }
         let entries = verifier.len();
         let head = verifier.finish()?;
-        let mut keys = KeySets::default();
-        let mut events = 0;
-        let mut signatures = 0;
-        match scope {
-            None => tx.scan_events(EventFilter::All, &mut |listed| {
-                let log = logs.get(&listed.event.id).map_or(&[][..], Vec::as_slice);
-                check_state(&listed.event, log)?;
-                events += 1;
-                Ok(())
-            })?,
+        let (events, outcomes) = match scope {
+            None => (tx.count_events()?, Outcomes::from(tx.stored_outcomes()?)),
             Some(ids) => {
+                let mut outcomes = Outcomes::default();
+                let mut found = 0;
                 for id in ids {
                     if let Some(event) = tx.event(*id)? {
-                        let log = logs.get(id).map_or(&[][..], Vec::as_slice);
-                        check_state(&event, log)?;
-                        events += 1;
+                        outcomes.add_event(&event);
+                        found += 1;
                     }
                 }
+                (found, outcomes)
             }
+        };
+        for (id, stored) in &outcomes.0 {
+            let log = logs.get(id).map_or(&[][..], Vec::as_slice);
+            check_state(*id, stored, log)?;
         }
         // Signed answers are checked for every event that has a log, rows
         // removed from the store (`apply` removing an unfinished event)
         // included.
+        let mut keys = KeySets::default();
+        let mut signatures = 0;
         let mut ids: Vec<&Uuid> = logs.keys().collect();
         ids.sort();
         for id in ids {
@@ -135,6 +137,136 @@ impl Engine {
             head,
         })
     }
+}
+
+/// What the checks after the chain pass read of one log entry: the entries
+/// that set the key set in force, reset answers, answer, or end the event.
+/// Every other entry is dropped once hashed.
+struct Fact {
+    seq: i64,
+    action: AuditAction,
+    agent: Option<AgentId>,
+    /// The key set this entry puts in force (`Some(None)`: none), for a
+    /// `scheduled` entry and an `updated` entry that changed the keys.
+    signers: Option<Option<String>>,
+    /// The agents whose answers a content change reset.
+    reset: Vec<String>,
+    /// The signed answer's message, when it was signed.
+    message: Option<String>,
+    /// The armored signature of `message`.
+    signature: Option<String>,
+}
+
+impl Fact {
+    /// What the later checks need of `link`, or `None` when they need
+    /// nothing. A `scheduled` entry that puts no key set in force is kept
+    /// only when the event's log already has facts (`has_log`): before it,
+    /// none is in force anyway.
+    fn of(link: StoredLink, has_log: bool) -> Option<Fact> {
+        let e = link.entry;
+        let signers = match e.action {
+            AuditAction::Scheduled => Some(
+                e.detail
+                    .get("signers")
+                    .and_then(|s| s.as_str())
+                    .map(String::from),
+            ),
+            AuditAction::Updated => e
+                .detail
+                .get("signers")
+                .map(|change| change.get("new").and_then(|s| s.as_str()).map(String::from)),
+            _ => None,
+        };
+        let reset: Vec<String> = e
+            .detail
+            .get("content")
+            .and_then(|c| c.get("reset"))
+            .and_then(|r| r.as_array())
+            .map(|agents| {
+                agents
+                    .iter()
+                    .filter_map(|a| a.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let needed = match e.action {
+            AuditAction::Confirmed
+            | AuditAction::Deferred
+            | AuditAction::Declined
+            | AuditAction::Fired
+            | AuditAction::Missed
+            | AuditAction::Cancelled => true,
+            AuditAction::Scheduled => has_log || matches!(signers, Some(Some(_))),
+            _ => signers.is_some(),
+        };
+        (needed || !reset.is_empty()).then_some(Fact {
+            seq: e.seq,
+            action: e.action,
+            agent: e.agent,
+            signers,
+            reset,
+            message: link.message,
+            signature: link.signature,
+        })
+    }
+
+    fn is_answer(&self) -> bool {
+        matches!(
+            self.action,
+            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
+        )
+    }
+}
+
+/// What the store holds that a log must explain, by event: its final state
+/// (when it has one) and its confirmed, deferred and declined answers.
+#[derive(Default)]
+struct Outcomes(BTreeMap<Uuid, Stored>);
+
+/// One event's entry of [`Outcomes`].
+#[derive(Default)]
+struct Stored {
+    finished: Option<EventState>,
+    answers: Vec<(AgentId, ResponseStatus)>,
+}
+
+impl Outcomes {
+    /// Adds `event`'s final state and answers, if it has any.
+    fn add_event(&mut self, event: &TMinusEvent) {
+        if event.state.is_final() {
+            self.0.entry(event.id).or_default().finished = Some(event.state);
+        }
+        for (agent, status) in &event.attendees {
+            if answered(status) {
+                self.0
+                    .entry(event.id)
+                    .or_default()
+                    .answers
+                    .push((agent.clone(), *status));
+            }
+        }
+    }
+}
+
+impl From<StoredOutcomes> for Outcomes {
+    fn from(stored: StoredOutcomes) -> Self {
+        let mut out = Outcomes::default();
+        for (id, state) in stored.finished {
+            out.0.entry(id).or_default().finished = Some(state);
+        }
+        for (id, agent, status) in stored.answers {
+            out.0.entry(id).or_default().answers.push((agent, status));
+        }
+        out
+    }
+}
+
+/// Whether a stored answer is one the log must explain.
+fn answered(status: &ResponseStatus) -> bool {
+    matches!(
+        status,
+        ResponseStatus::Confirmed | ResponseStatus::Deferred(_) | ResponseStatus::Declined
+    )
 }
 
 /// Key sets read while verifying, by digest.
@@ -172,43 +304,21 @@ impl KeySets {
 /// answering agent, and the message must name this event, agent and
 /// answer; an answer made while none was in force must carry none. Returns
 /// how many signatures were verified.
-fn check_signatures(
-    tx: &mut dyn Tx,
-    id: Uuid,
-    log: &[StoredLink],
-    keys: &mut KeySets,
-) -> Result<u64> {
-    let mut in_force: Option<String> = None;
+fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets) -> Result<u64> {
+    let mut in_force: Option<&str> = None;
     let mut verified = 0;
-    for link in log {
-        let e = &link.entry;
-        let broken = |reason: String| TrustError::SignedEntry {
-            event: id.to_string(),
-            reason: format!("entry seq {} ({}): {reason}", e.seq, e.action),
-        };
-        match e.action {
-            AuditAction::Scheduled => {
-                in_force = e
-                    .detail
-                    .get("signers")
-                    .and_then(|s| s.as_str())
-                    .map(String::from);
-            }
-            AuditAction::Updated => {
-                if let Some(change) = e.detail.get("signers") {
-                    in_force = change.get("new").and_then(|s| s.as_str()).map(String::from);
-                }
-            }
-            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined => {}
-            _ => continue,
+    for fact in log {
+        if let Some(set) = &fact.signers {
+            in_force = set.as_deref();
         }
-        if !matches!(
-            e.action,
-            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
-        ) {
+        if !fact.is_answer() {
             continue;
         }
-        let (digest, message, signature) = match (&in_force, &link.message, &link.signature) {
+        let broken = |reason: String| TrustError::SignedEntry {
+            event: id.to_string(),
+            reason: format!("entry seq {} ({}): {reason}", fact.seq, fact.action),
+        };
+        let (digest, message, signature) = match (in_force, &fact.message, &fact.signature) {
             (None, None, None) => continue,
             (Some(digest), Some(message), Some(signature)) => (digest, message, signature),
             (Some(digest), _, _) => {
@@ -231,7 +341,9 @@ fn check_signatures(
             Answer::Defer(_) => AuditAction::Deferred,
             Answer::Decline { .. } => AuditAction::Declined,
         };
-        if parsed.event() != id || Some(parsed.agent()) != e.agent.as_ref() || answered != e.action
+        if parsed.event() != id
+            || Some(parsed.agent()) != fact.agent.as_ref()
+            || answered != fact.action
         {
             return Err(broken(format!(
                 "its signed message is agent {} answering {} to event {}, not this entry",
@@ -241,7 +353,7 @@ fn check_signatures(
             ))
             .into());
         }
-        let signers = keys.get(tx, id, e.seq, digest)?;
+        let signers = keys.get(tx, id, fact.seq, digest)?;
         let sig = SshSignature::parse(signature)
             .map_err(|err| broken(format!("its signature cannot be read: {err}")))?;
         verify_signature(
@@ -277,55 +389,44 @@ fn parse_column(
     }
 }
 
-/// Checks that `event`'s stored state and its attendees' confirmed,
-/// deferred and declined answers are what its log `entries` imply: each such
-/// answer is the agent's latest answer in the log, not reset by a later
-/// content change, and a final state has its transition entry.
-fn check_state(event: &TMinusEvent, entries: &[StoredLink]) -> std::result::Result<(), TrustError> {
+/// Checks that event `id`'s stored final state and its attendees'
+/// confirmed, deferred and declined answers (`stored`) are what its log
+/// (`log`) implies: each such answer is the agent's latest answer in the
+/// log, not reset by a later content change, and a final state has its
+/// transition entry.
+fn check_state(id: Uuid, stored: &Stored, log: &[Fact]) -> std::result::Result<(), TrustError> {
     let mismatch = |reason: String| TrustError::StateMismatch {
-        event: event.id.to_string(),
+        event: id.to_string(),
         reason,
     };
-    let outcome = match event.state {
-        EventState::Fired => Some(AuditAction::Fired),
-        EventState::Missed => Some(AuditAction::Missed),
-        EventState::Cancelled => Some(AuditAction::Cancelled),
-        EventState::Pending | EventState::Blocked => None,
+    let outcome = match stored.finished {
+        Some(EventState::Fired) => Some(AuditAction::Fired),
+        Some(EventState::Missed) => Some(AuditAction::Missed),
+        Some(EventState::Cancelled) => Some(AuditAction::Cancelled),
+        Some(EventState::Pending | EventState::Blocked) | None => None,
     };
-    if let Some(action) = outcome {
-        if !entries.iter().any(|link| link.entry.action == action) {
+    if let (Some(action), Some(state)) = (outcome, stored.finished) {
+        if !log.iter().any(|fact| fact.action == action) {
             return Err(mismatch(format!(
-                "it is stored as {} but its log has no `{action}` entry",
-                event.state
+                "it is stored as {state} but its log has no `{action}` entry"
             )));
         }
     }
-    for (agent, status) in &event.attendees {
+    for (agent, status) in &stored.answers {
+        let mut latest: Option<AuditAction> = None;
+        for fact in log {
+            if fact.reset.iter().any(|a| a == agent.as_str()) {
+                latest = None;
+            } else if fact.agent.as_ref() == Some(agent) && fact.is_answer() {
+                latest = Some(fact.action);
+            }
+        }
         let expected = match status {
             ResponseStatus::Confirmed => AuditAction::Confirmed,
             ResponseStatus::Deferred(_) => AuditAction::Deferred,
             ResponseStatus::Declined => AuditAction::Declined,
             ResponseStatus::Pending | ResponseStatus::Missed => continue,
         };
-        let mut latest: Option<AuditAction> = None;
-        for e in entries.iter().map(|link| &link.entry) {
-            let reset = e
-                .detail
-                .get("content")
-                .and_then(|c| c.get("reset"))
-                .and_then(|r| r.as_array())
-                .is_some_and(|r| r.iter().any(|a| a.as_str() == Some(agent.as_str())));
-            if reset {
-                latest = None;
-            } else if e.agent.as_ref() == Some(agent)
-                && matches!(
-                    e.action,
-                    AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
-                )
-            {
-                latest = Some(e.action);
-            }
-        }
         if latest != Some(expected) {
             let found = latest.map_or("no answer".to_string(), |a| format!("`{a}`"));
             return Err(mismatch(format!(

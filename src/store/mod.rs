@@ -187,6 +187,36 @@ pub struct StoredLink {
     pub signature: Option<String>,
 }
 
+/// What an audit log must account for, as `verify` reads it from the
+/// store: the events in a final state and the attendees whose stored answer
+/// is confirmed, deferred or declined. Every event and attendee not listed
+/// is unfinished or unanswered, which any log accounts for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredOutcomes {
+    /// Each event that is fired, missed or cancelled, with that state.
+    pub finished: Vec<(Uuid, EventState)>,
+    /// Each attendee with a confirmed, deferred or declined answer: the
+    /// event, the agent and the answer.
+    pub answers: Vec<(Uuid, AgentId, ResponseStatus)>,
+}
+
+impl StoredOutcomes {
+    /// The outcomes from the finished events' rows and the answered
+    /// attendees' rows (each with its event's id).
+    pub(crate) fn new(
+        finished: Vec<(Uuid, EventState)>,
+        answers: Vec<(Uuid, (AgentId, ResponseStatus))>,
+    ) -> Self {
+        StoredOutcomes {
+            finished,
+            answers: answers
+                .into_iter()
+                .map(|(event, (agent, status))| (event, agent, status))
+                .collect(),
+        }
+    }
+}
+
 /// The `prev` and `hash` of a new entry written after the entry whose
 /// stored hash is `head` (`None`: the log is empty), as hex. A head that is
 /// not a hash (a tampered row) is chained from as the genesis; `verify`
@@ -328,6 +358,10 @@ pub trait Tx {
     /// A store may send the entry to its server with a later statement of
     /// the same transaction (every read sees it).
     fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<()>;
+    /// The final states and answers the whole store holds (see
+    /// [`StoredOutcomes`]): two scans of the event and attendee rows, with
+    /// no sort, keeping only the rows the log must explain.
+    fn stored_outcomes(&mut self) -> Result<StoredOutcomes>;
     /// Up to `limit` entries with their chain links, `seq > after` in `seq`
     /// (commit) order.
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>>;

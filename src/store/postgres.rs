@@ -46,13 +46,14 @@ use uuid::Uuid;
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
     self, ms, opt_time, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
-    read_event_attendee, read_listed, read_member, read_need, read_need_name, status_columns,
-    AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS, AUDIT_COLUMNS,
-    AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
+    read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
+    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ANSWERED_ATTENDEES,
+    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
+    EVENT_COLUMNS, FINISHED_EVENTS,
 };
 use super::{
     chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, SignedAnswer,
-    Store, StoredLink, StoredSigners, Tx, LISTING_CHUNK,
+    Store, StoredLink, StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
 };
 use super::{Location, StoreError};
 use crate::agent::AgentId;
@@ -1811,6 +1812,28 @@ impl Tx for PgTx<'_> {
         rows.iter()
             .map(|r| read_audit_link(&self.cols(r)))
             .collect()
+    }
+
+    fn stored_outcomes(&mut self) -> Result<StoredOutcomes> {
+        let rows = self.query(
+            &format!("SELECT id, state FROM tm_events WHERE {FINISHED_EVENTS}"),
+            &[],
+        )?;
+        let finished = rows
+            .iter()
+            .map(|r| read_finished(&self.cols(r)))
+            .collect::<Result<_>>()?;
+        let rows = self.query(
+            &format!(
+                "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees WHERE {ANSWERED_ATTENDEES}"
+            ),
+            &[],
+        )?;
+        let answers = rows
+            .iter()
+            .map(|r| read_event_attendee(&self.cols(r)))
+            .collect::<Result<_>>()?;
+        Ok(StoredOutcomes::new(finished, answers))
     }
 
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {

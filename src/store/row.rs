@@ -21,7 +21,7 @@ use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::event::TMinusEvent;
 use crate::policy::QuorumGroup;
-use crate::state::ResponseStatus;
+use crate::state::{EventState, ResponseStatus};
 
 /// The columns of a campaign row, in [`read_campaign`] order.
 pub(crate) const CAMPAIGN_COLUMNS: &str =
@@ -106,6 +106,22 @@ pub(crate) fn read_event_attendee<C: Columns>(
     c: &C,
 ) -> Result<(Uuid, (AgentId, ResponseStatus)), C::Error> {
     Ok((c.id(0)?, read_attendee(c, 1)?))
+}
+
+/// The `WHERE` condition of the events in a final state, for
+/// [`read_finished`]. It names the states it leaves out, so a row whose
+/// state is no state at all is read, and fails to decode.
+pub(crate) const FINISHED_EVENTS: &str = "state NOT IN ('pending', 'blocked')";
+
+/// The `WHERE` condition of the attendees with an answer the log must
+/// explain, for [`read_event_attendee`]. It names the statuses it leaves
+/// out, so a row whose status is no status at all is read, and fails to
+/// decode.
+pub(crate) const ANSWERED_ATTENDEES: &str = "status NOT IN ('pending', 'missed')";
+
+/// An event's id and state from the columns `id, state`.
+pub(crate) fn read_finished<C: Columns>(c: &C) -> Result<(Uuid, EventState), C::Error> {
+    Ok((c.id(0)?, c.decode(parse(&c.text(1)?))?))
 }
 
 /// A need's name for the event that needs it, from the columns `to_id,

@@ -21,13 +21,14 @@ use uuid::Uuid;
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
     self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
-    read_event_attendee, read_listed, read_member, read_need, read_need_name, status_columns,
-    AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS, AUDIT_COLUMNS,
-    AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
+    read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
+    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ANSWERED_ATTENDEES,
+    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
+    EVENT_COLUMNS, FINISHED_EVENTS,
 };
 use super::{
     chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, Store,
-    StoredLink, StoredSigners, Tx, LISTING_CHUNK,
+    StoredLink, StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
 };
 use super::{Location, StoreError};
 use crate::agent::AgentId;
@@ -1083,6 +1084,20 @@ impl Tx for SqliteTx<'_> {
             [id.to_string()],
             |r| read_audit_link(r),
         )
+    }
+
+    fn stored_outcomes(&mut self) -> Result<StoredOutcomes> {
+        let finished = self.rows(
+            &format!("SELECT id, state FROM events WHERE {FINISHED_EVENTS}"),
+            [],
+            |r| read_finished(r),
+        )?;
+        let answers = self.rows(
+            &format!("SELECT {EVENT_ATTENDEE_COLUMNS} FROM attendees WHERE {ANSWERED_ATTENDEES}"),
+            [],
+            |r| read_event_attendee(r),
+        )?;
+        Ok(StoredOutcomes::new(finished, answers))
     }
 
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
