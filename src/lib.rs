@@ -36,13 +36,13 @@
 //! | --- | --- | --- |
 //! | [`manifest`] | parses and validates YAML into desired campaigns | [`event_check`] rules |
 //! | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files | [`manifest`] types, [`event_check`], [`lifecycle`], [`store::Tx`] reads |
-//! | [`engine`] | every operation that writes, applying a plan included; one transaction each | [`plan`], [`event_check`], [`lifecycle`], [`store`] |
+//! | [`engine`] | every operation that writes, applying a plan included; one transaction each; the reads views are built from ([`engine::EventViews`]) | [`plan`], [`event_check`], [`lifecycle`], [`store`] |
 //! | [`store`] | persistence behind [`store::Store`] / [`store::Tx`]; rows mapped once; its own [`store::StoreError`] | nothing above it |
 //! | [`event_check`] | the rules of a new event (attendees, quorum and groups, durations, notification rules, fire time) as typed problems, for `schedule`, `campaign add`, manifests and plan files | value types, `notify::spec` rules |
 //! | [`lifecycle`] | the state machine as pure functions | value types and [`trust`] digests only (no store, no engine) |
 //! | [`trust`] | content digests, answer messages, signers, `sshsig` signing and verification, the audit chain, attestation types: pure functions and types | value types only (no store, no engine) |
-//! | [`display`] | renders events, campaigns and run output as text from views whose names are resolved ([`display::EventView`]); renderers look nothing up and never write | value types; [`display::Names`] and the run view build views through [`Engine`] reads of a row or a few by index |
-//! | [`runner`] | `run` and `wait`: drives the engine over time | [`engine`], [`store::EventFilter`] |
+//! | [`display`] | renders events, campaigns and run output as text from views whose names are resolved ([`display::EventView`]); renderers look nothing up and never write | value types only, the store's listing rows among them (no queries, no engine) |
+//! | [`runner`] | `run` and `wait`: drives the engine over time; [`runner::RunPrinter`] prints a run | [`engine`], [`store::EventFilter`], [`display`] |
 //! | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
 //! | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering | everything public |
 

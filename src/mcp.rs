@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 
 use crate::display::{Renderer, Styles};
 use crate::duration::{format_duration, parse_duration};
+use crate::engine::EventViews;
 use crate::runner::{run, RunObserver, RunOptions, Scope};
 use crate::trust::{SigningKey, TrustError};
 use crate::{AgentId, AuditEntry, Engine, FixedClock, Response, Result, TMinusError, TMinusEvent};
@@ -235,7 +236,8 @@ impl McpServer {
     /// structured result.
     fn call(&self, name: &str, args: JsonObject) -> Result<(String, Value)> {
         let mut engine = self.engine(false)?;
-        let mut out = Renderer::new(Styles::new(false), engine.now());
+        let out = Renderer::new(Styles::new(false), engine.now());
+        let mut views = EventViews::default();
         let engine = &mut engine;
         match name {
             "inbox" => {
@@ -252,8 +254,8 @@ impl McpServer {
                     n => format!("{n} event(s) for {}:", self.agent),
                 });
                 for e in &events {
-                    list.push(json::event(engine, &mut out.names, e)?);
-                    let view = out.names.named(engine, e)?;
+                    list.push(json::event(engine, &mut views, e)?);
+                    let view = views.named(engine, e)?;
                     lines.push(out.inbox_line(&view, &self.agent));
                 }
                 let value = json!({ "agent": self.agent.as_str(), "events": list });
@@ -265,13 +267,13 @@ impl McpServer {
                 let e = engine
                     .get_event(id)?
                     .ok_or(TMinusError::EventNotFound { reference: event })?;
-                let view = out.names.view(engine, &e)?;
+                let view = views.view(engine, &e)?;
                 let text = out.event_block(&view);
-                Ok((text, json::event(engine, &mut out.names, &e)?))
+                Ok((text, json::event(engine, &mut views, &e)?))
             }
             "confirm" => {
                 let EventArgs { event } = parse(name, args)?;
-                self.answer(engine, &mut out, &event, Response::Confirm)
+                self.answer(engine, &event, Response::Confirm)
             }
             "defer" => {
                 let DeferArgs { event, duration } = parse(name, args)?;
@@ -281,11 +283,11 @@ impl McpServer {
                         value: crate::error::DeferralValue::Written(duration),
                     });
                 }
-                self.answer(engine, &mut out, &event, Response::Defer(by))
+                self.answer(engine, &event, Response::Defer(by))
             }
             "decline" => {
                 let DeclineArgs { event, reason } = parse(name, args)?;
-                self.answer(engine, &mut out, &event, Response::Decline(reason))
+                self.answer(engine, &event, Response::Decline(reason))
             }
             "campaign_status" => {
                 let CampaignArgs { campaign } = parse(name, args)?;
@@ -299,9 +301,9 @@ impl McpServer {
                 let mut lines = vec![out.campaign_line(&c)];
                 for id in engine.campaign_execution_order(id)? {
                     if let Some(e) = engine.get_event(id)? {
-                        let view = out.names.view(engine, &e)?;
+                        let view = views.view(engine, &e)?;
                         lines.push(out.headline(&view));
-                        events.push(json::event(engine, &mut out.names, &e)?);
+                        events.push(json::event(engine, &mut views, &e)?);
                     }
                 }
                 let mut value = json::campaign(engine, &c)?;
@@ -319,7 +321,6 @@ impl McpServer {
     fn answer(
         &self,
         engine: &mut Engine,
-        out: &mut Renderer,
         event: &str,
         response: Response,
     ) -> Result<(String, Value)> {
@@ -340,7 +341,8 @@ impl McpServer {
                     other => other,
                 })?,
         };
-        let label = out.names.label(engine, &updated)?;
+        let mut views = EventViews::default();
+        let label = views.label(engine, &updated)?;
         let text = format!(
             "{} {verb} {label} [{}]: {}, quorum {}/{}",
             self.agent,
@@ -349,7 +351,7 @@ impl McpServer {
             updated.confirmed_count(),
             updated.quorum
         );
-        Ok((text, json::event(engine, &mut out.names, &updated)?))
+        Ok((text, json::event(engine, &mut views, &updated)?))
     }
 
     /// `wait_event`: drives the event with the runner until it is final or
@@ -388,8 +390,9 @@ impl McpServer {
         let e = engine
             .get_event(id)?
             .ok_or(TMinusError::EventNotFound { reference: event })?;
-        let mut out = Renderer::new(Styles::new(false), engine.now());
-        let view = out.names.view(&engine, &e)?;
+        let out = Renderer::new(Styles::new(false), engine.now());
+        let mut views = EventViews::default();
+        let view = views.view(&engine, &e)?;
         let headline = out.headline(&view);
         let text = if e.state.is_final() {
             format!("{} is {}: {headline}", e.label(), e.state)
@@ -401,7 +404,7 @@ impl McpServer {
                 e.state
             )
         };
-        Ok((text, json::event(&engine, &mut out.names, &e)?))
+        Ok((text, json::event(&engine, &mut views, &e)?))
     }
 }
 

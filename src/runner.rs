@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::AuditEntry;
-use crate::engine::Engine;
+use crate::display::RunView;
+use crate::engine::{Engine, EventViews};
 use crate::error::Result;
 use crate::event::TMinusEvent;
 use crate::state::EventState;
@@ -134,6 +135,75 @@ pub trait RunObserver {
 
     /// The store answers again after an outage that lasted `outage`.
     fn store_recovered(&mut self, _outage: StdDuration) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A [`RunObserver`] that prints the run with a [`RunView`]: it labels each
+/// event it reports through the engine (each campaign's name read once) and
+/// hands the view what to print.
+pub struct RunPrinter {
+    view: RunView,
+    views: EventViews,
+}
+
+impl RunPrinter {
+    /// Prints with `view`.
+    pub fn new(view: RunView) -> Self {
+        RunPrinter {
+            view,
+            views: EventViews::default(),
+        }
+    }
+
+    /// Prints the closing summary of `report` (see [`RunView::finish`]).
+    pub fn finish(&mut self, report: &RunReport) {
+        self.view.finish(report);
+    }
+}
+
+impl RunObserver for RunPrinter {
+    fn transition(
+        &mut self,
+        engine: &Engine,
+        entry: &AuditEntry,
+        event: &TMinusEvent,
+    ) -> Result<()> {
+        let label = self.views.label(engine, event)?;
+        self.view.transition(entry, event, &label);
+        Ok(())
+    }
+
+    fn refresh(
+        &mut self,
+        engine: &Engine,
+        events: &[TMinusEvent],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !self.view.is_live() {
+            return Ok(());
+        }
+        let (shown, hidden) = self.view.live_selection(events);
+        let shown = shown
+            .into_iter()
+            .map(|event| Ok((event, self.views.label(engine, event)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.view.refresh(&shown, hidden, now);
+        Ok(())
+    }
+
+    fn store_retry(
+        &mut self,
+        error: &crate::error::TMinusError,
+        attempt: u32,
+        delay: StdDuration,
+    ) -> Result<()> {
+        self.view.store_retry(error, attempt, delay);
+        Ok(())
+    }
+
+    fn store_recovered(&mut self, outage: StdDuration) -> Result<()> {
+        self.view.store_recovered(outage);
         Ok(())
     }
 }

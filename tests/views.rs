@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use t_minus::display::{EventView, Names, Renderer, Styles};
+use t_minus::display::{EventView, Renderer, Styles};
+use t_minus::engine::EventViews;
 use t_minus::store::{EventFilter, ListedEvent, LISTING_CHUNK};
 use t_minus::{Engine, EventState, FixedClock, Quorum, TMinusError};
 use uuid::Uuid;
@@ -73,7 +74,7 @@ fn a_listing_streams_every_event_with_its_attendees_and_names() {
     assert!(deadlines.windows(2).all(|w| w[0] <= w[1]), "by fire time");
 
     // Each event as loaded alone: attendees in order, answers included.
-    let mut names = Names::default();
+    let mut names = EventViews::default();
     for l in &listed {
         let alone = common::get(&engine, l.event.id);
         assert_eq!(l.event, alone, "the listed event is the stored one");
@@ -142,7 +143,7 @@ fn views_render_without_looking_anything_up() {
     let (mut engine, _clock) = engine();
     let [_, test, _] = fill(&mut engine);
     let event = common::get(&engine, test);
-    let view = Names::default().view(&engine, &event).unwrap();
+    let view = EventViews::default().view(&engine, &event).unwrap();
     assert_eq!(view.campaign.as_deref(), Some("rel"));
     assert_eq!(view.needs, ["build"]);
     // The renderer needs no engine: the view carries every name.

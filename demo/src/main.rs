@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use t_minus::display::{Renderer, RunView, Styles, ViewMode};
 use t_minus::manifest::{self, ValidateOptions};
 use t_minus::plan::PlanOptions;
-use t_minus::runner::{run, RunOptions, Scope};
+use t_minus::runner::{run, RunOptions, RunPrinter, Scope};
 use t_minus::{AgentId, Engine, Response};
 
 /// (seconds after the start, agent, event, answer)
@@ -69,9 +69,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         ViewMode::Lines
     };
-    let mut view = RunView::new(Renderer::new(Styles::new(live), engine.now()), mode);
-    let result = run(&mut engine, &options, &mut view, &AtomicBool::new(false))?;
-    view.finish(&result);
+    let view = RunView::new(Renderer::new(Styles::new(live), engine.now()), mode);
+    let mut printer = RunPrinter::new(view);
+    let result = run(&mut engine, &options, &mut printer, &AtomicBool::new(false))?;
+    printer.finish(&result);
     agents.join().map_err(|_| "the agents' thread panicked")??;
 
     let db = db.display();

@@ -1,5 +1,6 @@
 //! `campaign` subcommands.
 
+use t_minus::engine::EventViews;
 use t_minus::error::LinkRefusal;
 use t_minus::{Engine, Result, TMinusError};
 use uuid::Uuid;
@@ -141,7 +142,7 @@ pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -
             } else if levels.is_empty() {
                 println!("The campaign has no events.");
             } else {
-                let names = out.names.levels(engine, &levels)?;
+                let names = EventViews::default().levels(engine, &levels)?;
                 println!("{}", out.order(&names));
             }
         }

@@ -1,6 +1,7 @@
 //! Event commands: schedule, confirm/defer/decline, cancel, status, tick, log.
 
 use t_minus::duration::{format_countdown, format_duration, parse_duration};
+use t_minus::engine::EventViews;
 use t_minus::time_spec::format_time;
 use t_minus::{
     AgentId, Engine, EventKind, EventState, FirePolicy, NewEvent, Quorum, QuorumGroup, Response,
@@ -124,11 +125,12 @@ pub fn print_created(
     event: &TMinusEvent,
     as_json: bool,
 ) -> Result<()> {
+    let mut views = EventViews::default();
     if as_json {
-        json::print(&json::event(engine, &mut out.names, event)?);
+        json::print(&json::event(engine, &mut views, event)?);
         return Ok(());
     }
-    let label = out.names.label(engine, event)?;
+    let label = views.label(engine, event)?;
     println!("📅 {verb} {label} {}", event.id);
     println!(
         "   at {}, confirmations due by {} (T-{})",
@@ -142,7 +144,7 @@ pub fn print_created(
             event.quorum
         );
     }
-    let view = out.names.view(engine, event)?;
+    let view = views.view(engine, event)?;
     println!("{}", out.event_block(&view));
     Ok(())
 }
@@ -170,7 +172,6 @@ pub enum Answer<'a> {
 /// `confirm`, `defer`, `decline`.
 pub fn respond(
     engine: &mut Engine,
-    out: &mut Renderer,
     event: &str,
     agent: &str,
     answer: Answer<'_>,
@@ -206,23 +207,23 @@ pub fn respond(
         )?,
         None => engine.respond(id, &agent, response.clone())?,
     };
-    print_answer(engine, out, &agent, &response, &updated, as_json)
+    print_answer(engine, &agent, &response, &updated, as_json)
 }
 
 /// Prints an accepted answer and what it did to the event.
 pub fn print_answer(
     engine: &Engine,
-    out: &mut Renderer,
     agent: &AgentId,
     response: &Response,
     updated: &TMinusEvent,
     as_json: bool,
 ) -> Result<()> {
+    let mut views = EventViews::default();
     if as_json {
-        json::print(&json::event(engine, &mut out.names, updated)?);
+        json::print(&json::event(engine, &mut views, updated)?);
         return Ok(());
     }
-    let label = out.names.label(engine, updated)?;
+    let label = views.label(engine, updated)?;
     let progress = format!("quorum {}", t_minus::display::quorum_progress(updated));
     match response {
         Response::Confirm => println!(
@@ -257,18 +258,18 @@ pub fn print_answer(
 /// `cancel EVENT|CAMPAIGN`.
 pub fn cancel(
     engine: &mut Engine,
-    out: &mut Renderer,
     target: &str,
     reason: Option<String>,
     as_json: bool,
 ) -> Result<()> {
+    let mut views = EventViews::default();
     match engine.resolve_target(target)? {
         Target::Event(id) => {
             let event = engine.cancel_event(id, reason)?;
             if as_json {
-                json::print(&json::event(engine, &mut out.names, &event)?);
+                json::print(&json::event(engine, &mut views, &event)?);
             } else {
-                let label = out.names.label(engine, &event)?;
+                let label = views.label(engine, &event)?;
                 println!("🛑 Cancelled {label} [{}]", event.short_id());
             }
         }
@@ -290,6 +291,7 @@ pub fn cancel(
 
 /// `tick`, then delivering what is due (unless `deliver` is false).
 pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -> Result<()> {
+    let mut views = EventViews::default();
     let result = engine.tick(out.now)?;
     let outcomes = if deliver {
         super::notify::after_tick(engine)?
@@ -309,7 +311,7 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: boo
         println!("Nothing changed.");
     }
     for entry in &result.transitions {
-        let label = out.names.label_of(engine, entry.event)?;
+        let label = views.label_of(engine, entry.event)?;
         println!("{}", out.transition(entry, &label));
     }
     for outcome in &outcomes {
@@ -320,6 +322,7 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: boo
 
 /// `log EVENT`.
 pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) -> Result<()> {
+    let mut views = EventViews::default();
     let id = engine.resolve_event(event)?;
     if as_json {
         let links = engine.log_links(id)?;
@@ -328,7 +331,7 @@ pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) 
     }
     let entries = engine.log(id)?;
     if let Some(e) = engine.get_event(id)? {
-        let view = out.names.view(engine, &e)?;
+        let view = views.view(engine, &e)?;
         println!("{}", out.headline(&view));
     }
     for entry in &entries {

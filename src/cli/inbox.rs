@@ -1,6 +1,7 @@
 //! `inbox AGENT`: the events waiting for an agent's answer.
 
 use t_minus::display::Renderer;
+use t_minus::engine::EventViews;
 use t_minus::{AgentId, Engine, Result};
 
 use super::json;
@@ -13,6 +14,7 @@ pub fn inbox(
     all: bool,
     as_json: bool,
 ) -> Result<()> {
+    let mut views = EventViews::default();
     let agent = AgentId::parse(agent)?;
     let events = if all {
         engine.inbox_all(&agent)?
@@ -22,7 +24,7 @@ pub fn inbox(
     if as_json {
         let mut list = Vec::with_capacity(events.len());
         for e in &events {
-            list.push(json::event(engine, &mut out.names, e)?);
+            list.push(json::event(engine, &mut views, e)?);
         }
         json::print(&list);
         return Ok(());
@@ -37,7 +39,7 @@ pub fn inbox(
         }
     }
     for event in &events {
-        let view = out.names.named(engine, event)?;
+        let view = views.named(engine, event)?;
         println!("{}", out.inbox_line(&view, &agent));
     }
     Ok(())

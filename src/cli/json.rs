@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 use t_minus::time_spec::format_time;
 use t_minus::{AuditEntry, Campaign, Engine, ResponseStatus, Result, TMinusEvent, TickResult};
 
-use t_minus::display::Names;
+use t_minus::engine::EventViews;
 
 /// An event, its campaign's name looked up through `names`.
-pub fn event(engine: &Engine, names: &mut Names, e: &TMinusEvent) -> Result<Value> {
-    let campaign = names.campaign_name(engine, e)?;
+pub fn event(engine: &Engine, views: &mut EventViews, e: &TMinusEvent) -> Result<Value> {
+    let campaign = views.campaign_name(engine, e)?;
     Ok(event_in(e, campaign.as_deref()))
 }
 

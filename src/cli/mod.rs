@@ -125,7 +125,6 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             json,
         } => done(events::respond(
             engine,
-            &mut out,
             event,
             agent,
             events::Answer::Confirm,
@@ -140,7 +139,6 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             json,
         } => done(events::respond(
             engine,
-            &mut out,
             event,
             agent,
             events::Answer::Defer(duration),
@@ -155,7 +153,6 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             json,
         } => done(events::respond(
             engine,
-            &mut out,
             event,
             agent,
             events::Answer::Decline(reason.clone()),
@@ -166,13 +163,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             target,
             reason,
             json,
-        } => done(events::cancel(
-            engine,
-            &mut out,
-            target,
-            reason.clone(),
-            *json,
-        )),
+        } => done(events::cancel(engine, target, reason.clone(), *json)),
         Command::Status { target, all, json } => done(status::status(
             engine,
             &mut out,
@@ -213,7 +204,7 @@ fn run_with_store(cli: &Cli) -> Result<ExitCode, CliError> {
             message,
             signature,
             json,
-        } => done(trust::submit(engine, &mut out, message, signature, *json)),
+        } => done(trust::submit(engine, message, signature, *json)),
         Command::Attest {
             campaign,
             out: file,

@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 use t_minus::display::{Renderer, RunView, ViewMode};
 use t_minus::duration::parse_duration;
 use t_minus::notify::Deliverer;
-use t_minus::runner::{run, RunOptions, RunOutcome, Scope};
+use t_minus::runner::{run, RunOptions, RunOutcome, RunPrinter, Scope};
 use t_minus::{Engine, Result};
 
 /// How often the live view redraws its countdowns.
@@ -53,12 +53,12 @@ pub fn drive(
         ViewMode::Lines
     };
     let rows = console::Term::stdout().size_checked().map(|(rows, _)| rows);
-    let mut view = RunView::new(out, mode).with_terminal_rows(rows);
+    let mut observer = RunPrinter::new(RunView::new(out, mode).with_terminal_rows(rows));
     let stop = stop_flag();
     // Started once the arguments are known to be good: bad input leaves
     // the store untouched.
     let deliverer = start_deliverer()?;
-    let report = run(engine, &options, &mut view, &stop)?;
+    let report = run(engine, &options, &mut observer, &stop)?;
     // What the last transitions queued goes out before the run ends;
     // retries due later stay queued for the next run.
     if let Some(deliverer) = deliverer {
@@ -68,6 +68,6 @@ pub fn drive(
             deliverer.finish()?;
         }
     }
-    view.finish(&report);
+    observer.finish(&report);
     Ok(ExitCode::from(report.outcome.exit_code()))
 }

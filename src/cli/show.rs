@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 use t_minus::display::Renderer;
+use t_minus::engine::EventViews;
 use t_minus::{Engine, Result, TMinusError};
 
 use super::json;
@@ -11,6 +12,7 @@ use super::json;
 /// With `--json`: the campaign object of `status CAMPAIGN --json` plus
 /// `levels` (docs/json.md).
 pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool) -> Result<()> {
+    let mut views = EventViews::default();
     let id = engine.resolve_campaign(reference)?;
     let campaign = engine
         .get_campaign(id)?
@@ -69,7 +71,7 @@ pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool)
         .collect();
     println!("order: {}", out.order(&names));
     for event in &events {
-        let view = out.names.view(engine, event)?;
+        let view = views.view(engine, event)?;
         println!("{}", out.event_block(&view));
     }
     Ok(())

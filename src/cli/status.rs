@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use t_minus::display::{EventView, Renderer};
+use t_minus::engine::EventViews;
 use t_minus::store::EventFilter;
 use t_minus::{Engine, Result, TMinusError, Target};
 
@@ -18,6 +19,7 @@ pub fn status(
     all: bool,
     as_json: bool,
 ) -> Result<()> {
+    let mut views = EventViews::default();
     let Some(text) = target else {
         let filter = if all {
             EventFilter::All
@@ -33,7 +35,7 @@ pub fn status(
                 .ok_or_else(|| TMinusError::EventNotFound {
                     reference: text.to_string(),
                 })?;
-            let view = out.names.view(engine, &event)?;
+            let view = views.view(engine, &event)?;
             let deliveries = super::notify::open_deliveries(engine, event.id)?;
             if as_json {
                 let mut value = json::event_in(&event, view.campaign.as_deref());
@@ -77,7 +79,7 @@ pub fn status(
                 println!("No events.");
             }
             for event in &events {
-                let view = out.names.view(engine, event)?;
+                let view = views.view(engine, event)?;
                 println!("{}", out.event_block(&view));
             }
         }

@@ -8,7 +8,6 @@ use t_minus::{AgentId, Engine, Response, Result, TMinusError, Target};
 
 use super::events::print_answer;
 use super::json;
-use t_minus::display::Renderer;
 
 /// `verify [EVENT|CAMPAIGN] [--since HASH] [--json]`: recomputes the audit
 /// chain, checks states, answers and signatures (of the target only, when
@@ -102,13 +101,7 @@ pub fn answer_message(
 }
 
 /// `submit MESSAGE_FILE SIG_FILE`: records an answer signed elsewhere.
-pub fn submit(
-    engine: &mut Engine,
-    out: &mut Renderer,
-    message: &Path,
-    signature: &Path,
-    as_json: bool,
-) -> Result<()> {
+pub fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bool) -> Result<()> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|e| t_minus::trust::TrustError::Read {
             path: path.to_path_buf(),
@@ -124,7 +117,7 @@ pub fn submit(
     let parsed = t_minus::trust::AnswerMessage::parse(&message)?;
     let updated = engine.respond_signed(&message, &signature)?;
     let response = Response::from(parsed.answer());
-    print_answer(engine, out, parsed.agent(), &response, &updated, as_json)
+    print_answer(engine, parsed.agent(), &response, &updated, as_json)
 }
 
 /// `attest CAMPAIGN [--out FILE]`.

@@ -4,17 +4,15 @@
 //! audit lines, and the views of a run.
 //!
 //! Renderers take [`EventView`]s, events with the names they mention
-//! already resolved; [`Names`] builds them through engine queries that each
-//! read a row or a few by index, and listings arrive with their names
-//! ([`crate::Engine::scan_events`]).
+//! already resolved, and look nothing up: [`crate::engine::EventViews`]
+//! builds views through engine reads of a row or a few by index, and
+//! listings arrive with their names ([`crate::Engine::scan_events`]).
 
-mod names;
 mod render;
 mod run_view;
 mod styles;
 mod view;
 
-pub use names::Names;
 pub use render::Renderer;
 pub use run_view::{RunView, ViewMode};
 pub use styles::Styles;

@@ -5,7 +5,6 @@ use crate::time_spec::format_time;
 use crate::{AuditAction, AuditEntry, Campaign, EventState, ResponseStatus, TMinusEvent};
 use chrono::{DateTime, Utc};
 
-use super::names::Names;
 use super::styles::Styles;
 use super::view::EventView;
 
@@ -16,9 +15,6 @@ pub struct Renderer {
     pub styles: Styles,
     /// The time countdowns count to.
     pub now: DateTime<Utc>,
-    /// The campaign names its callers have resolved so far, to build the
-    /// views they hand it ([`Names::view`]).
-    pub names: Names,
 }
 
 fn paint(style: anstyle::Style, text: impl std::fmt::Display) -> String {
@@ -28,11 +24,7 @@ fn paint(style: anstyle::Style, text: impl std::fmt::Display) -> String {
 impl Renderer {
     /// A renderer at `now`.
     pub fn new(styles: Styles, now: DateTime<Utc>) -> Self {
-        Renderer {
-            styles,
-            now,
-            names: Names::default(),
-        }
+        Renderer { styles, now }
     }
 
     /// The first column: `T-4m32s`, `due`, `blocked`, or the final state.

@@ -9,9 +9,10 @@ use serde_json::json;
 use super::render::Renderer;
 use super::styles::Styles;
 use crate::duration::format_countdown;
-use crate::runner::{RunObserver, RunOutcome, RunReport};
+use crate::error::TMinusError;
+use crate::runner::{RunOutcome, RunReport};
 use crate::time_spec::format_time;
-use crate::{AuditAction, AuditEntry, Engine, EventState, ResponseStatus, Result, TMinusEvent};
+use crate::{AuditAction, AuditEntry, EventState, ResponseStatus, TMinusEvent};
 
 /// How a run is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +25,10 @@ pub enum ViewMode {
     Live,
 }
 
-/// A [`RunObserver`] that prints a run to stdout.
+/// Prints a run to stdout: transitions, the live block, store outages and
+/// the closing summary, from events whose labels its caller resolved (the
+/// binary's run observer builds them through
+/// [`crate::engine::EventViews`]).
 pub struct RunView {
     out: Renderer,
     mode: ViewMode,
@@ -174,13 +178,9 @@ fn millis(d: std::time::Duration) -> String {
     humantime::format_duration(ms).to_string()
 }
 
-impl RunObserver for RunView {
-    fn store_retry(
-        &mut self,
-        error: &crate::error::TMinusError,
-        attempt: u32,
-        delay: std::time::Duration,
-    ) -> Result<()> {
+impl RunView {
+    /// Reports a failed store call that will be retried in `delay`.
+    pub fn store_retry(&mut self, error: &TMinusError, attempt: u32, delay: std::time::Duration) {
         if self.mode == ViewMode::Json {
             println!(
                 "{}",
@@ -200,10 +200,10 @@ impl RunObserver for RunView {
                 millis(delay)
             );
         }
-        Ok(())
     }
 
-    fn store_recovered(&mut self, outage: std::time::Duration) -> Result<()> {
+    /// Reports that the store answers again after `outage`.
+    pub fn store_recovered(&mut self, outage: std::time::Duration) {
         if self.mode == ViewMode::Json {
             println!(
                 "{}",
@@ -213,17 +213,11 @@ impl RunObserver for RunView {
         } else {
             eprintln!("the store answers again after {}; resuming", millis(outage));
         }
-        Ok(())
     }
 
-    fn transition(
-        &mut self,
-        engine: &Engine,
-        entry: &AuditEntry,
-        event: &TMinusEvent,
-    ) -> Result<()> {
-        // The observer builds the view; rendering looks nothing up.
-        let label = self.out.names.label(engine, event)?;
+    /// Prints `event`'s transition `entry`; `label` is the event's label
+    /// (`campaign/name`, or its kind).
+    pub fn transition(&mut self, entry: &AuditEntry, event: &TMinusEvent, label: &str) {
         match self.mode {
             ViewMode::Json => {
                 println!(
@@ -241,33 +235,40 @@ impl RunObserver for RunView {
                 );
             }
             ViewMode::Lines => {
-                println!("{}", self.line(entry, event, &label));
+                println!("{}", self.line(entry, event, label));
             }
             ViewMode::Live => {
                 self.clear_live();
-                println!("{}", self.line(entry, event, &label));
+                println!("{}", self.line(entry, event, label));
             }
         }
         std::io::stdout().flush().ok();
-        Ok(())
     }
 
-    fn refresh(
-        &mut self,
-        engine: &Engine,
-        events: &[TMinusEvent],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    /// Whether the view redraws a live block (only then does
+    /// [`RunView::refresh`] draw anything).
+    pub fn is_live(&self) -> bool {
+        self.mode == ViewMode::Live
+    }
+
+    /// The events the live block shows of `events`, and how many it leaves
+    /// out: label these and hand them to [`RunView::refresh`].
+    pub fn live_selection<'a>(&self, events: &'a [TMinusEvent]) -> (Vec<&'a TMinusEvent>, usize) {
+        live_selection(events, self.max_lines)
+    }
+
+    /// Redraws the live block at `now`: `shown` are the events
+    /// [`RunView::live_selection`] chose with their labels, `hidden` how
+    /// many it left out. Draws nothing unless the view is live.
+    pub fn refresh(&mut self, shown: &[(&TMinusEvent, String)], hidden: usize, now: DateTime<Utc>) {
         if self.mode != ViewMode::Live {
-            return Ok(());
+            return;
         }
         self.clear_live();
-        let (shown, hidden) = live_selection(events, self.max_lines);
-        let mut lines = Vec::new();
-        for event in shown {
-            let label = self.out.names.label(engine, event)?;
-            lines.push(self.live_line(event, &label, now));
-        }
+        let mut lines: Vec<String> = shown
+            .iter()
+            .map(|(event, label)| self.live_line(event, label, now))
+            .collect();
         if hidden > 0 {
             lines.push(format!("  … and {hidden} more unfinished events"));
         }
@@ -276,7 +277,6 @@ impl RunObserver for RunView {
         }
         self.drawn = lines.len();
         std::io::stdout().flush().ok();
-        Ok(())
     }
 }
 

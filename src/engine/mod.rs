@@ -13,6 +13,7 @@ mod resolve;
 pub(crate) mod settle;
 mod signed;
 mod verify;
+mod views;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use apply::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::LogVerification;
+pub use views::EventViews;
 
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};

@@ -1,21 +1,25 @@
-//! Building views: campaign names for labels like `release-v2/review`, each
-//! read once per process by one indexed lookup of the campaign's row.
+//! Building the views renderers show: campaign names for labels like
+//! `release-v2/review`, each read once by one indexed lookup of the
+//! campaign's row, and a blocked event's needs by the edges' index.
 
 use std::collections::HashMap;
 
-use crate::{Engine, Result, TMinusEvent};
 use uuid::Uuid;
 
-use super::view::{label, EventView};
+use super::Engine;
+use crate::display::{label, EventView};
+use crate::error::Result;
+use crate::event::TMinusEvent;
 
-/// Builds [`EventView`]s through cheap engine queries, caching the names of
-/// the campaigns seen.
+/// Builds [`EventView`]s through engine reads of a row or a few by index
+/// (O(log n) each), caching the names of the campaigns seen: one per
+/// command, or one per run.
 #[derive(Debug, Default)]
-pub struct Names {
+pub struct EventViews {
     campaigns: HashMap<Uuid, Option<String>>,
 }
 
-impl Names {
+impl EventViews {
     /// The name of campaign `id`, read on first use.
     pub fn campaign(&mut self, engine: &Engine, id: Uuid) -> Result<Option<String>> {
         if let Some(name) = self.campaigns.get(&id) {
@@ -72,7 +76,7 @@ impl Names {
     }
 
     /// Each level's events by name (or short id), for
-    /// [`super::Renderer::order`].
+    /// [`crate::display::Renderer::order`].
     pub fn levels(&mut self, engine: &Engine, levels: &[Vec<Uuid>]) -> Result<Vec<Vec<String>>> {
         let mut out = Vec::with_capacity(levels.len());
         for level in levels {
