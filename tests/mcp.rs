@@ -368,42 +368,55 @@ fn refusals_are_tool_errors_with_the_cli_code_and_message() {
             .await;
         assert!(text.contains("alice") && text.contains("bob"), "{text}");
         assert!(text.contains("\nhelp: "), "{text}");
-        s.refused(
-            "confirm",
-            json!({ "event": fired }),
-            "t_minus::refused::final_event",
-        )
-        .await;
-        s.refused(
-            "defer",
-            json!({ "event": capped, "duration": "11m" }),
-            "t_minus::refused::max_defer",
-        )
-        .await;
-        s.refused(
-            "defer",
-            json!({ "event": capped, "duration": "0s" }),
-            "t_minus::input::deferral",
-        )
-        .await;
-        s.refused(
-            "defer",
-            json!({ "event": capped, "duration": "soon" }),
-            "t_minus::input::duration",
-        )
-        .await;
-        s.refused(
-            "get_event",
-            json!({ "event": "0000dead-0000-4000-8000-000000000000" }),
-            "t_minus::not_found::event",
-        )
-        .await;
-        s.refused(
-            "confirm",
-            json!({ "event": "nope/review" }),
-            "t_minus::not_found::campaign",
-        )
-        .await;
+        for (tool, args, code) in [
+            (
+                "confirm",
+                json!({ "event": fired }),
+                "t_minus::refused::final_event",
+            ),
+            (
+                "defer",
+                json!({ "event": capped, "duration": "11m" }),
+                "t_minus::refused::max_defer",
+            ),
+            (
+                "defer",
+                json!({ "event": capped, "duration": "0s" }),
+                "t_minus::input::deferral",
+            ),
+            (
+                "defer",
+                json!({ "event": capped, "duration": "soon" }),
+                "t_minus::input::duration",
+            ),
+            (
+                "get_event",
+                json!({ "event": "0000dead-0000-4000-8000-000000000000" }),
+                "t_minus::not_found::event",
+            ),
+            (
+                "confirm",
+                json!({ "event": "nope/review" }),
+                "t_minus::not_found::campaign",
+            ),
+            (
+                "get_event",
+                json!({ "event": "xyz" }),
+                "t_minus::input::reference",
+            ),
+            (
+                "campaign_status",
+                json!({ "campaign": "nope" }),
+                "t_minus::not_found::campaign",
+            ),
+            (
+                "wait_event",
+                json!({ "event": capped, "timeout": "16m" }),
+                "t_minus::input::duration",
+            ),
+        ] {
+            s.refused(tool, args, code).await;
+        }
         let text = s
             .refused(
                 "confirm",
@@ -412,24 +425,6 @@ fn refusals_are_tool_errors_with_the_cli_code_and_message() {
             )
             .await;
         assert!(text.contains(&prefix), "{text}");
-        s.refused(
-            "get_event",
-            json!({ "event": "xyz" }),
-            "t_minus::input::reference",
-        )
-        .await;
-        s.refused(
-            "campaign_status",
-            json!({ "campaign": "nope" }),
-            "t_minus::not_found::campaign",
-        )
-        .await;
-        s.refused(
-            "wait_event",
-            json!({ "event": capped, "timeout": "16m" }),
-            "t_minus::input::duration",
-        )
-        .await;
 
         // Bad arguments: wrong types, missing, unknown (no agent can be
         // smuggled in), on every tool that takes any.
