@@ -432,8 +432,9 @@ impl Store for PgStore {
         self.session.get_mut().data_version()
     }
 
-    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
-        self.session.get_mut().wait_for_change(timeout)
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<bool> {
+        self.session.get_mut().wait_for_change(timeout)?;
+        Ok(true)
     }
 }
 

@@ -97,6 +97,11 @@ pub struct SqliteStore {
     /// The file change watch [`Store::wait_for_change`] sleeps on, set up
     /// on its first call.
     watch: Watch,
+    /// The hooks [`Store::watch_changes`] set up; each ends with the store.
+    hooks: Vec<super::watch::ChangeHook>,
+    /// The data version this connection read last: what a change
+    /// notification is compared against.
+    seen_version: Option<i64>,
 }
 
 /// The state of a store's file change watch.
@@ -154,6 +159,8 @@ impl SqliteStore {
             conn,
             path: path.into(),
             watch: Watch::Unset,
+            hooks: Vec::new(),
+            seen_version: None,
         };
         store.configure(true)?;
         store.migrate()?;
@@ -167,6 +174,8 @@ impl SqliteStore {
             conn,
             path: PathBuf::from(":memory:"),
             watch: Watch::Unavailable,
+            hooks: Vec::new(),
+            seen_version: None,
         };
         store.configure(false)?;
         store.migrate()?;
@@ -324,10 +333,13 @@ impl Store for SqliteStore {
     }
 
     fn data_version(&mut self) -> Result<i64> {
-        let path = self.path.clone();
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(|e| map_error(&path, e))
+        let version = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .map_err(|e| map_error(&self.path, e))?;
+        self.seen_version = Some(version);
+        Ok(version)
     }
 
     /// Waits on file change notification of the database's directory
@@ -335,7 +347,7 @@ impl Store for SqliteStore {
     /// ends the wait. This process's own writes end a wait too, which is
     /// harmless: the caller compares [`Store::data_version`], which only
     /// other connections' commits change, and waits again.
-    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<bool> {
         if let Watch::Unset = self.watch {
             self.watch = match super::watch::FileWatch::new(&self.path) {
                 Some(watch) => Watch::Active(watch),
@@ -345,15 +357,20 @@ impl Store for SqliteStore {
             // and the watch's start would go unnoticed: return so that the
             // caller looks again, now under the watch.
             if let Watch::Active(_) = self.watch {
-                return Ok(());
+                return Ok(true);
             }
         }
-        let before = self.data_version()?;
+        // Compared against what the caller saw last (it looks just before
+        // it waits), so a wait that times out reads nothing.
+        let before = match self.seen_version {
+            Some(version) => version,
+            None => self.data_version()?,
+        };
         let notified = match &self.watch {
             Watch::Active(watch) => watch.wait(timeout),
             Watch::Unset | Watch::Unavailable => {
                 std::thread::sleep(timeout);
-                false
+                return Ok(true);
             }
         };
         if notified {
@@ -367,7 +384,7 @@ impl Store for SqliteStore {
                 std::thread::sleep(StdDuration::from_millis(1));
             }
         }
-        Ok(())
+        Ok(notified)
     }
 
     fn notifies_changes(&mut self) -> bool {
@@ -378,6 +395,19 @@ impl Store for SqliteStore {
             };
         }
         matches!(self.watch, Watch::Active(_))
+    }
+
+    fn watch_changes(&mut self, wake: Box<dyn Fn() + Send>) -> bool {
+        if let Watch::Unavailable = self.watch {
+            return false;
+        }
+        match super::watch::ChangeHook::new(&self.path, wake) {
+            Some(hook) => {
+                self.hooks.push(hook);
+                true
+            }
+            None => false,
+        }
     }
 }
 
