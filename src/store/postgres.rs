@@ -71,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_inbox.sql"),
     include_str!("migrations/postgres/0006_audit_chain.sql"),
     include_str!("migrations/postgres/0007_signers.sql"),
+    include_str!("migrations/postgres/0008_listing_order.sql"),
 ];
 
 /// The schema version this build writes.

@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0005_inbox.sql"),
     include_str!("migrations/sqlite/0006_audit_chain.sql"),
     include_str!("migrations/sqlite/0007_signers.sql"),
+    include_str!("migrations/sqlite/0008_listing_order.sql"),
 ];
 
 /// The schema version this build writes.
