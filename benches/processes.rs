@@ -17,8 +17,7 @@
 //! It also reports the store's size per event after the first apply.
 //!
 //! Run: `cargo bench --bench processes`. `T_MINUS_BENCH_SIZES` picks the
-//! campaign sizes (default `1000,10000`: the manifest parser's node limit
-//! refuses a single 100,000-event manifest), `T_MINUS_BENCH_RUNS` the
+//! campaign sizes (default `1000,10000,100000`), `T_MINUS_BENCH_RUNS` the
 //! runs per measurement (default 5; first apply runs at most 3 times). When
 //! `T_MINUS_TEST_PG` holds a server URL, first apply and re-plan of 10,000
 //! events are measured on PostgreSQL too (one fresh schema per run).
@@ -154,7 +153,7 @@ fn campaign_sizes(runs: usize, dir: &Path) {
     let sizes: Vec<usize> = std::env::var("T_MINUS_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000]);
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
     for n in sizes {
         let file = dir.join(format!("big-{n}.yaml"));
         std::fs::write(&file, manifest(n)).expect("write manifest");
@@ -183,7 +182,7 @@ fn campaign_sizes(runs: usize, dir: &Path) {
         let confirms: Vec<_> = (0..runs)
             .map(|r| {
                 let event = format!("big/e{}", (r % chains) * CHAIN);
-                run(&db, &["confirm", &event, "--agent", "alice"])
+                run(&db, &["confirm", &event, "alice"])
             })
             .collect();
         report("confirm EVENT", &size, &confirms);
