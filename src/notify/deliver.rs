@@ -406,8 +406,14 @@ fn dispatch(
         }
         let idle = watched && in_flight == 0 && backlog.is_empty();
         let timeout = if idle {
+            // A delivery found due that the claim did not take (the claim
+            // failed) is looked for again after the poll interval, not at
+            // once.
             next_due
-                .map(|at| (at - wall_now()).to_std().unwrap_or_default())
+                .map(|at| match (at - wall_now()).to_std() {
+                    Ok(until) if !until.is_zero() => until,
+                    _ => options.poll,
+                })
                 .unwrap_or(IDLE_LOOK)
                 .min(IDLE_LOOK)
         } else {

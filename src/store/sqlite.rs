@@ -236,9 +236,9 @@ impl SqliteStore {
     /// (truncating the checkpointed WAL to nothing), instead of deleting
     /// them: each command would otherwise create both files on opening the
     /// store and delete them on closing it, file system metadata writes that
-    /// wait for the journal of a busy disk. Only where the files live
-    /// changes: the last connection still checkpoints the WAL into the
-    /// database file on closing.
+    /// wait for the journal of a busy disk. Durability is unchanged: the
+    /// last connection still checkpoints the WAL into the database file on
+    /// closing.
     fn keep_wal_files(&self) {
         let mut persist: std::ffi::c_int = 1;
         // SAFETY: the handle is this open connection's; `main` names its
