@@ -268,7 +268,7 @@ pub struct Deliverer {
 /// What wakes the dispatcher.
 enum Message {
     /// A worker's attempt ended.
-    Done(Delivery, Option<Failure>),
+    Done(Box<Delivery>, Option<Failure>),
     /// The store may have changed, or a stop was requested.
     Wake,
 }
@@ -398,7 +398,7 @@ fn dispatch(
             in_flight += 1;
             std::thread::spawn(move || {
                 let failure = attempt(&d).err();
-                let _ = done.send(Message::Done(d, failure));
+                let _ = done.send(Message::Done(Box::new(d), failure));
             });
         }
         if draining && draining_claimed && in_flight == 0 && backlog.is_empty() {
