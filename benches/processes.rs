@@ -17,13 +17,13 @@
 //! It also reports the store's size per event after the first apply.
 //!
 //! Run: `cargo bench --bench processes`. `T_MINUS_BENCH_SIZES` picks the
-//! campaign sizes (default `1000,10000`: the manifest parser's node limit
-//! refuses a single 100,000-event manifest), `T_MINUS_BENCH_RUNS` the
+//! campaign sizes (default `1000,10000,100000`), `T_MINUS_BENCH_RUNS` the
 //! runs per measurement (default 5; first apply runs at most 3 times). When
 //! `T_MINUS_TEST_PG` holds a server URL, first apply and re-plan of 10,000
 //! events are measured on PostgreSQL too (one fresh schema per run).
-//! The bench process stays small, so a child's `ru_maxrss` (which Linux
-//! carries over from the process that forked it) is the child's own.
+//! The bench process stays small (the standalone store is built by a child
+//! of its own), so a child's `ru_maxrss` (which Linux carries over from the
+//! process that forked it) is the child's own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -154,7 +154,7 @@ fn campaign_sizes(runs: usize, dir: &Path) {
     let sizes: Vec<usize> = std::env::var("T_MINUS_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000]);
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
     for n in sizes {
         let file = dir.join(format!("big-{n}.yaml"));
         std::fs::write(&file, manifest(n)).expect("write manifest");
@@ -183,7 +183,7 @@ fn campaign_sizes(runs: usize, dir: &Path) {
         let confirms: Vec<_> = (0..runs)
             .map(|r| {
                 let event = format!("big/e{}", (r % chains) * CHAIN);
-                run(&db, &["confirm", &event, "--agent", "alice"])
+                run(&db, &["confirm", &event, "alice"])
             })
             .collect();
         report("confirm EVENT", &size, &confirms);
@@ -199,10 +199,19 @@ fn campaign_sizes(runs: usize, dir: &Path) {
     }
 }
 
+/// Argument that makes this program build the standalone store and exit:
+/// it runs in a child, so that the store's page cache does not grow this
+/// process (whose peak RSS the children it forks would start from).
+const BUILD_STANDALONE: &str = "--build-standalone-store";
+
 fn standalone(runs: usize, dir: &Path) {
     let n = 100_000;
     let db = path_str(&dir.join("standalone.db"));
-    standalone_store(Path::new(&db), n);
+    let built = Command::new(std::env::current_exe().expect("this program"))
+        .args([BUILD_STANDALONE, &db, &n.to_string()])
+        .status()
+        .expect("spawn the store builder");
+    assert!(built.success(), "building the standalone store failed");
     let size = "100k solo";
     println!(
         "|   store size per event     | {size:>8} | {:>9.0} B  |",
@@ -250,6 +259,13 @@ fn postgres(url: &str, runs: usize, dir: &Path) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, db, n] = args.as_slice() {
+        if flag == BUILD_STANDALONE {
+            standalone_store(Path::new(db), n.parse().expect("event count"));
+            return;
+        }
+    }
     // `cargo test --benches` runs this without `--bench`; only measure under
     // `cargo bench`.
     if !std::env::args().any(|a| a == "--bench") {

@@ -271,7 +271,18 @@ impl GroupStatus {
 
 /// The first 8 hex digits of a UUID.
 pub fn short_id(id: Uuid) -> String {
-    let mut s = id.simple().to_string();
-    s.truncate(8);
-    s
+    ShortId(id).to_string()
+}
+
+/// An id's first 8 hex digits, as [`short_id`] gives them, formatted without
+/// a string of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct ShortId(pub Uuid);
+
+impl std::fmt::Display for ShortId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+        let hex = self.0.simple().encode_lower(&mut buf);
+        f.write_str(&hex[..8])
+    }
 }

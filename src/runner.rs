@@ -5,7 +5,7 @@
 //! change notification of the database (another process's commit writes its
 //! WAL file) and then compares the store's data version (`PRAGMA
 //! data_version`), so answers written by other processes are noticed at
-//! once; it looks again every [`WATCHED_POLL`] in case a notification was
+//! once; it looks again every [`WATCHED_LOOK`] in case a notification was
 //! lost, and every [`RunOptions::poll`] where the file system offers none.
 //! On PostgreSQL it waits on `LISTEN` and wakes as soon as another host
 //! commits. It wakes exactly at fire times, so misses are recorded on
@@ -28,9 +28,13 @@ use crate::event::TMinusEvent;
 use crate::state::EventState;
 use crate::store::EventFilter;
 
-/// How often a runner on a store with file change notification looks for
-/// writes by other processes anyway (a lost notification, a stop request).
+/// How often a runner on a store with file change notification wakes to
+/// check for a stop request and the timeout.
 pub const WATCHED_POLL: StdDuration = StdDuration::from_millis(250);
+
+/// How often a runner on a store with file change notification looks at the
+/// data version without having been notified (a lost notification).
+pub const WATCHED_LOOK: StdDuration = StdDuration::from_secs(1);
 
 /// Which events a run drives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -493,6 +497,11 @@ fn sleep_until_change(
     stop: &AtomicBool,
 ) -> Result<Wake> {
     let start = Instant::now();
+    // Whether the store may have changed since the last look, and when that
+    // look was: a wake that the store says saw no write reads nothing, except
+    // every `WATCHED_LOOK`.
+    let mut maybe_changed = true;
+    let mut looked = start;
     loop {
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(Wake::Step);
@@ -501,8 +510,11 @@ fn sleep_until_change(
         if next_fire.is_some_and(|f| now >= f) {
             return Ok(Wake::Step);
         }
-        if engine.store_mut().data_version()? != version {
-            return Ok(Wake::Step);
+        if maybe_changed || looked.elapsed() >= WATCHED_LOOK {
+            looked = Instant::now();
+            if engine.store_mut().data_version()? != version {
+                return Ok(Wake::Step);
+            }
         }
         if options.refresh.is_some_and(|r| start.elapsed() >= r) {
             return Ok(Wake::Refresh);
@@ -519,7 +531,7 @@ fn sleep_until_change(
         if let Some(d) = deadline {
             nap = nap.min(d.saturating_duration_since(Instant::now()));
         }
-        engine
+        maybe_changed = engine
             .store_mut()
             .wait_for_change(nap.max(StdDuration::from_millis(1)))?;
     }

@@ -105,11 +105,14 @@ fn listing(engine: &Engine, out: &Renderer, filter: EventFilter, as_json: bool) 
     // not the command.
     let mut writing = true;
     let mut count = 0usize;
+    let mut block = String::new();
     engine.scan_events(filter, |listed| {
         count += 1;
         if writing {
-            let block = out.event_block(&EventView::from(&listed));
-            writing = writeln!(stdout, "{block}").is_ok();
+            block.clear();
+            out.write_event_block(&mut block, &EventView::from(&listed));
+            block.push('\n');
+            writing = stdout.write_all(block.as_bytes()).is_ok();
         }
         Ok(())
     })?;

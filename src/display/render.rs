@@ -4,6 +4,7 @@ use crate::duration::{format_countdown, format_duration};
 use crate::time_spec::format_time;
 use crate::{AuditAction, AuditEntry, Campaign, EventState, ResponseStatus, TMinusEvent};
 use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
 
 use super::styles::Styles;
 use super::view::EventView;
@@ -21,6 +22,16 @@ fn paint(style: anstyle::Style, text: impl std::fmt::Display) -> String {
     Styles::paint(style, text)
 }
 
+/// `text` between `style`'s escape codes, as [`paint`] makes it, formatted
+/// straight into the output instead of into a string of its own.
+struct Painted<T>(anstyle::Style, T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Painted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}{:#}", self.0, self.1, self.0)
+    }
+}
+
 impl Renderer {
     /// A renderer at `now`.
     pub fn new(styles: Styles, now: DateTime<Utc>) -> Self {
@@ -29,52 +40,79 @@ impl Renderer {
 
     /// The first column: `T-4m32s`, `due`, `blocked`, or the final state.
     fn countdown(&self, event: &TMinusEvent) -> String {
+        let mut out = String::new();
+        self.write_countdown(&mut out, event);
+        out
+    }
+
+    /// [`Renderer::countdown`], written to `out`.
+    fn write_countdown(&self, out: &mut String, event: &TMinusEvent) {
         let s = &self.styles;
-        match event.state {
+        let _ = match event.state {
             EventState::Pending => match event.fire_deadline() {
-                Some(fire) if fire > self.now => {
-                    paint(s.wait, format!("T-{}", format_countdown(fire - self.now)))
-                }
-                Some(_) => paint(s.bad, "due"),
-                None => paint(s.wait, "pending"),
+                Some(fire) if fire > self.now => write!(
+                    out,
+                    "{}",
+                    Painted(
+                        s.wait,
+                        format_args!("T-{}", format_countdown(fire - self.now))
+                    )
+                ),
+                Some(_) => write!(out, "{}", Painted(s.bad, "due")),
+                None => write!(out, "{}", Painted(s.wait, "pending")),
             },
-            EventState::Blocked => paint(s.wait, "blocked"),
-            EventState::Fired => paint(s.good, "fired"),
-            EventState::Missed => paint(s.bad, "missed"),
-            EventState::Cancelled => paint(s.bad, "cancelled"),
+            EventState::Blocked => write!(out, "{}", Painted(s.wait, "blocked")),
+            EventState::Fired => write!(out, "{}", Painted(s.good, "fired")),
+            EventState::Missed => write!(out, "{}", Painted(s.bad, "missed")),
+            EventState::Cancelled => write!(out, "{}", Painted(s.bad, "cancelled")),
+        };
+    }
+
+    /// [`Renderer::headline`], written to `out`.
+    fn write_headline(&self, out: &mut String, view: &EventView<'_>) {
+        let event = view.event;
+        let s = self.styles;
+        self.write_countdown(out, event);
+        let _ = match (view.campaign.as_deref(), &event.name) {
+            (Some(c), Some(n)) => write!(out, " {}", Painted(s.bold, format_args!("{c}/{n}"))),
+            _ => write!(out, " {}", Painted(s.bold, &event.kind)),
+        };
+        let _ = write!(
+            out,
+            " [{}] ",
+            Painted(s.dim, crate::event::ShortId(event.id))
+        );
+        let _ = if event.groups.is_empty() {
+            write!(out, "quorum:{}/{}", event.confirmed_count(), event.quorum)
+        } else {
+            write!(out, "quorum: {}", super::quorum_progress(event))
+        };
+        let _ = write!(out, " attendees:{}", event.attendees.len());
+        match event.state {
+            EventState::Blocked if !view.needs.is_empty() => {
+                out.push_str(" needs:");
+                for (i, need) in view.needs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(need);
+                }
+            }
+            state if state.is_final() => {
+                if let Some(at) = event.finished_at {
+                    let _ = write!(out, " at {}", Painted(s.dim, format_time(at)));
+                }
+            }
+            _ => {}
         }
     }
 
     /// The headline: `T-4m32s review [a1b2c3d4] quorum:2/3 attendees:3`;
     /// with groups, `quorum: ops 1/2 · security 0/1 attendees:5`.
     pub fn headline(&self, view: &EventView<'_>) -> String {
-        let event = view.event;
-        let label = view.label();
-        let s = self.styles;
-        let quorum = if event.groups.is_empty() {
-            format!("quorum:{}", super::quorum_progress(event))
-        } else {
-            format!("quorum: {}", super::quorum_progress(event))
-        };
-        let mut line = format!(
-            "{} {} [{}] {quorum} attendees:{}",
-            self.countdown(event),
-            paint(s.bold, label),
-            paint(s.dim, event.short_id()),
-            event.attendees.len()
-        );
-        match event.state {
-            EventState::Blocked if !view.needs.is_empty() => {
-                line.push_str(&format!(" needs:{}", view.needs.join(",")));
-            }
-            state if state.is_final() => {
-                if let Some(at) = event.finished_at {
-                    line.push_str(&format!(" at {}", paint(s.dim, format_time(at))));
-                }
-            }
-            _ => {}
-        }
-        line
+        let mut out = String::new();
+        self.write_headline(&mut out, view);
+        out
     }
 
     /// One line of `agent`'s inbox: `T-4m32s release/review [a1b2c3d4]
@@ -104,22 +142,29 @@ impl Renderer {
         )
     }
 
-    /// The headline followed by one line per attendee.
-    pub fn event_block(&self, view: &EventView<'_>) -> String {
+    /// [`Renderer::event_block`], appended to `out`: a listing renders
+    /// every event into one reused buffer.
+    pub fn write_event_block(&self, out: &mut String, view: &EventView<'_>) {
         let event = view.event;
-        let mut out = self.headline(view);
+        self.write_headline(out, view);
         for (agent, status) in &event.attendees {
             let style = match status {
                 ResponseStatus::Confirmed => self.styles.good,
                 ResponseStatus::Declined | ResponseStatus::Missed => self.styles.bad,
                 ResponseStatus::Pending | ResponseStatus::Deferred(_) => self.styles.wait,
             };
-            out.push_str(&format!("\n   {agent} {}", paint(style, status)));
-            let groups = event.groups_of(agent);
-            if !groups.is_empty() {
-                out.push_str(&format!(" {}", paint(self.styles.dim, groups.join(", "))));
+            let _ = write!(out, "\n   {agent} {}", Painted(style, status));
+            if event.groups.iter().any(|g| g.members.contains(agent)) {
+                let groups = event.groups_of(agent);
+                let _ = write!(out, " {}", Painted(self.styles.dim, groups.join(", ")));
             }
         }
+    }
+
+    /// The headline followed by one line per attendee.
+    pub fn event_block(&self, view: &EventView<'_>) -> String {
+        let mut out = String::new();
+        self.write_event_block(&mut out, view);
         out
     }
 

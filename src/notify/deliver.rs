@@ -255,11 +255,22 @@ pub fn deliver_due(store: &mut dyn Store, options: &DeliverOptions) -> Result<Ve
 /// Delivers in the background, off the caller's thread: a dispatcher thread
 /// with its own store connection claims due deliveries and runs each on a
 /// worker thread, at most `concurrency` at once, so a hung hook delays
-/// nothing else.
+/// nothing else. On a store that reports changes (an SQLite file) an idle
+/// dispatcher sleeps until a write lands, the next queued delivery is due,
+/// or it is told to stop; elsewhere it looks every [`DeliverOptions::poll`].
 pub struct Deliverer {
     stop: Arc<AtomicBool>,
     drain: Arc<AtomicBool>,
+    wake: mpsc::Sender<Message>,
     handle: Option<JoinHandle<Result<Vec<Outcome>>>>,
+}
+
+/// What wakes the dispatcher.
+enum Message {
+    /// A worker's attempt ended.
+    Done(Box<Delivery>, Option<Failure>),
+    /// The store may have changed, or a stop was requested.
+    Wake,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -273,14 +284,16 @@ impl Deliverer {
     pub fn start(store: Box<dyn Store>, options: DeliverOptions) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let drain = Arc::new(AtomicBool::new(false));
-        let (s, d) = (stop.clone(), drain.clone());
+        let (wake, messages) = mpsc::channel();
+        let (s, d, w) = (stop.clone(), drain.clone(), wake.clone());
         let handle = std::thread::Builder::new()
             .name("t-minus-notify".into())
-            .spawn(move || dispatch(store, &options, &s, &d))
+            .spawn(move || dispatch(store, &options, &s, &d, &w, &messages))
             .ok();
         Deliverer {
             stop,
             drain,
+            wake,
             handle,
         }
     }
@@ -290,12 +303,14 @@ impl Deliverer {
     /// outcomes of the whole run.
     pub fn finish(mut self) -> Result<Vec<Outcome>> {
         self.drain.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(Message::Wake);
         self.join()
     }
 
     /// Stops as soon as the attempts under way end.
     pub fn stop(mut self) -> Result<Vec<Outcome>> {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(Message::Wake);
         self.join()
     }
 
@@ -310,8 +325,18 @@ impl Deliverer {
 impl Drop for Deliverer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(Message::Wake);
     }
 }
+
+/// How long an idle dispatcher on a store that reports changes sleeps at
+/// most before it looks for due deliveries anyway (in case a notification
+/// was lost).
+const IDLE_LOOK: StdDuration = StdDuration::from_secs(5);
+
+/// After a change notification, how many times (a millisecond apart) an idle
+/// dispatcher looks for the commit that caused it to become visible.
+const COMMIT_GRACE_POLLS: usize = 20;
 
 /// The dispatcher loop of a [`Deliverer`].
 fn dispatch(
@@ -319,12 +344,23 @@ fn dispatch(
     options: &DeliverOptions,
     stop: &AtomicBool,
     drain: &AtomicBool,
+    wake: &mpsc::Sender<Message>,
+    messages: &mpsc::Receiver<Message>,
 ) -> Result<Vec<Outcome>> {
-    let (tx, rx) = mpsc::channel::<(Delivery, Option<Failure>)>();
+    let watched = {
+        let wake = wake.clone();
+        store.watch_changes(Box::new(move || {
+            let _ = wake.send(Message::Wake);
+        }))
+    };
     let mut outcomes = Vec::new();
     let mut in_flight = 0usize;
     let mut backlog: VecDeque<Delivery> = VecDeque::new();
     let mut draining_claimed = false;
+    // The data version when the store was last looked at, and when the next
+    // delivery queued then is due: what an idle dispatcher waits for.
+    let mut seen_version: Option<i64> = None;
+    let mut next_due: Option<chrono::DateTime<chrono::Utc>> = None;
     let limit = options.concurrency.max(1);
     loop {
         if stop.load(Ordering::SeqCst) && in_flight == 0 {
@@ -334,6 +370,9 @@ fn dispatch(
         // While draining, claim what is due once more, then only finish.
         let may_claim = !stop.load(Ordering::SeqCst) && (!draining || !draining_claimed);
         if may_claim && backlog.is_empty() && in_flight < limit {
+            if watched {
+                seen_version = store.data_version().ok();
+            }
             match claim(&mut *store, limit - in_flight) {
                 Ok(batch) => backlog.extend(batch),
                 Err(e) if e.is_transient() => {}
@@ -342,30 +381,66 @@ fn dispatch(
             if draining {
                 draining_claimed = true;
             }
+            next_due = None;
+            if watched && backlog.is_empty() {
+                let horizon = wall_now() + Duration::from_std(IDLE_LOOK).unwrap_or_default();
+                if let Ok(mut tx) = store.read() {
+                    next_due = tx
+                        .due_deliveries(horizon, 1)
+                        .ok()
+                        .and_then(|d| d.first().map(|d| d.next_at));
+                }
+            }
         }
         while in_flight < limit {
             let Some(d) = backlog.pop_front() else { break };
-            let tx = tx.clone();
+            let done = wake.clone();
             in_flight += 1;
             std::thread::spawn(move || {
                 let failure = attempt(&d).err();
-                let _ = tx.send((d, failure));
+                let _ = done.send(Message::Done(Box::new(d), failure));
             });
         }
         if draining && draining_claimed && in_flight == 0 && backlog.is_empty() {
             return Ok(outcomes);
         }
-        match rx.recv_timeout(options.poll) {
-            Ok((d, failure)) => {
-                in_flight -= 1;
-                outcomes.push(record(&mut *store, &d, failure, options)?);
-                while let Ok((d, failure)) = rx.try_recv() {
+        let idle = watched && in_flight == 0 && backlog.is_empty();
+        let timeout = if idle {
+            // A delivery found due that the claim did not take (the claim
+            // failed) is looked for again after the poll interval, not at
+            // once.
+            next_due
+                .map(|at| match (at - wall_now()).to_std() {
+                    Ok(until) if !until.is_zero() => until,
+                    _ => options.poll,
+                })
+                .unwrap_or(IDLE_LOOK)
+                .min(IDLE_LOOK)
+        } else {
+            options.poll
+        };
+        let mut woken = false;
+        let mut next = messages.recv_timeout(timeout).ok();
+        while let Some(message) = next {
+            match message {
+                Message::Done(d, failure) => {
                     in_flight -= 1;
                     outcomes.push(record(&mut *store, &d, failure, options)?);
                 }
+                Message::Wake => woken = true,
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            next = messages.try_recv().ok();
+        }
+        if woken && idle && !stop.load(Ordering::SeqCst) && !drain.load(Ordering::SeqCst) {
+            // A commit writes its WAL frames (which is what sends the
+            // notification) before it makes them visible: look for it for a
+            // short while before claiming.
+            for _ in 0..COMMIT_GRACE_POLLS {
+                if store.data_version().ok() != seen_version {
+                    break;
+                }
+                std::thread::sleep(StdDuration::from_millis(1));
+            }
         }
     }
 }

@@ -71,15 +71,29 @@ pub trait Store: Send {
     /// or will change). The default sleeps the whole time. SQLite returns on
     /// file change notification of the database (and sleeps the whole time
     /// where there is none); PostgreSQL as soon as a `NOTIFY` arrives.
-    fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<()> {
+    ///
+    /// True when the data version may have changed since this connection
+    /// last read it; false only when the store knows it has not (a watched
+    /// SQLite file that sent no notification), so a waiter can skip the
+    /// look.
+    fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<bool> {
         std::thread::sleep(timeout);
-        Ok(())
+        Ok(true)
     }
 
     /// True when [`Store::wait_for_change`] returns as soon as another
     /// process writes (file change notification of an SQLite file), so a
     /// waiter need not poll often. The default: false.
     fn notifies_changes(&mut self) -> bool {
+        false
+    }
+
+    /// Calls `wake`, from a background thread and for as long as this store
+    /// lives, whenever another connection may have committed a write (it may
+    /// also be called for this connection's own writes). False when the
+    /// store cannot tell (the default): the caller then polls.
+    fn watch_changes(&mut self, wake: Box<dyn Fn() + Send>) -> bool {
+        let _ = wake;
         false
     }
 }

@@ -72,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_inbox.sql"),
     include_str!("migrations/postgres/0006_audit_chain.sql"),
     include_str!("migrations/postgres/0007_signers.sql"),
+    include_str!("migrations/postgres/0008_listing_order.sql"),
 ];
 
 /// The schema version this build writes.
@@ -433,8 +434,9 @@ impl Store for PgStore {
         self.session.get_mut().data_version()
     }
 
-    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
-        self.session.get_mut().wait_for_change(timeout)
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<bool> {
+        self.session.get_mut().wait_for_change(timeout)?;
+        Ok(true)
     }
 }
 

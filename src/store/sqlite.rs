@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0005_inbox.sql"),
     include_str!("migrations/sqlite/0006_audit_chain.sql"),
     include_str!("migrations/sqlite/0007_signers.sql"),
+    include_str!("migrations/sqlite/0008_listing_order.sql"),
 ];
 
 /// The schema version this build writes.
@@ -98,6 +99,11 @@ pub struct SqliteStore {
     /// The file change watch [`Store::wait_for_change`] sleeps on, set up
     /// on its first call.
     watch: Watch,
+    /// The hooks [`Store::watch_changes`] set up; each ends with the store.
+    hooks: Vec<super::watch::ChangeHook>,
+    /// The data version this connection read last: what a change
+    /// notification is compared against.
+    seen_version: Option<i64>,
 }
 
 /// The state of a store's file change watch.
@@ -155,9 +161,14 @@ impl SqliteStore {
             conn,
             path: path.into(),
             watch: Watch::Unset,
+            hooks: Vec::new(),
+            seen_version: None,
         };
-        store.configure(true)?;
-        store.migrate()?;
+        // A store already at this version needs no migration, and no write
+        // transaction to find that out.
+        if store.configure(true)? != Some(SCHEMA_VERSION) {
+            store.migrate()?;
+        }
         Ok(store)
     }
 
@@ -168,6 +179,8 @@ impl SqliteStore {
             conn,
             path: PathBuf::from(":memory:"),
             watch: Watch::Unavailable,
+            hooks: Vec::new(),
+            seen_version: None,
         };
         store.configure(false)?;
         store.migrate()?;
@@ -179,7 +192,9 @@ impl SqliteStore {
         &self.path
     }
 
-    fn configure(&mut self, file: bool) -> Result<()> {
+    /// Sets the connection up; for a file, after checking that it is a
+    /// t-minus store, returns the schema version it found.
+    fn configure(&mut self, file: bool) -> Result<Option<i64>> {
         let path = self.path.clone();
         let err = |e| map_error(&path, e);
         self.conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
@@ -190,10 +205,11 @@ impl SqliteStore {
             }
             .into());
         }
+        let mut version = None;
         if file {
             // Before switching to WAL, which rewrites the file header: a
             // foreign or newer file must be refused untouched.
-            self.check_identity()?;
+            version = Some(self.check_identity()?);
             let mode = self.switch_to_wal()?;
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(StoreError::Open {
@@ -202,6 +218,7 @@ impl SqliteStore {
                 }
                 .into());
             }
+            self.keep_wal_files();
         }
         // A page cache of up to 32 MiB (SQLite's default is 2,000 pages,
         // 8 MiB): a transaction that inserts 100,000 events writes their
@@ -213,7 +230,36 @@ impl SqliteStore {
                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
             )
             .map_err(err)?;
-        Ok(())
+        Ok(version)
+    }
+
+    /// Keeps the `-wal` and `-shm` files when the last connection closes
+    /// (truncating the checkpointed WAL to nothing), instead of deleting
+    /// them: each command would otherwise create both files on opening the
+    /// store and delete them on closing it, file system metadata writes that
+    /// wait for the journal of a busy disk. Durability is unchanged: the
+    /// last connection still checkpoints the WAL into the database file on
+    /// closing.
+    fn keep_wal_files(&self) {
+        let mut persist: std::ffi::c_int = 1;
+        // SAFETY: the handle is this open connection's; `main` names its
+        // database; SQLITE_FCNTL_PERSIST_WAL reads and writes one int through
+        // the pointer, which lives across the call.
+        unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                self.conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+                (&raw mut persist).cast(),
+            );
+        }
+        // With a journal size limit set, the last connection truncates the
+        // WAL file to nothing on closing; a checkpoint that resets the WAL
+        // truncates it to this limit (16 MiB, four times the size at which
+        // SQLite checkpoints on its own).
+        let _ = self
+            .conn
+            .execute_batch("PRAGMA journal_size_limit = 16777216;");
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -279,7 +325,7 @@ impl SqliteStore {
     /// Refuses a file that is not a t-minus store or was written by a newer
     /// version, reading only. [`SqliteStore::migrate`] checks again inside
     /// its write transaction.
-    fn check_identity(&self) -> Result<()> {
+    fn check_identity(&self) -> Result<i64> {
         let err = |e| map_error(&self.path, e);
         // One read transaction, so that a store being created by another
         // connection right now is seen either empty or complete.
@@ -299,7 +345,7 @@ impl SqliteStore {
             .map_err(err)?;
         match identity_error(&self.path, version, app_id, tables) {
             Some(refusal) => Err(refusal),
-            None => Ok(()),
+            None => Ok(version),
         }
     }
 
@@ -325,10 +371,13 @@ impl Store for SqliteStore {
     }
 
     fn data_version(&mut self) -> Result<i64> {
-        let path = self.path.clone();
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(|e| map_error(&path, e))
+        let version = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .map_err(|e| map_error(&self.path, e))?;
+        self.seen_version = Some(version);
+        Ok(version)
     }
 
     /// Waits on file change notification of the database's directory
@@ -336,7 +385,7 @@ impl Store for SqliteStore {
     /// ends the wait. This process's own writes end a wait too, which is
     /// harmless: the caller compares [`Store::data_version`], which only
     /// other connections' commits change, and waits again.
-    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<()> {
+    fn wait_for_change(&mut self, timeout: StdDuration) -> Result<bool> {
         if let Watch::Unset = self.watch {
             self.watch = match super::watch::FileWatch::new(&self.path) {
                 Some(watch) => Watch::Active(watch),
@@ -346,15 +395,20 @@ impl Store for SqliteStore {
             // and the watch's start would go unnoticed: return so that the
             // caller looks again, now under the watch.
             if let Watch::Active(_) = self.watch {
-                return Ok(());
+                return Ok(true);
             }
         }
-        let before = self.data_version()?;
+        // Compared against what the caller saw last (it looks just before
+        // it waits), so a wait that times out reads nothing.
+        let before = match self.seen_version {
+            Some(version) => version,
+            None => self.data_version()?,
+        };
         let notified = match &self.watch {
             Watch::Active(watch) => watch.wait(timeout),
             Watch::Unset | Watch::Unavailable => {
                 std::thread::sleep(timeout);
-                false
+                return Ok(true);
             }
         };
         if notified {
@@ -368,7 +422,7 @@ impl Store for SqliteStore {
                 std::thread::sleep(StdDuration::from_millis(1));
             }
         }
-        Ok(())
+        Ok(notified)
     }
 
     fn notifies_changes(&mut self) -> bool {
@@ -379,6 +433,19 @@ impl Store for SqliteStore {
             };
         }
         matches!(self.watch, Watch::Active(_))
+    }
+
+    fn watch_changes(&mut self, wake: Box<dyn Fn() + Send>) -> bool {
+        if let Watch::Unavailable = self.watch {
+            return false;
+        }
+        match super::watch::ChangeHook::new(&self.path, wake) {
+            Some(hook) => {
+                self.hooks.push(hook);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -496,6 +563,15 @@ fn bad_value(reason: String) -> rusqlite::Error {
 
 /// The name of an event's campaign, as a column after [`EVENT_COLUMNS`].
 const CAMPAIGN_NAME: &str = "(SELECT c.name FROM campaigns c WHERE c.id = events.campaign_id)";
+
+/// A `LIMIT` as SQL text. Written into the statement rather than bound:
+/// SQLite plans a statement whose `LIMIT` is a parameter again once the
+/// value is bound (a second compilation on the statement's first run), and
+/// each call site asks for one fixed limit, so the statement cache keeps the
+/// compiled form.
+fn sql_limit(limit: usize) -> i64 {
+    limit.min(i64::MAX as usize) as i64
+}
 
 /// `?, ?, …`: `n` placeholders.
 fn placeholders(n: usize) -> String {
@@ -782,8 +858,11 @@ impl Tx for SqliteTx<'_> {
     fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
         let upper = format!("{prefix}g");
         self.ids(
-            "SELECT id FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
-            params![prefix, upper, limit as i64],
+            &format!(
+                "SELECT id FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT {}",
+                sql_limit(limit)
+            ),
+            params![prefix, upper],
         )
     }
 
@@ -797,9 +876,12 @@ impl Tx for SqliteTx<'_> {
 
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
         self.ids(
-            "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= ?1 \
-             ORDER BY fire_ms, rowid LIMIT ?2",
-            params![ms(now), limit as i64],
+            &format!(
+                "SELECT id FROM events WHERE state = 'pending' AND fire_ms <= ?1 \
+                 ORDER BY fire_ms, rowid LIMIT {}",
+                sql_limit(limit)
+            ),
+            params![ms(now)],
         )
     }
 
@@ -919,8 +1001,11 @@ impl Tx for SqliteTx<'_> {
     fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
         let upper = format!("{prefix}g");
         self.ids(
-            "SELECT id FROM campaigns WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
-            params![prefix, upper, limit as i64],
+            &format!(
+                "SELECT id FROM campaigns WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT {}",
+                sql_limit(limit)
+            ),
+            params![prefix, upper],
         )
     }
 
@@ -1102,8 +1187,11 @@ impl Tx for SqliteTx<'_> {
 
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
         self.rows(
-            &format!("SELECT {AUDIT_LINK_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
-            params![after, limit as i64],
+            &format!(
+                "SELECT {AUDIT_LINK_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT {}",
+                sql_limit(limit)
+            ),
+            [after],
             |r| read_audit_link(r),
         )
     }
@@ -1117,8 +1205,11 @@ impl Tx for SqliteTx<'_> {
 
     fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
         self.audits(
-            &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
-            params![seq, limit as i64],
+            &format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT {}",
+                sql_limit(limit)
+            ),
+            [seq],
         )
     }
 
@@ -1206,17 +1297,17 @@ impl Tx for SqliteTx<'_> {
 
     fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
         self.run(|tx| -> rusqlite::Result<Vec<(Uuid, Reminder)>> {
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.prepare_cached(&format!(
                 "SELECT event_id, before_ms, remind_ms FROM reminders \
-                 WHERE sent = 0 AND remind_ms <= ?1 ORDER BY remind_ms LIMIT ?2",
-            )?;
-            let rows =
-                stmt.query_map(params![ms(now), limit.min(i64::MAX as usize) as i64], |r| {
-                    let id = row::uuid(&r.get::<_, String>(0)?).map_err(bad_value)?;
-                    let reminder =
-                        notify_row::reminder(r.get(1)?, r.get(2)?, false).map_err(bad_value)?;
-                    Ok((id, reminder))
-                })?;
+                 WHERE sent = 0 AND remind_ms <= ?1 ORDER BY remind_ms LIMIT {}",
+                sql_limit(limit)
+            ))?;
+            let rows = stmt.query_map([ms(now)], |r| {
+                let id = row::uuid(&r.get::<_, String>(0)?).map_err(bad_value)?;
+                let reminder =
+                    notify_row::reminder(r.get(1)?, r.get(2)?, false).map_err(bad_value)?;
+                Ok((id, reminder))
+            })?;
             rows.collect()
         })
     }
@@ -1294,12 +1385,10 @@ impl Tx for SqliteTx<'_> {
         self.run(|tx| -> rusqlite::Result<Vec<Delivery>> {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' \
-                 AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT ?2"
+                 AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT {}",
+                sql_limit(limit)
             ))?;
-            let rows = stmt.query_map(
-                params![ms(now), limit.min(i64::MAX as usize) as i64],
-                delivery_from_row,
-            )?;
+            let rows = stmt.query_map([ms(now)], delivery_from_row)?;
             rows.collect()
         })
     }

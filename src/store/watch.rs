@@ -11,20 +11,24 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 /// A watch on the directory of one database file. It reports changes to the
 /// file and its companions (`-wal`, `-journal`, `-shm`); reads are ignored.
 pub(crate) struct FileWatch {
-    _watcher: RecommendedWatcher,
+    _watcher: ChangeHook,
     changes: Receiver<()>,
 }
 
-impl FileWatch {
+/// Calls a function, on the notification thread, each time the database
+/// file or one of its companions (`-wal`, `-journal`, `-shm`) changes (reads
+/// are ignored), for as long as it lives.
+pub(crate) struct ChangeHook {
+    _watcher: RecommendedWatcher,
+}
+
+impl ChangeHook {
     /// Watches the directory holding `db`; `None` when the platform or the
-    /// file system offers no notification (the caller then polls).
-    pub(crate) fn new(db: &Path) -> Option<Self> {
+    /// file system offers no notification.
+    pub(crate) fn new(db: &Path, on_change: impl Fn() + Send + 'static) -> Option<Self> {
         let db = std::fs::canonicalize(db).ok()?;
         let dir: PathBuf = db.parent()?.to_path_buf();
         let name = db.file_name()?.to_os_string();
-        // One pending wake is enough: the sleeper re-reads the data version
-        // after every wake, whatever woke it.
-        let (wake, changes) = sync_channel(1);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let concerns_db = match &event {
@@ -40,11 +44,25 @@ impl FileWatch {
                     }
                 };
                 if concerns_db {
-                    let _ = wake.try_send(());
+                    on_change();
                 }
             })
             .ok()?;
         watcher.watch(&dir, RecursiveMode::NonRecursive).ok()?;
+        Some(ChangeHook { _watcher: watcher })
+    }
+}
+
+impl FileWatch {
+    /// Watches the directory holding `db`; `None` when the platform or the
+    /// file system offers no notification (the caller then polls).
+    pub(crate) fn new(db: &Path) -> Option<Self> {
+        // One pending wake is enough: the sleeper re-reads the data version
+        // after every wake, whatever woke it.
+        let (wake, changes) = sync_channel(1);
+        let watcher = ChangeHook::new(db, move || {
+            let _ = wake.try_send(());
+        })?;
         Some(FileWatch {
             _watcher: watcher,
             changes,

@@ -103,6 +103,11 @@ const UNDO: &[(&str, &str)] = &[
         "DROP TABLE scope_signers; DROP TABLE signer_sets; DROP TABLE nonces;",
         "DROP TABLE tm_scope_signers; DROP TABLE tm_signer_sets; DROP TABLE tm_nonces;",
     ),
+    // 8: the listing-order index.
+    (
+        "DROP INDEX events_listing;",
+        "DROP INDEX tm_events_listing;",
+    ),
 ];
 
 /// SQL that takes a current store on `backend` back to schema version
