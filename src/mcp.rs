@@ -609,21 +609,28 @@ impl McpServer {
         let mut task = tokio::task::spawn_blocking(move || server.wait(args, sender, &raised));
         let token = context.meta.get_progress_token();
         let mut step = 0.0;
+        let mut notify = async |message: String| {
+            if let Some(token) = &token {
+                step += 1.0;
+                let _ = context
+                    .peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(token.clone(), step).with_message(message),
+                    )
+                    .await;
+            }
+        };
         loop {
             tokio::select! {
-                done = &mut task => return done,
-                Some(message) = receiver.recv() => {
-                    if let Some(token) = &token {
-                        step += 1.0;
-                        let _ = context
-                            .peer
-                            .notify_progress(
-                                ProgressNotificationParam::new(token.clone(), step)
-                                    .with_message(message),
-                            )
-                            .await;
+                done = &mut task => {
+                    // The steps the wait reported last (the transition that
+                    // ended it) go out before the result.
+                    while let Ok(message) = receiver.try_recv() {
+                        notify(message).await;
                     }
+                    return done;
                 }
+                Some(message) = receiver.recv() => notify(message).await,
                 () = context.ct.cancelled(), if !stop.load(Ordering::SeqCst) => {
                     stop.store(true, Ordering::SeqCst);
                 }
