@@ -7,6 +7,7 @@
 //! `PRAGMA user_version` and the file is marked with a t-minus
 //! `application_id`, so foreign SQLite files are refused untouched.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
@@ -25,6 +26,7 @@ use super::row::{
     AuditColumns, CampaignColumns, Columns, EventRow, ATTENDEE_COLUMNS, AUDIT_COLUMNS,
     AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
 };
+use super::written::Written;
 use super::{
     chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, Store,
     StoredLink, StoredSigners, Tx, LISTING_CHUNK,
@@ -310,7 +312,12 @@ impl SqliteStore {
         let path = self.path.clone();
         let tx =
             Transaction::new_unchecked(&self.conn, behavior).map_err(|e| map_error(&path, e))?;
-        Ok(Box::new(SqliteTx { tx, path }))
+        Ok(Box::new(SqliteTx {
+            tx,
+            path,
+            bumps: HashMap::new(),
+            written: Written::default(),
+        }))
     }
 }
 
@@ -458,6 +465,12 @@ fn map_error(path: &Path, e: rusqlite::Error) -> TMinusError {
 struct SqliteTx<'c> {
     tx: Transaction<'c>,
     path: PathBuf,
+    /// Revision bumps not yet written, by campaign id (see
+    /// [`SqliteTx::bump_revision`]).
+    bumps: HashMap<String, i64>,
+    /// What this transaction knows of rows it wrote itself (see
+    /// [`Written`]).
+    written: Written,
 }
 
 impl Columns for Row<'_> {
@@ -667,14 +680,42 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    fn bump_revision(&self, campaign: Option<Uuid>) -> Result<()> {
+    /// Counts a change to `campaign`. The bumps are written at once before
+    /// the campaign is next read and at commit: one statement for the
+    /// thousands of changes an `apply` makes to a campaign.
+    fn bump_revision(&mut self, campaign: Option<Uuid>) -> Result<()> {
         if let Some(c) = campaign {
+            *self.bumps.entry(c.to_string()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending revision bumps.
+    fn flush_bumps(&mut self) -> Result<()> {
+        for (id, n) in std::mem::take(&mut self.bumps) {
             self.execute(
-                "UPDATE campaigns SET revision = revision + 1 WHERE id = ?1",
-                [c.to_string()],
+                "UPDATE campaigns SET revision = revision + ?2 WHERE id = ?1",
+                params![id, n],
             )?;
         }
         Ok(())
+    }
+
+    /// The next `campaign_pos` in `campaign`.
+    fn next_pos(&mut self, campaign: &str) -> Result<i64> {
+        if let Some(pos) = self.written.next_pos.get_mut(campaign) {
+            *pos += 1;
+            return Ok(*pos - 1);
+        }
+        let pos = self
+            .row(
+                "SELECT coalesce(max(campaign_pos), 0) + 1 FROM events WHERE campaign_id = ?1",
+                [campaign],
+                |r| r.int(0),
+            )?
+            .unwrap_or(1);
+        self.written.next_pos.insert(campaign.to_string(), pos + 1);
+        Ok(pos)
     }
 
     fn audits(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<AuditEntry>> {
@@ -684,24 +725,42 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
+        let pos = match e.campaign {
+            Some(c) => Value::Integer(self.next_pos(&c.to_string())?),
+            None => Value::Null,
+        };
+        let values = event_values(e).into_iter().chain([pos]);
         self.execute(
             &format!(
                 "INSERT INTO events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22, \
-                 CASE WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
-                 FROM events WHERE campaign_id = ?2) END)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
             ),
-            params_from_iter(event_values(e)),
+            params_from_iter(values),
         )?;
-        let id = e.id.to_string();
-        for (i, (agent, status)) in e.attendees.iter().enumerate() {
-            let (word, defer) = status_columns(*status);
+        // The attendees in one statement: its checks are set up once.
+        if !e.attendees.is_empty() {
+            let id = e.id.to_string();
+            let mut values = Vec::with_capacity(e.attendees.len() * 5);
+            for (i, (agent, status)) in e.attendees.iter().enumerate() {
+                let (word, defer) = status_columns(*status);
+                values.extend([
+                    Value::Text(id.clone()),
+                    Value::Integer(i as i64),
+                    Value::Text(agent.0.clone()),
+                    Value::Text(word.into()),
+                    defer.map_or(Value::Null, Value::Integer),
+                ]);
+            }
+            let rows = vec!["(?, ?, ?, ?, ?, NULL)"; e.attendees.len()].join(", ");
             self.execute(
-                "INSERT INTO attendees (event_id, position, agent, status, defer_ms, responded_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                params![id, i as i64, agent.0, word, defer],
+                &format!(
+                    "INSERT INTO attendees (event_id, position, agent, status, defer_ms, \
+                     responded_ms) VALUES {rows}"
+                ),
+                params_from_iter(values),
             )?;
         }
+        self.written.inserted(e);
         self.bump_revision(e.campaign)
     }
 
@@ -727,6 +786,8 @@ impl Tx for SqliteTx<'_> {
              FROM events WHERE campaign_id = ?2) END WHERE id = ?1",
             params_from_iter(event_values(e)),
         )?;
+        // The row changed, its attendees did not.
+        self.written.updated(e);
         self.bump_revision(e.campaign)
     }
 
@@ -738,6 +799,7 @@ impl Tx for SqliteTx<'_> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let (word, defer) = status_columns(status);
+        self.written.events.remove(&id);
         self.execute(
             "UPDATE attendees SET status = ?3, defer_ms = ?4, responded_ms = ?5 \
              WHERE event_id = ?1 AND agent = ?2",
@@ -747,6 +809,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_attendees(&mut self, id: Uuid, attendees: &[AgentId]) -> Result<()> {
+        self.written.events.remove(&id);
         let id = id.to_string();
         // Park the kept rows at negative positions, drop the others, then
         // insert or move each attendee to its new position.
@@ -890,6 +953,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_campaign(&mut self, c: &CampaignRow) -> Result<()> {
+        self.flush_bumps()?;
         let c = CampaignColumns::from_campaign(c);
         self.execute(
             "UPDATE campaigns SET name = ?2, description = ?3, managed = ?4, anchor_ms = ?5, \
@@ -900,6 +964,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>> {
+        self.flush_bumps()?;
         self.row(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1"),
             [id.to_string()],
@@ -908,6 +973,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>> {
+        self.flush_bumps()?;
         self.row(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = ?1"),
             [name],
@@ -924,6 +990,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn list_campaigns(&mut self) -> Result<Vec<CampaignRow>> {
+        self.flush_bumps()?;
         self.rows(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY name"),
             [],
@@ -948,6 +1015,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
+        self.written.edge_added(from, to);
         self.execute(
             "INSERT OR IGNORE INTO edges (campaign_id, from_id, to_id) VALUES (?1, ?2, ?3)",
             params![campaign.to_string(), from.to_string(), to.to_string()],
@@ -956,6 +1024,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()> {
+        self.written.edge_removed(from, to);
         self.execute(
             "DELETE FROM edges WHERE from_id = ?1 AND to_id = ?2",
             params![from.to_string(), to.to_string()],
@@ -964,12 +1033,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>> {
+        if let Some(known) = self.written.needs_of(id) {
+            return Ok(known);
+        }
         self.rows(
             "SELECT e.id, e.state, e.finished_ms FROM edges d JOIN events e ON e.id = d.from_id \
              WHERE d.to_id = ?1 ORDER BY d.seq",
             [id.to_string()],
             |r| read_need(r),
         )
+    }
+
+    fn known_state(&mut self, id: Uuid) -> Option<EventState> {
+        self.written.state(id)
     }
 
     fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
@@ -980,6 +1056,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
+        self.flush_bumps()?;
+        self.written.clear();
         // The campaign's audit entries stay: the log is append-only, and the
         // chain through them must keep verifying.
         let c = campaign.to_string();
@@ -991,18 +1069,26 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_event(&mut self, id: Uuid) -> Result<()> {
         let campaign = self.event(id)?.and_then(|e| e.campaign);
+        self.written.clear();
         self.execute("DELETE FROM events WHERE id = ?1", [id.to_string()])?;
         self.bump_revision(campaign)
     }
 
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
         let a = AuditColumns::from_entry(e);
-        let head: Option<Option<String>> = self.row(
-            "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )?;
-        let (prev, hash) = chain_links(head.flatten().as_deref(), &e.stored(0), e.signed.as_ref());
+        // Writers hold the store's write lock, so the last entry is the head
+        // and no other writer can chain from it at the same time.
+        let head = match self.written.audit_head.take() {
+            Some(head) => head,
+            None => self
+                .row(
+                    "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )?
+                .flatten(),
+        };
+        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
         self.execute(
             "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
              prev, hash, message, signature) \
@@ -1021,6 +1107,7 @@ impl Tx for SqliteTx<'_> {
                 e.signed.as_ref().map(|s| &s.signature),
             ],
         )?;
+        self.written.audit_head = Some(Some(hash));
         Ok(())
     }
 
@@ -1126,6 +1213,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
+        if self.written.no_rules.contains(&event) {
+            return Ok(Vec::new());
+        }
         self.run(|tx| -> rusqlite::Result<Vec<NotifyRule>> {
             let text: Option<String> = tx
                 .prepare_cached("SELECT rules FROM notify_rules WHERE event_id = ?1")?
@@ -1139,6 +1229,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        self.written.no_rules.remove(&event);
         self.run(|tx| -> rusqlite::Result<()> {
             if rules.is_empty() {
                 tx.prepare_cached("DELETE FROM notify_rules WHERE event_id = ?1")?
@@ -1299,7 +1390,8 @@ impl Tx for SqliteTx<'_> {
         })
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.flush_bumps()?;
         let path = self.path.clone();
         self.tx.commit().map_err(|e| map_error(&path, e))
     }
