@@ -7,6 +7,7 @@
 //! `PRAGMA user_version` and the file is marked with a t-minus
 //! `application_id`, so foreign SQLite files are refused untouched.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
@@ -317,6 +318,7 @@ impl SqliteStore {
             path,
             bumps: HashMap::new(),
             written: Written::default(),
+            pending: RefCell::default(),
         }))
     }
 }
@@ -471,7 +473,50 @@ struct SqliteTx<'c> {
     /// What this transaction knows of rows it wrote itself (see
     /// [`Written`]).
     written: Written,
+    /// Inserts not written yet (see [`SqliteTx::flush`]).
+    pending: RefCell<Pending>,
 }
+
+/// Rows a write transaction has inserted but not yet written, each table's
+/// parameters one row after the other. They are written together, as
+/// multi-row `INSERT`s, before the next statement of any other kind and at
+/// commit: a statement's set-up (its checks, its triggers' programs, its
+/// statement journal) is paid once for many rows.
+#[derive(Default)]
+struct Pending {
+    /// Event rows: [`EVENT_COLUMNS`], `fire_ms`, `campaign_pos`.
+    events: Vec<Value>,
+    /// Attendee rows: event id, position, agent, status, deferral.
+    attendees: Vec<Value>,
+    /// Edge rows: campaign, from, to.
+    edges: Vec<Value>,
+    /// Audit rows, as [`AUDIT_INSERT`] lists them.
+    audits: Vec<Value>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.attendees.is_empty()
+            && self.edges.is_empty()
+            && self.audits.is_empty()
+    }
+
+    /// Parameters held, all tables together.
+    fn len(&self) -> usize {
+        self.events.len() + self.attendees.len() + self.edges.len() + self.audits.len()
+    }
+}
+
+/// Parameters held in [`Pending`] before they are written.
+const PENDING_PARAMS: usize = 20_000;
+
+/// Rows per multi-row `INSERT`.
+const INSERT_ROWS: usize = 100;
+
+/// The columns of an audit row as inserted, in [`Pending::audits`] order.
+const AUDIT_INSERT: &str = "audit (event_id, at_ms, recorded_ms, agent, action, detail, \
+     unreported, prev, hash, message, signature)";
 
 impl Columns for Row<'_> {
     type Error = rusqlite::Error;
@@ -567,7 +612,69 @@ impl SqliteTx<'_> {
     /// Runs `f` on the transaction, turning an SQLite error into a store
     /// error that names the file.
     fn run<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.flush()?;
         f(&self.tx).map_err(|e| map_error(&self.path, e))
+    }
+
+    /// Writes the pending inserts: events first, so that the attendees,
+    /// edges and audit entries after them find them.
+    fn flush(&self) -> Result<()> {
+        if self.pending.borrow().is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let tables = [
+            (
+                format!("events ({EVENT_COLUMNS}, fire_ms, campaign_pos)"),
+                23,
+                &pending.events,
+            ),
+            (
+                "attendees (event_id, position, agent, status, defer_ms)".to_string(),
+                5,
+                &pending.attendees,
+            ),
+            (
+                "edges (campaign_id, from_id, to_id)".to_string(),
+                3,
+                &pending.edges,
+            ),
+            (AUDIT_INSERT.to_string(), 11, &pending.audits),
+        ];
+        for (table, width, values) in tables {
+            let or_ignore = if table.starts_with("edges") {
+                " OR IGNORE"
+            } else {
+                ""
+            };
+            for chunk in values.chunks(width * INSERT_ROWS) {
+                let rows = chunk.len() / width;
+                let row = format!("({})", placeholders(width));
+                let sql = format!(
+                    "INSERT{or_ignore} INTO {table} VALUES {}",
+                    vec![row.as_str(); rows].join(", ")
+                );
+                let done = if rows == INSERT_ROWS {
+                    self.tx
+                        .prepare_cached(&sql)
+                        .and_then(|mut s| s.execute(params_from_iter(chunk)))
+                } else {
+                    self.tx
+                        .prepare(&sql)
+                        .and_then(|mut s| s.execute(params_from_iter(chunk)))
+                };
+                done.map_err(|e| map_error(&self.path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pending inserts once they are many.
+    fn flush_if_full(&self) -> Result<()> {
+        if self.pending.borrow().len() >= PENDING_PARAMS {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Every row `sql` selects, read by `read`.
@@ -628,6 +735,7 @@ impl SqliteTx<'_> {
         params: impl rusqlite::Params,
         visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
     ) -> Result<()> {
+        self.flush()?;
         let fail = |e| map_error(&self.path, e);
         let mut stmt = self.tx.prepare_cached(sql).map_err(fail)?;
         let mut rows = stmt.query(params).map_err(fail)?;
@@ -729,21 +837,15 @@ impl Tx for SqliteTx<'_> {
             Some(c) => Value::Integer(self.next_pos(&c.to_string())?),
             None => Value::Null,
         };
-        let values = event_values(e).into_iter().chain([pos]);
-        self.execute(
-            &format!(
-                "INSERT INTO events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
-            ),
-            params_from_iter(values),
-        )?;
-        // The attendees in one statement: its checks are set up once.
-        if !e.attendees.is_empty() {
+        {
+            let mut pending = self.pending.borrow_mut();
+            pending
+                .events
+                .extend(event_values(e).into_iter().chain([pos]));
             let id = e.id.to_string();
-            let mut values = Vec::with_capacity(e.attendees.len() * 5);
             for (i, (agent, status)) in e.attendees.iter().enumerate() {
                 let (word, defer) = status_columns(*status);
-                values.extend([
+                pending.attendees.extend([
                     Value::Text(id.clone()),
                     Value::Integer(i as i64),
                     Value::Text(agent.0.clone()),
@@ -751,15 +853,8 @@ impl Tx for SqliteTx<'_> {
                     defer.map_or(Value::Null, Value::Integer),
                 ]);
             }
-            let rows = vec!["(?, ?, ?, ?, ?, NULL)"; e.attendees.len()].join(", ");
-            self.execute(
-                &format!(
-                    "INSERT INTO attendees (event_id, position, agent, status, defer_ms, \
-                     responded_ms) VALUES {rows}"
-                ),
-                params_from_iter(values),
-            )?;
         }
+        self.flush_if_full()?;
         self.written.inserted(e);
         self.bump_revision(e.campaign)
     }
@@ -1016,10 +1111,12 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
         self.written.edge_added(from, to);
-        self.execute(
-            "INSERT OR IGNORE INTO edges (campaign_id, from_id, to_id) VALUES (?1, ?2, ?3)",
-            params![campaign.to_string(), from.to_string(), to.to_string()],
-        )?;
+        self.pending.borrow_mut().edges.extend([
+            Value::Text(campaign.to_string()),
+            Value::Text(from.to_string()),
+            Value::Text(to.to_string()),
+        ]);
+        self.flush_if_full()?;
         self.bump_revision(Some(campaign))
     }
 
@@ -1089,24 +1186,25 @@ impl Tx for SqliteTx<'_> {
                 .flatten(),
         };
         let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
-        self.execute(
-            "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
-             prev, hash, message, signature) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                a.event_id,
-                a.at_ms,
-                a.recorded_ms,
-                a.agent,
-                a.action,
-                a.detail,
-                a.unreported.then_some(1),
-                prev,
-                hash,
-                e.signed.as_ref().map(|s| &s.message),
-                e.signed.as_ref().map(|s| &s.signature),
-            ],
-        )?;
+        let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+        self.pending.borrow_mut().audits.extend([
+            Value::Text(a.event_id),
+            Value::Integer(a.at_ms),
+            Value::Integer(a.recorded_ms),
+            text(a.agent),
+            Value::Text(a.action.into()),
+            Value::Text(a.detail),
+            if a.unreported {
+                Value::Integer(1)
+            } else {
+                Value::Null
+            },
+            Value::Text(prev),
+            Value::Text(hash.clone()),
+            text(e.signed.as_ref().map(|s| s.message.clone())),
+            text(e.signed.as_ref().map(|s| s.signature.clone())),
+        ]);
+        self.flush_if_full()?;
         self.written.audit_head = Some(Some(hash));
         Ok(())
     }
@@ -1298,6 +1396,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
+        self.flush()?;
         self.tx
             .prepare_cached("UPDATE reminders SET sent = 1 WHERE event_id = ?1 AND before_ms = ?2")
             .and_then(|mut s| {
@@ -1311,6 +1410,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        self.flush()?;
         let r = DeliveryRow::from_delivery(d);
         self.tx
             .prepare_cached(&format!(
@@ -1337,6 +1437,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_delivery(&mut self, d: &Delivery) -> Result<()> {
+        self.flush()?;
         let r = DeliveryRow::from_delivery(d);
         self.tx
             .prepare_cached(
@@ -1358,6 +1459,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        self.flush()?;
         self.tx
             .prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE key = ?1"
@@ -1391,6 +1493,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        self.flush()?;
         self.flush_bumps()?;
         let path = self.path.clone();
         self.tx.commit().map_err(|e| map_error(&path, e))
