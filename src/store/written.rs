@@ -1,6 +1,7 @@
 //! What a write transaction knows of the rows it wrote itself, shared by
 //! both stores.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
@@ -78,11 +79,15 @@ impl Written {
     /// change); the update may have moved it to another campaign.
     pub(super) fn updated(&mut self, e: &TMinusEvent) {
         self.next_pos.clear();
-        if self.states.contains_key(&e.id) {
+        if let Entry::Occupied(mut known) = self.states.entry(e.id) {
             match as_stored(e) {
-                Some(stored) => self.states.insert(e.id, state_of(&stored)),
-                None => self.states.remove(&e.id),
-            };
+                Some(stored) => {
+                    known.insert(state_of(&stored));
+                }
+                None => {
+                    known.remove();
+                }
+            }
         }
         if let Some(known) = self.events.remove(&e.id) {
             if let Some(mut stored) = as_stored(e) {
