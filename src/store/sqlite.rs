@@ -210,9 +210,13 @@ impl SqliteStore {
         // rows into indexes keyed by random ids, and with a small cache each
         // insert reads back a page spilled to the WAL file. Pages are
         // cached only as they are read, so a small command stays small.
+        // Statement journals (what a multi-row insert would undo if it
+        // failed half-way) and other temporary files are kept in memory:
+        // they live for one statement and never need to survive a crash.
         self.conn
             .execute_batch(
-                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
             )
             .map_err(err)?;
         Ok(())
