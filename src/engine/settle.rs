@@ -61,6 +61,13 @@ pub(crate) fn settle(
 ) -> Result<()> {
     let mut queue: VecDeque<Uuid> = seeds.into_iter().collect();
     while let Some(id) = queue.pop_front() {
+        // A blocked event whose needs still run stays as it is: known
+        // without loading it (the events an `apply` just created).
+        if tx.known_state(id) == Some(EventState::Blocked)
+            && needs_outcome(&tx.needs(id)?, now) == NeedsOutcome::Wait
+        {
+            continue;
+        }
         let Some(mut event) = tx.event(id)? else {
             continue;
         };

@@ -83,8 +83,8 @@ pub struct DesiredCampaign {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
-    /// Events in manifest order.
-    pub events: Vec<DesiredEvent>,
+    /// Events in manifest order, shared with the plans made of them.
+    pub events: Vec<Arc<DesiredEvent>>,
     /// The keys that must sign answers, as canonical `allowed_signers`
     /// text; `None`: answers need no signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]

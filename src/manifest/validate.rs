@@ -153,7 +153,7 @@ impl Validator<'_> {
         let mut events = Vec::new();
         for (key, event) in &spec.events.0 {
             if let Some(e) = self.event(key, &event.value, &defaults, &keys) {
-                events.push(e);
+                events.push(Arc::new(e));
             }
         }
         self.cycles(spec);
@@ -176,7 +176,11 @@ impl Validator<'_> {
 
     /// Reads the campaign's `signers` and checks that every attendee of
     /// `events` has a key there.
-    fn signers(&mut self, spec: &Spanned<SignersSpec>, events: &[DesiredEvent]) -> Option<Signers> {
+    fn signers(
+        &mut self,
+        spec: &Spanned<SignersSpec>,
+        events: &[Arc<DesiredEvent>],
+    ) -> Option<Signers> {
         let read = match &spec.value {
             SignersSpec::File(path) => {
                 let dir = std::path::Path::new(&self.source.name)

@@ -2,6 +2,7 @@
 //! transaction.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -187,7 +188,7 @@ fn create_campaign(
     })
 }
 
-fn new_event(e: &DesiredEvent) -> EventPlan {
+fn new_event(e: &Arc<DesiredEvent>) -> EventPlan {
     EventPlan {
         key: e.key.clone(),
         id: None,
@@ -195,7 +196,7 @@ fn new_event(e: &DesiredEvent) -> EventPlan {
         changes: Vec::new(),
         resets: 0,
         notes: Vec::new(),
-        desired: Some(e.clone()),
+        desired: Some(Arc::clone(e)),
     }
 }
 

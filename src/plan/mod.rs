@@ -22,6 +22,8 @@
 mod compute;
 mod render;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -273,8 +275,9 @@ pub struct EventPlan {
     pub resets: usize,
     /// Things worth knowing, e.g. an answered attendee being removed.
     pub notes: Vec<String>,
-    /// The event as the manifest wants it (creates and updates).
-    pub desired: Option<DesiredEvent>,
+    /// The event as the manifest wants it (creates and updates), shared
+    /// with the validated manifests it came from.
+    pub desired: Option<Arc<DesiredEvent>>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -15,6 +15,7 @@ mod row;
 pub mod sqlite;
 pub mod tls;
 mod watch;
+mod written;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -359,6 +360,11 @@ pub trait Tx {
     fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()>;
     /// What `id` needs, with each need's outcome.
     fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>>;
+    /// The state of event `id` when this transaction knows it without a
+    /// query (an event it inserted itself), `None` otherwise.
+    fn known_state(&mut self, _id: Uuid) -> Option<EventState> {
+        None
+    }
     /// The events that need `id`.
     fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>>;
     /// Deletes a campaign with its events, edges and their audit entries

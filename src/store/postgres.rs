@@ -31,7 +31,7 @@
 //! `sslmode` chooses it; see `docs/postgres.md`.
 
 use std::cell::{Cell, RefCell, RefMut};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
@@ -51,6 +51,7 @@ use super::row::{
     ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
     EVENT_COLUMNS, FINISHED_EVENTS,
 };
+use super::written::Written;
 use super::{
     chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, SignedAnswer,
     Store, StoredLink, StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
@@ -215,7 +216,7 @@ impl PgStore {
             inserted: 0,
             next_analyze: ANALYZE_AFTER,
             pending: Pending::default(),
-            written: Written::default(),
+            written: Written::keeping_events(),
         };
         if let Some(lock) = lock {
             let s = &mut *tx.session;
@@ -809,41 +810,6 @@ impl Pending {
     }
 }
 
-/// What a write transaction knows of the rows it wrote itself. It holds the
-/// store's write lock, so no one else changes them: reading them back from
-/// the server (settling the events an `apply` just created, one by one) is
-/// a round trip each that tells nothing new. Every statement that changes
-/// these rows in another way forgets what it touches.
-#[derive(Default)]
-struct Written {
-    /// Events inserted or updated here, as they read back.
-    events: HashMap<Uuid, TMinusEvent>,
-    /// Events inserted here: every edge to them was added here, in order.
-    needs: HashMap<Uuid, Vec<Uuid>>,
-    /// Events inserted here that have no notification rules.
-    no_rules: HashSet<Uuid>,
-    /// The audit chain's head (the newest entry's hash), once read.
-    audit_head: Option<Option<String>>,
-    /// The next `campaign_pos` of each campaign, once read.
-    next_pos: HashMap<String, i64>,
-}
-
-/// An event as it reads back from its row: times in whole milliseconds,
-/// attendees' statuses as stored.
-fn as_stored(e: &TMinusEvent) -> Option<TMinusEvent> {
-    let mut event = EventRow::from_event(e).into_event().ok()?;
-    event.attendees = e
-        .attendees
-        .iter()
-        .map(|(agent, status)| {
-            let (word, defer) = status_columns(*status);
-            super::row::response(word, defer).map(|s| (agent.clone(), s))
-        })
-        .collect::<std::result::Result<_, _>>()
-        .ok()?;
-    Some(event)
-}
-
 /// Rows per multi-row insert.
 const INSERT_CHUNK: usize = 2000;
 
@@ -1356,11 +1322,7 @@ impl Tx for PgTx<'_> {
         }
         self.pending.events.push((r, pos));
         self.dirty = true;
-        if let Some(stored) = as_stored(e) {
-            self.written.events.insert(e.id, stored);
-        }
-        self.written.needs.insert(e.id, Vec::new());
-        self.written.no_rules.insert(e.id);
+        self.written.inserted(e);
         if self.pending.rows() >= INSERT_CHUNK {
             self.flush()?;
         }
@@ -1368,8 +1330,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
-        if let Some(e) = self.written.events.get(&id) {
-            return Ok(Some(e.clone()));
+        if let Some(e) = self.written.event(id) {
+            return Ok(Some(e));
         }
         let sql = format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1");
         let Some(row) = self.query_opt(&sql, &[&id.to_string()])? else {
@@ -1401,14 +1363,7 @@ impl Tx for PgTx<'_> {
             ),
             &event_params(&r),
         )?;
-        // The row changed, its attendees did not.
-        self.written.next_pos.clear();
-        if let Some(known) = self.written.events.remove(&e.id) {
-            if let Some(mut stored) = as_stored(e) {
-                stored.attendees = known.attendees;
-                self.written.events.insert(e.id, stored);
-            }
-        }
+        self.written.updated(e);
         self.bump_revision(e.campaign)
     }
 
@@ -1644,11 +1599,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
-        if let Some(needs) = self.written.needs.get_mut(&to) {
-            if !needs.contains(&from) {
-                needs.push(from);
-            }
-        }
+        self.written.edge_added(from, to);
         self.pending
             .edges
             .push((campaign.to_string(), from.to_string(), to.to_string()));
@@ -1660,9 +1611,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()> {
-        if let Some(needs) = self.written.needs.get_mut(&to) {
-            needs.retain(|n| *n != from);
-        }
+        self.written.edge_removed(from, to);
         self.execute(
             "DELETE FROM tm_edges WHERE from_id = $1 AND to_id = $2",
             &[&from.to_string(), &to.to_string()],
@@ -1671,20 +1620,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>> {
-        if let Some(needs) = self.written.needs.get(&id) {
-            let known: Option<Vec<NeedState>> = needs
-                .iter()
-                .map(|n| {
-                    self.written.events.get(n).map(|e| NeedState {
-                        id: e.id,
-                        state: e.state,
-                        finished_at: e.finished_at,
-                    })
-                })
-                .collect();
-            if let Some(known) = known {
-                return Ok(known);
-            }
+        if let Some(known) = self.written.needs_of(id) {
+            return Ok(known);
         }
         let rows = self.query(
             "SELECT e.id, e.state, e.finished_ms FROM tm_edges d JOIN tm_events e ON e.id = d.from_id \
@@ -1692,6 +1629,10 @@ impl Tx for PgTx<'_> {
             &[&id.to_string()],
         )?;
         rows.iter().map(|r| read_need(&self.cols(r))).collect()
+    }
+
+    fn known_state(&mut self, id: Uuid) -> Option<EventState> {
+        self.written.state(id)
     }
 
     fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
@@ -1703,7 +1644,7 @@ impl Tx for PgTx<'_> {
 
     fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
         self.flush_bumps()?;
-        self.written = Written::default();
+        self.written.clear();
         // The campaign's audit entries stay: the log is append-only, and the
         // chain through them must keep verifying.
         let c = campaign.to_string();
@@ -1715,7 +1656,7 @@ impl Tx for PgTx<'_> {
 
     fn delete_event(&mut self, id: Uuid) -> Result<()> {
         let campaign = self.event(id)?.and_then(|e| e.campaign);
-        self.written = Written::default();
+        self.written.clear();
         self.execute("DELETE FROM tm_events WHERE id = $1", &[&id.to_string()])?;
         self.bump_revision(campaign)
     }

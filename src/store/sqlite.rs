@@ -7,6 +7,8 @@
 //! `PRAGMA user_version` and the file is marked with a t-minus
 //! `application_id`, so foreign SQLite files are refused untouched.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
@@ -26,6 +28,7 @@ use super::row::{
     ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
     EVENT_COLUMNS, FINISHED_EVENTS,
 };
+use super::written::Written;
 use super::{
     chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, Store,
     StoredLink, StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
@@ -225,9 +228,13 @@ impl SqliteStore {
         // rows into indexes keyed by random ids, and with a small cache each
         // insert reads back a page spilled to the WAL file. Pages are
         // cached only as they are read, so a small command stays small.
+        // Statement journals (what a multi-row insert would undo if it
+        // failed half-way) and other temporary files are kept in memory:
+        // they live for one statement and never need to survive a crash.
         self.conn
             .execute_batch(
-                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
             )
             .map_err(err)?;
         Ok(version)
@@ -357,7 +364,13 @@ impl SqliteStore {
         let path = self.path.clone();
         let tx =
             Transaction::new_unchecked(&self.conn, behavior).map_err(|e| map_error(&path, e))?;
-        Ok(Box::new(SqliteTx { tx, path }))
+        Ok(Box::new(SqliteTx {
+            tx,
+            path,
+            bumps: HashMap::new(),
+            written: Written::default(),
+            pending: RefCell::default(),
+        }))
     }
 }
 
@@ -526,7 +539,56 @@ fn map_error(path: &Path, e: rusqlite::Error) -> TMinusError {
 struct SqliteTx<'c> {
     tx: Transaction<'c>,
     path: PathBuf,
+    /// Revision bumps not yet written, by campaign id (see
+    /// [`SqliteTx::bump_revision`]).
+    bumps: HashMap<String, i64>,
+    /// What this transaction knows of rows it wrote itself (see
+    /// [`Written`]).
+    written: Written,
+    /// Inserts not written yet (see [`SqliteTx::flush`]).
+    pending: RefCell<Pending>,
 }
+
+/// Rows a write transaction has inserted but not yet written, each table's
+/// parameters one row after the other. They are written together, as
+/// multi-row `INSERT`s, before the next statement of any other kind and at
+/// commit: a statement's set-up (its checks, its triggers' programs, its
+/// statement journal) is paid once for many rows.
+#[derive(Default)]
+struct Pending {
+    /// Event rows: [`EVENT_COLUMNS`], `fire_ms`, `campaign_pos`.
+    events: Vec<Value>,
+    /// Attendee rows: event id, position, agent, status, deferral.
+    attendees: Vec<Value>,
+    /// Edge rows: campaign, from, to.
+    edges: Vec<Value>,
+    /// Audit rows, as [`AUDIT_INSERT`] lists them.
+    audits: Vec<Value>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.attendees.is_empty()
+            && self.edges.is_empty()
+            && self.audits.is_empty()
+    }
+
+    /// Parameters held, all tables together.
+    fn len(&self) -> usize {
+        self.events.len() + self.attendees.len() + self.edges.len() + self.audits.len()
+    }
+}
+
+/// Parameters held in [`Pending`] before they are written.
+const PENDING_PARAMS: usize = 20_000;
+
+/// Rows per multi-row `INSERT`.
+const INSERT_ROWS: usize = 100;
+
+/// The columns of an audit row as inserted, in [`Pending::audits`] order.
+const AUDIT_INSERT: &str = "audit (event_id, at_ms, recorded_ms, agent, action, detail, \
+     unreported, prev, hash, message, signature)";
 
 impl Columns for Row<'_> {
     type Error = rusqlite::Error;
@@ -631,7 +693,69 @@ impl SqliteTx<'_> {
     /// Runs `f` on the transaction, turning an SQLite error into a store
     /// error that names the file.
     fn run<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.flush()?;
         f(&self.tx).map_err(|e| map_error(&self.path, e))
+    }
+
+    /// Writes the pending inserts: events first, so that the attendees,
+    /// edges and audit entries after them find them.
+    fn flush(&self) -> Result<()> {
+        if self.pending.borrow().is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let tables = [
+            (
+                format!("events ({EVENT_COLUMNS}, fire_ms, campaign_pos)"),
+                23,
+                &pending.events,
+            ),
+            (
+                "attendees (event_id, position, agent, status, defer_ms)".to_string(),
+                5,
+                &pending.attendees,
+            ),
+            (
+                "edges (campaign_id, from_id, to_id)".to_string(),
+                3,
+                &pending.edges,
+            ),
+            (AUDIT_INSERT.to_string(), 11, &pending.audits),
+        ];
+        for (table, width, values) in tables {
+            let or_ignore = if table.starts_with("edges") {
+                " OR IGNORE"
+            } else {
+                ""
+            };
+            for chunk in values.chunks(width * INSERT_ROWS) {
+                let rows = chunk.len() / width;
+                let row = format!("({})", placeholders(width));
+                let sql = format!(
+                    "INSERT{or_ignore} INTO {table} VALUES {}",
+                    vec![row.as_str(); rows].join(", ")
+                );
+                let done = if rows == INSERT_ROWS {
+                    self.tx
+                        .prepare_cached(&sql)
+                        .and_then(|mut s| s.execute(params_from_iter(chunk)))
+                } else {
+                    self.tx
+                        .prepare(&sql)
+                        .and_then(|mut s| s.execute(params_from_iter(chunk)))
+                };
+                done.map_err(|e| map_error(&self.path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pending inserts once they are many.
+    fn flush_if_full(&self) -> Result<()> {
+        if self.pending.borrow().len() >= PENDING_PARAMS {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Every row `sql` selects, read by `read`.
@@ -692,6 +816,7 @@ impl SqliteTx<'_> {
         params: impl rusqlite::Params,
         visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
     ) -> Result<()> {
+        self.flush()?;
         let fail = |e| map_error(&self.path, e);
         let mut stmt = self.tx.prepare_cached(sql).map_err(fail)?;
         let mut rows = stmt.query(params).map_err(fail)?;
@@ -744,14 +869,42 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    fn bump_revision(&self, campaign: Option<Uuid>) -> Result<()> {
+    /// Counts a change to `campaign`. The bumps are written at once before
+    /// the campaign is next read and at commit: one statement for the
+    /// thousands of changes an `apply` makes to a campaign.
+    fn bump_revision(&mut self, campaign: Option<Uuid>) -> Result<()> {
         if let Some(c) = campaign {
+            *self.bumps.entry(c.to_string()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending revision bumps.
+    fn flush_bumps(&mut self) -> Result<()> {
+        for (id, n) in std::mem::take(&mut self.bumps) {
             self.execute(
-                "UPDATE campaigns SET revision = revision + 1 WHERE id = ?1",
-                [c.to_string()],
+                "UPDATE campaigns SET revision = revision + ?2 WHERE id = ?1",
+                params![id, n],
             )?;
         }
         Ok(())
+    }
+
+    /// The next `campaign_pos` in `campaign`.
+    fn next_pos(&mut self, campaign: &str) -> Result<i64> {
+        if let Some(pos) = self.written.next_pos.get_mut(campaign) {
+            *pos += 1;
+            return Ok(*pos - 1);
+        }
+        let pos = self
+            .row(
+                "SELECT coalesce(max(campaign_pos), 0) + 1 FROM events WHERE campaign_id = ?1",
+                [campaign],
+                |r| r.int(0),
+            )?
+            .unwrap_or(1);
+        self.written.next_pos.insert(campaign.to_string(), pos + 1);
+        Ok(pos)
     }
 
     fn audits(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<AuditEntry>> {
@@ -761,24 +914,29 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
-        self.execute(
-            &format!(
-                "INSERT INTO events ({EVENT_COLUMNS}, fire_ms, campaign_pos) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22, \
-                 CASE WHEN ?2 IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
-                 FROM events WHERE campaign_id = ?2) END)"
-            ),
-            params_from_iter(event_values(e)),
-        )?;
-        let id = e.id.to_string();
-        for (i, (agent, status)) in e.attendees.iter().enumerate() {
-            let (word, defer) = status_columns(*status);
-            self.execute(
-                "INSERT INTO attendees (event_id, position, agent, status, defer_ms, responded_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                params![id, i as i64, agent.0, word, defer],
-            )?;
+        let pos = match e.campaign {
+            Some(c) => Value::Integer(self.next_pos(&c.to_string())?),
+            None => Value::Null,
+        };
+        {
+            let mut pending = self.pending.borrow_mut();
+            pending
+                .events
+                .extend(event_values(e).into_iter().chain([pos]));
+            let id = e.id.to_string();
+            for (i, (agent, status)) in e.attendees.iter().enumerate() {
+                let (word, defer) = status_columns(*status);
+                pending.attendees.extend([
+                    Value::Text(id.clone()),
+                    Value::Integer(i as i64),
+                    Value::Text(agent.0.clone()),
+                    Value::Text(word.into()),
+                    defer.map_or(Value::Null, Value::Integer),
+                ]);
+            }
         }
+        self.flush_if_full()?;
+        self.written.inserted(e);
         self.bump_revision(e.campaign)
     }
 
@@ -804,6 +962,8 @@ impl Tx for SqliteTx<'_> {
              FROM events WHERE campaign_id = ?2) END WHERE id = ?1",
             params_from_iter(event_values(e)),
         )?;
+        // The row changed, its attendees did not.
+        self.written.updated(e);
         self.bump_revision(e.campaign)
     }
 
@@ -815,6 +975,7 @@ impl Tx for SqliteTx<'_> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let (word, defer) = status_columns(status);
+        self.written.events.remove(&id);
         self.execute(
             "UPDATE attendees SET status = ?3, defer_ms = ?4, responded_ms = ?5 \
              WHERE event_id = ?1 AND agent = ?2",
@@ -824,6 +985,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_attendees(&mut self, id: Uuid, attendees: &[AgentId]) -> Result<()> {
+        self.written.events.remove(&id);
         let id = id.to_string();
         // Park the kept rows at negative positions, drop the others, then
         // insert or move each attendee to its new position.
@@ -973,6 +1135,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_campaign(&mut self, c: &CampaignRow) -> Result<()> {
+        self.flush_bumps()?;
         let c = CampaignColumns::from_campaign(c);
         self.execute(
             "UPDATE campaigns SET name = ?2, description = ?3, managed = ?4, anchor_ms = ?5, \
@@ -983,6 +1146,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>> {
+        self.flush_bumps()?;
         self.row(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1"),
             [id.to_string()],
@@ -991,6 +1155,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>> {
+        self.flush_bumps()?;
         self.row(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = ?1"),
             [name],
@@ -1010,6 +1175,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn list_campaigns(&mut self) -> Result<Vec<CampaignRow>> {
+        self.flush_bumps()?;
         self.rows(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY name"),
             [],
@@ -1034,14 +1200,18 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
-        self.execute(
-            "INSERT OR IGNORE INTO edges (campaign_id, from_id, to_id) VALUES (?1, ?2, ?3)",
-            params![campaign.to_string(), from.to_string(), to.to_string()],
-        )?;
+        self.written.edge_added(from, to);
+        self.pending.borrow_mut().edges.extend([
+            Value::Text(campaign.to_string()),
+            Value::Text(from.to_string()),
+            Value::Text(to.to_string()),
+        ]);
+        self.flush_if_full()?;
         self.bump_revision(Some(campaign))
     }
 
     fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()> {
+        self.written.edge_removed(from, to);
         self.execute(
             "DELETE FROM edges WHERE from_id = ?1 AND to_id = ?2",
             params![from.to_string(), to.to_string()],
@@ -1050,12 +1220,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>> {
+        if let Some(known) = self.written.needs_of(id) {
+            return Ok(known);
+        }
         self.rows(
             "SELECT e.id, e.state, e.finished_ms FROM edges d JOIN events e ON e.id = d.from_id \
              WHERE d.to_id = ?1 ORDER BY d.seq",
             [id.to_string()],
             |r| read_need(r),
         )
+    }
+
+    fn known_state(&mut self, id: Uuid) -> Option<EventState> {
+        self.written.state(id)
     }
 
     fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
@@ -1066,6 +1243,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
+        self.flush_bumps()?;
+        self.written.clear();
         // The campaign's audit entries stay: the log is append-only, and the
         // chain through them must keep verifying.
         let c = campaign.to_string();
@@ -1077,36 +1256,46 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_event(&mut self, id: Uuid) -> Result<()> {
         let campaign = self.event(id)?.and_then(|e| e.campaign);
+        self.written.clear();
         self.execute("DELETE FROM events WHERE id = ?1", [id.to_string()])?;
         self.bump_revision(campaign)
     }
 
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
         let a = AuditColumns::from_entry(e);
-        let head: Option<Option<String>> = self.row(
-            "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )?;
-        let (prev, hash) = chain_links(head.flatten().as_deref(), &e.stored(0), e.signed.as_ref());
-        self.execute(
-            "INSERT INTO audit (event_id, at_ms, recorded_ms, agent, action, detail, unreported, \
-             prev, hash, message, signature) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                a.event_id,
-                a.at_ms,
-                a.recorded_ms,
-                a.agent,
-                a.action,
-                a.detail,
-                a.unreported.then_some(1),
-                prev,
-                hash,
-                e.signed.as_ref().map(|s| &s.message),
-                e.signed.as_ref().map(|s| &s.signature),
-            ],
-        )?;
+        // Writers hold the store's write lock, so the last entry is the head
+        // and no other writer can chain from it at the same time.
+        let head = match self.written.audit_head.take() {
+            Some(head) => head,
+            None => self
+                .row(
+                    "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )?
+                .flatten(),
+        };
+        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
+        let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+        self.pending.borrow_mut().audits.extend([
+            Value::Text(a.event_id),
+            Value::Integer(a.at_ms),
+            Value::Integer(a.recorded_ms),
+            text(a.agent),
+            Value::Text(a.action.into()),
+            Value::Text(a.detail),
+            if a.unreported {
+                Value::Integer(1)
+            } else {
+                Value::Null
+            },
+            Value::Text(prev),
+            Value::Text(hash.clone()),
+            text(e.signed.as_ref().map(|s| s.message.clone())),
+            text(e.signed.as_ref().map(|s| s.signature.clone())),
+        ]);
+        self.flush_if_full()?;
+        self.written.audit_head = Some(Some(hash));
         Ok(())
     }
 
@@ -1232,6 +1421,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
+        if self.written.no_rules.contains(&event) {
+            return Ok(Vec::new());
+        }
         self.run(|tx| -> rusqlite::Result<Vec<NotifyRule>> {
             let text: Option<String> = tx
                 .prepare_cached("SELECT rules FROM notify_rules WHERE event_id = ?1")?
@@ -1245,6 +1437,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        self.written.no_rules.remove(&event);
         self.run(|tx| -> rusqlite::Result<()> {
             if rules.is_empty() {
                 tx.prepare_cached("DELETE FROM notify_rules WHERE event_id = ?1")?
@@ -1313,6 +1506,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
+        self.flush()?;
         self.tx
             .prepare_cached("UPDATE reminders SET sent = 1 WHERE event_id = ?1 AND before_ms = ?2")
             .and_then(|mut s| {
@@ -1326,6 +1520,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        self.flush()?;
         let r = DeliveryRow::from_delivery(d);
         self.tx
             .prepare_cached(&format!(
@@ -1352,6 +1547,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_delivery(&mut self, d: &Delivery) -> Result<()> {
+        self.flush()?;
         let r = DeliveryRow::from_delivery(d);
         self.tx
             .prepare_cached(
@@ -1373,6 +1569,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        self.flush()?;
         self.tx
             .prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE key = ?1"
@@ -1403,7 +1600,9 @@ impl Tx for SqliteTx<'_> {
         })
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.flush()?;
+        self.flush_bumps()?;
         let path = self.path.clone();
         self.tx.commit().map_err(|e| map_error(&path, e))
     }
