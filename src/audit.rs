@@ -44,6 +44,18 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// The entry that records an event ending in `state`: `fired`, `missed`
+    /// or `cancelled`; `None` for a state that is not final.
+    pub fn ending_in(state: crate::state::EventState) -> Option<AuditAction> {
+        use crate::state::EventState;
+        match state {
+            EventState::Fired => Some(AuditAction::Fired),
+            EventState::Missed => Some(AuditAction::Missed),
+            EventState::Cancelled => Some(AuditAction::Cancelled),
+            EventState::Pending | EventState::Blocked => None,
+        }
+    }
+
     /// Whether this is a state transition that a tick reports.
     pub fn is_transition(self) -> bool {
         matches!(

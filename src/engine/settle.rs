@@ -133,10 +133,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
         miss_attendees(tx, event, decision.at)?;
     }
     tx.update_event(event)?;
-    let action = match decision.state {
-        EventState::Fired => AuditAction::Fired,
-        _ => AuditAction::Missed,
-    };
+    let action = AuditAction::ending_in(decision.state).unwrap_or(AuditAction::Missed);
     let detail = json!({
         "reason": decision.reason,
         "confirmed": event.confirmed_count(),

@@ -399,17 +399,13 @@ fn check_state(id: Uuid, stored: &Stored, log: &[Fact]) -> std::result::Result<(
         event: id.to_string(),
         reason,
     };
-    let outcome = match stored.finished {
-        Some(EventState::Fired) => Some(AuditAction::Fired),
-        Some(EventState::Missed) => Some(AuditAction::Missed),
-        Some(EventState::Cancelled) => Some(AuditAction::Cancelled),
-        Some(EventState::Pending | EventState::Blocked) | None => None,
-    };
-    if let (Some(action), Some(state)) = (outcome, stored.finished) {
-        if !log.iter().any(|fact| fact.action == action) {
-            return Err(mismatch(format!(
-                "it is stored as {state} but its log has no `{action}` entry"
-            )));
+    if let Some(state) = stored.finished {
+        if let Some(action) = AuditAction::ending_in(state) {
+            if !log.iter().any(|fact| fact.action == action) {
+                return Err(mismatch(format!(
+                    "it is stored as {state} but its log has no `{action}` entry"
+                )));
+            }
         }
     }
     for (agent, status) in &stored.answers {
