@@ -12,9 +12,13 @@ use uuid::Uuid;
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration};
 use crate::event::short_id;
+use crate::input::InputError;
 use crate::state::EventState;
-use crate::store::StoreError;
 use crate::time_spec::format_time;
+
+mod store;
+
+pub use store::{Location, StoreError};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = TMinusError> = std::result::Result<T, E>;
@@ -518,5 +522,31 @@ impl TMinusError {
     /// worthwhile. `run` and `wait` retry these with backoff.
     pub fn is_transient(&self) -> bool {
         matches!(self, TMinusError::Store(e) if e.is_transient())
+    }
+}
+
+/// A value's error, reported as the operation error of the same name, code
+/// and help.
+impl From<InputError> for TMinusError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::InvalidAgentId { value, reason } => {
+                TMinusError::InvalidAgentId { value, reason }
+            }
+            InputError::DuplicateAttendee { agent } => TMinusError::DuplicateAttendee { agent },
+            InputError::InvalidDuration { value, reason } => {
+                TMinusError::InvalidDuration { value, reason }
+            }
+            InputError::InvalidTime { value, reason } => TMinusError::InvalidTime { value, reason },
+            InputError::InvalidQuorum { value } => TMinusError::InvalidQuorum { value },
+            InputError::QuorumTooLarge { quorum, attendees } => {
+                TMinusError::QuorumTooLarge { quorum, attendees }
+            }
+            InputError::InvalidGroup { group, reason } => {
+                TMinusError::InvalidGroup { group, reason }
+            }
+            InputError::InvalidFirePolicy { value } => TMinusError::InvalidFirePolicy { value },
+            InputError::InvalidName { value, reason } => TMinusError::InvalidName { value, reason },
+        }
     }
 }

@@ -214,7 +214,7 @@ fn every_library_error_has_a_stable_code_and_a_help_line() {
         assert!(seen.insert(code.clone()), "{code} is used twice");
     }
     let mut written: BTreeSet<String> = codes_in("src/error.rs").into_iter().collect();
-    written.extend(codes_in("src/store/error.rs"));
+    written.extend(codes_in("src/error/store.rs"));
     written.extend(codes_in("src/plan/mod.rs"));
     assert_eq!(
         seen, written,

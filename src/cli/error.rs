@@ -18,6 +18,12 @@ impl From<TMinusError> for CliError {
     }
 }
 
+impl From<t_minus::input::InputError> for CliError {
+    fn from(e: t_minus::input::InputError) -> Self {
+        CliError::Engine(e.into())
+    }
+}
+
 impl From<ManifestError> for CliError {
     fn from(e: ManifestError) -> Self {
         match e {

@@ -34,11 +34,30 @@ use crate::error::TMinusError;
 pub use crate::manifest::Field;
 use crate::manifest::{DesiredEvent, Diagnostics};
 
-pub use crate::engine::{AppliedCampaign, ApplyReport};
 pub(crate) use compute::{compute, fingerprint};
 
 /// The version of the plan file format written by this build.
 pub const PLAN_FORMAT: u32 = 1;
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// The counts of the plan that was applied.
+    pub counts: PlanCounts,
+    /// The campaigns written (created or updated), with their ids.
+    pub campaigns: Vec<AppliedCampaign>,
+}
+
+/// A campaign an apply wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedCampaign {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: Uuid,
+    /// Ids of its events created by this apply, by key.
+    pub created: Vec<(String, Uuid)>,
+}
 
 /// Options of [`crate::Engine::plan`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
