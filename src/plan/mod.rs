@@ -526,7 +526,7 @@ pub enum ManifestError {
     #[error("the plan is stale: the store changed since it was computed ({})", changes.join("; "))]
     #[diagnostic(
         code(t_minus::plan::stale),
-        help("nothing was applied; run `t-minus plan` again and review the new plan")
+        help("nothing was applied; plan again and review the new plan")
     )]
     StalePlan {
         /// What changed, per campaign.
@@ -538,7 +538,7 @@ pub enum ManifestError {
     #[error("cannot save the plan to {path}: it is the store")]
     #[diagnostic(
         code(t_minus::plan::out),
-        help("nothing was written; save the plan to another file, e.g. `--out plan.json`")
+        help("nothing was written; save the plan to another file, e.g. `plan.json`")
     )]
     PlanOutIsStore {
         /// The path given to `--out`.
@@ -549,7 +549,7 @@ pub enum ManifestError {
     #[error("not a t-minus plan file: {reason}")]
     #[diagnostic(
         code(t_minus::plan::file),
-        help("save a plan with `t-minus plan PATH... --out FILE`")
+        help("give a plan file saved from a computed plan")
     )]
     PlanFile {
         /// What is wrong.
@@ -560,7 +560,7 @@ pub enum ManifestError {
     #[error("cannot write the plan to {}: {reason}", path.display())]
     #[diagnostic(
         code(t_minus::plan::write),
-        help("check that the directory exists and is writable, or choose another --out path")
+        help("check that the directory exists and is writable, or choose another path")
     )]
     PlanWrite {
         /// The file.
