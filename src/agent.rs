@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::TMinusError;
+use crate::input::InputError;
 
 /// Longest accepted agent id, in characters.
 pub const MAX_AGENT_ID_CHARS: usize = 128;
@@ -22,14 +22,14 @@ pub struct AgentId(pub String);
 
 impl AgentId {
     /// Parses and validates an agent id.
-    pub fn parse(value: &str) -> Result<Self, TMinusError> {
+    pub fn parse(value: &str) -> Result<Self, InputError> {
         let id = AgentId(value.to_string());
         id.validate()?;
         Ok(id)
     }
 
     /// Checks the id against the rules above.
-    pub fn validate(&self) -> Result<(), TMinusError> {
+    pub fn validate(&self) -> Result<(), InputError> {
         let value = &self.0;
         let reason = if value.is_empty() {
             Some("it is empty".to_string())
@@ -47,7 +47,7 @@ impl AgentId {
                 .map(|c| format!("it contains the character {c:?}"))
         };
         match reason {
-            Some(reason) => Err(TMinusError::InvalidAgentId {
+            Some(reason) => Err(InputError::InvalidAgentId {
                 value: value.clone(),
                 reason,
             }),
@@ -83,7 +83,7 @@ impl fmt::Display for AgentId {
 }
 
 impl FromStr for AgentId {
-    type Err = TMinusError;
+    type Err = InputError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         AgentId::parse(s)
     }
@@ -92,7 +92,7 @@ impl FromStr for AgentId {
 /// Parses a comma-separated attendee list (`alice,bob,carol`), rejecting
 /// invalid ids and duplicates. Surrounding spaces of each entry are trimmed;
 /// an empty string gives an empty list.
-pub fn parse_agent_list(value: &str) -> Result<Vec<AgentId>, TMinusError> {
+pub fn parse_agent_list(value: &str) -> Result<Vec<AgentId>, InputError> {
     if value.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -104,12 +104,12 @@ pub fn parse_agent_list(value: &str) -> Result<Vec<AgentId>, TMinusError> {
     Ok(agents)
 }
 
-/// Fails with [`TMinusError::DuplicateAttendee`] on the first repeated agent.
-pub fn check_unique_attendees(agents: &[AgentId]) -> Result<(), TMinusError> {
+/// Fails with [`InputError::DuplicateAttendee`] on the first repeated agent.
+pub fn check_unique_attendees(agents: &[AgentId]) -> Result<(), InputError> {
     let mut seen = std::collections::HashSet::new();
     for agent in agents {
         if !seen.insert(agent) {
-            return Err(TMinusError::DuplicateAttendee {
+            return Err(InputError::DuplicateAttendee {
                 agent: agent.0.clone(),
             });
         }

@@ -6,7 +6,7 @@
 
 use chrono::Duration;
 
-use crate::error::TMinusError;
+use crate::input::InputError;
 
 /// The longest duration accepted anywhere (about 100 years).
 pub const MAX_DURATION_DAYS: i64 = 36_525;
@@ -19,9 +19,9 @@ pub const MAX_DURATION_DAYS: i64 = 36_525;
 /// assert_eq!(parse_duration("90").unwrap(), chrono::Duration::seconds(90));
 /// assert!(parse_duration("-5m").is_err());
 /// ```
-pub fn parse_duration(value: &str) -> Result<Duration, TMinusError> {
+pub fn parse_duration(value: &str) -> Result<Duration, InputError> {
     let text = value.trim();
-    let invalid = |reason: String| TMinusError::InvalidDuration {
+    let invalid = |reason: String| InputError::InvalidDuration {
         value: value.to_string(),
         reason,
     };

@@ -12,9 +12,13 @@ use uuid::Uuid;
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration};
 use crate::event::short_id;
+use crate::input::InputError;
 use crate::state::EventState;
-use crate::store::StoreError;
 use crate::time_spec::format_time;
+
+mod store;
+
+pub use store::{Location, StoreError};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = TMinusError> = std::result::Result<T, E>;
@@ -136,7 +140,7 @@ pub enum TMinusError {
     #[error("payload is not valid JSON: {reason}")]
     #[diagnostic(
         code(t_minus::input::payload),
-        help("pass a JSON value, e.g. --payload '{{\"version\": \"2.0.0\"}}'")
+        help("pass a JSON value, e.g. `{{\"version\": \"2.0.0\"}}`")
     )]
     InvalidPayload {
         /// The parser's message.
@@ -202,7 +206,7 @@ pub enum TMinusError {
     #[error("invalid answer: {reason}")]
     #[diagnostic(
         code(t_minus::input::answer),
-        help("answer `confirm`, `defer DURATION` (e.g. `defer 30m`) or `decline` (optionally with `--reason TEXT`)")
+        help("answer `confirm`, `defer DURATION` (e.g. `defer 30m`) or `decline` (optionally with a reason)")
     )]
     InvalidAnswer {
         /// What is wrong.
@@ -226,7 +230,7 @@ pub enum TMinusError {
     #[error("no event matches `{reference}`")]
     #[diagnostic(
         code(t_minus::not_found::event),
-        help("list events with `t-minus status --all`")
+        help("list the events, finished ones included, to find its id or name")
     )]
     EventNotFound {
         /// What the user gave.
@@ -237,7 +241,7 @@ pub enum TMinusError {
     #[error("no campaign matches `{reference}`")]
     #[diagnostic(
         code(t_minus::not_found::campaign),
-        help("list campaigns with `t-minus campaign list`")
+        help("list the campaigns to find its name or id")
     )]
     CampaignNotFound {
         /// What the user gave.
@@ -263,9 +267,7 @@ pub enum TMinusError {
     #[error("the deadline of event {event} passed at {} ({} ago); responses are no longer accepted", format_time(*.deadline), format_countdown(*.ago))]
     #[diagnostic(
         code(t_minus::refused::deadline_passed),
-        help(
-            "responses must arrive before the fire time; run `t-minus tick` to record the outcome"
-        )
+        help("responses must arrive before the fire time; a tick records the outcome")
     )]
     DeadlinePassed {
         /// The event's short label.
@@ -280,7 +282,7 @@ pub enum TMinusError {
     #[error("event {event} is already {state} (since {}); a final event never changes", .at.map(format_time).unwrap_or_default())]
     #[diagnostic(
         code(t_minus::refused::final_event),
-        help("schedule a new event instead; `t-minus log {}` shows its history", short_id(*.id))
+        help("schedule a new event instead; the log of event {} shows its history", short_id(*.id))
     )]
     EventFinal {
         /// The event's short label.
@@ -310,7 +312,7 @@ pub enum TMinusError {
     #[error("no event or campaign matches `{reference}`")]
     #[diagnostic(
         code(t_minus::not_found::target),
-        help("list events with `t-minus status --all` and campaigns with `t-minus campaign list`")
+        help("list the events, finished ones included, and the campaigns to find its id or name")
     )]
     TargetNotFound {
         /// What the user gave.
@@ -371,7 +373,7 @@ pub enum TMinusError {
     #[error("campaign `{campaign}` already has an event named `{name}`")]
     #[diagnostic(
         code(t_minus::refused::duplicate_event_name),
-        help("choose another name with --name")
+        help("choose another name for the event")
     )]
     DuplicateEventName {
         /// The campaign's name.
@@ -464,13 +466,13 @@ pub enum LinkRefusal {
         campaign: String,
     },
     /// A list of needs has an empty entry.
-    #[error("--needs `{list}` has an empty entry")]
+    #[error("the needs `{list}` have an empty entry")]
     EmptyNeed {
         /// The list as given.
         list: String,
     },
     /// A need names no event of the campaign.
-    #[error("--needs names `{need}`, but campaign `{campaign}` has no such event")]
+    #[error("a need names `{need}`, but campaign `{campaign}` has no such event")]
     UnknownNeed {
         /// The need as given.
         need: String,
@@ -483,9 +485,9 @@ impl LinkRefusal {
     /// How to fix it.
     pub fn help(&self) -> String {
         match self {
-            LinkRefusal::OtherCampaign { .. } => "an event belongs to at most one campaign; schedule a new one with `t-minus campaign add`".into(),
+            LinkRefusal::OtherCampaign { .. } => "an event belongs to at most one campaign; schedule a new event in this campaign instead".into(),
             LinkRefusal::NotInCampaign { campaign, .. } => {
-                format!("add it first with `t-minus campaign add {campaign}`")
+                format!("add it to campaign `{campaign}` first")
             }
             LinkRefusal::FinalEvent { .. } => "link events that have not finished".into(),
             LinkRefusal::DeadNeed { .. } => "link only needs that can still fire".into(),
@@ -494,10 +496,10 @@ impl LinkRefusal {
                     .into()
             }
             LinkRefusal::EmptyNeed { .. } => {
-                "separate the events it needs with single commas: --needs build,test".into()
+                "separate the events it needs with single commas, e.g. `build,test`".into()
             }
             LinkRefusal::UnknownNeed { campaign, .. } => format!(
-                "name events of the campaign (`t-minus campaign show {campaign}` lists them), as `campaign/name`, or by id; add a need before the events that need it"
+                "name events of campaign `{campaign}` (its listing shows them), as `campaign/name`, or by id; add a need before the events that need it"
             ),
         }
     }
@@ -518,5 +520,31 @@ impl TMinusError {
     /// worthwhile. `run` and `wait` retry these with backoff.
     pub fn is_transient(&self) -> bool {
         matches!(self, TMinusError::Store(e) if e.is_transient())
+    }
+}
+
+/// A value's error, reported as the operation error of the same name, code
+/// and help.
+impl From<InputError> for TMinusError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::InvalidAgentId { value, reason } => {
+                TMinusError::InvalidAgentId { value, reason }
+            }
+            InputError::DuplicateAttendee { agent } => TMinusError::DuplicateAttendee { agent },
+            InputError::InvalidDuration { value, reason } => {
+                TMinusError::InvalidDuration { value, reason }
+            }
+            InputError::InvalidTime { value, reason } => TMinusError::InvalidTime { value, reason },
+            InputError::InvalidQuorum { value } => TMinusError::InvalidQuorum { value },
+            InputError::QuorumTooLarge { quorum, attendees } => {
+                TMinusError::QuorumTooLarge { quorum, attendees }
+            }
+            InputError::InvalidGroup { group, reason } => {
+                TMinusError::InvalidGroup { group, reason }
+            }
+            InputError::InvalidFirePolicy { value } => TMinusError::InvalidFirePolicy { value },
+            InputError::InvalidName { value, reason } => TMinusError::InvalidName { value, reason },
+        }
     }
 }

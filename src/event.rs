@@ -177,33 +177,6 @@ impl TMinusEvent {
             .collect()
     }
 
-    /// Whether the event has fired by `now`: it is stored as fired, or it is
-    /// pending and what it holds at `now` makes it fire (quorum reached
-    /// under `early`, or the fire time come with quorum under `on-time`)
-    /// though no operation has recorded that yet.
-    pub fn is_fired(&self, now: DateTime<Utc>) -> bool {
-        match self.state {
-            EventState::Fired => true,
-            EventState::Pending => {
-                crate::lifecycle::decide(self, now).is_some_and(|d| d.state == EventState::Fired)
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether the event is missed by `now`: it is stored as missed, or it
-    /// is pending and its fire time has passed without quorum (or declines
-    /// made quorum unreachable) though no operation has recorded that yet.
-    pub fn is_missed(&self, now: DateTime<Utc>) -> bool {
-        match self.state {
-            EventState::Missed => true,
-            EventState::Pending => {
-                crate::lifecycle::decide(self, now).is_some_and(|d| d.state == EventState::Missed)
-            }
-            _ => false,
-        }
-    }
-
     /// Time left until the fire time (negative once it has passed).
     pub fn time_remaining(&self, now: DateTime<Utc>) -> Duration {
         self.fire_time() - now

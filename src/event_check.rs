@@ -17,8 +17,8 @@
 //!   with groups takes its attendees from them (its own list stays empty);
 //! - durations (`t_minus`, `max_defer`, a relative `at`) are between zero
 //!   and [`MAX_DURATION_DAYS`] days;
-//! - notification rules follow the rules of [`crate::notify`], at most
-//!   [`crate::notify::spec::MAX_RULES`] of them;
+//! - notification rules follow the rules of [`crate::notification`], at most
+//!   [`crate::notification::spec::MAX_RULES`] of them;
 //! - a relative `at` is longer than `t_minus` (or equal, for quorum 0), so
 //!   the event does not open past its fire time;
 //! - a new event's fire time is after now: an event whose fire time is now
@@ -32,8 +32,8 @@ use crate::agent::AgentId;
 use crate::duration::{format_duration, MAX_DURATION_DAYS};
 use crate::error::TMinusError;
 use crate::name::name_problem;
-use crate::notify::spec::check_rules;
-use crate::notify::NotifyRule;
+use crate::notification::spec::check_rules;
+use crate::notification::NotifyRule;
 use crate::policy::{Quorum, QuorumGroup};
 
 /// Where an agent sits in an event: in its attendee list, or in one of its
@@ -171,7 +171,7 @@ pub enum EventProblem {
         /// The countdown length.
         t_minus: Duration,
     },
-    /// A notification rule that breaks the rules of [`crate::notify`], or
+    /// A notification rule that breaks the rules of [`crate::notification`], or
     /// too many rules.
     Notify {
         /// What is wrong.
@@ -258,7 +258,7 @@ pub fn agents(list: &[AgentId], group: Option<usize>) -> Vec<AgentProblem> {
     let mut first: HashMap<&str, usize> = HashMap::new();
     for (index, agent) in list.iter().enumerate() {
         let at = Slot { group, index };
-        if let Err(TMinusError::InvalidAgentId { value, reason }) = agent.validate() {
+        if let Err(crate::input::InputError::InvalidAgentId { value, reason }) = agent.validate() {
             problems.push(AgentProblem::Invalid { at, value, reason });
             continue;
         }
@@ -353,7 +353,7 @@ pub fn groups(groups: &[QuorumGroup]) -> Result<(Vec<AgentId>, usize), EventProb
 }
 
 /// The first problem of a list of notification rules: too many, or one
-/// that breaks the rules of [`crate::notify`].
+/// that breaks the rules of [`crate::notification`].
 pub fn notify(rules: &[NotifyRule]) -> Option<EventProblem> {
     match check_rules(rules) {
         Ok(()) => None,

@@ -27,24 +27,30 @@
 //!
 //! ## Module boundaries
 //!
-//! Data flows `manifest → plan → engine → store`; each module calls only
-//! those to its right, and the value types ([`event`], [`state`],
-//! [`policy`], [`audit`], [`agent`], [`name`], [`duration`], [`time_spec`],
-//! [`error`]) are shared by all.
+//! Modules depend downward only, layer by layer: value types → rules →
+//! errors → notification values and event rules → store → manifests, plans
+//! and display → engine → delivery and the runner → front ends. Nothing
+//! below the engine names [`Engine`]. Each module uses only the modules
+//! listed in its row, all of them above it.
 //!
-//! | module | role | may call |
-//! | --- | --- | --- |
-//! | [`manifest`] | parses and validates YAML into desired campaigns | [`event_check`] rules |
-//! | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files | [`manifest`] types, [`event_check`], [`lifecycle`], [`store::Tx`] reads |
-//! | [`engine`] | every operation that writes, applying a plan included; one transaction each; the reads views are built from ([`engine::EventViews`]) | [`plan`], [`event_check`], [`lifecycle`], [`store`] |
-//! | [`store`] | persistence behind [`store::Store`] / [`store::Tx`]; rows mapped once; its own [`store::StoreError`] | nothing above it |
-//! | [`event_check`] | the rules of a new event (attendees, quorum and groups, durations, notification rules, fire time) as typed problems, for `schedule`, `campaign add`, manifests and plan files | value types, `notify::spec` rules |
-//! | [`lifecycle`] | the state machine as pure functions | value types and [`trust`] digests only (no store, no engine) |
-//! | [`trust`] | content digests, answer messages, signers, `sshsig` signing and verification, the audit chain, attestation types: pure functions and types | value types only (no store, no engine) |
-//! | [`display`] | renders events, campaigns and run output as text from views whose names are resolved ([`display::EventView`]); renderers look nothing up and never write | value types only, the store's listing rows among them (no queries, no engine) |
-//! | [`runner`] | `run` and `wait`: drives the engine over time; [`runner::RunPrinter`] prints a run | [`engine`], [`store::EventFilter`], [`display`] |
-//! | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
-//! | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering | everything public |
+//! | layer | module | role | uses |
+//! | --- | --- | --- | --- |
+//! | values | [`kind`], [`state`], [`clock`], [`graph`], [`input`], [`run_report`] | event kinds, states, clocks, the dependency graph, the errors of values ([`input::InputError`]), a run's result | nothing |
+//! | values | [`agent`], [`name`], [`duration`], [`time_spec`], [`policy`], [`campaign`], [`audit`], [`event`], [`tick`] | the value types, each checking its own rules | values above |
+//! | rules | [`trust`] | content digests, answer messages, signers, `sshsig` signing and verification, the audit chain, attestation types; its own [`trust::TrustError`] | values |
+//! | rules | [`lifecycle`] | the state machine as pure functions | values, [`trust`] digests |
+//! | errors | [`error`] | [`TMinusError`], the error of every operation, and the store's [`error::StoreError`] | values, [`trust`] |
+//! | rules | [`notification`] | notification rules, payloads and delivery records as values | values, [`error`] |
+//! | rules | [`event_check`] | the rules of a new event (attendees, quorum and groups, durations, notification rules, fire time) as typed problems | values, [`notification`], [`error`] |
+//! | store | [`store`] | persistence behind [`store::Store`] / [`store::Tx`]; rows mapped once | values, [`lifecycle`], [`trust`] chain, [`notification`], [`error`] |
+//! | | [`manifest`] | parses and validates YAML into desired campaigns | values, [`event_check`], [`notification`], [`trust`] signers, [`error`] |
+//! | | [`display`] | renders events, campaigns and run output as text from views whose names are resolved ([`display::EventView`]); renderers look nothing up and never write | values, [`trust`] digests, the store's listing rows (no queries), [`error`] |
+//! | | [`plan`] | the plan's data, its computation against a read transaction, rendering, plan files, what an apply did | [`manifest`], [`event_check`], [`lifecycle`], [`store::Tx`] reads, [`error`] |
+//! | engine | [`engine`] | every operation that writes, one transaction each, applying a plan and queueing notifications included; the reads views are built from ([`engine::EventViews`]) | everything above |
+//! | above the engine | [`notify`] | delivers queued notifications, writing outcomes to the log; adds [`Engine::deliver_due`] and [`Engine::notify_test`] | [`engine`], [`store`], [`notification`] |
+//! | above the engine | [`runner`] | `run` and `wait`: drives the engine over time; [`runner::RunPrinter`] prints a run | [`engine`], [`display`], [`store::EventFilter`] |
+//! | front end | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
+//! | front end | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering, adds its hints to errors | everything public |
 
 #![warn(missing_docs)]
 
@@ -59,6 +65,7 @@ pub mod error;
 pub mod event;
 pub mod event_check;
 pub mod graph;
+pub mod input;
 pub mod kind;
 pub mod lifecycle;
 pub mod manifest;
@@ -69,9 +76,11 @@ pub mod mcp;
 #[cfg(feature = "mcp")]
 extern crate self as t_minus;
 pub mod name;
+pub mod notification;
 pub mod notify;
 pub mod plan;
 pub mod policy;
+pub mod run_report;
 pub mod runner;
 pub mod state;
 pub mod store;

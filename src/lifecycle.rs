@@ -161,3 +161,29 @@ pub(crate) fn resets(
         .filter(|(a, s)| *s == crate::state::ResponseStatus::Confirmed && staying.contains(a))
         .count()
 }
+
+/// The questions the state machine answers about one event.
+impl TMinusEvent {
+    /// Whether the event has fired by `now`: it is stored as fired, or it is
+    /// pending and what it holds at `now` makes it fire (quorum reached
+    /// under `early`, or the fire time come with quorum under `on-time`)
+    /// though no operation has recorded that yet.
+    pub fn is_fired(&self, now: DateTime<Utc>) -> bool {
+        match self.state {
+            EventState::Fired => true,
+            EventState::Pending => decide(self, now).is_some_and(|d| d.state == EventState::Fired),
+            _ => false,
+        }
+    }
+
+    /// Whether the event is missed by `now`: it is stored as missed, or it
+    /// is pending and its fire time has passed without quorum (or declines
+    /// made quorum unreachable) though no operation has recorded that yet.
+    pub fn is_missed(&self, now: DateTime<Utc>) -> bool {
+        match self.state {
+            EventState::Missed => true,
+            EventState::Pending => decide(self, now).is_some_and(|d| d.state == EventState::Missed),
+            _ => false,
+        }
+    }
+}

@@ -1,12 +1,12 @@
 //! Names of campaigns and of events within a campaign.
 
-use crate::error::TMinusError;
+use crate::input::InputError;
 
 /// Checks a name against `[A-Za-z_][A-Za-z0-9_-]{0,63}`.
-pub fn validate_name(value: &str) -> Result<(), TMinusError> {
+pub fn validate_name(value: &str) -> Result<(), InputError> {
     let reason = name_problem(value);
     match reason {
-        Some(reason) => Err(TMinusError::InvalidName {
+        Some(reason) => Err(InputError::InvalidName {
             value: value.to_string(),
             reason,
         }),

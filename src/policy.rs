@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentId;
-use crate::error::TMinusError;
+use crate::input::InputError;
 
 /// How many confirmations an event needs, as the user spelled it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -23,9 +23,9 @@ pub enum Quorum {
 impl Quorum {
     /// The number of confirmations this spelling requires for `attendees`
     /// attendees, or an error when a count exceeds the attendee list.
-    pub fn resolve(self, attendees: usize) -> Result<usize, TMinusError> {
+    pub fn resolve(self, attendees: usize) -> Result<usize, InputError> {
         match self {
-            Quorum::Count(n) if n > attendees => Err(TMinusError::QuorumTooLarge {
+            Quorum::Count(n) if n > attendees => Err(InputError::QuorumTooLarge {
                 quorum: n,
                 attendees,
             }),
@@ -79,13 +79,13 @@ impl QuorumGroup {
 }
 
 impl FromStr for QuorumGroup {
-    type Err = TMinusError;
+    type Err = InputError;
     /// Parses `NAME=QUORUM:agent,agent,…` (`ops=2:ops-1,ops-2,ops-3`); QUORUM
     /// is N, `all` or `majority`. Members are checked as agent ids and for
     /// repeats; the name and the quorum's size are checked when the event is
     /// built.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = |group: &str, reason: &str| TMinusError::InvalidGroup {
+        let invalid = |group: &str, reason: &str| InputError::InvalidGroup {
             group: group.to_string(),
             reason: reason.to_string(),
         };
@@ -103,7 +103,7 @@ impl FromStr for QuorumGroup {
 }
 
 impl FromStr for Quorum {
-    type Err = TMinusError;
+    type Err = InputError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         match t.to_ascii_lowercase().as_str() {
@@ -112,7 +112,7 @@ impl FromStr for Quorum {
             _ => t
                 .parse::<usize>()
                 .map(Quorum::Count)
-                .map_err(|_| TMinusError::InvalidQuorum {
+                .map_err(|_| InputError::InvalidQuorum {
                     value: s.to_string(),
                 }),
         }
@@ -154,12 +154,12 @@ pub enum FirePolicy {
 }
 
 impl FromStr for FirePolicy {
-    type Err = TMinusError;
+    type Err = InputError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "early" => Ok(FirePolicy::Early),
             "on-time" | "on_time" | "ontime" => Ok(FirePolicy::OnTime),
-            _ => Err(TMinusError::InvalidFirePolicy {
+            _ => Err(InputError::InvalidFirePolicy {
                 value: s.to_string(),
             }),
         }

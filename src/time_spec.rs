@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::duration::{format_duration, parse_duration};
-use crate::error::TMinusError;
+use crate::input::InputError;
 
 /// A point in time as the user wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,17 +19,17 @@ pub enum TimeSpec {
 
 impl TimeSpec {
     /// Parses `2025-06-06T15:00:00Z`, `now` or `+10m`.
-    pub fn parse(value: &str) -> Result<Self, TMinusError> {
+    pub fn parse(value: &str) -> Result<Self, InputError> {
         let text = value.trim();
         if text.eq_ignore_ascii_case("now") {
             return Ok(TimeSpec::Relative(Duration::zero()));
         }
         if let Some(rest) = text.strip_prefix('+') {
             return parse_duration(rest).map(TimeSpec::Relative).map_err(|e| {
-                TMinusError::InvalidTime {
+                InputError::InvalidTime {
                     value: value.to_string(),
                     reason: match e {
-                        TMinusError::InvalidDuration { reason, .. } => {
+                        InputError::InvalidDuration { reason, .. } => {
                             format!("the relative offset is not a duration: {reason}")
                         }
                         other => other.to_string(),
@@ -45,19 +45,19 @@ impl TimeSpec {
         } else {
             "it is not an RFC 3339 time, `now` or `+DURATION`".to_string()
         };
-        Err(TMinusError::InvalidTime {
+        Err(InputError::InvalidTime {
             value: value.to_string(),
             reason,
         })
     }
 
     /// The instant this spec names when relative times count from `base`.
-    pub fn resolve(self, base: DateTime<Utc>) -> Result<DateTime<Utc>, TMinusError> {
+    pub fn resolve(self, base: DateTime<Utc>) -> Result<DateTime<Utc>, InputError> {
         match self {
             TimeSpec::Absolute(t) => Ok(t),
             TimeSpec::Relative(d) => {
                 base.checked_add_signed(d)
-                    .ok_or_else(|| TMinusError::InvalidTime {
+                    .ok_or_else(|| InputError::InvalidTime {
                         value: self.to_string(),
                         reason: "it is out of the supported range of times".into(),
                     })

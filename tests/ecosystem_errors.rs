@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration};
 use cli_support::T;
 use miette::Diagnostic;
 use t_minus::error::LinkRefusal;
+use t_minus::input::InputError;
 use t_minus::plan::ManifestError;
 use t_minus::store::{Location, StoreError};
 use t_minus::{AgentId, EventState, TMinusError};
@@ -214,11 +215,177 @@ fn every_library_error_has_a_stable_code_and_a_help_line() {
         assert!(seen.insert(code.clone()), "{code} is used twice");
     }
     let mut written: BTreeSet<String> = codes_in("src/error.rs").into_iter().collect();
-    written.extend(codes_in("src/store/error.rs"));
+    written.extend(codes_in("src/error/store.rs"));
     written.extend(codes_in("src/plan/mod.rs"));
     assert_eq!(
         seen, written,
         "every error variant must be listed in every_error() (and vice versa)"
+    );
+}
+
+/// Whether `text` names a command-line flag (`--db`) or a command
+/// (`` `t-minus status` ``).
+fn names_the_cli(text: &str) -> bool {
+    let flag = text.match_indices("--").any(|(at, _)| {
+        text[at + 2..].starts_with(|c: char| c.is_ascii_lowercase()) && !text[..at].ends_with('-')
+    });
+    flag || text.contains("`t-minus ")
+}
+
+#[test]
+fn names_the_cli_finds_flags_and_commands_only() {
+    assert!(names_the_cli("point --db at a store"));
+    assert!(names_the_cli("list events with `t-minus status --all`"));
+    assert!(names_the_cli("run `t-minus tick`"));
+    assert!(!names_the_cli("upgrade t-minus to open this store"));
+    assert!(!names_the_cli(
+        "give the whole `-----BEGIN SSH SIGNATURE-----` block"
+    ));
+    assert!(!names_the_cli("sign with `-n t-minus`"));
+}
+
+/// The library's messages and help say what to do in library terms; the
+/// command line adds the commands and flags (see `src/cli/error.rs`).
+#[test]
+fn no_library_error_names_a_cli_flag_or_command() {
+    for e in every_error() {
+        let help = e.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(!names_the_cli(&help), "help of {e:?}: {help}");
+        assert!(!names_the_cli(&e.to_string()), "message of {e:?}: {e}");
+    }
+    for e in [
+        LinkRefusal::OtherCampaign {
+            event: s("a"),
+            campaign: s("rel"),
+        },
+        LinkRefusal::FinalEvent {
+            event: s("a"),
+            state: EventState::Fired,
+        },
+        LinkRefusal::DeadNeed {
+            need: s("a"),
+            state: EventState::Missed,
+            event: s("b"),
+        },
+        LinkRefusal::ForeignNeed {
+            event: s("a"),
+            need: s("b"),
+            campaign: s("rel"),
+        },
+        LinkRefusal::EmptyNeed { list: s("a,,b") },
+        LinkRefusal::UnknownNeed {
+            need: s("x"),
+            campaign: s("rel"),
+        },
+    ] {
+        assert!(!names_the_cli(&e.help()), "help of {e:?}: {}", e.help());
+        assert!(!names_the_cli(&e.to_string()), "message of {e:?}: {e}");
+    }
+    // Every text written in the error sources, the trust errors included.
+    let text = regex_lite::Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap();
+    for file in [
+        "src/error.rs",
+        "src/error/store.rs",
+        "src/input.rs",
+        "src/trust/error.rs",
+        "src/plan/mod.rs",
+        "src/manifest/diagnostics.rs",
+    ] {
+        let source = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file))
+            .unwrap_or_else(|e| panic!("read {file}: {e}"));
+        let code: Vec<&str> = source
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect();
+        let code = code.join("\n");
+        let named: Vec<&str> = text
+            .find_iter(&code)
+            .map(|m| m.as_str())
+            .filter(|literal| names_the_cli(literal))
+            .collect();
+        assert!(named.is_empty(), "{file} names the command line: {named:?}");
+    }
+}
+
+/// The command line shows its own hint where the library's help speaks in
+/// library terms.
+#[test]
+fn the_cli_hints_name_its_commands_and_flags() {
+    let library = TMinusError::EventNotFound {
+        reference: s("nope"),
+    };
+    let help = library.help().map(|h| h.to_string()).unwrap_or_default();
+    assert!(!help.contains("t-minus status"), "{help}");
+    let t = T::new();
+    let stderr = t.fail("log abcd");
+    assert!(stderr.contains("t_minus::not_found::event"), "{stderr}");
+    assert!(stderr.contains("`t-minus status --all`"), "{stderr}");
+    let bare = T::new().without_db_flag();
+    std::fs::write(bare.dir().join("text.db"), "hello, not a database").unwrap();
+    let out = bare.run("--db text.db status");
+    assert!(
+        out.stderr.contains("t_minus::store::not_a_store"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("point --db (or T_MINUS_DB)"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A value type's error is reported by an operation as the variant of the
+/// same name, with the same code, message and help.
+#[test]
+fn a_value_error_becomes_the_operation_error_of_the_same_code_message_and_help() {
+    let values = [
+        InputError::InvalidAgentId {
+            value: s("a b"),
+            reason: s("whitespace"),
+        },
+        InputError::DuplicateAttendee { agent: s("alice") },
+        InputError::InvalidDuration {
+            value: s("5x"),
+            reason: s("unknown unit"),
+        },
+        InputError::InvalidTime {
+            value: s("tomorrow"),
+            reason: s("no"),
+        },
+        InputError::InvalidQuorum { value: s("most") },
+        InputError::QuorumTooLarge {
+            quorum: 4,
+            attendees: 3,
+        },
+        InputError::InvalidGroup {
+            group: s("ops"),
+            reason: s("the group has no members"),
+        },
+        InputError::InvalidFirePolicy { value: s("late") },
+        InputError::InvalidName {
+            value: s("1x"),
+            reason: s("digit"),
+        },
+    ];
+    let shown = |e: &dyn Diagnostic| {
+        (
+            e.code().map(|c| c.to_string()),
+            e.to_string(),
+            e.help().map(|h| h.to_string()),
+        )
+    };
+    let mut codes = BTreeSet::new();
+    for value in values {
+        let operation = TMinusError::from(value.clone());
+        assert_eq!(shown(&value), shown(&operation), "{value:?}");
+        codes.insert(value.code().map(|c| c.to_string()).unwrap_or_default());
+    }
+    let written: BTreeSet<String> = codes_in("src/input.rs").into_iter().collect();
+    assert_eq!(codes, written, "every InputError variant is checked here");
+    let parsed = t_minus::AgentId::parse("a b").unwrap_err();
+    assert!(
+        matches!(TMinusError::from(parsed), TMinusError::InvalidAgentId { ref value, .. } if value == "a b")
     );
 }
 

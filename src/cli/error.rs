@@ -1,5 +1,14 @@
 //! Errors of the command line, rendered as miette reports on stderr.
+//!
+//! The library's help says what to do in library terms; where the command
+//! line has a command or flag that does it, the report shows the command
+//! line's hint instead ([`cli_hint`]).
 
+use std::fmt;
+
+use miette::{Diagnostic, LabeledSpan, Severity, SourceCode};
+use t_minus::error::LinkRefusal;
+use t_minus::event::short_id;
 use t_minus::plan::ManifestError;
 use t_minus::TMinusError;
 
@@ -15,6 +24,12 @@ pub enum CliError {
 impl From<TMinusError> for CliError {
     fn from(e: TMinusError) -> Self {
         CliError::Engine(e)
+    }
+}
+
+impl From<t_minus::input::InputError> for CliError {
+    fn from(e: t_minus::input::InputError) -> Self {
+        CliError::Engine(e.into())
     }
 }
 
@@ -40,8 +55,129 @@ impl CliError {
                 let noun = if count == 1 { "problem" } else { "problems" };
                 eprintln!("error: {count} {noun} found; nothing was changed");
             }
-            CliError::Manifest(e) => eprintln!("{:?}", miette::Report::new(e)),
-            CliError::Engine(e) => eprintln!("{:?}", miette::Report::new(e)),
+            CliError::Manifest(e) => {
+                let hint = cli_hint_of_code(&code_of(&e));
+                eprintln!("{:?}", miette::Report::new(Hinted { inner: e, hint }))
+            }
+            CliError::Engine(e) => {
+                let hint = cli_hint(&e);
+                eprintln!("{:?}", miette::Report::new(Hinted { inner: e, hint }))
+            }
         }
+    }
+}
+
+/// The diagnostic code of `e`, or an empty string.
+fn code_of(e: &dyn Diagnostic) -> String {
+    e.code().map(|c| c.to_string()).unwrap_or_default()
+}
+
+/// The command line's hint for `e`, naming the command or flag that does
+/// what the library's help says; `None` keeps the library's help.
+pub fn cli_hint(e: &TMinusError) -> Option<String> {
+    let hint = match e {
+        TMinusError::EventFinal { id, .. } => format!(
+            "schedule a new event instead; `t-minus log {}` shows its history",
+            short_id(*id)
+        ),
+        TMinusError::InvalidLink(refusal) => match refusal {
+            LinkRefusal::OtherCampaign { .. } => "an event belongs to at most one campaign; schedule a new one with `t-minus campaign add`".into(),
+            LinkRefusal::NotInCampaign { campaign, .. } => {
+                format!("add it first with `t-minus campaign add {campaign}`")
+            }
+            LinkRefusal::EmptyNeed { .. } => {
+                "separate the events it needs with single commas: --needs build,test".into()
+            }
+            LinkRefusal::UnknownNeed { campaign, .. } => format!(
+                "name events of the campaign (`t-minus campaign show {campaign}` lists them), as `campaign/name`, or by id; add a need before the events that need it"
+            ),
+            _ => return None,
+        },
+        other => return cli_hint_of_code(&code_of(other)),
+    };
+    Some(hint)
+}
+
+/// The command line's hint for the errors whose hint depends on their code
+/// alone.
+fn cli_hint_of_code(code: &str) -> Option<String> {
+    let hint = match code {
+        "t_minus::input::payload" => "pass a JSON value, e.g. --payload '{\"version\": \"2.0.0\"}'",
+        "t_minus::input::answer" => "answer `confirm`, `defer DURATION` (e.g. `defer 30m`) or `decline` (optionally with `--reason TEXT`)",
+        "t_minus::not_found::event" => "list events with `t-minus status --all`",
+        "t_minus::not_found::campaign" => "list campaigns with `t-minus campaign list`",
+        "t_minus::not_found::target" => "list events with `t-minus status --all` and campaigns with `t-minus campaign list`",
+        "t_minus::refused::deadline_passed" => "responses must arrive before the fire time; run `t-minus tick` to record the outcome",
+        "t_minus::refused::duplicate_event_name" => "choose another name with --name",
+        "t_minus::store::not_a_store" => "point --db (or T_MINUS_DB) at a t-minus store, or at a path that does not exist yet to create one",
+        "t_minus::store::open" => "point --db (or T_MINUS_DB) at an SQLite file in a writable directory, or at a PostgreSQL URL such as postgres://user@host:5432/db",
+        "t_minus::store::auth" => "check the user and password: postgres://USER:PASSWORD@HOST/DB in --db or T_MINUS_DB, or PGUSER and PGPASSWORD",
+        "t_minus::store::missing" => "check the path given with --db or T_MINUS_DB; `verify` and `attest` read an existing store and never create one",
+        "t_minus::trust::message" => "sign the exact text printed by `t-minus answer-message`, unchanged (same lines, same order, one trailing newline)",
+        "t_minus::trust::unsigned" => "sign the answer: add `--sign KEYFILE` (or `--sign agent` to sign through ssh-agent, or set T_MINUS_SIGNING_KEY), or sign the text of `t-minus answer-message` elsewhere and send it with `t-minus submit`",
+        "t_minus::trust::no_signers" => "answer without `--sign`, or declare `signers:` for the event's campaign (or `schedule --signers FILE`) so that its answers are checked",
+        "t_minus::trust::stale" => "look at the event again (`t-minus status EVENT`), and if you still agree, sign a new answer: its message will name the current digest",
+        "t_minus::trust::nonce" => "every signed answer is accepted once; to answer again, sign a new message (`t-minus answer-message` makes one with a fresh nonce)",
+        "t_minus::plan::stale" => "nothing was applied; run `t-minus plan` again and review the new plan",
+        "t_minus::plan::out" => "nothing was written; save the plan to another file, e.g. `--out plan.json`",
+        "t_minus::plan::file" => "save a plan with `t-minus plan PATH... --out FILE`",
+        "t_minus::plan::write" => "check that the directory exists and is writable, or choose another --out path",
+        _ => return None,
+    };
+    Some(hint.to_string())
+}
+
+/// A library error shown with the command line's hint as its help (the
+/// library's help when there is none); everything else is the error's own.
+struct Hinted<E> {
+    inner: E,
+    hint: Option<String>,
+}
+
+impl<E: fmt::Display> fmt::Display for Hinted<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for Hinted<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for Hinted<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+impl<E: Diagnostic> Diagnostic for Hinted<E> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.inner.code()
+    }
+    fn severity(&self) -> Option<Severity> {
+        self.inner.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match &self.hint {
+            Some(hint) => Some(Box::new(hint)),
+            None => self.inner.help(),
+        }
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.inner.url()
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.inner.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        self.inner.related()
+    }
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        self.inner.diagnostic_source()
     }
 }

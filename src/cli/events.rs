@@ -19,7 +19,7 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
     let kind: EventKind = kind.parse().unwrap_or_else(|never| match never {});
     let at = TimeSpec::parse(time)?.resolve(engine.now())?;
     let attendees = t_minus::agent::parse_agent_list(&o.attendees)
-        .map_err(|e| in_flag(e, "--attendees", &o.attendees))?;
+        .map_err(|e| in_flag(e.into(), "--attendees", &o.attendees))?;
     let payload = match &o.payload {
         Some(text) => serde_json::from_str(text).map_err(|e| TMinusError::InvalidPayload {
             reason: e.to_string(),
@@ -30,7 +30,7 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
         notify: notify_rules(&o.notify)?,
         t_minus: parse_duration(&o.t_minus)?,
         organizer: AgentId::parse(&o.organizer)
-            .map_err(|e| in_flag(e, "--organizer", &o.organizer))?,
+            .map_err(|e| in_flag(e.into(), "--organizer", &o.organizer))?,
         quorum: o.quorum.parse::<Quorum>()?,
         fire_policy: o.fire.parse::<FirePolicy>()?,
         max_defer: o.max_defer.as_deref().map(parse_duration).transpose()?,
@@ -40,7 +40,7 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
             .iter()
             .map(|g| {
                 g.parse::<QuorumGroup>()
-                    .map_err(|e| in_flag(e, "--group", g))
+                    .map_err(|e| in_flag(e.into(), "--group", g))
             })
             .collect::<Result<_>>()?,
         payload,

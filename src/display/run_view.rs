@@ -10,7 +10,7 @@ use super::render::Renderer;
 use super::styles::Styles;
 use crate::duration::format_countdown;
 use crate::error::TMinusError;
-use crate::runner::{RunOutcome, RunReport};
+use crate::run_report::{RunOutcome, RunReport};
 use crate::time_spec::format_time;
 use crate::{AuditAction, AuditEntry, EventState, ResponseStatus, TMinusEvent};
 

@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -18,34 +17,14 @@ use crate::event::TMinusEvent;
 use crate::event_check::{self, fire_of};
 use crate::manifest::{DesiredEvent, ValidManifests};
 use crate::plan::{
-    compute, fingerprint, Action, CampaignPlan, EventPlan, ManifestError, Plan, PlanCounts,
-    PlanOptions,
+    compute, fingerprint, Action, AppliedCampaign, ApplyReport, CampaignPlan, EventPlan,
+    ManifestError, Plan, PlanOptions,
 };
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, StoredSigners, Tx};
 use crate::time_spec::TimeSpec;
 use crate::trust::content_digest;
 use crate::trust::signers::digest_of_text;
-
-/// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ApplyReport {
-    /// The counts of the plan that was applied.
-    pub counts: PlanCounts,
-    /// The campaigns written (created or updated), with their ids.
-    pub campaigns: Vec<AppliedCampaign>,
-}
-
-/// A campaign an apply wrote.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AppliedCampaign {
-    /// Name.
-    pub name: String,
-    /// Id.
-    pub id: Uuid,
-    /// Ids of its events created by this apply, by key.
-    pub created: Vec<(String, Uuid)>,
-}
 
 impl Engine {
     /// Compares the desired state with the store and returns what

@@ -9,6 +9,7 @@ mod attest;
 mod campaigns;
 mod content;
 mod inbox;
+mod queue;
 mod resolve;
 pub(crate) mod settle;
 mod signed;
@@ -22,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-pub use apply::{AppliedCampaign, ApplyReport};
+pub use crate::plan::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::LogVerification;
@@ -36,7 +37,7 @@ use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::event_check::{self, EventDraft};
 use crate::kind::EventKind;
-use crate::notify::NotifyRule;
+use crate::notification::NotifyRule;
 use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::sqlite::SqliteStore;
@@ -374,7 +375,7 @@ impl Engine {
         self.write(|tx| {
             let due = tx.due_events(now, usize::MAX)?;
             settle(tx, due, now)?;
-            crate::notify::queue::remind(tx, now, usize::MAX)?;
+            queue::remind(tx, now, usize::MAX)?;
             Ok(TickResult::from_entries(tx.claim_reports()?))
         })
     }

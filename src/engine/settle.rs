@@ -44,7 +44,7 @@ pub(crate) fn audit(
 pub(crate) fn append(tx: &mut dyn Tx, entry: NewAuditEntry) -> Result<()> {
     tx.append_audit(&entry)?;
     // Deliveries it sets off are queued in the same transaction.
-    crate::notify::queue::on_audit(tx, &entry)
+    super::queue::on_audit(tx, &entry)
 }
 
 /// Settles `seeds` and everything their transitions affect, at `now`.

@@ -141,7 +141,7 @@ pub struct DesiredEvent {
     pub payload: serde_json::Value,
     /// Notification rules: the campaign's, then the event's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notify: Vec<crate::notify::NotifyRule>,
+    pub notify: Vec<crate::notification::NotifyRule>,
     /// Where each field was written (not serialized).
     #[serde(skip)]
     pub spans: EventSpans,
@@ -184,7 +184,7 @@ impl DesiredEvent {
 
     /// The resolved quorum, or the error of a count larger than its
     /// attendees (or group).
-    pub fn quorum_count_checked(&self) -> Result<usize, crate::error::TMinusError> {
+    pub fn quorum_count_checked(&self) -> Result<usize, crate::input::InputError> {
         if self.groups.is_empty() {
             return self.quorum.resolve(self.attendees.len());
         }

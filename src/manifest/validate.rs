@@ -21,10 +21,11 @@ use crate::duration::{format_countdown, format_duration, parse_duration};
 use crate::error::TMinusError;
 use crate::event_check::{self, AgentProblem, EventProblem};
 use crate::graph;
+use crate::input::InputError;
 use crate::kind::EventKind;
 use crate::name::name_problem;
-use crate::notify::spec::{check_argv, check_headers, check_url, MAX_RULES};
-use crate::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
+use crate::notification::spec::{check_argv, check_headers, check_url, MAX_RULES};
+use crate::notification::{Hook, NotifyRule, Trigger, WebhookFormat};
 use crate::policy::{FirePolicy, Quorum, QuorumGroup};
 use crate::time_spec::{format_time, TimeSpec};
 use crate::trust::Signers;
@@ -751,7 +752,7 @@ impl Validator<'_> {
     fn time(&mut self, ctx: &str, v: &Spanned<super::spec::TimeText>) -> Option<TimeSpec> {
         match TimeSpec::parse(v.value.0.as_str()) {
             Ok(t) => Some(t),
-            Err(TMinusError::InvalidTime { value, reason }) => {
+            Err(InputError::InvalidTime { value, reason }) => {
                 let no_offset = reason.contains("no UTC offset");
                 let (code, label, help) = if no_offset {
                     (
@@ -793,7 +794,7 @@ impl Validator<'_> {
             Ok(d) => Some(d),
             Err(e) => {
                 let reason = match e {
-                    TMinusError::InvalidDuration { reason, .. } => reason,
+                    InputError::InvalidDuration { reason, .. } => reason,
                     other => other.to_string(),
                 };
                 self.error(

@@ -29,9 +29,9 @@ use crate::engine::settle::audit;
 use crate::error::Result;
 use crate::store::Store;
 
-use super::payload;
-use super::queue::{wall_now, Delivery, DeliveryState};
-use super::spec::{expand, Hook, WebhookFormat};
+use crate::notification::payload;
+use crate::notification::spec::{expand, Hook, WebhookFormat};
+use crate::notification::{wall_now, Delivery, DeliveryState};
 
 /// Added to a delivery's timeout to make its lease.
 pub const LEASE_MARGIN: StdDuration = StdDuration::from_secs(2);

@@ -1,21 +1,27 @@
-//! Notifications: rules that run a command or call a webhook when an event
-//! opens, fires, is missed or cancelled, when an attendee answers, or ahead
-//! of the fire time while quorum is not met.
+//! Notification delivery: rules run a command or call a webhook when an
+//! event opens, fires, is missed or cancelled, when an attendee answers, or
+//! ahead of the fire time while quorum is not met.
 //!
-//! Deliveries are queued in the store in the transaction that records what
-//! they announce ([`queue`]), and delivered at least once by whichever
-//! process runs [`deliver`] (`run`, `wait` and `tick` do), each carrying an
-//! idempotency key so receivers can drop repeats. `docs/notifications.md`
+//! The rules and delivery records are values of [`crate::notification`];
+//! the engine queues deliveries in the transaction that records what they
+//! announce, and whichever process runs [`deliver`] delivers them at least
+//! once (`run`, `wait` and `tick` do), each carrying an idempotency key so
+//! receivers can drop repeats. This module sits above the engine: it writes
+//! outcomes through the engine's log, and adds delivery operations to
+//! [`Engine`]. `docs/notifications.md`
 //! describes the rules, the payloads and the guarantees.
 
 pub mod deliver;
-pub mod payload;
-pub mod queue;
-pub mod spec;
 
+pub use crate::notification::WebhookFormat;
+pub use crate::notification::{payload, spec};
+pub use crate::notification::{Delivery, DeliveryState, Hook, NotifyRule, Reminder, Trigger};
 pub use deliver::{DeliverOptions, Deliverer, Failure, Outcome};
-pub use queue::{Delivery, DeliveryState, Reminder};
-pub use spec::{Hook, NotifyRule, Trigger, WebhookFormat};
+
+/// The delivery records, at their former path.
+pub mod queue {
+    pub use crate::notification::{Delivery, DeliveryState, Reminder};
+}
 
 use uuid::Uuid;
 
@@ -23,25 +29,6 @@ use crate::engine::Engine;
 use crate::error::Result;
 
 impl Engine {
-    /// An event's notification rules.
-    pub fn notify_rules(&mut self, id: Uuid) -> Result<Vec<NotifyRule>> {
-        self.read(|tx| tx.notify_rules(id))
-    }
-
-    /// Replaces an event's notification rules (checked first).
-    pub fn set_notify_rules(&mut self, id: Uuid, rules: &[NotifyRule]) -> Result<()> {
-        spec::check_rules(rules)?;
-        self.write(|tx| {
-            crate::engine::load(tx, id)?;
-            queue::set_rules(tx, id, rules)
-        })
-    }
-
-    /// An event's deliveries, oldest first.
-    pub fn deliveries(&mut self, id: Uuid) -> Result<Vec<Delivery>> {
-        self.read(|tx| tx.event_deliveries(id))
-    }
-
     /// Delivers what is due now on this engine's connection, blocking until
     /// the outcomes are written (see [`deliver::deliver_due`]).
     pub fn deliver_due(&mut self, options: &DeliverOptions) -> Result<Vec<Outcome>> {
@@ -80,7 +67,7 @@ impl Engine {
         } else {
             wanted
         };
-        let now = queue::wall_now();
+        let now = crate::notification::wall_now();
         let results = std::thread::scope(|s| {
             let handles: Vec<_> = chosen
                 .into_iter()

@@ -303,7 +303,7 @@ fn update_campaign(
     // (two or three queries a chunk on PostgreSQL, not three per event), and
     // never the whole of a large campaign in memory at once.
     let mut stored_events: HashMap<Uuid, TMinusEvent> = HashMap::new();
-    let mut stored_rules: HashMap<Uuid, Vec<crate::notify::NotifyRule>> = HashMap::new();
+    let mut stored_rules: HashMap<Uuid, Vec<crate::notification::NotifyRule>> = HashMap::new();
     for (i, e) in campaign.events.iter().enumerate() {
         if i % PLAN_CHUNK == 0 {
             let ids: Vec<Uuid> = campaign.events[i..]
@@ -448,7 +448,7 @@ fn effective_state(event: &TMinusEvent, now: DateTime<Utc>) -> EventState {
 }
 
 /// Notification rules in one line: `fired,missed → exec ./x; …`.
-fn rules_summary(rules: &[crate::notify::NotifyRule]) -> Option<String> {
+fn rules_summary(rules: &[crate::notification::NotifyRule]) -> Option<String> {
     if rules.is_empty() {
         return None;
     }

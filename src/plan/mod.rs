@@ -34,11 +34,30 @@ use crate::error::TMinusError;
 pub use crate::manifest::Field;
 use crate::manifest::{DesiredEvent, Diagnostics};
 
-pub use crate::engine::{AppliedCampaign, ApplyReport};
 pub(crate) use compute::{compute, fingerprint};
 
 /// The version of the plan file format written by this build.
 pub const PLAN_FORMAT: u32 = 1;
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// The counts of the plan that was applied.
+    pub counts: PlanCounts,
+    /// The campaigns written (created or updated), with their ids.
+    pub campaigns: Vec<AppliedCampaign>,
+}
+
+/// A campaign an apply wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedCampaign {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: Uuid,
+    /// Ids of its events created by this apply, by key.
+    pub created: Vec<(String, Uuid)>,
+}
 
 /// Options of [`crate::Engine::plan`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -507,7 +526,7 @@ pub enum ManifestError {
     #[error("the plan is stale: the store changed since it was computed ({})", changes.join("; "))]
     #[diagnostic(
         code(t_minus::plan::stale),
-        help("nothing was applied; run `t-minus plan` again and review the new plan")
+        help("nothing was applied; plan again and review the new plan")
     )]
     StalePlan {
         /// What changed, per campaign.
@@ -519,7 +538,7 @@ pub enum ManifestError {
     #[error("cannot save the plan to {path}: it is the store")]
     #[diagnostic(
         code(t_minus::plan::out),
-        help("nothing was written; save the plan to another file, e.g. `--out plan.json`")
+        help("nothing was written; save the plan to another file, e.g. `plan.json`")
     )]
     PlanOutIsStore {
         /// The path given to `--out`.
@@ -530,7 +549,7 @@ pub enum ManifestError {
     #[error("not a t-minus plan file: {reason}")]
     #[diagnostic(
         code(t_minus::plan::file),
-        help("save a plan with `t-minus plan PATH... --out FILE`")
+        help("give a plan file saved from a computed plan")
     )]
     PlanFile {
         /// What is wrong.
@@ -541,7 +560,7 @@ pub enum ManifestError {
     #[error("cannot write the plan to {}: {reason}", path.display())]
     #[diagnostic(
         code(t_minus::plan::write),
-        help("check that the directory exists and is writable, or choose another --out path")
+        help("check that the directory exists and is writable, or choose another path")
     )]
     PlanWrite {
         /// The file.

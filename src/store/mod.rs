@@ -8,7 +8,6 @@
 //! file path). Both keep the same rows (`store/row.rs`), versioned migrations, and
 //! one writer at a time.
 
-mod error;
 mod notify_row;
 pub mod postgres;
 mod row;
@@ -24,11 +23,11 @@ use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
 use crate::event::TMinusEvent;
-use crate::notify::{Delivery, NotifyRule, Reminder};
+use crate::notification::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
 
+pub use crate::error::{Location, StoreError};
 pub use crate::lifecycle::NeedState;
-pub use error::{Location, StoreError};
 
 /// Whether `location` names a PostgreSQL server (`postgres://…` or
 /// `postgresql://…`) rather than an SQLite file.

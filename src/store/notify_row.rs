@@ -1,7 +1,7 @@
 //! The stored form of deliveries and reminders, shared by both stores.
 
 use super::row::{ms, opt_time, parse, time, uuid};
-use crate::notify::{Delivery, NotifyRule, Reminder};
+use crate::notification::{Delivery, NotifyRule, Reminder};
 
 /// The columns of a delivery row, in [`DeliveryRow`] field order.
 pub(crate) const DELIVERY_COLUMNS: &str =

@@ -38,7 +38,7 @@ use crate::agent::AgentId;
 use crate::audit::AuditEntry;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
-use crate::notify::{Delivery, NotifyRule, Reminder};
+use crate::notification::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
 
 /// `PRAGMA application_id` of t-minus stores ("TMIN").

@@ -28,7 +28,7 @@ pub enum TrustError {
     #[error("invalid answer message, line {line}: {reason}")]
     #[diagnostic(
         code(t_minus::trust::message),
-        help("sign the exact text printed by `t-minus answer-message`, unchanged (same lines, same order, one trailing newline)")
+        help("sign the exact text of the answer message, unchanged (same lines, same order, one trailing newline)")
     )]
     InvalidMessage {
         /// The 1-based line that is wrong.
@@ -257,7 +257,7 @@ pub enum TrustError {
     #[error("event {event} requires signed answers: agent {agent:?} answered without a signature")]
     #[diagnostic(
         code(t_minus::trust::unsigned),
-        help("sign the answer: add `--sign KEYFILE` (or `--sign agent` to sign through ssh-agent, or set T_MINUS_SIGNING_KEY), or sign the text of `t-minus answer-message` elsewhere and send it with `t-minus submit`")
+        help("sign the answer with an SSH key (a key file, or through ssh-agent), or sign its answer message elsewhere and submit the signed answer")
     )]
     Unsigned {
         /// The event, as `campaign/name` or its id.
@@ -271,7 +271,7 @@ pub enum TrustError {
     #[error("event {event} requires signed answers, and this server for agent {agent:?} has no key to sign with")]
     #[diagnostic(
         code(t_minus::trust::unsigned),
-        help("start the server with a key: `t-minus mcp --agent AGENT --sign KEYFILE`, or `--sign agent` to sign through ssh-agent (SSH_AUTH_SOCK)")
+        help("start the server with a signing key: a key file, or ssh-agent (SSH_AUTH_SOCK)")
     )]
     ServerUnsigned {
         /// The event, as `campaign/name` or its id.
@@ -284,7 +284,7 @@ pub enum TrustError {
     #[error("event {event} declares no signers, so a signed answer cannot be checked")]
     #[diagnostic(
         code(t_minus::trust::no_signers),
-        help("answer without `--sign`, or declare `signers:` for the event's campaign (or `schedule --signers FILE`) so that its answers are checked")
+        help("answer unsigned, or declare signers for the event (`signers:` in its campaign's manifest, or when scheduling it) so that its answers are checked")
     )]
     NoSigners {
         /// The event, as `campaign/name` or its id.
@@ -295,7 +295,7 @@ pub enum TrustError {
     #[error("the event changed since you signed: event {event} has content digest {current}, the answer was signed for {signed}")]
     #[diagnostic(
         code(t_minus::trust::stale),
-        help("look at the event again (`t-minus status EVENT`), and if you still agree, sign a new answer: its message will name the current digest")
+        help("look at the event again, and if you still agree, sign a new answer: its message will name the current digest")
     )]
     StaleDigest {
         /// The event, as `campaign/name` or its id.
@@ -327,7 +327,7 @@ pub enum TrustError {
     #[error("the signed answer with nonce {nonce} was already submitted")]
     #[diagnostic(
         code(t_minus::trust::nonce),
-        help("every signed answer is accepted once; to answer again, sign a new message (`t-minus answer-message` makes one with a fresh nonce)")
+        help("every signed answer is accepted once; to answer again, sign a new answer message (each has a fresh nonce)")
     )]
     NonceReused {
         /// The nonce.

@@ -7,9 +7,6 @@
 //! in step with its fire time. `remind` runs in every tick and queues the
 //! reminders whose time has come.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -20,93 +17,9 @@ use crate::event::TMinusEvent;
 use crate::state::EventState;
 use crate::store::{NewAuditEntry, Tx};
 
-use super::payload::{self, Cause};
-use super::spec::{NotifyRule, Trigger};
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    /// Waiting for its next attempt (or being attempted under a lease).
-    Pending,
-    /// The hook accepted it.
-    Delivered,
-    /// Given up: a permanent failure, or every attempt failed.
-    Failed,
-}
-
-impl DeliveryState {
-    /// The word used in storage and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryState {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "pending" => Ok(DeliveryState::Pending),
-            "delivered" => Ok(DeliveryState::Delivered),
-            "failed" => Ok(DeliveryState::Failed),
-            other => Err(format!("unknown delivery state {other:?}")),
-        }
-    }
-}
-
-/// One queued notification.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// The idempotency key: the same for every attempt.
-    pub key: Uuid,
-    /// The event it is about.
-    pub event: Uuid,
-    /// What set it off.
-    pub on: Trigger,
-    /// The rule it follows, as it was when queued.
-    pub rule: NotifyRule,
-    /// The JSON it sends.
-    pub payload: serde_json::Value,
-    /// Where it stands.
-    pub state: DeliveryState,
-    /// Attempts started so far.
-    pub attempts: u32,
-    /// While pending: the wall-clock time of the next attempt, or when the
-    /// lease of the attempt under way runs out.
-    pub next_at: DateTime<Utc>,
-    /// When it was queued (wall clock).
-    pub created_at: DateTime<Utc>,
-    /// When it was delivered or given up (wall clock).
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The last attempt's error.
-    pub last_error: Option<String>,
-}
-
-/// A reminder time of an event: `before_ms` ahead of its fire time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reminder {
-    /// How long before the fire time.
-    pub before_ms: u64,
-    /// When it is due (the fire time minus `before_ms`).
-    pub at: DateTime<Utc>,
-    /// Whether it was queued for this fire time already.
-    pub sent: bool,
-}
-
-/// The wall clock, for queue times (attempts and leases are real time even
-/// when the engine runs on a pinned clock).
-pub(crate) fn wall_now() -> DateTime<Utc> {
-    Utc::now()
-}
+use super::Engine;
+use crate::notification::payload::{self, Cause};
+use crate::notification::{wall_now, Delivery, DeliveryState, NotifyRule, Reminder, Trigger};
 
 /// Queues the deliveries that the log entry `entry` sets off, and keeps the
 /// event's reminders in step with its fire time. Costs one indexed look-up
@@ -280,4 +193,25 @@ pub(crate) fn remind(tx: &mut dyn Tx, now: DateTime<Utc>, limit: usize) -> Resul
         enqueue_matching(tx, &event, &rules, &cause)?;
     }
     Ok(count)
+}
+
+impl Engine {
+    /// An event's notification rules.
+    pub fn notify_rules(&mut self, id: Uuid) -> Result<Vec<NotifyRule>> {
+        self.read(|tx| tx.notify_rules(id))
+    }
+
+    /// Replaces an event's notification rules (checked first).
+    pub fn set_notify_rules(&mut self, id: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        crate::notification::spec::check_rules(rules)?;
+        self.write(|tx| {
+            super::load(tx, id)?;
+            set_rules(tx, id, rules)
+        })
+    }
+
+    /// An event's deliveries, oldest first.
+    pub fn deliveries(&mut self, id: Uuid) -> Result<Vec<Delivery>> {
+        self.read(|tx| tx.event_deliveries(id))
+    }
 }

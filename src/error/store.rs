@@ -75,7 +75,7 @@ pub enum StoreError {
     #[error("{location} is not a t-minus store: {reason}")]
     #[diagnostic(
         code(t_minus::store::not_a_store),
-        help("point --db (or T_MINUS_DB) at a t-minus store, or at a path that does not exist yet to create one")
+        help("open a t-minus store, or a path that does not exist yet to create one")
     )]
     NotAStore {
         /// The store.
@@ -129,7 +129,7 @@ pub enum StoreError {
     #[error("cannot open the store {location}: {reason}")]
     #[diagnostic(
         code(t_minus::store::open),
-        help("point --db (or T_MINUS_DB) at an SQLite file in a writable directory, or at a PostgreSQL URL such as postgres://user@host:5432/db")
+        help("open an SQLite file in a writable directory, or a PostgreSQL URL such as postgres://user@host:5432/db")
     )]
     Open {
         /// The store.
@@ -155,7 +155,7 @@ pub enum StoreError {
     #[error("the PostgreSQL server {server} refused the login: {reason}")]
     #[diagnostic(
         code(t_minus::store::auth),
-        help("check the user and password: postgres://USER:PASSWORD@HOST/DB in --db or T_MINUS_DB, or PGUSER and PGPASSWORD")
+        help("check the user and password: postgres://USER:PASSWORD@HOST/DB in the store's URL, or PGUSER and PGPASSWORD")
     )]
     Auth {
         /// The server, without the password.
@@ -183,7 +183,7 @@ pub enum StoreError {
     #[error("there is no store at {path}")]
     #[diagnostic(
         code(t_minus::store::missing),
-        help("check the path given with --db or T_MINUS_DB; `verify` and `attest` read an existing store and never create one")
+        help("check the store's path; verification and attestation read an existing store and never create one")
     )]
     Missing {
         /// The path.
