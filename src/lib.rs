@@ -43,8 +43,9 @@
 //! | [`trust`] | content digests, answer messages, signers, `sshsig` signing and verification, the audit chain, attestation types: pure functions and types | value types only (no store, no engine) |
 //! | [`display`] | renders events, campaigns and run output as text from views whose names are resolved ([`display::EventView`]); renderers look nothing up and never write | value types only, the store's listing rows among them (no queries, no engine) |
 //! | [`runner`] | `run` and `wait`: drives the engine over time; [`runner::RunPrinter`] prints a run | [`engine`], [`store::EventFilter`], [`display`] |
-//! | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
-//! | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering | everything public |
+//! | [`output`] | every JSON shape the program prints (`--json`, MCP results, HTTP bodies) as `Serialize` + `JsonSchema` types, built from the engine's reads | value types, [`engine`] reads, [`plan`], [`trust`] types |
+//! | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`output`], [`trust`] keys |
+//! | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`], [`plan`] rendering and [`output`] | everything public |
 
 #![warn(missing_docs)]
 
@@ -64,12 +65,9 @@ pub mod lifecycle;
 pub mod manifest;
 #[cfg(feature = "mcp")]
 pub mod mcp;
-// The MCP server shares the command line's JSON shapes (src/cli/json.rs),
-// which name this crate `t_minus`.
-#[cfg(feature = "mcp")]
-extern crate self as t_minus;
 pub mod name;
 pub mod notify;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod runner;

@@ -1,5 +1,6 @@
 //! Errors of the command line, rendered as miette reports on stderr.
 
+use t_minus::output::{ErrorBody, ErrorOutput};
 use t_minus::plan::ManifestError;
 use t_minus::TMinusError;
 
@@ -28,6 +29,19 @@ impl From<ManifestError> for CliError {
 }
 
 impl CliError {
+    /// The error as `--json` prints it: code, message, help, and for
+    /// invalid manifests every problem.
+    pub fn output(&self) -> ErrorOutput {
+        match self {
+            CliError::Manifest(ManifestError::Invalid(diagnostics)) => {
+                ErrorBody::invalid_manifests(diagnostics)
+            }
+            CliError::Manifest(e) => ErrorBody::new(e),
+            CliError::Engine(e) => ErrorBody::new(e),
+        }
+        .into()
+    }
+
     /// Prints the error to stderr: every manifest problem as its own report
     /// (with its source snippet), then a count; anything else as one report.
     pub fn print(self) {

@@ -28,7 +28,7 @@ use crate::trust::content_digest;
 use crate::trust::signers::digest_of_text;
 
 /// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ApplyReport {
     /// The counts of the plan that was applied.
     pub counts: PlanCounts,
@@ -37,7 +37,7 @@ pub struct ApplyReport {
 }
 
 /// A campaign an apply wrote.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AppliedCampaign {
     /// Name.
     pub name: String,

@@ -50,7 +50,7 @@ pub struct PlanOptions {
 }
 
 /// What happens to a campaign or an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `+` create.
@@ -174,7 +174,7 @@ impl std::fmt::Display for PlanField {
 }
 
 /// One changed field and its old and new values as text (`None`: not set).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(into = "FieldChangeRepr", try_from = "FieldChangeRepr")]
 pub struct FieldChange {
     /// What changes: `at`, `quorum`, `quorum.ops`, `attendees.security`, …
@@ -228,7 +228,7 @@ impl FieldChange {
 
 /// A [`FieldChange`] as plan files and JSON spell it: `field` holds the
 /// name with its group (`quorum.ops`).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 struct FieldChangeRepr {
     field: String,
     old: Option<String>,
@@ -259,7 +259,7 @@ impl TryFrom<FieldChangeRepr> for FieldChange {
 }
 
 /// What happens to one event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventPlan {
     /// Its key in the campaign.
     pub key: String,
@@ -285,7 +285,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// What happens to one campaign and its events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CampaignPlan {
     /// Its name.
     pub name: String,
@@ -309,7 +309,7 @@ pub struct CampaignPlan {
 
 /// The state a plan was computed against: for every campaign the plan looks
 /// at, its id and revision (bumped by every change to it or its events).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fingerprint {
     /// Campaign name, id and revision; id and revision are `None` for a
     /// campaign that did not exist.
@@ -319,7 +319,7 @@ pub struct Fingerprint {
 }
 
 /// One campaign's identity and revision in a [`Fingerprint`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CampaignVersion {
     /// Name.
     pub name: String,
@@ -333,7 +333,9 @@ pub struct CampaignVersion {
 }
 
 /// Counts of the plan's `+`, `~` and `-` lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct PlanCounts {
     /// Campaigns and events created.
     pub add: usize,
@@ -344,7 +346,7 @@ pub struct PlanCounts {
 }
 
 /// A plan: what `apply` would do. Serialize it with [`Plan::to_json`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Marks a plan file and its format version ([`PLAN_FORMAT`]).
