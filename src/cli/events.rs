@@ -183,52 +183,50 @@ fn schedule(
 impl ConfirmArgs {
     /// `confirm EVENT AGENT`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
-        let answer = Answer::Confirm;
-        let mut s = cx.open()?;
         let sign = self.sign.as_deref();
-        done(respond(
-            &mut s.engine,
-            &self.event,
-            &self.agent,
-            answer,
-            sign,
-            cx.json(),
-        ))
+        answer(cx, &self.event, &self.agent, Answer::Confirm, sign)
     }
 }
 
 impl DeferArgs {
     /// `defer EVENT AGENT DURATION`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
-        let answer = Answer::Defer(&self.duration);
-        let mut s = cx.open()?;
         let sign = self.sign.as_deref();
-        done(respond(
-            &mut s.engine,
+        answer(
+            cx,
             &self.event,
             &self.agent,
-            answer,
+            Answer::Defer(&self.duration),
             sign,
-            cx.json(),
-        ))
+        )
     }
 }
 
 impl DeclineArgs {
     /// `decline EVENT AGENT [--reason]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
-        let answer = Answer::Decline(self.reason.clone());
-        let mut s = cx.open()?;
-        let sign = self.sign.as_deref();
-        done(respond(
-            &mut s.engine,
-            &self.event,
-            &self.agent,
-            answer,
-            sign,
-            cx.json(),
-        ))
+        let (reason, sign) = (self.reason.clone(), self.sign.as_deref());
+        answer(cx, &self.event, &self.agent, Answer::Decline(reason), sign)
     }
+}
+
+/// Opens the store and records one answer of `confirm`, `defer` or `decline`.
+fn answer(
+    cx: &Context,
+    event: &str,
+    agent: &str,
+    answer: Answer<'_>,
+    sign: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    let mut s = cx.open()?;
+    done(respond(
+        &mut s.engine,
+        event,
+        agent,
+        answer,
+        sign,
+        cx.json(),
+    ))
 }
 
 /// An answer from the command line.
