@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::agent::AgentId;
 
 /// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditAction {
     /// The event was created.

@@ -61,7 +61,7 @@ impl Campaign {
 }
 
 /// A campaign's derived state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignState {
     /// Some event is not final yet.

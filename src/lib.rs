@@ -49,6 +49,7 @@
 //! | engine | [`engine`] | every operation that writes, one transaction each, applying a plan and queueing notifications included; the reads views are built from ([`engine::EventViews`]) | everything above |
 //! | above the engine | [`notify`] | delivers queued notifications, writing outcomes to the log; adds [`Engine::deliver_due`] and [`Engine::notify_test`] | [`engine`], [`store`], [`notification`] |
 //! | above the engine | [`runner`] | `run` and `wait`: drives the engine over time; [`runner::RunPrinter`] prints a run | [`engine`], [`display`], [`store::EventFilter`] |
+//! | front end | [`output`] | every JSON shape the program prints (`--json`, MCP results, HTTP bodies) as `Serialize` + `JsonSchema` types, built from the engine's reads | values, [`engine`] reads, [`plan`], [`trust`] types |
 //! | front end | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
 //! | front end | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering, adds its hints to errors | everything public |
 
@@ -71,13 +72,10 @@ pub mod lifecycle;
 pub mod manifest;
 #[cfg(feature = "mcp")]
 pub mod mcp;
-// The MCP server shares the command line's JSON shapes (src/cli/json.rs),
-// which name this crate `t_minus`.
-#[cfg(feature = "mcp")]
-extern crate self as t_minus;
 pub mod name;
 pub mod notification;
 pub mod notify;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod run_report;

@@ -8,8 +8,9 @@
 //! Every tool call is one engine operation on a store opened for it, on a
 //! blocking thread: several servers (one per agent) and command-line
 //! processes share one store as they would share it from the command line.
-//! Results carry a short text and `structuredContent` in the shapes of
-//! `docs/json.md`. A refusal or bad arguments is a tool result with
+//! Results carry a short text and `structuredContent`: a value of one of
+//! the [`crate::output`] types, whose derived schema is the tool's output
+//! schema (`docs/json.md` lists them). A refusal or bad arguments is a tool result with
 //! `isError: true` whose text starts with the error's `t_minus::…` code;
 //! protocol errors are left to protocol problems (an unknown tool).
 
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
-use miette::Diagnostic;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
@@ -28,20 +28,17 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::display::{Renderer, Styles};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::EventViews;
+use crate::output::{CampaignStatus, ErrorBody, Event, Inbox};
 use crate::runner::{run, RunObserver, RunOptions, Scope};
 use crate::trust::{SigningKey, TrustError};
 use crate::{AgentId, AuditEntry, Engine, FixedClock, Response, Result, TMinusError, TMinusEvent};
-
-#[allow(dead_code)]
-#[path = "cli/json.rs"]
-mod json;
 
 /// How long `wait_event` waits when no timeout is given.
 pub const DEFAULT_WAIT: StdDuration = StdDuration::from_secs(5 * 60);
@@ -147,76 +144,54 @@ impl McpServer {
         &self.agent
     }
 
-    /// The tools, with their input and output schemas.
+    /// The tools, with their input and output schemas. Each output schema
+    /// is derived from the [`crate::output`] type the tool returns.
     pub fn tools() -> Vec<Tool> {
-        let event = event_schema();
         let read = ToolAnnotations::new().read_only(true);
         let answer = ToolAnnotations::new()
             .read_only(false)
             .destructive(false)
             .idempotent(true);
         vec![
-            tool::<InboxArgs>(
+            tool::<InboxArgs, Inbox>(
                 "inbox",
                 "The events waiting for this agent's answer (pending or blocked, not yet \
                  confirmed or declined), soonest deadline first. `all: true` adds the \
                  unfinished events it already answered.",
-                object_schema(json!({
-                    "agent": { "type": "string" },
-                    "events": { "type": "array", "items": event.clone() },
-                })),
                 read.clone(),
             ),
-            tool::<EventArgs>(
+            tool::<EventArgs, Event>(
                 "get_event",
                 "One event with its attendees' answers.",
-                event.clone(),
                 read.clone(),
             ),
-            tool::<EventArgs>(
+            tool::<EventArgs, Event>(
                 "confirm",
                 "Confirm the event as this agent: ready for it to fire.",
-                event.clone(),
                 answer.clone(),
             ),
-            tool::<DeferArgs>(
+            tool::<DeferArgs, Event>(
                 "defer",
                 "Ask for more time as this agent: the event and its deadline move later by \
                  `duration` (a humantime duration such as `10m`).",
-                event.clone(),
                 answer.clone().idempotent(false),
             ),
-            tool::<DeclineArgs>(
+            tool::<DeclineArgs, Event>(
                 "decline",
                 "Decline the event as this agent, optionally saying why. When declines make \
                  quorum unreachable the event is missed at once.",
-                event.clone(),
                 answer,
             ),
-            tool::<WaitArgs>(
+            tool::<WaitArgs, Event>(
                 "wait_event",
                 "Wait until the event is final (fired, missed or cancelled) or the timeout \
                  passes (default 5m, at most 15m), sending progress notifications; returns \
                  the event's state then.",
-                event,
                 read.clone(),
             ),
-            tool::<CampaignArgs>(
+            tool::<CampaignArgs, CampaignStatus>(
                 "campaign_status",
                 "A campaign with its events in execution order.",
-                object_schema(json!({
-                    "id": { "type": "string" },
-                    "name": { "type": "string" },
-                    "state": { "type": "string" },
-                    "managed": { "type": "boolean" },
-                    "description": { "type": ["string", "null"] },
-                    "created_at": { "type": "string" },
-                    "events": { "type": "array", "items": event_schema() },
-                    "dependencies": { "type": "array", "items": object_schema(json!({
-                        "from": { "type": "string" },
-                        "to": { "type": "string" },
-                    })) },
-                })),
                 read,
             ),
         ]
@@ -247,19 +222,21 @@ impl McpServer {
                 } else {
                     engine.inbox(&self.agent)?
                 };
-                let mut list = Vec::with_capacity(events.len());
+                let mut inbox = Inbox {
+                    agent: self.agent.as_str().to_string(),
+                    events: Vec::with_capacity(events.len()),
+                };
                 let mut lines = Vec::with_capacity(events.len() + 1);
                 lines.push(match events.len() {
                     0 => format!("Nothing waits for {}.", self.agent),
                     n => format!("{n} event(s) for {}:", self.agent),
                 });
                 for e in &events {
-                    list.push(json::event(engine, &mut views, e)?);
+                    inbox.events.push(Event::read(engine, &mut views, e)?);
                     let view = views.named(engine, e)?;
                     lines.push(out.inbox_line(&view, &self.agent));
                 }
-                let value = json!({ "agent": self.agent.as_str(), "events": list });
-                Ok((lines.join("\n"), value))
+                Ok((lines.join("\n"), structured(&inbox)))
             }
             "get_event" => {
                 let EventArgs { event } = parse(name, args)?;
@@ -269,7 +246,7 @@ impl McpServer {
                     .ok_or(TMinusError::EventNotFound { reference: event })?;
                 let view = views.view(engine, &e)?;
                 let text = out.event_block(&view);
-                Ok((text, json::event(engine, &mut views, &e)?))
+                Ok((text, structured(&Event::read(engine, &mut views, &e)?)))
             }
             "confirm" => {
                 let EventArgs { event } = parse(name, args)?;
@@ -303,12 +280,11 @@ impl McpServer {
                     if let Some(e) = engine.get_event(id)? {
                         let view = views.view(engine, &e)?;
                         lines.push(out.headline(&view));
-                        events.push(json::event(engine, &mut views, &e)?);
+                        events.push(e);
                     }
                 }
-                let mut value = json::campaign(engine, &c)?;
-                value["events"] = Value::Array(events);
-                Ok((lines.join("\n"), value))
+                let status = CampaignStatus::new(&c, &events);
+                Ok((lines.join("\n"), structured(&status)))
             }
             other => Err(TMinusError::InvalidArguments {
                 tool: other.to_string(),
@@ -351,7 +327,10 @@ impl McpServer {
             updated.confirmed_count(),
             updated.quorum
         );
-        Ok((text, json::event(engine, &mut views, &updated)?))
+        Ok((
+            text,
+            structured(&Event::read(engine, &mut views, &updated)?),
+        ))
     }
 
     /// `wait_event`: drives the event with the runner until it is final or
@@ -404,7 +383,7 @@ impl McpServer {
                 e.state
             )
         };
-        Ok((text, json::event(&engine, &mut views, &e)?))
+        Ok((text, structured(&Event::read(&engine, &mut views, &e)?)))
     }
 }
 
@@ -416,83 +395,31 @@ fn parse<T: DeserializeOwned>(tool: &str, args: JsonObject) -> Result<T> {
     })
 }
 
-/// A tool with its schemas.
-fn tool<A: JsonSchema + 'static>(
+/// A tool taking `A` and returning `O`, with their derived schemas.
+fn tool<A: JsonSchema + 'static, O: JsonSchema + 'static>(
     name: &'static str,
     description: &'static str,
-    output: Value,
     annotations: ToolAnnotations,
 ) -> Tool {
-    let output = match output {
-        Value::Object(map) => map,
-        _ => JsonObject::new(),
-    };
     Tool::new(
         name,
         description,
         rmcp::handler::server::common::schema_for_type::<A>(),
     )
-    .with_raw_output_schema(Arc::new(output))
+    .with_raw_output_schema(rmcp::handler::server::common::schema_for_output::<O>())
     .with_annotations(annotations)
 }
 
-/// An object schema with these properties, all required.
-fn object_schema(properties: Value) -> Value {
-    let required: Vec<String> = properties
-        .as_object()
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default();
-    json!({ "type": "object", "properties": properties, "required": required })
-}
-
-/// The schema of an event (docs/json.md).
-fn event_schema() -> Value {
-    let string = json!({ "type": "string" });
-    let opt_string = json!({ "type": ["string", "null"] });
-    let int = json!({ "type": "integer" });
-    let opt_int = json!({ "type": ["integer", "null"] });
-    let attendee = json!({
-        "type": "object",
-        "properties": {
-            "agent": string,
-            "status": { "enum": ["pending", "confirmed", "deferred", "declined", "missed"] },
-            "deferred_ms": int,
-        },
-        "required": ["agent", "status"],
-    });
-    object_schema(json!({
-        "id": string,
-        "campaign": opt_string,
-        "name": opt_string,
-        "kind": string,
-        "state": { "enum": ["blocked", "pending", "fired", "missed", "cancelled"] },
-        "scheduled_at": opt_string,
-        "fire_time": opt_string,
-        "relative_at_ms": opt_int,
-        "t_minus_ms": int,
-        "quorum": int,
-        "quorum_spec": string,
-        "confirmed": int,
-        "fire_policy": string,
-        "deferred_ms": int,
-        "max_defer_ms": opt_int,
-        "organizer": string,
-        "attendees": { "type": "array", "items": attendee },
-        "payload": {},
-        "description": opt_string,
-        "created_at": string,
-        "started_at": opt_string,
-        "finished_at": opt_string,
-    }))
+/// A tool's structured result: an output value as JSON.
+fn structured(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 /// A refusal or bad input as a tool result: the code, the message, the help.
 fn error_result(e: &TMinusError) -> CallToolResult {
-    let mut text = match e.code() {
-        Some(code) => format!("{code}: {e}"),
-        None => e.to_string(),
-    };
-    if let Some(help) = e.help() {
+    let error = ErrorBody::new(e);
+    let mut text = format!("{}: {}", error.code, error.message);
+    if let Some(help) = &error.help {
         text.push_str(&format!("\nhelp: {help}"));
     }
     CallToolResult::error(vec![ContentBlock::text(text)])

@@ -143,7 +143,9 @@ pub(crate) mod quorum_text {
 }
 
 /// When an event with quorum fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FirePolicy {
     /// Fire as soon as quorum holds (the default).

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 ///    └──(a need missed or was cancelled)──▶ cancelled
 /// ```
 /// `cancel` takes any non-final event to `cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventState {
     /// Waiting for the events it needs to fire.

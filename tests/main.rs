@@ -29,6 +29,7 @@ mod manifest_lifecycle;
 mod manifest_schema;
 mod mcp;
 mod notify;
+mod output_schemas;
 mod plan_apply;
 mod postgres_store;
 mod prototype;

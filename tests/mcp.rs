@@ -79,7 +79,9 @@ impl Session {
             text(&result)
         );
         assert!(!text(&result).is_empty(), "{tool} has no text");
-        result.structured_content.expect("structured content")
+        let value = result.structured_content.expect("structured content");
+        conforms(tool, &value);
+        value
     }
 
     /// A call that must be a tool error: its text, which starts with `code`.
@@ -96,6 +98,59 @@ impl Session {
             "{tool} {args}: expected {code}, got {text}"
         );
         text
+    }
+}
+
+/// Checks a tool's structured result against the output schema the tool
+/// declares (formats included: times, ids).
+#[track_caller]
+fn conforms(tool: &str, value: &Value) {
+    let declared = McpServer::tools()
+        .into_iter()
+        .find(|t| t.name == tool)
+        .and_then(|t| t.output_schema)
+        .unwrap_or_else(|| panic!("{tool} declares no output schema"));
+    let schema = Value::Object(declared.as_ref().clone());
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{tool}: {errors:?}\n{value:#}");
+}
+
+/// Each tool's declared output schema is the schema derived from the
+/// `t_minus::output` type it returns (less the root's title and
+/// description, which MCP leaves out).
+#[test]
+fn output_schemas_are_derived_from_the_output_types() {
+    use t_minus::output::{schema, CampaignStatus, Event, Inbox};
+    fn root<S: schemars::JsonSchema>() -> Value {
+        let mut value = schema::<S>();
+        let map = value.as_object_mut().unwrap();
+        map.remove("title");
+        map.remove("description");
+        value
+    }
+    let expected = [
+        ("inbox", root::<Inbox>()),
+        ("get_event", root::<Event>()),
+        ("confirm", root::<Event>()),
+        ("defer", root::<Event>()),
+        ("decline", root::<Event>()),
+        ("wait_event", root::<Event>()),
+        ("campaign_status", root::<CampaignStatus>()),
+    ];
+    let tools = McpServer::tools();
+    assert_eq!(tools.len(), expected.len());
+    for (name, schema) in expected {
+        let tool = tools.iter().find(|t| t.name == name).expect(name);
+        let declared = Value::Object(tool.output_schema.as_ref().expect(name).as_ref().clone());
+        assert_eq!(declared, schema, "{name}");
+        assert_eq!(declared["type"], "object", "{name}");
     }
 }
 

@@ -35,6 +35,12 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
+    /// Print JSON: the result, in the shapes of docs/json.md, or an error
+    /// as {"error": {"code", "message", "help"}} (on stdout; exit code 1).
+    /// `run` and `wait` print one object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -60,14 +66,7 @@ pub enum Command {
   t-minus validate release.yaml --json
 
 Exit codes: 0 valid, 1 problems found (with --json they are printed on stdout).")]
-    Validate {
-        /// Manifest files or directories (every *.yaml / *.yml in name order).
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Print the result (or every problem) as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Validate(ValidateArgs),
 
     /// Show what `apply` would change in the store, Terraform style.
     #[command(after_help = "Examples:
@@ -77,23 +76,7 @@ Exit codes: 0 valid, 1 problems found (with --json they are printed on stdout)."
 
 Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, \
 2 changes (only with --detailed-exitcode).")]
-    Plan {
-        /// Manifest files or directories.
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Save the plan, with a fingerprint of the store, for `apply FILE`.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// Also remove manifest-managed campaigns no manifest declares.
-        #[arg(long)]
-        prune: bool,
-        /// Print the plan as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Plan(PlanArgs),
 
     /// Write manifests (or a saved plan) into the store, in one transaction.
     #[command(
@@ -105,17 +88,7 @@ Examples:
 
 Exit codes: 0 applied (or nothing to do), 1 error (nothing was changed)."
     )]
-    Apply {
-        /// Manifest files or directories, or one plan file from `plan --out`.
-        #[arg(required = true, value_name = "PATH|PLANFILE")]
-        paths: Vec<PathBuf>,
-        /// Also remove manifest-managed campaigns no manifest declares.
-        #[arg(long)]
-        prune: bool,
-        /// Print the plan and the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Apply(ApplyArgs),
 
     /// Schedule a standalone event.
     #[command(after_help = "Examples:
@@ -132,69 +105,21 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
   t-minus confirm release-v2/review alice
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
-    Confirm {
-        /// The event: UUID, unique prefix (≥ 4 hex digits) or campaign/event.
-        event: String,
-        /// The attendee confirming.
-        agent: String,
-        /// Sign the answer (required when the event declares signers): an
-        /// unencrypted OpenSSH private key file, or `agent` to sign through
-        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
-        /// without signers take the answer unsigned.
-        #[arg(long, value_name = "KEYFILE|agent")]
-        sign: Option<String>,
-        /// Print the event as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Confirm(ConfirmArgs),
 
     /// Ask for more time: moves the event (and its fire time) later.
     #[command(after_help = "Example:
   t-minus defer a1b2 bob 5m
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
-    Defer {
-        /// The event.
-        event: String,
-        /// The attendee deferring.
-        agent: String,
-        /// How much later (humantime, e.g. 5m; a bare number is seconds).
-        #[arg(allow_hyphen_values = true)]
-        duration: String,
-        /// Sign the answer (required when the event declares signers): an
-        /// unencrypted OpenSSH private key file, or `agent` to sign through
-        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
-        /// without signers take the answer unsigned.
-        #[arg(long, value_name = "KEYFILE|agent")]
-        sign: Option<String>,
-        /// Print the event as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Defer(DeferArgs),
 
     /// Decline an event.
     #[command(after_help = "Example:
   t-minus decline a1b2 carol --reason 'on leave'
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
-    Decline {
-        /// The event.
-        event: String,
-        /// The attendee declining.
-        agent: String,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Sign the answer (required when the event declares signers): an
-        /// unencrypted OpenSSH private key file, or `agent` to sign through
-        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
-        /// without signers take the answer unsigned.
-        #[arg(long, value_name = "KEYFILE|agent")]
-        sign: Option<String>,
-        /// Print the event as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Decline(DeclineArgs),
 
     /// Cancel an event (and what needs it) or every unfinished event of a campaign.
     #[command(after_help = "Examples:
@@ -202,16 +127,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
   t-minus cancel release-v2
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
-    Cancel {
-        /// The event or campaign.
-        target: String,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Cancel(CancelArgs),
 
     /// Show events: unfinished ones soonest first, one event, or one campaign.
     #[command(after_help = "Examples:
@@ -220,16 +136,7 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
   t-minus status --all --json
 
 Exit codes: 0 success, 1 error (unknown or ambiguous reference, unreadable store).")]
-    Status {
-        /// An event or campaign (default: every unfinished event).
-        target: Option<String>,
-        /// Include finished events.
-        #[arg(long)]
-        all: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
 
     /// Advance every event to its state now and report what changed.
     #[command(after_help = "Examples:
@@ -237,14 +144,7 @@ Exit codes: 0 success, 1 error (unknown or ambiguous reference, unreadable store
   T_MINUS_NOW=2025-06-06T15:00:00Z t-minus tick --json
 
 Exit codes: 0 success (also when nothing changed), 1 error.")]
-    Tick {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Do not deliver queued notifications (they stay queued).
-        #[arg(long)]
-        no_notify: bool,
-    },
+    Tick(TickArgs),
 
     /// Print an event's audit trail.
     #[command(after_help = "Examples:
@@ -252,13 +152,7 @@ Exit codes: 0 success (also when nothing changed), 1 error.")]
   t-minus log a1b2 --json
 
 Exit codes: 0 success, 1 error (unknown or ambiguous event).")]
-    Log {
-        /// The event.
-        event: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Log(LogArgs),
 
     /// Check that the audit log was not tampered with: recompute its hash
     /// chain and print its head.
@@ -270,18 +164,7 @@ Keep the printed head elsewhere (a CI artifact); `--since HEAD` later proves
 the log up to it was only appended to.
 Exit codes: 0 the log is intact, 1 it is not (the first entry that disagrees
 is named) or another error.")]
-    Verify {
-        /// Check the states, answers and signatures of this event or
-        /// campaign only (default: every event). The chain is always
-        /// checked whole.
-        target: Option<String>,
-        /// A head printed earlier that must be in the chain (64 hex digits).
-        #[arg(long, value_name = "HASH")]
-        since: Option<String>,
-        /// Print JSON: `{"intact", "entries", "events", "signatures", "head"}`.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(VerifyArgs),
 
     /// Print the exact message an attendee signs to answer an event.
     #[command(after_help = "Examples:
@@ -295,36 +178,14 @@ is named) or another error.")]
 The message names the event's content digest, the answer, the time (the
 engine clock) and a fresh nonce; submit it within 5 minutes.
 Exit codes: 0 success, 1 error (unknown event, bad answer).")]
-    AnswerMessage {
-        /// The event.
-        event: String,
-        /// The attendee answering.
-        agent: String,
-        /// `confirm`, `defer`, or `decline`.
-        #[arg(value_name = "confirm|defer|decline")]
-        answer: String,
-        /// For `defer`: how much later (humantime).
-        #[arg(value_name = "DURATION")]
-        duration: Option<String>,
-        /// For `decline`: why.
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    AnswerMessage(AnswerMessageArgs),
 
     /// Submit an answer signed elsewhere (`ssh-keygen -Y sign -n t-minus`).
     #[command(after_help = "Example:
   t-minus submit answer.txt answer.txt.sig
 
 Exit codes: 0 accepted, 1 refused (the store is unchanged) or another error.")]
-    Submit {
-        /// The message, exactly as `t-minus answer-message` printed it.
-        message: std::path::PathBuf,
-        /// Its armored signature (`-----BEGIN SSH SIGNATURE-----`).
-        signature: std::path::PathBuf,
-        /// Print the event as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Submit(SubmitArgs),
 
     /// Print an in-toto attestation (Statement v1) of a campaign's outcome.
     #[command(after_help = "Examples:
@@ -334,13 +195,7 @@ The statement's subject is the campaign (its name and the digest of its
 events' contents); its predicate lists every event's outcome, its answers
 with their signatures, and the log head. The format is in docs/json.md.
 Exit codes: 0 success, 1 error (unknown campaign, log not intact).")]
-    Attest {
-        /// The campaign.
-        campaign: String,
-        /// Write to this file instead of standard output.
-        #[arg(long, value_name = "FILE")]
-        out: Option<std::path::PathBuf>,
-    },
+    Attest(AttestArgs),
 
     /// Tick until every event in scope is final, showing each transition.
     #[command(after_help = "Examples:
@@ -349,24 +204,7 @@ Exit codes: 0 success, 1 error (unknown campaign, log not intact).")]
 
 Exit codes: 0 all fired, 1 error, 3 something missed or was cancelled, \
 124 --timeout reached, 130 interrupted (state is saved; run again to resume).")]
-    Run {
-        /// Manifests to apply first; the run then drives their campaigns.
-        #[arg(value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Only these campaigns (default: the manifests' campaigns, or every
-        /// unfinished event when no PATH is given).
-        #[arg(long = "campaign", value_name = "NAME")]
-        campaigns: Vec<String>,
-        /// Give up after this long (exit 124).
-        #[arg(long, value_name = "DUR")]
-        timeout: Option<String>,
-        /// One JSON object per line per transition, then a summary object.
-        #[arg(long)]
-        json: bool,
-        /// Do not deliver queued notifications (they stay queued).
-        #[arg(long)]
-        no_notify: bool,
-    },
+    Run(RunArgs),
 
     /// The events waiting for AGENT's answer, soonest deadline first.
     #[command(after_help = "Examples:
@@ -375,16 +213,7 @@ Exit codes: 0 all fired, 1 error, 3 something missed or was cancelled, \
 
 Each line: countdown, campaign/name, quorum, and AGENT's answer so far.
 Exit codes: 0 success (an empty inbox too), 1 error (invalid agent id).")]
-    Inbox {
-        /// The agent.
-        agent: String,
-        /// Also the unfinished events AGENT already confirmed or declined.
-        #[arg(long)]
-        all: bool,
-        /// Print JSON: an array of events.
-        #[arg(long)]
-        json: bool,
-    },
+    Inbox(InboxArgs),
 
     /// Serve AGENT's tools to an AI agent: a Model Context Protocol server on
     /// stdin/stdout.
@@ -395,35 +224,14 @@ Exit codes: 0 success (an empty inbox too), 1 error (invalid agent id).")]
 Tools: inbox, get_event, confirm, defer, decline, wait_event, campaign_status.
 Every answer is given as AGENT; no tool takes an agent. Logs go to stderr.
 Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store).")]
-    Mcp {
-        /// The agent every answer is given as.
-        #[arg(long, value_name = "AGENT")]
-        agent: String,
-        /// Sign answers where the event requires signed answers: an
-        /// unencrypted OpenSSH private key file, or `agent` to sign through
-        /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY.
-        #[arg(long, value_name = "KEYFILE|agent")]
-        sign: Option<String>,
-    },
+    Mcp(McpArgs),
 
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
     #[command(after_help = "Example:
   t-minus wait release-v2/deploy --timeout 2h && ./deploy.sh
 
 Exit codes: 0 fired, 1 error, 3 missed or cancelled, 124 --timeout reached, 130 interrupted.")]
-    Wait {
-        /// The event.
-        event: String,
-        /// Give up after this long (exit 124).
-        #[arg(long, value_name = "DUR")]
-        timeout: Option<String>,
-        /// One JSON object per line per transition, then a summary object.
-        #[arg(long)]
-        json: bool,
-        /// Do not deliver queued notifications (they stay queued).
-        #[arg(long)]
-        no_notify: bool,
-    },
+    Wait(WaitArgs),
 
     /// Ad-hoc campaigns: groups of events with dependencies.
     #[command(subcommand)]
@@ -451,11 +259,7 @@ Exit codes: 0 every test delivery succeeded, 1 error or a delivery failed.")]
   t-minus completions powershell >> $PROFILE
 
 Needs no store. Exit codes: 0 success, 1 error (unknown shell).")]
-    Completions {
-        /// The shell.
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(CompletionsArgs),
 
     /// Print the man page (roff) on stdout.
     #[command(after_help = "Examples:
@@ -475,16 +279,7 @@ pub enum NotifyCommand {
   t-minus notify test release-v2/deploy --on fired
 
 Exit codes: 0 every test delivery succeeded, 1 error, no rule, or a delivery failed.")]
-    Test {
-        /// The event.
-        event: String,
-        /// The transition to pretend happened.
-        #[arg(long, default_value = "fired", value_name = "WHAT")]
-        on: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Test(NotifyTestArgs),
 }
 
 /// The notification options of `schedule` and `campaign add`.
@@ -569,9 +364,6 @@ pub struct EventOptions {
     /// Notification rules.
     #[command(flatten)]
     pub notify: Box<NotifyOptions>,
-    /// Print the event as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `schedule`'s arguments.
@@ -599,13 +391,7 @@ pub enum CampaignCommand {
   t-minus campaign create release-v2
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
-    Create {
-        /// Its unique name ([A-Za-z_][A-Za-z0-9_-]{0,63}).
-        name: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CampaignCreateArgs),
     /// Schedule a new event in a campaign.
     #[command(after_help = "Examples:
   t-minus campaign add release-v2 review +20m --quorum 2 --attendees alice,bob,carol
@@ -617,76 +403,333 @@ With --needs the event starts blocked and opens when every event it needs
 has fired; TIME is still relative to now.
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
-    Add {
-        /// The campaign.
-        campaign: String,
-        /// The event's kind.
-        kind: String,
-        /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
-        #[arg(allow_hyphen_values = true)]
-        time: String,
-        /// Its name in the campaign (default: the kind, then kind-2, …).
-        #[arg(long)]
-        name: Option<String>,
-        /// Comma-separated events it needs: names in the campaign,
-        /// `campaign/name`, ids or id prefixes.
-        #[arg(long, value_name = "a,b")]
-        needs: Option<String>,
-        /// Event options (boxed: the largest variant by far).
-        #[command(flatten)]
-        options: Box<EventOptions>,
-    },
+    Add(CampaignAddArgs),
     /// Make TO need FROM: TO opens only after FROM fired.
     #[command(after_help = "Example:
   t-minus campaign link release-v2 checkpoint review
 
 Exit codes: 0 success, 1 error (e.g. the link would close a cycle; the store is unchanged).")]
-    Link {
-        /// The campaign.
-        campaign: String,
-        /// The event that must fire first (name in the campaign, or any event reference).
-        from: String,
-        /// The event that waits.
-        to: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Link(CampaignLinkArgs),
     /// Print the execution order in levels: `A → B, C → D`.
     #[command(after_help = "Examples:
   t-minus campaign order release-v2
   t-minus campaign order release-v2 --json
 
 Exit codes: 0 success, 1 error (unknown campaign).")]
-    Order {
-        /// The campaign.
-        campaign: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Order(CampaignOrderArgs),
     /// List campaigns.
     #[command(after_help = "Examples:
   t-minus campaign list
   t-minus campaign list --json
 
 Exit codes: 0 success, 1 error.")]
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List(CampaignListArgs),
     /// Show a campaign: its state, execution order and every event.
     #[command(after_help = "Examples:
   t-minus campaign show release-v2
   t-minus campaign show release-v2 --json
 
 Exit codes: 0 success, 1 error (unknown or ambiguous campaign).")]
-    Show {
-        /// The campaign: name, UUID or unique prefix.
-        campaign: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Show(CampaignShowArgs),
+}
+
+/// `validate`'s arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories (every *.yaml / *.yml in name order).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `plan`'s arguments.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Save the plan, with a fingerprint of the store, for `apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also remove manifest-managed campaigns no manifest declares.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// `apply`'s arguments.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories, or one plan file from `plan --out`.
+    #[arg(required = true, value_name = "PATH|PLANFILE")]
+    pub paths: Vec<PathBuf>,
+    /// Also remove manifest-managed campaigns no manifest declares.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// `confirm`'s arguments.
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// The event: UUID, unique prefix (≥ 4 hex digits) or campaign/event.
+    pub event: String,
+    /// The attendee confirming.
+    pub agent: String,
+    /// Sign the answer (required when the event declares signers): an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
+    /// without signers take the answer unsigned.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
+}
+
+/// `defer`'s arguments.
+#[derive(Debug, Args)]
+pub struct DeferArgs {
+    /// The event.
+    pub event: String,
+    /// The attendee deferring.
+    pub agent: String,
+    /// How much later (humantime, e.g. 5m; a bare number is seconds).
+    #[arg(allow_hyphen_values = true)]
+    pub duration: String,
+    /// Sign the answer (required when the event declares signers): an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
+    /// without signers take the answer unsigned.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
+}
+
+/// `decline`'s arguments.
+#[derive(Debug, Args)]
+pub struct DeclineArgs {
+    /// The event.
+    pub event: String,
+    /// The attendee declining.
+    pub agent: String,
+    /// Why.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Sign the answer (required when the event declares signers): an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
+    /// without signers take the answer unsigned.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
+}
+
+/// `cancel`'s arguments.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The event or campaign.
+    pub target: String,
+    /// Why.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `status`'s arguments.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// An event or campaign (default: every unfinished event).
+    pub target: Option<String>,
+    /// Include finished events.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `tick`'s arguments.
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Do not deliver queued notifications (they stay queued).
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+/// `log`'s arguments.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The event.
+    pub event: String,
+}
+
+/// `verify`'s arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check the states, answers and signatures of this event or
+    /// campaign only (default: every event). The chain is always
+    /// checked whole.
+    pub target: Option<String>,
+    /// A head printed earlier that must be in the chain (64 hex digits).
+    #[arg(long, value_name = "HASH")]
+    pub since: Option<String>,
+}
+
+/// `answer-message`'s arguments.
+#[derive(Debug, Args)]
+pub struct AnswerMessageArgs {
+    /// The event.
+    pub event: String,
+    /// The attendee answering.
+    pub agent: String,
+    /// `confirm`, `defer`, or `decline`.
+    #[arg(value_name = "confirm|defer|decline")]
+    pub answer: String,
+    /// For `defer`: how much later (humantime).
+    #[arg(value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// For `decline`: why.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `submit`'s arguments.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The message, exactly as `t-minus answer-message` printed it.
+    pub message: std::path::PathBuf,
+    /// Its armored signature (`-----BEGIN SSH SIGNATURE-----`).
+    pub signature: std::path::PathBuf,
+}
+
+/// `attest`'s arguments.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The campaign.
+    pub campaign: String,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// `run`'s arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Manifests to apply first; the run then drives their campaigns.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Only these campaigns (default: the manifests' campaigns, or every
+    /// unfinished event when no PATH is given).
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Give up after this long (exit 124).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Do not deliver queued notifications (they stay queued).
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+/// `inbox`'s arguments.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// The agent.
+    pub agent: String,
+    /// Also the unfinished events AGENT already confirmed or declined.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `mcp`'s arguments.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The agent every answer is given as.
+    #[arg(long, value_name = "AGENT")]
+    pub agent: String,
+    /// Sign answers where the event requires signed answers: an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
+}
+
+/// `wait`'s arguments.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The event.
+    pub event: String,
+    /// Give up after this long (exit 124).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Do not deliver queued notifications (they stay queued).
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+/// `completions`'s arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `campaign create`'s arguments.
+#[derive(Debug, Args)]
+pub struct CampaignCreateArgs {
+    /// Its unique name ([A-Za-z_][A-Za-z0-9_-]{0,63}).
+    pub name: String,
+}
+
+/// `campaign add`'s arguments.
+#[derive(Debug, Args)]
+pub struct CampaignAddArgs {
+    /// The campaign.
+    pub campaign: String,
+    /// The event's kind.
+    pub kind: String,
+    /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
+    #[arg(allow_hyphen_values = true)]
+    pub time: String,
+    /// Its name in the campaign (default: the kind, then kind-2, …).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Comma-separated events it needs: names in the campaign,
+    /// `campaign/name`, ids or id prefixes.
+    #[arg(long, value_name = "a,b")]
+    pub needs: Option<String>,
+    /// Event options (boxed: the largest variant by far).
+    #[command(flatten)]
+    pub options: Box<EventOptions>,
+}
+
+/// `campaign link`'s arguments.
+#[derive(Debug, Args)]
+pub struct CampaignLinkArgs {
+    /// The campaign.
+    pub campaign: String,
+    /// The event that must fire first (name in the campaign, or any event reference).
+    pub from: String,
+    /// The event that waits.
+    pub to: String,
+}
+
+/// `campaign order`'s arguments.
+#[derive(Debug, Args)]
+pub struct CampaignOrderArgs {
+    /// The campaign.
+    pub campaign: String,
+}
+
+/// `campaign list`'s arguments.
+#[derive(Debug, Args)]
+pub struct CampaignListArgs {}
+
+/// `campaign show`'s arguments.
+#[derive(Debug, Args)]
+pub struct CampaignShowArgs {
+    /// The campaign: name, UUID or unique prefix.
+    pub campaign: String,
+}
+
+/// `notify test`'s arguments.
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The event.
+    pub event: String,
+    /// The transition to pretend happened.
+    #[arg(long, default_value = "fired", value_name = "WHAT")]
+    pub on: String,
 }

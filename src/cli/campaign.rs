@@ -1,14 +1,21 @@
 //! `campaign` subcommands.
 
+use std::process::ExitCode;
+
 use t_minus::engine::EventViews;
 use t_minus::error::LinkRefusal;
+use t_minus::output::{Campaign, CampaignOrder, EventName};
 use t_minus::{Engine, Result, TMinusError};
 use uuid::Uuid;
 
-use super::args::CampaignCommand;
+use super::args::{
+    CampaignAddArgs, CampaignCommand, CampaignCreateArgs, CampaignLinkArgs, CampaignListArgs,
+    CampaignOrderArgs, CampaignShowArgs,
+};
+use super::context::Context;
+use super::error::CliError;
 use super::events::{new_event, print_created};
-use super::json;
-use t_minus::display::Renderer;
+use super::{done, json};
 
 /// Resolves an event named inside `campaign`: a bare name first, then any
 /// event reference.
@@ -64,108 +71,148 @@ fn needs(
     Ok(ids)
 }
 
-/// Runs a `campaign` subcommand.
-pub fn run(engine: &mut Engine, out: &mut Renderer, command: &CampaignCommand) -> Result<()> {
-    match command {
-        CampaignCommand::Create {
-            name,
-            json: as_json,
-        } => {
-            let campaign = engine.create_campaign(name.clone())?;
-            if *as_json {
-                json::print(&json::campaign(engine, &campaign)?);
-            } else {
-                println!("Created campaign {} {}", campaign.name, campaign.id);
-            }
-        }
-        CampaignCommand::Add {
-            campaign,
-            kind,
-            time,
-            name,
-            needs: need_list,
-            options,
-        } => {
-            let id = engine.resolve_campaign(campaign)?;
-            let new = new_event(engine, kind, time, options)?;
-            let need_ids = match need_list {
-                Some(list) => {
-                    let campaign_name =
-                        engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
-                    needs(engine, &campaign_name, name.as_deref(), list)?
-                }
-                None => Vec::new(),
-            };
-            let event = engine.campaign_add_with_needs(id, new, name.clone(), &need_ids)?;
-            print_created(engine, out, "Added", &event, options.json)?;
-        }
-        CampaignCommand::Link {
-            campaign,
-            from,
-            to,
-            json: as_json,
-        } => {
-            let id = engine.resolve_campaign(campaign)?;
-            let name = engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
-            let from = member(engine, &name, from)?;
-            let to = member(engine, &name, to)?;
-            let updated = engine.campaign_link(id, from, to)?;
-            if *as_json {
-                json::print(&json::campaign(engine, &updated)?);
-            } else {
-                let label = |engine: &Engine, id: Uuid| -> Result<String> {
-                    Ok(engine
-                        .get_event(id)?
-                        .map_or_else(|| id.to_string(), |e| e.display_name()))
-                };
-                let (from, to) = (label(engine, from)?, label(engine, to)?);
-                println!("Linked {name}: {from} → {to} ({to} needs {from})");
-            }
-        }
-        CampaignCommand::Order {
-            campaign,
-            json: as_json,
-        } => {
-            let id = engine.resolve_campaign(campaign)?;
-            let levels = engine.campaign_levels(id)?;
-            if *as_json {
-                let mut out_levels = Vec::new();
-                for level in &levels {
-                    let mut items = Vec::new();
-                    for event in level {
-                        let name = engine.get_event(*event)?.and_then(|e| e.name);
-                        items.push(serde_json::json!({ "id": event, "name": name }));
-                    }
-                    out_levels.push(items);
-                }
-                json::print(&serde_json::json!({ "campaign": id, "levels": out_levels }));
-            } else if levels.is_empty() {
-                println!("The campaign has no events.");
-            } else {
-                let names = EventViews::default().levels(engine, &levels)?;
-                println!("{}", out.order(&names));
-            }
-        }
-        CampaignCommand::Show {
-            campaign,
-            json: as_json,
-        } => super::show::show(engine, out, campaign, *as_json)?,
-        CampaignCommand::List { json: as_json } => {
-            let campaigns = engine.list_campaigns()?;
-            if *as_json {
-                let mut list = Vec::new();
-                for c in &campaigns {
-                    list.push(json::campaign(engine, c)?);
-                }
-                json::print(&list);
-            } else if campaigns.is_empty() {
-                println!("No campaigns.");
-            } else {
-                for c in &campaigns {
-                    println!("{}", out.campaign_line(c));
-                }
-            }
+impl CampaignCommand {
+    /// Runs a `campaign` subcommand.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        match self {
+            CampaignCommand::Create(args) => args.run(cx),
+            CampaignCommand::Add(args) => args.run(cx),
+            CampaignCommand::Link(args) => args.run(cx),
+            CampaignCommand::Order(args) => args.run(cx),
+            CampaignCommand::Show(args) => args.run(cx),
+            CampaignCommand::List(args) => args.run(cx),
         }
     }
-    Ok(())
+}
+
+impl CampaignCreateArgs {
+    /// `campaign create NAME`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        let engine = &mut s.engine;
+        let campaign = engine.create_campaign(self.name.clone())?;
+        if cx.json() {
+            json::print(&Campaign::read(engine, &campaign)?);
+        } else {
+            println!("Created campaign {} {}", campaign.name, campaign.id);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl CampaignAddArgs {
+    /// `campaign add CAMPAIGN KIND TIME`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        let engine = &mut s.engine;
+        let id = engine.resolve_campaign(&self.campaign)?;
+        let new = new_event(engine, &self.kind, &self.time, &self.options)?;
+        let need_ids = match &self.needs {
+            Some(list) => {
+                let campaign_name = engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
+                needs(engine, &campaign_name, self.name.as_deref(), list)?
+            }
+            None => Vec::new(),
+        };
+        let event = engine.campaign_add_with_needs(id, new, self.name.clone(), &need_ids)?;
+        done(print_created(
+            engine,
+            &mut s.out,
+            "Added",
+            &event,
+            cx.json(),
+        ))
+    }
+}
+
+impl CampaignLinkArgs {
+    /// `campaign link CAMPAIGN FROM TO`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        let engine = &mut s.engine;
+        let id = engine.resolve_campaign(&self.campaign)?;
+        let name = engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
+        let from = member(engine, &name, &self.from)?;
+        let to = member(engine, &name, &self.to)?;
+        let updated = engine.campaign_link(id, from, to)?;
+        if cx.json() {
+            json::print(&Campaign::read(engine, &updated)?);
+        } else {
+            let label = |engine: &Engine, id: Uuid| -> Result<String> {
+                Ok(engine
+                    .get_event(id)?
+                    .map_or_else(|| id.to_string(), |e| e.display_name()))
+            };
+            let (from, to) = (label(engine, from)?, label(engine, to)?);
+            println!("Linked {name}: {from} → {to} ({to} needs {from})");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl CampaignOrderArgs {
+    /// `campaign order CAMPAIGN`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let s = cx.open()?;
+        let engine = &s.engine;
+        let id = engine.resolve_campaign(&self.campaign)?;
+        let levels = engine.campaign_levels(id)?;
+        if cx.json() {
+            let mut out_levels = Vec::new();
+            for level in &levels {
+                let mut items = Vec::new();
+                for event in level {
+                    let name = engine.get_event(*event)?.and_then(|e| e.name);
+                    items.push(EventName { id: *event, name });
+                }
+                out_levels.push(items);
+            }
+            json::print(&CampaignOrder {
+                campaign: id,
+                levels: out_levels,
+            });
+        } else if levels.is_empty() {
+            println!("The campaign has no events.");
+        } else {
+            let names = EventViews::default().levels(engine, &levels)?;
+            println!("{}", s.out.order(&names));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl CampaignShowArgs {
+    /// `campaign show CAMPAIGN`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(super::show::show(
+            &s.engine,
+            &mut s.out,
+            &self.campaign,
+            cx.json(),
+        ))
+    }
+}
+
+impl CampaignListArgs {
+    /// `campaign list`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let s = cx.open()?;
+        let engine = &s.engine;
+        let campaigns = engine.list_campaigns()?;
+        if cx.json() {
+            let mut list = Vec::new();
+            for c in &campaigns {
+                list.push(Campaign::read(engine, c)?);
+            }
+            json::print(&list);
+        } else if campaigns.is_empty() {
+            println!("No campaigns.");
+        } else {
+            for c in &campaigns {
+                println!("{}", s.out.campaign_line(c));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
 }

@@ -4,9 +4,53 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use t_minus::display::{Renderer, Styles};
 use t_minus::{Engine, FixedClock, Result, TMinusError, TimeSpec};
 
 use super::args::{Cli, ColorChoice, Command};
+
+/// What every command runs with: the parsed command line.
+pub struct Context<'a> {
+    /// The command line.
+    pub cli: &'a Cli,
+}
+
+/// An open store and the renderer of its instant.
+pub struct Session {
+    /// The engine on `--db`.
+    pub engine: Engine,
+    /// Text output, at the engine's instant.
+    pub out: Renderer,
+}
+
+impl<'a> Context<'a> {
+    /// The context of `cli`.
+    pub fn new(cli: &'a Cli) -> Self {
+        Context { cli }
+    }
+
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        self.cli.json
+    }
+
+    /// Opens the store for a command that happens at one instant.
+    pub fn open(&self) -> Result<Session> {
+        self.session(false)
+    }
+
+    /// Opens the store for `run` and `wait`, which follow the clock.
+    pub fn open_live(&self) -> Result<Session> {
+        self.session(true)
+    }
+
+    fn session(&self, live: bool) -> Result<Session> {
+        let engine = open_engine(self.cli, live)?;
+        let styles = Styles::new(color_enabled(self.cli.color));
+        let out = Renderer::new(styles, engine.now());
+        Ok(Session { engine, out })
+    }
+}
 
 /// Name of the variable that pins the clock.
 pub const NOW_VAR: &str = "T_MINUS_NOW";
@@ -33,7 +77,7 @@ pub fn open_engine(cli: &Cli, live: bool) -> Result<Engine> {
     let engine = match cli.db.to_str() {
         Some(url) if t_minus::store::is_server_url(url) => Engine::open(url)?,
         _ => {
-            let evidence = matches!(cli.command, Command::Verify { .. } | Command::Attest { .. });
+            let evidence = matches!(cli.command, Command::Verify(_) | Command::Attest(_));
             if evidence && !cli.db.exists() {
                 return Err(t_minus::store::StoreError::Missing {
                     path: cli.db.clone(),

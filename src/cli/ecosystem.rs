@@ -7,7 +7,15 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::args::Cli;
+use super::args::{Cli, CompletionsArgs};
+use super::error::CliError;
+
+impl CompletionsArgs {
+    /// `completions SHELL`: needs no store.
+    pub fn run(&self) -> Result<ExitCode, CliError> {
+        Ok(completions(self.shell))
+    }
+}
 
 /// The command tree with every subcommand's `bin_name` filled in
 /// (`t-minus campaign add`), as `--help` shows it.
@@ -18,7 +26,7 @@ fn command() -> clap::Command {
 }
 
 /// `completions SHELL`: the completion script on stdout.
-pub fn completions(shell: Shell) -> ExitCode {
+fn completions(shell: Shell) -> ExitCode {
     let mut cmd = command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "t-minus", &mut out);

@@ -9,6 +9,7 @@ use std::fmt;
 use miette::{Diagnostic, LabeledSpan, Severity, SourceCode};
 use t_minus::error::LinkRefusal;
 use t_minus::event::short_id;
+use t_minus::output::{ErrorBody, ErrorOutput};
 use t_minus::plan::ManifestError;
 use t_minus::TMinusError;
 
@@ -43,6 +44,19 @@ impl From<ManifestError> for CliError {
 }
 
 impl CliError {
+    /// The error as `--json` prints it: code, message, help, and for
+    /// invalid manifests every problem.
+    pub fn output(&self) -> ErrorOutput {
+        match self {
+            CliError::Manifest(ManifestError::Invalid(diagnostics)) => {
+                ErrorBody::invalid_manifests(diagnostics)
+            }
+            CliError::Manifest(e) => ErrorBody::new(e),
+            CliError::Engine(e) => ErrorBody::new(e),
+        }
+        .into()
+    }
+
     /// Prints the error to stderr: every manifest problem as its own report
     /// (with its source snippet), then a count; anything else as one report.
     pub fn print(self) {

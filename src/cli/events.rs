@@ -8,10 +8,18 @@ use t_minus::{
     Result, TMinusError, TMinusEvent, Target, TimeSpec,
 };
 
-use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
+use std::process::ExitCode;
 
-use super::args::{EventOptions, NotifyOptions, ScheduleArgs};
-use super::json;
+use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
+use t_minus::output::{CampaignCancel, DeliveryStatus, Event, LogEntry, TickReport};
+
+use super::args::{
+    CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs, NotifyOptions,
+    ScheduleArgs, TickArgs,
+};
+use super::context::Context;
+use super::error::CliError;
+use super::{done, json};
 use t_minus::display::Renderer;
 
 /// Builds a [`NewEvent`] from `KIND TIME` and the shared options.
@@ -127,7 +135,7 @@ pub fn print_created(
 ) -> Result<()> {
     let mut views = EventViews::default();
     if as_json {
-        json::print(&json::event(engine, &mut views, event)?);
+        json::print(&Event::read(engine, &mut views, event)?);
         return Ok(());
     }
     let label = views.label(engine, event)?;
@@ -149,14 +157,76 @@ pub fn print_created(
     Ok(())
 }
 
+impl ScheduleArgs {
+    /// `schedule KIND TIME`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(schedule(&mut s.engine, &mut s.out, self, cx.json()))
+    }
+}
+
 /// `schedule`.
-pub fn schedule(engine: &mut Engine, out: &mut Renderer, args: &ScheduleArgs) -> Result<()> {
+fn schedule(
+    engine: &mut Engine,
+    out: &mut Renderer,
+    args: &ScheduleArgs,
+    as_json: bool,
+) -> Result<()> {
     let mut new = new_event(engine, &args.kind, &args.time, &args.options)?;
     if let Some(path) = &args.signers {
         new.signers = Some(t_minus::trust::Signers::read_allowed_signers(path)?);
     }
     let event = engine.schedule(new)?;
-    print_created(engine, out, "Scheduled", &event, args.options.json)
+    print_created(engine, out, "Scheduled", &event, as_json)
+}
+
+impl ConfirmArgs {
+    /// `confirm EVENT AGENT`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let sign = self.sign.as_deref();
+        answer(cx, &self.event, &self.agent, Answer::Confirm, sign)
+    }
+}
+
+impl DeferArgs {
+    /// `defer EVENT AGENT DURATION`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let sign = self.sign.as_deref();
+        answer(
+            cx,
+            &self.event,
+            &self.agent,
+            Answer::Defer(&self.duration),
+            sign,
+        )
+    }
+}
+
+impl DeclineArgs {
+    /// `decline EVENT AGENT [--reason]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let (reason, sign) = (self.reason.clone(), self.sign.as_deref());
+        answer(cx, &self.event, &self.agent, Answer::Decline(reason), sign)
+    }
+}
+
+/// Opens the store and records one answer of `confirm`, `defer` or `decline`.
+fn answer(
+    cx: &Context,
+    event: &str,
+    agent: &str,
+    answer: Answer<'_>,
+    sign: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    let mut s = cx.open()?;
+    done(respond(
+        &mut s.engine,
+        event,
+        agent,
+        answer,
+        sign,
+        cx.json(),
+    ))
 }
 
 /// An answer from the command line.
@@ -170,7 +240,7 @@ pub enum Answer<'a> {
 }
 
 /// `confirm`, `defer`, `decline`.
-pub fn respond(
+fn respond(
     engine: &mut Engine,
     event: &str,
     agent: &str,
@@ -220,7 +290,7 @@ pub fn print_answer(
 ) -> Result<()> {
     let mut views = EventViews::default();
     if as_json {
-        json::print(&json::event(engine, &mut views, updated)?);
+        json::print(&Event::read(engine, &mut views, updated)?);
         return Ok(());
     }
     let label = views.label(engine, updated)?;
@@ -255,19 +325,27 @@ pub fn print_answer(
     Ok(())
 }
 
+impl CancelArgs {
+    /// `cancel EVENT|CAMPAIGN`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(cancel(
+            &mut s.engine,
+            &self.target,
+            self.reason.clone(),
+            cx.json(),
+        ))
+    }
+}
+
 /// `cancel EVENT|CAMPAIGN`.
-pub fn cancel(
-    engine: &mut Engine,
-    target: &str,
-    reason: Option<String>,
-    as_json: bool,
-) -> Result<()> {
+fn cancel(engine: &mut Engine, target: &str, reason: Option<String>, as_json: bool) -> Result<()> {
     let mut views = EventViews::default();
     match engine.resolve_target(target)? {
         Target::Event(id) => {
             let event = engine.cancel_event(id, reason)?;
             if as_json {
-                json::print(&json::event(engine, &mut views, &event)?);
+                json::print(&Event::read(engine, &mut views, &event)?);
             } else {
                 let label = views.label(engine, &event)?;
                 println!("🛑 Cancelled {label} [{}]", event.short_id());
@@ -277,7 +355,10 @@ pub fn cancel(
             let cancelled = engine.cancel_campaign(id, reason)?;
             let name = engine.get_campaign(id)?.map(|c| c.name).unwrap_or_default();
             if as_json {
-                json::print(&serde_json::json!({ "campaign": name, "cancelled": cancelled }));
+                json::print(&CampaignCancel {
+                    campaign: name,
+                    cancelled,
+                });
             } else {
                 println!(
                     "🛑 Cancelled {} unfinished event(s) of campaign {name}",
@@ -289,8 +370,16 @@ pub fn cancel(
     Ok(())
 }
 
+impl TickArgs {
+    /// `tick`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(tick(&mut s.engine, &mut s.out, cx.json(), !self.no_notify))
+    }
+}
+
 /// `tick`, then delivering what is due (unless `deliver` is false).
-pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -> Result<()> {
+fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -> Result<()> {
     let mut views = EventViews::default();
     let result = engine.tick(out.now)?;
     let outcomes = if deliver {
@@ -299,12 +388,11 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: boo
         Vec::new()
     };
     if as_json {
-        let mut value = json::tick(&result);
-        value["notifications"] = outcomes
+        let delivered = outcomes
             .iter()
-            .map(|o| super::notify::delivery_json(&o.delivery))
+            .map(|o| DeliveryStatus::from(&o.delivery))
             .collect();
-        json::print(&value);
+        json::print(&TickReport::new(&result, delivered));
         return Ok(());
     }
     if result.is_empty() {
@@ -320,13 +408,21 @@ pub fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: boo
     Ok(())
 }
 
+impl LogArgs {
+    /// `log EVENT`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(log(&mut s.engine, &mut s.out, &self.event, cx.json()))
+    }
+}
+
 /// `log EVENT`.
-pub fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) -> Result<()> {
+fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) -> Result<()> {
     let mut views = EventViews::default();
     let id = engine.resolve_event(event)?;
     if as_json {
         let links = engine.log_links(id)?;
-        json::print(&links.iter().map(json::audit_link).collect::<Vec<_>>());
+        json::print(&links.iter().map(LogEntry::from).collect::<Vec<_>>());
         return Ok(());
     }
     let entries = engine.log(id)?;

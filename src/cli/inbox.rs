@@ -1,13 +1,33 @@
 //! `inbox AGENT`: the events waiting for an agent's answer.
 
+use std::process::ExitCode;
+
 use t_minus::display::Renderer;
 use t_minus::engine::EventViews;
+use t_minus::output::Event;
 use t_minus::{AgentId, Engine, Result};
 
-use super::json;
+use super::args::InboxArgs;
+use super::context::Context;
+use super::error::CliError;
+use super::{done, json};
+
+impl InboxArgs {
+    /// `inbox AGENT [--all]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(inbox(
+            &mut s.engine,
+            &mut s.out,
+            &self.agent,
+            self.all,
+            cx.json(),
+        ))
+    }
+}
 
 /// `inbox AGENT [--all] [--json]`.
-pub fn inbox(
+fn inbox(
     engine: &mut Engine,
     out: &mut Renderer,
     agent: &str,
@@ -24,7 +44,7 @@ pub fn inbox(
     if as_json {
         let mut list = Vec::with_capacity(events.len());
         for e in &events {
-            list.push(json::event(engine, &mut views, e)?);
+            list.push(Event::read(engine, &mut views, e)?);
         }
         json::print(&list);
         return Ok(());

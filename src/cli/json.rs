@@ -1,136 +1,8 @@
-//! Stable JSON shapes for `--json` (documented in docs/json.md).
-//!
-//! Times are RFC 3339 UTC strings; durations are integer milliseconds in
-//! fields ending in `_ms`.
+//! Printing `--json` output: the values of [`t_minus::output`], pretty on
+//! stdout (documented in docs/json.md).
 
 use serde::Serialize;
-use serde_json::{json, Value};
-use t_minus::time_spec::format_time;
-use t_minus::{AuditEntry, Campaign, Engine, ResponseStatus, Result, TMinusEvent, TickResult};
-
-use t_minus::engine::EventViews;
-
-/// An event, its campaign's name looked up through `names`.
-pub fn event(engine: &Engine, views: &mut EventViews, e: &TMinusEvent) -> Result<Value> {
-    let campaign = views.campaign_name(engine, e)?;
-    Ok(event_in(e, campaign.as_deref()))
-}
-
-/// An event of the campaign named `campaign`.
-pub fn event_in(e: &TMinusEvent, campaign: Option<&str>) -> Value {
-    let attendees: Vec<Value> = e
-        .attendees
-        .iter()
-        .map(|(agent, status)| {
-            let mut a = json!({ "agent": agent.as_str(), "status": status.word() });
-            if let ResponseStatus::Deferred(d) = status {
-                a["deferred_ms"] = json!(d.num_milliseconds());
-            }
-            if !e.groups.is_empty() {
-                a["groups"] = json!(e.groups_of(agent));
-            }
-            a
-        })
-        .collect();
-    let mut out = json!({
-        "id": e.id,
-        "campaign": campaign,
-        "name": e.name,
-        "kind": e.kind.to_string(),
-        "state": e.state,
-        "scheduled_at": e.at_known().then(|| format_time(e.scheduled_at)),
-        "fire_time": e.fire_deadline().map(format_time),
-        "relative_at_ms": e.relative_at.map(|d| d.num_milliseconds()),
-        "t_minus_ms": e.t_minus.num_milliseconds(),
-        "quorum": e.quorum,
-        "quorum_spec": e.quorum_spec.to_string(),
-        "confirmed": e.confirmed_count(),
-        "fire_policy": e.fire_policy,
-        "deferred_ms": e.deferred.num_milliseconds(),
-        "max_defer_ms": e.max_defer.map(|d| d.num_milliseconds()),
-        "organizer": e.organizer.as_str(),
-        "attendees": attendees,
-        "payload": e.payload,
-        "content_digest": t_minus::trust::content_digest(e).to_string(),
-        "description": e.description,
-        "created_at": format_time(e.created_at),
-        "started_at": e.started_at.map(format_time),
-        "finished_at": e.finished_at.map(format_time),
-    });
-    if !e.groups.is_empty() {
-        let groups: Vec<Value> = e
-            .groups
-            .iter()
-            .zip(e.quorum_status())
-            .map(|(g, status)| {
-                json!({
-                    "name": g.name,
-                    "quorum_spec": g.quorum.to_string(),
-                    "quorum": status.needed,
-                    "confirmed": status.confirmed,
-                    "members": g.members,
-                })
-            })
-            .collect();
-        out["groups"] = json!(groups);
-    }
-    out
-}
-
-/// An audit entry.
-pub fn audit(entry: &AuditEntry) -> Value {
-    json!({
-        "seq": entry.seq,
-        "event": entry.event,
-        "at": format_time(entry.at),
-        "recorded_at": format_time(entry.recorded_at),
-        "agent": entry.agent.as_ref().map(|a| a.as_str()),
-        "action": entry.action,
-        "detail": entry.detail,
-    })
-}
-
-/// An audit entry with its chain links: [`audit`] plus `prev`, `hash`,
-/// `message` and `signature` (`null` when not stored).
-pub fn audit_link(link: &t_minus::store::StoredLink) -> Value {
-    let mut out = audit(&link.entry);
-    out["prev"] = json!(link.prev);
-    out["hash"] = json!(link.hash);
-    out["message"] = json!(link.message);
-    out["signature"] = json!(link.signature);
-    out
-}
-
-/// A tick's result.
-pub fn tick(result: &TickResult) -> Value {
-    json!({
-        "fired": result.fired,
-        "missed": result.missed,
-        "cancelled": result.cancelled,
-        "opened": result.opened,
-        "transitions": result.transitions.iter().map(audit).collect::<Vec<_>>(),
-    })
-}
-
-/// A campaign with its events.
-pub fn campaign(engine: &Engine, c: &Campaign) -> Result<Value> {
-    let mut events = Vec::new();
-    for id in &c.events {
-        if let Some(e) = engine.get_event(*id)? {
-            events.push(json!({ "id": e.id, "name": e.name, "state": e.state }));
-        }
-    }
-    Ok(json!({
-        "id": c.id,
-        "name": c.name,
-        "state": c.state,
-        "managed": c.managed,
-        "description": c.description,
-        "created_at": format_time(c.created_at),
-        "events": events,
-        "dependencies": c.dependencies.iter().map(|(from, to)| json!({ "from": from, "to": to })).collect::<Vec<_>>(),
-    }))
-}
+use t_minus::output::ErrorOutput;
 
 /// A JSON array written to stdout one element at a time, in the bytes
 /// [`print`] writes for the whole array. A reader that went away stops the
@@ -152,7 +24,7 @@ impl<W: std::io::Write> ArrayStream<W> {
     }
 
     /// Writes the next element.
-    pub fn push(&mut self, value: &Value) {
+    pub fn push(&mut self, value: &impl Serialize) {
         if self.failed {
             return;
         }
@@ -206,9 +78,23 @@ pub fn print(value: &impl Serialize) {
     }
 }
 
+/// Prints a failure on stdout: pretty, or as one compact line where the
+/// command prints JSON lines (`run`, `wait`).
+pub fn print_error(error: &ErrorOutput, line: bool) {
+    if line {
+        use std::io::Write;
+        let text = serde_json::to_string(error).unwrap_or_default();
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    } else {
+        print(error);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     /// What [`print`] writes for `values` as one array.
     fn whole(values: &[Value]) -> String {

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use serde_json::json;
 use t_minus::manifest::{self, Diagnostics, ValidManifests, ValidateOptions};
+use t_minus::output::{ApplyResult, Validation};
 use t_minus::plan::{is_plan_file, ApplyReport, ManifestError, Plan, PlanOptions};
 use t_minus::Engine;
 
+use super::args::{ApplyArgs, PlanArgs, ValidateArgs};
+use super::context::Context;
 use super::error::CliError;
 
 /// Exit code of `plan --detailed-exitcode` when there are changes.
@@ -23,36 +25,71 @@ pub fn load(paths: &[PathBuf]) -> Result<ValidManifests, Diagnostics> {
     manifest::check(paths, &ValidateOptions::default())
 }
 
-/// One diagnostic as JSON: code, message, help, file and labelled spans.
-fn diagnostic_json(d: &manifest::ManifestDiagnostic) -> serde_json::Value {
-    json!({
-        "code": d.code_str(),
-        "message": d.message(),
-        "help": d.help_str(),
-        "file": d.file(),
-        "labels": d.labels().iter().map(|l| json!({
-            "offset": l.offset(),
-            "length": l.len(),
-            "label": l.label(),
-        })).collect::<Vec<_>>(),
-    })
+impl ValidateArgs {
+    /// `validate PATH...`: reads only files; it neither needs nor creates a
+    /// store.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        validate(&self.paths, cx.json())
+    }
+}
+
+impl PlanArgs {
+    /// `plan PATH... [--out FILE] [--detailed-exitcode] [--prune]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        if let Some(file) = &self.out {
+            refuse_store_as_plan_out(&cx.cli.db, file)?;
+        }
+        let out = self.out.as_deref();
+        let (detailed, prune) = (self.detailed_exitcode, self.prune);
+        plan(&mut s.engine, &self.paths, out, detailed, prune, cx.json())
+    }
+}
+
+impl ApplyArgs {
+    /// `apply PATH...|PLANFILE [--prune]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        apply(&mut s.engine, &self.paths, self.prune, cx.json())
+    }
+}
+
+/// `plan --out FILE` must not overwrite the store or its WAL files.
+fn refuse_store_as_plan_out(db: &Path, out: &Path) -> Result<(), CliError> {
+    let Ok(out_real) = std::fs::canonicalize(out) else {
+        return Ok(()); // it does not exist yet
+    };
+    let mut names = vec![db.as_os_str().to_owned()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(name);
+    }
+    for name in names {
+        if std::fs::canonicalize(&name).is_ok_and(|p| p == out_real) {
+            return Err(ManifestError::PlanOutIsStore {
+                path: out.display().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// `validate PATH... [--json]`.
-pub fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> {
+fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> {
     match load(paths) {
         Ok(valid) => {
             let summary = valid.summary();
             if as_json {
-                super::json::print(&json!({ "valid": true, "summary": summary }));
+                super::json::print(&Validation::valid(summary));
             } else {
                 println!("✓ Valid: {summary}.");
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) if as_json => {
-            let errors: Vec<_> = diagnostics.iter().map(diagnostic_json).collect();
-            super::json::print(&json!({ "valid": false, "errors": errors }));
+            super::json::print(&Validation::invalid(diagnostics.iter()));
             Ok(ExitCode::from(super::EXIT_ERROR))
         }
         Err(diagnostics) => Err(ManifestError::Invalid(diagnostics).into()),
@@ -60,7 +97,7 @@ pub fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> 
 }
 
 /// `plan PATH... [--out FILE] [--detailed-exitcode] [--prune] [--json]`.
-pub fn plan(
+fn plan(
     engine: &mut Engine,
     paths: &[PathBuf],
     out: Option<&Path>,
@@ -180,7 +217,7 @@ fn with_progress<T>(message: &str, work: impl FnOnce() -> T) -> T {
 }
 
 /// `apply PATH...|PLANFILE [--prune] [--json]`.
-pub fn apply(
+fn apply(
     engine: &mut Engine,
     paths: &[PathBuf],
     prune: bool,
@@ -188,9 +225,7 @@ pub fn apply(
 ) -> Result<ExitCode, CliError> {
     let (plan, report, _) = apply_paths(engine, paths, prune)?;
     if as_json {
-        let plan_value: serde_json::Value =
-            serde_json::from_str(&plan.to_json()).unwrap_or(serde_json::Value::Null);
-        super::json::print(&json!({ "plan": plan_value, "report": report }));
+        super::json::print(&ApplyResult { plan, report });
     } else {
         if !plan.is_empty() {
             print!("{}", with_newline(plan.render()));

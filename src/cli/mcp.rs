@@ -6,15 +6,24 @@ use std::process::ExitCode;
 use t_minus::mcp::{serve_stdio, McpServer};
 use t_minus::AgentId;
 
-use super::args::Cli;
-use super::context::{open_engine, pinned_now, signing_key};
+use super::args::McpArgs;
+use super::context::{open_engine, pinned_now, signing_key, Context};
 use super::error::CliError;
+
+impl McpArgs {
+    /// `mcp --agent AGENT [--sign KEYFILE|agent]`. The server opens the
+    /// store itself, once per tool call.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        serve(cx, &self.agent, self.sign.as_deref())
+    }
+}
 
 /// Serves AGENT's tools on stdin/stdout until the client closes the
 /// connection. The store is opened once first, so a bad `--db` fails here
 /// (exit 1) rather than in every call; each call opens it again. Nothing but
 /// protocol messages goes to stdout; problems go to stderr.
-pub fn serve(cli: &Cli, agent: &str, sign: Option<&str>) -> Result<ExitCode, CliError> {
+fn serve(cx: &Context, agent: &str, sign: Option<&str>) -> Result<ExitCode, CliError> {
+    let cli = cx.cli;
     let agent = AgentId::parse(agent)?;
     let pinned = pinned_now()?;
     drop(open_engine(cli, false)?);

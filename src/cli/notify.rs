@@ -4,14 +4,16 @@
 
 use std::process::ExitCode;
 
-use serde_json::{json, Value};
 use t_minus::duration::parse_duration;
-use t_minus::notify::{DeliverOptions, Deliverer, Delivery, DeliveryState, Failure, Trigger};
+use t_minus::notify::{DeliverOptions, Deliverer, Delivery, DeliveryState, Trigger};
+use t_minus::output::NotifyTestResult;
 use t_minus::store::Store;
 use t_minus::time_spec::format_time;
 use t_minus::{Engine, Result};
 
-use super::args::{Cli, NotifyCommand};
+use super::args::{Cli, NotifyCommand, NotifyTestArgs};
+use super::context::Context;
+use super::error::CliError;
 use super::json;
 
 /// Variable that sets the first retry pause (default 1 s; tests shorten it).
@@ -54,21 +56,6 @@ pub fn after_tick(engine: &mut Engine) -> Result<Vec<t_minus::notify::Outcome>> 
     engine.deliver_due(&options()?)
 }
 
-/// One delivery as JSON.
-pub fn delivery_json(d: &Delivery) -> Value {
-    json!({
-        "delivery": d.key,
-        "on": d.on.as_str(),
-        "hook": d.rule.hook.describe(),
-        "state": d.state.as_str(),
-        "attempts": d.attempts,
-        "max_attempts": d.rule.attempts,
-        "next_attempt_at": (d.state == DeliveryState::Pending).then(|| format_time(d.next_at)),
-        "finished_at": d.finished_at.map(format_time),
-        "error": d.last_error,
-    })
-}
-
 /// One delivery as a line of `status`.
 pub fn delivery_line(d: &Delivery) -> String {
     let state = match d.state {
@@ -98,10 +85,20 @@ pub fn open_deliveries(engine: &mut Engine, id: uuid::Uuid) -> Result<Vec<Delive
         .collect())
 }
 
-/// `notify …`.
-pub fn command(engine: &mut Engine, command: &NotifyCommand) -> Result<ExitCode> {
-    match command {
-        NotifyCommand::Test { event, on, json } => test(engine, event, on, *json),
+impl NotifyCommand {
+    /// `notify …`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        match self {
+            NotifyCommand::Test(args) => args.run(cx),
+        }
+    }
+}
+
+impl NotifyTestArgs {
+    /// `notify test EVENT --on WHAT`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        Ok(test(&mut s.engine, &self.event, &self.on, cx.json())?)
     }
 }
 
@@ -112,17 +109,9 @@ fn test(engine: &mut Engine, event: &str, on: &str, as_json: bool) -> Result<Exi
     let results = engine.notify_test(id, on)?;
     let ok = results.iter().all(|(_, f)| f.is_none());
     if as_json {
-        let list: Vec<Value> = results
+        let list: Vec<NotifyTestResult> = results
             .iter()
-            .map(|(d, f)| {
-                json!({
-                    "delivery": d.key,
-                    "on": d.on.as_str(),
-                    "hook": d.rule.hook.describe(),
-                    "ok": f.is_none(),
-                    "error": f.as_ref().map(Failure::message),
-                })
-            })
+            .map(|(d, f)| NotifyTestResult::new(d, f.as_ref()))
             .collect();
         json::print(&list);
     } else if results.is_empty() {

@@ -16,6 +16,67 @@ use t_minus::notify::Deliverer;
 use t_minus::runner::{run, RunOptions, RunOutcome, RunPrinter, Scope};
 use t_minus::{Engine, Result};
 
+use super::args::{RunArgs, WaitArgs};
+use super::context::Context;
+use super::error::CliError;
+
+impl RunArgs {
+    /// `run [PATH...] [--campaign NAME...] [--timeout DUR]`: applies the
+    /// manifests first, then drives their campaigns (or the named ones, or
+    /// every unfinished event).
+    pub fn run(&self, cx: &Context) -> std::result::Result<ExitCode, CliError> {
+        let mut s = cx.open_live()?;
+        let engine = &mut s.engine;
+        let mut names = self.campaigns.clone();
+        if !self.paths.is_empty() {
+            let (plan, report, valid) = super::manifests::apply_paths(engine, &self.paths, false)?;
+            if !cx.json() {
+                println!("{} {}", plan.summary_line(), report.summary_line());
+            }
+            if names.is_empty() {
+                names.extend(
+                    valid
+                        .iter()
+                        .flat_map(|v| v.campaigns.iter().map(|c| c.name.clone())),
+                );
+                names.extend(report.campaigns.iter().map(|c| c.name.clone()));
+                names.sort();
+                names.dedup();
+            }
+        }
+        let scope = if names.is_empty() {
+            Scope::All
+        } else {
+            let ids = names
+                .iter()
+                .map(|c| engine.resolve_campaign(c))
+                .collect::<Result<Vec<_>>>()?;
+            Scope::Campaigns(ids)
+        };
+        let timeout = self.timeout.as_deref();
+        let deliverer = || super::notify::start(cx.cli, self.no_notify);
+        Ok(drive(engine, s.out, scope, timeout, cx.json(), deliverer)?)
+    }
+}
+
+impl WaitArgs {
+    /// `wait EVENT [--timeout DUR]`.
+    pub fn run(&self, cx: &Context) -> std::result::Result<ExitCode, CliError> {
+        let mut s = cx.open_live()?;
+        let id = s.engine.resolve_event(&self.event)?;
+        let timeout = self.timeout.as_deref();
+        let deliverer = || super::notify::start(cx.cli, self.no_notify);
+        Ok(drive(
+            &mut s.engine,
+            s.out,
+            Scope::Event(id),
+            timeout,
+            cx.json(),
+            deliverer,
+        )?)
+    }
+}
+
 /// How often the live view redraws its countdowns.
 const LIVE_REFRESH: StdDuration = StdDuration::from_millis(250);
 
@@ -31,7 +92,7 @@ fn stop_flag() -> Arc<AtomicBool> {
 }
 
 /// Drives `scope` to completion with the display that fits stdout.
-pub fn drive(
+fn drive(
     engine: &mut Engine,
     out: Renderer,
     scope: Scope,

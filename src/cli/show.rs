@@ -1,8 +1,8 @@
 //! `campaign show CAMPAIGN [--json]`: one campaign, everything about it.
 
-use serde_json::{json, Value};
 use t_minus::display::Renderer;
 use t_minus::engine::EventViews;
+use t_minus::output::{CampaignDetail, CampaignStatus, EventName};
 use t_minus::{Engine, Result, TMinusError};
 
 use super::json;
@@ -31,22 +31,22 @@ pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool)
         events.iter().map(|e| (e.id, e)).collect();
     let name_of = |id: &uuid::Uuid| by_id.get(id).and_then(|e| e.name.clone());
     if as_json {
-        let mut value = json::campaign(engine, &campaign)?;
-        let list = events
+        let levels = levels
             .iter()
-            .map(|e| json::event_in(e, Some(&campaign.name)))
+            .map(|level| {
+                level
+                    .iter()
+                    .map(|id| EventName {
+                        id: *id,
+                        name: name_of(id),
+                    })
+                    .collect()
+            })
             .collect();
-        value["events"] = Value::Array(list);
-        let mut out_levels = Vec::new();
-        for level in &levels {
-            let items = level
-                .iter()
-                .map(|event| json!({ "id": event, "name": name_of(event) }))
-                .collect();
-            out_levels.push(Value::Array(items));
-        }
-        value["levels"] = Value::Array(out_levels);
-        json::print(&value);
+        json::print(&CampaignDetail {
+            status: CampaignStatus::new(&campaign, &events),
+            levels,
+        });
         return Ok(());
     }
     println!("{}", out.campaign_line(&campaign));

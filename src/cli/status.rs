@@ -1,18 +1,39 @@
 //! `status [EVENT|CAMPAIGN] [--all] [--json]`.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use t_minus::display::{EventView, Renderer};
 use t_minus::engine::EventViews;
 use t_minus::store::EventFilter;
 use t_minus::{Engine, Result, TMinusError, Target};
 
-use super::json;
+use t_minus::output::{CampaignStatus, DeliveryStatus, Event, EventStatus};
+
+use super::args::StatusArgs;
+use super::context::Context;
+use super::error::CliError;
+use super::{done, json};
+
+impl StatusArgs {
+    /// `status [EVENT|CAMPAIGN] [--all]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        let target = self.target.as_deref();
+        done(status(
+            &mut s.engine,
+            &mut s.out,
+            target,
+            self.all,
+            cx.json(),
+        ))
+    }
+}
 
 /// `status [EVENT|CAMPAIGN] [--all]`: a listing of every unfinished event
 /// (every event with `--all`), one event in detail, or a campaign's events
 /// in execution order.
-pub fn status(
+fn status(
     engine: &mut Engine,
     out: &mut Renderer,
     target: Option<&str>,
@@ -38,12 +59,10 @@ pub fn status(
             let view = views.view(engine, &event)?;
             let deliveries = super::notify::open_deliveries(engine, event.id)?;
             if as_json {
-                let mut value = json::event_in(&event, view.campaign.as_deref());
-                value["notifications"] = deliveries
-                    .iter()
-                    .map(super::notify::delivery_json)
-                    .collect();
-                json::print(&value);
+                json::print(&EventStatus {
+                    event: Event::new(&event, view.campaign.as_deref()),
+                    notifications: deliveries.iter().map(DeliveryStatus::from).collect(),
+                });
                 return Ok(());
             }
             println!("{}", out.event_detail(&view));
@@ -65,13 +84,7 @@ pub fn status(
                 events.extend(engine.get_event(id)?);
             }
             if as_json {
-                let list = events
-                    .iter()
-                    .map(|e| json::event_in(e, Some(&campaign.name)))
-                    .collect();
-                let mut value = json::campaign(engine, &campaign)?;
-                value["events"] = serde_json::Value::Array(list);
-                json::print(&value);
+                json::print(&CampaignStatus::new(&campaign, &events));
                 return Ok(());
             }
             println!("{}", out.campaign_line(&campaign));
@@ -94,7 +107,7 @@ fn listing(engine: &Engine, out: &Renderer, filter: EventFilter, as_json: bool) 
     if as_json {
         let mut array = json::ArrayStream::new(stdout);
         engine.scan_events(filter, |listed| {
-            array.push(&json::event_in(&listed.event, listed.campaign.as_deref()));
+            array.push(&Event::new(&listed.event, listed.campaign.as_deref()));
             Ok(())
         })?;
         array.finish();

@@ -1,23 +1,70 @@
 //! Trust commands: verify, answer-message, submit, attest.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use t_minus::duration::parse_duration;
+use t_minus::output::Verification;
 use t_minus::trust::{Answer, ChainHash};
 use t_minus::{AgentId, Engine, Response, Result, TMinusError, Target};
 
+use super::args::{AnswerMessageArgs, AttestArgs, SubmitArgs, VerifyArgs};
+use super::context::Context;
+use super::error::CliError;
 use super::events::print_answer;
-use super::json;
+use super::{done, json};
+
+impl VerifyArgs {
+    /// `verify [EVENT|CAMPAIGN] [--since HASH]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let s = cx.open()?;
+        let (target, since) = (self.target.as_deref(), self.since.as_deref());
+        done(verify(&s.engine, target, since, cx.json()))
+    }
+}
+
+impl AnswerMessageArgs {
+    /// `answer-message EVENT AGENT ANSWER [DURATION] [--reason]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let s = cx.open()?;
+        let duration = self.duration.as_deref();
+        let reason = self.reason.clone();
+        done(answer_message(
+            &s.engine,
+            &self.event,
+            &self.agent,
+            &self.answer,
+            duration,
+            reason,
+        ))
+    }
+}
+
+impl SubmitArgs {
+    /// `submit MESSAGE SIGNATURE`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        done(submit(
+            &mut s.engine,
+            &self.message,
+            &self.signature,
+            cx.json(),
+        ))
+    }
+}
+
+impl AttestArgs {
+    /// `attest CAMPAIGN [--out FILE]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let s = cx.open()?;
+        done(attest(&s.engine, &self.campaign, self.out.as_deref()))
+    }
+}
 
 /// `verify [EVENT|CAMPAIGN] [--since HASH] [--json]`: recomputes the audit
 /// chain, checks states, answers and signatures (of the target only, when
 /// given); prints the counts and head, or fails at the first disagreement.
-pub fn verify(
-    engine: &Engine,
-    target: Option<&str>,
-    since: Option<&str>,
-    as_json: bool,
-) -> Result<()> {
+fn verify(engine: &Engine, target: Option<&str>, since: Option<&str>, as_json: bool) -> Result<()> {
     let since = since.map(str::parse::<ChainHash>).transpose()?;
     let scope = match target {
         None => None,
@@ -31,13 +78,7 @@ pub fn verify(
     };
     let report = engine.verify_log_of(since, scope.as_deref())?;
     if as_json {
-        json::print(&serde_json::json!({
-            "intact": true,
-            "entries": report.entries,
-            "events": report.events,
-            "signatures": report.signatures,
-            "head": report.head.hex(),
-        }));
+        json::print(&Verification::from(&report));
     } else {
         println!(
             "The audit log is intact: {}, {} checked, {} verified, head {}",
@@ -57,7 +98,7 @@ fn count(n: u64, one: &str, many: &str) -> String {
 
 /// `answer-message EVENT AGENT confirm|defer DUR|decline [--reason T]`:
 /// prints the message to sign, exactly (no trailing text).
-pub fn answer_message(
+fn answer_message(
     engine: &Engine,
     event: &str,
     agent: &str,
@@ -101,7 +142,7 @@ pub fn answer_message(
 }
 
 /// `submit MESSAGE_FILE SIG_FILE`: records an answer signed elsewhere.
-pub fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bool) -> Result<()> {
+fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bool) -> Result<()> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|e| t_minus::trust::TrustError::Read {
             path: path.to_path_buf(),
@@ -121,7 +162,7 @@ pub fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bo
 }
 
 /// `attest CAMPAIGN [--out FILE]`.
-pub fn attest(engine: &Engine, campaign: &str, out: Option<&Path>) -> Result<()> {
+fn attest(engine: &Engine, campaign: &str, out: Option<&Path>) -> Result<()> {
     let id = engine.resolve_campaign(campaign)?;
     let statement = engine.attest(id)?;
     match out {

@@ -4,12 +4,12 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::render::Renderer;
 use super::styles::Styles;
 use crate::duration::format_countdown;
 use crate::error::TMinusError;
+use crate::run_report::{RunLine, RunOutcomeWord};
 use crate::run_report::{RunOutcome, RunReport};
 use crate::time_spec::format_time;
 use crate::{AuditAction, AuditEntry, EventState, ResponseStatus, TMinusEvent};
@@ -143,17 +143,20 @@ impl RunView {
             RunOutcome::Interrupted => "interrupted",
         };
         if self.mode == ViewMode::Json {
-            println!(
-                "{}",
-                json!({
-                    "type": "summary",
-                    "outcome": outcome,
-                    "fired": summary.fired,
-                    "missed": summary.missed,
-                    "cancelled": summary.cancelled,
-                    "unfinished": summary.unfinished,
-                })
-            );
+            let outcome = match report.outcome {
+                RunOutcome::Succeeded => RunOutcomeWord::Succeeded,
+                RunOutcome::Failed => RunOutcomeWord::Failed,
+                RunOutcome::TimedOut => RunOutcomeWord::TimedOut,
+                RunOutcome::Interrupted => RunOutcomeWord::Interrupted,
+            };
+            let line = RunLine::Summary {
+                outcome,
+                fired: summary.fired,
+                missed: summary.missed,
+                cancelled: summary.cancelled,
+                unfinished: summary.unfinished,
+            };
+            println!("{}", line.to_json());
             return;
         }
         self.clear_live();
@@ -182,15 +185,12 @@ impl RunView {
     /// Reports a failed store call that will be retried in `delay`.
     pub fn store_retry(&mut self, error: &TMinusError, attempt: u32, delay: std::time::Duration) {
         if self.mode == ViewMode::Json {
-            println!(
-                "{}",
-                json!({
-                    "type": "store-retry",
-                    "error": error.to_string(),
-                    "attempt": attempt,
-                    "retry_in_ms": delay.as_millis() as u64,
-                })
-            );
+            let line = RunLine::StoreRetry {
+                error: error.to_string(),
+                attempt,
+                retry_in_ms: delay.as_millis() as u64,
+            };
+            println!("{}", line.to_json());
             std::io::stdout().flush().ok();
         } else {
             self.clear_live();
@@ -205,10 +205,10 @@ impl RunView {
     /// Reports that the store answers again after `outage`.
     pub fn store_recovered(&mut self, outage: std::time::Duration) {
         if self.mode == ViewMode::Json {
-            println!(
-                "{}",
-                json!({"type": "store-recovered", "outage_ms": outage.as_millis() as u64})
-            );
+            let line = RunLine::StoreRecovered {
+                outage_ms: outage.as_millis() as u64,
+            };
+            println!("{}", line.to_json());
             std::io::stdout().flush().ok();
         } else {
             eprintln!("the store answers again after {}; resuming", millis(outage));
@@ -220,19 +220,16 @@ impl RunView {
     pub fn transition(&mut self, entry: &AuditEntry, event: &TMinusEvent, label: &str) {
         match self.mode {
             ViewMode::Json => {
-                println!(
-                    "{}",
-                    json!({
-                        "type": "transition",
-                        "seq": entry.seq,
-                        "at": format_time(entry.at),
-                        "event": event.id,
-                        "label": label,
-                        "action": entry.action,
-                        "state": event.state,
-                        "reason": reason(entry),
-                    })
-                );
+                let line = RunLine::Transition {
+                    seq: entry.seq,
+                    at: entry.at,
+                    event: event.id,
+                    label: label.to_string(),
+                    action: entry.action,
+                    state: event.state,
+                    reason: reason(entry).to_string(),
+                };
+                println!("{}", line.to_json());
             }
             ViewMode::Lines => {
                 println!("{}", self.line(entry, event, label));

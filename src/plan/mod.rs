@@ -40,7 +40,7 @@ pub(crate) use compute::{compute, fingerprint};
 pub const PLAN_FORMAT: u32 = 1;
 
 /// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ApplyReport {
     /// The counts of the plan that was applied.
     pub counts: PlanCounts,
@@ -49,7 +49,7 @@ pub struct ApplyReport {
 }
 
 /// A campaign an apply wrote.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AppliedCampaign {
     /// Name.
     pub name: String,
@@ -69,7 +69,7 @@ pub struct PlanOptions {
 }
 
 /// What happens to a campaign or an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `+` create.
@@ -193,7 +193,7 @@ impl std::fmt::Display for PlanField {
 }
 
 /// One changed field and its old and new values as text (`None`: not set).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(into = "FieldChangeRepr", try_from = "FieldChangeRepr")]
 pub struct FieldChange {
     /// What changes: `at`, `quorum`, `quorum.ops`, `attendees.security`, …
@@ -247,7 +247,7 @@ impl FieldChange {
 
 /// A [`FieldChange`] as plan files and JSON spell it: `field` holds the
 /// name with its group (`quorum.ops`).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 struct FieldChangeRepr {
     field: String,
     old: Option<String>,
@@ -278,7 +278,7 @@ impl TryFrom<FieldChangeRepr> for FieldChange {
 }
 
 /// What happens to one event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventPlan {
     /// Its key in the campaign.
     pub key: String,
@@ -304,7 +304,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// What happens to one campaign and its events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CampaignPlan {
     /// Its name.
     pub name: String,
@@ -328,7 +328,7 @@ pub struct CampaignPlan {
 
 /// The state a plan was computed against: for every campaign the plan looks
 /// at, its id and revision (bumped by every change to it or its events).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fingerprint {
     /// Campaign name, id and revision; id and revision are `None` for a
     /// campaign that did not exist.
@@ -338,7 +338,7 @@ pub struct Fingerprint {
 }
 
 /// One campaign's identity and revision in a [`Fingerprint`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CampaignVersion {
     /// Name.
     pub name: String,
@@ -352,7 +352,9 @@ pub struct CampaignVersion {
 }
 
 /// Counts of the plan's `+`, `~` and `-` lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct PlanCounts {
     /// Campaigns and events created.
     pub add: usize,
@@ -363,7 +365,7 @@ pub struct PlanCounts {
 }
 
 /// A plan: what `apply` would do. Serialize it with [`Plan::to_json`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Marks a plan file and its format version ([`PLAN_FORMAT`]).

@@ -22,7 +22,7 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://t-minus.dev/attestation/campaign/v1";
 
 /// An in-toto Statement v1 about one campaign.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Statement {
     /// [`STATEMENT_TYPE`].
     #[serde(rename = "_type")]
@@ -37,7 +37,7 @@ pub struct Statement {
 }
 
 /// A statement's subject: a name and its digests.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Subject {
     /// `t-minus:campaign/NAME`.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct Subject {
 }
 
 /// What a campaign attestation says.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CampaignPredicate {
     /// The campaign's id, name and derived state.
     pub campaign: CampaignInfo,
@@ -64,7 +64,7 @@ pub struct CampaignPredicate {
 }
 
 /// The campaign in a predicate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CampaignInfo {
     /// Its id.
     pub id: Uuid,
@@ -75,7 +75,7 @@ pub struct CampaignInfo {
 }
 
 /// The audit log in a predicate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LogInfo {
     /// The hash of the last entry (64 hex digits): `t-minus verify --since
     /// HEAD` later proves the log was only appended to.
@@ -85,7 +85,7 @@ pub struct LogInfo {
 }
 
 /// One event's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct EventOutcome {
     /// Its id.
     pub id: Uuid,
@@ -106,7 +106,7 @@ pub struct EventOutcome {
 }
 
 /// One answer from an event's log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AnswerRecord {
     /// The audit entry's sequence number.
     pub seq: i64,

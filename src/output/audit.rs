@@ -1,0 +1,78 @@
+//! Audit entries: what happened to an event, and the chain that proves the
+//! log was only appended to.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::time;
+use crate::store::StoredLink;
+use crate::AuditAction;
+
+/// One entry of the audit log: a transition or an answer. `tick` reports
+/// transitions in this shape.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AuditEntry {
+    /// Its position in the store-wide log; increases with every entry.
+    pub seq: i64,
+    /// The event it concerns.
+    pub event: Uuid,
+    /// When it happened.
+    #[serde(serialize_with = "time::at")]
+    pub at: DateTime<Utc>,
+    /// When it was written (later than `at` for an outcome a tick recorded
+    /// after the fact).
+    #[serde(serialize_with = "time::at")]
+    pub recorded_at: DateTime<Utc>,
+    /// Who did it; `null` for the clock.
+    pub agent: Option<String>,
+    /// What happened.
+    pub action: AuditAction,
+    /// An object whose keys depend on the action (reason, deferral, new
+    /// fire time, signing key, …); unknown keys are informational.
+    pub detail: serde_json::Value,
+}
+
+impl From<&crate::AuditEntry> for AuditEntry {
+    fn from(entry: &crate::AuditEntry) -> Self {
+        AuditEntry {
+            seq: entry.seq,
+            event: entry.event,
+            at: entry.at,
+            recorded_at: entry.recorded_at,
+            agent: entry.agent.as_ref().map(|a| a.as_str().to_string()),
+            action: entry.action,
+            detail: entry.detail.clone(),
+        }
+    }
+}
+
+/// An [`AuditEntry`] with its chain links, as `log` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct LogEntry {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// The `hash` of the entry before it in the store's commit order (64
+    /// zeros for the first entry).
+    pub prev: Option<String>,
+    /// SHA-256 over `prev` and the entry's canonical bytes (64 hex digits).
+    pub hash: Option<String>,
+    /// The signed answer message, for a signed answer.
+    pub message: Option<String>,
+    /// The armored `sshsig` signature of `message`.
+    pub signature: Option<String>,
+}
+
+impl From<&StoredLink> for LogEntry {
+    fn from(link: &StoredLink) -> Self {
+        LogEntry {
+            entry: (&link.entry).into(),
+            prev: link.prev.clone(),
+            hash: link.hash.clone(),
+            message: link.message.clone(),
+            signature: link.signature.clone(),
+        }
+    }
+}

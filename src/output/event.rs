@@ -1,0 +1,213 @@
+//! An event as every front end shows it.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::delivery::DeliveryStatus;
+use super::time;
+use crate::engine::EventViews;
+use crate::{Engine, EventState, FirePolicy, ResponseStatus, Result, TMinusEvent};
+
+/// An event: what it is, when it fires, who must answer and how they
+/// answered. Printed by `schedule`, `campaign add`, `confirm`, `defer`,
+/// `decline`, `cancel EVENT`, `submit`, `status` and `inbox`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Event {
+    /// The event's id; never changes.
+    pub id: Uuid,
+    /// The name of its campaign (`null` for a standalone event).
+    pub campaign: Option<String>,
+    /// Its name in the campaign (`null` for a standalone event).
+    pub name: Option<String>,
+    /// `meeting`, `checkpoint`, `review`, `deploy` or a custom word
+    /// (lowercase).
+    pub kind: String,
+    /// Where it is in its lifecycle.
+    pub state: EventState,
+    /// `at`, including every deferral; `null` while a relative time is not
+    /// anchored yet (a blocked event whose `at` counts from its start).
+    #[serde(serialize_with = "time::opt")]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// `at − t_minus`: the deadline for confirmations; `null` when
+    /// `scheduled_at` is.
+    #[serde(serialize_with = "time::opt")]
+    pub fire_time: Option<DateTime<Utc>>,
+    /// For a manifest event with a relative `at`: the offset from its start.
+    pub relative_at_ms: Option<i64>,
+    /// The countdown: confirmations are due this long before `scheduled_at`.
+    pub t_minus_ms: i64,
+    /// Confirmations needed, resolved; for an event with groups, the total
+    /// the groups need.
+    pub quorum: usize,
+    /// The quorum as written: `"2"`, `"all"`, `"majority"`.
+    pub quorum_spec: String,
+    /// Confirmations so far (distinct agents).
+    pub confirmed: usize,
+    /// `early` fires as soon as the quorum holds; `on-time` at the fire time.
+    pub fire_policy: FirePolicy,
+    /// The total of all deferrals so far.
+    pub deferred_ms: i64,
+    /// The cap on that total.
+    pub max_defer_ms: Option<i64>,
+    /// Who scheduled it.
+    pub organizer: String,
+    /// The attendees in order, with their answers.
+    pub attendees: Vec<Attendee>,
+    /// Arbitrary JSON given when it was scheduled, returned untouched
+    /// (`null` when none was given).
+    pub payload: serde_json::Value,
+    /// `sha256:` and 64 hex digits: the digest of the event's id, campaign,
+    /// name, kind, description and payload that approvals are bound to.
+    pub content_digest: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// When it was scheduled or applied.
+    #[serde(serialize_with = "time::at")]
+    pub created_at: DateTime<Utc>,
+    /// When it opened (became `pending`).
+    #[serde(serialize_with = "time::opt")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it became final: the moment the outcome became true, not when a
+    /// tick noticed.
+    #[serde(serialize_with = "time::opt")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Each quorum group in order; only an event with groups has this key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupProgress>,
+}
+
+/// One attendee of an [`Event`] and its answer so far.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Attendee {
+    /// The agent.
+    pub agent: String,
+    /// Its answer so far.
+    pub status: AnswerStatus,
+    /// For `deferred`: how much later it asked for, in its latest request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred_ms: Option<i64>,
+    /// For an event with groups: the groups the agent is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+}
+
+/// An attendee's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerStatus {
+    /// No answer yet.
+    Pending,
+    /// Ready.
+    Confirmed,
+    /// Asked for more time.
+    Deferred,
+    /// Will not take part.
+    Declined,
+    /// Had not confirmed when the event was missed.
+    Missed,
+}
+
+impl From<ResponseStatus> for AnswerStatus {
+    fn from(status: ResponseStatus) -> Self {
+        match status {
+            ResponseStatus::Pending => AnswerStatus::Pending,
+            ResponseStatus::Confirmed => AnswerStatus::Confirmed,
+            ResponseStatus::Deferred(_) => AnswerStatus::Deferred,
+            ResponseStatus::Declined => AnswerStatus::Declined,
+            ResponseStatus::Missed => AnswerStatus::Missed,
+        }
+    }
+}
+
+/// One quorum group of an [`Event`] and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct GroupProgress {
+    /// The group's name.
+    pub name: String,
+    /// Its quorum as written.
+    pub quorum_spec: String,
+    /// Confirmations it needs, resolved.
+    pub quorum: usize,
+    /// Its members who confirmed.
+    pub confirmed: usize,
+    /// Its members in order.
+    pub members: Vec<String>,
+}
+
+impl Event {
+    /// The event `e` of the campaign named `campaign` (`None`: standalone).
+    pub fn new(e: &TMinusEvent, campaign: Option<&str>) -> Self {
+        let grouped = !e.groups.is_empty();
+        let attendees = e
+            .attendees
+            .iter()
+            .map(|(agent, status)| Attendee {
+                agent: agent.as_str().to_string(),
+                status: (*status).into(),
+                deferred_ms: match status {
+                    ResponseStatus::Deferred(d) => Some(d.num_milliseconds()),
+                    _ => None,
+                },
+                groups: grouped
+                    .then(|| e.groups_of(agent).into_iter().map(str::to_string).collect()),
+            })
+            .collect();
+        let groups = e
+            .groups
+            .iter()
+            .zip(e.quorum_status())
+            .map(|(g, status)| GroupProgress {
+                name: g.name.clone(),
+                quorum_spec: g.quorum.to_string(),
+                quorum: status.needed,
+                confirmed: status.confirmed,
+                members: g.members.iter().map(|m| m.as_str().to_string()).collect(),
+            })
+            .collect();
+        Event {
+            id: e.id,
+            campaign: campaign.map(str::to_string),
+            name: e.name.clone(),
+            kind: e.kind.to_string(),
+            state: e.state,
+            scheduled_at: e.at_known().then_some(e.scheduled_at),
+            fire_time: e.fire_deadline(),
+            relative_at_ms: e.relative_at.map(|d| d.num_milliseconds()),
+            t_minus_ms: e.t_minus.num_milliseconds(),
+            quorum: e.quorum,
+            quorum_spec: e.quorum_spec.to_string(),
+            confirmed: e.confirmed_count(),
+            fire_policy: e.fire_policy,
+            deferred_ms: e.deferred.num_milliseconds(),
+            max_defer_ms: e.max_defer.map(|d| d.num_milliseconds()),
+            organizer: e.organizer.as_str().to_string(),
+            attendees,
+            payload: e.payload.clone(),
+            content_digest: crate::trust::content_digest(e).to_string(),
+            description: e.description.clone(),
+            created_at: e.created_at,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+            groups,
+        }
+    }
+
+    /// The event `e`, its campaign's name looked up through `views`.
+    pub fn read(engine: &Engine, views: &mut EventViews, e: &TMinusEvent) -> Result<Self> {
+        let campaign = views.campaign_name(engine, e)?;
+        Ok(Event::new(e, campaign.as_deref()))
+    }
+}
+
+/// `status EVENT`: the [`Event`] and its notifications that are still
+/// pending or have failed.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct EventStatus {
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Its pending and failed deliveries.
+    pub notifications: Vec<DeliveryStatus>,
+}
