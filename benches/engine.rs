@@ -565,7 +565,8 @@ const HOT_QUERIES: &[(&str, &str)] = &[
     ),
     (
         "next_fire_time(campaign)",
-        "SELECT min(fire_ms) FROM events WHERE state = 'pending' AND campaign_id = 'c'",
+        "SELECT fire_ms FROM events WHERE state = 'pending' AND campaign_id = 'c' \
+         ORDER BY fire_ms LIMIT 1",
     ),
     (
         "events_with_prefix",
@@ -605,13 +606,9 @@ const HOT_QUERIES: &[(&str, &str)] = &[
         "SELECT id FROM events WHERE campaign_id = 'c' AND name = 'n'",
     ),
     (
-        "claim_reports(select)",
-        "SELECT seq, event_id, at_ms, recorded_ms, agent, action, detail FROM audit \
-         WHERE unreported = 1 ORDER BY seq",
-    ),
-    (
-        "claim_reports(update)",
-        "UPDATE audit SET unreported = NULL WHERE unreported = 1",
+        "claim_reports",
+        "UPDATE audit SET unreported = NULL WHERE unreported = 1 \
+         RETURNING seq, event_id, at_ms, recorded_ms, agent, action, detail",
     ),
     (
         "audit(log)",
@@ -626,8 +623,8 @@ const HOT_QUERIES: &[(&str, &str)] = &[
     (
         "update_event",
         "UPDATE events SET campaign_id = 'c', state = 'pending', fire_ms = 0, \
-         campaign_pos = CASE WHEN campaign_id IS 'c' THEN campaign_pos \
-         WHEN 'c' IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
+         campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM 'c' THEN campaign_pos \
+         WHEN CAST('c' AS TEXT) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) + 1 \
          FROM events WHERE campaign_id = 'c') END WHERE id = 'x'",
     ),
     (
@@ -790,9 +787,9 @@ const PG_HOT_QUERIES: &[(&str, &str, &str)] = &[
         "update_event",
         "UPDATE tm_events SET state = $3, fire_ms = $4, \
          campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
-         ELSE CASE WHEN $2::text IS NULL THEN NULL ELSE \
+         WHEN CAST($2 AS TEXT) IS NULL THEN NULL ELSE \
          (SELECT coalesce(max(campaign_pos), 0) + 1 FROM tm_events WHERE campaign_id = $2) END \
-         END WHERE id = $1",
+         WHERE id = $1",
         "('x', 'c', 'pending', 0)",
     ),
     (

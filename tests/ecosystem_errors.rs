@@ -143,6 +143,16 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             found: 99,
             supported: 1,
         }),
+        store(StoreError::UnknownMigration {
+            location: file(),
+            name: s("later"),
+        }),
+        store(StoreError::MigrationOrder {
+            location: file(),
+            position: 9,
+            found: s("theirs"),
+            expected: s("ours"),
+        }),
         store(StoreError::Corrupt {
             location: file(),
             reason: s("malformed"),

@@ -519,3 +519,55 @@ fn a_read_only_store_gives_a_clear_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_store_at_the_current_version_opens_without_writing_and_records_no_names() {
+    // The first eight migrations are known by the schema version alone:
+    // a store numbered before migrations had names opens as it is.
+    let (_dir, path) = temp_store();
+    populated_store(&path, 3);
+    let before = bytes(&path);
+    assert_eq!(open_and_read(&path).unwrap(), 3);
+    let conn = Connection::open(&path).unwrap();
+    let (version, ledger): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), \
+             (SELECT count(*) FROM sqlite_master WHERE name = 'migrations')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, ledger), (8, 0));
+    drop(conn);
+    assert_untouched(&path, &before);
+}
+
+#[test]
+fn a_store_with_a_migration_this_build_does_not_know_is_refused_untouched() {
+    let (_dir, path) = temp_store();
+    populated_store(&path, 3);
+    {
+        // What a build with one more migration, of another branch or newer,
+        // would have written.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE migrations (position BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+             INSERT INTO migrations VALUES (8, 'from_another_branch');
+             PRAGMA user_version = {};",
+            SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    }
+    let before = bytes(&path);
+    let err = Engine::new(&path).unwrap_err();
+    match &err {
+        TMinusError::Store(StoreError::UnknownMigration { name, .. }) => {
+            assert_eq!(name, "from_another_branch");
+        }
+        other => panic!("expected UnknownMigration, got {other:?}"),
+    }
+    let code = miette::Diagnostic::code(&err).map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("t_minus::store::unknown_migration"));
+    assert!(err.to_string().contains("from_another_branch"), "{err}");
+    assert_untouched(&path, &before);
+}

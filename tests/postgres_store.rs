@@ -120,6 +120,63 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
 }
 
 #[test]
+fn a_store_with_a_migration_this_build_does_not_know_is_refused_and_left_untouched() {
+    pg(
+        "a_store_with_a_migration_this_build_does_not_know_is_refused_and_left_untouched",
+        || {
+            let store = TempStore::new("store.db");
+            drop(Engine::open(store.location()).expect("create the store"));
+            let mut client = sql(&store);
+            let tables = |client: &mut postgres::Client| -> i64 {
+                client
+                    .query_one(
+                        "SELECT count(*) FROM information_schema.tables \
+                         WHERE table_schema = current_schema() AND table_name = 'tm_migrations'",
+                        &[],
+                    )
+                    .expect("inspect")
+                    .get(0)
+            };
+            assert_eq!(
+                tables(&mut client),
+                0,
+                "the first eight are known by number"
+            );
+            // What a build with one more migration, of another branch or
+            // newer, would have written.
+            client
+                .batch_execute(&format!(
+                    "CREATE TABLE tm_migrations (position BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE); \
+                     INSERT INTO tm_migrations VALUES (8, 'from_another_branch'); \
+                     UPDATE tm_meta SET version = {};",
+                    SCHEMA_VERSION + 1
+                ))
+                .expect("pretend another build migrated it");
+
+            let err = Engine::open(store.location()).expect_err("an unknown migration is refused");
+            assert!(
+                matches!(&err, TMinusError::Store(StoreError::UnknownMigration { name, .. })
+                    if name == "from_another_branch"),
+                "{err:?}"
+            );
+            let out = run_cli(store.location(), &["status"]);
+            assert_eq!(out.code, 1, "{out:?}");
+            assert!(
+                out.stderr.contains("t_minus::store::unknown_migration")
+                    && out.stderr.contains("from_another_branch"),
+                "{}",
+                out.stderr
+            );
+            let version: i64 = client
+                .query_one("SELECT version FROM tm_meta", &[])
+                .expect("still readable")
+                .get(0);
+            assert_eq!(version, SCHEMA_VERSION + 1, "nothing changed");
+        },
+    );
+}
+
+#[test]
 fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
     pg(
         "a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events",

@@ -99,6 +99,38 @@ pub enum StoreError {
         supported: i64,
     },
 
+    /// A store with a schema migration applied that this build does not
+    /// know: a newer build, or a build of another branch, migrated it.
+    #[error("{location} has the schema migration {name:?} applied, which this build of t-minus does not know")]
+    #[diagnostic(
+        code(t_minus::store::unknown_migration),
+        help("open it with the t-minus build that migrated it (or a newer one); it was left untouched")
+    )]
+    UnknownMigration {
+        /// The store.
+        location: Location,
+        /// The migration's name.
+        name: String,
+    },
+
+    /// A store whose applied migrations are this build's, in another order
+    /// (builds of two branches that each added a migration).
+    #[error("{location} has the schema migration {found:?} applied in place {position}, where this build has {expected:?}")]
+    #[diagnostic(
+        code(t_minus::store::migration_order),
+        help("open it with the t-minus build that migrated it; this build would migrate it wrongly, so it was left untouched")
+    )]
+    MigrationOrder {
+        /// The store.
+        location: Location,
+        /// The place in the order (1 is the first migration).
+        position: usize,
+        /// What the store applied there.
+        found: String,
+        /// What this build has there.
+        expected: String,
+    },
+
     /// A damaged store.
     #[error("the store {location} is corrupt: {reason}")]
     #[diagnostic(

@@ -5,12 +5,17 @@
 //! commits. [`sqlite::SqliteStore`] is the embedded default;
 //! [`postgres::PgStore`] shares one store among hosts with the same
 //! behaviour ([`open`] picks one by the location: a `postgres://` URL or a
-//! file path). Both keep the same rows (`store/row.rs`), versioned migrations, and
-//! one writer at a time.
+//! file path). Both keep the same rows (`store/row.rs`), run the same
+//! statements (`store/sql.rs`, over a small backend per database: connection
+//! and transactions, dialect, bulk inserts, locking, error mapping), apply
+//! the same named migrations in order (`store/schema.rs`), and allow one
+//! writer at a time.
 
 mod notify_row;
 pub mod postgres;
 mod row;
+mod schema;
+mod sql;
 pub mod sqlite;
 pub mod tls;
 mod watch;

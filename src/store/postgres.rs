@@ -30,87 +30,25 @@
 //! standard driver. TLS is built in (rustls, see [`super::tls`]): the URL's
 //! `sslmode` chooses it; see `docs/postgres.md`.
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ops::DerefMut;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Utc};
 use postgres::config::Host;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::{FromSql, ToSql};
+use postgres::types::{FromSql, IsNull, ToSql, Type};
 use postgres::{Client, Config, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
-use uuid::Uuid;
 
-use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
-use super::row::{
-    self, ms, opt_time, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
-    read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
-    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ANSWERED_ATTENDEES,
-    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
-    EVENT_COLUMNS, FINISHED_EVENTS,
-};
-use super::written::Written;
-use super::{
-    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, SignedAnswer,
-    Store, StoredLink, StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
-};
-use super::{Location, StoreError};
-use crate::agent::AgentId;
-use crate::audit::AuditEntry;
+use super::row::{read_listed, Columns};
+use super::schema::{self, Migration, MIGRATIONS};
+use super::sql::{Backend, Listed, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS};
+use super::{Location, Store, StoreError, Tx, LISTING_CHUNK};
 use crate::error::{Result, TMinusError};
-use crate::event::TMinusEvent;
-use crate::notification::{Delivery, NotifyRule, Reminder};
-use crate::state::{EventState, ResponseStatus};
 
-/// The migrations, in order; `tm_meta.version` is the number applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/postgres/0001_initial.sql"),
-    include_str!("migrations/postgres/0002_campaign_due.sql"),
-    include_str!("migrations/postgres/0003_quorum_groups.sql"),
-    include_str!("migrations/postgres/0004_notify.sql"),
-    include_str!("migrations/postgres/0005_inbox.sql"),
-    include_str!("migrations/postgres/0006_audit_chain.sql"),
-    include_str!("migrations/postgres/0007_signers.sql"),
-    include_str!("migrations/postgres/0008_listing_order.sql"),
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// The schema version that adds the audit chain.
-const CHAIN_VERSION: i64 = 6;
-
-/// Chains the entries written before the audit chain existed, in `seq`
-/// order, a batch at a time.
-fn chain_existing(
-    tx: &mut postgres::Transaction<'_>,
-    server: &str,
-) -> std::result::Result<(), Retry> {
-    let fail = |e: postgres::Error| Retry::Fail(map_error(server, e));
-    let select =
-        format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000");
-    let mut head: Option<String> = None;
-    let mut after = 0i64;
-    loop {
-        let rows = tx.query(select.as_str(), &[&after]).map_err(fail)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        for row in &rows {
-            let entry = read_audit(&PgColumns { row, server }).map_err(Retry::Fail)?;
-            let (prev, hash) = chain_links(head.as_deref(), &entry, None);
-            tx.execute(
-                "UPDATE tm_audit SET prev = $2, hash = $3 WHERE seq = $1",
-                &[&entry.seq, &prev, &hash],
-            )
-            .map_err(fail)?;
-            head = Some(hash);
-            after = entry.seq;
-        }
-    }
-}
+pub use super::schema::SCHEMA_VERSION;
 
 /// What `tm_meta.application` holds in a t-minus store.
 const APPLICATION: &str = "t-minus";
@@ -207,24 +145,14 @@ impl PgStore {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         };
         s.client.batch_execute(start).map_err(|e| s.err(e))?;
-        let mut tx = PgTx {
-            session,
-            open: true,
-            notify: write,
-            dirty: false,
-            bumps: HashMap::new(),
-            inserted: 0,
-            next_analyze: ANALYZE_AFTER,
-            pending: Pending::default(),
-            written: Written::keeping_events(),
-        };
+        let mut tx = PgTx::new(session, write);
         if let Some(lock) = lock {
             let s = &mut *tx.session;
             let row = s.client.query_one(&lock, &[]).map_err(|e| s.err(e))?;
             let version: i64 = get(&s.server, &row, 0)?;
             check_identity(&s.server, APPLICATION, version)?;
         }
-        Ok(Box::new(tx))
+        Ok(Box::new(SqlTx::new(tx)))
     }
 }
 
@@ -306,48 +234,41 @@ impl Session {
                 Retry::Fail(map_error(&server, e))
             }
         };
-        let found = self.identity().map_err(Retry::Fail)?;
-        if found == Some(SCHEMA_VERSION) {
+        // A store already at this version needs no write transaction.
+        if self.identity().map_err(Retry::Fail)? == Some(MIGRATIONS.len()) {
             return Ok(());
         }
-        let mut tx = self.client.transaction().map_err(fail)?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS tm_meta (\
+        self.client
+            .batch_execute(
+                "BEGIN; \
+                 CREATE TABLE IF NOT EXISTS tm_meta (\
                  id INTEGER PRIMARY KEY CHECK (id = 1), \
                  application TEXT NOT NULL, \
                  version BIGINT NOT NULL); \
-             INSERT INTO tm_meta (id, application, version) VALUES (1, 't-minus', 0) \
+                 INSERT INTO tm_meta (id, application, version) VALUES (1, 't-minus', 0) \
                  ON CONFLICT (id) DO NOTHING",
-        )
-        .map_err(fail)?;
-        let row = tx
-            .query_one(
-                "SELECT application, version FROM tm_meta WHERE id = 1 FOR UPDATE",
-                &[],
             )
-            .map_err(fail)?;
-        let application: String = get(&server, &row, 0).map_err(Retry::Fail)?;
-        let version: i64 = get(&server, &row, 1).map_err(Retry::Fail)?;
-        check_identity(&server, &application, version).map_err(Retry::Fail)?;
-        if version < SCHEMA_VERSION {
-            for migration in &MIGRATIONS[version as usize..] {
-                tx.batch_execute(migration).map_err(fail)?;
-            }
-            if version < CHAIN_VERSION {
-                chain_existing(&mut tx, &server)?;
-            }
+            .map_err(|e| {
+                let _ = self.client.batch_execute("ROLLBACK");
+                fail(e)
+            })?;
+        let mut tx = PgTx::new(&mut *self, false);
+        let applied = tx.applied().map_err(Retry::Fail)?;
+        if applied < MIGRATIONS.len() {
+            schema::migrate(&mut tx, applied).map_err(Retry::Fail)?;
             tx.execute(
                 "UPDATE tm_meta SET version = $1 WHERE id = 1",
-                &[&SCHEMA_VERSION],
+                &[Value::Int(SCHEMA_VERSION)],
             )
-            .map_err(fail)?;
+            .map_err(Retry::Fail)?;
         }
-        tx.commit().map_err(fail)
+        tx.commit(true).map_err(Retry::Fail)
     }
 
-    /// The schema version of an existing t-minus store here, `None` when
-    /// there is none yet. Refuses foreign and newer stores, reading only.
-    fn identity(&mut self) -> Result<Option<i64>> {
+    /// How many migrations an existing t-minus store here has applied,
+    /// `None` when there is none yet. Refuses foreign stores and stores
+    /// another build migrated, reading only.
+    fn identity(&mut self) -> Result<Option<usize>> {
         let server = self.server.clone();
         let err = |e| map_error(&server, e);
         let tables: Vec<String> = self
@@ -380,8 +301,14 @@ impl Session {
         };
         let application: String = get(&server, &row, 0)?;
         let version: i64 = get(&server, &row, 1)?;
-        check_identity(&server, &application, version)?;
-        Ok(Some(version))
+        // The version is checked with the migration names, below.
+        check_identity(&server, &application, 0)?;
+        let recorded = if tables.iter().any(|t| t == "tm_migrations") {
+            recorded(&mut self.client, &server)?
+        } else {
+            Vec::new()
+        };
+        schema::applied(&Location::Server(server.clone()), version, &recorded).map(Some)
     }
 
     /// Reconnects when the connection was lost. A loss nobody has been told
@@ -500,6 +427,14 @@ fn is_race(e: &postgres::Error) -> bool {
             || *c == SqlState::T_R_SERIALIZATION_FAILURE
             || *c == SqlState::T_R_DEADLOCK_DETECTED
     )
+}
+
+/// The migration names the store recorded, in order.
+fn recorded(client: &mut Client, server: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query("SELECT name FROM tm_migrations ORDER BY position", &[])
+        .map_err(|e| map_error(server, e))?;
+    rows.iter().map(|r| get(server, r, 0)).collect()
 }
 
 /// Refuses a `tm_meta` row that is not a t-minus store's, or is newer.
@@ -715,15 +650,6 @@ fn describe_error(e: &postgres::Error) -> String {
     text
 }
 
-/// The name of an event's campaign, as a column after [`EVENT_COLUMNS`].
-const CAMPAIGN_NAME: &str =
-    "(SELECT c.name FROM tm_campaigns c WHERE c.id = tm_events.campaign_id)";
-
-/// A row limit as SQL wants it (`usize::MAX` means no limit).
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
 /// Reads column `i`, mapping a type mismatch to a corrupt-store error.
 fn get<'a, T: FromSql<'a>>(server: &str, row: &'a Row, i: usize) -> Result<T> {
     row.try_get(i)
@@ -751,63 +677,19 @@ fn prepare(
     Ok(stmt)
 }
 
-/// One transaction on a [`PgStore`], holding its connection: begun with
-/// `BEGIN`, ended by [`Tx::commit`] or, when dropped without it, `ROLLBACK`.
-struct PgTx<'c> {
-    session: RefMut<'c, Session>,
+/// An open transaction of a PostgreSQL store, holding its connection: the
+/// PostgreSQL [`Backend`]. Begun with `BEGIN`, ended by
+/// [`Backend::commit`] or, when dropped without it, `ROLLBACK`.
+struct PgTx<S: DerefMut<Target = Session>> {
+    session: S,
     /// Whether the transaction is still open (to roll back when dropped).
     open: bool,
     /// Whether to notify the store's channel on commit (write transactions).
     notify: bool,
-    /// Whether anything was written.
-    dirty: bool,
-    /// Revision bumps not yet written, by campaign id (see
-    /// [`PgTx::bump_revision`]).
-    bumps: HashMap<String, i64>,
     /// Rows inserted so far, and the count at which to refresh the
     /// planner's statistics next (see [`PgTx::inserted`]).
     inserted: u64,
     next_analyze: u64,
-    /// Inserts not sent yet (see [`PgTx::flush`]).
-    pending: Pending,
-    /// What this transaction knows of rows it wrote itself (see
-    /// [`Written`]).
-    written: Written,
-}
-
-/// Rows a write transaction has inserted but not yet sent to the server.
-/// They go out together, one multi-row `INSERT … SELECT FROM unnest(…)` a
-/// table, before the next statement of any other kind and at commit:
-/// inserting the 10,000 events of a manifest costs a few round trips
-/// instead of some 70,000.
-#[derive(Default)]
-struct Pending {
-    /// Event rows with their `campaign_pos`.
-    events: Vec<(EventRow, Option<i64>)>,
-    /// Attendee rows: event id, position, agent, status, deferral.
-    attendees: Vec<(String, i64, String, &'static str, Option<i64>)>,
-    /// Edge rows: campaign, from, to.
-    edges: Vec<(String, String, String)>,
-    /// Audit rows with their chain links.
-    audits: Vec<(
-        super::row::AuditColumns,
-        String,
-        String,
-        Option<SignedAnswer>,
-    )>,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.events.is_empty()
-            && self.attendees.is_empty()
-            && self.edges.is_empty()
-            && self.audits.is_empty()
-    }
-
-    fn rows(&self) -> usize {
-        self.events.len() + self.attendees.len() + self.edges.len()
-    }
 }
 
 /// Rows per multi-row insert.
@@ -817,9 +699,7 @@ const INSERT_CHUNK: usize = 2000;
 /// (then four times as many, and so on).
 const ANALYZE_AFTER: u64 = 1000;
 
-type Params<'p> = [&'p (dyn ToSql + Sync)];
-
-impl Drop for PgTx<'_> {
+impl<S: DerefMut<Target = Session>> Drop for PgTx<S> {
     fn drop(&mut self) {
         if self.open {
             // A failure here means the connection is gone, and the server
@@ -829,45 +709,42 @@ impl Drop for PgTx<'_> {
     }
 }
 
-impl PgTx<'_> {
+impl<S: DerefMut<Target = Session>> PgTx<S> {
+    /// The transaction begun on `session`; `notify`: tell listeners of
+    /// its writes.
+    fn new(session: S, notify: bool) -> Self {
+        PgTx {
+            session,
+            open: true,
+            notify,
+            inserted: 0,
+            next_analyze: ANALYZE_AFTER,
+        }
+    }
+
     fn err(&self, e: postgres::Error) -> TMinusError {
         self.session.err(e)
     }
 
-    /// The statement for `sql`, prepared once per connection. The inserts
-    /// still pending go first, so that every statement sees them.
+    /// The statement for `sql`, prepared once per connection.
     fn statement(&mut self, sql: &str) -> Result<Statement> {
-        self.flush()?;
         let s = &mut *self.session;
         prepare(&mut s.client, &mut s.statements, sql).map_err(|e| s.err(e))
     }
 
-    fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
+    fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         let stmt = self.statement(sql)?;
         let rows = self.session.client.query(&stmt, params);
         rows.map_err(|e| self.err(e))
     }
 
-    fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
-        let stmt = self.statement(sql)?;
-        let row = self.session.client.query_opt(&stmt, params);
-        row.map_err(|e| self.err(e))
-    }
-
-    fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64> {
+    fn run(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let stmt = self.statement(sql)?;
         let changed = self.session.client.execute(&stmt, params);
-        let changed = changed.map_err(|e| self.err(e))?;
-        // Only a change is news for the runners listening.
-        self.dirty |= changed > 0;
-        Ok(changed)
+        changed.map_err(|e| self.err(e))
     }
 
-    fn get<'a, T: FromSql<'a>>(&self, row: &'a Row, i: usize) -> Result<T> {
-        get(&self.session.server, row, i)
-    }
-
-    /// Counts an inserted row. A transaction that inserts thousands (the
+    /// Counts inserted rows. A transaction that inserts thousands (the
     /// first `apply` of a large manifest) refreshes the statistics of the
     /// tables it fills as it goes: planned from a store that was empty when
     /// it began, every `needs` lookup would scan the whole growing table,
@@ -889,376 +766,126 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    /// Sends the pending inserts: events, then attendees, edges and audit
-    /// entries, each table in one statement per [`INSERT_CHUNK`] rows, in
-    /// the order they were made (so `seq` numbers come out as if inserted
-    /// one by one).
-    fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let rows = pending.rows();
-        for chunk in pending.events.chunks(INSERT_CHUNK) {
-            let col = |f: fn(&EventRow) -> Option<String>| -> Vec<Option<String>> {
-                chunk.iter().map(|(r, _)| f(r)).collect()
-            };
-            let int = |f: fn(&EventRow) -> Option<i64>| -> Vec<Option<i64>> {
-                chunk.iter().map(|(r, _)| f(r)).collect()
-            };
-            let id = col(|r| Some(r.id.clone()));
-            let campaign = col(|r| r.campaign_id.clone());
-            let name = col(|r| r.name.clone());
-            let kind = col(|r| Some(r.kind.clone()));
-            let description = col(|r| r.description.clone());
-            let at = int(|r| r.at_ms);
-            let offset = int(|r| r.offset_ms);
-            let start = int(|r| r.start_ms);
-            let t_minus = int(|r| Some(r.t_minus_ms));
-            let defer = int(|r| Some(r.defer_ms));
-            let max_defer = int(|r| r.max_defer_ms);
-            let quorum = int(|r| Some(r.quorum));
-            let quorum_spec = col(|r| Some(r.quorum_spec.clone()));
-            let fire_policy = col(|r| Some(r.fire_policy.clone()));
-            let organizer = col(|r| Some(r.organizer.clone()));
-            let payload = col(|r| Some(r.payload.clone()));
-            let state = col(|r| Some(r.state.clone()));
-            let finished = int(|r| r.finished_ms);
-            let created = int(|r| Some(r.created_ms));
-            let last_response = int(|r| r.last_response_ms);
-            let groups = col(|r| r.groups.clone());
-            let fire = int(|r| r.fire_ms);
-            let pos: Vec<Option<i64>> = chunk.iter().map(|(_, p)| *p).collect();
-            self.execute(
-                &format!(
-                    "INSERT INTO tm_events ({EVENT_COLUMNS}, fire_ms, campaign_pos) \
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
-                     $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], \
-                     $11::int8[], $12::int8[], $13::text[], $14::text[], $15::text[], \
-                     $16::text[], $17::text[], $18::int8[], $19::int8[], $20::int8[], \
-                     $21::text[], $22::int8[], $23::int8[])"
-                ),
-                &[
-                    &id,
-                    &campaign,
-                    &name,
-                    &kind,
-                    &description,
-                    &at,
-                    &offset,
-                    &start,
-                    &t_minus,
-                    &defer,
-                    &max_defer,
-                    &quorum,
-                    &quorum_spec,
-                    &fire_policy,
-                    &organizer,
-                    &payload,
-                    &state,
-                    &finished,
-                    &created,
-                    &last_response,
-                    &groups,
-                    &fire,
-                    &pos,
-                ],
-            )?;
-        }
-        for chunk in pending.attendees.chunks(INSERT_CHUNK) {
-            let event: Vec<&str> = chunk.iter().map(|a| a.0.as_str()).collect();
-            let position: Vec<i64> = chunk.iter().map(|a| a.1).collect();
-            let agent: Vec<&str> = chunk.iter().map(|a| a.2.as_str()).collect();
-            let status: Vec<&str> = chunk.iter().map(|a| a.3).collect();
-            let defer: Vec<Option<i64>> = chunk.iter().map(|a| a.4).collect();
-            self.execute(
-                "INSERT INTO tm_attendees (event_id, position, agent, status, defer_ms, responded_ms) \
-                 SELECT e, p, a, s, d, NULL FROM \
-                 unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[]) AS t(e, p, a, s, d)",
-                &[&event, &position, &agent, &status, &defer],
-            )?;
-        }
-        for chunk in pending.edges.chunks(INSERT_CHUNK) {
-            let campaign: Vec<&str> = chunk.iter().map(|e| e.0.as_str()).collect();
-            let from: Vec<&str> = chunk.iter().map(|e| e.1.as_str()).collect();
-            let to: Vec<&str> = chunk.iter().map(|e| e.2.as_str()).collect();
-            self.execute(
-                "INSERT INTO tm_edges (campaign_id, from_id, to_id) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
-                 ON CONFLICT (from_id, to_id) DO NOTHING",
-                &[&campaign, &from, &to],
-            )?;
-        }
-        for chunk in pending.audits.chunks(INSERT_CHUNK) {
-            let event: Vec<&str> = chunk.iter().map(|a| a.0.event_id.as_str()).collect();
-            let at: Vec<i64> = chunk.iter().map(|a| a.0.at_ms).collect();
-            let recorded: Vec<i64> = chunk.iter().map(|a| a.0.recorded_ms).collect();
-            let agent: Vec<Option<&str>> = chunk.iter().map(|a| a.0.agent.as_deref()).collect();
-            let action: Vec<&str> = chunk.iter().map(|a| a.0.action).collect();
-            let detail: Vec<&str> = chunk.iter().map(|a| a.0.detail.as_str()).collect();
-            let unreported: Vec<Option<bool>> = chunk
-                .iter()
-                .map(|a| a.0.unreported.then_some(true))
-                .collect();
-            let prev: Vec<&str> = chunk.iter().map(|a| a.1.as_str()).collect();
-            let hash: Vec<&str> = chunk.iter().map(|a| a.2.as_str()).collect();
-            let message: Vec<Option<&str>> = chunk
-                .iter()
-                .map(|a| a.3.as_ref().map(|s| s.message.as_str()))
-                .collect();
-            let signature: Vec<Option<&str>> = chunk
-                .iter()
-                .map(|a| a.3.as_ref().map(|s| s.signature.as_str()))
-                .collect();
-            // In the order written (ORDER BY the position), so that `seq`
-            // follows the chain.
-            self.execute(
-                "INSERT INTO tm_audit (event_id, at_ms, recorded_ms, agent, action, detail, \
-                 unreported, prev, hash, message, signature) \
-                 SELECT event_id, at_ms, recorded_ms, agent, action, detail, unreported, prev, \
-                 hash, message, signature \
-                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], \
-                 $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[]) \
-                 WITH ORDINALITY AS t(event_id, at_ms, recorded_ms, agent, action, detail, \
-                 unreported, prev, hash, message, signature, position) \
-                 ORDER BY position",
-                &[
-                    &event,
-                    &at,
-                    &recorded,
-                    &agent,
-                    &action,
-                    &detail,
-                    &unreported,
-                    &prev,
-                    &hash,
-                    &message,
-                    &signature,
-                ],
-            )?;
-        }
-        self.inserted(rows)
-    }
-
-    /// The next `campaign_pos` in `campaign`.
-    fn next_pos(&mut self, campaign: &str) -> Result<i64> {
-        if let Some(pos) = self.written.next_pos.get_mut(campaign) {
-            *pos += 1;
-            return Ok(*pos - 1);
-        }
-        let rows = self.query(
-            "SELECT coalesce(max(campaign_pos), 0) + 1 FROM tm_events WHERE campaign_id = $1",
-            &[&campaign],
+    /// Takes the store's write lock (the row of `tm_meta`) and returns how
+    /// many migrations the store has applied, refusing one another build
+    /// migrated.
+    fn applied(&mut self) -> Result<usize> {
+        let server = self.session.server.clone();
+        let row = self.rows(
+            "SELECT application, version, to_regclass('tm_migrations') IS NOT NULL \
+             FROM tm_meta WHERE id = 1 FOR UPDATE",
+            &[],
         )?;
-        let pos: i64 = match rows.first() {
-            Some(r) => self.get(r, 0)?,
-            None => 1,
-        };
-        self.written.next_pos.insert(campaign.to_string(), pos + 1);
-        Ok(pos)
-    }
-
-    /// `row`, read by column position.
-    fn cols<'r>(&'r self, row: &'r Row) -> PgColumns<'r> {
-        PgColumns {
-            row,
-            server: &self.session.server,
-        }
-    }
-
-    fn ids(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Uuid>> {
-        let rows = self.query(sql, params)?;
-        rows.iter().map(|r| self.cols(r).id(0)).collect()
-    }
-
-    fn with_attendees(&mut self, mut event: TMinusEvent) -> Result<TMinusEvent> {
-        let id = event.id.to_string();
-        let rows = self.query(
-            &format!(
-                "SELECT {ATTENDEE_COLUMNS} FROM tm_attendees WHERE event_id = $1 ORDER BY position"
-            ),
-            &[&id],
-        )?;
-        event.attendees = rows
-            .iter()
-            .map(|r| read_attendee(&self.cols(r), 0))
-            .collect::<Result<_>>()?;
-        Ok(event)
-    }
-
-    /// The events `sql` selects ([`EVENT_COLUMNS`] and [`CAMPAIGN_NAME`]),
-    /// with their attendees: two queries however many events (a round trip
-    /// per event would dominate a listing).
-    fn events(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<TMinusEvent>> {
-        let rows = self.query(sql, params)?;
-        let events = rows
-            .iter()
-            .map(|r| read_listed(&self.cols(r)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(events.len());
-        self.hand_on(events, &mut |listed| {
-            out.push(listed.event);
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Streams the listing `sql` selects ([`EVENT_COLUMNS`] and
-    /// [`CAMPAIGN_NAME`]) to `visit` through a server-side cursor, fetching
-    /// [`LISTING_CHUNK`] rows at a time; each chunk's attendees and needs
-    /// are read in one query each.
-    fn scan(
-        &mut self,
-        sql: &str,
-        params: &Params<'_>,
-        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
-    ) -> Result<()> {
-        self.query(
-            &format!("DECLARE tm_listing NO SCROLL CURSOR FOR {sql}"),
-            params,
-        )?;
-        let fetch = format!("FETCH {LISTING_CHUNK} FROM tm_listing");
-        let scanned = loop {
-            let rows = match self.query(&fetch, &[]) {
-                Ok(rows) => rows,
-                Err(e) => break Err(e),
-            };
-            let chunk = rows
-                .iter()
-                .map(|r| read_listed(&self.cols(r)))
-                .collect::<Result<Vec<_>>>();
-            let last = rows.len() < LISTING_CHUNK;
-            if let Err(e) = chunk.and_then(|chunk| self.hand_on(chunk, visit)) {
-                break Err(e);
-            }
-            if last {
-                break Ok(());
-            }
-        };
-        let closed = self.session.client.batch_execute("CLOSE tm_listing");
-        scanned?;
-        closed.map_err(|e| self.err(e))
-    }
-
-    /// Loads the attendees and needs of a chunk of a listing and hands its
-    /// events to `visit` in order.
-    fn hand_on(
-        &mut self,
-        events: Vec<(TMinusEvent, Option<String>)>,
-        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
-    ) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let (ids, blocked) = row::chunk_ids(&events);
-        let rows = self.query(
-            &format!(
-                "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees \
-                 WHERE event_id = ANY($1) ORDER BY event_id, position"
-            ),
-            &[&ids],
-        )?;
-        let attendees = rows
-            .iter()
-            .map(|r| read_event_attendee(&self.cols(r)))
-            .collect::<Result<Vec<_>>>()?;
-        let needs = if blocked.is_empty() {
-            Vec::new()
+        let row = row
+            .first()
+            .ok_or_else(|| corrupt(&server, "tm_meta has no row".into()))?;
+        let application: String = get(&server, row, 0)?;
+        let version: i64 = get(&server, row, 1)?;
+        // The version is checked with the migration names, below.
+        check_identity(&server, &application, 0)?;
+        let recorded = if get(&server, row, 2)? {
+            recorded(&mut self.session.client, &server)?
         } else {
-            let rows = self.query(
-                "SELECT d.to_id, e.id, e.name FROM tm_edges d \
-                 JOIN tm_events e ON e.id = d.from_id \
-                 WHERE d.to_id = ANY($1) ORDER BY d.seq",
-                &[&blocked],
-            )?;
-            rows.iter()
-                .map(|r| read_need_name(&self.cols(r)))
-                .collect::<Result<Vec<_>>>()?
+            Vec::new()
         };
-        for listed in row::listed_chunk(events, attendees, needs) {
-            visit(listed)?;
-        }
-        Ok(())
-    }
-
-    /// Counts a change to `campaign`. The bumps are written at once before
-    /// the campaign is next read and at commit: updating one row thousands
-    /// of times in one transaction (an `apply`) leaves a chain of row
-    /// versions that each update walks, which is quadratic on PostgreSQL.
-    /// The revisions come out the same as on SQLite.
-    fn bump_revision(&mut self, campaign: Option<Uuid>) -> Result<()> {
-        if let Some(c) = campaign {
-            *self.bumps.entry(c.to_string()).or_default() += 1;
-        }
-        Ok(())
-    }
-
-    /// Writes the pending revision bumps.
-    fn flush_bumps(&mut self) -> Result<()> {
-        for (id, n) in std::mem::take(&mut self.bumps) {
-            self.execute(
-                "UPDATE tm_campaigns SET revision = revision + $2 WHERE id = $1",
-                &[&id, &n],
-            )?;
-        }
-        Ok(())
-    }
-
-    fn audits(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<AuditEntry>> {
-        let rows = self.query(sql, params)?;
-        rows.iter().map(|r| read_audit(&self.cols(r))).collect()
-    }
-
-    fn deliveries(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Delivery>> {
-        let rows = self.query(sql, params)?;
-        rows.iter().map(|r| self.delivery_from_row(r)).collect()
-    }
-
-    fn delivery_from_row(&self, row: &Row) -> Result<Delivery> {
-        DeliveryRow {
-            key: self.get(row, 0)?,
-            event_id: self.get(row, 1)?,
-            cause: self.get(row, 2)?,
-            rule: self.get(row, 3)?,
-            payload: self.get(row, 4)?,
-            state: self.get(row, 5)?,
-            attempts: self.get(row, 6)?,
-            next_ms: self.get(row, 7)?,
-            created_ms: self.get(row, 8)?,
-            finished_ms: self.get(row, 9)?,
-            last_error: self.get(row, 10)?,
-        }
-        .into_delivery()
-        .map_err(|reason| corrupt(&self.session.server, reason))
+        schema::applied(&Location::Server(server), version, &recorded)
     }
 }
 
-/// An event row's values in [`EVENT_COLUMNS`] order, then `fire_ms` ($22).
-fn event_params(r: &EventRow) -> [&(dyn ToSql + Sync); 22] {
-    [
-        &r.id,
-        &r.campaign_id,
-        &r.name,
-        &r.kind,
-        &r.description,
-        &r.at_ms,
-        &r.offset_ms,
-        &r.start_ms,
-        &r.t_minus_ms,
-        &r.defer_ms,
-        &r.max_defer_ms,
-        &r.quorum,
-        &r.quorum_spec,
-        &r.fire_policy,
-        &r.organizer,
-        &r.payload,
-        &r.state,
-        &r.finished_ms,
-        &r.created_ms,
-        &r.last_response_ms,
-        &r.groups,
-        &r.fire_ms,
-    ]
+/// A column of rows to insert, as a typed array.
+#[derive(Debug)]
+enum Column<'a> {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<&'a str>>),
+    Bool(Vec<Option<bool>>),
+}
+
+impl<'a> Column<'a> {
+    /// The column of `kind` (as [`Table::kinds`] says it) holding `cells`.
+    fn new(kind: char, cells: impl Iterator<Item = &'a Value>) -> Self {
+        match kind {
+            'i' => Column::Int(
+                cells
+                    .map(|v| {
+                        if let Value::Int(n) = v {
+                            Some(*n)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+            'b' => Column::Bool(
+                cells
+                    .map(|v| {
+                        if let Value::Bool(b) = v {
+                            Some(*b)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+            _ => Column::Text(
+                cells
+                    .map(|v| {
+                        if let Value::Text(s) = v {
+                            Some(s.as_str())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl ToSql for Column<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Column::Int(v) => v.to_sql_checked(ty, out),
+            Column::Text(v) => v.to_sql_checked(ty, out),
+            Column::Bool(v) => v.to_sql_checked(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) => v.to_sql_checked(ty, out),
+            Value::Text(v) => v.to_sql_checked(ty, out),
+            Value::Bool(v) => v.to_sql_checked(ty, out),
+            Value::Texts(v) => v.to_sql_checked(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// The parameters as the driver takes them.
+fn bind(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
 /// A result row of the PostgreSQL store, read by column position; a
@@ -1303,712 +930,124 @@ impl Columns for PgColumns<'_> {
     }
 }
 
-/// The next position in a campaign's event order, for parameter `$2`.
-const NEXT_POS: &str = "CASE WHEN $2::text IS NULL THEN NULL ELSE \
-     (SELECT coalesce(max(campaign_pos), 0) + 1 FROM tm_events WHERE campaign_id = $2) END";
+impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
+    type Row<'r> = PgColumns<'r>;
 
-impl Tx for PgTx<'_> {
-    fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
-        let r = EventRow::from_event(e);
-        let pos = match &r.campaign_id {
-            Some(c) => Some(self.next_pos(c)?),
-            None => None,
-        };
-        for (i, (agent, status)) in e.attendees.iter().enumerate() {
-            let (word, defer) = status_columns(*status);
-            self.pending
-                .attendees
-                .push((r.id.clone(), i as i64, agent.0.clone(), word, defer));
-        }
-        self.pending.events.push((r, pos));
-        self.dirty = true;
-        self.written.inserted(e);
-        if self.pending.rows() >= INSERT_CHUNK {
-            self.flush()?;
-        }
-        self.bump_revision(e.campaign)
-    }
+    const KEEP_EVENTS: bool = true;
 
-    fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
-        if let Some(e) = self.written.event(id) {
-            return Ok(Some(e));
-        }
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1");
-        let Some(row) = self.query_opt(&sql, &[&id.to_string()])? else {
-            return Ok(None);
-        };
-        let event = read_event(&self.cols(&row))?;
-        self.with_attendees(event).map(Some)
-    }
+    const EVENT_SEQ: &'static str = "seq";
 
-    fn events_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<TMinusEvent>> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let sql =
-            format!("SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id = ANY($1)");
-        self.events(&sql, &[&ids])
-    }
-
-    fn update_event(&mut self, e: &TMinusEvent) -> Result<()> {
-        let r = EventRow::from_event(e);
-        // The same parameters as the INSERT; created_ms ($19) never changes.
-        self.execute(
-            &format!(
-                "UPDATE tm_events SET campaign_id = $2, name = $3, kind = $4, description = $5, \
-                 at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
-                 max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
-                 organizer = $15, payload = $16, state = $17, finished_ms = $18, \
-                 created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
-                 campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
-                 ELSE {NEXT_POS} END WHERE id = $1"
-            ),
-            &event_params(&r),
-        )?;
-        self.written.updated(e);
-        self.bump_revision(e.campaign)
-    }
-
-    fn set_response(
+    fn query(
         &mut self,
-        id: Uuid,
-        agent: &AgentId,
-        status: ResponseStatus,
-        at: DateTime<Utc>,
+        sql: &str,
+        params: &[Value],
+        mut each: impl FnMut(&PgColumns<'_>) -> Result<()>,
     ) -> Result<()> {
-        let (word, defer) = status_columns(status);
-        self.written.events.remove(&id);
-        self.execute(
-            "UPDATE tm_attendees SET status = $3, defer_ms = $4, responded_ms = $5 \
-             WHERE event_id = $1 AND agent = $2",
-            &[&id.to_string(), &agent.0, &word, &defer, &ms(at)],
-        )
-        .map(drop)
-    }
-
-    fn set_attendees(&mut self, id: Uuid, attendees: &[AgentId]) -> Result<()> {
-        self.written.events.remove(&id);
-        let id = id.to_string();
-        // Park the kept rows at negative positions, drop the others, then
-        // insert or move each attendee to its new position.
-        self.execute(
-            "UPDATE tm_attendees SET position = -1 - position WHERE event_id = $1",
-            &[&id],
-        )?;
-        let names: Vec<String> = attendees.iter().map(|a| a.0.clone()).collect();
-        self.execute(
-            "DELETE FROM tm_attendees WHERE event_id = $1 AND NOT (agent = ANY($2))",
-            &[&id, &names],
-        )?;
-        for (i, agent) in attendees.iter().enumerate() {
-            self.execute(
-                "INSERT INTO tm_attendees (event_id, position, agent, status) \
-                 VALUES ($1, $2, $3, 'pending') \
-                 ON CONFLICT (event_id, agent) DO UPDATE SET position = excluded.position",
-                &[&id, &(i as i64), &agent.0],
-            )?;
+        let rows = self.rows(sql, &bind(params))?;
+        let server = &self.session.server;
+        for row in &rows {
+            each(&PgColumns { row, server })?;
         }
         Ok(())
     }
 
-    fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
-        let upper = format!("{prefix}g");
-        self.ids(
-            "SELECT id FROM tm_events WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3",
-            &[&prefix, &upper, &sql_limit(limit)],
-        )
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.run(sql, &bind(params))
     }
 
-    fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>> {
-        Ok(self
-            .ids(
-                "SELECT id FROM tm_events WHERE campaign_id = $1 AND name = $2",
-                &[&campaign.to_string(), &name],
-            )?
-            .into_iter()
-            .next())
-    }
-
-    fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
-        self.ids(
-            "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $1 \
-             ORDER BY fire_ms, seq LIMIT $2",
-            &[&ms(now), &sql_limit(limit)],
-        )
-    }
-
-    fn campaign_due_events(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
-        self.ids(
-            "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $2 \
-             AND campaign_id = (SELECT campaign_id FROM tm_events WHERE id = $1) \
-             ORDER BY fire_ms, seq",
-            &[&id.to_string(), &ms(now)],
-        )
-    }
-
-    fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
-        let row = match campaign {
-            None => self.query_opt(
-                "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending'",
-                &[],
-            )?,
-            // The first entry of the campaign's due index, however many
-            // pending events the campaign has.
-            Some(c) => self.query_opt(
-                "SELECT fire_ms FROM tm_events WHERE state = 'pending' AND campaign_id = $1 \
-                 ORDER BY fire_ms LIMIT 1",
-                &[&c.to_string()],
-            )?,
-        };
-        match row {
-            Some(row) => {
-                let cols = self.cols(&row);
-                cols.decode(opt_time(cols.opt_int(0)?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn scan_events(
+    /// Reads the listing through a server-side cursor, [`LISTING_CHUNK`]
+    /// rows a fetch.
+    fn scan(
         &mut self,
-        filter: EventFilter,
-        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+        sql: &str,
+        params: &[Value],
+        mut each: impl FnMut(&mut Self, Vec<Listed>) -> Result<()>,
     ) -> Result<()> {
-        let order = "ORDER BY fire_ms IS NULL, fire_ms, created_ms, id";
-        match filter {
-            EventFilter::Unfinished => self.scan(
-                &format!(
-                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events \
-                     WHERE state IN ('blocked', 'pending') {order}"
-                ),
-                &[],
-                visit,
-            ),
-            EventFilter::All => self.scan(
-                &format!("SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events {order}"),
-                &[],
-                visit,
-            ),
-            EventFilter::Campaign(id) => self.scan(
-                &format!(
-                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events \
-                     WHERE campaign_id = $1 {order}"
-                ),
-                &[&id.to_string()],
-                visit,
-            ),
-        }
-    }
-
-    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
-        self.events(
-            &format!(
-                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id IN \
-                 (SELECT event_id FROM tm_attendees WHERE agent = $1 AND open) \
-                 ORDER BY fire_ms IS NULL, fire_ms, created_ms, id"
-            ),
-            &[&agent.as_str()],
-        )
-    }
-
-    fn count_events(&mut self) -> Result<u64> {
-        let row = self.query("SELECT count(*) FROM tm_events", &[])?;
-        let n: i64 = match row.first() {
-            Some(r) => self.get(r, 0)?,
-            None => 0,
-        };
-        Ok(n as u64)
-    }
-
-    fn insert_campaign(&mut self, c: &CampaignRow) -> Result<()> {
-        let c = CampaignColumns::from_campaign(c);
-        self.execute(
-            &format!(
-                "INSERT INTO tm_campaigns ({CAMPAIGN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ),
-            &[
-                &c.id,
-                &c.name,
-                &c.description,
-                &c.created_ms,
-                &c.managed,
-                &c.anchor_ms,
-                &c.revision,
-            ],
-        )
-        .map(drop)
-    }
-
-    fn update_campaign(&mut self, c: &CampaignRow) -> Result<()> {
-        self.flush_bumps()?;
-        let c = CampaignColumns::from_campaign(c);
-        self.execute(
-            "UPDATE tm_campaigns SET name = $2, description = $3, managed = $4, anchor_ms = $5, \
-             revision = revision + 1 WHERE id = $1",
-            &[&c.id, &c.name, &c.description, &c.managed, &c.anchor_ms],
-        )
-        .map(drop)
-    }
-
-    fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>> {
-        self.flush_bumps()?;
-        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE id = $1");
-        let row = self.query_opt(&sql, &[&id.to_string()])?;
-        row.map(|r| read_campaign(&self.cols(&r))).transpose()
-    }
-
-    fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>> {
-        self.flush_bumps()?;
-        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE name = $1");
-        let row = self.query_opt(&sql, &[&name])?;
-        row.map(|r| read_campaign(&self.cols(&r))).transpose()
-    }
-
-    fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
-        let upper = format!("{prefix}g");
-        self.ids(
-            "SELECT id FROM tm_campaigns WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3",
-            &[&prefix, &upper, &sql_limit(limit)],
-        )
-    }
-
-    fn list_campaigns(&mut self) -> Result<Vec<CampaignRow>> {
-        self.flush_bumps()?;
-        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns ORDER BY name");
-        let rows = self.query(&sql, &[])?;
-        rows.iter().map(|r| read_campaign(&self.cols(r))).collect()
-    }
-
-    fn campaign_events(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, String, EventState)>> {
-        let rows = self.query(
-            "SELECT id, name, state FROM tm_events WHERE campaign_id = $1 ORDER BY campaign_pos",
-            &[&campaign.to_string()],
+        self.rows(
+            &format!("DECLARE tm_listing NO SCROLL CURSOR FOR {sql}"),
+            &bind(params),
         )?;
-        rows.iter().map(|r| read_member(&self.cols(r))).collect()
-    }
-
-    fn campaign_edges(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
-        let rows = self.query(
-            "SELECT from_id, to_id FROM tm_edges WHERE campaign_id = $1 ORDER BY seq",
-            &[&campaign.to_string()],
-        )?;
-        rows.iter()
-            .map(|r| {
-                let cols = self.cols(r);
-                Ok((cols.id(0)?, cols.id(1)?))
-            })
-            .collect()
-    }
-
-    fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
-        self.written.edge_added(from, to);
-        self.pending
-            .edges
-            .push((campaign.to_string(), from.to_string(), to.to_string()));
-        self.dirty = true;
-        if self.pending.rows() >= INSERT_CHUNK {
-            self.flush()?;
-        }
-        self.bump_revision(Some(campaign))
-    }
-
-    fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()> {
-        self.written.edge_removed(from, to);
-        self.execute(
-            "DELETE FROM tm_edges WHERE from_id = $1 AND to_id = $2",
-            &[&from.to_string(), &to.to_string()],
-        )
-        .map(drop)
-    }
-
-    fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>> {
-        if let Some(known) = self.written.needs_of(id) {
-            return Ok(known);
-        }
-        let rows = self.query(
-            "SELECT e.id, e.state, e.finished_ms FROM tm_edges d JOIN tm_events e ON e.id = d.from_id \
-             WHERE d.to_id = $1 ORDER BY d.seq",
-            &[&id.to_string()],
-        )?;
-        rows.iter().map(|r| read_need(&self.cols(r))).collect()
-    }
-
-    fn known_state(&mut self, id: Uuid) -> Option<EventState> {
-        self.written.state(id)
-    }
-
-    fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
-        self.ids(
-            "SELECT to_id FROM tm_edges WHERE from_id = $1 ORDER BY seq",
-            &[&id.to_string()],
-        )
-    }
-
-    fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
-        self.flush_bumps()?;
-        self.written.clear();
-        // The campaign's audit entries stay: the log is append-only, and the
-        // chain through them must keep verifying.
-        let c = campaign.to_string();
-        self.execute("DELETE FROM tm_scope_signers WHERE scope_id = $1", &[&c])?;
-        self.execute("DELETE FROM tm_events WHERE campaign_id = $1", &[&c])?;
-        self.execute("DELETE FROM tm_campaigns WHERE id = $1", &[&c])
-            .map(drop)
-    }
-
-    fn delete_event(&mut self, id: Uuid) -> Result<()> {
-        let campaign = self.event(id)?.and_then(|e| e.campaign);
-        self.written.clear();
-        self.execute("DELETE FROM tm_events WHERE id = $1", &[&id.to_string()])?;
-        self.bump_revision(campaign)
-    }
-
-    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
-        let a = AuditColumns::from_entry(e);
-        self.dirty = true;
-        // Writers hold the store's write lock, so the last entry is the head
-        // and no other writer can chain from it at the same time.
-        let head = match self.written.audit_head.take() {
-            Some(head) => head,
-            None => {
-                let head =
-                    self.query("SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1", &[])?;
-                match head.first() {
-                    Some(r) => self.get(r, 0)?,
-                    None => None,
-                }
+        let fetch = format!("FETCH {LISTING_CHUNK} FROM tm_listing");
+        let scanned = loop {
+            let rows = match self.rows(&fetch, &[]) {
+                Ok(rows) => rows,
+                Err(e) => break Err(e),
+            };
+            let server = &self.session.server;
+            let chunk = rows
+                .iter()
+                .map(|row| read_listed(&PgColumns { row, server }))
+                .collect::<Result<Vec<_>>>();
+            let last = rows.len() < LISTING_CHUNK;
+            if let Err(e) = chunk.and_then(|chunk| each(self, chunk)) {
+                break Err(e);
+            }
+            if last {
+                break Ok(());
             }
         };
-        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
-        self.written.audit_head = Some(Some(hash.clone()));
-        self.pending.audits.push((a, prev, hash, e.signed.clone()));
-        if self.pending.audits.len() >= INSERT_CHUNK {
-            self.flush()?;
-        }
-        Ok(())
+        let closed = self.session.client.batch_execute("CLOSE tm_listing");
+        scanned?;
+        closed.map_err(|e| self.err(e))
     }
 
-    fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>> {
-        let row = self.query_opt(
-            "SELECT s.digest, s.text FROM tm_scope_signers c \
-             JOIN tm_signer_sets s ON s.digest = c.digest WHERE c.scope_id = $1",
-            &[&scope.to_string()],
-        )?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some(StoredSigners {
-                digest: self.get(&r, 0)?,
-                text: self.get(&r, 1)?,
-            })),
-        }
+    fn is_full(p: &Pending) -> bool {
+        let rows = |values: &Vec<Value>, table: &Table| values.len() / table.kinds.len();
+        rows(&p.events, &EVENTS) + rows(&p.attendees, &ATTENDEES) + rows(&p.edges, &EDGES)
+            >= INSERT_CHUNK
+            || rows(&p.audits, &AUDIT) >= INSERT_CHUNK
     }
 
-    fn set_scope_signers(&mut self, scope: Uuid, signers: Option<&StoredSigners>) -> Result<()> {
-        match signers {
-            None => self.execute(
-                "DELETE FROM tm_scope_signers WHERE scope_id = $1",
-                &[&scope.to_string()],
-            )?,
-            Some(set) => {
-                self.execute(
-                    "INSERT INTO tm_signer_sets (digest, text) VALUES ($1, $2) \
-                     ON CONFLICT (digest) DO NOTHING",
-                    &[&set.digest, &set.text],
-                )?;
-                self.execute(
-                    "INSERT INTO tm_scope_signers (scope_id, digest) VALUES ($1, $2) \
-                     ON CONFLICT (scope_id) DO UPDATE SET digest = excluded.digest",
-                    &[&scope.to_string(), &set.digest],
-                )?
+    /// One `INSERT … SELECT FROM unnest(…)` per [`INSERT_CHUNK`] rows, a
+    /// typed array a column: inserting the 10,000 events of a manifest
+    /// costs a few round trips instead of some 70,000. `WITH ORDINALITY`
+    /// keeps the rows' order, so that `seq` follows the audit chain.
+    fn insert(&mut self, table: &Table, values: Vec<Value>) -> Result<()> {
+        let width = table.kinds.len();
+        let arrays: Vec<String> = (table.kinds.chars().enumerate())
+            .map(|(i, kind)| match kind {
+                'i' => format!("${}::int8[]", i + 1),
+                'b' => format!("${}::bool[]", i + 1),
+                _ => format!("${}::text[]", i + 1),
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM unnest({arrays}) \
+             WITH ORDINALITY AS t({columns}, bulk_order) ORDER BY bulk_order{skip}",
+            name = table.name,
+            columns = table.columns,
+            arrays = arrays.join(", "),
+            skip = if table.skip_existing {
+                " ON CONFLICT DO NOTHING"
+            } else {
+                ""
             }
-        };
-        Ok(())
-    }
-
-    fn signers_by_digest(&mut self, digest: &str) -> Result<Option<String>> {
-        let row = self.query_opt(
-            "SELECT text FROM tm_signer_sets WHERE digest = $1",
-            &[&digest],
-        )?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some(self.get(&r, 0)?)),
+        );
+        for chunk in values.chunks(width * INSERT_CHUNK) {
+            let columns: Vec<Column<'_>> = (table.kinds.chars().enumerate())
+                .map(|(i, kind)| Column::new(kind, chunk.iter().skip(i).step_by(width)))
+                .collect();
+            let params: Vec<&(dyn ToSql + Sync)> =
+                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            self.run(&sql, &params)?;
         }
-    }
-
-    fn use_nonce(&mut self, nonce: Uuid, event: Uuid, at: DateTime<Utc>) -> Result<bool> {
-        let inserted = self.execute(
-            "INSERT INTO tm_nonces (nonce, event_id, at_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (nonce) DO NOTHING",
-            &[
-                &nonce.to_string(),
-                &event.to_string(),
-                &at.timestamp_millis(),
-            ],
-        )?;
-        Ok(inserted == 1)
-    }
-
-    fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
-        let rows = self.query(
-            &format!("SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
-            &[&id.to_string()],
-        )?;
-        rows.iter()
-            .map(|r| read_audit_link(&self.cols(r)))
-            .collect()
-    }
-
-    fn stored_outcomes(&mut self) -> Result<StoredOutcomes> {
-        let rows = self.query(
-            &format!("SELECT id, state FROM tm_events WHERE {FINISHED_EVENTS}"),
-            &[],
-        )?;
-        let finished = rows
-            .iter()
-            .map(|r| read_finished(&self.cols(r)))
-            .collect::<Result<_>>()?;
-        let rows = self.query(
-            &format!(
-                "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees WHERE {ANSWERED_ATTENDEES}"
-            ),
-            &[],
-        )?;
-        let answers = rows
-            .iter()
-            .map(|r| read_event_attendee(&self.cols(r)))
-            .collect::<Result<_>>()?;
-        Ok(StoredOutcomes::new(finished, answers))
-    }
-
-    fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
-        let rows = self.query(
-            &format!(
-                "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT $2"
-            ),
-            &[&after, &(limit as i64)],
-        )?;
-        rows.iter()
-            .map(|r| read_audit_link(&self.cols(r)))
-            .collect()
-    }
-
-    fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
-        self.audits(
-            &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
-            &[&id.to_string()],
-        )
-    }
-
-    fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.audits(
-            &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT $2"),
-            &[&seq, &sql_limit(limit)],
-        )
-    }
-
-    fn latest_audit_seq(&mut self) -> Result<i64> {
-        let rows = self.query("SELECT coalesce(max(seq), 0)::bigint FROM tm_audit", &[])?;
-        match rows.first() {
-            Some(r) => self.get(r, 0),
-            None => Ok(0),
-        }
-    }
-
-    fn claim_reports(&mut self) -> Result<Vec<AuditEntry>> {
-        // A conditional update: of two ticks claiming at once, the second
-        // finds the rows no longer unreported.
-        let mut entries = self.audits(
-            &format!(
-                "UPDATE tm_audit SET unreported = NULL WHERE unreported RETURNING {AUDIT_COLUMNS}"
-            ),
-            &[],
-        )?;
-        entries.sort_by_key(|e| e.seq);
-        self.dirty |= !entries.is_empty();
-        Ok(entries)
-    }
-
-    fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
-        if self.written.no_rules.contains(&event) {
-            return Ok(Vec::new());
-        }
-        let row = self.query_opt(
-            "SELECT rules FROM tm_notify_rules WHERE event_id = $1",
-            &[&event.to_string()],
-        )?;
-        match row {
-            Some(r) => {
-                let text: String = self.get(&r, 0)?;
-                notify_row::rules_from_text(&text)
-                    .map_err(|reason| corrupt(&self.session.server, reason))
-            }
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn notify_rules_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<(Uuid, Vec<NotifyRule>)>> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let rows = self.query(
-            "SELECT event_id, rules FROM tm_notify_rules WHERE event_id = ANY($1)",
-            &[&ids],
-        )?;
-        rows.iter()
-            .map(|r| {
-                let cols = self.cols(r);
-                let rules = notify_row::rules_from_text(&cols.text(1)?)
-                    .map_err(|reason| corrupt(&self.session.server, reason))?;
-                Ok((cols.id(0)?, rules))
-            })
-            .filter(|r| !matches!(r, Ok((_, rules)) if rules.is_empty()))
-            .collect()
-    }
-
-    fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
-        self.written.no_rules.remove(&event);
-        if rules.is_empty() {
-            self.execute(
-                "DELETE FROM tm_notify_rules WHERE event_id = $1",
-                &[&event.to_string()],
-            )?;
-        } else {
-            self.execute(
-                "INSERT INTO tm_notify_rules (event_id, rules) VALUES ($1, $2) \
-                 ON CONFLICT (event_id) DO UPDATE SET rules = excluded.rules",
-                &[&event.to_string(), &notify_row::rules_text(rules)],
-            )?;
+        if table.name != AUDIT.name {
+            self.inserted(values.len() / width)?;
         }
         Ok(())
     }
 
-    fn reminders(&mut self, event: Uuid) -> Result<Vec<Reminder>> {
-        let rows = self.query(
-            "SELECT before_ms, remind_ms, sent FROM tm_reminders WHERE event_id = $1 \
-             ORDER BY before_ms",
-            &[&event.to_string()],
-        )?;
-        rows.iter()
-            .map(|r| {
-                notify_row::reminder(self.get(r, 0)?, self.get(r, 1)?, self.get(r, 2)?)
-                    .map_err(|reason| corrupt(&self.session.server, reason))
-            })
-            .collect()
+    fn migrate_script(&mut self, migration: &Migration) -> Result<()> {
+        let s = &mut *self.session;
+        s.client
+            .batch_execute(migration.postgres)
+            .map_err(|e| s.err(e))
     }
 
-    fn set_reminders(&mut self, event: Uuid, reminders: &[Reminder]) -> Result<()> {
-        let id = event.to_string();
-        self.execute("DELETE FROM tm_reminders WHERE event_id = $1", &[&id])?;
-        for r in reminders {
-            self.execute(
-                "INSERT INTO tm_reminders (event_id, before_ms, remind_ms, sent) \
-                 VALUES ($1, $2, $3, $4)",
-                &[&id, &notify_row::before_column(r), &ms(r.at), &r.sent],
-            )?;
-        }
-        Ok(())
-    }
-
-    fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
-        let rows = self.query(
-            "SELECT event_id, before_ms, remind_ms FROM tm_reminders \
-             WHERE NOT sent AND remind_ms <= $1 ORDER BY remind_ms LIMIT $2",
-            &[&ms(now), &sql_limit(limit)],
-        )?;
-        rows.iter()
-            .map(|r| {
-                let id: String = self.get(r, 0)?;
-                let id = super::row::uuid(&id)
-                    .map_err(|reason| corrupt(&self.session.server, reason))?;
-                let reminder = notify_row::reminder(self.get(r, 1)?, self.get(r, 2)?, false)
-                    .map_err(|reason| corrupt(&self.session.server, reason))?;
-                Ok((id, reminder))
-            })
-            .collect()
-    }
-
-    fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
-        self.execute(
-            "UPDATE tm_reminders SET sent = TRUE WHERE event_id = $1 AND before_ms = $2",
-            &[
-                &event.to_string(),
-                &i64::try_from(before_ms).unwrap_or(i64::MAX),
-            ],
-        )
-        .map(drop)
-    }
-
-    fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
-        let r = DeliveryRow::from_delivery(d);
-        self.execute(
-            &format!(
-                "INSERT INTO tm_deliveries ({DELIVERY_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ),
-            &[
-                &r.key,
-                &r.event_id,
-                &r.cause,
-                &r.rule,
-                &r.payload,
-                &r.state,
-                &r.attempts,
-                &r.next_ms,
-                &r.created_ms,
-                &r.finished_ms,
-                &r.last_error,
-            ],
-        )
-        .map(drop)
-    }
-
-    fn update_delivery(&mut self, d: &Delivery) -> Result<()> {
-        let r = DeliveryRow::from_delivery(d);
-        self.execute(
-            "UPDATE tm_deliveries SET state = $2, attempts = $3, next_ms = $4, finished_ms = $5, \
-             last_error = $6 WHERE key = $1",
-            &[
-                &r.key,
-                &r.state,
-                &r.attempts,
-                &r.next_ms,
-                &r.finished_ms,
-                &r.last_error,
-            ],
-        )
-        .map(drop)
-    }
-
-    fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
-        let row = self.query_opt(
-            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1"),
-            &[&key.to_string()],
-        )?;
-        row.map(|r| self.delivery_from_row(&r)).transpose()
-    }
-
-    fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
-        self.deliveries(
-            &format!(
-                "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE state = 'pending' \
-                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT $2"
-            ),
-            &[&ms(now), &sql_limit(limit)],
-        )
-    }
-
-    fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>> {
-        self.deliveries(
-            &format!(
-                "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE event_id = $1 ORDER BY seq"
-            ),
-            &[&event.to_string()],
-        )
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<()> {
-        self.flush()?;
-        self.flush_bumps()?;
-        if self.dirty && self.notify {
+    fn commit(mut self, changed: bool) -> Result<()> {
+        if changed && self.notify {
             let channel = self.session.channel.clone();
-            self.query("SELECT pg_notify($1, '')", &[&channel])?;
+            self.run("SELECT pg_notify($1, '')", &[&channel])?;
         }
         self.open = false;
         let committed = self.session.client.batch_execute("COMMIT");

@@ -1,0 +1,1261 @@
+//! The transaction methods of both stores, written once.
+//!
+//! [`SqlTx`] implements [`Tx`] over a [`Backend`]: one open transaction of
+//! SQLite or PostgreSQL. Every query is written here once, in one text both
+//! databases are given: PostgreSQL's own (`$1` placeholders, the `tm_`
+//! table names, `= ANY($1)` for a list parameter, `TRUE` and `FALSE`), which
+//! the SQLite backend rewrites to its dialect (`?1`, bare table names, an
+//! `IN (…)` list, `1` and `0`) once per text. What truly differs stays in
+//! the backend: connecting and transactions, statement caching, bulk
+//! inserts, streaming a listing, the write lock, error mapping, migrations,
+//! and change notification.
+//!
+//! The layer keeps what a write transaction knows of its own rows
+//! ([`Written`]), holds inserted rows back to hand them to the backend in
+//! bulk ([`Pending`]), and counts campaign revision bumps to write them once.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
+use super::row::{
+    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
+    read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
+    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ANSWERED_ATTENDEES,
+    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
+    EVENT_COLUMNS, FINISHED_EVENTS,
+};
+use super::schema::Migration;
+use super::written::Written;
+use super::{
+    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, StoredLink,
+    StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
+};
+use crate::agent::AgentId;
+use crate::audit::AuditEntry;
+use crate::error::{Result, TMinusError};
+use crate::event::TMinusEvent;
+use crate::notification::{Delivery, NotifyRule, Reminder};
+use crate::state::{EventState, ResponseStatus};
+
+/// A statement parameter, bound by each backend in its driver's types.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// A boolean (an integer 0 or 1 on SQLite).
+    Bool(bool),
+    /// A list of texts, for `= ANY($n)`; it must be the last parameter.
+    Texts(Vec<String>),
+}
+
+/// `From` each type for the [`Value`] variant that holds it.
+macro_rules! value_from {
+    ($($t:ty => $v:expr),* $(,)?) => {
+        $(impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                $v(v)
+            }
+        })*
+    };
+}
+
+value_from! {
+    i64 => Value::Int,
+    bool => Value::Bool,
+    String => Value::Text,
+    &String => |v: &String| Value::Text(v.clone()),
+    &str => |v: &str| Value::Text(v.to_string()),
+    Uuid => |v: Uuid| Value::Text(v.to_string()),
+    Vec<String> => Value::Texts,
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A row of values, each turned into a [`Value`].
+macro_rules! row {
+    ($($v:expr),* $(,)?) => { [$($crate::store::sql::Value::from($v)),*] };
+}
+
+/// The parameters of a statement, each turned into a [`Value`].
+macro_rules! values {
+    ($($v:expr),* $(,)?) => { &row![$($v),*] };
+}
+
+/// An event of a listing as its row reads, with its campaign's name.
+pub(crate) type Listed = (TMinusEvent, Option<String>);
+
+/// A table that rows are inserted into in bulk ([`Backend::insert`]).
+#[derive(Debug)]
+pub(crate) struct Table {
+    /// Its name, as statements write it (`tm_events`).
+    pub name: &'static str,
+    /// The columns inserted, as SQL lists them.
+    pub columns: &'static str,
+    /// The kind of each column's values, a letter each: `i`nteger,
+    /// `t`ext, `b`oolean (for a backend that types them).
+    pub kinds: &'static str,
+    /// Whether a row that is already stored (same key) is skipped.
+    pub skip_existing: bool,
+}
+
+/// Event rows: [`EVENT_COLUMNS`], `fire_ms` and `campaign_pos`.
+pub(crate) const EVENTS: Table = Table {
+    name: "tm_events",
+    columns: "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
+              t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, \
+              payload, state, finished_ms, created_ms, last_response_ms, groups, fire_ms, \
+              campaign_pos",
+    kinds: "tttttiiiiiiitttttiiitii",
+    skip_existing: false,
+};
+
+/// Attendee rows.
+pub(crate) const ATTENDEES: Table = Table {
+    name: "tm_attendees",
+    columns: "event_id, position, agent, status, defer_ms",
+    kinds: "titti",
+    skip_existing: false,
+};
+
+/// Edge rows (an edge already stored is skipped).
+pub(crate) const EDGES: Table = Table {
+    name: "tm_edges",
+    columns: "campaign_id, from_id, to_id",
+    kinds: "ttt",
+    skip_existing: true,
+};
+
+/// Audit rows, in chain order.
+pub(crate) const AUDIT: Table = Table {
+    name: "tm_audit",
+    columns: "event_id, at_ms, recorded_ms, agent, action, detail, unreported, prev, hash, \
+              message, signature",
+    kinds: "tiitttbtttt",
+    skip_existing: false,
+};
+
+/// Rows a write transaction has inserted but not yet handed to its
+/// backend, each table's values row after row. They go together, in bulk
+/// ([`Backend::insert`]), before the next statement of any other kind and
+/// at commit: a statement's set-up (and on a server, its round trip) is
+/// paid once for many rows.
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// [`EVENTS`] rows.
+    pub events: Vec<Value>,
+    /// [`ATTENDEES`] rows.
+    pub attendees: Vec<Value>,
+    /// [`EDGES`] rows.
+    pub edges: Vec<Value>,
+    /// [`AUDIT`] rows.
+    pub audits: Vec<Value>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.attendees.is_empty()
+            && self.edges.is_empty()
+            && self.audits.is_empty()
+    }
+
+    /// Each table with its rows, in the order they are inserted: events
+    /// first, so that the attendees, edges and audit entries find them.
+    fn tables(self) -> [(&'static Table, Vec<Value>); 4] {
+        [
+            (&EVENTS, self.events),
+            (&ATTENDEES, self.attendees),
+            (&EDGES, self.edges),
+            (&AUDIT, self.audits),
+        ]
+    }
+}
+
+/// One open transaction of a database: what differs between SQLite and
+/// PostgreSQL. Statements arrive in PostgreSQL's text (see the module
+/// documentation); a backend translates them to its dialect, caches its
+/// prepared statements, and maps its driver's errors to store errors.
+///
+/// Dropping a backend without [`Backend::commit`] rolls its transaction
+/// back.
+pub(crate) trait Backend {
+    /// A result row, read by column position; a value that does not decode
+    /// is this backend's store error.
+    type Row<'r>: Columns<Error = TMinusError>;
+
+    /// Whether [`Written`] keeps whole events: worth their memory (about a
+    /// kilobyte an event) where a read is a round trip.
+    const KEEP_EVENTS: bool;
+
+    /// The column that orders events by insertion (ties in fire time).
+    const EVENT_SEQ: &'static str;
+
+    /// Runs `sql`, handing each result row to `each`.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: impl FnMut(&Self::Row<'_>) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Runs a statement; the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Streams the listing `sql` selects ([`EVENT_COLUMNS`] and the
+    /// campaign's name) in chunks of at most [`LISTING_CHUNK`] events,
+    /// handing each chunk to `each` with the backend, free again for the
+    /// chunk's other queries.
+    fn scan(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: impl FnMut(&mut Self, Vec<Listed>) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Whether `pending` holds enough rows to insert them now.
+    fn is_full(pending: &Pending) -> bool;
+
+    /// Inserts rows into `table`, its columns' values row after row, in
+    /// their order (so that `seq` follows the audit chain).
+    fn insert(&mut self, table: &Table, values: Vec<Value>) -> Result<()>;
+
+    /// Called before the audit chain's head is read to extend the chain.
+    /// Both stores take their write lock when a write transaction begins,
+    /// so this does nothing yet; a backend that locks less at the start
+    /// takes the chain's lock here.
+    fn lock_chain(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs a migration's script, in this backend's dialect.
+    fn migrate_script(&mut self, migration: &Migration) -> Result<()>;
+
+    /// Commits; `changed` when the transaction wrote anything (a server
+    /// store tells its listeners).
+    fn commit(self, changed: bool) -> Result<()>;
+}
+
+/// Every row `sql` selects, read by `read`.
+fn rows<B: Backend, T>(
+    b: &mut B,
+    sql: &str,
+    params: &[Value],
+    read: impl Fn(&B::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    b.query(sql, params, |r| {
+        out.push(read(r)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands a chunk of a listing to `visit` in order, with the chunk's
+/// attendees and its blocked events' needs, read in one query each.
+fn hand_on<B: Backend>(
+    b: &mut B,
+    events: Vec<Listed>,
+    visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (ids, blocked) = row::chunk_ids(&events);
+    let attendees = rows(
+        b,
+        &format!(
+            "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees WHERE event_id = ANY($1) \
+             ORDER BY event_id, position"
+        ),
+        values![ids],
+        |r| read_event_attendee(r),
+    )?;
+    let needs = if blocked.is_empty() {
+        Vec::new()
+    } else {
+        rows(
+            b,
+            "SELECT d.to_id, e.id, e.name FROM tm_edges d JOIN tm_events e ON e.id = d.from_id \
+             WHERE d.to_id = ANY($1) ORDER BY d.seq",
+            values![blocked],
+            |r| read_need_name(r),
+        )?
+    };
+    for listed in row::listed_chunk(events, attendees, needs) {
+        visit(listed)?;
+    }
+    Ok(())
+}
+
+/// A `LIMIT` as SQL text. Written into the statement rather than bound:
+/// SQLite plans a statement whose `LIMIT` is a parameter again once the
+/// value is bound, and each call site asks for one fixed limit, so the
+/// statement caches keep the prepared form.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The name of an event's campaign, as a column after [`EVENT_COLUMNS`].
+const CAMPAIGN_NAME: &str =
+    "(SELECT c.name FROM tm_campaigns c WHERE c.id = tm_events.campaign_id)";
+
+/// The order of listings: soonest fire time first, unknown last.
+const LISTING_ORDER: &str = "ORDER BY fire_ms IS NULL, fire_ms, created_ms, id";
+
+/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($22).
+pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
+    vec![
+        r.id.into(),
+        r.campaign_id.into(),
+        r.name.into(),
+        r.kind.into(),
+        r.description.into(),
+        r.at_ms.into(),
+        r.offset_ms.into(),
+        r.start_ms.into(),
+        r.t_minus_ms.into(),
+        r.defer_ms.into(),
+        r.max_defer_ms.into(),
+        r.quorum.into(),
+        r.quorum_spec.into(),
+        r.fire_policy.into(),
+        r.organizer.into(),
+        r.payload.into(),
+        r.state.into(),
+        r.finished_ms.into(),
+        r.created_ms.into(),
+        r.last_response_ms.into(),
+        r.groups.into(),
+        r.fire_ms.into(),
+    ]
+}
+
+/// A delivery from the columns [`DELIVERY_COLUMNS`].
+fn read_delivery<C: Columns<Error = TMinusError>>(c: &C) -> Result<Delivery> {
+    c.decode(
+        DeliveryRow {
+            key: c.text(0)?,
+            event_id: c.text(1)?,
+            cause: c.text(2)?,
+            rule: c.text(3)?,
+            payload: c.text(4)?,
+            state: c.text(5)?,
+            attempts: c.int(6)?,
+            next_ms: c.int(7)?,
+            created_ms: c.int(8)?,
+            finished_ms: c.opt_int(9)?,
+            last_error: c.opt_text(10)?,
+        }
+        .into_delivery(),
+    )
+}
+
+/// One transaction on a store, over its database's [`Backend`].
+pub(crate) struct SqlTx<B> {
+    b: B,
+    /// Revision bumps not yet written, by campaign id (see
+    /// [`SqlTx::bump_revision`]).
+    bumps: HashMap<String, i64>,
+    /// What this transaction knows of rows it wrote itself.
+    written: Written,
+    /// Inserts not handed to the backend yet.
+    pending: Pending,
+    /// Whether anything was written.
+    changed: bool,
+}
+
+impl<B: Backend> SqlTx<B> {
+    /// A transaction over the open transaction `b`.
+    pub(crate) fn new(b: B) -> Self {
+        SqlTx {
+            b,
+            bumps: HashMap::new(),
+            written: if B::KEEP_EVENTS {
+                Written::keeping_events()
+            } else {
+                Written::default()
+            },
+            pending: Pending::default(),
+            changed: false,
+        }
+    }
+
+    /// Hands the pending inserts to the backend, so that every statement
+    /// after sees them.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.changed = true;
+        for (table, values) in std::mem::take(&mut self.pending).tables() {
+            if !values.is_empty() {
+                self.b.insert(table, values)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the pending inserts on once they are many.
+    fn flush_if_full(&mut self) -> Result<()> {
+        self.changed = true;
+        if B::is_full(&self.pending) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        read: impl Fn(&B::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.flush()?;
+        rows(&mut self.b, sql, params, read)
+    }
+
+    fn row<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        read: impl Fn(&B::Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.rows(sql, params, read)?.into_iter().next())
+    }
+
+    fn ids(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Uuid>> {
+        self.rows(sql, params, |r| r.id(0))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.flush()?;
+        let changed = self.b.execute(sql, params)?;
+        self.changed |= changed > 0;
+        Ok(changed)
+    }
+
+    /// The events `sql` selects ([`EVENT_COLUMNS`] and [`CAMPAIGN_NAME`]),
+    /// with their attendees, in chunks: a few queries however many events.
+    fn events(&mut self, sql: &str, params: &[Value]) -> Result<Vec<TMinusEvent>> {
+        let listed = self.rows(sql, params, |r| read_listed(r))?;
+        let mut out = Vec::with_capacity(listed.len());
+        let mut listed = listed.into_iter().peekable();
+        while listed.peek().is_some() {
+            let chunk: Vec<Listed> = listed.by_ref().take(LISTING_CHUNK).collect();
+            hand_on(&mut self.b, chunk, &mut |l| {
+                out.push(l.event);
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Streams a listing to `visit` (see [`Backend::scan`]).
+    fn scan(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        self.flush()?;
+        self.b
+            .scan(sql, params, |b, chunk| hand_on(b, chunk, visit))
+    }
+
+    /// Counts a change to `campaign`. The bumps are written at once before
+    /// the campaign is next read and at commit: one statement for the
+    /// thousands of changes an `apply` makes to a campaign (updating one row
+    /// thousands of times is quadratic on PostgreSQL, whose every update
+    /// walks the row's versions).
+    fn bump_revision(&mut self, campaign: Option<Uuid>) {
+        if let Some(c) = campaign {
+            *self.bumps.entry(c.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Writes the pending revision bumps.
+    fn flush_bumps(&mut self) -> Result<()> {
+        for (id, n) in std::mem::take(&mut self.bumps) {
+            self.execute(
+                "UPDATE tm_campaigns SET revision = revision + $2 WHERE id = $1",
+                values![id, n],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The next `campaign_pos` in `campaign`.
+    fn next_pos(&mut self, campaign: &str) -> Result<i64> {
+        if let Some(pos) = self.written.next_pos.get_mut(campaign) {
+            *pos += 1;
+            return Ok(*pos - 1);
+        }
+        let pos = self
+            .row(
+                "SELECT coalesce(max(campaign_pos), 0) + 1 FROM tm_events WHERE campaign_id = $1",
+                values![campaign],
+                |r| r.int(0),
+            )?
+            .unwrap_or(1);
+        self.written.next_pos.insert(campaign.to_string(), pos + 1);
+        Ok(pos)
+    }
+
+    fn audits(&mut self, sql: &str, params: &[Value]) -> Result<Vec<AuditEntry>> {
+        self.rows(sql, params, |r| read_audit(r))
+    }
+
+    fn deliveries(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Delivery>> {
+        self.rows(sql, params, |r| read_delivery(r))
+    }
+}
+
+impl<B: Backend> Tx for SqlTx<B> {
+    fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
+        let r = EventRow::from_event(e);
+        let pos = match &r.campaign_id {
+            Some(c) => Some(self.next_pos(c)?),
+            None => None,
+        };
+        for (i, (agent, status)) in e.attendees.iter().enumerate() {
+            let (word, defer) = status_columns(*status);
+            let row = row![&r.id, i as i64, agent.as_str(), word, defer];
+            self.pending.attendees.extend(row);
+        }
+        self.pending.events.extend(event_values(r));
+        self.pending.events.push(pos.into());
+        self.flush_if_full()?;
+        self.written.inserted(e);
+        self.bump_revision(e.campaign);
+        Ok(())
+    }
+
+    fn event(&mut self, id: Uuid) -> Result<Option<TMinusEvent>> {
+        if let Some(e) = self.written.event(id) {
+            return Ok(Some(e));
+        }
+        let Some(mut event) = self.row(
+            &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1"),
+            values![id],
+            |r| read_event(r),
+        )?
+        else {
+            return Ok(None);
+        };
+        event.attendees = self.rows(
+            &format!(
+                "SELECT {ATTENDEE_COLUMNS} FROM tm_attendees WHERE event_id = $1 ORDER BY position"
+            ),
+            values![id],
+            |r| read_attendee(r, 0),
+        )?;
+        Ok(Some(event))
+    }
+
+    fn events_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<TMinusEvent>> {
+        let mut events = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LISTING_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+            events.extend(self.events(
+                &format!(
+                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id = ANY($1)"
+                ),
+                values![ids],
+            )?);
+        }
+        Ok(events)
+    }
+
+    fn update_event(&mut self, e: &TMinusEvent) -> Result<()> {
+        // The parameters of the INSERT; created_ms ($19) never changes.
+        self.execute(
+            "UPDATE tm_events SET campaign_id = $2, name = $3, kind = $4, description = $5, \
+             at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
+             max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
+             organizer = $15, payload = $16, state = $17, finished_ms = $18, \
+             created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
+             campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
+             WHEN CAST($2 AS TEXT) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) \
+             + 1 FROM tm_events WHERE campaign_id = $2) END WHERE id = $1",
+            &event_values(EventRow::from_event(e)),
+        )?;
+        // The row changed, its attendees did not.
+        self.written.updated(e);
+        self.bump_revision(e.campaign);
+        Ok(())
+    }
+
+    fn set_response(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        status: ResponseStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let (word, defer) = status_columns(status);
+        self.written.events.remove(&id);
+        self.execute(
+            "UPDATE tm_attendees SET status = $3, defer_ms = $4, responded_ms = $5 \
+             WHERE event_id = $1 AND agent = $2",
+            values![id, agent.as_str(), word, defer, ms(at)],
+        )
+        .map(drop)
+    }
+
+    fn set_attendees(&mut self, id: Uuid, attendees: &[AgentId]) -> Result<()> {
+        self.written.events.remove(&id);
+        // Park the kept rows at negative positions, drop the others, then
+        // insert or move each attendee to its new position.
+        self.execute(
+            "UPDATE tm_attendees SET position = -1 - position WHERE event_id = $1",
+            values![id],
+        )?;
+        let names: Vec<String> = attendees.iter().map(|a| a.0.clone()).collect();
+        self.execute(
+            "DELETE FROM tm_attendees WHERE event_id = $1 AND NOT (agent = ANY($2))",
+            values![id, names],
+        )?;
+        for (i, agent) in attendees.iter().enumerate() {
+            self.execute(
+                "INSERT INTO tm_attendees (event_id, position, agent, status) \
+                 VALUES ($1, $2, $3, 'pending') \
+                 ON CONFLICT (event_id, agent) DO UPDATE SET position = excluded.position",
+                values![id, i as i64, agent.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
+        let upper = format!("{prefix}g");
+        self.ids(
+            &format!(
+                "SELECT id FROM tm_events WHERE id >= $1 AND id < $2 ORDER BY id LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![prefix, upper],
+        )
+    }
+
+    fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>> {
+        self.ids(
+            "SELECT id FROM tm_events WHERE campaign_id = $1 AND name = $2",
+            values![campaign, name],
+        )
+        .map(|ids| ids.into_iter().next())
+    }
+
+    fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
+        self.ids(
+            &format!(
+                "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $1 \
+                 ORDER BY fire_ms, {} LIMIT {}",
+                B::EVENT_SEQ,
+                sql_limit(limit)
+            ),
+            values![ms(now)],
+        )
+    }
+
+    fn campaign_due_events(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        self.ids(
+            &format!(
+                "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $2 \
+                 AND campaign_id = (SELECT campaign_id FROM tm_events WHERE id = $1) \
+                 ORDER BY fire_ms, {}",
+                B::EVENT_SEQ
+            ),
+            values![id, ms(now)],
+        )
+    }
+
+    fn next_fire_time(&mut self, campaign: Option<Uuid>) -> Result<Option<DateTime<Utc>>> {
+        let time = match campaign {
+            None => self.row(
+                "SELECT min(fire_ms) FROM tm_events WHERE state = 'pending'",
+                &[],
+                |r| r.decode(row::opt_time(r.opt_int(0)?)),
+            )?,
+            // The first entry of the campaign's due index, however many
+            // pending events the campaign has.
+            Some(c) => self.row(
+                "SELECT fire_ms FROM tm_events WHERE state = 'pending' AND campaign_id = $1 \
+                 ORDER BY fire_ms LIMIT 1",
+                values![c],
+                |r| r.decode(row::opt_time(r.opt_int(0)?)),
+            )?,
+        };
+        Ok(time.flatten())
+    }
+
+    fn scan_events(
+        &mut self,
+        filter: EventFilter,
+        visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
+    ) -> Result<()> {
+        let (filter_sql, params) = match filter {
+            EventFilter::Unfinished => ("WHERE state IN ('blocked', 'pending')", Vec::new()),
+            EventFilter::All => ("", Vec::new()),
+            EventFilter::Campaign(id) => ("WHERE campaign_id = $1", vec![Value::from(id)]),
+        };
+        self.scan(
+            &format!(
+                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events {filter_sql} \
+                 {LISTING_ORDER}"
+            ),
+            &params,
+            visit,
+        )
+    }
+
+    fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
+        self.events(
+            &format!(
+                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id IN \
+                 (SELECT event_id FROM tm_attendees WHERE agent = $1 AND open = TRUE) \
+                 {LISTING_ORDER}"
+            ),
+            values![agent.as_str()],
+        )
+    }
+
+    fn count_events(&mut self) -> Result<u64> {
+        let n = self.row("SELECT count(*) FROM tm_events", &[], |r| r.int(0))?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    fn insert_campaign(&mut self, c: &CampaignRow) -> Result<()> {
+        let c = CampaignColumns::from_campaign(c);
+        self.execute(
+            &format!(
+                "INSERT INTO tm_campaigns ({CAMPAIGN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            values![
+                c.id,
+                c.name,
+                c.description,
+                c.created_ms,
+                c.managed,
+                c.anchor_ms,
+                c.revision
+            ],
+        )
+        .map(drop)
+    }
+
+    fn update_campaign(&mut self, c: &CampaignRow) -> Result<()> {
+        self.flush_bumps()?;
+        let c = CampaignColumns::from_campaign(c);
+        self.execute(
+            "UPDATE tm_campaigns SET name = $2, description = $3, managed = $4, anchor_ms = $5, \
+             revision = revision + 1 WHERE id = $1",
+            values![c.id, c.name, c.description, c.managed, c.anchor_ms],
+        )
+        .map(drop)
+    }
+
+    fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>> {
+        self.flush_bumps()?;
+        self.row(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE id = $1"),
+            values![id],
+            |r| read_campaign(r),
+        )
+    }
+
+    fn campaign_by_name(&mut self, name: &str) -> Result<Option<CampaignRow>> {
+        self.flush_bumps()?;
+        self.row(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE name = $1"),
+            values![name],
+            |r| read_campaign(r),
+        )
+    }
+
+    fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
+        let upper = format!("{prefix}g");
+        self.ids(
+            &format!(
+                "SELECT id FROM tm_campaigns WHERE id >= $1 AND id < $2 ORDER BY id LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![prefix, upper],
+        )
+    }
+
+    fn list_campaigns(&mut self) -> Result<Vec<CampaignRow>> {
+        self.flush_bumps()?;
+        self.rows(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns ORDER BY name"),
+            &[],
+            |r| read_campaign(r),
+        )
+    }
+
+    fn campaign_events(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, String, EventState)>> {
+        self.rows(
+            "SELECT id, name, state FROM tm_events WHERE campaign_id = $1 ORDER BY campaign_pos",
+            values![campaign],
+            |r| read_member(r),
+        )
+    }
+
+    fn campaign_edges(&mut self, campaign: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
+        self.rows(
+            "SELECT from_id, to_id FROM tm_edges WHERE campaign_id = $1 ORDER BY seq",
+            values![campaign],
+            |r| Ok((r.id(0)?, r.id(1)?)),
+        )
+    }
+
+    fn insert_edge(&mut self, campaign: Uuid, from: Uuid, to: Uuid) -> Result<()> {
+        self.written.edge_added(from, to);
+        self.pending.edges.extend(row![campaign, from, to]);
+        self.flush_if_full()?;
+        self.bump_revision(Some(campaign));
+        Ok(())
+    }
+
+    fn delete_edge(&mut self, from: Uuid, to: Uuid) -> Result<()> {
+        self.written.edge_removed(from, to);
+        self.execute(
+            "DELETE FROM tm_edges WHERE from_id = $1 AND to_id = $2",
+            values![from, to],
+        )
+        .map(drop)
+    }
+
+    fn needs(&mut self, id: Uuid) -> Result<Vec<NeedState>> {
+        if let Some(known) = self.written.needs_of(id) {
+            return Ok(known);
+        }
+        self.rows(
+            "SELECT e.id, e.state, e.finished_ms FROM tm_edges d \
+             JOIN tm_events e ON e.id = d.from_id WHERE d.to_id = $1 ORDER BY d.seq",
+            values![id],
+            |r| read_need(r),
+        )
+    }
+
+    fn known_state(&mut self, id: Uuid) -> Option<EventState> {
+        self.written.state(id)
+    }
+
+    fn dependents(&mut self, id: Uuid) -> Result<Vec<Uuid>> {
+        self.ids(
+            "SELECT to_id FROM tm_edges WHERE from_id = $1 ORDER BY seq",
+            values![id],
+        )
+    }
+
+    fn delete_campaign(&mut self, campaign: Uuid) -> Result<()> {
+        self.flush_bumps()?;
+        self.written.clear();
+        // The campaign's audit entries stay: the log is append-only, and the
+        // chain through them must keep verifying.
+        let c = values![campaign];
+        self.execute("DELETE FROM tm_scope_signers WHERE scope_id = $1", c)?;
+        self.execute("DELETE FROM tm_events WHERE campaign_id = $1", c)?;
+        self.execute("DELETE FROM tm_campaigns WHERE id = $1", c)
+            .map(drop)
+    }
+
+    fn delete_event(&mut self, id: Uuid) -> Result<()> {
+        let campaign = self.event(id)?.and_then(|e| e.campaign);
+        self.written.clear();
+        self.execute("DELETE FROM tm_events WHERE id = $1", values![id])?;
+        self.bump_revision(campaign);
+        Ok(())
+    }
+
+    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
+        // The writer holds the chain's lock, so the last entry is the head
+        // and no other writer can chain from it at the same time.
+        let head = match self.written.audit_head.take() {
+            Some(head) => head,
+            None => {
+                self.flush()?;
+                self.b.lock_chain()?;
+                self.row(
+                    "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1",
+                    &[],
+                    |r| r.opt_text(0),
+                )?
+                .flatten()
+            }
+        };
+        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
+        self.written.audit_head = Some(Some(hash.clone()));
+        let a = AuditColumns::from_entry(e);
+        let signed = e.signed.as_ref();
+        let row = row![
+            a.event_id,
+            a.at_ms,
+            a.recorded_ms,
+            a.agent,
+            a.action,
+            a.detail,
+            a.unreported.then_some(true),
+            prev,
+            hash,
+            signed.map(|s| s.message.as_str()),
+            signed.map(|s| s.signature.as_str()),
+        ];
+        self.pending.audits.extend(row);
+        self.flush_if_full()
+    }
+
+    fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>> {
+        self.row(
+            "SELECT s.digest, s.text FROM tm_scope_signers c \
+             JOIN tm_signer_sets s ON s.digest = c.digest WHERE c.scope_id = $1",
+            values![scope],
+            |r| {
+                Ok(StoredSigners {
+                    digest: r.text(0)?,
+                    text: r.text(1)?,
+                })
+            },
+        )
+    }
+
+    fn set_scope_signers(&mut self, scope: Uuid, signers: Option<&StoredSigners>) -> Result<()> {
+        match signers {
+            None => self.execute(
+                "DELETE FROM tm_scope_signers WHERE scope_id = $1",
+                values![scope],
+            )?,
+            Some(set) => {
+                self.execute(
+                    "INSERT INTO tm_signer_sets (digest, text) VALUES ($1, $2) \
+                     ON CONFLICT (digest) DO NOTHING",
+                    values![&set.digest, &set.text],
+                )?;
+                self.execute(
+                    "INSERT INTO tm_scope_signers (scope_id, digest) VALUES ($1, $2) \
+                     ON CONFLICT (scope_id) DO UPDATE SET digest = excluded.digest",
+                    values![scope, &set.digest],
+                )?
+            }
+        };
+        Ok(())
+    }
+
+    fn signers_by_digest(&mut self, digest: &str) -> Result<Option<String>> {
+        self.row(
+            "SELECT text FROM tm_signer_sets WHERE digest = $1",
+            values![digest],
+            |r| r.text(0),
+        )
+    }
+
+    fn use_nonce(&mut self, nonce: Uuid, event: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let inserted = self.execute(
+            "INSERT INTO tm_nonces (nonce, event_id, at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (nonce) DO NOTHING",
+            values![nonce, event, at.timestamp_millis()],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn stored_outcomes(&mut self) -> Result<StoredOutcomes> {
+        let finished = self.rows(
+            &format!("SELECT id, state FROM tm_events WHERE {FINISHED_EVENTS}"),
+            &[],
+            |r| read_finished(r),
+        )?;
+        let answers = self.rows(
+            &format!(
+                "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees WHERE {ANSWERED_ATTENDEES}"
+            ),
+            &[],
+            |r| read_event_attendee(r),
+        )?;
+        Ok(StoredOutcomes::new(finished, answers))
+    }
+
+    fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
+        self.rows(
+            &format!(
+                "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![after],
+            |r| read_audit_link(r),
+        )
+    }
+
+    fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
+        self.rows(
+            &format!("SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
+            values![id],
+            |r| read_audit_link(r),
+        )
+    }
+
+    fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
+        self.audits(
+            &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
+            values![id],
+        )
+    }
+
+    fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audits(
+            &format!(
+                "SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![seq],
+        )
+    }
+
+    fn latest_audit_seq(&mut self) -> Result<i64> {
+        let seq = self.row("SELECT coalesce(max(seq), 0) FROM tm_audit", &[], |r| {
+            r.int(0)
+        })?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    fn claim_reports(&mut self) -> Result<Vec<AuditEntry>> {
+        // A conditional update: of two ticks claiming at once, the second
+        // finds the rows no longer unreported.
+        let mut entries = self.audits(
+            &format!(
+                "UPDATE tm_audit SET unreported = NULL WHERE unreported = TRUE \
+                 RETURNING {AUDIT_COLUMNS}"
+            ),
+            &[],
+        )?;
+        entries.sort_by_key(|e| e.seq);
+        self.changed |= !entries.is_empty();
+        Ok(entries)
+    }
+
+    fn notify_rules(&mut self, event: Uuid) -> Result<Vec<NotifyRule>> {
+        if self.written.no_rules.contains(&event) {
+            return Ok(Vec::new());
+        }
+        let rules = self.row(
+            "SELECT rules FROM tm_notify_rules WHERE event_id = $1",
+            values![event],
+            |r| r.decode(notify_row::rules_from_text(&r.text(0)?)),
+        )?;
+        Ok(rules.unwrap_or_default())
+    }
+
+    fn notify_rules_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<(Uuid, Vec<NotifyRule>)>> {
+        let mut rules = Vec::new();
+        for chunk in ids.chunks(LISTING_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+            rules.extend(
+                self.rows(
+                    "SELECT event_id, rules FROM tm_notify_rules WHERE event_id = ANY($1)",
+                    values![ids],
+                    |r| {
+                        Ok((
+                            r.id(0)?,
+                            r.decode(notify_row::rules_from_text(&r.text(1)?))?,
+                        ))
+                    },
+                )?
+                .into_iter()
+                .filter(|(_, rules)| !rules.is_empty()),
+            );
+        }
+        Ok(rules)
+    }
+
+    fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
+        self.written.no_rules.remove(&event);
+        if rules.is_empty() {
+            self.execute(
+                "DELETE FROM tm_notify_rules WHERE event_id = $1",
+                values![event],
+            )?;
+        } else {
+            self.execute(
+                "INSERT INTO tm_notify_rules (event_id, rules) VALUES ($1, $2) \
+                 ON CONFLICT (event_id) DO UPDATE SET rules = excluded.rules",
+                values![event, notify_row::rules_text(rules)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn reminders(&mut self, event: Uuid) -> Result<Vec<Reminder>> {
+        self.rows(
+            "SELECT before_ms, remind_ms, sent FROM tm_reminders WHERE event_id = $1 \
+             ORDER BY before_ms",
+            values![event],
+            |r| r.decode(notify_row::reminder(r.int(0)?, r.int(1)?, r.flag(2)?)),
+        )
+    }
+
+    fn set_reminders(&mut self, event: Uuid, reminders: &[Reminder]) -> Result<()> {
+        self.execute(
+            "DELETE FROM tm_reminders WHERE event_id = $1",
+            values![event],
+        )?;
+        for r in reminders {
+            self.execute(
+                "INSERT INTO tm_reminders (event_id, before_ms, remind_ms, sent) \
+                 VALUES ($1, $2, $3, $4)",
+                values![event, notify_row::before_column(r), ms(r.at), r.sent],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
+        self.rows(
+            &format!(
+                "SELECT event_id, before_ms, remind_ms FROM tm_reminders \
+                 WHERE sent = FALSE AND remind_ms <= $1 ORDER BY remind_ms LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![ms(now)],
+            |r| {
+                let reminder = notify_row::reminder(r.int(1)?, r.int(2)?, false);
+                Ok((r.id(0)?, r.decode(reminder)?))
+            },
+        )
+    }
+
+    fn mark_reminder_sent(&mut self, event: Uuid, before_ms: u64) -> Result<()> {
+        self.execute(
+            "UPDATE tm_reminders SET sent = TRUE WHERE event_id = $1 AND before_ms = $2",
+            values![event, i64::try_from(before_ms).unwrap_or(i64::MAX)],
+        )
+        .map(drop)
+    }
+
+    fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let r = DeliveryRow::from_delivery(d);
+        self.execute(
+            &format!(
+                "INSERT INTO tm_deliveries ({DELIVERY_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            values![
+                r.key,
+                r.event_id,
+                r.cause,
+                r.rule,
+                r.payload,
+                r.state,
+                r.attempts,
+                r.next_ms,
+                r.created_ms,
+                r.finished_ms,
+                r.last_error
+            ],
+        )
+        .map(drop)
+    }
+
+    fn update_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let r = DeliveryRow::from_delivery(d);
+        self.execute(
+            "UPDATE tm_deliveries SET state = $2, attempts = $3, next_ms = $4, \
+             finished_ms = $5, last_error = $6 WHERE key = $1",
+            values![
+                r.key,
+                r.state,
+                r.attempts,
+                r.next_ms,
+                r.finished_ms,
+                r.last_error
+            ],
+        )
+        .map(drop)
+    }
+
+    fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        self.row(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1"),
+            values![key],
+            |r| read_delivery(r),
+        )
+    }
+
+    fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        self.deliveries(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE state = 'pending' \
+                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![ms(now)],
+        )
+    }
+
+    fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>> {
+        self.deliveries(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE event_id = $1 ORDER BY seq"
+            ),
+            values![event],
+        )
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.flush()?;
+        self.flush_bumps()?;
+        let changed = self.changed;
+        self.b.commit(changed)
+    }
+}
+
+/// Chains the audit entries written before the audit chain existed, in
+/// `seq` order, a batch at a time (a step of the migration that adds the
+/// chain's columns).
+pub(crate) fn chain_existing<B: Backend>(b: &mut B) -> Result<()> {
+    let mut head: Option<String> = None;
+    let mut after = 0i64;
+    loop {
+        let batch = rows(
+            b,
+            &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000"),
+            values![after],
+            |r| read_audit(r),
+        )?;
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        for entry in &batch {
+            let (prev, hash) = chain_links(head.as_deref(), entry, None);
+            b.execute(
+                "UPDATE tm_audit SET prev = $2, hash = $3 WHERE seq = $1",
+                values![entry.seq, prev, &hash],
+            )?;
+            head = Some(hash);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bulk_column_has_a_kind() {
+        for table in [&EVENTS, &ATTENDEES, &EDGES, &AUDIT] {
+            let columns = table.columns.split(", ").count();
+            assert_eq!(columns, table.kinds.len(), "{}", table.name);
+        }
+        assert!(EVENTS.columns.starts_with(EVENT_COLUMNS));
+    }
+}
