@@ -3,9 +3,9 @@
 //! wake-ups, a connection dropped while `run` waits, and several `run`
 //! processes on one server, as if on different hosts.
 //!
-//! Every test needs the server of `T_MINUS_TEST_PG`: it prints that it was
-//! skipped when the variable is unset, and fails when the server cannot be
-//! reached. Each works in a schema of its own.
+//! Every test needs the server of `T_MINUS_TEST_PG`: it is ignored when the
+//! variable is unset at build time (see `common::stores`), and fails when
+//! the server cannot be reached. Each works in a schema of its own.
 
 use crate::cli_support;
 use crate::common;
@@ -64,6 +64,7 @@ fn event(at_secs: i64, attendees: &[&str], quorum: usize) -> NewEvent {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
     pg(
         "a_store_with_a_newer_schema_is_refused_and_left_untouched",
@@ -120,6 +121,7 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
     pg(
         "a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events",
@@ -156,6 +158,7 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers() {
     pg(
         "a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers",
@@ -197,6 +200,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn tables_of_another_application_are_refused() {
     pg("tables_of_another_application_are_refused", || {
         let store = TempStore::new("store.db");
@@ -234,6 +238,7 @@ fn tables_of_another_application_are_refused() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn eight_hosts_creating_one_store_at_once_all_succeed() {
     pg("eight_hosts_creating_one_store_at_once_all_succeed", || {
         let store = TempStore::new("store.db");
@@ -272,6 +277,7 @@ fn eight_hosts_creating_one_store_at_once_all_succeed() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn connection_problems_are_reported_with_what_to_do() {
     pg("connection_problems_are_reported_with_what_to_do", || {
         let store = TempStore::new("store.db");
@@ -321,6 +327,7 @@ fn regex_escape(text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_waiting_store_wakes_on_another_hosts_commit_not_its_own() {
     pg(
         "a_waiting_store_wakes_on_another_hosts_commit_not_its_own",
@@ -474,6 +481,7 @@ fn is_transition(line: &Value, event: &str, action: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
     let _serial = crate::common::serial();
     pg(
@@ -536,6 +544,7 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
 /// processes on one server. No answer is lost, every transition is
 /// recorded once, and every runner reports each exactly once.
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn three_runners_and_many_answering_hosts_record_each_transition_once() {
     let _serial = crate::common::serial();
     pg(
@@ -644,6 +653,7 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
 /// the server offers TLS, `disable` does not, `verify-full` refuses a
 /// certificate that does not name the host.
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn tls_follows_sslmode() {
     pg("tls_follows_sslmode", || {
         let store = TempStore::new("store.db");
