@@ -510,3 +510,74 @@ fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Optio
         Err((problems.join("\n"), differs.then_some(shown)))
     }
 }
+
+/// The README's command list names every command of `t-minus --help`, and
+/// each command and option it names exists.
+#[test]
+fn the_readme_command_list_matches_the_program() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    let start = readme
+        .find("### Commands\n\n```\n")
+        .expect("the README's command list");
+    let block = &readme[start + "### Commands\n\n```\n".len()..];
+    let block = &block[..block.find("```").expect("the list ends")];
+    // One entry per command, its continuation lines (indented) joined.
+    let mut entries: Vec<String> = Vec::new();
+    for line in block.lines() {
+        match entries.last_mut() {
+            Some(entry) if line.starts_with(' ') => entry.push_str(line),
+            _ => entries.push(line.to_string()),
+        }
+    }
+    let help = |path: &[&str]| {
+        let out = Command::new(assert_cmd::cargo::cargo_bin!("t-minus"))
+            .args(path)
+            .arg("--help")
+            .output()
+            .expect("run t-minus --help");
+        assert!(out.status.success(), "t-minus {path:?} --help: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let flag = Regex::new(r"--[a-z][a-z-]*").unwrap();
+    let mut listed = Vec::new();
+    for entry in &entries {
+        let words: Vec<&str> = entry.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"t-minus"), "{entry}");
+        let path: Vec<&str> = match words[1] {
+            "campaign" | "notify" => words[1..3].to_vec(),
+            _ => words[1..2].to_vec(),
+        };
+        listed.push(path[0].to_string());
+        let text = help(&path);
+        for f in flag.find_iter(entry) {
+            let f = f.as_str();
+            assert!(
+                Regex::new(&format!(r"{}\b", regex_lite::escape(f)))
+                    .unwrap()
+                    .is_match(&text),
+                "the README lists `{f}` for `t-minus {}`, which has no such option",
+                path.join(" ")
+            );
+        }
+    }
+    let top = help(&[]);
+    let commands = top
+        .split("Commands:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("the commands of t-minus --help");
+    for line in commands.lines() {
+        // `  name   description`; description continuation lines are
+        // indented further.
+        let Some(name) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) else {
+            continue;
+        };
+        let name = name.split_whitespace().next().unwrap_or_default();
+        if name != "help" {
+            assert!(
+                listed.iter().any(|l| l == name),
+                "`t-minus {name}` is missing from the README's command list"
+            );
+        }
+    }
+}
