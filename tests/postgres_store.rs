@@ -199,6 +199,38 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     );
 }
 
+/// docs/postgres.md lists every table a store has (for backups and grants).
+#[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
+fn the_docs_list_every_table() {
+    pg("the_docs_list_every_table", || {
+        let store = TempStore::new("store.db");
+        drop(Engine::open(store.location()).expect("create the store"));
+        let mut tables: Vec<String> = sql(&store)
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY 1",
+                &[],
+            )
+            .expect("list the tables")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        tables.sort();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/postgres.md"))
+            .expect("read docs/postgres.md");
+        let start = doc.find("The tables are ").expect("the table list");
+        let sentence = &doc[start..start + doc[start..].find(" in the connection").expect("its end")];
+        let mut listed: Vec<String> = regex_lite::Regex::new(r"`(tm_[a-z_]+)`")
+            .unwrap()
+            .captures_iter(sentence)
+            .map(|c| c[1].to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, tables, "docs/postgres.md's table list");
+    });
+}
+
 #[test]
 #[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn tables_of_another_application_are_refused() {
