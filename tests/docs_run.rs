@@ -132,15 +132,19 @@ fn every_console_block_is_run() {
     for entry in std::fs::read_dir(Path::new(ROOT).join("docs")).expect("docs/") {
         let path = entry.expect("a docs entry").path();
         if path.extension().is_some_and(|e| e == "md") {
-            docs.push(path.strip_prefix(ROOT).expect("under the root").to_path_buf());
+            docs.push(
+                path.strip_prefix(ROOT)
+                    .expect("under the root")
+                    .to_path_buf(),
+            );
         }
     }
     let mut unrun = Vec::new();
     for doc in docs {
         let name = doc.to_string_lossy().replace('\\', "/");
         let text = std::fs::read_to_string(Path::new(ROOT).join(&doc)).expect("read the doc");
-        let listed = TRANSCRIPTS.iter().any(|t| t.doc == name)
-            || NOT_RUN.iter().any(|(d, _)| *d == name);
+        let listed =
+            TRANSCRIPTS.iter().any(|t| t.doc == name) || NOT_RUN.iter().any(|(d, _)| *d == name);
         if !listed && !steps(&text).is_empty() {
             unrun.push(name);
         }
@@ -187,8 +191,7 @@ fn steps(text: &str) -> Vec<Step> {
             continued = line.ends_with('\\');
             step.output_lines = i + 1..i + 1;
             step.command.push(' ');
-            step.command
-                .push_str(line.trim_end_matches('\\').trim());
+            step.command.push_str(line.trim_end_matches('\\').trim());
         } else if let Some(command) = line.strip_prefix("$ ") {
             continued = command.ends_with('\\');
             steps.push(Step {
@@ -264,7 +267,8 @@ impl Ids {
         let id = Regex::new(&format!(r"{}|{}", uuid.as_str(), id8.as_str())).unwrap();
         for full in uuid.find_iter(actual) {
             let full = full.as_str();
-            self.real_full.insert(full[..8].to_string(), full.to_string());
+            self.real_full
+                .insert(full[..8].to_string(), full.to_string());
         }
         let actual: Vec<&str> = actual.lines().collect();
         let mut from = 0;
@@ -378,7 +382,8 @@ fn run_transcript(transcript: &Transcript) {
     let mut ids = Ids::default();
     for full in uuid_re().find_iter(&text) {
         let full = full.as_str();
-        ids.sample_full.insert(full[..8].to_string(), full.to_string());
+        ids.sample_full
+            .insert(full[..8].to_string(), full.to_string());
     }
     let mut dir = workdir(transcript);
     let mut failures = Vec::new();
@@ -455,7 +460,10 @@ fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Optio
         );
     }
     let args: Vec<String> = words.map(|w| ids.real_arg(&w)).collect();
-    if args.iter().any(|a| ["|", ">", ">>", "<", "&&", "||", ";"].contains(&a.as_str())) {
+    if args
+        .iter()
+        .any(|a| ["|", ">", ">>", "<", "&&", "||", ";"].contains(&a.as_str()))
+    {
         return fail("pipes and redirections do not run here; make the block ```sh");
     }
 
@@ -490,8 +498,8 @@ fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Optio
 
     ids.learn(&step.expected, &actual);
     let shown = ids.as_sample(&actual);
-    let expect_failure = step.expected.contains('×')
-        || step.expected.lines().any(|l| l.starts_with("error"));
+    let expect_failure =
+        step.expected.contains('×') || step.expected.lines().any(|l| l.starts_with("error"));
     let mut problems = Vec::new();
     let mut differs = false;
     if status.success() == expect_failure {

@@ -646,10 +646,7 @@ const PYTHON_VAR: &str = "T_MINUS_TEST_MCP_PYTHON";
 /// set and the client is missing, or when run with `--include-ignored`
 /// without it.
 #[test]
-#[cfg_attr(
-    not(t_minus_test_mcp_python),
-    ignore = "needs T_MINUS_TEST_MCP_PYTHON"
-)]
+#[cfg_attr(not(t_minus_test_mcp_python), ignore = "needs T_MINUS_TEST_MCP_PYTHON")]
 fn python_sdk_drives_the_binary() {
     let python = match std::env::var(PYTHON_VAR) {
         Ok(p) if !p.trim().is_empty() => p,

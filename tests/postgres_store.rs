@@ -220,7 +220,8 @@ fn the_docs_list_every_table() {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/postgres.md"))
             .expect("read docs/postgres.md");
         let start = doc.find("The tables are ").expect("the table list");
-        let sentence = &doc[start..start + doc[start..].find(" in the connection").expect("its end")];
+        let sentence =
+            &doc[start..start + doc[start..].find(" in the connection").expect("its end")];
         let mut listed: Vec<String> = regex_lite::Regex::new(r"`(tm_[a-z_]+)`")
             .unwrap()
             .captures_iter(sentence)
