@@ -31,11 +31,13 @@ pub struct Campaign {
 impl Campaign {
     /// A new, empty ad-hoc campaign named `name`, in memory only: a fresh
     /// id, created now. [`crate::Engine::create_campaign`] creates one in
-    /// the store (and checks the name).
-    pub fn new(name: impl Into<String>) -> Self {
+    /// the store (and checks the name). Takes a `String`, as the
+    /// prototype's did, so its callers' `Campaign::new("name".into())`
+    /// stays unambiguous.
+    pub fn new(name: String) -> Self {
         Campaign {
             id: Uuid::new_v4(),
-            name: name.into(),
+            name,
             events: Vec::new(),
             dependencies: Vec::new(),
             description: None,

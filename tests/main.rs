@@ -10,6 +10,7 @@ mod model;
 mod cli;
 mod cli_errors;
 mod cli_processes;
+mod docs_run;
 mod ecosystem_cli;
 mod ecosystem_errors;
 mod ecosystem_json;

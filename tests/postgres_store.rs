@@ -3,9 +3,9 @@
 //! wake-ups, a connection dropped while `run` waits, and several `run`
 //! processes on one server, as if on different hosts.
 //!
-//! Every test needs the server of `T_MINUS_TEST_PG`: it prints that it was
-//! skipped when the variable is unset, and fails when the server cannot be
-//! reached. Each works in a schema of its own.
+//! Every test needs the server of `T_MINUS_TEST_PG`: it is ignored when the
+//! variable is unset at build time (see `common::stores`), and fails when
+//! the server cannot be reached. Each works in a schema of its own.
 
 use crate::cli_support;
 use crate::common;
@@ -64,6 +64,7 @@ fn event(at_secs: i64, attendees: &[&str], quorum: usize) -> NewEvent {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
     pg(
         "a_store_with_a_newer_schema_is_refused_and_left_untouched",
@@ -120,6 +121,7 @@ fn a_store_with_a_newer_schema_is_refused_and_left_untouched() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_store_with_a_migration_this_build_does_not_know_is_refused_and_left_untouched() {
     pg(
         "a_store_with_a_migration_this_build_does_not_know_is_refused_and_left_untouched",
@@ -177,6 +179,7 @@ fn a_store_with_a_migration_this_build_does_not_know_is_refused_and_left_untouch
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
     pg(
         "a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events",
@@ -213,6 +216,7 @@ fn a_version_1_store_is_migrated_to_the_current_schema_keeping_its_events() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers() {
     pg(
         "a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers",
@@ -253,7 +257,41 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     );
 }
 
+/// docs/postgres.md lists every table a store has (for backups and grants).
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
+fn the_docs_list_every_table() {
+    pg("the_docs_list_every_table", || {
+        let store = TempStore::new("store.db");
+        drop(Engine::open(store.location()).expect("create the store"));
+        let mut tables: Vec<String> = sql(&store)
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY 1",
+                &[],
+            )
+            .expect("list the tables")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        tables.sort();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/postgres.md"))
+            .expect("read docs/postgres.md");
+        let start = doc.find("The tables are ").expect("the table list");
+        let sentence =
+            &doc[start..start + doc[start..].find(" in the connection").expect("its end")];
+        let mut listed: Vec<String> = regex_lite::Regex::new(r"`(tm_[a-z_]+)`")
+            .unwrap()
+            .captures_iter(sentence)
+            .map(|c| c[1].to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, tables, "docs/postgres.md's table list");
+    });
+}
+
+#[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn tables_of_another_application_are_refused() {
     pg("tables_of_another_application_are_refused", || {
         let store = TempStore::new("store.db");
@@ -291,6 +329,7 @@ fn tables_of_another_application_are_refused() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn eight_hosts_creating_one_store_at_once_all_succeed() {
     pg("eight_hosts_creating_one_store_at_once_all_succeed", || {
         let store = TempStore::new("store.db");
@@ -329,6 +368,7 @@ fn eight_hosts_creating_one_store_at_once_all_succeed() {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn connection_problems_are_reported_with_what_to_do() {
     pg("connection_problems_are_reported_with_what_to_do", || {
         let store = TempStore::new("store.db");
@@ -378,6 +418,7 @@ fn regex_escape(text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn a_waiting_store_wakes_on_another_hosts_commit_not_its_own() {
     pg(
         "a_waiting_store_wakes_on_another_hosts_commit_not_its_own",
@@ -531,6 +572,7 @@ fn is_transition(line: &Value, event: &str, action: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
     let _serial = crate::common::serial();
     pg(
@@ -593,6 +635,7 @@ fn run_reconnects_after_its_connection_is_dropped_and_says_so() {
 /// processes on one server. No answer is lost, every transition is
 /// recorded once, and every runner reports each exactly once.
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn three_runners_and_many_answering_hosts_record_each_transition_once() {
     let _serial = crate::common::serial();
     pg(
@@ -701,6 +744,7 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
 /// the server offers TLS, `disable` does not, `verify-full` refuses a
 /// certificate that does not name the host.
 #[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
 fn tls_follows_sslmode() {
     pg("tls_follows_sslmode", || {
         let store = TempStore::new("store.db");

@@ -161,10 +161,15 @@ fn agent_ids_convert_from_strings() {
 
 #[test]
 fn campaign_new_is_empty_and_orders_its_events_topologically() {
-    let mut campaign = Campaign::new("pipeline");
+    // The prototype's call: `Campaign::new(name: String)`, so `.into()`.
+    let mut campaign = Campaign::new("pipeline".into());
     assert_eq!(campaign.name, "pipeline");
     assert!(!campaign.id.is_nil());
-    assert_ne!(campaign.id, Campaign::new("pipeline").id, "a fresh id each");
+    assert_ne!(
+        campaign.id,
+        Campaign::new(String::from("pipeline")).id,
+        "a fresh id each"
+    );
     assert!(campaign.events.is_empty() && campaign.dependencies.is_empty());
     assert_eq!(campaign.execution_order(), Ok(vec![]));
 

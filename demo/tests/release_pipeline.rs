@@ -47,4 +47,41 @@ fn release_pipeline_applies_the_manifest_and_runs_it_to_the_end() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    matches_the_readme(&stdout);
+}
+
+/// The README shows this output: the same lines once times, ids and the
+/// temporary directory are set aside. The agents' answers (indented) race
+/// with the runner's lines, so they are compared as a set.
+fn matches_the_readme(stdout: &str) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("read README.md");
+    let start = readme
+        .find("```text\n+ campaign release-v2")
+        .expect("the README shows the demo's output in a ```text block");
+    let block = &readme[start + "```text\n".len()..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let normalize = |text: &str| {
+        let time = regex_lite::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").unwrap();
+        let id = regex_lite::Regex::new(r"\[[0-9a-f]{8}\]").unwrap();
+        let dir = regex_lite::Regex::new(r"\S*t-minus-release-\d+").unwrap();
+        let text = time.replace_all(text, "[TIME]");
+        let text = id.replace_all(&text, "[ID]");
+        let text = dir.replace_all(&text, "[DIR]");
+        let (mut lines, mut answers) = (Vec::new(), Vec::new());
+        for line in text.trim_end().lines() {
+            if line.starts_with("                         ") {
+                answers.push(line.trim().to_string());
+            } else {
+                lines.push(line.to_string());
+            }
+        }
+        answers.sort();
+        (lines, answers)
+    };
+    assert_eq!(
+        normalize(stdout),
+        normalize(block),
+        "the demo's output differs from the README's sample:\n{stdout}"
+    );
 }

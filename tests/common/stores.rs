@@ -18,11 +18,13 @@
 //! at once never see each other. A schema is dropped when the test that
 //! made it ends; schemas older than an hour (left by a killed run) are
 //! dropped once per test binary. When `T_MINUS_TEST_PG` is unset (a
-//! machine without a server), the PostgreSQL copy prints that it is skipped
-//! on stderr (past the test harness's capture, so it shows in `cargo test`
-//! output) and passes. When it is set but the server cannot be reached, the
+//! machine without a server), the PostgreSQL copies are ignored: the build
+//! script sets `cfg(t_minus_test_pg)` only when the variable is set at
+//! build time, and `cargo test` lists them as `ignored, needs
+//! T_MINUS_TEST_PG`. When it is set but the server cannot be reached, the
 //! PostgreSQL copy fails with the connection error: a CI run whose server
-//! is down must not pass with half its tests unrun.
+//! is down must not pass with half its tests unrun. (Run with
+//! `--include-ignored` and the variable unset, they fail too.)
 //!
 //! Both copies run the same function, so insta names their snapshots alike
 //! (`cli__NAME.snap`: module path and function name) and both assert
@@ -175,21 +177,17 @@ impl Drop for Scope {
 
 /// Runs the body of test `name` on `backend`: sets the current store, lets
 /// snapshots repeat (see the module docs), and drops the stores it kept
-/// when it returns or panics. On PostgreSQL with `T_MINUS_TEST_PG` unset it
-/// prints `skipped NAME: REASON` on stderr instead and returns; with the
-/// variable set and the server unreachable it panics with the reason.
+/// when it returns or panics. On PostgreSQL it panics when there is no
+/// server: `T_MINUS_TEST_PG` unset (the test is ignored then, unless run
+/// with `--include-ignored`) or the server unreachable.
 pub fn run(backend: Backend, name: &str, body: impl FnOnce()) {
     if backend == Backend::Postgres {
         match server() {
             Ok(_) => {}
-            Err(Unavailable::Unset) => {
-                // Straight to the process's stderr, in one write: the
-                // harness captures only `eprintln!`, and a skip should be
-                // visible.
-                let line = format!("skipped {name}: {PG_ENV} is not set\n");
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-                return;
-            }
+            Err(Unavailable::Unset) => panic!(
+                "{name}: {PG_ENV} is not set: the PostgreSQL tests need a server URL \
+                 (e.g. {PG_ENV}=postgres://postgres@127.0.0.1:5432/test)"
+            ),
             Err(Unavailable::Unreachable(reason)) => panic!(
                 "{name}: {reason}\n\
                  {PG_ENV} is set, so the PostgreSQL tests must run: start the server, \
@@ -263,7 +261,7 @@ struct Server {
 /// Why there is no server for the PostgreSQL tests.
 #[derive(Debug)]
 enum Unavailable {
-    /// `T_MINUS_TEST_PG` is unset or empty: skip them.
+    /// `T_MINUS_TEST_PG` is unset or empty (the tests are ignored then).
     Unset,
     /// It is set, but connecting failed (the reason, with the URL): fail them.
     Unreachable(String),
@@ -473,11 +471,12 @@ macro_rules! __store_tests {
                 }
             )*
         }
-        /// The same tests on PostgreSQL (skipped without `T_MINUS_TEST_PG`).
+        /// The same tests on PostgreSQL (ignored without `T_MINUS_TEST_PG`).
         mod postgres {
             use $($stores)*::{run as run_on, Backend};
             $(
                 #[test]
+                #[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
                 fn $name() {
                     run_on(Backend::Postgres, concat!("postgres::", stringify!($name)), super::$name);
                 }

@@ -1,0 +1,23 @@
+//! Tells the integration tests which optional test dependencies are
+//! configured, so that libtest lists the tests needing an absent one as
+//! ignored instead of passing them unrun:
+//!
+//! - `cfg(t_minus_test_pg)` when `T_MINUS_TEST_PG` (a PostgreSQL server
+//!   URL) is set: the PostgreSQL copies of the store suites run;
+//! - `cfg(t_minus_test_mcp_python)` when `T_MINUS_TEST_MCP_PYTHON` (a Python
+//!   with the official MCP SDK) is set: the MCP client test runs.
+//!
+//! The library and the binary do not read these settings.
+
+fn main() {
+    for (var, cfg) in [
+        ("T_MINUS_TEST_PG", "t_minus_test_pg"),
+        ("T_MINUS_TEST_MCP_PYTHON", "t_minus_test_mcp_python"),
+    ] {
+        println!("cargo::rerun-if-env-changed={var}");
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if std::env::var_os(var).is_some_and(|v| !v.to_string_lossy().trim().is_empty()) {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
+}
