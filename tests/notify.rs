@@ -683,6 +683,52 @@ fn hostile_manifests_are_refused() {
     assert!(t.events().is_empty(), "the store is untouched");
 }
 
+fn run_attempts_every_delivery_due_when_it_ends() {
+    // One hook at a time; a slow `confirmed` delivery holds the slot while
+    // three events fire at the end of the run: all three `fired`
+    // deliveries must be attempted before `run` exits.
+    let t = T::new();
+    let db = t.db_location();
+    let hook = hook(
+        &t,
+        "if [ \"$T_MINUS_TRANSITION\" = confirmed ]; then sleep 2; fi",
+    );
+    let gate = json_real(
+        &db,
+        &format!(
+            "schedule checkpoint +1h --attendees alice --quorum 1 --notify-exec {} \
+             --on confirmed --json",
+            hook.display()
+        ),
+    );
+    for _ in 0..3 {
+        run_real(
+            &db,
+            &format!(
+                "schedule checkpoint +800ms --quorum 0 --fire on-time --notify-exec {} --on fired",
+                hook.display()
+            ),
+        );
+    }
+    run_real(
+        &db,
+        &format!("confirm {} alice", gate["id"].as_str().unwrap()),
+    );
+    let out = real(&db, "run --timeout 20s")
+        .env("T_MINUS_NOTIFY_CONCURRENCY", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = hook_lines(&t);
+    let mut words: Vec<&str> = lines.iter().map(|l| l[0].as_str()).collect();
+    words.sort();
+    assert_eq!(words, ["confirmed", "fired", "fired", "fired"], "{lines:?}");
+}
+
 // ───────────── real-clock helpers (run/tick processes) ─────────────
 
 /// `t-minus --db DB ARGS` on the real clock.
@@ -724,4 +770,5 @@ cli_support::store_tests!(
     notify_test_sends_one_marked_delivery,
     manifests_declare_rules_at_campaign_and_event_level,
     hostile_manifests_are_refused,
+    run_attempts_every_delivery_due_when_it_ends,
 );

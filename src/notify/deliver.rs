@@ -298,9 +298,10 @@ impl Deliverer {
         }
     }
 
-    /// Stops after delivering what is due now and what is under way (each
-    /// bounded by its timeout); retries due later stay queued. Returns the
-    /// outcomes of the whole run.
+    /// Stops after attempting every delivery due now (at the call) and
+    /// finishing what is under way (each bounded by its timeout), however
+    /// many that takes at the concurrency limit; retries and deliveries due
+    /// later stay queued. Returns the outcomes of the whole run.
     pub fn finish(mut self) -> Result<Vec<Outcome>> {
         self.drain.store(true, Ordering::SeqCst);
         let _ = self.wake.send(Message::Wake);
@@ -356,7 +357,11 @@ fn dispatch(
     let mut outcomes = Vec::new();
     let mut in_flight = 0usize;
     let mut backlog: VecDeque<Delivery> = VecDeque::new();
-    let mut draining_claimed = false;
+    // From the moment draining starts: that moment (what is due by it must
+    // be attempted before the dispatcher ends) and whether the last claim
+    // found nothing more due by it.
+    let mut drain_at: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut drained = false;
     // The data version when the store was last looked at, and when the next
     // delivery queued then is due: what an idle dispatcher waits for.
     let mut seen_version: Option<i64> = None;
@@ -367,19 +372,28 @@ fn dispatch(
             return Ok(outcomes);
         }
         let draining = drain.load(Ordering::SeqCst);
-        // While draining, claim what is due once more, then only finish.
-        let may_claim = !stop.load(Ordering::SeqCst) && (!draining || !draining_claimed);
+        if draining && drain_at.is_none() {
+            drain_at = Some(wall_now());
+        }
+        // While draining, keep claiming what was due when draining started
+        // until a claim finds nothing more: a claim is capped by the free
+        // slots, so one claim may leave due deliveries behind.
+        let may_claim = !stop.load(Ordering::SeqCst) && !drained;
         if may_claim && backlog.is_empty() && in_flight < limit {
             if watched {
                 seen_version = store.data_version().ok();
             }
-            match claim(&mut *store, limit - in_flight) {
-                Ok(batch) => backlog.extend(batch),
+            let claimed = match drain_at {
+                Some(at) => claim_due_by(&mut *store, limit - in_flight, at),
+                None => claim(&mut *store, limit - in_flight),
+            };
+            match claimed {
+                Ok(batch) => {
+                    drained = drain_at.is_some() && batch.is_empty();
+                    backlog.extend(batch);
+                }
                 Err(e) if e.is_transient() => {}
                 Err(e) => return Err(e),
-            }
-            if draining {
-                draining_claimed = true;
             }
             next_due = None;
             if watched && backlog.is_empty() {
@@ -401,7 +415,7 @@ fn dispatch(
                 let _ = done.send(Message::Done(Box::new(d), failure));
             });
         }
-        if draining && draining_claimed && in_flight == 0 && backlog.is_empty() {
+        if drained && in_flight == 0 && backlog.is_empty() {
             return Ok(outcomes);
         }
         let idle = watched && in_flight == 0 && backlog.is_empty();
