@@ -346,3 +346,26 @@ fn a_saved_plan_whose_relative_time_is_within_its_countdown_is_refused() {
         ["t_minus::manifest::relative_at"]
     );
 }
+
+#[test]
+fn a_majority_of_no_attendees() {
+    // ⌊0/2⌋+1 = 1 confirmation, more than the (empty) attendee list.
+    refused_alike(
+        NewEvent {
+            attendees: Vec::new(),
+            quorum: Quorum::Majority,
+            ..base()
+        },
+        "    attendees: []\n    quorum: majority\n",
+        "quorum_too_large",
+        "quorum_too_large",
+    );
+}
+
+#[test]
+fn a_relative_time_equal_to_its_countdown_is_for_quorum_zero_only() {
+    let text = "campaign: rules\nevents:\n  e:\n    at: +5m\n    t_minus: 5m\n    quorum: 0\n";
+    assert!(manifest_codes(text).is_empty(), "a gate at its start");
+    let asked = text.replace("quorum: 0", "attendees: [a]\n    quorum: 1");
+    assert_eq!(manifest_codes(&asked), ["t_minus::manifest::relative_at"]);
+}

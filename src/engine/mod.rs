@@ -455,16 +455,18 @@ impl Engine {
     }
 
     /// Like [`Engine::write`], for operations that may be refused after
-    /// settling: the settlement is committed even when the operation is
-    /// refused (the inner `Err`), so the refusal and the store agree.
+    /// settling: a refusal (the inner `Err`) rolls back everything the
+    /// transaction did, the settlement included, so a refused command has
+    /// changed nothing. What the settlement found is recorded, with the same
+    /// logical times, by the next tick.
     pub(crate) fn write_refusable<T>(
         &mut self,
         f: impl FnOnce(&mut dyn Tx) -> Result<Result<T>>,
     ) -> Result<T> {
         let mut tx = self.store.write()?;
-        let outcome = f(&mut *tx)?;
+        let value = f(&mut *tx)??;
         tx.commit()?;
-        outcome
+        Ok(value)
     }
 
     /// Runs `f` in a read transaction.
