@@ -594,6 +594,28 @@ fn unknown_event_is_an_error() {
     }
 }
 
+fn reasons_longer_than_their_limit_are_refused_and_nothing_stored() {
+    let (mut engine, clock) = engine();
+    let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
+    clock.set(at_min(1));
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let err = engine
+        .decline(e.id, &agent("a"), Some(huge.clone()))
+        .unwrap_err();
+    assert!(
+        matches!(err, TMinusError::TextTooLong { max: 4096, .. }),
+        "{err:?}"
+    );
+    let err = engine.cancel_event(e.id, Some(huge)).unwrap_err();
+    assert!(matches!(err, TMinusError::TextTooLong { .. }), "{err:?}");
+    assert_eq!(actions(&engine, e.id), vec![AuditAction::Scheduled]);
+    assert_eq!(get(&engine, e.id).state, EventState::Pending);
+    // At the limit it is accepted.
+    engine
+        .decline(e.id, &agent("a"), Some("x".repeat(4096)))
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- laziness
 
 type Time = chrono::DateTime<chrono::Utc>;
@@ -816,6 +838,7 @@ common::store_tests!(
     cancelling_after_the_fire_time_records_the_real_outcome_instead,
     a_response_refused_after_an_unrecorded_deadline_writes_nothing,
     an_event_that_opens_exactly_at_its_fire_time_is_decided_with_its_answers,
+    reasons_longer_than_their_limit_are_refused_and_nothing_stored,
     unknown_event_is_an_error,
     outcome_does_not_depend_on_when_the_tick_runs,
     tick_at_fire_time_and_an_hour_later_agree,
