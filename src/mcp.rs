@@ -516,7 +516,7 @@ fn without_paths(text: &str) -> String {
             continue;
         }
         let token = &rest[..end];
-        let trimmed = token.trim_end_matches(|c: char| matches!(c, ',' | ';' | ':' | '.'));
+        let trimmed = token.trim_end_matches([',', ';', ':', '.']);
         let tail = &token[trimmed.len()..];
         let lower = trimmed.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {

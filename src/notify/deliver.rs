@@ -855,6 +855,8 @@ mod reaper {
     }
 
     /// Monotonic nanoseconds.
+    // `time_t` and `c_long` are not 64 bits wide everywhere.
+    #[allow(clippy::unnecessary_cast)]
     fn now_ns() -> i64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
