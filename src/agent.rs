@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+use unicode_security::MixedScript;
 
 use crate::input::InputError;
 
@@ -12,7 +14,11 @@ pub const MAX_AGENT_ID_CHARS: usize = 128;
 
 /// An agent (AI agent, bot or person) that organizes or attends events.
 ///
-/// Valid ids are 1–128 characters with no whitespace or control characters;
+/// Valid ids are 1–128 characters with no whitespace, control, invisible
+/// (format, such as zero-width and bidi controls), private-use or unassigned
+/// characters, in one script (UTS #39 single-script: digits and punctuation
+/// go with any script), so that look-alikes such as `bob` + U+200B or a
+/// Cyrillic `а` in `alice` are refused;
 /// [`AgentId::parse`] (and [`FromStr`]) enforce that. The tuple field is public
 /// to keep the seed's shape, so [`AgentId::validate`] is checked again by every
 /// engine operation that accepts one.
@@ -40,11 +46,24 @@ impl AgentId {
                 "it is {} characters long; the limit is {MAX_AGENT_ID_CHARS}",
                 value.chars().count()
             ))
+        } else if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            Some(format!("it contains the character {c:?}"))
+        } else if let Some(c) = value.chars().find(|c| {
+            // Format (zero-width and bidi controls), private-use, surrogate
+            // and unassigned characters: invisible or undefined.
+            c.general_category_group() == GeneralCategoryGroup::Other
+        }) {
+            Some(format!(
+                "it contains the invisible or unassigned character U+{:04X}",
+                u32::from(c)
+            ))
+        } else if !value.is_single_script() {
+            Some(
+                "it mixes scripts (e.g. Latin with Cyrillic look-alikes); write it in one script"
+                    .to_string(),
+            )
         } else {
-            value
-                .chars()
-                .find(|c| c.is_whitespace() || c.is_control())
-                .map(|c| format!("it contains the character {c:?}"))
+            None
         };
         match reason {
             Some(reason) => Err(InputError::InvalidAgentId {
@@ -123,7 +142,16 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_ids() {
-        for ok in ["alice", "ci-bot", "ops/1", "ü", &"x".repeat(128)] {
+        for ok in [
+            "alice",
+            "ci-bot",
+            "ops/1",
+            "ü",
+            "алиса",
+            "田中さん",
+            "bob@example.com",
+            &"x".repeat(128),
+        ] {
             assert!(AgentId::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -136,6 +164,11 @@ mod tests {
             ("a b", "' '"),
             ("a\tb", "'\\t'"),
             ("a\u{7}", "'\\u{7}'"),
+            ("bob\u{200B}", "U+200B"),
+            ("\u{202E}ecila", "U+202E"),
+            ("al\u{2066}ice", "U+2066"),
+            ("\u{0430}lice", "mixes scripts"),
+            ("\u{E000}x", "U+E000"),
         ];
         for (bad, needle) in cases {
             let err = AgentId::parse(bad).unwrap_err().to_string();

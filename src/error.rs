@@ -160,6 +160,21 @@ pub enum TMinusError {
         reason: String,
     },
 
+    /// A text field longer than its limit.
+    #[error("the {field} is {len} bytes long; the limit is {max}")]
+    #[diagnostic(
+        code(t_minus::input::too_long),
+        help("shorten it; put long material elsewhere and refer to it (a URL, a path in the payload)")
+    )]
+    TextTooLong {
+        /// Which field (`decline reason`, `cancel reason`).
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+
     /// A reference that is not a UUID, prefix or `campaign/event` path.
     #[error("`{value}` is not a valid {what} reference: {reason}")]
     #[diagnostic(

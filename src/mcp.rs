@@ -29,7 +29,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::display::{Renderer, Styles};
@@ -422,7 +422,44 @@ fn error_result(e: &TMinusError) -> CallToolResult {
     if let Some(help) = &error.help {
         text.push_str(&format!("\nhelp: {help}"));
     }
-    CallToolResult::error(vec![ContentBlock::text(text)])
+    CallToolResult::error(vec![ContentBlock::text(without_paths(&text))])
+}
+
+/// `text` with every filesystem path and store URL replaced by `<path>` and
+/// `<store>`: the model sees what went wrong, not where the store and the
+/// keys live.
+fn without_paths(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // A token: up to whitespace or a quote.
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '(' | ')'))
+            .unwrap_or(rest.len());
+        if end == 0 {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let token = &rest[..end];
+        let trimmed = token.trim_end_matches([',', ';', ':', '.']);
+        let tail = &token[trimmed.len()..];
+        let lower = trimmed.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            out.push_str("<store>");
+            out.push_str(tail);
+        } else if trimmed.len() > 1
+            && (trimmed.starts_with('/') || trimmed.starts_with("~/") || trimmed.starts_with("./"))
+        {
+            out.push_str("<path>");
+            out.push_str(tail);
+        } else {
+            out.push_str(token);
+        }
+        rest = &rest[end..];
+    }
+    out
 }
 
 /// A success: the short text and the structured result.
@@ -568,15 +605,222 @@ impl McpServer {
 
 /// Serves `server` on stdin/stdout until the client closes the connection.
 /// Needs a tokio runtime (the command line starts a current-thread one).
+///
+/// Each incoming line is checked before the session sees it: a line that
+/// is not JSON is answered with a JSON-RPC parse error (-32700), and one
+/// nested deeper than [`MAX_DEPTH`], longer than [`MAX_LINE`] bytes, or not
+/// a JSON-RPC 2.0 object with an invalid-request error (-32600); neither
+/// reaches the session, and the connection stays open.
 pub async fn serve_stdio(server: McpServer) -> std::result::Result<(), String> {
+    serve_lines(server, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// [`serve_stdio`] on any pair of streams: newline-delimited JSON-RPC in on
+/// `input`, answers out on `output`, with the same checks.
+pub async fn serve_lines(
+    server: McpServer,
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+) -> std::result::Result<(), String> {
     use rmcp::ServiceExt;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let (session_in, mut to_session) = tokio::io::duplex(64 * 1024);
+    let (from_session, session_out) = tokio::io::duplex(64 * 1024);
+    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<String>();
+
+    // One writer to stdout, a line at a time: the session's answers and the
+    // transport's own errors never interleave.
+    let errors = lines_tx.clone();
+    let writer = tokio::spawn(async move {
+        let mut stdout = output;
+        while let Some(line) = lines_rx.recv().await {
+            if stdout.write_all(line.as_bytes()).await.is_err()
+                || stdout.write_all(b"\n").await.is_err()
+                || stdout.flush().await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    let answers = tokio::spawn(async move {
+        let mut lines = BufReader::new(from_session).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let reader = tokio::spawn(async move {
+        let mut stdin = BufReader::new(input);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match (&mut stdin)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .await
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+                // Skip the rest of the over-long line.
+                let mut rest = Vec::new();
+                let _ = stdin.read_until(b'\n', &mut rest).await;
+                let _ = errors.send(rpc_error(
+                    Value::Null,
+                    -32600,
+                    "Invalid Request: the message is too long",
+                ));
+                continue;
+            }
+            match check_incoming(&buf) {
+                Incoming::Blank => {}
+                Incoming::Forward => {
+                    if to_session.write_all(&buf).await.is_err() {
+                        return;
+                    }
+                    if buf.last() != Some(&b'\n') && to_session.write_all(b"\n").await.is_err() {
+                        return;
+                    }
+                }
+                Incoming::Refused(answer) => {
+                    let _ = errors.send(answer);
+                }
+            }
+        }
+    });
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve((session_in, session_out))
         .await
         .map_err(|e| format!("the MCP client did not initialize the session: {e}"))?;
-    running
+    let result = running
         .waiting()
         .await
         .map(drop)
-        .map_err(|e| format!("the MCP session ended with an error: {e}"))
+        .map_err(|e| format!("the MCP session ended with an error: {e}"));
+    reader.abort();
+    let _ = answers.await;
+    let _ = writer.await;
+    result
+}
+
+/// The deepest nesting of arrays and objects an incoming message may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// The longest incoming message, in bytes.
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+
+/// What to do with one incoming line.
+enum Incoming {
+    /// Only whitespace.
+    Blank,
+    /// A JSON-RPC message for the session.
+    Forward,
+    /// Answered here with this error.
+    Refused(String),
+}
+
+/// Checks one incoming line (see [`serve_stdio`]).
+fn check_incoming(line: &[u8]) -> Incoming {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Incoming::Blank;
+    }
+    if nesting(line) > MAX_DEPTH {
+        return Incoming::Refused(rpc_error(
+            Value::Null,
+            -32600,
+            &format!("Invalid Request: nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(e) => {
+            return Incoming::Refused(rpc_error(Value::Null, -32700, &format!("Parse error: {e}")))
+        }
+    };
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let valid = value.as_object().is_some_and(|o| {
+        o.get("jsonrpc") == Some(&json!("2.0"))
+            && (o.contains_key("method") || o.contains_key("result") || o.contains_key("error"))
+    });
+    if valid {
+        Incoming::Forward
+    } else {
+        Incoming::Refused(rpc_error(
+            id,
+            -32600,
+            "Invalid Request: not a JSON-RPC 2.0 request, notification or response",
+        ))
+    }
+}
+
+/// The deepest nesting of `[` and `{` in `json`, outside strings.
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A JSON-RPC error answer, as one line.
+fn rpc_error(id: Value, code: i64, message: &str) -> String {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } }).to_string()
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+
+    #[test]
+    fn error_text_shows_no_paths() {
+        let text = without_paths(
+            "cannot open the store /home/ops/.t-minus/store.db: denied; key `/home/ops/.ssh/id_ed25519` (see ./keys/x.pub), url postgres://ops:pw@db/t",
+        );
+        assert!(!text.contains("/home"), "{text}");
+        assert!(!text.contains("./keys"), "{text}");
+        assert!(!text.contains("pw@db"), "{text}");
+        assert!(text.contains("<path>: denied"), "{text}");
+        assert!(text.contains("`<path>`"), "{text}");
+        assert!(text.contains("<store>"), "{text}");
+        assert_eq!(without_paths("quorum 2 of 3 / all"), "quorum 2 of 3 / all");
+    }
+
+    #[test]
+    fn incoming_lines_are_checked() {
+        assert!(matches!(check_incoming(b"  \n"), Incoming::Blank));
+        assert!(matches!(check_incoming(b"{nope"), Incoming::Refused(e) if e.contains("-32700")));
+        let deep = format!("{}{}", "{\"a\":".repeat(65), "}".repeat(65));
+        assert!(
+            matches!(check_incoming(deep.as_bytes()), Incoming::Refused(e) if e.contains("-32600"))
+        );
+        // Brackets inside strings do not count.
+        let quoted = format!(
+            r#"{{"jsonrpc":"2.0","method":"x","params":{{"s":"{}"}}}}"#,
+            "[".repeat(100)
+        );
+        assert!(matches!(
+            check_incoming(quoted.as_bytes()),
+            Incoming::Forward
+        ));
+    }
 }

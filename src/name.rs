@@ -2,7 +2,8 @@
 
 use crate::input::InputError;
 
-/// Checks a name against `[A-Za-z_][A-Za-z0-9_-]{0,63}`.
+/// Checks a name against `[A-Za-z_][A-Za-z0-9_-]{0,63}`, and that it does
+/// not parse as a UUID.
 pub fn validate_name(value: &str) -> Result<(), InputError> {
     let reason = name_problem(value);
     match reason {
@@ -35,6 +36,11 @@ pub fn name_problem(value: &str) -> Option<String> {
             value.len()
         ));
     }
+    // References take an event id where they take a name: a name that is
+    // an id would make `cancel <id>` ambiguous.
+    if uuid::Uuid::try_parse(value).is_ok() {
+        return Some("it parses as a UUID, which is how events are referred to by id".into());
+    }
     None
 }
 
@@ -47,7 +53,17 @@ mod tests {
         for ok in ["a", "deploy-eu", "_x", "A9_-", &"a".repeat(64)] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "9a", "-a", "a b", "a/b", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "9a",
+            "-a",
+            "a b",
+            "a/b",
+            "é",
+            &"a".repeat(65),
+            "deadbeef-0000-4000-8000-000000000000",
+            "deadbeef00004000800000000000abcd",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

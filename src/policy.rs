@@ -31,7 +31,11 @@ impl Quorum {
             }),
             Quorum::Count(n) => Ok(n),
             Quorum::All => Ok(attendees),
-            Quorum::Majority if attendees == 0 => Ok(0),
+            // More than half of nobody is one, which no one can give.
+            Quorum::Majority if attendees == 0 => Err(InputError::QuorumTooLarge {
+                quorum: 1,
+                attendees,
+            }),
             Quorum::Majority => Ok(attendees / 2 + 1),
         }
     }
@@ -187,7 +191,7 @@ mod tests {
         assert_eq!(Quorum::Majority.resolve(3).unwrap(), 2);
         assert_eq!(Quorum::Majority.resolve(4).unwrap(), 3);
         assert_eq!(Quorum::Majority.resolve(1).unwrap(), 1);
-        assert_eq!(Quorum::Majority.resolve(0).unwrap(), 0);
+        assert!(Quorum::Majority.resolve(0).is_err());
         assert_eq!(Quorum::Count(0).resolve(0).unwrap(), 0);
         let err = Quorum::Count(4).resolve(3).unwrap_err().to_string();
         assert!(err.contains('4') && err.contains('3'), "{err}");

@@ -495,10 +495,88 @@ fn cancelling_after_the_fire_time_records_the_real_outcome_instead() {
         matches!(err, TMinusError::EventFinal { ref state, .. } if *state == EventState::Missed),
         "{err:?}"
     );
+    // The refusal wrote nothing: the miss is recorded by the next tick, at
+    // the fire time.
+    assert_eq!(get(&engine, e.id).state, EventState::Pending);
+    assert_eq!(actions(&engine, e.id), vec![AuditAction::Scheduled]);
+    assert_eq!(engine.tick(at_min(16)).unwrap().missed, vec![e.id]);
     let missed = get(&engine, e.id);
     assert_eq!(missed.state, EventState::Missed);
     assert_eq!(missed.finished_at, Some(at_min(10)));
-    assert_eq!(engine.tick(at_min(16)).unwrap().missed, vec![e.id]);
+}
+
+fn a_response_refused_after_an_unrecorded_deadline_writes_nothing() {
+    let (mut engine, clock) = engine();
+    let e = engine.schedule(spec(10, &["a", "b"], Quorum::All)).unwrap();
+    clock.set(at_min(1));
+    engine.confirm(e.id, &agent("a")).unwrap();
+    let before = (get(&engine, e.id), engine.log(e.id).unwrap().len());
+    clock.set(at_min(12));
+    for err in [
+        engine.confirm(e.id, &agent("b")).unwrap_err(),
+        engine.decline(e.id, &agent("b"), None).unwrap_err(),
+    ] {
+        assert!(matches!(err, TMinusError::DeadlinePassed { .. }), "{err:?}");
+    }
+    assert_eq!(get(&engine, e.id), before.0, "the event is as it was");
+    assert_eq!(engine.log(e.id).unwrap().len(), before.1, "no entry");
+    let r = engine.tick(at_min(12)).unwrap();
+    assert_eq!(r.missed, vec![e.id]);
+    assert_eq!(get(&engine, e.id).finished_at, Some(at_min(10)));
+}
+
+fn an_event_that_opens_exactly_at_its_fire_time_is_decided_with_its_answers() {
+    // `b` (quorum 1, fire time +10m) needs `a`, a timer at exactly +10m; y
+    // pre-approved `b`. `b` opens at its own fire time and is decided then,
+    // as at any fire time: fired on its pre-approval.
+    let scenario = |b_fire: chrono::DateTime<chrono::Utc>, approve: bool| {
+        let (mut engine, clock) = engine();
+        let c = engine.create_campaign("edge".into()).unwrap();
+        let a = engine
+            .campaign_add(c.id, on_time(10, &[], Quorum::Count(0)), Some("a".into()))
+            .unwrap();
+        let b_spec = NewEvent {
+            at: b_fire,
+            ..spec(0, &["y"], Quorum::All)
+        };
+        let b = engine.campaign_add(c.id, b_spec, Some("b".into())).unwrap();
+        engine.campaign_link(c.id, a.id, b.id).unwrap();
+        clock.set(at_min(1));
+        if approve {
+            engine.confirm(b.id, &agent("y")).unwrap();
+        }
+        let r = engine.tick(at_min(10)).unwrap();
+        assert_eq!(r.fired.first(), Some(&a.id));
+        assert_eq!(r.opened, vec![b.id]);
+        let b = get(&engine, b.id);
+        let log = engine.log(b.id).unwrap();
+        (
+            b.state,
+            b.finished_at,
+            log.last().unwrap().detail["reason"].clone(),
+        )
+    };
+    assert_eq!(
+        scenario(at_min(10), true),
+        (EventState::Fired, Some(at_min(10)), "quorum reached".into())
+    );
+    assert_eq!(
+        scenario(at_min(10), false),
+        (
+            EventState::Missed,
+            Some(at_min(10)),
+            "quorum not reached".into()
+        )
+    );
+    // Its fire time one millisecond earlier: it opens after its deadline.
+    assert_eq!(
+        scenario(at_min(10) - Duration::milliseconds(1), true),
+        (
+            EventState::Missed,
+            Some(at_min(10)),
+            "opened after its fire time".into()
+        )
+    );
 }
 
 fn unknown_event_is_an_error() {
@@ -514,6 +592,28 @@ fn unknown_event_is_an_error() {
             "{err:?}"
         );
     }
+}
+
+fn reasons_longer_than_their_limit_are_refused_and_nothing_stored() {
+    let (mut engine, clock) = engine();
+    let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
+    clock.set(at_min(1));
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let err = engine
+        .decline(e.id, &agent("a"), Some(huge.clone()))
+        .unwrap_err();
+    assert!(
+        matches!(err, TMinusError::TextTooLong { max: 4096, .. }),
+        "{err:?}"
+    );
+    let err = engine.cancel_event(e.id, Some(huge)).unwrap_err();
+    assert!(matches!(err, TMinusError::TextTooLong { .. }), "{err:?}");
+    assert_eq!(actions(&engine, e.id), vec![AuditAction::Scheduled]);
+    assert_eq!(get(&engine, e.id).state, EventState::Pending);
+    // At the limit it is accepted.
+    engine
+        .decline(e.id, &agent("a"), Some("x".repeat(4096)))
+        .unwrap();
 }
 
 // ---------------------------------------------------------------- laziness
@@ -736,6 +836,9 @@ common::store_tests!(
     final_events_are_kept_as_history,
     cancel_takes_a_pending_event_to_cancelled_once,
     cancelling_after_the_fire_time_records_the_real_outcome_instead,
+    a_response_refused_after_an_unrecorded_deadline_writes_nothing,
+    an_event_that_opens_exactly_at_its_fire_time_is_decided_with_its_answers,
+    reasons_longer_than_their_limit_are_refused_and_nothing_stored,
     unknown_event_is_an_error,
     outcome_does_not_depend_on_when_the_tick_runs,
     tick_at_fire_time_and_an_hour_later_agree,

@@ -346,3 +346,59 @@ fn a_saved_plan_whose_relative_time_is_within_its_countdown_is_refused() {
         ["t_minus::manifest::relative_at"]
     );
 }
+
+#[test]
+fn a_majority_of_no_attendees() {
+    // ⌊0/2⌋+1 = 1 confirmation, more than the (empty) attendee list.
+    refused_alike(
+        NewEvent {
+            attendees: Vec::new(),
+            quorum: Quorum::Majority,
+            ..base()
+        },
+        "    attendees: []\n    quorum: majority\n",
+        "quorum_too_large",
+        "quorum_too_large",
+    );
+}
+
+#[test]
+fn a_relative_time_equal_to_its_countdown_is_for_quorum_zero_only() {
+    let text = "campaign: rules\nevents:\n  e:\n    at: +5m\n    t_minus: 5m\n    quorum: 0\n";
+    assert!(manifest_codes(text).is_empty(), "a gate at its start");
+    let asked = text.replace("quorum: 0", "attendees: [a]\n    quorum: 1");
+    assert_eq!(manifest_codes(&asked), ["t_minus::manifest::relative_at"]);
+}
+
+#[test]
+fn look_alike_attendee_ids() {
+    for (id, yaml) in [
+        ("bob\u{200B}", "bob\\u200B"),
+        ("\u{0430}lice", "\\u0430lice"),
+        ("x\u{202E}y", "x\\u202Ey"),
+    ] {
+        refused_alike(
+            NewEvent {
+                attendees: vec![t_minus::AgentId(id.to_string())],
+                ..base()
+            },
+            &format!("    attendees: [\"{yaml}\"]\n"),
+            "agent_id",
+            "agent_id",
+        );
+    }
+}
+
+#[test]
+fn campaign_names_that_are_uuids() {
+    let uuid = "deadbeef-0000-4000-8000-000000000000";
+    let (mut engine, _clock) = engine();
+    let err = engine.create_campaign(uuid.into()).unwrap_err();
+    assert_eq!(code(&err), "t_minus::input::name", "{err}");
+    assert!(engine.list_campaigns().unwrap().is_empty());
+    let text = format!("campaign: {uuid}\nevents:\n  e:\n    at: 2025-06-06T15:00:00Z\n");
+    assert_eq!(manifest_codes(&text), ["t_minus::manifest::name"]);
+    // An event name that is a UUID, too.
+    let text = format!("campaign: rules\nevents:\n  {uuid}:\n    at: 2025-06-06T15:00:00Z\n");
+    assert_eq!(manifest_codes(&text), ["t_minus::manifest::name"]);
+}

@@ -684,6 +684,52 @@ fn malformed_json_rpc_does_not_stop_the_server() {
     });
 }
 
+/// Through the line transport of `t-minus mcp`: a line that is not JSON is
+/// answered with -32700, one nested too deep with -32600, and the server
+/// keeps serving; error text shows no path.
+#[test]
+fn the_transport_answers_malformed_and_deep_json_with_errors() {
+    let (_dir, path) = common::temp_store();
+    let location = path.to_string_lossy().into_owned();
+    runtime().block_on(async {
+        let server = McpServer::new(location.clone(), agent("alice"), Some(t0()));
+        let (server_in, mut write) = tokio::io::duplex(1 << 16);
+        let (read, server_out) = tokio::io::duplex(1 << 16);
+        let serving = tokio::spawn(t_minus::mcp::serve_lines(server, server_in, server_out));
+        let mut lines = BufReader::new(read).lines();
+        let mut next = async || -> Value {
+            let line = tokio::time::timeout(StdDuration::from_secs(10), lines.next_line())
+                .await
+                .expect("an answer within 10 s, not a hang")
+                .unwrap()
+                .expect("the server is still there");
+            serde_json::from_str(&line).expect("every line is JSON")
+        };
+        send(&mut write, "{this is not json").await;
+        let parse = next().await;
+        assert_eq!(parse["error"]["code"], -32700, "{parse}");
+        assert_eq!(parse["id"], Value::Null);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        send(&mut write, &deep).await;
+        let invalid = next().await;
+        assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+        send(&mut write, r#"{"jsonrpc":"2.0","id":9,"params":{}}"#).await;
+        let no_method = next().await;
+        assert_eq!(no_method["error"]["code"], -32600, "{no_method}");
+        assert_eq!(no_method["id"], 9);
+        send(&mut write, r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#).await;
+        let init = next().await;
+        assert_eq!(init["result"]["serverInfo"]["name"], "t-minus", "{init}");
+        send(&mut write, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+        send(&mut write, r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#).await;
+        let listed = next().await;
+        assert_eq!(listed["id"], 2);
+        assert!(!listed.to_string().contains(&location));
+        drop(write);
+        let _ = tokio::time::timeout(StdDuration::from_secs(5), serving).await;
+    });
+}
+
 /// Writes one line to the server.
 async fn send(write: &mut (impl AsyncWriteExt + Unpin), line: &str) {
     write.write_all(line.as_bytes()).await.unwrap();

@@ -683,6 +683,281 @@ fn hostile_manifests_are_refused() {
     assert!(t.events().is_empty(), "the store is untouched");
 }
 
+fn run_attempts_every_delivery_due_when_it_ends() {
+    // One hook at a time; a slow `confirmed` delivery holds the slot while
+    // three events fire at the end of the run: all three `fired`
+    // deliveries must be attempted before `run` exits.
+    let t = T::new();
+    let db = t.db_location();
+    let hook = hook(
+        &t,
+        "if [ \"$T_MINUS_TRANSITION\" = confirmed ]; then sleep 2; fi",
+    );
+    let gate = json_real(
+        &db,
+        &format!(
+            "schedule checkpoint +1h --attendees alice --quorum 1 --notify-exec {} \
+             --on confirmed --json",
+            hook.display()
+        ),
+    );
+    for _ in 0..3 {
+        run_real(
+            &db,
+            &format!(
+                "schedule checkpoint +800ms --quorum 0 --fire on-time --notify-exec {} --on fired",
+                hook.display()
+            ),
+        );
+    }
+    run_real(
+        &db,
+        &format!("confirm {} alice", gate["id"].as_str().unwrap()),
+    );
+    let out = real(&db, "run --timeout 20s")
+        .env("T_MINUS_NOTIFY_CONCURRENCY", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = hook_lines(&t);
+    let mut words: Vec<&str> = lines.iter().map(|l| l[0].as_str()).collect();
+    words.sort();
+    assert_eq!(words, ["confirmed", "fired", "fired", "fired"], "{lines:?}");
+}
+
+/// Writes an executable script `name` into the test's directory.
+fn script(t: &T, name: &str, body: &str) -> PathBuf {
+    let path = t.dir().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+    path
+}
+
+fn exec_hooks_see_only_the_documented_environment() {
+    let t = T::new();
+    let env_file = t.dir().join("env.txt");
+    let hook = script(&t, "env.sh", &format!("env > '{}'", env_file.display()));
+    let id = t.schedule(&format!(
+        "review 2025-06-06T15:00:00Z --attendees alice --notify-exec {} --on confirmed",
+        hook.display()
+    ));
+    t.ok(&format!("confirm {id} alice"));
+    let mut cmd = t.command();
+    cmd.env("T_MINUS_TEST_SIGNING_KEY", "/secret/key")
+        .env("HOOK_TOKEN", "for-the-hook")
+        .env("T_MINUS_HOOK_ENV", "HOOK_TOKEN")
+        .env("LANG", "C.UTF-8")
+        .arg("tick");
+    let out = cli_support::output(cmd);
+    assert_eq!(out.code, 0, "stderr: {} stdout: {}", out.stderr, out.stdout);
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let mut names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+        // What the shell itself adds.
+        .filter(|n| !matches!(*n, "PWD" | "OLDPWD" | "SHLVL" | "_"))
+        .collect();
+    names.sort();
+    let documented = [
+        "HOME",
+        "HOOK_TOKEN",
+        "LANG",
+        "LC_ALL",
+        "PATH",
+        "TMPDIR",
+        "TZ",
+        "T_MINUS_ATTEMPT",
+        "T_MINUS_CAMPAIGN",
+        "T_MINUS_DELIVERY",
+        "T_MINUS_EVENT",
+        "T_MINUS_EVENT_NAME",
+        "T_MINUS_TRANSITION",
+    ];
+    for name in &names {
+        assert!(documented.contains(name), "{name} leaked: {text}");
+    }
+    for name in [
+        "PATH",
+        "LANG",
+        "HOOK_TOKEN",
+        "T_MINUS_EVENT",
+        "T_MINUS_TRANSITION",
+    ] {
+        assert!(names.contains(&name), "{name} missing: {text}");
+    }
+    assert!(text.contains("HOOK_TOKEN=for-the-hook"), "{text}");
+    assert!(!text.contains("/secret/key"), "{text}");
+}
+
+fn header_variables_expand_only_when_allowed() {
+    let t = T::new();
+    let receiver = Receiver::new(&[]);
+    std::fs::write(
+        t.dir().join("hooked.yaml"),
+        format!(
+            "campaign: hooked\n\
+             events:\n\
+             \x20 deploy:\n\
+             \x20   at: 2025-06-06T15:00:00Z\n\
+             \x20   attendees: [ops, qa]\n\
+             \x20   notify:\n\
+             \x20     - on: [confirmed]\n\
+             \x20       webhook: {}\n\
+             \x20       headers: {{ Authorization: \"Bearer ${{HOOK_SECRET}}\" }}\n",
+            receiver.url
+        ),
+    )
+    .unwrap();
+    t.ok("apply hooked.yaml");
+    let tick = |allow: &str| {
+        let mut cmd = t.command();
+        cmd.env("HOOK_SECRET", "s3cret")
+            .env("T_MINUS_HOOK_ENV", allow)
+            .env("T_MINUS_NOTIFY_BACKOFF", "50ms")
+            .arg("tick");
+        let out = cli_support::output(cmd);
+        assert_eq!(out.code, 0, "stderr: {} stdout: {}", out.stderr, out.stdout);
+    };
+    // Not allowed: refused without a request, `notify-failed` in the log.
+    t.ok("confirm hooked/deploy ops");
+    tick("OTHER_TOKEN");
+    assert!(receiver.requests().is_empty(), "nothing was sent");
+    let id = t.json("status hooked/deploy --json")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = actions(&log_entries(&t, &id), "notify-failed");
+    assert_eq!(failed.len(), 1);
+    let error = failed[0]["detail"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("${HOOK_SECRET}") && error.contains("T_MINUS_HOOK_ENV"),
+        "{error}"
+    );
+    assert!(!error.contains("s3cret"), "{error}");
+    // Allowed: sent.
+    t.ok("confirm hooked/deploy qa");
+    tick("OTHER_TOKEN, HOOK_SECRET");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].headers["authorization"], "Bearer s3cret");
+}
+
+fn webhooks_to_link_local_addresses_are_refused_before_connecting() {
+    let t = T::new();
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]:8080/hook",
+        "http://[fd00:ec2::254]/latest",
+    ] {
+        let id = t.schedule(&format!(
+            "deploy 2025-06-06T15:00:00Z --attendees alice --notify-webhook {url} --on confirmed \
+             --notify-timeout 30s"
+        ));
+        t.ok(&format!("confirm {id} alice"));
+        let started = Instant::now();
+        run_fast(&t, "tick");
+        // Refused before any connection: no wait for a connect timeout.
+        assert!(started.elapsed() < Duration::from_secs(10), "{url}");
+        let failed = actions(&log_entries(&t, &id), "notify-failed");
+        assert_eq!(failed.len(), 1, "{url}: refused for good");
+        let error = failed[0]["detail"]["error"].as_str().unwrap();
+        assert!(
+            error.contains("refused to connect") && error.contains("T_MINUS_HOOK_ALLOW_LINK_LOCAL"),
+            "{error}"
+        );
+    }
+}
+
+fn a_hook_tree_that_left_its_session_is_killed_at_the_timeout() {
+    let t = T::new();
+    let pid_file = t.dir().join("grandchild.pid");
+    // The hook starts a child in a session of its own, which starts a
+    // grandchild (a double fork), and then hangs.
+    let hook = script(
+        &t,
+        "escape.sh",
+        &format!(
+            "setsid sh -c 'sleep 60 & echo $! > \"{}\"; wait' </dev/null >/dev/null 2>&1 &\n\
+             sleep 60",
+            pid_file.display()
+        ),
+    );
+    let id = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --attendees alice --notify-exec {} --on confirmed \
+         --notify-timeout 1s --notify-retry 1",
+        hook.display()
+    ));
+    t.ok(&format!("confirm {id} alice"));
+    let started = Instant::now();
+    run_fast(&t, "tick");
+    assert!(started.elapsed() < Duration::from_secs(10), "cut short");
+    let failed = actions(&log_entries(&t, &id), "notify-failed");
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["detail"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1s"),
+        "{failed:?}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the grandchild started");
+    let pid = pid.trim();
+    // Killed and reaped: gone (at most a zombie for a moment).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let alive = || {
+        Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    };
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !alive(),
+        "the grandchild {pid} in its own session was killed"
+    );
+}
+
+fn a_relative_exec_path_is_resolved_when_the_rule_is_written() {
+    let t = T::new();
+    hook(&t, "");
+    let id = t.schedule(
+        "review 2025-06-06T15:00:00Z --attendees alice --notify-exec ./hook.sh --on confirmed",
+    );
+    let rules = t.json(&format!("status {id} --json"));
+    let stored = t.dir().join("hook.sh");
+    let hook = rules["notifications"][0]["hook"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // Delivered from another directory, the same program runs.
+    t.ok(&format!("confirm {id} alice"));
+    let out = real(&t.db_location(), "tick")
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hook_lines(&t).len(), 1, "ran {hook}");
+    let log = log_entries(&t, &id);
+    let notified = actions(&log, "notified");
+    assert_eq!(
+        notified[0]["detail"]["hook"],
+        format!("exec {}", stored.display()),
+        "stored as an absolute path"
+    );
+}
+
 // ───────────── real-clock helpers (run/tick processes) ─────────────
 
 /// `t-minus --db DB ARGS` on the real clock.
@@ -724,4 +999,10 @@ cli_support::store_tests!(
     notify_test_sends_one_marked_delivery,
     manifests_declare_rules_at_campaign_and_event_level,
     hostile_manifests_are_refused,
+    run_attempts_every_delivery_due_when_it_ends,
+    exec_hooks_see_only_the_documented_environment,
+    header_variables_expand_only_when_allowed,
+    webhooks_to_link_local_addresses_are_refused_before_connecting,
+    a_hook_tree_that_left_its_session_is_killed_at_the_timeout,
+    a_relative_exec_path_is_resolved_when_the_rule_is_written,
 );

@@ -106,11 +106,22 @@ fn notify_rules(o: &NotifyOptions) -> Result<Vec<NotifyRule>> {
 
 /// Splits a `--notify-exec` command into a program and its arguments with
 /// POSIX shell quoting (`./page.sh --to 'on call'` is three words).
+/// A program path with a `/` is resolved against the current directory
+/// now, so the rule runs the same program whichever directory delivers it.
 fn exec_argv(cmd: &str) -> Result<Vec<String>> {
-    shlex::split(cmd).ok_or_else(|| TMinusError::InvalidNotify {
+    let mut argv = shlex::split(cmd).ok_or_else(|| TMinusError::InvalidNotify {
         reason: format!("--notify-exec `{cmd}` has an unbalanced quote or a trailing backslash"),
         help: "close every ' and \" quote in the command, e.g. --notify-exec \"./page.sh --to 'on call'\"".into(),
-    })
+    })?;
+    if let Some(program) = argv.first_mut() {
+        let path = std::path::Path::new(program.as_str());
+        if program.contains('/') && !path.is_absolute() {
+            if let Ok(absolute) = std::path::absolute(path) {
+                *program = absolute.display().to_string();
+            }
+        }
+    }
+    Ok(argv)
 }
 
 /// Says which option an invalid agent id came from (`alice,,bob` has an

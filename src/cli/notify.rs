@@ -19,14 +19,30 @@ use super::json;
 /// Variable that sets the first retry pause (default 1 s; tests shorten it).
 pub const BACKOFF_VAR: &str = "T_MINUS_NOTIFY_BACKOFF";
 
+/// Variable that sets how many hooks run at once (default 4, 1 to 64).
+pub const CONCURRENCY_VAR: &str = "T_MINUS_NOTIFY_CONCURRENCY";
+
 /// Delivery settings: the defaults, with the backoff from
-/// [`BACKOFF_VAR`] when set.
+/// [`BACKOFF_VAR`] and the concurrency from [`CONCURRENCY_VAR`] when set.
 pub fn options() -> Result<DeliverOptions> {
     let mut options = DeliverOptions::default();
     if let Ok(text) = std::env::var(BACKOFF_VAR) {
         if !text.trim().is_empty() {
             let d = parse_duration(&text)?;
             options.backoff = d.to_std().unwrap_or(options.backoff);
+        }
+    }
+    if let Ok(text) = std::env::var(CONCURRENCY_VAR) {
+        if !text.trim().is_empty() {
+            options.concurrency = match text.trim().parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    return Err(t_minus::TMinusError::InvalidNotify {
+                        reason: format!("{CONCURRENCY_VAR}={text:?} is not a number from 1 to 64"),
+                        help: "set it to how many hooks may run at once, e.g. 4".into(),
+                    })
+                }
+            };
         }
     }
     Ok(options)

@@ -298,6 +298,9 @@ impl Engine {
 
     /// Cancels a non-final event; events that need it are cancelled in turn.
     pub fn cancel_event(&mut self, id: Uuid, reason: Option<String>) -> Result<TMinusEvent> {
+        if let Some(reason) = &reason {
+            check_reason("cancel reason", reason)?;
+        }
         let now = self.now();
         self.write_refusable(|tx| {
             let mut event = settled_event(tx, id, now)?;
@@ -456,16 +459,18 @@ impl Engine {
     }
 
     /// Like [`Engine::write`], for operations that may be refused after
-    /// settling: the settlement is committed even when the operation is
-    /// refused (the inner `Err`), so the refusal and the store agree.
+    /// settling: a refusal (the inner `Err`) rolls back everything the
+    /// transaction did, the settlement included, so a refused command has
+    /// changed nothing. What the settlement found is recorded, with the same
+    /// logical times, by the next tick.
     pub(crate) fn write_refusable<T>(
         &mut self,
         f: impl FnOnce(&mut dyn Tx) -> Result<Result<T>>,
     ) -> Result<T> {
         let mut tx = self.store.write()?;
-        let outcome = f(&mut *tx)?;
+        let value = f(&mut *tx)??;
         tx.commit()?;
-        outcome
+        Ok(value)
     }
 
     /// Runs `f` in a read transaction.
@@ -590,6 +595,9 @@ fn check_response(
     response: &Response,
     now: DateTime<Utc>,
 ) -> Result<Accepted> {
+    if let Response::Decline(Some(reason)) = response {
+        check_reason("decline reason", reason)?;
+    }
     // The deadline comes first: the event was settled at `now` just before,
     // so past its fire time it is usually final already, and the refusal
     // must say that the deadline passed whether or not a tick recorded it.
@@ -634,6 +642,21 @@ fn check_response(
             }
         }
     })
+}
+
+/// The longest reason a decline or a cancel may give, in bytes.
+pub const MAX_REASON_BYTES: usize = 4096;
+
+/// Refuses a reason longer than [`MAX_REASON_BYTES`].
+fn check_reason(field: &'static str, reason: &str) -> Result<()> {
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(TMinusError::TextTooLong {
+            field,
+            len: reason.len(),
+            max: MAX_REASON_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// Checks a new event against the rules of [`crate::event_check`] (its

@@ -625,15 +625,15 @@ impl Validator<'_> {
             }
             (Some(argv), None) => {
                 let mut args: Vec<String> = argv.value.iter().map(|a| a.value.clone()).collect();
+                if let Some(program) = args.first_mut() {
+                    *program = self.resolve_program(program);
+                }
                 match check_argv(&args) {
                     Err(e) => {
                         fail(self, argv.span, "invalid command", e);
                         None
                     }
-                    Ok(()) => {
-                        args[0] = self.resolve_program(&args[0]);
-                        Some(Hook::Exec { argv: args })
-                    }
+                    Ok(()) => Some(Hook::Exec { argv: args }),
                 }
             }
             (None, Some(url)) => {

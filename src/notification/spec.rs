@@ -317,6 +317,12 @@ pub fn check_argv(argv: &[String]) -> Result<()> {
             format!("`exec` has {} arguments (at most {MAX_ARGS})", argv.len()),
             "pass fewer arguments",
         ),
+        // A relative path would be found in whatever directory the
+        // delivering process runs in: the writer resolves it first.
+        Some(p) if p.contains('/') && !std::path::Path::new(p).is_absolute() => bad(
+            format!("`exec` program {p:?} is a relative path"),
+            "give an absolute path or a bare name looked up on PATH; `schedule` and manifests resolve relative paths when they write the rule",
+        ),
         Some(_) => match argv.iter().find(|a| has_variable(a) || a.contains('\0')) {
             Some(a) => bad(
                 format!("`exec` argument {a:?} holds `${{…}}` or a NUL byte"),
@@ -430,21 +436,51 @@ fn variables(text: &str) -> Vec<&str> {
     out
 }
 
+/// Why a `${VAR}` reference could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpandError {
+    /// The variable is not listed in the allowed variables
+    /// (`T_MINUS_HOOK_ENV`): a mistake or an attempt to read a secret.
+    NotAllowed(String),
+    /// The variable is allowed but not set in the delivering process.
+    NotSet(String),
+    /// A `${` without its `}`.
+    Unclosed,
+}
+
+impl fmt::Display for ExpandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpandError::NotAllowed(name) => write!(
+                f,
+                "a header refers to ${{{name}}}, which the delivering process does not allow; \
+                 list it in T_MINUS_HOOK_ENV (e.g. T_MINUS_HOOK_ENV={name})"
+            ),
+            ExpandError::NotSet(name) => write!(f, "environment variable {name} is not set"),
+            ExpandError::Unclosed => f.write_str("an unclosed `${` in a header"),
+        }
+    }
+}
+
 /// Replaces every `${VAR}` in `text` with the variable's value from the
-/// environment; a variable that is not set is an error naming it.
-pub fn expand(text: &str) -> std::result::Result<String, String> {
+/// environment, for variables listed in `allowed` only (the delivering
+/// process's `T_MINUS_HOOK_ENV`).
+pub fn expand(text: &str, allowed: &[String]) -> std::result::Result<String, ExpandError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err("an unclosed `${` in a header".into());
+            return Err(ExpandError::Unclosed);
         };
         let name = &after[..end];
+        if !allowed.iter().any(|a| a == name) {
+            return Err(ExpandError::NotAllowed(name.to_string()));
+        }
         match std::env::var(name) {
             Ok(value) => out.push_str(&value),
-            Err(_) => return Err(format!("environment variable {name} is not set")),
+            Err(_) => return Err(ExpandError::NotSet(name.to_string())),
         }
         rest = &after[end + 1..];
     }
@@ -507,16 +543,43 @@ mod tests {
     #[test]
     fn header_variables_expand_from_the_environment() {
         std::env::set_var("T_MINUS_SPEC_TEST_TOKEN", "s3cret");
+        let allowed = vec![
+            "T_MINUS_SPEC_TEST_TOKEN".to_string(),
+            "T_MINUS_SPEC_TEST_UNSET_VARIABLE".to_string(),
+        ];
         assert_eq!(
-            expand("Bearer ${T_MINUS_SPEC_TEST_TOKEN}!").unwrap(),
+            expand("Bearer ${T_MINUS_SPEC_TEST_TOKEN}!", &allowed).unwrap(),
             "Bearer s3cret!"
         );
-        assert!(expand("${T_MINUS_SPEC_TEST_UNSET_VARIABLE}")
+        assert!(expand("${T_MINUS_SPEC_TEST_UNSET_VARIABLE}", &allowed)
             .unwrap_err()
+            .to_string()
             .contains("T_MINUS_SPEC_TEST_UNSET_VARIABLE"));
+        // Set, but not allowed: refused, naming the variable.
+        assert_eq!(
+            expand("Bearer ${T_MINUS_SPEC_TEST_TOKEN}", &allowed[1..]),
+            Err(ExpandError::NotAllowed("T_MINUS_SPEC_TEST_TOKEN".into()))
+        );
         let mut headers = BTreeMap::new();
         headers.insert("Authorization".into(), "Bearer ${bad name}".into());
         assert!(check_headers(&headers).is_err());
+    }
+
+    #[test]
+    fn exec_programs_are_absolute_or_bare_names() {
+        let exec = |program: &str| {
+            NotifyRule::new(
+                vec![Trigger::Fired],
+                Hook::Exec {
+                    argv: vec![program.into()],
+                },
+            )
+        };
+        assert!(exec("/usr/local/bin/page").check().is_ok());
+        assert!(exec("page").check().is_ok());
+        for relative in ["./page.sh", "scripts/page.sh", "../page.sh"] {
+            assert!(exec(relative).check().is_err(), "{relative} accepted");
+        }
     }
 
     #[test]

@@ -30,11 +30,28 @@ use crate::error::Result;
 use crate::store::Store;
 
 use crate::notification::payload;
-use crate::notification::spec::{expand, Hook, WebhookFormat};
+use crate::notification::spec::{expand, ExpandError, Hook, WebhookFormat};
 use crate::notification::{wall_now, Delivery, DeliveryState};
 
 /// Added to a delivery's timeout to make its lease.
 pub const LEASE_MARGIN: StdDuration = StdDuration::from_secs(2);
+
+/// The variable naming (comma-separated) the variables of the delivering
+/// process that hooks may use: `${VAR}` in a webhook header expands only
+/// these, and exec hooks get them in their environment.
+pub const HOOK_ENV_VAR: &str = "T_MINUS_HOOK_ENV";
+
+/// The variable that, set to `1`, lets webhooks reach link-local and cloud
+/// metadata addresses.
+pub const ALLOW_LINK_LOCAL_VAR: &str = "T_MINUS_HOOK_ALLOW_LINK_LOCAL";
+
+/// The variables of the delivering process every exec hook gets, when they
+/// are set (`PATH` defaults to [`DEFAULT_PATH`]); besides these, a hook sees
+/// only its `T_MINUS_*` event variables and what [`HOOK_ENV_VAR`] allows.
+pub const HOOK_BASE_ENV: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+/// An exec hook's `PATH` when the delivering process has none.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// How deliveries are run.
 #[derive(Debug, Clone)]
@@ -298,9 +315,10 @@ impl Deliverer {
         }
     }
 
-    /// Stops after delivering what is due now and what is under way (each
-    /// bounded by its timeout); retries due later stay queued. Returns the
-    /// outcomes of the whole run.
+    /// Stops after attempting every delivery due now (at the call) and
+    /// finishing what is under way (each bounded by its timeout), however
+    /// many that takes at the concurrency limit; retries and deliveries due
+    /// later stay queued. Returns the outcomes of the whole run.
     pub fn finish(mut self) -> Result<Vec<Outcome>> {
         self.drain.store(true, Ordering::SeqCst);
         let _ = self.wake.send(Message::Wake);
@@ -356,7 +374,11 @@ fn dispatch(
     let mut outcomes = Vec::new();
     let mut in_flight = 0usize;
     let mut backlog: VecDeque<Delivery> = VecDeque::new();
-    let mut draining_claimed = false;
+    // From the moment draining starts: that moment (what is due by it must
+    // be attempted before the dispatcher ends) and whether the last claim
+    // found nothing more due by it.
+    let mut drain_at: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut drained = false;
     // The data version when the store was last looked at, and when the next
     // delivery queued then is due: what an idle dispatcher waits for.
     let mut seen_version: Option<i64> = None;
@@ -367,19 +389,28 @@ fn dispatch(
             return Ok(outcomes);
         }
         let draining = drain.load(Ordering::SeqCst);
-        // While draining, claim what is due once more, then only finish.
-        let may_claim = !stop.load(Ordering::SeqCst) && (!draining || !draining_claimed);
+        if draining && drain_at.is_none() {
+            drain_at = Some(wall_now());
+        }
+        // While draining, keep claiming what was due when draining started
+        // until a claim finds nothing more: a claim is capped by the free
+        // slots, so one claim may leave due deliveries behind.
+        let may_claim = !stop.load(Ordering::SeqCst) && !drained;
         if may_claim && backlog.is_empty() && in_flight < limit {
             if watched {
                 seen_version = store.data_version().ok();
             }
-            match claim(&mut *store, limit - in_flight) {
-                Ok(batch) => backlog.extend(batch),
+            let claimed = match drain_at {
+                Some(at) => claim_due_by(&mut *store, limit - in_flight, at),
+                None => claim(&mut *store, limit - in_flight),
+            };
+            match claimed {
+                Ok(batch) => {
+                    drained = drain_at.is_some() && batch.is_empty();
+                    backlog.extend(batch);
+                }
                 Err(e) if e.is_transient() => {}
                 Err(e) => return Err(e),
-            }
-            if draining {
-                draining_claimed = true;
             }
             next_due = None;
             if watched && backlog.is_empty() {
@@ -401,7 +432,7 @@ fn dispatch(
                 let _ = done.send(Message::Done(Box::new(d), failure));
             });
         }
-        if draining && draining_claimed && in_flight == 0 && backlog.is_empty() {
+        if drained && in_flight == 0 && backlog.is_empty() {
             return Ok(outcomes);
         }
         let idle = watched && in_flight == 0 && backlog.is_empty();
@@ -452,6 +483,22 @@ fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
     };
     let event = &d.payload["event"];
     let mut cmd = Command::new(program);
+    // Only what the operator allows: a few variables every program expects,
+    // those named by T_MINUS_HOOK_ENV, and the event's own.
+    cmd.env_clear();
+    for name in HOOK_BASE_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    for name in allowed_variables() {
+        if let Some(value) = std::env::var_os(&name) {
+            cmd.env(name, value);
+        }
+    }
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -468,6 +515,10 @@ fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
         // Its own process group, so a timeout kills what it started too.
         cmd.process_group(0);
     }
+    let timeout = d.rule.timeout();
+    #[cfg(target_os = "linux")]
+    reaper::install(&mut cmd, timeout);
+    let started = std::time::Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         let message = format!("cannot run {program}: {e}");
         match e.kind() {
@@ -494,8 +545,20 @@ fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
             let _ = said_tx.send(String::from_utf8_lossy(&text).into_owned());
         });
     }
-    let timeout = d.rule.timeout();
-    let status = match child.wait_timeout(timeout) {
+    // On Linux the reaper ends the hook's whole tree at the timeout and
+    // then kills itself; the wait here is a backstop.
+    let wait_for = if cfg!(target_os = "linux") {
+        timeout + LEASE_MARGIN
+    } else {
+        timeout
+    };
+    let status = match child.wait_timeout(wait_for) {
+        Ok(Some(status)) if killed_at_timeout(&status, started.elapsed(), timeout) => {
+            return Err(Failure::Retry(format!(
+                "{program} did not finish within {} and was killed",
+                humantime::format_duration(timeout)
+            )));
+        }
         Ok(Some(status)) => status,
         Ok(None) => {
             kill(&mut child);
@@ -526,6 +589,36 @@ fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
     } else {
         format!("{program} failed ({code}): {said}")
     }))
+}
+
+/// Whether a hook that ended with `status` after `elapsed` was killed at its
+/// timeout (by its reaper, with `SIGKILL`).
+fn killed_at_timeout(
+    status: &std::process::ExitStatus,
+    elapsed: StdDuration,
+    timeout: StdDuration,
+) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(libc::SIGKILL) && elapsed >= timeout
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (status, elapsed, timeout);
+        false
+    }
+}
+
+/// The names listed in [`HOOK_ENV_VAR`].
+fn allowed_variables() -> Vec<String> {
+    std::env::var(HOOK_ENV_VAR)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Kills a hook and everything in its process group, and reaps it.
@@ -568,13 +661,24 @@ fn webhook(
         WebhookFormat::Json => d.payload.to_string(),
         WebhookFormat::Slack => json!({ "text": payload::text(&d.payload) }).to_string(),
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    // No proxy: the address check below must see where the request goes.
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(d.rule.timeout()))
         .http_status_as_error(false)
         .max_redirects(0)
+        .proxy(None)
         .user_agent(concat!("t-minus/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+        .build();
+    // The resolver checks the addresses it returns, and the connection goes
+    // to exactly those: a second lookup cannot swap them.
+    let agent = ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::new(),
+        address::CheckedResolver {
+            allow_link_local: std::env::var(ALLOW_LINK_LOCAL_VAR).as_deref() == Ok("1"),
+        },
+    );
+    let allowed = allowed_variables();
     let mut request = agent
         .post(url)
         .header("Content-Type", "application/json")
@@ -582,7 +686,12 @@ fn webhook(
         .header("T-Minus-Event", d.event.to_string())
         .header("T-Minus-Transition", d.on.as_str());
     for (name, value) in headers {
-        let value = expand(value).map_err(Failure::Retry)?;
+        // A variable not allowed stays refused until the operator allows
+        // it; one not set may be set for the next process that delivers.
+        let value = expand(value, &allowed).map_err(|e| match e {
+            ExpandError::NotSet(_) => Failure::Retry(e.to_string()),
+            _ => Failure::Permanent(e.to_string()),
+        })?;
         request = request.header(name.as_str(), value);
     }
     match request.send(body) {
@@ -594,6 +703,313 @@ fn webhook(
                 _ => Err(Failure::Permanent(format!("HTTP {status} from {url}"))),
             }
         }
+        Err(ureq::Error::Other(refusal)) if refusal.is::<address::Refused>() => {
+            Err(Failure::Permanent(format!("{url}: {refusal}")))
+        }
         Err(e) => Err(Failure::Retry(format!("{url}: {e}"))),
+    }
+}
+
+/// Which addresses a webhook may reach.
+mod address {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use ureq::config::Config;
+    use ureq::http::Uri;
+    use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+    use ureq::unversioned::transport::NextTimeout;
+
+    /// Cloud metadata services outside the link-local ranges.
+    const METADATA: [IpAddr; 2] = [
+        // AWS instance metadata over IPv6.
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+        // Alibaba Cloud.
+        IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+    ];
+
+    /// Why an address is refused, if it is: link-local (169.254.0.0/16,
+    /// fe80::/10, where the common metadata services live) or a known
+    /// metadata address, also when written as an IPv4-mapped IPv6 address.
+    pub fn refusal(ip: IpAddr) -> Option<&'static str> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if METADATA.contains(&ip) {
+            return Some("a cloud metadata address");
+        }
+        match ip {
+            IpAddr::V4(v4) if v4.is_link_local() => Some("link-local"),
+            IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("link-local"),
+            _ => None,
+        }
+    }
+
+    /// A webhook address that is refused.
+    #[derive(Debug)]
+    pub struct Refused {
+        ip: IpAddr,
+        why: &'static str,
+    }
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(
+                f,
+                "refused to connect to {} ({}); set {}=1 to allow it",
+                self.ip,
+                self.why,
+                super::ALLOW_LINK_LOCAL_VAR
+            )
+        }
+    }
+
+    impl std::error::Error for Refused {}
+
+    /// The default resolver, refusing every answer that holds a refused
+    /// address (unless allowed).
+    #[derive(Debug)]
+    pub struct CheckedResolver {
+        /// Whether link-local and metadata addresses are allowed.
+        pub allow_link_local: bool,
+    }
+
+    impl Resolver for CheckedResolver {
+        fn resolve(
+            &self,
+            uri: &Uri,
+            config: &Config,
+            timeout: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+            if !self.allow_link_local {
+                for addr in addrs.iter() {
+                    if let Some(why) = refusal(addr.ip()) {
+                        return Err(ureq::Error::Other(Box::new(Refused { ip: addr.ip(), why })));
+                    }
+                }
+            }
+            Ok(addrs)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn link_local_and_metadata_addresses_are_refused() {
+            for bad in [
+                "169.254.169.254",
+                "169.254.0.1",
+                "169.254.170.2",
+                "fe80::1",
+                "febf::1",
+                "fd00:ec2::254",
+                "100.100.100.200",
+                "::ffff:169.254.169.254",
+            ] {
+                assert!(refusal(bad.parse().unwrap()).is_some(), "{bad}");
+            }
+            for good in [
+                "127.0.0.1",
+                "10.0.0.1",
+                "::1",
+                "fec0::1",
+                "8.8.8.8",
+                "fd00::1",
+            ] {
+                assert!(refusal(good.parse().unwrap()).is_none(), "{good}");
+            }
+        }
+    }
+}
+
+/// The per-hook reaper (Linux): the hook runs as the child of a small
+/// intermediate process that is a child subreaper, so every descendant of
+/// the hook — also one that called `setsid` or double-forked — stays below
+/// it. At the timeout the reaper kills its descendants until none is left,
+/// then kills itself.
+#[cfg(target_os = "linux")]
+mod reaper {
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::time::Duration;
+
+    /// How often the reaper looks whether the hook ended.
+    const POLL_NS: i64 = 2_000_000;
+
+    /// Makes `cmd` start through a reaper that enforces `timeout`.
+    pub fn install(cmd: &mut Command, timeout: Duration) {
+        let limit_ns = i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX);
+        // SAFETY: the closure runs in the forked child before `exec`, and
+        // calls only async-signal-safe system calls (prctl, clone,
+        // sigaction, waitpid, clock_gettime, nanosleep, open, read, close,
+        // kill, _exit); it allocates nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                become_reaper(limit_ns);
+                Ok(())
+            });
+        }
+    }
+
+    /// Monotonic nanoseconds.
+    // `time_t` and `c_long` are not 64 bits wide everywhere.
+    #[allow(clippy::unnecessary_cast)]
+    fn now_ns() -> i64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes into `ts`, which lives for the call.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        (ts.tv_sec as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec as i64)
+    }
+
+    /// In the child: becomes the reaper and forks the hook, which returns
+    /// to be executed; the reaper itself never returns. When it cannot
+    /// become a reaper, the child runs the hook itself.
+    fn become_reaper(limit_ns: i64) {
+        let start = now_ns();
+        // SAFETY: plain system calls on this process.
+        unsafe {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+                return;
+            }
+            // A raw fork: glibc's fork runs at-fork handlers, which may wait
+            // on locks another thread of the parent held when it forked.
+            let hook = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0);
+            if hook < 0 {
+                return;
+            }
+            if hook == 0 {
+                // The hook: no longer a reaper, on to exec.
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+                return;
+            }
+            let hook = hook as libc::pid_t;
+            // The delivering process's signal handlers (a SIGCHLD self-pipe,
+            // a Ctrl-C flag) would run here on descriptors closed below.
+            for signal in 1..libc::SIGRTMAX() {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                    && current.sa_sigaction != libc::SIG_DFL
+                    && current.sa_sigaction != libc::SIG_IGN
+                {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
+            // The reaper holds no pipe of the hook's open, so the delivering
+            // process sees their ends close with the hook's.
+            libc::close(0);
+            libc::close(1);
+            libc::close(2);
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+                for fd in 3..1024 {
+                    libc::close(fd);
+                }
+            }
+            let mut status = 0;
+            loop {
+                let r = libc::waitpid(hook, &mut status, libc::WNOHANG);
+                if r == hook {
+                    break;
+                }
+                if r < 0 && *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(127);
+                }
+                if now_ns().saturating_sub(start) >= limit_ns {
+                    kill_descendants(hook);
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                    libc::_exit(137);
+                }
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: POLL_NS as _,
+                };
+                libc::nanosleep(&pause, std::ptr::null_mut());
+            }
+            // The hook ended by itself: end as it did. What it left running
+            // is left alone, as without a reaper.
+            if libc::WIFEXITED(status) {
+                libc::_exit(libc::WEXITSTATUS(status));
+            }
+            let signal = libc::WTERMSIG(status);
+            libc::signal(signal, libc::SIG_DFL);
+            libc::kill(libc::getpid(), signal);
+            libc::_exit(128 + signal);
+        }
+    }
+
+    /// Kills the hook and every process below the reaper (each orphan of a
+    /// killed process is re-parented to the reaper), until it has no child.
+    ///
+    /// # Safety
+    ///
+    /// Async-signal-safe system calls only; call in the reaper.
+    unsafe fn kill_descendants(hook: libc::pid_t) {
+        libc::kill(hook, libc::SIGKILL);
+        for _ in 0..100_000 {
+            let listed = kill_children();
+            let flags = if listed > 0 { 0 } else { libc::WNOHANG };
+            let r = libc::waitpid(-1, std::ptr::null_mut(), flags);
+            if r < 0 && *libc::__errno_location() == libc::ECHILD {
+                return;
+            }
+            if r == 0 {
+                // Children, none listed (yet): look again shortly.
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                libc::nanosleep(&pause, std::ptr::null_mut());
+            }
+        }
+    }
+
+    /// Sends `SIGKILL` to each child listed in
+    /// `/proc/thread-self/children`; returns how many were listed.
+    ///
+    /// # Safety
+    ///
+    /// Async-signal-safe system calls only, no allocation.
+    unsafe fn kill_children() -> usize {
+        let path = b"/proc/thread-self/children\0";
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return 0;
+        }
+        let mut buf = [0u8; 512];
+        let mut listed = 0;
+        let mut pid: libc::pid_t = 0;
+        let mut in_number = false;
+        loop {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            for &b in &buf[..n as usize] {
+                if b.is_ascii_digit() {
+                    pid = pid
+                        .saturating_mul(10)
+                        .saturating_add(libc::pid_t::from(b - b'0'));
+                    in_number = true;
+                } else if in_number {
+                    libc::kill(pid, libc::SIGKILL);
+                    listed += 1;
+                    pid = 0;
+                    in_number = false;
+                }
+            }
+        }
+        if in_number {
+            libc::kill(pid, libc::SIGKILL);
+            listed += 1;
+        }
+        libc::close(fd);
+        listed
     }
 }
