@@ -55,9 +55,9 @@ pub mod validate;
 
 use std::path::Path;
 
-pub use diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+pub use diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
 pub use model::{DesiredCampaign, DesiredEvent, Field, Summary, ValidManifests};
-pub use parse::{Limits, Manifests, BYTES_PER_NODE};
+pub use parse::{Limits, Manifests, DEFAULT_MAX_FILE_BYTES, NODES_PER_BYTE};
 pub use validate::{validate, ValidateOptions};
 
 /// Reads manifest paths (files, or directories meaning their `*.yaml` and

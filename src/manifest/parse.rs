@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{budget, options, Error as YamlError, Options};
 
-use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+use super::diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
 use super::spec::{CampaignSpec, Span};
 
 /// Input limits. A manifest beyond any of them is refused with a
@@ -13,21 +13,25 @@ use super::spec::{CampaignSpec, Span};
 /// input (an alias bomb, a huge file, absurd nesting) fails fast. Each
 /// diagnostic names the limit, its value and how big the input was.
 ///
-/// The number of YAML nodes a file may hold follows from its size: plain YAML
-/// needs some bytes per node, so the file-size limit bounds the nodes of any
-/// file written out; only aliases can make more nodes than the text spells,
-/// and they have limits of their own.
+/// The number of YAML nodes a file may hold follows from its size: every node
+/// written out takes at least one byte of text, and the densest YAML spends
+/// half a byte per node (`{a,b,c}`: a key and its empty value per two
+/// bytes), so [`NODES_PER_BYTE`] nodes per byte of the file-size limit admit
+/// every file within that limit, whatever its style. Only aliases can make
+/// more nodes than the text spells, and they have limits of their own, which
+/// the node limit adds on top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted file, in bytes (default 8 MiB: a campaign of
-    /// 100,000 events written out with their `needs` takes 4–7 MB).
+    /// Largest accepted file, in bytes (default 16 MiB: a campaign of
+    /// 100,000 events with ten attendees each, written out in block style,
+    /// takes about 13 MB).
     pub max_file_bytes: u64,
     /// Deepest nesting of mappings and sequences (default 32).
     pub max_depth: usize,
     /// Most YAML nodes (mappings, sequences, scalars) per file: by default
-    /// one per [`BYTES_PER_NODE`] bytes of the file-size limit (1,048,576 for
-    /// 8 MiB), so that every file within the size limit written out plainly
-    /// at a few nodes per line stays within it.
+    /// [`NODES_PER_BYTE`] per byte of the file-size limit plus the
+    /// alias-replay limit, so that no file within the size limit is refused
+    /// for its node count unless aliases expand it.
     pub max_nodes: usize,
     /// Most aliases (`*ref`) per file (default 1,000).
     pub max_aliases: usize,
@@ -37,28 +41,35 @@ pub struct Limits {
     pub max_documents: usize,
 }
 
-/// Bytes of the file-size limit per allowed YAML node: [`Limits::default`]'s
-/// node limit is its `max_file_bytes` divided by this.
-pub const BYTES_PER_NODE: u64 = 8;
+/// YAML nodes allowed per byte of the file-size limit: more than the densest
+/// text holds (see [`Limits`]).
+pub const NODES_PER_BYTE: usize = 2;
+
+/// The default file-size limit: 16 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits::for_file_bytes(8 * 1024 * 1024)
+        Limits::for_file_bytes(DEFAULT_MAX_FILE_BYTES)
     }
 }
 
 impl Limits {
     /// The default limits for files of at most `max_file_bytes` bytes: the
-    /// node limit is one per [`BYTES_PER_NODE`] bytes of it, the others are
-    /// fixed (nesting 32, 1,000 aliases, 10,000 alias-replayed nodes, 1,000
-    /// documents).
+    /// node limit is [`NODES_PER_BYTE`] per byte of it plus the
+    /// alias-replay limit, the others are fixed (nesting 32, 1,000 aliases,
+    /// 10,000 alias-replayed nodes, 1,000 documents).
     pub fn for_file_bytes(max_file_bytes: u64) -> Self {
+        let max_alias_replay = 10_000;
         Limits {
             max_file_bytes,
             max_depth: 32,
-            max_nodes: usize::try_from(max_file_bytes / BYTES_PER_NODE).unwrap_or(usize::MAX),
+            max_nodes: usize::try_from(max_file_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(NODES_PER_BYTE)
+                .saturating_add(max_alias_replay),
             max_aliases: 1_000,
-            max_alias_replay: 10_000,
+            max_alias_replay,
             max_documents: 1_000,
         }
     }
@@ -142,7 +153,7 @@ impl Manifests {
                 let what = breach_message(breach, limits);
                 self.problems.push(
                     ManifestDiagnostic::new(
-                        "limit",
+                        DiagnosticCode::Limit,
                         format!("{name} ({} bytes) holds {what}", text.len()),
                     )
                     .help("split the campaigns over several files; the limits apply to each file"),
@@ -183,7 +194,7 @@ impl Manifests {
                     }
                 }
                 Err(e) => {
-                    let limit = matches!(classify(&e, "").0, "limit");
+                    let limit = classify(&e, "").0 == DiagnosticCode::Limit;
                     self.problems.push(yaml_diagnostic(&source, &e, limits));
                     if limit {
                         break;
@@ -193,7 +204,7 @@ impl Manifests {
         }
         if count == 0 {
             self.problems.push(
-                ManifestDiagnostic::new("empty", format!("{name} holds no campaign"))
+                ManifestDiagnostic::new(DiagnosticCode::Empty, format!("{name} holds no campaign"))
                     .help("a manifest holds one campaign per YAML document: `campaign: NAME` and `events:`"),
             );
         }
@@ -224,7 +235,7 @@ impl Manifests {
         if read.is_ok() && bytes.len() as u64 > limits.max_file_bytes {
             self.problems.push(
                 ManifestDiagnostic::new(
-                    "limit",
+                    DiagnosticCode::Limit,
                     format!(
                         "{name} holds more than the limit of {} bytes",
                         limits.max_file_bytes
@@ -239,7 +250,7 @@ impl Manifests {
                 Ok(text) => self.add_str(&name, &text, limits),
                 Err(e) => self.problems.push(
                     ManifestDiagnostic::new(
-                        "io",
+                        DiagnosticCode::Io,
                         format!(
                             "{name} is not UTF-8 text (invalid byte at offset {})",
                             e.utf8_error().valid_up_to()
@@ -262,7 +273,7 @@ impl Manifests {
         match manifest_files(path) {
             Ok(files) if files.is_empty() => self.problems.push(
                 ManifestDiagnostic::new(
-                    "empty",
+                    DiagnosticCode::Empty,
                     format!("{} holds no *.yaml or *.yml file", path.display()),
                 )
                 .help("point at manifest files or at a directory that holds some"),
@@ -298,7 +309,7 @@ pub fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
     ManifestDiagnostic::new(
-        "limit",
+        DiagnosticCode::Limit,
         format!(
             "{name} is {bytes} bytes, more than the limit of {} bytes",
             limits.max_file_bytes
@@ -308,7 +319,7 @@ fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
 }
 
 fn too_many(name: &str, bytes: usize, what: String) -> ManifestDiagnostic {
-    ManifestDiagnostic::new("limit", format!("{name} ({bytes} bytes) holds {what}"))
+    ManifestDiagnostic::new(DiagnosticCode::Limit, format!("{name} ({bytes} bytes) holds {what}"))
         .help("split the campaigns over several files")
 }
 
@@ -427,7 +438,7 @@ fn spec_nodes(spec: &CampaignSpec) -> usize {
 }
 
 fn io_problem(name: &str, e: &std::io::Error) -> ManifestDiagnostic {
-    ManifestDiagnostic::new("io", format!("cannot read {name}: {e}"))
+    ManifestDiagnostic::new(DiagnosticCode::Io, format!("cannot read {name}: {e}"))
         .help("check the path and its permissions")
 }
 
@@ -493,15 +504,15 @@ fn clean_message(raw: &str) -> String {
     msg
 }
 
-fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'static str) {
+fn classify(err: &YamlError, message: &str) -> (DiagnosticCode, &'static str, &'static str) {
     match err {
         YamlError::SerdeUnknownField { .. } => (
-            "unknown_field",
+            DiagnosticCode::UnknownField,
             "remove or rename the field; the schema (schemas/campaign.schema.json) lists the fields",
             "unknown field",
         ),
         YamlError::SerdeMissingField { .. } => (
-            "missing_field",
+            DiagnosticCode::MissingField,
             "every campaign needs `campaign:` and every event needs `at:`",
             "in this mapping",
         ),
@@ -512,12 +523,12 @@ fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'st
         | YamlError::NullIntoString { .. }
         | YamlError::InvalidScalar { .. }
         | YamlError::InvalidBooleanStrict { .. } => (
-            "type",
+            DiagnosticCode::Type,
             "check the value's type against the schema (schemas/campaign.schema.json)",
             "wrong type",
         ),
         YamlError::DuplicateMappingKey { .. } => (
-            "duplicate_key",
+            DiagnosticCode::DuplicateKey,
             "each key may appear once in a mapping; remove or rename one",
             "duplicate key",
         ),
@@ -527,17 +538,17 @@ fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'st
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. }
         | YamlError::IOError { .. } => (
-            "limit",
+            DiagnosticCode::Limit,
             "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
             "limit exceeded here",
         ),
         _ if message.contains("budget") || message.contains("limit") => (
-            "limit",
+            DiagnosticCode::Limit,
             "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
             "limit exceeded here",
         ),
         _ => (
-            "syntax",
+            DiagnosticCode::Syntax,
             "fix the YAML syntax at the marked place",
             "here",
         ),
@@ -547,6 +558,54 @@ fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The YAML nodes the parser counts in `text`, with no limit in the way.
+    fn nodes_of(text: &str) -> usize {
+        let budget = Limits::for_file_bytes(1 << 30).budget().expect("a budget");
+        let report = serde_saphyr::budget::check_yaml_budget(
+            text,
+            budget,
+            serde_saphyr::budget::EnforcingPolicy::AllContent,
+        )
+        .expect("valid YAML");
+        assert!(report.breached.is_none(), "{:?}", report.breached);
+        report.nodes
+    }
+
+    #[test]
+    fn the_node_limit_admits_the_densest_yaml() {
+        // The densest ways to spell nodes: keys with empty values, empty
+        // items, one-character scalars, empty collections, single-pair
+        // mappings in a flow sequence.
+        let dense = [
+            format!("{{{}a}}", "a,".repeat(5_000)),
+            format!("[{}a]", "a,".repeat(5_000)),
+            "?\n".repeat(5_000),
+            "-\n".repeat(5_000),
+            "a:\n".repeat(5_000),
+            format!("[{}[]]", "[],".repeat(5_000)),
+            format!("[{}{{}}]", "{},".repeat(5_000)),
+            format!("[{}a: b]", "a: b,".repeat(5_000)),
+            format!("[{}: ]", ": ,".repeat(5_000)),
+        ];
+        for text in &dense {
+            let nodes = nodes_of(text);
+            assert!(
+                nodes <= text.len() * NODES_PER_BYTE,
+                "{nodes} nodes in {} bytes: {:?}",
+                text.len(),
+                &text[..text.len().min(20)]
+            );
+        }
+        // Every file within the size limit is within the node limit.
+        let limits = Limits::for_file_bytes(16 * 1024 * 1024);
+        assert_eq!(limits.max_nodes, 16 * 1024 * 1024 * NODES_PER_BYTE + 10_000);
+        assert_eq!(Limits::default(), limits);
+        let small = Limits::for_file_bytes(8_000);
+        assert_eq!(small.max_nodes, 8_000 * NODES_PER_BYTE + small.max_alias_replay);
+        // A limit too large for memory saturates instead of overflowing.
+        assert_eq!(Limits::for_file_bytes(u64::MAX).max_nodes, usize::MAX);
+    }
 
     #[test]
     fn cleans_messages() {
