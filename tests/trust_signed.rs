@@ -589,7 +589,10 @@ mod cli {
         ));
         assert!(stderr.contains("t_minus::trust::public_key"), "{stderr}");
         // (The report wraps long lines: compare without white space.)
-        let unwrapped: String = stderr.split_whitespace().collect();
+        let unwrapped: String = stderr
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '│')
+            .collect();
         assert!(
             unwrapped.contains("thisisapublickey;passtheprivatekeyfile"),
             "{stderr}"
