@@ -459,3 +459,47 @@ fn manifests_of_any_style_up_to_the_size_limit_validate() {
 fn manifests_of_any_style_up_to_the_default_size_limit_validate() {
     manifests_up_to_the_size_limit_validate(&Limits::default());
 }
+
+#[test]
+fn shape_and_semantic_problems_of_one_document_in_one_run() {
+    let diags = problems(
+        &["invalid/shape-and-semantic.yaml"],
+        &ValidateOptions::default(),
+    );
+    let text =
+        std::fs::read_to_string(format!("{DIR}/invalid/shape-and-semantic.yaml")).unwrap();
+    // Each problem's code and the rest of the line its first label starts
+    // on.
+    let got: Vec<(String, String)> = diags
+        .iter()
+        .map(|d| {
+            let label = d.labels().first().unwrap_or_else(|| panic!("{d:?} has no label"));
+            let at = &text[label.offset()..];
+            (
+                d.code_str().trim_start_matches("t_minus::manifest::").to_string(),
+                at.lines().next().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("unknown_field", "colour: blue"),
+        ("unknown_field", "atendees: [alice]"),
+        ("type", "alice"),
+        ("missing_field", "attendees: [dave]"),
+        ("duration", "soon"),
+        ("quorum_too_large", "5"),
+        ("unknown_need", "reviw]"),
+        ("duration", "forever"),
+    ]
+    .iter()
+    .map(|(c, t)| (c.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    for d in &diags {
+        assert!(d.help_str().is_some(), "{} has no help", d.code_str());
+        assert_eq!(
+            d.file(),
+            Some(format!("{DIR}/invalid/shape-and-semantic.yaml").as_str())
+        );
+    }
+}

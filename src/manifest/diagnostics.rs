@@ -336,6 +336,12 @@ impl Diagnostics {
         self.0.push(d);
     }
 
+    /// Inserts `problems` before the problem at `index` (at the end when
+    /// `index` is the number of problems).
+    pub fn insert_all(&mut self, index: usize, problems: Vec<ManifestDiagnostic>) {
+        self.0.splice(index..index, problems);
+    }
+
     /// Adds all problems of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);

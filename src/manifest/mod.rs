@@ -49,6 +49,7 @@
 pub mod diagnostics;
 pub mod model;
 pub mod parse;
+mod recover;
 pub mod schema;
 pub mod spec;
 pub mod validate;

@@ -166,6 +166,12 @@ impl Manifests {
         // The YAML library applies its budget to each document on its own;
         // the limits are per file, so count documents and nodes across them.
         let mut nodes = 0usize;
+        // Documents that do not fit the format, for the recovering pass:
+        // (index among the documents, where its spec goes in
+        // `self.documents`, where its diagnostic is in `self.problems`, the
+        // code and character offset of that diagnostic).
+        let mut misfits: Vec<(usize, usize, usize, DiagnosticCode, Option<u64>)> = Vec::new();
+        let mut limited = false;
         for doc in serde_saphyr::read_with_options::<_, CampaignSpec>(&mut reader, limits.options())
         {
             count += 1;
@@ -194,19 +200,84 @@ impl Manifests {
                     }
                 }
                 Err(e) => {
-                    let limit = classify(&e, "").0 == DiagnosticCode::Limit;
+                    let code = classify(e.without_snippet(), "");
                     self.problems.push(yaml_diagnostic(&source, &e, limits));
-                    if limit {
+                    if code == DiagnosticCode::Limit {
+                        limited = true;
                         break;
+                    }
+                    if matches!(
+                        code,
+                        DiagnosticCode::UnknownField
+                            | DiagnosticCode::MissingField
+                            | DiagnosticCode::Type
+                    ) {
+                        let offset = e.without_snippet().location().map(|l| l.span().offset());
+                        misfits.push((
+                            count - 1,
+                            self.documents.len(),
+                            self.problems.len(),
+                            code,
+                            offset,
+                        ));
                     }
                 }
             }
+        }
+        if !misfits.is_empty() && !limited {
+            self.recover(&source, file, misfits, limits);
         }
         if count == 0 {
             self.problems.push(
                 ManifestDiagnostic::new(DiagnosticCode::Empty, format!("{name} holds no campaign"))
                     .help("a manifest holds one campaign per YAML document: `campaign: NAME` and `events:`"),
             );
+        }
+    }
+
+    /// The recovering pass over the documents of `source` the fast parse
+    /// stopped in: every other shape problem of each (after the one already
+    /// reported), and its spec built from what fits, for the semantic
+    /// checks.
+    fn recover(
+        &mut self,
+        source: &SourceFile,
+        file: usize,
+        misfits: Vec<(usize, usize, usize, DiagnosticCode, Option<u64>)>,
+        limits: &Limits,
+    ) {
+        let mut trees = super::recover::trees(&source.text, limits.options());
+        // From the last, so that the positions of the earlier ones hold.
+        for (doc, position, after, code, offset) in misfits.into_iter().rev() {
+            let Some(tree) = trees.get_mut(doc).and_then(Option::take) else {
+                continue;
+            };
+            let (problems, spec) = super::recover::recover(tree);
+            let mut reported = false;
+            let mut found = Vec::new();
+            for p in problems {
+                let same = p.code == code && offset == u64::try_from(p.span.offset).ok();
+                if same && !reported {
+                    reported = true; // the fast parse's diagnostic
+                    continue;
+                }
+                let (help, label) = help_and_label(p.code);
+                let span = Span {
+                    len: p.span.len.max(1),
+                    ..p.span
+                };
+                found.push(
+                    ManifestDiagnostic::new(p.code, clean_message(&p.message))
+                        .help(help)
+                        .label(source, span, label),
+                );
+            }
+            let at = after.min(self.problems.len());
+            self.problems.insert_all(at, found);
+            if let Some(spec) = spec {
+                let at = position.min(self.documents.len());
+                self.documents.insert(at, Document { file, spec });
+            }
         }
     }
 
@@ -448,7 +519,8 @@ fn yaml_diagnostic(source: &SourceFile, err: &YamlError, limits: &Limits) -> Man
     let limit = limit_message(inner, limits, source);
     let named = limit.is_some();
     let message = limit.unwrap_or_else(|| clean_message(&inner.to_string()));
-    let (code, help, label) = classify(inner, &message);
+    let code = classify(inner, &message);
+    let (help, label) = help_and_label(code);
     match inner.location() {
         Some(loc) if loc.line() > 0 => {
             let d = ManifestDiagnostic::new(code, message).help(help);
@@ -504,54 +576,54 @@ fn clean_message(raw: &str) -> String {
     msg
 }
 
-fn classify(err: &YamlError, message: &str) -> (DiagnosticCode, &'static str, &'static str) {
+/// The code of a YAML or shape error.
+fn classify(err: &YamlError, message: &str) -> DiagnosticCode {
     match err {
-        YamlError::SerdeUnknownField { .. } => (
-            DiagnosticCode::UnknownField,
-            "remove or rename the field; the schema (schemas/campaign.schema.json) lists the fields",
-            "unknown field",
-        ),
-        YamlError::SerdeMissingField { .. } => (
-            DiagnosticCode::MissingField,
-            "every campaign needs `campaign:` and every event needs `at:`",
-            "in this mapping",
-        ),
+        YamlError::SerdeUnknownField { .. } => DiagnosticCode::UnknownField,
+        YamlError::SerdeMissingField { .. } => DiagnosticCode::MissingField,
         YamlError::SerdeInvalidType { .. }
         | YamlError::Unexpected { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::NullIntoString { .. }
         | YamlError::InvalidScalar { .. }
-        | YamlError::InvalidBooleanStrict { .. } => (
-            DiagnosticCode::Type,
-            "check the value's type against the schema (schemas/campaign.schema.json)",
-            "wrong type",
-        ),
-        YamlError::DuplicateMappingKey { .. } => (
-            DiagnosticCode::DuplicateKey,
-            "each key may appear once in a mapping; remove or rename one",
-            "duplicate key",
-        ),
+        | YamlError::InvalidBooleanStrict { .. } => DiagnosticCode::Type,
+        YamlError::DuplicateMappingKey { .. } => DiagnosticCode::DuplicateKey,
         YamlError::Budget { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. }
-        | YamlError::IOError { .. } => (
-            DiagnosticCode::Limit,
+        | YamlError::IOError { .. } => DiagnosticCode::Limit,
+        _ if message.contains("budget") || message.contains("limit") => DiagnosticCode::Limit,
+        _ => DiagnosticCode::Syntax,
+    }
+}
+
+/// The help line and label of a parse-time diagnostic.
+fn help_and_label(code: DiagnosticCode) -> (&'static str, &'static str) {
+    match code {
+        DiagnosticCode::UnknownField => (
+            "remove or rename the field; the schema (schemas/campaign.schema.json) lists the fields",
+            "unknown field",
+        ),
+        DiagnosticCode::MissingField => (
+            "every campaign needs `campaign:` and every event needs `at:`",
+            "in this mapping",
+        ),
+        DiagnosticCode::Type => (
+            "check the value's type against the schema (schemas/campaign.schema.json)",
+            "wrong type",
+        ),
+        DiagnosticCode::DuplicateKey => (
+            "each key may appear once in a mapping; remove or rename one",
+            "duplicate key",
+        ),
+        DiagnosticCode::Limit => (
             "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
             "limit exceeded here",
         ),
-        _ if message.contains("budget") || message.contains("limit") => (
-            DiagnosticCode::Limit,
-            "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
-            "limit exceeded here",
-        ),
-        _ => (
-            DiagnosticCode::Syntax,
-            "fix the YAML syntax at the marked place",
-            "here",
-        ),
+        _ => ("fix the YAML syntax at the marked place", "here"),
     }
 }
 
