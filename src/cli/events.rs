@@ -152,6 +152,7 @@ pub fn print_created(
 /// `schedule`.
 pub fn schedule(engine: &mut Engine, out: &mut Renderer, args: &ScheduleArgs) -> Result<()> {
     let mut new = new_event(engine, &args.kind, &args.time, &args.options)?;
+    new.name = args.name.clone();
     if let Some(path) = &args.signers {
         new.signers = Some(t_minus::trust::Signers::read_allowed_signers(path)?);
     }

@@ -1427,6 +1427,14 @@ impl Tx for PgTx<'_> {
             .next())
     }
 
+    fn standalone_events_named(&mut self, name: &str, limit: usize) -> Result<Vec<Uuid>> {
+        self.ids(
+            "SELECT id FROM tm_events WHERE campaign_id IS NULL AND name = $1 \
+             ORDER BY state IN ('fired', 'missed', 'cancelled'), created_ms DESC, id LIMIT $2",
+            &[&name, &sql_limit(limit)],
+        )
+    }
+
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
         self.ids(
             "SELECT id FROM tm_events WHERE state = 'pending' AND fire_ms <= $1 \

@@ -1044,6 +1044,17 @@ impl Tx for SqliteTx<'_> {
         .map(|ids| ids.into_iter().next())
     }
 
+    fn standalone_events_named(&mut self, name: &str, limit: usize) -> Result<Vec<Uuid>> {
+        self.ids(
+            &format!(
+                "SELECT id FROM events WHERE campaign_id IS NULL AND name = ?1 \
+                 ORDER BY state IN ('fired', 'missed', 'cancelled'), created_ms DESC, id LIMIT {}",
+                sql_limit(limit)
+            ),
+            params![name],
+        )
+    }
+
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
         self.ids(
             &format!(
