@@ -413,7 +413,10 @@ fn campaign_filling(bytes: usize, style: &str) -> (String, usize) {
                     .map(|a| format!("      - {a}\n"))
                     .collect::<String>()
             ),
-            "flow" => format!("  e{events}: {{at: +1h, attendees: [{}]}}\n", attendees.join(",")),
+            "flow" => format!(
+                "  e{events}: {{at: +1h, attendees: [{}]}}\n",
+                attendees.join(",")
+            ),
             "dense" => format!("  e{events}: {{at: +1h, attendees: [a,b,c,d,e,f,g,h,i,j]}}\n"),
             other => panic!("no style {other}"),
         };
@@ -466,17 +469,21 @@ fn shape_and_semantic_problems_of_one_document_in_one_run() {
         &["invalid/shape-and-semantic.yaml"],
         &ValidateOptions::default(),
     );
-    let text =
-        std::fs::read_to_string(format!("{DIR}/invalid/shape-and-semantic.yaml")).unwrap();
+    let text = std::fs::read_to_string(format!("{DIR}/invalid/shape-and-semantic.yaml")).unwrap();
     // Each problem's code and the rest of the line its first label starts
     // on.
     let got: Vec<(String, String)> = diags
         .iter()
         .map(|d| {
-            let label = d.labels().first().unwrap_or_else(|| panic!("{d:?} has no label"));
+            let label = d
+                .labels()
+                .first()
+                .unwrap_or_else(|| panic!("{d:?} has no label"));
             let at = &text[label.offset()..];
             (
-                d.code_str().trim_start_matches("t_minus::manifest::").to_string(),
+                d.code_str()
+                    .trim_start_matches("t_minus::manifest::")
+                    .to_string(),
                 at.lines().next().unwrap_or("").to_string(),
             )
         })

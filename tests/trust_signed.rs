@@ -766,11 +766,7 @@ mod cli {
                 "{}",
                 out.stderr
             );
-            assert!(
-                out.stderr.contains("does not exist"),
-                "{}",
-                out.stderr
-            );
+            assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
         }
         assert!(!t.dir().join("nowhere").exists(), "nothing was created");
     }

@@ -12,9 +12,9 @@ use std::time::Duration as StdDuration;
 
 use t_minus::display::{Renderer, RunView, ViewMode};
 use t_minus::duration::parse_duration;
+use t_minus::engine::EventViews;
 use t_minus::notify::Deliverer;
 use t_minus::runner::{run, RunOptions, RunOutcome, RunPrinter, Scope};
-use t_minus::engine::EventViews;
 use t_minus::{Engine, Result};
 
 /// How often the live view redraws its countdowns.

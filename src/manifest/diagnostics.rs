@@ -125,7 +125,39 @@ pub enum DiagnosticCode {
 
 impl DiagnosticCode {
     /// Every code, in the order of docs/exit-codes.md.
-    pub const ALL: [DiagnosticCode; 31] = [DiagnosticCode::Syntax, DiagnosticCode::Type, DiagnosticCode::UnknownField, DiagnosticCode::MissingField, DiagnosticCode::DuplicateKey, DiagnosticCode::Empty, DiagnosticCode::Io, DiagnosticCode::Limit, DiagnosticCode::Name, DiagnosticCode::DuplicateCampaign, DiagnosticCode::AgentId, DiagnosticCode::DuplicateAttendee, DiagnosticCode::Duration, DiagnosticCode::Time, DiagnosticCode::TimeOffset, DiagnosticCode::Quorum, DiagnosticCode::QuorumTooLarge, DiagnosticCode::QuorumGroups, DiagnosticCode::EmptyGroup, DiagnosticCode::UnknownGroup, DiagnosticCode::FirePolicy, DiagnosticCode::UnknownNeed, DiagnosticCode::SelfNeed, DiagnosticCode::DuplicateNeed, DiagnosticCode::Cycle, DiagnosticCode::RelativeAt, DiagnosticCode::FireTimePassed, DiagnosticCode::FinalEvent, DiagnosticCode::Signers, DiagnosticCode::Notify, DiagnosticCode::Invalid];
+    pub const ALL: [DiagnosticCode; 31] = [
+        DiagnosticCode::Syntax,
+        DiagnosticCode::Type,
+        DiagnosticCode::UnknownField,
+        DiagnosticCode::MissingField,
+        DiagnosticCode::DuplicateKey,
+        DiagnosticCode::Empty,
+        DiagnosticCode::Io,
+        DiagnosticCode::Limit,
+        DiagnosticCode::Name,
+        DiagnosticCode::DuplicateCampaign,
+        DiagnosticCode::AgentId,
+        DiagnosticCode::DuplicateAttendee,
+        DiagnosticCode::Duration,
+        DiagnosticCode::Time,
+        DiagnosticCode::TimeOffset,
+        DiagnosticCode::Quorum,
+        DiagnosticCode::QuorumTooLarge,
+        DiagnosticCode::QuorumGroups,
+        DiagnosticCode::EmptyGroup,
+        DiagnosticCode::UnknownGroup,
+        DiagnosticCode::FirePolicy,
+        DiagnosticCode::UnknownNeed,
+        DiagnosticCode::SelfNeed,
+        DiagnosticCode::DuplicateNeed,
+        DiagnosticCode::Cycle,
+        DiagnosticCode::RelativeAt,
+        DiagnosticCode::FireTimePassed,
+        DiagnosticCode::FinalEvent,
+        DiagnosticCode::Signers,
+        DiagnosticCode::Notify,
+        DiagnosticCode::Invalid,
+    ];
 
     /// The full code, e.g. `t_minus::manifest::cycle`.
     pub fn as_str(self) -> &'static str {
@@ -462,8 +494,13 @@ mod tests {
         for code in DiagnosticCode::ALL {
             let full = code.as_str();
             assert!(seen.insert(full), "{full} twice");
-            let short = full.strip_prefix("t_minus::manifest::").expect("the prefix");
-            assert!(table.contains(&format!("`{short}`")), "{short} is not in docs/exit-codes.md");
+            let short = full
+                .strip_prefix("t_minus::manifest::")
+                .expect("the prefix");
+            assert!(
+                table.contains(&format!("`{short}`")),
+                "{short} is not in docs/exit-codes.md"
+            );
             assert_eq!(ManifestDiagnostic::new(code, "m").code_str(), full);
         }
     }

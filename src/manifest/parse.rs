@@ -390,8 +390,11 @@ fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
 }
 
 fn too_many(name: &str, bytes: usize, what: String) -> ManifestDiagnostic {
-    ManifestDiagnostic::new(DiagnosticCode::Limit, format!("{name} ({bytes} bytes) holds {what}"))
-        .help("split the campaigns over several files")
+    ManifestDiagnostic::new(
+        DiagnosticCode::Limit,
+        format!("{name} ({bytes} bytes) holds {what}"),
+    )
+    .help("split the campaigns over several files")
 }
 
 /// What a file beyond the YAML library's budget holds: which limit, its
@@ -674,7 +677,10 @@ mod tests {
         assert_eq!(limits.max_nodes, 16 * 1024 * 1024 * NODES_PER_BYTE + 10_000);
         assert_eq!(Limits::default(), limits);
         let small = Limits::for_file_bytes(8_000);
-        assert_eq!(small.max_nodes, 8_000 * NODES_PER_BYTE + small.max_alias_replay);
+        assert_eq!(
+            small.max_nodes,
+            8_000 * NODES_PER_BYTE + small.max_alias_replay
+        );
         // A limit too large for memory saturates instead of overflowing.
         assert_eq!(Limits::for_file_bytes(u64::MAX).max_nodes, usize::MAX);
     }

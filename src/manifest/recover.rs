@@ -299,10 +299,18 @@ impl<'de> de::SeqAccess<'de> for SpannedDe<'_> {
         self.next += 1;
         match self.next {
             1 => seed
-                .deserialize(u64::try_from(self.node.span.offset).unwrap_or(u64::MAX).into_deserializer())
+                .deserialize(
+                    u64::try_from(self.node.span.offset)
+                        .unwrap_or(u64::MAX)
+                        .into_deserializer(),
+                )
                 .map(Some),
             2 => seed
-                .deserialize(u64::try_from(self.node.span.len).unwrap_or(0).into_deserializer())
+                .deserialize(
+                    u64::try_from(self.node.span.len)
+                        .unwrap_or(0)
+                        .into_deserializer(),
+                )
                 .map(Some),
             3 => seed.deserialize(NodeDe(self.node)).map(Some),
             _ => Ok(None),

@@ -114,7 +114,14 @@ struct Defaults {
 }
 
 impl Validator<'_> {
-    fn error(&mut self, code: DiagnosticCode, message: String, span: Span, label: &str, help: &str) {
+    fn error(
+        &mut self,
+        code: DiagnosticCode,
+        message: String,
+        span: Span,
+        label: &str,
+        help: &str,
+    ) {
         let d = ManifestDiagnostic::new(code, message)
             .help(help)
             .label(self.source, span, label);
@@ -583,7 +590,13 @@ impl Validator<'_> {
                 TMinusError::InvalidNotify { reason, help } => (reason, help),
                 other => (other.to_string(), String::new()),
             };
-            v.error(DiagnosticCode::Notify, format!("{ctx}: {reason}"), span, label, &help);
+            v.error(
+                DiagnosticCode::Notify,
+                format!("{ctx}: {reason}"),
+                span,
+                label,
+                &help,
+            );
         };
         let mut on = Vec::new();
         for t in &spec.on.value {

@@ -93,10 +93,7 @@ pub enum TrustError {
 
     /// A public key given where the private key is needed to sign.
     #[error("cannot sign with {path}: this is a public key; pass the private key file")]
-    #[diagnostic(
-        code(t_minus::trust::public_key),
-        help("{hint}")
-    )]
+    #[diagnostic(code(t_minus::trust::public_key), help("{hint}"))]
     PublicKeyGiven {
         /// The public key file.
         path: PathBuf,
