@@ -397,6 +397,19 @@ pub enum TMinusError {
         name: String,
     },
 
+    /// A standalone event name that an unfinished standalone event holds.
+    #[error("an unfinished standalone event is already named `{name}` ({event})")]
+    #[diagnostic(
+        code(t_minus::refused::duplicate_standalone_name),
+        help("choose another name, or reuse this one once that event is final (fired, missed or cancelled)")
+    )]
+    DuplicateStandaloneName {
+        /// The name.
+        name: String,
+        /// The event that holds it.
+        event: uuid::Uuid,
+    },
+
     /// A link or campaign operation that does not make sense.
     #[error("{0}")]
     #[diagnostic(code(t_minus::refused::link), help("{}", .0.help()))]

@@ -374,8 +374,8 @@ fn manifest_cases(inputs: &Inputs) -> Vec<(String, PathBuf)> {
             format!("campaign: deep\nevents:\n  a:\n    at: +1m\n    payload:\n{block_mappings}"),
         ),
         (
-            "events just under the 8 MiB size limit (beyond the node limit)",
-            (0..(8 * 1024 * 1024 - 64 * 1024) / 24)
+            "events just over the 16 MiB size limit",
+            (0..(16 * 1024 * 1024 + 64 * 1024) / 24)
                 .map(|i| format!("  e{i}:\n    at: +1m\n"))
                 .fold(String::from("campaign: big\nevents:\n"), |mut s, e| {
                     s.push_str(&e);

@@ -330,12 +330,12 @@ fn limit_message_with(limits: &Limits, text: &str) -> String {
 #[test]
 fn node_limit_follows_the_file_size_limit() {
     let limits = Limits::default();
-    assert_eq!(limits.max_file_bytes, 8 * 1024 * 1024);
+    assert_eq!(limits.max_file_bytes, 16 * 1024 * 1024);
     assert_eq!(
-        limits.max_nodes as u64,
-        limits.max_file_bytes / manifest::BYTES_PER_NODE
+        limits.max_nodes,
+        limits.max_file_bytes as usize * manifest::NODES_PER_BYTE + limits.max_alias_replay
     );
-    assert_eq!(Limits::for_file_bytes(8_000).max_nodes, 1_000);
+    assert_eq!(Limits::for_file_bytes(8_000).max_nodes, 26_000);
 
     // One document beyond the node limit: stopped by the YAML parser.
     let limits = Limits {
@@ -392,4 +392,121 @@ fn limit_errors_name_the_limit_and_the_input_size() {
         msg.contains("is 25 bytes, more than the limit of 10 bytes"),
         "{msg}"
     );
+}
+
+/// A campaign of events with ten attendees each, written in `style`, as
+/// large as fits in `bytes` (and at least 97% of it).
+fn campaign_filling(bytes: usize, style: &str) -> (String, usize) {
+    let attendees: Vec<String> = (0..10).map(|a| format!("agent-{a}")).collect();
+    let mut text = String::from("campaign: big\nevents:\n");
+    let mut events = 0;
+    loop {
+        let event = match style {
+            "block" => format!(
+                "  e{events}:\n    at: +1h\n    attendees: [{}]\n",
+                attendees.join(", ")
+            ),
+            "block lists" => format!(
+                "  e{events}:\n    at: +1h\n    attendees:\n{}",
+                attendees
+                    .iter()
+                    .map(|a| format!("      - {a}\n"))
+                    .collect::<String>()
+            ),
+            "flow" => format!(
+                "  e{events}: {{at: +1h, attendees: [{}]}}\n",
+                attendees.join(",")
+            ),
+            "dense" => format!("  e{events}: {{at: +1h, attendees: [a,b,c,d,e,f,g,h,i,j]}}\n"),
+            other => panic!("no style {other}"),
+        };
+        if text.len() + event.len() > bytes {
+            break;
+        }
+        text.push_str(&event);
+        events += 1;
+    }
+    assert!(text.len() * 100 >= bytes * 97, "{} of {bytes}", text.len());
+    (text, events)
+}
+
+/// Checks that a campaign filling `limits`' size limit in each style
+/// validates.
+fn manifests_up_to_the_size_limit_validate(limits: &Limits) {
+    for style in ["block", "block lists", "flow", "dense"] {
+        let bytes = usize::try_from(limits.max_file_bytes).unwrap();
+        let (text, events) = campaign_filling(bytes, style);
+        let mut m = manifest::Manifests::default();
+        m.add_str("big.yaml", &text, limits);
+        let problems: Vec<String> = m.problems.iter().map(|d| d.message().to_string()).collect();
+        assert!(problems.is_empty(), "{style}: {problems:?}");
+        let valid = manifest::validate(&m, &ValidateOptions::default())
+            .unwrap_or_else(|d| panic!("{style}: {d}"));
+        assert_eq!(
+            valid.summary().to_string(),
+            format!("1 campaign, {events} events, 0 edges"),
+            "{style}"
+        );
+    }
+}
+
+#[test]
+fn manifests_of_any_style_up_to_the_size_limit_validate() {
+    // The limits scale with the size limit: a file filling 1 MiB stands for
+    // one filling the default 16 MiB (which the ignored test below checks).
+    manifests_up_to_the_size_limit_validate(&Limits::for_file_bytes(1024 * 1024));
+}
+
+#[test]
+#[ignore = "validates four 16 MiB manifests: slow in a debug build"]
+fn manifests_of_any_style_up_to_the_default_size_limit_validate() {
+    manifests_up_to_the_size_limit_validate(&Limits::default());
+}
+
+#[test]
+fn shape_and_semantic_problems_of_one_document_in_one_run() {
+    let diags = problems(
+        &["invalid/shape-and-semantic.yaml"],
+        &ValidateOptions::default(),
+    );
+    let text = std::fs::read_to_string(format!("{DIR}/invalid/shape-and-semantic.yaml")).unwrap();
+    // Each problem's code and the rest of the line its first label starts
+    // on.
+    let got: Vec<(String, String)> = diags
+        .iter()
+        .map(|d| {
+            let label = d
+                .labels()
+                .first()
+                .unwrap_or_else(|| panic!("{d:?} has no label"));
+            let at = &text[label.offset()..];
+            (
+                d.code_str()
+                    .trim_start_matches("t_minus::manifest::")
+                    .to_string(),
+                at.lines().next().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("unknown_field", "colour: blue"),
+        ("unknown_field", "atendees: [alice]"),
+        ("type", "alice"),
+        ("missing_field", "attendees: [dave]"),
+        ("duration", "soon"),
+        ("quorum_too_large", "5"),
+        ("unknown_need", "reviw]"),
+        ("duration", "forever"),
+    ]
+    .iter()
+    .map(|(c, t)| (c.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    for d in &diags {
+        assert!(d.help_str().is_some(), "{} has no help", d.code_str());
+        assert_eq!(
+            d.file(),
+            Some(format!("{DIR}/invalid/shape-and-semantic.yaml").as_str())
+        );
+    }
 }

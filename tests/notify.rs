@@ -595,6 +595,81 @@ fn notify_test_sends_one_marked_delivery() {
     assert_eq!(receiver.requests().len(), 2);
 }
 
+fn standalone_events_go_by_their_names() {
+    let t = T::new();
+    let receiver = Receiver::new(&[200]);
+    let id = t.schedule(&format!(
+        "deploy 2025-06-06T15:00:00Z --name deploy-eu --attendees alice,bob \
+         --notify-webhook {} --on fired",
+        receiver.url
+    ));
+    // The name works wherever an event is expected, and the notification
+    // payload carries it.
+    let out = t.ok("notify test deploy-eu --on fired");
+    assert!(out.contains("delivered"), "{out}");
+    let requests = receiver.requests();
+    assert_eq!(requests[0].body["event"]["id"], id.as_str());
+    assert_eq!(requests[0].body["event"]["name"], "deploy-eu");
+    assert_eq!(t.json("confirm deploy-eu alice --json")["id"], id.as_str());
+    assert_eq!(t.json("status deploy-eu --json")["name"], "deploy-eu");
+
+    // One unfinished standalone event per name; names that read as ids are
+    // refused.
+    let err = t.fail("schedule deploy 2025-06-06T16:00:00Z --name deploy-eu --attendees carol");
+    assert!(
+        err.contains("t_minus::refused::duplicate_standalone_name"),
+        "{err}"
+    );
+    let unwrapped: String = err
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    assert!(unwrapped.contains(&id), "{err}");
+    for name in [
+        "abcd",
+        "dead-beef",
+        "c35584c9-3741-4952-bc53-88ac60676790",
+        "9lives",
+    ] {
+        let err = t.fail(&format!(
+            "schedule deploy 2025-06-06T16:00:00Z --name {name} --attendees carol"
+        ));
+        assert!(err.contains("t_minus::input::name"), "{name}: {err}");
+    }
+    assert_eq!(t.events().len(), 1, "nothing else was scheduled");
+
+    // Once final, the name may be given again; it then means the
+    // unfinished event.
+    t.ok("cancel deploy-eu");
+    let second = t.schedule("deploy 2025-06-06T16:00:00Z --name deploy-eu --attendees carol,erin");
+    assert_ne!(second, id);
+    assert_eq!(
+        t.json("confirm deploy-eu carol --json")["id"],
+        second.as_str()
+    );
+    // Two final events of one name: ambiguous, and both are listed.
+    t.ok(&format!("cancel {second}"));
+    let err = t.fail("log deploy-eu");
+    assert!(err.contains("t_minus::input::ambiguous"), "{err}");
+    let unwrapped: String = err
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    assert!(
+        unwrapped.contains(&id) && unwrapped.contains(&second),
+        "{err}"
+    );
+
+    // A campaign of the same name as a standalone event: where a reference
+    // may be either, it is ambiguous; where only an event fits, it is the
+    // event.
+    let third = t.schedule("review 2025-06-06T16:00:00Z --name gate --attendees dave");
+    t.ok("campaign create gate");
+    let err = t.fail("status gate");
+    assert!(err.contains("t_minus::input::ambiguous"), "{err}");
+    assert_eq!(t.json("confirm gate dave --json")["id"], third.as_str());
+}
+
 fn manifests_declare_rules_at_campaign_and_event_level() {
     let t = T::new();
     hook(&t, "");
@@ -988,6 +1063,7 @@ fn json_real(db: &str, args: &str) -> Value {
 }
 
 cli_support::store_tests!(
+    standalone_events_go_by_their_names,
     each_transition_is_delivered_once_with_its_payload,
     webhooks_retry_after_500_and_give_up_after_400,
     reminders_go_out_at_their_times_while_quorum_is_not_met,

@@ -177,13 +177,22 @@ fn wait_exit_codes_fired_missed_timeout() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("missed w/late"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("missed w/late"));
+    // The summary speaks of the event waited for, not of a failed run.
+    assert!(stdout.trim_end().ends_with("\nw/late missed"), "{stdout}");
+    assert!(!stdout.contains("Run "), "{stdout}");
 
     // Timeout: the fire time is far away.
     ok(&db, "campaign add w gate +1h --name far --attendees a");
     let before = Instant::now();
     let out = t(&db, "wait w/far --timeout 300ms");
     assert_eq!(out.status.code(), Some(124));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Wait timed out: w/far is not final yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(before.elapsed() < Duration::from_secs(3));
 
     // Cancelled counts as not fired.
@@ -197,6 +206,7 @@ fn wait_exit_codes_fired_missed_timeout() {
     let out = t(&db, "wait w/far --timeout 10s");
     canceller.join().unwrap();
     assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("w/far was cancelled"));
 }
 
 fn run_json_prints_one_object_per_transition_and_a_summary() {

@@ -580,6 +580,27 @@ mod cli {
             keys.mallory.0.display()
         ));
         assert!(stderr.contains("t_minus::trust::wrong_key"), "{stderr}");
+        // The public key where the private one belongs: said plainly, and
+        // the private key's path suggested.
+        let public = keys.alice.0.with_extension("pub");
+        let stderr = t.fail(&format!(
+            "confirm release/deploy alice --sign {}",
+            public.display()
+        ));
+        assert!(stderr.contains("t_minus::trust::public_key"), "{stderr}");
+        // (The report wraps long lines: compare without white space.)
+        let unwrapped: String = stderr
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '│')
+            .collect();
+        assert!(
+            unwrapped.contains("thisisapublickey;passtheprivatekeyfile"),
+            "{stderr}"
+        );
+        assert!(
+            unwrapped.contains(&format!("`.pub`:{}", keys.alice.0.display())),
+            "{stderr}"
+        );
         let out = t.ok(&format!(
             "confirm release/deploy alice --sign {}",
             keys.alice.0.display()
@@ -728,6 +749,26 @@ mod cli {
             );
         }
         assert!(!t.dir().join("missing.db").exists(), "no store was created");
+    }
+
+    #[test]
+    fn a_store_in_a_directory_that_does_not_exist_is_not_created() {
+        let t = T::new().without_db_flag();
+        for line in [
+            "--db nowhere/t.db status",
+            "--db nowhere/deeper/t.db schedule review +1h --attendees a",
+        ] {
+            let out = t.run_args(&cli_support::split(line));
+            assert_eq!(out.code, 1, "{line}: {}", out.stdout);
+            assert!(out.stdout.is_empty(), "{}", out.stdout);
+            assert!(
+                out.stderr.contains("t_minus::store::no_directory"),
+                "{}",
+                out.stderr
+            );
+            assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+        }
+        assert!(!t.dir().join("nowhere").exists(), "nothing was created");
     }
 
     cli_support::store_tests!(

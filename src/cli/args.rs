@@ -95,6 +95,7 @@ Exit codes: 0 applied (or nothing to do), 1 error (nothing was changed)."
   t-minus schedule review +15m --t-minus 5m --quorum 2 --attendees alice,bob,carol
   t-minus schedule deploy 2025-06-06T15:00:00Z --fire on-time --max-defer 1h --attendees ops-1
   t-minus schedule deploy +30m --group ops=2:ops-1,ops-2,ops-3 --group security=1:sec-1,sec-2
+  t-minus schedule deploy +30m --name deploy-eu --attendees ops-1   (then: t-minus confirm deploy-eu ops-1)
 
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Schedule(ScheduleArgs),
@@ -374,6 +375,11 @@ pub struct ScheduleArgs {
     /// When: RFC 3339 with an offset, `now`, or `+DURATION` from now.
     #[arg(allow_hyphen_values = true)]
     pub time: String,
+    /// A name to refer to it by instead of its id
+    /// ([A-Za-z_][A-Za-z0-9_-]{0,63}, not readable as an id); no other
+    /// unfinished standalone event may hold it.
+    #[arg(long)]
+    pub name: Option<String>,
     /// Require every answer to be signed by a key in this OpenSSH
     /// allowed_signers file (every attendee needs one).
     #[arg(long, value_name = "FILE")]

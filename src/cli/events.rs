@@ -184,6 +184,7 @@ fn schedule(
     as_json: bool,
 ) -> Result<()> {
     let mut new = new_event(engine, &args.kind, &args.time, &args.options)?;
+    new.name = args.name.clone();
     if let Some(path) = &args.signers {
         new.signers = Some(t_minus::trust::Signers::read_allowed_signers(path)?);
     }

@@ -12,6 +12,7 @@ use std::time::Duration as StdDuration;
 
 use t_minus::display::{Renderer, RunView, ViewMode};
 use t_minus::duration::parse_duration;
+use t_minus::engine::EventViews;
 use t_minus::notify::Deliverer;
 use t_minus::runner::{run, RunOptions, RunOutcome, RunPrinter, Scope};
 use t_minus::{Engine, Result};
@@ -114,7 +115,11 @@ fn drive(
         ViewMode::Lines
     };
     let rows = console::Term::stdout().size_checked().map(|(rows, _)| rows);
-    let mut observer = RunPrinter::new(RunView::new(out, mode).with_terminal_rows(rows));
+    let mut view = RunView::new(out, mode).with_terminal_rows(rows);
+    if let Scope::Event(id) = &options.scope {
+        view = view.waiting_for(EventViews::default().label_of(engine, *id)?);
+    }
+    let mut observer = RunPrinter::new(view);
     let stop = stop_flag();
     // Started once the arguments are known to be good: bad input leaves
     // the store untouched.

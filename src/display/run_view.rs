@@ -36,6 +36,9 @@ pub struct RunView {
     drawn: usize,
     /// The most lines the live block may take.
     max_lines: usize,
+    /// The label of the one event a `wait` drives: its summary speaks of
+    /// the event, not of a run.
+    waiting_for: Option<String>,
 }
 
 /// The events the live block shows within `max_lines` lines: unfinished
@@ -100,7 +103,15 @@ impl RunView {
                 0
             },
             drawn: 0,
+            waiting_for: None,
         }
+    }
+
+    /// Makes the closing summary speak of the one event labelled `label`
+    /// (`release-v2/deploy fired`) instead of a run.
+    pub fn waiting_for(mut self, label: impl Into<String>) -> Self {
+        self.waiting_for = Some(label.into());
+        self
     }
 
     /// Fits the live block to a terminal of `rows` rows (`None`: unknown).
@@ -160,6 +171,11 @@ impl RunView {
             return;
         }
         self.clear_live();
+        if let Some(label) = &self.waiting_for {
+            println!("{}", wait_summary(label, report));
+            std::io::stdout().flush().ok();
+            return;
+        }
         let mut line = format!(
             "Run {outcome}: {} fired, {} missed, {} cancelled",
             summary.fired, summary.missed, summary.cancelled
@@ -172,6 +188,19 @@ impl RunView {
             println!("State is saved; run again to resume.");
         }
         std::io::stdout().flush().ok();
+    }
+}
+
+/// The closing line of a `wait` for the event labelled `label`: what became
+/// of it (`release-v2/deploy fired`, `… missed`, `… was cancelled`), or why
+/// the wait ended first.
+fn wait_summary(label: &str, report: &RunReport) -> String {
+    match report.outcome {
+        RunOutcome::Succeeded => format!("{label} fired"),
+        RunOutcome::Failed if report.summary.cancelled > 0 => format!("{label} was cancelled"),
+        RunOutcome::Failed => format!("{label} missed"),
+        RunOutcome::TimedOut => format!("Wait timed out: {label} is not final yet"),
+        RunOutcome::Interrupted => format!("Wait interrupted: {label} is not final yet"),
     }
 }
 

@@ -74,6 +74,10 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
     /// Free text.
     pub description: Option<String>,
+    /// The name of a standalone event (none by default): see
+    /// [`Engine::schedule`]. Events added to a campaign take their name
+    /// there instead.
+    pub name: Option<String>,
     /// Notification rules (none by default).
     pub notify: Vec<NotifyRule>,
     /// The keys that must sign its answers (none by default: answers need
@@ -97,6 +101,7 @@ impl NewEvent {
             max_defer: None,
             payload: serde_json::Value::Null,
             description: None,
+            name: None,
             notify: Vec::new(),
             signers: None,
         }
@@ -207,8 +212,17 @@ impl Engine {
     /// `early` fires at once). Refused when the input breaks a rule of
     /// [`crate::event_check`], or when the fire time is not after now (it
     /// could only be missed), as for an event of a manifest.
+    ///
+    /// A name makes the event a reference of its own (see
+    /// [`Engine::resolve_event`]): it follows the naming rule, must not read
+    /// as an event id (a UUID, or 4 to 32 hex digits and hyphens), and no
+    /// other unfinished standalone event may hold it. Once an event is final
+    /// its name may be given again.
     pub fn schedule(&mut self, mut new: NewEvent) -> Result<TMinusEvent> {
         let now = self.now();
+        if let Some(name) = &new.name {
+            resolve::check_standalone_name(name)?;
+        }
         let signers = new.signers.take();
         let (event, rules) = build_event(new, now)?;
         if let Some(signers) = &signers {
@@ -223,6 +237,14 @@ impl Engine {
         }
         let id = event.id;
         self.write(|tx| {
+            if let Some(name) = &event.name {
+                if let Some(holder) = resolve::unfinished_standalone(tx, name)? {
+                    return Err(TMinusError::DuplicateStandaloneName {
+                        name: name.clone(),
+                        event: holder,
+                    });
+                }
+            }
             let digest = match &signers {
                 Some(signers) => {
                     let stored = signed::stored(signers);
@@ -698,7 +720,7 @@ pub(crate) fn build_event(
         payload: new.payload,
         state: EventState::Pending,
         campaign: None,
-        name: None,
+        name: new.name,
         quorum_spec,
         fire_policy: new.fire_policy,
         max_defer: new.max_defer,

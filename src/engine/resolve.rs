@@ -1,10 +1,21 @@
 //! Resolving what users type into ids: full UUIDs, unique prefixes of at
-//! least 4 hex digits, `campaign/event` paths and campaign names.
+//! least 4 hex digits, `campaign/event` paths, campaign names and the names
+//! of standalone events.
+//!
+//! An event reference is tried, in order, as a `campaign/event` path (it
+//! holds a `/`), a full UUID, the name of a standalone event, and a unique
+//! id prefix. The last two never overlap: a standalone event's name may not
+//! read as an id (see [`check_standalone_name`]). A name resolves to the one
+//! unfinished standalone event holding it (at most one may), else to the one
+//! final event holding it; several final ones are ambiguous. Where a
+//! reference may name an event or a campaign (`status`), a campaign and a
+//! standalone event of the same name are ambiguous too.
 
 use uuid::Uuid;
 
 use super::Engine;
 use crate::error::{Result, TMinusError};
+use crate::name::name_problem;
 use crate::store::Tx;
 
 /// Shortest accepted id prefix, in hex digits.
@@ -75,6 +86,77 @@ fn campaign_label(tx: &mut dyn Tx, id: Uuid) -> String {
     }
 }
 
+/// Checks a new standalone event's name: the naming rule, and that it does
+/// not read as an event id (a UUID, or a prefix of 4 to 32 hex digits),
+/// which would make references to it ambiguous.
+pub(crate) fn check_standalone_name(name: &str) -> Result<()> {
+    let invalid = |reason: String| TMinusError::InvalidName {
+        value: name.to_string(),
+        reason,
+    };
+    if let Some(reason) = name_problem(name) {
+        return Err(invalid(reason));
+    }
+    if Uuid::parse_str(name).is_ok() || normalize_prefix(name).is_ok() {
+        return Err(invalid(
+            "it reads as an event id (a UUID, or 4 or more hex digits); use a letter beyond `f` or a `_`".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The unfinished standalone event named `name`, if any.
+pub(crate) fn unfinished_standalone(tx: &mut dyn Tx, name: &str) -> Result<Option<Uuid>> {
+    for id in tx.standalone_events_named(name, 1)? {
+        if let Some(event) = tx.event(id)? {
+            if !event.state.is_final() {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The standalone event `text` names: the unfinished one holding the name,
+/// else the one final one; `None` when no standalone event has it (or
+/// `text` cannot be a standalone event's name).
+fn standalone_named(tx: &mut dyn Tx, text: &str) -> Result<Option<Uuid>> {
+    if name_problem(text).is_some() || normalize_prefix(text).is_ok() {
+        return Ok(None);
+    }
+    let ids = tx.standalone_events_named(text, MAX_CANDIDATES)?;
+    let mut unfinished = Vec::new();
+    let mut finished = Vec::new();
+    for id in ids {
+        match tx.event(id)? {
+            Some(e) if !e.state.is_final() => unfinished.push(id),
+            Some(_) => finished.push(id),
+            None => {}
+        }
+    }
+    let ids = if unfinished.is_empty() {
+        finished
+    } else {
+        unfinished
+    };
+    let labels: Vec<(Uuid, String)> = ids
+        .iter()
+        .map(|id| (*id, standalone_label(tx, *id)))
+        .collect();
+    one_of(text, ids, |id| lookup(&labels, id))
+}
+
+/// `UUID (name, state)`: which of several events of one name this is.
+fn standalone_label(tx: &mut dyn Tx, id: Uuid) -> String {
+    match tx.event(id) {
+        Ok(Some(e)) => match &e.name {
+            Some(name) => format!("{id} ({name}, {})", e.state),
+            None => format!("{id} ({}, {})", e.kind, e.state),
+        },
+        _ => id.to_string(),
+    }
+}
+
 /// Resolves an event reference inside a transaction.
 pub(crate) fn event_ref(tx: &mut dyn Tx, text: &str) -> Result<Uuid> {
     let text = text.trim();
@@ -102,6 +184,9 @@ pub(crate) fn event_ref(tx: &mut dyn Tx, text: &str) -> Result<Uuid> {
             Some(_) => Ok(id),
             None => Err(not_found()),
         };
+    }
+    if let Some(id) = standalone_named(tx, text)? {
+        return Ok(id);
     }
     let prefix = normalize_prefix(text).map_err(|reason| TMinusError::InvalidReference {
         value: text.to_string(),
@@ -155,8 +240,20 @@ pub(crate) fn target_ref(tx: &mut dyn Tx, text: &str) -> Result<Target> {
     if text.contains('/') {
         return event_ref(tx, text).map(Target::Event);
     }
-    if let Some(c) = tx.campaign_by_name(text)? {
-        return Ok(Target::Campaign(c.id));
+    let campaign = tx.campaign_by_name(text)?;
+    match (campaign, standalone_named(tx, text)?) {
+        (Some(c), Some(e)) => {
+            return Err(TMinusError::AmbiguousReference {
+                value: text.to_string(),
+                candidates: vec![
+                    format!("event {}", event_label(tx, e)),
+                    format!("campaign {}", campaign_label(tx, c.id)),
+                ],
+            })
+        }
+        (Some(c), None) => return Ok(Target::Campaign(c.id)),
+        (None, Some(e)) => return Ok(Target::Event(e)),
+        (None, None) => {}
     }
     let event = event_ref(tx, text);
     let campaign = campaign_ref(tx, text);
@@ -182,8 +279,9 @@ pub(crate) fn target_ref(tx: &mut dyn Tx, text: &str) -> Result<Target> {
 }
 
 impl Engine {
-    /// Resolves an event reference: a full UUID, a unique prefix of at least
-    /// 4 hex digits, or `campaign/event`.
+    /// Resolves an event reference: `campaign/event`, a full UUID, the name
+    /// of a standalone event, or a unique prefix of at least 4 hex digits
+    /// (in this order; see the module documentation).
     pub fn resolve_event(&self, text: &str) -> Result<Uuid> {
         self.read(|tx| event_ref(tx, text))
     }
@@ -194,7 +292,8 @@ impl Engine {
     }
 
     /// Resolves a reference that may name an event or a campaign. A campaign
-    /// name wins over an id prefix; a prefix matching both is ambiguous.
+    /// name wins over an id prefix; a prefix matching both, or a name that a
+    /// campaign and a standalone event share, is ambiguous.
     pub fn resolve_target(&self, text: &str) -> Result<Target> {
         self.read(|tx| target_ref(tx, text))
     }

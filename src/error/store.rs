@@ -222,6 +222,20 @@ pub enum StoreError {
         path: std::path::PathBuf,
     },
 
+    /// A new SQLite store in a directory that does not exist: nothing is
+    /// created, not even the directory.
+    #[error("cannot create the store {path}: the directory {dir} does not exist")]
+    #[diagnostic(
+        code(t_minus::store::no_directory),
+        help("create the directory first, or give a path in an existing directory")
+    )]
+    NoDirectory {
+        /// The store's path.
+        path: std::path::PathBuf,
+        /// The directory that is missing (or is not a directory).
+        dir: std::path::PathBuf,
+    },
+
     /// A database server without the database named in the URL.
     #[error("the PostgreSQL server {server} has no such database: {reason}")]
     #[diagnostic(

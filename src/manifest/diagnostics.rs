@@ -53,11 +53,161 @@ impl SourceFile {
     }
 }
 
+/// The stable code of a manifest problem. [`DiagnosticCode::as_str`] is
+/// the one place that spells each as the `t_minus::manifest::…` string
+/// reports, JSON output and docs/exit-codes.md show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DiagnosticCode {
+    /// `t_minus::manifest::syntax`.
+    Syntax,
+    /// `t_minus::manifest::type`.
+    Type,
+    /// `t_minus::manifest::unknown_field`.
+    UnknownField,
+    /// `t_minus::manifest::missing_field`.
+    MissingField,
+    /// `t_minus::manifest::duplicate_key`.
+    DuplicateKey,
+    /// `t_minus::manifest::empty`.
+    Empty,
+    /// `t_minus::manifest::io`.
+    Io,
+    /// `t_minus::manifest::limit`.
+    Limit,
+    /// `t_minus::manifest::name`.
+    Name,
+    /// `t_minus::manifest::duplicate_campaign`.
+    DuplicateCampaign,
+    /// `t_minus::manifest::agent_id`.
+    AgentId,
+    /// `t_minus::manifest::duplicate_attendee`.
+    DuplicateAttendee,
+    /// `t_minus::manifest::duration`.
+    Duration,
+    /// `t_minus::manifest::time`.
+    Time,
+    /// `t_minus::manifest::time_offset`.
+    TimeOffset,
+    /// `t_minus::manifest::quorum`.
+    Quorum,
+    /// `t_minus::manifest::quorum_too_large`.
+    QuorumTooLarge,
+    /// `t_minus::manifest::quorum_groups`.
+    QuorumGroups,
+    /// `t_minus::manifest::empty_group`.
+    EmptyGroup,
+    /// `t_minus::manifest::unknown_group`.
+    UnknownGroup,
+    /// `t_minus::manifest::fire_policy`.
+    FirePolicy,
+    /// `t_minus::manifest::unknown_need`.
+    UnknownNeed,
+    /// `t_minus::manifest::self_need`.
+    SelfNeed,
+    /// `t_minus::manifest::duplicate_need`.
+    DuplicateNeed,
+    /// `t_minus::manifest::cycle`.
+    Cycle,
+    /// `t_minus::manifest::relative_at`.
+    RelativeAt,
+    /// `t_minus::manifest::fire_time_passed`.
+    FireTimePassed,
+    /// `t_minus::manifest::final_event`.
+    FinalEvent,
+    /// `t_minus::manifest::signers`.
+    Signers,
+    /// `t_minus::manifest::notify`.
+    Notify,
+    /// `t_minus::manifest::invalid`.
+    Invalid,
+}
+
+impl DiagnosticCode {
+    /// Every code, in the order of docs/exit-codes.md.
+    pub const ALL: [DiagnosticCode; 31] = [
+        DiagnosticCode::Syntax,
+        DiagnosticCode::Type,
+        DiagnosticCode::UnknownField,
+        DiagnosticCode::MissingField,
+        DiagnosticCode::DuplicateKey,
+        DiagnosticCode::Empty,
+        DiagnosticCode::Io,
+        DiagnosticCode::Limit,
+        DiagnosticCode::Name,
+        DiagnosticCode::DuplicateCampaign,
+        DiagnosticCode::AgentId,
+        DiagnosticCode::DuplicateAttendee,
+        DiagnosticCode::Duration,
+        DiagnosticCode::Time,
+        DiagnosticCode::TimeOffset,
+        DiagnosticCode::Quorum,
+        DiagnosticCode::QuorumTooLarge,
+        DiagnosticCode::QuorumGroups,
+        DiagnosticCode::EmptyGroup,
+        DiagnosticCode::UnknownGroup,
+        DiagnosticCode::FirePolicy,
+        DiagnosticCode::UnknownNeed,
+        DiagnosticCode::SelfNeed,
+        DiagnosticCode::DuplicateNeed,
+        DiagnosticCode::Cycle,
+        DiagnosticCode::RelativeAt,
+        DiagnosticCode::FireTimePassed,
+        DiagnosticCode::FinalEvent,
+        DiagnosticCode::Signers,
+        DiagnosticCode::Notify,
+        DiagnosticCode::Invalid,
+    ];
+
+    /// The full code, e.g. `t_minus::manifest::cycle`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosticCode::Syntax => "t_minus::manifest::syntax",
+            DiagnosticCode::Type => "t_minus::manifest::type",
+            DiagnosticCode::UnknownField => "t_minus::manifest::unknown_field",
+            DiagnosticCode::MissingField => "t_minus::manifest::missing_field",
+            DiagnosticCode::DuplicateKey => "t_minus::manifest::duplicate_key",
+            DiagnosticCode::Empty => "t_minus::manifest::empty",
+            DiagnosticCode::Io => "t_minus::manifest::io",
+            DiagnosticCode::Limit => "t_minus::manifest::limit",
+            DiagnosticCode::Name => "t_minus::manifest::name",
+            DiagnosticCode::DuplicateCampaign => "t_minus::manifest::duplicate_campaign",
+            DiagnosticCode::AgentId => "t_minus::manifest::agent_id",
+            DiagnosticCode::DuplicateAttendee => "t_minus::manifest::duplicate_attendee",
+            DiagnosticCode::Duration => "t_minus::manifest::duration",
+            DiagnosticCode::Time => "t_minus::manifest::time",
+            DiagnosticCode::TimeOffset => "t_minus::manifest::time_offset",
+            DiagnosticCode::Quorum => "t_minus::manifest::quorum",
+            DiagnosticCode::QuorumTooLarge => "t_minus::manifest::quorum_too_large",
+            DiagnosticCode::QuorumGroups => "t_minus::manifest::quorum_groups",
+            DiagnosticCode::EmptyGroup => "t_minus::manifest::empty_group",
+            DiagnosticCode::UnknownGroup => "t_minus::manifest::unknown_group",
+            DiagnosticCode::FirePolicy => "t_minus::manifest::fire_policy",
+            DiagnosticCode::UnknownNeed => "t_minus::manifest::unknown_need",
+            DiagnosticCode::SelfNeed => "t_minus::manifest::self_need",
+            DiagnosticCode::DuplicateNeed => "t_minus::manifest::duplicate_need",
+            DiagnosticCode::Cycle => "t_minus::manifest::cycle",
+            DiagnosticCode::RelativeAt => "t_minus::manifest::relative_at",
+            DiagnosticCode::FireTimePassed => "t_minus::manifest::fire_time_passed",
+            DiagnosticCode::FinalEvent => "t_minus::manifest::final_event",
+            DiagnosticCode::Signers => "t_minus::manifest::signers",
+            DiagnosticCode::Notify => "t_minus::manifest::notify",
+            DiagnosticCode::Invalid => "t_minus::manifest::invalid",
+        }
+    }
+}
+
+impl fmt::Display for DiagnosticCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One problem in the manifests, with a stable code
 /// (`t_minus::manifest::…`), labelled spans and a help line.
 #[derive(Debug, Clone)]
 pub struct ManifestDiagnostic {
-    code: String,
+    code: DiagnosticCode,
     message: String,
     help: Option<String>,
     labels: Vec<LabeledSpan>,
@@ -73,10 +223,10 @@ pub struct ManifestDiagnostic {
 const MAX_SHOWN_LINE: usize = 1024;
 
 impl ManifestDiagnostic {
-    /// A diagnostic with code `t_minus::manifest::{code}`.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    /// A diagnostic with `code`.
+    pub fn new(code: DiagnosticCode, message: impl Into<String>) -> Self {
         ManifestDiagnostic {
-            code: format!("t_minus::manifest::{code}"),
+            code,
             message: message.into(),
             help: None,
             labels: Vec::new(),
@@ -130,8 +280,13 @@ impl ManifestDiagnostic {
     }
 
     /// The full code, e.g. `t_minus::manifest::cycle`.
-    pub fn code_str(&self) -> &str {
-        &self.code
+    pub fn code_str(&self) -> &'static str {
+        self.code.as_str()
+    }
+
+    /// The code.
+    pub fn kind(&self) -> DiagnosticCode {
+        self.code
     }
 
     /// The message.
@@ -165,7 +320,7 @@ impl std::error::Error for ManifestDiagnostic {}
 
 impl Diagnostic for ManifestDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(&self.code))
+        Some(Box::new(self.code))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let Some(places) = &self.places else {
@@ -211,6 +366,12 @@ impl Diagnostics {
     /// Adds a problem.
     pub fn push(&mut self, d: ManifestDiagnostic) {
         self.0.push(d);
+    }
+
+    /// Inserts `problems` before the problem at `index` (at the end when
+    /// `index` is the number of problems).
+    pub fn insert_all(&mut self, index: usize, problems: Vec<ManifestDiagnostic>) {
+        self.0.splice(index..index, problems);
     }
 
     /// Adds all problems of `other`.
@@ -291,7 +452,7 @@ impl Diagnostic for Diagnostics {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self.0.as_slice() {
             [one] => one.code(),
-            _ => Some(Box::new("t_minus::manifest::invalid")),
+            _ => Some(Box::new(DiagnosticCode::Invalid)),
         }
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -317,6 +478,30 @@ impl Diagnostic for Diagnostics {
             Some(Box::new(self.0.iter().map(|d| d as &dyn Diagnostic)))
         } else {
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_distinct_and_documented() {
+        let docs = include_str!("../../docs/exit-codes.md");
+        let table = &docs[docs.find("### Manifests").expect("the manifest section")..];
+        let mut seen = std::collections::HashSet::new();
+        for code in DiagnosticCode::ALL {
+            let full = code.as_str();
+            assert!(seen.insert(full), "{full} twice");
+            let short = full
+                .strip_prefix("t_minus::manifest::")
+                .expect("the prefix");
+            assert!(
+                table.contains(&format!("`{short}`")),
+                "{short} is not in docs/exit-codes.md"
+            );
+            assert_eq!(ManifestDiagnostic::new(code, "m").code_str(), full);
         }
     }
 }

@@ -49,15 +49,16 @@
 pub mod diagnostics;
 pub mod model;
 pub mod parse;
+mod recover;
 pub mod schema;
 pub mod spec;
 pub mod validate;
 
 use std::path::Path;
 
-pub use diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+pub use diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
 pub use model::{DesiredCampaign, DesiredEvent, Field, Summary, ValidManifests};
-pub use parse::{Limits, Manifests, BYTES_PER_NODE};
+pub use parse::{Limits, Manifests, DEFAULT_MAX_FILE_BYTES, NODES_PER_BYTE};
 pub use validate::{validate, ValidateOptions};
 
 /// Reads manifest paths (files, or directories meaning their `*.yaml` and

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{budget, options, Error as YamlError, Options};
 
-use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+use super::diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
 use super::spec::{CampaignSpec, Span};
 
 /// Input limits. A manifest beyond any of them is refused with a
@@ -13,21 +13,25 @@ use super::spec::{CampaignSpec, Span};
 /// input (an alias bomb, a huge file, absurd nesting) fails fast. Each
 /// diagnostic names the limit, its value and how big the input was.
 ///
-/// The number of YAML nodes a file may hold follows from its size: plain YAML
-/// needs some bytes per node, so the file-size limit bounds the nodes of any
-/// file written out; only aliases can make more nodes than the text spells,
-/// and they have limits of their own.
+/// The number of YAML nodes a file may hold follows from its size: every node
+/// written out takes at least one byte of text, and the densest YAML spends
+/// half a byte per node (`{a,b,c}`: a key and its empty value per two
+/// bytes), so [`NODES_PER_BYTE`] nodes per byte of the file-size limit admit
+/// every file within that limit, whatever its style. Only aliases can make
+/// more nodes than the text spells, and they have limits of their own, which
+/// the node limit adds on top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted file, in bytes (default 8 MiB: a campaign of
-    /// 100,000 events written out with their `needs` takes 4–7 MB).
+    /// Largest accepted file, in bytes (default 16 MiB: a campaign of
+    /// 100,000 events with ten attendees each, written out in block style,
+    /// takes about 13 MB).
     pub max_file_bytes: u64,
     /// Deepest nesting of mappings and sequences (default 32).
     pub max_depth: usize,
     /// Most YAML nodes (mappings, sequences, scalars) per file: by default
-    /// one per [`BYTES_PER_NODE`] bytes of the file-size limit (1,048,576 for
-    /// 8 MiB), so that every file within the size limit written out plainly
-    /// at a few nodes per line stays within it.
+    /// [`NODES_PER_BYTE`] per byte of the file-size limit plus the
+    /// alias-replay limit, so that no file within the size limit is refused
+    /// for its node count unless aliases expand it.
     pub max_nodes: usize,
     /// Most aliases (`*ref`) per file (default 1,000).
     pub max_aliases: usize,
@@ -37,28 +41,35 @@ pub struct Limits {
     pub max_documents: usize,
 }
 
-/// Bytes of the file-size limit per allowed YAML node: [`Limits::default`]'s
-/// node limit is its `max_file_bytes` divided by this.
-pub const BYTES_PER_NODE: u64 = 8;
+/// YAML nodes allowed per byte of the file-size limit: more than the densest
+/// text holds (see [`Limits`]).
+pub const NODES_PER_BYTE: usize = 2;
+
+/// The default file-size limit: 16 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits::for_file_bytes(8 * 1024 * 1024)
+        Limits::for_file_bytes(DEFAULT_MAX_FILE_BYTES)
     }
 }
 
 impl Limits {
     /// The default limits for files of at most `max_file_bytes` bytes: the
-    /// node limit is one per [`BYTES_PER_NODE`] bytes of it, the others are
-    /// fixed (nesting 32, 1,000 aliases, 10,000 alias-replayed nodes, 1,000
-    /// documents).
+    /// node limit is [`NODES_PER_BYTE`] per byte of it plus the
+    /// alias-replay limit, the others are fixed (nesting 32, 1,000 aliases,
+    /// 10,000 alias-replayed nodes, 1,000 documents).
     pub fn for_file_bytes(max_file_bytes: u64) -> Self {
+        let max_alias_replay = 10_000;
         Limits {
             max_file_bytes,
             max_depth: 32,
-            max_nodes: usize::try_from(max_file_bytes / BYTES_PER_NODE).unwrap_or(usize::MAX),
+            max_nodes: usize::try_from(max_file_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(NODES_PER_BYTE)
+                .saturating_add(max_alias_replay),
             max_aliases: 1_000,
-            max_alias_replay: 10_000,
+            max_alias_replay,
             max_documents: 1_000,
         }
     }
@@ -142,7 +153,7 @@ impl Manifests {
                 let what = breach_message(breach, limits);
                 self.problems.push(
                     ManifestDiagnostic::new(
-                        "limit",
+                        DiagnosticCode::Limit,
                         format!("{name} ({} bytes) holds {what}", text.len()),
                     )
                     .help("split the campaigns over several files; the limits apply to each file"),
@@ -155,6 +166,12 @@ impl Manifests {
         // The YAML library applies its budget to each document on its own;
         // the limits are per file, so count documents and nodes across them.
         let mut nodes = 0usize;
+        // Documents that do not fit the format, for the recovering pass:
+        // (index among the documents, where its spec goes in
+        // `self.documents`, where its diagnostic is in `self.problems`, the
+        // code and character offset of that diagnostic).
+        let mut misfits: Vec<(usize, usize, usize, DiagnosticCode, Option<u64>)> = Vec::new();
+        let mut limited = false;
         for doc in serde_saphyr::read_with_options::<_, CampaignSpec>(&mut reader, limits.options())
         {
             count += 1;
@@ -183,19 +200,84 @@ impl Manifests {
                     }
                 }
                 Err(e) => {
-                    let limit = matches!(classify(&e, "").0, "limit");
+                    let code = classify(e.without_snippet(), "");
                     self.problems.push(yaml_diagnostic(&source, &e, limits));
-                    if limit {
+                    if code == DiagnosticCode::Limit {
+                        limited = true;
                         break;
+                    }
+                    if matches!(
+                        code,
+                        DiagnosticCode::UnknownField
+                            | DiagnosticCode::MissingField
+                            | DiagnosticCode::Type
+                    ) {
+                        let offset = e.without_snippet().location().map(|l| l.span().offset());
+                        misfits.push((
+                            count - 1,
+                            self.documents.len(),
+                            self.problems.len(),
+                            code,
+                            offset,
+                        ));
                     }
                 }
             }
         }
+        if !misfits.is_empty() && !limited {
+            self.recover(&source, file, misfits, limits);
+        }
         if count == 0 {
             self.problems.push(
-                ManifestDiagnostic::new("empty", format!("{name} holds no campaign"))
+                ManifestDiagnostic::new(DiagnosticCode::Empty, format!("{name} holds no campaign"))
                     .help("a manifest holds one campaign per YAML document: `campaign: NAME` and `events:`"),
             );
+        }
+    }
+
+    /// The recovering pass over the documents of `source` the fast parse
+    /// stopped in: every other shape problem of each (after the one already
+    /// reported), and its spec built from what fits, for the semantic
+    /// checks.
+    fn recover(
+        &mut self,
+        source: &SourceFile,
+        file: usize,
+        misfits: Vec<(usize, usize, usize, DiagnosticCode, Option<u64>)>,
+        limits: &Limits,
+    ) {
+        let mut trees = super::recover::trees(&source.text, limits.options());
+        // From the last, so that the positions of the earlier ones hold.
+        for (doc, position, after, code, offset) in misfits.into_iter().rev() {
+            let Some(tree) = trees.get_mut(doc).and_then(Option::take) else {
+                continue;
+            };
+            let (problems, spec) = super::recover::recover(tree);
+            let mut reported = false;
+            let mut found = Vec::new();
+            for p in problems {
+                let same = p.code == code && offset == u64::try_from(p.span.offset).ok();
+                if same && !reported {
+                    reported = true; // the fast parse's diagnostic
+                    continue;
+                }
+                let (help, label) = help_and_label(p.code);
+                let span = Span {
+                    len: p.span.len.max(1),
+                    ..p.span
+                };
+                found.push(
+                    ManifestDiagnostic::new(p.code, clean_message(&p.message))
+                        .help(help)
+                        .label(source, span, label),
+                );
+            }
+            let at = after.min(self.problems.len());
+            self.problems.insert_all(at, found);
+            if let Some(spec) = spec {
+                let at = position.min(self.documents.len());
+                self.documents.insert(at, Document { file, spec });
+            }
         }
     }
 
@@ -224,7 +306,7 @@ impl Manifests {
         if read.is_ok() && bytes.len() as u64 > limits.max_file_bytes {
             self.problems.push(
                 ManifestDiagnostic::new(
-                    "limit",
+                    DiagnosticCode::Limit,
                     format!(
                         "{name} holds more than the limit of {} bytes",
                         limits.max_file_bytes
@@ -239,7 +321,7 @@ impl Manifests {
                 Ok(text) => self.add_str(&name, &text, limits),
                 Err(e) => self.problems.push(
                     ManifestDiagnostic::new(
-                        "io",
+                        DiagnosticCode::Io,
                         format!(
                             "{name} is not UTF-8 text (invalid byte at offset {})",
                             e.utf8_error().valid_up_to()
@@ -262,7 +344,7 @@ impl Manifests {
         match manifest_files(path) {
             Ok(files) if files.is_empty() => self.problems.push(
                 ManifestDiagnostic::new(
-                    "empty",
+                    DiagnosticCode::Empty,
                     format!("{} holds no *.yaml or *.yml file", path.display()),
                 )
                 .help("point at manifest files or at a directory that holds some"),
@@ -298,7 +380,7 @@ pub fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
     ManifestDiagnostic::new(
-        "limit",
+        DiagnosticCode::Limit,
         format!(
             "{name} is {bytes} bytes, more than the limit of {} bytes",
             limits.max_file_bytes
@@ -308,8 +390,11 @@ fn too_large(name: &str, bytes: u64, limits: &Limits) -> ManifestDiagnostic {
 }
 
 fn too_many(name: &str, bytes: usize, what: String) -> ManifestDiagnostic {
-    ManifestDiagnostic::new("limit", format!("{name} ({bytes} bytes) holds {what}"))
-        .help("split the campaigns over several files")
+    ManifestDiagnostic::new(
+        DiagnosticCode::Limit,
+        format!("{name} ({bytes} bytes) holds {what}"),
+    )
+    .help("split the campaigns over several files")
 }
 
 /// What a file beyond the YAML library's budget holds: which limit, its
@@ -427,7 +512,7 @@ fn spec_nodes(spec: &CampaignSpec) -> usize {
 }
 
 fn io_problem(name: &str, e: &std::io::Error) -> ManifestDiagnostic {
-    ManifestDiagnostic::new("io", format!("cannot read {name}: {e}"))
+    ManifestDiagnostic::new(DiagnosticCode::Io, format!("cannot read {name}: {e}"))
         .help("check the path and its permissions")
 }
 
@@ -437,7 +522,8 @@ fn yaml_diagnostic(source: &SourceFile, err: &YamlError, limits: &Limits) -> Man
     let limit = limit_message(inner, limits, source);
     let named = limit.is_some();
     let message = limit.unwrap_or_else(|| clean_message(&inner.to_string()));
-    let (code, help, label) = classify(inner, &message);
+    let code = classify(inner, &message);
+    let (help, label) = help_and_label(code);
     match inner.location() {
         Some(loc) if loc.line() > 0 => {
             let d = ManifestDiagnostic::new(code, message).help(help);
@@ -493,60 +579,111 @@ fn clean_message(raw: &str) -> String {
     msg
 }
 
-fn classify(err: &YamlError, message: &str) -> (&'static str, &'static str, &'static str) {
+/// The code of a YAML or shape error.
+fn classify(err: &YamlError, message: &str) -> DiagnosticCode {
     match err {
-        YamlError::SerdeUnknownField { .. } => (
-            "unknown_field",
-            "remove or rename the field; the schema (schemas/campaign.schema.json) lists the fields",
-            "unknown field",
-        ),
-        YamlError::SerdeMissingField { .. } => (
-            "missing_field",
-            "every campaign needs `campaign:` and every event needs `at:`",
-            "in this mapping",
-        ),
+        YamlError::SerdeUnknownField { .. } => DiagnosticCode::UnknownField,
+        YamlError::SerdeMissingField { .. } => DiagnosticCode::MissingField,
         YamlError::SerdeInvalidType { .. }
         | YamlError::Unexpected { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::NullIntoString { .. }
         | YamlError::InvalidScalar { .. }
-        | YamlError::InvalidBooleanStrict { .. } => (
-            "type",
-            "check the value's type against the schema (schemas/campaign.schema.json)",
-            "wrong type",
-        ),
-        YamlError::DuplicateMappingKey { .. } => (
-            "duplicate_key",
-            "each key may appear once in a mapping; remove or rename one",
-            "duplicate key",
-        ),
+        | YamlError::InvalidBooleanStrict { .. } => DiagnosticCode::Type,
+        YamlError::DuplicateMappingKey { .. } => DiagnosticCode::DuplicateKey,
         YamlError::Budget { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. }
-        | YamlError::IOError { .. } => (
-            "limit",
+        | YamlError::IOError { .. } => DiagnosticCode::Limit,
+        _ if message.contains("budget") || message.contains("limit") => DiagnosticCode::Limit,
+        _ => DiagnosticCode::Syntax,
+    }
+}
+
+/// The help line and label of a parse-time diagnostic.
+fn help_and_label(code: DiagnosticCode) -> (&'static str, &'static str) {
+    match code {
+        DiagnosticCode::UnknownField => (
+            "remove or rename the field; the schema (schemas/campaign.schema.json) lists the fields",
+            "unknown field",
+        ),
+        DiagnosticCode::MissingField => (
+            "every campaign needs `campaign:` and every event needs `at:`",
+            "in this mapping",
+        ),
+        DiagnosticCode::Type => (
+            "check the value's type against the schema (schemas/campaign.schema.json)",
+            "wrong type",
+        ),
+        DiagnosticCode::DuplicateKey => (
+            "each key may appear once in a mapping; remove or rename one",
+            "duplicate key",
+        ),
+        DiagnosticCode::Limit => (
             "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
             "limit exceeded here",
         ),
-        _ if message.contains("budget") || message.contains("limit") => (
-            "limit",
-            "the input exceeds t-minus's manifest limits (size, nesting, aliases); write the campaign out plainly",
-            "limit exceeded here",
-        ),
-        _ => (
-            "syntax",
-            "fix the YAML syntax at the marked place",
-            "here",
-        ),
+        _ => ("fix the YAML syntax at the marked place", "here"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The YAML nodes the parser counts in `text`, with no limit in the way.
+    fn nodes_of(text: &str) -> usize {
+        let budget = Limits::for_file_bytes(1 << 30).budget().expect("a budget");
+        let report = serde_saphyr::budget::check_yaml_budget(
+            text,
+            budget,
+            serde_saphyr::budget::EnforcingPolicy::AllContent,
+        )
+        .expect("valid YAML");
+        assert!(report.breached.is_none(), "{:?}", report.breached);
+        report.nodes
+    }
+
+    #[test]
+    fn the_node_limit_admits_the_densest_yaml() {
+        // The densest ways to spell nodes: keys with empty values, empty
+        // items, one-character scalars, empty collections, single-pair
+        // mappings in a flow sequence.
+        let dense = [
+            format!("{{{}a}}", "a,".repeat(5_000)),
+            format!("[{}a]", "a,".repeat(5_000)),
+            "?\n".repeat(5_000),
+            "-\n".repeat(5_000),
+            "a:\n".repeat(5_000),
+            format!("[{}[]]", "[],".repeat(5_000)),
+            format!("[{}{{}}]", "{},".repeat(5_000)),
+            format!("[{}a: b]", "a: b,".repeat(5_000)),
+            format!("[{}: ]", ": ,".repeat(5_000)),
+        ];
+        for text in &dense {
+            let nodes = nodes_of(text);
+            assert!(
+                nodes <= text.len() * NODES_PER_BYTE,
+                "{nodes} nodes in {} bytes: {:?}",
+                text.len(),
+                &text[..text.len().min(20)]
+            );
+        }
+        // Every file within the size limit is within the node limit.
+        let limits = Limits::for_file_bytes(16 * 1024 * 1024);
+        assert_eq!(limits.max_nodes, 16 * 1024 * 1024 * NODES_PER_BYTE + 10_000);
+        assert_eq!(Limits::default(), limits);
+        let small = Limits::for_file_bytes(8_000);
+        assert_eq!(
+            small.max_nodes,
+            8_000 * NODES_PER_BYTE + small.max_alias_replay
+        );
+        // A limit too large for memory saturates instead of overflowing.
+        assert_eq!(Limits::for_file_bytes(u64::MAX).max_nodes, usize::MAX);
+    }
 
     #[test]
     fn cleans_messages() {

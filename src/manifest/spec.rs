@@ -56,15 +56,47 @@ impl<T> Spanned<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let inner = serde_saphyr::Spanned::<T>::deserialize(d)?;
-        let span = inner.referenced.span();
-        Ok(Spanned {
-            value: inner.value,
-            span: Span {
-                offset: usize::try_from(span.offset()).unwrap_or(usize::MAX),
-                len: usize::try_from(span.len()).unwrap_or(0),
-            },
-        })
+        // The YAML library passes the newtype through and spans the value
+        // itself; the recovering pass's deserializer answers the name with
+        // `(offset, len, value)`.
+        struct SpannedVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
+            type Value = Spanned<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Spanned<T>, D::Error> {
+                let inner = serde_saphyr::Spanned::<T>::deserialize(d)?;
+                let span = inner.referenced.span();
+                Ok(Spanned {
+                    value: inner.value,
+                    span: Span {
+                        offset: usize::try_from(span.offset()).unwrap_or(usize::MAX),
+                        len: usize::try_from(span.len()).unwrap_or(0),
+                    },
+                })
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Spanned<T>, A::Error> {
+                let missing = || de::Error::custom("a span without its value");
+                let offset: u64 = seq.next_element()?.ok_or_else(missing)?;
+                let len: u64 = seq.next_element()?.ok_or_else(missing)?;
+                let value: T = seq.next_element()?.ok_or_else(missing)?;
+                Ok(Spanned {
+                    value,
+                    span: Span {
+                        offset: usize::try_from(offset).unwrap_or(usize::MAX),
+                        len: usize::try_from(len).unwrap_or(0),
+                    },
+                })
+            }
+        }
+        d.deserialize_newtype_struct(
+            super::recover::SPANNED,
+            SpannedVisitor(std::marker::PhantomData),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::diagnostics::{Diagnostics, ManifestDiagnostic, SourceFile};
+use super::diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
 use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Field, Origin, ValidManifests};
 use super::parse::Manifests;
 use super::spec::{
@@ -62,7 +62,7 @@ pub fn validate(
         if let Some((file, span)) = seen.get(&name.value.0) {
             let first = &manifests.sources[*file];
             let mut d = ManifestDiagnostic::new(
-                "duplicate_campaign",
+                DiagnosticCode::DuplicateCampaign,
                 format!("campaign `{}` is declared twice", name.value.0),
             )
             .help("campaign names are unique across all manifests; rename one of them");
@@ -71,7 +71,7 @@ pub fn validate(
             if *file != doc.file {
                 // miette shows labels of one source only; say where the other is.
                 d = ManifestDiagnostic::new(
-                    "duplicate_campaign",
+                    DiagnosticCode::DuplicateCampaign,
                     format!(
                         "campaign `{}` is declared twice (first in {})",
                         name.value.0, first.name
@@ -115,7 +115,14 @@ struct Defaults {
 }
 
 impl Validator<'_> {
-    fn error(&mut self, code: &str, message: String, span: Span, label: &str, help: &str) {
+    fn error(
+        &mut self,
+        code: DiagnosticCode,
+        message: String,
+        span: Span,
+        label: &str,
+        help: &str,
+    ) {
         let d = ManifestDiagnostic::new(code, message)
             .help(help)
             .label(self.source, span, label);
@@ -127,7 +134,7 @@ impl Validator<'_> {
         let name = &spec.campaign;
         if let Some(reason) = name_problem(&name.value.0) {
             self.error(
-                "name",
+                DiagnosticCode::Name,
                 format!("invalid campaign name {:?}: {reason}", name.value.0),
                 name.span,
                 "invalid name",
@@ -194,7 +201,7 @@ impl Validator<'_> {
                 for (agent, key) in keys {
                     if let Err(err) = AgentId(agent.value.clone()).validate() {
                         self.error(
-                            "signers",
+                            DiagnosticCode::Signers,
                             format!("invalid agent id in `signers`: {err}"),
                             agent.span,
                             "invalid agent id",
@@ -206,7 +213,7 @@ impl Validator<'_> {
                         Signers::from_inline([(agent.value.as_str(), key.value.as_str())])
                     {
                         self.error(
-                            "signers",
+                            DiagnosticCode::Signers,
                             err.to_string(),
                             key.span,
                             "not a usable public key",
@@ -225,7 +232,7 @@ impl Validator<'_> {
             Ok(signers) => signers,
             Err(err) => {
                 self.error(
-                    "signers",
+                    DiagnosticCode::Signers,
                     err.to_string(),
                     spec.span,
                     "cannot use these signers",
@@ -236,7 +243,7 @@ impl Validator<'_> {
         };
         if signers.is_empty() {
             self.error(
-                "signers",
+                DiagnosticCode::Signers,
                 "`signers` lists no keys".into(),
                 spec.span,
                 "no keys",
@@ -248,7 +255,7 @@ impl Validator<'_> {
             for agent in &event.attendees {
                 if !signers.may_sign(agent.as_str()) {
                     self.error(
-                        "signers",
+                        DiagnosticCode::Signers,
                         format!(
                             "attendee `{agent}` of `{}/{}` has no key in `signers`",
                             self.campaign, event.key
@@ -302,7 +309,7 @@ impl Validator<'_> {
         let ctx = format!("{}/{name}", self.campaign);
         if let Some(reason) = name_problem(name) {
             self.error(
-                "name",
+                DiagnosticCode::Name,
                 format!("invalid event name {name:?}: {reason}"),
                 key.span,
                 "invalid name",
@@ -393,7 +400,7 @@ impl Validator<'_> {
                         span,
                     }) => {
                         self.error(
-                            "quorum_groups",
+                            DiagnosticCode::QuorumGroups,
                             format!("{ctx}: a quorum per group needs attendees in groups"),
                             *span,
                             "a quorum per group",
@@ -416,7 +423,7 @@ impl Validator<'_> {
                 event_check::quorum(q, a.len())
             {
                 let mut d = ManifestDiagnostic::new(
-                    "quorum_too_large",
+                    DiagnosticCode::QuorumTooLarge,
                     format!(
                         "{ctx}: quorum {quorum} is larger than the {attendees} attendee(s)"
                     ),
@@ -444,7 +451,7 @@ impl Validator<'_> {
                     "equal to"
                 };
                 let mut d = ManifestDiagnostic::new(
-                    "relative_at",
+                    DiagnosticCode::RelativeAt,
                     format!(
                         "{ctx}: relative time +{} is {relation} its t_minus of {}, so its fire time would come {} its start",
                         format_duration(offset),
@@ -464,7 +471,7 @@ impl Validator<'_> {
             let fire = event_check::fire_of(at, t);
             if let Some(ago) = event_check::fire_time_passed(fire, now) {
                 self.error(
-                    "fire_time_passed",
+                    DiagnosticCode::FireTimePassed,
                     format!(
                         "{ctx}: its fire time {} has already passed ({} ago)",
                         format_time(fire),
@@ -531,7 +538,7 @@ impl Validator<'_> {
         rules.extend(own);
         if rules.len() > MAX_RULES {
             self.error(
-                "notify",
+                DiagnosticCode::Notify,
                 format!(
                     "{ctx}: {} notification rules with the campaign's (at most {MAX_RULES})",
                     rules.len()
@@ -553,7 +560,7 @@ impl Validator<'_> {
     ) -> Option<Vec<NotifyRule>> {
         if list.value.len() > MAX_RULES {
             self.error(
-                "notify",
+                DiagnosticCode::Notify,
                 format!(
                     "{ctx}: {} notification rules (at most {MAX_RULES})",
                     list.value.len()
@@ -584,7 +591,13 @@ impl Validator<'_> {
                 TMinusError::InvalidNotify { reason, help } => (reason, help),
                 other => (other.to_string(), String::new()),
             };
-            v.error("notify", format!("{ctx}: {reason}"), span, label, &help);
+            v.error(
+                DiagnosticCode::Notify,
+                format!("{ctx}: {reason}"),
+                span,
+                label,
+                &help,
+            );
         };
         let mut on = Vec::new();
         for t in &spec.on.value {
@@ -595,7 +608,7 @@ impl Validator<'_> {
         }
         if spec.on.value.is_empty() {
             self.error(
-                "notify",
+                DiagnosticCode::Notify,
                 format!("{ctx}: `on` lists no trigger"),
                 spec.on.span,
                 "empty",
@@ -605,7 +618,7 @@ impl Validator<'_> {
         let hook = match (&spec.exec, &spec.webhook) {
             (Some(_), Some(url)) => {
                 self.error(
-                    "notify",
+                    DiagnosticCode::Notify,
                     format!("{ctx}: a rule has both `exec` and `webhook`"),
                     url.span,
                     "second target",
@@ -615,7 +628,7 @@ impl Validator<'_> {
             }
             (None, None) => {
                 self.error(
-                    "notify",
+                    DiagnosticCode::Notify,
                     format!("{ctx}: a rule has neither `exec` nor `webhook`"),
                     spec.on.span,
                     "no target",
@@ -672,7 +685,7 @@ impl Validator<'_> {
             ] {
                 if let Some(span) = span {
                     self.error(
-                        "notify",
+                        DiagnosticCode::Notify,
                         format!("{ctx}: `{field}` is for webhooks"),
                         span,
                         "not for exec",
@@ -693,7 +706,7 @@ impl Validator<'_> {
         let reminds = on.contains(&Trigger::Reminder);
         if reminds && spec.before.is_none() {
             self.error(
-                "notify",
+                DiagnosticCode::Notify,
                 format!("{ctx}: `reminder` needs `before`"),
                 spec.on.span,
                 "reminder without before",
@@ -702,7 +715,7 @@ impl Validator<'_> {
         }
         if let (false, Some(b)) = (reminds, &spec.before) {
             self.error(
-                "notify",
+                DiagnosticCode::Notify,
                 format!("{ctx}: `before` is only for `reminder`"),
                 b.span,
                 "no reminder in `on`",
@@ -756,13 +769,13 @@ impl Validator<'_> {
                 let no_offset = reason.contains("no UTC offset");
                 let (code, label, help) = if no_offset {
                     (
-                        "time_offset",
+                        DiagnosticCode::TimeOffset,
                         "no UTC offset",
                         "add an offset: `Z` for UTC (e.g. `2025-06-06T15:00:00Z`) or `+02:00`",
                     )
                 } else {
                     (
-                        "time",
+                        DiagnosticCode::Time,
                         "not a time",
                         "write an RFC 3339 time with an offset (`2025-06-06T15:00:00Z`), `now`, or `+DURATION` after the event's start (e.g. `+10m`)",
                     )
@@ -778,7 +791,7 @@ impl Validator<'_> {
             }
             Err(other) => {
                 self.error(
-                    "time",
+                    DiagnosticCode::Time,
                     format!("{ctx}: {other}"),
                     v.span,
                     "not a time",
@@ -798,7 +811,7 @@ impl Validator<'_> {
                     other => other.to_string(),
                 };
                 self.error(
-                    "duration",
+                    DiagnosticCode::Duration,
                     format!("{ctx}: invalid {field} `{}`: {reason}", v.value.0.as_str()),
                     v.span,
                     "not a duration",
@@ -814,7 +827,7 @@ impl Validator<'_> {
             Ok(q) => Some(q),
             Err(_) => {
                 self.error(
-                    "quorum",
+                    DiagnosticCode::Quorum,
                     format!("{ctx}: invalid quorum `{}`", v.value.0.as_str()),
                     v.span,
                     "not a quorum",
@@ -830,7 +843,7 @@ impl Validator<'_> {
             Ok(f) => Some(f),
             Err(_) => {
                 self.error(
-                    "fire_policy",
+                    DiagnosticCode::FirePolicy,
                     format!("{ctx}: invalid fire policy `{}`", v.value.0.as_str()),
                     v.span,
                     "not a fire policy",
@@ -856,7 +869,7 @@ impl Validator<'_> {
         for problem in &problems {
             match problem {
                 AgentProblem::Invalid { at, value, reason } => self.error(
-                    "agent_id",
+                    DiagnosticCode::AgentId,
                     format!("{ctx}: invalid agent id {value:?}: {reason}"),
                     span(at.index),
                     "invalid agent id",
@@ -864,7 +877,7 @@ impl Validator<'_> {
                 ),
                 AgentProblem::Repeated { at, first, agent } => {
                     let d = ManifestDiagnostic::new(
-                        "duplicate_attendee",
+                        DiagnosticCode::DuplicateAttendee,
                         format!("{ctx}: attendee {:?} is listed twice", agent.as_str()),
                     )
                     .help("list each attendee once")
@@ -919,7 +932,7 @@ impl Validator<'_> {
                     ),
                 };
                 self.error(
-                    "unknown_group",
+                    DiagnosticCode::UnknownGroup,
                     format!("{ctx}: quorum for unknown group `{}`", key.value),
                     key.span,
                     "no such group",
@@ -934,7 +947,7 @@ impl Validator<'_> {
                 event_check::group_name(index, &key.value)
             {
                 self.error(
-                    "name",
+                    DiagnosticCode::Name,
                     format!("{ctx}: invalid group name {:?}: {reason}", key.value),
                     key.span,
                     "invalid name",
@@ -943,7 +956,7 @@ impl Validator<'_> {
             }
             if event_check::empty_group(index, &key.value, members.value.len()).is_some() {
                 self.error(
-                    "empty_group",
+                    DiagnosticCode::EmptyGroup,
                     format!("{gctx} has no members"),
                     members.span,
                     "empty group",
@@ -963,7 +976,7 @@ impl Validator<'_> {
             }) = event_check::group_quorum(index, &group)
             {
                 let mut d = ManifestDiagnostic::new(
-                    "quorum_too_large",
+                    DiagnosticCode::QuorumTooLarge,
                     format!("{gctx}: quorum {quorum} is larger than the group's {members} member(s)"),
                 )
                 .help(format!(
@@ -1010,7 +1023,7 @@ impl Validator<'_> {
             let target = need.value.0.as_str();
             if target == name {
                 self.error(
-                    "self_need",
+                    DiagnosticCode::SelfNeed,
                     format!("{ctx}: event `{name}` needs itself"),
                     need.span,
                     "this is the event itself",
@@ -1034,7 +1047,7 @@ impl Validator<'_> {
                     ),
                 };
                 self.error(
-                    "unknown_need",
+                    DiagnosticCode::UnknownNeed,
                     format!(
                         "{ctx}: needs `{target}`, which is not an event of campaign `{}`",
                         self.campaign
@@ -1047,7 +1060,7 @@ impl Validator<'_> {
             }
             if let Some(prev) = first.get(target) {
                 let d = ManifestDiagnostic::new(
-                    "duplicate_need",
+                    DiagnosticCode::DuplicateNeed,
                     format!("{ctx}: `{target}` is listed twice in needs"),
                 )
                 .help("list each need once")
@@ -1102,7 +1115,7 @@ impl Validator<'_> {
                 cycle.join(" → ")
             };
             let mut d = ManifestDiagnostic::new(
-                "cycle",
+                DiagnosticCode::Cycle,
                 format!(
                     "campaign `{}` has a dependency cycle: {spelled}",
                     self.campaign

@@ -17,7 +17,7 @@ use crate::event::TMinusEvent;
 use crate::event_check::fire_time_passed;
 use crate::lifecycle::decide;
 use crate::manifest::{
-    DesiredCampaign, DesiredEvent, Diagnostics, ManifestDiagnostic, ValidManifests,
+    DesiredCampaign, DesiredEvent, DiagnosticCode, Diagnostics, ManifestDiagnostic, ValidManifests,
 };
 use crate::policy::{Quorum, QuorumGroup};
 use crate::state::{EventState, ResponseStatus};
@@ -229,7 +229,7 @@ fn check_new_fire_time(
     };
     diags.push(
         ManifestDiagnostic::new(
-            "fire_time_passed",
+            DiagnosticCode::FireTimePassed,
             format!(
                 "{}/{}: the new event's fire time {} has already passed ({} ago)",
                 campaign.name,
@@ -344,7 +344,7 @@ fn update_campaign(
                 if state.is_final() {
                     if let Some(source) = desired.sources.get(campaign.origin.file) {
                         let mut d = ManifestDiagnostic::new(
-                            "final_event",
+                            DiagnosticCode::FinalEvent,
                             format!(
                                 "{}/{}: the event already {state}, so it cannot change ({})",
                                 campaign.name,

@@ -309,6 +309,9 @@ pub trait Tx {
     fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>>;
     /// The event named `name` in campaign `campaign`.
     fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>>;
+    /// Standalone events named `name`, at most `limit`: unfinished ones
+    /// first, then the newest first.
+    fn standalone_events_named(&mut self, name: &str, limit: usize) -> Result<Vec<Uuid>>;
     /// Pending events whose fire time is at or before `now`, soonest first.
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>>;
     /// Pending events of `id`'s campaign whose fire time is at or before

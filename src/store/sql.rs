@@ -656,6 +656,17 @@ impl<B: Backend> Tx for SqlTx<B> {
         .map(|ids| ids.into_iter().next())
     }
 
+    fn standalone_events_named(&mut self, name: &str, limit: usize) -> Result<Vec<Uuid>> {
+        self.ids(
+            &format!(
+                "SELECT id FROM tm_events WHERE campaign_id IS NULL AND name = $1 \
+                 ORDER BY state IN ('fired', 'missed', 'cancelled'), created_ms DESC, id LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![name],
+        )
+    }
+
     fn due_events(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
         self.ids(
             &format!(

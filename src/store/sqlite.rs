@@ -81,6 +81,14 @@ impl SqliteStore {
         }
         if path.exists() {
             check_header(path)?;
+        } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(StoreError::NoDirectory {
+                    path: path.into(),
+                    dir: dir.into(),
+                }
+                .into());
+            }
         }
         Self::open_unchecked(path)
     }

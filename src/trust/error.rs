@@ -91,6 +91,16 @@ pub enum TrustError {
         reason: String,
     },
 
+    /// A public key given where the private key is needed to sign.
+    #[error("cannot sign with {path}: this is a public key; pass the private key file")]
+    #[diagnostic(code(t_minus::trust::public_key), help("{hint}"))]
+    PublicKeyGiven {
+        /// The public key file.
+        path: PathBuf,
+        /// Where the private key usually is.
+        hint: String,
+    },
+
     /// No key is registered for the agent in the `t-minus` namespace.
     #[error("no key is allowed to sign for agent {agent:?} in namespace `t-minus`")]
     #[diagnostic(

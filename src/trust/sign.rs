@@ -90,9 +90,24 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKey, TrustError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let key = PrivateKey::from_openssh(&text).map_err(|e| TrustError::PrivateKey {
-        path: path.to_path_buf(),
-        reason: format!("it is not an OpenSSH private key ({e})"),
+    let key = PrivateKey::from_openssh(&text).map_err(|e| {
+        let public = std::str::from_utf8(&text)
+            .is_ok_and(|t| PublicKey::from_openssh(t.trim()).is_ok());
+        if public {
+            let hint = match path.to_str().and_then(|p| p.strip_suffix(".pub")) {
+                Some(private) => format!("the private key is usually the same path without `.pub`: {private}"),
+                None => "the private key is the file without `.pub` that ssh-keygen wrote beside this one".into(),
+            };
+            TrustError::PublicKeyGiven {
+                path: path.to_path_buf(),
+                hint,
+            }
+        } else {
+            TrustError::PrivateKey {
+                path: path.to_path_buf(),
+                reason: format!("it is not an OpenSSH private key ({e})"),
+            }
+        }
     })?;
     if key.is_encrypted() {
         return Err(TrustError::PrivateKey {
