@@ -48,6 +48,15 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             reason: s("no"),
         }),
         Box::new(TMinusError::InvalidQuorum { value: s("most") }),
+        Box::new(TMinusError::DuplicateStandaloneName {
+            name: s("deploy"),
+            event: Uuid::nil(),
+        }),
+        Box::new(TMinusError::TextTooLong {
+            field: "decline reason",
+            len: 5_000_000,
+            max: 4096,
+        }),
         Box::new(TMinusError::QuorumTooLarge {
             quorum: 4,
             attendees: 3,
@@ -178,6 +187,10 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
             reason: s("invalid peer certificate"),
         }),
         store(StoreError::Missing { path: path() }),
+        store(StoreError::NoDirectory {
+            path: path(),
+            dir: path(),
+        }),
         store(StoreError::DatabaseMissing {
             server: s("postgres://u@db:5432/t"),
             reason: s("database \"t\" does not exist"),
@@ -506,7 +519,10 @@ fn the_cli_reports_each_error_with_its_code_and_help() {
     std::fs::write(bare.dir().join("text.db"), "hello, not a database").unwrap();
     for (line, code) in [
         ("--db text.db status", "t_minus::store::not_a_store"),
-        ("--db no/such/dir/x.db status", "t_minus::store::open"),
+        (
+            "--db no/such/dir/x.db status",
+            "t_minus::store::no_directory",
+        ),
     ] {
         let out = bare.run(line);
         if !(out.code == 1 && out.stderr.contains(code) && out.stderr.contains("help:")) {

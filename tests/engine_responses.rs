@@ -269,14 +269,18 @@ fn a_response_after_the_fire_time_is_refused_with_the_deadline_even_without_a_ti
     assert!(msg.contains("2025-06-06T15:00:00Z"), "{msg}");
     assert!(msg.contains("deadline"), "{msg}");
 
-    // The refusal settled the event: it is recorded missed at its fire time.
+    // A refused command writes nothing: the event is still stored as it was.
+    let unchanged = get(&engine, e.id);
+    assert_eq!(unchanged.state, EventState::Pending);
+    assert_eq!(unchanged.finished_at, None);
+    assert_eq!(response(&unchanged, "b"), ResponseStatus::Pending);
+    // The next tick records it missed at its fire time and reports it, once.
+    assert_eq!(engine.tick(at_min(14)).unwrap().missed, vec![e.id]);
     let missed = get(&engine, e.id);
     assert_eq!(missed.state, EventState::Missed);
     assert_eq!(missed.finished_at, Some(at_min(10)));
     assert_eq!(response(&missed, "a"), ResponseStatus::Confirmed);
     assert_eq!(response(&missed, "b"), ResponseStatus::Missed);
-    // The next tick reports that miss, once.
-    assert_eq!(engine.tick(at_min(14)).unwrap().missed, vec![e.id]);
     assert!(engine.tick(at_min(15)).unwrap().is_empty());
 
     // Later responses of any kind get the same answer.
@@ -308,7 +312,10 @@ fn the_deadline_is_the_fire_time_itself() {
         matches!(err, TMinusError::DeadlinePassed { ref deadline, .. } if *deadline == at_min(10)),
         "{err:?}"
     );
-    // On-time with quorum: the lazy settlement records it fired.
+    // The refusal wrote nothing; on-time with quorum, the next tick records
+    // it fired at its fire time.
+    assert_eq!(get(&engine, e.id).state, EventState::Pending);
+    assert_eq!(engine.tick(at_min(11)).unwrap().fired, vec![e.id]);
     let fired = get(&engine, e.id);
     assert_eq!(fired.state, EventState::Fired);
     assert_eq!(fired.finished_at, Some(at_min(10)));
@@ -317,12 +324,12 @@ fn the_deadline_is_the_fire_time_itself() {
         ResponseStatus::Pending,
         "not missed: it fired"
     );
-    assert_eq!(engine.tick(at_min(11)).unwrap().fired, vec![e.id]);
 }
 
 fn the_refusal_does_not_depend_on_a_tick_having_run() {
     // Same late response, once with no tick and once after the tick that
-    // recorded the miss: the same error, the same stored outcome.
+    // recorded the miss: the same error, and once a tick has run, the same
+    // stored outcome.
     let run = |tick_first: bool| {
         let (mut engine, clock) = engine();
         let e = engine.schedule(spec(10, &["a"], Quorum::All)).unwrap();
@@ -331,6 +338,7 @@ fn the_refusal_does_not_depend_on_a_tick_having_run() {
         }
         clock.set(at_min(13));
         let err = engine.confirm(e.id, &agent("a")).unwrap_err();
+        engine.tick(at_min(13)).unwrap();
         let stored = get(&engine, e.id);
         (
             std::mem::discriminant(&err),

@@ -476,10 +476,7 @@ fn a_store_in_a_missing_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = Engine::new(&dir.path().join("no/such/dir/tminus.db")).unwrap_err();
     assert!(
-        matches!(
-            err,
-            TMinusError::Store(StoreError::Open { .. } | StoreError::Failed { .. })
-        ),
+        matches!(err, TMinusError::Store(StoreError::NoDirectory { .. })),
         "{err:?}"
     );
     assert!(

@@ -53,9 +53,7 @@ impl Receiver {
                     return;
                 }
                 let status = script.pop().unwrap_or(200);
-                if let Some(request) = serve(stream, status) {
-                    r.lock().unwrap().push(request);
-                }
+                serve(stream, status, |request| r.lock().unwrap().push(request));
             }
         });
         Receiver {
@@ -79,8 +77,10 @@ impl Drop for Receiver {
     }
 }
 
-/// Reads one HTTP request and answers `status`.
-fn serve(stream: TcpStream, status: u16) -> Option<Request> {
+/// Reads one HTTP request, records it, then answers `status`: recorded
+/// before the sender can see the answer, so a test that checks the requests
+/// after its command returned finds every one it sent.
+fn serve(stream: TcpStream, status: u16, record: impl FnOnce(Request)) -> Option<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut headers = HashMap::new();
@@ -103,16 +103,17 @@ fn serve(stream: TcpStream, status: u16) -> Option<Request> {
     let length: usize = headers.get("content-length")?.parse().ok()?;
     let mut body = vec![0; length.min(1 << 20)];
     reader.read_exact(&mut body).ok()?;
+    record(Request {
+        headers,
+        body: serde_json::from_slice(&body).ok()?,
+    });
     let mut stream = stream;
     let _ = write!(
         stream,
         "HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let _ = stream.flush();
-    Some(Request {
-        headers,
-        body: serde_json::from_slice(&body).ok()?,
-    })
+    Some(())
 }
 
 /// Writes an executable hook script into the test's directory: it appends

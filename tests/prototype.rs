@@ -348,6 +348,8 @@ fn mark_missed_is_refused_on_final_events_and_unknown_ids() {
         engine.mark_missed(late.id),
         Err(TMinusError::EventFinal { .. })
     ));
+    // The refusal wrote nothing; the tick records the miss at the fire time.
+    engine.tick(at_min(25)).unwrap();
     let late = get(&engine, late.id);
     assert_eq!(late.finished_at, Some(at_min(20)));
 

@@ -274,9 +274,10 @@ impl Harness {
                 let resolve = |n: usize| match *quorum {
                     QuorumChoice::Count(c) => (Quorum::Count(c % (n + 1)), c % (n + 1)),
                     QuorumChoice::All => (Quorum::All, n),
-                    QuorumChoice::Majority => {
-                        (Quorum::Majority, if n == 0 { 0 } else { n / 2 + 1 })
-                    }
+                    // A majority of nobody is refused (event_rules tests
+                    // it); the model asks for no confirmation instead.
+                    QuorumChoice::Majority if n == 0 => (Quorum::Count(0), 0),
+                    QuorumChoice::Majority => (Quorum::Majority, n / 2 + 1),
                 };
                 let grouped = groups
                     .map(|(a, b)| (pick(a), pick(b)))

@@ -987,10 +987,11 @@ fn private_key_problems_are_clear_errors() {
         }
         other => panic!("expected a private key error, got {other:?}"),
     }
+    // A public key where the private key belongs is named as such.
     let public = dir.path().join("locked.pub");
     assert!(matches!(
         sign_with_key_file(&public, b"x"),
-        Err(TrustError::PrivateKey { .. })
+        Err(TrustError::PublicKeyGiven { .. })
     ));
     assert!(matches!(
         sign_with_key_file(&dir.path().join("missing"), b"x"),

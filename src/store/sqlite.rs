@@ -81,7 +81,10 @@ impl SqliteStore {
         }
         if path.exists() {
             check_header(path)?;
-        } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        } else if let Some(dir) = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !is_uri(path))
+        {
             if !dir.is_dir() {
                 return Err(StoreError::NoDirectory {
                     path: path.into(),
@@ -765,4 +768,10 @@ impl Backend for SqliteTx<'_> {
         let path = self.path;
         self.tx.commit().map_err(|e| map_error(path, e))
     }
+}
+
+/// Whether `path` is an SQLite URI (`file:…`), whose directory is not a
+/// path on its own.
+fn is_uri(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.starts_with("file:"))
 }

@@ -263,7 +263,7 @@ impl Model {
     }
 
     /// An attendee's answer at `now`.
-    pub fn respond(
+    fn respond_inner(
         &mut self,
         now: i64,
         id: usize,
@@ -305,7 +305,7 @@ impl Model {
     }
 
     /// Cancels a non-final event at `now`; its blocked dependents follow.
-    pub fn cancel(&mut self, now: i64, id: usize) -> Result<(), Refusal> {
+    fn cancel_inner(&mut self, now: i64, id: usize) -> Result<(), Refusal> {
         self.settle(now);
         if self.events[id].state.is_final() {
             return Err(Refusal::Final);
@@ -331,7 +331,7 @@ impl Model {
     }
 
     /// `to` needs `from` (both in `campaign`).
-    pub fn link(
+    fn link_inner(
         &mut self,
         now: i64,
         campaign: usize,
@@ -363,6 +363,50 @@ impl Model {
         }
         self.settle(now);
         Ok(())
+    }
+
+    /// An attendee's answer at `now`. A refused answer changes nothing: not
+    /// even the settlement it found due is kept (the next tick records it).
+    pub fn respond(
+        &mut self,
+        now: i64,
+        id: usize,
+        agent: &str,
+        answer: Answer,
+    ) -> Result<(), Refusal> {
+        self.unless_refused(|m| m.respond_inner(now, id, agent, answer))
+    }
+
+    /// Cancels a non-final event at `now`; its blocked dependents follow. A
+    /// refused cancel changes nothing.
+    pub fn cancel(&mut self, now: i64, id: usize) -> Result<(), Refusal> {
+        self.unless_refused(|m| m.cancel_inner(now, id))
+    }
+
+    /// `to` needs `from` (both in `campaign`). A refused link changes
+    /// nothing.
+    pub fn link(
+        &mut self,
+        now: i64,
+        campaign: usize,
+        from: usize,
+        to: usize,
+    ) -> Result<(), Refusal> {
+        self.unless_refused(|m| m.link_inner(now, campaign, from, to))
+    }
+
+    /// Runs `op`, and puts the model back as it was when `op` refuses: a
+    /// refused command is a transaction rolled back.
+    fn unless_refused(
+        &mut self,
+        op: impl FnOnce(&mut Self) -> Result<(), Refusal>,
+    ) -> Result<(), Refusal> {
+        let before = self.clone();
+        let result = op(self);
+        if result.is_err() {
+            *self = before;
+        }
+        result
     }
 
     /// Brings everything to its state at `now` (what a tick must produce).
