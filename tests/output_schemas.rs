@@ -236,4 +236,17 @@ fn an_error_with_json_is_code_message_and_help() {
     assert_eq!(human.stdout, "");
     let code = error["code"].as_str().unwrap();
     assert!(human.stderr.contains(code), "{code} in {}", human.stderr);
+
+    // The help is the command line's hint, as on stderr.
+    let out = t.run("status nope --json");
+    assert_eq!(out.code, 1, "{out:?}");
+    let value: Value = serde_json::from_str(&out.stdout).unwrap();
+    let help = value["error"]["help"].as_str().expect("a help line");
+    assert!(help.contains("t-minus status --all"), "{help}");
+    let human = t.run("status nope");
+    assert!(
+        human.stderr.contains("t-minus status --all"),
+        "{}",
+        human.stderr
+    );
 }

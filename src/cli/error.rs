@@ -46,15 +46,19 @@ impl From<ManifestError> for CliError {
 impl CliError {
     /// The error as `--json` prints it: code, message, help, and for
     /// invalid manifests every problem.
+    /// The help is the command line's hint where it has one, as on stderr.
     pub fn output(&self) -> ErrorOutput {
-        match self {
+        let (mut body, hint) = match self {
             CliError::Manifest(ManifestError::Invalid(diagnostics)) => {
-                ErrorBody::invalid_manifests(diagnostics)
+                (ErrorBody::invalid_manifests(diagnostics), None)
             }
-            CliError::Manifest(e) => ErrorBody::new(e),
-            CliError::Engine(e) => ErrorBody::new(e),
+            CliError::Manifest(e) => (ErrorBody::new(e), cli_hint_of_code(&code_of(e))),
+            CliError::Engine(e) => (ErrorBody::new(e), cli_hint(e)),
+        };
+        if hint.is_some() {
+            body.help = hint;
         }
-        .into()
+        body.into()
     }
 
     /// Prints the error to stderr: every manifest problem as its own report
