@@ -47,7 +47,13 @@ pub struct SqliteStore {
     /// The data version this connection read last: what a change
     /// notification is compared against.
     seen_version: Option<i64>,
+    /// Statements in SQLite's dialect, by their text as written (see
+    /// [`translate`]): translated once per connection, not per transaction.
+    dialect: Dialect,
 }
+
+/// Statement texts translated to SQLite's dialect, kept for a connection.
+type Dialect = std::cell::RefCell<HashMap<String, std::sync::Arc<str>>>;
 
 /// The state of a store's file change watch.
 enum Watch {
@@ -117,6 +123,7 @@ impl SqliteStore {
             watch: Watch::Unset,
             hooks: Vec::new(),
             seen_version: None,
+            dialect: Dialect::default(),
         };
         // A store already at this version needs no migration, and no write
         // transaction to find that out.
@@ -135,6 +142,7 @@ impl SqliteStore {
             watch: Watch::Unavailable,
             hooks: Vec::new(),
             seen_version: None,
+            dialect: Dialect::default(),
         };
         store.configure(false)?;
         store.migrate()?;
@@ -228,7 +236,7 @@ impl SqliteStore {
         if applied == MIGRATIONS.len() {
             return tx.commit().map_err(err);
         }
-        let mut b = SqliteTx::new(&self.conn, tx, &self.path);
+        let mut b = SqliteTx::new(&self.conn, tx, &self.path, &self.dialect);
         schema::migrate(&mut b, applied)?;
         b.conn
             .execute_batch(&format!(
@@ -282,7 +290,10 @@ impl SqliteStore {
         let tx = Transaction::new_unchecked(&self.conn, behavior)
             .map_err(|e| map_error(&self.path, e))?;
         Ok(Box::new(SqlTx::new(SqliteTx::new(
-            &self.conn, tx, &self.path,
+            &self.conn,
+            tx,
+            &self.path,
+            &self.dialect,
         ))))
     }
 }
@@ -478,18 +489,22 @@ struct SqliteTx<'c> {
     conn: &'c Connection,
     tx: Transaction<'c>,
     path: &'c Path,
-    /// Statements in SQLite's dialect, by their text as written (see
-    /// [`translate`]).
-    dialect: HashMap<String, String>,
+    /// The connection's statements in SQLite's dialect.
+    dialect: &'c Dialect,
 }
 
 impl<'c> SqliteTx<'c> {
-    fn new(conn: &'c Connection, tx: Transaction<'c>, path: &'c Path) -> Self {
+    fn new(
+        conn: &'c Connection,
+        tx: Transaction<'c>,
+        path: &'c Path,
+        dialect: &'c Dialect,
+    ) -> Self {
         SqliteTx {
             conn,
             tx,
             path,
-            dialect: HashMap::new(),
+            dialect,
         }
     }
 
@@ -498,15 +513,17 @@ impl<'c> SqliteTx<'c> {
     }
 
     /// `sql` in SQLite's dialect, for `params`.
-    fn sql(&mut self, sql: &str, params: &[Value]) -> String {
+    fn sql(&mut self, sql: &str, params: &[Value]) -> std::sync::Arc<str> {
         if params.iter().any(|p| matches!(p, Value::Texts(_))) {
-            return translate(sql, params);
+            return translate(sql, params).into();
         }
-        if let Some(done) = self.dialect.get(sql) {
+        if let Some(done) = self.dialect.borrow().get(sql) {
             return done.clone();
         }
-        let done = translate(sql, params);
-        self.dialect.insert(sql.to_string(), done.clone());
+        let done: std::sync::Arc<str> = translate(sql, params).into();
+        self.dialect
+            .borrow_mut()
+            .insert(sql.to_string(), done.clone());
         done
     }
 }
