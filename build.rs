@@ -5,7 +5,10 @@
 //! - `cfg(t_minus_test_pg)` when `T_MINUS_TEST_PG` (a PostgreSQL server
 //!   URL) is set: the PostgreSQL copies of the store suites run;
 //! - `cfg(t_minus_test_mcp_python)` when `T_MINUS_TEST_MCP_PYTHON` (a Python
-//!   with the official MCP SDK) is set: the MCP client test runs.
+//!   with the official MCP SDK) is set: the MCP client test runs;
+//! - `cfg(t_minus_test_doc_tools)` when `T_MINUS_TEST_DOC_TOOLS` is set
+//!   (`ssh-keygen`, `jq`, `sqlite3` and `python3` are on `PATH`): the
+//!   documentation's walk-throughs that use them run.
 //!
 //! The library and the binary do not read these settings.
 
@@ -13,6 +16,7 @@ fn main() {
     for (var, cfg) in [
         ("T_MINUS_TEST_PG", "t_minus_test_pg"),
         ("T_MINUS_TEST_MCP_PYTHON", "t_minus_test_mcp_python"),
+        ("T_MINUS_TEST_DOC_TOOLS", "t_minus_test_doc_tools"),
     ] {
         println!("cargo::rerun-if-env-changed={var}");
         println!("cargo::rustc-check-cfg=cfg({cfg})");

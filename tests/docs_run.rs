@@ -22,14 +22,22 @@
 //! sample id (or a prefix of one) to the real id, and shows real ids as the
 //! sample's before comparing.
 //!
-//! Blocks that are not `console` are illustrative and not run: commands
-//! that need a PostgreSQL server, a webhook receiver, ssh-keygen, sqlite3,
-//! jq or the network, and commands that wait on the real clock (`run`,
-//! `wait`). What they show is tested elsewhere, not as transcripts:
-//! signing with ssh-keygen and ssh-agent, `submit`, `verify` and `attest`
-//! in `trust_signed` and `trust` (docs/security.md's walk-through),
-//! command and webhook receivers in `notify` (docs/notifications.md),
-//! the PostgreSQL store in `postgres_store` and the PostgreSQL copies of the
+//! A sample ending in a line `[exit N]` expects that exit status. Lines
+//! `<!-- docs-run: … -->` between blocks (invisible once rendered) steer the
+//! run: `$ COMMAND` runs a command the reader is told about in words (it
+//! must succeed; its output is not shown), `fresh` starts over in a new
+//! directory, `now TIME` pins the clock of the commands after it, `file
+//! NAME` saves the next code block (of any language) as that file before
+//! the first command, and `skip REASON` leaves the next `console` block
+//! unrun (it needs a key, or the real clock).
+//!
+//! Walk-throughs that use other programs (`ssh-keygen`, `jq`, `sqlite3`, a
+//! webhook receiver in Python) run as one `bash` script ([`Mode::Shell`]),
+//! `t-minus` on `PATH`; they are ignored unless `T_MINUS_TEST_DOC_TOOLS` is
+//! set, which CI does (installing what they need). Blocks that are not
+//! `console` are illustrative and not run: commands that need a PostgreSQL
+//! server or the network. What they show is tested elsewhere: the
+//! PostgreSQL store in `postgres_store` and the PostgreSQL copies of the
 //! store suites (docs/postgres.md, whose table list
 //! `postgres_store::the_docs_list_every_table` checks), and the demo's
 //! output in the demo crate's own test (the README's first sample).
@@ -58,6 +66,8 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 struct Transcript {
     /// The file, relative to the repository root.
     doc: &'static str,
+    /// How its commands run.
+    mode: Mode,
     /// Files copied into the working directory before the first command:
     /// (name there, repository path).
     files: &'static [(&'static str, &'static str)],
@@ -69,10 +79,27 @@ struct Transcript {
     edits: &'static [(&'static str, &'static str, &'static str)],
 }
 
+/// How the commands of a transcript run.
+enum Mode {
+    /// Each `$ t-minus …` line runs the binary itself, with sample ids in
+    /// its arguments rewritten to the real ones.
+    TMinus,
+    /// The transcript runs as one `bash` script, a line a command, with
+    /// `t-minus` on `PATH` and these variables set: for walk-throughs that
+    /// use other programs (`ssh-keygen`, `jq`, `sqlite3`, `python3`), whose
+    /// commands name events by name rather than by id. Variables, the
+    /// working directory and background jobs carry over from line to line;
+    /// background jobs are stopped at the end.
+    Shell {
+        env: &'static [(&'static str, &'static str)],
+    },
+}
+
 /// The files whose transcripts run.
 const TRANSCRIPTS: &[Transcript] = &[
     Transcript {
         doc: "README.md",
+        mode: Mode::TMinus,
         files: &[
             ("release.yaml", "examples/release.yaml"),
             ("broken.yaml", "tests/fixtures/docs/broken.yaml"),
@@ -88,25 +115,60 @@ const TRANSCRIPTS: &[Transcript] = &[
     },
     Transcript {
         doc: "docs/agents.md",
+        mode: Mode::TMinus,
         files: &[],
         fresh_before: &[],
         edits: &[],
     },
     Transcript {
         doc: "docs/concepts.md",
+        mode: Mode::TMinus,
         files: &[],
+        fresh_before: &[],
+        edits: &[],
+    },
+    Transcript {
+        doc: "docs/cli.md",
+        mode: Mode::TMinus,
+        files: &[
+            ("examples/release.yaml", "examples/release.yaml"),
+            (
+                "examples/rolling-deploy.yaml",
+                "examples/rolling-deploy.yaml",
+            ),
+            ("examples/standup.yaml", "examples/standup.yaml"),
+            ("broken.yaml", "tests/fixtures/docs/broken.yaml"),
+            ("page.sh", "tests/fixtures/docs/page.sh"),
+        ],
+        fresh_before: &[],
+        edits: &[],
+    },
+    Transcript {
+        doc: "docs/security.md",
+        mode: Mode::Shell {
+            env: &[
+                ("T_MINUS_NOW", "2026-11-28T10:00:00Z"),
+                ("T_MINUS_DB", "release.db"),
+            ],
+        },
+        files: &[("release.yaml", "tests/fixtures/docs/signed-release.yaml")],
+        fresh_before: &[],
+        edits: &[],
+    },
+    Transcript {
+        doc: "docs/notifications.md",
+        mode: Mode::Shell { env: &[] },
+        files: &[
+            ("notify-demo.yaml", "examples/notify-demo/notify-demo.yaml"),
+            ("append.sh", "examples/notify-demo/append.sh"),
+        ],
         fresh_before: &[],
         edits: &[],
     },
 ];
 
 /// Files with `console` blocks that do not run, and why.
-const NOT_RUN: &[(&str, &str)] = &[(
-    "docs/cli.md",
-    "a reference: each block illustrates one command in a store of its own \
-     (and some sign with a key or wait on the real clock); the same commands \
-     run in README.md's transcript",
-)];
+const NOT_RUN: &[(&str, &str)] = &[];
 
 #[test]
 fn readme() {
@@ -121,6 +183,35 @@ fn agents() {
 #[test]
 fn concepts() {
     run_transcript(&TRANSCRIPTS[2]);
+}
+
+#[test]
+fn cli() {
+    run_transcript(&TRANSCRIPTS[3]);
+}
+
+/// docs/security.md's walk-through: keys from `ssh-keygen`, a signed
+/// release, `jq` over the log and the attestation, and an entry edited with
+/// `sqlite3` that `verify` catches.
+#[test]
+#[cfg_attr(
+    not(t_minus_test_doc_tools),
+    ignore = "needs ssh-keygen, jq, sqlite3 and python3: set T_MINUS_TEST_DOC_TOOLS=1"
+)]
+fn security_walk_through() {
+    run_transcript(&TRANSCRIPTS[4]);
+}
+
+/// docs/notifications.md's "Try it": the example's exec hook and the
+/// documented Python webhook receiver, delivered by a `run` in the
+/// background.
+#[test]
+#[cfg_attr(
+    not(t_minus_test_doc_tools),
+    ignore = "needs ssh-keygen, jq, sqlite3 and python3: set T_MINUS_TEST_DOC_TOOLS=1"
+)]
+fn notifications_try_it() {
+    run_transcript(&TRANSCRIPTS[5]);
 }
 
 /// Every `console` block of the README and `docs/` is in a file listed in
@@ -145,7 +236,8 @@ fn every_console_block_is_run() {
         let text = std::fs::read_to_string(Path::new(ROOT).join(&doc)).expect("read the doc");
         let listed =
             TRANSCRIPTS.iter().any(|t| t.doc == name) || NOT_RUN.iter().any(|(d, _)| *d == name);
-        if !listed && !steps(&text).is_empty() {
+        let parsed = parse(&name, &text);
+        if !listed && parsed.items.iter().any(|i| matches!(i, Item::Step(_))) {
             unrun.push(name);
         }
     }
@@ -167,40 +259,112 @@ struct Step {
     /// The lines of the sample output (0-based, end exclusive).
     output_lines: std::ops::Range<usize>,
     expected: String,
+    /// The exit status a final `[exit N]` line of the sample shows.
+    exit: Option<i32>,
 }
 
-/// The steps of every `console` block of `text`, in order.
-fn steps(text: &str) -> Vec<Step> {
-    let mut steps: Vec<Step> = Vec::new();
-    let mut in_console = false;
+/// What a transcript does, in order.
+#[derive(Debug)]
+enum Item {
+    /// A command shown with its output.
+    Step(Step),
+    /// `<!-- docs-run: $ COMMAND -->`: a command the reader does not see
+    /// (setting up what the text describes in words); it must succeed.
+    Hidden { line: usize, command: String },
+    /// `<!-- docs-run: fresh -->`: start over in a fresh directory.
+    Fresh { line: usize },
+    /// `<!-- docs-run: now TIME -->`: the clock of the commands after it.
+    Now { line: usize, time: String },
+}
+
+/// A documentation file's transcript: its items, and the files its
+/// `<!-- docs-run: file NAME -->` directives take from the code block after
+/// them (written to the working directory before the first command).
+#[derive(Debug, Default)]
+struct Parsed {
+    items: Vec<Item>,
+    files: Vec<(String, String)>,
+}
+
+/// The transcript of `text` (the file `doc`): the `console` blocks'
+/// commands and the directives between them, in order. A directive is a
+/// line `<!-- docs-run: … -->` outside code blocks: `$ COMMAND`, `fresh`,
+/// `now TIME`, `file NAME` (the next code block is that file) or
+/// `skip REASON` (the next `console` block does not run).
+fn parse(doc: &str, text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    // Inside a code block: is it a run `console` block, and the file it is.
+    let mut block: Option<(bool, Option<String>)> = None;
+    let mut file_text = String::new();
+    let (mut skip_next, mut file_next) = (false, None::<String>);
     let mut continued = false;
     for (i, line) in text.lines().enumerate() {
-        if let Some(info) = line.strip_prefix("```") {
-            if in_console && info.is_empty() {
-                in_console = false;
-            } else if !in_console {
-                in_console = info.trim() == "console";
+        if let Some(info) = line.trim_start().strip_prefix("```") {
+            match block.take() {
+                Some((_, file)) if info.is_empty() => {
+                    if let Some(name) = file {
+                        parsed.files.push((name, std::mem::take(&mut file_text)));
+                    }
+                }
+                Some(open) => block = Some(open),
+                None => {
+                    let console = info.trim() == "console" && !std::mem::take(&mut skip_next);
+                    block = Some((console, file_next.take()));
+                }
             }
             continue;
         }
-        if !in_console {
+        let Some((console, file)) = &block else {
+            if let Some(directive) = line
+                .trim()
+                .strip_prefix("<!-- docs-run:")
+                .and_then(|d| d.strip_suffix("-->"))
+            {
+                let directive = directive.trim();
+                let (word, rest) = directive.split_once(' ').unwrap_or((directive, ""));
+                match word {
+                    "$" => parsed.items.push(Item::Hidden {
+                        line: i + 1,
+                        command: rest.trim().to_string(),
+                    }),
+                    "fresh" => parsed.items.push(Item::Fresh { line: i + 1 }),
+                    "now" => parsed.items.push(Item::Now {
+                        line: i + 1,
+                        time: rest.trim().to_string(),
+                    }),
+                    "file" => file_next = Some(rest.trim().to_string()),
+                    "skip" => skip_next = true,
+                    _ => panic!("{doc}:{}: unknown docs-run directive `{word}`", i + 1),
+                }
+            }
+            continue;
+        };
+        if file.is_some() {
+            file_text.push_str(line);
+            file_text.push('\n');
+        }
+        if !console {
             continue;
         }
+        let last = parsed.items.last_mut();
         if continued {
-            let step = steps.last_mut().expect("a step to continue");
+            let Some(Item::Step(step)) = last else {
+                unreachable!("a continued line follows a step")
+            };
             continued = line.ends_with('\\');
             step.output_lines = i + 1..i + 1;
             step.command.push(' ');
             step.command.push_str(line.trim_end_matches('\\').trim());
         } else if let Some(command) = line.strip_prefix("$ ") {
             continued = command.ends_with('\\');
-            steps.push(Step {
+            parsed.items.push(Item::Step(Step {
                 line: i + 1,
                 command: command.trim_end_matches('\\').trim_end().to_string(),
                 output_lines: i + 1..i + 1,
                 expected: String::new(),
-            });
-        } else if let Some(step) = steps.last_mut() {
+                exit: None,
+            }));
+        } else if let Some(Item::Step(step)) = last {
             step.expected.push_str(line);
             step.expected.push('\n');
             if !line.trim().is_empty() {
@@ -208,10 +372,19 @@ fn steps(text: &str) -> Vec<Step> {
             }
         }
     }
-    for step in &mut steps {
-        step.expected = trim_blank_end(&step.expected);
+    let exit_re = Regex::new(r"\n\[exit (\d+)\]\n*$").unwrap();
+    for item in &mut parsed.items {
+        if let Item::Step(step) = item {
+            step.expected = trim_blank_end(&step.expected);
+            let with_newline = format!("\n{}", step.expected);
+            if let Some(c) = exit_re.captures(&with_newline) {
+                step.exit = c[1].parse().ok();
+                let at = c.get(0).expect("the match").start();
+                step.expected = trim_blank_end(with_newline.get(1..at).unwrap_or_default());
+            }
+        }
     }
-    steps
+    parsed
 }
 
 /// `text` without trailing blank lines, ending in one newline (or empty).
@@ -238,7 +411,6 @@ fn strip_comment(command: &str) -> &str {
     }
     command
 }
-
 /// The sample's ids and the real ones they stand for.
 #[derive(Default)]
 struct Ids {
@@ -364,61 +536,145 @@ fn wildcards(text: &str) -> String {
         .join(".*")
 }
 
-/// A fresh working directory with the transcript's files.
-fn workdir(transcript: &Transcript) -> tempfile::TempDir {
+/// A fresh working directory with the transcript's files and those its
+/// directives take from the doc.
+fn workdir(transcript: &Transcript, parsed: &Parsed) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, source) in transcript.files {
-        std::fs::copy(Path::new(ROOT).join(source), dir.path().join(name))
+        let to = dir.path().join(name);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).expect("create the file's directory");
+        }
+        std::fs::copy(Path::new(ROOT).join(source), &to)
             .unwrap_or_else(|e| panic!("copy {source}: {e}"));
+    }
+    for (name, text) in &parsed.files {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
     }
     dir
 }
 
-/// Runs every step of `transcript`'s file; panics with every mismatch.
+/// What one command did: its exit status and what it printed (stdout and
+/// stderr together), or why it did not run to the end.
+type Outcome = Result<(Option<i32>, String), String>;
+
+/// Runs every item of `transcript`'s file; panics with every mismatch.
 fn run_transcript(transcript: &Transcript) {
     let text = std::fs::read_to_string(Path::new(ROOT).join(transcript.doc)).expect("read");
-    let steps = steps(&text);
-    assert!(!steps.is_empty(), "{} has no console steps", transcript.doc);
+    let parsed = parse(transcript.doc, &text);
+    assert!(
+        parsed.items.iter().any(|i| matches!(i, Item::Step(_))),
+        "{} has no console steps",
+        transcript.doc
+    );
     let mut ids = Ids::default();
     for full in uuid_re().find_iter(&text) {
         let full = full.as_str();
         ids.sample_full
             .insert(full[..8].to_string(), full.to_string());
     }
-    let mut dir = workdir(transcript);
-    let mut failures = Vec::new();
-    let mut corrected = Vec::new();
-    for step in &steps {
-        if transcript.fresh_before.contains(&step.command.as_str()) {
-            dir = workdir(transcript);
-        }
-        for (before, name, source) in transcript.edits {
-            if *before == step.command {
-                std::fs::copy(Path::new(ROOT).join(source), dir.path().join(name))
-                    .unwrap_or_else(|e| panic!("copy {source}: {e}"));
+    let mut report = Report::default();
+    match transcript.mode {
+        Mode::TMinus => {
+            let mut dir = workdir(transcript, &parsed);
+            let mut now = NOW.to_string();
+            for item in &parsed.items {
+                match item {
+                    Item::Fresh { .. } => dir = workdir(transcript, &parsed),
+                    Item::Now { time, .. } => now = time.clone(),
+                    Item::Hidden { line, command } => {
+                        let outcome = run_t_minus(command, dir.path(), &now, &ids);
+                        if let Some(problem) = hidden_failed(outcome) {
+                            report.failures.push(format!(
+                                "{}:{line}: the hidden command `{command}` {problem}",
+                                transcript.doc
+                            ));
+                        }
+                    }
+                    Item::Step(step) => {
+                        if transcript.fresh_before.contains(&step.command.as_str()) {
+                            dir = workdir(transcript, &parsed);
+                        }
+                        for (before, name, source) in transcript.edits {
+                            if *before == step.command {
+                                std::fs::copy(Path::new(ROOT).join(source), dir.path().join(name))
+                                    .unwrap_or_else(|e| panic!("copy {source}: {e}"));
+                            }
+                        }
+                        let outcome = run_t_minus(&step.command, dir.path(), &now, &ids);
+                        report.check(transcript.doc, step, outcome, &mut ids);
+                    }
+                }
             }
         }
-        let place = format!("{}:{}: $ {}", transcript.doc, step.line, step.command);
-        match run_step(step, dir.path(), &mut ids) {
-            Ok(()) => {}
-            Err((problem, shown)) => {
-                failures.push(format!("{place}\n{problem}"));
-                if let Some(shown) = shown {
-                    corrected.push((step.output_lines.clone(), shown));
+        Mode::Shell { env } => {
+            let dir = workdir(transcript, &parsed);
+            let outcomes = run_shell(transcript.doc, &parsed.items, dir.path(), env);
+            for (item, outcome) in parsed.items.iter().zip(outcomes) {
+                match item {
+                    Item::Step(step) => report.check(transcript.doc, step, outcome, &mut ids),
+                    Item::Hidden { line, command } => {
+                        if let Some(problem) = hidden_failed(outcome) {
+                            report.failures.push(format!(
+                                "{}:{line}: the hidden command `{command}` {problem}",
+                                transcript.doc
+                            ));
+                        }
+                    }
+                    Item::Fresh { line } | Item::Now { line, .. } => report.failures.push(format!(
+                        "{}:{line}: `fresh` and `now` are for t-minus transcripts; \
+                         a shell transcript sets variables with a hidden command",
+                        transcript.doc
+                    )),
                 }
             }
         }
     }
-    if std::env::var_os("DOCS_RUN_OVERWRITE").is_some() && !corrected.is_empty() {
-        overwrite(transcript.doc, &text, &corrected);
+    if std::env::var_os("DOCS_RUN_OVERWRITE").is_some() && !report.corrected.is_empty() {
+        overwrite(transcript.doc, &text, &report.corrected);
     }
     assert!(
-        failures.is_empty(),
+        report.failures.is_empty(),
         "{} sample(s) of {} do not match the program:\n\n{}",
-        failures.len(),
+        report.failures.len(),
         transcript.doc,
-        failures.join("\n\n")
+        report.failures.join("\n\n")
     );
+}
+
+/// What a transcript's run found wrong.
+#[derive(Default)]
+struct Report {
+    /// Every mismatch, with its place.
+    failures: Vec<String>,
+    /// The program's output for the samples that differ: (lines, output).
+    corrected: Vec<(std::ops::Range<usize>, String)>,
+}
+
+impl Report {
+    /// Compares `step`'s outcome with its sample (see [`compare`]).
+    fn check(&mut self, doc: &str, step: &Step, outcome: Outcome, ids: &mut Ids) {
+        let place = format!("{doc}:{}: $ {}", step.line, step.command);
+        if let Err((problem, shown)) = compare(step, outcome, ids) {
+            self.failures.push(format!("{place}\n{problem}"));
+            if let Some(shown) = shown {
+                let shown = match step.exit {
+                    Some(code) => format!("{shown}\n[exit {code}]\n"),
+                    None => shown,
+                };
+                self.corrected.push((step.output_lines.clone(), shown));
+            }
+        }
+    }
+}
+
+/// Why a hidden command's outcome is a failure, if it is one.
+fn hidden_failed(outcome: Outcome) -> Option<String> {
+    match outcome {
+        Ok((Some(0), _)) => None,
+        Ok((code, output)) => Some(format!("exited with {code:?}:\n{output}")),
+        Err(problem) => Some(problem),
+    }
 }
 
 /// Writes the program's output over the samples that differ, for a person
@@ -436,13 +692,11 @@ fn overwrite(doc: &str, text: &str, corrected: &[(std::ops::Range<usize>, String
     std::fs::write(Path::new(ROOT).join(doc), out).expect("overwrite the doc");
 }
 
-/// Runs one step in `dir`: the command's output must match the sample
-/// (unless the sample shows none). On a mismatch: what differs, and the
-/// program's output as the sample would show it, when that differs.
-fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Option<String>)> {
-    let fail = |problem: &str| Err((problem.to_string(), None));
-    let Some(words) = shlex::split(strip_comment(&step.command)) else {
-        return fail("the command is not valid shell words");
+/// Runs the `t-minus` command line `command` (its sample ids rewritten to
+/// the real ones) in `dir` with the clock at `now`.
+fn run_t_minus(command: &str, dir: &Path, now: &str, ids: &Ids) -> Outcome {
+    let Some(words) = shlex::split(strip_comment(command)) else {
+        return Err("the command is not valid shell words".into());
     };
     let mut words = words.into_iter().peekable();
     let mut env = Vec::new();
@@ -454,17 +708,18 @@ fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Optio
         words.next();
     }
     if words.next().as_deref() != Some("t-minus") {
-        return fail(
+        return Err(
             "only `t-minus` commands can run here; make the block ```sh \
-             if it needs other programs",
+                    if it needs other programs"
+                .into(),
         );
     }
     let args: Vec<String> = words.map(|w| ids.real_arg(&w)).collect();
     if args
         .iter()
-        .any(|a| ["|", ">", ">>", "<", "&&", "||", ";"].contains(&a.as_str()))
+        .any(|a| ["|", ">", ">>", "<", "&&", "||", ";", "&"].contains(&a.as_str()))
     {
-        return fail("pipes and redirections do not run here; make the block ```sh");
+        return Err("pipes and redirections do not run here; make the block ```sh".into());
     }
 
     let output = tempfile::NamedTempFile::new().expect("output file");
@@ -472,15 +727,11 @@ fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Optio
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("t-minus"));
     cmd.args(&args)
         .current_dir(dir)
-        .env("T_MINUS_NOW", NOW)
-        .env("NO_COLOR", "1")
-        .env_remove("T_MINUS_DB")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("FORCE_COLOR")
-        .env_remove("T_MINUS_SIGNING_KEY")
+        .env("T_MINUS_NOW", now)
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("clone"))
         .stderr(out);
+    clean_env(&mut cmd);
     for (name, value) in &env {
         cmd.env(name, value);
     }
@@ -490,32 +741,140 @@ fn run_step(step: &Step, dir: &Path, ids: &mut Ids) -> Result<(), (String, Optio
         None => {
             let _ = child.kill();
             let _ = child.wait();
-            return fail(&format!("did not finish within {TIMEOUT:?}"));
+            return Err(format!("did not finish within {TIMEOUT:?}"));
         }
     };
     let actual = std::fs::read_to_string(output.path()).expect("read the output");
-    let actual = trim_blank_end(&actual);
+    Ok((status.code(), trim_blank_end(&actual)))
+}
 
+/// The environment every documented command starts from: no colour, no
+/// store or key of the person running the tests.
+fn clean_env(cmd: &mut Command) {
+    cmd.env("NO_COLOR", "1")
+        .env_remove("T_MINUS_DB")
+        .env_remove("T_MINUS_TOKEN")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("FORCE_COLOR")
+        .env_remove("T_MINUS_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK");
+}
+
+/// The marker the shell prints after each command: its index and status.
+const MARKER: &str = "@@docs-run-exit";
+
+/// Runs `items` as one bash script in `dir`, `t-minus` on `PATH`, the clock
+/// at [`NOW`] unless `env` sets it; returns each item's outcome.
+fn run_shell(doc: &str, items: &[Item], dir: &Path, env: &[(&str, &str)]) -> Vec<Outcome> {
+    let mut script = String::from(
+        "exec 2>&1\n\
+         trap 'kill $(jobs -p) 2>/dev/null' EXIT\n",
+    );
+    for (i, item) in items.iter().enumerate() {
+        let body = match item {
+            Item::Step(step) => step.command.clone(),
+            Item::Hidden { command, .. } => format!("{{ {command}\n}} >/dev/null"),
+            Item::Fresh { .. } | Item::Now { .. } => "false".to_string(),
+        };
+        script.push_str(&format!(
+            "{{ {body}\n}}\nprintf '\\n{MARKER} {i} %d@@\\n' $?\n"
+        ));
+    }
+    let binary = PathBuf::from(assert_cmd::cargo::cargo_bin!("t-minus"));
+    let bin_dir = binary.parent().expect("the binary's directory");
+    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .expect("PATH");
+    let output = tempfile::NamedTempFile::new().expect("output file");
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(&script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("T_MINUS_NOW", NOW)
+        .stdin(Stdio::null())
+        .stdout(File::create(output.path()).expect("open output"));
+    clean_env(&mut cmd);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{doc}: run bash: {e}"));
+    let limit = TIMEOUT * 3;
+    let finished = child.wait_timeout(limit).expect("wait");
+    if finished.is_none() {
+        #[cfg(unix)]
+        // SAFETY: signals the process group the script leads, which this
+        // test made.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let printed = std::fs::read_to_string(output.path()).expect("read the output");
+    let marker = Regex::new(&format!(r"^{MARKER} (\d+) (\d+)@@$")).unwrap();
+    let mut outcomes: Vec<Outcome> = items
+        .iter()
+        .map(|_| {
+            Err(format!(
+                "did not run: the transcript stopped (it may take at most {limit:?})"
+            ))
+        })
+        .collect();
+    let mut current = String::new();
+    for line in printed.lines() {
+        if let Some(c) = marker.captures(line) {
+            let i: usize = c[1].parse().expect("an index");
+            let code: i32 = c[2].parse().expect("a status");
+            outcomes[i] = Ok((Some(code), trim_blank_end(&current)));
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    outcomes
+}
+
+/// Compares what a step's command did with its sample: the exit status
+/// (the sample's `[exit N]`, else failure exactly when it shows a
+/// diagnostic) and the output (unless the sample shows none). On a
+/// mismatch: what differs, and the program's output as the sample would
+/// show it, when that differs.
+fn compare(step: &Step, outcome: Outcome, ids: &mut Ids) -> Result<(), (String, Option<String>)> {
+    let (code, actual) = outcome.map_err(|problem| (problem, None))?;
     ids.learn(&step.expected, &actual);
     let shown = ids.as_sample(&actual);
-    let expect_failure =
-        step.expected.contains('×') || step.expected.lines().any(|l| l.starts_with("error"));
     let mut problems = Vec::new();
     let mut differs = false;
-    if status.success() == expect_failure {
-        problems.push(format!(
-            "exit status {:?}, but the sample {}",
-            status.code(),
-            if expect_failure {
-                "shows an error"
-            } else {
-                "shows no error"
+    match step.exit {
+        Some(expected) if code != Some(expected) => problems.push(format!(
+            "exit status {code:?}, but the sample shows [exit {expected}]"
+        )),
+        Some(_) => {}
+        None => {
+            let expect_failure = step.expected.contains('×')
+                || step.expected.lines().any(|l| l.starts_with("error"));
+            if (code == Some(0)) == expect_failure {
+                problems.push(format!(
+                    "exit status {code:?}, but the sample {}",
+                    if expect_failure {
+                        "shows an error"
+                    } else {
+                        "shows no error"
+                    }
+                ));
             }
-        ));
+        }
     }
     if step.expected.is_empty() {
         // The sample shows the command only.
-    } else if let Err(e) = snapbox::Assert::new().try_eq(
+    } else if let Err(e) = snapbox::Assert::new().normalize_paths(false).try_eq(
         Some(&"the program"),
         snapbox::Data::text(shown.clone()),
         snapbox::Data::text(step.expected.clone()),

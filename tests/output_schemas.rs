@@ -250,3 +250,49 @@ fn an_error_with_json_is_code_message_and_help() {
         human.stderr
     );
 }
+
+/// What an exec hook reads on stdin matches the schema of
+/// `notification::payload::DeliveryPayload`: a response, a reminder and a
+/// test delivery, from a named standalone event.
+#[test]
+fn a_delivery_payload_matches_its_schema() {
+    use t_minus::notification::payload::DeliveryPayload;
+    let mut t = T::new();
+    let hook = "sh -c 'cat > payload-$T_MINUS_DELIVERY.json'";
+    t.ok(&format!(
+        "schedule deploy +30m --name deploy-eu --attendees ops-1,ops-2 --notify-exec \"{hook}\" \
+         --on confirmed,reminder --notify-before 10m"
+    ));
+    t.ok("notify test deploy-eu --on confirmed");
+    t.ok("confirm deploy-eu ops-1");
+    t.set_now("2025-06-06T15:11:00Z");
+    t.ok("tick");
+    let mut payloads = Vec::new();
+    for entry in std::fs::read_dir(t.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("payload-") {
+            let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            check::<DeliveryPayload>(&name, &value);
+            payloads.push(value);
+        }
+    }
+    let mut ons: Vec<(&str, bool)> = payloads
+        .iter()
+        .map(|p| (p["on"].as_str().unwrap(), p["test"] == true))
+        .collect();
+    ons.sort();
+    assert_eq!(
+        ons,
+        [
+            ("confirmed", false),
+            ("confirmed", true),
+            ("reminder", false)
+        ]
+    );
+    assert!(payloads.iter().all(|p| p["event"]["name"] == "deploy-eu"));
+    let reminder = payloads.iter().find(|p| p["on"] == "reminder").unwrap();
+    assert_eq!(reminder["before_ms"], 600_000);
+    assert_eq!(reminder["waiting_for"], serde_json::json!(["ops-2"]));
+}

@@ -75,6 +75,7 @@ impl Renderer {
         self.write_countdown(out, event);
         let _ = match (view.campaign.as_deref(), &event.name) {
             (Some(c), Some(n)) => write!(out, " {}", Painted(s.bold, format_args!("{c}/{n}"))),
+            (None, Some(n)) => write!(out, " {}", Painted(s.bold, n)),
             _ => write!(out, " {}", Painted(s.bold, &event.kind)),
         };
         let _ = write!(

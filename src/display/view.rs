@@ -26,7 +26,8 @@ impl<'a> EventView<'a> {
         }
     }
 
-    /// `campaign/name` for a campaign event, the kind otherwise.
+    /// `campaign/name` for a campaign event, the name of a named standalone
+    /// event, the kind otherwise.
     pub fn label(&self) -> String {
         label(self.campaign.as_deref(), self.event)
     }
@@ -42,11 +43,12 @@ impl<'a> From<&'a ListedEvent> for EventView<'a> {
     }
 }
 
-/// `campaign/name` for an event named in campaign `campaign`, the kind
-/// otherwise.
+/// `campaign/name` for an event named in campaign `campaign`, the name of a
+/// named standalone event (`schedule --name`), the kind otherwise.
 pub fn label(campaign: Option<&str>, event: &TMinusEvent) -> String {
     match (campaign, &event.name) {
         (Some(c), Some(n)) => format!("{c}/{n}"),
+        (None, Some(n)) => n.clone(),
         _ => event.kind.to_string(),
     }
 }

@@ -116,7 +116,7 @@ pub(crate) fn enqueue(
         event: event.id,
         on: cause.on,
         rule: rule.clone(),
-        payload: payload::build(key, cause, event, campaign),
+        payload: payload::build(key, cause, event, campaign).to_value(),
         state: DeliveryState::Pending,
         attempts: 0,
         next_at: now,

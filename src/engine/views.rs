@@ -42,7 +42,8 @@ impl EventViews {
         }
     }
 
-    /// `campaign/name` for a campaign event, the kind otherwise.
+    /// `campaign/name` for a campaign event, the name of a named standalone
+    /// event, the kind otherwise.
     pub fn label(&mut self, engine: &Engine, event: &TMinusEvent) -> Result<String> {
         let campaign = self.campaign_name(engine, event)?;
         Ok(label(campaign.as_deref(), event))

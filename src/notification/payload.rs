@@ -2,40 +2,87 @@
 //! and the one-line text of Slack's format.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agent::AgentId;
 use crate::event::TMinusEvent;
-use crate::state::ResponseStatus;
+use crate::state::{EventState, ResponseStatus};
 use crate::time_spec::format_time;
 
 use super::spec::Trigger;
 
 /// The event as a delivery shows it: the fields of `--json` event output
 /// that a receiver needs.
-pub fn event_json(e: &TMinusEvent, campaign: Option<&str>) -> Value {
-    let attendees: Vec<Value> = e
-        .attendees
-        .iter()
-        .map(|(agent, status)| json!({ "agent": agent.as_str(), "status": status.word() }))
-        .collect();
-    json!({
-        "id": e.id,
-        "campaign": campaign,
-        "name": e.name,
-        "kind": e.kind.to_string(),
-        "state": e.state,
-        "scheduled_at": e.at_known().then(|| format_time(e.scheduled_at)),
-        "fire_time": e.fire_deadline().map(format_time),
-        "quorum": e.quorum,
-        "confirmed": e.confirmed_count(),
-        "organizer": e.organizer.as_str(),
-        "attendees": attendees,
-        "payload": e.payload,
-        "description": e.description,
-        "finished_at": e.finished_at.map(format_time),
-    })
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryEvent {
+    /// The event's id.
+    pub id: Uuid,
+    /// Its campaign's name; `null` for a standalone event.
+    pub campaign: Option<String>,
+    /// Its name in the campaign, or the name given to `schedule --name`.
+    pub name: Option<String>,
+    /// Its kind (`review`, `deploy`, …).
+    pub kind: String,
+    /// Its state when the delivery was queued.
+    pub state: EventState,
+    /// When it is scheduled (RFC 3339); `null` while a blocked event's time
+    /// is not known yet.
+    pub scheduled_at: Option<String>,
+    /// When it fires at the latest (RFC 3339); `null` while not known.
+    pub fire_time: Option<String>,
+    /// Confirmations it needs.
+    pub quorum: usize,
+    /// Confirmations it has.
+    pub confirmed: usize,
+    /// Who scheduled it.
+    pub organizer: String,
+    /// Every attendee and their answer.
+    pub attendees: Vec<DeliveryAttendee>,
+    /// The event's payload, as given.
+    pub payload: Value,
+    /// Its description.
+    pub description: Option<String>,
+    /// When it became final (RFC 3339).
+    pub finished_at: Option<String>,
+}
+
+/// One attendee of a [`DeliveryEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryAttendee {
+    /// The agent.
+    pub agent: String,
+    /// `pending`, `confirmed`, `deferred` or `declined`.
+    pub status: String,
+}
+
+/// The event `e` of campaign `campaign` as a delivery shows it.
+pub fn event_json(e: &TMinusEvent, campaign: Option<&str>) -> DeliveryEvent {
+    DeliveryEvent {
+        id: e.id,
+        campaign: campaign.map(str::to_string),
+        name: e.name.clone(),
+        kind: e.kind.to_string(),
+        state: e.state,
+        scheduled_at: e.at_known().then(|| format_time(e.scheduled_at)),
+        fire_time: e.fire_deadline().map(format_time),
+        quorum: e.quorum,
+        confirmed: e.confirmed_count(),
+        organizer: e.organizer.as_str().to_string(),
+        attendees: e
+            .attendees
+            .iter()
+            .map(|(agent, status)| DeliveryAttendee {
+                agent: agent.as_str().to_string(),
+                status: status.word().to_string(),
+            })
+            .collect(),
+        payload: e.payload.clone(),
+        description: e.description.clone(),
+        finished_at: e.finished_at.map(format_time),
+    }
 }
 
 /// The attendees who have not answered yet.
@@ -64,24 +111,66 @@ pub struct Cause<'a> {
     pub test: bool,
 }
 
+/// What a delivery sends: an exec hook's stdin, a webhook's JSON body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryPayload {
+    /// The delivery's key, the same on every attempt (the
+    /// `T-Minus-Delivery` header, `T_MINUS_DELIVERY`): drop repeats by it.
+    pub delivery: Uuid,
+    /// The transition: `opened`, `fired`, `missed`, `cancelled`,
+    /// `confirmed`, `deferred`, `declined` or `reminder`.
+    pub on: String,
+    /// When it happened (RFC 3339).
+    pub at: String,
+    /// Who answered, for `confirmed`, `deferred` and `declined`.
+    pub agent: Option<String>,
+    /// The log entry's details (reason, deferral, …); `{}` for a reminder.
+    pub detail: Value,
+    /// The attendees who have not answered yet.
+    pub waiting_for: Vec<String>,
+    /// The event as it was when the transition happened.
+    pub event: DeliveryEvent,
+    /// For a reminder: how long before the fire time it was due, in
+    /// milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_ms: Option<u64>,
+    /// `true` for a `notify test` delivery (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+}
+
+impl DeliveryPayload {
+    /// As a JSON value, as the delivery queue stores it.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// The payload of delivery `key` for `cause` on `event`.
-pub fn build(key: Uuid, cause: &Cause<'_>, event: &TMinusEvent, campaign: Option<&str>) -> Value {
-    let mut payload = json!({
-        "delivery": key,
-        "on": cause.on.as_str(),
-        "at": format_time(cause.at),
-        "agent": cause.agent.map(AgentId::as_str),
-        "detail": cause.detail,
-        "waiting_for": waiting_for(event),
-        "event": event_json(event, campaign),
-    });
-    if let Some(before) = cause.before_ms {
-        payload["before_ms"] = json!(before);
+pub fn build(
+    key: Uuid,
+    cause: &Cause<'_>,
+    event: &TMinusEvent,
+    campaign: Option<&str>,
+) -> DeliveryPayload {
+    DeliveryPayload {
+        delivery: key,
+        on: cause.on.as_str().to_string(),
+        at: format_time(cause.at),
+        agent: cause.agent.map(|a| a.as_str().to_string()),
+        detail: cause.detail.clone(),
+        waiting_for: waiting_for(event).into_iter().map(str::to_string).collect(),
+        event: event_json(event, campaign),
+        before_ms: cause.before_ms,
+        test: cause.test,
     }
-    if cause.test {
-        payload["test"] = json!(true);
-    }
-    payload
+}
+
+/// Slack's incoming-webhook body: one line of text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SlackMessage {
+    /// The line [`text`] makes of the payload.
+    pub text: String,
 }
 
 /// One line for humans (Slack's `text`): what happened to which event.
@@ -122,7 +211,7 @@ pub fn text(payload: &Value) -> String {
     if let Some(reason) = payload["detail"]["reason"].as_str() {
         line.push_str(&format!(": {reason}"));
     }
-    if payload["test"] == json!(true) {
+    if payload["test"] == Value::Bool(true) {
         line.push_str(" [test]");
     }
     line

@@ -659,7 +659,10 @@ fn webhook(
 ) -> std::result::Result<(), Failure> {
     let body = match format {
         WebhookFormat::Json => d.payload.to_string(),
-        WebhookFormat::Slack => json!({ "text": payload::text(&d.payload) }).to_string(),
+        WebhookFormat::Slack => serde_json::to_string(&payload::SlackMessage {
+            text: payload::text(&d.payload),
+        })
+        .unwrap_or_default(),
     };
     // No proxy: the address check below must see where the request goes.
     let config = ureq::Agent::config_builder()

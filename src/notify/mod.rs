@@ -78,7 +78,8 @@ impl Engine {
                         event: id,
                         on,
                         rule: rule.clone(),
-                        payload: payload::build(key, &cause, &event, campaign.as_deref()),
+                        payload: payload::build(key, &cause, &event, campaign.as_deref())
+                            .to_value(),
                         state: DeliveryState::Pending,
                         attempts: 1,
                         next_at: now,
