@@ -533,3 +533,46 @@ impl EventRow {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_prefix_spans_the_ids_that_start_with_it() {
+        let id = Uuid::parse_str("e283ae30-380c-4402-ab55-b1b15e37612d").unwrap();
+        for prefix in [
+            "e283",
+            "e283a",
+            "e283ae30",
+            "e283ae30-",
+            "e283ae30-380c-4402-ab55-b1b15e37612d",
+        ] {
+            let (low, high) = prefix_range(prefix).unwrap();
+            assert!(low <= id && id <= high, "{prefix}");
+            assert!(low.to_string().starts_with(prefix), "{prefix}: {low}");
+            assert!(high.to_string().starts_with(prefix), "{prefix}: {high}");
+        }
+        let (low, high) = prefix_range("e283a").unwrap();
+        assert_eq!(low.to_string(), "e283a000-0000-0000-0000-000000000000");
+        assert_eq!(high.to_string(), "e283afff-ffff-ffff-ffff-ffffffffffff");
+        for no_id in [
+            "e283ae303",
+            "e283-",
+            "E283",
+            "g283",
+            "e283ae30-380c-4402-ab55-b1b15e37612d0",
+        ] {
+            assert_eq!(prefix_range(no_id), None, "{no_id}");
+        }
+    }
+
+    #[test]
+    fn ids_sort_as_their_text() {
+        let mut ids: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
+        let mut texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        ids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        texts.sort();
+        assert_eq!(ids.iter().map(Uuid::to_string).collect::<Vec<_>>(), texts);
+    }
+}

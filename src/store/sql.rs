@@ -1293,4 +1293,15 @@ mod tests {
         }
         assert!(EVENTS.columns.starts_with(EVENT_COLUMNS));
     }
+
+    #[test]
+    fn a_chain_hash_is_stored_as_its_bytes() {
+        let hex = "86bedf3f6c2b5f2a88df44b6e8aa04a655a711608c98cfa9c67e0b0e059a18df";
+        let Value::Bytes(bytes) = Value::hash(hex) else {
+            panic!("not bytes")
+        };
+        assert_eq!(bytes.len(), 32);
+        assert_eq!(base16ct::lower::encode_string(&bytes), hex);
+        assert_eq!(Value::hash("not hex"), Value::Text("not hex".into()));
+    }
 }
