@@ -706,7 +706,7 @@ fn three_runners_and_many_answering_hosts_record_each_transition_once() {
             let mut client = sql(&store);
             let rows = client
                 .query(
-                    "SELECT event_id, action, count(*) FROM tm_audit \
+                    "SELECT event_id::text, action, count(*) FROM tm_audit \
                      WHERE action IN ('fired', 'missed', 'confirmed') GROUP BY 1, 2",
                     &[],
                 )

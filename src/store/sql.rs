@@ -648,8 +648,9 @@ impl<B: Backend> Tx for SqlTx<B> {
         )?;
         for (i, agent) in attendees.iter().enumerate() {
             self.execute(
-                "INSERT INTO tm_attendees (event_id, position, agent, status) \
-                 VALUES ($1, $2, $3, 'pending') \
+                "INSERT INTO tm_attendees (event_id, position, agent, status, open) \
+                 VALUES ($1, $2, $3, 'pending', \
+                 (SELECT state IN ('blocked', 'pending') FROM tm_events WHERE id = $1)) \
                  ON CONFLICT (event_id, agent) DO UPDATE SET position = excluded.position",
                 values![id, i as i64, agent.as_str()],
             )?;

@@ -141,7 +141,8 @@ const PG_FOREIGN_KEYS: &[(&str, &str, &str)] = &[
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
 /// lowercase hyphenated text, the log's hashes as hex, the
-/// unfinished-events index back, no migration ledger. The SQLite tables
+/// unfinished-events index and the attendee insert trigger back, no
+/// migration ledger. The SQLite tables
 /// keep their declared types (SQLite stores text in them as it is).
 fn undo_compact_ids(backend: Backend) -> String {
     let mut sql = Vec::new();
@@ -167,6 +168,13 @@ fn undo_compact_ids(backend: Backend) -> String {
                     .collect();
                 sql.push(format!("UPDATE {table} SET {};", set.join(", ")));
             }
+            sql.push(
+                "CREATE TRIGGER attendees_open_on_insert AFTER INSERT ON attendees BEGIN \
+                 UPDATE attendees SET open = coalesce((SELECT state IN ('blocked', 'pending') \
+                 FROM events WHERE id = NEW.event_id), 0) \
+                 WHERE event_id = NEW.event_id AND agent = NEW.agent; END;"
+                    .to_string(),
+            );
             sql.push(
                 "UPDATE audit SET prev = nullif(lower(hex(prev)), ''), \
                  hash = nullif(lower(hex(hash)), ''); \
@@ -195,6 +203,14 @@ fn undo_compact_ids(backend: Backend) -> String {
                      ({column}) REFERENCES {parent} (id) ON DELETE CASCADE;"
                 ));
             }
+            sql.push(
+                "CREATE FUNCTION tm_attendees_open_on_insert() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN NEW.open := coalesce((SELECT e.state IN \
+                 ('blocked', 'pending') FROM tm_events e WHERE e.id = NEW.event_id), FALSE); \
+                 RETURN NEW; END $$; CREATE TRIGGER tm_attendees_open_on_insert BEFORE INSERT \
+                 ON tm_attendees FOR EACH ROW EXECUTE FUNCTION tm_attendees_open_on_insert();"
+                    .to_string(),
+            );
             sql.push(
                 "ALTER TABLE tm_audit ALTER COLUMN prev TYPE text USING encode(prev, 'hex'), \
                  ALTER COLUMN hash TYPE text USING encode(hash, 'hex'); \

@@ -5,7 +5,9 @@
 -- `uuid` compares bytewise, as the "C" collation compared their text. The
 -- foreign keys are dropped while their columns change type, then restored.
 -- `tm_events_unfinished` is gone: `tm_events_listing` orders the same
--- events.
+-- events. A new attendee row carries `open` as its event's state says (the
+-- statements that insert attendees write it), so no trigger runs per
+-- inserted attendee.
 
 ALTER TABLE tm_events DROP CONSTRAINT tm_events_campaign_id_fkey;
 ALTER TABLE tm_attendees DROP CONSTRAINT tm_attendees_event_id_fkey;
@@ -14,6 +16,8 @@ ALTER TABLE tm_edges DROP CONSTRAINT tm_edges_campaign_id_fkey,
 ALTER TABLE tm_notify_rules DROP CONSTRAINT tm_notify_rules_event_id_fkey;
 ALTER TABLE tm_reminders DROP CONSTRAINT tm_reminders_event_id_fkey;
 DROP INDEX tm_events_unfinished;
+DROP TRIGGER tm_attendees_open_on_insert ON tm_attendees;
+DROP FUNCTION tm_attendees_open_on_insert();
 
 ALTER TABLE tm_campaigns ALTER COLUMN id TYPE uuid USING id::uuid;
 ALTER TABLE tm_events ALTER COLUMN id TYPE uuid USING id::uuid,

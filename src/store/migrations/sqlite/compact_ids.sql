@@ -8,8 +8,9 @@
 -- `seq` numbers and AUTOINCREMENT counters kept), and renamed once the old
 -- tables are dropped, children first, so that no cascade runs.
 -- `events_unfinished` is gone: `events_listing` orders the same events.
--- A new attendee row carries `open` as its event's state says; the insert
--- trigger corrects it only when it disagrees.
+-- A new attendee row carries `open` as its event's state says (the
+-- statements that insert attendees write it), so no trigger runs per
+-- inserted attendee; `attendees_open_on_state` keeps it in step after.
 
 CREATE TABLE campaigns_new (
     id          BLOB PRIMARY KEY,
@@ -206,13 +207,4 @@ CREATE TRIGGER attendees_open_on_state AFTER UPDATE OF state ON events
 WHEN (OLD.state IN ('blocked', 'pending')) <> (NEW.state IN ('blocked', 'pending'))
 BEGIN
     UPDATE attendees SET open = NEW.state IN ('blocked', 'pending') WHERE event_id = NEW.id;
-END;
-
-CREATE TRIGGER attendees_open_on_insert AFTER INSERT ON attendees
-WHEN NEW.open IS NOT coalesce(
-    (SELECT state IN ('blocked', 'pending') FROM events WHERE id = NEW.event_id), 0)
-BEGIN
-    UPDATE attendees SET open = coalesce(
-        (SELECT state IN ('blocked', 'pending') FROM events WHERE id = NEW.event_id), 0)
-    WHERE event_id = NEW.event_id AND agent = NEW.agent;
 END;
