@@ -223,7 +223,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (8, 8));
+    assert_eq!((version, SCHEMA_VERSION), (9, 9));
 }
 
 #[test]
@@ -518,23 +518,23 @@ fn a_read_only_store_gives_a_clear_error() {
 }
 
 #[test]
-fn a_store_at_the_current_version_opens_without_writing_and_records_no_names() {
-    // The first eight migrations are known by the schema version alone:
-    // a store numbered before migrations had names opens as it is.
+fn a_store_at_the_current_version_opens_without_writing_and_records_the_named_ones() {
+    // The first eight migrations are known by the schema version alone,
+    // the later ones by name; a store at the current version opens as it is.
     let (_dir, path) = temp_store();
     populated_store(&path, 3);
     let before = bytes(&path);
     assert_eq!(open_and_read(&path).unwrap(), 3);
     let conn = Connection::open(&path).unwrap();
-    let (version, ledger): (i64, i64) = conn
+    let (version, ledger): (i64, String) = conn
         .query_row(
             "SELECT (SELECT user_version FROM pragma_user_version), \
-             (SELECT count(*) FROM sqlite_master WHERE name = 'migrations')",
+             (SELECT group_concat(name) FROM migrations)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, ledger), (8, 0));
+    assert_eq!((version, ledger.as_str()), (9, "compact_ids"));
     drop(conn);
     assert_untouched(&path, &before);
 }
@@ -548,8 +548,7 @@ fn a_store_with_a_migration_this_build_does_not_know_is_refused_untouched() {
         // would have written.
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(&format!(
-            "CREATE TABLE migrations (position BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-             INSERT INTO migrations VALUES (8, 'from_another_branch');
+            "INSERT INTO migrations VALUES (9, 'from_another_branch');
              PRAGMA user_version = {};",
             SCHEMA_VERSION + 1
         ))
@@ -567,4 +566,99 @@ fn a_store_with_a_migration_this_build_does_not_know_is_refused_untouched() {
     assert_eq!(code.as_deref(), Some("t_minus::store::unknown_migration"));
     assert!(err.to_string().contains("from_another_branch"), "{err}");
     assert_untouched(&path, &before);
+}
+
+/// The store `tests/fixtures/stores/schema-8.db`, written by the build
+/// before compact ids (schema version 8), at 2026-01-01T00:45:00Z: campaign
+/// `release` (notification rules, a reminder, build fired, review open
+/// with alice confirmed and bob deferred 10m, deploy blocked), campaign
+/// `signed` (signers; gate fired on alice's signed answer, after open) and
+/// the standalone `standup` event b6917e98, missed. Its log, as `verify` read it then.
+const SCHEMA_8_HEAD: &str = "86bedf3f6c2b5f2a88df44b6e8aa04a655a711608c98cfa9c67e0b0e059a18df";
+
+#[test]
+fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifies() {
+    let (_dir, path) = temp_store();
+    std::fs::copy("tests/fixtures/stores/schema-8.db", &path).unwrap();
+    let at = |min: i64| {
+        chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::minutes(min)
+    };
+    let clock = t_minus::FixedClock::new(at(50));
+    let mut engine = file_engine(&path, &clock);
+
+    let report = engine.verify_log(None).unwrap();
+    assert_eq!(
+        (report.entries, report.events, report.signatures),
+        (15, 6, 1)
+    );
+    assert_eq!(report.head.to_string(), SCHEMA_8_HEAD, "the same chain");
+
+    let review = engine.resolve_event("release/review").unwrap();
+    let event = get(&engine, review);
+    assert_eq!(event.state, EventState::Pending);
+    assert_eq!(response(&event, "alice"), ResponseStatus::Confirmed);
+    assert_eq!(
+        response(&event, "bob"),
+        ResponseStatus::Deferred(chrono::Duration::minutes(10))
+    );
+    assert_eq!(
+        engine
+            .campaign_name(event.campaign.expect("in a campaign"))
+            .unwrap()
+            .as_deref(),
+        Some("release")
+    );
+    let deploy = engine.resolve_event("release/deploy").unwrap();
+    assert_eq!(get(&engine, deploy).state, EventState::Blocked);
+    assert_eq!(engine.notify_rules(review).unwrap().len(), 2);
+    let build = engine.resolve_event("release/build").unwrap();
+    assert!(
+        !engine.deliveries(build).unwrap().is_empty(),
+        "queued deliveries kept"
+    );
+    let standup = engine.resolve_event("b6917e98").unwrap();
+    assert_eq!(get(&engine, standup).state, EventState::Missed);
+    let after = engine.resolve_event("signed/after").unwrap();
+    assert!(engine.signers_of(after).unwrap().is_some(), "signers kept");
+    assert!(
+        engine.confirm(after, &agent("alice")).is_err(),
+        "an unsigned answer is still refused"
+    );
+    assert_eq!(
+        engine.resolve_event(&review.to_string()[..8]).unwrap(),
+        review
+    );
+
+    // The chain goes on from the migrated head.
+    assert_eq!(
+        engine.confirm(review, &agent("carol")).unwrap().state,
+        EventState::Fired
+    );
+    let report = engine.verify_log(None).unwrap();
+    assert!(report.entries > 15, "{report:?}");
+    assert_eq!(get(&engine, deploy).state, EventState::Pending);
+    drop(engine);
+
+    let conn = Connection::open(&path).unwrap();
+    let (version, id_type, hash_len, ledger): (i64, String, i64, String) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), \
+             (SELECT DISTINCT typeof(id) FROM events), \
+             (SELECT DISTINCT length(hash) FROM audit), \
+             (SELECT group_concat(name) FROM migrations)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (version, id_type.as_str(), hash_len, ledger.as_str()),
+        (SCHEMA_VERSION, "blob", 32, "compact_ids")
+    );
+    let integrity: String = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .unwrap_or_else(|_| "ok".into());
+    assert_eq!(integrity, "ok", "no dangling references");
 }

@@ -228,6 +228,16 @@ fn tamper(location: &str, sql: &str) {
     }
 }
 
+/// `id` as an SQL literal of the current store's id columns: 16 bytes on
+/// SQLite, a `uuid` on PostgreSQL.
+fn id_sql(id: impl std::fmt::Display) -> String {
+    let id: uuid::Uuid = id.to_string().parse().expect("an event id");
+    match common::stores::current() {
+        common::stores::Backend::Sqlite => format!("x'{}'", id.simple()),
+        common::stores::Backend::Postgres => format!("'{id}'"),
+    }
+}
+
 /// A store at a location other connections can reach, with a few entries:
 /// an event scheduled, confirmed by alice, deferred by bob.
 fn logged() -> (common::stores::TempStore, String, Engine, uuid::Uuid) {
@@ -350,12 +360,33 @@ fn the_migration_chains_existing_entries_in_order() {
     assert_eq!(report.head, head, "the same chain as when written");
 }
 
+fn the_compact_id_migration_keeps_the_chain_and_the_answers() {
+    let (_guard, location, engine, id) = logged();
+    let head = engine.verify_log(None).unwrap().head;
+    let before = engine.get_event(id).unwrap().unwrap();
+    drop(engine);
+    // Back to version 8: ids as text, hashes as hex.
+    tamper(
+        &location,
+        &common::stores::downgrade_sql(common::stores::current(), 8),
+    );
+    let mut engine = common::open_engine(&location, &FixedClock::new(t0()));
+    let report = engine.verify_log(None).unwrap();
+    assert_eq!((report.entries, report.head), (3, head));
+    assert_eq!(engine.get_event(id).unwrap().unwrap(), before);
+    engine.confirm(id, &AgentId("carol".into())).unwrap();
+    assert_eq!(engine.verify_log(None).unwrap().entries, 4);
+}
+
 fn an_answer_without_a_log_entry_is_reported_at_its_attendee() {
     let (_guard, location, engine, id) = logged();
     engine.verify_log(None).unwrap();
     tamper(
         &location,
-        &format!("UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = '{id}' AND agent = 'carol'"),
+        &format!(
+            "UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = {} AND agent = 'carol'",
+            id_sql(id)
+        ),
     );
     let err = engine.verify_log(None).unwrap_err();
     match err {
@@ -383,6 +414,7 @@ common::store_tests!(
     deleting_an_audit_entry_breaks_the_chain_at_the_next,
     clearing_a_stored_hash_is_reported_at_that_entry,
     the_migration_chains_existing_entries_in_order,
+    the_compact_id_migration_keeps_the_chain_and_the_answers,
     an_answer_without_a_log_entry_is_reported_at_its_attendee,
     a_payload_change_resets_confirmations_in_plan_state_and_log,
     a_change_outside_the_content_keeps_confirmations,
@@ -464,7 +496,7 @@ mod cli {
         t.ok("verify");
         tamper(
             &t.db_location(),
-            &format!("UPDATE {{attendees}} SET status = 'declined' WHERE event_id = '{id}' AND agent = 'bob'"),
+            &format!("UPDATE {{attendees}} SET status = 'declined' WHERE event_id = {} AND agent = 'bob'", id_sql(id)),
         );
         let stderr = t.fail("verify");
         assert!(stderr.contains("t_minus::trust::state"), "{stderr}");

@@ -10,7 +10,8 @@ apply` built, copying its rows with new ids:
 
 SRC is the store of `t-minus apply` of the 1,000-event manifest of
 benches/processes.rs (campaign `big`, 3 attendees, quorum 2, chains of 100).
-The rows are written through SQLite directly: the manifest parser's node
+Copied attendees are open (`attendees.open` defaults to 1): every copied
+event is blocked or pending. The rows are written through SQLite directly: the manifest parser's node
 limit refuses one 100,000-event manifest, and scheduling 100,000 events one
 process each would take an hour.
 """
@@ -34,7 +35,7 @@ def clone(src, dst, n, standalone):
     start = 0 if standalone else 1000
     for i in range(start, n):
         t = list(rows['e0' if standalone else 'e%d' % (i % 1000)])
-        eid = str(uuid.uuid4())
+        eid = uuid.uuid4().bytes  # ids are stored as their 16 bytes
         t[ci['id']] = eid
         if standalone:
             t[ci['campaign_id']] = None; t[ci['campaign_pos']] = None; t[ci['name']] = None

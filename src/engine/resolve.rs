@@ -33,7 +33,7 @@ pub enum Target {
     Campaign(Uuid),
 }
 
-/// A hex prefix in the stored (lowercase, hyphenated) form, or why it is not one.
+/// A hex prefix in the lowercase, hyphenated form of an id, or why it is not one.
 fn normalize_prefix(text: &str) -> std::result::Result<String, String> {
     let digits: String = text.chars().filter(|c| *c != '-').collect();
     if let Some(c) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {

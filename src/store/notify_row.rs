@@ -1,6 +1,6 @@
 //! The stored form of deliveries and reminders, shared by both stores.
 
-use super::row::{ms, opt_time, parse, time, uuid};
+use super::row::{ms, opt_time, parse, time};
 use crate::notification::{Delivery, NotifyRule, Reminder};
 
 /// The columns of a delivery row, in [`DeliveryRow`] field order.
@@ -10,8 +10,8 @@ pub(crate) const DELIVERY_COLUMNS: &str =
 /// A delivery's row.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DeliveryRow {
-    pub key: String,
-    pub event_id: String,
+    pub key: uuid::Uuid,
+    pub event_id: uuid::Uuid,
     pub cause: String,
     pub rule: String,
     pub payload: String,
@@ -27,8 +27,8 @@ impl DeliveryRow {
     /// The row that stores `d`.
     pub fn from_delivery(d: &Delivery) -> Self {
         DeliveryRow {
-            key: d.key.to_string(),
-            event_id: d.event.to_string(),
+            key: d.key,
+            event_id: d.event,
             cause: d.on.as_str().to_string(),
             rule: serde_json::to_string(&d.rule).unwrap_or_default(),
             payload: d.payload.to_string(),
@@ -44,8 +44,8 @@ impl DeliveryRow {
     /// The delivery this row stores.
     pub fn into_delivery(self) -> Result<Delivery, String> {
         Ok(Delivery {
-            key: uuid(&self.key)?,
-            event: uuid(&self.event_id)?,
+            key: self.key,
+            event: self.event_id,
             on: parse(&self.cause)?,
             rule: serde_json::from_str(&self.rule).map_err(|e| format!("bad rule: {e}"))?,
             payload: serde_json::from_str(&self.payload)

@@ -798,6 +798,8 @@ enum Column<'a> {
     Int(Vec<Option<i64>>),
     Text(Vec<Option<&'a str>>),
     Bool(Vec<Option<bool>>),
+    Uuid(Vec<Option<uuid::Uuid>>),
+    Bytes(Vec<Option<&'a [u8]>>),
 }
 
 impl<'a> Column<'a> {
@@ -826,6 +828,26 @@ impl<'a> Column<'a> {
                     })
                     .collect(),
             ),
+            'u' => Column::Uuid(
+                cells
+                    .map(|v| {
+                        if let Value::Id(id) = v {
+                            Some(*id)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+            'x' => Column::Bytes(
+                cells
+                    .map(|v| match v {
+                        Value::Bytes(b) => Some(b.as_slice()),
+                        Value::Text(s) => Some(s.as_bytes()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
             _ => Column::Text(
                 cells
                     .map(|v| {
@@ -851,6 +873,8 @@ impl ToSql for Column<'_> {
             Column::Int(v) => v.to_sql_checked(ty, out),
             Column::Text(v) => v.to_sql_checked(ty, out),
             Column::Bool(v) => v.to_sql_checked(ty, out),
+            Column::Uuid(v) => v.to_sql_checked(ty, out),
+            Column::Bytes(v) => v.to_sql_checked(ty, out),
         }
     }
 
@@ -873,6 +897,9 @@ impl ToSql for Value {
             Value::Text(v) => v.to_sql_checked(ty, out),
             Value::Bool(v) => v.to_sql_checked(ty, out),
             Value::Texts(v) => v.to_sql_checked(ty, out),
+            Value::Id(v) => v.to_sql_checked(ty, out),
+            Value::Ids(v) => v.to_sql_checked(ty, out),
+            Value::Bytes(v) => v.to_sql_checked(ty, out),
         }
     }
 
@@ -922,6 +949,18 @@ impl Columns for PgColumns<'_> {
     }
 
     fn flag(&self, i: usize) -> Result<bool> {
+        self.get(i)
+    }
+
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.get(i)
+    }
+
+    fn id(&self, i: usize) -> Result<uuid::Uuid> {
+        self.get(i)
+    }
+
+    fn opt_id(&self, i: usize) -> Result<Option<uuid::Uuid>> {
         self.get(i)
     }
 
@@ -1008,6 +1047,8 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
             .map(|(i, kind)| match kind {
                 'i' => format!("${}::int8[]", i + 1),
                 'b' => format!("${}::bool[]", i + 1),
+                'u' => format!("${}::uuid[]", i + 1),
+                'x' => format!("${}::bytea[]", i + 1),
                 _ => format!("${}::text[]", i + 1),
             })
             .collect();

@@ -2,9 +2,9 @@
 //! shared by the SQLite and PostgreSQL stores.
 //!
 //! Both stores keep the same columns: times as integer milliseconds since
-//! the Unix epoch (UTC), durations as integer milliseconds, ids as lowercase
-//! hyphenated UUID text, enums as their words, the payload and details as
-//! JSON text. Each store reads a result row's columns through [`Columns`];
+//! the Unix epoch (UTC), durations as integer milliseconds, ids as their 16
+//! bytes (a BLOB on SQLite, a `uuid` on PostgreSQL), the log's hashes as their
+//! 32 bytes, enums as their words, the payload and details as JSON text. Each store reads a result row's columns through [`Columns`];
 //! the `read_*` functions here turn them into types, and [`EventRow`],
 //! [`CampaignColumns`] and [`AuditColumns`] are the values written, so each
 //! conversion is written once.
@@ -62,17 +62,57 @@ pub(crate) trait Columns {
         value.map_err(|reason| self.invalid(reason))
     }
 
-    /// A UUID column.
-    fn id(&self, i: usize) -> Result<Uuid, Self::Error> {
-        self.decode(uuid(&self.text(i)?))
+    /// A nullable column of bytes.
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// An id column.
+    fn id(&self, i: usize) -> Result<Uuid, Self::Error>;
+    /// A nullable id column.
+    fn opt_id(&self, i: usize) -> Result<Option<Uuid>, Self::Error>;
+}
+
+/// An id from its stored bytes.
+pub(crate) fn uuid_bytes(bytes: &[u8]) -> Result<Uuid, String> {
+    Uuid::from_slice(bytes).map_err(|_| format!("bad id: {} bytes", bytes.len()))
+}
+
+/// A hash of the log's chain from column `i` (its bytes), as hex: what the
+/// chain's functions take.
+pub(crate) fn opt_hash<C: Columns>(c: &C, i: usize) -> Result<Option<String>, C::Error> {
+    Ok(c.opt_bytes(i)?.map(|b| base16ct::lower::encode_string(&b)))
+}
+
+/// The ids an id prefix (hex digits, hyphens where a UUID has them) spans,
+/// lowest and highest; `None` when no id starts with it.
+pub(crate) fn prefix_range(prefix: &str) -> Option<(Uuid, Uuid)> {
+    const HYPHENS: [usize; 4] = [8, 13, 18, 23];
+    let mut digits = String::with_capacity(32);
+    for (i, c) in prefix.chars().enumerate() {
+        if HYPHENS.contains(&i) {
+            if c != '-' {
+                return None;
+            }
+        } else if c.is_ascii_digit() || ('a'..='f').contains(&c) {
+            digits.push(c);
+        } else {
+            return None;
+        }
     }
+    if digits.len() > 32 {
+        return None;
+    }
+    let pad = |with: char| {
+        let mut hex = digits.clone();
+        hex.extend(std::iter::repeat_n(with, 32 - digits.len()));
+        Uuid::parse_str(&hex).ok()
+    };
+    Some((pad('0')?, pad('f')?))
 }
 
 /// An event from the columns [`EVENT_COLUMNS`], without its attendees.
 pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
     let row = EventRow {
-        id: c.text(0)?,
-        campaign_id: c.opt_text(1)?,
+        id: c.id(0)?,
+        campaign_id: c.opt_id(1)?,
         name: c.opt_text(2)?,
         kind: c.text(3)?,
         description: c.opt_text(4)?,
@@ -178,12 +218,12 @@ pub(crate) fn listed_chunk(
 
 /// The ids of a chunk's events as stored, and of its blocked ones (whose
 /// needs a listing shows).
-pub(crate) fn chunk_ids(events: &[(TMinusEvent, Option<String>)]) -> (Vec<String>, Vec<String>) {
-    let all = events.iter().map(|(e, _)| e.id.to_string()).collect();
+pub(crate) fn chunk_ids(events: &[(TMinusEvent, Option<String>)]) -> (Vec<Uuid>, Vec<Uuid>) {
+    let all = events.iter().map(|(e, _)| e.id).collect();
     let blocked = events
         .iter()
         .filter(|(e, _)| e.state == crate::state::EventState::Blocked)
-        .map(|(e, _)| e.id.to_string())
+        .map(|(e, _)| e.id)
         .collect();
     (all, blocked)
 }
@@ -228,8 +268,8 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
 pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error> {
     Ok(StoredLink {
         entry: read_audit(c)?,
-        prev: c.opt_text(7)?,
-        hash: c.opt_text(8)?,
+        prev: opt_hash(c, 7)?,
+        hash: opt_hash(c, 8)?,
         message: c.opt_text(9)?,
         signature: c.opt_text(10)?,
     })
@@ -258,7 +298,7 @@ pub(crate) fn read_member<C: Columns>(
 /// A campaign's row values, in [`CAMPAIGN_COLUMNS`] order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CampaignColumns {
-    pub id: String,
+    pub id: Uuid,
     pub name: String,
     pub description: Option<String>,
     pub created_ms: i64,
@@ -271,7 +311,7 @@ impl CampaignColumns {
     /// The row that stores `c`.
     pub fn from_campaign(c: &CampaignRow) -> Self {
         CampaignColumns {
-            id: c.id.to_string(),
+            id: c.id,
             name: c.name.clone(),
             description: c.description.clone(),
             created_ms: ms(c.created_at),
@@ -286,7 +326,7 @@ impl CampaignColumns {
 /// action, detail` and whether it is a transition still to report.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AuditColumns {
-    pub event_id: String,
+    pub event_id: Uuid,
     pub at_ms: i64,
     pub recorded_ms: i64,
     pub agent: Option<String>,
@@ -299,7 +339,7 @@ impl AuditColumns {
     /// The row that stores `e`.
     pub fn from_entry(e: &NewAuditEntry) -> Self {
         AuditColumns {
-            event_id: e.event.to_string(),
+            event_id: e.event,
             at_ms: ms(e.at),
             recorded_ms: ms(e.recorded_at),
             agent: e.agent.as_ref().map(|a| a.0.clone()),
@@ -319,8 +359,8 @@ pub(crate) const EVENT_COLUMNS: &str =
 /// An event's own row (attendees live in their own table).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EventRow {
-    pub id: String,
-    pub campaign_id: Option<String>,
+    pub id: Uuid,
+    pub campaign_id: Option<Uuid>,
     pub name: Option<String>,
     pub kind: String,
     pub description: Option<String>,
@@ -362,11 +402,6 @@ pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, String> {
 /// A stored optional time.
 pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, String> {
     ms.map(time).transpose()
-}
-
-/// A stored id.
-pub(crate) fn uuid(s: &str) -> Result<Uuid, String> {
-    Uuid::parse_str(s).map_err(|e| format!("bad uuid {s:?}: {e}"))
 }
 
 /// A stored word (kind, state, policy, action…).
@@ -433,8 +468,8 @@ impl EventRow {
             None => (Some(ms(e.scheduled_at - e.deferred)), None),
         };
         EventRow {
-            id: e.id.to_string(),
-            campaign_id: e.campaign.map(|c| c.to_string()),
+            id: e.id,
+            campaign_id: e.campaign,
             name: e.name.clone(),
             kind: e.kind.to_string(),
             description: e.description.clone(),
@@ -468,8 +503,8 @@ impl EventRow {
             (None, None) => return Err("event has neither at nor offset".into()),
         };
         Ok(TMinusEvent {
-            id: uuid(&self.id)?,
-            campaign: self.campaign_id.as_deref().map(uuid).transpose()?,
+            id: self.id,
+            campaign: self.campaign_id,
             name: self.name,
             kind: parse(&self.kind)?,
             description: self.description,
@@ -496,5 +531,48 @@ impl EventRow {
                 .transpose()?
                 .unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_prefix_spans_the_ids_that_start_with_it() {
+        let id = Uuid::parse_str("e283ae30-380c-4402-ab55-b1b15e37612d").unwrap();
+        for prefix in [
+            "e283",
+            "e283a",
+            "e283ae30",
+            "e283ae30-",
+            "e283ae30-380c-4402-ab55-b1b15e37612d",
+        ] {
+            let (low, high) = prefix_range(prefix).unwrap();
+            assert!(low <= id && id <= high, "{prefix}");
+            assert!(low.to_string().starts_with(prefix), "{prefix}: {low}");
+            assert!(high.to_string().starts_with(prefix), "{prefix}: {high}");
+        }
+        let (low, high) = prefix_range("e283a").unwrap();
+        assert_eq!(low.to_string(), "e283a000-0000-0000-0000-000000000000");
+        assert_eq!(high.to_string(), "e283afff-ffff-ffff-ffff-ffffffffffff");
+        for no_id in [
+            "e283ae303",
+            "e283-",
+            "E283",
+            "g283",
+            "e283ae30-380c-4402-ab55-b1b15e37612d0",
+        ] {
+            assert_eq!(prefix_range(no_id), None, "{no_id}");
+        }
+    }
+
+    #[test]
+    fn ids_sort_as_their_text() {
+        let mut ids: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
+        let mut texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        ids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        texts.sort();
+        assert_eq!(ids.iter().map(Uuid::to_string).collect::<Vec<_>>(), texts);
     }
 }

@@ -53,6 +53,23 @@ pub(crate) enum Value {
     Bool(bool),
     /// A list of texts, for `= ANY($n)`; it must be the last parameter.
     Texts(Vec<String>),
+    /// An id: 16 bytes on SQLite, a `uuid` on PostgreSQL.
+    Id(Uuid),
+    /// A list of ids, for `= ANY($n)`; it must be the last parameter.
+    Ids(Vec<Uuid>),
+    /// Bytes (a hash of the log's chain): a BLOB, a `bytea`.
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// A hash of the log's chain, given as hex, as stored: its bytes. Text
+    /// that is not hex (never written by the chain) is stored as it is.
+    pub(crate) fn hash(hex: &str) -> Value {
+        match base16ct::lower::decode_vec(hex) {
+            Ok(bytes) => Value::Bytes(bytes),
+            Err(_) => Value::Text(hex.to_string()),
+        }
+    }
 }
 
 /// `From` each type for the [`Value`] variant that holds it.
@@ -72,8 +89,9 @@ value_from! {
     String => Value::Text,
     &String => |v: &String| Value::Text(v.clone()),
     &str => |v: &str| Value::Text(v.to_string()),
-    Uuid => |v: Uuid| Value::Text(v.to_string()),
+    Uuid => Value::Id,
     Vec<String> => Value::Texts,
+    Vec<Uuid> => Value::Ids,
 }
 
 impl<T: Into<Value>> From<Option<T>> for Value {
@@ -103,7 +121,8 @@ pub(crate) struct Table {
     /// The columns inserted, as SQL lists them.
     pub columns: &'static str,
     /// The kind of each column's values, a letter each: `i`nteger,
-    /// `t`ext, `b`oolean (for a backend that types them).
+    /// `t`ext, `b`oolean, `u`uid, `x` bytes (for a backend that types
+    /// them).
     pub kinds: &'static str,
     /// Whether a row that is already stored (same key) is skipped.
     pub skip_existing: bool,
@@ -116,15 +135,15 @@ pub(crate) const EVENTS: Table = Table {
               t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, \
               payload, state, finished_ms, created_ms, last_response_ms, groups, fire_ms, \
               campaign_pos",
-    kinds: "tttttiiiiiiitttttiiitii",
+    kinds: "uutttiiiiiiitttttiiitii",
     skip_existing: false,
 };
 
 /// Attendee rows.
 pub(crate) const ATTENDEES: Table = Table {
     name: "tm_attendees",
-    columns: "event_id, position, agent, status, defer_ms",
-    kinds: "titti",
+    columns: "event_id, position, agent, status, defer_ms, open",
+    kinds: "uittib",
     skip_existing: false,
 };
 
@@ -132,7 +151,7 @@ pub(crate) const ATTENDEES: Table = Table {
 pub(crate) const EDGES: Table = Table {
     name: "tm_edges",
     columns: "campaign_id, from_id, to_id",
-    kinds: "ttt",
+    kinds: "uuu",
     skip_existing: true,
 };
 
@@ -141,7 +160,7 @@ pub(crate) const AUDIT: Table = Table {
     name: "tm_audit",
     columns: "event_id, at_ms, recorded_ms, agent, action, detail, unreported, prev, hash, \
               message, signature",
-    kinds: "tiitttbtttt",
+    kinds: "uiitttbxxtt",
     skip_existing: false,
 };
 
@@ -345,8 +364,8 @@ pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
 fn read_delivery<C: Columns<Error = TMinusError>>(c: &C) -> Result<Delivery> {
     c.decode(
         DeliveryRow {
-            key: c.text(0)?,
-            event_id: c.text(1)?,
+            key: c.id(0)?,
+            event_id: c.id(1)?,
             cause: c.text(2)?,
             rule: c.text(3)?,
             payload: c.text(4)?,
@@ -366,7 +385,7 @@ pub(crate) struct SqlTx<B> {
     b: B,
     /// Revision bumps not yet written, by campaign id (see
     /// [`SqlTx::bump_revision`]).
-    bumps: HashMap<String, i64>,
+    bumps: HashMap<Uuid, i64>,
     /// What this transaction knows of rows it wrote itself.
     written: Written,
     /// Inserts not handed to the backend yet.
@@ -480,7 +499,7 @@ impl<B: Backend> SqlTx<B> {
     /// walks the row's versions).
     fn bump_revision(&mut self, campaign: Option<Uuid>) {
         if let Some(c) = campaign {
-            *self.bumps.entry(c.to_string()).or_default() += 1;
+            *self.bumps.entry(c).or_default() += 1;
         }
     }
 
@@ -496,8 +515,8 @@ impl<B: Backend> SqlTx<B> {
     }
 
     /// The next `campaign_pos` in `campaign`.
-    fn next_pos(&mut self, campaign: &str) -> Result<i64> {
-        if let Some(pos) = self.written.next_pos.get_mut(campaign) {
+    fn next_pos(&mut self, campaign: Uuid) -> Result<i64> {
+        if let Some(pos) = self.written.next_pos.get_mut(&campaign) {
             *pos += 1;
             return Ok(*pos - 1);
         }
@@ -508,7 +527,7 @@ impl<B: Backend> SqlTx<B> {
                 |r| r.int(0),
             )?
             .unwrap_or(1);
-        self.written.next_pos.insert(campaign.to_string(), pos + 1);
+        self.written.next_pos.insert(campaign, pos + 1);
         Ok(pos)
     }
 
@@ -524,13 +543,14 @@ impl<B: Backend> SqlTx<B> {
 impl<B: Backend> Tx for SqlTx<B> {
     fn insert_event(&mut self, e: &TMinusEvent) -> Result<()> {
         let r = EventRow::from_event(e);
-        let pos = match &r.campaign_id {
+        let pos = match r.campaign_id {
             Some(c) => Some(self.next_pos(c)?),
             None => None,
         };
+        let open = !e.state.is_final();
         for (i, (agent, status)) in e.attendees.iter().enumerate() {
             let (word, defer) = status_columns(*status);
-            let row = row![&r.id, i as i64, agent.as_str(), word, defer];
+            let row = row![r.id, i as i64, agent.as_str(), word, defer, open];
             self.pending.attendees.extend(row);
         }
         self.pending.events.extend(event_values(r));
@@ -566,7 +586,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     fn events_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<TMinusEvent>> {
         let mut events = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(LISTING_CHUNK) {
-            let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+            let ids = chunk.to_vec();
             events.extend(self.events(
                 &format!(
                     "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id = ANY($1)"
@@ -586,7 +606,7 @@ impl<B: Backend> Tx for SqlTx<B> {
              organizer = $15, payload = $16, state = $17, finished_ms = $18, \
              created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
              campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
-             WHEN CAST($2 AS TEXT) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) \
+             WHEN CAST($2 AS UUID) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) \
              + 1 FROM tm_events WHERE campaign_id = $2) END WHERE id = $1",
             &event_values(EventRow::from_event(e)),
         )?;
@@ -628,8 +648,9 @@ impl<B: Backend> Tx for SqlTx<B> {
         )?;
         for (i, agent) in attendees.iter().enumerate() {
             self.execute(
-                "INSERT INTO tm_attendees (event_id, position, agent, status) \
-                 VALUES ($1, $2, $3, 'pending') \
+                "INSERT INTO tm_attendees (event_id, position, agent, status, open) \
+                 VALUES ($1, $2, $3, 'pending', \
+                 (SELECT state IN ('blocked', 'pending') FROM tm_events WHERE id = $1)) \
                  ON CONFLICT (event_id, agent) DO UPDATE SET position = excluded.position",
                 values![id, i as i64, agent.as_str()],
             )?;
@@ -638,13 +659,15 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
-        let upper = format!("{prefix}g");
+        let Some((lower, upper)) = row::prefix_range(prefix) else {
+            return Ok(Vec::new());
+        };
         self.ids(
             &format!(
-                "SELECT id FROM tm_events WHERE id >= $1 AND id < $2 ORDER BY id LIMIT {}",
+                "SELECT id FROM tm_events WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT {}",
                 sql_limit(limit)
             ),
-            values![prefix, upper],
+            values![lower, upper],
         )
     }
 
@@ -795,13 +818,15 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn campaigns_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
-        let upper = format!("{prefix}g");
+        let Some((lower, upper)) = row::prefix_range(prefix) else {
+            return Ok(Vec::new());
+        };
         self.ids(
             &format!(
-                "SELECT id FROM tm_campaigns WHERE id >= $1 AND id < $2 ORDER BY id LIMIT {}",
+                "SELECT id FROM tm_campaigns WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT {}",
                 sql_limit(limit)
             ),
-            values![prefix, upper],
+            values![lower, upper],
         )
     }
 
@@ -901,7 +926,7 @@ impl<B: Backend> Tx for SqlTx<B> {
                 self.row(
                     "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1",
                     &[],
-                    |r| r.opt_text(0),
+                    |r| row::opt_hash(r, 0),
                 )?
                 .flatten()
             }
@@ -918,8 +943,8 @@ impl<B: Backend> Tx for SqlTx<B> {
             a.action,
             a.detail,
             a.unreported.then_some(true),
-            prev,
-            hash,
+            Value::hash(&prev),
+            Value::hash(&hash),
             signed.map(|s| s.message.as_str()),
             signed.map(|s| s.signature.as_str()),
         ];
@@ -1069,7 +1094,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     fn notify_rules_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<(Uuid, Vec<NotifyRule>)>> {
         let mut rules = Vec::new();
         for chunk in ids.chunks(LISTING_CHUNK) {
-            let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+            let ids = chunk.to_vec();
             rules.extend(
                 self.rows(
                     "SELECT event_id, rules FROM tm_notify_rules WHERE event_id = ANY($1)",
@@ -1250,7 +1275,7 @@ pub(crate) fn chain_existing<B: Backend>(b: &mut B) -> Result<()> {
             let (prev, hash) = chain_links(head.as_deref(), entry, None);
             b.execute(
                 "UPDATE tm_audit SET prev = $2, hash = $3 WHERE seq = $1",
-                values![entry.seq, prev, &hash],
+                values![entry.seq, Value::hash(&prev), Value::hash(&hash)],
             )?;
             head = Some(hash);
         }
@@ -1268,5 +1293,16 @@ mod tests {
             assert_eq!(columns, table.kinds.len(), "{}", table.name);
         }
         assert!(EVENTS.columns.starts_with(EVENT_COLUMNS));
+    }
+
+    #[test]
+    fn a_chain_hash_is_stored_as_its_bytes() {
+        let hex = "86bedf3f6c2b5f2a88df44b6e8aa04a655a711608c98cfa9c67e0b0e059a18df";
+        let Value::Bytes(bytes) = Value::hash(hex) else {
+            panic!("not bytes")
+        };
+        assert_eq!(bytes.len(), 32);
+        assert_eq!(base16ct::lower::encode_string(&bytes), hex);
+        assert_eq!(Value::hash("not hex"), Value::Text("not hex".into()));
     }
 }

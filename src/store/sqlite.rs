@@ -514,7 +514,10 @@ impl<'c> SqliteTx<'c> {
 
     /// `sql` in SQLite's dialect, for `params`.
     fn sql(&mut self, sql: &str, params: &[Value]) -> std::sync::Arc<str> {
-        if params.iter().any(|p| matches!(p, Value::Texts(_))) {
+        if params
+            .iter()
+            .any(|p| matches!(p, Value::Texts(_) | Value::Ids(_)))
+        {
             return translate(sql, params).into();
         }
         if let Some(done) = self.dialect.borrow().get(sql) {
@@ -538,16 +541,13 @@ const PENDING_PARAMS: usize = 20_000;
 /// `= ANY($n)` of a list an `IN (…)` of its items (each a parameter of its
 /// own, so later placeholders move up), the `tm_` prefix of table names
 /// goes, and `TRUE` and `FALSE` become `1` and `0` (as the partial indexes
-/// are written).
+/// are written), and `CAST(… AS UUID)` a `CAST(… AS BLOB)`.
 fn translate(sql: &str, params: &[Value]) -> String {
     let mut first = Vec::with_capacity(params.len());
     let mut next = 1;
     for p in params {
         first.push(next);
-        next += match p {
-            Value::Texts(list) => list.len(),
-            _ => 1,
-        };
+        next += list_len(p).unwrap_or(1);
     }
     let placeholder = |n: usize| first.get(n.wrapping_sub(1)).copied().unwrap_or(n);
     let bytes = sql.as_bytes();
@@ -569,10 +569,10 @@ fn translate(sql: &str, params: &[Value]) -> String {
     while i < sql.len() {
         if sql[i..].starts_with("= ANY($") {
             let (n, end) = number(i + 7);
-            let len = match params.get(n.wrapping_sub(1)) {
-                Some(Value::Texts(list)) => list.len(),
-                _ => 1,
-            };
+            let len = params
+                .get(n.wrapping_sub(1))
+                .and_then(list_len)
+                .unwrap_or(1);
             let list: Vec<String> = (0..len)
                 .map(|k| format!("?{}", placeholder(n) + k))
                 .collect();
@@ -590,6 +590,9 @@ fn translate(sql: &str, params: &[Value]) -> String {
         } else if word(i, "FALSE") {
             out.push('0');
             i += 5;
+        } else if word(i, "UUID") {
+            out.push_str("BLOB");
+            i += 4;
         } else {
             let c = sql[i..].chars().next().unwrap_or(' ');
             out.push(c);
@@ -597,6 +600,15 @@ fn translate(sql: &str, params: &[Value]) -> String {
         }
     }
     out
+}
+
+/// The length of a list parameter; `None` for one value.
+fn list_len(p: &Value) -> Option<usize> {
+    match p {
+        Value::Texts(list) => Some(list.len()),
+        Value::Ids(list) => Some(list.len()),
+        _ => None,
+    }
 }
 
 /// The parameters as bound, lists spread out (see [`translate`]).
@@ -612,6 +624,12 @@ fn bind(params: &[Value]) -> Vec<ToSqlOutput<'_>> {
                 list.iter()
                     .map(|s| ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))),
             ),
+            Value::Id(id) => out.push(ToSqlOutput::Borrowed(ValueRef::Blob(id.as_bytes()))),
+            Value::Ids(list) => out.extend(
+                list.iter()
+                    .map(|id| ToSqlOutput::Borrowed(ValueRef::Blob(id.as_bytes()))),
+            ),
+            Value::Bytes(b) => out.push(ToSqlOutput::Borrowed(ValueRef::Blob(b))),
         }
     }
     out
@@ -625,6 +643,9 @@ fn owned(v: Value) -> SqlValue {
         Value::Bool(v) => SqlValue::Integer(i64::from(v)),
         Value::Text(s) => SqlValue::Text(s),
         Value::Texts(list) => SqlValue::Text(list.join(", ")),
+        Value::Id(id) => SqlValue::Blob(id.as_bytes().to_vec()),
+        Value::Ids(list) => SqlValue::Blob(list.iter().flat_map(|id| *id.as_bytes()).collect()),
+        Value::Bytes(b) => SqlValue::Blob(b),
     }
 }
 
@@ -661,6 +682,28 @@ impl Columns for SqliteRow<'_> {
 
     fn flag(&self, i: usize) -> Result<bool> {
         self.get(i)
+    }
+
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        // A hash stored as text (by hand) reads as its bytes, and fails to
+        // match as any other wrong value would.
+        match self.row.get_ref(i).map_err(|e| map_error(self.path, e))? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(b) | ValueRef::Text(b) => Ok(Some(b.to_vec())),
+            _ => self.get(i),
+        }
+    }
+
+    fn id(&self, i: usize) -> Result<uuid::Uuid> {
+        let bytes: Vec<u8> = self.get(i)?;
+        self.decode(super::row::uuid_bytes(&bytes))
+    }
+
+    fn opt_id(&self, i: usize) -> Result<Option<uuid::Uuid>> {
+        let bytes: Option<Vec<u8>> = self.get(i)?;
+        bytes
+            .map(|b| self.decode(super::row::uuid_bytes(&b)))
+            .transpose()
     }
 
     fn invalid(&self, reason: String) -> TMinusError {

@@ -32,7 +32,7 @@ pub(super) struct Written {
     /// The audit chain's head (the newest entry's hash), once read.
     pub(super) audit_head: Option<Option<String>>,
     /// The next `campaign_pos` of each campaign, once read.
-    pub(super) next_pos: HashMap<String, i64>,
+    pub(super) next_pos: HashMap<Uuid, i64>,
 }
 
 impl Written {

@@ -112,6 +112,117 @@ const UNDO: &[(&str, &str)] = &[
     ),
 ];
 
+/// The SQLite columns holding ids, by table, as the compact-id migration
+/// found them (text) and left them (16 bytes).
+const ID_COLUMNS: &[(&str, &[&str])] = &[
+    ("campaigns", &["id"]),
+    ("events", &["id", "campaign_id"]),
+    ("attendees", &["event_id"]),
+    ("edges", &["campaign_id", "from_id", "to_id"]),
+    ("audit", &["event_id"]),
+    ("notify_rules", &["event_id"]),
+    ("reminders", &["event_id"]),
+    ("deliveries", &["key", "event_id"]),
+    ("scope_signers", &["scope_id"]),
+    ("nonces", &["nonce", "event_id"]),
+];
+
+/// The foreign keys among id columns on PostgreSQL: (table, column,
+/// referenced table).
+const PG_FOREIGN_KEYS: &[(&str, &str, &str)] = &[
+    ("tm_events", "campaign_id", "tm_campaigns"),
+    ("tm_attendees", "event_id", "tm_events"),
+    ("tm_edges", "campaign_id", "tm_campaigns"),
+    ("tm_edges", "from_id", "tm_events"),
+    ("tm_edges", "to_id", "tm_events"),
+    ("tm_notify_rules", "event_id", "tm_events"),
+    ("tm_reminders", "event_id", "tm_events"),
+];
+
+/// Undoes the compact-id migration (version 9 back to 8): ids as
+/// lowercase hyphenated text, the log's hashes as hex, the
+/// unfinished-events index and the attendee insert trigger back, no
+/// migration ledger. The SQLite tables
+/// keep their declared types (SQLite stores text in them as it is).
+fn undo_compact_ids(backend: Backend) -> String {
+    let mut sql = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            sql.push("PRAGMA foreign_keys = OFF; DROP TABLE migrations;".to_string());
+            let text = |c: &str| {
+                let part = |from: usize, len: usize| format!("substr(hex({c}), {from}, {len})");
+                format!(
+                    "CASE WHEN {c} IS NULL THEN NULL ELSE lower({} || '-' || {} || '-' || {} \
+                     || '-' || {} || '-' || {}) END",
+                    part(1, 8),
+                    part(9, 4),
+                    part(13, 4),
+                    part(17, 4),
+                    part(21, 12)
+                )
+            };
+            for (table, columns) in ID_COLUMNS {
+                let set: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("{c} = {}", text(c)))
+                    .collect();
+                sql.push(format!("UPDATE {table} SET {};", set.join(", ")));
+            }
+            sql.push(
+                "CREATE TRIGGER attendees_open_on_insert AFTER INSERT ON attendees BEGIN \
+                 UPDATE attendees SET open = coalesce((SELECT state IN ('blocked', 'pending') \
+                 FROM events WHERE id = NEW.event_id), 0) \
+                 WHERE event_id = NEW.event_id AND agent = NEW.agent; END;"
+                    .to_string(),
+            );
+            sql.push(
+                "UPDATE audit SET prev = nullif(lower(hex(prev)), ''), \
+                 hash = nullif(lower(hex(hash)), ''); \
+                 CREATE INDEX events_unfinished ON events (fire_ms) \
+                 WHERE state IN ('blocked', 'pending');"
+                    .to_string(),
+            );
+        }
+        Backend::Postgres => {
+            sql.push("DROP TABLE tm_migrations;".to_string());
+            for (table, column, _) in PG_FOREIGN_KEYS {
+                sql.push(format!(
+                    "ALTER TABLE {table} DROP CONSTRAINT {table}_{column}_fkey;"
+                ));
+            }
+            for (table, columns) in ID_COLUMNS {
+                let alter: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("ALTER COLUMN {c} TYPE text COLLATE \"C\" USING {c}::text"))
+                    .collect();
+                sql.push(format!("ALTER TABLE tm_{table} {};", alter.join(", ")));
+            }
+            for (table, column, parent) in PG_FOREIGN_KEYS {
+                sql.push(format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_fkey FOREIGN KEY \
+                     ({column}) REFERENCES {parent} (id) ON DELETE CASCADE;"
+                ));
+            }
+            sql.push(
+                "CREATE FUNCTION tm_attendees_open_on_insert() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN NEW.open := coalesce((SELECT e.state IN \
+                 ('blocked', 'pending') FROM tm_events e WHERE e.id = NEW.event_id), FALSE); \
+                 RETURN NEW; END $$; CREATE TRIGGER tm_attendees_open_on_insert BEFORE INSERT \
+                 ON tm_attendees FOR EACH ROW EXECUTE FUNCTION tm_attendees_open_on_insert();"
+                    .to_string(),
+            );
+            sql.push(
+                "ALTER TABLE tm_audit ALTER COLUMN prev TYPE text USING encode(prev, 'hex'), \
+                 ALTER COLUMN hash TYPE text USING encode(hash, 'hex'); \
+                 CREATE INDEX tm_events_unfinished ON tm_events (fire_ms) \
+                 WHERE state IN ('blocked', 'pending');"
+                    .to_string(),
+            );
+        }
+    }
+    sql.join(" ")
+}
+
 /// SQL that takes a current store on `backend` back to schema version
 /// `version` (at least 1): every later migration undone, newest first, and
 /// the version stamped, as a store written by that version would read.
@@ -120,14 +231,17 @@ pub fn downgrade_sql(backend: Backend, version: usize) -> String {
         (1..=UNDO.len() + 1).contains(&version),
         "no version {version}"
     );
-    let mut sql: Vec<&str> = UNDO[version - 1..]
-        .iter()
-        .rev()
-        .map(|(sqlite, postgres)| match backend {
-            Backend::Sqlite => *sqlite,
-            Backend::Postgres => *postgres,
-        })
-        .collect();
+    let compact = undo_compact_ids(backend);
+    let mut sql: Vec<&str> = vec![&compact];
+    sql.extend(
+        UNDO[version - 1..]
+            .iter()
+            .rev()
+            .map(|(sqlite, postgres)| match backend {
+                Backend::Sqlite => *sqlite,
+                Backend::Postgres => *postgres,
+            }),
+    );
     let stamp = match backend {
         Backend::Sqlite => format!("PRAGMA user_version = {version};"),
         Backend::Postgres => format!("UPDATE tm_meta SET version = {version};"),
