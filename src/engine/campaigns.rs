@@ -364,6 +364,19 @@ impl Engine {
             // Settle first so that events already decided at `now` keep
             // their real outcome instead of being cancelled.
             settle_campaign(tx, campaign_id, now)?;
+            // A campaign with signers is cancelled only by signed cancels of
+            // its events: refused while any of them is unfinished.
+            if tx.scope_signers(campaign_id)?.is_some() {
+                for id in &ids {
+                    if !load(tx, *id)?.state.is_final() {
+                        let row = campaign_row(tx, campaign_id)?;
+                        return Err(crate::trust::TrustError::UnsignedCancel {
+                            target: format!("campaign {}", row.name),
+                        }
+                        .into());
+                    }
+                }
+            }
             let mut cancelled = Vec::new();
             for id in ids {
                 let mut event = load(tx, id)?;

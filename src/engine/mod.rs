@@ -329,6 +329,12 @@ impl Engine {
             if let Err(refusal) = check_not_final(&event) {
                 return Ok(Err(refusal));
             }
+            if signed::in_force(tx, &event)?.is_some() {
+                return Ok(Err(crate::trust::TrustError::UnsignedCancel {
+                    target: format!("event {}", event.label()),
+                }
+                .into()));
+            }
             let reason = reason.as_deref().unwrap_or("cancelled by request");
             settle::cancel(tx, &mut event, now, now, None, reason)?;
             let dependents = tx.dependents(id)?;
@@ -372,6 +378,12 @@ impl Engine {
                 return Ok(false);
             };
             if !event.state.is_final() {
+                if signed::in_force(tx, &event)?.is_some() {
+                    return Err(crate::trust::TrustError::UnsignedCancel {
+                        target: format!("event {}", event.label()),
+                    }
+                    .into());
+                }
                 settle::cancel(tx, &mut event, now, now, None, "removed by request")?;
                 let dependents = tx.dependents(id)?;
                 settle(tx, dependents, now)?;
