@@ -18,9 +18,9 @@
 //! 6. the answer itself is allowed (attendee, before the deadline, not
 //!    final, within `max_defer`); a `cancel` needs only an event that is not
 //!    final, from any agent the key set has a key for;
-//! 7. its time is not before that of the agent's last signed answer
-//!    accepted for the event;
-//! 8. its nonce was never accepted before.
+//! 7. its nonce was never accepted before;
+//! 8. its time is not before that of the agent's last signed answer
+//!    accepted for the event.
 //!
 //! Messages of both versions are read; the fields of version 2 that name a
 //! delegation (`on-behalf-of`), a break-glass answer or a passkey are
@@ -135,6 +135,12 @@ impl Engine {
                     Err(refusal) => return Ok(Err(refusal)),
                 },
             };
+            if !tx.use_nonce(parsed.nonce(), id, now)? {
+                return Ok(Err(TrustError::NonceReused {
+                    nonce: parsed.nonce(),
+                }
+                .into()));
+            }
             if let Some(last) = last_signed_time(tx, id, &agent)? {
                 if parsed.time() < last {
                     return Ok(Err(TrustError::AnswerOrder {
@@ -145,12 +151,6 @@ impl Engine {
                     }
                     .into()));
                 }
-            }
-            if !tx.use_nonce(parsed.nonce(), id, now)? {
-                return Ok(Err(TrustError::NonceReused {
-                    nonce: parsed.nonce(),
-                }
-                .into()));
             }
             let signed = Signed {
                 answer: SignedAnswer {
