@@ -1234,6 +1234,44 @@ fn chain_hashes_match_the_documented_encoding() {
 }
 
 #[test]
+fn entry_formats_v1_and_v2_match_the_documented_vectors() {
+    // Computed independently (Python's hashlib) from the encodings in
+    // docs/security.md.
+    let fired = entry(1, AuditAction::Fired, None, json!({}));
+    assert_eq!(
+        entry_hash(&ChainHash::GENESIS, &fired, None, None).hex(),
+        "4c076f294f03c36cffdeb7000eb21b1adb4e8b885820d8d593bc6bb03aa88390"
+    );
+    assert_eq!(
+        entry_hash_in(EntryFormat::V1, &ChainHash::GENESIS, &fired, None, None).hex(),
+        "f948f1209ba31d5f5f63b066fb0de24c086b8027cd6d830cc343b65ea09efd27"
+    );
+    // v2 binds the subject's kind and the agent acted for.
+    use t_minus::trust::chain::{entry_bytes, entry_bytes_v2, Subject, SubjectKind};
+    let event = Subject::event(fired.event);
+    assert_eq!(
+        entry_bytes_v2(&event, None, &fired, None, None),
+        entry_bytes(&fired, None, None)
+    );
+    let token = Subject {
+        kind: SubjectKind::Token,
+        id: event.id.clone(),
+    };
+    assert_ne!(
+        entry_bytes_v2(&token, None, &fired, None, None),
+        entry_bytes(&fired, None, None)
+    );
+    assert_ne!(
+        entry_bytes_v2(&event, Some("bob"), &fired, None, None),
+        entry_bytes(&fired, None, None)
+    );
+    assert_ne!(
+        entry_bytes_v2(&event, Some(""), &fired, None, None),
+        entry_bytes(&fired, None, None)
+    );
+}
+
+#[test]
 fn chain_hash_ignores_seq_and_sub_millisecond_time_but_not_content() {
     let base = entry(
         1,
