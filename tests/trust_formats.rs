@@ -637,5 +637,32 @@ mod cli {
         assert!(out.contains("1 signature verified"), "{out}");
     }
 
-    cli_support::store_tests!(signed_cancel_on_the_command_line);
+    fn size_limits_on_the_command_line() {
+        let t = T::new();
+        let kind = "k".repeat(65);
+        let stderr = t.fail(&format!("schedule {kind} +1h --attendees a"));
+        assert!(stderr.contains("t_minus::input::too_long"), "{stderr}");
+        assert!(
+            stderr.contains("the kind is 65 bytes long; the limit is 64"),
+            "{stderr}"
+        );
+        let payload = format!("--payload={{\"blob\":\"{}\"}}", "p".repeat(65_536));
+        let out = t.run_args(&["schedule", "deploy", "+1h", "--attendees", "a", &payload]);
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        assert!(
+            out.stderr.contains("the payload is 65547 bytes long"),
+            "{}",
+            out.stderr
+        );
+        let out = t.ok("status --all");
+        assert!(
+            out.trim().is_empty() || out.contains("No events"),
+            "nothing stored: {out}"
+        );
+    }
+
+    cli_support::store_tests!(
+        signed_cancel_on_the_command_line,
+        size_limits_on_the_command_line
+    );
 }

@@ -700,6 +700,11 @@ pub(crate) fn build_event(
     new: NewEvent,
     now: DateTime<Utc>,
 ) -> Result<(TMinusEvent, Vec<NotifyRule>)> {
+    let kind = new.kind.to_string();
+    if let Some(problem) = event_check::text_sizes(&kind, new.description.as_deref(), &new.payload)
+    {
+        return Err(problem.into());
+    }
     let resolved = event_check::check(&EventDraft {
         notify: &new.notify,
         organizer: Some(&new.organizer),
