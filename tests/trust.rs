@@ -564,6 +564,40 @@ proptest! {
     }
 
     #[test]
+    fn message_v2_fields_round_trip(
+        answer in answer_strategy(),
+        cancel_reason in proptest::option::of(any::<String>()),
+        principal in proptest::option::of("[a-z][a-z0-9-]{0,20}"),
+        glass in proptest::option::of(".{1,40}"),
+        v1 in any::<bool>(),
+    ) {
+        let answer = match (answer, cancel_reason) {
+            (Answer::Confirm, Some(reason)) => Answer::Cancel { reason: Some(reason) },
+            (answer, _) => answer,
+        };
+        let mut message = message_for("alice", answer);
+        if let Some(p) = principal.filter(|p| p != "alice") {
+            message = message.on_behalf_of(AgentId(p)).unwrap();
+        }
+        if let Some(reason) = glass {
+            message = message.break_glass(reason).unwrap();
+        }
+        if v1 {
+            match message.clone().in_version(t_minus::trust::message::MessageVersion::V1) {
+                Ok(old) => message = old,
+                Err(err) => {
+                    let refused = matches!(err, TrustError::MessageVersion { .. });
+                    prop_assert!(refused, "{:?}", err);
+                }
+            }
+        }
+        let bytes = message.to_bytes();
+        let parsed = AnswerMessage::parse(&bytes).unwrap();
+        prop_assert_eq!(&parsed, &message);
+        prop_assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    #[test]
     fn message_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = AnswerMessage::parse(&bytes);
     }

@@ -621,6 +621,7 @@ mod cli {
         let stderr = t.fail("cancel release/deploy --sign mallory --as mallory");
         assert!(stderr.contains("t_minus::trust::no_signer"), "{stderr}");
         let stderr = t.fail("cancel release --sign alice --as alice");
+        assert!(stderr.contains("t_minus::trust::cancel_target"), "{stderr}");
         assert!(
             stderr.contains("a signed cancel names one event"),
             "{stderr}"

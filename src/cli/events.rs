@@ -374,9 +374,10 @@ fn cancel(
             print_cancelled(engine, &event, as_json)?;
         }
         Target::Campaign(_) if signer.is_some() => {
-            return Err(TMinusError::InvalidAnswer {
-                reason: "a signed cancel names one event: cancel the campaign's events one by one with `--sign`".into(),
-            })
+            return Err(t_minus::trust::TrustError::CampaignSignedCancel {
+                campaign: target.to_string(),
+            }
+            .into())
         }
         Target::Campaign(id) => {
             let cancelled = engine.cancel_campaign(id, reason)?;

@@ -99,7 +99,11 @@ impl Engine {
         let now = self.now();
         check_time(parsed.time(), now)?;
         if let Some(reason) = parsed.answer().reason() {
-            super::check_reason("reason", reason)?;
+            let field = match parsed.answer() {
+                Answer::Cancel { .. } => "cancel reason",
+                _ => "decline reason",
+            };
+            super::check_reason(field, reason)?;
         }
         let agent = parsed.agent().clone();
         let id = parsed.event();

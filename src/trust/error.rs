@@ -41,7 +41,7 @@ pub enum TrustError {
     #[error("invalid answer message, line {line}: `{key}` is not a field of `{version}`")]
     #[diagnostic(
         code(t_minus::trust::message_field),
-        help("an answer message has only the fields of its version, in their order (see docs/security.md); sign the exact text `t-minus answer-message` prints")
+        help("an answer message has only the fields of its version, in their order (see docs/security.md); sign the exact message, unchanged")
     )]
     MessageUnknownField {
         /// The 1-based line.
@@ -56,7 +56,7 @@ pub enum TrustError {
     #[error("invalid answer message, line {line}: `{key}` appears a second time (first on line {first})")]
     #[diagnostic(
         code(t_minus::trust::message_repeated),
-        help("each field of an answer message appears at most once; sign the exact text `t-minus answer-message` prints")
+        help("each field of an answer message appears at most once; sign the exact message, unchanged")
     )]
     MessageRepeatedField {
         /// The 1-based line of the repetition.
@@ -71,7 +71,7 @@ pub enum TrustError {
     #[error("invalid answer message, line {line}: `{key}` must come before `{after}`")]
     #[diagnostic(
         code(t_minus::trust::message_order),
-        help("the fields of an answer message come in one fixed order (see docs/security.md); sign the exact text `t-minus answer-message` prints")
+        help("the fields of an answer message come in one fixed order (see docs/security.md); sign the exact message, unchanged")
     )]
     MessageFieldOrder {
         /// The 1-based line.
@@ -83,11 +83,13 @@ pub enum TrustError {
     },
 
     /// A version 1 answer message uses what only version 2 has.
-    #[error("invalid answer message, line {line}: {what} exists only in `t-minus answer v2`")]
+    #[error(
+        "invalid answer message, line {line}: {what} exists only in version 2 answer messages"
+    )]
     #[diagnostic(
         code(t_minus::trust::message_version),
         help(
-            "start the message with `t-minus answer v2`, or leave out what version 1 does not have"
+            "make it a version 2 message (its first line names the version), or leave out what version 1 does not have"
         )
     )]
     MessageVersion {
@@ -134,11 +136,22 @@ pub enum TrustError {
     #[error("{target} requires signed answers, so cancelling it must be signed by a signer of the event")]
     #[diagnostic(
         code(t_minus::trust::unsigned_cancel),
-        help("cancel with `t-minus cancel EVENT --sign KEYFILE|agent --as AGENT` (AGENT: a signer of the event), or sign the text of `t-minus answer-message EVENT AGENT cancel` and send it with `t-minus submit`; a campaign with signers is cancelled event by event")
+        help("submit a signed answer message whose answer is `cancel`, made and signed by a signer of the event; a campaign with signers is cancelled event by event")
     )]
     UnsignedCancel {
         /// The event (`event …`) or campaign (`campaign …`) to cancel.
         target: String,
+    },
+
+    /// A signed cancel aimed at a campaign: a signed cancel names one event.
+    #[error("a signed cancel names one event, and {campaign} is a campaign")]
+    #[diagnostic(
+        code(t_minus::trust::cancel_target),
+        help("cancel the campaign's unfinished events one by one, each with a signed cancel")
+    )]
+    CampaignSignedCancel {
+        /// The campaign's name.
+        campaign: String,
     },
 
     /// A line of an `allowed_signers` file could not be read.
