@@ -662,7 +662,39 @@ mod cli {
         );
     }
 
+    fn submit_takes_messages_of_both_versions() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        let v2 = t.ok("answer-message release/deploy alice confirm");
+        assert!(v2.starts_with("t-minus answer v2\n"), "{v2}");
+        let v1 = v2.replacen("t-minus answer v2", "t-minus answer v1", 1);
+        let file = t.dir().join("v1.txt");
+        std::fs::write(&file, &v1).unwrap();
+        let sig = crate::trust::ssh_keygen_sign(&keys.alice.0, "t-minus", &file);
+        std::fs::write(t.dir().join("v1.txt.sig"), sig).unwrap();
+        let out = t.ok("submit v1.txt v1.txt.sig");
+        assert!(out.contains("alice confirmed release/deploy"), "{out}");
+        // A field out of order is refused with its code, before any check
+        // of the signature.
+        let text = t.ok("answer-message release/deploy bob confirm");
+        let swapped = text.replacen(
+            "agent: bob\nanswer: confirm\n",
+            "answer: confirm\nagent: bob\n",
+            1,
+        );
+        std::fs::write(t.dir().join("bad.txt"), swapped).unwrap();
+        let stderr = t.fail("submit bad.txt v1.txt.sig");
+        assert!(stderr.contains("t_minus::trust::message_order"), "{stderr}");
+        assert!(
+            stderr.contains("`agent` must come before `answer`"),
+            "{stderr}"
+        );
+        let out = t.ok("verify");
+        assert!(out.contains("1 signature verified"), "{out}");
+    }
+
     cli_support::store_tests!(
+        submit_takes_messages_of_both_versions,
         signed_cancel_on_the_command_line,
         size_limits_on_the_command_line
     );
