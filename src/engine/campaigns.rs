@@ -349,7 +349,10 @@ impl Engine {
     }
 
     /// Cancels every unfinished event of a campaign. Returns the events that
-    /// were cancelled (their dependents included).
+    /// were cancelled (their dependents included). A campaign with signers
+    /// that has an unfinished event is refused with
+    /// [`crate::trust::TrustError::UnsignedCancel`]: its events are
+    /// cancelled one by one, each with a signed cancel.
     pub fn cancel_campaign(
         &mut self,
         campaign_id: Uuid,

@@ -319,6 +319,10 @@ impl Engine {
     }
 
     /// Cancels a non-final event; events that need it are cancelled in turn.
+    /// An event whose answers must be signed is refused with
+    /// [`crate::trust::TrustError::UnsignedCancel`]: cancel it with
+    /// [`Engine::cancel_with_key`] or a signed cancel message
+    /// ([`Engine::respond_signed`]).
     pub fn cancel_event(&mut self, id: Uuid, reason: Option<String>) -> Result<TMinusEvent> {
         if let Some(reason) = &reason {
             check_reason("cancel reason", reason)?;

@@ -7,8 +7,10 @@
 //! unsigned one ([`Engine::respond`]) is refused. A signed answer is
 //! accepted only when, in this order:
 //!
-//! 1. its message parses in the canonical form and its signature is an
-//!    armored `sshsig` signature;
+//! 1. its message parses in the canonical form, carries none of the
+//!    fields the engine does not accept yet, has a reason of at most
+//!    [`super::MAX_REASON_BYTES`], and its signature is an armored `sshsig`
+//!    signature;
 //! 2. its time is at most [`MAX_MESSAGE_AGE`] before and at most
 //!    [`MAX_MESSAGE_LEAD`] after the engine clock;
 //! 3. the event exists and has a key set in force;
@@ -96,8 +98,6 @@ impl Engine {
         let parsed = AnswerMessage::parse(message)?;
         check_supported(&parsed)?;
         let sig = SshSignature::parse(signature)?;
-        let now = self.now();
-        check_time(parsed.time(), now)?;
         if let Some(reason) = parsed.answer().reason() {
             let field = match parsed.answer() {
                 Answer::Cancel { .. } => "cancel reason",
@@ -105,6 +105,8 @@ impl Engine {
             };
             super::check_reason(field, reason)?;
         }
+        let now = self.now();
+        check_time(parsed.time(), now)?;
         let agent = parsed.agent().clone();
         let id = parsed.event();
         self.write_refusable(|tx| {
