@@ -221,7 +221,7 @@ pub enum TMinusError {
     #[error("invalid answer: {reason}")]
     #[diagnostic(
         code(t_minus::input::answer),
-        help("answer `confirm`, `defer DURATION` (e.g. `defer 30m`) or `decline` (optionally with a reason)")
+        help("answer `confirm`, `defer DURATION` (e.g. `defer 30m`) or `decline` (optionally with a reason); `answer-message` also takes `cancel`")
     )]
     InvalidAnswer {
         /// What is wrong.

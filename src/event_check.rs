@@ -22,7 +22,11 @@
 //! - a relative `at` is longer than `t_minus` (or equal, for quorum 0), so
 //!   the event does not open past its fire time;
 //! - a new event's fire time is after now: an event whose fire time is now
-//!   or earlier could only be missed ([`fire_time_passed`]).
+//!   or earlier could only be missed ([`fire_time_passed`]);
+//! - its text fits the size limits ([`text_sizes`]): a kind of at most
+//!   [`MAX_KIND_BYTES`], a description of at most [`MAX_DESCRIPTION_BYTES`],
+//!   a payload of at most [`MAX_PAYLOAD_BYTES`] as compact JSON (names and
+//!   agent ids have limits of their own: 64 bytes and 128 characters).
 
 use std::collections::HashMap;
 
@@ -72,6 +76,80 @@ impl std::fmt::Display for DurationField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The longest kind, in bytes.
+pub const MAX_KIND_BYTES: usize = 64;
+
+/// The longest description (of an event or a campaign), in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+/// The largest payload, as compact JSON, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 65_536;
+
+/// A text field of an event with a size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    /// The kind.
+    Kind,
+    /// The description.
+    Description,
+    /// The payload, as compact JSON.
+    Payload,
+}
+
+impl TextField {
+    /// The field's name in errors: `kind`, `description`, `payload`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextField::Kind => "kind",
+            TextField::Description => "description",
+            TextField::Payload => "payload",
+        }
+    }
+
+    /// Its limit in bytes.
+    pub fn max(self) -> usize {
+        match self {
+            TextField::Kind => MAX_KIND_BYTES,
+            TextField::Description => MAX_DESCRIPTION_BYTES,
+            TextField::Payload => MAX_PAYLOAD_BYTES,
+        }
+    }
+}
+
+/// The first of an event's kind, description and payload (as compact
+/// JSON) that is over its limit.
+pub fn text_sizes(
+    kind: &str,
+    description: Option<&str>,
+    payload: &serde_json::Value,
+) -> Option<EventProblem> {
+    let too_long = |field: TextField, len: usize| {
+        (len > field.max()).then_some(EventProblem::TextTooLong { field, len })
+    };
+    too_long(TextField::Kind, kind.len())
+        .or_else(|| too_long(TextField::Description, description.map_or(0, str::len)))
+        .or_else(|| too_long(TextField::Payload, payload_len(payload)))
+}
+
+/// The length of `payload` as compact JSON, counted without building the
+/// text.
+pub fn payload_len(payload: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, payload);
+    count.0
 }
 
 /// A problem with one agent of a list of attendees or group members.
@@ -179,6 +257,13 @@ pub enum EventProblem {
         /// How to fix it.
         help: String,
     },
+    /// A text field over its size limit.
+    TextTooLong {
+        /// The field.
+        field: TextField,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A fire time that is not after now.
     FireTimePassed {
         /// The fire time.
@@ -246,6 +331,11 @@ impl From<EventProblem> for TMinusError {
             EventProblem::FireTimePassed { fire_time, ago } => {
                 TMinusError::FireTimePassed { fire_time, ago }
             }
+            EventProblem::TextTooLong { field, len } => TMinusError::TextTooLong {
+                field: field.as_str(),
+                len,
+                max: field.max(),
+            },
         }
     }
 }

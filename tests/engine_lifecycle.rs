@@ -616,6 +616,59 @@ fn reasons_longer_than_their_limit_are_refused_and_nothing_stored() {
         .unwrap();
 }
 
+fn text_fields_over_their_limits_are_refused_and_nothing_stored() {
+    use t_minus::event_check::{MAX_DESCRIPTION_BYTES, MAX_KIND_BYTES, MAX_PAYLOAD_BYTES};
+    let (mut engine, _clock) = engine();
+    let long_kind = NewEvent {
+        kind: EventKind::Custom("k".repeat(MAX_KIND_BYTES + 1)),
+        ..spec(10, &["a"], Quorum::All)
+    };
+    let long_description = NewEvent {
+        description: Some("d".repeat(MAX_DESCRIPTION_BYTES + 1)),
+        ..spec(10, &["a"], Quorum::All)
+    };
+    // A string of n bytes is n + 2 bytes of JSON.
+    let big_payload = NewEvent {
+        payload: serde_json::json!("p".repeat(MAX_PAYLOAD_BYTES - 1)),
+        ..spec(10, &["a"], Quorum::All)
+    };
+    for (new, field, len, max) in [
+        (long_kind, "kind", MAX_KIND_BYTES + 1, MAX_KIND_BYTES),
+        (
+            long_description,
+            "description",
+            MAX_DESCRIPTION_BYTES + 1,
+            MAX_DESCRIPTION_BYTES,
+        ),
+        (
+            big_payload,
+            "payload",
+            MAX_PAYLOAD_BYTES + 1,
+            MAX_PAYLOAD_BYTES,
+        ),
+    ] {
+        let err = engine.schedule(new).unwrap_err();
+        assert!(
+            matches!(err, TMinusError::TextTooLong { field: f, len: l, max: m } if f == field && l == len && m == max),
+            "{field}: {err:?}"
+        );
+        assert_eq!(
+            miette::Diagnostic::code(&err).unwrap().to_string(),
+            "t_minus::input::too_long"
+        );
+    }
+    assert_eq!(engine.list_events().unwrap().len(), 0);
+    // At the limits they are accepted.
+    engine
+        .schedule(NewEvent {
+            kind: EventKind::Custom("k".repeat(MAX_KIND_BYTES)),
+            description: Some("d".repeat(MAX_DESCRIPTION_BYTES)),
+            payload: serde_json::json!("p".repeat(MAX_PAYLOAD_BYTES - 2)),
+            ..spec(10, &["a"], Quorum::All)
+        })
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- laziness
 
 type Time = chrono::DateTime<chrono::Utc>;
@@ -815,6 +868,7 @@ fn a_transition_recorded_by_a_response_is_reported_by_the_next_tick_only() {
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
 common::store_tests!(
+    text_fields_over_their_limits_are_refused_and_nothing_stored,
     seed_example_confirm_confirm_tick_reports_fired,
     seed_example_on_a_file_store_with_the_system_clock,
     early_fires_at_the_confirm_that_completes_quorum,

@@ -41,5 +41,6 @@ mod reliability_props;
 mod run;
 mod trust;
 mod trust_engine;
+mod trust_formats;
 mod trust_signed;
 mod views;

@@ -510,3 +510,59 @@ fn shape_and_semantic_problems_of_one_document_in_one_run() {
         );
     }
 }
+
+#[test]
+fn text_fields_over_their_limits_point_at_the_field() {
+    let text = format!(
+        "campaign: big\ndescription: {}\nevents:\n  a:\n    kind: {}\n    at: +1h\n    attendees: [x]\n  b:\n    description: {}\n    at: +1h\n    attendees: [x]\n  c:\n    at: +1h\n    attendees: [x]\n    payload: {{ blob: {} }}\n",
+        "c".repeat(4097),
+        "k".repeat(65),
+        "d".repeat(4097),
+        "p".repeat(65_536),
+    );
+    let parsed = manifest::parse_str("big.yaml", &text);
+    let diags = manifest::validate(&parsed, &ValidateOptions::default()).unwrap_err();
+    let got: Vec<(&str, &str)> = diags.iter().map(|d| (d.code_str(), d.message())).collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    for (code, _) in &got {
+        assert_eq!(*code, "t_minus::manifest::too_long");
+    }
+    let messages: Vec<&str> = got.iter().map(|(_, m)| *m).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the kind is 65 bytes long; the limit is 64")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the description is 4097 bytes long; the limit is 4096")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("campaign big: the description is 4097 bytes")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the payload is 65547 bytes long; the limit is 65536")),
+        "{messages:?}"
+    );
+    // Each points at its field: the kind's and descriptions' spans cover
+    // their text, the payload's the event's key.
+    for d in diags.iter() {
+        let label = &d.labels()[0];
+        let covered = &text[label.offset()..label.offset() + label.len()];
+        if d.message().contains("kind") {
+            assert_eq!(covered, "k".repeat(65));
+        } else if d.message().contains("payload") {
+            assert_eq!(covered, "c");
+        } else {
+            assert_eq!(covered.len(), 4097);
+        }
+    }
+}

@@ -469,6 +469,11 @@ fn refusals_are_tool_errors_with_the_cli_code_and_message() {
                 json!({ "event": capped, "timeout": "16m" }),
                 "t_minus::input::duration",
             ),
+            (
+                "decline",
+                json!({ "event": capped, "reason": "x".repeat(4097) }),
+                "t_minus::input::too_long",
+            ),
         ] {
             s.refused(tool, args, code).await;
         }

@@ -129,7 +129,7 @@ fn a_signed_confirm_is_recorded_with_its_message_and_verifies() {
     let last = links.last().unwrap();
     assert_eq!(last.entry.action, AuditAction::Confirmed);
     let message = last.message.as_deref().expect("the message is kept");
-    assert!(message.starts_with("t-minus answer v1\n"), "{message}");
+    assert!(message.starts_with("t-minus answer v2\n"), "{message}");
     assert!(
         message.contains("\nagent: alice\nanswer: confirm\n"),
         "{message}"
@@ -671,7 +671,7 @@ mod cli {
             ),
             (
                 "answer-message release/deploy bob confirm --reason x",
-                "--reason goes with `decline` only",
+                "--reason goes with `decline` or `cancel` only",
             ),
         ] {
             let stderr = t.fail(line);

@@ -534,6 +534,14 @@ pub struct CancelArgs {
     /// Why.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Sign the cancel (required when the event declares signers): an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// ssh-agent.
+    #[arg(long, value_name = "KEYFILE|agent", requires = "signer")]
+    pub sign: Option<String>,
+    /// The signer of the event who cancels (with `--sign`).
+    #[arg(long = "as", id = "signer", value_name = "AGENT", requires = "sign")]
+    pub signer: Option<String>,
 }
 
 /// `status`'s arguments.
@@ -578,15 +586,15 @@ pub struct VerifyArgs {
 pub struct AnswerMessageArgs {
     /// The event.
     pub event: String,
-    /// The attendee answering.
+    /// The attendee answering (for `cancel`: a signer of the event).
     pub agent: String,
-    /// `confirm`, `defer`, or `decline`.
-    #[arg(value_name = "confirm|defer|decline")]
+    /// `confirm`, `defer`, `decline`, or `cancel`.
+    #[arg(value_name = "confirm|defer|decline|cancel")]
     pub answer: String,
     /// For `defer`: how much later (humantime).
     #[arg(value_name = "DURATION")]
     pub duration: Option<String>,
-    /// For `decline`: why.
+    /// For `decline` and `cancel`: why.
     #[arg(long)]
     pub reason: Option<String>,
 }

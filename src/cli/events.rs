@@ -341,27 +341,43 @@ impl CancelArgs {
     /// `cancel EVENT|CAMPAIGN`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
         let mut s = cx.open()?;
+        let signer = self.signer.as_deref().zip(self.sign.clone());
         done(cancel(
             &mut s.engine,
             &self.target,
             self.reason.clone(),
+            signer,
             cx.json(),
         ))
     }
 }
 
-/// `cancel EVENT|CAMPAIGN`.
-fn cancel(engine: &mut Engine, target: &str, reason: Option<String>, as_json: bool) -> Result<()> {
-    let mut views = EventViews::default();
+/// `cancel EVENT|CAMPAIGN [--sign KEY --as AGENT]`.
+fn cancel(
+    engine: &mut Engine,
+    target: &str,
+    reason: Option<String>,
+    signer: Option<(&str, String)>,
+    as_json: bool,
+) -> Result<()> {
     match engine.resolve_target(target)? {
         Target::Event(id) => {
-            let event = engine.cancel_event(id, reason)?;
-            if as_json {
-                json::print(&Event::read(engine, &mut views, &event)?);
-            } else {
-                let label = views.label(engine, &event)?;
-                println!("🛑 Cancelled {label} [{}]", event.short_id());
+            let event = match signer {
+                Some((agent, key)) => engine.cancel_with_key(
+                    id,
+                    &AgentId::parse(agent)?,
+                    reason,
+                    &t_minus::trust::SigningKey::parse(&key),
+                )?,
+                None => engine.cancel_event(id, reason)?,
+            };
+            print_cancelled(engine, &event, as_json)?;
+        }
+        Target::Campaign(_) if signer.is_some() => {
+            return Err(t_minus::trust::TrustError::CampaignSignedCancel {
+                campaign: target.to_string(),
             }
+            .into())
         }
         Target::Campaign(id) => {
             let cancelled = engine.cancel_campaign(id, reason)?;
@@ -378,6 +394,18 @@ fn cancel(engine: &mut Engine, target: &str, reason: Option<String>, as_json: bo
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Prints a cancelled event.
+pub fn print_cancelled(engine: &Engine, event: &TMinusEvent, as_json: bool) -> Result<()> {
+    let mut views = EventViews::default();
+    if as_json {
+        json::print(&Event::read(engine, &mut views, event)?);
+    } else {
+        let label = views.label(engine, event)?;
+        println!("🛑 Cancelled {label} [{}]", event.short_id());
     }
     Ok(())
 }

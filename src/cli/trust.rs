@@ -11,7 +11,7 @@ use t_minus::{AgentId, Engine, Response, Result, TMinusError, Target};
 use super::args::{AnswerMessageArgs, AttestArgs, SubmitArgs, VerifyArgs};
 use super::context::Context;
 use super::error::CliError;
-use super::events::print_answer;
+use super::events::{print_answer, print_cancelled};
 use super::{done, json};
 
 impl VerifyArgs {
@@ -108,8 +108,8 @@ fn answer_message(
 ) -> Result<()> {
     let agent = AgentId::parse(agent)?;
     let bad = |why: String| TMinusError::InvalidAnswer { reason: why };
-    if reason.is_some() && answer != "decline" {
-        return Err(bad("--reason goes with `decline` only".into()));
+    if reason.is_some() && !matches!(answer, "decline" | "cancel") {
+        return Err(bad("--reason goes with `decline` or `cancel` only".into()));
     }
     let answer = match (answer, duration) {
         ("confirm", None) => Answer::Confirm,
@@ -124,14 +124,15 @@ fn answer_message(
         }
         ("defer", None) => return Err(bad("`defer` needs a duration, e.g. `defer 30m`".into())),
         ("decline", None) => Answer::Decline { reason },
-        ("confirm" | "decline", Some(extra)) => {
+        ("cancel", None) => Answer::Cancel { reason },
+        ("confirm" | "decline" | "cancel", Some(extra)) => {
             return Err(bad(format!(
                 "`{answer}` takes no duration, but `{extra}` was given"
             )))
         }
         (other, _) => {
             return Err(bad(format!(
-                "unknown answer `{other}`: use confirm, defer DURATION or decline"
+                "unknown answer `{other}`: use confirm, defer DURATION, decline or cancel"
             )))
         }
     };
@@ -157,8 +158,10 @@ fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bool) 
         })?;
     let parsed = t_minus::trust::AnswerMessage::parse(&message)?;
     let updated = engine.respond_signed(&message, &signature)?;
-    let response = Response::from(parsed.answer());
-    print_answer(engine, parsed.agent(), &response, &updated, as_json)
+    match Response::try_from(parsed.answer()) {
+        Ok(response) => print_answer(engine, parsed.agent(), &response, &updated, as_json),
+        Err(()) => print_cancelled(engine, &updated, as_json),
+    }
 }
 
 /// `attest CAMPAIGN [--out FILE]`.

@@ -349,7 +349,10 @@ impl Engine {
     }
 
     /// Cancels every unfinished event of a campaign. Returns the events that
-    /// were cancelled (their dependents included).
+    /// were cancelled (their dependents included). A campaign with signers
+    /// that has an unfinished event is refused with
+    /// [`crate::trust::TrustError::UnsignedCancel`]: its events are
+    /// cancelled one by one, each with a signed cancel.
     pub fn cancel_campaign(
         &mut self,
         campaign_id: Uuid,
@@ -364,6 +367,19 @@ impl Engine {
             // Settle first so that events already decided at `now` keep
             // their real outcome instead of being cancelled.
             settle_campaign(tx, campaign_id, now)?;
+            // A campaign with signers is cancelled only by signed cancels of
+            // its events: refused while any of them is unfinished.
+            if tx.scope_signers(campaign_id)?.is_some() {
+                for id in &ids {
+                    if !load(tx, *id)?.state.is_final() {
+                        let row = campaign_row(tx, campaign_id)?;
+                        return Err(crate::trust::TrustError::UnsignedCancel {
+                            target: format!("campaign {}", row.name),
+                        }
+                        .into());
+                    }
+                }
+            }
             let mut cancelled = Vec::new();
             for id in ids {
                 let mut event = load(tx, id)?;

@@ -319,6 +319,10 @@ impl Engine {
     }
 
     /// Cancels a non-final event; events that need it are cancelled in turn.
+    /// An event whose answers must be signed is refused with
+    /// [`crate::trust::TrustError::UnsignedCancel`]: cancel it with
+    /// [`Engine::cancel_with_key`] or a signed cancel message
+    /// ([`Engine::respond_signed`]).
     pub fn cancel_event(&mut self, id: Uuid, reason: Option<String>) -> Result<TMinusEvent> {
         if let Some(reason) = &reason {
             check_reason("cancel reason", reason)?;
@@ -328,6 +332,12 @@ impl Engine {
             let mut event = settled_event(tx, id, now)?;
             if let Err(refusal) = check_not_final(&event) {
                 return Ok(Err(refusal));
+            }
+            if signed::in_force(tx, &event)?.is_some() {
+                return Ok(Err(crate::trust::TrustError::UnsignedCancel {
+                    target: format!("event {}", event.label()),
+                }
+                .into()));
             }
             let reason = reason.as_deref().unwrap_or("cancelled by request");
             settle::cancel(tx, &mut event, now, now, None, reason)?;
@@ -372,6 +382,12 @@ impl Engine {
                 return Ok(false);
             };
             if !event.state.is_final() {
+                if signed::in_force(tx, &event)?.is_some() {
+                    return Err(crate::trust::TrustError::UnsignedCancel {
+                        target: format!("event {}", event.label()),
+                    }
+                    .into());
+                }
                 settle::cancel(tx, &mut event, now, now, None, "removed by request")?;
                 let dependents = tx.dependents(id)?;
                 settle(tx, dependents, now)?;
@@ -688,6 +704,11 @@ pub(crate) fn build_event(
     new: NewEvent,
     now: DateTime<Utc>,
 ) -> Result<(TMinusEvent, Vec<NotifyRule>)> {
+    let kind = new.kind.to_string();
+    if let Some(problem) = event_check::text_sizes(&kind, new.description.as_deref(), &new.payload)
+    {
+        return Err(problem.into());
+    }
     let resolved = event_check::check(&EventDraft {
         notify: &new.notify,
         organizer: Some(&new.organizer),

@@ -166,6 +166,35 @@ pub(crate) fn cancel(
     )
 }
 
+/// Cancels `event` at `now` on a signed cancel by `agent`: the entry keeps
+/// the message and signature, and names the key and key set.
+pub(crate) fn cancel_signed(
+    tx: &mut dyn Tx,
+    event: &mut TMinusEvent,
+    now: DateTime<Utc>,
+    agent: &AgentId,
+    reason: &str,
+    signed: super::signed::Signed,
+) -> Result<()> {
+    event.state = EventState::Cancelled;
+    event.finished_at = Some(now);
+    tx.update_event(event)?;
+    let mut detail = json!({ "reason": reason });
+    super::signed::signed_detail(&mut detail, &signed);
+    append(
+        tx,
+        NewAuditEntry {
+            event: event.id,
+            at: now,
+            recorded_at: now,
+            agent: Some(agent.clone()),
+            action: AuditAction::Cancelled,
+            detail,
+            signed: Some(signed.answer),
+        },
+    )
+}
+
 /// Sends a pending event back to `blocked` (it gained a need that has not
 /// fired): its countdown stops until its needs fire. `waiting_for` names
 /// the needs in the audit entry.

@@ -7,8 +7,10 @@
 //! unsigned one ([`Engine::respond`]) is refused. A signed answer is
 //! accepted only when, in this order:
 //!
-//! 1. its message parses in the canonical form and its signature is an
-//!    armored `sshsig` signature;
+//! 1. its message parses in the canonical form, carries none of the
+//!    fields the engine does not accept yet, has a reason of at most
+//!    [`super::MAX_REASON_BYTES`], and its signature is an armored `sshsig`
+//!    signature;
 //! 2. its time is at most [`MAX_MESSAGE_AGE`] before and at most
 //!    [`MAX_MESSAGE_LEAD`] after the engine clock;
 //! 3. the event exists and has a key set in force;
@@ -16,8 +18,15 @@
 //!    agent at the message's time, in the `t-minus` namespace;
 //! 5. the message names the event's current content digest;
 //! 6. the answer itself is allowed (attendee, before the deadline, not
-//!    final, within `max_defer`);
-//! 7. its nonce was never accepted before.
+//!    final, within `max_defer`); a `cancel` needs only an event that is not
+//!    final, from any agent the key set has a key for;
+//! 7. its nonce was never accepted before;
+//! 8. its time is not before that of the agent's last signed answer
+//!    accepted for the event.
+//!
+//! Messages of both versions are read; the fields of version 2 that name a
+//! delegation (`on-behalf-of`), a break-glass answer or a passkey are
+//! refused as [`TrustError::Unsupported`] until the engine supports them.
 //!
 //! A refusal writes nothing but the settlement every operation makes.
 //! An accepted answer's log entry keeps the message and signature (both are
@@ -87,10 +96,17 @@ impl Engine {
     /// records nothing.
     pub fn respond_signed(&mut self, message: &[u8], signature: &str) -> Result<TMinusEvent> {
         let parsed = AnswerMessage::parse(message)?;
+        check_supported(&parsed)?;
         let sig = SshSignature::parse(signature)?;
+        if let Some(reason) = parsed.answer().reason() {
+            let field = match parsed.answer() {
+                Answer::Cancel { .. } => "cancel reason",
+                _ => "decline reason",
+            };
+            super::check_reason(field, reason)?;
+        }
         let now = self.now();
         check_time(parsed.time(), now)?;
-        let response = Response::from(parsed.answer());
         let agent = parsed.agent().clone();
         let id = parsed.event();
         self.write_refusable(|tx| {
@@ -115,15 +131,32 @@ impl Engine {
                 }
                 .into()));
             }
-            let change = match check_response(&mut event, &agent, &response, now) {
-                Ok(change) => change,
-                Err(refusal) => return Ok(Err(refusal)),
+            let change = match Response::try_from(parsed.answer()) {
+                Ok(response) => match check_response(&mut event, &agent, &response, now) {
+                    Ok(change) => Some(change),
+                    Err(refusal) => return Ok(Err(refusal)),
+                },
+                Err(()) => match super::check_not_final(&event) {
+                    Ok(()) => None,
+                    Err(refusal) => return Ok(Err(refusal)),
+                },
             };
             if !tx.use_nonce(parsed.nonce(), id, now)? {
                 return Ok(Err(TrustError::NonceReused {
                     nonce: parsed.nonce(),
                 }
                 .into()));
+            }
+            if let Some(last) = last_signed_time(tx, id, &agent)? {
+                if parsed.time() < last {
+                    return Ok(Err(TrustError::AnswerOrder {
+                        event: event.label(),
+                        agent: agent.to_string(),
+                        time: parsed.time(),
+                        last,
+                    }
+                    .into()));
+                }
             }
             let signed = Signed {
                 answer: SignedAnswer {
@@ -133,9 +166,85 @@ impl Engine {
                 key,
                 signers: stored.digest,
             };
-            super::record_response(tx, event, &agent, change, now, Some(signed)).map(Ok)
+            match change {
+                Some(change) => {
+                    super::record_response(tx, event, &agent, change, now, Some(signed)).map(Ok)
+                }
+                None => {
+                    let reason = parsed.answer().reason().unwrap_or("cancelled by request");
+                    super::settle::cancel_signed(tx, &mut event, now, &agent, reason, signed)?;
+                    let dependents = tx.dependents(id)?;
+                    super::settle(tx, dependents, now)?;
+                    super::load(tx, id).map(Ok)
+                }
+            }
         })
     }
+
+    /// Cancels event `id` with a cancel signed by `agent` with `key`: the
+    /// message is built at the engine clock ([`Engine::answer_message`]) and
+    /// submitted through [`Engine::respond_signed`], so every check applies
+    /// (the event must have a key set in force, with a key for `agent`).
+    pub fn cancel_with_key(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        reason: Option<String>,
+        key: &SigningKey,
+    ) -> Result<TMinusEvent> {
+        agent.validate()?;
+        let (event, stored) = self.read(|tx| {
+            let event = found(tx.event(id)?, id)?;
+            let stored = in_force(tx, &event)?;
+            Ok((event, stored))
+        })?;
+        let Some(stored) = stored else {
+            return Err(TrustError::NoSigners {
+                event: event.label(),
+            }
+            .into());
+        };
+        let signers = parse_stored(&stored)?;
+        let message =
+            AnswerMessage::new(&event, agent.clone(), Answer::Cancel { reason }, self.now())?;
+        let bytes = message.to_bytes();
+        let signature = key.sign(&signers, agent, &bytes, message.time())?;
+        self.respond_signed(&bytes, &signature.to_armored())
+    }
+}
+
+/// Refuses the parts of the message format the engine does not accept yet.
+fn check_supported(message: &AnswerMessage) -> std::result::Result<(), TrustError> {
+    let what = if message.principal().is_some() {
+        "a delegated answer (`on-behalf-of:`)"
+    } else if message.break_glass_reason().is_some() {
+        "a break-glass answer (`break-glass:`)"
+    } else if message.passkey_fields().is_some() {
+        "an answer signed by a passkey (`passkey-…:`)"
+    } else {
+        return Ok(());
+    };
+    Err(TrustError::Unsupported { what })
+}
+
+/// The time of `agent`'s last signed answer accepted for event `id` (the
+/// latest message time among its signed entries), if any.
+fn last_signed_time(tx: &mut dyn Tx, id: Uuid, agent: &AgentId) -> Result<Option<DateTime<Utc>>> {
+    let mut last = None;
+    for link in tx.event_audit_links(id)? {
+        if link.entry.agent.as_ref() != Some(agent) {
+            continue;
+        }
+        let Some(message) = link.message else {
+            continue;
+        };
+        if let Ok(parsed) = AnswerMessage::parse(message.as_bytes()) {
+            if parsed.agent() == agent {
+                last = last.max(Some(parsed.time()));
+            }
+        }
+    }
+    Ok(last)
 }
 
 impl Engine {
@@ -168,12 +277,15 @@ impl Engine {
     }
 }
 
-impl From<&Answer> for Response {
-    fn from(answer: &Answer) -> Self {
+impl TryFrom<&Answer> for Response {
+    type Error = ();
+    /// The response an answer gives; a cancel is not a response.
+    fn try_from(answer: &Answer) -> std::result::Result<Self, ()> {
         match answer {
-            Answer::Confirm => Response::Confirm,
-            Answer::Defer(by) => Response::Defer(*by),
-            Answer::Decline { reason } => Response::Decline(reason.clone()),
+            Answer::Confirm => Ok(Response::Confirm),
+            Answer::Defer(by) => Ok(Response::Defer(*by)),
+            Answer::Decline { reason } => Ok(Response::Decline(reason.clone())),
+            Answer::Cancel { .. } => Err(()),
         }
     }
 }

@@ -69,6 +69,10 @@ impl Engine {
         // checks read (see `Fact`), so the log is read once and most entries
         // are dropped as soon as they are hashed.
         let mut logs: HashMap<Uuid, Vec<Fact>> = HashMap::new();
+        // Every nonce of a signed message in the log, whatever the scope, with
+        // the entry that used it first; the first reuse found.
+        let mut nonces: HashMap<Uuid, i64> = HashMap::new();
+        let mut reused: Option<TrustError> = None;
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -85,6 +89,22 @@ impl Engine {
                     prev,
                     hash,
                 })?;
+                if let Some(message) = &link.message {
+                    if let Ok(parsed) = AnswerMessage::parse(message.as_bytes()) {
+                        if let Some(first) = nonces.insert(parsed.nonce(), link.entry.seq) {
+                            nonces.insert(parsed.nonce(), first);
+                            reused.get_or_insert(TrustError::SignedEntry {
+                                event: link.entry.event.to_string(),
+                                reason: format!(
+                                    "entry seq {} ({}): its signed message's nonce {} was already used by entry seq {first}; a signed answer is accepted once",
+                                    link.entry.seq,
+                                    link.entry.action,
+                                    parsed.nonce()
+                                ),
+                            });
+                        }
+                    }
+                }
                 let event = link.entry.event;
                 if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
                     let log = logs.get_mut(&event);
@@ -102,6 +122,9 @@ impl Engine {
         }
         let entries = verifier.len();
         let head = verifier.finish()?;
+        if let Some(reused) = reused {
+            return Err(reused.into());
+        }
         let (events, outcomes) = match scope {
             None => (tx.count_events()?, Outcomes::from(tx.stored_outcomes()?)),
             Some(ids) => {
@@ -307,11 +330,16 @@ impl KeySets {
 fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets) -> Result<u64> {
     let mut in_force: Option<&str> = None;
     let mut verified = 0;
+    // Each agent's latest signed message time and the entry that has it.
+    let mut latest: HashMap<&AgentId, (chrono::DateTime<chrono::Utc>, i64)> = HashMap::new();
     for fact in log {
         if let Some(set) = &fact.signers {
             in_force = set.as_deref();
         }
-        if !fact.is_answer() {
+        // Cancels by the engine itself (a need failed, an operator's cancel
+        // before signed cancels) carry no message; a signed cancel does.
+        let signed_cancel = fact.action == AuditAction::Cancelled && fact.message.is_some();
+        if !fact.is_answer() && !signed_cancel {
             continue;
         }
         let broken = |reason: String| TrustError::SignedEntry {
@@ -340,6 +368,7 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
             Answer::Confirm => AuditAction::Confirmed,
             Answer::Defer(_) => AuditAction::Deferred,
             Answer::Decline { .. } => AuditAction::Declined,
+            Answer::Cancel { .. } => AuditAction::Cancelled,
         };
         if parsed.event() != id
             || Some(parsed.agent()) != fact.agent.as_ref()
@@ -364,6 +393,18 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
             parsed.time(),
         )
         .map_err(|err| broken(format!("its signature does not verify: {err}")))?;
+        if let Some(agent) = fact.agent.as_ref() {
+            if let Some((last, seq)) = latest.get(agent) {
+                if parsed.time() < *last {
+                    return Err(broken(format!(
+                        "its signed message was made at {}, before agent {agent}'s answer at entry seq {seq} made at {last}: an earlier answer came back after a later one",
+                        parsed.time()
+                    ))
+                    .into());
+                }
+            }
+            latest.insert(agent, (parsed.time(), fact.seq));
+        }
         verified += 1;
     }
     Ok(verified)

@@ -75,6 +75,8 @@ pub enum DiagnosticCode {
     Io,
     /// `t_minus::manifest::limit`.
     Limit,
+    /// `t_minus::manifest::too_long`.
+    TooLong,
     /// `t_minus::manifest::name`.
     Name,
     /// `t_minus::manifest::duplicate_campaign`.
@@ -125,7 +127,7 @@ pub enum DiagnosticCode {
 
 impl DiagnosticCode {
     /// Every code, in the order of docs/exit-codes.md.
-    pub const ALL: [DiagnosticCode; 31] = [
+    pub const ALL: [DiagnosticCode; 32] = [
         DiagnosticCode::Syntax,
         DiagnosticCode::Type,
         DiagnosticCode::UnknownField,
@@ -134,6 +136,7 @@ impl DiagnosticCode {
         DiagnosticCode::Empty,
         DiagnosticCode::Io,
         DiagnosticCode::Limit,
+        DiagnosticCode::TooLong,
         DiagnosticCode::Name,
         DiagnosticCode::DuplicateCampaign,
         DiagnosticCode::AgentId,
@@ -170,6 +173,7 @@ impl DiagnosticCode {
             DiagnosticCode::Empty => "t_minus::manifest::empty",
             DiagnosticCode::Io => "t_minus::manifest::io",
             DiagnosticCode::Limit => "t_minus::manifest::limit",
+            DiagnosticCode::TooLong => "t_minus::manifest::too_long",
             DiagnosticCode::Name => "t_minus::manifest::name",
             DiagnosticCode::DuplicateCampaign => "t_minus::manifest::duplicate_campaign",
             DiagnosticCode::AgentId => "t_minus::manifest::agent_id",

@@ -166,6 +166,18 @@ impl Validator<'_> {
         }
         self.cycles(spec);
         let signers = spec.signers.as_ref().and_then(|s| self.signers(s, &events));
+        if let Some(d) = &spec.description {
+            if d.value.len() > event_check::MAX_DESCRIPTION_BYTES {
+                let ctx = format!("campaign {}", name.value.0);
+                self.too_long(
+                    &ctx,
+                    "description",
+                    d.value.len(),
+                    event_check::MAX_DESCRIPTION_BYTES,
+                    d.span,
+                );
+            }
+        }
         if self.diags.len() > before {
             return None;
         }
@@ -483,6 +495,7 @@ impl Validator<'_> {
                 );
             }
         }
+        self.text_sizes(&ctx, e, &kind, kind_span, key.span);
         if self.diags.len() > before {
             return None;
         }
@@ -514,6 +527,44 @@ impl Validator<'_> {
                 notify: notify_span,
             },
         })
+    }
+
+    /// Reports the event's kind, description or payload over its size
+    /// limit ([`event_check::text_sizes`]), at the field (the payload at the
+    /// event's key: a payload has no span of its own).
+    fn text_sizes(
+        &mut self,
+        ctx: &str,
+        e: &EventSpec,
+        kind: &EventKind,
+        kind_span: Option<Span>,
+        key_span: Span,
+    ) {
+        let payload = e.payload.clone().unwrap_or(serde_json::Value::Null);
+        let description = e.description.as_ref().map(|d| d.value.as_str());
+        if let Some(event_check::EventProblem::TextTooLong { field, len }) =
+            event_check::text_sizes(&kind.to_string(), description, &payload)
+        {
+            let span = match field {
+                event_check::TextField::Kind => kind_span.unwrap_or(key_span),
+                event_check::TextField::Description => {
+                    e.description.as_ref().map_or(key_span, |d| d.span)
+                }
+                event_check::TextField::Payload => key_span,
+            };
+            self.too_long(ctx, field.as_str(), len, field.max(), span);
+        }
+    }
+
+    /// Reports a text field `len` bytes long, over its limit `max`.
+    fn too_long(&mut self, ctx: &str, field: &str, len: usize, max: usize, span: Span) {
+        self.error(
+            DiagnosticCode::TooLong,
+            format!("{ctx}: the {field} is {len} bytes long; the limit is {max}"),
+            span,
+            "too long",
+            "shorten it; put long material elsewhere and refer to it (a URL, a path in the payload)",
+        );
     }
 
     /// The event's rules: the campaign's, then its own, at most

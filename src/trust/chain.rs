@@ -7,23 +7,43 @@
 //! hash = SHA-256(prev || entry_bytes(entry))
 //! ```
 //!
-//! where `prev` is its 32 raw bytes and `entry_bytes` is (a *field* is a u64
-//! big-endian length and the bytes; an *optional field* is `0x00` when
-//! absent, `0x01` and a field when present; a *time* is the signed 64-bit
-//! big-endian count of whole milliseconds since 1970-01-01T00:00:00Z, the
-//! precision the stores keep):
+//! where `prev` is its 32 raw bytes and `entry_bytes` is, in format v2 (what
+//! t-minus writes; a *field* is a u64 big-endian length and the bytes; an
+//! *optional field* is `0x00` when absent, `0x01` and a field when present;
+//! a *time* is the signed 64-bit big-endian count of whole milliseconds
+//! since 1970-01-01T00:00:00Z, the precision the stores keep):
+//!
+//! ```text
+//! field("t-minus audit entry v2")
+//! field(subject_kind)  `event`, `campaign`, `token`, `person`, `delegation` or `chat-link`
+//! field(subject)       the subject's id: a UUID lowercase hyphenated for an event or campaign
+//! time(at)
+//! time(recorded_at)
+//! optional(agent)         the agent who acted, UTF-8
+//! optional(on_behalf_of)  the agent it acted for, for a delegated act
+//! field(action)        the action word (`confirmed`, `fired`, …)
+//! field(detail)        canonical JSON (compact, keys sorted by UTF-8 bytes)
+//! optional(message)    the signed answer message, its exact bytes
+//! optional(signature)  the signature text, exactly as stored
+//! ```
+//!
+//! Format v1, written before, is still verified:
 //!
 //! ```text
 //! field("t-minus audit entry v1")
 //! field(event)         the event UUID, lowercase hyphenated
 //! time(at)
 //! time(recorded_at)
-//! optional(agent)      the agent id, UTF-8
-//! field(action)        the action word (`confirmed`, `fired`, …)
-//! field(detail)        canonical JSON (compact, keys sorted by UTF-8 bytes)
-//! optional(message)    the signed answer message, its exact bytes
-//! optional(signature)  the armored signature text, exactly as stored
+//! optional(agent)
+//! field(action)
+//! field(detail)
+//! optional(message)
+//! optional(signature)
 //! ```
+//!
+//! An entry's format is the one whose hash it stores (the first field
+//! differs, so no entry hashes the same in both); once an entry in v2 is
+//! chained, every later one must be v2 too ([`BreakKind::Downgrade`]).
 //!
 //! The entry's `seq` is not hashed: the order is bound by `prev`, and `seq`
 //! is only where the store keeps the entry.
@@ -42,7 +62,70 @@ use crate::trust::digest::parse_hex32;
 use crate::trust::error::TrustError;
 use crate::trust::framing::{canonical_json, put_field, put_optional};
 
-const DOMAIN: &[u8] = b"t-minus audit entry v1";
+const DOMAIN_V1: &[u8] = b"t-minus audit entry v1";
+const DOMAIN_V2: &[u8] = b"t-minus audit entry v2";
+
+/// The byte format of an audit entry's hash (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryFormat {
+    /// `t-minus audit entry v1`: every entry is about an event.
+    V1,
+    /// `t-minus audit entry v2`: a subject of any kind, and the agent acted
+    /// for; what t-minus writes.
+    V2,
+}
+
+/// What kind of thing an entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectKind {
+    /// An event (the id is its UUID).
+    Event,
+    /// A campaign (the id is its UUID).
+    Campaign,
+    /// An access token.
+    Token,
+    /// An enrolled person.
+    Person,
+    /// A delegation from one agent to another.
+    Delegation,
+    /// A link to a chat channel.
+    ChatLink,
+}
+
+impl SubjectKind {
+    /// The word hashed and shown: `event`, `campaign`, `token`, `person`,
+    /// `delegation`, `chat-link`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Event => "event",
+            SubjectKind::Campaign => "campaign",
+            SubjectKind::Token => "token",
+            SubjectKind::Person => "person",
+            SubjectKind::Delegation => "delegation",
+            SubjectKind::ChatLink => "chat-link",
+        }
+    }
+}
+
+/// What an entry is about: a kind and an id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject {
+    /// The kind.
+    pub kind: SubjectKind,
+    /// The id, as hashed (a UUID lowercase hyphenated for events and
+    /// campaigns).
+    pub id: String,
+}
+
+impl Subject {
+    /// The subject of an entry about event `id`.
+    pub fn event(id: uuid::Uuid) -> Self {
+        Subject {
+            kind: SubjectKind::Event,
+            id: id.hyphenated().to_string(),
+        }
+    }
+}
 
 /// A link of the chain: 32 bytes, written as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,11 +171,32 @@ impl FromStr for ChainHash {
     }
 }
 
-/// The exact bytes an entry contributes to its hash (see the module docs).
-pub fn entry_bytes(entry: &AuditEntry, message: Option<&[u8]>, signature: Option<&str>) -> Vec<u8> {
+/// The exact bytes an event's entry contributes to its hash in format
+/// `format` (see the module docs); in v2 its subject is the event and it
+/// names no agent acted for.
+pub fn entry_bytes_in(
+    format: EntryFormat,
+    entry: &AuditEntry,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> Vec<u8> {
+    match format {
+        EntryFormat::V1 => entry_bytes_v1(entry, message, signature),
+        EntryFormat::V2 => entry_bytes_v2(
+            &Subject::event(entry.event),
+            None,
+            entry,
+            message,
+            signature,
+        ),
+    }
+}
+
+/// The bytes of an entry in format v1 (`entry.event` is the event).
+fn entry_bytes_v1(entry: &AuditEntry, message: Option<&[u8]>, signature: Option<&str>) -> Vec<u8> {
     let detail = canonical_json(&entry.detail);
     let mut out = Vec::with_capacity(160 + detail.len() + message.map_or(0, <[u8]>::len));
-    put_field(&mut out, DOMAIN);
+    put_field(&mut out, DOMAIN_V1);
     put_field(&mut out, entry.event.hyphenated().to_string().as_bytes());
     out.extend_from_slice(&entry.at.timestamp_millis().to_be_bytes());
     out.extend_from_slice(&entry.recorded_at.timestamp_millis().to_be_bytes());
@@ -107,17 +211,68 @@ pub fn entry_bytes(entry: &AuditEntry, message: Option<&[u8]>, signature: Option
     out
 }
 
-/// The hash of an entry that follows `prev`.
+/// The bytes of an entry in format v2 about `subject` (`entry.event` is not
+/// used), by `entry.agent` acting for `on_behalf_of` when given.
+pub fn entry_bytes_v2(
+    subject: &Subject,
+    on_behalf_of: Option<&str>,
+    entry: &AuditEntry,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> Vec<u8> {
+    let detail = canonical_json(&entry.detail);
+    let mut out = Vec::with_capacity(200 + detail.len() + message.map_or(0, <[u8]>::len));
+    put_field(&mut out, DOMAIN_V2);
+    put_field(&mut out, subject.kind.as_str().as_bytes());
+    put_field(&mut out, subject.id.as_bytes());
+    out.extend_from_slice(&entry.at.timestamp_millis().to_be_bytes());
+    out.extend_from_slice(&entry.recorded_at.timestamp_millis().to_be_bytes());
+    put_optional(
+        &mut out,
+        entry.agent.as_ref().map(|a| a.as_str().as_bytes()),
+    );
+    put_optional(&mut out, on_behalf_of.map(str::as_bytes));
+    put_field(&mut out, entry.action.as_str().as_bytes());
+    put_field(&mut out, detail.as_bytes());
+    put_optional(&mut out, message);
+    put_optional(&mut out, signature.map(str::as_bytes));
+    out
+}
+
+/// The exact bytes an entry contributes to its hash in the current format
+/// (v2).
+pub fn entry_bytes(entry: &AuditEntry, message: Option<&[u8]>, signature: Option<&str>) -> Vec<u8> {
+    entry_bytes_in(EntryFormat::V2, entry, message, signature)
+}
+
+/// The hash of `bytes` following `prev`.
+pub fn link_hash(prev: &ChainHash, bytes: &[u8]) -> ChainHash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.0);
+    hasher.update(bytes);
+    ChainHash(hasher.finalize().into())
+}
+
+/// The hash of an entry that follows `prev`, in format `format`.
+pub fn entry_hash_in(
+    format: EntryFormat,
+    prev: &ChainHash,
+    entry: &AuditEntry,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> ChainHash {
+    link_hash(prev, &entry_bytes_in(format, entry, message, signature))
+}
+
+/// The hash of an entry that follows `prev`, in the current format (v2):
+/// what a new entry stores.
 pub fn entry_hash(
     prev: &ChainHash,
     entry: &AuditEntry,
     message: Option<&[u8]>,
     signature: Option<&str>,
 ) -> ChainHash {
-    let mut hasher = Sha256::new();
-    hasher.update(prev.0);
-    hasher.update(entry_bytes(entry, message, signature));
-    ChainHash(hasher.finalize().into())
+    entry_hash_in(EntryFormat::V2, prev, entry, message, signature)
 }
 
 /// A stored entry with its stored links, as read back for verification.
@@ -146,6 +301,12 @@ pub enum BreakKind {
         /// The `prev` it stores.
         found: ChainHash,
     },
+    /// Its `hash` is its content's hash in format v1, but an entry before
+    /// it is in v2: an old-format entry was added after the change.
+    Downgrade {
+        /// The hash its content gives in the current format.
+        expected: ChainHash,
+    },
     /// Its `hash` is not the hash of its content: the entry was edited.
     Hash {
         /// The hash its content gives.
@@ -161,6 +322,10 @@ impl fmt::Display for BreakKind {
             BreakKind::Prev { expected, found } => write!(
                 f,
                 "its prev {found} is not the hash {expected} of the entry before it (an entry was removed, inserted or moved)"
+            ),
+            BreakKind::Downgrade { expected } => write!(
+                f,
+                "it is hashed in the audit entry format v1, after an entry in v2 (its hash in v2 would be {expected})"
             ),
             BreakKind::Hash { expected, found } => write!(
                 f,
@@ -178,6 +343,7 @@ pub struct ChainVerifier {
     position: u64,
     since: Option<ChainHash>,
     since_seen: bool,
+    v2_seen: bool,
 }
 
 impl Default for ChainVerifier {
@@ -194,6 +360,7 @@ impl ChainVerifier {
             position: 0,
             since: None,
             since_seen: false,
+            v2_seen: false,
         }
     }
 
@@ -219,12 +386,27 @@ impl ChainVerifier {
             }));
         }
         let expected = entry_hash(&self.head, link.entry, link.message, link.signature);
-        if link.hash != expected {
-            return Err(broken(BreakKind::Hash {
-                expected,
-                found: link.hash,
-            }));
+        if link.hash == expected {
+            self.v2_seen = true;
+        } else {
+            let v1 = entry_hash_in(
+                EntryFormat::V1,
+                &self.head,
+                link.entry,
+                link.message,
+                link.signature,
+            );
+            if link.hash != v1 {
+                return Err(broken(BreakKind::Hash {
+                    expected,
+                    found: link.hash,
+                }));
+            }
+            if self.v2_seen {
+                return Err(broken(BreakKind::Downgrade { expected }));
+            }
         }
+        let expected = link.hash;
         self.head = expected;
         self.position += 1;
         if self.since == Some(expected) {

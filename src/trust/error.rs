@@ -37,6 +37,123 @@ pub enum TrustError {
         reason: String,
     },
 
+    /// An answer message has a line whose key the format does not have.
+    #[error("invalid answer message, line {line}: `{key}` is not a field of `{version}`")]
+    #[diagnostic(
+        code(t_minus::trust::message_field),
+        help("an answer message has only the fields of its version, in their order (see docs/security.md); sign the exact message, unchanged")
+    )]
+    MessageUnknownField {
+        /// The 1-based line.
+        line: usize,
+        /// The unknown key.
+        key: String,
+        /// The message's header line.
+        version: &'static str,
+    },
+
+    /// An answer message has a field twice.
+    #[error("invalid answer message, line {line}: `{key}` appears a second time (first on line {first})")]
+    #[diagnostic(
+        code(t_minus::trust::message_repeated),
+        help("each field of an answer message appears at most once; sign the exact message, unchanged")
+    )]
+    MessageRepeatedField {
+        /// The 1-based line of the repetition.
+        line: usize,
+        /// The repeated key.
+        key: &'static str,
+        /// The line where it first appears.
+        first: usize,
+    },
+
+    /// An answer message has its fields out of order.
+    #[error("invalid answer message, line {line}: `{key}` must come before `{after}`")]
+    #[diagnostic(
+        code(t_minus::trust::message_order),
+        help("the fields of an answer message come in one fixed order (see docs/security.md); sign the exact message, unchanged")
+    )]
+    MessageFieldOrder {
+        /// The 1-based line.
+        line: usize,
+        /// The key out of place.
+        key: &'static str,
+        /// The key it follows but must precede.
+        after: &'static str,
+    },
+
+    /// A version 1 answer message uses what only version 2 has.
+    #[error(
+        "invalid answer message, line {line}: {what} exists only in version 2 answer messages"
+    )]
+    #[diagnostic(
+        code(t_minus::trust::message_version),
+        help(
+            "make it a version 2 message (its first line names the version), or leave out what version 1 does not have"
+        )
+    )]
+    MessageVersion {
+        /// The 1-based line.
+        line: usize,
+        /// What version 1 does not have.
+        what: String,
+    },
+
+    /// A signed answer uses a part of the format this version of t-minus
+    /// does not accept yet.
+    #[error(
+        "{what} is part of the answer message format, but not accepted by this version of t-minus"
+    )]
+    #[diagnostic(
+        code(t_minus::trust::unsupported),
+        help("answer as the agent itself, signed with its SSH key, without `on-behalf-of:`, `break-glass:` or passkey fields")
+    )]
+    Unsupported {
+        /// What is not accepted: `a delegated answer (on-behalf-of)`, ….
+        what: &'static str,
+    },
+
+    /// A signed message's time is before that of the agent's last signed
+    /// answer accepted for the same event.
+    #[error("agent {agent:?} signed this answer to event {event} at {time}, before its answer signed at {last} that was already accepted")]
+    #[diagnostic(
+        code(t_minus::trust::order),
+        help("an earlier answer cannot come back after a later one was accepted; sign a new answer message now")
+    )]
+    AnswerOrder {
+        /// The event, as `campaign/name` or its id.
+        event: String,
+        /// The agent.
+        agent: String,
+        /// The refused message's time.
+        time: chrono::DateTime<chrono::Utc>,
+        /// The time of the agent's last accepted signed answer.
+        last: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// A cancel without a signature of an event whose answers must be
+    /// signed.
+    #[error("{target} requires signed answers, so cancelling it must be signed by a signer of the event")]
+    #[diagnostic(
+        code(t_minus::trust::unsigned_cancel),
+        help("submit a signed answer message whose answer is `cancel`, made and signed by a signer of the event; a campaign with signers is cancelled event by event")
+    )]
+    UnsignedCancel {
+        /// The event (`event …`) or campaign (`campaign …`) to cancel.
+        target: String,
+    },
+
+    /// A signed cancel aimed at a campaign: a signed cancel names one event.
+    #[error("a signed cancel names one event, and {campaign} is a campaign")]
+    #[diagnostic(
+        code(t_minus::trust::cancel_target),
+        help("cancel the campaign's unfinished events one by one, each with a signed cancel")
+    )]
+    CampaignSignedCancel {
+        /// The campaign's name.
+        campaign: String,
+    },
+
     /// A line of an `allowed_signers` file could not be read.
     #[error("{source_name}:{line}: {reason}")]
     #[diagnostic(
