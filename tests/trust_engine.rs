@@ -228,16 +228,6 @@ fn tamper(location: &str, sql: &str) {
     }
 }
 
-/// `id` as an SQL literal of the current store's id columns: 16 bytes on
-/// SQLite, a `uuid` on PostgreSQL.
-fn id_sql(id: impl std::fmt::Display) -> String {
-    let id: uuid::Uuid = id.to_string().parse().expect("an event id");
-    match common::stores::current() {
-        common::stores::Backend::Sqlite => format!("x'{}'", id.simple()),
-        common::stores::Backend::Postgres => format!("'{id}'"),
-    }
-}
-
 /// A store at a location other connections can reach, with a few entries:
 /// an event scheduled, confirmed by alice, deferred by bob.
 fn logged() -> (common::stores::TempStore, String, Engine, uuid::Uuid) {
@@ -385,7 +375,7 @@ fn an_answer_without_a_log_entry_is_reported_at_its_attendee() {
         &location,
         &format!(
             "UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = {} AND agent = 'carol'",
-            id_sql(id)
+            common::stores::id_sql(id)
         ),
     );
     let err = engine.verify_log(None).unwrap_err();
@@ -496,7 +486,7 @@ mod cli {
         t.ok("verify");
         tamper(
             &t.db_location(),
-            &format!("UPDATE {{attendees}} SET status = 'declined' WHERE event_id = {} AND agent = 'bob'", id_sql(id)),
+            &format!("UPDATE {{attendees}} SET status = 'declined' WHERE event_id = {} AND agent = 'bob'", common::stores::id_sql(id)),
         );
         let stderr = t.fail("verify");
         assert!(stderr.contains("t_minus::trust::state"), "{stderr}");

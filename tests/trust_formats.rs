@@ -151,15 +151,15 @@ fn append_sql(
     let opt = |v: Option<&str>| v.map_or("NULL".to_string(), quoted);
     format!(
         "INSERT INTO {{audit}} (event_id, at_ms, recorded_ms, agent, action, detail, prev, hash, message, signature) \
-         VALUES ('{}', {}, {}, {}, '{}', {}, '{}', '{}', {}, {})",
-        entry.event,
+         VALUES ({}, {}, {}, {}, '{}', {}, {}, {}, {}, {})",
+        common::stores::id_sql(entry.event),
         entry.at.timestamp_millis(),
         entry.recorded_at.timestamp_millis(),
         opt(entry.agent.as_ref().map(|a| a.as_str())),
         entry.action,
         quoted(&entry.detail.to_string()),
-        prev.hex(),
-        hash.hex(),
+        common::stores::hash_sql(&prev.hex()),
+        common::stores::hash_sql(&hash.hex()),
         opt(message),
         opt(signature),
     )
@@ -216,14 +216,15 @@ fn a_replayed_signed_confirm_is_refused_and_reported() {
     tamper(
         &location,
         &format!(
-            "{}; UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = '{id}' AND agent = 'bob'",
+            "{}; UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = {} AND agent = 'bob'",
             append_sql(
                 EntryFormat::V2,
                 kept,
                 &copy,
                 original.message.as_deref(),
                 original.signature.as_deref()
-            )
+            ),
+            common::stores::id_sql(id)
         ),
     );
     let reader = common::open_engine(&location, &clock);
@@ -338,9 +339,9 @@ fn a_store_with_v1_then_v2_entries_verifies() {
             "the two formats never hash alike"
         );
         sql.push_str(&format!(
-            "UPDATE {{audit}} SET prev = '{}', hash = '{}' WHERE seq = {};\n",
-            prev.hex(),
-            hash.hex(),
+            "UPDATE {{audit}} SET prev = {}, hash = {} WHERE seq = {};\n",
+            common::stores::hash_sql(&prev.hex()),
+            common::stores::hash_sql(&hash.hex()),
             link.entry.seq
         ));
         prev = hash;

@@ -268,6 +268,25 @@ pub fn current() -> Backend {
     CURRENT.with(|c| c.borrow().as_ref().map_or(Backend::Sqlite, |c| c.backend))
 }
 
+/// `id` as an SQL literal of the current store's id columns: 16 bytes on
+/// SQLite, a `uuid` on PostgreSQL.
+pub fn id_sql(id: impl std::fmt::Display) -> String {
+    let id: uuid::Uuid = id.to_string().parse().expect("an id");
+    match current() {
+        Backend::Sqlite => format!("x'{}'", id.simple()),
+        Backend::Postgres => format!("'{id}'"),
+    }
+}
+
+/// A chain hash given as 64 hex digits as an SQL literal of the current
+/// store's hash columns: 32 bytes (`BLOB`, `bytea`).
+pub fn hash_sql(hex: &str) -> String {
+    match current() {
+        Backend::Sqlite => format!("x'{hex}'"),
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+    }
+}
+
 /// Keeps `store` until the current test ends (or drops it at once when no
 /// test is running through [`run`]).
 pub fn keep_until_the_test_ends(store: TempStore) {
