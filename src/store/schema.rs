@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("0006_audit_chain"),
     migration!("0007_signers"),
     migration!("0008_listing_order"),
+    migration!("tokens"),
 ];
 
 /// How many migrations stores record by their count alone: those written

@@ -1,0 +1,242 @@
+//! The HTTP service (`t-minus serve`): one process owns the store, clients
+//! hold a token (or sign their answers) and talk JSON over HTTP.
+//!
+//! - [`serve`] binds the address, answers HTTP/1.1 and HTTP/2 (cleartext;
+//!   put a TLS proxy in front for the network), and on SIGTERM or Ctrl-C
+//!   stops accepting, lets the requests in flight finish (at most
+//!   [`limits::DRAIN_TIMEOUT`]) and returns.
+//! - `routes`: the API under `/v1`; each request is one engine operation
+//!   on a store connection of its own, on a blocking thread, committed
+//!   before the reply is sent. Replies are the [`crate::output`] types.
+//! - [`auth`]: bearer tokens ([`crate::token`]) and roles.
+//! - [`error`]: errors as `{"error": {"code", "message", "help"}}` with the
+//!   status that fits the code.
+//! - [`remote`]: manifests sent over HTTP may not read the server's files
+//!   or run its programs (unless allowed).
+//! - [`limits`]: body caps and timeouts.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the types.
+//! - [`ticker`]: ticks and delivers notifications in the background.
+
+pub mod auth;
+pub mod error;
+pub mod limits;
+pub mod openapi;
+pub mod remote;
+mod routes;
+pub mod ticker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+
+pub use error::{ApiError, ServeError};
+pub use remote::ExecPolicy;
+pub use routes::{
+    CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery, ManifestQuery,
+    SignedAnswerBody, VerifyQuery,
+};
+
+use crate::notify::DeliverOptions;
+use crate::{Engine, FixedClock};
+
+/// The address `serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+
+/// How a service runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The store: an SQLite path or a PostgreSQL URL.
+    pub location: String,
+    /// The address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// The URL clients reach the service at (behind a proxy), named in the
+    /// OpenAPI document.
+    pub public_url: Option<String>,
+    /// Directories whose programs remote manifests' exec hooks may run.
+    pub allow_exec: Vec<PathBuf>,
+    /// A pinned clock, for tests only: every request and tick happens at
+    /// this instant. `None` (always, in production) is the system clock.
+    pub clock_for_tests: Option<DateTime<Utc>>,
+    /// Ticking and delivering in the background: `None` serves requests
+    /// only.
+    pub background: Option<DeliverOptions>,
+}
+
+impl ServeOptions {
+    /// Serving `location` on [`DEFAULT_LISTEN`], ticking and delivering
+    /// with the default options, no exec hooks allowed.
+    pub fn new(location: impl Into<String>) -> Self {
+        ServeOptions {
+            location: location.into(),
+            listen: DEFAULT_LISTEN.into(),
+            public_url: None,
+            allow_exec: Vec::new(),
+            clock_for_tests: None,
+            background: Some(DeliverOptions::default()),
+        }
+    }
+}
+
+/// What every request shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    location: String,
+    clock_for_tests: Option<DateTime<Utc>>,
+    exec: ExecPolicy,
+    openapi: serde_json::Value,
+}
+
+impl Shared {
+    /// An engine on a connection of its own, at one instant: the moment
+    /// the request is handled (or the pinned clock).
+    fn engine(&self) -> crate::Result<Engine> {
+        let now = self.clock_for_tests.unwrap_or_else(Utc::now);
+        Ok(Engine::open(&self.location)?.with_clock(Arc::new(FixedClock::new(now))))
+    }
+}
+
+/// Runs the service until SIGTERM or Ctrl-C. Opens (and creates or
+/// migrates) the store first, binds the address, calls `ready` with the
+/// address bound, and serves. Returns once the requests in flight have
+/// finished and the background runner has stopped.
+pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    // Open once up front: a bad --db fails before anything listens, and a
+    // new store is created and migrated by one connection.
+    Engine::open(&options.location)?;
+    let exec = ExecPolicy::allow(&options.allow_exec).map_err(|e| ServeError::AllowExec {
+        dir: options
+            .allow_exec
+            .iter()
+            .find(|d| std::fs::canonicalize(d).is_err())
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        reason: e.to_string(),
+    })?;
+    let server = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", options.listen));
+    let shared = Arc::new(Shared {
+        location: options.location.clone(),
+        clock_for_tests: options.clock_for_tests,
+        exec,
+        openapi: openapi::document(Some(&server)),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("t-minus-serve")
+        .build()
+        .map_err(|e| ServeError::Internal {
+            reason: format!("cannot start the runtime: {e}"),
+        })?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&options.listen))
+        .map_err(|e| ServeError::Listen {
+            addr: options.listen.clone(),
+            reason: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Listen {
+        addr: options.listen.clone(),
+        reason: e.to_string(),
+    })?;
+    let ticker = match &options.background {
+        Some(deliver) => Some(ticker::Ticker::start(
+            &options.location,
+            options.clock_for_tests,
+            Some(deliver.clone()),
+        )?),
+        None => None,
+    };
+    ready(addr);
+    let app = routes::router(shared).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits::REQUEST_TIMEOUT,
+    ));
+    runtime.block_on(accept(listener, app));
+    if let Some(ticker) = ticker {
+        ticker.stop();
+    }
+    runtime.shutdown_timeout(limits::DRAIN_TIMEOUT);
+    Ok(())
+}
+
+/// Accepts connections until a stop signal, then drains them.
+async fn accept(listener: tokio::net::TcpListener, app: axum::Router) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits::HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits::HTTP2_KEEP_ALIVE));
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(stop_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(_) => {
+                        // Out of file descriptors and the like: wait a
+                        // moment rather than spin.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let app = app.clone();
+                let service = hyper::service::service_fn(
+                    move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        let mut app = app.clone();
+                        async move { tower_service::Service::call(&mut app, request).await }
+                    },
+                );
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            () = &mut signal => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits::DRAIN_TIMEOUT) => {}
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

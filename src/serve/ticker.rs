@@ -1,0 +1,115 @@
+//! The service's own runner: ticks the store and delivers notifications in
+//! the background, so that no one needs to keep `t-minus run` open.
+//!
+//! On the live clock it is the runner of `run` over every unfinished event
+//! ([`crate::runner::run`] with [`Scope::All`]): it wakes at fire times and
+//! when another process commits. When every event is final the run ends;
+//! the ticker looks again every [`IDLE_LOOK`]. On a pinned clock (tests)
+//! it ticks at that instant every [`IDLE_LOOK`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+
+use crate::notify::{DeliverOptions, Deliverer};
+use crate::runner::{run, RunObserver, RunOptions, Scope};
+use crate::{AuditEntry, Engine, FixedClock, Result, TMinusEvent};
+
+/// How often the ticker looks for new events when none is unfinished.
+pub const IDLE_LOOK: StdDuration = StdDuration::from_millis(250);
+
+/// The background runner and deliverer of a service.
+#[derive(Debug)]
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    deliverer: Option<Deliverer>,
+}
+
+/// A run observer that reports nothing: the store's log is the report.
+struct Quiet;
+
+impl RunObserver for Quiet {
+    fn transition(&mut self, _: &Engine, _: &AuditEntry, _: &TMinusEvent) -> Result<()> {
+        Ok(())
+    }
+    fn refresh(&mut self, _: &Engine, _: &[TMinusEvent], _: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Ticker {
+    /// Starts ticking the store at `location` (on its own connection) and,
+    /// with `deliver`, delivering its notifications (on another).
+    pub fn start(
+        location: &str,
+        pinned: Option<DateTime<Utc>>,
+        deliver: Option<DeliverOptions>,
+    ) -> Result<Self> {
+        let mut engine = Engine::open(location)?;
+        if let Some(now) = pinned {
+            engine.set_clock(Arc::new(FixedClock::new(now)));
+        }
+        let deliverer = match deliver {
+            Some(options) => Some(Deliverer::start(crate::store::open(location)?, options)),
+            None => None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("t-minus-ticker".into())
+            .spawn(move || drive(engine, pinned.is_some(), &flag))
+            .ok();
+        Ok(Ticker {
+            stop,
+            thread,
+            deliverer,
+        })
+    }
+
+    /// Stops ticking and delivering once the steps under way end.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(deliverer) = self.deliverer.take() {
+            if let Err(e) = deliverer.stop() {
+                eprintln!("t-minus serve: notification delivery: {e}");
+            }
+        }
+    }
+}
+
+/// Ticks until `stop` is raised.
+fn drive(mut engine: Engine, pinned: bool, stop: &AtomicBool) {
+    let options = RunOptions::new(Scope::All);
+    while !stop.load(Ordering::SeqCst) {
+        let result = if pinned {
+            let now = engine.now();
+            engine.tick(now).map(|_| ())
+        } else {
+            run(&mut engine, &options, &mut Quiet, stop).map(|_| ())
+        };
+        if let Err(e) = result {
+            eprintln!("t-minus serve: ticking: {e}");
+            nap(StdDuration::from_secs(1), stop);
+        } else {
+            nap(IDLE_LOOK, stop);
+        }
+    }
+}
+
+/// Sleeps `d` in short naps, ending early when `stop` is raised.
+fn nap(d: StdDuration, stop: &AtomicBool) {
+    let step = StdDuration::from_millis(25);
+    let mut left = d;
+    while !left.is_zero() && !stop.load(Ordering::SeqCst) {
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+}
