@@ -230,8 +230,8 @@ Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store
     /// Serve the store over HTTP: the API under /v1, ticking and delivering
     /// in the background.
     #[command(after_help = "Examples:
-  t-minus --db /srv/tminus.db serve
-  t-minus --db postgres://tminus@db/tminus serve --listen 0.0.0.0:8470 --public-url https://tminus.example.com
+  t-minus serve --listen 127.0.0.1:8470          (the store of --db / T_MINUS_DB)
+  t-minus serve --listen 0.0.0.0:8470 --public-url https://tminus.example.com
   curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8470/v1/inbox
 
 Prints the address it listens on, then serves until SIGTERM or Ctrl-C, which
@@ -330,8 +330,16 @@ pub enum TokenCommand {
 Exit codes: 0 success, 1 error (invalid agent, role or duration).")]
     Create(TokenCreateArgs),
     /// List the tokens (never their secrets).
+    #[command(after_help = "Example:
+  t-minus token list --json
+
+Exit codes: 0 success, 1 error (store).")]
     List,
-    /// Revoke a token by id or unique id prefix.
+    /// Revoke a token by id or unique id prefix; it is refused from then on.
+    #[command(after_help = "Example:
+  t-minus token revoke 3f2a
+
+Exit codes: 0 revoked, 1 error (no such token, already revoked).")]
     Revoke(TokenRevokeArgs),
 }
 

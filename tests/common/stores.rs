@@ -110,7 +110,16 @@ const UNDO: &[(&str, &str)] = &[
         "DROP INDEX events_listing;",
         "DROP INDEX tm_events_listing;",
     ),
+    // tokens: the API tokens of `serve`.
+    (
+        "DROP TABLE tokens; DELETE FROM migrations WHERE name = 'tokens';",
+        "DROP TABLE tm_tokens; DELETE FROM tm_migrations WHERE name = 'tokens';",
+    ),
 ];
+
+/// How many migrations a store records by its schema version alone; the
+/// ledger of migration names appears with the next one.
+const UNNAMED: usize = 8;
 
 /// SQL that takes a current store on `backend` back to schema version
 /// `version` (at least 1): every later migration undone, newest first, and
@@ -132,6 +141,13 @@ pub fn downgrade_sql(backend: Backend, version: usize) -> String {
         Backend::Sqlite => format!("PRAGMA user_version = {version};"),
         Backend::Postgres => format!("UPDATE tm_meta SET version = {version};"),
     };
+    if version <= UNNAMED {
+        // A store of those versions has no ledger of names.
+        sql.push(match backend {
+            Backend::Sqlite => "DROP TABLE IF EXISTS migrations;",
+            Backend::Postgres => "DROP TABLE IF EXISTS tm_migrations;",
+        });
+    }
     sql.push(&stamp);
     sql.join(" ")
 }
