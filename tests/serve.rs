@@ -538,6 +538,91 @@ fn a_signed_answer_needs_no_token() {
     assert!(t.ok("verify").contains("1 signature"));
 }
 
+fn https_with_a_certificate_and_http2_in_the_clear() {
+    let t = T::new();
+    let dir = t.dir();
+    let openssl = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .output()
+        .expect("openssl makes the test certificate");
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    let mut cmd = t.command();
+    cmd.env_remove("T_MINUS_NOW").args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "cert.pem",
+        "--tls-key",
+        "key.pem",
+    ]);
+    let server = Server::spawn(cmd, &t);
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let pem = std::fs::read(dir.join("cert.pem")).unwrap();
+    let root = ureq::tls::Certificate::from_pem(&pem).unwrap();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&[root]))
+        .build();
+    let https: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut reply = https
+        .get(format!("{}/v1/health", server.base))
+        .call()
+        .expect("an HTTPS reply");
+    let body: Value = serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["status"], "ok");
+    // Plain HTTP to the TLS port is not answered as HTTP.
+    let plain = server.base.replace("https://", "http://");
+    assert!(ureq::get(format!("{plain}/v1/health")).call().is_err());
+    // An unusable key is refused at start-up.
+    std::fs::write(dir.join("bad.pem"), "not a key").unwrap();
+    let out = t.run("serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key bad.pem");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("t_minus::http::tls"), "{}", out.stderr);
+
+    // HTTP/2 with prior knowledge on a plain server (curl is the client).
+    let plain = Server::start(&t, &[]);
+    let curl = Command::new("curl")
+        .args(["-s", "-i", "--http2-prior-knowledge"])
+        .arg(format!("{}/v1/health", plain.base))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&curl.stdout);
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+}
+
 fn sigterm_stops_the_server_with_exit_code_0() {
     let t = T::new();
     let server = Server::start(&t, &[]);
@@ -692,6 +777,7 @@ cli_support::store_tests!(
     remote_apply_refuses_file_references_and_exec_hooks,
     a_signed_answer_needs_no_token,
     sigterm_stops_the_server_with_exit_code_0,
+    https_with_a_certificate_and_http2_in_the_clear,
     kill_9_loses_no_acknowledged_answer,
     tokens_are_hashed_checked_and_audited,
 );

@@ -235,8 +235,8 @@ Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store
   curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8470/v1/inbox
 
 Prints the address it listens on, then serves until SIGTERM or Ctrl-C, which
-let requests in flight finish. Plain HTTP (1.1 and 2): put a TLS proxy in front
-on a network. Tokens: `t-minus token create AGENT --role agent|operator|reader`.
+let requests in flight finish. HTTP/1.1 and HTTP/2; HTTPS with --tls-cert and
+--tls-key, or behind a TLS proxy. Tokens: `t-minus token create AGENT --role agent|operator|reader`.
 Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
     Serve(ServeArgs),
 
@@ -317,6 +317,12 @@ pub struct ServeArgs {
     /// Do not tick or deliver notifications; serve requests only.
     #[arg(long)]
     pub no_background: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// `token` subcommands.

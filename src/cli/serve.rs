@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use t_minus::duration::parse_duration;
-use t_minus::serve::{serve, ServeOptions};
+use t_minus::serve::{serve, ServeOptions, TlsFiles};
 use t_minus::time_spec::format_time;
 use t_minus::token::{Role, TokenInfo};
 use t_minus::{AgentId, TMinusError, TimeSpec};
@@ -51,10 +51,17 @@ impl ServeArgs {
             allow_exec: self.allow_exec.clone(),
             clock_for_tests: clock,
             background,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
         };
-        serve(options, |addr| {
+        serve(options, |addr, scheme| {
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "t-minus serve: listening on http://{addr}")
+            let _ = writeln!(stdout, "t-minus serve: listening on {scheme}://{addr}")
                 .and_then(|()| stdout.flush());
         })
         .map_err(CliError::Serve)?;

@@ -126,6 +126,17 @@ pub enum ServeError {
         reason: String,
     },
 
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot set up TLS: {reason}")]
+    #[diagnostic(
+        code(t_minus::http::tls),
+        help("give --tls-cert a PEM certificate chain (the server's certificate first) and --tls-key its PEM private key")
+    )]
+    Tls {
+        /// Why.
+        reason: String,
+    },
+
     /// A directory given to `--allow-exec` cannot be used.
     #[error("cannot allow programs under `{dir}`: {reason}")]
     #[diagnostic(

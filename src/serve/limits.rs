@@ -23,3 +23,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often HTTP/2 connections are pinged to notice dead peers.
 pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// How many engine operations (each on a store connection of its own) run
+/// at once; further requests wait for one to finish. Bounds the
+/// connections a service opens to PostgreSQL.
+pub const MAX_CONCURRENT_OPERATIONS: usize = 16;

@@ -1,10 +1,10 @@
 //! The HTTP service (`t-minus serve`): one process owns the store, clients
 //! hold a token (or sign their answers) and talk JSON over HTTP.
 //!
-//! - [`serve`] binds the address, answers HTTP/1.1 and HTTP/2 (cleartext;
-//!   put a TLS proxy in front for the network), and on SIGTERM or Ctrl-C
-//!   stops accepting, lets the requests in flight finish (at most
-//!   [`limits::DRAIN_TIMEOUT`]) and returns.
+//! - [`serve`] binds the address, answers HTTP/1.1 and HTTP/2 (over TLS
+//!   with [`ServeOptions::tls`], rustls with ALPN; cleartext otherwise), and
+//!   on SIGTERM or Ctrl-C stops accepting, lets the requests in flight
+//!   finish (at most [`limits::DRAIN_TIMEOUT`]) and returns.
 //! - `routes`: the API under `/v1`; each request is one engine operation
 //!   on a store connection of its own, on a blocking thread, committed
 //!   before the reply is sent. Replies are the [`crate::output`] types.
@@ -66,6 +66,44 @@ pub struct ServeOptions {
     /// Ticking and delivering in the background: `None` serves requests
     /// only.
     pub background: Option<DeliverOptions>,
+    /// Serve HTTPS with this certificate chain and key (PEM files);
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS server.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The rustls acceptor of these files, offering HTTP/2 and HTTP/1.1.
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |path: &std::path::Path, e: &dyn std::fmt::Display| ServeError::Tls {
+            reason: format!("{}: {e}", path.display()),
+        };
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| bad(&self.cert, &e))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, &e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServeError::Tls {
+                reason: e.to_string(),
+            })?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad(&self.cert, &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 impl ServeOptions {
@@ -79,6 +117,7 @@ impl ServeOptions {
             allow_exec: Vec::new(),
             clock_for_tests: None,
             background: Some(DeliverOptions::default()),
+            tls: None,
         }
     }
 }
@@ -90,6 +129,9 @@ pub(crate) struct Shared {
     clock_for_tests: Option<DateTime<Utc>>,
     exec: ExecPolicy,
     openapi: serde_json::Value,
+    /// Bounds the engine operations running at once (each holds a store
+    /// connection): [`limits::MAX_CONCURRENT_OPERATIONS`].
+    operations: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -103,9 +145,12 @@ impl Shared {
 
 /// Runs the service until SIGTERM or Ctrl-C. Opens (and creates or
 /// migrates) the store first, binds the address, calls `ready` with the
-/// address bound, and serves. Returns once the requests in flight have
+/// address bound and the scheme (`http` or `https`), and serves. Returns once the requests in flight have
 /// finished and the background runner has stopped.
-pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+pub fn serve(
+    options: ServeOptions,
+    ready: impl FnOnce(SocketAddr, &str),
+) -> Result<(), ServeError> {
     // Open once up front: a bad --db fails before anything listens, and a
     // new store is created and migrated by one connection.
     Engine::open(&options.location)?;
@@ -118,16 +163,25 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
             .unwrap_or_default(),
         reason: e.to_string(),
     })?;
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let server = options
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", options.listen));
+        .unwrap_or_else(|| format!("{scheme}://{}", options.listen));
     let shared = Arc::new(Shared {
         location: options.location.clone(),
         clock_for_tests: options.clock_for_tests,
         exec,
         openapi: openapi::document(Some(&server)),
+        operations: Arc::new(tokio::sync::Semaphore::new(
+            limits::MAX_CONCURRENT_OPERATIONS,
+        )),
     });
+    let tls = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("t-minus-serve")
@@ -153,12 +207,12 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
         )?),
         None => None,
     };
-    ready(addr);
+    ready(addr, scheme);
     let app = routes::router(shared).layer(tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         limits::REQUEST_TIMEOUT,
     ));
-    runtime.block_on(accept(listener, app));
+    runtime.block_on(accept(listener, app, tls));
     if let Some(ticker) = ticker {
         ticker.stop();
     }
@@ -167,7 +221,11 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
 }
 
 /// Accepts connections until a stop signal, then drains them.
-async fn accept(listener: tokio::net::TcpListener, app: axum::Router) {
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -191,23 +249,25 @@ async fn accept(listener: tokio::net::TcpListener, app: axum::Router) {
                         continue;
                     }
                 };
-                let app = app.clone();
-                let service = hyper::service::service_fn(
-                    move |mut request: hyper::Request<hyper::body::Incoming>| {
-                        request
-                            .extensions_mut()
-                            .insert(axum::extract::ConnectInfo(peer));
-                        let mut app = app.clone();
-                        async move { tower_service::Service::call(&mut app, request).await }
-                    },
-                );
-                let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                });
+                let (app, builder, watcher) = (app.clone(), builder.clone(), graceful.watcher());
+                match &tls {
+                    None => {
+                        tokio::spawn(connection(TokioIo::new(stream), peer, app, builder, watcher));
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            // The handshake has the header timeout too.
+                            let handshake = tokio::time::timeout(
+                                limits::HEADER_READ_TIMEOUT,
+                                acceptor.accept(stream),
+                            );
+                            if let Ok(Ok(stream)) = handshake.await {
+                                connection(TokioIo::new(stream), peer, app, builder, watcher).await;
+                            }
+                        });
+                    }
+                }
             }
             () = &mut signal => break,
         }
@@ -217,6 +277,28 @@ async fn accept(listener: tokio::net::TcpListener, app: axum::Router) {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits::DRAIN_TIMEOUT) => {}
     }
+}
+
+/// Serves one connection until it closes or the shutdown drains it.
+async fn connection<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    app: axum::Router,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { tower_service::Service::call(&mut app, request).await }
+        });
+    let connection = builder.serve_connection(io, service);
+    let _ = watcher.watch(connection).await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).

@@ -70,9 +70,21 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&mut Engine) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let shared = shared.clone();
+    // Held by the operation itself, so a request given up by its client
+    // still counts until its operation ends.
+    let permit = shared
+        .operations
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ServeError::Internal {
+            reason: e.to_string(),
+        })?;
     tokio::task::spawn_blocking(move || {
         let mut engine = shared.engine()?;
-        f(&mut engine)
+        let result = f(&mut engine);
+        drop(permit);
+        result
     })
     .await
     .map_err(|e| ServeError::Internal {
