@@ -33,6 +33,7 @@ struct Reply {
     status: u16,
     body: Value,
     authenticate: Option<String>,
+    retry_after: Option<String>,
 }
 
 impl Reply {
@@ -110,11 +111,14 @@ impl Server {
         };
         let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
-        let authenticate = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        let (authenticate, retry_after) = (header("www-authenticate"), header("retry-after"));
         let text = response
             .body_mut()
             .with_config()
@@ -127,6 +131,7 @@ impl Server {
             status,
             body,
             authenticate,
+            retry_after,
         }
     }
 
@@ -623,6 +628,23 @@ fn https_with_a_certificate_and_http2_in_the_clear() {
     assert!(text.starts_with("HTTP/2 200"), "{text}");
 }
 
+fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let t = T::new();
+    let reader = token(&t, "watcher", "reader");
+    let server = Server::start(&t, &["--rate-limit", "1"]);
+    // Bursts of twice the rate, then 429s for this address...
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| server.get("/v1/health", None).status)
+        .collect();
+    assert_eq!(&statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let r = server.get("/v1/health", None);
+    assert_eq!((r.status, r.code()), (429, "t_minus::http::rate"));
+    assert_eq!(r.retry_after.as_deref(), Some("1"));
+    // ... while a token has an allowance of its own.
+    assert_eq!(server.get("/v1/events", Some(&reader)).status, 200);
+}
+
 fn sigterm_stops_the_server_with_exit_code_0() {
     let t = T::new();
     let server = Server::start(&t, &[]);
@@ -778,6 +800,7 @@ cli_support::store_tests!(
     a_signed_answer_needs_no_token,
     sigterm_stops_the_server_with_exit_code_0,
     https_with_a_certificate_and_http2_in_the_clear,
+    a_client_over_its_rate_gets_429_with_retry_after,
     kill_9_loses_no_acknowledged_answer,
     tokens_are_hashed_checked_and_audited,
 );

@@ -323,6 +323,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// Requests a second allowed per token (per client address for
+    /// requests without one), in bursts of twice as many; 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub rate_limit: u32,
 }
 
 /// `token` subcommands.

@@ -58,6 +58,7 @@ impl ServeArgs {
                 }),
                 _ => None,
             },
+            rate_limit: (self.rate_limit > 0).then_some(self.rate_limit),
         };
         serve(options, |addr, scheme| {
             let mut stdout = std::io::stdout().lock();

@@ -113,6 +113,17 @@ pub enum ServeError {
         program: String,
     },
 
+    /// Too many requests from one token or client address.
+    #[error("too many requests; try again in {retry_after} s")]
+    #[diagnostic(
+        code(t_minus::http::rate),
+        help("slow down: wait for the Retry-After header's seconds before the next request")
+    )]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+
     /// The address to listen on could not be bound.
     #[error("cannot listen on {addr}: {reason}")]
     #[diagnostic(
@@ -276,6 +287,16 @@ impl From<ManifestError> for ApiError {
             other => ApiError::new(&other),
         }
     }
+}
+
+/// The `429` reply of a client over its rate, with `Retry-After`.
+pub fn rate_limited(wait: std::time::Duration) -> Response {
+    let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = ApiError::from(ServeError::RateLimited { retry_after }).into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 impl IntoResponse for ApiError {

@@ -69,6 +69,9 @@ pub struct ServeOptions {
     /// Serve HTTPS with this certificate chain and key (PEM files);
     /// `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Requests a second per token, or per client address for requests
+    /// without a token (bursts of twice as many); `None`: no limit.
+    pub rate_limit: Option<u32>,
 }
 
 /// The PEM files of a TLS server.
@@ -118,6 +121,7 @@ impl ServeOptions {
             clock_for_tests: None,
             background: Some(DeliverOptions::default()),
             tls: None,
+            rate_limit: Some(limits::DEFAULT_RATE),
         }
     }
 }
@@ -132,6 +136,8 @@ pub(crate) struct Shared {
     /// Bounds the engine operations running at once (each holds a store
     /// connection): [`limits::MAX_CONCURRENT_OPERATIONS`].
     operations: Arc<tokio::sync::Semaphore>,
+    /// Requests per token or client address, when limited.
+    rate: Option<limits::RateLimiter>,
 }
 
 impl Shared {
@@ -180,6 +186,7 @@ pub fn serve(
         operations: Arc::new(tokio::sync::Semaphore::new(
             limits::MAX_CONCURRENT_OPERATIONS,
         )),
+        rate: options.rate_limit.map(limits::RateLimiter::new),
     });
     let tls = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

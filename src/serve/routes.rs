@@ -61,7 +61,37 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
         .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            rate_limit,
+        ))
         .with_state(shared)
+}
+
+/// Refuses a request over its client's rate (`429` with `Retry-After`).
+/// The client is the bearer token (by its hash) when one is sent, else the
+/// connection's address.
+async fn rate_limit(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(limiter) = &shared.rate {
+        let client = match auth::bearer(request.headers()) {
+            Some(secret) => format!("token {}", crate::token::TokenHash::of(&secret).0),
+            None => match request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            {
+                Some(info) => format!("address {}", info.0.ip()),
+                None => "address unknown".to_string(),
+            },
+        };
+        if let Err(wait) = limiter.check(&client) {
+            return super::error::rate_limited(wait);
+        }
+    }
+    next.run(request).await
 }
 
 /// Runs `f` on a blocking thread with an engine on the store.
