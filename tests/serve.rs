@@ -135,6 +135,16 @@ impl Server {
         }
     }
 
+    /// A `GET` whose reply is text.
+    fn text(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
     fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.call("GET", path, token, None)
     }
@@ -378,6 +388,7 @@ fn the_openapi_document_lists_the_routes_and_describes_the_replies() {
         "/v1/answers",
         "/v1/plan",
         "/v1/apply",
+        "/metrics",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
@@ -645,6 +656,38 @@ fn a_client_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(server.get("/v1/events", Some(&reader)).status, 200);
 }
 
+fn metrics_count_requests_answers_and_transitions() {
+    let t = T::new();
+    t.ok("schedule review +15m --name rev --quorum 1 --attendees alice,bob");
+    let alice = token(&t, "alice", "agent");
+    let server = Server::start(&t, &[]);
+    let r = server.call("POST", "/v1/events/rev/confirm", Some(&alice), None);
+    assert_eq!((r.status, &r.body["state"]), (200, &json!("fired")));
+    assert_eq!(server.get("/v1/events/abcd1234", Some(&alice)).status, 404);
+    // The runner reports the fire the answer caused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let (status, text) = server.text("/metrics");
+        assert_eq!(status, 200);
+        if text.contains("t_minus_transitions_total{action=\"fired\"} 1")
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for line in [
+        "t_minus_transitions_total{action=\"fired\"} 1",
+        "t_minus_answers_total{answer=\"confirm\"} 1",
+        "t_minus_http_requests_total{method=\"POST\",route=\"/v1/events/{event}/confirm\",status=\"200\"} 1",
+        "t_minus_http_requests_total{method=\"GET\",route=\"/v1/events/{event}\",status=\"404\"} 1",
+        "t_minus_http_request_duration_seconds_count ",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    assert!(!text.contains(&alice), "no token in the metrics");
+}
+
 fn sigterm_stops_the_server_with_exit_code_0() {
     let t = T::new();
     let server = Server::start(&t, &[]);
@@ -801,6 +844,7 @@ cli_support::store_tests!(
     sigterm_stops_the_server_with_exit_code_0,
     https_with_a_certificate_and_http2_in_the_clear,
     a_client_over_its_rate_gets_429_with_retry_after,
+    metrics_count_requests_answers_and_transitions,
     kill_9_loses_no_acknowledged_answer,
     tokens_are_hashed_checked_and_audited,
 );

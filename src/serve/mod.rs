@@ -15,11 +15,13 @@
 //!   or run its programs (unless allowed).
 //! - [`limits`]: body caps and timeouts.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the types.
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`ticker`]: ticks and delivers notifications in the background.
 
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod remote;
 mod routes;
@@ -138,6 +140,8 @@ pub(crate) struct Shared {
     operations: Arc<tokio::sync::Semaphore>,
     /// Requests per token or client address, when limited.
     rate: Option<limits::RateLimiter>,
+    /// The counters of `/metrics`.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Shared {
@@ -187,6 +191,7 @@ pub fn serve(
             limits::MAX_CONCURRENT_OPERATIONS,
         )),
         rate: options.rate_limit.map(limits::RateLimiter::new),
+        metrics: Arc::new(metrics::Metrics::default()),
     });
     let tls = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -211,6 +216,7 @@ pub fn serve(
             &options.location,
             options.clock_for_tests,
             Some(deliver.clone()),
+            Some(shared.metrics.clone()),
         )?),
         None => None,
     };

@@ -354,6 +354,15 @@ pub fn document(server: Option<&str>) -> Value {
             },
         },
     });
+    doc["paths"]["/metrics"] = json!({"get": {
+        "operationId": "metrics",
+        "summary": "Counters in the Prometheus text format: requests by route and status, their durations, answers, transitions.",
+        "security": [],
+        "responses": {"200": {
+            "description": "Success.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }},
+    }});
     if let Some(url) = server {
         doc["servers"] = json!([{ "url": url }]);
     }

@@ -37,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let manifest_limit = DefaultBodyLimit::max(MANIFEST_BODY_LIMIT);
     Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/v1/health", get(health))
         .route("/v1/events", get(list_events))
         .route("/v1/events/{event}", get(get_event))
@@ -65,7 +66,42 @@ pub fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             rate_limit,
         ))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), track))
         .with_state(shared)
+}
+
+/// Counts every request, by route pattern and status, and its duration.
+async fn track(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let response = next.run(request).await;
+    shared.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`: the counters in the Prometheus text format.
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
 }
 
 /// Refuses a request over its client's rate (`429` with `Retry-After`).
@@ -449,25 +485,21 @@ fn answering_agent(token: &TokenInfo, named: Option<&str>) -> Result<AgentId, Ap
 async fn answer(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
-    event: String,
+    (event, kind): (String, &'static str),
     named: Option<String>,
     response: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
 ) -> Reply<Event> {
-    as_caller(
-        shared,
-        headers,
-        Need::Answer,
-        "answer",
-        move |engine, token| {
-            let agent = answering_agent(token, named.as_deref())?;
-            let response = response()?;
-            let id = engine.resolve_event(&event)?;
-            let updated = engine.respond(id, &agent, response)?;
-            Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
-        },
-    )
-    .await
-    .map(Json)
+    let need = Need::Answer;
+    let event = as_caller(shared, headers, need, "answer", move |engine, token| {
+        let agent = answering_agent(token, named.as_deref())?;
+        let response = response()?;
+        let id = engine.resolve_event(&event)?;
+        let updated = engine.respond(id, &agent, response)?;
+        Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
+    })
+    .await?;
+    shared.metrics.answer(kind);
+    Ok(Json(event))
 }
 
 /// `POST /v1/events/{event}/confirm`.
@@ -478,7 +510,7 @@ async fn confirm(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply<Event> {
     let body: ConfirmBody = json_body(body)?;
-    answer(&shared, &headers, event, body.agent, || {
+    answer(&shared, &headers, (event, "confirm"), body.agent, || {
         Ok(Response::Confirm)
     })
     .await
@@ -499,7 +531,7 @@ async fn defer(
         .into());
     };
     let by = body.by;
-    answer(&shared, &headers, event, body.agent, move || {
+    answer(&shared, &headers, (event, "defer"), body.agent, move || {
         let d = parse_duration(&by)?;
         if d.is_zero() {
             return Err(TMinusError::NonPositiveDeferral {
@@ -521,9 +553,13 @@ async fn decline(
 ) -> Reply<Event> {
     let body: DeclineBody = json_body(body)?;
     let reason = body.reason;
-    answer(&shared, &headers, event, body.agent, move || {
-        Ok(Response::Decline(reason))
-    })
+    answer(
+        &shared,
+        &headers,
+        (event, "decline"),
+        body.agent,
+        move || Ok(Response::Decline(reason)),
+    )
     .await
 }
 
@@ -572,12 +608,13 @@ async fn signed_answer(
         }
         .into());
     };
-    blocking(&shared, move |engine| {
+    let event = blocking(&shared, move |engine| {
         let updated = engine.respond_signed(body.message.as_bytes(), &body.signature)?;
         Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
     })
-    .await
-    .map(Json)
+    .await?;
+    shared.metrics.answer("signed");
+    Ok(Json(event))
 }
 
 /// `POST /v1/plan` and `/v1/apply` parameters.

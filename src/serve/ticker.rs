@@ -14,6 +14,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 
+use super::metrics::Metrics;
 use crate::notify::{DeliverOptions, Deliverer};
 use crate::runner::{run, RunObserver, RunOptions, Scope};
 use crate::{AuditEntry, Engine, FixedClock, Result, TMinusEvent};
@@ -29,11 +30,15 @@ pub struct Ticker {
     deliverer: Option<Deliverer>,
 }
 
-/// A run observer that reports nothing: the store's log is the report.
-struct Quiet;
+/// A run observer that counts the transitions (the store's log is the
+/// report).
+struct Counting(Option<Arc<Metrics>>);
 
-impl RunObserver for Quiet {
-    fn transition(&mut self, _: &Engine, _: &AuditEntry, _: &TMinusEvent) -> Result<()> {
+impl RunObserver for Counting {
+    fn transition(&mut self, _: &Engine, entry: &AuditEntry, _: &TMinusEvent) -> Result<()> {
+        if let Some(m) = &self.0 {
+            m.transition(entry.action.as_str());
+        }
         Ok(())
     }
     fn refresh(&mut self, _: &Engine, _: &[TMinusEvent], _: DateTime<Utc>) -> Result<()> {
@@ -43,11 +48,13 @@ impl RunObserver for Quiet {
 
 impl Ticker {
     /// Starts ticking the store at `location` (on its own connection) and,
-    /// with `deliver`, delivering its notifications (on another).
+    /// with `deliver`, delivering its notifications (on another); counts
+    /// the transitions it reports in `metrics`.
     pub fn start(
         location: &str,
         pinned: Option<DateTime<Utc>>,
         deliver: Option<DeliverOptions>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Result<Self> {
         let mut engine = Engine::open(location)?;
         if let Some(now) = pinned {
@@ -61,7 +68,7 @@ impl Ticker {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("t-minus-ticker".into())
-            .spawn(move || drive(engine, pinned.is_some(), &flag))
+            .spawn(move || drive(engine, pinned.is_some(), &flag, Counting(metrics)))
             .ok();
         Ok(Ticker {
             stop,
@@ -85,14 +92,20 @@ impl Ticker {
 }
 
 /// Ticks until `stop` is raised.
-fn drive(mut engine: Engine, pinned: bool, stop: &AtomicBool) {
+fn drive(mut engine: Engine, pinned: bool, stop: &AtomicBool, mut counting: Counting) {
     let options = RunOptions::new(Scope::All);
     while !stop.load(Ordering::SeqCst) {
         let result = if pinned {
             let now = engine.now();
-            engine.tick(now).map(|_| ())
+            engine.tick(now).map(|ticked| {
+                if let Some(m) = &counting.0 {
+                    for entry in &ticked.transitions {
+                        m.transition(entry.action.as_str());
+                    }
+                }
+            })
         } else {
-            run(&mut engine, &options, &mut Quiet, stop).map(|_| ())
+            run(&mut engine, &options, &mut counting, stop).map(|_| ())
         };
         if let Err(e) = result {
             eprintln!("t-minus serve: ticking: {e}");
