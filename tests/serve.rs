@@ -688,12 +688,117 @@ fn metrics_count_requests_answers_and_transitions() {
     assert!(!text.contains(&alice), "no token in the metrics");
 }
 
+/// Opens `/v1/stream` (with `Last-Event-ID` when given): its lines.
+fn open_stream(
+    server: &Server,
+    query: &str,
+    token: &str,
+    last_id: Option<&str>,
+) -> impl Iterator<Item = String> {
+    let mut req = server
+        .http
+        .get(format!("{}/v1/stream{query}", server.base))
+        .header("Authorization", format!("Bearer {token}"));
+    if let Some(id) = last_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    let response = req.call().expect("the stream opens");
+    assert_eq!(response.status().as_u16(), 200);
+    let kind = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(kind, "text/event-stream");
+    BufReader::new(response.into_body().into_reader())
+        .lines()
+        .map_while(|l| l.ok())
+}
+
+/// The next event of a stream: its id, name and data.
+fn next_event(lines: &mut impl Iterator<Item = String>) -> (i64, String, Value) {
+    let (mut id, mut name, mut data) = (None, None, None);
+    for line in lines.by_ref() {
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.parse().unwrap());
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            name = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = Some(serde_json::from_str(v).unwrap());
+        } else if line.is_empty() && data.is_some() {
+            break;
+        }
+    }
+    (
+        id.expect("an id"),
+        name.expect("a name"),
+        data.expect("data"),
+    )
+}
+
+fn the_stream_sends_each_entry_and_resumes_after_last_event_id() {
+    let t = T::new();
+    t.ok("schedule review +15m --name rev --quorum 2 --attendees alice,bob");
+    t.ok("schedule review +15m --name other --attendees carol");
+    let (alice, bob) = (token(&t, "alice", "agent"), token(&t, "bob", "agent"));
+    let carol = token(&t, "carol", "agent");
+    let server = Server::start(&t, &[]);
+    let mut lines = open_stream(&server, "?event=rev", &alice, None);
+    let confirm = |token: &str, event: &str| {
+        let path = format!("/v1/events/{event}/confirm");
+        assert_eq!(server.call("POST", &path, Some(token), None).status, 200);
+    };
+    confirm(&carol, "other"); // not this stream's event
+    confirm(&alice, "rev");
+    let (first, name, data) = next_event(&mut lines);
+    assert_eq!(
+        (name.as_str(), &data["agent"]),
+        ("confirmed", &json!("alice"))
+    );
+    assert_eq!(data["seq"], first);
+    confirm(&bob, "rev");
+    let (second, name, data) = next_event(&mut lines);
+    assert_eq!(
+        (name.as_str(), &data["agent"]),
+        ("confirmed", &json!("bob"))
+    );
+    // The quorum fired it in the same transaction, one entry later.
+    let (_, name, _) = next_event(&mut lines);
+    assert_eq!(name, "fired");
+    assert!(second > first);
+    drop(lines);
+    // Resumed after the first answer: what came later, from the store.
+    let mut resumed = open_stream(&server, "?event=rev", &alice, Some(&first.to_string()));
+    let (id, name, data) = next_event(&mut resumed);
+    assert_eq!(
+        (id, name.as_str(), &data["agent"]),
+        (second, "confirmed", &json!("bob"))
+    );
+    assert_eq!(next_event(&mut resumed).1, "fired");
+    drop(resumed);
+    let r = server.get("/v1/stream", None);
+    assert_eq!((r.status, r.code()), (401, "t_minus::auth::missing"));
+    let r = server.get("/v1/stream?campaign=nope", Some(&alice));
+    assert_eq!((r.status, r.code()), (404, "t_minus::not_found::campaign"));
+}
+
 fn sigterm_stops_the_server_with_exit_code_0() {
     let t = T::new();
+    let reader = token(&t, "watcher", "reader");
     let server = Server::start(&t, &[]);
     assert_eq!(server.get("/v1/health", None).status, 200);
+    // An open stream does not hold the shutdown up: it ends.
+    let lines = open_stream(&server, "", &reader, None);
+    let started = Instant::now();
     let base = server.base.clone();
     assert_eq!(server.terminate(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(lines.count(), 0, "the stream ended");
     let addr = base.trim_start_matches("http://");
     assert!(
         std::net::TcpStream::connect(addr).is_err(),
@@ -845,6 +950,7 @@ cli_support::store_tests!(
     https_with_a_certificate_and_http2_in_the_clear,
     a_client_over_its_rate_gets_429_with_retry_after,
     metrics_count_requests_answers_and_transitions,
+    the_stream_sends_each_entry_and_resumes_after_last_event_id,
     kill_9_loses_no_acknowledged_answer,
     tokens_are_hashed_checked_and_audited,
 );

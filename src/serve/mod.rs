@@ -16,6 +16,7 @@
 //! - [`limits`]: body caps and timeouts.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the types.
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
+//! - [`stream`]: `GET /v1/stream`, the log as Server-Sent Events.
 //! - [`ticker`]: ticks and delivers notifications in the background.
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod remote;
 mod routes;
+pub mod stream;
 pub mod ticker;
 
 use std::net::SocketAddr;
@@ -41,7 +43,7 @@ pub use error::{ApiError, ServeError};
 pub use remote::ExecPolicy;
 pub use routes::{
     CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery, ManifestQuery,
-    SignedAnswerBody, VerifyQuery,
+    SignedAnswerBody, StreamQuery, VerifyQuery,
 };
 
 use crate::notify::DeliverOptions;
@@ -142,6 +144,10 @@ pub(crate) struct Shared {
     rate: Option<limits::RateLimiter>,
     /// The counters of `/metrics`.
     metrics: Arc<metrics::Metrics>,
+    /// The tail of the log the streams follow.
+    tail: Arc<stream::LogTail>,
+    /// Turns true when the service stops: streams end.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -182,6 +188,7 @@ pub fn serve(
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{}", options.listen));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         location: options.location.clone(),
         clock_for_tests: options.clock_for_tests,
@@ -192,6 +199,8 @@ pub fn serve(
         )),
         rate: options.rate_limit.map(limits::RateLimiter::new),
         metrics: Arc::new(metrics::Metrics::default()),
+        tail: Arc::new(stream::LogTail::new()),
+        stopping: stop_rx.clone(),
     });
     let tls = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,12 +229,16 @@ pub fn serve(
         )?),
         None => None,
     };
+    let location = options.location.clone();
+    let open: Arc<dyn Fn() -> crate::Result<Engine> + Send + Sync> =
+        Arc::new(move || Engine::open(&location));
+    runtime.spawn(shared.tail.clone().run(open, stop_rx));
     ready(addr, scheme);
     let app = routes::router(shared).layer(tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         limits::REQUEST_TIMEOUT,
     ));
-    runtime.block_on(accept(listener, app, tls));
+    runtime.block_on(accept(listener, app, tls, stop_tx));
     if let Some(ticker) = ticker {
         ticker.stop();
     }
@@ -238,6 +251,7 @@ async fn accept(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    stopping: tokio::sync::watch::Sender<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -286,6 +300,8 @@ async fn accept(
         }
     }
     drop(listener);
+    // Streams end now; other requests finish.
+    let _ = stopping.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits::DRAIN_TIMEOUT) => {}

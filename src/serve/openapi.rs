@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::routes::{
     CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery, ManifestQuery,
-    SignedAnswerBody, VerifyQuery,
+    SignedAnswerBody, StreamQuery, VerifyQuery,
 };
 use crate::output::{
     ApplyResult, CampaignStatus, ErrorOutput, Event, Health, Inbox, LogEntry, Verification,
@@ -275,6 +275,18 @@ pub fn document(server: Option<&str>) -> Value {
             errors: &[400, 401, 403, 409, 413, 415, 422],
         },
     ];
+    let stream_params = {
+        let mut params = s.query::<StreamQuery>();
+        params.push(json!({
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": false,
+            "description": "The `id` of the last event received: the stream resumes after it.",
+            "schema": {"type": "string"},
+        }));
+        params
+    };
+    let entry = s.reply::<crate::output::AuditEntry>();
     let error = s.reply::<ErrorOutput>();
     let mut paths = Map::new();
     for op in ops.drain(..) {
@@ -354,6 +366,21 @@ pub fn document(server: Option<&str>) -> Value {
             },
         },
     });
+    doc["paths"]["/v1/stream"] = json!({"get": {
+        "operationId": "stream",
+        "summary": "The audit log as Server-Sent Events: one per entry (answers, transitions, notifications, tokens) as it is written; `id` is the entry's `seq`, `event` its action, `data` the entry.",
+        "security": [{"bearer": []}],
+        "parameters": stream_params,
+        "responses": {
+            "200": {
+                "description": "A stream of events whose `data` is an audit entry.",
+                "content": {"text/event-stream": {"schema": {"type": "string", "description": "Each event's data is this JSON object.", "contentSchema": entry}}},
+            },
+            "400": {"description": status_text(400), "content": {"application/json": {"schema": error.clone()}}},
+            "401": {"description": status_text(401), "content": {"application/json": {"schema": error.clone()}}},
+            "404": {"description": status_text(404), "content": {"application/json": {"schema": error.clone()}}},
+        },
+    }});
     doc["paths"]["/metrics"] = json!({"get": {
         "operationId": "metrics",
         "summary": "Counters in the Prometheus text format: requests by route and status, their durations, answers, transitions.",

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
@@ -58,6 +59,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/campaigns/{campaign}", get(get_campaign))
         .route("/v1/inbox", get(inbox))
         .route("/v1/verify", get(verify))
+        .route("/v1/stream", get(stream))
         .route("/v1/answers", post(signed_answer).layer(answer_limit))
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
@@ -430,6 +432,71 @@ async fn verify(
     })
     .await
     .map(Json)
+}
+
+/// `GET /v1/stream` parameters.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Only the entries of this campaign's events (name, id or prefix).
+    pub campaign: Option<String>,
+    /// Only the entries of this event.
+    pub event: Option<String>,
+}
+
+/// `GET /v1/stream`: the audit log as Server-Sent Events; `Last-Event-ID`
+/// (an entry's `seq`) resumes after that entry.
+async fn stream(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    q: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let q = query(q)?;
+    let resume = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .ok_or_else(|| ServeError::Query {
+                    name: "Last-Event-ID".into(),
+                    reason: "it must be the `id` (a number) of an event of an earlier stream"
+                        .into(),
+                })?,
+        ),
+    };
+    // Subscribed before the log is read back, so nothing falls between.
+    let live = shared.tail.subscribe();
+    let (filter, backlog, last) =
+        as_caller(&shared, &headers, Need::Read, "read", move |engine, _| {
+            let campaign = match &q.campaign {
+                Some(c) => {
+                    let id = engine.resolve_campaign(c)?;
+                    engine.campaign_name(id)?
+                }
+                None => None,
+            };
+            let event = q
+                .event
+                .as_deref()
+                .map(|e| engine.resolve_event(e))
+                .transpose()?;
+            let filter = super::stream::Filter { campaign, event };
+            Ok(match resume {
+                Some(after) => (filter, super::stream::replay(engine, after)?, after),
+                None => (filter, Vec::new(), engine.read(|tx| tx.latest_audit_seq())?),
+            })
+        })
+        .await?;
+    let body = super::stream::body(backlog, live, filter, last, shared.stopping.clone());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// `POST /v1/events/{event}/confirm` body (may be empty).
