@@ -783,6 +783,77 @@ fn the_stream_sends_each_entry_and_resumes_after_last_event_id() {
     assert_eq!((r.status, r.code()), (404, "t_minus::not_found::campaign"));
 }
 
+fn the_service_ticks_and_delivers_by_itself() {
+    let t = T::new();
+    let hooks = t.dir().join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    let program = hooks.join("record.sh");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\ncat > \"$(dirname \"$0\")/delivered-$$.json\"\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let operator = token(&t, "ops", "operator");
+    // The service's clock is an hour after the store's: the event is due.
+    let later = "2025-06-06T15:50:00Z";
+    let mut cmd = t.command();
+    cmd.env_remove("T_MINUS_NOW").args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--clock-for-tests",
+        t.now(),
+        "--allow-exec",
+        hooks.to_str().unwrap(),
+    ]);
+    let server = Server::spawn(cmd, &t);
+    let rules = format!(
+        "    notify: [{{on: [missed], exec: [\"{}\"]}}]\n",
+        program.display()
+    );
+    let yaml = format!(
+        "campaign: nightly\nevents:\n  step:\n    at: +30m\n    attendees: [alice]\n{rules}"
+    );
+    let r = server.post_yaml("/v1/apply", Some(&operator), &yaml);
+    assert_eq!(r.status, 200, "{}", r.body);
+    drop(server);
+    let mut cmd = t.command();
+    cmd.env_remove("T_MINUS_NOW").args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--clock-for-tests",
+        later,
+    ]);
+    let _server = Server::spawn(cmd, &t);
+    // Nobody runs `tick` or `run`: the service records the miss and runs
+    // the hook.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let delivered = loop {
+        let found: Vec<_> = std::fs::read_dir(&hooks)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("delivered-"))
+            .collect();
+        if let Some(file) = found.first() {
+            let text = std::fs::read_to_string(file.path()).unwrap();
+            if !text.is_empty() {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "no delivery");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let payload: Value = serde_json::from_str(&delivered).unwrap();
+    assert_eq!(payload["on"], "missed", "{payload}");
+    assert_eq!(t.json("status nightly/step --json")["state"], "missed");
+}
+
 fn sigterm_stops_the_server_with_exit_code_0() {
     let t = T::new();
     let reader = token(&t, "watcher", "reader");
@@ -951,6 +1022,7 @@ cli_support::store_tests!(
     a_client_over_its_rate_gets_429_with_retry_after,
     metrics_count_requests_answers_and_transitions,
     the_stream_sends_each_entry_and_resumes_after_last_event_id,
+    the_service_ticks_and_delivers_by_itself,
     kill_9_loses_no_acknowledged_answer,
     tokens_are_hashed_checked_and_audited,
 );

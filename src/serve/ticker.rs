@@ -27,7 +27,7 @@ pub const IDLE_LOOK: StdDuration = StdDuration::from_millis(250);
 pub struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    deliverer: Option<Deliverer>,
+    delivery: Option<JoinHandle<()>>,
 }
 
 /// A run observer that counts the transitions (the store's log is the
@@ -60,11 +60,24 @@ impl Ticker {
         if let Some(now) = pinned {
             engine.set_clock(Arc::new(FixedClock::new(now)));
         }
-        let deliverer = match deliver {
-            Some(options) => Some(Deliverer::start(crate::store::open(location)?, options)),
+        let stop = Arc::new(AtomicBool::new(false));
+        let delivery = match deliver {
+            Some(options) => {
+                let deliverer = Deliverer::start(
+                    crate::store::open(location)?,
+                    DeliverOptions {
+                        keep_outcomes: false,
+                        ..options.clone()
+                    },
+                );
+                let (location, flag) = (location.to_string(), stop.clone());
+                std::thread::Builder::new()
+                    .name("t-minus-delivery".into())
+                    .spawn(move || supervise(deliverer, &location, options, &flag))
+                    .ok()
+            }
             None => None,
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("t-minus-ticker".into())
@@ -73,7 +86,7 @@ impl Ticker {
         Ok(Ticker {
             stop,
             thread,
-            deliverer,
+            delivery,
         })
     }
 
@@ -83,9 +96,47 @@ impl Ticker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        if let Some(deliverer) = self.deliverer.take() {
+        if let Some(delivery) = self.delivery.take() {
+            let _ = delivery.join();
+        }
+    }
+}
+
+/// Keeps a deliverer running until `stop`: one that stopped on an error
+/// (the store out of reach) is replaced by a new one on a new connection,
+/// after a pause.
+fn supervise(mut deliverer: Deliverer, location: &str, options: DeliverOptions, stop: &AtomicBool) {
+    let options = DeliverOptions {
+        keep_outcomes: false,
+        ..options
+    };
+    loop {
+        nap(StdDuration::from_millis(250), stop);
+        if stop.load(Ordering::SeqCst) {
             if let Err(e) = deliverer.stop() {
                 eprintln!("t-minus serve: notification delivery: {e}");
+            }
+            return;
+        }
+        if deliverer.is_running() {
+            continue;
+        }
+        if let Err(e) = deliverer.stop() {
+            eprintln!("t-minus serve: notification delivery stopped: {e}; restarting");
+        }
+        loop {
+            match crate::store::open(location) {
+                Ok(store) => {
+                    deliverer = Deliverer::start(store, options.clone());
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("t-minus serve: notification delivery: {e}");
+                    nap(StdDuration::from_secs(1), stop);
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
             }
         }
     }
