@@ -320,6 +320,8 @@ fn errors_have_the_status_and_code_of_the_cli() {
     assert_eq!((r.status, r.code()), (404, "t_minus::not_found::campaign"));
     let r = server.get("/v1/nothing", None);
     assert_eq!((r.status, r.code()), (404, "t_minus::http::not_found"));
+    let r = server.get("/v1/apply", Some(&operator));
+    assert_eq!((r.status, r.code()), (405, "t_minus::http::method"));
     let r = server.post_json("/v1/events/rev/defer", Some(&alice), json!({"by": "soon"}));
     assert_eq!((r.status, r.code()), (400, "t_minus::input::duration"));
     let r = server.call(

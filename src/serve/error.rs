@@ -87,6 +87,30 @@ pub enum ServeError {
         path: String,
     },
 
+    /// The route does not take this method.
+    #[error("{path} does not take {method}")]
+    #[diagnostic(
+        code(t_minus::http::method),
+        help("the routes and their methods are listed in /openapi.json")
+    )]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+
+    /// The request took longer than the server allows.
+    #[error("the request took longer than {seconds} s")]
+    #[diagnostic(
+        code(t_minus::http::timeout),
+        help("send the request again; if the store is slow, try later")
+    )]
+    Timeout {
+        /// The limit, in seconds.
+        seconds: u64,
+    },
+
     /// A manifest sent over HTTP refers to a file on the server's disk.
     #[error("{what} refers to the file `{path}` on the server; a manifest sent over HTTP may not")]
     #[diagnostic(
@@ -206,6 +230,8 @@ impl ApiError {
 /// | `t_minus::auth::role`, `…::other_agent` | 403 |
 /// | `t_minus::not_found::…`, `t_minus::http::not_found` | 404 |
 /// | `t_minus::refused::…`, `t_minus::plan::stale`, `t_minus::trust::stale`, `…::nonce` | 409 |
+/// | `t_minus::http::method` | 405 |
+/// | `t_minus::http::timeout` | 408 |
 /// | `t_minus::http::too_large` | 413 |
 /// | `t_minus::http::media_type` | 415 |
 /// | `t_minus::manifest::…`, `t_minus::remote::…`, `t_minus::trust::…` | 422 |
@@ -225,6 +251,8 @@ pub fn status_of(code: &str) -> StatusCode {
         | "t_minus::auth::expired" => return StatusCode::UNAUTHORIZED,
         "t_minus::auth::role" | "t_minus::auth::other_agent" => return StatusCode::FORBIDDEN,
         "t_minus::http::not_found" => return StatusCode::NOT_FOUND,
+        "t_minus::http::method" => return StatusCode::METHOD_NOT_ALLOWED,
+        "t_minus::http::timeout" => return StatusCode::REQUEST_TIMEOUT,
         "t_minus::http::too_large" => return StatusCode::PAYLOAD_TOO_LARGE,
         "t_minus::http::media_type" => return StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "t_minus::http::rate" => return StatusCode::TOO_MANY_REQUESTS,
@@ -331,6 +359,8 @@ mod tests {
             ("t_minus::trust::nonce", 409),
             ("t_minus::plan::stale", 409),
             ("t_minus::http::too_large", 413),
+            ("t_minus::http::method", 405),
+            ("t_minus::http::timeout", 408),
             ("t_minus::http::media_type", 415),
             ("t_minus::manifest::unknown_field", 422),
             ("t_minus::remote::exec", 422),

@@ -33,7 +33,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -234,10 +233,7 @@ pub fn serve(
         Arc::new(move || Engine::open(&location));
     runtime.spawn(shared.tail.clone().run(open, stop_rx));
     ready(addr, scheme);
-    let app = routes::router(shared).layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        limits::REQUEST_TIMEOUT,
-    ));
+    let app = routes::router(shared);
     runtime.block_on(accept(listener, app, tls, stop_tx));
     if let Some(ticker) = ticker {
         ticker.stop();

@@ -64,10 +64,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
         .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             rate_limit,
         ))
+        .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), track))
         .with_state(shared)
 }
@@ -210,6 +212,32 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ServeError> {
         name: "query".into(),
         reason: e.body_text(),
     })
+}
+
+/// Answers `408` when a request takes longer than
+/// [`super::limits::REQUEST_TIMEOUT`] to be answered (a stream's body is
+/// not limited).
+async fn deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = super::limits::REQUEST_TIMEOUT;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::from(ServeError::Timeout {
+            seconds: limit.as_secs(),
+        })
+        .into_response(),
+    }
+}
+
+/// A route asked with a method it does not take.
+async fn no_method(method: Method, uri: Uri) -> ApiError {
+    ServeError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+    .into()
 }
 
 /// Anything without a route.
