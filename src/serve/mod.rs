@@ -160,8 +160,9 @@ impl Shared {
 
 /// Runs the service until SIGTERM or Ctrl-C. Opens (and creates or
 /// migrates) the store first, binds the address, calls `ready` with the
-/// address bound and the scheme (`http` or `https`), and serves. Returns once the requests in flight have
-/// finished and the background runner has stopped.
+/// address bound and the scheme (`http` or `https`), and serves. Returns
+/// once the requests in flight have finished and the background runner has
+/// stopped.
 pub fn serve(
     options: ServeOptions,
     ready: impl FnOnce(SocketAddr, &str),
@@ -183,24 +184,6 @@ pub fn serve(
     } else {
         "http"
     };
-    let server = options
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{}", options.listen));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shared = Arc::new(Shared {
-        location: options.location.clone(),
-        clock_for_tests: options.clock_for_tests,
-        exec,
-        openapi: openapi::document(Some(&server)),
-        operations: Arc::new(tokio::sync::Semaphore::new(
-            limits::MAX_CONCURRENT_OPERATIONS,
-        )),
-        rate: options.rate_limit.map(limits::RateLimiter::new),
-        metrics: Arc::new(metrics::Metrics::default()),
-        tail: Arc::new(stream::LogTail::new()),
-        stopping: stop_rx.clone(),
-    });
     let tls = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -219,6 +202,24 @@ pub fn serve(
         addr: options.listen.clone(),
         reason: e.to_string(),
     })?;
+    let server = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared {
+        location: options.location.clone(),
+        clock_for_tests: options.clock_for_tests,
+        exec,
+        openapi: openapi::document(Some(&server)),
+        operations: Arc::new(tokio::sync::Semaphore::new(
+            limits::MAX_CONCURRENT_OPERATIONS,
+        )),
+        rate: options.rate_limit.map(limits::RateLimiter::new),
+        metrics: Arc::new(metrics::Metrics::default()),
+        tail: Arc::new(stream::LogTail::new()),
+        stopping: stop_rx.clone(),
+    });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
             &options.location,
