@@ -139,6 +139,8 @@ pub(crate) struct Shared {
     /// Bounds the engine operations running at once (each holds a store
     /// connection): [`limits::MAX_CONCURRENT_OPERATIONS`].
     operations: Arc<tokio::sync::Semaphore>,
+    /// One writer at a time, on SQLite (`None` on PostgreSQL).
+    writer: Option<Arc<tokio::sync::Semaphore>>,
     /// Requests per token or client address, when limited.
     rate: Option<limits::RateLimiter>,
     /// The counters of `/metrics`.
@@ -215,6 +217,8 @@ pub fn serve(
         operations: Arc::new(tokio::sync::Semaphore::new(
             limits::MAX_CONCURRENT_OPERATIONS,
         )),
+        writer: (!crate::store::is_server_url(&options.location))
+            .then(|| Arc::new(tokio::sync::Semaphore::new(1))),
         rate: options.rate_limit.map(limits::RateLimiter::new),
         metrics: Arc::new(metrics::Metrics::default()),
         tail: Arc::new(stream::LogTail::new()),

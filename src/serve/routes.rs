@@ -134,12 +134,31 @@ async fn rate_limit(
     next.run(request).await
 }
 
-/// Runs `f` on a blocking thread with an engine on the store.
+/// Runs `f` on a blocking thread with an engine on the store: a read.
 async fn blocking<T: Send + 'static>(
     shared: &Arc<Shared>,
     f: impl FnOnce(&mut Engine) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    run_blocking(shared, false, f).await
+}
+
+/// Runs `f` on a blocking thread with an engine on the store, within the
+/// bound of operations at once and, for a `write` on SQLite, one writer at
+/// a time (SQLite runs one writer anyway; waiting here, in order, is
+/// cheaper than in its busy handler).
+async fn run_blocking<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    write: bool,
+    f: impl FnOnce(&mut Engine) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let shared = shared.clone();
+    let internal = |e: tokio::sync::AcquireError| ServeError::Internal {
+        reason: e.to_string(),
+    };
+    let writer = match (&shared.writer, write) {
+        (Some(writer), true) => Some(writer.clone().acquire_owned().await.map_err(internal)?),
+        _ => None,
+    };
     // Held by the operation itself, so a request given up by its client
     // still counts until its operation ends.
     let permit = shared
@@ -147,13 +166,11 @@ async fn blocking<T: Send + 'static>(
         .clone()
         .acquire_owned()
         .await
-        .map_err(|e| ServeError::Internal {
-            reason: e.to_string(),
-        })?;
+        .map_err(internal)?;
     tokio::task::spawn_blocking(move || {
         let mut engine = shared.engine()?;
         let result = f(&mut engine);
-        drop(permit);
+        drop((permit, writer));
         result
     })
     .await
@@ -172,7 +189,7 @@ async fn as_caller<T: Send + 'static>(
     f: impl FnOnce(&mut Engine, &TokenInfo) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let secret = auth::bearer(headers);
-    blocking(shared, move |engine| {
+    run_blocking(shared, need != Need::Read, move |engine| {
         let token = auth::authenticate(engine, secret.as_deref())?;
         need.check(&token, action)?;
         f(engine, &token)
@@ -703,7 +720,7 @@ async fn signed_answer(
         }
         .into());
     };
-    let event = blocking(&shared, move |engine| {
+    let event = run_blocking(&shared, true, move |engine| {
         let updated = engine.respond_signed(body.message.as_bytes(), &body.signature)?;
         Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
     })
