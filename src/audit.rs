@@ -41,6 +41,16 @@ pub enum AuditAction {
     /// failure).
     #[serde(rename = "notify-failed")]
     NotifyFailed,
+    /// An API token was made (the entry's subject is the token's id).
+    #[serde(rename = "token-created")]
+    TokenCreated,
+    /// An API token was revoked (the subject is the token's id).
+    #[serde(rename = "token-revoked")]
+    TokenRevoked,
+    /// A revoked or expired API token was presented and refused (the
+    /// subject is the token's id).
+    #[serde(rename = "token-refused")]
+    TokenRefused,
 }
 
 impl AuditAction {
@@ -80,6 +90,9 @@ impl AuditAction {
             AuditAction::Cancelled => "cancelled",
             AuditAction::Notified => "notified",
             AuditAction::NotifyFailed => "notify-failed",
+            AuditAction::TokenCreated => "token-created",
+            AuditAction::TokenRevoked => "token-revoked",
+            AuditAction::TokenRefused => "token-refused",
         }
     }
 }
@@ -108,6 +121,9 @@ impl FromStr for AuditAction {
             "cancelled" => Cancelled,
             "notified" => Notified,
             "notify-failed" => NotifyFailed,
+            "token-created" => TokenCreated,
+            "token-revoked" => TokenRevoked,
+            "token-refused" => TokenRefused,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }
@@ -118,7 +134,7 @@ impl FromStr for AuditAction {
 pub struct AuditEntry {
     /// Position in the store-wide log; increases with every entry.
     pub seq: i64,
-    /// The event it concerns.
+    /// The event it concerns (for the `token-…` actions, the token's id).
     pub event: Uuid,
     /// When it happened (for a transition, the logical time: e.g. the fire
     /// time of a miss recorded by a later tick).

@@ -424,6 +424,12 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Trust(#[from] crate::trust::TrustError),
+
+    /// An API token that is missing, unknown, revoked or expired, or not
+    /// allowed what was asked.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Token(#[from] crate::token::TokenError),
 }
 
 /// A rejected deferral: as the user wrote it (command line, MCP), or as the

@@ -36,7 +36,7 @@
 //! | layer | module | role | uses |
 //! | --- | --- | --- | --- |
 //! | values | [`kind`], [`state`], [`clock`], [`graph`], [`input`], [`run_report`] | event kinds, states, clocks, the dependency graph, the errors of values ([`input::InputError`]), a run's result | nothing |
-//! | values | [`agent`], [`name`], [`duration`], [`time_spec`], [`policy`], [`campaign`], [`audit`], [`event`], [`tick`] | the value types, each checking its own rules | values above |
+//! | values | [`agent`], [`name`], [`duration`], [`time_spec`], [`policy`], [`campaign`], [`audit`], [`event`], [`tick`], [`token`] | the value types, each checking its own rules | values above |
 //! | rules | [`trust`] | content digests, answer messages, signers, `sshsig` signing and verification, the audit chain, attestation types; its own [`trust::TrustError`] | values |
 //! | rules | [`lifecycle`] | the state machine as pure functions | values, [`trust`] digests |
 //! | errors | [`error`] | [`TMinusError`], the error of every operation, and the store's [`error::StoreError`] | values, [`trust`] |
@@ -51,6 +51,7 @@
 //! | above the engine | [`runner`] | `run` and `wait`: drives the engine over time; [`runner::RunPrinter`] prints a run | [`engine`], [`display`], [`store::EventFilter`] |
 //! | front end | [`output`] | every JSON shape the program prints (`--json`, MCP results, HTTP bodies) as `Serialize` + `JsonSchema` types, built from the engine's reads | values, [`engine`] reads, [`plan`], [`trust`] types |
 //! | front end | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
+//! | front end | `serve` (feature `serve`) | the HTTP service: the API under `/v1`, tokens and roles, limits, ticking and delivering in the background | [`engine`], [`output`], [`runner`], [`notify`], [`manifest`], [`plan`], [`token`] |
 //! | front end | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering, adds its hints to errors | everything public |
 
 #![warn(missing_docs)]
@@ -80,10 +81,13 @@ pub mod plan;
 pub mod policy;
 pub mod run_report;
 pub mod runner;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod tick;
 pub mod time_spec;
+pub mod token;
 pub mod trust;
 
 pub use agent::AgentId;

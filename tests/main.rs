@@ -39,6 +39,7 @@ mod reliability_crash;
 mod reliability_exactly_once;
 mod reliability_props;
 mod run;
+mod serve;
 mod trust;
 mod trust_engine;
 mod trust_formats;

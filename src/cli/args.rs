@@ -227,6 +227,29 @@ Every answer is given as AGENT; no tool takes an agent. Logs go to stderr.
 Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store).")]
     Mcp(McpArgs),
 
+    /// Serve the store over HTTP: the API under /v1, ticking and delivering
+    /// in the background.
+    #[command(after_help = "Examples:
+  t-minus serve --listen 127.0.0.1:8470          (the store of --db / T_MINUS_DB)
+  t-minus serve --listen 0.0.0.0:8470 --public-url https://tminus.example.com
+  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8470/v1/inbox
+
+Prints the address it listens on, then serves until SIGTERM or Ctrl-C, which
+let requests in flight finish. HTTP/1.1 and HTTP/2; HTTPS with --tls-cert and
+--tls-key, or behind a TLS proxy. Tokens: `t-minus token create AGENT --role agent|operator|reader`.
+Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
+    Serve(ServeArgs),
+
+    /// API tokens of `serve`: create, list, revoke (on the store's host).
+    #[command(subcommand)]
+    #[command(after_help = "Examples:
+  t-minus token create alice --role agent --expires 90days
+  t-minus token list
+  t-minus token revoke 3f2a
+
+Exit codes: 0 success, 1 error.")]
+    Token(TokenCommand),
+
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
     #[command(after_help = "Example:
   t-minus wait release-v2/deploy --timeout 2h && ./deploy.sh
@@ -269,6 +292,86 @@ Needs no store. Exit codes: 0 success, 1 error (unknown shell).")]
 
 Needs no store. Exit codes: 0 success, 1 error.")]
     Man,
+}
+
+/// `serve`'s arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+    pub listen: String,
+    /// The URL clients reach the service at (behind a proxy), named in
+    /// /openapi.json.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Let manifests applied over HTTP run exec hooks whose program is
+    /// named by an absolute path under DIR (repeatable). Without it,
+    /// manifests with exec hooks are refused.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub allow_exec: Vec<std::path::PathBuf>,
+    /// For tests only: every request and tick happens at this RFC 3339
+    /// instant instead of the system clock. (`T_MINUS_NOW` is not read by
+    /// `serve`.)
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub clock_for_tests: Option<String>,
+    /// Do not tick or deliver notifications; serve requests only.
+    #[arg(long)]
+    pub no_background: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Requests a second allowed per token (per client address for
+    /// requests without one), in bursts of twice as many; 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub rate_limit: u32,
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token for AGENT and print it once (the last line of stdout);
+    /// only its hash is stored.
+    #[command(after_help = "Example:
+  t-minus token create alice --role agent --expires 30days
+
+Exit codes: 0 success, 1 error (invalid agent, role or duration).")]
+    Create(TokenCreateArgs),
+    /// List the tokens (never their secrets).
+    #[command(after_help = "Example:
+  t-minus token list --json
+
+Exit codes: 0 success, 1 error (store).")]
+    List,
+    /// Revoke a token by id or unique id prefix; it is refused from then on.
+    #[command(after_help = "Example:
+  t-minus token revoke 3f2a
+
+Exit codes: 0 revoked, 1 error (no such token, already revoked).")]
+    Revoke(TokenRevokeArgs),
+}
+
+/// `token create`'s arguments.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The agent the token acts as.
+    pub agent: String,
+    /// What it may do: `reader` reads; `agent` reads and answers as AGENT;
+    /// `operator` reads, plans, applies and cancels.
+    #[arg(long, value_name = "ROLE", default_value = "agent")]
+    pub role: String,
+    /// How long it is valid (e.g. `90days`); default: until revoked.
+    #[arg(long, value_name = "DUR")]
+    pub expires: Option<String>,
+}
+
+/// `token revoke`'s arguments.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id, or a unique prefix of it (4+ hex digits).
+    pub token: String,
 }
 
 /// `notify` subcommands.

@@ -20,6 +20,8 @@ pub enum CliError {
     Engine(TMinusError),
     /// From manifests, plans or apply.
     Manifest(ManifestError),
+    /// From the HTTP service.
+    Serve(t_minus::serve::ServeError),
 }
 
 impl From<TMinusError> for CliError {
@@ -54,6 +56,7 @@ impl CliError {
             }
             CliError::Manifest(e) => (ErrorBody::new(e), cli_hint_of_code(&code_of(e))),
             CliError::Engine(e) => (ErrorBody::new(e), cli_hint(e)),
+            CliError::Serve(e) => (ErrorBody::new(e), None),
         };
         if hint.is_some() {
             body.help = hint;
@@ -81,6 +84,7 @@ impl CliError {
                 let hint = cli_hint(&e);
                 eprintln!("{:?}", miette::Report::new(Hinted { inner: e, hint }))
             }
+            CliError::Serve(e) => eprintln!("{:?}", miette::Report::new(e)),
         }
     }
 }

@@ -14,6 +14,7 @@ mod manifests;
 mod mcp;
 mod notify;
 mod run;
+mod serve;
 mod show;
 mod status;
 mod trust;
@@ -101,6 +102,8 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => args.run(cx),
         Command::Inbox(args) => args.run(cx),
         Command::Mcp(args) => args.run(cx),
+        Command::Serve(args) => args.run(cx),
+        Command::Token(command) => command.run(cx),
         Command::Wait(args) => args.run(cx),
         Command::Campaign(command) => command.run(cx),
         Command::Notify(command) => command.run(cx),

@@ -13,6 +13,7 @@ mod queue;
 mod resolve;
 pub(crate) mod settle;
 mod signed;
+mod tokens;
 mod verify;
 mod views;
 

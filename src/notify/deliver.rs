@@ -65,6 +65,9 @@ pub struct DeliverOptions {
     pub max_backoff: StdDuration,
     /// How often the background deliverer looks for due deliveries.
     pub poll: StdDuration,
+    /// Whether the background deliverer keeps every outcome to return when
+    /// it stops (a run's report); a long-lived service does not.
+    pub keep_outcomes: bool,
 }
 
 impl Default for DeliverOptions {
@@ -75,6 +78,7 @@ impl Default for DeliverOptions {
             backoff: StdDuration::from_secs(1),
             max_backoff: StdDuration::from_secs(600),
             poll: StdDuration::from_millis(100),
+            keep_outcomes: true,
         }
     }
 }
@@ -325,6 +329,12 @@ impl Deliverer {
         self.join()
     }
 
+    /// Whether the dispatcher still runs: false once it stopped on an error
+    /// (the store could not be reached), which [`Deliverer::stop`] returns.
+    pub fn is_running(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
     /// Stops as soon as the attempts under way end.
     pub fn stop(mut self) -> Result<Vec<Outcome>> {
         self.stop.store(true, Ordering::SeqCst);
@@ -456,7 +466,10 @@ fn dispatch(
             match message {
                 Message::Done(d, failure) => {
                     in_flight -= 1;
-                    outcomes.push(record(&mut *store, &d, failure, options)?);
+                    let outcome = record(&mut *store, &d, failure, options)?;
+                    if options.keep_outcomes {
+                        outcomes.push(outcome);
+                    }
                 }
                 Message::Wake => woken = true,
             }

@@ -1,5 +1,5 @@
 //! What the program prints: every JSON shape of the command line's `--json`,
-//! of the MCP server's structured results and of the coming HTTP API, as
+//! of the MCP server's structured results and of the HTTP API, as
 //! types deriving [`serde::Serialize`] and [`schemars::JsonSchema`].
 //!
 //! One contract: a front end builds one of these values from the engine's
@@ -23,6 +23,7 @@
 //! | [`Verification`], [`crate::trust::attest::Statement`] | the audit log checked; an attestation |
 //! | [`Validation`], [`crate::plan::Plan`], [`ApplyResult`] | manifests validated, planned, applied |
 //! | [`RunLine`] | one line of `run --json` / `wait --json` |
+//! | [`Health`] | the HTTP service's health |
 //! | [`ErrorOutput`] | a failure |
 
 mod audit;
@@ -33,6 +34,7 @@ mod event;
 mod inbox;
 mod manifest;
 mod run;
+mod server;
 mod time;
 mod verify;
 
@@ -47,6 +49,7 @@ pub use event::{AnswerStatus, Attendee, Event, EventStatus, GroupProgress};
 pub use inbox::Inbox;
 pub use manifest::{ApplyResult, ManifestSummary, Problem, ProblemLabel, Validation};
 pub use run::{RunLine, RunOutcomeWord};
+pub use server::Health;
 pub use verify::Verification;
 
 /// The JSON Schema (draft 2020-12) of what `T` serializes to: the schema of

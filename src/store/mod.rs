@@ -404,6 +404,21 @@ pub trait Tx {
     fn signers_by_digest(&mut self, digest: &str) -> Result<Option<String>>;
     /// Records a signed answer's nonce; false when it was recorded before.
     fn use_nonce(&mut self, nonce: Uuid, event: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// Stores a new token: its description and the hash of its secret.
+    fn insert_token(
+        &mut self,
+        token: &crate::token::TokenInfo,
+        hash: &crate::token::TokenHash,
+    ) -> Result<()>;
+    /// The token whose secret has this hash, with the hash stored.
+    fn token_by_hash(
+        &mut self,
+        hash: &crate::token::TokenHash,
+    ) -> Result<Option<(crate::token::TokenInfo, crate::token::TokenHash)>>;
+    /// Every token, oldest first.
+    fn tokens(&mut self) -> Result<Vec<crate::token::TokenInfo>>;
+    /// Marks a token revoked at `at`; false when it was already revoked.
+    fn revoke_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

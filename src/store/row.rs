@@ -164,6 +164,25 @@ pub(crate) fn read_finished<C: Columns>(c: &C) -> Result<(Uuid, EventState), C::
     Ok((c.id(0)?, c.decode(parse(&c.text(1)?))?))
 }
 
+/// The columns a token is read from ([`read_token`]).
+pub(crate) const TOKEN_COLUMNS: &str = "id, agent, role, created_ms, expires_ms, revoked_ms";
+
+/// A token from the columns [`TOKEN_COLUMNS`].
+pub(crate) fn read_token<C: Columns>(c: &C) -> Result<crate::token::TokenInfo, C::Error> {
+    Ok(crate::token::TokenInfo {
+        id: c.id(0)?,
+        agent: c.text(1)?,
+        role: c.decode(
+            c.text(2)?
+                .parse()
+                .map_err(|e: crate::token::TokenError| e.to_string()),
+        )?,
+        created_at: c.decode(time(c.int(3)?))?,
+        expires_at: c.decode(opt_time(c.opt_int(4)?))?,
+        revoked_at: c.decode(opt_time(c.opt_int(5)?))?,
+    })
+}
+
 /// A need's name for the event that needs it, from the columns `to_id,
 /// from_id, name` (edge and needed event): its name, or its short id.
 pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Error> {

@@ -59,6 +59,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("0007_signers"),
     migration!("0008_listing_order"),
     migration!("compact_ids"),
+    migration!("tokens"),
 ];
 
 /// How many migrations stores record by their count alone: those written

@@ -23,9 +23,9 @@ use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
     self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
     read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
-    status_columns, AuditColumns, CampaignColumns, Columns, EventRow, ANSWERED_ATTENDEES,
-    ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, EVENT_ATTENDEE_COLUMNS,
-    EVENT_COLUMNS, FINISHED_EVENTS,
+    read_token, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
+    ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS,
+    EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
 };
 use super::schema::Migration;
 use super::written::Written;
@@ -39,6 +39,7 @@ use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::notification::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
+use crate::token::{TokenHash, TokenInfo};
 
 /// A statement parameter, bound by each backend in its driver's types.
 #[derive(Debug, Clone, PartialEq)]
@@ -1038,6 +1039,47 @@ impl<B: Backend> Tx for SqlTx<B> {
             values![id],
             |r| read_audit_link(r),
         )
+    }
+
+    fn insert_token(&mut self, t: &TokenInfo, hash: &TokenHash) -> Result<()> {
+        self.execute(
+            "INSERT INTO tm_tokens (id, hash, agent, role, created_ms, expires_ms, revoked_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            values![
+                t.id,
+                &hash.0,
+                &t.agent,
+                t.role.as_str(),
+                ms(t.created_at),
+                t.expires_at.map(ms),
+                t.revoked_at.map(ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<(TokenInfo, TokenHash)>> {
+        self.row(
+            &format!("SELECT {TOKEN_COLUMNS}, hash FROM tm_tokens WHERE hash = $1"),
+            values![&hash.0],
+            |r| Ok((read_token(r)?, TokenHash(r.text(6)?))),
+        )
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenInfo>> {
+        self.rows(
+            &format!("SELECT {TOKEN_COLUMNS} FROM tm_tokens ORDER BY created_ms, id"),
+            &[],
+            |r| read_token(r),
+        )
+    }
+
+    fn revoke_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE tm_tokens SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
+            values![id, ms(at)],
+        )?;
+        Ok(changed == 1)
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {

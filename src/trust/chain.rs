@@ -118,6 +118,21 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The subject of `entry`, which its action implies: the token its
+    /// `event` column names for the token actions (`token-created`,
+    /// `token-revoked`, `token-refused`), the event otherwise.
+    pub fn of(entry: &AuditEntry) -> Self {
+        use crate::audit::AuditAction::{TokenCreated, TokenRefused, TokenRevoked};
+        let kind = match entry.action {
+            TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
+            _ => SubjectKind::Event,
+        };
+        Subject {
+            kind,
+            id: entry.event.hyphenated().to_string(),
+        }
+    }
+
     /// The subject of an entry about event `id`.
     pub fn event(id: uuid::Uuid) -> Self {
         Subject {
@@ -171,9 +186,9 @@ impl FromStr for ChainHash {
     }
 }
 
-/// The exact bytes an event's entry contributes to its hash in format
-/// `format` (see the module docs); in v2 its subject is the event and it
-/// names no agent acted for.
+/// The exact bytes an entry contributes to its hash in format `format`
+/// (see the module docs); in v2 its subject is [`Subject::of`] the entry
+/// and it names no agent acted for.
 pub fn entry_bytes_in(
     format: EntryFormat,
     entry: &AuditEntry,
@@ -182,13 +197,7 @@ pub fn entry_bytes_in(
 ) -> Vec<u8> {
     match format {
         EntryFormat::V1 => entry_bytes_v1(entry, message, signature),
-        EntryFormat::V2 => entry_bytes_v2(
-            &Subject::event(entry.event),
-            None,
-            entry,
-            message,
-            signature,
-        ),
+        EntryFormat::V2 => entry_bytes_v2(&Subject::of(entry), None, entry, message, signature),
     }
 }
 

@@ -139,6 +139,17 @@ const PG_FOREIGN_KEYS: &[(&str, &str, &str)] = &[
     ("tm_reminders", "event_id", "tm_events"),
 ];
 
+/// What each named migration after `compact_ids` added, undone, on
+/// (SQLite, PostgreSQL), oldest first: they are undone, newest first, before
+/// [`undo_compact_ids`].
+const UNDO_NAMED: &[(&str, &str)] = &[
+    // tokens: the API tokens of `serve`.
+    (
+        "DROP TABLE tokens; DELETE FROM migrations WHERE name = 'tokens';",
+        "DROP TABLE tm_tokens; DELETE FROM tm_migrations WHERE name = 'tokens';",
+    ),
+];
+
 /// Undoes the compact-id migration (version 9 back to 8): ids as
 /// lowercase hyphenated text, the log's hashes as hex, the
 /// unfinished-events index and the attendee insert trigger back, no
@@ -232,7 +243,15 @@ pub fn downgrade_sql(backend: Backend, version: usize) -> String {
         "no version {version}"
     );
     let compact = undo_compact_ids(backend);
-    let mut sql: Vec<&str> = vec![&compact];
+    let mut sql: Vec<&str> = UNDO_NAMED
+        .iter()
+        .rev()
+        .map(|(sqlite, postgres)| match backend {
+            Backend::Sqlite => *sqlite,
+            Backend::Postgres => *postgres,
+        })
+        .collect();
+    sql.push(&compact);
     sql.extend(
         UNDO[version - 1..]
             .iter()
@@ -246,6 +265,13 @@ pub fn downgrade_sql(backend: Backend, version: usize) -> String {
         Backend::Sqlite => format!("PRAGMA user_version = {version};"),
         Backend::Postgres => format!("UPDATE tm_meta SET version = {version};"),
     };
+    if version <= UNNAMED {
+        // A store of those versions has no ledger of names.
+        sql.push(match backend {
+            Backend::Sqlite => "DROP TABLE IF EXISTS migrations;",
+            Backend::Postgres => "DROP TABLE IF EXISTS tm_migrations;",
+        });
+    }
     sql.push(&stamp);
     sql.join(" ")
 }
