@@ -148,8 +148,9 @@ fn a_store_with_a_migration_this_build_does_not_know_is_refused_and_left_untouch
             // newer, would have written.
             client
                 .batch_execute(&format!(
-                    "INSERT INTO tm_migrations VALUES (9, 'from_another_branch'); \
+                    "INSERT INTO tm_migrations VALUES ({}, 'from_another_branch'); \
                      UPDATE tm_meta SET version = {};",
+                    SCHEMA_VERSION,
                     SCHEMA_VERSION + 1
                 ))
                 .expect("pretend another build migrated it");
@@ -251,7 +252,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
             let row = client
                 .query_one("SELECT version FROM tm_meta", &[])
                 .expect("inspect");
-            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (9, 9));
+            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (10, 10));
         },
     );
 }

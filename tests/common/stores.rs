@@ -265,13 +265,6 @@ pub fn downgrade_sql(backend: Backend, version: usize) -> String {
         Backend::Sqlite => format!("PRAGMA user_version = {version};"),
         Backend::Postgres => format!("UPDATE tm_meta SET version = {version};"),
     };
-    if version <= UNNAMED {
-        // A store of those versions has no ledger of names.
-        sql.push(match backend {
-            Backend::Sqlite => "DROP TABLE IF EXISTS migrations;",
-            Backend::Postgres => "DROP TABLE IF EXISTS tm_migrations;",
-        });
-    }
     sql.push(&stamp);
     sql.join(" ")
 }
