@@ -47,6 +47,7 @@ impl Engine {
     pub fn apply_plan(&mut self, plan: &Plan) -> std::result::Result<ApplyReport, ManifestError> {
         let now = self.now();
         let mut tx = self.store_mut().write()?;
+        tx.lock_store()?;
         let declared: Vec<String> = plan
             .fingerprint
             .campaigns
@@ -75,6 +76,7 @@ impl Engine {
     ) -> std::result::Result<(Plan, ApplyReport), ManifestError> {
         let now = options.now.unwrap_or_else(|| self.now());
         let mut tx = self.store_mut().write()?;
+        tx.lock_store()?;
         let plan = compute(&mut *tx, desired, options, now)?;
         let report = apply_in(&mut *tx, &plan, now)?;
         tx.commit()?;
