@@ -50,7 +50,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::row::{read_listed, Columns};
 use super::schema::{self, Migration, MIGRATIONS};
-use super::sql::{Backend, Listed, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS};
+use super::sql::{
+    Backend, Listed, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS, HEAD_SQL,
+};
 use super::{Location, Store, StoreError, Tx, LISTING_CHUNK};
 use crate::error::{Result, TMinusError};
 
@@ -1081,6 +1083,38 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
         Ok(())
     }
 
+    /// The lock and the head in one round trip: two statements of one
+    /// simple query, the second with a snapshot taken after the first
+    /// has the lock (each statement of a `READ COMMITTED` transaction
+    /// takes its own), so it sees the entries of the lock's last holder.
+    fn chain_head(&mut self) -> Result<Option<String>> {
+        if !self.write {
+            let mut head = None;
+            self.query(HEAD_SQL, &[], |r| {
+                head = super::row::opt_hash(r, 0)?;
+                Ok(())
+            })?;
+            return Ok(head);
+        }
+        let s = &mut *self.session;
+        let messages = s
+            .client
+            .simple_query(&format!(
+                "{CHAIN_LOCK_SQL}; SELECT encode(hash, 'hex') FROM tm_audit \
+                 ORDER BY seq DESC LIMIT 1"
+            ))
+            .map_err(|e| s.err(e))?;
+        // The rows after the first statement's completion are the head's.
+        let head = messages
+            .iter()
+            .skip_while(|m| !matches!(m, postgres::SimpleQueryMessage::CommandComplete(_)))
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+                _ => None,
+            });
+        Ok(head.flatten())
+    }
+
     fn query(
         &mut self,
         sql: &str,
@@ -1190,13 +1224,28 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
             .map_err(|e| s.err(e))
     }
 
+    /// Notifies the store's channel (when the transaction wrote) and
+    /// commits, in one round trip.
     fn commit(mut self, changed: bool) -> Result<()> {
-        if changed && self.notify {
-            let channel = self.session.channel.clone();
+        let channel = &self.session.channel;
+        let sql = if changed && self.notify && !channel.contains('\\') {
+            format!(
+                "SELECT pg_notify('{}', ''); COMMIT",
+                channel.replace('\'', "''")
+            )
+        } else if changed && self.notify {
+            let channel = channel.clone();
             self.run("SELECT pg_notify($1, '')", &[&channel])?;
-        }
+            "COMMIT".to_string()
+        } else {
+            "COMMIT".to_string()
+        };
         self.open = false;
-        let committed = self.session.client.batch_execute("COMMIT");
-        committed.map_err(|e| self.err(e))
+        let committed = self.session.client.batch_execute(&sql);
+        committed.map_err(|e| {
+            // A failed notification leaves the transaction open: end it.
+            let _ = self.session.client.batch_execute("ROLLBACK");
+            self.err(e)
+        })
     }
 }

@@ -273,6 +273,19 @@ pub(crate) trait Backend {
         Ok(())
     }
 
+    /// Takes the chain's lock ([`Backend::lock_chain`]) and reads the
+    /// chain's head: the newest entry's hash as hex, `None` for an empty
+    /// log. A server backend does both in one round trip.
+    fn chain_head(&mut self) -> Result<Option<String>> {
+        self.lock_chain()?;
+        let mut head = None;
+        self.query(HEAD_SQL, &[], |r| {
+            head = row::opt_hash(r, 0)?;
+            Ok(())
+        })?;
+        Ok(head)
+    }
+
     /// Runs a migration's script, in this backend's dialect.
     fn migrate_script(&mut self, migration: &Migration) -> Result<()>;
 
@@ -280,6 +293,9 @@ pub(crate) trait Backend {
     /// store tells its listeners).
     fn commit(self, changed: bool) -> Result<()>;
 }
+
+/// The statement that reads the audit chain's head.
+pub(crate) const HEAD_SQL: &str = "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1";
 
 /// Every row `sql` selects, read by `read`.
 fn rows<B: Backend, T>(
@@ -443,14 +459,7 @@ impl<B: Backend> SqlTx<B> {
         if !B::WRITER_ALONE {
             self.flush_bumps()?;
         }
-        self.b.lock_chain()?;
-        Ok(self
-            .row(
-                "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1",
-                &[],
-                |r| row::opt_hash(r, 0),
-            )?
-            .flatten())
+        self.b.chain_head()
     }
 
     /// Chains `e` after the head and queues its row.
@@ -664,6 +673,9 @@ impl<B: Backend> Tx for SqlTx<B> {
             values![id],
             |r| read_attendee(r, 0),
         )?;
+        if self.b.locks_rows() {
+            self.written.loaded(&event);
+        }
         Ok(Some(event))
     }
 
@@ -713,7 +725,16 @@ impl<B: Backend> Tx for SqlTx<B> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let (word, defer) = status_columns(status);
-        self.written.events.remove(&id);
+        // A kept event reads back with the new answer; one whose attendee
+        // is not listed is forgotten (the update changes no row).
+        let kept = self.written.events.get_mut(&id).and_then(|e| {
+            let slot = e.attendees.iter_mut().find(|(a, _)| a == agent)?;
+            slot.1 = status;
+            Some(())
+        });
+        if kept.is_none() {
+            self.written.events.remove(&id);
+        }
         self.execute(
             "UPDATE tm_attendees SET status = $3, defer_ms = $4, responded_ms = $5 \
              WHERE event_id = $1 AND agent = $2",
