@@ -619,6 +619,17 @@ impl<B: Backend> SqlTx<B> {
         Ok(pos)
     }
 
+    /// What a query of rows this transaction reads to change appends to
+    /// lock them: `FOR UPDATE` where writers run side by side
+    /// ([`Backend::locks_rows`]), nothing otherwise.
+    fn row_lock(&self) -> &'static str {
+        if self.b.locks_rows() {
+            " FOR UPDATE"
+        } else {
+            ""
+        }
+    }
+
     fn audits(&mut self, sql: &str, params: &[Value]) -> Result<Vec<AuditEntry>> {
         self.rows(sql, params, |r| read_audit(r))
     }
@@ -1256,10 +1267,13 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
+        // Locked, where writers run side by side: of two ticks, the second
+        // waits and then finds the reminders sent.
+        let lock = self.row_lock();
         self.rows(
             &format!(
                 "SELECT event_id, before_ms, remind_ms FROM tm_reminders \
-                 WHERE sent = FALSE AND remind_ms <= $1 ORDER BY remind_ms LIMIT {}",
+                 WHERE sent = FALSE AND remind_ms <= $1 ORDER BY remind_ms LIMIT {}{lock}",
                 sql_limit(limit)
             ),
             values![ms(now)],
@@ -1320,18 +1334,22 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        let lock = self.row_lock();
         self.row(
-            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1"),
+            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1{lock}"),
             values![key],
             |r| read_delivery(r),
         )
     }
 
     fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        // Locked, where writers run side by side: of two runners claiming
+        // at once, the second waits and then finds the deliveries leased.
+        let lock = self.row_lock();
         self.deliveries(
             &format!(
                 "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE state = 'pending' \
-                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT {}",
+                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT {}{lock}",
                 sql_limit(limit)
             ),
             values![ms(now)],
