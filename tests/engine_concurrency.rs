@@ -254,6 +254,109 @@ fn responses_and_ticks_interleaving_lose_nothing_and_report_once() {
     }
 }
 
+/// Sixteen engines answer at once: each its own event (two attendees,
+/// quorum all: the second answer fires it) and one shared event (sixteen
+/// attendees, quorum all), while a reader follows the log as `run` does,
+/// by "entries after the last one I saw". Every answer is kept, the shared
+/// event fires once, the log's sequence numbers run 1, 2, 3… without a gap
+/// in the order the reader saw them committed, and the chain verifies.
+fn writers_on_different_events_and_on_one_event_keep_every_answer_in_one_chain() {
+    const WRITERS: usize = 16;
+    let (_store, db) = store();
+    let clock = FixedClock::new(t0());
+    let mut setup = open_engine(&db, &clock);
+    let names: Vec<String> = (0..WRITERS).map(|i| format!("agent-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let shared = setup.schedule(spec(10, &refs, Quorum::All)).unwrap().id;
+    let own: Vec<Uuid> = (0..WRITERS)
+        .map(|_| {
+            setup
+                .schedule(spec(10, &["x", "y"], Quorum::All))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let before = setup.store().read().unwrap().latest_audit_seq().unwrap();
+    drop(setup);
+
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (db, done) = (db.clone(), Arc::clone(&done));
+        thread::spawn(move || {
+            let clock = FixedClock::new(t0());
+            let engine = open_engine(&db, &clock);
+            let mut seen = Vec::new();
+            let mut last = before;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let batch = engine
+                    .store()
+                    .read()
+                    .unwrap()
+                    .audit_since(last, 1000)
+                    .unwrap();
+                if let Some(e) = batch.last() {
+                    last = e.seq;
+                }
+                seen.extend(batch.into_iter().map(|e| e.seq));
+                if finished {
+                    return seen;
+                }
+                thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let (db, barrier) = (db.clone(), Arc::clone(&barrier));
+            let (mine, name) = (own[i], names[i].clone());
+            thread::spawn(move || {
+                let clock = FixedClock::new(at_min(1));
+                let mut engine = open_engine(&db, &clock);
+                barrier.wait();
+                engine.confirm(mine, &agent("x")).unwrap();
+                engine.confirm(shared, &agent(&name)).unwrap();
+                engine.confirm(mine, &agent("y")).unwrap().state
+            })
+        })
+        .collect();
+    for w in writers {
+        assert_eq!(w.join().expect("no panic"), EventState::Fired);
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.join().expect("no panic");
+
+    let clock = FixedClock::new(t0());
+    let engine = open_engine(&db, &clock);
+    for id in &own {
+        let e = get(&engine, *id);
+        assert_eq!((e.state, e.confirmed_count()), (EventState::Fired, 2));
+    }
+    let e = get(&engine, shared);
+    assert_eq!((e.state, e.confirmed_count()), (EventState::Fired, WRITERS));
+    let log = actions(&engine, shared);
+    assert_eq!(log.iter().filter(|a| **a == AuditAction::Fired).count(), 1);
+    assert_eq!(log.last(), Some(&AuditAction::Fired));
+    // 3 answers per writer, a `fired` per own event, one for the shared.
+    let total = (3 * WRITERS + WRITERS + 1) as i64;
+    let expected: Vec<i64> = (before + 1..=before + total).collect();
+    assert_eq!(
+        seen, expected,
+        "the reader saw every entry once, in seq order"
+    );
+    let all = engine
+        .store()
+        .read()
+        .unwrap()
+        .audit_since(0, 10_000)
+        .unwrap();
+    let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=before + total).collect::<Vec<_>>(), "no gap");
+    let verified = engine.verify_log(None).unwrap();
+    assert_eq!(verified.entries, (before + total) as u64);
+}
+
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
 common::store_tests!(
@@ -261,4 +364,5 @@ common::store_tests!(
     eight_engines_creating_one_new_store_at_once_all_succeed,
     engines_ticking_one_store_at_once_report_each_transition_exactly_once,
     responses_and_ticks_interleaving_lose_nothing_and_report_once,
+    writers_on_different_events_and_on_one_event_keep_every_answer_in_one_chain,
 );

@@ -807,3 +807,63 @@ fn tls_follows_sslmode() {
         );
     });
 }
+
+#[test]
+#[cfg_attr(not(t_minus_test_pg), ignore = "needs T_MINUS_TEST_PG")]
+fn a_writer_holding_one_event_holds_up_answers_to_it_but_not_to_another_event() {
+    pg(
+        "postgres::a_writer_holding_one_event_holds_up_answers_to_it_but_not_to_another_event",
+        || {
+            let store = TempStore::new("store.db");
+            let mut setup = Engine::open(store.location()).expect("create the store");
+            let held = setup.schedule(event(600, &["a", "b"], 2)).unwrap().id;
+            let other = setup.schedule(event(600, &["a", "b"], 2)).unwrap().id;
+            drop(setup);
+
+            // A write transaction that has loaded `held` (and so locked its
+            // row) and stays open.
+            let mut holder = PgStore::connect(store.location()).expect("connect");
+            let mut tx = t_minus::store::Store::write(&mut holder).expect("begin");
+            assert!(tx.event(held).unwrap().is_some());
+
+            // An answer to another event goes through meanwhile.
+            let (sent, other_done) = mpsc::channel();
+            let location = store.location().to_string();
+            std::thread::spawn(move || {
+                let mut engine = Engine::open(&location).expect("open");
+                sent.send(engine.confirm(other, &AgentId("a".into())).map(|e| e.id))
+                    .ok();
+            });
+            let answered = other_done
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the answer to the other event does not wait for the holder");
+            assert_eq!(answered.expect("accepted"), other);
+
+            // An answer to the held event waits until the holder is done.
+            let (sent, held_done) = mpsc::channel();
+            let location = store.location().to_string();
+            let waiter = std::thread::spawn(move || {
+                let mut engine = Engine::open(&location).expect("open");
+                let answer = engine.confirm(held, &AgentId("b".into()));
+                sent.send(()).ok();
+                answer.map(|e| e.confirmed_count())
+            });
+            assert!(
+                held_done.recv_timeout(Duration::from_millis(500)).is_err(),
+                "the answer to the held event waited for the holder"
+            );
+            drop(tx);
+            assert_eq!(waiter.join().expect("no panic").expect("accepted"), 1);
+
+            let engine = Engine::open(store.location()).expect("open");
+            assert_eq!(engine.verify_log(None).expect("verifies").entries, 4);
+            let seqs: Vec<i64> = sql(&store)
+                .query("SELECT seq FROM tm_audit ORDER BY seq", &[])
+                .expect("read")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_eq!(seqs, vec![1, 2, 3, 4]);
+        },
+    );
+}

@@ -274,22 +274,32 @@ fn respond(
         }
         Answer::Decline(reason) => Response::Decline(reason),
     };
-    let id = engine.resolve_event(event)?;
     let key = sign.map(str::to_string).or_else(|| {
         std::env::var("T_MINUS_SIGNING_KEY")
             .ok()
             .filter(|k| !k.is_empty())
     });
+    let mut views = EventViews::default();
     let updated = match key {
-        Some(key) => engine.respond_with_key(
-            id,
-            &agent,
-            response.clone(),
-            &t_minus::trust::SigningKey::parse(&key),
-        )?,
-        None => engine.respond(id, &agent, response.clone())?,
+        Some(key) => {
+            let id = engine.resolve_event(event)?;
+            engine.respond_with_key(
+                id,
+                &agent,
+                response.clone(),
+                &t_minus::trust::SigningKey::parse(&key),
+            )?
+        }
+        // Resolved, answered and named in one transaction.
+        None => {
+            let (updated, campaign) = engine.respond_to(event, &agent, response.clone())?;
+            if let Some(id) = updated.campaign {
+                views.know_campaign(id, campaign);
+            }
+            updated
+        }
     };
-    print_answer(engine, &agent, &response, &updated, as_json)
+    print_answer_with(engine, &mut views, &agent, &response, &updated, as_json)
 }
 
 /// Prints an accepted answer and what it did to the event.
@@ -301,8 +311,20 @@ pub fn print_answer(
     as_json: bool,
 ) -> Result<()> {
     let mut views = EventViews::default();
+    print_answer_with(engine, &mut views, agent, response, updated, as_json)
+}
+
+/// [`print_answer`] with the views built so far.
+fn print_answer_with(
+    engine: &Engine,
+    views: &mut EventViews,
+    agent: &AgentId,
+    response: &Response,
+    updated: &TMinusEvent,
+    as_json: bool,
+) -> Result<()> {
     if as_json {
-        json::print(&Event::read(engine, &mut views, updated)?);
+        json::print(&Event::read(engine, views, updated)?);
         return Ok(());
     }
     let label = views.label(engine, updated)?;

@@ -45,8 +45,14 @@ impl Engine {
     /// back), in one transaction. Refused with [`ManifestError::StalePlan`],
     /// changing nothing, when the store changed since the plan was computed.
     pub fn apply_plan(&mut self, plan: &Plan) -> std::result::Result<ApplyReport, ManifestError> {
+        retried(|| self.try_apply_plan(plan))
+    }
+
+    /// One attempt of [`Engine::apply_plan`].
+    fn try_apply_plan(&mut self, plan: &Plan) -> std::result::Result<ApplyReport, ManifestError> {
         let now = self.now();
         let mut tx = self.store_mut().write()?;
+        tx.lock_store()?;
         let declared: Vec<String> = plan
             .fingerprint
             .campaigns
@@ -73,12 +79,40 @@ impl Engine {
         desired: &ValidManifests,
         options: &PlanOptions,
     ) -> std::result::Result<(Plan, ApplyReport), ManifestError> {
+        retried(|| self.try_apply_manifests(desired, options))
+    }
+
+    /// One attempt of [`Engine::apply_manifests`].
+    fn try_apply_manifests(
+        &mut self,
+        desired: &ValidManifests,
+        options: &PlanOptions,
+    ) -> std::result::Result<(Plan, ApplyReport), ManifestError> {
         let now = options.now.unwrap_or_else(|| self.now());
         let mut tx = self.store_mut().write()?;
+        tx.lock_store()?;
         let plan = compute(&mut *tx, desired, options, now)?;
         let report = apply_in(&mut *tx, &plan, now)?;
         tx.commit()?;
         Ok((plan, report))
+    }
+}
+
+/// Runs `attempt` again when the server aborted it to break a deadlock
+/// with another writer, up to [`super::MAX_ATTEMPTS`] times.
+fn retried<T>(
+    mut attempt: impl FnMut() -> std::result::Result<T, ManifestError>,
+) -> std::result::Result<T, ManifestError> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(ManifestError::Store(e))
+                if tries < super::MAX_ATTEMPTS && crate::store::is_conflict(&e) =>
+            {
+                tries += 1
+            }
+            done => return done,
+        }
     }
 }
 

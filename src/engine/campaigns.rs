@@ -120,13 +120,13 @@ impl Engine {
     pub fn create_campaign(&mut self, name: String) -> Result<Campaign> {
         validate_name(&name)?;
         let now = self.now();
-        self.write(|tx| {
+        self.write_whole(|tx| {
             if tx.campaign_by_name(&name)?.is_some() {
-                return Err(TMinusError::DuplicateCampaign { name });
+                return Err(TMinusError::DuplicateCampaign { name: name.clone() });
             }
             let row = CampaignRow {
                 id: Uuid::new_v4(),
-                name,
+                name: name.clone(),
                 description: None,
                 created_at: now,
                 managed: false,
@@ -164,16 +164,17 @@ impl Engine {
         needs: &[Uuid],
     ) -> Result<TMinusEvent> {
         let now = self.now();
-        let (mut event, rules) = build_event(new, now)?;
+        let (built, rules) = build_event(new, now)?;
         let mut unique: Vec<Uuid> = Vec::with_capacity(needs.len());
         for id in needs {
             if !unique.contains(id) {
                 unique.push(*id);
             }
         }
-        self.write(|tx| {
+        self.write_whole(|tx| {
+            let mut event = built.clone();
             let campaign = campaign_row(tx, campaign_id)?;
-            join(tx, &campaign, &mut event, name)?;
+            join(tx, &campaign, &mut event, name.clone())?;
             let mut waiting = false;
             let mut names = Vec::with_capacity(unique.len());
             for &need in &unique {
@@ -215,7 +216,7 @@ impl Engine {
     /// kind). Adding an event to the campaign it is already in changes nothing.
     pub fn campaign_add_event(&mut self, campaign_id: Uuid, event_id: Uuid) -> Result<Campaign> {
         let now = self.now();
-        self.write(|tx| {
+        self.write_whole(|tx| {
             let campaign = campaign_row(tx, campaign_id)?;
             let mut event = load(tx, event_id)?;
             match event.campaign {
@@ -249,7 +250,7 @@ impl Engine {
     /// `blocked`.
     pub fn campaign_link(&mut self, campaign_id: Uuid, from: Uuid, to: Uuid) -> Result<Campaign> {
         let now = self.now();
-        self.write(|tx| {
+        self.write_whole(|tx| {
             let campaign = campaign_row(tx, campaign_id)?;
             for id in [from, to] {
                 settle_with_ancestors(tx, id, now)?;
@@ -359,7 +360,7 @@ impl Engine {
         reason: Option<String>,
     ) -> Result<Vec<Uuid>> {
         let now = self.now();
-        self.write(|tx| {
+        self.write_whole(|tx| {
             campaign_row(tx, campaign_id)?;
             let members = tx.campaign_events(campaign_id)?;
             let reason = reason.as_deref().unwrap_or("campaign cancelled by request");

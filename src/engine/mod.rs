@@ -237,7 +237,7 @@ impl Engine {
             }
         }
         let id = event.id;
-        self.write(|tx| {
+        self.write_whole(|tx| {
             if let Some(name) = &event.name {
                 if let Some(holder) = resolve::unfinished_standalone(tx, name)? {
                     return Err(TMinusError::DuplicateStandaloneName {
@@ -302,20 +302,42 @@ impl Engine {
             }
         }
         let now = self.now();
+        self.write_refusable(|tx| respond_in(tx, id, agent, &response, now))
+    }
+
+    /// [`Engine::respond`] to the event `reference` names (read as
+    /// [`Engine::resolve_event`] reads it), resolved in the answer's own
+    /// transaction: one transaction for the whole command. Returns the
+    /// event as settled and its campaign's name.
+    pub fn respond_to(
+        &mut self,
+        reference: &str,
+        agent: &AgentId,
+        response: Response,
+    ) -> Result<(TMinusEvent, Option<String>)> {
+        agent.validate()?;
+        if let Response::Defer(by) = &response {
+            if *by <= Duration::zero() {
+                return Err(TMinusError::NonPositiveDeferral {
+                    value: crate::error::DeferralValue::Duration(*by),
+                });
+            }
+        }
+        let now = self.now();
         self.write_refusable(|tx| {
-            let mut event = settled_event(tx, id, now)?;
-            let accepted = match check_response(&mut event, agent, &response, now) {
-                Ok(accepted) => accepted,
+            let id = match resolve::event_ref(tx, reference) {
+                Ok(id) => id,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            if signed::in_force(tx, &event)?.is_some() {
-                return Ok(Err(crate::trust::TrustError::Unsigned {
-                    event: event.label(),
-                    agent: agent.to_string(),
-                }
-                .into()));
-            }
-            record_response(tx, event, agent, accepted, now, None).map(Ok)
+            let event = match respond_in(tx, id, agent, &response, now)? {
+                Ok(event) => event,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let campaign = match event.campaign {
+                Some(c) => tx.campaign(c)?.map(|c| c.name),
+                None => None,
+            };
+            Ok(Ok((event, campaign)))
         })
     }
 
@@ -489,12 +511,24 @@ impl Engine {
         self.read(|tx| tx.event_audit_links(id))
     }
 
-    /// Runs `f` in a write transaction; commits when it succeeds.
-    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        let mut tx = self.store.write()?;
-        let value = f(&mut *tx)?;
-        tx.commit()?;
-        Ok(value)
+    /// Runs `f` in a write transaction; commits when it succeeds. A
+    /// transaction the server aborted to break a deadlock with another
+    /// writer is run again (see [`MAX_ATTEMPTS`]).
+    pub(crate) fn write<T>(&mut self, mut f: impl FnMut(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        self.write_refusable(|tx| f(tx).map(Ok))
+    }
+
+    /// [`Engine::write`] holding the audit chain's lock from the start
+    /// ([`Tx::lock_store`]): for writes whose checks span more than the
+    /// events they load (names, a campaign's positions and graph).
+    pub(crate) fn write_whole<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
+        self.write_refusable(|tx| {
+            tx.lock_store()?;
+            f(tx).map(Ok)
+        })
     }
 
     /// Like [`Engine::write`], for operations that may be refused after
@@ -504,12 +538,29 @@ impl Engine {
     /// logical times, by the next tick.
     pub(crate) fn write_refusable<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<Result<T>>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<Result<T>>,
     ) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match self.try_write(&mut f) {
+                Err(e) if attempt < MAX_ATTEMPTS && crate::store::is_conflict(&e) => attempt += 1,
+                done => return done?,
+            }
+        }
+    }
+
+    /// One attempt of [`Engine::write_refusable`].
+    fn try_write<T>(
+        &mut self,
+        f: &mut impl FnMut(&mut dyn Tx) -> Result<Result<T>>,
+    ) -> Result<Result<T>> {
         let mut tx = self.store.write()?;
-        let value = f(&mut *tx)??;
+        let value = match f(&mut *tx)? {
+            Ok(value) => value,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         tx.commit()?;
-        Ok(value)
+        Ok(Ok(value))
     }
 
     /// Runs `f` in a read transaction.
@@ -517,6 +568,34 @@ impl Engine {
         let mut tx = self.store.read()?;
         f(&mut *tx)
     }
+}
+
+/// How many times a write is tried when the server aborts it to break a
+/// deadlock with another writer.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Records `agent`'s answer to event `id` inside `tx` (see
+/// [`Engine::respond`]); the inner `Err` is a refusal.
+fn respond_in(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    agent: &AgentId,
+    response: &Response,
+    now: DateTime<Utc>,
+) -> Result<Result<TMinusEvent>> {
+    let mut event = settled_event(tx, id, now)?;
+    let accepted = match check_response(&mut event, agent, response, now) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if signed::in_force(tx, &event)?.is_some() {
+        return Ok(Err(crate::trust::TrustError::Unsigned {
+            event: event.label(),
+            agent: agent.to_string(),
+        }
+        .into()));
+    }
+    record_response(tx, event, agent, accepted, now, None).map(Ok)
 }
 
 /// Loads an event that must exist.

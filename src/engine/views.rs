@@ -30,6 +30,12 @@ impl EventViews {
         Ok(name)
     }
 
+    /// Remembers the name of campaign `id`, read already (so a view of
+    /// its events looks nothing up).
+    pub fn know_campaign(&mut self, id: Uuid, name: Option<String>) {
+        self.campaigns.insert(id, name);
+    }
+
     /// The campaign's name, if the event is in one.
     pub fn campaign_name(
         &mut self,

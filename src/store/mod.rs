@@ -34,6 +34,13 @@ use crate::state::{EventState, ResponseStatus};
 pub use crate::error::{Location, StoreError};
 pub use crate::lifecycle::NeedState;
 
+/// Whether `e` is a write transaction that failed only because it ran into
+/// another writer (the server broke a deadlock by aborting it): it was
+/// rolled back, and running it again may succeed.
+pub fn is_conflict(e: &crate::error::TMinusError) -> bool {
+    postgres::is_conflict(e)
+}
+
 /// Whether `location` names a PostgreSQL server (`postgres://…` or
 /// `postgresql://…`) rather than an SQLite file.
 pub fn is_server_url(location: &str) -> bool {
@@ -56,9 +63,14 @@ pub fn open(location: &str) -> Result<Box<dyn Store>> {
 
 /// A store of events, campaigns and the audit trail.
 pub trait Store: Send {
-    /// Starts a write transaction. It holds the store's write lock from the
-    /// start (`BEGIN IMMEDIATE`), so read-modify-write sequences inside it see
-    /// no interleaved writers. Dropping it without [`Tx::commit`] rolls back.
+    /// Starts a write transaction. Read-modify-write sequences inside it see
+    /// no interleaved writer on what they touch: SQLite holds the whole
+    /// store from the start (`BEGIN IMMEDIATE`); PostgreSQL locks each
+    /// event's row as the transaction loads it, and the audit chain only
+    /// while the transaction extends it and commits, so writers on
+    /// different events run side by side ([`Tx::lock_store`] holds the
+    /// chain from the start instead). Dropping it without [`Tx::commit`]
+    /// rolls back.
     fn write(&mut self) -> Result<Box<dyn Tx + '_>>;
 
     /// Starts a read transaction: a consistent snapshot, no lock held against
@@ -464,6 +476,13 @@ pub trait Tx {
     fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>>;
     /// An event's deliveries, oldest first.
     fn event_deliveries(&mut self, event: Uuid) -> Result<Vec<Delivery>>;
+
+    /// Takes the lock of the audit chain now and holds it to the end, so
+    /// that no other transaction extends the log meanwhile: for writes
+    /// whose checks span more than the events they load (unique names,
+    /// positions in a campaign, the dependency graph). A store whose
+    /// writers are alone from the start does nothing.
+    fn lock_store(&mut self) -> Result<()>;
 
     /// Commits.
     fn commit(self: Box<Self>) -> Result<()>;

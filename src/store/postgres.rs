@@ -5,22 +5,28 @@
 //! store (prefixed `tm_`, in the connection's current schema) and gives the
 //! same guarantees:
 //!
-//! - **One writer at a time.** Every write transaction starts by locking the
-//!   single row of `tm_meta` (`SELECT … FOR UPDATE`), the counterpart of
-//!   SQLite's `BEGIN IMMEDIATE`. Writers on different hosts queue on that row
-//!   lock, so the engine's read-modify-write steps see no interleaved writer,
-//!   no answer is lost, and audit sequence numbers are assigned in commit
-//!   order (a runner reading "entries after N" never skips one). Claiming
-//!   reports is also a conditional update (`… WHERE unreported RETURNING`),
-//!   so a transition is reported exactly once even without the lock.
-//!   A writer waits at most [`LOCK_TIMEOUT`] for the lock.
+//! - **Writers side by side, one chain.** A write transaction begins by
+//!   reading the schema version under a key-share lock of `tm_meta`'s row
+//!   (in `BEGIN`'s round trip), which writers do not contend for. It locks
+//!   each event it loads by its row (`SELECT … FOR UPDATE`), so the
+//!   engine's read-modify-write of an event sees no interleaved writer and
+//!   no answer is lost, while writers on different events run side by
+//!   side. Its audit entries wait until its other rows are written; then
+//!   it takes the chain's lock (`tm_meta`'s row `FOR NO KEY UPDATE`),
+//!   chains them after the head and commits, so sequence numbers are
+//!   assigned in commit order (a runner reading "entries after N" never
+//!   skips one). Claiming reports is a conditional update (`… WHERE
+//!   unreported RETURNING`), so a transition is reported exactly once. A
+//!   writer waits at most [`LOCK_TIMEOUT`] for a lock; one the server
+//!   aborts to break a deadlock is run again by the engine.
 //! - **Reads** are `REPEATABLE READ READ ONLY` snapshots and take no lock.
 //! - **Wake-ups.** A committed write sends `NOTIFY` on a channel named after
 //!   the schema; a runner `LISTEN`s on it and wakes at once
 //!   ([`Store::wait_for_change`]), ignoring its own notifications.
 //! - **Migrations** are versioned in `tm_meta.version`, applied in one
-//!   transaction; a database with a newer schema is refused untouched, and
-//!   every write re-checks the version under the lock.
+//!   transaction that locks `tm_meta`'s row for update (waiting for the
+//!   writers in flight); a database with a newer schema is refused
+//!   untouched, and every write re-checks the version as it begins.
 //! - **Lost connections** are reconnected on the next transaction; `run` and
 //!   `wait` retry with backoff (see [`crate::runner`]).
 //!
@@ -44,7 +50,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::row::{read_listed, Columns};
 use super::schema::{self, Migration, MIGRATIONS};
-use super::sql::{Backend, Listed, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS};
+use super::sql::{
+    Backend, Listed, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS, HEAD_SQL,
+};
 use super::{Location, Store, StoreError, Tx, LISTING_CHUNK};
 use crate::error::{Result, TMinusError};
 
@@ -60,9 +68,25 @@ pub const LOCK_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 /// How long connecting may take when the URL sets no `connect_timeout`.
 pub const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
-/// The statement that takes the store's write lock and reads the schema
-/// version.
-const LOCK_SQL: &str = "SELECT version FROM tm_meta WHERE id = 1 FOR UPDATE";
+/// What a write transaction begins with, in one round trip: the
+/// transaction, and the schema version read under a key-share lock of
+/// `tm_meta`'s row. Writers' key-share locks do not conflict with each
+/// other nor with the chain's lock ([`CHAIN_LOCK_SQL`]), but a migration's
+/// `FOR UPDATE` waits for every writer in flight and holds off new ones,
+/// so a writer sees one schema from start to end.
+const BEGIN_WRITE_SQL: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; \
+     SELECT application, version FROM tm_meta WHERE id = 1 FOR KEY SHARE";
+
+/// The lock of the audit chain: `tm_meta`'s row, for no-key update. One
+/// transaction at a time holds it, from reading the chain's head to its
+/// commit, so the log's entries are numbered in commit order.
+const CHAIN_LOCK_SQL: &str = "SELECT version FROM tm_meta WHERE id = 1 FOR NO KEY UPDATE";
+
+/// The SQLSTATE of a deadlock the server broke by aborting a transaction.
+const DEADLOCK: &str = "40P01";
+
+/// The SQLSTATE of a serialization failure.
+const SERIALIZATION: &str = "40001";
 
 /// The PostgreSQL store. Its connection sits in a [`RefCell`], so a read
 /// transaction needs only `&self`; one transaction is open at a time.
@@ -133,25 +157,32 @@ impl PgStore {
             })
         })?;
         session.ensure_connected()?;
-        let s = &mut *session;
-        let lock = if write {
-            Some(prepare(&mut s.client, &mut s.statements, LOCK_SQL).map_err(|e| s.err(e))?)
-        } else {
-            None
-        };
-        let start = if write {
-            "BEGIN ISOLATION LEVEL READ COMMITTED"
-        } else {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        };
-        s.client.batch_execute(start).map_err(|e| s.err(e))?;
-        let mut tx = PgTx::new(session, write);
-        if let Some(lock) = lock {
-            let s = &mut *tx.session;
-            let row = s.client.query_one(&lock, &[]).map_err(|e| s.err(e))?;
-            let version: i64 = get(&s.server, &row, 0)?;
-            check_identity(&s.server, APPLICATION, version)?;
+        if !write {
+            let s = &mut *session;
+            s.client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .map_err(|e| s.err(e))?;
+            return Ok(Box::new(SqlTx::new(PgTx::new(session, false))));
         }
+        let s = &mut *session;
+        let begun = s.client.simple_query(BEGIN_WRITE_SQL);
+        let messages = begun.map_err(|e| s.err(e))?;
+        let mut tx = PgTx::new(session, true);
+        tx.write = true;
+        let server = tx.session.server.clone();
+        let row = messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        });
+        let Some(row) = row else {
+            return Err(corrupt(&server, "tm_meta has no row".into()));
+        };
+        let application = row.get(0).unwrap_or_default();
+        let version = row.get(1).and_then(|v| v.parse::<i64>().ok());
+        let Some(version) = version else {
+            return Err(corrupt(&server, "tm_meta has no schema version".into()));
+        };
+        check_identity(&server, application, version)?;
         Ok(Box::new(SqlTx::new(tx)))
     }
 }
@@ -173,9 +204,56 @@ impl Session {
             version: 0,
             lost: Cell::new(false),
         };
-        store.set_up_session()?;
-        store.migrate()?;
+        if !store.open_current()? {
+            store.set_up_session()?;
+            store.migrate()?;
+        }
         Ok(store)
+    }
+
+    /// Sets the session up and checks that the store is a t-minus store at
+    /// this build's migrations, in one round trip; true when it is. False
+    /// when anything differs (no tables yet, an older or foreign store):
+    /// the caller then takes the long way, which also says what is wrong.
+    fn open_current(&mut self) -> Result<bool> {
+        let sql = format!(
+            "SET lock_timeout = '{}s'; SET idle_in_transaction_session_timeout = 0; \
+             SELECT current_schema(), pg_backend_pid(), m.application, m.version, \
+             (SELECT string_agg(name, ',' ORDER BY position) FROM tm_migrations) \
+             FROM tm_meta m WHERE m.id = 1",
+            LOCK_TIMEOUT.as_secs()
+        );
+        let messages = match self.client.simple_query(&sql) {
+            Ok(messages) => messages,
+            Err(e) if e.as_db_error().is_some() => return Ok(false),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(row) = messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        }) else {
+            return Ok(false);
+        };
+        let (Some(schema), Some(pid), Some(APPLICATION), Some(version)) = (
+            row.get(0),
+            row.get(1).and_then(|p| p.parse::<i32>().ok()),
+            row.get(2),
+            row.get(3).and_then(|v| v.parse::<i64>().ok()),
+        ) else {
+            return Ok(false);
+        };
+        let recorded: Vec<String> = row
+            .get(4)
+            .map(|names| names.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        let location = Location::Server(self.server.clone());
+        if !matches!(schema::applied(&location, version, &recorded), Ok(n) if n == MIGRATIONS.len())
+        {
+            return Ok(false);
+        }
+        self.pid = pid;
+        self.channel = channel_name(schema);
+        Ok(true)
     }
 
     /// The error for a failed statement, noting a lost connection.
@@ -405,6 +483,18 @@ impl Session {
             self.version += 1;
         }
         Ok(())
+    }
+}
+
+/// Whether `e` is a write the server aborted to break a deadlock between
+/// transactions (or a serialization failure): the transaction was rolled
+/// back, and running it again may succeed.
+pub(crate) fn is_conflict(e: &TMinusError) -> bool {
+    match e {
+        TMinusError::Store(StoreError::Failed { reason, .. }) => [DEADLOCK, SERIALIZATION]
+            .iter()
+            .any(|code| reason.ends_with(&format!("[SQLSTATE {code}]"))),
+        _ => false,
     }
 }
 
@@ -686,6 +776,9 @@ struct PgTx<S: DerefMut<Target = Session>> {
     open: bool,
     /// Whether to notify the store's channel on commit (write transactions).
     notify: bool,
+    /// Whether this is a write transaction, which locks the rows of the
+    /// events it loads and takes the chain's lock to append to the log.
+    write: bool,
     /// Rows inserted so far, and the count at which to refresh the
     /// planner's statistics next (see [`PgTx::inserted`]).
     inserted: u64,
@@ -717,6 +810,7 @@ impl<S: DerefMut<Target = Session>> PgTx<S> {
             session,
             open: true,
             notify,
+            write: false,
             inserted: 0,
             next_analyze: ANALYZE_AFTER,
         }
@@ -976,6 +1070,51 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
 
     const EVENT_SEQ: &'static str = "seq";
 
+    const WRITER_ALONE: bool = false;
+
+    fn locks_rows(&self) -> bool {
+        self.write
+    }
+
+    fn lock_chain(&mut self) -> Result<()> {
+        if self.write {
+            self.run(CHAIN_LOCK_SQL, &[])?;
+        }
+        Ok(())
+    }
+
+    /// The lock and the head in one round trip: two statements of one
+    /// simple query, the second with a snapshot taken after the first
+    /// has the lock (each statement of a `READ COMMITTED` transaction
+    /// takes its own), so it sees the entries of the lock's last holder.
+    fn chain_head(&mut self) -> Result<Option<String>> {
+        if !self.write {
+            let mut head = None;
+            self.query(HEAD_SQL, &[], |r| {
+                head = super::row::opt_hash(r, 0)?;
+                Ok(())
+            })?;
+            return Ok(head);
+        }
+        let s = &mut *self.session;
+        let messages = s
+            .client
+            .simple_query(&format!(
+                "{CHAIN_LOCK_SQL}; SELECT encode(hash, 'hex') FROM tm_audit \
+                 ORDER BY seq DESC LIMIT 1"
+            ))
+            .map_err(|e| s.err(e))?;
+        // The rows after the first statement's completion are the head's.
+        let head = messages
+            .iter()
+            .skip_while(|m| !matches!(m, postgres::SimpleQueryMessage::CommandComplete(_)))
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+                _ => None,
+            });
+        Ok(head.flatten())
+    }
+
     fn query(
         &mut self,
         sql: &str,
@@ -1085,13 +1224,28 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
             .map_err(|e| s.err(e))
     }
 
+    /// Notifies the store's channel (when the transaction wrote) and
+    /// commits, in one round trip.
     fn commit(mut self, changed: bool) -> Result<()> {
-        if changed && self.notify {
-            let channel = self.session.channel.clone();
+        let channel = &self.session.channel;
+        let sql = if changed && self.notify && !channel.contains('\\') {
+            format!(
+                "SELECT pg_notify('{}', ''); COMMIT",
+                channel.replace('\'', "''")
+            )
+        } else if changed && self.notify {
+            let channel = channel.clone();
             self.run("SELECT pg_notify($1, '')", &[&channel])?;
-        }
+            "COMMIT".to_string()
+        } else {
+            "COMMIT".to_string()
+        };
         self.open = false;
-        let committed = self.session.client.batch_execute("COMMIT");
-        committed.map_err(|e| self.err(e))
+        let committed = self.session.client.batch_execute(&sql);
+        committed.map_err(|e| {
+            // A failed notification leaves the transaction open: end it.
+            let _ = self.session.client.batch_execute("ROLLBACK");
+            self.err(e)
+        })
     }
 }

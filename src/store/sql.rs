@@ -250,12 +250,41 @@ pub(crate) trait Backend {
     /// their order (so that `seq` follows the audit chain).
     fn insert(&mut self, table: &Table, values: Vec<Value>) -> Result<()>;
 
-    /// Called before the audit chain's head is read to extend the chain.
-    /// Both stores take their write lock when a write transaction begins,
-    /// so this does nothing yet; a backend that locks less at the start
-    /// takes the chain's lock here.
+    /// Whether the store's write lock, taken when a write transaction
+    /// begins, already keeps every other writer out (SQLite's `BEGIN
+    /// IMMEDIATE`): audit entries then go out as they are appended. When
+    /// false, writers run side by side, each event's rows locked as it is
+    /// loaded ([`Backend::locks_rows`]), and the entries wait until the
+    /// transaction's other rows are written; then [`Backend::lock_chain`]
+    /// is taken and they are chained and inserted just before the commit.
+    const WRITER_ALONE: bool;
+
+    /// Whether loading an event for a write takes its row's lock (`SELECT
+    /// … FOR UPDATE`) until the transaction ends. False where a
+    /// transaction holds the whole store ([`Backend::WRITER_ALONE`]) and in
+    /// read transactions.
+    fn locks_rows(&self) -> bool {
+        false
+    }
+
+    /// Takes the audit chain's lock, held until the transaction ends:
+    /// called before the chain's head is read to extend the chain, and by
+    /// [`Tx::lock_store`]. A backend whose writers are alone takes nothing.
     fn lock_chain(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Takes the chain's lock ([`Backend::lock_chain`]) and reads the
+    /// chain's head: the newest entry's hash as hex, `None` for an empty
+    /// log. A server backend does both in one round trip.
+    fn chain_head(&mut self) -> Result<Option<String>> {
+        self.lock_chain()?;
+        let mut head = None;
+        self.query(HEAD_SQL, &[], |r| {
+            head = row::opt_hash(r, 0)?;
+            Ok(())
+        })?;
+        Ok(head)
     }
 
     /// Runs a migration's script, in this backend's dialect.
@@ -265,6 +294,9 @@ pub(crate) trait Backend {
     /// store tells its listeners).
     fn commit(self, changed: bool) -> Result<()>;
 }
+
+/// The statement that reads the audit chain's head.
+pub(crate) const HEAD_SQL: &str = "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1";
 
 /// Every row `sql` selects, read by `read`.
 fn rows<B: Backend, T>(
@@ -391,6 +423,9 @@ pub(crate) struct SqlTx<B> {
     written: Written,
     /// Inserts not handed to the backend yet.
     pending: Pending,
+    /// Audit entries appended but not chained yet (see
+    /// [`Backend::WRITER_ALONE`]), in order.
+    chain: Vec<NewAuditEntry>,
     /// Whether anything was written.
     changed: bool,
 }
@@ -407,8 +442,61 @@ impl<B: Backend> SqlTx<B> {
                 Written::default()
             },
             pending: Pending::default(),
+            chain: Vec::new(),
             changed: false,
         }
+    }
+
+    /// The audit chain's head, its lock taken: the hash of the newest
+    /// entry (`None`: the log is empty). The first call writes every row
+    /// and revision bump still held back, so that nothing after the lock
+    /// waits for another lock, then takes the chain's lock and reads the
+    /// head; later calls know it.
+    fn chain_head(&mut self) -> Result<Option<String>> {
+        if let Some(head) = self.written.audit_head.take() {
+            return Ok(head);
+        }
+        self.flush()?;
+        if !B::WRITER_ALONE {
+            self.flush_bumps()?;
+        }
+        self.b.chain_head()
+    }
+
+    /// Chains `e` after the head and queues its row.
+    fn chain_entry(&mut self, e: &NewAuditEntry) -> Result<()> {
+        let head = self.chain_head()?;
+        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
+        self.written.audit_head = Some(Some(hash.clone()));
+        let a = AuditColumns::from_entry(e);
+        let signed = e.signed.as_ref();
+        let row = row![
+            a.event_id,
+            a.at_ms,
+            a.recorded_ms,
+            a.agent,
+            a.action,
+            a.detail,
+            a.unreported.then_some(true),
+            Value::hash(&prev),
+            Value::hash(&hash),
+            signed.map(|s| s.message.as_str()),
+            signed.map(|s| s.signature.as_str()),
+        ];
+        self.pending.audits.extend(row);
+        self.flush_if_full()
+    }
+
+    /// Extends the chain with the entries held back, and writes
+    /// everything: after it, the transaction holds the chain's lock (if it
+    /// appended anything) and has nothing left to write but the commit.
+    fn seal(&mut self) -> Result<()> {
+        self.flush()?;
+        self.flush_bumps()?;
+        for e in std::mem::take(&mut self.chain) {
+            self.chain_entry(&e)?;
+        }
+        self.flush()
     }
 
     /// Hands the pending inserts to the backend, so that every statement
@@ -532,6 +620,17 @@ impl<B: Backend> SqlTx<B> {
         Ok(pos)
     }
 
+    /// What a query of rows this transaction reads to change appends to
+    /// lock them: `FOR UPDATE` where writers run side by side
+    /// ([`Backend::locks_rows`]), nothing otherwise.
+    fn row_lock(&self) -> &'static str {
+        if self.b.locks_rows() {
+            " FOR UPDATE"
+        } else {
+            ""
+        }
+    }
+
     fn audits(&mut self, sql: &str, params: &[Value]) -> Result<Vec<AuditEntry>> {
         self.rows(sql, params, |r| read_audit(r))
     }
@@ -566,8 +665,13 @@ impl<B: Backend> Tx for SqlTx<B> {
         if let Some(e) = self.written.event(id) {
             return Ok(Some(e));
         }
+        let lock = if self.b.locks_rows() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let Some(mut event) = self.row(
-            &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1"),
+            &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1{lock}"),
             values![id],
             |r| read_event(r),
         )?
@@ -581,6 +685,9 @@ impl<B: Backend> Tx for SqlTx<B> {
             values![id],
             |r| read_attendee(r, 0),
         )?;
+        if self.b.locks_rows() {
+            self.written.loaded(&event);
+        }
         Ok(Some(event))
     }
 
@@ -588,9 +695,14 @@ impl<B: Backend> Tx for SqlTx<B> {
         let mut events = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(LISTING_CHUNK) {
             let ids = chunk.to_vec();
+            let lock = if self.b.locks_rows() {
+                " ORDER BY id FOR UPDATE OF tm_events"
+            } else {
+                ""
+            };
             events.extend(self.events(
                 &format!(
-                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id = ANY($1)"
+                    "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events WHERE id = ANY($1){lock}"
                 ),
                 values![ids],
             )?);
@@ -625,7 +737,16 @@ impl<B: Backend> Tx for SqlTx<B> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let (word, defer) = status_columns(status);
-        self.written.events.remove(&id);
+        // A kept event reads back with the new answer; one whose attendee
+        // is not listed is forgotten (the update changes no row).
+        let kept = self.written.events.get_mut(&id).and_then(|e| {
+            let slot = e.attendees.iter_mut().find(|(a, _)| a == agent)?;
+            slot.1 = status;
+            Some(())
+        });
+        if kept.is_none() {
+            self.written.events.remove(&id);
+        }
         self.execute(
             "UPDATE tm_attendees SET status = $3, defer_ms = $4, responded_ms = $5 \
              WHERE event_id = $1 AND agent = $2",
@@ -917,40 +1038,23 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<()> {
-        // The writer holds the chain's lock, so the last entry is the head
-        // and no other writer can chain from it at the same time.
-        let head = match self.written.audit_head.take() {
-            Some(head) => head,
-            None => {
-                self.flush()?;
-                self.b.lock_chain()?;
-                self.row(
-                    "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1",
-                    &[],
-                    |r| row::opt_hash(r, 0),
-                )?
-                .flatten()
-            }
-        };
-        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
-        self.written.audit_head = Some(Some(hash.clone()));
-        let a = AuditColumns::from_entry(e);
-        let signed = e.signed.as_ref();
-        let row = row![
-            a.event_id,
-            a.at_ms,
-            a.recorded_ms,
-            a.agent,
-            a.action,
-            a.detail,
-            a.unreported.then_some(true),
-            Value::hash(&prev),
-            Value::hash(&hash),
-            signed.map(|s| s.message.as_str()),
-            signed.map(|s| s.signature.as_str()),
-        ];
-        self.pending.audits.extend(row);
-        self.flush_if_full()
+        // Alone in the store, or holding the chain's lock already: chain it
+        // now. Otherwise hold it back until the transaction's other rows
+        // are written (see `seal`), so the chain's lock is held only while
+        // the chain is extended and the transaction commits.
+        if B::WRITER_ALONE || self.written.audit_head.is_some() {
+            return self.chain_entry(e);
+        }
+        self.chain.push(e.clone());
+        self.changed = true;
+        Ok(())
+    }
+
+    fn lock_store(&mut self) -> Result<()> {
+        self.seal()?;
+        let head = self.chain_head()?;
+        self.written.audit_head = Some(head);
+        Ok(())
     }
 
     fn scope_signers(&mut self, scope: Uuid) -> Result<Option<StoredSigners>> {
@@ -1023,6 +1127,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
+        self.seal()?;
         self.rows(
             &format!(
                 "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
@@ -1034,6 +1139,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
+        self.seal()?;
         self.rows(
             &format!("SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
             values![id],
@@ -1083,6 +1189,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
+        self.seal()?;
         self.audits(
             &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE event_id = $1 ORDER BY seq"),
             values![id],
@@ -1090,6 +1197,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn audit_since(&mut self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.seal()?;
         self.audits(
             &format!(
                 "SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
@@ -1100,6 +1208,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn latest_audit_seq(&mut self) -> Result<i64> {
+        self.seal()?;
         let seq = self.row("SELECT coalesce(max(seq), 0) FROM tm_audit", &[], |r| {
             r.int(0)
         })?;
@@ -1108,7 +1217,10 @@ impl<B: Backend> Tx for SqlTx<B> {
 
     fn claim_reports(&mut self) -> Result<Vec<AuditEntry>> {
         // A conditional update: of two ticks claiming at once, the second
-        // finds the rows no longer unreported.
+        // finds the rows no longer unreported. Everything is written
+        // first, this transaction's own transitions included, so that after
+        // the claim the transaction waits for no lock before it commits.
+        self.seal()?;
         let mut entries = self.audits(
             &format!(
                 "UPDATE tm_audit SET unreported = NULL WHERE unreported = TRUE \
@@ -1197,10 +1309,13 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn due_reminders(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, Reminder)>> {
+        // Locked, where writers run side by side: of two ticks, the second
+        // waits and then finds the reminders sent.
+        let lock = self.row_lock();
         self.rows(
             &format!(
                 "SELECT event_id, before_ms, remind_ms FROM tm_reminders \
-                 WHERE sent = FALSE AND remind_ms <= $1 ORDER BY remind_ms LIMIT {}",
+                 WHERE sent = FALSE AND remind_ms <= $1 ORDER BY remind_ms LIMIT {}{lock}",
                 sql_limit(limit)
             ),
             values![ms(now)],
@@ -1261,18 +1376,22 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn delivery(&mut self, key: Uuid) -> Result<Option<Delivery>> {
+        let lock = self.row_lock();
         self.row(
-            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1"),
+            &format!("SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE key = $1{lock}"),
             values![key],
             |r| read_delivery(r),
         )
     }
 
     fn due_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        // Locked, where writers run side by side: of two runners claiming
+        // at once, the second waits and then finds the deliveries leased.
+        let lock = self.row_lock();
         self.deliveries(
             &format!(
                 "SELECT {DELIVERY_COLUMNS} FROM tm_deliveries WHERE state = 'pending' \
-                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT {}",
+                 AND next_ms <= $1 ORDER BY next_ms, seq LIMIT {}{lock}",
                 sql_limit(limit)
             ),
             values![ms(now)],
@@ -1289,8 +1408,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
-        self.flush()?;
-        self.flush_bumps()?;
+        self.seal()?;
         let changed = self.changed;
         self.b.commit(changed)
     }

@@ -721,6 +721,8 @@ impl Backend for SqliteTx<'_> {
 
     const KEEP_EVENTS: bool = false;
 
+    const WRITER_ALONE: bool = true;
+
     const EVENT_SEQ: &'static str = "rowid";
 
     fn query(

@@ -65,6 +65,14 @@ impl Written {
         self.no_rules.insert(e.id);
     }
 
+    /// Remembers an event loaded with its row locked (when events are
+    /// kept): no other writer changes it until this transaction ends.
+    pub(super) fn loaded(&mut self, e: &TMinusEvent) {
+        if self.keep_events {
+            self.events.insert(e.id, e.clone());
+        }
+    }
+
     /// An event inserted or updated here, as it reads back, when kept.
     pub(super) fn event(&self, id: Uuid) -> Option<TMinusEvent> {
         self.events.get(&id).cloned()
