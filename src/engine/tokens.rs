@@ -102,15 +102,18 @@ impl Engine {
     /// [`Engine::resolve_token`]) and records a `token-revoked` entry.
     /// Refused when it is already revoked.
     pub fn revoke_token(&mut self, reference: &str) -> Result<TokenInfo> {
-        let mut token = self.resolve_token(reference)?;
+        let token = self.resolve_token(reference)?;
         let now = self.now();
         self.write_refusable(|tx| {
             if !tx.revoke_token(token.id, now)? {
                 return Ok(Err(TokenError::AlreadyRevoked { id: token.id }.into()));
             }
-            token.revoked_at = Some(now);
-            audit_token(tx, &token, now, AuditAction::TokenRevoked, json!({}))?;
-            Ok(Ok(token))
+            let revoked = TokenInfo {
+                revoked_at: Some(now),
+                ..token.clone()
+            };
+            audit_token(tx, &revoked, now, AuditAction::TokenRevoked, json!({}))?;
+            Ok(Ok(revoked))
         })
     }
 
