@@ -6,9 +6,10 @@
 //!   URL) is set: the PostgreSQL copies of the store suites run;
 //! - `cfg(t_minus_test_mcp_python)` when `T_MINUS_TEST_MCP_PYTHON` (a Python
 //!   with the official MCP SDK) is set: the MCP client test runs;
-//! - `cfg(t_minus_test_doc_tools)` when `T_MINUS_TEST_DOC_TOOLS` is set
-//!   (`ssh-keygen`, `jq`, `sqlite3` and `python3` are on `PATH`): the
-//!   documentation's walk-throughs that use them run.
+//! - `cfg(t_minus_test_tools)` when `T_MINUS_TEST_TOOLS` is set
+//!   (`ssh-keygen`, `jq`, `sqlite3`, `python3`, `curl` and `openssl` are on
+//!   `PATH`): the documentation's walk-throughs that use them and the
+//!   service's HTTPS test run.
 //!
 //! The library and the binary do not read these settings.
 
@@ -16,7 +17,7 @@ fn main() {
     for (var, cfg) in [
         ("T_MINUS_TEST_PG", "t_minus_test_pg"),
         ("T_MINUS_TEST_MCP_PYTHON", "t_minus_test_mcp_python"),
-        ("T_MINUS_TEST_DOC_TOOLS", "t_minus_test_doc_tools"),
+        ("T_MINUS_TEST_TOOLS", "t_minus_test_tools"),
     ] {
         println!("cargo::rerun-if-env-changed={var}");
         println!("cargo::rustc-check-cfg=cfg({cfg})");

@@ -31,9 +31,9 @@
 //! the first command, and `skip REASON` leaves the next `console` block
 //! unrun (it needs a key, or the real clock).
 //!
-//! Walk-throughs that use other programs (`ssh-keygen`, `jq`, `sqlite3`, a
-//! webhook receiver in Python) run as one `bash` script ([`Mode::Shell`]),
-//! `t-minus` on `PATH`; they are ignored unless `T_MINUS_TEST_DOC_TOOLS` is
+//! Walk-throughs that use other programs (`ssh-keygen`, `jq`, `sqlite3`,
+//! `curl`, a webhook receiver in Python) run as one `bash` script ([`Mode::Shell`]),
+//! `t-minus` on `PATH`; they are ignored unless `T_MINUS_TEST_TOOLS` is
 //! set, which CI does (installing what they need). Blocks that are not
 //! `console` are illustrative and not run: commands that need a PostgreSQL
 //! server or the network. What they show is tested elsewhere: the
@@ -165,6 +165,13 @@ const TRANSCRIPTS: &[Transcript] = &[
         fresh_before: &[],
         edits: &[],
     },
+    Transcript {
+        doc: "docs/server.md",
+        mode: Mode::Shell { env: &[] },
+        files: &[],
+        fresh_before: &[],
+        edits: &[],
+    },
 ];
 
 /// Files with `console` blocks that do not run, and why.
@@ -195,8 +202,8 @@ fn cli() {
 /// `sqlite3` that `verify` catches.
 #[test]
 #[cfg_attr(
-    not(t_minus_test_doc_tools),
-    ignore = "needs ssh-keygen, jq, sqlite3 and python3: set T_MINUS_TEST_DOC_TOOLS=1"
+    not(t_minus_test_tools),
+    ignore = "needs ssh-keygen, jq, sqlite3, python3 and curl: set T_MINUS_TEST_TOOLS=1"
 )]
 fn security_walk_through() {
     run_transcript(&TRANSCRIPTS[4]);
@@ -207,11 +214,22 @@ fn security_walk_through() {
 /// background.
 #[test]
 #[cfg_attr(
-    not(t_minus_test_doc_tools),
-    ignore = "needs ssh-keygen, jq, sqlite3 and python3: set T_MINUS_TEST_DOC_TOOLS=1"
+    not(t_minus_test_tools),
+    ignore = "needs ssh-keygen, jq, sqlite3, python3 and curl: set T_MINUS_TEST_TOOLS=1"
 )]
 fn notifications_try_it() {
     run_transcript(&TRANSCRIPTS[5]);
+}
+
+/// docs/server.md's session: `serve` on a free port, tokens, answers and
+/// refusals with `curl` and `jq`, a clean stop.
+#[test]
+#[cfg_attr(
+    not(t_minus_test_tools),
+    ignore = "needs ssh-keygen, jq, sqlite3, python3 and curl: set T_MINUS_TEST_TOOLS=1"
+)]
+fn server_session() {
+    run_transcript(&TRANSCRIPTS[6]);
 }
 
 /// Every `console` block of the README and `docs/` is in a file listed in

@@ -556,6 +556,13 @@ fn a_signed_answer_needs_no_token() {
     assert!(t.ok("verify").contains("1 signature"));
 }
 
+/// HTTPS with a certificate from `openssl`, and HTTP/2 in the clear with
+/// `curl` as the client (the store does not matter: SQLite).
+#[test]
+#[cfg_attr(
+    not(t_minus_test_tools),
+    ignore = "needs openssl and curl: set T_MINUS_TEST_TOOLS=1"
+)]
 fn https_with_a_certificate_and_http2_in_the_clear() {
     let t = T::new();
     let dir = t.dir();
@@ -1020,7 +1027,6 @@ cli_support::store_tests!(
     remote_apply_refuses_file_references_and_exec_hooks,
     a_signed_answer_needs_no_token,
     sigterm_stops_the_server_with_exit_code_0,
-    https_with_a_certificate_and_http2_in_the_clear,
     a_client_over_its_rate_gets_429_with_retry_after,
     metrics_count_requests_answers_and_transitions,
     the_stream_sends_each_entry_and_resumes_after_last_event_id,
