@@ -815,6 +815,44 @@ fn script(t: &T, name: &str, body: &str) -> PathBuf {
     path
 }
 
+/// A hook that exits without reading a payload larger than a pipe holds:
+/// the delivering process's write into its stdin fails, the process goes on
+/// (the command line keeps SIGPIPE's default action for its own output),
+/// and the delivery counts as made.
+#[test]
+fn a_hook_that_does_not_read_its_input_does_not_end_the_delivering_process() {
+    let t = T::new();
+    let hook = script(&t, "quick.sh", "exit 0");
+    let payload = format!("{{\"blob\": \"{}\"}}", "x".repeat(65_000));
+    std::fs::write(t.dir().join("payload.json"), &payload).unwrap();
+    let mut cmd = t.command();
+    cmd.arg("schedule")
+        .arg("review")
+        .arg("2025-06-06T15:00:00Z")
+        .arg("--attendees")
+        .arg("alice")
+        .arg("--payload")
+        .arg(&payload)
+        .arg("--notify-exec")
+        .arg(hook.display().to_string())
+        .arg("--on")
+        .arg("confirmed")
+        .arg("--json");
+    let out = cli_support::output(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.ok(&format!("confirm {id} alice"));
+    let mut cmd = t.command();
+    cmd.arg("tick");
+    let out = cli_support::output(cmd);
+    assert_eq!(out.code, 0, "stderr: {} stdout: {}", out.stderr, out.stdout);
+    let log = t.ok(&format!("log {id}"));
+    assert!(log.contains("notified"), "{log}");
+}
+
 fn exec_hooks_see_only_the_documented_environment() {
     let t = T::new();
     let env_file = t.dir().join("env.txt");

@@ -203,31 +203,6 @@ fn joining_a_campaign_changes_the_digest_and_resets_confirmations() {
     );
 }
 
-/// Runs `sql` directly on the store at `location`, behind the engine's
-/// back; `{audit}` and `{attendees}` name the tables of the backend.
-fn tamper(location: &str, sql: &str) {
-    match common::stores::current() {
-        common::stores::Backend::Sqlite => {
-            let sql = sql
-                .replace("{audit}", "audit")
-                .replace("{attendees}", "attendees");
-            rusqlite::Connection::open(location)
-                .unwrap()
-                .execute_batch(&sql)
-                .unwrap();
-        }
-        common::stores::Backend::Postgres => {
-            let sql = sql
-                .replace("{audit}", "tm_audit")
-                .replace("{attendees}", "tm_attendees");
-            ::postgres::Client::connect(location, ::postgres::NoTls)
-                .unwrap()
-                .batch_execute(&sql)
-                .unwrap();
-        }
-    }
-}
-
 /// A store at a location other connections can reach, with a few entries:
 /// an event scheduled, confirmed by alice, deferred by bob.
 fn logged() -> (common::stores::TempStore, String, Engine, uuid::Uuid) {
@@ -301,7 +276,7 @@ fn every_entry_is_chained_and_verify_returns_the_head() {
 fn editing_an_audit_entry_breaks_the_chain_at_that_entry() {
     let (_guard, location, engine, _) = logged();
     let seq = engine.log_links(deploy_id(&engine)).unwrap()[1].entry.seq;
-    tamper(
+    common::stores::tamper(
         &location,
         &format!("UPDATE {{audit}} SET agent = 'mallory' WHERE seq = {seq}"),
     );
@@ -313,7 +288,7 @@ fn editing_an_audit_entry_breaks_the_chain_at_that_entry() {
 fn deleting_an_audit_entry_breaks_the_chain_at_the_next() {
     let (_guard, location, engine, id) = logged();
     let links = engine.log_links(id).unwrap();
-    tamper(
+    common::stores::tamper(
         &location,
         &format!("DELETE FROM {{audit}} WHERE seq = {}", links[1].entry.seq),
     );
@@ -325,7 +300,7 @@ fn deleting_an_audit_entry_breaks_the_chain_at_the_next() {
 fn clearing_a_stored_hash_is_reported_at_that_entry() {
     let (_guard, location, engine, id) = logged();
     let seq = engine.log_links(id).unwrap()[2].entry.seq;
-    tamper(
+    common::stores::tamper(
         &location,
         &format!("UPDATE {{audit}} SET hash = NULL WHERE seq = {seq}"),
     );
@@ -340,7 +315,7 @@ fn the_migration_chains_existing_entries_in_order() {
     let head = engine.verify_log(None).unwrap().head;
     drop(engine);
     // Back to version 5: no chain columns.
-    tamper(
+    common::stores::tamper(
         &location,
         &common::stores::downgrade_sql(common::stores::current(), 5),
     );
@@ -356,7 +331,7 @@ fn the_compact_id_migration_keeps_the_chain_and_the_answers() {
     let before = engine.get_event(id).unwrap().unwrap();
     drop(engine);
     // Back to version 8: ids as text, hashes as hex.
-    tamper(
+    common::stores::tamper(
         &location,
         &common::stores::downgrade_sql(common::stores::current(), 8),
     );
@@ -371,7 +346,7 @@ fn the_compact_id_migration_keeps_the_chain_and_the_answers() {
 fn an_answer_without_a_log_entry_is_reported_at_its_attendee() {
     let (_guard, location, engine, id) = logged();
     engine.verify_log(None).unwrap();
-    tamper(
+    common::stores::tamper(
         &location,
         &format!(
             "UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = {} AND agent = 'carol'",
@@ -471,7 +446,7 @@ mod cli {
         );
 
         let seq = log[1]["seq"].as_i64().unwrap();
-        tamper(
+        common::stores::tamper(
             &t.db_location(),
             &format!("UPDATE {{audit}} SET detail = '{{\"by\":\"mallory\"}}' WHERE seq = {seq}"),
         );
@@ -479,12 +454,12 @@ mod cli {
         assert!(stderr.contains("t_minus::trust::chain"), "{stderr}");
         assert!(stderr.contains(&format!("(seq {seq})")), "{stderr}");
         assert!(stderr.contains("the entry was edited"), "{stderr}");
-        tamper(
+        common::stores::tamper(
             &t.db_location(),
             &format!("UPDATE {{audit}} SET detail = '{{}}' WHERE seq = {seq}"),
         );
         t.ok("verify");
-        tamper(
+        common::stores::tamper(
             &t.db_location(),
             &format!("UPDATE {{attendees}} SET status = 'declined' WHERE event_id = {} AND agent = 'bob'", common::stores::id_sql(id)),
         );

@@ -109,31 +109,6 @@ fn message(engine: &Engine, id: Uuid, who: &str, answer: Answer) -> AnswerMessag
     engine.answer_message(id, &agent(who), answer).unwrap()
 }
 
-/// Runs `sql` directly on the store at `location`, behind the engine's
-/// back; `{audit}` and `{attendees}` name the tables of the backend.
-fn tamper(location: &str, sql: &str) {
-    match common::stores::current() {
-        common::stores::Backend::Sqlite => {
-            let sql = sql
-                .replace("{audit}", "audit")
-                .replace("{attendees}", "attendees");
-            rusqlite::Connection::open(location)
-                .unwrap()
-                .execute_batch(&sql)
-                .unwrap();
-        }
-        common::stores::Backend::Postgres => {
-            let sql = sql
-                .replace("{audit}", "tm_audit")
-                .replace("{attendees}", "tm_attendees");
-            ::postgres::Client::connect(location, ::postgres::NoTls)
-                .unwrap()
-                .batch_execute(&sql)
-                .unwrap();
-        }
-    }
-}
-
 fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
@@ -213,7 +188,7 @@ fn a_replayed_signed_confirm_is_refused_and_reported() {
     let mut copy = original.entry.clone();
     copy.at += Duration::seconds(2);
     copy.recorded_at += Duration::seconds(2);
-    tamper(
+    common::stores::tamper(
         &location,
         &format!(
             "{}; UPDATE {{attendees}} SET status = 'confirmed' WHERE event_id = {} AND agent = 'bob'",
@@ -286,7 +261,7 @@ fn an_earlier_signed_answer_cannot_follow_a_later_one() {
     entry.at += Duration::seconds(1);
     entry.recorded_at += Duration::seconds(1);
     entry.detail = template.entry.detail.clone();
-    tamper(
+    common::stores::tamper(
         &location,
         &append_sql(
             EntryFormat::V2,
@@ -346,7 +321,7 @@ fn a_store_with_v1_then_v2_entries_verifies() {
         ));
         prev = hash;
     }
-    tamper(&location, &sql);
+    common::stores::tamper(&location, &sql);
     let v1_head = prev;
     let mut engine = common::open_engine(&location, &clock);
     let checked = engine.verify_log(None).unwrap();
@@ -379,7 +354,7 @@ fn a_store_with_v1_then_v2_entries_verifies() {
     extra.action = AuditAction::Opened;
     extra.agent = None;
     extra.detail = serde_json::json!({});
-    tamper(
+    common::stores::tamper(
         &location,
         &append_sql(EntryFormat::V1, checked.head, &extra, None, None),
     );
@@ -540,7 +515,7 @@ fn cancelling_a_signed_event_needs_a_signer() {
         &message(&engine, id, "alice", Answer::Cancel { reason: None }),
         &keys.mallory.0,
     );
-    tamper(
+    common::stores::tamper(
         &location,
         &append_sql(
             EntryFormat::V2,

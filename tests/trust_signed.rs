@@ -385,7 +385,7 @@ fn verify_catches_an_edited_key_set_and_a_stripped_signature() {
     // The stored key set is swapped for mallory's key under alice's name.
     let digest = engine.signers_of(id).unwrap().unwrap().digest();
     let forged = format!("\"alice\" {}\n\"bob\" {}\n", keys.mallory.1, keys.bob.1);
-    tamper(
+    common::stores::tamper(
         &location,
         &format!("UPDATE {{signer_sets}} SET text = '{forged}' WHERE digest = '{digest}'"),
     );
@@ -400,24 +400,6 @@ fn verify_catches_an_edited_key_set_and_a_stripped_signature() {
         "{err}"
     );
     drop(guard);
-}
-
-/// Runs `sql` directly on the store; `{signer_sets}` names the table.
-fn tamper(location: &str, sql: &str) {
-    match common::stores::current() {
-        common::stores::Backend::Sqlite => {
-            rusqlite::Connection::open(location)
-                .unwrap()
-                .execute_batch(&sql.replace("{signer_sets}", "signer_sets"))
-                .unwrap();
-        }
-        common::stores::Backend::Postgres => {
-            ::postgres::Client::connect(location, ::postgres::NoTls)
-                .unwrap()
-                .batch_execute(&sql.replace("{signer_sets}", "tm_signer_sets"))
-                .unwrap();
-        }
-    }
 }
 
 fn pruning_a_campaign_keeps_its_log_and_the_chain_intact() {

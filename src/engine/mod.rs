@@ -293,14 +293,7 @@ impl Engine {
         agent: &AgentId,
         response: Response,
     ) -> Result<TMinusEvent> {
-        agent.validate()?;
-        if let Response::Defer(by) = &response {
-            if *by <= Duration::zero() {
-                return Err(TMinusError::NonPositiveDeferral {
-                    value: crate::error::DeferralValue::Duration(*by),
-                });
-            }
-        }
+        check_answer(agent, &response)?;
         let now = self.now();
         self.write_refusable(|tx| respond_in(tx, id, agent, &response, now))
     }
@@ -315,14 +308,7 @@ impl Engine {
         agent: &AgentId,
         response: Response,
     ) -> Result<(TMinusEvent, Option<String>)> {
-        agent.validate()?;
-        if let Response::Defer(by) = &response {
-            if *by <= Duration::zero() {
-                return Err(TMinusError::NonPositiveDeferral {
-                    value: crate::error::DeferralValue::Duration(*by),
-                });
-            }
-        }
+        check_answer(agent, &response)?;
         let now = self.now();
         self.write_refusable(|tx| {
             let id = match resolve::event_ref(tx, reference) {
@@ -888,4 +874,18 @@ pub(crate) fn groups_json(groups: &[QuorumGroup]) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+/// Refuses what no store is needed to refuse in an answer: an invalid
+/// agent id, a deferral that is not positive.
+fn check_answer(agent: &AgentId, response: &Response) -> Result<()> {
+    agent.validate()?;
+    if let Response::Defer(by) = response {
+        if *by <= Duration::zero() {
+            return Err(TMinusError::NonPositiveDeferral {
+                value: crate::error::DeferralValue::Duration(*by),
+            });
+        }
+    }
+    Ok(())
 }

@@ -193,11 +193,7 @@ impl Engine {
         key: &SigningKey,
     ) -> Result<TMinusEvent> {
         agent.validate()?;
-        let (event, stored) = self.read(|tx| {
-            let event = found(tx.event(id)?, id)?;
-            let stored = in_force(tx, &event)?;
-            Ok((event, stored))
-        })?;
+        let (event, stored) = self.read(|tx| event_and_signers(tx, id))?;
         let Some(stored) = stored else {
             return Err(TrustError::NoSigners {
                 event: event.label(),
@@ -261,11 +257,7 @@ impl Engine {
         key: &SigningKey,
     ) -> Result<TMinusEvent> {
         agent.validate()?;
-        let (event, stored) = self.read(|tx| {
-            let event = found(tx.event(id)?, id)?;
-            let stored = in_force(tx, &event)?;
-            Ok((event, stored))
-        })?;
+        let (event, stored) = self.read(|tx| event_and_signers(tx, id))?;
         let Some(stored) = stored else {
             return self.respond(id, agent, response);
         };
@@ -365,4 +357,11 @@ fn check_time(time: DateTime<Utc>, now: DateTime<Utc>) -> std::result::Result<()
 pub(crate) fn signed_detail(detail: &mut serde_json::Value, signed: &Signed) {
     detail["key"] = json!(signed.key);
     detail["signers"] = json!(signed.signers);
+}
+
+/// Event `id` and the key set in force for it, if any.
+fn event_and_signers(tx: &mut dyn Tx, id: Uuid) -> Result<(TMinusEvent, Option<StoredSigners>)> {
+    let event = found(tx.event(id)?, id)?;
+    let stored = in_force(tx, &event)?;
+    Ok((event, stored))
 }

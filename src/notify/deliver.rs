@@ -489,6 +489,21 @@ fn dispatch(
     }
 }
 
+/// Blocks SIGPIPE for the calling thread, so that its writes into a pipe
+/// whose reader is gone fail with `EPIPE` instead of killing the process.
+/// A SIGPIPE left pending on the thread is dropped when the thread ends.
+#[cfg(unix)]
+fn block_sigpipe_in_this_thread() {
+    // SAFETY: changes the calling thread's signal mask only, with a set
+    // initialised by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// The environment and stdin of an exec hook; killed at its timeout.
 fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
     let Some((program, args)) = argv.split_first() else {
@@ -544,7 +559,11 @@ fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
     let input = d.payload.to_string();
     if let Some(mut stdin) = child.stdin.take() {
         std::thread::spawn(move || {
-            // A hook that does not read its input is fine.
+            // A hook that does not read its input is fine: its pipe closes
+            // under this write, which must fail here, not end the process
+            // (the command line restores SIGPIPE's default for its output).
+            #[cfg(unix)]
+            block_sigpipe_in_this_thread();
             let _ = stdin.write_all(input.as_bytes());
         });
     }

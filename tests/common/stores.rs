@@ -287,6 +287,31 @@ pub fn current() -> Backend {
     CURRENT.with(|c| c.borrow().as_ref().map_or(Backend::Sqlite, |c| c.backend))
 }
 
+/// Runs `sql` directly on the store at `location`, behind the engine's
+/// back: `{table}` names a table of the current backend (`audit` on SQLite,
+/// `tm_audit` on PostgreSQL).
+pub fn tamper(location: &str, sql: &str) {
+    let prefix = match current() {
+        Backend::Sqlite => "",
+        Backend::Postgres => "tm_",
+    };
+    let sql = regex_lite::Regex::new(r"\{([a-z_]+)\}")
+        .unwrap()
+        .replace_all(sql, |c: &regex_lite::Captures<'_>| {
+            format!("{prefix}{}", &c[1])
+        });
+    match current() {
+        Backend::Sqlite => rusqlite::Connection::open(location)
+            .unwrap()
+            .execute_batch(&sql)
+            .unwrap(),
+        Backend::Postgres => ::postgres::Client::connect(location, ::postgres::NoTls)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap(),
+    }
+}
+
 /// `id` as an SQL literal of the current store's id columns: 16 bytes on
 /// SQLite, a `uuid` on PostgreSQL.
 pub fn id_sql(id: impl std::fmt::Display) -> String {
