@@ -23,12 +23,12 @@ pub enum CliError {
     /// From the HTTP service.
     Serve(t_minus::serve::ServeError),
     /// From a request to a t-minus service (`--db http(s)://…`).
-    Remote(super::remote::ClientError),
+    Remote(Box<super::remote::ClientError>),
 }
 
 impl From<super::remote::ClientError> for CliError {
     fn from(e: super::remote::ClientError) -> Self {
-        CliError::Remote(e)
+        CliError::Remote(Box::new(e))
     }
 }
 
@@ -65,7 +65,7 @@ impl CliError {
             CliError::Manifest(e) => (ErrorBody::new(e), cli_hint_of_code(&code_of(e))),
             CliError::Engine(e) => (ErrorBody::new(e), cli_hint(e)),
             CliError::Serve(e) => (ErrorBody::new(e), None),
-            CliError::Remote(e) => (ErrorBody::new(e), None),
+            CliError::Remote(e) => (ErrorBody::new(e.as_ref()), None),
         };
         if hint.is_some() {
             body.help = hint;
@@ -94,7 +94,7 @@ impl CliError {
                 eprintln!("{:?}", miette::Report::new(Hinted { inner: e, hint }))
             }
             CliError::Serve(e) => eprintln!("{:?}", miette::Report::new(e)),
-            CliError::Remote(e) => eprintln!("{:?}", miette::Report::new(e)),
+            CliError::Remote(e) => eprintln!("{:?}", miette::Report::new(*e)),
         }
     }
 }

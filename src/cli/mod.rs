@@ -52,9 +52,10 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // With --json, a service's error object is printed as it was sent.
             let sent = match &e {
-                CliError::Remote(remote::ClientError::Server { raw, .. }) if cli.json => {
-                    Some(raw.clone())
-                }
+                CliError::Remote(remote) if cli.json => match remote.as_ref() {
+                    remote::ClientError::Server { raw, .. } => Some(raw.as_ref().clone()),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(raw) = sent {

@@ -35,9 +35,9 @@ pub enum ClientError {
     /// The service refused the request: its error, with its code.
     Server {
         /// The error as the service sent it (`{code, message, help, …}`).
-        body: ErrorBody,
+        body: Box<ErrorBody>,
         /// The whole reply, printed as it is with `--json`.
-        raw: serde_json::Value,
+        raw: Box<serde_json::Value>,
     },
     /// The service could not be reached.
     Unreachable {
@@ -251,7 +251,10 @@ impl Client {
         if !(200..300).contains(&status) {
             let body = error_body(&json)
                 .ok_or_else(|| bad(format!("HTTP {status} without an error object")))?;
-            return Err(ClientError::Server { body, raw: json });
+            return Err(ClientError::Server {
+                body: Box::new(body),
+                raw: Box::new(json),
+            });
         }
         let value = serde_json::from_value(json.clone()).map_err(|e| bad(e.to_string()))?;
         Ok(Reply { value, json })
