@@ -412,6 +412,139 @@ fn without_a_service_or_a_token_the_client_says_so() {
     assert_empty(dir.path());
 }
 
+/// Runs `openssl ARGS` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Over HTTPS, the service's certificate is checked: trusted through
+/// `T_MINUS_CA_CERT` (a CA made with `openssl`), refused without it.
+#[test]
+#[cfg_attr(
+    not(t_minus_test_tools),
+    ignore = "needs openssl: set T_MINUS_TEST_TOOLS=1"
+)]
+fn https_checks_the_services_certificate() {
+    let t = T::new();
+    t.ok("schedule review +15m --name rev --attendees alice");
+    let alice = token(&t, "alice", "agent");
+    let dir = t.dir();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=t-minus test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let server = Server::start(
+        &t,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let a = Client::new(&server, &t, &alice);
+    let out = a.fail("status");
+    assert!(
+        out.stderr.contains("t_minus::client::unreachable"),
+        "an unknown issuer is refused: {}",
+        out.stderr
+    );
+    let mut cmd = cli_support::command(&server.base, Clock::Pinned(t.now()));
+    cmd.current_dir(a.dir.path())
+        .env("T_MINUS_TOKEN", &alice)
+        .env("T_MINUS_CA_CERT", dir.join("ca.pem"))
+        .args(["confirm", "rev", "alice"]);
+    let out = output(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("✅ alice confirmed rev"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(answer_of(&t.event("rev"), "alice"), "confirmed");
+    // A file without a certificate is refused before connecting.
+    let mut cmd = cli_support::command(&server.base, Clock::Pinned(t.now()));
+    cmd.current_dir(a.dir.path())
+        .env("T_MINUS_TOKEN", &alice)
+        .env("T_MINUS_CA_CERT", &key)
+        .arg("status");
+    let out = output(cmd);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("t_minus::client::ca_cert"),
+        "{}",
+        out.stderr
+    );
+    a.assert_no_files();
+}
+
 cli_support::store_tests!(
     answers_through_the_client_land_in_the_store,
     reads_through_the_client_print_what_the_local_command_prints,
