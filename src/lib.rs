@@ -52,7 +52,7 @@
 //! | front end | [`output`] | every JSON shape the program prints (`--json`, MCP results, HTTP bodies) as `Serialize` + `JsonSchema` types, built from the engine's reads | values, [`engine`] reads, [`plan`], [`trust`] types |
 //! | front end | `mcp` (feature `mcp`) | the MCP server: one agent's tools, one engine operation per call | [`engine`], [`display`], [`runner`], [`trust`] keys |
 //! | front end | `serve` (feature `serve`) | the HTTP service: the API under `/v1`, tokens and roles, limits, ticking and delivering in the background | [`engine`], [`output`], [`runner`], [`notify`], [`manifest`], [`plan`], [`token`] |
-//! | front end | `cli` (the binary) | the thin front end: parses arguments, calls the engine, prints with [`display`] and [`plan`] rendering, adds its hints to errors | everything public |
+//! | front end | `cli` (the binary) | the thin front end: parses arguments, calls the engine (or, with `--db http(s)://…`, a `t-minus serve` over HTTP, reading its replies as [`output`] types), prints with [`display`] and [`plan`] rendering, adds its hints to errors | everything public |
 
 #![warn(missing_docs)]
 

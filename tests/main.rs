@@ -40,6 +40,7 @@ mod reliability_exactly_once;
 mod reliability_props;
 mod run;
 mod serve;
+mod serve_client;
 mod trust;
 mod trust_engine;
 mod trust_formats;

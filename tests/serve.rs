@@ -21,9 +21,9 @@ use crate::cli_support::{self, stores, T};
 use crate::common::{self, t0};
 
 /// A running `t-minus serve` on a free port of 127.0.0.1.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     http: ureq::Agent,
     _stdout: BufReader<ChildStdout>,
 }
@@ -46,7 +46,7 @@ impl Reply {
 impl Server {
     /// `serve` on `t`'s store with its clock pinned at `t`'s instant, plus
     /// `extra` arguments.
-    fn start(t: &T, extra: &[&str]) -> Server {
+    pub(crate) fn start(t: &T, extra: &[&str]) -> Server {
         let mut cmd = t.command();
         cmd.env_remove("T_MINUS_NOW")
             .args(["serve", "--listen", "127.0.0.1:0", "--clock-for-tests"])
@@ -182,7 +182,7 @@ impl Drop for Server {
 }
 
 /// `token create AGENT --role ROLE`: the secret, the last line of stdout.
-fn token(t: &T, agent: &str, role: &str) -> String {
+pub(crate) fn token(t: &T, agent: &str, role: &str) -> String {
     let out = t.ok(&format!("token create {agent} --role {role}"));
     let secret = out.lines().last().unwrap_or("").to_string();
     assert!(looks_like_secret(&secret), "{out}");

@@ -21,7 +21,9 @@ The clock can be pinned for tests and simulations with T_MINUS_NOW=<RFC 3339 tim
 Shell completions: `t-minus completions bash|zsh|fish|powershell|elvish`; man page: `t-minus man`.")]
 pub struct Cli {
     /// The store: an SQLite file (created when missing), or a PostgreSQL
-    /// URL such as postgres://user@host:5432/db for a store shared by hosts.
+    /// URL such as postgres://user@host:5432/db for a store shared by hosts;
+    /// or a t-minus service, https://host:port, with a token in
+    /// T_MINUS_TOKEN (agent and operator commands only).
     #[arg(
         long,
         global = true,

@@ -8,6 +8,8 @@ use t_minus::display::{Renderer, Styles};
 use t_minus::{Engine, FixedClock, Result, TMinusError, TimeSpec};
 
 use super::args::{Cli, ColorChoice, Command};
+use super::error::CliError;
+use super::remote::{is_service_url, Client, ClientError};
 
 /// What every command runs with: the parsed command line.
 pub struct Context<'a> {
@@ -35,16 +37,41 @@ impl<'a> Context<'a> {
     }
 
     /// Opens the store for a command that happens at one instant.
-    pub fn open(&self) -> Result<Session> {
+    pub fn open(&self) -> std::result::Result<Session, CliError> {
         self.session(false)
     }
 
     /// Opens the store for `run` and `wait`, which follow the clock.
-    pub fn open_live(&self) -> Result<Session> {
+    pub fn open_live(&self) -> std::result::Result<Session, CliError> {
         self.session(true)
     }
 
-    fn session(&self, live: bool) -> Result<Session> {
+    /// The client of the t-minus service `--db` names (`http(s)://…`), or
+    /// `None` when `--db` is a store.
+    pub fn remote(&self) -> std::result::Result<Option<Client>, CliError> {
+        match self.cli.db.to_str() {
+            Some(url) if is_service_url(url) => Ok(Some(Client::from_env(url)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The renderer of a command run through a t-minus service: the
+    /// local command's styles, at this instant (`T_MINUS_NOW` pins it).
+    pub fn renderer(&self) -> Result<Renderer> {
+        let now = pinned_now()?.unwrap_or_else(Utc::now);
+        Ok(Renderer::new(
+            Styles::new(color_enabled(self.cli.color)),
+            now,
+        ))
+    }
+
+    fn session(&self, live: bool) -> std::result::Result<Session, CliError> {
+        if let Some(url) = self.cli.db.to_str().filter(|u| is_service_url(u)) {
+            return Err(ClientError::Unsupported {
+                what: format!("this command (with --db {url})"),
+            }
+            .into());
+        }
         let engine = open_engine(self.cli, live)?;
         let styles = Styles::new(color_enabled(self.cli.color));
         let out = Renderer::new(styles, engine.now());

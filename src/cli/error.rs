@@ -22,6 +22,14 @@ pub enum CliError {
     Manifest(ManifestError),
     /// From the HTTP service.
     Serve(t_minus::serve::ServeError),
+    /// From a request to a t-minus service (`--db http(s)://…`).
+    Remote(Box<super::remote::ClientError>),
+}
+
+impl From<super::remote::ClientError> for CliError {
+    fn from(e: super::remote::ClientError) -> Self {
+        CliError::Remote(Box::new(e))
+    }
 }
 
 impl From<TMinusError> for CliError {
@@ -57,6 +65,7 @@ impl CliError {
             CliError::Manifest(e) => (ErrorBody::new(e), cli_hint_of_code(&code_of(e))),
             CliError::Engine(e) => (ErrorBody::new(e), cli_hint(e)),
             CliError::Serve(e) => (ErrorBody::new(e), None),
+            CliError::Remote(e) => (ErrorBody::new(e.as_ref()), None),
         };
         if hint.is_some() {
             body.help = hint;
@@ -85,6 +94,7 @@ impl CliError {
                 eprintln!("{:?}", miette::Report::new(Hinted { inner: e, hint }))
             }
             CliError::Serve(e) => eprintln!("{:?}", miette::Report::new(e)),
+            CliError::Remote(e) => eprintln!("{:?}", miette::Report::new(*e)),
         }
     }
 }

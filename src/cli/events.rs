@@ -19,8 +19,9 @@ use super::args::{
 };
 use super::context::Context;
 use super::error::CliError;
+use super::remote::{encode, Campaigns, Client, ClientError};
 use super::{done, json};
-use t_minus::display::Renderer;
+use t_minus::display::{EventView, Renderer};
 
 /// Builds a [`NewEvent`] from `KIND TIME` and the shared options.
 pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> Result<NewEvent> {
@@ -230,6 +231,9 @@ fn answer(
     answer: Answer<'_>,
     sign: Option<&str>,
 ) -> Result<ExitCode, CliError> {
+    if let Some(client) = cx.remote()? {
+        return remote_answer(cx, &client, event, agent, answer, sign);
+    }
     let mut s = cx.open()?;
     done(respond(
         &mut s.engine,
@@ -251,6 +255,101 @@ pub enum Answer<'a> {
     Decline(Option<String>),
 }
 
+impl Answer<'_> {
+    /// The answer, checked as the engine takes it.
+    fn response(self) -> Result<Response> {
+        Ok(match self {
+            Answer::Confirm => Response::Confirm,
+            Answer::Defer(text) => {
+                let by = parse_duration(text)?;
+                if by.is_zero() {
+                    return Err(TMinusError::NonPositiveDeferral {
+                        value: t_minus::error::DeferralValue::Written(text.to_string()),
+                    });
+                }
+                Response::Defer(by)
+            }
+            Answer::Decline(reason) => Response::Decline(reason),
+        })
+    }
+}
+
+/// `confirm`, `defer`, `decline` through a t-minus service, as the token's
+/// agent (the service refuses another `AGENT` with
+/// `t_minus::auth::other_agent`).
+fn remote_answer(
+    cx: &Context,
+    client: &Client,
+    event: &str,
+    agent: &str,
+    answer: Answer<'_>,
+    sign: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    let agent = AgentId::parse(agent)?;
+    if let Some(key) = super::context::signing_key(sign) {
+        return remote_signed_answer(cx, client, event, &agent, answer, &key);
+    }
+    let (verb, body) = match &answer {
+        Answer::Confirm => ("confirm", serde_json::json!({ "agent": agent.as_str() })),
+        Answer::Defer(by) => (
+            "defer",
+            serde_json::json!({ "by": by, "agent": agent.as_str() }),
+        ),
+        Answer::Decline(reason) => (
+            "decline",
+            serde_json::json!({ "reason": reason, "agent": agent.as_str() }),
+        ),
+    };
+    let response = answer.response()?;
+    let path = format!("/v1/events/{}/{verb}", encode(event));
+    let reply = client.post_json::<Event>(&path, &body)?;
+    if cx.json() {
+        json::print(&reply.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let updated = reply.value.to_event()?;
+    let label = t_minus::display::label(reply.value.campaign.as_deref(), &updated);
+    answer_lines(&label, &agent, &response, &updated);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `confirm`, `defer`, `decline --sign KEYFILE` through a t-minus service:
+/// the answer message is made from the event the service shows (its digest
+/// included), signed here, and posted to `/v1/answers`.
+fn remote_signed_answer(
+    cx: &Context,
+    client: &Client,
+    event: &str,
+    agent: &AgentId,
+    answer: Answer<'_>,
+    key: &t_minus::trust::SigningKey,
+) -> Result<ExitCode, CliError> {
+    let t_minus::trust::SigningKey::File(_) = key else {
+        return Err(ClientError::Unsupported {
+            what: "signing through ssh-agent (--sign agent)".into(),
+        }
+        .into());
+    };
+    let response = answer.response()?;
+    let shown = client.get::<Event>(&format!("/v1/events/{}", encode(event)))?;
+    let now = super::context::pinned_now()?.unwrap_or_else(chrono::Utc::now);
+    let message = super::remote::answer_message(&shown.value, agent, (&response).into(), now)?;
+    let bytes = message.to_bytes();
+    let signers = t_minus::trust::Signers::default();
+    let signature = key
+        .sign(&signers, agent, &bytes, now)
+        .map_err(TMinusError::from)?;
+    let reply = super::remote::submit(client, &bytes, &signature.to_armored())?;
+    if cx.json() {
+        json::print(&reply.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let updated = reply.value.to_event()?;
+    let label = t_minus::display::label(reply.value.campaign.as_deref(), &updated);
+    answer_lines(&label, agent, &response, &updated);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `confirm`, `defer`, `decline`.
 fn respond(
     engine: &mut Engine,
@@ -261,19 +360,7 @@ fn respond(
     as_json: bool,
 ) -> Result<()> {
     let agent = AgentId::parse(agent)?;
-    let response = match answer {
-        Answer::Confirm => Response::Confirm,
-        Answer::Defer(text) => {
-            let by = parse_duration(text)?;
-            if by.is_zero() {
-                return Err(TMinusError::NonPositiveDeferral {
-                    value: t_minus::error::DeferralValue::Written(text.to_string()),
-                });
-            }
-            Response::Defer(by)
-        }
-        Answer::Decline(reason) => Response::Decline(reason),
-    };
+    let response = answer.response()?;
     let key = sign.map(str::to_string).or_else(|| {
         std::env::var("T_MINUS_SIGNING_KEY")
             .ok()
@@ -328,6 +415,13 @@ fn print_answer_with(
         return Ok(());
     }
     let label = views.label(engine, updated)?;
+    answer_lines(&label, agent, response, updated);
+    Ok(())
+}
+
+/// The lines of an accepted answer: what the agent did, and the event's
+/// outcome when the answer decided it.
+fn answer_lines(label: &str, agent: &AgentId, response: &Response, updated: &TMinusEvent) {
     let progress = format!("quorum {}", t_minus::display::quorum_progress(updated));
     match response {
         Response::Confirm => println!(
@@ -356,12 +450,14 @@ fn print_answer_with(
         ),
         _ => {}
     }
-    Ok(())
 }
 
 impl CancelArgs {
     /// `cancel EVENT|CAMPAIGN`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            return remote_cancel(cx, &client, self);
+        }
         let mut s = cx.open()?;
         let signer = self.signer.as_deref().zip(self.sign.clone());
         done(cancel(
@@ -420,6 +516,44 @@ fn cancel(
     Ok(())
 }
 
+/// `cancel EVENT` through a t-minus service (an operator's token); a
+/// campaign is cancelled where the store is.
+fn remote_cancel(cx: &Context, client: &Client, args: &CancelArgs) -> Result<ExitCode, CliError> {
+    if args.sign.is_some() || args.signer.is_some() {
+        return Err(ClientError::Unsupported {
+            what: "a signed cancel (--sign, --as)".into(),
+        }
+        .into());
+    }
+    let path = format!("/v1/events/{}/cancel", encode(&args.target));
+    let body = serde_json::json!({ "reason": args.reason });
+    let reply = client.post_json::<Event>(&path, &body)?;
+    if cx.json() {
+        json::print(&reply.json);
+    } else {
+        let event = reply.value.to_event()?;
+        let label = t_minus::display::label(reply.value.campaign.as_deref(), &event);
+        println!("🛑 Cancelled {label} [{}]", event.short_id());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an answer a service accepted (`submit` through a service):
+/// the answer's lines, or for a cancel the cancel's line.
+pub fn print_remote_answer(
+    agent: &AgentId,
+    response: Option<&Response>,
+    shown: &Event,
+) -> Result<()> {
+    let updated = shown.to_event()?;
+    let label = t_minus::display::label(shown.campaign.as_deref(), &updated);
+    match response {
+        Some(response) => answer_lines(&label, agent, response, &updated),
+        None => println!("🛑 Cancelled {label} [{}]", updated.short_id()),
+    }
+    Ok(())
+}
+
 /// Prints a cancelled event.
 pub fn print_cancelled(engine: &Engine, event: &TMinusEvent, as_json: bool) -> Result<()> {
     let mut views = EventViews::default();
@@ -473,6 +607,9 @@ fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -
 impl LogArgs {
     /// `log EVENT`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            return remote_log(cx, &client, &self.event);
+        }
         let mut s = cx.open()?;
         done(log(&mut s.engine, &mut s.out, &self.event, cx.json()))
     }
@@ -496,4 +633,24 @@ fn log(engine: &mut Engine, out: &mut Renderer, event: &str, as_json: bool) -> R
         println!("{}", out.log_line(entry));
     }
     Ok(())
+}
+
+/// `log EVENT` through a t-minus service.
+fn remote_log(cx: &Context, client: &Client, event: &str) -> Result<ExitCode, CliError> {
+    let reference = encode(event);
+    let entries = client.get::<Vec<LogEntry>>(&format!("/v1/events/{reference}/log"))?;
+    if cx.json() {
+        json::print(&entries.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = cx.renderer()?;
+    let shown = client.get::<Event>(&format!("/v1/events/{reference}"))?;
+    let e = shown.value.to_event()?;
+    let needs = Campaigns::default().needs(client, &shown.value)?;
+    let view = EventView::new(&e, shown.value.campaign.clone(), needs);
+    println!("{}", out.headline(&view));
+    for entry in &entries.value {
+        println!("{}", out.log_line(&entry.entry.to_entry()?));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use t_minus::mcp::{serve_stdio, McpServer};
 use t_minus::AgentId;
 
 use super::args::McpArgs;
-use super::context::{open_engine, pinned_now, signing_key, Context};
+use super::context::{pinned_now, signing_key, Context};
 use super::error::CliError;
 
 impl McpArgs {
@@ -26,7 +26,8 @@ fn serve(cx: &Context, agent: &str, sign: Option<&str>) -> Result<ExitCode, CliE
     let cli = cx.cli;
     let agent = AgentId::parse(agent)?;
     let pinned = pinned_now()?;
-    drop(open_engine(cli, false)?);
+    // A service's URL (`--db http(s)://…`) is refused, not opened as a file.
+    drop(cx.open()?);
     let location = cli.db.to_string_lossy().into_owned();
     let mut server = McpServer::new(location, agent, pinned);
     if let Some(key) = signing_key(sign) {

@@ -13,6 +13,7 @@ mod json;
 mod manifests;
 mod mcp;
 mod notify;
+mod remote;
 mod run;
 mod serve;
 mod show;
@@ -49,7 +50,17 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            if cli.json {
+            // With --json, a service's error object is printed as it was sent.
+            let sent = match &e {
+                CliError::Remote(remote) if cli.json => match remote.as_ref() {
+                    remote::ClientError::Server { raw, .. } => Some(raw.as_ref().clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(raw) = sent {
+                json::print(&raw);
+            } else if cli.json {
                 let lines = matches!(cli.command, Command::Run(_) | Command::Wait(_));
                 json::print_error(&e.output(), lines);
             } else {

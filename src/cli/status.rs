@@ -13,11 +13,15 @@ use t_minus::output::{CampaignStatus, DeliveryStatus, Event, EventStatus};
 use super::args::StatusArgs;
 use super::context::Context;
 use super::error::CliError;
+use super::remote::{encode, Campaigns, Client, ClientError};
 use super::{done, json};
 
 impl StatusArgs {
     /// `status [EVENT|CAMPAIGN] [--all]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            return remote_status(cx, &client, self);
+        }
         let mut s = cx.open()?;
         let target = self.target.as_deref();
         done(status(
@@ -142,4 +146,108 @@ fn listing(engine: &Engine, out: &Renderer, filter: EventFilter, as_json: bool) 
         let _ = stdout.flush();
     }
     Ok(())
+}
+
+/// `status [EVENT|CAMPAIGN] [--all]` through a t-minus service: the listing
+/// from `GET /v1/events`, one event from `GET /v1/events/{event}`, else the
+/// campaign of that name from `GET /v1/campaigns/{campaign}` (also read
+/// for a blocked event's needs and a campaign event's digest).
+fn remote_status(cx: &Context, client: &Client, args: &StatusArgs) -> Result<ExitCode, CliError> {
+    let out = cx.renderer()?;
+    let Some(target) = args.target.as_deref() else {
+        let query = if args.all { "?state=all" } else { "" };
+        let events = client.get::<Vec<Event>>(&format!("/v1/events{query}"))?;
+        if cx.json() {
+            json::print(&events.json);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut campaigns = Campaigns::default();
+        let mut text = String::new();
+        for shown in &events.value {
+            let e = shown.to_event()?;
+            let needs = campaigns.needs(client, shown)?;
+            out.write_event_block(
+                &mut text,
+                &EventView::new(&e, shown.campaign.clone(), needs),
+            );
+            text.push('\n');
+        }
+        if events.value.is_empty() {
+            text.push_str(if args.all {
+                "No events.\n"
+            } else {
+                "No unfinished events. (`t-minus status --all` shows finished ones.)\n"
+            });
+        }
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let reference = encode(target);
+    let shown = match client.get::<Event>(&format!("/v1/events/{reference}")) {
+        Err(ClientError::Server { body, .. }) if not_an_event(&body.code) => {
+            return remote_campaign(cx, client, &out, target);
+        }
+        other => other?,
+    };
+    if cx.json() {
+        json::print(&shown.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut e = shown.value.to_event()?;
+    let mut campaigns = Campaigns::default();
+    let needs = campaigns.needs(client, &shown.value)?;
+    if let Some(name) = &shown.value.campaign {
+        e.campaign = Some(campaigns.get(client, name)?.campaign.id);
+    }
+    let view = EventView::new(&e, shown.value.campaign.clone(), needs);
+    println!("{}", out.event_detail(&view));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the service's error `code` for an event reference leaves a
+/// campaign of that name possible.
+fn not_an_event(code: &str) -> bool {
+    matches!(
+        code,
+        "t_minus::not_found::event" | "t_minus::input::reference"
+    )
+}
+
+/// `status CAMPAIGN` through a t-minus service.
+fn remote_campaign(
+    cx: &Context,
+    client: &Client,
+    out: &Renderer,
+    target: &str,
+) -> Result<ExitCode, CliError> {
+    let path = format!("/v1/campaigns/{}", encode(target));
+    let shown = match client.get::<CampaignStatus>(&path) {
+        Err(ClientError::Server { body, .. }) if body.code == "t_minus::not_found::campaign" => {
+            return Err(TMinusError::TargetNotFound {
+                reference: target.to_string(),
+            }
+            .into())
+        }
+        other => other?,
+    };
+    if cx.json() {
+        json::print(&shown.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &shown.value;
+    println!("{}", out.campaign_line(&c.to_campaign()));
+    if c.events.is_empty() {
+        println!("No events.");
+    }
+    for shown in &c.events {
+        let e = shown.to_event()?;
+        let needs = if e.state == t_minus::EventState::Blocked {
+            c.need_names(e.id)
+        } else {
+            Vec::new()
+        };
+        let view = EventView::new(&e, shown.campaign.clone(), needs);
+        println!("{}", out.event_block(&view));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -11,14 +11,18 @@ use t_minus::{AgentId, Engine, Response, Result, TMinusError, Target};
 use super::args::{AnswerMessageArgs, AttestArgs, SubmitArgs, VerifyArgs};
 use super::context::Context;
 use super::error::CliError;
-use super::events::{print_answer, print_cancelled};
+use super::events::{print_answer, print_cancelled, print_remote_answer};
+use super::remote::{Client, ClientError};
 use super::{done, json};
 
 impl VerifyArgs {
     /// `verify [EVENT|CAMPAIGN] [--since HASH]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
-        let s = cx.open()?;
         let (target, since) = (self.target.as_deref(), self.since.as_deref());
+        if let Some(client) = cx.remote()? {
+            return remote_verify(cx, &client, target, since);
+        }
+        let s = cx.open()?;
         done(verify(&s.engine, target, since, cx.json()))
     }
 }
@@ -26,23 +30,39 @@ impl VerifyArgs {
 impl AnswerMessageArgs {
     /// `answer-message EVENT AGENT ANSWER [DURATION] [--reason]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
-        let s = cx.open()?;
         let duration = self.duration.as_deref();
         let reason = self.reason.clone();
-        done(answer_message(
-            &s.engine,
-            &self.event,
-            &self.agent,
-            &self.answer,
-            duration,
-            reason,
-        ))
+        let agent = AgentId::parse(&self.agent)?;
+        let answer = parse_answer(&self.answer, duration, reason)?;
+        if let Some(client) = cx.remote()? {
+            let path = format!("/v1/events/{}", super::remote::encode(&self.event));
+            let shown = client.get::<t_minus::output::Event>(&path)?;
+            let now = super::context::pinned_now()?.unwrap_or_else(chrono::Utc::now);
+            let message = super::remote::answer_message(&shown.value, &agent, answer, now)?;
+            print!("{}", message.render());
+            return Ok(ExitCode::SUCCESS);
+        }
+        let s = cx.open()?;
+        done(answer_message(&s.engine, &self.event, &agent, answer))
     }
 }
 
 impl SubmitArgs {
     /// `submit MESSAGE SIGNATURE`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            let (message, signature) = read_signed(&self.message, &self.signature)?;
+            let parsed =
+                t_minus::trust::AnswerMessage::parse(&message).map_err(TMinusError::from)?;
+            let reply = super::remote::submit(&client, &message, &signature)?;
+            if cx.json() {
+                json::print(&reply.json);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let response = Response::try_from(parsed.answer()).ok();
+            print_remote_answer(parsed.agent(), response.as_ref(), &reply.value)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let mut s = cx.open()?;
         done(submit(
             &mut s.engine,
@@ -80,15 +100,48 @@ fn verify(engine: &Engine, target: Option<&str>, since: Option<&str>, as_json: b
     if as_json {
         json::print(&Verification::from(&report));
     } else {
-        println!(
-            "The audit log is intact: {}, {} checked, {} verified, head {}",
-            count(report.entries, "entry", "entries"),
-            count(report.events, "event", "events"),
-            count(report.signatures, "signature", "signatures"),
-            report.head
-        );
+        print_intact(&Verification::from(&report));
     }
     Ok(())
+}
+
+/// The line of an intact log.
+fn print_intact(v: &Verification) {
+    println!(
+        "The audit log is intact: {}, {} checked, {} verified, head {}",
+        count(v.entries, "entry", "entries"),
+        count(v.events, "event", "events"),
+        count(v.signatures, "signature", "signatures"),
+        v.head
+    );
+}
+
+/// `verify [--since HASH]` through a t-minus service: the whole log, checked
+/// by the service.
+fn remote_verify(
+    cx: &Context,
+    client: &Client,
+    target: Option<&str>,
+    since: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    if target.is_some() {
+        return Err(ClientError::Unsupported {
+            what: "`verify EVENT|CAMPAIGN` (the service verifies the whole log)".into(),
+        }
+        .into());
+    }
+    let since = since
+        .map(str::parse::<ChainHash>)
+        .transpose()
+        .map_err(TMinusError::from)?;
+    let query = since.map(|h| format!("?since={h}")).unwrap_or_default();
+    let reply = client.get::<Verification>(&format!("/v1/verify{query}"))?;
+    if cx.json() {
+        json::print(&reply.json);
+    } else {
+        print_intact(&reply.value);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `1 entry`, `2 entries`.
@@ -96,17 +149,18 @@ fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// `answer-message EVENT AGENT confirm|defer DUR|decline [--reason T]`:
-/// prints the message to sign, exactly (no trailing text).
-fn answer_message(
-    engine: &Engine,
-    event: &str,
-    agent: &str,
-    answer: &str,
-    duration: Option<&str>,
-    reason: Option<String>,
-) -> Result<()> {
-    let agent = AgentId::parse(agent)?;
+/// `answer-message EVENT AGENT ANSWER`: prints the message to sign,
+/// exactly (no trailing text).
+fn answer_message(engine: &Engine, event: &str, agent: &AgentId, answer: Answer) -> Result<()> {
+    let id = engine.resolve_event(event)?;
+    let message = engine.answer_message(id, agent, answer)?;
+    print!("{}", message.render());
+    Ok(())
+}
+
+/// The answer of `answer-message`: `confirm`, `defer DURATION`, `decline
+/// [--reason]` or `cancel [--reason]`.
+fn parse_answer(answer: &str, duration: Option<&str>, reason: Option<String>) -> Result<Answer> {
     let bad = |why: String| TMinusError::InvalidAnswer { reason: why };
     if reason.is_some() && !matches!(answer, "decline" | "cancel") {
         return Err(bad("--reason goes with `decline` or `cancel` only".into()));
@@ -136,14 +190,22 @@ fn answer_message(
             )))
         }
     };
-    let id = engine.resolve_event(event)?;
-    let message = engine.answer_message(id, &agent, answer)?;
-    print!("{}", message.render());
-    Ok(())
+    Ok(answer)
 }
 
 /// `submit MESSAGE_FILE SIG_FILE`: records an answer signed elsewhere.
 fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bool) -> Result<()> {
+    let (message, signature) = read_signed(message, signature)?;
+    let parsed = t_minus::trust::AnswerMessage::parse(&message)?;
+    let updated = engine.respond_signed(&message, &signature)?;
+    match Response::try_from(parsed.answer()) {
+        Ok(response) => print_answer(engine, parsed.agent(), &response, &updated, as_json),
+        Err(()) => print_cancelled(engine, &updated, as_json),
+    }
+}
+
+/// The answer message and the signature of `submit`, read from their files.
+fn read_signed(message: &Path, signature: &Path) -> Result<(Vec<u8>, String)> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|e| t_minus::trust::TrustError::Read {
             path: path.to_path_buf(),
@@ -156,12 +218,7 @@ fn submit(engine: &mut Engine, message: &Path, signature: &Path, as_json: bool) 
         String::from_utf8(signature).map_err(|_| t_minus::trust::TrustError::InvalidSignature {
             reason: "the signature file is not text".into(),
         })?;
-    let parsed = t_minus::trust::AnswerMessage::parse(&message)?;
-    let updated = engine.respond_signed(&message, &signature)?;
-    match Response::try_from(parsed.answer()) {
-        Ok(response) => print_answer(engine, parsed.agent(), &response, &updated, as_json),
-        Err(()) => print_cancelled(engine, &updated, as_json),
-    }
+    Ok((message, signature))
 }
 
 /// `attest CAMPAIGN [--out FILE]`.

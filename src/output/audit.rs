@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::time;
@@ -12,7 +12,7 @@ use crate::AuditAction;
 
 /// One entry of the audit log: a transition or an answer. `tick` reports
 /// transitions in this shape.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditEntry {
     /// Its position in the store-wide log; increases with every entry.
     pub seq: i64,
@@ -48,8 +48,28 @@ impl From<&crate::AuditEntry> for AuditEntry {
     }
 }
 
+impl AuditEntry {
+    /// The library's entry this output describes, for the renderers of
+    /// [`crate::display`]. Fails on an invalid agent id.
+    pub fn to_entry(&self) -> crate::Result<crate::AuditEntry> {
+        Ok(crate::AuditEntry {
+            seq: self.seq,
+            event: self.event,
+            at: self.at,
+            recorded_at: self.recorded_at,
+            agent: self
+                .agent
+                .as_deref()
+                .map(crate::AgentId::parse)
+                .transpose()?,
+            action: self.action,
+            detail: self.detail.clone(),
+        })
+    }
+}
+
 /// An [`AuditEntry`] with its chain links, as `log` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LogEntry {
     /// The entry.
     #[serde(flatten)]

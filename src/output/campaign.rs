@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::event::Event;
@@ -10,7 +10,7 @@ use super::time;
 use crate::{CampaignState, Engine, EventState, Result};
 
 /// A campaign's own fields, shared by every campaign shape.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CampaignFields {
     /// The campaign's id.
     pub id: Uuid,
@@ -42,7 +42,7 @@ pub struct Campaign {
 
 /// A campaign with its full events in execution order, as `status CAMPAIGN`
 /// prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CampaignStatus {
     /// The campaign's own fields.
     #[serde(flatten)]
@@ -76,7 +76,7 @@ pub struct CampaignEvent {
 }
 
 /// A dependency edge: `to` needs `from`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Dependency {
     /// The event that must fire first.
     pub from: Uuid,
@@ -157,6 +157,38 @@ impl Campaign {
 }
 
 impl CampaignStatus {
+    /// The campaign this output describes, for the renderers of
+    /// [`crate::display`].
+    pub fn to_campaign(&self) -> crate::Campaign {
+        let c = &self.campaign;
+        crate::Campaign {
+            id: c.id,
+            name: c.name.clone(),
+            events: self.events.iter().map(|e| e.id).collect(),
+            dependencies: self.dependencies.iter().map(|d| (d.from, d.to)).collect(),
+            description: c.description.clone(),
+            created_at: c.created_at,
+            managed: c.managed,
+            state: c.state,
+        }
+    }
+
+    /// What the event `id` needs, each by its name (or id), as a blocked
+    /// event's block shows it.
+    pub fn need_names(&self, id: Uuid) -> Vec<String> {
+        self.dependencies
+            .iter()
+            .filter(|d| d.to == id)
+            .map(|d| {
+                self.events
+                    .iter()
+                    .find(|e| e.id == d.from)
+                    .and_then(|e| e.name.clone())
+                    .unwrap_or_else(|| crate::event::short_id(d.from))
+            })
+            .collect()
+    }
+
     /// The campaign `c` with `events` (its events, in the order to show).
     pub fn new(c: &crate::Campaign, events: &[crate::TMinusEvent]) -> Self {
         CampaignStatus {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::delivery::DeliveryStatus;
@@ -13,7 +13,7 @@ use crate::{Engine, EventState, FirePolicy, ResponseStatus, Result, TMinusEvent}
 /// An event: what it is, when it fires, who must answer and how they
 /// answered. Printed by `schedule`, `campaign add`, `confirm`, `defer`,
 /// `decline`, `cancel EVENT`, `submit`, `status` and `inbox`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// The event's id; never changes.
     pub id: Uuid,
@@ -74,12 +74,12 @@ pub struct Event {
     #[serde(serialize_with = "time::opt")]
     pub finished_at: Option<DateTime<Utc>>,
     /// Each quorum group in order; only an event with groups has this key.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupProgress>,
 }
 
 /// One attendee of an [`Event`] and its answer so far.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Attendee {
     /// The agent.
     pub agent: String,
@@ -94,7 +94,7 @@ pub struct Attendee {
 }
 
 /// An attendee's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerStatus {
     /// No answer yet.
@@ -122,7 +122,7 @@ impl From<ResponseStatus> for AnswerStatus {
 }
 
 /// One quorum group of an [`Event`] and its progress.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GroupProgress {
     /// The group's name.
     pub name: String,
@@ -192,6 +192,77 @@ impl Event {
             finished_at: e.finished_at,
             groups,
         }
+    }
+
+    /// The event this output describes, rebuilt for the renderers of
+    /// [`crate::display`] (a client of the HTTP service shows a reply as the
+    /// local command shows the event). The campaign's id is not part of the
+    /// output: a campaign event gets the nil id, its name being this
+    /// output's `campaign`. Fails on a value the output types would never
+    /// hold (an invalid agent id or quorum).
+    pub fn to_event(&self) -> Result<TMinusEvent> {
+        use crate::{AgentId, EventKind, Quorum, QuorumGroup};
+        use chrono::Duration;
+        let attendees = self
+            .attendees
+            .iter()
+            .map(|a| {
+                let status = match a.status {
+                    AnswerStatus::Pending => ResponseStatus::Pending,
+                    AnswerStatus::Confirmed => ResponseStatus::Confirmed,
+                    AnswerStatus::Deferred => {
+                        ResponseStatus::Deferred(Duration::milliseconds(a.deferred_ms.unwrap_or(0)))
+                    }
+                    AnswerStatus::Declined => ResponseStatus::Declined,
+                    AnswerStatus::Missed => ResponseStatus::Missed,
+                };
+                Ok((AgentId::parse(&a.agent)?, status))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| {
+                let members = g
+                    .members
+                    .iter()
+                    .map(|m| AgentId::parse(m).map_err(Into::into))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(QuorumGroup::new(
+                    g.name.clone(),
+                    g.quorum_spec.parse::<Quorum>()?,
+                    members,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let t_minus = Duration::milliseconds(self.t_minus_ms);
+        Ok(TMinusEvent {
+            id: self.id,
+            kind: self
+                .kind
+                .parse::<EventKind>()
+                .unwrap_or_else(|never| match never {}),
+            scheduled_at: self.scheduled_at.unwrap_or(self.created_at),
+            t_minus,
+            organizer: AgentId::parse(&self.organizer)?,
+            attendees,
+            quorum: self.quorum,
+            groups,
+            payload: self.payload.clone(),
+            state: self.state,
+            campaign: self.campaign.as_ref().map(|_| Uuid::nil()),
+            name: self.name.clone(),
+            quorum_spec: self.quorum_spec.parse::<Quorum>()?,
+            fire_policy: self.fire_policy,
+            max_defer: self.max_defer_ms.map(Duration::milliseconds),
+            deferred: Duration::milliseconds(self.deferred_ms),
+            relative_at: self.relative_at_ms.map(Duration::milliseconds),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            created_at: self.created_at,
+            last_response_at: None,
+            description: self.description.clone(),
+        })
     }
 
     /// The event `e`, its campaign's name looked up through `views`.

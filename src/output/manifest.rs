@@ -116,7 +116,7 @@ impl Validation {
 }
 
 /// `apply`: the plan that was applied and what it did.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, JsonSchema)]
 pub struct ApplyResult {
     /// The plan applied (the document `plan --json` prints).
     pub plan: Plan,

@@ -1,13 +1,13 @@
 //! The audit log checked.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::LogVerification;
 
 /// `verify`: the audit log is intact. (A log that is not intact is an
 /// error naming the first entry or row that disagrees.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Verification {
     /// Always `true`: a broken log is reported as an error.
     pub intact: bool,

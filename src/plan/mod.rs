@@ -40,7 +40,7 @@ pub(crate) use compute::{compute, fingerprint};
 pub const PLAN_FORMAT: u32 = 1;
 
 /// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApplyReport {
     /// The counts of the plan that was applied.
     pub counts: PlanCounts,
@@ -49,7 +49,7 @@ pub struct ApplyReport {
 }
 
 /// A campaign an apply wrote.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppliedCampaign {
     /// Name.
     pub name: String,
