@@ -190,7 +190,7 @@ pub(crate) fn token(t: &T, agent: &str, role: &str) -> String {
 }
 
 /// The status of `agent` in the event JSON `event`.
-fn answer_of(event: &Value, agent: &str) -> String {
+pub(crate) fn answer_of(event: &Value, agent: &str) -> String {
     event["attendees"]
         .as_array()
         .unwrap()

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::cli_support::{self, output, split, Clock, Out, T};
-use crate::serve::{token, Server};
+use crate::serve::{answer_of, token, Server};
 
 /// A `t-minus` client of `server` with `token`, run in a directory of its
 /// own (which must stay empty: the client creates no store).
@@ -82,17 +82,6 @@ fn assert_empty(dir: &Path) {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(files.is_empty(), "the client created {files:?}");
-}
-
-/// The answer of `agent` in the event JSON `event`.
-fn answer_of(event: &Value, agent: &str) -> String {
-    event["attendees"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["agent"] == agent)
-        .map(|a| a["status"].as_str().unwrap().to_string())
-        .unwrap_or_default()
 }
 
 fn answers_through_the_client_land_in_the_store() {
