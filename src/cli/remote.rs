@@ -344,7 +344,9 @@ fn read_item(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<Strea
     let (mut id, mut name, mut data, mut comment) = (None, None, None::<String>, false);
     loop {
         let mut line = String::new();
-        let n = (&mut *reader).take(STREAM_LINE_LIMIT).read_line(&mut line)?;
+        let n = (&mut *reader)
+            .take(STREAM_LINE_LIMIT)
+            .read_line(&mut line)?;
         if n == 0 {
             return Ok(None);
         }
