@@ -47,12 +47,23 @@ impl Server {
     /// `serve` on `t`'s store with its clock pinned at `t`'s instant, plus
     /// `extra` arguments.
     pub(crate) fn start(t: &T, extra: &[&str]) -> Server {
+        Server::start_at(t, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start`] listening on `listen`.
+    pub(crate) fn start_at(t: &T, listen: &str, extra: &[&str]) -> Server {
         let mut cmd = t.command();
         cmd.env_remove("T_MINUS_NOW")
-            .args(["serve", "--listen", "127.0.0.1:0", "--clock-for-tests"])
+            .args(["serve", "--listen", listen, "--clock-for-tests"])
             .arg(t.now())
             .args(extra);
         Server::spawn(cmd, t)
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     fn spawn(mut cmd: Command, t: &T) -> Server {

@@ -152,12 +152,11 @@ pub(super) fn wait(
             }
             .into());
         }
-        if !cx.json() {
-            eprintln!(
-                "warning: {reason}; reconnecting in {} (attempt {attempt})",
-                humantime::format_duration(delay)
-            );
-        }
+        // On stderr with --json too: stdout holds run lines only.
+        eprintln!(
+            "warning: {reason}; reconnecting in {} (attempt {attempt})",
+            humantime::format_duration(delay)
+        );
         let resume = Instant::now() + delay;
         while Instant::now() < resume
             && !stop.load(Ordering::SeqCst)
