@@ -391,6 +391,7 @@ fn the_openapi_document_lists_the_routes_and_describes_the_replies() {
         "/v1/events",
         "/v1/events/{event}",
         "/v1/events/{event}/log",
+        "/v1/events/{event}/signers",
         "/v1/events/{event}/confirm",
         "/v1/events/{event}/defer",
         "/v1/events/{event}/decline",

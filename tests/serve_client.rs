@@ -366,6 +366,89 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
     a.assert_no_files();
 }
 
+fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
+    use crate::trust::{keygen, SshAgent};
+    let t = T::new();
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
+    let (other_key, _) = keygen(keys.path(), "other", "ed25519");
+    let (_, bob_pub) = keygen(keys.path(), "bob", "ed25519");
+    std::fs::write(
+        t.dir().join("release.yaml"),
+        format!(
+            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
+        ),
+    )
+    .unwrap();
+    t.ok("apply release.yaml");
+    let short = t.event("release/deploy")["id"].as_str().unwrap()[..8].to_string();
+    let alice = token(&t, "alice", "agent");
+    let server = Server::start(&t, &[]);
+    let a = Client::new(&server, &t, &alice);
+    let ssh_agent = SshAgent::start(keys.path());
+    let confirm = || {
+        let mut cmd = cli_support::command(&server.base, Clock::Pinned(t.now()));
+        cmd.current_dir(a.dir.path())
+            .env("T_MINUS_TOKEN", &alice)
+            .env("SSH_AUTH_SOCK", &ssh_agent.socket)
+            .args(["confirm", "release/deploy", "alice", "--sign", "agent"]);
+        output(cmd)
+    };
+    // The ssh-agent holds only a key the signers do not allow for alice.
+    ssh_agent.add(&other_key);
+    let out = confirm();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("t_minus::trust::ssh_agent_key"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(answer_of(&t.event("release/deploy"), "alice"), "pending");
+    // With alice's key added, it signs with that one.
+    ssh_agent.add(&alice_key);
+    let out = confirm();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("✅ alice confirmed release/deploy [{short}] (quorum 1/2)\n")
+    );
+    assert_eq!(answer_of(&t.event("release/deploy"), "alice"), "confirmed");
+    assert_eq!(t.json("verify --json")["signatures"], 1);
+    // The signers as the service shows them: the public keys, and the
+    // digest the log names.
+    let shown: Value = serde_json::from_str(
+        &ureq::get(format!(
+            "{}/v1/events/release%2Fdeploy/signers",
+            server.base
+        ))
+        .header("Authorization", format!("Bearer {alice}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap(),
+    )
+    .unwrap();
+    let allowed = shown["allowed_signers"].as_str().unwrap();
+    let key_of = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
+    assert!(allowed.contains(&key_of(&alice_pub)), "{allowed}");
+    assert!(allowed.contains(&key_of(&bob_pub)), "{allowed}");
+    let log = t.json("log release/deploy --json");
+    let signed = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "confirmed")
+        .unwrap();
+    assert!(
+        signed
+            .to_string()
+            .contains(shown["digest"].as_str().unwrap()),
+        "{signed}"
+    );
+    a.assert_no_files();
+}
+
 fn without_a_service_or_a_token_the_client_says_so() {
     let t = T::new();
     let dir = tempfile::tempdir().unwrap();
@@ -721,5 +804,6 @@ cli_support::store_tests!(
     the_services_refusals_keep_their_code,
     an_operator_plans_applies_and_cancels_with_signers_inlined,
     signed_answers_are_signed_here_and_posted_to_answers,
+    signed_answers_through_ssh_agent_pick_the_key_the_signers_allow,
     without_a_service_or_a_token_the_client_says_so,
 );

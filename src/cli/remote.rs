@@ -448,6 +448,23 @@ pub fn answer_message(
     )?)
 }
 
+/// The key set in force for event `id`, as the service shows it
+/// (`GET /v1/events/{id}/signers`); `None` when its answers need no
+/// signature.
+pub fn signers(
+    client: &Client,
+    id: uuid::Uuid,
+) -> Result<Option<t_minus::trust::Signers>, super::error::CliError> {
+    let path = format!("/v1/events/{id}/signers");
+    let reply = client.get::<t_minus::output::EventSigners>(&path)?;
+    let Some(text) = reply.value.allowed_signers else {
+        return Ok(None);
+    };
+    let signers = t_minus::trust::Signers::parse_allowed_signers(&text, &path)
+        .map_err(t_minus::TMinusError::from)?;
+    Ok(Some(signers))
+}
+
 /// Posts a signed answer to `/v1/answers` (the signature authenticates it;
 /// the token is sent too, and not needed). `message` was parsed as an
 /// answer message, which is text.

@@ -30,3 +30,19 @@ pub struct AnswerToSign {
     /// The signature namespace: always `t-minus`.
     pub namespace: String,
 }
+
+/// The keys that may sign an event's answers (`GET
+/// /v1/events/{event}/signers`): what a client signing through its
+/// ssh-agent needs to pick the agent's key. Public keys only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventSigners {
+    /// The event.
+    pub event: Uuid,
+    /// The key set in force for it (its campaign's, or its own) in the
+    /// `allowed_signers` format of `ssh-keygen`, one `AGENT KEY` line each;
+    /// `null` when its answers need no signature.
+    pub allowed_signers: Option<String>,
+    /// `sha256:` and 64 hex digits: the digest of that key set, as the log
+    /// names it; `null` with `allowed_signers`.
+    pub digest: Option<String>,
+}
