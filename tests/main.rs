@@ -41,6 +41,8 @@ mod reliability_props;
 mod run;
 mod serve;
 mod serve_client;
+mod serve_contract;
+mod serve_mcp;
 mod trust;
 mod trust_engine;
 mod trust_formats;

@@ -127,7 +127,7 @@ fn conforms(tool: &str, value: &Value) {
 /// description, which MCP leaves out).
 #[test]
 fn output_schemas_are_derived_from_the_output_types() {
-    use t_minus::output::{schema, CampaignStatus, Event, Inbox};
+    use t_minus::output::{schema, AnswerToSign, CampaignStatus, Event, Inbox};
     fn root<S: schemars::JsonSchema>() -> Value {
         let mut value = schema::<S>();
         let map = value.as_object_mut().unwrap();
@@ -143,6 +143,8 @@ fn output_schemas_are_derived_from_the_output_types() {
         ("decline", root::<Event>()),
         ("wait_event", root::<Event>()),
         ("campaign_status", root::<CampaignStatus>()),
+        ("answer_message", root::<AnswerToSign>()),
+        ("submit_answer", root::<Event>()),
     ];
     let tools = McpServer::tools();
     assert_eq!(tools.len(), expected.len());
@@ -209,7 +211,9 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
                 "defer",
                 "decline",
                 "wait_event",
-                "campaign_status"
+                "campaign_status",
+                "answer_message",
+                "submit_answer"
             ]
         );
         let required = |t: &rmcp::model::Tool| -> Vec<String> {
@@ -236,6 +240,8 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
         assert_eq!(required(by("decline")), ["event"]);
         assert_eq!(required(by("wait_event")), ["event"]);
         assert_eq!(required(by("campaign_status")), ["campaign"]);
+        assert_eq!(required(by("answer_message")), ["event", "answer"]);
+        assert_eq!(required(by("submit_answer")), ["message", "signature"]);
         let event_props = by("get_event").output_schema.as_ref().unwrap()["properties"]
             .as_object()
             .unwrap()
@@ -682,7 +688,7 @@ fn malformed_json_rpc_does_not_stop_the_server() {
         assert_eq!(bad_args["result"]["isError"], true, "{bad_args}");
         let text = bad_args["result"]["content"][0]["text"].as_str().unwrap();
         assert!(text.starts_with("t_minus::input::arguments: "), "{text}");
-        assert_eq!(by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(), 7);
+        assert_eq!(by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(), 9);
         drop(write);
         drop(lines);
         let _ = tokio::time::timeout(StdDuration::from_secs(5), serving).await;
@@ -805,7 +811,9 @@ fn python_sdk_drives_the_binary() {
             "defer",
             "decline",
             "wait_event",
-            "campaign_status"
+            "campaign_status",
+            "answer_message",
+            "submit_answer"
         ])
     );
     assert_eq!(transcript["inbox"]["events"][0]["id"], id);

@@ -324,18 +324,19 @@ fn remote_signed_answer(
     answer: Answer<'_>,
     key: &t_minus::trust::SigningKey,
 ) -> Result<ExitCode, CliError> {
-    let t_minus::trust::SigningKey::File(_) = key else {
-        return Err(ClientError::Unsupported {
-            what: "signing through ssh-agent (--sign agent)".into(),
-        }
-        .into());
-    };
     let response = answer.response()?;
     let shown = client.get::<Event>(&format!("/v1/events/{}", encode(event)))?;
     let now = super::context::pinned_now()?.unwrap_or_else(chrono::Utc::now);
     let message = super::remote::answer_message(&shown.value, agent, (&response).into(), now)?;
     let bytes = message.to_bytes();
-    let signers = t_minus::trust::Signers::default();
+    // Through ssh-agent, the key is the one the event's signers allow for
+    // the agent: the service says which.
+    let signers = match key {
+        t_minus::trust::SigningKey::File(_) => t_minus::trust::Signers::default(),
+        t_minus::trust::SigningKey::Agent => {
+            super::remote::signers(client, shown.value.id)?.unwrap_or_default()
+        }
+    };
     let signature = key
         .sign(&signers, agent, &bytes, now)
         .map_err(TMinusError::from)?;

@@ -19,6 +19,7 @@ mod serve;
 mod show;
 mod status;
 mod trust;
+mod wait_remote;
 
 use std::process::ExitCode;
 

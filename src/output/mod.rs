@@ -20,12 +20,14 @@
 //! | [`AuditEntry`], [`LogEntry`] | audit entries, with their chain links |
 //! | [`TickReport`], [`DeliveryStatus`], [`NotifyTestResult`] | ticks and notifications |
 //! | [`Inbox`] | what waits for one agent |
+//! | [`AnswerToSign`], [`EventSigners`] | an answer message to sign elsewhere; the keys that may sign |
 //! | [`Verification`], [`crate::trust::attest::Statement`] | the audit log checked; an attestation |
 //! | [`Validation`], [`crate::plan::Plan`], [`ApplyResult`] | manifests validated, planned, applied |
 //! | [`RunLine`] | one line of `run --json` / `wait --json` |
 //! | [`Health`] | the HTTP service's health |
 //! | [`ErrorOutput`] | a failure |
 
+mod answer;
 mod audit;
 mod campaign;
 mod delivery;
@@ -38,6 +40,7 @@ mod server;
 mod time;
 mod verify;
 
+pub use answer::{AnswerToSign, EventSigners};
 pub use audit::{AuditEntry, LogEntry};
 pub use campaign::{
     Campaign, CampaignCancel, CampaignDetail, CampaignEvent, CampaignFields, CampaignOrder,

@@ -13,7 +13,8 @@ use super::routes::{
     SignedAnswerBody, StreamQuery, VerifyQuery,
 };
 use crate::output::{
-    ApplyResult, CampaignStatus, ErrorOutput, Event, Health, Inbox, LogEntry, Verification,
+    ApplyResult, CampaignStatus, ErrorOutput, Event, EventSigners, Health, Inbox, LogEntry,
+    Verification,
 };
 use crate::plan::Plan;
 
@@ -162,6 +163,17 @@ pub fn document(server: Option<&str>) -> Value {
             parameters: vec![event()],
             body: None,
             reply: s.reply::<Vec<LogEntry>>(),
+            errors: read_errors,
+        },
+        Op {
+            method: "get",
+            path: "/v1/events/{event}/signers",
+            id: "eventSigners",
+            summary: "The public keys that may sign the event's answers (null when none is needed), for a client signing through its ssh-agent.",
+            access: Access::Read,
+            parameters: vec![event()],
+            body: None,
+            reply: s.reply::<EventSigners>(),
             errors: read_errors,
         },
         Op {

@@ -21,7 +21,9 @@ use super::limits::{ANSWER_BODY_LIMIT, MANIFEST_BODY_LIMIT};
 use super::Shared;
 use crate::duration::parse_duration;
 use crate::engine::EventViews;
-use crate::output::{ApplyResult, CampaignStatus, Event, Health, Inbox, LogEntry, Verification};
+use crate::output::{
+    ApplyResult, CampaignStatus, Event, EventSigners, Health, Inbox, LogEntry, Verification,
+};
 use crate::plan::{Plan, PlanOptions};
 use crate::state::EventState;
 use crate::store::EventFilter;
@@ -43,6 +45,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/events", get(list_events))
         .route("/v1/events/{event}", get(get_event))
         .route("/v1/events/{event}/log", get(event_log))
+        .route("/v1/events/{event}/signers", get(event_signers))
         .route(
             "/v1/events/{event}/confirm",
             post(confirm).layer(answer_limit),
@@ -63,6 +66,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/answers", post(signed_answer).layer(answer_limit))
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
+        .merge(super::mcp::router(shared.clone()))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -380,6 +384,25 @@ async fn event_log(
         let id = engine.resolve_event(&event)?;
         let links = engine.log_links(id)?;
         Ok(links.iter().map(LogEntry::from).collect())
+    })
+    .await
+    .map(Json)
+}
+
+/// `GET /v1/events/{event}/signers`: the keys that may sign its answers.
+async fn event_signers(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(event): Path<String>,
+) -> Reply<EventSigners> {
+    as_caller(&shared, &headers, Need::Read, "read", move |engine, _| {
+        let id = engine.resolve_event(&event)?;
+        let signers = engine.signers_of(id)?;
+        Ok(EventSigners {
+            event: id,
+            digest: signers.as_ref().map(|s| s.digest()),
+            allowed_signers: signers.map(|s| s.to_allowed_signers()),
+        })
     })
     .await
     .map(Json)

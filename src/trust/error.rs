@@ -398,7 +398,7 @@ pub enum TrustError {
     #[error("event {event} requires signed answers, and this server for agent {agent:?} has no key to sign with")]
     #[diagnostic(
         code(t_minus::trust::unsigned),
-        help("start the server with a signing key: a key file, or ssh-agent (SSH_AUTH_SOCK)")
+        help("sign the answer yourself: `answer_message` gives the exact message, `submit_answer` records it with its signature; or start the server with a signing key (a key file, or ssh-agent through SSH_AUTH_SOCK)")
     )]
     ServerUnsigned {
         /// The event, as `campaign/name` or its id.
