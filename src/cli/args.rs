@@ -455,8 +455,9 @@ pub struct EventOptions {
         allow_hyphen_values = true
     )]
     pub t_minus: String,
-    /// `early` fires as soon as quorum holds; `on-time` at the fire time.
-    #[arg(long, default_value = "early", value_name = "early|on-time")]
+    /// `early` fires as soon as quorum holds; `on-time` at the fire time;
+    /// `lazy` at the fire time unless someone declined.
+    #[arg(long, default_value = "early", value_name = "early|on-time|lazy")]
     pub fire: String,
     /// Cap on the total of all deferrals.
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]

@@ -45,7 +45,8 @@ pub struct Event {
     pub quorum_spec: String,
     /// Confirmations so far (distinct agents).
     pub confirmed: usize,
-    /// `early` fires as soon as the quorum holds; `on-time` at the fire time.
+    /// `early` fires as soon as the quorum holds; `on-time` at the fire time;
+    /// `lazy` at the fire time unless someone declined.
     pub fire_policy: FirePolicy,
     /// The total of all deferrals so far.
     pub deferred_ms: i64,
@@ -261,6 +262,7 @@ impl Event {
             finished_at: self.finished_at,
             created_at: self.created_at,
             last_response_at: None,
+            gates: Default::default(),
             description: self.description.clone(),
         })
     }
