@@ -27,6 +27,7 @@ mod hostile;
 mod inbox;
 mod manifest_diagnostics;
 mod manifest_examples;
+mod manifest_gates;
 mod manifest_lifecycle;
 mod manifest_schema;
 mod mcp;
