@@ -417,6 +417,17 @@ pub enum TMinusError {
         allowed: Vec<AgentId>,
     },
 
+    /// A break-glass on an event still waiting for its needs.
+    #[error("event {event} is blocked: it waits for the events it needs, and the glass cannot be broken before it opens")]
+    #[diagnostic(
+        code(t_minus::refused::breakglass_blocked),
+        help("break the glass of the events it needs first, or wait until they fire")
+    )]
+    BreakGlassBlocked {
+        /// The event's short label.
+        event: String,
+    },
+
     /// A break-glass without a reason.
     #[error("a break-glass needs a reason")]
     #[diagnostic(

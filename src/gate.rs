@@ -219,9 +219,10 @@ pub fn windows_text(windows: &[Window]) -> Option<String> {
 }
 
 /// A break-glass: an event fired at once by an agent allowed to, with why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BreakGlass {
     /// Who broke the glass.
+    #[schemars(with = "String")]
     pub by: AgentId,
     /// Why, as given (required).
     pub reason: String,

@@ -9,6 +9,7 @@ mod model;
 
 mod cli;
 mod cli_errors;
+mod cli_gates;
 mod cli_processes;
 mod docs_run;
 mod ecosystem_cli;

@@ -6,6 +6,7 @@
 
 mod apply;
 mod attest;
+mod breakglass;
 mod campaigns;
 mod content;
 mod inbox;
@@ -25,6 +26,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
+pub use breakglass::BREAK_GLASS;
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::LogVerification;

@@ -255,9 +255,9 @@ text_newtype!(
     TriggerText(String),
     "NotifyTrigger",
     {
-        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), or `reminder` (needs `before`).",
+        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), `reminder` (needs `before`), or `breakglass` (the event was fired by a break-glass; rules on `fired` go off too).",
         "type": "string",
-        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder"]
+        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder", "breakglass"]
     }
 );
 
