@@ -15,6 +15,7 @@ mod docs_run;
 mod ecosystem_cli;
 mod ecosystem_errors;
 mod ecosystem_json;
+mod engine_breakglass;
 mod engine_campaigns;
 mod engine_concurrency;
 mod engine_gates;
