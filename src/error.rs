@@ -436,17 +436,6 @@ pub enum TMinusError {
     )]
     BreakGlassReason,
 
-    /// A four-eyes event whose requester is not named.
-    #[error("event {event} needs four eyes but names no requester")]
-    #[diagnostic(
-        code(t_minus::input::requester),
-        help("name the requester (`requested_by`, `schedule --organizer`)")
-    )]
-    NoRequester {
-        /// The event's short label.
-        event: String,
-    },
-
     /// A deferral past the event's `max_defer`.
     #[error("deferring event {event} by {} would make its total deferral {}, more than its max_defer of {}", format_duration(*.requested), format_duration(*.already + *.requested), format_duration(*.max))]
     #[diagnostic(

@@ -257,7 +257,7 @@ impl Renderer {
         }
         if !gates.breakglass.is_empty() {
             let names: Vec<&str> = gates.breakglass.iter().map(|a| a.as_str()).collect();
-            field("breakglass", names.join(", "));
+            field("may break", names.join(", "));
         }
         if let Some(broken) = &gates.broken {
             field(

@@ -155,6 +155,19 @@ fn describe(d: &DesiredEvent) -> String {
     if !d.needs.is_empty() && matches!(d.at, TimeSpec::Absolute(_)) {
         let _ = write!(s, ", needs {}", list(&d.needs));
     }
+    if d.four_eyes {
+        let _ = write!(s, ", four eyes (requested by {})", d.organizer());
+    }
+    if let Some(windows) = crate::gate::windows_text(&d.windows) {
+        let _ = write!(s, ", window {windows}");
+    }
+    if !d.breakglass.is_empty() {
+        let _ = write!(
+            s,
+            ", breakglass {}",
+            list(d.breakglass.iter().map(|a| a.as_str()))
+        );
+    }
     s
 }
 
