@@ -432,7 +432,7 @@ pub enum TMinusError {
     #[error("a break-glass needs a reason")]
     #[diagnostic(
         code(t_minus::input::breakglass_reason),
-        help("say why the event must fire now, e.g. `--reason \"sev1: rollback blocked\"`")
+        help("say why the event must fire now, e.g. \"sev1: rollback blocked\"")
     )]
     BreakGlassReason,
 

@@ -354,8 +354,8 @@ pub struct CampaignSpec {
     pub signers: Option<Spanned<SignersSpec>>,
     /// Who requests the campaign's events (their organizer), unless an
     /// event names its own. Where the applying identity is authenticated
-    /// (a token of `t-minus serve`), it is the requester, and naming
-    /// another agent is refused.
+    /// (a token of `t-minus serve`), it is the requester of a four-eyes
+    /// event that names none, and naming another agent is refused.
     #[serde(default)]
     pub requested_by: Option<Spanned<AgentText>>,
     /// Agents who may fire any of the campaign's events at once with a

@@ -39,10 +39,9 @@ pub struct ValidateOptions {
     /// to new events only, since existing ones may well have passed.
     pub now: Option<DateTime<Utc>>,
     /// The authenticated identity applying the manifests (a token's agent
-    /// on `t-minus serve`): it is the requester of every event, so a
-    /// `requested_by` naming anyone else is an error
-    /// (`t_minus::manifest::requested_by`), and an event without one is
-    /// requested by it.
+    /// on `t-minus serve`): it is the requester, so a `requested_by` naming
+    /// anyone else is an error (`t_minus::manifest::requested_by`), and a
+    /// four-eyes event without one is requested by it.
     pub requester: Option<AgentId>,
 }
 
@@ -369,17 +368,17 @@ impl Validator<'_> {
             Some(r) => self.requester(ctx, r).map(|a| (a, r.span)),
             None => defaults.requested_by.clone(),
         };
-        let requested_by = match (requested_by, &self.requester) {
-            (None, Some(identity)) if e.requested_by.is_none() => {
-                Some((identity.clone(), Span::default()))
-            }
-            (r, _) => r,
-        };
         let four_eyes = e
             .four_eyes
             .as_ref()
             .map(|v| (v.value, v.span))
             .or(defaults.four_eyes);
+        // The authenticated identity is the requester of a four-eyes event
+        // that names none.
+        let requested_by = match (requested_by, &self.requester, four_eyes) {
+            (None, Some(identity), Some((true, _))) => Some((identity.clone(), Span::default())),
+            (r, _, _) => r,
+        };
         let windows = match &e.window {
             Some(v) => self.windows(ctx, v).map(|w| (w, v.span)),
             None => defaults.windows.clone(),
