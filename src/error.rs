@@ -130,7 +130,10 @@ pub enum TMinusError {
 
     /// A fire policy could not be parsed.
     #[error("invalid fire policy `{value}`")]
-    #[diagnostic(code(t_minus::input::fire_policy), help("use `early`, `on-time` or `lazy`"))]
+    #[diagnostic(
+        code(t_minus::input::fire_policy),
+        help("use `early`, `on-time` or `lazy`")
+    )]
     InvalidFirePolicy {
         /// The rejected text.
         value: String,

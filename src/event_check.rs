@@ -631,6 +631,54 @@ fn first_invalid(problems: Vec<AgentProblem>) -> Option<EventProblem> {
         .map(EventProblem::Agent)
 }
 
+/// The problem of a four-eyes event whose quorum cannot be met without
+/// `requester`: the requester's own answer is refused, so every group it
+/// belongs to (the attendee list, for a plain event) needs its quorum from
+/// the other members.
+pub fn four_eyes(
+    requester: &AgentId,
+    attendees: &[AgentId],
+    quorum: Quorum,
+    groups: &[QuorumGroup],
+) -> Option<EventProblem> {
+    if groups.is_empty() {
+        let needed = quorum.needed(attendees.len());
+        let others = attendees.iter().filter(|a| *a != requester).count();
+        return (needed > others).then(|| EventProblem::FourEyesQuorum {
+            requester: requester.clone(),
+            group: None,
+            needed,
+            others,
+        });
+    }
+    groups.iter().find_map(|g| {
+        let others = g.members.iter().filter(|a| *a != requester).count();
+        (g.needed() > others).then(|| EventProblem::FourEyesQuorum {
+            requester: requester.clone(),
+            group: Some(g.name.clone()),
+            needed: g.needed(),
+            others,
+        })
+    })
+}
+
+/// The problem of an event that fires at its fire time (`on-time`,
+/// `lazy`) while that time lies outside every one of its windows: it could
+/// only be missed.
+pub fn windows_fire(
+    windows: &[crate::gate::Window],
+    policy: crate::policy::FirePolicy,
+    fire_time: DateTime<Utc>,
+) -> Option<EventProblem> {
+    let at_fire_time = policy != crate::policy::FirePolicy::Early;
+    (at_fire_time && !crate::gate::inside(windows, fire_time)).then(|| {
+        EventProblem::OutsideWindows {
+            fire_time,
+            windows: crate::gate::windows_text(windows).unwrap_or_default(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,52 +741,4 @@ mod tests {
         let early = DateTime::<Utc>::MIN_UTC;
         assert_eq!(fire_of(early, Duration::days(1)), DateTime::<Utc>::MIN_UTC);
     }
-}
-
-/// The problem of a four-eyes event whose quorum cannot be met without
-/// `requester`: the requester's own answer is refused, so every group it
-/// belongs to (the attendee list, for a plain event) needs its quorum from
-/// the other members.
-pub fn four_eyes(
-    requester: &AgentId,
-    attendees: &[AgentId],
-    quorum: Quorum,
-    groups: &[QuorumGroup],
-) -> Option<EventProblem> {
-    if groups.is_empty() {
-        let needed = quorum.needed(attendees.len());
-        let others = attendees.iter().filter(|a| *a != requester).count();
-        return (needed > others).then(|| EventProblem::FourEyesQuorum {
-            requester: requester.clone(),
-            group: None,
-            needed,
-            others,
-        });
-    }
-    groups.iter().find_map(|g| {
-        let others = g.members.iter().filter(|a| *a != requester).count();
-        (g.needed() > others).then(|| EventProblem::FourEyesQuorum {
-            requester: requester.clone(),
-            group: Some(g.name.clone()),
-            needed: g.needed(),
-            others,
-        })
-    })
-}
-
-/// The problem of an event that fires at its fire time (`on-time`,
-/// `lazy`) while that time lies outside every one of its windows: it could
-/// only be missed.
-pub fn windows_fire(
-    windows: &[crate::gate::Window],
-    policy: crate::policy::FirePolicy,
-    fire_time: DateTime<Utc>,
-) -> Option<EventProblem> {
-    let at_fire_time = policy != crate::policy::FirePolicy::Early;
-    (at_fire_time && !crate::gate::inside(windows, fire_time)).then(|| {
-        EventProblem::OutsideWindows {
-            fire_time,
-            windows: crate::gate::windows_text(windows).unwrap_or_default(),
-        }
-    })
 }

@@ -69,7 +69,9 @@ fn breakglass_fires_at_once_and_is_marked_everywhere() {
     assert!(err.contains("t_minus::refused::breakglass"), "{err}");
     let err = t.fail(&format!("breakglass {id} oncall"));
     assert!(err.contains("t_minus::input::breakglass_reason"), "{err}");
-    let out = t.ok(&format!("breakglass {id} oncall --reason 'sev1: rollback blocked'"));
+    let out = t.ok(&format!(
+        "breakglass {id} oncall --reason 'sev1: rollback blocked'"
+    ));
     assert!(
         out.contains("oncall broke the glass of") && out.contains("sev1: rollback blocked"),
         "{out}"

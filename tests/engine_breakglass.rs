@@ -38,7 +38,9 @@ fn a_listed_agent_fires_the_event_at_once() {
         );
     }
     for blank in ["", "   "] {
-        let err = engine.break_glass(e.id, &agent("oncall"), blank).unwrap_err();
+        let err = engine
+            .break_glass(e.id, &agent("oncall"), blank)
+            .unwrap_err();
         assert!(matches!(err, TMinusError::BreakGlassReason), "{err:?}");
     }
     assert_eq!(common::actions(&engine, e.id), vec![AuditAction::Scheduled]);
@@ -46,7 +48,11 @@ fn a_listed_agent_fires_the_event_at_once() {
         .break_glass(e.id, &agent("oncall"), "sev1: rollback blocked")
         .unwrap();
     assert_eq!(fired.state, EventState::Fired);
-    assert_eq!(fired.finished_at, Some(at_min(3)), "at once, outside the window");
+    assert_eq!(
+        fired.finished_at,
+        Some(at_min(3)),
+        "at once, outside the window"
+    );
     let broken = fired.gates.broken.clone().unwrap();
     assert_eq!(
         (broken.by.as_str(), broken.reason.as_str(), broken.at),
@@ -58,13 +64,18 @@ fn a_listed_agent_fires_the_event_at_once() {
     assert_eq!(last.agent, Some(agent("oncall")));
     assert_eq!(last.detail["reason"], "break-glass");
     assert_eq!(last.detail["breakglass"]["by"], "oncall");
-    assert_eq!(last.detail["breakglass"]["reason"], "sev1: rollback blocked");
+    assert_eq!(
+        last.detail["breakglass"]["reason"],
+        "sev1: rollback blocked"
+    );
     let tick = engine.tick(at_min(4)).unwrap();
     assert_eq!(tick.fired, vec![e.id], "reported once by the next tick");
     let verified = engine.verify_log(None).unwrap();
     assert_eq!(verified.breakglass, 1);
     // Final now: a second break-glass is refused.
-    let err = engine.break_glass(e.id, &agent("oncall"), "again").unwrap_err();
+    let err = engine
+        .break_glass(e.id, &agent("oncall"), "again")
+        .unwrap_err();
     assert!(matches!(err, TMinusError::EventFinal { .. }), "{err:?}");
 }
 
@@ -91,17 +102,34 @@ events:
         .unwrap();
     let review = engine.resolve_event("release/review").unwrap();
     let deploy = engine.resolve_event("release/deploy").unwrap();
-    assert_eq!(get(&engine, deploy).gates.breakglass, vec![agent("oncall"), agent("sre")]);
+    assert_eq!(
+        get(&engine, deploy).gates.breakglass,
+        vec![agent("oncall"), agent("sre")]
+    );
     clock.set(at_min(5));
-    let err = engine.break_glass(deploy, &agent("oncall"), "early").unwrap_err();
-    assert!(matches!(err, TMinusError::BreakGlassBlocked { .. }), "{err:?}");
-    let err = engine.break_glass(review, &agent("sre"), "not listed").unwrap_err();
-    assert!(matches!(err, TMinusError::BreakGlassRefused { .. }), "{err:?}");
-    engine.break_glass(review, &agent("oncall"), "sev2").unwrap();
+    let err = engine
+        .break_glass(deploy, &agent("oncall"), "early")
+        .unwrap_err();
+    assert!(
+        matches!(err, TMinusError::BreakGlassBlocked { .. }),
+        "{err:?}"
+    );
+    let err = engine
+        .break_glass(review, &agent("sre"), "not listed")
+        .unwrap_err();
+    assert!(
+        matches!(err, TMinusError::BreakGlassRefused { .. }),
+        "{err:?}"
+    );
+    engine
+        .break_glass(review, &agent("oncall"), "sev2")
+        .unwrap();
     let opened = get(&engine, deploy);
     assert_eq!(opened.state, EventState::Pending, "its need fired");
     assert_eq!(opened.started_at, Some(at_min(5)));
-    engine.break_glass(deploy, &agent("sre"), "sev2 too").unwrap();
+    engine
+        .break_glass(deploy, &agent("sre"), "sev2 too")
+        .unwrap();
     let deliveries = engine.deliveries(deploy).unwrap();
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_eq!(deliveries[0].on, Trigger::Breakglass);
@@ -110,11 +138,16 @@ events:
         .unwrap();
     let value = serde_json::to_value(&statement).unwrap();
     let events = value["predicate"]["events"].as_array().unwrap();
-    assert!(events.iter().all(|e| e["breakglass"]["by"].is_string()), "{value}");
     assert!(
-        events
+        events.iter().all(|e| e["breakglass"]["by"].is_string()),
+        "{value}"
+    );
+    assert!(
+        events.iter().all(|e| e["answers"]
+            .as_array()
+            .unwrap()
             .iter()
-            .all(|e| e["answers"].as_array().unwrap().iter().any(|a| a["answer"] == "breakglass")),
+            .any(|a| a["answer"] == "breakglass")),
         "{value}"
     );
 }
@@ -164,7 +197,9 @@ events:
         .unwrap();
     let id = engine.resolve_event("signed/deploy").unwrap();
     clock.set(at_min(2));
-    let err = engine.break_glass(id, &agent("oncall"), "sev1").unwrap_err();
+    let err = engine
+        .break_glass(id, &agent("oncall"), "sev1")
+        .unwrap_err();
     assert!(
         err.to_string().contains("requires signed answers") || matches!(err, TMinusError::Trust(_)),
         "{err:?}"
@@ -181,7 +216,10 @@ events:
     let links = engine.log_links(id).unwrap();
     let last = links.last().unwrap();
     let message = last.message.as_deref().unwrap();
-    assert!(message.contains("break-glass: \"sev1: signed\""), "{message}");
+    assert!(
+        message.contains("break-glass: \"sev1: signed\""),
+        "{message}"
+    );
     let verified = engine.verify_log(None).unwrap();
     assert_eq!((verified.signatures, verified.breakglass), (1, 1));
 }

@@ -42,10 +42,7 @@ fn four_eyes_refuses_the_requesters_own_answer() {
     ] {
         let err = answer.unwrap_err();
         assert!(matches!(err, TMinusError::FourEyes { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("alice requested event"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("alice requested event"), "{err}");
     }
     let stored = get(&engine, e.id);
     assert_eq!(stored.last_response_at, None, "nothing recorded");
@@ -278,7 +275,10 @@ fn on_time_or_lazy_outside_every_window_is_refused() {
         })
         .map(|_| ());
     // A fire time of now is refused as passed, not for the window.
-    assert!(matches!(e, Err(TMinusError::FireTimePassed { .. })), "{e:?}");
+    assert!(
+        matches!(e, Err(TMinusError::FireTimePassed { .. })),
+        "{e:?}"
+    );
     let ok = engine
         .schedule(NewEvent {
             fire_policy: FirePolicy::OnTime,

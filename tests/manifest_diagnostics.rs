@@ -221,7 +221,10 @@ fn bad_quorum_fire_policy_and_agent_id() {
 #[test]
 fn fire_time_passed_when_checking_against_now() {
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
-    let options = ValidateOptions { now: Some(now), ..Default::default() };
+    let options = ValidateOptions {
+        now: Some(now),
+        ..Default::default()
+    };
     insta::assert_snapshot!(render_with(
         "invalid/fire-time-passed.yaml",
         &["fire_time_passed"],

@@ -133,7 +133,9 @@ fn break_glass_is_never_offered_to_an_agent_over_mcp() {
         .collect();
     assert!(!names.is_empty());
     assert!(
-        names.iter().all(|n| !n.contains("break") && !n.contains("glass")),
+        names
+            .iter()
+            .all(|n| !n.contains("break") && !n.contains("glass")),
         "{names:?}"
     );
 }

@@ -398,7 +398,10 @@ fn v1_messages_are_accepted_and_unsupported_v2_fields_refused() {
         .unwrap();
     let (bytes, sig) = sign(&listed_nowhere, &keys.carol.0);
     let err = engine.respond_signed(&bytes, &sig).unwrap_err();
-    assert!(matches!(err, TMinusError::BreakGlassRefused { .. }), "{err:?}");
+    assert!(
+        matches!(err, TMinusError::BreakGlassRefused { .. }),
+        "{err:?}"
+    );
     let passkey = message(&engine, id, "carol", Answer::Confirm)
         .passkey(Passkey {
             credential: "AAECAwQ".into(),

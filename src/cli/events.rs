@@ -14,9 +14,8 @@ use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
 use t_minus::output::{CampaignCancel, DeliveryStatus, Event, LogEntry, TickReport};
 
 use super::args::{
-    BreakglassArgs,
-    CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs, NotifyOptions,
-    ScheduleArgs, TickArgs,
+    BreakglassArgs, CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs,
+    NotifyOptions, ScheduleArgs, TickArgs,
 };
 use super::context::Context;
 use super::error::CliError;
@@ -59,7 +58,10 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
             windows: o
                 .windows
                 .iter()
-                .map(|w| w.parse().map_err(|e: t_minus::input::InputError| in_flag(e.into(), "--window", w)))
+                .map(|w| {
+                    w.parse()
+                        .map_err(|e: t_minus::input::InputError| in_flag(e.into(), "--window", w))
+                })
                 .collect::<Result<_>>()?,
             breakglass: match &o.breakglass {
                 Some(list) => t_minus::agent::parse_agent_list(list)

@@ -239,7 +239,10 @@ impl Renderer {
         if gates.four_eyes {
             field(
                 "four eyes",
-                format!("requested by {}; its own answer is refused", event.organizer),
+                format!(
+                    "requested by {}; its own answer is refused",
+                    event.organizer
+                ),
             );
         }
         if let Some(windows) = crate::gate::windows_text(&gates.windows) {

@@ -450,7 +450,10 @@ fn reset_answers(
         return Ok(reset);
     }
     for (agent, status) in event.attendees.iter_mut() {
-        if matches!(*status, ResponseStatus::Confirmed | ResponseStatus::Declined) {
+        if matches!(
+            *status,
+            ResponseStatus::Confirmed | ResponseStatus::Declined
+        ) {
             tx.set_response(event.id, agent, ResponseStatus::Pending, now)?;
             *status = ResponseStatus::Pending;
             reset.push(agent.as_str().to_string());

@@ -230,8 +230,7 @@ impl Engine {
 fn check_supported(message: &AnswerMessage) -> std::result::Result<(), TrustError> {
     let what = if message.principal().is_some() {
         "a delegated answer (`on-behalf-of:`)"
-    } else if message.break_glass_reason().is_some()
-        && !matches!(message.answer(), Answer::Confirm)
+    } else if message.break_glass_reason().is_some() && !matches!(message.answer(), Answer::Confirm)
     {
         "a break-glass field on an answer other than `confirm`"
     } else if message.passkey_fields().is_some() {

@@ -651,7 +651,8 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
     );
     field(
         PlanField::Breakglass,
-        (!stored.gates.breakglass.is_empty()).then(|| list(stored.gates.breakglass.iter().map(|a| a.as_str()))),
+        (!stored.gates.breakglass.is_empty())
+            .then(|| list(stored.gates.breakglass.iter().map(|a| a.as_str()))),
         (!e.breakglass.is_empty()).then(|| list(e.breakglass.iter().map(|a| a.as_str()))),
     );
     if stored.payload != e.payload {

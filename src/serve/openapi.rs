@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::routes::{
-    BreakglassBody, CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery, ManifestQuery,
-    SignedAnswerBody, StreamQuery, VerifyQuery,
+    BreakglassBody, CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery,
+    ManifestQuery, SignedAnswerBody, StreamQuery, VerifyQuery,
 };
 use crate::output::{
     ApplyResult, CampaignStatus, ErrorOutput, Event, Health, Inbox, LogEntry, Verification,
