@@ -208,6 +208,7 @@ fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEv
         finished_at: None,
         created_at: created,
         last_response_at: None,
+        gates: Default::default(),
         description: None,
     }
 }

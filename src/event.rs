@@ -67,6 +67,8 @@ pub struct TMinusEvent {
     pub last_response_at: Option<DateTime<Utc>>,
     /// Free text from the manifest or the organizer.
     pub description: Option<String>,
+    /// Four eyes, time windows and break-glass (none by default).
+    pub gates: crate::gate::Gates,
 }
 
 impl TMinusEvent {
@@ -83,6 +85,41 @@ impl TMinusEvent {
         self.started_at = Some(at);
         if let Some(offset) = self.relative_at {
             self.scheduled_at = at + offset + self.deferred;
+        }
+    }
+
+    /// When the event next needs a look, when known: its fire time, or,
+    /// for an `early` event with windows that holds its quorum, the first
+    /// instant inside a window when that comes before the fire time (see
+    /// [`crate::lifecycle::decide`]). Ticks pick events up by this time.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        let fire = self.fire_deadline()?;
+        if self.state == EventState::Pending
+            && self.fire_policy == FirePolicy::Early
+            && !self.gates.windows.is_empty()
+            && self.has_quorum()
+        {
+            let opened = self.started_at.unwrap_or(self.created_at);
+            let from = self.last_response_at.map_or(opened, |r| r.max(opened));
+            if let Some(open) = crate::gate::next_open(&self.gates.windows, from) {
+                return Some(open.min(fire));
+            }
+        }
+        Some(fire)
+    }
+
+    /// When a pending event may fire next, at the earliest, as `status`
+    /// shows it for an event with windows: now when inside a window, the
+    /// next opening otherwise, when one comes no later than the fire time.
+    pub fn may_fire_next(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let fire = self.fire_deadline()?;
+        match self.fire_policy {
+            FirePolicy::Early => {
+                crate::gate::next_open(&self.gates.windows, now).filter(|open| *open <= fire)
+            }
+            FirePolicy::OnTime | FirePolicy::Lazy => {
+                crate::gate::inside(&self.gates.windows, fire).then_some(fire)
+            }
         }
     }
 

@@ -347,6 +347,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
             finished_at: None,
             created_at: t0(),
             last_response_at: None,
+            gates: Default::default(),
             description: None,
         };
         let store = engine.store_mut();

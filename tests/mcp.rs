@@ -126,6 +126,21 @@ fn conforms(tool: &str, value: &Value) {
 /// `t_minus::output` type it returns (less the root's title and
 /// description, which MCP leaves out).
 #[test]
+fn break_glass_is_never_offered_to_an_agent_over_mcp() {
+    let names: Vec<String> = McpServer::tools()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("break") && !n.contains("glass")),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn output_schemas_are_derived_from_the_output_types() {
     use t_minus::output::{schema, AnswerToSign, CampaignStatus, Event, Inbox};
     fn root<S: schemars::JsonSchema>() -> Value {

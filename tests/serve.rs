@@ -1145,7 +1145,88 @@ fn tokens_are_hashed_checked_and_audited() {
     ));
 }
 
+/// Break-glass over HTTP: the listed agent's own token; the requester of a
+/// manifest applied over HTTP is the token's agent.
+fn breakglass_and_the_requester_over_http() {
+    let t = T::new();
+    t.ok("schedule deploy +30m --name dep --attendees ops-1 --breakglass oncall");
+    let oncall = token(&t, "oncall", "agent");
+    let ops = token(&t, "ops-1", "agent");
+    let operator = token(&t, "ops", "operator");
+    let server = Server::start(&t, &[]);
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&ops),
+        json!({"reason": "x"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "t_minus::refused::breakglass"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&operator),
+        json!({"reason": "x"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::role"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&ops),
+        json!({"reason": "x", "agent": "oncall"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::other_agent"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&oncall),
+        json!({"reason": ""}),
+    );
+    assert_eq!(r.code(), "t_minus::input::breakglass_reason", "{}", r.body);
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&oncall),
+        json!({"reason": "sev1"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "fired");
+    assert_eq!(r.body["broken"]["by"], "oncall");
+    assert_eq!(
+        server.get("/v1/verify", Some(&operator)).body["breakglass"],
+        1
+    );
+
+    // The operator applying a manifest is its requester.
+    let four_eyes = "campaign: fe\nevents:\n  step:\n    at: +1h\n    four_eyes: true\n    attendees: [alice, bob]\n    quorum: 1\n";
+    let r = server.post_yaml("/v1/apply", Some(&operator), four_eyes);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let event = server.get("/v1/events/fe%2Fstep", Some(&operator));
+    assert_eq!(event.body["organizer"], "ops", "{}", event.body);
+    let other =
+        "campaign: fe2\nrequested_by: alice\nevents:\n  step:\n    at: +1h\n    attendees: [bob]\n";
+    let r = server.post_yaml("/v1/apply", Some(&operator), other);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .to_string()
+            .contains("t_minus::manifest::requested_by"),
+        "{}",
+        r.body
+    );
+}
+
 cli_support::store_tests!(
+    breakglass_and_the_requester_over_http,
     tokens_and_roles_decide_who_reads_answers_and_operates,
     errors_have_the_status_and_code_of_the_cli,
     the_openapi_document_lists_the_routes_and_describes_the_replies,

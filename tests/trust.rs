@@ -59,6 +59,7 @@ fn event() -> TMinusEvent {
         finished_at: None,
         created_at: t("2026-11-28T00:00:00Z"),
         last_response_at: None,
+        gates: Default::default(),
         description: Some("Ship it".into()),
         groups: Vec::new(),
     }

@@ -124,6 +124,19 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Decline(DeclineArgs),
 
+    /// Fire an event at once, whatever its quorum, as an agent its
+    /// `breakglass` list names, saying why.
+    #[command(after_help = "Examples:
+  t-minus breakglass release-v2/deploy oncall --reason \"sev1: rollback blocked\"
+  t-minus breakglass deploy-eu oncall --reason \"pager 4411\" --sign ~/.ssh/id_ed25519
+
+The event fires now; its log, status, verify and attest mark it as a
+break-glass, and notification rules on `breakglass` (and `fired`) go off.
+Where answers must be signed, so must a break-glass (--sign).
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
+    Breakglass(BreakglassArgs),
+
     /// Cancel an event (and what needs it) or every unfinished event of a campaign.
     #[command(after_help = "Examples:
   t-minus cancel release-v2/deploy --reason 'rollback'
@@ -455,8 +468,9 @@ pub struct EventOptions {
         allow_hyphen_values = true
     )]
     pub t_minus: String,
-    /// `early` fires as soon as quorum holds; `on-time` at the fire time.
-    #[arg(long, default_value = "early", value_name = "early|on-time")]
+    /// `early` fires as soon as quorum holds; `on-time` at the fire time;
+    /// `lazy` at the fire time unless someone declined.
+    #[arg(long, default_value = "early", value_name = "early|on-time|lazy")]
     pub fire: String,
     /// Cap on the total of all deferrals.
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
@@ -464,9 +478,20 @@ pub struct EventOptions {
     /// Arbitrary JSON, returned untouched.
     #[arg(long, value_name = "JSON")]
     pub payload: Option<String>,
-    /// Who schedules it.
+    /// Who schedules it: the requester, for --four-eyes.
     #[arg(long, default_value = "t-minus", value_name = "AGENT")]
     pub organizer: String,
+    /// Four eyes: the organizer's own answer is refused, and the quorum
+    /// must be reachable without it.
+    #[arg(long)]
+    pub four_eyes: bool,
+    /// A time window the event may fire in (repeatable):
+    /// `DAYS HH:MM-HH:MM ZONE`, e.g. "Mon-Fri 09:00-17:00 Europe/Berlin".
+    #[arg(long = "window", value_name = "WINDOW")]
+    pub windows: Vec<String>,
+    /// Agents who may fire it at once with a reason (`t-minus breakglass`).
+    #[arg(long, value_name = "a,b")]
+    pub breakglass: Option<String>,
     /// Notification rules.
     #[command(flatten)]
     pub notify: Box<NotifyOptions>,
@@ -647,6 +672,24 @@ pub struct CancelArgs {
     /// The signer of the event who cancels (with `--sign`).
     #[arg(long = "as", id = "signer", value_name = "AGENT", requires = "sign")]
     pub signer: Option<String>,
+}
+
+/// `breakglass`'s arguments.
+#[derive(Debug, Args)]
+pub struct BreakglassArgs {
+    /// The event.
+    pub event: String,
+    /// The agent breaking the glass (in the event's `breakglass` list).
+    pub agent: String,
+    /// Why the event must fire now (required; refused when missing or
+    /// empty).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Sign the break-glass (required when the event declares signers): an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// ssh-agent.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
 }
 
 /// `status`'s arguments.

@@ -14,8 +14,8 @@ use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
 use t_minus::output::{CampaignCancel, DeliveryStatus, Event, LogEntry, TickReport};
 
 use super::args::{
-    CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs, NotifyOptions,
-    ScheduleArgs, TickArgs,
+    BreakglassArgs, CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs,
+    NotifyOptions, ScheduleArgs, TickArgs,
 };
 use super::context::Context;
 use super::error::CliError;
@@ -53,6 +53,23 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
             })
             .collect::<Result<_>>()?,
         payload,
+        gates: t_minus::gate::Gates {
+            four_eyes: o.four_eyes,
+            windows: o
+                .windows
+                .iter()
+                .map(|w| {
+                    w.parse()
+                        .map_err(|e: t_minus::input::InputError| in_flag(e.into(), "--window", w))
+                })
+                .collect::<Result<_>>()?,
+            breakglass: match &o.breakglass {
+                Some(list) => t_minus::agent::parse_agent_list(list)
+                    .map_err(|e| in_flag(e.into(), "--breakglass", list))?,
+                None => Vec::new(),
+            },
+            broken: None,
+        },
         ..NewEvent::new(kind, at)
     })
 }
@@ -451,6 +468,76 @@ fn answer_lines(label: &str, agent: &AgentId, response: &Response, updated: &TMi
         ),
         _ => {}
     }
+}
+
+impl BreakglassArgs {
+    /// `breakglass EVENT AGENT --reason TEXT [--sign KEY]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            return remote_breakglass(cx, &client, self);
+        }
+        let mut s = cx.open()?;
+        done(breakglass(&mut s.engine, self, cx.json()))
+    }
+}
+
+/// `breakglass` on the store.
+fn breakglass(engine: &mut Engine, args: &BreakglassArgs, as_json: bool) -> Result<()> {
+    let agent = AgentId::parse(&args.agent)?;
+    let reason = args.reason.as_deref().unwrap_or_default();
+    let id = engine.resolve_event(&args.event)?;
+    let event = match &args.sign {
+        Some(key) => engine.break_glass_with_key(
+            id,
+            &agent,
+            reason,
+            &t_minus::trust::SigningKey::parse(key),
+        )?,
+        None => engine.break_glass(id, &agent, reason)?,
+    };
+    let mut views = EventViews::default();
+    if as_json {
+        json::print(&Event::read(engine, &mut views, &event)?);
+    } else {
+        let label = views.label(engine, &event)?;
+        println!(
+            "🔨 {agent} broke the glass of {label} [{}]: {reason}",
+            event.short_id()
+        );
+        println!("🚀 Event {} fired! (break-glass)", event.id);
+    }
+    Ok(())
+}
+
+/// `breakglass` through a t-minus service: the token's agent (or an
+/// operator naming the agent) breaks the glass.
+fn remote_breakglass(
+    cx: &Context,
+    client: &Client,
+    args: &BreakglassArgs,
+) -> Result<ExitCode, CliError> {
+    if args.sign.is_some() {
+        return Err(ClientError::Unsupported {
+            what: "a signed break-glass (--sign)".into(),
+        }
+        .into());
+    }
+    let path = format!("/v1/events/{}/breakglass", encode(&args.event));
+    let body = serde_json::json!({ "agent": args.agent, "reason": args.reason });
+    let reply = client.post_json::<Event>(&path, &body)?;
+    if cx.json() {
+        json::print(&reply.json);
+    } else {
+        let event = reply.value.to_event()?;
+        let label = t_minus::display::label(reply.value.campaign.as_deref(), &event);
+        println!(
+            "🔨 {} broke the glass of {label} [{}]: {}",
+            args.agent,
+            event.short_id(),
+            args.reason.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 impl CancelArgs {

@@ -104,6 +104,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Defer(args) => args.run(cx),
         Command::Decline(args) => args.run(cx),
         Command::Cancel(args) => args.run(cx),
+        Command::Breakglass(args) => args.run(cx),
         Command::Status(args) => args.run(cx),
         Command::Tick(args) => args.run(cx),
         Command::Log(args) => args.run(cx),

@@ -235,6 +235,44 @@ impl Renderer {
             );
         }
         field("organizer", event.organizer.to_string());
+        let gates = &event.gates;
+        if gates.four_eyes {
+            field(
+                "four eyes",
+                format!(
+                    "requested by {}; its own answer is refused",
+                    event.organizer
+                ),
+            );
+        }
+        if let Some(windows) = crate::gate::windows_text(&gates.windows) {
+            field("windows", windows);
+            if event.state == crate::EventState::Pending {
+                field(
+                    "may fire",
+                    match event.may_fire_next(self.now) {
+                        Some(at) if at <= self.now => "now (inside a window)".to_string(),
+                        Some(at) => format!("from {} (next window opening)", format_time(at)),
+                        None => "no window opens before the fire time".to_string(),
+                    },
+                );
+            }
+        }
+        if !gates.breakglass.is_empty() {
+            let names: Vec<&str> = gates.breakglass.iter().map(|a| a.as_str()).collect();
+            field("may break", names.join(", "));
+        }
+        if let Some(broken) = &gates.broken {
+            field(
+                "broken by",
+                format!(
+                    "{} at {}: {}",
+                    broken.by,
+                    format_time(broken.at),
+                    broken.reason
+                ),
+            );
+        }
         if !event.payload.is_null() {
             field("payload", event.payload.to_string());
         }

@@ -391,6 +391,7 @@ mod tests {
             finished_at: None,
             created_at: at,
             last_response_at: None,
+            gates: Default::default(),
             description: None,
         }
     }

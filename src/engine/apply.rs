@@ -303,12 +303,21 @@ fn new_event(
         _ => Some((fire_of(scheduled_at, d.t_minus), now)),
     };
     let resolved = event_check::check(&d.draft(fire))?;
+    super::check_gates(
+        &d.gates(),
+        &d.organizer(),
+        &resolved.attendees,
+        d.quorum,
+        &d.groups,
+        d.fire,
+        fire.map(|(f, _)| f),
+    )?;
     let event = TMinusEvent {
         id: Uuid::new_v4(),
         kind: d.kind.clone(),
         scheduled_at,
         t_minus: d.t_minus,
-        organizer: crate::agent::AgentId("t-minus".into()),
+        organizer: d.organizer(),
         attendees: resolved
             .attendees
             .into_iter()
@@ -334,6 +343,7 @@ fn new_event(
         created_at: now,
         last_response_at: None,
         description: d.description.clone(),
+        gates: d.gates(),
     };
     Ok(event)
 }
@@ -362,10 +372,20 @@ fn update_event(
     event.quorum_spec = d.quorum;
     event.quorum = event_check::check(&d.draft(None))?.quorum;
     event.groups = d.groups.clone();
+    let policy_reset = crate::lifecycle::lazy_changed(event.fire_policy, d.fire);
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;
     event.payload = d.payload.clone();
+    event.organizer = d.organizer();
+    let broken = event.gates.broken.take();
+    event.gates = d.gates();
+    event.gates.broken = broken;
     let content = reset_if_changed(tx, &mut event, before, now)?;
+    let answers_reset = if policy_reset {
+        reset_answers(tx, &mut event, now)?
+    } else {
+        Vec::new()
+    };
     let (at, relative_at) = timing(d, event.started_at, now);
     event.scheduled_at = at + event.deferred;
     event.relative_at = relative_at;
@@ -404,6 +424,9 @@ fn update_event(
     if let Some(content) = content {
         detail["content"] = content;
     }
+    if policy_reset {
+        detail["policy_reset"] = json!(answers_reset);
+    }
     audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
     // One write of the row: the update, and the way back to `blocked` when
     // a new need has not fired.
@@ -412,4 +435,29 @@ fn update_event(
     } else {
         tx.update_event(&event)
     }
+}
+
+/// Sends every confirmation and decline of an unfinished event back to
+/// `pending` (in the store and in `event`); returns the agents reset.
+/// Deferrals stay: the time they moved stays moved.
+fn reset_answers(
+    tx: &mut dyn Tx,
+    event: &mut TMinusEvent,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let mut reset = Vec::new();
+    if event.state.is_final() {
+        return Ok(reset);
+    }
+    for (agent, status) in event.attendees.iter_mut() {
+        if matches!(
+            *status,
+            ResponseStatus::Confirmed | ResponseStatus::Declined
+        ) {
+            tx.set_response(event.id, agent, ResponseStatus::Pending, now)?;
+            *status = ResponseStatus::Pending;
+            reset.push(agent.as_str().to_string());
+        }
+    }
+    Ok(reset)
 }

@@ -44,12 +44,16 @@ impl Engine {
                         matches!(
                             link.entry.action,
                             AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
-                        )
+                        ) || is_break_glass(&link.entry)
                     })
                     .map(|link| AnswerRecord {
                         seq: link.entry.seq,
-                        agent: link.entry.agent.map(|a| a.to_string()),
-                        answer: link.entry.action.to_string(),
+                        agent: link.entry.agent.clone().map(|a| a.to_string()),
+                        answer: if is_break_glass(&link.entry) {
+                            "breakglass".to_string()
+                        } else {
+                            link.entry.action.to_string()
+                        },
                         at: link.entry.at,
                         detail: link.entry.detail,
                         message: link.message,
@@ -66,6 +70,7 @@ impl Engine {
                     payload: event.payload.clone(),
                     finished_at: event.finished_at,
                     answers,
+                    breakglass: event.gates.broken.clone(),
                 });
             }
             let digest = campaign_digest(events.iter().map(|e| {
@@ -99,4 +104,9 @@ impl Engine {
             })
         })
     }
+}
+
+/// Whether `entry` is the `fired` entry of a break-glass.
+fn is_break_glass(entry: &crate::audit::AuditEntry) -> bool {
+    entry.action == AuditAction::Fired && entry.detail.get("breakglass").is_some()
 }

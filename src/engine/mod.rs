@@ -6,6 +6,7 @@
 
 mod apply;
 mod attest;
+mod breakglass;
 mod campaigns;
 mod content;
 mod inbox;
@@ -25,6 +26,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
+pub use breakglass::BREAK_GLASS;
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::LogVerification;
@@ -84,6 +86,9 @@ pub struct NewEvent {
     /// The keys that must sign its answers (none by default: answers need
     /// no signature). Every attendee must have a key here.
     pub signers: Option<crate::trust::Signers>,
+    /// Four eyes (the organizer is the requester and may not answer), time
+    /// windows and who may break the glass (none by default).
+    pub gates: crate::gate::Gates,
 }
 
 impl NewEvent {
@@ -105,6 +110,7 @@ impl NewEvent {
             name: None,
             notify: Vec::new(),
             signers: None,
+            gates: crate::gate::Gates::default(),
         }
     }
 }
@@ -615,6 +621,11 @@ fn record_response(
     let id = event.id;
     let (action, mut detail) = accepted.audit();
     event.last_response_at = Some(now);
+    // The row's due time depends on the answers (an early event with
+    // windows waits for an opening once it holds its quorum).
+    if let Some(slot) = event.attendees.iter_mut().find(|(a, _)| a == agent) {
+        slot.1 = accepted.status();
+    }
     tx.update_event(&event)?;
     tx.set_response(id, agent, accepted.status(), now)?;
     if let Some(signed) = &signed {
@@ -722,6 +733,12 @@ fn check_response(
             attendees: event.attendees.iter().map(|(a, _)| a.clone()).collect(),
         });
     }
+    if event.gates.four_eyes && *agent == event.organizer {
+        return Err(TMinusError::FourEyes {
+            agent: agent.clone(),
+            event: event.label(),
+        });
+    }
     Ok(match response {
         Response::Confirm => Accepted::Confirmed,
         Response::Decline(reason) => Accepted::Declined(reason.clone()),
@@ -786,6 +803,15 @@ pub(crate) fn build_event(
         relative_at: None,
         fire: Some((event_check::fire_of(new.at, new.t_minus), now)),
     })?;
+    check_gates(
+        &new.gates,
+        &new.organizer,
+        &resolved.attendees,
+        new.quorum,
+        &new.groups,
+        new.fire_policy,
+        Some(event_check::fire_of(new.at, new.t_minus)),
+    )?;
     let quorum_spec = if new.groups.is_empty() {
         new.quorum
     } else {
@@ -818,8 +844,37 @@ pub(crate) fn build_event(
         created_at: now,
         last_response_at: None,
         description: new.description,
+        gates: new.gates,
     };
     Ok((event, new.notify))
+}
+
+/// Checks an event's gates: the break-glass agents are valid ids; a
+/// four-eyes event's quorum can be met without its requester; an event
+/// firing at its fire time has that time (when known) inside a window.
+pub(crate) fn check_gates(
+    gates: &crate::gate::Gates,
+    requester: &AgentId,
+    attendees: &[AgentId],
+    quorum: Quorum,
+    groups: &[QuorumGroup],
+    policy: FirePolicy,
+    fire: Option<DateTime<Utc>>,
+) -> Result<()> {
+    for agent in &gates.breakglass {
+        agent.validate()?;
+    }
+    if gates.four_eyes {
+        if let Some(problem) = event_check::four_eyes(requester, attendees, quorum, groups) {
+            return Err(problem.into());
+        }
+    }
+    if let Some(fire) = fire {
+        if let Some(problem) = event_check::windows_fire(&gates.windows, policy, fire) {
+            return Err(problem.into());
+        }
+    }
+    Ok(())
 }
 
 /// Inserts a new event with its notification rules, and its `scheduled`
@@ -849,6 +904,7 @@ pub(crate) fn insert_new_event(
     if let Some(digest) = signers {
         detail["signers"] = json!(digest);
     }
+    gates_detail(&mut detail, event);
     audit(
         tx,
         event.id,
@@ -858,6 +914,27 @@ pub(crate) fn insert_new_event(
         AuditAction::Scheduled,
         detail,
     )
+}
+
+/// Adds what an event's gates and fire policy hold to the detail of its
+/// `scheduled` entry, each only when set: `fire` (when not `early`),
+/// `requested_by` and `four_eyes` (for a four-eyes event), `windows`,
+/// `breakglass`.
+pub(crate) fn gates_detail(detail: &mut serde_json::Value, event: &TMinusEvent) {
+    if event.fire_policy != FirePolicy::Early {
+        detail["fire"] = json!(event.fire_policy.to_string());
+    }
+    let gates = &event.gates;
+    if gates.four_eyes {
+        detail["four_eyes"] = json!(true);
+        detail["requested_by"] = json!(event.organizer);
+    }
+    if !gates.windows.is_empty() {
+        detail["windows"] = json!(gates.windows);
+    }
+    if !gates.breakglass.is_empty() {
+        detail["breakglass"] = json!(gates.breakglass);
+    }
 }
 
 /// Groups as JSON, in the groups' order:

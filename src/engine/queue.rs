@@ -51,7 +51,18 @@ pub(crate) fn on_audit(tx: &mut dyn Tx, entry: &NewAuditEntry) -> Result<()> {
     if moves_fire_time {
         sync_reminders(tx, &event, &rules)?;
     }
-    if let Some(on) = trigger {
+    // A break-glass sets off the rules on `breakglass`, and those on
+    // `fired` that do not also listen to `breakglass` (one delivery a rule).
+    let broke_glass =
+        entry.action == AuditAction::Fired && entry.detail.get("breakglass").is_some();
+    let mut rest = rules.clone();
+    let mut triggers = Vec::new();
+    if broke_glass {
+        triggers.push((Trigger::Breakglass, rules.clone()));
+        rest.retain(|r| !r.wants(Trigger::Breakglass));
+    }
+    triggers.extend(trigger.map(|t| (t, rest)));
+    for (on, rules) in triggers {
         let cause = Cause {
             on,
             at: entry.at,

@@ -25,8 +25,11 @@
 //!    accepted for the event.
 //!
 //! Messages of both versions are read; the fields of version 2 that name a
-//! delegation (`on-behalf-of`), a break-glass answer or a passkey are
-//! refused as [`TrustError::Unsupported`] until the engine supports them.
+//! delegation (`on-behalf-of`) or a passkey are refused as
+//! [`TrustError::Unsupported`] until the engine supports them. A `confirm`
+//! carrying `break-glass` is a signed break-glass (see
+//! [`Engine::break_glass`]): in step 6 the agent must be in the event's
+//! break-glass list instead of attending it, and the event fires at once.
 //!
 //! A refusal writes nothing but the settlement every operation makes.
 //! An accepted answer's log entry keeps the message and signature (both are
@@ -131,7 +134,16 @@ impl Engine {
                 }
                 .into()));
             }
+            if let Some(reason) = parsed.break_glass_reason() {
+                if let Err(refusal) = super::breakglass::check_break_glass(&event, &agent) {
+                    return Ok(Err(refusal));
+                }
+                if let Err(refusal) = super::breakglass::check_reason(reason) {
+                    return Ok(Err(refusal));
+                }
+            }
             let change = match Response::try_from(parsed.answer()) {
+                Ok(_) if parsed.break_glass_reason().is_some() => None,
                 Ok(response) => match check_response(&mut event, &agent, &response, now) {
                     Ok(change) => Some(change),
                     Err(refusal) => return Ok(Err(refusal)),
@@ -169,6 +181,11 @@ impl Engine {
             match change {
                 Some(change) => {
                     super::record_response(tx, event, &agent, change, now, Some(signed)).map(Ok)
+                }
+                None if parsed.break_glass_reason().is_some() => {
+                    let reason = parsed.break_glass_reason().unwrap_or_default().to_string();
+                    super::breakglass::fire(tx, &mut event, &agent, &reason, now, Some(signed))?;
+                    Ok(Ok(event))
                 }
                 None => {
                     let reason = parsed.answer().reason().unwrap_or("cancelled by request");
@@ -213,8 +230,9 @@ impl Engine {
 fn check_supported(message: &AnswerMessage) -> std::result::Result<(), TrustError> {
     let what = if message.principal().is_some() {
         "a delegated answer (`on-behalf-of:`)"
-    } else if message.break_glass_reason().is_some() {
-        "a break-glass answer (`break-glass:`)"
+    } else if message.break_glass_reason().is_some() && !matches!(message.answer(), Answer::Confirm)
+    {
+        "a break-glass field on an answer other than `confirm`"
     } else if message.passkey_fields().is_some() {
         "an answer signed by a passkey (`passkey-…:`)"
     } else {
@@ -244,6 +262,31 @@ fn last_signed_time(tx: &mut dyn Tx, id: Uuid, agent: &AgentId) -> Result<Option
 }
 
 impl Engine {
+    /// Breaks the glass of event `id` as `agent`, signed with `key` when the
+    /// event's answers must be signed (a `confirm` answer message with the
+    /// `break-glass` field, submitted through [`Engine::respond_signed`])
+    /// and unsigned otherwise ([`Engine::break_glass`]).
+    pub fn break_glass_with_key(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        reason: &str,
+        key: &SigningKey,
+    ) -> Result<TMinusEvent> {
+        agent.validate()?;
+        super::breakglass::check_reason(reason)?;
+        let (event, stored) = self.read(|tx| event_and_signers(tx, id))?;
+        let Some(stored) = stored else {
+            return self.break_glass(id, agent, reason);
+        };
+        let signers = parse_stored(&stored)?;
+        let message = AnswerMessage::new(&event, agent.clone(), Answer::Confirm, self.now())?
+            .break_glass(reason.to_string())?;
+        let bytes = message.to_bytes();
+        let signature = key.sign(&signers, agent, &bytes, message.time())?;
+        self.respond_signed(&bytes, &signature.to_armored())
+    }
+
     /// Records `agent`'s answer to event `id`, signed with `key` when the
     /// event requires signed answers and unsigned otherwise: the front ends'
     /// way to answer with a key at hand. Signing builds the message at the

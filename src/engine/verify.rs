@@ -29,6 +29,8 @@ pub struct LogVerification {
     pub events: u64,
     /// How many signed answers were verified.
     pub signatures: u64,
+    /// How many events were fired by a break-glass.
+    pub breakglass: u64,
     /// The hash of the last entry (64 zeros for an empty log): keep it to
     /// prove later, with `since`, that the log was only appended to.
     pub head: ChainHash,
@@ -153,10 +155,16 @@ impl Engine {
         for id in ids {
             signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys)?;
         }
+        let breakglass = logs
+            .values()
+            .flatten()
+            .filter(|fact| fact.breakglass)
+            .count() as u64;
         Ok(LogVerification {
             entries,
             events,
             signatures,
+            breakglass,
             head,
         })
     }
@@ -178,6 +186,8 @@ struct Fact {
     message: Option<String>,
     /// The armored signature of `message`.
     signature: Option<String>,
+    /// Whether it is a `fired` entry written by a break-glass.
+    breakglass: bool,
 }
 
 impl Fact {
@@ -200,18 +210,21 @@ impl Fact {
                 .map(|change| change.get("new").and_then(|s| s.as_str()).map(String::from)),
             _ => None,
         };
-        let reset: Vec<String> = e
-            .detail
-            .get("content")
-            .and_then(|c| c.get("reset"))
-            .and_then(|r| r.as_array())
-            .map(|agents| {
-                agents
-                    .iter()
-                    .filter_map(|a| a.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let agents = |list: Option<&serde_json::Value>| -> Vec<String> {
+            list.and_then(|r| r.as_array())
+                .map(|agents| {
+                    agents
+                        .iter()
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        // Answers reset by a content change, and by a change of fire
+        // policy into or out of `lazy`.
+        let mut reset = agents(e.detail.get("content").and_then(|c| c.get("reset")));
+        reset.extend(agents(e.detail.get("policy_reset")));
+        let breakglass = e.action == AuditAction::Fired && e.detail.get("breakglass").is_some();
         let needed = match e.action {
             AuditAction::Confirmed
             | AuditAction::Deferred
@@ -230,6 +243,7 @@ impl Fact {
             reset,
             message: link.message,
             signature: link.signature,
+            breakglass,
         })
     }
 
@@ -339,7 +353,9 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         // Cancels by the engine itself (a need failed, an operator's cancel
         // before signed cancels) carry no message; a signed cancel does.
         let signed_cancel = fact.action == AuditAction::Cancelled && fact.message.is_some();
-        if !fact.is_answer() && !signed_cancel {
+        // A break-glass is an agent's act: signed while a key set is in
+        // force, like an answer.
+        if !fact.is_answer() && !signed_cancel && !fact.breakglass {
             continue;
         }
         let broken = |reason: String| TrustError::SignedEntry {
@@ -365,6 +381,7 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         let parsed = AnswerMessage::parse(message.as_bytes())
             .map_err(|err| broken(format!("its signed message is not canonical: {err}")))?;
         let answered = match parsed.answer() {
+            Answer::Confirm if parsed.break_glass_reason().is_some() => AuditAction::Fired,
             Answer::Confirm => AuditAction::Confirmed,
             Answer::Defer(_) => AuditAction::Deferred,
             Answer::Decline { .. } => AuditAction::Declined,

@@ -128,6 +128,18 @@ pub struct DesiredEvent {
     /// Cap on the total of all deferrals.
     #[serde(with = "opt_duration_ms")]
     pub max_defer: Option<Duration>,
+    /// Who requested it (its organizer); `None`: `t-minus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<AgentId>,
+    /// Four eyes: the requester's own answer is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub four_eyes: bool,
+    /// The windows it may fire in (none: at any time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::gate::Window>,
+    /// Who may break the glass: the campaign's list, then the event's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakglass: Vec<AgentId>,
     /// Attendees in order; for an event with groups, every member once in
     /// order of first mention.
     pub attendees: Vec<AgentId>,
@@ -148,6 +160,23 @@ pub struct DesiredEvent {
 }
 
 impl DesiredEvent {
+    /// The organizer the event is stored with: its requester, or `t-minus`.
+    pub fn organizer(&self) -> AgentId {
+        self.requested_by
+            .clone()
+            .unwrap_or_else(|| AgentId("t-minus".into()))
+    }
+
+    /// Its gates as stored on the event (no break-glass used yet).
+    pub fn gates(&self) -> crate::gate::Gates {
+        crate::gate::Gates {
+            four_eyes: self.four_eyes,
+            windows: self.windows.clone(),
+            breakglass: self.breakglass.clone(),
+            broken: None,
+        }
+    }
+
     /// The resolved quorum for its attendees (validation guarantees it fits);
     /// for an event with groups, the total the groups need.
     pub fn quorum_count(&self) -> usize {
@@ -221,6 +250,14 @@ pub struct EventSpans {
     pub needs: Option<Span>,
     /// `notify` (the event's list, or the campaign's).
     pub notify: Option<Span>,
+    /// `requested_by` (the event's, or the campaign's).
+    pub requested_by: Option<Span>,
+    /// `four_eyes`.
+    pub four_eyes: Option<Span>,
+    /// `window`.
+    pub window: Option<Span>,
+    /// `breakglass` (the event's, or the campaign's).
+    pub breakglass: Option<Span>,
 }
 
 impl EventSpans {
@@ -237,6 +274,10 @@ impl EventSpans {
             Field::Attendees => self.attendees,
             Field::Needs => self.needs,
             Field::Notify => self.notify,
+            Field::RequestedBy => self.requested_by,
+            Field::FourEyes => self.four_eyes,
+            Field::Window => self.window,
+            Field::Breakglass => self.breakglass,
             Field::Payload | Field::Managed | Field::Signers => None,
         };
         span.unwrap_or(self.key)
@@ -275,6 +316,14 @@ pub enum Field {
     Managed,
     /// `signers` (of a campaign): the key set, by digest.
     Signers,
+    /// `requested_by`.
+    RequestedBy,
+    /// `four_eyes`.
+    FourEyes,
+    /// `window`.
+    Window,
+    /// `breakglass`.
+    Breakglass,
 }
 
 impl Field {
@@ -294,6 +343,10 @@ impl Field {
             Field::Notify => "notify",
             Field::Managed => "managed",
             Field::Signers => "signers",
+            Field::RequestedBy => "requested_by",
+            Field::FourEyes => "four_eyes",
+            Field::Window => "window",
+            Field::Breakglass => "breakglass",
         }
     }
 }

@@ -50,11 +50,13 @@ pub enum Trigger {
     Declined,
     /// A `before` offset ahead of the fire time passed while quorum is not met.
     Reminder,
+    /// The event was fired by a break-glass (rules on `fired` go off too).
+    Breakglass,
 }
 
 impl Trigger {
     /// Every trigger, in documentation order.
-    pub const ALL: [Trigger; 8] = [
+    pub const ALL: [Trigger; 9] = [
         Trigger::Opened,
         Trigger::Fired,
         Trigger::Missed,
@@ -63,6 +65,7 @@ impl Trigger {
         Trigger::Deferred,
         Trigger::Declined,
         Trigger::Reminder,
+        Trigger::Breakglass,
     ];
 
     /// The lowercase word used in manifests, payloads and the log.
@@ -76,6 +79,7 @@ impl Trigger {
             Trigger::Deferred => "deferred",
             Trigger::Declined => "declined",
             Trigger::Reminder => "reminder",
+            Trigger::Breakglass => "breakglass",
         }
     }
 

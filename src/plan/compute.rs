@@ -386,7 +386,18 @@ fn update_campaign(
                 updated.kind = e.kind.clone();
                 updated.description = e.description.clone();
                 updated.payload = e.payload.clone();
-                let resets = crate::lifecycle::resets(&stored, &updated, &e.attendees);
+                let resets = if crate::lifecycle::lazy_changed(stored.fire_policy, e.fire) {
+                    stored
+                        .attendees
+                        .iter()
+                        .filter(|(a, s)| {
+                            matches!(s, ResponseStatus::Confirmed | ResponseStatus::Declined)
+                                && e.attendees.contains(a)
+                        })
+                        .count()
+                } else {
+                    crate::lifecycle::resets(&stored, &updated, &e.attendees)
+                };
                 events.push(EventPlan {
                     key: e.key.clone(),
                     id: Some(*id),
@@ -622,6 +633,28 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
         old.sort_unstable();
         field(PlanField::Needs, Some(list(&old)), Some(list(&e.needs)));
     }
+    let requested = |a: &crate::agent::AgentId| (a.as_str() != "t-minus").then(|| a.to_string());
+    field(
+        PlanField::RequestedBy,
+        requested(&stored.organizer),
+        e.requested_by.as_ref().and_then(requested),
+    );
+    field(
+        PlanField::FourEyes,
+        Some(stored.gates.four_eyes.to_string()),
+        Some(e.four_eyes.to_string()),
+    );
+    field(
+        PlanField::Window,
+        crate::gate::windows_text(&stored.gates.windows),
+        crate::gate::windows_text(&e.windows),
+    );
+    field(
+        PlanField::Breakglass,
+        (!stored.gates.breakglass.is_empty())
+            .then(|| list(stored.gates.breakglass.iter().map(|a| a.as_str()))),
+        (!e.breakglass.is_empty()).then(|| list(e.breakglass.iter().map(|a| a.as_str()))),
+    );
     if stored.payload != e.payload {
         let text = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
         field(PlanField::Payload, text(&stored.payload), text(&e.payload));

@@ -125,6 +125,14 @@ pub enum PlanField {
     Managed,
     /// A campaign's `signers`: its key set, by digest.
     Signers,
+    /// `requested_by`.
+    RequestedBy,
+    /// `four_eyes`.
+    FourEyes,
+    /// `window`.
+    Window,
+    /// `breakglass`.
+    Breakglass,
 }
 
 impl PlanField {
@@ -145,6 +153,10 @@ impl PlanField {
             PlanField::Notify => Field::Notify,
             PlanField::Managed => Field::Managed,
             PlanField::Signers => Field::Signers,
+            PlanField::RequestedBy => Field::RequestedBy,
+            PlanField::FourEyes => Field::FourEyes,
+            PlanField::Window => Field::Window,
+            PlanField::Breakglass => Field::Breakglass,
         }
     }
 
@@ -178,6 +190,10 @@ impl PlanField {
             "notify" => plain(PlanField::Notify),
             "managed" => plain(PlanField::Managed),
             "signers" => plain(PlanField::Signers),
+            "requested_by" => plain(PlanField::RequestedBy),
+            "four_eyes" => plain(PlanField::FourEyes),
+            "window" => plain(PlanField::Window),
+            "breakglass" => plain(PlanField::Breakglass),
             _ => None,
         }
     }

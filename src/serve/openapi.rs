@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::routes::{
-    CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery, ManifestQuery,
-    SignedAnswerBody, StreamQuery, VerifyQuery,
+    BreakglassBody, CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery,
+    ManifestQuery, SignedAnswerBody, StreamQuery, VerifyQuery,
 };
 use crate::output::{
     ApplyResult, CampaignStatus, ErrorOutput, Event, EventSigners, Health, Inbox, LogEntry,
@@ -206,6 +206,17 @@ pub fn document(server: Option<&str>) -> Value {
             access: Access::Agent,
             parameters: vec![event()],
             body: Some(("application/json", s.body::<DeclineBody>(), false)),
+            reply: s.reply::<Event>(),
+            errors: answer_errors,
+        },
+        Op {
+            method: "post",
+            path: "/v1/events/{event}/breakglass",
+            id: "breakglass",
+            summary: "Fire the event at once as the token's agent, listed in its `breakglass`, with a reason; the reply is the event.",
+            access: Access::Agent,
+            parameters: vec![event()],
+            body: Some(("application/json", s.body::<BreakglassBody>(), true)),
             reply: s.reply::<Event>(),
             errors: answer_errors,
         },

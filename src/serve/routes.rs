@@ -56,6 +56,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(decline).layer(answer_limit),
         )
         .route(
+            "/v1/events/{event}/breakglass",
+            post(breakglass).layer(answer_limit),
+        )
+        .route(
             "/v1/events/{event}/cancel",
             post(cancel).layer(answer_limit),
         )
@@ -721,6 +725,50 @@ async fn cancel(
     .map(Json)
 }
 
+/// `POST /v1/events/{event}/breakglass` body.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakglassBody {
+    /// Why the event must fire now (required, not empty).
+    pub reason: String,
+    /// The agent breaking the glass: when given, it must be the token's.
+    pub agent: Option<String>,
+}
+
+/// `POST /v1/events/{event}/breakglass`: the token's agent, listed in the
+/// event's `breakglass`, fires it at once (an operator's token too, for
+/// its own agent; nobody breaks the glass as another agent). Where answers
+/// must be signed, submit a signed `confirm` with `break-glass:` to
+/// `/v1/answers` instead.
+async fn breakglass(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(event): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply<Event> {
+    let body: Option<BreakglassBody> = json_body(body)?;
+    let Some(body) = body else {
+        return Err(ServeError::Json {
+            reason: "the body must say why: {\"reason\": \"sev1: …\"}".into(),
+        }
+        .into());
+    };
+    as_caller(
+        &shared,
+        &headers,
+        Need::Answer,
+        "breakglass",
+        move |engine, token| {
+            let agent = answering_agent(token, body.agent.as_deref())?;
+            let id = engine.resolve_event(&event)?;
+            let fired = engine.break_glass(id, &agent, &body.reason)?;
+            Ok(Event::read(engine, &mut EventViews::default(), &fired)?)
+        },
+    )
+    .await
+    .map(Json)
+}
+
 /// `POST /v1/answers` body: a signed answer.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -812,8 +860,8 @@ async fn plan(
         &headers,
         Need::Operate,
         "plan",
-        move |engine, _| {
-            let valid = super::remote::load(&text, &policy)?;
+        move |engine, token| {
+            let valid = super::remote::load(&text, &policy, token.agent_id())?;
             let options = PlanOptions {
                 prune: q.prune.unwrap_or(false),
                 now: None,
@@ -840,8 +888,8 @@ async fn apply(
         &headers,
         Need::Operate,
         "apply",
-        move |engine, _| {
-            let valid = super::remote::load(&text, &policy)?;
+        move |engine, token| {
+            let valid = super::remote::load(&text, &policy, token.agent_id())?;
             let options = PlanOptions {
                 prune: q.prune.unwrap_or(false),
                 now: None,

@@ -132,6 +132,7 @@ pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
         created_ms: c.int(18)?,
         last_response_ms: c.opt_int(19)?,
         groups: c.opt_text(20)?,
+        gates: c.opt_text(21)?,
         fire_ms: None,
     };
     c.decode(row.into_event())
@@ -196,7 +197,7 @@ pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Err
 /// A listing row: the event from [`EVENT_COLUMNS`] (without attendees) and
 /// its campaign's name in the column after them.
 pub(crate) fn read_listed<C: Columns>(c: &C) -> Result<(TMinusEvent, Option<String>), C::Error> {
-    Ok((read_event(c)?, c.opt_text(21)?))
+    Ok((read_event(c)?, c.opt_text(22)?))
 }
 
 /// A chunk of a listing put together: each event, in the listing's order,
@@ -373,7 +374,7 @@ impl AuditColumns {
 pub(crate) const EVENT_COLUMNS: &str =
     "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
      t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
-     state, finished_ms, created_ms, last_response_ms, groups";
+     state, finished_ms, created_ms, last_response_ms, groups, gates";
 
 /// An event's own row (attendees live in their own table).
 #[derive(Debug, Clone, PartialEq)]
@@ -404,7 +405,11 @@ pub(crate) struct EventRow {
     /// Quorum groups as JSON (`[{"name", "quorum", "members"}]`); `None` for
     /// a plain event (one unnamed group of all its attendees).
     pub groups: Option<String>,
-    /// The effective fire time, when known; written, never read back.
+    /// The gates ([`crate::gate::Gates`]) as JSON; `None` when none is set.
+    pub gates: Option<String>,
+    /// When the event next needs a look, when known: its fire time, or,
+    /// for an event waiting for a window to open, that opening; written,
+    /// never read back.
     pub fire_ms: Option<i64>,
 }
 
@@ -508,7 +513,9 @@ impl EventRow {
             created_ms: ms(e.created_at),
             last_response_ms: e.last_response_at.map(ms),
             groups: groups_text(&e.groups),
-            fire_ms: e.fire_deadline().map(ms),
+            gates: (!e.gates.is_empty())
+                .then(|| serde_json::to_string(&e.gates).unwrap_or_default()),
+            fire_ms: e.due_at().map(ms),
         }
     }
 
@@ -549,6 +556,12 @@ impl EventRow {
                 .map(parse_groups)
                 .transpose()?
                 .unwrap_or_default(),
+            gates: match self.gates.as_deref() {
+                Some(text) => {
+                    serde_json::from_str(text).map_err(|e| format!("bad gates {text:?}: {e}"))?
+                }
+                None => crate::gate::Gates::default(),
+            },
         })
     }
 }

@@ -134,9 +134,9 @@ pub(crate) const EVENTS: Table = Table {
     name: "tm_events",
     columns: "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
               t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, \
-              payload, state, finished_ms, created_ms, last_response_ms, groups, fire_ms, \
-              campaign_pos",
-    kinds: "uutttiiiiiiitttttiiitii",
+              payload, state, finished_ms, created_ms, last_response_ms, groups, gates, \
+              fire_ms, campaign_pos",
+    kinds: "uutttiiiiiiitttttiiittii",
     skip_existing: false,
 };
 
@@ -365,7 +365,7 @@ const CAMPAIGN_NAME: &str =
 /// The order of listings: soonest fire time first, unknown last.
 const LISTING_ORDER: &str = "ORDER BY fire_ms IS NULL, fire_ms, created_ms, id";
 
-/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($22).
+/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($23).
 pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
     vec![
         r.id.into(),
@@ -389,6 +389,7 @@ pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
         r.created_ms.into(),
         r.last_response_ms.into(),
         r.groups.into(),
+        r.gates.into(),
         r.fire_ms.into(),
     ]
 }
@@ -717,7 +718,8 @@ impl<B: Backend> Tx for SqlTx<B> {
              at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
              max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
              organizer = $15, payload = $16, state = $17, finished_ms = $18, \
-             created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
+             created_ms = $19, last_response_ms = $20, groups = $21, gates = $22, \
+             fire_ms = $23, \
              campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
              WHEN CAST($2 AS UUID) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) \
              + 1 FROM tm_events WHERE campaign_id = $2) END WHERE id = $1",

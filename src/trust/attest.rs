@@ -101,8 +101,12 @@ pub struct EventOutcome {
     pub payload: Value,
     /// When it became final, if it has.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Every answer in its log, oldest first.
+    /// Every answer in its log, oldest first (a break-glass among them,
+    /// as the answer `breakglass`).
     pub answers: Vec<AnswerRecord>,
+    /// The break-glass that fired it, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakglass: Option<crate::gate::BreakGlass>,
 }
 
 /// One answer from an event's log.
@@ -112,7 +116,7 @@ pub struct AnswerRecord {
     pub seq: i64,
     /// Who answered.
     pub agent: Option<String>,
-    /// `confirmed`, `deferred` or `declined`.
+    /// `confirmed`, `deferred`, `declined`, or `breakglass`.
     pub answer: String,
     /// When the engine recorded it.
     pub at: DateTime<Utc>,

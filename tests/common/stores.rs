@@ -148,6 +148,12 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DROP TABLE tokens; DELETE FROM migrations WHERE name = 'tokens';",
         "DROP TABLE tm_tokens; DELETE FROM tm_migrations WHERE name = 'tokens';",
     ),
+    // gate_rules: the gates of an event (four eyes, windows, break-glass).
+    (
+        "ALTER TABLE events DROP COLUMN gates; DELETE FROM migrations WHERE name = 'gate_rules';",
+        "ALTER TABLE tm_events DROP COLUMN gates; \
+         DELETE FROM tm_migrations WHERE name = 'gate_rules';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
