@@ -36,6 +36,7 @@ fn agent(name: &str) -> AgentId {
 
 fn event() -> TMinusEvent {
     TMinusEvent {
+        rules_digest: None,
         id: Uuid::parse_str("6f1c0e2a-5b7d-4c1e-9a3f-2d8e4b6a7c10").unwrap(),
         kind: EventKind::Deploy,
         scheduled_at: t("2026-11-28T12:00:00Z"),

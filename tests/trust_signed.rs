@@ -435,7 +435,7 @@ fn attest_lists_outcomes_answers_signatures_and_the_head() {
     assert_eq!(json["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(
         json["predicateType"],
-        "https://t-minus.dev/attestation/campaign/v1"
+        "https://t-minus.dev/attestation/campaign/v2"
     );
     assert_eq!(json["subject"][0]["name"], "t-minus:campaign/release");
     let event = engine.get_event(id).unwrap().unwrap();

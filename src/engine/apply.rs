@@ -304,6 +304,7 @@ fn new_event(
     };
     let resolved = event_check::check(&d.draft(fire))?;
     let event = TMinusEvent {
+        rules_digest: crate::trust::digest::rules_digest(&d.notify),
         id: Uuid::new_v4(),
         kind: d.kind.clone(),
         scheduled_at,
@@ -365,13 +366,14 @@ fn update_event(
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;
     event.payload = d.payload.clone();
+    if tx.notify_rules(id)? != d.notify {
+        tx.set_notify_rules(id, &d.notify)?;
+        event.rules_digest = crate::trust::digest::rules_digest(&d.notify);
+    }
     let content = reset_if_changed(tx, &mut event, before, now)?;
     let (at, relative_at) = timing(d, event.started_at, now);
     event.scheduled_at = at + event.deferred;
     event.relative_at = relative_at;
-    if tx.notify_rules(id)? != d.notify {
-        tx.set_notify_rules(id, &d.notify)?;
-    }
 
     // Needs: drop the edges no longer wanted, add the new ones.
     let wanted: HashSet<Uuid> = d

@@ -58,14 +58,22 @@ fn event(out: &mut String, e: &EventPlan) {
 }
 
 /// Appends `  (resets N confirmations)` to the first line written since
-/// `start` that changes the event's content (kind, description, payload).
+/// `start` that changes the event's content (kind, description, payload),
+/// or else to its `notify` line: with confirmations reset and none of
+/// those changed, the rules that act when it fires or is missed did.
 fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: usize) {
-    let Some(line) = changes.iter().position(|c| {
+    let content = changes.iter().position(|c| {
         matches!(
             c.field,
             PlanField::Kind | PlanField::Description | PlanField::Payload
         )
-    }) else {
+    });
+    let notify = || {
+        changes
+            .iter()
+            .position(|c| matches!(c.field, PlanField::Notify))
+    };
+    let Some(line) = content.or_else(notify) else {
         return;
     };
     let Some(end) = out[start..]

@@ -473,4 +473,15 @@ pub enum TrustError {
         /// What is wrong, naming the entry.
         reason: String,
     },
+
+    /// An attestation checked without the store does not hold together.
+    #[error("the attestation does not verify:{}", problems.iter().map(|p| format!("\n- {p}")).collect::<String>())]
+    #[diagnostic(
+        code(t_minus::trust::attestation),
+        help("the statement was edited, or is not what `t-minus attest` wrote; attest the campaign again from its store and compare")
+    )]
+    Attestation {
+        /// Every problem found, each naming the event and answer.
+        problems: Vec<String>,
+    },
 }
