@@ -405,9 +405,11 @@ fn verify_catches_an_edited_key_set_and_a_stripped_signature() {
 fn pruning_a_campaign_keeps_its_log_and_the_chain_intact() {
     let keys = Keys::new();
     let (mut engine, _, id) = applied(&keys);
-    engine
-        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
-        .unwrap();
+    for (who, k) in [("alice", &keys.alice.0), ("bob", &keys.bob.0)] {
+        engine
+            .respond_with_key(id, &agent(who), Response::Confirm, &key(k))
+            .unwrap();
+    }
     let entries = engine.verify_log(None).unwrap().entries;
     let other = "campaign: other\nevents:\n  x:\n    at: +1h\n";
     let options = PlanOptions {
@@ -418,7 +420,7 @@ fn pruning_a_campaign_keeps_its_log_and_the_chain_intact() {
     assert!(engine.get_event(id).unwrap().is_none(), "pruned");
     let report = engine.verify_log(None).unwrap();
     assert!(report.entries > entries, "the log was only appended to");
-    assert_eq!(engine.log(id).unwrap().len(), 2, "its history stays");
+    assert_eq!(engine.log(id).unwrap().len(), 4, "its history stays");
 }
 
 fn attest_lists_outcomes_answers_signatures_and_the_head() {
@@ -465,7 +467,173 @@ fn attest_lists_outcomes_answers_signatures_and_the_head() {
     );
 }
 
+/// The campaign `release` of [`Keys::manifest`] with the event's
+/// notification rules `rules` (YAML list items, indented for `notify:`).
+fn manifest_with_rules(keys: &Keys, rules: &str) -> String {
+    format!("{}    notify:\n{rules}", keys.manifest("2.0.0"))
+}
+
+const FIRED_HOOK: &str = "      - on: [fired]\n        exec: [/usr/bin/deploy, --prod]\n";
+const REMINDER: &str = "      - on: [reminder]\n        before: 10m\n        webhook: https://hooks.example.com/x\n        headers: { Authorization: \"Bearer ${TOKEN}\" }\n";
+
+fn changing_the_fired_hook_resets_confirmations_and_stales_old_signatures() {
+    let keys = Keys::new();
+    let (mut engine, _) = common::engine();
+    let apply = |engine: &mut Engine, rules: &str| {
+        engine
+            .apply_manifests(
+                &desired(&manifest_with_rules(&keys, &format!("{FIRED_HOOK}{rules}"))),
+                &PlanOptions::default(),
+            )
+            .unwrap()
+    };
+    apply(&mut engine, REMINDER);
+    let id = engine.resolve_event("release/deploy").unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert!(event.rules_digest.is_some(), "the fired hook is bound");
+    let before = t_minus::trust::content_digest(&event);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    // Bob signs over the current content, but submits only after the change.
+    let (bob_message, bob_sig) = signed(&engine, id, "bob", Answer::Confirm, &keys.bob.0);
+
+    // A changed reminder is informational: nothing is reset.
+    let other_reminder = REMINDER.replace("10m", "15m");
+    let changed = manifest_with_rules(&keys, &format!("{FIRED_HOOK}{other_reminder}"));
+    let plan = engine
+        .plan(&desired(&changed), &PlanOptions::default())
+        .unwrap();
+    assert_eq!(plan.campaigns[0].events[0].resets, 0, "{plan:?}");
+    apply(&mut engine, &other_reminder);
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_eq!(t_minus::trust::content_digest(&event), before);
+    assert_eq!(event.attendees[0].1, ResponseStatus::Confirmed);
+
+    // The command that runs when it fires changes: alice's approval is gone.
+    let hook = FIRED_HOOK.replace("--prod", "--prod --force");
+    let changed = manifest_with_rules(&keys, &format!("{hook}{other_reminder}"));
+    let plan = engine
+        .plan(&desired(&changed), &PlanOptions::default())
+        .unwrap();
+    assert_eq!(plan.campaigns[0].events[0].resets, 1, "{plan:?}");
+    let text = plan.render();
+    let line = text
+        .lines()
+        .find(|l| l.contains("~ notify:"))
+        .unwrap_or_else(|| panic!("no notify line in {text}"));
+    assert!(line.ends_with("(resets 1 confirmation)"), "{text}");
+    assert!(!text.contains("Bearer"), "headers are never shown: {text}");
+    engine.apply_plan(&plan).unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    let after = t_minus::trust::content_digest(&event);
+    assert_ne!(after, before);
+    assert_eq!(statuses(&engine, id)[0], ResponseStatus::Pending);
+    let updated = engine.log(id).unwrap();
+    let content = &updated.last().unwrap().detail["content"];
+    assert_eq!(content["reset"], serde_json::json!(["alice"]), "{content}");
+    assert_eq!(content["new_digest"], after.to_string());
+
+    // Bob's answer signed over the old content is stale; the message to sign
+    // now names the new digest.
+    let err = trust_error(engine.respond_signed(&bob_message, &bob_sig).unwrap_err());
+    assert!(matches!(err, TrustError::StaleDigest { .. }), "{err:?}");
+    let message = engine
+        .answer_message(id, &agent("bob"), Answer::Confirm)
+        .unwrap();
+    assert_eq!(message.digest(), after);
+    let report = engine.verify_log(None).unwrap();
+    assert!(report.signatures >= 1);
+
+    // Removing the fired hook changes the digest again (back to version 1).
+    apply(&mut engine, "");
+    engine
+        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_eq!(event.rules_digest, None);
+    assert_ne!(t_minus::trust::content_digest(&event), after);
+}
+
+fn set_notify_rules_resets_confirmations_when_bound_rules_change() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    let before = t_minus::trust::content_digest(&engine.get_event(id).unwrap().unwrap());
+    let reminder = t_minus::notification::NotifyRule {
+        before_ms: vec![600_000],
+        ..t_minus::notification::NotifyRule::new(
+            vec![t_minus::notification::Trigger::Reminder],
+            t_minus::notification::Hook::Exec {
+                argv: vec!["/usr/bin/page".into()],
+            },
+        )
+    };
+    engine.set_notify_rules(id, &[reminder.clone()]).unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_eq!(t_minus::trust::content_digest(&event), before);
+    assert_eq!(event.attendees[0].1, ResponseStatus::Confirmed);
+    let missed = t_minus::notification::NotifyRule::new(
+        vec![t_minus::notification::Trigger::Missed],
+        t_minus::notification::Hook::Exec {
+            argv: vec!["/usr/bin/rollback".into()],
+        },
+    );
+    engine.set_notify_rules(id, &[reminder, missed]).unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_ne!(t_minus::trust::content_digest(&event), before);
+    assert_eq!(event.attendees[0].1, ResponseStatus::Pending);
+    let last = engine.log(id).unwrap().pop().unwrap();
+    assert_eq!(last.action, AuditAction::Updated);
+    assert_eq!(last.detail["content"]["reset"], serde_json::json!(["alice"]));
+    engine.verify_log(None).unwrap();
+}
+
+fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    let other = "campaign: other\nevents:\n  x:\n    at: +1h\n";
+    let prune = PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    };
+    let entries = engine.verify_log(None).unwrap().entries;
+    let err = engine.apply_manifests(&desired(other), &prune).unwrap_err();
+    let text = format!("{err}");
+    assert!(text.contains("deploy"), "{text}");
+    let code = miette::Diagnostic::code(&err).map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("t_minus::trust::unsigned_delete"));
+    let help = miette::Diagnostic::help(&err).unwrap().to_string();
+    assert!(help.contains("cancel") && help.contains("--sign"), "{help}");
+    assert!(engine.get_event(id).unwrap().is_some(), "nothing was pruned");
+    assert_eq!(engine.verify_log(None).unwrap().entries, entries);
+
+    // Removing the event from its own manifest is the same deletion.
+    let without = keys
+        .manifest("2.0.0")
+        .replace("  deploy:", "  other:")
+        .replace("kind: deploy", "kind: review");
+    let err = engine
+        .apply_manifests(&desired(&without), &PlanOptions::default())
+        .unwrap_err();
+    assert!(format!("{err}").contains("deploy"), "{err}");
+    assert!(engine.get_event(id).unwrap().is_some());
+
+    // Once cancelled with a signature, the campaign prunes.
+    engine
+        .cancel_with_key(id, &agent("alice"), None, &key(&keys.alice.0))
+        .unwrap();
+    engine.apply_manifests(&desired(other), &prune).unwrap();
+    assert!(engine.get_event(id).unwrap().is_none(), "pruned");
+    engine.verify_log(None).unwrap();
+}
+
 common::store_tests!(
+    changing_the_fired_hook_resets_confirmations_and_stales_old_signatures,
+    set_notify_rules_resets_confirmations_when_bound_rules_change,
+    pruning_or_removing_unfinished_signed_events_needs_signed_cancels,
     a_signed_confirm_is_recorded_with_its_message_and_verifies,
     every_refusal_writes_nothing,
     a_content_change_makes_a_signed_answer_stale,

@@ -484,4 +484,19 @@ pub enum TrustError {
         /// Every problem found, each naming the event and answer.
         problems: Vec<String>,
     },
+
+    /// `apply` would delete unfinished events whose answers must be signed
+    /// (a pruned campaign, or events removed from its manifest) without a
+    /// signature: deleting them is cancelling them.
+    #[error("{campaign} has signers, and deleting its unfinished events ({}) needs a signed cancel of each", events.join(", "))]
+    #[diagnostic(
+        code(t_minus::trust::unsigned_delete),
+        help("nothing was applied; cancel each unfinished event with `t-minus cancel CAMPAIGN/EVENT --sign KEYFILE|agent --as AGENT` (AGENT: a signer of the event; run `t-minus tick` first to record events that already missed), then apply again")
+    )]
+    UnsignedDelete {
+        /// The campaign (`campaign NAME`).
+        campaign: String,
+        /// The unfinished events' names.
+        events: Vec<String>,
+    },
 }
