@@ -630,7 +630,213 @@ fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
     engine.verify_log(None).unwrap();
 }
 
+/// The campaign `release` of [`Keys::manifest`] with alice's key replaced
+/// by `alice_key` (a rotation by re-apply).
+fn rotated_manifest(keys: &Keys, alice_key: &str) -> String {
+    keys.manifest("2.0.0").replace(&keys.alice.1, alice_key)
+}
+
+/// Checks `statement` (as JSON) alone; the problems when it fails.
+fn check(statement: &serde_json::Value) -> Result<t_minus::trust::attest::StatementCheck, String> {
+    t_minus::trust::attest::verify_statement(statement.to_string().as_bytes()).map_err(|e| {
+        match e {
+            TrustError::Attestation { problems } => problems.join("\n"),
+            other => panic!("not an attestation refusal: {other:?}"),
+        }
+    })
+}
+
+fn an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    // Alice's key is rotated; her answer stands, made with the old key.
+    let new_alice = crate::trust::keygen(keys.dir.path(), "alice2", "ed25519");
+    engine
+        .apply_manifests(
+            &desired(&rotated_manifest(&keys, &new_alice.1)),
+            &PlanOptions::default(),
+        )
+        .unwrap();
+    engine
+        .respond_with_key(id, &agent("bob"), Response::Confirm, &key(&keys.bob.0))
+        .unwrap();
+    let campaign = engine.resolve_campaign("release").unwrap();
+    let statement = serde_json::to_value(engine.attest(campaign).unwrap()).unwrap();
+    let p = &statement["predicate"];
+    assert_eq!(p["key_sets"].as_object().unwrap().len(), 2, "{p}");
+    let event = &p["events"][0];
+    assert_eq!(event["state"], "fired");
+    assert_eq!(event["description"], serde_json::Value::Null);
+    assert_eq!(event["quorum"], 2);
+    assert_eq!(event["attendees"][0]["status"], "confirmed");
+    assert_eq!(event["key_history"].as_array().unwrap().len(), 2, "{event}");
+    let ok = check(&statement).unwrap();
+    assert_eq!((ok.events, ok.answers, ok.signatures), (1, 2, 2), "{ok:?}");
+    assert_eq!(ok.subject, statement["subject"][0]["digest"]["sha256"]);
+
+    // Every edit is named.
+    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (
+            "payload",
+            Box::new(|s| s["predicate"]["events"][0]["payload"]["version"] = "9.9.9".into()),
+            "content digest",
+        ),
+        (
+            "description",
+            Box::new(|s| s["predicate"]["events"][0]["description"] = "other".into()),
+            "content digest",
+        ),
+        (
+            "rules digest",
+            Box::new(|s| {
+                s["predicate"]["events"][0]["rules_digest"] =
+                    format!("sha256:{}", "ab".repeat(32)).into()
+            }),
+            "content digest",
+        ),
+        (
+            "content digest and subject",
+            Box::new(|s| {
+                let e = &mut s["predicate"]["events"][0];
+                e["payload"]["version"] = "9.9.9".into();
+                let id: uuid::Uuid = e["id"].as_str().unwrap().parse().unwrap();
+                let campaign: uuid::Uuid =
+                    s["predicate"]["campaign"]["id"].as_str().unwrap().parse().unwrap();
+                let payload = s["predicate"]["events"][0]["payload"].clone();
+                let content = t_minus::trust::digest::Content {
+                    id,
+                    campaign: Some(campaign),
+                    name: Some("deploy"),
+                    kind: "deploy",
+                    description: None,
+                    payload: &payload,
+                    rules: None,
+                };
+                let digest = content.digest().to_string();
+                s["subject"][0]["digest"]["sha256"] =
+                    t_minus::trust::attest::campaign_digest([("deploy", digest.as_str())]).into();
+                s["predicate"]["events"][0]["content_digest"] = digest.into();
+            }),
+            "signed for content",
+        ),
+        (
+            "subject",
+            Box::new(|s| s["subject"][0]["digest"]["sha256"] = "00".repeat(32).into()),
+            "subject's digest",
+        ),
+        (
+            "answer",
+            Box::new(|s| s["predicate"]["events"][0]["answers"][1]["answer"] = "declined".into()),
+            "its signed message is agent bob",
+        ),
+        (
+            "attendee's answer",
+            Box::new(|s| s["predicate"]["events"][0]["attendees"][1]["status"] = "declined".into()),
+            "attendee bob is declined",
+        ),
+        (
+            "message",
+            Box::new(|s| {
+                let m = s["predicate"]["events"][0]["answers"][1]["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace("answer: confirm", "answer: decline");
+                s["predicate"]["events"][0]["answers"][1]["message"] = m.into();
+            }),
+            "answer seq",
+        ),
+        (
+            "stripped signature",
+            Box::new(|s| {
+                s["predicate"]["events"][0]["answers"][0]["signature"] = serde_json::Value::Null;
+                s["predicate"]["events"][0]["answers"][0]["message"] = serde_json::Value::Null;
+            }),
+            "it is not signed",
+        ),
+        (
+            "key",
+            Box::new(|s| {
+                let sets = s["predicate"]["key_sets"].as_object_mut().unwrap();
+                for text in sets.values_mut() {
+                    *text = text.as_str().unwrap().replace("alice", "mallory").into();
+                }
+            }),
+            "does not hash to its digest",
+        ),
+        (
+            "quorum",
+            Box::new(|s| s["predicate"]["events"][0]["quorum"] = 3.into()),
+            "fired with 2 confirmations",
+        ),
+    ];
+    for (what, edit, said) in edits {
+        let mut edited = statement.clone();
+        edit(&mut edited);
+        let problems = check(&edited).expect_err(what);
+        assert!(problems.contains(said), "{what}: {problems}");
+    }
+    // A key set replaced by one with mallory's key in alice's place, its
+    // digest updated everywhere: alice's signature no longer verifies.
+    let mut forged = statement.clone();
+    let old = p["events"][0]["answers"][0]["detail"]["signers"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = p["key_sets"][&old].as_str().unwrap().to_string();
+    let mallory = text.replace(
+        keys.alice.1.split(' ').nth(1).unwrap(),
+        keys.mallory.1.split(' ').nth(1).unwrap(),
+    );
+    let digest = t_minus::trust::signers::digest_of_text(&mallory);
+    let text = forged.to_string().replace(&old, &digest);
+    forged = serde_json::from_str(&text).unwrap();
+    forged["predicate"]["key_sets"][&digest] = mallory.into();
+    let problems = check(&forged).expect_err("a forged key set");
+    assert!(problems.contains("does not verify"), "{problems}");
+    // An attestation of an earlier version says what it lacks.
+    let mut v1 = statement.clone();
+    v1["predicateType"] = "https://t-minus.dev/attestation/campaign/v1".into();
+    assert!(check(&v1).unwrap_err().contains("attest again"));
+}
+
+fn an_attestation_carries_the_rules_digest_not_the_rules() {
+    let keys = Keys::new();
+    let (mut engine, _) = common::engine();
+    let manifest = manifest_with_rules(&keys, &format!("{FIRED_HOOK}{REMINDER}"));
+    engine
+        .apply_manifests(&desired(&manifest), &PlanOptions::default())
+        .unwrap();
+    let id = engine.resolve_event("release/deploy").unwrap();
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    let campaign = engine.resolve_campaign("release").unwrap();
+    let statement = serde_json::to_value(engine.attest(campaign).unwrap()).unwrap();
+    let text = statement.to_string();
+    assert!(!text.contains("/usr/bin/deploy"), "{text}");
+    assert!(!text.contains("Bearer"), "{text}");
+    let event = engine.get_event(id).unwrap().unwrap();
+    let rules = event.rules_digest.unwrap();
+    assert_eq!(
+        statement["predicate"]["events"][0]["rules_digest"],
+        format!("sha256:{}", hex(&rules))
+    );
+    check(&statement).unwrap();
+    let mut dropped = statement.clone();
+    dropped["predicate"]["events"][0]["rules_digest"] = serde_json::Value::Null;
+    assert!(check(&dropped).unwrap_err().contains("content digest"));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 common::store_tests!(
+    an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit,
+    an_attestation_carries_the_rules_digest_not_the_rules,
     changing_the_fired_hook_resets_confirmations_and_stales_old_signatures,
     set_notify_rules_resets_confirmations_when_bound_rules_change,
     pruning_or_removing_unfinished_signed_events_needs_signed_cancels,
@@ -921,7 +1127,123 @@ mod cli {
         assert!(!t.dir().join("nowhere").exists(), "nothing was created");
     }
 
+    fn verify_attestation_checks_a_statement_alone_and_creates_no_store() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        t.ok(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.alice.0.display()
+        ));
+        // Alice's key is rotated before bob answers.
+        let new_alice = crate::trust::keygen(keys.dir.path(), "alice2", "ed25519");
+        std::fs::write(
+            t.dir().join("release.yaml"),
+            super::rotated_manifest(&keys, &new_alice.1),
+        )
+        .unwrap();
+        t.ok("apply release.yaml");
+        t.ok(&format!(
+            "confirm release/deploy bob --sign {}",
+            keys.bob.0.display()
+        ));
+        t.ok(&format!(
+            "attest release --out statement.json --sign {}",
+            keys.bob.0.display()
+        ));
+        let file = t.dir().join("statement.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+
+        // Offline, in an empty directory, without --db or T_MINUS_DB.
+        let empty = tempfile::tempdir().unwrap();
+        let offline = |path: &Path| {
+            let mut cmd = cli_support::t_minus(cli_support::Clock::Real);
+            cmd.current_dir(empty.path())
+                .arg("verify")
+                .arg("--attestation")
+                .arg(path);
+            cli_support::output(cmd)
+        };
+        let out = offline(&file);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout
+                .contains("The attestation of campaign release holds: 1 event, 2 answers, 2 signatures"),
+            "{}",
+            out.stdout
+        );
+        let mut cmd = cli_support::t_minus(cli_support::Clock::Real);
+        cmd.current_dir(empty.path())
+            .args(["verify", "--json", "--attestation"])
+            .arg(&file);
+        let out = cli_support::output(cmd);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(json["signatures"], 2, "{json}");
+        let edited = t.dir().join("edited.json");
+        std::fs::write(&edited, text.replace("\"2.0.0\"", "\"2.0.1\"")).unwrap();
+        let out = offline(&edited);
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+        assert!(
+            out.stderr.contains("t_minus::trust::attestation"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("event deploy: its content digest"),
+            "{}",
+            out.stderr
+        );
+        let out = offline(&t.dir().join("missing.json"));
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("t_minus::trust::read"), "{}", out.stderr);
+        assert_eq!(
+            std::fs::read_dir(empty.path()).unwrap().count(),
+            0,
+            "no store or other file was created"
+        );
+
+        // ssh-keygen checks alice's answer with the key set in force when
+        // she answered (before the rotation), as docs/security.md shows.
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let answer = &json["predicate"]["events"][0]["answers"][0];
+        assert_eq!(answer["agent"], "alice");
+        let set = answer["detail"]["signers"].as_str().unwrap();
+        assert_ne!(Some(set), json["predicate"]["signers"].as_str(), "rotated");
+        let allowed = t.dir().join("allowed_then");
+        std::fs::write(&allowed, json["predicate"]["key_sets"][set].as_str().unwrap()).unwrap();
+        let sig = t.dir().join("alice.sig");
+        std::fs::write(&sig, answer["signature"].as_str().unwrap()).unwrap();
+        let message = answer["message"].as_str().unwrap().as_bytes();
+        let (ok, said) = ssh_keygen_verify(&allowed, "alice", &sig, message);
+        assert!(ok, "{said}");
+        let now = t.dir().join("allowed_now");
+        std::fs::write(&now, json["predicate"]["signers_text"].as_str().unwrap()).unwrap();
+        let (ok, _) = ssh_keygen_verify(&now, "alice", &sig, message);
+        assert!(!ok, "alice's old key is not in the current set");
+
+        // The statement's own signature: sshsig over the file's bytes in
+        // namespace t-minus-attestation.
+        let signer = t.dir().join("attesters");
+        std::fs::write(&signer, format!("ci {}\n", keys.bob.1)).unwrap();
+        let verify = |namespace: &str| {
+            std::process::Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-n", namespace, "-I", "ci", "-f"])
+                .arg(&signer)
+                .arg("-s")
+                .arg(t.dir().join("statement.json.sig"))
+                .stdin(std::fs::File::open(&file).unwrap())
+                .output()
+                .unwrap()
+        };
+        let out = verify("t-minus-attestation");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!verify("t-minus").status.success(), "not an answer's signature");
+        let stderr = t.fail("attest release --sign nothing");
+        assert!(stderr.contains("--out"), "{stderr}");
+    }
+
     cli_support::store_tests!(
+        verify_attestation_checks_a_statement_alone_and_creates_no_store,
         confirm_sign_with_a_key_file_and_the_environment,
         a_signature_made_by_t_minus_verifies_with_ssh_keygen,
         answer_message_signed_by_ssh_keygen_is_accepted_by_submit,
