@@ -1242,7 +1242,60 @@ mod cli {
         assert!(stderr.contains("--out"), "{stderr}");
     }
 
+    fn a_changed_fired_hook_resets_approvals_in_plan_apply_and_answer_message() {
+        let keys = Keys::new();
+        let t = T::new();
+        let rules = format!("{}{}", super::FIRED_HOOK, super::REMINDER);
+        let write = |rules: &str| {
+            std::fs::write(
+                t.dir().join("release.yaml"),
+                super::manifest_with_rules(&keys, rules),
+            )
+            .unwrap()
+        };
+        write(&rules);
+        t.ok("apply release.yaml");
+        t.ok(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.alice.0.display()
+        ));
+        let digest = |message: &str| {
+            message
+                .lines()
+                .find_map(|l| l.strip_prefix("digest: "))
+                .unwrap()
+                .to_string()
+        };
+        let old = t.ok("answer-message release/deploy bob confirm");
+        std::fs::write(t.dir().join("old.txt"), &old).unwrap();
+        let sig = ssh_keygen_sign(&keys.bob.0, "t-minus", &t.dir().join("old.txt"));
+        std::fs::write(t.dir().join("old.txt.sig"), sig).unwrap();
+
+        // A new reminder time: no reset.
+        write(&rules.replace("10m", "20m"));
+        let plan = t.ok("plan release.yaml");
+        assert!(!plan.contains("resets"), "{plan}");
+        t.ok("apply release.yaml");
+        assert_eq!(digest(&t.ok("answer-message release/deploy bob confirm")), digest(&old));
+
+        // A new command when it fires: the plan says alice's approval goes.
+        write(&rules.replace("--prod", "--canary").replace("10m", "20m"));
+        let plan = t.ok("plan release.yaml");
+        let line = plan.lines().find(|l| l.contains("~ notify:")).unwrap();
+        assert!(line.ends_with("(resets 1 confirmation)"), "{plan}");
+        t.ok("apply release.yaml");
+        let shown = t.json("status release/deploy --json");
+        assert_eq!(shown["attendees"][0]["status"], "pending", "{shown}");
+        let new = t.ok("answer-message release/deploy bob confirm");
+        assert_ne!(digest(&new), digest(&old));
+        assert_eq!(digest(&new), shown["content_digest"].as_str().unwrap());
+        let stderr = t.fail("submit old.txt old.txt.sig");
+        assert!(stderr.contains("t_minus::trust::stale"), "{stderr}");
+        t.ok("verify");
+    }
+
     cli_support::store_tests!(
+        a_changed_fired_hook_resets_approvals_in_plan_apply_and_answer_message,
         verify_attestation_checks_a_statement_alone_and_creates_no_store,
         confirm_sign_with_a_key_file_and_the_environment,
         a_signature_made_by_t_minus_verifies_with_ssh_keygen,
