@@ -178,13 +178,14 @@ fn vector_rules() -> Vec<t_minus::notification::NotifyRule> {
 
 #[test]
 fn digest_v2_binds_the_rules_that_act_when_the_event_fires_or_is_missed() {
-    use t_minus::trust::digest::{is_bound, rules_bytes, rules_digest};
+    use t_minus::notification::spec::bound_rules_digest as rules_digest;
+    use t_minus::trust::digest::rules_bytes;
     // Computed independently (Python: struct.pack(">Q"), json.dumps with
     // sorted keys and compact separators, hashlib.sha256) from the
     // encoding in docs/security.md.
     let rules = vector_rules();
     assert_eq!(
-        rules.iter().map(is_bound).collect::<Vec<_>>(),
+        rules.iter().map(|r| r.is_bound()).collect::<Vec<_>>(),
         [true, false, true]
     );
     let digest = rules_digest(&rules).unwrap();
@@ -192,7 +193,12 @@ fn digest_v2_binds_the_rules_that_act_when_the_event_fires_or_is_missed() {
         hex(&digest),
         "1e847081f7c83bbad94812686e3308b44782c3adf06bb8ea39613fed919f7c27"
     );
-    let bytes = rules_bytes(&rules).unwrap();
+    let bound: Vec<_> = rules
+        .iter()
+        .filter(|r| r.is_bound())
+        .map(|r| r.digest_json())
+        .collect();
+    let bytes = rules_bytes(&bound).unwrap();
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains(r#"{"attempts":8,"before_ms":[],"exec":["/usr/local/bin/deploy","--prod"],"on":["fired"],"timeout_ms":30000}"#), "{text}");
     let mut e = event();

@@ -571,7 +571,9 @@ fn set_notify_rules_resets_confirmations_when_bound_rules_change() {
             },
         )
     };
-    engine.set_notify_rules(id, &[reminder.clone()]).unwrap();
+    engine
+        .set_notify_rules(id, std::slice::from_ref(&reminder))
+        .unwrap();
     let event = engine.get_event(id).unwrap().unwrap();
     assert_eq!(t_minus::trust::content_digest(&event), before);
     assert_eq!(event.attendees[0].1, ResponseStatus::Confirmed);
@@ -587,7 +589,10 @@ fn set_notify_rules_resets_confirmations_when_bound_rules_change() {
     assert_eq!(event.attendees[0].1, ResponseStatus::Pending);
     let last = engine.log(id).unwrap().pop().unwrap();
     assert_eq!(last.action, AuditAction::Updated);
-    assert_eq!(last.detail["content"]["reset"], serde_json::json!(["alice"]));
+    assert_eq!(
+        last.detail["content"]["reset"],
+        serde_json::json!(["alice"])
+    );
     engine.verify_log(None).unwrap();
 }
 
@@ -607,7 +612,10 @@ fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
     assert_eq!(code.as_deref(), Some("t_minus::trust::unsigned_delete"));
     let help = miette::Diagnostic::help(&err).unwrap().to_string();
     assert!(help.contains("cancel") && help.contains("--sign"), "{help}");
-    assert!(engine.get_event(id).unwrap().is_some(), "nothing was pruned");
+    assert!(
+        engine.get_event(id).unwrap().is_some(),
+        "nothing was pruned"
+    );
     assert_eq!(engine.verify_log(None).unwrap().entries, entries);
 
     // Removing the event from its own manifest is the same deletion.
@@ -638,12 +646,12 @@ fn rotated_manifest(keys: &Keys, alice_key: &str) -> String {
 
 /// Checks `statement` (as JSON) alone; the problems when it fails.
 fn check(statement: &serde_json::Value) -> Result<t_minus::trust::attest::StatementCheck, String> {
-    t_minus::trust::attest::verify_statement(statement.to_string().as_bytes()).map_err(|e| {
-        match e {
+    t_minus::trust::attest::verify_statement(statement.to_string().as_bytes()).map_err(
+        |e| match e {
             TrustError::Attestation { problems } => problems.join("\n"),
             other => panic!("not an attestation refusal: {other:?}"),
-        }
-    })
+        },
+    )
 }
 
 fn an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit() {
@@ -678,7 +686,8 @@ fn an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit() {
     assert_eq!(ok.subject, statement["subject"][0]["digest"]["sha256"]);
 
     // Every edit is named.
-    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let edits: Vec<(&str, Edit, &str)> = vec![
         (
             "payload",
             Box::new(|s| s["predicate"]["events"][0]["payload"]["version"] = "9.9.9".into()),
@@ -703,8 +712,11 @@ fn an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit() {
                 let e = &mut s["predicate"]["events"][0];
                 e["payload"]["version"] = "9.9.9".into();
                 let id: uuid::Uuid = e["id"].as_str().unwrap().parse().unwrap();
-                let campaign: uuid::Uuid =
-                    s["predicate"]["campaign"]["id"].as_str().unwrap().parse().unwrap();
+                let campaign: uuid::Uuid = s["predicate"]["campaign"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let payload = s["predicate"]["events"][0]["payload"].clone();
                 let content = t_minus::trust::digest::Content {
                     id,
@@ -1166,8 +1178,9 @@ mod cli {
         let out = offline(&file);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(
-            out.stdout
-                .contains("The attestation of campaign release holds: 1 event, 2 answers, 2 signatures"),
+            out.stdout.contains(
+                "The attestation of campaign release holds: 1 event, 2 answers, 2 signatures"
+            ),
             "{}",
             out.stdout
         );
@@ -1195,7 +1208,11 @@ mod cli {
         );
         let out = offline(&t.dir().join("missing.json"));
         assert_eq!(out.code, 1);
-        assert!(out.stderr.contains("t_minus::trust::read"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("t_minus::trust::read"),
+            "{}",
+            out.stderr
+        );
         assert_eq!(
             std::fs::read_dir(empty.path()).unwrap().count(),
             0,
@@ -1210,7 +1227,11 @@ mod cli {
         let set = answer["detail"]["signers"].as_str().unwrap();
         assert_ne!(Some(set), json["predicate"]["signers"].as_str(), "rotated");
         let allowed = t.dir().join("allowed_then");
-        std::fs::write(&allowed, json["predicate"]["key_sets"][set].as_str().unwrap()).unwrap();
+        std::fs::write(
+            &allowed,
+            json["predicate"]["key_sets"][set].as_str().unwrap(),
+        )
+        .unwrap();
         let sig = t.dir().join("alice.sig");
         std::fs::write(&sig, answer["signature"].as_str().unwrap()).unwrap();
         let message = answer["message"].as_str().unwrap().as_bytes();
@@ -1236,8 +1257,15 @@ mod cli {
                 .unwrap()
         };
         let out = verify("t-minus-attestation");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(!verify("t-minus").status.success(), "not an answer's signature");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !verify("t-minus").status.success(),
+            "not an answer's signature"
+        );
         let stderr = t.fail("attest release --sign nothing");
         assert!(stderr.contains("--out"), "{stderr}");
     }
@@ -1276,7 +1304,10 @@ mod cli {
         let plan = t.ok("plan release.yaml");
         assert!(!plan.contains("resets"), "{plan}");
         t.ok("apply release.yaml");
-        assert_eq!(digest(&t.ok("answer-message release/deploy bob confirm")), digest(&old));
+        assert_eq!(
+            digest(&t.ok("answer-message release/deploy bob confirm")),
+            digest(&old)
+        );
 
         // A new command when it fires: the plan says alice's approval goes.
         write(&rules.replace("--prod", "--canary").replace("10m", "20m"));

@@ -304,7 +304,7 @@ fn new_event(
     };
     let resolved = event_check::check(&d.draft(fire))?;
     let event = TMinusEvent {
-        rules_digest: crate::trust::digest::rules_digest(&d.notify),
+        rules_digest: crate::notification::spec::bound_rules_digest(&d.notify),
         id: Uuid::new_v4(),
         kind: d.kind.clone(),
         scheduled_at,
@@ -368,7 +368,7 @@ fn update_event(
     event.payload = d.payload.clone();
     if tx.notify_rules(id)? != d.notify {
         tx.set_notify_rules(id, &d.notify)?;
-        event.rules_digest = crate::trust::digest::rules_digest(&d.notify);
+        event.rules_digest = crate::notification::spec::bound_rules_digest(&d.notify);
     }
     let content = reset_if_changed(tx, &mut event, before, now)?;
     let (at, relative_at) = timing(d, event.started_at, now);

@@ -11,9 +11,8 @@ use crate::campaign::CampaignState;
 use crate::error::{Result, TMinusError};
 use crate::store::StoredLink;
 use crate::trust::attest::{
-    campaign_digest, AnswerRecord, AttendeeOutcome, CampaignInfo, CampaignPredicate,
-    EventOutcome, GroupOutcome, KeyChange, LogInfo, Statement, Subject, PREDICATE_TYPE,
-    STATEMENT_TYPE,
+    campaign_digest, AnswerRecord, AttendeeOutcome, CampaignInfo, CampaignPredicate, EventOutcome,
+    GroupOutcome, KeyChange, LogInfo, Statement, Subject, PREDICATE_TYPE, STATEMENT_TYPE,
 };
 use crate::trust::content_digest;
 use crate::trust::error::TrustError;
@@ -54,8 +53,7 @@ impl Engine {
                         matches!(
                             link.entry.action,
                             AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
-                        ) || (link.entry.action == AuditAction::Cancelled
-                            && link.message.is_some())
+                        ) || (link.entry.action == AuditAction::Cancelled && link.message.is_some())
                     })
                     .map(|link| AnswerRecord {
                         seq: link.entry.seq,
@@ -68,25 +66,26 @@ impl Engine {
                         hash: link.hash,
                     })
                     .collect();
-                let named = key_history
-                    .iter()
-                    .filter_map(|k| k.signers.clone())
-                    .chain(answers.iter().filter_map(|a| {
+                let named = key_history.iter().filter_map(|k| k.signers.clone()).chain(
+                    answers.iter().filter_map(|a| {
                         a.detail
                             .get("signers")
                             .and_then(Value::as_str)
                             .map(String::from)
-                    }));
+                    }),
+                );
                 for digest in named {
                     if key_sets.contains_key(&digest) {
                         continue;
                     }
-                    let text = tx.signers_by_digest(&digest)?.ok_or_else(|| {
-                        TrustError::SignedEntry {
-                            event: event_id.to_string(),
-                            reason: format!("the key set {digest} its log names is not in the store"),
-                        }
-                    })?;
+                    let text =
+                        tx.signers_by_digest(&digest)?
+                            .ok_or_else(|| TrustError::SignedEntry {
+                                event: event_id.to_string(),
+                                reason: format!(
+                                    "the key set {digest} its log names is not in the store"
+                                ),
+                            })?;
                     key_sets.insert(digest, text);
                 }
                 events.push(EventOutcome {

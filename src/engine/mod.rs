@@ -792,7 +792,7 @@ pub(crate) fn build_event(
         Quorum::Count(resolved.quorum)
     };
     let event = TMinusEvent {
-        rules_digest: crate::trust::digest::rules_digest(&new.notify),
+        rules_digest: crate::notification::spec::bound_rules_digest(&new.notify),
         id: Uuid::new_v4(),
         kind: new.kind,
         scheduled_at: new.at,
@@ -834,7 +834,7 @@ pub(crate) fn insert_new_event(
 ) -> Result<()> {
     debug_assert_eq!(
         event.rules_digest,
-        crate::trust::digest::rules_digest(rules),
+        crate::notification::spec::bound_rules_digest(rules),
         "a new event carries the digest of its bound rules"
     );
     tx.insert_event(event)?;

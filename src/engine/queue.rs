@@ -213,7 +213,7 @@ impl Engine {
             let mut event = super::load(tx, id)?;
             let before = crate::trust::content_digest(&event);
             set_rules(tx, id, rules)?;
-            event.rules_digest = crate::trust::digest::rules_digest(rules);
+            event.rules_digest = crate::notification::spec::bound_rules_digest(rules);
             if let Some(content) = super::content::reset_if_changed(tx, &mut event, before, now)? {
                 let detail = json!({ "content": content });
                 super::settle::audit(tx, id, now, now, None, AuditAction::Updated, detail)?;

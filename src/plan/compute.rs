@@ -414,7 +414,7 @@ fn update_campaign(
                 updated.kind = e.kind.clone();
                 updated.description = e.description.clone();
                 updated.payload = e.payload.clone();
-                updated.rules_digest = crate::trust::digest::rules_digest(&e.notify);
+                updated.rules_digest = crate::notification::spec::bound_rules_digest(&e.notify);
                 let resets = crate::lifecycle::resets(&stored, &updated, &e.attendees);
                 events.push(EventPlan {
                     key: e.key.clone(),

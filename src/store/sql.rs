@@ -367,12 +367,15 @@ const NOTIFY_RULES: &str =
 
 /// The digest of the bound rules among an event's stored rules (`text`,
 /// `None` when it has none): what [`TMinusEvent::rules_digest`] holds.
-fn bound_rules_digest<C: Columns>(c: &C, text: Option<String>) -> Result<Option<[u8; 32]>, C::Error> {
+fn bound_rules_digest<C: Columns>(
+    c: &C,
+    text: Option<String>,
+) -> Result<Option<[u8; 32]>, C::Error> {
     let Some(text) = text else {
         return Ok(None);
     };
     let rules = c.decode(notify_row::rules_from_text(&text))?;
-    Ok(crate::trust::digest::rules_digest(&rules))
+    Ok(crate::notification::spec::bound_rules_digest(&rules))
 }
 
 /// A `LIMIT` as SQL text. Written into the statement rather than bound:
@@ -1299,7 +1302,7 @@ impl<B: Backend> Tx for SqlTx<B> {
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
         self.written.no_rules.remove(&event);
         if let Some(known) = self.written.events.get_mut(&event) {
-            known.rules_digest = crate::trust::digest::rules_digest(rules);
+            known.rules_digest = crate::notification::spec::bound_rules_digest(rules);
         }
         if rules.is_empty() {
             self.execute(

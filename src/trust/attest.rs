@@ -250,8 +250,8 @@ pub struct StatementCheck {
 /// ([`TrustError::Attestation`]).
 pub fn verify_statement(text: &[u8]) -> Result<StatementCheck, TrustError> {
     let refuse = |problems: Vec<String>| TrustError::Attestation { problems };
-    let value: Value = serde_json::from_slice(text)
-        .map_err(|e| refuse(vec![format!("it is not JSON: {e}")]))?;
+    let value: Value =
+        serde_json::from_slice(text).map_err(|e| refuse(vec![format!("it is not JSON: {e}")]))?;
     let predicate_type = value.get("predicateType").and_then(Value::as_str);
     if predicate_type == Some(PREDICATE_TYPE_V1) {
         return Err(refuse(vec![format!(
@@ -299,10 +299,7 @@ pub fn verify_statement(text: &[u8]) -> Result<StatementCheck, TrustError> {
     let (mut answers, mut signatures) = (0, 0);
     let mut digests = Vec::with_capacity(p.events.len());
     for event in &p.events {
-        let label = event
-            .name
-            .clone()
-            .unwrap_or_else(|| event.id.to_string());
+        let label = event.name.clone().unwrap_or_else(|| event.id.to_string());
         let mut fail = |reason: String| problems.push(format!("event {label}: {reason}"));
         let digest = match check_content(event, p.campaign.id) {
             Ok(digest) => digest,
@@ -311,7 +308,10 @@ pub fn verify_statement(text: &[u8]) -> Result<StatementCheck, TrustError> {
                 None
             }
         };
-        digests.push((event.name.clone().unwrap_or_default(), event.content_digest.clone()));
+        digests.push((
+            event.name.clone().unwrap_or_default(),
+            event.content_digest.clone(),
+        ));
         answers += event.answers.len();
         signatures += check_answers(event, digest, &key_sets, &mut fail);
         check_outcome(event, &mut fail);
@@ -506,8 +506,8 @@ fn check_signed(
             "the key set {set} in force is not among `key_sets` (or does not hash to its digest)"
         ));
     };
-    let sig = SshSignature::parse(signature)
-        .map_err(|e| format!("its signature cannot be read: {e}"))?;
+    let sig =
+        SshSignature::parse(signature).map_err(|e| format!("its signature cannot be read: {e}"))?;
     verify_signature(
         signers,
         parsed.agent(),

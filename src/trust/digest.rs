@@ -18,14 +18,16 @@
 //! ```
 //!
 //! An event with at least one bound rule (a rule that acts when the event
-//! fires or is missed, see [`is_bound`]) in **version 2**: the same fields
+//! fires or is missed, see [`crate::notification::NotifyRule::is_bound`])
+//! in **version 2**: the same fields
 //! after the tag `t-minus event content v2`, then `field(rules)`, the 32
 //! bytes of its [`rules_digest`]. The rules themselves never enter the
 //! digest: URLs and headers may be secrets.
 //!
 //! The rules digest is SHA-256 over `field("t-minus notification rules
 //! v1")` followed by one `field(canonical JSON)` per bound rule, in the
-//! event's order, of the object [`rule_json`] builds.
+//! event's order, of the object
+//! [`crate::notification::NotifyRule::digest_json`] builds.
 //!
 //! Times, the quorum, the attendees and their answers, and informational
 //! rules (reminders, rules on answers) are not part of it: rescheduling or
@@ -40,11 +42,10 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::event::TMinusEvent;
-use crate::notification::{Hook, NotifyRule, Trigger};
 use crate::trust::error::TrustError;
 use crate::trust::framing::{canonical_json, put_field, put_optional};
 
@@ -222,62 +223,24 @@ pub fn content_digest(event: &TMinusEvent) -> ContentDigest {
     Content::of(event, &kind).digest()
 }
 
-/// Whether `rule` is bound to approvals: it acts when the event fires or
-/// is missed. Reminders and rules on answers, openings and cancels are
-/// informational and not bound.
-pub fn is_bound(rule: &NotifyRule) -> bool {
-    rule.wants(Trigger::Fired) || rule.wants(Trigger::Missed)
-}
-
-/// The JSON object a bound rule is digested as (in canonical form): every
-/// part of the rule, spelled out here rather than derived from its stored
-/// form, so that the digest changes only with this documented format.
-///
-/// ```text
-/// {"attempts": N, "before_ms": [N, …], "on": ["fired", …], "timeout_ms": N,
-///  "exec": ["PROGRAM", "ARG", …]}                                   an exec hook
-///  "webhook": {"format": "json"|"slack", "headers": {…}, "url": "…"}  or a webhook
-/// ```
-pub fn rule_json(rule: &NotifyRule) -> Value {
-    let on: Vec<&str> = rule.on.iter().map(|t| t.as_str()).collect();
-    let mut value = json!({
-        "on": on,
-        "before_ms": rule.before_ms,
-        "timeout_ms": rule.timeout_ms,
-        "attempts": rule.attempts,
-    });
-    match &rule.hook {
-        Hook::Exec { argv } => value["exec"] = json!(argv),
-        Hook::Webhook {
-            url,
-            format,
-            headers,
-        } => {
-            value["webhook"] = json!({
-                "url": url,
-                "format": format.to_string(),
-                "headers": headers,
-            });
-        }
-    }
-    value
-}
-
-/// The exact bytes the rules digest is computed over, `None` when no rule
-/// of `rules` is bound.
-pub fn rules_bytes(rules: &[NotifyRule]) -> Option<Vec<u8>> {
+/// The exact bytes the rules digest is computed over, from the JSON
+/// objects of an event's bound rules in its order
+/// ([`crate::notification::NotifyRule::digest_json`]); `None` when there
+/// are none.
+pub fn rules_bytes<'a>(bound: impl IntoIterator<Item = &'a Value>) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     put_field(&mut out, RULES_DOMAIN);
     let mut any = false;
-    for rule in rules.iter().filter(|r| is_bound(r)) {
-        put_field(&mut out, canonical_json(&rule_json(rule)).as_bytes());
+    for rule in bound {
+        put_field(&mut out, canonical_json(rule).as_bytes());
         any = true;
     }
     any.then_some(out)
 }
 
-/// The digest of the rules of `rules` bound to approvals ([`is_bound`]),
-/// `None` when there are none: what [`TMinusEvent::rules_digest`] holds.
-pub fn rules_digest(rules: &[NotifyRule]) -> Option<[u8; 32]> {
-    rules_bytes(rules).map(|bytes| Sha256::digest(bytes).into())
+/// The digest of an event's bound rules, given as their JSON objects
+/// (see [`rules_bytes`]); `None` when there are none. Callers use
+/// [`crate::notification::spec::bound_rules_digest`].
+pub fn rules_digest<'a>(bound: impl IntoIterator<Item = &'a Value>) -> Option<[u8; 32]> {
+    rules_bytes(bound).map(|bytes| Sha256::digest(bytes).into())
 }
