@@ -150,6 +150,8 @@ fn cli_hint_of_code(code: &str) -> Option<String> {
         "t_minus::trust::no_signers" => "answer without `--sign`, or declare `signers:` for the event's campaign (or `schedule --signers FILE`) so that its answers are checked",
         "t_minus::trust::stale" => "look at the event again (`t-minus status EVENT`), and if you still agree, sign a new answer: its message will name the current digest",
         "t_minus::trust::unsigned_cancel" => "cancel with `t-minus cancel EVENT --sign KEYFILE|agent --as AGENT` (AGENT: a signer of the event), or sign the text of `t-minus answer-message EVENT AGENT cancel` and send it with `t-minus submit`; a campaign with signers is cancelled event by event",
+        "t_minus::trust::unsigned_delete" => "nothing was applied; cancel each unfinished event with `t-minus cancel CAMPAIGN/EVENT --sign KEYFILE|agent --as AGENT` (AGENT: a signer of the event), then apply again",
+        "t_minus::trust::attestation" => "the statement was edited, or is not what `t-minus attest` wrote; attest the campaign again from its store and compare",
         "t_minus::trust::cancel_target" => "cancel the campaign's unfinished events one by one, each with `t-minus cancel CAMPAIGN/EVENT --sign KEYFILE|agent --as AGENT`",
         "t_minus::trust::order" => "an earlier answer cannot come back after a later one was accepted; sign a new message now (`t-minus answer-message` makes one)",
         "t_minus::trust::message_field" | "t_minus::trust::message_repeated" | "t_minus::trust::message_order" | "t_minus::trust::message_version" => "sign the exact text printed by `t-minus answer-message`, unchanged (same lines, same order, one trailing newline)",
