@@ -611,7 +611,7 @@ fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
     let code = miette::Diagnostic::code(&err).map(|c| c.to_string());
     assert_eq!(code.as_deref(), Some("t_minus::trust::unsigned_delete"));
     let help = miette::Diagnostic::help(&err).unwrap().to_string();
-    assert!(help.contains("cancel") && help.contains("--sign"), "{help}");
+    assert!(help.contains("cancel signed by a signer"), "{help}");
     assert!(
         engine.get_event(id).unwrap().is_some(),
         "nothing was pruned"
@@ -1325,7 +1325,33 @@ mod cli {
         t.ok("verify");
     }
 
+    fn prune_of_a_signed_campaign_points_to_signed_cancels() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        std::fs::write(
+            t.dir().join("other.yaml"),
+            "campaign: other\nevents:\n  x:\n    at: +1h\n",
+        )
+        .unwrap();
+        for line in ["plan other.yaml --prune", "apply other.yaml --prune"] {
+            let stderr = t.fail(line);
+            assert!(
+                stderr.contains("t_minus::trust::unsigned_delete"),
+                "{stderr}"
+            );
+            assert!(stderr.contains("CAMPAIGN/EVENT --sign"), "{stderr}");
+        }
+        assert_eq!(t.json("status release/deploy --json")["state"], "pending");
+        t.ok(&format!(
+            "cancel release/deploy --sign {} --as alice",
+            keys.alice.0.display()
+        ));
+        t.ok("apply other.yaml --prune");
+        t.ok("verify");
+    }
+
     cli_support::store_tests!(
+        prune_of_a_signed_campaign_points_to_signed_cancels,
         a_changed_fired_hook_resets_approvals_in_plan_apply_and_answer_message,
         verify_attestation_checks_a_statement_alone_and_creates_no_store,
         confirm_sign_with_a_key_file_and_the_environment,

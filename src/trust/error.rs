@@ -478,7 +478,7 @@ pub enum TrustError {
     #[error("the attestation does not verify:{}", problems.iter().map(|p| format!("\n- {p}")).collect::<String>())]
     #[diagnostic(
         code(t_minus::trust::attestation),
-        help("the statement was edited, or is not what `t-minus attest` wrote; attest the campaign again from its store and compare")
+        help("the statement was edited, or is not an attestation of this version; attest the campaign again from its store and compare")
     )]
     Attestation {
         /// Every problem found, each naming the event and answer.
@@ -491,7 +491,7 @@ pub enum TrustError {
     #[error("{campaign} has signers, and deleting its unfinished events ({}) needs a signed cancel of each", events.join(", "))]
     #[diagnostic(
         code(t_minus::trust::unsigned_delete),
-        help("nothing was applied; cancel each unfinished event with `t-minus cancel CAMPAIGN/EVENT --sign KEYFILE|agent --as AGENT` (AGENT: a signer of the event; run `t-minus tick` first to record events that already missed), then apply again")
+        help("nothing was applied; cancel each unfinished event with a cancel signed by a signer of the event (after recording the events that already missed), then apply again")
     )]
     UnsignedDelete {
         /// The campaign (`campaign NAME`).
