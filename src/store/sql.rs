@@ -344,15 +344,29 @@ fn hand_on<B: Backend>(
             |r| read_need_name(r),
         )?
     };
-    let rules: HashMap<Uuid, [u8; 32]> = rows(
-        b,
+    // Events of one campaign mostly share their rules: each distinct text
+    // is parsed and digested once.
+    let mut digests: HashMap<String, Option<[u8; 32]>> = HashMap::new();
+    let mut rules: HashMap<Uuid, [u8; 32]> = HashMap::new();
+    b.query(
         "SELECT event_id, rules FROM tm_notify_rules WHERE event_id = ANY($1)",
         values![ids],
-        |r| Ok((r.id(0)?, bound_rules_digest(r, Some(r.text(1)?))?)),
-    )?
-    .into_iter()
-    .filter_map(|(id, digest)| Some((id, digest?)))
-    .collect();
+        |r| {
+            let text = r.text(1)?;
+            let digest = match digests.get(&text) {
+                Some(known) => *known,
+                None => {
+                    let digest = bound_rules_digest(r, Some(text.clone()))?;
+                    digests.insert(text, digest);
+                    digest
+                }
+            };
+            if let Some(digest) = digest {
+                rules.insert(r.id(0)?, digest);
+            }
+            Ok(())
+        },
+    )?;
     for mut listed in row::listed_chunk(events, attendees, needs) {
         listed.event.rules_digest = rules.get(&listed.event.id).copied();
         visit(listed)?;
