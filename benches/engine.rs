@@ -187,6 +187,7 @@ fn agent(name: impl Into<String>) -> AgentId {
 /// A plain event row as the engine would store it; callers adjust it.
 fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEvent {
     TMinusEvent {
+        rules_digest: None,
         id: Uuid::new_v4(),
         kind,
         scheduled_at: at,

@@ -69,6 +69,11 @@ pub struct TMinusEvent {
     pub description: Option<String>,
     /// Four eyes, time windows and break-glass (none by default).
     pub gates: crate::gate::Gates,
+    /// The SHA-256 of its notification rules that act when it fires or is
+    /// missed (`t_minus::trust::digest::rules_digest`), `None` when it has
+    /// none. Part of its content digest; the store fills it in from the
+    /// stored rules whenever it reads an event.
+    pub rules_digest: Option<[u8; 32]>,
 }
 
 impl TMinusEvent {

@@ -326,6 +326,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
     let gate_id = Uuid::new_v4();
     {
         let gate = TMinusEvent {
+            rules_digest: None,
             id: gate_id,
             kind: EventKind::Checkpoint,
             scheduled_at: at_min(60),

@@ -178,8 +178,15 @@ Exit codes: 0 success, 1 error (unknown or ambiguous event).")]
 
 Keep the printed head elsewhere (a CI artifact); `--since HEAD` later proves
 the log up to it was only appended to.
-Exit codes: 0 the log is intact, 1 it is not (the first entry that disagrees
-is named) or another error.")]
+
+  t-minus verify --attestation release-v2.intoto.json
+
+checks an attestation alone, with no store: every content digest and the
+subject recomputed, every signature checked with the keys in force when it
+was made.
+Exit codes: 0 the log (or attestation) is intact, 1 it is not (the first
+entry that disagrees, or every problem of the attestation, is named) or
+another error.")]
     Verify(VerifyArgs),
 
     /// Print the exact message an attendee signs to answer an event.
@@ -206,10 +213,16 @@ Exit codes: 0 accepted, 1 refused (the store is unchanged) or another error.")]
     /// Print an in-toto attestation (Statement v1) of a campaign's outcome.
     #[command(after_help = "Examples:
   t-minus attest release-v2 --out release-v2.intoto.json
+  t-minus attest release-v2 --out release-v2.intoto.json --sign ~/.ssh/ci_ed25519
+  t-minus verify --attestation release-v2.intoto.json
 
 The statement's subject is the campaign (its name and the digest of its
-events' contents); its predicate lists every event's outcome, its answers
-with their signatures, and the log head. The format is in docs/json.md.
+events' contents); its predicate lists every event's content, quorum,
+attendees and answers with their signatures, every key set in force, and
+the log head: `verify --attestation` checks it without the store. With
+`--sign`, FILE.sig is an ssh signature (namespace t-minus-attestation) over
+FILE: `ssh-keygen -Y verify -n t-minus-attestation` checks it. The format is
+in docs/json.md and docs/security.md.
 Exit codes: 0 success, 1 error (unknown campaign, log not intact).")]
     Attest(AttestArgs),
 
@@ -727,6 +740,10 @@ pub struct VerifyArgs {
     /// A head printed earlier that must be in the chain (64 hex digits).
     #[arg(long, value_name = "HASH")]
     pub since: Option<String>,
+    /// Check an attestation written by `attest` instead, alone: no store is
+    /// opened or created (`--db` is not read).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "since"])]
+    pub attestation: Option<std::path::PathBuf>,
 }
 
 /// `answer-message`'s arguments.
@@ -764,6 +781,11 @@ pub struct AttestArgs {
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Also sign the statement with this unencrypted OpenSSH private key:
+    /// an `sshsig` signature in namespace `t-minus-attestation` over the
+    /// exact bytes written, to FILE.sig (needs `--out FILE`).
+    #[arg(long, value_name = "KEYFILE", requires = "out")]
+    pub sign: Option<std::path::PathBuf>,
 }
 
 /// `run`'s arguments.

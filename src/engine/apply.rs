@@ -313,6 +313,7 @@ fn new_event(
         fire.map(|(f, _)| f),
     )?;
     let event = TMinusEvent {
+        rules_digest: crate::notification::spec::bound_rules_digest(&d.notify),
         id: Uuid::new_v4(),
         kind: d.kind.clone(),
         scheduled_at,
@@ -380,6 +381,10 @@ fn update_event(
     let broken = event.gates.broken.take();
     event.gates = d.gates();
     event.gates.broken = broken;
+    if tx.notify_rules(id)? != d.notify {
+        tx.set_notify_rules(id, &d.notify)?;
+        event.rules_digest = crate::notification::spec::bound_rules_digest(&d.notify);
+    }
     let content = reset_if_changed(tx, &mut event, before, now)?;
     let answers_reset = if policy_reset {
         reset_answers(tx, &mut event, now)?
@@ -389,9 +394,6 @@ fn update_event(
     let (at, relative_at) = timing(d, event.started_at, now);
     event.scheduled_at = at + event.deferred;
     event.relative_at = relative_at;
-    if tx.notify_rules(id)? != d.notify {
-        tx.set_notify_rules(id, &d.notify)?;
-    }
 
     // Needs: drop the edges no longer wanted, add the new ones.
     let wanted: HashSet<Uuid> = d

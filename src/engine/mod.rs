@@ -818,6 +818,7 @@ pub(crate) fn build_event(
         Quorum::Count(resolved.quorum)
     };
     let event = TMinusEvent {
+        rules_digest: crate::notification::spec::bound_rules_digest(&new.notify),
         id: Uuid::new_v4(),
         kind: new.kind,
         scheduled_at: new.at,
@@ -886,6 +887,11 @@ pub(crate) fn insert_new_event(
     signers: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    debug_assert_eq!(
+        event.rules_digest,
+        crate::notification::spec::bound_rules_digest(rules),
+        "a new event carries the digest of its bound rules"
+    );
     tx.insert_event(event)?;
     if !rules.is_empty() {
         tx.set_notify_rules(event.id, rules)?;

@@ -212,12 +212,24 @@ impl Engine {
         self.read(|tx| tx.notify_rules(id))
     }
 
-    /// Replaces an event's notification rules (checked first).
+    /// Replaces an event's notification rules (checked first). When the
+    /// rules that act as it fires or is missed change, so does its content
+    /// digest: its confirmations go back to `pending`, as after a payload
+    /// change, and an `updated` entry records the change
+    /// (`detail.content`).
     pub fn set_notify_rules(&mut self, id: Uuid, rules: &[NotifyRule]) -> Result<()> {
         crate::notification::spec::check_rules(rules)?;
+        let now = self.now();
         self.write(|tx| {
-            super::load(tx, id)?;
-            set_rules(tx, id, rules)
+            let mut event = super::load(tx, id)?;
+            let before = crate::trust::content_digest(&event);
+            set_rules(tx, id, rules)?;
+            event.rules_digest = crate::notification::spec::bound_rules_digest(rules);
+            if let Some(content) = super::content::reset_if_changed(tx, &mut event, before, now)? {
+                let detail = json!({ "content": content });
+                super::settle::audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
+            }
+            Ok(())
         })
     }
 

@@ -262,6 +262,7 @@ impl Event {
             .collect::<Result<Vec<_>>>()?;
         let t_minus = Duration::milliseconds(self.t_minus_ms);
         Ok(TMinusEvent {
+            rules_digest: None,
             id: self.id,
             kind: self
                 .kind

@@ -97,8 +97,14 @@ pub(crate) fn compute(
             if !row.managed || wanted.contains(row.name.as_str()) {
                 continue;
             }
-            let events = tx
-                .campaign_events(row.id)?
+            let members = tx.campaign_events(row.id)?;
+            if tx.scope_signers(row.id)?.is_some() {
+                refuse_unsigned_delete(
+                    &row.name,
+                    members.iter().map(|(_, name, state)| (name, *state)),
+                )?;
+            }
+            let events = members
                 .into_iter()
                 .map(|(id, name, _)| EventPlan {
                     key: name,
@@ -135,6 +141,27 @@ pub(crate) fn compute(
         counts,
         campaigns,
     })
+}
+
+/// Refuses to delete unfinished events of campaign `name`, which has
+/// signers: deleting one is cancelling it, which needs a signed cancel.
+/// `events` are the events to delete with their stored states.
+fn refuse_unsigned_delete<'a>(
+    name: &str,
+    events: impl Iterator<Item = (&'a String, EventState)>,
+) -> Result<()> {
+    let unfinished: Vec<String> = events
+        .filter(|(_, state)| !state.is_final())
+        .map(|(name, _)| name.clone())
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    Err(crate::trust::TrustError::UnsignedDelete {
+        campaign: format!("campaign {name}"),
+        events: unfinished,
+    }
+    .into())
 }
 
 fn count(plan: &CampaignPlan, counts: &mut PlanCounts) {
@@ -281,6 +308,7 @@ fn update_campaign(
         });
     }
     let stored_signers = tx.scope_signers(row.id)?.map(|s| s.digest);
+    let signed = stored_signers.is_some();
     let wanted_signers = campaign.signers.as_deref().map(digest_of_text);
     if stored_signers != wanted_signers {
         changes.push(FieldChange {
@@ -386,6 +414,7 @@ fn update_campaign(
                 updated.kind = e.kind.clone();
                 updated.description = e.description.clone();
                 updated.payload = e.payload.clone();
+                updated.rules_digest = crate::notification::spec::bound_rules_digest(&e.notify);
                 let resets = if crate::lifecycle::lazy_changed(stored.fire_policy, e.fire) {
                     stored
                         .attendees
@@ -409,6 +438,15 @@ fn update_campaign(
                 });
             }
         }
+    }
+    if signed {
+        refuse_unsigned_delete(
+            &row.name,
+            members
+                .iter()
+                .filter(|(_, name, _)| !wanted.contains(name.as_str()))
+                .map(|(_, name, state)| (name, *state)),
+        )?;
     }
     for (id, name, state) in &members {
         if wanted.contains(name.as_str()) {

@@ -305,7 +305,8 @@ pub struct EventPlan {
     /// The changed fields (updates only).
     pub changes: Vec<FieldChange>,
     /// How many confirmations the update sends back to `pending` because it
-    /// changes the event's content digest (kind, description or payload).
+    /// changes the event's content digest (kind, description, payload, or
+    /// the notification rules that act when it fires or is missed).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub resets: usize,
     /// Things worth knowing, e.g. an answered attendee being removed.

@@ -59,8 +59,10 @@ fn event(out: &mut String, e: &EventPlan) {
 
 /// Appends `  (resets N confirmations)` to the first line written since
 /// `start` that changes the event's content (kind, description, payload),
-/// or `  (resets N answers)` to a change of fire policy into or out of
-/// `lazy` (which sends confirmations and declines back to pending).
+/// or else to its `notify` line (with confirmations reset and none of
+/// those changed, the rules that act when it fires or is missed did), or
+/// `  (resets N answers)` to a change of fire policy into or out of `lazy`
+/// (which sends confirmations and declines back to pending).
 fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: usize) {
     let lazy = |v: &Option<String>| v.as_deref() == Some("lazy");
     let policy = changes
@@ -74,9 +76,14 @@ fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: 
             )
         })
     };
+    let notify = || {
+        changes
+            .iter()
+            .position(|c| matches!(c.field, PlanField::Notify))
+    };
     let (line, what) = match policy {
         Some(line) => (line, "answer"),
-        None => match content() {
+        None => match content().or_else(notify) {
             Some(line) => (line, "confirmation"),
             None => return,
         },

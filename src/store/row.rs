@@ -529,6 +529,7 @@ impl EventRow {
             (None, None) => return Err("event has neither at nor offset".into()),
         };
         Ok(TMinusEvent {
+            rules_digest: None,
             id: self.id,
             campaign: self.campaign_id,
             name: self.name,

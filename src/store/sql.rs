@@ -330,7 +330,7 @@ fn hand_on<B: Backend>(
             "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees WHERE event_id = ANY($1) \
              ORDER BY event_id, position"
         ),
-        values![ids],
+        values![ids.clone()],
         |r| read_event_attendee(r),
     )?;
     let needs = if blocked.is_empty() {
@@ -344,10 +344,52 @@ fn hand_on<B: Backend>(
             |r| read_need_name(r),
         )?
     };
-    for listed in row::listed_chunk(events, attendees, needs) {
+    // Events of one campaign mostly share their rules: each distinct text
+    // is parsed and digested once.
+    let mut digests: HashMap<String, Option<[u8; 32]>> = HashMap::new();
+    let mut rules: HashMap<Uuid, [u8; 32]> = HashMap::new();
+    b.query(
+        "SELECT event_id, rules FROM tm_notify_rules WHERE event_id = ANY($1)",
+        values![ids],
+        |r| {
+            let text = r.text(1)?;
+            let digest = match digests.get(&text) {
+                Some(known) => *known,
+                None => {
+                    let digest = bound_rules_digest(r, Some(text.clone()))?;
+                    digests.insert(text, digest);
+                    digest
+                }
+            };
+            if let Some(digest) = digest {
+                rules.insert(r.id(0)?, digest);
+            }
+            Ok(())
+        },
+    )?;
+    for mut listed in row::listed_chunk(events, attendees, needs) {
+        listed.event.rules_digest = rules.get(&listed.event.id).copied();
         visit(listed)?;
     }
     Ok(())
+}
+
+/// An event's stored notification rules, as a column after
+/// [`EVENT_COLUMNS`] (`NULL` when it has none).
+const NOTIFY_RULES: &str =
+    "(SELECT r.rules FROM tm_notify_rules r WHERE r.event_id = tm_events.id)";
+
+/// The digest of the bound rules among an event's stored rules (`text`,
+/// `None` when it has none): what [`TMinusEvent::rules_digest`] holds.
+fn bound_rules_digest<C: Columns>(
+    c: &C,
+    text: Option<String>,
+) -> Result<Option<[u8; 32]>, C::Error> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let rules = c.decode(notify_row::rules_from_text(&text))?;
+    Ok(crate::notification::spec::bound_rules_digest(&rules))
 }
 
 /// A `LIMIT` as SQL text. Written into the statement rather than bound:
@@ -672,9 +714,13 @@ impl<B: Backend> Tx for SqlTx<B> {
             ""
         };
         let Some(mut event) = self.row(
-            &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1{lock}"),
+            &format!("SELECT {EVENT_COLUMNS}, {NOTIFY_RULES} FROM tm_events WHERE id = $1{lock}"),
             values![id],
-            |r| read_event(r),
+            |r| {
+                let mut event = read_event(r)?;
+                event.rules_digest = bound_rules_digest(r, r.opt_text(21)?)?;
+                Ok(event)
+            },
         )?
         else {
             return Ok(None);
@@ -1271,6 +1317,9 @@ impl<B: Backend> Tx for SqlTx<B> {
 
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
         self.written.no_rules.remove(&event);
+        if let Some(known) = self.written.events.get_mut(&event) {
+            known.rules_digest = crate::notification::spec::bound_rules_digest(rules);
+        }
         if rules.is_empty() {
             self.execute(
                 "DELETE FROM tm_notify_rules WHERE event_id = $1",

@@ -473,4 +473,30 @@ pub enum TrustError {
         /// What is wrong, naming the entry.
         reason: String,
     },
+
+    /// An attestation checked without the store does not hold together.
+    #[error("the attestation does not verify:{}", problems.iter().map(|p| format!("\n- {p}")).collect::<String>())]
+    #[diagnostic(
+        code(t_minus::trust::attestation),
+        help("the statement was edited, or is not an attestation of this version; attest the campaign again from its store and compare")
+    )]
+    Attestation {
+        /// Every problem found, each naming the event and answer.
+        problems: Vec<String>,
+    },
+
+    /// `apply` would delete unfinished events whose answers must be signed
+    /// (a pruned campaign, or events removed from its manifest) without a
+    /// signature: deleting them is cancelling them.
+    #[error("{campaign} has signers, and deleting its unfinished events ({}) needs a signed cancel of each", events.join(", "))]
+    #[diagnostic(
+        code(t_minus::trust::unsigned_delete),
+        help("nothing was applied; cancel each unfinished event with a cancel signed by a signer of the event (after recording the events that already missed), then apply again")
+    )]
+    UnsignedDelete {
+        /// The campaign (`campaign NAME`).
+        campaign: String,
+        /// The unfinished events' names.
+        events: Vec<String>,
+    },
 }
