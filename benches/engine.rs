@@ -224,6 +224,7 @@ fn audit(
         at,
         recorded_at: at,
         agent,
+        on_behalf_of: None,
         action,
         detail: json!({}),
         signed: None,

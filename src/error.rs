@@ -430,6 +430,11 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Token(#[from] crate::token::TokenError),
+
+    /// A delegation that cannot be made, revoked or used.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Delegation(#[from] crate::delegation::DelegationError),
 }
 
 /// A rejected deferral: as the user wrote it (command line, MCP), or as the

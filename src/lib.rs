@@ -60,6 +60,7 @@ pub mod agent;
 pub mod audit;
 pub mod campaign;
 pub mod clock;
+pub mod delegation;
 pub mod display;
 pub mod duration;
 pub mod engine;

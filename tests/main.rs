@@ -16,6 +16,7 @@ mod ecosystem_errors;
 mod ecosystem_json;
 mod engine_campaigns;
 mod engine_concurrency;
+mod engine_delegation;
 mod engine_groups;
 mod engine_lifecycle;
 mod engine_responses;

@@ -1158,6 +1158,7 @@ fn entry(
         at: t("2026-11-28T00:00:00Z"),
         recorded_at: t("2026-11-28T00:00:01.500Z"),
         agent: agent_id.map(agent),
+        on_behalf_of: None,
         action,
         detail,
     }

@@ -8,6 +8,7 @@ mod apply;
 mod attest;
 mod campaigns;
 mod content;
+pub(crate) mod delegations;
 mod inbox;
 mod queue;
 mod resolve;
@@ -295,7 +296,27 @@ impl Engine {
     ) -> Result<TMinusEvent> {
         check_answer(agent, &response)?;
         let now = self.now();
-        self.write_refusable(|tx| respond_in(tx, id, agent, &response, now))
+        self.write_refusable(|tx| respond_in(tx, id, agent, None, &response, now))
+    }
+
+    /// Records `agent`'s answer for `principal` under a delegation (see
+    /// [`crate::delegation`]): the answer is `principal`'s (its status
+    /// changes, and the rules of [`Engine::respond`] apply to it), and the
+    /// log names `agent` as who gave it for `principal`. Refused with
+    /// [`crate::delegation::DelegationError::NotInForce`] when no delegation
+    /// from `principal` to `agent` covers the event now, and as an unsigned
+    /// answer when the event's answers must be signed.
+    pub fn respond_for(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        principal: &AgentId,
+        response: Response,
+    ) -> Result<TMinusEvent> {
+        check_answer(agent, &response)?;
+        check_principal(agent, principal)?;
+        let now = self.now();
+        self.write_refusable(|tx| respond_in(tx, id, agent, Some(principal), &response, now))
     }
 
     /// [`Engine::respond`] to the event `reference` names (read as
@@ -308,14 +329,29 @@ impl Engine {
         agent: &AgentId,
         response: Response,
     ) -> Result<(TMinusEvent, Option<String>)> {
+        self.respond_to_for(reference, agent, None, response)
+    }
+
+    /// [`Engine::respond_to`], for `principal` under a delegation when
+    /// given (see [`Engine::respond_for`]).
+    pub fn respond_to_for(
+        &mut self,
+        reference: &str,
+        agent: &AgentId,
+        principal: Option<&AgentId>,
+        response: Response,
+    ) -> Result<(TMinusEvent, Option<String>)> {
         check_answer(agent, &response)?;
+        if let Some(principal) = principal {
+            check_principal(agent, principal)?;
+        }
         let now = self.now();
         self.write_refusable(|tx| {
             let id = match resolve::event_ref(tx, reference) {
                 Ok(id) => id,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let event = match respond_in(tx, id, agent, &response, now)? {
+            let event = match respond_in(tx, id, agent, principal, &response, now)? {
                 Ok(event) => event,
                 Err(refusal) => return Ok(Err(refusal)),
             };
@@ -561,16 +597,26 @@ impl Engine {
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Records `agent`'s answer to event `id` inside `tx` (see
-/// [`Engine::respond`]); the inner `Err` is a refusal.
+/// [`Engine::respond`]), for `principal` under a delegation when given (see
+/// [`Engine::respond_for`]); the inner `Err` is a refusal.
 fn respond_in(
     tx: &mut dyn Tx,
     id: Uuid,
     agent: &AgentId,
+    principal: Option<&AgentId>,
     response: &Response,
     now: DateTime<Utc>,
 ) -> Result<Result<TMinusEvent>> {
     let mut event = settled_event(tx, id, now)?;
-    let accepted = match check_response(&mut event, agent, response, now) {
+    let delegation = match principal {
+        Some(principal) => match delegations::in_force(tx, &event, principal, agent, now)? {
+            Ok(covering) => Some((principal, covering[0].id)),
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+        None => None,
+    };
+    let answerer = principal.unwrap_or(agent);
+    let accepted = match check_response(&mut event, answerer, response, now) {
         Ok(accepted) => accepted,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -581,7 +627,7 @@ fn respond_in(
         }
         .into()));
     }
-    record_response(tx, event, agent, accepted, now, None).map(Ok)
+    record_response(tx, event, agent, delegation, accepted, now, None).map(Ok)
 }
 
 /// Loads an event that must exist.
@@ -604,10 +650,14 @@ fn found(event: Option<TMinusEvent>, id: Uuid) -> Result<TMinusEvent> {
 /// Writes an accepted answer: the event (its deferral total and response
 /// time), the attendee's status and the audit entry (with the signed message
 /// and signature, for a signed answer); returns the event settled at `now`.
+/// Under a delegation (`principal` and the delegation's id) the status is
+/// `principal`'s, and the entry names `agent` acting for it and the
+/// delegation (`detail.delegation`).
 fn record_response(
     tx: &mut dyn Tx,
     mut event: TMinusEvent,
     agent: &AgentId,
+    delegation: Option<(&AgentId, Uuid)>,
     accepted: Accepted,
     now: DateTime<Utc>,
     signed: Option<signed::Signed>,
@@ -616,7 +666,11 @@ fn record_response(
     let (action, mut detail) = accepted.audit();
     event.last_response_at = Some(now);
     tx.update_event(&event)?;
-    tx.set_response(id, agent, accepted.status(), now)?;
+    let principal = delegation.map(|(principal, _)| principal);
+    tx.set_response(id, principal.unwrap_or(agent), accepted.status(), now)?;
+    if let Some((_, delegation)) = delegation {
+        detail["delegation"] = json!(delegation.to_string());
+    }
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
     }
@@ -627,6 +681,7 @@ fn record_response(
             at: now,
             recorded_at: now,
             agent: Some(agent.clone()),
+            on_behalf_of: principal.cloned(),
             action,
             detail,
             signed: signed.map(|s| s.answer),
@@ -874,6 +929,18 @@ pub(crate) fn groups_json(groups: &[QuorumGroup]) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+/// Refuses an agent answering for itself under a delegation.
+fn check_principal(agent: &AgentId, principal: &AgentId) -> Result<()> {
+    principal.validate()?;
+    if agent == principal {
+        return Err(crate::delegation::DelegationError::ToItself {
+            agent: agent.to_string(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Refuses what no store is needed to refuse in an answer: an invalid

@@ -169,6 +169,8 @@ struct Fact {
     seq: i64,
     action: AuditAction,
     agent: Option<AgentId>,
+    /// The agent `agent` answered for, under a delegation.
+    on_behalf_of: Option<AgentId>,
     /// The key set this entry puts in force (`Some(None)`: none), for a
     /// `scheduled` entry and an `updated` entry that changed the keys.
     signers: Option<Option<String>>,
@@ -226,11 +228,18 @@ impl Fact {
             seq: e.seq,
             action: e.action,
             agent: e.agent,
+            on_behalf_of: e.on_behalf_of,
             signers,
             reset,
             message: link.message,
             signature: link.signature,
         })
+    }
+
+    /// Whose answer this entry records: the agent answered for under a
+    /// delegation, or else the agent who acted.
+    fn answerer(&self) -> Option<&AgentId> {
+        self.on_behalf_of.as_ref().or(self.agent.as_ref())
     }
 
     fn is_answer(&self) -> bool {
@@ -372,11 +381,15 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         };
         if parsed.event() != id
             || Some(parsed.agent()) != fact.agent.as_ref()
+            || parsed.principal() != fact.on_behalf_of.as_ref()
             || answered != fact.action
         {
+            let acted = match parsed.principal() {
+                Some(principal) => format!("{} for {principal}", parsed.agent()),
+                None => parsed.agent().to_string(),
+            };
             return Err(broken(format!(
-                "its signed message is agent {} answering {} to event {}, not this entry",
-                parsed.agent(),
+                "its signed message is agent {acted} answering {} to event {}, not this entry",
                 parsed.answer(),
                 parsed.event()
             ))
@@ -454,7 +467,7 @@ fn check_state(id: Uuid, stored: &Stored, log: &[Fact]) -> std::result::Result<(
         for fact in log {
             if fact.reset.iter().any(|a| a == agent.as_str()) {
                 latest = None;
-            } else if fact.agent.as_ref() == Some(agent) && fact.is_answer() {
+            } else if fact.answerer() == Some(agent) && fact.is_answer() {
                 latest = Some(fact.action);
             }
         }

@@ -20,6 +20,7 @@
 //! | [`AuditEntry`], [`LogEntry`] | audit entries, with their chain links |
 //! | [`TickReport`], [`DeliveryStatus`], [`NotifyTestResult`] | ticks and notifications |
 //! | [`Inbox`] | what waits for one agent |
+//! | [`Delegation`] | who may answer for whom |
 //! | [`Verification`], [`crate::trust::attest::Statement`] | the audit log checked; an attestation |
 //! | [`Validation`], [`crate::plan::Plan`], [`ApplyResult`] | manifests validated, planned, applied |
 //! | [`RunLine`] | one line of `run --json` / `wait --json` |
@@ -28,6 +29,7 @@
 
 mod audit;
 mod campaign;
+mod delegation;
 mod delivery;
 mod error;
 mod event;
@@ -43,6 +45,7 @@ pub use campaign::{
     Campaign, CampaignCancel, CampaignDetail, CampaignEvent, CampaignFields, CampaignOrder,
     CampaignStatus, Dependency, EventName,
 };
+pub use delegation::Delegation;
 pub use delivery::{DeliveryStatus, NotifyTestResult, TickReport};
 pub use error::{ErrorBody, ErrorOutput};
 pub use event::{AnswerStatus, Attendee, Event, EventStatus, GroupProgress};

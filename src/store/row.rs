@@ -28,12 +28,14 @@ pub(crate) const CAMPAIGN_COLUMNS: &str =
     "id, name, description, created_ms, managed, anchor_ms, revision";
 
 /// The columns of an audit row, in [`read_audit`] order.
-pub(crate) const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
+pub(crate) const AUDIT_COLUMNS: &str =
+    "seq, event_id, at_ms, recorded_ms, agent, action, detail, on_behalf_of";
 
 /// The columns of an audit entry with its chain links, in
 /// [`read_audit_link`] order.
 pub(crate) const AUDIT_LINK_COLUMNS: &str =
-    "seq, event_id, at_ms, recorded_ms, agent, action, detail, prev, hash, message, signature";
+    "seq, event_id, at_ms, recorded_ms, agent, action, detail, on_behalf_of, prev, hash, message, \
+     signature";
 
 /// The columns of an attendee, in [`read_attendee`] order.
 pub(crate) const ATTENDEE_COLUMNS: &str = "agent, status, defer_ms";
@@ -183,6 +185,33 @@ pub(crate) fn read_token<C: Columns>(c: &C) -> Result<crate::token::TokenInfo, C
     })
 }
 
+/// The columns of a delegation, in [`read_delegation`] order (`d` is the
+/// delegations table, `c` its campaign, joined on the left).
+pub(crate) const DELEGATION_COLUMNS: &str =
+    "d.id, d.from_agent, d.to_agent, d.campaign_id, c.name, d.created_ms, d.until_ms, \
+     d.revoked_ms, d.message, d.signature";
+
+/// A delegation from the columns [`DELEGATION_COLUMNS`].
+pub(crate) fn read_delegation<C: Columns>(
+    c: &C,
+) -> Result<crate::delegation::Delegation, C::Error> {
+    let signed = match (c.opt_text(8)?, c.opt_text(9)?) {
+        (Some(message), Some(signature)) => Some(crate::store::SignedAnswer { message, signature }),
+        _ => None,
+    };
+    Ok(crate::delegation::Delegation {
+        id: c.id(0)?,
+        from: AgentId(c.text(1)?),
+        to: AgentId(c.text(2)?),
+        campaign: c.opt_id(3)?,
+        campaign_name: c.opt_text(4)?,
+        created_at: c.decode(time(c.int(5)?))?,
+        until: c.decode(opt_time(c.opt_int(6)?))?,
+        revoked_at: c.decode(opt_time(c.opt_int(7)?))?,
+        signed,
+    })
+}
+
 /// A need's name for the event that needs it, from the columns `to_id,
 /// from_id, name` (edge and needed event): its name, or its short id.
 pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Error> {
@@ -280,6 +309,7 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
         agent: c.opt_text(4)?.map(AgentId),
         action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
         detail: c.decode(serde_json::from_str(&c.text(6)?).map_err(|e| e.to_string()))?,
+        on_behalf_of: c.opt_text(7)?.map(AgentId),
     })
 }
 
@@ -287,10 +317,10 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
 pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error> {
     Ok(StoredLink {
         entry: read_audit(c)?,
-        prev: opt_hash(c, 7)?,
-        hash: opt_hash(c, 8)?,
-        message: c.opt_text(9)?,
-        signature: c.opt_text(10)?,
+        prev: opt_hash(c, 8)?,
+        hash: opt_hash(c, 9)?,
+        message: c.opt_text(10)?,
+        signature: c.opt_text(11)?,
     })
 }
 
@@ -349,6 +379,7 @@ pub(crate) struct AuditColumns {
     pub at_ms: i64,
     pub recorded_ms: i64,
     pub agent: Option<String>,
+    pub on_behalf_of: Option<String>,
     pub action: &'static str,
     pub detail: String,
     pub unreported: bool,
@@ -362,6 +393,7 @@ impl AuditColumns {
             at_ms: ms(e.at),
             recorded_ms: ms(e.recorded_at),
             agent: e.agent.as_ref().map(|a| a.0.clone()),
+            on_behalf_of: e.on_behalf_of.as_ref().map(|a| a.0.clone()),
             action: e.action.as_str(),
             detail: e.detail.to_string(),
             unreported: e.action.is_transition(),

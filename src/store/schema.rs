@@ -60,6 +60,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("0008_listing_order"),
     migration!("compact_ids"),
     migration!("tokens"),
+    migration!("delegations"),
 ];
 
 /// How many migrations stores record by their count alone: those written

@@ -21,11 +21,11 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
-    read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
-    read_token, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
+    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_delegation,
+    read_event, read_event_attendee, read_finished, read_listed, read_member, read_need,
+    read_need_name, read_token, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
     ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS,
-    EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
+    DELEGATION_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
 };
 use super::schema::Migration;
 use super::written::Written;
@@ -35,6 +35,7 @@ use super::{
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
+use crate::delegation::Delegation;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::notification::{Delivery, NotifyRule, Reminder};
@@ -160,8 +161,8 @@ pub(crate) const EDGES: Table = Table {
 pub(crate) const AUDIT: Table = Table {
     name: "tm_audit",
     columns: "event_id, at_ms, recorded_ms, agent, action, detail, unreported, prev, hash, \
-              message, signature",
-    kinds: "uiitttbxxtt",
+              message, signature, on_behalf_of",
+    kinds: "uiitttbxxttt",
     skip_existing: false,
 };
 
@@ -482,6 +483,7 @@ impl<B: Backend> SqlTx<B> {
             Value::hash(&hash),
             signed.map(|s| s.message.as_str()),
             signed.map(|s| s.signature.as_str()),
+            a.on_behalf_of,
         ];
         self.pending.audits.extend(row);
         self.flush_if_full()
@@ -1188,6 +1190,57 @@ impl<B: Backend> Tx for SqlTx<B> {
         Ok(changed == 1)
     }
 
+    fn insert_delegation(&mut self, d: &Delegation) -> Result<()> {
+        let signed = d.signed.as_ref();
+        self.execute(
+            "INSERT INTO tm_delegations (id, from_agent, to_agent, campaign_id, created_ms, \
+             until_ms, revoked_ms, message, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            values![
+                d.id,
+                d.from.as_str(),
+                d.to.as_str(),
+                d.campaign,
+                ms(d.created_at),
+                d.until.map(ms),
+                d.revoked_at.map(ms),
+                signed.map(|s| s.message.as_str()),
+                signed.map(|s| s.signature.as_str()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delegations(&mut self) -> Result<Vec<Delegation>> {
+        self.rows(
+            &format!(
+                "SELECT {DELEGATION_COLUMNS} FROM tm_delegations d \
+                 LEFT JOIN tm_campaigns c ON c.id = d.campaign_id ORDER BY d.created_ms, d.id"
+            ),
+            &[],
+            |r| read_delegation(r),
+        )
+    }
+
+    fn delegations_between(&mut self, from: &AgentId, to: &AgentId) -> Result<Vec<Delegation>> {
+        self.rows(
+            &format!(
+                "SELECT {DELEGATION_COLUMNS} FROM tm_delegations d \
+                 LEFT JOIN tm_campaigns c ON c.id = d.campaign_id \
+                 WHERE d.from_agent = $1 AND d.to_agent = $2 ORDER BY d.created_ms, d.id"
+            ),
+            values![from.as_str(), to.as_str()],
+            |r| read_delegation(r),
+        )
+    }
+
+    fn revoke_delegation(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE tm_delegations SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
+            values![id, ms(at)],
+        )?;
+        Ok(changed == 1)
+    }
+
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
         self.seal()?;
         self.audits(
@@ -1423,7 +1476,10 @@ pub(crate) fn chain_existing<B: Backend>(b: &mut B) -> Result<()> {
     loop {
         let batch = rows(
             b,
-            &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000"),
+            // The entries of a store this old name no agent acted for, and
+            // the column that would is added by a later migration.
+            "SELECT seq, event_id, at_ms, recorded_ms, agent, action, detail, \
+             CAST(NULL AS TEXT) FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000",
             values![after],
             |r| read_audit(r),
         )?;

@@ -148,6 +148,13 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DROP TABLE tokens; DELETE FROM migrations WHERE name = 'tokens';",
         "DROP TABLE tm_tokens; DELETE FROM tm_migrations WHERE name = 'tokens';",
     ),
+    // delegations: who may answer for whom, and the agent acted for.
+    (
+        "DROP TABLE delegations; ALTER TABLE audit DROP COLUMN on_behalf_of; \
+         DELETE FROM migrations WHERE name = 'delegations';",
+        "DROP TABLE tm_delegations; ALTER TABLE tm_audit DROP COLUMN on_behalf_of; \
+         DELETE FROM tm_migrations WHERE name = 'delegations';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
