@@ -3,7 +3,8 @@
 //! [`McpServer`] is an rmcp [`ServerHandler`] with seven tools: `inbox`,
 //! `get_event`, `confirm`, `defer`, `decline`, `wait_event` and
 //! `campaign_status`. The agent is fixed when the server is made; no tool
-//! takes one, so a client can answer only as that agent.
+//! takes one, so a client can answer only as that agent (or, with the
+//! answer tools' `for`, for an attendee that delegated to that agent).
 //!
 //! Every tool call is one engine operation on a store opened for it, on a
 //! blocking thread: several servers (one per agent) and command-line
@@ -64,6 +65,18 @@ struct EventArgs {
     event: String,
 }
 
+/// `confirm` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ConfirmArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
+}
+
 /// `defer` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +85,10 @@ struct DeferArgs {
     event: String,
     /// How much more time, e.g. `10m`, `1h 30m`.
     duration: String,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
 }
 
 /// `decline` arguments.
@@ -83,6 +100,10 @@ struct DeclineArgs {
     /// Why, recorded in the event's log.
     #[serde(default)]
     reason: Option<String>,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
 }
 
 /// `wait_event` arguments.
@@ -165,9 +186,10 @@ impl McpServer {
                 "One event with its attendees' answers.",
                 read.clone(),
             ),
-            tool::<EventArgs, Event>(
+            tool::<ConfirmArgs, Event>(
                 "confirm",
-                "Confirm the event as this agent: ready for it to fire.",
+                "Confirm the event as this agent: ready for it to fire. With `for`, confirm \
+                 for an attendee that delegated its answers to this agent.",
                 answer.clone(),
             ),
             tool::<DeferArgs, Event>(
@@ -249,22 +271,30 @@ impl McpServer {
                 Ok((text, structured(&Event::read(engine, &mut views, &e)?)))
             }
             "confirm" => {
-                let EventArgs { event } = parse(name, args)?;
-                self.answer(engine, &event, Response::Confirm)
+                let ConfirmArgs { event, for_agent } = parse(name, args)?;
+                self.answer(engine, &event, for_agent, Response::Confirm)
             }
             "defer" => {
-                let DeferArgs { event, duration } = parse(name, args)?;
+                let DeferArgs {
+                    event,
+                    duration,
+                    for_agent,
+                } = parse(name, args)?;
                 let by = parse_duration(&duration)?;
                 if by.is_zero() {
                     return Err(TMinusError::NonPositiveDeferral {
                         value: crate::error::DeferralValue::Written(duration),
                     });
                 }
-                self.answer(engine, &event, Response::Defer(by))
+                self.answer(engine, &event, for_agent, Response::Defer(by))
             }
             "decline" => {
-                let DeclineArgs { event, reason } = parse(name, args)?;
-                self.answer(engine, &event, Response::Decline(reason))
+                let DeclineArgs {
+                    event,
+                    reason,
+                    for_agent,
+                } = parse(name, args)?;
+                self.answer(engine, &event, for_agent, Response::Decline(reason))
             }
             "campaign_status" => {
                 let CampaignArgs { campaign } = parse(name, args)?;
@@ -293,13 +323,17 @@ impl McpServer {
         }
     }
 
-    /// `confirm`, `defer`, `decline` as the server's agent.
+    /// `confirm`, `defer`, `decline` as the server's agent, for
+    /// `principal` under its delegation when given.
     fn answer(
         &self,
         engine: &mut Engine,
         event: &str,
+        principal: Option<String>,
         response: Response,
     ) -> Result<(String, Value)> {
+        let principal = principal.as_deref().map(AgentId::parse).transpose()?;
+        let principal = principal.as_ref();
         let id = engine.resolve_event(event)?;
         let verb = match &response {
             Response::Confirm => "confirmed".to_string(),
@@ -307,21 +341,26 @@ impl McpServer {
             Response::Decline(_) => "declined".to_string(),
         };
         let updated = match &self.signing_key {
-            Some(key) => engine.respond_with_key(id, &self.agent, response, key)?,
-            None => engine
-                .respond(id, &self.agent, response)
-                .map_err(|err| match err {
-                    TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
-                        TrustError::ServerUnsigned { event, agent }.into()
-                    }
-                    other => other,
-                })?,
+            Some(key) => engine.respond_with_key_for(id, &self.agent, principal, response, key)?,
+            None => match principal {
+                Some(principal) => engine.respond_for(id, &self.agent, principal, response),
+                None => engine.respond(id, &self.agent, response),
+            }
+            .map_err(|err| match err {
+                TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
+                    TrustError::ServerUnsigned { event, agent }.into()
+                }
+                other => other,
+            })?,
         };
         let mut views = EventViews::default();
         let label = views.label(engine, &updated)?;
+        let who = match principal {
+            Some(principal) => format!("{} for {principal}", self.agent),
+            None => self.agent.to_string(),
+        };
         let text = format!(
-            "{} {verb} {label} [{}]: {}, quorum {}/{}",
-            self.agent,
+            "{who} {verb} {label} [{}]: {}, quorum {}/{}",
             updated.short_id(),
             updated.state,
             updated.confirmed_count(),

@@ -398,3 +398,105 @@ common::store_tests!(
     bad_delegations_are_refused_and_change_nothing,
     a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the_principal,
 );
+
+/// The command line and the HTTP API.
+mod cli {
+    use serde_json::{json, Value};
+
+    use crate::cli_support::{self, T};
+    use crate::serve::{answer_of, token, Server};
+
+    fn delegate_list_answer_for_and_undelegate_on_the_command_line() {
+        let t = T::new();
+        let gate = t.schedule("deploy +30m --name gate --attendees alice,bob");
+        let stderr = t.fail("confirm gate carol --for alice");
+        assert!(
+            stderr.contains("t_minus::refused::no_delegation"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("delegate alice carol"), "{stderr}");
+
+        let out = t.ok("delegate alice carol --until +1h");
+        assert!(
+            out.contains("carol may answer for alice (every event, until 2025-06-06T15:50:00Z)"),
+            "{out}"
+        );
+        let listed = t.json("delegations --json");
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0]["from"], "alice");
+        assert_eq!(listed[0]["to"], "carol");
+        assert_eq!(listed[0]["state"], "active");
+        assert_eq!(listed[0]["until"], "2025-06-06T15:50:00Z");
+        assert_eq!(listed[0]["signed"], false);
+        let id = listed[0]["id"].as_str().unwrap().to_string();
+
+        let out = t.ok("confirm gate carol --for alice");
+        assert!(out.contains("✅ carol for alice confirmed gate"), "{out}");
+        let event = t.event(&gate);
+        assert_eq!(answer_of(&event, "alice"), "confirmed");
+        let log = t.ok("log gate");
+        assert!(log.contains("confirmed  by carol for alice"), "{log}");
+        let entries = t.json("log gate --json");
+        let last = entries.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["agent"], "carol");
+        assert_eq!(last["on_behalf_of"], "alice");
+        t.ok("verify");
+
+        let out = t.ok(&format!("undelegate {}", &id[..8]));
+        assert!(out.contains("carol no longer answers for alice"), "{out}");
+        assert_eq!(t.json("delegations --json"), json!([]));
+        let all = t.json("delegations --all --json");
+        assert_eq!(all[0]["state"], "revoked");
+        let stderr = t.fail("decline gate carol --for alice");
+        assert!(stderr.contains("was revoked at"), "{stderr}");
+        let stderr = t.fail(&format!("undelegate {id}"));
+        assert!(
+            stderr.contains("t_minus::refused::delegation_revoked"),
+            "{stderr}"
+        );
+        let stderr = t.fail("delegate alice alice");
+        assert!(stderr.contains("t_minus::input::delegation"), "{stderr}");
+        t.ok("verify");
+    }
+
+    fn an_agent_token_answers_for_a_delegator_over_http() {
+        let t = T::new();
+        t.schedule("deploy +30m --name gate --attendees alice,bob");
+        let carol = token(&t, "carol", "agent");
+        let server = Server::start(&t, &[]);
+        let http = ureq::Agent::new_with_defaults();
+        let post = |body: Value| {
+            let mut reply = http
+                .post(format!("{}/v1/events/gate/confirm", server.base))
+                .header("Authorization", format!("Bearer {carol}"))
+                .header("Content-Type", "application/json")
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send(body.to_string())
+                .unwrap();
+            let status = reply.status().as_u16();
+            let text = reply.body_mut().read_to_string().unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        };
+        let (status, body) = post(json!({ "for": "alice" }));
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "t_minus::refused::no_delegation");
+        t.ok("delegate alice carol");
+        let (status, body) = post(json!({ "for": "alice" }));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(answer_of(&body, "alice"), "confirmed");
+        // The token answers as its own agent only, for whomever it answers.
+        let (status, body) = post(json!({ "agent": "dave", "for": "alice" }));
+        assert_eq!(status, 403, "{body}");
+        drop(server);
+        let log = t.ok("log gate");
+        assert!(log.contains("confirmed  by carol for alice"), "{log}");
+    }
+
+    cli_support::store_tests!(
+        delegate_list_answer_for_and_undelegate_on_the_command_line,
+        an_agent_token_answers_for_a_delegator_over_http,
+    );
+}

@@ -49,6 +49,7 @@ impl Engine {
                     .map(|link| AnswerRecord {
                         seq: link.entry.seq,
                         agent: link.entry.agent.map(|a| a.to_string()),
+                        on_behalf_of: link.entry.on_behalf_of.map(|a| a.to_string()),
                         answer: link.entry.action.to_string(),
                         at: link.entry.at,
                         detail: link.entry.detail,
