@@ -106,10 +106,10 @@ impl Delegation {
 #[non_exhaustive]
 pub enum DelegationError {
     /// An agent delegating to itself.
-    #[error("agent {agent} cannot delegate to itself")]
+    #[error("agent {agent} cannot delegate to itself or answer for itself under a delegation")]
     #[diagnostic(
         code(t_minus::input::delegation),
-        help("name another agent as TO: `delegate FROM TO`")
+        help("name two different agents: the one whose answers are given, and the one who gives them")
     )]
     ToItself {
         /// The agent.
@@ -119,8 +119,8 @@ pub enum DelegationError {
     /// A delegation whose end is not after now.
     #[error("the delegation would end at {until}, which is not after now ({now})")]
     #[diagnostic(
-        code(t_minus::input::delegation),
-        help("give `--until` a time in the future (an RFC 3339 time, or `+2h`)")
+        code(t_minus::input::delegation_until),
+        help("end the delegation at a time after now, or leave the end out (until revoked)")
     )]
     UntilPassed {
         /// The end asked for.
@@ -133,7 +133,7 @@ pub enum DelegationError {
     #[error("agent {to} may not answer for {from} on event {event}: {why}")]
     #[diagnostic(
         code(t_minus::refused::no_delegation),
-        help("{from} delegates with `delegate {from} {to}` (`--campaign C` for one campaign); `delegations` lists them")
+        help("{from} lets {to} answer for it with `Engine::delegate` (for every event or one campaign); `Engine::delegations` lists the delegations")
     )]
     NotInForce {
         /// Who answered.
@@ -153,7 +153,7 @@ pub enum DelegationError {
     #[error("agent {to} may not answer for {from} on event {event}: its answers must be signed, and no delegation in force is signed by {from} with a key its key set allows")]
     #[diagnostic(
         code(t_minus::refused::unsigned_delegation),
-        help("{from} makes a signed delegation: `delegate {from} {to} --sign KEYFILE`")
+        help("{from} signs a delegation to {to} (`Engine::delegate_with_key`) with a key the event's signers allow for {from}")
     )]
     Unsigned {
         /// Who answered.
@@ -168,7 +168,7 @@ pub enum DelegationError {
     #[error("no delegation matches `{reference}`")]
     #[diagnostic(
         code(t_minus::not_found::delegation),
-        help("`delegations --all` lists every delegation with its id; give the id or a unique prefix of 4+ hex digits")
+        help("give a delegation's id or a unique prefix of 4+ hex digits; `Engine::delegations` lists them")
     )]
     NotFound {
         /// The reference as given.
@@ -179,7 +179,7 @@ pub enum DelegationError {
     #[error("delegation {id} was already revoked at {at}")]
     #[diagnostic(
         code(t_minus::refused::delegation_revoked),
-        help("nothing to do; `delegations` lists those in force")
+        help("nothing to do: a revoked delegation stays revoked")
     )]
     AlreadyRevoked {
         /// Its id.

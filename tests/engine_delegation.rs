@@ -210,7 +210,7 @@ fn bad_delegations_are_refused_and_change_nothing() {
             engine
                 .delegate(&agent("alice"), &agent("bob"), Some(t0()), None)
                 .unwrap_err(),
-            "t_minus::input::delegation",
+            "t_minus::input::delegation_until",
         ),
         (
             engine
@@ -414,7 +414,7 @@ mod cli {
             stderr.contains("t_minus::refused::no_delegation"),
             "{stderr}"
         );
-        assert!(stderr.contains("delegate alice carol"), "{stderr}");
+        assert!(stderr.contains("t-minus delegate FROM TO"), "{stderr}");
 
         let out = t.ok("delegate alice carol --until +1h");
         assert!(
