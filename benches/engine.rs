@@ -209,6 +209,7 @@ fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEv
         created_at: created,
         last_response_at: None,
         description: None,
+        escalation: Default::default(),
     }
 }
 

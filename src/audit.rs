@@ -56,6 +56,8 @@ pub enum AuditAction {
     Delegated,
     /// A delegation was revoked (the subject is the delegation's id).
     Undelegated,
+    /// An escalation step added attendees.
+    Escalated,
 }
 
 impl AuditAction {
@@ -100,6 +102,7 @@ impl AuditAction {
             AuditAction::TokenRefused => "token-refused",
             AuditAction::Delegated => "delegated",
             AuditAction::Undelegated => "undelegated",
+            AuditAction::Escalated => "escalated",
         }
     }
 }
@@ -133,6 +136,7 @@ impl FromStr for AuditAction {
             "token-refused" => TokenRefused,
             "delegated" => Delegated,
             "undelegated" => Undelegated,
+            "escalated" => Escalated,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }

@@ -65,6 +65,7 @@ pub mod display;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod event_check;
 pub mod graph;

@@ -81,7 +81,9 @@ pub struct Decision {
 /// Decides whether a pending event is final at `now`.
 ///
 /// - opened after its fire time → missed at once (the deadline passed);
-/// - quorum unreachable (too many declines) → missed at once;
+/// - quorum unreachable (too many declines, counting the agents that
+///   escalation steps still to come before the fire time would add) →
+///   missed at once;
 /// - `early` and quorum holds → fired, at the moment quorum was completed;
 /// - the fire time has come (`now ≥ fire time`) → fired if quorum holds
 ///   (`on-time`), missed otherwise.
@@ -107,8 +109,12 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
     // Every response settles the event at once, so a decision triggered by
     // responses happened at the latest response (or at the opening, for
     // answers given while blocked).
-    let by_responses = event.last_response_at.map_or(opened, |r| r.max(opened));
-    if !event.quorum_reachable() {
+    // An escalation step changes who may answer as a response does.
+    let by_responses = event
+        .last_response_at
+        .max(event.escalation.applied_at)
+        .map_or(opened, |r| r.max(opened));
+    if !event.quorum_reachable_escalating() {
         return Some(Decision {
             state: EventState::Missed,
             at: by_responses,

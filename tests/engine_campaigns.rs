@@ -348,6 +348,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
             created_at: t0(),
             last_response_at: None,
             description: None,
+            escalation: Default::default(),
         };
         let store = engine.store_mut();
         let mut tx = store.write().unwrap();

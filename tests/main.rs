@@ -17,6 +17,7 @@ mod ecosystem_json;
 mod engine_campaigns;
 mod engine_concurrency;
 mod engine_delegation;
+mod engine_escalation;
 mod engine_groups;
 mod engine_lifecycle;
 mod engine_responses;

@@ -60,6 +60,7 @@ fn event() -> TMinusEvent {
         created_at: t("2026-11-28T00:00:00Z"),
         last_response_at: None,
         description: Some("Ship it".into()),
+        escalation: Default::default(),
         groups: Vec::new(),
     }
 }

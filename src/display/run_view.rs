@@ -392,6 +392,7 @@ mod tests {
             created_at: at,
             last_response_at: None,
             description: None,
+            escalation: Default::default(),
         }
     }
 

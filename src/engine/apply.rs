@@ -334,6 +334,7 @@ fn new_event(
         created_at: now,
         last_response_at: None,
         description: d.description.clone(),
+        escalation: Default::default(),
     };
     Ok(event)
 }

@@ -85,6 +85,11 @@ pub struct NewEvent {
     /// The keys that must sign its answers (none by default: answers need
     /// no signature). Every attendee must have a key here.
     pub signers: Option<crate::trust::Signers>,
+    /// Escalation steps, soonest first (none by default): see
+    /// [`crate::escalation`]. Refused when a step is not after the previous
+    /// one, is due at or after the fire time, or adds an attendee (or group
+    /// member) the event has or an earlier step adds.
+    pub escalate: Vec<crate::escalation::EscalationStep>,
 }
 
 impl NewEvent {
@@ -106,6 +111,7 @@ impl NewEvent {
             name: None,
             notify: Vec::new(),
             signers: None,
+            escalate: Vec::new(),
         }
     }
 }
@@ -846,6 +852,12 @@ pub(crate) fn build_event(
     } else {
         Quorum::Count(resolved.quorum)
     };
+    crate::escalation::check(
+        &new.escalate,
+        &resolved.attendees,
+        &new.groups,
+        Some(event_check::fire_of(new.at, new.t_minus) - now),
+    )?;
     let event = TMinusEvent {
         id: Uuid::new_v4(),
         kind: new.kind,
@@ -873,6 +885,11 @@ pub(crate) fn build_event(
         created_at: now,
         last_response_at: None,
         description: new.description,
+        escalation: crate::escalation::Escalation {
+            steps: new.escalate,
+            applied: 0,
+            applied_at: None,
+        },
     };
     Ok((event, new.notify))
 }

@@ -262,6 +262,7 @@ impl Event {
             created_at: self.created_at,
             last_response_at: None,
             description: self.description.clone(),
+            escalation: Default::default(),
         })
     }
 

@@ -134,6 +134,7 @@ pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
         created_ms: c.int(18)?,
         last_response_ms: c.opt_int(19)?,
         groups: c.opt_text(20)?,
+        escalation: c.opt_text(21)?,
         fire_ms: None,
     };
     c.decode(row.into_event())
@@ -225,7 +226,7 @@ pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Err
 /// A listing row: the event from [`EVENT_COLUMNS`] (without attendees) and
 /// its campaign's name in the column after them.
 pub(crate) fn read_listed<C: Columns>(c: &C) -> Result<(TMinusEvent, Option<String>), C::Error> {
-    Ok((read_event(c)?, c.opt_text(21)?))
+    Ok((read_event(c)?, c.opt_text(22)?))
 }
 
 /// A chunk of a listing put together: each event, in the listing's order,
@@ -405,7 +406,7 @@ impl AuditColumns {
 pub(crate) const EVENT_COLUMNS: &str =
     "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
      t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
-     state, finished_ms, created_ms, last_response_ms, groups";
+     state, finished_ms, created_ms, last_response_ms, groups, escalation";
 
 /// An event's own row (attendees live in their own table).
 #[derive(Debug, Clone, PartialEq)]
@@ -436,7 +437,11 @@ pub(crate) struct EventRow {
     /// Quorum groups as JSON (`[{"name", "quorum", "members"}]`); `None` for
     /// a plain event (one unnamed group of all its attendees).
     pub groups: Option<String>,
-    /// The effective fire time, when known; written, never read back.
+    /// Escalation steps and how many were applied, as JSON (see
+    /// [`crate::escalation::Escalation`]); `None` for an event without.
+    pub escalation: Option<String>,
+    /// When a tick has work for it: the fire time, or the next escalation
+    /// step's due time when that comes first; written, never read back.
     pub fire_ms: Option<i64>,
 }
 
@@ -540,7 +545,12 @@ impl EventRow {
             created_ms: ms(e.created_at),
             last_response_ms: e.last_response_at.map(ms),
             groups: groups_text(&e.groups),
-            fire_ms: e.fire_deadline().map(ms),
+            escalation: (!e.escalation.is_empty())
+                .then(|| serde_json::to_string(&e.escalation).unwrap_or_default()),
+            fire_ms: match (e.fire_deadline(), e.escalation.next_due(e.started_at)) {
+                (Some(fire), Some(step)) if step < fire => Some(ms(step)),
+                (fire, _) => fire.map(ms),
+            },
         }
     }
 
@@ -581,6 +591,11 @@ impl EventRow {
                 .map(parse_groups)
                 .transpose()?
                 .unwrap_or_default(),
+            escalation: match self.escalation.as_deref() {
+                Some(text) => serde_json::from_str(text)
+                    .map_err(|e| format!("bad escalation {text:?}: {e}"))?,
+                None => Default::default(),
+            },
         })
     }
 }

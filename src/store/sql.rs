@@ -135,9 +135,9 @@ pub(crate) const EVENTS: Table = Table {
     name: "tm_events",
     columns: "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
               t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, \
-              payload, state, finished_ms, created_ms, last_response_ms, groups, fire_ms, \
-              campaign_pos",
-    kinds: "uutttiiiiiiitttttiiitii",
+              payload, state, finished_ms, created_ms, last_response_ms, groups, escalation, \
+              fire_ms, campaign_pos",
+    kinds: "uutttiiiiiiitttttiiittii",
     skip_existing: false,
 };
 
@@ -366,7 +366,7 @@ const CAMPAIGN_NAME: &str =
 /// The order of listings: soonest fire time first, unknown last.
 const LISTING_ORDER: &str = "ORDER BY fire_ms IS NULL, fire_ms, created_ms, id";
 
-/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($22).
+/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($23).
 pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
     vec![
         r.id.into(),
@@ -390,6 +390,7 @@ pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
         r.created_ms.into(),
         r.last_response_ms.into(),
         r.groups.into(),
+        r.escalation.into(),
         r.fire_ms.into(),
     ]
 }
@@ -719,7 +720,8 @@ impl<B: Backend> Tx for SqlTx<B> {
              at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
              max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
              organizer = $15, payload = $16, state = $17, finished_ms = $18, \
-             created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
+             created_ms = $19, last_response_ms = $20, groups = $21, escalation = $22, \
+             fire_ms = $23, \
              campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
              WHEN CAST($2 AS UUID) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) \
              + 1 FROM tm_events WHERE campaign_id = $2) END WHERE id = $1",

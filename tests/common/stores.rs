@@ -151,8 +151,10 @@ const UNDO_NAMED: &[(&str, &str)] = &[
     // delegations: who may answer for whom, and the agent acted for.
     (
         "DROP TABLE delegations; ALTER TABLE audit DROP COLUMN on_behalf_of; \
+         ALTER TABLE events DROP COLUMN escalation; \
          DELETE FROM migrations WHERE name = 'delegations';",
         "DROP TABLE tm_delegations; ALTER TABLE tm_audit DROP COLUMN on_behalf_of; \
+         ALTER TABLE tm_events DROP COLUMN escalation; \
          DELETE FROM tm_migrations WHERE name = 'delegations';",
     ),
 ];

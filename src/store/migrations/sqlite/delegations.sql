@@ -16,3 +16,8 @@ CREATE TABLE delegations (
 ) WITHOUT ROWID;
 CREATE INDEX delegations_pair ON delegations (from_agent, to_agent);
 ALTER TABLE audit ADD COLUMN on_behalf_of TEXT;
+
+-- Escalation steps of an event and how many were applied (JSON), NULL for
+-- an event without; `fire_ms` is then the sooner of the fire time and the
+-- next step's due time.
+ALTER TABLE events ADD COLUMN escalation TEXT;
