@@ -190,3 +190,87 @@ pub fn check(
     }
     Ok(())
 }
+
+impl Escalation {
+    /// The escalation an event gets when `steps` replace its steps (a
+    /// manifest's apply): the applied steps that lead the new list unchanged
+    /// stay applied; the others are not (their agents leave with them).
+    pub fn rebase(&self, steps: &[EscalationStep]) -> Escalation {
+        let kept = self
+            .steps
+            .iter()
+            .zip(steps)
+            .take(self.applied)
+            .take_while(|(old, new)| old == new)
+            .count();
+        Escalation {
+            steps: steps.to_vec(),
+            applied: kept,
+            applied_at: if kept > 0 { self.applied_at } else { None },
+        }
+    }
+
+    /// `attendees` followed by the agents the applied steps added (each
+    /// once): the attendees an event has once its applied steps are taken
+    /// into account.
+    pub fn attendees_with_added(&self, attendees: &[AgentId]) -> Vec<AgentId> {
+        let mut out = attendees.to_vec();
+        for agent in self.added() {
+            if !out.contains(agent) {
+                out.push(agent.clone());
+            }
+        }
+        out
+    }
+
+    /// `groups` with the members the applied steps added to them.
+    pub fn groups_with_added(
+        &self,
+        groups: &[crate::policy::QuorumGroup],
+    ) -> Vec<crate::policy::QuorumGroup> {
+        let mut out = groups.to_vec();
+        for step in &self.steps[..self.applied.min(self.steps.len())] {
+            for add in &step.add {
+                let Some(name) = &add.group else { continue };
+                if let Some(group) = out.iter_mut().find(|g| &g.name == name) {
+                    for agent in &add.agents {
+                        if !group.members.contains(agent) {
+                            group.members.push(agent.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The steps as one line of text, for plans: `10m: carol, dave; 30m:
+    /// ops: erin` (`None` without steps).
+    pub fn summary(steps: &[EscalationStep]) -> Option<String> {
+        if steps.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = steps
+            .iter()
+            .map(|step| {
+                let adds: Vec<String> = step
+                    .add
+                    .iter()
+                    .map(|a| {
+                        let names: Vec<&str> = a.agents.iter().map(AgentId::as_str).collect();
+                        match &a.group {
+                            Some(g) => format!("{g}: {}", names.join(", ")),
+                            None => names.join(", "),
+                        }
+                    })
+                    .collect();
+                format!(
+                    "{}: {}",
+                    crate::duration::format_duration(step.after),
+                    adds.join(" + ")
+                )
+            })
+            .collect();
+        Some(parts.join("; "))
+    }
+}

@@ -205,7 +205,67 @@ fn bad_steps_are_refused_when_the_event_is_made() {
     assert!(engine.list_events().unwrap().is_empty());
 }
 
+const MANIFEST: &str = r#"
+campaign: release
+events:
+  review:
+    kind: review
+    at: +1h
+    quorum: 2
+    attendees: [alice, bob]
+    escalate:
+      - after: 10m
+        add: [carol]
+      - after: 20m
+        add: [dave]
+"#;
+
+fn escalation_in_a_manifest_is_applied_and_is_no_drift() {
+    let (mut engine, clock) = engine();
+    let options = t_minus::plan::PlanOptions::default();
+    engine
+        .apply_manifests(&desired(MANIFEST), &options)
+        .unwrap();
+    let id = engine.resolve_event("release/review").unwrap();
+    engine.tick(at_min(15)).unwrap();
+    clock.set(at_min(15));
+    assert_eq!(names(&get(&engine, id)), ["alice", "bob", "carol"]);
+    // carol answered; the same manifest plans no change, and applying it
+    // keeps carol and her answer.
+    engine.confirm(id, &agent("carol")).unwrap();
+    let again = engine.plan(&desired(MANIFEST), &options).unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    engine
+        .apply_manifests(&desired(MANIFEST), &options)
+        .unwrap();
+    let event = get(&engine, id);
+    assert_eq!(names(&event), ["alice", "bob", "carol"]);
+    assert_eq!(response(&event, "carol"), ResponseStatus::Confirmed);
+    assert_eq!(event.escalation.applied, 1);
+
+    // A change of the steps is a plan line; steps already applied that
+    // stay unchanged keep their agents.
+    let changed = MANIFEST.replace("add: [dave]", "add: [erin]");
+    let plan = engine.plan(&desired(&changed), &options).unwrap();
+    let text = plan.render();
+    assert!(
+        text.contains("~ escalate: 10m: carol; 20m: dave → 10m: carol; 20m: erin"),
+        "{text}"
+    );
+    engine
+        .apply_manifests(&desired(&changed), &options)
+        .unwrap();
+    engine.tick(at_min(25)).unwrap();
+    assert_eq!(names(&get(&engine, id)), ["alice", "bob", "carol", "erin"]);
+    assert!(engine
+        .plan(&desired(&changed), &options)
+        .unwrap()
+        .is_empty());
+    engine.verify_log(None).unwrap();
+}
+
 crate::common::store_tests!(
+    escalation_in_a_manifest_is_applied_and_is_no_drift,
     a_due_step_adds_attendees_who_may_answer_from_then_on,
     a_late_settlement_applies_every_due_step_at_its_own_time,
     an_unreachable_quorum_waits_for_the_steps_to_come_then_the_usual_rule_applies,
@@ -213,3 +273,39 @@ crate::common::store_tests!(
     a_step_due_after_the_fire_time_never_applies_and_groups_gain_members,
     bad_steps_are_refused_when_the_event_is_made,
 );
+
+/// Validation refuses a step due after the fire time, or one that adds an
+/// existing attendee, with the step's span.
+#[test]
+fn bad_steps_in_a_manifest_are_refused_with_their_span() {
+    use t_minus::manifest::{self, ValidateOptions};
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    for (step, why) in [
+        (
+            "{ after: 2h, add: [carol] }",
+            "due at or after the fire time",
+        ),
+        ("{ after: 15m, add: [bob] }", "bob is already an attendee"),
+        ("{ after: 15m, add: { ops: [erin] } }", "has no groups"),
+    ] {
+        let text = MANIFEST.replace(
+            "      - after: 20m\n        add: [dave]\n",
+            &format!("      - {step}\n"),
+        );
+        let diags = manifest::validate(
+            &manifest::parse_str("release.yaml", &text),
+            &ValidateOptions::default(),
+        )
+        .expect_err(step);
+        let codes: Vec<&str> = diags.iter().map(|d| d.code_str()).collect();
+        assert_eq!(codes, ["t_minus::manifest::escalation"], "{step}");
+        let rendered = diags.render(&handler);
+        assert!(rendered.contains(why), "{rendered}");
+        assert!(
+            rendered.contains(step),
+            "the span shows the step: {rendered}"
+        );
+        assert!(rendered.contains("this step"), "{rendered}");
+    }
+}

@@ -121,13 +121,15 @@ pub enum DiagnosticCode {
     Signers,
     /// `t_minus::manifest::notify`.
     Notify,
+    /// `t_minus::manifest::escalation`.
+    Escalation,
     /// `t_minus::manifest::invalid`.
     Invalid,
 }
 
 impl DiagnosticCode {
     /// Every code, in the order of docs/exit-codes.md.
-    pub const ALL: [DiagnosticCode; 32] = [
+    pub const ALL: [DiagnosticCode; 33] = [
         DiagnosticCode::Syntax,
         DiagnosticCode::Type,
         DiagnosticCode::UnknownField,
@@ -159,6 +161,7 @@ impl DiagnosticCode {
         DiagnosticCode::FinalEvent,
         DiagnosticCode::Signers,
         DiagnosticCode::Notify,
+        DiagnosticCode::Escalation,
         DiagnosticCode::Invalid,
     ];
 
@@ -196,6 +199,7 @@ impl DiagnosticCode {
             DiagnosticCode::FinalEvent => "t_minus::manifest::final_event",
             DiagnosticCode::Signers => "t_minus::manifest::signers",
             DiagnosticCode::Notify => "t_minus::manifest::notify",
+            DiagnosticCode::Escalation => "t_minus::manifest::escalation",
             DiagnosticCode::Invalid => "t_minus::manifest::invalid",
         }
     }

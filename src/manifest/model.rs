@@ -142,6 +142,9 @@ pub struct DesiredEvent {
     /// Notification rules: the campaign's, then the event's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::notification::NotifyRule>,
+    /// Escalation steps, soonest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalate: Vec<crate::escalation::EscalationStep>,
     /// Where each field was written (not serialized).
     #[serde(skip)]
     pub spans: EventSpans,
@@ -221,6 +224,8 @@ pub struct EventSpans {
     pub needs: Option<Span>,
     /// `notify` (the event's list, or the campaign's).
     pub notify: Option<Span>,
+    /// `escalate` (the whole list).
+    pub escalate: Option<Span>,
 }
 
 impl EventSpans {
@@ -237,6 +242,7 @@ impl EventSpans {
             Field::Attendees => self.attendees,
             Field::Needs => self.needs,
             Field::Notify => self.notify,
+            Field::Escalate => self.escalate,
             Field::Payload | Field::Managed | Field::Signers => None,
         };
         span.unwrap_or(self.key)
@@ -271,6 +277,8 @@ pub enum Field {
     Payload,
     /// `notify`.
     Notify,
+    /// `escalate`.
+    Escalate,
     /// Whether a manifest manages the campaign.
     Managed,
     /// `signers` (of a campaign): the key set, by digest.
@@ -292,6 +300,7 @@ impl Field {
             Field::Needs => "needs",
             Field::Payload => "payload",
             Field::Notify => "notify",
+            Field::Escalate => "escalate",
             Field::Managed => "managed",
             Field::Signers => "signers",
         }

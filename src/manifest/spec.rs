@@ -418,6 +418,21 @@ pub struct EventSpec {
     /// Notification rules, added to the campaign's.
     #[serde(default)]
     pub notify: Option<Spanned<Vec<Spanned<NotifySpec>>>>,
+    /// Attendees added while the event waits for quorum: steps, each due
+    /// `after` the event opened.
+    #[serde(default)]
+    pub escalate: Option<Spanned<Vec<Spanned<EscalateStepSpec>>>>,
+}
+
+/// One step of an event's `escalate`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateStepSpec {
+    /// How long after the event opened (without quorum) the step is due.
+    pub after: Spanned<DurationText>,
+    /// Who joins: a list of agents, or, for attendees in groups, a map of
+    /// group → agents.
+    pub add: Spanned<AttendeesSpec>,
 }
 
 /// An event's `quorum`: one value, or one per group.
