@@ -45,7 +45,17 @@ pub struct Delegation {
     pub revoked_at: Option<DateTime<Utc>>,
     /// The signed delegation message and its armored signature, when FROM
     /// signed it.
-    pub signed: Option<crate::store::SignedAnswer>,
+    pub signed: Option<SignedDelegation>,
+}
+
+/// A signed delegation message and its armored `sshsig` signature, as
+/// stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDelegation {
+    /// The canonical delegation message (see [`crate::trust::grant`]).
+    pub message: String,
+    /// The armored signature (`-----BEGIN SSH SIGNATURE-----` …).
+    pub signature: String,
 }
 
 /// Where a delegation stands at a given time.

@@ -109,6 +109,12 @@ impl Engine {
                 }
             }
             let delegation = Delegation {
+                signed: signed
+                    .as_ref()
+                    .map(|s| crate::delegation::SignedDelegation {
+                        message: s.message.clone(),
+                        signature: s.signature.clone(),
+                    }),
                 id,
                 from: from.clone(),
                 to: to.clone(),
@@ -117,7 +123,6 @@ impl Engine {
                 created_at: now,
                 until,
                 revoked_at: None,
-                signed: signed.clone(),
             };
             tx.insert_delegation(&delegation)?;
             let detail = json!({

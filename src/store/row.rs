@@ -197,7 +197,9 @@ pub(crate) fn read_delegation<C: Columns>(
     c: &C,
 ) -> Result<crate::delegation::Delegation, C::Error> {
     let signed = match (c.opt_text(8)?, c.opt_text(9)?) {
-        (Some(message), Some(signature)) => Some(crate::store::SignedAnswer { message, signature }),
+        (Some(message), Some(signature)) => {
+            Some(crate::delegation::SignedDelegation { message, signature })
+        }
         _ => None,
     };
     Ok(crate::delegation::Delegation {
