@@ -211,6 +211,7 @@ fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEv
         last_response_at: None,
         gates: Default::default(),
         description: None,
+        escalation: Default::default(),
     }
 }
 
@@ -226,6 +227,7 @@ fn audit(
         at,
         recorded_at: at,
         agent,
+        on_behalf_of: None,
         action,
         detail: json!({}),
         signed: None,

@@ -524,6 +524,16 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Token(#[from] crate::token::TokenError),
+
+    /// A delegation that cannot be made, revoked or used.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Delegation(#[from] crate::delegation::DelegationError),
+
+    /// Escalation steps that break the rules.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Escalation(#[from] crate::escalation::EscalationError),
 }
 
 /// A rejected deferral: as the user wrote it (command line, MCP), or as the

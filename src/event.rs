@@ -74,9 +74,59 @@ pub struct TMinusEvent {
     /// none. Part of its content digest; the store fills it in from the
     /// stored rules whenever it reads an event.
     pub rules_digest: Option<[u8; 32]>,
+    /// Attendees it adds while it waits for quorum (none by default).
+    pub escalation: crate::escalation::Escalation,
 }
 
 impl TMinusEvent {
+    /// Whether quorum can still be met, counting the agents that the
+    /// escalation steps still to come, due before the fire time, would add
+    /// (see [`crate::escalation`]); without such steps, exactly
+    /// [`TMinusEvent::quorum_reachable`].
+    pub fn quorum_reachable_escalating(&self) -> bool {
+        if self.quorum_reachable() {
+            return true;
+        }
+        let Some(opened) = self.started_at else {
+            return false;
+        };
+        let fire = self.fire_time();
+        let coming: Vec<&crate::escalation::EscalationAdd> = self
+            .escalation
+            .remaining()
+            .iter()
+            .filter(|step| opened + step.after < fire)
+            .flat_map(|step| step.add.iter())
+            .collect();
+        if coming.is_empty() {
+            return false;
+        }
+        let new = |group: Option<&str>| -> usize {
+            let mut seen: Vec<&AgentId> = Vec::new();
+            for add in coming.iter().filter(|a| a.group.as_deref() == group) {
+                for agent in &add.agents {
+                    let member = match group {
+                        None => self.response_of(agent).is_some(),
+                        Some(name) => self
+                            .groups
+                            .iter()
+                            .any(|g| g.name == name && g.members.contains(agent)),
+                    };
+                    if !member && !seen.contains(&agent) {
+                        seen.push(agent);
+                    }
+                }
+            }
+            seen.len()
+        };
+        if self.groups.is_empty() {
+            return self.confirmed_count() + self.pending_count() + new(None) >= self.quorum;
+        }
+        self.quorum_status().iter().all(|status| {
+            status.confirmed + status.open + new(status.name.as_deref()) >= status.needed
+        })
+    }
+
     /// The fire time, `scheduled_at − t_minus`: the deadline for confirmations.
     /// See [`TMinusEvent::at_known`] for blocked relative events.
     pub fn fire_time(&self) -> DateTime<Utc> {

@@ -84,7 +84,9 @@ pub struct Decision {
 /// - `lazy`: a decline → missed at once; the fire time come → fired
 ///   (whatever the confirmations), unless the fire time lies outside every
 ///   window, then missed;
-/// - quorum unreachable (too many declines) → missed at once;
+/// - quorum unreachable (too many declines, counting the agents that
+///   escalation steps still to come before the fire time would add) →
+///   missed at once;
 /// - `early` and quorum holds → fired, at the moment quorum was completed,
 ///   or, with windows, at the first instant from then on inside a window,
 ///   when that comes no later than the fire time (until then it waits);
@@ -113,7 +115,11 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
     // Every response settles the event at once, so a decision triggered by
     // responses happened at the latest response (or at the opening, for
     // answers given while blocked).
-    let by_responses = event.last_response_at.map_or(opened, |r| r.max(opened));
+    // An escalation step changes who may answer as a response does.
+    let by_responses = event
+        .last_response_at
+        .max(event.escalation.applied_at)
+        .map_or(opened, |r| r.max(opened));
     let windows = &event.gates.windows;
     if event.fire_policy == FirePolicy::Lazy {
         if event.declined_count() > 0 {
@@ -141,7 +147,7 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
             }
         });
     }
-    if !event.quorum_reachable() {
+    if !event.quorum_reachable_escalating() {
         return Some(Decision {
             state: EventState::Missed,
             at: by_responses,

@@ -5,7 +5,8 @@
 //! `campaign_status`, `answer_message` and `submit_answer`. The agent is
 //! fixed when the server is made (by `--agent`, or over HTTP by the bearer
 //! token, [`McpServer::for_token`]); no tool takes one, so a client can
-//! answer only as that agent.
+//! answer only as that agent (or, with the
+//! answer tools' `for`, for an attendee that delegated to that agent).
 //!
 //! An event whose answers must be signed is answered by a server holding a
 //! key ([`McpServer::with_signing_key`]), or in two steps by a client that
@@ -73,6 +74,18 @@ struct EventArgs {
     event: String,
 }
 
+/// `confirm` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ConfirmArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
+}
+
 /// `defer` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +94,10 @@ struct DeferArgs {
     event: String,
     /// How much more time, e.g. `10m`, `1h 30m`.
     duration: String,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
 }
 
 /// `decline` arguments.
@@ -92,6 +109,10 @@ struct DeclineArgs {
     /// Why, recorded in the event's log.
     #[serde(default)]
     reason: Option<String>,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
 }
 
 /// `wait_event` arguments.
@@ -241,9 +262,10 @@ impl McpServer {
                 "One event with its attendees' answers.",
                 read.clone(),
             ),
-            tool::<EventArgs, Event>(
+            tool::<ConfirmArgs, Event>(
                 "confirm",
-                "Confirm the event as this agent: ready for it to fire.",
+                "Confirm the event as this agent: ready for it to fire. With `for`, confirm \
+                 for an attendee that delegated its answers to this agent.",
                 answer.clone(),
             ),
             tool::<DeferArgs, Event>(
@@ -343,22 +365,30 @@ impl McpServer {
                 Ok((text, structured(&Event::read(engine, &mut views, &e)?)))
             }
             "confirm" => {
-                let EventArgs { event } = parse(name, args)?;
-                self.answer(engine, &event, Response::Confirm)
+                let ConfirmArgs { event, for_agent } = parse(name, args)?;
+                self.answer(engine, &event, for_agent, Response::Confirm)
             }
             "defer" => {
-                let DeferArgs { event, duration } = parse(name, args)?;
+                let DeferArgs {
+                    event,
+                    duration,
+                    for_agent,
+                } = parse(name, args)?;
                 let by = parse_duration(&duration)?;
                 if by.is_zero() {
                     return Err(TMinusError::NonPositiveDeferral {
                         value: crate::error::DeferralValue::Written(duration),
                     });
                 }
-                self.answer(engine, &event, Response::Defer(by))
+                self.answer(engine, &event, for_agent, Response::Defer(by))
             }
             "decline" => {
-                let DeclineArgs { event, reason } = parse(name, args)?;
-                self.answer(engine, &event, Response::Decline(reason))
+                let DeclineArgs {
+                    event,
+                    reason,
+                    for_agent,
+                } = parse(name, args)?;
+                self.answer(engine, &event, for_agent, Response::Decline(reason))
             }
             "answer_message" => {
                 let AnswerMessageArgs {
@@ -441,31 +471,40 @@ impl McpServer {
         }
     }
 
-    /// `confirm`, `defer`, `decline` as the server's agent.
+    /// `confirm`, `defer`, `decline` as the server's agent, for
+    /// `principal` under its delegation when given.
     fn answer(
         &self,
         engine: &mut Engine,
         event: &str,
+        principal: Option<String>,
         response: Response,
     ) -> Result<(String, Value)> {
+        let principal = principal.as_deref().map(AgentId::parse).transpose()?;
+        let principal = principal.as_ref();
         let id = engine.resolve_event(event)?;
         let verb = verb(&response);
         let updated = match &self.signing_key {
-            Some(key) => engine.respond_with_key(id, &self.agent, response, key)?,
-            None => engine
-                .respond(id, &self.agent, response)
-                .map_err(|err| match err {
-                    TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
-                        TrustError::ServerUnsigned { event, agent }.into()
-                    }
-                    other => other,
-                })?,
+            Some(key) => engine.respond_with_key_for(id, &self.agent, principal, response, key)?,
+            None => match principal {
+                Some(principal) => engine.respond_for(id, &self.agent, principal, response),
+                None => engine.respond(id, &self.agent, response),
+            }
+            .map_err(|err| match err {
+                TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
+                    TrustError::ServerUnsigned { event, agent }.into()
+                }
+                other => other,
+            })?,
         };
         let mut views = EventViews::default();
         let label = views.label(engine, &updated)?;
+        let who = match principal {
+            Some(principal) => format!("{} for {principal}", self.agent),
+            None => self.agent.to_string(),
+        };
         let text = format!(
-            "{} {verb} {label} [{}]: {}, quorum {}/{}",
-            self.agent,
+            "{who} {verb} {label} [{}]: {}, quorum {}/{}",
             updated.short_id(),
             updated.state,
             updated.confirmed_count(),

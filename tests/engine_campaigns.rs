@@ -350,6 +350,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
             last_response_at: None,
             gates: Default::default(),
             description: None,
+            escalation: Default::default(),
         };
         let store = engine.store_mut();
         let mut tx = store.write().unwrap();

@@ -223,7 +223,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (11, 11));
+    assert_eq!((version, SCHEMA_VERSION), (12, 12));
 }
 
 #[test]
@@ -530,14 +530,14 @@ fn a_store_at_the_current_version_opens_without_writing() {
     let (version, ledger): (i64, String) = conn
         .query_row(
             "SELECT (SELECT user_version FROM pragma_user_version), \
-             (SELECT group_concat(name) FROM migrations)",
+             (SELECT group_concat(name) FROM (SELECT name FROM migrations ORDER BY position))",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
     assert_eq!(
         (version, ledger.as_str()),
-        (SCHEMA_VERSION, "compact_ids,gate_rules,tokens")
+        (SCHEMA_VERSION, "compact_ids,tokens,gate_rules,delegations")
     );
     drop(conn);
     assert_untouched(&path, &before);
@@ -654,14 +654,14 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
             "SELECT (SELECT user_version FROM pragma_user_version), \
              (SELECT DISTINCT typeof(id) FROM events), \
              (SELECT DISTINCT length(hash) FROM audit), \
-             (SELECT group_concat(name) FROM migrations)",
+             (SELECT group_concat(name) FROM (SELECT name FROM migrations ORDER BY position))",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
     assert_eq!(
         (version, id_type.as_str(), hash_len, ledger.as_str()),
-        (SCHEMA_VERSION, "blob", 32, "compact_ids,gate_rules,tokens")
+        (SCHEMA_VERSION, "blob", 32, "compact_ids,tokens,gate_rules,delegations")
     );
     let integrity: String = conn
         .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))

@@ -19,6 +19,8 @@ mod engine_breakglass;
 mod engine_campaigns;
 mod engine_concurrency;
 mod engine_gates;
+mod engine_delegation;
+mod engine_escalation;
 mod engine_groups;
 mod engine_lifecycle;
 mod engine_responses;

@@ -58,6 +58,7 @@ fn the_directory_validates_as_a_whole() {
     assert_eq!(
         names,
         [
+            "escalation-delegation",
             "guarded-release",
             "release-v2",
             "rolling-deploy-v2",
@@ -85,7 +86,7 @@ fn the_directory_validates_as_a_whole() {
     assert_eq!(deploy.quorum_count(), 3);
     assert_eq!(
         desired.summary().to_string(),
-        "5 campaigns, 15 events, 11 edges"
+        "6 campaigns, 17 events, 12 edges"
     );
 }
 

@@ -645,7 +645,69 @@ fn a_server_signs_where_signatures_are_required() {
     assert_eq!(report.signatures, 1);
 }
 
+/// `confirm`, `defer` and `decline` take `for`: the server's agent answers
+/// for an attendee that delegated to it, refused without a delegation.
+fn the_answer_tools_answer_for_a_delegator() {
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let gate = engine
+        .schedule(spec(30, &["alice", "bob"], Quorum::All))
+        .unwrap();
+    drop(engine);
+    let id = gate.id.to_string();
+    runtime().block_on(async {
+        let s = Session::connect(&location, "carol").await;
+        let refusal = s
+            .refused(
+                "confirm",
+                json!({ "event": id, "for": "alice" }),
+                "t_minus::refused::no_delegation",
+            )
+            .await;
+        assert!(
+            refusal.contains("alice has not delegated to carol"),
+            "{refusal}"
+        );
+        t_minus(&location, &["delegate", "alice", "carol"]);
+        let event = s
+            .ok("confirm", json!({ "event": id, "for": "alice" }))
+            .await;
+        let alice = &event["attendees"][0];
+        assert_eq!(
+            (&alice["agent"], &alice["status"]),
+            (&json!("alice"), &json!("confirmed"))
+        );
+        let result = s
+            .call(
+                "defer",
+                json!({ "event": id, "duration": "5m", "for": "alice" }),
+            )
+            .await;
+        assert!(
+            text(&result).starts_with("carol for alice deferred by 5m"),
+            "{}",
+            text(&result)
+        );
+        s.ok(
+            "decline",
+            json!({ "event": id, "for": "alice", "reason": "away" }),
+        )
+        .await;
+    });
+    let engine = open_engine(&location, &clock);
+    let log = engine.log(gate.id).unwrap();
+    let declined = log
+        .iter()
+        .find(|e| e.action == t_minus::AuditAction::Declined)
+        .expect("the decline is logged");
+    assert_eq!(declined.agent, Some(agent("carol")));
+    assert_eq!(declined.on_behalf_of, Some(agent("alice")));
+    assert_eq!(declined.detail["reason"], "away");
+}
+
 common::store_tests!(
+    the_answer_tools_answer_for_a_delegator,
     a_server_signs_where_signatures_are_required,
     tools_are_exactly_these_with_input_and_output_schemas,
     every_tool_answers_as_the_servers_agent,

@@ -62,6 +62,7 @@ fn event() -> TMinusEvent {
         last_response_at: None,
         gates: Default::default(),
         description: Some("Ship it".into()),
+        escalation: Default::default(),
         groups: Vec::new(),
     }
 }
@@ -1236,6 +1237,7 @@ fn entry(
         at: t("2026-11-28T00:00:00Z"),
         recorded_at: t("2026-11-28T00:00:01.500Z"),
         agent: agent_id.map(agent),
+        on_behalf_of: None,
         action,
         detail,
     }

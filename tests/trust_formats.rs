@@ -385,7 +385,9 @@ fn v1_messages_are_accepted_and_unsupported_v2_fields_refused() {
     engine.respond_signed(&bytes, &sig).unwrap();
 
     let before = engine.log(id).unwrap().len();
-    let delegated = message(&engine, id, "carol", Answer::Confirm)
+    // A delegated answer is taken (see engine_delegation); a delegated
+    // cancel is not.
+    let delegated = message(&engine, id, "carol", Answer::Cancel { reason: None })
         .on_behalf_of(agent("bob"))
         .unwrap();
     // A break-glass is a `confirm`; on any other answer the field is

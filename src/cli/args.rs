@@ -278,6 +278,32 @@ Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
 Exit codes: 0 success, 1 error.")]
     Token(TokenCommand),
 
+    /// Let TO answer for FROM (`confirm EVENT TO --for FROM`), everywhere or
+    /// in one campaign, until a time or until revoked.
+    #[command(after_help = "Examples:
+  t-minus delegate alice bob --until +8h
+  t-minus delegate alice bob --campaign release-v2 --sign ~/.ssh/id_ed25519
+
+An unsigned delegation covers events whose answers need no signature; one
+signed by FROM (--sign, with a key an event's signers allow for FROM) also
+covers events whose answers must be signed.
+Exit codes: 0 success, 1 error (bad agent, time or campaign).")]
+    Delegate(DelegateArgs),
+
+    /// List delegations: those in force (every one with --all).
+    #[command(after_help = "Example:
+  t-minus delegations --all --json
+
+Exit codes: 0 success, 1 error (store).")]
+    Delegations(DelegationsArgs),
+
+    /// Revoke a delegation by id or unique id prefix.
+    #[command(after_help = "Example:
+  t-minus undelegate 3f2a
+
+Answers given under it stay. Exit codes: 0 revoked, 1 error (no such delegation, already revoked).")]
+    Undelegate(UndelegateArgs),
+
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
     #[command(after_help = "Example:
   t-minus wait release-v2/deploy --timeout 2h && ./deploy.sh
@@ -379,6 +405,41 @@ Exit codes: 0 success, 1 error (store).")]
 
 Exit codes: 0 revoked, 1 error (no such token, already revoked).")]
     Revoke(TokenRevokeArgs),
+}
+
+/// `delegate`'s arguments.
+#[derive(Debug, Args)]
+pub struct DelegateArgs {
+    /// The agent whose answers may be given by another.
+    pub from: String,
+    /// The agent who may give them.
+    pub to: String,
+    /// When it ends (RFC 3339, or `+DURATION` from now); default: until
+    /// revoked.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// The campaign it covers; default: every event.
+    #[arg(long, value_name = "CAMPAIGN")]
+    pub campaign: Option<String>,
+    /// Sign it as FROM: an unencrypted OpenSSH private key file, or `agent`
+    /// for the running ssh-agent.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
+}
+
+/// `delegations`' arguments.
+#[derive(Debug, Args)]
+pub struct DelegationsArgs {
+    /// Include expired and revoked delegations.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `undelegate`'s arguments.
+#[derive(Debug, Args)]
+pub struct UndelegateArgs {
+    /// The delegation's id, or a unique prefix of it (4+ hex digits).
+    pub delegation: String,
 }
 
 /// `token create`'s arguments.
@@ -623,8 +684,11 @@ pub struct ApplyArgs {
 pub struct ConfirmArgs {
     /// The event: UUID, unique prefix (≥ 4 hex digits) or campaign/event.
     pub event: String,
-    /// The attendee confirming.
+    /// The attendee confirming (with `--for`, the agent answering for it).
     pub agent: String,
+    /// Answer for this attendee under its delegation to AGENT.
+    #[arg(long = "for", value_name = "FROM")]
+    pub for_agent: Option<String>,
     /// Sign the answer (required when the event declares signers): an
     /// unencrypted OpenSSH private key file, or `agent` to sign through
     /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
@@ -638,8 +702,11 @@ pub struct ConfirmArgs {
 pub struct DeferArgs {
     /// The event.
     pub event: String,
-    /// The attendee deferring.
+    /// The attendee deferring (with `--for`, the agent answering for it).
     pub agent: String,
+    /// Answer for this attendee under its delegation to AGENT.
+    #[arg(long = "for", value_name = "FROM")]
+    pub for_agent: Option<String>,
     /// How much later (humantime, e.g. 5m; a bare number is seconds).
     #[arg(allow_hyphen_values = true)]
     pub duration: String,
@@ -656,8 +723,11 @@ pub struct DeferArgs {
 pub struct DeclineArgs {
     /// The event.
     pub event: String,
-    /// The attendee declining.
+    /// The attendee declining (with `--for`, the agent answering for it).
     pub agent: String,
+    /// Answer for this attendee under its delegation to AGENT.
+    #[arg(long = "for", value_name = "FROM")]
+    pub for_agent: Option<String>,
     /// Why.
     #[arg(long)]
     pub reason: Option<String>,

@@ -5,6 +5,7 @@
 mod args;
 mod campaign;
 mod context;
+mod delegations;
 mod ecosystem;
 mod error;
 mod events;
@@ -117,6 +118,9 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Mcp(args) => args.run(cx),
         Command::Serve(args) => args.run(cx),
         Command::Token(command) => command.run(cx),
+        Command::Delegate(args) => args.run(cx),
+        Command::Delegations(args) => args.run(cx),
+        Command::Undelegate(args) => args.run(cx),
         Command::Wait(args) => args.run(cx),
         Command::Campaign(command) => command.run(cx),
         Command::Notify(command) => command.run(cx),

@@ -303,7 +303,8 @@ impl Renderer {
         )
     }
 
-    /// One audit line: `2025-06-06T14:50:00Z  confirmed  alice`.
+    /// One audit line: `2025-06-06T14:50:00Z  confirmed  by alice`; an
+    /// answer under a delegation reads `by carol for alice`.
     pub fn log_line(&self, entry: &AuditEntry) -> String {
         let mut line = format!(
             "{}  {:<10}",
@@ -312,6 +313,9 @@ impl Renderer {
         );
         if let Some(agent) = &entry.agent {
             line.push_str(&format!(" by {}", paint(self.styles.bold, agent)));
+        }
+        if let Some(principal) = &entry.on_behalf_of {
+            line.push_str(&format!(" for {}", paint(self.styles.bold, principal)));
         }
         if let Some(map) = entry.detail.as_object() {
             for (key, value) in map {

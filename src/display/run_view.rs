@@ -394,6 +394,7 @@ mod tests {
             last_response_at: None,
             gates: Default::default(),
             description: None,
+            escalation: Default::default(),
         }
     }
 

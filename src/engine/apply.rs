@@ -345,6 +345,11 @@ fn new_event(
         last_response_at: None,
         description: d.description.clone(),
         gates: d.gates(),
+        escalation: crate::escalation::Escalation {
+            steps: d.escalate.clone(),
+            applied: 0,
+            applied_at: None,
+        },
     };
     Ok(event)
 }
@@ -362,9 +367,13 @@ fn update_event(
     let mut event = load(tx, id)?;
     check_not_final(&event)?;
     let before = content_digest(&event);
+    // The attendees the applied escalation steps added stay (they are not
+    // the manifest's to remove) as long as those steps stay.
+    let escalation = event.escalation.rebase(&d.escalate);
+    let wanted = escalation.attendees_with_added(&d.attendees);
     let current: Vec<_> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
-    if current != d.attendees {
-        tx.set_attendees(id, &d.attendees)?;
+    if current != wanted {
+        tx.set_attendees(id, &wanted)?;
         event.attendees = load(tx, id)?.attendees;
     }
     event.kind = d.kind.clone();
@@ -372,8 +381,9 @@ fn update_event(
     event.t_minus = d.t_minus;
     event.quorum_spec = d.quorum;
     event.quorum = event_check::check(&d.draft(None))?.quorum;
-    event.groups = d.groups.clone();
+    event.groups = escalation.groups_with_added(&d.groups);
     let policy_reset = crate::lifecycle::lazy_changed(event.fire_policy, d.fire);
+    event.escalation = escalation;
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;
     event.payload = d.payload.clone();

@@ -64,6 +64,7 @@ impl Engine {
                         } else {
                             link.entry.action.to_string()
                         },
+                        on_behalf_of: link.entry.on_behalf_of.clone().map(|a| a.to_string()),
                         at: link.entry.at,
                         detail: link.entry.detail,
                         message: link.message,

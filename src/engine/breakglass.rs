@@ -115,6 +115,7 @@ pub(crate) fn fire(
             at: now,
             recorded_at: now,
             agent: Some(agent.clone()),
+            on_behalf_of: None,
             action: AuditAction::Fired,
             detail,
             signed: signed.map(|s| s.answer),

@@ -9,6 +9,7 @@ mod attest;
 mod breakglass;
 mod campaigns;
 mod content;
+pub(crate) mod delegations;
 mod inbox;
 mod queue;
 mod resolve;
@@ -89,6 +90,11 @@ pub struct NewEvent {
     /// Four eyes (the organizer is the requester and may not answer), time
     /// windows and who may break the glass (none by default).
     pub gates: crate::gate::Gates,
+    /// Escalation steps, soonest first (none by default): see
+    /// [`crate::escalation`]. Refused when a step is not after the previous
+    /// one, is due at or after the fire time, or adds an attendee (or group
+    /// member) the event has or an earlier step adds.
+    pub escalate: Vec<crate::escalation::EscalationStep>,
 }
 
 impl NewEvent {
@@ -111,6 +117,7 @@ impl NewEvent {
             notify: Vec::new(),
             signers: None,
             gates: crate::gate::Gates::default(),
+            escalate: Vec::new(),
         }
     }
 }
@@ -301,7 +308,27 @@ impl Engine {
     ) -> Result<TMinusEvent> {
         check_answer(agent, &response)?;
         let now = self.now();
-        self.write_refusable(|tx| respond_in(tx, id, agent, &response, now))
+        self.write_refusable(|tx| respond_in(tx, id, agent, None, &response, now))
+    }
+
+    /// Records `agent`'s answer for `principal` under a delegation (see
+    /// [`crate::delegation`]): the answer is `principal`'s (its status
+    /// changes, and the rules of [`Engine::respond`] apply to it), and the
+    /// log names `agent` as who gave it for `principal`. Refused with
+    /// [`crate::delegation::DelegationError::NotInForce`] when no delegation
+    /// from `principal` to `agent` covers the event now, and as an unsigned
+    /// answer when the event's answers must be signed.
+    pub fn respond_for(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        principal: &AgentId,
+        response: Response,
+    ) -> Result<TMinusEvent> {
+        check_answer(agent, &response)?;
+        check_principal(agent, principal)?;
+        let now = self.now();
+        self.write_refusable(|tx| respond_in(tx, id, agent, Some(principal), &response, now))
     }
 
     /// [`Engine::respond`] to the event `reference` names (read as
@@ -314,14 +341,29 @@ impl Engine {
         agent: &AgentId,
         response: Response,
     ) -> Result<(TMinusEvent, Option<String>)> {
+        self.respond_to_for(reference, agent, None, response)
+    }
+
+    /// [`Engine::respond_to`], for `principal` under a delegation when
+    /// given (see [`Engine::respond_for`]).
+    pub fn respond_to_for(
+        &mut self,
+        reference: &str,
+        agent: &AgentId,
+        principal: Option<&AgentId>,
+        response: Response,
+    ) -> Result<(TMinusEvent, Option<String>)> {
         check_answer(agent, &response)?;
+        if let Some(principal) = principal {
+            check_principal(agent, principal)?;
+        }
         let now = self.now();
         self.write_refusable(|tx| {
             let id = match resolve::event_ref(tx, reference) {
                 Ok(id) => id,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let event = match respond_in(tx, id, agent, &response, now)? {
+            let event = match respond_in(tx, id, agent, principal, &response, now)? {
                 Ok(event) => event,
                 Err(refusal) => return Ok(Err(refusal)),
             };
@@ -567,16 +609,26 @@ impl Engine {
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Records `agent`'s answer to event `id` inside `tx` (see
-/// [`Engine::respond`]); the inner `Err` is a refusal.
+/// [`Engine::respond`]), for `principal` under a delegation when given (see
+/// [`Engine::respond_for`]); the inner `Err` is a refusal.
 fn respond_in(
     tx: &mut dyn Tx,
     id: Uuid,
     agent: &AgentId,
+    principal: Option<&AgentId>,
     response: &Response,
     now: DateTime<Utc>,
 ) -> Result<Result<TMinusEvent>> {
     let mut event = settled_event(tx, id, now)?;
-    let accepted = match check_response(&mut event, agent, response, now) {
+    let delegation = match principal {
+        Some(principal) => match delegations::in_force(tx, &event, principal, agent, now)? {
+            Ok(covering) => Some((principal, covering[0].id)),
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+        None => None,
+    };
+    let answerer = principal.unwrap_or(agent);
+    let accepted = match check_response(&mut event, answerer, response, now) {
         Ok(accepted) => accepted,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -587,7 +639,7 @@ fn respond_in(
         }
         .into()));
     }
-    record_response(tx, event, agent, accepted, now, None).map(Ok)
+    record_response(tx, event, agent, delegation, accepted, now, None).map(Ok)
 }
 
 /// Loads an event that must exist.
@@ -610,10 +662,14 @@ fn found(event: Option<TMinusEvent>, id: Uuid) -> Result<TMinusEvent> {
 /// Writes an accepted answer: the event (its deferral total and response
 /// time), the attendee's status and the audit entry (with the signed message
 /// and signature, for a signed answer); returns the event settled at `now`.
+/// Under a delegation (`principal` and the delegation's id) the status is
+/// `principal`'s, and the entry names `agent` acting for it and the
+/// delegation (`detail.delegation`).
 fn record_response(
     tx: &mut dyn Tx,
     mut event: TMinusEvent,
     agent: &AgentId,
+    delegation: Option<(&AgentId, Uuid)>,
     accepted: Accepted,
     now: DateTime<Utc>,
     signed: Option<signed::Signed>,
@@ -627,7 +683,11 @@ fn record_response(
         slot.1 = accepted.status();
     }
     tx.update_event(&event)?;
-    tx.set_response(id, agent, accepted.status(), now)?;
+    let principal = delegation.map(|(principal, _)| principal);
+    tx.set_response(id, principal.unwrap_or(agent), accepted.status(), now)?;
+    if let Some((_, delegation)) = delegation {
+        detail["delegation"] = json!(delegation.to_string());
+    }
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
     }
@@ -638,6 +698,7 @@ fn record_response(
             at: now,
             recorded_at: now,
             agent: Some(agent.clone()),
+            on_behalf_of: principal.cloned(),
             action,
             detail,
             signed: signed.map(|s| s.answer),
@@ -817,6 +878,12 @@ pub(crate) fn build_event(
     } else {
         Quorum::Count(resolved.quorum)
     };
+    crate::escalation::check(
+        &new.escalate,
+        &resolved.attendees,
+        &new.groups,
+        Some(event_check::fire_of(new.at, new.t_minus) - now),
+    )?;
     let event = TMinusEvent {
         rules_digest: crate::notification::spec::bound_rules_digest(&new.notify),
         id: Uuid::new_v4(),
@@ -846,6 +913,11 @@ pub(crate) fn build_event(
         last_response_at: None,
         description: new.description,
         gates: new.gates,
+        escalation: crate::escalation::Escalation {
+            steps: new.escalate,
+            applied: 0,
+            applied_at: None,
+        },
     };
     Ok((event, new.notify))
 }
@@ -957,6 +1029,18 @@ pub(crate) fn groups_json(groups: &[QuorumGroup]) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+/// Refuses an agent answering for itself under a delegation.
+fn check_principal(agent: &AgentId, principal: &AgentId) -> Result<()> {
+    principal.validate()?;
+    if agent == principal {
+        return Err(crate::delegation::DelegationError::ToItself {
+            agent: agent.to_string(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Refuses what no store is needed to refuse in an answer: an invalid

@@ -33,6 +33,7 @@ pub(crate) fn audit(
             at,
             recorded_at,
             agent: agent.cloned(),
+            on_behalf_of: None,
             action,
             detail,
             signed: None,
@@ -124,6 +125,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
             }
         }
     }
+    escalate(tx, event, now)?;
     let Some(decision) = decide(event, now) else {
         return Ok(false);
     };
@@ -141,6 +143,69 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
     });
     audit(tx, event.id, decision.at, now, None, action, detail)?;
     Ok(true)
+}
+
+/// Applies the escalation steps of a pending event that are due at or
+/// before `now` and before its fire time, in order (see
+/// [`crate::escalation`]): each adds its agents as pending attendees (and
+/// members of their groups) and is recorded as an `escalated` entry at the
+/// step's due time.
+fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Result<()> {
+    if event.state != EventState::Pending {
+        return Ok(());
+    }
+    let Some(opened) = event.started_at else {
+        return Ok(());
+    };
+    let fire = event.fire_time();
+    let mut changed = false;
+    while let Some(step) = event.escalation.remaining().first().cloned() {
+        let due = opened + step.after;
+        if due > now || due >= fire {
+            break;
+        }
+        let mut added = Vec::new();
+        for add in &step.add {
+            for agent in &add.agents {
+                if let Some(name) = &add.group {
+                    if let Some(group) = event.groups.iter_mut().find(|g| &g.name == name) {
+                        if !group.members.contains(agent) {
+                            group.members.push(agent.clone());
+                        }
+                    }
+                }
+                if event.response_of(agent).is_none() {
+                    event
+                        .attendees
+                        .push((agent.clone(), crate::state::ResponseStatus::Pending));
+                }
+                added.push(agent.as_str().to_string());
+            }
+        }
+        event.escalation.applied += 1;
+        event.escalation.applied_at = Some(due);
+        changed = true;
+        let groups: serde_json::Map<String, serde_json::Value> = step
+            .add
+            .iter()
+            .filter_map(|a| a.group.as_ref().map(|g| (g.clone(), json!(a.agents))))
+            .collect();
+        let mut detail = json!({
+            "step": event.escalation.applied,
+            "after": crate::duration::format_duration(step.after),
+            "added": added,
+        });
+        if !groups.is_empty() {
+            detail["groups"] = serde_json::Value::Object(groups);
+        }
+        audit(tx, event.id, due, now, None, AuditAction::Escalated, detail)?;
+    }
+    if changed {
+        tx.update_event(event)?;
+        let attendees: Vec<AgentId> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
+        tx.set_attendees(event.id, &attendees)?;
+    }
+    Ok(())
 }
 
 /// Cancels a non-final event at `at` and records why.
@@ -188,6 +253,7 @@ pub(crate) fn cancel_signed(
             at: now,
             recorded_at: now,
             agent: Some(agent.clone()),
+            on_behalf_of: None,
             action: AuditAction::Cancelled,
             detail,
             signed: Some(signed.answer),

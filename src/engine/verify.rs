@@ -75,6 +75,10 @@ impl Engine {
         // the entry that used it first; the first reuse found.
         let mut nonces: HashMap<Uuid, i64> = HashMap::new();
         let mut reused: Option<TrustError> = None;
+        // The delegations the log has made so far, and the first answer
+        // given for another agent without one in force.
+        let mut grants = Grants::default();
+        let mut ungranted: Option<TrustError> = None;
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -108,6 +112,11 @@ impl Engine {
                     }
                 }
                 let event = link.entry.event;
+                if let Some(refusal) = grants.follow(&link.entry) {
+                    if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
+                        ungranted.get_or_insert(refusal);
+                    }
+                }
                 if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
                     let log = logs.get_mut(&event);
                     let has_log = log.is_some();
@@ -126,6 +135,9 @@ impl Engine {
         let head = verifier.finish()?;
         if let Some(reused) = reused {
             return Err(reused.into());
+        }
+        if let Some(ungranted) = ungranted {
+            return Err(ungranted.into());
         }
         let (events, outcomes) = match scope {
             None => (tx.count_events()?, Outcomes::from(tx.stored_outcomes()?)),
@@ -170,6 +182,77 @@ impl Engine {
     }
 }
 
+/// The delegations a log has made, by id, as read in chain order: who
+/// delegated to whom, until when, and whether it was revoked since.
+#[derive(Default)]
+struct Grants(HashMap<Uuid, Grant>);
+
+/// One delegation as its `delegated` entry made it.
+struct Grant {
+    from: Option<AgentId>,
+    to: Option<String>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    revoked: bool,
+}
+
+impl Grants {
+    /// Takes in the next entry of the chain: a `delegated` entry makes a
+    /// delegation, an `undelegated` one revokes it, and an answer given
+    /// for another agent must name (`detail.delegation`) one from that
+    /// agent to the one who answered, made before it, not revoked, and not
+    /// past its `until`; the refusal when it does not.
+    fn follow(&mut self, e: &crate::AuditEntry) -> Option<TrustError> {
+        match e.action {
+            AuditAction::Delegated => {
+                let until = e.detail["until"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                self.0.insert(
+                    e.event,
+                    Grant {
+                        from: e.agent.clone(),
+                        to: e.detail["to"].as_str().map(String::from),
+                        until,
+                        revoked: false,
+                    },
+                );
+                None
+            }
+            AuditAction::Undelegated => {
+                if let Some(grant) = self.0.get_mut(&e.event) {
+                    grant.revoked = true;
+                }
+                None
+            }
+            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined => {
+                let principal = e.on_behalf_of.as_ref()?;
+                let grant = e.detail["delegation"]
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .and_then(|id| self.0.get(&id));
+                let in_force = grant.is_some_and(|g| {
+                    g.from.as_ref() == Some(principal)
+                        && g.to.as_deref() == e.agent.as_ref().map(AgentId::as_str)
+                        && !g.revoked
+                        && g.until.is_none_or(|until| e.at < until)
+                });
+                (!in_force).then(|| TrustError::StateMismatch {
+                    event: e.event.to_string(),
+                    reason: format!(
+                        "entry seq {} ({}): {} answered for {principal}, but the log shows no delegation from {principal} to {} in force then",
+                        e.seq,
+                        e.action,
+                        e.agent.as_ref().map_or("nobody", AgentId::as_str),
+                        e.agent.as_ref().map_or("nobody", AgentId::as_str),
+                    ),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What the checks after the chain pass read of one log entry: the entries
 /// that set the key set in force, reset answers, answer, or end the event.
 /// Every other entry is dropped once hashed.
@@ -177,6 +260,8 @@ struct Fact {
     seq: i64,
     action: AuditAction,
     agent: Option<AgentId>,
+    /// The agent `agent` answered for, under a delegation.
+    on_behalf_of: Option<AgentId>,
     /// The key set this entry puts in force (`Some(None)`: none), for a
     /// `scheduled` entry and an `updated` entry that changed the keys.
     signers: Option<Option<String>>,
@@ -239,12 +324,19 @@ impl Fact {
             seq: e.seq,
             action: e.action,
             agent: e.agent,
+            on_behalf_of: e.on_behalf_of,
             signers,
             reset,
             message: link.message,
             signature: link.signature,
             breakglass,
         })
+    }
+
+    /// Whose answer this entry records: the agent answered for under a
+    /// delegation, or else the agent who acted.
+    fn answerer(&self) -> Option<&AgentId> {
+        self.on_behalf_of.as_ref().or(self.agent.as_ref())
     }
 
     fn is_answer(&self) -> bool {
@@ -389,11 +481,15 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         };
         if parsed.event() != id
             || Some(parsed.agent()) != fact.agent.as_ref()
+            || parsed.principal() != fact.on_behalf_of.as_ref()
             || answered != fact.action
         {
+            let acted = match parsed.principal() {
+                Some(principal) => format!("{} for {principal}", parsed.agent()),
+                None => parsed.agent().to_string(),
+            };
             return Err(broken(format!(
-                "its signed message is agent {} answering {} to event {}, not this entry",
-                parsed.agent(),
+                "its signed message is agent {acted} answering {} to event {}, not this entry",
                 parsed.answer(),
                 parsed.event()
             ))
@@ -471,7 +567,7 @@ fn check_state(id: Uuid, stored: &Stored, log: &[Fact]) -> std::result::Result<(
         for fact in log {
             if fact.reset.iter().any(|a| a == agent.as_str()) {
                 latest = None;
-            } else if fact.agent.as_ref() == Some(agent) && fact.is_answer() {
+            } else if fact.answerer() == Some(agent) && fact.is_answer() {
                 latest = Some(fact.action);
             }
         }

@@ -129,13 +129,15 @@ pub enum DiagnosticCode {
     Window,
     /// `t_minus::manifest::outside_windows`.
     OutsideWindows,
+    /// `t_minus::manifest::escalation`.
+    Escalation,
     /// `t_minus::manifest::invalid`.
     Invalid,
 }
 
 impl DiagnosticCode {
     /// Every code, in the order of docs/exit-codes.md.
-    pub const ALL: [DiagnosticCode; 36] = [
+    pub const ALL: [DiagnosticCode; 37] = [
         DiagnosticCode::Syntax,
         DiagnosticCode::Type,
         DiagnosticCode::UnknownField,
@@ -171,6 +173,7 @@ impl DiagnosticCode {
         DiagnosticCode::RequestedBy,
         DiagnosticCode::Window,
         DiagnosticCode::OutsideWindows,
+        DiagnosticCode::Escalation,
         DiagnosticCode::Invalid,
     ];
 
@@ -212,6 +215,7 @@ impl DiagnosticCode {
             DiagnosticCode::RequestedBy => "t_minus::manifest::requested_by",
             DiagnosticCode::Window => "t_minus::manifest::window",
             DiagnosticCode::OutsideWindows => "t_minus::manifest::outside_windows",
+            DiagnosticCode::Escalation => "t_minus::manifest::escalation",
             DiagnosticCode::Invalid => "t_minus::manifest::invalid",
         }
     }

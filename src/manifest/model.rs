@@ -154,6 +154,9 @@ pub struct DesiredEvent {
     /// Notification rules: the campaign's, then the event's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::notification::NotifyRule>,
+    /// Escalation steps, soonest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalate: Vec<crate::escalation::EscalationStep>,
     /// Where each field was written (not serialized).
     #[serde(skip)]
     pub spans: EventSpans,
@@ -258,6 +261,8 @@ pub struct EventSpans {
     pub window: Option<Span>,
     /// `breakglass` (the event's, or the campaign's).
     pub breakglass: Option<Span>,
+    /// `escalate` (the whole list).
+    pub escalate: Option<Span>,
 }
 
 impl EventSpans {
@@ -278,6 +283,7 @@ impl EventSpans {
             Field::FourEyes => self.four_eyes,
             Field::Window => self.window,
             Field::Breakglass => self.breakglass,
+            Field::Escalate => self.escalate,
             Field::Payload | Field::Managed | Field::Signers => None,
         };
         span.unwrap_or(self.key)
@@ -312,6 +318,8 @@ pub enum Field {
     Payload,
     /// `notify`.
     Notify,
+    /// `escalate`.
+    Escalate,
     /// Whether a manifest manages the campaign.
     Managed,
     /// `signers` (of a campaign): the key set, by digest.
@@ -341,6 +349,7 @@ impl Field {
             Field::Needs => "needs",
             Field::Payload => "payload",
             Field::Notify => "notify",
+            Field::Escalate => "escalate",
             Field::Managed => "managed",
             Field::Signers => "signers",
             Field::RequestedBy => "requested_by",

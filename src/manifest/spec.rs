@@ -449,6 +449,10 @@ pub struct EventSpec {
     /// campaign's list.
     #[serde(default)]
     pub breakglass: Option<Spanned<Vec<Spanned<AgentText>>>>,
+    /// Attendees added while the event waits for quorum: steps, each due
+    /// `after` the event opened.
+    #[serde(default)]
+    pub escalate: Option<Spanned<Vec<Spanned<EscalateStepSpec>>>>,
 }
 
 text_newtype!(
@@ -520,6 +524,17 @@ impl JsonSchema for WindowSpec {
             ]
         })
     }
+}
+
+/// One step of an event's `escalate`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateStepSpec {
+    /// How long after the event opened (without quorum) the step is due.
+    pub after: Spanned<DurationText>,
+    /// Who joins: a list of agents, or, for attendees in groups, a map of
+    /// group → agents.
+    pub add: Spanned<AttendeesSpec>,
 }
 
 /// An event's `quorum`: one value, or one per group.

@@ -751,6 +751,7 @@ impl Validator<'_> {
             );
         }
         self.text_sizes(&ctx, e, &kind, kind_span, key.span);
+        let escalate = self.escalate(&ctx, e, (&attendees, &groups), (at, t_minus));
         if self.diags.len() > before {
             return None;
         }
@@ -779,6 +780,7 @@ impl Validator<'_> {
             needs,
             payload: e.payload.clone().unwrap_or(serde_json::Value::Null),
             notify: notify?,
+            escalate,
             spans: EventSpans {
                 key: key.span,
                 kind: kind_span,
@@ -795,8 +797,83 @@ impl Validator<'_> {
                 four_eyes: gates_spans.1,
                 window: gates_spans.2,
                 breakglass: gates_spans.3,
+                escalate: e.escalate.as_ref().map(|s| s.span),
             },
         })
+    }
+
+    /// The event's `escalate` steps, checked against its attendees and
+    /// groups and, when it is known from the manifest, the span from its
+    /// opening to its fire time (a relative `at` counts from the opening; an
+    /// absolute one from now, for an event without needs); each problem is
+    /// reported at its step.
+    fn escalate(
+        &mut self,
+        ctx: &str,
+        e: &EventSpec,
+        (attendees, groups): (&Option<Vec<AgentId>>, &[crate::policy::QuorumGroup]),
+        (at, t_minus): (Option<TimeSpec>, Option<Duration>),
+    ) -> Vec<crate::escalation::EscalationStep> {
+        use crate::escalation::{EscalationAdd, EscalationStep};
+        let Some(list) = &e.escalate else {
+            return Vec::new();
+        };
+        let mut steps = Vec::new();
+        let mut spans = Vec::new();
+        for item in &list.value {
+            let after = self.duration("escalate.after", ctx, &item.value.after);
+            let add = match &item.value.add.value {
+                AttendeesSpec::List(agents) => {
+                    let v = Spanned::new(agents.clone(), item.value.add.span);
+                    self.attendees(ctx, &v).map(|agents| {
+                        vec![EscalationAdd {
+                            group: None,
+                            agents,
+                        }]
+                    })
+                }
+                AttendeesSpec::Groups(map) => {
+                    let mut adds = Some(Vec::new());
+                    for (name, agents) in map {
+                        let found = self.attendees(ctx, agents);
+                        match (&mut adds, found) {
+                            (Some(adds), Some(agents)) => adds.push(EscalationAdd {
+                                group: Some(name.value.clone()),
+                                agents,
+                            }),
+                            _ => adds = None,
+                        }
+                    }
+                    adds
+                }
+            };
+            if let (Some(after), Some(add)) = (after, add) {
+                steps.push(EscalationStep { after, add });
+                spans.push(item.span);
+            }
+        }
+        if steps.len() != list.value.len() {
+            return Vec::new();
+        }
+        let window = match (at, t_minus, e.needs.is_some()) {
+            (Some(TimeSpec::Relative(offset)), Some(t), _) => Some(offset - t),
+            (Some(TimeSpec::Absolute(at)), Some(t), false) => {
+                self.now.map(|now| event_check::fire_of(at, t) - now)
+            }
+            _ => None,
+        };
+        let plain: Vec<AgentId> = attendees.clone().unwrap_or_default();
+        if let Err(problem) = crate::escalation::check(&steps, &plain, groups, window) {
+            self.error(
+                DiagnosticCode::Escalation,
+                format!("{ctx}: {problem}"),
+                spans[problem.step],
+                "this step",
+                "order the steps by `after`, each due before the fire time, each adding agents the event does not have yet (to its groups, for attendees in groups)",
+            );
+            return Vec::new();
+        }
+        steps
     }
 
     /// Reports the event's kind, description or payload over its size

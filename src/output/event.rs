@@ -302,6 +302,7 @@ impl Event {
                 broken: self.broken.clone(),
             },
             description: self.description.clone(),
+            escalation: Default::default(),
         })
     }
 

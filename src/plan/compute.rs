@@ -356,7 +356,23 @@ fn update_campaign(
                     continue;
                 };
                 let needs = needs_of.remove(id).unwrap_or_default();
-                let mut change_list = diff(&stored, &needs, e);
+                // What applying would store: the manifest's attendees and
+                // groups with the agents of the escalation steps that stay
+                // applied, which are no drift.
+                let rebased = stored.escalation.rebase(&e.escalate);
+                let effective = DesiredEvent {
+                    attendees: rebased.attendees_with_added(&e.attendees),
+                    groups: rebased.groups_with_added(&e.groups),
+                    ..(**e).clone()
+                };
+                let mut change_list = diff(&stored, &needs, &effective);
+                if stored.escalation.steps != e.escalate {
+                    change_list.push(FieldChange {
+                        field: PlanField::Escalate,
+                        old: crate::escalation::Escalation::summary(&stored.escalation.steps),
+                        new: crate::escalation::Escalation::summary(&e.escalate),
+                    });
+                }
                 let stored_rules = stored_rules.remove(id).unwrap_or_default();
                 if stored_rules != e.notify {
                     change_list.push(FieldChange {
@@ -403,7 +419,7 @@ fn update_campaign(
                 }
                 let mut event_notes = Vec::new();
                 for (agent, status) in &stored.attendees {
-                    if *status != ResponseStatus::Pending && !e.attendees.contains(agent) {
+                    if *status != ResponseStatus::Pending && !effective.attendees.contains(agent) {
                         event_notes.push(format!(
                             "attendee {agent} already answered ({status}); removing it drops the answer"
                         ));
@@ -421,11 +437,11 @@ fn update_campaign(
                         .iter()
                         .filter(|(a, s)| {
                             matches!(s, ResponseStatus::Confirmed | ResponseStatus::Declined)
-                                && e.attendees.contains(a)
+                                && effective.attendees.contains(a)
                         })
                         .count()
                 } else {
-                    crate::lifecycle::resets(&stored, &updated, &e.attendees)
+                    crate::lifecycle::resets(&stored, &updated, &effective.attendees)
                 };
                 events.push(EventPlan {
                     key: e.key.clone(),

@@ -121,6 +121,8 @@ pub enum PlanField {
     Payload,
     /// `notify`.
     Notify,
+    /// `escalate`.
+    Escalate,
     /// Whether a manifest manages the campaign.
     Managed,
     /// A campaign's `signers`: its key set, by digest.
@@ -151,6 +153,7 @@ impl PlanField {
             PlanField::Needs => Field::Needs,
             PlanField::Payload => Field::Payload,
             PlanField::Notify => Field::Notify,
+            PlanField::Escalate => Field::Escalate,
             PlanField::Managed => Field::Managed,
             PlanField::Signers => Field::Signers,
             PlanField::RequestedBy => Field::RequestedBy,
@@ -188,6 +191,7 @@ impl PlanField {
             "needs" => plain(PlanField::Needs),
             "payload" => plain(PlanField::Payload),
             "notify" => plain(PlanField::Notify),
+            "escalate" => plain(PlanField::Escalate),
             "managed" => plain(PlanField::Managed),
             "signers" => plain(PlanField::Signers),
             "requested_by" => plain(PlanField::RequestedBy),

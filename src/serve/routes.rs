@@ -577,6 +577,10 @@ async fn stream(
 pub struct ConfirmBody {
     /// The agent answering: when given, it must be the token's.
     pub agent: Option<String>,
+    /// The attendee the token's agent answers for, under that attendee's
+    /// delegation to it (`confirm EVENT TO --for FROM`).
+    #[serde(rename = "for")]
+    pub for_agent: Option<String>,
 }
 
 /// `POST /v1/events/{event}/defer` body.
@@ -587,6 +591,10 @@ pub struct DeferBody {
     pub by: String,
     /// The agent answering: when given, it must be the token's.
     pub agent: Option<String>,
+    /// The attendee the token's agent answers for, under that attendee's
+    /// delegation to it (`confirm EVENT TO --for FROM`).
+    #[serde(rename = "for")]
+    pub for_agent: Option<String>,
 }
 
 /// `POST /v1/events/{event}/decline` body (may be empty).
@@ -597,6 +605,10 @@ pub struct DeclineBody {
     pub reason: Option<String>,
     /// The agent answering: when given, it must be the token's.
     pub agent: Option<String>,
+    /// The attendee the token's agent answers for, under that attendee's
+    /// delegation to it (`confirm EVENT TO --for FROM`).
+    #[serde(rename = "for")]
+    pub for_agent: Option<String>,
 }
 
 /// `POST /v1/events/{event}/cancel` body (may be empty).
@@ -625,15 +637,19 @@ async fn answer(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     (event, kind): (String, &'static str),
-    named: Option<String>,
+    (named, principal): (Option<String>, Option<String>),
     response: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
 ) -> Reply<Event> {
     let need = Need::Answer;
     let event = as_caller(shared, headers, need, "answer", move |engine, token| {
         let agent = answering_agent(token, named.as_deref())?;
+        let principal = principal.as_deref().map(AgentId::parse).transpose()?;
         let response = response()?;
         let id = engine.resolve_event(&event)?;
-        let updated = engine.respond(id, &agent, response)?;
+        let updated = match &principal {
+            Some(principal) => engine.respond_for(id, &agent, principal, response)?,
+            None => engine.respond(id, &agent, response)?,
+        };
         Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
     })
     .await?;
@@ -649,7 +665,8 @@ async fn confirm(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply<Event> {
     let body: ConfirmBody = json_body(body)?;
-    answer(&shared, &headers, (event, "confirm"), body.agent, || {
+    let who = (body.agent, body.for_agent);
+    answer(&shared, &headers, (event, "confirm"), who, || {
         Ok(Response::Confirm)
     })
     .await
@@ -670,7 +687,8 @@ async fn defer(
         .into());
     };
     let by = body.by;
-    answer(&shared, &headers, (event, "defer"), body.agent, move || {
+    let who = (body.agent, body.for_agent);
+    answer(&shared, &headers, (event, "defer"), who, move || {
         let d = parse_duration(&by)?;
         if d.is_zero() {
             return Err(TMinusError::NonPositiveDeferral {
@@ -696,7 +714,7 @@ async fn decline(
         &shared,
         &headers,
         (event, "decline"),
-        body.agent,
+        (body.agent, body.for_agent),
         move || Ok(Response::Decline(reason)),
     )
     .await

@@ -61,6 +61,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("compact_ids"),
     migration!("tokens"),
     migration!("gate_rules"),
+    migration!("delegations"),
 ];
 
 /// How many migrations stores record by their count alone: those written

@@ -191,6 +191,10 @@ pub struct AnswerRecord {
     pub seq: i64,
     /// Who answered.
     pub agent: Option<String>,
+    /// The attendee `agent` answered for, under its delegation (absent for
+    /// an attendee's own answer): the answer is this attendee's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     /// `confirmed`, `deferred`, `declined`, `breakglass`, or `cancelled`
     /// (for a signed cancel).
     pub answer: String,

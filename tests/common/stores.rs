@@ -154,6 +154,15 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "ALTER TABLE tm_events DROP COLUMN gates; \
          DELETE FROM tm_migrations WHERE name = 'gate_rules';",
     ),
+    // delegations: who may answer for whom, and the agent acted for.
+    (
+        "DROP TABLE delegations; ALTER TABLE audit DROP COLUMN on_behalf_of; \
+         ALTER TABLE events DROP COLUMN escalation; \
+         DELETE FROM migrations WHERE name = 'delegations';",
+        "DROP TABLE tm_delegations; ALTER TABLE tm_audit DROP COLUMN on_behalf_of; \
+         ALTER TABLE tm_events DROP COLUMN escalation; \
+         DELETE FROM tm_migrations WHERE name = 'delegations';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
