@@ -484,6 +484,19 @@ pub trait Tx {
     /// writers are alone from the start does nothing.
     fn lock_store(&mut self) -> Result<()>;
 
+    /// Marks the point [`Tx::rollback_to_mark`] returns to: what the
+    /// transaction wrote so far is sent to the store first. One mark at a
+    /// time; a new one replaces the last. Lets one transaction carry
+    /// several independent writes, each undone alone when it fails.
+    fn mark(&mut self) -> Result<()>;
+
+    /// Undoes everything written since [`Tx::mark`] and drops the mark;
+    /// the transaction goes on, with what it wrote before the mark.
+    fn rollback_to_mark(&mut self) -> Result<()>;
+
+    /// Keeps what was written since [`Tx::mark`] and drops the mark.
+    fn release_mark(&mut self) -> Result<()>;
+
     /// Commits.
     fn commit(self: Box<Self>) -> Result<()>;
 }
