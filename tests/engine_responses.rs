@@ -468,11 +468,7 @@ fn a_batch_of_answers_commits_together_and_undoes_each_refusal_alone() {
             (other_id.clone(), agent("alice"), Response::Decline(None)),
             // Refused before the transaction: a zero deferral.
             (id.clone(), agent("carol"), Response::Defer(mins(0))),
-            (
-                id.clone(),
-                agent("carol"),
-                Response::Decline(Some("busy".into())),
-            ),
+            (id.clone(), agent("carol"), Response::Confirm),
         ])
         .unwrap();
     assert_eq!(results.len(), 8);
@@ -505,7 +501,7 @@ fn a_batch_of_answers_commits_together_and_undoes_each_refusal_alone() {
     );
     assert_eq!(
         stored.response_of(&agent("carol")),
-        Some(ResponseStatus::Declined)
+        Some(ResponseStatus::Confirmed)
     );
     assert_eq!(
         stored.scheduled_at,
@@ -525,17 +521,17 @@ fn a_batch_of_answers_commits_together_and_undoes_each_refusal_alone() {
     assert_eq!(
         actions(e.id),
         vec![
-            (AuditAction::Scheduled, None),
+            (AuditAction::Scheduled, some("t-minus")),
             (AuditAction::Confirmed, some("alice")),
             (AuditAction::Deferred, some("bob")),
-            (AuditAction::Declined, some("carol")),
+            (AuditAction::Confirmed, some("carol")),
         ]
     );
     let other_log = actions(other.id);
     assert_eq!(
         other_log[..2],
         [
-            (AuditAction::Scheduled, None),
+            (AuditAction::Scheduled, some("t-minus")),
             (AuditAction::Confirmed, some("bob"))
         ]
     );
