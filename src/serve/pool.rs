@@ -63,6 +63,33 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        close(idle);
+    }
+}
+
+/// Drops `engines` on a thread of its own and waits for it. The last
+/// reference to a pool or an engine may go on a thread that drives the
+/// service's runtime, where closing a PostgreSQL connection (which blocks
+/// on a runtime of its own) is not allowed.
+pub(crate) fn close<T: Send + 'static>(engines: T) {
+    let _ = std::thread::spawn(move || drop(engines)).join();
+}
+
+/// An engine held across `.await`s: closed with [`close`] when dropped.
+#[derive(Default)]
+pub(crate) struct Held(pub(crate) Option<Engine>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(engine) = self.0.take() {
+            close(engine);
+        }
+    }
+}
+
 /// An engine taken from a [`Pool`], returned to it when dropped (closed
 /// instead when its thread is panicking: what it was doing is unknown).
 pub(crate) struct Pooled {

@@ -72,11 +72,11 @@ impl LogTail {
     ) {
         let mut state: Option<(i64, Campaigns)> = None;
         // Kept open between reads; opened again after an error.
-        let mut kept: Option<Engine> = None;
+        let mut kept = super::pool::Held::default();
         loop {
             let opener = open.clone();
             let taken = state.take();
-            let engine = kept.take();
+            let engine = kept.0.take();
             let read = tokio::task::spawn_blocking(move || {
                 let engine = match engine {
                     Some(engine) => engine,
@@ -104,7 +104,7 @@ impl LogTail {
             .await;
             match read {
                 Ok(Ok((entries, last, campaigns, engine))) => {
-                    kept = Some(engine);
+                    kept.0 = Some(engine);
                     let more = entries.len() == 1000;
                     for t in entries {
                         // No subscriber is fine: nobody is listening.
