@@ -260,7 +260,7 @@ pub fn serve(
     };
     let location = options.location.clone();
     let open: Arc<dyn Fn() -> crate::Result<Engine> + Send + Sync> =
-        Arc::new(move || Engine::open(&location));
+        Arc::new(move || Ok(Engine::with_store(crate::store::open_again(&location)?)));
     runtime.spawn(shared.tail.clone().run(open, stop_rx));
     ready(addr, scheme);
     let app = routes::router(shared);

@@ -46,7 +46,9 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let engine = match idle {
             Some(engine) => engine,
-            None => Engine::open(&self.location)?,
+            // The service has the store open already (its ticker, other
+            // requests).
+            None => Engine::with_store(crate::store::open_again(&self.location)?),
         };
         Ok(Pooled {
             engine: Some(engine),

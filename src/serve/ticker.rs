@@ -76,7 +76,7 @@ impl Ticker {
         let delivery = match deliver {
             Some(options) => {
                 let deliverer = Deliverer::start(
-                    crate::store::open(location)?,
+                    crate::store::open_again(location)?,
                     DeliverOptions {
                         keep_outcomes: false,
                         ..options.clone()
@@ -137,7 +137,7 @@ fn supervise(mut deliverer: Deliverer, location: &str, options: DeliverOptions, 
             eprintln!("t-minus serve: notification delivery stopped: {e}; restarting");
         }
         loop {
-            match crate::store::open(location) {
+            match crate::store::open_again(location) {
                 Ok(store) => {
                     deliverer = Deliverer::start(store, options.clone());
                     break;

@@ -61,6 +61,20 @@ pub fn open(location: &str) -> Result<Box<dyn Store>> {
     }
 }
 
+/// [`open`] for a store this process already has open on another
+/// connection: an SQLite file is opened without being read outside SQLite
+/// first ([`sqlite::SqliteStore::open_again`]), which would drop the
+/// process's other connections' file locks.
+pub fn open_again(location: &str) -> Result<Box<dyn Store>> {
+    if is_server_url(location) {
+        Ok(Box::new(postgres::PgStore::connect(location)?))
+    } else {
+        Ok(Box::new(sqlite::SqliteStore::open_again(
+            std::path::Path::new(location),
+        )?))
+    }
+}
+
 /// A store of events, campaigns and the audit trail.
 pub trait Store: Send {
     /// Starts a write transaction. Read-modify-write sequences inside it see
