@@ -120,6 +120,10 @@ pub enum Response {
     Decline(Option<String>),
 }
 
+/// An answer as recorded: the event as settled and its campaign's name
+/// ([`Engine::respond_to`], [`Engine::respond_batch`]).
+pub type Answered = (TMinusEvent, Option<String>);
+
 /// The t-minus engine over a store.
 pub struct Engine {
     store: Box<dyn Store>,
@@ -327,9 +331,9 @@ impl Engine {
     pub fn respond_batch(
         &mut self,
         answers: &[(String, AgentId, Response)],
-    ) -> Result<Vec<Result<(TMinusEvent, Option<String>)>>> {
+    ) -> Result<Vec<Result<Answered>>> {
         let now = self.now();
-        let mut results: Vec<Option<Result<(TMinusEvent, Option<String>)>>> = answers
+        let mut results: Vec<Option<Result<Answered>>> = answers
             .iter()
             .map(|(_, agent, response)| check_answer(agent, response).err().map(Err))
             .collect();

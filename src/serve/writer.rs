@@ -4,7 +4,7 @@
 //! (`synchronous = FULL`). One task takes the answers (confirm, defer,
 //! decline) as they come and writes the ones that arrived while the last
 //! transaction was committing in one transaction
-//! ([`Engine::respond_batch`]): each answer after a mark of its own, so a
+//! ([`crate::Engine::respond_batch`]): each answer after a mark of its own, so a
 //! refused one is undone alone and gets its own error, each accepted one
 //! with its own log entry; one commit, one sync, for them all. Every reply
 //! waits for that commit: an acknowledged answer is on disk. When the
