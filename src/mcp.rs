@@ -190,7 +190,9 @@ pub struct McpServer {
     pinned_now: Option<DateTime<Utc>>,
     signing_key: Option<SigningKey>,
     /// The role of the token the agent comes from (over HTTP); `None`: the
-    /// server's own agent, who may answer.
+    /// server's own agent, who may answer. A server made for a token runs
+    /// inside a process that has the store open already, so it opens the
+    /// store with [`crate::store::open_again`].
     role: Option<Role>,
 }
 
@@ -315,7 +317,10 @@ impl McpServer {
 
     /// Opens the store for one call, on the clock of the call.
     fn engine(&self, live: bool) -> Result<Engine> {
-        let engine = Engine::open(&self.location)?;
+        let engine = match self.role {
+            Some(_) => Engine::with_store(crate::store::open_again(&self.location)?),
+            None => Engine::open(&self.location)?,
+        };
         Ok(match (self.pinned_now, live) {
             (Some(now), _) => engine.with_clock(Arc::new(FixedClock::new(now))),
             (None, false) => engine.with_clock(Arc::new(FixedClock::new(Utc::now()))),

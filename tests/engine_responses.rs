@@ -442,6 +442,106 @@ fn the_audit_log_records_misses_and_cancellations() {
     assert_eq!(log[1].detail["reason"], serde_json::json!("scrapped"));
 }
 
+// ------------------------------------------------------------------ batches
+
+fn a_batch_of_answers_commits_together_and_undoes_each_refusal_alone() {
+    use t_minus::Response;
+    let (mut engine, _clock) = engine();
+    let e = engine
+        .schedule(spec(10, &["alice", "bob", "carol"], Quorum::All))
+        .unwrap();
+    let other = engine
+        .schedule(spec(20, &["alice", "bob"], Quorum::Count(1)))
+        .unwrap();
+    let (id, other_id) = (e.id.to_string(), other.id.to_string());
+    let results = engine
+        .respond_batch(&[
+            (id.clone(), agent("alice"), Response::Confirm),
+            // Refused: not an attendee.
+            (id.clone(), agent("mallory"), Response::Confirm),
+            (id.clone(), agent("bob"), Response::Defer(mins(2))),
+            // Refused: no such event.
+            ("0000dead".into(), agent("alice"), Response::Confirm),
+            // Fires `other` (quorum 1, early) in the same transaction.
+            (other_id.clone(), agent("bob"), Response::Confirm),
+            // Refused after the settlement above: `other` is final.
+            (other_id.clone(), agent("alice"), Response::Decline(None)),
+            // Refused before the transaction: a zero deferral.
+            (id.clone(), agent("carol"), Response::Defer(mins(0))),
+            (id.clone(), agent("carol"), Response::Confirm),
+        ])
+        .unwrap();
+    assert_eq!(results.len(), 8);
+    let codes: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.code().map(|c| c.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    assert_eq!(codes[0], "ok");
+    assert_eq!(codes[1], "t_minus::refused::not_attendee", "{codes:?}");
+    assert_eq!(codes[2], "ok");
+    assert_ne!(codes[3], "ok");
+    assert_eq!(codes[4], "ok");
+    assert_ne!(codes[5], "ok");
+    assert_ne!(codes[6], "ok");
+    assert_eq!(codes[7], "ok");
+    let (fired, _) = results[4].as_ref().unwrap();
+    assert_eq!(fired.state, EventState::Fired);
+
+    let stored = get(&engine, e.id);
+    assert_eq!(
+        stored.response_of(&agent("alice")),
+        Some(ResponseStatus::Confirmed)
+    );
+    assert_eq!(
+        stored.response_of(&agent("bob")),
+        Some(ResponseStatus::Deferred(mins(2)))
+    );
+    assert_eq!(
+        stored.response_of(&agent("carol")),
+        Some(ResponseStatus::Confirmed)
+    );
+    assert_eq!(
+        stored.scheduled_at,
+        at_min(12),
+        "the deferral moved it once"
+    );
+    // One entry per accepted answer, none for the refused ones.
+    let actions = |id| {
+        engine
+            .log(id)
+            .unwrap()
+            .iter()
+            .map(|x| (x.action, x.agent.as_ref().map(|a| a.to_string())))
+            .collect::<Vec<_>>()
+    };
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        actions(e.id),
+        vec![
+            (AuditAction::Scheduled, some("t-minus")),
+            (AuditAction::Confirmed, some("alice")),
+            (AuditAction::Deferred, some("bob")),
+            (AuditAction::Confirmed, some("carol")),
+        ]
+    );
+    let other_log = actions(other.id);
+    assert_eq!(
+        other_log[..2],
+        [
+            (AuditAction::Scheduled, some("t-minus")),
+            (AuditAction::Confirmed, some("bob"))
+        ]
+    );
+    assert_eq!(other_log[2].0, AuditAction::Fired);
+    assert_eq!(other_log.len(), 3);
+    // The chain holds: every entry chained after the one before it.
+    let verified = engine.verify_log(None).unwrap();
+    assert_eq!(verified.entries, 7, "2 scheduled, 4 answers, 1 fired");
+}
+
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
 common::store_tests!(
@@ -459,4 +559,5 @@ common::store_tests!(
     the_refusal_does_not_depend_on_a_tick_having_run,
     the_audit_log_records_every_response_deferral_cancellation_and_transition_in_order,
     the_audit_log_records_misses_and_cancellations,
+    a_batch_of_answers_commits_together_and_undoes_each_refusal_alone,
 );

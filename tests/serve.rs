@@ -1070,6 +1070,80 @@ fn kill_9_loses_no_acknowledged_answer() {
     assert!(t.ok("verify").contains("intact"));
 }
 
+/// Answers that arrive together (written in one transaction on SQLite):
+/// each accepted one is acknowledged with the event and has its own log
+/// entry; each refused one gets its own error and leaves nothing.
+fn concurrent_answers_each_get_their_own_reply_and_entry() {
+    let t = T::new();
+    let agents: Vec<String> = (0..16).map(|i| format!("agent-{i}")).collect();
+    // `late` never answers: the event stays open, so every refusal is the
+    // strangers' own.
+    t.ok(&format!(
+        "schedule review +1h --name rev --quorum all --attendees {},late",
+        agents.join(",")
+    ));
+    // Four strangers (not attendees) answer among them.
+    let strangers: Vec<String> = (0..4).map(|i| format!("stranger-{i}")).collect();
+    let callers: Vec<(String, String)> = agents
+        .iter()
+        .chain(&strangers)
+        .map(|a| (a.clone(), token(&t, a, "agent")))
+        .collect();
+    let server = Server::start(&t, &[]);
+    let start = Arc::new(std::sync::Barrier::new(callers.len()));
+    let threads: Vec<_> = callers
+        .into_iter()
+        .map(|(agent, token)| {
+            let (base, start) = (server.base.clone(), start.clone());
+            std::thread::spawn(move || {
+                let http: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .build()
+                    .into();
+                start.wait();
+                let mut reply = http
+                    .post(format!("{base}/v1/events/rev/confirm"))
+                    .header("Authorization", format!("Bearer {token}"))
+                    .send_empty()
+                    .unwrap();
+                let status = reply.status().as_u16();
+                let body: Value =
+                    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+                (agent, status, body)
+            })
+        })
+        .collect();
+    for th in threads {
+        let (agent, status, body) = th.join().unwrap();
+        if agent.starts_with("stranger") {
+            assert_eq!(status, 409, "{agent}: {body}");
+            assert_eq!(body["error"]["code"], "t_minus::refused::not_attendee");
+        } else {
+            assert_eq!(status, 200, "{agent}: {body}");
+            assert_eq!(answer_of(&body, &agent), "confirmed", "{body}");
+        }
+    }
+    let log = t.json("log rev --json");
+    let confirmed: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "confirmed")
+        .map(|e| e["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(confirmed.len(), 16, "{log}");
+    for agent in &agents {
+        assert!(confirmed.contains(&agent.as_str()), "{agent}: {log}");
+    }
+    assert!(!log.to_string().contains("stranger"), "{log}");
+    let stored = t.json("status rev --json");
+    for agent in &agents {
+        assert_eq!(answer_of(&stored, agent), "confirmed", "{stored}");
+    }
+    assert!(t.ok("verify").contains("intact"));
+}
+
 fn tokens_are_hashed_checked_and_audited() {
     let (mut engine, clock) = common::engine();
     let alice = AgentId("alice".into());
@@ -1239,5 +1313,6 @@ cli_support::store_tests!(
     the_service_ticks_and_delivers_by_itself,
     answers_from_32_concurrent_clients_are_all_recorded,
     kill_9_loses_no_acknowledged_answer,
+    concurrent_answers_each_get_their_own_reply_and_entry,
     tokens_are_hashed_checked_and_audited,
 );

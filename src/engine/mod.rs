@@ -133,6 +133,10 @@ pub enum Response {
     Decline(Option<String>),
 }
 
+/// An answer as recorded: the event as settled and its campaign's name
+/// ([`Engine::respond_to`], [`Engine::respond_batch`]).
+pub type Answered = (TMinusEvent, Option<String>);
+
 /// The t-minus engine over a store.
 pub struct Engine {
     store: Box<dyn Store>,
@@ -358,21 +362,50 @@ impl Engine {
             check_principal(agent, principal)?;
         }
         let now = self.now();
-        self.write_refusable(|tx| {
-            let id = match resolve::event_ref(tx, reference) {
-                Ok(id) => id,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            let event = match respond_in(tx, id, agent, principal, &response, now)? {
-                Ok(event) => event,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            let campaign = match event.campaign {
-                Some(c) => tx.campaign(c)?.map(|c| c.name),
-                None => None,
-            };
-            Ok(Ok((event, campaign)))
-        })
+        self.write_refusable(|tx| respond_to_in(tx, reference, agent, principal, &response, now))
+    }
+
+    /// [`Engine::respond_to`] for several answers at once, in one write
+    /// transaction: one commit (one sync to disk) for them all. Each answer
+    /// runs after a [`Tx::mark`] of its own, so one that is refused or
+    /// fails is undone alone and gets its own error, while the others keep
+    /// their writes and their own log entries. The outer `Err`: the
+    /// transaction as a whole failed (it could not begin, undo an answer
+    /// or commit), and none of the answers was recorded.
+    ///
+    /// For a store whose writer holds the whole store (SQLite): on
+    /// PostgreSQL a deadlock would abort the whole batch, which this does
+    /// not retry.
+    pub fn respond_batch(
+        &mut self,
+        answers: &[(String, AgentId, Response)],
+    ) -> Result<Vec<Result<Answered>>> {
+        let now = self.now();
+        let mut results: Vec<Option<Result<Answered>>> = answers
+            .iter()
+            .map(|(_, agent, response)| check_answer(agent, response).err().map(Err))
+            .collect();
+        if results.iter().any(Option::is_none) {
+            let mut tx = self.store.write()?;
+            for (slot, (reference, agent, response)) in results.iter_mut().zip(answers) {
+                if slot.is_some() {
+                    continue;
+                }
+                tx.mark()?;
+                let answered = match respond_to_in(&mut *tx, reference, agent, None, response, now) {
+                    Ok(Ok(answered)) => Ok(answered),
+                    Ok(Err(refusal)) | Err(refusal) => Err(refusal),
+                };
+                if answered.is_ok() {
+                    tx.release_mark()?;
+                } else {
+                    tx.rollback_to_mark()?;
+                }
+                *slot = Some(answered);
+            }
+            tx.commit()?;
+        }
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// Cancels a non-final event; events that need it are cancelled in turn.
@@ -640,6 +673,31 @@ fn respond_in(
         .into()));
     }
     record_response(tx, event, agent, delegation, accepted, now, None).map(Ok)
+}
+
+/// Records `agent`'s answer to the event `reference` names inside `tx`
+/// (see [`Engine::respond_to`]); the inner `Err` is a refusal.
+fn respond_to_in(
+    tx: &mut dyn Tx,
+    reference: &str,
+    agent: &AgentId,
+    principal: Option<&AgentId>,
+    response: &Response,
+    now: DateTime<Utc>,
+) -> Result<Result<(TMinusEvent, Option<String>)>> {
+    let id = match resolve::event_ref(tx, reference) {
+        Ok(id) => id,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let event = match respond_in(tx, id, agent, principal, response, now)? {
+        Ok(event) => event,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let campaign = match event.campaign {
+        Some(c) => tx.campaign(c)?.map(|c| c.name),
+        None => None,
+    };
+    Ok(Ok((event, campaign)))
 }
 
 /// Loads an event that must exist.

@@ -77,7 +77,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         cancel.cancel();
     });
     let handler = HttpMcp {
-        location: shared.location.clone(),
+        location: shared.pool.location().to_string(),
         clock_for_tests: shared.clock_for_tests,
         metrics: shared.metrics.clone(),
     };

@@ -6,8 +6,12 @@
 //!   on SIGTERM or Ctrl-C stops accepting, lets the requests in flight
 //!   finish (at most [`limits::DRAIN_TIMEOUT`]) and returns.
 //! - `routes`: the API under `/v1`; each request is one engine operation
-//!   on a store connection of its own, on a blocking thread, committed
-//!   before the reply is sent. Replies are the [`crate::output`] types.
+//!   on a store connection kept open between requests (`pool`), on a
+//!   blocking thread, committed before the reply is sent. Replies are the
+//!   [`crate::output`] types.
+//! - [`writer`]: on SQLite, answers that arrive together are written in
+//!   one transaction (group commit), each with its own log entry and
+//!   error.
 //! - [`auth`]: bearer tokens ([`crate::token`]) and roles.
 //! - [`error`]: errors as `{"error": {"code", "message", "help"}}` with the
 //!   status that fits the code.
@@ -27,10 +31,12 @@ pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
+mod pool;
 pub mod remote;
 mod routes;
 pub mod stream;
 pub mod ticker;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -135,7 +141,8 @@ impl ServeOptions {
 /// What every request shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    location: String,
+    /// Store connections kept between requests.
+    pool: Arc<pool::Pool>,
     clock_for_tests: Option<DateTime<Utc>>,
     exec: ExecPolicy,
     openapi: serde_json::Value,
@@ -144,6 +151,8 @@ pub(crate) struct Shared {
     operations: Arc<tokio::sync::Semaphore>,
     /// One writer at a time, on SQLite (`None` on PostgreSQL).
     writer: Option<Arc<tokio::sync::Semaphore>>,
+    /// Answers written together, on SQLite (`None` on PostgreSQL).
+    answers: Option<writer::AnswerWriter>,
     /// Requests per token or client address, when limited.
     rate: Option<limits::RateLimiter>,
     /// The counters of `/metrics`.
@@ -157,11 +166,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// An engine on a connection of its own, at one instant: the moment
-    /// the request is handled (or the pinned clock).
-    fn engine(&self) -> crate::Result<Engine> {
+    /// An engine on a store connection no other request is using, at one
+    /// instant: the moment the request is handled (or the pinned clock).
+    /// It goes back to the pool when dropped.
+    fn engine(&self) -> crate::Result<pool::Pooled> {
         let now = self.clock_for_tests.unwrap_or_else(Utc::now);
-        Ok(Engine::open(&self.location)?.with_clock(Arc::new(FixedClock::new(now))))
+        let mut engine = self.pool.take()?;
+        engine.set_clock(Arc::new(FixedClock::new(now)));
+        Ok(engine)
     }
 }
 
@@ -214,16 +226,29 @@ pub fn serve(
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pool = pool::Pool::new(&options.location, limits::MAX_CONCURRENT_OPERATIONS);
+    let operations = Arc::new(tokio::sync::Semaphore::new(
+        limits::MAX_CONCURRENT_OPERATIONS,
+    ));
+    let writer = (!crate::store::is_server_url(&options.location))
+        .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
+    let answers = writer.as_ref().map(|writer| {
+        let _runtime = runtime.enter();
+        writer::AnswerWriter::start(writer::Context {
+            pool: pool.clone(),
+            clock_for_tests: options.clock_for_tests,
+            writer: writer.clone(),
+            operations: operations.clone(),
+        })
+    });
     let shared = Arc::new(Shared {
-        location: options.location.clone(),
+        pool,
         clock_for_tests: options.clock_for_tests,
         exec,
         openapi: openapi::document(Some(&server)),
-        operations: Arc::new(tokio::sync::Semaphore::new(
-            limits::MAX_CONCURRENT_OPERATIONS,
-        )),
-        writer: (!crate::store::is_server_url(&options.location))
-            .then(|| Arc::new(tokio::sync::Semaphore::new(1))),
+        operations,
+        writer,
+        answers,
         rate: options.rate_limit.map(limits::RateLimiter::new),
         metrics: Arc::new(metrics::Metrics::default()),
         tail: Arc::new(stream::LogTail::new()),
@@ -241,7 +266,7 @@ pub fn serve(
     };
     let location = options.location.clone();
     let open: Arc<dyn Fn() -> crate::Result<Engine> + Send + Sync> =
-        Arc::new(move || Engine::open(&location));
+        Arc::new(move || Ok(Engine::with_store(crate::store::open_again(&location)?)));
     runtime.spawn(shared.tail.clone().run(open, stop_rx));
     ready(addr, scheme);
     // In the runtime: the router starts a task of its own.

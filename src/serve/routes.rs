@@ -1,6 +1,6 @@
-//! The routes of the API: each one engine operation on a store opened for
-//! the request, on a blocking thread, its reply one of the
-//! [`crate::output`] types.
+//! The routes of the API: each one engine operation on a pooled store
+//! connection, on a blocking thread (answers on SQLite through the
+//! [`super::writer`]), its reply one of the [`crate::output`] types.
 
 use std::sync::Arc;
 
@@ -176,8 +176,12 @@ async fn run_blocking<T: Send + 'static>(
         .await
         .map_err(internal)?;
     tokio::task::spawn_blocking(move || {
-        let mut engine = shared.engine()?;
-        let result = f(&mut engine);
+        // The engine goes back to the pool before the permits are given
+        // up, so the pool never holds more than the operations at once.
+        let result = shared
+            .engine()
+            .map_err(ApiError::from)
+            .and_then(|mut engine| f(&mut engine));
         drop((permit, writer));
         result
     })
@@ -632,7 +636,9 @@ fn answering_agent(token: &TokenInfo, named: Option<&str>) -> Result<AgentId, Ap
 }
 
 /// Records `response` of the token's agent to `event`; the reply is the
-/// event.
+/// event. On SQLite the answer goes to the service's answer writer, which
+/// commits it together with the answers that arrive meanwhile; on
+/// PostgreSQL it is one transaction of its own.
 async fn answer(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
@@ -641,18 +647,31 @@ async fn answer(
     response: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
 ) -> Reply<Event> {
     let need = Need::Answer;
-    let event = as_caller(shared, headers, need, "answer", move |engine, token| {
-        let agent = answering_agent(token, named.as_deref())?;
-        let principal = principal.as_deref().map(AgentId::parse).transpose()?;
-        let response = response()?;
-        let id = engine.resolve_event(&event)?;
-        let updated = match &principal {
-            Some(principal) => engine.respond_for(id, &agent, principal, response)?,
-            None => engine.respond(id, &agent, response)?,
-        };
-        Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
-    })
-    .await?;
+    let event = match (&shared.answers, principal) {
+        (Some(writer), None) => {
+            let secret = auth::bearer(headers);
+            let (agent, response) = blocking(shared, move |engine| {
+                let token = auth::authenticate(engine, secret.as_deref())?;
+                need.check(&token, "answer")?;
+                Ok((answering_agent(&token, named.as_deref())?, response()?))
+            })
+            .await?;
+            let (updated, campaign) = writer.answer(event, agent, response).await?;
+            Event::new(&updated, campaign.as_deref())
+        }
+        (_, principal) => {
+            as_caller(shared, headers, need, "answer", move |engine, token| {
+                let agent = answering_agent(token, named.as_deref())?;
+                let principal = principal.as_deref().map(AgentId::parse).transpose()?;
+                let response = response()?;
+                // Resolved, answered and read back in one write transaction.
+                let (updated, campaign) =
+                    engine.respond_to_for(&event, &agent, principal.as_ref(), response)?;
+                Ok(Event::new(&updated, campaign.as_deref()))
+            })
+            .await?
+        }
+    };
     shared.metrics.answer(kind);
     Ok(Json(event))
 }

@@ -63,18 +63,25 @@ impl LogTail {
     }
 
     /// Reads the log after what it has seen, every [`TAIL_EVERY`], until
-    /// `stop` turns true; `open` opens an engine on the store.
+    /// `stop` turns true, on one engine `open` opens (and opens again
+    /// after an error).
     pub async fn run(
         self: Arc<Self>,
         open: Arc<dyn Fn() -> Result<Engine> + Send + Sync>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut state: Option<(i64, Campaigns)> = None;
+        // Kept open between reads; opened again after an error.
+        let mut kept = super::pool::Held::default();
         loop {
             let opener = open.clone();
             let taken = state.take();
+            let engine = kept.0.take();
             let read = tokio::task::spawn_blocking(move || {
-                let engine = opener()?;
+                let engine = match engine {
+                    Some(engine) => engine,
+                    None => opener()?,
+                };
                 let (after, mut campaigns) = match taken {
                     Some(s) => s,
                     None => (
@@ -92,11 +99,12 @@ impl LogTail {
                         campaign: campaigns.of(&engine, e.event)?,
                     });
                 }
-                Ok::<_, crate::TMinusError>((out, last, campaigns))
+                Ok::<_, crate::TMinusError>((out, last, campaigns, engine))
             })
             .await;
             match read {
-                Ok(Ok((entries, last, campaigns))) => {
+                Ok(Ok((entries, last, campaigns, engine))) => {
+                    kept.0 = Some(engine);
                     let more = entries.len() == 1000;
                     for t in entries {
                         // No subscriber is fine: nobody is listening.

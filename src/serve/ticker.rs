@@ -1,11 +1,14 @@
 //! The service's own runner: ticks the store and delivers notifications in
 //! the background, so that no one needs to keep `t-minus run` open.
 //!
-//! On the live clock it is the runner of `run` over every unfinished event
-//! ([`crate::runner::run`] with [`Scope::All`]): it wakes at fire times and
-//! when another process commits. When every event is final the run ends;
-//! the ticker looks again every [`IDLE_LOOK`]. On a pinned clock (tests)
-//! it ticks at that instant every [`IDLE_LOOK`].
+//! On the live clock it ticks at the soonest fire time of a pending event,
+//! after another connection's write (this service's answers, another
+//! process's), and at least every [`LOOK_EVERY`]. Writes that come in a
+//! burst are ticked for together: after a tick, a write makes the next one
+//! wait until [`CHANGE_GAP`] has passed. Between ticks it reads only the
+//! next fire time (one index probe), never the events themselves, so its
+//! cost does not grow with the store. On a pinned clock (tests) it ticks at
+//! that instant every [`IDLE_LOOK`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,11 +19,23 @@ use chrono::{DateTime, Utc};
 
 use super::metrics::Metrics;
 use crate::notify::{DeliverOptions, Deliverer};
-use crate::runner::{run, RunObserver, RunOptions, Scope};
-use crate::{AuditEntry, Engine, FixedClock, Result, TMinusEvent};
+use crate::{Engine, FixedClock, Result, TickResult};
 
-/// How often the ticker looks for new events when none is unfinished.
+/// How often the ticker ticks on a pinned clock.
 pub const IDLE_LOOK: StdDuration = StdDuration::from_millis(250);
+
+/// The longest the ticker goes without a tick on the live clock (a lost
+/// change notification, a reminder coming due).
+pub const LOOK_EVERY: StdDuration = StdDuration::from_secs(1);
+
+/// How long after a tick a write by another connection makes the ticker
+/// tick again at the soonest: the answers of a busy service are ticked for
+/// (their transitions reported) together, not one tick each.
+pub const CHANGE_GAP: StdDuration = StdDuration::from_millis(100);
+
+/// How long the ticker waits for a change notification before it looks at
+/// its stop flag again.
+const STOP_POLL: StdDuration = StdDuration::from_millis(250);
 
 /// The background runner and deliverer of a service.
 #[derive(Debug)]
@@ -30,19 +45,16 @@ pub struct Ticker {
     delivery: Option<JoinHandle<()>>,
 }
 
-/// A run observer that counts the transitions (the store's log is the
-/// report).
+/// Counts the transitions a tick reported (the store's log is the report).
 struct Counting(Option<Arc<Metrics>>);
 
-impl RunObserver for Counting {
-    fn transition(&mut self, _: &Engine, entry: &AuditEntry, _: &TMinusEvent) -> Result<()> {
+impl Counting {
+    fn ticked(&self, ticked: &TickResult) {
         if let Some(m) = &self.0 {
-            m.transition(entry.action.as_str());
+            for entry in &ticked.transitions {
+                m.transition(entry.action.as_str());
+            }
         }
-        Ok(())
-    }
-    fn refresh(&mut self, _: &Engine, _: &[TMinusEvent], _: DateTime<Utc>) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -64,7 +76,7 @@ impl Ticker {
         let delivery = match deliver {
             Some(options) => {
                 let deliverer = Deliverer::start(
-                    crate::store::open(location)?,
+                    crate::store::open_again(location)?,
                     DeliverOptions {
                         keep_outcomes: false,
                         ..options.clone()
@@ -125,7 +137,7 @@ fn supervise(mut deliverer: Deliverer, location: &str, options: DeliverOptions, 
             eprintln!("t-minus serve: notification delivery stopped: {e}; restarting");
         }
         loop {
-            match crate::store::open(location) {
+            match crate::store::open_again(location) {
                 Ok(store) => {
                     deliverer = Deliverer::start(store, options.clone());
                     break;
@@ -143,28 +155,65 @@ fn supervise(mut deliverer: Deliverer, location: &str, options: DeliverOptions, 
 }
 
 /// Ticks until `stop` is raised.
-fn drive(mut engine: Engine, pinned: bool, stop: &AtomicBool, mut counting: Counting) {
-    let options = RunOptions::new(Scope::All);
+fn drive(mut engine: Engine, pinned: bool, stop: &AtomicBool, counting: Counting) {
     while !stop.load(Ordering::SeqCst) {
         let result = if pinned {
             let now = engine.now();
-            engine.tick(now).map(|ticked| {
-                if let Some(m) = &counting.0 {
-                    for entry in &ticked.transitions {
-                        m.transition(entry.action.as_str());
-                    }
-                }
-            })
+            engine.tick(now).map(|ticked| counting.ticked(&ticked))
         } else {
-            run(&mut engine, &options, &mut counting, stop).map(|_| ())
+            tick_live(&mut engine, stop, &counting)
         };
         if let Err(e) = result {
             eprintln!("t-minus serve: ticking: {e}");
             nap(StdDuration::from_secs(1), stop);
-        } else {
+        } else if pinned {
             nap(IDLE_LOOK, stop);
         }
     }
+}
+
+/// Ticks on the live clock until `stop` is raised (`Ok`) or the store
+/// fails: at the next fire time, after another connection's write (at the
+/// soonest [`CHANGE_GAP`] after the last tick), and every [`LOOK_EVERY`].
+fn tick_live(engine: &mut Engine, stop: &AtomicBool, counting: &Counting) -> Result<()> {
+    while !stop.load(Ordering::SeqCst) {
+        // Read before the tick: a write after this point changes it, so no
+        // write between the tick and the sleep goes unnoticed.
+        let version = engine.store_mut().data_version()?;
+        let now = engine.now();
+        let ticked = engine.tick(now)?;
+        counting.ticked(&ticked);
+        let ticked_at = std::time::Instant::now();
+        let next_fire = engine.next_fire_time(None)?;
+        let mut maybe_changed = true;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let now = engine.now();
+            if next_fire.is_some_and(|f| now >= f) {
+                break;
+            }
+            let waited = ticked_at.elapsed();
+            if waited >= LOOK_EVERY {
+                break;
+            }
+            if maybe_changed && engine.store_mut().data_version()? != version {
+                if let Some(rest) = CHANGE_GAP.checked_sub(waited) {
+                    nap(rest, stop);
+                }
+                break;
+            }
+            let mut wait = STOP_POLL.min(LOOK_EVERY - waited);
+            if let Some(until) = next_fire.and_then(|f| (f - now).to_std().ok()) {
+                wait = wait.min(until);
+            }
+            maybe_changed = engine
+                .store_mut()
+                .wait_for_change(wait.max(StdDuration::from_millis(1)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Sleeps `d` in short naps, ending early when `stop` is raised.

@@ -61,6 +61,20 @@ pub fn open(location: &str) -> Result<Box<dyn Store>> {
     }
 }
 
+/// [`open`] for a store this process already has open on another
+/// connection: an SQLite file is opened without being read outside SQLite
+/// first ([`sqlite::SqliteStore::open_again`]), which would drop the
+/// process's other connections' file locks.
+pub fn open_again(location: &str) -> Result<Box<dyn Store>> {
+    if is_server_url(location) {
+        Ok(Box::new(postgres::PgStore::connect(location)?))
+    } else {
+        Ok(Box::new(sqlite::SqliteStore::open_again(
+            std::path::Path::new(location),
+        )?))
+    }
+}
+
 /// A store of events, campaigns and the audit trail.
 pub trait Store: Send {
     /// Starts a write transaction. Read-modify-write sequences inside it see
@@ -499,6 +513,19 @@ pub trait Tx {
     /// positions in a campaign, the dependency graph). A store whose
     /// writers are alone from the start does nothing.
     fn lock_store(&mut self) -> Result<()>;
+
+    /// Marks the point [`Tx::rollback_to_mark`] returns to: what the
+    /// transaction wrote so far is sent to the store first. One mark at a
+    /// time; a new one replaces the last. Lets one transaction carry
+    /// several independent writes, each undone alone when it fails.
+    fn mark(&mut self) -> Result<()>;
+
+    /// Undoes everything written since [`Tx::mark`] and drops the mark;
+    /// the transaction goes on, with what it wrote before the mark.
+    fn rollback_to_mark(&mut self) -> Result<()>;
+
+    /// Keeps what was written since [`Tx::mark`] and drops the mark.
+    fn release_mark(&mut self) -> Result<()>;
 
     /// Commits.
     fn commit(self: Box<Self>) -> Result<()>;

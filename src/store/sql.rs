@@ -296,6 +296,11 @@ pub(crate) trait Backend {
     fn commit(self, changed: bool) -> Result<()>;
 }
 
+/// The savepoint of [`Tx::mark`], and returning to it and dropping it.
+const MARK_SQL: &str = "SAVEPOINT tm_mark";
+const ROLLBACK_TO_MARK_SQL: &str = "ROLLBACK TO SAVEPOINT tm_mark";
+const RELEASE_MARK_SQL: &str = "RELEASE SAVEPOINT tm_mark";
+
 /// The statement that reads the audit chain's head.
 pub(crate) const HEAD_SQL: &str = "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1";
 
@@ -1511,6 +1516,29 @@ impl<B: Backend> Tx for SqlTx<B> {
             ),
             values![event],
         )
+    }
+
+    fn mark(&mut self) -> Result<()> {
+        self.seal()?;
+        self.b.execute(MARK_SQL, &[])?;
+        Ok(())
+    }
+
+    fn rollback_to_mark(&mut self) -> Result<()> {
+        // Nothing was held back at the mark (it sealed): what is held back
+        // now was written after it.
+        self.pending = Pending::default();
+        self.chain.clear();
+        self.bumps.clear();
+        self.written.clear();
+        self.b.execute(ROLLBACK_TO_MARK_SQL, &[])?;
+        self.b.execute(RELEASE_MARK_SQL, &[])?;
+        Ok(())
+    }
+
+    fn release_mark(&mut self) -> Result<()> {
+        self.b.execute(RELEASE_MARK_SQL, &[])?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
