@@ -223,7 +223,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (10, 10));
+    assert_eq!((version, SCHEMA_VERSION), (11, 11));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::content::reset_if_changed;
 use super::settle::{audit, block, settle, settle_campaign};
-use super::{check_not_final, insert_new_event, load, Engine};
+use super::{check_not_final, full_record, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
@@ -24,7 +24,28 @@ use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, StoredSigners, Tx};
 use crate::time_spec::TimeSpec;
 use crate::trust::content_digest;
+use crate::trust::record::{campaign_record, needs_value};
 use crate::trust::signers::digest_of_text;
+
+/// Appends the entry `action` about campaign `row`, with its whole record
+/// (key set `signers`).
+pub(crate) fn audit_campaign(
+    tx: &mut dyn Tx,
+    row: &CampaignRow,
+    signers: Option<&str>,
+    action: AuditAction,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let record = campaign_record(
+        &row.name,
+        row.description.as_deref(),
+        row.managed,
+        row.anchor_at,
+        signers,
+    );
+    let detail = json!({ "name": row.name, "record": record });
+    audit(tx, row.id, now, now, None, action, detail)
+}
 
 impl Engine {
     /// Compares the desired state with the store and returns what
@@ -130,6 +151,8 @@ fn apply_in(
     for c in &plan.campaigns {
         if c.action == Action::Delete {
             if let Some(id) = c.id {
+                let detail = json!({ "name": c.name });
+                audit(tx, id, now, now, None, AuditAction::CampaignRemoved, detail)?;
                 tx.delete_campaign(id)?;
             }
             continue;
@@ -160,6 +183,7 @@ fn apply_campaign(
                 revision: 0,
             };
             tx.insert_campaign(&row)?;
+            audit_campaign(tx, &row, None, AuditAction::CampaignCreated, now)?;
             row
         }
         Some(id) => {
@@ -174,6 +198,9 @@ fn apply_campaign(
             row.anchor_at.get_or_insert(now);
             if row != before {
                 tx.update_campaign(&row)?;
+                let signers = tx.scope_signers(id)?.map(|s| s.digest);
+                let action = AuditAction::CampaignUpdated;
+                audit_campaign(tx, &row, signers.as_deref(), action, now)?;
             }
             row
         }
@@ -201,6 +228,8 @@ fn apply_campaign(
                 continue;
             }
             touched.extend(tx.dependents(id)?);
+            let detail = json!({ "name": e.key });
+            audit(tx, id, now, now, None, AuditAction::Removed, detail)?;
             tx.delete_event(id)?;
             ids.remove(&e.key);
         }
@@ -223,9 +252,15 @@ fn apply_campaign(
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
         let to = ids[&d.key];
+        let mut needs = Vec::with_capacity(d.needs.len());
         for need in &d.needs {
             let from = need_id(&ids, need, &c.name)?;
             tx.insert_edge(row.id, from, to)?;
+            needs.push(from);
+        }
+        if !needs.is_empty() {
+            let detail = json!({ "needs": d.needs, "set": { "needs": needs_value(&needs) } });
+            audit(tx, to, now, now, None, AuditAction::Linked, detail)?;
         }
     }
     Ok(AppliedCampaign {
@@ -254,6 +289,8 @@ fn put_signers(
         return Ok(new);
     }
     tx.set_scope_signers(id, wanted.as_ref())?;
+    let detail = json!({ "signers": { "old": old, "new": new }, "set": { "signers": new } });
+    audit(tx, id, now, now, None, AuditAction::CampaignUpdated, detail)?;
     if c.id.is_some() {
         for (event, _, state) in tx.campaign_events(id)? {
             if !state.is_final() {
@@ -404,6 +441,7 @@ fn update_event(
     if let Some(content) = content {
         detail["content"] = content;
     }
+    detail["record"] = full_record(tx, &event)?;
     audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
     // One write of the row: the update, and the way back to `blocked` when
     // a new need has not fired.

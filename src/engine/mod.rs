@@ -21,13 +21,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
-pub use verify::LogVerification;
+pub use verify::{LogVerification, RowMismatch};
 pub use views::EventViews;
 
 use crate::agent::AgentId;
@@ -45,6 +45,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{EventFilter, Store, Tx};
 use crate::tick::TickResult;
 use crate::time_spec::format_time;
+use crate::trust::record;
 
 use settle::{audit, settle, settled, settled_with_ancestors};
 
@@ -617,6 +618,13 @@ fn record_response(
     event.last_response_at = Some(now);
     tx.update_event(&event)?;
     tx.set_response(id, agent, accepted.status(), now)?;
+    detail["set"] = match accepted {
+        Accepted::Deferred { .. } => {
+            record::set_of(&event, &[record::ANSWERS, "deferred", "at", "fire_time"])
+        }
+        _ => json!({}),
+    };
+    detail["set"][record::ANSWERS] = json!({ agent.as_str(): accepted.status().to_string() });
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
     }
@@ -849,6 +857,15 @@ pub(crate) fn insert_new_event(
     if let Some(digest) = signers {
         detail["signers"] = json!(digest);
     }
+    detail["record"] = Value::Object(record::event_record(
+        event,
+        record::EventExtras {
+            fire_time: event.fire_deadline(),
+            notify: rules,
+            needs: &[],
+            signers,
+        },
+    ));
     audit(
         tx,
         event.id,
@@ -858,6 +875,26 @@ pub(crate) fn insert_new_event(
         AuditAction::Scheduled,
         detail,
     )
+}
+
+/// Event `event`'s whole record as it will be stored (see
+/// [`crate::trust::record`]), its rules, needs and key set read from `tx`.
+pub(crate) fn full_record(tx: &mut dyn Tx, event: &TMinusEvent) -> Result<Value> {
+    let rules = tx.notify_rules(event.id)?;
+    let needs: Vec<Uuid> = tx.needs(event.id)?.into_iter().map(|n| n.id).collect();
+    let signers = match event.campaign {
+        None => tx.scope_signers(event.id)?.map(|s| s.digest),
+        Some(_) => None,
+    };
+    Ok(Value::Object(record::event_record(
+        event,
+        record::EventExtras {
+            fire_time: event.fire_deadline(),
+            notify: &rules,
+            needs: &needs,
+            signers: signers.as_deref(),
+        },
+    )))
 }
 
 /// Groups as JSON, in the groups' order:

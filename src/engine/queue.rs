@@ -204,9 +204,13 @@ impl Engine {
     /// Replaces an event's notification rules (checked first).
     pub fn set_notify_rules(&mut self, id: Uuid, rules: &[NotifyRule]) -> Result<()> {
         crate::notification::spec::check_rules(rules)?;
+        let now = self.now();
         self.write(|tx| {
             super::load(tx, id)?;
-            set_rules(tx, id, rules)
+            set_rules(tx, id, rules)?;
+            let digest = crate::trust::record::notify_digest(rules);
+            let detail = json!({ "set": { "notify": digest } });
+            super::settle::audit(tx, id, now, now, None, AuditAction::Updated, detail)
         })
     }
 

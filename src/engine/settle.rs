@@ -15,6 +15,13 @@ use crate::lifecycle::{decide, needs_outcome, NeedsOutcome};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{NeedState, NewAuditEntry, Tx};
 use crate::time_spec::format_time;
+use crate::trust::record::{set_of, ANSWERS};
+
+/// The record members an entry that ends an event sets.
+const FINISH: &[&str] = &["state", "finished_at", ANSWERS];
+
+/// The record members an entry that opens or blocks an event sets.
+const START: &[&str] = &["state", "started_at", "at", "fire_time"];
 
 /// Appends an audit entry for `event`.
 pub(crate) fn audit(
@@ -116,10 +123,11 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
                 event.state = EventState::Pending;
                 event.start_at(at);
                 tx.update_event(event)?;
-                let detail = match event.fire_deadline() {
+                let mut detail = match event.fire_deadline() {
                     Some(fire) => json!({ "fire_time": format_time(fire) }),
                     None => json!({}),
                 };
+                detail["set"] = set_of(event, START);
                 audit(tx, event.id, at, now, None, AuditAction::Opened, detail)?;
             }
         }
@@ -138,6 +146,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
         "reason": decision.reason,
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
+        "set": set_of(event, FINISH),
     });
     audit(tx, event.id, decision.at, now, None, action, detail)?;
     Ok(true)
@@ -162,7 +171,7 @@ pub(crate) fn cancel(
         now,
         agent,
         AuditAction::Cancelled,
-        json!({ "reason": reason }),
+        json!({ "reason": reason, "set": set_of(event, FINISH) }),
     )
 }
 
@@ -179,7 +188,7 @@ pub(crate) fn cancel_signed(
     event.state = EventState::Cancelled;
     event.finished_at = Some(now);
     tx.update_event(event)?;
-    let mut detail = json!({ "reason": reason });
+    let mut detail = json!({ "reason": reason, "set": set_of(event, FINISH) });
     super::signed::signed_detail(&mut detail, &signed);
     append(
         tx,
@@ -214,7 +223,7 @@ pub(crate) fn block(
         now,
         None,
         AuditAction::Blocked,
-        json!({ "waiting_for": waiting_for }),
+        json!({ "waiting_for": waiting_for, "set": set_of(event, START) }),
     )
 }
 
@@ -235,6 +244,7 @@ pub(crate) fn mark_missed(
         "reason": MARKED_MISSED,
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
+        "set": set_of(event, FINISH),
     });
     audit(tx, event.id, now, now, None, AuditAction::Missed, detail)
 }

@@ -1,16 +1,15 @@
 //! Verifying the tamper-evident audit log.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::Engine;
 use crate::agent::AgentId;
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
-use crate::event::TMinusEvent;
-use crate::state::{EventState, ResponseStatus};
-use crate::store::{StoredLink, StoredOutcomes, Tx};
+use crate::store::{campaign_record, StoredLink, StoredState, Tx};
+use crate::trust::record::{apply_set, differences, Record};
 use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
 use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::sign::{verify_signature, SshSignature};
@@ -20,8 +19,10 @@ use crate::trust::TrustError;
 /// Entries read per store round trip while verifying.
 const BATCH: usize = 10_000;
 
-/// An intact audit log: what [`Engine::verify_log`] checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`Engine::verify_report`] checked: an intact chain with valid
+/// signatures, and every stored row compared with the record the log
+/// implies.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogVerification {
     /// How many entries were checked.
     pub entries: u64,
@@ -32,6 +33,39 @@ pub struct LogVerification {
     /// The hash of the last entry (64 zeros for an empty log): keep it to
     /// prove later, with `since`, that the log was only appended to.
     pub head: ChainHash,
+    /// Every stored field that disagrees with the log, sorted by subject,
+    /// id and field; empty when every row is explained.
+    pub mismatches: Vec<RowMismatch>,
+}
+
+/// A stored field of an event or campaign that disagrees with what its log
+/// implies (see [`crate::trust::record`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowMismatch {
+    /// `event` or `campaign`.
+    pub subject: &'static str,
+    /// The event's or campaign's id.
+    pub id: Uuid,
+    /// The field, as the record names it (`quorum`, `answers.bob`, …);
+    /// `row` when the row itself is there without a log or gone while its
+    /// log says it exists.
+    pub field: String,
+    /// The stored value (`null` when absent; for `row`, `present` or
+    /// `absent`).
+    pub stored: serde_json::Value,
+    /// The value the log implies (`null` when absent; for `row`, `present`
+    /// or `absent`).
+    pub logged: serde_json::Value,
+}
+
+impl std::fmt::Display for RowMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {} is stored as {} but the log says {}",
+            self.subject, self.id, self.field, self.stored, self.logged
+        )
+    }
 }
 
 impl Engine {
@@ -40,21 +74,63 @@ impl Engine {
         self.verify_log_of(since, None)
     }
 
+    /// [`Engine::verify_report`], failing with [`TrustError::StateMismatch`]
+    /// (naming the first field, and how many more disagree) when a stored
+    /// row disagrees with the log.
+    pub fn verify_log_of(
+        &self,
+        since: Option<ChainHash>,
+        scope: Option<&[Uuid]>,
+    ) -> Result<LogVerification> {
+        let report = self.verify_report(since, scope)?;
+        if let Some(first) = report.mismatches.first() {
+            let more = report.mismatches.len() - 1;
+            let reason = format!(
+                "{} is stored as {} but the log says {}{}",
+                first.field,
+                first.stored,
+                first.logged,
+                if more > 0 {
+                    format!(" (and {more} more fields disagree)")
+                } else {
+                    String::new()
+                }
+            );
+            return Err(TrustError::StateMismatch {
+                event: format!(
+                    "{}{}",
+                    if first.subject == "campaign" {
+                        "campaign "
+                    } else {
+                        ""
+                    },
+                    first.id
+                ),
+                reason,
+            }
+            .into());
+        }
+        Ok(report)
+    }
+
     /// Recomputes the audit chain of the whole store in commit order, in one
-    /// read transaction, reading the log once (its entries are kept, grouped
-    /// by event, for the later checks). With `since` (a head printed
-    /// earlier), also requires that head to be in the chain. Then, for every
-    /// event (or only the events in `scope`), checks its stored state and
-    /// answers against its log, and every signed answer's signature against
-    /// the key set its log says was in force. Fails with
-    /// [`TrustError::ChainBroken`] or [`TrustError::ChainColumn`] at the first
-    /// entry that disagrees, [`TrustError::HeadNotFound`],
-    /// [`TrustError::StateMismatch`] naming the event and attendee, or
-    /// [`TrustError::SignedEntry`] naming the event and entry.
+    /// read transaction, reading the log once, and replays it into the
+    /// record of every event and campaign it implies (see
+    /// [`crate::trust::record`]). With `since` (a head printed earlier), also
+    /// requires that head to be in the chain; the replay still starts at the
+    /// first entry, so a row changed before or after that head is caught
+    /// alike. Then compares every stored event and campaign (or only the
+    /// events and campaigns in `scope`), field by field, with its replayed
+    /// record (each disagreement is a [`RowMismatch`] of the report), and
+    /// checks every signed answer's signature against the key set its log
+    /// says was in force. Fails with [`TrustError::ChainBroken`] or
+    /// [`TrustError::ChainColumn`] at the first entry that disagrees,
+    /// [`TrustError::HeadNotFound`], or [`TrustError::SignedEntry`] naming
+    /// the event and entry.
     ///
     /// The chain is always checked whole: an entry's hash covers every entry
     /// before it, whatever event they belong to.
-    pub fn verify_log_of(
+    pub fn verify_report(
         &self,
         since: Option<ChainHash>,
         scope: Option<&[Uuid]>,
@@ -73,6 +149,7 @@ impl Engine {
         // the entry that used it first; the first reuse found.
         let mut nonces: HashMap<Uuid, i64> = HashMap::new();
         let mut reused: Option<TrustError> = None;
+        let mut replay = Replay::default();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -106,7 +183,11 @@ impl Engine {
                     }
                 }
                 let event = link.entry.event;
-                if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
+                let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
+                if in_scope || link.entry.action == AuditAction::CampaignRemoved {
+                    replay.apply(&link.entry);
+                }
+                if in_scope {
                     let log = logs.get_mut(&event);
                     let has_log = log.is_some();
                     if let Some(fact) = Fact::of(link, has_log) {
@@ -125,24 +206,9 @@ impl Engine {
         if let Some(reused) = reused {
             return Err(reused.into());
         }
-        let (events, outcomes) = match scope {
-            None => (tx.count_events()?, Outcomes::from(tx.stored_outcomes()?)),
-            Some(ids) => {
-                let mut outcomes = Outcomes::default();
-                let mut found = 0;
-                for id in ids {
-                    if let Some(event) = tx.event(*id)? {
-                        outcomes.add_event(&event);
-                        found += 1;
-                    }
-                }
-                (found, outcomes)
-            }
-        };
-        for (id, stored) in &outcomes.0 {
-            let log = logs.get(id).map_or(&[][..], Vec::as_slice);
-            check_state(*id, stored, log)?;
-        }
+        let stored = tx.stored_state(scope)?;
+        let events = stored.events.len() as u64;
+        let mismatches = replay.compare(&stored);
         // Signed answers are checked for every event that has a log, rows
         // removed from the store (`apply` removing an unfinished event)
         // included.
@@ -158,12 +224,13 @@ impl Engine {
             events,
             signatures,
             head,
+            mismatches,
         })
     }
 }
 
 /// What the checks after the chain pass read of one log entry: the entries
-/// that set the key set in force, reset answers, answer, or end the event.
+/// that set the key set in force, answer, or end the event.
 /// Every other entry is dropped once hashed.
 struct Fact {
     seq: i64,
@@ -172,8 +239,6 @@ struct Fact {
     /// The key set this entry puts in force (`Some(None)`: none), for a
     /// `scheduled` entry and an `updated` entry that changed the keys.
     signers: Option<Option<String>>,
-    /// The agents whose answers a content change reset.
-    reset: Vec<String>,
     /// The signed answer's message, when it was signed.
     message: Option<String>,
     /// The armored signature of `message`.
@@ -200,18 +265,6 @@ impl Fact {
                 .map(|change| change.get("new").and_then(|s| s.as_str()).map(String::from)),
             _ => None,
         };
-        let reset: Vec<String> = e
-            .detail
-            .get("content")
-            .and_then(|c| c.get("reset"))
-            .and_then(|r| r.as_array())
-            .map(|agents| {
-                agents
-                    .iter()
-                    .filter_map(|a| a.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
         let needed = match e.action {
             AuditAction::Confirmed
             | AuditAction::Deferred
@@ -222,12 +275,11 @@ impl Fact {
             AuditAction::Scheduled => has_log || matches!(signers, Some(Some(_))),
             _ => signers.is_some(),
         };
-        (needed || !reset.is_empty()).then_some(Fact {
+        needed.then_some(Fact {
             seq: e.seq,
             action: e.action,
             agent: e.agent,
             signers,
-            reset,
             message: link.message,
             signature: link.signature,
         })
@@ -239,57 +291,6 @@ impl Fact {
             AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
         )
     }
-}
-
-/// What the store holds that a log must explain, by event: its final state
-/// (when it has one) and its confirmed, deferred and declined answers.
-#[derive(Default)]
-struct Outcomes(BTreeMap<Uuid, Stored>);
-
-/// One event's entry of [`Outcomes`].
-#[derive(Default)]
-struct Stored {
-    finished: Option<EventState>,
-    answers: Vec<(AgentId, ResponseStatus)>,
-}
-
-impl Outcomes {
-    /// Adds `event`'s final state and answers, if it has any.
-    fn add_event(&mut self, event: &TMinusEvent) {
-        if event.state.is_final() {
-            self.0.entry(event.id).or_default().finished = Some(event.state);
-        }
-        for (agent, status) in &event.attendees {
-            if answered(status) {
-                self.0
-                    .entry(event.id)
-                    .or_default()
-                    .answers
-                    .push((agent.clone(), *status));
-            }
-        }
-    }
-}
-
-impl From<StoredOutcomes> for Outcomes {
-    fn from(stored: StoredOutcomes) -> Self {
-        let mut out = Outcomes::default();
-        for (id, state) in stored.finished {
-            out.0.entry(id).or_default().finished = Some(state);
-        }
-        for (id, agent, status) in stored.answers {
-            out.0.entry(id).or_default().answers.push((agent, status));
-        }
-        out
-    }
-}
-
-/// Whether a stored answer is one the log must explain.
-fn answered(status: &ResponseStatus) -> bool {
-    matches!(
-        status,
-        ResponseStatus::Confirmed | ResponseStatus::Deferred(_) | ResponseStatus::Declined
-    )
 }
 
 /// Key sets read while verifying, by digest.
@@ -430,47 +431,93 @@ fn parse_column(
     }
 }
 
-/// Checks that event `id`'s stored final state and its attendees'
-/// confirmed, deferred and declined answers (`stored`) are what its log
-/// (`log`) implies: each such answer is the agent's latest answer in the
-/// log, not reset by a later content change, and a final state has its
-/// transition entry.
-fn check_state(id: Uuid, stored: &Stored, log: &[Fact]) -> std::result::Result<(), TrustError> {
-    let mismatch = |reason: String| TrustError::StateMismatch {
-        event: id.to_string(),
-        reason,
-    };
-    if let Some(state) = stored.finished {
-        if let Some(action) = AuditAction::ending_in(state) {
-            if !log.iter().any(|fact| fact.action == action) {
-                return Err(mismatch(format!(
-                    "it is stored as {state} but its log has no `{action}` entry"
-                )));
+/// The records a log implies, by id, as replayed entry by entry.
+#[derive(Default)]
+struct Replay {
+    events: HashMap<Uuid, Record>,
+    campaigns: HashMap<Uuid, Record>,
+}
+
+impl Replay {
+    /// Applies one entry: a whole `record` replaces the subject's, a `set`
+    /// changes the members it names ([`apply_set`]), `removed` and
+    /// `campaign-removed` drop the subject (a campaign with its events).
+    /// Entries without either (written before the log recorded them, or
+    /// about tokens) change nothing.
+    fn apply(&mut self, entry: &AuditEntry) {
+        let id = entry.event;
+        match entry.action {
+            AuditAction::TokenCreated | AuditAction::TokenRevoked | AuditAction::TokenRefused => {
+                return
             }
-        }
-    }
-    for (agent, status) in &stored.answers {
-        let mut latest: Option<AuditAction> = None;
-        for fact in log {
-            if fact.reset.iter().any(|a| a == agent.as_str()) {
-                latest = None;
-            } else if fact.agent.as_ref() == Some(agent) && fact.is_answer() {
-                latest = Some(fact.action);
+            AuditAction::Removed => {
+                self.events.remove(&id);
+                return;
             }
+            AuditAction::CampaignRemoved => {
+                self.campaigns.remove(&id);
+                let campaign = serde_json::Value::String(id.to_string());
+                self.events
+                    .retain(|_, record| record.get("campaign") != Some(&campaign));
+                return;
+            }
+            _ => {}
         }
-        let expected = match status {
-            ResponseStatus::Confirmed => AuditAction::Confirmed,
-            ResponseStatus::Deferred(_) => AuditAction::Deferred,
-            ResponseStatus::Declined => AuditAction::Declined,
-            ResponseStatus::Pending | ResponseStatus::Missed => continue,
+        let records = if entry.action.is_about_campaign() {
+            &mut self.campaigns
+        } else {
+            &mut self.events
         };
-        if latest != Some(expected) {
-            let found = latest.map_or("no answer".to_string(), |a| format!("`{a}`"));
-            return Err(mismatch(format!(
-                "attendee {agent} is stored as {} but its log shows {found}",
-                status.word()
-            )));
+        if let Some(serde_json::Value::Object(record)) = entry.detail.get("record") {
+            records.insert(id, record.clone());
+        }
+        if let Some(serde_json::Value::Object(set)) = entry.detail.get("set") {
+            if let Some(record) = records.get_mut(&id) {
+                apply_set(record, set);
+            }
         }
     }
-    Ok(())
+
+    /// Every field of `stored` that disagrees with the replayed records,
+    /// and every replayed event or campaign whose row is gone, sorted.
+    fn compare(mut self, stored: &StoredState) -> Vec<RowMismatch> {
+        let mut out = Vec::new();
+        let presence = |subject: &'static str, id: Uuid, stored: bool| RowMismatch {
+            subject,
+            id,
+            field: "row".into(),
+            stored: serde_json::json!(if stored { "present" } else { "absent" }),
+            logged: serde_json::json!(if stored { "absent" } else { "present" }),
+        };
+        let mut one = |subject: &'static str, id: Uuid, row: Record, logged: Option<Record>| {
+            match logged {
+                None => out.push(presence(subject, id, true)),
+                Some(logged) => out.extend(differences(&row, &logged).into_iter().map(|d| {
+                    RowMismatch {
+                        subject,
+                        id,
+                        field: d.field,
+                        stored: d.stored,
+                        logged: d.logged,
+                    }
+                })),
+            }
+        };
+        for event in &stored.events {
+            let logged = self.events.remove(&event.event.id);
+            one("event", event.event.id, event.record(), logged);
+        }
+        for (row, signers) in &stored.campaigns {
+            let logged = self.campaigns.remove(&row.id);
+            one("campaign", row.id, campaign_record(row, signers.as_deref()), logged);
+        }
+        out.extend(self.events.into_keys().map(|id| presence("event", id, false)));
+        out.extend(
+            self.campaigns
+                .into_keys()
+                .map(|id| presence("campaign", id, false)),
+        );
+        out.sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
+        out
+    }
 }

@@ -120,11 +120,14 @@ pub struct Subject {
 impl Subject {
     /// The subject of `entry`, which its action implies: the token its
     /// `event` column names for the token actions (`token-created`,
-    /// `token-revoked`, `token-refused`), the event otherwise.
+    /// `token-revoked`, `token-refused`), the campaign for the campaign
+    /// actions (`campaign-created`, `campaign-updated`, `campaign-removed`,
+    /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
         use crate::audit::AuditAction::{TokenCreated, TokenRefused, TokenRevoked};
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
+            action if action.is_about_campaign() => SubjectKind::Campaign,
             _ => SubjectKind::Event,
         };
         Subject {

@@ -10,6 +10,7 @@
 //!   `ssh-keygen -Y sign` and `ssh-keygen -Y verify` interoperate.
 //! - [`chain`]: the hash chain over audit entries.
 //! - [`attest`]: a campaign's outcome as an in-toto statement.
+//! - [`record`]: what the log says an event or campaign is, field by field.
 //!
 //! Every byte format is specified exactly in the module that defines it and
 //! in `docs/security.md`. Nothing here touches a store: these are pure
@@ -21,6 +22,7 @@ pub mod digest;
 pub mod error;
 mod framing;
 pub mod message;
+pub mod record;
 pub mod sign;
 pub mod signers;
 

@@ -148,6 +148,12 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DROP TABLE tokens; DELETE FROM migrations WHERE name = 'tokens';",
         "DROP TABLE tm_tokens; DELETE FROM tm_migrations WHERE name = 'tokens';",
     ),
+    // log_baseline: no table; its baseline entries stay in the log (a
+    // store migrated again gets a second baseline, chained after them).
+    (
+        "DELETE FROM migrations WHERE name = 'log_baseline';",
+        "DELETE FROM tm_migrations WHERE name = 'log_baseline';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
