@@ -44,5 +44,6 @@ mod serve_client;
 mod trust;
 mod trust_engine;
 mod trust_formats;
+mod trust_replay;
 mod trust_signed;
 mod views;

@@ -110,8 +110,8 @@ fn verify(
     print_verification(&Verification::from(&report), as_json)
 }
 
-/// Prints a verification: as JSON, the line of an intact log, or each field
-/// that disagrees; exit 1 (with the error on stderr, in text) when one does.
+/// Prints a verification: as JSON (exit 1 unless intact), the line of an
+/// intact log, or each field that disagrees and the error, on stderr.
 fn print_verification(v: &Verification, as_json: bool) -> Result<ExitCode, CliError> {
     if as_json {
         json::print(v);
@@ -125,8 +125,10 @@ fn print_verification(v: &Verification, as_json: bool) -> Result<ExitCode, CliEr
         print_intact(v);
         return Ok(ExitCode::SUCCESS);
     }
+    // A failing command prints nothing on stdout: the fields go to stderr,
+    // before the error.
     for m in &v.mismatches {
-        println!(
+        eprintln!(
             "{} {}: {} is stored as {} but the log says {}",
             m.subject, m.id, m.field, m.stored, m.logged
         );

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::content::reset_if_changed;
 use super::settle::{audit, block, settle, settle_campaign};
-use super::{check_not_final, full_record, insert_new_event, load, Engine};
+use super::{check_not_final, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
@@ -24,8 +24,36 @@ use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, StoredSigners, Tx};
 use crate::time_spec::TimeSpec;
 use crate::trust::content_digest;
-use crate::trust::record::{campaign_record, needs_value};
+use crate::trust::record::{campaign_record, needs_value, notify_digest, set_of};
 use crate::trust::signers::digest_of_text;
+
+/// The record members a manifest sets on an existing event, as `event`
+/// now has them (its rules and needs read from `tx`): what its `updated`
+/// entry records. Its state, answers, start and deferrals are the log's.
+fn updated_set(tx: &mut dyn Tx, event: &TMinusEvent) -> Result<serde_json::Value> {
+    let mut set = set_of(
+        event,
+        &[
+            "kind",
+            "description",
+            "at",
+            "relative_at",
+            "t_minus",
+            "max_defer",
+            "fire_time",
+            "quorum",
+            "quorum_spec",
+            "groups",
+            "fire_policy",
+            "attendees",
+            "payload",
+        ],
+    );
+    set["notify"] = notify_digest(&tx.notify_rules(event.id)?);
+    let needs: Vec<Uuid> = tx.needs(event.id)?.into_iter().map(|n| n.id).collect();
+    set["needs"] = needs_value(&needs);
+    Ok(set)
+}
 
 /// Appends the entry `action` about campaign `row`, with its whole record
 /// (key set `signers`).
@@ -441,7 +469,7 @@ fn update_event(
     if let Some(content) = content {
         detail["content"] = content;
     }
-    detail["record"] = full_record(tx, &event)?;
+    detail["set"] = updated_set(tx, &event)?;
     audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
     // One write of the row: the update, and the way back to `blocked` when
     // a new need has not fired.

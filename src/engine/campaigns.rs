@@ -244,7 +244,11 @@ impl Engine {
             if let Some(content) = content {
                 detail["content"] = content;
             }
-            detail["record"] = super::full_record(tx, &event)?;
+            detail["set"] = json!({
+                "campaign": campaign.id.to_string(),
+                "name": event.name,
+                "signers": null,
+            });
             audit(tx, event_id, now, now, None, AuditAction::Linked, detail)?;
             load_campaign(tx, campaign)
         })

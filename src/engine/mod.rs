@@ -618,13 +618,10 @@ fn record_response(
     event.last_response_at = Some(now);
     tx.update_event(&event)?;
     tx.set_response(id, agent, accepted.status(), now)?;
-    detail["set"] = match accepted {
-        Accepted::Deferred { .. } => {
-            record::set_of(&event, &[record::ANSWERS, "deferred", "at", "fire_time"])
-        }
-        _ => json!({}),
-    };
-    detail["set"][record::ANSWERS] = json!({ agent.as_str(): accepted.status().to_string() });
+    detail["set"] = json!({ record::ANSWERS: { agent.as_str(): accepted.status().to_string() } });
+    if let Accepted::Deferred { by, .. } = &accepted {
+        detail["set"][record::DEFERRED_BY] = json!(by.num_milliseconds());
+    }
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
     }
@@ -875,26 +872,6 @@ pub(crate) fn insert_new_event(
         AuditAction::Scheduled,
         detail,
     )
-}
-
-/// Event `event`'s whole record as it will be stored (see
-/// [`crate::trust::record`]), its rules, needs and key set read from `tx`.
-pub(crate) fn full_record(tx: &mut dyn Tx, event: &TMinusEvent) -> Result<Value> {
-    let rules = tx.notify_rules(event.id)?;
-    let needs: Vec<Uuid> = tx.needs(event.id)?.into_iter().map(|n| n.id).collect();
-    let signers = match event.campaign {
-        None => tx.scope_signers(event.id)?.map(|s| s.digest),
-        Some(_) => None,
-    };
-    Ok(Value::Object(record::event_record(
-        event,
-        record::EventExtras {
-            fire_time: event.fire_deadline(),
-            notify: &rules,
-            needs: &needs,
-            signers: signers.as_deref(),
-        },
-    )))
 }
 
 /// Groups as JSON, in the groups' order:

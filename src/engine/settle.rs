@@ -15,10 +15,12 @@ use crate::lifecycle::{decide, needs_outcome, NeedsOutcome};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{NeedState, NewAuditEntry, Tx};
 use crate::time_spec::format_time;
-use crate::trust::record::{set_of, ANSWERS};
+use crate::trust::record::set_of;
 
-/// The record members an entry that ends an event sets.
-const FINISH: &[&str] = &["state", "finished_at", ANSWERS];
+/// The record members an entry that ends an event sets (a miss also turns
+/// the open answers to `missed`: see
+/// [`crate::trust::record::apply_event_entry`]).
+const FINISH: &[&str] = &["state", "finished_at"];
 
 /// The record members an entry that opens or blocks an event sets.
 const START: &[&str] = &["state", "started_at", "at", "fire_time"];

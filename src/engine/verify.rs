@@ -9,7 +9,9 @@ use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
 use crate::store::{campaign_record, StoredLink, StoredState, Tx};
-use crate::trust::record::{apply_set, differences, Record};
+use crate::trust::record::{
+    apply_event_entry, changes_record, differences, parse_record, record_text, Record,
+};
 use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
 use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::sign::{verify_signature, SshSignature};
@@ -155,7 +157,7 @@ impl Engine {
             let batch = tx.audit_links(after, BATCH)?;
             let Some(last) = batch.last() else { break };
             after = last.entry.seq;
-            for link in batch {
+            for mut link in batch {
                 let position = verifier.len();
                 let prev = parse_column(&link, position, "prev", link.prev.as_deref())?;
                 let hash = parse_column(&link, position, "hash", link.hash.as_deref())?;
@@ -185,7 +187,8 @@ impl Engine {
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
                 if in_scope || link.entry.action == AuditAction::CampaignRemoved {
-                    replay.apply(&link.entry);
+                    // Hashed already: its whole record is moved, not copied.
+                    replay.apply(&mut link.entry);
                 }
                 if in_scope {
                     let log = logs.get_mut(&event);
@@ -431,20 +434,23 @@ fn parse_column(
     }
 }
 
-/// The records a log implies, by id, as replayed entry by entry.
+/// The records a log implies, by id, as replayed entry by entry, each
+/// kept as its canonical text ([`record_text`]): one string per event, and
+/// a comparison with the stored record is one string comparison when they
+/// agree.
 #[derive(Default)]
 struct Replay {
-    events: HashMap<Uuid, Record>,
-    campaigns: HashMap<Uuid, Record>,
+    events: HashMap<Uuid, String>,
+    campaigns: HashMap<Uuid, String>,
 }
 
 impl Replay {
     /// Applies one entry: a whole `record` replaces the subject's, a `set`
-    /// changes the members it names ([`apply_set`]), `removed` and
+    /// changes the members it names ([`apply_event_entry`]), `removed` and
     /// `campaign-removed` drop the subject (a campaign with its events).
     /// Entries without either (written before the log recorded them, or
     /// about tokens) change nothing.
-    fn apply(&mut self, entry: &AuditEntry) {
+    fn apply(&mut self, entry: &mut AuditEntry) {
         let id = entry.event;
         match entry.action {
             AuditAction::TokenCreated | AuditAction::TokenRevoked | AuditAction::TokenRefused => {
@@ -457,8 +463,9 @@ impl Replay {
             AuditAction::CampaignRemoved => {
                 self.campaigns.remove(&id);
                 let campaign = serde_json::Value::String(id.to_string());
-                self.events
-                    .retain(|_, record| record.get("campaign") != Some(&campaign));
+                self.events.retain(|_, record| {
+                    parse_record(record).get("campaign") != Some(&campaign)
+                });
                 return;
             }
             _ => {}
@@ -468,13 +475,22 @@ impl Replay {
         } else {
             &mut self.events
         };
-        if let Some(serde_json::Value::Object(record)) = entry.detail.get("record") {
-            records.insert(id, record.clone());
+        if let Some(serde_json::Value::Object(whole)) = entry
+            .detail
+            .as_object_mut()
+            .and_then(|detail| detail.remove("record"))
+        {
+            records.insert(id, record_text(&whole));
         }
-        if let Some(serde_json::Value::Object(set)) = entry.detail.get("set") {
-            if let Some(record) = records.get_mut(&id) {
-                apply_set(record, set);
-            }
+        // Before its first whole record (a log written before records
+        // were), an entry explains nothing.
+        if !changes_record(entry.action, &entry.detail) {
+            return;
+        }
+        if let Some(text) = records.get_mut(&id) {
+            let mut record = parse_record(text);
+            apply_event_entry(&mut record, entry.action, &entry.detail);
+            *text = record_text(&record);
         }
     }
 
@@ -489,10 +505,11 @@ impl Replay {
             stored: serde_json::json!(if stored { "present" } else { "absent" }),
             logged: serde_json::json!(if stored { "absent" } else { "present" }),
         };
-        let mut one = |subject: &'static str, id: Uuid, row: Record, logged: Option<Record>| {
+        let mut one = |subject: &'static str, id: Uuid, row: Record, logged: Option<String>| {
             match logged {
                 None => out.push(presence(subject, id, true)),
-                Some(logged) => out.extend(differences(&row, &logged).into_iter().map(|d| {
+                Some(logged) if logged == record_text(&row) => {}
+                Some(logged) => out.extend(differences(&row, &parse_record(&logged)).into_iter().map(|d| {
                     RowMismatch {
                         subject,
                         id,

@@ -211,14 +211,58 @@ pub fn campaign_record(
     r
 }
 
+/// The member of a `set` that is a deferral's length in ms: added to
+/// `deferred`, `at` and `fire_time` (a change, not a value, so that a
+/// stored total edited before the deferral stays a difference).
+pub const DEFERRED_BY: &str = "deferred_by";
+
 /// Applies an entry's `set` to `record`: each member replaces the
-/// record's, except [`ANSWERS`], merged agent by agent.
+/// record's, except [`ANSWERS`], merged agent by agent; `attendees`, which
+/// also drops the answers of attendees no longer listed and adds a
+/// `pending` one for each new attendee; and [`DEFERRED_BY`] (see there).
 pub fn apply_set(record: &mut Record, set: &Map<String, Value>) {
     for (key, value) in set {
-        match (key.as_str(), value, record.get_mut(key)) {
-            (ANSWERS, Value::Object(changes), Some(Value::Object(current))) => {
-                for (agent, answer) in changes {
-                    current.insert(agent.clone(), answer.clone());
+        match (key.as_str(), value) {
+            (ANSWERS, Value::Object(changes)) => {
+                let answers = record
+                    .entry(ANSWERS)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(current) = answers {
+                    for (agent, answer) in changes {
+                        current.insert(agent.clone(), answer.clone());
+                    }
+                }
+            }
+            ("attendees", Value::Array(list)) => {
+                let old = match record.remove(ANSWERS) {
+                    Some(Value::Object(old)) => old,
+                    _ => Map::new(),
+                };
+                let answers: Map<String, Value> = list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|a| {
+                        let answer = old.get(a).cloned().unwrap_or_else(|| json!("pending"));
+                        (a.to_string(), answer)
+                    })
+                    .collect();
+                record.insert(ANSWERS.into(), Value::Object(answers));
+                record.insert(key.clone(), value.clone());
+            }
+            (DEFERRED_BY, Value::Number(by)) => {
+                let by = by.as_i64().unwrap_or(0);
+                if let Some(total) = record.get("deferred").and_then(Value::as_i64) {
+                    record.insert("deferred".into(), json!(total + by));
+                }
+                for member in ["at", "fire_time"] {
+                    let moved = record
+                        .get(member)
+                        .and_then(Value::as_str)
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc) + chrono::Duration::milliseconds(by));
+                    if let Some(moved) = moved {
+                        record.insert(member.into(), time_value(Some(moved)));
+                    }
                 }
             }
             _ => {
@@ -226,6 +270,75 @@ pub fn apply_set(record: &mut Record, set: &Map<String, Value>) {
             }
         }
     }
+}
+
+/// Applies one entry about an event to its `record`: its `set`
+/// ([`apply_set`]), then what the entry's action implies of the answers the
+/// log already holds, so that an answer edited in the store before the
+/// entry stays a difference after it:
+///
+/// - `missed`: every `pending` or deferred answer becomes `missed`;
+/// - an entry with a `content` change (`updated`, `linked`) of an event the
+///   log has unfinished: every `confirmed` answer becomes `pending`.
+///
+/// A whole `record` in the detail replaces the record first.
+pub fn apply_event_entry(record: &mut Record, action: crate::audit::AuditAction, detail: &Value) {
+    use crate::audit::AuditAction;
+    if let Some(Value::Object(whole)) = detail.get("record") {
+        *record = whole.clone();
+    }
+    if let Some(Value::Object(set)) = detail.get("set") {
+        apply_set(record, set);
+    }
+    let turn = |record: &mut Record, from: &dyn Fn(&str) -> bool, to: &str| {
+        if let Some(Value::Object(answers)) = record.get_mut(ANSWERS) {
+            for answer in answers.values_mut() {
+                if answer.as_str().is_some_and(from) {
+                    *answer = json!(to);
+                }
+            }
+        }
+    };
+    match action {
+        AuditAction::Missed => turn(
+            record,
+            &|a| a == "pending" || a.starts_with("deferred"),
+            "missed",
+        ),
+        AuditAction::Updated | AuditAction::Linked if detail.get("content").is_some() => {
+            let open = record
+                .get("state")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s == "pending" || s == "blocked");
+            if open {
+                turn(record, &|a| a == "confirmed", "pending");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A record's canonical JSON (members sorted): two records are equal when
+/// their texts are.
+pub fn record_text(record: &Record) -> String {
+    let mut out = String::with_capacity(1024);
+    crate::trust::framing::write_canonical_map(&mut out, record);
+    out
+}
+
+/// A record from its [`record_text`].
+pub fn parse_record(text: &str) -> Record {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Whether an entry with `detail`, of `action`, changes a record it does
+/// not replace (see [`apply_event_entry`]).
+pub fn changes_record(action: crate::audit::AuditAction, detail: &Value) -> bool {
+    use crate::audit::AuditAction;
+    detail.get("set").is_some()
+        || action == AuditAction::Missed
+        || (matches!(action, AuditAction::Updated | AuditAction::Linked)
+            && detail.get("content").is_some())
 }
 
 /// A member where a stored record and a logged one disagree.
@@ -278,6 +391,43 @@ mod tests {
             Value::Object(m) => m,
             _ => panic!("not an object"),
         }
+    }
+
+    #[test]
+    fn a_deferral_moves_the_logged_times_and_a_miss_the_open_answers() {
+        use crate::audit::AuditAction;
+        let mut r = rec(json!({
+            "deferred": 1000, "at": "2026-01-01T00:10:00.000Z", "fire_time": null,
+            "answers": {"a": "pending", "b": "declined", "c": "confirmed"}
+        }));
+        apply_event_entry(
+            &mut r,
+            AuditAction::Deferred,
+            &json!({"set": {"answers": {"a": "deferred:60s"}, "deferred_by": 60000}}),
+        );
+        assert_eq!(r["deferred"], json!(61000));
+        assert_eq!(r["at"], json!("2026-01-01T00:11:00.000Z"));
+        assert_eq!(r["fire_time"], Value::Null);
+        apply_event_entry(&mut r, AuditAction::Missed, &json!({"set": {"state": "missed"}}));
+        assert_eq!(
+            r[ANSWERS],
+            json!({"a": "missed", "b": "declined", "c": "confirmed"})
+        );
+    }
+
+    #[test]
+    fn new_attendees_start_pending_and_a_content_change_resets_confirmations() {
+        use crate::audit::AuditAction;
+        let mut r = rec(json!({
+            "state": "pending", "attendees": ["a", "b"],
+            "answers": {"a": "confirmed", "b": "declined"}
+        }));
+        apply_event_entry(
+            &mut r,
+            AuditAction::Updated,
+            &json!({"set": {"attendees": ["a", "c"]}, "content": {"reset": []}}),
+        );
+        assert_eq!(r[ANSWERS], json!({"a": "pending", "c": "pending"}));
     }
 
     #[test]
