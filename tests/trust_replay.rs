@@ -337,12 +337,7 @@ fn every_class_of_stored_field_edited_is_reported() {
     ];
     for (subject, sql, field) in cases {
         let (_guard, location, engine, build, deploy) = release();
-        let campaign = engine
-            .get_event(deploy)
-            .unwrap()
-            .unwrap()
-            .campaign
-            .unwrap();
+        let campaign = engine.get_event(deploy).unwrap().unwrap().campaign.unwrap();
         let sql = sql
             .replace("DEPLOY", &id_sql(deploy))
             .replace("BUILD", &id_sql(build))
@@ -413,7 +408,8 @@ fn a_swapped_key_set_is_reported_at_its_campaign() {
 }
 
 /// An event that needs `deploy`, added to RELEASE.
-const SMOKE: &str = "  smoke:\n    kind: check\n    needs: [deploy]\n    at: +10m\n    attendees: [qa]\n";
+const SMOKE: &str =
+    "  smoke:\n    kind: check\n    needs: [deploy]\n    at: +10m\n    attendees: [qa]\n";
 
 /// Every manifest and campaign operation records what it set: after
 /// updates (attendees, payload: a reset), a new need, removing an event,
@@ -446,15 +442,23 @@ fn every_operation_leaves_every_row_explained() {
     let standalone = engine
         .schedule(t_minus::NewEvent {
             attendees: vec![agent("erin")],
-            ..t_minus::NewEvent::new(t_minus::EventKind::Meeting, t0() + chrono::Duration::hours(2))
+            ..t_minus::NewEvent::new(
+                t_minus::EventKind::Meeting,
+                t0() + chrono::Duration::hours(2),
+            )
         })
         .unwrap();
-    engine.confirm(standalone.id, &agent("erin")).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .confirm(standalone.id, &agent("erin"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let adhoc = engine.create_campaign("adhoc".into()).unwrap();
     let late = engine
         .schedule(t_minus::NewEvent {
             attendees: vec![agent("fred"), agent("gina")],
-            ..t_minus::NewEvent::new(t_minus::EventKind::Meeting, t0() + chrono::Duration::hours(3))
+            ..t_minus::NewEvent::new(
+                t_minus::EventKind::Meeting,
+                t0() + chrono::Duration::hours(3),
+            )
         })
         .unwrap();
     engine.confirm(late.id, &agent("fred")).unwrap();
@@ -475,7 +479,10 @@ fn every_operation_leaves_every_row_explained() {
         ..PlanOptions::default()
     };
     engine
-        .apply_manifests(&desired("campaign: other\nevents:\n  x:\n    at: +1h\n"), &options)
+        .apply_manifests(
+            &desired("campaign: other\nevents:\n  x:\n    at: +1h\n"),
+            &options,
+        )
         .unwrap();
     assert!(engine.get_event(deploy).unwrap().is_none(), "pruned");
     intact(&engine);
@@ -515,7 +522,11 @@ fn an_older_store_gets_a_baseline_and_edits_after_it_are_reported() {
     assert_eq!(
         fields(&report, build),
         vec![
-            ("finished_at".to_string(), Value::Null, json!("2025-06-06T14:50:00.000Z")),
+            (
+                "finished_at".to_string(),
+                Value::Null,
+                json!("2025-06-06T14:50:00.000Z")
+            ),
             ("state".to_string(), json!("pending"), json!("fired")),
         ]
     );
@@ -583,7 +594,10 @@ mod cli {
         let stderr = t.fail("verify release/deploy");
         assert!(stderr.contains("quorum is stored as 1"), "{stderr}");
         let stderr = t.fail("verify release");
-        assert!(stderr.contains("description is stored as \"x\""), "{stderr}");
+        assert!(
+            stderr.contains("description is stored as \"x\""),
+            "{stderr}"
+        );
         let head = v["head"].as_str().unwrap();
         let stderr = t.fail(&format!("verify --since {head}"));
         assert!(stderr.contains("quorum is stored as 1"), "{stderr}");

@@ -101,7 +101,12 @@ fn verify(
             Target::Event(id) => vec![id],
             Target::Campaign(id) => {
                 let mut ids = vec![id];
-                ids.extend(engine.get_campaign(id)?.map(|c| c.events).unwrap_or_default());
+                ids.extend(
+                    engine
+                        .get_campaign(id)?
+                        .map(|c| c.events)
+                        .unwrap_or_default(),
+                );
                 ids
             }
         }),
@@ -134,15 +139,17 @@ fn print_verification(v: &Verification, as_json: bool) -> Result<ExitCode, CliEr
         );
     }
     let first = &v.mismatches[0];
-    Err(TMinusError::from(t_minus::trust::TrustError::StateMismatch {
-        event: first.id.clone(),
-        reason: format!(
-            "{} disagree with the log, listed above (the chain itself is intact, head {})",
-            count(v.mismatches.len() as u64, "stored field", "stored fields"),
-            v.head
-        ),
-    })
-    .into())
+    Err(
+        TMinusError::from(t_minus::trust::TrustError::StateMismatch {
+            event: first.id.clone(),
+            reason: format!(
+                "{} disagree with the log, listed above (the chain itself is intact, head {})",
+                count(v.mismatches.len() as u64, "stored field", "stored fields"),
+                v.head
+            ),
+        })
+        .into(),
+    )
 }
 
 /// The line of an intact log.

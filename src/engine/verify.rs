@@ -9,11 +9,11 @@ use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
 use crate::store::{campaign_record, StoredLink, StoredState, Tx};
+use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
+use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::record::{
     apply_event_entry, changes_record, differences, parse_record, record_text, Record,
 };
-use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
-use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::sign::{verify_signature, SshSignature};
 use crate::trust::signers::{digest_of_text, Signers};
 use crate::trust::TrustError;
@@ -463,9 +463,8 @@ impl Replay {
             AuditAction::CampaignRemoved => {
                 self.campaigns.remove(&id);
                 let campaign = serde_json::Value::String(id.to_string());
-                self.events.retain(|_, record| {
-                    parse_record(record).get("campaign") != Some(&campaign)
-                });
+                self.events
+                    .retain(|_, record| parse_record(record).get("campaign") != Some(&campaign));
                 return;
             }
             _ => {}
@@ -505,30 +504,40 @@ impl Replay {
             stored: serde_json::json!(if stored { "present" } else { "absent" }),
             logged: serde_json::json!(if stored { "absent" } else { "present" }),
         };
-        let mut one = |subject: &'static str, id: Uuid, row: Record, logged: Option<String>| {
-            match logged {
+        let mut one =
+            |subject: &'static str, id: Uuid, row: Record, logged: Option<String>| match logged {
                 None => out.push(presence(subject, id, true)),
                 Some(logged) if logged == record_text(&row) => {}
-                Some(logged) => out.extend(differences(&row, &parse_record(&logged)).into_iter().map(|d| {
-                    RowMismatch {
-                        subject,
-                        id,
-                        field: d.field,
-                        stored: d.stored,
-                        logged: d.logged,
-                    }
-                })),
-            }
-        };
+                Some(logged) => out.extend(
+                    differences(&row, &parse_record(&logged))
+                        .into_iter()
+                        .map(|d| RowMismatch {
+                            subject,
+                            id,
+                            field: d.field,
+                            stored: d.stored,
+                            logged: d.logged,
+                        }),
+                ),
+            };
         for event in &stored.events {
             let logged = self.events.remove(&event.event.id);
             one("event", event.event.id, event.record(), logged);
         }
         for (row, signers) in &stored.campaigns {
             let logged = self.campaigns.remove(&row.id);
-            one("campaign", row.id, campaign_record(row, signers.as_deref()), logged);
+            one(
+                "campaign",
+                row.id,
+                campaign_record(row, signers.as_deref()),
+                logged,
+            );
         }
-        out.extend(self.events.into_keys().map(|id| presence("event", id, false)));
+        out.extend(
+            self.events
+                .into_keys()
+                .map(|id| presence("event", id, false)),
+        );
         out.extend(
             self.campaigns
                 .into_keys()

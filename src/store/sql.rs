@@ -1510,10 +1510,20 @@ pub(crate) fn baseline_existing<B: Backend>(b: &mut B, now: DateTime<Utc>) -> Re
     let mut entries: Vec<NewAuditEntry> = Vec::new();
     for (row, signers) in &state.campaigns {
         let record = super::campaign_record(row, signers.as_deref());
-        entries.push(baseline_entry(row.id, AuditAction::CampaignBaseline, record, now));
+        entries.push(baseline_entry(
+            row.id,
+            AuditAction::CampaignBaseline,
+            record,
+            now,
+        ));
     }
     for event in &state.events {
-        entries.push(baseline_entry(event.event.id, AuditAction::Baseline, event.record(), now));
+        entries.push(baseline_entry(
+            event.event.id,
+            AuditAction::Baseline,
+            event.record(),
+            now,
+        ));
     }
     for entry in entries {
         let (prev, hash) = chain_links(head.as_deref(), &entry.stored(0), None);

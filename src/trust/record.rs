@@ -408,7 +408,11 @@ mod tests {
         assert_eq!(r["deferred"], json!(61000));
         assert_eq!(r["at"], json!("2026-01-01T00:11:00.000Z"));
         assert_eq!(r["fire_time"], Value::Null);
-        apply_event_entry(&mut r, AuditAction::Missed, &json!({"set": {"state": "missed"}}));
+        apply_event_entry(
+            &mut r,
+            AuditAction::Missed,
+            &json!({"set": {"state": "missed"}}),
+        );
         assert_eq!(
             r[ANSWERS],
             json!({"a": "missed", "b": "declined", "c": "confirmed"})
