@@ -858,7 +858,7 @@ pub(crate) fn insert_new_event(
         event,
         record::EventExtras {
             fire_time: event.fire_deadline(),
-            notify: rules,
+            notify: record::notify_digest(rules),
             needs: &[],
             signers,
         },

@@ -280,7 +280,7 @@ impl StoredEvent {
             &self.event,
             crate::trust::record::EventExtras {
                 fire_time: self.fire_time,
-                notify: &self.rules,
+                notify: crate::trust::record::notify_digest(&self.rules),
                 needs: &self.needs,
                 signers: self.signers.as_deref(),
             },

@@ -51,7 +51,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::event::TMinusEvent;
-use crate::notification::NotifyRule;
 use crate::trust::framing::canonical_json;
 
 /// A record: field name → value.
@@ -62,13 +61,13 @@ pub type Record = Map<String, Value>;
 pub const ANSWERS: &str = "answers";
 
 /// What an event's record is computed from besides its row and attendees.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EventExtras<'a> {
     /// The effective fire time as stored (the row's fire time column); for
     /// an event being written, [`TMinusEvent::fire_deadline`].
     pub fire_time: Option<DateTime<Utc>>,
-    /// Its notification rules.
-    pub notify: &'a [NotifyRule],
+    /// Its notification rules' digest ([`notify_digest`]).
+    pub notify: Value,
     /// The ids of the events it needs, in any order.
     pub needs: &'a [Uuid],
     /// For a standalone event, the digest of the key set in force.
@@ -89,7 +88,7 @@ pub fn json_digest(value: &Value) -> String {
 }
 
 /// The digest of notification rules as recorded: `null` without rules.
-pub fn notify_digest(rules: &[NotifyRule]) -> Value {
+pub fn notify_digest<R: serde::Serialize>(rules: &[R]) -> Value {
     if rules.is_empty() {
         return Value::Null;
     }
@@ -165,7 +164,7 @@ pub fn answers(event: &TMinusEvent) -> Value {
 /// An event's whole record.
 pub fn event_record(event: &TMinusEvent, extras: EventExtras<'_>) -> Record {
     let mut r = row_record(event, extras.fire_time);
-    r.insert("notify".into(), notify_digest(extras.notify));
+    r.insert("notify".into(), extras.notify);
     r.insert("needs".into(), needs_value(extras.needs));
     if event.campaign.is_none() {
         r.insert("signers".into(), json!(extras.signers));
@@ -466,6 +465,6 @@ mod tests {
             json_digest(&json!({"a": 2, "b": 1}))
         );
         assert!(json_digest(&json!(null)).starts_with("sha256:"));
-        assert_eq!(notify_digest(&[]), Value::Null);
+        assert_eq!(notify_digest::<u8>(&[]), Value::Null);
     }
 }
