@@ -9,7 +9,10 @@
 //! - `cfg(t_minus_test_tools)` when `T_MINUS_TEST_TOOLS` is set
 //!   (`ssh-keygen`, `jq`, `sqlite3`, `python3`, `curl` and `openssl` are on
 //!   `PATH`): the documentation's walk-throughs that use them and the
-//!   service's HTTPS test run.
+//!   service's HTTPS test run;
+//! - `cfg(t_minus_test_schemathesis)` when `T_MINUS_TEST_SCHEMATHESIS` (the
+//!   `schemathesis` program, from PyPI) is set: the contract check of the
+//!   service's OpenAPI document runs.
 //!
 //! The library and the binary do not read these settings.
 
@@ -18,6 +21,7 @@ fn main() {
         ("T_MINUS_TEST_PG", "t_minus_test_pg"),
         ("T_MINUS_TEST_MCP_PYTHON", "t_minus_test_mcp_python"),
         ("T_MINUS_TEST_TOOLS", "t_minus_test_tools"),
+        ("T_MINUS_TEST_SCHEMATHESIS", "t_minus_test_schemathesis"),
     ] {
         println!("cargo::rerun-if-env-changed={var}");
         println!("cargo::rustc-check-cfg=cfg({cfg})");

@@ -187,6 +187,7 @@ fn agent(name: impl Into<String>) -> AgentId {
 /// A plain event row as the engine would store it; callers adjust it.
 fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEvent {
     TMinusEvent {
+        rules_digest: None,
         id: Uuid::new_v4(),
         kind,
         scheduled_at: at,
@@ -208,7 +209,9 @@ fn event(kind: EventKind, at: DateTime<Utc>, created: DateTime<Utc>) -> TMinusEv
         finished_at: None,
         created_at: created,
         last_response_at: None,
+        gates: Default::default(),
         description: None,
+        escalation: Default::default(),
     }
 }
 
@@ -224,6 +227,7 @@ fn audit(
         at,
         recorded_at: at,
         agent,
+        on_behalf_of: None,
         action,
         detail: json!({}),
         signed: None,

@@ -70,6 +70,13 @@ pub enum AuditAction {
     /// the log explain every row.
     #[serde(rename = "campaign-baseline")]
     CampaignBaseline,
+    /// An agent let another answer for it (the subject is the
+    /// delegation's id).
+    Delegated,
+    /// A delegation was revoked (the subject is the delegation's id).
+    Undelegated,
+    /// An escalation step added attendees.
+    Escalated,
 }
 
 impl AuditAction {
@@ -130,6 +137,9 @@ impl AuditAction {
             AuditAction::CampaignUpdated => "campaign-updated",
             AuditAction::CampaignRemoved => "campaign-removed",
             AuditAction::CampaignBaseline => "campaign-baseline",
+            AuditAction::Delegated => "delegated",
+            AuditAction::Undelegated => "undelegated",
+            AuditAction::Escalated => "escalated",
         }
     }
 }
@@ -167,6 +177,9 @@ impl FromStr for AuditAction {
             "campaign-updated" => CampaignUpdated,
             "campaign-removed" => CampaignRemoved,
             "campaign-baseline" => CampaignBaseline,
+            "delegated" => Delegated,
+            "undelegated" => Undelegated,
+            "escalated" => Escalated,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }
@@ -177,7 +190,8 @@ impl FromStr for AuditAction {
 pub struct AuditEntry {
     /// Position in the store-wide log; increases with every entry.
     pub seq: i64,
-    /// The event it concerns (for the `token-…` actions, the token's id).
+    /// The event it concerns (for the `token-…` actions, the token's id;
+    /// for `delegated` and `undelegated`, the delegation's).
     pub event: Uuid,
     /// When it happened (for a transition, the logical time: e.g. the fire
     /// time of a miss recorded by a later tick).
@@ -186,6 +200,8 @@ pub struct AuditEntry {
     pub recorded_at: DateTime<Utc>,
     /// The agent who acted, if any.
     pub agent: Option<AgentId>,
+    /// The agent `agent` acted for, for an answer given under a delegation.
+    pub on_behalf_of: Option<AgentId>,
     /// What happened.
     pub action: AuditAction,
     /// Details (reason, deferral, new fire time, …).

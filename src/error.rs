@@ -130,7 +130,10 @@ pub enum TMinusError {
 
     /// A fire policy could not be parsed.
     #[error("invalid fire policy `{value}`")]
-    #[diagnostic(code(t_minus::input::fire_policy), help("use `early` or `on-time`"))]
+    #[diagnostic(
+        code(t_minus::input::fire_policy),
+        help("use `early`, `on-time` or `lazy`")
+    )]
     InvalidFirePolicy {
         /// The rejected text.
         value: String,
@@ -144,6 +147,19 @@ pub enum TMinusError {
     )]
     InvalidPayload {
         /// The parser's message.
+        reason: String,
+    },
+
+    /// A time window that could not be parsed.
+    #[error("invalid window `{value}`: {reason}")]
+    #[diagnostic(
+        code(t_minus::input::window),
+        help("write a window as DAYS HH:MM-HH:MM ZONE, e.g. `Mon-Fri 09:00-17:00 Europe/Berlin`")
+    )]
+    InvalidWindow {
+        /// The rejected text.
+        value: String,
+        /// Why it was rejected.
         reason: String,
     },
 
@@ -345,6 +361,84 @@ pub enum TMinusError {
         value: DeferralValue,
     },
 
+    /// An answer from the requester of a four-eyes event.
+    #[error("{agent} requested event {event}, which needs four eyes: the requester's own answer is refused")]
+    #[diagnostic(
+        code(t_minus::refused::four_eyes),
+        help("another attendee must answer; the requester only asks")
+    )]
+    FourEyes {
+        /// The requester.
+        agent: AgentId,
+        /// The event's short label.
+        event: String,
+    },
+
+    /// A four-eyes event whose quorum needs its requester's confirmation.
+    #[error("with four eyes, {requester}'s own confirmation does not count, and {} needs {needed} confirmation(s) from the {others} other attendee(s)", .group.as_ref().map(|g| format!("group {g}")).unwrap_or_else(|| "the event".into()))]
+    #[diagnostic(
+        code(t_minus::input::four_eyes),
+        help("lower the quorum, add attendees, or let someone else request the event")
+    )]
+    FourEyesQuorum {
+        /// The requester.
+        requester: AgentId,
+        /// The group short of members, if any.
+        group: Option<String>,
+        /// The confirmations needed.
+        needed: usize,
+        /// The attendees other than the requester.
+        others: usize,
+    },
+
+    /// An event firing at its fire time whose fire time is outside every
+    /// window.
+    #[error("the fire time {} lies outside every window ({windows}), so the event could only be missed", format_time(*.fire_time))]
+    #[diagnostic(
+        code(t_minus::input::outside_windows),
+        help("move `at` (or `t_minus`) so the fire time falls inside a window, widen the windows, or fire `early`")
+    )]
+    OutsideWindows {
+        /// The fire time.
+        fire_time: DateTime<Utc>,
+        /// The windows, in one line.
+        windows: String,
+    },
+
+    /// A break-glass by an agent the event does not list.
+    #[error("{agent} may not break the glass of event {event}")]
+    #[diagnostic(
+        code(t_minus::refused::breakglass),
+        help("only the agents of the event's (or its campaign's) `breakglass` list may: {}", agent_list(.allowed))
+    )]
+    BreakGlassRefused {
+        /// The agent.
+        agent: AgentId,
+        /// The event's short label.
+        event: String,
+        /// Who may.
+        allowed: Vec<AgentId>,
+    },
+
+    /// A break-glass on an event still waiting for its needs.
+    #[error("event {event} is blocked: it waits for the events it needs, and the glass cannot be broken before it opens")]
+    #[diagnostic(
+        code(t_minus::refused::breakglass_blocked),
+        help("break the glass of the events it needs first, or wait until they fire")
+    )]
+    BreakGlassBlocked {
+        /// The event's short label.
+        event: String,
+    },
+
+    /// A break-glass without a reason.
+    #[error("a break-glass needs a reason")]
+    #[diagnostic(
+        code(t_minus::input::breakglass_reason),
+        help("say why the event must fire now, e.g. \"sev1: rollback blocked\"")
+    )]
+    BreakGlassReason,
+
     /// A deferral past the event's `max_defer`.
     #[error("deferring event {event} by {} would make its total deferral {}, more than its max_defer of {}", format_duration(*.requested), format_duration(*.already + *.requested), format_duration(*.max))]
     #[diagnostic(
@@ -430,6 +524,16 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Token(#[from] crate::token::TokenError),
+
+    /// A delegation that cannot be made, revoked or used.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Delegation(#[from] crate::delegation::DelegationError),
+
+    /// Escalation steps that break the rules.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Escalation(#[from] crate::escalation::EscalationError),
 }
 
 /// A rejected deferral: as the user wrote it (command line, MCP), or as the
@@ -579,6 +683,9 @@ impl From<InputError> for TMinusError {
             }
             InputError::InvalidFirePolicy { value } => TMinusError::InvalidFirePolicy { value },
             InputError::InvalidName { value, reason } => TMinusError::InvalidName { value, reason },
+            InputError::InvalidWindow { value, reason } => {
+                TMinusError::InvalidWindow { value, reason }
+            }
         }
     }
 }

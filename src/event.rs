@@ -67,9 +67,66 @@ pub struct TMinusEvent {
     pub last_response_at: Option<DateTime<Utc>>,
     /// Free text from the manifest or the organizer.
     pub description: Option<String>,
+    /// Four eyes, time windows and break-glass (none by default).
+    pub gates: crate::gate::Gates,
+    /// The SHA-256 of its notification rules that act when it fires or is
+    /// missed (`t_minus::trust::digest::rules_digest`), `None` when it has
+    /// none. Part of its content digest; the store fills it in from the
+    /// stored rules whenever it reads an event.
+    pub rules_digest: Option<[u8; 32]>,
+    /// Attendees it adds while it waits for quorum (none by default).
+    pub escalation: crate::escalation::Escalation,
 }
 
 impl TMinusEvent {
+    /// Whether quorum can still be met, counting the agents that the
+    /// escalation steps still to come, due before the fire time, would add
+    /// (see [`crate::escalation`]); without such steps, exactly
+    /// [`TMinusEvent::quorum_reachable`].
+    pub fn quorum_reachable_escalating(&self) -> bool {
+        if self.quorum_reachable() {
+            return true;
+        }
+        let Some(opened) = self.started_at else {
+            return false;
+        };
+        let fire = self.fire_time();
+        let coming: Vec<&crate::escalation::EscalationAdd> = self
+            .escalation
+            .remaining()
+            .iter()
+            .filter(|step| opened + step.after < fire)
+            .flat_map(|step| step.add.iter())
+            .collect();
+        if coming.is_empty() {
+            return false;
+        }
+        let new = |group: Option<&str>| -> usize {
+            let mut seen: Vec<&AgentId> = Vec::new();
+            for add in coming.iter().filter(|a| a.group.as_deref() == group) {
+                for agent in &add.agents {
+                    let member = match group {
+                        None => self.response_of(agent).is_some(),
+                        Some(name) => self
+                            .groups
+                            .iter()
+                            .any(|g| g.name == name && g.members.contains(agent)),
+                    };
+                    if !member && !seen.contains(&agent) {
+                        seen.push(agent);
+                    }
+                }
+            }
+            seen.len()
+        };
+        if self.groups.is_empty() {
+            return self.confirmed_count() + self.pending_count() + new(None) >= self.quorum;
+        }
+        self.quorum_status().iter().all(|status| {
+            status.confirmed + status.open + new(status.name.as_deref()) >= status.needed
+        })
+    }
+
     /// The fire time, `scheduled_at − t_minus`: the deadline for confirmations.
     /// See [`TMinusEvent::at_known`] for blocked relative events.
     pub fn fire_time(&self) -> DateTime<Utc> {
@@ -83,6 +140,51 @@ impl TMinusEvent {
         self.started_at = Some(at);
         if let Some(offset) = self.relative_at {
             self.scheduled_at = at + offset + self.deferred;
+        }
+    }
+
+    /// When the event next needs a look, when known: its fire time, or,
+    /// for an `early` event with windows that holds its quorum, the first
+    /// instant inside a window when that comes before the fire time (see
+    /// [`crate::lifecycle::decide`]). Ticks pick events up by this time.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        let fire = self.fire_deadline()?;
+        if self.state == EventState::Pending
+            && self.fire_policy == FirePolicy::Early
+            && !self.gates.windows.is_empty()
+            && self.has_quorum()
+        {
+            let opened = self.started_at.unwrap_or(self.created_at);
+            let from = self.last_response_at.map_or(opened, |r| r.max(opened));
+            if let Some(open) = crate::gate::next_open(&self.gates.windows, from) {
+                return Some(open.min(fire));
+            }
+        }
+        Some(fire)
+    }
+
+    /// When the store next has to look at it, as its row keeps it (the
+    /// `fire_ms` column): the sooner of [`TMinusEvent::due_at`] and the next
+    /// escalation step's due time.
+    pub fn stored_due(&self) -> Option<DateTime<Utc>> {
+        match (self.due_at(), self.escalation.next_due(self.started_at)) {
+            (Some(fire), Some(step)) if step < fire => Some(step),
+            (fire, _) => fire,
+        }
+    }
+
+    /// When a pending event may fire next, at the earliest, as `status`
+    /// shows it for an event with windows: now when inside a window, the
+    /// next opening otherwise, when one comes no later than the fire time.
+    pub fn may_fire_next(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let fire = self.fire_deadline()?;
+        match self.fire_policy {
+            FirePolicy::Early => {
+                crate::gate::next_open(&self.gates.windows, now).filter(|open| *open <= fire)
+            }
+            FirePolicy::OnTime | FirePolicy::Lazy => {
+                crate::gate::inside(&self.gates.windows, fire).then_some(fire)
+            }
         }
     }
 

@@ -264,6 +264,26 @@ pub enum EventProblem {
         /// Its length in bytes.
         len: usize,
     },
+    /// A four-eyes event whose quorum (or a group's) cannot be met without
+    /// its requester's confirmation.
+    FourEyesQuorum {
+        /// The requester.
+        requester: AgentId,
+        /// The group that cannot meet its quorum (none for a plain event).
+        group: Option<String>,
+        /// The confirmations needed.
+        needed: usize,
+        /// The attendees (or members) other than the requester.
+        others: usize,
+    },
+    /// An event firing at its fire time (`on-time`, `lazy`) whose fire time
+    /// lies outside every window.
+    OutsideWindows {
+        /// The fire time.
+        fire_time: DateTime<Utc>,
+        /// The windows, in one line.
+        windows: String,
+    },
     /// A fire time that is not after now.
     FireTimePassed {
         /// The fire time.
@@ -328,6 +348,20 @@ impl From<EventProblem> for TMinusError {
                 ),
             },
             EventProblem::Notify { reason, help } => TMinusError::InvalidNotify { reason, help },
+            EventProblem::FourEyesQuorum {
+                requester,
+                group,
+                needed,
+                others,
+            } => TMinusError::FourEyesQuorum {
+                requester,
+                group,
+                needed,
+                others,
+            },
+            EventProblem::OutsideWindows { fire_time, windows } => {
+                TMinusError::OutsideWindows { fire_time, windows }
+            }
             EventProblem::FireTimePassed { fire_time, ago } => {
                 TMinusError::FireTimePassed { fire_time, ago }
             }
@@ -595,6 +629,54 @@ fn first_invalid(problems: Vec<AgentProblem>) -> Option<EventProblem> {
         .into_iter()
         .nth(invalid.unwrap_or(0))
         .map(EventProblem::Agent)
+}
+
+/// The problem of a four-eyes event whose quorum cannot be met without
+/// `requester`: the requester's own answer is refused, so every group it
+/// belongs to (the attendee list, for a plain event) needs its quorum from
+/// the other members.
+pub fn four_eyes(
+    requester: &AgentId,
+    attendees: &[AgentId],
+    quorum: Quorum,
+    groups: &[QuorumGroup],
+) -> Option<EventProblem> {
+    if groups.is_empty() {
+        let needed = quorum.needed(attendees.len());
+        let others = attendees.iter().filter(|a| *a != requester).count();
+        return (needed > others).then(|| EventProblem::FourEyesQuorum {
+            requester: requester.clone(),
+            group: None,
+            needed,
+            others,
+        });
+    }
+    groups.iter().find_map(|g| {
+        let others = g.members.iter().filter(|a| *a != requester).count();
+        (g.needed() > others).then(|| EventProblem::FourEyesQuorum {
+            requester: requester.clone(),
+            group: Some(g.name.clone()),
+            needed: g.needed(),
+            others,
+        })
+    })
+}
+
+/// The problem of an event that fires at its fire time (`on-time`,
+/// `lazy`) while that time lies outside every one of its windows: it could
+/// only be missed.
+pub fn windows_fire(
+    windows: &[crate::gate::Window],
+    policy: crate::policy::FirePolicy,
+    fire_time: DateTime<Utc>,
+) -> Option<EventProblem> {
+    let at_fire_time = policy != crate::policy::FirePolicy::Early;
+    (at_fire_time && !crate::gate::inside(windows, fire_time)).then(|| {
+        EventProblem::OutsideWindows {
+            fire_time,
+            windows: crate::gate::windows_text(windows).unwrap_or_default(),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -102,10 +102,26 @@ pub enum InputError {
 
     /// A fire policy could not be parsed.
     #[error("invalid fire policy `{value}`")]
-    #[diagnostic(code(t_minus::input::fire_policy), help("use `early` or `on-time`"))]
+    #[diagnostic(
+        code(t_minus::input::fire_policy),
+        help("use `early`, `on-time` or `lazy`")
+    )]
     InvalidFirePolicy {
         /// The rejected text.
         value: String,
+    },
+
+    /// A time window that could not be parsed.
+    #[error("invalid window `{value}`: {reason}")]
+    #[diagnostic(
+        code(t_minus::input::window),
+        help("write a window as DAYS HH:MM-HH:MM ZONE, e.g. `Mon-Fri 09:00-17:00 Europe/Berlin`")
+    )]
+    InvalidWindow {
+        /// The rejected text.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
     },
 
     /// An event or campaign name that breaks the naming rule.

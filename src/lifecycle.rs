@@ -81,10 +81,18 @@ pub struct Decision {
 /// Decides whether a pending event is final at `now`.
 ///
 /// - opened after its fire time → missed at once (the deadline passed);
-/// - quorum unreachable (too many declines) → missed at once;
-/// - `early` and quorum holds → fired, at the moment quorum was completed;
+/// - `lazy`: a decline → missed at once; the fire time come → fired
+///   (whatever the confirmations), unless the fire time lies outside every
+///   window, then missed;
+/// - quorum unreachable (too many declines, counting the agents that
+///   escalation steps still to come before the fire time would add) →
+///   missed at once;
+/// - `early` and quorum holds → fired, at the moment quorum was completed,
+///   or, with windows, at the first instant from then on inside a window,
+///   when that comes no later than the fire time (until then it waits);
 /// - the fire time has come (`now ≥ fire time`) → fired if quorum holds
-///   (`on-time`), missed otherwise.
+///   and the fire time lies inside a window (or there are no windows),
+///   missed otherwise.
 ///
 /// Responses are accepted only before the fire time, so the responses seen
 /// now are exactly those that existed at the fire time.
@@ -107,8 +115,39 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
     // Every response settles the event at once, so a decision triggered by
     // responses happened at the latest response (or at the opening, for
     // answers given while blocked).
-    let by_responses = event.last_response_at.map_or(opened, |r| r.max(opened));
-    if !event.quorum_reachable() {
+    // An escalation step changes who may answer as a response does.
+    let by_responses = event
+        .last_response_at
+        .max(event.escalation.applied_at)
+        .map_or(opened, |r| r.max(opened));
+    let windows = &event.gates.windows;
+    if event.fire_policy == FirePolicy::Lazy {
+        if event.declined_count() > 0 {
+            return Some(Decision {
+                state: EventState::Missed,
+                at: by_responses,
+                reason: "declined (lazy consensus)",
+            });
+        }
+        if now < fire {
+            return None;
+        }
+        let at = fire.max(opened);
+        return Some(if crate::gate::inside(windows, fire) {
+            Decision {
+                state: EventState::Fired,
+                at,
+                reason: "no one declined (lazy consensus)",
+            }
+        } else {
+            Decision {
+                state: EventState::Missed,
+                at,
+                reason: "fire time outside every window",
+            }
+        });
+    }
+    if !event.quorum_reachable_escalating() {
         return Some(Decision {
             state: EventState::Missed,
             at: by_responses,
@@ -116,25 +155,45 @@ pub fn decide(event: &TMinusEvent, now: DateTime<Utc>) -> Option<Decision> {
         });
     }
     if event.fire_policy == FirePolicy::Early && event.has_quorum() {
-        return Some(Decision {
-            state: EventState::Fired,
-            at: by_responses,
-            reason: "quorum reached",
-        });
+        match crate::gate::next_open(windows, by_responses) {
+            Some(open) if open <= fire => {
+                return (now >= open).then_some(Decision {
+                    state: EventState::Fired,
+                    at: open,
+                    reason: if open > by_responses {
+                        "quorum reached, window opened"
+                    } else {
+                        "quorum reached"
+                    },
+                });
+            }
+            // No window opens before the fire time: missed then.
+            _ => {}
+        }
     }
     if now >= fire {
         let at = fire.max(opened);
-        return Some(if event.has_quorum() {
-            Decision {
-                state: EventState::Fired,
-                at,
-                reason: "quorum reached",
-            }
-        } else {
+        return Some(if !event.has_quorum() {
             Decision {
                 state: EventState::Missed,
                 at,
                 reason: "quorum not reached",
+            }
+        } else if !crate::gate::inside(windows, fire) {
+            Decision {
+                state: EventState::Missed,
+                at,
+                reason: if event.fire_policy == FirePolicy::Early {
+                    "no window opened before the fire time"
+                } else {
+                    "fire time outside every window"
+                },
+            }
+        } else {
+            Decision {
+                state: EventState::Fired,
+                at,
+                reason: "quorum reached",
             }
         });
     }
@@ -160,6 +219,14 @@ pub(crate) fn resets(
         .iter()
         .filter(|(a, s)| *s == crate::state::ResponseStatus::Confirmed && staying.contains(a))
         .count()
+}
+
+/// Whether a change of fire policy from `old` to `new` changes what an
+/// answer means: into or out of `lazy`, where a confirmation is not needed
+/// and a decline vetoes.
+pub fn lazy_changed(old: crate::policy::FirePolicy, new: crate::policy::FirePolicy) -> bool {
+    use crate::policy::FirePolicy::Lazy;
+    (old == Lazy) != (new == Lazy)
 }
 
 /// The questions the state machine answers about one event.

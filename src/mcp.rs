@@ -1,9 +1,18 @@
 //! A Model Context Protocol server for one agent (`t-minus mcp --agent A`).
 //!
-//! [`McpServer`] is an rmcp [`ServerHandler`] with seven tools: `inbox`,
-//! `get_event`, `confirm`, `defer`, `decline`, `wait_event` and
-//! `campaign_status`. The agent is fixed when the server is made; no tool
-//! takes one, so a client can answer only as that agent.
+//! [`McpServer`] is an rmcp [`ServerHandler`] with nine tools: `inbox`,
+//! `get_event`, `confirm`, `defer`, `decline`, `wait_event`,
+//! `campaign_status`, `answer_message` and `submit_answer`. The agent is
+//! fixed when the server is made (by `--agent`, or over HTTP by the bearer
+//! token, [`McpServer::for_token`]); no tool takes one, so a client can
+//! answer only as that agent (or, with the
+//! answer tools' `for`, for an attendee that delegated to that agent).
+//!
+//! An event whose answers must be signed is answered by a server holding a
+//! key ([`McpServer::with_signing_key`]), or in two steps by a client that
+//! holds its own: `answer_message` returns the exact message to sign, and
+//! `submit_answer` takes it with its `ssh-keygen -Y sign -n t-minus`
+//! signature.
 //!
 //! Every tool call is one engine operation on a store opened for it, on a
 //! blocking thread: several servers (one per agent) and command-line
@@ -35,9 +44,10 @@ use tokio::sync::mpsc;
 use crate::display::{Renderer, Styles};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::EventViews;
-use crate::output::{CampaignStatus, ErrorBody, Event, Inbox};
+use crate::output::{AnswerToSign, CampaignStatus, ErrorBody, Event, Inbox};
 use crate::runner::{run, RunObserver, RunOptions, Scope};
-use crate::trust::{SigningKey, TrustError};
+use crate::token::{Role, TokenError, TokenInfo};
+use crate::trust::{Answer, AnswerMessage, SigningKey, TrustError};
 use crate::{AgentId, AuditEntry, Engine, FixedClock, Response, Result, TMinusError, TMinusEvent};
 
 /// How long `wait_event` waits when no timeout is given.
@@ -64,6 +74,18 @@ struct EventArgs {
     event: String,
 }
 
+/// `confirm` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ConfirmArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
+}
+
 /// `defer` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +94,10 @@ struct DeferArgs {
     event: String,
     /// How much more time, e.g. `10m`, `1h 30m`.
     duration: String,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
 }
 
 /// `decline` arguments.
@@ -83,6 +109,10 @@ struct DeclineArgs {
     /// Why, recorded in the event's log.
     #[serde(default)]
     reason: Option<String>,
+    /// Answer for this attendee, which delegated its answers to this agent
+    /// (`delegate FROM AGENT`); leave it out to answer as this agent.
+    #[serde(default, rename = "for")]
+    for_agent: Option<String>,
 }
 
 /// `wait_event` arguments.
@@ -95,6 +125,54 @@ struct WaitArgs {
     #[serde(default)]
     timeout: Option<String>,
 }
+
+/// `answer_message` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AnswerMessageArgs {
+    /// The event: `campaign/name`, a full id, or a unique id prefix.
+    event: String,
+    /// The answer.
+    answer: AnswerWord,
+    /// For `defer`: how much more time, e.g. `10m`.
+    #[serde(default)]
+    duration: Option<String>,
+    /// For `decline`: why, recorded in the event's log.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// An answer `answer_message` can make.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum AnswerWord {
+    /// Ready for the event to fire.
+    Confirm,
+    /// More time (`duration`).
+    Defer,
+    /// Not taking part (`reason`, optional).
+    Decline,
+}
+
+/// `submit_answer` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SubmitArgs {
+    /// The message `answer_message` returned, exactly.
+    message: String,
+    /// Its armored signature: the output of `ssh-keygen -Y sign -n t-minus
+    /// -f KEY` on the message (`-----BEGIN SSH SIGNATURE-----` …).
+    signature: String,
+}
+
+/// The tools that answer: refused to a token whose role is not `agent`.
+const ANSWERING: [&str; 5] = [
+    "confirm",
+    "defer",
+    "decline",
+    "answer_message",
+    "submit_answer",
+];
 
 /// `campaign_status` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -111,6 +189,9 @@ pub struct McpServer {
     agent: AgentId,
     pinned_now: Option<DateTime<Utc>>,
     signing_key: Option<SigningKey>,
+    /// The role of the token the agent comes from (over HTTP); `None`: the
+    /// server's own agent, who may answer.
+    role: Option<Role>,
 }
 
 impl McpServer {
@@ -128,6 +209,22 @@ impl McpServer {
             agent,
             pinned_now,
             signing_key: None,
+            role: None,
+        }
+    }
+
+    /// A server for the caller of one HTTP request: it answers as `token`'s
+    /// agent, and only when the token's role is `agent` (a reader reads, an
+    /// operator does not answer). It holds no key: events whose answers must
+    /// be signed are answered with `answer_message` and `submit_answer`.
+    pub fn for_token(
+        location: impl Into<String>,
+        token: &TokenInfo,
+        pinned_now: Option<DateTime<Utc>>,
+    ) -> Self {
+        McpServer {
+            role: Some(token.role),
+            ..McpServer::new(location, token.agent_id(), pinned_now)
         }
     }
 
@@ -165,9 +262,10 @@ impl McpServer {
                 "One event with its attendees' answers.",
                 read.clone(),
             ),
-            tool::<EventArgs, Event>(
+            tool::<ConfirmArgs, Event>(
                 "confirm",
-                "Confirm the event as this agent: ready for it to fire.",
+                "Confirm the event as this agent: ready for it to fire. With `for`, confirm \
+                 for an attendee that delegated its answers to this agent.",
                 answer.clone(),
             ),
             tool::<DeferArgs, Event>(
@@ -192,7 +290,25 @@ impl McpServer {
             tool::<CampaignArgs, CampaignStatus>(
                 "campaign_status",
                 "A campaign with its events in execution order.",
+                read.clone(),
+            ),
+            tool::<AnswerMessageArgs, AnswerToSign>(
+                "answer_message",
+                "For an event whose answers must be signed: the exact message that gives \
+                 `answer` as this agent. Sign `message` with `ssh-keygen -Y sign -n t-minus -f \
+                 KEY` (the agent's key) and pass it and the signature to `submit_answer` \
+                 within five minutes.",
                 read,
+            ),
+            tool::<SubmitArgs, Event>(
+                "submit_answer",
+                "Record a signed answer of this agent: the message `answer_message` returned \
+                 and its armored `ssh-keygen -Y sign -n t-minus` signature. The signature must \
+                 be made by a key the event's signers allow for the agent.",
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(false)
+                    .idempotent(false),
             ),
         ]
     }
@@ -249,22 +365,84 @@ impl McpServer {
                 Ok((text, structured(&Event::read(engine, &mut views, &e)?)))
             }
             "confirm" => {
-                let EventArgs { event } = parse(name, args)?;
-                self.answer(engine, &event, Response::Confirm)
+                let ConfirmArgs { event, for_agent } = parse(name, args)?;
+                self.answer(engine, &event, for_agent, Response::Confirm)
             }
             "defer" => {
-                let DeferArgs { event, duration } = parse(name, args)?;
+                let DeferArgs {
+                    event,
+                    duration,
+                    for_agent,
+                } = parse(name, args)?;
                 let by = parse_duration(&duration)?;
                 if by.is_zero() {
                     return Err(TMinusError::NonPositiveDeferral {
                         value: crate::error::DeferralValue::Written(duration),
                     });
                 }
-                self.answer(engine, &event, Response::Defer(by))
+                self.answer(engine, &event, for_agent, Response::Defer(by))
             }
             "decline" => {
-                let DeclineArgs { event, reason } = parse(name, args)?;
-                self.answer(engine, &event, Response::Decline(reason))
+                let DeclineArgs {
+                    event,
+                    reason,
+                    for_agent,
+                } = parse(name, args)?;
+                self.answer(engine, &event, for_agent, Response::Decline(reason))
+            }
+            "answer_message" => {
+                let AnswerMessageArgs {
+                    event,
+                    answer,
+                    duration,
+                    reason,
+                } = parse(name, args)?;
+                let answer = answer_of(answer, duration, reason)?;
+                let id = engine.resolve_event(&event)?;
+                let message = engine.answer_message(id, &self.agent, answer)?;
+                let text = message.render();
+                let shown = AnswerToSign {
+                    event: message.event(),
+                    agent: self.agent.as_str().to_string(),
+                    answer: message.answer().to_string(),
+                    time: message.time(),
+                    message: text.clone(),
+                    namespace: crate::trust::NAMESPACE.to_string(),
+                };
+                Ok((text, structured(&shown)))
+            }
+            "submit_answer" => {
+                let SubmitArgs { message, signature } = parse(name, args)?;
+                let parsed = AnswerMessage::parse(message.as_bytes())?;
+                let bad = |reason: String| TMinusError::InvalidArguments {
+                    tool: name.to_string(),
+                    reason,
+                };
+                if parsed.agent() != &self.agent {
+                    return Err(bad(format!(
+                        "the message is {}'s answer; this server answers as {}",
+                        parsed.agent(),
+                        self.agent
+                    )));
+                }
+                let response = Response::try_from(parsed.answer()).map_err(|()| {
+                    bad("submit_answer records confirm, defer and decline answers".into())
+                })?;
+                let updated = engine.respond_signed(message.as_bytes(), &signature)?;
+                let label = views.label(engine, &updated)?;
+                let text = format!(
+                    "{} {} {label} [{}]: {}, quorum {}/{}",
+                    self.agent,
+                    verb(&response),
+                    updated.short_id(),
+                    updated.state,
+                    updated.confirmed_count(),
+                    updated.quorum
+                );
+                Ok((
+                    text,
+                    structured(&Event::read(engine, &mut views, &updated)?),
+                ))
             }
             "campaign_status" => {
                 let CampaignArgs { campaign } = parse(name, args)?;
@@ -293,35 +471,40 @@ impl McpServer {
         }
     }
 
-    /// `confirm`, `defer`, `decline` as the server's agent.
+    /// `confirm`, `defer`, `decline` as the server's agent, for
+    /// `principal` under its delegation when given.
     fn answer(
         &self,
         engine: &mut Engine,
         event: &str,
+        principal: Option<String>,
         response: Response,
     ) -> Result<(String, Value)> {
+        let principal = principal.as_deref().map(AgentId::parse).transpose()?;
+        let principal = principal.as_ref();
         let id = engine.resolve_event(event)?;
-        let verb = match &response {
-            Response::Confirm => "confirmed".to_string(),
-            Response::Defer(by) => format!("deferred by {}", format_duration(*by)),
-            Response::Decline(_) => "declined".to_string(),
-        };
+        let verb = verb(&response);
         let updated = match &self.signing_key {
-            Some(key) => engine.respond_with_key(id, &self.agent, response, key)?,
-            None => engine
-                .respond(id, &self.agent, response)
-                .map_err(|err| match err {
-                    TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
-                        TrustError::ServerUnsigned { event, agent }.into()
-                    }
-                    other => other,
-                })?,
+            Some(key) => engine.respond_with_key_for(id, &self.agent, principal, response, key)?,
+            None => match principal {
+                Some(principal) => engine.respond_for(id, &self.agent, principal, response),
+                None => engine.respond(id, &self.agent, response),
+            }
+            .map_err(|err| match err {
+                TMinusError::Trust(TrustError::Unsigned { event, agent }) => {
+                    TrustError::ServerUnsigned { event, agent }.into()
+                }
+                other => other,
+            })?,
         };
         let mut views = EventViews::default();
         let label = views.label(engine, &updated)?;
+        let who = match principal {
+            Some(principal) => format!("{} for {principal}", self.agent),
+            None => self.agent.to_string(),
+        };
         let text = format!(
-            "{} {verb} {label} [{}]: {}, quorum {}/{}",
-            self.agent,
+            "{who} {verb} {label} [{}]: {}, quorum {}/{}",
             updated.short_id(),
             updated.state,
             updated.confirmed_count(),
@@ -384,6 +567,42 @@ impl McpServer {
             )
         };
         Ok((text, structured(&Event::read(&engine, &mut views, &e)?)))
+    }
+}
+
+/// `confirmed`, `deferred by 10m`, `declined`.
+fn verb(response: &Response) -> String {
+    match response {
+        Response::Confirm => "confirmed".to_string(),
+        Response::Defer(by) => format!("deferred by {}", format_duration(*by)),
+        Response::Decline(_) => "declined".to_string(),
+    }
+}
+
+/// The answer `answer_message` was asked for, refusing arguments that do
+/// not go with it.
+fn answer_of(word: AnswerWord, duration: Option<String>, reason: Option<String>) -> Result<Answer> {
+    let bad = |reason: &str| TMinusError::InvalidArguments {
+        tool: "answer_message".into(),
+        reason: reason.into(),
+    };
+    if reason.is_some() && !matches!(word, AnswerWord::Decline) {
+        return Err(bad("`reason` goes with `decline` only"));
+    }
+    match (word, duration) {
+        (AnswerWord::Confirm, None) => Ok(Answer::Confirm),
+        (AnswerWord::Decline, None) => Ok(Answer::Decline { reason }),
+        (AnswerWord::Defer, Some(text)) => {
+            let by = parse_duration(&text)?;
+            if by.is_zero() {
+                return Err(TMinusError::NonPositiveDeferral {
+                    value: crate::error::DeferralValue::Written(text),
+                });
+            }
+            Ok(Answer::Defer(by))
+        }
+        (AnswerWord::Defer, None) => Err(bad("`defer` needs a `duration`, e.g. `10m`")),
+        (_, Some(_)) => Err(bad("`duration` goes with `defer` only")),
     }
 }
 
@@ -501,6 +720,11 @@ impl RunObserver for Progress {
     }
 }
 
+/// What the instructions say of events whose answers must be signed.
+pub const SIGNED_INSTRUCTIONS: &str = "Where an event's answers must be signed and the server \
+    holds no key, `answer_message` gives the exact message to sign with your key \
+    (`ssh-keygen -Y sign -n t-minus`) and `submit_answer` records it with the signature.";
+
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -510,7 +734,7 @@ impl ServerHandler for McpServer {
             .with_instructions(format!(
                 "Countdown events between agents. You answer as `{}`: `inbox` lists what waits \
                  for you; `confirm`, `defer` and `decline` answer; `wait_event` waits for an \
-                 event to fire.",
+                 event to fire. {SIGNED_INSTRUCTIONS}",
                 self.agent
             ))
     }
@@ -538,6 +762,16 @@ impl ServerHandler for McpServer {
                 format!("unknown tool `{name}`"),
                 None,
             ));
+        }
+        if let Some(role) = self.role.filter(|r| *r != Role::Agent) {
+            if ANSWERING.contains(&name.as_str()) {
+                let refused = TMinusError::from(TokenError::Forbidden {
+                    role,
+                    action: "answer".into(),
+                    needed: "agent".into(),
+                });
+                return Ok(error_result(&refused).into());
+            }
         }
         let args = request.arguments.unwrap_or_default();
         let server = self.clone();

@@ -157,6 +157,10 @@ pub enum FirePolicy {
     Early,
     /// Fire at the fire time, if quorum holds then.
     OnTime,
+    /// Lazy consensus: fire at the fire time unless someone declined; one
+    /// decline misses the event at once, and confirmations are recorded but
+    /// not needed.
+    Lazy,
 }
 
 impl FromStr for FirePolicy {
@@ -165,6 +169,7 @@ impl FromStr for FirePolicy {
         match s.trim().to_ascii_lowercase().as_str() {
             "early" => Ok(FirePolicy::Early),
             "on-time" | "on_time" | "ontime" => Ok(FirePolicy::OnTime),
+            "lazy" => Ok(FirePolicy::Lazy),
             _ => Err(InputError::InvalidFirePolicy {
                 value: s.to_string(),
             }),
@@ -177,6 +182,7 @@ impl fmt::Display for FirePolicy {
         f.write_str(match self {
             FirePolicy::Early => "early",
             FirePolicy::OnTime => "on-time",
+            FirePolicy::Lazy => "lazy",
         })
     }
 }
@@ -224,6 +230,7 @@ mod tests {
     fn fire_policy_parsing() {
         assert_eq!("on-time".parse::<FirePolicy>().unwrap(), FirePolicy::OnTime);
         assert_eq!("Early".parse::<FirePolicy>().unwrap(), FirePolicy::Early);
+        assert_eq!("lazy".parse::<FirePolicy>().unwrap(), FirePolicy::Lazy);
         assert!("late".parse::<FirePolicy>().is_err());
     }
 }

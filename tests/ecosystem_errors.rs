@@ -125,6 +125,31 @@ fn every_error() -> Vec<Box<dyn Diagnostic>> {
         Box::new(TMinusError::NonPositiveDeferral {
             value: t_minus::error::DeferralValue::Written(s("0s")),
         }),
+        Box::new(TMinusError::InvalidWindow {
+            value: s("Mon 9-5"),
+            reason: s("hours"),
+        }),
+        Box::new(TMinusError::FourEyes {
+            agent: t_minus::AgentId(s("alice")),
+            event: s("deploy"),
+        }),
+        Box::new(TMinusError::FourEyesQuorum {
+            requester: t_minus::AgentId(s("alice")),
+            group: None,
+            needed: 2,
+            others: 1,
+        }),
+        Box::new(TMinusError::OutsideWindows {
+            fire_time: t0(),
+            windows: s("Mon 09:00-17:00 UTC"),
+        }),
+        Box::new(TMinusError::BreakGlassRefused {
+            agent: t_minus::AgentId(s("bob")),
+            event: s("deploy"),
+            allowed: vec![t_minus::AgentId(s("oncall"))],
+        }),
+        Box::new(TMinusError::BreakGlassBlocked { event: s("deploy") }),
+        Box::new(TMinusError::BreakGlassReason),
         Box::new(TMinusError::MaxDeferExceeded {
             event: s("deploy"),
             requested: Duration::hours(1),
@@ -386,6 +411,10 @@ fn a_value_error_becomes_the_operation_error_of_the_same_code_message_and_help()
             reason: s("the group has no members"),
         },
         InputError::InvalidFirePolicy { value: s("late") },
+        InputError::InvalidWindow {
+            value: s("Mon 9-5"),
+            reason: s("hours"),
+        },
         InputError::InvalidName {
             value: s("1x"),
             reason: s("digit"),

@@ -326,6 +326,7 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
     let gate_id = Uuid::new_v4();
     {
         let gate = TMinusEvent {
+            rules_digest: None,
             id: gate_id,
             kind: EventKind::Checkpoint,
             scheduled_at: at_min(60),
@@ -347,7 +348,9 @@ fn a_blocked_quorum_zero_early_event_fires_the_moment_it_opens() {
             finished_at: None,
             created_at: t0(),
             last_response_at: None,
+            gates: Default::default(),
             description: None,
+            escalation: Default::default(),
         };
         let store = engine.store_mut();
         let mut tx = store.write().unwrap();

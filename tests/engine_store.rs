@@ -223,7 +223,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (11, 11));
+    assert_eq!((version, SCHEMA_VERSION), (13, 13));
 }
 
 #[test]
@@ -530,14 +530,17 @@ fn a_store_at_the_current_version_opens_without_writing() {
     let (version, ledger): (i64, String) = conn
         .query_row(
             "SELECT (SELECT user_version FROM pragma_user_version), \
-             (SELECT group_concat(name) FROM migrations)",
+             (SELECT group_concat(name) FROM (SELECT name FROM migrations ORDER BY position))",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
     assert_eq!(
         (version, ledger.as_str()),
-        (SCHEMA_VERSION, "compact_ids,log_baseline,tokens")
+        (
+            SCHEMA_VERSION,
+            "compact_ids,tokens,gate_rules,delegations,log_baseline"
+        )
     );
     drop(conn);
     assert_untouched(&path, &before);
@@ -672,7 +675,7 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
             "SELECT (SELECT user_version FROM pragma_user_version), \
              (SELECT DISTINCT typeof(id) FROM events), \
              (SELECT DISTINCT length(hash) FROM audit), \
-             (SELECT group_concat(name) FROM migrations)",
+             (SELECT group_concat(name) FROM (SELECT name FROM migrations ORDER BY position))",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
@@ -683,7 +686,7 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
             SCHEMA_VERSION,
             "blob",
             32,
-            "compact_ids,log_baseline,tokens"
+            "compact_ids,tokens,gate_rules,delegations,log_baseline"
         )
     );
     let integrity: String = conn

@@ -37,7 +37,10 @@ fn code(err: &TMinusError) -> String {
 /// The codes `validate` (checking against `t0`) reports for `text`.
 fn manifest_codes(text: &str) -> Vec<String> {
     let parsed = manifest::parse_str("rules.yaml", text);
-    let options = ValidateOptions { now: Some(t0()) };
+    let options = ValidateOptions {
+        now: Some(t0()),
+        ..Default::default()
+    };
     match manifest::validate(&parsed, &options) {
         Ok(_) => Vec::new(),
         Err(diags) => diags.iter().map(|d| d.code_str().to_string()).collect(),

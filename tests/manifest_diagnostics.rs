@@ -99,6 +99,52 @@ fn quorum_too_large() {
 }
 
 #[test]
+fn gates_every_problem_with_its_span() {
+    insta::assert_snapshot!(render(
+        "invalid/gates.yaml",
+        &[
+            "agent_id",
+            "four_eyes",
+            "agent_id",
+            "window",
+            "window",
+            "window",
+            "outside_windows",
+            "outside_windows",
+        ]
+    ));
+}
+
+#[test]
+fn four_eyes_without_a_requester() {
+    insta::assert_snapshot!(render(
+        "invalid/four-eyes-no-requester.yaml",
+        &["four_eyes"]
+    ));
+}
+
+#[test]
+fn requested_by_must_be_the_applying_identity() {
+    let options = ValidateOptions {
+        requester: Some(t_minus::AgentId("mallory".into())),
+        ..Default::default()
+    };
+    let diags = problems(&["invalid/gates.yaml"], &options);
+    let got: Vec<&str> = diags.iter().map(|d| d.code_str()).collect();
+    assert_eq!(got[0], "t_minus::manifest::requested_by", "{got:?}");
+    // Without `requested_by`, the identity is the requester: the
+    // four-eyes problem of `unnamed` names mallory, who does not attend.
+    let ok = manifest::check(
+        &[format!("{DIR}/invalid/four-eyes-no-requester.yaml")],
+        &options,
+    )
+    .unwrap();
+    let event = &ok.campaigns[0].events[0];
+    assert_eq!(event.requested_by, Some(t_minus::AgentId("mallory".into())));
+    assert!(event.four_eyes);
+}
+
+#[test]
 fn quorum_groups_every_problem_with_its_span() {
     insta::assert_snapshot!(render(
         "invalid/groups.yaml",
@@ -175,7 +221,10 @@ fn bad_quorum_fire_policy_and_agent_id() {
 #[test]
 fn fire_time_passed_when_checking_against_now() {
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
-    let options = ValidateOptions { now: Some(now) };
+    let options = ValidateOptions {
+        now: Some(now),
+        ..Default::default()
+    };
     insta::assert_snapshot!(render_with(
         "invalid/fire-time-passed.yaml",
         &["fire_time_passed"],

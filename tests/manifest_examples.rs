@@ -58,6 +58,8 @@ fn the_directory_validates_as_a_whole() {
     assert_eq!(
         names,
         [
+            "escalation-delegation",
+            "guarded-release",
             "release-v2",
             "rolling-deploy-v2",
             "sprint-planning",
@@ -84,7 +86,7 @@ fn the_directory_validates_as_a_whole() {
     assert_eq!(deploy.quorum_count(), 3);
     assert_eq!(
         desired.summary().to_string(),
-        "4 campaigns, 12 events, 9 edges"
+        "6 campaigns, 17 events, 12 edges"
     );
 }
 

@@ -126,8 +126,23 @@ fn conforms(tool: &str, value: &Value) {
 /// `t_minus::output` type it returns (less the root's title and
 /// description, which MCP leaves out).
 #[test]
+fn break_glass_is_never_offered_to_an_agent_over_mcp() {
+    let names: Vec<String> = McpServer::tools()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("break") && !n.contains("glass")),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn output_schemas_are_derived_from_the_output_types() {
-    use t_minus::output::{schema, CampaignStatus, Event, Inbox};
+    use t_minus::output::{schema, AnswerToSign, CampaignStatus, Event, Inbox};
     fn root<S: schemars::JsonSchema>() -> Value {
         let mut value = schema::<S>();
         let map = value.as_object_mut().unwrap();
@@ -143,6 +158,8 @@ fn output_schemas_are_derived_from_the_output_types() {
         ("decline", root::<Event>()),
         ("wait_event", root::<Event>()),
         ("campaign_status", root::<CampaignStatus>()),
+        ("answer_message", root::<AnswerToSign>()),
+        ("submit_answer", root::<Event>()),
     ];
     let tools = McpServer::tools();
     assert_eq!(tools.len(), expected.len());
@@ -209,7 +226,9 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
                 "defer",
                 "decline",
                 "wait_event",
-                "campaign_status"
+                "campaign_status",
+                "answer_message",
+                "submit_answer"
             ]
         );
         let required = |t: &rmcp::model::Tool| -> Vec<String> {
@@ -236,6 +255,8 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
         assert_eq!(required(by("decline")), ["event"]);
         assert_eq!(required(by("wait_event")), ["event"]);
         assert_eq!(required(by("campaign_status")), ["campaign"]);
+        assert_eq!(required(by("answer_message")), ["event", "answer"]);
+        assert_eq!(required(by("submit_answer")), ["message", "signature"]);
         let event_props = by("get_event").output_schema.as_ref().unwrap()["properties"]
             .as_object()
             .unwrap()
@@ -624,7 +645,69 @@ fn a_server_signs_where_signatures_are_required() {
     assert_eq!(report.signatures, 1);
 }
 
+/// `confirm`, `defer` and `decline` take `for`: the server's agent answers
+/// for an attendee that delegated to it, refused without a delegation.
+fn the_answer_tools_answer_for_a_delegator() {
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let gate = engine
+        .schedule(spec(30, &["alice", "bob"], Quorum::All))
+        .unwrap();
+    drop(engine);
+    let id = gate.id.to_string();
+    runtime().block_on(async {
+        let s = Session::connect(&location, "carol").await;
+        let refusal = s
+            .refused(
+                "confirm",
+                json!({ "event": id, "for": "alice" }),
+                "t_minus::refused::no_delegation",
+            )
+            .await;
+        assert!(
+            refusal.contains("alice has not delegated to carol"),
+            "{refusal}"
+        );
+        t_minus(&location, &["delegate", "alice", "carol"]);
+        let event = s
+            .ok("confirm", json!({ "event": id, "for": "alice" }))
+            .await;
+        let alice = &event["attendees"][0];
+        assert_eq!(
+            (&alice["agent"], &alice["status"]),
+            (&json!("alice"), &json!("confirmed"))
+        );
+        let result = s
+            .call(
+                "defer",
+                json!({ "event": id, "duration": "5m", "for": "alice" }),
+            )
+            .await;
+        assert!(
+            text(&result).starts_with("carol for alice deferred by 5m"),
+            "{}",
+            text(&result)
+        );
+        s.ok(
+            "decline",
+            json!({ "event": id, "for": "alice", "reason": "away" }),
+        )
+        .await;
+    });
+    let engine = open_engine(&location, &clock);
+    let log = engine.log(gate.id).unwrap();
+    let declined = log
+        .iter()
+        .find(|e| e.action == t_minus::AuditAction::Declined)
+        .expect("the decline is logged");
+    assert_eq!(declined.agent, Some(agent("carol")));
+    assert_eq!(declined.on_behalf_of, Some(agent("alice")));
+    assert_eq!(declined.detail["reason"], "away");
+}
+
 common::store_tests!(
+    the_answer_tools_answer_for_a_delegator,
     a_server_signs_where_signatures_are_required,
     tools_are_exactly_these_with_input_and_output_schemas,
     every_tool_answers_as_the_servers_agent,
@@ -682,7 +765,7 @@ fn malformed_json_rpc_does_not_stop_the_server() {
         assert_eq!(bad_args["result"]["isError"], true, "{bad_args}");
         let text = bad_args["result"]["content"][0]["text"].as_str().unwrap();
         assert!(text.starts_with("t_minus::input::arguments: "), "{text}");
-        assert_eq!(by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(), 7);
+        assert_eq!(by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(), 9);
         drop(write);
         drop(lines);
         let _ = tokio::time::timeout(StdDuration::from_secs(5), serving).await;
@@ -805,7 +888,9 @@ fn python_sdk_drives_the_binary() {
             "defer",
             "decline",
             "wait_event",
-            "campaign_status"
+            "campaign_status",
+            "answer_message",
+            "submit_answer"
         ])
     );
     assert_eq!(transcript["inbox"]["events"][0]["id"], id);

@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -47,12 +47,23 @@ impl Server {
     /// `serve` on `t`'s store with its clock pinned at `t`'s instant, plus
     /// `extra` arguments.
     pub(crate) fn start(t: &T, extra: &[&str]) -> Server {
+        Server::start_at(t, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start`] listening on `listen`.
+    pub(crate) fn start_at(t: &T, listen: &str, extra: &[&str]) -> Server {
         let mut cmd = t.command();
         cmd.env_remove("T_MINUS_NOW")
-            .args(["serve", "--listen", "127.0.0.1:0", "--clock-for-tests"])
+            .args(["serve", "--listen", listen, "--clock-for-tests"])
             .arg(t.now())
             .args(extra);
         Server::spawn(cmd, t)
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     fn spawn(mut cmd: Command, t: &T) -> Server {
@@ -380,6 +391,7 @@ fn the_openapi_document_lists_the_routes_and_describes_the_replies() {
         "/v1/events",
         "/v1/events/{event}",
         "/v1/events/{event}/log",
+        "/v1/events/{event}/signers",
         "/v1/events/{event}/confirm",
         "/v1/events/{event}/defer",
         "/v1/events/{event}/decline",
@@ -886,62 +898,175 @@ fn sigterm_stops_the_server_with_exit_code_0() {
     );
 }
 
-fn kill_9_loses_no_acknowledged_answer() {
-    let t = T::new();
-    let agents: Vec<String> = (0..8).map(|i| format!("agent-{i}")).collect();
-    t.ok(&format!(
-        "schedule review +1h --name rev --quorum all --attendees {}",
-        agents.join(",")
-    ));
-    let tokens: Vec<String> = agents.iter().map(|a| token(&t, a, "agent")).collect();
-    let mut server = Server::start(&t, &[]);
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = agents
+/// The clients of the load tests.
+const CLIENTS: usize = 32;
+
+/// The answers of the load tests.
+const ANSWERS: usize = 200;
+
+/// Events `{prefix}0`…, each attended by the `CLIENTS` agents and one who
+/// never answers (none fires), and the agents' tokens; the answers of
+/// client `i` are its confirmations of the first events, `ANSWERS` in all.
+fn load_setup(t: &T, prefix: &str, tokens: &mut Vec<String>) -> Vec<Vec<String>> {
+    let agents: Vec<String> = (0..CLIENTS).map(|i| format!("agent-{i:02}")).collect();
+    let events = ANSWERS.div_ceil(CLIENTS);
+    for e in 0..events {
+        t.ok(&format!(
+            "schedule review +1h --name {prefix}{e} --quorum all --attendees {},absent",
+            agents.join(",")
+        ));
+    }
+    if tokens.is_empty() {
+        tokens.extend(agents.iter().map(|a| token(t, a, "agent")));
+    }
+    (0..CLIENTS)
+        .map(|i| {
+            let n = ANSWERS / CLIENTS + usize::from(i < ANSWERS % CLIENTS);
+            (0..n).map(|e| format!("{prefix}{e}")).collect()
+        })
+        .collect()
+}
+
+/// What happened to each answer sent: `(event, agent)` acknowledged (`200`)
+/// or not (no reply, or another status).
+#[derive(Default)]
+struct Sent {
+    acknowledged: Vec<(String, String)>,
+    unacknowledged: Vec<(String, String)>,
+}
+
+/// Sends every client's answers from its own thread (all at once), each
+/// client one after the other; `acked` counts the acknowledgements as they
+/// come.
+fn send_answers(
+    base: &str,
+    tokens: &[String],
+    answers: &[Vec<String>],
+    acked: &Arc<AtomicUsize>,
+) -> Vec<std::thread::JoinHandle<Sent>> {
+    answers
         .iter()
-        .zip(tokens)
-        .map(|(agent, token)| {
-            let (base, agent) = (server.base.clone(), agent.clone());
-            let (acknowledged, count) = (acknowledged.clone(), count.clone());
+        .enumerate()
+        .map(|(i, events)| {
+            let (base, token, events) = (base.to_string(), tokens[i].clone(), events.clone());
+            let acked = acked.clone();
             std::thread::spawn(move || {
+                let agent = format!("agent-{i:02}");
                 let http: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(10)))
+                    .timeout_global(Some(Duration::from_secs(20)))
                     .build()
                     .into();
-                let reply = http
-                    .post(format!("{base}/v1/events/rev/confirm"))
-                    .header("Authorization", format!("Bearer {token}"))
-                    .send_empty();
-                if let Ok(r) = reply {
-                    if r.status() == 200 {
-                        acknowledged.lock().unwrap().push(agent);
+                let mut sent = Sent::default();
+                for event in events {
+                    let reply = http
+                        .post(format!("{base}/v1/events/{event}/confirm"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .send_empty();
+                    let ok = matches!(&reply, Ok(r) if r.status() == 200);
+                    if ok {
+                        acked.fetch_add(1, Ordering::SeqCst);
+                        sent.acknowledged.push((event, agent.clone()));
+                    } else {
+                        sent.unacknowledged.push((event, agent.clone()));
                     }
                 }
-                count.fetch_add(1, Ordering::SeqCst);
+                sent
             })
         })
+        .collect()
+}
+
+/// The answers in the store: `(event, agent)` confirmed, read through
+/// `server` with `token`.
+fn confirmed(server: &Server, token: &str, prefix: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for e in 0..ANSWERS.div_ceil(CLIENTS) {
+        let name = format!("{prefix}{e}");
+        let reply = server.get(&format!("/v1/events/{name}"), Some(token));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        for a in reply.body["attendees"].as_array().unwrap() {
+            if a["status"] == "confirmed" {
+                found.push((name.clone(), a["agent"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn answers_from_32_concurrent_clients_are_all_recorded() {
+    let t = T::new();
+    let mut tokens = Vec::new();
+    let answers = load_setup(&t, "load", &mut tokens);
+    let reader = token(&t, "watcher", "reader");
+    let server = Server::start(&t, &[]);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let sent: Vec<Sent> = send_answers(&server.base, &tokens, &answers, &acked)
+        .into_iter()
+        .map(|th| th.join().unwrap())
         .collect();
-    // Kill as soon as a few answers were acknowledged, others in flight.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acknowledged.lock().unwrap().len() < 3 && Instant::now() < deadline {
+    let took = started.elapsed();
+    let mut acknowledged: Vec<_> = sent.iter().flat_map(|s| s.acknowledged.clone()).collect();
+    acknowledged.sort();
+    assert_eq!(acknowledged.len(), ANSWERS, "every answer is acknowledged");
+    assert_eq!(
+        confirmed(&server, &reader, "load"),
+        acknowledged,
+        "none lost"
+    );
+    // Every answer has its one log entry, and the chain holds.
+    let counted = server.get("/v1/verify", Some(&reader));
+    assert_eq!(counted.status, 200, "{}", counted.body);
+    let log = t.json("log load0 --json");
+    let answered = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "confirmed")
+        .count();
+    assert_eq!(answered, CLIENTS);
+    eprintln!("{ANSWERS} answers from {CLIENTS} clients in {took:?}");
+}
+
+fn kill_9_loses_no_acknowledged_answer() {
+    let t = T::new();
+    let mut tokens = Vec::new();
+    let answers = load_setup(&t, "crash", &mut tokens);
+    let reader = token(&t, "watcher", "reader");
+    let server = Server::start(&t, &[]);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let threads = send_answers(&server.base, &tokens, &answers, &acked);
+    // Killed in the middle: half the answers acknowledged, others in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.load(Ordering::SeqCst) < ANSWERS / 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    for th in threads {
-        th.join().unwrap();
+    server.kill();
+    let sent: Vec<Sent> = threads.into_iter().map(|th| th.join().unwrap()).collect();
+    let acknowledged: Vec<_> = sent.iter().flat_map(|s| s.acknowledged.clone()).collect();
+    let unacknowledged: Vec<_> = sent.iter().flat_map(|s| s.unacknowledged.clone()).collect();
+    assert!(acknowledged.len() >= ANSWERS / 2, "{}", acknowledged.len());
+    assert!(!unacknowledged.is_empty(), "killed before the last answer");
+
+    // After a restart every acknowledged answer is there.
+    let server = Server::start(&t, &[]);
+    let stored = confirmed(&server, &reader, "crash");
+    for answer in &acknowledged {
+        assert!(stored.contains(answer), "{answer:?} was acknowledged");
     }
-    let acked = acknowledged.lock().unwrap().clone();
-    assert!(acked.len() >= 3, "{acked:?}");
-    let stored = t.json("status rev --json");
-    for agent in &acked {
-        assert_eq!(
-            answer_of(&stored, agent),
-            "confirmed",
-            "{agent} was acknowledged"
-        );
+    // The clients send again what was not acknowledged; then all are there.
+    let mut again: Vec<Vec<String>> = vec![Vec::new(); CLIENTS];
+    for (event, agent) in &unacknowledged {
+        let i: usize = agent.trim_start_matches("agent-").parse().unwrap();
+        again[i].push(event.clone());
     }
+    let resent = Arc::new(AtomicUsize::new(0));
+    for th in send_answers(&server.base, &tokens, &again, &resent) {
+        assert!(th.join().unwrap().unacknowledged.is_empty());
+    }
+    assert_eq!(confirmed(&server, &reader, "crash").len(), ANSWERS);
     assert!(t.ok("verify").contains("intact"));
 }
 
@@ -1020,7 +1145,88 @@ fn tokens_are_hashed_checked_and_audited() {
     ));
 }
 
+/// Break-glass over HTTP: the listed agent's own token; the requester of a
+/// manifest applied over HTTP is the token's agent.
+fn breakglass_and_the_requester_over_http() {
+    let t = T::new();
+    t.ok("schedule deploy +30m --name dep --attendees ops-1 --breakglass oncall");
+    let oncall = token(&t, "oncall", "agent");
+    let ops = token(&t, "ops-1", "agent");
+    let operator = token(&t, "ops", "operator");
+    let server = Server::start(&t, &[]);
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&ops),
+        json!({"reason": "x"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "t_minus::refused::breakglass"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&operator),
+        json!({"reason": "x"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::role"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&ops),
+        json!({"reason": "x", "agent": "oncall"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::other_agent"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&oncall),
+        json!({"reason": ""}),
+    );
+    assert_eq!(r.code(), "t_minus::input::breakglass_reason", "{}", r.body);
+    let r = server.post_json(
+        "/v1/events/dep/breakglass",
+        Some(&oncall),
+        json!({"reason": "sev1"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "fired");
+    assert_eq!(r.body["broken"]["by"], "oncall");
+    assert_eq!(
+        server.get("/v1/verify", Some(&operator)).body["breakglass"],
+        1
+    );
+
+    // The operator applying a manifest is its requester.
+    let four_eyes = "campaign: fe\nevents:\n  step:\n    at: +1h\n    four_eyes: true\n    attendees: [alice, bob]\n    quorum: 1\n";
+    let r = server.post_yaml("/v1/apply", Some(&operator), four_eyes);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let event = server.get("/v1/events/fe%2Fstep", Some(&operator));
+    assert_eq!(event.body["organizer"], "ops", "{}", event.body);
+    let other =
+        "campaign: fe2\nrequested_by: alice\nevents:\n  step:\n    at: +1h\n    attendees: [bob]\n";
+    let r = server.post_yaml("/v1/apply", Some(&operator), other);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .to_string()
+            .contains("t_minus::manifest::requested_by"),
+        "{}",
+        r.body
+    );
+}
+
 cli_support::store_tests!(
+    breakglass_and_the_requester_over_http,
     tokens_and_roles_decide_who_reads_answers_and_operates,
     errors_have_the_status_and_code_of_the_cli,
     the_openapi_document_lists_the_routes_and_describes_the_replies,
@@ -1031,6 +1237,7 @@ cli_support::store_tests!(
     metrics_count_requests_answers_and_transitions,
     the_stream_sends_each_entry_and_resumes_after_last_event_id,
     the_service_ticks_and_delivers_by_itself,
+    answers_from_32_concurrent_clients_are_all_recorded,
     kill_9_loses_no_acknowledged_answer,
     tokens_are_hashed_checked_and_audited,
 );

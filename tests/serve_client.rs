@@ -40,6 +40,17 @@ impl Client {
         output(cmd)
     }
 
+    /// Starts a command in the background, its output piped.
+    fn spawn(&self, line: &str) -> std::process::Child {
+        let mut cmd = cli_support::command(&self.base, Clock::Pinned(&self.now));
+        cmd.current_dir(self.dir.path())
+            .env("T_MINUS_TOKEN", &self.token)
+            .args(split(line))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    }
+
     #[track_caller]
     fn ok(&self, line: &str) -> String {
         let out = self.run(line);
@@ -355,6 +366,89 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
     a.assert_no_files();
 }
 
+fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
+    use crate::trust::{keygen, SshAgent};
+    let t = T::new();
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
+    let (other_key, _) = keygen(keys.path(), "other", "ed25519");
+    let (_, bob_pub) = keygen(keys.path(), "bob", "ed25519");
+    std::fs::write(
+        t.dir().join("release.yaml"),
+        format!(
+            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
+        ),
+    )
+    .unwrap();
+    t.ok("apply release.yaml");
+    let short = t.event("release/deploy")["id"].as_str().unwrap()[..8].to_string();
+    let alice = token(&t, "alice", "agent");
+    let server = Server::start(&t, &[]);
+    let a = Client::new(&server, &t, &alice);
+    let ssh_agent = SshAgent::start(keys.path());
+    let confirm = || {
+        let mut cmd = cli_support::command(&server.base, Clock::Pinned(t.now()));
+        cmd.current_dir(a.dir.path())
+            .env("T_MINUS_TOKEN", &alice)
+            .env("SSH_AUTH_SOCK", &ssh_agent.socket)
+            .args(["confirm", "release/deploy", "alice", "--sign", "agent"]);
+        output(cmd)
+    };
+    // The ssh-agent holds only a key the signers do not allow for alice.
+    ssh_agent.add(&other_key);
+    let out = confirm();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("t_minus::trust::ssh_agent_key"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(answer_of(&t.event("release/deploy"), "alice"), "pending");
+    // With alice's key added, it signs with that one.
+    ssh_agent.add(&alice_key);
+    let out = confirm();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("✅ alice confirmed release/deploy [{short}] (quorum 1/2)\n")
+    );
+    assert_eq!(answer_of(&t.event("release/deploy"), "alice"), "confirmed");
+    assert_eq!(t.json("verify --json")["signatures"], 1);
+    // The signers as the service shows them: the public keys, and the
+    // digest the log names.
+    let shown: Value = serde_json::from_str(
+        &ureq::get(format!(
+            "{}/v1/events/release%2Fdeploy/signers",
+            server.base
+        ))
+        .header("Authorization", format!("Bearer {alice}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap(),
+    )
+    .unwrap();
+    let allowed = shown["allowed_signers"].as_str().unwrap();
+    let key_of = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
+    assert!(allowed.contains(&key_of(&alice_pub)), "{allowed}");
+    assert!(allowed.contains(&key_of(&bob_pub)), "{allowed}");
+    let log = t.json("log release/deploy --json");
+    let signed = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "confirmed")
+        .unwrap();
+    assert!(
+        signed
+            .to_string()
+            .contains(shown["digest"].as_str().unwrap()),
+        "{signed}"
+    );
+    a.assert_no_files();
+}
+
 fn without_a_service_or_a_token_the_client_says_so() {
     let t = T::new();
     let dir = tempfile::tempdir().unwrap();
@@ -534,11 +628,182 @@ fn https_checks_the_services_certificate() {
     a.assert_no_files();
 }
 
+/// How many streams `server` has opened (its `/metrics`).
+fn streams_opened(base: &str) -> u64 {
+    let text = ureq::get(format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .filter(|l| l.contains("route=\"/v1/stream\"") && l.contains("status=\"200\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits (at most 20 s) until `server` has opened `n` streams.
+#[track_caller]
+fn await_streams(base: &str, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while streams_opened(base) < n {
+        assert!(std::time::Instant::now() < deadline, "no stream was opened");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The output of a background command, once it exits (at most 30 s).
+#[track_caller]
+fn finished(mut child: std::process::Child) -> Out {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the command did not end\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn wait_through_the_client_follows_the_stream() {
+    let t = T::new();
+    let id = t.schedule("review +15m --name rev --quorum 2 --attendees alice,bob");
+    let short = id[..8].to_string();
+    t.ok("schedule deploy +1h --name ship --attendees alice");
+    t.ok("schedule deploy +2h --name far --attendees alice");
+    let (alice, bob, ops) = (
+        token(&t, "alice", "agent"),
+        token(&t, "bob", "agent"),
+        token(&t, "ops", "operator"),
+    );
+    let server = Server::start(&t, &[]);
+    let (a, b, o) = (
+        Client::new(&server, &t, &alice),
+        Client::new(&server, &t, &bob),
+        Client::new(&server, &t, &ops),
+    );
+
+    // Fired while waiting: the transition line, then the summary; exit 0.
+    let waiting = a.spawn("wait rev");
+    await_streams(&server.base, 1);
+    a.ok("confirm rev alice");
+    b.ok("confirm rev bob");
+    let out = finished(waiting);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with(&format!("{} 🚀 fired rev [{short}] (", t.now())),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[1], "rev fired");
+    // Final already: what the local wait prints.
+    let local = t.run("wait rev");
+    let remote = a.run("wait rev");
+    assert_eq!((remote.code, &remote.stdout), (local.code, &local.stdout));
+    assert_eq!(remote.stdout, "rev fired\n");
+
+    // Cancelled while waiting, with --json: a transition line and the
+    // summary; exit 3.
+    let waiting = a.spawn("wait ship --json");
+    await_streams(&server.base, 2);
+    o.ok("cancel ship --reason scrapped");
+    let out = finished(waiting);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines[0]["type"], "transition");
+    assert_eq!(lines[0]["action"], "cancelled");
+    assert_eq!(lines[0]["state"], "cancelled");
+    assert_eq!(lines[0]["label"], "ship");
+    assert_eq!(lines[0]["reason"], "scrapped");
+    assert_eq!(
+        lines[1],
+        serde_json::json!({"type": "summary", "outcome": "failed", "fired": 0,
+            "missed": 0, "cancelled": 1, "unfinished": 0})
+    );
+    let local = t.run("wait ship");
+    let remote = a.run("wait ship");
+    assert_eq!((remote.code, &remote.stdout), (3, &local.stdout));
+
+    // The timeout: exit 124, as the local wait says it.
+    let remote = a.run("wait far --timeout 300ms");
+    assert_eq!(remote.code, 124, "{}", remote.stderr);
+    assert_eq!(remote.stdout, "Wait timed out: far is not final yet\n");
+
+    // Bad input and unknown events fail before waiting.
+    let out = a.fail("wait far --timeout soon");
+    assert!(
+        out.stderr.contains("t_minus::input::duration"),
+        "{}",
+        out.stderr
+    );
+    let out = a.fail("wait abcd1234");
+    assert!(
+        out.stderr.contains("t_minus::not_found::event"),
+        "{}",
+        out.stderr
+    );
+    a.assert_no_files();
+}
+
+fn wait_through_the_client_resumes_after_the_service_restarts() {
+    let t = T::new();
+    let id = t.schedule("review +15m --name rev --attendees alice");
+    let alice = token(&t, "alice", "agent");
+    let server = Server::start(&t, &[]);
+    let listen = server.base.trim_start_matches("http://").to_string();
+    let a = Client::new(&server, &t, &alice);
+    let waiting = a.spawn("wait rev --json");
+    await_streams(&server.base, 1);
+    server.kill();
+    // Answered while the service is down, on the store itself.
+    t.ok("confirm rev alice");
+    let server = Server::start_at(&t, &listen, &[]);
+    let out = finished(waiting);
+    drop(server);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines[0]["action"], "fired");
+    assert_eq!(lines[0]["event"], id.as_str());
+    assert_eq!(lines[1]["outcome"], "succeeded");
+    assert!(
+        out.stderr.contains("reconnecting"),
+        "the client said it reconnects: {}",
+        out.stderr
+    );
+    a.assert_no_files();
+}
+
 cli_support::store_tests!(
+    wait_through_the_client_follows_the_stream,
+    wait_through_the_client_resumes_after_the_service_restarts,
     answers_through_the_client_land_in_the_store,
     reads_through_the_client_print_what_the_local_command_prints,
     the_services_refusals_keep_their_code,
     an_operator_plans_applies_and_cancels_with_signers_inlined,
     signed_answers_are_signed_here_and_posted_to_answers,
+    signed_answers_through_ssh_agent_pick_the_key_the_signers_allow,
     without_a_service_or_a_token_the_client_says_so,
 );

@@ -36,6 +36,7 @@ fn agent(name: &str) -> AgentId {
 
 fn event() -> TMinusEvent {
     TMinusEvent {
+        rules_digest: None,
         id: Uuid::parse_str("6f1c0e2a-5b7d-4c1e-9a3f-2d8e4b6a7c10").unwrap(),
         kind: EventKind::Deploy,
         scheduled_at: t("2026-11-28T12:00:00Z"),
@@ -59,7 +60,9 @@ fn event() -> TMinusEvent {
         finished_at: None,
         created_at: t("2026-11-28T00:00:00Z"),
         last_response_at: None,
+        gates: Default::default(),
         description: Some("Ship it".into()),
+        escalation: Default::default(),
         groups: Vec::new(),
     }
 }
@@ -144,6 +147,82 @@ pub(crate) fn ssh_keygen_verify(
 }
 
 // ---------------------------------------------------------------- digest
+
+/// The rules of the version 2 test vector: a bound exec hook on `fired`,
+/// an unbound reminder, and a bound webhook on `missed` and `cancelled`.
+fn vector_rules() -> Vec<t_minus::notification::NotifyRule> {
+    use t_minus::notification::{Hook, NotifyRule, Trigger, WebhookFormat};
+    let exec = NotifyRule::new(
+        vec![Trigger::Fired],
+        Hook::Exec {
+            argv: vec!["/usr/local/bin/deploy".into(), "--prod".into()],
+        },
+    );
+    let reminder = NotifyRule {
+        before_ms: vec![300_000],
+        ..NotifyRule::new(
+            vec![Trigger::Reminder],
+            Hook::Exec {
+                argv: vec!["/usr/local/bin/page".into()],
+            },
+        )
+    };
+    let webhook = NotifyRule::new(
+        vec![Trigger::Missed, Trigger::Cancelled],
+        Hook::Webhook {
+            url: "https://hooks.example.com/t-minus".into(),
+            format: WebhookFormat::Slack,
+            headers: [("Authorization".to_string(), "Bearer ${TOKEN}".to_string())].into(),
+        },
+    );
+    vec![exec, reminder, webhook]
+}
+
+#[test]
+fn digest_v2_binds_the_rules_that_act_when_the_event_fires_or_is_missed() {
+    use t_minus::notification::spec::bound_rules_digest as rules_digest;
+    use t_minus::trust::digest::rules_bytes;
+    // Computed independently (Python: struct.pack(">Q"), json.dumps with
+    // sorted keys and compact separators, hashlib.sha256) from the
+    // encoding in docs/security.md.
+    let rules = vector_rules();
+    assert_eq!(
+        rules.iter().map(|r| r.is_bound()).collect::<Vec<_>>(),
+        [true, false, true]
+    );
+    let digest = rules_digest(&rules).unwrap();
+    assert_eq!(
+        hex(&digest),
+        "1e847081f7c83bbad94812686e3308b44782c3adf06bb8ea39613fed919f7c27"
+    );
+    let bound: Vec<_> = rules
+        .iter()
+        .filter(|r| r.is_bound())
+        .map(|r| r.digest_json())
+        .collect();
+    let bytes = rules_bytes(&bound).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains(r#"{"attempts":8,"before_ms":[],"exec":["/usr/local/bin/deploy","--prod"],"on":["fired"],"timeout_ms":30000}"#), "{text}");
+    let mut e = event();
+    e.rules_digest = Some(digest);
+    let v2 = content_digest(&e);
+    assert_eq!(
+        v2.hex(),
+        "26c788c8aa702cf20cd746d0320656b7eba838beacd09794de13beec4fc335ef"
+    );
+    // Informational rules alone bind nothing: the digest stays version 1.
+    assert_eq!(rules_digest(&rules[1..2]), None);
+    // Any change to a bound rule changes the digest; to the reminder, not.
+    let mut changed = rules.clone();
+    changed[1].before_ms = vec![600_000];
+    assert_eq!(rules_digest(&changed), Some(digest));
+    changed[0].attempts = 3;
+    assert_ne!(rules_digest(&changed), Some(digest));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 #[test]
 fn digest_matches_the_documented_encoding() {
@@ -1158,6 +1237,7 @@ fn entry(
         at: t("2026-11-28T00:00:00Z"),
         recorded_at: t("2026-11-28T00:00:01.500Z"),
         agent: agent_id.map(agent),
+        on_behalf_of: None,
         action,
         detail,
     }

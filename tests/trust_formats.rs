@@ -381,12 +381,25 @@ fn v1_messages_are_accepted_and_unsupported_v2_fields_refused() {
     engine.respond_signed(&bytes, &sig).unwrap();
 
     let before = engine.log(id).unwrap().len();
-    let delegated = message(&engine, id, "carol", Answer::Confirm)
+    // A delegated answer is taken (see engine_delegation); a delegated
+    // cancel is not.
+    let delegated = message(&engine, id, "carol", Answer::Cancel { reason: None })
         .on_behalf_of(agent("bob"))
         .unwrap();
-    let glass = message(&engine, id, "carol", Answer::Confirm)
+    // A break-glass is a `confirm`; on any other answer the field is
+    // refused (a signed break-glass is tested in engine_breakglass).
+    let glass = message(&engine, id, "carol", Answer::Decline { reason: None })
         .break_glass("sev1: the site is down".into())
         .unwrap();
+    let listed_nowhere = message(&engine, id, "carol", Answer::Confirm)
+        .break_glass("sev1: the site is down".into())
+        .unwrap();
+    let (bytes, sig) = sign(&listed_nowhere, &keys.carol.0);
+    let err = engine.respond_signed(&bytes, &sig).unwrap_err();
+    assert!(
+        matches!(err, TMinusError::BreakGlassRefused { .. }),
+        "{err:?}"
+    );
     let passkey = message(&engine, id, "carol", Answer::Confirm)
         .passkey(Passkey {
             credential: "AAECAwQ".into(),

@@ -532,6 +532,155 @@ fn an_older_store_gets_a_baseline_and_edits_after_it_are_reported() {
     );
 }
 
+/// The campaign `guarded` (t0 is a Friday, 14:50 UTC): `notes` under lazy
+/// consensus with a rule on `fired`; `review` under four eyes (requested by
+/// `bot`) with an escalation step after 30 minutes; `deploy` inside a
+/// window, which `oncall` may fire by breaking the glass.
+const GUARDED: &str = r#"
+campaign: guarded
+requested_by: bot
+breakglass: [oncall]
+events:
+  notes:
+    at: +2h
+    fire: lazy
+    attendees: [docs, pm, qa]
+    notify:
+      - on: [fired]
+        webhook: https://hooks.example.com/notes
+  review:
+    at: +3h
+    four_eyes: true
+    quorum: 2
+    attendees: [bot, alice, bob, carol]
+    escalate:
+      - after: 30m
+        add: [dave]
+  deploy:
+    at: +4h
+    window: Mon-Fri 09:00-17:00 UTC
+    attendees: [ops1, ops2]
+"#;
+
+/// Every gate together: four eyes, lazy consensus (and a change out of it
+/// that resets the answers), a time window, an escalation step, an answer
+/// given under a delegation, a rules change that resets confirmations, and
+/// a break-glass. After each step the log explains every row; then an SQL
+/// edit of the `gates` and `escalation` columns is reported, field by
+/// field.
+fn every_gate_leaves_every_row_explained_and_their_columns_edited_are_reported() {
+    let (_guard, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = common::open_engine(&location, &clock);
+    let intact = |engine: &Engine| {
+        let report = engine.verify_log(None).unwrap();
+        assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+        report
+    };
+    engine
+        .apply_manifests(&desired(GUARDED), &PlanOptions::default())
+        .unwrap();
+    let notes = engine.resolve_event("guarded/notes").unwrap();
+    let review = engine.resolve_event("guarded/review").unwrap();
+    let deploy = engine.resolve_event("guarded/deploy").unwrap();
+    intact(&engine);
+
+    // Lazy: docs agrees; the fire policy changed to early resets it.
+    engine.confirm(notes, &agent("docs")).unwrap();
+    intact(&engine);
+    engine
+        .apply_manifests(
+            &desired(&GUARDED.replace("fire: lazy", "fire: early")),
+            &PlanOptions::default(),
+        )
+        .unwrap();
+    let reset = engine.log(notes).unwrap();
+    let updated = reset.last().unwrap();
+    assert_eq!(updated.detail["policy_reset"], json!(["docs"]));
+    assert_eq!(
+        engine.get_event(notes).unwrap().unwrap().attendees[0].1,
+        t_minus::ResponseStatus::Pending
+    );
+    intact(&engine);
+    // The rule on `fired` removed: a content change that resets pm's
+    // confirmation.
+    engine.confirm(notes, &agent("pm")).unwrap();
+    engine.set_notify_rules(notes, &[]).unwrap();
+    assert!(engine.log(notes).unwrap().last().unwrap().detail["content"].is_object());
+    intact(&engine);
+
+    // Four eyes: the requester's own answer is refused.
+    assert!(engine.confirm(review, &agent("bot")).is_err());
+    // The escalation step adds dave after 30 minutes.
+    clock.set(t0() + chrono::Duration::minutes(31));
+    engine.tick(t0() + chrono::Duration::minutes(31)).unwrap();
+    let escalated = engine.get_event(review).unwrap().unwrap();
+    assert_eq!(escalated.escalation.applied, 1);
+    assert!(escalated
+        .attendees
+        .iter()
+        .any(|(a, _)| a.as_str() == "dave"));
+    intact(&engine);
+    // bob lets erin answer for him; alice and erin (for bob) make quorum.
+    engine
+        .delegate(&agent("bob"), &agent("erin"), None, Some("guarded"))
+        .unwrap();
+    engine.confirm(review, &agent("alice")).unwrap();
+    let fired = engine
+        .respond_for(
+            review,
+            &agent("erin"),
+            &agent("bob"),
+            t_minus::Response::Confirm,
+        )
+        .unwrap();
+    assert_eq!(fired.state, EventState::Fired);
+    intact(&engine);
+
+    // The window: one answer of two, then the glass broken.
+    engine.confirm(deploy, &agent("ops1")).unwrap();
+    intact(&engine);
+    let broken = engine
+        .break_glass(deploy, &agent("oncall"), "hotfix")
+        .unwrap();
+    assert_eq!(broken.state, EventState::Fired);
+    assert!(broken.gates.broken.is_some());
+    let report = intact(&engine);
+    assert_eq!(report.breakglass, 1);
+
+    // The columns edited: the break-glass erased (its list and window
+    // kept), the escalation step and the review's gates (four eyes, the
+    // campaign's break-glass list) erased.
+    let mut unbroken = broken.gates.clone();
+    unbroken.broken = None;
+    tamper(
+        &location,
+        &format!(
+            "UPDATE {{events}} SET gates = '{gates}' WHERE id = {deploy}; \
+             UPDATE {{events}} SET escalation = NULL, gates = NULL WHERE id = {review};",
+            gates = serde_json::to_string(&unbroken).unwrap(),
+            deploy = id_sql(deploy),
+            review = id_sql(review),
+        ),
+    );
+    let report = engine.verify_report(None, None).unwrap();
+    assert_eq!(names(&report, deploy), ["gates.broken"]);
+    assert_eq!(
+        names(&report, review),
+        [
+            "escalation.applied",
+            "escalation.applied_at",
+            "escalation.steps",
+            "gates.breakglass",
+            "gates.four_eyes",
+        ]
+    );
+    let f = fields(&report, deploy);
+    assert_eq!(f[0].1, Value::Null);
+    assert_eq!(f[0].2["by"], json!("oncall"));
+    assert!(engine.verify_log(None).is_err());
+}
+
 common::store_tests!(
     a_missed_event_set_back_to_pending_overturning_a_signed_veto_is_reported,
     a_swapped_payload_of_a_fired_event_is_reported,
@@ -539,6 +688,7 @@ common::store_tests!(
     a_swapped_key_set_is_reported_at_its_campaign,
     every_operation_leaves_every_row_explained,
     an_older_store_gets_a_baseline_and_edits_after_it_are_reported,
+    every_gate_leaves_every_row_explained_and_their_columns_edited_are_reported,
 );
 
 /// `verify` in the CLI: each field that disagrees with the stored and the

@@ -405,9 +405,11 @@ fn verify_catches_an_edited_key_set_and_a_stripped_signature() {
 fn pruning_a_campaign_keeps_its_log_and_the_chain_intact() {
     let keys = Keys::new();
     let (mut engine, _, id) = applied(&keys);
-    engine
-        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
-        .unwrap();
+    for (who, k) in [("alice", &keys.alice.0), ("bob", &keys.bob.0)] {
+        engine
+            .respond_with_key(id, &agent(who), Response::Confirm, &key(k))
+            .unwrap();
+    }
     let entries = engine.verify_log(None).unwrap().entries;
     let other = "campaign: other\nevents:\n  x:\n    at: +1h\n";
     let options = PlanOptions {
@@ -418,7 +420,7 @@ fn pruning_a_campaign_keeps_its_log_and_the_chain_intact() {
     assert!(engine.get_event(id).unwrap().is_none(), "pruned");
     let report = engine.verify_log(None).unwrap();
     assert!(report.entries > entries, "the log was only appended to");
-    assert_eq!(engine.log(id).unwrap().len(), 2, "its history stays");
+    assert_eq!(engine.log(id).unwrap().len(), 4, "its history stays");
 }
 
 fn attest_lists_outcomes_answers_signatures_and_the_head() {
@@ -435,7 +437,7 @@ fn attest_lists_outcomes_answers_signatures_and_the_head() {
     assert_eq!(json["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(
         json["predicateType"],
-        "https://t-minus.dev/attestation/campaign/v1"
+        "https://t-minus.dev/attestation/campaign/v2"
     );
     assert_eq!(json["subject"][0]["name"], "t-minus:campaign/release");
     let event = engine.get_event(id).unwrap().unwrap();
@@ -465,7 +467,391 @@ fn attest_lists_outcomes_answers_signatures_and_the_head() {
     );
 }
 
+/// The campaign `release` of [`Keys::manifest`] with the event's
+/// notification rules `rules` (YAML list items, indented for `notify:`).
+fn manifest_with_rules(keys: &Keys, rules: &str) -> String {
+    format!("{}    notify:\n{rules}", keys.manifest("2.0.0"))
+}
+
+const FIRED_HOOK: &str = "      - on: [fired]\n        exec: [/usr/bin/deploy, --prod]\n";
+const REMINDER: &str = "      - on: [reminder]\n        before: 10m\n        webhook: https://hooks.example.com/x\n        headers: { Authorization: \"Bearer ${TOKEN}\" }\n";
+
+fn changing_the_fired_hook_resets_confirmations_and_stales_old_signatures() {
+    let keys = Keys::new();
+    let (mut engine, _) = common::engine();
+    let apply = |engine: &mut Engine, rules: &str| {
+        engine
+            .apply_manifests(
+                &desired(&manifest_with_rules(&keys, &format!("{FIRED_HOOK}{rules}"))),
+                &PlanOptions::default(),
+            )
+            .unwrap()
+    };
+    apply(&mut engine, REMINDER);
+    let id = engine.resolve_event("release/deploy").unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert!(event.rules_digest.is_some(), "the fired hook is bound");
+    let before = t_minus::trust::content_digest(&event);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    // Bob signs over the current content, but submits only after the change.
+    let (bob_message, bob_sig) = signed(&engine, id, "bob", Answer::Confirm, &keys.bob.0);
+
+    // A changed reminder is informational: nothing is reset.
+    let other_reminder = REMINDER.replace("10m", "15m");
+    let changed = manifest_with_rules(&keys, &format!("{FIRED_HOOK}{other_reminder}"));
+    let plan = engine
+        .plan(&desired(&changed), &PlanOptions::default())
+        .unwrap();
+    assert_eq!(plan.campaigns[0].events[0].resets, 0, "{plan:?}");
+    apply(&mut engine, &other_reminder);
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_eq!(t_minus::trust::content_digest(&event), before);
+    assert_eq!(event.attendees[0].1, ResponseStatus::Confirmed);
+
+    // The command that runs when it fires changes: alice's approval is gone.
+    let hook = FIRED_HOOK.replace("--prod", "--prod --force");
+    let changed = manifest_with_rules(&keys, &format!("{hook}{other_reminder}"));
+    let plan = engine
+        .plan(&desired(&changed), &PlanOptions::default())
+        .unwrap();
+    assert_eq!(plan.campaigns[0].events[0].resets, 1, "{plan:?}");
+    let text = plan.render();
+    let line = text
+        .lines()
+        .find(|l| l.contains("~ notify:"))
+        .unwrap_or_else(|| panic!("no notify line in {text}"));
+    assert!(line.ends_with("(resets 1 confirmation)"), "{text}");
+    assert!(!text.contains("Bearer"), "headers are never shown: {text}");
+    engine.apply_plan(&plan).unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    let after = t_minus::trust::content_digest(&event);
+    assert_ne!(after, before);
+    assert_eq!(statuses(&engine, id)[0], ResponseStatus::Pending);
+    let updated = engine.log(id).unwrap();
+    let content = &updated.last().unwrap().detail["content"];
+    assert_eq!(content["reset"], serde_json::json!(["alice"]), "{content}");
+    assert_eq!(content["new_digest"], after.to_string());
+
+    // Bob's answer signed over the old content is stale; the message to sign
+    // now names the new digest.
+    let err = trust_error(engine.respond_signed(&bob_message, &bob_sig).unwrap_err());
+    assert!(matches!(err, TrustError::StaleDigest { .. }), "{err:?}");
+    let message = engine
+        .answer_message(id, &agent("bob"), Answer::Confirm)
+        .unwrap();
+    assert_eq!(message.digest(), after);
+    let report = engine.verify_log(None).unwrap();
+    assert!(report.signatures >= 1);
+
+    // Removing the fired hook changes the digest again (back to version 1).
+    apply(&mut engine, "");
+    engine
+        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_eq!(event.rules_digest, None);
+    assert_ne!(t_minus::trust::content_digest(&event), after);
+}
+
+fn set_notify_rules_resets_confirmations_when_bound_rules_change() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    let before = t_minus::trust::content_digest(&engine.get_event(id).unwrap().unwrap());
+    let reminder = t_minus::notification::NotifyRule {
+        before_ms: vec![600_000],
+        ..t_minus::notification::NotifyRule::new(
+            vec![t_minus::notification::Trigger::Reminder],
+            t_minus::notification::Hook::Exec {
+                argv: vec!["/usr/bin/page".into()],
+            },
+        )
+    };
+    engine
+        .set_notify_rules(id, std::slice::from_ref(&reminder))
+        .unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_eq!(t_minus::trust::content_digest(&event), before);
+    assert_eq!(event.attendees[0].1, ResponseStatus::Confirmed);
+    let missed = t_minus::notification::NotifyRule::new(
+        vec![t_minus::notification::Trigger::Missed],
+        t_minus::notification::Hook::Exec {
+            argv: vec!["/usr/bin/rollback".into()],
+        },
+    );
+    engine.set_notify_rules(id, &[reminder, missed]).unwrap();
+    let event = engine.get_event(id).unwrap().unwrap();
+    assert_ne!(t_minus::trust::content_digest(&event), before);
+    assert_eq!(event.attendees[0].1, ResponseStatus::Pending);
+    let last = engine.log(id).unwrap().pop().unwrap();
+    assert_eq!(last.action, AuditAction::Updated);
+    assert_eq!(
+        last.detail["content"]["reset"],
+        serde_json::json!(["alice"])
+    );
+    engine.verify_log(None).unwrap();
+}
+
+fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    let other = "campaign: other\nevents:\n  x:\n    at: +1h\n";
+    let prune = PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    };
+    let entries = engine.verify_log(None).unwrap().entries;
+    let err = engine.apply_manifests(&desired(other), &prune).unwrap_err();
+    let text = format!("{err}");
+    assert!(text.contains("deploy"), "{text}");
+    let code = miette::Diagnostic::code(&err).map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("t_minus::trust::unsigned_delete"));
+    let help = miette::Diagnostic::help(&err).unwrap().to_string();
+    assert!(help.contains("cancel signed by a signer"), "{help}");
+    assert!(
+        engine.get_event(id).unwrap().is_some(),
+        "nothing was pruned"
+    );
+    assert_eq!(engine.verify_log(None).unwrap().entries, entries);
+
+    // Removing the event from its own manifest is the same deletion.
+    let without = keys
+        .manifest("2.0.0")
+        .replace("  deploy:", "  other:")
+        .replace("kind: deploy", "kind: review");
+    let err = engine
+        .apply_manifests(&desired(&without), &PlanOptions::default())
+        .unwrap_err();
+    assert!(format!("{err}").contains("deploy"), "{err}");
+    assert!(engine.get_event(id).unwrap().is_some());
+
+    // Once cancelled with a signature, the campaign prunes.
+    engine
+        .cancel_with_key(id, &agent("alice"), None, &key(&keys.alice.0))
+        .unwrap();
+    engine.apply_manifests(&desired(other), &prune).unwrap();
+    assert!(engine.get_event(id).unwrap().is_none(), "pruned");
+    engine.verify_log(None).unwrap();
+}
+
+/// The campaign `release` of [`Keys::manifest`] with alice's key replaced
+/// by `alice_key` (a rotation by re-apply).
+fn rotated_manifest(keys: &Keys, alice_key: &str) -> String {
+    keys.manifest("2.0.0").replace(&keys.alice.1, alice_key)
+}
+
+/// Checks `statement` (as JSON) alone; the problems when it fails.
+fn check(statement: &serde_json::Value) -> Result<t_minus::trust::attest::StatementCheck, String> {
+    t_minus::trust::attest::verify_statement(statement.to_string().as_bytes()).map_err(
+        |e| match e {
+            TrustError::Attestation { problems } => problems.join("\n"),
+            other => panic!("not an attestation refusal: {other:?}"),
+        },
+    )
+}
+
+fn an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit() {
+    let keys = Keys::new();
+    let (mut engine, _, id) = applied(&keys);
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    // Alice's key is rotated; her answer stands, made with the old key.
+    let new_alice = crate::trust::keygen(keys.dir.path(), "alice2", "ed25519");
+    engine
+        .apply_manifests(
+            &desired(&rotated_manifest(&keys, &new_alice.1)),
+            &PlanOptions::default(),
+        )
+        .unwrap();
+    engine
+        .respond_with_key(id, &agent("bob"), Response::Confirm, &key(&keys.bob.0))
+        .unwrap();
+    let campaign = engine.resolve_campaign("release").unwrap();
+    let statement = serde_json::to_value(engine.attest(campaign).unwrap()).unwrap();
+    let p = &statement["predicate"];
+    assert_eq!(p["key_sets"].as_object().unwrap().len(), 2, "{p}");
+    let event = &p["events"][0];
+    assert_eq!(event["state"], "fired");
+    assert_eq!(event["description"], serde_json::Value::Null);
+    assert_eq!(event["quorum"], 2);
+    assert_eq!(event["attendees"][0]["status"], "confirmed");
+    assert_eq!(event["key_history"].as_array().unwrap().len(), 2, "{event}");
+    let ok = check(&statement).unwrap();
+    assert_eq!((ok.events, ok.answers, ok.signatures), (1, 2, 2), "{ok:?}");
+    assert_eq!(ok.subject, statement["subject"][0]["digest"]["sha256"]);
+
+    // Every edit is named.
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let edits: Vec<(&str, Edit, &str)> = vec![
+        (
+            "payload",
+            Box::new(|s| s["predicate"]["events"][0]["payload"]["version"] = "9.9.9".into()),
+            "content digest",
+        ),
+        (
+            "description",
+            Box::new(|s| s["predicate"]["events"][0]["description"] = "other".into()),
+            "content digest",
+        ),
+        (
+            "rules digest",
+            Box::new(|s| {
+                s["predicate"]["events"][0]["rules_digest"] =
+                    format!("sha256:{}", "ab".repeat(32)).into()
+            }),
+            "content digest",
+        ),
+        (
+            "content digest and subject",
+            Box::new(|s| {
+                let e = &mut s["predicate"]["events"][0];
+                e["payload"]["version"] = "9.9.9".into();
+                let id: uuid::Uuid = e["id"].as_str().unwrap().parse().unwrap();
+                let campaign: uuid::Uuid = s["predicate"]["campaign"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let payload = s["predicate"]["events"][0]["payload"].clone();
+                let content = t_minus::trust::digest::Content {
+                    id,
+                    campaign: Some(campaign),
+                    name: Some("deploy"),
+                    kind: "deploy",
+                    description: None,
+                    payload: &payload,
+                    rules: None,
+                };
+                let digest = content.digest().to_string();
+                s["subject"][0]["digest"]["sha256"] =
+                    t_minus::trust::attest::campaign_digest([("deploy", digest.as_str())]).into();
+                s["predicate"]["events"][0]["content_digest"] = digest.into();
+            }),
+            "signed for content",
+        ),
+        (
+            "subject",
+            Box::new(|s| s["subject"][0]["digest"]["sha256"] = "00".repeat(32).into()),
+            "subject's digest",
+        ),
+        (
+            "answer",
+            Box::new(|s| s["predicate"]["events"][0]["answers"][1]["answer"] = "declined".into()),
+            "its signed message is agent bob",
+        ),
+        (
+            "attendee's answer",
+            Box::new(|s| s["predicate"]["events"][0]["attendees"][1]["status"] = "declined".into()),
+            "attendee bob is declined",
+        ),
+        (
+            "message",
+            Box::new(|s| {
+                let m = s["predicate"]["events"][0]["answers"][1]["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace("answer: confirm", "answer: decline");
+                s["predicate"]["events"][0]["answers"][1]["message"] = m.into();
+            }),
+            "answer seq",
+        ),
+        (
+            "stripped signature",
+            Box::new(|s| {
+                s["predicate"]["events"][0]["answers"][0]["signature"] = serde_json::Value::Null;
+                s["predicate"]["events"][0]["answers"][0]["message"] = serde_json::Value::Null;
+            }),
+            "it is not signed",
+        ),
+        (
+            "key",
+            Box::new(|s| {
+                let sets = s["predicate"]["key_sets"].as_object_mut().unwrap();
+                for text in sets.values_mut() {
+                    *text = text.as_str().unwrap().replace("alice", "mallory").into();
+                }
+            }),
+            "does not hash to its digest",
+        ),
+        (
+            "quorum",
+            Box::new(|s| s["predicate"]["events"][0]["quorum"] = 3.into()),
+            "fired with 2 confirmations",
+        ),
+    ];
+    for (what, edit, said) in edits {
+        let mut edited = statement.clone();
+        edit(&mut edited);
+        let problems = check(&edited).expect_err(what);
+        assert!(problems.contains(said), "{what}: {problems}");
+    }
+    // A key set replaced by one with mallory's key in alice's place, its
+    // digest updated everywhere: alice's signature no longer verifies.
+    let mut forged = statement.clone();
+    let old = p["events"][0]["answers"][0]["detail"]["signers"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = p["key_sets"][&old].as_str().unwrap().to_string();
+    let mallory = text.replace(
+        keys.alice.1.split(' ').nth(1).unwrap(),
+        keys.mallory.1.split(' ').nth(1).unwrap(),
+    );
+    let digest = t_minus::trust::signers::digest_of_text(&mallory);
+    let text = forged.to_string().replace(&old, &digest);
+    forged = serde_json::from_str(&text).unwrap();
+    forged["predicate"]["key_sets"][&digest] = mallory.into();
+    let problems = check(&forged).expect_err("a forged key set");
+    assert!(problems.contains("does not verify"), "{problems}");
+    // An attestation of an earlier version says what it lacks.
+    let mut v1 = statement.clone();
+    v1["predicateType"] = "https://t-minus.dev/attestation/campaign/v1".into();
+    assert!(check(&v1).unwrap_err().contains("attest again"));
+}
+
+fn an_attestation_carries_the_rules_digest_not_the_rules() {
+    let keys = Keys::new();
+    let (mut engine, _) = common::engine();
+    let manifest = manifest_with_rules(&keys, &format!("{FIRED_HOOK}{REMINDER}"));
+    engine
+        .apply_manifests(&desired(&manifest), &PlanOptions::default())
+        .unwrap();
+    let id = engine.resolve_event("release/deploy").unwrap();
+    engine
+        .respond_with_key(id, &agent("alice"), Response::Confirm, &key(&keys.alice.0))
+        .unwrap();
+    let campaign = engine.resolve_campaign("release").unwrap();
+    let statement = serde_json::to_value(engine.attest(campaign).unwrap()).unwrap();
+    let text = statement.to_string();
+    assert!(!text.contains("/usr/bin/deploy"), "{text}");
+    assert!(!text.contains("Bearer"), "{text}");
+    let event = engine.get_event(id).unwrap().unwrap();
+    let rules = event.rules_digest.unwrap();
+    assert_eq!(
+        statement["predicate"]["events"][0]["rules_digest"],
+        format!("sha256:{}", hex(&rules))
+    );
+    check(&statement).unwrap();
+    let mut dropped = statement.clone();
+    dropped["predicate"]["events"][0]["rules_digest"] = serde_json::Value::Null;
+    assert!(check(&dropped).unwrap_err().contains("content digest"));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 common::store_tests!(
+    an_attestation_verifies_alone_with_the_keys_in_force_and_names_every_edit,
+    an_attestation_carries_the_rules_digest_not_the_rules,
+    changing_the_fired_hook_resets_confirmations_and_stales_old_signatures,
+    set_notify_rules_resets_confirmations_when_bound_rules_change,
+    pruning_or_removing_unfinished_signed_events_needs_signed_cancels,
     a_signed_confirm_is_recorded_with_its_message_and_verifies,
     every_refusal_writes_nothing,
     a_content_change_makes_a_signed_answer_stale,
@@ -753,7 +1139,221 @@ mod cli {
         assert!(!t.dir().join("nowhere").exists(), "nothing was created");
     }
 
+    fn verify_attestation_checks_a_statement_alone_and_creates_no_store() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        t.ok(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.alice.0.display()
+        ));
+        // Alice's key is rotated before bob answers.
+        let new_alice = crate::trust::keygen(keys.dir.path(), "alice2", "ed25519");
+        std::fs::write(
+            t.dir().join("release.yaml"),
+            super::rotated_manifest(&keys, &new_alice.1),
+        )
+        .unwrap();
+        t.ok("apply release.yaml");
+        t.ok(&format!(
+            "confirm release/deploy bob --sign {}",
+            keys.bob.0.display()
+        ));
+        t.ok(&format!(
+            "attest release --out statement.json --sign {}",
+            keys.bob.0.display()
+        ));
+        let file = t.dir().join("statement.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+
+        // Offline, in an empty directory, without --db or T_MINUS_DB.
+        let empty = tempfile::tempdir().unwrap();
+        let offline = |path: &Path| {
+            let mut cmd = cli_support::t_minus(cli_support::Clock::Real);
+            cmd.current_dir(empty.path())
+                .arg("verify")
+                .arg("--attestation")
+                .arg(path);
+            cli_support::output(cmd)
+        };
+        let out = offline(&file);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains(
+                "The attestation of campaign release holds: 1 event, 2 answers, 2 signatures"
+            ),
+            "{}",
+            out.stdout
+        );
+        let mut cmd = cli_support::t_minus(cli_support::Clock::Real);
+        cmd.current_dir(empty.path())
+            .args(["verify", "--json", "--attestation"])
+            .arg(&file);
+        let out = cli_support::output(cmd);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(json["signatures"], 2, "{json}");
+        let edited = t.dir().join("edited.json");
+        std::fs::write(&edited, text.replace("\"2.0.0\"", "\"2.0.1\"")).unwrap();
+        let out = offline(&edited);
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+        assert!(
+            out.stderr.contains("t_minus::trust::attestation"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("event deploy: its content digest"),
+            "{}",
+            out.stderr
+        );
+        let out = offline(&t.dir().join("missing.json"));
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("t_minus::trust::read"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_dir(empty.path()).unwrap().count(),
+            0,
+            "no store or other file was created"
+        );
+
+        // ssh-keygen checks alice's answer with the key set in force when
+        // she answered (before the rotation), as docs/security.md shows.
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let answer = &json["predicate"]["events"][0]["answers"][0];
+        assert_eq!(answer["agent"], "alice");
+        let set = answer["detail"]["signers"].as_str().unwrap();
+        assert_ne!(Some(set), json["predicate"]["signers"].as_str(), "rotated");
+        let allowed = t.dir().join("allowed_then");
+        std::fs::write(
+            &allowed,
+            json["predicate"]["key_sets"][set].as_str().unwrap(),
+        )
+        .unwrap();
+        let sig = t.dir().join("alice.sig");
+        std::fs::write(&sig, answer["signature"].as_str().unwrap()).unwrap();
+        let message = answer["message"].as_str().unwrap().as_bytes();
+        let (ok, said) = ssh_keygen_verify(&allowed, "alice", &sig, message);
+        assert!(ok, "{said}");
+        let now = t.dir().join("allowed_now");
+        std::fs::write(&now, json["predicate"]["signers_text"].as_str().unwrap()).unwrap();
+        let (ok, _) = ssh_keygen_verify(&now, "alice", &sig, message);
+        assert!(!ok, "alice's old key is not in the current set");
+
+        // The statement's own signature: sshsig over the file's bytes in
+        // namespace t-minus-attestation.
+        let signer = t.dir().join("attesters");
+        std::fs::write(&signer, format!("ci {}\n", keys.bob.1)).unwrap();
+        let verify = |namespace: &str| {
+            std::process::Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-n", namespace, "-I", "ci", "-f"])
+                .arg(&signer)
+                .arg("-s")
+                .arg(t.dir().join("statement.json.sig"))
+                .stdin(std::fs::File::open(&file).unwrap())
+                .output()
+                .unwrap()
+        };
+        let out = verify("t-minus-attestation");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !verify("t-minus").status.success(),
+            "not an answer's signature"
+        );
+        let stderr = t.fail("attest release --sign nothing");
+        assert!(stderr.contains("--out"), "{stderr}");
+    }
+
+    fn a_changed_fired_hook_resets_approvals_in_plan_apply_and_answer_message() {
+        let keys = Keys::new();
+        let t = T::new();
+        let rules = format!("{}{}", super::FIRED_HOOK, super::REMINDER);
+        let write = |rules: &str| {
+            std::fs::write(
+                t.dir().join("release.yaml"),
+                super::manifest_with_rules(&keys, rules),
+            )
+            .unwrap()
+        };
+        write(&rules);
+        t.ok("apply release.yaml");
+        t.ok(&format!(
+            "confirm release/deploy alice --sign {}",
+            keys.alice.0.display()
+        ));
+        let digest = |message: &str| {
+            message
+                .lines()
+                .find_map(|l| l.strip_prefix("digest: "))
+                .unwrap()
+                .to_string()
+        };
+        let old = t.ok("answer-message release/deploy bob confirm");
+        std::fs::write(t.dir().join("old.txt"), &old).unwrap();
+        let sig = ssh_keygen_sign(&keys.bob.0, "t-minus", &t.dir().join("old.txt"));
+        std::fs::write(t.dir().join("old.txt.sig"), sig).unwrap();
+
+        // A new reminder time: no reset.
+        write(&rules.replace("10m", "20m"));
+        let plan = t.ok("plan release.yaml");
+        assert!(!plan.contains("resets"), "{plan}");
+        t.ok("apply release.yaml");
+        assert_eq!(
+            digest(&t.ok("answer-message release/deploy bob confirm")),
+            digest(&old)
+        );
+
+        // A new command when it fires: the plan says alice's approval goes.
+        write(&rules.replace("--prod", "--canary").replace("10m", "20m"));
+        let plan = t.ok("plan release.yaml");
+        let line = plan.lines().find(|l| l.contains("~ notify:")).unwrap();
+        assert!(line.ends_with("(resets 1 confirmation)"), "{plan}");
+        t.ok("apply release.yaml");
+        let shown = t.json("status release/deploy --json");
+        assert_eq!(shown["attendees"][0]["status"], "pending", "{shown}");
+        let new = t.ok("answer-message release/deploy bob confirm");
+        assert_ne!(digest(&new), digest(&old));
+        assert_eq!(digest(&new), shown["content_digest"].as_str().unwrap());
+        let stderr = t.fail("submit old.txt old.txt.sig");
+        assert!(stderr.contains("t_minus::trust::stale"), "{stderr}");
+        t.ok("verify");
+    }
+
+    fn prune_of_a_signed_campaign_points_to_signed_cancels() {
+        let keys = Keys::new();
+        let t = setup(&keys);
+        std::fs::write(
+            t.dir().join("other.yaml"),
+            "campaign: other\nevents:\n  x:\n    at: +1h\n",
+        )
+        .unwrap();
+        for line in ["plan other.yaml --prune", "apply other.yaml --prune"] {
+            let stderr = t.fail(line);
+            assert!(
+                stderr.contains("t_minus::trust::unsigned_delete"),
+                "{stderr}"
+            );
+            assert!(stderr.contains("CAMPAIGN/EVENT --sign"), "{stderr}");
+        }
+        assert_eq!(t.json("status release/deploy --json")["state"], "pending");
+        t.ok(&format!(
+            "cancel release/deploy --sign {} --as alice",
+            keys.alice.0.display()
+        ));
+        t.ok("apply other.yaml --prune");
+        t.ok("verify");
+    }
+
     cli_support::store_tests!(
+        prune_of_a_signed_campaign_points_to_signed_cancels,
+        a_changed_fired_hook_resets_approvals_in_plan_apply_and_answer_message,
+        verify_attestation_checks_a_statement_alone_and_creates_no_store,
         confirm_sign_with_a_key_file_and_the_environment,
         a_signature_made_by_t_minus_verifies_with_ssh_keygen,
         answer_message_signed_by_ssh_keygen_is_accepted_by_submit,

@@ -124,6 +124,19 @@ Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")
 Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
     Decline(DeclineArgs),
 
+    /// Fire an event at once, whatever its quorum, as an agent its
+    /// `breakglass` list names, saying why.
+    #[command(after_help = "Examples:
+  t-minus breakglass release-v2/deploy oncall --reason \"sev1: rollback blocked\"
+  t-minus breakglass deploy-eu oncall --reason \"pager 4411\" --sign ~/.ssh/id_ed25519
+
+The event fires now; its log, status, verify and attest mark it as a
+break-glass, and notification rules on `breakglass` (and `fired`) go off.
+Where answers must be signed, so must a break-glass (--sign).
+
+Exit codes: 0 success, 1 error (bad input or refused; the store is unchanged).")]
+    Breakglass(BreakglassArgs),
+
     /// Cancel an event (and what needs it) or every unfinished event of a campaign.
     #[command(after_help = "Examples:
   t-minus cancel release-v2/deploy --reason 'rollback'
@@ -165,8 +178,15 @@ Exit codes: 0 success, 1 error (unknown or ambiguous event).")]
 
 Keep the printed head elsewhere (a CI artifact); `--since HEAD` later proves
 the log up to it was only appended to.
-Exit codes: 0 the log is intact, 1 it is not (the first entry that disagrees
-is named) or another error.")]
+
+  t-minus verify --attestation release-v2.intoto.json
+
+checks an attestation alone, with no store: every content digest and the
+subject recomputed, every signature checked with the keys in force when it
+was made.
+Exit codes: 0 the log (or attestation) is intact, 1 it is not (the first
+entry that disagrees, or every problem of the attestation, is named) or
+another error.")]
     Verify(VerifyArgs),
 
     /// Print the exact message an attendee signs to answer an event.
@@ -193,10 +213,16 @@ Exit codes: 0 accepted, 1 refused (the store is unchanged) or another error.")]
     /// Print an in-toto attestation (Statement v1) of a campaign's outcome.
     #[command(after_help = "Examples:
   t-minus attest release-v2 --out release-v2.intoto.json
+  t-minus attest release-v2 --out release-v2.intoto.json --sign ~/.ssh/ci_ed25519
+  t-minus verify --attestation release-v2.intoto.json
 
 The statement's subject is the campaign (its name and the digest of its
-events' contents); its predicate lists every event's outcome, its answers
-with their signatures, and the log head. The format is in docs/json.md.
+events' contents); its predicate lists every event's content, quorum,
+attendees and answers with their signatures, every key set in force, and
+the log head: `verify --attestation` checks it without the store. With
+`--sign`, FILE.sig is an ssh signature (namespace t-minus-attestation) over
+FILE: `ssh-keygen -Y verify -n t-minus-attestation` checks it. The format is
+in docs/json.md and docs/security.md.
 Exit codes: 0 success, 1 error (unknown campaign, log not intact).")]
     Attest(AttestArgs),
 
@@ -251,6 +277,32 @@ Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
 
 Exit codes: 0 success, 1 error.")]
     Token(TokenCommand),
+
+    /// Let TO answer for FROM (`confirm EVENT TO --for FROM`), everywhere or
+    /// in one campaign, until a time or until revoked.
+    #[command(after_help = "Examples:
+  t-minus delegate alice bob --until +8h
+  t-minus delegate alice bob --campaign release-v2 --sign ~/.ssh/id_ed25519
+
+An unsigned delegation covers events whose answers need no signature; one
+signed by FROM (--sign, with a key an event's signers allow for FROM) also
+covers events whose answers must be signed.
+Exit codes: 0 success, 1 error (bad agent, time or campaign).")]
+    Delegate(DelegateArgs),
+
+    /// List delegations: those in force (every one with --all).
+    #[command(after_help = "Example:
+  t-minus delegations --all --json
+
+Exit codes: 0 success, 1 error (store).")]
+    Delegations(DelegationsArgs),
+
+    /// Revoke a delegation by id or unique id prefix.
+    #[command(after_help = "Example:
+  t-minus undelegate 3f2a
+
+Answers given under it stay. Exit codes: 0 revoked, 1 error (no such delegation, already revoked).")]
+    Undelegate(UndelegateArgs),
 
     /// Tick until one event is final: exit 0 if it fired, 3 if not.
     #[command(after_help = "Example:
@@ -355,6 +407,41 @@ Exit codes: 0 revoked, 1 error (no such token, already revoked).")]
     Revoke(TokenRevokeArgs),
 }
 
+/// `delegate`'s arguments.
+#[derive(Debug, Args)]
+pub struct DelegateArgs {
+    /// The agent whose answers may be given by another.
+    pub from: String,
+    /// The agent who may give them.
+    pub to: String,
+    /// When it ends (RFC 3339, or `+DURATION` from now); default: until
+    /// revoked.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// The campaign it covers; default: every event.
+    #[arg(long, value_name = "CAMPAIGN")]
+    pub campaign: Option<String>,
+    /// Sign it as FROM: an unencrypted OpenSSH private key file, or `agent`
+    /// for the running ssh-agent.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
+}
+
+/// `delegations`' arguments.
+#[derive(Debug, Args)]
+pub struct DelegationsArgs {
+    /// Include expired and revoked delegations.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `undelegate`'s arguments.
+#[derive(Debug, Args)]
+pub struct UndelegateArgs {
+    /// The delegation's id, or a unique prefix of it (4+ hex digits).
+    pub delegation: String,
+}
+
 /// `token create`'s arguments.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
@@ -455,8 +542,9 @@ pub struct EventOptions {
         allow_hyphen_values = true
     )]
     pub t_minus: String,
-    /// `early` fires as soon as quorum holds; `on-time` at the fire time.
-    #[arg(long, default_value = "early", value_name = "early|on-time")]
+    /// `early` fires as soon as quorum holds; `on-time` at the fire time;
+    /// `lazy` at the fire time unless someone declined.
+    #[arg(long, default_value = "early", value_name = "early|on-time|lazy")]
     pub fire: String,
     /// Cap on the total of all deferrals.
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
@@ -464,9 +552,20 @@ pub struct EventOptions {
     /// Arbitrary JSON, returned untouched.
     #[arg(long, value_name = "JSON")]
     pub payload: Option<String>,
-    /// Who schedules it.
+    /// Who schedules it: the requester, for --four-eyes.
     #[arg(long, default_value = "t-minus", value_name = "AGENT")]
     pub organizer: String,
+    /// Four eyes: the organizer's own answer is refused, and the quorum
+    /// must be reachable without it.
+    #[arg(long)]
+    pub four_eyes: bool,
+    /// A time window the event may fire in (repeatable):
+    /// `DAYS HH:MM-HH:MM ZONE`, e.g. "Mon-Fri 09:00-17:00 Europe/Berlin".
+    #[arg(long = "window", value_name = "WINDOW")]
+    pub windows: Vec<String>,
+    /// Agents who may fire it at once with a reason (`t-minus breakglass`).
+    #[arg(long, value_name = "a,b")]
+    pub breakglass: Option<String>,
     /// Notification rules.
     #[command(flatten)]
     pub notify: Box<NotifyOptions>,
@@ -585,8 +684,11 @@ pub struct ApplyArgs {
 pub struct ConfirmArgs {
     /// The event: UUID, unique prefix (≥ 4 hex digits) or campaign/event.
     pub event: String,
-    /// The attendee confirming.
+    /// The attendee confirming (with `--for`, the agent answering for it).
     pub agent: String,
+    /// Answer for this attendee under its delegation to AGENT.
+    #[arg(long = "for", value_name = "FROM")]
+    pub for_agent: Option<String>,
     /// Sign the answer (required when the event declares signers): an
     /// unencrypted OpenSSH private key file, or `agent` to sign through
     /// the running ssh-agent. Default: $T_MINUS_SIGNING_KEY. Events
@@ -600,8 +702,11 @@ pub struct ConfirmArgs {
 pub struct DeferArgs {
     /// The event.
     pub event: String,
-    /// The attendee deferring.
+    /// The attendee deferring (with `--for`, the agent answering for it).
     pub agent: String,
+    /// Answer for this attendee under its delegation to AGENT.
+    #[arg(long = "for", value_name = "FROM")]
+    pub for_agent: Option<String>,
     /// How much later (humantime, e.g. 5m; a bare number is seconds).
     #[arg(allow_hyphen_values = true)]
     pub duration: String,
@@ -618,8 +723,11 @@ pub struct DeferArgs {
 pub struct DeclineArgs {
     /// The event.
     pub event: String,
-    /// The attendee declining.
+    /// The attendee declining (with `--for`, the agent answering for it).
     pub agent: String,
+    /// Answer for this attendee under its delegation to AGENT.
+    #[arg(long = "for", value_name = "FROM")]
+    pub for_agent: Option<String>,
     /// Why.
     #[arg(long)]
     pub reason: Option<String>,
@@ -647,6 +755,24 @@ pub struct CancelArgs {
     /// The signer of the event who cancels (with `--sign`).
     #[arg(long = "as", id = "signer", value_name = "AGENT", requires = "sign")]
     pub signer: Option<String>,
+}
+
+/// `breakglass`'s arguments.
+#[derive(Debug, Args)]
+pub struct BreakglassArgs {
+    /// The event.
+    pub event: String,
+    /// The agent breaking the glass (in the event's `breakglass` list).
+    pub agent: String,
+    /// Why the event must fire now (required; refused when missing or
+    /// empty).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Sign the break-glass (required when the event declares signers): an
+    /// unencrypted OpenSSH private key file, or `agent` to sign through
+    /// ssh-agent.
+    #[arg(long, value_name = "KEYFILE|agent")]
+    pub sign: Option<String>,
 }
 
 /// `status`'s arguments.
@@ -684,6 +810,10 @@ pub struct VerifyArgs {
     /// A head printed earlier that must be in the chain (64 hex digits).
     #[arg(long, value_name = "HASH")]
     pub since: Option<String>,
+    /// Check an attestation written by `attest` instead, alone: no store is
+    /// opened or created (`--db` is not read).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "since"])]
+    pub attestation: Option<std::path::PathBuf>,
 }
 
 /// `answer-message`'s arguments.
@@ -721,6 +851,11 @@ pub struct AttestArgs {
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Also sign the statement with this unencrypted OpenSSH private key:
+    /// an `sshsig` signature in namespace `t-minus-attestation` over the
+    /// exact bytes written, to FILE.sig (needs `--out FILE`).
+    #[arg(long, value_name = "KEYFILE", requires = "out")]
+    pub sign: Option<std::path::PathBuf>,
 }
 
 /// `run`'s arguments.

@@ -14,8 +14,8 @@ use t_minus::notify::{Hook, NotifyRule, Trigger, WebhookFormat};
 use t_minus::output::{CampaignCancel, DeliveryStatus, Event, LogEntry, TickReport};
 
 use super::args::{
-    CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs, NotifyOptions,
-    ScheduleArgs, TickArgs,
+    BreakglassArgs, CancelArgs, ConfirmArgs, DeclineArgs, DeferArgs, EventOptions, LogArgs,
+    NotifyOptions, ScheduleArgs, TickArgs,
 };
 use super::context::Context;
 use super::error::CliError;
@@ -53,6 +53,23 @@ pub fn new_event(engine: &Engine, kind: &str, time: &str, o: &EventOptions) -> R
             })
             .collect::<Result<_>>()?,
         payload,
+        gates: t_minus::gate::Gates {
+            four_eyes: o.four_eyes,
+            windows: o
+                .windows
+                .iter()
+                .map(|w| {
+                    w.parse()
+                        .map_err(|e: t_minus::input::InputError| in_flag(e.into(), "--window", w))
+                })
+                .collect::<Result<_>>()?,
+            breakglass: match &o.breakglass {
+                Some(list) => t_minus::agent::parse_agent_list(list)
+                    .map_err(|e| in_flag(e.into(), "--breakglass", list))?,
+                None => Vec::new(),
+            },
+            broken: None,
+        },
         ..NewEvent::new(kind, at)
     })
 }
@@ -196,22 +213,17 @@ fn schedule(
 impl ConfirmArgs {
     /// `confirm EVENT AGENT`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
-        let sign = self.sign.as_deref();
-        answer(cx, &self.event, &self.agent, Answer::Confirm, sign)
+        let who = (self.agent.as_str(), self.for_agent.as_deref());
+        answer(cx, &self.event, who, Answer::Confirm, self.sign.as_deref())
     }
 }
 
 impl DeferArgs {
     /// `defer EVENT AGENT DURATION`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let who = (self.agent.as_str(), self.for_agent.as_deref());
         let sign = self.sign.as_deref();
-        answer(
-            cx,
-            &self.event,
-            &self.agent,
-            Answer::Defer(&self.duration),
-            sign,
-        )
+        answer(cx, &self.event, who, Answer::Defer(&self.duration), sign)
     }
 }
 
@@ -219,26 +231,29 @@ impl DeclineArgs {
     /// `decline EVENT AGENT [--reason]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
         let (reason, sign) = (self.reason.clone(), self.sign.as_deref());
-        answer(cx, &self.event, &self.agent, Answer::Decline(reason), sign)
+        let who = (self.agent.as_str(), self.for_agent.as_deref());
+        answer(cx, &self.event, who, Answer::Decline(reason), sign)
     }
 }
 
-/// Opens the store and records one answer of `confirm`, `defer` or `decline`.
+/// Opens the store and records one answer of `confirm`, `defer` or
+/// `decline`, by `who.0`, for `who.1` under a delegation when given.
 fn answer(
     cx: &Context,
     event: &str,
-    agent: &str,
+    who: (&str, Option<&str>),
     answer: Answer<'_>,
     sign: Option<&str>,
 ) -> Result<ExitCode, CliError> {
+    let (agent, principal) = who;
     if let Some(client) = cx.remote()? {
-        return remote_answer(cx, &client, event, agent, answer, sign);
+        return remote_answer(cx, &client, event, (agent, principal), answer, sign);
     }
     let mut s = cx.open()?;
     done(respond(
         &mut s.engine,
         event,
-        agent,
+        (agent, principal),
         answer,
         sign,
         cx.json(),
@@ -281,15 +296,17 @@ fn remote_answer(
     cx: &Context,
     client: &Client,
     event: &str,
-    agent: &str,
+    who: (&str, Option<&str>),
     answer: Answer<'_>,
     sign: Option<&str>,
 ) -> Result<ExitCode, CliError> {
-    let agent = AgentId::parse(agent)?;
+    let agent = AgentId::parse(who.0)?;
+    let principal = who.1.map(AgentId::parse).transpose()?;
     if let Some(key) = super::context::signing_key(sign) {
-        return remote_signed_answer(cx, client, event, &agent, answer, &key);
+        let who = (&agent, principal.as_ref());
+        return remote_signed_answer(cx, client, event, who, answer, &key);
     }
-    let (verb, body) = match &answer {
+    let (verb, mut body) = match &answer {
         Answer::Confirm => ("confirm", serde_json::json!({ "agent": agent.as_str() })),
         Answer::Defer(by) => (
             "defer",
@@ -300,6 +317,9 @@ fn remote_answer(
             serde_json::json!({ "reason": reason, "agent": agent.as_str() }),
         ),
     };
+    if let Some(principal) = &principal {
+        body["for"] = serde_json::json!(principal.as_str());
+    }
     let response = answer.response()?;
     let path = format!("/v1/events/{}/{verb}", encode(event));
     let reply = client.post_json::<Event>(&path, &body)?;
@@ -309,7 +329,12 @@ fn remote_answer(
     }
     let updated = reply.value.to_event()?;
     let label = t_minus::display::label(reply.value.campaign.as_deref(), &updated);
-    answer_lines(&label, &agent, &response, &updated);
+    answer_lines(
+        &label,
+        acted(&agent, principal.as_ref()),
+        &response,
+        &updated,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -320,22 +345,29 @@ fn remote_signed_answer(
     cx: &Context,
     client: &Client,
     event: &str,
-    agent: &AgentId,
+    who: (&AgentId, Option<&AgentId>),
     answer: Answer<'_>,
     key: &t_minus::trust::SigningKey,
 ) -> Result<ExitCode, CliError> {
-    let t_minus::trust::SigningKey::File(_) = key else {
-        return Err(ClientError::Unsupported {
-            what: "signing through ssh-agent (--sign agent)".into(),
-        }
-        .into());
-    };
+    let (agent, principal) = who;
     let response = answer.response()?;
     let shown = client.get::<Event>(&format!("/v1/events/{}", encode(event)))?;
     let now = super::context::pinned_now()?.unwrap_or_else(chrono::Utc::now);
-    let message = super::remote::answer_message(&shown.value, agent, (&response).into(), now)?;
+    let mut message = super::remote::answer_message(&shown.value, agent, (&response).into(), now)?;
+    if let Some(principal) = principal {
+        message = message
+            .on_behalf_of(principal.clone())
+            .map_err(TMinusError::from)?;
+    }
     let bytes = message.to_bytes();
-    let signers = t_minus::trust::Signers::default();
+    // Through ssh-agent, the key is the one the event's signers allow for
+    // the agent: the service says which.
+    let signers = match key {
+        t_minus::trust::SigningKey::File(_) => t_minus::trust::Signers::default(),
+        t_minus::trust::SigningKey::Agent => {
+            super::remote::signers(client, shown.value.id)?.unwrap_or_default()
+        }
+    };
     let signature = key
         .sign(&signers, agent, &bytes, now)
         .map_err(TMinusError::from)?;
@@ -346,20 +378,22 @@ fn remote_signed_answer(
     }
     let updated = reply.value.to_event()?;
     let label = t_minus::display::label(reply.value.campaign.as_deref(), &updated);
-    answer_lines(&label, agent, &response, &updated);
+    answer_lines(&label, acted(agent, principal), &response, &updated);
     Ok(ExitCode::SUCCESS)
 }
 
-/// `confirm`, `defer`, `decline`.
+/// `confirm`, `defer`, `decline`, by `who.0` (for `who.1` under a
+/// delegation when given).
 fn respond(
     engine: &mut Engine,
     event: &str,
-    agent: &str,
+    who: (&str, Option<&str>),
     answer: Answer<'_>,
     sign: Option<&str>,
     as_json: bool,
 ) -> Result<()> {
-    let agent = AgentId::parse(agent)?;
+    let agent = AgentId::parse(who.0)?;
+    let principal = who.1.map(AgentId::parse).transpose()?;
     let response = answer.response()?;
     let key = sign.map(str::to_string).or_else(|| {
         std::env::var("T_MINUS_SIGNING_KEY")
@@ -370,23 +404,44 @@ fn respond(
     let updated = match key {
         Some(key) => {
             let id = engine.resolve_event(event)?;
-            engine.respond_with_key(
+            engine.respond_with_key_for(
                 id,
                 &agent,
+                principal.as_ref(),
                 response.clone(),
                 &t_minus::trust::SigningKey::parse(&key),
             )?
         }
         // Resolved, answered and named in one transaction.
         None => {
-            let (updated, campaign) = engine.respond_to(event, &agent, response.clone())?;
+            let (updated, campaign) =
+                engine.respond_to_for(event, &agent, principal.as_ref(), response.clone())?;
             if let Some(id) = updated.campaign {
                 views.know_campaign(id, campaign);
             }
             updated
         }
     };
-    print_answer_with(engine, &mut views, &agent, &response, &updated, as_json)
+    if as_json {
+        json::print(&Event::read(engine, &mut views, &updated)?);
+        return Ok(());
+    }
+    let label = views.label(engine, &updated)?;
+    answer_lines(
+        &label,
+        acted(&agent, principal.as_ref()),
+        &response,
+        &updated,
+    );
+    Ok(())
+}
+
+/// Who gave an answer: `AGENT`, or `TO for FROM` under a delegation.
+fn acted(agent: &AgentId, principal: Option<&AgentId>) -> String {
+    match principal {
+        Some(principal) => format!("{agent} for {principal}"),
+        None => agent.to_string(),
+    }
 }
 
 /// Prints an accepted answer and what it did to the event.
@@ -421,7 +476,12 @@ fn print_answer_with(
 
 /// The lines of an accepted answer: what the agent did, and the event's
 /// outcome when the answer decided it.
-fn answer_lines(label: &str, agent: &AgentId, response: &Response, updated: &TMinusEvent) {
+fn answer_lines(
+    label: &str,
+    agent: impl std::fmt::Display,
+    response: &Response,
+    updated: &TMinusEvent,
+) {
     let progress = format!("quorum {}", t_minus::display::quorum_progress(updated));
     match response {
         Response::Confirm => println!(
@@ -450,6 +510,76 @@ fn answer_lines(label: &str, agent: &AgentId, response: &Response, updated: &TMi
         ),
         _ => {}
     }
+}
+
+impl BreakglassArgs {
+    /// `breakglass EVENT AGENT --reason TEXT [--sign KEY]`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            return remote_breakglass(cx, &client, self);
+        }
+        let mut s = cx.open()?;
+        done(breakglass(&mut s.engine, self, cx.json()))
+    }
+}
+
+/// `breakglass` on the store.
+fn breakglass(engine: &mut Engine, args: &BreakglassArgs, as_json: bool) -> Result<()> {
+    let agent = AgentId::parse(&args.agent)?;
+    let reason = args.reason.as_deref().unwrap_or_default();
+    let id = engine.resolve_event(&args.event)?;
+    let event = match &args.sign {
+        Some(key) => engine.break_glass_with_key(
+            id,
+            &agent,
+            reason,
+            &t_minus::trust::SigningKey::parse(key),
+        )?,
+        None => engine.break_glass(id, &agent, reason)?,
+    };
+    let mut views = EventViews::default();
+    if as_json {
+        json::print(&Event::read(engine, &mut views, &event)?);
+    } else {
+        let label = views.label(engine, &event)?;
+        println!(
+            "🔨 {agent} broke the glass of {label} [{}]: {reason}",
+            event.short_id()
+        );
+        println!("🚀 Event {} fired! (break-glass)", event.id);
+    }
+    Ok(())
+}
+
+/// `breakglass` through a t-minus service: the token's agent (or an
+/// operator naming the agent) breaks the glass.
+fn remote_breakglass(
+    cx: &Context,
+    client: &Client,
+    args: &BreakglassArgs,
+) -> Result<ExitCode, CliError> {
+    if args.sign.is_some() {
+        return Err(ClientError::Unsupported {
+            what: "a signed break-glass (--sign)".into(),
+        }
+        .into());
+    }
+    let path = format!("/v1/events/{}/breakglass", encode(&args.event));
+    let body = serde_json::json!({ "agent": args.agent, "reason": args.reason });
+    let reply = client.post_json::<Event>(&path, &body)?;
+    if cx.json() {
+        json::print(&reply.json);
+    } else {
+        let event = reply.value.to_event()?;
+        let label = t_minus::display::label(reply.value.campaign.as_deref(), &event);
+        println!(
+            "🔨 {} broke the glass of {label} [{}]: {}",
+            args.agent,
+            event.short_id(),
+            args.reason.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 impl CancelArgs {

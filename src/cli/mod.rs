@@ -5,6 +5,7 @@
 mod args;
 mod campaign;
 mod context;
+mod delegations;
 mod ecosystem;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ mod serve;
 mod show;
 mod status;
 mod trust;
+mod wait_remote;
 
 use std::process::ExitCode;
 
@@ -103,6 +105,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Defer(args) => args.run(cx),
         Command::Decline(args) => args.run(cx),
         Command::Cancel(args) => args.run(cx),
+        Command::Breakglass(args) => args.run(cx),
         Command::Status(args) => args.run(cx),
         Command::Tick(args) => args.run(cx),
         Command::Log(args) => args.run(cx),
@@ -115,6 +118,9 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Mcp(args) => args.run(cx),
         Command::Serve(args) => args.run(cx),
         Command::Token(command) => command.run(cx),
+        Command::Delegate(args) => args.run(cx),
+        Command::Delegations(args) => args.run(cx),
+        Command::Undelegate(args) => args.run(cx),
         Command::Wait(args) => args.run(cx),
         Command::Campaign(command) => command.run(cx),
         Command::Notify(command) => command.run(cx),

@@ -131,7 +131,7 @@ impl Diagnostic for ClientError {
             ClientError::Reply { .. } => {
                 "check that --db names a t-minus service of this version".into()
             }
-            ClientError::Unsupported { .. } => "through a service run confirm, defer, decline, cancel EVENT, status, inbox, log, verify, plan, apply, answer-message and submit; run the others where the store is".into(),
+            ClientError::Unsupported { .. } => "through a service run confirm, defer, decline, cancel EVENT, status, inbox, log, wait, verify, plan, apply, answer-message and submit; run the others where the store is".into(),
             ClientError::Refused { help, .. } => help.clone(),
         };
         (!help.is_empty()).then(|| Box::new(help) as Box<dyn fmt::Display + 'a>)
@@ -152,6 +152,8 @@ pub struct Client {
     base: String,
     token: String,
     agent: ureq::Agent,
+    /// For streams: no overall timeout.
+    streams: ureq::Agent,
 }
 
 /// The largest reply read.
@@ -165,16 +167,60 @@ impl Client {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .ok_or(ClientError::NoToken)?;
+        let tls = tls_config()?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(90)))
             .user_agent(concat!("t-minus/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls_config()?)
+            .tls_config(tls.clone())
+            .build();
+        let streams = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(90)))
+            .user_agent(concat!("t-minus/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
             .build();
         Ok(Client {
             base: url.trim().trim_end_matches('/').to_string(),
             token,
             agent: config.new_agent(),
+            streams: streams.new_agent(),
+        })
+    }
+
+    /// `GET path` as a stream of Server-Sent Events; with `last_event_id`,
+    /// resumed after that event. An error reply is read as [`Client::get`]
+    /// reads it.
+    pub fn stream(
+        &self,
+        path: &str,
+        last_event_id: Option<i64>,
+    ) -> Result<EventStream, ClientError> {
+        let url = self.url(path);
+        let mut request = self
+            .streams
+            .get(&url)
+            .header("Authorization", self.bearer())
+            .header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.call().map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        if !(200..300).contains(&response.status().as_u16()) {
+            return match self.reply::<serde_json::Value>(url, Ok(response)) {
+                Err(e) => Err(e),
+                Ok(_) => Err(ClientError::Reply {
+                    url: self.url(path),
+                    reason: "a stream answered with an error status".into(),
+                }),
+            };
+        }
+        Ok(EventStream {
+            reader: std::io::BufReader::new(response.into_body().into_reader()),
         })
     }
 
@@ -261,6 +307,87 @@ impl Client {
     }
 }
 
+/// What a stream of Server-Sent Events brings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    /// An event: its `id`, `event` name and `data` (lines joined by `\n`).
+    Event {
+        /// `id:`, if any.
+        id: Option<String>,
+        /// `event:` (`message` when absent).
+        name: String,
+        /// `data:`.
+        data: String,
+    },
+    /// A comment (a keep-alive).
+    Comment,
+}
+
+/// The longest line of a stream read.
+const STREAM_LINE_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// An open stream of Server-Sent Events.
+pub struct EventStream {
+    reader: std::io::BufReader<ureq::BodyReader<'static>>,
+}
+
+impl EventStream {
+    /// The next event or comment; `None` when the stream ends.
+    pub fn next_item(&mut self) -> std::io::Result<Option<StreamItem>> {
+        read_item(&mut self.reader)
+    }
+}
+
+/// Reads one event (or comment) of the Server-Sent Events format.
+fn read_item(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<StreamItem>> {
+    use std::io::{BufRead, Read};
+    let (mut id, mut name, mut data, mut comment) = (None, None, None::<String>, false);
+    loop {
+        let mut line = String::new();
+        let n = (&mut *reader)
+            .take(STREAM_LINE_LIMIT)
+            .read_line(&mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !line.ends_with('\n') && n as u64 == STREAM_LINE_LIMIT {
+            return Err(std::io::Error::other("a line of the stream is too long"));
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            if data.is_some() || id.is_some() || name.is_some() {
+                return Ok(Some(StreamItem::Event {
+                    id,
+                    name: name.unwrap_or_else(|| "message".into()),
+                    data: data.unwrap_or_default(),
+                }));
+            }
+            if comment {
+                return Ok(Some(StreamItem::Comment));
+            }
+            continue;
+        }
+        if line.starts_with(':') {
+            comment = true;
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+        match field {
+            "id" => id = Some(value),
+            "event" => name = Some(value),
+            "data" => match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(&value);
+                }
+                None => data = Some(value),
+            },
+            _ => {}
+        }
+    }
+}
+
 /// The campaigns read from a service, each once.
 #[derive(Default)]
 pub struct Campaigns(Vec<t_minus::output::CampaignStatus>);
@@ -319,6 +446,23 @@ pub fn answer_message(
         now,
         uuid::Uuid::new_v4(),
     )?)
+}
+
+/// The key set in force for event `id`, as the service shows it
+/// (`GET /v1/events/{id}/signers`); `None` when its answers need no
+/// signature.
+pub fn signers(
+    client: &Client,
+    id: uuid::Uuid,
+) -> Result<Option<t_minus::trust::Signers>, super::error::CliError> {
+    let path = format!("/v1/events/{id}/signers");
+    let reply = client.get::<t_minus::output::EventSigners>(&path)?;
+    let Some(text) = reply.value.allowed_signers else {
+        return Ok(None);
+    };
+    let signers = t_minus::trust::Signers::parse_allowed_signers(&text, &path)
+        .map_err(t_minus::TMinusError::from)?;
+    Ok(Some(signers))
 }
 
 /// Posts a signed answer to `/v1/answers` (the signature authenticates it;
@@ -392,6 +536,31 @@ pub fn encode(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_sent_events_are_read_with_their_ids() {
+        let text =
+            ": keep-alive\n\nid: 7\nevent: fired\ndata: {\"a\":\ndata: 1}\n\ndata: x\r\n\r\n";
+        let mut reader = std::io::BufReader::new(text.as_bytes());
+        assert_eq!(read_item(&mut reader).unwrap(), Some(StreamItem::Comment));
+        assert_eq!(
+            read_item(&mut reader).unwrap(),
+            Some(StreamItem::Event {
+                id: Some("7".into()),
+                name: "fired".into(),
+                data: "{\"a\":\n1}".into()
+            })
+        );
+        assert_eq!(
+            read_item(&mut reader).unwrap(),
+            Some(StreamItem::Event {
+                id: None,
+                name: "message".into(),
+                data: "x".into()
+            })
+        );
+        assert_eq!(read_item(&mut reader).unwrap(), None);
+    }
 
     #[test]
     fn refs_are_encoded_as_one_segment() {

@@ -61,8 +61,12 @@ impl RunArgs {
 }
 
 impl WaitArgs {
-    /// `wait EVENT [--timeout DUR]`.
+    /// `wait EVENT [--timeout DUR]`; through a t-minus service, it follows
+    /// the service's stream ([`super::wait_remote`]).
     pub fn run(&self, cx: &Context) -> std::result::Result<ExitCode, CliError> {
+        if let Some(client) = cx.remote()? {
+            return super::wait_remote::wait(cx, &client, &self.event, self.timeout.as_deref());
+        }
         let mut s = cx.open_live()?;
         let id = s.engine.resolve_event(&self.event)?;
         let timeout = self.timeout.as_deref();
@@ -79,10 +83,10 @@ impl WaitArgs {
 }
 
 /// How often the live view redraws its countdowns.
-const LIVE_REFRESH: StdDuration = StdDuration::from_millis(250);
+pub(super) const LIVE_REFRESH: StdDuration = StdDuration::from_millis(250);
 
 /// A flag raised by Ctrl-C; the runner stops at its next poll.
-fn stop_flag() -> Arc<AtomicBool> {
+pub(super) fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let raised = flag.clone();
     // Only one handler can be installed per process; if that fails the

@@ -18,6 +18,9 @@ use super::{done, json};
 impl VerifyArgs {
     /// `verify [EVENT|CAMPAIGN] [--since HASH]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        if let Some(path) = &self.attestation {
+            return done(verify_attestation(path, cx.json()));
+        }
         let (target, since) = (self.target.as_deref(), self.since.as_deref());
         if let Some(client) = cx.remote()? {
             return remote_verify(cx, &client, target, since);
@@ -77,7 +80,12 @@ impl AttestArgs {
     /// `attest CAMPAIGN [--out FILE]`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
         let s = cx.open()?;
-        done(attest(&s.engine, &self.campaign, self.out.as_deref()))
+        done(attest(
+            &s.engine,
+            &self.campaign,
+            self.out.as_deref(),
+            self.sign.as_deref(),
+        ))
     }
 }
 
@@ -271,20 +279,64 @@ fn read_signed(message: &Path, signature: &Path) -> Result<(Vec<u8>, String)> {
     Ok((message, signature))
 }
 
-/// `attest CAMPAIGN [--out FILE]`.
-fn attest(engine: &Engine, campaign: &str, out: Option<&Path>) -> Result<()> {
+/// `attest CAMPAIGN [--out FILE [--sign KEYFILE]]`. The key is read before
+/// anything is written.
+fn attest(engine: &Engine, campaign: &str, out: Option<&Path>, sign: Option<&Path>) -> Result<()> {
+    let key = sign
+        .map(t_minus::trust::sign::read_private_key)
+        .transpose()?;
     let id = engine.resolve_campaign(campaign)?;
     let statement = engine.attest(id)?;
-    match out {
-        None => json::print(&statement),
-        Some(path) => {
-            let mut text = serde_json::to_string_pretty(&statement).unwrap_or_default();
-            text.push('\n');
-            std::fs::write(path, text).map_err(|e| TMinusError::WriteFile {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?
-        }
+    let Some(path) = out else {
+        json::print(&statement);
+        return Ok(());
+    };
+    let mut text = serde_json::to_string_pretty(&statement).unwrap_or_default();
+    text.push('\n');
+    let signature = key
+        .map(|key| {
+            t_minus::trust::sign::sign_in_namespace(
+                &key,
+                t_minus::trust::attest::STATEMENT_NAMESPACE,
+                text.as_bytes(),
+            )
+        })
+        .transpose()?;
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|e| TMinusError::WriteFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    };
+    write(path, text.as_bytes())?;
+    if let Some(signature) = signature {
+        let mut sig_path = path.as_os_str().to_owned();
+        sig_path.push(".sig");
+        write(Path::new(&sig_path), signature.to_armored().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `verify --attestation FILE [--json]`: checks an attestation alone; opens
+/// no store.
+fn verify_attestation(path: &Path, as_json: bool) -> Result<()> {
+    let text = std::fs::read(path).map_err(|e| t_minus::trust::TrustError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let check = t_minus::trust::attest::verify_statement(&text)?;
+    if as_json {
+        json::print(&check);
+    } else {
+        println!(
+            "The attestation of campaign {} holds: {}, {}, {} verified with the keys in force, subject {}, log head {}",
+            check.campaign,
+            count(check.events as u64, "event", "events"),
+            count(check.answers as u64, "answer", "answers"),
+            count(check.signatures as u64, "signature", "signatures"),
+            check.subject,
+            check.head
+        );
     }
     Ok(())
 }

@@ -235,6 +235,44 @@ impl Renderer {
             );
         }
         field("organizer", event.organizer.to_string());
+        let gates = &event.gates;
+        if gates.four_eyes {
+            field(
+                "four eyes",
+                format!(
+                    "requested by {}; its own answer is refused",
+                    event.organizer
+                ),
+            );
+        }
+        if let Some(windows) = crate::gate::windows_text(&gates.windows) {
+            field("windows", windows);
+            if event.state == crate::EventState::Pending {
+                field(
+                    "may fire",
+                    match event.may_fire_next(self.now) {
+                        Some(at) if at <= self.now => "now (inside a window)".to_string(),
+                        Some(at) => format!("from {} (next window opening)", format_time(at)),
+                        None => "no window opens before the fire time".to_string(),
+                    },
+                );
+            }
+        }
+        if !gates.breakglass.is_empty() {
+            let names: Vec<&str> = gates.breakglass.iter().map(|a| a.as_str()).collect();
+            field("may break", names.join(", "));
+        }
+        if let Some(broken) = &gates.broken {
+            field(
+                "broken by",
+                format!(
+                    "{} at {}: {}",
+                    broken.by,
+                    format_time(broken.at),
+                    broken.reason
+                ),
+            );
+        }
         if !event.payload.is_null() {
             field("payload", event.payload.to_string());
         }
@@ -265,7 +303,8 @@ impl Renderer {
         )
     }
 
-    /// One audit line: `2025-06-06T14:50:00Z  confirmed  alice`.
+    /// One audit line: `2025-06-06T14:50:00Z  confirmed  by alice`; an
+    /// answer under a delegation reads `by carol for alice`.
     pub fn log_line(&self, entry: &AuditEntry) -> String {
         let mut line = format!(
             "{}  {:<10}",
@@ -274,6 +313,9 @@ impl Renderer {
         );
         if let Some(agent) = &entry.agent {
             line.push_str(&format!(" by {}", paint(self.styles.bold, agent)));
+        }
+        if let Some(principal) = &entry.on_behalf_of {
+            line.push_str(&format!(" for {}", paint(self.styles.bold, principal)));
         }
         if let Some(map) = entry.detail.as_object() {
             for (key, value) in map {

@@ -370,6 +370,7 @@ mod tests {
     fn event(minutes: i64, state: EventState) -> TMinusEvent {
         let at = DateTime::<Utc>::UNIX_EPOCH + Duration::minutes(minutes);
         TMinusEvent {
+            rules_digest: None,
             id: uuid::Uuid::new_v4(),
             kind: EventKind::Checkpoint,
             scheduled_at: at,
@@ -391,7 +392,9 @@ mod tests {
             finished_at: None,
             created_at: at,
             last_response_at: None,
+            gates: Default::default(),
             description: None,
+            escalation: Default::default(),
         }
     }
 

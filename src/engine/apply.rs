@@ -47,6 +47,9 @@ fn updated_set(tx: &mut dyn Tx, event: &TMinusEvent) -> Result<serde_json::Value
             "fire_policy",
             "attendees",
             "payload",
+            "organizer",
+            "gates",
+            "escalation",
         ],
     );
     set["notify"] = notify_digest(&tx.notify_rules(event.id)?);
@@ -368,12 +371,22 @@ fn new_event(
         _ => Some((fire_of(scheduled_at, d.t_minus), now)),
     };
     let resolved = event_check::check(&d.draft(fire))?;
+    super::check_gates(
+        &d.gates(),
+        &d.organizer(),
+        &resolved.attendees,
+        d.quorum,
+        &d.groups,
+        d.fire,
+        fire.map(|(f, _)| f),
+    )?;
     let event = TMinusEvent {
+        rules_digest: crate::notification::spec::bound_rules_digest(&d.notify),
         id: Uuid::new_v4(),
         kind: d.kind.clone(),
         scheduled_at,
         t_minus: d.t_minus,
-        organizer: crate::agent::AgentId("t-minus".into()),
+        organizer: d.organizer(),
         attendees: resolved
             .attendees
             .into_iter()
@@ -399,6 +412,12 @@ fn new_event(
         created_at: now,
         last_response_at: None,
         description: d.description.clone(),
+        gates: d.gates(),
+        escalation: crate::escalation::Escalation {
+            steps: d.escalate.clone(),
+            applied: 0,
+            applied_at: None,
+        },
     };
     Ok(event)
 }
@@ -416,9 +435,13 @@ fn update_event(
     let mut event = load(tx, id)?;
     check_not_final(&event)?;
     let before = content_digest(&event);
+    // The attendees the applied escalation steps added stay (they are not
+    // the manifest's to remove) as long as those steps stay.
+    let escalation = event.escalation.rebase(&d.escalate);
+    let wanted = escalation.attendees_with_added(&d.attendees);
     let current: Vec<_> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
-    if current != d.attendees {
-        tx.set_attendees(id, &d.attendees)?;
+    if current != wanted {
+        tx.set_attendees(id, &wanted)?;
         event.attendees = load(tx, id)?.attendees;
     }
     event.kind = d.kind.clone();
@@ -426,17 +449,29 @@ fn update_event(
     event.t_minus = d.t_minus;
     event.quorum_spec = d.quorum;
     event.quorum = event_check::check(&d.draft(None))?.quorum;
-    event.groups = d.groups.clone();
+    event.groups = escalation.groups_with_added(&d.groups);
+    let policy_reset = crate::lifecycle::lazy_changed(event.fire_policy, d.fire);
+    event.escalation = escalation;
     event.fire_policy = d.fire;
     event.max_defer = d.max_defer;
     event.payload = d.payload.clone();
+    event.organizer = d.organizer();
+    let broken = event.gates.broken.take();
+    event.gates = d.gates();
+    event.gates.broken = broken;
+    if tx.notify_rules(id)? != d.notify {
+        tx.set_notify_rules(id, &d.notify)?;
+        event.rules_digest = crate::notification::spec::bound_rules_digest(&d.notify);
+    }
     let content = reset_if_changed(tx, &mut event, before, now)?;
+    let answers_reset = if policy_reset {
+        reset_answers(tx, &mut event, now)?
+    } else {
+        Vec::new()
+    };
     let (at, relative_at) = timing(d, event.started_at, now);
     event.scheduled_at = at + event.deferred;
     event.relative_at = relative_at;
-    if tx.notify_rules(id)? != d.notify {
-        tx.set_notify_rules(id, &d.notify)?;
-    }
 
     // Needs: drop the edges no longer wanted, add the new ones.
     let wanted: HashSet<Uuid> = d
@@ -470,6 +505,9 @@ fn update_event(
         detail["content"] = content;
     }
     detail["set"] = updated_set(tx, &event)?;
+    if policy_reset {
+        detail["policy_reset"] = json!(answers_reset);
+    }
     audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
     // One write of the row: the update, and the way back to `blocked` when
     // a new need has not fired.
@@ -478,4 +516,29 @@ fn update_event(
     } else {
         tx.update_event(&event)
     }
+}
+
+/// Sends every confirmation and decline of an unfinished event back to
+/// `pending` (in the store and in `event`); returns the agents reset.
+/// Deferrals stay: the time they moved stays moved.
+fn reset_answers(
+    tx: &mut dyn Tx,
+    event: &mut TMinusEvent,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let mut reset = Vec::new();
+    if event.state.is_final() {
+        return Ok(reset);
+    }
+    for (agent, status) in event.attendees.iter_mut() {
+        if matches!(
+            *status,
+            ResponseStatus::Confirmed | ResponseStatus::Declined
+        ) {
+            tx.set_response(event.id, agent, ResponseStatus::Pending, now)?;
+            *status = ResponseStatus::Pending;
+            reset.push(agent.as_str().to_string());
+        }
+    }
+    Ok(reset)
 }

@@ -6,8 +6,10 @@
 
 mod apply;
 mod attest;
+mod breakglass;
 mod campaigns;
 mod content;
+pub(crate) mod delegations;
 mod inbox;
 mod queue;
 mod resolve;
@@ -25,6 +27,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
+pub use breakglass::BREAK_GLASS;
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::{LogVerification, RowMismatch};
@@ -85,6 +88,14 @@ pub struct NewEvent {
     /// The keys that must sign its answers (none by default: answers need
     /// no signature). Every attendee must have a key here.
     pub signers: Option<crate::trust::Signers>,
+    /// Four eyes (the organizer is the requester and may not answer), time
+    /// windows and who may break the glass (none by default).
+    pub gates: crate::gate::Gates,
+    /// Escalation steps, soonest first (none by default): see
+    /// [`crate::escalation`]. Refused when a step is not after the previous
+    /// one, is due at or after the fire time, or adds an attendee (or group
+    /// member) the event has or an earlier step adds.
+    pub escalate: Vec<crate::escalation::EscalationStep>,
 }
 
 impl NewEvent {
@@ -106,6 +117,8 @@ impl NewEvent {
             name: None,
             notify: Vec::new(),
             signers: None,
+            gates: crate::gate::Gates::default(),
+            escalate: Vec::new(),
         }
     }
 }
@@ -296,7 +309,27 @@ impl Engine {
     ) -> Result<TMinusEvent> {
         check_answer(agent, &response)?;
         let now = self.now();
-        self.write_refusable(|tx| respond_in(tx, id, agent, &response, now))
+        self.write_refusable(|tx| respond_in(tx, id, agent, None, &response, now))
+    }
+
+    /// Records `agent`'s answer for `principal` under a delegation (see
+    /// [`crate::delegation`]): the answer is `principal`'s (its status
+    /// changes, and the rules of [`Engine::respond`] apply to it), and the
+    /// log names `agent` as who gave it for `principal`. Refused with
+    /// [`crate::delegation::DelegationError::NotInForce`] when no delegation
+    /// from `principal` to `agent` covers the event now, and as an unsigned
+    /// answer when the event's answers must be signed.
+    pub fn respond_for(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        principal: &AgentId,
+        response: Response,
+    ) -> Result<TMinusEvent> {
+        check_answer(agent, &response)?;
+        check_principal(agent, principal)?;
+        let now = self.now();
+        self.write_refusable(|tx| respond_in(tx, id, agent, Some(principal), &response, now))
     }
 
     /// [`Engine::respond`] to the event `reference` names (read as
@@ -309,14 +342,29 @@ impl Engine {
         agent: &AgentId,
         response: Response,
     ) -> Result<(TMinusEvent, Option<String>)> {
+        self.respond_to_for(reference, agent, None, response)
+    }
+
+    /// [`Engine::respond_to`], for `principal` under a delegation when
+    /// given (see [`Engine::respond_for`]).
+    pub fn respond_to_for(
+        &mut self,
+        reference: &str,
+        agent: &AgentId,
+        principal: Option<&AgentId>,
+        response: Response,
+    ) -> Result<(TMinusEvent, Option<String>)> {
         check_answer(agent, &response)?;
+        if let Some(principal) = principal {
+            check_principal(agent, principal)?;
+        }
         let now = self.now();
         self.write_refusable(|tx| {
             let id = match resolve::event_ref(tx, reference) {
                 Ok(id) => id,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let event = match respond_in(tx, id, agent, &response, now)? {
+            let event = match respond_in(tx, id, agent, principal, &response, now)? {
                 Ok(event) => event,
                 Err(refusal) => return Ok(Err(refusal)),
             };
@@ -562,16 +610,26 @@ impl Engine {
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Records `agent`'s answer to event `id` inside `tx` (see
-/// [`Engine::respond`]); the inner `Err` is a refusal.
+/// [`Engine::respond`]), for `principal` under a delegation when given (see
+/// [`Engine::respond_for`]); the inner `Err` is a refusal.
 fn respond_in(
     tx: &mut dyn Tx,
     id: Uuid,
     agent: &AgentId,
+    principal: Option<&AgentId>,
     response: &Response,
     now: DateTime<Utc>,
 ) -> Result<Result<TMinusEvent>> {
     let mut event = settled_event(tx, id, now)?;
-    let accepted = match check_response(&mut event, agent, response, now) {
+    let delegation = match principal {
+        Some(principal) => match delegations::in_force(tx, &event, principal, agent, now)? {
+            Ok(covering) => Some((principal, covering[0].id)),
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+        None => None,
+    };
+    let answerer = principal.unwrap_or(agent);
+    let accepted = match check_response(&mut event, answerer, response, now) {
         Ok(accepted) => accepted,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -582,7 +640,7 @@ fn respond_in(
         }
         .into()));
     }
-    record_response(tx, event, agent, accepted, now, None).map(Ok)
+    record_response(tx, event, agent, delegation, accepted, now, None).map(Ok)
 }
 
 /// Loads an event that must exist.
@@ -605,10 +663,14 @@ fn found(event: Option<TMinusEvent>, id: Uuid) -> Result<TMinusEvent> {
 /// Writes an accepted answer: the event (its deferral total and response
 /// time), the attendee's status and the audit entry (with the signed message
 /// and signature, for a signed answer); returns the event settled at `now`.
+/// Under a delegation (`principal` and the delegation's id) the status is
+/// `principal`'s, and the entry names `agent` acting for it and the
+/// delegation (`detail.delegation`).
 fn record_response(
     tx: &mut dyn Tx,
     mut event: TMinusEvent,
     agent: &AgentId,
+    delegation: Option<(&AgentId, Uuid)>,
     accepted: Accepted,
     now: DateTime<Utc>,
     signed: Option<signed::Signed>,
@@ -616,11 +678,27 @@ fn record_response(
     let id = event.id;
     let (action, mut detail) = accepted.audit();
     event.last_response_at = Some(now);
+    // The row's due time depends on the answers (an early event with
+    // windows waits for an opening once it holds its quorum).
+    let answerer = delegation.map_or(agent, |(principal, _)| principal);
+    if let Some(slot) = event.attendees.iter_mut().find(|(a, _)| a == answerer) {
+        slot.1 = accepted.status();
+    }
     tx.update_event(&event)?;
-    tx.set_response(id, agent, accepted.status(), now)?;
-    detail["set"] = json!({ record::ANSWERS: { agent.as_str(): accepted.status().to_string() } });
+    let principal = delegation.map(|(principal, _)| principal);
+    tx.set_response(id, answerer, accepted.status(), now)?;
+    detail["set"] =
+        json!({ record::ANSWERS: { answerer.as_str(): accepted.status().to_string() } });
     if let Accepted::Deferred { by, .. } = &accepted {
         detail["set"][record::DEFERRED_BY] = json!(by.num_milliseconds());
+    }
+    // Where the row's due time depends on the answers (windows), it is
+    // recorded as it is now, after the deferral moved the fire time.
+    if settle::due_varies(&event) {
+        detail["set"]["fire_time"] = record::set_of(&event, &["fire_time"])["fire_time"].take();
+    }
+    if let Some((_, delegation)) = delegation {
+        detail["delegation"] = json!(delegation.to_string());
     }
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
@@ -632,6 +710,7 @@ fn record_response(
             at: now,
             recorded_at: now,
             agent: Some(agent.clone()),
+            on_behalf_of: principal.cloned(),
             action,
             detail,
             signed: signed.map(|s| s.answer),
@@ -727,6 +806,12 @@ fn check_response(
             attendees: event.attendees.iter().map(|(a, _)| a.clone()).collect(),
         });
     }
+    if event.gates.four_eyes && *agent == event.organizer {
+        return Err(TMinusError::FourEyes {
+            agent: agent.clone(),
+            event: event.label(),
+        });
+    }
     Ok(match response {
         Response::Confirm => Accepted::Confirmed,
         Response::Decline(reason) => Accepted::Declined(reason.clone()),
@@ -791,12 +876,28 @@ pub(crate) fn build_event(
         relative_at: None,
         fire: Some((event_check::fire_of(new.at, new.t_minus), now)),
     })?;
+    check_gates(
+        &new.gates,
+        &new.organizer,
+        &resolved.attendees,
+        new.quorum,
+        &new.groups,
+        new.fire_policy,
+        Some(event_check::fire_of(new.at, new.t_minus)),
+    )?;
     let quorum_spec = if new.groups.is_empty() {
         new.quorum
     } else {
         Quorum::Count(resolved.quorum)
     };
+    crate::escalation::check(
+        &new.escalate,
+        &resolved.attendees,
+        &new.groups,
+        Some(event_check::fire_of(new.at, new.t_minus) - now),
+    )?;
     let event = TMinusEvent {
+        rules_digest: crate::notification::spec::bound_rules_digest(&new.notify),
         id: Uuid::new_v4(),
         kind: new.kind,
         scheduled_at: new.at,
@@ -823,8 +924,42 @@ pub(crate) fn build_event(
         created_at: now,
         last_response_at: None,
         description: new.description,
+        gates: new.gates,
+        escalation: crate::escalation::Escalation {
+            steps: new.escalate,
+            applied: 0,
+            applied_at: None,
+        },
     };
     Ok((event, new.notify))
+}
+
+/// Checks an event's gates: the break-glass agents are valid ids; a
+/// four-eyes event's quorum can be met without its requester; an event
+/// firing at its fire time has that time (when known) inside a window.
+pub(crate) fn check_gates(
+    gates: &crate::gate::Gates,
+    requester: &AgentId,
+    attendees: &[AgentId],
+    quorum: Quorum,
+    groups: &[QuorumGroup],
+    policy: FirePolicy,
+    fire: Option<DateTime<Utc>>,
+) -> Result<()> {
+    for agent in &gates.breakglass {
+        agent.validate()?;
+    }
+    if gates.four_eyes {
+        if let Some(problem) = event_check::four_eyes(requester, attendees, quorum, groups) {
+            return Err(problem.into());
+        }
+    }
+    if let Some(fire) = fire {
+        if let Some(problem) = event_check::windows_fire(&gates.windows, policy, fire) {
+            return Err(problem.into());
+        }
+    }
+    Ok(())
 }
 
 /// Inserts a new event with its notification rules, and its `scheduled`
@@ -836,6 +971,11 @@ pub(crate) fn insert_new_event(
     signers: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    debug_assert_eq!(
+        event.rules_digest,
+        crate::notification::spec::bound_rules_digest(rules),
+        "a new event carries the digest of its bound rules"
+    );
     tx.insert_event(event)?;
     if !rules.is_empty() {
         tx.set_notify_rules(event.id, rules)?;
@@ -854,10 +994,11 @@ pub(crate) fn insert_new_event(
     if let Some(digest) = signers {
         detail["signers"] = json!(digest);
     }
+    gates_detail(&mut detail, event);
     detail["record"] = Value::Object(record::event_record(
         event,
         record::EventExtras {
-            fire_time: event.fire_deadline(),
+            fire_time: event.stored_due(),
             notify: record::notify_digest(rules),
             needs: &[],
             signers,
@@ -874,6 +1015,27 @@ pub(crate) fn insert_new_event(
     )
 }
 
+/// Adds what an event's gates and fire policy hold to the detail of its
+/// `scheduled` entry, each only when set: `fire` (when not `early`),
+/// `requested_by` and `four_eyes` (for a four-eyes event), `windows`,
+/// `breakglass`.
+pub(crate) fn gates_detail(detail: &mut serde_json::Value, event: &TMinusEvent) {
+    if event.fire_policy != FirePolicy::Early {
+        detail["fire"] = json!(event.fire_policy.to_string());
+    }
+    let gates = &event.gates;
+    if gates.four_eyes {
+        detail["four_eyes"] = json!(true);
+        detail["requested_by"] = json!(event.organizer);
+    }
+    if !gates.windows.is_empty() {
+        detail["windows"] = json!(gates.windows);
+    }
+    if !gates.breakglass.is_empty() {
+        detail["breakglass"] = json!(gates.breakglass);
+    }
+}
+
 /// Groups as JSON, in the groups' order:
 /// `[{"name": "ops", "quorum": "2", "needed": 2, "members": [...]}]`.
 pub(crate) fn groups_json(groups: &[QuorumGroup]) -> serde_json::Value {
@@ -888,6 +1050,18 @@ pub(crate) fn groups_json(groups: &[QuorumGroup]) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+/// Refuses an agent answering for itself under a delegation.
+fn check_principal(agent: &AgentId, principal: &AgentId) -> Result<()> {
+    principal.validate()?;
+    if agent == principal {
+        return Err(crate::delegation::DelegationError::ToItself {
+            agent: agent.to_string(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Refuses what no store is needed to refuse in an answer: an invalid

@@ -51,7 +51,18 @@ pub(crate) fn on_audit(tx: &mut dyn Tx, entry: &NewAuditEntry) -> Result<()> {
     if moves_fire_time {
         sync_reminders(tx, &event, &rules)?;
     }
-    if let Some(on) = trigger {
+    // A break-glass sets off the rules on `breakglass`, and those on
+    // `fired` that do not also listen to `breakglass` (one delivery a rule).
+    let broke_glass =
+        entry.action == AuditAction::Fired && entry.detail.get("breakglass").is_some();
+    let mut rest = rules.clone();
+    let mut triggers = Vec::new();
+    if broke_glass {
+        triggers.push((Trigger::Breakglass, rules.clone()));
+        rest.retain(|r| !r.wants(Trigger::Breakglass));
+    }
+    triggers.extend(trigger.map(|t| (t, rest)));
+    for (on, rules) in triggers {
         let cause = Cause {
             on,
             at: entry.at,
@@ -201,15 +212,24 @@ impl Engine {
         self.read(|tx| tx.notify_rules(id))
     }
 
-    /// Replaces an event's notification rules (checked first).
+    /// Replaces an event's notification rules (checked first). When the
+    /// rules that act as it fires or is missed change, so does its content
+    /// digest: its confirmations go back to `pending`, as after a payload
+    /// change, and an `updated` entry records the change
+    /// (`detail.content`).
     pub fn set_notify_rules(&mut self, id: Uuid, rules: &[NotifyRule]) -> Result<()> {
         crate::notification::spec::check_rules(rules)?;
         let now = self.now();
         self.write(|tx| {
-            super::load(tx, id)?;
+            let mut event = super::load(tx, id)?;
+            let before = crate::trust::content_digest(&event);
             set_rules(tx, id, rules)?;
+            event.rules_digest = crate::notification::spec::bound_rules_digest(rules);
             let digest = crate::trust::record::notify_digest(rules);
-            let detail = json!({ "set": { "notify": digest } });
+            let mut detail = json!({ "set": { "notify": digest } });
+            if let Some(content) = super::content::reset_if_changed(tx, &mut event, before, now)? {
+                detail["content"] = content;
+            }
             super::settle::audit(tx, id, now, now, None, AuditAction::Updated, detail)
         })
     }

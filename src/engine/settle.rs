@@ -25,6 +25,23 @@ const FINISH: &[&str] = &["state", "finished_at"];
 /// The record members an entry that opens or blocks an event sets.
 const START: &[&str] = &["state", "started_at", "at", "fire_time"];
 
+/// The record members an entry that ends `event` sets: [`FINISH`], and the
+/// time its row is due next when that depends on more than its fire time
+/// (windows, escalation steps: a pending event's due time may be sooner).
+pub(crate) fn finish_set(event: &TMinusEvent) -> serde_json::Value {
+    if due_varies(event) {
+        set_of(event, &["state", "finished_at", "fire_time"])
+    } else {
+        set_of(event, FINISH)
+    }
+}
+
+/// Whether `event`'s row's due time ([`TMinusEvent::stored_due`]) may be
+/// other than its fire time: it has time windows or escalation steps.
+pub(crate) fn due_varies(event: &TMinusEvent) -> bool {
+    !event.gates.windows.is_empty() || !event.escalation.is_empty()
+}
+
 /// Appends an audit entry for `event`.
 pub(crate) fn audit(
     tx: &mut dyn Tx,
@@ -42,6 +59,7 @@ pub(crate) fn audit(
             at,
             recorded_at,
             agent: agent.cloned(),
+            on_behalf_of: None,
             action,
             detail,
             signed: None,
@@ -134,6 +152,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
             }
         }
     }
+    escalate(tx, event, now)?;
     let Some(decision) = decide(event, now) else {
         return Ok(false);
     };
@@ -148,10 +167,74 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
         "reason": decision.reason,
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
-        "set": set_of(event, FINISH),
+        "set": finish_set(event),
     });
     audit(tx, event.id, decision.at, now, None, action, detail)?;
     Ok(true)
+}
+
+/// Applies the escalation steps of a pending event that are due at or
+/// before `now` and before its fire time, in order (see
+/// [`crate::escalation`]): each adds its agents as pending attendees (and
+/// members of their groups) and is recorded as an `escalated` entry at the
+/// step's due time.
+fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Result<()> {
+    if event.state != EventState::Pending {
+        return Ok(());
+    }
+    let Some(opened) = event.started_at else {
+        return Ok(());
+    };
+    let fire = event.fire_time();
+    let mut changed = false;
+    while let Some(step) = event.escalation.remaining().first().cloned() {
+        let due = opened + step.after;
+        if due > now || due >= fire {
+            break;
+        }
+        let mut added = Vec::new();
+        for add in &step.add {
+            for agent in &add.agents {
+                if let Some(name) = &add.group {
+                    if let Some(group) = event.groups.iter_mut().find(|g| &g.name == name) {
+                        if !group.members.contains(agent) {
+                            group.members.push(agent.clone());
+                        }
+                    }
+                }
+                if event.response_of(agent).is_none() {
+                    event
+                        .attendees
+                        .push((agent.clone(), crate::state::ResponseStatus::Pending));
+                }
+                added.push(agent.as_str().to_string());
+            }
+        }
+        event.escalation.applied += 1;
+        event.escalation.applied_at = Some(due);
+        changed = true;
+        let groups: serde_json::Map<String, serde_json::Value> = step
+            .add
+            .iter()
+            .filter_map(|a| a.group.as_ref().map(|g| (g.clone(), json!(a.agents))))
+            .collect();
+        let mut detail = json!({
+            "step": event.escalation.applied,
+            "after": crate::duration::format_duration(step.after),
+            "added": added,
+        });
+        if !groups.is_empty() {
+            detail["groups"] = serde_json::Value::Object(groups);
+        }
+        detail["set"] = set_of(event, &["attendees", "groups", "escalation", "fire_time"]);
+        audit(tx, event.id, due, now, None, AuditAction::Escalated, detail)?;
+    }
+    if changed {
+        tx.update_event(event)?;
+        let attendees: Vec<AgentId> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
+        tx.set_attendees(event.id, &attendees)?;
+    }
+    Ok(())
 }
 
 /// Cancels a non-final event at `at` and records why.
@@ -173,7 +256,7 @@ pub(crate) fn cancel(
         now,
         agent,
         AuditAction::Cancelled,
-        json!({ "reason": reason, "set": set_of(event, FINISH) }),
+        json!({ "reason": reason, "set": finish_set(event) }),
     )
 }
 
@@ -190,7 +273,7 @@ pub(crate) fn cancel_signed(
     event.state = EventState::Cancelled;
     event.finished_at = Some(now);
     tx.update_event(event)?;
-    let mut detail = json!({ "reason": reason, "set": set_of(event, FINISH) });
+    let mut detail = json!({ "reason": reason, "set": finish_set(event) });
     super::signed::signed_detail(&mut detail, &signed);
     append(
         tx,
@@ -199,6 +282,7 @@ pub(crate) fn cancel_signed(
             at: now,
             recorded_at: now,
             agent: Some(agent.clone()),
+            on_behalf_of: None,
             action: AuditAction::Cancelled,
             detail,
             signed: Some(signed.answer),
@@ -246,7 +330,7 @@ pub(crate) fn mark_missed(
         "reason": MARKED_MISSED,
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
-        "set": set_of(event, FINISH),
+        "set": finish_set(event),
     });
     audit(tx, event.id, now, now, None, AuditAction::Missed, detail)
 }

@@ -25,8 +25,11 @@
 //!    accepted for the event.
 //!
 //! Messages of both versions are read; the fields of version 2 that name a
-//! delegation (`on-behalf-of`), a break-glass answer or a passkey are
-//! refused as [`TrustError::Unsupported`] until the engine supports them.
+//! delegation (`on-behalf-of`) or a passkey are refused as
+//! [`TrustError::Unsupported`] until the engine supports them. A `confirm`
+//! carrying `break-glass` is a signed break-glass (see
+//! [`Engine::break_glass`]): in step 6 the agent must be in the event's
+//! break-glass list instead of attending it, and the event fires at once.
 //!
 //! A refusal writes nothing but the settlement every operation makes.
 //! An accepted answer's log entry keeps the message and signature (both are
@@ -39,11 +42,13 @@ use uuid::Uuid;
 
 use super::{check_response, found, settled_event, Engine, Response};
 use crate::agent::AgentId;
+use crate::delegation::Delegation;
 use crate::duration::format_duration;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::store::{SignedAnswer, StoredSigners, Tx};
 use crate::trust::digest::content_digest;
+use crate::trust::grant::DelegationMessage;
 use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::sign::{verify_signature, SigningKey, SshSignature};
 use crate::trust::signers::Signers;
@@ -131,8 +136,27 @@ impl Engine {
                 }
                 .into()));
             }
+            if let Some(reason) = parsed.break_glass_reason() {
+                if let Err(refusal) = super::breakglass::check_break_glass(&event, &agent) {
+                    return Ok(Err(refusal));
+                }
+                if let Err(refusal) = super::breakglass::check_reason(reason) {
+                    return Ok(Err(refusal));
+                }
+            }
+            let delegation = match parsed.principal() {
+                Some(principal) => {
+                    match signed_delegation(tx, &event, &signers, principal, &agent, now)? {
+                        Ok(id) => Some((principal, id)),
+                        Err(refusal) => return Ok(Err(refusal)),
+                    }
+                }
+                None => None,
+            };
+            let answerer = parsed.principal().unwrap_or(&agent);
             let change = match Response::try_from(parsed.answer()) {
-                Ok(response) => match check_response(&mut event, &agent, &response, now) {
+                Ok(_) if parsed.break_glass_reason().is_some() => None,
+                Ok(response) => match check_response(&mut event, answerer, &response, now) {
                     Ok(change) => Some(change),
                     Err(refusal) => return Ok(Err(refusal)),
                 },
@@ -168,7 +192,13 @@ impl Engine {
             };
             match change {
                 Some(change) => {
-                    super::record_response(tx, event, &agent, change, now, Some(signed)).map(Ok)
+                    super::record_response(tx, event, &agent, delegation, change, now, Some(signed))
+                        .map(Ok)
+                }
+                None if parsed.break_glass_reason().is_some() => {
+                    let reason = parsed.break_glass_reason().unwrap_or_default().to_string();
+                    super::breakglass::fire(tx, &mut event, &agent, &reason, now, Some(signed))?;
+                    Ok(Ok(event))
                 }
                 None => {
                     let reason = parsed.answer().reason().unwrap_or("cancelled by request");
@@ -211,16 +241,142 @@ impl Engine {
 
 /// Refuses the parts of the message format the engine does not accept yet.
 fn check_supported(message: &AnswerMessage) -> std::result::Result<(), TrustError> {
-    let what = if message.principal().is_some() {
-        "a delegated answer (`on-behalf-of:`)"
-    } else if message.break_glass_reason().is_some() {
-        "a break-glass answer (`break-glass:`)"
+    let what = if message.principal().is_some() && matches!(message.answer(), Answer::Cancel { .. })
+    {
+        "a delegated cancel (`on-behalf-of:` with `answer: cancel`)"
+    } else if message.principal().is_some() && message.break_glass_reason().is_some() {
+        "a delegated break-glass (`on-behalf-of:` with `break-glass:`)"
+    } else if message.break_glass_reason().is_some() && !matches!(message.answer(), Answer::Confirm)
+    {
+        "a break-glass field on an answer other than `confirm`"
     } else if message.passkey_fields().is_some() {
         "an answer signed by a passkey (`passkey-…:`)"
     } else {
         return Ok(());
     };
     Err(TrustError::Unsupported { what })
+}
+
+/// The id of a delegation in force that lets `to` answer for `from` on
+/// `event` and that `from` signed with a key `signers` (the event's key set)
+/// allows for `from` at the delegation's time; the inner `Err` is the
+/// refusal: no delegation in force, or none signed so.
+fn signed_delegation(
+    tx: &mut dyn Tx,
+    event: &TMinusEvent,
+    signers: &Signers,
+    from: &AgentId,
+    to: &AgentId,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Uuid, TMinusError>> {
+    let covering = match super::delegations::in_force(tx, event, from, to, now)? {
+        Ok(covering) => covering,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    for delegation in covering {
+        let Some(signed) = &delegation.signed else {
+            continue;
+        };
+        let Ok(message) = DelegationMessage::parse(signed.message.as_bytes()) else {
+            continue;
+        };
+        let Ok(sig) = SshSignature::parse(&signed.signature) else {
+            continue;
+        };
+        if verify_signature(signers, from, signed.message.as_bytes(), &sig, message.time).is_ok() {
+            return Ok(Ok(delegation.id));
+        }
+    }
+    Ok(Err(crate::delegation::DelegationError::Unsigned {
+        to: to.to_string(),
+        from: from.to_string(),
+        event: event.label(),
+    }
+    .into()))
+}
+
+impl Engine {
+    /// Makes a delegation from `from` to `to` (see [`Engine::delegate`])
+    /// signed as `from` with `key`: the delegation message
+    /// ([`DelegationMessage`]) is built at the engine clock and submitted
+    /// through [`Engine::delegate_signed`]. Through the ssh-agent, the key
+    /// is one that the campaign's key set allows for `from` (so `--campaign`
+    /// is needed there); a key file signs as it is.
+    pub fn delegate_with_key(
+        &mut self,
+        from: &AgentId,
+        to: &AgentId,
+        until: Option<DateTime<Utc>>,
+        campaign: Option<&str>,
+        key: &SigningKey,
+    ) -> Result<Delegation> {
+        from.validate()?;
+        to.validate()?;
+        let (campaign, signers) = self.read(|tx| match campaign {
+            Some(reference) => {
+                let id = super::resolve::campaign_ref(tx, reference)?;
+                let signers = match tx.scope_signers(id)? {
+                    Some(stored) => parse_stored(&stored)?,
+                    None => Signers::default(),
+                };
+                Ok((Some(id), signers))
+            }
+            None => Ok((None, Signers::default())),
+        })?;
+        let message = DelegationMessage {
+            from: from.clone(),
+            to: to.clone(),
+            campaign,
+            until,
+            time: self.now(),
+            nonce: Uuid::new_v4(),
+        };
+        let bytes = message.to_bytes();
+        let signature = key.sign(&signers, from, &bytes, message.time)?;
+        self.delegate_signed(&bytes, &signature.to_armored())
+    }
+
+    /// Records a delegation signed by its FROM agent: `message` is a
+    /// canonical [`DelegationMessage`] and `signature` its armored `sshsig`
+    /// signature in the `t-minus` namespace. Accepted when the message
+    /// reads, was signed at most [`MAX_MESSAGE_AGE`] before (and at most
+    /// [`MAX_MESSAGE_LEAD`] after) the engine clock, the signature verifies
+    /// with the key it carries, its nonce is new, and, when it names a
+    /// campaign with a key set, that set allows the key for FROM. Which key
+    /// sets trust the key is decided again at each answer made under it
+    /// (see [`crate::delegation`]).
+    pub fn delegate_signed(&mut self, message: &[u8], signature: &str) -> Result<Delegation> {
+        let parsed = DelegationMessage::parse(message)?;
+        let sig = SshSignature::parse(signature)?;
+        let now = self.now();
+        check_time(parsed.time, now)?;
+        let key = ssh_key::PublicKey::from(sig.sshsig().public_key().clone());
+        key.verify(crate::trust::NAMESPACE, message, sig.sshsig())
+            .map_err(|_| TrustError::BadSignature {
+                agent: parsed.from.to_string(),
+            })?;
+        let campaign = parsed.campaign.map(|id| id.to_string());
+        if let Some(id) = parsed.campaign {
+            let stored = self.read(|tx| tx.scope_signers(id))?;
+            if let Some(stored) = stored {
+                let signers = parse_stored(&stored)?;
+                verify_signature(&signers, &parsed.from, message, &sig, parsed.time)?;
+            }
+        }
+        self.make_delegation(
+            &parsed.from,
+            &parsed.to,
+            parsed.until,
+            campaign.as_deref(),
+            Some((
+                SignedAnswer {
+                    message: String::from_utf8_lossy(message).into_owned(),
+                    signature: signature.to_string(),
+                },
+                parsed.nonce,
+            )),
+        )
+    }
 }
 
 /// The time of `agent`'s last signed answer accepted for event `id` (the
@@ -244,6 +400,31 @@ fn last_signed_time(tx: &mut dyn Tx, id: Uuid, agent: &AgentId) -> Result<Option
 }
 
 impl Engine {
+    /// Breaks the glass of event `id` as `agent`, signed with `key` when the
+    /// event's answers must be signed (a `confirm` answer message with the
+    /// `break-glass` field, submitted through [`Engine::respond_signed`])
+    /// and unsigned otherwise ([`Engine::break_glass`]).
+    pub fn break_glass_with_key(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        reason: &str,
+        key: &SigningKey,
+    ) -> Result<TMinusEvent> {
+        agent.validate()?;
+        super::breakglass::check_reason(reason)?;
+        let (event, stored) = self.read(|tx| event_and_signers(tx, id))?;
+        let Some(stored) = stored else {
+            return self.break_glass(id, agent, reason);
+        };
+        let signers = parse_stored(&stored)?;
+        let message = AnswerMessage::new(&event, agent.clone(), Answer::Confirm, self.now())?
+            .break_glass(reason.to_string())?;
+        let bytes = message.to_bytes();
+        let signature = key.sign(&signers, agent, &bytes, message.time())?;
+        self.respond_signed(&bytes, &signature.to_armored())
+    }
+
     /// Records `agent`'s answer to event `id`, signed with `key` when the
     /// event requires signed answers and unsigned otherwise: the front ends'
     /// way to answer with a key at hand. Signing builds the message at the
@@ -256,13 +437,34 @@ impl Engine {
         response: Response,
         key: &SigningKey,
     ) -> Result<TMinusEvent> {
+        self.respond_with_key_for(id, agent, None, response, key)
+    }
+
+    /// [`Engine::respond_with_key`] for `principal` under a delegation
+    /// when given: unsigned through [`Engine::respond_for`], or signed as a
+    /// message whose `on-behalf-of:` names `principal`, signed by `agent`.
+    pub fn respond_with_key_for(
+        &mut self,
+        id: Uuid,
+        agent: &AgentId,
+        principal: Option<&AgentId>,
+        response: Response,
+        key: &SigningKey,
+    ) -> Result<TMinusEvent> {
         agent.validate()?;
         let (event, stored) = self.read(|tx| event_and_signers(tx, id))?;
         let Some(stored) = stored else {
-            return self.respond(id, agent, response);
+            return match principal {
+                Some(principal) => self.respond_for(id, agent, principal, response),
+                None => self.respond(id, agent, response),
+            };
         };
         let signers = parse_stored(&stored)?;
-        let message = AnswerMessage::new(&event, agent.clone(), (&response).into(), self.now())?;
+        let mut message =
+            AnswerMessage::new(&event, agent.clone(), (&response).into(), self.now())?;
+        if let Some(principal) = principal {
+            message = message.on_behalf_of(principal.clone())?;
+        }
         let bytes = message.to_bytes();
         let signature = key.sign(&signers, agent, &bytes, message.time())?;
         self.respond_signed(&bytes, &signature.to_armored())

@@ -28,6 +28,7 @@ fn audit_token(
             at: now,
             recorded_at: now,
             agent: Some(token.agent_id()),
+            on_behalf_of: None,
             action,
             detail,
             signed: None,

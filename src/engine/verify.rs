@@ -32,6 +32,8 @@ pub struct LogVerification {
     pub events: u64,
     /// How many signed answers were verified.
     pub signatures: u64,
+    /// How many events were fired by a break-glass.
+    pub breakglass: u64,
     /// The hash of the last entry (64 zeros for an empty log): keep it to
     /// prove later, with `since`, that the log was only appended to.
     pub head: ChainHash,
@@ -152,6 +154,10 @@ impl Engine {
         let mut nonces: HashMap<Uuid, i64> = HashMap::new();
         let mut reused: Option<TrustError> = None;
         let mut replay = Replay::default();
+        // The delegations the log has made so far, and the first answer
+        // given for another agent without one in force.
+        let mut grants = Grants::default();
+        let mut ungranted: Option<TrustError> = None;
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -186,6 +192,11 @@ impl Engine {
                 }
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
+                if let Some(refusal) = grants.follow(&link.entry) {
+                    if in_scope {
+                        ungranted.get_or_insert(refusal);
+                    }
+                }
                 if in_scope || link.entry.action == AuditAction::CampaignRemoved {
                     // Hashed already: its whole record is moved, not copied.
                     replay.apply(&mut link.entry);
@@ -209,6 +220,9 @@ impl Engine {
         if let Some(reused) = reused {
             return Err(reused.into());
         }
+        if let Some(ungranted) = ungranted {
+            return Err(ungranted.into());
+        }
         let stored = tx.stored_state(scope)?;
         let events = stored.events.len() as u64;
         let mismatches = replay.compare(&stored);
@@ -222,13 +236,90 @@ impl Engine {
         for id in ids {
             signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys)?;
         }
+        let breakglass = logs
+            .values()
+            .flatten()
+            .filter(|fact| fact.breakglass)
+            .count() as u64;
         Ok(LogVerification {
             entries,
             events,
             signatures,
+            breakglass,
             head,
             mismatches,
         })
+    }
+}
+
+/// The delegations a log has made, by id, as read in chain order: who
+/// delegated to whom, until when, and whether it was revoked since.
+#[derive(Default)]
+struct Grants(HashMap<Uuid, Grant>);
+
+/// One delegation as its `delegated` entry made it.
+struct Grant {
+    from: Option<AgentId>,
+    to: Option<String>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    revoked: bool,
+}
+
+impl Grants {
+    /// Takes in the next entry of the chain: a `delegated` entry makes a
+    /// delegation, an `undelegated` one revokes it, and an answer given
+    /// for another agent must name (`detail.delegation`) one from that
+    /// agent to the one who answered, made before it, not revoked, and not
+    /// past its `until`; the refusal when it does not.
+    fn follow(&mut self, e: &crate::AuditEntry) -> Option<TrustError> {
+        match e.action {
+            AuditAction::Delegated => {
+                let until = e.detail["until"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                self.0.insert(
+                    e.event,
+                    Grant {
+                        from: e.agent.clone(),
+                        to: e.detail["to"].as_str().map(String::from),
+                        until,
+                        revoked: false,
+                    },
+                );
+                None
+            }
+            AuditAction::Undelegated => {
+                if let Some(grant) = self.0.get_mut(&e.event) {
+                    grant.revoked = true;
+                }
+                None
+            }
+            AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined => {
+                let principal = e.on_behalf_of.as_ref()?;
+                let grant = e.detail["delegation"]
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .and_then(|id| self.0.get(&id));
+                let in_force = grant.is_some_and(|g| {
+                    g.from.as_ref() == Some(principal)
+                        && g.to.as_deref() == e.agent.as_ref().map(AgentId::as_str)
+                        && !g.revoked
+                        && g.until.is_none_or(|until| e.at < until)
+                });
+                (!in_force).then(|| TrustError::StateMismatch {
+                    event: e.event.to_string(),
+                    reason: format!(
+                        "entry seq {} ({}): {} answered for {principal}, but the log shows no delegation from {principal} to {} in force then",
+                        e.seq,
+                        e.action,
+                        e.agent.as_ref().map_or("nobody", AgentId::as_str),
+                        e.agent.as_ref().map_or("nobody", AgentId::as_str),
+                    ),
+                })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -239,6 +330,8 @@ struct Fact {
     seq: i64,
     action: AuditAction,
     agent: Option<AgentId>,
+    /// The agent `agent` answered for, under a delegation.
+    on_behalf_of: Option<AgentId>,
     /// The key set this entry puts in force (`Some(None)`: none), for a
     /// `scheduled` entry and an `updated` entry that changed the keys.
     signers: Option<Option<String>>,
@@ -246,6 +339,8 @@ struct Fact {
     message: Option<String>,
     /// The armored signature of `message`.
     signature: Option<String>,
+    /// Whether it is a `fired` entry written by a break-glass.
+    breakglass: bool,
 }
 
 impl Fact {
@@ -268,6 +363,7 @@ impl Fact {
                 .map(|change| change.get("new").and_then(|s| s.as_str()).map(String::from)),
             _ => None,
         };
+        let breakglass = e.action == AuditAction::Fired && e.detail.get("breakglass").is_some();
         let needed = match e.action {
             AuditAction::Confirmed
             | AuditAction::Deferred
@@ -282,9 +378,11 @@ impl Fact {
             seq: e.seq,
             action: e.action,
             agent: e.agent,
+            on_behalf_of: e.on_behalf_of,
             signers,
             message: link.message,
             signature: link.signature,
+            breakglass,
         })
     }
 
@@ -343,7 +441,9 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         // Cancels by the engine itself (a need failed, an operator's cancel
         // before signed cancels) carry no message; a signed cancel does.
         let signed_cancel = fact.action == AuditAction::Cancelled && fact.message.is_some();
-        if !fact.is_answer() && !signed_cancel {
+        // A break-glass is an agent's act: signed while a key set is in
+        // force, like an answer.
+        if !fact.is_answer() && !signed_cancel && !fact.breakglass {
             continue;
         }
         let broken = |reason: String| TrustError::SignedEntry {
@@ -369,6 +469,7 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         let parsed = AnswerMessage::parse(message.as_bytes())
             .map_err(|err| broken(format!("its signed message is not canonical: {err}")))?;
         let answered = match parsed.answer() {
+            Answer::Confirm if parsed.break_glass_reason().is_some() => AuditAction::Fired,
             Answer::Confirm => AuditAction::Confirmed,
             Answer::Defer(_) => AuditAction::Deferred,
             Answer::Decline { .. } => AuditAction::Declined,
@@ -376,11 +477,15 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         };
         if parsed.event() != id
             || Some(parsed.agent()) != fact.agent.as_ref()
+            || parsed.principal() != fact.on_behalf_of.as_ref()
             || answered != fact.action
         {
+            let acted = match parsed.principal() {
+                Some(principal) => format!("{} for {principal}", parsed.agent()),
+                None => parsed.agent().to_string(),
+            };
             return Err(broken(format!(
-                "its signed message is agent {} answering {} to event {}, not this entry",
-                parsed.agent(),
+                "its signed message is agent {acted} answering {} to event {}, not this entry",
                 parsed.answer(),
                 parsed.event()
             ))
@@ -453,9 +558,11 @@ impl Replay {
     fn apply(&mut self, entry: &mut AuditEntry) {
         let id = entry.event;
         match entry.action {
-            AuditAction::TokenCreated | AuditAction::TokenRevoked | AuditAction::TokenRefused => {
-                return
-            }
+            AuditAction::TokenCreated
+            | AuditAction::TokenRevoked
+            | AuditAction::TokenRefused
+            | AuditAction::Delegated
+            | AuditAction::Undelegated => return,
             AuditAction::Removed => {
                 self.events.remove(&id);
                 return;

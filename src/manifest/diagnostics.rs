@@ -121,13 +121,23 @@ pub enum DiagnosticCode {
     Signers,
     /// `t_minus::manifest::notify`.
     Notify,
+    /// `t_minus::manifest::four_eyes`.
+    FourEyes,
+    /// `t_minus::manifest::requested_by`.
+    RequestedBy,
+    /// `t_minus::manifest::window`.
+    Window,
+    /// `t_minus::manifest::outside_windows`.
+    OutsideWindows,
+    /// `t_minus::manifest::escalation`.
+    Escalation,
     /// `t_minus::manifest::invalid`.
     Invalid,
 }
 
 impl DiagnosticCode {
     /// Every code, in the order of docs/exit-codes.md.
-    pub const ALL: [DiagnosticCode; 32] = [
+    pub const ALL: [DiagnosticCode; 37] = [
         DiagnosticCode::Syntax,
         DiagnosticCode::Type,
         DiagnosticCode::UnknownField,
@@ -159,6 +169,11 @@ impl DiagnosticCode {
         DiagnosticCode::FinalEvent,
         DiagnosticCode::Signers,
         DiagnosticCode::Notify,
+        DiagnosticCode::FourEyes,
+        DiagnosticCode::RequestedBy,
+        DiagnosticCode::Window,
+        DiagnosticCode::OutsideWindows,
+        DiagnosticCode::Escalation,
         DiagnosticCode::Invalid,
     ];
 
@@ -196,6 +211,11 @@ impl DiagnosticCode {
             DiagnosticCode::FinalEvent => "t_minus::manifest::final_event",
             DiagnosticCode::Signers => "t_minus::manifest::signers",
             DiagnosticCode::Notify => "t_minus::manifest::notify",
+            DiagnosticCode::FourEyes => "t_minus::manifest::four_eyes",
+            DiagnosticCode::RequestedBy => "t_minus::manifest::requested_by",
+            DiagnosticCode::Window => "t_minus::manifest::window",
+            DiagnosticCode::OutsideWindows => "t_minus::manifest::outside_windows",
+            DiagnosticCode::Escalation => "t_minus::manifest::escalation",
             DiagnosticCode::Invalid => "t_minus::manifest::invalid",
         }
     }

@@ -128,6 +128,18 @@ pub struct DesiredEvent {
     /// Cap on the total of all deferrals.
     #[serde(with = "opt_duration_ms")]
     pub max_defer: Option<Duration>,
+    /// Who requested it (its organizer); `None`: `t-minus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<AgentId>,
+    /// Four eyes: the requester's own answer is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub four_eyes: bool,
+    /// The windows it may fire in (none: at any time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::gate::Window>,
+    /// Who may break the glass: the campaign's list, then the event's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakglass: Vec<AgentId>,
     /// Attendees in order; for an event with groups, every member once in
     /// order of first mention.
     pub attendees: Vec<AgentId>,
@@ -142,12 +154,32 @@ pub struct DesiredEvent {
     /// Notification rules: the campaign's, then the event's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::notification::NotifyRule>,
+    /// Escalation steps, soonest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalate: Vec<crate::escalation::EscalationStep>,
     /// Where each field was written (not serialized).
     #[serde(skip)]
     pub spans: EventSpans,
 }
 
 impl DesiredEvent {
+    /// The organizer the event is stored with: its requester, or `t-minus`.
+    pub fn organizer(&self) -> AgentId {
+        self.requested_by
+            .clone()
+            .unwrap_or_else(|| AgentId("t-minus".into()))
+    }
+
+    /// Its gates as stored on the event (no break-glass used yet).
+    pub fn gates(&self) -> crate::gate::Gates {
+        crate::gate::Gates {
+            four_eyes: self.four_eyes,
+            windows: self.windows.clone(),
+            breakglass: self.breakglass.clone(),
+            broken: None,
+        }
+    }
+
     /// The resolved quorum for its attendees (validation guarantees it fits);
     /// for an event with groups, the total the groups need.
     pub fn quorum_count(&self) -> usize {
@@ -221,6 +253,16 @@ pub struct EventSpans {
     pub needs: Option<Span>,
     /// `notify` (the event's list, or the campaign's).
     pub notify: Option<Span>,
+    /// `requested_by` (the event's, or the campaign's).
+    pub requested_by: Option<Span>,
+    /// `four_eyes`.
+    pub four_eyes: Option<Span>,
+    /// `window`.
+    pub window: Option<Span>,
+    /// `breakglass` (the event's, or the campaign's).
+    pub breakglass: Option<Span>,
+    /// `escalate` (the whole list).
+    pub escalate: Option<Span>,
 }
 
 impl EventSpans {
@@ -237,6 +279,11 @@ impl EventSpans {
             Field::Attendees => self.attendees,
             Field::Needs => self.needs,
             Field::Notify => self.notify,
+            Field::RequestedBy => self.requested_by,
+            Field::FourEyes => self.four_eyes,
+            Field::Window => self.window,
+            Field::Breakglass => self.breakglass,
+            Field::Escalate => self.escalate,
             Field::Payload | Field::Managed | Field::Signers => None,
         };
         span.unwrap_or(self.key)
@@ -271,10 +318,20 @@ pub enum Field {
     Payload,
     /// `notify`.
     Notify,
+    /// `escalate`.
+    Escalate,
     /// Whether a manifest manages the campaign.
     Managed,
     /// `signers` (of a campaign): the key set, by digest.
     Signers,
+    /// `requested_by`.
+    RequestedBy,
+    /// `four_eyes`.
+    FourEyes,
+    /// `window`.
+    Window,
+    /// `breakglass`.
+    Breakglass,
 }
 
 impl Field {
@@ -292,8 +349,13 @@ impl Field {
             Field::Needs => "needs",
             Field::Payload => "payload",
             Field::Notify => "notify",
+            Field::Escalate => "escalate",
             Field::Managed => "managed",
             Field::Signers => "signers",
+            Field::RequestedBy => "requested_by",
+            Field::FourEyes => "four_eyes",
+            Field::Window => "window",
+            Field::Breakglass => "breakglass",
         }
     }
 }

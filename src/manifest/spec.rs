@@ -213,14 +213,14 @@ text_newtype!(
 );
 
 text_newtype!(
-    /// A fire policy: `early` or `on-time`.
+    /// A fire policy: `early`, `on-time` or `lazy`.
     #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
     FireText(Scalar),
     "FirePolicy",
     {
-        "description": "`early` (default) fires as soon as quorum holds; `on-time` fires at the fire time if quorum holds then.",
+        "description": "`early` (default) fires as soon as quorum holds; `on-time` fires at the fire time if quorum holds then; `lazy` (lazy consensus) fires at the fire time unless someone declined, one decline missing it at once.",
         "type": "string",
-        "enum": ["early", "on-time"]
+        "enum": ["early", "on-time", "lazy"]
     }
 );
 
@@ -255,9 +255,9 @@ text_newtype!(
     TriggerText(String),
     "NotifyTrigger",
     {
-        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), or `reminder` (needs `before`).",
+        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), `reminder` (needs `before`), or `breakglass` (the event was fired by a break-glass; rules on `fired` go off too).",
         "type": "string",
-        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder"]
+        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder", "breakglass"]
     }
 );
 
@@ -352,6 +352,16 @@ pub struct CampaignSpec {
     /// The keys that must sign every answer to the campaign's events.
     #[serde(default)]
     pub signers: Option<Spanned<SignersSpec>>,
+    /// Who requests the campaign's events (their organizer), unless an
+    /// event names its own. Where the applying identity is authenticated
+    /// (a token of `t-minus serve`), it is the requester of a four-eyes
+    /// event that names none, and naming another agent is refused.
+    #[serde(default)]
+    pub requested_by: Option<Spanned<AgentText>>,
+    /// Agents who may fire any of the campaign's events at once with a
+    /// reason (`t-minus breakglass`); an event's own list adds to it.
+    #[serde(default)]
+    pub breakglass: Option<Spanned<Vec<Spanned<AgentText>>>>,
     /// The events, by name; the order of the keys is kept.
     #[serde(default)]
     pub events: EventMap,
@@ -379,6 +389,12 @@ pub struct DefaultsSpec {
     /// Default attendees.
     #[serde(default)]
     pub attendees: Option<Spanned<Vec<Spanned<AgentText>>>>,
+    /// Default four eyes.
+    #[serde(default)]
+    pub four_eyes: Option<Spanned<bool>>,
+    /// Default windows.
+    #[serde(default)]
+    pub window: Option<Spanned<WindowSpec>>,
 }
 
 /// One event of a campaign.
@@ -418,6 +434,107 @@ pub struct EventSpec {
     /// Notification rules, added to the campaign's.
     #[serde(default)]
     pub notify: Option<Spanned<Vec<Spanned<NotifySpec>>>>,
+    /// Who requests the event (its organizer; default: the campaign's
+    /// `requested_by`).
+    #[serde(default)]
+    pub requested_by: Option<Spanned<AgentText>>,
+    /// Four eyes (default `false`): the requester's own answer is refused,
+    /// and the quorum must be reachable without it.
+    #[serde(default)]
+    pub four_eyes: Option<Spanned<bool>>,
+    /// The event fires only inside one of these windows.
+    #[serde(default)]
+    pub window: Option<Spanned<WindowSpec>>,
+    /// Agents who may fire the event at once with a reason, added to the
+    /// campaign's list.
+    #[serde(default)]
+    pub breakglass: Option<Spanned<Vec<Spanned<AgentText>>>>,
+    /// Attendees added while the event waits for quorum: steps, each due
+    /// `after` the event opened.
+    #[serde(default)]
+    pub escalate: Option<Spanned<Vec<Spanned<EscalateStepSpec>>>>,
+}
+
+text_newtype!(
+    /// A time window: `DAYS HH:MM-HH:MM ZONE`.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    WindowText(String),
+    "Window",
+    {
+        "description": "A time window: days (`Mon-Fri`, `Mon,Wed`, `daily`), local hours `HH:MM-HH:MM` (the end after the start; `24:00` is the end of the day) and an IANA time zone, e.g. `Mon-Fri 09:00-17:00 Europe/Berlin`.",
+        "type": "string",
+        "examples": ["Mon-Fri 09:00-17:00 Europe/Berlin", "daily 00:00-06:00 UTC"]
+    }
+);
+
+/// `window`: one window or a list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowSpec {
+    /// One window (its span is the field's).
+    One(String),
+    /// Several: the event fires inside any of them.
+    Many(Vec<Spanned<WindowText>>),
+}
+
+impl WindowSpec {
+    /// The windows as written, each with its span (`span`, the field's,
+    /// for a single window).
+    pub fn items(&self, span: Span) -> Vec<(&str, Span)> {
+        match self {
+            WindowSpec::One(w) => vec![(w.as_str(), span)],
+            WindowSpec::Many(list) => list.iter().map(|w| (w.value.0.as_str(), w.span)).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WindowSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct WindowVisitor;
+        impl<'de> Visitor<'de> for WindowVisitor {
+            type Value = WindowSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a window (`Mon-Fri 09:00-17:00 Europe/Berlin`) or a list of windows")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<WindowSpec, E> {
+                Ok(WindowSpec::One(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<WindowSpec, A::Error> {
+                let mut windows = Vec::new();
+                while let Some(w) = seq.next_element::<Spanned<WindowText>>()? {
+                    windows.push(w);
+                }
+                Ok(WindowSpec::Many(windows))
+            }
+        }
+        d.deserialize_any(WindowVisitor)
+    }
+}
+
+impl JsonSchema for WindowSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "Windows".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<WindowText>();
+        json_schema!({
+            "description": "When the event may fire: one time window or a list (it fires only inside one of them). An early event whose quorum holds outside every window waits for the next opening before its fire time; an on-time or lazy event's fire time must lie inside one.",
+            "anyOf": [
+                one.clone(),
+                { "type": "array", "items": one }
+            ]
+        })
+    }
+}
+
+/// One step of an event's `escalate`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateStepSpec {
+    /// How long after the event opened (without quorum) the step is due.
+    pub after: Spanned<DurationText>,
+    /// Who joins: a list of agents, or, for attendees in groups, a map of
+    /// group → agents.
+    pub add: Spanned<AttendeesSpec>,
 }
 
 /// An event's `quorum`: one value, or one per group.

@@ -31,13 +31,18 @@ use crate::time_spec::{format_time, TimeSpec};
 use crate::trust::Signers;
 
 /// Options of [`validate`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidateOptions {
     /// When set, an event with an absolute time whose fire time is at or
     /// before this instant is an error (`t_minus::manifest::fire_time_passed`).
     /// Leave it unset to check the manifests alone; `plan` applies the check
     /// to new events only, since existing ones may well have passed.
     pub now: Option<DateTime<Utc>>,
+    /// The authenticated identity applying the manifests (a token's agent
+    /// on `t-minus serve`): it is the requester, so a `requested_by` naming
+    /// anyone else is an error (`t_minus::manifest::requested_by`), and a
+    /// four-eyes event without one is requested by it.
+    pub requester: Option<AgentId>,
 }
 
 /// Checks parsed manifests. Returns the desired state, or every problem
@@ -56,6 +61,7 @@ pub fn validate(
             diags: &mut diags,
             campaign: doc.spec.campaign.value.0.clone(),
             now: options.now,
+            requester: options.requester.clone(),
         };
         let campaign = v.campaign(&doc.spec, doc.file);
         let name = &doc.spec.campaign;
@@ -99,6 +105,29 @@ struct Validator<'a> {
     diags: &'a mut Diagnostics,
     campaign: String,
     now: Option<DateTime<Utc>>,
+    requester: Option<AgentId>,
+}
+
+/// An event's gates as validated, with the spans that set them.
+struct EventGates {
+    requested_by: Option<(AgentId, Span)>,
+    four_eyes: Option<(bool, Span)>,
+    windows: Option<(Vec<crate::gate::Window>, Span)>,
+    breakglass: Vec<AgentId>,
+    breakglass_span: Option<Span>,
+}
+
+/// What [`Validator::check_gates`] checks the gates against.
+struct GateInputs<'a> {
+    attendees: &'a [AgentId],
+    quorum: Quorum,
+    groups: &'a [QuorumGroup],
+    fire: Option<FirePolicy>,
+    at: Option<TimeSpec>,
+    t_minus: Option<Duration>,
+    at_span: Span,
+    quorum_span: Option<Span>,
+    attendees_span: Option<Span>,
 }
 
 /// Defaults with their spans.
@@ -112,6 +141,12 @@ struct Defaults {
     attendees: Option<(Vec<AgentId>, Span)>,
     /// The campaign's notification rules.
     notify: Option<(Vec<NotifyRule>, Span)>,
+    four_eyes: Option<(bool, Span)>,
+    windows: Option<(Vec<crate::gate::Window>, Span)>,
+    /// The campaign's `requested_by`.
+    requested_by: Option<(AgentId, Span)>,
+    /// The campaign's `breakglass` list.
+    breakglass: Option<(Vec<AgentId>, Span)>,
 }
 
 impl Validator<'_> {
@@ -151,6 +186,14 @@ impl Validator<'_> {
         if let Some(list) = &spec.notify {
             let ctx = format!("{}/notify", self.campaign);
             defaults.notify = self.notify(&ctx, list).map(|rules| (rules, list.span));
+        }
+        if let Some(r) = &spec.requested_by {
+            let ctx = self.campaign.clone();
+            defaults.requested_by = self.requester(&ctx, r).map(|a| (a, r.span));
+        }
+        if let Some(list) = &spec.breakglass {
+            let ctx = format!("{}/breakglass", self.campaign);
+            defaults.breakglass = self.attendees(&ctx, list).map(|a| (a, list_span(list)));
         }
         let keys: HashMap<&str, Span> = spec
             .events
@@ -306,7 +349,201 @@ impl Validator<'_> {
                 .as_ref()
                 .and_then(|v| self.attendees(ctx, v).map(|a| (a, list_span(v)))),
             notify: None,
+            four_eyes: d.four_eyes.as_ref().map(|v| (v.value, v.span)),
+            windows: d
+                .window
+                .as_ref()
+                .and_then(|v| self.windows(ctx, v).map(|w| (w, v.span))),
+            requested_by: None,
+            breakglass: None,
         }
+    }
+
+    /// The event's gates: its own fields, else the campaign's (and the
+    /// authenticated identity as the requester); `None` when one of them
+    /// is invalid (reported).
+    fn gates(&mut self, ctx: &str, e: &EventSpec, defaults: &Defaults) -> Option<EventGates> {
+        let before = self.diags.len();
+        let requested_by = match &e.requested_by {
+            Some(r) => self.requester(ctx, r).map(|a| (a, r.span)),
+            None => defaults.requested_by.clone(),
+        };
+        let four_eyes = e
+            .four_eyes
+            .as_ref()
+            .map(|v| (v.value, v.span))
+            .or(defaults.four_eyes);
+        // The authenticated identity is the requester of a four-eyes event
+        // that names none.
+        let requested_by = match (requested_by, &self.requester, four_eyes) {
+            (None, Some(identity), Some((true, _))) => Some((identity.clone(), Span::default())),
+            (r, _, _) => r,
+        };
+        let windows = match &e.window {
+            Some(v) => self.windows(ctx, v).map(|w| (w, v.span)),
+            None => defaults.windows.clone(),
+        };
+        let mut breakglass = defaults
+            .breakglass
+            .as_ref()
+            .map(|(a, _)| a.clone())
+            .unwrap_or_default();
+        let mut breakglass_span = defaults.breakglass.as_ref().map(|(_, s)| *s);
+        if let Some(list) = &e.breakglass {
+            let own = format!("{ctx}/breakglass");
+            if let Some(agents) = self.attendees(&own, list) {
+                for agent in agents {
+                    if !breakglass.contains(&agent) {
+                        breakglass.push(agent);
+                    }
+                }
+            }
+            breakglass_span = Some(list_span(list));
+        }
+        if let (Some((true, span)), None) = (four_eyes, &requested_by) {
+            self.error(
+                DiagnosticCode::FourEyes,
+                format!("{ctx}: four eyes needs a requester, and none is named"),
+                span,
+                "four eyes without a requester",
+                "name the requester with `requested_by` (on the event or the campaign)",
+            );
+        }
+        (self.diags.len() == before).then_some(EventGates {
+            requested_by,
+            four_eyes,
+            windows,
+            breakglass,
+            breakglass_span,
+        })
+    }
+
+    /// Four eyes against the quorum, and windows against a fire time that
+    /// is known now (an absolute `at`) for an event firing at its fire time.
+    fn check_gates(&mut self, ctx: &str, g: &EventGates, i: GateInputs<'_>) {
+        if let (Some((true, four_span)), Some((requester, _))) = (g.four_eyes, &g.requested_by) {
+            if let Some(EventProblem::FourEyesQuorum {
+                group,
+                needed,
+                others,
+                ..
+            }) = event_check::four_eyes(requester, i.attendees, i.quorum, i.groups)
+            {
+                let whose = group
+                    .as_ref()
+                    .map(|g| format!("group {g}"))
+                    .unwrap_or_else(|| "the event".into());
+                let mut d = ManifestDiagnostic::new(
+                    DiagnosticCode::FourEyes,
+                    format!(
+                        "{ctx}: with four eyes, {requester}'s own confirmation does not count, and {whose} needs {needed} confirmation(s) from the {others} other attendee(s)"
+                    ),
+                )
+                .help("lower the quorum, add attendees, or let someone else request the event")
+                .label(self.source, four_span, "four eyes");
+                if let Some(s) = i.quorum_span {
+                    d = d.label(self.source, s, format!("needs {needed}"));
+                }
+                if let Some(s) = i.attendees_span {
+                    d = d.label(
+                        self.source,
+                        s,
+                        format!("{others} attendee(s) besides {requester}"),
+                    );
+                }
+                self.diags.push(d);
+            }
+        }
+        if let (Some((windows, window_span)), Some(policy), Some(TimeSpec::Absolute(at)), Some(t)) =
+            (&g.windows, i.fire, i.at, i.t_minus)
+        {
+            let fire = event_check::fire_of(at, t);
+            if let Some(EventProblem::OutsideWindows { windows: text, .. }) =
+                event_check::windows_fire(windows, policy, fire)
+            {
+                let d = ManifestDiagnostic::new(
+                    DiagnosticCode::OutsideWindows,
+                    format!(
+                        "{ctx}: it fires {policy} at {}, which lies outside every window ({text}), so it could only be missed",
+                        format_time(fire)
+                    ),
+                )
+                .help("move `at` (or `t_minus`) so the fire time falls inside a window, widen the windows, or fire `early`")
+                .label(self.source, i.at_span, "fire time outside the windows")
+                .label(self.source, *window_span, "the windows");
+                self.diags.push(d);
+            }
+        }
+    }
+
+    /// Reads a `requested_by`: a valid agent id, the authenticated
+    /// identity's own when there is one.
+    fn requester(&mut self, ctx: &str, v: &Spanned<AgentText>) -> Option<AgentId> {
+        let agent = AgentId(v.value.0.clone());
+        if let Err(InputError::InvalidAgentId { value, reason }) = agent.validate() {
+            self.error(
+                DiagnosticCode::AgentId,
+                format!("{ctx}: invalid requested_by {value:?}: {reason}"),
+                v.span,
+                "invalid agent id",
+                "agent ids are 1-128 characters without whitespace or control characters, e.g. `ops-1`",
+            );
+            return None;
+        }
+        if let Some(identity) = &self.requester {
+            if *identity != agent {
+                self.error(
+                    DiagnosticCode::RequestedBy,
+                    format!(
+                        "{ctx}: requested_by names {agent}, but the manifest is applied by {identity}"
+                    ),
+                    v.span,
+                    "not the applying identity",
+                    "the authenticated identity that applies a manifest is its requester; remove `requested_by` or apply as that agent",
+                );
+                return None;
+            }
+        }
+        Some(agent)
+    }
+
+    /// Reads `window`: one window or a list, each parsed.
+    fn windows(
+        &mut self,
+        ctx: &str,
+        v: &Spanned<super::spec::WindowSpec>,
+    ) -> Option<Vec<crate::gate::Window>> {
+        let before = self.diags.len();
+        let mut windows = Vec::new();
+        for (text, span) in v.value.items(v.span) {
+            match text.parse::<crate::gate::Window>() {
+                Ok(w) => windows.push(w),
+                Err(InputError::InvalidWindow { reason, .. }) => self.error(
+                    DiagnosticCode::Window,
+                    format!("{ctx}: invalid window `{text}`: {reason}"),
+                    span,
+                    "not a window",
+                    "write DAYS HH:MM-HH:MM ZONE, e.g. `Mon-Fri 09:00-17:00 Europe/Berlin`",
+                ),
+                Err(other) => self.error(
+                    DiagnosticCode::Window,
+                    format!("{ctx}: invalid window `{text}`: {other}"),
+                    span,
+                    "not a window",
+                    "write DAYS HH:MM-HH:MM ZONE, e.g. `Mon-Fri 09:00-17:00 Europe/Berlin`",
+                ),
+            }
+        }
+        if windows.is_empty() && self.diags.len() == before {
+            self.error(
+                DiagnosticCode::Window,
+                format!("{ctx}: an empty list of windows would never let the event fire"),
+                v.span,
+                "no window",
+                "list at least one window, or leave `window` out to fire at any time",
+            );
+        }
+        (self.diags.len() == before).then_some(windows)
     }
 
     fn event(
@@ -495,10 +732,36 @@ impl Validator<'_> {
                 );
             }
         }
+        let gates = self.gates(&ctx, e, defaults);
+        if let (Some(g), Some(a), Some(q)) = (&gates, &attendees, quorum) {
+            self.check_gates(
+                &ctx,
+                g,
+                GateInputs {
+                    attendees: a,
+                    quorum: q,
+                    groups: &groups,
+                    fire,
+                    at,
+                    t_minus,
+                    at_span: e.at.span,
+                    quorum_span,
+                    attendees_span,
+                },
+            );
+        }
         self.text_sizes(&ctx, e, &kind, kind_span, key.span);
+        let escalate = self.escalate(&ctx, e, (&attendees, &groups), (at, t_minus));
         if self.diags.len() > before {
             return None;
         }
+        let gates = gates?;
+        let gates_spans = (
+            gates.requested_by.as_ref().map(|(_, s)| *s),
+            gates.four_eyes.map(|(_, s)| s),
+            gates.windows.as_ref().map(|(_, s)| *s),
+            gates.breakglass_span,
+        );
         Some(DesiredEvent {
             key: name.to_string(),
             kind,
@@ -508,11 +771,16 @@ impl Validator<'_> {
             quorum: quorum?,
             fire: fire?,
             max_defer: max_defer?,
+            requested_by: gates.requested_by.map(|(a, _)| a),
+            four_eyes: gates.four_eyes.is_some_and(|(f, _)| f),
+            windows: gates.windows.map(|(w, _)| w).unwrap_or_default(),
+            breakglass: gates.breakglass.clone(),
             attendees: attendees?,
             groups,
             needs,
             payload: e.payload.clone().unwrap_or(serde_json::Value::Null),
             notify: notify?,
+            escalate,
             spans: EventSpans {
                 key: key.span,
                 kind: kind_span,
@@ -525,8 +793,87 @@ impl Validator<'_> {
                 attendees: attendees_span,
                 needs: e.needs.as_ref().map(list_span),
                 notify: notify_span,
+                requested_by: gates_spans.0,
+                four_eyes: gates_spans.1,
+                window: gates_spans.2,
+                breakglass: gates_spans.3,
+                escalate: e.escalate.as_ref().map(|s| s.span),
             },
         })
+    }
+
+    /// The event's `escalate` steps, checked against its attendees and
+    /// groups and, when it is known from the manifest, the span from its
+    /// opening to its fire time (a relative `at` counts from the opening; an
+    /// absolute one from now, for an event without needs); each problem is
+    /// reported at its step.
+    fn escalate(
+        &mut self,
+        ctx: &str,
+        e: &EventSpec,
+        (attendees, groups): (&Option<Vec<AgentId>>, &[crate::policy::QuorumGroup]),
+        (at, t_minus): (Option<TimeSpec>, Option<Duration>),
+    ) -> Vec<crate::escalation::EscalationStep> {
+        use crate::escalation::{EscalationAdd, EscalationStep};
+        let Some(list) = &e.escalate else {
+            return Vec::new();
+        };
+        let mut steps = Vec::new();
+        let mut spans = Vec::new();
+        for item in &list.value {
+            let after = self.duration("escalate.after", ctx, &item.value.after);
+            let add = match &item.value.add.value {
+                AttendeesSpec::List(agents) => {
+                    let v = Spanned::new(agents.clone(), item.value.add.span);
+                    self.attendees(ctx, &v).map(|agents| {
+                        vec![EscalationAdd {
+                            group: None,
+                            agents,
+                        }]
+                    })
+                }
+                AttendeesSpec::Groups(map) => {
+                    let mut adds = Some(Vec::new());
+                    for (name, agents) in map {
+                        let found = self.attendees(ctx, agents);
+                        match (&mut adds, found) {
+                            (Some(adds), Some(agents)) => adds.push(EscalationAdd {
+                                group: Some(name.value.clone()),
+                                agents,
+                            }),
+                            _ => adds = None,
+                        }
+                    }
+                    adds
+                }
+            };
+            if let (Some(after), Some(add)) = (after, add) {
+                steps.push(EscalationStep { after, add });
+                spans.push(item.span);
+            }
+        }
+        if steps.len() != list.value.len() {
+            return Vec::new();
+        }
+        let window = match (at, t_minus, e.needs.is_some()) {
+            (Some(TimeSpec::Relative(offset)), Some(t), _) => Some(offset - t),
+            (Some(TimeSpec::Absolute(at)), Some(t), false) => {
+                self.now.map(|now| event_check::fire_of(at, t) - now)
+            }
+            _ => None,
+        };
+        let plain: Vec<AgentId> = attendees.clone().unwrap_or_default();
+        if let Err(problem) = crate::escalation::check(&steps, &plain, groups, window) {
+            self.error(
+                DiagnosticCode::Escalation,
+                format!("{ctx}: {problem}"),
+                spans[problem.step],
+                "this step",
+                "order the steps by `after`, each due before the fire time, each adding agents the event does not have yet (to its groups, for attendees in groups)",
+            );
+            return Vec::new();
+        }
+        steps
     }
 
     /// Reports the event's kind, description or payload over its size
@@ -898,7 +1245,7 @@ impl Validator<'_> {
                     format!("{ctx}: invalid fire policy `{}`", v.value.0.as_str()),
                     v.span,
                     "not a fire policy",
-                    "use `early` (fire as soon as quorum holds) or `on-time` (fire at the fire time)",
+                    "use `early` (fire as soon as quorum holds), `on-time` (fire at the fire time) or `lazy` (fire at the fire time unless someone declined)",
                 );
                 None
             }

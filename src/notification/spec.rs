@@ -50,11 +50,13 @@ pub enum Trigger {
     Declined,
     /// A `before` offset ahead of the fire time passed while quorum is not met.
     Reminder,
+    /// The event was fired by a break-glass (rules on `fired` go off too).
+    Breakglass,
 }
 
 impl Trigger {
     /// Every trigger, in documentation order.
-    pub const ALL: [Trigger; 8] = [
+    pub const ALL: [Trigger; 9] = [
         Trigger::Opened,
         Trigger::Fired,
         Trigger::Missed,
@@ -63,6 +65,7 @@ impl Trigger {
         Trigger::Deferred,
         Trigger::Declined,
         Trigger::Reminder,
+        Trigger::Breakglass,
     ];
 
     /// The lowercase word used in manifests, payloads and the log.
@@ -76,6 +79,7 @@ impl Trigger {
             Trigger::Deferred => "deferred",
             Trigger::Declined => "declined",
             Trigger::Reminder => "reminder",
+            Trigger::Breakglass => "breakglass",
         }
     }
 
@@ -230,6 +234,49 @@ impl NotifyRule {
     /// Whether `trigger` sets this rule off.
     pub fn wants(&self, trigger: Trigger) -> bool {
         self.on.contains(&trigger)
+    }
+
+    /// Whether the rule is bound to approvals: it acts when the event fires
+    /// or is missed, so it is part of the event's content digest.
+    /// Reminders and rules on answers, openings and cancels are
+    /// informational and not bound.
+    pub fn is_bound(&self) -> bool {
+        self.wants(Trigger::Fired) || self.wants(Trigger::Missed)
+    }
+
+    /// The JSON object a bound rule is digested as (in canonical form, see
+    /// [`crate::trust::digest`]): every part of the rule, spelled out here
+    /// rather than derived from its stored form, so that the digest changes
+    /// only with this documented format.
+    ///
+    /// ```text
+    /// {"attempts": N, "before_ms": [N, …], "on": ["fired", …], "timeout_ms": N,
+    ///  "exec": ["PROGRAM", "ARG", …]}                                   an exec hook
+    ///  "webhook": {"format": "json"|"slack", "headers": {…}, "url": "…"}  or a webhook
+    /// ```
+    pub fn digest_json(&self) -> serde_json::Value {
+        let on: Vec<&str> = self.on.iter().map(|t| t.as_str()).collect();
+        let mut value = serde_json::json!({
+            "on": on,
+            "before_ms": self.before_ms,
+            "timeout_ms": self.timeout_ms,
+            "attempts": self.attempts,
+        });
+        match &self.hook {
+            Hook::Exec { argv } => value["exec"] = serde_json::json!(argv),
+            Hook::Webhook {
+                url,
+                format,
+                headers,
+            } => {
+                value["webhook"] = serde_json::json!({
+                    "url": url,
+                    "format": format.to_string(),
+                    "headers": headers,
+                });
+            }
+        }
+        value
     }
 
     /// Checks the rule; the error says what is wrong and how to fix it.
@@ -486,6 +533,19 @@ pub fn expand(text: &str, allowed: &[String]) -> std::result::Result<String, Exp
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The digest of the rules of `rules` bound to approvals
+/// ([`NotifyRule::is_bound`]), `None` when there are none: what
+/// [`crate::event::TMinusEvent::rules_digest`] holds (the format is in
+/// [`crate::trust::digest`]).
+pub fn bound_rules_digest(rules: &[NotifyRule]) -> Option<[u8; 32]> {
+    let bound: Vec<serde_json::Value> = rules
+        .iter()
+        .filter(|r| r.is_bound())
+        .map(NotifyRule::digest_json)
+        .collect();
+    crate::trust::digest::rules_digest(&bound)
 }
 
 /// Checks a whole list of rules, at most [`MAX_RULES`].

@@ -27,6 +27,10 @@ pub struct AuditEntry {
     pub recorded_at: DateTime<Utc>,
     /// Who did it; `null` for the clock.
     pub agent: Option<String>,
+    /// The agent `agent` answered for, under a delegation (absent
+    /// otherwise): the answer is this agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     /// What happened.
     pub action: AuditAction,
     /// An object whose keys depend on the action (reason, deferral, new
@@ -42,6 +46,7 @@ impl From<&crate::AuditEntry> for AuditEntry {
             at: entry.at,
             recorded_at: entry.recorded_at,
             agent: entry.agent.as_ref().map(|a| a.as_str().to_string()),
+            on_behalf_of: entry.on_behalf_of.as_ref().map(|a| a.as_str().to_string()),
             action: entry.action,
             detail: entry.detail.clone(),
         }
@@ -59,6 +64,11 @@ impl AuditEntry {
             recorded_at: self.recorded_at,
             agent: self
                 .agent
+                .as_deref()
+                .map(crate::AgentId::parse)
+                .transpose()?,
+            on_behalf_of: self
+                .on_behalf_of
                 .as_deref()
                 .map(crate::AgentId::parse)
                 .transpose()?,

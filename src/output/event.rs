@@ -45,7 +45,8 @@ pub struct Event {
     pub quorum_spec: String,
     /// Confirmations so far (distinct agents).
     pub confirmed: usize,
-    /// `early` fires as soon as the quorum holds; `on-time` at the fire time.
+    /// `early` fires as soon as the quorum holds; `on-time` at the fire time;
+    /// `lazy` at the fire time unless someone declined.
     pub fire_policy: FirePolicy,
     /// The total of all deferrals so far.
     pub deferred_ms: i64,
@@ -76,6 +77,21 @@ pub struct Event {
     /// Each quorum group in order; only an event with groups has this key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupProgress>,
+    /// Four eyes: the organizer (the requester) may not answer; only a
+    /// four-eyes event has this key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub four_eyes: bool,
+    /// The time windows it may fire in (`DAYS HH:MM-HH:MM ZONE`); only an
+    /// event with windows has this key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<String>,
+    /// The agents who may break the glass; only an event with some has
+    /// this key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakglass: Vec<String>,
+    /// The break-glass that fired it; only such an event has this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<crate::gate::BreakGlass>,
 }
 
 /// One attendee of an [`Event`] and its answer so far.
@@ -191,6 +207,15 @@ impl Event {
             started_at: e.started_at,
             finished_at: e.finished_at,
             groups,
+            four_eyes: e.gates.four_eyes,
+            windows: e.gates.windows.iter().map(ToString::to_string).collect(),
+            breakglass: e
+                .gates
+                .breakglass
+                .iter()
+                .map(|a| a.as_str().to_string())
+                .collect(),
+            broken: e.gates.broken.clone(),
         }
     }
 
@@ -237,6 +262,7 @@ impl Event {
             .collect::<Result<Vec<_>>>()?;
         let t_minus = Duration::milliseconds(self.t_minus_ms);
         Ok(TMinusEvent {
+            rules_digest: None,
             id: self.id,
             kind: self
                 .kind
@@ -261,7 +287,22 @@ impl Event {
             finished_at: self.finished_at,
             created_at: self.created_at,
             last_response_at: None,
+            gates: crate::gate::Gates {
+                four_eyes: self.four_eyes,
+                windows: self
+                    .windows
+                    .iter()
+                    .map(|w| w.parse())
+                    .collect::<std::result::Result<_, _>>()?,
+                breakglass: self
+                    .breakglass
+                    .iter()
+                    .map(|a| AgentId::parse(a))
+                    .collect::<std::result::Result<_, _>>()?,
+                broken: self.broken.clone(),
+            },
             description: self.description.clone(),
+            escalation: Default::default(),
         })
     }
 

@@ -20,14 +20,18 @@
 //! | [`AuditEntry`], [`LogEntry`] | audit entries, with their chain links |
 //! | [`TickReport`], [`DeliveryStatus`], [`NotifyTestResult`] | ticks and notifications |
 //! | [`Inbox`] | what waits for one agent |
+//! | [`AnswerToSign`], [`EventSigners`] | an answer message to sign elsewhere; the keys that may sign |
+//! | [`Delegation`] | who may answer for whom |
 //! | [`Verification`], [`crate::trust::attest::Statement`] | the audit log checked; an attestation |
 //! | [`Validation`], [`crate::plan::Plan`], [`ApplyResult`] | manifests validated, planned, applied |
 //! | [`RunLine`] | one line of `run --json` / `wait --json` |
 //! | [`Health`] | the HTTP service's health |
 //! | [`ErrorOutput`] | a failure |
 
+mod answer;
 mod audit;
 mod campaign;
+mod delegation;
 mod delivery;
 mod error;
 mod event;
@@ -38,11 +42,13 @@ mod server;
 mod time;
 mod verify;
 
+pub use answer::{AnswerToSign, EventSigners};
 pub use audit::{AuditEntry, LogEntry};
 pub use campaign::{
     Campaign, CampaignCancel, CampaignDetail, CampaignEvent, CampaignFields, CampaignOrder,
     CampaignStatus, Dependency, EventName,
 };
+pub use delegation::Delegation;
 pub use delivery::{DeliveryStatus, NotifyTestResult, TickReport};
 pub use error::{ErrorBody, ErrorOutput};
 pub use event::{AnswerStatus, Attendee, Event, EventStatus, GroupProgress};

@@ -20,6 +20,8 @@ pub struct Verification {
     pub events: u64,
     /// Signatures verified.
     pub signatures: u64,
+    /// Events fired by a break-glass.
+    pub breakglass: u64,
     /// The hash of the last entry (64 hex digits): keep it, and
     /// `verify --since HEAD` later proves the log was only appended to.
     pub head: String,
@@ -51,6 +53,7 @@ impl From<&LogVerification> for Verification {
             entries: report.entries,
             events: report.events,
             signatures: report.signatures,
+            breakglass: report.breakglass,
             head: report.head.hex(),
             mismatches: report
                 .mismatches

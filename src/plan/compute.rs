@@ -97,8 +97,14 @@ pub(crate) fn compute(
             if !row.managed || wanted.contains(row.name.as_str()) {
                 continue;
             }
-            let events = tx
-                .campaign_events(row.id)?
+            let members = tx.campaign_events(row.id)?;
+            if tx.scope_signers(row.id)?.is_some() {
+                refuse_unsigned_delete(
+                    &row.name,
+                    members.iter().map(|(_, name, state)| (name, *state)),
+                )?;
+            }
+            let events = members
                 .into_iter()
                 .map(|(id, name, _)| EventPlan {
                     key: name,
@@ -135,6 +141,27 @@ pub(crate) fn compute(
         counts,
         campaigns,
     })
+}
+
+/// Refuses to delete unfinished events of campaign `name`, which has
+/// signers: deleting one is cancelling it, which needs a signed cancel.
+/// `events` are the events to delete with their stored states.
+fn refuse_unsigned_delete<'a>(
+    name: &str,
+    events: impl Iterator<Item = (&'a String, EventState)>,
+) -> Result<()> {
+    let unfinished: Vec<String> = events
+        .filter(|(_, state)| !state.is_final())
+        .map(|(name, _)| name.clone())
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    Err(crate::trust::TrustError::UnsignedDelete {
+        campaign: format!("campaign {name}"),
+        events: unfinished,
+    }
+    .into())
 }
 
 fn count(plan: &CampaignPlan, counts: &mut PlanCounts) {
@@ -281,6 +308,7 @@ fn update_campaign(
         });
     }
     let stored_signers = tx.scope_signers(row.id)?.map(|s| s.digest);
+    let signed = stored_signers.is_some();
     let wanted_signers = campaign.signers.as_deref().map(digest_of_text);
     if stored_signers != wanted_signers {
         changes.push(FieldChange {
@@ -328,7 +356,23 @@ fn update_campaign(
                     continue;
                 };
                 let needs = needs_of.remove(id).unwrap_or_default();
-                let mut change_list = diff(&stored, &needs, e);
+                // What applying would store: the manifest's attendees and
+                // groups with the agents of the escalation steps that stay
+                // applied, which are no drift.
+                let rebased = stored.escalation.rebase(&e.escalate);
+                let effective = DesiredEvent {
+                    attendees: rebased.attendees_with_added(&e.attendees),
+                    groups: rebased.groups_with_added(&e.groups),
+                    ..(**e).clone()
+                };
+                let mut change_list = diff(&stored, &needs, &effective);
+                if stored.escalation.steps != e.escalate {
+                    change_list.push(FieldChange {
+                        field: PlanField::Escalate,
+                        old: crate::escalation::Escalation::summary(&stored.escalation.steps),
+                        new: crate::escalation::Escalation::summary(&e.escalate),
+                    });
+                }
                 let stored_rules = stored_rules.remove(id).unwrap_or_default();
                 if stored_rules != e.notify {
                     change_list.push(FieldChange {
@@ -375,7 +419,7 @@ fn update_campaign(
                 }
                 let mut event_notes = Vec::new();
                 for (agent, status) in &stored.attendees {
-                    if *status != ResponseStatus::Pending && !e.attendees.contains(agent) {
+                    if *status != ResponseStatus::Pending && !effective.attendees.contains(agent) {
                         event_notes.push(format!(
                             "attendee {agent} already answered ({status}); removing it drops the answer"
                         ));
@@ -386,7 +430,19 @@ fn update_campaign(
                 updated.kind = e.kind.clone();
                 updated.description = e.description.clone();
                 updated.payload = e.payload.clone();
-                let resets = crate::lifecycle::resets(&stored, &updated, &e.attendees);
+                updated.rules_digest = crate::notification::spec::bound_rules_digest(&e.notify);
+                let resets = if crate::lifecycle::lazy_changed(stored.fire_policy, e.fire) {
+                    stored
+                        .attendees
+                        .iter()
+                        .filter(|(a, s)| {
+                            matches!(s, ResponseStatus::Confirmed | ResponseStatus::Declined)
+                                && effective.attendees.contains(a)
+                        })
+                        .count()
+                } else {
+                    crate::lifecycle::resets(&stored, &updated, &effective.attendees)
+                };
                 events.push(EventPlan {
                     key: e.key.clone(),
                     id: Some(*id),
@@ -398,6 +454,15 @@ fn update_campaign(
                 });
             }
         }
+    }
+    if signed {
+        refuse_unsigned_delete(
+            &row.name,
+            members
+                .iter()
+                .filter(|(_, name, _)| !wanted.contains(name.as_str()))
+                .map(|(_, name, state)| (name, *state)),
+        )?;
     }
     for (id, name, state) in &members {
         if wanted.contains(name.as_str()) {
@@ -622,6 +687,28 @@ fn diff(stored: &TMinusEvent, stored_needs: &[String], e: &DesiredEvent) -> Vec<
         old.sort_unstable();
         field(PlanField::Needs, Some(list(&old)), Some(list(&e.needs)));
     }
+    let requested = |a: &crate::agent::AgentId| (a.as_str() != "t-minus").then(|| a.to_string());
+    field(
+        PlanField::RequestedBy,
+        requested(&stored.organizer),
+        e.requested_by.as_ref().and_then(requested),
+    );
+    field(
+        PlanField::FourEyes,
+        Some(stored.gates.four_eyes.to_string()),
+        Some(e.four_eyes.to_string()),
+    );
+    field(
+        PlanField::Window,
+        crate::gate::windows_text(&stored.gates.windows),
+        crate::gate::windows_text(&e.windows),
+    );
+    field(
+        PlanField::Breakglass,
+        (!stored.gates.breakglass.is_empty())
+            .then(|| list(stored.gates.breakglass.iter().map(|a| a.as_str()))),
+        (!e.breakglass.is_empty()).then(|| list(e.breakglass.iter().map(|a| a.as_str()))),
+    );
     if stored.payload != e.payload {
         let text = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
         field(PlanField::Payload, text(&stored.payload), text(&e.payload));

@@ -121,10 +121,20 @@ pub enum PlanField {
     Payload,
     /// `notify`.
     Notify,
+    /// `escalate`.
+    Escalate,
     /// Whether a manifest manages the campaign.
     Managed,
     /// A campaign's `signers`: its key set, by digest.
     Signers,
+    /// `requested_by`.
+    RequestedBy,
+    /// `four_eyes`.
+    FourEyes,
+    /// `window`.
+    Window,
+    /// `breakglass`.
+    Breakglass,
 }
 
 impl PlanField {
@@ -143,8 +153,13 @@ impl PlanField {
             PlanField::Needs => Field::Needs,
             PlanField::Payload => Field::Payload,
             PlanField::Notify => Field::Notify,
+            PlanField::Escalate => Field::Escalate,
             PlanField::Managed => Field::Managed,
             PlanField::Signers => Field::Signers,
+            PlanField::RequestedBy => Field::RequestedBy,
+            PlanField::FourEyes => Field::FourEyes,
+            PlanField::Window => Field::Window,
+            PlanField::Breakglass => Field::Breakglass,
         }
     }
 
@@ -176,8 +191,13 @@ impl PlanField {
             "needs" => plain(PlanField::Needs),
             "payload" => plain(PlanField::Payload),
             "notify" => plain(PlanField::Notify),
+            "escalate" => plain(PlanField::Escalate),
             "managed" => plain(PlanField::Managed),
             "signers" => plain(PlanField::Signers),
+            "requested_by" => plain(PlanField::RequestedBy),
+            "four_eyes" => plain(PlanField::FourEyes),
+            "window" => plain(PlanField::Window),
+            "breakglass" => plain(PlanField::Breakglass),
             _ => None,
         }
     }
@@ -289,7 +309,8 @@ pub struct EventPlan {
     /// The changed fields (updates only).
     pub changes: Vec<FieldChange>,
     /// How many confirmations the update sends back to `pending` because it
-    /// changes the event's content digest (kind, description or payload).
+    /// changes the event's content digest (kind, description, payload, or
+    /// the notification rules that act when it fires or is missed).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub resets: usize,
     /// Things worth knowing, e.g. an answered attendee being removed.

@@ -58,15 +58,35 @@ fn event(out: &mut String, e: &EventPlan) {
 }
 
 /// Appends `  (resets N confirmations)` to the first line written since
-/// `start` that changes the event's content (kind, description, payload).
+/// `start` that changes the event's content (kind, description, payload),
+/// or else to its `notify` line (with confirmations reset and none of
+/// those changed, the rules that act when it fires or is missed did), or
+/// `  (resets N answers)` to a change of fire policy into or out of `lazy`
+/// (which sends confirmations and declines back to pending).
 fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: usize) {
-    let Some(line) = changes.iter().position(|c| {
-        matches!(
-            c.field,
-            PlanField::Kind | PlanField::Description | PlanField::Payload
-        )
-    }) else {
-        return;
+    let lazy = |v: &Option<String>| v.as_deref() == Some("lazy");
+    let policy = changes
+        .iter()
+        .position(|c| c.field == PlanField::Fire && (lazy(&c.old) != lazy(&c.new)));
+    let content = || {
+        changes.iter().position(|c| {
+            matches!(
+                c.field,
+                PlanField::Kind | PlanField::Description | PlanField::Payload
+            )
+        })
+    };
+    let notify = || {
+        changes
+            .iter()
+            .position(|c| matches!(c.field, PlanField::Notify))
+    };
+    let (line, what) = match policy {
+        Some(line) => (line, "answer"),
+        None => match content().or_else(notify) {
+            Some(line) => (line, "confirmation"),
+            None => return,
+        },
     };
     let Some(end) = out[start..]
         .match_indices('\n')
@@ -76,7 +96,7 @@ fn mark_resets(out: &mut String, start: usize, changes: &[FieldChange], resets: 
         return;
     };
     let plural = if resets == 1 { "" } else { "s" };
-    out.insert_str(end, &format!("  (resets {resets} confirmation{plural})"));
+    out.insert_str(end, &format!("  (resets {resets} {what}{plural})"));
 }
 
 /// `~ field: old → new` lines (`+ attendees: dave` / `- attendees: carol`
@@ -141,6 +161,19 @@ fn describe(d: &DesiredEvent) -> String {
     }
     if !d.needs.is_empty() && matches!(d.at, TimeSpec::Absolute(_)) {
         let _ = write!(s, ", needs {}", list(&d.needs));
+    }
+    if d.four_eyes {
+        let _ = write!(s, ", four eyes (requested by {})", d.organizer());
+    }
+    if let Some(windows) = crate::gate::windows_text(&d.windows) {
+        let _ = write!(s, ", window {windows}");
+    }
+    if !d.breakglass.is_empty() {
+        let _ = write!(
+            s,
+            ", breakglass {}",
+            list(d.breakglass.iter().map(|a| a.as_str()))
+        );
     }
     s
 }

@@ -18,10 +18,13 @@
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`stream`]: `GET /v1/stream`, the log as Server-Sent Events.
 //! - [`ticker`]: ticks and delivers notifications in the background.
+//! - [`mcp`]: the MCP server at `/mcp` (streamable HTTP), as the token's
+//!   agent.
 
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod remote;
@@ -149,6 +152,8 @@ pub(crate) struct Shared {
     tail: Arc<stream::LogTail>,
     /// Turns true when the service stops: streams end.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// The hosts `/mcp` requests may name ([`mcp::allowed_hosts`]).
+    mcp_hosts: Vec<String>,
 }
 
 impl Shared {
@@ -223,6 +228,7 @@ pub fn serve(
         metrics: Arc::new(metrics::Metrics::default()),
         tail: Arc::new(stream::LogTail::new()),
         stopping: stop_rx.clone(),
+        mcp_hosts: mcp::allowed_hosts(options.public_url.as_deref()),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
@@ -238,7 +244,11 @@ pub fn serve(
         Arc::new(move || Engine::open(&location));
     runtime.spawn(shared.tail.clone().run(open, stop_rx));
     ready(addr, scheme);
-    let app = routes::router(shared);
+    // In the runtime: the router starts a task of its own.
+    let app = {
+        let _entered = runtime.enter();
+        routes::router(shared)
+    };
     runtime.block_on(accept(listener, app, tls, stop_tx));
     if let Some(ticker) = ticker {
         ticker.stop();

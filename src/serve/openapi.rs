@@ -9,11 +9,12 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::routes::{
-    CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery, ManifestQuery,
-    SignedAnswerBody, StreamQuery, VerifyQuery,
+    BreakglassBody, CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery,
+    ManifestQuery, SignedAnswerBody, StreamQuery, VerifyQuery,
 };
 use crate::output::{
-    ApplyResult, CampaignStatus, ErrorOutput, Event, Health, Inbox, LogEntry, Verification,
+    ApplyResult, CampaignStatus, ErrorOutput, Event, EventSigners, Health, Inbox, LogEntry,
+    Verification,
 };
 use crate::plan::Plan;
 
@@ -165,6 +166,17 @@ pub fn document(server: Option<&str>) -> Value {
             errors: read_errors,
         },
         Op {
+            method: "get",
+            path: "/v1/events/{event}/signers",
+            id: "eventSigners",
+            summary: "The public keys that may sign the event's answers (null when none is needed), for a client signing through its ssh-agent.",
+            access: Access::Read,
+            parameters: vec![event()],
+            body: None,
+            reply: s.reply::<EventSigners>(),
+            errors: read_errors,
+        },
+        Op {
             method: "post",
             path: "/v1/events/{event}/confirm",
             id: "confirm",
@@ -194,6 +206,17 @@ pub fn document(server: Option<&str>) -> Value {
             access: Access::Agent,
             parameters: vec![event()],
             body: Some(("application/json", s.body::<DeclineBody>(), false)),
+            reply: s.reply::<Event>(),
+            errors: answer_errors,
+        },
+        Op {
+            method: "post",
+            path: "/v1/events/{event}/breakglass",
+            id: "breakglass",
+            summary: "Fire the event at once as the token's agent, listed in its `breakglass`, with a reason; the reply is the event.",
+            access: Access::Agent,
+            parameters: vec![event()],
+            body: Some(("application/json", s.body::<BreakglassBody>(), true)),
             reply: s.reply::<Event>(),
             errors: answer_errors,
         },

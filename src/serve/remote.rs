@@ -59,12 +59,21 @@ impl ExecPolicy {
 
 /// Parses and validates the manifests of a request body (several YAML
 /// documents allowed), after refusing file references and exec hooks the
-/// policy does not allow.
-pub fn load(text: &str, policy: &ExecPolicy) -> Result<ValidManifests, super::ApiError> {
+/// policy does not allow. `requester`, the token's agent, is the requester
+/// of every event: a `requested_by` naming another agent is refused.
+pub fn load(
+    text: &str,
+    policy: &ExecPolicy,
+    requester: crate::AgentId,
+) -> Result<ValidManifests, super::ApiError> {
     let mut manifests = Manifests::default();
     manifests.add_str(REQUEST_NAME, text, &Limits::default());
     check_host_use(&manifests, policy)?;
-    crate::manifest::validate(&manifests, &ValidateOptions::default())
+    let options = ValidateOptions {
+        requester: Some(requester),
+        ..ValidateOptions::default()
+    };
+    crate::manifest::validate(&manifests, &options)
         .map_err(|d: Diagnostics| ManifestError::Invalid(d).into())
 }
 

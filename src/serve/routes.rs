@@ -21,7 +21,9 @@ use super::limits::{ANSWER_BODY_LIMIT, MANIFEST_BODY_LIMIT};
 use super::Shared;
 use crate::duration::parse_duration;
 use crate::engine::EventViews;
-use crate::output::{ApplyResult, CampaignStatus, Event, Health, Inbox, LogEntry, Verification};
+use crate::output::{
+    ApplyResult, CampaignStatus, Event, EventSigners, Health, Inbox, LogEntry, Verification,
+};
 use crate::plan::{Plan, PlanOptions};
 use crate::state::EventState;
 use crate::store::EventFilter;
@@ -43,6 +45,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/events", get(list_events))
         .route("/v1/events/{event}", get(get_event))
         .route("/v1/events/{event}/log", get(event_log))
+        .route("/v1/events/{event}/signers", get(event_signers))
         .route(
             "/v1/events/{event}/confirm",
             post(confirm).layer(answer_limit),
@@ -51,6 +54,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1/events/{event}/decline",
             post(decline).layer(answer_limit),
+        )
+        .route(
+            "/v1/events/{event}/breakglass",
+            post(breakglass).layer(answer_limit),
         )
         .route(
             "/v1/events/{event}/cancel",
@@ -63,6 +70,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/answers", post(signed_answer).layer(answer_limit))
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
+        .merge(super::mcp::router(shared.clone()))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -385,6 +393,25 @@ async fn event_log(
     .map(Json)
 }
 
+/// `GET /v1/events/{event}/signers`: the keys that may sign its answers.
+async fn event_signers(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(event): Path<String>,
+) -> Reply<EventSigners> {
+    as_caller(&shared, &headers, Need::Read, "read", move |engine, _| {
+        let id = engine.resolve_event(&event)?;
+        let signers = engine.signers_of(id)?;
+        Ok(EventSigners {
+            event: id,
+            digest: signers.as_ref().map(|s| s.digest()),
+            allowed_signers: signers.map(|s| s.to_allowed_signers()),
+        })
+    })
+    .await
+    .map(Json)
+}
+
 /// `GET /v1/campaigns/{campaign}`: its events in execution order.
 async fn get_campaign(
     State(shared): State<Arc<Shared>>,
@@ -550,6 +577,10 @@ async fn stream(
 pub struct ConfirmBody {
     /// The agent answering: when given, it must be the token's.
     pub agent: Option<String>,
+    /// The attendee the token's agent answers for, under that attendee's
+    /// delegation to it (`confirm EVENT TO --for FROM`).
+    #[serde(rename = "for")]
+    pub for_agent: Option<String>,
 }
 
 /// `POST /v1/events/{event}/defer` body.
@@ -560,6 +591,10 @@ pub struct DeferBody {
     pub by: String,
     /// The agent answering: when given, it must be the token's.
     pub agent: Option<String>,
+    /// The attendee the token's agent answers for, under that attendee's
+    /// delegation to it (`confirm EVENT TO --for FROM`).
+    #[serde(rename = "for")]
+    pub for_agent: Option<String>,
 }
 
 /// `POST /v1/events/{event}/decline` body (may be empty).
@@ -570,6 +605,10 @@ pub struct DeclineBody {
     pub reason: Option<String>,
     /// The agent answering: when given, it must be the token's.
     pub agent: Option<String>,
+    /// The attendee the token's agent answers for, under that attendee's
+    /// delegation to it (`confirm EVENT TO --for FROM`).
+    #[serde(rename = "for")]
+    pub for_agent: Option<String>,
 }
 
 /// `POST /v1/events/{event}/cancel` body (may be empty).
@@ -598,15 +637,19 @@ async fn answer(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     (event, kind): (String, &'static str),
-    named: Option<String>,
+    (named, principal): (Option<String>, Option<String>),
     response: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
 ) -> Reply<Event> {
     let need = Need::Answer;
     let event = as_caller(shared, headers, need, "answer", move |engine, token| {
         let agent = answering_agent(token, named.as_deref())?;
+        let principal = principal.as_deref().map(AgentId::parse).transpose()?;
         let response = response()?;
         let id = engine.resolve_event(&event)?;
-        let updated = engine.respond(id, &agent, response)?;
+        let updated = match &principal {
+            Some(principal) => engine.respond_for(id, &agent, principal, response)?,
+            None => engine.respond(id, &agent, response)?,
+        };
         Ok(Event::read(engine, &mut EventViews::default(), &updated)?)
     })
     .await?;
@@ -622,7 +665,8 @@ async fn confirm(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply<Event> {
     let body: ConfirmBody = json_body(body)?;
-    answer(&shared, &headers, (event, "confirm"), body.agent, || {
+    let who = (body.agent, body.for_agent);
+    answer(&shared, &headers, (event, "confirm"), who, || {
         Ok(Response::Confirm)
     })
     .await
@@ -643,7 +687,8 @@ async fn defer(
         .into());
     };
     let by = body.by;
-    answer(&shared, &headers, (event, "defer"), body.agent, move || {
+    let who = (body.agent, body.for_agent);
+    answer(&shared, &headers, (event, "defer"), who, move || {
         let d = parse_duration(&by)?;
         if d.is_zero() {
             return Err(TMinusError::NonPositiveDeferral {
@@ -669,7 +714,7 @@ async fn decline(
         &shared,
         &headers,
         (event, "decline"),
-        body.agent,
+        (body.agent, body.for_agent),
         move || Ok(Response::Decline(reason)),
     )
     .await
@@ -692,6 +737,50 @@ async fn cancel(
             let id = engine.resolve_event(&event)?;
             let cancelled = engine.cancel_event(id, body.reason)?;
             Ok(Event::read(engine, &mut EventViews::default(), &cancelled)?)
+        },
+    )
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/events/{event}/breakglass` body.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakglassBody {
+    /// Why the event must fire now (required, not empty).
+    pub reason: String,
+    /// The agent breaking the glass: when given, it must be the token's.
+    pub agent: Option<String>,
+}
+
+/// `POST /v1/events/{event}/breakglass`: the token's agent, listed in the
+/// event's `breakglass`, fires it at once (an operator's token too, for
+/// its own agent; nobody breaks the glass as another agent). Where answers
+/// must be signed, submit a signed `confirm` with `break-glass:` to
+/// `/v1/answers` instead.
+async fn breakglass(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(event): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply<Event> {
+    let body: Option<BreakglassBody> = json_body(body)?;
+    let Some(body) = body else {
+        return Err(ServeError::Json {
+            reason: "the body must say why: {\"reason\": \"sev1: …\"}".into(),
+        }
+        .into());
+    };
+    as_caller(
+        &shared,
+        &headers,
+        Need::Answer,
+        "breakglass",
+        move |engine, token| {
+            let agent = answering_agent(token, body.agent.as_deref())?;
+            let id = engine.resolve_event(&event)?;
+            let fired = engine.break_glass(id, &agent, &body.reason)?;
+            Ok(Event::read(engine, &mut EventViews::default(), &fired)?)
         },
     )
     .await
@@ -789,8 +878,8 @@ async fn plan(
         &headers,
         Need::Operate,
         "plan",
-        move |engine, _| {
-            let valid = super::remote::load(&text, &policy)?;
+        move |engine, token| {
+            let valid = super::remote::load(&text, &policy, token.agent_id())?;
             let options = PlanOptions {
                 prune: q.prune.unwrap_or(false),
                 now: None,
@@ -817,8 +906,8 @@ async fn apply(
         &headers,
         Need::Operate,
         "apply",
-        move |engine, _| {
-            let valid = super::remote::load(&text, &policy)?;
+        move |engine, token| {
+            let valid = super::remote::load(&text, &policy, token.agent_id())?;
             let options = PlanOptions {
                 prune: q.prune.unwrap_or(false),
                 now: None,

@@ -174,6 +174,8 @@ pub struct NewAuditEntry {
     pub recorded_at: DateTime<Utc>,
     /// Who acted.
     pub agent: Option<AgentId>,
+    /// The agent `agent` acted for (an answer under a delegation).
+    pub on_behalf_of: Option<AgentId>,
     /// What happened.
     pub action: AuditAction,
     /// Details.
@@ -333,6 +335,7 @@ impl NewAuditEntry {
             at: ms(self.at),
             recorded_at: ms(self.recorded_at),
             agent: self.agent.clone(),
+            on_behalf_of: self.on_behalf_of.clone(),
             action: self.action,
             detail: self.detail.clone(),
         }
@@ -485,6 +488,19 @@ pub trait Tx {
     fn tokens(&mut self) -> Result<Vec<crate::token::TokenInfo>>;
     /// Marks a token revoked at `at`; false when it was already revoked.
     fn revoke_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// Stores a new delegation.
+    fn insert_delegation(&mut self, delegation: &crate::delegation::Delegation) -> Result<()>;
+    /// Every delegation (with its campaign's name), oldest first.
+    fn delegations(&mut self) -> Result<Vec<crate::delegation::Delegation>>;
+    /// The delegations from `from` to `to`, oldest first; through the
+    /// index on (from, to).
+    fn delegations_between(
+        &mut self,
+        from: &AgentId,
+        to: &AgentId,
+    ) -> Result<Vec<crate::delegation::Delegation>>;
+    /// Marks a delegation revoked at `at`; false when it was already revoked.
+    fn revoke_delegation(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

@@ -28,12 +28,14 @@ pub(crate) const CAMPAIGN_COLUMNS: &str =
     "id, name, description, created_ms, managed, anchor_ms, revision";
 
 /// The columns of an audit row, in [`read_audit`] order.
-pub(crate) const AUDIT_COLUMNS: &str = "seq, event_id, at_ms, recorded_ms, agent, action, detail";
+pub(crate) const AUDIT_COLUMNS: &str =
+    "seq, event_id, at_ms, recorded_ms, agent, action, detail, on_behalf_of";
 
 /// The columns of an audit entry with its chain links, in
 /// [`read_audit_link`] order.
 pub(crate) const AUDIT_LINK_COLUMNS: &str =
-    "seq, event_id, at_ms, recorded_ms, agent, action, detail, prev, hash, message, signature";
+    "seq, event_id, at_ms, recorded_ms, agent, action, detail, on_behalf_of, prev, hash, message, \
+     signature";
 
 /// The columns of an attendee, in [`read_attendee`] order.
 pub(crate) const ATTENDEE_COLUMNS: &str = "agent, status, defer_ms";
@@ -132,6 +134,8 @@ pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
         created_ms: c.int(18)?,
         last_response_ms: c.opt_int(19)?,
         groups: c.opt_text(20)?,
+        gates: c.opt_text(21)?,
+        escalation: c.opt_text(22)?,
         fire_ms: None,
     };
     c.decode(row.into_event())
@@ -183,6 +187,35 @@ pub(crate) fn read_token<C: Columns>(c: &C) -> Result<crate::token::TokenInfo, C
     })
 }
 
+/// The columns of a delegation, in [`read_delegation`] order (`d` is the
+/// delegations table, `c` its campaign, joined on the left).
+pub(crate) const DELEGATION_COLUMNS: &str =
+    "d.id, d.from_agent, d.to_agent, d.campaign_id, c.name, d.created_ms, d.until_ms, \
+     d.revoked_ms, d.message, d.signature";
+
+/// A delegation from the columns [`DELEGATION_COLUMNS`].
+pub(crate) fn read_delegation<C: Columns>(
+    c: &C,
+) -> Result<crate::delegation::Delegation, C::Error> {
+    let signed = match (c.opt_text(8)?, c.opt_text(9)?) {
+        (Some(message), Some(signature)) => {
+            Some(crate::delegation::SignedDelegation { message, signature })
+        }
+        _ => None,
+    };
+    Ok(crate::delegation::Delegation {
+        id: c.id(0)?,
+        from: AgentId(c.text(1)?),
+        to: AgentId(c.text(2)?),
+        campaign: c.opt_id(3)?,
+        campaign_name: c.opt_text(4)?,
+        created_at: c.decode(time(c.int(5)?))?,
+        until: c.decode(opt_time(c.opt_int(6)?))?,
+        revoked_at: c.decode(opt_time(c.opt_int(7)?))?,
+        signed,
+    })
+}
+
 /// A need's name for the event that needs it, from the columns `to_id,
 /// from_id, name` (edge and needed event): its name, or its short id.
 pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Error> {
@@ -196,7 +229,7 @@ pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Err
 /// A listing row: the event from [`EVENT_COLUMNS`] (without attendees) and
 /// its campaign's name in the column after them.
 pub(crate) fn read_listed<C: Columns>(c: &C) -> Result<(TMinusEvent, Option<String>), C::Error> {
-    Ok((read_event(c)?, c.opt_text(21)?))
+    Ok((read_event(c)?, c.opt_text(23)?))
 }
 
 /// A chunk of a listing put together: each event, in the listing's order,
@@ -280,6 +313,7 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
         agent: c.opt_text(4)?.map(AgentId),
         action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
         detail: c.decode(serde_json::from_str(&c.text(6)?).map_err(|e| e.to_string()))?,
+        on_behalf_of: c.opt_text(7)?.map(AgentId),
     })
 }
 
@@ -287,10 +321,10 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
 pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error> {
     Ok(StoredLink {
         entry: read_audit(c)?,
-        prev: opt_hash(c, 7)?,
-        hash: opt_hash(c, 8)?,
-        message: c.opt_text(9)?,
-        signature: c.opt_text(10)?,
+        prev: opt_hash(c, 8)?,
+        hash: opt_hash(c, 9)?,
+        message: c.opt_text(10)?,
+        signature: c.opt_text(11)?,
     })
 }
 
@@ -349,6 +383,7 @@ pub(crate) struct AuditColumns {
     pub at_ms: i64,
     pub recorded_ms: i64,
     pub agent: Option<String>,
+    pub on_behalf_of: Option<String>,
     pub action: &'static str,
     pub detail: String,
     pub unreported: bool,
@@ -362,6 +397,7 @@ impl AuditColumns {
             at_ms: ms(e.at),
             recorded_ms: ms(e.recorded_at),
             agent: e.agent.as_ref().map(|a| a.0.clone()),
+            on_behalf_of: e.on_behalf_of.as_ref().map(|a| a.0.clone()),
             action: e.action.as_str(),
             detail: e.detail.to_string(),
             unreported: e.action.is_transition(),
@@ -373,7 +409,7 @@ impl AuditColumns {
 pub(crate) const EVENT_COLUMNS: &str =
     "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
      t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
-     state, finished_ms, created_ms, last_response_ms, groups";
+     state, finished_ms, created_ms, last_response_ms, groups, gates, escalation";
 
 /// An event's own row (attendees live in their own table).
 #[derive(Debug, Clone, PartialEq)]
@@ -404,7 +440,14 @@ pub(crate) struct EventRow {
     /// Quorum groups as JSON (`[{"name", "quorum", "members"}]`); `None` for
     /// a plain event (one unnamed group of all its attendees).
     pub groups: Option<String>,
-    /// The effective fire time, when known; written, never read back.
+    /// The gates ([`crate::gate::Gates`]) as JSON; `None` when none is set.
+    pub gates: Option<String>,
+    /// Escalation steps and how many were applied, as JSON (see
+    /// [`crate::escalation::Escalation`]); `None` for an event without.
+    pub escalation: Option<String>,
+    /// When a tick has work for it: the fire time, or, for an event
+    /// waiting for a window to open, that opening, or the next escalation
+    /// step's due time when that comes first; written, never read back.
     pub fire_ms: Option<i64>,
 }
 
@@ -508,7 +551,11 @@ impl EventRow {
             created_ms: ms(e.created_at),
             last_response_ms: e.last_response_at.map(ms),
             groups: groups_text(&e.groups),
-            fire_ms: e.fire_deadline().map(ms),
+            gates: (!e.gates.is_empty())
+                .then(|| serde_json::to_string(&e.gates).unwrap_or_default()),
+            escalation: (!e.escalation.is_empty())
+                .then(|| serde_json::to_string(&e.escalation).unwrap_or_default()),
+            fire_ms: e.stored_due().map(ms),
         }
     }
 
@@ -522,6 +569,7 @@ impl EventRow {
             (None, None) => return Err("event has neither at nor offset".into()),
         };
         Ok(TMinusEvent {
+            rules_digest: None,
             id: self.id,
             campaign: self.campaign_id,
             name: self.name,
@@ -549,6 +597,17 @@ impl EventRow {
                 .map(parse_groups)
                 .transpose()?
                 .unwrap_or_default(),
+            gates: match self.gates.as_deref() {
+                Some(text) => {
+                    serde_json::from_str(text).map_err(|e| format!("bad gates {text:?}: {e}"))?
+                }
+                None => crate::gate::Gates::default(),
+            },
+            escalation: match self.escalation.as_deref() {
+                Some(text) => serde_json::from_str(text)
+                    .map_err(|e| format!("bad escalation {text:?}: {e}"))?,
+                None => Default::default(),
+            },
         })
     }
 }

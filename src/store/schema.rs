@@ -60,6 +60,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("0008_listing_order"),
     migration!("compact_ids"),
     migration!("tokens"),
+    migration!("gate_rules"),
+    migration!("delegations"),
     migration!("log_baseline"),
 ];
 

@@ -21,11 +21,11 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_event,
-    read_event_attendee, read_finished, read_listed, read_member, read_need, read_need_name,
-    read_token, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
+    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_delegation,
+    read_event, read_event_attendee, read_finished, read_listed, read_member, read_need,
+    read_need_name, read_token, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
     ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS,
-    EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
+    DELEGATION_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
 };
 use super::schema::Migration;
 use super::written::Written;
@@ -35,6 +35,7 @@ use super::{
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
+use crate::delegation::Delegation;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::notification::{Delivery, NotifyRule, Reminder};
@@ -134,9 +135,9 @@ pub(crate) const EVENTS: Table = Table {
     name: "tm_events",
     columns: "id, campaign_id, name, kind, description, at_ms, offset_ms, start_ms, \
               t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, \
-              payload, state, finished_ms, created_ms, last_response_ms, groups, fire_ms, \
-              campaign_pos",
-    kinds: "uutttiiiiiiitttttiiitii",
+              payload, state, finished_ms, created_ms, last_response_ms, groups, gates, escalation, \
+              fire_ms, campaign_pos",
+    kinds: "uutttiiiiiiitttttiiitttii",
     skip_existing: false,
 };
 
@@ -160,8 +161,8 @@ pub(crate) const EDGES: Table = Table {
 pub(crate) const AUDIT: Table = Table {
     name: "tm_audit",
     columns: "event_id, at_ms, recorded_ms, agent, action, detail, unreported, prev, hash, \
-              message, signature",
-    kinds: "uiitttbxxtt",
+              message, signature, on_behalf_of",
+    kinds: "uiitttbxxttt",
     skip_existing: false,
 };
 
@@ -330,7 +331,7 @@ fn hand_on<B: Backend>(
             "SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees WHERE event_id = ANY($1) \
              ORDER BY event_id, position"
         ),
-        values![ids],
+        values![ids.clone()],
         |r| read_event_attendee(r),
     )?;
     let needs = if blocked.is_empty() {
@@ -344,10 +345,52 @@ fn hand_on<B: Backend>(
             |r| read_need_name(r),
         )?
     };
-    for listed in row::listed_chunk(events, attendees, needs) {
+    // Events of one campaign mostly share their rules: each distinct text
+    // is parsed and digested once.
+    let mut digests: HashMap<String, Option<[u8; 32]>> = HashMap::new();
+    let mut rules: HashMap<Uuid, [u8; 32]> = HashMap::new();
+    b.query(
+        "SELECT event_id, rules FROM tm_notify_rules WHERE event_id = ANY($1)",
+        values![ids],
+        |r| {
+            let text = r.text(1)?;
+            let digest = match digests.get(&text) {
+                Some(known) => *known,
+                None => {
+                    let digest = bound_rules_digest(r, Some(text.clone()))?;
+                    digests.insert(text, digest);
+                    digest
+                }
+            };
+            if let Some(digest) = digest {
+                rules.insert(r.id(0)?, digest);
+            }
+            Ok(())
+        },
+    )?;
+    for mut listed in row::listed_chunk(events, attendees, needs) {
+        listed.event.rules_digest = rules.get(&listed.event.id).copied();
         visit(listed)?;
     }
     Ok(())
+}
+
+/// An event's stored notification rules, as a column after
+/// [`EVENT_COLUMNS`] (`NULL` when it has none).
+const NOTIFY_RULES: &str =
+    "(SELECT r.rules FROM tm_notify_rules r WHERE r.event_id = tm_events.id)";
+
+/// The digest of the bound rules among an event's stored rules (`text`,
+/// `None` when it has none): what [`TMinusEvent::rules_digest`] holds.
+fn bound_rules_digest<C: Columns>(
+    c: &C,
+    text: Option<String>,
+) -> Result<Option<[u8; 32]>, C::Error> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let rules = c.decode(notify_row::rules_from_text(&text))?;
+    Ok(crate::notification::spec::bound_rules_digest(&rules))
 }
 
 /// A `LIMIT` as SQL text. Written into the statement rather than bound:
@@ -365,7 +408,7 @@ const CAMPAIGN_NAME: &str =
 /// The order of listings: soonest fire time first, unknown last.
 const LISTING_ORDER: &str = "ORDER BY fire_ms IS NULL, fire_ms, created_ms, id";
 
-/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($22).
+/// An event's row values in [`EVENT_COLUMNS`] order, then `fire_ms` ($24).
 pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
     vec![
         r.id.into(),
@@ -389,6 +432,8 @@ pub(crate) fn event_values(r: EventRow) -> Vec<Value> {
         r.created_ms.into(),
         r.last_response_ms.into(),
         r.groups.into(),
+        r.gates.into(),
+        r.escalation.into(),
         r.fire_ms.into(),
     ]
 }
@@ -482,6 +527,7 @@ impl<B: Backend> SqlTx<B> {
             Value::hash(&hash),
             signed.map(|s| s.message.as_str()),
             signed.map(|s| s.signature.as_str()),
+            a.on_behalf_of,
         ];
         self.pending.audits.extend(row);
         self.flush_if_full()
@@ -671,9 +717,13 @@ impl<B: Backend> Tx for SqlTx<B> {
             ""
         };
         let Some(mut event) = self.row(
-            &format!("SELECT {EVENT_COLUMNS} FROM tm_events WHERE id = $1{lock}"),
+            &format!("SELECT {EVENT_COLUMNS}, {NOTIFY_RULES} FROM tm_events WHERE id = $1{lock}"),
             values![id],
-            |r| read_event(r),
+            |r| {
+                let mut event = read_event(r)?;
+                event.rules_digest = bound_rules_digest(r, r.opt_text(23)?)?;
+                Ok(event)
+            },
         )?
         else {
             return Ok(None);
@@ -717,7 +767,9 @@ impl<B: Backend> Tx for SqlTx<B> {
              at_ms = $6, offset_ms = $7, start_ms = $8, t_minus_ms = $9, defer_ms = $10, \
              max_defer_ms = $11, quorum = $12, quorum_spec = $13, fire_policy = $14, \
              organizer = $15, payload = $16, state = $17, finished_ms = $18, \
-             created_ms = $19, last_response_ms = $20, groups = $21, fire_ms = $22, \
+             created_ms = $19, last_response_ms = $20, groups = $21, gates = $22, \
+             escalation = $23, \
+             fire_ms = $24, \
              campaign_pos = CASE WHEN campaign_id IS NOT DISTINCT FROM $2 THEN campaign_pos \
              WHEN CAST($2 AS UUID) IS NULL THEN NULL ELSE (SELECT coalesce(max(campaign_pos), 0) \
              + 1 FROM tm_events WHERE campaign_id = $2) END WHERE id = $1",
@@ -1193,6 +1245,57 @@ impl<B: Backend> Tx for SqlTx<B> {
         Ok(changed == 1)
     }
 
+    fn insert_delegation(&mut self, d: &Delegation) -> Result<()> {
+        let signed = d.signed.as_ref();
+        self.execute(
+            "INSERT INTO tm_delegations (id, from_agent, to_agent, campaign_id, created_ms, \
+             until_ms, revoked_ms, message, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            values![
+                d.id,
+                d.from.as_str(),
+                d.to.as_str(),
+                d.campaign,
+                ms(d.created_at),
+                d.until.map(ms),
+                d.revoked_at.map(ms),
+                signed.map(|s| s.message.as_str()),
+                signed.map(|s| s.signature.as_str()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delegations(&mut self) -> Result<Vec<Delegation>> {
+        self.rows(
+            &format!(
+                "SELECT {DELEGATION_COLUMNS} FROM tm_delegations d \
+                 LEFT JOIN tm_campaigns c ON c.id = d.campaign_id ORDER BY d.created_ms, d.id"
+            ),
+            &[],
+            |r| read_delegation(r),
+        )
+    }
+
+    fn delegations_between(&mut self, from: &AgentId, to: &AgentId) -> Result<Vec<Delegation>> {
+        self.rows(
+            &format!(
+                "SELECT {DELEGATION_COLUMNS} FROM tm_delegations d \
+                 LEFT JOIN tm_campaigns c ON c.id = d.campaign_id \
+                 WHERE d.from_agent = $1 AND d.to_agent = $2 ORDER BY d.created_ms, d.id"
+            ),
+            values![from.as_str(), to.as_str()],
+            |r| read_delegation(r),
+        )
+    }
+
+    fn revoke_delegation(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE tm_delegations SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
+            values![id, ms(at)],
+        )?;
+        Ok(changed == 1)
+    }
+
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {
         self.seal()?;
         self.audits(
@@ -1274,6 +1377,9 @@ impl<B: Backend> Tx for SqlTx<B> {
 
     fn set_notify_rules(&mut self, event: Uuid, rules: &[NotifyRule]) -> Result<()> {
         self.written.no_rules.remove(&event);
+        if let Some(known) = self.written.events.get_mut(&event) {
+            known.rules_digest = crate::notification::spec::bound_rules_digest(rules);
+        }
         if rules.is_empty() {
             self.execute(
                 "DELETE FROM tm_notify_rules WHERE event_id = $1",
@@ -1431,7 +1537,7 @@ pub(crate) fn stored_state<B: Backend>(b: &mut B, scope: Option<&[Uuid]>) -> Res
         b,
         &format!("SELECT {EVENT_COLUMNS}, fire_ms FROM tm_events ORDER BY id"),
         &[],
-        |r| Ok((read_event(r)?, r.decode(row::opt_time(r.opt_int(21)?))?)),
+        |r| Ok((read_event(r)?, r.decode(row::opt_time(r.opt_int(23)?))?)),
     )?;
     let mut attendees: HashMap<Uuid, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
     b.query(
@@ -1558,6 +1664,7 @@ fn baseline_entry(
         at: now,
         recorded_at: now,
         agent: None,
+        on_behalf_of: None,
         action,
         detail: serde_json::json!({ "record": record }),
         signed: None,
@@ -1570,7 +1677,10 @@ pub(crate) fn chain_existing<B: Backend>(b: &mut B) -> Result<()> {
     loop {
         let batch = rows(
             b,
-            &format!("SELECT {AUDIT_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000"),
+            // The entries of a store this old name no agent acted for, and
+            // the column that would is added by a later migration.
+            "SELECT seq, event_id, at_ms, recorded_ms, agent, action, detail, \
+             CAST(NULL AS TEXT) FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT 1000",
             values![after],
             |r| read_audit(r),
         )?;

@@ -144,6 +144,7 @@ fn state_of(e: &TMinusEvent) -> NeedState {
 /// attendees' statuses as stored.
 pub(super) fn as_stored(e: &TMinusEvent) -> Option<TMinusEvent> {
     let mut event = EventRow::from_event(e).into_event().ok()?;
+    event.rules_digest = e.rules_digest;
     event.attendees = e
         .attendees
         .iter()

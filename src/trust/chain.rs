@@ -57,6 +57,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
+use crate::agent::AgentId;
 use crate::audit::AuditEntry;
 use crate::trust::digest::parse_hex32;
 use crate::trust::error::TrustError;
@@ -120,13 +121,17 @@ pub struct Subject {
 impl Subject {
     /// The subject of `entry`, which its action implies: the token its
     /// `event` column names for the token actions (`token-created`,
-    /// `token-revoked`, `token-refused`), the campaign for the campaign
-    /// actions (`campaign-created`, `campaign-updated`, `campaign-removed`,
+    /// `token-revoked`, `token-refused`), the delegation for `delegated` and
+    /// `undelegated`, the campaign for the campaign actions
+    /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
     /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
-        use crate::audit::AuditAction::{TokenCreated, TokenRefused, TokenRevoked};
+        use crate::audit::AuditAction::{
+            Delegated, TokenCreated, TokenRefused, TokenRevoked, Undelegated,
+        };
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
+            Delegated | Undelegated => SubjectKind::Delegation,
             action if action.is_about_campaign() => SubjectKind::Campaign,
             _ => SubjectKind::Event,
         };
@@ -191,7 +196,7 @@ impl FromStr for ChainHash {
 
 /// The exact bytes an entry contributes to its hash in format `format`
 /// (see the module docs); in v2 its subject is [`Subject::of`] the entry
-/// and it names no agent acted for.
+/// and the agent acted for is its `on_behalf_of`.
 pub fn entry_bytes_in(
     format: EntryFormat,
     entry: &AuditEntry,
@@ -200,7 +205,13 @@ pub fn entry_bytes_in(
 ) -> Vec<u8> {
     match format {
         EntryFormat::V1 => entry_bytes_v1(entry, message, signature),
-        EntryFormat::V2 => entry_bytes_v2(&Subject::of(entry), None, entry, message, signature),
+        EntryFormat::V2 => entry_bytes_v2(
+            &Subject::of(entry),
+            entry.on_behalf_of.as_ref().map(AgentId::as_str),
+            entry,
+            message,
+            signature,
+        ),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The content digest of an event: what an approval is bound to.
 //!
-//! The digest is SHA-256 over this byte string (framing as in the crate's
-//! shared rules: a *field* is a u64 big-endian length and the bytes; an
-//! *optional field* is `0x00` when absent, `0x01` and a field when present):
+//! The digest is SHA-256 over one of two byte strings (framing as in the
+//! crate's shared rules: a *field* is a u64 big-endian length and the bytes;
+//! an *optional field* is `0x00` when absent, `0x01` and a field when
+//! present). An event without bound notification rules is digested in
+//! **version 1**:
 //!
 //! ```text
 //! field("t-minus event content v1")
@@ -15,9 +17,22 @@
 //!                      at every level, strings and numbers as serde_json writes them
 //! ```
 //!
-//! Times, the quorum, the attendees and their answers are not part of it:
-//! rescheduling or changing who attends does not invalidate an approval,
-//! changing what is approved does.
+//! An event with at least one bound rule (a rule that acts when the event
+//! fires or is missed, see [`crate::notification::NotifyRule::is_bound`])
+//! in **version 2**: the same fields
+//! after the tag `t-minus event content v2`, then `field(rules)`, the 32
+//! bytes of its [`rules_digest`]. The rules themselves never enter the
+//! digest: URLs and headers may be secrets.
+//!
+//! The rules digest is SHA-256 over `field("t-minus notification rules
+//! v1")` followed by one `field(canonical JSON)` per bound rule, in the
+//! event's order, of the object
+//! [`crate::notification::NotifyRule::digest_json`] builds.
+//!
+//! Times, the quorum, the attendees and their answers, and informational
+//! rules (reminders, rules on answers) are not part of it: rescheduling or
+//! changing who attends does not invalidate an approval, changing what is
+//! approved, or what runs when the event fires or is missed, does.
 //!
 //! The digest is written as `sha256:` followed by 64 lowercase hex digits;
 //! the short form is the first 12 hex digits.
@@ -27,12 +42,21 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
+use serde_json::Value;
+use uuid::Uuid;
+
 use crate::event::TMinusEvent;
 use crate::trust::error::TrustError;
 use crate::trust::framing::{canonical_json, put_field, put_optional};
 
-/// The domain tag that starts the digested bytes.
-const DOMAIN: &[u8] = b"t-minus event content v1";
+/// The domain tag that starts the digested bytes of version 1.
+const DOMAIN_V1: &[u8] = b"t-minus event content v1";
+
+/// The domain tag that starts the digested bytes of version 2.
+const DOMAIN_V2: &[u8] = b"t-minus event content v2";
+
+/// The domain tag that starts the digested bytes of a rules digest.
+const RULES_DOMAIN: &[u8] = b"t-minus notification rules v1";
 
 /// Hex digits in [`ContentDigest::short`].
 pub const SHORT_HEX_DIGITS: usize = 12;
@@ -105,22 +129,118 @@ pub(crate) fn parse_hex32(original: &str, hex: &str) -> Result<[u8; 32], TrustEr
     Ok(out)
 }
 
-/// The exact bytes the digest is computed over (see the module docs).
-pub fn content_bytes(event: &TMinusEvent) -> Vec<u8> {
-    let payload = canonical_json(&event.payload);
-    let mut out = Vec::with_capacity(128 + payload.len());
-    put_field(&mut out, DOMAIN);
-    put_field(&mut out, event.id.hyphenated().to_string().as_bytes());
-    let campaign = event.campaign.map(|c| c.hyphenated().to_string());
-    put_optional(&mut out, campaign.as_deref().map(str::as_bytes));
-    put_optional(&mut out, event.name.as_deref().map(str::as_bytes));
-    put_field(&mut out, event.kind.to_string().as_bytes());
-    put_optional(&mut out, event.description.as_deref().map(str::as_bytes));
-    put_field(&mut out, payload.as_bytes());
-    out
+/// What an event's content digest covers, borrowed from an event
+/// ([`Content::of`]) or from an attestation that carries these fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Content<'a> {
+    /// The event id.
+    pub id: Uuid,
+    /// Its campaign's id.
+    pub campaign: Option<Uuid>,
+    /// Its name within the campaign.
+    pub name: Option<&'a str>,
+    /// Its kind as displayed.
+    pub kind: &'a str,
+    /// Its description.
+    pub description: Option<&'a str>,
+    /// Its payload.
+    pub payload: &'a Value,
+    /// The digest of its bound notification rules ([`rules_digest`]),
+    /// `None` when it has none.
+    pub rules: Option<[u8; 32]>,
 }
 
-/// The content digest of `event`.
+impl<'a> Content<'a> {
+    /// What `event`'s digest covers (its bound rules as the digest it
+    /// carries in [`TMinusEvent::rules_digest`]). `kind` is the kind as
+    /// displayed, which the caller keeps alive.
+    pub fn of(event: &'a TMinusEvent, kind: &'a str) -> Self {
+        Content {
+            id: event.id,
+            campaign: event.campaign,
+            name: event.name.as_deref(),
+            kind,
+            description: event.description.as_deref(),
+            payload: &event.payload,
+            rules: event.rules_digest,
+        }
+    }
+
+    /// The digest version these fields are digested in: 2 with bound
+    /// rules, 1 without.
+    pub fn version(&self) -> u8 {
+        if self.rules.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The exact bytes the digest is computed over (see the module docs).
+    pub fn bytes(&self) -> Vec<u8> {
+        let payload = canonical_json(self.payload);
+        let mut out = Vec::with_capacity(160 + payload.len());
+        put_field(
+            &mut out,
+            if self.rules.is_some() {
+                DOMAIN_V2
+            } else {
+                DOMAIN_V1
+            },
+        );
+        put_field(&mut out, self.id.hyphenated().to_string().as_bytes());
+        let campaign = self.campaign.map(|c| c.hyphenated().to_string());
+        put_optional(&mut out, campaign.as_deref().map(str::as_bytes));
+        put_optional(&mut out, self.name.map(str::as_bytes));
+        put_field(&mut out, self.kind.as_bytes());
+        put_optional(&mut out, self.description.map(str::as_bytes));
+        put_field(&mut out, payload.as_bytes());
+        if let Some(rules) = &self.rules {
+            put_field(&mut out, rules);
+        }
+        out
+    }
+
+    /// The content digest.
+    pub fn digest(&self) -> ContentDigest {
+        ContentDigest(Sha256::digest(self.bytes()).into())
+    }
+}
+
+/// The exact bytes the digest of `event` is computed over (see the module
+/// docs).
+pub fn content_bytes(event: &TMinusEvent) -> Vec<u8> {
+    let kind = event.kind.to_string();
+    Content::of(event, &kind).bytes()
+}
+
+/// The content digest of `event`: the one function every digest shown,
+/// signed and checked comes from. Its bound rules enter through the digest
+/// the event carries ([`TMinusEvent::rules_digest`]), which the store fills
+/// in whenever it reads an event.
 pub fn content_digest(event: &TMinusEvent) -> ContentDigest {
-    ContentDigest(Sha256::digest(content_bytes(event)).into())
+    let kind = event.kind.to_string();
+    Content::of(event, &kind).digest()
+}
+
+/// The exact bytes the rules digest is computed over, from the JSON
+/// objects of an event's bound rules in its order
+/// ([`crate::notification::NotifyRule::digest_json`]); `None` when there
+/// are none.
+pub fn rules_bytes<'a>(bound: impl IntoIterator<Item = &'a Value>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    put_field(&mut out, RULES_DOMAIN);
+    let mut any = false;
+    for rule in bound {
+        put_field(&mut out, canonical_json(rule).as_bytes());
+        any = true;
+    }
+    any.then_some(out)
+}
+
+/// The digest of an event's bound rules, given as their JSON objects
+/// (see [`rules_bytes`]); `None` when there are none. Callers use
+/// [`crate::notification::spec::bound_rules_digest`].
+pub fn rules_digest<'a>(bound: impl IntoIterator<Item = &'a Value>) -> Option<[u8; 32]> {
+    rules_bytes(bound).map(|bytes| Sha256::digest(bytes).into())
 }

@@ -398,7 +398,7 @@ pub enum TrustError {
     #[error("event {event} requires signed answers, and this server for agent {agent:?} has no key to sign with")]
     #[diagnostic(
         code(t_minus::trust::unsigned),
-        help("start the server with a signing key: a key file, or ssh-agent (SSH_AUTH_SOCK)")
+        help("sign the answer yourself: `answer_message` gives the exact message, `submit_answer` records it with its signature; or start the server with a signing key (a key file, or ssh-agent through SSH_AUTH_SOCK)")
     )]
     ServerUnsigned {
         /// The event, as `campaign/name` or its id.
@@ -472,5 +472,31 @@ pub enum TrustError {
         event: String,
         /// What is wrong, naming the entry.
         reason: String,
+    },
+
+    /// An attestation checked without the store does not hold together.
+    #[error("the attestation does not verify:{}", problems.iter().map(|p| format!("\n- {p}")).collect::<String>())]
+    #[diagnostic(
+        code(t_minus::trust::attestation),
+        help("the statement was edited, or is not an attestation of this version; attest the campaign again from its store and compare")
+    )]
+    Attestation {
+        /// Every problem found, each naming the event and answer.
+        problems: Vec<String>,
+    },
+
+    /// `apply` would delete unfinished events whose answers must be signed
+    /// (a pruned campaign, or events removed from its manifest) without a
+    /// signature: deleting them is cancelling them.
+    #[error("{campaign} has signers, and deleting its unfinished events ({}) needs a signed cancel of each", events.join(", "))]
+    #[diagnostic(
+        code(t_minus::trust::unsigned_delete),
+        help("nothing was applied; cancel each unfinished event with a cancel signed by a signer of the event (after recording the events that already missed), then apply again")
+    )]
+    UnsignedDelete {
+        /// The campaign (`campaign NAME`).
+        campaign: String,
+        /// The unfinished events' names.
+        events: Vec<String>,
     },
 }

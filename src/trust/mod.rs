@@ -8,6 +8,8 @@
 //! - [`sign`]: signing (with a private key file or through the running
 //!   ssh-agent) and verification, in OpenSSH's `sshsig` format, so
 //!   `ssh-keygen -Y sign` and `ssh-keygen -Y verify` interoperate.
+//! - [`grant`]: the signed delegation message an agent signs to let another
+//!   answer for it.
 //! - [`chain`]: the hash chain over audit entries.
 //! - [`attest`]: a campaign's outcome as an in-toto statement.
 //! - [`record`]: what the log says an event or campaign is, field by field.
@@ -21,6 +23,7 @@ pub mod chain;
 pub mod digest;
 pub mod error;
 mod framing;
+pub mod grant;
 pub mod message;
 pub mod record;
 pub mod sign;

@@ -6,7 +6,10 @@
 //! change (`"record": {…}`: `scheduled`, `updated`, a `linked` that moved an
 //! event into a campaign, `baseline`, `campaign-created`,
 //! `campaign-baseline`) or the members it changed (`"set": {…}`: answers,
-//! deferrals, transitions, new needs, signers and rules changes).
+//! deferrals, transitions, new needs, signers and rules changes, escalation
+//! steps, break-glass). An entry may also imply a change of the answers the
+//! log holds (a miss, a content change, a change of fire policy into or out
+//! of `lazy`: see [`apply_event_entry`]).
 //! Replaying a log applies them in order ([`apply_set`]); `verify` then
 //! compares every member with the same record computed from the stored rows
 //! ([`event_record`], [`campaign_record`]), member by member.
@@ -33,7 +36,7 @@
 //! | `relative_at` | the offset from its start in ms, or `null` |
 //! | `started_at` | when it started counting, or `null` |
 //! | `t_minus`, `deferred`, `max_defer` | durations in ms (`max_defer` may be `null`) |
-//! | `fire_time` | the effective fire time, `null` while not known |
+//! | `fire_time` | when the store next looks at it (the fire time, or sooner: an opening window once quorum holds, the next escalation step), `null` while not known |
 //! | `quorum`, `quorum_spec`, `groups`, `fire_policy` | resolved quorum, as spelled, the groups, the policy |
 //! | `attendees` | the attendees in order |
 //! | `answers` | each attendee's answer: `pending`, `confirmed`, `deferred:300s`, `declined`, `missed` |
@@ -42,6 +45,8 @@
 //! | `notify` | the notification rules' digest, `null` without rules |
 //! | `needs` | the ids of the events it needs, sorted |
 //! | `signers` | a standalone event's key set digest, or `null` (a campaign event's is its campaign's) |
+//! | `gates` | `four_eyes`, `windows`, `breakglass` (who may) and `broken` (the break-glass that fired it), each only when set |
+//! | `escalation` | its `steps`, how many were `applied` and when the last was (`applied_at`) |
 //!
 //! A campaign's: `name`, `description`, `managed`, `anchor_at`, `signers`.
 
@@ -64,7 +69,7 @@ pub const ANSWERS: &str = "answers";
 #[derive(Debug, Clone)]
 pub struct EventExtras<'a> {
     /// The effective fire time as stored (the row's fire time column); for
-    /// an event being written, [`TMinusEvent::fire_deadline`].
+    /// an event being written, [`TMinusEvent::stored_due`].
     pub fire_time: Option<DateTime<Utc>>,
     /// Its notification rules' digest ([`notify_digest`]).
     pub notify: Value,
@@ -147,6 +152,14 @@ pub fn row_record(event: &TMinusEvent, fire_time: Option<DateTime<Utc>>) -> Reco
     r.insert(ANSWERS.into(), answers(event));
     r.insert("payload".into(), json!(json_digest(&event.payload)));
     r.insert("finished_at".into(), time_value(event.finished_at));
+    r.insert(
+        "gates".into(),
+        serde_json::to_value(&event.gates).unwrap_or(Value::Null),
+    );
+    r.insert(
+        "escalation".into(),
+        serde_json::to_value(&event.escalation).unwrap_or(Value::Null),
+    );
     r
 }
 
@@ -180,10 +193,11 @@ pub fn needs_value(needs: &[Uuid]) -> Value {
     ids.into_iter().map(Value::String).collect()
 }
 
-/// The members `keys` of `event`'s row record (fire time: the event's
-/// deadline): what an entry that changed only those sets.
+/// The members `keys` of `event`'s row record (fire time: as its row
+/// keeps it, [`TMinusEvent::stored_due`]): what an entry that changed only
+/// those sets.
 pub fn set_of(event: &TMinusEvent, keys: &[&str]) -> Value {
-    let mut all = row_record(event, event.fire_deadline());
+    let mut all = row_record(event, event.stored_due());
     let mut out = Record::new();
     for key in keys {
         if let Some(value) = all.remove(*key) {
@@ -278,7 +292,10 @@ pub fn apply_set(record: &mut Record, set: &Map<String, Value>) {
 ///
 /// - `missed`: every `pending` or deferred answer becomes `missed`;
 /// - an entry with a `content` change (`updated`, `linked`) of an event the
-///   log has unfinished: every `confirmed` answer becomes `pending`.
+///   log has unfinished: every `confirmed` answer becomes `pending`;
+/// - an `updated` entry with `policy_reset` (a change of fire policy into or
+///   out of `lazy`): each listed agent's `confirmed` or `declined` answer
+///   becomes `pending` (after the content change's reset).
 ///
 /// A whole `record` in the detail replaces the record first.
 pub fn apply_event_entry(record: &mut Record, action: crate::audit::AuditAction, detail: &Value) {
@@ -304,13 +321,24 @@ pub fn apply_event_entry(record: &mut Record, action: crate::audit::AuditAction,
             &|a| a == "pending" || a.starts_with("deferred"),
             "missed",
         ),
-        AuditAction::Updated | AuditAction::Linked if detail.get("content").is_some() => {
+        AuditAction::Updated | AuditAction::Linked => {
             let open = record
                 .get("state")
                 .and_then(Value::as_str)
                 .is_some_and(|s| s == "pending" || s == "blocked");
-            if open {
+            if open && detail.get("content").is_some() {
                 turn(record, &|a| a == "confirmed", "pending");
+            }
+            if let (true, Some(Value::Array(agents)), Some(Value::Object(answers))) =
+                (open, detail.get("policy_reset"), record.get_mut(ANSWERS))
+            {
+                for agent in agents.iter().filter_map(Value::as_str) {
+                    if let Some(answer) = answers.get_mut(agent) {
+                        if matches!(answer.as_str(), Some("confirmed" | "declined")) {
+                            *answer = json!("pending");
+                        }
+                    }
+                }
             }
         }
         _ => {}
@@ -337,7 +365,7 @@ pub fn changes_record(action: crate::audit::AuditAction, detail: &Value) -> bool
     detail.get("set").is_some()
         || action == AuditAction::Missed
         || (matches!(action, AuditAction::Updated | AuditAction::Linked)
-            && detail.get("content").is_some())
+            && (detail.get("content").is_some() || detail.get("policy_reset").is_some()))
 }
 
 /// A member where a stored record and a logged one disagree.

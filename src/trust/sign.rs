@@ -125,12 +125,23 @@ pub fn sign_with_key_file(path: &Path, message: &[u8]) -> Result<SshSignature, T
 
 /// Signs `message` with `key`, in namespace `t-minus` with SHA-512.
 pub fn sign_with_private_key(key: &PrivateKey, message: &[u8]) -> Result<SshSignature, TrustError> {
+    sign_in_namespace(key, NAMESPACE, message)
+}
+
+/// Signs `message` with `key` in `namespace` with SHA-512 (an attestation
+/// is signed in [`crate::trust::attest::STATEMENT_NAMESPACE`], so that a
+/// signature over a statement can never pass for an answer's).
+pub fn sign_in_namespace(
+    key: &PrivateKey,
+    namespace: &str,
+    message: &[u8],
+) -> Result<SshSignature, TrustError> {
     if key.algorithm() == Algorithm::Dsa {
         return Err(TrustError::UnacceptedAlgorithm {
             what: "a DSA key".into(),
         });
     }
-    key.sign(NAMESPACE, HASH, message)
+    key.sign(namespace, HASH, message)
         .map(SshSignature)
         .map_err(|e| TrustError::Sign {
             reason: match key.algorithm() {

@@ -148,6 +148,21 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DROP TABLE tokens; DELETE FROM migrations WHERE name = 'tokens';",
         "DROP TABLE tm_tokens; DELETE FROM tm_migrations WHERE name = 'tokens';",
     ),
+    // gate_rules: the gates of an event (four eyes, windows, break-glass).
+    (
+        "ALTER TABLE events DROP COLUMN gates; DELETE FROM migrations WHERE name = 'gate_rules';",
+        "ALTER TABLE tm_events DROP COLUMN gates; \
+         DELETE FROM tm_migrations WHERE name = 'gate_rules';",
+    ),
+    // delegations: who may answer for whom, and the agent acted for.
+    (
+        "DROP TABLE delegations; ALTER TABLE audit DROP COLUMN on_behalf_of; \
+         ALTER TABLE events DROP COLUMN escalation; \
+         DELETE FROM migrations WHERE name = 'delegations';",
+        "DROP TABLE tm_delegations; ALTER TABLE tm_audit DROP COLUMN on_behalf_of; \
+         ALTER TABLE tm_events DROP COLUMN escalation; \
+         DELETE FROM tm_migrations WHERE name = 'delegations';",
+    ),
     // log_baseline: no table; its baseline entries stay in the log (a
     // store migrated again gets a second baseline, chained after them).
     (

@@ -1,0 +1,96 @@
+//! Gates on the command line with the clock pinned (`T_MINUS_NOW`):
+//! `schedule --four-eyes --organizer`, `--window`, `--fire lazy`,
+//! `--breakglass` and `t-minus breakglass`, as status, log, verify and
+//! attest show them.
+//!
+//! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
+
+use crate::cli_support;
+
+use cli_support::T;
+
+fn four_eyes_refuses_the_organizers_answer() {
+    let t = T::new();
+    let id = t.schedule(
+        "approval +30m --four-eyes --organizer alice --attendees alice,bob,carol --quorum 2",
+    );
+    let err = t.fail(&format!("confirm {id} alice"));
+    assert!(err.contains("t_minus::refused::four_eyes"), "{err}");
+    let status = t.ok(&format!("status {id}"));
+    assert!(
+        status.contains("four eyes: requested by alice; its own answer is refused"),
+        "{status}"
+    );
+    let json = t.json(&format!("status {id} --json"));
+    assert_eq!(json["four_eyes"], true);
+    assert_eq!(json["organizer"], "alice");
+    let err = t.fail("schedule approval +30m --four-eyes --organizer alice --attendees alice,bob");
+    assert!(err.contains("t_minus::input::four_eyes"), "{err}");
+    assert_eq!(t.events().len(), 1, "nothing stored");
+}
+
+fn windows_on_the_command_line() {
+    let t = T::new();
+    // T_MINUS_NOW is Friday 2025-06-06 14:50 UTC.
+    let err = t.fail("schedule deploy +30m --window 'Mon-Fry 09:00-17:00 UTC'");
+    assert!(err.contains("t_minus::input::window"), "{err}");
+    let err = t.fail("schedule deploy +30m --fire on-time --window 'Mon 09:00-17:00 UTC'");
+    assert!(err.contains("t_minus::input::outside_windows"), "{err}");
+    let id = t.schedule(
+        "deploy 2025-06-10T12:00:00Z --attendees ops-1 --window 'Mon 09:00-10:00 UTC' --window 'Sat 10:00-11:00 Europe/Berlin'",
+    );
+    let status = t.ok(&format!("status {id}"));
+    assert!(
+        status.contains("windows:   Mon 09:00-10:00 UTC; Sat 10:00-11:00 Europe/Berlin"),
+        "{status}"
+    );
+    assert!(
+        status.contains("may fire:  from 2025-06-07T08:00:00Z (next window opening)"),
+        "{status}"
+    );
+    let out = t.ok(&format!("confirm {id} ops-1"));
+    assert!(!out.contains("fired"), "waits for the window: {out}");
+}
+
+fn lazy_on_the_command_line() {
+    let mut t = T::new();
+    let id = t.schedule("release +10m --fire lazy --attendees alice,bob");
+    let json = t.json(&format!("status {id} --json"));
+    assert_eq!(json["fire_policy"], "lazy");
+    t.set_now("2025-06-06T15:01:00Z");
+    let out = t.ok("tick");
+    assert!(out.contains("no one declined (lazy consensus)"), "{out}");
+}
+
+fn breakglass_fires_at_once_and_is_marked_everywhere() {
+    let t = T::new();
+    let id = t.schedule("deploy +30m --attendees ops-1,ops-2 --breakglass oncall");
+    let err = t.fail(&format!("breakglass {id} ops-1 --reason 'not listed'"));
+    assert!(err.contains("t_minus::refused::breakglass"), "{err}");
+    let err = t.fail(&format!("breakglass {id} oncall"));
+    assert!(err.contains("t_minus::input::breakglass_reason"), "{err}");
+    let out = t.ok(&format!(
+        "breakglass {id} oncall --reason 'sev1: rollback blocked'"
+    ));
+    assert!(
+        out.contains("oncall broke the glass of") && out.contains("sev1: rollback blocked"),
+        "{out}"
+    );
+    let json = t.json(&format!("status {id} --json"));
+    assert_eq!(json["state"], "fired");
+    assert_eq!(json["broken"]["by"], "oncall");
+    assert_eq!(json["broken"]["reason"], "sev1: rollback blocked");
+    let status = t.ok(&format!("status {id}"));
+    assert!(status.contains("broken by:"), "{status}");
+    let log = t.ok(&format!("log {id}"));
+    assert!(log.contains("break-glass"), "{log}");
+    let verify = t.json("verify --json");
+    assert_eq!(verify["breakglass"], 1);
+}
+
+crate::common::store_tests!(
+    four_eyes_refuses_the_organizers_answer,
+    windows_on_the_command_line,
+    lazy_on_the_command_line,
+    breakglass_fires_at_once_and_is_marked_everywhere,
+);
