@@ -535,7 +535,8 @@ fn an_older_store_gets_a_baseline_and_edits_after_it_are_reported() {
 /// The campaign `guarded` (t0 is a Friday, 14:50 UTC): `notes` under lazy
 /// consensus with a rule on `fired`; `review` under four eyes (requested by
 /// `bot`) with an escalation step after 30 minutes; `deploy` inside a
-/// window, which `oncall` may fire by breaking the glass.
+/// window, which `oncall` may fire by breaking the glass; `ship`, which
+/// fires early only inside Monday's window.
 const GUARDED: &str = r#"
 campaign: guarded
 requested_by: bot
@@ -560,6 +561,10 @@ events:
     at: +4h
     window: Mon-Fri 09:00-17:00 UTC
     attendees: [ops1, ops2]
+  ship:
+    at: +4d
+    window: Mon 09:00-10:00 UTC
+    attendees: [qa1, qa2]
 "#;
 
 /// Every gate together: four eyes, lazy consensus (and a change out of it
@@ -647,6 +652,23 @@ fn every_gate_leaves_every_row_explained_and_their_columns_edited_are_reported()
     assert!(broken.gates.broken.is_some());
     let report = intact(&engine);
     assert_eq!(report.breakglass, 1);
+
+    // Quorum outside the window: the row is due at Monday's opening, and
+    // fires then.
+    let ship = engine.resolve_event("guarded/ship").unwrap();
+    engine.confirm(ship, &agent("qa1")).unwrap();
+    engine.confirm(ship, &agent("qa2")).unwrap();
+    intact(&engine);
+    let monday = chrono::DateTime::parse_from_rfc3339("2025-06-09T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    clock.set(monday);
+    engine.tick(monday).unwrap();
+    assert_eq!(
+        engine.get_event(ship).unwrap().unwrap().state,
+        EventState::Fired
+    );
+    intact(&engine);
 
     // The columns edited: the break-glass erased (its list and window
     // kept), the escalation step and the review's gates (four eyes, the
