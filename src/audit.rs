@@ -51,6 +51,25 @@ pub enum AuditAction {
     /// subject is the token's id).
     #[serde(rename = "token-refused")]
     TokenRefused,
+    /// A manifest apply removed the unfinished event (its row is gone).
+    Removed,
+    /// The event's whole record, written once by the migration that made
+    /// the log explain every row (for events created before it).
+    Baseline,
+    /// A campaign was created (the subject is the campaign's id).
+    #[serde(rename = "campaign-created")]
+    CampaignCreated,
+    /// A campaign's own fields changed (the subject is the campaign's id).
+    #[serde(rename = "campaign-updated")]
+    CampaignUpdated,
+    /// A campaign was removed with its events (the subject is the
+    /// campaign's id).
+    #[serde(rename = "campaign-removed")]
+    CampaignRemoved,
+    /// A campaign's whole record, written once by the migration that made
+    /// the log explain every row.
+    #[serde(rename = "campaign-baseline")]
+    CampaignBaseline,
     /// An agent let another answer for it (the subject is the
     /// delegation's id).
     Delegated,
@@ -71,6 +90,18 @@ impl AuditAction {
             EventState::Cancelled => Some(AuditAction::Cancelled),
             EventState::Pending | EventState::Blocked => None,
         }
+    }
+
+    /// Whether the entry is about a campaign (its subject is the campaign's
+    /// id).
+    pub fn is_about_campaign(self) -> bool {
+        matches!(
+            self,
+            AuditAction::CampaignCreated
+                | AuditAction::CampaignUpdated
+                | AuditAction::CampaignRemoved
+                | AuditAction::CampaignBaseline
+        )
     }
 
     /// Whether this is a state transition that a tick reports.
@@ -100,6 +131,12 @@ impl AuditAction {
             AuditAction::TokenCreated => "token-created",
             AuditAction::TokenRevoked => "token-revoked",
             AuditAction::TokenRefused => "token-refused",
+            AuditAction::Removed => "removed",
+            AuditAction::Baseline => "baseline",
+            AuditAction::CampaignCreated => "campaign-created",
+            AuditAction::CampaignUpdated => "campaign-updated",
+            AuditAction::CampaignRemoved => "campaign-removed",
+            AuditAction::CampaignBaseline => "campaign-baseline",
             AuditAction::Delegated => "delegated",
             AuditAction::Undelegated => "undelegated",
             AuditAction::Escalated => "escalated",
@@ -134,6 +171,12 @@ impl FromStr for AuditAction {
             "token-created" => TokenCreated,
             "token-revoked" => TokenRevoked,
             "token-refused" => TokenRefused,
+            "removed" => Removed,
+            "baseline" => Baseline,
+            "campaign-created" => CampaignCreated,
+            "campaign-updated" => CampaignUpdated,
+            "campaign-removed" => CampaignRemoved,
+            "campaign-baseline" => CampaignBaseline,
             "delegated" => Delegated,
             "undelegated" => Undelegated,
             "escalated" => Escalated,

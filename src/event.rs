@@ -163,6 +163,16 @@ impl TMinusEvent {
         Some(fire)
     }
 
+    /// When the store next has to look at it, as its row keeps it (the
+    /// `fire_ms` column): the sooner of [`TMinusEvent::due_at`] and the next
+    /// escalation step's due time.
+    pub fn stored_due(&self) -> Option<DateTime<Utc>> {
+        match (self.due_at(), self.escalation.next_due(self.started_at)) {
+            (Some(fire), Some(step)) if step < fire => Some(step),
+            (fire, _) => fire,
+        }
+    }
+
     /// When a pending event may fire next, at the earliest, as `status`
     /// shows it for an event with windows: now when inside a window, the
     /// next opening otherwise, when one comes no later than the fire time.

@@ -97,7 +97,7 @@ pub use agent::AgentId;
 pub use audit::{AuditAction, AuditEntry};
 pub use campaign::{Campaign, CampaignState};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use engine::{Engine, LogVerification, NewEvent, Response, Target};
+pub use engine::{Engine, LogVerification, NewEvent, Response, RowMismatch, Target};
 pub use error::{Result, TMinusError};
 pub use event::{GroupStatus, TMinusEvent};
 pub use kind::EventKind;

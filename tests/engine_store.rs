@@ -223,7 +223,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (12, 12));
+    assert_eq!((version, SCHEMA_VERSION), (13, 13));
 }
 
 #[test]
@@ -537,7 +537,10 @@ fn a_store_at_the_current_version_opens_without_writing() {
         .unwrap();
     assert_eq!(
         (version, ledger.as_str()),
-        (SCHEMA_VERSION, "compact_ids,tokens,gate_rules,delegations")
+        (
+            SCHEMA_VERSION,
+            "compact_ids,tokens,gate_rules,delegations,log_baseline"
+        )
     );
     drop(conn);
     assert_untouched(&path, &before);
@@ -595,12 +598,15 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
     let clock = t_minus::FixedClock::new(at(50));
     let mut engine = file_engine(&path, &clock);
 
-    let report = engine.verify_log(None).unwrap();
+    // The same chain, then a baseline entry for each of the 6 events and 2
+    // campaigns, which explains every row.
+    let head = SCHEMA_8_HEAD.parse().unwrap();
+    let report = engine.verify_log(Some(head)).unwrap();
     assert_eq!(
         (report.entries, report.events, report.signatures),
-        (15, 6, 1)
+        (23, 6, 1)
     );
-    assert_eq!(report.head.to_string(), SCHEMA_8_HEAD, "the same chain");
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
 
     let review = engine.resolve_event("release/review").unwrap();
     let event = get(&engine, review);
@@ -644,8 +650,23 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
         EventState::Fired
     );
     let report = engine.verify_log(None).unwrap();
-    assert!(report.entries > 15, "{report:?}");
+    assert!(report.entries > 23, "{report:?}");
     assert_eq!(get(&engine, deploy).state, EventState::Pending);
+    drop(engine);
+
+    // An edit after the baseline is reported.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("UPDATE events SET state = 'pending' WHERE state = 'missed'")
+        .unwrap();
+    drop(conn);
+    let engine = file_engine(&path, &clock);
+    let report = engine.verify_report(Some(head), None).unwrap();
+    let fields: Vec<(&str, String)> = report
+        .mismatches
+        .iter()
+        .map(|m| (m.field.as_str(), m.id.to_string()))
+        .collect();
+    assert_eq!(fields, [("state", standup.to_string())]);
     drop(engine);
 
     let conn = Connection::open(&path).unwrap();
@@ -665,7 +686,7 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
             SCHEMA_VERSION,
             "blob",
             32,
-            "compact_ids,tokens,gate_rules,delegations"
+            "compact_ids,tokens,gate_rules,delegations,log_baseline"
         )
     );
     let integrity: String = conn

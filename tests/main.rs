@@ -52,5 +52,6 @@ mod serve_mcp;
 mod trust;
 mod trust_engine;
 mod trust_formats;
+mod trust_replay;
 mod trust_signed;
 mod views;

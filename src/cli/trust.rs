@@ -26,7 +26,7 @@ impl VerifyArgs {
             return remote_verify(cx, &client, target, since);
         }
         let s = cx.open()?;
-        done(verify(&s.engine, target, since, cx.json()))
+        verify(&s.engine, target, since, cx.json())
     }
 }
 
@@ -90,27 +90,74 @@ impl AttestArgs {
 }
 
 /// `verify [EVENT|CAMPAIGN] [--since HASH] [--json]`: recomputes the audit
-/// chain, checks states, answers and signatures (of the target only, when
-/// given); prints the counts and head, or fails at the first disagreement.
-fn verify(engine: &Engine, target: Option<&str>, since: Option<&str>, as_json: bool) -> Result<()> {
-    let since = since.map(str::parse::<ChainHash>).transpose()?;
+/// chain, replays it, compares every stored field and checks signatures (of
+/// the target only, when given); prints the counts and head, or every
+/// field that disagrees (exit 1), or fails at the first broken entry.
+fn verify(
+    engine: &Engine,
+    target: Option<&str>,
+    since: Option<&str>,
+    as_json: bool,
+) -> Result<ExitCode, CliError> {
+    let since = since
+        .map(str::parse::<ChainHash>)
+        .transpose()
+        .map_err(TMinusError::from)?;
     let scope = match target {
         None => None,
         Some(text) => Some(match engine.resolve_target(text)? {
             Target::Event(id) => vec![id],
-            Target::Campaign(id) => engine
-                .get_campaign(id)?
-                .map(|c| c.events)
-                .unwrap_or_default(),
+            Target::Campaign(id) => {
+                let mut ids = vec![id];
+                ids.extend(
+                    engine
+                        .get_campaign(id)?
+                        .map(|c| c.events)
+                        .unwrap_or_default(),
+                );
+                ids
+            }
         }),
     };
-    let report = engine.verify_log_of(since, scope.as_deref())?;
+    let report = engine.verify_report(since, scope.as_deref())?;
+    print_verification(&Verification::from(&report), as_json)
+}
+
+/// Prints a verification: as JSON (exit 1 unless intact), the line of an
+/// intact log, or each field that disagrees and the error, on stderr.
+fn print_verification(v: &Verification, as_json: bool) -> Result<ExitCode, CliError> {
     if as_json {
-        json::print(&Verification::from(&report));
-    } else {
-        print_intact(&Verification::from(&report));
+        json::print(v);
+        return Ok(if v.intact {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(super::EXIT_ERROR)
+        });
     }
-    Ok(())
+    if v.intact {
+        print_intact(v);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A failing command prints nothing on stdout: the fields go to stderr,
+    // before the error.
+    for m in &v.mismatches {
+        eprintln!(
+            "{} {}: {} is stored as {} but the log says {}",
+            m.subject, m.id, m.field, m.stored, m.logged
+        );
+    }
+    let first = &v.mismatches[0];
+    Err(
+        TMinusError::from(t_minus::trust::TrustError::StateMismatch {
+            event: first.id.clone(),
+            reason: format!(
+                "{} disagree with the log, listed above (the chain itself is intact, head {})",
+                count(v.mismatches.len() as u64, "stored field", "stored fields"),
+                v.head
+            ),
+        })
+        .into(),
+    )
 }
 
 /// The line of an intact log.
@@ -146,10 +193,13 @@ fn remote_verify(
     let reply = client.get::<Verification>(&format!("/v1/verify{query}"))?;
     if cx.json() {
         json::print(&reply.json);
-    } else {
-        print_intact(&reply.value);
+        return Ok(if reply.value.intact {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(super::EXIT_ERROR)
+        });
     }
-    Ok(ExitCode::SUCCESS)
+    print_verification(&reply.value, false)
 }
 
 /// `1 entry`, `2 entries`.

@@ -319,6 +319,10 @@ impl Renderer {
         }
         if let Some(map) = entry.detail.as_object() {
             for (key, value) in map {
+                // What the entry records for `verify` is shown by `log --json`.
+                if key == "record" || key == "set" {
+                    continue;
+                }
                 let text = match value {
                     serde_json::Value::Null => continue,
                     serde_json::Value::String(s) => s.clone(),

@@ -24,7 +24,59 @@ use crate::state::{EventState, ResponseStatus};
 use crate::store::{CampaignRow, StoredSigners, Tx};
 use crate::time_spec::TimeSpec;
 use crate::trust::content_digest;
+use crate::trust::record::{campaign_record, needs_value, notify_digest, set_of};
 use crate::trust::signers::digest_of_text;
+
+/// The record members a manifest sets on an existing event, as `event`
+/// now has them (its rules and needs read from `tx`): what its `updated`
+/// entry records. Its state, answers, start and deferrals are the log's.
+fn updated_set(tx: &mut dyn Tx, event: &TMinusEvent) -> Result<serde_json::Value> {
+    let mut set = set_of(
+        event,
+        &[
+            "kind",
+            "description",
+            "at",
+            "relative_at",
+            "t_minus",
+            "max_defer",
+            "fire_time",
+            "quorum",
+            "quorum_spec",
+            "groups",
+            "fire_policy",
+            "attendees",
+            "payload",
+            "organizer",
+            "gates",
+            "escalation",
+        ],
+    );
+    set["notify"] = notify_digest(&tx.notify_rules(event.id)?);
+    let needs: Vec<Uuid> = tx.needs(event.id)?.into_iter().map(|n| n.id).collect();
+    set["needs"] = needs_value(&needs);
+    Ok(set)
+}
+
+/// Appends the entry `action` about campaign `row`, with its whole record
+/// (key set `signers`).
+pub(crate) fn audit_campaign(
+    tx: &mut dyn Tx,
+    row: &CampaignRow,
+    signers: Option<&str>,
+    action: AuditAction,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let record = campaign_record(
+        &row.name,
+        row.description.as_deref(),
+        row.managed,
+        row.anchor_at,
+        signers,
+    );
+    let detail = json!({ "name": row.name, "record": record });
+    audit(tx, row.id, now, now, None, action, detail)
+}
 
 impl Engine {
     /// Compares the desired state with the store and returns what
@@ -130,6 +182,8 @@ fn apply_in(
     for c in &plan.campaigns {
         if c.action == Action::Delete {
             if let Some(id) = c.id {
+                let detail = json!({ "name": c.name });
+                audit(tx, id, now, now, None, AuditAction::CampaignRemoved, detail)?;
                 tx.delete_campaign(id)?;
             }
             continue;
@@ -160,6 +214,7 @@ fn apply_campaign(
                 revision: 0,
             };
             tx.insert_campaign(&row)?;
+            audit_campaign(tx, &row, None, AuditAction::CampaignCreated, now)?;
             row
         }
         Some(id) => {
@@ -174,6 +229,9 @@ fn apply_campaign(
             row.anchor_at.get_or_insert(now);
             if row != before {
                 tx.update_campaign(&row)?;
+                let signers = tx.scope_signers(id)?.map(|s| s.digest);
+                let action = AuditAction::CampaignUpdated;
+                audit_campaign(tx, &row, signers.as_deref(), action, now)?;
             }
             row
         }
@@ -201,6 +259,8 @@ fn apply_campaign(
                 continue;
             }
             touched.extend(tx.dependents(id)?);
+            let detail = json!({ "name": e.key });
+            audit(tx, id, now, now, None, AuditAction::Removed, detail)?;
             tx.delete_event(id)?;
             ids.remove(&e.key);
         }
@@ -223,9 +283,15 @@ fn apply_campaign(
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
         let to = ids[&d.key];
+        let mut needs = Vec::with_capacity(d.needs.len());
         for need in &d.needs {
             let from = need_id(&ids, need, &c.name)?;
             tx.insert_edge(row.id, from, to)?;
+            needs.push(from);
+        }
+        if !needs.is_empty() {
+            let detail = json!({ "needs": d.needs, "set": { "needs": needs_value(&needs) } });
+            audit(tx, to, now, now, None, AuditAction::Linked, detail)?;
         }
     }
     Ok(AppliedCampaign {
@@ -254,6 +320,8 @@ fn put_signers(
         return Ok(new);
     }
     tx.set_scope_signers(id, wanted.as_ref())?;
+    let detail = json!({ "signers": { "old": old, "new": new }, "set": { "signers": new } });
+    audit(tx, id, now, now, None, AuditAction::CampaignUpdated, detail)?;
     if c.id.is_some() {
         for (event, _, state) in tx.campaign_events(id)? {
             if !state.is_final() {
@@ -436,6 +504,7 @@ fn update_event(
     if let Some(content) = content {
         detail["content"] = content;
     }
+    detail["set"] = updated_set(tx, &event)?;
     if policy_reset {
         detail["policy_reset"] = json!(answers_reset);
     }

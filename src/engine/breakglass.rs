@@ -104,6 +104,10 @@ pub(crate) fn fire(
         "breakglass": { "by": agent, "reason": reason },
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
+        "set": crate::trust::record::set_of(
+            event,
+            &["state", "finished_at", "gates", "fire_time"],
+        ),
     });
     if let Some(signed) = &signed {
         super::signed::signed_detail(&mut detail, signed);

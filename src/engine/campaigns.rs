@@ -13,6 +13,7 @@ use crate::graph;
 use crate::name::validate_name;
 use crate::state::EventState;
 use crate::store::{CampaignRow, Tx};
+use crate::trust::record::needs_value;
 
 /// Loads a campaign with its events, edges and derived state.
 pub(crate) fn load_campaign(tx: &mut dyn Tx, row: CampaignRow) -> Result<Campaign> {
@@ -134,6 +135,7 @@ impl Engine {
                 revision: 0,
             };
             tx.insert_campaign(&row)?;
+            super::apply::audit_campaign(tx, &row, None, AuditAction::CampaignCreated, now)?;
             load_campaign(tx, row)
         })
     }
@@ -202,9 +204,13 @@ impl Engine {
             }
             let digest = signers.map(|s| s.digest);
             insert_new_event(tx, &event, &rules, digest.as_deref(), now)?;
-            for (&need, need_name) in unique.iter().zip(names) {
+            for (i, (&need, need_name)) in unique.iter().zip(names).enumerate() {
                 tx.insert_edge(campaign_id, need, event.id)?;
-                let detail = json!({ "needs": need_name, "need_id": need.to_string() });
+                let detail = json!({
+                    "needs": need_name,
+                    "need_id": need.to_string(),
+                    "set": { "needs": needs_value(&unique[..=i]) },
+                });
                 audit(tx, event.id, now, now, None, AuditAction::Linked, detail)?;
             }
             settle(tx, [event.id], now)?;
@@ -238,6 +244,11 @@ impl Engine {
             if let Some(content) = content {
                 detail["content"] = content;
             }
+            detail["set"] = json!({
+                "campaign": campaign.id.to_string(),
+                "name": event.name,
+                "signers": null,
+            });
             audit(tx, event_id, now, now, None, AuditAction::Linked, detail)?;
             load_campaign(tx, campaign)
         })
@@ -298,7 +309,12 @@ impl Engine {
                 }));
             }
             tx.insert_edge(campaign_id, from, to)?;
-            let detail = json!({ "needs": from_event.name, "need_id": from.to_string() });
+            let needs: Vec<Uuid> = tx.needs(to)?.into_iter().map(|n| n.id).collect();
+            let detail = json!({
+                "needs": from_event.name,
+                "need_id": from.to_string(),
+                "set": { "needs": needs_value(&needs) },
+            });
             audit(tx, to, now, now, None, AuditAction::Linked, detail)?;
             if to_event.state == EventState::Pending && from_event.state != EventState::Fired {
                 block(tx, &mut to_event, now, json!(from_event.name))?;

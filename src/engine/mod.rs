@@ -23,14 +23,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
 pub use breakglass::BREAK_GLASS;
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
-pub use verify::LogVerification;
+pub use verify::{LogVerification, RowMismatch};
 pub use views::EventViews;
 
 use crate::agent::AgentId;
@@ -48,6 +48,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{EventFilter, Store, Tx};
 use crate::tick::TickResult;
 use crate::time_spec::format_time;
+use crate::trust::record;
 
 use settle::{audit, settle, settled, settled_with_ancestors};
 
@@ -738,12 +739,23 @@ fn record_response(
     event.last_response_at = Some(now);
     // The row's due time depends on the answers (an early event with
     // windows waits for an opening once it holds its quorum).
-    if let Some(slot) = event.attendees.iter_mut().find(|(a, _)| a == agent) {
+    let answerer = delegation.map_or(agent, |(principal, _)| principal);
+    if let Some(slot) = event.attendees.iter_mut().find(|(a, _)| a == answerer) {
         slot.1 = accepted.status();
     }
     tx.update_event(&event)?;
     let principal = delegation.map(|(principal, _)| principal);
-    tx.set_response(id, principal.unwrap_or(agent), accepted.status(), now)?;
+    tx.set_response(id, answerer, accepted.status(), now)?;
+    detail["set"] =
+        json!({ record::ANSWERS: { answerer.as_str(): accepted.status().to_string() } });
+    if let Accepted::Deferred { by, .. } = &accepted {
+        detail["set"][record::DEFERRED_BY] = json!(by.num_milliseconds());
+    }
+    // Where the row's due time depends on the answers (windows), it is
+    // recorded as it is now, after the deferral moved the fire time.
+    if settle::due_varies(&event) {
+        detail["set"]["fire_time"] = record::set_of(&event, &["fire_time"])["fire_time"].take();
+    }
     if let Some((_, delegation)) = delegation {
         detail["delegation"] = json!(delegation.to_string());
     }
@@ -1042,6 +1054,15 @@ pub(crate) fn insert_new_event(
         detail["signers"] = json!(digest);
     }
     gates_detail(&mut detail, event);
+    detail["record"] = Value::Object(record::event_record(
+        event,
+        record::EventExtras {
+            fire_time: event.stored_due(),
+            notify: record::notify_digest(rules),
+            needs: &[],
+            signers,
+        },
+    ));
     audit(
         tx,
         event.id,

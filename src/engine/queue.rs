@@ -225,11 +225,12 @@ impl Engine {
             let before = crate::trust::content_digest(&event);
             set_rules(tx, id, rules)?;
             event.rules_digest = crate::notification::spec::bound_rules_digest(rules);
+            let digest = crate::trust::record::notify_digest(rules);
+            let mut detail = json!({ "set": { "notify": digest } });
             if let Some(content) = super::content::reset_if_changed(tx, &mut event, before, now)? {
-                let detail = json!({ "content": content });
-                super::settle::audit(tx, id, now, now, None, AuditAction::Updated, detail)?;
+                detail["content"] = content;
             }
-            Ok(())
+            super::settle::audit(tx, id, now, now, None, AuditAction::Updated, detail)
         })
     }
 

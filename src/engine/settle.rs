@@ -15,6 +15,32 @@ use crate::lifecycle::{decide, needs_outcome, NeedsOutcome};
 use crate::state::{EventState, ResponseStatus};
 use crate::store::{NeedState, NewAuditEntry, Tx};
 use crate::time_spec::format_time;
+use crate::trust::record::set_of;
+
+/// The record members an entry that ends an event sets (a miss also turns
+/// the open answers to `missed`: see
+/// [`crate::trust::record::apply_event_entry`]).
+const FINISH: &[&str] = &["state", "finished_at"];
+
+/// The record members an entry that opens or blocks an event sets.
+const START: &[&str] = &["state", "started_at", "at", "fire_time"];
+
+/// The record members an entry that ends `event` sets: [`FINISH`], and the
+/// time its row is due next when that depends on more than its fire time
+/// (windows, escalation steps: a pending event's due time may be sooner).
+pub(crate) fn finish_set(event: &TMinusEvent) -> serde_json::Value {
+    if due_varies(event) {
+        set_of(event, &["state", "finished_at", "fire_time"])
+    } else {
+        set_of(event, FINISH)
+    }
+}
+
+/// Whether `event`'s row's due time ([`TMinusEvent::stored_due`]) may be
+/// other than its fire time: it has time windows or escalation steps.
+pub(crate) fn due_varies(event: &TMinusEvent) -> bool {
+    !event.gates.windows.is_empty() || !event.escalation.is_empty()
+}
 
 /// Appends an audit entry for `event`.
 pub(crate) fn audit(
@@ -117,10 +143,11 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
                 event.state = EventState::Pending;
                 event.start_at(at);
                 tx.update_event(event)?;
-                let detail = match event.fire_deadline() {
+                let mut detail = match event.fire_deadline() {
                     Some(fire) => json!({ "fire_time": format_time(fire) }),
                     None => json!({}),
                 };
+                detail["set"] = set_of(event, START);
                 audit(tx, event.id, at, now, None, AuditAction::Opened, detail)?;
             }
         }
@@ -140,6 +167,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
         "reason": decision.reason,
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
+        "set": finish_set(event),
     });
     audit(tx, event.id, decision.at, now, None, action, detail)?;
     Ok(true)
@@ -198,6 +226,7 @@ fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Res
         if !groups.is_empty() {
             detail["groups"] = serde_json::Value::Object(groups);
         }
+        detail["set"] = set_of(event, &["attendees", "groups", "escalation", "fire_time"]);
         audit(tx, event.id, due, now, None, AuditAction::Escalated, detail)?;
     }
     if changed {
@@ -227,7 +256,7 @@ pub(crate) fn cancel(
         now,
         agent,
         AuditAction::Cancelled,
-        json!({ "reason": reason }),
+        json!({ "reason": reason, "set": finish_set(event) }),
     )
 }
 
@@ -244,7 +273,7 @@ pub(crate) fn cancel_signed(
     event.state = EventState::Cancelled;
     event.finished_at = Some(now);
     tx.update_event(event)?;
-    let mut detail = json!({ "reason": reason });
+    let mut detail = json!({ "reason": reason, "set": finish_set(event) });
     super::signed::signed_detail(&mut detail, &signed);
     append(
         tx,
@@ -280,7 +309,7 @@ pub(crate) fn block(
         now,
         None,
         AuditAction::Blocked,
-        json!({ "waiting_for": waiting_for }),
+        json!({ "waiting_for": waiting_for, "set": set_of(event, START) }),
     )
 }
 
@@ -301,6 +330,7 @@ pub(crate) fn mark_missed(
         "reason": MARKED_MISSED,
         "confirmed": event.confirmed_count(),
         "quorum": event.quorum,
+        "set": finish_set(event),
     });
     audit(tx, event.id, now, now, None, AuditAction::Missed, detail)
 }

@@ -1,18 +1,19 @@
 //! Verifying the tamper-evident audit log.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::Engine;
 use crate::agent::AgentId;
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
-use crate::event::TMinusEvent;
-use crate::state::{EventState, ResponseStatus};
-use crate::store::{StoredLink, StoredOutcomes, Tx};
+use crate::store::{campaign_record, StoredLink, StoredState, Tx};
 use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
 use crate::trust::message::{Answer, AnswerMessage};
+use crate::trust::record::{
+    apply_event_entry, changes_record, differences, parse_record, record_text, Record,
+};
 use crate::trust::sign::{verify_signature, SshSignature};
 use crate::trust::signers::{digest_of_text, Signers};
 use crate::trust::TrustError;
@@ -20,8 +21,10 @@ use crate::trust::TrustError;
 /// Entries read per store round trip while verifying.
 const BATCH: usize = 10_000;
 
-/// An intact audit log: what [`Engine::verify_log`] checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`Engine::verify_report`] checked: an intact chain with valid
+/// signatures, and every stored row compared with the record the log
+/// implies.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogVerification {
     /// How many entries were checked.
     pub entries: u64,
@@ -34,6 +37,39 @@ pub struct LogVerification {
     /// The hash of the last entry (64 zeros for an empty log): keep it to
     /// prove later, with `since`, that the log was only appended to.
     pub head: ChainHash,
+    /// Every stored field that disagrees with the log, sorted by subject,
+    /// id and field; empty when every row is explained.
+    pub mismatches: Vec<RowMismatch>,
+}
+
+/// A stored field of an event or campaign that disagrees with what its log
+/// implies (see [`crate::trust::record`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowMismatch {
+    /// `event` or `campaign`.
+    pub subject: &'static str,
+    /// The event's or campaign's id.
+    pub id: Uuid,
+    /// The field, as the record names it (`quorum`, `answers.bob`, …);
+    /// `row` when the row itself is there without a log or gone while its
+    /// log says it exists.
+    pub field: String,
+    /// The stored value (`null` when absent; for `row`, `present` or
+    /// `absent`).
+    pub stored: serde_json::Value,
+    /// The value the log implies (`null` when absent; for `row`, `present`
+    /// or `absent`).
+    pub logged: serde_json::Value,
+}
+
+impl std::fmt::Display for RowMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {} is stored as {} but the log says {}",
+            self.subject, self.id, self.field, self.stored, self.logged
+        )
+    }
 }
 
 impl Engine {
@@ -42,21 +78,63 @@ impl Engine {
         self.verify_log_of(since, None)
     }
 
+    /// [`Engine::verify_report`], failing with [`TrustError::StateMismatch`]
+    /// (naming the first field, and how many more disagree) when a stored
+    /// row disagrees with the log.
+    pub fn verify_log_of(
+        &self,
+        since: Option<ChainHash>,
+        scope: Option<&[Uuid]>,
+    ) -> Result<LogVerification> {
+        let report = self.verify_report(since, scope)?;
+        if let Some(first) = report.mismatches.first() {
+            let more = report.mismatches.len() - 1;
+            let reason = format!(
+                "{} is stored as {} but the log says {}{}",
+                first.field,
+                first.stored,
+                first.logged,
+                if more > 0 {
+                    format!(" (and {more} more fields disagree)")
+                } else {
+                    String::new()
+                }
+            );
+            return Err(TrustError::StateMismatch {
+                event: format!(
+                    "{}{}",
+                    if first.subject == "campaign" {
+                        "campaign "
+                    } else {
+                        ""
+                    },
+                    first.id
+                ),
+                reason,
+            }
+            .into());
+        }
+        Ok(report)
+    }
+
     /// Recomputes the audit chain of the whole store in commit order, in one
-    /// read transaction, reading the log once (its entries are kept, grouped
-    /// by event, for the later checks). With `since` (a head printed
-    /// earlier), also requires that head to be in the chain. Then, for every
-    /// event (or only the events in `scope`), checks its stored state and
-    /// answers against its log, and every signed answer's signature against
-    /// the key set its log says was in force. Fails with
-    /// [`TrustError::ChainBroken`] or [`TrustError::ChainColumn`] at the first
-    /// entry that disagrees, [`TrustError::HeadNotFound`],
-    /// [`TrustError::StateMismatch`] naming the event and attendee, or
-    /// [`TrustError::SignedEntry`] naming the event and entry.
+    /// read transaction, reading the log once, and replays it into the
+    /// record of every event and campaign it implies (see
+    /// [`crate::trust::record`]). With `since` (a head printed earlier), also
+    /// requires that head to be in the chain; the replay still starts at the
+    /// first entry, so a row changed before or after that head is caught
+    /// alike. Then compares every stored event and campaign (or only the
+    /// events and campaigns in `scope`), field by field, with its replayed
+    /// record (each disagreement is a [`RowMismatch`] of the report), and
+    /// checks every signed answer's signature against the key set its log
+    /// says was in force. Fails with [`TrustError::ChainBroken`] or
+    /// [`TrustError::ChainColumn`] at the first entry that disagrees,
+    /// [`TrustError::HeadNotFound`], or [`TrustError::SignedEntry`] naming
+    /// the event and entry.
     ///
     /// The chain is always checked whole: an entry's hash covers every entry
     /// before it, whatever event they belong to.
-    pub fn verify_log_of(
+    pub fn verify_report(
         &self,
         since: Option<ChainHash>,
         scope: Option<&[Uuid]>,
@@ -75,6 +153,7 @@ impl Engine {
         // the entry that used it first; the first reuse found.
         let mut nonces: HashMap<Uuid, i64> = HashMap::new();
         let mut reused: Option<TrustError> = None;
+        let mut replay = Replay::default();
         // The delegations the log has made so far, and the first answer
         // given for another agent without one in force.
         let mut grants = Grants::default();
@@ -84,7 +163,7 @@ impl Engine {
             let batch = tx.audit_links(after, BATCH)?;
             let Some(last) = batch.last() else { break };
             after = last.entry.seq;
-            for link in batch {
+            for mut link in batch {
                 let position = verifier.len();
                 let prev = parse_column(&link, position, "prev", link.prev.as_deref())?;
                 let hash = parse_column(&link, position, "hash", link.hash.as_deref())?;
@@ -112,12 +191,17 @@ impl Engine {
                     }
                 }
                 let event = link.entry.event;
+                let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
                 if let Some(refusal) = grants.follow(&link.entry) {
-                    if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
+                    if in_scope {
                         ungranted.get_or_insert(refusal);
                     }
                 }
-                if wanted.as_ref().is_none_or(|w| w.contains(&event)) {
+                if in_scope || link.entry.action == AuditAction::CampaignRemoved {
+                    // Hashed already: its whole record is moved, not copied.
+                    replay.apply(&mut link.entry);
+                }
+                if in_scope {
                     let log = logs.get_mut(&event);
                     let has_log = log.is_some();
                     if let Some(fact) = Fact::of(link, has_log) {
@@ -139,24 +223,9 @@ impl Engine {
         if let Some(ungranted) = ungranted {
             return Err(ungranted.into());
         }
-        let (events, outcomes) = match scope {
-            None => (tx.count_events()?, Outcomes::from(tx.stored_outcomes()?)),
-            Some(ids) => {
-                let mut outcomes = Outcomes::default();
-                let mut found = 0;
-                for id in ids {
-                    if let Some(event) = tx.event(*id)? {
-                        outcomes.add_event(&event);
-                        found += 1;
-                    }
-                }
-                (found, outcomes)
-            }
-        };
-        for (id, stored) in &outcomes.0 {
-            let log = logs.get(id).map_or(&[][..], Vec::as_slice);
-            check_state(*id, stored, log)?;
-        }
+        let stored = tx.stored_state(scope)?;
+        let events = stored.events.len() as u64;
+        let mismatches = replay.compare(&stored);
         // Signed answers are checked for every event that has a log, rows
         // removed from the store (`apply` removing an unfinished event)
         // included.
@@ -178,6 +247,7 @@ impl Engine {
             signatures,
             breakglass,
             head,
+            mismatches,
         })
     }
 }
@@ -254,7 +324,7 @@ impl Grants {
 }
 
 /// What the checks after the chain pass read of one log entry: the entries
-/// that set the key set in force, reset answers, answer, or end the event.
+/// that set the key set in force, answer, or end the event.
 /// Every other entry is dropped once hashed.
 struct Fact {
     seq: i64,
@@ -265,8 +335,6 @@ struct Fact {
     /// The key set this entry puts in force (`Some(None)`: none), for a
     /// `scheduled` entry and an `updated` entry that changed the keys.
     signers: Option<Option<String>>,
-    /// The agents whose answers a content change reset.
-    reset: Vec<String>,
     /// The signed answer's message, when it was signed.
     message: Option<String>,
     /// The armored signature of `message`.
@@ -295,20 +363,6 @@ impl Fact {
                 .map(|change| change.get("new").and_then(|s| s.as_str()).map(String::from)),
             _ => None,
         };
-        let agents = |list: Option<&serde_json::Value>| -> Vec<String> {
-            list.and_then(|r| r.as_array())
-                .map(|agents| {
-                    agents
-                        .iter()
-                        .filter_map(|a| a.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        // Answers reset by a content change, and by a change of fire
-        // policy into or out of `lazy`.
-        let mut reset = agents(e.detail.get("content").and_then(|c| c.get("reset")));
-        reset.extend(agents(e.detail.get("policy_reset")));
         let breakglass = e.action == AuditAction::Fired && e.detail.get("breakglass").is_some();
         let needed = match e.action {
             AuditAction::Confirmed
@@ -320,23 +374,16 @@ impl Fact {
             AuditAction::Scheduled => has_log || matches!(signers, Some(Some(_))),
             _ => signers.is_some(),
         };
-        (needed || !reset.is_empty()).then_some(Fact {
+        needed.then_some(Fact {
             seq: e.seq,
             action: e.action,
             agent: e.agent,
             on_behalf_of: e.on_behalf_of,
             signers,
-            reset,
             message: link.message,
             signature: link.signature,
             breakglass,
         })
-    }
-
-    /// Whose answer this entry records: the agent answered for under a
-    /// delegation, or else the agent who acted.
-    fn answerer(&self) -> Option<&AgentId> {
-        self.on_behalf_of.as_ref().or(self.agent.as_ref())
     }
 
     fn is_answer(&self) -> bool {
@@ -345,57 +392,6 @@ impl Fact {
             AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
         )
     }
-}
-
-/// What the store holds that a log must explain, by event: its final state
-/// (when it has one) and its confirmed, deferred and declined answers.
-#[derive(Default)]
-struct Outcomes(BTreeMap<Uuid, Stored>);
-
-/// One event's entry of [`Outcomes`].
-#[derive(Default)]
-struct Stored {
-    finished: Option<EventState>,
-    answers: Vec<(AgentId, ResponseStatus)>,
-}
-
-impl Outcomes {
-    /// Adds `event`'s final state and answers, if it has any.
-    fn add_event(&mut self, event: &TMinusEvent) {
-        if event.state.is_final() {
-            self.0.entry(event.id).or_default().finished = Some(event.state);
-        }
-        for (agent, status) in &event.attendees {
-            if answered(status) {
-                self.0
-                    .entry(event.id)
-                    .or_default()
-                    .answers
-                    .push((agent.clone(), *status));
-            }
-        }
-    }
-}
-
-impl From<StoredOutcomes> for Outcomes {
-    fn from(stored: StoredOutcomes) -> Self {
-        let mut out = Outcomes::default();
-        for (id, state) in stored.finished {
-            out.0.entry(id).or_default().finished = Some(state);
-        }
-        for (id, agent, status) in stored.answers {
-            out.0.entry(id).or_default().answers.push((agent, status));
-        }
-        out
-    }
-}
-
-/// Whether a stored answer is one the log must explain.
-fn answered(status: &ResponseStatus) -> bool {
-    matches!(
-        status,
-        ResponseStatus::Confirmed | ResponseStatus::Deferred(_) | ResponseStatus::Declined
-    )
 }
 
 /// Key sets read while verifying, by digest.
@@ -543,47 +539,118 @@ fn parse_column(
     }
 }
 
-/// Checks that event `id`'s stored final state and its attendees'
-/// confirmed, deferred and declined answers (`stored`) are what its log
-/// (`log`) implies: each such answer is the agent's latest answer in the
-/// log, not reset by a later content change, and a final state has its
-/// transition entry.
-fn check_state(id: Uuid, stored: &Stored, log: &[Fact]) -> std::result::Result<(), TrustError> {
-    let mismatch = |reason: String| TrustError::StateMismatch {
-        event: id.to_string(),
-        reason,
-    };
-    if let Some(state) = stored.finished {
-        if let Some(action) = AuditAction::ending_in(state) {
-            if !log.iter().any(|fact| fact.action == action) {
-                return Err(mismatch(format!(
-                    "it is stored as {state} but its log has no `{action}` entry"
-                )));
+/// The records a log implies, by id, as replayed entry by entry, each
+/// kept as its canonical text ([`record_text`]): one string per event, and
+/// a comparison with the stored record is one string comparison when they
+/// agree.
+#[derive(Default)]
+struct Replay {
+    events: HashMap<Uuid, String>,
+    campaigns: HashMap<Uuid, String>,
+}
+
+impl Replay {
+    /// Applies one entry: a whole `record` replaces the subject's, a `set`
+    /// changes the members it names ([`apply_event_entry`]), `removed` and
+    /// `campaign-removed` drop the subject (a campaign with its events).
+    /// Entries without either (written before the log recorded them, or
+    /// about tokens) change nothing.
+    fn apply(&mut self, entry: &mut AuditEntry) {
+        let id = entry.event;
+        match entry.action {
+            AuditAction::TokenCreated
+            | AuditAction::TokenRevoked
+            | AuditAction::TokenRefused
+            | AuditAction::Delegated
+            | AuditAction::Undelegated => return,
+            AuditAction::Removed => {
+                self.events.remove(&id);
+                return;
             }
-        }
-    }
-    for (agent, status) in &stored.answers {
-        let mut latest: Option<AuditAction> = None;
-        for fact in log {
-            if fact.reset.iter().any(|a| a == agent.as_str()) {
-                latest = None;
-            } else if fact.answerer() == Some(agent) && fact.is_answer() {
-                latest = Some(fact.action);
+            AuditAction::CampaignRemoved => {
+                self.campaigns.remove(&id);
+                let campaign = serde_json::Value::String(id.to_string());
+                self.events
+                    .retain(|_, record| parse_record(record).get("campaign") != Some(&campaign));
+                return;
             }
+            _ => {}
         }
-        let expected = match status {
-            ResponseStatus::Confirmed => AuditAction::Confirmed,
-            ResponseStatus::Deferred(_) => AuditAction::Deferred,
-            ResponseStatus::Declined => AuditAction::Declined,
-            ResponseStatus::Pending | ResponseStatus::Missed => continue,
+        let records = if entry.action.is_about_campaign() {
+            &mut self.campaigns
+        } else {
+            &mut self.events
         };
-        if latest != Some(expected) {
-            let found = latest.map_or("no answer".to_string(), |a| format!("`{a}`"));
-            return Err(mismatch(format!(
-                "attendee {agent} is stored as {} but its log shows {found}",
-                status.word()
-            )));
+        if let Some(serde_json::Value::Object(whole)) = entry
+            .detail
+            .as_object_mut()
+            .and_then(|detail| detail.remove("record"))
+        {
+            records.insert(id, record_text(&whole));
+        }
+        // Before its first whole record (a log written before records
+        // were), an entry explains nothing.
+        if !changes_record(entry.action, &entry.detail) {
+            return;
+        }
+        if let Some(text) = records.get_mut(&id) {
+            let mut record = parse_record(text);
+            apply_event_entry(&mut record, entry.action, &entry.detail);
+            *text = record_text(&record);
         }
     }
-    Ok(())
+
+    /// Every field of `stored` that disagrees with the replayed records,
+    /// and every replayed event or campaign whose row is gone, sorted.
+    fn compare(mut self, stored: &StoredState) -> Vec<RowMismatch> {
+        let mut out = Vec::new();
+        let presence = |subject: &'static str, id: Uuid, stored: bool| RowMismatch {
+            subject,
+            id,
+            field: "row".into(),
+            stored: serde_json::json!(if stored { "present" } else { "absent" }),
+            logged: serde_json::json!(if stored { "absent" } else { "present" }),
+        };
+        let mut one =
+            |subject: &'static str, id: Uuid, row: Record, logged: Option<String>| match logged {
+                None => out.push(presence(subject, id, true)),
+                Some(logged) if logged == record_text(&row) => {}
+                Some(logged) => out.extend(
+                    differences(&row, &parse_record(&logged))
+                        .into_iter()
+                        .map(|d| RowMismatch {
+                            subject,
+                            id,
+                            field: d.field,
+                            stored: d.stored,
+                            logged: d.logged,
+                        }),
+                ),
+            };
+        for event in &stored.events {
+            let logged = self.events.remove(&event.event.id);
+            one("event", event.event.id, event.record(), logged);
+        }
+        for (row, signers) in &stored.campaigns {
+            let logged = self.campaigns.remove(&row.id);
+            one(
+                "campaign",
+                row.id,
+                campaign_record(row, signers.as_deref()),
+                logged,
+            );
+        }
+        out.extend(
+            self.events
+                .into_keys()
+                .map(|id| presence("event", id, false)),
+        );
+        out.extend(
+            self.campaigns
+                .into_keys()
+                .map(|id| presence("campaign", id, false)),
+        );
+        out.sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
+        out
+    }
 }

@@ -158,11 +158,25 @@ pub fn build(
         on: cause.on.as_str().to_string(),
         at: format_time(cause.at),
         agent: cause.agent.map(|a| a.as_str().to_string()),
-        detail: cause.detail.clone(),
+        detail: without_record(cause.detail),
         waiting_for: waiting_for(event).into_iter().map(str::to_string).collect(),
         event: event_json(event, campaign),
         before_ms: cause.before_ms,
         test: cause.test,
+    }
+}
+
+/// An entry's detail without what it records for `verify` (`set`,
+/// `record`): receivers get what happened, not the event's record.
+fn without_record(detail: &Value) -> Value {
+    match detail {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "set" && k.as_str() != "record")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

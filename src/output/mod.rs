@@ -56,7 +56,7 @@ pub use inbox::Inbox;
 pub use manifest::{ApplyResult, ManifestSummary, Problem, ProblemLabel, Validation};
 pub use run::{RunLine, RunOutcomeWord};
 pub use server::Health;
-pub use verify::Verification;
+pub use verify::{Mismatch, Verification};
 
 /// The JSON Schema (draft 2020-12) of what `T` serializes to: the schema of
 /// a `--json` output, an MCP tool's output schema, a component of the HTTP

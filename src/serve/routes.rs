@@ -503,7 +503,7 @@ async fn verify(
             .as_deref()
             .map(str::parse::<ChainHash>)
             .transpose()?;
-        let report = engine.verify_log(since)?;
+        let report = engine.verify_report(since, None)?;
         Ok(Verification::from(&report))
     })
     .await

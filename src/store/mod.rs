@@ -264,6 +264,57 @@ impl StoredOutcomes {
     }
 }
 
+/// Every event and campaign as stored, with what their records need: what
+/// `verify` compares with the log, and what the baseline migration records.
+#[derive(Debug, Clone, Default)]
+pub struct StoredState {
+    /// Every event, by id.
+    pub events: Vec<StoredEvent>,
+    /// Every campaign with the digest of its key set in force.
+    pub campaigns: Vec<(CampaignRow, Option<String>)>,
+}
+
+/// One event of [`StoredState`].
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The event with its attendees, as its rows read.
+    pub event: TMinusEvent,
+    /// The fire time column.
+    pub fire_time: Option<DateTime<Utc>>,
+    /// Its notification rules.
+    pub rules: Vec<NotifyRule>,
+    /// The ids of the events it needs.
+    pub needs: Vec<Uuid>,
+    /// The digest of the key set in force for it as a standalone event.
+    pub signers: Option<String>,
+}
+
+impl StoredEvent {
+    /// Its record (see [`crate::trust::record`]).
+    pub fn record(&self) -> crate::trust::record::Record {
+        crate::trust::record::event_record(
+            &self.event,
+            crate::trust::record::EventExtras {
+                fire_time: self.fire_time,
+                notify: crate::trust::record::notify_digest(&self.rules),
+                needs: &self.needs,
+                signers: self.signers.as_deref(),
+            },
+        )
+    }
+}
+
+/// The record of a stored campaign with key set `signers`.
+pub fn campaign_record(row: &CampaignRow, signers: Option<&str>) -> crate::trust::record::Record {
+    crate::trust::record::campaign_record(
+        &row.name,
+        row.description.as_deref(),
+        row.managed,
+        row.anchor_at,
+        signers,
+    )
+}
+
 /// The `prev` and `hash` of a new entry written after the entry whose
 /// stored hash is `head` (`None`: the log is empty), as hex. A head that is
 /// not a hash (a tampered row) is chained from as the genesis; `verify`
@@ -418,6 +469,9 @@ pub trait Tx {
     /// [`StoredOutcomes`]): two scans of the event and attendee rows, with
     /// no sort, keeping only the rows the log must explain.
     fn stored_outcomes(&mut self) -> Result<StoredOutcomes>;
+    /// Every event and campaign with what their records need, read in a
+    /// few queries (`scope`: only these events and campaigns).
+    fn stored_state(&mut self, scope: Option<&[Uuid]>) -> Result<StoredState>;
     /// Up to `limit` entries with their chain links, `seq > after` in `seq`
     /// (commit) order.
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>>;

@@ -555,10 +555,7 @@ impl EventRow {
                 .then(|| serde_json::to_string(&e.gates).unwrap_or_default()),
             escalation: (!e.escalation.is_empty())
                 .then(|| serde_json::to_string(&e.escalation).unwrap_or_default()),
-            fire_ms: match (e.due_at(), e.escalation.next_due(e.started_at)) {
-                (Some(fire), Some(step)) if step < fire => Some(ms(step)),
-                (fire, _) => fire.map(ms),
-            },
+            fire_ms: e.stored_due().map(ms),
         }
     }
 

@@ -20,7 +20,7 @@
 //! order; a store a branch's build has already migrated then opens only if
 //! that order keeps its migrations first.
 
-use super::sql::{chain_existing, Backend, Value};
+use super::sql::{baseline_existing, chain_existing, Backend, Value};
 use super::{Location, StoreError};
 use crate::error::Result;
 
@@ -62,6 +62,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("tokens"),
     migration!("gate_rules"),
     migration!("delegations"),
+    migration!("log_baseline"),
 ];
 
 /// How many migrations stores record by their count alone: those written
@@ -74,6 +75,11 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The migration that adds the audit chain; the entries of a store older
 /// than it are chained after migrating.
 pub(crate) const CHAIN: &str = "0006_audit_chain";
+
+/// The migration after which every event and campaign has a baseline entry
+/// in the log: the rows of a store older than it are recorded after
+/// migrating.
+pub(crate) const BASELINE: &str = "log_baseline";
 
 /// The table that records migration names (`tm_migrations`; SQLite's
 /// `migrations`), in the statements' dialect-neutral form.
@@ -157,6 +163,10 @@ pub(crate) fn migrate<B: Backend>(b: &mut B, from: usize) -> Result<()> {
     let chained = MIGRATIONS.iter().position(|m| m.name == CHAIN);
     if chained.is_some_and(|chained| from <= chained) {
         chain_existing(b)?;
+    }
+    let baseline = MIGRATIONS.iter().position(|m| m.name == BASELINE);
+    if baseline.is_some_and(|baseline| from <= baseline) {
+        baseline_existing(b, chrono::Utc::now())?;
     }
     Ok(())
 }

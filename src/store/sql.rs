@@ -30,8 +30,8 @@ use super::row::{
 use super::schema::Migration;
 use super::written::Written;
 use super::{
-    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, StoredLink,
-    StoredOutcomes, StoredSigners, Tx, LISTING_CHUNK,
+    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, StoredEvent,
+    StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx, LISTING_CHUNK,
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
@@ -1183,6 +1183,11 @@ impl<B: Backend> Tx for SqlTx<B> {
         Ok(StoredOutcomes::new(finished, answers))
     }
 
+    fn stored_state(&mut self, scope: Option<&[Uuid]>) -> Result<StoredState> {
+        self.flush()?;
+        stored_state(&mut self.b, scope)
+    }
+
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
         self.seal()?;
         self.rows(
@@ -1551,6 +1556,149 @@ impl<B: Backend> Tx for SqlTx<B> {
 /// Chains the audit entries written before the audit chain existed, in
 /// `seq` order, a batch at a time (a step of the migration that adds the
 /// chain's columns).
+/// Every event and campaign as stored (see [`Tx::stored_state`]).
+pub(crate) fn stored_state<B: Backend>(b: &mut B, scope: Option<&[Uuid]>) -> Result<StoredState> {
+    use std::collections::HashSet;
+    let wanted: Option<HashSet<Uuid>> = scope.map(|ids| ids.iter().copied().collect());
+    let keep = |id: &Uuid| wanted.as_ref().is_none_or(|w| w.contains(id));
+    let events = rows(
+        b,
+        &format!("SELECT {EVENT_COLUMNS}, fire_ms FROM tm_events ORDER BY id"),
+        &[],
+        |r| Ok((read_event(r)?, r.decode(row::opt_time(r.opt_int(23)?))?)),
+    )?;
+    let mut attendees: HashMap<Uuid, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
+    b.query(
+        &format!("SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees ORDER BY event_id, position"),
+        &[],
+        |r| {
+            let (id, attendee) = read_event_attendee(r)?;
+            attendees.entry(id).or_default().push(attendee);
+            Ok(())
+        },
+    )?;
+    let mut rules: HashMap<Uuid, Vec<NotifyRule>> = HashMap::new();
+    b.query("SELECT event_id, rules FROM tm_notify_rules", &[], |r| {
+        let list = r.decode(notify_row::rules_from_text(&r.text(1)?))?;
+        rules.insert(r.id(0)?, list);
+        Ok(())
+    })?;
+    let mut needs: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    b.query("SELECT to_id, from_id FROM tm_edges", &[], |r| {
+        needs.entry(r.id(0)?).or_default().push(r.id(1)?);
+        Ok(())
+    })?;
+    let mut signers: HashMap<Uuid, String> = HashMap::new();
+    b.query("SELECT scope_id, digest FROM tm_scope_signers", &[], |r| {
+        signers.insert(r.id(0)?, r.text(1)?);
+        Ok(())
+    })?;
+    let mut state = StoredState::default();
+    for (mut event, fire_time) in events {
+        if !keep(&event.id) {
+            continue;
+        }
+        let id = event.id;
+        event.attendees = attendees.remove(&id).unwrap_or_default();
+        state.events.push(StoredEvent {
+            fire_time,
+            rules: rules.remove(&id).unwrap_or_default(),
+            needs: needs.remove(&id).unwrap_or_default(),
+            signers: match event.campaign {
+                None => signers.get(&id).cloned(),
+                Some(_) => None,
+            },
+            event,
+        });
+    }
+    let campaigns = rows(
+        b,
+        &format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns ORDER BY id"),
+        &[],
+        |r| read_campaign(r),
+    )?;
+    for row in campaigns {
+        if keep(&row.id) {
+            let digest = signers.get(&row.id).cloned();
+            state.campaigns.push((row, digest));
+        }
+    }
+    Ok(state)
+}
+
+/// Appends one `baseline` entry per event and one `campaign-baseline` entry
+/// per campaign, each with its whole record as stored, chained after the
+/// log's last entry, at `now`: from these on, the log explains every row.
+pub(crate) fn baseline_existing<B: Backend>(b: &mut B, now: DateTime<Utc>) -> Result<()> {
+    use crate::audit::AuditAction;
+    let state = stored_state(b, None)?;
+    let mut head = rows(
+        b,
+        "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1",
+        &[],
+        |r| row::opt_hash(r, 0),
+    )?
+    .into_iter()
+    .next()
+    .flatten();
+    let mut entries: Vec<NewAuditEntry> = Vec::new();
+    for (row, signers) in &state.campaigns {
+        let record = super::campaign_record(row, signers.as_deref());
+        entries.push(baseline_entry(
+            row.id,
+            AuditAction::CampaignBaseline,
+            record,
+            now,
+        ));
+    }
+    for event in &state.events {
+        entries.push(baseline_entry(
+            event.event.id,
+            AuditAction::Baseline,
+            event.record(),
+            now,
+        ));
+    }
+    for entry in entries {
+        let (prev, hash) = chain_links(head.as_deref(), &entry.stored(0), None);
+        let columns = AuditColumns::from_entry(&entry);
+        b.execute(
+            "INSERT INTO tm_audit (event_id, at_ms, recorded_ms, agent, action, detail, \
+             unreported, prev, hash) VALUES ($1, $2, $3, NULL, $4, $5, NULL, $6, $7)",
+            values![
+                columns.event_id,
+                columns.at_ms,
+                columns.recorded_ms,
+                columns.action,
+                columns.detail,
+                Value::hash(&prev),
+                Value::hash(&hash),
+            ],
+        )?;
+        head = Some(hash);
+    }
+    Ok(())
+}
+
+/// A baseline entry about `subject` recording `record`.
+fn baseline_entry(
+    subject: Uuid,
+    action: crate::audit::AuditAction,
+    record: crate::trust::record::Record,
+    now: DateTime<Utc>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        event: subject,
+        at: now,
+        recorded_at: now,
+        agent: None,
+        on_behalf_of: None,
+        action,
+        detail: serde_json::json!({ "record": record }),
+        signed: None,
+    }
+}
+
 pub(crate) fn chain_existing<B: Backend>(b: &mut B) -> Result<()> {
     let mut head: Option<String> = None;
     let mut after = 0i64;

@@ -122,7 +122,9 @@ impl Subject {
     /// The subject of `entry`, which its action implies: the token its
     /// `event` column names for the token actions (`token-created`,
     /// `token-revoked`, `token-refused`), the delegation for `delegated` and
-    /// `undelegated`, the event otherwise.
+    /// `undelegated`, the campaign for the campaign actions
+    /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
+    /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
         use crate::audit::AuditAction::{
             Delegated, TokenCreated, TokenRefused, TokenRevoked, Undelegated,
@@ -130,6 +132,7 @@ impl Subject {
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
             Delegated | Undelegated => SubjectKind::Delegation,
+            action if action.is_about_campaign() => SubjectKind::Campaign,
             _ => SubjectKind::Event,
         };
         Subject {

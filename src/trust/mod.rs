@@ -12,6 +12,7 @@
 //!   answer for it.
 //! - [`chain`]: the hash chain over audit entries.
 //! - [`attest`]: a campaign's outcome as an in-toto statement.
+//! - [`record`]: what the log says an event or campaign is, field by field.
 //!
 //! Every byte format is specified exactly in the module that defines it and
 //! in `docs/security.md`. Nothing here touches a store: these are pure
@@ -24,6 +25,7 @@ pub mod error;
 mod framing;
 pub mod grant;
 pub mod message;
+pub mod record;
 pub mod sign;
 pub mod signers;
 

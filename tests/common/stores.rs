@@ -163,6 +163,12 @@ const UNDO_NAMED: &[(&str, &str)] = &[
          ALTER TABLE tm_events DROP COLUMN escalation; \
          DELETE FROM tm_migrations WHERE name = 'delegations';",
     ),
+    // log_baseline: no table; its baseline entries stay in the log (a
+    // store migrated again gets a second baseline, chained after them).
+    (
+        "DELETE FROM migrations WHERE name = 'log_baseline';",
+        "DELETE FROM tm_migrations WHERE name = 'log_baseline';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
