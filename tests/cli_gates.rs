@@ -1,7 +1,8 @@
 //! Gates on the command line with the clock pinned (`T_MINUS_NOW`):
 //! `schedule --four-eyes --organizer`, `--window`, `--fire lazy`,
 //! `--breakglass` and `t-minus breakglass`, as status, log, verify and
-//! attest show them.
+//! attest show them; `status EVENT` with delegated answers and the next
+//! escalation step.
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
@@ -88,9 +89,52 @@ fn breakglass_fires_at_once_and_is_marked_everywhere() {
     assert_eq!(verify["breakglass"], 1);
 }
 
+fn status_shows_delegated_answers_and_the_next_escalation_step() {
+    let mut t = T::new();
+    let manifest = t.dir().join("gate.yaml");
+    std::fs::write(
+        &manifest,
+        "campaign: rel\nevents:\n  gate:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n    escalate:\n      - after: 10m\n        add: [carol]\n      - after: 20m\n        add: [dave, erin]\n",
+    )
+    .unwrap();
+    t.ok(&format!("apply {}", manifest.display()));
+    // NOW is 2025-06-06T14:50:00Z: the event opened then.
+    let status = t.ok("status rel/gate");
+    assert!(
+        status.contains("escalates: at 2025-06-06T15:00:00Z: adds carol (step 1 of 2)"),
+        "{status}"
+    );
+    t.ok("delegate alice zoe");
+    t.ok("confirm rel/gate zoe --for alice");
+    let status = t.ok("status rel/gate");
+    assert!(status.contains("\n   zoe for alice confirmed"), "{status}");
+    assert!(status.contains("\n   bob pending"), "{status}");
+
+    t.set_now("2025-06-06T15:00:00Z");
+    t.ok("tick");
+    let status = t.ok("status rel/gate");
+    assert!(status.contains("\n   carol pending"), "{status}");
+    assert!(
+        status.contains("escalates: at 2025-06-06T15:10:00Z: adds dave, erin (step 2 of 2)"),
+        "{status}"
+    );
+    // alice answers herself: her own answer replaces the delegate's.
+    t.ok("decline rel/gate alice");
+    let status = t.ok("status rel/gate");
+    assert!(status.contains("\n   alice declined"), "{status}");
+    assert!(!status.contains("zoe for alice"), "{status}");
+
+    // After the last step no escalation is left to show.
+    t.set_now("2025-06-06T15:10:00Z");
+    t.ok("tick");
+    let status = t.ok("status rel/gate");
+    assert!(!status.contains("escalates:"), "{status}");
+}
+
 crate::common::store_tests!(
     four_eyes_refuses_the_organizers_answer,
     windows_on_the_command_line,
     lazy_on_the_command_line,
     breakglass_fires_at_once_and_is_marked_everywhere,
+    status_shows_delegated_answers_and_the_next_escalation_step,
 );
