@@ -1,7 +1,8 @@
 //! Gates on the command line with the clock pinned (`T_MINUS_NOW`):
 //! `schedule --four-eyes --organizer`, `--window`, `--fire lazy`,
 //! `--breakglass` and `t-minus breakglass`, as status, log, verify and
-//! attest show them.
+//! attest show them; `status EVENT` with delegated answers and the next
+//! escalation step.
 //!
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end).
 
@@ -88,9 +89,132 @@ fn breakglass_fires_at_once_and_is_marked_everywhere() {
     assert_eq!(verify["breakglass"], 1);
 }
 
+fn status_shows_delegated_answers_and_the_next_escalation_step() {
+    let mut t = T::new();
+    let manifest = t.dir().join("gate.yaml");
+    std::fs::write(
+        &manifest,
+        "campaign: rel\nevents:\n  gate:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n    escalate:\n      - after: 10m\n        add: [carol]\n      - after: 20m\n        add: [dave, erin]\n",
+    )
+    .unwrap();
+    t.ok(&format!("apply {}", manifest.display()));
+    // NOW is 2025-06-06T14:50:00Z: the event opened then.
+    let status = t.ok("status rel/gate");
+    assert!(
+        status.contains("escalates: at 2025-06-06T15:00:00Z: adds carol (step 1 of 2)"),
+        "{status}"
+    );
+    t.ok("delegate alice zoe");
+    t.ok("confirm rel/gate zoe --for alice");
+    let status = t.ok("status rel/gate");
+    assert!(status.contains("\n   zoe for alice confirmed"), "{status}");
+    assert!(status.contains("\n   bob pending"), "{status}");
+
+    t.set_now("2025-06-06T15:00:00Z");
+    t.ok("tick");
+    let status = t.ok("status rel/gate");
+    assert!(status.contains("\n   carol pending"), "{status}");
+    assert!(
+        status.contains("escalates: at 2025-06-06T15:10:00Z: adds dave, erin (step 2 of 2)"),
+        "{status}"
+    );
+    // alice answers herself: her own answer replaces the delegate's.
+    t.ok("decline rel/gate alice");
+    let status = t.ok("status rel/gate");
+    assert!(status.contains("\n   alice declined"), "{status}");
+    assert!(!status.contains("zoe for alice"), "{status}");
+
+    // After the last step no escalation is left to show.
+    t.set_now("2025-06-06T15:10:00Z");
+    t.ok("tick");
+    let status = t.ok("status rel/gate");
+    assert!(!status.contains("escalates:"), "{status}");
+}
+
+/// examples/guarded-release.yaml on a pinned clock, as docs/semantics.md's
+/// "Gates together" runs it on SQLite: each gate in turn, then `verify`.
+fn the_guarded_release_example_exercises_every_gate() {
+    let mut t = T::new();
+    let manifest = t.dir().join("guarded-release.yaml");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/guarded-release.yaml"),
+        &manifest,
+    )
+    .unwrap();
+    // Monday 06:00 in Berlin, before business hours.
+    t.set_now("2025-06-09T04:00:00Z");
+    let out = t.ok(&format!("apply {}", manifest.display()));
+    assert!(out.contains("escalate 15m: carol"), "{out}");
+    // Lazy consensus: no one declined, the changelog fires at its fire time.
+    t.set_now("2025-06-09T04:25:00Z");
+    let out = t.ok("tick");
+    assert!(
+        out.contains("fired! (no one declined (lazy consensus)) guarded-release/changelog"),
+        "{out}"
+    );
+    assert!(
+        out.contains("opened (all needs fired) guarded-release/review"),
+        "{out}"
+    );
+    // Four eyes, then a delegated answer.
+    t.set_now("2025-06-09T04:30:00Z");
+    let err = t.fail("confirm guarded-release/review release-bot");
+    assert!(err.contains("t_minus::refused::four_eyes"), "{err}");
+    let err = t.fail("confirm guarded-release/review dave --for alice");
+    assert!(err.contains("t_minus::refused::no_delegation"), "{err}");
+    t.ok("delegate alice dave --campaign guarded-release --until +8h");
+    let out = t.ok("confirm guarded-release/review dave --for alice");
+    assert!(out.contains("dave for alice confirmed"), "{out}");
+    let err = t.fail("confirm guarded-release/review carol");
+    assert!(err.contains("t_minus::refused::not_attendee"), "{err}");
+    // The escalation step applies on the tick at 04:40; carol completes it.
+    t.set_now("2025-06-09T04:40:00Z");
+    t.ok("tick");
+    let review = t.json("status guarded-release/review --json");
+    let names: Vec<&str> = review["attendees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["release-bot", "alice", "bob", "carol"]);
+    let out = t.ok("confirm guarded-release/review carol");
+    assert!(out.contains("fired! (quorum reached)"), "{out}");
+    // The deploy has its quorum outside the window: it waits.
+    t.set_now("2025-06-09T04:45:00Z");
+    t.ok("confirm guarded-release/deploy ops-1");
+    let out = t.ok("confirm guarded-release/deploy ops-2");
+    assert!(!out.contains("fired"), "{out}");
+    t.set_now("2025-06-09T06:10:00Z");
+    t.ok("tick");
+    let deploy = t.json("status guarded-release/deploy --json");
+    assert_eq!(deploy["state"], "pending", "waits for 07:00 UTC");
+    // Break-glass fires it at once.
+    let out =
+        t.ok("breakglass guarded-release/deploy oncall-lead --reason 'sev1: the fix cannot wait'");
+    assert!(out.contains("fired! (break-glass)"), "{out}");
+    let deploy = t.json("status guarded-release/deploy --json");
+    assert_eq!(deploy["state"], "fired");
+    assert_eq!(deploy["finished_at"], "2025-06-09T06:10:00Z");
+    let log = t.ok("log guarded-release/review");
+    assert!(log.contains("confirmed  by dave for alice"), "{log}");
+    assert!(
+        log.contains("escalated  step=1 after=15m added=[\"carol\"]"),
+        "{log}"
+    );
+    let verify = t.json("verify --json");
+    assert_eq!(verify["intact"], true, "{verify}");
+    assert_eq!(verify["breakglass"], 1, "{verify}");
+    // The same manifest plans no change: carol is no drift.
+    let plan = t.ok(&format!("plan {}", manifest.display()));
+    assert!(plan.contains("No changes"), "{plan}");
+}
+
 crate::common::store_tests!(
     four_eyes_refuses_the_organizers_answer,
     windows_on_the_command_line,
     lazy_on_the_command_line,
     breakglass_fires_at_once_and_is_marked_everywhere,
+    status_shows_delegated_answers_and_the_next_escalation_step,
+    the_guarded_release_example_exercises_every_gate,
 );

@@ -166,6 +166,13 @@ const TRANSCRIPTS: &[Transcript] = &[
         edits: &[],
     },
     Transcript {
+        doc: "docs/semantics.md",
+        mode: Mode::TMinus,
+        files: &[("guarded-release.yaml", "examples/guarded-release.yaml")],
+        fresh_before: &[],
+        edits: &[],
+    },
+    Transcript {
         doc: "docs/server.md",
         mode: Mode::Shell { env: &[] },
         files: &[],
@@ -229,6 +236,14 @@ fn notifications_try_it() {
     ignore = "needs ssh-keygen, jq, sqlite3, python3 and curl: set T_MINUS_TEST_TOOLS=1"
 )]
 fn server_session() {
+    run_transcript(&TRANSCRIPTS[7]);
+}
+
+/// docs/semantics.md's "Gates together": examples/guarded-release.yaml on
+/// a pinned clock, each gate in turn (lazy consensus, four eyes,
+/// delegation, escalation, a time window, break-glass), then `verify`.
+#[test]
+fn semantics_gates_together() {
     run_transcript(&TRANSCRIPTS[6]);
 }
 

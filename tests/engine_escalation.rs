@@ -264,7 +264,70 @@ fn escalation_in_a_manifest_is_applied_and_is_no_drift() {
     engine.verify_log(None).unwrap();
 }
 
+fn an_applied_step_notifies_the_rules_on_escalated_with_the_added_agents() {
+    use t_minus::notification::{payload, Hook, NotifyRule, Trigger};
+    let (mut engine, clock) = engine();
+    let hook = || Hook::Exec {
+        argv: vec!["/bin/true".into()],
+    };
+    let e = engine
+        .schedule(NewEvent {
+            escalate: vec![step(10, &["carol"]), step(20, &["dave", "erin"])],
+            notify: vec![
+                NotifyRule::new(vec![Trigger::Escalated], hook()),
+                NotifyRule::new(vec![Trigger::Fired], hook()),
+            ],
+            ..spec(60, &["alice", "bob"], Quorum::Count(2))
+        })
+        .unwrap();
+    engine.tick(at_min(9)).unwrap();
+    assert!(engine.deliveries(e.id).unwrap().is_empty());
+
+    engine.tick(at_min(10)).unwrap();
+    clock.set(at_min(10));
+    let deliveries = engine.deliveries(e.id).unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    let d = &deliveries[0];
+    assert_eq!(d.on, Trigger::Escalated);
+    assert_eq!(d.rule.on, vec![Trigger::Escalated]);
+    assert_eq!(d.payload["on"], "escalated");
+    assert_eq!(d.payload["at"], t_minus::time_spec::format_time(at_min(10)));
+    assert_eq!(d.payload["detail"]["added"], serde_json::json!(["carol"]));
+    assert_eq!(d.payload["detail"]["step"], 1);
+    let attendees: Vec<&str> = d.payload["event"]["attendees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        attendees,
+        ["alice", "bob", "carol"],
+        "the event as escalated"
+    );
+    assert!(
+        payload::text(&d.payload).contains("escalated: added carol"),
+        "{}",
+        payload::text(&d.payload)
+    );
+
+    // A late tick applies the second step: one more delivery, naming both.
+    engine.tick(at_min(25)).unwrap();
+    let deliveries = engine.deliveries(e.id).unwrap();
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    let added: Vec<&serde_json::Value> = deliveries
+        .iter()
+        .map(|d| &d.payload["detail"]["added"])
+        .collect();
+    assert!(
+        added.contains(&&serde_json::json!(["dave", "erin"])),
+        "{added:?}"
+    );
+    assert!(deliveries.iter().all(|d| d.on == Trigger::Escalated));
+}
+
 crate::common::store_tests!(
+    an_applied_step_notifies_the_rules_on_escalated_with_the_added_agents,
     escalation_in_a_manifest_is_applied_and_is_no_drift,
     a_due_step_adds_attendees_who_may_answer_from_then_on,
     a_late_settlement_applies_every_due_step_at_its_own_time,

@@ -58,7 +58,6 @@ fn the_directory_validates_as_a_whole() {
     assert_eq!(
         names,
         [
-            "escalation-delegation",
             "guarded-release",
             "release-v2",
             "rolling-deploy-v2",
@@ -86,7 +85,7 @@ fn the_directory_validates_as_a_whole() {
     assert_eq!(deploy.quorum_count(), 3);
     assert_eq!(
         desired.summary().to_string(),
-        "6 campaigns, 17 events, 12 edges"
+        "5 campaigns, 15 events, 11 edges"
     );
 }
 

@@ -60,7 +60,8 @@ fn status(
                 .ok_or_else(|| TMinusError::EventNotFound {
                     reference: text.to_string(),
                 })?;
-            let view = views.view(engine, &event)?;
+            let answered_by = t_minus::engine::delegated_answers(&event, &engine.log(event.id)?);
+            let view = views.view(engine, &event)?.with_answered_by(answered_by);
             let deliveries = super::notify::open_deliveries(engine, event.id)?;
             if as_json {
                 json::print(&EventStatus {

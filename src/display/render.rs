@@ -154,7 +154,18 @@ impl Renderer {
                 ResponseStatus::Declined | ResponseStatus::Missed => self.styles.bad,
                 ResponseStatus::Pending | ResponseStatus::Deferred(_) => self.styles.wait,
             };
-            let _ = write!(out, "\n   {agent} {}", Painted(style, status));
+            match view.delegate_of(agent) {
+                Some(delegate) => {
+                    let _ = write!(
+                        out,
+                        "\n   {delegate} for {agent} {}",
+                        Painted(style, status)
+                    );
+                }
+                None => {
+                    let _ = write!(out, "\n   {agent} {}", Painted(style, status));
+                }
+            }
             if event.groups.iter().any(|g| g.members.contains(agent)) {
                 let groups = event.groups_of(agent);
                 let _ = write!(out, " {}", Painted(self.styles.dim, groups.join(", ")));
@@ -258,6 +269,9 @@ impl Renderer {
                 );
             }
         }
+        if let Some(next) = next_escalation(event) {
+            field("escalates", next);
+        }
         if !gates.breakglass.is_empty() {
             let names: Vec<&str> = gates.breakglass.iter().map(|a| a.as_str()).collect();
             field("may break", names.join(", "));
@@ -357,4 +371,36 @@ impl Renderer {
             paint(s.dim, campaign.id)
         )
     }
+}
+
+/// `at TIME: adds carol, dave (step 1 of 2)` for a pending
+/// event whose next escalation step is still to apply before its fire time
+/// (`ops: erin` for agents a step adds to a group); `None` otherwise.
+fn next_escalation(event: &crate::TMinusEvent) -> Option<String> {
+    if event.state != crate::EventState::Pending {
+        return None;
+    }
+    let due = event.escalation.next_due(event.started_at)?;
+    if due >= event.fire_time() {
+        return None;
+    }
+    let step = event.escalation.remaining().first()?;
+    let adds: Vec<String> = step
+        .add
+        .iter()
+        .map(|add| {
+            let names: Vec<&str> = add.agents.iter().map(|a| a.as_str()).collect();
+            match &add.group {
+                Some(group) => format!("{group}: {}", names.join(", ")),
+                None => names.join(", "),
+            }
+        })
+        .collect();
+    Some(format!(
+        "at {}: adds {} (step {} of {})",
+        format_time(due),
+        adds.join("; "),
+        event.escalation.applied + 1,
+        event.escalation.steps.len()
+    ))
 }

@@ -2,7 +2,7 @@
 //! resolved, so rendering looks nothing up.
 
 use crate::store::ListedEvent;
-use crate::TMinusEvent;
+use crate::{AgentId, TMinusEvent};
 
 /// An event with the names its views show.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,10 @@ pub struct EventView<'a> {
     /// What a blocked event needs, each by name (or short id); empty for
     /// every other state.
     pub needs: Vec<String>,
+    /// Attendees whose standing answer a delegate gave: (attendee,
+    /// delegate), shown as `DELEGATE for ATTENDEE`; empty where the log was
+    /// not read.
+    pub answered_by: Vec<(AgentId, AgentId)>,
 }
 
 impl<'a> EventView<'a> {
@@ -23,7 +27,23 @@ impl<'a> EventView<'a> {
             event,
             campaign,
             needs,
+            answered_by: Vec::new(),
         }
+    }
+
+    /// The view with the delegates who gave standing answers:
+    /// (attendee, delegate) pairs.
+    pub fn with_answered_by(mut self, answered_by: Vec<(AgentId, AgentId)>) -> Self {
+        self.answered_by = answered_by;
+        self
+    }
+
+    /// The delegate who gave `attendee`'s standing answer, if one did.
+    pub fn delegate_of(&self, attendee: &AgentId) -> Option<&AgentId> {
+        self.answered_by
+            .iter()
+            .find(|(a, _)| a == attendee)
+            .map(|(_, d)| d)
     }
 
     /// `campaign/name` for a campaign event, the name of a named standalone
@@ -39,6 +59,7 @@ impl<'a> From<&'a ListedEvent> for EventView<'a> {
             event: &listed.event,
             campaign: listed.campaign.clone(),
             needs: listed.needs.clone(),
+            answered_by: Vec::new(),
         }
     }
 }

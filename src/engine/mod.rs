@@ -31,7 +31,7 @@ pub use breakglass::BREAK_GLASS;
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::{LogVerification, RowMismatch};
-pub use views::EventViews;
+pub use views::{delegated_answers, EventViews};
 
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};

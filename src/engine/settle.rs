@@ -177,7 +177,7 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
 /// before `now` and before its fire time, in order (see
 /// [`crate::escalation`]): each adds its agents as pending attendees (and
 /// members of their groups) and is recorded as an `escalated` entry at the
-/// step's due time.
+/// step's due time, which sets off the rules on `escalated`.
 fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Result<()> {
     if event.state != EventState::Pending {
         return Ok(());
@@ -186,7 +186,6 @@ fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Res
         return Ok(());
     };
     let fire = event.fire_time();
-    let mut changed = false;
     while let Some(step) = event.escalation.remaining().first().cloned() {
         let due = opened + step.after;
         if due > now || due >= fire {
@@ -212,7 +211,11 @@ fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Res
         }
         event.escalation.applied += 1;
         event.escalation.applied_at = Some(due);
-        changed = true;
+        // Written before the entry, so an `escalated` delivery shows the
+        // event with the agents the step added.
+        tx.update_event(event)?;
+        let attendees: Vec<AgentId> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
+        tx.set_attendees(event.id, &attendees)?;
         let groups: serde_json::Map<String, serde_json::Value> = step
             .add
             .iter()
@@ -228,11 +231,6 @@ fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Res
         }
         detail["set"] = set_of(event, &["attendees", "groups", "escalation", "fire_time"]);
         audit(tx, event.id, due, now, None, AuditAction::Escalated, detail)?;
-    }
-    if changed {
-        tx.update_event(event)?;
-        let attendees: Vec<AgentId> = event.attendees.iter().map(|(a, _)| a.clone()).collect();
-        tx.set_attendees(event.id, &attendees)?;
     }
     Ok(())
 }

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::Engine;
+use crate::agent::AgentId;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::display::{label, EventView};
 use crate::error::Result;
 use crate::event::TMinusEvent;
+use crate::state::ResponseStatus;
 
 /// Builds [`EventView`]s through engine reads of a row or a few by index
 /// (O(log n) each), caching the names of the campaigns seen: one per
@@ -98,4 +101,35 @@ impl EventViews {
         }
         Ok(out)
     }
+}
+
+/// The attendees of `event` whose standing answer (confirmed, deferred or
+/// declined) a delegate gave, read from the event's log `log`: (attendee,
+/// delegate) pairs in attendee order. An attendee's latest answer entry
+/// decides; an answer sent back to `pending` since shows no delegate.
+pub fn delegated_answers(event: &TMinusEvent, log: &[AuditEntry]) -> Vec<(AgentId, AgentId)> {
+    event
+        .attendees
+        .iter()
+        .filter(|(_, status)| {
+            matches!(
+                status,
+                ResponseStatus::Confirmed | ResponseStatus::Declined | ResponseStatus::Deferred(_)
+            )
+        })
+        .filter_map(|(attendee, _)| {
+            let latest = log.iter().rev().find(|e| {
+                matches!(
+                    e.action,
+                    AuditAction::Confirmed | AuditAction::Declined | AuditAction::Deferred
+                ) && match &e.on_behalf_of {
+                    Some(principal) => principal == attendee,
+                    None => e.agent.as_ref() == Some(attendee),
+                }
+            })?;
+            let principal = latest.on_behalf_of.as_ref()?;
+            let delegate = latest.agent.clone()?;
+            Some((principal.clone(), delegate))
+        })
+        .collect()
 }

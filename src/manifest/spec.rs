@@ -255,9 +255,9 @@ text_newtype!(
     TriggerText(String),
     "NotifyTrigger",
     {
-        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), `reminder` (needs `before`), or `breakglass` (the event was fired by a break-glass; rules on `fired` go off too).",
+        "description": "What sets a notification off: a transition (`opened`, `fired`, `missed`, `cancelled`), an answer (`confirmed`, `deferred`, `declined`), `reminder` (needs `before`), `breakglass` (the event was fired by a break-glass; rules on `fired` go off too), or `escalated` (an escalation step added attendees).",
         "type": "string",
-        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder", "breakglass"]
+        "enum": ["opened", "fired", "missed", "cancelled", "confirmed", "deferred", "declined", "reminder", "breakglass", "escalated"]
     }
 );
 

@@ -118,7 +118,8 @@ pub struct DeliveryPayload {
     /// `T-Minus-Delivery` header, `T_MINUS_DELIVERY`): drop repeats by it.
     pub delivery: Uuid,
     /// The transition: `opened`, `fired`, `missed`, `cancelled`,
-    /// `confirmed`, `deferred`, `declined` or `reminder`.
+    /// `confirmed`, `deferred`, `declined`, `reminder`, `breakglass` or
+    /// `escalated`.
     pub on: String,
     /// When it happened (RFC 3339).
     pub at: String,
@@ -213,6 +214,13 @@ pub fn text(payload: &Value) -> String {
         "missed" => format!("❌ {name} missed"),
         "cancelled" => format!("🛑 {name} cancelled"),
         "opened" => format!("🔓 {name} opened"),
+        "escalated" => {
+            let added: Vec<&str> = payload["detail"]["added"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!("⏫ {name} escalated: added {}", added.join(", "))
+        }
         other => format!("{name}: {other}"),
     };
     let waiting: Vec<&str> = payload["waiting_for"]

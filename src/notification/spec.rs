@@ -52,11 +52,14 @@ pub enum Trigger {
     Reminder,
     /// The event was fired by a break-glass (rules on `fired` go off too).
     Breakglass,
+    /// An escalation step applied: it added attendees (the payload's
+    /// `detail.added` names them).
+    Escalated,
 }
 
 impl Trigger {
     /// Every trigger, in documentation order.
-    pub const ALL: [Trigger; 9] = [
+    pub const ALL: [Trigger; 10] = [
         Trigger::Opened,
         Trigger::Fired,
         Trigger::Missed,
@@ -66,6 +69,7 @@ impl Trigger {
         Trigger::Declined,
         Trigger::Reminder,
         Trigger::Breakglass,
+        Trigger::Escalated,
     ];
 
     /// The lowercase word used in manifests, payloads and the log.
@@ -80,6 +84,7 @@ impl Trigger {
             Trigger::Declined => "declined",
             Trigger::Reminder => "reminder",
             Trigger::Breakglass => "breakglass",
+            Trigger::Escalated => "escalated",
         }
     }
 
@@ -93,6 +98,7 @@ impl Trigger {
             AuditAction::Confirmed => Trigger::Confirmed,
             AuditAction::Deferred => Trigger::Deferred,
             AuditAction::Declined => Trigger::Declined,
+            AuditAction::Escalated => Trigger::Escalated,
             _ => return None,
         })
     }

@@ -165,6 +165,9 @@ fn describe(d: &DesiredEvent) -> String {
     if d.four_eyes {
         let _ = write!(s, ", four eyes (requested by {})", d.organizer());
     }
+    if let Some(steps) = crate::escalation::Escalation::summary(&d.escalate) {
+        let _ = write!(s, ", escalate {steps}");
+    }
     if let Some(windows) = crate::gate::windows_text(&d.windows) {
         let _ = write!(s, ", window {windows}");
     }
