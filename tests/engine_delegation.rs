@@ -6,16 +6,13 @@
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end),
 //! with a pinned clock.
 
-use std::path::{Path, PathBuf};
-
 use miette::Diagnostic;
 use t_minus::delegation::DelegationState;
 use t_minus::plan::PlanOptions;
-use t_minus::trust::SigningKey;
 use t_minus::{AuditAction, EventState, Quorum, Response, ResponseStatus, TMinusError};
 
 use crate::common::{self, *};
-use crate::trust::keygen;
+use crate::trust::{key, Keys};
 
 fn code(err: &TMinusError) -> String {
     err.code().map(|c| c.to_string()).unwrap_or_default()
@@ -250,30 +247,11 @@ fn bad_delegations_are_refused_and_change_nothing() {
     assert_eq!(code(&err), "t_minus::input::delegation");
 }
 
-/// Keys for alice, bob and carol, in a temp dir.
-struct Keys {
-    _dir: tempfile::TempDir,
-    alice: (PathBuf, String),
-    bob: (PathBuf, String),
-    carol: (PathBuf, String),
-}
-
-impl Keys {
-    fn new() -> Keys {
-        let dir = tempfile::tempdir().unwrap();
-        Keys {
-            alice: keygen(dir.path(), "alice", "ed25519"),
-            bob: keygen(dir.path(), "bob", "ed25519"),
-            carol: keygen(dir.path(), "carol", "ed25519"),
-            _dir: dir,
-        }
-    }
-
-    /// Campaign `release` whose answers are signed; carol is a signer but
-    /// no attendee.
-    fn manifest(&self) -> String {
-        format!(
-            r#"
+/// Campaign `release` whose answers are signed; carol is a signer but
+/// no attendee.
+fn signed_manifest(keys: &Keys) -> String {
+    format!(
+        r#"
 campaign: release
 signers:
   alice: "{}"
@@ -286,20 +264,15 @@ events:
     quorum: 2
     attendees: [alice, bob]
 "#,
-            self.alice.1, self.bob.1, self.carol.1
-        )
-    }
-}
-
-fn key(path: &Path) -> SigningKey {
-    SigningKey::File(path.to_path_buf())
+        keys.alice.1, keys.bob.1, keys.carol.1
+    )
 }
 
 fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the_principal() {
     let keys = Keys::new();
     let (mut engine, _clock) = common::engine();
     engine
-        .apply_manifests(&desired(&keys.manifest()), &PlanOptions::default())
+        .apply_manifests(&desired(&signed_manifest(&keys)), &PlanOptions::default())
         .unwrap();
     let id = engine.resolve_event("release/deploy").unwrap();
 
