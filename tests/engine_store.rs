@@ -661,7 +661,12 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
         .unwrap();
     assert_eq!(
         (version, id_type.as_str(), hash_len, ledger.as_str()),
-        (SCHEMA_VERSION, "blob", 32, "compact_ids,tokens,gate_rules,delegations")
+        (
+            SCHEMA_VERSION,
+            "blob",
+            32,
+            "compact_ids,tokens,gate_rules,delegations"
+        )
     );
     let integrity: String = conn
         .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))

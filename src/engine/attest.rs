@@ -54,7 +54,8 @@ impl Engine {
                             link.entry.action,
                             AuditAction::Confirmed | AuditAction::Deferred | AuditAction::Declined
                         ) || is_break_glass(&link.entry)
-                            || (link.entry.action == AuditAction::Cancelled && link.message.is_some())
+                            || (link.entry.action == AuditAction::Cancelled
+                                && link.message.is_some())
                     })
                     .map(|link| AnswerRecord {
                         seq: link.entry.seq,

@@ -392,7 +392,8 @@ impl Engine {
                     continue;
                 }
                 tx.mark()?;
-                let answered = match respond_to_in(&mut *tx, reference, agent, None, response, now) {
+                let answered = match respond_to_in(&mut *tx, reference, agent, None, response, now)
+                {
                     Ok(Ok(answered)) => Ok(answered),
                     Ok(Err(refusal)) | Err(refusal) => Err(refusal),
                 };
