@@ -301,19 +301,12 @@ fn token_id(t: &T, agent: &str) -> String {
 }
 
 fn signed_events_are_answered_over_mcp_in_two_steps() {
-    use crate::trust::{keygen, ssh_keygen_sign};
+    use crate::trust::{apply_signed_release, keygen, ssh_keygen_sign};
     let t = T::new();
     let keys = tempfile::tempdir().unwrap();
     let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
     let (bob_key, bob_pub) = keygen(keys.path(), "bob", "ed25519");
-    std::fs::write(
-        t.dir().join("release.yaml"),
-        format!(
-            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
-        ),
-    )
-    .unwrap();
-    t.ok("apply release.yaml");
+    apply_signed_release(&t, &alice_pub, &bob_pub);
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Mcp::new(&server, Some(&alice));

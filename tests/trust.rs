@@ -128,6 +128,20 @@ impl Keys {
     }
 }
 
+/// Writes `release.yaml` into `t`'s folder and applies it: campaign
+/// `release` whose event `deploy` (quorum 2 of alice and bob) takes only
+/// answers signed with the public keys `alice_pub` and `bob_pub`.
+pub(crate) fn apply_signed_release(t: &crate::cli_support::T, alice_pub: &str, bob_pub: &str) {
+    std::fs::write(
+        t.dir().join("release.yaml"),
+        format!(
+            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
+        ),
+    )
+    .unwrap();
+    t.ok("apply release.yaml");
+}
+
 /// The private key file at `path` as a [`t_minus::trust::SigningKey`].
 pub(crate) fn key(path: &Path) -> t_minus::trust::SigningKey {
     t_minus::trust::SigningKey::File(path.to_path_buf())
