@@ -275,6 +275,21 @@ fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the
         .apply_manifests(&desired(&signed_manifest(&keys)), &PlanOptions::default())
         .unwrap();
     let id = engine.resolve_event("release/deploy").unwrap();
+    // carol's answer for alice, signed with carol's key.
+    let carol_confirms_for_alice = |engine: &mut t_minus::Engine| {
+        engine.respond_with_key_for(
+            id,
+            &agent("carol"),
+            Some(&agent("alice")),
+            Response::Confirm,
+            &key(&keys.carol.0),
+        )
+    };
+    // A delegation from alice to carol, signed with the key at `path`.
+    let alice_delegates_to_carol =
+        |engine: &mut t_minus::Engine, campaign: Option<&str>, path: &std::path::Path| {
+            engine.delegate_with_key(&agent("alice"), &agent("carol"), None, campaign, &key(path))
+        };
 
     // An unsigned answer for alice is refused as unsigned, delegation or not.
     engine
@@ -286,36 +301,12 @@ fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the
     assert_eq!(code(&err), "t_minus::trust::unsigned", "{err}");
 
     // Signed by carol, but the delegation in force is unsigned.
-    let err = engine
-        .respond_with_key_for(
-            id,
-            &agent("carol"),
-            Some(&agent("alice")),
-            Response::Confirm,
-            &key(&keys.carol.0),
-        )
-        .unwrap_err();
+    let err = carol_confirms_for_alice(&mut engine).unwrap_err();
     assert_eq!(code(&err), "t_minus::refused::unsigned_delegation", "{err}");
 
     // A delegation "signed" with bob's key does not speak for alice.
-    engine
-        .delegate_with_key(
-            &agent("alice"),
-            &agent("carol"),
-            None,
-            Some("release"),
-            &key(&keys.bob.0),
-        )
-        .unwrap_err();
-    let err = engine
-        .respond_with_key_for(
-            id,
-            &agent("carol"),
-            Some(&agent("alice")),
-            Response::Confirm,
-            &key(&keys.carol.0),
-        )
-        .unwrap_err();
+    alice_delegates_to_carol(&mut engine, Some("release"), &keys.bob.0).unwrap_err();
+    let err = carol_confirms_for_alice(&mut engine).unwrap_err();
     assert_eq!(code(&err), "t_minus::refused::unsigned_delegation", "{err}");
     assert_eq!(
         response(&get(&engine, id), "alice"),
@@ -323,25 +314,9 @@ fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the
     );
 
     // Signed by alice: carol's signed answer for alice is taken.
-    let d = engine
-        .delegate_with_key(
-            &agent("alice"),
-            &agent("carol"),
-            None,
-            None,
-            &key(&keys.alice.0),
-        )
-        .unwrap();
+    let d = alice_delegates_to_carol(&mut engine, None, &keys.alice.0).unwrap();
     assert!(d.signed.is_some());
-    let updated = engine
-        .respond_with_key_for(
-            id,
-            &agent("carol"),
-            Some(&agent("alice")),
-            Response::Confirm,
-            &key(&keys.carol.0),
-        )
-        .unwrap();
+    let updated = carol_confirms_for_alice(&mut engine).unwrap();
     assert_eq!(response(&updated, "alice"), ResponseStatus::Confirmed);
     let links = engine.log_links(id).unwrap();
     let last = links.last().unwrap();
