@@ -17,6 +17,19 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::common::{self, agent, agents, at_min, open_engine, spec, t0, NOW};
 
+/// The tools the server offers, in order.
+pub(crate) const TOOLS: [&str; 9] = [
+    "inbox",
+    "get_event",
+    "confirm",
+    "defer",
+    "decline",
+    "wait_event",
+    "campaign_status",
+    "answer_message",
+    "submit_answer",
+];
+
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
 struct Recorder {
@@ -217,20 +230,7 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
         );
         let tools = s.client.list_all_tools().await.expect("tools/list");
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(
-            names,
-            [
-                "inbox",
-                "get_event",
-                "confirm",
-                "defer",
-                "decline",
-                "wait_event",
-                "campaign_status",
-                "answer_message",
-                "submit_answer"
-            ]
-        );
+        assert_eq!(names, TOOLS);
         let required = |t: &rmcp::model::Tool| -> Vec<String> {
             t.input_schema
                 .get("required")
@@ -879,20 +879,7 @@ fn python_sdk_drives_the_binary() {
         "the Python client failed (is `mcp` installed for {python}?)\n{stdout}\n{stderr}"
     );
     let transcript: Value = serde_json::from_str(&stdout).expect("the client prints JSON");
-    assert_eq!(
-        transcript["tools"],
-        json!([
-            "inbox",
-            "get_event",
-            "confirm",
-            "defer",
-            "decline",
-            "wait_event",
-            "campaign_status",
-            "answer_message",
-            "submit_answer"
-        ])
-    );
+    assert_eq!(transcript["tools"], json!(TOOLS));
     assert_eq!(transcript["inbox"]["events"][0]["id"], id);
     assert_eq!(transcript["confirm"]["confirmed"], 1);
     assert_eq!(transcript["wait_event"]["state"], "fired");

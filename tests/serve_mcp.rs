@@ -201,20 +201,7 @@ fn mcp_over_http_answers_as_the_tokens_agent() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "inbox",
-            "get_event",
-            "confirm",
-            "defer",
-            "decline",
-            "wait_event",
-            "campaign_status",
-            "answer_message",
-            "submit_answer"
-        ]
-    );
+    assert_eq!(names, crate::mcp::TOOLS);
     for tool in tools["tools"].as_array().unwrap() {
         assert!(
             tool["inputSchema"]["properties"].get("agent").is_none(),
