@@ -295,12 +295,10 @@ fn an_operator_plans_applies_and_cancels_with_signers_inlined() {
 }
 
 fn signed_answers_are_signed_here_and_posted_to_answers() {
-    use crate::trust::{apply_signed_release, keygen, ssh_keygen_sign};
+    use crate::trust::{apply_signed_release, ssh_keygen_sign, Keys};
     let t = T::new();
-    let keys = tempfile::tempdir().unwrap();
-    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
-    let (bob_key, bob_pub) = keygen(keys.path(), "bob", "ed25519");
-    apply_signed_release(&t, &alice_pub, &bob_pub);
+    let keys = Keys::new();
+    apply_signed_release(&t, &keys);
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Client::new(&server, &t, &alice);
@@ -313,7 +311,7 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
     // confirm --sign: the message is made and signed here.
     let out = a.ok(&format!(
         "confirm release/deploy alice --sign {}",
-        alice_key.display()
+        keys.alice.0.display()
     ));
     assert_eq!(
         out,
@@ -327,10 +325,10 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
         .unwrap()
         .to_string();
     assert!(message.contains(&digest), "bound to the digest: {message}");
-    let file = keys.path().join("answer.txt");
+    let file = keys.dir.path().join("answer.txt");
     std::fs::write(&file, &message).unwrap();
-    let sig = keys.path().join("answer.sig");
-    std::fs::write(&sig, ssh_keygen_sign(&bob_key, "t-minus", &file)).unwrap();
+    let sig = keys.dir.path().join("answer.sig");
+    std::fs::write(&sig, ssh_keygen_sign(&keys.bob.0, "t-minus", &file)).unwrap();
     let out = a.ok(&format!("submit {} {}", file.display(), sig.display()));
     assert!(
         out.starts_with(&format!(
@@ -349,18 +347,16 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
 }
 
 fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
-    use crate::trust::{apply_signed_release, keygen, SshAgent};
+    use crate::trust::{apply_signed_release, keygen, Keys, SshAgent};
     let t = T::new();
-    let keys = tempfile::tempdir().unwrap();
-    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
-    let (other_key, _) = keygen(keys.path(), "other", "ed25519");
-    let (_, bob_pub) = keygen(keys.path(), "bob", "ed25519");
-    apply_signed_release(&t, &alice_pub, &bob_pub);
+    let keys = Keys::new();
+    let (other_key, _) = keygen(keys.dir.path(), "other", "ed25519");
+    apply_signed_release(&t, &keys);
     let short = t.event("release/deploy")["id"].as_str().unwrap()[..8].to_string();
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Client::new(&server, &t, &alice);
-    let ssh_agent = SshAgent::start(keys.path());
+    let ssh_agent = SshAgent::start(keys.dir.path());
     let confirm = || {
         let mut cmd = cli_support::command(&server.base, Clock::Pinned(t.now()));
         cmd.current_dir(a.dir.path())
@@ -380,7 +376,7 @@ fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
     );
     assert_eq!(answer_of(&t.event("release/deploy"), "alice"), "pending");
     // With alice's key added, it signs with that one.
-    ssh_agent.add(&alice_key);
+    ssh_agent.add(&keys.alice.0);
     let out = confirm();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
@@ -406,8 +402,8 @@ fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
     .unwrap();
     let allowed = shown["allowed_signers"].as_str().unwrap();
     let key_of = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
-    assert!(allowed.contains(&key_of(&alice_pub)), "{allowed}");
-    assert!(allowed.contains(&key_of(&bob_pub)), "{allowed}");
+    assert!(allowed.contains(&key_of(&keys.alice.1)), "{allowed}");
+    assert!(allowed.contains(&key_of(&keys.bob.1)), "{allowed}");
     let log = t.json("log release/deploy --json");
     let signed = log
         .as_array()

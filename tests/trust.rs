@@ -130,8 +130,9 @@ impl Keys {
 
 /// Writes `release.yaml` into `t`'s folder and applies it: campaign
 /// `release` whose event `deploy` (quorum 2 of alice and bob) takes only
-/// answers signed with the public keys `alice_pub` and `bob_pub`.
-pub(crate) fn apply_signed_release(t: &crate::cli_support::T, alice_pub: &str, bob_pub: &str) {
+/// answers signed with alice's and bob's `keys`.
+pub(crate) fn apply_signed_release(t: &crate::cli_support::T, keys: &Keys) {
+    let (alice_pub, bob_pub) = (&keys.alice.1, &keys.bob.1);
     std::fs::write(
         t.dir().join("release.yaml"),
         format!(
