@@ -623,6 +623,18 @@ fn await_streams(base: &str, n: u64) {
     }
 }
 
+/// The JSON lines `out` printed, which must be `n`.
+#[track_caller]
+fn json_lines(out: &Out, n: usize) -> Vec<Value> {
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n, "{}", out.stdout);
+    lines
+}
+
 /// The output of a background command, once it exits (at most 30 s).
 #[track_caller]
 fn finished(mut child: std::process::Child) -> Out {
@@ -693,12 +705,7 @@ fn wait_through_the_client_follows_the_stream() {
     o.ok("cancel ship --reason scrapped");
     let out = finished(waiting);
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let lines = json_lines(&out, 2);
     assert_eq!(lines[0]["type"], "transition");
     assert_eq!(lines[0]["action"], "cancelled");
     assert_eq!(lines[0]["state"], "cancelled");
@@ -740,12 +747,7 @@ fn wait_through_the_client_resumes_after_the_service_restarts() {
     let out = finished(waiting);
     drop(server);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let lines = json_lines(&out, 2);
     assert_eq!(lines[0]["action"], "fired");
     assert_eq!(lines[0]["event"], id.as_str());
     assert_eq!(lines[1]["outcome"], "succeeded");
