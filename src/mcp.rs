@@ -434,20 +434,8 @@ impl McpServer {
                     bad("submit_answer records confirm, defer and decline answers".into())
                 })?;
                 let updated = engine.respond_signed(message.as_bytes(), &signature)?;
-                let label = views.label(engine, &updated)?;
-                let text = format!(
-                    "{} {} {label} [{}]: {}, quorum {}/{}",
-                    self.agent,
-                    verb(&response),
-                    updated.short_id(),
-                    updated.state,
-                    updated.confirmed_count(),
-                    updated.quorum
-                );
-                Ok((
-                    text,
-                    structured(&Event::read(engine, &mut views, &updated)?),
-                ))
+                let who = self.agent.as_str();
+                answered(engine, &mut views, who, &verb(&response), &updated)
             }
             "campaign_status" => {
                 let CampaignArgs { campaign } = parse(name, args)?;
@@ -502,23 +490,11 @@ impl McpServer {
                 other => other,
             })?,
         };
-        let mut views = EventViews::default();
-        let label = views.label(engine, &updated)?;
         let who = match principal {
             Some(principal) => format!("{} for {principal}", self.agent),
             None => self.agent.to_string(),
         };
-        let text = format!(
-            "{who} {verb} {label} [{}]: {}, quorum {}/{}",
-            updated.short_id(),
-            updated.state,
-            updated.confirmed_count(),
-            updated.quorum
-        );
-        Ok((
-            text,
-            structured(&Event::read(engine, &mut views, &updated)?),
-        ))
+        answered(engine, &mut EventViews::default(), &who, &verb, &updated)
     }
 
     /// `wait_event`: drives the event with the runner until it is final or
@@ -573,6 +549,26 @@ impl McpServer {
         };
         Ok((text, structured(&Event::read(&engine, &mut views, &e)?)))
     }
+}
+
+/// An answer's tool result: `WHO VERB LABEL [ID]: STATE, quorum N/M` and
+/// the event as it is now.
+fn answered(
+    engine: &Engine,
+    views: &mut EventViews,
+    who: &str,
+    verb: &str,
+    updated: &TMinusEvent,
+) -> Result<(String, Value)> {
+    let label = views.label(engine, updated)?;
+    let text = format!(
+        "{who} {verb} {label} [{}]: {}, quorum {}/{}",
+        updated.short_id(),
+        updated.state,
+        updated.confirmed_count(),
+        updated.quorum
+    );
+    Ok((text, structured(&Event::read(engine, views, updated)?)))
 }
 
 /// `confirmed`, `deferred by 10m`, `declined`.

@@ -6,16 +6,13 @@
 //! Every test runs on SQLite and on PostgreSQL (`store_tests!` at the end),
 //! with a pinned clock.
 
-use std::path::{Path, PathBuf};
-
 use miette::Diagnostic;
 use t_minus::delegation::DelegationState;
 use t_minus::plan::PlanOptions;
-use t_minus::trust::SigningKey;
 use t_minus::{AuditAction, EventState, Quorum, Response, ResponseStatus, TMinusError};
 
 use crate::common::{self, *};
-use crate::trust::keygen;
+use crate::trust::{key, Keys};
 
 fn code(err: &TMinusError) -> String {
     err.code().map(|c| c.to_string()).unwrap_or_default()
@@ -250,30 +247,11 @@ fn bad_delegations_are_refused_and_change_nothing() {
     assert_eq!(code(&err), "t_minus::input::delegation");
 }
 
-/// Keys for alice, bob and carol, in a temp dir.
-struct Keys {
-    _dir: tempfile::TempDir,
-    alice: (PathBuf, String),
-    bob: (PathBuf, String),
-    carol: (PathBuf, String),
-}
-
-impl Keys {
-    fn new() -> Keys {
-        let dir = tempfile::tempdir().unwrap();
-        Keys {
-            alice: keygen(dir.path(), "alice", "ed25519"),
-            bob: keygen(dir.path(), "bob", "ed25519"),
-            carol: keygen(dir.path(), "carol", "ed25519"),
-            _dir: dir,
-        }
-    }
-
-    /// Campaign `release` whose answers are signed; carol is a signer but
-    /// no attendee.
-    fn manifest(&self) -> String {
-        format!(
-            r#"
+/// Campaign `release` whose answers are signed; carol is a signer but
+/// no attendee.
+fn signed_manifest(keys: &Keys) -> String {
+    format!(
+        r#"
 campaign: release
 signers:
   alice: "{}"
@@ -286,22 +264,32 @@ events:
     quorum: 2
     attendees: [alice, bob]
 "#,
-            self.alice.1, self.bob.1, self.carol.1
-        )
-    }
-}
-
-fn key(path: &Path) -> SigningKey {
-    SigningKey::File(path.to_path_buf())
+        keys.alice.1, keys.bob.1, keys.carol.1
+    )
 }
 
 fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the_principal() {
     let keys = Keys::new();
     let (mut engine, _clock) = common::engine();
     engine
-        .apply_manifests(&desired(&keys.manifest()), &PlanOptions::default())
+        .apply_manifests(&desired(&signed_manifest(&keys)), &PlanOptions::default())
         .unwrap();
     let id = engine.resolve_event("release/deploy").unwrap();
+    // carol's answer for alice, signed with carol's key.
+    let carol_confirms_for_alice = |engine: &mut t_minus::Engine| {
+        engine.respond_with_key_for(
+            id,
+            &agent("carol"),
+            Some(&agent("alice")),
+            Response::Confirm,
+            &key(&keys.carol.0),
+        )
+    };
+    // A delegation from alice to carol, signed with the key at `path`.
+    let alice_delegates_to_carol =
+        |engine: &mut t_minus::Engine, campaign: Option<&str>, path: &std::path::Path| {
+            engine.delegate_with_key(&agent("alice"), &agent("carol"), None, campaign, &key(path))
+        };
 
     // An unsigned answer for alice is refused as unsigned, delegation or not.
     engine
@@ -313,36 +301,12 @@ fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the
     assert_eq!(code(&err), "t_minus::trust::unsigned", "{err}");
 
     // Signed by carol, but the delegation in force is unsigned.
-    let err = engine
-        .respond_with_key_for(
-            id,
-            &agent("carol"),
-            Some(&agent("alice")),
-            Response::Confirm,
-            &key(&keys.carol.0),
-        )
-        .unwrap_err();
+    let err = carol_confirms_for_alice(&mut engine).unwrap_err();
     assert_eq!(code(&err), "t_minus::refused::unsigned_delegation", "{err}");
 
     // A delegation "signed" with bob's key does not speak for alice.
-    engine
-        .delegate_with_key(
-            &agent("alice"),
-            &agent("carol"),
-            None,
-            Some("release"),
-            &key(&keys.bob.0),
-        )
-        .unwrap_err();
-    let err = engine
-        .respond_with_key_for(
-            id,
-            &agent("carol"),
-            Some(&agent("alice")),
-            Response::Confirm,
-            &key(&keys.carol.0),
-        )
-        .unwrap_err();
+    alice_delegates_to_carol(&mut engine, Some("release"), &keys.bob.0).unwrap_err();
+    let err = carol_confirms_for_alice(&mut engine).unwrap_err();
     assert_eq!(code(&err), "t_minus::refused::unsigned_delegation", "{err}");
     assert_eq!(
         response(&get(&engine, id), "alice"),
@@ -350,25 +314,9 @@ fn a_signed_event_takes_a_delegated_answer_only_under_a_delegation_signed_by_the
     );
 
     // Signed by alice: carol's signed answer for alice is taken.
-    let d = engine
-        .delegate_with_key(
-            &agent("alice"),
-            &agent("carol"),
-            None,
-            None,
-            &key(&keys.alice.0),
-        )
-        .unwrap();
+    let d = alice_delegates_to_carol(&mut engine, None, &keys.alice.0).unwrap();
     assert!(d.signed.is_some());
-    let updated = engine
-        .respond_with_key_for(
-            id,
-            &agent("carol"),
-            Some(&agent("alice")),
-            Response::Confirm,
-            &key(&keys.carol.0),
-        )
-        .unwrap();
+    let updated = carol_confirms_for_alice(&mut engine).unwrap();
     assert_eq!(response(&updated, "alice"), ResponseStatus::Confirmed);
     let links = engine.log_links(id).unwrap();
     let last = links.last().unwrap();

@@ -26,12 +26,17 @@ fn step(after_min: i64, add: &[&str]) -> EscalationStep {
 }
 
 fn group_step(after_min: i64, group: &str, add: &[&str]) -> EscalationStep {
-    EscalationStep {
-        after: mins(after_min),
-        add: vec![EscalationAdd {
-            group: Some(group.into()),
-            agents: agents(add),
-        }],
+    let mut step = step(after_min, add);
+    step.add[0].group = Some(group.into());
+    step
+}
+
+/// An event at minute 60 for `attendees` with `quorum`, escalated to carol
+/// at minute 10 and dave at minute 20.
+fn carol_then_dave(attendees: &[&str], quorum: Quorum) -> NewEvent {
+    NewEvent {
+        escalate: vec![step(10, &["carol"]), step(20, &["dave"])],
+        ..spec(60, attendees, quorum)
     }
 }
 
@@ -46,10 +51,7 @@ fn names(event: &t_minus::TMinusEvent) -> Vec<String> {
 fn a_due_step_adds_attendees_who_may_answer_from_then_on() {
     let (mut engine, clock) = engine();
     let e = engine
-        .schedule(NewEvent {
-            escalate: vec![step(10, &["carol"]), step(20, &["dave"])],
-            ..spec(60, &["alice", "bob"], Quorum::Count(2))
-        })
+        .schedule(carol_then_dave(&["alice", "bob"], Quorum::Count(2)))
         .unwrap();
     // Before the step carol is no attendee.
     let err = engine.confirm(e.id, &agent("carol")).unwrap_err();
@@ -82,10 +84,7 @@ fn a_due_step_adds_attendees_who_may_answer_from_then_on() {
 fn a_late_settlement_applies_every_due_step_at_its_own_time() {
     let (mut engine, clock) = engine();
     let e = engine
-        .schedule(NewEvent {
-            escalate: vec![step(10, &["carol"]), step(20, &["dave"])],
-            ..spec(60, &["alice"], Quorum::All)
-        })
+        .schedule(carol_then_dave(&["alice"], Quorum::All))
         .unwrap();
     // No tick ran; an answer at minute 25 settles the event first.
     clock.set(at_min(25));
@@ -109,10 +108,7 @@ fn a_late_settlement_applies_every_due_step_at_its_own_time() {
 fn an_unreachable_quorum_waits_for_the_steps_to_come_then_the_usual_rule_applies() {
     let (mut engine, clock) = engine();
     let e = engine
-        .schedule(NewEvent {
-            escalate: vec![step(10, &["carol"]), step(20, &["dave"])],
-            ..spec(60, &["alice", "bob"], Quorum::Count(2))
-        })
+        .schedule(carol_then_dave(&["alice", "bob"], Quorum::Count(2)))
         .unwrap();
     // Both decline: without escalation the event would be missed now.
     engine.decline(e.id, &agent("alice"), None).unwrap();

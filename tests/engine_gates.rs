@@ -19,6 +19,17 @@ fn windows(list: &[&str]) -> Vec<Window> {
     list.iter().map(|w| w.parse().unwrap()).collect()
 }
 
+/// `event` gated to fire only inside `list`'s windows.
+fn in_windows(list: &[&str], event: NewEvent) -> NewEvent {
+    NewEvent {
+        gates: Gates {
+            windows: windows(list),
+            ..Gates::default()
+        },
+        ..event
+    }
+}
+
 /// A four-eyes event requested by alice, attended by alice, bob and carol.
 fn four_eyes(quorum: Quorum) -> NewEvent {
     NewEvent {
@@ -153,16 +164,13 @@ fn early_with_quorum_waits_for_the_next_window() {
     let (mut engine, clock) = engine();
     let monday = utc("2025-06-09T09:00:00Z");
     let e = engine
-        .schedule(NewEvent {
-            gates: Gates {
-                windows: windows(&["Mon 09:00-10:00 UTC"]),
-                ..Gates::default()
-            },
-            ..NewEvent {
+        .schedule(in_windows(
+            &["Mon 09:00-10:00 UTC"],
+            NewEvent {
                 at: utc("2025-06-10T12:00:00Z"),
                 ..spec(0, &["alice", "bob"], Quorum::All)
-            }
-        })
+            },
+        ))
         .unwrap();
     assert_eq!(e.may_fire_next(at_min(0)), Some(monday));
     clock.set(at_min(1));
@@ -199,16 +207,13 @@ fn early_without_an_opening_before_the_fire_time_is_missed_then() {
     // Fire time Saturday noon; the window opens only on Mondays.
     let saturday = utc("2025-06-07T12:00:00Z");
     let e = engine
-        .schedule(NewEvent {
-            gates: Gates {
-                windows: windows(&["Mon 09:00-10:00 UTC"]),
-                ..Gates::default()
-            },
-            ..NewEvent {
+        .schedule(in_windows(
+            &["Mon 09:00-10:00 UTC"],
+            NewEvent {
                 at: saturday,
                 ..spec(0, &["alice"], Quorum::All)
-            }
-        })
+            },
+        ))
         .unwrap();
     assert_eq!(e.may_fire_next(at_min(0)), None);
     clock.set(at_min(1));
@@ -228,13 +233,10 @@ fn an_early_event_inside_its_window_fires_at_once() {
     let (mut engine, clock) = engine();
     // Friday 14:50 UTC is 16:50 in Berlin (summer time): inside.
     let e = engine
-        .schedule(NewEvent {
-            gates: Gates {
-                windows: windows(&["Mon-Fri 09:00-17:00 Europe/Berlin"]),
-                ..Gates::default()
-            },
-            ..spec(60, &["alice"], Quorum::All)
-        })
+        .schedule(in_windows(
+            &["Mon-Fri 09:00-17:00 Europe/Berlin"],
+            spec(60, &["alice"], Quorum::All),
+        ))
         .unwrap();
     clock.set(at_min(5));
     let fired = engine.confirm(e.id, &agent("alice")).unwrap();
@@ -247,14 +249,13 @@ fn on_time_or_lazy_outside_every_window_is_refused() {
     for policy in [FirePolicy::OnTime, FirePolicy::Lazy] {
         // The fire time, Friday 15:50 UTC, is 17:50 in Berlin: outside.
         let err = engine
-            .schedule(NewEvent {
-                fire_policy: policy,
-                gates: Gates {
-                    windows: windows(&["Mon-Fri 09:00-17:00 Europe/Berlin"]),
-                    ..Gates::default()
+            .schedule(in_windows(
+                &["Mon-Fri 09:00-17:00 Europe/Berlin"],
+                NewEvent {
+                    fire_policy: policy,
+                    ..spec(60, &["alice"], Quorum::All)
                 },
-                ..spec(60, &["alice"], Quorum::All)
-            })
+            ))
             .unwrap_err();
         assert!(
             matches!(err, TMinusError::OutsideWindows { .. }),
@@ -265,14 +266,13 @@ fn on_time_or_lazy_outside_every_window_is_refused() {
     // Inside the window (16:00 Berlin), the same event is accepted and
     // fires on time.
     let e = engine
-        .schedule(NewEvent {
-            fire_policy: FirePolicy::OnTime,
-            gates: Gates {
-                windows: windows(&["Mon-Fri 09:00-17:00 Europe/Berlin"]),
-                ..Gates::default()
+        .schedule(in_windows(
+            &["Mon-Fri 09:00-17:00 Europe/Berlin"],
+            NewEvent {
+                fire_policy: FirePolicy::OnTime,
+                ..spec(0, &[], Quorum::All)
             },
-            ..spec(0, &[], Quorum::All)
-        })
+        ))
         .map(|_| ());
     // A fire time of now is refused as passed, not for the window.
     assert!(
@@ -280,14 +280,13 @@ fn on_time_or_lazy_outside_every_window_is_refused() {
         "{e:?}"
     );
     let ok = engine
-        .schedule(NewEvent {
-            fire_policy: FirePolicy::OnTime,
-            gates: Gates {
-                windows: windows(&["Mon-Fri 09:00-17:00 Europe/Berlin"]),
-                ..Gates::default()
+        .schedule(in_windows(
+            &["Mon-Fri 09:00-17:00 Europe/Berlin"],
+            NewEvent {
+                fire_policy: FirePolicy::OnTime,
+                ..spec(5, &["alice"], Quorum::All)
             },
-            ..spec(5, &["alice"], Quorum::All)
-        })
+        ))
         .unwrap();
     assert_eq!(ok.may_fire_next(at_min(0)), Some(at_min(5)));
 }
@@ -299,16 +298,13 @@ fn a_window_across_the_change_to_summer_time_opens_after_the_skipped_hour() {
     let saturday = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
     let (mut engine, clock) = engine_at(saturday);
     let e = engine
-        .schedule(NewEvent {
-            gates: Gates {
-                windows: windows(&["Sun 02:30-04:00 Europe/Berlin"]),
-                ..Gates::default()
-            },
-            ..NewEvent::new(
+        .schedule(in_windows(
+            &["Sun 02:30-04:00 Europe/Berlin"],
+            NewEvent::new(
                 t_minus::EventKind::Deploy,
                 Utc.with_ymd_and_hms(2026, 3, 30, 0, 0, 0).unwrap(),
-            )
-        })
+            ),
+        ))
         .unwrap();
     clock.set(saturday + mins(1));
     // No attendees, quorum all of none: quorum holds from the start.

@@ -17,6 +17,19 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::common::{self, agent, agents, at_min, open_engine, spec, t0, NOW};
 
+/// The tools the server offers, in order.
+pub(crate) const TOOLS: [&str; 9] = [
+    "inbox",
+    "get_event",
+    "confirm",
+    "defer",
+    "decline",
+    "wait_event",
+    "campaign_status",
+    "answer_message",
+    "submit_answer",
+];
+
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
 struct Recorder {
@@ -217,20 +230,7 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
         );
         let tools = s.client.list_all_tools().await.expect("tools/list");
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(
-            names,
-            [
-                "inbox",
-                "get_event",
-                "confirm",
-                "defer",
-                "decline",
-                "wait_event",
-                "campaign_status",
-                "answer_message",
-                "submit_answer"
-            ]
-        );
+        assert_eq!(names, TOOLS);
         let required = |t: &rmcp::model::Tool| -> Vec<String> {
             t.input_schema
                 .get("required")
@@ -827,6 +827,42 @@ async fn send(write: &mut (impl AsyncWriteExt + Unpin), line: &str) {
 /// The variable `.ci/run` sets to the Python with the official MCP SDK.
 const PYTHON_VAR: &str = "T_MINUS_TEST_MCP_PYTHON";
 
+/// A command that runs the SDK client `script` (in tests/fixtures/mcp)
+/// with the Python [`PYTHON_VAR`] names; panics when it is not set.
+pub(crate) fn sdk_client(script: &str) -> Command {
+    let python = match std::env::var(PYTHON_VAR) {
+        Ok(p) if !p.trim().is_empty() => p,
+        _ => panic!(
+            "{PYTHON_VAR} is not set: this test needs a Python with the official MCP SDK \
+             (`.ci/run` makes one)"
+        ),
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mcp")
+            .join(script),
+    );
+    cmd
+}
+
+/// Runs an SDK client made by [`sdk_client`]: the JSON transcript it
+/// prints; panics unless it succeeds.
+pub(crate) fn sdk_transcript(mut cmd: Command) -> Value {
+    let python = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{PYTHON_VAR}={python} cannot run: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the Python client failed (is `mcp` installed for {python}?)\n{stdout}\n{stderr}"
+    );
+    let transcript: Value = serde_json::from_str(&stdout).expect("the client prints JSON");
+    transcript
+}
+
 /// The official Python MCP SDK drives `t-minus mcp` as a subprocess: list
 /// tools, inbox, confirm, wait_event (while another process confirms), and
 /// validates every structured result against the tool's output schema.
@@ -837,13 +873,7 @@ const PYTHON_VAR: &str = "T_MINUS_TEST_MCP_PYTHON";
 #[test]
 #[cfg_attr(not(t_minus_test_mcp_python), ignore = "needs T_MINUS_TEST_MCP_PYTHON")]
 fn python_sdk_drives_the_binary() {
-    let python = match std::env::var(PYTHON_VAR) {
-        Ok(p) if !p.trim().is_empty() => p,
-        _ => panic!(
-            "{PYTHON_VAR} is not set: this test needs a Python with the official MCP SDK \
-             (`.ci/run` makes one)"
-        ),
-    };
+    let mut client = sdk_client("python_client.py");
     let (dir, path) = common::temp_store();
     let db = path.to_string_lossy().into_owned();
     let event = t_minus(
@@ -859,40 +889,14 @@ fn python_sdk_drives_the_binary() {
     );
     let event: Value = serde_json::from_str(&event).unwrap();
     let id = event["id"].as_str().unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/mcp/python_client.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
+    client
         .arg(assert_cmd::cargo::cargo_bin!("t-minus"))
         .arg(&db)
         .arg(id)
         .env("T_MINUS_NOW", NOW)
-        .current_dir(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{PYTHON_VAR}={python} cannot run: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the Python client failed (is `mcp` installed for {python}?)\n{stdout}\n{stderr}"
-    );
-    let transcript: Value = serde_json::from_str(&stdout).expect("the client prints JSON");
-    assert_eq!(
-        transcript["tools"],
-        json!([
-            "inbox",
-            "get_event",
-            "confirm",
-            "defer",
-            "decline",
-            "wait_event",
-            "campaign_status",
-            "answer_message",
-            "submit_answer"
-        ])
-    );
+        .current_dir(dir.path());
+    let transcript = sdk_transcript(client);
+    assert_eq!(transcript["tools"], json!(TOOLS));
     assert_eq!(transcript["inbox"]["events"][0]["id"], id);
     assert_eq!(transcript["confirm"]["confirmed"], 1);
     assert_eq!(transcript["wait_event"]["state"], "fired");

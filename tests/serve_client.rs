@@ -79,6 +79,15 @@ impl Client {
         out
     }
 
+    /// Runs a command that must fail with exit 1 and name the error `code`
+    /// on stderr; returns its output.
+    #[track_caller]
+    fn fail_with(&self, line: &str, code: &str) -> Out {
+        let out = self.fail(line);
+        assert!(out.stderr.contains(code), "{}", out.stderr);
+        out
+    }
+
     /// Asserts that the client's directory is still empty.
     #[track_caller]
     fn assert_no_files(&self) {
@@ -195,35 +204,25 @@ fn the_services_refusals_keep_their_code() {
     let a = Client::new(&server, &t, &alice);
 
     // Another agent than the token's.
-    let out = a.fail("confirm rev bob");
-    assert!(
-        out.stderr.contains("t_minus::auth::other_agent"),
-        "{}",
-        out.stderr
-    );
+    let out = a.fail_with("confirm rev bob", "t_minus::auth::other_agent");
     assert_eq!(out.stdout, "");
     let out = a.fail("defer rev bob 5m --json");
     let error: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(error["error"]["code"], "t_minus::auth::other_agent");
-    let out = a.fail("inbox bob");
-    assert!(out.stderr.contains("t_minus::auth::other_agent"));
+    a.fail_with("inbox bob", "t_minus::auth::other_agent");
     assert_eq!(answer_of(&t.event("rev"), "bob"), "pending");
 
     // The service's errors, with their codes.
-    let out = a.fail("confirm abcd1234 alice");
-    assert!(out.stderr.contains("t_minus::not_found::event"));
+    let out = a.fail_with("confirm abcd1234 alice", "t_minus::not_found::event");
     assert!(out.stderr.contains("abcd1234"));
     let out = a.fail("defer rev alice soon --json");
     let error: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(error["error"]["code"], "t_minus::input::duration");
     let r = Client::new(&server, &t, &reader);
-    let out = r.fail("confirm rev watcher");
-    assert!(out.stderr.contains("t_minus::auth::role"), "{}", out.stderr);
-    let out = r.fail("cancel rev");
-    assert!(out.stderr.contains("t_minus::auth::role"));
+    r.fail_with("confirm rev watcher", "t_minus::auth::role");
+    r.fail_with("cancel rev", "t_minus::auth::role");
     let forged = Client::new(&server, &t, &format!("tmt_{}", "0".repeat(64)));
-    let out = forged.fail("status");
-    assert!(out.stderr.contains("t_minus::auth::token"));
+    forged.fail_with("status", "t_minus::auth::token");
     assert_eq!(t.event("rev")["state"], "pending");
     for client in [&a, &r, &forged] {
         client.assert_no_files();
@@ -265,12 +264,8 @@ fn an_operator_plans_applies_and_cancels_with_signers_inlined() {
     );
     // The keys of the file were applied: the event's answers must be signed.
     let alice = token(&t, "alice", "agent");
-    let out = Client::new(&server, &t, &alice).fail("confirm release/deploy alice");
-    assert!(
-        out.stderr.contains("t_minus::trust::unsigned"),
-        "{}",
-        out.stderr
-    );
+    Client::new(&server, &t, &alice)
+        .fail_with("confirm release/deploy alice", "t_minus::trust::unsigned");
     let again = ops.json(&format!("apply {path} --json"));
     assert_eq!(again["report"]["counts"]["add"], 0, "{again}");
     assert_eq!(
@@ -284,20 +279,13 @@ fn an_operator_plans_applies_and_cancels_with_signers_inlined() {
         format!("alice,bob {alice_pub}\nalice {bob_pub}\n"),
     )
     .unwrap();
-    let out = ops.fail(&format!("plan {path}"));
-    assert!(
-        out.stderr.contains("t_minus::client::signers"),
-        "{}",
-        out.stderr
-    );
+    ops.fail_with(&format!("plan {path}"), "t_minus::client::signers");
 
     // An event whose answers are signed is cancelled by a signed cancel:
     // the service's refusal, with its code.
-    let out = ops.fail("cancel release/deploy --reason moved");
-    assert!(
-        out.stderr.contains("t_minus::trust::unsigned_cancel"),
-        "{}",
-        out.stderr
+    ops.fail_with(
+        "cancel release/deploy --reason moved",
+        "t_minus::trust::unsigned_cancel",
     );
     let cancelled = ops.ok("cancel standup --reason moved");
     let id = t.event("standup")["id"].as_str().unwrap().to_string();
@@ -307,20 +295,10 @@ fn an_operator_plans_applies_and_cancels_with_signers_inlined() {
 }
 
 fn signed_answers_are_signed_here_and_posted_to_answers() {
-    use crate::trust::{keygen, ssh_keygen_sign};
+    use crate::trust::{apply_signed_release, ssh_keygen_sign, Keys};
     let t = T::new();
-    let keys = tempfile::tempdir().unwrap();
-    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
-    let (bob_key, bob_pub) = keygen(keys.path(), "bob", "ed25519");
-    let manifest = t.dir().join("release.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
-        ),
-    )
-    .unwrap();
-    t.ok("apply release.yaml");
+    let keys = Keys::new();
+    apply_signed_release(&t, &keys);
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Client::new(&server, &t, &alice);
@@ -333,7 +311,7 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
     // confirm --sign: the message is made and signed here.
     let out = a.ok(&format!(
         "confirm release/deploy alice --sign {}",
-        alice_key.display()
+        keys.alice.0.display()
     ));
     assert_eq!(
         out,
@@ -347,10 +325,10 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
         .unwrap()
         .to_string();
     assert!(message.contains(&digest), "bound to the digest: {message}");
-    let file = keys.path().join("answer.txt");
+    let file = keys.dir.path().join("answer.txt");
     std::fs::write(&file, &message).unwrap();
-    let sig = keys.path().join("answer.sig");
-    std::fs::write(&sig, ssh_keygen_sign(&bob_key, "t-minus", &file)).unwrap();
+    let sig = keys.dir.path().join("answer.sig");
+    std::fs::write(&sig, ssh_keygen_sign(&keys.bob.0, "t-minus", &file)).unwrap();
     let out = a.ok(&format!("submit {} {}", file.display(), sig.display()));
     assert!(
         out.starts_with(&format!(
@@ -361,31 +339,24 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
     assert_eq!(t.event("release/deploy")["state"], "fired");
     assert!(t.ok("verify").contains("2 signatures"));
     // The same signed answer again is refused by the service, with its code.
-    let out = a.fail(&format!("submit {} {}", file.display(), sig.display()));
-    assert!(out.stderr.contains("t_minus::"), "{}", out.stderr);
+    a.fail_with(
+        &format!("submit {} {}", file.display(), sig.display()),
+        "t_minus::",
+    );
     a.assert_no_files();
 }
 
 fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
-    use crate::trust::{keygen, SshAgent};
+    use crate::trust::{apply_signed_release, keygen, Keys, SshAgent};
     let t = T::new();
-    let keys = tempfile::tempdir().unwrap();
-    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
-    let (other_key, _) = keygen(keys.path(), "other", "ed25519");
-    let (_, bob_pub) = keygen(keys.path(), "bob", "ed25519");
-    std::fs::write(
-        t.dir().join("release.yaml"),
-        format!(
-            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
-        ),
-    )
-    .unwrap();
-    t.ok("apply release.yaml");
+    let keys = Keys::new();
+    let (other_key, _) = keygen(keys.dir.path(), "other", "ed25519");
+    apply_signed_release(&t, &keys);
     let short = t.event("release/deploy")["id"].as_str().unwrap()[..8].to_string();
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Client::new(&server, &t, &alice);
-    let ssh_agent = SshAgent::start(keys.path());
+    let ssh_agent = SshAgent::start(keys.dir.path());
     let confirm = || {
         let mut cmd = cli_support::command(&server.base, Clock::Pinned(t.now()));
         cmd.current_dir(a.dir.path())
@@ -405,7 +376,7 @@ fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
     );
     assert_eq!(answer_of(&t.event("release/deploy"), "alice"), "pending");
     // With alice's key added, it signs with that one.
-    ssh_agent.add(&alice_key);
+    ssh_agent.add(&keys.alice.0);
     let out = confirm();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
@@ -431,8 +402,8 @@ fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
     .unwrap();
     let allowed = shown["allowed_signers"].as_str().unwrap();
     let key_of = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
-    assert!(allowed.contains(&key_of(&alice_pub)), "{allowed}");
-    assert!(allowed.contains(&key_of(&bob_pub)), "{allowed}");
+    assert!(allowed.contains(&key_of(&keys.alice.1)), "{allowed}");
+    assert!(allowed.contains(&key_of(&keys.bob.1)), "{allowed}");
     let log = t.json("log release/deploy --json");
     let signed = log
         .as_array()
@@ -652,6 +623,18 @@ fn await_streams(base: &str, n: u64) {
     }
 }
 
+/// The JSON lines `out` printed, which must be `n`.
+#[track_caller]
+fn json_lines(out: &Out, n: usize) -> Vec<Value> {
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n, "{}", out.stdout);
+    lines
+}
+
 /// The output of a background command, once it exits (at most 30 s).
 #[track_caller]
 fn finished(mut child: std::process::Child) -> Out {
@@ -722,12 +705,7 @@ fn wait_through_the_client_follows_the_stream() {
     o.ok("cancel ship --reason scrapped");
     let out = finished(waiting);
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let lines = json_lines(&out, 2);
     assert_eq!(lines[0]["type"], "transition");
     assert_eq!(lines[0]["action"], "cancelled");
     assert_eq!(lines[0]["state"], "cancelled");
@@ -748,18 +726,8 @@ fn wait_through_the_client_follows_the_stream() {
     assert_eq!(remote.stdout, "Wait timed out: far is not final yet\n");
 
     // Bad input and unknown events fail before waiting.
-    let out = a.fail("wait far --timeout soon");
-    assert!(
-        out.stderr.contains("t_minus::input::duration"),
-        "{}",
-        out.stderr
-    );
-    let out = a.fail("wait abcd1234");
-    assert!(
-        out.stderr.contains("t_minus::not_found::event"),
-        "{}",
-        out.stderr
-    );
+    a.fail_with("wait far --timeout soon", "t_minus::input::duration");
+    a.fail_with("wait abcd1234", "t_minus::not_found::event");
     a.assert_no_files();
 }
 
@@ -779,12 +747,7 @@ fn wait_through_the_client_resumes_after_the_service_restarts() {
     let out = finished(waiting);
     drop(server);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let lines = json_lines(&out, 2);
     assert_eq!(lines[0]["action"], "fired");
     assert_eq!(lines[0]["event"], id.as_str());
     assert_eq!(lines[1]["outcome"], "succeeded");

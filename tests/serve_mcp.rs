@@ -7,7 +7,6 @@
 //! Every test runs on SQLite and on PostgreSQL.
 
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -201,20 +200,7 @@ fn mcp_over_http_answers_as_the_tokens_agent() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "inbox",
-            "get_event",
-            "confirm",
-            "defer",
-            "decline",
-            "wait_event",
-            "campaign_status",
-            "answer_message",
-            "submit_answer"
-        ]
-    );
+    assert_eq!(names, crate::mcp::TOOLS);
     for tool in tools["tools"].as_array().unwrap() {
         assert!(
             tool["inputSchema"]["properties"].get("agent").is_none(),
@@ -301,19 +287,10 @@ fn token_id(t: &T, agent: &str) -> String {
 }
 
 fn signed_events_are_answered_over_mcp_in_two_steps() {
-    use crate::trust::{keygen, ssh_keygen_sign};
+    use crate::trust::{apply_signed_release, ssh_keygen_sign, Keys};
     let t = T::new();
-    let keys = tempfile::tempdir().unwrap();
-    let (alice_key, alice_pub) = keygen(keys.path(), "alice", "ed25519");
-    let (bob_key, bob_pub) = keygen(keys.path(), "bob", "ed25519");
-    std::fs::write(
-        t.dir().join("release.yaml"),
-        format!(
-            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
-        ),
-    )
-    .unwrap();
-    t.ok("apply release.yaml");
+    let keys = Keys::new();
+    apply_signed_release(&t, &keys);
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Mcp::new(&server, Some(&alice));
@@ -348,13 +325,13 @@ fn signed_events_are_answered_over_mcp_in_two_steps() {
 
     // Step two: the message and its signature, made with alice's own key.
     let sign = |key: &std::path::Path, text: &str, name: &str| {
-        let file = keys.path().join(name);
+        let file = keys.dir.path().join(name);
         std::fs::write(&file, text).unwrap();
         ssh_keygen_sign(key, "t-minus", &file)
     };
-    let signature = sign(&alice_key, &message, "alice.txt");
+    let signature = sign(&keys.alice.0, &message, "alice.txt");
     // A signature by another key is refused; nothing is written.
-    let forged = sign(&bob_key, &message, "forged.txt");
+    let forged = sign(&keys.bob.0, &message, "forged.txt");
     a.refused(
         "submit_answer",
         json!({"message": message, "signature": forged}),
@@ -377,7 +354,7 @@ fn signed_events_are_answered_over_mcp_in_two_steps() {
 
     // Bob's signed message is bob's answer: not alice's to submit.
     let bobs = t.ok("answer-message release/deploy bob confirm");
-    let bob_signature = sign(&bob_key, &bobs, "bob.txt");
+    let bob_signature = sign(&keys.bob.0, &bobs, "bob.txt");
     let text = a.refused(
         "submit_answer",
         json!({"message": bobs, "signature": bob_signature}),
@@ -416,9 +393,6 @@ fn signed_events_are_answered_over_mcp_in_two_steps() {
     assert_eq!(deferral["answer"], "defer 10m");
 }
 
-/// The variable `.ci/run` sets to the Python with the official MCP SDK.
-const PYTHON_VAR: &str = "T_MINUS_TEST_MCP_PYTHON";
-
 /// The official Python MCP SDK drives `/mcp` over streamable HTTP with a
 /// bearer token: list tools, inbox, confirm, wait_event with progress while
 /// another process confirms, the refusals of a final event and of a
@@ -427,41 +401,22 @@ const PYTHON_VAR: &str = "T_MINUS_TEST_MCP_PYTHON";
 /// build time (`cfg(t_minus_test_mcp_python)`); fails when it is set and
 /// the SDK is missing.
 fn python_sdk_speaks_streamable_http() {
-    let python = match std::env::var(PYTHON_VAR) {
-        Ok(p) if !p.trim().is_empty() => p,
-        _ => panic!(
-            "{PYTHON_VAR} is not set: this test needs a Python with the official MCP SDK \
-             (`.ci/run` makes one)"
-        ),
-    };
+    let mut client = crate::mcp::sdk_client("python_http_client.py");
     let t = T::new();
     let id = t.schedule("review +30m --attendees alice,bob");
     let (alice, watcher) = (token(&t, "alice", "agent"), token(&t, "watcher", "reader"));
     let server = Server::start(&t, &[]);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/mcp/python_http_client.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
+    client
         .arg(format!("{}/mcp", server.base))
         .args([&alice, &watcher, &id])
         .arg(assert_cmd::cargo::cargo_bin!("t-minus"))
         .arg(t.db_location())
         .env("T_MINUS_NOW", t.now())
         .env("NO_COLOR", "1")
-        .current_dir(t.dir())
-        .output()
-        .unwrap_or_else(|e| panic!("{PYTHON_VAR}={python} cannot run: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the Python client failed (is `mcp` installed for {python}?)\n{stdout}\n{stderr}"
-    );
-    let transcript: Value = serde_json::from_str(&stdout).expect("the client prints JSON");
+        .current_dir(t.dir());
+    let transcript = crate::mcp::sdk_transcript(client);
     assert_eq!(transcript["server"], "t-minus");
-    assert_eq!(transcript["tools"].as_array().unwrap().len(), 9);
+    assert_eq!(transcript["tools"], json!(crate::mcp::TOOLS));
     assert_eq!(transcript["inbox"]["agent"], "alice");
     assert_eq!(transcript["inbox"]["events"][0]["id"], id.as_str());
     assert_eq!(transcript["confirm"]["confirmed"], 1);

@@ -104,6 +104,50 @@ pub(crate) fn keygen(dir: &Path, name: &str, kind: &str) -> (PathBuf, String) {
     (path, public.trim().to_string())
 }
 
+/// Ed25519 key pairs for alice, bob, carol and mallory in a temp dir: each
+/// the private key path and the public key line. Which of them a test's
+/// manifest declares as signers is up to the test.
+pub(crate) struct Keys {
+    pub(crate) dir: TempDir,
+    pub(crate) alice: (PathBuf, String),
+    pub(crate) bob: (PathBuf, String),
+    pub(crate) carol: (PathBuf, String),
+    pub(crate) mallory: (PathBuf, String),
+}
+
+impl Keys {
+    pub(crate) fn new() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        Keys {
+            alice: keygen(dir.path(), "alice", "ed25519"),
+            bob: keygen(dir.path(), "bob", "ed25519"),
+            carol: keygen(dir.path(), "carol", "ed25519"),
+            mallory: keygen(dir.path(), "mallory", "ed25519"),
+            dir,
+        }
+    }
+}
+
+/// Writes `release.yaml` into `t`'s folder and applies it: campaign
+/// `release` whose event `deploy` (quorum 2 of alice and bob) takes only
+/// answers signed with alice's and bob's `keys`.
+pub(crate) fn apply_signed_release(t: &crate::cli_support::T, keys: &Keys) {
+    let (alice_pub, bob_pub) = (&keys.alice.1, &keys.bob.1);
+    std::fs::write(
+        t.dir().join("release.yaml"),
+        format!(
+            "campaign: release\nsigners:\n  alice: \"{alice_pub}\"\n  bob: \"{bob_pub}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n"
+        ),
+    )
+    .unwrap();
+    t.ok("apply release.yaml");
+}
+
+/// The private key file at `path` as a [`t_minus::trust::SigningKey`].
+pub(crate) fn key(path: &Path) -> t_minus::trust::SigningKey {
+    t_minus::trust::SigningKey::File(path.to_path_buf())
+}
+
 /// Signs a file with `ssh-keygen -Y sign`; returns the armored signature.
 pub(crate) fn ssh_keygen_sign(key: &Path, namespace: &str, file: &Path) -> String {
     run(Command::new("ssh-keygen")

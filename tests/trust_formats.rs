@@ -5,48 +5,26 @@
 //!
 //! Every engine test runs on SQLite and on PostgreSQL; the CLI tests too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::Duration;
 use t_minus::plan::PlanOptions;
 use t_minus::trust::chain::{entry_hash, entry_hash_in, BreakKind, ChainHash, EntryFormat};
 use t_minus::trust::message::{MessageVersion, Passkey};
-use t_minus::trust::{Answer, AnswerMessage, SigningKey, TrustError};
-use t_minus::{
-    AgentId, AuditAction, Engine, EventState, FixedClock, Response, ResponseStatus, TMinusError,
-};
+use t_minus::trust::{Answer, AnswerMessage, TrustError};
+use t_minus::{AuditAction, Engine, EventState, FixedClock, Response, ResponseStatus, TMinusError};
 use uuid::Uuid;
 
 use crate::cli_support::{self, T};
-use crate::common::{self, desired, t0};
-use crate::trust::keygen;
+use crate::common::{self, agent, desired, t0};
+use crate::trust::{key, Keys};
 
-/// Keys for alice, bob, carol and mallory (who is no signer).
-struct Keys {
-    _dir: tempfile::TempDir,
-    alice: (PathBuf, String),
-    bob: (PathBuf, String),
-    carol: (PathBuf, String),
-    mallory: (PathBuf, String),
-}
-
-impl Keys {
-    fn new() -> Keys {
-        let dir = tempfile::tempdir().unwrap();
-        Keys {
-            alice: keygen(dir.path(), "alice", "ed25519"),
-            bob: keygen(dir.path(), "bob", "ed25519"),
-            carol: keygen(dir.path(), "carol", "ed25519"),
-            mallory: keygen(dir.path(), "mallory", "ed25519"),
-            _dir: dir,
-        }
-    }
-
-    /// Campaign `release`: `deploy` (quorum 2 of alice, bob, carol) and
-    /// `announce` after it, every answer signed.
-    fn manifest(&self) -> String {
-        format!(
-            r#"
+/// Campaign `release` with alice, bob and carol as signers (mallory is
+/// none): `deploy` (quorum 2 of alice, bob, carol) and `announce` after it,
+/// every answer signed.
+fn manifest(keys: &Keys) -> String {
+    format!(
+        r#"
 campaign: release
 signers:
   alice: "{}"
@@ -65,17 +43,8 @@ events:
     needs: [deploy]
     attendees: [alice]
 "#,
-            self.alice.1, self.bob.1, self.carol.1
-        )
-    }
-}
-
-fn agent(name: &str) -> AgentId {
-    AgentId(name.into())
-}
-
-fn key(path: &Path) -> SigningKey {
-    SigningKey::File(path.to_path_buf())
+        keys.alice.1, keys.bob.1, keys.carol.1
+    )
 }
 
 fn trust_error(err: TMinusError) -> TrustError {
@@ -91,7 +60,7 @@ fn applied(keys: &Keys) -> (common::stores::TempStore, String, Engine, FixedCloc
     let clock = FixedClock::new(t0());
     let mut engine = common::open_engine(&location, &clock);
     engine
-        .apply_manifests(&desired(&keys.manifest()), &PlanOptions::default())
+        .apply_manifests(&desired(&manifest(keys)), &PlanOptions::default())
         .unwrap();
     let id = engine.resolve_event("release/deploy").unwrap();
     (guard, location, engine, clock, id)
@@ -578,7 +547,7 @@ mod cli {
 
     fn setup(keys: &Keys) -> T {
         let t = T::new();
-        std::fs::write(t.dir().join("release.yaml"), keys.manifest()).unwrap();
+        std::fs::write(t.dir().join("release.yaml"), manifest(keys)).unwrap();
         t.ok("apply release.yaml");
         for (name, path) in [("alice", &keys.alice.0), ("mallory", &keys.mallory.0)] {
             std::fs::copy(path, t.dir().join(name)).unwrap();

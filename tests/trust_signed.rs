@@ -10,53 +10,32 @@ use std::path::{Path, PathBuf};
 
 use chrono::Duration;
 use t_minus::plan::PlanOptions;
-use t_minus::trust::{Answer, AnswerMessage, SigningKey, TrustError};
-use t_minus::{AgentId, AuditAction, Engine, FixedClock, Response, ResponseStatus, TMinusError};
+use t_minus::trust::{Answer, AnswerMessage, TrustError};
+use t_minus::{AuditAction, Engine, FixedClock, Response, ResponseStatus, TMinusError};
 
 use crate::cli_support::{self, T};
-use crate::common::{self, desired, t0};
-use crate::trust::{keygen, ssh_keygen_sign, ssh_keygen_verify, SshAgent};
+use crate::common::{self, agent, desired, t0};
+use crate::trust::{key, keygen, ssh_keygen_sign, ssh_keygen_verify, Keys, SshAgent};
 
-/// Keys for alice, bob and mallory (who is no signer), in a temp dir.
-struct Keys {
-    dir: tempfile::TempDir,
-    alice: (PathBuf, String),
-    bob: (PathBuf, String),
-    mallory: (PathBuf, String),
+/// An `allowed_signers` file in `dir` for alice and bob.
+fn allowed_signers(keys: &Keys, dir: &Path) -> PathBuf {
+    let path = dir.join("allowed_signers");
+    std::fs::write(
+        &path,
+        format!(
+            "alice namespaces=\"t-minus\" {}\nbob {}\n",
+            keys.alice.1, keys.bob.1
+        ),
+    )
+    .unwrap();
+    path
 }
 
-impl Keys {
-    fn new() -> Keys {
-        let dir = tempfile::tempdir().unwrap();
-        let alice = keygen(dir.path(), "alice", "ed25519");
-        let bob = keygen(dir.path(), "bob", "ed25519");
-        let mallory = keygen(dir.path(), "mallory", "ed25519");
-        Keys {
-            dir,
-            alice,
-            bob,
-            mallory,
-        }
-    }
-
-    /// An `allowed_signers` file for alice and bob.
-    fn allowed_signers(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("allowed_signers");
-        std::fs::write(
-            &path,
-            format!(
-                "alice namespaces=\"t-minus\" {}\nbob {}\n",
-                self.alice.1, self.bob.1
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    /// The campaign `release` with inline signers for alice and bob.
-    fn manifest(&self, version: &str) -> String {
-        format!(
-            r#"
+/// The campaign `release` with inline signers for alice and bob (carol
+/// and mallory are none).
+fn manifest(keys: &Keys, version: &str) -> String {
+    format!(
+        r#"
 campaign: release
 signers:
   alice: "{}"
@@ -69,26 +48,17 @@ events:
     attendees: [alice, bob]
     payload: {{ version: "{version}" }}
 "#,
-            self.alice.1, self.bob.1
-        )
-    }
-}
-
-fn agent(name: &str) -> AgentId {
-    AgentId(name.into())
+        keys.alice.1, keys.bob.1
+    )
 }
 
 fn applied(keys: &Keys) -> (Engine, FixedClock, uuid::Uuid) {
     let (mut engine, clock) = common::engine();
     engine
-        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .apply_manifests(&desired(&manifest(keys, "2.0.0")), &PlanOptions::default())
         .unwrap();
     let id = engine.resolve_event("release/deploy").unwrap();
     (engine, clock, id)
-}
-
-fn key(path: &Path) -> SigningKey {
-    SigningKey::File(path.to_path_buf())
 }
 
 /// A signed message for `who` answering `answer` at `time`, signed with
@@ -249,7 +219,7 @@ fn a_content_change_makes_a_signed_answer_stale() {
     let (mut engine, _, id) = applied(&keys);
     let (msg, sig) = signed(&engine, id, "alice", Answer::Confirm, &keys.alice.0);
     engine
-        .apply_manifests(&desired(&keys.manifest("2.0.1")), &PlanOptions::default())
+        .apply_manifests(&desired(&manifest(&keys, "2.0.1")), &PlanOptions::default())
         .unwrap();
     let before = engine.log(id).unwrap().len();
     let err = trust_error(engine.respond_signed(&msg, &sig).unwrap_err());
@@ -294,7 +264,7 @@ fn schedule_with_signers_requires_a_key_for_every_attendee() {
     let keys = Keys::new();
     let (mut engine, _) = common::engine();
     let signers =
-        t_minus::trust::Signers::read_allowed_signers(&keys.allowed_signers(keys.dir.path()))
+        t_minus::trust::Signers::read_allowed_signers(&allowed_signers(&keys, keys.dir.path()))
             .unwrap();
     let new = |attendees: &[&str]| t_minus::NewEvent {
         attendees: attendees.iter().map(|a| agent(a)).collect(),
@@ -330,7 +300,7 @@ fn a_key_change_is_a_plan_line_logged_and_verified_against_the_keys_then() {
     let old = engine.signers_of(id).unwrap().unwrap().digest();
     // alice's key is rotated.
     let (new_key, new_public) = keygen(keys.dir.path(), "alice2", "ed25519");
-    let rotated = keys.manifest("2.0.0").replace(&keys.alice.1, &new_public);
+    let rotated = manifest(&keys, "2.0.0").replace(&keys.alice.1, &new_public);
     let plan = engine
         .plan(&desired(&rotated), &PlanOptions::default())
         .unwrap();
@@ -374,7 +344,7 @@ fn verify_catches_an_edited_key_set_and_a_stripped_signature() {
     let clock = FixedClock::new(t0());
     let mut engine = common::open_engine(&location, &clock);
     engine
-        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .apply_manifests(&desired(&manifest(&keys, "2.0.0")), &PlanOptions::default())
         .unwrap();
     let id = engine.resolve_event("release/deploy").unwrap();
     engine
@@ -467,10 +437,10 @@ fn attest_lists_outcomes_answers_signatures_and_the_head() {
     );
 }
 
-/// The campaign `release` of [`Keys::manifest`] with the event's
+/// The campaign `release` of [`manifest`] with the event's
 /// notification rules `rules` (YAML list items, indented for `notify:`).
 fn manifest_with_rules(keys: &Keys, rules: &str) -> String {
-    format!("{}    notify:\n{rules}", keys.manifest("2.0.0"))
+    format!("{}    notify:\n{rules}", manifest(keys, "2.0.0"))
 }
 
 const FIRED_HOOK: &str = "      - on: [fired]\n        exec: [/usr/bin/deploy, --prod]\n";
@@ -548,7 +518,7 @@ fn changing_the_fired_hook_resets_confirmations_and_stales_old_signatures() {
     // Removing the fired hook changes the digest again (back to version 1).
     apply(&mut engine, "");
     engine
-        .apply_manifests(&desired(&keys.manifest("2.0.0")), &PlanOptions::default())
+        .apply_manifests(&desired(&manifest(&keys, "2.0.0")), &PlanOptions::default())
         .unwrap();
     let event = engine.get_event(id).unwrap().unwrap();
     assert_eq!(event.rules_digest, None);
@@ -619,8 +589,7 @@ fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
     assert_eq!(engine.verify_log(None).unwrap().entries, entries);
 
     // Removing the event from its own manifest is the same deletion.
-    let without = keys
-        .manifest("2.0.0")
+    let without = manifest(&keys, "2.0.0")
         .replace("  deploy:", "  other:")
         .replace("kind: deploy", "kind: review");
     let err = engine
@@ -638,10 +607,10 @@ fn pruning_or_removing_unfinished_signed_events_needs_signed_cancels() {
     engine.verify_log(None).unwrap();
 }
 
-/// The campaign `release` of [`Keys::manifest`] with alice's key replaced
+/// The campaign `release` of [`manifest`] with alice's key replaced
 /// by `alice_key` (a rotation by re-apply).
 fn rotated_manifest(keys: &Keys, alice_key: &str) -> String {
-    keys.manifest("2.0.0").replace(&keys.alice.1, alice_key)
+    manifest(keys, "2.0.0").replace(&keys.alice.1, alice_key)
 }
 
 /// Checks `statement` (as JSON) alone; the problems when it fails.
@@ -886,9 +855,7 @@ mod manifest {
     fn an_attendee_without_a_key_a_bad_key_and_a_missing_file_are_errors_with_spans() {
         let keys = Keys::new();
         let dir = keys.dir.path();
-        let carol = keys
-            .manifest("1")
-            .replace("[alice, bob]", "[alice, bob, carol]");
+        let carol = manifest(&keys, "1").replace("[alice, bob]", "[alice, bob, carol]");
         let text = problems(&carol, dir);
         assert!(text.contains("t_minus::manifest::signers"), "{text}");
         assert!(
@@ -897,9 +864,7 @@ mod manifest {
         );
         assert!(text.contains("this attendee cannot sign"), "{text}");
 
-        let bad = keys
-            .manifest("1")
-            .replace(&keys.bob.1, "ssh-ed25519 AAAAnotakey");
+        let bad = manifest(&keys, "1").replace(&keys.bob.1, "ssh-ed25519 AAAAnotakey");
         let text = problems(&bad, dir);
         assert!(text.contains("not a usable public key"), "{text}");
 
@@ -909,7 +874,7 @@ mod manifest {
         assert!(text.contains("nowhere"), "{text}");
 
         // A file relative to the manifest is read.
-        keys.allowed_signers(dir);
+        allowed_signers(&keys, dir);
         let file = "campaign: release\nsigners: allowed_signers\nevents:\n  x:\n    at: +1h\n    attendees: [alice, bob]\n";
         let path = dir.join("release.yaml");
         let parsed = t_minus::manifest::parse_str(&path.display().to_string(), file);
@@ -932,7 +897,7 @@ mod cli {
 
     fn setup(keys: &Keys) -> T {
         let t = T::new();
-        std::fs::write(t.dir().join("release.yaml"), keys.manifest("2.0.0")).unwrap();
+        std::fs::write(t.dir().join("release.yaml"), manifest(keys, "2.0.0")).unwrap();
         t.ok("apply release.yaml");
         t
     }
@@ -997,7 +962,7 @@ mod cli {
         let message = last["message"].as_str().unwrap();
         let sig = t.dir().join("answer.sig");
         std::fs::write(&sig, last["signature"].as_str().unwrap()).unwrap();
-        let allowed = keys.allowed_signers(t.dir());
+        let allowed = allowed_signers(&keys, t.dir());
         let (ok, said) = ssh_keygen_verify(&allowed, "alice", &sig, message.as_bytes());
         assert!(ok, "{said}");
     }

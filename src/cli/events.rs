@@ -322,19 +322,28 @@ fn remote_answer(
     }
     let response = answer.response()?;
     let path = format!("/v1/events/{}/{verb}", encode(event));
-    let reply = client.post_json::<Event>(&path, &body)?;
+    post_event(cx, client, &path, &body, |label, updated| {
+        answer_lines(label, acted(&agent, principal.as_ref()), &response, updated)
+    })
+}
+
+/// Posts `body` to the service's `path`, which answers with the event:
+/// prints the event as JSON, or calls `lines` with its label and the event.
+fn post_event(
+    cx: &Context,
+    client: &Client,
+    path: &str,
+    body: &serde_json::Value,
+    lines: impl FnOnce(&str, &TMinusEvent),
+) -> Result<ExitCode, CliError> {
+    let reply = client.post_json::<Event>(path, body)?;
     if cx.json() {
         json::print(&reply.json);
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        let event = reply.value.to_event()?;
+        let label = t_minus::display::label(reply.value.campaign.as_deref(), &event);
+        lines(&label, &event);
     }
-    let updated = reply.value.to_event()?;
-    let label = t_minus::display::label(reply.value.campaign.as_deref(), &updated);
-    answer_lines(
-        &label,
-        acted(&agent, principal.as_ref()),
-        &response,
-        &updated,
-    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -566,20 +575,14 @@ fn remote_breakglass(
     }
     let path = format!("/v1/events/{}/breakglass", encode(&args.event));
     let body = serde_json::json!({ "agent": args.agent, "reason": args.reason });
-    let reply = client.post_json::<Event>(&path, &body)?;
-    if cx.json() {
-        json::print(&reply.json);
-    } else {
-        let event = reply.value.to_event()?;
-        let label = t_minus::display::label(reply.value.campaign.as_deref(), &event);
+    post_event(cx, client, &path, &body, |label, event| {
         println!(
             "🔨 {} broke the glass of {label} [{}]: {}",
             args.agent,
             event.short_id(),
             args.reason.as_deref().unwrap_or_default()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+        )
+    })
 }
 
 impl CancelArgs {
@@ -657,15 +660,9 @@ fn remote_cancel(cx: &Context, client: &Client, args: &CancelArgs) -> Result<Exi
     }
     let path = format!("/v1/events/{}/cancel", encode(&args.target));
     let body = serde_json::json!({ "reason": args.reason });
-    let reply = client.post_json::<Event>(&path, &body)?;
-    if cx.json() {
-        json::print(&reply.json);
-    } else {
-        let event = reply.value.to_event()?;
-        let label = t_minus::display::label(reply.value.campaign.as_deref(), &event);
-        println!("🛑 Cancelled {label} [{}]", event.short_id());
-    }
-    Ok(ExitCode::SUCCESS)
+    post_event(cx, client, &path, &body, |label, event| {
+        println!("🛑 Cancelled {label} [{}]", event.short_id())
+    })
 }
 
 /// Prints an answer a service accepted (`submit` through a service):

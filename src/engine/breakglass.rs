@@ -23,7 +23,7 @@ use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::gate::BreakGlass;
 use crate::state::EventState;
-use crate::store::{NewAuditEntry, Tx};
+use crate::store::Tx;
 
 impl Engine {
     /// Breaks the glass of event `id` as `agent`, for `reason`: see the
@@ -112,19 +112,9 @@ pub(crate) fn fire(
     if let Some(signed) = &signed {
         super::signed::signed_detail(&mut detail, signed);
     }
-    super::settle::append(
-        tx,
-        NewAuditEntry {
-            event: event.id,
-            at: now,
-            recorded_at: now,
-            agent: Some(agent.clone()),
-            on_behalf_of: None,
-            action: AuditAction::Fired,
-            detail,
-            signed: signed.map(|s| s.answer),
-        },
-    )?;
+    let answer = signed.map(|s| s.answer);
+    let entry = settle::acted(event.id, now, agent, AuditAction::Fired, detail, answer);
+    settle::append(tx, entry)?;
     let dependents = tx.dependents(event.id)?;
     settle(tx, dependents, now)?;
     *event = load(tx, event.id)?;

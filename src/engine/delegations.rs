@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::settle::append;
+use super::settle::{acted, append};
 use super::Engine;
 use crate::agent::AgentId;
 use crate::audit::AuditAction;
 use crate::delegation::{Delegation, DelegationError, DelegationState};
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
-use crate::store::{NewAuditEntry, SignedAnswer, Tx};
+use crate::store::{SignedAnswer, Tx};
 use crate::time_spec::format_time;
 
 /// Appends a delegation's audit entry, by its FROM agent.
@@ -27,19 +27,8 @@ fn audit_delegation(
     detail: serde_json::Value,
     signed: Option<SignedAnswer>,
 ) -> Result<()> {
-    append(
-        tx,
-        NewAuditEntry {
-            event: delegation.id,
-            at: now,
-            recorded_at: now,
-            agent: Some(delegation.from.clone()),
-            on_behalf_of: None,
-            action,
-            detail,
-            signed,
-        },
-    )
+    let entry = acted(delegation.id, now, &delegation.from, action, detail, signed);
+    append(tx, entry)
 }
 
 impl Engine {

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::event::{short_id, TMinusEvent};
 use crate::lifecycle::{decide, needs_outcome, NeedsOutcome};
 use crate::state::{EventState, ResponseStatus};
-use crate::store::{NeedState, NewAuditEntry, Tx};
+use crate::store::{NeedState, NewAuditEntry, SignedAnswer, Tx};
 use crate::time_spec::format_time;
 use crate::trust::record::set_of;
 
@@ -65,6 +65,28 @@ pub(crate) fn audit(
             signed: None,
         },
     )
+}
+
+/// The entry for what `agent` did to `subject` (an event, token or
+/// delegation) at `now`, with the signed answer behind it, if any.
+pub(crate) fn acted(
+    subject: Uuid,
+    now: DateTime<Utc>,
+    agent: &AgentId,
+    action: AuditAction,
+    detail: serde_json::Value,
+    signed: Option<SignedAnswer>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        event: subject,
+        at: now,
+        recorded_at: now,
+        agent: Some(agent.clone()),
+        on_behalf_of: None,
+        action,
+        detail,
+        signed,
+    }
 }
 
 /// Appends `entry` to the log, with the deliveries it sets off.
@@ -273,19 +295,9 @@ pub(crate) fn cancel_signed(
     tx.update_event(event)?;
     let mut detail = json!({ "reason": reason, "set": finish_set(event) });
     super::signed::signed_detail(&mut detail, &signed);
-    append(
-        tx,
-        NewAuditEntry {
-            event: event.id,
-            at: now,
-            recorded_at: now,
-            agent: Some(agent.clone()),
-            on_behalf_of: None,
-            action: AuditAction::Cancelled,
-            detail,
-            signed: Some(signed.answer),
-        },
-    )
+    let answer = Some(signed.answer);
+    let entry = acted(event.id, now, agent, AuditAction::Cancelled, detail, answer);
+    append(tx, entry)
 }
 
 /// Sends a pending event back to `blocked` (it gained a need that has not

@@ -5,12 +5,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::settle::append;
+use super::settle::{acted, append};
 use super::Engine;
 use crate::agent::AgentId;
 use crate::audit::AuditAction;
 use crate::error::Result;
-use crate::store::{NewAuditEntry, Tx};
+use crate::store::Tx;
 use crate::token::{new_secret, NewToken, Role, TokenError, TokenHash, TokenInfo};
 
 /// Appends a token's audit entry.
@@ -21,19 +21,8 @@ fn audit_token(
     action: AuditAction,
     detail: serde_json::Value,
 ) -> Result<()> {
-    append(
-        tx,
-        NewAuditEntry {
-            event: token.id,
-            at: now,
-            recorded_at: now,
-            agent: Some(token.agent_id()),
-            on_behalf_of: None,
-            action,
-            detail,
-            signed: None,
-        },
-    )
+    let agent = token.agent_id();
+    append(tx, acted(token.id, now, &agent, action, detail, None))
 }
 
 impl Engine {
