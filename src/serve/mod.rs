@@ -24,6 +24,7 @@
 //! - [`ticker`]: ticks and delivers notifications in the background.
 //! - [`mcp`]: the MCP server at `/mcp` (streamable HTTP), as the token's
 //!   agent.
+//! - [`web`]: the web pages, for people in a browser.
 
 pub mod auth;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod remote;
 mod routes;
 pub mod stream;
 pub mod ticker;
+pub mod web;
 pub mod writer;
 
 use std::net::SocketAddr;

@@ -71,6 +71,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
         .merge(super::mcp::router(shared.clone()))
+        .merge(super::web::router())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -143,7 +144,7 @@ async fn rate_limit(
 }
 
 /// Runs `f` on a blocking thread with an engine on the store: a read.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     shared: &Arc<Shared>,
     f: impl FnOnce(&mut Engine) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -154,7 +155,7 @@ async fn blocking<T: Send + 'static>(
 /// bound of operations at once and, for a `write` on SQLite, one writer at
 /// a time (SQLite runs one writer anyway; waiting here, in order, is
 /// cheaper than in its busy handler).
-async fn run_blocking<T: Send + 'static>(
+pub(super) async fn run_blocking<T: Send + 'static>(
     shared: &Arc<Shared>,
     write: bool,
     f: impl FnOnce(&mut Engine) -> Result<T, ApiError> + Send + 'static,
