@@ -28,8 +28,10 @@ pub const CONCURRENCY_VAR: &str = "T_MINUS_NOTIFY_CONCURRENCY";
 /// [`BACKOFF_VAR`], the concurrency from [`CONCURRENCY_VAR`] and the public
 /// URL from [`PUBLIC_URL_VAR`] when set.
 pub fn options() -> Result<DeliverOptions> {
-    let mut options = DeliverOptions::default();
-    options.public_url = public_url()?;
+    let mut options = DeliverOptions {
+        public_url: public_url()?,
+        ..DeliverOptions::default()
+    };
     if let Ok(text) = std::env::var(BACKOFF_VAR) {
         if !text.trim().is_empty() {
             let d = parse_duration(&text)?;
