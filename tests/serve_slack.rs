@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::cli_support::{self, T};
+use crate::cli_support::{self, stores, T};
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const PUBLIC_URL: &str = "https://tminus.example.com";
@@ -447,6 +447,29 @@ fn people_link_and_unlink_are_logged_and_checked_by_verify() {
     assert_eq!(links.as_array().unwrap().len(), 1);
     assert_eq!(links[0]["agent"], "bob");
     t.ok("verify");
+
+    // A link changed or added behind the log's back is caught by verify.
+    stores::tamper(
+        &t.db_location(),
+        &format!("UPDATE {{chat_links}} SET agent = 'mallory' WHERE chat_user = '{BOB}'"),
+    );
+    let err = t.fail("verify");
+    assert!(
+        err.contains("agent is stored as \"mallory\" but the log says \"bob\""),
+        "{err}"
+    );
+    stores::tamper(
+        &t.db_location(),
+        &format!(
+            "UPDATE {{chat_links}} SET agent = 'bob' WHERE chat_user = '{BOB}'; \
+             INSERT INTO {{chat_links}} (id, chat, chat_user, agent, linked_ms) \
+             VALUES ({}, 'slack', '{ALICE}', 'alice', 0)",
+            stores::id_sql(uuid::Uuid::new_v4())
+        ),
+    );
+    let err = t.fail("verify");
+    assert!(err.contains("chat-link "), "{err}");
+    assert!(err.contains("row is stored as \"present\""), "{err}");
 }
 
 fn slack_notifications_carry_buttons_and_every_payload_its_answer_url() {

@@ -524,7 +524,7 @@ pub trait Tx {
         chat: crate::chat::Chat,
         user: &str,
     ) -> Result<Option<crate::chat::ChatLink>>;
-    /// Every chat link, oldest first.
+    /// Every chat link, oldest first (then by chat and account).
     fn chat_links(&mut self) -> Result<Vec<crate::chat::ChatLink>>;
     /// Removes a chat link; false when there was none with this id.
     fn delete_chat_link(&mut self, id: Uuid) -> Result<bool>;

@@ -1330,7 +1330,9 @@ impl<B: Backend> Tx for SqlTx<B> {
 
     fn chat_links(&mut self) -> Result<Vec<ChatLink>> {
         self.rows(
-            &format!("SELECT {CHAT_LINK_COLUMNS} FROM tm_chat_links ORDER BY linked_ms, id"),
+            &format!(
+                "SELECT {CHAT_LINK_COLUMNS} FROM tm_chat_links ORDER BY linked_ms, chat, chat_user"
+            ),
             &[],
             |r| read_chat_link(r),
         )
