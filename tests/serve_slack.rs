@@ -550,6 +550,53 @@ fn slack_notifications_carry_buttons_and_every_payload_its_answer_url() {
     assert!(second.get("answer_url").is_none(), "{second}");
 }
 
+fn a_chat_request_is_answered_once_by_every_process_on_the_store() {
+    use t_minus::chat::{Chat, ChatLinkError};
+    use t_minus::engine::{chat_request_digest, ChatAnswer};
+    use t_minus::{AgentId, FixedClock, TMinusError};
+    let t = T::new();
+    t.ok("schedule deploy +1h --attendees alice,bob --name deploy");
+    let clock = FixedClock::new(t.now().parse().unwrap());
+    let mut first = crate::common::open_engine(&t.db_location(), &clock);
+    let mut second = crate::common::open_engine(&t.db_location(), &clock);
+    let id = first.resolve_event("deploy").unwrap();
+    first
+        .link_chat(&AgentId::parse("alice").unwrap(), Chat::Slack, ALICE)
+        .unwrap();
+    let digest = chat_request_digest(b"v0:1749221400:payload=%7B%7D");
+    let (event, agent) = first
+        .answer_from_chat(id, Chat::Slack, ALICE, ChatAnswer::Confirm, &digest)
+        .unwrap();
+    assert_eq!((agent.as_str(), event.confirmed_count()), ("alice", 1));
+    // Another process (another `serve` on the store) refuses the same
+    // request: its digest is used up in the store.
+    let err = second
+        .answer_from_chat(id, Chat::Slack, ALICE, ChatAnswer::Decline, &digest)
+        .unwrap_err();
+    assert!(
+        matches!(err, TMinusError::ChatLink(ChatLinkError::Replayed { .. })),
+        "{err:?}"
+    );
+    // An account that is not linked answers nothing.
+    let err = second
+        .answer_from_chat(
+            id,
+            Chat::Slack,
+            BOB,
+            ChatAnswer::Confirm,
+            &chat_request_digest(b"other"),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, TMinusError::ChatLink(ChatLinkError::NotLinked { .. })),
+        "{err:?}"
+    );
+    let confirmed = entries(&t, "deploy", "confirmed");
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0]["detail"]["via"]["request"], digest.as_str());
+    assert!(entries(&t, "deploy", "declined").is_empty());
+}
+
 /// Writes `text` to `name` in `t`'s directory; returns the name.
 fn write(t: &T, name: &str, text: &str) -> String {
     std::fs::write(t.dir().join(name), text).unwrap();
@@ -562,4 +609,5 @@ cli_support::store_tests!(
     without_a_signing_secret_the_route_refuses_and_says_how_to_enable_it,
     people_link_and_unlink_are_logged_and_checked_by_verify,
     slack_notifications_carry_buttons_and_every_payload_its_answer_url,
+    a_chat_request_is_answered_once_by_every_process_on_the_store,
 );
