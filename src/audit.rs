@@ -77,6 +77,14 @@ pub enum AuditAction {
     Undelegated,
     /// An escalation step added attendees.
     Escalated,
+    /// A chat account (a Slack user) was linked to an agent: its answers
+    /// from that chat are the agent's (the subject is the link's id).
+    #[serde(rename = "chat-linked")]
+    ChatLinked,
+    /// A chat account's link to an agent was removed (the subject is the
+    /// link's id).
+    #[serde(rename = "chat-unlinked")]
+    ChatUnlinked,
 }
 
 impl AuditAction {
@@ -140,6 +148,8 @@ impl AuditAction {
             AuditAction::Delegated => "delegated",
             AuditAction::Undelegated => "undelegated",
             AuditAction::Escalated => "escalated",
+            AuditAction::ChatLinked => "chat-linked",
+            AuditAction::ChatUnlinked => "chat-unlinked",
         }
     }
 }
@@ -180,6 +190,8 @@ impl FromStr for AuditAction {
             "delegated" => Delegated,
             "undelegated" => Undelegated,
             "escalated" => Escalated,
+            "chat-linked" => ChatLinked,
+            "chat-unlinked" => ChatUnlinked,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }
@@ -191,7 +203,8 @@ pub struct AuditEntry {
     /// Position in the store-wide log; increases with every entry.
     pub seq: i64,
     /// The event it concerns (for the `token-…` actions, the token's id;
-    /// for `delegated` and `undelegated`, the delegation's).
+    /// for `delegated` and `undelegated`, the delegation's; for
+    /// `chat-linked` and `chat-unlinked`, the chat link's).
     pub event: Uuid,
     /// When it happened (for a transition, the logical time: e.g. the fire
     /// time of a miss recorded by a later tick).

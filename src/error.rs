@@ -530,6 +530,11 @@ pub enum TMinusError {
     #[diagnostic(transparent)]
     Delegation(#[from] crate::delegation::DelegationError),
 
+    /// A chat link that cannot be made or removed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    ChatLink(#[from] crate::chat::ChatLinkError),
+
     /// Escalation steps that break the rules.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -36,7 +36,7 @@
 //! | layer | module | role | uses |
 //! | --- | --- | --- | --- |
 //! | values | [`kind`], [`state`], [`clock`], [`graph`], [`input`], [`run_report`] | event kinds, states, clocks, the dependency graph, the errors of values ([`input::InputError`]), a run's result | nothing |
-//! | values | [`agent`], [`name`], [`duration`], [`time_spec`], [`policy`], [`gate`], [`campaign`], [`audit`], [`event`], [`tick`], [`token`] | the value types, each checking its own rules | values above |
+//! | values | [`agent`], [`name`], [`duration`], [`time_spec`], [`policy`], [`gate`], [`campaign`], [`audit`], [`event`], [`tick`], [`token`], [`chat`] | the value types, each checking its own rules | values above |
 //! | rules | [`trust`] | content digests, answer messages, signers, `sshsig` signing and verification, the audit chain, attestation types; its own [`trust::TrustError`] | values |
 //! | rules | [`lifecycle`] | the state machine as pure functions | values, [`trust`] digests |
 //! | errors | [`error`] | [`TMinusError`], the error of every operation, and the store's [`error::StoreError`] | values, [`trust`] |
@@ -59,6 +59,7 @@
 pub mod agent;
 pub mod audit;
 pub mod campaign;
+pub mod chat;
 pub mod clock;
 pub mod delegation;
 pub mod display;

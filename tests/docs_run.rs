@@ -179,6 +179,13 @@ const TRANSCRIPTS: &[Transcript] = &[
         fresh_before: &[],
         edits: &[],
     },
+    Transcript {
+        doc: "docs/slack.md",
+        mode: Mode::TMinus,
+        files: &[],
+        fresh_before: &[],
+        edits: &[],
+    },
 ];
 
 /// Files with `console` blocks that do not run, and why.
@@ -226,6 +233,12 @@ fn security_walk_through() {
 )]
 fn notifications_try_it() {
     run_transcript(&TRANSCRIPTS[5]);
+}
+
+/// docs/slack.md's `people link`, `links` and `unlink`, then `verify`.
+#[test]
+fn slack_people() {
+    run_transcript(&TRANSCRIPTS[8]);
 }
 
 /// docs/server.md's session: `serve` on a free port, tokens, answers and

@@ -278,6 +278,17 @@ Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
 Exit codes: 0 success, 1 error.")]
     Token(TokenCommand),
 
+    /// People and the chat accounts they answer from: link, unlink, links
+    /// (on the store's host).
+    #[command(subcommand)]
+    #[command(after_help = "Examples:
+  t-minus people link alice --slack U024BE7LH
+  t-minus people links
+  t-minus people unlink --slack U024BE7LH
+
+Exit codes: 0 success, 1 error.")]
+    People(super::people::PeopleCommand),
+
     /// Let TO answer for FROM (`confirm EVENT TO --for FROM`), everywhere or
     /// in one campaign, until a time or until revoked.
     #[command(after_help = "Examples:

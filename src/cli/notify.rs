@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use t_minus::duration::parse_duration;
-use t_minus::notify::{DeliverOptions, Deliverer, Delivery, DeliveryState, Trigger};
+use t_minus::notify::{
+    DeliverOptions, Deliverer, Delivery, DeliveryState, Trigger, PUBLIC_URL_VAR,
+};
 use t_minus::output::NotifyTestResult;
 use t_minus::store::Store;
 use t_minus::time_spec::format_time;
@@ -23,9 +25,13 @@ pub const BACKOFF_VAR: &str = "T_MINUS_NOTIFY_BACKOFF";
 pub const CONCURRENCY_VAR: &str = "T_MINUS_NOTIFY_CONCURRENCY";
 
 /// Delivery settings: the defaults, with the backoff from
-/// [`BACKOFF_VAR`] and the concurrency from [`CONCURRENCY_VAR`] when set.
+/// [`BACKOFF_VAR`], the concurrency from [`CONCURRENCY_VAR`] and the public
+/// URL from [`PUBLIC_URL_VAR`] when set.
 pub fn options() -> Result<DeliverOptions> {
-    let mut options = DeliverOptions::default();
+    let mut options = DeliverOptions {
+        public_url: public_url()?,
+        ..DeliverOptions::default()
+    };
     if let Ok(text) = std::env::var(BACKOFF_VAR) {
         if !text.trim().is_empty() {
             let d = parse_duration(&text)?;
@@ -46,6 +52,29 @@ pub fn options() -> Result<DeliverOptions> {
         }
     }
     Ok(options)
+}
+
+/// The public URL [`PUBLIC_URL_VAR`] gives, checked: an `http(s)://` URL.
+pub fn public_url() -> Result<Option<String>> {
+    let Ok(text) = std::env::var(PUBLIC_URL_VAR) else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let lower = text.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://"))
+        || text.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(t_minus::TMinusError::InvalidNotify {
+            reason: format!("{PUBLIC_URL_VAR}={text:?} is not an http(s) URL"),
+            help:
+                "set it to the URL people reach `t-minus serve` at, e.g. https://tminus.example.com"
+                    .into(),
+        });
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// A second connection to the store, for the background deliverer.
@@ -122,7 +151,7 @@ impl NotifyTestArgs {
 fn test(engine: &mut Engine, event: &str, on: &str, as_json: bool) -> Result<ExitCode> {
     let id = engine.resolve_event(event)?;
     let on: Trigger = on.trim().parse()?;
-    let results = engine.notify_test(id, on)?;
+    let results = engine.notify_test(id, on, public_url()?.as_deref())?;
     let ok = results.iter().all(|(_, f)| f.is_none());
     if as_json {
         let list: Vec<NotifyTestResult> = results

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use t_minus::duration::parse_duration;
-use t_minus::serve::{serve, ServeOptions, TlsFiles};
+use t_minus::serve::{serve, ServeError, ServeOptions, TlsFiles};
 use t_minus::time_spec::format_time;
 use t_minus::token::{Role, TokenInfo};
 use t_minus::{AgentId, TMinusError, TimeSpec};
@@ -59,6 +59,8 @@ impl ServeArgs {
                 _ => None,
             },
             rate_limit: (self.rate_limit > 0).then_some(self.rate_limit),
+            slack: t_minus::serve::slack::SlackOptions::from_env()
+                .map_err(|e| CliError::Serve(ServeError::Slack(e)))?,
         };
         serve(options, |addr, scheme| {
             let mut stdout = std::io::stdout().lock();

@@ -8,6 +8,7 @@ mod apply;
 mod attest;
 mod breakglass;
 mod campaigns;
+mod chat;
 mod content;
 pub(crate) mod delegations;
 mod inbox;
@@ -28,6 +29,7 @@ use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
 pub use breakglass::BREAK_GLASS;
+pub use chat::{request_digest as chat_request_digest, ChatAnswer};
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::{LogVerification, RowMismatch};
@@ -674,7 +676,7 @@ fn respond_in(
         }
         .into()));
     }
-    record_response(tx, event, agent, delegation, accepted, now, None).map(Ok)
+    record_response(tx, event, agent, delegation, accepted, now, None, None).map(Ok)
 }
 
 /// Records `agent`'s answer to the event `reference` names inside `tx`
@@ -724,7 +726,9 @@ fn found(event: Option<TMinusEvent>, id: Uuid) -> Result<TMinusEvent> {
 /// and signature, for a signed answer); returns the event settled at `now`.
 /// Under a delegation (`principal` and the delegation's id) the status is
 /// `principal`'s, and the entry names `agent` acting for it and the
-/// delegation (`detail.delegation`).
+/// delegation (`detail.delegation`). An answer given from a chat names
+/// where it came from (`detail.via`, see [`chat`]).
+#[allow(clippy::too_many_arguments)]
 fn record_response(
     tx: &mut dyn Tx,
     mut event: TMinusEvent,
@@ -733,6 +737,7 @@ fn record_response(
     accepted: Accepted,
     now: DateTime<Utc>,
     signed: Option<signed::Signed>,
+    via: Option<serde_json::Value>,
 ) -> Result<TMinusEvent> {
     let id = event.id;
     let (action, mut detail) = accepted.audit();
@@ -761,6 +766,9 @@ fn record_response(
     }
     if let Some(signed) = &signed {
         signed::signed_detail(&mut detail, signed);
+    }
+    if let Some(via) = via {
+        detail["via"] = via;
     }
     settle::append(
         tx,

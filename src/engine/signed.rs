@@ -191,10 +191,17 @@ impl Engine {
                 signers: stored.digest,
             };
             match change {
-                Some(change) => {
-                    super::record_response(tx, event, &agent, delegation, change, now, Some(signed))
-                        .map(Ok)
-                }
+                Some(change) => super::record_response(
+                    tx,
+                    event,
+                    &agent,
+                    delegation,
+                    change,
+                    now,
+                    Some(signed),
+                    None,
+                )
+                .map(Ok),
                 None if parsed.break_glass_reason().is_some() => {
                     let reason = parsed.break_glass_reason().unwrap_or_default().to_string();
                     super::breakglass::fire(tx, &mut event, &agent, &reason, now, Some(signed))?;

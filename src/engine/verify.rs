@@ -46,9 +46,9 @@ pub struct LogVerification {
 /// implies (see [`crate::trust::record`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowMismatch {
-    /// `event` or `campaign`.
+    /// `event`, `campaign` or `chat-link`.
     pub subject: &'static str,
-    /// The event's or campaign's id.
+    /// The event's, campaign's or chat link's id.
     pub id: Uuid,
     /// The field, as the record names it (`quorum`, `answers.bob`, …);
     /// `row` when the row itself is there without a log or gone while its
@@ -103,10 +103,10 @@ impl Engine {
             return Err(TrustError::StateMismatch {
                 event: format!(
                     "{}{}",
-                    if first.subject == "campaign" {
-                        "campaign "
-                    } else {
-                        ""
+                    match first.subject {
+                        "campaign" => "campaign ",
+                        "chat-link" => "chat link ",
+                        _ => "",
                     },
                     first.id
                 ),
@@ -158,6 +158,8 @@ impl Engine {
         // given for another agent without one in force.
         let mut grants = Grants::default();
         let mut ungranted: Option<TrustError> = None;
+        // The chat links the log has made and not removed.
+        let mut chat_links = ChatLinks::default();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -192,6 +194,7 @@ impl Engine {
                 }
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
+                chat_links.follow(&link.entry);
                 if let Some(refusal) = grants.follow(&link.entry) {
                     if in_scope {
                         ungranted.get_or_insert(refusal);
@@ -225,7 +228,12 @@ impl Engine {
         }
         let stored = tx.stored_state(scope)?;
         let events = stored.events.len() as u64;
-        let mismatches = replay.compare(&stored);
+        let mut mismatches = replay.compare(&stored);
+        if scope.is_none() {
+            mismatches.extend(chat_links.compare(tx.chat_links()?));
+            mismatches
+                .sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
+        }
         // Signed answers are checked for every event that has a log, rows
         // removed from the store (`apply` removing an unfinished event)
         // included.
@@ -249,6 +257,69 @@ impl Engine {
             head,
             mismatches,
         })
+    }
+}
+
+/// The chat links a log has made and not removed, by id: the chat, the
+/// account and the agent its `chat-linked` entry names.
+#[derive(Default)]
+struct ChatLinks(HashMap<Uuid, serde_json::Value>);
+
+impl ChatLinks {
+    /// Takes in the next entry of the chain: `chat-linked` makes a link,
+    /// `chat-unlinked` removes it.
+    fn follow(&mut self, e: &AuditEntry) {
+        match e.action {
+            AuditAction::ChatLinked => {
+                let logged = serde_json::json!({
+                    "chat": e.detail["chat"],
+                    "user": e.detail["user"],
+                    "agent": e.detail["agent"],
+                });
+                self.0.insert(e.event, logged);
+            }
+            AuditAction::ChatUnlinked => {
+                self.0.remove(&e.event);
+            }
+            _ => {}
+        }
+    }
+
+    /// Every stored link that its log does not explain, field by field,
+    /// and every logged link whose row is gone (subject `chat-link`).
+    fn compare(mut self, stored: Vec<crate::chat::ChatLink>) -> Vec<RowMismatch> {
+        let mut out = Vec::new();
+        let row = |id: Uuid, stored: bool| RowMismatch {
+            subject: "chat-link",
+            id,
+            field: "row".into(),
+            stored: serde_json::json!(if stored { "present" } else { "absent" }),
+            logged: serde_json::json!(if stored { "absent" } else { "present" }),
+        };
+        for link in stored {
+            let Some(logged) = self.0.remove(&link.id) else {
+                out.push(row(link.id, true));
+                continue;
+            };
+            let fields = [
+                ("chat", serde_json::json!(link.chat.as_str())),
+                ("user", serde_json::json!(link.user)),
+                ("agent", serde_json::json!(link.agent.as_str())),
+            ];
+            for (field, value) in fields {
+                if logged[field] != value {
+                    out.push(RowMismatch {
+                        subject: "chat-link",
+                        id: link.id,
+                        field: field.into(),
+                        stored: value,
+                        logged: logged[field].clone(),
+                    });
+                }
+            }
+        }
+        out.extend(self.0.into_keys().map(|id| row(id, false)));
+        out
     }
 }
 
@@ -562,7 +633,9 @@ impl Replay {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRefused
             | AuditAction::Delegated
-            | AuditAction::Undelegated => return,
+            | AuditAction::Undelegated
+            | AuditAction::ChatLinked
+            | AuditAction::ChatUnlinked => return,
             AuditAction::Removed => {
                 self.events.remove(&id);
                 return;

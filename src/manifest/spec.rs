@@ -267,7 +267,7 @@ text_newtype!(
     FormatText(String),
     "NotifyFormat",
     {
-        "description": "`json` (default): the delivery's JSON payload; `slack`: Slack's `{\"text\": …}`.",
+        "description": "`json` (default): the delivery's JSON payload; `slack`: a Slack message (`text` and Block Kit `blocks` with Confirm, Defer and Decline buttons and the event's link).",
         "type": "string",
         "enum": ["json", "slack"]
     }
@@ -325,6 +325,10 @@ pub struct NotifySpec {
     /// 1 s capped at 10 min.
     #[serde(default)]
     pub retry: Option<Spanned<u32>>,
+    /// For `format: slack`: how long the message's Defer button defers the
+    /// event (default 15m; within the event's `max_defer`).
+    #[serde(default)]
+    pub defer: Option<Spanned<DurationText>>,
 }
 
 /// The naming rule as a regular expression.

@@ -1124,6 +1124,24 @@ impl Validator<'_> {
             .timeout
             .as_ref()
             .and_then(|t| self.duration("timeout", ctx, t).map(|d| (d, t.span)));
+        let chat_defer = spec
+            .defer
+            .as_ref()
+            .and_then(|t| self.duration("defer", ctx, t));
+        if let Some(d) = &spec.defer {
+            if !matches!(
+                spec.format.as_ref().map(|f| f.value.0.as_str()),
+                Some("slack")
+            ) {
+                self.error(
+                    DiagnosticCode::Notify,
+                    format!("{ctx}: `defer` is for `format: slack` webhooks"),
+                    d.span,
+                    "not a slack rule",
+                    "add `format: slack` to the webhook, or remove `defer`",
+                );
+            }
+        }
         if self.diags.len() > before {
             return None;
         }
@@ -1134,6 +1152,9 @@ impl Validator<'_> {
         }
         if let Some(r) = &spec.retry {
             rule.attempts = r.value;
+        }
+        if let Some(d) = chat_defer {
+            rule.chat_defer_ms = Some(u64::try_from(d.num_milliseconds()).unwrap_or(0));
         }
         if let Err(e) = rule.check() {
             fail(self, entry.span, "invalid rule", e);

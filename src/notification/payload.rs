@@ -138,6 +138,13 @@ pub struct DeliveryPayload {
     /// `true` for a `notify test` delivery (absent otherwise).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// The event's page, `PUBLIC_URL/events/{event id}`, where a person
+    /// signs in and answers: one link per event, with no login token in it.
+    /// Added when the delivering process knows its public URL (`serve
+    /// --public-url`, or `T_MINUS_PUBLIC_URL` for `run`, `wait` and `tick`);
+    /// absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_url: Option<String>,
 }
 
 impl DeliveryPayload {
@@ -164,7 +171,27 @@ pub fn build(
         event: event_json(event, campaign),
         before_ms: cause.before_ms,
         test: cause.test,
+        answer_url: None,
     }
+}
+
+/// The page of event `event` under `public_url`: `PUBLIC_URL/events/{id}`
+/// (a trailing `/` of the public URL is dropped).
+pub fn answer_url(public_url: &str, event: Uuid) -> String {
+    format!("{}/events/{event}", public_url.trim_end_matches('/'))
+}
+
+/// The queued `payload` as delivered: with its `answer_url` when the
+/// delivering process knows its public URL.
+pub fn as_delivered(payload: &Value, public_url: Option<&str>) -> Value {
+    let mut payload = payload.clone();
+    let id = payload["event"]["id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok());
+    if let (Some(base), Some(id), Value::Object(map)) = (public_url, id, &mut payload) {
+        map.insert("answer_url".into(), Value::String(answer_url(base, id)));
+    }
+    payload
 }
 
 /// An entry's detail without what it records for `verify` (`set`,
@@ -181,11 +208,121 @@ fn without_record(detail: &Value) -> Value {
     }
 }
 
-/// Slack's incoming-webhook body: one line of text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+/// The body of a `format: slack` webhook: Slack's message JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SlackMessage {
-    /// The line [`text`] makes of the payload.
+    /// The line [`text`] makes of the payload (what Slack shows in
+    /// notifications).
     pub text: String,
+    /// Block Kit blocks: the line, the quorum, and the answer buttons (see
+    /// [`slack_message`]).
+    pub blocks: Value,
+}
+
+/// The `action_id` of the Confirm button of a Slack message.
+pub const SLACK_CONFIRM: &str = "t-minus.confirm";
+/// The `action_id` of the Defer button.
+pub const SLACK_DEFER: &str = "t-minus.defer";
+/// The `action_id` of the Decline button.
+pub const SLACK_DECLINE: &str = "t-minus.decline";
+/// The `action_id` of the button that opens the event's page (a link
+/// button: Slack opens the URL, and t-minus ignores its interaction).
+pub const SLACK_OPEN: &str = "t-minus.open";
+
+/// The body of a `format: slack` webhook for `payload` (as delivered, see
+/// [`as_delivered`]).
+/// `text` is the line [`text`] makes (Slack shows it in notifications);
+/// `blocks` are that line (with the event's name linked to its
+/// `answer_url`, when there is one) and its quorum, then — while the event
+/// is not final and the delivery is not about its end — an `actions` block
+/// with the buttons Confirm, Defer and Decline (`action_id`
+/// [`SLACK_CONFIRM`], [`SLACK_DEFER`], [`SLACK_DECLINE`], each with the
+/// event's id as `value`) and Open ([`SLACK_OPEN`], the link).
+pub fn slack_message(payload: &Value) -> SlackMessage {
+    let line = text(payload);
+    let on = payload["on"].as_str().unwrap_or_default();
+    let ended = matches!(on, "fired" | "missed" | "cancelled");
+    let answer_url = payload["answer_url"].as_str();
+    SlackMessage {
+        blocks: slack_blocks(&line, &payload["event"], answer_url, !ended),
+        text: line,
+    }
+}
+
+/// The Block Kit blocks of a message about `event` (a [`DeliveryEvent`] as
+/// JSON): `line`, the event's quorum and state, and — when `buttons` and
+/// the event is not final — the answer buttons and the link to
+/// `answer_url` (see [`slack_message`]).
+pub fn slack_blocks(line: &str, event: &Value, answer_url: Option<&str>, buttons: bool) -> Value {
+    let mut shown = slack_escape(line);
+    if let Some(url) = answer_url {
+        shown.push_str(&format!(" — <{}|open>", slack_escape(url)));
+    }
+    let state = event["state"].as_str().unwrap_or("pending");
+    let mut context = format!(
+        "quorum {}/{} · {state}",
+        event["confirmed"].as_u64().unwrap_or(0),
+        event["quorum"].as_u64().unwrap_or(0)
+    );
+    if let (false, Some(fire)) = (
+        matches!(state, "fired" | "missed" | "cancelled"),
+        event["fire_time"].as_str(),
+    ) {
+        context.push_str(&format!(" · fires at {fire}"));
+    }
+    let mut blocks = vec![
+        serde_json::json!({
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": shown },
+        }),
+        serde_json::json!({
+            "type": "context",
+            "elements": [{ "type": "mrkdwn", "text": slack_escape(&context) }],
+        }),
+    ];
+    let id = event["id"].as_str().unwrap_or_default();
+    let open = matches!(state, "pending" | "blocked");
+    if buttons && open && !id.is_empty() {
+        let button = |action: &str, label: &str, style: Option<&str>| {
+            let mut b = serde_json::json!({
+                "type": "button",
+                "action_id": action,
+                "text": { "type": "plain_text", "text": label },
+                "value": id,
+            });
+            if let Some(style) = style {
+                b["style"] = Value::String(style.into());
+            }
+            b
+        };
+        let mut elements = vec![
+            button(SLACK_CONFIRM, "Confirm", Some("primary")),
+            button(SLACK_DEFER, "Defer", None),
+            button(SLACK_DECLINE, "Decline", Some("danger")),
+        ];
+        if let Some(url) = answer_url {
+            elements.push(serde_json::json!({
+                "type": "button",
+                "action_id": SLACK_OPEN,
+                "text": { "type": "plain_text", "text": "Open" },
+                "url": url,
+            }));
+        }
+        blocks.push(serde_json::json!({
+            "type": "actions",
+            "block_id": format!("t-minus:{id}"),
+            "elements": elements,
+        }));
+    }
+    Value::Array(blocks)
+}
+
+/// `text` with Slack's control characters escaped (`&`, `<`, `>`), as
+/// Slack's message formatting asks.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// One line for humans (Slack's `text`): what happened to which event.

@@ -29,6 +29,9 @@ pub const DEFAULT_ATTEMPTS: u32 = 8;
 pub const DEFAULT_EXEC_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 /// Default timeout of a webhook.
 pub const DEFAULT_WEBHOOK_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How long a Defer pressed in a chat (Slack's button) defers, unless the
+/// event's `format: slack` rule says otherwise (`defer:`): 15 minutes.
+pub const DEFAULT_CHAT_DEFER: StdDuration = StdDuration::from_secs(15 * 60);
 
 /// What a rule is triggered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -136,7 +139,8 @@ pub enum WebhookFormat {
     /// The delivery's JSON payload (`docs/notifications.md`).
     #[default]
     Json,
-    /// Slack's incoming-webhook shape: `{"text": "…"}`.
+    /// A Slack message: `text` and Block Kit `blocks` (the buttons and the
+    /// event's link; see [`crate::notification::payload::slack_message`]).
     Slack,
 }
 
@@ -213,6 +217,12 @@ pub struct NotifyRule {
     pub timeout_ms: u64,
     /// How many attempts before giving up.
     pub attempts: u32,
+    /// For a `format: slack` webhook: how long its Defer button defers, in
+    /// milliseconds (`None`: [`DEFAULT_CHAT_DEFER`]). Not part of
+    /// [`NotifyRule::digest_json`]: it changes nothing the rule does when
+    /// the event fires or is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_defer_ms: Option<u64>,
 }
 
 impl NotifyRule {
@@ -229,12 +239,19 @@ impl NotifyRule {
             before_ms: Vec::new(),
             timeout_ms: timeout.as_millis() as u64,
             attempts: DEFAULT_ATTEMPTS,
+            chat_defer_ms: None,
         }
     }
 
     /// How long one attempt may take.
     pub fn timeout(&self) -> StdDuration {
         StdDuration::from_millis(self.timeout_ms)
+    }
+
+    /// How long a Defer pressed in the chat this rule posts to defers.
+    pub fn chat_defer(&self) -> StdDuration {
+        self.chat_defer_ms
+            .map_or(DEFAULT_CHAT_DEFER, StdDuration::from_millis)
     }
 
     /// Whether `trigger` sets this rule off.
@@ -337,6 +354,19 @@ impl NotifyRule {
             return bad(
                 format!("`retry` must be between 1 and {MAX_ATTEMPTS} attempts"),
                 "the default is 8 attempts",
+            );
+        }
+        let slack = matches!(
+            self.hook,
+            Hook::Webhook {
+                format: WebhookFormat::Slack,
+                ..
+            }
+        );
+        if self.chat_defer_ms == Some(0) || (self.chat_defer_ms.is_some() && !slack) {
+            return bad(
+                "`defer` is a positive duration, for `format: slack` rules only".into(),
+                "write e.g. `defer: 15m` on a `format: slack` webhook, or remove it",
             );
         }
         match &self.hook {

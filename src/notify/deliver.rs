@@ -68,7 +68,16 @@ pub struct DeliverOptions {
     /// Whether the background deliverer keeps every outcome to return when
     /// it stops (a run's report); a long-lived service does not.
     pub keep_outcomes: bool,
+    /// The URL people reach the service's pages at (`serve --public-url`,
+    /// or [`PUBLIC_URL_VAR`]): each payload then carries its event's
+    /// `answer_url`. `None`: payloads carry none.
+    pub public_url: Option<String>,
 }
+
+/// The variable that gives processes other than `serve` (`run`, `wait`,
+/// `tick`, `notify test`) the service's public URL, for the `answer_url` of
+/// the payloads they deliver.
+pub const PUBLIC_URL_VAR: &str = "T_MINUS_PUBLIC_URL";
 
 impl Default for DeliverOptions {
     /// Four at once, backoff from 1 s capped at 10 min, polled every 100 ms.
@@ -79,6 +88,7 @@ impl Default for DeliverOptions {
             max_backoff: StdDuration::from_secs(600),
             poll: StdDuration::from_millis(100),
             keep_outcomes: true,
+            public_url: None,
         }
     }
 }
@@ -158,15 +168,18 @@ fn lease(d: &Delivery) -> Duration {
 }
 
 /// Makes one attempt at a claimed delivery: runs the command or calls the
-/// webhook. Blocks for at most the rule's timeout (plus connection set-up).
-pub fn attempt(d: &Delivery) -> std::result::Result<(), Failure> {
+/// webhook, with the payload's `answer_url` under `public_url` when given
+/// (see [`payload::as_delivered`]). Blocks for at most the rule's timeout
+/// (plus connection set-up).
+pub fn attempt(d: &Delivery, public_url: Option<&str>) -> std::result::Result<(), Failure> {
+    let body = payload::as_delivered(&d.payload, public_url);
     match &d.rule.hook {
-        Hook::Exec { argv } => exec(d, argv),
+        Hook::Exec { argv } => exec(d, argv, &body),
         Hook::Webhook {
             url,
             format,
             headers,
-        } => webhook(d, url, *format, headers),
+        } => webhook(d, url, *format, headers, &body),
     }
 }
 
@@ -260,7 +273,7 @@ pub fn deliver_due(store: &mut dyn Store, options: &DeliverOptions) -> Result<Ve
                 .into_iter()
                 .map(|d| {
                     s.spawn(move || {
-                        let result = attempt(&d).err();
+                        let result = attempt(&d, options.public_url.as_deref()).err();
                         (d, result)
                     })
                 })
@@ -436,9 +449,10 @@ fn dispatch(
         while in_flight < limit {
             let Some(d) = backlog.pop_front() else { break };
             let done = wake.clone();
+            let public_url = options.public_url.clone();
             in_flight += 1;
             std::thread::spawn(move || {
-                let failure = attempt(&d).err();
+                let failure = attempt(&d, public_url.as_deref()).err();
                 let _ = done.send(Message::Done(Box::new(d), failure));
             });
         }
@@ -505,7 +519,11 @@ fn block_sigpipe_in_this_thread() {
 }
 
 /// The environment and stdin of an exec hook; killed at its timeout.
-fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
+fn exec(
+    d: &Delivery,
+    argv: &[String],
+    payload: &serde_json::Value,
+) -> std::result::Result<(), Failure> {
     let Some((program, args)) = argv.split_first() else {
         return Err(Failure::Permanent("no program to run".into()));
     };
@@ -556,7 +574,7 @@ fn exec(d: &Delivery, argv: &[String]) -> std::result::Result<(), Failure> {
             _ => Failure::Retry(message),
         }
     })?;
-    let input = d.payload.to_string();
+    let input = payload.to_string();
     if let Some(mut stdin) = child.stdin.take() {
         std::thread::spawn(move || {
             // A hook that does not read its input is fine: its pipe closes
@@ -688,13 +706,13 @@ fn webhook(
     url: &str,
     format: WebhookFormat,
     headers: &std::collections::BTreeMap<String, String>,
+    payload: &serde_json::Value,
 ) -> std::result::Result<(), Failure> {
     let body = match format {
-        WebhookFormat::Json => d.payload.to_string(),
-        WebhookFormat::Slack => serde_json::to_string(&payload::SlackMessage {
-            text: payload::text(&d.payload),
-        })
-        .unwrap_or_default(),
+        WebhookFormat::Json => payload.to_string(),
+        WebhookFormat::Slack => {
+            serde_json::to_string(&payload::slack_message(payload)).unwrap_or_default()
+        }
     };
     // No proxy: the address check below must see where the request goes.
     let config = ureq::Agent::config_builder()

@@ -16,7 +16,7 @@ pub mod deliver;
 pub use crate::notification::WebhookFormat;
 pub use crate::notification::{payload, spec};
 pub use crate::notification::{Delivery, DeliveryState, Hook, NotifyRule, Reminder, Trigger};
-pub use deliver::{DeliverOptions, Deliverer, Failure, Outcome};
+pub use deliver::{DeliverOptions, Deliverer, Failure, Outcome, PUBLIC_URL_VAR};
 
 /// The delivery records, at their former path.
 pub mod queue {
@@ -37,12 +37,14 @@ impl Engine {
 
     /// A test delivery of each of the event's rules that wants `on` (all
     /// its rules when none does), attempted now, once, and not queued: the
-    /// payload is marked `"test": true`. Returns each delivery with its
-    /// failure, if any.
+    /// payload is marked `"test": true`, and carries the event's
+    /// `answer_url` under `public_url` when given. Returns each delivery
+    /// with its failure, if any.
     pub fn notify_test(
         &mut self,
         id: Uuid,
         on: Trigger,
+        public_url: Option<&str>,
     ) -> Result<Vec<(Delivery, Option<Failure>)>> {
         let (event, campaign, rules) = self.read(|tx| {
             let event = crate::engine::load(tx, id)?;
@@ -88,7 +90,7 @@ impl Engine {
                         last_error: None,
                     };
                     s.spawn(move || {
-                        let failure = deliver::attempt(&delivery).err();
+                        let failure = deliver::attempt(&delivery, public_url).err();
                         (delivery, failure)
                     })
                 })

@@ -185,6 +185,11 @@ pub enum ServeError {
         reason: String,
     },
 
+    /// The Slack settings, at start-up.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Slack(#[from] super::slack::SlackError),
+
     /// The store, at start-up.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -227,6 +232,8 @@ impl ApiError {
 /// | code | status |
 /// | --- | --- |
 /// | `t_minus::auth::missing`, `…::token`, `…::revoked`, `…::expired` | 401 |
+/// | `t_minus::slack::signature`, `…::stale`, `…::replay` | 401 |
+/// | `t_minus::slack::not_configured` | 503 |
 /// | `t_minus::auth::role`, `…::other_agent` | 403 |
 /// | `t_minus::not_found::…`, `t_minus::http::not_found` | 404 |
 /// | `t_minus::refused::…`, `t_minus::plan::stale`, `t_minus::trust::stale`, `…::nonce` | 409 |
@@ -249,6 +256,10 @@ pub fn status_of(code: &str) -> StatusCode {
         | "t_minus::auth::token"
         | "t_minus::auth::revoked"
         | "t_minus::auth::expired" => return StatusCode::UNAUTHORIZED,
+        "t_minus::slack::signature" | "t_minus::slack::stale" | "t_minus::slack::replay" => {
+            return StatusCode::UNAUTHORIZED
+        }
+        "t_minus::slack::not_configured" => return StatusCode::SERVICE_UNAVAILABLE,
         "t_minus::auth::role" | "t_minus::auth::other_agent" => return StatusCode::FORBIDDEN,
         "t_minus::http::not_found" => return StatusCode::NOT_FOUND,
         "t_minus::http::method" => return StatusCode::METHOD_NOT_ALLOWED,
@@ -351,6 +362,11 @@ mod tests {
             ("t_minus::auth::missing", 401),
             ("t_minus::auth::revoked", 401),
             ("t_minus::auth::role", 403),
+            ("t_minus::slack::signature", 401),
+            ("t_minus::slack::stale", 401),
+            ("t_minus::slack::replay", 401),
+            ("t_minus::slack::not_configured", 503),
+            ("t_minus::slack::payload", 400),
             ("t_minus::auth::other_agent", 403),
             ("t_minus::not_found::event", 404),
             ("t_minus::not_found::token", 404),

@@ -24,6 +24,8 @@
 //! - [`ticker`]: ticks and delivers notifications in the background.
 //! - [`mcp`]: the MCP server at `/mcp` (streamable HTTP), as the token's
 //!   agent.
+//! - [`slack`]: `POST /v1/slack/interactions`, answers pressed on Slack
+//!   messages' buttons.
 //! - [`web`]: the web pages, for people in a browser.
 
 pub mod auth;
@@ -35,6 +37,7 @@ pub mod openapi;
 mod pool;
 pub mod remote;
 mod routes;
+pub mod slack;
 pub mod stream;
 pub mod ticker;
 pub mod web;
@@ -86,6 +89,9 @@ pub struct ServeOptions {
     /// Requests a second per token, or per client address for requests
     /// without a token (bursts of twice as many); `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// Taking Slack's interactions (`POST /v1/slack/interactions`); `None`:
+    /// the route refuses them.
+    pub slack: Option<slack::SlackOptions>,
 }
 
 /// The PEM files of a TLS server.
@@ -136,6 +142,7 @@ impl ServeOptions {
             background: Some(DeliverOptions::default()),
             tls: None,
             rate_limit: Some(limits::DEFAULT_RATE),
+            slack: None,
         }
     }
 }
@@ -165,6 +172,13 @@ pub(crate) struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
     /// The hosts `/mcp` requests may name ([`mcp::allowed_hosts`]).
     mcp_hosts: Vec<String>,
+    /// The URL people reach the service at, when given: the event pages
+    /// Slack replies link to.
+    public_url: Option<String>,
+    /// Taking Slack's interactions, when configured.
+    slack: Option<slack::SlackOptions>,
+    /// The Slack requests received lately, against replays.
+    slack_seen: slack::Seen,
 }
 
 impl Shared {
@@ -256,12 +270,18 @@ pub fn serve(
         tail: Arc::new(stream::LogTail::new()),
         stopping: stop_rx.clone(),
         mcp_hosts: mcp::allowed_hosts(options.public_url.as_deref()),
+        public_url: options.public_url.clone(),
+        slack: options.slack.clone(),
+        slack_seen: slack::Seen::default(),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
             &options.location,
             options.clock_for_tests,
-            Some(deliver.clone()),
+            Some(DeliverOptions {
+                public_url: options.public_url.clone().or(deliver.public_url.clone()),
+                ..deliver.clone()
+            }),
             Some(shared.metrics.clone()),
         )?),
         None => None,

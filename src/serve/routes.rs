@@ -70,6 +70,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/answers", post(signed_answer).layer(answer_limit))
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
+        .route(
+            "/v1/slack/interactions",
+            post(super::slack::interactions).layer(DefaultBodyLimit::max(super::slack::BODY_LIMIT)),
+        )
         .merge(super::mcp::router(shared.clone()))
         .merge(super::web::router())
         .fallback(no_route)
@@ -211,7 +215,10 @@ async fn as_caller<T: Send + 'static>(
 }
 
 /// The body, or the error for one over the limit or cut short.
-fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ServeError> {
+pub(super) fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, ServeError> {
     body.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ServeError::TooLarge { limit }

@@ -515,6 +515,19 @@ pub trait Tx {
     ) -> Result<Vec<crate::delegation::Delegation>>;
     /// Marks a delegation revoked at `at`; false when it was already revoked.
     fn revoke_delegation(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// Stores a new chat link (refused by the store when the account is
+    /// linked already: check with [`Tx::chat_link`] first).
+    fn insert_chat_link(&mut self, link: &crate::chat::ChatLink) -> Result<()>;
+    /// The link of account `user` of `chat`, if it is linked.
+    fn chat_link(
+        &mut self,
+        chat: crate::chat::Chat,
+        user: &str,
+    ) -> Result<Option<crate::chat::ChatLink>>;
+    /// Every chat link, oldest first (then by chat and account).
+    fn chat_links(&mut self) -> Result<Vec<crate::chat::ChatLink>>;
+    /// Removes a chat link; false when there was none with this id.
+    fn delete_chat_link(&mut self, id: Uuid) -> Result<bool>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

@@ -216,6 +216,23 @@ pub(crate) fn read_delegation<C: Columns>(
     })
 }
 
+/// The columns of a chat link, in [`read_chat_link`] order.
+pub(crate) const CHAT_LINK_COLUMNS: &str = "id, chat, chat_user, agent, linked_ms";
+
+/// A chat link from the columns [`CHAT_LINK_COLUMNS`].
+pub(crate) fn read_chat_link<C: Columns>(c: &C) -> Result<crate::chat::ChatLink, C::Error> {
+    let chat = c.text(1)?;
+    Ok(crate::chat::ChatLink {
+        id: c.id(0)?,
+        chat: c.decode(
+            crate::chat::Chat::parse(&chat).ok_or_else(|| format!("unknown chat `{chat}`")),
+        )?,
+        user: c.text(2)?,
+        agent: AgentId(c.text(3)?),
+        linked_at: c.decode(time(c.int(4)?))?,
+    })
+}
+
 /// A need's name for the event that needs it, from the columns `to_id,
 /// from_id, name` (edge and needed event): its name, or its short id.
 pub(crate) fn read_need_name<C: Columns>(c: &C) -> Result<(Uuid, String), C::Error> {

@@ -21,11 +21,12 @@ use uuid::Uuid;
 
 use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
-    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_delegation,
-    read_event, read_event_attendee, read_finished, read_listed, read_member, read_need,
-    read_need_name, read_token, status_columns, AuditColumns, CampaignColumns, Columns, EventRow,
-    ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS,
-    DELEGATION_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
+    self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_chat_link,
+    read_delegation, read_event, read_event_attendee, read_finished, read_listed, read_member,
+    read_need, read_need_name, read_token, status_columns, AuditColumns, CampaignColumns, Columns,
+    EventRow, ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS,
+    CAMPAIGN_COLUMNS, CHAT_LINK_COLUMNS, DELEGATION_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
+    FINISHED_EVENTS, TOKEN_COLUMNS,
 };
 use super::schema::Migration;
 use super::written::Written;
@@ -35,6 +36,7 @@ use super::{
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
+use crate::chat::{Chat, ChatLink};
 use crate::delegation::Delegation;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
@@ -1298,6 +1300,46 @@ impl<B: Backend> Tx for SqlTx<B> {
             "UPDATE tm_delegations SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
             values![id, ms(at)],
         )?;
+        Ok(changed == 1)
+    }
+
+    fn insert_chat_link(&mut self, link: &ChatLink) -> Result<()> {
+        self.execute(
+            "INSERT INTO tm_chat_links (id, chat, chat_user, agent, linked_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+            values![
+                link.id,
+                link.chat.as_str(),
+                link.user.as_str(),
+                link.agent.as_str(),
+                ms(link.linked_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn chat_link(&mut self, chat: Chat, user: &str) -> Result<Option<ChatLink>> {
+        self.row(
+            &format!(
+                "SELECT {CHAT_LINK_COLUMNS} FROM tm_chat_links WHERE chat = $1 AND chat_user = $2"
+            ),
+            values![chat.as_str(), user],
+            |r| read_chat_link(r),
+        )
+    }
+
+    fn chat_links(&mut self) -> Result<Vec<ChatLink>> {
+        self.rows(
+            &format!(
+                "SELECT {CHAT_LINK_COLUMNS} FROM tm_chat_links ORDER BY linked_ms, chat, chat_user"
+            ),
+            &[],
+            |r| read_chat_link(r),
+        )
+    }
+
+    fn delete_chat_link(&mut self, id: Uuid) -> Result<bool> {
+        let changed = self.execute("DELETE FROM tm_chat_links WHERE id = $1", values![id])?;
         Ok(changed == 1)
     }
 

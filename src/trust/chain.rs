@@ -122,16 +122,19 @@ impl Subject {
     /// The subject of `entry`, which its action implies: the token its
     /// `event` column names for the token actions (`token-created`,
     /// `token-revoked`, `token-refused`), the delegation for `delegated` and
-    /// `undelegated`, the campaign for the campaign actions
+    /// `undelegated`, the chat link for `chat-linked` and
+    /// `chat-unlinked`, the campaign for the campaign actions
     /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
     /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
         use crate::audit::AuditAction::{
-            Delegated, TokenCreated, TokenRefused, TokenRevoked, Undelegated,
+            ChatLinked, ChatUnlinked, Delegated, TokenCreated, TokenRefused, TokenRevoked,
+            Undelegated,
         };
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
             Delegated | Undelegated => SubjectKind::Delegation,
+            ChatLinked | ChatUnlinked => SubjectKind::ChatLink,
             action if action.is_about_campaign() => SubjectKind::Campaign,
             _ => SubjectKind::Event,
         };

@@ -169,6 +169,11 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DELETE FROM migrations WHERE name = 'log_baseline';",
         "DELETE FROM tm_migrations WHERE name = 'log_baseline';",
     ),
+    // chat_links: which chat accounts answer as which agents.
+    (
+        "DROP TABLE chat_links; DELETE FROM migrations WHERE name = 'chat_links';",
+        "DROP TABLE tm_chat_links; DELETE FROM tm_migrations WHERE name = 'chat_links';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
