@@ -77,6 +77,17 @@ pub enum AuditAction {
     Undelegated,
     /// An escalation step added attendees.
     Escalated,
+    /// A GitHub deployment asked for a review and got a campaign (the
+    /// subject is the deployment's id; the detail is its row as received).
+    #[serde(rename = "github-requested")]
+    GithubRequested,
+    /// GitHub accepted the deployment's review (`approved` or `rejected`).
+    #[serde(rename = "github-reported")]
+    GithubReported,
+    /// The deployment's review was given up after its last attempt (or a
+    /// permanent refusal).
+    #[serde(rename = "github-report-failed")]
+    GithubReportFailed,
 }
 
 impl AuditAction {
@@ -140,6 +151,9 @@ impl AuditAction {
             AuditAction::Delegated => "delegated",
             AuditAction::Undelegated => "undelegated",
             AuditAction::Escalated => "escalated",
+            AuditAction::GithubRequested => "github-requested",
+            AuditAction::GithubReported => "github-reported",
+            AuditAction::GithubReportFailed => "github-report-failed",
         }
     }
 }
@@ -180,6 +194,9 @@ impl FromStr for AuditAction {
             "delegated" => Delegated,
             "undelegated" => Undelegated,
             "escalated" => Escalated,
+            "github-requested" => GithubRequested,
+            "github-reported" => GithubReported,
+            "github-report-failed" => GithubReportFailed,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }
@@ -191,7 +208,8 @@ pub struct AuditEntry {
     /// Position in the store-wide log; increases with every entry.
     pub seq: i64,
     /// The event it concerns (for the `token-…` actions, the token's id;
-    /// for `delegated` and `undelegated`, the delegation's).
+    /// for `delegated` and `undelegated`, the delegation's; for the
+    /// `github-…` actions, the GitHub deployment's).
     pub event: Uuid,
     /// When it happened (for a transition, the logical time: e.g. the fire
     /// time of a miss recorded by a later tick).

@@ -179,6 +179,13 @@ const TRANSCRIPTS: &[Transcript] = &[
         fresh_before: &[],
         edits: &[],
     },
+    Transcript {
+        doc: "docs/github.md",
+        mode: Mode::TMinus,
+        files: &[],
+        fresh_before: &[],
+        edits: &[],
+    },
 ];
 
 /// Files with `console` blocks that do not run, and why.
@@ -187,6 +194,12 @@ const NOT_RUN: &[(&str, &str)] = &[];
 #[test]
 fn readme() {
     run_transcript(&TRANSCRIPTS[0]);
+}
+
+/// docs/github.md: a template validated.
+#[test]
+fn github() {
+    run_transcript(&TRANSCRIPTS[8]);
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod breakglass;
 mod campaigns;
 mod content;
 pub(crate) mod delegations;
+mod github;
 mod inbox;
 mod queue;
 mod resolve;
@@ -28,6 +29,7 @@ use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
 pub use breakglass::BREAK_GLASS;
+pub use github::{backoff_after, REPORT_LEASE};
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::{LogVerification, RowMismatch};

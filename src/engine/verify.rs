@@ -562,7 +562,10 @@ impl Replay {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRefused
             | AuditAction::Delegated
-            | AuditAction::Undelegated => return,
+            | AuditAction::Undelegated
+            | AuditAction::GithubRequested
+            | AuditAction::GithubReported
+            | AuditAction::GithubReportFailed => return,
             AuditAction::Removed => {
                 self.events.remove(&id);
                 return;

@@ -25,9 +25,12 @@
 //! - [`mcp`]: the MCP server at `/mcp` (streamable HTTP), as the token's
 //!   agent.
 //! - [`web`]: the web pages, for people in a browser.
+//! - [`github`]: `POST /v1/github/webhook`, GitHub deployments gated by a
+//!   campaign, and the thread that answers GitHub.
 
 pub mod auth;
 pub mod error;
+pub mod github;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
@@ -86,6 +89,9 @@ pub struct ServeOptions {
     /// Requests a second per token, or per client address for requests
     /// without a token (bursts of twice as many); `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// Gating GitHub deployments (`POST /v1/github/webhook`); `None`: the
+    /// route refuses every delivery.
+    pub github: Option<github::GithubOptions>,
 }
 
 /// The PEM files of a TLS server.
@@ -136,6 +142,7 @@ impl ServeOptions {
             background: Some(DeliverOptions::default()),
             tls: None,
             rate_limit: Some(limits::DEFAULT_RATE),
+            github: None,
         }
     }
 }
@@ -165,6 +172,8 @@ pub(crate) struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
     /// The hosts `/mcp` requests may name ([`mcp::allowed_hosts`]).
     mcp_hosts: Vec<String>,
+    /// Gating GitHub deployments, when configured.
+    github: Option<Arc<github::GithubOptions>>,
 }
 
 impl Shared {
@@ -256,6 +265,7 @@ pub fn serve(
         tail: Arc::new(stream::LogTail::new()),
         stopping: stop_rx.clone(),
         mcp_hosts: mcp::allowed_hosts(options.public_url.as_deref()),
+        github: options.github.clone().map(Arc::new),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
@@ -265,6 +275,14 @@ pub fn serve(
             Some(shared.metrics.clone()),
         )?),
         None => None,
+    };
+    let reporter = match (&options.github, &options.background) {
+        (Some(github), Some(_)) => Some(github::Reporter::start(
+            &options.location,
+            options.clock_for_tests,
+            github.app.clone(),
+        )),
+        _ => None,
     };
     let location = options.location.clone();
     let open: Arc<dyn Fn() -> crate::Result<Engine> + Send + Sync> =
@@ -279,6 +297,9 @@ pub fn serve(
     runtime.block_on(accept(listener, app, tls, stop_tx));
     if let Some(ticker) = ticker {
         ticker.stop();
+    }
+    if let Some(reporter) = reporter {
+        reporter.stop();
     }
     runtime.shutdown_timeout(limits::DRAIN_TIMEOUT);
     Ok(())

@@ -70,6 +70,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/answers", post(signed_answer).layer(answer_limit))
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
+        .route(
+            "/v1/github/webhook",
+            post(super::github::webhook)
+                .layer(DefaultBodyLimit::max(super::github::WEBHOOK_BODY_LIMIT)),
+        )
         .merge(super::mcp::router(shared.clone()))
         .merge(super::web::router())
         .fallback(no_route)

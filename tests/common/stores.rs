@@ -169,6 +169,13 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DELETE FROM migrations WHERE name = 'log_baseline';",
         "DELETE FROM tm_migrations WHERE name = 'log_baseline';",
     ),
+    // github_deployments: the GitHub deployments `serve` gates.
+    (
+        "DROP TABLE github_deployments; \
+         DELETE FROM migrations WHERE name = 'github_deployments';",
+        "DROP TABLE tm_github_deployments; \
+         DELETE FROM tm_migrations WHERE name = 'github_deployments';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
