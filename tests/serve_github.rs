@@ -572,6 +572,86 @@ fn the_engine_claims_each_answer_once_and_logs_it() {
     assert!(engine.verify_log(None).unwrap().mismatches.is_empty());
 }
 
+/// A template's `github:` section is checked with the rest of the
+/// manifest, every problem at its YAML node.
+#[test]
+fn template_errors_point_at_the_github_section() {
+    use t_minus::manifest::{self, ValidateOptions};
+    let text = r#"campaign: web-prod
+github:
+  repository: octo-org
+  environment: production
+events:
+  approve: {at: +1h, attendees: [alice]}
+---
+campaign: empty
+github: {repository: octo-org/web, environment: ""}
+---
+campaign: twice-a
+github: {repository: octo-org/api, environment: prod}
+events:
+  approve: {at: +1h, attendees: [alice]}
+---
+campaign: twice-b
+github: {repository: OCTO-ORG/API, environment: Prod}
+events:
+  approve: {at: +1h, attendees: [alice]}
+"#;
+    let diags = manifest::validate(
+        &manifest::parse_str("gates.yaml", text),
+        &ValidateOptions::default(),
+    )
+    .unwrap_err();
+    let found: Vec<(String, String, String)> = diags
+        .iter()
+        .map(|d| {
+            let label = &d.labels()[d.labels().len() - 1];
+            let at = &text[label.offset()..label.offset() + label.len()];
+            (d.code_str().to_string(), d.to_string(), at.to_string())
+        })
+        .collect();
+    let codes: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(codes, ["t_minus::manifest::github"; 4], "{found:?}");
+    assert!(found[0]
+        .1
+        .contains("`octo-org` is not a GitHub repository name"));
+    assert_eq!(found[0].2, "octo-org");
+    assert!(found[1].1.contains("environment name"), "{found:?}");
+    assert!(found[2].1.contains("no events"), "{found:?}");
+    assert_eq!(found[2].2, "empty");
+    assert!(
+        found[3].1.contains("two templates gate OCTO-ORG/API"),
+        "{found:?}"
+    );
+    assert_eq!(diags.len(), 4);
+}
+
+/// `serve` with part of the GitHub settings refuses to start, naming what
+/// is missing.
+#[test]
+fn serve_with_half_the_github_settings_does_not_start() {
+    let t = T::new();
+    let out = t
+        .command()
+        .env("T_MINUS_GITHUB_WEBHOOK_SECRET", SECRET)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--github-app-id",
+            APP_ID,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("t_minus::github::not_configured"), "{err}");
+    // The message (its lines wrapped) names what is missing.
+    let message = err.split("help:").next().unwrap_or_default();
+    assert!(message.contains("--github-templates, --github-"), "{err}");
+    assert!(!message.contains("--github-app-id"), "{err}");
+}
+
 cli_support::store_tests!(
     the_engine_claims_each_answer_once_and_logs_it,
     a_deployment_whose_quorum_confirms_is_approved,

@@ -11,7 +11,7 @@ pub enum GithubError {
     #[error("this service gates no GitHub deployments: {reason}")]
     #[diagnostic(
         code(t_minus::github::not_configured),
-        help("start `t-minus serve` with T_MINUS_GITHUB_WEBHOOK_SECRET and --github-templates (docs/github.md)")
+        help("give all of T_MINUS_GITHUB_WEBHOOK_SECRET, --github-templates, --github-app-id and --github-private-key, or none (docs/github.md)")
     )]
     NotConfigured {
         /// What is missing.
