@@ -652,8 +652,27 @@ fn serve_with_half_the_github_settings_does_not_start() {
     assert!(!message.contains("--github-app-id"), "{err}");
 }
 
+fn an_answer_decided_while_no_service_ran_is_sent_by_the_next() {
+    let t = T::new();
+    let github = FakeGithub::start();
+    let server = serve(&t, &github.base);
+    let body = request(&github.base, "octo-org/web", "production", 18);
+    let (status, reply) = deliver(&server, "deployment_protection_rule", "d-8", &body, None);
+    assert_eq!(status, 201, "{reply}");
+    drop(server);
+    t.ok("confirm web-prod-1018/approve alice");
+    t.ok("confirm web-prod-1018/approve bob");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(github.wait_reviews(0).is_empty());
+    let _server = serve(&t, &github.base);
+    let reviews = github.wait_reviews(1);
+    assert_eq!(reviews.len(), 1, "refused: {:?}", github.refused());
+    assert_eq!(reviews[0].body["state"], "approved");
+}
+
 cli_support::store_tests!(
     the_engine_claims_each_answer_once_and_logs_it,
+    an_answer_decided_while_no_service_ran_is_sent_by_the_next,
     a_deployment_whose_quorum_confirms_is_approved,
     a_deployment_whose_quorum_fails_is_rejected,
     bad_signatures_replays_unknown_gates_and_foreign_callbacks_are_refused,
