@@ -85,6 +85,17 @@ pub enum AuditAction {
     /// link's id).
     #[serde(rename = "chat-unlinked")]
     ChatUnlinked,
+    /// A GitHub deployment asked for a review and got a campaign (the
+    /// subject is the deployment's id; the detail is its row as received).
+    #[serde(rename = "github-requested")]
+    GithubRequested,
+    /// GitHub accepted the deployment's review (`approved` or `rejected`).
+    #[serde(rename = "github-reported")]
+    GithubReported,
+    /// The deployment's review was given up after its last attempt (or a
+    /// permanent refusal).
+    #[serde(rename = "github-report-failed")]
+    GithubReportFailed,
 }
 
 impl AuditAction {
@@ -150,6 +161,9 @@ impl AuditAction {
             AuditAction::Escalated => "escalated",
             AuditAction::ChatLinked => "chat-linked",
             AuditAction::ChatUnlinked => "chat-unlinked",
+            AuditAction::GithubRequested => "github-requested",
+            AuditAction::GithubReported => "github-reported",
+            AuditAction::GithubReportFailed => "github-report-failed",
         }
     }
 }
@@ -192,6 +206,9 @@ impl FromStr for AuditAction {
             "escalated" => Escalated,
             "chat-linked" => ChatLinked,
             "chat-unlinked" => ChatUnlinked,
+            "github-requested" => GithubRequested,
+            "github-reported" => GithubReported,
+            "github-report-failed" => GithubReportFailed,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }
@@ -204,7 +221,8 @@ pub struct AuditEntry {
     pub seq: i64,
     /// The event it concerns (for the `token-…` actions, the token's id;
     /// for `delegated` and `undelegated`, the delegation's; for
-    /// `chat-linked` and `chat-unlinked`, the chat link's).
+    /// `chat-linked` and `chat-unlinked`, the chat link's; for the
+    /// `github-…` actions, the GitHub deployment's).
     pub event: Uuid,
     /// When it happened (for a transition, the logical time: e.g. the fire
     /// time of a miss recorded by a later tick).

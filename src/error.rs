@@ -539,6 +539,12 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Escalation(#[from] crate::escalation::EscalationError),
+
+    /// A GitHub delivery refused, or an answer to GitHub that cannot be
+    /// sent.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Github(#[from] crate::github::GithubError),
 }
 
 /// A rejected deferral: as the user wrote it (command line, MCP), or as the

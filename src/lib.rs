@@ -70,6 +70,7 @@ pub mod escalation;
 pub mod event;
 pub mod event_check;
 pub mod gate;
+pub mod github;
 pub mod graph;
 pub mod input;
 pub mod kind;

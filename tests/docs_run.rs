@@ -186,6 +186,13 @@ const TRANSCRIPTS: &[Transcript] = &[
         fresh_before: &[],
         edits: &[],
     },
+    Transcript {
+        doc: "docs/github.md",
+        mode: Mode::TMinus,
+        files: &[],
+        fresh_before: &[],
+        edits: &[],
+    },
 ];
 
 /// Files with `console` blocks that do not run, and why.
@@ -194,6 +201,12 @@ const NOT_RUN: &[(&str, &str)] = &[];
 #[test]
 fn readme() {
     run_transcript(&TRANSCRIPTS[0]);
+}
+
+/// docs/github.md: a template validated.
+#[test]
+fn github() {
+    run_transcript(&TRANSCRIPTS[9]);
 }
 
 #[test]

@@ -48,6 +48,7 @@ mod run;
 mod serve;
 mod serve_client;
 mod serve_contract;
+mod serve_github;
 mod serve_mcp;
 mod serve_slack;
 mod trust;

@@ -66,7 +66,7 @@ impl Server {
         self.child.wait().unwrap();
     }
 
-    fn spawn(mut cmd: Command, t: &T) -> Server {
+    pub(crate) fn spawn(mut cmd: Command, t: &T) -> Server {
         let stderr = std::fs::File::create(t.dir().join("serve.err")).unwrap();
         cmd.stdout(Stdio::piped()).stderr(stderr);
         let mut child = cmd.spawn().expect("start t-minus serve");

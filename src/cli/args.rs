@@ -392,6 +392,27 @@ pub struct ServeArgs {
     /// requests without one), in bursts of twice as many; 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub rate_limit: u32,
+    /// Gate GitHub deployments with the templates (manifest documents with
+    /// a `github:` section) in these files or directories, read again on
+    /// every delivery; needs T_MINUS_GITHUB_WEBHOOK_SECRET, --github-app-id
+    /// and --github-private-key (docs/github.md).
+    #[arg(long, value_name = "PATH", num_args = 1.., env = "T_MINUS_GITHUB_TEMPLATES")]
+    pub github_templates: Vec<std::path::PathBuf>,
+    /// The GitHub App's id (its "App ID").
+    #[arg(long, value_name = "ID", env = "T_MINUS_GITHUB_APP_ID")]
+    pub github_app_id: Option<String>,
+    /// The GitHub App's private key (the PEM file GitHub generated).
+    #[arg(long, value_name = "FILE", env = "T_MINUS_GITHUB_PRIVATE_KEY_FILE")]
+    pub github_private_key: Option<std::path::PathBuf>,
+    /// The GitHub API base URL; answers go only to URLs under it
+    /// (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "T_MINUS_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
 }
 
 /// `token` subcommands.

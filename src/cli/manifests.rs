@@ -91,7 +91,11 @@ fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> {
             if as_json {
                 super::json::print(&Validation::valid(summary));
             } else {
-                println!("✓ Valid: {summary}.");
+                match valid.github.len() {
+                    0 => println!("✓ Valid: {summary}."),
+                    1 => println!("✓ Valid: {summary}; 1 GitHub deployment template."),
+                    n => println!("✓ Valid: {summary}; {n} GitHub deployment templates."),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

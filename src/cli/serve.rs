@@ -4,6 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use t_minus::duration::parse_duration;
+use t_minus::github::{GithubApp, GithubError};
+use t_minus::serve::github::GithubOptions;
 use t_minus::serve::{serve, ServeError, ServeOptions, TlsFiles};
 use t_minus::time_spec::format_time;
 use t_minus::token::{Role, TokenInfo};
@@ -13,6 +15,9 @@ use super::args::{ServeArgs, TokenCommand, TokenCreateArgs, TokenRevokeArgs};
 use super::context::{Context, NOW_VAR};
 use super::error::CliError;
 use super::json;
+
+/// The environment variable holding the GitHub App's webhook secret.
+pub const GITHUB_SECRET_VAR: &str = "T_MINUS_GITHUB_WEBHOOK_SECRET";
 
 impl ServeArgs {
     /// `serve [--listen ADDR] [--public-url URL] [--allow-exec DIR...]`.
@@ -61,6 +66,7 @@ impl ServeArgs {
             rate_limit: (self.rate_limit > 0).then_some(self.rate_limit),
             slack: t_minus::serve::slack::SlackOptions::from_env()
                 .map_err(|e| CliError::Serve(ServeError::Slack(e)))?,
+            github: self.github()?,
         };
         serve(options, |addr, scheme| {
             let mut stdout = std::io::stdout().lock();
@@ -69,6 +75,71 @@ impl ServeArgs {
         })
         .map_err(CliError::Serve)?;
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl ServeArgs {
+    /// The GitHub options: all of the webhook secret, the templates, the
+    /// app id and its key, or none of them.
+    fn github(&self) -> Result<Option<GithubOptions>, CliError> {
+        let secret = std::env::var(GITHUB_SECRET_VAR)
+            .ok()
+            .filter(|s| !s.is_empty());
+        let given = [
+            secret.is_some(),
+            !self.github_templates.is_empty(),
+            self.github_app_id.is_some(),
+            self.github_private_key.is_some(),
+        ];
+        if given.iter().all(|g| !g) {
+            return Ok(None);
+        }
+        let missing: Vec<&str> = [
+            GITHUB_SECRET_VAR,
+            "--github-templates",
+            "--github-app-id",
+            "--github-private-key",
+        ]
+        .into_iter()
+        .zip(given)
+        .filter(|(_, g)| !g)
+        .map(|(name, _)| name)
+        .collect();
+        if !missing.is_empty() {
+            return Err(TMinusError::from(GithubError::NotConfigured {
+                reason: format!("{} not given", missing.join(", ")),
+            })
+            .into());
+        }
+        let (Some(secret), Some(app_id), Some(key)) =
+            (secret, &self.github_app_id, &self.github_private_key)
+        else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(key).map_err(|e| {
+            TMinusError::from(GithubError::Key {
+                path: key.display().to_string(),
+                reason: e.to_string(),
+            })
+        })?;
+        let app = GithubApp::new(
+            app_id,
+            &pem,
+            &key.display().to_string(),
+            &self.github_api_url,
+        )
+        .map_err(TMinusError::from)?;
+        let options = GithubOptions {
+            webhook_secret: secret,
+            templates: self.github_templates.clone(),
+            app,
+        };
+        // Checked now, so a broken template fails at start rather than at
+        // the first deployment.
+        options
+            .load_templates(chrono::Utc::now())
+            .map_err(CliError::from)?;
+        Ok(Some(options))
     }
 }
 

@@ -169,7 +169,7 @@ fn retried<T>(
 }
 
 /// Writes the plan inside `tx`, then settles what it touched.
-fn apply_in(
+pub(super) fn apply_in(
     tx: &mut dyn Tx,
     plan: &Plan,
     now: DateTime<Utc>,

@@ -635,7 +635,10 @@ impl Replay {
             | AuditAction::Delegated
             | AuditAction::Undelegated
             | AuditAction::ChatLinked
-            | AuditAction::ChatUnlinked => return,
+            | AuditAction::ChatUnlinked
+            | AuditAction::GithubRequested
+            | AuditAction::GithubReported
+            | AuditAction::GithubReportFailed => return,
             AuditAction::Removed => {
                 self.events.remove(&id);
                 return;

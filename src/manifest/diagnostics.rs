@@ -131,13 +131,15 @@ pub enum DiagnosticCode {
     OutsideWindows,
     /// `t_minus::manifest::escalation`.
     Escalation,
+    /// `t_minus::manifest::github`.
+    Github,
     /// `t_minus::manifest::invalid`.
     Invalid,
 }
 
 impl DiagnosticCode {
     /// Every code, in the order of docs/exit-codes.md.
-    pub const ALL: [DiagnosticCode; 37] = [
+    pub const ALL: [DiagnosticCode; 38] = [
         DiagnosticCode::Syntax,
         DiagnosticCode::Type,
         DiagnosticCode::UnknownField,
@@ -174,6 +176,7 @@ impl DiagnosticCode {
         DiagnosticCode::Window,
         DiagnosticCode::OutsideWindows,
         DiagnosticCode::Escalation,
+        DiagnosticCode::Github,
         DiagnosticCode::Invalid,
     ];
 
@@ -216,6 +219,7 @@ impl DiagnosticCode {
             DiagnosticCode::Window => "t_minus::manifest::window",
             DiagnosticCode::OutsideWindows => "t_minus::manifest::outside_windows",
             DiagnosticCode::Escalation => "t_minus::manifest::escalation",
+            DiagnosticCode::Github => "t_minus::manifest::github",
             DiagnosticCode::Invalid => "t_minus::manifest::invalid",
         }
     }

@@ -57,7 +57,7 @@ pub mod validate;
 use std::path::Path;
 
 pub use diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
-pub use model::{DesiredCampaign, DesiredEvent, Field, Summary, ValidManifests};
+pub use model::{DesiredCampaign, DesiredEvent, Field, GithubTemplate, Summary, ValidManifests};
 pub use parse::{Limits, Manifests, DEFAULT_MAX_FILE_BYTES, NODES_PER_BYTE};
 pub use validate::{validate, ValidateOptions};
 

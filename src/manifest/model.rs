@@ -20,6 +20,10 @@ use crate::time_spec::TimeSpec;
 pub struct ValidManifests {
     /// The campaigns, in file and document order.
     pub campaigns: Vec<DesiredCampaign>,
+    /// The templates of GitHub deployments (documents with a `github:`
+    /// section), which are not campaigns: `plan` and `apply` leave them
+    /// out, `t-minus serve` makes a campaign of one per deployment.
+    pub github: Vec<GithubTemplate>,
     /// The source files, for diagnostics that `plan` reports.
     pub sources: Arc<Vec<SourceFile>>,
 }
@@ -42,6 +46,29 @@ impl ValidManifests {
     /// The campaign named `name`.
     pub fn campaign(&self, name: &str) -> Option<&DesiredCampaign> {
         self.campaigns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A template of GitHub deployments: the campaign made for every
+/// deployment to `environment` of `repository` (see docs/github.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GithubTemplate {
+    /// The repository, `owner/name`, as written.
+    pub repository: String,
+    /// The environment, as written.
+    pub environment: String,
+    /// The campaign each deployment gets (named after the template).
+    pub campaign: DesiredCampaign,
+    /// The `github:` section.
+    pub span: Span,
+}
+
+impl GithubTemplate {
+    /// Whether it gates `environment` of `repository` (both compared
+    /// without regard to ASCII case, as GitHub compares them).
+    pub fn gates(&self, repository: &str, environment: &str) -> bool {
+        self.repository.eq_ignore_ascii_case(repository)
+            && self.environment.eq_ignore_ascii_case(environment)
     }
 }
 

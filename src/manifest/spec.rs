@@ -366,9 +366,28 @@ pub struct CampaignSpec {
     /// reason (`t-minus breakglass`); an event's own list adds to it.
     #[serde(default)]
     pub breakglass: Option<Spanned<Vec<Spanned<AgentText>>>>,
+    /// Makes this document a template for GitHub deployments (see
+    /// docs/github.md): it is not applied as a campaign; `t-minus serve`
+    /// instantiates it, as a campaign of its own, for every deployment to
+    /// this repository and environment that asks for a review.
+    #[serde(default)]
+    pub github: Option<Spanned<GithubSpec>>,
     /// The events, by name; the order of the keys is kept.
     #[serde(default)]
     pub events: EventMap,
+}
+
+/// Which GitHub deployments a template gates.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSpec {
+    /// The repository, `owner/name` (compared without regard to case).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"))]
+    pub repository: Spanned<String>,
+    /// The environment whose custom deployment protection rule is this
+    /// GitHub App (compared without regard to case, as GitHub does).
+    #[schemars(length(min = 1, max = 255))]
+    pub environment: Spanned<String>,
 }
 
 /// Defaults for the events of a campaign.

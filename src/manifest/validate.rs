@@ -10,11 +10,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::diagnostics::{DiagnosticCode, Diagnostics, ManifestDiagnostic, SourceFile};
-use super::model::{DesiredCampaign, DesiredEvent, EventSpans, Field, Origin, ValidManifests};
+use super::model::{
+    DesiredCampaign, DesiredEvent, EventSpans, Field, GithubTemplate, Origin, ValidManifests,
+};
 use super::parse::Manifests;
 use super::spec::{
     AgentText, AttendeesSpec, CampaignSpec, DefaultsSpec, DurationText, EventSpec, FireText,
-    GroupSpec, NotifySpec, QuorumSpec, QuorumText, SignersSpec, Span, Spanned,
+    GithubSpec, GroupSpec, NotifySpec, QuorumSpec, QuorumText, SignersSpec, Span, Spanned,
 };
 use crate::agent::AgentId;
 use crate::duration::{format_countdown, format_duration, parse_duration};
@@ -53,6 +55,8 @@ pub fn validate(
 ) -> Result<ValidManifests, Diagnostics> {
     let mut diags = manifests.problems.clone();
     let mut campaigns = Vec::new();
+    let mut templates = Vec::new();
+    let mut gates: HashMap<(String, String), (usize, Span)> = HashMap::new();
     let mut seen: HashMap<String, (usize, Span)> = HashMap::new();
     for doc in &manifests.documents {
         let source = &manifests.sources[doc.file];
@@ -90,14 +94,102 @@ pub fn validate(
         } else {
             seen.insert(name.value.0.clone(), (doc.file, name.span));
         }
-        if let Some(c) = campaign {
-            campaigns.push(c);
+        let gate = doc
+            .spec
+            .github
+            .as_ref()
+            .map(|g| github_gate(source, &mut diags, &doc.spec, g));
+        match (campaign, gate) {
+            (Some(c), Some(Some((repository, environment, span)))) => {
+                let gate = GithubTemplate {
+                    repository,
+                    environment,
+                    span,
+                    campaign: c,
+                };
+                let key = (
+                    gate.repository.to_ascii_lowercase(),
+                    gate.environment.to_ascii_lowercase(),
+                );
+                if let Some((file, span)) = gates.get(&key) {
+                    let first = &manifests.sources[*file];
+                    let mut d = ManifestDiagnostic::new(
+                        DiagnosticCode::Github,
+                        format!(
+                            "two templates gate {} environment `{}` (the first in {})",
+                            gate.repository, gate.environment, first.name
+                        ),
+                    )
+                    .help("one template per repository and environment: remove or change one");
+                    if *file == doc.file {
+                        d = d.label(source, *span, "first gated here");
+                    }
+                    diags.push(d.label(source, gate.span, "gated again here"));
+                } else {
+                    gates.insert(key, (doc.file, gate.span));
+                    templates.push(gate);
+                }
+            }
+            (Some(c), None) => campaigns.push(c),
+            _ => {}
         }
     }
     diags.into_result(ValidManifests {
         campaigns,
+        github: templates,
         sources: Arc::new(manifests.sources.clone()),
     })
+}
+
+/// Checks a template's `github:` section: its repository, environment
+/// and the section's span when valid.
+fn github_gate(
+    source: &SourceFile,
+    diags: &mut Diagnostics,
+    spec: &CampaignSpec,
+    g: &Spanned<GithubSpec>,
+) -> Option<(String, String, Span)> {
+    let before = diags.len();
+    let mut error = |message: String, span: Span, label: &str, help: &str| {
+        diags.push(
+            ManifestDiagnostic::new(DiagnosticCode::Github, message)
+                .help(help)
+                .label(source, span, label),
+        );
+    };
+    let repository = &g.value.repository;
+    if !crate::github::is_repository_name(&repository.value) {
+        error(
+            format!(
+                "`{}` is not a GitHub repository name",
+                repository.value.escape_debug()
+            ),
+            repository.span,
+            "not owner/name",
+            "write the repository as `owner/name`, e.g. `octo-org/web`",
+        );
+    }
+    let environment = &g.value.environment;
+    if environment.value.trim().is_empty() || environment.value.chars().count() > 255 {
+        error(
+            "an environment name is 1 to 255 characters".into(),
+            environment.span,
+            "not an environment name",
+            "name the environment as GitHub shows it, e.g. `production`",
+        );
+    }
+    if spec.events.0.is_empty() {
+        error(
+            "a GitHub template has no events: nothing would gate the deployment".into(),
+            spec.campaign.span,
+            "no events",
+            "add the events whose quorum approves the deployment under `events:`",
+        );
+    }
+    if diags.len() > before {
+        return None;
+    }
+    Some((repository.value.clone(), environment.value.clone(), g.span))
 }
 
 struct Validator<'a> {

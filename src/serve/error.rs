@@ -245,6 +245,10 @@ impl ApiError {
 /// | `t_minus::http::rate` | 429 |
 /// | `t_minus::store::unreachable` | 503 |
 /// | other `t_minus::store::…`, `t_minus::http::internal`, uncoded | 500 |
+/// | `t_minus::github::signature` | 401 |
+/// | `t_minus::github::not_configured` | 404 |
+/// | `t_minus::github::replayed` | 409 |
+/// | `t_minus::github::unknown_gate`, `…::callback_outside_api` | 422 |
 /// | anything else (`t_minus::input::…`, `t_minus::http::json`, …) | 400 |
 pub fn status_of(code: &str) -> StatusCode {
     let area = code
@@ -274,6 +278,12 @@ pub fn status_of(code: &str) -> StatusCode {
             return StatusCode::CONFLICT
         }
         "t_minus::store::unreachable" => return StatusCode::SERVICE_UNAVAILABLE,
+        "t_minus::github::signature" => return StatusCode::UNAUTHORIZED,
+        "t_minus::github::not_configured" => return StatusCode::NOT_FOUND,
+        "t_minus::github::replayed" => return StatusCode::CONFLICT,
+        "t_minus::github::unknown_gate" | "t_minus::github::callback_outside_api" => {
+            return StatusCode::UNPROCESSABLE_ENTITY
+        }
         _ => {}
     }
     match area {

@@ -27,9 +27,12 @@
 //! - [`slack`]: `POST /v1/slack/interactions`, answers pressed on Slack
 //!   messages' buttons.
 //! - [`web`]: the web pages, for people in a browser.
+//! - [`github`]: `POST /v1/github/webhook`, GitHub deployments gated by a
+//!   campaign, and the thread that answers GitHub.
 
 pub mod auth;
 pub mod error;
+pub mod github;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
@@ -92,6 +95,9 @@ pub struct ServeOptions {
     /// Taking Slack's interactions (`POST /v1/slack/interactions`); `None`:
     /// the route refuses them.
     pub slack: Option<slack::SlackOptions>,
+    /// Gating GitHub deployments (`POST /v1/github/webhook`); `None`: the
+    /// route refuses every delivery.
+    pub github: Option<github::GithubOptions>,
 }
 
 /// The PEM files of a TLS server.
@@ -143,6 +149,7 @@ impl ServeOptions {
             tls: None,
             rate_limit: Some(limits::DEFAULT_RATE),
             slack: None,
+            github: None,
         }
     }
 }
@@ -179,6 +186,8 @@ pub(crate) struct Shared {
     slack: Option<slack::SlackOptions>,
     /// The Slack requests received lately, against replays.
     slack_seen: slack::Seen,
+    /// Gating GitHub deployments, when configured.
+    github: Option<Arc<github::GithubOptions>>,
 }
 
 impl Shared {
@@ -273,6 +282,7 @@ pub fn serve(
         public_url: options.public_url.clone(),
         slack: options.slack.clone(),
         slack_seen: slack::Seen::default(),
+        github: options.github.clone().map(Arc::new),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
@@ -285,6 +295,14 @@ pub fn serve(
             Some(shared.metrics.clone()),
         )?),
         None => None,
+    };
+    let reporter = match (&options.github, &options.background) {
+        (Some(github), Some(_)) => Some(github::Reporter::start(
+            &options.location,
+            options.clock_for_tests,
+            github.app.clone(),
+        )),
+        _ => None,
     };
     let location = options.location.clone();
     let open: Arc<dyn Fn() -> crate::Result<Engine> + Send + Sync> =
@@ -299,6 +317,9 @@ pub fn serve(
     runtime.block_on(accept(listener, app, tls, stop_tx));
     if let Some(ticker) = ticker {
         ticker.stop();
+    }
+    if let Some(reporter) = reporter {
+        reporter.stop();
     }
     runtime.shutdown_timeout(limits::DRAIN_TIMEOUT);
     Ok(())

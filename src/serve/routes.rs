@@ -74,6 +74,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/slack/interactions",
             post(super::slack::interactions).layer(DefaultBodyLimit::max(super::slack::BODY_LIMIT)),
         )
+        .route(
+            "/v1/github/webhook",
+            post(super::github::webhook)
+                .layer(DefaultBodyLimit::max(super::github::WEBHOOK_BODY_LIMIT)),
+        )
         .merge(super::mcp::router(shared.clone()))
         .merge(super::web::router())
         .fallback(no_route)

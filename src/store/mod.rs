@@ -528,6 +528,26 @@ pub trait Tx {
     fn chat_links(&mut self) -> Result<Vec<crate::chat::ChatLink>>;
     /// Removes a chat link; false when there was none with this id.
     fn delete_chat_link(&mut self, id: Uuid) -> Result<bool>;
+    /// Stores a GitHub deployment that a delivery asked t-minus to gate.
+    fn insert_github_deployment(&mut self, d: &crate::github::GithubDeployment) -> Result<()>;
+    /// The GitHub deployment recorded for the delivery with this GUID.
+    fn github_deployment_by_delivery(
+        &mut self,
+        delivery: &str,
+    ) -> Result<Option<crate::github::GithubDeployment>>;
+    /// The GitHub deployment with this id (its row locked where writers
+    /// run side by side).
+    fn github_deployment(&mut self, id: Uuid) -> Result<Option<crate::github::GithubDeployment>>;
+    /// Waiting GitHub deployments whose next attempt is due by `now`
+    /// (wall clock), soonest first, at most `limit` (locked likewise).
+    fn due_github_deployments(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<crate::github::GithubDeployment>>;
+    /// Writes a GitHub deployment's report state (state, verdict, comment,
+    /// attempts, next attempt, end, last error).
+    fn update_github_deployment(&mut self, d: &crate::github::GithubDeployment) -> Result<()>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

@@ -64,6 +64,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("delegations"),
     migration!("log_baseline"),
     migration!("chat_links"),
+    migration!("github_deployments"),
 ];
 
 /// How many migrations stores record by their count alone: those written

@@ -40,6 +40,7 @@ use crate::chat::{Chat, ChatLink};
 use crate::delegation::Delegation;
 use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
+use crate::github::GithubDeployment;
 use crate::notification::{Delivery, NotifyRule, Reminder};
 use crate::state::{EventState, ResponseStatus};
 use crate::token::{TokenHash, TokenInfo};
@@ -463,6 +464,37 @@ fn read_delivery<C: Columns<Error = TMinusError>>(c: &C) -> Result<Delivery> {
         }
         .into_delivery(),
     )
+}
+
+/// The columns of a GitHub deployment, in [`read_github_deployment`] order.
+const GITHUB_COLUMNS: &str = "id, delivery, campaign_id, template, repository, environment, \
+     deployment_id, git_ref, sha, run_url, installation_id, callback_url, received_ms, state, \
+     verdict, comment, attempts, next_ms, finished_ms, last_error";
+
+/// A GitHub deployment from the columns [`GITHUB_COLUMNS`].
+fn read_github_deployment<C: Columns<Error = TMinusError>>(c: &C) -> Result<GithubDeployment> {
+    Ok(GithubDeployment {
+        id: c.id(0)?,
+        delivery: c.text(1)?,
+        campaign: c.id(2)?,
+        template: c.text(3)?,
+        repository: c.text(4)?,
+        environment: c.text(5)?,
+        deployment_id: c.opt_int(6)?,
+        git_ref: c.opt_text(7)?,
+        sha: c.opt_text(8)?,
+        run_url: c.opt_text(9)?,
+        installation_id: c.int(10)?,
+        callback_url: c.text(11)?,
+        received_at: c.decode(row::time(c.int(12)?))?,
+        state: c.decode(c.text(13)?.parse())?,
+        verdict: c.decode(c.opt_text(14)?.map(|v| v.parse()).transpose())?,
+        comment: c.opt_text(15)?,
+        attempts: u32::try_from(c.int(16)?).unwrap_or(u32::MAX),
+        next_at: c.decode(row::time(c.int(17)?))?,
+        finished_at: c.decode(c.opt_int(18)?.map(row::time).transpose())?,
+        last_error: c.opt_text(19)?,
+    })
 }
 
 /// One transaction on a store, over its database's [`Backend`].
@@ -1341,6 +1373,93 @@ impl<B: Backend> Tx for SqlTx<B> {
     fn delete_chat_link(&mut self, id: Uuid) -> Result<bool> {
         let changed = self.execute("DELETE FROM tm_chat_links WHERE id = $1", values![id])?;
         Ok(changed == 1)
+    }
+
+    fn insert_github_deployment(&mut self, d: &GithubDeployment) -> Result<()> {
+        self.execute(
+            &format!(
+                "INSERT INTO tm_github_deployments ({GITHUB_COLUMNS}) VALUES ($1, $2, $3, $4, \
+                 $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ),
+            values![
+                d.id,
+                d.delivery.as_str(),
+                d.campaign,
+                d.template.as_str(),
+                d.repository.as_str(),
+                d.environment.as_str(),
+                d.deployment_id,
+                d.git_ref.as_deref(),
+                d.sha.as_deref(),
+                d.run_url.as_deref(),
+                d.installation_id,
+                d.callback_url.as_str(),
+                ms(d.received_at),
+                d.state.as_str(),
+                d.verdict.map(|v| v.as_str()),
+                d.comment.as_deref(),
+                i64::from(d.attempts),
+                ms(d.next_at),
+                d.finished_at.map(ms),
+                d.last_error.as_deref(),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn github_deployment_by_delivery(
+        &mut self,
+        delivery: &str,
+    ) -> Result<Option<GithubDeployment>> {
+        self.row(
+            &format!("SELECT {GITHUB_COLUMNS} FROM tm_github_deployments WHERE delivery = $1"),
+            values![delivery],
+            |r| read_github_deployment(r),
+        )
+    }
+
+    fn github_deployment(&mut self, id: Uuid) -> Result<Option<GithubDeployment>> {
+        let lock = self.row_lock();
+        self.row(
+            &format!("SELECT {GITHUB_COLUMNS} FROM tm_github_deployments WHERE id = $1{lock}"),
+            values![id],
+            |r| read_github_deployment(r),
+        )
+    }
+
+    fn due_github_deployments(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<GithubDeployment>> {
+        let lock = self.row_lock();
+        self.rows(
+            &format!(
+                "SELECT {GITHUB_COLUMNS} FROM tm_github_deployments WHERE state = 'waiting' \
+                 AND next_ms <= $1 ORDER BY next_ms, id LIMIT {}{lock}",
+                sql_limit(limit)
+            ),
+            values![ms(now)],
+            |r| read_github_deployment(r),
+        )
+    }
+
+    fn update_github_deployment(&mut self, d: &GithubDeployment) -> Result<()> {
+        self.execute(
+            "UPDATE tm_github_deployments SET state = $2, verdict = $3, comment = $4, \
+             attempts = $5, next_ms = $6, finished_ms = $7, last_error = $8 WHERE id = $1",
+            values![
+                d.id,
+                d.state.as_str(),
+                d.verdict.map(|v| v.as_str()),
+                d.comment.as_deref(),
+                i64::from(d.attempts),
+                ms(d.next_at),
+                d.finished_at.map(ms),
+                d.last_error.as_deref(),
+            ],
+        )
+        .map(drop)
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {

@@ -91,11 +91,13 @@ pub enum SubjectKind {
     Delegation,
     /// A link to a chat channel.
     ChatLink,
+    /// A GitHub deployment gated by a campaign.
+    GithubDeployment,
 }
 
 impl SubjectKind {
     /// The word hashed and shown: `event`, `campaign`, `token`, `person`,
-    /// `delegation`, `chat-link`.
+    /// `delegation`, `chat-link`, `github-deployment`.
     pub fn as_str(self) -> &'static str {
         match self {
             SubjectKind::Event => "event",
@@ -104,6 +106,7 @@ impl SubjectKind {
             SubjectKind::Person => "person",
             SubjectKind::Delegation => "delegation",
             SubjectKind::ChatLink => "chat-link",
+            SubjectKind::GithubDeployment => "github-deployment",
         }
     }
 }
@@ -122,17 +125,19 @@ impl Subject {
     /// The subject of `entry`, which its action implies: the token its
     /// `event` column names for the token actions (`token-created`,
     /// `token-revoked`, `token-refused`), the delegation for `delegated` and
-    /// `undelegated`, the chat link for `chat-linked` and
-    /// `chat-unlinked`, the campaign for the campaign actions
+    /// `undelegated`, the chat link for `chat-linked` and `chat-unlinked`,
+    /// the GitHub deployment for the `github-…` actions, the campaign for
+    /// the campaign actions
     /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
     /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
         use crate::audit::AuditAction::{
-            ChatLinked, ChatUnlinked, Delegated, TokenCreated, TokenRefused, TokenRevoked,
-            Undelegated,
+            ChatLinked, ChatUnlinked, Delegated, GithubReportFailed, GithubReported,
+            GithubRequested, TokenCreated, TokenRefused, TokenRevoked, Undelegated,
         };
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
+            GithubRequested | GithubReported | GithubReportFailed => SubjectKind::GithubDeployment,
             Delegated | Undelegated => SubjectKind::Delegation,
             ChatLinked | ChatUnlinked => SubjectKind::ChatLink,
             action if action.is_about_campaign() => SubjectKind::Campaign,

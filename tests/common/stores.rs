@@ -174,6 +174,13 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DROP TABLE chat_links; DELETE FROM migrations WHERE name = 'chat_links';",
         "DROP TABLE tm_chat_links; DELETE FROM tm_migrations WHERE name = 'chat_links';",
     ),
+    // github_deployments: the GitHub deployments `serve` gates.
+    (
+        "DROP TABLE github_deployments; \
+         DELETE FROM migrations WHERE name = 'github_deployments';",
+        "DROP TABLE tm_github_deployments; \
+         DELETE FROM tm_migrations WHERE name = 'github_deployments';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as

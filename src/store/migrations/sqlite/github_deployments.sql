@@ -1,0 +1,31 @@
+-- GitHub deployments gated by t-minus (docs/github.md): one row per
+-- `deployment_protection_rule` delivery accepted, written with its
+-- `github-requested` log entry. `delivery` is GitHub's X-GitHub-Delivery
+-- GUID (unique: a replayed delivery is refused); `campaign_id` the campaign
+-- made for the deployment. `state` is waiting until the answer is sent to
+-- `callback_url` (reported) or given up (failed); `verdict` (approved or
+-- rejected) is set when the campaign decides. `next_ms` (wall clock) is when
+-- the next attempt may run, or when the lease of the attempt under way ends.
+CREATE TABLE github_deployments (
+    id              BLOB PRIMARY KEY,
+    delivery        TEXT NOT NULL UNIQUE,
+    campaign_id     BLOB NOT NULL UNIQUE,
+    template        TEXT NOT NULL,
+    repository      TEXT NOT NULL,
+    environment     TEXT NOT NULL,
+    deployment_id   INTEGER,
+    git_ref           TEXT,
+    sha             TEXT,
+    run_url         TEXT,
+    installation_id INTEGER NOT NULL,
+    callback_url    TEXT NOT NULL,
+    received_ms     INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('waiting', 'reported', 'failed')),
+    verdict         TEXT CHECK (verdict IN ('approved', 'rejected')),
+    comment         TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_ms         INTEGER NOT NULL,
+    finished_ms     INTEGER,
+    last_error      TEXT
+) WITHOUT ROWID;
+CREATE INDEX github_deployments_due ON github_deployments (next_ms) WHERE state = 'waiting';
