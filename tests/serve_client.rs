@@ -346,6 +346,75 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
     a.assert_no_files();
 }
 
+/// `delegate`, `delegations` and `undelegate` through the service, as the
+/// token's agent: the same lines as on the store; `--sign KEYFILE` signs
+/// the delegation message here and posts it.
+fn delegations_through_the_client() {
+    use crate::trust::{apply_signed_release, Keys};
+    let t = T::new();
+    let keys = Keys::new();
+    apply_signed_release(&t, &keys);
+    let alice = token(&t, "alice", "agent");
+    let server = Server::start(&t, &[]);
+    let a = Client::new(&server, &t, &alice);
+    let out = a.ok("delegate alice dave --until +1h");
+    assert!(
+        out.starts_with(
+            "🤝 dave may answer for alice (every event, until 2025-06-06T15:50:00Z); delegation "
+        ),
+        "{out}"
+    );
+    let refused = a.fail_with("delegate bob dave", "t_minus::auth::other_agent");
+    assert!(
+        refused.stderr.contains("may not delegate bob's answers"),
+        "{}",
+        refused.stderr
+    );
+    let out = a.ok(&format!(
+        "delegate alice carol --campaign release --sign {}",
+        keys.alice.0.display()
+    ));
+    assert!(
+        out.contains("carol may answer for alice (campaign release, until revoked)"),
+        "{out}"
+    );
+    // The listing is the store's.
+    assert_eq!(a.ok("delegations"), t.ok("delegations"));
+    let listed = a.json("delegations --json");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    // Made at the same instant: found by their delegate.
+    let to = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["to"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(to("carol")["signed"], true, "{listed}");
+    assert_eq!(to("dave")["signed"], false, "{listed}");
+    let id = to("dave")["id"].as_str().unwrap().to_string();
+    let out = a.ok(&format!("undelegate {}", &id[..8]));
+    assert_eq!(
+        out,
+        format!("Revoked delegation {id}: dave no longer answers for alice.\n")
+    );
+    a.fail_with(
+        &format!("undelegate {id}"),
+        "t_minus::refused::delegation_revoked",
+    );
+    let all = t.json("delegations --all --json");
+    let states: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["state"])
+        .collect();
+    assert!(states.contains(&&Value::from("revoked")), "{all}");
+    a.assert_no_files();
+}
+
 fn signed_answers_through_ssh_agent_pick_the_key_the_signers_allow() {
     use crate::trust::{apply_signed_release, keygen, Keys, SshAgent};
     let t = T::new();
@@ -760,6 +829,7 @@ fn wait_through_the_client_resumes_after_the_service_restarts() {
 }
 
 cli_support::store_tests!(
+    delegations_through_the_client,
     wait_through_the_client_follows_the_stream,
     wait_through_the_client_resumes_after_the_service_restarts,
     answers_through_the_client_land_in_the_store,
