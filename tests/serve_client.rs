@@ -160,7 +160,9 @@ fn reads_through_the_client_print_what_the_local_command_prints() {
     t.ok("campaign add rel ship +20m --needs build --attendees bob,alice");
     t.ok("confirm rev alice");
     t.ok("defer rev bob 5m");
-    t.ok("decline rev carol");
+    t.ok("delegate carol dave");
+    t.ok("decline rev dave --for carol");
+    assert!(t.ok("status rev").contains("dave for carol declined"));
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Client::new(&server, &t, &alice);

@@ -205,7 +205,8 @@ fn remote_status(cx: &Context, client: &Client, args: &StatusArgs) -> Result<Exi
     if let Some(name) = &shown.value.campaign {
         e.campaign = Some(campaigns.get(client, name)?.campaign.id);
     }
-    let view = EventView::new(&e, shown.value.campaign.clone(), needs);
+    let view = EventView::new(&e, shown.value.campaign.clone(), needs)
+        .with_answered_by(shown.value.answered_by());
     println!("{}", out.event_detail(&view));
     Ok(ExitCode::SUCCESS)
 }

@@ -391,6 +391,22 @@ impl Event {
         })
     }
 
+    /// The (attendee, delegate) pairs of the attendees whose standing
+    /// answer a delegate gave, as `answered_by` shows them; invalid agent
+    /// ids are left out.
+    pub fn answered_by(&self) -> Vec<(crate::AgentId, crate::AgentId)> {
+        self.attendees
+            .iter()
+            .filter_map(|a| {
+                let delegate = a.answered_by.as_deref()?;
+                Some((
+                    crate::AgentId::parse(&a.agent).ok()?,
+                    crate::AgentId::parse(delegate).ok()?,
+                ))
+            })
+            .collect()
+    }
+
     /// The event `e` at the engine's clock, its campaign's name looked up
     /// through `views`.
     pub fn read(engine: &Engine, views: &mut EventViews, e: &TMinusEvent) -> Result<Self> {
