@@ -223,7 +223,9 @@ pub enum TokenError {
 
     /// An agent token making or revoking a delegation of another agent's
     /// answers.
-    #[error("the token is agent {token}'s; it may not delegate {agent}'s answers")]
+    #[error(
+        "the token is agent {token}'s; it may not make or revoke delegations of {agent}'s answers"
+    )]
     #[diagnostic(
         code(t_minus::auth::other_agent),
         help(

@@ -1332,7 +1332,7 @@ fn delegations_over_http() {
         r.body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("may not delegate alice's answers"),
+            .contains("may not make or revoke delegations of alice's answers"),
         "{}",
         r.body
     );

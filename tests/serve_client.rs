@@ -368,7 +368,9 @@ fn delegations_through_the_client() {
     );
     let refused = a.fail_with("delegate bob dave", "t_minus::auth::other_agent");
     assert!(
-        refused.stderr.contains("may not delegate bob's answers"),
+        refused
+            .stderr
+            .contains("may not make or revoke delegations of bob's"),
         "{}",
         refused.stderr
     );
