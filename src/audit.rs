@@ -131,6 +131,12 @@ impl AuditAction {
         )
     }
 
+    /// Whether a tick reports it: a state transition, or an escalation
+    /// step applied ([`crate::tick::TickResult::escalations`]).
+    pub fn is_reported(self) -> bool {
+        self.is_transition() || self == AuditAction::Escalated
+    }
+
     /// The lowercase word used in output and storage.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use miette::Diagnostic;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -59,7 +59,7 @@ pub struct SignedDelegation {
 }
 
 /// Where a delegation stands at a given time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DelegationState {
     /// In force.

@@ -173,6 +173,20 @@ impl TMinusEvent {
         }
     }
 
+    /// The next escalation step of a pending event, with when it is due,
+    /// while it is due before the fire time (a step due later never
+    /// applies); `None` otherwise.
+    pub fn next_escalation(&self) -> Option<(DateTime<Utc>, &crate::escalation::EscalationStep)> {
+        if self.state != EventState::Pending {
+            return None;
+        }
+        let due = self.escalation.next_due(self.started_at)?;
+        if due >= self.fire_time() {
+            return None;
+        }
+        Some((due, self.escalation.remaining().first()?))
+    }
+
     /// When a pending event may fire next, at the earliest, as `status`
     /// shows it for an event with windows: now when inside a window, the
     /// next opening otherwise, when one comes no later than the fire time.

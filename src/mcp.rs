@@ -1,8 +1,9 @@
 //! A Model Context Protocol server for one agent (`t-minus mcp --agent A`).
 //!
-//! [`McpServer`] is an rmcp [`ServerHandler`] with nine tools: `inbox`,
+//! [`McpServer`] is an rmcp [`ServerHandler`] with twelve tools: `inbox`,
 //! `get_event`, `confirm`, `defer`, `decline`, `wait_event`,
-//! `campaign_status`, `answer_message` and `submit_answer`. The agent is
+//! `campaign_status`, `answer_message`, `submit_answer`, `delegate`,
+//! `delegations` and `undelegate`. The agent is
 //! fixed when the server is made (by `--agent`, or over HTTP by the bearer
 //! token, [`McpServer::for_token`]); no tool takes one, so a client can
 //! answer only as that agent (or, with the
@@ -44,7 +45,9 @@ use tokio::sync::mpsc;
 use crate::display::{Renderer, Styles};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::EventViews;
-use crate::output::{AnswerToSign, CampaignStatus, ErrorBody, Event, Inbox};
+use crate::output::{
+    AgentDelegations, AnswerToSign, CampaignStatus, Delegation, ErrorBody, Event, Inbox,
+};
 use crate::runner::{run, RunObserver, RunOptions, Scope};
 use crate::token::{Role, TokenError, TokenInfo};
 use crate::trust::{Answer, AnswerMessage, SigningKey, TrustError};
@@ -165,13 +168,57 @@ struct SubmitArgs {
     signature: String,
 }
 
+/// `delegate` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DelegateArgs {
+    /// The agent who may answer for this one.
+    #[serde(default)]
+    to: Option<String>,
+    /// When the delegation ends (exclusive): RFC 3339, or `+DURATION` from
+    /// now, e.g. `+8h`; default: until revoked.
+    #[serde(default)]
+    until: Option<String>,
+    /// The campaign it covers (name, id or id prefix); default: every
+    /// event.
+    #[serde(default)]
+    campaign: Option<String>,
+    /// Instead of `to`, `until` and `campaign`: a `t-minus delegation v1`
+    /// message from this agent, exactly as signed (`t-minus delegate --sign`
+    /// makes one), for events whose answers must be signed.
+    #[serde(default)]
+    message: Option<String>,
+    /// The message's armored `ssh-keygen -Y sign -n t-minus` signature.
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+/// `delegations` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DelegationsArgs {
+    /// Also the expired and revoked delegations.
+    #[serde(default)]
+    all: Option<bool>,
+}
+
+/// `undelegate` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UndelegateArgs {
+    /// The delegation: its id, or a unique prefix of 4+ hex digits.
+    delegation: String,
+}
+
 /// The tools that answer: refused to a token whose role is not `agent`.
-const ANSWERING: [&str; 5] = [
+const ANSWERING: [&str; 7] = [
     "confirm",
     "defer",
     "decline",
     "answer_message",
     "submit_answer",
+    "delegate",
+    "undelegate",
 ];
 
 /// `campaign_status` arguments.
@@ -300,7 +347,33 @@ impl McpServer {
                  `answer` as this agent. Sign `message` with `ssh-keygen -Y sign -n t-minus -f \
                  KEY` (the agent's key) and pass it and the signature to `submit_answer` \
                  within five minutes.",
+                read.clone(),
+            ),
+            tool::<DelegateArgs, Delegation>(
+                "delegate",
+                "Let another agent (`to`) answer for this one, until `until` or until revoked, \
+                 for the events of `campaign` or every event. Where this agent's answers must \
+                 be signed, the delegation must be too: the server signs it with its key, or \
+                 pass a `t-minus delegation v1` `message` this agent signed and its \
+                 `signature` instead of `to`, `until` and `campaign`.",
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(false)
+                    .idempotent(false),
+            ),
+            tool::<DelegationsArgs, AgentDelegations>(
+                "delegations",
+                "The delegations this agent gave or received that are in force (`all: true`: \
+                 expired and revoked ones too), oldest first.",
                 read,
+            ),
+            tool::<UndelegateArgs, Delegation>(
+                "undelegate",
+                "Revoke a delegation this agent gave; answers given under it stay.",
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(true)
+                    .idempotent(false),
             ),
             tool::<SubmitArgs, Event>(
                 "submit_answer",
@@ -367,7 +440,7 @@ impl McpServer {
                     .ok_or(TMinusError::EventNotFound { reference: event })?;
                 let view = views.view(engine, &e)?;
                 let text = out.event_block(&view);
-                Ok((text, structured(&Event::read(engine, &mut views, &e)?)))
+                Ok((text, structured(&Event::read_one(engine, &mut views, &e)?)))
             }
             "confirm" => {
                 let ConfirmArgs { event, for_agent } = parse(name, args)?;
@@ -437,6 +510,52 @@ impl McpServer {
                 let who = self.agent.as_str();
                 answered(engine, &mut views, who, &verb(&response), &updated)
             }
+            "delegate" => {
+                let args: DelegateArgs = parse(name, args)?;
+                self.delegate(engine, args)
+            }
+            "delegations" => {
+                let DelegationsArgs { all } = parse(name, args)?;
+                let now = engine.now();
+                let all = all.unwrap_or(false);
+                let mine: Vec<Delegation> = engine
+                    .delegations()?
+                    .iter()
+                    .filter(|d| d.from == self.agent || d.to == self.agent)
+                    .filter(|d| all || d.state(now) == crate::delegation::DelegationState::Active)
+                    .map(|d| Delegation::new(d, now))
+                    .collect();
+                let mut lines = vec![match mine.len() {
+                    0 => format!("No delegations of {}.", self.agent),
+                    n => format!("{n} delegation(s) of {}:", self.agent),
+                }];
+                for d in &mine {
+                    lines.push(delegation_line(d));
+                }
+                let listed = AgentDelegations {
+                    agent: self.agent.as_str().to_string(),
+                    delegations: mine,
+                };
+                Ok((lines.join("\n"), structured(&listed)))
+            }
+            "undelegate" => {
+                let UndelegateArgs { delegation } = parse(name, args)?;
+                let found = engine.resolve_delegation(&delegation)?;
+                if found.from != self.agent {
+                    return Err(TokenError::OtherDelegator {
+                        token: self.agent.to_string(),
+                        agent: found.from.to_string(),
+                    }
+                    .into());
+                }
+                let revoked = engine.undelegate(&found.id.to_string())?;
+                let shown = Delegation::new(&revoked, engine.now());
+                let text = format!(
+                    "Revoked delegation {}: {} no longer answers for {}.",
+                    shown.id, shown.to, shown.from
+                );
+                Ok((text, structured(&shown)))
+            }
             "campaign_status" => {
                 let CampaignArgs { campaign } = parse(name, args)?;
                 let id = engine.resolve_campaign(&campaign)?;
@@ -497,6 +616,59 @@ impl McpServer {
         answered(engine, &mut EventViews::default(), &who, &verb, &updated)
     }
 
+    /// `delegate` as the server's agent: a signed message it was given, or
+    /// one the server signs with its key, or an unsigned delegation.
+    fn delegate(&self, engine: &mut Engine, args: DelegateArgs) -> Result<(String, Value)> {
+        let bad = |reason: &str| TMinusError::InvalidArguments {
+            tool: "delegate".into(),
+            reason: reason.to_string(),
+        };
+        let made = match (args.message, args.signature) {
+            (Some(message), Some(signature)) => {
+                if args.to.is_some() || args.until.is_some() || args.campaign.is_some() {
+                    return Err(bad("a signed delegation is its `message` and `signature` only: the message says to, campaign and until"));
+                }
+                let parsed = crate::trust::grant::DelegationMessage::parse(message.as_bytes())?;
+                if parsed.from != self.agent {
+                    return Err(TokenError::OtherDelegator {
+                        token: self.agent.to_string(),
+                        agent: parsed.from.to_string(),
+                    }
+                    .into());
+                }
+                engine.delegate_signed(message.as_bytes(), &signature)?
+            }
+            (None, None) => {
+                let to = args
+                    .to
+                    .ok_or_else(|| bad("name the agent who may answer for this one in `to`"))?;
+                let to = AgentId::parse(&to)?;
+                let until = match &args.until {
+                    Some(text) => Some(crate::TimeSpec::parse(text)?.resolve(engine.now())?),
+                    None => None,
+                };
+                let campaign = args.campaign.as_deref();
+                match &self.signing_key {
+                    Some(key) => {
+                        engine.delegate_with_key(&self.agent, &to, until, campaign, key)?
+                    }
+                    None => engine.delegate(&self.agent, &to, until, campaign)?,
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "a signed delegation needs both `message` and `signature`",
+                ))
+            }
+        };
+        let shown = Delegation::new(&made, engine.now());
+        let text = format!(
+            "{} may answer for {}; delegation {}.",
+            shown.to, shown.from, shown.id
+        );
+        Ok((text, structured(&shown)))
+    }
+
     /// `wait_event`: drives the event with the runner until it is final or
     /// the timeout passes, reporting each step on `progress`.
     fn wait(
@@ -551,6 +723,22 @@ impl McpServer {
     }
 }
 
+/// One delegation as the `delegations` tool lists it:
+/// `ID  FROM → TO  campaign C|every event  STATE`.
+fn delegation_line(d: &Delegation) -> String {
+    let place = match &d.campaign {
+        Some(c) => format!("campaign {c}"),
+        None => "every event".to_string(),
+    };
+    format!(
+        "{}  {} → {}  {place}  {}",
+        d.id,
+        d.from,
+        d.to,
+        d.state.as_str()
+    )
+}
+
 /// An answer's tool result: `WHO VERB LABEL [ID]: STATE, quorum N/M` and
 /// the event as it is now.
 fn answered(
@@ -568,7 +756,7 @@ fn answered(
         updated.confirmed_count(),
         updated.quorum
     );
-    Ok((text, structured(&Event::read(engine, views, updated)?)))
+    Ok((text, structured(&Event::read_one(engine, views, updated)?)))
 }
 
 /// `confirmed`, `deferred by 10m`, `declined`.

@@ -18,12 +18,20 @@ pub struct TickResult {
     pub opened: Vec<Uuid>,
     /// The same transitions as audit entries, in the order they happened.
     pub transitions: Vec<AuditEntry>,
+    /// The escalation steps applied (`escalated` entries: the agents each
+    /// added to its event), in the order they applied.
+    pub escalations: Vec<AuditEntry>,
 }
 
 impl TickResult {
-    /// Builds a result from claimed transition entries.
+    /// Builds a result from claimed entries: transitions and escalation
+    /// steps.
     pub fn from_entries(entries: Vec<AuditEntry>) -> Self {
         let mut result = TickResult::default();
+        let (escalations, entries): (Vec<AuditEntry>, Vec<AuditEntry>) = entries
+            .into_iter()
+            .partition(|e| e.action == AuditAction::Escalated);
+        result.escalations = escalations;
         for entry in &entries {
             let list = match entry.action {
                 AuditAction::Fired => &mut result.fired,
@@ -40,6 +48,6 @@ impl TickResult {
 
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.transitions.is_empty()
+        self.transitions.is_empty() && self.escalations.is_empty()
     }
 }

@@ -221,6 +221,24 @@ pub enum TokenError {
         agent: String,
     },
 
+    /// An agent token making or revoking a delegation of another agent's
+    /// answers.
+    #[error(
+        "the token is agent {token}'s; it may not make or revoke delegations of {agent}'s answers"
+    )]
+    #[diagnostic(
+        code(t_minus::auth::other_agent),
+        help(
+            "an agent delegates its own answers: use the token of {agent}, or delegate {token}'s"
+        )
+    )]
+    OtherDelegator {
+        /// The token's agent.
+        token: String,
+        /// The agent whose answers were to be delegated.
+        agent: String,
+    },
+
     /// An unknown role name.
     #[error("unknown role `{value}`")]
     #[diagnostic(

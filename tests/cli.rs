@@ -335,7 +335,7 @@ fn tick_json() {
     let again = t.json("tick --json");
     assert_eq!(
         again,
-        json!({"fired": [], "missed": [], "cancelled": [], "opened": [], "transitions": [], "notifications": []})
+        json!({"fired": [], "missed": [], "cancelled": [], "opened": [], "transitions": [], "escalations": [], "notifications": []})
     );
 }
 

@@ -131,6 +131,82 @@ fn status_shows_delegated_answers_and_the_next_escalation_step() {
     assert!(!status.contains("escalates:"), "{status}");
 }
 
+/// `tick` reports an escalation step it applied, in text and JSON, and
+/// `--json` shows the next step, who answered for whom, and when a windowed
+/// event may fire next.
+fn tick_reports_escalation_steps_and_json_shows_the_gates() {
+    let mut t = T::new();
+    std::fs::write(
+        t.dir().join("gate.yaml"),
+        "campaign: rel\nevents:\n  gate:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n    escalate:\n      - after: 10m\n        add: [carol]\n      - after: 20m\n        add: [dave, erin]\n",
+    )
+    .unwrap();
+    t.ok("apply gate.yaml");
+    let gate = t.json("status rel/gate --json");
+    let id = gate["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        gate["next_escalation"],
+        serde_json::json!({"at": "2025-06-06T15:00:00Z", "step": 1, "of": 2, "add": [{"agents": ["carol"]}]})
+    );
+    assert!(gate.get("may_fire_next").is_none(), "no windows: {gate}");
+    t.ok("delegate alice zoe");
+    let answered = t.json("confirm rel/gate zoe --for alice --json");
+    assert_eq!(answered["attendees"][0]["answered_by"], "zoe", "{answered}");
+    let gate = t.json("status rel/gate --json");
+    assert_eq!(gate["attendees"][0]["answered_by"], "zoe", "{gate}");
+    assert!(gate["attendees"][1].get("answered_by").is_none(), "{gate}");
+
+    // The first step: text.
+    t.set_now("2025-06-06T15:00:00Z");
+    let out = t.ok("tick");
+    assert_eq!(
+        out,
+        format!("📣 Event {id} escalated (step 1 after 10m: added carol) rel/gate\n")
+    );
+    // Nothing more to do now.
+    assert_eq!(t.ok("tick"), "Nothing changed.\n");
+    let gate = t.json("status rel/gate --json");
+    assert_eq!(gate["next_escalation"]["step"], 2, "{gate}");
+    assert_eq!(
+        gate["next_escalation"]["add"][0]["agents"],
+        serde_json::json!(["dave", "erin"])
+    );
+    // The second step: JSON.
+    t.set_now("2025-06-06T15:10:00Z");
+    let tick = t.json("tick --json");
+    assert_eq!(tick["transitions"], serde_json::json!([]), "{tick}");
+    let step = &tick["escalations"][0];
+    assert_eq!(
+        (
+            &step["event"],
+            &step["action"],
+            &step["detail"]["step"],
+            &step["detail"]["added"]
+        ),
+        (
+            &serde_json::json!(id),
+            &serde_json::json!("escalated"),
+            &serde_json::json!(2),
+            &serde_json::json!(["dave", "erin"])
+        ),
+        "{tick}"
+    );
+    let gate = t.json("status rel/gate --json");
+    assert!(gate.get("next_escalation").is_none(), "{gate}");
+
+    // A windowed event: when it may fire next, at the command's clock.
+    let deploy =
+        t.schedule("deploy 2025-06-10T12:00:00Z --attendees ops-1 --window 'Mon 09:00-10:00 UTC'");
+    let json = t.json(&format!("status {deploy} --json"));
+    assert_eq!(json["may_fire_next"], "2025-06-09T09:00:00Z", "{json}");
+    t.set_now("2025-06-09T09:30:00Z");
+    let json = t.json(&format!("status {deploy} --json"));
+    assert_eq!(
+        json["may_fire_next"], "2025-06-09T09:30:00Z",
+        "inside a window: {json}"
+    );
+}
+
 /// examples/guarded-release.yaml on a pinned clock, as docs/semantics.md's
 /// "Gates together" runs it on SQLite: each gate in turn, then `verify`.
 fn the_guarded_release_example_exercises_every_gate() {
@@ -211,6 +287,7 @@ fn the_guarded_release_example_exercises_every_gate() {
 }
 
 crate::common::store_tests!(
+    tick_reports_escalation_steps_and_json_shows_the_gates,
     four_eyes_refuses_the_organizers_answer,
     windows_on_the_command_line,
     lazy_on_the_command_line,

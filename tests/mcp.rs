@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::common::{self, agent, agents, at_min, open_engine, spec, t0, NOW};
 
 /// The tools the server offers, in order.
-pub(crate) const TOOLS: [&str; 9] = [
+pub(crate) const TOOLS: [&str; 12] = [
     "inbox",
     "get_event",
     "confirm",
@@ -27,6 +27,9 @@ pub(crate) const TOOLS: [&str; 9] = [
     "wait_event",
     "campaign_status",
     "answer_message",
+    "delegate",
+    "delegations",
+    "undelegate",
     "submit_answer",
 ];
 
@@ -155,7 +158,9 @@ fn break_glass_is_never_offered_to_an_agent_over_mcp() {
 
 #[test]
 fn output_schemas_are_derived_from_the_output_types() {
-    use t_minus::output::{schema, AnswerToSign, CampaignStatus, Event, Inbox};
+    use t_minus::output::{
+        schema, AgentDelegations, AnswerToSign, CampaignStatus, Delegation, Event, Inbox,
+    };
     fn root<S: schemars::JsonSchema>() -> Value {
         let mut value = schema::<S>();
         let map = value.as_object_mut().unwrap();
@@ -172,6 +177,9 @@ fn output_schemas_are_derived_from_the_output_types() {
         ("wait_event", root::<Event>()),
         ("campaign_status", root::<CampaignStatus>()),
         ("answer_message", root::<AnswerToSign>()),
+        ("delegate", root::<Delegation>()),
+        ("delegations", root::<AgentDelegations>()),
+        ("undelegate", root::<Delegation>()),
         ("submit_answer", root::<Event>()),
     ];
     let tools = McpServer::tools();
@@ -257,6 +265,9 @@ fn tools_are_exactly_these_with_input_and_output_schemas() {
         assert_eq!(required(by("campaign_status")), ["campaign"]);
         assert_eq!(required(by("answer_message")), ["event", "answer"]);
         assert_eq!(required(by("submit_answer")), ["message", "signature"]);
+        assert_eq!(required(by("delegate")), Vec::<String>::new());
+        assert_eq!(required(by("delegations")), Vec::<String>::new());
+        assert_eq!(required(by("undelegate")), ["delegation"]);
         let event_props = by("get_event").output_schema.as_ref().unwrap()["properties"]
             .as_object()
             .unwrap()
@@ -706,7 +717,147 @@ fn the_answer_tools_answer_for_a_delegator() {
     assert_eq!(declined.detail["reason"], "away");
 }
 
+/// `delegate`, `delegations` and `undelegate` act as the server's agent:
+/// it delegates its own answers (signed with the server's key where they
+/// must be signed), lists what it gave and received, and revokes only its
+/// own; the delegate's answer shows who answered for whom.
+fn the_delegation_tools_act_as_the_servers_agent() {
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice_public) = crate::trust::keygen(keys.path(), "alice", "ed25519");
+    let (carol_key, carol_public) = crate::trust::keygen(keys.path(), "carol", "ed25519");
+    let (_store, location) = common::store();
+    let clock = FixedClock::new(t0());
+    let mut engine = open_engine(&location, &clock);
+    let plain = engine
+        .schedule(spec(30, &["alice", "bob"], Quorum::All))
+        .unwrap();
+    let signers = t_minus::trust::Signers::from_inline([
+        ("alice", alice_public.as_str()),
+        ("carol", carol_public.as_str()),
+    ])
+    .unwrap();
+    let signed = engine
+        .schedule(NewEvent {
+            signers: Some(signers),
+            ..spec(60, &["alice"], Quorum::All)
+        })
+        .unwrap();
+    drop(engine);
+    let (plain_id, signed_id) = (plain.id.to_string(), signed.id.to_string());
+    runtime().block_on(async {
+        let alice = Session::connect(&location, "alice").await;
+        let carol = Session::serve(
+            McpServer::new(&location, agent("carol"), Some(t0()))
+                .with_signing_key(t_minus::trust::SigningKey::File(carol_key.clone())),
+        )
+        .await;
+        alice
+            .refused("delegate", json!({}), "t_minus::input::arguments")
+            .await;
+        alice
+            .refused(
+                "delegate",
+                json!({"to": "alice"}),
+                "t_minus::input::delegation",
+            )
+            .await;
+        let made = alice
+            .ok("delegate", json!({"to": "carol", "until": "+2h"}))
+            .await;
+        assert_eq!(
+            (&made["from"], &made["to"], &made["signed"], &made["until"]),
+            (
+                &json!("alice"),
+                &json!("carol"),
+                &json!(false),
+                &json!("2025-06-06T16:50:00Z")
+            )
+        );
+        let id = made["id"].as_str().unwrap().to_string();
+        // carol answers for alice on the plain event; the event says so.
+        let event = carol
+            .ok("confirm", json!({"event": plain_id, "for": "alice"}))
+            .await;
+        assert_eq!(event["attendees"][0]["answered_by"], "carol", "{event}");
+        // The unsigned delegation does not cover the signed event.
+        carol
+            .refused(
+                "confirm",
+                json!({"event": signed_id, "for": "alice"}),
+                "t_minus::refused::unsigned_delegation",
+            )
+            .await;
+        // A server holding alice's key signs her delegation.
+        let signing_alice = Session::serve(
+            McpServer::new(&location, agent("alice"), Some(t0()))
+                .with_signing_key(t_minus::trust::SigningKey::File(alice_key.clone())),
+        )
+        .await;
+        let signed_made = signing_alice.ok("delegate", json!({"to": "carol"})).await;
+        assert_eq!(signed_made["signed"], true);
+        let event = carol
+            .ok("confirm", json!({"event": signed_id, "for": "alice"}))
+            .await;
+        assert_eq!(event["attendees"][0]["status"], "confirmed", "{event}");
+
+        // Each lists what it gave or received; bob has none.
+        let listed = carol.ok("delegations", json!({})).await;
+        assert_eq!(listed["agent"], "carol");
+        assert_eq!(listed["delegations"].as_array().unwrap().len(), 2);
+        let bob = Session::connect(&location, "bob").await;
+        let none = bob.ok("delegations", json!({})).await;
+        assert_eq!(none["delegations"], json!([]));
+        // Only alice revokes hers.
+        carol
+            .refused(
+                "undelegate",
+                json!({"delegation": id}),
+                "t_minus::auth::other_agent",
+            )
+            .await;
+        let revoked = alice
+            .ok("undelegate", json!({"delegation": &id[..8]}))
+            .await;
+        assert_eq!(revoked["state"], "revoked");
+        alice
+            .refused(
+                "undelegate",
+                json!({"delegation": id}),
+                "t_minus::refused::delegation_revoked",
+            )
+            .await;
+        let active = alice.ok("delegations", json!({})).await;
+        assert_eq!(active["delegations"].as_array().unwrap().len(), 1);
+        let all = alice.ok("delegations", json!({"all": true})).await;
+        assert_eq!(all["delegations"].as_array().unwrap().len(), 2);
+        // A signed message made elsewhere: only the server's own agent's.
+        let message = t_minus::trust::grant::DelegationMessage {
+            from: agent("alice"),
+            to: agent("dave"),
+            campaign: None,
+            until: None,
+            time: t0(),
+            nonce: uuid::Uuid::new_v4(),
+        };
+        let bytes = message.to_bytes();
+        let signature = t_minus::trust::sign_with_key_file(&alice_key, &bytes)
+            .unwrap()
+            .to_armored();
+        let args = json!({"message": message.render(), "signature": signature});
+        bob.refused("delegate", args.clone(), "t_minus::auth::other_agent")
+            .await;
+        let made = alice.ok("delegate", args).await;
+        assert_eq!(
+            (&made["to"], &made["signed"]),
+            (&json!("dave"), &json!(true))
+        );
+    });
+    let engine = open_engine(&location, &clock);
+    assert_eq!(engine.verify_log(None).unwrap().signatures, 1);
+}
+
 common::store_tests!(
+    the_delegation_tools_act_as_the_servers_agent,
     the_answer_tools_answer_for_a_delegator,
     a_server_signs_where_signatures_are_required,
     tools_are_exactly_these_with_input_and_output_schemas,
@@ -765,7 +916,10 @@ fn malformed_json_rpc_does_not_stop_the_server() {
         assert_eq!(bad_args["result"]["isError"], true, "{bad_args}");
         let text = bad_args["result"]["content"][0]["text"].as_str().unwrap();
         assert!(text.starts_with("t_minus::input::arguments: "), "{text}");
-        assert_eq!(by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(), 9);
+        assert_eq!(
+            by_id(4).unwrap()["result"]["tools"].as_array().unwrap().len(),
+            TOOLS.len()
+        );
         drop(write);
         drop(lines);
         let _ = tokio::time::timeout(StdDuration::from_secs(5), serving).await;

@@ -217,6 +217,52 @@ fn every_json_output_matches_the_schema_of_its_type() {
     assert_eq!(lines.len(), 1, "one line, as `wait --json` prints lines");
 }
 
+/// The gates' JSON, checked against the strict schemas: when a windowed
+/// event may fire next, the next escalation step, who answered for whom,
+/// a tick that applied an escalation step, and delegations.
+#[test]
+fn the_gates_json_matches_the_schemas() {
+    let mut t = T::new();
+    std::fs::write(
+        t.dir().join("gate.yaml"),
+        "campaign: rel\nevents:\n  gate:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n    escalate:\n      - after: 10m\n        add: [carol]\n",
+    )
+    .unwrap();
+    t.ok("apply gate.yaml");
+    let id =
+        t.schedule("deploy 2025-06-10T12:00:00Z --attendees ops-1 --window 'Mon 09:00-10:00 UTC'");
+    let windowed = prints::<EventStatus>(&t, &format!("status {id} --json"));
+    assert_eq!(
+        windowed["may_fire_next"], "2025-06-09T09:00:00Z",
+        "{windowed}"
+    );
+    let listed = prints::<Vec<Event>>(&t, "status --json");
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["may_fire_next"] == "2025-06-09T09:00:00Z"),
+        "{listed}"
+    );
+    let gate = prints::<EventStatus>(&t, "status rel/gate --json");
+    assert_eq!(
+        gate["next_escalation"],
+        serde_json::json!({"at": "2025-06-06T15:00:00Z", "step": 1, "of": 1, "add": [{"agents": ["carol"]}]})
+    );
+    prints::<t_minus::output::Delegation>(&t, "delegate alice zoe --json");
+    prints::<Vec<t_minus::output::Delegation>>(&t, "delegations --all --json");
+    let answered = prints::<Event>(&t, "confirm rel/gate zoe --for alice --json");
+    assert_eq!(answered["attendees"][0]["answered_by"], "zoe", "{answered}");
+    t.set_now("2025-06-06T15:00:00Z");
+    let tick = prints::<TickReport>(&t, "tick --json");
+    assert_eq!(
+        tick["escalations"][0]["detail"]["added"],
+        serde_json::json!(["carol"]),
+        "{tick}"
+    );
+}
+
 /// The error object, field by field: the shape the HTTP API will return.
 #[test]
 fn an_error_with_json_is_code_message_and_help() {

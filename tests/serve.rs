@@ -400,6 +400,8 @@ fn the_openapi_document_lists_the_routes_and_describes_the_replies() {
         "/v1/inbox",
         "/v1/verify",
         "/v1/answers",
+        "/v1/delegations",
+        "/v1/delegations/{delegation}/revoke",
         "/v1/plan",
         "/v1/apply",
         "/metrics",
@@ -431,6 +433,11 @@ fn the_openapi_document_lists_the_routes_and_describes_the_replies() {
         &server.get("/v1/events/rev", Some(&reader)).body,
     );
     check("/v1/health", "get", &server.get("/v1/health", None).body);
+    check(
+        "/v1/delegations",
+        "get",
+        &server.get("/v1/delegations?all=true", Some(&reader)).body,
+    );
     check(
         "/v1/verify",
         "get",
@@ -1299,7 +1306,283 @@ fn breakglass_and_the_requester_over_http() {
     );
 }
 
+/// Delegations over HTTP: an agent token makes, lists and revokes
+/// delegations of its own answers (refused for another agent's, for an
+/// operator's token, and with the codes of the command line); the delegate
+/// answers for it with `for`, and the event shows who answered for whom.
+fn delegations_over_http() {
+    let t = T::new();
+    t.ok("schedule review +30m --name rev --attendees alice,bob --quorum 2");
+    let alice = token(&t, "alice", "agent");
+    let erin = token(&t, "erin", "agent");
+    let reader = token(&t, "watch", "reader");
+    let operator = token(&t, "ops", "operator");
+    let server = Server::start(&t, &[]);
+    let delegate =
+        |token: &str, body: Value| server.post_json("/v1/delegations", Some(token), body);
+
+    let r = delegate(&erin, json!({"from": "alice", "to": "erin"}));
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::other_agent"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not make or revoke delegations of alice's answers"),
+        "{}",
+        r.body
+    );
+    let r = delegate(&operator, json!({"to": "erin"}));
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::role"),
+        "{}",
+        r.body
+    );
+    let r = delegate(&alice, json!({"to": "alice"}));
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "t_minus::input::delegation"),
+        "{}",
+        r.body
+    );
+    let r = delegate(&alice, json!({"to": "erin", "campaign": "nope"}));
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "t_minus::not_found::campaign"),
+        "{}",
+        r.body
+    );
+    let r = delegate(
+        &alice,
+        json!({"to": "erin", "until": "2020-01-01T00:00:00Z"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "t_minus::input::delegation_until"),
+        "{}",
+        r.body
+    );
+    let r = server.call("POST", "/v1/delegations", Some(&alice), None);
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "t_minus::http::json"),
+        "{}",
+        r.body
+    );
+    let r = delegate(&alice, json!({"to": "erin", "message": "x"}));
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "t_minus::http::json"),
+        "{}",
+        r.body
+    );
+    // Nothing was made by the refusals.
+    assert_eq!(
+        server.get("/v1/delegations?all=true", Some(&reader)).body,
+        json!([])
+    );
+
+    let r = delegate(&alice, json!({"to": "erin", "until": "+1h"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let made = r.body;
+    assert_eq!(
+        (
+            &made["from"],
+            &made["to"],
+            &made["state"],
+            &made["signed"],
+            &made["campaign"]
+        ),
+        (
+            &json!("alice"),
+            &json!("erin"),
+            &json!("active"),
+            &json!(false),
+            &Value::Null
+        )
+    );
+    assert_eq!(made["until"], "2025-06-06T15:50:00Z");
+    let id = made["id"].as_str().unwrap().to_string();
+    let listed = server.get("/v1/delegations", Some(&reader));
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body, json!([made.clone()]));
+
+    // erin answers for alice; the event says who answered for whom.
+    let r = server.post_json(
+        "/v1/events/rev/confirm",
+        Some(&erin),
+        json!({"for": "alice"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(answer_of(&r.body, "alice"), "confirmed");
+    let event = server.get("/v1/events/rev", Some(&reader)).body;
+    let alice_row = &event["attendees"][0];
+    assert_eq!(
+        (&alice_row["agent"], &alice_row["answered_by"]),
+        (&json!("alice"), &json!("erin")),
+        "{event}"
+    );
+    assert!(
+        event["attendees"][1].get("answered_by").is_none(),
+        "{event}"
+    );
+
+    // Revoking: alice's own only, by id or prefix, once.
+    let revoke = |token: &str, reference: &str| {
+        server.call(
+            "POST",
+            &format!("/v1/delegations/{reference}/revoke"),
+            Some(token),
+            None,
+        )
+    };
+    let r = revoke(&erin, &id);
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::other_agent"),
+        "{}",
+        r.body
+    );
+    let r = revoke(&alice, "ffffffff");
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "t_minus::not_found::delegation"),
+        "{}",
+        r.body
+    );
+    let r = revoke(&alice, &id[..8]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "revoked");
+    assert_eq!(r.body["revoked_at"], json!(t.now()));
+    let r = revoke(&alice, &id);
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "t_minus::refused::delegation_revoked"),
+        "{}",
+        r.body
+    );
+    assert_eq!(server.get("/v1/delegations", Some(&reader)).body, json!([]));
+    let all = server.get("/v1/delegations?all=true", Some(&reader)).body;
+    assert_eq!(all[0]["state"], "revoked", "{all}");
+    let r = server.post_json(
+        "/v1/events/rev/decline",
+        Some(&erin),
+        json!({"for": "alice"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "t_minus::refused::no_delegation"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{}",
+        r.body
+    );
+
+    // The log has both, by alice; verify explains it.
+    let v = server.get("/v1/verify", Some(&reader)).body;
+    assert_eq!(v["intact"], true, "{v}");
+}
+
+/// Where alice's answers must be signed, her delegation over HTTP is the
+/// `t-minus delegation v1` message she signed: accepted from her token
+/// only, refused with a signature by another key; carol's signed answer
+/// for alice then counts.
+fn a_signed_delegation_over_http() {
+    use crate::trust::{key, Keys};
+    use t_minus::trust::grant::DelegationMessage;
+    let t = T::new();
+    let keys = Keys::new();
+    std::fs::write(
+        t.dir().join("release.yaml"),
+        format!(
+            "campaign: release\nsigners:\n  alice: \"{}\"\n  bob: \"{}\"\n  carol: \"{}\"\nevents:\n  deploy:\n    at: +1h\n    quorum: 2\n    attendees: [alice, bob]\n",
+            keys.alice.1, keys.bob.1, keys.carol.1
+        ),
+    )
+    .unwrap();
+    t.ok("apply release.yaml");
+    let campaign: uuid::Uuid = t.json("campaign show release --json")["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let alice = token(&t, "alice", "agent");
+    let bob = token(&t, "bob", "agent");
+    let server = Server::start(&t, &[]);
+    let message = DelegationMessage {
+        from: AgentId("alice".into()),
+        to: AgentId("carol".into()),
+        campaign: Some(campaign),
+        until: None,
+        time: t0(),
+        nonce: uuid::Uuid::new_v4(),
+    };
+    let bytes = message.to_bytes();
+    let signed_by = |path: &std::path::Path| {
+        let sig = key(path)
+            .sign(
+                &t_minus::trust::Signers::default(),
+                &message.from,
+                &bytes,
+                t0(),
+            )
+            .unwrap();
+        json!({"message": message.render(), "signature": sig.to_armored()})
+    };
+    let r = server.post_json("/v1/delegations", Some(&bob), signed_by(&keys.alice.0));
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "t_minus::auth::other_agent"),
+        "{}",
+        r.body
+    );
+    let r = server.post_json("/v1/delegations", Some(&alice), signed_by(&keys.bob.0));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.code().starts_with("t_minus::trust::"), "{}", r.body);
+    let r = server.post_json("/v1/delegations", Some(&alice), signed_by(&keys.alice.0));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["signed"], &r.body["campaign"]),
+        (&json!(true), &json!("release"))
+    );
+    // Once only: the nonce is spent.
+    let r = server.post_json("/v1/delegations", Some(&alice), signed_by(&keys.alice.0));
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "t_minus::trust::nonce"),
+        "{}",
+        r.body
+    );
+
+    // carol's signed answer for alice, through the client.
+    let carol = token(&t, "carol", "agent");
+    let mut cmd = cli_support::command(&server.base, cli_support::Clock::Pinned(t.now()));
+    cmd.env("T_MINUS_TOKEN", &carol)
+        .args(cli_support::split(&format!(
+            "confirm release/deploy carol --for alice --sign {}",
+            keys.carol.0.display()
+        )));
+    let out = cli_support::output(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let event = t.event("release/deploy");
+    assert_eq!(answer_of(&event, "alice"), "confirmed");
+    assert!(t.ok("verify").contains("1 signature"));
+}
+
 cli_support::store_tests!(
+    delegations_over_http,
+    a_signed_delegation_over_http,
     breakglass_and_the_requester_over_http,
     tokens_and_roles_decide_who_reads_answers_and_operates,
     errors_have_the_status_and_code_of_the_cli,

@@ -160,7 +160,9 @@ fn reads_through_the_client_print_what_the_local_command_prints() {
     t.ok("campaign add rel ship +20m --needs build --attendees bob,alice");
     t.ok("confirm rev alice");
     t.ok("defer rev bob 5m");
-    t.ok("decline rev carol");
+    t.ok("delegate carol dave");
+    t.ok("decline rev dave --for carol");
+    assert!(t.ok("status rev").contains("dave for carol declined"));
     let alice = token(&t, "alice", "agent");
     let server = Server::start(&t, &[]);
     let a = Client::new(&server, &t, &alice);
@@ -343,6 +345,77 @@ fn signed_answers_are_signed_here_and_posted_to_answers() {
         &format!("submit {} {}", file.display(), sig.display()),
         "t_minus::",
     );
+    a.assert_no_files();
+}
+
+/// `delegate`, `delegations` and `undelegate` through the service, as the
+/// token's agent: the same lines as on the store; `--sign KEYFILE` signs
+/// the delegation message here and posts it.
+fn delegations_through_the_client() {
+    use crate::trust::{apply_signed_release, Keys};
+    let t = T::new();
+    let keys = Keys::new();
+    apply_signed_release(&t, &keys);
+    let alice = token(&t, "alice", "agent");
+    let server = Server::start(&t, &[]);
+    let a = Client::new(&server, &t, &alice);
+    let out = a.ok("delegate alice dave --until +1h");
+    assert!(
+        out.starts_with(
+            "🤝 dave may answer for alice (every event, until 2025-06-06T15:50:00Z); delegation "
+        ),
+        "{out}"
+    );
+    let refused = a.fail_with("delegate bob dave", "t_minus::auth::other_agent");
+    assert!(
+        refused
+            .stderr
+            .contains("may not make or revoke delegations of bob's"),
+        "{}",
+        refused.stderr
+    );
+    let out = a.ok(&format!(
+        "delegate alice carol --campaign release --sign {}",
+        keys.alice.0.display()
+    ));
+    assert!(
+        out.contains("carol may answer for alice (campaign release, until revoked)"),
+        "{out}"
+    );
+    // The listing is the store's.
+    assert_eq!(a.ok("delegations"), t.ok("delegations"));
+    let listed = a.json("delegations --json");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    // Made at the same instant: found by their delegate.
+    let to = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["to"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(to("carol")["signed"], true, "{listed}");
+    assert_eq!(to("dave")["signed"], false, "{listed}");
+    let id = to("dave")["id"].as_str().unwrap().to_string();
+    let out = a.ok(&format!("undelegate {}", &id[..8]));
+    assert_eq!(
+        out,
+        format!("Revoked delegation {id}: dave no longer answers for alice.\n")
+    );
+    a.fail_with(
+        &format!("undelegate {id}"),
+        "t_minus::refused::delegation_revoked",
+    );
+    let all = t.json("delegations --all --json");
+    let states: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["state"])
+        .collect();
+    assert!(states.contains(&&Value::from("revoked")), "{all}");
     a.assert_no_files();
 }
 
@@ -760,6 +833,7 @@ fn wait_through_the_client_resumes_after_the_service_restarts() {
 }
 
 cli_support::store_tests!(
+    delegations_through_the_client,
     wait_through_the_client_follows_the_stream,
     wait_through_the_client_resumes_after_the_service_restarts,
     answers_through_the_client_land_in_the_store,

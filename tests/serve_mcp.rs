@@ -225,6 +225,16 @@ fn mcp_over_http_answers_as_the_tokens_agent() {
     assert_eq!(answer_of(&t.event("rev"), "bob"), "pending");
     let deferred = a.ok("defer", json!({"event": "rev", "duration": "10m"}));
     assert_eq!(deferred["deferred_ms"], 600_000);
+    // Alice delegates her own answers, as the token's agent.
+    let made = a.ok("delegate", json!({"to": "dave"}));
+    assert_eq!(
+        (&made["from"], &made["to"]),
+        (&json!("alice"), &json!("dave"))
+    );
+    assert_eq!(
+        a.ok("delegations", json!({}))["delegations"][0]["id"],
+        made["id"]
+    );
 
     // A reader reads and cannot answer; an operator does not answer either.
     let w = Mcp::new(&server, Some(&watcher));
@@ -242,6 +252,8 @@ fn mcp_over_http_answers_as_the_tokens_agent() {
                 "answer_message",
                 json!({"event": "rev", "answer": "confirm"}),
             ),
+            ("delegate", json!({"to": "erin"})),
+            ("undelegate", json!({"delegation": made["id"]})),
         ] {
             let text = client.refused(tool, args, "t_minus::auth::role");
             assert!(text.contains(role), "{text}");

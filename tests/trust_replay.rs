@@ -775,5 +775,92 @@ mod cli {
         assert!(stderr.contains("quorum is stored as 1"), "{stderr}");
     }
 
-    cli_support::store_tests!(verify_lists_every_field_that_disagrees_and_exits_1);
+    /// bob lets erin answer for him in campaign `a` only, and erin does, in
+    /// `a`. A store writer then rewrites the delegation's entry to name
+    /// campaign `b` and chains the log again: every hash holds, but the
+    /// answer on `a/review` is outside the campaign the delegation was
+    /// limited to, and `verify` says so (exit 1).
+    fn a_delegated_answer_outside_the_delegations_campaign_is_reported() {
+        use t_minus::trust::chain::{entry_hash, ChainHash};
+        let t = T::new();
+        for c in ["a", "b"] {
+            std::fs::write(
+                t.dir().join(format!("{c}.yaml")),
+                format!(
+                    "campaign: {c}\nevents:\n  review:\n    at: +1h\n    attendees: [bob, carol]\n"
+                ),
+            )
+            .unwrap();
+            t.ok(&format!("apply {c}.yaml"));
+        }
+        t.ok("delegate bob erin --campaign a");
+        t.ok("confirm a/review erin --for bob");
+        assert_eq!(t.json("verify --json")["intact"], true);
+        // Answering for bob in `b` is refused by the engine.
+        let refused = t.fail("confirm b/review erin --for bob");
+        assert!(refused.contains("covers campaign `a` only"), "{refused}");
+
+        let b = t.json("campaign show b --json")["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let engine = t_minus::Engine::open(&t.db_location()).unwrap();
+        let links = {
+            let mut tx = engine.store().read().unwrap();
+            tx.audit_links(0, 100_000).unwrap()
+        };
+        drop(engine);
+        let quoted = |text: &str| format!("'{}'", text.replace('\'', "''"));
+        let mut prev = ChainHash::GENESIS;
+        let mut sql = String::new();
+        let mut rewritten = false;
+        for mut link in links {
+            if link.entry.action == AuditAction::Delegated {
+                link.entry.detail["campaign"] = json!("b");
+                link.entry.detail["campaign_id"] = json!(b);
+                rewritten = true;
+                sql.push_str(&format!(
+                    "UPDATE {{audit}} SET detail = {} WHERE seq = {};\n",
+                    quoted(&link.entry.detail.to_string()),
+                    link.entry.seq
+                ));
+            }
+            let hash = entry_hash(
+                &prev,
+                &link.entry,
+                link.message.as_deref().map(str::as_bytes),
+                link.signature.as_deref(),
+            );
+            sql.push_str(&format!(
+                "UPDATE {{audit}} SET prev = {}, hash = {} WHERE seq = {};\n",
+                common::stores::hash_sql(&prev.hex()),
+                common::stores::hash_sql(&hash.hex()),
+                link.entry.seq
+            ));
+            prev = hash;
+        }
+        assert!(rewritten);
+        common::stores::tamper(&t.db_location(), &sql);
+        let out = t.run("verify --json");
+        assert_eq!(out.code, 1, "{out:?}");
+        let error: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(error["error"]["code"], "t_minus::trust::state", "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("erin answered for bob under delegation")
+                && message.contains("which covers campaign `b` only, and this event is not in it"),
+            "{message}"
+        );
+        assert!(t.fail("verify").contains("t_minus::trust::state"));
+        let out = t.run("verify a/review");
+        assert_eq!(out.code, 1, "{out:?}");
+        // `verify b` does not look at a's events.
+        let out = t.run("verify b");
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+
+    cli_support::store_tests!(
+        verify_lists_every_field_that_disagrees_and_exits_1,
+        a_delegated_answer_outside_the_delegations_campaign_is_reported,
+    );
 }

@@ -432,7 +432,7 @@ fn respond(
         }
     };
     if as_json {
-        json::print(&Event::read(engine, &mut views, &updated)?);
+        json::print(&Event::read_one(engine, &mut views, &updated)?);
         return Ok(());
     }
     let label = views.label(engine, &updated)?;
@@ -720,6 +720,10 @@ fn tick(engine: &mut Engine, out: &mut Renderer, as_json: bool, deliver: bool) -
     }
     if result.is_empty() {
         println!("Nothing changed.");
+    }
+    for entry in &result.escalations {
+        let label = views.label_of(engine, entry.event)?;
+        println!("{}", out.escalation(entry, &label));
     }
     for entry in &result.transitions {
         let label = views.label_of(engine, entry.event)?;

@@ -131,7 +131,7 @@ impl Diagnostic for ClientError {
             ClientError::Reply { .. } => {
                 "check that --db names a t-minus service of this version".into()
             }
-            ClientError::Unsupported { .. } => "through a service run confirm, defer, decline, cancel EVENT, status, inbox, log, wait, verify, plan, apply, answer-message and submit; run the others where the store is".into(),
+            ClientError::Unsupported { .. } => "through a service run confirm, defer, decline, breakglass, cancel EVENT, delegate, delegations, undelegate, status, inbox, log, wait, verify, plan, apply, answer-message and submit; run the others where the store is".into(),
             ClientError::Refused { help, .. } => help.clone(),
         };
         (!help.is_empty()).then(|| Box::new(help) as Box<dyn fmt::Display + 'a>)

@@ -65,7 +65,9 @@ fn status(
             let deliveries = super::notify::open_deliveries(engine, event.id)?;
             if as_json {
                 json::print(&EventStatus {
-                    event: Event::new(&event, view.campaign.as_deref()),
+                    event: Event::new(&event, view.campaign.as_deref())
+                        .at_time(&event, engine.now())
+                        .with_answered_by(&view.answered_by),
                     notifications: deliveries.iter().map(DeliveryStatus::from).collect(),
                 });
                 return Ok(());
@@ -112,7 +114,10 @@ fn listing(engine: &Engine, out: &Renderer, filter: EventFilter, as_json: bool) 
     if as_json {
         let mut array = json::ArrayStream::new(stdout);
         engine.scan_events(filter, |listed| {
-            array.push(&Event::new(&listed.event, listed.campaign.as_deref()));
+            let now = engine.now();
+            array.push(
+                &Event::new(&listed.event, listed.campaign.as_deref()).at_time(&listed.event, now),
+            );
             Ok(())
         })?;
         array.finish();
@@ -200,7 +205,8 @@ fn remote_status(cx: &Context, client: &Client, args: &StatusArgs) -> Result<Exi
     if let Some(name) = &shown.value.campaign {
         e.campaign = Some(campaigns.get(client, name)?.campaign.id);
     }
-    let view = EventView::new(&e, shown.value.campaign.clone(), needs);
+    let view = EventView::new(&e, shown.value.campaign.clone(), needs)
+        .with_answered_by(shown.value.answered_by());
     println!("{}", out.event_detail(&view));
     Ok(ExitCode::SUCCESS)
 }

@@ -317,6 +317,48 @@ impl Renderer {
         )
     }
 
+    /// An escalation step a tick applied:
+    /// `📣 Event ID escalated (step 1 after 30m: added dave) LABEL`, with
+    /// `added erin to ops` for the members of a group.
+    pub fn escalation(&self, entry: &AuditEntry, label: &str) -> String {
+        let d = &entry.detail;
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut added = Vec::new();
+        let mut grouped = Vec::new();
+        if let Some(groups) = d["groups"].as_object() {
+            for (group, agents) in groups {
+                let agents = names(agents);
+                grouped.extend(agents.iter().cloned());
+                added.push(format!("{} to {group}", agents.join(", ")));
+            }
+        }
+        let plain: Vec<String> = names(&d["added"])
+            .into_iter()
+            .filter(|a| !grouped.contains(a))
+            .collect();
+        if !plain.is_empty() {
+            added.insert(0, plain.join(", "));
+        }
+        let s = self.styles;
+        format!(
+            "📣 Event {} {} (step {} after {}: added {}) {}",
+            entry.event,
+            paint(s.wait, "escalated"),
+            d["step"],
+            d["after"].as_str().unwrap_or_default(),
+            added.join("; "),
+            paint(s.bold, label)
+        )
+    }
+
     /// One audit line: `2025-06-06T14:50:00Z  confirmed  by alice`; an
     /// answer under a delegation reads `by carol for alice`.
     pub fn log_line(&self, entry: &AuditEntry) -> String {
@@ -377,14 +419,7 @@ impl Renderer {
 /// event whose next escalation step is still to apply before its fire time
 /// (`ops: erin` for agents a step adds to a group); `None` otherwise.
 fn next_escalation(event: &crate::TMinusEvent) -> Option<String> {
-    if event.state != crate::EventState::Pending {
-        return None;
-    }
-    let due = event.escalation.next_due(event.started_at)?;
-    if due >= event.fire_time() {
-        return None;
-    }
-    let step = event.escalation.remaining().first()?;
+    let (due, step) = event.next_escalation()?;
     let adds: Vec<String> = step
         .add
         .iter()

@@ -195,7 +195,7 @@ impl Engine {
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
                 chat_links.follow(&link.entry);
-                if let Some(refusal) = grants.follow(&link.entry) {
+                if let Some(refusal) = grants.follow(&link.entry, &replay) {
                     if in_scope {
                         ungranted.get_or_insert(refusal);
                     }
@@ -334,15 +334,63 @@ struct Grant {
     to: Option<String>,
     until: Option<chrono::DateTime<chrono::Utc>>,
     revoked: bool,
+    /// The campaign it is limited to (`None`: every event).
+    campaign: Option<GrantCampaign>,
+}
+
+/// The campaign a delegation covers, as its `delegated` entry names it: by
+/// id (`detail.campaign_id`) and name (`detail.campaign`); entries written
+/// before the id was recorded name it only.
+struct GrantCampaign {
+    id: Option<Uuid>,
+    name: Option<String>,
+}
+
+impl GrantCampaign {
+    /// The campaign the delegation's entry names; `None`: every event.
+    fn of(detail: &serde_json::Value) -> Option<Self> {
+        let id = detail["campaign_id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok());
+        let name = detail["campaign"].as_str().map(str::to_string);
+        (id.is_some() || name.is_some()).then_some(GrantCampaign { id, name })
+    }
+
+    /// Whether it is the campaign of `event` as the replayed log has it;
+    /// `None` when the log has no record of the event (or of its campaign,
+    /// for a delegation named by name only) to tell.
+    fn covers(&self, replay: &Replay, event: Uuid) -> Option<bool> {
+        let record = crate::trust::record::parse_record(replay.events.get(&event)?);
+        let campaign = match record.get("campaign")? {
+            serde_json::Value::String(id) => Uuid::parse_str(id).ok()?,
+            _ => return Some(false),
+        };
+        if let Some(id) = self.id {
+            return Some(id == campaign);
+        }
+        let record = crate::trust::record::parse_record(replay.campaigns.get(&campaign)?);
+        Some(record.get("name").and_then(|n| n.as_str()) == self.name.as_deref())
+    }
+
+    /// How the refusal names it: by name, else by id.
+    fn label(&self) -> String {
+        match (&self.name, self.id) {
+            (Some(name), _) => name.clone(),
+            (None, Some(id)) => id.to_string(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 impl Grants {
     /// Takes in the next entry of the chain: a `delegated` entry makes a
     /// delegation, an `undelegated` one revokes it, and an answer given
     /// for another agent must name (`detail.delegation`) one from that
-    /// agent to the one who answered, made before it, not revoked, and not
-    /// past its `until`; the refusal when it does not.
-    fn follow(&mut self, e: &crate::AuditEntry) -> Option<TrustError> {
+    /// agent to the one who answered, made before it, not revoked, not
+    /// past its `until`, and, when it is limited to a campaign, one the
+    /// answered event is in (as `replay` has the event so far); the refusal
+    /// when it does not.
+    fn follow(&mut self, e: &crate::AuditEntry, replay: &Replay) -> Option<TrustError> {
         match e.action {
             AuditAction::Delegated => {
                 let until = e.detail["until"]
@@ -356,6 +404,7 @@ impl Grants {
                         to: e.detail["to"].as_str().map(String::from),
                         until,
                         revoked: false,
+                        campaign: GrantCampaign::of(&e.detail),
                     },
                 );
                 None
@@ -378,6 +427,23 @@ impl Grants {
                         && !g.revoked
                         && g.until.is_none_or(|until| e.at < until)
                 });
+                if in_force {
+                    let campaign = grant.and_then(|g| g.campaign.as_ref())?;
+                    if campaign.covers(replay, e.event) != Some(false) {
+                        return None;
+                    }
+                    return Some(TrustError::StateMismatch {
+                        event: e.event.to_string(),
+                        reason: format!(
+                            "entry seq {} ({}): {} answered for {principal} under delegation {}, which covers campaign `{}` only, and this event is not in it",
+                            e.seq,
+                            e.action,
+                            e.agent.as_ref().map_or("nobody", AgentId::as_str),
+                            e.detail["delegation"].as_str().unwrap_or_default(),
+                            campaign.label(),
+                        ),
+                    });
+                }
                 (!in_force).then(|| TrustError::StateMismatch {
                     event: e.event.to_string(),
                     reason: format!(

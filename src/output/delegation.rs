@@ -2,14 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::time;
 use crate::delegation::DelegationState;
 
 /// One delegation: `from` lets `to` answer for it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Delegation {
     /// Its id (`undelegate` takes it, or a unique prefix of 4+ hex digits).
     pub id: Uuid,
@@ -54,4 +54,15 @@ impl Delegation {
             signed: d.signed.is_some(),
         }
     }
+}
+
+/// The delegations an agent gave or received, as the MCP tool
+/// `delegations` returns them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentDelegations {
+    /// The agent.
+    pub agent: String,
+    /// Its delegations, oldest first: those in force, or every one when
+    /// asked for all.
+    pub delegations: Vec<Delegation>,
 }

@@ -94,6 +94,10 @@ pub struct TickReport {
     pub opened: Vec<Uuid>,
     /// The same transitions as audit entries, in the order they happened.
     pub transitions: Vec<AuditEntry>,
+    /// The escalation steps applied since the last report, as their
+    /// `escalated` entries (`detail.added`: the agents the step added;
+    /// `detail.groups`: to which groups), in the order they applied.
+    pub escalations: Vec<AuditEntry>,
     /// The deliveries attempted after the tick.
     pub notifications: Vec<DeliveryStatus>,
 }
@@ -107,6 +111,7 @@ impl TickReport {
             cancelled: result.cancelled.clone(),
             opened: result.opened.clone(),
             transitions: result.transitions.iter().map(AuditEntry::from).collect(),
+            escalations: result.escalations.iter().map(AuditEntry::from).collect(),
             notifications,
         }
     }

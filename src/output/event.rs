@@ -92,6 +92,46 @@ pub struct Event {
     /// The break-glass that fired it; only such an event has this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<crate::gate::BreakGlass>,
+    /// For a pending event with windows: when it may fire next, at the
+    /// earliest, at the instant of the output — that instant when it is
+    /// inside a window, else the next window opening. Absent when no window
+    /// opens before its fire time (an early event is then missed at its
+    /// fire time), for an event without windows, and where the output has
+    /// no clock (`status CAMPAIGN`, a campaign's events).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "time::opt"
+    )]
+    pub may_fire_next: Option<DateTime<Utc>>,
+    /// The next escalation step of a pending event, while one is due before
+    /// its fire time; only such an event has this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_escalation: Option<NextEscalation>,
+}
+
+/// The next escalation step of an [`Event`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NextEscalation {
+    /// When it is due: the event's opening plus the step's `after`.
+    #[serde(serialize_with = "time::at")]
+    pub at: DateTime<Utc>,
+    /// Its number, from 1.
+    pub step: usize,
+    /// How many steps the event has.
+    pub of: usize,
+    /// Who it adds: attendees (`group` absent), or members of a group.
+    pub add: Vec<EscalationAdd>,
+}
+
+/// Agents an escalation step adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EscalationAdd {
+    /// The quorum group they join; absent for a plain event's attendees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The agents, in order.
+    pub agents: Vec<String>,
 }
 
 /// One attendee of an [`Event`] and its answer so far.
@@ -107,6 +147,13 @@ pub struct Attendee {
     /// For an event with groups: the groups the agent is in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// The delegate who gave this attendee's standing answer for it
+    /// (`answered_by` for `agent`, under `agent`'s delegation); only such
+    /// an attendee has this key, and only in the output of one event read
+    /// with its log (`status EVENT`, an answer, `GET /v1/events/{event}`,
+    /// the MCP `get_event` and answer tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
 }
 
 /// An attendee's answer.
@@ -168,6 +215,7 @@ impl Event {
                 },
                 groups: grouped
                     .then(|| e.groups_of(agent).into_iter().map(str::to_string).collect()),
+                answered_by: None,
             })
             .collect();
         let groups = e
@@ -216,7 +264,44 @@ impl Event {
                 .map(|a| a.as_str().to_string())
                 .collect(),
             broken: e.gates.broken.clone(),
+            may_fire_next: None,
+            next_escalation: e.next_escalation().map(|(at, step)| NextEscalation {
+                at,
+                step: e.escalation.applied + 1,
+                of: e.escalation.steps.len(),
+                add: step
+                    .add
+                    .iter()
+                    .map(|add| EscalationAdd {
+                        group: add.group.clone(),
+                        agents: add.agents.iter().map(|a| a.as_str().to_string()).collect(),
+                    })
+                    .collect(),
+            }),
         }
+    }
+
+    /// The output with what depends on the clock, at `now`: when the event
+    /// `e` it describes may fire next (`may_fire_next`), for a pending
+    /// event with windows.
+    pub fn at_time(mut self, e: &TMinusEvent, now: DateTime<Utc>) -> Self {
+        if e.state == EventState::Pending && !e.gates.windows.is_empty() {
+            self.may_fire_next = e.may_fire_next(now);
+        }
+        self
+    }
+
+    /// The output with the delegates who gave standing answers:
+    /// (attendee, delegate) pairs as [`crate::engine::delegated_answers`]
+    /// reads them from the event's log.
+    pub fn with_answered_by(mut self, answered_by: &[(crate::AgentId, crate::AgentId)]) -> Self {
+        for attendee in &mut self.attendees {
+            attendee.answered_by = answered_by
+                .iter()
+                .find(|(a, _)| a.as_str() == attendee.agent)
+                .map(|(_, delegate)| delegate.as_str().to_string());
+        }
+        self
     }
 
     /// The event this output describes, rebuilt for the renderers of
@@ -306,10 +391,34 @@ impl Event {
         })
     }
 
-    /// The event `e`, its campaign's name looked up through `views`.
+    /// The (attendee, delegate) pairs of the attendees whose standing
+    /// answer a delegate gave, as `answered_by` shows them; invalid agent
+    /// ids are left out.
+    pub fn answered_by(&self) -> Vec<(crate::AgentId, crate::AgentId)> {
+        self.attendees
+            .iter()
+            .filter_map(|a| {
+                let delegate = a.answered_by.as_deref()?;
+                Some((
+                    crate::AgentId::parse(&a.agent).ok()?,
+                    crate::AgentId::parse(delegate).ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The event `e` at the engine's clock, its campaign's name looked up
+    /// through `views`.
     pub fn read(engine: &Engine, views: &mut EventViews, e: &TMinusEvent) -> Result<Self> {
         let campaign = views.campaign_name(engine, e)?;
-        Ok(Event::new(e, campaign.as_deref()))
+        Ok(Event::new(e, campaign.as_deref()).at_time(e, engine.now()))
+    }
+
+    /// [`Event::read`] with the delegates who gave standing answers, read
+    /// from the event's log: the output of one event.
+    pub fn read_one(engine: &Engine, views: &mut EventViews, e: &TMinusEvent) -> Result<Self> {
+        let answered_by = crate::engine::delegated_answers(e, &engine.log(e.id)?);
+        Ok(Event::read(engine, views, e)?.with_answered_by(&answered_by))
     }
 }
 

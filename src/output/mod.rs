@@ -21,7 +21,7 @@
 //! | [`TickReport`], [`DeliveryStatus`], [`NotifyTestResult`] | ticks and notifications |
 //! | [`Inbox`] | what waits for one agent |
 //! | [`AnswerToSign`], [`EventSigners`] | an answer message to sign elsewhere; the keys that may sign |
-//! | [`Delegation`] | who may answer for whom |
+//! | [`Delegation`], [`AgentDelegations`] | who may answer for whom |
 //! | [`Verification`], [`crate::trust::attest::Statement`] | the audit log checked; an attestation |
 //! | [`Validation`], [`crate::plan::Plan`], [`ApplyResult`] | manifests validated, planned, applied |
 //! | [`RunLine`] | one line of `run --json` / `wait --json` |
@@ -48,10 +48,12 @@ pub use campaign::{
     Campaign, CampaignCancel, CampaignDetail, CampaignEvent, CampaignFields, CampaignOrder,
     CampaignStatus, Dependency, EventName,
 };
-pub use delegation::Delegation;
+pub use delegation::{AgentDelegations, Delegation};
 pub use delivery::{DeliveryStatus, NotifyTestResult, TickReport};
 pub use error::{ErrorBody, ErrorOutput};
-pub use event::{AnswerStatus, Attendee, Event, EventStatus, GroupProgress};
+pub use event::{
+    AnswerStatus, Attendee, EscalationAdd, Event, EventStatus, GroupProgress, NextEscalation,
+};
 pub use inbox::Inbox;
 pub use manifest::{ApplyResult, ManifestSummary, Problem, ProblemLabel, Validation};
 pub use run::{RunLine, RunOutcomeWord};

@@ -9,12 +9,13 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::routes::{
-    BreakglassBody, CancelBody, ConfirmBody, DeclineBody, DeferBody, InboxQuery, ListQuery,
-    ManifestQuery, SignedAnswerBody, StreamQuery, VerifyQuery,
+    BreakglassBody, CancelBody, ConfirmBody, DeclineBody, DeferBody, DelegateBody,
+    DelegationsQuery, InboxQuery, ListQuery, ManifestQuery, SignedAnswerBody, StreamQuery,
+    VerifyQuery,
 };
 use crate::output::{
-    ApplyResult, CampaignStatus, ErrorOutput, Event, EventSigners, Health, Inbox, LogEntry,
-    Verification,
+    ApplyResult, CampaignStatus, Delegation, ErrorOutput, Event, EventSigners, Health, Inbox,
+    LogEntry, Verification,
 };
 use crate::plan::Plan;
 
@@ -274,6 +275,42 @@ pub fn document(server: Option<&str>) -> Value {
             body: Some(("application/json", s.body::<SignedAnswerBody>(), true)),
             reply: s.reply::<Event>(),
             errors: &[400, 404, 409, 413, 422],
+        },
+        Op {
+            method: "get",
+            path: "/v1/delegations",
+            id: "listDelegations",
+            summary: "The delegations in force (every one with `all=true`): who may answer for whom, oldest first.",
+            access: Access::Read,
+            parameters: s.query::<DelegationsQuery>(),
+            body: None,
+            reply: s.reply::<Vec<Delegation>>(),
+            errors: &[400, 401],
+        },
+        Op {
+            method: "post",
+            path: "/v1/delegations",
+            id: "delegate",
+            summary: "The token's agent lets another answer for it (`to`, optionally `until`, `campaign`), or submits the `t-minus delegation v1` message it signed (`message`, `signature`) where its answers must be signed; the reply is the delegation.",
+            access: Access::Agent,
+            parameters: vec![],
+            body: Some(("application/json", s.body::<DelegateBody>(), true)),
+            reply: s.reply::<Delegation>(),
+            errors: &[400, 401, 403, 404, 409, 413, 422],
+        },
+        Op {
+            method: "post",
+            path: "/v1/delegations/{delegation}/revoke",
+            id: "undelegate",
+            summary: "The token's agent revokes a delegation of its answers; the reply is the delegation, revoked.",
+            access: Access::Agent,
+            parameters: vec![path_param(
+                "delegation",
+                "The delegation: its id, or a unique id prefix (4+ hex digits).",
+            )],
+            body: None,
+            reply: s.reply::<Delegation>(),
+            errors: &[400, 401, 403, 404, 409],
         },
         Op {
             method: "post",

@@ -19,17 +19,19 @@ use super::auth::{self, Need};
 use super::error::{ApiError, ServeError};
 use super::limits::{ANSWER_BODY_LIMIT, MANIFEST_BODY_LIMIT};
 use super::Shared;
+use crate::delegation::DelegationState;
 use crate::duration::parse_duration;
 use crate::engine::EventViews;
 use crate::output::{
-    ApplyResult, CampaignStatus, Event, EventSigners, Health, Inbox, LogEntry, Verification,
+    ApplyResult, CampaignStatus, Delegation, Event, EventSigners, Health, Inbox, LogEntry,
+    Verification,
 };
 use crate::plan::{Plan, PlanOptions};
 use crate::state::EventState;
 use crate::store::EventFilter;
 use crate::token::{TokenError, TokenInfo};
 use crate::trust::ChainHash;
-use crate::{AgentId, Engine, Response, TMinusError};
+use crate::{AgentId, Engine, Response, TMinusError, TimeSpec};
 
 /// A route's reply.
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -68,6 +70,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/verify", get(verify))
         .route("/v1/stream", get(stream))
         .route("/v1/answers", post(signed_answer).layer(answer_limit))
+        .route(
+            "/v1/delegations",
+            get(list_delegations).post(delegate).layer(answer_limit),
+        )
+        .route(
+            "/v1/delegations/{delegation}/revoke",
+            post(undelegate).layer(answer_limit),
+        )
         .route("/v1/plan", post(plan).layer(manifest_limit))
         .route("/v1/apply", post(apply).layer(manifest_limit))
         .route(
@@ -349,6 +359,7 @@ async fn list_events(
             None => EventFilter::All,
         };
         let agent = q.agent.as_deref().map(AgentId::parse).transpose()?;
+        let now = engine.now();
         let mut events = Vec::new();
         engine.scan_events(filter, |listed| {
             let e = &listed.event;
@@ -361,7 +372,7 @@ async fn list_events(
                 .as_ref()
                 .is_none_or(|a| e.attendees.iter().any(|(x, _)| x == a));
             if state_fits && agent_fits {
-                events.push(Event::new(e, listed.campaign.as_deref()));
+                events.push(Event::new(e, listed.campaign.as_deref()).at_time(e, now));
             }
             Ok(())
         })?;
@@ -379,7 +390,7 @@ fn event_output(engine: &Engine, reference: &str) -> Result<Event, ApiError> {
         .ok_or_else(|| TMinusError::EventNotFound {
             reference: reference.to_string(),
         })?;
-    Ok(Event::read(engine, &mut EventViews::default(), &e)?)
+    Ok(Event::read_one(engine, &mut EventViews::default(), &e)?)
 }
 
 /// `GET /v1/events/{event}`.
@@ -670,7 +681,8 @@ async fn answer(
             })
             .await?;
             let (updated, campaign) = writer.answer(event, agent, response).await?;
-            Event::new(&updated, campaign.as_deref())
+            let now = shared.clock_for_tests.unwrap_or_else(chrono::Utc::now);
+            Event::new(&updated, campaign.as_deref()).at_time(&updated, now)
         }
         (_, principal) => {
             as_caller(shared, headers, need, "answer", move |engine, token| {
@@ -680,7 +692,7 @@ async fn answer(
                 // Resolved, answered and read back in one write transaction.
                 let (updated, campaign) =
                     engine.respond_to_for(&event, &agent, principal.as_ref(), response)?;
-                Ok(Event::new(&updated, campaign.as_deref()))
+                Ok(Event::new(&updated, campaign.as_deref()).at_time(&updated, engine.now()))
             })
             .await?
         }
@@ -848,6 +860,161 @@ async fn signed_answer(
     .await?;
     shared.metrics.answer("signed");
     Ok(Json(event))
+}
+
+/// `GET /v1/delegations` parameters.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationsQuery {
+    /// Also the expired and revoked delegations.
+    pub all: Option<bool>,
+}
+
+/// `GET /v1/delegations`: the delegations in force (every one with
+/// `all=true`), oldest first.
+async fn list_delegations(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    q: Result<Query<DelegationsQuery>, QueryRejection>,
+) -> Reply<Vec<Delegation>> {
+    let q = query(q)?;
+    as_caller(&shared, &headers, Need::Read, "read", move |engine, _| {
+        let now = engine.now();
+        let all = q.all.unwrap_or(false);
+        Ok(engine
+            .delegations()?
+            .iter()
+            .filter(|d| all || d.state(now) == DelegationState::Active)
+            .map(|d| Delegation::new(d, now))
+            .collect())
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/delegations` body: a delegation of the token's agent's
+/// answers, unsigned (`to`, and optionally `from`, `until`, `campaign`) or
+/// signed (`message` and `signature`, nothing else).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateBody {
+    /// The agent whose answers may be given: when given, it must be the
+    /// token's.
+    pub from: Option<String>,
+    /// The agent who may give them (unsigned form).
+    pub to: Option<String>,
+    /// When it ends (exclusive): RFC 3339, or `+DURATION` from now;
+    /// default: until revoked (unsigned form).
+    pub until: Option<String>,
+    /// The campaign it covers (name, id or id prefix); default: every
+    /// event (unsigned form).
+    pub campaign: Option<String>,
+    /// A `t-minus delegation v1` message signed by FROM, exactly as signed
+    /// (signed form; FROM is the token's agent).
+    pub message: Option<String>,
+    /// Its armored `sshsig` signature in the `t-minus` namespace (signed
+    /// form).
+    pub signature: Option<String>,
+}
+
+/// The token's agent as the delegating agent, refusing another one.
+fn delegating_agent(token: &TokenInfo, named: &AgentId) -> Result<(), ApiError> {
+    if named.as_str() == token.agent {
+        Ok(())
+    } else {
+        Err(TokenError::OtherDelegator {
+            token: token.agent.clone(),
+            agent: named.to_string(),
+        }
+        .into())
+    }
+}
+
+/// `POST /v1/delegations`: the token's agent lets another answer for it;
+/// the reply is the delegation. Where its answers must be signed, the body
+/// carries the delegation message it signed (`delegate --sign` makes it).
+async fn delegate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply<Delegation> {
+    let body: DelegateBody = json_body(body)?;
+    as_caller(
+        &shared,
+        &headers,
+        Need::Answer,
+        "delegate",
+        move |engine, token| {
+            let made = match (body.message, body.signature) {
+                (Some(message), Some(signature)) => {
+                    if body.from.is_some()
+                        || body.to.is_some()
+                        || body.until.is_some()
+                        || body.campaign.is_some()
+                    {
+                        return Err(ServeError::Json {
+                            reason: "a signed delegation is its `message` and `signature` only: the message says from, to, campaign and until".into(),
+                        }
+                        .into());
+                    }
+                    let parsed = crate::trust::grant::DelegationMessage::parse(message.as_bytes())?;
+                    delegating_agent(token, &parsed.from)?;
+                    engine.delegate_signed(message.as_bytes(), &signature)?
+                }
+                (None, None) => {
+                    let Some(to) = body.to else {
+                        return Err(ServeError::Json {
+                            reason: "the body must name the delegate: {\"to\": \"bob\"} (or hold a signed {\"message\", \"signature\"})".into(),
+                        }
+                        .into());
+                    };
+                    let from = match body.from {
+                        Some(from) => AgentId::parse(&from)?,
+                        None => token.agent_id(),
+                    };
+                    delegating_agent(token, &from)?;
+                    let to = AgentId::parse(&to)?;
+                    let until = match &body.until {
+                        Some(text) => Some(TimeSpec::parse(text)?.resolve(engine.now())?),
+                        None => None,
+                    };
+                    engine.delegate(&from, &to, until, body.campaign.as_deref())?
+                }
+                _ => {
+                    return Err(ServeError::Json {
+                        reason: "a signed delegation needs both `message` and `signature`".into(),
+                    }
+                    .into())
+                }
+            };
+            Ok(Delegation::new(&made, engine.now()))
+        },
+    )
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/delegations/{delegation}/revoke`: the token's agent revokes a
+/// delegation of its own answers; the reply is the delegation, revoked.
+async fn undelegate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(delegation): Path<String>,
+) -> Reply<Delegation> {
+    as_caller(
+        &shared,
+        &headers,
+        Need::Answer,
+        "undelegate",
+        move |engine, token| {
+            let found = engine.resolve_delegation(&delegation)?;
+            delegating_agent(token, &found.from)?;
+            let revoked = engine.undelegate(&found.id.to_string())?;
+            Ok(Delegation::new(&revoked, engine.now()))
+        },
+    )
+    .await
+    .map(Json)
 }
 
 /// `POST /v1/plan` and `/v1/apply` parameters.

@@ -417,7 +417,7 @@ impl AuditColumns {
             on_behalf_of: e.on_behalf_of.as_ref().map(|a| a.0.clone()),
             action: e.action.as_str(),
             detail: e.detail.to_string(),
-            unreported: e.action.is_transition(),
+            unreported: e.action.is_reported(),
         }
     }
 }
