@@ -117,6 +117,7 @@ impl Engine {
             let detail = json!({
                 "to": to.as_str(),
                 "campaign": delegation.campaign_name,
+                "campaign_id": delegation.campaign.map(|c| c.to_string()),
                 "until": until.map(format_time),
                 "signed": signed.is_some(),
             });

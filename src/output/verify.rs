@@ -30,12 +30,13 @@ pub struct Verification {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// A stored field of an event or campaign that disagrees with its log.
+/// A stored field of an event, campaign, delegation or token that
+/// disagrees with its log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Mismatch {
-    /// `event` or `campaign`.
+    /// `event`, `campaign`, `delegation` or `token`.
     pub subject: String,
-    /// The event's or campaign's id.
+    /// Its id.
     pub id: String,
     /// The field (`state`, `quorum`, `answers.bob`, `payload`, …; `row` when
     /// the row exists without a log or is gone while its log says it exists).
