@@ -703,6 +703,127 @@ fn every_gate_leaves_every_row_explained_and_their_columns_edited_are_reported()
     assert!(engine.verify_log(None).is_err());
 }
 
+/// The delegations and tokens tables are replayed from their entries like
+/// events: a release store with a delegation for the campaign (until a
+/// time), one everywhere (revoked), a token and a revoked token, all
+/// explained; then each edited column is named with the delegation or
+/// token, a forged row is `row` present, and a deleted one `row` absent.
+fn delegation_and_token_rows_edited_are_reported() {
+    let (_guard, location, mut engine, _, deploy) = release();
+    let until = t0() + chrono::Duration::days(1);
+    let scoped = engine
+        .delegate(&agent("alice"), &agent("bob"), Some(until), Some("release"))
+        .unwrap();
+    let everywhere = engine
+        .delegate(&agent("carol"), &agent("dave"), None, None)
+        .unwrap();
+    engine.undelegate(&everywhere.id.to_string()).unwrap();
+    let kept = engine
+        .create_token(&agent("alice"), t_minus::token::Role::Agent, None)
+        .unwrap()
+        .token;
+    let revoked = engine
+        .create_token(&agent("ops"), t_minus::token::Role::Operator, None)
+        .unwrap()
+        .token;
+    engine.revoke_token(&revoked.id.to_string()).unwrap();
+    let before = engine.verify_log(None).unwrap();
+    assert!(before.mismatches.is_empty(), "{:?}", before.mismatches);
+
+    let forged = Uuid::new_v4();
+    tamper(
+        &location,
+        &format!(
+            "UPDATE {{delegations}} SET to_agent = 'mallory', until_ms = NULL, \
+             campaign_id = NULL WHERE id = {scoped}; \
+             UPDATE {{delegations}} SET revoked_ms = NULL, message = 'x', signature = 'y' WHERE id = {everywhere}; \
+             INSERT INTO {{delegations}} (id, from_agent, to_agent, created_ms) \
+             VALUES ({forged}, 'alice', 'mallory', 0); \
+             UPDATE {{tokens}} SET role = 'operator', hash = 'f00d' WHERE id = {kept}; \
+             DELETE FROM {{tokens}} WHERE id = {revoked};",
+            scoped = id_sql(scoped.id),
+            everywhere = id_sql(everywhere.id),
+            forged = id_sql(forged),
+            kept = id_sql(kept.id),
+            revoked = id_sql(revoked.id),
+        ),
+    );
+    let time = |t: chrono::DateTime<chrono::Utc>| {
+        json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let expected = |report: &LogVerification| {
+        let subject = |id: Uuid| {
+            report
+                .mismatches
+                .iter()
+                .filter(|m| m.id == id)
+                .map(|m| m.subject)
+                .collect::<Vec<_>>()
+        };
+        let f = fields(report, scoped.id);
+        assert!(
+            f.contains(&("to".into(), json!("mallory"), json!("bob"))),
+            "{f:?}"
+        );
+        assert!(
+            f.contains(&("until".into(), Value::Null, time(until))),
+            "{f:?}"
+        );
+        assert!(
+            f.contains(&(
+                "campaign".into(),
+                Value::Null,
+                json!(scoped.campaign.unwrap().to_string())
+            )),
+            "{f:?}"
+        );
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert_eq!(subject(scoped.id), ["delegation"; 3]);
+        let f = fields(report, everywhere.id);
+        assert_eq!(
+            names(report, everywhere.id),
+            ["message", "revoked_at", "signature"],
+            "{f:?}"
+        );
+        assert_eq!(f[1].1, Value::Null);
+        assert_eq!(f[1].2, time(t0()));
+        assert_eq!(
+            fields(report, forged),
+            [("row".into(), json!("present"), json!("absent"))]
+        );
+        assert_eq!(names(report, kept.id), ["hash", "role"]);
+        assert_eq!(subject(kept.id), ["token"; 2]);
+        assert!(fields(report, kept.id).contains(&(
+            "role".into(),
+            json!("operator"),
+            json!("agent")
+        )));
+        assert_eq!(
+            fields(report, revoked.id),
+            [("row".into(), json!("absent"), json!("present"))]
+        );
+        assert!(fields(report, deploy).is_empty());
+    };
+    expected(&engine.verify_report(None, None).unwrap());
+    expected(&engine.verify_report(Some(before.head), None).unwrap());
+    let err = engine.verify_log(None).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            t_minus::TMinusError::Trust(t_minus::trust::TrustError::StateMismatch { event, .. })
+                if event.starts_with("delegation ")
+        ),
+        "{err:?}"
+    );
+    // A verify scoped to an event or campaign compares only those.
+    let scoped_report = engine.verify_report(None, Some(&[deploy])).unwrap();
+    assert!(
+        scoped_report.mismatches.is_empty(),
+        "{:?}",
+        scoped_report.mismatches
+    );
+}
+
 common::store_tests!(
     a_missed_event_set_back_to_pending_overturning_a_signed_veto_is_reported,
     a_swapped_payload_of_a_fired_event_is_reported,
@@ -711,6 +832,7 @@ common::store_tests!(
     every_operation_leaves_every_row_explained,
     an_older_store_gets_a_baseline_and_edits_after_it_are_reported,
     every_gate_leaves_every_row_explained_and_their_columns_edited_are_reported,
+    delegation_and_token_rows_edited_are_reported,
 );
 
 /// `verify` in the CLI: each field that disagrees with the stored and the
@@ -859,8 +981,43 @@ mod cli {
         assert_eq!(out.code, 0, "{out:?}");
     }
 
+    /// A delegation row edited with SQL: `verify` names the delegation and
+    /// the field and exits 1.
+    fn verify_names_an_edited_delegation() {
+        let t = T::new();
+        t.ok("delegate alice bob --until +8h");
+        let id = t.json("delegations --json")[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(t.json("verify --json")["intact"], true);
+        common::stores::tamper(
+            &t.db_location(),
+            &format!(
+                "UPDATE {{delegations}} SET to_agent = 'mallory' WHERE id = {}",
+                id_sql(&id)
+            ),
+        );
+        let stderr = t.fail("verify");
+        assert!(
+            stderr.contains(&format!(
+                "delegation {id}: to is stored as \"mallory\" but the log says \"bob\""
+            )),
+            "{stderr}"
+        );
+        let out = t.run("verify --json");
+        assert_eq!(out.code, 1, "{out:?}");
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            v["mismatches"],
+            json!([{"subject": "delegation", "id": id, "field": "to",
+                    "stored": "mallory", "logged": "bob"}])
+        );
+    }
+
     cli_support::store_tests!(
         verify_lists_every_field_that_disagrees_and_exits_1,
         a_delegated_answer_outside_the_delegations_campaign_is_reported,
+        verify_names_an_edited_delegation,
     );
 }

@@ -52,6 +52,7 @@ impl Engine {
             let detail = json!({
                 "role": role.as_str(),
                 "expires_at": token.expires_at.map(crate::time_spec::format_time),
+                "hash_digest": super::verify::token_hash_digest(&hash),
             });
             audit_token(tx, &token, now, AuditAction::TokenCreated, detail)
         })?;

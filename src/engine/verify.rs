@@ -1,5 +1,9 @@
 //! Verifying the tamper-evident audit log.
 
+mod tables;
+
+pub(crate) use tables::token_hash_digest;
+
 use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
@@ -42,13 +46,14 @@ pub struct LogVerification {
     pub mismatches: Vec<RowMismatch>,
 }
 
-/// A stored field of an event or campaign that disagrees with what its log
+/// A stored field of an event, a campaign or a row of another table the
+/// log explains (a delegation, a token) that disagrees with what its log
 /// implies (see [`crate::trust::record`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowMismatch {
-    /// `event`, `campaign` or `chat-link`.
+    /// `event`, `campaign`, `chat-link`, `delegation` or `token`.
     pub subject: &'static str,
-    /// The event's, campaign's or chat link's id.
+    /// The event's, campaign's, chat link's, delegation's or token's id.
     pub id: Uuid,
     /// The field, as the record names it (`quorum`, `answers.bob`, …);
     /// `row` when the row itself is there without a log or gone while its
@@ -104,9 +109,9 @@ impl Engine {
                 event: format!(
                     "{}{}",
                     match first.subject {
-                        "campaign" => "campaign ",
-                        "chat-link" => "chat link ",
-                        _ => "",
+                        "event" => String::new(),
+                        "chat-link" => "chat link ".to_string(),
+                        other => format!("{other} "),
                     },
                     first.id
                 ),
@@ -125,7 +130,10 @@ impl Engine {
     /// first entry, so a row changed before or after that head is caught
     /// alike. Then compares every stored event and campaign (or only the
     /// events and campaigns in `scope`), field by field, with its replayed
-    /// record (each disagreement is a [`RowMismatch`] of the report), and
+    /// record (each disagreement is a [`RowMismatch`] of the report), and,
+    /// without `scope`, every row of the other tables the log explains
+    /// (delegations, tokens: see `tables::tables`, where a new table is
+    /// added), and
     /// checks every signed answer's signature against the key set its log
     /// says was in force. Fails with [`TrustError::ChainBroken`] or
     /// [`TrustError::ChainColumn`] at the first entry that disagrees,
@@ -154,6 +162,9 @@ impl Engine {
         let mut nonces: HashMap<Uuid, i64> = HashMap::new();
         let mut reused: Option<TrustError> = None;
         let mut replay = Replay::default();
+        // The other tables the log explains, replayed from every entry and
+        // compared only when the whole store is verified.
+        let mut tables = tables::tables();
         // The delegations the log has made so far, and the first answer
         // given for another agent without one in force.
         let mut grants = Grants::default();
@@ -200,6 +211,11 @@ impl Engine {
                         ungranted.get_or_insert(refusal);
                     }
                 }
+                if scope.is_none() {
+                    for table in &mut tables {
+                        table.follow(&link);
+                    }
+                }
                 if in_scope || link.entry.action == AuditAction::CampaignRemoved {
                     // Hashed already: its whole record is moved, not copied.
                     replay.apply(&mut link.entry);
@@ -231,6 +247,10 @@ impl Engine {
         let mut mismatches = replay.compare(&stored);
         if scope.is_none() {
             mismatches.extend(chat_links.compare(tx.chat_links()?));
+            for mut table in tables {
+                let stored = table.stored(&mut *tx)?;
+                tables::compare(table.subject(), table.logged(), stored, &mut mismatches);
+            }
             mismatches
                 .sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
         }

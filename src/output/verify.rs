@@ -30,13 +30,13 @@ pub struct Verification {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// A stored field of an event, campaign or chat link that disagrees with
-/// its log.
+/// A stored field of an event, campaign, chat link, delegation or token
+/// that disagrees with its log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Mismatch {
-    /// `event`, `campaign` or `chat-link`.
+    /// `event`, `campaign`, `chat-link`, `delegation` or `token`.
     pub subject: String,
-    /// The event's, campaign's or chat link's id.
+    /// Its id.
     pub id: String,
     /// The field (`state`, `quorum`, `answers.bob`, `payload`, …; `row` when
     /// the row exists without a log or is gone while its log says it exists).

@@ -500,6 +500,9 @@ pub trait Tx {
     ) -> Result<Option<(crate::token::TokenInfo, crate::token::TokenHash)>>;
     /// Every token, oldest first.
     fn tokens(&mut self) -> Result<Vec<crate::token::TokenInfo>>;
+    /// Every token with the stored hash of its secret, by id (what
+    /// `verify` compares with the log).
+    fn stored_tokens(&mut self) -> Result<Vec<(crate::token::TokenInfo, crate::token::TokenHash)>>;
     /// Marks a token revoked at `at`; false when it was already revoked.
     fn revoke_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// Stores a new delegation.

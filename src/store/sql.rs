@@ -1276,6 +1276,14 @@ impl<B: Backend> Tx for SqlTx<B> {
         )
     }
 
+    fn stored_tokens(&mut self) -> Result<Vec<(TokenInfo, TokenHash)>> {
+        self.rows(
+            &format!("SELECT {TOKEN_COLUMNS}, hash FROM tm_tokens ORDER BY id"),
+            &[],
+            |r| Ok((read_token(r)?, TokenHash(r.text(6)?))),
+        )
+    }
+
     fn revoke_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
         let changed = self.execute(
             "UPDATE tm_tokens SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL",
