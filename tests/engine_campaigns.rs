@@ -913,7 +913,52 @@ fn targets_tell_events_from_campaigns() {
 
 // The tests above without `#[test]` run twice, as `sqlite::NAME` and
 // `postgres::NAME` (tests/common/stores.rs).
+/// An answer names its event as `CAMPAIGN/EVENT`, the campaign by name
+/// (campaign and event found in one look-up), by id or by a prefix of its
+/// id (resolved in turn); a missing event or campaign is refused as such.
+fn an_answer_names_its_campaign_by_name_id_or_prefix() {
+    let (mut engine, _clock) = engine();
+    let c = engine.create_campaign("rel".into()).unwrap();
+    let e = add(
+        &mut engine,
+        c.id,
+        "go",
+        spec(10, &["x", "y", "z", "w"], Quorum::All),
+    );
+    for (reference, who) in [
+        ("rel/go".to_string(), "x"),
+        (format!("{}/go", c.id), "y"),
+        (" rel /go".to_string(), "z"),
+        (format!("{}/go", &c.id.to_string()[..8]), "w"),
+    ] {
+        let (event, campaign) = engine
+            .respond_to(&reference, &agent(who), t_minus::Response::Confirm)
+            .unwrap_or_else(|err| panic!("{reference}: {err}"));
+        assert_eq!(event.id, e.id, "{reference}");
+        assert_eq!(campaign.as_deref(), Some("rel"), "{reference}");
+        assert_eq!(
+            event.response_of(&agent(who)),
+            Some(ResponseStatus::Confirmed)
+        );
+    }
+    let err = engine
+        .respond_to("rel/gone", &agent("x"), t_minus::Response::Confirm)
+        .unwrap_err();
+    assert!(
+        matches!(&err, TMinusError::EventNotFound { reference } if reference == "rel/gone"),
+        "{err:?}"
+    );
+    let err = engine
+        .respond_to("nowhere/go", &agent("x"), t_minus::Response::Confirm)
+        .unwrap_err();
+    assert!(
+        matches!(&err, TMinusError::CampaignNotFound { .. }),
+        "{err:?}"
+    );
+}
+
 common::store_tests!(
+    an_answer_names_its_campaign_by_name_id_or_prefix,
     events_stay_blocked_until_every_need_fired,
     linking_puts_a_pending_event_back_to_blocked,
     a_blocked_event_opens_and_misses_when_its_own_deadline_already_passed,

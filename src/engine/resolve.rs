@@ -176,6 +176,14 @@ pub(crate) fn event_ref(tx: &mut dyn Tx, text: &str) -> Result<Uuid> {
                 reason: reason.into(),
             });
         }
+        // A campaign named (not given by id): campaign and event in one
+        // look-up. Otherwise, or when that finds nothing, the campaign is
+        // resolved first, which also says what was not found.
+        if Uuid::parse_str(campaign.trim()).is_err() {
+            if let Some(id) = tx.event_by_names(campaign.trim(), name)? {
+                return Ok(id);
+            }
+        }
         let campaign = campaign_ref(tx, campaign)?;
         return tx.event_by_name(campaign, name)?.ok_or_else(not_found);
     }

@@ -389,6 +389,10 @@ pub trait Tx {
     fn events_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<Uuid>>;
     /// The event named `name` in campaign `campaign`.
     fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>>;
+    /// The event named `name` in the campaign named `campaign`, in one
+    /// look-up; `None` when there is none (the campaign may still be meant
+    /// by its id or a prefix of it).
+    fn event_by_names(&mut self, campaign: &str, name: &str) -> Result<Option<Uuid>>;
     /// Standalone events named `name`, at most `limit`: unfinished ones
     /// first, then the newest first.
     fn standalone_events_named(&mut self, name: &str, limit: usize) -> Result<Vec<Uuid>>;

@@ -104,8 +104,10 @@ struct Session {
     tls: MakeRustlsConnect,
     /// The server, for messages: `postgres://user@host:port/db`, no password.
     server: String,
-    /// Prepared statements of this connection, by SQL text.
-    statements: HashMap<String, Statement>,
+    /// Statements this connection has run, by SQL text: prepared
+    /// (`Some`) from their second use on, sent unprepared (`None`) the
+    /// first time (see [`PgTx::statement`]).
+    statements: HashMap<String, Option<Statement>>,
     /// The NOTIFY channel of this store's schema.
     channel: String,
     /// This connection's backend process id: its own notifications are not
@@ -753,18 +755,29 @@ fn corrupt(server: &str, reason: String) -> TMinusError {
     })
 }
 
-/// A prepared statement of this connection, prepared once.
+/// The prepared statement of `sql` on this connection, prepared at its
+/// second use; `None` at its first, which is then sent unprepared with
+/// its parameters' types ([`Client::query_typed`]): one round trip instead
+/// of two, and nothing for a short-lived process to prepare that it runs
+/// once. A statement run again (a long-lived service, a bulk `apply`) is
+/// parsed and planned once.
 fn prepare(
     client: &mut impl postgres::GenericClient,
-    cache: &mut HashMap<String, Statement>,
+    cache: &mut HashMap<String, Option<Statement>>,
     sql: &str,
-) -> std::result::Result<Statement, postgres::Error> {
-    if let Some(stmt) = cache.get(sql) {
-        return Ok(stmt.clone());
+) -> std::result::Result<Option<Statement>, postgres::Error> {
+    match cache.get_mut(sql) {
+        Some(Some(stmt)) => Ok(Some(stmt.clone())),
+        Some(slot) => {
+            let stmt = client.prepare(sql)?;
+            *slot = Some(stmt.clone());
+            Ok(Some(stmt))
+        }
+        None => {
+            cache.insert(sql.to_string(), None);
+            Ok(None)
+        }
     }
-    let stmt = client.prepare(sql)?;
-    cache.insert(sql.to_string(), stmt.clone());
-    Ok(stmt)
 }
 
 /// An open transaction of a PostgreSQL store, holding its connection: the
@@ -820,21 +833,32 @@ impl<S: DerefMut<Target = Session>> PgTx<S> {
         self.session.err(e)
     }
 
-    /// The statement for `sql`, prepared once per connection.
-    fn statement(&mut self, sql: &str) -> Result<Statement> {
+    /// The statement for `sql`, prepared from its second use on this
+    /// connection (see [`prepare`]).
+    fn statement(&mut self, sql: &str) -> Result<Option<Statement>> {
         let s = &mut *self.session;
         prepare(&mut s.client, &mut s.statements, sql).map_err(|e| s.err(e))
     }
 
-    fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let stmt = self.statement(sql)?;
-        let rows = self.session.client.query(&stmt, params);
+    fn rows(&mut self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<Row>> {
+        let rows = match self.statement(sql)? {
+            Some(stmt) => {
+                let values: Vec<_> = params.iter().map(|(v, _)| *v).collect();
+                self.session.client.query(&stmt, &values)
+            }
+            None => self.session.client.query_typed(sql, params),
+        };
         rows.map_err(|e| self.err(e))
     }
 
-    fn run(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        let stmt = self.statement(sql)?;
-        let changed = self.session.client.execute(&stmt, params);
+    fn run(&mut self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<u64> {
+        let changed = match self.statement(sql)? {
+            Some(stmt) => {
+                let values: Vec<_> = params.iter().map(|(v, _)| *v).collect();
+                self.session.client.execute(&stmt, &values)
+            }
+            None => self.session.client.execute_typed(sql, params),
+        };
         changed.map_err(|e| self.err(e))
     }
 
@@ -957,6 +981,19 @@ impl<'a> Column<'a> {
     }
 }
 
+impl Column<'_> {
+    /// The array type the column is sent as.
+    fn pg_type(&self) -> Type {
+        match self {
+            Column::Int(_) => Type::INT8_ARRAY,
+            Column::Text(_) => Type::TEXT_ARRAY,
+            Column::Bool(_) => Type::BOOL_ARRAY,
+            Column::Uuid(_) => Type::UUID_ARRAY,
+            Column::Bytes(_) => Type::BYTEA_ARRAY,
+        }
+    }
+}
+
 impl ToSql for Column<'_> {
     fn to_sql(
         &self,
@@ -1004,9 +1041,32 @@ impl ToSql for Value {
     postgres::types::to_sql_checked!();
 }
 
-/// The parameters as the driver takes them.
-fn bind(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+impl Value {
+    /// The type a parameter holding this value is declared with when its
+    /// statement is sent unprepared: the only type its value encodes to
+    /// (see the [`ToSql`] impls of its contents), so the statement means
+    /// what it means prepared; `unknown` for `NULL`, which the server then
+    /// infers from the statement as it does when preparing.
+    fn pg_type(&self) -> Type {
+        match self {
+            Value::Null => Type::UNKNOWN,
+            Value::Int(_) => Type::INT8,
+            Value::Text(_) => Type::TEXT,
+            Value::Bool(_) => Type::BOOL,
+            Value::Texts(_) => Type::TEXT_ARRAY,
+            Value::Id(_) => Type::UUID,
+            Value::Ids(_) => Type::UUID_ARRAY,
+            Value::Bytes(_) => Type::BYTEA,
+        }
+    }
+}
+
+/// The parameters as the driver takes them, with their types.
+fn bind(params: &[Value]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), p.pg_type()))
+        .collect()
 }
 
 /// A result row of the PostgreSQL store, read by column position; a
@@ -1207,8 +1267,10 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
             let columns: Vec<Column<'_>> = (table.kinds.chars().enumerate())
                 .map(|(i, kind)| Column::new(kind, chunk.iter().skip(i).step_by(width)))
                 .collect();
-            let params: Vec<&(dyn ToSql + Sync)> =
-                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            let params: Vec<(&(dyn ToSql + Sync), Type)> = columns
+                .iter()
+                .map(|c| (c as &(dyn ToSql + Sync), c.pg_type()))
+                .collect();
             self.run(&sql, &params)?;
         }
         if table.name != AUDIT.name {
@@ -1235,7 +1297,7 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
             )
         } else if changed && self.notify {
             let channel = channel.clone();
-            self.run("SELECT pg_notify($1, '')", &[&channel])?;
+            self.run("SELECT pg_notify($1, '')", &[(&channel, Type::TEXT)])?;
             "COMMIT".to_string()
         } else {
             "COMMIT".to_string()

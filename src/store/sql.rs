@@ -755,13 +755,15 @@ impl<B: Backend> Tx for SqlTx<B> {
         } else {
             ""
         };
-        let Some(mut event) = self.row(
+        let Some((mut event, has_rules)) = self.row(
             &format!("SELECT {EVENT_COLUMNS}, {NOTIFY_RULES} FROM tm_events WHERE id = $1{lock}"),
             values![id],
             |r| {
                 let mut event = read_event(r)?;
-                event.rules_digest = bound_rules_digest(r, r.opt_text(23)?)?;
-                Ok(event)
+                let rules = r.opt_text(23)?;
+                let has_rules = rules.is_some();
+                event.rules_digest = bound_rules_digest(r, rules)?;
+                Ok((event, has_rules))
             },
         )?
         else {
@@ -776,6 +778,11 @@ impl<B: Backend> Tx for SqlTx<B> {
         )?;
         if self.b.locks_rows() {
             self.written.loaded(&event);
+            // Its rules were read with its row locked: none stay none
+            // until this transaction sets some.
+            if !has_rules {
+                self.written.no_rules.insert(id);
+            }
         }
         Ok(Some(event))
     }
@@ -887,6 +894,15 @@ impl<B: Backend> Tx for SqlTx<B> {
     fn event_by_name(&mut self, campaign: Uuid, name: &str) -> Result<Option<Uuid>> {
         self.ids(
             "SELECT id FROM tm_events WHERE campaign_id = $1 AND name = $2",
+            values![campaign, name],
+        )
+        .map(|ids| ids.into_iter().next())
+    }
+
+    fn event_by_names(&mut self, campaign: &str, name: &str) -> Result<Option<Uuid>> {
+        self.ids(
+            "SELECT e.id FROM tm_events e JOIN tm_campaigns c ON c.id = e.campaign_id \
+             WHERE c.name = $1 AND e.name = $2",
             values![campaign, name],
         )
         .map(|ids| ids.into_iter().next())
@@ -1013,6 +1029,20 @@ impl<B: Backend> Tx for SqlTx<B> {
     }
 
     fn campaign(&mut self, id: Uuid) -> Result<Option<CampaignRow>> {
+        if let Some(n) = self.bumps.remove(&id) {
+            // The campaign's own bump and its read in one statement.
+            self.flush_bumps()?;
+            let campaign = self.row(
+                &format!(
+                    "UPDATE tm_campaigns SET revision = revision + $2 WHERE id = $1 \
+                     RETURNING {CAMPAIGN_COLUMNS}"
+                ),
+                values![id, n],
+                |r| read_campaign(r),
+            )?;
+            self.changed |= campaign.is_some();
+            return Ok(campaign);
+        }
         self.flush_bumps()?;
         self.row(
             &format!("SELECT {CAMPAIGN_COLUMNS} FROM tm_campaigns WHERE id = $1"),
