@@ -55,3 +55,5 @@ mod trust_formats;
 mod trust_replay;
 mod trust_signed;
 mod views;
+mod web;
+mod web_browser;

@@ -255,11 +255,12 @@ Every answer is given as AGENT; no tool takes an agent. Logs go to stderr.
 Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store).")]
     Mcp(McpArgs),
 
-    /// Serve the store over HTTP: the API under /v1, ticking and delivering
-    /// in the background.
+    /// Serve the store over HTTP: the API under /v1 and the web pages,
+    /// ticking and delivering in the background.
     #[command(after_help = "Examples:
   t-minus serve --listen 127.0.0.1:8470          (the store of --db / T_MINUS_DB)
   t-minus serve --listen 0.0.0.0:8470 --public-url https://tminus.example.com
+  t-minus serve --public-dashboard               (anyone sees the pages, read-only)
   curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8470/v1/inbox
 
 Prints the address it listens on, then serves until SIGTERM or Ctrl-C, which
@@ -381,6 +382,11 @@ pub struct ServeArgs {
     /// requests without one), in bursts of twice as many; 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub rate_limit: u32,
+    /// Show the web pages (dashboard, events, campaigns) read-only to
+    /// visitors who are not signed in; without it they are sent to sign in.
+    /// Nobody answers without signing in.
+    #[arg(long)]
+    pub public_dashboard: bool,
 }
 
 /// `token` subcommands.

@@ -59,6 +59,7 @@ impl ServeArgs {
                 _ => None,
             },
             rate_limit: (self.rate_limit > 0).then_some(self.rate_limit),
+            public_dashboard: self.public_dashboard,
         };
         serve(options, |addr, scheme| {
             let mut stdout = std::io::stdout().lock();

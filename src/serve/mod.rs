@@ -86,6 +86,9 @@ pub struct ServeOptions {
     /// Requests a second per token, or per client address for requests
     /// without a token (bursts of twice as many); `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// Show the web pages read-only to visitors without a session (never
+    /// their buttons); otherwise they are sent to sign in.
+    pub public_dashboard: bool,
 }
 
 /// The PEM files of a TLS server.
@@ -136,6 +139,7 @@ impl ServeOptions {
             background: Some(DeliverOptions::default()),
             tls: None,
             rate_limit: Some(limits::DEFAULT_RATE),
+            public_dashboard: false,
         }
     }
 }
@@ -165,6 +169,8 @@ pub(crate) struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
     /// The hosts `/mcp` requests may name ([`mcp::allowed_hosts`]).
     mcp_hosts: Vec<String>,
+    /// Whether visitors without a session see the pages (read-only).
+    public_dashboard: bool,
 }
 
 impl Shared {
@@ -256,6 +262,7 @@ pub fn serve(
         tail: Arc::new(stream::LogTail::new()),
         stopping: stop_rx.clone(),
         mcp_hosts: mcp::allowed_hosts(options.public_url.as_deref()),
+        public_dashboard: options.public_dashboard,
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
