@@ -165,6 +165,8 @@ pub(crate) struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
     /// The hosts `/mcp` requests may name ([`mcp::allowed_hosts`]).
     mcp_hosts: Vec<String>,
+    /// The origin and relying party of the web pages' passkeys.
+    web: web::WebConfig,
 }
 
 impl Shared {
@@ -256,6 +258,7 @@ pub fn serve(
         tail: Arc::new(stream::LogTail::new()),
         stopping: stop_rx.clone(),
         mcp_hosts: mcp::allowed_hosts(options.public_url.as_deref()),
+        web: web::WebConfig::new(options.public_url.as_deref(), scheme, addr.port()),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(
