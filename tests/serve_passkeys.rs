@@ -672,6 +672,69 @@ fn verify_checks_a_passkey_answer_against_the_logged_public_key() {
     assert!(err.contains("public_key"), "{err}");
 }
 
+/// `/assets/passkey.js` as served, run in Node with `navigator.credentials`
+/// backed by a software authenticator (`tests/fixtures/passkeys/harness.js`):
+/// enrol, sign in, answer, a refusal, sign out.
+#[test]
+#[cfg_attr(
+    not(t_minus_test_tools),
+    ignore = "needs node: set T_MINUS_TEST_TOOLS=1"
+)]
+fn passkey_js_enrols_signs_in_and_answers() {
+    let t = T::new();
+    t.ok("schedule review +15m --name rev --quorum 2 --attendees alice,bob");
+    let token = invite(&t, "alice", "");
+    let server = Server::start(&t, &[]);
+    let mut browser = Browser::new(&server);
+    let url = format!("{}/assets/passkey.js", server.base);
+    let mut response = browser.http.get(&url).call().unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/javascript"),
+        "{content_type}"
+    );
+    let script = response.body_mut().read_to_string().unwrap();
+    assert!(script.contains("window.tMinusPasskey = {"));
+    let path = t.dir().join("passkey.js");
+    std::fs::write(&path, script).unwrap();
+    let harness = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/passkeys/harness.js"
+    );
+    let origin = browser.origin.clone();
+    let out = std::process::Command::new("node")
+        .arg(harness)
+        .arg(&path)
+        .args([server.base.as_str(), origin.as_str(), token.as_str(), "rev"])
+        .output()
+        .expect("run node");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["enrolled"]["agent"], "alice", "{run}");
+    assert_eq!(run["signedIn"]["agent"], "alice", "{run}");
+    assert_eq!(status_of(&run["answered"], "alice"), "deferred", "{run}");
+    assert_eq!(run["refused"]["status"], 400, "{run}");
+    assert_eq!(run["refused"]["code"], "t_minus::input::reference", "{run}");
+    assert_eq!(run["signedOut"]["signed_out"], true, "{run}");
+    assert_eq!(
+        run["afterSignOut"]["code"], "t_minus::passkey::session",
+        "{run}"
+    );
+    let log = t.json("log rev --json");
+    let deferred = log.as_array().unwrap().last().unwrap();
+    assert_eq!(deferred["action"], "deferred");
+    assert!(deferred["message"]
+        .as_str()
+        .unwrap()
+        .contains("answer: defer 5m\n"));
+    assert!(t.ok("verify").contains("intact"));
+    browser.cookie = None;
+}
+
 cli_support::store_tests!(
     a_person_enrols_signs_in_and_answers_with_a_passkey,
     bad_passkey_requests_are_refused_with_their_codes,
