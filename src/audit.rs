@@ -77,6 +77,19 @@ pub enum AuditAction {
     Undelegated,
     /// An escalation step added attendees.
     Escalated,
+    /// A person was invited to enrol a passkey for an agent (the subject
+    /// is the invitation's id).
+    #[serde(rename = "person-invited")]
+    PersonInvited,
+    /// A person enrolled a passkey with an invitation (the subject is the
+    /// invitation's id; the detail records the credential id and its
+    /// public key).
+    #[serde(rename = "person-enrolled")]
+    PersonEnrolled,
+    /// A passkey was revoked (the subject is the id of the invitation that
+    /// enrolled it).
+    #[serde(rename = "person-revoked")]
+    PersonRevoked,
 }
 
 impl AuditAction {
@@ -140,6 +153,9 @@ impl AuditAction {
             AuditAction::Delegated => "delegated",
             AuditAction::Undelegated => "undelegated",
             AuditAction::Escalated => "escalated",
+            AuditAction::PersonInvited => "person-invited",
+            AuditAction::PersonEnrolled => "person-enrolled",
+            AuditAction::PersonRevoked => "person-revoked",
         }
     }
 }
@@ -180,6 +196,9 @@ impl FromStr for AuditAction {
             "delegated" => Delegated,
             "undelegated" => Undelegated,
             "escalated" => Escalated,
+            "person-invited" => PersonInvited,
+            "person-enrolled" => PersonEnrolled,
+            "person-revoked" => PersonRevoked,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }

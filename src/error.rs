@@ -530,6 +530,12 @@ pub enum TMinusError {
     #[diagnostic(transparent)]
     Delegation(#[from] crate::delegation::DelegationError),
 
+    /// A person, passkey, browser session or WebAuthn ceremony that is
+    /// refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    People(#[from] crate::people::PeopleError),
+
     /// Escalation steps that break the rules.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -49,6 +49,7 @@ mod serve;
 mod serve_client;
 mod serve_contract;
 mod serve_mcp;
+mod serve_passkeys;
 mod trust;
 mod trust_engine;
 mod trust_formats;

@@ -151,13 +151,8 @@ fn pages_need_a_session_unless_the_dashboard_is_public() {
     assert!(dashboard.contains("href=\"/signin\""), "{dashboard}");
     let event = page(&server, &format!("/events/{id}"));
     assert!(event.contains("alice"));
-    // Read-only: no answer buttons, no CSRF token, no passkey script.
-    for absent in [
-        "data-answer",
-        "Confirm</button>",
-        "csrf-token",
-        "passkey.js",
-    ] {
+    // Read-only: no answer buttons, no CSRF token.
+    for absent in ["data-answer", "Confirm</button>", "csrf-token"] {
         assert!(
             !event.contains(absent),
             "{absent} on a public page:\n{event}"
@@ -166,6 +161,80 @@ fn pages_need_a_session_unless_the_dashboard_is_public() {
     assert!(event.contains("sign in</a> to answer"), "{event}");
     let csp = get(&server, "/").csp.unwrap_or_default();
     assert!(csp.contains("script-src 'self'"), "{csp}");
+}
+
+/// `GET path` with the session `cookie`.
+fn get_as(server: &Server, path: &str, cookie: &str) -> Page {
+    let mut r = agent()
+        .get(format!("{}{path}", server.base))
+        .header("Cookie", cookie)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    Page {
+        status: r.status().as_u16(),
+        location: None,
+        content_type: String::new(),
+        csp: None,
+        text: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// A session of `agent`, enrolled with a software passkey: its cookie.
+fn signed_in(t: &T, server: &Server, agent: &str, seed: u8) -> String {
+    use crate::serve_passkeys::{invite, Authenticator, Browser};
+    let token = invite(t, agent, "");
+    let mut browser = Browser::new(server);
+    let mut key = Authenticator::new(seed, "localhost");
+    let reply = browser.enrol(&token, &mut key);
+    assert_eq!(reply.status, 200);
+    browser.cookie.clone().expect("a session cookie")
+}
+
+fn a_signed_in_attendee_gets_the_buttons_and_others_do_not() {
+    let t = T::new();
+    let id = t.schedule("review +15m --name rev --attendees alice");
+    let done = t.schedule("review +15m --name done --attendees alice");
+    t.ok(&format!("confirm {done} alice"));
+    // No public dashboard: a session is what shows the pages.
+    let server = Server::start(&t, &[]);
+    let alice = signed_in(&t, &server, "alice", 3);
+    let carol = signed_in(&t, &server, "carol", 4);
+    let dashboard = get_as(&server, "/", &alice);
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard
+        .text
+        .contains("Signed in as <strong>alice</strong>"));
+    assert!(dashboard.text.contains("data-signout"));
+    let page = get_as(&server, &format!("/events/{id}"), &alice);
+    assert_eq!(page.status, 200);
+    for present in [
+        "<meta name=\"csrf-token\"",
+        &format!("data-event=\"{id}\"") as &str,
+        "data-answer=\"confirm\"",
+        "data-answer=\"defer\"",
+        "data-answer=\"decline\"",
+        "<label for=\"defer-duration\">",
+        "<label for=\"decline-reason\">",
+        "<fieldset class=\"answers\" disabled data-needs-script>",
+    ] {
+        assert!(page.text.contains(present), "{present}:\n{}", page.text);
+    }
+    // Not an attendee, or a final event: no buttons.
+    let other = get_as(&server, &format!("/events/{id}"), &carol);
+    assert_eq!(other.status, 200);
+    assert!(!other.text.contains("data-answer"), "{}", other.text);
+    let finished = get_as(&server, &format!("/events/{done}"), &alice);
+    assert!(!finished.text.contains("data-answer"), "{}", finished.text);
+    // The session opens the stream too.
+    let stream = agent()
+        .get(format!("{}/v1/stream", server.base))
+        .header("Cookie", &alice)
+        .call()
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    // Without a cookie, or with one that names no session: sign in.
+    assert_eq!(get(&server, "/").status, 303);
+    assert_eq!(get_as(&server, "/", "tminus_session=nope").status, 303);
 }
 
 /// The open stream of `path` without a token: its lines.
@@ -413,4 +482,5 @@ cli_support::store_tests!(
     the_event_page_shows_content_answers_changes_and_log,
     the_campaign_page_shows_the_graph_in_execution_order,
     hostile_names_and_payloads_are_escaped,
+    a_signed_in_attendee_gets_the_buttons_and_others_do_not,
 );

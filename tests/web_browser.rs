@@ -216,7 +216,95 @@ fn the_pages_work_in_a_browser() {
     );
 }
 
-/// The browser test on both stores, ignored without the browser.
+/// A free port of 127.0.0.1 (free when asked; the server binds it next).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// End to end with a passkey: `people invite` prints the link; Chromium,
+/// with the DevTools protocol's virtual authenticator, opens it and
+/// enrols (which signs in); the event page shows the buttons to the
+/// attendee; Confirm signs the answer with the passkey; a second page of
+/// the session (its stream authenticated by the cookie) shows it within
+/// a second without a reload; `verify` finds the log intact and `log`
+/// shows the passkey-signed answer. With `T_MINUS_WEB_TRANSCRIPT=FILE`
+/// the `log` transcript is saved there.
+fn a_person_enrols_a_passkey_and_confirms_on_the_event_page() {
+    let t = T::new();
+    std::fs::write(t.dir().join("release.yaml"), MANIFEST).unwrap();
+    t.ok("apply release.yaml");
+    t.ok("confirm release-v2/checkpoint ci-bot");
+    t.ok("confirm release-v2/review bob");
+    let port = free_port();
+    let origin = format!("http://localhost:{port}");
+    let server = Server::start_at(&t, &format!("127.0.0.1:{port}"), &[]);
+    let invite = t.ok(&format!("people invite alice --public-url {origin}"));
+    let link = invite
+        .lines()
+        .find(|l| l.starts_with(&format!("{origin}/enrol/")))
+        .unwrap_or_else(|| panic!("no enrolment link in:\n{invite}"))
+        .to_string();
+    let mut settings = base_settings(&server);
+    settings["base"] = json!(origin);
+    settings["enrol_link"] = json!(link);
+    settings["event"] = json!("/events/release-v2/review");
+    settings["agent"] = json!("alice");
+    let out = run_browser("passkey.py", &settings);
+    assert_eq!(out["console_errors"], json!([]), "{out:#}");
+    assert!(
+        out["signed_in_as"].as_str().unwrap().contains("alice"),
+        "{out:#}"
+    );
+    assert_eq!(out["credentials"], 1);
+    assert_eq!(out["buttons"], json!(["Confirm", "Defer", "Decline"]));
+    let found = serious(&out["axe_signed_in"]);
+    assert!(found.is_empty(), "signed in: {found:#?}");
+    assert_eq!(out["before"], false);
+    assert!(
+        out["status"].as_str().unwrap().starts_with("Confirmed"),
+        "{out:#}"
+    );
+    let ms = out["watcher_ms"].as_i64();
+    assert!(
+        ms.is_some_and(|ms| ms <= 1000),
+        "no live update within 1 s: {out:#}"
+    );
+    assert_eq!(out["same_document"], true, "the watching page was reloaded");
+    let shown = out["signature_shown"].as_str().unwrap();
+    assert!(shown.contains("signed with a passkey webauthn:"), "{shown}");
+    assert!(out["after_signout"].as_str().unwrap().contains("/signin"));
+    drop(server);
+    // The store agrees: the answer is alice's, signed by her passkey, and
+    // the log checks out.
+    let review = t.event("release-v2/review");
+    assert_eq!(review["state"], "fired");
+    assert!(t.ok("verify").contains("intact"));
+    let log = t.ok("log release-v2/review");
+    let line = log
+        .lines()
+        .find(|l| l.contains("confirmed") && l.contains("by alice"))
+        .unwrap_or_else(|| panic!("no confirmation by alice in:\n{log}"));
+    assert!(line.contains("key=webauthn:"), "{line}");
+    if let Some(path) = std::env::var_os("T_MINUS_WEB_TRANSCRIPT").filter(|p| !p.is_empty()) {
+        let verify = t.ok("verify");
+        let transcript = format!(
+            "$ t-minus log release-v2/review\n{log}\n$ t-minus log release-v2/review --json (alice's answer)\n{}\n$ t-minus verify\n{verify}",
+            serde_json::to_string_pretty(
+                &t.json("log release-v2/review --json")
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["action"] == "confirmed" && e["agent"] == "alice")
+                    .unwrap()
+            )
+            .unwrap()
+        );
+        std::fs::write(path, transcript).unwrap();
+    }
+}
+
+/// The browser tests on both stores, ignored without the browser.
 mod browser {
     use crate::cli_support::stores::{run, Backend};
 
@@ -240,6 +328,29 @@ mod browser {
             Backend::Postgres,
             "browser::postgres",
             super::the_pages_work_in_a_browser,
+        );
+    }
+
+    #[test]
+    #[cfg_attr(not(t_minus_test_browser), ignore = "needs T_MINUS_TEST_BROWSER")]
+    fn passkey_sqlite() {
+        run(
+            Backend::Sqlite,
+            "browser::passkey_sqlite",
+            super::a_person_enrols_a_passkey_and_confirms_on_the_event_page,
+        );
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(all(t_minus_test_browser, t_minus_test_pg)),
+        ignore = "needs T_MINUS_TEST_BROWSER and T_MINUS_TEST_PG"
+    )]
+    fn passkey_postgres() {
+        run(
+            Backend::Postgres,
+            "browser::passkey_postgres",
+            super::a_person_enrols_a_passkey_and_confirms_on_the_event_page,
         );
     }
 }

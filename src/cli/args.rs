@@ -279,6 +279,17 @@ Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
 Exit codes: 0 success, 1 error.")]
     Token(TokenCommand),
 
+    /// People who answer from a browser with a passkey: invite, list,
+    /// revoke (on the store's host).
+    #[command(subcommand)]
+    #[command(after_help = "Examples:
+  t-minus people invite alice --public-url https://approve.example.com
+  t-minus people list
+  t-minus people revoke AAECAwQF
+
+Exit codes: 0 success, 1 error.")]
+    People(PeopleCommand),
+
     /// Let TO answer for FROM (`confirm EVENT TO --for FROM`), everywhere or
     /// in one campaign, until a time or until revoked.
     #[command(after_help = "Examples:
@@ -411,6 +422,56 @@ Exit codes: 0 success, 1 error (store).")]
 
 Exit codes: 0 revoked, 1 error (no such token, already revoked).")]
     Revoke(TokenRevokeArgs),
+}
+
+/// `people` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// Print a single-use link that enrols a passkey for AGENT
+    /// (`PUBLIC_URL/enrol/TOKEN`); only the token's hash is stored.
+    #[command(after_help = "Example:
+  t-minus people invite alice --expires 2days --public-url https://approve.example.com
+
+The public URL is where people reach `t-minus serve` (its --public-url); its
+host is the passkeys' relying party, so it must be a domain name (localhost
+for local use), never an IP address.
+Exit codes: 0 success, 1 error (invalid agent, duration or URL).")]
+    Invite(PeopleInviteArgs),
+    /// List the passkeys and the invitations not used yet.
+    #[command(after_help = "Example:
+  t-minus people list --json
+
+Exit codes: 0 success, 1 error (store).")]
+    List,
+    /// Revoke a passkey (by credential id, or a unique prefix of it or of
+    /// its id): it signs nothing from then on, and its sessions end.
+    #[command(after_help = "Example:
+  t-minus people revoke AAECAwQF
+
+Exit codes: 0 revoked, 1 error (no such passkey, already revoked).")]
+    Revoke(PeopleRevokeArgs),
+}
+
+/// `people invite`'s arguments.
+#[derive(Debug, Args)]
+pub struct PeopleInviteArgs {
+    /// The agent the passkey will answer as.
+    pub agent: String,
+    /// How long the link is valid (e.g. `2days`); default 7 days.
+    #[arg(long, value_name = "DUR")]
+    pub expires: Option<String>,
+    /// The URL people reach `t-minus serve` at (`https://HOST[:PORT]`, or
+    /// `http://localhost:PORT`).
+    #[arg(long, value_name = "URL", env = "T_MINUS_PUBLIC_URL")]
+    pub public_url: String,
+}
+
+/// `people revoke`'s arguments.
+#[derive(Debug, Args)]
+pub struct PeopleRevokeArgs {
+    /// The credential id, or a unique prefix (4+ characters) of it or of
+    /// the passkey's id.
+    pub passkey: String,
 }
 
 /// `delegate`'s arguments.

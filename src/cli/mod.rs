@@ -14,6 +14,7 @@ mod json;
 mod manifests;
 mod mcp;
 mod notify;
+mod people;
 mod remote;
 mod run;
 mod serve;
@@ -118,6 +119,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Mcp(args) => args.run(cx),
         Command::Serve(args) => args.run(cx),
         Command::Token(command) => command.run(cx),
+        Command::People(command) => command.run(cx),
         Command::Delegate(args) => args.run(cx),
         Command::Delegations(args) => args.run(cx),
         Command::Undelegate(args) => args.run(cx),

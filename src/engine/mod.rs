@@ -11,12 +11,14 @@ mod campaigns;
 mod content;
 pub(crate) mod delegations;
 mod inbox;
+mod people;
 mod queue;
 mod resolve;
 pub(crate) mod settle;
 mod signed;
 mod tokens;
 mod verify;
+mod verify_passkeys;
 mod views;
 
 use std::path::Path;
@@ -28,6 +30,7 @@ use uuid::Uuid;
 
 pub use crate::plan::{AppliedCampaign, ApplyReport};
 pub use breakglass::BREAK_GLASS;
+pub use people::NewSession;
 pub use resolve::Target;
 pub use signed::{MAX_MESSAGE_AGE, MAX_MESSAGE_LEAD};
 pub use verify::{LogVerification, RowMismatch};

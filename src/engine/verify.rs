@@ -18,6 +18,8 @@ use crate::trust::sign::{verify_signature, SshSignature};
 use crate::trust::signers::{digest_of_text, Signers};
 use crate::trust::TrustError;
 
+use super::verify_passkeys::{stored_passkeys, LoggedPasskeys};
+
 /// Entries read per store round trip while verifying.
 const BATCH: usize = 10_000;
 
@@ -103,10 +105,9 @@ impl Engine {
             return Err(TrustError::StateMismatch {
                 event: format!(
                     "{}{}",
-                    if first.subject == "campaign" {
-                        "campaign "
-                    } else {
-                        ""
+                    match first.subject {
+                        "event" => String::new(),
+                        subject => format!("{subject} "),
                     },
                     first.id
                 ),
@@ -158,6 +159,8 @@ impl Engine {
         // given for another agent without one in force.
         let mut grants = Grants::default();
         let mut ungranted: Option<TrustError> = None;
+        // The passkeys the log enrolled and revoked.
+        let mut passkeys = LoggedPasskeys::default();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -190,6 +193,7 @@ impl Engine {
                         }
                     }
                 }
+                passkeys.follow(&link.entry);
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
                 if let Some(refusal) = grants.follow(&link.entry) {
@@ -225,7 +229,12 @@ impl Engine {
         }
         let stored = tx.stored_state(scope)?;
         let events = stored.events.len() as u64;
-        let mismatches = replay.compare(&stored);
+        let mut mismatches = replay.compare(&stored);
+        if scope.is_none() {
+            mismatches.extend(passkeys.compare(&stored_passkeys(&mut *tx)?));
+            mismatches
+                .sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
+        }
         // Signed answers are checked for every event that has a log, rows
         // removed from the store (`apply` removing an unfinished event)
         // included.
@@ -234,7 +243,7 @@ impl Engine {
         let mut ids: Vec<&Uuid> = logs.keys().collect();
         ids.sort();
         for id in ids {
-            signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys)?;
+            signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys, &passkeys)?;
         }
         let breakglass = logs
             .values()
@@ -429,7 +438,13 @@ impl KeySets {
 /// answering agent, and the message must name this event, agent and
 /// answer; an answer made while none was in force must carry none. Returns
 /// how many signatures were verified.
-fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets) -> Result<u64> {
+fn check_signatures(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    log: &[Fact],
+    keys: &mut KeySets,
+    passkeys: &LoggedPasskeys,
+) -> Result<u64> {
     let mut in_force: Option<&str> = None;
     let mut verified = 0;
     // Each agent's latest signed message time and the entry that has it.
@@ -450,6 +465,29 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
             event: id.to_string(),
             reason: format!("entry seq {} ({}): {reason}", fact.seq, fact.action),
         };
+        let passkey_message = fact
+            .message
+            .as_deref()
+            .and_then(|m| AnswerMessage::parse(m.as_bytes()).ok())
+            .filter(|parsed| parsed.passkey_fields().is_some());
+        if let (Some(parsed), Some(message)) = (passkey_message, &fact.message) {
+            // Signed by a passkey: checked with the public key the log
+            // recorded, whether or not a key set was in force.
+            check_acted(id, fact, &parsed)?;
+            let signers = match in_force {
+                Some(digest) => Some(keys.get(tx, id, fact.seq, digest)?),
+                None => None,
+            };
+            let signature = fact.signature.as_deref().unwrap_or_default();
+            passkeys
+                .check_answer(fact.seq, &parsed, message.as_bytes(), signature, signers)
+                .map_err(|reason| {
+                    broken(format!("its passkey signature does not verify: {reason}"))
+                })?;
+            check_order(id, fact, &parsed, &mut latest)?;
+            verified += 1;
+            continue;
+        }
         let (digest, message, signature) = match (in_force, &fact.message, &fact.signature) {
             (None, None, None) => continue,
             (Some(digest), Some(message), Some(signature)) => (digest, message, signature),
@@ -468,29 +506,7 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         };
         let parsed = AnswerMessage::parse(message.as_bytes())
             .map_err(|err| broken(format!("its signed message is not canonical: {err}")))?;
-        let answered = match parsed.answer() {
-            Answer::Confirm if parsed.break_glass_reason().is_some() => AuditAction::Fired,
-            Answer::Confirm => AuditAction::Confirmed,
-            Answer::Defer(_) => AuditAction::Deferred,
-            Answer::Decline { .. } => AuditAction::Declined,
-            Answer::Cancel { .. } => AuditAction::Cancelled,
-        };
-        if parsed.event() != id
-            || Some(parsed.agent()) != fact.agent.as_ref()
-            || parsed.principal() != fact.on_behalf_of.as_ref()
-            || answered != fact.action
-        {
-            let acted = match parsed.principal() {
-                Some(principal) => format!("{} for {principal}", parsed.agent()),
-                None => parsed.agent().to_string(),
-            };
-            return Err(broken(format!(
-                "its signed message is agent {acted} answering {} to event {}, not this entry",
-                parsed.answer(),
-                parsed.event()
-            ))
-            .into());
-        }
+        check_acted(id, fact, &parsed)?;
         let signers = keys.get(tx, id, fact.seq, digest)?;
         let sig = SshSignature::parse(signature)
             .map_err(|err| broken(format!("its signature cannot be read: {err}")))?;
@@ -502,21 +518,78 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
             parsed.time(),
         )
         .map_err(|err| broken(format!("its signature does not verify: {err}")))?;
-        if let Some(agent) = fact.agent.as_ref() {
-            if let Some((last, seq)) = latest.get(agent) {
-                if parsed.time() < *last {
-                    return Err(broken(format!(
-                        "its signed message was made at {}, before agent {agent}'s answer at entry seq {seq} made at {last}: an earlier answer came back after a later one",
-                        parsed.time()
-                    ))
-                    .into());
-                }
-            }
-            latest.insert(agent, (parsed.time(), fact.seq));
-        }
+        check_order(id, fact, &parsed, &mut latest)?;
         verified += 1;
     }
     Ok(verified)
+}
+
+/// The refusal of entry `fact` of event `id` for `reason`.
+fn broken_entry(id: Uuid, fact: &Fact, reason: String) -> TrustError {
+    TrustError::SignedEntry {
+        event: id.to_string(),
+        reason: format!("entry seq {} ({}): {reason}", fact.seq, fact.action),
+    }
+}
+
+/// Refuses a signed message that is not this entry's act: another event,
+/// agent, agent acted for, or answer.
+fn check_acted(id: Uuid, fact: &Fact, parsed: &AnswerMessage) -> Result<()> {
+    let answered = match parsed.answer() {
+        Answer::Confirm if parsed.break_glass_reason().is_some() => AuditAction::Fired,
+        Answer::Confirm => AuditAction::Confirmed,
+        Answer::Defer(_) => AuditAction::Deferred,
+        Answer::Decline { .. } => AuditAction::Declined,
+        Answer::Cancel { .. } => AuditAction::Cancelled,
+    };
+    if parsed.event() != id
+        || Some(parsed.agent()) != fact.agent.as_ref()
+        || parsed.principal() != fact.on_behalf_of.as_ref()
+        || answered != fact.action
+    {
+        let acted = match parsed.principal() {
+            Some(principal) => format!("{} for {principal}", parsed.agent()),
+            None => parsed.agent().to_string(),
+        };
+        return Err(broken_entry(
+            id,
+            fact,
+            format!(
+                "its signed message is agent {acted} answering {} to event {}, not this entry",
+                parsed.answer(),
+                parsed.event()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses a signed answer made before the same agent's answer logged
+/// before it; records it as the agent's latest.
+fn check_order<'a>(
+    id: Uuid,
+    fact: &'a Fact,
+    parsed: &AnswerMessage,
+    latest: &mut HashMap<&'a AgentId, (chrono::DateTime<chrono::Utc>, i64)>,
+) -> Result<()> {
+    if let Some(agent) = fact.agent.as_ref() {
+        if let Some((last, seq)) = latest.get(agent) {
+            if parsed.time() < *last {
+                return Err(broken_entry(
+                    id,
+                    fact,
+                    format!(
+                        "its signed message was made at {}, before agent {agent}'s answer at entry seq {seq} made at {last}: an earlier answer came back after a later one",
+                        parsed.time()
+                    ),
+                )
+                .into());
+            }
+        }
+        latest.insert(agent, (parsed.time(), fact.seq));
+    }
+    Ok(())
 }
 
 fn parse_column(
@@ -562,7 +635,10 @@ impl Replay {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRefused
             | AuditAction::Delegated
-            | AuditAction::Undelegated => return,
+            | AuditAction::Undelegated
+            | AuditAction::PersonInvited
+            | AuditAction::PersonEnrolled
+            | AuditAction::PersonRevoked => return,
             AuditAction::Removed => {
                 self.events.remove(&id);
                 return;

@@ -171,6 +171,8 @@ pub(crate) struct Shared {
     mcp_hosts: Vec<String>,
     /// Whether visitors without a session see the pages (read-only).
     public_dashboard: bool,
+    /// The origin and relying party of the web pages' passkeys.
+    web: web::WebConfig,
 }
 
 impl Shared {
@@ -263,6 +265,7 @@ pub fn serve(
         stopping: stop_rx.clone(),
         mcp_hosts: mcp::allowed_hosts(options.public_url.as_deref()),
         public_dashboard: options.public_dashboard,
+        web: web::WebConfig::new(options.public_url.as_deref(), scheme, addr.port()),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(

@@ -175,8 +175,9 @@ pub struct Filter {
     pub campaign: Option<String>,
     /// Only the entries of this event.
     pub event: Option<Uuid>,
-    /// Only the entries about events and campaigns: none about tokens or
-    /// delegations (for a visitor of a public dashboard).
+    /// Only the entries about events and campaigns: none about tokens,
+    /// delegations or people's passkeys (for a visitor of a public
+    /// dashboard).
     pub events_only: bool,
 }
 
@@ -185,7 +186,14 @@ impl Filter {
         use crate::AuditAction as A;
         let about_access = matches!(
             t.entry.action,
-            A::TokenCreated | A::TokenRevoked | A::TokenRefused | A::Delegated | A::Undelegated
+            A::TokenCreated
+                | A::TokenRevoked
+                | A::TokenRefused
+                | A::Delegated
+                | A::Undelegated
+                | A::PersonInvited
+                | A::PersonEnrolled
+                | A::PersonRevoked
         );
         !(self.events_only && about_access)
             && self

@@ -63,6 +63,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("gate_rules"),
     migration!("delegations"),
     migration!("log_baseline"),
+    migration!("passkeys"),
 ];
 
 /// How many migrations stores record by their count alone: those written

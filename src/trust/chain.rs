@@ -122,16 +122,19 @@ impl Subject {
     /// The subject of `entry`, which its action implies: the token its
     /// `event` column names for the token actions (`token-created`,
     /// `token-revoked`, `token-refused`), the delegation for `delegated` and
-    /// `undelegated`, the campaign for the campaign actions
+    /// `undelegated`, the person's enrolment (the invitation's id) for
+    /// `person-invited`, `person-enrolled` and `person-revoked`, the campaign for the campaign actions
     /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
     /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
         use crate::audit::AuditAction::{
-            Delegated, TokenCreated, TokenRefused, TokenRevoked, Undelegated,
+            Delegated, PersonEnrolled, PersonInvited, PersonRevoked, TokenCreated, TokenRefused,
+            TokenRevoked, Undelegated,
         };
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
             Delegated | Undelegated => SubjectKind::Delegation,
+            PersonInvited | PersonEnrolled | PersonRevoked => SubjectKind::Person,
             action if action.is_about_campaign() => SubjectKind::Campaign,
             _ => SubjectKind::Event,
         };

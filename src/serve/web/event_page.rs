@@ -293,7 +293,12 @@ fn attendees(p: &EventPage) -> Markup {
                                         " · reason: " q { (reason) }
                                     }
                                     @match signature_of(l) {
-                                        Some(key) => { " · " span.signed { "signed" } " " code.key { (key) } }
+                                        Some(key) => {
+                                            " · " span.signed {
+                                                @if key.starts_with("webauthn:") { "signed with a passkey" } @else { "signed" }
+                                            }
+                                            " " code.key { (key) }
+                                        }
                                         None => { " · " span.unsigned { "not signed" } }
                                     }
                                 }

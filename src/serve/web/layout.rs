@@ -9,7 +9,9 @@ use super::session::WebSession;
 /// A whole HTML document titled `title` around `body`. With a `session`,
 /// the page carries its CSRF token (`<meta name="csrf-token">`) for the
 /// scripts that change state, names the signed-in person and offers to
-/// sign out; without one, it links to `/signin`.
+/// sign out; without one, it links to `/signin`. Every page loads
+/// `/assets/passkey.js` (`window.tMinusPasskey`, for enrolment, sign-in,
+/// sign-out and answers) and `/assets/app.js`, in that order.
 pub fn page(title: &str, session: Option<&WebSession>, body: Markup) -> Markup {
     frame(title, session, &Live::default(), body)
 }
@@ -43,10 +45,8 @@ pub fn frame(title: &str, session: Option<&WebSession>, live: &Live, body: Marku
                 title { (title) " · t-minus" }
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/style.css";
+                script src="/assets/passkey.js" defer {}
                 script src="/assets/app.js" defer {}
-                @if session.is_some() {
-                    script src="/assets/passkey.js" defer {}
-                }
             }
             body data-now=[now] data-stream=[live.stream.as_deref()] {
                 a.skip href="#main" { "Skip to content" }

@@ -4,6 +4,8 @@
 //!
 //! - [`layout`]: the page frame every page shares.
 //! - [`session`]: the person a request's session cookie signs in.
+//! - [`passkeys`]: enrolment, sign-in and passkey-signed answers
+//!   (WebAuthn), and the script the pages call (`/assets/passkey.js`).
 //! - `dashboard`: `/`, the campaigns and events, soonest deadline first.
 //! - `event_page`: `/events/{event}`, one event with its answers and log.
 //! - `campaign_page`: `/campaigns/{campaign}`, the graph in execution
@@ -22,6 +24,7 @@ mod dashboard;
 mod event_page;
 pub mod layout;
 mod parts;
+pub mod passkeys;
 pub mod session;
 
 use std::sync::Arc;
@@ -34,8 +37,37 @@ use maud::{html, Markup};
 
 use super::error::ApiError;
 use super::Shared;
+use crate::people::{relying_party, PeopleError};
 use crate::Engine;
 use session::WebSession;
+
+/// Who the pages are for: the origin browsers reach them at and the
+/// relying party id passkeys are bound to.
+#[derive(Debug, Clone)]
+pub(crate) struct WebConfig {
+    /// The origin and relying party id, or why the public URL cannot give
+    /// them (passkey requests are then refused with that error).
+    pub(crate) party: Result<(String, String), PeopleError>,
+    /// Whether the pages are served over https (the cookie is then
+    /// `Secure` and `__Host-` prefixed).
+    pub(crate) secure: bool,
+}
+
+impl WebConfig {
+    /// The pages of a service reached at `public_url`, or, without one, at
+    /// `SCHEME://localhost:PORT` (browsers treat `localhost` as a secure
+    /// context, and WebAuthn refuses an IP address).
+    pub(crate) fn new(public_url: Option<&str>, scheme: &str, port: u16) -> Self {
+        let url = public_url
+            .map(String::from)
+            .unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
+        let party = relying_party(&url);
+        let secure = party.as_ref().map_or(scheme == "https", |(origin, _)| {
+            origin.starts_with("https://")
+        });
+        WebConfig { party, secure }
+    }
+}
 
 /// The routes of the pages and their assets, over the service's state.
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -49,6 +81,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/campaigns/{campaign}", get(campaign_page::show))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
+        .merge(passkeys::router())
 }
 
 /// The style sheet of every page.
