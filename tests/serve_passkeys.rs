@@ -293,7 +293,7 @@ fn status_of(event: &Value, agent: &str) -> String {
 
 fn a_person_enrols_signs_in_and_answers_with_a_passkey() {
     let t = T::new();
-    t.ok("schedule review +15m --name rev --quorum 1 --attendees alice,bob");
+    t.ok("schedule review +15m --name rev --quorum 2 --attendees alice,bob");
     let token = invite(&t, "alice", "");
     let server = Server::start(&t, &[]);
     let mut browser = Browser::new(&server);
@@ -379,14 +379,43 @@ fn a_person_enrols_signs_in_and_answers_with_a_passkey() {
     let answered = other.finish_answer("rev", &begun.body["ceremony"], assertion.clone());
     assert_eq!(answered.status, 200, "{}", answered.body);
     assert_eq!(status_of(&answered.body, "alice"), "confirmed");
-    assert_eq!(answered.body["state"], "fired");
+    assert_eq!(answered.body["confirmed"], 1);
 
-    // The same assertion again: its ceremony is finished.
-    let replayed = other.finish_answer("rev", &begun.body["ceremony"], assertion);
+    // The same assertion again: its ceremony is finished; and submitted to
+    // the engine directly, its nonce was used.
+    let replayed = other.finish_answer("rev", &begun.body["ceremony"], assertion.clone());
     assert_eq!(
         (replayed.status, replayed.code()),
         (400, "t_minus::passkey::ceremony")
     );
+    let now = chrono::DateTime::parse_from_rfc3339(t.now())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut engine = t_minus::Engine::open(&t.db_location())
+        .unwrap()
+        .with_clock(std::sync::Arc::new(t_minus::FixedClock::new(now)));
+    let stored = t_minus::trust::webauthn::Assertion {
+        authenticator_data: assertion["response"]["authenticatorData"]
+            .as_str()
+            .unwrap()
+            .into(),
+        client_data_json: assertion["response"]["clientDataJSON"]
+            .as_str()
+            .unwrap()
+            .into(),
+        signature: assertion["response"]["signature"].as_str().unwrap().into(),
+    };
+    let err = engine
+        .respond_passkey(message.as_bytes(), &stored)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            t_minus::TMinusError::Trust(t_minus::trust::TrustError::NonceReused { .. })
+        ),
+        "{err}"
+    );
+    drop(engine);
 
     // The log keeps the message and the assertion; verify checks it offline.
     let log = t.json("log rev --json");
@@ -616,6 +645,25 @@ fn signed_events_accept_only_the_passkeys_their_signers_pin() {
     assert_eq!(r.body["state"], "fired");
     let verified = t.ok("verify");
     assert!(verified.contains("intact"), "{verified}");
+
+    // The attestation carries the passkey; a third party checks it alone.
+    t.ok("attest release --out release.intoto.json");
+    let statement: Value = serde_json::from_str(
+        &std::fs::read_to_string(t.dir().join("release.intoto.json")).unwrap(),
+    )
+    .unwrap();
+    let record = &statement["predicate"]["passkeys"][pinned.credential_id()];
+    assert_eq!(record["agent"], "alice", "{statement}");
+    assert_eq!(record["public_key"], b64(&pinned.cose()));
+    let held = t.ok("verify --attestation release.intoto.json");
+    assert!(held.contains("holds"), "{held}");
+    assert!(held.contains("1 signature"), "{held}");
+    let mut edited = statement.clone();
+    edited["predicate"]["passkeys"][pinned.credential_id()]["public_key"] =
+        json!(b64(&unpinned.cose()));
+    std::fs::write(t.dir().join("edited.json"), edited.to_string()).unwrap();
+    let err = t.fail("verify --attestation edited.json");
+    assert!(err.contains("its passkey signature"), "{err}");
 
     // An answer written into the store directly is caught.
     tamper(

@@ -283,7 +283,7 @@ Exit codes: 0 success, 1 error.")]
     /// revoke (on the store's host).
     #[command(subcommand)]
     #[command(after_help = "Examples:
-  t-minus people invite alice --public-url https://approve.example.com
+  t-minus people invite alice --expires 2days --public-url https://approve.example.com
   t-minus people list
   t-minus people revoke AAECAwQF
 
