@@ -394,6 +394,11 @@ fn the_event_page_shows_content_answers_changes_and_log() {
         missing.text
     );
     assert!(missing.text.contains("Not found"));
+    // A path with no page at all is a page too, for a browser.
+    let nowhere = get(&server, "/nowhere");
+    assert_eq!(nowhere.status, 404);
+    assert!(nowhere.content_type.starts_with("text/html"));
+    assert!(nowhere.text.contains("t_minus::http::not_found"));
 }
 
 fn the_campaign_page_shows_the_graph_in_execution_order() {

@@ -270,13 +270,22 @@ async fn no_method(method: Method, uri: Uri) -> ApiError {
     .into()
 }
 
-/// Anything without a route.
-async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ServeError::NoRoute {
+/// Anything without a route: a page for a browser (one that accepts HTML
+/// and not JSON), the JSON error otherwise.
+async fn no_route(method: Method, uri: Uri, headers: HeaderMap) -> axum::response::Response {
+    let error = ApiError::from(ServeError::NoRoute {
         method: method.to_string(),
         path: uri.path().to_string(),
+    });
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("text/html") && !uri.path().starts_with("/v1/") {
+        super::web::error_page(None, &error)
+    } else {
+        error.into_response()
     }
-    .into()
 }
 
 /// `GET /openapi.json`.
