@@ -205,6 +205,13 @@ fn a_signed_in_attendee_gets_the_buttons_and_others_do_not() {
         .text
         .contains("Signed in as <strong>alice</strong>"));
     assert!(dashboard.text.contains("data-signout"));
+    // What waits for alice comes first; carol has nothing to answer.
+    let yours = &dashboard.text[at(&dashboard.text, "Waiting for your answer")..];
+    let yours = &yours[..at(yours, "id=\"events-heading\"")];
+    assert!(yours.contains(&format!("href=\"/events/{id}\"")), "{yours}");
+    assert!(!yours.contains(&format!("href=\"/events/{done}\"")));
+    let theirs = get_as(&server, "/", &carol).text;
+    assert!(theirs.contains("Nothing waits for you, carol."), "{theirs}");
     let page = get_as(&server, &format!("/events/{id}"), &alice);
     assert_eq!(page.status, 200);
     for present in [

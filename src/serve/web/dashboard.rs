@@ -142,6 +142,16 @@ const CHOICES: [(&str, &str); 7] = [
     ("cancelled", "Cancelled"),
 ];
 
+/// Whether `agent` attends the pending event `e` and has not confirmed or
+/// declined (a deferral still waits for an answer).
+fn waits_for(e: &Event, agent: &str) -> bool {
+    use crate::output::AnswerStatus;
+    e.state == EventState::Pending
+        && e.attendees.iter().any(|a| {
+            a.agent == agent && matches!(a.status, AnswerStatus::Pending | AnswerStatus::Deferred)
+        })
+}
+
 fn render(session: Option<&WebSession>, d: Dashboard) -> Markup {
     let live = Live {
         now: Some(d.now),
@@ -164,6 +174,21 @@ fn render(session: Option<&WebSession>, d: Dashboard) -> Markup {
             button type="submit" { "Show" }
         }
         div #live-dashboard data-live {
+            @if let Some(session) = session {
+                @let yours: Vec<&(Event, Vec<String>)> = d.events.iter().filter(|(e, _)| waits_for(e, session.agent.as_str())).collect();
+                section aria-labelledby="yours-heading" {
+                    h2 #yours-heading { "Waiting for your answer " span.count { "(" (yours.len()) ")" } }
+                    @if yours.is_empty() {
+                        p.empty { "Nothing waits for you, " (session.agent.as_str()) "." }
+                    } @else {
+                        div.cards {
+                            @for (e, needs) in yours {
+                                (parts::event_card(e, d.now, needs))
+                            }
+                        }
+                    }
+                }
+            }
             section aria-labelledby="events-heading" {
                 h2 #events-heading { (heading) " " span.count { "(" (d.events.len()) ")" } }
                 @if d.events.is_empty() {
