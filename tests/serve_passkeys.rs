@@ -717,7 +717,38 @@ fn verify_checks_a_passkey_answer_against_the_logged_public_key() {
         "UPDATE {passkeys} SET public_key = 'AAAA'",
     );
     let err = t.fail("verify");
+    assert!(err.contains("passkey"), "{err}");
     assert!(err.contains("public_key"), "{err}");
+    // So is an invitation handed to another agent.
+    tamper(&t.db_location(), "UPDATE {invites} SET agent = 'mallory'");
+    let err = t.fail("verify");
+    assert!(err.contains("invitation"), "{err}");
+    assert!(err.contains("agent is stored as \"mallory\""), "{err}");
+}
+
+fn a_ceremony_begun_by_one_server_finishes_on_another() {
+    let t = T::new();
+    let token = invite(&t, "alice", "");
+    // Two processes behind one public URL (a load balancer's).
+    let public = ["--public-url", "http://localhost:8470"];
+    let first = Server::start(&t, &public);
+    let second = Server::start(&t, &public);
+    let mut on_first = Browser::new(&first);
+    let mut on_second = Browser::new(&second);
+    on_first.origin = "http://localhost:8470".into();
+    on_second.origin = "http://localhost:8470".into();
+    let mut alice = Authenticator::new(7, "localhost");
+    let begun = on_first.post("/web/enrol/begin", json!({ "token": token }));
+    let origin = on_first.origin.clone();
+    let credential = alice.register(&begun.body["publicKey"], &origin, UP | UV | AT);
+    let enrolled = on_second.post(
+        "/web/enrol/finish",
+        json!({ "ceremony": begun.body["ceremony"], "token": token, "credential": credential }),
+    );
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    // The session works on either.
+    on_first.cookie = on_second.cookie.clone();
+    assert_eq!(on_first.get("/web/session").body["agent"], "alice");
 }
 
 /// `/assets/passkey.js` as served, run in Node with `navigator.credentials`
@@ -789,4 +820,5 @@ cli_support::store_tests!(
     an_ip_address_cannot_be_the_relying_party,
     signed_events_accept_only_the_passkeys_their_signers_pin,
     verify_checks_a_passkey_answer_against_the_logged_public_key,
+    a_ceremony_begun_by_one_server_finishes_on_another,
 );

@@ -18,7 +18,7 @@ use crate::trust::sign::{verify_signature, SshSignature};
 use crate::trust::signers::{digest_of_text, Signers};
 use crate::trust::TrustError;
 
-use super::verify_passkeys::{stored_passkeys, LoggedPasskeys};
+use super::verify_passkeys::{stored_rows, LoggedPasskeys};
 
 /// Entries read per store round trip while verifying.
 const BATCH: usize = 10_000;
@@ -48,7 +48,7 @@ pub struct LogVerification {
 /// implies (see [`crate::trust::record`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowMismatch {
-    /// `event` or `campaign`.
+    /// `event`, `campaign`, `passkey` or `invitation`.
     pub subject: &'static str,
     /// The event's or campaign's id.
     pub id: Uuid,
@@ -231,7 +231,9 @@ impl Engine {
         let events = stored.events.len() as u64;
         let mut mismatches = replay.compare(&stored);
         if scope.is_none() {
-            mismatches.extend(passkeys.compare(&stored_passkeys(&mut *tx)?));
+            let (stored_keys, invites) = stored_rows(&mut *tx)?;
+            mismatches.extend(passkeys.compare(&stored_keys));
+            mismatches.extend(passkeys.compare_invites(&invites));
             mismatches
                 .sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
         }

@@ -11,7 +11,7 @@ use super::verify::RowMismatch;
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
-use crate::people::PasskeyInfo;
+use crate::people::{Invitation, PasskeyInfo};
 use crate::store::Tx;
 use crate::trust::message::AnswerMessage;
 use crate::trust::signers::Signers;
@@ -33,10 +33,20 @@ struct Logged {
     revoked: Option<i64>,
 }
 
-/// The passkeys a log has enrolled, by credential id, read in chain order.
+/// An invitation as its log made it.
+#[derive(Debug, Clone)]
+struct LoggedInvite {
+    agent: Option<AgentId>,
+    expires_at: Option<String>,
+    used: bool,
+}
+
+/// The passkeys a log has enrolled, by credential id, and the invitations
+/// it made, by id, read in chain order.
 #[derive(Debug, Default)]
 pub(super) struct LoggedPasskeys {
     by_credential: HashMap<String, Logged>,
+    invites: HashMap<Uuid, LoggedInvite>,
 }
 
 impl LoggedPasskeys {
@@ -47,7 +57,20 @@ impl LoggedPasskeys {
             .unwrap_or_default()
             .to_string();
         match e.action {
+            AuditAction::PersonInvited => {
+                self.invites.insert(
+                    e.event,
+                    LoggedInvite {
+                        agent: e.agent.clone(),
+                        expires_at: e.detail["expires_at"].as_str().map(String::from),
+                        used: false,
+                    },
+                );
+            }
             AuditAction::PersonEnrolled => {
+                if let Some(invite) = self.invites.get_mut(&e.event) {
+                    invite.used = true;
+                }
                 let text = |field: &str| e.detail[field].as_str().unwrap_or_default().to_string();
                 self.by_credential.insert(
                     credential,
@@ -185,7 +208,49 @@ impl LoggedPasskeys {
     }
 }
 
-/// The stored passkeys (for [`LoggedPasskeys::compare`]).
-pub(super) fn stored_passkeys(tx: &mut dyn Tx) -> Result<Vec<PasskeyInfo>> {
-    tx.passkeys()
+impl LoggedPasskeys {
+    /// Every stored invitation field (agent, expiry, used) that disagrees
+    /// with the log, and every invitation row the log does not explain.
+    pub(super) fn compare_invites(&self, stored: &[Invitation]) -> Vec<RowMismatch> {
+        let mut out = Vec::new();
+        for row in stored {
+            let mismatch =
+                |field: &str, stored: serde_json::Value, logged: serde_json::Value| RowMismatch {
+                    subject: "invitation",
+                    id: row.id,
+                    field: field.to_string(),
+                    stored,
+                    logged,
+                };
+            let Some(logged) = self.invites.get(&row.id) else {
+                out.push(mismatch("row", "present".into(), "absent".into()));
+                continue;
+            };
+            let agent = logged.agent.as_ref().map(|a| a.as_str().to_string());
+            if agent.as_deref() != Some(row.agent.as_str()) {
+                out.push(mismatch("agent", row.agent.clone().into(), agent.into()));
+            }
+            let expires = crate::time_spec::format_time(row.expires_at);
+            if logged.expires_at.as_deref() != Some(expires.as_str()) {
+                out.push(mismatch(
+                    "expires_at",
+                    expires.into(),
+                    logged.expires_at.clone().into(),
+                ));
+            }
+            if row.used_at.is_some() != logged.used {
+                out.push(mismatch(
+                    "used",
+                    row.used_at.is_some().into(),
+                    logged.used.into(),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// What `verify` compares with the log: the stored passkeys and invitations.
+pub(super) fn stored_rows(tx: &mut dyn Tx) -> Result<(Vec<PasskeyInfo>, Vec<Invitation>)> {
+    Ok((tx.passkeys()?, tx.invites()?))
 }
