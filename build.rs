@@ -12,7 +12,10 @@
 //!   service's HTTPS test run;
 //! - `cfg(t_minus_test_schemathesis)` when `T_MINUS_TEST_SCHEMATHESIS` (the
 //!   `schemathesis` program, from PyPI) is set: the contract check of the
-//!   service's OpenAPI document runs.
+//!   service's OpenAPI document runs;
+//! - `cfg(t_minus_test_browser)` when `T_MINUS_TEST_BROWSER` (a Python with
+//!   Playwright, driving the system Chromium; axe-core from npm) is set:
+//!   the web pages' browser tests run.
 //!
 //! The library and the binary do not read these settings.
 
@@ -22,6 +25,7 @@ fn main() {
         ("T_MINUS_TEST_MCP_PYTHON", "t_minus_test_mcp_python"),
         ("T_MINUS_TEST_TOOLS", "t_minus_test_tools"),
         ("T_MINUS_TEST_SCHEMATHESIS", "t_minus_test_schemathesis"),
+        ("T_MINUS_TEST_BROWSER", "t_minus_test_browser"),
     ] {
         println!("cargo::rerun-if-env-changed={var}");
         println!("cargo::rustc-check-cfg=cfg({cfg})");

@@ -96,6 +96,19 @@ pub enum AuditAction {
     /// permanent refusal).
     #[serde(rename = "github-report-failed")]
     GithubReportFailed,
+    /// A person was invited to enrol a passkey for an agent (the subject
+    /// is the invitation's id).
+    #[serde(rename = "person-invited")]
+    PersonInvited,
+    /// A person enrolled a passkey with an invitation (the subject is the
+    /// invitation's id; the detail records the credential id and its
+    /// public key).
+    #[serde(rename = "person-enrolled")]
+    PersonEnrolled,
+    /// A passkey was revoked (the subject is the id of the invitation that
+    /// enrolled it).
+    #[serde(rename = "person-revoked")]
+    PersonRevoked,
 }
 
 impl AuditAction {
@@ -170,6 +183,9 @@ impl AuditAction {
             AuditAction::GithubRequested => "github-requested",
             AuditAction::GithubReported => "github-reported",
             AuditAction::GithubReportFailed => "github-report-failed",
+            AuditAction::PersonInvited => "person-invited",
+            AuditAction::PersonEnrolled => "person-enrolled",
+            AuditAction::PersonRevoked => "person-revoked",
         }
     }
 }
@@ -215,6 +231,9 @@ impl FromStr for AuditAction {
             "github-requested" => GithubRequested,
             "github-reported" => GithubReported,
             "github-report-failed" => GithubReportFailed,
+            "person-invited" => PersonInvited,
+            "person-enrolled" => PersonEnrolled,
+            "person-revoked" => PersonRevoked,
             other => return Err(format!("unknown audit action `{other}`")),
         })
     }

@@ -534,6 +534,11 @@ pub enum TMinusError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     ChatLink(#[from] crate::chat::ChatLinkError),
+    /// A person, passkey, browser session or WebAuthn ceremony that is
+    /// refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    People(#[from] crate::people::PeopleError),
 
     /// Escalation steps that break the rules.
     #[error(transparent)]

@@ -82,6 +82,7 @@ pub mod name;
 pub mod notification;
 pub mod notify;
 pub mod output;
+pub mod people;
 pub mod plan;
 pub mod policy;
 pub mod run_report;

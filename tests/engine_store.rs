@@ -223,7 +223,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (15, 15));
+    assert_eq!((version, SCHEMA_VERSION), (16, 16));
 }
 
 #[test]
@@ -539,7 +539,7 @@ fn a_store_at_the_current_version_opens_without_writing() {
         (version, ledger.as_str()),
         (
             SCHEMA_VERSION,
-            "compact_ids,tokens,gate_rules,delegations,log_baseline,chat_links,github_deployments"
+            "compact_ids,tokens,gate_rules,delegations,log_baseline,chat_links,github_deployments,passkeys"
         )
     );
     drop(conn);
@@ -686,7 +686,7 @@ fn a_schema_8_store_is_migrated_to_compact_ids_in_place_and_its_log_still_verifi
             SCHEMA_VERSION,
             "blob",
             32,
-            "compact_ids,tokens,gate_rules,delegations,log_baseline,chat_links,github_deployments"
+            "compact_ids,tokens,gate_rules,delegations,log_baseline,chat_links,github_deployments,passkeys"
         )
     );
     let integrity: String = conn

@@ -252,7 +252,7 @@ fn a_version_2_store_is_migrated_to_quorum_groups_keeping_its_events_and_answers
             let row = client
                 .query_one("SELECT version FROM tm_meta", &[])
                 .expect("inspect");
-            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (15, 15));
+            assert_eq!((row.get::<_, i64>(0), SCHEMA_VERSION), (16, 16));
         },
     );
 }

@@ -255,11 +255,12 @@ Every answer is given as AGENT; no tool takes an agent. Logs go to stderr.
 Exit codes: 0 the client closed the connection, 1 error (invalid agent id, store).")]
     Mcp(McpArgs),
 
-    /// Serve the store over HTTP: the API under /v1, ticking and delivering
-    /// in the background.
+    /// Serve the store over HTTP: the API under /v1 and the web pages,
+    /// ticking and delivering in the background.
     #[command(after_help = "Examples:
   t-minus serve --listen 127.0.0.1:8470          (the store of --db / T_MINUS_DB)
   t-minus serve --listen 0.0.0.0:8470 --public-url https://tminus.example.com
+  t-minus serve --public-dashboard               (anyone sees the pages, read-only)
   curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8470/v1/inbox
 
 Prints the address it listens on, then serves until SIGTERM or Ctrl-C, which
@@ -278,16 +279,20 @@ Exit codes: 0 stopped by a signal, 1 error (store, address in use).")]
 Exit codes: 0 success, 1 error.")]
     Token(TokenCommand),
 
-    /// People and the chat accounts they answer from: link, unlink, links
-    /// (on the store's host).
+    /// People: passkeys for answering from a browser (invite, list,
+    /// revoke) and the chat accounts they answer from (link, unlink,
+    /// links), on the store's host.
     #[command(subcommand)]
     #[command(after_help = "Examples:
+  t-minus people invite alice --expires 2days --public-url https://approve.example.com
+  t-minus people list
+  t-minus people revoke AAECAwQF
   t-minus people link alice --slack U024BE7LH
   t-minus people links
   t-minus people unlink --slack U024BE7LH
 
 Exit codes: 0 success, 1 error.")]
-    People(super::people::PeopleCommand),
+    People(PeopleCommand),
 
     /// Let TO answer for FROM (`confirm EVENT TO --for FROM`), everywhere or
     /// in one campaign, until a time or until revoked.
@@ -413,6 +418,11 @@ pub struct ServeArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+    /// Show the web pages (dashboard, events, campaigns) read-only to
+    /// visitors who are not signed in; without it they are sent to sign in.
+    /// Nobody answers without signing in.
+    #[arg(long)]
+    pub public_dashboard: bool,
 }
 
 /// `token` subcommands.
@@ -437,6 +447,98 @@ Exit codes: 0 success, 1 error (store).")]
 
 Exit codes: 0 revoked, 1 error (no such token, already revoked).")]
     Revoke(TokenRevokeArgs),
+}
+
+/// `people` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// Print a single-use link that enrols a passkey for AGENT
+    /// (`PUBLIC_URL/enrol/TOKEN`); only the token's hash is stored.
+    #[command(after_help = "Example:
+  t-minus people invite alice --expires 2days --public-url https://approve.example.com
+
+The public URL is where people reach `t-minus serve` (its --public-url); its
+host is the passkeys' relying party, so it must be a domain name (localhost
+for local use), never an IP address.
+Exit codes: 0 success, 1 error (invalid agent, duration or URL).")]
+    Invite(PeopleInviteArgs),
+    /// List the passkeys and the invitations not used yet.
+    #[command(after_help = "Example:
+  t-minus people list --json
+
+Exit codes: 0 success, 1 error (store).")]
+    List,
+    /// Revoke a passkey (by credential id, or a unique prefix of it or of
+    /// its id): it signs nothing from then on, and its sessions end.
+    #[command(after_help = "Example:
+  t-minus people revoke AAECAwQF
+
+Exit codes: 0 revoked, 1 error (no such passkey, already revoked).")]
+    Revoke(PeopleRevokeArgs),
+    /// Link a Slack account to AGENT: its presses on Slack messages'
+    /// buttons answer as AGENT (recorded in the log).
+    #[command(after_help = "Example:
+  t-minus people link alice --slack U024BE7LH
+
+The Slack user id is in the person's Slack profile (⋮ → Copy member ID).
+A Slack account answers as one agent; unlink it first to move it.
+Exit codes: 0 linked, 1 error (bad agent or user id, already linked).")]
+    Link(PeopleLinkArgs),
+    /// Remove a Slack account's link (recorded in the log).
+    #[command(after_help = "Examples:
+  t-minus people unlink --slack U024BE7LH
+  t-minus people unlink alice --slack U024BE7LH   (refused unless linked to alice)
+
+Exit codes: 0 unlinked, 1 error (not linked, linked to another agent).")]
+    Unlink(PeopleUnlinkArgs),
+    /// List the linked chat accounts.
+    #[command(after_help = "Example:
+  t-minus people links --json
+
+Exit codes: 0 success, 1 error (store).")]
+    Links,
+}
+
+/// `people invite`'s arguments.
+#[derive(Debug, Args)]
+pub struct PeopleInviteArgs {
+    /// The agent the passkey will answer as.
+    pub agent: String,
+    /// How long the link is valid (e.g. `2days`); default 7 days.
+    #[arg(long, value_name = "DUR")]
+    pub expires: Option<String>,
+    /// The URL people reach `t-minus serve` at (`https://HOST[:PORT]`, or
+    /// `http://localhost:PORT`).
+    #[arg(long, value_name = "URL", env = "T_MINUS_PUBLIC_URL")]
+    pub public_url: String,
+}
+
+/// `people revoke`'s arguments.
+#[derive(Debug, Args)]
+pub struct PeopleRevokeArgs {
+    /// The credential id, or a unique prefix (4+ characters) of it or of
+    /// the passkey's id.
+    pub passkey: String,
+}
+
+/// `people link`'s arguments.
+#[derive(Debug, Args)]
+pub struct PeopleLinkArgs {
+    /// The agent the account answers as.
+    pub agent: String,
+    /// The Slack user id (`U…` or `W…`).
+    #[arg(long, value_name = "USER_ID", required = true)]
+    pub slack: String,
+}
+
+/// `people unlink`'s arguments.
+#[derive(Debug, Args)]
+pub struct PeopleUnlinkArgs {
+    /// The agent it must be linked to (optional: a check).
+    pub agent: Option<String>,
+    /// The Slack user id.
+    #[arg(long, value_name = "USER_ID", required = true)]
+    pub slack: String,
 }
 
 /// `delegate`'s arguments.

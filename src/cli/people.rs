@@ -1,69 +1,28 @@
-//! `people …`: the people who answer, and the chat accounts they answer
-//! from (`people link AGENT --slack USER_ID`, `people unlink`, `people
-//! links`).
+//! `people …`: the people who answer from outside a terminal: the passkeys
+//! they answer with from a browser (`people invite|list|revoke`) and the
+//! chat accounts they answer from (`people link AGENT --slack USER_ID`,
+//! `people unlink`, `people links`).
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
 use t_minus::chat::{Chat, ChatLink};
+use t_minus::duration::parse_duration;
+use t_minus::people::relying_party;
 use t_minus::time_spec::format_time;
-use t_minus::AgentId;
+use t_minus::{AgentId, TMinusError};
 
+use super::args::{PeopleCommand, PeopleInviteArgs, PeopleRevokeArgs};
 use super::context::Context;
 use super::error::CliError;
 use super::json;
-
-/// `people` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum PeopleCommand {
-    /// Link a Slack account to AGENT: its presses on Slack messages'
-    /// buttons answer as AGENT (recorded in the log).
-    #[command(after_help = "Example:
-  t-minus people link alice --slack U024BE7LH
-
-The Slack user id is in the person's Slack profile (⋮ → Copy member ID).
-A Slack account answers as one agent; unlink it first to move it.
-Exit codes: 0 linked, 1 error (bad agent or user id, already linked).")]
-    Link(LinkArgs),
-    /// Remove a Slack account's link (recorded in the log).
-    #[command(after_help = "Examples:
-  t-minus people unlink --slack U024BE7LH
-  t-minus people unlink alice --slack U024BE7LH   (refused unless linked to alice)
-
-Exit codes: 0 unlinked, 1 error (not linked, linked to another agent).")]
-    Unlink(UnlinkArgs),
-    /// List the linked chat accounts.
-    #[command(after_help = "Example:
-  t-minus people links --json
-
-Exit codes: 0 success, 1 error (store).")]
-    Links,
-}
-
-/// `people link`'s arguments.
-#[derive(Debug, Args)]
-pub struct LinkArgs {
-    /// The agent the account answers as.
-    pub agent: String,
-    /// The Slack user id (`U…` or `W…`).
-    #[arg(long, value_name = "USER_ID", required = true)]
-    pub slack: String,
-}
-
-/// `people unlink`'s arguments.
-#[derive(Debug, Args)]
-pub struct UnlinkArgs {
-    /// The agent it must be linked to (optional: a check).
-    pub agent: Option<String>,
-    /// The Slack user id.
-    #[arg(long, value_name = "USER_ID", required = true)]
-    pub slack: String,
-}
 
 impl PeopleCommand {
     /// `people …`.
     pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
         match self {
+            PeopleCommand::Invite(args) => return args.run(cx),
+            PeopleCommand::List => return list(cx),
+            PeopleCommand::Revoke(args) => return args.run(cx),
             PeopleCommand::Link(args) => {
                 let agent = AgentId::parse(&args.agent)?;
                 let mut s = cx.open()?;
@@ -102,6 +61,94 @@ impl PeopleCommand {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+impl PeopleInviteArgs {
+    /// `people invite AGENT [--expires DUR] --public-url URL`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let agent = AgentId::parse(&self.agent)?;
+        let expires = self.expires.as_deref().map(parse_duration).transpose()?;
+        let (origin, _) = relying_party(&self.public_url).map_err(TMinusError::from)?;
+        let mut s = cx.open()?;
+        let new = s.engine.invite_person(&agent, expires)?;
+        let link = format!("{origin}/enrol/{}", new.secret);
+        if cx.json() {
+            json::print(&serde_json::json!({
+                "invitation": new.invitation,
+                "link": link,
+            }));
+        } else {
+            println!(
+                "Invited {} to enrol a passkey (invitation {}, valid until {}).",
+                new.invitation.agent,
+                new.invitation.id,
+                format_time(new.invitation.expires_at)
+            );
+            println!("Send them this link; it works once and is not shown again:");
+            println!("{link}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl PeopleRevokeArgs {
+    /// `people revoke PASSKEY`.
+    pub fn run(&self, cx: &Context) -> Result<ExitCode, CliError> {
+        let mut s = cx.open()?;
+        let passkey = s.engine.revoke_passkey(&self.passkey)?;
+        if cx.json() {
+            json::print(&passkey);
+        } else {
+            println!(
+                "Revoked passkey {} of {}; its sessions are ended.",
+                passkey.credential, passkey.agent
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `people list`.
+fn list(cx: &Context) -> Result<ExitCode, CliError> {
+    let s = cx.open()?;
+    let passkeys = s.engine.passkeys()?;
+    let now = s.engine.now();
+    let open: Vec<_> = s
+        .engine
+        .invitations()?
+        .into_iter()
+        .filter(|i| i.used_at.is_none() && now < i.expires_at)
+        .collect();
+    if cx.json() {
+        json::print(&serde_json::json!({ "passkeys": passkeys, "invitations": open }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if passkeys.is_empty() && open.is_empty() {
+        println!("No passkeys. (`t-minus people invite AGENT` makes an enrolment link.)");
+    }
+    for p in &passkeys {
+        let state = match p.revoked_at {
+            Some(at) => format!("revoked {}", format_time(at)),
+            None => "active".to_string(),
+        };
+        println!(
+            "{}  {}  {}  {}  enrolled {}  {state}",
+            p.id,
+            p.agent,
+            p.algorithm,
+            p.credential,
+            format_time(p.created_at)
+        );
+    }
+    for i in &open {
+        println!(
+            "{}  {}  invited, not enrolled yet  until {}",
+            i.id,
+            i.agent,
+            format_time(i.expires_at)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A link as `--json` prints it: `{id, chat, user, agent, linked_at}`.

@@ -67,6 +67,7 @@ impl ServeArgs {
             slack: t_minus::serve::slack::SlackOptions::from_env()
                 .map_err(|e| CliError::Serve(ServeError::Slack(e)))?,
             github: self.github()?,
+            public_dashboard: self.public_dashboard,
         };
         serve(options, |addr, scheme| {
             let mut stdout = std::io::stdout().lock();

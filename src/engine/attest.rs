@@ -39,6 +39,7 @@ impl Engine {
                 key_sets.insert(s.digest.clone(), s.text.clone());
             }
             let mut events = Vec::with_capacity(campaign.events.len());
+            let mut passkeys = BTreeMap::new();
             let mut states = Vec::with_capacity(campaign.events.len());
             for &event_id in &campaign.events {
                 let Some(event) = tx.event(event_id)? else {
@@ -94,6 +95,20 @@ impl Engine {
                                 ),
                             })?;
                     key_sets.insert(digest, text);
+                }
+                for answer in &answers {
+                    let credential = answer
+                        .detail
+                        .get("key")
+                        .and_then(Value::as_str)
+                        .and_then(|key| key.strip_prefix(crate::trust::signers::WEBAUTHN_PREFIX));
+                    if let Some(credential) = credential {
+                        if !passkeys.contains_key(credential) {
+                            if let Some(record) = logged_passkey(tx, credential)? {
+                                passkeys.insert(credential.to_string(), record);
+                            }
+                        }
+                    }
                 }
                 events.push(EventOutcome {
                     id: event.id,
@@ -161,10 +176,54 @@ impl Engine {
                     },
                     attested_at: self.now(),
                     events,
+                    passkeys,
                 },
             })
         })
     }
+}
+
+/// The passkey `credential` as its log enrolled it (the entries whose
+/// subject is its enrolment), if the store has it.
+fn logged_passkey(
+    tx: &mut dyn crate::store::Tx,
+    credential: &str,
+) -> Result<Option<crate::trust::attest::PasskeyRecord>> {
+    let Some(row) = tx.passkey(credential)? else {
+        return Ok(None);
+    };
+    let mut record = None;
+    for link in tx.event_audit_links(row.id)? {
+        let e = &link.entry;
+        if e.detail.get("credential").and_then(Value::as_str) != Some(credential) {
+            continue;
+        }
+        match e.action {
+            AuditAction::PersonEnrolled => {
+                let text = |field: &str| {
+                    e.detail
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                record = Some(crate::trust::attest::PasskeyRecord {
+                    agent: e.agent.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+                    public_key: text("public_key"),
+                    algorithm: text("algorithm"),
+                    enrolled_seq: e.seq,
+                    revoked_seq: None,
+                });
+            }
+            AuditAction::PersonRevoked => {
+                if let Some(record) = record.as_mut() {
+                    record.revoked_seq.get_or_insert(e.seq);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(record)
 }
 
 /// Whether `entry` is the `fired` entry of a break-glass.

@@ -188,7 +188,7 @@ impl Engine {
                     signature: signature.to_string(),
                 },
                 key,
-                signers: stored.digest,
+                signers: Some(stored.digest),
             };
             match change {
                 Some(change) => super::record_response(
@@ -246,6 +246,166 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Records an answer signed by a passkey: `message` is a canonical
+    /// answer message v2 naming the passkey (`passkey-credential`,
+    /// `passkey-origin`, `passkey-rp-id`), and `assertion` the WebAuthn
+    /// assertion whose challenge is the message's SHA-256 (see
+    /// [`crate::trust::webauthn`]). Accepted when, in this order: the
+    /// message is canonical, a confirm, defer or decline of the agent
+    /// itself (no delegation, break-glass or cancel), within the time
+    /// window; the credential is enrolled for the message's agent and not
+    /// revoked; the assertion checks out with its public key; where a key
+    /// set is in force, it pins this passkey for the agent; the message
+    /// names the current content digest; the answer is allowed; the nonce
+    /// is new and the time not before the agent's last signed answer. The
+    /// entry keeps the message and the assertion (its canonical JSON) and
+    /// names the passkey (`detail.key`: `webauthn:CREDENTIAL`).
+    pub fn respond_passkey(
+        &mut self,
+        message: &[u8],
+        assertion: &crate::trust::webauthn::Assertion,
+    ) -> Result<TMinusEvent> {
+        use crate::people::PeopleError;
+        use crate::trust::webauthn::{
+            answer_challenge, from_b64url, verify_assertion, CoseKey, Party,
+        };
+        let parsed = AnswerMessage::parse(message)?;
+        let Some(passkey) = parsed.passkey_fields().cloned() else {
+            return Err(PeopleError::Invalid {
+                what: "answer",
+                reason: "the message names no passkey (`passkey-credential:`)".into(),
+            }
+            .into());
+        };
+        let what = if parsed.principal().is_some() {
+            Some("a delegated answer signed by a passkey")
+        } else if parsed.break_glass_reason().is_some() {
+            Some("a break-glass signed by a passkey")
+        } else if matches!(parsed.answer(), Answer::Cancel { .. }) {
+            Some("a cancel signed by a passkey")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(TrustError::Unsupported { what }.into());
+        }
+        if let Some(reason) = parsed.answer().reason() {
+            super::check_reason("decline reason", reason)?;
+        }
+        let now = self.now();
+        check_time(parsed.time(), now)?;
+        let agent = parsed.agent().clone();
+        let id = parsed.event();
+        let signature = assertion.to_json();
+        self.write_refusable(|tx| {
+            let mut event = settled_event(tx, id, now)?;
+            let Some(enrolled) = tx.passkey(&passkey.credential)? else {
+                return Ok(Err(PeopleError::UnknownPasskey {
+                    credential: passkey.credential.clone(),
+                }
+                .into()));
+            };
+            if let Some(at) = enrolled.revoked_at {
+                return Ok(Err(PeopleError::Revoked {
+                    credential: passkey.credential.clone(),
+                    at,
+                }
+                .into()));
+            }
+            let invalid = |reason: String| -> TMinusError {
+                PeopleError::Invalid {
+                    what: "answer",
+                    reason,
+                }
+                .into()
+            };
+            if enrolled.agent != agent.as_str() {
+                return Ok(Err(invalid(format!(
+                    "the passkey is enrolled for agent {}, not {agent}",
+                    enrolled.agent
+                ))));
+            }
+            let key = match from_b64url(&enrolled.public_key, "the stored public key")
+                .and_then(|bytes| CoseKey::parse(&bytes))
+            {
+                Ok(key) => key,
+                Err(reason) => return Ok(Err(invalid(reason))),
+            };
+            let party = Party {
+                origin: &passkey.origin,
+                rp_id: &passkey.rp_id,
+            };
+            if let Err(reason) =
+                verify_assertion(assertion, &answer_challenge(message), &party, &key)
+            {
+                return Ok(Err(invalid(reason)));
+            }
+            let stored = in_force(tx, &event)?;
+            if let Some(stored) = &stored {
+                let signers = parse_stored(stored)?;
+                if !signers.pins_passkey(agent.as_str(), &passkey.credential) {
+                    return Ok(Err(PeopleError::NotPinned {
+                        event: event.label(),
+                        agent: agent.to_string(),
+                        credential: passkey.credential.clone(),
+                    }
+                    .into()));
+                }
+            }
+            let current = content_digest(&event);
+            if current != parsed.digest() {
+                return Ok(Err(TrustError::StaleDigest {
+                    event: event.label(),
+                    signed: parsed.digest(),
+                    current,
+                }
+                .into()));
+            }
+            let Ok(response) = Response::try_from(parsed.answer()) else {
+                return Ok(Err(TrustError::Unsupported {
+                    what: "a cancel signed by a passkey",
+                }
+                .into()));
+            };
+            let change = match check_response(&mut event, &agent, &response, now) {
+                Ok(change) => change,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            if !tx.use_nonce(parsed.nonce(), id, now)? {
+                return Ok(Err(TrustError::NonceReused {
+                    nonce: parsed.nonce(),
+                }
+                .into()));
+            }
+            if let Some(last) = last_signed_time(tx, id, &agent)? {
+                if parsed.time() < last {
+                    return Ok(Err(TrustError::AnswerOrder {
+                        event: event.label(),
+                        agent: agent.to_string(),
+                        time: parsed.time(),
+                        last,
+                    }
+                    .into()));
+                }
+            }
+            let signed = Signed {
+                answer: SignedAnswer {
+                    message: String::from_utf8_lossy(message).into_owned(),
+                    signature: signature.clone(),
+                },
+                key: format!(
+                    "{}{}",
+                    crate::trust::signers::WEBAUTHN_PREFIX,
+                    passkey.credential
+                ),
+                signers: stored.map(|s| s.digest),
+            };
+            super::record_response(tx, event, &agent, None, change, now, Some(signed), None).map(Ok)
+        })
+    }
+}
+
 /// Refuses the parts of the message format the engine does not accept yet.
 fn check_supported(message: &AnswerMessage) -> std::result::Result<(), TrustError> {
     let what = if message.principal().is_some() && matches!(message.answer(), Answer::Cancel { .. })
@@ -257,7 +417,7 @@ fn check_supported(message: &AnswerMessage) -> std::result::Result<(), TrustErro
     {
         "a break-glass field on an answer other than `confirm`"
     } else if message.passkey_fields().is_some() {
-        "an answer signed by a passkey (`passkey-…:`)"
+        "an answer signed by a passkey (`passkey-…:`) with an SSH signature; passkey answers come with their WebAuthn assertion (`Engine::respond_passkey`)"
     } else {
         return Ok(());
     };
@@ -509,8 +669,9 @@ pub(crate) struct Signed {
     pub(crate) answer: SignedAnswer,
     /// The fingerprint of the key that signed.
     pub(crate) key: String,
-    /// The digest of the key set in force.
-    pub(crate) signers: String,
+    /// The digest of the key set in force (none for a passkey answer to
+    /// an event without signers).
+    pub(crate) signers: Option<String>,
 }
 
 /// The key set in force for `event`: its campaign's, or its own.
@@ -565,7 +726,9 @@ fn check_time(time: DateTime<Utc>, now: DateTime<Utc>) -> std::result::Result<()
 /// The audit detail fields of a signed answer.
 pub(crate) fn signed_detail(detail: &mut serde_json::Value, signed: &Signed) {
     detail["key"] = json!(signed.key);
-    detail["signers"] = json!(signed.signers);
+    if let Some(signers) = &signed.signers {
+        detail["signers"] = json!(signers);
+    }
 }
 
 /// Event `id` and the key set in force for it, if any.

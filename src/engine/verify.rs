@@ -22,6 +22,8 @@ use crate::trust::sign::{verify_signature, SshSignature};
 use crate::trust::signers::{digest_of_text, Signers};
 use crate::trust::TrustError;
 
+use super::verify_passkeys::{stored_rows, LoggedPasskeys};
+
 /// Entries read per store round trip while verifying.
 const BATCH: usize = 10_000;
 
@@ -51,9 +53,11 @@ pub struct LogVerification {
 /// implies (see [`crate::trust::record`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowMismatch {
-    /// `event`, `campaign`, `chat-link`, `delegation` or `token`.
+    /// `event`, `campaign`, `chat-link`, `delegation`, `token`, `passkey`
+    /// or `invitation`.
     pub subject: &'static str,
-    /// The event's, campaign's, chat link's, delegation's or token's id.
+    /// The event's, campaign's, chat link's, delegation's, token's,
+    /// passkey's or invitation's id.
     pub id: Uuid,
     /// The field, as the record names it (`quorum`, `answers.bob`, …);
     /// `row` when the row itself is there without a log or gone while its
@@ -171,6 +175,8 @@ impl Engine {
         let mut ungranted: Option<TrustError> = None;
         // The chat links the log has made and not removed.
         let mut chat_links = ChatLinks::default();
+        // The passkeys the log enrolled and revoked.
+        let mut passkeys = LoggedPasskeys::default();
         let mut after = 0;
         loop {
             let batch = tx.audit_links(after, BATCH)?;
@@ -203,6 +209,7 @@ impl Engine {
                         }
                     }
                 }
+                passkeys.follow(&link.entry);
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
                 chat_links.follow(&link.entry);
@@ -251,6 +258,9 @@ impl Engine {
                 let stored = table.stored(&mut *tx)?;
                 tables::compare(table.subject(), table.logged(), stored, &mut mismatches);
             }
+            let (stored_keys, invites) = stored_rows(&mut *tx)?;
+            mismatches.extend(passkeys.compare(&stored_keys));
+            mismatches.extend(passkeys.compare_invites(&invites));
             mismatches
                 .sort_by(|a, b| (a.subject, a.id, &a.field).cmp(&(b.subject, b.id, &b.field)));
         }
@@ -262,7 +272,7 @@ impl Engine {
         let mut ids: Vec<&Uuid> = logs.keys().collect();
         ids.sort();
         for id in ids {
-            signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys)?;
+            signatures += check_signatures(&mut *tx, *id, &logs[id], &mut keys, &passkeys)?;
         }
         let breakglass = logs
             .values()
@@ -586,7 +596,13 @@ impl KeySets {
 /// answering agent, and the message must name this event, agent and
 /// answer; an answer made while none was in force must carry none. Returns
 /// how many signatures were verified.
-fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets) -> Result<u64> {
+fn check_signatures(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    log: &[Fact],
+    keys: &mut KeySets,
+    passkeys: &LoggedPasskeys,
+) -> Result<u64> {
     let mut in_force: Option<&str> = None;
     let mut verified = 0;
     // Each agent's latest signed message time and the entry that has it.
@@ -607,6 +623,29 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
             event: id.to_string(),
             reason: format!("entry seq {} ({}): {reason}", fact.seq, fact.action),
         };
+        let passkey_message = fact
+            .message
+            .as_deref()
+            .and_then(|m| AnswerMessage::parse(m.as_bytes()).ok())
+            .filter(|parsed| parsed.passkey_fields().is_some());
+        if let (Some(parsed), Some(message)) = (passkey_message, &fact.message) {
+            // Signed by a passkey: checked with the public key the log
+            // recorded, whether or not a key set was in force.
+            check_acted(id, fact, &parsed)?;
+            let signers = match in_force {
+                Some(digest) => Some(keys.get(tx, id, fact.seq, digest)?),
+                None => None,
+            };
+            let signature = fact.signature.as_deref().unwrap_or_default();
+            passkeys
+                .check_answer(fact.seq, &parsed, message.as_bytes(), signature, signers)
+                .map_err(|reason| {
+                    broken(format!("its passkey signature does not verify: {reason}"))
+                })?;
+            check_order(id, fact, &parsed, &mut latest)?;
+            verified += 1;
+            continue;
+        }
         let (digest, message, signature) = match (in_force, &fact.message, &fact.signature) {
             (None, None, None) => continue,
             (Some(digest), Some(message), Some(signature)) => (digest, message, signature),
@@ -625,29 +664,7 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
         };
         let parsed = AnswerMessage::parse(message.as_bytes())
             .map_err(|err| broken(format!("its signed message is not canonical: {err}")))?;
-        let answered = match parsed.answer() {
-            Answer::Confirm if parsed.break_glass_reason().is_some() => AuditAction::Fired,
-            Answer::Confirm => AuditAction::Confirmed,
-            Answer::Defer(_) => AuditAction::Deferred,
-            Answer::Decline { .. } => AuditAction::Declined,
-            Answer::Cancel { .. } => AuditAction::Cancelled,
-        };
-        if parsed.event() != id
-            || Some(parsed.agent()) != fact.agent.as_ref()
-            || parsed.principal() != fact.on_behalf_of.as_ref()
-            || answered != fact.action
-        {
-            let acted = match parsed.principal() {
-                Some(principal) => format!("{} for {principal}", parsed.agent()),
-                None => parsed.agent().to_string(),
-            };
-            return Err(broken(format!(
-                "its signed message is agent {acted} answering {} to event {}, not this entry",
-                parsed.answer(),
-                parsed.event()
-            ))
-            .into());
-        }
+        check_acted(id, fact, &parsed)?;
         let signers = keys.get(tx, id, fact.seq, digest)?;
         let sig = SshSignature::parse(signature)
             .map_err(|err| broken(format!("its signature cannot be read: {err}")))?;
@@ -659,21 +676,78 @@ fn check_signatures(tx: &mut dyn Tx, id: Uuid, log: &[Fact], keys: &mut KeySets)
             parsed.time(),
         )
         .map_err(|err| broken(format!("its signature does not verify: {err}")))?;
-        if let Some(agent) = fact.agent.as_ref() {
-            if let Some((last, seq)) = latest.get(agent) {
-                if parsed.time() < *last {
-                    return Err(broken(format!(
-                        "its signed message was made at {}, before agent {agent}'s answer at entry seq {seq} made at {last}: an earlier answer came back after a later one",
-                        parsed.time()
-                    ))
-                    .into());
-                }
-            }
-            latest.insert(agent, (parsed.time(), fact.seq));
-        }
+        check_order(id, fact, &parsed, &mut latest)?;
         verified += 1;
     }
     Ok(verified)
+}
+
+/// The refusal of entry `fact` of event `id` for `reason`.
+fn broken_entry(id: Uuid, fact: &Fact, reason: String) -> TrustError {
+    TrustError::SignedEntry {
+        event: id.to_string(),
+        reason: format!("entry seq {} ({}): {reason}", fact.seq, fact.action),
+    }
+}
+
+/// Refuses a signed message that is not this entry's act: another event,
+/// agent, agent acted for, or answer.
+fn check_acted(id: Uuid, fact: &Fact, parsed: &AnswerMessage) -> Result<()> {
+    let answered = match parsed.answer() {
+        Answer::Confirm if parsed.break_glass_reason().is_some() => AuditAction::Fired,
+        Answer::Confirm => AuditAction::Confirmed,
+        Answer::Defer(_) => AuditAction::Deferred,
+        Answer::Decline { .. } => AuditAction::Declined,
+        Answer::Cancel { .. } => AuditAction::Cancelled,
+    };
+    if parsed.event() != id
+        || Some(parsed.agent()) != fact.agent.as_ref()
+        || parsed.principal() != fact.on_behalf_of.as_ref()
+        || answered != fact.action
+    {
+        let acted = match parsed.principal() {
+            Some(principal) => format!("{} for {principal}", parsed.agent()),
+            None => parsed.agent().to_string(),
+        };
+        return Err(broken_entry(
+            id,
+            fact,
+            format!(
+                "its signed message is agent {acted} answering {} to event {}, not this entry",
+                parsed.answer(),
+                parsed.event()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses a signed answer made before the same agent's answer logged
+/// before it; records it as the agent's latest.
+fn check_order<'a>(
+    id: Uuid,
+    fact: &'a Fact,
+    parsed: &AnswerMessage,
+    latest: &mut HashMap<&'a AgentId, (chrono::DateTime<chrono::Utc>, i64)>,
+) -> Result<()> {
+    if let Some(agent) = fact.agent.as_ref() {
+        if let Some((last, seq)) = latest.get(agent) {
+            if parsed.time() < *last {
+                return Err(broken_entry(
+                    id,
+                    fact,
+                    format!(
+                        "its signed message was made at {}, before agent {agent}'s answer at entry seq {seq} made at {last}: an earlier answer came back after a later one",
+                        parsed.time()
+                    ),
+                )
+                .into());
+            }
+        }
+        latest.insert(agent, (parsed.time(), fact.seq));
+    }
+    Ok(())
 }
 
 fn parse_column(
@@ -724,7 +798,10 @@ impl Replay {
             | AuditAction::ChatUnlinked
             | AuditAction::GithubRequested
             | AuditAction::GithubReported
-            | AuditAction::GithubReportFailed => return,
+            | AuditAction::GithubReportFailed
+            | AuditAction::PersonInvited
+            | AuditAction::PersonEnrolled
+            | AuditAction::PersonRevoked => return,
             AuditAction::Removed => {
                 self.events.remove(&id);
                 return;

@@ -746,7 +746,7 @@ impl JsonSchema for SignersSpec {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "The keys that must sign every answer: a path to an OpenSSH allowed_signers file (relative to the manifest), or a map from agent ids to public key lines (`ssh-ed25519 AAAA… comment`).",
+            "description": "The keys that must sign every answer: a path to an OpenSSH allowed_signers file (relative to the manifest), or a map from agent ids to public key lines (`ssh-ed25519 AAAA… comment`) or pinned passkeys (`webauthn:CREDENTIAL_ID`, the credential id in base64url).",
             "anyOf": [
                 { "type": "string" },
                 {

@@ -363,8 +363,8 @@ impl Validator<'_> {
                             DiagnosticCode::Signers,
                             err.to_string(),
                             key.span,
-                            "not a usable public key",
-                            "give each agent one public key line as in a `.pub` file, e.g. `ssh-ed25519 AAAA… alice@laptop`",
+                            "not a usable public key or pinned passkey",
+                            "give each agent one public key line as in a `.pub` file, e.g. `ssh-ed25519 AAAA… alice@laptop`, or a passkey as `webauthn:CREDENTIAL_ID` (`t-minus people list` shows the ids)",
                         );
                         return None;
                     }

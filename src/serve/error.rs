@@ -234,7 +234,8 @@ impl ApiError {
 /// | `t_minus::auth::missing`, `…::token`, `…::revoked`, `…::expired` | 401 |
 /// | `t_minus::slack::signature`, `…::stale`, `…::replay` | 401 |
 /// | `t_minus::slack::not_configured` | 503 |
-/// | `t_minus::auth::role`, `…::other_agent` | 403 |
+/// | `t_minus::auth::role`, `…::other_agent`, `t_minus::passkey::csrf` | 403 |
+/// | `t_minus::passkey::session` | 401 |
 /// | `t_minus::not_found::…`, `t_minus::http::not_found` | 404 |
 /// | `t_minus::refused::…`, `t_minus::plan::stale`, `t_minus::trust::stale`, `…::nonce` | 409 |
 /// | `t_minus::http::method` | 405 |
@@ -264,7 +265,10 @@ pub fn status_of(code: &str) -> StatusCode {
             return StatusCode::UNAUTHORIZED
         }
         "t_minus::slack::not_configured" => return StatusCode::SERVICE_UNAVAILABLE,
-        "t_minus::auth::role" | "t_minus::auth::other_agent" => return StatusCode::FORBIDDEN,
+        "t_minus::auth::role" | "t_minus::auth::other_agent" | "t_minus::passkey::csrf" => {
+            return StatusCode::FORBIDDEN
+        }
+        "t_minus::passkey::session" => return StatusCode::UNAUTHORIZED,
         "t_minus::http::not_found" => return StatusCode::NOT_FOUND,
         "t_minus::http::method" => return StatusCode::METHOD_NOT_ALLOWED,
         "t_minus::http::timeout" => return StatusCode::REQUEST_TIMEOUT,
@@ -315,6 +319,12 @@ impl From<crate::trust::TrustError> for ApiError {
 
 impl From<ServeError> for ApiError {
     fn from(e: ServeError) -> Self {
+        ApiError::new(&e)
+    }
+}
+
+impl From<crate::people::PeopleError> for ApiError {
+    fn from(e: crate::people::PeopleError) -> Self {
         ApiError::new(&e)
     }
 }

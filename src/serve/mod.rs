@@ -98,6 +98,9 @@ pub struct ServeOptions {
     /// Gating GitHub deployments (`POST /v1/github/webhook`); `None`: the
     /// route refuses every delivery.
     pub github: Option<github::GithubOptions>,
+    /// Show the web pages read-only to visitors without a session (never
+    /// their buttons); otherwise they are sent to sign in.
+    pub public_dashboard: bool,
 }
 
 /// The PEM files of a TLS server.
@@ -150,6 +153,7 @@ impl ServeOptions {
             rate_limit: Some(limits::DEFAULT_RATE),
             slack: None,
             github: None,
+            public_dashboard: false,
         }
     }
 }
@@ -188,6 +192,10 @@ pub(crate) struct Shared {
     slack_seen: slack::Seen,
     /// Gating GitHub deployments, when configured.
     github: Option<Arc<github::GithubOptions>>,
+    /// Whether visitors without a session see the pages (read-only).
+    public_dashboard: bool,
+    /// The origin and relying party of the web pages' passkeys.
+    web: web::WebConfig,
 }
 
 impl Shared {
@@ -283,6 +291,8 @@ pub fn serve(
         slack: options.slack.clone(),
         slack_seen: slack::Seen::default(),
         github: options.github.clone().map(Arc::new),
+        public_dashboard: options.public_dashboard,
+        web: web::WebConfig::new(options.public_url.as_deref(), scheme, addr.port()),
     });
     let ticker = match &options.background {
         Some(deliver) => Some(ticker::Ticker::start(

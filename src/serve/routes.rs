@@ -292,13 +292,22 @@ async fn no_method(method: Method, uri: Uri) -> ApiError {
     .into()
 }
 
-/// Anything without a route.
-async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ServeError::NoRoute {
+/// Anything without a route: a page for a browser (one that accepts HTML
+/// and not JSON), the JSON error otherwise.
+async fn no_route(method: Method, uri: Uri, headers: HeaderMap) -> axum::response::Response {
+    let error = ApiError::from(ServeError::NoRoute {
         method: method.to_string(),
         path: uri.path().to_string(),
+    });
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("text/html") && !uri.path().starts_with("/v1/") {
+        super::web::error_page(None, &error)
+    } else {
+        error.into_response()
     }
-    .into()
 }
 
 /// `GET /openapi.json`.
@@ -545,7 +554,10 @@ pub struct StreamQuery {
 }
 
 /// `GET /v1/stream`: the audit log as Server-Sent Events; `Last-Event-ID`
-/// (an entry's `seq`) resumes after that entry.
+/// (an entry's `seq`) resumes after that entry. A bearer token, or the
+/// session cookie of a signed-in person (the pages' scripts follow it);
+/// with `--public-dashboard`, anyone, who gets the entries about events
+/// only (no tokens or delegations).
 async fn stream(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -567,27 +579,45 @@ async fn stream(
     };
     // Subscribed before the log is read back, so nothing falls between.
     let live = shared.tail.subscribe();
-    let (filter, backlog, last) =
-        as_caller(&shared, &headers, Need::Read, "read", move |engine, _| {
-            let campaign = match &q.campaign {
-                Some(c) => {
-                    let id = engine.resolve_campaign(c)?;
-                    engine.campaign_name(id)?
-                }
-                None => None,
-            };
-            let event = q
-                .event
-                .as_deref()
-                .map(|e| engine.resolve_event(e))
-                .transpose()?;
-            let filter = super::stream::Filter { campaign, event };
-            Ok(match resume {
-                Some(after) => (filter, super::stream::replay(engine, after)?, after),
-                None => (filter, Vec::new(), engine.read(|tx| tx.latest_audit_seq())?),
-            })
+    let secret = auth::bearer(&headers);
+    let (public, headers) = (shared.public_dashboard, headers.clone());
+    let (filter, backlog, last) = blocking(&shared, move |engine| {
+        // A token, else a browser's session, else (on a public
+        // dashboard) anyone, who sees the entries of events only.
+        let anonymous = match secret {
+            Some(secret) => {
+                auth::authenticate(engine, Some(&secret))?;
+                false
+            }
+            None => match super::web::session::current(engine, &headers)? {
+                Some(_) => false,
+                None if public => true,
+                None => return Err(TokenError::Missing.into()),
+            },
+        };
+        let campaign = match &q.campaign {
+            Some(c) => {
+                let id = engine.resolve_campaign(c)?;
+                engine.campaign_name(id)?
+            }
+            None => None,
+        };
+        let event = q
+            .event
+            .as_deref()
+            .map(|e| engine.resolve_event(e))
+            .transpose()?;
+        let filter = super::stream::Filter {
+            campaign,
+            event,
+            events_only: anonymous,
+        };
+        Ok(match resume {
+            Some(after) => (filter, super::stream::replay(engine, after)?, after),
+            None => (filter, Vec::new(), engine.read(|tx| tx.latest_audit_seq())?),
         })
-        .await?;
+    })
+    .await?;
     let body = super::stream::body(backlog, live, filter, last, shared.stopping.clone());
     Ok((
         [

@@ -175,13 +175,31 @@ pub struct Filter {
     pub campaign: Option<String>,
     /// Only the entries of this event.
     pub event: Option<Uuid>,
+    /// Only the entries about events and campaigns: none about tokens,
+    /// delegations or people's passkeys (for a visitor of a public
+    /// dashboard).
+    pub events_only: bool,
 }
 
 impl Filter {
     fn admits(&self, t: &Tailed) -> bool {
-        self.campaign
-            .as_ref()
-            .is_none_or(|c| t.campaign.as_ref() == Some(c))
+        use crate::AuditAction as A;
+        let about_access = matches!(
+            t.entry.action,
+            A::TokenCreated
+                | A::TokenRevoked
+                | A::TokenRefused
+                | A::Delegated
+                | A::Undelegated
+                | A::PersonInvited
+                | A::PersonEnrolled
+                | A::PersonRevoked
+        );
+        !(self.events_only && about_access)
+            && self
+                .campaign
+                .as_ref()
+                .is_none_or(|c| t.campaign.as_ref() == Some(c))
             && self.event.is_none_or(|e| t.entry.event == e)
     }
 }

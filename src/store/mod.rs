@@ -555,6 +555,34 @@ pub trait Tx {
     /// Writes a GitHub deployment's report state (state, verdict, comment,
     /// attempts, next attempt, end, last error).
     fn update_github_deployment(&mut self, d: &crate::github::GithubDeployment) -> Result<()>;
+    /// Stores an invitation and the hash of its secret.
+    fn insert_invite(&mut self, invite: &crate::people::Invitation, hash: &str) -> Result<()>;
+    /// The invitation whose secret has this hash.
+    fn invite_by_hash(&mut self, hash: &str) -> Result<Option<crate::people::Invitation>>;
+    /// Every invitation, oldest first.
+    fn invites(&mut self) -> Result<Vec<crate::people::Invitation>>;
+    /// Marks an invitation used at `at`; false when it was used already.
+    fn use_invite(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// Stores an enrolled passkey.
+    fn insert_passkey(&mut self, passkey: &crate::people::PasskeyInfo) -> Result<()>;
+    /// The passkey with this credential id.
+    fn passkey(&mut self, credential: &str) -> Result<Option<crate::people::PasskeyInfo>>;
+    /// Every passkey, oldest first.
+    fn passkeys(&mut self) -> Result<Vec<crate::people::PasskeyInfo>>;
+    /// Marks a passkey revoked at `at` and ends the sessions it signed in;
+    /// false when it was revoked already.
+    fn revoke_passkey(&mut self, credential: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Stores a ceremony under way.
+    fn insert_ceremony(&mut self, ceremony: &crate::people::Ceremony) -> Result<()>;
+    /// Takes (reads and deletes) a ceremony: each is finished once.
+    fn take_ceremony(&mut self, id: Uuid) -> Result<Option<crate::people::Ceremony>>;
+    /// Stores a browser session.
+    fn insert_session(&mut self, session: &crate::people::SessionRow) -> Result<()>;
+    /// The session whose cookie secret has this hash, if it is not ended
+    /// and its passkey is not revoked (expiry is the caller's to check).
+    fn session_by_hash(&mut self, hash: &str) -> Result<Option<crate::people::SessionRow>>;
+    /// Ends a session at `at`; false when it was ended already.
+    fn end_session(&mut self, hash: &str, at: DateTime<Utc>) -> Result<bool>;
     /// An event's audit trail, oldest first.
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>>;
     /// Audit entries after `seq`, oldest first, at most `limit`.

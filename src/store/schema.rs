@@ -65,6 +65,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!("log_baseline"),
     migration!("chat_links"),
     migration!("github_deployments"),
+    migration!("passkeys"),
 ];
 
 /// How many migrations stores record by their count alone: those written

@@ -42,8 +42,40 @@ use crate::error::{Result, TMinusError};
 use crate::event::TMinusEvent;
 use crate::github::GithubDeployment;
 use crate::notification::{Delivery, NotifyRule, Reminder};
+use crate::people::{Ceremony, Invitation, PasskeyInfo, SessionRow};
 use crate::state::{EventState, ResponseStatus};
 use crate::token::{TokenHash, TokenInfo};
+
+/// The columns of an invitation, in [`read_invite`] order.
+const INVITE_COLUMNS: &str = "id, agent, created_ms, expires_ms, used_ms";
+
+/// An invitation from the columns [`INVITE_COLUMNS`].
+fn read_invite<C: Columns>(c: &C) -> std::result::Result<Invitation, C::Error> {
+    Ok(Invitation {
+        id: c.id(0)?,
+        agent: c.text(1)?,
+        created_at: c.decode(row::time(c.int(2)?))?,
+        expires_at: c.decode(row::time(c.int(3)?))?,
+        used_at: c.decode(row::opt_time(c.opt_int(4)?))?,
+    })
+}
+
+/// The columns of a passkey, in [`read_passkey`] order.
+const PASSKEY_COLUMNS: &str =
+    "id, credential, agent, public_key, algorithm, created_ms, revoked_ms";
+
+/// A passkey from the columns [`PASSKEY_COLUMNS`].
+fn read_passkey<C: Columns>(c: &C) -> std::result::Result<PasskeyInfo, C::Error> {
+    Ok(PasskeyInfo {
+        id: c.id(0)?,
+        credential: c.text(1)?,
+        agent: c.text(2)?,
+        public_key: c.text(3)?,
+        algorithm: c.text(4)?,
+        created_at: c.decode(row::time(c.int(5)?))?,
+        revoked_at: c.decode(row::opt_time(c.opt_int(6)?))?,
+    })
+}
 
 /// A statement parameter, bound by each backend in its driver's types.
 #[derive(Debug, Clone, PartialEq)]
@@ -1498,6 +1530,176 @@ impl<B: Backend> Tx for SqlTx<B> {
             ],
         )
         .map(drop)
+    }
+
+    fn insert_invite(&mut self, i: &Invitation, hash: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO tm_invites (id, hash, agent, created_ms, expires_ms, used_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            values![
+                i.id,
+                hash,
+                &i.agent,
+                ms(i.created_at),
+                ms(i.expires_at),
+                i.used_at.map(ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn invite_by_hash(&mut self, hash: &str) -> Result<Option<Invitation>> {
+        self.row(
+            &format!("SELECT {INVITE_COLUMNS} FROM tm_invites WHERE hash = $1"),
+            values![hash],
+            |r| read_invite(r),
+        )
+    }
+
+    fn invites(&mut self) -> Result<Vec<Invitation>> {
+        self.rows(
+            &format!("SELECT {INVITE_COLUMNS} FROM tm_invites ORDER BY created_ms, id"),
+            &[],
+            |r| read_invite(r),
+        )
+    }
+
+    fn use_invite(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE tm_invites SET used_ms = $2 WHERE id = $1 AND used_ms IS NULL",
+            values![id, ms(at)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn insert_passkey(&mut self, p: &PasskeyInfo) -> Result<()> {
+        self.execute(
+            "INSERT INTO tm_passkeys (credential, id, agent, public_key, algorithm, created_ms, \
+             revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            values![
+                &p.credential,
+                p.id,
+                &p.agent,
+                &p.public_key,
+                &p.algorithm,
+                ms(p.created_at),
+                p.revoked_at.map(ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn passkey(&mut self, credential: &str) -> Result<Option<PasskeyInfo>> {
+        self.row(
+            &format!("SELECT {PASSKEY_COLUMNS} FROM tm_passkeys WHERE credential = $1"),
+            values![credential],
+            |r| read_passkey(r),
+        )
+    }
+
+    fn passkeys(&mut self) -> Result<Vec<PasskeyInfo>> {
+        self.rows(
+            &format!("SELECT {PASSKEY_COLUMNS} FROM tm_passkeys ORDER BY created_ms, credential"),
+            &[],
+            |r| read_passkey(r),
+        )
+    }
+
+    fn revoke_passkey(&mut self, credential: &str, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE tm_passkeys SET revoked_ms = $2 WHERE credential = $1 AND revoked_ms IS NULL",
+            values![credential, ms(at)],
+        )?;
+        self.execute(
+            "UPDATE tm_sessions SET ended_ms = $2 WHERE credential = $1 AND ended_ms IS NULL",
+            values![credential, ms(at)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn insert_ceremony(&mut self, c: &Ceremony) -> Result<()> {
+        self.execute(
+            "INSERT INTO tm_ceremonies (id, kind, challenge, agent, data, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            values![
+                c.id,
+                &c.kind,
+                &c.challenge,
+                c.agent.as_deref(),
+                c.data.as_deref(),
+                ms(c.expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_ceremony(&mut self, id: Uuid) -> Result<Option<Ceremony>> {
+        let found = self.row(
+            "SELECT id, kind, challenge, agent, data, expires_ms FROM tm_ceremonies WHERE id = $1",
+            values![id],
+            |r| {
+                Ok(Ceremony {
+                    id: r.id(0)?,
+                    kind: r.text(1)?,
+                    challenge: r.text(2)?,
+                    agent: r.opt_text(3)?,
+                    data: r.opt_text(4)?,
+                    expires_at: r.decode(row::time(r.int(5)?))?,
+                })
+            },
+        )?;
+        // Taken only by the one transaction that deletes it.
+        if found.is_some()
+            && self.execute("DELETE FROM tm_ceremonies WHERE id = $1", values![id])? != 1
+        {
+            return Ok(None);
+        }
+        Ok(found)
+    }
+
+    fn insert_session(&mut self, s: &SessionRow) -> Result<()> {
+        self.execute(
+            "INSERT INTO tm_sessions (hash, agent, credential, csrf, created_ms, expires_ms, \
+             ended_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            values![
+                &s.hash,
+                &s.agent,
+                &s.credential,
+                &s.csrf,
+                ms(s.created_at),
+                ms(s.expires_at),
+                s.ended_at.map(ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session_by_hash(&mut self, hash: &str) -> Result<Option<SessionRow>> {
+        self.row(
+            "SELECT s.hash, s.agent, s.credential, s.csrf, s.created_ms, s.expires_ms, s.ended_ms \
+             FROM tm_sessions s JOIN tm_passkeys p ON p.credential = s.credential \
+             WHERE s.hash = $1 AND s.ended_ms IS NULL AND p.revoked_ms IS NULL",
+            values![hash],
+            |r| {
+                Ok(SessionRow {
+                    hash: r.text(0)?,
+                    agent: r.text(1)?,
+                    credential: r.text(2)?,
+                    csrf: r.text(3)?,
+                    created_at: r.decode(row::time(r.int(4)?))?,
+                    expires_at: r.decode(row::time(r.int(5)?))?,
+                    ended_at: r.decode(row::opt_time(r.opt_int(6)?))?,
+                })
+            },
+        )
+    }
+
+    fn end_session(&mut self, hash: &str, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE tm_sessions SET ended_ms = $2 WHERE hash = $1 AND ended_ms IS NULL",
+            values![hash, ms(at)],
+        )?;
+        Ok(changed == 1)
     }
 
     fn audit(&mut self, id: Uuid) -> Result<Vec<AuditEntry>> {

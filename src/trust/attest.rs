@@ -84,6 +84,25 @@ pub struct CampaignPredicate {
     pub attested_at: DateTime<Utc>,
     /// Every event of the campaign, in campaign order.
     pub events: Vec<EventOutcome>,
+    /// The passkeys that signed an answer, by credential id (base64url), as
+    /// their log enrolled them: what checks those answers offline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub passkeys: BTreeMap<String, PasskeyRecord>,
+}
+
+/// A passkey as its log enrolled (and perhaps revoked) it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PasskeyRecord {
+    /// The agent it is bound to.
+    pub agent: String,
+    /// The COSE public key, base64url without padding.
+    pub public_key: String,
+    /// `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// The `seq` of its `person-enrolled` entry.
+    pub enrolled_seq: i64,
+    /// The `seq` of its `person-revoked` entry, once revoked.
+    pub revoked_seq: Option<i64>,
 }
 
 /// The campaign in a predicate.
@@ -325,7 +344,7 @@ pub fn verify_statement(text: &[u8]) -> Result<StatementCheck, TrustError> {
             event.content_digest.clone(),
         ));
         answers += event.answers.len();
-        signatures += check_answers(event, digest, &key_sets, &mut fail);
+        signatures += check_answers(event, digest, &key_sets, &p.passkeys, &mut fail);
         check_outcome(event, &mut fail);
     }
     let subject = campaign_digest(digests.iter().map(|(n, d)| (n.as_str(), d.as_str())));
@@ -399,6 +418,7 @@ fn check_answers(
     event: &EventOutcome,
     digest: Option<ContentDigest>,
     key_sets: &HashMap<&str, Signers>,
+    passkeys: &BTreeMap<String, PasskeyRecord>,
     fail: &mut dyn FnMut(String),
 ) -> usize {
     let mut verified = 0;
@@ -412,6 +432,22 @@ fn check_answers(
         }
         let agent = answer.agent.as_deref().unwrap_or_default();
         let at = format!("answer seq {} ({agent} {})", answer.seq, answer.answer);
+        let by_passkey = answer
+            .message
+            .as_deref()
+            .and_then(|m| AnswerMessage::parse(m.as_bytes()).ok())
+            .filter(|m| m.passkey_fields().is_some());
+        if let Some(parsed) = by_passkey {
+            let signers = in_force.and_then(|set| key_sets.get(set));
+            match check_passkey_answer(event, answer, &parsed, signers, passkeys) {
+                Ok(()) => {
+                    verified += 1;
+                    latest.insert(agent, (answer, Some(parsed)));
+                }
+                Err(reason) => fail(format!("{at}: {reason}")),
+            }
+            continue;
+        }
         let parsed = match (in_force, &answer.message, &answer.signature) {
             (None, None, None) => None,
             (Some(set), Some(message), Some(signature)) => {
@@ -475,6 +511,87 @@ fn check_answers(
         }
     }
     verified
+}
+
+/// Checks an answer signed by a passkey: its message names the event, agent
+/// and answer; the passkey is among the statement's, enrolled for the agent
+/// before the answer and not revoked before it; its assertion checks out
+/// (`crate::trust::webauthn`) with the enrolled public key; where a key set
+/// was in force (`signers`), it pins the passkey for the agent.
+fn check_passkey_answer(
+    event: &EventOutcome,
+    answer: &AnswerRecord,
+    parsed: &AnswerMessage,
+    signers: Option<&Signers>,
+    passkeys: &BTreeMap<String, PasskeyRecord>,
+) -> Result<(), String> {
+    use crate::trust::webauthn::{
+        answer_challenge, from_b64url, verify_assertion, Assertion, CoseKey, Party,
+    };
+    let answered = match parsed.answer() {
+        Answer::Confirm => "confirmed",
+        Answer::Defer(_) => "deferred",
+        Answer::Decline { .. } => "declined",
+        Answer::Cancel { .. } => "cancelled",
+    };
+    if parsed.event() != event.id
+        || Some(parsed.agent().as_str()) != answer.agent.as_deref()
+        || answered != answer.answer
+    {
+        return Err(format!(
+            "its signed message is agent {} answering {} to event {}, not this answer",
+            parsed.agent(),
+            parsed.answer(),
+            parsed.event()
+        ));
+    }
+    let Some(passkey) = parsed.passkey_fields() else {
+        return Err("its message names no passkey".into());
+    };
+    let Some(record) = passkeys.get(&passkey.credential) else {
+        return Err(format!(
+            "its passkey {} is not among the statement's `passkeys`",
+            passkey.credential
+        ));
+    };
+    if record.agent != parsed.agent().as_str() || record.enrolled_seq > answer.seq {
+        return Err(format!(
+            "its passkey {} was not enrolled for agent {} before the answer",
+            passkey.credential,
+            parsed.agent()
+        ));
+    }
+    if record.revoked_seq.is_some_and(|seq| seq < answer.seq) {
+        return Err(format!(
+            "its passkey {} was revoked before the answer",
+            passkey.credential
+        ));
+    }
+    let key = from_b64url(&record.public_key, "the passkey's public key")
+        .and_then(|bytes| CoseKey::parse(&bytes))?;
+    let assertion = Assertion::parse(answer.signature.as_deref().unwrap_or_default())?;
+    let message = answer.message.as_deref().unwrap_or_default();
+    let party = Party {
+        origin: &passkey.origin,
+        rp_id: &passkey.rp_id,
+    };
+    verify_assertion(
+        &assertion,
+        &answer_challenge(message.as_bytes()),
+        &party,
+        &key,
+    )
+    .map_err(|e| format!("its passkey signature does not verify: {e}"))?;
+    if let Some(signers) = signers {
+        if !signers.pins_passkey(parsed.agent().as_str(), &passkey.credential) {
+            return Err(format!(
+                "its passkey {} is not pinned for {} by the key set in force",
+                passkey.credential,
+                parsed.agent()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks one signed answer: its message names the event, agent and answer,

@@ -126,20 +126,24 @@ impl Subject {
     /// `event` column names for the token actions (`token-created`,
     /// `token-revoked`, `token-refused`), the delegation for `delegated` and
     /// `undelegated`, the chat link for `chat-linked` and `chat-unlinked`,
-    /// the GitHub deployment for the `github-…` actions, the campaign for
-    /// the campaign actions
+    /// the GitHub deployment for the `github-…` actions, the person's
+    /// enrolment (the invitation's id) for `person-invited`,
+    /// `person-enrolled` and `person-revoked`, the campaign for the campaign
+    /// actions
     /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
     /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
         use crate::audit::AuditAction::{
             ChatLinked, ChatUnlinked, Delegated, GithubReportFailed, GithubReported,
-            GithubRequested, TokenCreated, TokenRefused, TokenRevoked, Undelegated,
+            GithubRequested, PersonEnrolled, PersonInvited, PersonRevoked, TokenCreated,
+            TokenRefused, TokenRevoked, Undelegated,
         };
         let kind = match entry.action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
             GithubRequested | GithubReported | GithubReportFailed => SubjectKind::GithubDeployment,
             Delegated | Undelegated => SubjectKind::Delegation,
             ChatLinked | ChatUnlinked => SubjectKind::ChatLink,
+            PersonInvited | PersonEnrolled | PersonRevoked => SubjectKind::Person,
             action if action.is_about_campaign() => SubjectKind::Campaign,
             _ => SubjectKind::Event,
         };

@@ -28,6 +28,7 @@ pub mod message;
 pub mod record;
 pub mod sign;
 pub mod signers;
+pub mod webauthn;
 
 pub use chain::{verify_chain, BreakKind, ChainHash, ChainLink, ChainVerifier};
 pub use digest::{content_digest, ContentDigest};

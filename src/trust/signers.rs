@@ -126,6 +126,46 @@ pub struct Signers {
     by_name: BTreeMap<String, Vec<usize>>,
     /// Entries with wildcard or negated principals, checked for every agent.
     patterned: Vec<usize>,
+    /// Passkeys pinned by credential id (`AGENT webauthn:CREDENTIAL`).
+    pins: Vec<PasskeyPin>,
+}
+
+/// A passkey a key set pins for an agent: the only passkeys that may answer
+/// for that agent where the set is in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyPin {
+    /// The agent (a plain name, no pattern).
+    pub agent: String,
+    /// The WebAuthn credential id, base64url without padding.
+    pub credential: String,
+    /// The 1-based line it was read from (for an inline map: its position).
+    pub line: usize,
+}
+
+/// The prefix of a pinned passkey where a key would be.
+pub const WEBAUTHN_PREFIX: &str = "webauthn:";
+
+/// Reads `webauthn:CREDENTIAL` (the credential id in base64url without
+/// padding).
+fn parse_pin(agent: &str, text: &str, line: usize) -> Result<PasskeyPin, String> {
+    let credential = text.strip_prefix(WEBAUTHN_PREFIX).unwrap_or(text).trim();
+    let valid = !credential.is_empty()
+        && credential
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(format!(
+            "`{text}` is not a pinned passkey: write `webauthn:` and the credential id in base64url without padding (`t-minus people list` shows it)"
+        ));
+    }
+    if is_pattern(agent) || agent.contains(',') {
+        return Err("a pinned passkey names one agent, not a pattern or a list".into());
+    }
+    Ok(PasskeyPin {
+        agent: agent.to_string(),
+        credential: credential.to_string(),
+        line,
+    })
 }
 
 impl Signers {
@@ -148,12 +188,19 @@ impl Signers {
             if content.is_empty() || content.starts_with('#') {
                 continue;
             }
-            let entry =
-                parse_line(content, line).map_err(|reason| TrustError::InvalidSignersLine {
-                    source_name: source_name.to_string(),
-                    line,
-                    reason,
-                })?;
+            let invalid = |reason: String| TrustError::InvalidSignersLine {
+                source_name: source_name.to_string(),
+                line,
+                reason,
+            };
+            let (principal, rest) = take_token(content).map_err(invalid)?;
+            let rest = rest.trim_start_matches([' ', '\t']);
+            if rest.starts_with(WEBAUTHN_PREFIX) {
+                let pin = parse_pin(principal, rest.trim_end(), line).map_err(invalid)?;
+                signers.pins.push(pin);
+                continue;
+            }
+            let entry = parse_line(content, line).map_err(invalid)?;
             signers.push(entry);
         }
         Ok(signers)
@@ -179,6 +226,11 @@ impl Signers {
                 return Err(invalid(
                     "an agent id used as a signer cannot contain `,` `*` `?` `!` or `\"`".into(),
                 ));
+            }
+            if key.trim().starts_with(WEBAUTHN_PREFIX) {
+                let pin = parse_pin(agent, key.trim(), index + 1).map_err(invalid)?;
+                signers.pins.push(pin);
+                continue;
             }
             let key = parse_key(key.trim()).map_err(invalid)?;
             signers.push(SignerEntry {
@@ -214,9 +266,21 @@ impl Signers {
         &self.entries
     }
 
-    /// Whether there are no entries.
+    /// Whether there are no entries and no pinned passkeys.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.pins.is_empty()
+    }
+
+    /// The pinned passkeys, in file order.
+    pub fn pins(&self) -> &[PasskeyPin] {
+        &self.pins
+    }
+
+    /// Whether the passkey `credential` is pinned for `agent`.
+    pub fn pins_passkey(&self, agent: &str, credential: &str) -> bool {
+        self.pins
+            .iter()
+            .any(|pin| pin.agent == agent && pin.credential == credential)
     }
 
     /// The entries whose keys may sign t-minus answers for `agent` made at
@@ -245,6 +309,7 @@ impl Signers {
     /// time: validity windows are not considered).
     pub fn may_sign(&self, agent: &str) -> bool {
         self.entries.iter().any(|entry| entry.names(agent))
+            || self.pins.iter().any(|pin| pin.agent == agent)
     }
 
     /// The digest that names this key set: `sha256:` and the SHA-256, in
@@ -253,12 +318,21 @@ impl Signers {
         digest_of_text(&self.to_allowed_signers())
     }
 
-    /// The signers as an `allowed_signers` file, one line per entry.
+    /// The signers as an `allowed_signers` file, one line per entry, then
+    /// one line per pinned passkey (`"AGENT" webauthn:CREDENTIAL`, which
+    /// only t-minus reads: drop those lines before handing the file to
+    /// `ssh-keygen`).
     pub fn to_allowed_signers(&self) -> String {
         let mut out = String::new();
         for entry in &self.entries {
             out.push_str(&entry.to_line());
             out.push('\n');
+        }
+        for pin in &self.pins {
+            out.push_str(&format!(
+                "\"{}\" {WEBAUTHN_PREFIX}{}\n",
+                pin.agent, pin.credential
+            ));
         }
         out
     }

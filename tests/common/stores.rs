@@ -181,6 +181,13 @@ const UNDO_NAMED: &[(&str, &str)] = &[
         "DROP TABLE tm_github_deployments; \
          DELETE FROM tm_migrations WHERE name = 'github_deployments';",
     ),
+    // passkeys: invitations, passkeys, ceremonies and browser sessions.
+    (
+        "DROP TABLE invites; DROP TABLE passkeys; DROP TABLE ceremonies; DROP TABLE sessions; \
+         DELETE FROM migrations WHERE name = 'passkeys';",
+        "DROP TABLE tm_invites; DROP TABLE tm_passkeys; DROP TABLE tm_ceremonies; \
+         DROP TABLE tm_sessions; DELETE FROM tm_migrations WHERE name = 'passkeys';",
+    ),
 ];
 
 /// Undoes the compact-id migration (version 9 back to 8): ids as
