@@ -3,7 +3,7 @@
 use t_minus::display::Renderer;
 use t_minus::engine::EventViews;
 use t_minus::output::{CampaignDetail, CampaignStatus, EventName};
-use t_minus::{Engine, Result, TMinusError};
+use t_minus::{Engine, Result};
 
 use super::json;
 
@@ -13,19 +13,7 @@ use super::json;
 /// `levels` (docs/json.md).
 pub fn show(engine: &Engine, out: &mut Renderer, reference: &str, as_json: bool) -> Result<()> {
     let mut views = EventViews::default();
-    let id = engine.resolve_campaign(reference)?;
-    let campaign = engine
-        .get_campaign(id)?
-        .ok_or_else(|| TMinusError::CampaignNotFound {
-            reference: reference.to_string(),
-        })?;
-    let levels = engine.campaign_levels(id)?;
-    let mut events = Vec::new();
-    for level in &levels {
-        for event in level {
-            events.extend(engine.get_event(*event)?);
-        }
-    }
+    let (campaign, levels, events) = engine.campaign_in_order(reference)?;
     // Each event is read once; the levels name them from what was read.
     let by_id: std::collections::HashMap<uuid::Uuid, &t_minus::TMinusEvent> =
         events.iter().map(|e| (e.id, e)).collect();

@@ -357,6 +357,30 @@ impl Engine {
         })
     }
 
+    /// The campaign `reference` names (a name, an id or a unique prefix),
+    /// its execution order (levels of event ids, each level's events
+    /// independent of each other) and every event of it, finished ones too,
+    /// in that order.
+    pub fn campaign_in_order(
+        &self,
+        reference: &str,
+    ) -> Result<(Campaign, Vec<Vec<Uuid>>, Vec<TMinusEvent>)> {
+        let id = self.resolve_campaign(reference)?;
+        let campaign = self
+            .get_campaign(id)?
+            .ok_or_else(|| TMinusError::CampaignNotFound {
+                reference: reference.to_string(),
+            })?;
+        let levels = self.campaign_levels(id)?;
+        let mut events = Vec::new();
+        for level in &levels {
+            for event in level {
+                events.extend(self.get_event(*event)?);
+            }
+        }
+        Ok((campaign, levels, events))
+    }
+
     /// Every campaign, by name.
     pub fn list_campaigns(&self) -> Result<Vec<Campaign>> {
         self.read(|tx| {

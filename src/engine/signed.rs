@@ -165,22 +165,8 @@ impl Engine {
                     Err(refusal) => return Ok(Err(refusal)),
                 },
             };
-            if !tx.use_nonce(parsed.nonce(), id, now)? {
-                return Ok(Err(TrustError::NonceReused {
-                    nonce: parsed.nonce(),
-                }
-                .into()));
-            }
-            if let Some(last) = last_signed_time(tx, id, &agent)? {
-                if parsed.time() < last {
-                    return Ok(Err(TrustError::AnswerOrder {
-                        event: event.label(),
-                        agent: agent.to_string(),
-                        time: parsed.time(),
-                        last,
-                    }
-                    .into()));
-                }
+            if let Err(refusal) = use_once(tx, &event, &agent, &parsed, now)? {
+                return Ok(Err(refusal));
             }
             let signed = Signed {
                 answer: SignedAnswer {
@@ -372,22 +358,8 @@ impl Engine {
                 Ok(change) => change,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            if !tx.use_nonce(parsed.nonce(), id, now)? {
-                return Ok(Err(TrustError::NonceReused {
-                    nonce: parsed.nonce(),
-                }
-                .into()));
-            }
-            if let Some(last) = last_signed_time(tx, id, &agent)? {
-                if parsed.time() < last {
-                    return Ok(Err(TrustError::AnswerOrder {
-                        event: event.label(),
-                        agent: agent.to_string(),
-                        time: parsed.time(),
-                        last,
-                    }
-                    .into()));
-                }
+            if let Err(refusal) = use_once(tx, &event, &agent, &parsed, now)? {
+                return Ok(Err(refusal));
             }
             let signed = Signed {
                 answer: SignedAnswer {
@@ -544,6 +516,38 @@ impl Engine {
             )),
         )
     }
+}
+
+/// Uses up the nonce of `parsed`, a signed answer of `agent` to `event`,
+/// unless it was used before; refuses an answer whose message time is
+/// earlier than the agent's last accepted signed answer to the event (so a
+/// withdrawn answer cannot come back). The outer error is the store's.
+fn use_once(
+    tx: &mut dyn Tx,
+    event: &TMinusEvent,
+    agent: &AgentId,
+    parsed: &AnswerMessage,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<(), TMinusError>> {
+    let id = event.id;
+    if !tx.use_nonce(parsed.nonce(), id, now)? {
+        return Ok(Err(TrustError::NonceReused {
+            nonce: parsed.nonce(),
+        }
+        .into()));
+    }
+    if let Some(last) = last_signed_time(tx, id, agent)? {
+        if parsed.time() < last {
+            return Ok(Err(TrustError::AnswerOrder {
+                event: event.label(),
+                agent: agent.to_string(),
+                time: parsed.time(),
+                last,
+            }
+            .into()));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// The time of `agent`'s last signed answer accepted for event `id` (the

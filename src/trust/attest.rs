@@ -528,23 +528,7 @@ fn check_passkey_answer(
     use crate::trust::webauthn::{
         answer_challenge, from_b64url, verify_assertion, Assertion, CoseKey, Party,
     };
-    let answered = match parsed.answer() {
-        Answer::Confirm => "confirmed",
-        Answer::Defer(_) => "deferred",
-        Answer::Decline { .. } => "declined",
-        Answer::Cancel { .. } => "cancelled",
-    };
-    if parsed.event() != event.id
-        || Some(parsed.agent().as_str()) != answer.agent.as_deref()
-        || answered != answer.answer
-    {
-        return Err(format!(
-            "its signed message is agent {} answering {} to event {}, not this answer",
-            parsed.agent(),
-            parsed.answer(),
-            parsed.event()
-        ));
-    }
+    message_names(event, answer, parsed)?;
     let Some(passkey) = parsed.passkey_fields() else {
         return Err("its message names no passkey".into());
     };
@@ -594,18 +578,13 @@ fn check_passkey_answer(
     Ok(())
 }
 
-/// Checks one signed answer: its message names the event, agent and answer,
-/// and its signature verifies with a key of the set `set`.
-fn check_signed(
+/// Checks that a signed message `parsed` names the event, the agent and
+/// the answer of `answer` (a break-glass message names `breakglass`).
+fn message_names(
     event: &EventOutcome,
     answer: &AnswerRecord,
-    set: &str,
-    message: &str,
-    signature: &str,
-    key_sets: &HashMap<&str, Signers>,
-) -> Result<AnswerMessage, String> {
-    let parsed = AnswerMessage::parse(message.as_bytes())
-        .map_err(|e| format!("its signed message is not canonical: {e}"))?;
+    parsed: &AnswerMessage,
+) -> Result<(), String> {
     let answered = match parsed.answer() {
         Answer::Confirm if parsed.break_glass_reason().is_some() => "breakglass",
         Answer::Confirm => "confirmed",
@@ -624,6 +603,22 @@ fn check_signed(
             parsed.event()
         ));
     }
+    Ok(())
+}
+
+/// Checks one signed answer: its message names the event, agent and answer,
+/// and its signature verifies with a key of the set `set`.
+fn check_signed(
+    event: &EventOutcome,
+    answer: &AnswerRecord,
+    set: &str,
+    message: &str,
+    signature: &str,
+    key_sets: &HashMap<&str, Signers>,
+) -> Result<AnswerMessage, String> {
+    let parsed = AnswerMessage::parse(message.as_bytes())
+        .map_err(|e| format!("its signed message is not canonical: {e}"))?;
+    message_names(event, answer, &parsed)?;
     let named = answer.detail.get("signers").and_then(Value::as_str);
     if named.is_some_and(|named| named != set) {
         return Err(format!(

@@ -18,7 +18,7 @@ use super::session::WebSession;
 use crate::output::{CampaignStatus, Event};
 use crate::serve::error::ApiError;
 use crate::serve::Shared;
-use crate::{Engine, EventState, TMinusError};
+use crate::{Engine, EventState};
 
 /// What the campaign page shows.
 struct CampaignPage {
@@ -42,19 +42,7 @@ pub(super) async fn show(
 }
 
 fn read(engine: &mut Engine, reference: &str) -> crate::Result<CampaignPage> {
-    let id = engine.resolve_campaign(reference)?;
-    let campaign = engine
-        .get_campaign(id)?
-        .ok_or_else(|| TMinusError::CampaignNotFound {
-            reference: reference.to_string(),
-        })?;
-    let levels = engine.campaign_levels(id)?;
-    let mut events = Vec::new();
-    for level in &levels {
-        for event in level {
-            events.extend(engine.get_event(*event)?);
-        }
-    }
+    let (campaign, levels, events) = engine.campaign_in_order(reference)?;
     Ok(CampaignPage {
         now: engine.now(),
         status: CampaignStatus::new(&campaign, &events),
