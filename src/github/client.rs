@@ -11,8 +11,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use super::{is_under, GithubDeployment, GithubError};
-use crate::error::Result;
-use crate::Engine;
 
 /// The public GitHub API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -22,9 +20,6 @@ pub const API_VERSION: &str = "2022-11-28";
 
 /// How long one HTTP request to GitHub may take.
 const REQUEST_TIMEOUT: StdDuration = StdDuration::from_secs(20);
-
-/// How many deployments one pass claims at most.
-const CLAIM_LIMIT: usize = 32;
 
 /// A GitHub App as t-minus authenticates: its id, its private key and the
 /// API it talks to.
@@ -74,16 +69,6 @@ pub struct CallFailure {
     pub message: String,
     /// Trying again cannot help (GitHub refused the request as such).
     pub permanent: bool,
-}
-
-/// One answer attempted by [`report_due`]: the deployment as recorded
-/// after the attempt, and the failure if it failed.
-#[derive(Debug, Clone)]
-pub struct Reported {
-    /// The deployment, its state after the attempt.
-    pub deployment: GithubDeployment,
-    /// Why the attempt failed, if it did.
-    pub failure: Option<CallFailure>,
 }
 
 impl GithubApp {
@@ -245,25 +230,4 @@ fn refusal(url: &str, status: u16, body: &str) -> CallFailure {
         },
         permanent: !matches!(status, 408 | 429 | 500..=599),
     }
-}
-
-/// Answers GitHub for every deployment whose campaign has decided and whose
-/// answer is due: claims them ([`Engine::claim_github_reports`]), sends each
-/// and records the outcome ([`Engine::record_github_report`]). Blocks for
-/// the requests.
-pub fn report_due(engine: &mut Engine, app: &GithubApp) -> Result<Vec<Reported>> {
-    let mut done = Vec::new();
-    for d in engine.claim_github_reports(CLAIM_LIMIT)? {
-        let now = chrono::Utc::now().timestamp();
-        let failure = app.review(&d, now).err();
-        let recorded = engine.record_github_report(
-            &d,
-            failure.as_ref().map(|f| (f.message.as_str(), f.permanent)),
-        )?;
-        done.push(Reported {
-            deployment: recorded,
-            failure,
-        });
-    }
-    Ok(done)
 }

@@ -12,7 +12,8 @@
 //!    delivery GUID unique, so a replayed delivery is refused) and its
 //!    `github-requested` log entry.
 //! 3. When the campaign decides (every event fired: approved; an event
-//!    missed or cancelled: rejected), [`report_due`] answers GitHub at the
+//!    missed or cancelled: rejected), `t-minus serve`'s reporter
+//!    ([`crate::serve::github::Reporter`]) answers GitHub at the
 //!    request's `deployment_callback_url`, authenticated as the app
 //!    ([`GithubApp`]: a JSON Web Token exchanged for an installation
 //!    token), retried with backoff and recorded in the store, so it is done
@@ -29,7 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use client::{report_due, CallFailure, GithubApp, Reported, API_VERSION, DEFAULT_API_URL};
+pub use client::{CallFailure, GithubApp, API_VERSION, DEFAULT_API_URL};
 pub use error::GithubError;
 
 /// The webhook event this integration acts on.

@@ -34,7 +34,9 @@ use serde_json::json;
 use super::error::{ApiError, ServeError};
 use super::routes::run_blocking;
 use super::Shared;
-use crate::github::{verify_signature, DeploymentRequest, GithubApp, GithubError};
+use crate::github::{
+    verify_signature, CallFailure, DeploymentRequest, GithubApp, GithubDeployment, GithubError,
+};
 use crate::manifest::{self, ValidManifests, ValidateOptions};
 use crate::plan::ManifestError;
 use crate::{Engine, FixedClock};
@@ -158,8 +160,8 @@ pub(super) async fn webhook(
         .into_response())
 }
 
-/// Answers GitHub in the background: every [`REPORT_EVERY`], the
-/// deployments whose campaign decided ([`crate::github::report_due`]).
+/// Answers GitHub in the background: every quarter second (`REPORT_EVERY`), the
+/// deployments whose campaign decided (`report_due`).
 #[derive(Debug)]
 pub struct Reporter {
     stop: Arc<AtomicBool>,
@@ -206,7 +208,7 @@ fn run(location: &str, pinned: Option<DateTime<Utc>>, app: &GithubApp, stop: &At
             }
         }
         if let Some(e) = engine.as_mut() {
-            match crate::github::report_due(e, app) {
+            match report_due(e, app) {
                 Ok(done) => {
                     for r in done {
                         if let Some(f) = &r.failure {
@@ -233,4 +235,38 @@ fn run(location: &str, pinned: Option<DateTime<Utc>>, app: &GithubApp, stop: &At
             left -= step;
         }
     }
+}
+
+/// How many deployments one pass claims at most.
+const CLAIM_LIMIT: usize = 32;
+
+/// One answer attempted by [`report_due`]: the deployment as recorded
+/// after the attempt, and the failure if it failed.
+#[derive(Debug, Clone)]
+struct Reported {
+    /// The deployment, its state after the attempt.
+    deployment: GithubDeployment,
+    /// Why the attempt failed, if it did.
+    failure: Option<CallFailure>,
+}
+
+/// Answers GitHub for every deployment whose campaign has decided and whose
+/// answer is due: claims them ([`Engine::claim_github_reports`]), sends each
+/// and records the outcome ([`Engine::record_github_report`]). Blocks for
+/// the requests.
+fn report_due(engine: &mut Engine, app: &GithubApp) -> crate::Result<Vec<Reported>> {
+    let mut done = Vec::new();
+    for d in engine.claim_github_reports(CLAIM_LIMIT)? {
+        let now = chrono::Utc::now().timestamp();
+        let failure = app.review(&d, now).err();
+        let recorded = engine.record_github_report(
+            &d,
+            failure.as_ref().map(|f| (f.message.as_str(), f.permanent)),
+        )?;
+        done.push(Reported {
+            deployment: recorded,
+            failure,
+        });
+    }
+    Ok(done)
 }
