@@ -173,8 +173,6 @@ impl Engine {
         // given for another agent without one in force.
         let mut grants = Grants::default();
         let mut ungranted: Option<TrustError> = None;
-        // The chat links the log has made and not removed.
-        let mut chat_links = ChatLinks::default();
         // The passkeys the log enrolled and revoked.
         let mut passkeys = LoggedPasskeys::default();
         let mut after = 0;
@@ -212,7 +210,6 @@ impl Engine {
                 passkeys.follow(&link.entry);
                 let event = link.entry.event;
                 let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
-                chat_links.follow(&link.entry);
                 if let Some(refusal) = grants.follow(&link.entry, &replay) {
                     if in_scope {
                         ungranted.get_or_insert(refusal);
@@ -253,7 +250,6 @@ impl Engine {
         let events = stored.events.len() as u64;
         let mut mismatches = replay.compare(&stored);
         if scope.is_none() {
-            mismatches.extend(chat_links.compare(tx.chat_links()?));
             for mut table in tables {
                 let stored = table.stored(&mut *tx)?;
                 tables::compare(table.subject(), table.logged(), stored, &mut mismatches);
@@ -287,69 +283,6 @@ impl Engine {
             head,
             mismatches,
         })
-    }
-}
-
-/// The chat links a log has made and not removed, by id: the chat, the
-/// account and the agent its `chat-linked` entry names.
-#[derive(Default)]
-struct ChatLinks(HashMap<Uuid, serde_json::Value>);
-
-impl ChatLinks {
-    /// Takes in the next entry of the chain: `chat-linked` makes a link,
-    /// `chat-unlinked` removes it.
-    fn follow(&mut self, e: &AuditEntry) {
-        match e.action {
-            AuditAction::ChatLinked => {
-                let logged = serde_json::json!({
-                    "chat": e.detail["chat"],
-                    "user": e.detail["user"],
-                    "agent": e.detail["agent"],
-                });
-                self.0.insert(e.event, logged);
-            }
-            AuditAction::ChatUnlinked => {
-                self.0.remove(&e.event);
-            }
-            _ => {}
-        }
-    }
-
-    /// Every stored link that its log does not explain, field by field,
-    /// and every logged link whose row is gone (subject `chat-link`).
-    fn compare(mut self, stored: Vec<crate::chat::ChatLink>) -> Vec<RowMismatch> {
-        let mut out = Vec::new();
-        let row = |id: Uuid, stored: bool| RowMismatch {
-            subject: "chat-link",
-            id,
-            field: "row".into(),
-            stored: serde_json::json!(if stored { "present" } else { "absent" }),
-            logged: serde_json::json!(if stored { "absent" } else { "present" }),
-        };
-        for link in stored {
-            let Some(logged) = self.0.remove(&link.id) else {
-                out.push(row(link.id, true));
-                continue;
-            };
-            let fields = [
-                ("chat", serde_json::json!(link.chat.as_str())),
-                ("user", serde_json::json!(link.user)),
-                ("agent", serde_json::json!(link.agent.as_str())),
-            ];
-            for (field, value) in fields {
-                if logged[field] != value {
-                    out.push(RowMismatch {
-                        subject: "chat-link",
-                        id: link.id,
-                        field: field.into(),
-                        stored: value,
-                        logged: logged[field].clone(),
-                    });
-                }
-            }
-        }
-        out.extend(self.0.into_keys().map(|id| row(id, false)));
-        out
     }
 }
 

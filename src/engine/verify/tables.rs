@@ -2,7 +2,7 @@
 //! each is replayed from its entries while `verify` reads the chain, then
 //! compared row by row with what the store holds.
 //!
-//! **Adding a table** (passkey credentials, chat links, deployments, …):
+//! **Adding a table** (a new table of the engine's, as chat links were):
 //!
 //! 1. write its rows only through the engine, each change in the same
 //!    transaction as an entry whose subject (`event` column) is the row's
@@ -55,7 +55,11 @@ pub(crate) trait ReplayedTable {
 /// Every table replayed beside events and campaigns, in the order their
 /// mismatches are reported. A new table is one more line here.
 pub(crate) fn tables() -> Vec<Box<dyn ReplayedTable>> {
-    vec![Box::<Delegations>::default(), Box::<Tokens>::default()]
+    vec![
+        Box::<ChatLinks>::default(),
+        Box::<Delegations>::default(),
+        Box::<Tokens>::default(),
+    ]
 }
 
 /// Every member of `stored` that disagrees with `logged`, for the rows of
@@ -106,6 +110,58 @@ fn detail_time(value: &Value) -> Value {
 /// The digest of a text that may be secret or long, as recorded.
 fn text_digest(text: Option<&str>) -> Value {
     text.map_or(Value::Null, |t| Value::String(digest_of_text(t)))
+}
+
+/// The chat links table: `chat-linked` makes a row (its detail names the
+/// chat, the account and the agent), `chat-unlinked` removes it.
+///
+/// A chat link's record: `chat`, `user`, `agent`.
+#[derive(Default)]
+struct ChatLinks(BTreeMap<Uuid, Record>);
+
+impl ReplayedTable for ChatLinks {
+    fn subject(&self) -> &'static str {
+        "chat-link"
+    }
+
+    fn follow(&mut self, link: &StoredLink) {
+        let e = &link.entry;
+        match e.action {
+            AuditAction::ChatLinked => {
+                let record = ["chat", "user", "agent"]
+                    .into_iter()
+                    .map(|member| (member.to_string(), e.detail[member].clone()))
+                    .collect();
+                self.0.insert(e.event, record);
+            }
+            AuditAction::ChatUnlinked => {
+                self.0.remove(&e.event);
+            }
+            _ => {}
+        }
+    }
+
+    fn logged(&mut self) -> BTreeMap<Uuid, Record> {
+        std::mem::take(&mut self.0)
+    }
+
+    fn stored(&self, tx: &mut dyn Tx) -> Result<BTreeMap<Uuid, Record>> {
+        Ok(tx
+            .chat_links()?
+            .into_iter()
+            .map(|link| {
+                let record = [
+                    ("chat", json!(link.chat.as_str())),
+                    ("user", json!(link.user)),
+                    ("agent", json!(link.agent.as_str())),
+                ]
+                .into_iter()
+                .map(|(member, value)| (member.to_string(), value))
+                .collect();
+                (link.id, record)
+            })
+            .collect())
+    }
 }
 
 /// The delegations table: `delegated` makes a row (FROM is the entry's
