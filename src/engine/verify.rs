@@ -12,8 +12,9 @@ use super::Engine;
 use crate::agent::AgentId;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::Result;
-use crate::store::{campaign_record, StoredLink, StoredState, Tx};
+use crate::store::{campaign_record, RawLink, StoredLink, StoredState, Tx};
 use crate::trust::chain::{ChainHash, ChainLink, ChainVerifier};
+use crate::trust::framing::{canonical_json, canonical_object_text};
 use crate::trust::message::{Answer, AnswerMessage};
 use crate::trust::record::{
     apply_event_entry, changes_record, differences, parse_record, record_text, Record,
@@ -177,20 +178,25 @@ impl Engine {
         let mut passkeys = LoggedPasskeys::default();
         let mut after = 0;
         loop {
-            let batch = tx.audit_links(after, BATCH)?;
+            let batch = tx.raw_audit_links(after, BATCH)?;
             let Some(last) = batch.last() else { break };
-            after = last.entry.seq;
-            for mut link in batch {
+            after = last.link.entry.seq;
+            for RawLink { mut link, detail } in batch {
                 let position = verifier.len();
                 let prev = parse_column(&link, position, "prev", link.prev.as_deref())?;
                 let hash = parse_column(&link, position, "hash", link.hash.as_deref())?;
-                verifier.push(&ChainLink {
-                    entry: &link.entry,
-                    message: link.message.as_deref().map(str::as_bytes),
-                    signature: link.signature.as_deref(),
-                    prev,
-                    hash,
-                })?;
+                let detail = Detail::read(&link, position, &detail)?;
+                link.entry.detail = detail.value;
+                verifier.push_with_detail(
+                    &ChainLink {
+                        entry: &link.entry,
+                        message: link.message.as_deref().map(str::as_bytes),
+                        signature: link.signature.as_deref(),
+                        prev,
+                        hash,
+                    },
+                    &detail.canonical,
+                )?;
                 if let Some(message) = &link.message {
                     if let Ok(parsed) = AnswerMessage::parse(message.as_bytes()) {
                         if let Some(first) = nonces.insert(parsed.nonce(), link.entry.seq) {
@@ -222,7 +228,7 @@ impl Engine {
                 }
                 if in_scope || link.entry.action == AuditAction::CampaignRemoved {
                     // Hashed already: its whole record is moved, not copied.
-                    replay.apply(&mut link.entry);
+                    replay.apply(&mut link.entry, detail.record);
                 }
                 if in_scope {
                     let log = logs.get_mut(&event);
@@ -703,6 +709,69 @@ fn parse_column(
     }
 }
 
+/// An entry's detail as the chain pass reads it from its stored text.
+struct Detail {
+    /// The detail's canonical JSON, which its hash covers.
+    canonical: String,
+    /// For an entry whose detail carries an event's whole record
+    /// (`scheduled`, `baseline`): the record's canonical text, and `value`
+    /// holds every other member.
+    record: Option<String>,
+    /// The detail as a value (without `record` when that is given apart).
+    value: serde_json::Value,
+}
+
+impl Detail {
+    /// Reads the stored detail `text` of `link`'s entry. The detail of an
+    /// entry that carries a whole record, most of a log by size, is written
+    /// canonically from its text ([`canonical_object_text`]), its record
+    /// kept as text, and only its other members parsed; any other detail
+    /// is parsed and written canonically from the value. Fails when the
+    /// text is not JSON.
+    fn read(link: &StoredLink, position: u64, text: &str) -> Result<Detail> {
+        let broken = |reason: String| TrustError::ChainColumn {
+            position,
+            seq: link.entry.seq,
+            column: "detail",
+            found: reason,
+        };
+        let whole = matches!(
+            link.entry.action,
+            AuditAction::Scheduled | AuditAction::Baseline
+        );
+        if whole {
+            if let Some(fast) = canonical_object_text(text) {
+                if let Some(record) = fast.member("record").filter(|r| r.starts_with('{')) {
+                    let mut rest = serde_json::Map::new();
+                    for (key, range) in &fast.members {
+                        if *key != "record" {
+                            let value = serde_json::from_str(&fast.text[range.clone()])
+                                .map_err(|e| broken(e.to_string()))?;
+                            rest.insert((*key).to_string(), value);
+                        }
+                    }
+                    return Ok(Detail {
+                        record: Some(record.to_string()),
+                        canonical: fast.text,
+                        value: serde_json::Value::Object(rest),
+                    });
+                }
+            }
+        }
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            broken(format!(
+                "not JSON ({e}): {:?}",
+                text.chars().take(80).collect::<String>()
+            ))
+        })?;
+        Ok(Detail {
+            canonical: canonical_json(&value),
+            record: None,
+            value,
+        })
+    }
+}
+
 /// The records a log implies, by id, as replayed entry by entry, each
 /// kept as its canonical text ([`record_text`]): one string per event, and
 /// a comparison with the stored record is one string comparison when they
@@ -714,12 +783,13 @@ struct Replay {
 }
 
 impl Replay {
-    /// Applies one entry: a whole `record` replaces the subject's, a `set`
-    /// changes the members it names ([`apply_event_entry`]), `removed` and
-    /// `campaign-removed` drop the subject (a campaign with its events).
-    /// Entries without either (written before the log recorded them, or
-    /// about tokens) change nothing.
-    fn apply(&mut self, entry: &mut AuditEntry) {
+    /// Applies one entry: a whole `record` (in its detail, or `record`, its
+    /// canonical text read apart from the detail) replaces the subject's, a
+    /// `set` changes the members it names ([`apply_event_entry`]),
+    /// `removed` and `campaign-removed` drop the subject (a campaign with
+    /// its events). Entries without either (written before the log recorded
+    /// them, or about tokens) change nothing.
+    fn apply(&mut self, entry: &mut AuditEntry, record: Option<String>) {
         let id = entry.event;
         match entry.action {
             AuditAction::TokenCreated
@@ -753,7 +823,9 @@ impl Replay {
         } else {
             &mut self.events
         };
-        if let Some(serde_json::Value::Object(whole)) = entry
+        if let Some(text) = record {
+            records.insert(id, text);
+        } else if let Some(serde_json::Value::Object(whole)) = entry
             .detail
             .as_object_mut()
             .and_then(|detail| detail.remove("record"))
@@ -801,7 +873,12 @@ impl Replay {
             };
         for event in &stored.events {
             let logged = self.events.remove(&event.event.id);
-            one("event", event.event.id, event.record(), logged);
+            // Most rows agree: their text is written without the record.
+            let text = event.record_text();
+            debug_assert_eq!(text, record_text(&event.record()));
+            if logged.as_ref() != Some(&text) {
+                one("event", event.event.id, event.record(), logged);
+            }
         }
         for (row, signers) in &stored.campaigns {
             let logged = self.campaigns.remove(&row.id);

@@ -234,6 +234,17 @@ pub struct StoredLink {
     pub signature: Option<String>,
 }
 
+/// A stored entry with its chain links as `verify` reads the whole log: the
+/// entry's detail is its stored JSON text, parsed by the reader where it
+/// needs the value (`link.entry.detail` is `null`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawLink {
+    /// The entry and its links, its detail `null`.
+    pub link: StoredLink,
+    /// The entry's detail as stored: a JSON object's text.
+    pub detail: String,
+}
+
 /// What an audit log must account for, as `verify` reads it from the
 /// store: the events in a final state and the attendees whose stored answer
 /// is confirmed, deferred or declined. Every event and attendee not listed
@@ -268,9 +279,9 @@ impl StoredOutcomes {
 /// `verify` compares with the log, and what the baseline migration records.
 #[derive(Debug, Clone, Default)]
 pub struct StoredState {
-    /// Every event, by id.
+    /// Every event, in the order the store reads them fastest (not sorted).
     pub events: Vec<StoredEvent>,
-    /// Every campaign with the digest of its key set in force.
+    /// Every campaign with the digest of its key set in force, by id.
     pub campaigns: Vec<(CampaignRow, Option<String>)>,
 }
 
@@ -290,17 +301,26 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// What its record is computed from besides the event.
+    fn extras(&self) -> crate::trust::record::EventExtras<'_> {
+        crate::trust::record::EventExtras {
+            fire_time: self.fire_time,
+            notify: crate::trust::record::notify_digest(&self.rules),
+            needs: &self.needs,
+            signers: self.signers.as_deref(),
+        }
+    }
+
     /// Its record (see [`crate::trust::record`]).
     pub fn record(&self) -> crate::trust::record::Record {
-        crate::trust::record::event_record(
-            &self.event,
-            crate::trust::record::EventExtras {
-                fire_time: self.fire_time,
-                notify: crate::trust::record::notify_digest(&self.rules),
-                needs: &self.needs,
-                signers: self.signers.as_deref(),
-            },
-        )
+        crate::trust::record::event_record(&self.event, self.extras())
+    }
+
+    /// Its record's canonical text, the same as
+    /// [`record_text`](crate::trust::record::record_text) of
+    /// [`StoredEvent::record`], written without building the record.
+    pub fn record_text(&self) -> String {
+        crate::trust::record::event_record_text(&self.event, &self.extras())
     }
 }
 
@@ -479,6 +499,9 @@ pub trait Tx {
     /// Up to `limit` entries with their chain links, `seq > after` in `seq`
     /// (commit) order.
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>>;
+    /// [`Tx::audit_links`] with each detail as its stored text, for a reader
+    /// that parses only what it needs.
+    fn raw_audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<RawLink>>;
     /// The entries of one event with their chain links, in `seq` order.
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>>;
     /// The key set in force for `scope` (a campaign id, or a standalone

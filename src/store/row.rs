@@ -11,7 +11,7 @@
 
 use std::str::FromStr;
 
-use super::StoredLink;
+use super::{RawLink, StoredLink};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -342,6 +342,30 @@ pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error>
         hash: opt_hash(c, 9)?,
         message: c.opt_text(10)?,
         signature: c.opt_text(11)?,
+    })
+}
+
+/// An audit entry with its links from the columns [`AUDIT_LINK_COLUMNS`],
+/// its detail left as the stored text (see [`RawLink`]).
+pub(crate) fn read_raw_link<C: Columns>(c: &C) -> Result<RawLink, C::Error> {
+    Ok(RawLink {
+        link: StoredLink {
+            entry: AuditEntry {
+                seq: c.int(0)?,
+                event: c.id(1)?,
+                at: c.decode(time(c.int(2)?))?,
+                recorded_at: c.decode(time(c.int(3)?))?,
+                agent: c.opt_text(4)?.map(AgentId),
+                action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
+                detail: serde_json::Value::Null,
+                on_behalf_of: c.opt_text(7)?.map(AgentId),
+            },
+            prev: opt_hash(c, 8)?,
+            hash: opt_hash(c, 9)?,
+            message: c.opt_text(10)?,
+            signature: c.opt_text(11)?,
+        },
+        detail: c.text(6)?,
     })
 }
 

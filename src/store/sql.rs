@@ -23,16 +23,16 @@ use super::notify_row::{self, DeliveryRow, DELIVERY_COLUMNS};
 use super::row::{
     self, ms, read_attendee, read_audit, read_audit_link, read_campaign, read_chat_link,
     read_delegation, read_event, read_event_attendee, read_finished, read_listed, read_member,
-    read_need, read_need_name, read_token, status_columns, AuditColumns, CampaignColumns, Columns,
-    EventRow, ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS, AUDIT_LINK_COLUMNS,
-    CAMPAIGN_COLUMNS, CHAT_LINK_COLUMNS, DELEGATION_COLUMNS, EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS,
-    FINISHED_EVENTS, TOKEN_COLUMNS,
+    read_need, read_need_name, read_raw_link, read_token, status_columns, AuditColumns,
+    CampaignColumns, Columns, EventRow, ANSWERED_ATTENDEES, ATTENDEE_COLUMNS, AUDIT_COLUMNS,
+    AUDIT_LINK_COLUMNS, CAMPAIGN_COLUMNS, CHAT_LINK_COLUMNS, DELEGATION_COLUMNS,
+    EVENT_ATTENDEE_COLUMNS, EVENT_COLUMNS, FINISHED_EVENTS, TOKEN_COLUMNS,
 };
 use super::schema::Migration;
 use super::written::Written;
 use super::{
-    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, StoredEvent,
-    StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx, LISTING_CHUNK,
+    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, RawLink,
+    StoredEvent, StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx, LISTING_CHUNK,
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
@@ -1296,6 +1296,18 @@ impl<B: Backend> Tx for SqlTx<B> {
         )
     }
 
+    fn raw_audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<RawLink>> {
+        self.seal()?;
+        self.rows(
+            &format!(
+                "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
+                sql_limit(limit)
+            ),
+            values![after],
+            |r| read_raw_link(r),
+        )
+    }
+
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
         self.seal()?;
         self.rows(
@@ -1962,19 +1974,21 @@ pub(crate) fn stored_state<B: Backend>(b: &mut B, scope: Option<&[Uuid]>) -> Res
     use std::collections::HashSet;
     let wanted: Option<HashSet<Uuid>> = scope.map(|ids| ids.iter().copied().collect());
     let keep = |id: &Uuid| wanted.as_ref().is_none_or(|w| w.contains(id));
+    // Both tables are read in their own order, without a sort or an index
+    // walk; each event's attendees are put in position order below.
     let events = rows(
         b,
-        &format!("SELECT {EVENT_COLUMNS}, fire_ms FROM tm_events ORDER BY id"),
+        &format!("SELECT {EVENT_COLUMNS}, fire_ms FROM tm_events"),
         &[],
         |r| Ok((read_event(r)?, r.decode(row::opt_time(r.opt_int(23)?))?)),
     )?;
-    let mut attendees: HashMap<Uuid, Vec<(AgentId, ResponseStatus)>> = HashMap::new();
+    let mut attendees: HashMap<Uuid, Vec<(i64, (AgentId, ResponseStatus))>> = HashMap::new();
     b.query(
-        &format!("SELECT {EVENT_ATTENDEE_COLUMNS} FROM tm_attendees ORDER BY event_id, position"),
+        &format!("SELECT {EVENT_ATTENDEE_COLUMNS}, position FROM tm_attendees"),
         &[],
         |r| {
             let (id, attendee) = read_event_attendee(r)?;
-            attendees.entry(id).or_default().push(attendee);
+            attendees.entry(id).or_default().push((r.int(4)?, attendee));
             Ok(())
         },
     )?;
@@ -2000,7 +2014,9 @@ pub(crate) fn stored_state<B: Backend>(b: &mut B, scope: Option<&[Uuid]>) -> Res
             continue;
         }
         let id = event.id;
-        event.attendees = attendees.remove(&id).unwrap_or_default();
+        let mut listed = attendees.remove(&id).unwrap_or_default();
+        listed.sort_by_key(|(position, _)| *position);
+        event.attendees = listed.into_iter().map(|(_, a)| a).collect();
         state.events.push(StoredEvent {
             fire_time,
             rules: rules.remove(&id).unwrap_or_default(),
@@ -2032,7 +2048,8 @@ pub(crate) fn stored_state<B: Backend>(b: &mut B, scope: Option<&[Uuid]>) -> Res
 /// log's last entry, at `now`: from these on, the log explains every row.
 pub(crate) fn baseline_existing<B: Backend>(b: &mut B, now: DateTime<Utc>) -> Result<()> {
     use crate::audit::AuditAction;
-    let state = stored_state(b, None)?;
+    let mut state = stored_state(b, None)?;
+    state.events.sort_by_key(|e| e.event.id);
     let mut head = rows(
         b,
         "SELECT hash FROM tm_audit ORDER BY seq DESC LIMIT 1",

@@ -215,21 +215,45 @@ pub fn entry_bytes_in(
     message: Option<&[u8]>,
     signature: Option<&str>,
 ) -> Vec<u8> {
+    entry_bytes_with(
+        format,
+        entry,
+        &canonical_json(&entry.detail),
+        message,
+        signature,
+    )
+}
+
+/// [`entry_bytes_in`] with the entry's detail given as its canonical JSON
+/// text (`entry.detail` is not read).
+fn entry_bytes_with(
+    format: EntryFormat,
+    entry: &AuditEntry,
+    detail: &str,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> Vec<u8> {
     match format {
-        EntryFormat::V1 => entry_bytes_v1(entry, message, signature),
-        EntryFormat::V2 => entry_bytes_v2(
+        EntryFormat::V1 => entry_bytes_v1(entry, detail, message, signature),
+        EntryFormat::V2 => entry_bytes_v2_with(
             &Subject::of(entry),
             entry.on_behalf_of.as_ref().map(AgentId::as_str),
             entry,
+            detail,
             message,
             signature,
         ),
     }
 }
 
-/// The bytes of an entry in format v1 (`entry.event` is the event).
-fn entry_bytes_v1(entry: &AuditEntry, message: Option<&[u8]>, signature: Option<&str>) -> Vec<u8> {
-    let detail = canonical_json(&entry.detail);
+/// The bytes of an entry in format v1 (`entry.event` is the event) whose
+/// detail's canonical JSON is `detail`.
+fn entry_bytes_v1(
+    entry: &AuditEntry,
+    detail: &str,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + detail.len() + message.map_or(0, <[u8]>::len));
     put_field(&mut out, DOMAIN_V1);
     put_field(&mut out, entry.event.hyphenated().to_string().as_bytes());
@@ -255,7 +279,25 @@ pub fn entry_bytes_v2(
     message: Option<&[u8]>,
     signature: Option<&str>,
 ) -> Vec<u8> {
-    let detail = canonical_json(&entry.detail);
+    entry_bytes_v2_with(
+        subject,
+        on_behalf_of,
+        entry,
+        &canonical_json(&entry.detail),
+        message,
+        signature,
+    )
+}
+
+/// [`entry_bytes_v2`] with the detail given as its canonical JSON text.
+fn entry_bytes_v2_with(
+    subject: &Subject,
+    on_behalf_of: Option<&str>,
+    entry: &AuditEntry,
+    detail: &str,
+    message: Option<&[u8]>,
+    signature: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(200 + detail.len() + message.map_or(0, <[u8]>::len));
     put_field(&mut out, DOMAIN_V2);
     put_field(&mut out, subject.kind.as_str().as_bytes());
@@ -409,6 +451,17 @@ impl ChainVerifier {
 
     /// Checks the next entry; on success returns its hash, the new head.
     pub fn push(&mut self, link: &ChainLink<'_>) -> Result<ChainHash, TrustError> {
+        self.push_with_detail(link, &canonical_json(&link.entry.detail))
+    }
+
+    /// [`ChainVerifier::push`] with the entry's detail given as its
+    /// canonical JSON text (`link.entry.detail` is not read): for a caller
+    /// that has the text already, without parsing it into a value.
+    pub fn push_with_detail(
+        &mut self,
+        link: &ChainLink<'_>,
+        detail: &str,
+    ) -> Result<ChainHash, TrustError> {
         let broken = |kind| TrustError::ChainBroken {
             position: self.position,
             seq: link.entry.seq,
@@ -420,17 +473,13 @@ impl ChainVerifier {
                 found: link.prev,
             }));
         }
-        let expected = entry_hash(&self.head, link.entry, link.message, link.signature);
+        let bytes =
+            |format| entry_bytes_with(format, link.entry, detail, link.message, link.signature);
+        let expected = link_hash(&self.head, &bytes(EntryFormat::V2));
         if link.hash == expected {
             self.v2_seen = true;
         } else {
-            let v1 = entry_hash_in(
-                EntryFormat::V1,
-                &self.head,
-                link.entry,
-                link.message,
-                link.signature,
-            );
+            let v1 = link_hash(&self.head, &bytes(EntryFormat::V1));
             if link.hash != v1 {
                 return Err(broken(BreakKind::Hash {
                     expected,

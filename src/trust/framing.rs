@@ -11,6 +11,7 @@
 //! `serde_json::Value`): no whitespace, strings escaped as serde_json escapes
 //! them, numbers as serde_json prints them.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Appends a length-prefixed field.
@@ -89,6 +90,269 @@ fn write_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
+/// Writes one JSON object's canonical text member by member, for a caller
+/// that knows its members: they must come in canonical order (names sorted
+/// by their UTF-8 bytes, each once), and each value must be written in its
+/// canonical form ([`ObjectWriter::member`] for values without objects,
+/// [`ObjectWriter::member_value`] for any value).
+pub(crate) struct ObjectWriter {
+    out: Vec<u8>,
+    empty: bool,
+    last: Option<String>,
+}
+
+impl ObjectWriter {
+    /// An empty object with room for `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        ObjectWriter::within(Vec::with_capacity(capacity))
+    }
+
+    /// An object written after what `out` holds.
+    fn within(mut out: Vec<u8>) -> Self {
+        out.push(b'{');
+        ObjectWriter {
+            out,
+            empty: true,
+            last: None,
+        }
+    }
+
+    /// Writes an object with `write` after what `out` holds.
+    fn nested(out: &mut Vec<u8>, write: impl FnOnce(&mut ObjectWriter)) {
+        let mut inner = ObjectWriter::within(std::mem::take(out));
+        write(&mut inner);
+        inner.out.push(b'}');
+        *out = inner.out;
+    }
+
+    fn key(&mut self, key: &str) {
+        debug_assert!(
+            self.last
+                .as_deref()
+                .is_none_or(|last| last.as_bytes() < key.as_bytes()),
+            "member {key} after {:?}",
+            self.last
+        );
+        if cfg!(debug_assertions) {
+            self.last = Some(key.to_string());
+        }
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        write_plain(key, &mut self.out);
+        self.out.push(b':');
+    }
+
+    /// A member whose value holds no object (a scalar, a string, an array
+    /// of them), which serde_json's compact form writes canonically.
+    pub fn member<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        self.key(key);
+        write_plain(value, &mut self.out);
+    }
+
+    /// A member with any value, written canonically.
+    pub fn member_value(&mut self, key: &str, value: &Value) {
+        self.key(key);
+        write_canonical(value, &mut self.out);
+    }
+
+    /// A member whose value is an object written by `write`.
+    pub fn member_object(&mut self, key: &str, write: impl FnOnce(&mut ObjectWriter)) {
+        self.key(key);
+        ObjectWriter::nested(&mut self.out, write);
+    }
+
+    /// A member whose value is an array of objects, each written by
+    /// `write` from one item.
+    pub fn member_objects<T>(
+        &mut self,
+        key: &str,
+        items: &[T],
+        mut write: impl FnMut(&mut ObjectWriter, &T),
+    ) {
+        self.key(key);
+        self.out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            ObjectWriter::nested(&mut self.out, |inner| write(inner, item));
+        }
+        self.out.push(b']');
+    }
+
+    /// The object's text.
+    pub fn finish(mut self) -> String {
+        self.out.push(b'}');
+        into_string(self.out)
+    }
+}
+
+/// An object's canonical JSON text written from its JSON text, with where
+/// each top-level member's value lies in it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CanonicalObject<'a> {
+    /// The canonical JSON text ([`canonical_json`] of the parsed object).
+    pub text: String,
+    /// Each top-level member's name and the byte range of its value in
+    /// `text`, in `text`'s (sorted) order.
+    pub members: Vec<(&'a str, std::ops::Range<usize>)>,
+}
+
+impl CanonicalObject<'_> {
+    /// The canonical text of the top-level member `name`, if present.
+    pub fn member(&self, name: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, range)| &self.text[range.clone()])
+    }
+}
+
+/// The canonical JSON of the JSON object `text`, written without building
+/// a `serde_json::Value`: strings without escapes, `true`, `false`, `null`
+/// and integers are copied as they stand, objects are sorted member by
+/// member (a repeated name keeps its last value, as parsing does), and
+/// anything else (an escaped string, a fraction, an exponent, an integer
+/// out of 64-bit range) is parsed and printed as [`canonical_json`] does.
+///
+/// `None` when `text` is not a JSON object, or holds a member name with an
+/// escape: the caller then parses it and uses [`canonical_json`]. When
+/// `Some`, its text is exactly `canonical_json` of the parsed value.
+pub(crate) fn canonical_object_text(text: &str) -> Option<CanonicalObject<'_>> {
+    let members = sorted_members(text)?;
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let mut ranges = Vec::with_capacity(members.len());
+    out.push(b'{');
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put_key(key, &mut out);
+        let start = out.len();
+        write_raw(value.get(), &mut out)?;
+        ranges.push((key, start..out.len()));
+    }
+    out.push(b'}');
+    let text_out = String::from_utf8(out).ok()?;
+    debug_assert_eq!(
+        Some(&text_out),
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .map(|v| canonical_json(&v))
+            .as_ref(),
+        "the fast canonical JSON of {text}"
+    );
+    Some(CanonicalObject {
+        text: text_out,
+        members: ranges,
+    })
+}
+
+/// The members of a JSON object as borrowed text, in document order.
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The members of the object `text`, sorted by name, each name once with
+/// its last value; `None` when `text` is not an object or a name has an
+/// escape.
+fn sorted_members(text: &str) -> Option<Vec<(&str, &RawValue)>> {
+    let Members(mut members) = serde_json::from_str(text).ok()?;
+    members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    // Stable: of equal names, the last in the document is last here.
+    let mut out: Vec<(&str, &RawValue)> = Vec::with_capacity(members.len());
+    for member in members {
+        match out.last_mut() {
+            Some(last) if last.0 == member.0 => *last = member,
+            _ => out.push(member),
+        }
+    }
+    Some(out)
+}
+
+/// Writes a member name that has no escape (so serde_json writes it as it
+/// stands) and the colon.
+fn put_key(key: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Writes the canonical form of one JSON value given as its text.
+fn write_raw(raw: &str, out: &mut Vec<u8>) -> Option<()> {
+    match *raw.as_bytes().first()? {
+        b'{' => {
+            out.push(b'{');
+            for (i, (key, value)) in sorted_members(raw)?.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                put_key(key, out);
+                write_raw(value.get(), out)?;
+            }
+            out.push(b'}');
+        }
+        b'[' => {
+            let items: Vec<&RawValue> = serde_json::from_str(raw).ok()?;
+            out.push(b'[');
+            for (i, item) in items.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_raw(item.get(), out)?;
+            }
+            out.push(b']');
+        }
+        // A string that borrows has no escape, hence nothing serde_json
+        // would escape: its text is its canonical form.
+        b'"' => match serde_json::from_str::<&str>(raw) {
+            Ok(_) => out.extend_from_slice(raw.as_bytes()),
+            Err(_) => write_plain(&serde_json::from_str::<String>(raw).ok()?, out),
+        },
+        b't' | b'f' | b'n' => out.extend_from_slice(raw.as_bytes()),
+        _ if plain_integer(raw) => out.extend_from_slice(raw.as_bytes()),
+        _ => write_plain(&serde_json::from_str::<Value>(raw).ok()?, out),
+    }
+    Some(())
+}
+
+/// Whether `raw` is an integer that serde_json parses as a 64-bit integer
+/// and prints back the same: digits without a leading zero (or `0`), at
+/// most 19 of them, or `-` and at most 18 digits not starting with `0`.
+fn plain_integer(raw: &str) -> bool {
+    let (digits, max) = match raw.strip_prefix('-') {
+        Some(rest) => (rest, 18),
+        None => (raw, 19),
+    };
+    !digits.is_empty()
+        && digits.len() <= max
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" && raw == "0" || !digits.starts_with('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +388,78 @@ mod tests {
         let mut empty = Vec::new();
         put_optional(&mut empty, Some(b""));
         assert_ne!(absent, empty);
+    }
+
+    #[test]
+    fn the_fast_canonical_text_is_the_canonical_json_of_the_parsed_text() {
+        let texts = [
+            r#"{}"#,
+            r#"{"b":1,"a":{"z":[1,{"y":null,"x":true}],"a":"s"}}"#,
+            r#" { "b" : [ ] , "a" : { } } "#,
+            r#"{"a":1,"a":2,"b":{"c":3,"c":"last"}}"#,
+            r#"{"s":"tab\there \"q\" \\ \/ \u00e9 \u0001 \ud83d\ude00","n":"é😀"}"#,
+            r#"{"f":1.5,"e":1e3,"big":18446744073709551616,"neg":-9223372036854775808,"z":-0,"m":-0.0,"u":18446744073709551615}"#,
+            r#"{"n":[0,-1,10,1234567890123456789,-123456789012345678]}"#,
+        ];
+        for text in texts {
+            let fast = canonical_object_text(text).expect(text);
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(fast.text, canonical_json(&value), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_fast_canonical_text_names_where_each_member_is() {
+        let fast = canonical_object_text(r#"{"record":{"b":1,"a":2},"kind":"x"}"#).unwrap();
+        assert_eq!(fast.text, r#"{"kind":"x","record":{"a":2,"b":1}}"#);
+        assert_eq!(fast.member("record"), Some(r#"{"a":2,"b":1}"#));
+        assert_eq!(fast.member("kind"), Some(r#""x""#));
+        assert_eq!(fast.member("set"), None);
+    }
+
+    #[test]
+    fn the_fast_canonical_text_leaves_what_it_cannot_do_to_the_parser() {
+        assert_eq!(canonical_object_text("[1]"), None);
+        assert_eq!(canonical_object_text(r#"{"a\n":1}"#), None);
+        assert_eq!(canonical_object_text(r#"{"a":1"#), None);
+        assert_eq!(canonical_object_text(""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_canonical_text_agrees_with_the_parser(value in json_object()) {
+            let text = serde_json::to_string(&value).unwrap();
+            let fast = canonical_object_text(&text).map(|c| c.text);
+            let expected = canonical_json(&value);
+            // Names with escapes are left to the parser.
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(fast, expected);
+            }
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            if let Some(fast) = canonical_object_text(&pretty) {
+                proptest::prop_assert_eq!(fast.text, canonical_json(&value));
+            }
+        }
+    }
+
+    fn json_object() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-z\\\\\"\u{1}\u{7f}é😀 /]{0,6}".prop_map(Value::String),
+        ];
+        let value = leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec(("[a-zé\\n]{0,4}", inner), 0..6)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        });
+        proptest::collection::vec(("[a-zé]{0,4}", value), 0..8)
+            .prop_map(|members| Value::Object(members.into_iter().collect()))
     }
 }

@@ -22,7 +22,7 @@ pub mod attest;
 pub mod chain;
 pub mod digest;
 pub mod error;
-mod framing;
+pub(crate) mod framing;
 pub mod grant;
 pub mod message;
 pub mod record;

@@ -56,7 +56,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::event::TMinusEvent;
-use crate::trust::framing::canonical_json;
+use crate::trust::framing::{canonical_json, ObjectWriter};
 
 /// A record: field name → value.
 pub type Record = Map<String, Value>;
@@ -183,6 +183,79 @@ pub fn event_record(event: &TMinusEvent, extras: EventExtras<'_>) -> Record {
         r.insert("signers".into(), json!(extras.signers));
     }
     r
+}
+
+/// An event's whole record's canonical text, written member by member
+/// without building the record: the same text as
+/// `record_text(&event_record(event, extras))`.
+pub fn event_record_text(event: &TMinusEvent, extras: &EventExtras<'_>) -> String {
+    let ms = |d: chrono::Duration| d.num_milliseconds();
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
+    let mut w = ObjectWriter::new(1024);
+    w.member_object(ANSWERS, |w| {
+        let mut answers: Vec<(&str, String)> = event
+            .attendees
+            .iter()
+            .map(|(a, s)| (a.as_str(), s.to_string()))
+            .collect();
+        answers.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (i, (agent, answer)) in answers.iter().enumerate() {
+            // An agent listed twice keeps its last answer, as a map does.
+            if answers.get(i + 1).is_none_or(|next| next.0 != *agent) {
+                w.member(agent, answer);
+            }
+        }
+    });
+    w.member("at", &time(event.at_known().then_some(event.scheduled_at)));
+    let attendees: Vec<&str> = event.attendees.iter().map(|(a, _)| a.as_str()).collect();
+    w.member("attendees", &attendees);
+    w.member("campaign", &event.campaign.map(|c| c.to_string()));
+    w.member("deferred", &ms(event.deferred));
+    w.member("description", &event.description);
+    if event.escalation == Default::default() {
+        w.member_object("escalation", |w| {
+            w.member("applied", &0);
+            w.member::<[u8]>("steps", &[]);
+        });
+    } else {
+        w.member_value(
+            "escalation",
+            &serde_json::to_value(&event.escalation).unwrap_or(Value::Null),
+        );
+    }
+    w.member("finished_at", &time(event.finished_at));
+    w.member("fire_policy", &event.fire_policy.to_string());
+    w.member("fire_time", &time(extras.fire_time));
+    if event.gates.is_empty() {
+        w.member_object("gates", |_| {});
+    } else {
+        w.member_value(
+            "gates",
+            &serde_json::to_value(&event.gates).unwrap_or(Value::Null),
+        );
+    }
+    w.member_objects("groups", &event.groups, |w, g| {
+        w.member("members", &g.members);
+        w.member("name", &g.name);
+        w.member("quorum", &g.quorum.to_string());
+    });
+    w.member("kind", &event.kind.to_string());
+    w.member("max_defer", &event.max_defer.map(ms));
+    w.member("name", &event.name);
+    w.member_value("needs", &needs_value(extras.needs));
+    w.member_value("notify", &extras.notify);
+    w.member("organizer", event.organizer.as_str());
+    w.member("payload", &json_digest(&event.payload));
+    w.member("quorum", &event.quorum);
+    w.member("quorum_spec", &event.quorum_spec.to_string());
+    w.member("relative_at", &event.relative_at.map(ms));
+    if event.campaign.is_none() {
+        w.member("signers", &extras.signers);
+    }
+    w.member("started_at", &time(event.started_at));
+    w.member("state", event.state.as_str());
+    w.member("t_minus", &ms(event.t_minus));
+    w.finish()
 }
 
 /// Needs as recorded: their ids, sorted.
