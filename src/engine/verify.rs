@@ -153,97 +153,26 @@ impl Engine {
         scope: Option<&[Uuid]>,
     ) -> Result<LogVerification> {
         let mut tx = self.store().read()?;
-        let mut verifier = ChainVerifier::new();
-        if let Some(head) = since {
-            verifier = verifier.since(head);
-        }
-        let wanted: Option<HashSet<Uuid>> = scope.map(|ids| ids.iter().copied().collect());
-        // The chain pass keeps, of each event's entries, only what the later
-        // checks read (see `Fact`), so the log is read once and most entries
-        // are dropped as soon as they are hashed.
-        let mut logs: HashMap<Uuid, Vec<Fact>> = HashMap::new();
-        // Every nonce of a signed message in the log, whatever the scope, with
-        // the entry that used it first; the first reuse found.
-        let mut nonces: HashMap<Uuid, i64> = HashMap::new();
-        let mut reused: Option<TrustError> = None;
-        let mut replay = Replay::default();
-        // The other tables the log explains, replayed from every entry and
-        // compared only when the whole store is verified.
-        let mut tables = tables::tables();
-        // The delegations the log has made so far, and the first answer
-        // given for another agent without one in force.
-        let mut grants = Grants::default();
-        let mut ungranted: Option<TrustError> = None;
-        // The passkeys the log enrolled and revoked.
-        let mut passkeys = LoggedPasskeys::default();
+        let mut pass = ChainPass::new(since, scope);
         let mut after = 0;
         loop {
             let batch = tx.raw_audit_links(after, BATCH)?;
             let Some(last) = batch.last() else { break };
             after = last.link.entry.seq;
-            for RawLink { mut link, detail } in batch {
-                let position = verifier.len();
-                let prev = parse_column(&link, position, "prev", link.prev.as_deref())?;
-                let hash = parse_column(&link, position, "hash", link.hash.as_deref())?;
-                let detail = Detail::read(&link, position, &detail)?;
-                link.entry.detail = detail.value;
-                verifier.push_with_detail(
-                    &ChainLink {
-                        entry: &link.entry,
-                        message: link.message.as_deref().map(str::as_bytes),
-                        signature: link.signature.as_deref(),
-                        prev,
-                        hash,
-                    },
-                    &detail.canonical,
-                )?;
-                if let Some(message) = &link.message {
-                    if let Ok(parsed) = AnswerMessage::parse(message.as_bytes()) {
-                        if let Some(first) = nonces.insert(parsed.nonce(), link.entry.seq) {
-                            nonces.insert(parsed.nonce(), first);
-                            reused.get_or_insert(TrustError::SignedEntry {
-                                event: link.entry.event.to_string(),
-                                reason: format!(
-                                    "entry seq {} ({}): its signed message's nonce {} was already used by entry seq {first}; a signed answer is accepted once",
-                                    link.entry.seq,
-                                    link.entry.action,
-                                    parsed.nonce()
-                                ),
-                            });
-                        }
-                    }
-                }
-                passkeys.follow(&link.entry);
-                let event = link.entry.event;
-                let in_scope = wanted.as_ref().is_none_or(|w| w.contains(&event));
-                if let Some(refusal) = grants.follow(&link.entry, &replay) {
-                    if in_scope {
-                        ungranted.get_or_insert(refusal);
-                    }
-                }
-                if scope.is_none() {
-                    for table in &mut tables {
-                        table.follow(&link);
-                    }
-                }
-                if in_scope || link.entry.action == AuditAction::CampaignRemoved {
-                    // Hashed already: its whole record is moved, not copied.
-                    replay.apply(&mut link.entry, detail.record);
-                }
-                if in_scope {
-                    let log = logs.get_mut(&event);
-                    let has_log = log.is_some();
-                    if let Some(fact) = Fact::of(link, has_log) {
-                        match log {
-                            Some(log) => log.push(fact),
-                            None => {
-                                logs.insert(event, vec![fact]);
-                            }
-                        }
-                    }
-                }
+            for link in batch {
+                pass.take(link)?;
             }
         }
+        let ChainPass {
+            verifier,
+            logs,
+            reused,
+            replay,
+            tables,
+            ungranted,
+            passkeys,
+            ..
+        } = pass;
         let entries = verifier.len();
         let head = verifier.finish()?;
         if let Some(reused) = reused {
@@ -289,6 +218,125 @@ impl Engine {
             head,
             mismatches,
         })
+    }
+}
+
+/// What one pass over the whole log, in chain order, gathers: the chain's
+/// verifier, the records the log implies, the other replayed tables, and
+/// of each event's entries only what the later checks read.
+struct ChainPass {
+    verifier: ChainVerifier,
+    /// Without a scope: every event.
+    wanted: Option<HashSet<Uuid>>,
+    /// Of each event's entries, only what the later checks read (see
+    /// [`Fact`]): most entries are dropped as soon as they are hashed.
+    logs: HashMap<Uuid, Vec<Fact>>,
+    /// Every nonce of a signed message in the log, whatever the scope, with
+    /// the entry that used it first.
+    nonces: HashMap<Uuid, i64>,
+    /// The first reuse of a nonce found.
+    reused: Option<TrustError>,
+    replay: Replay,
+    /// The other tables the log explains, replayed from every entry and
+    /// compared only when the whole store is verified.
+    tables: Vec<Box<dyn tables::ReplayedTable>>,
+    /// The delegations the log has made so far.
+    grants: Grants,
+    /// The first answer given for another agent without a delegation in
+    /// force.
+    ungranted: Option<TrustError>,
+    /// The passkeys the log enrolled and revoked.
+    passkeys: LoggedPasskeys,
+}
+
+impl ChainPass {
+    /// A pass from the first entry, requiring `since` to be in the chain
+    /// when given, replaying the events and campaigns in `scope` (all
+    /// without one).
+    fn new(since: Option<ChainHash>, scope: Option<&[Uuid]>) -> Self {
+        let mut verifier = ChainVerifier::new();
+        if let Some(head) = since {
+            verifier = verifier.since(head);
+        }
+        ChainPass {
+            verifier,
+            wanted: scope.map(|ids| ids.iter().copied().collect()),
+            logs: HashMap::new(),
+            nonces: HashMap::new(),
+            reused: None,
+            replay: Replay::default(),
+            tables: if scope.is_none() {
+                tables::tables()
+            } else {
+                Vec::new()
+            },
+            grants: Grants::default(),
+            ungranted: None,
+            passkeys: LoggedPasskeys::default(),
+        }
+    }
+
+    /// Takes in the next entry of the chain.
+    fn take(&mut self, RawLink { mut link, detail }: RawLink) -> Result<()> {
+        let position = self.verifier.len();
+        let prev = parse_column(&link, position, "prev", link.prev.as_deref())?;
+        let hash = parse_column(&link, position, "hash", link.hash.as_deref())?;
+        let detail = Detail::read(&link, position, &detail)?;
+        link.entry.detail = detail.value;
+        self.verifier.push_with_detail(
+            &ChainLink {
+                entry: &link.entry,
+                message: link.message.as_deref().map(str::as_bytes),
+                signature: link.signature.as_deref(),
+                prev,
+                hash,
+            },
+            &detail.canonical,
+        )?;
+        if let Some(message) = &link.message {
+            if let Ok(parsed) = AnswerMessage::parse(message.as_bytes()) {
+                if let Some(first) = self.nonces.insert(parsed.nonce(), link.entry.seq) {
+                    self.nonces.insert(parsed.nonce(), first);
+                    self.reused.get_or_insert(TrustError::SignedEntry {
+                        event: link.entry.event.to_string(),
+                        reason: format!(
+                            "entry seq {} ({}): its signed message's nonce {} was already used by entry seq {first}; a signed answer is accepted once",
+                            link.entry.seq,
+                            link.entry.action,
+                            parsed.nonce()
+                        ),
+                    });
+                }
+            }
+        }
+        self.passkeys.follow(&link.entry);
+        let event = link.entry.event;
+        let in_scope = self.wanted.as_ref().is_none_or(|w| w.contains(&event));
+        if let Some(refusal) = self.grants.follow(&link.entry, &self.replay) {
+            if in_scope {
+                self.ungranted.get_or_insert(refusal);
+            }
+        }
+        for table in &mut self.tables {
+            table.follow(&link);
+        }
+        if in_scope || link.entry.action == AuditAction::CampaignRemoved {
+            // Hashed already: its whole record is moved, not copied.
+            self.replay.apply(&mut link.entry, detail.record);
+        }
+        if in_scope {
+            let log = self.logs.get_mut(&event);
+            let has_log = log.is_some();
+            if let Some(fact) = Fact::of(link, has_log) {
+                match log {
+                    Some(log) => log.push(fact),
+                    None => {
+                        self.logs.insert(event, vec![fact]);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
