@@ -1982,7 +1982,9 @@ pub(crate) fn stored_state<B: Backend>(b: &mut B, scope: Option<&[Uuid]>) -> Res
         &[],
         |r| Ok((read_event(r)?, r.decode(row::opt_time(r.opt_int(23)?))?)),
     )?;
-    let mut attendees: HashMap<Uuid, Vec<(i64, (AgentId, ResponseStatus))>> = HashMap::new();
+    // Each event's attendees with their positions.
+    type Positioned = Vec<(i64, (AgentId, ResponseStatus))>;
+    let mut attendees: HashMap<Uuid, Positioned> = HashMap::new();
     b.query(
         &format!("SELECT {EVENT_ATTENDEE_COLUMNS}, position FROM tm_attendees"),
         &[],
