@@ -322,6 +322,13 @@ pub(crate) fn read_campaign<C: Columns>(c: &C) -> Result<CampaignRow, C::Error> 
 
 /// An audit entry from the columns [`AUDIT_COLUMNS`].
 pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
+    let detail = c.decode(serde_json::from_str(&c.text(6)?).map_err(|e| e.to_string()))?;
+    read_audit_with(c, detail)
+}
+
+/// An audit entry from the columns [`AUDIT_COLUMNS`] but its detail, which
+/// is `detail`.
+fn read_audit_with<C: Columns>(c: &C, detail: serde_json::Value) -> Result<AuditEntry, C::Error> {
     Ok(AuditEntry {
         seq: c.int(0)?,
         event: c.id(1)?,
@@ -329,20 +336,16 @@ pub(crate) fn read_audit<C: Columns>(c: &C) -> Result<AuditEntry, C::Error> {
         recorded_at: c.decode(time(c.int(3)?))?,
         agent: c.opt_text(4)?.map(AgentId),
         action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
-        detail: c.decode(serde_json::from_str(&c.text(6)?).map_err(|e| e.to_string()))?,
+        detail,
         on_behalf_of: c.opt_text(7)?.map(AgentId),
     })
 }
 
 /// An audit entry with its links from the columns [`AUDIT_LINK_COLUMNS`].
 pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error> {
-    Ok(StoredLink {
-        entry: read_audit(c)?,
-        prev: opt_hash(c, 8)?,
-        hash: opt_hash(c, 9)?,
-        message: c.opt_text(10)?,
-        signature: c.opt_text(11)?,
-    })
+    let RawLink { mut link, detail } = read_raw_link(c)?;
+    link.entry.detail = c.decode(serde_json::from_str(&detail).map_err(|e| e.to_string()))?;
+    Ok(link)
 }
 
 /// An audit entry with its links from the columns [`AUDIT_LINK_COLUMNS`],
@@ -350,16 +353,7 @@ pub(crate) fn read_audit_link<C: Columns>(c: &C) -> Result<StoredLink, C::Error>
 pub(crate) fn read_raw_link<C: Columns>(c: &C) -> Result<RawLink, C::Error> {
     Ok(RawLink {
         link: StoredLink {
-            entry: AuditEntry {
-                seq: c.int(0)?,
-                event: c.id(1)?,
-                at: c.decode(time(c.int(2)?))?,
-                recorded_at: c.decode(time(c.int(3)?))?,
-                agent: c.opt_text(4)?.map(AgentId),
-                action: c.decode(parse::<AuditAction>(&c.text(5)?))?,
-                detail: serde_json::Value::Null,
-                on_behalf_of: c.opt_text(7)?.map(AgentId),
-            },
+            entry: read_audit_with(c, serde_json::Value::Null)?,
             prev: opt_hash(c, 8)?,
             hash: opt_hash(c, 9)?,
             message: c.opt_text(10)?,

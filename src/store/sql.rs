@@ -1286,26 +1286,16 @@ impl<B: Backend> Tx for SqlTx<B> {
 
     fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<StoredLink>> {
         self.seal()?;
-        self.rows(
-            &format!(
-                "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
-                sql_limit(limit)
-            ),
-            values![after],
-            |r| read_audit_link(r),
-        )
+        self.rows(&audit_links_after(limit), values![after], |r| {
+            read_audit_link(r)
+        })
     }
 
     fn raw_audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<RawLink>> {
         self.seal()?;
-        self.rows(
-            &format!(
-                "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
-                sql_limit(limit)
-            ),
-            values![after],
-            |r| read_raw_link(r),
-        )
+        self.rows(&audit_links_after(limit), values![after], |r| {
+            read_raw_link(r)
+        })
     }
 
     fn event_audit_links(&mut self, id: Uuid) -> Result<Vec<StoredLink>> {
@@ -1964,6 +1954,15 @@ impl<B: Backend> Tx for SqlTx<B> {
         let changed = self.changed;
         self.b.commit(changed)
     }
+}
+
+/// Up to `limit` entries with their links after the entry `$1`, in `seq`
+/// order.
+fn audit_links_after(limit: usize) -> String {
+    format!(
+        "SELECT {AUDIT_LINK_COLUMNS} FROM tm_audit WHERE seq > $1 ORDER BY seq LIMIT {}",
+        sql_limit(limit)
+    )
 }
 
 /// Chains the audit entries written before the audit chain existed, in
