@@ -226,7 +226,7 @@ impl Engine {
 /// of each event's entries only what the later checks read.
 struct ChainPass {
     verifier: ChainVerifier,
-    /// Without a scope: every event.
+    /// The events and campaigns replayed and compared (`None`: all).
     wanted: Option<HashSet<Uuid>>,
     /// Of each event's entries, only what the later checks read (see
     /// [`Fact`]): most entries are dropped as soon as they are hashed.
