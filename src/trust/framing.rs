@@ -217,8 +217,9 @@ impl CanonicalObject<'_> {
 /// anything else (an escaped string, a fraction, an exponent, an integer
 /// out of 64-bit range) is parsed and printed as [`canonical_json`] does.
 ///
-/// `None` when `text` is not a JSON object, or holds a member name with an
-/// escape: the caller then parses it and uses [`canonical_json`]. When
+/// `None` when `text` is not a JSON object, nests deeper than
+/// [`MAX_DEPTH`], or holds a member name with an escape: the caller then
+/// parses it (and reports what is wrong) and uses [`canonical_json`]. When
 /// `Some`, its text is exactly `canonical_json` of the parsed value.
 pub(crate) fn canonical_object_text(text: &str) -> Option<CanonicalObject<'_>> {
     let members = sorted_members(text)?;
@@ -231,7 +232,7 @@ pub(crate) fn canonical_object_text(text: &str) -> Option<CanonicalObject<'_>> {
         }
         put_key(key, &mut out);
         let start = out.len();
-        write_raw(value.get(), &mut out)?;
+        write_raw(value.get(), &mut out, 1)?;
         ranges.push((key, start..out.len()));
     }
     out.push(b'}');
@@ -301,8 +302,17 @@ fn put_key(key: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\":");
 }
 
-/// Writes the canonical form of one JSON value given as its text.
-fn write_raw(raw: &str, out: &mut Vec<u8>) -> Option<()> {
+/// How deep [`canonical_object_text`] follows nested arrays and objects:
+/// serde_json parses a value up to 128 deep, but each piece of text it
+/// hands over as raw text counts from its own start.
+const MAX_DEPTH: usize = 100;
+
+/// Writes the canonical form of one JSON value given as its text, `depth`
+/// arrays and objects deep; `None` deeper than [`MAX_DEPTH`].
+fn write_raw(raw: &str, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth >= MAX_DEPTH {
+        return None;
+    }
     match *raw.as_bytes().first()? {
         b'{' => {
             out.push(b'{');
@@ -311,7 +321,7 @@ fn write_raw(raw: &str, out: &mut Vec<u8>) -> Option<()> {
                     out.push(b',');
                 }
                 put_key(key, out);
-                write_raw(value.get(), out)?;
+                write_raw(value.get(), out, depth + 1)?;
             }
             out.push(b'}');
         }
@@ -322,7 +332,7 @@ fn write_raw(raw: &str, out: &mut Vec<u8>) -> Option<()> {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_raw(item.get(), out)?;
+                write_raw(item.get(), out, depth + 1)?;
             }
             out.push(b']');
         }
@@ -423,6 +433,31 @@ mod tests {
         assert_eq!(canonical_object_text(r#"{"a\n":1}"#), None);
         assert_eq!(canonical_object_text(r#"{"a":1"#), None);
         assert_eq!(canonical_object_text(""), None);
+        // Not JSON: the parser reports it.
+        for text in [
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":01}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":truex}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":"x}"#,
+            r#"{"a":1} x"#,
+            r#"{a:1}"#,
+        ] {
+            assert_eq!(canonical_object_text(text), None, "{text}");
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+        }
+        // Nesting: as deep as serde_json parses, and no deeper.
+        let nested = |depth: usize| format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert!(canonical_object_text(&nested(90)).is_some());
+        assert_eq!(canonical_object_text(&nested(120)), None);
+        assert_eq!(canonical_object_text(&nested(130)), None);
+        assert!(serde_json::from_str::<Value>(&nested(130)).is_err());
     }
 
     proptest::proptest! {
