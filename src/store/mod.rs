@@ -33,6 +33,7 @@ use crate::state::{EventState, ResponseStatus};
 
 pub use crate::error::{Location, StoreError};
 pub use crate::lifecycle::NeedState;
+pub(crate) use written::as_stored;
 
 /// Whether `e` is a write transaction that failed only because it ran into
 /// another writer (the server broke a deadlock by aborting it): it was
@@ -335,6 +336,30 @@ pub(crate) fn chain_links(
         signed.map(|s| s.signature.as_str()),
     );
     (prev.hex(), hash.hex())
+}
+
+/// The `prev` and `hash` of the new entry `e` written after the entry whose
+/// stored hash is `head`, as [`chain_links`] gives them for the entry as it
+/// reads back (`e.stored(…)`), without copying it.
+pub(crate) fn new_entry_links(head: Option<&str>, e: &NewAuditEntry) -> (String, String) {
+    use crate::trust::chain::{entry_bytes_v2_of, link_hash, ChainHash, EntryParts, Subject};
+    let prev = head
+        .and_then(|h| h.parse::<ChainHash>().ok())
+        .unwrap_or(ChainHash::GENESIS);
+    let bytes = entry_bytes_v2_of(
+        &Subject::of_action(e.action, e.event),
+        EntryParts {
+            at_ms: e.at.timestamp_millis(),
+            recorded_ms: e.recorded_at.timestamp_millis(),
+            agent: e.agent.as_ref().map(AgentId::as_str),
+            on_behalf_of: e.on_behalf_of.as_ref().map(AgentId::as_str),
+            action: e.action.as_str(),
+            detail: &e.detail,
+            message: e.signed.as_ref().map(|s| s.message.as_bytes()),
+            signature: e.signed.as_ref().map(|s| s.signature.as_str()),
+        },
+    );
+    (prev.hex(), link_hash(&prev, &bytes).hex())
 }
 
 impl NewAuditEntry {
