@@ -266,7 +266,12 @@ fn apply_campaign(
         }
     }
     let mut created = Vec::new();
-    let mut fresh = fresh_ids(c.events.iter().filter(|e| e.action == Action::Create).count());
+    let mut fresh = fresh_ids(
+        c.events
+            .iter()
+            .filter(|e| e.action == Action::Create)
+            .count(),
+    );
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
         let id = fresh.next().unwrap_or_else(Uuid::new_v4);

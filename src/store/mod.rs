@@ -677,3 +677,46 @@ pub trait Tx {
     /// Commits.
     fn commit(self: Box<Self>) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_entry_chains_as_it_reads_back() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T15:00:00.123456789Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let head = "ab".repeat(32);
+        for (action, agent, signed) in [
+            (AuditAction::Scheduled, None, None),
+            (AuditAction::CampaignCreated, None, None),
+            (
+                AuditAction::Confirmed,
+                Some(AgentId("alice".into())),
+                Some(SignedAnswer {
+                    message: "message\n".into(),
+                    signature: "signature".into(),
+                }),
+            ),
+        ] {
+            let entry = NewAuditEntry {
+                event: Uuid::new_v4(),
+                at,
+                recorded_at: at + chrono::Duration::nanoseconds(1_500_000),
+                agent,
+                on_behalf_of: Some(AgentId("bob".into())),
+                action,
+                detail: serde_json::json!({"z": 1, "a": {"y": [true, null], "b": "é\n"}}),
+                signed,
+            };
+            for head in [None, Some(head.as_str())] {
+                assert_eq!(
+                    new_entry_links(head, &entry),
+                    chain_links(head, &entry.stored(0), entry.signed.as_ref()),
+                    "{action:?}"
+                );
+            }
+        }
+    }
+}

@@ -31,8 +31,8 @@ use super::row::{
 use super::schema::Migration;
 use super::written::Written;
 use super::{
-    chain_links, new_entry_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, StoredEvent,
-    StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx, LISTING_CHUNK,
+    chain_links, new_entry_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry,
+    StoredEvent, StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx, LISTING_CHUNK,
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
