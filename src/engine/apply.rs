@@ -279,9 +279,10 @@ fn apply_campaign(
         insert_new_event(tx, &event, &d.notify, signers.as_deref(), now)?;
         ids.insert(d.key.clone(), event.id);
         created.push((d.key.clone(), event.id));
-        // An event that settling would leave as it is (no needs, nothing
-        // due) is not settled again.
-        let idle = crate::store::as_stored(&event).is_some_and(|e| settles_idle(&e, now));
+        // A pending event that settling would leave as it is (nothing due)
+        // is not handed to settling; a blocked one settles by its needs.
+        let idle = event.state == EventState::Pending
+            && crate::store::as_stored(&event).is_some_and(|e| settles_idle(&e, now));
         if !idle {
             touched.push(event.id);
         }
