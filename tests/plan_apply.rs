@@ -209,6 +209,17 @@ events:
     assert!(plan(&mut engine, changed).is_empty());
 }
 
+fn a_campaigns_new_events_get_ascending_ids_in_manifest_order() {
+    let (mut engine, _) = engine();
+    apply(&mut engine, RELEASE);
+    let ids: Vec<_> = ["checkpoint", "review", "deploy"]
+        .iter()
+        .map(|key| event(&mut engine, "release-v2", key).id)
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(ids.iter().all(|id| id.get_version_num() == 4));
+}
+
 fn quorum_zero_events_cascade_after_apply() {
     let (mut engine, _) = engine();
     let gates = r#"
@@ -470,6 +481,7 @@ common::store_tests!(
     updates_are_field_by_field_and_answers_of_remaining_attendees_survive,
     removing_and_adding_events_and_needs,
     quorum_zero_events_cascade_after_apply,
+    a_campaigns_new_events_get_ascending_ids_in_manifest_order,
     a_change_to_a_final_event_is_a_plan_error_at_the_field,
     a_new_event_already_past_is_a_plan_error,
     a_stale_plan_is_refused_and_changes_nothing,

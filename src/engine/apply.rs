@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::content::reset_if_changed;
-use super::settle::{audit, block, settle, settle_campaign};
+use super::settle::{audit, block, settle, settle_campaign, settles_idle};
 use super::{check_not_final, insert_new_event, load, Engine};
 use crate::audit::AuditAction;
 use crate::error::{Result, TMinusError};
@@ -266,13 +266,26 @@ fn apply_campaign(
         }
     }
     let mut created = Vec::new();
+    let mut fresh = fresh_ids(
+        c.events
+            .iter()
+            .filter(|e| e.action == Action::Create)
+            .count(),
+    );
     for e in c.events.iter().filter(|e| e.action == Action::Create) {
         let Some(d) = &e.desired else { continue };
-        let event = new_event(row.id, d, anchor, now)?;
+        let id = fresh.next().unwrap_or_else(Uuid::new_v4);
+        let event = new_event(id, row.id, d, anchor, now)?;
         insert_new_event(tx, &event, &d.notify, signers.as_deref(), now)?;
         ids.insert(d.key.clone(), event.id);
         created.push((d.key.clone(), event.id));
-        touched.push(event.id);
+        // A pending event that settling would leave as it is (nothing due)
+        // is not handed to settling; a blocked one settles by its needs.
+        let idle = event.state == EventState::Pending
+            && crate::store::as_stored(&event).is_some_and(|e| settles_idle(&e, now));
+        if !idle {
+            touched.push(event.id);
+        }
     }
     for e in c.events.iter().filter(|e| e.action == Action::Update) {
         if let (Some(id), Some(d)) = (e.id, &e.desired) {
@@ -354,9 +367,21 @@ fn timing(
     }
 }
 
-/// A new campaign event: `pending` from the anchor when it needs nothing,
-/// `blocked` otherwise.
+/// `n` new random (version 4) event ids in ascending order: the events a
+/// campaign creates get them in manifest order, so that their rows go into
+/// every index keyed by event id at its end instead of at random places
+/// (which, once the indexes outgrow the page cache, makes every insert
+/// read and write back pages all over the file).
+fn fresh_ids(n: usize) -> std::vec::IntoIter<Uuid> {
+    let mut ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+    ids.sort_unstable();
+    ids.into_iter()
+}
+
+/// A new campaign event `id`: `pending` from the anchor when it needs
+/// nothing, `blocked` otherwise.
 fn new_event(
+    id: Uuid,
     campaign: Uuid,
     d: &DesiredEvent,
     anchor: DateTime<Utc>,
@@ -382,7 +407,7 @@ fn new_event(
     )?;
     let event = TMinusEvent {
         rules_digest: crate::notification::spec::bound_rules_digest(&d.notify),
-        id: Uuid::new_v4(),
+        id,
         kind: d.kind.clone(),
         scheduled_at,
         t_minus: d.t_minus,

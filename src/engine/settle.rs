@@ -195,6 +195,24 @@ fn settle_one(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> R
     Ok(true)
 }
 
+/// Whether settling `event`, as its row reads back, at `now` would leave
+/// it as it is: it is pending, no escalation step is due and [`decide`]
+/// decides nothing ([`settle_one`] would write nothing).
+pub(crate) fn settles_idle(event: &TMinusEvent, now: DateTime<Utc>) -> bool {
+    event.state == EventState::Pending && !step_due(event, now) && decide(event, now).is_none()
+}
+
+/// Whether the first escalation step `event` has not applied yet is due at
+/// `now`: due since it opened, and before its fire time.
+fn step_due(event: &TMinusEvent, now: DateTime<Utc>) -> bool {
+    let (Some(opened), Some(step)) = (event.started_at, event.escalation.remaining().first())
+    else {
+        return false;
+    };
+    let due = opened + step.after;
+    due <= now && due < event.fire_time()
+}
+
 /// Applies the escalation steps of a pending event that are due at or
 /// before `now` and before its fire time, in order (see
 /// [`crate::escalation`]): each adds its agents as pending attendees (and
@@ -207,12 +225,11 @@ fn escalate(tx: &mut dyn Tx, event: &mut TMinusEvent, now: DateTime<Utc>) -> Res
     let Some(opened) = event.started_at else {
         return Ok(());
     };
-    let fire = event.fire_time();
     while let Some(step) = event.escalation.remaining().first().cloned() {
-        let due = opened + step.after;
-        if due > now || due >= fire {
+        if !step_due(event, now) {
             break;
         }
+        let due = opened + step.after;
         let mut added = Vec::new();
         for add in &step.add {
             for agent in &add.agents {

@@ -33,6 +33,7 @@ use crate::state::{EventState, ResponseStatus};
 
 pub use crate::error::{Location, StoreError};
 pub use crate::lifecycle::NeedState;
+pub(crate) use written::as_stored;
 
 /// Whether `e` is a write transaction that failed only because it ran into
 /// another writer (the server broke a deadlock by aborting it): it was
@@ -357,6 +358,30 @@ pub(crate) fn chain_links(
     (prev.hex(), hash.hex())
 }
 
+/// The `prev` and `hash` of the new entry `e` written after the entry whose
+/// stored hash is `head`, as [`chain_links`] gives them for the entry as it
+/// reads back (`e.stored(…)`), without copying it.
+pub(crate) fn new_entry_links(head: Option<&str>, e: &NewAuditEntry) -> (String, String) {
+    use crate::trust::chain::{entry_bytes_v2_of, link_hash, ChainHash, EntryParts, Subject};
+    let prev = head
+        .and_then(|h| h.parse::<ChainHash>().ok())
+        .unwrap_or(ChainHash::GENESIS);
+    let bytes = entry_bytes_v2_of(
+        &Subject::of_action(e.action, e.event),
+        EntryParts {
+            at_ms: e.at.timestamp_millis(),
+            recorded_ms: e.recorded_at.timestamp_millis(),
+            agent: e.agent.as_ref().map(AgentId::as_str),
+            on_behalf_of: e.on_behalf_of.as_ref().map(AgentId::as_str),
+            action: e.action.as_str(),
+            detail: &crate::trust::framing::canonical_json(&e.detail),
+            message: e.signed.as_ref().map(|s| s.message.as_bytes()),
+            signature: e.signed.as_ref().map(|s| s.signature.as_str()),
+        },
+    );
+    (prev.hex(), link_hash(&prev, &bytes).hex())
+}
+
 impl NewAuditEntry {
     /// The entry as it reads back from a store (times in whole milliseconds),
     /// numbered `seq`.
@@ -674,4 +699,47 @@ pub trait Tx {
 
     /// Commits.
     fn commit(self: Box<Self>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_entry_chains_as_it_reads_back() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T15:00:00.123456789Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let head = "ab".repeat(32);
+        for (action, agent, signed) in [
+            (AuditAction::Scheduled, None, None),
+            (AuditAction::CampaignCreated, None, None),
+            (
+                AuditAction::Confirmed,
+                Some(AgentId("alice".into())),
+                Some(SignedAnswer {
+                    message: "message\n".into(),
+                    signature: "signature".into(),
+                }),
+            ),
+        ] {
+            let entry = NewAuditEntry {
+                event: Uuid::new_v4(),
+                at,
+                recorded_at: at + chrono::Duration::nanoseconds(1_500_000),
+                agent,
+                on_behalf_of: Some(AgentId("bob".into())),
+                action,
+                detail: serde_json::json!({"z": 1, "a": {"y": [true, null], "b": "é\n"}}),
+                signed,
+            };
+            for head in [None, Some(head.as_str())] {
+                assert_eq!(
+                    new_entry_links(head, &entry),
+                    chain_links(head, &entry.stored(0), entry.signed.as_ref()),
+                    "{action:?}"
+                );
+            }
+        }
+    }
 }

@@ -434,7 +434,7 @@ impl AuditColumns {
             agent: e.agent.as_ref().map(|a| a.0.clone()),
             on_behalf_of: e.on_behalf_of.as_ref().map(|a| a.0.clone()),
             action: e.action.as_str(),
-            detail: e.detail.to_string(),
+            detail: json_text(&e.detail),
             unreported: e.action.is_reported(),
         }
     }
@@ -523,6 +523,12 @@ pub(crate) fn status_columns(status: ResponseStatus) -> (&'static str, Option<i6
     }
 }
 
+/// `value`'s compact JSON text, as its `Display` writes it (serialized
+/// straight into the string rather than through a formatter).
+fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
+}
+
 /// The stored form of quorum groups; `None` when there are none.
 fn groups_text(groups: &[QuorumGroup]) -> Option<String> {
     if groups.is_empty() {
@@ -538,7 +544,7 @@ fn groups_text(groups: &[QuorumGroup]) -> Option<String> {
             })
         })
         .collect();
-    Some(serde_json::Value::from(list).to_string())
+    Some(json_text(&serde_json::Value::from(list)))
 }
 
 /// Quorum groups from their stored form.
@@ -580,7 +586,7 @@ impl EventRow {
             quorum_spec: e.quorum_spec.to_string(),
             fire_policy: e.fire_policy.to_string(),
             organizer: e.organizer.0.clone(),
-            payload: e.payload.to_string(),
+            payload: json_text(&e.payload),
             state: e.state.as_str().into(),
             finished_ms: e.finished_at.map(ms),
             created_ms: ms(e.created_at),

@@ -31,8 +31,9 @@ use super::row::{
 use super::schema::Migration;
 use super::written::Written;
 use super::{
-    chain_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry, RawLink,
-    StoredEvent, StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx, LISTING_CHUNK,
+    chain_links, new_entry_links, CampaignRow, EventFilter, ListedEvent, NeedState, NewAuditEntry,
+    RawLink, StoredEvent, StoredLink, StoredOutcomes, StoredSigners, StoredState, Tx,
+    LISTING_CHUNK,
 };
 use crate::agent::AgentId;
 use crate::audit::AuditEntry;
@@ -582,7 +583,7 @@ impl<B: Backend> SqlTx<B> {
     /// Chains `e` after the head and queues its row.
     fn chain_entry(&mut self, e: &NewAuditEntry) -> Result<()> {
         let head = self.chain_head()?;
-        let (prev, hash) = chain_links(head.as_deref(), &e.stored(0), e.signed.as_ref());
+        let (prev, hash) = new_entry_links(head.as_deref(), e);
         self.written.audit_head = Some(Some(hash.clone()));
         let a = AuditColumns::from_entry(e);
         let signed = e.signed.as_ref();

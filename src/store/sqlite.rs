@@ -117,6 +117,7 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| map_error(path, e))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut store = SqliteStore {
             conn,
             path: path.into(),
@@ -136,6 +137,7 @@ impl SqliteStore {
     /// A private in-memory store, for tests.
     pub fn in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(|e| map_error(Path::new(":memory:"), e))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut store = SqliteStore {
             conn,
             path: PathBuf::from(":memory:"),
@@ -534,6 +536,15 @@ impl<'c> SqliteTx<'c> {
 /// Rows per multi-row `INSERT`.
 const INSERT_ROWS: usize = 100;
 
+/// Rows per `INSERT` of the rows left over from statements of
+/// [`INSERT_ROWS`].
+const INSERT_ROWS_FEW: usize = 10;
+
+/// Prepared statements a connection keeps (rusqlite keeps 16 by default):
+/// the store's statements and three sizes of multi-row `INSERT` for each
+/// table an operation inserts into.
+const STATEMENT_CACHE: usize = 64;
+
 /// Parameters held in [`Pending`] before they are written.
 const PENDING_PARAMS: usize = 20_000;
 
@@ -798,24 +809,27 @@ impl Backend for SqliteTx<'_> {
             table.columns
         );
         let values: Vec<SqlValue> = values.into_iter().map(owned).collect();
-        for chunk in values.chunks(width * INSERT_ROWS) {
-            let rows = chunk.len() / width;
-            let row = format!("({})", vec!["?"; width].join(", "));
+        let row = format!("({})", vec!["?"; width].join(", "));
+        let mut rest = values.as_slice();
+        // Statements of a few sizes only, each prepared once per connection:
+        // the rows that do not fill a statement of `INSERT_ROWS` go in
+        // statements of `INSERT_ROWS_FEW` and then of one row.
+        for rows in [INSERT_ROWS, INSERT_ROWS_FEW, 1] {
+            if rest.len() < width * rows {
+                continue;
+            }
             let sql = format!(
                 "INSERT {into} VALUES {}",
                 vec![row.as_str(); rows].join(", ")
             );
-            // Full chunks repeat: cache their statement; the last is a one-off.
-            let done = if rows == INSERT_ROWS {
-                self.conn
-                    .prepare_cached(&sql)
-                    .and_then(|mut s| s.execute(params_from_iter(chunk)))
-            } else {
-                self.conn
-                    .prepare(&sql)
-                    .and_then(|mut s| s.execute(params_from_iter(chunk)))
-            };
-            done.map_err(|e| self.err(e))?;
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let chunks = rest.chunks_exact(width * rows);
+            let left = chunks.remainder();
+            for chunk in chunks {
+                stmt.execute(params_from_iter(chunk))
+                    .map_err(|e| self.err(e))?;
+            }
+            rest = left;
         }
         Ok(())
     }

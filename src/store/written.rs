@@ -142,7 +142,7 @@ fn state_of(e: &TMinusEvent) -> NeedState {
 
 /// An event as it reads back from its row: times in whole milliseconds,
 /// attendees' statuses as stored.
-pub(super) fn as_stored(e: &TMinusEvent) -> Option<TMinusEvent> {
+pub(crate) fn as_stored(e: &TMinusEvent) -> Option<TMinusEvent> {
     let mut event = EventRow::from_event(e).into_event().ok()?;
     event.rules_digest = e.rules_digest;
     event.attendees = e

@@ -133,12 +133,18 @@ impl Subject {
     /// (`campaign-created`, `campaign-updated`, `campaign-removed`,
     /// `campaign-baseline`), the event otherwise.
     pub fn of(entry: &AuditEntry) -> Self {
+        Subject::of_action(entry.action, entry.event)
+    }
+
+    /// The subject of an entry of `action` whose `event` column is `id`
+    /// (see [`Subject::of`]).
+    pub fn of_action(action: crate::audit::AuditAction, id: uuid::Uuid) -> Self {
         use crate::audit::AuditAction::{
             ChatLinked, ChatUnlinked, Delegated, GithubReportFailed, GithubReported,
             GithubRequested, PersonEnrolled, PersonInvited, PersonRevoked, TokenCreated,
             TokenRefused, TokenRevoked, Undelegated,
         };
-        let kind = match entry.action {
+        let kind = match action {
             TokenCreated | TokenRevoked | TokenRefused => SubjectKind::Token,
             GithubRequested | GithubReported | GithubReportFailed => SubjectKind::GithubDeployment,
             Delegated | Undelegated => SubjectKind::Delegation,
@@ -149,7 +155,7 @@ impl Subject {
         };
         Subject {
             kind,
-            id: entry.event.hyphenated().to_string(),
+            id: id.hyphenated().to_string(),
         }
     }
 
@@ -298,21 +304,59 @@ fn entry_bytes_v2_with(
     message: Option<&[u8]>,
     signature: Option<&str>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(200 + detail.len() + message.map_or(0, <[u8]>::len));
+    entry_bytes_v2_of(
+        subject,
+        EntryParts {
+            at_ms: entry.at.timestamp_millis(),
+            recorded_ms: entry.recorded_at.timestamp_millis(),
+            agent: entry.agent.as_ref().map(AgentId::as_str),
+            on_behalf_of,
+            action: entry.action.as_str(),
+            detail,
+            message,
+            signature,
+        },
+    )
+}
+
+/// The fields of an entry that its bytes (format v2) hold besides its
+/// subject, borrowed from wherever the entry is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryParts<'a> {
+    /// Its logical time, in whole milliseconds.
+    pub at_ms: i64,
+    /// When it was written, in whole milliseconds.
+    pub recorded_ms: i64,
+    /// The agent who acted.
+    pub agent: Option<&'a str>,
+    /// The agent it acted for.
+    pub on_behalf_of: Option<&'a str>,
+    /// The action word.
+    pub action: &'a str,
+    /// The detail's canonical JSON text.
+    pub detail: &'a str,
+    /// The signed answer message.
+    pub message: Option<&'a [u8]>,
+    /// The signature text.
+    pub signature: Option<&'a str>,
+}
+
+/// The bytes of an entry about `subject` in format v2 (see
+/// [`entry_bytes_v2`]).
+pub(crate) fn entry_bytes_v2_of(subject: &Subject, e: EntryParts<'_>) -> Vec<u8> {
+    let detail = e.detail;
+    let mut out = Vec::with_capacity(200 + detail.len() + e.message.map_or(0, <[u8]>::len));
     put_field(&mut out, DOMAIN_V2);
     put_field(&mut out, subject.kind.as_str().as_bytes());
     put_field(&mut out, subject.id.as_bytes());
-    out.extend_from_slice(&entry.at.timestamp_millis().to_be_bytes());
-    out.extend_from_slice(&entry.recorded_at.timestamp_millis().to_be_bytes());
-    put_optional(
-        &mut out,
-        entry.agent.as_ref().map(|a| a.as_str().as_bytes()),
-    );
-    put_optional(&mut out, on_behalf_of.map(str::as_bytes));
-    put_field(&mut out, entry.action.as_str().as_bytes());
+    out.extend_from_slice(&e.at_ms.to_be_bytes());
+    out.extend_from_slice(&e.recorded_ms.to_be_bytes());
+    put_optional(&mut out, e.agent.map(str::as_bytes));
+    put_optional(&mut out, e.on_behalf_of.map(str::as_bytes));
+    put_field(&mut out, e.action.as_bytes());
     put_field(&mut out, detail.as_bytes());
-    put_optional(&mut out, message);
-    put_optional(&mut out, signature.map(str::as_bytes));
+    put_optional(&mut out, e.message);
+    put_optional(&mut out, e.signature.map(str::as_bytes));
     out
 }
 
