@@ -584,6 +584,15 @@ const HOT_QUERIES: &[(&str, &str)] = &[
          ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
     ),
     (
+        "unfinished listing",
+        "SELECT id, (SELECT c.name FROM campaigns c WHERE c.id = events.campaign_id), \
+         (SELECT r.rules FROM notify_rules r WHERE r.event_id = events.id), \
+         (SELECT string_agg(a.position || ' ' || a.agent, '\n') FROM attendees a \
+          WHERE a.event_id = events.id) \
+         FROM events WHERE state IN ('blocked', 'pending') \
+         ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
+    ),
+    (
         "attendees",
         "SELECT agent, status, defer_ms FROM attendees WHERE event_id = 'x' ORDER BY position",
     ),
