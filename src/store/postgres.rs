@@ -1217,7 +1217,14 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
         let server = self.session.server.clone();
         let scanned = (|| -> Result<()> {
             loop {
-                let rows = self.rows(&fetch, &[])?;
+                // Never prepared: a prepared `FETCH` keeps the columns of the
+                // cursor it was first prepared for, and the next listing's
+                // cursor, of the same name, may have others.
+                let rows = self
+                    .session
+                    .client
+                    .query_typed(&fetch, &[])
+                    .map_err(|e| self.err(e))?;
                 for row in &rows {
                     each(
                         self,

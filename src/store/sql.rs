@@ -437,16 +437,15 @@ const LISTING_POSITION: usize = 24;
 /// chunks of [`LISTING_CHUNK`] events: each chunk's blocked events' needs
 /// are read in one query before its events are handed on. An event's
 /// columns are decoded from its first row; its attendees arrive in the
-/// store's key order and are put in position order here. Campaign names
-/// and the digests of rules texts are looked up once a chunk.
+/// store's key order and are put in position order here. The chunk's
+/// campaign names are read in one query, and each distinct rules text is
+/// digested once a chunk.
 struct Listing<'v> {
     visit: &'v mut dyn FnMut(ListedEvent) -> Result<()>,
     /// Complete events not handed on yet.
     chunk: Vec<ListedEvent>,
     /// The event whose rows are being read, with its attendees' positions.
     current: Option<(ListedEvent, Vec<i64>)>,
-    /// The name of each campaign of the chunk.
-    campaigns: HashMap<Uuid, Option<String>>,
     /// The digest of each distinct rules text of the chunk: events of one
     /// campaign mostly share their rules, parsed and digested once.
     digests: HashMap<String, Option<[u8; 32]>>,
@@ -458,7 +457,6 @@ impl<'v> Listing<'v> {
             visit,
             chunk: Vec::with_capacity(LISTING_CHUNK),
             current: None,
-            campaigns: HashMap::new(),
             digests: HashMap::new(),
         }
     }
@@ -484,28 +482,9 @@ impl<'v> Listing<'v> {
                     }
                 },
             };
-            let campaign = match event.campaign {
-                None => None,
-                Some(c) => match self.campaigns.get(&c) {
-                    Some(name) => name.clone(),
-                    None => {
-                        let mut name = None;
-                        b.query(
-                            "SELECT name FROM tm_campaigns WHERE id = $1",
-                            values![c],
-                            |r| {
-                                name = Some(r.text(0)?);
-                                Ok(())
-                            },
-                        )?;
-                        self.campaigns.insert(c, name.clone());
-                        name
-                    }
-                },
-            };
             let listed = ListedEvent {
                 event,
-                campaign,
+                campaign: None,
                 needs: Vec::new(),
             };
             self.current = Some((listed, Vec::new()));
@@ -541,8 +520,27 @@ impl<'v> Listing<'v> {
         self.chunk.push(listed);
     }
 
-    /// Reads the chunk's needs and hands its events on.
+    /// Reads the chunk's campaign names and needs and hands its events on.
     fn hand_on<B: Backend>(&mut self, b: &mut B) -> Result<()> {
+        let mut campaigns: Vec<Uuid> = self.chunk.iter().filter_map(|l| l.event.campaign).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        if !campaigns.is_empty() {
+            let mut names: HashMap<Uuid, String> = HashMap::new();
+            b.query(
+                "SELECT id, name FROM tm_campaigns WHERE id = ANY($1)",
+                values![campaigns],
+                |r| {
+                    names.insert(r.id(0)?, r.text(1)?);
+                    Ok(())
+                },
+            )?;
+            for listed in &mut self.chunk {
+                if let Some(c) = listed.event.campaign {
+                    listed.campaign = names.get(&c).cloned();
+                }
+            }
+        }
         let blocked: Vec<Uuid> = self
             .chunk
             .iter()
@@ -562,7 +560,6 @@ impl<'v> Listing<'v> {
                 }
             }
         }
-        self.campaigns.clear();
         self.digests.clear();
         for listed in self.chunk.drain(..) {
             (self.visit)(listed)?;
@@ -1170,15 +1167,39 @@ impl<B: Backend> Tx for SqlTx<B> {
         visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
     ) -> Result<()> {
         let (filter_sql, params) = match filter {
-            EventFilter::Unfinished => ("WHERE state IN ('blocked', 'pending')", Vec::new()),
+            // The listing's index gives its order: the joined rows stream.
+            EventFilter::Unfinished => {
+                return self.scan(
+                    &format!(
+                        "SELECT {LISTING_COLUMNS} FROM {LISTING_TABLES} \
+                         WHERE state IN ('blocked', 'pending') {LISTING_ORDER}"
+                    ),
+                    &[],
+                    visit,
+                );
+            }
             EventFilter::All => ("", Vec::new()),
             EventFilter::Campaign(id) => ("WHERE campaign_id = $1", vec![Value::from(id)]),
         };
-        self.scan(
-            &format!("SELECT {LISTING_COLUMNS} FROM {LISTING_TABLES} {filter_sql} {LISTING_ORDER}"),
+        // No index gives this order, so the events are sorted: alone, their
+        // attendees and rules read a chunk at a time, not sorted with them.
+        self.flush()?;
+        let mut chunk = Vec::with_capacity(LISTING_CHUNK);
+        self.b.scan(
+            &format!(
+                "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events {filter_sql} \
+                 {LISTING_ORDER}"
+            ),
             &params,
-            visit,
-        )
+            |b, r| {
+                chunk.push(read_listed(r)?);
+                if chunk.len() == LISTING_CHUNK {
+                    hand_on(b, std::mem::take(&mut chunk), visit)?;
+                }
+                Ok(())
+            },
+        )?;
+        hand_on(&mut self.b, chunk, visit)
     }
 
     fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
