@@ -585,11 +585,10 @@ const HOT_QUERIES: &[(&str, &str)] = &[
     ),
     (
         "unfinished listing",
-        "SELECT id, (SELECT c.name FROM campaigns c WHERE c.id = events.campaign_id), \
-         (SELECT r.rules FROM notify_rules r WHERE r.event_id = events.id), \
-         (SELECT string_agg(a.position || ' ' || a.agent, '\n') FROM attendees a \
-          WHERE a.event_id = events.id) \
-         FROM events WHERE state IN ('blocked', 'pending') \
+        "SELECT events.id, r.rules, a.position, a.agent, a.status, a.defer_ms \
+         FROM events LEFT JOIN notify_rules r ON r.event_id = events.id \
+         LEFT JOIN attendees a ON a.event_id = events.id \
+         WHERE state IN ('blocked', 'pending') \
          ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
     ),
     (
