@@ -2321,6 +2321,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_listing_row_starts_with_the_event_columns() {
+        let words = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(|c| c.trim().trim_start_matches("tm_events.").to_string())
+                .collect()
+        };
+        let listing = words(LISTING_COLUMNS);
+        let event = words(EVENT_COLUMNS);
+        assert_eq!(listing[..event.len()], event[..]);
+        assert_eq!(listing[LISTING_RULES], "r.rules");
+        assert_eq!(listing[LISTING_POSITION], "a.position");
+        assert_eq!(
+            listing[LISTING_POSITION + 1..].join(", "),
+            ATTENDEE_COLUMNS
+                .replace("agent", "a.agent")
+                .replace("status", "a.status")
+                .replace("defer_ms", "a.defer_ms")
+        );
+    }
+
+    #[test]
     fn every_bulk_column_has_a_kind() {
         for table in [&EVENTS, &ATTENDEES, &EDGES, &AUDIT] {
             let columns = table.columns.split(", ").count();
