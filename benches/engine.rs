@@ -584,6 +584,14 @@ const HOT_QUERIES: &[(&str, &str)] = &[
          ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
     ),
     (
+        "unfinished listing",
+        "SELECT events.id, r.rules, a.position, a.agent, a.status, a.defer_ms \
+         FROM events LEFT JOIN notify_rules r ON r.event_id = events.id \
+         LEFT JOIN attendees a ON a.event_id = events.id \
+         WHERE state IN ('blocked', 'pending') \
+         ORDER BY fire_ms IS NULL, fire_ms, created_ms, id",
+    ),
+    (
         "attendees",
         "SELECT agent, status, defer_ms FROM attendees WHERE event_id = 'x' ORDER BY position",
     ),

@@ -68,18 +68,41 @@ pub fn from_std(d: std::time::Duration) -> Option<Duration> {
 /// Formats a duration compactly for countdowns: `0s`, `45s`, `4m32s`,
 /// `1h02m03s`, `3d04h05m`. Negative durations are formatted by magnitude.
 pub fn format_countdown(d: Duration) -> String {
+    let mut out = String::new();
+    write_countdown(&mut out, d);
+    out
+}
+
+/// [`format_countdown`], appended to `out`.
+pub fn write_countdown(out: &mut String, d: Duration) {
     let total = d.num_seconds().unsigned_abs();
     let (days, rem) = (total / 86_400, total % 86_400);
     let (hours, rem) = (rem / 3600, rem % 3600);
     let (mins, secs) = (rem / 60, rem % 60);
+    // Two digits, for the parts after the first.
+    let two = |out: &mut String, n: u64| {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    };
+    use std::fmt::Write as _;
     if days > 0 {
-        format!("{days}d{hours:02}h{mins:02}m")
+        let _ = write!(out, "{days}d");
+        two(out, hours);
+        out.push('h');
+        two(out, mins);
+        out.push('m');
     } else if hours > 0 {
-        format!("{hours}h{mins:02}m{secs:02}s")
+        let _ = write!(out, "{hours}h");
+        two(out, mins);
+        out.push('m');
+        two(out, secs);
+        out.push('s');
     } else if mins > 0 {
-        format!("{mins}m{secs:02}s")
+        let _ = write!(out, "{mins}m");
+        two(out, secs);
+        out.push('s');
     } else {
-        format!("{secs}s")
+        let _ = write!(out, "{secs}s");
     }
 }
 

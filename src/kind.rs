@@ -25,12 +25,17 @@ pub enum EventKind {
 impl FromStr for EventKind {
     type Err = Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "meeting" => EventKind::Meeting,
-            "checkpoint" => EventKind::Checkpoint,
-            "review" => EventKind::Review,
-            "deploy" => EventKind::Deploy,
-            _ => EventKind::Custom(s.to_string()),
+        let is = |word: &str| s.eq_ignore_ascii_case(word);
+        Ok(if is("meeting") {
+            EventKind::Meeting
+        } else if is("checkpoint") {
+            EventKind::Checkpoint
+        } else if is("review") {
+            EventKind::Review
+        } else if is("deploy") {
+            EventKind::Deploy
+        } else {
+            EventKind::Custom(s.to_string())
         })
     }
 }

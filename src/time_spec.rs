@@ -89,17 +89,82 @@ impl fmt::Display for TimeSpec {
 /// Formats an instant as RFC 3339 in UTC with a `Z` suffix, with
 /// milliseconds only when they are not zero.
 pub fn format_time(t: DateTime<Utc>) -> String {
-    use chrono::SecondsFormat;
-    if t.timestamp_subsec_millis() == 0 {
-        t.to_rfc3339_opts(SecondsFormat::Secs, true)
-    } else {
-        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    with_time_text(t, str::to_string)
+}
+
+/// Hands [`format_time`]'s text to `f` without allocating it: written
+/// digit by digit for the years 0 to 9999, by chrono otherwise.
+pub fn with_time_text<R>(t: DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
+    use chrono::{Datelike, SecondsFormat, Timelike};
+    let nanos = t.nanosecond();
+    if let (Ok(year @ 0..=9999), true) = (u32::try_from(t.year()), nanos < 1_000_000_000) {
+        let mut buf = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        let millis = nanos / 1_000_000;
+        let len = if millis == 0 {
+            buf[19] = b'Z';
+            20
+        } else {
+            put(20, 3, millis);
+            24
+        };
+        if let Ok(text) = std::str::from_utf8(&buf[..len]) {
+            return f(text);
+        }
     }
+    let format = if t.timestamp_subsec_millis() == 0 {
+        SecondsFormat::Secs
+    } else {
+        SecondsFormat::Millis
+    };
+    f(&t.to_rfc3339_opts(format, true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        use chrono::SecondsFormat;
+        let chrono_text = |t: DateTime<Utc>| {
+            if t.timestamp_subsec_millis() == 0 {
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            } else {
+                t.to_rfc3339_opts(SecondsFormat::Millis, true)
+            }
+        };
+        let mut ms: i64 = -62_167_219_200_000 - 86_400_000; // before year 0
+        let mut step: i64 = 1;
+        while ms < 253_402_300_800_000 + 86_400_000 {
+            // past year 9999
+            for t in [
+                DateTime::from_timestamp_millis(ms),
+                DateTime::from_timestamp(ms.div_euclid(1000), 999_999),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert_eq!(format_time(t), chrono_text(t), "{ms}");
+            }
+            ms += step;
+            step = step * 7 / 3 + 1;
+            if step > 86_400_000 * 4000 {
+                step = 1;
+            }
+        }
+    }
 
     #[test]
     fn parses_the_three_forms() {

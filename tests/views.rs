@@ -156,7 +156,30 @@ fn views_render_without_looking_anything_up() {
     );
 }
 
+fn a_listing_keeps_each_events_attendees_in_their_order() {
+    let (mut engine, _clock) = engine();
+    let order = ["dave", "alice", "carol", "bob"];
+    let ids: Vec<Uuid> = (1..=order.len())
+        .map(|n| {
+            engine
+                .schedule(spec(10 + n as i64, &order[..n], Quorum::All))
+                .unwrap()
+                .id
+        })
+        .collect();
+    for filter in [EventFilter::Unfinished, EventFilter::All] {
+        let listed = scan(&engine, filter);
+        assert_eq!(listed.len(), ids.len());
+        for (l, n) in listed.iter().zip(1..) {
+            let agents: Vec<&str> = l.event.attendees.iter().map(|(a, _)| a.as_str()).collect();
+            assert_eq!(agents, order[..n], "{filter:?}: in the order given");
+            assert_eq!(l.event, common::get(&engine, l.event.id));
+        }
+    }
+}
+
 common::store_tests!(
+    a_listing_keeps_each_events_attendees_in_their_order,
     a_listing_streams_every_event_with_its_attendees_and_names,
     a_visitor_error_stops_the_listing_and_the_store_keeps_serving,
     views_render_without_looking_anything_up,

@@ -2,24 +2,34 @@
 //! stdout (documented in docs/json.md).
 
 use serde::Serialize;
+use serde_json::ser::{Formatter, PrettyFormatter, Serializer};
 use t_minus::output::ErrorOutput;
 
 /// A JSON array written to stdout one element at a time, in the bytes
-/// [`print`] writes for the whole array. A reader that went away stops the
-/// writing, not the command.
+/// [`print`] writes for the whole array: each element is serialized
+/// straight into `out`, nested one level deep. A reader that went away
+/// stops the writing, not the command.
 pub struct ArrayStream<W: std::io::Write> {
     out: W,
     count: usize,
     failed: bool,
+    /// serde_json's pretty formatter one level inside an array, as it is
+    /// when the whole array's serializer reaches an element.
+    nested: PrettyFormatter<'static>,
 }
 
 impl<W: std::io::Write> ArrayStream<W> {
     /// An array written to `out`.
     pub fn new(out: W) -> Self {
+        let mut nested = PrettyFormatter::new();
+        // Opening an array (into nothing) is what moves the formatter one
+        // level in.
+        let _ = nested.begin_array(&mut std::io::sink());
         ArrayStream {
             out,
             count: 0,
             failed: false,
+            nested,
         }
     }
 
@@ -28,27 +38,23 @@ impl<W: std::io::Write> ArrayStream<W> {
         if self.failed {
             return;
         }
-        let text = match serde_json::to_string_pretty(value) {
-            Ok(text) => text,
-            Err(e) => {
+        let mut formatter = self.nested.clone();
+        let first = self.count == 0;
+        let written = (if first {
+            self.out.write_all(b"[")
+        } else {
+            Ok(())
+        })
+        .and_then(|()| formatter.begin_array_value(&mut self.out, first))
+        .map_err(serde_json::Error::io)
+        .and_then(|()| value.serialize(&mut Serializer::with_formatter(&mut self.out, formatter)));
+        if let Err(e) = written {
+            if !e.is_io() {
                 eprintln!("error: could not encode JSON: {e}");
-                self.failed = true;
-                return;
             }
-        };
-        let mut chunk = String::with_capacity(text.len() + text.len() / 8 + 4);
-        chunk.push_str(if self.count == 0 { "[\n" } else { ",\n" });
-        // Nested one level deeper: JSON text has line breaks only between
-        // tokens (a string's own are escaped), so each line is indented.
-        for (i, line) in text.split('\n').enumerate() {
-            if i > 0 {
-                chunk.push('\n');
-            }
-            chunk.push_str("  ");
-            chunk.push_str(line);
+            self.failed = true;
         }
         self.count += 1;
-        self.failed = self.out.write_all(chunk.as_bytes()).is_err();
     }
 
     /// Closes the array (`[]` when it is empty) and flushes.

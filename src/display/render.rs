@@ -1,6 +1,6 @@
 //! Human-readable output.
 
-use crate::duration::{format_countdown, format_duration};
+use crate::duration::format_duration;
 use crate::time_spec::format_time;
 use crate::{AuditAction, AuditEntry, Campaign, EventState, ResponseStatus, TMinusEvent};
 use chrono::{DateTime, Utc};
@@ -32,6 +32,19 @@ impl<T: std::fmt::Display> std::fmt::Display for Painted<T> {
     }
 }
 
+/// Appends what `text` writes between `style`'s escape codes, the bytes
+/// [`Painted`] formats; a plain style adds nothing.
+fn paint_into(out: &mut String, style: anstyle::Style, text: impl FnOnce(&mut String)) {
+    let plain = style.is_plain();
+    if !plain {
+        let _ = write!(out, "{style}");
+    }
+    text(out);
+    if !plain {
+        let _ = write!(out, "{style:#}");
+    }
+}
+
 impl Renderer {
     /// A renderer at `now`.
     pub fn new(styles: Styles, now: DateTime<Utc>) -> Self {
@@ -48,24 +61,24 @@ impl Renderer {
     /// [`Renderer::countdown`], written to `out`.
     fn write_countdown(&self, out: &mut String, event: &TMinusEvent) {
         let s = &self.styles;
-        let _ = match event.state {
+        let (style, word) = match event.state {
             EventState::Pending => match event.fire_deadline() {
-                Some(fire) if fire > self.now => write!(
-                    out,
-                    "{}",
-                    Painted(
-                        s.wait,
-                        format_args!("T-{}", format_countdown(fire - self.now))
-                    )
-                ),
-                Some(_) => write!(out, "{}", Painted(s.bad, "due")),
-                None => write!(out, "{}", Painted(s.wait, "pending")),
+                Some(fire) if fire > self.now => {
+                    paint_into(out, s.wait, |out| {
+                        out.push_str("T-");
+                        crate::duration::write_countdown(out, fire - self.now);
+                    });
+                    return;
+                }
+                Some(_) => (s.bad, "due"),
+                None => (s.wait, "pending"),
             },
-            EventState::Blocked => write!(out, "{}", Painted(s.wait, "blocked")),
-            EventState::Fired => write!(out, "{}", Painted(s.good, "fired")),
-            EventState::Missed => write!(out, "{}", Painted(s.bad, "missed")),
-            EventState::Cancelled => write!(out, "{}", Painted(s.bad, "cancelled")),
+            EventState::Blocked => (s.wait, "blocked"),
+            EventState::Fired => (s.good, "fired"),
+            EventState::Missed => (s.bad, "missed"),
+            EventState::Cancelled => (s.bad, "cancelled"),
         };
+        paint_into(out, style, |out| out.push_str(word));
     }
 
     /// [`Renderer::headline`], written to `out`.
@@ -73,16 +86,25 @@ impl Renderer {
         let event = view.event;
         let s = self.styles;
         self.write_countdown(out, event);
-        let _ = match (view.campaign.as_deref(), &event.name) {
-            (Some(c), Some(n)) => write!(out, " {}", Painted(s.bold, format_args!("{c}/{n}"))),
-            (None, Some(n)) => write!(out, " {}", Painted(s.bold, n)),
-            _ => write!(out, " {}", Painted(s.bold, &event.kind)),
-        };
-        let _ = write!(
-            out,
-            " [{}] ",
-            Painted(s.dim, crate::event::ShortId(event.id))
-        );
+        out.push(' ');
+        paint_into(out, s.bold, |out| {
+            match (view.campaign.as_deref(), &event.name) {
+                (Some(c), Some(n)) => {
+                    out.push_str(c);
+                    out.push('/');
+                    out.push_str(n);
+                }
+                (None, Some(n)) => out.push_str(n),
+                _ => {
+                    let _ = write!(out, "{}", event.kind);
+                }
+            }
+        });
+        out.push_str(" [");
+        paint_into(out, s.dim, |out| {
+            let _ = write!(out, "{}", crate::event::ShortId(event.id));
+        });
+        out.push_str("] ");
         let _ = if event.groups.is_empty() {
             write!(out, "quorum:{}/{}", event.confirmed_count(), event.quorum)
         } else {
@@ -154,18 +176,19 @@ impl Renderer {
                 ResponseStatus::Declined | ResponseStatus::Missed => self.styles.bad,
                 ResponseStatus::Pending | ResponseStatus::Deferred(_) => self.styles.wait,
             };
-            match view.delegate_of(agent) {
-                Some(delegate) => {
-                    let _ = write!(
-                        out,
-                        "\n   {delegate} for {agent} {}",
-                        Painted(style, status)
-                    );
-                }
-                None => {
-                    let _ = write!(out, "\n   {agent} {}", Painted(style, status));
-                }
+            out.push_str("\n   ");
+            if let Some(delegate) = view.delegate_of(agent) {
+                out.push_str(delegate.as_str());
+                out.push_str(" for ");
             }
+            out.push_str(agent.as_str());
+            out.push(' ');
+            paint_into(out, style, |out| match status {
+                ResponseStatus::Deferred(_) => {
+                    let _ = write!(out, "{status}");
+                }
+                other => out.push_str(other.word()),
+            });
             if event.groups.iter().any(|g| g.members.contains(agent)) {
                 let groups = event.groups_of(agent);
                 let _ = write!(out, " {}", Painted(self.styles.dim, groups.join(", ")));

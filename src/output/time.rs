@@ -4,11 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serializer;
 
-use crate::time_spec::format_time;
-
 /// Serializes a time.
 pub(crate) fn at<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*t))
+    crate::time_spec::with_time_text(*t, |text| s.serialize_str(text))
 }
 
 /// Serializes an optional time (`null` when absent).

@@ -155,8 +155,9 @@ pub struct ListedEvent {
     pub needs: Vec<String>,
 }
 
-/// How many events a listing reads before it loads their attendees and
-/// needs (one query each per chunk) and hands them on.
+/// How many events a listing holds before it reads the blocked ones' needs
+/// (one query a chunk) and hands them on; also the rows a server-side
+/// cursor fetches at once.
 pub const LISTING_CHUNK: usize = 256;
 
 /// A campaign row, without its events.
@@ -458,10 +459,12 @@ pub trait Tx {
         Ok(events)
     }
     /// Hands each event of a listing to `visit`, soonest fire time first
-    /// (unknown last), with the names its views show. The rows are read
-    /// through one cursor in chunks of [`LISTING_CHUNK`], each chunk's
-    /// attendees and needs in one query: memory stays bounded by the chunk,
-    /// whatever the listing's length. An error from `visit` stops the scan.
+    /// (unknown last), with the names its views show. The events are read
+    /// through one cursor in listing order, each joined to its attendees
+    /// and notification rules by their keys; the needs of the blocked ones
+    /// in one query per chunk of [`LISTING_CHUNK`] events: memory stays
+    /// bounded by the chunk, whatever the listing's length. An error from
+    /// `visit` stops the scan.
     fn scan_events(
         &mut self,
         filter: EventFilter,

@@ -48,10 +48,10 @@ use postgres::types::{FromSql, IsNull, ToSql, Type};
 use postgres::{Client, Config, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::row::{read_listed, Columns};
+use super::row::Columns;
 use super::schema::{self, Migration, MIGRATIONS};
 use super::sql::{
-    Backend, Listed, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS, HEAD_SQL,
+    Backend, Pending, SqlTx, Table, Value, ATTENDEES, AUDIT, EDGES, EVENTS, HEAD_SQL,
 };
 use super::{Location, Store, StoreError, Tx, LISTING_CHUNK};
 use crate::error::{Result, TMinusError};
@@ -1102,6 +1102,14 @@ impl Columns for PgColumns<'_> {
         self.get(i)
     }
 
+    fn str(&self, i: usize) -> Result<&str> {
+        self.get(i)
+    }
+
+    fn opt_str(&self, i: usize) -> Result<Option<&str>> {
+        self.get(i)
+    }
+
     fn flag(&self, i: usize) -> Result<bool> {
         self.get(i)
     }
@@ -1193,37 +1201,44 @@ impl<S: DerefMut<Target = Session>> Backend for PgTx<S> {
         self.run(sql, &bind(params))
     }
 
-    /// Reads the listing through a server-side cursor, [`LISTING_CHUNK`]
-    /// rows a fetch.
+    /// Reads the rows through a server-side cursor, [`LISTING_CHUNK`] rows
+    /// a fetch.
     fn scan(
         &mut self,
         sql: &str,
         params: &[Value],
-        mut each: impl FnMut(&mut Self, Vec<Listed>) -> Result<()>,
+        mut each: impl FnMut(&mut Self, &PgColumns<'_>) -> Result<()>,
     ) -> Result<()> {
         self.rows(
             &format!("DECLARE tm_listing NO SCROLL CURSOR FOR {sql}"),
             &bind(params),
         )?;
         let fetch = format!("FETCH {LISTING_CHUNK} FROM tm_listing");
-        let scanned = loop {
-            let rows = match self.rows(&fetch, &[]) {
-                Ok(rows) => rows,
-                Err(e) => break Err(e),
-            };
-            let server = &self.session.server;
-            let chunk = rows
-                .iter()
-                .map(|row| read_listed(&PgColumns { row, server }))
-                .collect::<Result<Vec<_>>>();
-            let last = rows.len() < LISTING_CHUNK;
-            if let Err(e) = chunk.and_then(|chunk| each(self, chunk)) {
-                break Err(e);
+        let server = self.session.server.clone();
+        let scanned = (|| -> Result<()> {
+            loop {
+                // Never prepared: a prepared `FETCH` keeps the columns of the
+                // cursor it was first prepared for, and the next listing's
+                // cursor, of the same name, may have others.
+                let rows = self
+                    .session
+                    .client
+                    .query_typed(&fetch, &[])
+                    .map_err(|e| self.err(e))?;
+                for row in &rows {
+                    each(
+                        self,
+                        &PgColumns {
+                            row,
+                            server: &server,
+                        },
+                    )?;
+                }
+                if rows.len() < LISTING_CHUNK {
+                    return Ok(());
+                }
             }
-            if last {
-                break Ok(());
-            }
-        };
+        })();
         let closed = self.session.client.batch_execute("CLOSE tm_listing");
         scanned?;
         closed.map_err(|e| self.err(e))

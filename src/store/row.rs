@@ -54,6 +54,10 @@ pub(crate) trait Columns {
     fn text(&self, i: usize) -> Result<String, Self::Error>;
     /// A nullable text column.
     fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    /// A text column, borrowed from the row.
+    fn str(&self, i: usize) -> Result<&str, Self::Error>;
+    /// A nullable text column, borrowed from the row.
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, Self::Error>;
     /// A boolean column.
     fn flag(&self, i: usize) -> Result<bool, Self::Error>;
     /// The error for a stored value that does not decode.
@@ -110,14 +114,15 @@ pub(crate) fn prefix_range(prefix: &str) -> Option<(Uuid, Uuid)> {
     Some((pad('0')?, pad('f')?))
 }
 
-/// An event from the columns [`EVENT_COLUMNS`], without its attendees.
+/// An event from the columns [`EVENT_COLUMNS`], without its attendees. The
+/// texts it only parses are borrowed from the row.
 pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
     let row = EventRow {
         id: c.id(0)?,
         campaign_id: c.opt_id(1)?,
-        name: c.opt_text(2)?,
-        kind: c.text(3)?,
-        description: c.opt_text(4)?,
+        name: c.opt_str(2)?,
+        kind: c.str(3)?,
+        description: c.opt_str(4)?,
         at_ms: c.opt_int(5)?,
         offset_ms: c.opt_int(6)?,
         start_ms: c.opt_int(7)?,
@@ -125,17 +130,17 @@ pub(crate) fn read_event<C: Columns>(c: &C) -> Result<TMinusEvent, C::Error> {
         defer_ms: c.int(9)?,
         max_defer_ms: c.opt_int(10)?,
         quorum: c.int(11)?,
-        quorum_spec: c.text(12)?,
-        fire_policy: c.text(13)?,
-        organizer: c.text(14)?,
-        payload: c.text(15)?,
-        state: c.text(16)?,
+        quorum_spec: c.str(12)?,
+        fire_policy: c.str(13)?,
+        organizer: c.str(14)?,
+        payload: c.str(15)?,
+        state: c.str(16)?,
         finished_ms: c.opt_int(17)?,
         created_ms: c.int(18)?,
         last_response_ms: c.opt_int(19)?,
-        groups: c.opt_text(20)?,
-        gates: c.opt_text(21)?,
-        escalation: c.opt_text(22)?,
+        groups: c.opt_str(20)?,
+        gates: c.opt_str(21)?,
+        escalation: c.opt_str(22)?,
         fire_ms: None,
     };
     c.decode(row.into_event())
@@ -446,14 +451,16 @@ pub(crate) const EVENT_COLUMNS: &str =
      t_minus_ms, defer_ms, max_defer_ms, quorum, quorum_spec, fire_policy, organizer, payload, \
      state, finished_ms, created_ms, last_response_ms, groups, gates, escalation";
 
-/// An event's own row (attendees live in their own table).
+/// An event's own row (attendees live in their own table): its texts
+/// owned (`String`, as written) or borrowed from a result row (`&str`, as
+/// read).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct EventRow {
+pub(crate) struct EventRow<S = String> {
     pub id: Uuid,
     pub campaign_id: Option<Uuid>,
-    pub name: Option<String>,
-    pub kind: String,
-    pub description: Option<String>,
+    pub name: Option<S>,
+    pub kind: S,
+    pub description: Option<S>,
     /// Absolute scheduled time before deferrals.
     pub at_ms: Option<i64>,
     /// Or: offset from the start (relative events).
@@ -464,22 +471,22 @@ pub(crate) struct EventRow {
     pub defer_ms: i64,
     pub max_defer_ms: Option<i64>,
     pub quorum: i64,
-    pub quorum_spec: String,
-    pub fire_policy: String,
-    pub organizer: String,
-    pub payload: String,
-    pub state: String,
+    pub quorum_spec: S,
+    pub fire_policy: S,
+    pub organizer: S,
+    pub payload: S,
+    pub state: S,
     pub finished_ms: Option<i64>,
     pub created_ms: i64,
     pub last_response_ms: Option<i64>,
     /// Quorum groups as JSON (`[{"name", "quorum", "members"}]`); `None` for
     /// a plain event (one unnamed group of all its attendees).
-    pub groups: Option<String>,
+    pub groups: Option<S>,
     /// The gates ([`crate::gate::Gates`]) as JSON; `None` when none is set.
-    pub gates: Option<String>,
+    pub gates: Option<S>,
     /// Escalation steps and how many were applied, as JSON (see
     /// [`crate::escalation::Escalation`]); `None` for an event without.
-    pub escalation: Option<String>,
+    pub escalation: Option<S>,
     /// When a tick has work for it: the fire time, or, for an event
     /// waiting for a window to open, that opening, or the next escalation
     /// step's due time when that comes first; written, never read back.
@@ -599,7 +606,9 @@ impl EventRow {
             fire_ms: e.stored_due().map(ms),
         }
     }
+}
 
+impl<S: AsRef<str> + Into<String>> EventRow<S> {
     /// The event this row stores, without its attendees.
     pub fn into_event(self) -> Result<TMinusEvent, String> {
         // The scheduled time: absolute, or start + offset; an unstarted
@@ -613,9 +622,9 @@ impl EventRow {
             rules_digest: None,
             id: self.id,
             campaign: self.campaign_id,
-            name: self.name,
-            kind: parse(&self.kind)?,
-            description: self.description,
+            name: self.name.map(Into::into),
+            kind: parse(self.kind.as_ref())?,
+            description: self.description.map(Into::into),
             scheduled_at: time(base + self.defer_ms)?,
             relative_at: self.offset_ms.map(Duration::milliseconds),
             started_at: opt_time(self.start_ms)?,
@@ -623,28 +632,29 @@ impl EventRow {
             deferred: Duration::milliseconds(self.defer_ms),
             max_defer: self.max_defer_ms.map(Duration::milliseconds),
             quorum: usize::try_from(self.quorum).map_err(|e| e.to_string())?,
-            quorum_spec: parse(&self.quorum_spec)?,
-            fire_policy: parse(&self.fire_policy)?,
-            organizer: AgentId(self.organizer),
-            payload: serde_json::from_str(&self.payload).map_err(|e| e.to_string())?,
-            state: parse(&self.state)?,
+            quorum_spec: parse(self.quorum_spec.as_ref())?,
+            fire_policy: parse(self.fire_policy.as_ref())?,
+            organizer: AgentId(self.organizer.into()),
+            payload: serde_json::from_str(self.payload.as_ref()).map_err(|e| e.to_string())?,
+            state: parse(self.state.as_ref())?,
             finished_at: opt_time(self.finished_ms)?,
             created_at: time(self.created_ms)?,
             last_response_at: opt_time(self.last_response_ms)?,
             attendees: Vec::new(),
             groups: self
                 .groups
-                .as_deref()
+                .as_ref()
+                .map(AsRef::as_ref)
                 .map(parse_groups)
                 .transpose()?
                 .unwrap_or_default(),
-            gates: match self.gates.as_deref() {
+            gates: match self.gates.as_ref().map(AsRef::as_ref) {
                 Some(text) => {
                     serde_json::from_str(text).map_err(|e| format!("bad gates {text:?}: {e}"))?
                 }
                 None => crate::gate::Gates::default(),
             },
-            escalation: match self.escalation.as_deref() {
+            escalation: match self.escalation.as_ref().map(AsRef::as_ref) {
                 Some(text) => serde_json::from_str(text)
                     .map_err(|e| format!("bad escalation {text:?}: {e}"))?,
                 None => Default::default(),

@@ -269,15 +269,14 @@ pub(crate) trait Backend {
     /// Runs a statement; the number of rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
 
-    /// Streams the listing `sql` selects ([`EVENT_COLUMNS`] and the
-    /// campaign's name) in chunks of at most [`LISTING_CHUNK`] events,
-    /// handing each chunk to `each` with the backend, free again for the
-    /// chunk's other queries.
+    /// Streams the rows `sql` selects through one cursor, handing each to
+    /// `each` with the backend, free for other queries while the cursor
+    /// stays open: a listing of any length in bounded memory.
     fn scan(
         &mut self,
         sql: &str,
         params: &[Value],
-        each: impl FnMut(&mut Self, Vec<Listed>) -> Result<()>,
+        each: impl FnMut(&mut Self, &Self::Row<'_>) -> Result<()>,
     ) -> Result<()>;
 
     /// Whether `pending` holds enough rows to insert them now.
@@ -378,13 +377,7 @@ fn hand_on<B: Backend>(
     let needs = if blocked.is_empty() {
         Vec::new()
     } else {
-        rows(
-            b,
-            "SELECT d.to_id, e.id, e.name FROM tm_edges d JOIN tm_events e ON e.id = d.from_id \
-             WHERE d.to_id = ANY($1) ORDER BY d.seq",
-            values![blocked],
-            |r| read_need_name(r),
-        )?
+        rows(b, NEED_NAMES_SQL, values![blocked], |r| read_need_name(r))?
     };
     // Events of one campaign mostly share their rules: each distinct text
     // is parsed and digested once.
@@ -415,6 +408,178 @@ fn hand_on<B: Backend>(
     }
     Ok(())
 }
+
+/// The columns of a listing's rows: [`EVENT_COLUMNS`] of `tm_events`, its
+/// stored notification rules (`r`), then one of its attendees (`a`: its
+/// position, then [`ATTENDEE_COLUMNS`]). An event has a row per attendee
+/// (one row of `NULL` attendee columns when it has none), its own columns
+/// repeated on each; [`Listing`] reads them from its first.
+const LISTING_COLUMNS: &str = "tm_events.id, tm_events.campaign_id, tm_events.name, \
+     tm_events.kind, tm_events.description, tm_events.at_ms, tm_events.offset_ms, \
+     tm_events.start_ms, tm_events.t_minus_ms, tm_events.defer_ms, tm_events.max_defer_ms, \
+     tm_events.quorum, tm_events.quorum_spec, tm_events.fire_policy, tm_events.organizer, \
+     tm_events.payload, tm_events.state, tm_events.finished_ms, tm_events.created_ms, \
+     tm_events.last_response_ms, tm_events.groups, tm_events.gates, tm_events.escalation, \
+     r.rules, a.position, a.agent, a.status, a.defer_ms";
+
+/// The tables of a listing's rows ([`LISTING_COLUMNS`]): each event joined
+/// to its rules and its attendees by their keys.
+const LISTING_TABLES: &str = "tm_events \
+     LEFT JOIN tm_notify_rules r ON r.event_id = tm_events.id \
+     LEFT JOIN tm_attendees a ON a.event_id = tm_events.id";
+
+/// Where [`LISTING_COLUMNS`] has the rules, and the attendee's position
+/// (its other columns follow).
+const LISTING_RULES: usize = 23;
+const LISTING_POSITION: usize = 24;
+
+/// A listing put together from its rows ([`LISTING_COLUMNS`] in listing
+/// order, so that each event's rows are adjacent) and handed to `visit` in
+/// chunks of [`LISTING_CHUNK`] events: each chunk's blocked events' needs
+/// are read in one query before its events are handed on. An event's
+/// columns are decoded from its first row; its attendees arrive in the
+/// store's key order and are put in position order here. The chunk's
+/// campaign names are read in one query, and each distinct rules text is
+/// digested once a chunk.
+struct Listing<'v> {
+    visit: &'v mut dyn FnMut(ListedEvent) -> Result<()>,
+    /// Complete events not handed on yet.
+    chunk: Vec<ListedEvent>,
+    /// The event whose rows are being read, with its attendees' positions.
+    current: Option<(ListedEvent, Vec<i64>)>,
+    /// The digest of each distinct rules text of the chunk: events of one
+    /// campaign mostly share their rules, parsed and digested once.
+    digests: HashMap<String, Option<[u8; 32]>>,
+}
+
+impl<'v> Listing<'v> {
+    fn new(visit: &'v mut dyn FnMut(ListedEvent) -> Result<()>) -> Self {
+        Listing {
+            visit,
+            chunk: Vec::with_capacity(LISTING_CHUNK),
+            current: None,
+            digests: HashMap::new(),
+        }
+    }
+
+    /// Reads one row: a new event's first, or another attendee of the
+    /// current one.
+    fn row<B: Backend>(&mut self, b: &mut B, r: &B::Row<'_>) -> Result<()> {
+        let id = r.id(0)?;
+        if self.current.as_ref().is_none_or(|(l, _)| l.event.id != id) {
+            self.complete();
+            if self.chunk.len() >= LISTING_CHUNK {
+                self.hand_on(b)?;
+            }
+            let mut event = read_event(r)?;
+            event.rules_digest = match r.opt_str(LISTING_RULES)? {
+                None => None,
+                Some(text) => match self.digests.get(text) {
+                    Some(known) => *known,
+                    None => {
+                        let digest = bound_rules_digest(r, Some(text.to_string()))?;
+                        self.digests.insert(text.to_string(), digest);
+                        digest
+                    }
+                },
+            };
+            let listed = ListedEvent {
+                event,
+                campaign: None,
+                needs: Vec::new(),
+            };
+            self.current = Some((listed, Vec::new()));
+        }
+        if let (Some(position), Some((listed, positions))) =
+            (r.opt_int(LISTING_POSITION)?, self.current.as_mut())
+        {
+            let status = r.decode(row::response(
+                r.str(LISTING_POSITION + 2)?,
+                r.opt_int(LISTING_POSITION + 3)?,
+            ))?;
+            let agent = AgentId(r.str(LISTING_POSITION + 1)?.to_string());
+            listed.event.attendees.push((agent, status));
+            positions.push(position);
+        }
+        Ok(())
+    }
+
+    /// Moves the current event, its attendees in position order, to the
+    /// chunk.
+    fn complete(&mut self) {
+        let Some((mut listed, positions)) = self.current.take() else {
+            return;
+        };
+        if !positions.is_sorted() {
+            let mut order: Vec<(i64, (AgentId, ResponseStatus))> = positions
+                .into_iter()
+                .zip(std::mem::take(&mut listed.event.attendees))
+                .collect();
+            order.sort_by_key(|(position, _)| *position);
+            listed.event.attendees = order.into_iter().map(|(_, a)| a).collect();
+        }
+        self.chunk.push(listed);
+    }
+
+    /// Reads the chunk's campaign names and needs and hands its events on.
+    fn hand_on<B: Backend>(&mut self, b: &mut B) -> Result<()> {
+        let mut campaigns: Vec<Uuid> = self.chunk.iter().filter_map(|l| l.event.campaign).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        if !campaigns.is_empty() {
+            let mut names: HashMap<Uuid, String> = HashMap::new();
+            b.query(
+                "SELECT id, name FROM tm_campaigns WHERE id = ANY($1)",
+                values![campaigns],
+                |r| {
+                    names.insert(r.id(0)?, r.text(1)?);
+                    Ok(())
+                },
+            )?;
+            for listed in &mut self.chunk {
+                if let Some(c) = listed.event.campaign {
+                    listed.campaign = names.get(&c).cloned();
+                }
+            }
+        }
+        let blocked: Vec<Uuid> = self
+            .chunk
+            .iter()
+            .filter(|l| l.event.state == EventState::Blocked)
+            .map(|l| l.event.id)
+            .collect();
+        if !blocked.is_empty() {
+            let mut needs: HashMap<Uuid, Vec<String>> = HashMap::new();
+            b.query(NEED_NAMES_SQL, values![blocked], |r| {
+                let (id, name) = read_need_name(r)?;
+                needs.entry(id).or_default().push(name);
+                Ok(())
+            })?;
+            for listed in &mut self.chunk {
+                if listed.event.state == EventState::Blocked {
+                    listed.needs = needs.remove(&listed.event.id).unwrap_or_default();
+                }
+            }
+        }
+        self.digests.clear();
+        for listed in self.chunk.drain(..) {
+            (self.visit)(listed)?;
+        }
+        Ok(())
+    }
+
+    /// Hands on what is left after the last row.
+    fn finish<B: Backend>(mut self, b: &mut B) -> Result<()> {
+        self.complete();
+        self.hand_on(b)
+    }
+}
+
+/// The names of the needs of the events `$1` (ids): `to_id, from_id,
+/// name` ([`read_need_name`]), in the order the needs were added.
+const NEED_NAMES_SQL: &str =
+    "SELECT d.to_id, e.id, e.name FROM tm_edges d JOIN tm_events e ON e.id = d.from_id \
+     WHERE d.to_id = ANY($1) ORDER BY d.seq";
 
 /// An event's stored notification rules, as a column after
 /// [`EVENT_COLUMNS`] (`NULL` when it has none).
@@ -687,7 +852,8 @@ impl<B: Backend> SqlTx<B> {
         Ok(out)
     }
 
-    /// Streams a listing to `visit` (see [`Backend::scan`]).
+    /// Streams the listing `sql` selects ([`LISTING_COLUMNS`], in listing
+    /// order) to `visit` (see [`Backend::scan`] and [`Listing`]).
     fn scan(
         &mut self,
         sql: &str,
@@ -695,8 +861,9 @@ impl<B: Backend> SqlTx<B> {
         visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
     ) -> Result<()> {
         self.flush()?;
-        self.b
-            .scan(sql, params, |b, chunk| hand_on(b, chunk, visit))
+        let mut listing = Listing::new(visit);
+        self.b.scan(sql, params, |b, r| listing.row(b, r))?;
+        listing.finish(&mut self.b)
     }
 
     /// Counts a change to `campaign`. The bumps are written at once before
@@ -1001,18 +1168,39 @@ impl<B: Backend> Tx for SqlTx<B> {
         visit: &mut dyn FnMut(ListedEvent) -> Result<()>,
     ) -> Result<()> {
         let (filter_sql, params) = match filter {
-            EventFilter::Unfinished => ("WHERE state IN ('blocked', 'pending')", Vec::new()),
+            // The listing's index gives its order: the joined rows stream.
+            EventFilter::Unfinished => {
+                return self.scan(
+                    &format!(
+                        "SELECT {LISTING_COLUMNS} FROM {LISTING_TABLES} \
+                         WHERE state IN ('blocked', 'pending') {LISTING_ORDER}"
+                    ),
+                    &[],
+                    visit,
+                );
+            }
             EventFilter::All => ("", Vec::new()),
             EventFilter::Campaign(id) => ("WHERE campaign_id = $1", vec![Value::from(id)]),
         };
-        self.scan(
+        // No index gives this order, so the events are sorted: alone, their
+        // attendees and rules read a chunk at a time, not sorted with them.
+        self.flush()?;
+        let mut chunk = Vec::with_capacity(LISTING_CHUNK);
+        self.b.scan(
             &format!(
                 "SELECT {EVENT_COLUMNS}, {CAMPAIGN_NAME} FROM tm_events {filter_sql} \
                  {LISTING_ORDER}"
             ),
             &params,
-            visit,
-        )
+            |b, r| {
+                chunk.push(read_listed(r)?);
+                if chunk.len() == LISTING_CHUNK {
+                    hand_on(b, std::mem::take(&mut chunk), visit)?;
+                }
+                Ok(())
+            },
+        )?;
+        hand_on(&mut self.b, chunk, visit)
     }
 
     fn inbox(&mut self, agent: &AgentId) -> Result<Vec<TMinusEvent>> {
@@ -2150,6 +2338,27 @@ pub(crate) fn chain_existing<B: Backend>(b: &mut B) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_row_starts_with_the_event_columns() {
+        let words = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(|c| c.trim().trim_start_matches("tm_events.").to_string())
+                .collect()
+        };
+        let listing = words(LISTING_COLUMNS);
+        let event = words(EVENT_COLUMNS);
+        assert_eq!(listing[..event.len()], event[..]);
+        assert_eq!(listing[LISTING_RULES], "r.rules");
+        assert_eq!(listing[LISTING_POSITION], "a.position");
+        assert_eq!(
+            listing[LISTING_POSITION + 1..].join(", "),
+            ATTENDEE_COLUMNS
+                .replace("agent", "a.agent")
+                .replace("status", "a.status")
+                .replace("defer_ms", "a.defer_ms")
+        );
+    }
 
     #[test]
     fn every_bulk_column_has_a_kind() {

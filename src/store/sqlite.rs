@@ -16,10 +16,10 @@ use rusqlite::{
     params_from_iter, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior,
 };
 
-use super::row::{read_listed, Columns};
+use super::row::Columns;
 use super::schema::{self, Migration, MIGRATIONS};
-use super::sql::{Backend, Listed, Pending, SqlTx, Table, Value};
-use super::{Location, Store, StoreError, Tx, LISTING_CHUNK};
+use super::sql::{Backend, Pending, SqlTx, Table, Value};
+use super::{Location, Store, StoreError, Tx};
 use crate::error::{Result, TMinusError};
 
 /// `PRAGMA application_id` of t-minus stores ("TMIN").
@@ -670,6 +670,11 @@ impl SqliteRow<'_> {
     fn get<T: rusqlite::types::FromSql>(&self, i: usize) -> Result<T> {
         self.row.get(i).map_err(|e| map_error(self.path, e))
     }
+
+    /// Column `i` as the row holds it.
+    fn value(&self, i: usize) -> Result<ValueRef<'_>> {
+        self.row.get_ref(i).map_err(|e| map_error(self.path, e))
+    }
 }
 
 impl Columns for SqliteRow<'_> {
@@ -691,6 +696,19 @@ impl Columns for SqliteRow<'_> {
         self.get(i)
     }
 
+    fn str(&self, i: usize) -> Result<&str> {
+        match self.opt_str(i)? {
+            Some(text) => Ok(text),
+            None => Err(self.invalid(format!("column {i} is NULL"))),
+        }
+    }
+
+    fn opt_str(&self, i: usize) -> Result<Option<&str>> {
+        self.value(i)?
+            .as_str_or_null()
+            .map_err(|e| self.invalid(format!("column {i}: {e}")))
+    }
+
     fn flag(&self, i: usize) -> Result<bool> {
         self.get(i)
     }
@@ -706,14 +724,19 @@ impl Columns for SqliteRow<'_> {
     }
 
     fn id(&self, i: usize) -> Result<uuid::Uuid> {
-        let bytes: Vec<u8> = self.get(i)?;
-        self.decode(super::row::uuid_bytes(&bytes))
+        match self.opt_id(i)? {
+            Some(id) => Ok(id),
+            None => Err(self.invalid(format!("column {i} is NULL"))),
+        }
     }
 
     fn opt_id(&self, i: usize) -> Result<Option<uuid::Uuid>> {
-        let bytes: Option<Vec<u8>> = self.get(i)?;
+        let bytes = self
+            .value(i)?
+            .as_blob_or_null()
+            .map_err(|e| self.invalid(format!("column {i}: {e}")))?;
         bytes
-            .map(|b| self.decode(super::row::uuid_bytes(&b)))
+            .map(|b| self.decode(super::row::uuid_bytes(b)))
             .transpose()
     }
 
@@ -766,27 +789,23 @@ impl Backend for SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Reads the listing through one statement, in chunks; the chunk's
-    /// own queries run while it stays open.
+    /// Reads the rows through one statement; other queries run while it
+    /// stays open.
     fn scan(
         &mut self,
         sql: &str,
         params: &[Value],
-        mut each: impl FnMut(&mut Self, Vec<Listed>) -> Result<()>,
+        mut each: impl FnMut(&mut Self, &SqliteRow<'_>) -> Result<()>,
     ) -> Result<()> {
         let sql = self.sql(sql, params);
         let (conn, path) = (self.conn, self.path);
         let fail = |e| map_error(path, e);
         let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
         let mut rows = stmt.query(params_from_iter(bind(params))).map_err(fail)?;
-        let mut chunk = Vec::with_capacity(LISTING_CHUNK);
         while let Some(row) = rows.next().map_err(fail)? {
-            chunk.push(read_listed(&SqliteRow { row, path })?);
-            if chunk.len() == LISTING_CHUNK {
-                each(self, std::mem::take(&mut chunk))?;
-            }
+            each(self, &SqliteRow { row, path })?;
         }
-        each(self, chunk)
+        Ok(())
     }
 
     fn is_full(p: &Pending) -> bool {
