@@ -1015,9 +1015,45 @@ mod cli {
         );
     }
 
+    /// `verify` writes each stored event's record text member by member
+    /// instead of building the record: for events with groups, four eyes,
+    /// escalation, a window, break-glass, notification rules, a
+    /// standalone event, answers, a deferral and a time advanced past
+    /// escalation steps, that text is the built record's.
+    fn stored_record_texts_are_the_built_records() {
+        let mut t = T::new();
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        for example in ["guarded-release.yaml", "two-key-deploy.yaml"] {
+            std::fs::copy(examples.join(example), t.dir().join(example)).unwrap();
+            t.ok(&format!("apply {example}"));
+        }
+        t.ok("schedule review +2h --t-minus 5m --quorum 2 --attendees alice,bob,carol --notify-exec /bin/true");
+        t.ok("confirm two-key-deploy/build ci-bot");
+        t.ok("defer two-key-deploy/deploy ops-1 5m");
+        t.set_now("2025-06-06T16:00:00Z");
+        t.ok("tick");
+        let engine = Engine::open(&t.db_location()).unwrap();
+        let stored = {
+            let mut tx = engine.store().read().unwrap();
+            tx.stored_state(None).unwrap()
+        };
+        assert!(stored.events.len() >= 6, "{}", stored.events.len());
+        for event in &stored.events {
+            assert_eq!(
+                event.record_text(),
+                t_minus::trust::record::record_text(&event.record()),
+                "{}",
+                event.event.id
+            );
+        }
+        drop(engine);
+        assert_eq!(t.json("verify --json")["intact"], true);
+    }
+
     cli_support::store_tests!(
         verify_lists_every_field_that_disagrees_and_exits_1,
         a_delegated_answer_outside_the_delegations_campaign_is_reported,
         verify_names_an_edited_delegation,
+        stored_record_texts_are_the_built_records,
     );
 }

@@ -14,9 +14,12 @@
 //! compares every member with the same record computed from the stored rows
 //! ([`event_record`], [`campaign_record`]), member by member.
 //!
-//! **Adding a stored field** is one place: a member in [`event_record`] (or
+//! **Adding a stored field** is a member in [`event_record`] (or
 //! [`campaign_record`]), written by the entries that change it (a full
-//! record carries it by itself). A log written before the member existed
+//! record carries it by itself), and for an event the same member in
+//! [`event_record_text`], the text `verify` compares without building the
+//! record (test builds assert the two agree for every event verified, and
+//! `trust_replay` checks it for every kind of event). A log written before the member existed
 //! does not explain it, so a field added later also needs a migration that
 //! records a new baseline, as the first one did.
 //!
